@@ -1,0 +1,121 @@
+"""Ledger benchmark: prints one JSON line.
+
+- append_ratio: durable ledger appends/s (encode + hash + Ed25519 sign + insert + COMMIT with
+  WAL/synchronous=FULL, through SQLAlchemy) over raw sqlite3 insert+commit/s of rows of the same size
+  into the same schema with the same pragmas.
+- verify_ratio: `verify_path` entries/s over a bare Ed25519 verify loop of as many signatures.
+
+Both baselines are measured in the same run, in interleaved rounds; medians are reported, because
+this machine is shared and noisy.
+Usage: python bench/ledger.py [--appends 300] [--rounds 5] [--verify-entries 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
+
+from kiosk.ledger import Ledger, Pepper, verify_path  # noqa: E402
+from kiosk.ledger.schema import MIGRATIONS  # noqa: E402
+
+
+def raw_round(path: Path, n: int, body: bytes) -> float:
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=FULL")
+    for stmt in MIGRATIONS[0]:
+        con.execute(stmt)
+    sig = os.urandom(64)
+    t0 = time.perf_counter()
+    for seq in range(1, n + 1):
+        con.execute("BEGIN IMMEDIATE")
+        con.execute("INSERT INTO entries (seq, body, entry_hash, signature, type, wall_ms, donor, idem, project, "
+                    "amount_yen, points, ref_seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (seq, body, os.urandom(32), sig, "donation", 1, "ab" * 16, f"i{seq}", "p", 100, 1, seq - 1))
+        con.execute("COMMIT")
+    dt = time.perf_counter() - t0
+    con.close()
+    return n / dt
+
+
+def ledger_round(path: Path, n: int, sk: Ed25519PrivateKey, pepper: Pepper) -> tuple[float, int]:
+    led = Ledger.open(path, sk, "bench-kiosk", checkpoint_every=100)
+    tok = pepper.token(b"\x01" * 8)
+    t0 = time.perf_counter()
+    # Real donation traffic: intent then settlement, two durable appends per gift.
+    for i in range(n // 2):
+        intent = led.record_intent("kodomo-shokudo", 500, "sim", tok, f"bench-{i}")
+        led.record_donation(intent.seq, f"sim-{i:08d}", 5)
+    dt = time.perf_counter() - t0
+    body_len = len(led.entry(led.size).body)
+    led.close(checkpoint=False)
+    return (n // 2 * 2) / dt, body_len
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--appends", type=int, default=300)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--verify-entries", type=int, default=3000)
+    args = ap.parse_args()
+    sk = Ed25519PrivateKey.generate()
+    pepper = Pepper({1: os.urandom(32)})
+    raw_rates, led_rates, ver_rates, ed_rates = [], [], [], []
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
+        tmpd = Path(tmp)
+        body = b"x" * 560
+        for r in range(args.rounds):
+            rate, body_len = ledger_round(tmpd / f"l{r}.db", args.appends, sk, pepper)
+            led_rates.append(rate)
+            raw_rates.append(raw_round(tmpd / f"r{r}.db", args.appends, b"x" * body_len))
+        # Verification: one ledger of N entries, verified whole, against N bare verifies.
+        big = tmpd / "verify.db"
+        led = Ledger.open(big, sk, "bench-kiosk", checkpoint_every=100)
+        tok = pepper.token(b"\x02" * 8)
+        while led.size < args.verify_entries:
+            intent = led.record_intent("midori", 100, "sim", tok, f"v-{led.size}")
+            led.record_donation(intent.seq, "ref", 1)
+        led.close(checkpoint=False)
+        pub = sk.public_key()
+        msgs = [os.urandom(32) for _ in range(args.verify_entries)]
+        sigs = [sk.sign(m) for m in msgs]
+        for _ in range(args.rounds):
+            t0 = time.perf_counter()
+            res = verify_path(big, pub)
+            ver_rates.append(res.entries / (time.perf_counter() - t0))
+            assert res.ok, res.summary()
+            t0 = time.perf_counter()
+            for m, s in zip(msgs, sigs):
+                pub.verify(s, m)
+            ed_rates.append(len(msgs) / (time.perf_counter() - t0))
+    med = statistics.median
+    out = {
+        "bench": "ledger",
+        "append_per_s": round(med(led_rates)),
+        "raw_sqlite_commit_per_s": round(med(raw_rates)),
+        "append_ratio": round(med(led_rates) / med(raw_rates), 3),
+        "verify_entries_per_s": round(med(ver_rates)),
+        "bare_ed25519_verify_per_s": round(med(ed_rates)),
+        "verify_ratio": round(med(ver_rates) / med(ed_rates), 3),
+        "appends_per_round": args.appends,
+        "verify_entries": res.entries,
+        "rounds": args.rounds,
+        "append_rates": [round(x) for x in led_rates],
+        "raw_rates": [round(x) for x in raw_rates],
+    }
+    print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""The ``kiosk`` command line.
+
+Exit codes: 0 success; 1 a check failed (e.g. ledger invalid); 2 bad config or
+usage. Errors are one clear message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+from kiosk import __version__
+from kiosk.config import ConfigError
+
+# Sub-command groups living in other packages; each module has register(subparsers).
+PLUGINS = ("kiosk.reader.cli", "kiosk.player.cli")
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    from kiosk.ledger import keys
+
+    key_path, pub_path = keys.generate(args.out, overwrite=args.force)
+    print(f"wrote {key_path} (mode 0600) and {pub_path}")
+    print(f"key id {keys.key_id(keys.public_raw(keys.load_public(pub_path)))}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from kiosk.ledger import keys, verify_path
+
+    pub = keys.load_public(args.pubkey) if args.pubkey else None
+    note = Path(args.checkpoint).read_text("utf-8") if args.checkpoint else None
+    result = verify_path(args.path, pub, note)
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False))
+    else:
+        print(result.summary())
+    return 0 if result.ok else 1
+
+
+def _export(args: argparse.Namespace) -> int:
+    from kiosk.ledger import write_export
+
+    n = write_export(args.path, args.out)
+    print(f"exported {n} entries to {args.out}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from kiosk.ledger.export import is_export, read_export
+    from kiosk.ledger.encoding import parse_body
+    from kiosk.ledger.report import render_text, settled_report
+    from kiosk.ledger.store import iter_entries, read_only_engine
+
+    day = None
+    if args.date:
+        try:
+            day = date.fromisoformat(args.date)
+        except ValueError:
+            print(f"kiosk ledger report: --date {args.date!r} is not YYYY-MM-DD", file=sys.stderr)
+            return 2
+    if is_export(args.path):
+        _, rows = read_export(args.path)
+        rep = settled_report(((r.seq, parse_body(r.body)) for r in rows), day)
+    else:
+        eng = read_only_engine(args.path)
+        try:
+            rep = settled_report(((e.seq, e.obj) for e in iter_entries(eng)), day)
+        finally:
+            eng.dispose()
+    print(json.dumps(rep, ensure_ascii=False) if args.json else render_text(rep))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from kiosk.demo import DEFAULT_DATA_DIR, run_demo
+
+    return run_demo(args.taps, Path(args.data_dir) if args.data_dir else DEFAULT_DATA_DIR, args.headless)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from kiosk.doctor import run_doctor
+
+    return run_doctor(args.config)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kiosk", description="IC-card donation kiosk")
+    p.add_argument("--version", action="version", version=f"kiosk {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    k = sub.add_parser("keygen", help="create the kiosk's Ed25519 signing key pair")
+    k.add_argument("--out", required=True, help="directory for kiosk.key (0600) and kiosk.pub")
+    k.add_argument("--force", action="store_true", help="replace an existing key (old entries stay verifiable "
+                                                          "only with the old public key)")
+    k.set_defaults(func=_keygen)
+
+    led = sub.add_parser("ledger", help="verify, export and report on a ledger")
+    lsub = led.add_subparsers(dest="ledger_command", metavar="ACTION")
+    lsub.required = True
+    v = lsub.add_parser("verify", help="check every entry, signature, link and checkpoint")
+    v.add_argument("path", help="ledger database or export file")
+    v.add_argument("--pubkey", help="the kiosk's public key (PEM) the ledger must be signed with")
+    v.add_argument("--checkpoint", help="a signed checkpoint note the ledger must be consistent with")
+    v.add_argument("--json", action="store_true", help="print the result as JSON")
+    v.set_defaults(func=_verify)
+    e = lsub.add_parser("export", help="write a portable, self-verifying export")
+    e.add_argument("path")
+    e.add_argument("--out", required=True)
+    e.set_defaults(func=_export)
+    r = lsub.add_parser("report", help="settled donations (the close-out basis)")
+    r.add_argument("path", help="ledger database or export file")
+    r.add_argument("--date", help="business date YYYY-MM-DD (default: all dates)")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=_report)
+
+    d = sub.add_parser("demo", help="run the kiosk on embedded defaults (simulated reader and terminal)")
+    d.add_argument("--headless", action="store_true", help="no window: scripted taps only")
+    d.add_argument("--taps", type=int, default=10, help="number of scripted donations (default 10)")
+    d.add_argument("--data-dir", help="where the demo keeps its ledger, keys and config (default ./kiosk-data)")
+    d.set_defaults(func=_demo)
+
+    doc = sub.add_parser("doctor", help="check the set-up and print the exact fix for each fault")
+    doc.add_argument("--config", help="config file (default $KIOSK_CONFIG)")
+    doc.set_defaults(func=_doctor)
+
+    for name in PLUGINS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from kiosk.ledger import LedgerError, PepperError
+    from kiosk.ledger.checkpoint import CheckpointError
+    from kiosk.ledger.export import ExportError
+    from kiosk.ledger.keys import KeyError_
+
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except (LedgerError, PepperError, KeyError_, ExportError, CheckpointError) as exc:
+        print(f"kiosk {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"kiosk {args.command}: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,347 @@
+"""Kiosk configuration: TOML loaded with tomllib, validated with pydantic v2.
+
+A bad file gives one :class:`ConfigError` listing every problem with its
+dotted path and, for unknown keys, the closest valid name. The CLI turns that
+into exit code 2 and never a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+
+from kiosk.configbase import Section
+from kiosk.player.config import PlayerConfig
+from kiosk.reader.config import ReaderConfig
+
+ENV_VAR = "KIOSK_CONFIG"
+
+PolicyArea = Literal["children", "welfare", "green", "culture", "town"]
+"""The five policy areas of the Tsurugashima model: children and the future,
+health and welfare, greenery and climate, culture and arts, a lively town."""
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used. ``str()`` is the full report."""
+
+    def __init__(self, path: str, problems: list[str]):
+        self.path = path
+        self.problems = problems
+        lines = [f"config {path}: {len(problems)} problem{'s' if len(problems) != 1 else ''}"]
+        lines += [f"  - {p}" for p in problems]
+        super().__init__("\n".join(lines))
+
+
+class KioskSection(Section):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,39}$")
+    """Kiosk identifier, unique across the city (lowercase letters, digits, dashes), e.g. ``tsurugashima-center-1``."""
+
+    name: str = "市民活動推進センター"
+    """Human name of the place the kiosk stands, shown on staff pages."""
+
+    data_dir: Path = Path("kiosk-data")
+    """Where the ledger, keys, media cache and metrics live. Relative paths are relative to the config file."""
+
+    timezone: str = "Asia/Tokyo"
+    """IANA time zone used for business dates (日計)."""
+
+    language: Literal["ja", "en"] = "ja"
+    """Default screen language; citizens can toggle to the other."""
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Level for logs written to stdout (journald)."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as 'Asia/Tokyo')") from None
+        return v
+
+
+class KeysSection(Section):
+    private_key: Path = Path("keys/kiosk.key")
+    """Ed25519 private key (PEM, mode 0600), made by ``kiosk keygen``. Relative to data_dir."""
+
+    public_key: Path = Path("keys/kiosk.pub")
+    """Ed25519 public key (PEM). Relative to data_dir."""
+
+    pepper: Path = Path("keys/pepper.json")
+    """HMAC pepper for donor tokens (mode 0600). Kept outside the ledger and never exported. Relative to data_dir."""
+
+
+class LedgerSection(Section):
+    path: Path = Path("ledger.db")
+    """SQLite ledger file. Relative to data_dir."""
+
+    checkpoint_every: int = Field(100, ge=1, le=1_000_000)
+    """Write a signed Merkle checkpoint after this many entries."""
+
+    checkpoint_minutes: int = Field(60, ge=1, le=24 * 60)
+    """...or when this many minutes have passed since the last one (checked on append)."""
+
+
+class Project(Section):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
+    """Project identifier, stable across kiosks and the portal."""
+
+    title: str = Field(min_length=1)
+    """Japanese title shown over the movie."""
+
+    title_en: str = ""
+    """English title (shown with the English toggle; falls back to ``title``)."""
+
+    group: str = ""
+    """The citizen group running the project."""
+
+    area: PolicyArea
+    """Policy area: children, welfare, green, culture or town."""
+
+    goal_yen: int = Field(100_000, ge=1)
+    """Fundraising goal in yen, for the progress bar."""
+
+
+class DonationSection(Section):
+    presets_yen: list[int] = Field(default_factory=lambda: [100, 500, 1000])
+    """Amount buttons on the choose-amount screen, in yen."""
+
+    default_yen: int = 100
+    """Amount given by a single tap during the attract loop. Must be one of the presets."""
+
+    max_per_transaction_yen: int = Field(1000, ge=1)
+    """Largest single donation accepted."""
+
+    daily_limit_per_card_yen: int = Field(3000, ge=1)
+    """Most one card (donor token) may give per business day."""
+
+    points_per_100_yen: int = Field(1, ge=0)
+    """Social contribution points (社会貢献ポイント) earned per ¥100 given."""
+
+    @field_validator("presets_yen")
+    @classmethod
+    def _presets(cls, v: list[int]) -> list[int]:
+        if not v:
+            raise ValueError("at least one preset amount is needed")
+        bad = [x for x in v if x < 1]
+        if bad:
+            raise ValueError(f"preset amounts must be positive yen, got {bad}")
+        return v
+
+    @model_validator(mode="after")
+    def _default_in_presets(self) -> "DonationSection":
+        if self.default_yen not in self.presets_yen:
+            raise ValueError(f"default_yen {self.default_yen} is not one of presets_yen {self.presets_yen}")
+        if max(self.presets_yen) > self.max_per_transaction_yen:
+            raise ValueError(
+                f"preset {max(self.presets_yen)} exceeds max_per_transaction_yen {self.max_per_transaction_yen}"
+            )
+        return self
+
+
+class PortalSection(Section):
+    url: str = ""
+    """Base URL of the central portal, e.g. ``https://portal.example.jp``. Empty: no sync (offline kiosk)."""
+
+    sync_interval_s: int = Field(60, ge=5, le=86400)
+    """Seconds between uploads when there is nothing pending."""
+
+
+class KioskConfig(Section):
+    kiosk: KioskSection
+    """This kiosk's identity and local settings."""
+
+    keys: KeysSection = Field(default_factory=KeysSection)
+    """Key and pepper file locations."""
+
+    ledger: LedgerSection = Field(default_factory=LedgerSection)
+    """Ledger file and checkpoint cadence."""
+
+    reader: ReaderConfig = Field(default_factory=ReaderConfig)
+    """Card reader backend and debounce."""
+
+    player: PlayerConfig = Field(default_factory=PlayerConfig)
+    """Display and movie loop."""
+
+    donation: DonationSection = Field(default_factory=DonationSection)
+    """Amounts, limits and points."""
+
+    portal: PortalSection = Field(default_factory=PortalSection)
+    """Central portal sync."""
+
+    projects: list[Project] = Field(default_factory=list)
+    """Projects citizens can give to ([[projects]] tables)."""
+
+    @model_validator(mode="after")
+    def _unique_projects(self) -> "KioskConfig":
+        seen: set[str] = set()
+        dups = [p.id for p in self.projects if p.id in seen or seen.add(p.id)]
+        if dups:
+            raise ValueError(f"duplicate project ids: {sorted(set(dups))}")
+        return self
+
+    # Paths in the file are relative; these resolve them once the file's location is known.
+    base_dir: Path = Field(default=Path("."), exclude=True)
+    """(internal) directory of the config file; not read from TOML."""
+
+    def resolve(self, p: Path) -> Path:
+        return p if p.is_absolute() else (self.data_dir / p)
+
+    @property
+    def data_dir(self) -> Path:
+        d = self.kiosk.data_dir
+        return d if d.is_absolute() else (self.base_dir / d)
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.resolve(self.ledger.path)
+
+    @property
+    def private_key_path(self) -> Path:
+        return self.resolve(self.keys.private_key)
+
+    @property
+    def public_key_path(self) -> Path:
+        return self.resolve(self.keys.public_key)
+
+    @property
+    def pepper_path(self) -> Path:
+        return self.resolve(self.keys.pepper)
+
+    def project(self, project_id: str) -> Project | None:
+        return next((p for p in self.projects if p.id == project_id), None)
+
+
+# --- error reporting ---------------------------------------------------------
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """Follow ``loc`` through nested models (and list items) to the model that owns its last key."""
+    import typing
+
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(part)
+        if field is None:
+            return None
+        ann = field.annotation
+        while typing.get_origin(ann) in (list, typing.Union, getattr(__import__("types"), "UnionType", None)):
+            args = [a for a in typing.get_args(ann) if a is not type(None)]
+            ann = args[0] if args else None
+        current = ann
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _describe(err: dict[str, Any], root: type[BaseModel]) -> str:
+    loc = tuple(err["loc"])
+    path = _dotted(loc)
+    if err["type"] == "extra_forbidden":
+        owner = _model_at(root, loc[:-1])
+        key = str(loc[-1])
+        names = [n for n in (owner.model_fields if owner else {}) if n != "base_dir"]
+        close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else (f" (valid keys: {', '.join(names)})" if names else "")
+        return f"{path}: unknown key{hint}"
+    if err["type"] == "missing":
+        return f"{path}: required key is missing"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    if "input" in err and err["type"] not in ("model_type",) and not isinstance(err["input"], (dict, list)):
+        return f"{path}: {msg} (got {err['input']!r})"
+    return f"{path}: {msg}"
+
+
+def validate_config(data: dict[str, Any], source: str = "<config>", base_dir: Path | None = None) -> KioskConfig:
+    """Validate an already-parsed TOML mapping; raises :class:`ConfigError` listing every problem."""
+    if "base_dir" in data:
+        raise ConfigError(source, ["base_dir: unknown key"])
+    try:
+        cfg = KioskConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = [_describe(e, KioskConfig) for e in exc.errors(include_url=False)]
+        raise ConfigError(source, problems) from None
+    cfg.base_dir = base_dir if base_dir is not None else Path(".")
+    return cfg
+
+
+def load_config(path: str | os.PathLike | None = None) -> KioskConfig:
+    """Load ``path`` (or ``$KIOSK_CONFIG``). Raises :class:`ConfigError` for every kind of bad file."""
+    if path is None:
+        path = os.environ.get(ENV_VAR)
+        if not path:
+            raise ConfigError("(none)", [f"no config file given: pass --config FILE or set {ENV_VAR}"])
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(str(p), ["file does not exist"]) from None
+    except OSError as exc:
+        raise ConfigError(str(p), [f"cannot read file: {exc.strerror or exc}"]) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(p), [f"not UTF-8 text: {exc.reason} at byte {exc.start}"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(p), [f"TOML syntax: {exc}"]) from None
+    return validate_config(data, str(p), p.resolve().parent)
+
+
+def dump_toml(cfg: KioskConfig) -> str:
+    """Serialise a config back to TOML (used by ``kiosk demo`` to record what it ran with)."""
+    data = cfg.model_dump(mode="json", exclude={"base_dir"}, exclude_none=True)
+    return _to_toml(data)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def _to_toml(data: dict[str, Any], prefix: str = "") -> str:
+    scalars, tables, arrays = [], [], []
+    for k, v in data.items():
+        if isinstance(v, dict):
+            tables.append((k, v))
+        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            arrays.append((k, v))
+        else:
+            scalars.append(f"{k} = {_toml_value(v)}")
+    out = "\n".join(scalars) + ("\n" if scalars else "")
+    for k, v in tables:
+        name = f"{prefix}{k}"
+        out += f"\n[{name}]\n" + _to_toml(v, name + ".")
+    for k, items in arrays:
+        name = f"{prefix}{k}"
+        for item in items:
+            out += f"\n[[{name}]]\n" + _to_toml(item, name + ".")
+    return out

@@ -1,0 +1,274 @@
+"""Entry bodies: the exact bytes that are hashed and signed.
+
+Bodies are canonical JSON per RFC 8785 (JCS). Our domain is deliberately
+small: objects with ASCII keys, strings, booleans, null, lists and integers
+within ±(2**53 - 1). No floats, ever: money is integer yen.
+
+Bodies are produced and re-checked with the C-accelerated ``json`` module,
+which on this restricted domain is byte-identical to JCS (sorted ASCII keys,
+no whitespace, the same minimal string escapes) and seven times faster than
+the pure-Python ``rfc8785`` reference implementation, which matters because
+the verifier re-encodes every entry. ``tests/ledger/test_encoding.py`` proves
+the equivalence against ``rfc8785`` with hypothesis, and :func:`build_body`
+re-parses what it wrote, so an out-of-domain value can never be signed.
+
+This module is pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+FORMAT_VERSION = 1
+MAX_SAFE_INT = 2**53 - 1
+ZERO_HASH = bytes(32)
+
+ENTRY_TYPES = (
+    "genesis",
+    "boot",
+    "donation_intent",
+    "donation",
+    "donation_failed",
+    "void",
+    "points_grant",
+    "close_out",
+    "checkpoint",
+    "config_change",
+    "admin_action",
+)
+
+# Envelope keys every body carries, in addition to ``data``.
+ENVELOPE_KEYS = frozenset(
+    {"v", "kiosk", "key_id", "seq", "prev", "boot", "mono_ms", "wall_ms", "clock_synced", "type", "data"}
+)
+
+# Per type, the data keys that must be present (others may be added by later format versions).
+REQUIRED_DATA: dict[str, frozenset[str]] = {
+    "genesis": frozenset({"public_key", "origin", "timezone"}),
+    "boot": frozenset({"software"}),
+    "donation_intent": frozenset({"project", "amount_yen", "method", "idem", "donor", "pepper_epoch"}),
+    "donation": frozenset(
+        {"intent_seq", "project", "amount_yen", "points", "method", "provider_ref", "idem", "donor",
+         "pepper_epoch", "totals"}
+    ),
+    "donation_failed": frozenset({"intent_seq", "idem", "reason"}),
+    "void": frozenset({"voids_seq", "reason"}),
+    "points_grant": frozenset({"donor", "pepper_epoch", "points", "activity"}),
+    "close_out": frozenset({"business_date", "first_seq", "last_seq", "count", "total_yen", "projects", "methods"}),
+    "checkpoint": frozenset({"size", "root", "note"}),
+    "config_change": frozenset({"version", "digest"}),
+    "admin_action": frozenset({"action"}),
+}
+
+
+class EncodingError(ValueError):
+    """A body that is not valid, canonical, in-domain ledger JSON."""
+
+
+def entry_hash(body: bytes) -> bytes:
+    """``SHA-256(0x00 || body)``: the chain hash and also the RFC 6962 leaf hash."""
+    return hashlib.sha256(b"\x00" + body).digest()
+
+
+def _check_domain(value: Any, path: str = "") -> None:
+    if value is None or isinstance(value, (bool, str)):
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise EncodingError(f"{path or 'value'}: string holds a lone surrogate") from None
+        return
+    if isinstance(value, int):
+        if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
+            raise EncodingError(f"{path}: integer {value} is outside ±(2**53-1)")
+        return
+    if isinstance(value, float):
+        raise EncodingError(f"{path}: floats are not allowed (use integer yen / ms)")
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_domain(item, f"{path}[{i}]")
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str) or not k.isascii():
+                raise EncodingError(f"{path}: keys must be ASCII strings, got {k!r}")
+            _check_domain(v, f"{path}.{k}" if path else k)
+        return
+    raise EncodingError(f"{path}: {type(value).__name__} cannot be encoded")
+
+
+def canonical(value: Any) -> bytes:
+    """RFC 8785 canonical JSON of a value, after checking it is in the domain."""
+    _check_domain(value)
+    return fast_canonical(value)
+
+
+_FAST = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def fast_canonical(value: Any) -> bytes:
+    """The same bytes as :func:`canonical` for in-domain values, via the C json encoder."""
+    try:
+        return _FAST.encode(value).encode("utf-8")
+    except UnicodeEncodeError:
+        raise EncodingError("string holds a lone surrogate") from None
+
+
+def _no_floats(text: str) -> Any:
+    raise EncodingError(f"float {text} in body")
+
+
+def _no_constants(text: str) -> Any:
+    raise EncodingError(f"{text} in body")
+
+
+# Digits -> 0x01, everything else -> 0x00: a 16-digit run becomes 16 ones (a C-speed test; a regex
+# scanning for \d{16} costs more than the whole JSON parse).
+_DIGITS_TO_1 = bytes(1 if 0x30 <= b <= 0x39 else 0 for b in range(256))
+_DIGIT_RUN = b"\x01" * 16
+
+
+def _safe_int(text: str) -> int:
+    value = int(text)
+    if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
+        raise EncodingError(f"integer {text} is outside ±(2**53-1)")
+    return value
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise EncodingError("duplicate key in object")
+    for k in out:
+        if not k.isascii():
+            raise EncodingError(f"non-ASCII key {k!r}")
+    return out
+
+
+# Decoders are built once: json.loads(**hooks) builds a new decoder and scanner on every call.
+_FAST_DECODER = json.JSONDecoder(parse_float=_no_floats, parse_constant=_no_constants)
+_STRICT_DECODER = json.JSONDecoder(parse_float=_no_floats, parse_int=_safe_int, parse_constant=_no_constants,
+                                   object_pairs_hook=_no_duplicates)
+
+
+def parse_body(body: bytes) -> dict[str, Any]:
+    """Parse and check a body: valid UTF-8 JSON, canonical, in-domain, envelope complete.
+
+    Raises :class:`EncodingError` naming the first problem.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EncodingError(f"body is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    try:
+        # The hooks enforce the domain while parsing (no floats or NaN, safe integers, ASCII keys);
+        # the canonical re-encode below rejects everything else: duplicate keys (the re-encoding is
+        # shorter), whitespace, key order, escapes, lone surrogates. The per-int and per-object hooks
+        # cost a Python call each, so an all-ASCII body without a 16-digit run (no key can be
+        # non-ASCII, no integer can exceed 2**53) skips them; parse_float/constant fire only on a hit.
+        if text.isascii() and _DIGIT_RUN not in body.translate(_DIGITS_TO_1):
+            obj = _FAST_DECODER.decode(text)
+        else:
+            obj = _STRICT_DECODER.decode(text)
+    except EncodingError:
+        raise
+    except (ValueError, RecursionError) as exc:
+        raise EncodingError(f"body is not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise EncodingError("body is not a JSON object")
+    if fast_canonical(obj) != body:
+        raise EncodingError("body is not in canonical (RFC 8785) form")
+    check_envelope(obj)
+    return obj
+
+
+def _int(obj: dict[str, Any], key: str, lo: int = 0) -> int:
+    v = obj.get(key)
+    if type(v) is not int or v < lo:  # noqa: E721 - bool is an int subclass and must not pass
+        raise EncodingError(f"field {key!r} must be an integer >= {lo}, got {v!r}")
+    return v
+
+
+_HEX = frozenset("0123456789abcdef")
+_ENVELOPE_INTS = (("seq", 1), ("boot", 0), ("mono_ms", 0), ("wall_ms", 0))
+_DATA_INTS = ("amount_yen", "points", "intent_seq", "voids_seq", "pepper_epoch", "size")
+
+
+def check_envelope(obj: dict[str, Any]) -> None:
+    """Structural checks every body must pass (types and required keys)."""
+    if obj.keys() != ENVELOPE_KEYS:
+        missing = ENVELOPE_KEYS - obj.keys()
+        if missing:
+            raise EncodingError(f"body lacks {sorted(missing)}")
+        raise EncodingError(f"body has unknown keys {sorted(obj.keys() - ENVELOPE_KEYS)}")
+    if obj["v"] != FORMAT_VERSION or type(obj["v"]) is not int:  # noqa: E721
+        raise EncodingError(f"unsupported format version {obj['v']!r}")
+    for key, lo in _ENVELOPE_INTS:
+        _int(obj, key, lo)
+    if type(obj["clock_synced"]) is not bool:  # noqa: E721
+        raise EncodingError("field 'clock_synced' must be a boolean")
+    for key in ("kiosk", "key_id", "type", "prev"):
+        if type(obj[key]) is not str:  # noqa: E721
+            raise EncodingError(f"field {key!r} must be a string")
+    prev = obj["prev"]
+    if len(prev) != 64 or not _HEX.issuperset(prev):
+        raise EncodingError("field 'prev' must be 64 lowercase hex characters")
+    kind = obj["type"]
+    required = REQUIRED_DATA.get(kind)
+    if required is None:
+        raise EncodingError(f"unknown entry type {kind!r}")
+    data = obj["data"]
+    if type(data) is not dict:  # noqa: E721
+        raise EncodingError("field 'data' must be an object")
+    if not required <= data.keys():
+        raise EncodingError(f"{kind} data lacks {sorted(required - data.keys())}")
+    for key in _DATA_INTS:
+        if key in data:
+            _int(data, key, 0)
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """Everything about an entry except its per-type data."""
+
+    kiosk: str
+    key_id: str
+    seq: int
+    prev: bytes
+    boot: int
+    mono_ms: int
+    wall_ms: int
+    clock_synced: bool
+
+
+def build_body(env: Envelope, kind: str, data: dict[str, Any]) -> bytes:
+    """Encode a new body canonically. Raises :class:`EncodingError` for anything a verifier would refuse."""
+    return build_entry(env, kind, data)[0]
+
+
+def build_entry(env: Envelope, kind: str, data: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+    """The canonical body and its parsed form (what a verifier will see)."""
+    obj = {
+        "v": FORMAT_VERSION,
+        "kiosk": env.kiosk,
+        "key_id": env.key_id,
+        "seq": env.seq,
+        "prev": env.prev.hex(),
+        "boot": env.boot,
+        "mono_ms": env.mono_ms,
+        "wall_ms": env.wall_ms,
+        "clock_synced": env.clock_synced,
+        "type": kind,
+        "data": data,
+    }
+    try:
+        body = fast_canonical(obj)
+    except (TypeError, ValueError) as exc:  # bytes, NaN, non-str keys...
+        raise EncodingError(f"cannot encode: {exc}") from None
+    parsed = parse_body(body)  # the writer holds itself to the verifier's rules: floats, big ints, ASCII keys
+    if parsed != obj:  # json.dumps quietly turns int keys into strings and tuples into lists
+        raise EncodingError("value does not survive a JSON round trip (non-string keys or tuples?)")
+    return body, parsed

@@ -1,0 +1,95 @@
+"""The kiosk's Ed25519 signing key: generation, loading, and key ids.
+
+``kiosk keygen --out DIR`` writes ``DIR/kiosk.key`` (PKCS#8 PEM, mode 0600)
+and ``DIR/kiosk.pub`` (SubjectPublicKeyInfo PEM).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+
+class KeyError_(Exception):
+    """A key file is missing, unreadable, of the wrong kind or too open."""
+
+
+def key_id(public_raw: bytes) -> str:
+    """Ledger key id: first 8 bytes of SHA-256 of the raw 32-byte public key, as hex."""
+    return hashlib.sha256(public_raw).digest()[:8].hex()
+
+
+def public_raw(pub: Ed25519PublicKey) -> bytes:
+    return pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def generate(out_dir: str | os.PathLike, overwrite: bool = False) -> tuple[Path, Path]:
+    """Write a new key pair; refuses to replace an existing private key unless ``overwrite``."""
+    d = Path(out_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    key_path, pub_path = d / "kiosk.key", d / "kiosk.pub"
+    if key_path.exists() and not overwrite:
+        raise KeyError_(f"{key_path} already exists; refusing to replace a signing key")
+    sk = Ed25519PrivateKey.generate()
+    pem = sk.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | (0 if overwrite else os.O_EXCL)
+    fd = os.open(key_path, flags, 0o600)
+    try:
+        os.write(fd, pem)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.chmod(key_path, 0o600)  # O_CREAT's mode is masked by umask; an existing file keeps its mode
+    pub_path.write_bytes(
+        sk.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    return key_path, pub_path
+
+
+def load_private(path: str | os.PathLike) -> Ed25519PrivateKey:
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise KeyError_(f"signing key {p} does not exist (run `kiosk keygen --out {p.parent}`)") from None
+    except OSError as exc:
+        raise KeyError_(f"cannot read signing key {p}: {exc.strerror}") from None
+    try:
+        sk = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        raise KeyError_(f"{p} is not an unencrypted PEM private key: {exc}") from None
+    if not isinstance(sk, Ed25519PrivateKey):
+        raise KeyError_(f"{p} is not an Ed25519 key")
+    return sk
+
+
+def load_public(path: str | os.PathLike) -> Ed25519PublicKey:
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise KeyError_(f"cannot read public key {p}: {exc.strerror}") from None
+    try:
+        pk = serialization.load_pem_public_key(data)
+    except ValueError as exc:
+        raise KeyError_(f"{p} is not a PEM public key: {exc}") from None
+    if not isinstance(pk, Ed25519PublicKey):
+        raise KeyError_(f"{p} is not an Ed25519 public key")
+    return pk
+
+
+def public_from_raw(raw: bytes) -> Ed25519PublicKey:
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def verify(pub: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
+    try:
+        pub.verify(signature, message)
+        return True
+    except InvalidSignature:
+        return False

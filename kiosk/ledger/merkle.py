@@ -1,0 +1,187 @@
+"""RFC 9162 (Certificate Transparency v2) Merkle trees over entry hashes.
+
+Public API (exactly as the ledger format promises):
+``leaf_hash``, ``root``, ``inclusion_proof``, ``verify_inclusion``,
+``consistency_proof``, ``verify_consistency``. Inputs to ``root`` and the
+proof builders are *leaf hashes* (our ``entry_hash`` already is the RFC 6962
+leaf hash of the body). The verifiers follow RFC 9162 §2.1.3.2 and §2.1.4.2.
+
+:class:`CompactRange` keeps only the perfect-subtree roots of a growing tree,
+so the ledger can compute the root after every append in O(log n).
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Sequence
+
+__all__ = [
+    "leaf_hash",
+    "root",
+    "inclusion_proof",
+    "verify_inclusion",
+    "consistency_proof",
+    "verify_consistency",
+    "CompactRange",
+]
+
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+
+def leaf_hash(data: bytes) -> bytes:
+    """RFC 6962 leaf hash: ``SHA-256(0x00 || data)``."""
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _split(n: int) -> int:
+    """Largest power of two strictly smaller than n (n >= 2)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def root(leaf_hashes: Sequence[bytes]) -> bytes:
+    """MTH over the given leaf hashes; the empty tree's root is SHA-256 of nothing."""
+    leaves = list(leaf_hashes)
+    if not leaves:
+        return EMPTY_ROOT
+    return _mth(leaves, 0, len(leaves))
+
+
+def _mth(leaves: Sequence[bytes], lo: int, hi: int) -> bytes:
+    n = hi - lo
+    if n == 1:
+        return leaves[lo]
+    k = _split(n)
+    return _node(_mth(leaves, lo, lo + k), _mth(leaves, lo + k, hi))
+
+
+def inclusion_proof(index: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
+    """Audit path for leaf ``index`` in the tree over ``leaf_hashes`` (RFC 9162 §2.1.3.1)."""
+    leaves = list(leaf_hashes)
+    if not 0 <= index < len(leaves):
+        raise ValueError(f"index {index} is outside a tree of size {len(leaves)}")
+    proof: list[bytes] = []
+    lo, hi, m = 0, len(leaves), index
+    # Walk down from the root, collecting siblings, then reverse (proof goes leaf→root).
+    while hi - lo > 1:
+        k = _split(hi - lo)
+        if m < k:
+            proof.append(_mth(leaves, lo + k, hi))
+            hi = lo + k
+        else:
+            proof.append(_mth(leaves, lo, lo + k))
+            lo, m = lo + k, m - k
+    proof.reverse()
+    return proof
+
+
+def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> bool:
+    """RFC 9162 §2.1.3.2."""
+    if not 0 <= index < size:
+        return False
+    fn, sn, r = index, size - 1, leaf_hash
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = _node(p, r)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = _node(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == root
+
+
+def consistency_proof(old_size: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
+    """Proof that the tree of ``old_size`` is a prefix of the tree over ``leaf_hashes`` (§2.1.4.1).
+
+    Empty when old_size is 0 or equals the new size.
+    """
+    leaves = list(leaf_hashes)
+    n = len(leaves)
+    if not 0 <= old_size <= n:
+        raise ValueError(f"old size {old_size} is outside 0..{n}")
+    if old_size in (0, n):
+        return []
+    return _subproof(old_size, leaves, 0, n, True)
+
+
+def _subproof(m: int, leaves: Sequence[bytes], lo: int, hi: int, complete: bool) -> list[bytes]:
+    n = hi - lo
+    if m == n:
+        return [] if complete else [_mth(leaves, lo, hi)]
+    k = _split(n)
+    if m <= k:
+        return _subproof(m, leaves, lo, lo + k, complete) + [_mth(leaves, lo + k, hi)]
+    return _subproof(m - k, leaves, lo + k, hi, False) + [_mth(leaves, lo, lo + k)]
+
+
+def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]) -> bool:
+    """RFC 9162 §2.1.4.2. An empty old tree is consistent with any tree (empty proof)."""
+    if old_size < 0 or old_size > new_size:
+        return False
+    if old_size == new_size:
+        return not proof and old_root == new_root
+    if old_size == 0:
+        return not proof
+    path = list(proof)
+    if not path:
+        return False
+    if old_size & (old_size - 1) == 0:  # exact power of two: the old root is itself a node
+        path.insert(0, old_root)
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = _node(c, fr)
+            sr = _node(c, sr)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = _node(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and fr == old_root and sr == new_root
+
+
+class CompactRange:
+    """A growing tree kept as the roots of its perfect subtrees (largest first)."""
+
+    __slots__ = ("size", "_stack")
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._stack: list[bytes] = []
+
+    def append(self, leaf: bytes) -> None:
+        self._stack.append(leaf)
+        self.size += 1
+        # Merge equal-sized subtrees: one merge per trailing 1-bit of the old size.
+        n = self.size
+        while n & 1 == 0:
+            right = self._stack.pop()
+            self._stack[-1] = _node(self._stack[-1], right)
+            n >>= 1
+
+    def root(self) -> bytes:
+        if not self._stack:
+            return EMPTY_ROOT
+        r = self._stack[-1]
+        for h in reversed(self._stack[:-1]):
+            r = _node(h, r)
+        return r

@@ -1,0 +1,86 @@
+"""The ledger's SQLite schema and its migrations.
+
+Schema versioning uses SQLite's ``PRAGMA user_version`` with an ordered list
+of migrations below (the documented equivalent of alembic for a one-table
+append-only store): each migration runs once, in its own transaction, and
+bumps ``user_version``. ``body`` is the truth; the other columns denormalise
+it for queries and are checked against it by ``kiosk ledger verify``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+)
+
+metadata = MetaData()
+
+entries = Table(
+    "entries",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("entry_hash", LargeBinary(32), nullable=False, unique=True),
+    Column("signature", LargeBinary(64), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("wall_ms", Integer, nullable=False),
+    Column("project", String(40)),
+    Column("amount_yen", Integer),
+    Column("points", Integer),
+    Column("donor", String(32)),
+    Column("idem", String(80)),
+    Column("ref_seq", Integer),
+)
+
+DENORMALISED = ("type", "wall_ms", "project", "amount_yen", "points", "donor", "idem", "ref_seq")
+
+MIGRATIONS: list[list[str]] = [
+    # 1: the entries table, its indexes, and triggers that make it append-only.
+    [
+        """CREATE TABLE entries (
+            seq INTEGER PRIMARY KEY,
+            body BLOB NOT NULL,
+            entry_hash BLOB NOT NULL UNIQUE CHECK (length(entry_hash) = 32),
+            signature BLOB NOT NULL CHECK (length(signature) = 64),
+            type TEXT NOT NULL,
+            wall_ms INTEGER NOT NULL,
+            project TEXT,
+            amount_yen INTEGER,
+            points INTEGER,
+            donor TEXT,
+            idem TEXT,
+            ref_seq INTEGER
+        )""",
+        "CREATE UNIQUE INDEX entries_intent_idem ON entries(idem) WHERE type = 'donation_intent'",
+        "CREATE INDEX entries_donor ON entries(donor) WHERE donor IS NOT NULL",
+        "CREATE INDEX entries_ref ON entries(ref_seq) WHERE ref_seq IS NOT NULL",
+        """CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries
+           BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END""",
+        """CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries
+           BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END""",
+    ],
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def denormalise(obj: dict) -> dict:
+    """The query columns for a parsed body (what verify compares the row against)."""
+    data = obj["data"]
+    kind = obj["type"]
+    ref = data.get("intent_seq", data.get("voids_seq"))
+    return {
+        "type": kind,
+        "wall_ms": obj["wall_ms"],
+        "project": data.get("project"),
+        "amount_yen": data.get("amount_yen"),
+        "points": data.get("points"),
+        "donor": data.get("donor"),
+        "idem": data.get("idem"),
+        "ref_seq": ref,
+    }

@@ -1,0 +1,136 @@
+"""What a ledger's history means, replayed entry by entry. Pure: no I/O.
+
+Both the writer (to rebuild totals and open intents at start-up) and the
+verifier (to check that every donation settles a real intent with the same
+amount, that running totals add up, and that checkpoints match the tree) use
+this one replay, so they cannot disagree about what a valid history is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kiosk.ledger.encoding import ZERO_HASH
+from kiosk.ledger.merkle import CompactRange
+
+
+class HistoryError(ValueError):
+    """An entry that is well-formed but does not make sense after the ones before it."""
+
+
+class LedgerState:
+    def __init__(self) -> None:
+        self.size = 0
+        self.tip = ZERO_HASH
+        self.boot = 0
+        self.tree = CompactRange()
+        self.project_totals: dict[str, list[int]] = {}  # project -> [yen, count]
+        self.kiosk_total = [0, 0]
+        self.intents: dict[int, dict[str, Any]] = {}  # unresolved intents by seq
+        self.idem: dict[str, int] = {}  # idempotency key -> intent seq
+        self.resolution: dict[int, int] = {}  # intent seq -> resolving entry seq
+        self.donations: dict[int, dict[str, Any]] = {}  # settled donation seq -> data
+        self.voided: set[int] = set()
+        self.cp_size = 0
+        self.cp_note: str | None = None
+        self.cp_root: bytes | None = None
+        self.cp_mono = 0
+        self.genesis: dict[str, Any] | None = None
+        self.kiosk_id: str | None = None
+        self.key_id: str | None = None
+
+    def apply(self, seq: int, obj: dict[str, Any], h: bytes) -> None:
+        """Advance by one entry whose body has already been parsed and hash-checked."""
+        if seq != self.size + 1:
+            raise HistoryError(f"expected seq={self.size + 1}")
+        if obj["prev"] != self.tip.hex():
+            raise HistoryError("prev hash does not match the previous entry")
+        kind, data = obj["type"], obj["data"]
+        if seq == 1:
+            if kind != "genesis":
+                raise HistoryError("the first entry must be genesis")
+            self.kiosk_id, self.key_id, self.genesis = obj["kiosk"], obj["key_id"], data
+        else:
+            if kind == "genesis":
+                raise HistoryError("a second genesis entry")
+            if obj["kiosk"] != self.kiosk_id:
+                raise HistoryError(f"entry of kiosk {obj['kiosk']!r} in the ledger of {self.kiosk_id!r}")
+            if obj["key_id"] != self.key_id:
+                raise HistoryError(f"key id {obj['key_id']} differs from genesis key id {self.key_id}")
+        if kind == "boot":
+            if obj["boot"] != self.boot + 1:
+                raise HistoryError(f"boot entry with counter {obj['boot']}, expected {self.boot + 1}")
+        elif obj["boot"] != self.boot:
+            raise HistoryError(f"boot counter {obj['boot']}, expected {self.boot}")
+        handler = getattr(self, "_" + kind, None)
+        if handler is not None:
+            handler(seq, obj, data)
+        self.size = seq
+        self.tip = h
+        self.boot = obj["boot"]
+        self.tree.append(h)
+
+    # per-type rules ------------------------------------------------------------
+    def _donation_intent(self, seq: int, obj: dict, data: dict) -> None:
+        if data["idem"] in self.idem:
+            raise HistoryError(f"idempotency key reused (first at seq={self.idem[data['idem']]})")
+        if data["amount_yen"] < 1:
+            raise HistoryError("donation amount must be at least 1 yen")
+        self.intents[seq] = dict(data, seq=seq)
+        self.idem[data["idem"]] = seq
+
+    def _resolve(self, seq: int, data: dict) -> dict:
+        target = data["intent_seq"]
+        intent = self.intents.get(target)
+        if intent is None:
+            raise HistoryError(f"resolves seq={target}, which is not an open donation intent")
+        if data["idem"] != intent["idem"]:
+            raise HistoryError("idempotency key differs from its intent")
+        del self.intents[target]
+        self.resolution[target] = seq
+        return intent
+
+    def _donation(self, seq: int, obj: dict, data: dict) -> None:
+        intent = self._resolve(seq, data)
+        for key in ("project", "amount_yen", "method", "donor", "pepper_epoch"):
+            if data[key] != intent[key]:
+                raise HistoryError(f"{key} differs from its intent at seq={intent['seq']}")
+        p_yen, p_count = self.project_totals.get(data["project"], [0, 0])
+        want = {"project_yen": p_yen + data["amount_yen"], "project_count": p_count + 1,
+                "kiosk_yen": self.kiosk_total[0] + data["amount_yen"], "kiosk_count": self.kiosk_total[1] + 1}
+        if data["totals"] != want:
+            raise HistoryError(f"running totals {data['totals']} do not add up (expected {want})")
+        self.donations[seq] = data
+        self._add(data["project"], data["amount_yen"], +1)
+
+    def _donation_failed(self, seq: int, obj: dict, data: dict) -> None:
+        self._resolve(seq, data)
+
+    def _void(self, seq: int, obj: dict, data: dict) -> None:
+        target = data["voids_seq"]
+        if target not in self.donations:
+            raise HistoryError(f"voids seq={target}, which is not a settled donation")
+        if target in self.voided:
+            raise HistoryError(f"seq={target} voided twice")
+        self.voided.add(target)
+        d = self.donations[target]
+        self._add(d["project"], d["amount_yen"], -1)
+
+    def _checkpoint(self, seq: int, obj: dict, data: dict) -> None:
+        if data["size"] != self.size:
+            raise HistoryError(f"checkpoint size {data['size']} is not the {self.size} entries before it")
+        if data["root"] != self.tree.root().hex():
+            raise HistoryError("checkpoint root does not match the Merkle tree of the entries before it")
+        self.cp_size, self.cp_note, self.cp_root, self.cp_mono = data["size"], data["note"], self.tree.root(), obj["mono_ms"]
+
+    def _add(self, project: str, yen: int, sign: int) -> None:
+        t = self.project_totals.setdefault(project, [0, 0])
+        t[0] += sign * yen
+        t[1] += sign
+        self.kiosk_total[0] += sign * yen
+        self.kiosk_total[1] += sign
+
+    def next_totals(self, project: str, yen: int) -> dict[str, int]:
+        p_yen, p_count = self.project_totals.get(project, [0, 0])
+        return {"project_yen": p_yen + yen, "project_count": p_count + 1,
+                "kiosk_yen": self.kiosk_total[0] + yen, "kiosk_count": self.kiosk_total[1] + 1}

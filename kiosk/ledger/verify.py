@@ -1,0 +1,219 @@
+"""Checking a ledger (database or export) from its first entry to its last.
+
+The verifier trusts nothing in the file: each body must be canonical and in
+domain, hash to its stored ``entry_hash``, carry the previous entry's hash, be
+signed by the genesis key, agree with its denormalised columns, and make
+sense after what came before (:class:`~kiosk.ledger.state.LedgerState`).
+Every checkpoint entry's note must verify and match the tree. Given an
+external checkpoint, the ledger must reach its size and match its root, which
+catches a truncated tail or a rewritten history.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from kiosk.ledger import checkpoint as cpmod
+from kiosk.ledger.encoding import EncodingError, entry_hash, parse_body
+from kiosk.ledger.export import ExportError, Row, is_export, read_export
+from kiosk.ledger.keys import key_id, public_from_raw, public_raw
+from kiosk.ledger.schema import DENORMALISED, denormalise, entries
+from kiosk.ledger.state import HistoryError, LedgerState
+from kiosk.ledger.store import read_only_engine
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    entries: int = 0
+    kiosk_id: str | None = None
+    bad_seq: int | None = None
+    reason: str | None = None
+    root: str | None = None
+    checkpoint_size: int | None = None
+    totals: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        if self.ok:
+            cp = f", consistent with checkpoint of size {self.checkpoint_size}" if self.checkpoint_size is not None else ""
+            return f"OK: {self.entries} entries of kiosk {self.kiosk_id} verified{cp}; root {self.root}"
+        return f"INVALID at seq={self.bad_seq}: {self.reason}"
+
+
+class VerifyFailure(Exception):
+    """The first bad entry: ``seq`` and a human reason."""
+
+    def __init__(self, seq: int, reason: str):
+        super().__init__(f"seq={seq}: {reason}")
+        self.seq, self.reason = seq, reason
+
+
+_Bad = VerifyFailure
+
+
+class ChainVerifier:
+    """Checks entries one at a time, in order; keeps only what the next entry needs.
+
+    Incremental on purpose: the portal resumes from the last entry it accepted,
+    and tests can copy a verifier after a prefix instead of re-checking it.
+    """
+
+    def __init__(self, pubkey: Ed25519PublicKey | None = None, header: dict[str, Any] | None = None):
+        self.state = LedgerState()
+        self.expected_pub = pubkey
+        self.header = header
+        self.pub: Ed25519PublicKey | None = None
+
+    @property
+    def size(self) -> int:
+        return self.state.size
+
+    def feed(self, row: Row) -> dict[str, Any]:
+        """Check one row; returns its parsed body or raises :class:`VerifyFailure`."""
+        st = self.state
+        expected = st.size + 1
+        if not isinstance(row.seq, int) or row.seq != expected:
+            if isinstance(row.seq, int) and row.seq < expected:
+                raise _Bad(row.seq, f"duplicate or out-of-order entry (seq={row.seq} after seq={st.size})")
+            raise _Bad(expected, f"entry missing (next stored entry is seq={row.seq})")
+        seq = row.seq
+        try:
+            obj = parse_body(row.body)
+        except EncodingError as exc:
+            raise _Bad(seq, f"body: {exc}") from None
+        if obj["seq"] != seq:
+            raise _Bad(seq, f"body says seq={obj['seq']} (entry moved or reordered)")
+        h = entry_hash(row.body)
+        if h != row.entry_hash:
+            raise _Bad(seq, "entry_hash does not match the body")
+        if seq == 1:
+            self.pub = _genesis_key(obj, self.expected_pub, self.header)
+        try:
+            self.pub.verify(row.signature, h)  # type: ignore[union-attr]
+        except InvalidSignature:
+            raise _Bad(seq, "bad signature (not signed by this kiosk's key)") from None
+        if row.columns is not None:
+            cols = denormalise(obj)
+            if cols != row.columns:
+                name = next(n for n in DENORMALISED if row.columns.get(n) != cols[n])
+                raise _Bad(seq, f"column {name!r} = {row.columns.get(name)!r} disagrees with the body")
+        if obj["type"] == "checkpoint":
+            try:
+                cp = cpmod.open_note(obj["data"]["note"], self.pub)  # type: ignore[arg-type]
+            except cpmod.CheckpointError as exc:
+                raise _Bad(seq, f"checkpoint note: {exc}") from None
+            if (cp.size, cp.root.hex()) != (obj["data"]["size"], obj["data"]["root"]):
+                raise _Bad(seq, "checkpoint note does not match the entry's size/root")
+        try:
+            st.apply(seq, obj, h)
+        except HistoryError as exc:
+            raise _Bad(seq, str(exc)) from None
+        return obj
+
+
+def verify_rows(rows: Iterable[Row], pubkey: Ed25519PublicKey | None = None, checkpoint_note: str | None = None,
+                header: dict[str, Any] | None = None) -> VerifyResult:
+    v = ChainVerifier(pubkey, header)
+    st = v.state
+    want_cp: cpmod.Checkpoint | None = None
+    if checkpoint_note is not None:
+        try:
+            want_cp, _ = cpmod.parse(checkpoint_note)
+        except cpmod.CheckpointError as exc:
+            return VerifyResult(False, reason=f"checkpoint file: {exc}", bad_seq=0)
+    root_at_cp: bytes | None = want_cp.root if want_cp is not None and want_cp.size == 0 else None
+    try:
+        for row in rows:
+            v.feed(row)
+            if want_cp is not None and st.size == want_cp.size:
+                root_at_cp = st.tree.root()
+    except _Bad as bad:
+        return VerifyResult(False, st.size, st.kiosk_id, bad.seq, bad.reason)
+    except ExportError as exc:
+        return VerifyResult(False, st.size, st.kiosk_id, st.size + 1, str(exc))
+    if st.size == 0:
+        return VerifyResult(False, 0, None, 1, "ledger holds no entries")
+    result = VerifyResult(True, st.size, st.kiosk_id, root=st.tree.root().hex(), totals=_totals(st))
+    if header is not None and header.get("entries") not in (None, st.size):
+        return _fail(result, st.size + 1, f"export header promises {header['entries']} entries, found {st.size}")
+    if want_cp is not None:
+        try:
+            cp = cpmod.open_note(checkpoint_note, v.pub)  # type: ignore[arg-type]
+        except cpmod.CheckpointError as exc:
+            return _fail(result, 0, f"checkpoint file: {exc}")
+        if cp.origin != cpmod.origin_for(st.kiosk_id or ""):
+            return _fail(result, 0, f"checkpoint is for {cp.origin!r}, not this ledger")
+        if cp.size > st.size:
+            return _fail(result, st.size + 1,
+                         f"ledger truncated: checkpoint covers {cp.size} entries, ledger has {st.size}")
+        if root_at_cp != cp.root:
+            return _fail(result, cp.size, f"history differs from the checkpoint: the first {cp.size} entries "
+                                          "do not produce its root")
+        result.checkpoint_size = cp.size
+    return result
+
+
+def _fail(r: VerifyResult, seq: int, reason: str) -> VerifyResult:
+    r.ok, r.bad_seq, r.reason = False, seq, reason
+    return r
+
+
+def _totals(st: LedgerState) -> dict[str, Any]:
+    return {"count": st.kiosk_total[1], "total_yen": st.kiosk_total[0]}
+
+
+def _genesis_key(obj: dict[str, Any], pubkey: Ed25519PublicKey | None, header: dict[str, Any] | None) -> Ed25519PublicKey:
+    if obj["type"] != "genesis":
+        raise _Bad(1, "the first entry must be genesis")
+    try:
+        raw = bytes.fromhex(obj["data"]["public_key"])
+        pub = public_from_raw(raw)
+    except (ValueError, TypeError):
+        raise _Bad(1, "genesis public key is not a 32-byte Ed25519 key") from None
+    if obj["key_id"] != key_id(raw):
+        raise _Bad(1, "genesis key id does not match its public key")
+    if obj["data"]["origin"] != cpmod.origin_for(obj["kiosk"]):
+        raise _Bad(1, "genesis origin does not match its kiosk id")
+    if pubkey is not None and public_raw(pubkey) != raw:
+        raise _Bad(1, "ledger was created by another kiosk key than the one given (--pubkey)")
+    if header is not None and (header.get("public_key") != raw.hex() or header.get("kiosk_id") != obj["kiosk"]):
+        raise _Bad(1, "export header's kiosk id or public key differs from the genesis entry")
+    return pub
+
+
+def verify_path(path: str | os.PathLike, pubkey: Ed25519PublicKey | None = None,
+                checkpoint_note: str | None = None) -> VerifyResult:
+    """Verify a ledger database or an export file."""
+    if not os.path.exists(path):
+        return VerifyResult(False, reason=f"{path} does not exist", bad_seq=0)
+    if is_export(path):
+        try:
+            header, rows = read_export(path)
+        except ExportError as exc:
+            return VerifyResult(False, reason=str(exc), bad_seq=0)
+        return verify_rows(rows, pubkey, checkpoint_note, header)
+    eng = read_only_engine(path)
+    try:
+        cols = [entries.c[n] for n in DENORMALISED]
+        q = select(entries.c.seq, entries.c.body, entries.c.entry_hash, entries.c.signature, *cols).order_by(entries.c.seq)
+        with eng.connect() as conn:
+            # Stream straight off the DBAPI cursor: per-row Result objects cost more than the parse.
+            cur = conn.connection.dbapi_connection.cursor()
+            cur.execute(str(q.compile(compile_kwargs={"literal_binds": True})))
+            rows = (Row(r[0], r[1], r[2], r[3], dict(zip(DENORMALISED, r[4:]))) for r in cur)
+            return verify_rows(rows, pubkey, checkpoint_note)
+    except (SQLAlchemyError, sqlite3.Error) as exc:  # a damaged file must still give a verdict, not a traceback
+        return VerifyResult(False, reason=f"cannot read database: {getattr(exc, 'orig', None) or exc}", bad_seq=0)
+    finally:
+        eng.dispose()

@@ -1,0 +1,24 @@
+"""Turning a config into live parts: keys, pepper and the ledger."""
+
+from __future__ import annotations
+
+from kiosk.config import KioskConfig
+from kiosk.ledger import Ledger, Pepper, keys
+
+
+def ensure_secrets(cfg: KioskConfig) -> None:
+    """Create the signing key pair and the pepper if they do not exist yet (first run)."""
+    if not cfg.private_key_path.exists():
+        key_path, pub_path = keys.generate(cfg.private_key_path.parent)
+        if key_path != cfg.private_key_path:
+            key_path.rename(cfg.private_key_path)
+            pub_path.rename(cfg.public_key_path)
+    Pepper.load_or_create(cfg.pepper_path)
+
+
+def open_ledger(cfg: KioskConfig, *, boot: bool = True, clock=None) -> Ledger:  # noqa: ANN001
+    sk = keys.load_private(cfg.private_key_path)
+    return Ledger.open(
+        cfg.ledger_path, sk, cfg.kiosk.id, timezone=cfg.kiosk.timezone, clock=clock, boot=boot,
+        checkpoint_every=cfg.ledger.checkpoint_every, checkpoint_minutes=cfg.ledger.checkpoint_minutes,
+    )

@@ -1,0 +1,61 @@
+"""Shared fixtures: real files in tmp_path, a settable clock, and a small sample ledger."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from kiosk.ledger import Ledger, Pepper
+from kiosk.ledger.clock import FixedClock
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock()
+
+
+@pytest.fixture
+def signing_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+@pytest.fixture
+def pepper(tmp_path: Path) -> Pepper:
+    return Pepper.create(tmp_path / "pepper.json")
+
+
+def fake_idm(n: int) -> bytes:
+    return hashlib.sha256(f"test-card-{n}".encode()).digest()[:8]
+
+
+def build_sample(path: Path, sk: Ed25519PrivateKey, pepper: Pepper, clock: FixedClock,
+                 kiosk_id: str = "test-kiosk-1") -> Ledger:
+    """A ledger holding every entry type at least once."""
+    led = Ledger.open(path, sk, kiosk_id, clock=clock, checkpoint_every=1000)
+    donor = pepper.token(fake_idm(1))
+    i1 = led.record_intent("kodomo", 500, "sim", donor, "idem-1")
+    clock.advance(1500)
+    d1 = led.record_donation(i1.seq, "sim-ref-1", 5)
+    i2 = led.record_intent("midori", 100, "sim", pepper.token(fake_idm(2)), "idem-2")
+    led.record_failure(i2.seq, "declined: insufficient balance")
+    i3 = led.record_intent("midori", 1000, "sim", donor, "idem-3")
+    led.record_donation(i3.seq, "sim-ref-3", 10)
+    led.void(d1.seq, "staff correction: test tap")
+    led.grant_points(pepper.token(fake_idm(3)), 20, "park cleanup")
+    led.append("config_change", {"version": 2, "digest": "ab" * 32})
+    led.append("admin_action", {"action": "menu_open", "detail": "staff card"})
+    led.append("close_out", {"business_date": "2025-11-21", "first_seq": 1, "last_seq": 12, "count": 1,
+                             "total_yen": 1000, "projects": [{"id": "midori", "count": 1, "total_yen": 1000}],
+                             "methods": [{"method": "sim", "count": 1, "total_yen": 1000}]})
+    led.checkpoint()
+    return led
+
+
+@pytest.fixture
+def sample_ledger(tmp_path: Path, signing_key, pepper, clock):  # noqa: ANN001
+    led = build_sample(tmp_path / "ledger.db", signing_key, pepper, clock)
+    yield led
+    led.close(checkpoint=False)
