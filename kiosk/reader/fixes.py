@@ -1,0 +1,62 @@
+"""The exact fixes we print for reader faults, shared by the supervisor and ``kiosk doctor``.
+
+Each returns text a staff member can paste into a shell.
+"""
+
+from __future__ import annotations
+
+from kiosk.reader.devices import DEVICE_MAP
+
+UDEV_RULES = "/etc/udev/rules.d/99-kiosk-readers.rules"
+BLACKLIST_CONF = "/etc/modprobe.d/kiosk-readers-blacklist.conf"
+BLACKLISTED_MODULES = ("port100", "pn533_usb", "pn533")
+LIBCCID_PLIST = "/etc/libccid_Info.plist"
+
+
+def udev_rule(vendor: int, product: int) -> str:
+    return (
+        f'SUBSYSTEM=="usb", ATTRS{{idVendor}}=="{vendor:04x}", ATTRS{{idProduct}}=="{product:04x}", '
+        'GROUP="plugdev", MODE="0660"'
+    )
+
+
+def udev_fix(vendor: int | None = None, product: int | None = None) -> str:
+    if vendor is None or product is None:
+        rules = "\n".join(udev_rule(v, p) for (v, p), m in DEVICE_MAP.items() if m.backend == "nfcpy")
+    else:
+        rules = udev_rule(vendor, product)
+    return (
+        f"sudo tee -a {UDEV_RULES} <<'EOF'\n{rules}\nEOF\n"
+        "sudo udevadm control --reload-rules && sudo udevadm trigger\n"
+        "sudo usermod -aG plugdev kiosk   # then log in again / restart the service\n"
+        f"(or install the shipped file: sudo cp systemd/99-kiosk-readers.rules {UDEV_RULES})"
+    )
+
+
+def blacklist_fix(modules: tuple[str, ...] = BLACKLISTED_MODULES) -> str:
+    lines = "\\n".join(f"blacklist {m}" for m in BLACKLISTED_MODULES)
+    return (
+        f"printf '{lines}\\n' | sudo tee {BLACKLIST_CONF}\n"
+        f"sudo modprobe -r {' '.join(modules)}   # or unplug and replug the reader"
+    )
+
+
+def pcscd_fix() -> str:
+    return "sudo apt install pcscd libccid && sudo systemctl enable --now pcscd"
+
+
+def pyscard_fix() -> str:
+    return "sudo apt install python3-pyscard   (or: sudo apt install swig libpcsclite-dev && pip install 'ic-donation-kiosk[pcsc]')"
+
+
+def libccid_fix(path: str = LIBCCID_PLIST) -> str:
+    return (
+        f"sudo sed -i '/<key>ifdDriverOptions<\\/key>/{{n;s/0x0000/0x0001/}}' {path}\n"
+        "sudo systemctl restart pcscd"
+    )
+
+
+def busy_fix(backend: str) -> str:
+    if backend == "nfcpy":
+        return blacklist_fix() + "\nan ACR122U is also claimed by pcscd; for nfcpy stop it: sudo systemctl disable --now pcscd.socket pcscd"
+    return blacklist_fix() + "\nand stop any other program using the reader (another kiosk process, nfcpy)"
