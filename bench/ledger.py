@@ -3,11 +3,13 @@
 - append_ratio: durable ledger appends/s (encode + hash + Ed25519 sign + insert + COMMIT with
   WAL/synchronous=FULL, through SQLAlchemy) over raw sqlite3 insert+commit/s of rows of the same size
   into the same schema with the same pragmas.
-- verify_ratio: `verify_path` entries/s over a bare Ed25519 verify loop of as many signatures.
+- verify_ratio: `verify_path` entries/s (as shipped: signatures spread over a worker process for
+  large ledgers when a second CPU exists) over a bare single-threaded Ed25519 verify loop of as many
+  signatures; verify_ratio_single is the same with everything in one process.
 
 Both baselines are measured in the same run, in interleaved rounds; medians are reported, because
 this machine is shared and noisy.
-Usage: python bench/ledger.py [--appends 300] [--rounds 5] [--verify-entries 3000]
+Usage: python bench/ledger.py [--appends 300] [--rounds 5] [--verify-entries 10000]
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey 
 
 from kiosk.ledger import Ledger, Pepper, verify_path  # noqa: E402
 from kiosk.ledger.schema import MIGRATIONS  # noqa: E402
+from kiosk.ledger.sigcheck import usable_cpus  # noqa: E402
 
 
 def raw_round(path: Path, n: int, body: bytes) -> float:
@@ -67,11 +70,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--appends", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--verify-entries", type=int, default=3000)
+    ap.add_argument("--verify-entries", type=int, default=10000)
     args = ap.parse_args()
     sk = Ed25519PrivateKey.generate()
     pepper = Pepper({1: os.urandom(32)})
-    raw_rates, led_rates, ver_rates, ed_rates = [], [], [], []
+    raw_rates, led_rates, ver_rates, single_rates, ed_rates = [], [], [], [], []
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
         tmpd = Path(tmp)
         body = b"x" * 560
@@ -96,6 +99,10 @@ def main() -> None:
             ver_rates.append(res.entries / (time.perf_counter() - t0))
             assert res.ok, res.summary()
             t0 = time.perf_counter()
+            single = verify_path(big, pub, parallel=False)
+            single_rates.append(single.entries / (time.perf_counter() - t0))
+            assert single.ok
+            t0 = time.perf_counter()
             for m, s in zip(msgs, sigs):
                 pub.verify(s, m)
             ed_rates.append(len(msgs) / (time.perf_counter() - t0))
@@ -108,6 +115,9 @@ def main() -> None:
         "verify_entries_per_s": round(med(ver_rates)),
         "bare_ed25519_verify_per_s": round(med(ed_rates)),
         "verify_ratio": round(med(ver_rates) / med(ed_rates), 3),
+        "verify_single_process_per_s": round(med(single_rates)),
+        "verify_ratio_single": round(med(single_rates) / med(ed_rates), 3),
+        "cpus": usable_cpus(),
         "appends_per_round": args.appends,
         "verify_entries": res.entries,
         "rounds": args.rounds,

@@ -25,6 +25,7 @@ from kiosk.ledger import checkpoint as cpmod
 from kiosk.ledger.encoding import EncodingError, entry_hash, parse_body
 from kiosk.ledger.export import ExportError, Row, is_export, read_export
 from kiosk.ledger.keys import key_id, public_from_raw, public_raw
+from kiosk.ledger.sigcheck import PARALLEL_MIN_ENTRIES, SignaturePool, usable_cpus
 from kiosk.ledger.schema import DENORMALISED, denormalise, entries
 from kiosk.ledger.state import HistoryError, LedgerState
 from kiosk.ledger.store import read_only_engine
@@ -49,6 +50,9 @@ class VerifyResult:
             cp = f", consistent with checkpoint of size {self.checkpoint_size}" if self.checkpoint_size is not None else ""
             return f"OK: {self.entries} entries of kiosk {self.kiosk_id} verified{cp}; root {self.root}"
         return f"INVALID at seq={self.bad_seq}: {self.reason}"
+
+
+BAD_SIGNATURE = "bad signature (not signed by this kiosk's key)"
 
 
 class VerifyFailure(Exception):
@@ -79,8 +83,12 @@ class ChainVerifier:
     def size(self) -> int:
         return self.state.size
 
-    def feed(self, row: Row) -> dict[str, Any]:
-        """Check one row; returns its parsed body or raises :class:`VerifyFailure`."""
+    def feed(self, row: Row, check_signature: bool = True) -> dict[str, Any]:
+        """Check one row; returns its parsed body or raises :class:`VerifyFailure`.
+
+        ``check_signature=False`` leaves the entry signature to the caller (a :class:`SignaturePool`);
+        everything else, checkpoint-note signatures included, is still checked here.
+        """
         st = self.state
         expected = st.size + 1
         if not isinstance(row.seq, int) or row.seq != expected:
@@ -99,10 +107,11 @@ class ChainVerifier:
             raise _Bad(seq, "entry_hash does not match the body")
         if seq == 1:
             self.pub = _genesis_key(obj, self.expected_pub, self.header)
-        try:
-            self.pub.verify(row.signature, h)  # type: ignore[union-attr]
-        except InvalidSignature:
-            raise _Bad(seq, "bad signature (not signed by this kiosk's key)") from None
+        if check_signature:
+            try:
+                self.pub.verify(row.signature, h)  # type: ignore[union-attr]
+            except InvalidSignature:
+                raise _Bad(seq, BAD_SIGNATURE) from None
         if row.columns is not None:
             cols = denormalise(obj)
             if cols != row.columns:
@@ -123,9 +132,12 @@ class ChainVerifier:
 
 
 def verify_rows(rows: Iterable[Row], pubkey: Ed25519PublicKey | None = None, checkpoint_note: str | None = None,
-                header: dict[str, Any] | None = None) -> VerifyResult:
+                header: dict[str, Any] | None = None, parallel: bool = False) -> VerifyResult:
+    """Verify a whole ledger. ``parallel`` spreads entry signatures over a worker process
+    (:mod:`kiosk.ledger.sigcheck`); the verdict, first bad seq included, is the same either way."""
     v = ChainVerifier(pubkey, header)
     st = v.state
+    pool: SignaturePool | None = None
     want_cp: cpmod.Checkpoint | None = None
     if checkpoint_note is not None:
         try:
@@ -134,14 +146,35 @@ def verify_rows(rows: Iterable[Row], pubkey: Ed25519PublicKey | None = None, che
             return VerifyResult(False, reason=f"checkpoint file: {exc}", bad_seq=0)
     root_at_cp: bytes | None = want_cp.root if want_cp is not None and want_cp.size == 0 else None
     try:
-        for row in rows:
-            v.feed(row)
-            if want_cp is not None and st.size == want_cp.size:
-                root_at_cp = st.tree.root()
-    except _Bad as bad:
-        return VerifyResult(False, st.size, st.kiosk_id, bad.seq, bad.reason)
-    except ExportError as exc:
-        return VerifyResult(False, st.size, st.kiosk_id, st.size + 1, str(exc))
+        try:
+            for row in rows:
+                if pool is None:
+                    v.feed(row)
+                    if parallel and v.pub is not None:  # the key is known once genesis is checked
+                        pool = SignaturePool(public_raw(v.pub))
+                else:
+                    v.feed(row, check_signature=False)
+                    pool.add(row.seq, row.signature, row.entry_hash)
+                if want_cp is not None and st.size == want_cp.size:
+                    root_at_cp = st.tree.root()
+        except _Bad as bad:
+            # A bad signature earlier in the ledger outranks a later structural fault.
+            sig_bad = pool.first_bad() if pool is not None else None
+            if sig_bad is not None and sig_bad < bad.seq:
+                return VerifyResult(False, sig_bad - 1, st.kiosk_id, sig_bad, BAD_SIGNATURE)
+            return VerifyResult(False, st.size, st.kiosk_id, bad.seq, bad.reason)
+        except ExportError as exc:
+            sig_bad = pool.first_bad() if pool is not None else None
+            if sig_bad is not None:
+                return VerifyResult(False, sig_bad - 1, st.kiosk_id, sig_bad, BAD_SIGNATURE)
+            return VerifyResult(False, st.size, st.kiosk_id, st.size + 1, str(exc))
+        if pool is not None:
+            sig_bad = pool.first_bad()
+            if sig_bad is not None:
+                return VerifyResult(False, sig_bad - 1, st.kiosk_id, sig_bad, BAD_SIGNATURE)
+    finally:
+        if pool is not None:
+            pool.close()
     if st.size == 0:
         return VerifyResult(False, 0, None, 1, "ledger holds no entries")
     result = VerifyResult(True, st.size, st.kiosk_id, root=st.tree.root().hex(), totals=_totals(st))
@@ -162,6 +195,10 @@ def verify_rows(rows: Iterable[Row], pubkey: Ed25519PublicKey | None = None, che
                                           "do not produce its root")
         result.checkpoint_size = cp.size
     return result
+
+
+def _worth_parallel(entries: int) -> bool:
+    return entries >= PARALLEL_MIN_ENTRIES and usable_cpus() > 1
 
 
 def _fail(r: VerifyResult, seq: int, reason: str) -> VerifyResult:
@@ -193,8 +230,11 @@ def _genesis_key(obj: dict[str, Any], pubkey: Ed25519PublicKey | None, header: d
 
 
 def verify_path(path: str | os.PathLike, pubkey: Ed25519PublicKey | None = None,
-                checkpoint_note: str | None = None) -> VerifyResult:
-    """Verify a ledger database or an export file."""
+                checkpoint_note: str | None = None, parallel: bool | None = None) -> VerifyResult:
+    """Verify a ledger database or an export file.
+
+    ``parallel=None`` uses a second process for signatures when the ledger is large and a second CPU exists.
+    """
     if not os.path.exists(path):
         return VerifyResult(False, reason=f"{path} does not exist", bad_seq=0)
     if is_export(path):
@@ -202,7 +242,9 @@ def verify_path(path: str | os.PathLike, pubkey: Ed25519PublicKey | None = None,
             header, rows = read_export(path)
         except ExportError as exc:
             return VerifyResult(False, reason=str(exc), bad_seq=0)
-        return verify_rows(rows, pubkey, checkpoint_note, header)
+        if parallel is None:
+            parallel = _worth_parallel(header.get("entries") or 0)
+        return verify_rows(rows, pubkey, checkpoint_note, header, parallel)
     eng = read_only_engine(path)
     try:
         cols = [entries.c[n] for n in DENORMALISED]
@@ -210,9 +252,11 @@ def verify_path(path: str | os.PathLike, pubkey: Ed25519PublicKey | None = None,
         with eng.connect() as conn:
             # Stream straight off the DBAPI cursor: per-row Result objects cost more than the parse.
             cur = conn.connection.dbapi_connection.cursor()
+            if parallel is None:
+                parallel = _worth_parallel(cur.execute("SELECT count(*) FROM entries").fetchone()[0])
             cur.execute(str(q.compile(compile_kwargs={"literal_binds": True})))
             rows = (Row(r[0], r[1], r[2], r[3], dict(zip(DENORMALISED, r[4:]))) for r in cur)
-            return verify_rows(rows, pubkey, checkpoint_note)
+            return verify_rows(rows, pubkey, checkpoint_note, parallel=parallel)
     except (SQLAlchemyError, sqlite3.Error) as exc:  # a damaged file must still give a verdict, not a traceback
         return VerifyResult(False, reason=f"cannot read database: {getattr(exc, 'orig', None) or exc}", bad_seq=0)
     finally:
