@@ -1,0 +1,50 @@
+"""Short success and failure cues, generated (no bundled audio, so no licence to track).
+
+Success: two rising notes (E6 then A6, like a transit gate's "pi-pi"). Failure: a low
+double buzz. Each is 16-bit mono PCM in a WAV container, so ``pygame.mixer.Sound(file=BytesIO(...))``
+plays it and a test can measure it with the stdlib ``wave`` module.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import struct
+import wave
+
+RATE = 22_050
+
+
+def _tone(freq: float, ms: int, volume: float, square: bool = False) -> list[int]:
+    n = RATE * ms // 1000
+    fade = max(1, RATE * 8 // 1000)  # 8 ms fades: no clicks
+    out = []
+    for i in range(n):
+        s = math.sin(2 * math.pi * freq * i / RATE)
+        if square:
+            s = 1.0 if s >= 0 else -1.0
+        env = min(1.0, i / fade, (n - 1 - i) / fade)
+        out.append(int(32767 * volume * env * s))
+    return out
+
+
+def _silence(ms: int) -> list[int]:
+    return [0] * (RATE * ms // 1000)
+
+
+def _wav(samples: list[int]) -> bytes:
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(struct.pack(f"<{len(samples)}h", *samples))
+    return buf.getvalue()
+
+
+def success_wav() -> bytes:
+    return _wav(_tone(1318.5, 90, 0.5) + _silence(30) + _tone(1760.0, 140, 0.5))
+
+
+def failure_wav() -> bytes:
+    return _wav(_tone(220.0, 160, 0.35, square=True) + _silence(60) + _tone(196.0, 220, 0.35, square=True))

@@ -1,0 +1,69 @@
+"""Screen text catalogs, the vendored Japanese font and the generated sounds."""
+
+from __future__ import annotations
+
+import io
+import struct
+import tomllib
+import wave
+from pathlib import Path
+
+import pytest
+from fontTools.ttLib import TTFont
+
+from kiosk.i18n import catalog_ids, gettext_for, translations, yen
+from kiosk.sounds import RATE, failure_wav, success_wav
+
+ROOT = Path(__file__).resolve().parents[1]
+FONTS = sorted((ROOT / "kiosk" / "assets" / "fonts").glob("*.otf"))
+
+
+def test_every_japanese_message_is_translated():
+    ja = translations("ja")
+    ids = catalog_ids("ja")
+    assert len(ids) > 20
+    for msgid in ids:
+        text = ja.gettext(msgid)
+        assert text and text != msgid or msgid == "English", msgid
+
+
+def test_english_is_the_message_id_and_unknown_languages_are_refused():
+    assert gettext_for("en")("Thank you!") == "Thank you!"
+    assert gettext_for("ja")("Thank you!") == "ありがとうございます！"
+    with pytest.raises(ValueError):
+        translations("fr")
+
+
+def test_yen_formatting():
+    assert yen(86300) == "¥86,300"
+
+
+@pytest.mark.parametrize("font", FONTS, ids=lambda p: p.name)
+def test_font_covers_every_screen_string_and_demo_project(font):
+    cmap = TTFont(font)["cmap"].getBestCmap()
+    ja = translations("ja")
+    texts = [ja.gettext(m) for m in catalog_ids("ja")] + list(catalog_ids("ja"))
+    demo = tomllib.loads((ROOT / "config" / "demo.toml").read_text("utf-8"))
+    for p in demo["projects"]:
+        texts += [p["title"], p["group"], p["title_en"]]
+    texts.append(demo["kiosk"]["name"] + "¥0123456789,")
+    missing = sorted({ch for t in texts for ch in t if ord(ch) not in cmap and not ch.isspace()})
+    assert not missing, f"{font.name} lacks {missing}"
+
+
+def test_font_licence_ships_with_it():
+    text = (ROOT / "kiosk" / "assets" / "fonts" / "OFL.txt").read_text("utf-8")
+    assert "SIL OPEN FONT LICENSE Version 1.1" in text
+
+
+@pytest.mark.parametrize("make,min_ms,max_ms", [(success_wav, 200, 400), (failure_wav, 350, 600)])
+def test_sounds_are_short_and_audible(make, min_ms, max_ms):
+    with wave.open(io.BytesIO(make())) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, RATE)
+        frames = w.readframes(w.getnframes())
+        ms = w.getnframes() * 1000 // RATE
+    assert min_ms <= ms <= max_ms
+    samples = struct.unpack(f"<{len(frames) // 2}h", frames)
+    rms = (sum(s * s for s in samples) / len(samples)) ** 0.5
+    assert rms > 3000  # clearly audible in a lobby
+    assert abs(samples[0]) < 500 and abs(samples[-1]) < 500  # faded: no click
