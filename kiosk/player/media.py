@@ -1,0 +1,249 @@
+"""The media cache: clips named by their SHA-256 under ``<data_dir>/media``.
+
+Layout::
+
+    media/
+      index.json          {"version": 1, "clips": {"<sha256>": {project, title, width, ...}}}
+      <sha256>.mp4        one file per clip, content-addressed
+      tmp/                partial imports (cleared at start-up)
+
+The index is rewritten atomically (temp file + rename), so a running player
+can pick up clips imported by another process at its next clip boundary.
+Verification re-hashes a file and compares with its name; results are
+remembered per (size, mtime) so a clip is hashed once per change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from kiosk.player.transcode import MediaError, ProbeInfo, probe, transcode
+
+log = logging.getLogger("kiosk.player.media")
+
+VerifyStatus = Literal["ok", "missing", "corrupt"]
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)  # hashlib releases the GIL on large blocks, so playback keeps going
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class MediaEntry:
+    sha256: str
+    project: str
+    title: str = ""
+    width: int = 0
+    height: int = 0
+    fps: float = 0.0
+    frames: int = 0
+    duration_s: float = 0.0
+    source: str = ""
+    """File name the clip was imported from (or ``demo``)."""
+    imported: str = ""
+    """ISO 8601 time of import."""
+    demo_key: str = ""
+    """For generated demo clips: a digest of what they were generated from, so they are reused."""
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def short(self) -> str:
+        return self.sha256[:12]
+
+
+class MediaCache:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.index_path = self.root / "index.json"
+        self._lock = threading.RLock()
+        self._index: dict[str, MediaEntry] = {}
+        self._index_stamp: object = object()  # "never read" until the first refresh
+        self._verified: dict[str, tuple[tuple[int, int], VerifyStatus]] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: dict[str, Future] = {}
+
+    # --- paths and index ---------------------------------------------------
+    def path(self, sha: str) -> Path:
+        return self.root / f"{sha}.mp4"
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            st = self.index_path.stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
+    def refresh(self) -> bool:
+        """Re-read the index if another process changed it; returns whether it changed."""
+        with self._lock:
+            stamp = self._stamp()
+            if stamp == self._index_stamp:
+                return False
+            self._index_stamp = stamp
+            if stamp is None:
+                self._index = {}
+                return True
+            try:
+                data = json.loads(self.index_path.read_text("utf-8"))
+                clips = data.get("clips", {})
+                known = set(MediaEntry.__dataclass_fields__)
+                self._index = {
+                    sha: MediaEntry(sha256=sha, **{k: v for k, v in meta.items() if k in known and k != "sha256"})
+                    for sha, meta in clips.items()
+                }
+            except (OSError, ValueError, TypeError) as exc:
+                log.error("media: index %s is unreadable (%s); no clips until it is fixed", self.index_path, exc)
+                self._index = {}
+            return True
+
+    def entries(self) -> list[MediaEntry]:
+        self.refresh()
+        with self._lock:
+            return sorted(self._index.values(), key=lambda e: (e.project, e.imported))
+
+    def find(self, ref: str) -> MediaEntry | None:
+        """Look up a full SHA-256 or a unique prefix; ``None`` when absent or ambiguous."""
+        self.refresh()
+        with self._lock:
+            if ref in self._index:
+                return self._index[ref]
+            hits = [e for sha, e in self._index.items() if sha.startswith(ref)]
+            return hits[0] if len(hits) == 1 else None
+
+    def newest_for(self, project: str) -> MediaEntry | None:
+        self.refresh()
+        with self._lock:
+            mine = [e for e in self._index.values() if e.project == project]
+            return max(mine, key=lambda e: e.imported) if mine else None
+
+    def _write_index(self) -> None:
+        data = {"version": 1, "clips": {}}
+        for sha, e in sorted(self._index.items()):
+            meta = asdict(e)
+            meta.pop("sha256")
+            if not meta.get("extra"):
+                meta.pop("extra", None)
+            data["clips"][sha] = meta
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".index-", suffix=".json")
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; the player may run as another user than the importer
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, ensure_ascii=False, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.index_path)
+        self._index_stamp = self._stamp()
+
+    # --- adding clips ------------------------------------------------------
+    def tmp_dir(self) -> Path:
+        d = self.root / "tmp"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def clean_tmp(self) -> None:
+        shutil.rmtree(self.root / "tmp", ignore_errors=True)
+
+    def add(self, file: Path, *, project: str, title: str = "", source: str = "", info: ProbeInfo | None = None,
+            demo_key: str = "") -> MediaEntry:
+        """Move an already-encoded clip into the cache under its hash and record it in the index."""
+        info = info or probe(file)
+        sha = sha256_file(file)
+        dst = self.path(sha)
+        self.root.mkdir(parents=True, exist_ok=True)
+        os.replace(file, dst)
+        entry = MediaEntry(
+            sha256=sha, project=project, title=title, width=info.width, height=info.height, fps=round(info.fps, 3),
+            frames=info.frames, duration_s=round(info.duration_s, 3), source=source,
+            imported=dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds"), demo_key=demo_key,
+        )
+        with self._lock:
+            self.refresh()
+            self._index[sha] = entry
+            self._write_index()
+            st = dst.stat()
+            self._verified[sha] = ((st.st_size, st.st_mtime_ns), "ok")
+        return entry
+
+    def import_file(self, src: Path, *, project: str, title: str = "", width: int, height: int,
+                    preset: str = "fast", crf: int = 20) -> MediaEntry:
+        """Transcode ``src`` to the cache format at the panel size and add it."""
+        tmp = self.tmp_dir() / f"import-{os.getpid()}-{threading.get_ident()}.mp4"
+        try:
+            info = transcode(Path(src), tmp, width=width, height=height, preset=preset, crf=crf)
+            return self.add(tmp, project=project, title=title or Path(src).stem, source=Path(src).name, info=info)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def remove(self, sha: str) -> bool:
+        with self._lock:
+            self.refresh()
+            if sha not in self._index:
+                return False
+            del self._index[sha]
+            self._write_index()
+            self.path(sha).unlink(missing_ok=True)
+            return True
+
+    # --- verification ------------------------------------------------------
+    def _file_stamp(self, sha: str) -> tuple[int, int] | None:
+        try:
+            st = self.path(sha).stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_size, st.st_mtime_ns)
+
+    def verify(self, sha: str) -> VerifyStatus:
+        """Hash the clip now (unless unchanged since the last check)."""
+        stamp = self._file_stamp(sha)
+        if stamp is None:
+            status: VerifyStatus = "missing"
+        else:
+            with self._lock:
+                known = self._verified.get(sha)
+            if known and known[0] == stamp:
+                return known[1]
+            status = "ok" if sha256_file(self.path(sha)) == sha else "corrupt"
+        with self._lock:
+            self._verified[sha] = (stamp or (0, 0), status)
+        return status
+
+    def status(self, sha: str) -> VerifyStatus | None:
+        """The known verification result, or ``None`` if the clip (as it is now) was never hashed."""
+        stamp = self._file_stamp(sha)
+        if stamp is None:
+            return "missing"
+        with self._lock:
+            known = self._verified.get(sha)
+        return known[1] if known and known[0] == stamp else None
+
+    def verify_in_background(self, sha: str) -> None:
+        """Queue a hash check on a helper thread (used for clips that appear while playing)."""
+        with self._lock:
+            if sha in self._pending and not self._pending[sha].done():
+                return
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="media-verify")
+            self._pending[sha] = self._pool.submit(self.verify, sha)
+
+    def close(self) -> None:
+        if self._pool:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+__all__ = ["MediaCache", "MediaEntry", "MediaError", "sha256_file"]
