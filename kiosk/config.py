@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from kiosk.configbase import Section
+from kiosk.flow_config import FlowConfig
+from kiosk.payment.config import PaymentConfig
 from kiosk.player.config import PlayerConfig
 from kiosk.reader.config import ReaderConfig
 
@@ -175,6 +177,12 @@ class KioskConfig(Section):
 
     portal: PortalSection = Field(default_factory=PortalSection)
     """Central portal sync."""
+
+    payment: PaymentConfig = Field(default_factory=PaymentConfig)
+    """Payment terminal (simulated by default), its simulator knobs and lookup pacing."""
+
+    flow: FlowConfig = Field(default_factory=FlowConfig)
+    """Idle timeouts of the donation screens."""
 
     projects: list[Project] = Field(default_factory=list)
     """Projects citizens can give to ([[projects]] tables)."""

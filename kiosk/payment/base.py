@@ -1,0 +1,95 @@
+"""The payment seam: what the donation service needs from a payment terminal.
+
+Why a seam at all: debiting transit e-money (Suica, PASMO, ICOCA …) needs the
+issuers' keys inside a certified terminal with a secure element. Neither nfcpy
+nor PC/SC can do it, so this project never talks to the e-money on the card
+itself. A real kiosk uses a certified terminal through its provider's API; the
+simulator (:mod:`kiosk.payment.sim`) stands in for one everywhere else.
+
+Writing an adapter for a certified terminal
+-------------------------------------------
+Subclass :class:`PaymentTerminal` and map the provider's API onto two calls:
+
+- ``charge(amount_yen, idempotency_key)``: create the payment with the key as
+  the provider's idempotency key (so a retry after a crash can never create a
+  second payment), wait for the outcome, and return ``approved`` with the
+  provider's payment id, ``declined`` with its reason, or ``unknown`` when the
+  answer did not arrive in time. Never raise for a network problem: that is
+  ``unknown``.
+- ``lookup(idempotency_key)``: ask the provider what became of that key:
+  ``approved``, ``declined`` or ``not_found``. Raise
+  :class:`TerminalUnavailable` when the provider cannot be asked right now; the
+  ledger intent then stays open and is resolved at the next start-up.
+
+Square's Terminal API is one real example: a Terminal checkout with the
+e-money payment type ``FELICA_TRANSPORTATION_GROUP`` (the transit family) and
+the request's ``idempotency_key``; lookup is a search of checkouts by that
+reference. Several providers' terms require staff to be present for e-money
+payments, so check the terms for unattended use before deploying one.
+Nothing here fakes a real provider.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ChargeStatus = Literal["approved", "declined", "unknown", "not_found"]
+
+
+class TerminalUnavailable(Exception):
+    """The terminal or its provider cannot be asked right now (``lookup`` only)."""
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    """What a terminal said about one idempotency key.
+
+    ``charge`` answers ``approved``, ``declined`` or ``unknown`` (timeout: the
+    charge may or may not have been applied); ``lookup`` answers ``approved``,
+    ``declined`` or ``not_found`` (never applied).
+    """
+
+    status: ChargeStatus
+    provider_ref: str | None = None
+    reason: str | None = None
+
+    @classmethod
+    def approved(cls, provider_ref: str) -> "ChargeResult":
+        return cls("approved", provider_ref=provider_ref)
+
+    @classmethod
+    def declined(cls, reason: str, provider_ref: str | None = None) -> "ChargeResult":
+        return cls("declined", provider_ref=provider_ref, reason=reason)
+
+    @classmethod
+    def unknown(cls, reason: str = "timeout") -> "ChargeResult":
+        return cls("unknown", reason=reason)
+
+    @classmethod
+    def not_found(cls) -> "ChargeResult":
+        return cls("not_found")
+
+
+class PaymentTerminal:
+    """Base class of payment terminals. ``method`` is what the ledger records as the payment method."""
+
+    method: str = "terminal"
+
+    def charge(self, amount_yen: int, idempotency_key: str) -> ChargeResult:
+        """Charge the card on the terminal. The same key again must not charge again: it returns the first answer."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement charge()")
+
+    def lookup(self, idempotency_key: str) -> ChargeResult:
+        """Resolve an earlier charge: approved, declined or not_found. Raises :class:`TerminalUnavailable`."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement lookup()")
+
+    def card_seen(self, token_hex: str | None, balance_yen: int | None) -> None:
+        """The kiosk's reader saw this card (``None``: it was taken away).
+
+        A certified terminal reads the card itself and ignores this; the
+        simulator uses it to know which simulated card it is debiting.
+        """
+
+    def close(self) -> None:
+        """Release files or connections."""

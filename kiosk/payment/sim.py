@@ -1,0 +1,159 @@
+"""The simulated payment terminal: the default, and the stand-in for a certified one.
+
+It behaves like a provider where it matters for crash safety:
+
+- its state (card balances and every charge by idempotency key) lives in its
+  own SQLite file, committed with ``synchronous=FULL`` before it answers, so a
+  ``lookup`` after a kiosk restart finds a charge whose answer was lost;
+- a repeated idempotency key returns the first answer and never debits twice;
+- it can be told to decline, to time out (with the charge applied or not), to
+  be unreachable, or to be slow.
+
+It debits the simulated card's balance. A real terminal reads the card itself;
+the simulator is told which card is on it through :meth:`card_seen` (the kiosk
+forwards its reader's taps). The first time it sees a card it adopts the
+balance the reader read (or ``default_balance_yen``); after that its own
+record wins, because it is the one that made the debits.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Literal
+
+from kiosk.payment.base import ChargeResult, PaymentTerminal, TerminalUnavailable
+
+SimMode = Literal["approve", "decline", "timeout_applied", "timeout_lost", "offline"]
+"""``approve`` normal; ``decline`` refuse every charge; ``timeout_applied`` debit but lose the answer;
+``timeout_lost`` lose the request (nothing debited); ``offline`` like ``timeout_lost``, and lookups fail too."""
+
+SIM_MODES: tuple[str, ...] = ("approve", "decline", "timeout_applied", "timeout_lost", "offline")
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS cards (token TEXT PRIMARY KEY, balance_yen INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS charges (idem TEXT PRIMARY KEY, amount_yen INTEGER NOT NULL, token TEXT,"
+    " status TEXT NOT NULL CHECK (status IN ('approved', 'declined')), provider_ref TEXT, reason TEXT,"
+    " at_ms INTEGER NOT NULL)",
+)
+
+
+class SimulatedTerminal(PaymentTerminal):
+    """A durable simulated terminal. ``mode``, ``slow_ms`` and ``decline_reason`` may be changed at any time."""
+
+    method = "sim"
+
+    def __init__(self, path: str | os.PathLike, *, mode: SimMode = "approve", slow_ms: int = 0,
+                 decline_reason: str = "declined by the card issuer", default_balance_yen: int = 2000,
+                 sleep: Callable[[float], None] = time.sleep):
+        if mode not in SIM_MODES:
+            raise ValueError(f"unknown simulator mode {mode!r} (one of {', '.join(SIM_MODES)})")
+        self.path = Path(path)
+        self.mode: SimMode = mode
+        self.slow_ms = slow_ms
+        """Delay before the answer, *after* the charge is durable: a crash in it loses only the answer."""
+        self.decline_reason = decline_reason
+        self.default_balance_yen = default_balance_yen
+        self._sleep = sleep
+        self._card: tuple[str, int | None] | None = None
+        self._lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # FULL, as for the ledger: a provider does not forget a charge it approved.
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        for stmt in _SCHEMA:
+            self._db.execute(stmt)
+
+    # --- the card on the terminal ---------------------------------------------------
+    def card_seen(self, token_hex: str | None, balance_yen: int | None) -> None:
+        self._card = None if token_hex is None else (token_hex, balance_yen)
+
+    def balance(self, token_hex: str) -> int | None:
+        """The simulator's own balance for a card it has debited before (``None``: never seen)."""
+        row = self._db.execute("SELECT balance_yen FROM cards WHERE token = ?", (token_hex,)).fetchone()
+        return None if row is None else row[0]
+
+    # --- the seam ---------------------------------------------------------------------
+    def charge(self, amount_yen: int, idempotency_key: str) -> ChargeResult:
+        if amount_yen < 1:
+            raise ValueError("a charge is at least 1 yen")
+        with self._lock:
+            mode = self.mode
+            if mode in ("timeout_lost", "offline"):
+                self._delay()
+                return ChargeResult.unknown("timeout: no answer from the terminal")
+            result = self._apply(amount_yen, idempotency_key, mode)
+            # The answer is held back only after the charge is durable, so a crash in the delay
+            # leaves what a real provider leaves: an applied charge whose answer never arrived.
+            self._delay()
+            if mode == "timeout_applied":
+                return ChargeResult.unknown("timeout: the answer was lost")
+            return result
+
+    def _delay(self) -> None:
+        if self.slow_ms > 0:
+            self._sleep(self.slow_ms / 1000)
+
+    def lookup(self, idempotency_key: str) -> ChargeResult:
+        if self.mode == "offline":
+            raise TerminalUnavailable("simulated terminal is offline")
+        row = self._db.execute("SELECT status, provider_ref, reason FROM charges WHERE idem = ?",
+                               (idempotency_key,)).fetchone()
+        if row is None:
+            return ChargeResult.not_found()
+        status, ref, reason = row
+        return ChargeResult.approved(ref) if status == "approved" else ChargeResult.declined(reason, ref)
+
+    def _apply(self, amount_yen: int, idem: str, mode: SimMode) -> ChargeResult:
+        cur = self._db.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            row = cur.execute("SELECT status, provider_ref, reason FROM charges WHERE idem = ?", (idem,)).fetchone()
+            if row is not None:  # the same key again: replay the first answer, debit nothing
+                cur.execute("ROLLBACK")
+                status, ref, reason = row
+                return ChargeResult.approved(ref) if status == "approved" else ChargeResult.declined(reason, ref)
+            token = self._card[0] if self._card else None
+            ref = "sim-" + secrets.token_hex(8)
+            status, reason = "approved", None
+            if token is None:
+                status, reason = "declined", "no card on the terminal"
+            elif mode == "decline":
+                status, reason = "declined", self.decline_reason
+            else:
+                read = self._card[1] if self._card else None
+                start = read if read is not None else self.default_balance_yen
+                cur.execute("INSERT OR IGNORE INTO cards (token, balance_yen) VALUES (?, ?)", (token, start))
+                balance = cur.execute("SELECT balance_yen FROM cards WHERE token = ?", (token,)).fetchone()[0]
+                if balance < amount_yen:
+                    status, reason = "declined", f"insufficient balance (¥{balance})"
+                else:
+                    cur.execute("UPDATE cards SET balance_yen = balance_yen - ? WHERE token = ?", (amount_yen, token))
+            cur.execute("INSERT INTO charges (idem, amount_yen, token, status, provider_ref, reason, at_ms)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (idem, amount_yen, token, status, ref, reason, time.time_ns() // 1_000_000))
+            cur.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+        finally:
+            cur.close()
+        return ChargeResult.approved(ref) if status == "approved" else ChargeResult.declined(reason or "", ref)
+
+    # --- inspection (tests, `kiosk demo` summary) ----------------------------------------
+    def charges(self) -> list[dict]:
+        """Every recorded charge, oldest first."""
+        rows = self._db.execute("SELECT idem, amount_yen, token, status, provider_ref, reason FROM charges"
+                                " ORDER BY rowid").fetchall()
+        keys = ("idem", "amount_yen", "token", "status", "provider_ref", "reason")
+        return [dict(zip(keys, r)) for r in rows]
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,133 @@
+"""Donation test helpers: real ledgers and simulated terminals in temp dirs, and a real ledger outage.
+
+Nothing of our own is mocked. The ledger outage is SQLite itself refusing the
+write (an authorizer that denies INSERT), which takes the ledger's real
+fail-closed path exactly as a full or dying disk does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import event
+
+from kiosk.donation import DonationService
+from kiosk.flow import FlowSettings
+from kiosk.ledger import Ledger, Pepper
+from kiosk.ledger.clock import FixedClock
+from kiosk.ledger.pepper import DonorToken
+from kiosk.payment import SimulatedTerminal
+from kiosk.reader.events import CardPresented, TapRecord
+
+KIOSK_ID = "donation-test-1"
+PROJECTS = ("kodomo", "midori", "machi")
+PEPPER = Pepper({1: hashlib.sha256(b"donation-tests").digest()})
+
+
+def settings(**kw: Any) -> FlowSettings:
+    base: dict[str, Any] = dict(projects=PROJECTS, presets_yen=(100, 500, 1000), default_yen=100,
+                                max_per_transaction_yen=1000, daily_limit_per_card_yen=1500, points_per_100_yen=1,
+                                choose_amount_idle_ms=20_000, tap_card_idle_ms=20_000, thanks_ms=6_000,
+                                error_ms=8_000)
+    base.update(kw)
+    return FlowSettings(**base)
+
+
+def token(n: int) -> DonorToken:
+    return PEPPER.token(hashlib.sha256(f"card-{n}".encode()).digest()[:8])
+
+
+def card(n: int, *, balance: int | None = 5000, family: str = "suica") -> CardPresented:
+    """A reader event for simulated card ``n``."""
+    rec = TapRecord(reader_id="reader-1", family=family, system_code=0x0003, token=token(n), balance_yen=balance,
+                    last_transaction=None, read_ms=3.0)
+    return CardPresented(reader_id="reader-1", at=0.0, record=rec)
+
+
+class LedgerOutage:
+    """While ``down``, every INSERT on the ledger's SQLite connections is refused by SQLite
+    (and with ``reads_down`` every read too, as when the medium is gone)."""
+
+    def __init__(self, ledger: Ledger):
+        self.down = False
+        self.reads_down = False
+        self._conns: list[sqlite3.Connection] = []
+        event.listen(ledger._engine, "connect", self._on_connect)
+        ledger._drop_writer()  # new connections from here on carry the authorizer
+        ledger._engine.dispose()
+
+    def _on_connect(self, dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        self._conns.append(dbapi_conn)
+        dbapi_conn.set_authorizer(self._authorize)
+
+    def _authorize(self, action: int, *_args: Any) -> int:
+        if (self.down and action == sqlite3.SQLITE_INSERT) or (self.reads_down and action == sqlite3.SQLITE_READ):
+            return sqlite3.SQLITE_DENY
+        return sqlite3.SQLITE_OK
+
+    def set(self, down: bool, *, reads: bool = False) -> None:
+        self.down, self.reads_down = down, reads
+        # The authorizer is consulted when a statement is prepared; setting it again expires cached ones.
+        for c in self._conns:
+            try:
+                c.set_authorizer(self._authorize)
+            except sqlite3.ProgrammingError:  # closed
+                pass
+
+
+@dataclass
+class Kiosk:
+    """One kiosk's files. :meth:`open` is a (re)start: a new ledger, terminal and service on the same files."""
+
+    dir: Path
+    sk: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
+    clock: FixedClock = field(default_factory=FixedClock)
+    opened: list[Any] = field(default_factory=list)
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.dir / "ledger.db"
+
+    @property
+    def sim_path(self) -> Path:
+        return self.dir / "payment-sim.db"
+
+    def open(self, *, start: bool = True, flow: FlowSettings | None = None, mode: str = "approve",
+             slow_ms: int = 0, **kw: Any) -> tuple[Ledger, SimulatedTerminal, DonationService]:
+        led = Ledger.open(self.ledger_path, self.sk, KIOSK_ID, clock=self.clock, checkpoint_every=1000)
+        term = SimulatedTerminal(self.sim_path, mode=mode, slow_ms=slow_ms)  # type: ignore[arg-type]
+        kw.setdefault("lookup_interval_ms", 0)
+        svc = DonationService(led, term, flow or settings(), clock=self.clock, **kw)
+        self.opened += [led, term]
+        if start:
+            svc.start()
+        return led, term, svc
+
+    def close(self) -> None:
+        for thing in reversed(self.opened):
+            try:
+                thing.close(checkpoint=False) if isinstance(thing, Ledger) else thing.close()
+            except Exception:
+                pass
+        self.opened.clear()
+
+
+@pytest.fixture
+def kiosk(tmp_path: Path):
+    k = Kiosk(tmp_path)
+    yield k
+    k.close()
+
+
+def entries_of(led: Ledger, kind: str) -> list[Any]:
+    return [e for e in led.iter_entries() if e.type == kind]
+
+
+def approved_charges(term: SimulatedTerminal) -> list[dict]:
+    return [c for c in term.charges() if c["status"] == "approved"]
