@@ -17,7 +17,7 @@ from kiosk import __version__
 from kiosk.config import ConfigError
 
 # Sub-command groups living in other packages; each module has register(subparsers).
-PLUGINS = ("kiosk.reader.cli", "kiosk.player.cli")
+PLUGINS = ("kiosk.reader.cli", "kiosk.player.cli", "kiosk.sync_cli", "kiosk.ops.cli")
 
 
 def _keygen(args: argparse.Namespace) -> int:

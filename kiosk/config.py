@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 
 from kiosk.configbase import Section
 from kiosk.flow_config import FlowConfig
+from kiosk.ops.config import CloseoutSection, ExportSection, StaffSection, StatusSection, VolunteerSection
 from kiosk.payment.config import PaymentConfig
 from kiosk.player.config import PlayerConfig
 from kiosk.reader.config import ReaderConfig
@@ -183,6 +184,21 @@ class KioskConfig(Section):
 
     flow: FlowConfig = Field(default_factory=FlowConfig)
     """Idle timeouts of the donation screens."""
+
+    staff: StaffSection = Field(default_factory=StaffSection)
+    """Maintenance menu access: PIN hash, staff cards, lockout."""
+
+    closeout: CloseoutSection = Field(default_factory=CloseoutSection)
+    """Daily close-out (日計) run by the nightly timer."""
+
+    volunteer: VolunteerSection = Field(default_factory=VolunteerSection)
+    """Volunteer activities and point limits."""
+
+    export: ExportSection = Field(default_factory=ExportSection)
+    """USB export for the city."""
+
+    status: StatusSection = Field(default_factory=StatusSection)
+    """Status page thresholds."""
 
     projects: list[Project] = Field(default_factory=list)
     """Projects citizens can give to ([[projects]] tables)."""

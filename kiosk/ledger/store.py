@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -50,6 +50,10 @@ class LedgerError(Exception):
 
 class LedgerUnavailable(LedgerError):
     """An append could not be made durable. Nothing was written; do not take payment."""
+
+
+class _SeqTaken(Exception):
+    """The seq we chose was appended by another process first (nothing of ours was written)."""
 
 
 @dataclass(frozen=True)
@@ -213,48 +217,64 @@ class Ledger:
             self._conn = self._engine.connect().execution_options(immediate=True)
         return self._conn
 
-    def _append(self, kind: str, data: dict[str, Any]) -> Entry:
+    def _append(self, kind: str, data: dict[str, Any] | Callable[[LedgerState], dict[str, Any]]) -> Entry:
+        """Append one entry durably. ``data`` may be a function of the current state (running totals),
+        so that it can be rebuilt if another process appended first."""
         with self._lock:
-            if self._stale:
-                self._load()
-            env = Envelope(
-                kiosk=self.kiosk_id, key_id=self.key_id, seq=self.size + 1, prev=self.st.tip,
-                boot=self.st.boot + (kind == "boot"),
-                mono_ms=self.clock.mono_ms(), wall_ms=self.clock.wall_ms(), clock_synced=self.clock.synced(),
-            )
-            body, obj = build_entry(env, kind, data)
-            h = entry_hash(body)
-            sig = self._sk.sign(h)
-            cols = denormalise(obj)
-            params = (env.seq, body, h, sig, *(cols[c] for c in DENORMALISED))
-            # The hot path runs on the DBAPI connection SQLAlchemy pools for us: its per-statement
-            # machinery cost ~100 µs an append, a fifth of the fsync we are here to pay for.
-            raw = self._writer().connection.dbapi_connection
-            try:
-                cur = raw.cursor()
+            for attempt in (1, 2):
+                if self._stale:
+                    self._load()
                 try:
-                    cur.execute("BEGIN IMMEDIATE")
-                    cur.execute(_INSERT, params)
-                    cur.execute("COMMIT")
-                except BaseException:
-                    if raw.in_transaction:
-                        raw.rollback()
-                    raise
-                finally:
-                    cur.close()
-            except (sqlite3.IntegrityError, IntegrityError):
-                # Under BEGIN IMMEDIATE the seq primary key is the guard against a second writer.
-                self._stale = True
-                self._drop_writer()
-                raise LedgerError(f"another writer appended seq={env.seq} to {self.path}; "
-                                  "only one kiosk process may write a ledger") from None
-            except (sqlite3.Error, SQLAlchemyError, OSError) as exc:
-                self._stale = True
-                self._drop_writer()
-                raise LedgerUnavailable(f"ledger write failed, nothing recorded: {_reason(exc)}") from None
-            entry = Entry(env.seq, body, h, sig, obj)
-            self.st.apply(env.seq, obj, h)
-            return entry
+                    return self._append_once(kind, data(self.st) if callable(data) else data)
+                except _SeqTaken:
+                    # Another process (the nightly `kiosk closeout`, say) appended since we last read the
+                    # file. Nothing of ours was written: re-read the tip and build the entry again, once.
+                    log.warning("another process appended to %s; re-reading the ledger and retrying", self.path)
+                    if attempt == 2:
+                        raise LedgerError(f"{self.path} keeps changing under this process; "
+                                          "only one writer at a time may append") from None
+        raise AssertionError("unreachable")
+
+    def _append_once(self, kind: str, data: dict[str, Any]) -> Entry:
+        env = Envelope(
+            kiosk=self.kiosk_id, key_id=self.key_id, seq=self.size + 1, prev=self.st.tip,
+            boot=self.st.boot + (kind == "boot"),
+            mono_ms=self.clock.mono_ms(), wall_ms=self.clock.wall_ms(), clock_synced=self.clock.synced(),
+        )
+        body, obj = build_entry(env, kind, data)
+        h = entry_hash(body)
+        sig = self._sk.sign(h)
+        cols = denormalise(obj)
+        params = (env.seq, body, h, sig, *(cols[c] for c in DENORMALISED))
+        # The hot path runs on the DBAPI connection SQLAlchemy pools for us: its per-statement
+        # machinery cost ~100 µs an append, a fifth of the fsync we are here to pay for.
+        raw = self._writer().connection.dbapi_connection
+        try:
+            cur = raw.cursor()
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                cur.execute(_INSERT, params)
+                cur.execute("COMMIT")
+            except BaseException:
+                if raw.in_transaction:
+                    raw.rollback()
+                raise
+            finally:
+                cur.close()
+        except (sqlite3.IntegrityError, IntegrityError) as exc:
+            # Under BEGIN IMMEDIATE the seq primary key is what catches a second writer.
+            self._stale = True
+            self._drop_writer()
+            if "entries.seq" in str(exc) or "PRIMARY KEY" in str(exc):
+                raise _SeqTaken() from None
+            raise LedgerError(f"ledger refused seq={env.seq}: {exc}") from None
+        except (sqlite3.Error, SQLAlchemyError, OSError) as exc:
+            self._stale = True
+            self._drop_writer()
+            raise LedgerUnavailable(f"ledger write failed, nothing recorded: {_reason(exc)}") from None
+        entry = Entry(env.seq, body, h, sig, obj)
+        self.st.apply(env.seq, obj, h)
+        return entry
 
     def _drop_writer(self) -> None:
         if self._conn is not None:
@@ -323,11 +343,11 @@ class Ledger:
             if intent is None:
                 raise LedgerError(f"seq={intent_seq} is not a donation intent")
             project, yen = intent["project"], intent["amount_yen"]
-            totals = self.st.next_totals(project, yen)
-            return self._after(self._append("donation", {
+            return self._after(self._append("donation", lambda st: {
                 "intent_seq": intent_seq, "project": project, "amount_yen": yen, "points": points,
                 "method": intent["method"], "provider_ref": provider_ref, "idem": intent["idem"],
-                "donor": intent["donor"], "pepper_epoch": intent["pepper_epoch"], "totals": totals,
+                "donor": intent["donor"], "pepper_epoch": intent["pepper_epoch"],
+                "totals": st.next_totals(project, yen),
             }))
 
     def record_failure(self, intent_seq: int, reason: str, provider_ref: str | None = None) -> Entry:

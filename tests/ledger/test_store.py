@@ -161,3 +161,23 @@ def test_pepper_file_tokens_and_rotation(tmp_path):
     from kiosk.ledger import PepperError
     with pytest.raises(PepperError, match="malformed"):
         Pepper.load(tmp_path / "bad.json")
+
+
+def test_a_second_writer_process_is_absorbed(tmp_path, signing_key, pepper):
+    """The nightly `kiosk closeout` appends while the kiosk app holds the ledger open."""
+    clock = FixedClock()
+    app = Ledger.open(tmp_path / "l.db", signing_key, "k-1", clock=clock)
+    donor = pepper.token(fake_idm(1))
+    app.record_donation(app.record_intent("p", 100, "sim", donor, "a").seq, "r1", 1)
+    timer = Ledger.open(tmp_path / "l.db", signing_key, "k-1", clock=clock, boot=False)
+    i2 = timer.record_intent("p", 500, "sim", donor, "b")
+    timer.record_donation(i2.seq, "r2", 5)  # another writer settles a gift the app has never seen
+    timer.append("close_out", {"business_date": "2026-11-21", "first_seq": 1, "last_seq": timer.size,
+                               "count": 2, "total_yen": 600, "projects": [], "methods": []})
+    timer.close(checkpoint=False)
+    # The app's next appends re-read the tip instead of failing, and its running totals include the other gift.
+    d = app.record_donation(app.record_intent("p", 1000, "sim", donor, "c").seq, "r3", 10)
+    assert d.data["totals"] == {"project_yen": 1600, "project_count": 3, "kiosk_yen": 1600, "kiosk_count": 3}
+    app.close()
+    r = verify_path(tmp_path / "l.db", signing_key.public_key())
+    assert r.ok, r.summary()

@@ -1,0 +1,138 @@
+"""Daily close-out (日計): the Z report that closes a business day, and the X report that only looks.
+
+The totals are :func:`kiosk.ledger.report.settled_report` for the day, the
+same basis ``kiosk ledger report --date D`` prints, so what the screen shows,
+what is signed into the ledger and what the portal recomputes cannot drift.
+A Z report is a snapshot: a void written later for a closed day shows up in
+``kiosk ledger report`` but not in the old ``close_out`` entry; a forced
+second Z for that date records the corrected totals and the seq it supersedes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from datetime import date, timedelta
+from typing import Any, Iterable
+from zoneinfo import ZoneInfo
+
+from kiosk.ledger import Entry, Ledger, LedgerError
+from kiosk.ledger.report import business_date, settled_report
+
+log = logging.getLogger(__name__)
+
+CLOSE_OUT_KEYS = ("business_date", "first_seq", "last_seq", "count", "total_yen", "projects", "methods", "points")
+
+
+class AlreadyClosed(LedgerError):
+    """A Z report for this business date exists; pass ``force`` to write a superseding one."""
+
+    def __init__(self, day: date, seq: int):
+        self.day, self.seq = day, seq
+        super().__init__(f"business date {day} is already closed (close_out seq={seq}); "
+                         "use --force to write a superseding close-out")
+
+
+def _parsed(ledger: Ledger) -> Iterable[tuple[int, dict[str, Any]]]:
+    return ((e.seq, e.obj) for e in ledger.iter_entries())
+
+
+def x_report(ledger: Ledger, day: date | None = None) -> dict[str, Any]:
+    """Running totals for ``day`` (default: today's business date). Writes nothing."""
+    day = day or ledger.business_date()
+    rep = settled_report(_parsed(ledger), day)
+    rep["kind"] = "X"
+    rep["closed_seq"] = closed_dates(ledger).get(day)
+    return rep
+
+
+def closed_dates(ledger: Ledger) -> dict[date, int]:
+    """Business date -> seq of its latest ``close_out`` entry."""
+    out: dict[date, int] = {}
+    for e in ledger.iter_entries():
+        if e.type == "close_out":
+            out[date.fromisoformat(e.data["business_date"])] = e.seq
+    return out
+
+
+def z_report(ledger: Ledger, day: date | None = None, *, force: bool = False, trigger: str = "staff") -> Entry:
+    """Close ``day`` (default: today's business date): append a signed ``close_out`` entry.
+
+    Refuses a second Z for the same date with :class:`AlreadyClosed` unless ``force``.
+    ``trigger`` says who asked: ``staff`` (menu), ``timer`` or ``cli``.
+    """
+    day = day or ledger.business_date()
+    previous = closed_dates(ledger).get(day)
+    if previous is not None and not force:
+        raise AlreadyClosed(day, previous)
+    rep = settled_report(_parsed(ledger), day)
+    data: dict[str, Any] = {k: rep[k] for k in CLOSE_OUT_KEYS if k != "business_date"}
+    data["business_date"] = day.isoformat()
+    data["trigger"] = trigger
+    if previous is not None:
+        data["supersedes_seq"] = previous
+    entry = ledger.append("close_out", data)
+    log.info("close-out %s: %d donations, %d yen (seq=%d, %s)", day, rep["count"], rep["total_yen"], entry.seq, trigger)
+    return entry
+
+
+def open_dates(ledger: Ledger, today: date | None = None, lookback_days: int = 31) -> list[date]:
+    """Ended business days (before ``today``, within ``lookback_days``) with donations but no close-out.
+
+    What the nightly timer closes: a kiosk switched off before the staff's Z leaves its day open.
+    """
+    today = today or ledger.business_date()
+    oldest = today - timedelta(days=lookback_days)
+    closed: set[date] = set()
+    with_donations: set[date] = set()
+    tz = ZoneInfo(ledger.timezone)
+    for e in ledger.iter_entries():
+        if e.type == "genesis":
+            tz = ZoneInfo(e.data.get("timezone", ledger.timezone))
+        elif e.type == "donation":
+            with_donations.add(business_date(e.obj["wall_ms"], tz))
+        elif e.type == "close_out":
+            closed.add(date.fromisoformat(e.data["business_date"]))
+    return sorted(d for d in with_donations - closed if oldest <= d < today)
+
+
+def auto_close(ledger: Ledger, lookback_days: int = 31, today: date | None = None) -> list[Entry]:
+    """Z-report every day :func:`open_dates` finds (``kiosk closeout`` from the timer)."""
+    return [z_report(ledger, d, trigger="timer") for d in open_dates(ledger, today, lookback_days)]
+
+
+def summary_lines(rep: dict[str, Any], titles: dict[str, str] | None = None) -> list[str]:
+    """Lines for the close-out screen and the CLI. ``rep`` is an X report or a ``close_out`` entry's data."""
+    titles = titles or {}
+    day = rep.get("business_date") or rep.get("date")
+    head = f"{'X (途中集計)' if rep.get('kind') == 'X' else 'Z (日計)'} {day}"
+    lines = [head, f"件数 count {rep['count']}   合計 total ¥{rep['total_yen']:,}   points {rep.get('points', 0)}",
+             f"seq {rep['first_seq']}..{rep['last_seq']}"]
+    for p in rep["projects"]:
+        lines.append(f"  {titles.get(p['id'], p['id'])}  {p['count']}件  ¥{p['total_yen']:,}")
+    for m in rep["methods"]:
+        lines.append(f"  [{m['method']}]  {m['count']}件  ¥{m['total_yen']:,}")
+    return lines
+
+
+CSV_HEADER = ("business_date", "row", "key", "title", "count", "total_yen", "first_seq", "last_seq", "close_out_seq")
+
+
+def closeout_csv(rep: dict[str, Any], *, close_out_seq: int | None = None, titles: dict[str, str] | None = None) -> str:
+    """The close-out as CSV for the city: one row per project, per payment method, and a total row.
+
+    UTF-8 with a BOM so Excel on a Japanese PC opens the titles correctly.
+    """
+    titles = titles or {}
+    day = rep.get("business_date") or rep.get("date") or ""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(CSV_HEADER)
+    for p in rep["projects"]:
+        w.writerow((day, "project", p["id"], titles.get(p["id"], ""), p["count"], p["total_yen"], "", "", ""))
+    for m in rep["methods"]:
+        w.writerow((day, "method", m["method"], "", m["count"], m["total_yen"], "", "", ""))
+    w.writerow((day, "total", "", "", rep["count"], rep["total_yen"], rep["first_seq"] or "", rep["last_seq"] or "",
+                close_out_seq or ""))
+    return "\ufeff" + buf.getvalue()

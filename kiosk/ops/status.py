@@ -1,0 +1,220 @@
+"""The status page model: plain measurements in, green/yellow/red items out.
+
+:func:`status_items` is pure, so the menu screen, ``kiosk status`` and tests
+all get the same verdicts. The small ``read_*`` probes gather the system
+measurements; every path they read is a parameter. Other parts (reader,
+payment, sync, player) feed their own numbers into :class:`StatusInputs`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from kiosk.ops.config import StatusSection
+
+Level = Literal["green", "yellow", "red"]
+_RANK = {"green": 0, "yellow": 1, "red": 2}
+
+
+@dataclass(frozen=True)
+class StatusItem:
+    key: str
+    """Stable id, e.g. ``reader``; screens look up their label text by it."""
+    level: Level
+    value: str
+    """What was measured, one short line."""
+    hint: str = ""
+    """What staff should do when not green."""
+
+
+@dataclass
+class StatusInputs:
+    """Everything the status page shows. ``None`` means "not known" and shows yellow, except where noted."""
+
+    reader_state: Literal["connected", "lost", "fault", "missing"] | None = None
+    """``lost`` is being retried; ``fault``/``missing`` need a fix (from ReaderDisconnected.fault)."""
+    reader_detail: str = ""
+    last_family: str | None = None
+    """Family of the last tap (suica, pasmo, …); None before the first tap."""
+    payment_state: Literal["ready", "busy", "offline", "error"] | None = None
+    payment_detail: str = ""
+    portal_configured: bool = False
+    """False for an offline kiosk: network and sync items are then green "not used"."""
+    network_up: bool | None = None
+    portal_reachable: bool | None = None
+    enrolled: bool | None = None
+    last_sync_age_s: float | None = None
+    """Seconds since the last successful upload; None if never."""
+    pending_entries: int | None = None
+    ledger_ok: bool | None = None
+    """False after a LedgerUnavailable or a failed verify."""
+    ledger_entries: int | None = None
+    last_seq: int | None = None
+    ledger_bytes: int | None = None
+    disk_free_bytes: int | None = None
+    soc_temp_c: float | None = None
+    uptime_s: float | None = None
+    version: str = ""
+    dropped_frames_per_min: float | None = None
+    switch_gap_ms: float | None = None
+    """Worst gap between the last frame of one clip and the first of the next, recent window."""
+    extra: list[StatusItem] = field(default_factory=list)
+    """Items contributed by other parts, shown after these."""
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1_048_576:,.0f} MB"
+
+
+def _duration(s: float) -> str:
+    s = int(s)
+    d, s = divmod(s, 86400)
+    h, s = divmod(s, 3600)
+    m = s // 60
+    return f"{d}d {h}h {m}m" if d else (f"{h}h {m}m" if h else f"{m}m")
+
+
+def status_items(x: StatusInputs, limits: StatusSection | None = None) -> list[StatusItem]:
+    lim = limits or StatusSection()
+    items: list[StatusItem] = []
+    add = items.append
+
+    fam = f"; last tap {x.last_family}" if x.last_family else ""
+    if x.reader_state == "connected":
+        add(StatusItem("reader", "green", f"connected{fam}"))
+    elif x.reader_state == "lost":
+        add(StatusItem("reader", "yellow", f"reconnecting {x.reader_detail}".strip() + fam,
+                       "check the reader's USB cable"))
+    elif x.reader_state in ("fault", "missing"):
+        add(StatusItem("reader", "red", (x.reader_detail or x.reader_state) + fam,
+                       "run `kiosk doctor` for the exact fix"))
+    else:
+        add(StatusItem("reader", "yellow", "unknown", "the reader has not reported yet"))
+
+    pay = {"ready": "green", "busy": "green", "offline": "red", "error": "red"}.get(x.payment_state or "", "yellow")
+    add(StatusItem("payment", pay, (x.payment_state or "unknown") + (f": {x.payment_detail}" if x.payment_detail else ""),
+                   "" if pay == "green" else "check the payment terminal's power and cable"))
+
+    if not x.portal_configured:
+        add(StatusItem("network", "green", "offline kiosk (no portal configured)"))
+        add(StatusItem("sync", "green", "not used"))
+    else:
+        if x.network_up is False:
+            add(StatusItem("network", "red", "no network", "check the LAN cable or Wi-Fi"))
+        elif x.portal_reachable is False:
+            add(StatusItem("network", "yellow", "network up, portal unreachable", "the portal may be down; entries wait"))
+        elif x.enrolled is False:
+            add(StatusItem("network", "red", "portal reachable, kiosk not enrolled", "enroll the kiosk (see `kiosk doctor`)"))
+        elif x.portal_reachable and x.enrolled:
+            add(StatusItem("network", "green", "portal reachable, enrolled"))
+        else:
+            add(StatusItem("network", "yellow", "unknown"))
+        pending = x.pending_entries
+        age = x.last_sync_age_s
+        ago = "never" if age is None else f"{_duration(age)} ago"
+        value = f"last sync {ago}; {pending if pending is not None else '?'} pending"
+        stale = lim.sync_stale_min * 60
+        if pending == 0:
+            add(StatusItem("sync", "green", value))
+        elif age is None or pending is None or age >= 4 * stale:
+            add(StatusItem("sync", "red" if age is None or age >= 4 * stale else "yellow", value,
+                           "entries are safe on the kiosk; check the network, then press Sync now"))
+        elif age >= stale:
+            add(StatusItem("sync", "yellow", value, "press Sync now"))
+        else:
+            add(StatusItem("sync", "green", value))
+
+    size = f"{x.ledger_entries} entries, last seq {x.last_seq}" if x.ledger_entries is not None else "unknown"
+    if x.ledger_bytes is not None:
+        size += f", {_mb(x.ledger_bytes)}"
+    if x.ledger_ok is False:
+        add(StatusItem("ledger", "red", size, "donations are stopped; run `kiosk doctor` and call the portal operator"))
+    else:
+        add(StatusItem("ledger", "green" if x.ledger_ok else "yellow", size))
+
+    if x.disk_free_bytes is None:
+        add(StatusItem("disk", "yellow", "unknown"))
+    elif x.disk_free_bytes < lim.min_free_mb * 1_048_576:
+        add(StatusItem("disk", "red", f"{_mb(x.disk_free_bytes)} free", "export to USB and remove old logs/exports"))
+    elif x.disk_free_bytes < lim.warn_free_mb * 1_048_576:
+        add(StatusItem("disk", "yellow", f"{_mb(x.disk_free_bytes)} free", "free some space soon"))
+    else:
+        add(StatusItem("disk", "green", f"{_mb(x.disk_free_bytes)} free"))
+
+    if x.soc_temp_c is None:
+        add(StatusItem("temperature", "yellow", "unknown"))
+    else:
+        t = f"{x.soc_temp_c:.0f} °C"
+        if x.soc_temp_c >= lim.max_temp_c:
+            add(StatusItem("temperature", "red", t, "the Pi is throttling: give the case air, check the fan"))
+        elif x.soc_temp_c >= lim.warn_temp_c:
+            add(StatusItem("temperature", "yellow", t, "keep the case's vents clear"))
+        else:
+            add(StatusItem("temperature", "green", t))
+
+    add(StatusItem("uptime", "green", _duration(x.uptime_s) if x.uptime_s is not None else "unknown"))
+    add(StatusItem("version", "green", x.version or "unknown"))
+
+    if x.dropped_frames_per_min is None:
+        add(StatusItem("player", "yellow", "no playback figures yet"))
+    else:
+        gap = f", switch gap {x.switch_gap_ms:.0f} ms" if x.switch_gap_ms is not None else ""
+        value = f"{x.dropped_frames_per_min:.0f} dropped frames/min{gap}"
+        bad_gap = x.switch_gap_ms is not None and x.switch_gap_ms >= 400
+        if x.dropped_frames_per_min >= 60 or bad_gap:
+            add(StatusItem("player", "red", value, "re-import the clips at the panel size (`kiosk media import`)"))
+        elif x.dropped_frames_per_min >= 1 or (x.switch_gap_ms or 0) >= 100:
+            add(StatusItem("player", "yellow", value, "if it persists, re-import the clips at the panel size"))
+        else:
+            add(StatusItem("player", "green", value))
+
+    items.extend(x.extra)
+    return items
+
+
+def overall(items: list[StatusItem]) -> Level:
+    """The worst level, for the one big dot at the top of the page."""
+    return max((i.level for i in items), key=_RANK.__getitem__, default="green")
+
+
+# --- probes: small readers of system facts, every path injectable -----------------------------------
+
+def read_soc_temp(path: Path = Path("/sys/class/thermal/thermal_zone0/temp")) -> float | None:
+    """SoC temperature in °C (the file holds millidegrees), or None when absent."""
+    try:
+        return int(path.read_text().strip()) / 1000
+    except (OSError, ValueError):
+        return None
+
+
+def read_uptime(path: Path = Path("/proc/uptime")) -> float | None:
+    try:
+        return float(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def read_disk_free(path: Path) -> int | None:
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        return shutil.disk_usage(probe).free
+    except OSError:
+        return None
+
+
+def ledger_figures(ledger: object) -> dict[str, object]:
+    """``ledger_entries``, ``last_seq`` and ``ledger_bytes`` for :class:`StatusInputs` from an open Ledger."""
+    size = getattr(ledger, "size", None)
+    path = Path(getattr(ledger, "path", ""))
+    total = 0
+    for suffix in ("", "-wal"):
+        try:
+            total += (path.parent / (path.name + suffix)).stat().st_size
+        except OSError:
+            pass
+    return {"ledger_entries": size, "last_seq": size, "ledger_bytes": total or None}
