@@ -1,0 +1,246 @@
+"""Sync benchmark: prints one JSON line.
+
+- catchup_s: a kiosk with 10,000 unsynced entries, from the first request to "everything
+  acknowledged", real uploader -> real portal over loopback HTTP (SQLite portal; also PostgreSQL as
+  catchup_s_pg when $KIOSK_TEST_PG_URL is set).
+- ingest: 50 simulated kiosks upload at once (one thread each, pre-built signed batches) to a portal
+  running as its own process (`kiosk-portal serve`); entries/s from first request to last answer.
+  bare_insert_eps: the same rows the portal stores, inserted into the same empty schema through
+  SQLAlchemy with the same batching (one transaction per batch), in the same run.
+  ingest_ratio = ingest_eps / bare_insert_eps, per backend.
+
+Aims (issue #6): catch-up under 10 s; ingest_ratio >= 0.3.
+Usage: python bench/sync.py [--catchup-entries 10000] [--kiosks 50] [--entries-per-kiosk 400] [--batch 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import requests  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
+
+from kiosk.ledger import Ledger, Pepper, merkle  # noqa: E402
+from kiosk.ledger.clock import FixedClock  # noqa: E402
+from kiosk.ledger.keys import public_raw  # noqa: E402
+from server_sync import protocol as P  # noqa: E402
+from server_sync.db import create_schema, drop_schema, entries, make_engine  # noqa: E402
+from server_sync.enroll import issue_code  # noqa: E402
+from server_sync.ingest import entry_row  # noqa: E402
+from server_sync.uploader import Uploader  # noqa: E402
+
+PROJECTS = ("kodomo", "midori", "ongaku", "machi")
+
+
+def scratch_dir() -> Path:
+    # Building test ledgers pays an fsync per entry; tmpfs makes the set-up fast. The measured parts
+    # read them back through the page cache either way.
+    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    return Path(tempfile.mkdtemp(prefix="kiosk-bench-sync-", dir=base))
+
+
+def build_ledger(path: Path, kiosk_id: str, n_entries: int, sk: Ed25519PrivateKey, pepper: Pepper) -> Ledger:
+    led = Ledger.open(path, sk, kiosk_id, clock=FixedClock(wall_ms=int(time.time() * 1000) - 86_400_000),
+                      checkpoint_every=100)
+    i = 0
+    while led.size < n_entries - 1:
+        intent = led.record_intent(PROJECTS[i % 4], 100 * (1 + i % 10), "sim",
+                                   pepper.token(i.to_bytes(8, "big")), uuid.uuid4().hex)
+        led.record_donation(intent.seq, f"r{i}", 1)
+        i += 1
+    return led
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- catch-up ------------------------------------------------------------------------------------------
+def catchup(db_url: str, n: int, work: Path) -> float:
+    from server_sync.embedded import start_portal
+
+    sk = Ed25519PrivateKey.generate()
+    pepper = Pepper.create(work / f"pepper-{uuid.uuid4().hex}.json")
+    kid = "catchup-kiosk"
+    led = build_ledger(work / f"catchup-{uuid.uuid4().hex}.db", kid, n, sk, pepper)
+    portal = start_portal(db_url)
+    try:
+        up = Uploader(kiosk_id=kid, signing_key=sk, ledger_path=led.path, state_path=work / f"st-{uuid.uuid4().hex}",
+                      portal_url=portal.url, clock=led.clock)
+        up.enroll(portal.issue_code(kid))
+        t0 = time.perf_counter()
+        st = up.sync_once()
+        dt = time.perf_counter() - t0
+        assert st.ok and st.accepted_through_seq == led.size, st.last_error
+        up.close()
+    finally:
+        portal.stop()
+        led.close(checkpoint=False)
+    return dt
+
+
+# --- ingest --------------------------------------------------------------------------------------------
+class SimKiosk:
+    def __init__(self, i: int, n: int, batch: int, work: Path, pepper: Pepper):
+        self.id = f"sim-kiosk-{i:02d}"
+        self.sk = Ed25519PrivateKey.generate()
+        led = build_ledger(work / f"{self.id}.db", self.id, n, self.sk, pepper)
+        self.entries = list(led.iter_entries())
+        self.rows_by_batch: list[list] = []
+        led.close(checkpoint=False)
+        leaves = [e.entry_hash for e in self.entries]
+        self.batches = []
+        cp_ack = 0
+        checkpoints = [(e.data["size"], e.data["note"], e.seq) for e in self.entries if e.type == "checkpoint"]
+        for lo in range(0, len(self.entries), batch):
+            part = self.entries[lo:lo + batch]
+            last = part[-1].seq
+            # As the real uploader would: the kiosk's latest checkpoint (here: the last one the kiosk had
+            # written when the batch's last entry existed) and a proof from the portal's acknowledgement.
+            cp = max((c for c in checkpoints if c[2] <= last), default=None)
+            note, size, proof = None, cp_ack, []
+            if cp is not None and cp[0] >= cp_ack:
+                size, note = cp[0], cp[1]
+                proof = merkle.consistency_proof(cp_ack, leaves[:size]) if size > cp_ack else []
+            doc = P.batch_document(self.id, [(e.seq, e.body, e.signature) for e in part], note, cp_ack, proof)
+            self.batches.append((json.dumps(doc, separators=(",", ":")).encode(),
+                                 P.idempotency_key(self.id, part[0].seq, last, cp_ack, size)))
+            # The portal acknowledges the newest in-chain checkpoint it has verified.
+            in_chain = [c for c in checkpoints if c[2] <= last]
+            cp_ack = in_chain[-1][0] if in_chain else cp_ack
+
+    def upload(self, url: str, errors: list) -> None:
+        s = requests.Session()
+        path = f"/api/v1/kiosks/{self.id}/batches"
+        for body, key in self.batches:
+            headers = P.sign_request(self.sk, self.id, "POST", path, body, int(time.time()), key)
+            headers["Content-Type"] = "application/json"
+            r = s.post(url + path, data=body, headers=headers, timeout=120)
+            if r.status_code != 200:
+                errors.append(f"{self.id}: {r.status_code} {r.text[:200]}")
+                return
+
+
+def bare_insert(db_url: str, kiosks: list[SimKiosk], batch: int) -> float:
+    """The same rows through SQLAlchemy with the same batching, no checks, no HTTP."""
+    eng = make_engine(db_url)
+    drop_schema(eng)
+    create_schema(eng)
+    now = int(time.time() * 1000)
+    batches = []
+    for k in kiosks:
+        rows = [entry_row(k.id, e.seq, e.body, e.signature, e.entry_hash, e.obj, e.obj["wall_ms"], True, now)
+                for e in k.entries]
+        batches += [rows[i:i + batch] for i in range(0, len(rows), batch)]
+    total = sum(len(b) for b in batches)
+    t0 = time.perf_counter()
+    for rows in batches:
+        with eng.begin() as conn:
+            conn.execute(entries.insert(), rows)
+    dt = time.perf_counter() - t0
+    eng.dispose()
+    return total / dt
+
+
+def ingest(db_url: str, kiosks: list[SimKiosk], workers: int) -> float:
+    eng = make_engine(db_url)
+    drop_schema(eng)
+    create_schema(eng)
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "server_sync.portal_cli", "serve", "--db", db_url, "--port",
+                             str(port), "--log-level", "warning", "--workers", str(workers)], env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(400):
+            try:
+                if requests.get(url + "/healthz", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        for k in kiosks:
+            code = issue_code(eng, k.id)
+            r = requests.post(url + "/api/v1/enroll", timeout=10, json={
+                "kiosk_id": k.id, "code": code, "public_key": public_raw(k.sk.public_key()).hex(),
+                "signature": P.b64(k.sk.sign(P.enroll_message(k.id, code, public_raw(k.sk.public_key()).hex())))})
+            r.raise_for_status()
+        errors: list[str] = []
+        threads = [threading.Thread(target=k.upload, args=(url, errors)) for k in kiosks]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        dt = time.perf_counter() - t0
+        if errors:
+            raise SystemExit(f"ingest failed: {errors[:3]}")
+        total = sum(len(k.entries) for k in kiosks)
+        got = requests.get(url + "/api/v1/totals", timeout=30).json()["count"]
+        assert got == sum(sum(1 for e in k.entries if e.type == "donation") for k in kiosks)
+        return total / dt
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        eng.dispose()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--catchup-entries", type=int, default=10_000)
+    ap.add_argument("--kiosks", type=int, default=50)
+    ap.add_argument("--entries-per-kiosk", type=int, default=500)
+    ap.add_argument("--batch", type=int, default=250)
+    ap.add_argument("--workers", type=int, default=1, help="portal processes (default 1)")
+    args = ap.parse_args()
+    work = scratch_dir()
+    try:
+        run(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # tmpfs: do not leave ledgers in RAM
+
+
+def run(args: argparse.Namespace, work: Path) -> None:
+    pg = os.environ.get("KIOSK_TEST_PG_URL") or None
+    out: dict = {"catchup_entries": args.catchup_entries}
+    out["catchup_s"] = round(catchup(f"sqlite:///{work / 'catchup-portal.db'}", args.catchup_entries, work), 2)
+    if pg:
+        drop = make_engine(pg)
+        drop_schema(drop)
+        drop.dispose()
+        out["catchup_s_pg"] = round(catchup(pg, args.catchup_entries, work), 2)
+    pepper = Pepper.create(work / "pepper-sim.json")
+    kiosks = [SimKiosk(i, args.entries_per_kiosk, args.batch, work, pepper) for i in range(args.kiosks)]
+    out["ingest_kiosks"] = args.kiosks
+    out["portal_workers"] = args.workers
+    out["ingest_entries"] = sum(len(k.entries) for k in kiosks)
+    backends = [("sqlite", f"sqlite:///{work / 'ingest-portal.db'}", f"sqlite:///{work / 'bare.db'}")]
+    if pg:
+        backends.append(("postgresql", pg, pg))
+    for name, url, bare_url in backends:
+        bare = bare_insert(bare_url, kiosks, args.batch)
+        eps = ingest(url, kiosks, args.workers)
+        suffix = "" if name == "sqlite" else "_pg"
+        out[f"ingest_eps{suffix}"] = round(eps)
+        out[f"bare_insert_eps{suffix}"] = round(bare)
+        out[f"ingest_ratio{suffix}"] = round(eps / bare, 3)
+    out["aim"] = {"catchup_s": 10, "ingest_ratio": 0.3}
+    print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,312 @@
+"""The portal web service: FastAPI app factory (OpenAPI at ``/openapi.json``, docs at ``/docs``).
+
+Every refusal is a :class:`~server_sync.errors.PortalError` rendered as
+``{"error": code, "reason": text}`` with a 4xx status; a database that is briefly unavailable is a
+503 with Retry-After. A 500 is a bug.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from server_sync import configstore, enroll, pages, protocol as P, queries, staff
+from server_sync.auth import authenticate
+from server_sync.db import create_schema, make_engine
+from server_sync.errors import PortalError
+from server_sync.ingest import Ingestor, now_ms
+from server_sync.receipt import normalise as normalise_receipt
+
+_SIGNED_HEADERS = [
+    {"name": h, "in": "header", "required": req, "schema": {"type": "string"}, "description": d}
+    for h, req, d in (
+        (P.H_KIOSK, True, "enrolled kiosk id"),
+        (P.H_CREATED, True, "request creation time, Unix seconds (portal clock, ±300 s)"),
+        (P.H_DIGEST, True, "RFC 9530 sha-256 digest of the body"),
+        (P.H_SIGNATURE, True, "base64 Ed25519 signature over the signature base (docs/sync.md)"),
+    )
+]
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": P.ErrorAnswer, "description": d} for code, d in (
+        (400, "malformed request"), (401, "unsigned, forged, stale or unknown kiosk"), (403, "wrong kiosk"),
+        (404, "not found"), (409, "gap, equivocation, conflict or in flight"), (413, "too large"),
+        (422, "invalid content"), (503, "database busy; retry"))
+}
+
+
+class ProjectTotal(BaseModel):
+    id: str
+    count: int
+    total_yen: int
+
+
+class Totals(BaseModel):
+    count: int
+    total_yen: int
+    projects: list[ProjectTotal]
+
+
+async def _read_body(request: Request, limit: int = P.MAX_BODY_BYTES) -> bytes:
+    """The raw body (signatures cover exact bytes), refusing anything over ``limit`` before reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise PortalError(400, "bad_content_length", "Content-Length is not a number")
+        if int(declared) > limit:
+            raise PortalError(413, "too_large", f"request body over {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PortalError(413, "too_large", f"request body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _target(request: Request) -> str:
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    qs = request.scope.get("query_string") or b""
+    return raw.decode("latin-1") + ("?" + qs.decode("latin-1") if qs else "")
+
+
+def _lang(lang: str | None) -> str:
+    return "en" if lang == "en" else "ja"
+
+
+def create_app(db_url: str | None = None, engine: Engine | None = None, next_sync_s: int = 60) -> FastAPI:
+    """The portal app over ``db_url`` (or an existing engine). Creates missing tables."""
+    if engine is None:
+        if not db_url:
+            raise ValueError("create_app needs db_url or engine")
+        engine = make_engine(db_url)
+    create_schema(engine)
+    ingestor = Ingestor(engine, next_sync_s=next_sync_s)
+    app = FastAPI(title="Civic kiosk portal", version="1", description=(
+        "Public totals and receipts, and the signed kiosk sync protocol (docs/sync.md)."))
+    app.state.engine = engine
+    app.state.ingestor = ingestor
+
+    # --- error rendering -------------------------------------------------------------------------
+    @app.exception_handler(PortalError)
+    async def _portal_error(_req: Request, exc: PortalError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        errs = exc.errors()
+        first = errs[0] if errs else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first.get("loc", ())) or "request"
+        return JSONResponse({"error": "invalid_request", "reason": f"{where}: {first.get('msg')}"}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse({"error": code, "reason": str(exc.detail)}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(OperationalError)
+    async def _db_busy(_req: Request, exc: OperationalError) -> JSONResponse:
+        # Locked SQLite, a PostgreSQL failover: transient, and the kiosk retries with backoff.
+        return JSONResponse({"error": "unavailable", "reason": "database busy or unreachable; retry"},
+                            status_code=503, headers={"Retry-After": "2"})
+
+    # --- kiosk protocol ---------------------------------------------------------------------------
+    @app.post("/api/v1/enroll", tags=["sync"], responses=_ERRORS, summary="Register a kiosk key with a one-time code",
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": P.EnrollRequest.model_json_schema()}}}})
+    async def enroll_kiosk(request: Request) -> dict[str, Any]:
+        raw = await _read_body(request, 4096)
+        try:
+            req = P.EnrollRequest.model_validate_json(raw)
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            if err["type"] == "json_invalid":
+                raise PortalError(400, "malformed_json", f"body is not valid JSON: {err['msg']}") from None
+            raise PortalError(422, "invalid_request",
+                              f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}") from None
+        return await run_in_threadpool(enroll.enroll, engine, req)
+
+    async def _signed(request: Request, kiosk_id: str, limit: int) -> tuple[dict[str, Any], bytes]:
+        raw = await _read_body(request, limit)
+        kiosk = await run_in_threadpool(authenticate, engine, request.method, _target(request), request.headers,
+                                        raw, now_ms(), kiosk_id)
+        return kiosk, raw
+
+    @app.post("/api/v1/kiosks/{kiosk_id}/heartbeat", tags=["sync"], responses=_ERRORS, response_model=P.SyncAnswer,
+              summary="Say hello: report clocks and ledger size, learn the high-water mark",
+              openapi_extra={"parameters": _SIGNED_HEADERS, "requestBody": {"required": True, "content": {
+                  "application/json": {"schema": P.KioskNow.model_json_schema()}}}})
+    async def heartbeat(kiosk_id: str, request: Request) -> dict[str, Any]:
+        kiosk, raw = await _signed(request, kiosk_id, 4096)
+        return await run_in_threadpool(ingestor.heartbeat, kiosk, raw)
+
+    @app.post("/api/v1/kiosks/{kiosk_id}/batches", tags=["sync"], responses=_ERRORS, response_model=P.SyncAnswer,
+              summary="Upload a signed batch of ledger entries (idempotent)",
+              openapi_extra={"parameters": _SIGNED_HEADERS + [
+                  {"name": P.H_IDEMPOTENCY, "in": "header", "required": True, "schema": {"type": "string"}}],
+                  "requestBody": {"required": True, "content": {
+                      "application/json": {"schema": P.BatchRequest.model_json_schema()}}}})
+    async def upload(kiosk_id: str, request: Request) -> dict[str, Any]:
+        kiosk, raw = await _signed(request, kiosk_id, P.MAX_BODY_BYTES)
+        key = request.headers.get(P.H_IDEMPOTENCY, "")
+        return await run_in_threadpool(ingestor.ingest, kiosk, key, request.headers[P.H_DIGEST], raw)
+
+    @app.get("/api/v1/kiosks/{kiosk_id}/config", tags=["sync"], responses=_ERRORS,
+             summary="The current pushed configuration", openapi_extra={"parameters": _SIGNED_HEADERS})
+    async def kiosk_config(kiosk_id: str, request: Request) -> dict[str, Any]:
+        await _signed(request, kiosk_id, 0)
+
+        def load() -> dict[str, Any] | None:
+            with engine.connect() as conn:
+                return configstore.current(conn)
+        cur = await run_in_threadpool(load)
+        if cur is None:
+            raise PortalError(404, "no_config", "no configuration has been published yet")
+        return cur
+
+    @app.get("/api/v1/media/{sha256}", tags=["sync"], responses=_ERRORS, summary="A media file by its SHA-256")
+    def media_file(sha256: str) -> Response:
+        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+            raise PortalError(422, "bad_digest", "media are addressed by 64 lowercase hex characters")
+        got = configstore.get_media(engine, sha256)
+        if got is None:
+            raise PortalError(404, "not_found", "no media with that digest")
+        return Response(got[0], media_type=got[1], headers={"Cache-Control": "public, max-age=31536000, immutable"})
+
+    # --- public JSON ------------------------------------------------------------------------------
+    @app.get("/api/v1/totals", tags=["public"], response_model=Totals, summary="Settled donations, all kiosks")
+    def totals() -> dict[str, Any]:
+        return queries.totals(engine)
+
+    @app.get("/api/v1/projects", tags=["public"], summary="Projects with totals against goals")
+    def projects() -> list[dict[str, Any]]:
+        return queries.projects(engine)
+
+    @app.get("/api/v1/projects/{project_id}", tags=["public"], responses=_ERRORS,
+             summary="One project: totals against its goal and recent anonymous donations")
+    def project(project_id: str) -> dict[str, Any]:
+        p = next((x for x in queries.projects(engine) if x["id"] == project_id), None)
+        if p is None:
+            raise PortalError(404, "not_found", f"no project {project_id!r}")
+        return {**p, "recent": queries.recent(engine, [project_id])}
+
+    @app.get("/api/v1/areas", tags=["public"], summary="Totals by policy area")
+    def areas() -> list[dict[str, Any]]:
+        return queries.areas(engine)
+
+    @app.get("/api/v1/areas/{area}", tags=["public"], responses=_ERRORS,
+             summary="One policy area: totals against goals and recent anonymous donations")
+    def area(area: str) -> dict[str, Any]:
+        a = next((x for x in queries.areas(engine) if x["area"] == area), None)
+        if a is None:
+            raise PortalError(404, "not_found", f"no policy area {area!r} (children, welfare, green, culture, town)")
+        return {**a, "recent": queries.recent(engine, a["projects"])}
+
+    @app.get("/api/v1/receipts/{code}", tags=["public"], responses=_ERRORS,
+             summary="A receipt: the donation, its inclusion proof, and that donor token's anonymous history")
+    def receipt_json(code: str) -> dict[str, Any]:
+        c = normalise_receipt(code)
+        r = queries.receipt(engine, c) if c else None
+        if r is None:
+            raise PortalError(404, "not_found", "unknown receipt code")
+        return r
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    # --- public HTML ------------------------------------------------------------------------------
+    @app.get("/", response_class=HTMLResponse, tags=["pages"])
+    def home(lang: str | None = None) -> str:
+        lg = _lang(lang)
+        return pages.index(queries.totals(engine), queries.areas(engine), queries.projects(engine),
+                           queries.recent(engine), lg)
+
+    @app.get("/p/{project_id}", response_class=HTMLResponse, tags=["pages"], responses={404: {}})
+    def project_html(project_id: str, lang: str | None = None) -> HTMLResponse:
+        lg = _lang(lang)
+        p = next((x for x in queries.projects(engine) if x["id"] == project_id), None)
+        if p is None:
+            return HTMLResponse(pages.page(pages.T[lg]["unknown"], f"<section><h2>{pages.T[lg]['unknown']}</h2>"
+                                                                   "</section>", lg), status_code=404)
+        return HTMLResponse(pages.project_page(p, queries.recent(engine, [project_id]), lg))
+
+    @app.get("/r/{code}", response_class=HTMLResponse, tags=["pages"], responses={404: {}})
+    def receipt_html(code: str, lang: str | None = None) -> HTMLResponse:
+        lg = _lang(lang)
+        c = normalise_receipt(code)
+        r = queries.receipt(engine, c) if c else None
+        titles = {p["id"]: (p["title_en"] if lg == "en" else p["title"]) for p in queries.projects(engine)}
+        html = pages.receipt_page(r, c or "", titles, lg)
+        return HTMLResponse(html, status_code=200 if r else 404,
+                            headers={"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"})
+
+    # --- staff ------------------------------------------------------------------------------------
+    def _user(request: Request) -> str | None:
+        return staff.user_from_cookie(engine, request.cookies.get(staff.COOKIE))
+
+    def _staff_page(request: Request, render: Any) -> Response:
+        user = _user(request)
+        if user is None:
+            return RedirectResponse("/staff/login", status_code=303)
+        return HTMLResponse(render(user), headers={"Cache-Control": "no-store"})
+
+    @app.get("/staff", response_class=HTMLResponse, tags=["staff"])
+    def staff_fleet(request: Request) -> Response:
+        return _staff_page(request, lambda u: pages.fleet_page(queries.fleet(engine), u))
+
+    @app.get("/staff/reconciliation", response_class=HTMLResponse, tags=["staff"])
+    def staff_reconciliation(request: Request) -> Response:
+        return _staff_page(request, lambda u: pages.reconciliation_page(queries.reconciliation(engine)))
+
+    @app.get("/staff/points", response_class=HTMLResponse, tags=["staff"])
+    def staff_points(request: Request) -> Response:
+        return _staff_page(request, lambda u: pages.points_page(queries.points_grants(engine)))
+
+    @app.get("/staff/login", response_class=HTMLResponse, tags=["staff"])
+    def staff_login_form() -> str:
+        return pages.login_page()
+
+    @app.post("/staff/login", response_class=HTMLResponse, tags=["staff"])
+    async def staff_login(request: Request) -> Response:
+        raw = await _read_body(request, 4096)
+        try:
+            form = parse_qs(raw.decode("utf-8"), max_num_fields=10)
+        except (UnicodeDecodeError, ValueError):
+            form = {}
+        user, password = (form.get("username") or [""])[0], (form.get("password") or [""])[0]
+        ok = bool(user and password) and await run_in_threadpool(staff.login, engine, user, password)
+        if not ok:
+            return HTMLResponse(pages.login_page("wrong user or password / ユーザー名かパスワードが違います"),
+                                status_code=401)
+        resp = RedirectResponse("/staff", status_code=303)
+        resp.set_cookie(staff.COOKIE, staff.make_cookie(engine, user), max_age=staff.SESSION_S, httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https", path="/staff")
+        return resp
+
+    @app.post("/staff/logout", tags=["staff"])
+    def staff_logout() -> Response:
+        resp = RedirectResponse("/staff/login", status_code=303)
+        resp.delete_cookie(staff.COOKIE, path="/staff")
+        return resp
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` with several workers: the database URL comes from $KIOSK_PORTAL_DB."""
+    url = os.environ.get("KIOSK_PORTAL_DB")
+    if not url:
+        raise RuntimeError("KIOSK_PORTAL_DB is not set")
+    return create_app(url)
+

@@ -1,0 +1,56 @@
+"""Correcting kiosk times per boot.
+
+A Pi without an RTC boots at its last saved time and may run unsynchronised for a while. Every entry
+carries ``boot``, ``mono_ms`` (time since the OS booted) and ``wall_ms`` with ``clock_synced``.
+Within one boot, ``wall - mono`` is constant once the clock is right, so one good observation fixes
+the whole boot: ``epoch = real wall time at mono 0`` and ``time = epoch + mono_ms``.
+
+Observations, best first:
+
+- ``ntp``: an entry (or heartbeat) of that boot written with ``clock_synced`` true: ``epoch = wall - mono``.
+- ``portal``: a heartbeat of that boot with an unsynced clock: ``epoch = portal time - mono``. The
+  network delay only makes this later, so the smallest estimate seen is kept.
+
+A heartbeat whose ``mono_ms`` is below what the boot already reached comes from a later OS boot
+that has not written an entry yet, and is ignored. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class BootClock:
+    epoch_ms: int | None = None
+    source: str | None = None
+    max_mono_ms: int = 0
+    changed: bool = False  # epoch learned or improved: re-time stored unsynced entries of this boot
+
+    def observe_entry(self, mono_ms: int, wall_ms: int, synced: bool) -> None:
+        self.max_mono_ms = max(self.max_mono_ms, mono_ms)
+        if synced and self.source != "ntp":
+            self._set(wall_ms - mono_ms, "ntp")
+
+    def observe_heartbeat(self, mono_ms: int, wall_ms: int, synced: bool, portal_ms: int) -> None:
+        if mono_ms < self.max_mono_ms or self.source == "ntp":
+            return
+        self.max_mono_ms = mono_ms
+        if synced:
+            self._set(wall_ms - mono_ms, "ntp")
+        else:
+            candidate = portal_ms - mono_ms
+            if self.epoch_ms is None or candidate < self.epoch_ms:
+                self._set(candidate, "portal")
+
+    def _set(self, epoch: int, source: str) -> None:
+        if (epoch, source) != (self.epoch_ms, self.source):
+            self.epoch_ms, self.source, self.changed = epoch, source, True
+
+    def time_of(self, mono_ms: int, wall_ms: int, synced: bool) -> tuple[int, bool]:
+        """(corrected time, whether it is known to be right)."""
+        if synced:
+            return wall_ms, True
+        if self.epoch_ms is not None:
+            return self.epoch_ms + mono_ms, True
+        return wall_ms, False

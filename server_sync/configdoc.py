@@ -1,0 +1,77 @@
+"""The pushed configuration document: projects, goals, amounts and playlist, versioned on the portal.
+
+Both sides validate with the same model, and the digest is SHA-256 of the document's canonical JSON
+(the ledger's encoder), so the ``config_change`` entry a kiosk records names exactly what it applied.
+Media are referred to by SHA-256 and fetched from ``/api/v1/media/{sha256}``. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from kiosk.ledger.encoding import canonical
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PushedProject(_Doc):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
+    title: str = Field(min_length=1, max_length=200)
+    title_en: str = Field("", max_length=200)
+    group: str = Field("", max_length=200)
+    area: Literal["children", "welfare", "green", "culture", "town"]
+    goal_yen: int = Field(100_000, ge=1, le=10**12)
+
+
+class PlaylistItem(_Doc):
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    name: str = Field(min_length=1, max_length=200)
+    project: str | None = None
+    seconds: int | None = Field(None, ge=1, le=3600)
+
+
+class PushedConfig(_Doc):
+    projects: list[PushedProject] = Field(min_length=1, max_length=200)
+    presets_yen: list[int] = Field(default_factory=lambda: [100, 500, 1000], min_length=1, max_length=10)
+    default_yen: int = 100
+    playlist: list[PlaylistItem] = Field(default_factory=list, max_length=500)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "PushedConfig":
+        ids = [p.id for p in self.projects]
+        if len(set(ids)) != len(ids):
+            raise ValueError("duplicate project ids")
+        if any(a < 1 for a in self.presets_yen):
+            raise ValueError("preset amounts must be positive yen")
+        if self.default_yen not in self.presets_yen:
+            raise ValueError(f"default_yen {self.default_yen} is not one of presets_yen")
+        unknown = [i.project for i in self.playlist if i.project is not None and i.project not in ids]
+        if unknown:
+            raise ValueError(f"playlist refers to unknown projects {sorted(set(unknown))}")
+        return self
+
+
+class ConfigDocError(ValueError):
+    """A configuration document that must not be published or applied."""
+
+
+def validate(doc: Any) -> PushedConfig:
+    try:
+        return PushedConfig.model_validate(doc)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "document"
+        raise ConfigDocError(f"{where}: {first['msg']}") from None
+
+
+def normalised(cfg: PushedConfig) -> dict[str, Any]:
+    return cfg.model_dump(mode="json")
+
+
+def digest(doc: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical(doc)).hexdigest()

@@ -1,0 +1,66 @@
+"""Portal side of config push: published versions and content-addressed media."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from server_sync import configdoc
+from server_sync.db import configs, media, writing
+
+
+def current_version(conn: Connection) -> int:
+    return conn.execute(select(func.coalesce(func.max(configs.c.version), 0))).scalar_one()
+
+
+def current(conn: Connection) -> dict[str, Any] | None:
+    """``{version, digest, config}`` of the newest published config, or None before the first."""
+    row = conn.execute(select(configs.c.version, configs.c.digest, configs.c.document)
+                       .order_by(configs.c.version.desc()).limit(1)).first()
+    if row is None:
+        return None
+    return {"version": row[0], "digest": row[1], "config": json.loads(row[2])}
+
+
+def publish(engine: Engine, doc: Any) -> dict[str, Any]:
+    """Validate and store ``doc`` as the next version. Media it names must already be stored."""
+    cfg = configdoc.validate(doc)
+    norm = configdoc.normalised(cfg)
+    dig = configdoc.digest(norm)
+    for _ in range(3):
+        try:
+            with writing(engine) as conn:
+                have = {r[0] for r in conn.execute(select(media.c.sha256).where(
+                    media.c.sha256.in_([i.sha256 for i in cfg.playlist])))}
+                missing = [i.sha256 for i in cfg.playlist if i.sha256 not in have]
+                if missing:
+                    raise configdoc.ConfigDocError(f"playlist media not stored on the portal: {missing[:3]} "
+                                                   "(add them with `kiosk-portal media-add`)")
+                version = current_version(conn) + 1
+                conn.execute(configs.insert().values(version=version, digest=dig, document=json.dumps(norm),
+                                                     created_ms=time.time_ns() // 1_000_000))
+            return {"version": version, "digest": dig, "config": norm}
+        except IntegrityError:
+            continue  # two publishers raced for the same version number
+    raise configdoc.ConfigDocError("could not allocate a config version (concurrent publishers)")
+
+
+def add_media(engine: Engine, data: bytes, content_type: str = "application/octet-stream") -> str:
+    sha = hashlib.sha256(data).hexdigest()
+    with writing(engine) as conn:
+        if conn.execute(select(media.c.sha256).where(media.c.sha256 == sha)).first() is None:
+            conn.execute(media.insert().values(sha256=sha, content_type=content_type, data=data,
+                                               created_ms=time.time_ns() // 1_000_000))
+    return sha
+
+
+def get_media(engine: Engine, sha: str) -> tuple[bytes, str] | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(media.c.data, media.c.content_type).where(media.c.sha256 == sha)).first()
+    return (bytes(row[0]), row[1]) if row else None

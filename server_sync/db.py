@@ -1,0 +1,215 @@
+"""The portal's database: SQLAlchemy Core tables that run unchanged on SQLite and PostgreSQL.
+
+The ``entries`` table holds every accepted kiosk entry verbatim (body and signature, so the portal
+can prove anything it shows) plus a few denormalised columns for the public queries. Everything
+else (kiosks' high-water marks, idempotency answers, clock offsets) is small bookkeeping. No state
+lives in a portal process that the database does not also hold.
+"""
+
+from __future__ import annotations
+
+import secrets
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+metadata = MetaData()
+
+kiosks = Table(
+    "portal_kiosks", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("public_key", LargeBinary(32), nullable=False),
+    Column("key_id", String(16), nullable=False),
+    Column("enrolled_ms", BigInteger, nullable=False),
+    # High-water mark: entries 1..size are accepted, tip is entry size's hash.
+    Column("size", BigInteger, nullable=False, default=0),
+    Column("tip", LargeBinary(32), nullable=False),
+    # The last checkpoint the portal verified against its own copy (acknowledged to the kiosk).
+    Column("cp_size", BigInteger, nullable=False, default=0),
+    Column("cp_root", LargeBinary(32), nullable=True),
+    Column("cp_note", Text, nullable=True),
+    # A checkpoint the kiosk signed over entries the portal has not received yet: checked on arrival.
+    Column("pending_cp_size", BigInteger, nullable=True),
+    Column("pending_cp_root", LargeBinary(32), nullable=True),
+    Column("last_seen_ms", BigInteger, nullable=True),
+    Column("reported_size", BigInteger, nullable=False, default=0),
+    Column("clock_synced", Boolean, nullable=True),
+    Column("clock_skew_ms", BigInteger, nullable=True),
+    Column("config_applied", Integer, nullable=False, default=0),
+    Column("alarm", Boolean, nullable=False, default=False),
+)
+
+enroll_codes = Table(
+    "portal_enroll_codes", metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("kiosk_id", String(40), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+    Column("used_ms", BigInteger, nullable=True),
+)
+
+entries = Table(
+    "portal_entries", metadata,
+    Column("kiosk_id", String(40), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("entry_hash", LargeBinary(32), nullable=False),
+    Column("signature", LargeBinary(64), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("boot", Integer, nullable=False),
+    Column("mono_ms", BigInteger, nullable=False),
+    Column("wall_ms", BigInteger, nullable=False),
+    Column("clock_synced", Boolean, nullable=False),
+    # Corrected time (docs/sync.md, "Clocks"); equals wall_ms until a boot's offset is known.
+    Column("time_ms", BigInteger, nullable=False),
+    Column("time_fixed", Boolean, nullable=False),
+    Column("project", String(40), nullable=True),
+    Column("amount_yen", BigInteger, nullable=True),
+    Column("points", BigInteger, nullable=True),
+    Column("donor", String(64), nullable=True),
+    Column("ref_seq", BigInteger, nullable=True),
+    Column("voided", Boolean, nullable=False, default=False),
+    Column("receipt", String(26), nullable=True),
+    Column("received_ms", BigInteger, nullable=False),
+)
+Index("portal_entries_type_project", entries.c.type, entries.c.project)
+Index("portal_entries_donor", entries.c.donor)
+Index("portal_entries_receipt", entries.c.receipt, unique=True)
+Index("portal_entries_type_time", entries.c.type, entries.c.time_ms)
+
+boots = Table(
+    "portal_boots", metadata,
+    Column("kiosk_id", String(40), primary_key=True),
+    Column("boot", Integer, primary_key=True, autoincrement=False),
+    # Real wall time (ms) at the kiosk's monotonic zero for this boot, and how it was learned.
+    Column("epoch_ms", BigInteger, nullable=True),
+    Column("source", String(16), nullable=True),
+    Column("max_mono_ms", BigInteger, nullable=False, default=0),
+)
+
+idempotency = Table(
+    "portal_idempotency", metadata,
+    Column("kiosk_id", String(40), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("request_digest", String(80), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+alarms = Table(
+    "portal_alarms", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kiosk_id", String(40), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("seq", BigInteger, nullable=True),
+    Column("detail", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+configs = Table(
+    "portal_configs", metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("digest", String(64), nullable=False),
+    Column("document", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+media = Table(
+    "portal_media", metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("content_type", String(100), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+staff_users = Table(
+    "portal_staff", metadata,
+    Column("username", String(64), primary_key=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+settings = Table(
+    "portal_settings", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+
+def make_engine(url: str, **kw: Any) -> Engine:
+    """An engine for a portal database URL (``sqlite:///file.db`` or ``postgresql+psycopg://...``)."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]  # psycopg 3, not psycopg2
+    if url.startswith("sqlite"):
+        eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kw)
+
+        @event.listens_for(eng, "connect")
+        def _pragmas(dbapi_conn, _record):  # noqa: ANN001
+            dbapi_conn.isolation_level = None  # SQLAlchemy's begin event below decides
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            # NORMAL, not FULL: a portal commit lost to power failure is re-sent by the kiosk, which
+            # keeps every entry and always resumes from the portal's own high-water mark.
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(eng, "begin")
+        def _begin(conn):  # noqa: ANN001
+            # Writers take SQLite's write lock up front so a read-then-write cannot deadlock.
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
+
+        return eng
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **kw)
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A write transaction (on SQLite, BEGIN IMMEDIATE: the write lock is taken before the first read)."""
+    with engine.connect().execution_options(write=True) as conn:
+        with conn.begin():
+            yield conn
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def create_schema(engine: Engine) -> None:
+    """Create missing tables (idempotent) and the session secret used for staff cookies."""
+    metadata.create_all(engine)
+    try:
+        with writing(engine) as conn:
+            if conn.execute(select(settings.c.value).where(settings.c.name == "session_secret")).first() is None:
+                conn.execute(settings.insert().values(name="session_secret", value=secrets.token_hex(32)))
+    except IntegrityError:
+        pass  # another portal process created it at the same moment: theirs is as good
+
+
+def drop_schema(engine: Engine) -> None:
+    metadata.drop_all(engine)
+
+
+def get_setting(engine: Engine, name: str) -> str | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(settings.c.value).where(settings.c.name == name)).first()
+    return row[0] if row else None

@@ -1,0 +1,446 @@
+"""Accepting uploads: the portal's checks, in the order docs/sync.md lists them.
+
+Verification (every signature, the chain continuing from the last accepted entry, the checkpoint's
+consistency) runs *before* the write transaction, so the database's write lock is held only for
+the inserts. The write transaction then re-reads the kiosk's high-water mark under a row lock and
+commits only if nothing moved in between; (kiosk, seq) is the primary key, so a duplicate can never
+be stored twice even if two portal processes race.
+
+Resuming the chain needs the replayed :class:`~kiosk.ledger.state.LedgerState` (open intents, running
+totals, the Merkle compact range). A process keeps the verifier it last used per kiosk, keyed by the
+(size, tip) it stands at; when that does not match the database (another process ingested, or this
+process restarted) it is rebuilt by replaying the stored entries, which were verified on arrival, so
+the rebuild parses and applies them without re-checking signatures. The cache is only a speed-up:
+correctness never depends on it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import and_, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from kiosk.ledger import checkpoint as cpmod
+from kiosk.ledger import merkle
+from kiosk.ledger.encoding import entry_hash, parse_body
+from kiosk.ledger.export import Row
+from kiosk.ledger.keys import public_from_raw
+from kiosk.ledger.verify import ChainVerifier, VerifyFailure
+from server_sync import protocol as P
+from server_sync.clockfix import BootClock
+from server_sync.configstore import current_version
+from server_sync.db import alarms, boots, entries, idempotency, is_sqlite, kiosks, writing
+from server_sync.errors import PortalError
+from server_sync.receipt import receipt_code_of
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class _Decoded:
+    seq: int
+    body: bytes
+    signature: bytes
+    entry_hash: bytes
+
+
+@dataclass
+class _Plan:
+    """What one verified batch will write."""
+
+    size: int = 0
+    tip: bytes = b""
+    ack: tuple[int, bytes | None, str | None] = (0, None, None)
+    pending: tuple[int | None, bytes | None] = (None, None)
+    objs: list[dict[str, Any]] = field(default_factory=list)  # parsed bodies, from the verifier
+
+
+class Conflict(Exception):
+    """Another writer moved the kiosk's high-water mark while we verified."""
+
+
+class Ingestor:
+    """Batch ingest and heartbeats for one portal process. Thread-safe."""
+
+    def __init__(self, engine: Engine, next_sync_s: int = 60):
+        self.engine = engine
+        self.next_sync_s = next_sync_s
+        self._verifiers: dict[str, ChainVerifier] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._inflight: set[tuple[str, str]] = set()
+        self._guard = threading.Lock()
+
+    # --- answers ----------------------------------------------------------------------------------
+    def answer(self, conn: Connection, kiosk_id: str, duplicates: int = 0, accepted: int = 0) -> dict[str, Any]:
+        row = conn.execute(select(kiosks.c.size, kiosks.c.cp_size, kiosks.c.reported_size)
+                           .where(kiosks.c.id == kiosk_id)).first()
+        size, cp_size, reported = row if row else (0, 0, 0)
+        return P.SyncAnswer(
+            kiosk_id=kiosk_id, accepted_through_seq=size, checkpoint_size=cp_size, server_time=now_ms(),
+            config_version=current_version(conn),
+            next_sync_after=0 if reported > size else self.next_sync_s,
+            duplicates=duplicates, accepted=accepted,
+        ).model_dump()
+
+    # --- heartbeat --------------------------------------------------------------------------------
+    def heartbeat(self, kiosk: dict[str, Any], raw: bytes) -> dict[str, Any]:
+        try:
+            now = P.KioskNow.model_validate_json(raw)
+        except ValidationError as exc:
+            raise _invalid(exc) from None
+        kid = kiosk["id"]
+        t = now_ms()
+        with self._write() as conn:
+            self._lock_kiosk(conn, kid)
+            b = _clock_boot(now.boot)
+            clock = self._boot_clocks(conn, kid, [b]).get(b, BootClock())
+            clock.observe_heartbeat(now.mono_ms, now.wall_ms, now.clock_synced, t)
+            self._save_boots(conn, kid, {b: clock})
+            conn.execute(update(kiosks).where(kiosks.c.id == kid).values(
+                last_seen_ms=t, reported_size=now.ledger_size, clock_synced=now.clock_synced,
+                clock_skew_ms=now.wall_ms - t))
+            return self.answer(conn, kid)
+
+    # --- batches ----------------------------------------------------------------------------------
+    def ingest(self, kiosk: dict[str, Any], key: str, digest: str, raw: bytes) -> dict[str, Any]:
+        kid = kiosk["id"]
+        if not key:
+            raise PortalError(400, "idempotency_key_required", "batch uploads need an Idempotency-Key header")
+        batch = _parse_batch(raw, kid)
+        replay = self._replay(kid, key, digest)
+        if replay is not None:
+            return replay
+        with self._guard:
+            if (kid, key) in self._inflight:
+                raise PortalError(409, "in_flight", "the same Idempotency-Key is still being processed",
+                                  headers={"Retry-After": "1"})
+            self._inflight.add((kid, key))
+            lock = self._locks.setdefault(kid, threading.Lock())
+        try:
+            with lock:
+                for _ in range(3):
+                    try:
+                        return self._ingest_locked(kiosk, key, digest, batch)
+                    except Conflict:
+                        self._verifiers.pop(kid, None)
+                raise PortalError(409, "conflict", "the kiosk's ledger moved during the upload; retry",
+                                  headers={"Retry-After": "1"})
+        finally:
+            with self._guard:
+                self._inflight.discard((kid, key))
+
+    def _replay(self, kid: str, key: str, digest: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(idempotency.c.request_digest, idempotency.c.response).where(
+                idempotency.c.kiosk_id == kid, idempotency.c.key == key)).first()
+        if row is None:
+            return None
+        if row[0] != digest:
+            raise PortalError(422, "idempotency_mismatch",
+                              "this Idempotency-Key was already used with a different body")
+        stored = json.loads(row[1])
+        stored["server_time"] = now_ms()  # the kiosk learns the portal's clock from every answer
+        stored["replayed"] = True
+        return stored
+
+    def _ingest_locked(self, kiosk: dict[str, Any], key: str, digest: str,
+                       batch: tuple[P.BatchRequest, list[_Decoded]]) -> dict[str, Any]:
+        req, decoded = batch
+        kid = kiosk["id"]
+        pub = public_from_raw(kiosk["public_key"])
+        with self.engine.connect() as conn:
+            k = conn.execute(select(kiosks).where(kiosks.c.id == kid)).mappings().one()
+        size = k["size"]
+        if req.first_seq > size + 1:
+            raise PortalError(409, "gap", f"batch starts at seq={req.first_seq}, the portal expects seq={size + 1}",
+                              expected_seq=size + 1)
+        overlap = [d for d in decoded if d.seq <= size]
+        fresh = [d for d in decoded if d.seq > size]
+        if overlap:
+            self._check_overlap(kid, pub, overlap)
+        if not fresh:
+            with self._write() as conn:
+                self._lock_kiosk(conn, kid)
+                ans = self.answer(conn, kid, duplicates=len(overlap))
+                self._remember(conn, kid, key, digest, ans)
+                conn.execute(update(kiosks).where(kiosks.c.id == kid).values(last_seen_ms=now_ms()))
+            return ans
+        verifier = self._verifier(kid, pub, k)
+        plan = self._verify(kid, pub, k, verifier, req, fresh)
+        try:
+            with self._write() as conn:
+                cur = self._lock_kiosk(conn, kid)
+                if (cur["size"], cur["tip"]) != (k["size"], k["tip"]):
+                    raise Conflict()
+                self._store(conn, kid, plan, fresh)
+                ans = self.answer(conn, kid, duplicates=len(overlap), accepted=len(fresh))
+                self._remember(conn, kid, key, digest, ans)
+        except BaseException:
+            self._verifiers.pop(kid, None)  # it has moved past what the database holds
+            raise
+        self._verifiers[kid] = verifier
+        return ans
+
+    # --- checks -----------------------------------------------------------------------------------
+    def _check_overlap(self, kid: str, pub: Any, overlap: list[_Decoded]) -> None:
+        """Entries the portal already holds must be the same bytes; a different signed body is equivocation."""
+        lo, hi = overlap[0].seq, overlap[-1].seq
+        with self.engine.connect() as conn:
+            held = dict(conn.execute(select(entries.c.seq, entries.c.entry_hash).where(
+                entries.c.kiosk_id == kid, entries.c.seq >= lo, entries.c.seq <= hi)).all())
+        for d in overlap:
+            if held.get(d.seq) == d.entry_hash:
+                continue
+            try:
+                pub.verify(d.signature, d.entry_hash)
+            except Exception:  # noqa: BLE001 - InvalidSignature
+                raise PortalError(422, "invalid_entry", "bad signature (not signed by this kiosk's key)",
+                                  seq=d.seq) from None
+            detail = f"kiosk signed a different entry at seq={d.seq}, which the portal already holds"
+            self._alarm(kid, "equivocation", d.seq, detail)
+            raise PortalError(409, "equivocation", detail, seq=d.seq)
+
+    def _verify(self, kid: str, pub: Any, k: Any, v: ChainVerifier, req: P.BatchRequest,
+                fresh: list[_Decoded]) -> _Plan:
+        st = v.state
+        cp = None
+        if req.checkpoint is not None:
+            try:
+                cp = cpmod.open_note(req.checkpoint, pub)
+            except cpmod.CheckpointError as exc:
+                raise PortalError(422, "bad_checkpoint", f"checkpoint note: {exc}") from None
+            if cp.origin != cpmod.origin_for(kid):
+                raise PortalError(422, "bad_checkpoint", f"checkpoint origin {cp.origin!r} is not this kiosk's log")
+            old = req.consistency.old_size
+            if old != k["cp_size"]:
+                raise PortalError(409, "checkpoint_ack_mismatch",
+                                  f"proof starts at size {old}, the portal acknowledged size {k['cp_size']}",
+                                  checkpoint_size=k["cp_size"])
+            if cp.size < old:
+                raise PortalError(422, "stale_checkpoint",
+                                  f"checkpoint of size {cp.size} is older than the acknowledged size {old}")
+            try:
+                proof = [P.unb64(h) for h in req.consistency.proof]
+            except ValueError:
+                raise PortalError(422, "bad_consistency_proof", "proof hashes must be base64") from None
+            old_root = k["cp_root"] if old else merkle.EMPTY_ROOT
+            if not merkle.verify_consistency(old, cp.size, old_root, cp.root, proof):
+                raise PortalError(422, "bad_consistency_proof",
+                                  f"checkpoint of size {cp.size} is not proven consistent with the acknowledged "
+                                  f"checkpoint of size {old}")
+        roots = {st.size: st.tree.root()}
+        want = {}
+        if k["pending_cp_size"] is not None and k["pending_cp_size"] > st.size:
+            want[k["pending_cp_size"]] = k["pending_cp_root"]
+        objs = []
+        try:
+            for d in fresh:
+                objs.append(v.feed(Row(d.seq, d.body, d.entry_hash, d.signature)))
+                if cp is not None and st.size == cp.size:
+                    roots[st.size] = st.tree.root()
+                if st.size in want and st.tree.root() != want[st.size]:
+                    detail = (f"entries 1..{st.size} do not produce the root of the checkpoint the kiosk signed "
+                              "earlier")
+                    self._alarm(kid, "equivocation", st.size, detail)
+                    raise PortalError(409, "equivocation", detail, seq=st.size)
+        except VerifyFailure as bad:
+            self._verifiers.pop(kid, None)
+            raise PortalError(422, "invalid_entry", bad.reason, seq=bad.seq) from None
+        except PortalError:
+            self._verifiers.pop(kid, None)
+            raise
+        plan = _Plan(size=st.size, tip=st.tip, objs=objs)
+        ack = (k["cp_size"], k["cp_root"], k["cp_note"])
+        if st.cp_note is not None and st.cp_size > ack[0]:
+            ack = (st.cp_size, st.cp_root, st.cp_note)
+        pending = (k["pending_cp_size"], k["pending_cp_root"])
+        if pending[0] is not None and pending[0] <= st.size:
+            pending = (None, None)  # fulfilled above
+        if cp is not None:
+            if cp.size <= st.size:
+                known = roots.get(cp.size) or self._root_from_chain(kid, cp.size, ack)
+                if known is None:
+                    raise PortalError(422, "bad_checkpoint", f"no checkpoint of size {cp.size} in this kiosk's chain")
+                if known != cp.root:
+                    detail = f"signed checkpoint of size {cp.size} contradicts the kiosk's own entries"
+                    self._alarm(kid, "equivocation", cp.size, detail)
+                    raise PortalError(409, "equivocation", detail, seq=cp.size)
+                if cp.size > ack[0]:
+                    ack = (cp.size, cp.root, req.checkpoint)
+            elif pending[0] is None:
+                pending = (cp.size, cp.root)
+        plan.ack, plan.pending = ack, pending
+        return plan
+
+    def _root_from_chain(self, kid: str, size: int, ack: tuple[int, bytes | None, str | None]) -> bytes | None:
+        """Root at ``size`` for a size the portal already passed: the acknowledged one or an in-chain checkpoint."""
+        if size == ack[0]:
+            return ack[1] if size else merkle.EMPTY_ROOT
+        with self.engine.connect() as conn:
+            body = conn.execute(select(entries.c.body).where(
+                entries.c.kiosk_id == kid, entries.c.seq == size + 1, entries.c.type == "checkpoint")).scalar()
+        if body is None:
+            return None
+        data = parse_body(body)["data"]
+        return bytes.fromhex(data["root"]) if data["size"] == size else None
+
+    # --- verifier cache ---------------------------------------------------------------------------
+    def _verifier(self, kid: str, pub: Any, k: Any) -> ChainVerifier:
+        v = self._verifiers.get(kid)
+        if v is not None and v.state.size == k["size"] and v.state.tip == k["tip"]:
+            return v
+        self._verifiers.pop(kid, None)
+        v = ChainVerifier(pub)
+        v.pub = pub
+        with self.engine.connect() as conn:
+            rows = conn.execution_options(stream_results=True, yield_per=2000).execute(
+                select(entries.c.seq, entries.c.body, entries.c.entry_hash)
+                .where(entries.c.kiosk_id == kid, entries.c.seq <= k["size"]).order_by(entries.c.seq))
+            for seq, body, h in rows:
+                v.state.apply(seq, parse_body(bytes(body)), bytes(h))
+        if v.state.size != k["size"] or v.state.tip != k["tip"]:
+            raise Conflict()
+        return v
+
+    # --- writing ----------------------------------------------------------------------------------
+    def _write(self):  # noqa: ANN202
+        return writing(self.engine)
+
+    def _lock_kiosk(self, conn: Connection, kid: str) -> Any:
+        q = select(kiosks).where(kiosks.c.id == kid)
+        if not is_sqlite(self.engine):
+            q = q.with_for_update()  # SQLite: BEGIN IMMEDIATE already holds the database write lock
+        return conn.execute(q).mappings().one()
+
+    def _boot_clocks(self, conn: Connection, kid: str, wanted: list[int]) -> dict[int, BootClock]:
+        rows = conn.execute(select(boots.c.boot, boots.c.epoch_ms, boots.c.source, boots.c.max_mono_ms).where(
+            boots.c.kiosk_id == kid, boots.c.boot.in_(sorted(set(wanted))))).all()
+        return {b: BootClock(e, s, m) for b, e, s, m in rows}
+
+    def _save_boots(self, conn: Connection, kid: str, clocks: dict[int, BootClock]) -> None:
+        existing = {r[0] for r in conn.execute(select(boots.c.boot).where(
+            boots.c.kiosk_id == kid, boots.c.boot.in_(list(clocks)))).all()}
+        for b, c in clocks.items():
+            vals = {"epoch_ms": c.epoch_ms, "source": c.source, "max_mono_ms": c.max_mono_ms}
+            if b in existing:
+                conn.execute(update(boots).where(boots.c.kiosk_id == kid, boots.c.boot == b).values(**vals))
+            else:
+                conn.execute(boots.insert().values(kiosk_id=kid, boot=b, **vals))
+            if c.changed:
+                # Re-time the unsynced entries of this boot stored earlier.
+                boots_in = [0, 1] if b == 1 else [b]
+                conn.execute(update(entries).where(
+                    entries.c.kiosk_id == kid, entries.c.boot.in_(boots_in), entries.c.clock_synced.is_(False)
+                ).values(time_ms=c.epoch_ms + entries.c.mono_ms, time_fixed=True))
+
+    def _store(self, conn: Connection, kid: str, plan: _Plan, fresh: list[_Decoded]) -> None:
+        objs = plan.objs
+        clocks = self._boot_clocks(conn, kid, [_clock_boot(o["boot"]) for o in objs])
+        for o in objs:
+            clocks.setdefault(_clock_boot(o["boot"]), BootClock()).observe_entry(
+                o["mono_ms"], o["wall_ms"], o["clock_synced"])
+        received = now_ms()
+        rows = []
+        voids = []
+        config_applied = None
+        for d, o in zip(fresh, objs):
+            data, kind = o["data"], o["type"]
+            t, fixed = clocks[_clock_boot(o["boot"])].time_of(o["mono_ms"], o["wall_ms"], o["clock_synced"])
+            rows.append(entry_row(kid, d.seq, d.body, d.signature, d.entry_hash, o, t, fixed, received))
+            if kind == "void":
+                voids.append(data["voids_seq"])
+            elif kind == "config_change" and data.get("source") == "portal":
+                config_applied = data["version"]
+        conn.execute(entries.insert(), rows)
+        if voids:  # the voided donation may be in this batch or an earlier one
+            conn.execute(update(entries).where(and_(entries.c.kiosk_id == kid, entries.c.seq.in_(voids)))
+                         .values(voided=True))
+        self._save_boots(conn, kid, {b: c for b, c in clocks.items()})
+        vals: dict[str, Any] = {
+            "size": plan.size, "tip": plan.tip, "cp_size": plan.ack[0], "cp_root": plan.ack[1],
+            "cp_note": plan.ack[2], "pending_cp_size": plan.pending[0], "pending_cp_root": plan.pending[1],
+            "last_seen_ms": received,
+        }
+        if config_applied is not None:
+            vals["config_applied"] = config_applied
+        conn.execute(update(kiosks).where(kiosks.c.id == kid).values(**vals))
+
+    def _remember(self, conn: Connection, kid: str, key: str, digest: str, ans: dict[str, Any]) -> None:
+        # The kiosk row is locked, so another process with the same key cannot slip in between.
+        if conn.execute(select(idempotency.c.key).where(idempotency.c.kiosk_id == kid,
+                                                        idempotency.c.key == key)).first() is not None:
+            return
+        conn.execute(idempotency.insert().values(kiosk_id=kid, key=key, request_digest=digest, status=200,
+                                                 response=json.dumps(ans), created_ms=now_ms()))
+
+    def _alarm(self, kid: str, kind: str, seq: int | None, detail: str) -> None:
+        """Alarms commit on their own: the refused batch rolls back, the alarm must stay."""
+        with self._write() as conn:
+            conn.execute(alarms.insert().values(kiosk_id=kid, kind=kind, seq=seq, detail=detail, created_ms=now_ms()))
+            conn.execute(update(kiosks).where(kiosks.c.id == kid).values(alarm=True))
+
+
+def entry_row(kid: str, seq: int, body: bytes, signature: bytes, h: bytes, obj: dict[str, Any], time_ms: int,
+              time_fixed: bool, received_ms: int) -> dict[str, Any]:
+    """The ``portal_entries`` row for one verified entry (bench/sync.py inserts the same rows bare)."""
+    data, kind = obj["data"], obj["type"]
+    return {
+        "kiosk_id": kid, "seq": seq, "body": body, "entry_hash": h, "signature": signature,
+        "type": kind, "boot": obj["boot"], "mono_ms": obj["mono_ms"], "wall_ms": obj["wall_ms"],
+        "clock_synced": obj["clock_synced"], "time_ms": time_ms, "time_fixed": time_fixed,
+        "project": data.get("project"), "amount_yen": data.get("amount_yen"), "points": data.get("points"),
+        "donor": data.get("donor"), "ref_seq": data.get("intent_seq", data.get("voids_seq")),
+        "voided": False, "receipt": receipt_code_of(body, signature) if kind == "donation" else None,
+        "received_ms": received_ms,
+    }
+
+
+def _clock_boot(boot: int) -> int:
+    """The genesis entry (boot 0) is written by the same ``Ledger.open`` as boot 1: same OS boot, same epoch."""
+    return max(boot, 1)
+
+
+# --- parsing ---------------------------------------------------------------------------------------
+def _invalid(exc: ValidationError) -> PortalError:
+    err = exc.errors(include_url=False)[0]
+    where = ".".join(str(p) for p in err["loc"]) or "body"
+    if err["type"] == "json_invalid":
+        return PortalError(400, "malformed_json", f"body is not valid JSON: {err['msg']}")
+    if err["type"] == "too_long" and tuple(err["loc"][:1]) == ("entries",):
+        return PortalError(413, "batch_too_large", f"a batch carries at most {P.MAX_BATCH_ENTRIES} entries")
+    return PortalError(422, "invalid_request", f"{where}: {err['msg']}")
+
+
+def _parse_batch(raw: bytes, kid: str) -> tuple[P.BatchRequest, list[_Decoded]]:
+    try:
+        req = P.BatchRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    if req.kiosk_id != kid:
+        raise PortalError(403, "kiosk_mismatch", f"batch is for {req.kiosk_id!r}, signed by {kid!r}")
+    if req.last_seq != req.first_seq + len(req.entries) - 1:
+        raise PortalError(422, "bad_range", "last_seq - first_seq + 1 must equal the number of entries")
+    out = []
+    for i, e in enumerate(req.entries):
+        if e.seq != req.first_seq + i:
+            raise PortalError(422, "reordered", f"entries[{i}] has seq={e.seq}, expected {req.first_seq + i} "
+                              "(entries must be consecutive and in order)", seq=e.seq)
+        try:
+            body, sig = P.unb64(e.body), P.unb64(e.signature)
+        except ValueError:
+            raise PortalError(422, "invalid_request", f"entries[{i}]: body and signature must be base64") from None
+        if len(body) > P.MAX_ENTRY_BYTES:
+            raise PortalError(413, "entry_too_large", f"entries[{i}] is over {P.MAX_ENTRY_BYTES} bytes")
+        if len(sig) != 64:
+            raise PortalError(422, "invalid_request", f"entries[{i}]: an Ed25519 signature is 64 bytes")
+        out.append(_Decoded(e.seq, body, sig, entry_hash(body)))
+    return req, out
+

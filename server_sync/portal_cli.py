@@ -1,0 +1,182 @@
+"""The ``kiosk-portal`` command line.
+
+Exit codes: 0 success; 1 the operation failed; 2 bad usage or input. Errors are one line, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import mimetypes
+import os
+import sys
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+
+DEFAULT_DB = "sqlite:///portal.db"
+
+
+def _engine(url: str):  # noqa: ANN202
+    from server_sync.db import create_schema, make_engine
+
+    eng = make_engine(url)
+    create_schema(eng)
+    return eng
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if args.workers > 1:
+        # Several processes share nothing but the database (docs/sync.md, "Running several portals").
+        _engine(args.db).dispose()
+        os.environ["KIOSK_PORTAL_DB"] = args.db
+        uvicorn.run("server_sync.app:app_from_env", factory=True, host=args.host, port=args.port,
+                    workers=args.workers, proxy_headers=True, log_level=args.log_level)
+        return 0
+    from server_sync.app import create_app
+
+    uvicorn.run(create_app(args.db), host=args.host, port=args.port, proxy_headers=True, log_level=args.log_level)
+    return 0
+
+
+def _enroll_code(args: argparse.Namespace) -> int:
+    from server_sync.enroll import issue_code
+
+    try:
+        code = issue_code(_engine(args.db), args.kiosk_id, args.days)
+    except ValueError as exc:
+        print(f"kiosk-portal enroll-code: {exc}", file=sys.stderr)
+        return 2
+    print(code)
+    return 0
+
+
+def _staff_add(args: argparse.Namespace) -> int:
+    from server_sync.staff import add_user
+
+    password = os.environ.get("KIOSK_PORTAL_PASSWORD") or getpass.getpass(f"password for {args.user}: ")
+    try:
+        add_user(_engine(args.db), args.user, password)
+    except ValueError as exc:
+        print(f"kiosk-portal staff-add: {exc}", file=sys.stderr)
+        return 2
+    print(f"staff user {args.user} saved")
+    return 0
+
+
+def _config_set(args: argparse.Namespace) -> int:
+    from server_sync.configdoc import ConfigDocError
+    from server_sync.configstore import publish
+
+    try:
+        doc = json.loads(Path(args.file).read_text("utf-8"))
+        out = publish(_engine(args.db), doc)
+    except (OSError, ValueError) as exc:
+        kind = "invalid config" if isinstance(exc, ConfigDocError) else "cannot read"
+        print(f"kiosk-portal config-set: {kind}: {exc}", file=sys.stderr)
+        return 2
+    print(f"published config version {out['version']} (digest {out['digest']})")
+    return 0
+
+
+def _media_add(args: argparse.Namespace) -> int:
+    from server_sync.configstore import add_media
+
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        print(f"kiosk-portal media-add: {exc.strerror}: {args.file}", file=sys.stderr)
+        return 2
+    ctype = mimetypes.guess_type(args.file)[0] or "application/octet-stream"
+    print(add_media(_engine(args.db), data, ctype))
+    return 0
+
+
+def _kiosks(args: argparse.Namespace) -> int:
+    from server_sync.queries import fleet
+
+    rows = fleet(_engine(args.db))
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return 0
+    for k in rows:
+        flag = " ALARM" if k["alarm"] else ""
+        print(f"{k['id']:<28} last_seq={k['last_seq']:<8} pending={k['pending']:<6} "
+              f"checkpoint={k['checkpoint_size']:<8} config={k['config_applied']}/{k['config_current']}{flag}")
+    return 0
+
+
+def _totals(args: argparse.Namespace) -> int:
+    from server_sync.queries import totals
+
+    print(json.dumps(totals(_engine(args.db)), ensure_ascii=False))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kiosk-portal", description="central portal for donation kiosks")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def db(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--db", default=os.environ.get("KIOSK_PORTAL_DB", DEFAULT_DB),
+                        help="database URL: sqlite:///portal.db (default) or postgresql+psycopg://user:pw@host/db")
+
+    s = sub.add_parser("serve", help="run the portal web service")
+    db(s)
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--workers", type=int, default=1, help="processes (use PostgreSQL for more than one)")
+    s.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    s.set_defaults(func=_serve)
+
+    e = sub.add_parser("enroll-code", help="print a one-time enrollment code for a kiosk")
+    db(e)
+    e.add_argument("--kiosk-id", required=True)
+    e.add_argument("--days", type=int, default=7, help="days the code stays valid (default 7)")
+    e.set_defaults(func=_enroll_code)
+
+    st = sub.add_parser("staff-add", help="create or reset a staff login (password from $KIOSK_PORTAL_PASSWORD "
+                                          "or prompted)")
+    db(st)
+    st.add_argument("--user", required=True)
+    st.set_defaults(func=_staff_add)
+
+    c = sub.add_parser("config-set", help="publish a new config version from a JSON file")
+    db(c)
+    c.add_argument("file")
+    c.set_defaults(func=_config_set)
+
+    m = sub.add_parser("media-add", help="store a media file; prints its sha256 for the playlist")
+    db(m)
+    m.add_argument("file")
+    m.set_defaults(func=_media_add)
+
+    k = sub.add_parser("kiosks", help="the fleet: last seq, pending, checkpoint, alarms")
+    db(k)
+    k.add_argument("--json", action="store_true")
+    k.set_defaults(func=_kiosks)
+
+    t = sub.add_parser("totals", help="print the public totals as JSON")
+    db(t)
+    t.set_defaults(func=_totals)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        print(f"kiosk-portal {args.command}: database: {reason}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

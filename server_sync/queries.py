@@ -1,0 +1,235 @@
+"""Read models for the public API, the receipt page and the staff pages.
+
+"Settled" is the ledger's definition (kiosk/ledger/report.py): a ``donation`` entry that no ``void``
+cancels. Public answers carry amounts, projects, kiosks and times only: never donor tokens, bodies
+or signatures. A receipt shows its own donation and the history of that one donor token.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.engine import Engine
+
+from kiosk.ledger import checkpoint as cpmod
+from kiosk.ledger import merkle
+from kiosk.ledger.encoding import parse_body
+from kiosk.ledger.keys import public_from_raw
+from server_sync import configstore
+from server_sync.db import alarms, entries, kiosks
+
+AREAS = {
+    "children": ("子ども・未来", "Children and the future"),
+    "welfare": ("健康・福祉", "Health and welfare"),
+    "green": ("みどり・環境", "Greenery and climate"),
+    "culture": ("文化・芸術", "Culture and the arts"),
+    "town": ("にぎわい・まちづくり", "A lively town"),
+}
+RECENT = 20
+
+_settled = and_(entries.c.type == "donation", entries.c.voided.is_(False))
+
+
+def _projects_meta(engine: Engine) -> dict[str, dict[str, Any]]:
+    with engine.connect() as conn:
+        cur = configstore.current(conn)
+    return {p["id"]: p for p in (cur["config"]["projects"] if cur else [])}
+
+
+def totals(engine: Engine) -> dict[str, Any]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(entries.c.project, func.count(), func.sum(entries.c.amount_yen))
+                            .where(_settled).group_by(entries.c.project).order_by(entries.c.project)).all()
+    projects = [{"id": p, "count": int(c), "total_yen": int(y or 0)} for p, c, y in rows]
+    return {"count": sum(p["count"] for p in projects), "total_yen": sum(p["total_yen"] for p in projects),
+            "projects": projects}
+
+
+def projects(engine: Engine) -> list[dict[str, Any]]:
+    """Every configured project (and any project donated to but no longer configured) with its progress."""
+    meta = _projects_meta(engine)
+    got = {p["id"]: p for p in totals(engine)["projects"]}
+    out = []
+    for pid in list(meta) + sorted(set(got) - set(meta)):
+        m = meta.get(pid, {})
+        t = got.get(pid, {"count": 0, "total_yen": 0})
+        goal = m.get("goal_yen")
+        out.append({"id": pid, "title": m.get("title", pid), "title_en": m.get("title_en") or m.get("title", pid),
+                    "group": m.get("group", ""), "area": m.get("area"), "goal_yen": goal,
+                    "count": t["count"], "total_yen": t["total_yen"],
+                    "progress": min(1.0, t["total_yen"] / goal) if goal else None})
+    return out
+
+
+def areas(engine: Engine) -> list[dict[str, Any]]:
+    by: dict[str, dict[str, Any]] = {a: {"area": a, "title": ja, "title_en": en, "count": 0, "total_yen": 0,
+                                         "goal_yen": 0, "projects": []} for a, (ja, en) in AREAS.items()}
+    for p in projects(engine):
+        a = by.get(p["area"] or "")
+        if a is None:
+            continue
+        a["count"] += p["count"]
+        a["total_yen"] += p["total_yen"]
+        a["goal_yen"] += p["goal_yen"] or 0
+        a["projects"].append(p["id"])
+    for a in by.values():
+        a["progress"] = min(1.0, a["total_yen"] / a["goal_yen"]) if a["goal_yen"] else None
+    return list(by.values())
+
+
+def recent(engine: Engine, project_ids: list[str] | None = None, limit: int = RECENT) -> list[dict[str, Any]]:
+    q = select(entries.c.time_ms, entries.c.amount_yen, entries.c.project, entries.c.kiosk_id).where(_settled)
+    if project_ids is not None:
+        q = q.where(entries.c.project.in_(project_ids))
+    with engine.connect() as conn:
+        rows = conn.execute(q.order_by(entries.c.time_ms.desc()).limit(limit)).all()
+    return [{"time_ms": t, "amount_yen": a, "project": p, "kiosk_id": k} for t, a, p, k in rows]
+
+
+# --- receipts ------------------------------------------------------------------------------------
+def receipt(engine: Engine, code: str) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(entries).where(entries.c.receipt == code, entries.c.type == "donation")
+                           ).mappings().first()
+        if row is None:
+            return None
+        k = conn.execute(select(kiosks).where(kiosks.c.id == row["kiosk_id"])).mappings().one()
+        leaves = None
+        if k["cp_size"] >= row["seq"]:
+            leaves = [bytes(h) for (h,) in conn.execute(
+                select(entries.c.entry_hash).where(entries.c.kiosk_id == k["id"], entries.c.seq <= k["cp_size"])
+                .order_by(entries.c.seq))]
+        hist = conn.execute(
+            select(entries.c.kiosk_id, entries.c.seq, entries.c.type, entries.c.time_ms, entries.c.project,
+                   entries.c.amount_yen, entries.c.points, entries.c.voided, entries.c.body)
+            .where(entries.c.donor == row["donor"], entries.c.type.in_(("donation", "points_grant")))
+            .order_by(entries.c.time_ms.desc(), entries.c.seq.desc()).limit(200)).all()
+    pub = public_from_raw(bytes(k["public_key"]))
+    proof = _inclusion(row, k, leaves, pub)
+    history, balance = [], 0
+    for kid, seq, kind, t, project, yen, pts, voided, body in hist:
+        item: dict[str, Any] = {"type": kind, "time_ms": t, "kiosk_id": kid, "points": pts or 0,
+                                "this": kid == row["kiosk_id"] and seq == row["seq"]}
+        if kind == "donation":
+            item.update(project=project, amount_yen=yen, voided=bool(voided))
+            if not voided:
+                balance += pts or 0
+        else:
+            item["activity"] = parse_body(bytes(body))["data"].get("activity", "")
+            balance += pts or 0
+        history.append(item)
+    return {
+        "receipt": code,
+        "donation": {"kiosk_id": row["kiosk_id"], "seq": row["seq"], "project": row["project"],
+                     "amount_yen": row["amount_yen"], "points": row["points"], "time_ms": row["time_ms"],
+                     "time_fixed": bool(row["time_fixed"]), "voided": bool(row["voided"])},
+        "verification": proof,
+        "history": history,
+        "points_balance": balance,
+    }
+
+
+def _inclusion(row: Any, k: Any, leaves: list[bytes] | None, pub: Any) -> dict[str, Any]:
+    """Check the donation is in the kiosk's signed tree: signature, inclusion proof, checkpoint signature."""
+    h = bytes(row["entry_hash"])
+    out: dict[str, Any] = {"kiosk_id": k["id"], "key_id": k["key_id"], "public_key": bytes(k["public_key"]).hex(),
+                           "seq": row["seq"], "entry_hash": h.hex(), "verified": False}
+    try:
+        pub.verify(bytes(row["signature"]), h)
+    except Exception:  # noqa: BLE001 - InvalidSignature: cannot happen for stored entries, but say so if it does
+        out["status"] = "bad_signature"
+        return out
+    if leaves is None:
+        out["status"] = "awaiting_checkpoint"
+        return out
+    proof = merkle.inclusion_proof(row["seq"] - 1, leaves)
+    try:
+        cp = cpmod.open_note(k["cp_note"], pub)
+    except cpmod.CheckpointError:
+        out["status"] = "bad_checkpoint"
+        return out
+    ok = cp.size == k["cp_size"] and merkle.verify_inclusion(h, row["seq"] - 1, cp.size, proof, cp.root)
+    out.update(status="verified" if ok else "not_included", verified=ok, checkpoint_size=cp.size,
+               checkpoint_root=cp.root.hex(), checkpoint=k["cp_note"], proof=[p.hex() for p in proof])
+    return out
+
+
+# --- staff -----------------------------------------------------------------------------------------
+def fleet(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        version = configstore.current_version(conn)
+        ks = conn.execute(select(kiosks).order_by(kiosks.c.id)).mappings().all()
+        al = conn.execute(select(alarms).order_by(alarms.c.id.desc()).limit(500)).mappings().all()
+        unfixed = dict(conn.execute(select(entries.c.kiosk_id, func.count()).where(
+            entries.c.time_fixed.is_(False)).group_by(entries.c.kiosk_id)).all())
+    out = []
+    for k in ks:
+        out.append({
+            "id": k["id"], "key_id": k["key_id"], "enrolled_ms": k["enrolled_ms"], "last_seen_ms": k["last_seen_ms"],
+            "last_seq": k["size"], "reported_size": k["reported_size"],
+            "pending": max(0, k["reported_size"] - k["size"]), "checkpoint_size": k["cp_size"],
+            "clock_synced": k["clock_synced"], "clock_skew_ms": k["clock_skew_ms"],
+            "untimed_entries": int(unfixed.get(k["id"], 0)),
+            "config_applied": k["config_applied"], "config_current": version, "alarm": bool(k["alarm"]),
+            "alarms": [{"kind": a["kind"], "seq": a["seq"], "detail": a["detail"], "created_ms": a["created_ms"]}
+                       for a in al if a["kiosk_id"] == k["id"]][:10],
+        })
+    return out
+
+
+def reconciliation(engine: Engine) -> list[dict[str, Any]]:
+    """Each close-out entry against the portal's own recomputation from the entries it holds."""
+    with engine.connect() as conn:
+        closes = conn.execute(select(entries.c.kiosk_id, entries.c.seq, entries.c.body)
+                              .where(entries.c.type == "close_out")
+                              .order_by(entries.c.kiosk_id, entries.c.seq)).all()
+        out = []
+        tzs: dict[str, ZoneInfo] = {}
+        for kid, seq, body in closes:
+            data = parse_body(bytes(body))["data"]
+            if kid not in tzs:
+                g = conn.execute(select(entries.c.body).where(entries.c.kiosk_id == kid, entries.c.seq == 1)).scalar()
+                tzs[kid] = ZoneInfo(parse_body(bytes(g))["data"].get("timezone", "Asia/Tokyo")) if g else \
+                    ZoneInfo("Asia/Tokyo")
+            voids = dict(conn.execute(select(entries.c.ref_seq, entries.c.seq).where(
+                entries.c.kiosk_id == kid, entries.c.type == "void", entries.c.seq < seq)).all())
+            lo, hi = data.get("first_seq"), data.get("last_seq")
+            rows = [] if lo is None or hi is None else conn.execute(
+                select(entries.c.seq, entries.c.wall_ms, entries.c.project, entries.c.amount_yen).where(
+                    entries.c.kiosk_id == kid, entries.c.type == "donation", entries.c.seq >= lo,
+                    entries.c.seq <= hi)).all()
+            day = str(data.get("business_date"))
+            projects: dict[str, dict[str, int]] = {}
+            for s, wall, project, yen in rows:
+                if s in voids or datetime.fromtimestamp(wall / 1000, tzs[kid]).date().isoformat() != day:
+                    continue
+                b = projects.setdefault(project, {"count": 0, "total_yen": 0})
+                b["count"] += 1
+                b["total_yen"] += yen
+            portal = {"count": sum(p["count"] for p in projects.values()),
+                      "total_yen": sum(p["total_yen"] for p in projects.values()),
+                      "projects": [{"id": k, **v} for k, v in sorted(projects.items())]}
+            kiosk_side = {"count": data.get("count"), "total_yen": data.get("total_yen"),
+                          "projects": sorted(data.get("projects") or [], key=lambda p: str(p.get("id")))}
+            diffs = []
+            if kiosk_side["count"] != portal["count"]:
+                diffs.append(f"count: kiosk {kiosk_side['count']}, portal {portal['count']}")
+            if kiosk_side["total_yen"] != portal["total_yen"]:
+                diffs.append(f"total: kiosk ¥{kiosk_side['total_yen']}, portal ¥{portal['total_yen']}")
+            if kiosk_side["projects"] != portal["projects"]:
+                diffs.append("per-project totals differ")
+            out.append({"kiosk_id": kid, "seq": seq, "business_date": day, "kiosk": kiosk_side, "portal": portal,
+                        "match": not diffs, "differences": diffs})
+    return out
+
+
+def points_grants(engine: Engine, limit: int = 200) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(entries.c.kiosk_id, entries.c.seq, entries.c.time_ms, entries.c.points,
+                                   entries.c.donor, entries.c.body).where(entries.c.type == "points_grant")
+                            .order_by(entries.c.time_ms.desc()).limit(limit)).all()
+    return [{"kiosk_id": k, "seq": s, "time_ms": t, "points": p, "donor": (d or "")[:8],
+             "activity": parse_body(bytes(b))["data"].get("activity", "")} for k, s, t, p, d, b in rows]

@@ -1,0 +1,51 @@
+"""Fixtures for the sync tests: a real portal over HTTP on loopback, on SQLite and on PostgreSQL,
+and kiosks with real keys, peppers and ledgers in tmp_path (helpers: sync_helpers.py).
+
+PostgreSQL comes from $KIOSK_TEST_PG_URL (e.g. postgresql+psycopg://kiosk:kiosk@127.0.0.1:5432/kiosk_test);
+without it the PostgreSQL variants are skipped, saying so.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # for sync_helpers and fault_proxy
+
+from server_sync.db import drop_schema, make_engine  # noqa: E402
+from server_sync.embedded import start_portal  # noqa: E402
+from sync_helpers import PG_ENV, make_rig  # noqa: E402
+
+
+def _pg_url() -> str | None:
+    return os.environ.get(PG_ENV) or None
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'portal.db'}"
+    url = _pg_url()
+    if url is None:
+        pytest.skip(f"PostgreSQL variant: set {PG_ENV} (e.g. postgresql+psycopg://kiosk:kiosk@127.0.0.1:5432/kiosk_test)")
+    eng = make_engine(url)
+    drop_schema(eng)  # every test starts from an empty portal
+    eng.dispose()
+    return url
+
+
+@pytest.fixture
+def portal(db_url: str):
+    handle = start_portal(db_url)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def rig(tmp_path: Path):
+    r = make_rig(tmp_path)
+    yield r
+    r.ledger.close(checkpoint=False)

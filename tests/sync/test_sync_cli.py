@@ -1,0 +1,109 @@
+"""`kiosk-portal` and `kiosk enroll` / `kiosk sync`, in-process and as real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import requests
+
+from kiosk.cli import main as kiosk_main
+from server_sync.portal_cli import main as portal_main
+
+
+def test_enroll_code_enroll_and_sync_once(portal, rig, db_url, capsys):
+    rig.donate(5)
+    assert portal_main(["enroll-code", "--db", db_url, "--kiosk-id", rig.kiosk_id]) == 0
+    code = capsys.readouterr().out.strip()
+    assert len(code) == 14 and code.count("-") == 2
+    cfg = str(rig.config_path)
+    assert kiosk_main(["enroll", "--config", cfg, "--portal", portal.url, "--code", code]) == 0
+    assert "enrolled kiosk test-kiosk-1" in capsys.readouterr().out
+    assert kiosk_main(["enroll", "--config", cfg, "--portal", portal.url, "--code", code]) == 1
+    assert "already used" in capsys.readouterr().err
+    assert kiosk_main(["enroll", "--config", cfg, "--portal", portal.url, "--code", "ZZZZ-ZZZZ-ZZZZ"]) == 1
+    assert "unknown enrollment code" in capsys.readouterr().err
+
+    # The config has no [portal] url: `kiosk sync` uses the portal it enrolled with.
+    assert kiosk_main(["sync", "--config", cfg, "--once"]) == 0
+    out = capsys.readouterr().out
+    assert f"acknowledged through seq={rig.ledger.size} of {rig.ledger.size}; pending 0" in out
+    assert kiosk_main(["sync", "--config", cfg, "--status"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["ok"] and status["pending"] == 0 and status["last_error"] is None
+
+    assert portal_main(["totals", "--db", db_url]) == 0
+    assert json.loads(capsys.readouterr().out) == rig.expected_totals()
+    assert portal_main(["kiosks", "--db", db_url, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["last_seq"] == rig.ledger.size
+
+    # Portal unreachable: exit 1 with the error; the new donation stays pending.
+    rig.donate(1)
+    portal.stop()
+    assert kiosk_main(["sync", "--config", cfg, "--once", "--attempts", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "pending 2" in err and "network" in err
+    # A portal it never enrolled with: refused before sending anything.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        other = f"http://127.0.0.1:{s.getsockname()[1]}"
+    assert kiosk_main(["sync", "--config", cfg, "--once", "--portal", other, "--attempts", "1"]) == 1
+    assert "not enrolled" in capsys.readouterr().err
+
+
+def test_portal_admin_commands(db_url, tmp_path, capsys, monkeypatch):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"movie" * 10)
+    assert portal_main(["media-add", "--db", db_url, str(clip)]) == 0
+    sha = capsys.readouterr().out.strip()
+    doc = tmp_path / "config.json"
+    doc.write_text(json.dumps({"projects": [{"id": "kodomo", "title": "こども食堂", "area": "children"}],
+                               "playlist": [{"sha256": sha, "name": "clip.mp4"}]}), "utf-8")
+    assert portal_main(["config-set", "--db", db_url, str(doc)]) == 0
+    assert "published config version 1" in capsys.readouterr().out
+    doc.write_text(json.dumps({"projects": []}), "utf-8")
+    assert portal_main(["config-set", "--db", db_url, str(doc)]) == 2
+    assert "invalid config" in capsys.readouterr().err
+    monkeypatch.setenv("KIOSK_PORTAL_PASSWORD", "short")
+    assert portal_main(["staff-add", "--db", db_url, "--user", "clerk"]) == 2
+    monkeypatch.setenv("KIOSK_PORTAL_PASSWORD", "long enough password")
+    assert portal_main(["staff-add", "--db", db_url, "--user", "clerk"]) == 0
+    assert portal_main(["enroll-code", "--db", db_url, "--kiosk-id", "Bad Id"]) == 2
+
+
+def test_serve_and_sync_once_as_real_processes(rig, tmp_path):
+    """What systemd runs: `kiosk-portal serve` and a `kiosk sync --once` timer, while the kiosk keeps writing."""
+    db = f"sqlite:///{tmp_path / 'served.db'}"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    server = subprocess.Popen([sys.executable, "-m", "server_sync.portal_cli", "serve", "--db", db, "--port",
+                               str(port), "--log-level", "warning"], env=env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                if requests.get(url + "/healthz", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        code = subprocess.run([sys.executable, "-m", "server_sync.portal_cli", "enroll-code", "--db", db,
+                               "--kiosk-id", rig.kiosk_id], capture_output=True, text=True, env=env, check=True
+                              ).stdout.strip()
+        kiosk = [sys.executable, "-m", "kiosk"]
+        r = subprocess.run(kiosk + ["enroll", "--config", str(rig.config_path), "--portal", url, "--code", code],
+                           capture_output=True, text=True, env=env, timeout=60)
+        assert r.returncode == 0, r.stderr
+        rig.donate(7)  # the kiosk process (this one) holds the ledger open and keeps writing
+        r = subprocess.run(kiosk + ["sync", "--config", str(rig.config_path), "--once"], capture_output=True,
+                           text=True, env=env, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert requests.get(url + "/api/v1/totals", timeout=5).json() == rig.expected_totals()
+    finally:
+        server.terminate()
+        server.wait(10)

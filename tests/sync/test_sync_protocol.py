@@ -1,0 +1,166 @@
+"""Pure pieces: the signature base, digests, keys, receipt codes, backoff, clock fixing, config documents,
+plus the background thread never blocking the donation flow."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import random
+import threading
+import time
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from server_sync import configdoc, protocol as P
+from server_sync.clockfix import BootClock
+from server_sync.receipt import CODE_RE, normalise, receipt_code, receipt_code_of
+from server_sync.uploader import BackgroundSync, SyncState, full_jitter
+
+
+def test_signature_base_is_exactly_as_documented():
+    base = P.signature_base("post", "/api/v1/kiosks/k-1/batches", "sha-256=:abc=:", "k-1:1-5:cp0-3", "k-1", 1700000000)
+    assert base == (b"kiosk-sync-request/v1\nPOST\n/api/v1/kiosks/k-1/batches\nsha-256=:abc=:\n"
+                    b"k-1:1-5:cp0-3\nk-1\n1700000000\n")
+    body = b'{"a":1}'
+    assert P.content_digest(body) == "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode() + ":"
+
+
+def test_signed_headers_verify_and_bind_every_part():
+    sk = Ed25519PrivateKey.generate()
+    h = P.sign_request(sk, "k-1", "POST", "/p", b"body", 1700000000, "key")
+    base = P.signature_base("POST", "/p", h[P.H_DIGEST], "key", "k-1", 1700000000)
+    assert P.verify_request_signature(sk.public_key(), h[P.H_SIGNATURE], base)
+    for changed in (P.signature_base("POST", "/q", h[P.H_DIGEST], "key", "k-1", 1700000000),
+                    P.signature_base("GET", "/p", h[P.H_DIGEST], "key", "k-1", 1700000000),
+                    P.signature_base("POST", "/p", P.content_digest(b"other"), "key", "k-1", 1700000000),
+                    P.signature_base("POST", "/p", h[P.H_DIGEST], "key2", "k-1", 1700000000),
+                    P.signature_base("POST", "/p", h[P.H_DIGEST], "key", "k-1", 1700000001)):
+        assert not P.verify_request_signature(sk.public_key(), h[P.H_SIGNATURE], changed)
+    assert not P.verify_request_signature(sk.public_key(), "not base64!", base)
+
+
+def test_idempotency_key_is_derived_from_kiosk_and_range():
+    k = P.idempotency_key("k-1", 101, 600, 99, 590)
+    assert k == "k-1:101-600:cp99-590" and P.IDEMPOTENCY_RE.match(k)
+    assert P.idempotency_key("k-1", 101, 600, 99, 590) == k
+
+
+class _E:
+    def __init__(self, body: bytes, signature: bytes):
+        self.body, self.signature = body, signature
+
+
+def test_receipt_code_format_and_unpredictability():
+    sk = Ed25519PrivateKey.generate()
+    body = b'{"data":{"amount_yen":500}}'
+    sig = sk.sign(hashlib.sha256(b"\x00" + body).digest())
+    code = receipt_code(_E(body, sig))
+    assert CODE_RE.match(code) and code == receipt_code_of(body, sig)
+    assert normalise(code.lower()) == code and normalise("short") is None
+    # Same public facts (amount, project, time), another signature: another code.
+    other = Ed25519PrivateKey.generate().sign(hashlib.sha256(b"\x00" + body).digest())
+    assert receipt_code_of(body, other) != code
+    assert len({receipt_code_of(body + bytes([i]), sig) for i in range(200)}) == 200
+
+
+@settings(max_examples=200, deadline=None)
+@given(attempt=st.integers(0, 40), base=st.floats(0.01, 5), cap=st.floats(0.1, 120), seed=st.integers(0, 2**32))
+def test_full_jitter_stays_in_its_window(attempt, base, cap, seed):
+    w = full_jitter(attempt, base, cap, random.Random(seed))
+    assert 0 <= w <= min(cap, base * 2 ** min(attempt, 30))
+
+
+def test_full_jitter_spreads_out():
+    rng = random.Random(3)
+    waits = [full_jitter(6, 1.0, 30.0, rng) for _ in range(2000)]
+    assert max(waits) <= 30 and 13 < sum(waits) / len(waits) < 17  # uniform on [0, 30]
+
+
+def test_boot_clock_prefers_ntp_and_the_earliest_portal_estimate():
+    c = BootClock()
+    assert c.time_of(5_000, 123, False) == (123, False)  # nothing known yet: raw wall time, flagged
+    c.observe_heartbeat(mono_ms=10_000, wall_ms=1, synced=False, portal_ms=1_000_010_000)
+    assert c.epoch_ms == 1_000_000_000 and c.source == "portal"
+    c.observe_heartbeat(mono_ms=20_000, wall_ms=1, synced=False, portal_ms=1_000_020_500)  # slower network
+    assert c.epoch_ms == 1_000_000_000
+    assert c.time_of(5_000, 1, False) == (1_000_005_000, True)
+    c.observe_heartbeat(mono_ms=100, wall_ms=1, synced=False, portal_ms=5)  # a later OS boot: ignored
+    assert c.epoch_ms == 1_000_000_000
+    c.observe_entry(mono_ms=30_000, wall_ms=2_000_030_000, synced=True)
+    assert (c.epoch_ms, c.source) == (2_000_000_000, "ntp")
+    c.observe_heartbeat(mono_ms=40_000, wall_ms=1, synced=False, portal_ms=3)
+    assert c.source == "ntp"  # never downgraded
+
+
+def test_config_documents_are_validated_and_digested_canonically():
+    doc = {"projects": [{"id": "a", "title": "A", "area": "town"}], "presets_yen": [100], "default_yen": 100}
+    norm = configdoc.normalised(configdoc.validate(doc))
+    assert configdoc.digest(norm) == configdoc.digest(dict(reversed(list(norm.items()))))
+    for bad, msg in (({"projects": []}, "projects"),
+                     ({**doc, "default_yen": 7}, "default_yen"),
+                     ({**doc, "projects": doc["projects"] * 2}, "duplicate"),
+                     ({**doc, "playlist": [{"sha256": "0" * 64, "name": "x", "project": "zz"}]}, "unknown projects"),
+                     ({**doc, "surprise": 1}, "surprise")):
+        with pytest.raises(configdoc.ConfigDocError, match=msg):
+            configdoc.validate(bad)
+
+
+class _SlowUploader:
+    """Stands in for an uploader stuck on a dead network."""
+
+    def __init__(self, tmp_path):  # noqa: ANN001
+        self.state = SyncState(portal_url="http://192.0.2.1")
+        self.state_path = tmp_path / "s.json"
+        self.rounds = 0
+
+    def sync_round(self) -> None:
+        self.rounds += 1
+        time.sleep(0.2)
+        from server_sync.uploader import SyncError
+
+        raise SyncError("network: timed out")
+
+    def backoff(self, attempt: int, retry_after: float | None = None) -> float:
+        return 0.01
+
+    def close(self) -> None:
+        pass
+
+
+def test_background_sync_never_blocks_donations_and_reports_state(rig, tmp_path):
+    up = _SlowUploader(tmp_path)
+    bg = BackgroundSync(up, interval_s=0.05).start()  # type: ignore[arg-type]
+    try:
+        t0 = time.perf_counter()
+        rig.donate(20)  # taps go on while the sync thread is stuck
+        assert time.perf_counter() - t0 < 2.0
+        deadline = time.monotonic() + 5
+        while "timed out" not in (bg.status()["last_error"] or "") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert "timed out" in bg.status()["last_error"]
+    finally:
+        bg.stop()
+    assert not any(t.name == "portal-sync" and t.is_alive() for t in threading.enumerate())
+
+
+def test_background_sync_uploads_for_real(portal, rig):
+    from sync_helpers import enrolled
+
+    up = enrolled(rig, portal)
+    bg = BackgroundSync(up, interval_s=0.05).start()
+    try:
+        rig.donate(6)
+        bg.nudge()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            s = bg.status()
+            if s["accepted_through_seq"] >= rig.ledger.size and s["last_error"] is None:
+                break
+            time.sleep(0.05)
+        s = bg.status()
+        assert s["accepted_through_seq"] >= rig.ledger.size and s["last_success_ms"]
+    finally:
+        bg.stop()
