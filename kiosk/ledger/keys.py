@@ -14,6 +14,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from kiosk.ledger.secretfile import write_secret
+
 
 class KeyError_(Exception):
     """A key file is missing, unreadable, of the wrong kind or too open."""
@@ -37,14 +39,7 @@ def generate(out_dir: str | os.PathLike, overwrite: bool = False) -> tuple[Path,
         raise KeyError_(f"{key_path} already exists; refusing to replace a signing key")
     sk = Ed25519PrivateKey.generate()
     pem = sk.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | (0 if overwrite else os.O_EXCL)
-    fd = os.open(key_path, flags, 0o600)
-    try:
-        os.write(fd, pem)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.chmod(key_path, 0o600)  # O_CREAT's mode is masked by umask; an existing file keeps its mode
+    write_secret(key_path, pem, replace=overwrite)
     pub_path.write_bytes(
         sk.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )

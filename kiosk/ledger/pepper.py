@@ -17,6 +17,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from kiosk.ledger.secretfile import write_secret
+
 PEPPER_BYTES = 32
 TOKEN_BYTES = 16
 
@@ -107,14 +109,4 @@ class Pepper:
             {"format": "kiosk-pepper/1", "peppers": {str(k): v.hex() for k, v in sorted(self._peppers.items())}},
             indent=1,
         ).encode()
-        p.parent.mkdir(parents=True, exist_ok=True)
-        target = p if exclusive else p.with_suffix(p.suffix + ".tmp")
-        flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
-        fd = os.open(target, flags, 0o600)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if not exclusive:
-            os.replace(target, p)
+        write_secret(p, data, replace=not exclusive)

@@ -334,23 +334,21 @@ class Ledger:
 
     def record_donation(self, intent_seq: int, provider_ref: str, points: int) -> Entry:
         """Settle an intent as a donation. Idempotent: an already-resolved intent returns its resolution."""
-        with self._lock:
-            if self._stale:
-                self._load()
-            if intent_seq in self.st.resolution:
-                return self.entry(self.st.resolution[intent_seq])
-            intent = self.st.intents.get(intent_seq)
-            if intent is None:
-                raise LedgerError(f"seq={intent_seq} is not a donation intent")
-            project, yen = intent["project"], intent["amount_yen"]
-            return self._after(self._append("donation", lambda st: {
-                "intent_seq": intent_seq, "project": project, "amount_yen": yen, "points": points,
-                "method": intent["method"], "provider_ref": provider_ref, "idem": intent["idem"],
-                "donor": intent["donor"], "pepper_epoch": intent["pepper_epoch"],
-                "totals": st.next_totals(project, yen),
-            }))
+        return self._settle(intent_seq, "donation", lambda intent, st: {
+            "intent_seq": intent_seq, "project": intent["project"], "amount_yen": intent["amount_yen"],
+            "points": points, "method": intent["method"], "provider_ref": provider_ref, "idem": intent["idem"],
+            "donor": intent["donor"], "pepper_epoch": intent["pepper_epoch"],
+            "totals": st.next_totals(intent["project"], intent["amount_yen"]),
+        })
 
     def record_failure(self, intent_seq: int, reason: str, provider_ref: str | None = None) -> Entry:
+        """Settle an intent as not charged. Idempotent like :meth:`record_donation`."""
+        extra = {"provider_ref": provider_ref} if provider_ref else {}
+        return self._settle(intent_seq, "donation_failed", lambda intent, st: {
+            "intent_seq": intent_seq, "idem": intent["idem"], "reason": reason, **extra})
+
+    def _settle(self, intent_seq: int, kind: str,
+                make_data: Callable[[dict[str, Any], LedgerState], dict[str, Any]]) -> Entry:
         with self._lock:
             if self._stale:
                 self._load()
@@ -359,10 +357,8 @@ class Ledger:
             intent = self.st.intents.get(intent_seq)
             if intent is None:
                 raise LedgerError(f"seq={intent_seq} is not a donation intent")
-            data = {"intent_seq": intent_seq, "idem": intent["idem"], "reason": reason}
-            if provider_ref:
-                data["provider_ref"] = provider_ref
-            return self._after(self._append("donation_failed", data))
+            # Data is built from the state at write time (running totals), see _append.
+            return self._after(self._append(kind, lambda st: make_data(intent, st)))
 
     def void(self, donation_seq: int, reason: str) -> Entry:
         """Correct a settled donation; the original entry stays, totals drop."""
