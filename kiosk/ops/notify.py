@@ -53,7 +53,10 @@ class Notifier:
         with self._lock:
             try:
                 if self._sock is None:
-                    self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                    # Non-blocking: this is called from the render loop, and a reader that has stopped
+                    # draining its queue must cost us a lost datagram, never a frozen picture.
+                    self._sock = socket.socket(socket.AF_UNIX,
+                                               socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
                 self._sock.sendto(msg, socket_address(self.path))
                 return True
             except OSError as exc:

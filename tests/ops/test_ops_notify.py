@@ -147,3 +147,21 @@ def test_tv_switched_off_is_not_a_stall(notify_socket):
         clock.t += 1
         wd.tick()
     assert received(srv) == []
+
+
+def test_a_full_notify_queue_never_blocks_the_caller(tmp_path):
+    """systemd not reading (queue full) must cost a datagram, not freeze the render loop."""
+    import socket as _socket
+    import time as _time
+
+    from kiosk.ops.notify import Notifier
+
+    path = tmp_path / "slow.sock"
+    srv = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM)
+    srv.bind(str(path))
+    n = Notifier(str(path))
+    t0 = _time.monotonic()
+    results = [n.status(f"ping {i}") for i in range(2000)]  # far more than any receive queue holds
+    assert _time.monotonic() - t0 < 5
+    assert results[0] is True and False in results  # some were dropped once the queue was full
+    srv.close()
