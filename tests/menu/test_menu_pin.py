@@ -1,0 +1,145 @@
+"""The hidden gesture, the PIN keypad and its lockout, on a fake clock."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .conftest import PIN, Rig, build_rig, pin_hash
+
+
+def gesture(rig: Rig, taps: int = 5, start_ms: int = 0, step_ms: int = 300, pos: tuple[int, int] = (10, 10)) -> bool:
+    return any([rig.menu.hidden_gesture(pos, start_ms + i * step_ms) for i in range(taps)])
+
+
+def type_pin(rig: Rig, pin: str) -> None:
+    for d in pin:
+        rig.key(d)
+    rig.key("enter")
+
+
+def test_five_quick_corner_taps_open_the_keypad(rig):
+    assert not gesture(rig, taps=4)
+    assert not rig.menu.is_open
+    assert gesture(rig, taps=1, start_ms=1200)  # the fifth within 3 s of the first
+    assert rig.menu.page == "pin" and rig.menu.model.session is None
+    assert rig.actions() == []  # nothing recorded until someone is signed in
+    rig.menu.model.press("go", "home")  # not drawn on the keypad, and refused even if pressed
+    rig.menu.model.press("z_run")
+    assert rig.menu.page == "pin" and rig.actions() == []
+
+
+def test_slow_taps_or_taps_elsewhere_do_not(rig):
+    assert not gesture(rig, taps=5, step_ms=800)  # 3.2 s from first to fifth
+    assert not gesture(rig, taps=5, pos=(300, 10), start_ms=10_000)
+    assert not gesture(rig, taps=4, start_ms=20_000) and not rig.menu.hidden_gesture((320, 180), 20_900)
+    assert not gesture(rig, taps=1, start_ms=21_000)  # the count started over after the tap outside
+    assert not rig.menu.is_open
+
+
+def test_right_pin_opens_the_menu_and_is_recorded_without_the_pin(rig):
+    gesture(rig)
+    for d in PIN[:3]:
+        rig.touch("digit", d)
+    assert "●" in rig.view().big and PIN[:3] not in rig.view().text
+    rig.touch("digit", PIN[3])
+    rig.touch("pin_ok")
+    assert rig.menu.page == "home"
+    assert rig.admin()[0] == {"action": "menu_open", "by": "pin", "via": "pin"}
+
+
+def test_wrong_pins_lock_with_growing_delays(rig):
+    gesture(rig)
+    for n in range(3):
+        type_pin(rig, "1357")
+        assert rig.menu.page == "pin"
+    # Three free attempts used: locked for 30 s, and the keypad says so.
+    assert rig.gate.pin.locked_for() == 30
+    view = rig.view()
+    assert "30" in view.notice and not view.find("pin_ok").enabled and not view.find("digit", "5").enabled
+    assert {t.action for t in rig.render()} == {"pin_del", "back"}  # digits and OK are not even touchable
+
+    # Typing while locked does nothing; the right PIN is not even checked.
+    type_pin(rig, PIN)
+    assert rig.menu.page == "pin" and rig.menu.model.pin_length == 0
+    rig.clock.advance(29)
+    rig.menu.model.press("digit", "1")
+    assert rig.menu.model.pin_length == 0
+    assert "1" in rig.view().notice  # counts down: 1 s left
+
+    rig.clock.advance(1)
+    type_pin(rig, "0000")
+    assert rig.gate.pin.locked_for() == 60  # doubled
+    rig.clock.advance(60)
+    type_pin(rig, "0000")
+    assert rig.gate.pin.locked_for() == 120
+    rig.clock.advance(120)
+    type_pin(rig, PIN)
+    assert rig.menu.page == "home"  # a right PIN after the lock opens, and clears the count
+    assert rig.gate.pin.failures == 0
+
+    names = rig.actions()
+    assert names.count("pin_failed") == 5 and names.count("pin_locked") == 3
+    assert [d["seconds"] for d in rig.admin() if d["action"] == "pin_locked"] == [30, 60, 120]
+
+
+def test_the_pin_is_never_kept_or_written_in_clear(rig, tmp_path):
+    gesture(rig)
+    type_pin(rig, "97531864")  # wrong, 8 digits: distinctive enough to search for
+    type_pin(rig, PIN)
+    assert rig.menu.page == "home"
+    # Not in the menu's memory once submitted...
+    state = json.dumps({k: repr(v) for k, v in vars(rig.menu.model).items()})
+    assert "97531864" not in state and "'2', '4', '6', '8'" not in state and rig.menu.model.pin_length == 0
+    # ...nor in any ledger entry, nor in the config the gate holds (a salted hash only).
+    bodies = json.dumps([e.obj for e in rig.ledger.iter_entries()])
+    assert "97531864" not in bodies and PIN not in bodies
+    assert rig.ops.staff.pin_hash == pin_hash() and PIN not in rig.ops.staff.pin_hash
+    assert rig.ops.staff.pin_hash.startswith("scrypt$")
+
+
+def test_backspace_and_cancel(rig):
+    gesture(rig)
+    rig.key("1")
+    rig.key("2")
+    rig.key("backspace")
+    assert rig.menu.model.pin_length == 1
+    rig.touch("pin_del")
+    assert rig.menu.model.pin_length == 0
+    assert not rig.view().find("pin_ok").enabled  # fewer than 4 digits: OK is greyed out
+    rig.key("esc")
+    assert not rig.menu.is_open
+
+
+def test_short_pin_is_not_submitted(rig):
+    gesture(rig)
+    type_pin(rig, "12")
+    assert rig.menu.page == "pin" and rig.gate.pin.failures == 0
+
+
+def test_a_staff_card_on_the_keypad_opens_the_menu(rig):
+    gesture(rig)
+    assert rig.tap(token=rig.staff_token)
+    assert rig.menu.page == "home"
+
+
+def test_keypad_closes_itself_when_left_alone(rig):
+    gesture(rig)
+    rig.clock.advance(59)
+    rig.menu.tick(0)
+    assert rig.menu.is_open
+    rig.clock.advance(1)
+    rig.menu.tick(0)
+    assert not rig.menu.is_open
+
+
+def test_without_a_pin_configured_the_gesture_does_nothing(tmp_path: Path):
+    from kiosk.ops.staff import StaffGate
+
+    rig = build_rig(tmp_path)
+    try:
+        rig.services.gate = StaffGate(rig.ledger, rig.ops.staff.model_copy(update={"pin_hash": ""}), clock=rig.clock)
+        assert not gesture(rig)
+        assert not rig.menu.is_open
+    finally:
+        rig.ledger.close(checkpoint=False)
