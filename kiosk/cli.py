@@ -79,7 +79,20 @@ def _report(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from kiosk.demo import DEFAULT_DATA_DIR, run_demo
 
-    return run_demo(args.taps, Path(args.data_dir) if args.data_dir else DEFAULT_DATA_DIR, args.headless)
+    return run_demo(args.taps, Path(args.data_dir) if args.data_dir else DEFAULT_DATA_DIR, args.headless,
+                    screenshots=Path(args.screenshots) if args.screenshots else None)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import logging
+
+    from kiosk.config import load_config
+
+    cfg = load_config(args.config)  # a bad file raises ConfigError: exit 2 with every problem listed
+    logging.basicConfig(level=cfg.kiosk.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from kiosk.app import run_kiosk
+
+    return run_kiosk(cfg, config_path=args.config or None, seconds=args.seconds)
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -121,9 +134,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="run the kiosk on embedded defaults (simulated reader and terminal)")
     d.add_argument("--headless", action="store_true", help="no window: scripted taps only")
-    d.add_argument("--taps", type=int, default=10, help="number of scripted donations (default 10)")
+    d.add_argument("--taps", type=int, default=10, help="number of scripted donations when headless (default 10)")
     d.add_argument("--data-dir", help="where the demo keeps its ledger, keys and config (default ./kiosk-data)")
+    d.add_argument("--screenshots", metavar="DIR", help="save one PNG per screen (every step, every error, English)")
     d.set_defaults(func=_demo)
+
+    run = sub.add_parser("run", help="run the kiosk: reader, payment terminal, movie loop and donation screens")
+    run.add_argument("--config", help="config file (default $KIOSK_CONFIG)")
+    run.add_argument("--seconds", type=float, help="stop after this many seconds (smoke tests)")
+    run.set_defaults(func=_run)
 
     doc = sub.add_parser("doctor", help="check the set-up and print the exact fix for each fault")
     doc.add_argument("--config", help="config file (default $KIOSK_CONFIG)")

@@ -39,12 +39,15 @@ def test_demo_prints_one_line_per_donation_and_continues(tmp_path):
     for ln in lines:
         assert re.fullmatch(r"donation seq=\d+ project=[a-z0-9-]+ amount=\d+", ln)
     assert "ledger verified" in r.stdout
+    assert "portal totals match the ledger: 7 donations" in r.stdout  # synced to the embedded portal
+    assert len({re.search(r"project=(\S+)", ln).group(1) for ln in lines}) >= 3  # spread across projects
     assert (d / "kiosk.toml").exists() and (d / "ledger.db").exists()
     first_seqs = [int(re.search(r"seq=(\d+)", ln).group(1)) for ln in lines]
     r2 = run("demo", "--headless", "--taps", "3", "--data-dir", str(d))
     assert r2.returncode == 0, r2.stderr
     seqs2 = [int(m) for m in re.findall(r"^donation seq=(\d+)", r2.stdout, re.M)]
     assert len(seqs2) == 3 and min(seqs2) > max(first_seqs)
+    assert "portal totals match the ledger: 10 donations" in r2.stdout  # the second run re-enrolls and catches up
     rep = json.loads(run("ledger", "report", str(d / "ledger.db"), "--json").stdout)
     assert rep["count"] == 10
     # the stored config is a valid config that points at this data dir

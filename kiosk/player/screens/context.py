@@ -1,0 +1,60 @@
+"""What a screen needs besides the flow's screen data: project details, running totals, the receipt URL base.
+
+The flow's screen dataclasses carry only ids and numbers (the flow is pure and
+knows nothing of titles or goals); the renderer looks the rest up here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
+
+DEFAULT_RECEIPT_BASE = "http://127.0.0.1:8080"
+"""Receipt QR base when ``portal.url`` is empty: the embedded portal on the kiosk itself."""
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    id: str
+    title: str
+    title_en: str = ""
+    group: str = ""
+    area: str = "town"
+    goal_yen: int = 100_000
+
+    def name(self, lang: str) -> str:
+        """The title in ``lang``; English falls back to the Japanese title when none is configured."""
+        return self.title_en if lang == "en" and self.title_en else self.title
+
+
+@dataclass(frozen=True)
+class ScreenContext:
+    projects: Mapping[str, ProjectInfo] = field(default_factory=dict)
+    totals_yen: Mapping[str, int] = field(default_factory=dict)
+    """Settled total per project on this kiosk's ledger (the attract loop's progress bars)."""
+    receipt_base_url: str = DEFAULT_RECEIPT_BASE
+    presets_yen: tuple[int, ...] = ()
+    """Amount buttons kept on the tap-your-card step (its screen data has only the chosen amount)."""
+
+    @classmethod
+    def from_config(cls, cfg: Any, *, totals_yen: Mapping[str, int] | None = None,
+                    receipt_base_url: str | None = None) -> "ScreenContext":
+        """From a KioskConfig; the receipt base is ``receipt_base_url``, else ``portal.url``, else the embedded portal."""
+        projects = {p.id: ProjectInfo(p.id, p.title, p.title_en, p.group, p.area, p.goal_yen) for p in cfg.projects}
+        base = receipt_base_url or cfg.portal.url or DEFAULT_RECEIPT_BASE
+        return cls(projects, dict(totals_yen or {}), base, tuple(cfg.donation.presets_yen))
+
+    def project(self, project_id: str | None) -> ProjectInfo:
+        if project_id is not None and project_id in self.projects:
+            return self.projects[project_id]
+        # An id the config no longer has (hot reload): show the id rather than nothing.
+        return ProjectInfo(project_id or "", project_id or "")
+
+    def total(self, project_id: str | None) -> int:
+        return self.totals_yen.get(project_id or "", 0)
+
+    def with_totals(self, totals_yen: Mapping[str, int]) -> "ScreenContext":
+        return replace(self, totals_yen=dict(totals_yen))
+
+    def receipt_url(self, code: str) -> str:
+        return f"{self.receipt_base_url.rstrip('/')}/r/{code}"

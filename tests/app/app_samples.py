@@ -1,0 +1,68 @@
+"""Sample screen data for every screen and error hint, and a deterministic stand-in for a movie frame."""
+
+from __future__ import annotations
+
+import pygame
+
+from kiosk import flow
+from kiosk.player.screens import ProjectInfo, ScreenContext
+from kiosk.player.slides import AREA_COLOURS
+
+SIZE = (640, 360)
+
+CTX = ScreenContext(
+    projects={
+        "kodomo-shokudo": ProjectInfo("kodomo-shokudo", "みんなのこども食堂", "Community children's cafeteria",
+                                      "つるがしま子ども応援団", "children", 50_000),
+        "mimamori": ProjectInfo("mimamori", "ひとり暮らし高齢者の見守り", "Checking in on seniors living alone",
+                                "地域見守りネットワーク", "welfare", 30_000),
+    },
+    totals_yen={"kodomo-shokudo": 12_300, "mimamori": 29_500},
+    receipt_base_url="http://127.0.0.1:8080",
+    presets_yen=(100, 500, 1000),
+)
+
+ERROR_SAMPLES: dict[str, flow.ErrorScreen] = {
+    hint: flow.ErrorScreen(kind, hint, flow.HINTS[hint], project, amount, balance, remaining, "ja")
+    for hint, kind, project, amount, balance, remaining in [
+        ("card_unreadable", "card_unreadable", "kodomo-shokudo", 100, None, None),
+        ("not_transit", "not_transit", "kodomo-shokudo", 100, None, None),
+        ("balance_low", "balance_low", "mimamori", 1000, 480, None),
+        ("limit_reached", "limit_reached", "mimamori", 500, None, 0),
+        ("limit_reached_amount", "limit_reached", "mimamori", 1000, None, 500),
+        ("declined", "declined", "kodomo-shokudo", 500, None, None),
+        ("not_charged", "declined", "kodomo-shokudo", 500, None, None),
+        ("reader_offline", "reader_offline", None, None, None, None),
+        ("unavailable", "unavailable", "kodomo-shokudo", 100, None, None),
+        ("unavailable_charged", "unavailable", "kodomo-shokudo", 100, None, None),
+        ("unavailable_pending", "unavailable", "kodomo-shokudo", 100, None, None),
+    ]
+}
+
+
+def screens(lang: str = "ja") -> dict[str, flow.Screen]:
+    """One sample per screen (and per error hint), keyed by golden-image name."""
+    out: dict[str, flow.Screen] = {
+        "attract": flow.AttractScreen("kodomo-shokudo", 100, True, lang),
+        "attract_offline": flow.AttractScreen("mimamori", 100, False, lang),
+        "choose_amount": flow.ChooseAmountScreen("kodomo-shokudo", (100, 500, 1000), 100, lang),
+        "tap_card": flow.TapCardScreen("mimamori", 500, lang),
+        "charging": flow.ChargingScreen("kodomo-shokudo", 500, lang),
+        "thanks": flow.ThanksScreen("kodomo-shokudo", 500, 12_800, 5, 17, "k7q2m9x4c8d1abcd", 42, lang),
+    }
+    for hint, e in ERROR_SAMPLES.items():
+        out[f"error_{hint}"] = flow.ErrorScreen(e.kind, e.hint, e.text, e.project, e.amount_yen, e.balance_yen,
+                                                e.remaining_yen, lang)
+    return out
+
+
+def backdrop(size: tuple[int, int] = SIZE, area: str = "children") -> pygame.Surface:
+    """Like a demo title card: area colour with a lighter lower band and a white stripe (a busy frame)."""
+    s = pygame.Surface(size)
+    w, h = size
+    bg = AREA_COLOURS[area]
+    s.fill(bg)
+    pygame.draw.rect(s, tuple(min(255, c + 40) for c in bg), (0, int(h * 0.72), w, h - int(h * 0.72)))
+    pygame.draw.rect(s, (255, 255, 255), (int(w * 0.1), int(h * 0.82), int(w * 0.5), max(2, h // 45)))
+    pygame.draw.circle(s, (255, 255, 255), (int(w * 0.3), int(h * 0.62)), max(3, h // 24))
+    return s

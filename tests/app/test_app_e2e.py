@@ -1,0 +1,270 @@
+"""The kiosk app end to end, headless: simulated reader → service worker → ledger → screens over the movie.
+
+Nothing is mocked: real SimReader under its supervisor thread, real SimulatedTerminal, real
+signed ledger, real Player on SDL's dummy driver with generated clips. The thank-you render
+is wrapped so it checks, at the moment it draws, that the donation entry is already in the
+ledger file (read through a separate read-only connection, i.e. committed).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import pygame
+import pytest
+from sqlalchemy import event
+
+import kiosk.app as app_mod
+from kiosk.app import App, target_center
+from kiosk.config import validate_config
+from kiosk.demo import card_spec, demo_template
+from kiosk.ledger import verify_path
+from kiosk.ledger.store import iter_entries, read_only_engine
+from kiosk.player.screens import chrome
+
+SIZE = (320, 180)
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from kiosk.player import ensure_demo_media
+
+    root = tmp_path_factory.mktemp("media-src")
+    ensure_demo_media(_cfg(root), size=SIZE, seconds=0.5)
+    return root / "media"
+
+
+def _cfg(data_dir: Path, media: Path | None = None) -> Any:
+    from kiosk.player import demo_playlist
+    from kiosk.player.media import MediaCache
+
+    data = demo_template()
+    data["kiosk"]["data_dir"] = str(data_dir)
+    data["player"] = {"display": "headless", "width": SIZE[0], "height": SIZE[1]}
+    data["reader"] = {"backend": "sim", "poll_interval_ms": 10, "cooldown_ms": 0}
+    cfg = validate_config(data, "<test>", data_dir)
+    if media is not None:
+        shutil.copytree(media, data_dir / "media")
+        entries = {e.project: e.sha256 for e in MediaCache(data_dir / "media").entries()}
+        cfg.player.playlist = demo_playlist([type("C", (), {"project_id": p, "sha256": s})() for p, s in entries.items()])
+    return cfg
+
+
+@pytest.fixture
+def kiosk(tmp_path: Path, media: Path):
+    app = App(_cfg(tmp_path / "data", media), sound=True)  # SDL_AUDIODRIVER=dummy: the cues play silently
+    app.start()
+    yield app
+    app.close()
+
+
+def run_until(app: App, pred, seconds: float = 10.0) -> Any:
+    app.run(until=lambda a: a.presented is not None and pred(a.presented), seconds=seconds)
+    p = app.presented
+    assert p is not None and pred(p), f"still on {p.screen if p else None}"
+    return p
+
+
+def entries(app: App) -> list[Any]:
+    eng = read_only_engine(app.cfg.ledger_path)
+    try:
+        return list(iter_entries(eng))
+    finally:
+        eng.dispose()
+
+
+def test_one_tap_gives_the_default_to_the_project_on_screen_and_thanks_only_after_the_commit(kiosk, monkeypatch):
+    seen: list[tuple[int, str | None]] = []
+    real_render = app_mod.render
+
+    def checking_render(data, surface, now_ms, *args, **kw):  # noqa: ANN001
+        if data.screen == "thanks":
+            committed = {e.seq: e.type for e in entries(kiosk)}
+            seen.append((data.receipt_seq, committed.get(data.receipt_seq)))
+        return real_render(data, surface, now_ms, *args, **kw)
+
+    monkeypatch.setattr(app_mod, "render", checking_render)
+    p = run_until(kiosk, lambda p: p.screen.screen == "attract" and p.screen.project is not None)
+    on_screen = p.screen.project
+    kiosk.sim.tap(card_spec(0), 0.1)
+    p = run_until(kiosk, lambda p: p.screen.screen == "thanks")
+    assert seen and all(kind == "donation" for _, kind in seen), seen
+    assert seen[0][0] == p.screen.receipt_seq
+    d = next(e for e in entries(kiosk) if e.seq == p.screen.receipt_seq).data
+    t = p.screen
+    assert (d["project"], d["amount_yen"], d["points"]) == (t.project, 100, 1)
+    assert t.amount_yen == 100 and t.points_earned == 1 and t.new_total_yen == 100
+    assert t.project in (on_screen, kiosk.cfg.projects[1].id)  # the loop may move on while the card is read
+    assert kiosk.latencies_ms and 0 < kiosk.latencies_ms[0] < 2000
+    assert p.snapshot.totals_yen[t.project] == 100
+
+
+def test_touches_keys_and_language_through_the_real_event_path(kiosk):
+    p = run_until(kiosk, lambda p: p.screen.screen == "attract")
+    kiosk.touch_at((SIZE[0] // 2, SIZE[1] // 2))
+    p = run_until(kiosk, lambda p: p.screen.screen == "choose_amount")
+    kiosk.inject(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_l, unicode="l", mod=0))
+    p = run_until(kiosk, lambda p: p.screen.screen == "choose_amount" and p.screen.lang == "en")
+    kiosk.touch_at(target_center(p.targets, chrome.AMOUNT, 500))
+    p = run_until(kiosk, lambda p: p.screen.screen == "tap_card" and p.screen.amount_yen == 500)
+    # A finger on a touch screen arrives as FINGERDOWN and as a synthesized click: it counts once.
+    x, y = target_center(p.targets, chrome.AMOUNT, 1000)
+    kiosk.inject(pygame.event.Event(pygame.FINGERDOWN, x=x / SIZE[0], y=y / SIZE[1], finger_id=0, touch_id=0))
+    kiosk.inject(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=(x, y), button=1, touch=True))
+    p = run_until(kiosk, lambda p: p.screen.screen == "tap_card" and p.screen.amount_yen == 1000)
+    kiosk.inject(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_1, unicode="1", mod=0))  # key 1: a Suica
+    p = run_until(kiosk, lambda p: p.screen.screen == "thanks")
+    assert (p.screen.amount_yen, p.screen.lang, p.screen.points_earned) == (1000, "en", 10)
+    kiosk.touch_at((SIZE[0] // 2, SIZE[1] // 2))
+    run_until(kiosk, lambda p: p.screen.screen == "attract" and p.screen.lang == "ja")
+
+
+def test_a_card_pulled_away_too_soon_shows_what_to_do(kiosk):
+    run_until(kiosk, lambda p: p.screen.screen == "attract")
+    kiosk.press("5")  # key 5: a card taken off the reader mid-read
+    p = run_until(kiosk, lambda p: p.screen.screen == "error")
+    assert p.screen.kind == "card_unreadable" and "tap again" in p.screen.text
+    assert not [e for e in entries(kiosk) if e.type.startswith("donation")]
+
+
+def test_fails_closed_when_the_ledger_cannot_write(kiosk):
+    run_until(kiosk, lambda p: p.screen.screen == "attract")
+    led = kiosk.ledger
+
+    def deny_inserts(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        dbapi_conn.set_authorizer(lambda action, *a: sqlite3.SQLITE_DENY if action == sqlite3.SQLITE_INSERT
+                                  else sqlite3.SQLITE_OK)
+
+    event.listen(led._engine, "connect", deny_inserts)
+    led._drop_writer()
+    led._engine.dispose()
+    kiosk.sim.tap(card_spec(3), 0.1)
+    p = run_until(kiosk, lambda p: p.screen.screen in ("error", "thanks"))
+    assert p.screen.screen == "error" and p.screen.kind == "unavailable" and p.screen.hint == "unavailable"
+    assert kiosk.terminal.charges() == []  # nothing was charged for a gift that could not be recorded
+    event.remove(led._engine, "connect", deny_inserts)
+    led._drop_writer()
+    led._engine.dispose()
+
+
+def test_a_dead_service_worker_fails_closed(kiosk):
+    run_until(kiosk, lambda p: p.screen.screen == "attract")
+
+    def boom(svc: Any) -> None:
+        raise RuntimeError("a bug in the service")
+
+    kiosk.submit(boom)
+    p = run_until(kiosk, lambda p: kiosk.failed and p.screen.screen == "error")
+    assert p.screen.kind == "unavailable"
+    kiosk.sim.tap(card_spec(4), 0.1)
+    time.sleep(0.2)
+    kiosk.run(seconds=0.2)
+    assert kiosk.presented.screen.screen == "error"
+    assert kiosk.terminal.charges() == []
+
+
+def test_clean_shutdown_checkpoints_the_ledger(tmp_path: Path, media: Path):
+    app = App(_cfg(tmp_path / "data", media), sound=False)
+    app.start()
+    try:
+        run_until(app, lambda p: p.screen.screen == "attract")
+        app.sim.tap(card_spec(1), 0.1)
+        run_until(app, lambda p: p.screen.screen == "thanks")
+    finally:
+        app.close()
+    last = entries(app)[-1]
+    assert last.type == "checkpoint"
+    assert verify_path(app.cfg.ledger_path).ok
+
+
+def test_corner_taps_never_start_a_donation_and_five_open_the_pin_keypad(tmp_path, media):
+    from kiosk.ops.pin import hash_pin
+
+    cfg = _cfg(tmp_path / "data", media)
+    cfg.staff.pin_hash = hash_pin("2468")
+    with App(cfg, sound=False) as app:
+        run_until(app, lambda p: p.screen.screen == "attract")
+        for _ in range(4):
+            app.touch_at((2, 2))
+            app.run(seconds=0.15)
+            assert app.presented.screen.screen == "attract" and not app.staff.is_open
+        app.touch_at((2, 2))
+        app.run(until=lambda a: a.staff.is_open, seconds=5)
+        assert app.staff.is_open and app.staff.menu.page == "pin"
+        assert app._targets == []  # the donation screens are not touchable under the menu
+
+
+def test_a_staff_card_opens_the_menu_instead_of_giving(tmp_path, media):
+    from kiosk.ledger import Pepper
+    from kiosk.reader.sim import preset_idm
+
+    from kiosk.runtime import ensure_secrets
+
+    cfg = _cfg(tmp_path / "data", media)
+    ensure_secrets(cfg)  # the pepper exists, so the staff card's token can be registered as `kiosk staff card` does
+    cfg.staff.staff_tokens.append(Pepper.load(cfg.pepper_path).token(preset_idm("suica")).hex)
+    with App(cfg, sound=False) as app:
+        run_until(app, lambda p: p.screen.screen == "attract")
+        before = app.ledger.size
+        app.press("1")  # key 1: the simulated Suica, now a staff card
+        app.run(until=lambda a: a.staff.is_open, seconds=5)
+        assert app.staff.is_open
+        kinds = [e.type for e in app.ledger.iter_entries(start=before + 1)]
+        assert "donation_intent" not in kinds and "donation" not in kinds
+        assert any(e.type == "admin_action" and e.data["action"] == "menu_open"
+                   for e in app.ledger.iter_entries(start=before + 1))
+
+
+def test_live_frames_feed_the_watchdog(kiosk):
+    run_until(kiosk, lambda p: p.screen.screen == "attract")
+    start = kiosk.live_frames
+    kiosk.run(seconds=0.5)
+    assert kiosk.live_frames > start  # the movie plays: frames are live
+
+
+def test_kiosk_run_speaks_the_systemd_notify_protocol(tmp_path, media, monkeypatch):
+    """`kiosk run` under Type=notify: READY=1 once up, WATCHDOG=1 from the render loop, STOPPING=1 at exit."""
+    import socket
+
+    from kiosk.app import run_kiosk
+
+    import threading
+
+    sock_path = tmp_path / "notify.sock"
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    srv.bind(str(sock_path))
+    srv.settimeout(0.1)
+    messages: list[str] = []
+    done = threading.Event()
+
+    def drain() -> None:  # read as systemd does, while the kiosk runs
+        while not done.is_set():
+            try:
+                messages.append(srv.recv(4096).decode())
+            except OSError:
+                pass
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    monkeypatch.setenv("NOTIFY_SOCKET", str(sock_path))
+    monkeypatch.setenv("WATCHDOG_USEC", str(400_000))  # ping at most every 0.2 s
+    monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
+    try:
+        assert run_kiosk(_cfg(tmp_path / "data", media), seconds=2.0) == 0
+    finally:
+        import time as _time
+        _time.sleep(0.3)
+        done.set()
+        reader.join()
+        srv.close()
+    lines = [ln for m in messages for ln in m.splitlines()]
+    assert "READY=1" in lines
+    assert lines.count("WATCHDOG=1") >= 3
+    assert lines.index("READY=1") < lines.index("WATCHDOG=1")
+    assert any(ln.startswith("STATUS=screen=attract") for ln in lines)
+    assert "STOPPING=1" in lines and lines.index("STOPPING=1") > lines.index("READY=1")
