@@ -9,7 +9,7 @@
 
 Both baselines are measured in the same run, in interleaved rounds; medians are reported, because
 this machine is shared and noisy.
-Usage: python bench/ledger.py [--appends 300] [--rounds 5] [--verify-entries 10000]
+Usage: python bench/ledger.py [--appends 1000] [--rounds 7] [--verify-entries 10000]
 """
 
 from __future__ import annotations
@@ -68,8 +68,8 @@ def ledger_round(path: Path, n: int, sk: Ed25519PrivateKey, pepper: Pepper) -> t
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--appends", type=int, default=300)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--appends", type=int, default=1000)
+    ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--verify-entries", type=int, default=10000)
     args = ap.parse_args()
     sk = Ed25519PrivateKey.generate()
