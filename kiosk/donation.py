@@ -22,8 +22,6 @@ function that SIGKILLs the process there.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
 import time
 import uuid
@@ -36,6 +34,7 @@ from kiosk import flow
 from kiosk.flow import FlowSettings, FlowState
 from kiosk.ledger import Entry, Ledger, LedgerError, LedgerUnavailable
 from kiosk.payment.base import ChargeResult, PaymentTerminal, TerminalUnavailable
+from server_sync.receipt import receipt_code  # the portal's definition: the QR must name a code it can find
 from kiosk.reader.events import (
     CardPresented, CardRemoved, ReadError, ReaderConnected, ReaderDisconnected, ReaderEvent,
 )
@@ -43,17 +42,6 @@ from kiosk.reader.events import (
 log = logging.getLogger(__name__)
 
 CRASH_POINTS = ("before_intent", "after_intent", "after_charge", "after_donation")
-
-
-def local_receipt_code(entry: Entry) -> str:
-    """A receipt code nobody can guess without the entry's hash and signature.
-
-    base32 of the first 10 bytes of SHA-256(b"receipt" ‖ entry_hash ‖ signature),
-    lowercase, no padding: 16 characters, 80 bits. ``server_sync.receipt.receipt_code``
-    replaces it when the portal defines its own (pass ``receipt_code=``).
-    """
-    digest = hashlib.sha256(b"receipt" + entry.entry_hash + entry.signature).digest()[:10]
-    return base64.b32encode(digest).decode("ascii").lower().rstrip("=")
 
 
 class Clock(Protocol):
@@ -81,7 +69,7 @@ class DonationService:
 
     def __init__(self, ledger: Ledger, terminal: PaymentTerminal, settings: FlowSettings, *,
                  clock: Clock | None = None,
-                 receipt_code: Callable[[Entry], str] = local_receipt_code,
+                 receipt_code: Callable[[Entry], str] = receipt_code,
                  on_state: Callable[[FlowState], None] | None = None,
                  crash_point: Callable[[str], None] | None = None,
                  lookup_attempts: int = 3, lookup_interval_ms: int = 200, retry_open_ms: int = 30_000,

@@ -268,3 +268,27 @@ def test_kiosk_run_speaks_the_systemd_notify_protocol(tmp_path, media, monkeypat
     assert lines.index("READY=1") < lines.index("WATCHDOG=1")
     assert any(ln.startswith("STATUS=screen=attract") for ln in lines)
     assert "STOPPING=1" in lines and lines.index("STOPPING=1") > lines.index("READY=1")
+
+
+def test_the_thank_you_qr_names_a_receipt_the_portal_can_show(tmp_path, media):
+    """The code on the screen and in its QR is the portal's receipt code for that donation entry."""
+    import requests
+
+    from server_sync.embedded import start_portal, sync_kiosk
+    from server_sync.receipt import receipt_code
+
+    cfg = _cfg(tmp_path / "data", media)
+    portal = start_portal(f"sqlite:///{tmp_path / 'portal.db'}")
+    try:
+        with App(cfg, sound=False, receipt_base_url=portal.url) as app:
+            run_until(app, lambda p: p.screen.screen == "attract")
+            app.press("1")
+            p = run_until(app, lambda p: p.screen.screen == "thanks")
+            code = p.screen.receipt_code
+            assert code == receipt_code(app.ledger.entry(p.screen.receipt_seq))
+            assert app.ctx.receipt_url(code) == f"{portal.url}/r/{code}"
+        assert sync_kiosk(cfg, portal.url, code=portal.issue_code(cfg.kiosk.id)).ok
+        page = requests.get(f"{portal.url}/r/{code}", timeout=10)
+        assert page.status_code == 200 and "¥100" in page.text
+    finally:
+        portal.stop()

@@ -8,7 +8,8 @@ import hashlib
 import pytest
 
 from kiosk import flow
-from kiosk.donation import DonationService, local_receipt_code
+from kiosk.donation import DonationService
+from server_sync.receipt import receipt_code
 from kiosk.ledger import verify_path
 from kiosk.payment import SimulatedTerminal
 from kiosk.reader.events import CardRemoved, ReadError, ReaderConnected, ReaderDisconnected
@@ -31,7 +32,7 @@ def test_a_tap_on_the_loop_goes_intent_charge_donation_then_thanks(kiosk):
         ("midori", 100, 1, charge["provider_ref"])
     assert term.balance(token(1).hex) == 1900
     scr = svc.screen
-    assert scr == flow.ThanksScreen("midori", 100, 100, 1, 1, local_receipt_code(don), don.seq, "ja")
+    assert scr == flow.ThanksScreen("midori", 100, 100, 1, 1, receipt_code(don), don.seq, "ja")
     assert svc.state.thanks.receipt == flow.Receipt(don.seq, don.entry_hash, don.signature, scr.receipt_code)
     assert led.unresolved_intents() == []
     led.close()
@@ -42,9 +43,10 @@ def test_receipt_code_derivation_and_injection(kiosk):
     led, term, svc = kiosk.open()
     svc.reader_event(card(1))
     (don,) = entries_of(led, "donation")
-    want = base64.b32encode(hashlib.sha256(b"receipt" + don.entry_hash + don.signature).digest()[:10])
-    assert svc.screen.receipt_code == want.decode().lower().rstrip("=")
-    assert len(svc.screen.receipt_code) == 16 and svc.screen.receipt_code.isalnum()
+    # By default the code is the portal's (docs/sync.md): base32 of SHA-256(domain || signature || body)[:16].
+    want = base64.b32encode(hashlib.sha256(b"civic-kiosk-receipt/v1\x00" + don.signature + don.body).digest()[:16])
+    assert svc.screen.receipt_code == want.decode().rstrip("=") == receipt_code(don)
+    assert len(svc.screen.receipt_code) == 26 and svc.screen.receipt_code.isalnum()
     kiosk.close()
     led2, term2, svc2 = kiosk.open(receipt_code=lambda e: f"portal-{e.seq}")
     svc2.reader_event(card(2))
