@@ -184,6 +184,8 @@ class App:
         self.cfg = cfg
         self.config_path = config_path
         self.ctx = ScreenContext.from_config(cfg, receipt_base_url=receipt_base_url)
+        self._receipt_base_url = receipt_base_url
+        self._calls: "queue.Queue[Callable[[], None]]" = queue.Queue()
         self._sound_enabled = sound
         self._allow_quit_key = allow_quit_key
         self.ledger: Ledger | None = None
@@ -266,6 +268,31 @@ class App:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def call_in_loop(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the main loop before the next frame (from any thread): the player and screen
+        context are only touched there."""
+        self._calls.put(fn)
+        self._wake.set()
+
+    def adopt_config(self, new: KioskConfig) -> None:
+        """Take projects, amounts and playlist from ``new`` (a portal push or the menu); on the main loop.
+
+        The playlist changes at the next clip boundary; the flow's amounts and projects from the next
+        donation (the worker owns the service, so the swap is queued to it).
+        """
+        self.cfg.projects = new.projects
+        self.cfg.donation = new.donation
+        self.cfg.player.playlist = new.player.playlist
+        self.ctx = ScreenContext.from_config(self.cfg, receipt_base_url=self._receipt_base_url)
+        if self.player is not None:
+            self.player.reload(self.cfg)
+        settings_cfg = self.cfg
+
+        def swap(svc: DonationService) -> None:
+            svc.settings = flow.FlowSettings.from_config(settings_cfg, method=svc.settings.method)
+
+        self.submit(swap)
+
     def request_stop(self) -> None:
         """Make :meth:`run` return after the current frame (safe from any thread and signal handlers)."""
         self._stop.set()
@@ -291,6 +318,11 @@ class App:
         while True:
             try:
                 self._on_pygame_event(self._injected.get_nowait())
+            except queue.Empty:
+                break
+        while True:
+            try:
+                self._calls.get_nowait()()
             except queue.Empty:
                 break
         self._drawn = None

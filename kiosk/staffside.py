@@ -59,8 +59,19 @@ class StaffSide:
     def _start_sync(self) -> Any:
         from server_sync import BackgroundSync, Uploader
 
-        uploader = Uploader.from_config(self.app.cfg, ledger=self.app.ledger)
+        uploader = Uploader.from_config(self.app.cfg, ledger=self.app.ledger, on_config=self._on_pushed_config)
         return BackgroundSync(uploader, self.app.cfg.portal.sync_interval_s).start()
+
+    def _on_pushed_config(self, record: dict) -> None:
+        """On the sync thread, after the portal's config was validated, fetched and recorded in the ledger."""
+        from kiosk.pushed import adopt_media, overlay
+
+        pushed = record["config"]
+        adopt_media(self.app.cfg.data_dir / "media", pushed)
+        new = overlay(self.app.cfg, pushed)
+        log.info("portal config v%s adopted: %d projects, %d clips", record["version"], len(new.projects),
+                 len(new.player.playlist))
+        self.app.call_in_loop(lambda: self.app.adopt_config(new))
 
     def nudge_sync(self) -> None:
         if self.sync is not None:
@@ -86,8 +97,9 @@ class StaffSide:
         cfg = self.app.cfg.model_copy(deep=True)
         cfg.base_dir = self.app.cfg.base_dir
         cfg.player.playlist = list(items)
-        assert self.app.player is not None
-        self.app.player.reload(cfg)  # takes effect at the next clip boundary
+        player = self.app.player
+        assert player is not None
+        self.app.call_in_loop(lambda: player.reload(cfg))  # the next clip boundary; player only on the main loop
 
     def _set_language(self, lang: str) -> None:
         self.app.cfg.kiosk.language = lang  # in memory, as the menu documents; the next screen follows it

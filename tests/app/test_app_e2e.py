@@ -292,3 +292,56 @@ def test_the_thank_you_qr_names_a_receipt_the_portal_can_show(tmp_path, media):
         assert page.status_code == 200 and "¥100" in page.text
     finally:
         portal.stop()
+
+
+def test_overlay_of_a_pushed_config_is_a_valid_kiosk_config(tmp_path, media):
+    from kiosk.pushed import overlay
+
+    cfg = _cfg(tmp_path / "data", media)
+    pushed = {"projects": [{"id": "hanabi", "title": "花火大会", "title_en": "Fireworks", "group": "実行委員会",
+                            "area": "town", "goal_yen": 90000}],
+              "presets_yen": [200, 400], "default_yen": 200,
+              "playlist": [{"sha256": "ab" * 32, "name": "hanabi.mp4", "project": "hanabi"},
+                           {"sha256": "cd" * 32, "name": "loose.mp4", "project": None}]}
+    new = overlay(cfg, pushed)
+    assert [p.id for p in new.projects] == ["hanabi"] and new.projects[0].goal_yen == 90000
+    assert (new.donation.presets_yen, new.donation.default_yen) == ([200, 400], 200)
+    assert [(i.project, i.clip) for i in new.player.playlist] == [("hanabi", "ab" * 32)]  # no project: not shown
+    assert new.data_dir == cfg.data_dir and [p.id for p in cfg.projects] != ["hanabi"]  # the original is untouched
+
+
+def test_a_config_pushed_by_the_portal_reaches_the_running_kiosk(tmp_path, media):
+    """kiosk run with a portal: sync pulls the new version, records it, adopts the clip, plays it, and the
+    donation flow uses the new amounts."""
+    import hashlib
+
+    from server_sync.configstore import add_media, publish
+    from server_sync.embedded import enroll_kiosk, start_portal
+
+    cfg = _cfg(tmp_path / "data", media)
+    portal = start_portal(f"sqlite:///{tmp_path / 'portal.db'}")
+    try:
+        from kiosk.runtime import ensure_secrets
+
+        ensure_secrets(cfg)
+        enroll_kiosk(cfg, portal.url, portal.issue_code(cfg.kiosk.id))
+        cfg.portal.url, cfg.portal.sync_interval_s = portal.url, 5
+        clip = next((media).glob("*.mp4")).read_bytes()  # a real movie, as an operator would upload
+        sha = add_media(portal.app.state.engine, clip, "video/mp4")
+        assert sha == hashlib.sha256(clip).hexdigest()
+        out = publish(portal.app.state.engine, {
+            "projects": [{"id": "hanabi", "title": "花火大会", "title_en": "Fireworks", "group": "実行委員会",
+                          "area": "town", "goal_yen": 90000}],
+            "presets_yen": [200, 400], "default_yen": 200,
+            "playlist": [{"sha256": sha, "name": "hanabi.mp4", "project": "hanabi"}]})
+        with App(cfg, sound=False) as app:
+            app.staff.nudge_sync()
+            p = run_until(app, lambda p: p.screen.screen == "attract" and p.screen.project == "hanabi", seconds=30)
+            assert p.screen.default_yen == 200
+            changes = [e for e in app.ledger.iter_entries() if e.type == "config_change"]
+            assert changes and changes[-1].data["version"] == out["version"]
+            app.touch_at((SIZE[0] // 2, SIZE[1] // 2))
+            p = run_until(app, lambda p: p.screen.screen == "choose_amount")
+            assert tuple(p.screen.presets_yen) == (200, 400)
+    finally:
+        portal.stop()
