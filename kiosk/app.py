@@ -89,8 +89,10 @@ FrameHook = Callable[["App", Presented, pygame.Surface], None]
 class Sounds:
     """The success and failure cues; silent (never an error) where there is no audio device."""
 
-    def __init__(self, enabled: bool = True):
+    def __init__(self, enabled: bool = True, volume: int = 80):
         self._cues: dict[str, Any] = {}
+        self.volume = volume
+        """0-100, set from the maintenance menu (in memory: a restart goes back to the default)."""
         if not enabled:
             return
         try:
@@ -102,6 +104,12 @@ class Sounds:
                           "error": pygame.mixer.Sound(file=io.BytesIO(failure_wav()))}
         except (pygame.error, OSError) as exc:
             log.info("sound cues off: %s", exc)
+        self.set_volume(volume)
+
+    def set_volume(self, volume: int) -> None:
+        self.volume = max(0, min(100, int(volume)))
+        for cue in self._cues.values():
+            cue.set_volume(self.volume / 100)
 
     def play(self, name: str) -> None:
         cue = self._cues.get(name)

@@ -38,6 +38,7 @@ class StaffSide:
         assert app.ledger is not None
         self.gate = StaffGate(app.ledger, ops_settings(cfg).staff)
         self.last_family: str | None = None
+        self._pushed_playlist: list | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="menu-action")
         self.sync = self._start_sync() if cfg.portal.url else None
         self.menu = MaintenanceMenu(
@@ -47,6 +48,9 @@ class StaffSide:
                 sync_now=self._sync_now if self.sync is not None else None,
                 sync_state=(lambda: self.sync.uploader.state) if self.sync is not None else None,
                 apply_playlist=self._apply_playlist,
+                reload_playlist=self._reload_playlist if self.sync is not None else None,
+                volume=lambda: app.sounds.volume if app.sounds is not None else 0,
+                set_volume=lambda v: app.sounds.set_volume(v) if app.sounds is not None else None,
                 set_language=self._set_language,
                 language=lambda: cfg.kiosk.language,
                 restart_app=app.request_stop,  # systemd's Restart=always brings it back
@@ -71,6 +75,7 @@ class StaffSide:
         new = overlay(self.app.cfg, pushed)
         log.info("portal config v%s adopted: %d projects, %d clips", record["version"], len(new.projects),
                  len(new.player.playlist))
+        self._pushed_playlist = list(new.player.playlist)
         self.app.call_in_loop(lambda: self.app.adopt_config(new))
 
     def nudge_sync(self) -> None:
@@ -93,6 +98,12 @@ class StaffSide:
         raise TimeoutError(f"no answer from the portal within {SYNC_NOW_WAIT_S:.0f} s")
 
     # --- menu callbacks -----------------------------------------------------------------------
+    def _reload_playlist(self) -> list:
+        """'Reload from the portal': sync now (a newer config is pulled, recorded and adopted), then the
+        playlist as the portal last set it."""
+        self._sync_now()
+        return list(self._pushed_playlist if self._pushed_playlist is not None else self.app.cfg.player.playlist)
+
     def _apply_playlist(self, items: list) -> None:
         cfg = self.app.cfg.model_copy(deep=True)
         cfg.base_dir = self.app.cfg.base_dir

@@ -345,3 +345,29 @@ def test_a_config_pushed_by_the_portal_reaches_the_running_kiosk(tmp_path, media
             assert tuple(p.screen.presets_yen) == (200, 400)
     finally:
         portal.stop()
+
+
+def test_menu_volume_and_portal_reload_are_wired_in_the_app(tmp_path, media):
+    from server_sync.embedded import enroll_kiosk, start_portal
+
+    from kiosk.runtime import ensure_secrets
+
+    cfg = _cfg(tmp_path / "data", media)
+    with App(cfg, sound=True) as app:  # no portal configured: no "reload from the portal" button
+        services = app.staff.menu.model.s
+        assert services.reload_playlist is None and services.set_volume is not None
+        services.set_volume(35)
+        assert services.volume() == 35 == app.sounds.volume
+        services.set_volume(250)
+        assert app.sounds.volume == 100  # clamped
+    portal = start_portal(f"sqlite:///{tmp_path / 'portal.db'}")
+    try:
+        ensure_secrets(cfg)
+        enroll_kiosk(cfg, portal.url, portal.issue_code(cfg.kiosk.id))
+        cfg.portal.url = portal.url
+        with App(cfg, sound=False) as app:
+            reload = app.staff.menu.model.s.reload_playlist
+            assert reload is not None
+            assert [i.project for i in reload()] == [i.project for i in cfg.player.playlist]  # nothing pushed yet
+    finally:
+        portal.stop()
