@@ -17,7 +17,6 @@ import logging
 import sqlite3
 import os
 import threading
-import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -489,7 +488,3 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return exc.strerror or str(exc)
     return str(exc).splitlines()[0]
-
-
-def sleep_ms(ms: int) -> None:  # used by the crash-test writer to spread kills over time
-    time.sleep(ms / 1000)
