@@ -45,6 +45,18 @@ class ProbeInfo:
     profile: str | None
 
 
+def _open_video(path: Path) -> tuple["av.container.InputContainer", "av.video.stream.VideoStream"]:
+    """Open a movie and its first video stream, or raise :class:`MediaError` saying which is missing."""
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError) as exc:
+        raise MediaError(f"cannot open {path}: {exc}") from None
+    if not container.streams.video:
+        container.close()
+        raise MediaError(f"{path} has no video stream")
+    return container, container.streams.video[0]
+
+
 def target_fps(src: Fraction | float) -> Fraction:
     """Keep rates up to 30; halve (or third…) faster ones when that lands on 24–30, else 30."""
     src = Fraction(src).limit_denominator(1001)
@@ -146,14 +158,8 @@ def transcode(
     """Transcode ``src`` to the cache format at the panel size into ``dst``; returns the probe of ``dst``."""
     w, h = panel_size(width, height)
     encoder = h264_encoder()
-    try:
-        inp = av.open(str(src))
-    except (av.FFmpegError, OSError) as exc:
-        raise MediaError(f"cannot open {src}: {exc}") from None
+    inp, ist = _open_video(src)
     with inp:
-        if not inp.streams.video:
-            raise MediaError(f"{src} has no video stream")
-        ist = inp.streams.video[0]
         ist.thread_type = "AUTO"
         fps = target_fps(ist.average_rate or ist.guessed_rate or MAX_FPS)
         time_base = ist.time_base or Fraction(1, 90000)
@@ -244,14 +250,8 @@ def _nal_types(data: bytes, length_size: int) -> list[int]:
 
 def probe(path: Path) -> ProbeInfo:
     """Describe a clip: format, size, rate, and whether it is closed-GOP and faststart."""
-    try:
-        c = av.open(str(path))
-    except (av.FFmpegError, OSError) as exc:
-        raise MediaError(f"cannot open {path}: {exc}") from None
+    c, s = _open_video(path)
     with c:
-        if not c.streams.video:
-            raise MediaError(f"{path} has no video stream")
-        s = c.streams.video[0]
         cc = s.codec_context
         extradata = cc.extradata or b""
         length_size = (extradata[4] & 3) + 1 if len(extradata) > 4 and extradata[0] == 1 else 4
