@@ -33,7 +33,7 @@ import nfc.clf  # noqa: E402
 import nfc.clf.device  # noqa: E402
 
 from kiosk.ledger.pepper import Pepper  # noqa: E402
-from kiosk.reader.config import ReaderConfig  # noqa: E402
+from kiosk.config.reader import ReaderConfig  # noqa: E402
 from kiosk.reader.events import CardPresented  # noqa: E402
 from kiosk.reader.nfcpy_backend import NfcpyReader  # noqa: E402
 from kiosk.reader.sim import SimReader, make_card  # noqa: E402

@@ -2,7 +2,7 @@
 
     python bench/tap.py [--taps 200] [--size 1280x720]
 
-The kiosk is the real one (kiosk.app.App): simulated reader under its supervisor
+The kiosk is the real one (kiosk.app.runtime.App): simulated reader under its supervisor
 thread, service worker, SimulatedTerminal (SQLite, synchronous=FULL), signed
 ledger (synchronous=FULL), Player with generated clips on SDL's dummy driver,
 donation screens. Each tap is a new simulated card put on the reader during the
@@ -69,9 +69,9 @@ def baseline(root: Path, n: int) -> list[float]:
 
 
 def kiosk_taps(root: Path, n: int, size: tuple[int, int]) -> tuple[list[float], list[float], dict]:
-    from kiosk.app import App, target_center
-    from kiosk.demo import card_spec, demo_config, prepare
-    from kiosk.player.screens import chrome
+    from kiosk.app.runtime import App, target_center
+    from kiosk.app.demo import card_spec, demo_config, prepare
+    from kiosk.ui.screens import chrome
 
     cfg = demo_config(root / "kiosk")
     cfg.player.display = "headless"

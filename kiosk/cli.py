@@ -17,7 +17,7 @@ from kiosk import __version__
 from kiosk.config import ConfigError
 
 # Sub-command groups living in other packages; each module has register(subparsers).
-PLUGINS = ("kiosk.reader.cli", "kiosk.player.cli", "kiosk.sync_cli", "kiosk.ops.cli")
+PLUGINS = ("kiosk.reader.cli", "kiosk.player.cli", "kiosk.sync.cli", "kiosk.staff.cli")
 
 
 def _keygen(args: argparse.Namespace) -> int:
@@ -77,7 +77,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from kiosk.demo import DEFAULT_DATA_DIR, run_demo
+    from kiosk.app.demo import DEFAULT_DATA_DIR, run_demo
 
     return run_demo(args.taps, Path(args.data_dir) if args.data_dir else DEFAULT_DATA_DIR, args.headless,
                     screenshots=Path(args.screenshots) if args.screenshots else None)
@@ -90,13 +90,13 @@ def _run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)  # a bad file raises ConfigError: exit 2 with every problem listed
     logging.basicConfig(level=cfg.kiosk.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from kiosk.app import run_kiosk
+    from kiosk.app.runtime import run_kiosk
 
     return run_kiosk(cfg, config_path=args.config or None, seconds=args.seconds)
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from kiosk.doctor import run_doctor
+    from kiosk.ops.doctor import run_doctor
 
     return run_doctor(args.config)
 

@@ -20,12 +20,13 @@ from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from server_sync import configstore, enroll, pages, protocol as P, queries, staff
+from server_sync import configstore, enroll, pages, queries, staff
+from server_sync.wire import protocol as P
 from server_sync.auth import authenticate
 from server_sync.db import create_schema, make_engine
 from server_sync.errors import PortalError
 from server_sync.ingest import Ingestor, now_ms
-from server_sync.receipt import normalise as normalise_receipt
+from server_sync.wire.receipt import normalise as normalise_receipt
 
 _SIGNED_HEADERS = [
     {"name": h, "in": "header", "required": req, "schema": {"type": "string"}, "description": d}

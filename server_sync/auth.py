@@ -1,4 +1,4 @@
-"""Checking a kiosk's signed request (signature base: server_sync.protocol.signature_base)."""
+"""Checking a kiosk's signed request (signature base: server_sync.wire.protocol.signature_base)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any, Mapping
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from server_sync import protocol as P
+from server_sync.wire import protocol as P
 from server_sync.db import kiosks
 from server_sync.errors import PortalError
 from kiosk.ledger.keys import public_from_raw

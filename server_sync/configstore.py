@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from server_sync import configdoc
+from server_sync.wire import configdoc
 from server_sync.db import configs, media, writing
 
 

@@ -1,9 +1,12 @@
-"""An in-process portal on 127.0.0.1 and one-call enroll + sync, for ``kiosk demo`` and tests.
+"""An in-process portal on 127.0.0.1, for tests and benchmarks.
 
     handle = start_portal("sqlite:////tmp/demo/portal.db")     # port=0: any free port
-    sync_kiosk(cfg, handle.url, code=handle.issue_code(cfg.kiosk.id), ledger=ledger)
+    code = handle.issue_code(cfg.kiosk.id)                      # then kiosk.sync.uploader.sync_kiosk(...)
     handle.totals()                                             # what the public API says
     handle.stop()
+
+``kiosk demo`` runs the portal as its own process (``kiosk-portal serve``) instead,
+so the kiosk never imports the portal service.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ import uvicorn
 from server_sync.app import create_app
 from server_sync.db import make_engine
 from server_sync.enroll import issue_code
-from server_sync.uploader import SyncState, Uploader
 
 
 @dataclass
@@ -69,28 +71,3 @@ def start_portal(db_url: str, host: str = "127.0.0.1", port: int = 0, next_sync_
         time.sleep(0.01)
     bound = sock.getsockname()[1]
     return PortalHandle(f"http://{host}:{bound}", db_url, server, thread, app)
-
-
-def enroll_kiosk(cfg: Any, portal_url: str, code: str) -> dict[str, Any]:
-    """Register the kiosk of ``cfg`` (a KioskConfig) with the portal; raises EnrollError if refused."""
-    up = Uploader.from_config(cfg, portal_url=portal_url)
-    try:
-        return up.enroll(code)
-    finally:
-        up.close()
-
-
-def sync_kiosk(cfg: Any, portal_url: str = "", *, code: str | None = None, ledger: Any = None,
-               max_attempts: int = 5, **kw: Any) -> SyncState:
-    """Enroll first if ``code`` is given, then upload until everything is acknowledged.
-
-    Pass the open :class:`~kiosk.ledger.Ledger` as ``ledger`` to let pushed configs be applied.
-    Returns the uploader's state (``.ok``, ``.pending``, ``.last_error``, ``.accepted_through_seq``).
-    """
-    up = Uploader.from_config(cfg, ledger=ledger, portal_url=portal_url, **kw)
-    try:
-        if code is not None:
-            up.enroll(code)
-        return up.sync_once(max_attempts=max_attempts)
-    finally:
-        up.close()

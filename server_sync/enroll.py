@@ -1,7 +1,7 @@
 """Enrollment: one-time codes issued by staff, redeemed by a kiosk to register its public key.
 
 Only SHA-256 of a code is stored, so a database dump does not hand out codes. The kiosk proves it
-holds the private key by signing the enroll message (server_sync.protocol.enroll_message).
+holds the private key by signing the enroll message (server_sync.wire.protocol.enroll_message).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from kiosk.ledger.encoding import ZERO_HASH
 from kiosk.ledger.keys import key_id, public_from_raw
-from server_sync import protocol as P
+from server_sync.wire import protocol as P
 from server_sync.configstore import current_version
 from server_sync.db import enroll_codes, kiosks, writing
 from server_sync.errors import PortalError

@@ -32,12 +32,12 @@ from kiosk.ledger.encoding import entry_hash, parse_body
 from kiosk.ledger.export import Row
 from kiosk.ledger.keys import public_from_raw
 from kiosk.ledger.verify import ChainVerifier, VerifyFailure
-from server_sync import protocol as P
+from server_sync.wire import protocol as P
 from server_sync.clockfix import BootClock
 from server_sync.configstore import current_version
 from server_sync.db import alarms, boots, entries, idempotency, is_sqlite, kiosks, writing
 from server_sync.errors import PortalError
-from server_sync.receipt import receipt_code_of
+from server_sync.wire.receipt import receipt_code_of
 
 
 def now_ms() -> int:

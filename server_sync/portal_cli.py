@@ -68,7 +68,7 @@ def _staff_add(args: argparse.Namespace) -> int:
 
 
 def _config_set(args: argparse.Namespace) -> int:
-    from server_sync.configdoc import ConfigDocError
+    from server_sync.wire.configdoc import ConfigDocError
     from server_sync.configstore import publish
 
     try:

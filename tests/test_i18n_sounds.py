@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from fontTools.ttLib import TTFont
 
-from kiosk.i18n import catalog_ids, gettext_for, translations, yen
-from kiosk.sounds import RATE, failure_wav, success_wav
+from kiosk.ui.i18n import catalog_ids, gettext_for, translations, yen
+from kiosk.ui.sounds import RATE, failure_wav, success_wav
 
 ROOT = Path(__file__).resolve().parents[1]
-FONTS = sorted((ROOT / "kiosk" / "assets" / "fonts").glob("*.otf"))
+FONTS = sorted((ROOT / "kiosk" / "ui" / "assets" / "fonts").glob("*.otf"))
 
 
 def test_every_japanese_message_is_translated():
@@ -52,7 +52,7 @@ def test_font_covers_every_screen_string_and_demo_project(font):
 
 
 def test_font_licence_ships_with_it():
-    text = (ROOT / "kiosk" / "assets" / "fonts" / "OFL.txt").read_text("utf-8")
+    text = (ROOT / "kiosk" / "ui" / "assets" / "fonts" / "OFL.txt").read_text("utf-8")
     assert "SIL OPEN FONT LICENSE Version 1.1" in text
 
 

@@ -1,11 +1,11 @@
-"""Rebuild the vendored Japanese font subsets in kiosk/assets/fonts/ from Debian's fonts-noto-cjk.
+"""Rebuild the vendored Japanese font subsets in kiosk/ui/assets/fonts/ from Debian's fonts-noto-cjk.
 
     apt-get install fonts-noto-cjk && pip install fonttools && python tools/make_font_subset.py
 
 The subset covers ASCII, the yen sign and common symbols, JIS X 0208's non-kanji rows (kana,
 punctuation, full-width forms) and its level-1 and level-2 kanji (6,355), which covers the
 names of projects, groups and places a center is likely to configure. Noto Sans CJK is under
-the SIL Open Font License 1.1 (kiosk/assets/fonts/OFL.txt), which allows subsetting and
+the SIL Open Font License 1.1 (kiosk/ui/assets/fonts/OFL.txt), which allows subsetting and
 redistribution; the subset keeps the reserved-name-free family name "Noto Sans CJK JP".
 """
 
@@ -18,7 +18,7 @@ from fontTools.subset import Options, Subsetter
 from fontTools.ttLib import TTCollection
 
 SRC = Path("/usr/share/fonts/opentype/noto")
-OUT = Path(__file__).resolve().parents[1] / "kiosk" / "assets" / "fonts"
+OUT = Path(__file__).resolve().parents[1] / "kiosk" / "ui" / "assets" / "fonts"
 
 
 def jis_chars() -> set[str]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from kiosk.ops.config import StatusSection
+from kiosk.config.staff import StatusSection
 
 Level = Literal["green", "yellow", "red"]
 _RANK = {"green": 0, "yellow": 1, "red": 2}

@@ -6,7 +6,6 @@ Public API::
     ChargeResult               approved | declined | unknown | not_found
     TerminalUnavailable        raised by lookup() when the provider cannot be asked
     SimulatedTerminal(path, mode=..., slow_ms=...)   the durable simulator (default)
-    PaymentConfig              the [payment] config section
     open_terminal(cfg)         the terminal a KioskConfig names
 """
 
@@ -15,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from kiosk.payment.base import ChargeResult, ChargeStatus, PaymentTerminal, TerminalUnavailable
-from kiosk.payment.config import PaymentConfig
+from kiosk.config.payment import PaymentConfig
 from kiosk.payment.sim import SIM_MODES, SimMode, SimulatedTerminal
 
 __all__ = [

@@ -21,11 +21,10 @@ from typing import TYPE_CHECKING, Any
 # pygame-ce prints a banner on import; it would corrupt JSON written to stdout (bench, CLI).
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
-# kiosk.config imports kiosk.player.config, so this package must stay cheap to import:
-# everything that pulls in pygame or PyAV is loaded on first use.
+# The sync and staff code import single modules of this package (transcode, media) without wanting
+# a display: everything that pulls in pygame or PyAV is loaded on first use.
 _LAZY = {
     "Clock": "clock", "FakeClock": "clock", "SystemClock": "clock",
-    "EventSlide": "config", "PlayerConfig": "config", "PlaylistItem": "config", "TimeWindow": "config",
     "DemoClip": "demo_media", "demo_playlist": "demo_media", "ensure_demo_media": "demo_media",
     "Display": "display",
     "MediaCache": "media", "MediaEntry": "media",
@@ -47,7 +46,6 @@ def __getattr__(name: str) -> Any:
 
 if TYPE_CHECKING:  # pragma: no cover
     from kiosk.player.clock import Clock, FakeClock, SystemClock
-    from kiosk.player.config import EventSlide, PlayerConfig, PlaylistItem, TimeWindow
     from kiosk.player.demo_media import DemoClip, demo_playlist, ensure_demo_media
     from kiosk.player.display import Display
     from kiosk.player.media import MediaCache, MediaEntry

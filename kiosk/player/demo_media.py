@@ -22,7 +22,7 @@ import av
 import pygame
 
 from kiosk.config import KioskConfig, Project
-from kiosk.player.config import PlaylistItem
+from kiosk.config.player import PlaylistItem
 from kiosk.player.media import MediaCache
 from kiosk.player.slides import AREA_COLOURS, INK, Fonts, find_font
 from kiosk.player.transcode import h264_encoder, open_output, panel_size

@@ -27,7 +27,7 @@ import pygame
 
 from kiosk.config import ConfigError, KioskConfig, load_config
 from kiosk.player.clock import Clock, SystemClock
-from kiosk.player.config import PlaylistItem
+from kiosk.config.player import PlaylistItem
 from kiosk.player.decoder import DecodeWorker, FrameQueue, Item, Target
 from kiosk.player.display import Display, pixel_format
 from kiosk.player.media import MediaCache

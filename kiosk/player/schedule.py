@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
 
-from kiosk.player.config import EventSlide, PlaylistItem, in_windows
+from kiosk.config.player import EventSlide, PlaylistItem, in_windows
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Slides are rendered once per (slide, screen size) and cached, so showing one
 costs a blit. The font is injectable: the lead vendors a Noto Sans JP subset
-under ``kiosk/assets/fonts`` later; until then pygame's default font is used
+under ``kiosk/ui/assets/fonts`` later; until then pygame's default font is used
 and Japanese text may show as boxes, in which case English titles are
 preferred where the config has them.
 """
@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pygame
 
-from kiosk.player.config import EventSlide
+from kiosk.config.player import EventSlide
 
 log = logging.getLogger("kiosk.player.slides")
 
-ASSET_FONTS = Path(__file__).resolve().parent.parent / "assets" / "fonts"
+ASSET_FONTS = Path(__file__).resolve().parent.parent / "ui" / "assets" / "fonts"  # a path, not an import: the player sits below the UI
 
 # Policy-area colours: also the demo title-card backgrounds, so a slide is never black.
 AREA_COLOURS: dict[str, tuple[int, int, int]] = {
@@ -35,7 +35,7 @@ SOFT_INK = (214, 226, 240)
 
 
 def find_font(configured: str | Path | None = None) -> Path | None:
-    """The configured font file, else the first vendored ``kiosk/assets/fonts/*.otf|*.ttf``, else ``None`` (pygame's default)."""
+    """The configured font file, else the first vendored ``kiosk/ui/assets/fonts/*.otf|*.ttf``, else ``None`` (pygame's default)."""
     if configured:
         p = Path(configured)
         if p.is_file():
@@ -115,7 +115,7 @@ class SlideRenderer:
         self.fonts = Fonts(font_path)
         self._cache: dict[tuple, pygame.Surface] = {}
         if not self.fonts.has_japanese:
-            log.info("player: font has no Japanese glyphs; set player.font (or vendor kiosk/assets/fonts) for 日本語")
+            log.info("player: font has no Japanese glyphs; set player.font (or vendor kiosk/ui/assets/fonts) for 日本語")
 
     def clear(self) -> None:
         self._cache.clear()

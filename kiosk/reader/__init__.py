@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kiosk.reader.base import CardReader, ReaderFault, Tokenizer
-from kiosk.reader.config import ReaderConfig
+from kiosk.config.reader import ReaderConfig
 from kiosk.reader.events import (
     AnyEvent, CardPresented, CardRemoved, EventQueue, ReadError, ReaderConnected, ReaderDisconnected,
     ReaderEvent, TapRecord,

@@ -19,7 +19,7 @@ from typing import Callable, ClassVar
 
 from kiosk.ledger.pepper import DonorToken
 from kiosk.reader import felica, transit
-from kiosk.reader.config import ReaderConfig
+from kiosk.config.reader import ReaderConfig
 from kiosk.reader.debounce import Debouncer, Seen
 from kiosk.reader.events import (
     CardPresented, CardRemoved, EventQueue, ReadError, ReaderDisconnected, ReaderEvent, TapRecord,

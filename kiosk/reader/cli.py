@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from kiosk.ledger.pepper import DonorToken, Pepper, PepperError
 from kiosk.reader import make_reader
-from kiosk.reader.config import ReaderConfig
+from kiosk.config.reader import ReaderConfig
 from kiosk.reader.events import CardPresented, CardRemoved, ReadError, ReaderConnected, ReaderDisconnected, ReaderEvent
 from kiosk.reader.supervisor import ReaderSupervisor
 

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from kiosk.checks import Check
+from kiosk.ops.checks import Check
 from kiosk.reader.devices import DEVICE_MAP, RCS300_IDS, scan_usb
 from kiosk.reader.fixes import BLACKLISTED_MODULES, blacklist_fix, libccid_fix, pcscd_fix, pyscard_fix, udev_fix
 

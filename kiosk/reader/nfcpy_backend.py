@@ -27,7 +27,7 @@ import nfc.tag.tt3_sony  # imported now (nfcpy imports it lazily) so its logger 
 
 from kiosk.reader import felica
 from kiosk.reader.base import CardReader, Clock, ReaderFault, Tokenizer
-from kiosk.reader.config import ReaderConfig
+from kiosk.config.reader import ReaderConfig
 from kiosk.reader.events import EventQueue
 from kiosk.reader.session import CardLost, CardSession
 

@@ -25,7 +25,7 @@ from typing import Any, Callable, ClassVar, Protocol, Sequence
 
 from kiosk.reader import felica
 from kiosk.reader.base import CardReader, Clock, ReaderFault, Tokenizer, UnsupportedCard
-from kiosk.reader.config import ReaderConfig
+from kiosk.config.reader import ReaderConfig
 from kiosk.reader.events import EventQueue
 from kiosk.reader.fixes import libccid_fix, pcscd_fix, pyscard_fix
 from kiosk.reader.session import CardLost, CardSession, FrameSession

@@ -38,7 +38,7 @@ from typing import Callable, ClassVar
 
 from kiosk.reader import felica, transit
 from kiosk.reader.base import CardReader, Clock, ReaderFault, Tokenizer
-from kiosk.reader.config import ReaderConfig
+from kiosk.config.reader import ReaderConfig
 from kiosk.reader.events import EventQueue
 from kiosk.reader.fixes import pcscd_fix
 from kiosk.reader.session import CardLost, CardSession, Collision, FrameSession

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pygame
 
-from kiosk import flow
-from kiosk.player.screens import ProjectInfo, ScreenContext
+from kiosk.donation import flow
+from kiosk.ui.screens import ProjectInfo, ScreenContext
 from kiosk.player.slides import AREA_COLOURS
 
 SIZE = (640, 360)

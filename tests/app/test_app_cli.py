@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pygame
 
-from kiosk import flow
+from kiosk.donation import flow
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ["attract", "choose_amount", "tap_card", "charging", "thanks", "thanks_en"] + [

@@ -19,13 +19,13 @@ import pygame
 import pytest
 from sqlalchemy import event
 
-import kiosk.app as app_mod
-from kiosk.app import App, target_center
+import kiosk.app.runtime as app_mod
+from kiosk.app.runtime import App, target_center
 from kiosk.config import validate_config
-from kiosk.demo import card_spec, demo_template
+from kiosk.app.demo import card_spec, demo_template
 from kiosk.ledger import verify_path
 from kiosk.ledger.store import iter_entries, read_only_engine
-from kiosk.player.screens import chrome
+from kiosk.ui.screens import chrome
 
 SIZE = (320, 180)
 
@@ -183,7 +183,7 @@ def test_clean_shutdown_checkpoints_the_ledger(tmp_path: Path, media: Path):
 
 
 def test_corner_taps_never_start_a_donation_and_five_open_the_pin_keypad(tmp_path, media):
-    from kiosk.ops.pin import hash_pin
+    from kiosk.staff.pin import hash_pin
 
     cfg = _cfg(tmp_path / "data", media)
     cfg.staff.pin_hash = hash_pin("2468")
@@ -203,7 +203,7 @@ def test_a_staff_card_opens_the_menu_instead_of_giving(tmp_path, media):
     from kiosk.ledger import Pepper
     from kiosk.reader.sim import preset_idm
 
-    from kiosk.runtime import ensure_secrets
+    from kiosk.app.parts import ensure_secrets
 
     cfg = _cfg(tmp_path / "data", media)
     ensure_secrets(cfg)  # the pepper exists, so the staff card's token can be registered as `kiosk staff card` does
@@ -231,7 +231,7 @@ def test_kiosk_run_speaks_the_systemd_notify_protocol(tmp_path, media, monkeypat
     """`kiosk run` under Type=notify: READY=1 once up, WATCHDOG=1 from the render loop, STOPPING=1 at exit."""
     import socket
 
-    from kiosk.app import run_kiosk
+    from kiosk.app.runtime import run_kiosk
 
     import threading
 
@@ -274,8 +274,9 @@ def test_the_thank_you_qr_names_a_receipt_the_portal_can_show(tmp_path, media):
     """The code on the screen and in its QR is the portal's receipt code for that donation entry."""
     import requests
 
-    from server_sync.embedded import start_portal, sync_kiosk
-    from server_sync.receipt import receipt_code
+    from server_sync.embedded import start_portal
+    from kiosk.sync.uploader import sync_kiosk
+    from server_sync.wire.receipt import receipt_code
 
     cfg = _cfg(tmp_path / "data", media)
     portal = start_portal(f"sqlite:///{tmp_path / 'portal.db'}")
@@ -295,7 +296,7 @@ def test_the_thank_you_qr_names_a_receipt_the_portal_can_show(tmp_path, media):
 
 
 def test_overlay_of_a_pushed_config_is_a_valid_kiosk_config(tmp_path, media):
-    from kiosk.pushed import overlay
+    from kiosk.sync.adopt import overlay
 
     cfg = _cfg(tmp_path / "data", media)
     pushed = {"projects": [{"id": "hanabi", "title": "花火大会", "title_en": "Fireworks", "group": "実行委員会",
@@ -316,12 +317,13 @@ def test_a_config_pushed_by_the_portal_reaches_the_running_kiosk(tmp_path, media
     import hashlib
 
     from server_sync.configstore import add_media, publish
-    from server_sync.embedded import enroll_kiosk, start_portal
+    from server_sync.embedded import start_portal
+    from kiosk.sync.uploader import enroll_kiosk
 
     cfg = _cfg(tmp_path / "data", media)
     portal = start_portal(f"sqlite:///{tmp_path / 'portal.db'}")
     try:
-        from kiosk.runtime import ensure_secrets
+        from kiosk.app.parts import ensure_secrets
 
         ensure_secrets(cfg)
         enroll_kiosk(cfg, portal.url, portal.issue_code(cfg.kiosk.id))
@@ -348,9 +350,10 @@ def test_a_config_pushed_by_the_portal_reaches_the_running_kiosk(tmp_path, media
 
 
 def test_menu_volume_and_portal_reload_are_wired_in_the_app(tmp_path, media):
-    from server_sync.embedded import enroll_kiosk, start_portal
+    from server_sync.embedded import start_portal
+    from kiosk.sync.uploader import enroll_kiosk
 
-    from kiosk.runtime import ensure_secrets
+    from kiosk.app.parts import ensure_secrets
 
     cfg = _cfg(tmp_path / "data", media)
     with App(cfg, sound=True) as app:  # no portal configured: no "reload from the portal" button

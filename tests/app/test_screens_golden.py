@@ -12,9 +12,9 @@ from pathlib import Path
 import pygame
 import pytest
 
-from kiosk import flow
-from kiosk.player import ui
-from kiosk.player.screens import render
+from kiosk.donation import flow
+from kiosk.ui import widgets as ui
+from kiosk.ui.screens import render
 
 from app_samples import CTX, SIZE, backdrop, screens
 

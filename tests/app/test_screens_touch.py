@@ -5,9 +5,9 @@ from __future__ import annotations
 import pygame
 import pytest
 
-from kiosk import flow
-from kiosk.player import ui
-from kiosk.player.screens import actions, chrome, render
+from kiosk.donation import flow
+from kiosk.ui import widgets as ui
+from kiosk.ui.screens import actions, chrome, render
 
 from app_samples import CTX, backdrop, screens
 
@@ -101,8 +101,8 @@ def test_receipt_qr_encodes_the_portal_receipt_url():
     import segno
 
     from kiosk.config import validate_config
-    from kiosk.player.screens import DEFAULT_RECEIPT_BASE, ScreenContext
-    from kiosk.player.screens.receipt import FIXED_MASK, QUIET, receipt_qr
+    from kiosk.ui.screens import DEFAULT_RECEIPT_BASE, ScreenContext
+    from kiosk.ui.screens.receipt import FIXED_MASK, QUIET, receipt_qr
 
     base = {"kiosk": {"id": "qr-test"}, "projects": [{"id": "p", "title": "t", "area": "town"}]}
     assert ScreenContext.from_config(validate_config(base)).receipt_url("abc") == f"{DEFAULT_RECEIPT_BASE}/r/abc"

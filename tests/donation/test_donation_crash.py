@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from kiosk.donation import DonationService
+from kiosk.donation.service import DonationService
 from kiosk.ledger import Ledger, verify_path
 from kiosk.payment import SimulatedTerminal
 

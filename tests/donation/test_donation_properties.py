@@ -17,8 +17,8 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, event, given, settings as hsettings, strategies as st
 
-from kiosk import flow
-from kiosk.donation import DonationService
+from kiosk.donation import flow
+from kiosk.donation.service import DonationService
 from kiosk.ledger import Ledger, verify_path
 from kiosk.payment import ChargeResult, SimulatedTerminal
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, event, given, settings as hsettings, strategies as st
 
-from kiosk import flow
-from kiosk.flow import (
+from kiosk.donation import flow
+from kiosk.donation.flow import (
     Charge, ChargeAnswered, CommitIntent, DonationRecorded, FailureRecorded, IntentCommitted, LedgerDown, Receipt,
     RecordDonation, RecordFailure, Tap,
 )

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from kiosk import flow
-from kiosk.flow import (
+from kiosk.donation import flow
+from kiosk.donation.flow import (
     Cancel, CardUnreadable, Charge, ChargeAnswered, ChooseAmount, CommitIntent, DonationRecorded, FailureRecorded,
     IntentCommitted, LedgerDown, ProjectShown, ReaderOffline, ReaderOnline, Receipt, RecordDonation, RecordFailure,
     Tap, Tick, ToggleLanguage, Touch, initial, screen_for, step,

@@ -22,16 +22,16 @@ import pytest  # noqa: E402
 from kiosk.config import KioskConfig, load_config  # noqa: E402
 from kiosk.ledger import DonorToken, Ledger, Pepper  # noqa: E402
 from kiosk.ledger.clock import FixedClock  # noqa: E402
-from kiosk.ops.config import OpsSettings, StaffSection, ops_settings  # noqa: E402
-from kiosk.ops.pin import hash_pin  # noqa: E402
-from kiosk.ops.staff import StaffGate  # noqa: E402
+from kiosk.config.staff import OpsSettings, StaffSection, ops_settings  # noqa: E402
+from kiosk.staff.pin import hash_pin  # noqa: E402
+from kiosk.staff.gate import StaffGate  # noqa: E402
 from kiosk.ops.status import StatusInputs  # noqa: E402
-from kiosk.ops.usb_export import Stick, export_day  # noqa: E402
-from kiosk.player.config import PlaylistItem  # noqa: E402
-from kiosk.player.menu import MaintenanceMenu, MenuServices, View  # noqa: E402
-from kiosk.player.ui import Target  # noqa: E402
+from kiosk.staff.usb_export import Stick, export_day  # noqa: E402
+from kiosk.config.player import PlaylistItem  # noqa: E402
+from kiosk.staff.menu import MaintenanceMenu, MenuServices, View  # noqa: E402
+from kiosk.ui.widgets import Target  # noqa: E402
 from kiosk.reader.events import TapRecord  # noqa: E402
-from kiosk.runtime import ensure_secrets, open_ledger  # noqa: E402
+from kiosk.app.parts import ensure_secrets, open_ledger  # noqa: E402
 
 PIN = "2468"
 SIZE = (640, 360)

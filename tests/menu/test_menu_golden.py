@@ -10,9 +10,9 @@ from typing import Callable
 import pygame
 import pytest
 
-from kiosk.ops.usb_export import ExportResult
-from kiosk.player.menu import PAGES
-from kiosk.player.ui import compare_images
+from kiosk.staff.usb_export import ExportResult
+from kiosk.staff.menu import PAGES
+from kiosk.ui.widgets import compare_images
 
 from .conftest import PIN, Rig, build_rig
 

@@ -6,7 +6,7 @@ from typing import Callable
 
 import pygame
 
-from kiosk.player.menu import PAGES
+from kiosk.staff.menu import PAGES
 
 from .conftest import PIN, Rig
 

@@ -134,7 +134,7 @@ def test_keypad_closes_itself_when_left_alone(rig):
 
 
 def test_without_a_pin_configured_the_gesture_does_nothing(tmp_path: Path):
-    from kiosk.ops.staff import StaffGate
+    from kiosk.staff.gate import StaffGate
 
     rig = build_rig(tmp_path)
     try:

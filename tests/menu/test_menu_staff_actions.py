@@ -6,7 +6,7 @@ import json
 from concurrent.futures import Future
 
 from kiosk.ledger import settled_report, verify_path
-from kiosk.ops.staff import ACTIONS
+from kiosk.staff.gate import ACTIONS
 
 from .conftest import PLAYLIST, Rig
 
@@ -277,7 +277,7 @@ def test_the_menu_follows_the_kiosk_language(rig):
 
 
 def test_services_from_config_hide_what_the_app_did_not_inject(rig):
-    from kiosk.player.menu import MaintenanceMenu, services_from_config
+    from kiosk.staff.menu import MaintenanceMenu, services_from_config
 
     services = services_from_config(rig.cfg, rig.ledger, rig.gate, find_sticks=lambda: [])
     assert services.titles == {"kodomo": "こども食堂", "midori": "雑木林を守ろう"} and services.language() == "ja"

@@ -12,7 +12,7 @@ import pytest
 from kiosk.config import KioskConfig, load_config
 from kiosk.ledger import Ledger, Pepper
 from kiosk.ledger.clock import FixedClock
-from kiosk.runtime import ensure_secrets, open_ledger
+from kiosk.app.parts import ensure_secrets, open_ledger
 
 DAY1 = date(2025, 11, 21)  # FixedClock's default wall time is 2025-11-21 13:40 JST
 DAY2 = date(2025, 11, 22)

@@ -8,7 +8,7 @@ import pytest
 
 from kiosk.cli import main
 from kiosk.ledger import settled_report, verify_path
-from kiosk.ops.closeout import AlreadyClosed, auto_close, closeout_csv, open_dates, x_report, z_report
+from kiosk.staff.closeout import AlreadyClosed, auto_close, closeout_csv, open_dates, x_report, z_report
 
 from .conftest import DAY1, DAY2, fill_two_days
 

@@ -8,10 +8,10 @@ import pytest
 from pydantic import Field, ValidationError
 
 from kiosk.config import KioskConfig
-from kiosk.ops.config import (
+from kiosk.config.staff import (
     Activity, CloseoutSection, ExportSection, StaffSection, StatusSection, VolunteerSection, ops_settings,
 )
-from kiosk.ops.pin import hash_pin
+from kiosk.staff.pin import hash_pin
 
 SECTIONS = (StaffSection, CloseoutSection, Activity, VolunteerSection, ExportSection, StatusSection)
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from kiosk.config import load_config
-from kiosk.doctor import collect, run_doctor
+from kiosk.ops.doctor import collect, run_doctor
 from kiosk.ledger import Pepper, keys
 from kiosk.ledger.clock import FixedClock
-from kiosk.runtime import ensure_secrets, open_ledger
+from kiosk.app.parts import ensure_secrets, open_ledger
 
 from .conftest import fill_two_days, idm, write_config
 
@@ -53,7 +53,7 @@ def hermetic_reader(tmp_path: Path) -> dict:
 
 def fake_portal(httpserver, kiosk_id: str, pub_path: Path, enrolled: bool = True) -> None:  # noqa: ANN001
     """/healthz and a signed config endpoint that really checks the kiosk's signature."""
-    from server_sync import protocol as P
+    from server_sync.wire import protocol as P
 
     pub = keys.load_public(pub_path)
 

@@ -9,9 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from kiosk.cli import main
-from kiosk.ops.config import StaffSection
-from kiosk.ops.pin import PinError, PinLock, hash_pin, verify_pin
-from kiosk.ops.staff import StaffGate
+from kiosk.config.staff import StaffSection
+from kiosk.staff.pin import PinError, PinLock, hash_pin, verify_pin
+from kiosk.staff.gate import StaffGate
 
 
 class FakeClock:
@@ -102,7 +102,7 @@ def test_set_pin_cli_reads_stdin_and_prints_the_hash_line(site, capsys, monkeypa
 def test_staff_card_cli_prints_the_token_of_the_tapped_card(tmp_path, capsys):
     from kiosk.config import load_config
     from kiosk.ledger import Pepper
-    from kiosk.runtime import ensure_secrets
+    from kiosk.app.parts import ensure_secrets
 
     from .conftest import CONFIG
 

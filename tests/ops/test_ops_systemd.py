@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.doctor import display_checks, unit_checks
+from kiosk.ops.doctor import display_checks, unit_checks
 
 SYSTEMD = Path(__file__).resolve().parents[2] / "systemd"
 UNITS = ["kiosk.service", "kiosk-sync.service", "kiosk-sync.timer", "kiosk-closeout.service",
@@ -108,7 +108,7 @@ def test_install_twice_into_a_temp_root_gives_the_same_tree(tmp_path):
     assert (etc / "udev/rules.d/99-kiosk-readers.rules").read_bytes() == (SYSTEMD / "99-kiosk-readers.rules").read_bytes()
     assert (etc / "modprobe.d/kiosk-readers-blacklist.conf").read_bytes() == \
         (SYSTEMD / "kiosk-readers-blacklist.conf").read_bytes()
-    assert (etc / "kiosk/kiosk.toml").exists() and (root / "opt/kiosk/src/kiosk/ops/cli.py").exists()
+    assert (etc / "kiosk/kiosk.toml").exists() and (root / "opt/kiosk/src/kiosk/staff/cli.py").exists()
     assert not (root / "opt/kiosk/src/tests").exists()
     cmdline = (root / "boot/firmware/cmdline.txt").read_text()
     assert cmdline.count("consoleblank=") == 1 and " consoleblank=0 " in cmdline

@@ -13,8 +13,8 @@ import pytest
 
 from kiosk.cli import main
 from kiosk.ledger import settled_report, verify_path
-from kiosk.ops.closeout import z_report
-from kiosk.ops.usb_export import UsbExportError, export_day, find_sticks
+from kiosk.staff.closeout import z_report
+from kiosk.staff.usb_export import UsbExportError, export_day, find_sticks
 
 from .conftest import DAY1, DAY2, fill_two_days
 

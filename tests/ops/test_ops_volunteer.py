@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from kiosk.ops.config import Activity, StaffSection, VolunteerSection
-from kiosk.ops.staff import StaffError, StaffGate
-from kiosk.ops.volunteer import VolunteerError, balance, grant
+from kiosk.config.staff import Activity, StaffSection, VolunteerSection
+from kiosk.staff.gate import StaffError, StaffGate
+from kiosk.staff.volunteer import VolunteerError, balance, grant
 
 SETTINGS = VolunteerSection(
     activities=[Activity(id="park-cleanup", title="公園清掃", points=20, max_points=50),

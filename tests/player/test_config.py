@@ -8,7 +8,7 @@ import tomllib
 import pytest
 
 from kiosk.config import ConfigError, validate_config
-from kiosk.player.config import EventSlide, PlayerConfig, PlaylistItem, TimeWindow
+from kiosk.config.player import EventSlide, PlayerConfig, PlaylistItem, TimeWindow
 
 TOML = """
 [kiosk]

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kiosk.player.clock import FakeClock
-from kiosk.player.config import EventSlide, PlaylistItem, TimeWindow
+from kiosk.config.player import EventSlide, PlaylistItem, TimeWindow
 from kiosk.player.schedule import ClipRef, Scheduler
 
 TOKYO = ZoneInfo("Asia/Tokyo")

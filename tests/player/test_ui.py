@@ -6,7 +6,7 @@ import pygame
 import pytest
 import segno
 
-from kiosk.player import ui
+from kiosk.ui import widgets as ui
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ import pytest
 from kiosk.config import ConfigError
 from kiosk.ledger.pepper import Pepper
 from kiosk.reader.cli import register
-from kiosk.reader.config import ReaderConfig
+from kiosk.config.reader import ReaderConfig
 from kiosk.reader.sim import send
 
 ROOT = Path(__file__).resolve().parents[2]

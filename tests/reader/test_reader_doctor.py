@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.reader.config import ReaderConfig
+from kiosk.config.reader import ReaderConfig
 from kiosk.reader.doctor import reader_checks
 
 

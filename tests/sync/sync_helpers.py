@@ -15,11 +15,11 @@ import requests
 from kiosk.config import KioskConfig, dump_toml, validate_config
 from kiosk.ledger import Ledger, Pepper
 from kiosk.ledger.clock import FixedClock
-from kiosk.runtime import ensure_secrets, open_ledger
-from server_sync import protocol as P
+from kiosk.app.parts import ensure_secrets, open_ledger
+from server_sync.wire import protocol as P
 from server_sync.db import make_engine
 from server_sync.embedded import PortalHandle
-from server_sync.uploader import Uploader
+from kiosk.sync.uploader import Uploader
 
 PG_ENV = "KIOSK_TEST_PG_URL"
 PROJECTS = [

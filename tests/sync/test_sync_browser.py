@@ -7,7 +7,7 @@ import os
 import pytest
 
 from server_sync.configstore import publish
-from server_sync.receipt import receipt_code
+from server_sync.wire.receipt import receipt_code
 from server_sync.staff import add_user
 from sync_helpers import PROJECTS, enrolled
 

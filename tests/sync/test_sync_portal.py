@@ -12,11 +12,11 @@ import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kiosk.ledger import Ledger, keys
-from server_sync import protocol as P
-from server_sync.configapply import APPLIED, STAGED
+from server_sync.wire import protocol as P
+from kiosk.sync.configapply import APPLIED, STAGED
 from server_sync.configstore import add_media, publish
-from server_sync.receipt import receipt_code
-from server_sync.uploader import EnrollError
+from server_sync.wire.receipt import receipt_code
+from kiosk.sync.uploader import EnrollError
 from sync_helpers import (PROJECTS, batch_body, enrolled, fake_idm, make_rig, portal_entry_count,
                           signed_post)
 

@@ -14,10 +14,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server_sync import configdoc, protocol as P
+from server_sync.wire import configdoc, protocol as P
 from server_sync.clockfix import BootClock
-from server_sync.receipt import CODE_RE, normalise, receipt_code, receipt_code_of
-from server_sync.uploader import BackgroundSync, SyncState, full_jitter
+from server_sync.wire.receipt import CODE_RE, normalise, receipt_code, receipt_code_of
+from kiosk.sync.uploader import BackgroundSync, SyncState, full_jitter
 
 
 def test_signature_base_is_exactly_as_documented():
@@ -119,7 +119,7 @@ class _SlowUploader:
     def sync_round(self) -> None:
         self.rounds += 1
         time.sleep(0.2)
-        from server_sync.uploader import SyncError
+        from kiosk.sync.uploader import SyncError
 
         raise SyncError("network: timed out")
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from kiosk.ledger import keys
-from server_sync import protocol as P
+from server_sync.wire import protocol as P
 from sync_helpers import enrolled
 
 EXAMPLES = 6  # per operation and mode: enough to hit every branch of the parsers, cheap enough for CI

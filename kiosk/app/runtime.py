@@ -1,0 +1,594 @@
+"""The kiosk runtime: ledger, payment terminal, card reader, movie loop and donation screens in one process.
+
+Threads, and why::
+
+    reader thread ──CardPresented…──▶ service worker ──on_state──▶ snapshot ──▶ main thread draws it
+    main thread (pygame) ──touches, keys──┘     (ledger + terminal)               (overlay over the movie)
+
+- The **service worker** owns the :class:`~kiosk.donation.service.DonationService`
+  and is the only thread that touches the ledger and the terminal, so there is
+  never a second charge in flight, and a slow terminal never freezes the
+  screen (a frozen screen is what makes people tap twice).
+- The **main thread** owns pygame: it ticks the player, draws the screen for
+  the newest snapshot, hit-tests touches against exactly what it drew, and
+  sleeps until the next video frame is due *or* the worker has news, so the
+  thank-you is drawn the moment the donation entry is committed.
+
+The thank-you exists only as a flow state reached through ``DonationRecorded``,
+which the service sends after the ledger commit: the screen cannot run ahead
+of the ledger. If the worker dies (a bug), the kiosk fails closed: taps are no
+longer taken, the "temporarily unavailable" screen stays up, and :meth:`App.run`
+returns 1 so systemd restarts it (start-up resolves whatever was left open).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import queue
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import pygame
+
+from kiosk.donation import flow
+from kiosk.config import KioskConfig
+from kiosk.donation.service import DonationService
+from kiosk.ledger import Ledger, Pepper
+from kiosk.payment import PaymentTerminal, open_terminal
+from kiosk.player import Player
+from kiosk.ui.screens import ScreenContext, actions, render
+from kiosk.ui.widgets import Target, hit
+from kiosk.reader import CardPresented, ReaderSupervisor, open_reader
+from kiosk.reader.events import ReaderEvent
+from kiosk.app.parts import ensure_secrets, open_ledger
+from kiosk.app.staffside import StaffSide
+
+log = logging.getLogger("kiosk.app.runtime")
+
+OVERLAY_Z = 100
+IDLE_TICK_S = 0.25
+"""How often the worker ticks the flow when nothing happens (idle timeouts, open-intent retries)."""
+MAX_WAIT_S = 1 / 30
+FATAL_HOLD_S = 10.0
+"""How long the fail-closed screen stays up before :meth:`App.run` returns for a restart."""
+
+Job = Callable[[DonationService], Any]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the worker last published: the flow state, its screen, and the totals to draw with."""
+
+    version: int
+    state: flow.FlowState
+    screen: flow.Screen
+    totals_yen: dict[str, int]
+    tap_at: float | None = None
+    """``time.monotonic()`` of the card event that started the donation this state belongs to."""
+
+
+@dataclass(frozen=True)
+class Presented:
+    """A frame the main thread drew and flipped."""
+
+    frame: int
+    snapshot: Snapshot
+    screen: flow.Screen
+    targets: list[Target]
+    at: float
+
+
+FrameHook = Callable[["App", Presented, pygame.Surface], None]
+
+
+class Sounds:
+    """The success and failure cues; silent (never an error) where there is no audio device."""
+
+    def __init__(self, enabled: bool = True, volume: int = 80):
+        self._cues: dict[str, Any] = {}
+        self.volume = volume
+        """0-100, set from the maintenance menu (in memory: a restart goes back to the default)."""
+        if not enabled:
+            return
+        try:
+            from kiosk.ui.sounds import failure_wav, success_wav
+
+            if not pygame.mixer.get_init():
+                pygame.mixer.init()
+            self._cues = {"thanks": pygame.mixer.Sound(file=io.BytesIO(success_wav())),
+                          "error": pygame.mixer.Sound(file=io.BytesIO(failure_wav()))}
+        except (pygame.error, OSError) as exc:
+            log.info("sound cues off: %s", exc)
+        self.set_volume(volume)
+
+    def set_volume(self, volume: int) -> None:
+        self.volume = max(0, min(100, int(volume)))
+        for cue in self._cues.values():
+            cue.set_volume(self.volume / 100)
+
+    def play(self, name: str) -> None:
+        cue = self._cues.get(name)
+        if cue is not None:
+            try:
+                cue.play()
+            except pygame.error:
+                pass
+
+    def close(self) -> None:
+        self._cues.clear()
+        if pygame.mixer.get_init():
+            pygame.mixer.quit()
+
+
+class ServiceWorker:
+    """Runs every DonationService call on one thread, in order; ticks the flow when idle."""
+
+    def __init__(self, service: DonationService, publish: Callable[[float | None], None]):
+        self.service = service
+        self._publish = publish
+        self._inbox: "queue.Queue[Job | None]" = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="donation-service", daemon=True)
+        self.error: BaseException | None = None
+        self.started = threading.Event()
+        self.card_at: float | None = None
+        """When the newest card event was made (reader clock = ``time.monotonic``)."""
+        self.tap_at: float | None = None
+        """``card_at`` of the card that started the donation in progress (or just ended)."""
+
+    def start(self) -> "ServiceWorker":
+        self._thread.start()
+        return self
+
+    def submit(self, job: Job) -> None:
+        if self.error is None:
+            self._inbox.put(job)
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Finish the job in hand (a charge is never cut off), then stop; ``False`` if it would not."""
+        self._inbox.put(None)
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        try:
+            for r in self.service.start():
+                log.info("start-up: intent seq=%d -> %s", r.intent_seq, r.outcome)
+            self._publish(None)
+            self.started.set()
+            while True:
+                try:
+                    job = self._inbox.get(timeout=IDLE_TICK_S)
+                except queue.Empty:
+                    self.service.tick()
+                    continue
+                if job is None:
+                    return
+                job(self.service)
+        except BaseException as exc:  # fail closed: no more taps until a restart resolves what is open
+            log.exception("donation service stopped; the kiosk fails closed")
+            self.error = exc
+            self.started.set()
+            try:
+                self._publish(None)
+            except Exception:
+                log.exception("could not publish the fail-closed state")
+
+
+class App:
+    """The kiosk. ``App(cfg).start()`` then :meth:`run`; :meth:`close` shuts down cleanly (ledger checkpoint)."""
+
+    def __init__(self, cfg: KioskConfig, *, config_path: str | Path | None = None,
+                 receipt_base_url: str | None = None, sound: bool = True,
+                 allow_quit_key: bool | None = None):
+        self.cfg = cfg
+        self.config_path = config_path
+        self.ctx = ScreenContext.from_config(cfg, receipt_base_url=receipt_base_url)
+        self._receipt_base_url = receipt_base_url
+        self._calls: "queue.Queue[Callable[[], None]]" = queue.Queue()
+        self._sound_enabled = sound
+        self._allow_quit_key = allow_quit_key
+        self.ledger: Ledger | None = None
+        self.terminal: PaymentTerminal | None = None
+        self.reader: ReaderSupervisor | None = None
+        self.player: Player | None = None
+        self.worker: ServiceWorker | None = None
+        self.sounds: Sounds | None = None
+        self.staff: StaffSide | None = None
+        self.live_frames = 0
+        """Frames that showed a live picture: a new video frame, or a still that is meant to be still.
+        The systemd watchdog is fed from this, so a hung loop or a stalled decoder gets the kiosk restarted."""
+        self.frame_hooks: list[FrameHook] = []
+        self.step_hooks: list[Callable[[], None]] = []
+        """Called at the end of every main-loop step (the systemd watchdog and status ping hang here)."""
+        self.latencies_ms: list[float] = []
+        """Card event → first flipped thank-you frame, per donation (bench and health)."""
+        self._snapshot: Snapshot | None = None
+        self._version = 0
+        self._publish_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._injected: "queue.Queue[pygame.event.Event]" = queue.Queue()
+        self._targets: list[Target] = []
+        self._drawn: tuple[Snapshot, flow.Screen, list[Target]] | None = None
+        self._frames = 0
+        self._presented: Presented | None = None
+        self._presented_cv = threading.Condition()
+        self._shown_version = -1
+        self._shown_name = ""
+        self._project_shown: str | None = None
+        self._failed_at: float | None = None
+
+    # --- lifecycle -------------------------------------------------------------------
+    def start(self) -> "App":
+        cfg = self.cfg
+        ensure_secrets(cfg)
+        pepper = Pepper.load(cfg.pepper_path)
+        self.ledger = open_ledger(cfg)
+        self.terminal = open_terminal(cfg)
+        service = DonationService.for_config(cfg, self.ledger, self.terminal, on_state=self._on_state)
+        self.worker = ServiceWorker(service, self._publish)
+        self.worker.start()
+        if not self.worker.started.wait(60):
+            raise RuntimeError("the donation service did not start (open intents unresolved after 60 s)")
+        self.player = Player(cfg, config_path=self.config_path)
+        self.player.add_overlay(self._overlay, z=OVERLAY_Z)
+        self.player.add_event_listener(self._on_pygame_event)
+        self.player.start()
+        self.sounds = Sounds(self._sound_enabled)
+        self.reader = open_reader(cfg, pepper.token)
+        self.staff = StaffSide(self)
+        self.player.add_overlay(self._menu_overlay, z=OVERLAY_Z + 10)  # the menu covers the donation screens
+        self.reader.events.subscribe(self._on_reader_event)  # on the reader thread: hand over, never block
+        self.reader.start()
+        return self
+
+    def close(self) -> None:
+        """Stop taking taps, let a donation in progress finish, then close ledger (checkpoint), terminal, display."""
+        if self.reader is not None:
+            self.reader.stop()
+        if self.staff is not None:
+            self.staff.close()  # menu actions finish and sync stops before the ledger closes
+        worker_done = self.worker.stop() if self.worker is not None else True
+        if self.ledger is not None:
+            if worker_done:
+                self.ledger.close()  # writes a checkpoint when anything was appended since the last one
+            else:
+                log.error("donation service still busy at shutdown; ledger left to close with the process")
+        if self.terminal is not None and worker_done:
+            self.terminal.close()
+        if self.sounds is not None:
+            self.sounds.close()
+        if self.player is not None:
+            self.player.stop()
+
+    def __enter__(self) -> "App":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def call_in_loop(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the main loop before the next frame (from any thread): the player and screen
+        context are only touched there."""
+        self._calls.put(fn)
+        self._wake.set()
+
+    def adopt_config(self, new: KioskConfig) -> None:
+        """Take projects, amounts and playlist from ``new`` (a portal push or the menu); on the main loop.
+
+        The playlist changes at the next clip boundary; the flow's amounts and projects from the next
+        donation (the worker owns the service, so the swap is queued to it).
+        """
+        self.cfg.projects = new.projects
+        self.cfg.donation = new.donation
+        self.cfg.player.playlist = new.player.playlist
+        self.ctx = ScreenContext.from_config(self.cfg, receipt_base_url=self._receipt_base_url)
+        if self.player is not None:
+            self.player.reload(self.cfg)
+        settings_cfg = self.cfg
+
+        def swap(svc: DonationService) -> None:
+            svc.settings = flow.FlowSettings.from_config(settings_cfg, method=svc.settings.method)
+
+        self.submit(swap)
+
+    def request_stop(self) -> None:
+        """Make :meth:`run` return after the current frame (safe from any thread and signal handlers)."""
+        self._stop.set()
+        self._wake.set()
+
+    # --- the main loop ------------------------------------------------------------------
+    def run(self, *, seconds: float | None = None, until: Callable[["App"], bool] | None = None) -> int:
+        """Draw and react until stopped; returns 0, or 1 when the kiosk failed closed."""
+        end = time.monotonic() + seconds if seconds is not None else None
+        while not self._stop.is_set():
+            self.step()
+            if until is not None and until(self):
+                break
+            if end is not None and time.monotonic() >= end:
+                break
+            if self._failed_at is not None and time.monotonic() - self._failed_at >= FATAL_HOLD_S:
+                return 1
+        return 1 if self.failed else 0
+
+    def step(self) -> None:
+        """One frame: injected input, player tick (events, movie, screens, flip), then wait for the next reason to draw."""
+        assert self.player is not None
+        while True:
+            try:
+                self._on_pygame_event(self._injected.get_nowait())
+            except queue.Empty:
+                break
+        while True:
+            try:
+                self._calls.get_nowait()()
+            except queue.Empty:
+                break
+        self._drawn = None
+        new_picture = self.player.tick()
+        showing = self.player.showing
+        if not self.player.display.lost and (new_picture or (showing is not None and showing.kind != "video")):
+            self.live_frames += 1
+        if self.staff is not None:
+            self.staff.tick()
+        if self._drawn is not None and not self.player.display.lost:
+            self._after_flip(*self._drawn)
+        for hook in list(self.step_hooks):
+            hook()
+        pid = self.player.current_project_id
+        if pid is not None and pid != self._project_shown:
+            self._project_shown = pid
+            self.submit(lambda svc, p=pid: svc.handle(flow.ProjectShown(now_ms=svc.now_ms(), project=p)))
+        self._wait()
+
+    def _wait(self) -> None:
+        # Like Player.run's wait, but a worker or reader event wakes us at once.
+        assert self.player is not None
+        p = self.player
+        timeout = 0.1 if p.display.lost else MAX_WAIT_S
+        head = p.queue.peek()
+        if head is not None:
+            due = p.pacer.next_due(head)
+            if due is not None:
+                timeout = min(timeout, due - p.clock.monotonic())
+        if timeout > 0 and self._wake.wait(timeout):
+            self._wake.clear()
+        else:
+            self._wake.clear()
+
+    # --- worker side -----------------------------------------------------------------------
+    def submit(self, job: Job) -> None:
+        if self.worker is not None and not self.failed:
+            self.worker.submit(job)
+
+    @property
+    def failed(self) -> bool:
+        return self.worker is not None and self.worker.error is not None
+
+    def _on_state(self, state: flow.FlowState) -> None:
+        self._publish(state)
+
+    def _publish(self, state: flow.FlowState | None) -> None:
+        """On the worker thread: make the new state drawable and wake the main loop."""
+        assert self.worker is not None
+        svc = self.worker.service
+        state = state or svc.state
+        totals = {pid: t["total_yen"] for pid, t in svc.ledger.totals()["projects"].items()}
+        if state.name == "charging" and (self._snapshot is None or self._snapshot.state.name != "charging"):
+            self.worker.tap_at = self.worker.card_at
+        with self._publish_lock:
+            self._version += 1
+            self._snapshot = Snapshot(self._version, state, flow.screen_for(state, svc.settings), totals,
+                                      self.worker.tap_at)
+        self._wake.set()
+
+    def _on_reader_event(self, ev: ReaderEvent) -> None:
+        """On the reader thread: queue the event for the worker, wake the main loop."""
+        worker = self.worker
+        if self.staff is not None and self.staff.card(ev):
+            self._wake.set()  # a staff card opened the menu (or fed it): not a donation
+            return
+
+        def job(svc: DonationService, ev: ReaderEvent = ev) -> None:
+            if isinstance(ev, CardPresented) and worker is not None:
+                worker.card_at = ev.at
+            svc.reader_event(ev)
+
+        self.submit(job)
+
+    # --- input ----------------------------------------------------------------------------
+    def inject(self, event: pygame.event.Event) -> None:
+        """Queue an input event as if pygame had delivered it (scripted demos, tests); any thread."""
+        self._injected.put(event)
+        self._wake.set()
+
+    def touch_at(self, pos: tuple[int, int]) -> None:
+        """A finger at ``pos`` (screen pixels), through the same path as a real touch."""
+        self.inject(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=pos, button=1, touch=False))
+
+    def _on_pygame_event(self, ev: pygame.event.Event) -> None:
+        if self.staff is not None and self.staff.pygame_event(ev, self._surface_size()):
+            return
+        if ev.type == pygame.QUIT:
+            self.request_stop()
+        elif ev.type == pygame.FINGERDOWN:
+            w, h = self._surface_size()
+            self._on_touch((int(ev.x * w), int(ev.y * h)))
+        elif ev.type == pygame.MOUSEBUTTONDOWN and ev.button == 1 and not getattr(ev, "touch", False):
+            # SDL also turns each finger into a mouse click (``touch`` set): count the finger once.
+            self._on_touch(tuple(ev.pos))
+        elif ev.type == pygame.KEYDOWN:
+            self._on_key(ev)
+
+    def _surface_size(self) -> tuple[int, int]:
+        screen = self.player.screen if self.player is not None else None
+        return screen.get_size() if screen is not None else (self.cfg.player.width, self.cfg.player.height)
+
+    def _on_touch(self, pos: tuple[int, int]) -> None:
+        target = hit(self._targets, pos)  # against what is on screen now, i.e. what the finger aimed at
+        self.submit(lambda svc: svc.handle(actions.event_for(target, svc.now_ms())))
+
+    def _on_key(self, ev: pygame.event.Event) -> None:
+        key = getattr(ev, "unicode", "") or ""
+        if key in "12345" and key:
+            self.press(key)
+        elif ev.key == pygame.K_l:
+            self.submit(lambda svc: svc.handle(flow.ToggleLanguage(now_ms=svc.now_ms())))
+        elif ev.key == pygame.K_ESCAPE and self._quit_key_allowed():
+            self.request_stop()
+
+    def _quit_key_allowed(self) -> bool:
+        if self._allow_quit_key is not None:
+            return self._allow_quit_key
+        return self.player is not None and not self.player.display.fullscreen
+
+    @property
+    def sim(self) -> Any:
+        """The simulated reader when the backend is ``sim`` (keys 1-5 tap its cards), else ``None``."""
+        from kiosk.reader.sim import SimReader
+
+        r = self.reader.reader if self.reader is not None else None
+        return r if isinstance(r, SimReader) else None
+
+    def press(self, key: str) -> None:
+        sim = self.sim
+        if sim is None:
+            log.info("key %s: no simulated reader (reader.backend is %s)", key, self.cfg.reader.backend)
+            return
+        try:
+            sim.press(key)
+        except ValueError as exc:
+            log.warning("%s", exc)
+
+    # --- drawing ----------------------------------------------------------------------------
+    def _screen_to_draw(self) -> tuple[Snapshot | None, flow.Screen | None]:
+        snap = self._snapshot
+        if snap is None:
+            return None, None
+        if self.failed:
+            lang = snap.state.lang
+            return snap, flow.ErrorScreen("unavailable", "unavailable", flow.HINTS["unavailable"], None, None,
+                                          None, None, lang)
+        return snap, snap.screen
+
+    def _menu_overlay(self, surface: pygame.Surface, now_ms: int) -> None:
+        if self.staff is not None and self.staff.is_open:
+            self.staff.render(surface, now_ms)
+
+    def _overlay(self, surface: pygame.Surface, now_ms: int) -> None:
+        if self.staff is not None and self.staff.is_open:
+            self._targets = []  # donation screens are hidden and untouchable while staff work
+            return
+        snap, screen = self._screen_to_draw()
+        if snap is None or screen is None:
+            return
+        targets = render(screen, surface, now_ms, ctx=self.ctx.with_totals(snap.totals_yen))
+        self._targets = targets
+        self._drawn = (snap, screen, targets)
+
+    def _after_flip(self, snap: Snapshot, screen: flow.Screen, targets: list[Target]) -> None:
+        now = time.monotonic()
+        self._frames += 1
+        pres = Presented(self._frames, snap, screen, targets, now)
+        first = snap.version != self._shown_version
+        if first:
+            self._shown_version = snap.version
+            name = screen.screen
+            if name != self._shown_name:
+                if name == "thanks" and snap.tap_at is not None:
+                    self.latencies_ms.append((now - snap.tap_at) * 1000)
+                if name in ("thanks", "error") and self.sounds is not None:
+                    self.sounds.play(name)
+                if name == "thanks" and self.staff is not None:
+                    self.staff.nudge_sync()  # upload the new gift soon, in the background
+                self._shown_name = name
+        if self.failed and self._failed_at is None:
+            self._failed_at = now
+        with self._presented_cv:
+            self._presented = pres
+            self._presented_cv.notify_all()
+        surface = self.player.screen if self.player is not None else None
+        if surface is not None:
+            for hook in list(self.frame_hooks):
+                hook(self, pres, surface)
+
+    @property
+    def presented(self) -> Presented | None:
+        return self._presented
+
+    def wait_presented(self, pred: Callable[[Presented], bool], timeout: float = 10.0) -> Presented | None:
+        """Block (another thread than the main loop) until a flipped frame satisfies ``pred``."""
+        deadline = time.monotonic() + timeout
+        with self._presented_cv:
+            while True:
+                p = self._presented
+                if p is not None and pred(p):
+                    return p
+                left = deadline - time.monotonic()
+                if left <= 0 or self._stop.is_set():
+                    return None
+                self._presented_cv.wait(left)
+
+
+def target_center(targets: list[Target], action: str, value: Any = None) -> tuple[int, int] | None:
+    """Where to touch to press the (topmost) button ``action``/``value``: for scripts and tests."""
+    for t in reversed(targets):
+        if t.action == action and (value is None or t.value == value):
+            return t.rect.center
+    return None
+
+
+def run_kiosk(cfg: KioskConfig, *, config_path: str | Path | None = None, seconds: float | None = None) -> int:
+    """``kiosk run``: the production kiosk until SIGTERM/SIGINT (or ``seconds``); 1 when it failed closed.
+
+    Under systemd (Type=notify) it sends READY=1 once the screen and reader are up, STATUS= lines as the
+    screens change, WATCHDOG=1 from the render loop only while live frames are presented (so a frozen
+    picture gets the process restarted), and STOPPING=1 on the way out.
+    """
+    from kiosk.ops.logsetup import setup_logging
+    from kiosk.ops.notify import Notifier, Watchdog
+
+    log_handler = setup_logging(cfg.kiosk.log_level)
+    app = App(cfg, config_path=config_path)
+    notifier = Notifier()
+    previous = {}
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("signal %d: shutting down", signum)
+        app.request_stop()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous[sig] = signal.signal(sig, on_signal)
+    try:
+        app.start()
+        # While the display is released on purpose (TV off, HDMI out) no frames are expected.
+        watchdog = Watchdog.from_env(lambda: app.live_frames, notifier=notifier,
+                                     waiting=lambda: app.player is not None and app.player.display.lost)
+        last_status = [""]
+
+        def on_step() -> None:
+            watchdog.tick()
+            status = f"screen={app._shown_name or 'starting'} failed={app.failed}"
+            if status != last_status[0]:
+                last_status[0] = status
+                notifier.status(status)
+
+        app.step_hooks.append(on_step)
+        notifier.ready(f"kiosk {cfg.kiosk.id} up: reader {cfg.reader.backend}, ledger seq {app.ledger.size}")
+        log.info("kiosk %s ready", cfg.kiosk.id)
+        return app.run(seconds=seconds)
+    finally:
+        notifier.stopping("shutting down")
+        app.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        logging.getLogger().removeHandler(log_handler)  # leave the process's logging as we found it

@@ -1,0 +1,187 @@
+"""What runs beside the donation flow inside ``kiosk run``: the maintenance menu, its status page,
+background sync to the portal, and applying playlist changes from the menu.
+
+Kept apart from :mod:`kiosk.app.runtime`, which owns the donation loop; the app calls
+:meth:`StaffSide.card`, :meth:`StaffSide.pygame_event`, :meth:`StaffSide.tick` and
+:meth:`StaffSide.render` at the points noted there.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+import pygame
+
+from kiosk import __version__
+from kiosk.config.staff import ops_settings
+from kiosk.staff.gate import StaffGate
+from kiosk.ops.status import StatusInputs, ledger_figures, read_disk_free, read_soc_temp, read_uptime
+from kiosk.staff.menu import MaintenanceMenu, services_from_config
+from kiosk.ui.widgets import Target
+from kiosk.reader import CardPresented, ReaderEvent
+
+if TYPE_CHECKING:
+    from kiosk.app.runtime import App
+
+log = logging.getLogger(__name__)
+
+SYNC_NOW_WAIT_S = 20.0
+
+
+class StaffSide:
+    def __init__(self, app: "App"):
+        self.app = app
+        cfg = app.cfg
+        assert app.ledger is not None
+        self.gate = StaffGate(app.ledger, ops_settings(cfg).staff)
+        self.last_family: str | None = None
+        self._pushed_playlist: list | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="menu-action")
+        self.sync = self._start_sync() if cfg.portal.url else None
+        self.menu = MaintenanceMenu(
+            services_from_config(
+                cfg, app.ledger, self.gate,
+                status_inputs=self.status_inputs,
+                sync_now=self._sync_now if self.sync is not None else None,
+                sync_state=(lambda: self.sync.uploader.state) if self.sync is not None else None,
+                apply_playlist=self._apply_playlist,
+                reload_playlist=self._reload_playlist if self.sync is not None else None,
+                volume=lambda: app.sounds.volume if app.sounds is not None else 0,
+                set_volume=lambda v: app.sounds.set_volume(v) if app.sounds is not None else None,
+                set_language=self._set_language,
+                language=lambda: cfg.kiosk.language,
+                restart_app=app.request_stop,  # systemd's Restart=always brings it back
+                background=self._executor.submit,
+            ),
+            screen_size=(cfg.player.width, cfg.player.height),
+        )
+
+    # --- sync ------------------------------------------------------------------------------
+    def _start_sync(self) -> Any:
+        from kiosk.sync.uploader import BackgroundSync, Uploader
+
+        uploader = Uploader.from_config(self.app.cfg, ledger=self.app.ledger, on_config=self._on_pushed_config)
+        return BackgroundSync(uploader, self.app.cfg.portal.sync_interval_s).start()
+
+    def _on_pushed_config(self, record: dict) -> None:
+        """On the sync thread, after the portal's config was validated, fetched and recorded in the ledger."""
+        from kiosk.sync.adopt import adopt_media, overlay
+
+        pushed = record["config"]
+        adopt_media(self.app.cfg.data_dir / "media", pushed)
+        new = overlay(self.app.cfg, pushed)
+        log.info("portal config v%s adopted: %d projects, %d clips", record["version"], len(new.projects),
+                 len(new.player.playlist))
+        self._pushed_playlist = list(new.player.playlist)
+        self.app.call_in_loop(lambda: self.app.adopt_config(new))
+
+    def nudge_sync(self) -> None:
+        if self.sync is not None:
+            self.sync.nudge()
+
+    def _sync_now(self) -> str:
+        """Ask the background thread to upload now and wait for its answer (the menu shows 'working…')."""
+        assert self.sync is not None
+        before = self.sync.status().get("last_attempt_ms")
+        self.sync.nudge()
+        deadline = time.monotonic() + SYNC_NOW_WAIT_S
+        while time.monotonic() < deadline:
+            st = self.sync.status()
+            if st.get("last_attempt_ms") != before:
+                if st.get("last_error"):
+                    raise RuntimeError(st["last_error"])
+                return f"{st.get('pending', 0)} pending, accepted through seq {st.get('accepted_through_seq')}"
+            time.sleep(0.2)
+        raise TimeoutError(f"no answer from the portal within {SYNC_NOW_WAIT_S:.0f} s")
+
+    # --- menu callbacks -----------------------------------------------------------------------
+    def _reload_playlist(self) -> list:
+        """'Reload from the portal': sync now (a newer config is pulled, recorded and adopted), then the
+        playlist as the portal last set it."""
+        self._sync_now()
+        return list(self._pushed_playlist if self._pushed_playlist is not None else self.app.cfg.player.playlist)
+
+    def _apply_playlist(self, items: list) -> None:
+        cfg = self.app.cfg.model_copy(deep=True)
+        cfg.base_dir = self.app.cfg.base_dir
+        cfg.player.playlist = list(items)
+        player = self.app.player
+        assert player is not None
+        self.app.call_in_loop(lambda: player.reload(cfg))  # the next clip boundary; player only on the main loop
+
+    def _set_language(self, lang: str) -> None:
+        self.app.cfg.kiosk.language = lang  # in memory, as the menu documents; the next screen follows it
+
+    def status_inputs(self) -> StatusInputs:
+        app = self.app
+        sup = app.reader
+        reader_state = None
+        detail = ""
+        if sup is not None:
+            state = getattr(sup.state, "value", str(sup.state))
+            reader_state = {"connected": "connected", "reconnecting": "lost", "fault": "fault",
+                            "starting": "lost", "stopped": "missing"}.get(state)
+            fault = getattr(sup, "last_fault", None)
+            detail = getattr(fault, "fix", "") or getattr(fault, "reason", "") or ""
+        sync = self.sync.status() if self.sync is not None else {}
+        last_ok = sync.get("last_success_ms")
+        m = app.player.metrics.latest() if app.player is not None else None
+        gaps = list(getattr(m, "switch_gap_ms", []) or [])
+        return StatusInputs(
+            reader_state=reader_state, reader_detail=detail, last_family=self.last_family,
+            payment_state="offline" if app.failed else "ready",
+            portal_configured=bool(app.cfg.portal.url),
+            portal_reachable=None if not sync else sync.get("last_error") is None,
+            enrolled=None if not sync else sync.get("enrolled_ms") is not None,
+            last_sync_age_s=(time.time() * 1000 - last_ok) / 1000 if last_ok else None,
+            pending_entries=sync.get("pending") if sync else None,
+            ledger_ok=not app.failed,
+            **ledger_figures(app.ledger),
+            disk_free_bytes=read_disk_free(app.cfg.data_dir), soc_temp_c=read_soc_temp(),
+            uptime_s=read_uptime(), version=__version__,
+            dropped_frames_per_min=(getattr(m, "dropped", 0) or 0) * 60.0 if m is not None else None,
+            switch_gap_ms=max(gaps) if gaps else None,
+        )
+
+    # --- routing (called by the app) ------------------------------------------------------------
+    def card(self, ev: ReaderEvent) -> bool:
+        """On the reader thread: True when the menu took the tap (a staff card, or a tap inside the menu)."""
+        if isinstance(ev, CardPresented):
+            self.last_family = ev.record.family
+            return self.menu.card(ev.record)
+        return False
+
+    def pygame_event(self, ev: pygame.event.Event, size: tuple[int, int]) -> bool:
+        """True when the menu consumed the event. While closed the menu counts corner taps towards the
+        hidden gesture; those taps are swallowed here so they never start a donation."""
+        if self.menu.handle_pygame_event(ev):
+            return True
+        if ev.type == pygame.FINGERDOWN:
+            pos = (int(ev.x * size[0]), int(ev.y * size[1]))
+        elif ev.type == pygame.MOUSEBUTTONDOWN:
+            pos = tuple(ev.pos)
+        else:
+            return False
+        return self.menu.in_corner(pos)
+
+    def tick(self) -> None:
+        self.menu.tick(int(time.monotonic() * 1000))
+
+    @property
+    def is_open(self) -> bool:
+        return self.menu.is_open
+
+    def render(self, surface: pygame.Surface, now_ms: int) -> list[Target]:
+        return self.menu.render(surface, now_ms) if self.menu.is_open else []
+
+    def close(self) -> None:
+        if self.menu.is_open:
+            self.menu.close("shutdown")
+        if self.sync is not None:
+            self.sync.stop()
+            self.sync.uploader.close()
+        self._executor.shutdown(wait=True, cancel_futures=False)
+

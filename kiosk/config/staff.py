@@ -1,0 +1,153 @@
+"""Config sections for staff operations: ``[staff]``, ``[closeout]``, ``[volunteer]``, ``[export]``, ``[status]``.
+
+They are plain :class:`~kiosk.config.base.Section` models so the root
+:class:`~kiosk.config.KioskConfig` can hold them like any other section.
+Until it does, :func:`ops_settings` falls back to the defaults, so every
+helper in :mod:`kiosk.ops` already works with today's root config.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from kiosk.config.base import Section
+
+TOKEN_RE = re.compile(r"^[0-9a-f]{32}$")
+PIN_HASH_RE = re.compile(r"^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$")
+
+
+class StaffSection(Section):
+    pin_hash: str = ""
+    """Salted scrypt hash of the menu PIN, the line printed by ``kiosk staff set-pin``. Never the PIN itself. Empty: the hidden gesture asks for no PIN and the menu opens only with a staff card."""
+
+    staff_tokens: list[str] = Field(default_factory=list)
+    """Donor tokens (32 hex digits) of the staff cards that open the menu, as printed by ``kiosk staff card``. Re-register them after rotating the pepper."""
+
+    free_attempts: int = Field(3, ge=1, le=10)
+    """Wrong PINs allowed before the menu locks."""
+
+    lockout_base_s: int = Field(30, ge=1, le=3600)
+    """First lock after ``free_attempts`` wrong PINs, in seconds; each further wrong PIN doubles it."""
+
+    lockout_max_s: int = Field(900, ge=1, le=86400)
+    """Longest lock, in seconds."""
+
+    idle_timeout_s: int = Field(300, ge=30, le=3600)
+    """The menu closes itself (back to the attract loop) after this many seconds without a touch or key."""
+
+    @field_validator("pin_hash")
+    @classmethod
+    def _pin_hash(cls, v: str) -> str:
+        if v and not PIN_HASH_RE.match(v):
+            raise ValueError("pin_hash must be the scrypt$... line printed by `kiosk staff set-pin`, "
+                             "never the PIN itself")
+        return v
+
+    @field_validator("staff_tokens")
+    @classmethod
+    def _tokens(cls, v: list[str]) -> list[str]:
+        bad = [t for t in v if not TOKEN_RE.match(t)]
+        if bad:
+            raise ValueError(f"staff tokens are 32 lowercase hex digits (from `kiosk staff card`), got {bad}")
+        return v
+
+    @model_validator(mode="after")
+    def _lockout_order(self) -> "StaffSection":
+        if self.lockout_max_s < self.lockout_base_s:
+            raise ValueError(f"lockout_max_s {self.lockout_max_s} is below lockout_base_s {self.lockout_base_s}")
+        return self
+
+
+class CloseoutSection(Section):
+    auto: bool = True
+    """``kiosk closeout`` without ``--date`` (the nightly timer) writes a Z report for every ended business day that has donations and no close-out yet."""
+
+    lookback_days: int = Field(31, ge=1, le=366)
+    """How many ended business days the automatic close-out looks back for days left open (kiosk switched off at night)."""
+
+
+class Activity(Section):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
+    """Activity identifier recorded in the ``points_grant`` entry, e.g. ``park-cleanup``."""
+
+    title: str = Field(min_length=1)
+    """Japanese name shown on the menu."""
+
+    title_en: str = ""
+    """English name (falls back to ``title``)."""
+
+    points: int = Field(10, ge=1)
+    """Points offered by default for this activity."""
+
+    max_points: int = Field(100, ge=1)
+    """Most points one grant for this activity may give."""
+
+    @model_validator(mode="after")
+    def _default_within_max(self) -> "Activity":
+        if self.points > self.max_points:
+            raise ValueError(f"points {self.points} exceeds max_points {self.max_points}")
+        return self
+
+
+class VolunteerSection(Section):
+    activities: list[Activity] = Field(default_factory=list)
+    """Volunteer activities staff can grant points for ([[volunteer.activities]] tables). Empty: the menu item is hidden."""
+
+    daily_limit_per_card: int = Field(300, ge=1)
+    """Most volunteer points one card (donor token) may receive per business day."""
+
+    @field_validator("activities")
+    @classmethod
+    def _unique(cls, v: list[Activity]) -> list[Activity]:
+        ids = [a.id for a in v]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"duplicate activity ids: {sorted({i for i in ids if ids.count(i) > 1})}")
+        return v
+
+    def activity(self, activity_id: str) -> Activity | None:
+        return next((a for a in self.activities if a.id == activity_id), None)
+
+
+class ExportSection(Section):
+    mount_roots: list[str] = Field(default_factory=lambda: ["/media", "/run/media"])
+    """Where USB sticks get mounted; a stick is a removable-filesystem mount point below one of these."""
+
+    journal_unit: str = "kiosk.service"
+    """systemd unit whose journal is exported as the day's log (card IDs redacted)."""
+
+
+class StatusSection(Section):
+    min_free_mb: int = Field(200, ge=1)
+    """Disk free below this is red on the status page (and a ``kiosk doctor`` failure)."""
+
+    warn_free_mb: int = Field(1024, ge=1)
+    """Disk free below this is yellow."""
+
+    warn_temp_c: int = Field(70, ge=30, le=110)
+    """SoC temperature (°C) from which the status page shows yellow."""
+
+    max_temp_c: int = Field(80, ge=30, le=110)
+    """SoC temperature (°C) from which it shows red; the Pi throttles at 80–85 °C."""
+
+    sync_stale_min: int = Field(60, ge=1)
+    """Minutes since the last successful sync, with entries pending, before the sync item turns yellow; four times this turns it red."""
+
+
+@dataclass(frozen=True)
+class OpsSettings:
+    """The ops sections of one config, defaults filled in where the root config has none yet."""
+
+    staff: StaffSection
+    closeout: CloseoutSection
+    volunteer: VolunteerSection
+    export: ExportSection
+    status: StatusSection
+
+
+def ops_settings(cfg: Any) -> OpsSettings:
+    """The ops sections of a :class:`~kiosk.config.KioskConfig`."""
+    return OpsSettings(cfg.staff, cfg.closeout, cfg.volunteer, cfg.export, cfg.status)

@@ -1,0 +1,253 @@
+"""Kiosk configuration: TOML loaded with tomllib, validated with pydantic v2.
+
+A bad file gives one :class:`ConfigError` listing every problem with its
+dotted path and, for unknown keys, the closest valid name. The CLI turns that
+into exit code 2 and never a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+
+from kiosk.config.base import Section
+from kiosk.config.donation import DonationSection, PolicyArea, Project
+from kiosk.config.kiosk import KeysSection, KioskSection, LedgerSection
+from kiosk.config.portal import PortalSection
+from kiosk.config.flow import FlowConfig
+from kiosk.config.staff import CloseoutSection, ExportSection, StaffSection, StatusSection, VolunteerSection
+from kiosk.config.payment import PaymentConfig
+from kiosk.config.player import PlayerConfig
+from kiosk.config.reader import ReaderConfig
+
+ENV_VAR = "KIOSK_CONFIG"
+
+class ConfigError(Exception):
+    """A config file that cannot be used. ``str()`` is the full report."""
+
+    def __init__(self, path: str, problems: list[str]):
+        self.path = path
+        self.problems = problems
+        lines = [f"config {path}: {len(problems)} problem{'s' if len(problems) != 1 else ''}"]
+        lines += [f"  - {p}" for p in problems]
+        super().__init__("\n".join(lines))
+
+
+class KioskConfig(Section):
+    kiosk: KioskSection
+    """This kiosk's identity and local settings."""
+
+    keys: KeysSection = Field(default_factory=KeysSection)
+    """Key and pepper file locations."""
+
+    ledger: LedgerSection = Field(default_factory=LedgerSection)
+    """Ledger file and checkpoint cadence."""
+
+    reader: ReaderConfig = Field(default_factory=ReaderConfig)
+    """Card reader backend and debounce."""
+
+    player: PlayerConfig = Field(default_factory=PlayerConfig)
+    """Display and movie loop."""
+
+    donation: DonationSection = Field(default_factory=DonationSection)
+    """Amounts, limits and points."""
+
+    portal: PortalSection = Field(default_factory=PortalSection)
+    """Central portal sync."""
+
+    payment: PaymentConfig = Field(default_factory=PaymentConfig)
+    """Payment terminal (simulated by default), its simulator knobs and lookup pacing."""
+
+    flow: FlowConfig = Field(default_factory=FlowConfig)
+    """Idle timeouts of the donation screens."""
+
+    staff: StaffSection = Field(default_factory=StaffSection)
+    """Maintenance menu access: PIN hash, staff cards, lockout."""
+
+    closeout: CloseoutSection = Field(default_factory=CloseoutSection)
+    """Daily close-out (日計) run by the nightly timer."""
+
+    volunteer: VolunteerSection = Field(default_factory=VolunteerSection)
+    """Volunteer activities and point limits."""
+
+    export: ExportSection = Field(default_factory=ExportSection)
+    """USB export for the city."""
+
+    status: StatusSection = Field(default_factory=StatusSection)
+    """Status page thresholds."""
+
+    projects: list[Project] = Field(default_factory=list)
+    """Projects citizens can give to ([[projects]] tables)."""
+
+    @model_validator(mode="after")
+    def _unique_projects(self) -> "KioskConfig":
+        seen: set[str] = set()
+        dups = [p.id for p in self.projects if p.id in seen or seen.add(p.id)]
+        if dups:
+            raise ValueError(f"duplicate project ids: {sorted(set(dups))}")
+        return self
+
+    # Paths in the file are relative; these resolve them once the file's location is known.
+    base_dir: Path = Field(default=Path("."), exclude=True)
+    """(internal) directory of the config file; not read from TOML."""
+
+    def resolve(self, p: Path) -> Path:
+        return p if p.is_absolute() else (self.data_dir / p)
+
+    @property
+    def data_dir(self) -> Path:
+        d = self.kiosk.data_dir
+        return d if d.is_absolute() else (self.base_dir / d)
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.resolve(self.ledger.path)
+
+    @property
+    def private_key_path(self) -> Path:
+        return self.resolve(self.keys.private_key)
+
+    @property
+    def public_key_path(self) -> Path:
+        return self.resolve(self.keys.public_key)
+
+    @property
+    def pepper_path(self) -> Path:
+        return self.resolve(self.keys.pepper)
+
+    def project(self, project_id: str) -> Project | None:
+        return next((p for p in self.projects if p.id == project_id), None)
+
+
+# --- error reporting ---------------------------------------------------------
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """Follow ``loc`` through nested models (and list items) to the model that owns its last key."""
+    import typing
+
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(part)
+        if field is None:
+            return None
+        ann = field.annotation
+        while typing.get_origin(ann) in (list, typing.Union, getattr(__import__("types"), "UnionType", None)):
+            args = [a for a in typing.get_args(ann) if a is not type(None)]
+            ann = args[0] if args else None
+        current = ann
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _describe(err: dict[str, Any], root: type[BaseModel]) -> str:
+    loc = tuple(err["loc"])
+    path = _dotted(loc)
+    if err["type"] == "extra_forbidden":
+        owner = _model_at(root, loc[:-1])
+        key = str(loc[-1])
+        names = [n for n in (owner.model_fields if owner else {}) if n != "base_dir"]
+        close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else (f" (valid keys: {', '.join(names)})" if names else "")
+        return f"{path}: unknown key{hint}"
+    if err["type"] == "missing":
+        return f"{path}: required key is missing"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    if "input" in err and err["type"] not in ("model_type",) and not isinstance(err["input"], (dict, list)):
+        return f"{path}: {msg} (got {err['input']!r})"
+    return f"{path}: {msg}"
+
+
+def validate_config(data: dict[str, Any], source: str = "<config>", base_dir: Path | None = None) -> KioskConfig:
+    """Validate an already-parsed TOML mapping; raises :class:`ConfigError` listing every problem."""
+    if "base_dir" in data:
+        raise ConfigError(source, ["base_dir: unknown key"])
+    try:
+        cfg = KioskConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = [_describe(e, KioskConfig) for e in exc.errors(include_url=False)]
+        raise ConfigError(source, problems) from None
+    cfg.base_dir = base_dir if base_dir is not None else Path(".")
+    return cfg
+
+
+def load_config(path: str | os.PathLike | None = None) -> KioskConfig:
+    """Load ``path`` (or ``$KIOSK_CONFIG``). Raises :class:`ConfigError` for every kind of bad file."""
+    if path is None:
+        path = os.environ.get(ENV_VAR)
+        if not path:
+            raise ConfigError("(none)", [f"no config file given: pass --config FILE or set {ENV_VAR}"])
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(str(p), ["file does not exist"]) from None
+    except OSError as exc:
+        raise ConfigError(str(p), [f"cannot read file: {exc.strerror or exc}"]) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(p), [f"not UTF-8 text: {exc.reason} at byte {exc.start}"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(p), [f"TOML syntax: {exc}"]) from None
+    return validate_config(data, str(p), p.resolve().parent)
+
+
+def dump_toml(cfg: KioskConfig) -> str:
+    """Serialise a config back to TOML (used by ``kiosk demo`` to record what it ran with)."""
+    data = cfg.model_dump(mode="json", exclude={"base_dir"}, exclude_none=True)
+    return _to_toml(data)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def _to_toml(data: dict[str, Any], prefix: str = "") -> str:
+    scalars, tables, arrays = [], [], []
+    for k, v in data.items():
+        if isinstance(v, dict):
+            tables.append((k, v))
+        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            arrays.append((k, v))
+        else:
+            scalars.append(f"{k} = {_toml_value(v)}")
+    out = "\n".join(scalars) + ("\n" if scalars else "")
+    for k, v in tables:
+        name = f"{prefix}{k}"
+        out += f"\n[{name}]\n" + _to_toml(v, name + ".")
+    for k, items in arrays:
+        name = f"{prefix}{k}"
+        for item in items:
+            out += f"\n[[{name}]]\n" + _to_toml(item, name + ".")
+    return out

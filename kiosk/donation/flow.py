@@ -1,0 +1,637 @@
+"""The donation flow: a pure state machine, from the movie loop to a thank-you or a clear error.
+
+``step(state, event, settings) -> (state, effects)`` does no I/O. Every event
+carries ``now_ms`` from the caller's clock, so idle timeouts are plain
+arithmetic and tests drive time by hand. The effects it returns
+(:class:`CommitIntent`, :class:`Charge`, :class:`RecordDonation`,
+:class:`RecordFailure`) are carried out by :class:`kiosk.donation.service.DonationService`,
+which feeds the outcome back as an event. Because the ledger order is encoded
+here as phases, a charge can only be asked for after its intent was committed,
+and the thank-you only appears after the donation entry was committed.
+
+States (each names one screen; :func:`screen_for` gives its data)::
+
+    attract ──touch──▶ choose_amount ──amount──▶ tap_card ──tap──▶ charging ──▶ thanks
+       │ tap (default amount, project on screen)                     │
+       └──────────────────────────────────────────────────────────▶ charging ──▶ error
+    every screen but charging times out back to attract.
+
+Charging never times out: leaving it while a charge is in flight could strand
+an approved payment. The terminal's own timeout bounds it (an ``unknown``
+answer), and the service always answers every effect with an event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, Literal, Union
+
+from kiosk.ledger.pepper import DonorToken
+
+StateName = Literal["attract", "choose_amount", "tap_card", "charging", "thanks", "error"]
+STATES: tuple[StateName, ...] = ("attract", "choose_amount", "tap_card", "charging", "thanks", "error")
+
+ErrorKind = Literal["card_unreadable", "not_transit", "balance_low", "limit_reached", "declined",
+                    "reader_offline", "unavailable"]
+ERROR_KINDS: tuple[ErrorKind, ...] = ("card_unreadable", "not_transit", "balance_low", "limit_reached",
+                                      "declined", "reader_offline", "unavailable")
+
+HINTS: dict[str, str] = {
+    # What-to-do text per error screen, keyed by ErrorInfo.hint. The English is the gettext msgid.
+    "card_unreadable": "Hold your card flat on the reader until it beeps, then tap again.",
+    "not_transit": "This is not a transit IC card. Please use Suica, PASMO, ICOCA or another transit card.",
+    "balance_low": "The balance on this card is too low. Choose a smaller amount or use another card.",
+    "limit_reached": "This card has reached today's donation limit. Thank you! Please come again tomorrow.",
+    "limit_reached_amount": "That is more than this card may give today. Choose a smaller amount.",
+    "declined": "The payment was declined, and you have not been charged. Please try another card.",
+    "not_charged": "The payment did not go through, and you have not been charged. Please tap again.",
+    "reader_offline": "The card reader is not working right now. Please tell the staff.",
+    "unavailable": "Donations are temporarily unavailable. You have not been charged. Please try again later.",
+    "unavailable_charged": ("Your donation was received, but the receipt cannot be shown right now. "
+                            "It will be recorded automatically. Please do not tap again."),
+    "unavailable_pending": ("We could not confirm the payment. If you were charged, it will be recorded "
+                            "automatically. Please do not tap again."),
+}
+
+UNKNOWN_FAMILY = "unknown"
+"""A tap whose card answered no transit system (see kiosk.reader)."""
+
+
+# --- settings ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FlowSettings:
+    """Everything the flow decides with. Build it from a KioskConfig with :meth:`from_config`."""
+
+    projects: tuple[str, ...]
+    presets_yen: tuple[int, ...] = (100, 500, 1000)
+    default_yen: int = 100
+    max_per_transaction_yen: int = 1000
+    daily_limit_per_card_yen: int = 3000
+    points_per_100_yen: int = 1
+    method: str = "sim"
+    language: str = "ja"
+    choose_amount_idle_ms: int = 20_000
+    tap_card_idle_ms: int = 20_000
+    thanks_ms: int = 6_000
+    error_ms: int = 8_000
+
+    @classmethod
+    def from_config(cls, cfg: Any, *, method: str = "sim") -> "FlowSettings":
+        """From a KioskConfig."""
+        flow = cfg.flow
+        d = cfg.donation
+        return cls(
+            projects=tuple(p.id for p in cfg.projects), presets_yen=tuple(d.presets_yen), default_yen=d.default_yen,
+            max_per_transaction_yen=d.max_per_transaction_yen, daily_limit_per_card_yen=d.daily_limit_per_card_yen,
+            points_per_100_yen=d.points_per_100_yen, method=method, language=cfg.kiosk.language,
+            choose_amount_idle_ms=flow.choose_amount_idle_ms, tap_card_idle_ms=flow.tap_card_idle_ms,
+            thanks_ms=flow.thanks_ms, error_ms=flow.error_ms,
+        )
+
+    def points_for(self, amount_yen: int) -> int:
+        """Social contribution points for a gift: whole hundreds of yen times the rate."""
+        return amount_yen // 100 * self.points_per_100_yen
+
+    def timeout_ms(self, name: StateName) -> int | None:
+        return {"choose_amount": self.choose_amount_idle_ms, "tap_card": self.tap_card_idle_ms,
+                "thanks": self.thanks_ms, "error": self.error_ms}.get(name)
+
+    def amount_ok(self, amount_yen: int) -> bool:
+        return amount_yen in self.presets_yen and amount_yen <= self.max_per_transaction_yen
+
+
+# --- state ------------------------------------------------------------------------------
+
+Phase = Literal["intent", "charge", "record"]
+Outcome = Literal["approved", "declined", "not_charged", "unknown"]
+
+
+@dataclass(frozen=True)
+class Donation:
+    """The donation being made (kept on the thanks/error screen that ends it)."""
+
+    attempt: int
+    """Counter of donations started; effects and their answers carry it, so a stale answer is ignored."""
+    project: str
+    amount_yen: int
+    donor: DonorToken
+    phase: Phase = "intent"
+    intent_seq: int | None = None
+    idem: str | None = None
+    outcome: Outcome | None = None
+    provider_ref: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The committed donation entry a receipt code is derived from."""
+
+    seq: int
+    entry_hash: bytes
+    signature: bytes
+    code: str
+
+
+@dataclass(frozen=True)
+class ThanksInfo:
+    project: str
+    amount_yen: int
+    new_total_yen: int
+    """The project's total on this kiosk's ledger, this gift included."""
+    points_earned: int
+    points_balance: int
+    """The donor token's balance derived from this ledger (the portal's figure joins it later)."""
+    receipt: Receipt
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    kind: ErrorKind
+    hint: str
+    """Key into :data:`HINTS`: what the citizen should do next."""
+    project: str | None = None
+    amount_yen: int | None = None
+    balance_yen: int | None = None
+    remaining_yen: int | None = None
+    retry: bool = False
+    """A tap on this screen tries again with the same project and amount."""
+
+
+@dataclass(frozen=True)
+class FlowState:
+    name: StateName
+    since_ms: int
+    """When this screen was entered or last touched: the idle timeout counts from here."""
+    lang: str
+    loop_project: str | None
+    """The project the movie loop is showing: a tap during attract gives to it."""
+    project: str | None = None
+    amount_yen: int | None = None
+    reader_online: bool = True
+    attempts: int = 0
+    donation: Donation | None = None
+    thanks: ThanksInfo | None = None
+    error: ErrorInfo | None = None
+
+
+def initial(settings: FlowSettings, now_ms: int) -> FlowState:
+    return FlowState("attract", now_ms, settings.language, settings.projects[0] if settings.projects else None)
+
+
+def deadline_ms(state: FlowState, settings: FlowSettings) -> int | None:
+    """When this screen times out (``None``: never), so a UI knows when to send a Tick."""
+    t = settings.timeout_ms(state.name)
+    return None if t is None else state.since_ms + t
+
+
+# --- events ------------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    now_ms: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tick(Event):
+    """Time passed (idle timeouts)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProjectShown(Event):
+    """The movie loop moved on to this project."""
+    project: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Touch(Event):
+    """A touch on the screen. On attract it opens choose_amount (for ``project`` or the one on screen);
+    on thanks and error it dismisses; elsewhere it only keeps the screen awake."""
+    project: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChooseAmount(Event):
+    amount_yen: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cancel(Event):
+    """The back / cancel button."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToggleLanguage(Event):
+    """The visible 日本語 / English toggle."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tap(Event):
+    """A card was read. ``given_today_yen`` is what the token has given this business day
+    (the service looks it up, so the flow can apply the daily limit without I/O)."""
+    donor: DonorToken
+    family: str
+    balance_yen: int | None
+    given_today_yen: int | None = 0
+    """``None``: the ledger could not be read, so the limit cannot be checked (fail closed)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CardUnreadable(Event):
+    """The reader saw a card but could not read it (``not_transit``: it is not a transit card)."""
+    not_transit: bool = False
+    detail: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReaderOffline(Event):
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReaderOnline(Event):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntentCommitted(Event):
+    attempt: int
+    intent_seq: int
+    idem: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChargeAnswered(Event):
+    """The terminal's final word (after any lookups): ``not_charged`` means a timeout that lookup showed was
+    never applied; ``unknown`` means nobody can tell yet (the intent stays open for start-up)."""
+    attempt: int
+    outcome: Outcome
+    provider_ref: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DonationRecorded(Event):
+    attempt: int
+    receipt: Receipt
+    new_total_yen: int
+    points_balance: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class FailureRecorded(Event):
+    attempt: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class LedgerDown(Event):
+    """The ledger raised LedgerUnavailable at ``stage``: nothing was written."""
+    attempt: int
+    stage: Literal["intent", "record"]
+
+
+ServiceEvent = Union[IntentCommitted, ChargeAnswered, DonationRecorded, FailureRecorded, LedgerDown]
+_SERVICE_EVENTS = (IntentCommitted, ChargeAnswered, DonationRecorded, FailureRecorded, LedgerDown)
+
+
+# --- effects -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CommitIntent:
+    """Step 1: commit a donation_intent (the service mints the idempotency key)."""
+    attempt: int
+    project: str
+    amount_yen: int
+    method: str
+    donor: DonorToken
+
+
+@dataclass(frozen=True)
+class Charge:
+    """Step 2: charge, with the committed intent's idem as the idempotency key."""
+    attempt: int
+    intent_seq: int
+    idem: str
+    amount_yen: int
+
+
+@dataclass(frozen=True)
+class RecordDonation:
+    """Step 3, approved: commit the donation entry."""
+    attempt: int
+    intent_seq: int
+    provider_ref: str
+    points: int
+
+
+@dataclass(frozen=True)
+class RecordFailure:
+    """Step 3, not charged: commit donation_failed."""
+    attempt: int
+    intent_seq: int
+    reason: str
+    provider_ref: str | None = None
+
+
+Effect = Union[CommitIntent, Charge, RecordDonation, RecordFailure]
+Effects = tuple[Effect, ...]
+
+
+# --- screens: a pure function of the state --------------------------------------------------
+
+@dataclass(frozen=True)
+class AttractScreen:
+    screen: ClassVar[str] = "attract"
+    project: str | None
+    default_yen: int
+    reader_online: bool
+    lang: str
+
+
+@dataclass(frozen=True)
+class ChooseAmountScreen:
+    screen: ClassVar[str] = "choose_amount"
+    project: str
+    presets_yen: tuple[int, ...]
+    default_yen: int
+    lang: str
+
+
+@dataclass(frozen=True)
+class TapCardScreen:
+    screen: ClassVar[str] = "tap_card"
+    project: str
+    amount_yen: int
+    lang: str
+
+
+@dataclass(frozen=True)
+class ChargingScreen:
+    screen: ClassVar[str] = "charging"
+    project: str
+    amount_yen: int
+    lang: str
+
+
+@dataclass(frozen=True)
+class ThanksScreen:
+    screen: ClassVar[str] = "thanks"
+    project: str
+    amount_yen: int
+    new_total_yen: int
+    points_earned: int
+    points_balance: int
+    receipt_code: str
+    receipt_seq: int
+    lang: str
+
+
+@dataclass(frozen=True)
+class ErrorScreen:
+    screen: ClassVar[str] = "error"
+    kind: ErrorKind
+    hint: str
+    text: str
+    """English what-to-do text (gettext msgid) for ``hint``."""
+    project: str | None
+    amount_yen: int | None
+    balance_yen: int | None
+    remaining_yen: int | None
+    lang: str
+
+
+Screen = Union[AttractScreen, ChooseAmountScreen, TapCardScreen, ChargingScreen, ThanksScreen, ErrorScreen]
+
+
+def screen_for(state: FlowState, settings: FlowSettings) -> Screen:
+    """What to draw for ``state``: the screen's name is ``.screen``, the rest is its data."""
+    lang = state.lang
+    if state.name == "attract":
+        return AttractScreen(state.loop_project, settings.default_yen, state.reader_online, lang)
+    if state.name == "choose_amount":
+        return ChooseAmountScreen(_req(state.project), settings.presets_yen, settings.default_yen, lang)
+    if state.name == "tap_card":
+        return TapCardScreen(_req(state.project), _req(state.amount_yen), lang)
+    if state.name == "charging":
+        d = _req(state.donation)
+        return ChargingScreen(d.project, d.amount_yen, lang)
+    if state.name == "thanks":
+        t = _req(state.thanks)
+        return ThanksScreen(t.project, t.amount_yen, t.new_total_yen, t.points_earned, t.points_balance,
+                            t.receipt.code, t.receipt.seq, lang)
+    e = _req(state.error)
+    return ErrorScreen(e.kind, e.hint, HINTS[e.hint], e.project, e.amount_yen, e.balance_yen, e.remaining_yen, lang)
+
+
+def _req(v: Any) -> Any:
+    if v is None:
+        raise ValueError("flow state is missing data its screen needs")
+    return v
+
+
+# --- transitions -----------------------------------------------------------------------------
+
+NO_EFFECTS: Effects = ()
+
+
+def step(state: FlowState, event: Event, settings: FlowSettings) -> tuple[FlowState, Effects]:
+    """Advance by one event. An overdue screen first times out, exactly as if a Tick had come in time."""
+    now = event.now_ms
+    state = _expire(state, now, settings)
+    if isinstance(event, ProjectShown):
+        if event.project in settings.projects:
+            state = replace(state, loop_project=event.project)
+        return state, NO_EFFECTS
+    if isinstance(event, ToggleLanguage):
+        return _awake(replace(state, lang="en" if state.lang == "ja" else "ja"), now), NO_EFFECTS
+    if isinstance(event, ReaderOnline):
+        state = replace(state, reader_online=True)
+        if state.name == "error" and state.error and state.error.kind == "reader_offline":
+            return _attract(state, now, settings), NO_EFFECTS
+        return state, NO_EFFECTS
+    if isinstance(event, ReaderOffline):
+        state = replace(state, reader_online=False)
+        if state.name in ("choose_amount", "tap_card") or (
+                state.name == "error" and state.error and state.error.kind != "unavailable"):
+            return _error(state, now, "reader_offline", "reader_offline"), NO_EFFECTS
+        return state, NO_EFFECTS  # attract shows a banner; charging and thanks finish first
+    return _HANDLERS[state.name](state, event, settings)
+
+
+def _expire(state: FlowState, now: int, settings: FlowSettings) -> FlowState:
+    due = deadline_ms(state, settings)
+    return _attract(state, now, settings) if due is not None and now >= due else state
+
+
+def _awake(state: FlowState, now: int) -> FlowState:
+    """Activity on a screen restarts its idle timeout (charging has none; attract has none)."""
+    return replace(state, since_ms=max(state.since_ms, now))
+
+
+def _attract(state: FlowState, now: int, settings: FlowSettings) -> FlowState:
+    # Back to the loop: the next citizen starts fresh, in the kiosk's own language.
+    return FlowState("attract", now, settings.language, state.loop_project, reader_online=state.reader_online,
+                     attempts=state.attempts)
+
+
+def _error(state: FlowState, now: int, kind: ErrorKind, hint: str, **info: Any) -> FlowState:
+    return replace(state, name="error", since_ms=now, error=ErrorInfo(kind, hint, **info), thanks=None)
+
+
+def _project_or_first(state: FlowState, settings: FlowSettings, wanted: str | None = None) -> str | None:
+    if wanted in settings.projects:
+        return wanted
+    return state.loop_project or (settings.projects[0] if settings.projects else None)
+
+
+def _start(state: FlowState, ev: Tap, project: str, amount: int, settings: FlowSettings) -> tuple[FlowState, Effects]:
+    """A card was tapped for ``amount`` to ``project``: check it, then commit the intent."""
+    now = ev.now_ms
+    state = replace(state, reader_online=True)
+    ctx = {"project": project, "amount_yen": amount, "retry": True}
+    if ev.family == UNKNOWN_FAMILY:
+        return _error(state, now, "not_transit", "not_transit", **ctx), NO_EFFECTS
+    if ev.given_today_yen is None:
+        return _error(state, now, "unavailable", "unavailable", project=project, amount_yen=amount), NO_EFFECTS
+    remaining = max(0, settings.daily_limit_per_card_yen - max(0, ev.given_today_yen))
+    if amount > settings.max_per_transaction_yen or amount > remaining:
+        hint = "limit_reached" if remaining < min(settings.presets_yen) else "limit_reached_amount"
+        return _error(state, now, "limit_reached", hint, remaining_yen=remaining, **ctx), NO_EFFECTS
+    if ev.balance_yen is not None and ev.balance_yen < amount:
+        return _error(state, now, "balance_low", "balance_low", balance_yen=ev.balance_yen, **ctx), NO_EFFECTS
+    attempt = state.attempts + 1
+    donation = Donation(attempt, project, amount, ev.donor)
+    state = replace(state, name="charging", since_ms=now, project=project, amount_yen=amount, attempts=attempt,
+                    donation=donation, thanks=None, error=None)
+    return state, (CommitIntent(attempt, project, amount, settings.method, ev.donor),)
+
+
+def _unreadable(state: FlowState, ev: CardUnreadable, project: str | None, amount: int) -> FlowState:
+    kind: ErrorKind = "not_transit" if ev.not_transit else "card_unreadable"
+    return _error(state, ev.now_ms, kind, kind, project=project, amount_yen=amount, retry=project is not None)
+
+
+def _on_attract(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[FlowState, Effects]:
+    now = ev.now_ms
+    if isinstance(ev, Touch):
+        if not state.reader_online:
+            return _error(state, now, "reader_offline", "reader_offline"), NO_EFFECTS
+        project = _project_or_first(state, settings, ev.project)
+        if project is None:
+            return state, NO_EFFECTS
+        return replace(state, name="choose_amount", since_ms=now, project=project, amount_yen=None), NO_EFFECTS
+    if isinstance(ev, Tap):
+        project = _project_or_first(state, settings)
+        return _start(state, ev, project, settings.default_yen, settings) if project else (state, NO_EFFECTS)
+    if isinstance(ev, CardUnreadable):
+        return _unreadable(state, ev, _project_or_first(state, settings), settings.default_yen), NO_EFFECTS
+    return state, NO_EFFECTS
+
+
+def _on_choose_amount(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[FlowState, Effects]:
+    now, project = ev.now_ms, _req(state.project)
+    if isinstance(ev, ChooseAmount):
+        if not settings.amount_ok(ev.amount_yen):
+            return _awake(state, now), NO_EFFECTS
+        return replace(state, name="tap_card", since_ms=now, amount_yen=ev.amount_yen), NO_EFFECTS
+    if isinstance(ev, Cancel):
+        return _attract(state, now, settings), NO_EFFECTS
+    if isinstance(ev, Touch):
+        return _awake(state, now), NO_EFFECTS
+    if isinstance(ev, Tap):  # tapped before choosing: one tap is enough, the default amount it is
+        return _start(state, ev, project, settings.default_yen, settings)
+    if isinstance(ev, CardUnreadable):
+        return _unreadable(state, ev, project, settings.default_yen), NO_EFFECTS
+    return state, NO_EFFECTS
+
+
+def _on_tap_card(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[FlowState, Effects]:
+    now, project, amount = ev.now_ms, _req(state.project), _req(state.amount_yen)
+    if isinstance(ev, Tap):
+        return _start(state, ev, project, amount, settings)
+    if isinstance(ev, ChooseAmount):  # the amounts stay on screen: a change of mind
+        if settings.amount_ok(ev.amount_yen):
+            state = replace(state, amount_yen=ev.amount_yen)
+        return _awake(state, now), NO_EFFECTS
+    if isinstance(ev, Cancel):
+        return _attract(state, now, settings), NO_EFFECTS
+    if isinstance(ev, Touch):
+        return _awake(state, now), NO_EFFECTS
+    if isinstance(ev, CardUnreadable):
+        return _unreadable(state, ev, project, amount), NO_EFFECTS
+    return state, NO_EFFECTS
+
+
+def _on_charging(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[FlowState, Effects]:
+    # Taps, touches and cancels are ignored here: the same card re-tapped must not start a second charge.
+    d = _req(state.donation)
+    if not isinstance(ev, _SERVICE_EVENTS) or ev.attempt != d.attempt:
+        return state, NO_EFFECTS
+    now = ev.now_ms
+    ctx = {"project": d.project, "amount_yen": d.amount_yen}
+    if d.phase == "intent":
+        if isinstance(ev, IntentCommitted):
+            d = replace(d, phase="charge", intent_seq=ev.intent_seq, idem=ev.idem)
+            return replace(state, donation=d), (Charge(d.attempt, ev.intent_seq, ev.idem, d.amount_yen),)
+        if isinstance(ev, LedgerDown) and ev.stage == "intent":  # fail closed: nothing written, nothing charged
+            return _error(state, now, "unavailable", "unavailable", **ctx), NO_EFFECTS
+        return state, NO_EFFECTS
+    if d.phase == "charge":
+        if not isinstance(ev, ChargeAnswered):
+            return state, NO_EFFECTS
+        seq = _req(d.intent_seq)
+        d = replace(d, outcome=ev.outcome, provider_ref=ev.provider_ref, reason=ev.reason)
+        if ev.outcome == "approved":
+            d = replace(d, phase="record")
+            points = settings.points_for(d.amount_yen)
+            return replace(state, donation=d), (RecordDonation(d.attempt, seq, _req(ev.provider_ref), points),)
+        if ev.outcome in ("declined", "not_charged"):
+            d = replace(d, phase="record")
+            reason = f"{'declined' if ev.outcome == 'declined' else 'not charged'}: {ev.reason or 'no reason given'}"
+            return replace(state, donation=d), (RecordFailure(d.attempt, seq, reason, ev.provider_ref),)
+        # unknown: nobody can say whether money moved; the open intent is resolved by lookup later
+        return _error(replace(state, donation=d), now, "unavailable", "unavailable_pending", **ctx), NO_EFFECTS
+    # phase == "record"
+    if d.outcome == "approved":
+        if isinstance(ev, DonationRecorded):
+            t = ThanksInfo(d.project, d.amount_yen, ev.new_total_yen, settings.points_for(d.amount_yen),
+                           ev.points_balance, ev.receipt)
+            return replace(state, name="thanks", since_ms=now, thanks=t, error=None), NO_EFFECTS
+        if isinstance(ev, LedgerDown) and ev.stage == "record":  # charged, not yet on the ledger
+            return _error(state, now, "unavailable", "unavailable_charged", **ctx), NO_EFFECTS
+        return state, NO_EFFECTS
+    if isinstance(ev, FailureRecorded) or (isinstance(ev, LedgerDown) and ev.stage == "record"):
+        # Not charged either way; an unrecorded failure is settled by lookup at start-up.
+        hint = "declined" if d.outcome == "declined" else "not_charged"
+        return _error(state, now, "declined", hint, retry=True, **ctx), NO_EFFECTS
+    return state, NO_EFFECTS
+
+
+def _on_thanks(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[FlowState, Effects]:
+    if isinstance(ev, (Touch, Cancel)):
+        return _attract(state, ev.now_ms, settings), NO_EFFECTS
+    if isinstance(ev, Tap):
+        d = _req(state.donation)
+        if ev.donor.hex == d.donor.hex:  # the same card again: it is the donation just thanked for
+            return state, NO_EFFECTS
+        return _start(state, ev, d.project, settings.default_yen, settings)  # the next citizen, one tap
+    return state, NO_EFFECTS
+
+
+def _on_error(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[FlowState, Effects]:
+    e = _req(state.error)
+    if isinstance(ev, (Touch, Cancel)):
+        return _attract(state, ev.now_ms, settings), NO_EFFECTS
+    if e.retry and e.project is not None and e.amount_yen is not None:
+        if isinstance(ev, Tap):
+            return _start(state, ev, e.project, e.amount_yen, settings)
+        if isinstance(ev, CardUnreadable):
+            return _unreadable(state, ev, e.project, e.amount_yen), NO_EFFECTS
+    return state, NO_EFFECTS
+
+
+_HANDLERS = {
+    "attract": _on_attract, "choose_amount": _on_choose_amount, "tap_card": _on_tap_card,
+    "charging": _on_charging, "thanks": _on_thanks, "error": _on_error,
+}

@@ -1,0 +1,288 @@
+"""The donation service: runs the flow's effects against the ledger and the payment terminal.
+
+Ledger order, for every donation (the flow's phases make it impossible to skip a step)::
+
+    1. donation_intent committed        (LedgerUnavailable: error "unavailable", nothing charged)
+    2. charge, idempotency key = the intent's idem
+    3. donation or donation_failed committed
+    4. only then the thank-you
+
+A crash anywhere leaves at most an open intent. :meth:`DonationService.start`
+resolves every open intent through ``terminal.lookup(idem)`` before the first
+tap: approved becomes a donation, declined or not found a donation_failed. As
+the terminal never charges one key twice and the ledger never settles one
+intent twice, a crash never loses a charged gift and never charges twice.
+
+Crash points (tests only): ``crash_point`` is called with ``"before_intent"``,
+``"after_intent"``, ``"after_charge"`` (answer received, nothing recorded) and
+``"after_donation"`` (donation committed, thank-you not yet shown). It is
+``None`` by default, which makes the hooks inert; the crash tests pass a
+function that SIGKILLs the process there.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from kiosk.donation import flow
+from kiosk.donation.flow import FlowSettings, FlowState
+from kiosk.ledger import Entry, Ledger, LedgerError, LedgerUnavailable
+from kiosk.payment.base import ChargeResult, PaymentTerminal, TerminalUnavailable
+from server_sync.wire.receipt import receipt_code  # the portal's definition: the QR must name a code it can find
+from kiosk.reader.events import (
+    CardPresented, CardRemoved, ReadError, ReaderConnected, ReaderDisconnected, ReaderEvent,
+)
+
+log = logging.getLogger(__name__)
+
+CRASH_POINTS = ("before_intent", "after_intent", "after_charge", "after_donation")
+
+
+class Clock(Protocol):
+    def mono_ms(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What start-up (or a later retry) did with one open intent."""
+
+    intent_seq: int
+    idem: str
+    outcome: str
+    """``donation``, ``failed`` or ``still_open`` (terminal or ledger unavailable: tried again later)."""
+    entry_seq: int | None = None
+
+
+class DonationService:
+    """Owns the flow state; feed it reader events and UI events, read :attr:`state` to draw.
+
+    Single-threaded by design: each call runs effects to completion, so there
+    is never a second charge in flight. ``on_state`` is called after every
+    state change (a UI draws "charging" from it while the terminal works).
+    """
+
+    def __init__(self, ledger: Ledger, terminal: PaymentTerminal, settings: FlowSettings, *,
+                 clock: Clock | None = None,
+                 receipt_code: Callable[[Entry], str] = receipt_code,
+                 on_state: Callable[[FlowState], None] | None = None,
+                 crash_point: Callable[[str], None] | None = None,
+                 lookup_attempts: int = 3, lookup_interval_ms: int = 200, retry_open_ms: int = 30_000,
+                 sleep: Callable[[float], None] = time.sleep,
+                 new_idem: Callable[[], str] = lambda: uuid.uuid4().hex):
+        self.ledger = ledger
+        self.terminal = terminal
+        self.settings = settings
+        self._clock = clock or ledger.clock
+        self._receipt_code = receipt_code
+        self._on_state = on_state
+        self._crash_point = crash_point
+        self._lookup_attempts = lookup_attempts
+        self._lookup_interval_ms = lookup_interval_ms
+        self._sleep = sleep
+        self._new_idem = new_idem
+        self._retry_open_ms = retry_open_ms
+        self.state: FlowState = flow.initial(settings, self.now_ms())
+        self._open_intents = True  # until start() has looked
+        self._next_retry_ms = 0
+
+    @classmethod
+    def for_config(cls, cfg: Any, ledger: Ledger, terminal: PaymentTerminal, **kw: Any) -> "DonationService":
+        """A service for a KioskConfig: flow settings from [donation]/[flow], lookup pacing from [payment]."""
+        from kiosk.payment import payment_config
+
+        pc = payment_config(cfg)
+        kw.setdefault("lookup_attempts", pc.lookup_attempts)
+        kw.setdefault("lookup_interval_ms", pc.lookup_interval_ms)
+        return cls(ledger, terminal, FlowSettings.from_config(cfg, method=terminal.method), **kw)
+
+    # --- time and hooks -------------------------------------------------------------------
+    def now_ms(self) -> int:
+        return self._clock.mono_ms()
+
+    def _crash(self, point: str) -> None:
+        if self._crash_point is not None:
+            self._crash_point(point)
+
+    @property
+    def screen(self) -> flow.Screen:
+        return flow.screen_for(self.state, self.settings)
+
+    # --- start-up --------------------------------------------------------------------------
+    def start(self) -> list[Resolution]:
+        """Resolve every open intent (a crash or an outage left them), then show the loop."""
+        done = self.resolve_open_intents()
+        self._set(flow.initial(self.settings, self.now_ms()))
+        return done
+
+    def resolve_open_intents(self) -> list[Resolution]:
+        """Settle open intents through ``lookup``. Safe to call again: both sides are idempotent."""
+        out: list[Resolution] = []
+        for intent in self.ledger.unresolved_intents():
+            seq, idem = intent["seq"], intent["idem"]
+            try:
+                found = self.terminal.lookup(idem)
+            except TerminalUnavailable as exc:
+                log.warning("intent seq=%d stays open: terminal unavailable (%s)", seq, exc)
+                out.append(Resolution(seq, idem, "still_open"))
+                continue
+            try:
+                if found.status == "approved":
+                    e = self.ledger.record_donation(seq, found.provider_ref or "",
+                                                    self.settings.points_for(intent["amount_yen"]))
+                    out.append(Resolution(seq, idem, "donation", e.seq))
+                else:
+                    why = (f"declined: {found.reason}" if found.status == "declined"
+                           else "not charged: no charge found at start-up")
+                    e = self.ledger.record_failure(seq, why, found.provider_ref)
+                    out.append(Resolution(seq, idem, "failed", e.seq))
+            except LedgerUnavailable as exc:
+                log.error("intent seq=%d stays open: %s", seq, exc)
+                out.append(Resolution(seq, idem, "still_open"))
+        self._open_intents = any(r.outcome == "still_open" for r in out)
+        self._next_retry_ms = self.now_ms() + self._retry_open_ms
+        for r in out:
+            log.info("resolved intent seq=%d (%s) -> %s", r.intent_seq, r.idem, r.outcome)
+        return out
+
+    # --- input ----------------------------------------------------------------------------
+    def reader_event(self, ev: ReaderEvent) -> FlowState:
+        """Translate a kiosk.reader event into the flow's terms and handle it."""
+        now = self.now_ms()
+        if isinstance(ev, CardPresented):
+            rec = ev.record
+            self.terminal.card_seen(rec.token.hex, rec.balance_yen)
+            return self.handle(flow.Tap(now_ms=now, donor=rec.token, family=rec.family,
+                                        balance_yen=rec.balance_yen, given_today_yen=self.given_today(rec.token.hex)))
+        if isinstance(ev, CardRemoved):
+            self.terminal.card_seen(None, None)
+            return self.tick()
+        if isinstance(ev, ReadError):
+            return self.handle(flow.CardUnreadable(now_ms=now, not_transit=ev.kind == "unsupported", detail=ev.detail))
+        if isinstance(ev, ReaderDisconnected):
+            return self.handle(flow.ReaderOffline(now_ms=now, reason=ev.reason))
+        if isinstance(ev, ReaderConnected):
+            return self.handle(flow.ReaderOnline(now_ms=now))
+        return self.tick()
+
+    def tick(self) -> FlowState:
+        return self.handle(flow.Tick(now_ms=self.now_ms()))
+
+    def given_today(self, donor_hex: str) -> int | None:
+        """Settled gifts today plus open intents (they may yet settle): the daily limit errs on the safe side.
+        ``None`` when the ledger cannot be read: the flow then refuses the tap (fail closed)."""
+        try:
+            given = self.ledger.donor_given(donor_hex, self.ledger.business_date())
+        except (LedgerError, SQLAlchemyError) as exc:
+            log.error("cannot read the ledger for the daily limit: %s", exc)
+            return None
+        return given + sum(i["amount_yen"] for i in self.ledger.unresolved_intents() if i["donor"] == donor_hex)
+
+    def handle(self, event: flow.Event) -> FlowState:
+        """Step the flow and carry out its effects until it waits for the outside world again."""
+        pending: list[flow.Event] = [event]
+        while pending:
+            state, effects = flow.step(self.state, pending.pop(0), self.settings)
+            self._set(state)
+            for eff in effects:
+                pending.append(self._run(eff))
+        if self.state.name == "attract" and self._open_intents and self.now_ms() >= self._next_retry_ms:
+            # Something was left open (outage, unknown answer): settle it between citizens, not at every tick.
+            self.resolve_open_intents()
+        return self.state
+
+    def _mark_open(self) -> None:
+        # Retry as soon as the flow is back at the loop; after that, every retry_open_ms.
+        self._open_intents = True
+        self._next_retry_ms = 0
+
+    def _set(self, state: FlowState) -> None:
+        changed = state != self.state
+        self.state = state
+        if changed and self._on_state is not None:
+            self._on_state(state)
+
+    # --- effects ----------------------------------------------------------------------------
+    def _run(self, eff: flow.Effect) -> flow.Event:
+        if isinstance(eff, flow.CommitIntent):
+            return self._commit_intent(eff)
+        if isinstance(eff, flow.Charge):
+            return self._charge(eff)
+        if isinstance(eff, flow.RecordDonation):
+            return self._record_donation(eff)
+        if isinstance(eff, flow.RecordFailure):
+            return self._record_failure(eff)
+        raise TypeError(f"unknown effect {eff!r}")
+
+    def _commit_intent(self, eff: flow.CommitIntent) -> flow.Event:
+        self._crash("before_intent")
+        idem = self._new_idem()
+        try:
+            entry = self.ledger.record_intent(eff.project, eff.amount_yen, eff.method, eff.donor, idem)
+        except LedgerUnavailable as exc:
+            log.error("donation refused, ledger unavailable: %s", exc)
+            return flow.LedgerDown(now_ms=self.now_ms(), attempt=eff.attempt, stage="intent")
+        self._crash("after_intent")
+        return flow.IntentCommitted(now_ms=self.now_ms(), attempt=eff.attempt, intent_seq=entry.seq, idem=idem)
+
+    def _charge(self, eff: flow.Charge) -> flow.Event:
+        result = self.terminal.charge(eff.amount_yen, eff.idem)
+        if result.status == "unknown":
+            result = self._settle_unknown(eff.idem, result)
+        self._crash("after_charge")
+        now = self.now_ms()
+        if result.status == "approved":
+            return flow.ChargeAnswered(now_ms=now, attempt=eff.attempt, outcome="approved",
+                                       provider_ref=result.provider_ref)
+        if result.status == "declined":
+            return flow.ChargeAnswered(now_ms=now, attempt=eff.attempt, outcome="declined",
+                                       provider_ref=result.provider_ref, reason=result.reason)
+        if result.status == "not_found":
+            return flow.ChargeAnswered(now_ms=now, attempt=eff.attempt, outcome="not_charged",
+                                       reason="timeout, and the terminal has no such charge")
+        self._mark_open()
+        return flow.ChargeAnswered(now_ms=now, attempt=eff.attempt, outcome="unknown", reason=result.reason)
+
+    def _settle_unknown(self, idem: str, first: ChargeResult) -> ChargeResult:
+        """A timed-out charge: ask the terminal what happened, a few times, before giving up to start-up."""
+        for i in range(self._lookup_attempts):
+            if i and self._lookup_interval_ms:
+                self._sleep(self._lookup_interval_ms / 1000)
+            try:
+                return self.terminal.lookup(idem)
+            except TerminalUnavailable as exc:
+                log.warning("lookup %s failed (%d/%d): %s", idem, i + 1, self._lookup_attempts, exc)
+        return first
+
+    def _record_donation(self, eff: flow.RecordDonation) -> flow.Event:
+        try:
+            entry = self.ledger.record_donation(eff.intent_seq, eff.provider_ref, eff.points)
+        except LedgerUnavailable as exc:
+            # Charged but not on the ledger: the intent stays open and lookup settles it later.
+            log.error("charged donation not yet recorded (intent seq=%d): %s", eff.intent_seq, exc)
+            self._mark_open()
+            return flow.LedgerDown(now_ms=self.now_ms(), attempt=eff.attempt, stage="record")
+        self._crash("after_donation")
+        data: dict[str, Any] = entry.data
+        try:
+            balance = self.ledger.donor_points([data["donor"]])
+        except Exception:  # a read failing must not hide a committed gift's thank-you
+            log.exception("could not read the point balance")
+            balance = eff.points
+        receipt = flow.Receipt(entry.seq, entry.entry_hash, entry.signature, self._receipt_code(entry))
+        return flow.DonationRecorded(now_ms=self.now_ms(), attempt=eff.attempt, receipt=receipt,
+                                     new_total_yen=data["totals"]["project_yen"], points_balance=balance)
+
+    def _record_failure(self, eff: flow.RecordFailure) -> flow.Event:
+        try:
+            self.ledger.record_failure(eff.intent_seq, eff.reason, eff.provider_ref)
+        except LedgerUnavailable as exc:
+            log.error("failure not recorded (intent seq=%d): %s", eff.intent_seq, exc)
+            self._mark_open()
+            return flow.LedgerDown(now_ms=self.now_ms(), attempt=eff.attempt, stage="record")
+        return flow.FailureRecorded(now_ms=self.now_ms(), attempt=eff.attempt)

@@ -1,0 +1,260 @@
+"""``kiosk doctor``: one report over the whole set-up; every failure comes with its exact fix.
+
+Exit code 0 only when nothing failed (warnings are allowed). Every outside
+fact is a parameter of :func:`collect` (file-system root, disk threshold,
+clock, HTTP session), so tests build broken set-ups in tmp_path.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import stat
+import time
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlparse
+
+from kiosk.ops.checks import Check
+from kiosk.config import KioskConfig, load_config
+
+MIN_FREE_BYTES = 200 * 1024 * 1024
+
+
+def _mode_check(name: str, path: Path, fix_create: str) -> Check:
+    if not path.exists():
+        return Check(name, "fail", f"{path} does not exist", fix_create)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        return Check(name, "fail", f"{path} is readable by others (mode {mode:04o})", f"chmod 600 {path}")
+    return Check(name, "ok", f"{path} (mode {mode:04o})")
+
+
+def secret_checks(cfg: KioskConfig) -> list[Check]:
+    return [
+        _mode_check("keys.private_key", cfg.private_key_path,
+                    f"kiosk keygen --out {cfg.private_key_path.parent}"),
+        _mode_check("keys.pepper", cfg.pepper_path,
+                    "start the kiosk once (it creates the pepper) or restore it from the backup"),
+    ]
+
+
+def ledger_checks(cfg: KioskConfig) -> list[Check]:
+    from kiosk.ledger import keys, verify_path
+
+    path = cfg.ledger_path
+    if not path.exists():
+        return [Check("ledger", "warn", f"{path} does not exist yet (created at first start)")]
+    pub = None
+    if cfg.public_key_path.exists():
+        try:
+            pub = keys.load_public(cfg.public_key_path)
+        except keys.KeyError_ as exc:
+            return [Check("ledger", "fail", str(exc), f"restore {cfg.public_key_path} from the backup")]
+    r = verify_path(path, pub)
+    if r.ok:
+        return [Check("ledger", "ok", f"{r.entries} entries verified; root {r.root[:16]}…")]
+    return [Check("ledger", "fail", f"INVALID at seq={r.bad_seq}: {r.reason}",
+                  f"stop the kiosk, keep {path} as evidence, and run `kiosk ledger verify {path}`; "
+                  "call the portal operator before writing anything new")]
+
+
+def disk_checks(cfg: KioskConfig, min_free_bytes: int = MIN_FREE_BYTES) -> list[Check]:
+    d = cfg.data_dir
+    probe = d if d.exists() else d.parent
+    try:
+        usage = shutil.disk_usage(probe)
+    except OSError as exc:
+        return [Check("disk", "fail", f"cannot stat {probe}: {exc.strerror}", f"mkdir -p {d}")]
+    free_mb = usage.free // (1024 * 1024)
+    if usage.free < min_free_bytes:
+        return [Check("disk", "fail", f"{free_mb} MB free on {probe} (needs {min_free_bytes // (1024 * 1024)} MB)",
+                      f"free space: remove old exports/logs, or grow the data partition holding {d}")]
+    if d.exists() and not os.access(d, os.W_OK):
+        return [Check("disk", "fail", f"{d} is not writable", f"chown -R kiosk:kiosk {d}, or remount it read-write")]
+    return [Check("disk", "ok", f"{free_mb} MB free on {probe}")]
+
+
+def clock_checks(synced: Callable[[], bool] | None = None) -> list[Check]:
+    from kiosk.ledger.clock import SystemClock
+
+    if (synced or SystemClock().synced)():
+        return [Check("clock", "ok", "system clock is NTP-synchronised")]
+    return [Check("clock", "warn", "system clock is not synchronised (entries are marked clock_synced=false; "
+                  "the portal corrects their times)", "sudo timedatectl set-ntp true")]
+
+
+# --- portal -----------------------------------------------------------------------------------------
+PORTAL_TIMEOUT_S = 3.0
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    for marker in ("Connection refused", "Name or service not known", "timed out", "No route to host",
+                   "Temporary failure in name resolution", "Network is unreachable"):
+        if marker in text:
+            return marker
+    return text.splitlines()[0][:120] if text else type(exc).__name__
+
+
+def portal_checks(cfg: KioskConfig, config_path: str = "FILE", *, http: Any = None,
+                  timeout: float = PORTAL_TIMEOUT_S, now: Callable[[], float] = time.time) -> list[Check]:
+    """Is the portal reachable (``/healthz``), and does it know this kiosk's key (a signed, read-only GET)?"""
+    url = cfg.portal.url.rstrip("/")
+    if not url:
+        return [Check("portal", "ok", "no portal configured (offline kiosk)")]
+    import requests
+
+    session = http or requests
+    try:
+        r = session.get(f"{url}/healthz", timeout=timeout)
+    except requests.RequestException as exc:
+        host = urlparse(url).hostname or url
+        return [Check("portal", "fail", f"{url} unreachable: {_short(exc)}",
+                      f"check the network (`ping -c3 {host}`, the LAN cable or Wi-Fi) and [portal] url in "
+                      f"{config_path}; donations are kept on the kiosk meanwhile")]
+    if r.status_code != 200:
+        return [Check("portal", "fail", f"{url}/healthz answered HTTP {r.status_code}",
+                      "ask the portal operator to check `systemctl status kiosk-portal` on the server")]
+    checks = [Check("portal", "ok", f"{url} reachable")]
+    try:
+        from server_sync.wire import protocol as P
+    except ModuleNotFoundError:
+        return checks + [Check("portal.enrolled", "warn", "cannot check enrollment: server_sync is not installed")]
+    from kiosk.ledger import keys
+
+    try:
+        sk = keys.load_private(cfg.private_key_path)
+    except (keys.KeyError_, OSError):
+        return checks + [Check("portal.enrolled", "warn", "cannot check enrollment without the signing key "
+                               "(see keys.private_key above)")]
+    kid = cfg.kiosk.id
+    path = f"/api/v1/kiosks/{kid}/config"
+    target = urlparse(url).path.rstrip("/") + path
+    enroll_fix = (f"on the portal server run `kiosk-portal enroll-code {kid}`, then here "
+                  f"`sudo -u kiosk kiosk enroll --config {config_path} --portal {url} --code CODE`")
+    try:
+        r = session.get(url + path, headers=P.sign_request(sk, kid, "GET", target, b"", int(now())), timeout=timeout)
+    except requests.RequestException as exc:
+        return checks + [Check("portal.enrolled", "fail", f"enrollment check failed: {_short(exc)}",
+                               "retry `kiosk doctor`; if it persists ask the portal operator")]
+    try:
+        code = (r.json() or {}).get("error", "")
+    except ValueError:
+        code = ""
+    if r.status_code == 200 or (r.status_code == 404 and code == "no_config"):
+        return checks + [Check("portal.enrolled", "ok", f"enrolled as {kid}")]
+    if code == "unknown_kiosk":
+        return checks + [Check("portal.enrolled", "fail", f"kiosk {kid} is not enrolled with {url}", enroll_fix)]
+    if code == "bad_request_signature":
+        return checks + [Check("portal.enrolled", "fail", f"the portal holds another key for {kid} "
+                               "(the key was regenerated?)", "re-enroll: " + enroll_fix)]
+    if code == "stale_request":
+        return checks + [Check("portal.enrolled", "fail", "the portal refused our request time: the clock is off",
+                               "sudo timedatectl set-ntp true, wait a minute, rerun `kiosk doctor`")]
+    return checks + [Check("portal.enrolled", "fail", f"enrollment check answered HTTP {r.status_code} {code}".strip(),
+                           "ask the portal operator")]
+
+
+# --- systemd and the display ---------------------------------------------------------------------------
+INSTALL_FIX = "sudo bash /opt/kiosk/src/systemd/install.sh   (safe to run again)"
+
+
+def unit_checks(cfg: KioskConfig | None = None, root: Path = Path("/")) -> list[Check]:
+    """kiosk.service and the timers are installed and enabled; the power rule is in place."""
+    etc = root / "etc/systemd/system"
+    search = (etc, root / "lib/systemd/system", root / "usr/lib/systemd/system")
+    wanted: list[tuple[str, tuple[str, ...], str]] = [
+        ("kiosk.service", ("kiosk.service",), "multi-user.target.wants"),
+        ("kiosk-closeout.timer", ("kiosk-closeout.timer", "kiosk-closeout.service"), "timers.target.wants"),
+    ]
+    if cfg is None or cfg.portal.url:
+        wanted.append(("kiosk-sync.timer", ("kiosk-sync.timer", "kiosk-sync.service"), "timers.target.wants"))
+    out: list[Check] = []
+    for unit, files, wants in wanted:
+        missing = [f for f in files if not any((d / f).exists() for d in search)]
+        if missing:
+            out.append(Check(f"systemd.{unit}", "fail", f"{', '.join(missing)} not installed", INSTALL_FIX))
+        elif not (etc / wants / unit).is_symlink() and not (etc / wants / unit).exists():
+            out.append(Check(f"systemd.{unit}", "fail", f"{unit} is installed but not enabled",
+                             f"sudo systemctl enable --now {unit}"))
+        else:
+            out.append(Check(f"systemd.{unit}", "ok", "installed and enabled"))
+    if not (root / "etc/polkit-1/rules.d/50-kiosk-power.rules").exists():
+        out.append(Check("systemd.polkit", "warn", "no polkit rule: the menu cannot reboot or shut down",
+                         INSTALL_FIX))
+    return out
+
+
+def display_checks(root: Path = Path("/")) -> list[Check]:
+    """The console must never blank the screen (consoleblank=0 on the kernel command line)."""
+    p = root / "sys/module/kernel/parameters/consoleblank"
+    try:
+        value = p.read_text().strip()
+    except OSError:
+        return []
+    if value == "0":
+        return [Check("display.blanking", "ok", "console blanking is off")]
+    return [Check("display.blanking", "warn", f"the console blanks the screen after {value} s",
+                  "add consoleblank=0 to /boot/firmware/cmdline.txt (install.sh does) and reboot")]
+
+
+def ops_checks(cfg: KioskConfig, config_path: str = "FILE") -> list[Check]:
+    from kiosk.config.staff import ops_settings
+
+    staff = ops_settings(cfg).staff
+    if not staff.pin_hash and not staff.staff_tokens:
+        return [Check("staff", "warn", "no PIN and no staff cards: the maintenance menu cannot be opened",
+                      f"`kiosk staff set-pin --config {config_path}` and/or `kiosk staff card --config "
+                      f"{config_path}`, then put the printed lines under [staff]")]
+    return [Check("staff", "ok", f"menu opens with {'PIN' if staff.pin_hash else 'no PIN'} and "
+                  f"{len(staff.staff_tokens)} staff card(s)")]
+
+
+def optional_checks(cfg: KioskConfig, **reader_kw: Any) -> list[Check]:
+    """Checks contributed by other packages (reader hardware, …) when they are installed."""
+    out: list[Check] = []
+    for module, func in (("kiosk.reader.doctor", "reader_checks"),):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        out.extend(getattr(mod, func)(cfg, **reader_kw))
+    return out
+
+
+def collect(config_path: str | None, *, root: Path = Path("/"), min_free_bytes: int | None = None,
+            clock_synced: Callable[[], bool] | None = None, http: Any = None,
+            reader_kw: dict[str, Any] | None = None) -> list[Check]:
+    """Every check, in report order. Raises ConfigError for a config that cannot be loaded."""
+    from kiosk.config.staff import ops_settings
+
+    cfg = load_config(config_path)
+    shown = config_path or os.environ.get("KIOSK_CONFIG") or "FILE"
+    if min_free_bytes is None:
+        min_free_bytes = ops_settings(cfg).status.min_free_mb * 1024 * 1024
+    checks = [Check("config", "ok", f"{shown} is valid")]
+    checks += secret_checks(cfg)
+    checks += ledger_checks(cfg)
+    checks += disk_checks(cfg, min_free_bytes)
+    checks += clock_checks(clock_synced)
+    checks += optional_checks(cfg, **(reader_kw or {}))
+    checks += portal_checks(cfg, shown, http=http)
+    checks += unit_checks(cfg, root)
+    checks += display_checks(root)
+    checks += ops_checks(cfg, shown)
+    return checks
+
+
+def run_doctor(config_path: str | None, **kw: Any) -> int:
+    """Print the report; 0 only when no check failed. ``kw`` goes to :func:`collect`."""
+    checks = collect(config_path, **kw)
+    for c in checks:
+        print(c.render())
+    failed = [c for c in checks if c.status == "fail"]
+    print(f"\n{len(checks)} checks: {len(failed)} failed, "
+          f"{sum(c.status == 'warn' for c in checks)} warnings")
+    return 1 if failed else 0

@@ -1,0 +1,666 @@
+"""The menu's state machine: which page is up, what has focus, what staff typed, and what each press does.
+
+No pygame here. Input arrives as ``press(action, value)`` (a touched target
+or the focused button), ``key(name)``, ``card(record)`` and ``tick()``; the
+page comes out as a :class:`~kiosk.ui.menu.view.View` (built in
+:mod:`kiosk.staff.menu.pages`). Every staff action goes through the ops
+session, so it lands in the ledger as an ``admin_action`` entry.
+
+Slow actions (reports, sync, export, grants) run through
+``services.background``; until their future is done the page shows
+"working…" and ignores input, so a second press cannot start a second Z.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Callable
+
+from kiosk.ledger import DonorToken
+from kiosk.staff.closeout import AlreadyClosed, summary_lines, x_report, z_report
+from kiosk.staff.gate import StaffSession
+from kiosk.ops.status import StatusItem, overall, status_items
+from kiosk.staff.usb_export import ExportResult, Stick
+from kiosk.staff.volunteer import VolunteerError, balance as points_balance, check_grant, grant as volunteer_grant
+from kiosk.config.player import PlaylistItem
+from kiosk.staff.menu.services import MenuServices
+from kiosk.ui.menu.view import Level, View
+
+log = logging.getLogger(__name__)
+
+PIN = "pin"
+HOME = "home"
+STATUS = "status"
+STATUS_ITEM = "status_item"
+X_REPORT = "x_report"
+Z_CONFIRM = "z_confirm"
+Z_AGAIN = "z_again"
+Z_DONE = "z_done"
+VOLUNTEER = "volunteer"
+VOL_POINTS = "volunteer_points"
+VOL_TAP = "volunteer_tap"
+VOL_DONE = "volunteer_done"
+SYNC = "sync"
+READER = "reader_test"
+PLAYLIST = "playlist"
+VOLUME = "volume"
+LANGUAGE = "language"
+POWER = "power"
+POWER_CONFIRM = "power_confirm"
+USB = "usb"
+USB_DONE = "usb_done"
+
+PAGES = (PIN, HOME, STATUS, STATUS_ITEM, X_REPORT, Z_CONFIRM, Z_AGAIN, Z_DONE, VOLUNTEER, VOL_POINTS, VOL_TAP,
+         VOL_DONE, SYNC, READER, PLAYLIST, VOLUME, LANGUAGE, POWER, POWER_CONFIRM, USB, USB_DONE)
+
+PARENT = {
+    STATUS: HOME, STATUS_ITEM: STATUS, X_REPORT: HOME, Z_CONFIRM: HOME, Z_AGAIN: HOME, Z_DONE: HOME,
+    VOLUNTEER: HOME, VOL_POINTS: VOLUNTEER, VOL_TAP: VOL_POINTS, VOL_DONE: HOME, SYNC: HOME, READER: HOME,
+    PLAYLIST: HOME, VOLUME: HOME, LANGUAGE: HOME, POWER: HOME, POWER_CONFIRM: POWER, USB: HOME, USB_DONE: HOME,
+}
+"""Where Back (Esc) goes; Back on the home page or the keypad closes the menu."""
+
+PIN_ACTIONS = frozenset({"digit", "pin_del", "pin_ok", "back", "close"})
+PIN_IDLE_S = 60
+"""The keypad goes away sooner than an open menu: nobody is signed in yet."""
+PIN_MAX = 8
+LINES_PER_PAGE = 8
+STATUS_PER_PAGE = 12
+PLAYLIST_PER_PAGE = 4
+POINT_STEPS = (-10, -1, 1, 10)
+VOLUME_STEPS = (-10, -1, 1, 10)
+
+
+@dataclass(frozen=True)
+class ReaderResult:
+    """What the reader test shows: copied out of the TapRecord so the menu never keeps a card's token."""
+
+    family: str
+    balance_yen: int | None
+    read_ms: float
+    mobile: bool
+    history: int
+
+
+@dataclass
+class _Pending:
+    future: "Future[Any]"
+    done: Callable[[Any, BaseException | None], None]
+    label: str
+
+
+class MenuModel:
+    def __init__(self, services: MenuServices, *, clock: Callable[[], float] = time.monotonic):
+        self.s = services
+        self.clock = clock
+        """Monotonic seconds; give the menu the same clock as the StaffGate, the idle check compares the two."""
+        self.session: StaffSession | None = None
+        self.page: str | None = None
+        self.focus = 0
+        self.scroll = 0
+        self.notice = ""
+        self.notice_level: Level = "yellow"
+        self.last_input = clock()
+        self._pending: _Pending | None = None
+        self._pin: list[str] = []
+        self._reset_pages()
+        self._playlist: list[PlaylistItem] = []
+        self._disabled: set[int] = set()
+        """Indices into the configured playlist that staff switched off; kept while the app runs."""
+
+    def _reset_pages(self) -> None:
+        self.lines: list[str] = []
+        self.home_level: Level | None = None
+        self.status: list[StatusItem] = []
+        self.status_index = 0
+        self.z_day: date | None = None
+        self.z_closed_seq: int | None = None
+        self.activity = ""
+        self.points = 0
+        self.grant_points = 0
+        self.balance: int | None = None
+        self.reader: ReaderResult | None = None
+        self.sync_result = ""
+        self.volume = 0
+        self.volume_start = 0
+        self.power = ""
+        self.sticks: list[Stick] = []
+        self.export: ExportResult | None = None
+
+    # --- state -----------------------------------------------------------------------------
+    @property
+    def is_open(self) -> bool:
+        return self.page is not None
+
+    @property
+    def busy(self) -> str:
+        """The label of the slow action under way, or ""."""
+        return self._pending.label if self._pending else ""
+
+    @property
+    def pin_length(self) -> int:
+        return len(self._pin)
+
+    @property
+    def lang(self) -> str:
+        lang = self.s.language()
+        return lang if lang in ("ja", "en") else "ja"
+
+    @property
+    def playlist(self) -> list[tuple[PlaylistItem, bool]]:
+        return [(item, i not in self._disabled) for i, item in enumerate(self._playlist)]
+
+    def view(self) -> View:
+        from kiosk.staff.menu.pages import build_view
+
+        return build_view(self)
+
+    # --- opening and closing ---------------------------------------------------------------
+    def open_with_card(self, token: DonorToken) -> bool:
+        if self.session is not None:
+            return False
+        session = self.s.gate.open_with_card(token)
+        if session is None:
+            return False
+        self._opened(session)
+        return True
+
+    def open_pin(self) -> bool:
+        """Show the keypad (after the hidden gesture). Without a configured PIN only staff cards open the menu."""
+        if self.is_open or not self.s.gate.pin.configured:
+            return False
+        self._pin.clear()
+        self._go(PIN)
+        self.focus = self._ok_index()
+        self.last_input = self.clock()
+        return True
+
+    def _opened(self, session: StaffSession) -> None:
+        self.session = session
+        self._pin.clear()
+        self.last_input = self.clock()
+        self._go(HOME)
+
+    def close(self, reason: str = "staff") -> None:
+        if not self.is_open:
+            return
+        self._leave_volume()
+        if self.session is not None:
+            self.session.close(reason)
+        self.session = None
+        self.page = None
+        self._pin.clear()
+        self._pending = None
+        self._reset_pages()
+
+    # --- input -----------------------------------------------------------------------------
+    def press(self, action: str, value: Any = None) -> None:
+        """A touched target or the focused button."""
+        self._poll()
+        if not self.is_open or self._pending:
+            return
+        self.last_input = self.clock()
+        if self.session is None and action not in PIN_ACTIONS:
+            return  # nobody signed in yet: only the keypad works, whatever a caller presses
+        handler = getattr(self, f"_do_{action}", None)
+        if handler is None:
+            log.warning("menu: no handler for action %r", action)
+            return
+        handler(value)
+        self._poll()
+
+    def key(self, name: str) -> None:
+        """``up`` ``down`` ``left`` ``right`` ``enter`` ``esc`` ``backspace`` or a digit ``0``-``9``."""
+        self._poll()
+        if not self.is_open or self._pending:
+            return
+        if self.page == PIN and name.isdigit() and len(name) == 1:
+            self.press("digit", name)
+            self.focus = self._ok_index()  # so Enter after typing submits
+            return
+        if self.page == PIN and name == "backspace":
+            self.press("pin_del")
+            return
+        self.last_input = self.clock()
+        if name == "esc":
+            self.press("back")
+        elif name == "enter":
+            buttons = self.view().all_buttons
+            if 0 <= self.focus < len(buttons) and buttons[self.focus].enabled:
+                self.press(buttons[self.focus].action, buttons[self.focus].value)
+        elif name in ("up", "down", "left", "right"):
+            self._move(name)
+
+    def _move(self, direction: str) -> None:
+        v = self.view()
+        n_grid, n = len(v.buttons), len(v.all_buttons)
+        if n == 0:
+            return
+        cols = max(1, v.columns)
+        f = min(self.focus, n - 1)
+        if direction == "left":
+            f = (f - 1) % n
+        elif direction == "right":
+            f = (f + 1) % n
+        elif direction == "down":
+            if f + cols < n_grid:
+                f += cols
+            elif f < n_grid and n > n_grid:
+                f = n_grid  # from the grid's last row into the footer
+            elif f < n_grid:
+                f = n_grid - 1
+        elif direction == "up":
+            if f >= n_grid:
+                f = n_grid - 1 if n_grid else (f - 1) % n
+            else:
+                f = f - cols if f - cols >= 0 else f
+        self.focus = f
+
+    def card(self, token: DonorToken, result: ReaderResult) -> bool:
+        """A tap while the menu is showing; always consumed so it never becomes a donation."""
+        self._poll()
+        if not self.is_open:
+            return self.open_with_card(token)
+        self.last_input = self.clock()
+        if self._pending:
+            return True
+        if self.page == PIN:
+            session = self.s.gate.open_with_card(token)
+            if session is not None:
+                self._opened(session)
+        elif self.page == READER and self.session is not None:
+            self.reader = result
+            self.session.record("reader_test", family=result.family, read_ms=int(round(result.read_ms)),
+                                balance_read=result.balance_yen is not None, mobile=result.mobile)
+        elif self.page == VOL_TAP:
+            self._grant(token)
+        return True
+
+    def tick(self) -> None:
+        self._poll()
+        if not self.is_open or self._pending:
+            return  # never close under a running Z or export
+        if self.session is None:
+            if self.clock() - self.last_input >= PIN_IDLE_S:
+                self.close("idle")
+        elif self.s.gate.idle_expired(self.session, self.last_input):
+            self.close("idle")
+
+    # --- navigation ------------------------------------------------------------------------
+    def _go(self, page: str, notice: str = "", level: Level = "yellow") -> None:
+        self.page, self.focus, self.scroll = page, 0, 0
+        self.notice, self.notice_level = notice, level
+        enter = getattr(self, f"_enter_{page}", None)
+        if enter is not None:
+            enter()
+
+    def _say(self, notice: str, level: Level = "yellow") -> None:
+        self.notice, self.notice_level = notice, level
+
+    def _t(self, msgid: str) -> str:
+        from kiosk.ui.i18n import gettext_for
+
+        return gettext_for(self.lang)(msgid)
+
+    def _ok_index(self) -> int:
+        return next((i for i, b in enumerate(self.view().all_buttons) if b.action == "pin_ok"), 0)
+
+    def _do_go(self, page: str) -> None:
+        self._go(page)
+
+    def _do_back(self, _: Any = None) -> None:
+        if self.page in (HOME, PIN) or self.page not in PARENT:
+            self.close("staff")
+            return
+        if self.page == VOLUME:
+            self._leave_volume()
+        self._go(PARENT[self.page])
+
+    def _do_close(self, _: Any = None) -> None:
+        self.close("staff")
+
+    def _do_scroll(self, step: int) -> None:
+        self.scroll = max(0, self.scroll + int(step))
+
+    def _job(self, label: str, fn: Callable[[], Any], done: Callable[[Any, BaseException | None], None]) -> None:
+        self._pending = _Pending(self.s.background(fn), done, label)
+        self._poll()
+
+    def _poll(self) -> None:
+        p = self._pending
+        if p is None or not p.future.done():
+            return
+        self._pending = None
+        self.last_input = self.clock()  # the idle timeout counts from the result, not from the press
+        try:
+            value, err = p.future.result(), None
+        except Exception as exc:
+            value, err = None, exc
+        p.done(value, err)
+
+    @staticmethod
+    def _error(err: BaseException) -> str:
+        return str(err) or type(err).__name__
+
+    # --- PIN -------------------------------------------------------------------------------
+    def _do_digit(self, digit: str) -> None:
+        if len(self._pin) < PIN_MAX and self.s.gate.pin.locked_for() <= 0:
+            self._pin.append(str(digit)[:1])
+        self.notice = ""
+
+    def _do_pin_del(self, _: Any = None) -> None:
+        if self._pin:
+            self._pin.pop()
+
+    def _do_pin_ok(self, _: Any = None) -> None:
+        if self.s.gate.pin.locked_for() > 0:
+            return
+        if len(self._pin) < 4:
+            self._say(self._t("Enter 4 to 8 digits"))
+            return
+        pin = "".join(self._pin)
+        self._pin.clear()
+        session, attempt = self.s.gate.open_with_pin(pin)
+        del pin
+        if session is not None:
+            self._opened(session)
+            return
+        self._say(self._t("Wrong PIN"), "red")
+
+    # --- home and status -------------------------------------------------------------------
+    def _measure(self) -> list[StatusItem]:
+        try:
+            return status_items(self.s.measure(), self.s.ops.status)
+        except Exception:  # a broken probe must not keep staff out of the menu
+            log.exception("menu: status measurement failed")
+            return []
+
+    def _enter_home(self) -> None:
+        items = self._measure()
+        self.home_level = overall(items) if items else None
+
+    def _enter_status(self) -> None:
+        self.status = self._measure()
+        if self.session is not None:
+            levels = [i.level for i in self.status]
+            self.session.record("status_view", overall=overall(self.status), red=levels.count("red"),
+                                yellow=levels.count("yellow"))
+
+    def _do_refresh(self, _: Any = None) -> None:
+        self._go(STATUS)
+
+    def _do_status_item(self, index: int) -> None:
+        self.status_index = int(index)
+        self._go(STATUS_ITEM)
+
+    # --- X and Z reports -------------------------------------------------------------------
+    def project_titles(self) -> dict[str, str]:
+        return self.s.titles_en if self.lang == "en" and self.s.titles_en else self.s.titles
+
+    def _enter_x_report(self) -> None:
+        session, ledger = self._session(), self.s.ledger
+
+        def run() -> dict[str, Any]:
+            with session.action("x_report") as r:
+                rep = x_report(ledger)
+                r.update(count=rep["count"], total_yen=rep["total_yen"])
+            return rep
+
+        def done(rep: dict[str, Any] | None, err: BaseException | None) -> None:
+            if err is not None or rep is None:
+                self._say(self._error(err or RuntimeError("no report")), "red")
+                return
+            self.lines = summary_lines(rep, self.project_titles())
+            if rep.get("closed_seq"):
+                self._say(self._t("This day is already closed (Z report written)."), "green")
+
+        self._job(self._t("X report (running totals)"), run, done)
+
+    def _enter_z_confirm(self) -> None:
+        self.z_day = self.s.ledger.business_date()
+
+    def _do_z_run(self, _: Any = None) -> None:
+        self._z(force=False)
+
+    def _do_z_force(self, _: Any = None) -> None:
+        self._z(force=True)
+
+    def _z(self, *, force: bool) -> None:
+        # The date staff confirmed, not "today" at the moment the job runs (it may cross midnight).
+        session, ledger, day = self._session(), self.s.ledger, self.z_day
+
+        def run() -> Any:
+            with session.action("z_report", forced=force) as r:
+                entry = z_report(ledger, day, force=force)
+                r.update(close_out_seq=entry.seq, business_date=entry.data["business_date"])
+            return entry
+
+        def done(entry: Any, err: BaseException | None) -> None:
+            if isinstance(err, AlreadyClosed):
+                self._go(Z_AGAIN)
+                self.z_closed_seq = err.seq
+            elif err is not None:
+                self._go(Z_DONE, self._error(err), "red")
+            else:
+                self._go(Z_DONE, self._t("The day is closed."), "green")
+                self.lines = summary_lines(entry.data, self.project_titles())
+
+        self._job(self._t("Z report (close the day)"), run, done)
+
+    # --- volunteer points ------------------------------------------------------------------
+    def _do_activity(self, activity_id: str) -> None:
+        act = self.s.ops.volunteer.activity(activity_id)
+        if act is None:
+            return
+        self.activity, self.points = act.id, act.points
+        self._go(VOL_POINTS)
+
+    def _do_points(self, step: int) -> None:
+        act = self.s.ops.volunteer.activity(self.activity)
+        top = act.max_points if act else 1
+        self.points = max(1, min(top, self.points + int(step)))
+        self.notice = ""
+
+    def _do_points_ok(self, _: Any = None) -> None:
+        try:
+            check_grant(self.s.ops.volunteer, self.activity, self.points)
+        except VolunteerError as exc:
+            self._say(str(exc), "red")
+            return
+        self._go(VOL_TAP)
+
+    def _do_tap_again(self, _: Any = None) -> None:
+        self._go(VOL_TAP)
+
+    def _grant(self, token: DonorToken) -> None:
+        session, ledger, settings = self._session(), self.s.ledger, self.s.ops.volunteer
+        activity, points = self.activity, self.points
+
+        def run() -> int:
+            try:
+                volunteer_grant(ledger, settings, activity, points, token, session)
+            except VolunteerError as exc:
+                # A refused grant is a staff action too: the trail shows who tried what.
+                session.record("points_grant", activity=activity, points=points, outcome=f"refused: {exc}"[:200])
+                raise
+            return points_balance(ledger, token)
+
+        def done(bal: int | None, err: BaseException | None) -> None:
+            if err is not None:
+                self._go(VOL_DONE, self._error(err), "red")
+                return
+            self._go(VOL_DONE, self._t("Points granted."), "green")
+            self.grant_points, self.balance = points, bal
+
+        self._job(self._t("Volunteer points"), run, done)
+
+    # --- sync ------------------------------------------------------------------------------
+    def _do_sync_run(self, _: Any = None) -> None:
+        session, sync = self._session(), self.s.sync_now
+        if sync is None:
+            return
+
+        def run() -> str:
+            with session.action("sync_now") as r:
+                result = str(sync())
+                r["result"] = result[:80]
+            return result
+
+        def done(result: str | None, err: BaseException | None) -> None:
+            if err is not None:
+                self._say(self._error(err)[:120], "red")
+            else:
+                self.sync_result = result or ""
+                self._say(self.sync_result[:120], "green")
+
+        self._job(self._t("Sync now"), run, done)
+
+    # --- reader test -----------------------------------------------------------------------
+    def _enter_reader_test(self) -> None:
+        self.reader = None
+
+    # --- playlist --------------------------------------------------------------------------
+    def _enter_playlist(self) -> None:
+        configured = list(self.s.playlist())
+        if configured != self._playlist:
+            # A new list from config or the portal: old indices would switch off the wrong clips.
+            self._playlist, self._disabled = configured, set()
+
+    def _enabled_items(self) -> list[PlaylistItem]:
+        return [item for item, on in self.playlist if on]
+
+    def _do_toggle(self, index: int) -> None:
+        i = int(index)
+        if not 0 <= i < len(self._playlist) or self.s.apply_playlist is None:
+            return
+        if i in self._disabled:
+            self._disabled.discard(i)
+            name = "playlist_enable"
+        elif len(self._enabled_items()) <= 1:
+            self._say(self._t("At least one clip must stay on."), "red")
+            return
+        else:
+            self._disabled.add(i)
+            name = "playlist_disable"
+        enabled = self._enabled_items()
+        self.s.apply_playlist(enabled)
+        item = self._playlist[i]
+        self._session().record(name, index=i, project=item.project, clip=item.clip[:16] or "newest",
+                               playing=len(enabled))
+        self._say(self._t("Changes start after the current clip."), "green")
+
+    def _do_playlist_reload(self, _: Any = None) -> None:
+        session, reload, apply = self._session(), self.s.reload_playlist, self.s.apply_playlist
+        if reload is None:
+            return
+
+        def run() -> list[PlaylistItem]:
+            with session.action("playlist_reload") as r:
+                items = list(reload())
+                r["items"] = len(items)
+                if apply is not None and items:
+                    apply(items)
+            return items
+
+        def done(items: list[PlaylistItem] | None, err: BaseException | None) -> None:
+            if err is not None:
+                self._say(self._error(err)[:120], "red")
+                return
+            self._playlist, self._disabled = list(items or []), set()
+            self._say(self._t("Playlist reloaded from the portal.") + f" ({len(self._playlist)})", "green")
+
+        self._job(self._t("Reload from the portal"), run, done)
+
+    # --- volume and language ---------------------------------------------------------------
+    def _enter_volume(self) -> None:
+        self.volume = self.volume_start = max(0, min(100, int(self.s.volume())))
+
+    def _do_volume(self, step: int) -> None:
+        self.volume = max(0, min(100, self.volume + int(step)))
+        if self.s.set_volume is not None:
+            self.s.set_volume(self.volume)  # at once, so staff hear the level they are choosing
+
+    def _leave_volume(self) -> None:
+        # One entry per visit, not one per press: the trail shows the level staff settled on.
+        if self.page == VOLUME and self.volume != self.volume_start and self.session is not None:
+            self.session.record("volume", level=self.volume, previous=self.volume_start)
+            self.volume_start = self.volume
+
+    def _do_lang(self, lang: str) -> None:
+        if lang not in ("ja", "en") or self.s.set_language is None:
+            return
+        self.s.set_language(lang)
+        self._session().record("language", lang=lang)
+        self._say(self._t("Default language changed."), "green")
+
+    # --- restart, reboot, power off --------------------------------------------------------
+    def _do_power(self, what: str) -> None:
+        if what in ("restart_app", "reboot", "poweroff"):
+            self.power = what
+            self._go(POWER_CONFIRM)
+
+    def _do_power_run(self, _: Any = None) -> None:
+        session, what = self._session(), self.power
+        restart, runner = self.s.restart_app, self.s.run_command
+        argv = list(self.s.commands.get(what, []))
+
+        def run() -> None:
+            # Recorded first: after the command there may be no process left to record anything.
+            session.record(what)
+            if what == "restart_app":
+                if restart is None:
+                    raise RuntimeError("restart is not available")
+                restart()
+            else:
+                if not argv:
+                    raise RuntimeError(f"no command configured for {what}")
+                runner(argv)
+
+        def done(_: Any, err: BaseException | None) -> None:
+            if err is not None:
+                self._say(self._error(err)[:160], "red")
+            else:
+                self.close("staff")
+
+        self._job(self._t("Please wait…"), run, done)
+
+    # --- USB export ------------------------------------------------------------------------
+    def _enter_usb(self) -> None:
+        try:
+            self.sticks = self.s.sticks()
+        except OSError as exc:
+            self.sticks = []
+            self._say(self._error(exc), "red")
+
+    def _do_usb_scan(self, _: Any = None) -> None:
+        self._go(USB)
+
+    def _do_usb_export(self, index: int) -> None:
+        if not 0 <= int(index) < len(self.sticks):
+            return
+        stick, session, export = self.sticks[int(index)], self._session(), self.s.export_to
+
+        def run() -> ExportResult:
+            with session.action("usb_export", device=stick.device) as r:
+                res = export(stick.path)
+                r.update(files=len(res.files), entries=res.entries, business_date=res.business_date)
+            return res
+
+        def done(res: ExportResult | None, err: BaseException | None) -> None:
+            if err is not None or res is None:
+                self._go(USB_DONE, self._error(err or RuntimeError("no result")), "red")
+                return
+            self._go(USB_DONE, self._t("Export finished. You may remove the stick."), "green")
+            self.export = res
+            self.lines = res.summary().splitlines()
+
+        self._job(self._t("USB export"), run, done)
+
+    def _session(self) -> StaffSession:
+        if self.session is None:
+            raise RuntimeError("no staff session: the menu is not open")
+        return self.session

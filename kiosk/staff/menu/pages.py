@@ -1,0 +1,309 @@
+"""One function per menu page: the model's state in, a :class:`View` out, in the kiosk's language.
+
+Message ids are English and go through the ``kiosk`` gettext catalog like
+the donation screens, so Japanese comes first and staff see the language the
+kiosk is set to. Figures the ops helpers produce in English (status values,
+export file names) are shown as they are: they are what ``kiosk doctor`` and
+the portal print too, so staff can read them out on the phone.
+"""
+
+from __future__ import annotations
+
+from math import ceil
+from typing import TYPE_CHECKING, Callable
+
+from kiosk.ui.i18n import gettext_for, yen
+from kiosk.ops.status import overall
+from kiosk.staff.menu import model as m
+from kiosk.ui.menu.view import Button, View
+
+if TYPE_CHECKING:
+    from kiosk.staff.menu.model import MenuModel
+
+STATUS_LABELS = {
+    "reader": "Card reader", "payment": "Payment terminal", "network": "Network and portal", "sync": "Sync",
+    "ledger": "Ledger", "disk": "Disk free", "temperature": "Temperature", "uptime": "Uptime",
+    "version": "Version", "player": "Movie playback",
+}
+
+FAMILY_NAMES = {
+    "suica": "Suica", "pasmo": "PASMO", "icoca": "ICOCA", "kitaca": "Kitaca", "toica": "TOICA",
+    "manaca": "manaca", "sugoca": "SUGOCA", "nimoca": "nimoca", "hayakaken": "はやかけん", "pitapa": "PiTaPa",
+}
+
+POWER_TITLES = {"restart_app": "Restart the app", "reboot": "Reboot", "poweroff": "Shut down"}
+POWER_QUESTIONS = {"restart_app": "Restart the app now?", "reboot": "Reboot the kiosk now?",
+                   "poweroff": "Shut the kiosk down now?"}
+POWER_NOTES = {"restart_app": "Donations stop for about a minute.", "reboot": "Donations stop for about a minute.",
+               "poweroff": "The kiosk stays off until someone switches it on again."}
+
+Tr = Callable[[str], str]
+
+
+def build_view(model: "MenuModel") -> View:
+    _ = gettext_for(model.lang)
+    if model.busy:
+        return View(model.page or "", model.busy, notice=_("Working… please wait"), notice_level="yellow")
+    build = _BUILDERS.get(model.page or "")
+    if build is None:
+        return View("", "")
+    return build(model, _)
+
+
+def _back(_: Tr) -> Button:
+    return Button(_("Go back"), "back")
+
+
+def _page_of(model: "MenuModel", rows: list, per_page: int) -> tuple[list, int, int]:
+    """The rows on the current scroll page; clamps the model's scroll so it never points past the end."""
+    pages = max(1, ceil(len(rows) / per_page))
+    model.scroll = min(model.scroll, pages - 1)
+    start = model.scroll * per_page
+    return rows[start:start + per_page], pages, start
+
+
+def _scroll_buttons(model: "MenuModel", pages: int) -> tuple[Button, ...]:
+    if pages <= 1:
+        return ()
+    return (Button("▲", "scroll", -1, enabled=model.scroll > 0),
+            Button("▼", "scroll", 1, enabled=model.scroll < pages - 1))
+
+
+def _lines_view(model: "MenuModel", _: Tr, page: str, title: str, extra_footer: tuple[Button, ...] = (),
+                **kw: object) -> View:
+    lines, pages, _start = _page_of(model, model.lines, m.LINES_PER_PAGE)
+    return View(page, title, lines=tuple(lines), notice=model.notice, notice_level=model.notice_level,
+                footer=(_back(_), *extra_footer, *_scroll_buttons(model, pages)), **kw)  # type: ignore[arg-type]
+
+
+def pin_page(model: "MenuModel", _: Tr) -> View:
+    gate = model.s.gate
+    wait = gate.pin.locked_for()
+    if wait > 0:
+        notice, level = _("Locked: try again in {seconds} s").format(seconds=ceil(wait)), "red"
+    else:
+        notice, level = model.notice, model.notice_level
+    keys = [Button(d, "digit", d, style="key", enabled=wait <= 0) for d in "123456789"]
+    keys += [Button("←", "pin_del", style="key"), Button("0", "digit", "0", style="key", enabled=wait <= 0),
+             Button(_("OK"), "pin_ok", style="primary", enabled=wait <= 0 and model.pin_length >= 4)]
+    mask = " ".join("●" * model.pin_length) if model.pin_length else "_ _ _ _"
+    return View(m.PIN, _("Enter the staff PIN"), notice=notice, notice_level=level,  # type: ignore[arg-type]
+                big=mask, lines=(_("Staff only"),), buttons=tuple(keys), columns=3,
+                footer=(Button(_("Cancel"), "back"),), layout="keypad")
+
+
+def home_page(model: "MenuModel", _: Tr) -> View:
+    s = model.s
+    items: list[Button] = [Button(_("Status"), "go", m.STATUS), Button(_("X report"), "go", m.X_REPORT),
+                           Button(_("Z report"), "go", m.Z_CONFIRM)]
+    if s.ops.volunteer.activities:
+        items.append(Button(_("Volunteers"), "go", m.VOLUNTEER))
+    if s.sync_now is not None:
+        items.append(Button(_("Sync now"), "go", m.SYNC))
+    items.append(Button(_("Reader test"), "go", m.READER))
+    if s.apply_playlist is not None:
+        items.append(Button(_("Playlist"), "go", m.PLAYLIST))
+    if s.set_volume is not None:
+        items.append(Button(_("Volume"), "go", m.VOLUME))
+    if s.set_language is not None:
+        items.append(Button(_("Language"), "go", m.LANGUAGE))
+    items.append(Button(_("USB export"), "go", m.USB))
+    items.append(Button(_("Restart and power"), "go", m.POWER))
+    return View(m.HOME, _("Maintenance menu"), dot=model.home_level, buttons=tuple(items), columns=4,
+                footer=(Button(_("Close the menu"), "close", style="primary"),))
+
+
+def status_page(model: "MenuModel", _: Tr) -> View:
+    rows, pages, start = _page_of(model, model.status, m.STATUS_PER_PAGE)
+    buttons = tuple(Button(_(STATUS_LABELS.get(i.key, i.key)), "status_item", start + n, style="row", dot=i.level,
+                           detail=i.value) for n, i in enumerate(rows))
+    return View(m.STATUS, _("Status"), dot=overall(model.status) if model.status else None, buttons=buttons,
+                columns=2, footer=(_back(_), Button(_("Refresh"), "refresh"), *_scroll_buttons(model, pages)))
+
+
+def status_item_page(model: "MenuModel", _: Tr) -> View:
+    if not 0 <= model.status_index < len(model.status):
+        return View(m.STATUS_ITEM, _("Status"), footer=(_back(_),))
+    item = model.status[model.status_index]
+    lines = [_("What to do:"), item.hint] if item.hint else []
+    return View(m.STATUS_ITEM, _(STATUS_LABELS.get(item.key, item.key)), dot=item.level, big=item.value,
+                lines=tuple(lines),
+                footer=(_back(_),))
+
+
+def x_page(model: "MenuModel", _: Tr) -> View:
+    return _lines_view(model, _, m.X_REPORT, _("X report (running totals)"))
+
+
+def z_confirm_page(model: "MenuModel", _: Tr) -> View:
+    day = model.z_day.isoformat() if model.z_day else "?"
+    return View(m.Z_CONFIRM, _("Z report (close the day)"), big=day,
+                lines=(_("Close out this business day?"),
+                       _("The day's totals are signed into the ledger. Donations can go on afterwards.")),
+                notice=model.notice, notice_level=model.notice_level,
+                footer=(Button(_("Cancel"), "back"), Button(_("Close the day"), "z_run", style="danger")))
+
+
+def z_again_page(model: "MenuModel", _: Tr) -> View:
+    day = model.z_day.isoformat() if model.z_day else "?"
+    return View(m.Z_AGAIN, _("Z report (close the day)"), big=day,
+                notice=_("This day is already closed (seq {seq}). Close it again?").format(seq=model.z_closed_seq),
+                lines=(_("A new close-out with the current totals replaces the old one."),),
+                footer=(Button(_("Cancel"), "back"), Button(_("Close again"), "z_force", style="danger")))
+
+
+def z_done_page(model: "MenuModel", _: Tr) -> View:
+    return _lines_view(model, _, m.Z_DONE, _("Z report (close the day)"))
+
+
+def _activity_title(model: "MenuModel", activity_id: str) -> str:
+    act = model.s.ops.volunteer.activity(activity_id)
+    if act is None:
+        return activity_id
+    return (act.title_en or act.title) if model.lang == "en" else act.title
+
+
+def volunteer_page(model: "MenuModel", _: Tr) -> View:
+    acts = model.s.ops.volunteer.activities
+    buttons = tuple(Button(_activity_title(model, a.id), "activity", a.id,
+                           detail=_("{points} pt").format(points=a.points)) for a in acts[:8])
+    return View(m.VOLUNTEER, _("Volunteer points"), lines=(_("Choose an activity"),), buttons=buttons,
+                columns=2 if len(buttons) > 3 else 1, footer=(_back(_),))
+
+
+def points_page(model: "MenuModel", _: Tr) -> View:
+    buttons = tuple(Button(f"{step:+d}", "points", step) for step in m.POINT_STEPS)
+    return View(m.VOL_POINTS, _("Volunteer points"), big=_("{points} pt").format(points=model.points),
+                lines=(_("Activity: {name}").format(name=_activity_title(model, model.activity)),
+                       _("Choose the points")),
+                notice=model.notice, notice_level=model.notice_level, buttons=buttons, columns=4,
+                footer=(_back(_), Button(_("Next"), "points_ok", style="primary")))
+
+
+def tap_page(model: "MenuModel", _: Tr) -> View:
+    return View(m.VOL_TAP, _("Volunteer points"), big=_("{points} pt").format(points=model.points),
+                lines=(_("Activity: {name}").format(name=_activity_title(model, model.activity)),
+                       _("Ask the volunteer to tap their card on the reader")),
+                footer=(Button(_("Cancel"), "back"),))
+
+
+def volunteer_done_page(model: "MenuModel", _: Tr) -> View:
+    ok = model.notice_level == "green"
+    lines: tuple[str, ...] = ()
+    big = ""
+    if ok:
+        big = "+" + _("{points} pt").format(points=model.grant_points)
+        lines = (_("Activity: {name}").format(name=_activity_title(model, model.activity)),
+                 _("Points on this card now: {points}").format(points=model.balance))
+    return View(m.VOL_DONE, _("Volunteer points"), big=big, lines=lines, notice=model.notice,
+                notice_level=model.notice_level,
+                footer=(Button(_("Done"), "go", m.HOME), Button(_("Next volunteer"), "tap_again", style="primary")))
+
+
+def _ago(_: Tr, seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes >= 60:
+        return _("{hours} h {minutes} min ago").format(hours=minutes // 60, minutes=minutes % 60)
+    return _("{minutes} min ago").format(minutes=minutes)
+
+
+def sync_page(model: "MenuModel", _: Tr) -> View:
+    state = model.s.sync_state() if model.s.sync_state is not None else None
+    if state is None:
+        lines = [_("No sync information yet.")]
+    else:
+        when = _("never") if state.last_success_ms is None else _ago(
+            _, max(0, model.s.wall_ms() - state.last_success_ms) / 1000)
+        lines = [_("Last sync: {when}").format(when=when), _("Entries waiting: {count}").format(count=state.pending)]
+        if state.last_error:
+            lines.append(_("Last error: {error}").format(error=state.last_error[:80]))
+    return View(m.SYNC, _("Sync now"), lines=tuple(lines), notice=model.notice, notice_level=model.notice_level,
+                buttons=(Button(_("Sync now"), "sync_run", style="primary"),), footer=(_back(_),))
+
+
+def reader_page(model: "MenuModel", _: Tr) -> View:
+    r = model.reader
+    if r is None:
+        return View(m.READER, _("Reader test"), big=_("Tap a card on the reader"),
+                    lines=(_("Card numbers are never shown or stored."),), footer=(_back(_),))
+    family = FAMILY_NAMES.get(r.family) or {"transit": _("Transit IC card (other)"),
+                                             "unknown": _("Not a transit IC card")}.get(r.family, r.family)
+    balance = (_("Balance: {amount}").format(amount=yen(r.balance_yen)) if r.balance_yen is not None
+               else _("Balance: could not be read"))
+    lines = [balance, _("Read time: {ms} ms").format(ms=int(round(r.read_ms))),
+             _("History entries: {count}").format(count=r.history)]
+    if r.mobile:
+        lines.append(_("Phone or watch (Mobile FeliCa)"))
+    return View(m.READER, _("Reader test"), big=family, lines=tuple(lines),
+                notice=_("Tap another card to test again."), notice_level="green", footer=(_back(_),))
+
+
+def playlist_page(model: "MenuModel", _: Tr) -> View:
+    titles = model.project_titles()
+    rows = list(enumerate(model.playlist))
+    shown, pages, _start = _page_of(model, rows, m.PLAYLIST_PER_PAGE)
+    buttons = []
+    for i, (item, on) in shown:
+        clip = item.clip[:8] if item.clip else _("newest clip")
+        state = _("On") if on else _("Off")
+        buttons.append(Button(titles.get(item.project, item.project), "toggle", i, style="on" if on else "off",
+                              detail=f"{state}・{clip}" + (f" ×{item.repeat}" if item.repeat > 1 else "")))
+    footer = [_back(_)]
+    if model.s.reload_playlist is not None:
+        footer.append(Button(_("Reload from the portal"), "playlist_reload"))
+    footer += _scroll_buttons(model, pages)
+    notice = model.notice or ("" if rows else _("No clips in the playlist."))
+    return View(m.PLAYLIST, _("Playlist"), notice=notice, notice_level=model.notice_level, buttons=tuple(buttons),
+                columns=1, footer=tuple(footer))
+
+
+def volume_page(model: "MenuModel", _: Tr) -> View:
+    return View(m.VOLUME, _("Volume"), big=str(model.volume),
+                buttons=tuple(Button(f"{step:+d}", "volume", step) for step in m.VOLUME_STEPS), columns=4,
+                footer=(_back(_),))
+
+
+def language_page(model: "MenuModel", _: Tr) -> View:
+    lang = model.lang
+    return View(m.LANGUAGE, _("Default language"), notice=model.notice, notice_level=model.notice_level,
+                buttons=(Button("日本語", "lang", "ja", style="on" if lang == "ja" else "normal"),
+                         Button("English", "lang", "en", style="on" if lang == "en" else "normal")),
+                columns=2, footer=(_back(_),))
+
+
+def power_page(model: "MenuModel", _: Tr) -> View:
+    buttons = []
+    if model.s.restart_app is not None:
+        buttons.append(Button(_(POWER_TITLES["restart_app"]), "power", "restart_app"))
+    buttons += [Button(_(POWER_TITLES["reboot"]), "power", "reboot", style="danger"),
+                Button(_(POWER_TITLES["poweroff"]), "power", "poweroff", style="danger")]
+    return View(m.POWER, _("Restart and power"), buttons=tuple(buttons), columns=len(buttons), footer=(_back(_),))
+
+
+def power_confirm_page(model: "MenuModel", _: Tr) -> View:
+    what = model.power or "reboot"
+    return View(m.POWER_CONFIRM, _(POWER_TITLES[what]), big=_(POWER_QUESTIONS[what]), lines=(_(POWER_NOTES[what]),),
+                notice=model.notice, notice_level=model.notice_level,
+                footer=(Button(_("Cancel"), "back"), Button(_(POWER_TITLES[what]), "power_run", style="danger")))
+
+
+def usb_page(model: "MenuModel", _: Tr) -> View:
+    buttons = tuple(Button(st.path.name or str(st.path), "usb_export", n, detail=f"{st.device} ({st.fstype})")
+                    for n, st in enumerate(model.sticks[:4]))
+    lines = (_("Choose the USB stick to write to"),) if buttons else (
+        _("No USB stick found. Insert one and press Look again."),)
+    return View(m.USB, _("USB export"), lines=lines, notice=model.notice, notice_level=model.notice_level,
+                buttons=buttons, columns=1, footer=(_back(_), Button(_("Look again"), "usb_scan")))
+
+
+def usb_done_page(model: "MenuModel", _: Tr) -> View:
+    return _lines_view(model, _, m.USB_DONE, _("USB export"))
+
+
+_BUILDERS: dict[str, Callable[["MenuModel", Tr], View]] = {
+    m.PIN: pin_page, m.HOME: home_page, m.STATUS: status_page, m.STATUS_ITEM: status_item_page, m.X_REPORT: x_page,
+    m.Z_CONFIRM: z_confirm_page, m.Z_AGAIN: z_again_page, m.Z_DONE: z_done_page, m.VOLUNTEER: volunteer_page,
+    m.VOL_POINTS: points_page, m.VOL_TAP: tap_page, m.VOL_DONE: volunteer_done_page, m.SYNC: sync_page,
+    m.READER: reader_page, m.PLAYLIST: playlist_page, m.VOLUME: volume_page, m.LANGUAGE: language_page,
+    m.POWER: power_page, m.POWER_CONFIRM: power_confirm_page, m.USB: usb_page, m.USB_DONE: usb_done_page,
+}

@@ -1,0 +1,265 @@
+"""Export to a USB stick: the ledger, the day's close-out as CSV, and the day's log, for the city.
+
+Finding the stick: a removable filesystem mounted below ``/media`` or
+``/run/media`` (``systemd/99-kiosk-usb-mount.rules`` mounts sticks at
+``/media/kiosk/<device>``). ``/proc/mounts`` and the root are parameters, so
+tests use a directory in tmp_path as the stick.
+
+Privacy: no raw card ID may leave the kiosk. The ledger holds only keyed
+donor tokens by design; the exporter still reads back what it wrote and
+refuses the export if any text file or any string in a ledger body is
+IDm-shaped, and log lines pass through :func:`kiosk.ops.logsetup.redact`.
+Every file is fsynced, then the directory, so pulling the stick right after
+"done" keeps the files (FAT's fsync also writes its allocation table).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Callable, Iterable
+from zoneinfo import ZoneInfo
+
+from kiosk.ledger.encoding import parse_body
+from kiosk.ledger.export import read_export, write_export
+from kiosk.ledger.report import settled_report
+from kiosk.ledger.store import iter_entries, read_only_engine
+from kiosk.staff.closeout import closeout_csv
+from kiosk.ops.logsetup import IDM_RE, has_idm, redact
+
+REMOVABLE_FS = frozenset({"vfat", "exfat", "ntfs", "ntfs3", "fuseblk", "ext4", "ext3", "ext2"})
+DEFAULT_MOUNT_ROOTS = ("/media", "/run/media")
+
+
+class UsbExportError(Exception):
+    """The export could not be written completely; ``str()`` is the message for the screen."""
+
+
+@dataclass(frozen=True)
+class Stick:
+    path: Path
+    """Mount point (under ``root``)."""
+    device: str
+    fstype: str
+
+
+def _unescape(field_: str) -> str:
+    # /proc/mounts escapes space, tab, newline and backslash as octal (\040 ...).
+    out, i = [], 0
+    while i < len(field_):
+        if field_[i] == "\\" and i + 4 <= len(field_) and field_[i + 1:i + 4].isdigit():
+            out.append(chr(int(field_[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(field_[i])
+            i += 1
+    return "".join(out)
+
+
+def find_sticks(root: Path = Path("/"), mounts: Path = Path("/proc/mounts"),
+                mount_roots: Iterable[str] = DEFAULT_MOUNT_ROOTS) -> list[Stick]:
+    """Writable removable filesystems mounted below ``mount_roots``, in mount order."""
+    try:
+        lines = mounts.read_text().splitlines()
+    except OSError:
+        return []
+    prefixes = [r.rstrip("/") + "/" for r in mount_roots]
+    found: list[Stick] = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) < 4:
+            continue
+        dev, mnt, fstype, opts = _unescape(parts[0]), _unescape(parts[1]), parts[2], parts[3].split(",")
+        if not dev.startswith("/dev/") or fstype not in REMOVABLE_FS or "rw" not in opts:
+            continue
+        if not any(mnt.startswith(p) for p in prefixes):
+            continue
+        path = root / mnt.lstrip("/")
+        if path.is_dir():
+            found.append(Stick(path, dev, fstype))
+    return found
+
+
+@dataclass
+class ExportResult:
+    directory: Path
+    files: list[tuple[str, int]] = field(default_factory=list)
+    """(file name, bytes) of each file written."""
+    entries: int = 0
+    business_date: str = ""
+    closeout: dict[str, Any] = field(default_factory=dict)
+    """The report written to CSV, with ``close_out_seq`` (None when the day is not closed: an X report)."""
+    notes: list[str] = field(default_factory=list)
+    """Things staff should know, e.g. "logs not exported: journalctl not found"."""
+
+    def summary(self) -> str:
+        lines = [f"exported to {self.directory}"]
+        lines += [f"  {name}  {size:,} bytes" for name, size in self.files]
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+LogSource = Callable[[int, int], Iterable[str]]
+"""(start ms, end ms) -> log lines for that window."""
+
+
+def journal_lines(unit: str = "kiosk.service") -> LogSource:
+    """A log source reading ``unit``'s journal through journalctl."""
+    def read(start_ms: int, end_ms: int) -> Iterable[str]:
+        exe = shutil.which("journalctl")
+        if exe is None:
+            raise UsbExportError("journalctl not found")
+        r = subprocess.run([exe, "-u", unit, "--since", f"@{start_ms // 1000}", "--until", f"@{end_ms // 1000}",
+                            "-o", "short-iso", "--no-pager", "-q"], capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise UsbExportError(f"journalctl failed: {r.stderr.strip()[:200]}")
+        return r.stdout.splitlines()
+    return read
+
+
+def _write_file(path: Path, data: bytes) -> int:
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return len(data)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some FAT drivers refuse fsync on directories; the files themselves are synced
+    finally:
+        os.close(fd)
+
+
+def _idm_strings(value: Any) -> bool:
+    if isinstance(value, str):
+        return IDM_RE.fullmatch(value) is not None
+    if isinstance(value, dict):
+        return any(_idm_strings(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_idm_strings(v) for v in value)
+    return False
+
+
+def scan_ledger_export(path: Path) -> int:
+    """Count entries whose body holds an IDm-shaped string (a value that is exactly 16 hex digits).
+
+    Whole values only: bodies are full of longer hex (tokens, hashes, keys) that
+    a substring search would flag, and base64 fields are left encoded. The
+    envelope's ``key_id`` is 16 hex digits by design (the signing key's
+    fingerprint, checked by verify), so it is the one value not looked at.
+    """
+    _, rows = read_export(path)
+    hits = 0
+    for r in rows:
+        obj = parse_body(r.body)
+        if _idm_strings({k: v for k, v in obj.items() if k != "key_id"}):
+            hits += 1
+    return hits
+
+
+def _day_report(ledger_path: Path, day: date | None, timezone: str) -> tuple[date, dict[str, Any], int | None]:
+    eng = read_only_engine(ledger_path)
+    try:
+        parsed = [(e.seq, e.obj) for e in iter_entries(eng)]
+    finally:
+        eng.dispose()
+    tz = ZoneInfo(timezone)
+    day = day or datetime.now(tz).date()
+    closed = [(seq, obj["data"]) for seq, obj in parsed
+              if obj["type"] == "close_out" and obj["data"]["business_date"] == day.isoformat()]
+    if closed:
+        seq, data = closed[-1]
+        return day, dict(data), seq
+    rep = settled_report(parsed, day)
+    rep["business_date"] = day.isoformat()
+    return day, rep, None
+
+
+def export_day(stick: Path, ledger_path: Path, *, kiosk_id: str, timezone: str = "Asia/Tokyo",
+               day: date | None = None, titles: dict[str, str] | None = None,
+               logs: LogSource | None = None, now: datetime | None = None) -> ExportResult:
+    """Write ``kiosk-<id>-<timestamp>/`` on ``stick``: ledger.jsonl, closeout-<date>.csv, kiosk-<date>.log, MANIFEST.txt.
+
+    The CSV is the day's latest Z report, or the running X totals when the day
+    is not closed yet (noted in the result). Raises :class:`UsbExportError`.
+    """
+    if not stick.is_dir():
+        raise UsbExportError(f"{stick} is not a mounted stick")
+    tz = ZoneInfo(timezone)
+    now = now or datetime.now(tz)
+    day, rep, close_seq = _day_report(ledger_path, day, timezone)
+    need = ledger_path.stat().st_size * 2 + 1_048_576  # the export is base64 JSON: about twice the database
+    if shutil.disk_usage(stick).free < need:
+        raise UsbExportError(f"the stick has {shutil.disk_usage(stick).free // 1_048_576} MB free; "
+                             f"{need // 1_048_576} MB needed")
+    out = stick / f"kiosk-{kiosk_id}-{now.strftime('%Y%m%d-%H%M%S')}"
+    try:
+        out.mkdir(parents=False, exist_ok=False)
+    except OSError as exc:
+        raise UsbExportError(f"cannot write to the stick: {exc.strerror or exc}") from None
+    result = ExportResult(out, business_date=day.isoformat(), closeout={**rep, "close_out_seq": close_seq})
+    try:
+        ledger_file = out / "ledger.jsonl"
+        result.entries = write_export(ledger_path, ledger_file)
+        if scan_ledger_export(ledger_file):
+            ledger_file.unlink()
+            raise UsbExportError("refused: the ledger export holds an IDm-shaped value; call the developers")
+        result.files.append((ledger_file.name, ledger_file.stat().st_size))
+
+        csv_text = closeout_csv(rep, close_out_seq=close_seq, titles=titles)
+        if has_idm(csv_text):
+            raise UsbExportError("refused: the close-out CSV holds an IDm-shaped value")
+        name = f"closeout-{day.isoformat()}.csv"
+        result.files.append((name, _write_file(out / name, csv_text.encode("utf-8"))))
+        if close_seq is None:
+            result.notes.append(f"{day} is not closed yet: the CSV holds the running (X) totals")
+
+        if logs is not None:
+            start = int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp() * 1000)
+            try:
+                lines = [redact(line) for line in logs(start, start + 86_400_000)]
+            except (UsbExportError, OSError, subprocess.SubprocessError) as exc:
+                result.notes.append(f"logs not exported: {exc}")
+            else:
+                text = "".join(line.rstrip("\n") + "\n" for line in lines)
+                if has_idm(text):  # cannot happen after redact(); kept so a regression fails closed
+                    raise UsbExportError("refused: the log still holds an IDm-shaped value")
+                name = f"kiosk-{day.isoformat()}.log"
+                result.files.append((name, _write_file(out / name, text.encode("utf-8"))))
+
+        manifest = [f"kiosk {kiosk_id}", f"exported {now.isoformat(timespec='seconds')}",
+                    f"business date {day.isoformat()}", f"ledger entries {result.entries}",
+                    "verify with: kiosk ledger verify ledger.jsonl", ""]
+        for fname, size in result.files:
+            digest = hashlib.sha256((out / fname).read_bytes()).hexdigest()
+            manifest.append(f"{digest}  {fname}  ({size} bytes)")
+        manifest += [f"note: {n}" for n in result.notes]
+        result.files.append(("MANIFEST.txt", _write_file(out / "MANIFEST.txt", ("\n".join(manifest) + "\n").encode())))
+        _fsync_dir(out)
+        _fsync_dir(stick)
+        os.sync()
+    except (UsbExportError, OSError) as exc:
+        # Half an export is worse than none: someone would hand it over. Best effort (the stick may be gone).
+        shutil.rmtree(out, ignore_errors=True)
+        if isinstance(exc, UsbExportError):
+            raise
+        raise UsbExportError(f"writing to the stick failed ({exc.strerror or exc}); nothing was left on it") from None
+    return result
+
+
+def result_json(r: ExportResult) -> str:
+    return json.dumps({"directory": str(r.directory), "files": r.files, "entries": r.entries,
+                       "business_date": r.business_date, "notes": r.notes}, ensure_ascii=False)

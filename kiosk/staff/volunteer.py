@@ -1,0 +1,68 @@
+"""Volunteer points: staff pick an activity and a number of points, the volunteer taps a card.
+
+The grant is a ``points_grant`` entry keyed by the card's donor token, so the
+points join the same balance as points earned by giving
+(:meth:`kiosk.ledger.Ledger.donor_points`).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import func, select
+
+from kiosk.ledger import DonorToken, Entry, Ledger
+from kiosk.ledger.schema import entries
+from kiosk.ledger.store import read_only_engine
+from kiosk.config.staff import VolunteerSection
+from kiosk.staff.gate import StaffSession
+
+
+class VolunteerError(ValueError):
+    """A grant refused by the limits in ``[volunteer]``; ``str()`` is the message for the screen."""
+
+
+def granted_on(ledger: Ledger, donor: DonorToken, day: date) -> int:
+    """Volunteer points a card received on a business day (for the daily limit)."""
+    lo, hi = ledger.day_bounds_ms(day)
+    # A read-only connection of our own: the ledger's query columns make this one indexed lookup.
+    eng = read_only_engine(ledger.path)
+    try:
+        with eng.connect() as conn:
+            total = conn.execute(select(func.coalesce(func.sum(entries.c.points), 0)).where(
+                entries.c.type == "points_grant", entries.c.donor == donor.hex,
+                entries.c.wall_ms >= lo, entries.c.wall_ms < hi)).scalar_one()
+    finally:
+        eng.dispose()
+    return int(total)
+
+
+def check_grant(settings: VolunteerSection, activity_id: str, points: int, already_today: int = 0) -> None:
+    """Raise :class:`VolunteerError` unless the grant is within the configured limits."""
+    act = settings.activity(activity_id)
+    if act is None:
+        raise VolunteerError(f"unknown activity {activity_id!r}")
+    if not isinstance(points, int) or isinstance(points, bool) or points < 1:
+        raise VolunteerError("points must be a positive whole number")
+    if points > act.max_points:
+        raise VolunteerError(f"{act.title}: at most {act.max_points} points per grant")
+    if already_today + points > settings.daily_limit_per_card:
+        left = max(0, settings.daily_limit_per_card - already_today)
+        raise VolunteerError(f"this card can receive {left} more points today "
+                             f"(limit {settings.daily_limit_per_card} a day)")
+
+
+def grant(ledger: Ledger, settings: VolunteerSection, activity_id: str, points: int, donor: DonorToken,
+          session: StaffSession | None = None) -> Entry:
+    """Grant ``points`` for ``activity_id`` to the tapped card; audited through ``session`` when given."""
+    check_grant(settings, activity_id, points, granted_on(ledger, donor, ledger.business_date()))
+    entry = ledger.grant_points(donor, points, activity_id)
+    if session is not None:
+        session.record("points_grant", activity=activity_id, points=points, grant_seq=entry.seq)
+    return entry
+
+
+def balance(ledger: Ledger, donors: list[DonorToken] | DonorToken) -> int:
+    """A card's point balance (giving plus volunteering). Pass every epoch's token to span pepper rotations."""
+    tokens = [donors] if isinstance(donors, DonorToken) else donors
+    return ledger.donor_points([t.hex for t in tokens])

@@ -1,0 +1,67 @@
+"""Adopting a configuration pushed by the portal (projects, amounts, playlist) into the running kiosk.
+
+``server_sync`` validates the document, fetches media by checksum into ``data_dir/media/<sha256>``,
+records a ``config_change`` ledger entry and then calls back; this module turns that document into a
+:class:`~kiosk.config.KioskConfig` and moves the downloaded clips into the player's media cache.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from kiosk.config import KioskConfig, Project
+from kiosk.config.player import PlaylistItem
+
+log = logging.getLogger(__name__)
+
+
+def overlay(cfg: KioskConfig, pushed: dict[str, Any]) -> KioskConfig:
+    """A copy of ``cfg`` with the portal's projects, amounts and playlist. Pure.
+
+    Playlist items not tied to a project are left out: on this kiosk a tap always gives to the
+    project on screen, so a clip with no project could not take a gift.
+    """
+    new = cfg.model_copy(deep=True)
+    new.base_dir = cfg.base_dir
+    new.projects = [Project(**{k: p[k] for k in ("id", "title", "title_en", "group", "area", "goal_yen") if k in p})
+                    for p in pushed["projects"]]
+    new.donation = new.donation.model_copy(update={"presets_yen": list(pushed["presets_yen"]),
+                                                   "default_yen": pushed["default_yen"]})
+    items = []
+    for item in pushed.get("playlist", []):
+        if item.get("project") is None:
+            log.warning("pushed clip %s has no project; not shown on this kiosk", item["sha256"][:12])
+            continue
+        items.append(PlaylistItem(project=item["project"], clip=item["sha256"]))
+    new.player.playlist = items
+    return type(new).model_validate(new.model_dump()).model_copy(update={"base_dir": cfg.base_dir})
+
+
+def adopt_media(media_dir: Path, pushed: dict[str, Any]) -> list[str]:
+    """Move clips the sync fetched (``media/<sha256>``, checksum already verified) into the player's cache.
+
+    Returns the hashes now playable. A file that is not a playable clip is skipped with one log line,
+    as a corrupt cached clip would be.
+    """
+    from kiosk.player.media import MediaCache
+
+    cache = MediaCache(media_dir)
+    known = {e.sha256 for e in cache.entries()}
+    ready = []
+    for item in pushed.get("playlist", []):
+        sha = item["sha256"]
+        if sha in known:
+            ready.append(sha)
+            continue
+        raw = media_dir / sha
+        if not raw.exists():
+            log.error("pushed clip %s was not fetched; skipped", sha[:12])
+            continue
+        try:
+            cache.add(raw, project=item.get("project") or "", title=item.get("name", ""), source="portal")
+            ready.append(sha)
+        except Exception as exc:  # noqa: BLE001 - PyAV raises many kinds for a bad file; one line, keep playing
+            log.error("pushed clip %s is not a playable movie (%s); skipped", sha[:12], exc)
+    return ready

@@ -1,0 +1,86 @@
+"""``kiosk enroll`` and ``kiosk sync``: the kiosk's side of the portal protocol (server_sync).
+
+Exit codes follow kiosk.cli: 0 success; 1 the operation failed (for ``sync --once``: anything left
+unacknowledged); 2 bad config or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _enroll(args: argparse.Namespace) -> int:
+    from kiosk.config import load_config
+    from kiosk.sync.uploader import EnrollError, Uploader
+
+    cfg = load_config(args.config)
+    up = Uploader.from_config(cfg, portal_url=args.portal)
+    try:
+        ans = up.enroll(args.code)
+    except EnrollError as exc:
+        print(f"kiosk enroll: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        up.close()
+    print(f"enrolled kiosk {ans['kiosk_id']} (key {ans['key_id']}) with {args.portal}")
+    return 0
+
+
+def _sync(args: argparse.Namespace) -> int:
+    from kiosk.config import load_config
+    from kiosk.sync.uploader import Uploader
+
+    cfg = load_config(args.config)
+    if args.status:
+        from kiosk.sync.uploader import SyncState
+
+        print(json.dumps(SyncState.load(cfg.data_dir / "sync-state.json").to_json(), ensure_ascii=False))
+        return 0
+    if not args.once:
+        print("kiosk sync: pass --once (the continuous uploader runs inside `kiosk run`)", file=sys.stderr)
+        return 2
+    ledger = None
+    if args.apply_config:
+        # Only safe while `kiosk run` is stopped: the ledger has a single writer.
+        from kiosk.app.parts import open_ledger
+
+        ledger = open_ledger(cfg, boot=False)
+    up = Uploader.from_config(cfg, ledger=ledger, portal_url=args.portal or "")
+    try:
+        if not up.state.portal_url:
+            print("kiosk sync: no portal URL: set [portal] url in the config or run `kiosk enroll`", file=sys.stderr)
+            return 2
+        st = up.sync_once(max_attempts=args.attempts)
+    finally:
+        up.close()
+        if ledger is not None:
+            ledger.close(checkpoint=False)
+    line = (f"acknowledged through seq={st.accepted_through_seq} of {st.local_size}; pending {st.pending}; "
+            f"checkpoint {st.checkpoint_size}; config applied v{st.config_applied}"
+            + (f", v{st.config_staged} staged" if st.config_staged > st.config_applied else ""))
+    if st.ok:
+        print(line)
+        return 0
+    print(f"kiosk sync: {line}; last error: {st.last_error}", file=sys.stderr)
+    return 1
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    e = sub.add_parser("enroll", help="register this kiosk's key with the portal using a one-time code")
+    e.add_argument("--config", help="config file (default $KIOSK_CONFIG)")
+    e.add_argument("--portal", required=True, help="portal base URL, e.g. https://portal.example.jp")
+    e.add_argument("--code", required=True, help="the code printed by `kiosk-portal enroll-code`")
+    e.set_defaults(func=_enroll)
+
+    s = sub.add_parser("sync", help="upload the ledger to the portal")
+    s.add_argument("--config", help="config file (default $KIOSK_CONFIG)")
+    s.add_argument("--once", action="store_true", help="sync until everything is acknowledged, then exit "
+                                                       "(0 only if nothing is left)")
+    s.add_argument("--status", action="store_true", help="print the last sync state as JSON and exit")
+    s.add_argument("--portal", help="portal URL (default: [portal] url, else the one enrolled with)")
+    s.add_argument("--attempts", type=int, default=8, help="tries before giving up on transient errors (default 8)")
+    s.add_argument("--apply-config", action="store_true",
+                   help="also record and apply a pushed config (only while `kiosk run` is stopped)")
+    s.set_defaults(func=_sync)

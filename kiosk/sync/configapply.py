@@ -1,0 +1,85 @@
+"""Kiosk side of config push: validate, fetch media by checksum, record, apply.
+
+Order matters: nothing is recorded until the document validates, its digest matches and every
+media file is on disk with the right SHA-256; then a ``config_change`` entry
+``{"version", "digest", "source": "portal"}`` goes into the ledger, and only then is
+``portal-config.json`` replaced (atomically) and the ``on_config`` callback told.
+
+Appending needs the ledger's single writer. Inside ``kiosk run`` the uploader is given that
+:class:`~kiosk.ledger.Ledger`; a standalone ``kiosk sync --once`` is not the writer, so it only
+*stages* the config (``portal-config.pending.json`` plus media) for the running kiosk to apply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from server_sync.wire import configdoc
+
+APPLIED = "portal-config.json"
+STAGED = "portal-config.pending.json"
+
+
+class ConfigApplyError(Exception):
+    pass
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load_applied(data_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """The pushed config this kiosk last applied (``{version, digest, config}``), or None."""
+    try:
+        return json.loads((Path(data_dir) / APPLIED).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+class ConfigApplier:
+    def __init__(self, data_dir: Path, ledger: Any = None, on_config: Callable[[dict[str, Any]], None] | None = None):
+        self.data_dir = data_dir
+        self.media_dir = data_dir / "media"
+        self.ledger = ledger
+        self.on_config = on_config
+
+    def apply(self, doc: dict[str, Any], fetch: Callable[[str], bytes]) -> str:
+        """Returns "applied" or "staged"; raises ConfigApplyError (or the fetcher's error) otherwise."""
+        version, dig, body = doc.get("version"), doc.get("digest"), doc.get("config")
+        if not isinstance(version, int) or not isinstance(dig, str):
+            raise ConfigApplyError("config answer lacks version/digest")
+        try:
+            cfg = configdoc.validate(body)
+        except configdoc.ConfigDocError as exc:
+            raise ConfigApplyError(f"config v{version} is invalid: {exc}") from None
+        norm = configdoc.normalised(cfg)
+        if configdoc.digest(norm) != dig:
+            raise ConfigApplyError(f"config v{version}: digest does not match its content")
+        for item in cfg.playlist:
+            path = self.media_dir / item.sha256
+            if path.exists() and hashlib.sha256(path.read_bytes()).hexdigest() == item.sha256:
+                continue
+            data = fetch(item.sha256)
+            if hashlib.sha256(data).hexdigest() != item.sha256:
+                raise ConfigApplyError(f"media {item.sha256[:12]}…: content does not match its checksum")
+            _atomic_write(path, data)
+        record = json.dumps({"version": version, "digest": dig, "config": norm}, ensure_ascii=False).encode()
+        if self.ledger is None:
+            _atomic_write(self.data_dir / STAGED, record)
+            return "staged"
+        self.ledger.append("config_change", {"version": version, "digest": dig, "source": "portal"})
+        _atomic_write(self.data_dir / APPLIED, record)
+        (self.data_dir / STAGED).unlink(missing_ok=True)
+        if self.on_config is not None:
+            self.on_config({"version": version, "digest": dig, "config": norm})
+        return "applied"

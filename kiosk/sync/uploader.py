@@ -1,0 +1,405 @@
+"""The kiosk side: enrollment, the uploader, and its background thread.
+
+One sync round is: heartbeat (learn the portal's high-water mark, checkpoint and config version),
+pull a newer config if there is one, then upload ``accepted+1 ..`` in batches until the portal has
+everything that was in the ledger when the round began. Every failure is classified:
+
+- transient (network errors, cut or garbled answers, 5xx, 429, 409 in flight/conflict, a stale
+  request time): retried with full-jitter exponential backoff, never sooner than Retry-After;
+- permanent (not enrolled, refused entries, equivocation): stop and report it.
+
+Nothing here runs on the donation path: the uploader reads the ledger on its own connection
+(:class:`~kiosk.sync.source.LedgerSource`) and only the config applier appends one entry.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import requests
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from kiosk.ledger import LedgerError, merkle
+from kiosk.ledger.clock import SystemClock
+from kiosk.ledger.keys import public_raw
+from server_sync.wire import protocol as P
+from kiosk.sync.configapply import ConfigApplier, ConfigApplyError
+from kiosk.sync.source import LedgerSource
+
+log = logging.getLogger(__name__)
+
+
+class SyncError(Exception):
+    def __init__(self, message: str, permanent: bool = False, retry_after: float | None = None):
+        super().__init__(message)
+        self.permanent, self.retry_after = permanent, retry_after
+
+
+class EnrollError(Exception):
+    """Enrollment refused; ``str()`` is the portal's reason."""
+
+
+def full_jitter(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
+    """``random(0, min(cap, base * 2**attempt))`` (AWS architecture blog, "Exponential Backoff and Jitter")."""
+    return (rng or random).uniform(0, min(cap, base * (2 ** min(attempt, 30))))
+
+
+def _retry_after(resp: requests.Response) -> float | None:
+    v = resp.headers.get("Retry-After", "")
+    return min(float(v), 3600.0) if v.isdigit() else None
+
+
+@dataclass
+class SyncState:
+    """What the kiosk knows about its sync, persisted in ``sync-state.json`` (and shown to staff)."""
+
+    portal_url: str = ""
+    kiosk_id: str = ""
+    key_id: str = ""
+    enrolled_ms: int | None = None
+    accepted_through_seq: int = 0
+    checkpoint_size: int = 0
+    local_size: int = 0
+    last_success_ms: int | None = None
+    last_attempt_ms: int | None = None
+    last_error: str | None = None
+    config_version_seen: int = 0
+    config_applied: int = 0
+    config_staged: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pending(self) -> int:
+        return max(0, self.local_size - self.accepted_through_seq)
+
+    @property
+    def ok(self) -> bool:
+        return self.last_error is None and self.pending == 0 and self.last_success_ms is not None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "pending": self.pending, "ok": self.ok}
+
+    @classmethod
+    def load(cls, path: Path) -> "SyncState":
+        try:
+            data = json.loads(path.read_text("utf-8"))
+        except (OSError, ValueError):
+            return cls()
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=1), "utf-8")
+        os.replace(tmp, path)
+
+
+class Uploader:
+    """Uploads one kiosk's ledger to its portal. Not thread-safe: one thread drives it."""
+
+    def __init__(self, *, kiosk_id: str, signing_key: Ed25519PrivateKey, ledger_path: str | os.PathLike,
+                 state_path: str | os.PathLike, portal_url: str = "", ledger: Any = None, clock: Any = None,
+                 data_dir: str | os.PathLike | None = None, batch_entries: int = P.DEFAULT_BATCH_ENTRIES,
+                 timeout: tuple[float, float] = (5.0, 30.0), backoff_base: float = 0.5, backoff_cap: float = 60.0,
+                 session: requests.Session | None = None, rng: random.Random | None = None,
+                 sleep: Callable[[float], None] = time.sleep, on_config: Callable[[dict[str, Any]], None] | None = None):
+        self.kiosk_id = kiosk_id
+        self.sk = signing_key
+        self.pub_hex = public_raw(signing_key.public_key()).hex()
+        self.ledger_path = Path(ledger_path)
+        self.state_path = Path(state_path)
+        self.state = SyncState.load(self.state_path)
+        if portal_url:
+            if self.state.portal_url and self.state.portal_url != portal_url.rstrip("/"):
+                self.state.enrolled_ms = None  # a different portal: enroll there first
+            self.state.portal_url = portal_url.rstrip("/")
+        self.clock = clock or SystemClock()
+        self.batch_entries = max(1, min(batch_entries, P.MAX_BATCH_ENTRIES))
+        self.timeout = timeout
+        self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
+        self.http = session or requests.Session()
+        self.rng = rng or random.Random()
+        self.sleep = sleep
+        self.offset_s = 0.0  # portal clock minus ours, learned from every answer
+        self._source: LedgerSource | None = None
+        self.applier = ConfigApplier(Path(data_dir) if data_dir else self.state_path.parent, ledger, on_config)
+
+    @classmethod
+    def from_config(cls, cfg: Any, *, ledger: Any = None, portal_url: str = "", **kw: Any) -> "Uploader":
+        """An uploader for a :class:`kiosk.config.KioskConfig` (state in ``data_dir/sync-state.json``)."""
+        from kiosk.ledger import keys
+
+        return cls(kiosk_id=cfg.kiosk.id, signing_key=keys.load_private(cfg.private_key_path),
+                   ledger_path=cfg.ledger_path, state_path=cfg.data_dir / "sync-state.json",
+                   portal_url=portal_url or cfg.portal.url, ledger=ledger, data_dir=cfg.data_dir, **kw)
+
+    # --- plumbing ---------------------------------------------------------------------------------
+    @property
+    def source(self) -> LedgerSource:
+        if self._source is None:
+            self._source = LedgerSource(self.ledger_path)
+        return self._source
+
+    def close(self) -> None:
+        if self._source is not None:
+            self._source.close()
+            self._source = None
+        self.http.close()
+
+    def _url(self, path: str) -> str:
+        if not self.state.portal_url:
+            raise SyncError("no portal URL: set [portal] url in the config or run `kiosk enroll`", permanent=True)
+        return self.state.portal_url + path
+
+    def _learn_clock(self, data: Any) -> None:
+        if isinstance(data, dict) and isinstance(data.get("server_time"), int):
+            self.offset_s = data["server_time"] / 1000 - time.time()
+
+    def _call(self, method: str, path: str, body: bytes = b"", idem: str = "", signed: bool = True
+              ) -> tuple[int, Any, requests.Response]:
+        headers = {"Content-Type": "application/json"} if body else {}
+        if signed:
+            headers.update(P.sign_request(self.sk, self.kiosk_id, method, path, body,
+                                          int(time.time() + self.offset_s), idem))
+        try:
+            resp = self.http.request(method, self._url(path), data=body or None, headers=headers, timeout=self.timeout)
+            content = resp.content  # a body cut mid-way raises here
+        except requests.RequestException as exc:
+            raise SyncError(f"network: {type(exc).__name__}: {str(exc)[:200]}") from None
+        try:
+            data = json.loads(content) if content else None
+        except ValueError:
+            if resp.status_code < 500 and resp.headers.get("content-type", "").startswith("application/json"):
+                raise SyncError(f"HTTP {resp.status_code}: answer is not valid JSON (cut off?)") from None
+            data = None
+        self._learn_clock(data)
+        return resp.status_code, data, resp
+
+    def _fail(self, status: int, data: Any, resp: requests.Response) -> SyncError:
+        code = data.get("error", "") if isinstance(data, dict) else ""
+        reason = data.get("reason", "") if isinstance(data, dict) else resp.text[:200]
+        msg = f"HTTP {status} {code}: {reason}".strip()
+        if status >= 500 or status == 429 or code in ("in_flight", "conflict", "stale_request"):
+            return SyncError(msg, retry_after=_retry_after(resp) if code != "stale_request" else 0)
+        return SyncError(msg, permanent=True)
+
+    # --- enrollment -------------------------------------------------------------------------------
+    def enroll(self, code: str) -> dict[str, Any]:
+        sig = P.b64(self.sk.sign(P.enroll_message(self.kiosk_id, code, self.pub_hex)))
+        body = json.dumps({"kiosk_id": self.kiosk_id, "code": code, "public_key": self.pub_hex,
+                           "signature": sig}).encode()
+        try:
+            status, data, resp = self._call("POST", "/api/v1/enroll", body, signed=False)
+        except SyncError as exc:
+            raise EnrollError(str(exc)) from None
+        if status != 200 or not isinstance(data, dict):
+            reason = data.get("reason") if isinstance(data, dict) else resp.text[:200]
+            raise EnrollError(f"portal refused enrollment (HTTP {status}): {reason}")
+        self.state.kiosk_id, self.state.key_id = self.kiosk_id, data["key_id"]
+        self.state.enrolled_ms = int(time.time() * 1000)
+        self.state.accepted_through_seq = self.state.checkpoint_size = 0
+        self.state.last_error = None
+        self.state.save(self.state_path)
+        return data
+
+    # --- one round --------------------------------------------------------------------------------
+    def heartbeat(self) -> dict[str, Any]:
+        now = {"boot": self.source.last_boot(), "mono_ms": self.clock.mono_ms(), "wall_ms": self.clock.wall_ms(),
+               "clock_synced": bool(self.clock.synced()), "ledger_size": self.source.size()}
+        status, data, resp = self._call("POST", f"/api/v1/kiosks/{self.kiosk_id}/heartbeat",
+                                         json.dumps(now).encode())
+        if status != 200 or not isinstance(data, dict):
+            raise self._fail(status, data, resp)
+        return data
+
+    def sync_round(self) -> None:
+        """Upload everything the ledger holds now. Raises :class:`SyncError`."""
+        if self.state.enrolled_ms is None:
+            raise SyncError("kiosk is not enrolled with this portal: run `kiosk enroll`", permanent=True)
+        src = self.source
+        self.state.local_size = src.size()  # pending stays true even when the portal cannot be reached
+        ans = self.heartbeat()
+        self.state.config_version_seen = ans["config_version"]
+        if ans["config_version"] > self.state.config_applied:
+            self._pull_config(ans["config_version"])
+        accepted, cp_ack = ans["accepted_through_seq"], ans["checkpoint_size"]
+        target = src.size()
+        self._note(accepted, cp_ack, target)
+        if accepted > target:
+            raise SyncError(f"portal holds {accepted} entries but this ledger only {target} "
+                            "(ledger restored from an old backup?)", permanent=True)
+        while accepted < target:
+            last = min(target, accepted + self.batch_entries)
+            rows = src.rows(accepted + 1, last)
+            cp = src.latest_checkpoint()
+            note, cp_size, proof = None, cp_ack, []
+            if cp is not None and cp[0] >= cp_ack:
+                cp_size, note = cp
+                proof = merkle.consistency_proof(cp_ack, src.leaves(cp_size)) if cp_size > cp_ack else []
+            doc = P.batch_document(self.kiosk_id, rows, note, cp_ack, proof)
+            body = json.dumps(doc, separators=(",", ":")).encode()
+            key = P.idempotency_key(self.kiosk_id, rows[0][0], rows[-1][0], cp_ack, cp_size)
+            status, data, resp = self._call("POST", f"/api/v1/kiosks/{self.kiosk_id}/batches", body, key)
+            code = data.get("error") if isinstance(data, dict) else None
+            if status == 200 and isinstance(data, dict) and "accepted_through_seq" in data:
+                accepted, cp_ack = data["accepted_through_seq"], data["checkpoint_size"]
+                self._note(accepted, cp_ack, target, success=True)
+            elif status == 409 and code == "gap" and isinstance(data.get("expected_seq"), int):
+                if data["expected_seq"] - 1 > target:
+                    raise SyncError("portal expects entries this ledger does not have", permanent=True)
+                accepted = data["expected_seq"] - 1
+            elif status == 409 and code == "checkpoint_ack_mismatch":
+                cp_ack = data["checkpoint_size"]
+            elif status == 413 and len(rows) > 1:
+                self.batch_entries = max(1, len(rows) // 2)
+            else:
+                raise self._fail(status, data, resp)
+        self._note(accepted, cp_ack, max(target, src.size()), success=True)
+
+    def _note(self, accepted: int, cp_ack: int, local: int, success: bool = False) -> None:
+        st = self.state
+        st.accepted_through_seq, st.checkpoint_size, st.local_size = accepted, cp_ack, local
+        if success:
+            st.last_success_ms, st.last_error = int(time.time() * 1000), None
+        st.save(self.state_path)
+
+    def _pull_config(self, version: int) -> None:
+        status, data, resp = self._call("GET", f"/api/v1/kiosks/{self.kiosk_id}/config")
+        if status != 200 or not isinstance(data, dict):
+            raise self._fail(status, data, resp)
+
+        def fetch(sha: str) -> bytes:
+            st, _, r = self._call("GET", f"/api/v1/media/{sha}", signed=False)
+            if st != 200:
+                raise SyncError(f"media {sha[:12]}…: HTTP {st}")
+            return r.content
+
+        try:
+            result = self.applier.apply(data, fetch)
+        except (ConfigApplyError, SyncError, LedgerError, OSError) as exc:
+            # A bad or unreachable config must not stop donations from being uploaded: report it and go on.
+            self.state.extra["config_error"] = f"config v{version}: {exc}"
+            log.error("config push: %s", exc)
+            return
+        self.state.extra.pop("config_error", None)
+        if result == "applied":
+            self.state.config_applied = data["version"]
+        elif result == "staged":
+            self.state.config_staged = data["version"]
+
+    # --- driving ----------------------------------------------------------------------------------
+    def backoff(self, attempt: int, retry_after: float | None = None) -> float:
+        wait = full_jitter(attempt, self.backoff_base, self.backoff_cap, self.rng)
+        return max(wait, retry_after or 0.0)
+
+    def sync_once(self, max_attempts: int = 8) -> SyncState:
+        """Sync until everything is acknowledged, retrying transient failures (for ``kiosk sync --once``)."""
+        attempt = 0
+        while True:
+            before = self.state.accepted_through_seq
+            self.state.last_attempt_ms = int(time.time() * 1000)
+            try:
+                self.sync_round()
+                return self.state
+            except SyncError as exc:
+                self.state.last_error = str(exc)
+                self.state.save(self.state_path)
+                log.warning("sync: %s", exc)
+                if self.state.accepted_through_seq > before:
+                    attempt = 0  # progress: the link works, keep going
+                if exc.permanent or attempt + 1 >= max_attempts:
+                    return self.state
+                self.sleep(self.backoff(attempt, exc.retry_after))
+                attempt += 1
+
+
+class BackgroundSync:
+    """Runs an :class:`Uploader` in a daemon thread (``kiosk run``). ``status()`` is safe from any thread."""
+
+    def __init__(self, uploader: Uploader, interval_s: float = 60.0):
+        self.uploader = uploader
+        self.interval_s = interval_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="portal-sync", daemon=True)
+        self._lock = threading.Lock()
+        self._status: dict[str, Any] = uploader.state.to_json()
+
+    def start(self) -> "BackgroundSync":
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def nudge(self) -> None:
+        """Sync soon (e.g. after a donation) instead of waiting for the interval."""
+        self._wake.set()
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._status)
+
+    def _run(self) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            up = self.uploader
+            up.state.last_attempt_ms = int(time.time() * 1000)
+            try:
+                up.sync_round()
+                attempt = 0
+                wait = self.interval_s
+            except SyncError as exc:
+                up.state.last_error = str(exc)
+                wait = up.backoff(attempt, exc.retry_after)
+                attempt += 1
+            except Exception as exc:  # noqa: BLE001 - the thread must survive anything and say what happened
+                log.exception("sync thread")
+                up.state.last_error = f"internal: {exc}"
+                wait = up.backoff(attempt)
+                attempt += 1
+            try:
+                up.state.save(up.state_path)
+            except OSError as exc:
+                log.error("cannot save sync state: %s", exc)
+            with self._lock:
+                self._status = up.state.to_json()
+            self._wake.wait(wait)
+            self._wake.clear()
+        self.uploader.close()
+
+
+def enroll_kiosk(cfg: Any, portal_url: str, code: str) -> dict[str, Any]:
+    """Register the kiosk of ``cfg`` (a KioskConfig) with the portal; raises EnrollError if refused."""
+    up = Uploader.from_config(cfg, portal_url=portal_url)
+    try:
+        return up.enroll(code)
+    finally:
+        up.close()
+
+
+def sync_kiosk(cfg: Any, portal_url: str = "", *, code: str | None = None, ledger: Any = None,
+               max_attempts: int = 5, **kw: Any) -> SyncState:
+    """Enroll first if ``code`` is given, then upload until everything is acknowledged.
+
+    Pass the open :class:`~kiosk.ledger.Ledger` as ``ledger`` to let pushed configs be applied.
+    Returns the uploader's state (``.ok``, ``.pending``, ``.last_error``, ``.accepted_through_seq``).
+    """
+    up = Uploader.from_config(cfg, ledger=ledger, portal_url=portal_url, **kw)
+    try:
+        if code is not None:
+            up.enroll(code)
+        return up.sync_once(max_attempts=max_attempts)
+    finally:
+        up.close()

@@ -1,0 +1,184 @@
+"""Draws a menu :class:`View` full-screen and returns the touch targets, one per pressable button.
+
+Opaque, not over the movie: staff read figures off this screen, and a
+moving background makes small numbers hard to read. Sizes are fractions of
+the screen height (``Theme.px``) so the 640×360 golden images and a 1080p
+panel show the same layout; every button is at least ``Theme.min_target``
+tall. Labels shrink to fit their button and wrap only as a last resort, so
+nothing is clipped in either language.
+"""
+
+from __future__ import annotations
+
+from math import ceil
+
+import pygame
+
+from kiosk.ui import widgets as ui
+from kiosk.ui.menu.view import Button, Level, View
+from kiosk.ui.widgets import THEME, Color, Target, Theme
+
+FILL: dict[str, Color] = {
+    "normal": THEME.button, "key": THEME.button, "primary": (26, 128, 74), "danger": (176, 48, 38),
+    "on": (26, 128, 74), "off": (70, 78, 92), "row": (24, 42, 70),
+}
+DISABLED: Color = (48, 54, 64)
+LEVEL_COLOURS: dict[str, Color] = {"green": THEME.ok, "yellow": THEME.warn, "red": THEME.bad}
+
+
+def level_colour(level: Level | str) -> Color:
+    return LEVEL_COLOURS.get(level, THEME.muted)
+
+
+def fit_size(s: str, max_w: int, size: int, *, bold: bool = False, min_size: int = 8) -> int:
+    """The largest size <= ``size`` at which ``s`` fits ``max_w`` on one line (``min_size`` if none does)."""
+    while size > min_size and ui.font(size, bold).size(s)[0] > max_w:
+        size = max(min_size, size - max(1, size // 12))
+    return size
+
+
+def line(surface: pygame.Surface, s: str, pos: tuple[int, int], size: int, max_w: int, color: Color, *,
+         bold: bool = False, anchor: str = "topleft", min_frac: float = 0.6) -> pygame.Rect:
+    """One line shrunk to fit ``max_w``; wrapped when that would make it smaller than ``min_frac``."""
+    small = fit_size(s, max_w, size, bold=bold)
+    if small >= size * min_frac:
+        return ui.text(surface, s, pos, small, color, bold=bold, anchor=anchor)
+    return ui.text(surface, s, pos, max(8, int(size * min_frac)), color, bold=bold, anchor=anchor, max_width=max_w)
+
+
+def dot(surface: pygame.Surface, center: tuple[int, int], radius: int, level: Level | str) -> None:
+    pygame.draw.circle(surface, level_colour(level), center, radius)
+    pygame.draw.circle(surface, THEME.text, center, radius, width=max(1, radius // 6))
+
+
+def draw_button(surface: pygame.Surface, rect: pygame.Rect, b: Button, *, focused: bool, theme: Theme = THEME) -> None:
+    radius = max(4, min(rect.height, rect.width) // 6)
+    fill = FILL.get(b.style, theme.button) if b.enabled else DISABLED
+    pygame.draw.rect(surface, fill, rect, border_radius=radius)
+    edge = theme.muted if b.style == "row" or not b.enabled else theme.text
+    pygame.draw.rect(surface, edge, rect, width=max(1, rect.height // 30), border_radius=radius)
+    if focused:
+        ring = rect.inflate(theme.px(surface, 0.018) * 2, theme.px(surface, 0.018) * 2)
+        pygame.draw.rect(surface, theme.accent, ring, width=max(3, theme.px(surface, 0.012)), border_radius=radius + 4)
+    pad = max(4, rect.height // 8)
+    inner = rect.inflate(-2 * pad, 0)
+    colour = theme.button_text if b.enabled else theme.muted
+    if b.dot:
+        r = min(rect.height // 5, theme.px(surface, 0.03))
+        dot(surface, (inner.left + r, rect.centery), r, b.dot)
+        inner.width -= 3 * r
+        inner.left += 3 * r
+    anchor = "midleft" if b.style == "row" else "center"
+    if not b.detail:
+        size = int(min(rect.height * 0.42, theme.px(surface, 0.085)))
+        line(surface, b.label, getattr(inner, anchor), size, inner.width, colour, bold=True, anchor=anchor)
+        return
+    label_size = int(min(rect.height * 0.36, theme.px(surface, 0.07)))
+    detail_size = int(min(rect.height * 0.27, theme.px(surface, 0.05)))
+    top = pygame.Rect(inner.left, rect.top, inner.width, int(rect.height * 0.56))
+    bottom = pygame.Rect(inner.left, top.bottom - rect.height // 20, inner.width, rect.bottom - top.bottom)
+    ls = fit_size(b.label, inner.width, label_size, bold=True)
+    ds = fit_size(b.detail, inner.width, detail_size)
+    la, da = ("midleft", "midleft") if anchor == "midleft" else ("center", "center")
+    ui.text(surface, b.label, getattr(top, la), ls, colour, bold=True, anchor=la)
+    ui.text(surface, b.detail, getattr(bottom, da), ds, theme.muted if b.style == "row" else colour, anchor=da)
+
+
+def _grid(surface: pygame.Surface, area: pygame.Rect, buttons: tuple[Button, ...], columns: int, gap: int,
+          focus: int, offset: int, max_row_h: int) -> list[Target]:
+    targets: list[Target] = []
+    if not buttons:
+        return targets
+    cols = max(1, min(columns, len(buttons)))
+    rows = ceil(len(buttons) / cols)
+    row_h = min(max_row_h, (area.height - gap * (rows - 1)) // rows)
+    col_w = (area.width - gap * (cols - 1)) // cols
+    for n, b in enumerate(buttons):
+        r, c = divmod(n, cols)
+        rect = pygame.Rect(area.left + c * (col_w + gap), area.top + r * (row_h + gap), col_w, row_h)
+        draw_button(surface, rect, b, focused=(offset + n) == focus)
+        if b.enabled:
+            targets.append(Target(rect, b.action, b.value))
+    return targets
+
+
+def _text_block(surface: pygame.Surface, view: View, area: pygame.Rect, theme: Theme, *, centered: bool) -> None:
+    px = lambda f: theme.px(surface, f)  # noqa: E731
+    anchor = "midtop" if centered else "topleft"
+    x = area.centerx if centered else area.left
+    y = area.top
+    if view.notice:
+        y = line(surface, view.notice, (x, y), px(0.062), area.width, level_colour(view.notice_level), bold=True,
+                 anchor=anchor).bottom + px(0.02)
+    if view.big:
+        y = line(surface, view.big, (x, y), px(0.13), area.width, theme.text, bold=True, anchor=anchor,
+                 min_frac=0.45).bottom + px(0.02)
+    if view.lines:
+        # The model pages long text (LINES_PER_PAGE), so every line handed over must fit: shrink until it does.
+        # Sentences wrap (Japanese between any two characters); the size is the largest at which all fit.
+        room = max(1, area.bottom - y)
+        size = px(0.065)
+        while True:
+            f = ui.font(size)
+            wrapped = [w for s in view.lines for w in ui.wrap(s, f, area.width)]
+            if size <= px(0.03) or len(wrapped) * f.get_linesize() <= room:
+                break
+            size -= 1
+        colour = theme.muted if not view.big else theme.text
+        for s in wrapped:
+            y = ui.text(surface, s, (x, y), size, colour, anchor=anchor).bottom
+
+
+def draw(surface: pygame.Surface, view: View, focus: int = -1, *, theme: Theme = THEME) -> list[Target]:
+    w, h = surface.get_size()
+    px = lambda f: theme.px(surface, f)  # noqa: E731
+    pad, gap = px(0.03), px(0.02)
+    surface.fill(theme.bg)
+
+    title_h = px(0.15)
+    pygame.draw.rect(surface, theme.panel, pygame.Rect(0, 0, w, title_h))
+    x = pad
+    if view.dot:
+        r = px(0.042)
+        dot(surface, (x + r, title_h // 2), r, view.dot)
+        x += 2 * r + pad // 2
+    line(surface, view.title, (x, title_h // 2), px(0.085), w - x - pad, theme.text, bold=True, anchor="midleft")
+
+    foot_h = max(theme.min_target(surface) + 2 * gap, px(0.17))
+    body = pygame.Rect(pad, title_h + gap, w - 2 * pad, h - title_h - foot_h - 2 * gap)
+    targets: list[Target] = []
+    n_grid = len(view.buttons)
+
+    if view.layout == "keypad":
+        left = pygame.Rect(body.left, body.top, int(body.width * 0.42), body.height)
+        pad_area = pygame.Rect(left.right + pad, body.top, body.right - left.right - pad, body.height)
+        _text_block(surface, view, left, theme, centered=True)
+        targets += _grid(surface, pad_area, view.buttons, view.columns, gap // 2, focus, 0, body.height)
+    else:
+        has_text = bool(view.notice or view.big or view.lines)
+        rows = ceil(n_grid / max(1, view.columns)) if n_grid else 0
+        if rows and has_text:
+            # The text takes what it needs (estimated), the buttons the rest, within sensible row heights.
+            want_text = (px(0.1) if view.notice else 0) + (px(0.2) if view.big else 0) + len(view.lines) * px(0.085)
+            grid_h = max(rows * theme.min_target(surface), min(body.height - want_text, rows * px(0.2)))
+            grid_h = min(grid_h, body.height - px(0.08))
+        else:
+            grid_h = body.height if rows else 0
+        text_area = pygame.Rect(body.left, body.top, body.width, body.height - grid_h - (gap if rows else 0))
+        if has_text:
+            _text_block(surface, view, text_area, theme, centered=not rows or view.big != "")
+        grid_area = pygame.Rect(body.left, body.bottom - grid_h, body.width, grid_h)
+        targets += _grid(surface, grid_area, view.buttons, view.columns, gap, focus, 0, px(0.26))
+
+    if view.footer:
+        n = len(view.footer)
+        fw = min((w - pad * (n + 1)) // n, int(w * 0.34))
+        fh = foot_h - 2 * gap
+        y = h - foot_h + gap
+        for i, b in enumerate(view.footer):
+            # Back sits bottom-left; the rest line up to its right, confirm buttons last (away from Back).
+            rect = pygame.Rect(pad + i * (fw + pad), y, fw, fh)
+            draw_button(surface, rect, b, focused=(n_grid + i) == focus)
+            if b.enabled:
+                targets.append(Target(rect, b.action, b.value))
+    return targets

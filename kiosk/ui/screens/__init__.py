@@ -1,0 +1,45 @@
+"""The donation screens, drawn over the movie loop: one module per screen, one entry point.
+
+::
+
+    from kiosk.ui.screens import ScreenContext, render
+    ctx = ScreenContext.from_config(cfg, totals_yen=..., receipt_base_url=None)
+    targets = render(service.screen, surface, now_ms, ctx=ctx)   # draw; returns touch targets
+    event = actions.touch(targets, pos, now_ms)                   # a touch -> a flow event
+
+Each screen is a pure function of the flow's screen data (``kiosk.donation.flow.screen_for``),
+the context and ``now_ms`` (animation only): the same inputs draw the same
+pixels, which is what the golden-image tests rely on.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import pygame
+
+from kiosk.donation import flow
+from kiosk.ui.screens import actions, amount, attract, charging, chrome, error, thanks
+from kiosk.ui.screens.context import DEFAULT_RECEIPT_BASE, ProjectInfo, ScreenContext
+from kiosk.ui.widgets import THEME, Target, Theme
+
+__all__ = ["DEFAULT_RECEIPT_BASE", "RENDERERS", "ProjectInfo", "ScreenContext", "actions", "chrome", "render"]
+
+Renderer = Callable[..., list[Target]]
+
+RENDERERS: dict[str, Renderer] = {
+    "attract": attract.render,
+    "choose_amount": amount.render_choose,
+    "tap_card": amount.render_tap,
+    "charging": charging.render,
+    "thanks": thanks.render,
+    "error": error.render,
+}
+"""Screen name (``flow.Screen.screen``) → its renderer."""
+
+
+def render(data: flow.Screen, surface: pygame.Surface, now_ms: int, theme: Theme = THEME, *,
+           ctx: ScreenContext | None = None) -> list[Target]:
+    """Draw ``data``'s screen over whatever ``surface`` holds (the movie frame); returns its touch targets,
+    last drawn on top (see :func:`kiosk.ui.widgets.hit`)."""
+    return RENDERERS[data.screen](data, surface, now_ms, ctx or ScreenContext(), theme)

@@ -1,0 +1,31 @@
+"""From a touch to a flow event: hit-test against what was drawn, then name the event.
+
+Pure, so tests can check every button without a display. A touch that hits no
+button is still a :class:`~kiosk.donation.flow.Touch`: on the loop it opens the amount
+choice, on thanks/error it dismisses, elsewhere it keeps the screen awake.
+"""
+
+from __future__ import annotations
+
+from kiosk.donation import flow
+from kiosk.ui import widgets as ui
+from kiosk.ui.screens import chrome
+from kiosk.ui.widgets import Target
+
+
+def event_for(target: Target | None, now_ms: int) -> flow.Event:
+    if target is None:
+        return flow.Touch(now_ms=now_ms)
+    if target.action == chrome.AMOUNT:
+        return flow.ChooseAmount(now_ms=now_ms, amount_yen=int(target.value))
+    if target.action == chrome.CANCEL:
+        return flow.Cancel(now_ms=now_ms)
+    if target.action == chrome.LANG:
+        return flow.ToggleLanguage(now_ms=now_ms)
+    # TOUCH: on the loop it carries the project that was on screen when the finger came down.
+    return flow.Touch(now_ms=now_ms, project=target.value if isinstance(target.value, str) else None)
+
+
+def touch(targets: list[Target], pos: tuple[int, int], now_ms: int) -> flow.Event:
+    """The flow event for a touch at ``pos`` on a screen that returned ``targets``."""
+    return event_for(ui.hit(targets, pos), now_ms)

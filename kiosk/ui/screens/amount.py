@@ -1,0 +1,83 @@
+"""Choose an amount, then tap the card: the two steps after a touch on the loop.
+
+Both keep the amount buttons on screen (a change of mind on the tap step is
+allowed by the flow), both have a Cancel back to the loop, and both remind
+that a tap right away gives the default / chosen amount.
+"""
+
+from __future__ import annotations
+
+import pygame
+
+from kiosk.donation.flow import ChooseAmountScreen, TapCardScreen
+from kiosk.ui.i18n import yen
+from kiosk.ui import widgets as ui
+from kiosk.ui.screens import chrome
+from kiosk.ui.screens.context import ScreenContext
+from kiosk.ui.widgets import THEME, Target, Theme
+
+
+def _header(data: ChooseAmountScreen | TapCardScreen, surface: pygame.Surface, ctx: ScreenContext,
+            theme: Theme) -> list[Target]:
+    chrome.scrim(surface, theme)
+    w, _h = surface.get_size()
+    margin = theme.px(surface, 0.05)
+    toggle = chrome.lang_toggle(surface, data.lang, theme)
+    box = pygame.Rect(margin, theme.px(surface, 0.04), toggle.rect.left - 2 * margin, theme.px(surface, 0.3))
+    chrome.project_header(surface, ctx.project(data.project), data.lang, box, theme, title_frac=0.06)
+    return [toggle]
+
+
+def _cancel(surface: pygame.Surface, lang: str, theme: Theme) -> Target:
+    h = surface.get_height()
+    rect = pygame.Rect(theme.px(surface, 0.05), 0, int(surface.get_width() * 0.22), theme.min_target(surface))
+    rect.bottom = h - theme.px(surface, 0.05)
+    return ui.button(surface, rect, chrome.tr(lang)("Cancel"), chrome.CANCEL, theme=theme, size=theme.px(surface, 0.045))
+
+
+def amount_buttons(surface: pygame.Surface, presets: tuple[int, ...], selected: int | None, area: pygame.Rect,
+                   theme: Theme = THEME, *, label_frac: float = 0.075) -> list[Target]:
+    n = max(1, len(presets))
+    gap = theme.px(surface, 0.03)
+    bw = (area.width - gap * (n - 1)) // n
+    out = []
+    for i, amount in enumerate(presets):
+        rect = pygame.Rect(area.left + i * (bw + gap), area.top, bw, area.height)
+        out.append(ui.button(surface, rect, yen(amount), chrome.AMOUNT, amount, theme=theme, selected=amount == selected,
+                             size=theme.px(surface, label_frac)))
+    return out
+
+
+def render_choose(data: ChooseAmountScreen, surface: pygame.Surface, now_ms: int, ctx: ScreenContext,
+                  theme: Theme = THEME) -> list[Target]:
+    _ = chrome.tr(data.lang)
+    w, h = surface.get_size()
+    px = lambda f: theme.px(surface, f)  # noqa: E731
+    targets = _header(data, surface, ctx, theme)
+    ui.text(surface, _("Choose an amount"), (w // 2, int(h * 0.36)), px(0.065), theme.text, bold=True, anchor="midtop")
+    row = pygame.Rect(int(w * 0.08), int(h * 0.5), int(w * 0.84), px(0.19))
+    targets += amount_buttons(surface, data.presets_yen, data.default_yen, row, theme)
+    hint = _("Or tap your card now to give {amount}").format(amount=yen(data.default_yen))
+    box = pygame.Rect(int(w * 0.3), row.bottom + px(0.04), int(w * 0.66), h - row.bottom - px(0.06))
+    chrome.fit_text(surface, hint, box, px(0.042), theme.muted)
+    targets.append(_cancel(surface, data.lang, theme))
+    return targets
+
+
+def render_tap(data: TapCardScreen, surface: pygame.Surface, now_ms: int, ctx: ScreenContext,
+               theme: Theme = THEME) -> list[Target]:
+    _ = chrome.tr(data.lang)
+    w, h = surface.get_size()
+    px = lambda f: theme.px(surface, f)  # noqa: E731
+    targets = _header(data, surface, ctx, theme)
+    left = int(w * 0.06)
+    amount = ui.text(surface, yen(data.amount_yen), (left, int(h * 0.33)), px(0.15), theme.accent, bold=True)
+    box = pygame.Rect(left, amount.bottom + px(0.02), int(w * 0.6), px(0.2))
+    chrome.fit_text(surface, _("Now tap your IC card on the reader"), box, px(0.065), theme.text, bold=True,
+                    one_line_down_to=0.75)
+    chrome.card_icon(surface, (int(w * 0.8), int(h * 0.5)), px(0.34), now_ms, theme)
+    if ctx.presets_yen:
+        row = pygame.Rect(int(w * 0.36), h - px(0.05) - theme.min_target(surface), int(w * 0.6), theme.min_target(surface))
+        targets += amount_buttons(surface, ctx.presets_yen, data.amount_yen, row, theme, label_frac=0.05)
+    targets.append(_cancel(surface, data.lang, theme))
+    return targets

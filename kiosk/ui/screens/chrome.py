@@ -1,0 +1,171 @@
+"""Pieces every donation screen shares: translation, fitted text, the language toggle, the project header.
+
+Lengths are fractions of the screen height (``Theme.px``), so one layout reads
+the same on a 640×360 golden image, a 720p window and a 1080p lobby TV.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Callable
+
+import pygame
+
+from kiosk.ui.i18n import gettext_for, yen
+from kiosk.ui import widgets as ui
+from kiosk.ui.screens.context import ProjectInfo
+from kiosk.player.slides import AREA_COLOURS
+from kiosk.ui.widgets import THEME, Color, Target, Theme
+
+# Target actions; kiosk.ui.screens.actions turns them into flow events.
+TOUCH = "touch"
+AMOUNT = "amount"
+CANCEL = "cancel"
+LANG = "lang"
+
+AREA_MSGIDS: dict[str, str] = {
+    "children": "Children and the future",
+    "welfare": "Health and welfare",
+    "green": "Greenery and climate",
+    "culture": "Culture and arts",
+    "town": "A lively town",
+}
+
+SEP = {"ja": "・", "en": " | "}
+"""Between group and area: the font subset has the katakana middle dot but not U+00B7."""
+
+
+def tr(lang: str) -> Callable[[str], str]:
+    return gettext_for(lang if lang in ("ja", "en") else "ja")
+
+
+def area_label(area: str, lang: str) -> str:
+    msgid = AREA_MSGIDS.get(area)
+    return tr(lang)(msgid) if msgid else area
+
+
+def fitted_size(s: str, max_w: int, max_h: int, size: int, *, bold: bool = False, min_size: int = 10,
+                line_spacing: float = 1.15) -> int:
+    """The largest font size <= ``size`` at which ``s`` wraps into ``max_w`` × ``max_h``."""
+    while size > min_size:
+        f = ui.font(size, bold)
+        lines = ui.wrap(s, f, max_w)
+        height = int(f.get_linesize() * line_spacing) * (len(lines) - 1) + f.get_height()
+        if height <= max_h and all(f.size(ln)[0] <= max_w for ln in lines):
+            return size
+        size = max(min_size, int(size * 0.9))
+    return min_size
+
+
+def fit_text(surface: pygame.Surface, s: str, rect: pygame.Rect, size: int, color: Color = THEME.text, *,
+             bold: bool = False, anchor: str = "topleft", one_line_down_to: float = 0.0) -> pygame.Rect:
+    """Text wrapped into ``rect``, shrunk until it fits: long English titles must never be clipped.
+
+    With ``one_line_down_to`` (a fraction of ``size``), a slightly smaller single line is preferred
+    to a wrap: Japanese may break between any two characters, and a sentence cut before its last
+    two kana reads badly.
+    """
+    one = size
+    while one_line_down_to and one >= size * one_line_down_to:
+        if ui.font(one, bold).size(s)[0] <= rect.width:
+            return ui.text(surface, s, getattr(rect, anchor), one, color, bold=bold, anchor=anchor)
+        one -= max(1, one // 20)
+    size = fitted_size(s, rect.width, rect.height, size, bold=bold)
+    pos = getattr(rect, anchor)
+    return ui.text(surface, s, pos, size, color, bold=bold, anchor=anchor, max_width=rect.width)
+
+
+@lru_cache(maxsize=16)
+def _layer(size: tuple[int, int], color: Color, alpha: int) -> pygame.Surface:
+    layer = pygame.Surface(size, pygame.SRCALPHA)
+    layer.fill((*color, alpha))
+    return layer
+
+
+def shade(surface: pygame.Surface, rect: pygame.Rect, theme: Theme = THEME, alpha: int | None = None) -> None:
+    """``ui.panel`` with the translucent layer kept between frames: a full-screen SRCALPHA surface
+    allocated and filled every frame costs milliseconds at 1080p, on the tap-to-thank-you path."""
+    layer = _layer(rect.size, theme.panel, theme.panel_alpha if alpha is None else alpha)
+    surface.blit(layer, rect.topleft)
+
+
+def scrim(surface: pygame.Surface, theme: Theme = THEME, alpha: int | None = None) -> None:
+    """Darken the whole movie so a full-screen step reads clearly (the movie still shows through)."""
+    shade(surface, surface.get_rect(), theme, alpha)
+
+
+def lang_toggle(surface: pygame.Surface, lang: str, theme: Theme = THEME) -> Target:
+    """Top-right 日本語 / English button; it names the language it switches *to*, in that language."""
+    w, h = surface.get_size()
+    label = tr("ja")("English") if lang == "ja" else "日本語"
+    side = theme.min_target(surface)
+    rect = pygame.Rect(0, 0, max(int(w * 0.17), side * 2), side)
+    rect.topright = (w - theme.px(surface, 0.03), theme.px(surface, 0.03))
+    return ui.button(surface, rect, label, LANG, theme=theme, size=theme.px(surface, 0.045))
+
+
+def area_chip(surface: pygame.Surface, area: str, lang: str, topleft: tuple[int, int], theme: Theme = THEME) -> pygame.Rect:
+    """The policy area as a coloured label (same colours as the demo cards and slides)."""
+    size = theme.px(surface, 0.038)
+    label = area_label(area, lang)
+    f = ui.font(size, True)
+    tw, th = f.size(label)
+    pad = size // 2
+    rect = pygame.Rect(topleft, (tw + 2 * pad, th + pad // 2))
+    pygame.draw.rect(surface, AREA_COLOURS.get(area, theme.button), rect, border_radius=rect.height // 3)
+    ui.text(surface, label, rect.center, size, theme.text, bold=True, anchor="center")
+    return rect
+
+
+def project_header(surface: pygame.Surface, p: ProjectInfo, lang: str, rect: pygame.Rect,
+                   theme: Theme = THEME, *, title_frac: float = 0.065) -> pygame.Rect:
+    """Area chip, title and group at the top of a full-screen step; returns the area used."""
+    chip = area_chip(surface, p.area, lang, rect.topleft, theme)
+    gap = theme.px(surface, 0.015)
+    title_box = pygame.Rect(rect.left, chip.bottom + gap, rect.width, theme.px(surface, title_frac * 2.4))
+    t = fit_text(surface, p.name(lang), title_box, theme.px(surface, title_frac), theme.text, bold=True)
+    bottom = t.bottom
+    if p.group:
+        g = ui.text(surface, p.group, (rect.left, bottom + gap // 2), theme.px(surface, 0.04), theme.muted,
+                    max_width=rect.width)
+        bottom = g.bottom
+    return pygame.Rect(rect.left, rect.top, rect.width, bottom - rect.top)
+
+
+def progress_block(surface: pygame.Surface, total_yen: int, goal_yen: int, lang: str, rect: pygame.Rect,
+                   theme: Theme = THEME) -> pygame.Rect:
+    """Progress bar of a project's total against its goal, with both figures under it."""
+    _ = tr(lang)
+    bar = pygame.Rect(rect.left, rect.top, rect.width, theme.px(surface, 0.035))
+    ui.progress(surface, bar, total_yen / goal_yen if goal_yen > 0 else 0.0, theme=theme)
+    size = theme.px(surface, 0.042)
+    y = bar.bottom + theme.px(surface, 0.012)
+    left = ui.text(surface, yen(total_yen), (rect.left, y), size, theme.accent, bold=True)
+    pct = min(999, int(total_yen * 100 / goal_yen)) if goal_yen > 0 else 0
+    ui.text(surface, f"{_('Goal')} {yen(goal_yen)} ({pct}%)", (rect.right, y), size, theme.muted, anchor="topright")
+    return pygame.Rect(rect.left, rect.top, rect.width, left.bottom - rect.top)
+
+
+def pulse(now_ms: int, period_ms: int = 1600) -> float:
+    """0..1..0 over ``period_ms``: gentle motion that says 'waiting for you'."""
+    return 0.5 - 0.5 * math.cos(2 * math.pi * (now_ms % period_ms) / period_ms)
+
+
+def card_icon(surface: pygame.Surface, center: tuple[int, int], height: int, now_ms: int, theme: Theme = THEME) -> None:
+    """A card over a reader with rings that breathe: the gesture to make, without words."""
+    cx, cy = center
+    reader = pygame.Rect(0, 0, int(height * 0.9), int(height * 0.28))
+    reader.midbottom = (cx, cy + height // 2)
+    pygame.draw.rect(surface, theme.muted, reader, border_radius=reader.height // 4)
+    card = pygame.Rect(0, 0, int(height * 0.62), int(height * 0.4))
+    lift = int(height * 0.12 * pulse(now_ms))
+    card.midbottom = (cx, reader.top - height // 20 - lift)
+    pygame.draw.rect(surface, theme.accent, card, border_radius=card.height // 6)
+    pygame.draw.rect(surface, theme.bg, card.inflate(-card.width // 2, -card.height // 2).move(-card.width // 8, 0),
+                     width=max(2, height // 60), border_radius=card.height // 10)
+    for i in range(3):
+        r = int(height * (0.16 + 0.1 * i + 0.05 * pulse(now_ms)))
+        arc_rect = pygame.Rect(0, 0, 2 * r, 2 * r)
+        arc_rect.center = (card.centerx, card.top - height // 30)
+        pygame.draw.arc(surface, theme.text, arc_rect, math.radians(50), math.radians(130), max(2, height // 40))

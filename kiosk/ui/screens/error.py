@@ -1,0 +1,83 @@
+"""Error screens: what went wrong in a few words, and what to do next in a sentence.
+
+The what-to-do text is :data:`kiosk.donation.flow.HINTS` (the English msgids), picked by
+the flow's hint key; the title is per hint, so "charged but not yet recorded"
+never reads like a failure. A touch anywhere (or the Back button) returns to
+the loop; where the flow allows a retry, the hint says to tap again.
+"""
+
+from __future__ import annotations
+
+import pygame
+
+from kiosk.donation.flow import HINTS, ErrorScreen
+from kiosk.ui.i18n import yen
+from kiosk.ui import widgets as ui
+from kiosk.ui.screens import chrome
+from kiosk.ui.screens.context import ScreenContext
+from kiosk.ui.widgets import THEME, Target, Theme
+
+TITLES: dict[str, str] = {
+    "card_unreadable": "Card could not be read",
+    "not_transit": "This is not a transit IC card",
+    "balance_low": "Balance too low",
+    "limit_reached": "Daily limit reached",
+    "limit_reached_amount": "Amount too large",
+    "declined": "Payment was declined",
+    "not_charged": "Payment did not go through",
+    "reader_offline": "Card reader is offline",
+    "unavailable": "Temporarily unavailable",
+    "unavailable_charged": "Your donation was received",
+    "unavailable_pending": "Payment not confirmed",
+}
+"""Title msgid per hint key (every key of HINTS has one)."""
+
+# Hints after which money may have moved: amber, not red, so nobody is alarmed into tapping again.
+CAUTION = {"unavailable_charged", "unavailable_pending"}
+
+
+def details(data: ErrorScreen) -> list[str]:
+    """The figures behind the error, as msgids to format: balance read, what the card may still give."""
+    _ = chrome.tr(data.lang)
+    out = []
+    if data.amount_yen is not None and data.kind in ("balance_low", "limit_reached", "declined"):
+        out.append(f"{_('Amount')} {yen(data.amount_yen)}")
+    if data.balance_yen is not None:
+        out.append(f"{_('Balance on card')} {yen(data.balance_yen)}")
+    if data.remaining_yen is not None:
+        out.append(f"{_('You can still give today')} {yen(data.remaining_yen)}")
+    return out
+
+
+def render(data: ErrorScreen, surface: pygame.Surface, now_ms: int, ctx: ScreenContext,
+           theme: Theme = THEME) -> list[Target]:
+    _ = chrome.tr(data.lang)
+    chrome.scrim(surface, theme, alpha=235)
+    w, h = surface.get_size()
+    px = lambda f: theme.px(surface, f)  # noqa: E731
+    targets = [Target(surface.get_rect(), chrome.TOUCH)]
+    colour = theme.warn if data.hint in CAUTION else theme.bad
+    pygame.draw.rect(surface, colour, pygame.Rect(0, 0, w, px(0.025)))
+
+    # An exclamation mark in a circle: understood without reading.
+    r = px(0.1)
+    center = (px(0.05) + r, px(0.12) + r)
+    pygame.draw.circle(surface, colour, center, r)
+    ui.text(surface, "!", center, int(r * 1.5), theme.text, bold=True, anchor="center")
+
+    left = center[0] + r + px(0.05)
+    toggle = chrome.lang_toggle(surface, data.lang, theme)
+    title_box = pygame.Rect(left, px(0.12), toggle.rect.left - left - px(0.02), px(0.2))
+    t = chrome.fit_text(surface, _(TITLES.get(data.hint, TITLES.get(data.kind, "Temporarily unavailable"))),
+                        title_box, px(0.075), theme.text, bold=True)
+    hint_box = pygame.Rect(left, t.bottom + px(0.04), w - left - px(0.06), px(0.32))
+    hb = chrome.fit_text(surface, _(HINTS.get(data.hint, data.text)), hint_box, px(0.058), theme.text)
+    y = max(hb.bottom, t.bottom) + px(0.04)
+    for line in details(data):
+        y = ui.text(surface, line, (left, y), px(0.045), theme.accent, bold=True).bottom + px(0.01)
+
+    back = pygame.Rect(0, 0, int(w * 0.22), theme.min_target(surface))
+    back.bottomright = (w - px(0.05), h - px(0.05))
+    targets.append(ui.button(surface, back, _("Back"), chrome.TOUCH, theme=theme, size=px(0.045)))
+    targets.append(toggle)
+    return targets

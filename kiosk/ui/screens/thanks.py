@@ -1,0 +1,73 @@
+"""The thank-you, drawn only for a donation the ledger has committed (the flow guarantees it).
+
+It shows the amount and the project, the project's new total against its goal,
+the points earned and the balance, and a QR code of the receipt URL with the
+code written out for people who cannot scan.
+"""
+
+from __future__ import annotations
+
+import pygame
+
+from kiosk.donation.flow import ThanksScreen
+from kiosk.ui.i18n import yen
+from kiosk.ui import widgets as ui
+from kiosk.ui.screens import chrome
+from kiosk.ui.screens.context import ScreenContext
+from kiosk.ui.screens.receipt import receipt_qr
+from kiosk.ui.widgets import THEME, Target, Theme
+
+
+def spaced_code(code: str) -> str:
+    """``k7q2m9x4c8d1abcd`` → ``k7q2 m9x4 c8d1 abcd``: easier to read aloud or type."""
+    return " ".join(code[i:i + 4] for i in range(0, len(code), 4))
+
+
+def render(data: ThanksScreen, surface: pygame.Surface, now_ms: int, ctx: ScreenContext,
+           theme: Theme = THEME) -> list[Target]:
+    _ = chrome.tr(data.lang)
+    chrome.scrim(surface, theme, alpha=230)
+    w, h = surface.get_size()
+    px = lambda f: theme.px(surface, f)  # noqa: E731
+    targets = [Target(surface.get_rect(), chrome.TOUCH)]
+    p = ctx.project(data.project)
+    margin = px(0.05)
+    col = pygame.Rect(margin, px(0.05), int(w * 0.6) - margin, h - px(0.1))
+
+    head = ui.text(surface, _("Thank you!"), col.topleft, px(0.1), theme.ok, bold=True)
+    gave = _("You gave {amount} to {project}").format(amount=yen(data.amount_yen), project=p.name(data.lang))
+    box = pygame.Rect(col.left, head.bottom + px(0.02), col.width, px(0.16))
+    g = chrome.fit_text(surface, gave, box, px(0.055), theme.text, bold=True, one_line_down_to=0.75)
+
+    y = max(g.bottom, box.top) + px(0.04)
+    ui.text(surface, _("Project total"), (col.left, y), px(0.04), theme.muted)
+    bar = pygame.Rect(col.left, y + px(0.06), col.width, px(0.1))
+    chrome.progress_block(surface, data.new_total_yen, p.goal_yen, data.lang, bar, theme)
+
+    y = bar.bottom + px(0.05)
+    half = col.width // 2
+    for i, (label, value) in enumerate(((_("Points earned"), f"+{data.points_earned}"),
+                                        (_("Your points"), str(data.points_balance)))):
+        x = col.left + i * half
+        ui.text(surface, label, (x, y), px(0.04), theme.muted)
+        v = ui.text(surface, value, (x, y + px(0.055)), px(0.085), theme.accent, bold=True)
+        ui.text(surface, _("pt"), (v.right + px(0.01), v.bottom - px(0.012)), px(0.04), theme.muted, anchor="bottomleft")
+
+    # The receipt: a white card so the QR code has the contrast phone cameras need.
+    card = pygame.Rect(int(w * 0.64), px(0.2), int(w * 0.32), h - px(0.3))
+    pygame.draw.rect(surface, (255, 255, 255), card, border_radius=px(0.025))
+    caption = pygame.Rect(card.left + px(0.02), card.top + px(0.02), card.width - px(0.04), px(0.1))
+    cap = chrome.fit_text(surface, _("Scan for your receipt and history"), caption, px(0.036), theme.bg, bold=True,
+                          anchor="midtop")
+    code_h = px(0.09)
+    qr_size = min(card.width - px(0.06), card.bottom - cap.bottom - code_h - px(0.04))
+    code = receipt_qr(ctx.receipt_url(data.receipt_code), qr_size)
+    qr_rect = code.get_rect(midtop=(card.centerx, cap.bottom + px(0.015)))
+    surface.blit(code, qr_rect)
+    ui.text(surface, _("Receipt code"), (card.centerx, qr_rect.bottom + px(0.005)), px(0.03), (70, 80, 95),
+            anchor="midtop")
+    ui.text(surface, spaced_code(data.receipt_code), (card.centerx, card.bottom - px(0.015)), px(0.036), theme.bg,
+            bold=True, anchor="midbottom")
+
+    targets.append(chrome.lang_toggle(surface, data.lang, theme))
+    return targets

@@ -1,0 +1,212 @@
+"""A small drawing toolkit for screens over the movie: text, buttons, bars, QR codes.
+
+Sizes scale with the screen height, so the same screen reads well on a 720p
+test surface and a 1080p lobby TV. Text is large and high-contrast, and every
+touch target is at least ``Theme.min_target`` pixels tall (about 9 mm on a
+32" panel).
+
+Screens draw with these helpers and return :class:`Target` rectangles, so a
+touch is hit-tested against exactly what was drawn.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pygame
+import segno
+
+FONT_DIR = Path(__file__).resolve().parent / "assets" / "fonts"
+
+Color = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class Theme:
+    bg: Color = (14, 27, 48)
+    panel: Color = (10, 20, 36)
+    text: Color = (255, 255, 255)
+    muted: Color = (200, 210, 225)
+    accent: Color = (255, 196, 0)  # amber: readable on dark blue, and for the colour-blind
+    ok: Color = (46, 204, 113)
+    warn: Color = (255, 170, 0)
+    bad: Color = (231, 76, 60)
+    button: Color = (33, 97, 180)
+    button_text: Color = (255, 255, 255)
+    panel_alpha: int = 215
+
+    def px(self, screen: pygame.Surface, fraction: float) -> int:
+        """A length as a fraction of the screen height."""
+        return max(1, round(screen.get_height() * fraction))
+
+    def min_target(self, screen: pygame.Surface) -> int:
+        return self.px(screen, 0.11)
+
+
+THEME = Theme()
+
+
+@lru_cache(maxsize=64)
+def font(size: int, bold: bool = False) -> pygame.font.Font:
+    if not pygame.font.get_init():
+        pygame.font.init()
+    name = "NotoSansJP-Bold-subset.otf" if bold else "NotoSansJP-Regular-subset.otf"
+    path = FONT_DIR / name
+    return pygame.font.Font(str(path) if path.exists() else None, max(8, size))
+
+
+def _breakable(prev: str, ch: str) -> bool:
+    """Japanese breaks between any two characters (except before closing punctuation); Latin at spaces."""
+    if ch in "、。，．・」』）！？ーぁぃぅぇぉゃゅょっァィゥェォャュョッ" or prev in "「『（":
+        return False
+    wide = lambda c: unicodedata.east_asian_width(c) in "WF"  # noqa: E731
+    return prev == " " or ch == " " or wide(prev) or wide(ch)
+
+
+def wrap(text: str, f: pygame.font.Font, max_width: int) -> list[str]:
+    lines: list[str] = []
+    for para in text.split("\n"):
+        line = ""
+        last_break = -1
+        for ch in para:
+            if line and _breakable(line[-1], ch):
+                last_break = len(line)
+            trial = line + ch
+            if f.size(trial)[0] <= max_width or not line:
+                line = trial
+                continue
+            if last_break > 0:
+                lines.append(line[:last_break].rstrip())
+                line = (line[last_break:] + ch).lstrip()
+            else:
+                lines.append(line)
+                line = ch
+            last_break = -1
+        lines.append(line)
+    return lines
+
+
+def text(surface: pygame.Surface, s: str, pos: tuple[int, int], size: int, color: Color = THEME.text, *,
+         bold: bool = False, anchor: str = "topleft", max_width: int | None = None,
+         line_spacing: float = 1.15) -> pygame.Rect:
+    """Draw (wrapped) text; returns the bounding rectangle."""
+    f = font(size, bold)
+    lines = wrap(s, f, max_width) if max_width else s.split("\n")
+    rendered = [f.render(ln, True, color) for ln in lines]
+    height = int(f.get_linesize() * line_spacing) * (len(rendered) - 1) + (rendered[-1].get_height() if rendered else 0)
+    width = max((r.get_width() for r in rendered), default=0)
+    box = pygame.Rect(0, 0, width, height)
+    setattr(box, anchor, pos)
+    y = box.top
+    for r in rendered:
+        rr = r.get_rect()
+        if "right" in anchor:
+            rr.topright = (box.right, y)
+        elif anchor in ("center", "midtop", "midbottom"):
+            rr.midtop = (box.centerx, y)
+        else:
+            rr.topleft = (box.left, y)
+        surface.blit(r, rr)
+        y += int(f.get_linesize() * line_spacing)
+    return box
+
+
+@dataclass(frozen=True)
+class Target:
+    """A touchable rectangle and the action it stands for."""
+
+    rect: pygame.Rect
+    action: str
+    value: Any = None
+
+
+def button(surface: pygame.Surface, rect: pygame.Rect, label: str, action: str, value: Any = None, *,
+           theme: Theme = THEME, selected: bool = False, size: int | None = None) -> Target:
+    rect = rect.copy()
+    rect.height = max(rect.height, theme.min_target(surface))
+    radius = rect.height // 5
+    pygame.draw.rect(surface, theme.accent if selected else theme.button, rect, border_radius=radius)
+    pygame.draw.rect(surface, theme.text, rect, width=max(2, rect.height // 30), border_radius=radius)
+    color = theme.bg if selected else theme.button_text
+    text(surface, label, rect.center, size or int(rect.height * 0.42), color, bold=True, anchor="center")
+    return Target(rect, action, value)
+
+
+def panel(surface: pygame.Surface, rect: pygame.Rect, *, theme: Theme = THEME, alpha: int | None = None) -> None:
+    """A translucent box over the movie, so text stays readable on any frame."""
+    layer = pygame.Surface(rect.size, pygame.SRCALPHA)
+    layer.fill((*theme.panel, theme.panel_alpha if alpha is None else alpha))
+    surface.blit(layer, rect.topleft)
+
+
+def progress(surface: pygame.Surface, rect: pygame.Rect, fraction: float, *, theme: Theme = THEME) -> None:
+    fraction = min(1.0, max(0.0, fraction))
+    radius = rect.height // 2
+    pygame.draw.rect(surface, (60, 70, 90), rect, border_radius=radius)
+    if fraction > 0:
+        filled = rect.copy()
+        filled.width = max(rect.height, round(rect.width * fraction))
+        pygame.draw.rect(surface, theme.accent, filled, border_radius=radius)
+
+
+def qr(data: str, size: int, *, dark: Color = (0, 0, 0), light: Color = (255, 255, 255)) -> pygame.Surface:
+    """A QR code (segno, error correction M, quiet zone 2) scaled to ``size`` pixels square."""
+    code = segno.make(data, error="m", micro=False)
+    matrix = [list(row) for row in code.matrix]
+    quiet = 2
+    n = len(matrix) + 2 * quiet
+    small = pygame.Surface((n, n))
+    small.fill(light)
+    for y, row in enumerate(matrix):
+        for x, bit in enumerate(row):
+            if bit:
+                small.set_at((x + quiet, y + quiet), dark)
+    scale = max(1, size // n)
+    return pygame.transform.scale(small, (n * scale, n * scale))
+
+
+def hit(targets: list[Target], pos: tuple[int, int]) -> Target | None:
+    """The target under a touch; the last drawn wins when targets overlap."""
+    for t in reversed(targets):
+        if t.rect.collidepoint(pos):
+            return t
+    return None
+
+
+@dataclass
+class GoldenResult:
+    ok: bool
+    mean_diff: float
+    changed_fraction: float
+    detail: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def compare_images(actual: pygame.Surface, golden: pygame.Surface, *, mean_tol: float = 2.0,
+                   changed_tol: float = 0.01, pixel_tol: int = 48) -> GoldenResult:
+    """Compare two renders with a tolerance for anti-aliasing and font hinting differences.
+
+    ``mean_diff`` is the mean absolute channel difference (0-255); ``changed_fraction`` the share of
+    pixels whose largest channel difference exceeds ``pixel_tol``.
+    """
+    if actual.get_size() != golden.get_size():
+        return GoldenResult(False, 255.0, 1.0, f"size {actual.get_size()} != golden {golden.get_size()}")
+    a = pygame.image.tobytes(actual, "RGB")
+    g = pygame.image.tobytes(golden, "RGB")
+    total = 0
+    changed = 0
+    for i in range(0, len(a), 3):
+        d = max(abs(a[i] - g[i]), abs(a[i + 1] - g[i + 1]), abs(a[i + 2] - g[i + 2]))
+        total += abs(a[i] - g[i]) + abs(a[i + 1] - g[i + 1]) + abs(a[i + 2] - g[i + 2])
+        if d > pixel_tol:
+            changed += 1
+    pixels = len(a) // 3
+    mean = total / len(a)
+    frac = changed / pixels
+    ok = mean <= mean_tol and frac <= changed_tol
+    return GoldenResult(ok, mean, frac, "" if ok else f"mean diff {mean:.2f} (tol {mean_tol}), "
+                                                     f"changed {frac:.2%} (tol {changed_tol:.2%})")

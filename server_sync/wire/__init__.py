@@ -1,0 +1,11 @@
+"""The kiosk ↔ portal wire protocol, shared by both sides and by nothing else.
+
+Modules::
+
+    server_sync.wire.protocol   limits, signed requests, batch documents
+    server_sync.wire.receipt    receipt_code(entry): the code in the thank-you QR (/r/{code})
+    server_sync.wire.configdoc  the pushed configuration document and its validation
+
+Pure: standard library, ``cryptography`` and the ledger's canonical encoding.
+The kiosk imports only this part of ``server_sync``.
+"""
