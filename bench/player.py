@@ -73,7 +73,7 @@ def _encode_pattern(path: Path, size: tuple[int, int], seconds: float, hue: int)
              ("format", "yuv420p")]
     nodes = [g.add(name, args) for name, args in chain]
     sink = g.add("buffersink")
-    for a, b in zip(nodes, nodes[1:] + [sink]):
+    for a, b in zip(nodes, nodes[1:] + [sink], strict=True):
         a.link_to(b)
     g.configure()
     out, stream = open_output(path, h264_encoder(), w, h, Fraction(FPS), preset="veryfast", crf=23)
@@ -100,7 +100,8 @@ def generate(work: Path, quick: bool) -> dict:
         ("pl2", (1280, 720), pl_s, 120, "bench-b"),
         ("pl3", (1280, 720), pl_s, 240, "bench-c"),
     ]:
-        cache = MediaCache(work / name.rstrip("0123456789") / "media" if name.startswith("pl") else work / name / "media")
+        cache = MediaCache(work / name.rstrip("0123456789") / "media" if name.startswith("pl")
+                           else work / name / "media")
         tmp = cache.tmp_dir() / f"{name}.mp4"
         _encode_pattern(tmp, size, seconds, hue)
         shas[name] = cache.add(tmp, project=project, title=name, source="bench").sha256
@@ -174,7 +175,7 @@ def measure_playlist(work: Path, shas: dict, seconds: float) -> dict:
     from kiosk.player import Player
     from kiosk.player.metrics import peak_rss_mb
 
-    playlist = [{"project": p["id"], "clip": shas[n]} for p, n in zip(PROJECTS, ("pl1", "pl2", "pl3"))]
+    playlist = [{"project": p["id"], "clip": shas[n]} for p, n in zip(PROJECTS, ("pl1", "pl2", "pl3"), strict=True)]
     cfg = _cfg(work / "pl", (1280, 720), playlist)
     with Player(cfg, metrics_path=work / "pl" / "metrics.jsonl") as player:
         player.run(seconds=seconds)

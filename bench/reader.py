@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import nfc.clf  # noqa: E402
 import nfc.clf.device  # noqa: E402
 
-from kiosk.ledger.pepper import Pepper  # noqa: E402
 from kiosk.config.reader import ReaderConfig  # noqa: E402
+from kiosk.ledger.pepper import Pepper  # noqa: E402
 from kiosk.reader.events import CardPresented  # noqa: E402
 from kiosk.reader.nfcpy_backend import NfcpyReader  # noqa: E402
 from kiosk.reader.sim import SimReader, make_card  # noqa: E402

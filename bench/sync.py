@@ -36,11 +36,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey 
 from kiosk.ledger import Ledger, Pepper, merkle  # noqa: E402
 from kiosk.ledger.clock import FixedClock  # noqa: E402
 from kiosk.ledger.keys import public_raw  # noqa: E402
-from server_sync.wire import protocol as P  # noqa: E402
+from kiosk.sync.uploader import Uploader  # noqa: E402
 from server_sync.db import create_schema, drop_schema, entries, make_engine  # noqa: E402
 from server_sync.enroll import issue_code  # noqa: E402
 from server_sync.ingest import entry_row  # noqa: E402
-from kiosk.sync.uploader import Uploader  # noqa: E402
+from server_sync.wire import protocol as P  # noqa: E402
 
 PROJECTS = ("kodomo", "midori", "ongaku", "machi")
 

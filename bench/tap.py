@@ -69,8 +69,8 @@ def baseline(root: Path, n: int) -> list[float]:
 
 
 def kiosk_taps(root: Path, n: int, size: tuple[int, int]) -> tuple[list[float], list[float], dict]:
-    from kiosk.app.runtime import App, target_center
     from kiosk.app.demo import card_spec, demo_config, prepare
+    from kiosk.app.runtime import App, target_center
     from kiosk.ui.screens import chrome
 
     cfg = demo_config(root / "kiosk")
@@ -95,7 +95,8 @@ def kiosk_taps(root: Path, n: int, size: tuple[int, int]) -> tuple[list[float], 
                 before = p.snapshot.version
                 t = time.monotonic()
                 app.sim.tap(card_spec(i), 0.05)
-                p = app.wait_presented(lambda p: p.snapshot.version > before and p.screen.screen in ("thanks", "error"), 10)
+                p = app.wait_presented(
+                    lambda p, before=before: p.snapshot.version > before and p.screen.screen in ("thanks", "error"), 10)
                 if p is None or p.screen.screen != "thanks":
                     errors.append(f"tap {i}: {p.screen if p else 'timeout'}")
                 elif i >= WARMUP:
@@ -113,7 +114,7 @@ def kiosk_taps(root: Path, n: int, size: tuple[int, int]) -> tuple[list[float], 
         app.run(until=lambda a: done.is_set())
         assert app.player is not None
         info = {"frames_presented": app.player.frames_presented, "errors": errors[:5],
-                "display": "%dx%d" % app.player.display.size}
+                "display": "{}x{}".format(*app.player.display.size)}
         lat = app.latencies_ms[WARMUP:]
     finally:
         app.close()

@@ -1,7 +1,8 @@
 """The ``kiosk`` command line.
 
-Exit codes: 0 success; 1 a check failed (e.g. ledger invalid); 2 bad config or
-usage. Errors are one clear message, never a traceback.
+Exit codes: 0 success; 1 the operation failed or did not finish (a ledger invalid,
+the portal unreachable, no reader found); 2 bad config or usage. A command that did
+not do its job never exits 0. Errors are one clear message, never a traceback.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from kiosk.ledger.export import is_export, read_export
     from kiosk.ledger.encoding import parse_body
+    from kiosk.ledger.export import is_export, read_export
     from kiosk.ledger.report import render_text, settled_report
     from kiosk.ledger.store import iter_entries, read_only_engine
 

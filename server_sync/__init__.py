@@ -12,7 +12,8 @@ Two parts, installed apart:
       server_sync.db          tables on SQLite or PostgreSQL
       server_sync.ingest      the checks every upload passes
       server_sync.queries     read models for pages and the API
-      server_sync.pages       server-rendered HTML
+      server_sync.pages       server-rendered HTML (Jinja2 templates in server_sync/templates/)
+      server_sync.i18n        the portal's gettext catalogs (server_sync/locale/)
       server_sync.embedded    start_portal(db_url): an in-process portal for tests and benchmarks
 
 The portal imports only the ledger's pure verification and encoding code from ``kiosk``.

@@ -21,11 +21,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from server_sync import configstore, enroll, pages, queries, staff
-from server_sync.wire import protocol as P
 from server_sync.auth import authenticate
 from server_sync.db import create_schema, make_engine
 from server_sync.errors import PortalError
 from server_sync.ingest import Ingestor, now_ms
+from server_sync.wire import protocol as P
 from server_sync.wire.receipt import normalise as normalise_receipt
 
 _SIGNED_HEADERS = [
@@ -238,8 +238,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
         lg = _lang(lang)
         p = next((x for x in queries.projects(engine) if x["id"] == project_id), None)
         if p is None:
-            return HTMLResponse(pages.page(pages.T[lg]["unknown"], f"<section><h2>{pages.T[lg]['unknown']}</h2>"
-                                                                   "</section>", lg), status_code=404)
+            return HTMLResponse(pages.not_found_page(lg), status_code=404)
         return HTMLResponse(pages.project_page(p, queries.recent(engine, [project_id]), lg))
 
     @app.get("/r/{code}", response_class=HTMLResponse, tags=["pages"], responses={404: {}})
@@ -288,8 +287,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
         user, password = (form.get("username") or [""])[0], (form.get("password") or [""])[0]
         ok = bool(user and password) and await run_in_threadpool(staff.login, engine, user, password)
         if not ok:
-            return HTMLResponse(pages.login_page("wrong user or password / ユーザー名かパスワードが違います"),
-                                status_code=401)
+            return HTMLResponse(pages.login_page(failed=True), status_code=401)
         resp = RedirectResponse("/staff", status_code=303)
         resp.set_cookie(staff.COOKIE, staff.make_cookie(engine, user), max_age=staff.SESSION_S, httponly=True,
                         samesite="strict", secure=request.url.scheme == "https", path="/staff")

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from server_sync.wire import protocol as P
+from kiosk.ledger.keys import public_from_raw
 from server_sync.db import kiosks
 from server_sync.errors import PortalError
-from kiosk.ledger.keys import public_from_raw
+from server_sync.wire import protocol as P
 
 
 def authenticate(engine: Engine, method: str, target: str, headers: Mapping[str, str], body: bytes,

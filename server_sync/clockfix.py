@@ -13,6 +13,10 @@ Observations, best first:
 
 A heartbeat whose ``mono_ms`` is below what the boot already reached comes from a later OS boot
 that has not written an entry yet, and is ignored. Pure: no I/O.
+
+Not a clock: nothing here tells the time. The kiosk's time source is ``kiosk.ledger.clock.Clock``
+(what an entry records when it is written); this module is the portal's later judgement of those
+recorded values, per boot, and so stays on the portal side.
 """
 
 from __future__ import annotations

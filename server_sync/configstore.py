@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from server_sync.wire import configdoc
 from server_sync.db import configs, media, writing
+from server_sync.wire import configdoc
 
 
 def current_version(conn: Connection) -> int:

@@ -9,8 +9,9 @@ lives in a portal process that the database does not also hold.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,

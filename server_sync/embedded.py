@@ -45,7 +45,7 @@ class PortalHandle:
     def totals(self) -> dict[str, Any]:
         return requests.get(self.url + "/api/v1/totals", timeout=10).json()
 
-    def __enter__(self) -> "PortalHandle":
+    def __enter__(self) -> PortalHandle:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -16,10 +16,10 @@ from sqlalchemy.engine import Engine
 
 from kiosk.ledger.encoding import ZERO_HASH
 from kiosk.ledger.keys import key_id, public_from_raw
-from server_sync.wire import protocol as P
 from server_sync.configstore import current_version
 from server_sync.db import enroll_codes, kiosks, writing
 from server_sync.errors import PortalError
+from server_sync.wire import protocol as P
 
 # Crockford-style alphabet without 0/O/1/I/L/U: codes are read aloud and typed.
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"

@@ -29,14 +29,13 @@ from sqlalchemy.engine import Connection, Engine
 from kiosk.ledger import checkpoint as cpmod
 from kiosk.ledger import merkle
 from kiosk.ledger.encoding import entry_hash, parse_body
-from kiosk.ledger.export import Row
 from kiosk.ledger.keys import public_from_raw
-from kiosk.ledger.verify import ChainVerifier, VerifyFailure
-from server_sync.wire import protocol as P
+from kiosk.ledger.verify import ChainVerifier, Row, VerifyFailure
 from server_sync.clockfix import BootClock
 from server_sync.configstore import current_version
 from server_sync.db import alarms, boots, entries, idempotency, is_sqlite, kiosks, writing
 from server_sync.errors import PortalError
+from server_sync.wire import protocol as P
 from server_sync.wire.receipt import receipt_code_of
 
 
@@ -351,7 +350,7 @@ class Ingestor:
         rows = []
         voids = []
         config_applied = None
-        for d, o in zip(fresh, objs):
+        for d, o in zip(fresh, objs, strict=True):
             data, kind = o["data"], o["type"]
             t, fixed = clocks[_clock_boot(o["boot"])].time_of(o["mono_ms"], o["wall_ms"], o["clock_synced"])
             rows.append(entry_row(kid, d.seq, d.body, d.signature, d.entry_hash, o, t, fixed, received))

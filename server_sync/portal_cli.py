@@ -68,8 +68,8 @@ def _staff_add(args: argparse.Namespace) -> int:
 
 
 def _config_set(args: argparse.Namespace) -> int:
-    from server_sync.wire.configdoc import ConfigDocError
     from server_sync.configstore import publish
+    from server_sync.wire.configdoc import ConfigDocError
 
     try:
         doc = json.loads(Path(args.file).read_text("utf-8"))

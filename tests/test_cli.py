@@ -124,3 +124,70 @@ def test_help_and_version(argv, capsys):
     with pytest.raises(SystemExit) as e:
         main(argv)
     assert e.value.code == 0
+
+
+# --- exit codes: a command that did not do its job never exits 0 -----------------------------------
+def _offline_kiosk(tmp_path, reader: str = "") -> str:  # noqa: ANN001
+    """A config with real keys and pepper (made as on first run) and no portal."""
+    from kiosk.config import load_config
+    from kiosk.ops.local_files import ensure_secrets
+
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text('[kiosk]\nid = "exit-kiosk-1"\ndata_dir = "data"\n' + reader, "utf-8")
+    ensure_secrets(load_config(cfg))
+    return str(cfg)
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:  # bound, then closed: nothing listens there any more
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_enroll_against_an_unreachable_portal_exits_1_with_the_error(tmp_path):
+    cfg = _offline_kiosk(tmp_path)
+    r = run("enroll", "--config", cfg, "--portal", f"http://127.0.0.1:{_closed_port()}", "--code", "ABCD-EFGH-JKLM")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "kiosk enroll: network:" in r.stderr and "Traceback" not in r.stderr
+    assert "enrolled" not in r.stdout
+    assert not (tmp_path / "data" / "sync-state.json").exists()  # nothing recorded as enrolled
+
+
+def test_enroll_against_a_server_that_is_not_a_portal_exits_1(tmp_path):
+    import http.server
+    import threading
+
+    class NotAPortal(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = b'{"hello": "world"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:  # noqa: ANN002
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotAPortal)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        cfg = _offline_kiosk(tmp_path)
+        r = run("enroll", "--config", cfg, "--portal", f"http://127.0.0.1:{server.server_address[1]}",
+                "--code", "ABCD-EFGH-JKLM")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "not a kiosk portal" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_reader_probe_with_no_reader_exits_1(tmp_path, capsys):
+    # nfcpy with a USB id no device has: the reader never connects, so the probe probed nothing.
+    cfg = _offline_kiosk(tmp_path, '[reader]\nbackend = "nfcpy"\ndevice = "usb:ffff:fffe"\n')
+    assert main(["reader", "probe", "--config", cfg, "--timeout", "0.5"]) == 1
+    captured = capsys.readouterr()
+    assert "no reader connected" in captured.err
+    assert "not found" in captured.out  # the supervisor's explanation is still shown

@@ -9,22 +9,43 @@ import wave
 from pathlib import Path
 
 import pytest
+from babel.messages.pofile import read_po
 from fontTools.ttLib import TTFont
 
-from kiosk.ui.i18n import catalog_ids, gettext_for, translations, yen
+from kiosk.ui import i18n
+from kiosk.ui.i18n import gettext_for, translations, yen
 from kiosk.ui.sounds import RATE, failure_wav, success_wav
 
 ROOT = Path(__file__).resolve().parents[1]
 FONTS = sorted((ROOT / "kiosk" / "ui" / "assets" / "fonts").glob("*.otf"))
 
 
+def catalog_ids(lang: str) -> set[str]:
+    """The ids in the source catalog (.po, read with Babel, a test and build dependency only)."""
+    with (i18n.LOCALE_DIR / lang / "LC_MESSAGES" / f"{i18n.DOMAIN}.po").open("rb") as f:
+        return {m.id for m in read_po(f, locale=lang) if m.id and isinstance(m.id, str)}
+
+
 def test_every_japanese_message_is_translated():
+    # Read through the compiled catalog, so a .po edited since the last install shows up here too.
     ja = translations("ja")
     ids = catalog_ids("ja")
     assert len(ids) > 20
     for msgid in ids:
         text = ja.gettext(msgid)
-        assert text and text != msgid or msgid == "English", msgid
+        assert text and text != msgid or msgid == "English", f"{msgid!r} (new? recompile: pip install -e .)"
+
+
+def test_a_missing_compiled_catalog_is_an_error_naming_the_fix(tmp_path, monkeypatch):
+    # A checkout that was never installed has the .po files but no .mo: say so rather than show English.
+    monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path)
+    i18n.translations.cache_clear()
+    try:
+        with pytest.raises(i18n.CatalogMissing, match=r"kiosk\.mo is missing.*pip install -e \."):
+            gettext_for("ja")
+    finally:
+        monkeypatch.undo()
+        i18n.translations.cache_clear()
 
 
 def test_english_is_the_message_id_and_unknown_languages_are_refused():

@@ -136,3 +136,25 @@ def test_bad_config_exits_2_without_a_traceback(tmp_path):
     assert "kiosk.log_levl: unknown key (did you mean 'log_level'?)" in r.stderr
     assert "player.width:" in r.stderr
     assert main(["doctor", "--config", str(tmp_path / "missing.toml")]) == 2
+
+
+@pytest.mark.parametrize("name", ["kiosk.example.toml", "demo.toml"])
+def test_to_toml_round_trips(tmp_path, name):
+    """load → to_toml → load gives the same config (what `kiosk demo` stores must load as it ran)."""
+    from kiosk.config import to_toml
+
+    cfg = load_config(ROOT / "config" / name)
+    written = tmp_path / "k.toml"
+    written.write_text(to_toml(cfg), "utf-8")
+    again = load_config(written)
+    assert again.model_dump() == cfg.model_dump()
+
+
+def test_to_toml_quotes_what_a_hand_written_writer_got_wrong(tmp_path):
+    from kiosk.config import to_toml
+
+    data = tomllib.loads((ROOT / "config" / "demo.toml").read_text("utf-8"))
+    data["projects"][0]["title"] = 'こども "食堂" \\ C:\\path\ttab'
+    cfg = validate_config(data, "<test>", tmp_path)
+    (tmp_path / "k.toml").write_text(to_toml(cfg), "utf-8")
+    assert load_config(tmp_path / "k.toml").projects[0].title == data["projects"][0]["title"]

@@ -36,7 +36,8 @@ def charset() -> str:
     chars = {chr(c) for c in range(0x20, 0x7F)}
     chars |= set("¥°±×÷…‥—–‐・「」『』【】〒〜々〆〇ヶヵ№℡㈱円")
     chars |= {chr(c) for c in range(0xFF01, 0xFF5F)}  # full-width ASCII
-    chars |= {chr(c) for c in range(0x3041, 0x3097)} | {chr(c) for c in range(0x30A1, 0x30FB)} | {"ー", "ゝ", "ゞ", "ヽ", "ヾ"}
+    chars |= ({chr(c) for c in range(0x3041, 0x3097)} | {chr(c) for c in range(0x30A1, 0x30FB)}
+              | {"ー", "ゝ", "ゞ", "ヽ", "ヾ"})
     chars |= jis_chars()
     return "".join(sorted(chars))
 
@@ -46,7 +47,8 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     for weight in ("Regular", "Bold"):
         coll = TTCollection(str(SRC / f"NotoSansCJK-{weight}.ttc"))
-        font = next(f for f in coll.fonts if f["name"].getDebugName(4) == f"Noto Sans CJK JP{' Bold' if weight == 'Bold' else ''}")
+        font = next(f for f in coll.fonts
+                    if f["name"].getDebugName(4) == f"Noto Sans CJK JP{' Bold' if weight == 'Bold' else ''}")
         opts = Options()
         opts.layout_features = ["kern", "palt", "vert"]
         opts.name_IDs = ["*"]

@@ -3,7 +3,7 @@
 Modules::
 
     kiosk.app.runtime    App, run_kiosk           ``kiosk run``: threads, main loop, the single ledger writer
-    kiosk.app.parts      ensure_secrets, open_ledger   config -> keys, pepper, ledger
+    kiosk.ops.local_files      ensure_secrets, open_ledger   config -> keys, pepper, ledger
     kiosk.app.staffside  StaffSide                the maintenance menu and background sync inside ``kiosk run``
     kiosk.app.demo       run_demo                 ``kiosk demo``: embedded defaults and a local portal
 

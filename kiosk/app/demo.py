@@ -34,9 +34,10 @@ from typing import Any, TextIO
 
 import requests
 
-from kiosk.config import KioskConfig, dump_toml, load_config, validate_config
+from kiosk.config import KioskConfig, load_config, to_toml, validate_config
 from kiosk.ledger import verify_path
-from kiosk.app.parts import ensure_secrets
+from kiosk.ledger.durable import write_atomic
+from kiosk.ops.local_files import ensure_secrets
 
 DEFAULT_DATA_DIR = Path("kiosk-data")
 DEMO_CARDS = 5
@@ -64,7 +65,7 @@ def demo_config(data_dir: Path) -> KioskConfig:
     data["kiosk"]["data_dir"] = "."  # relative to kiosk.toml, so the folder can be moved
     cfg = validate_config(data, "<embedded demo config>", data_dir.resolve())
     data_dir.mkdir(parents=True, exist_ok=True)
-    stored.write_text("# Written by `kiosk demo`: the config this demo ran with.\n" + dump_toml(cfg), "utf-8")
+    write_atomic(stored, "# Written by `kiosk demo`: the config this demo ran with.\n" + to_toml(cfg))
     return cfg
 
 
@@ -337,7 +338,7 @@ class DemoPortal:
         self.db_url, self.url, self.proc = db_url, f"http://127.0.0.1:{port}", proc
 
     @classmethod
-    def start(cls, db_path: Path, timeout_s: float = 30.0) -> "DemoPortal":
+    def start(cls, db_path: Path, timeout_s: float = 30.0) -> DemoPortal:
         db_url = f"sqlite:///{db_path.resolve()}"
         with socket.socket() as s:  # a free port; the child binds it a moment later
             s.bind(("127.0.0.1", 0))
@@ -443,9 +444,11 @@ def _summary(cfg: KioskConfig, data_dir: Path, totals: dict, result: ScriptResul
         print(line, file=out)
     mismatch = False
     if portal_totals is not None:
-        mismatch = (portal_totals["count"], portal_totals["total_yen"]) != (totals["count"], totals["total_yen"]) or any(
-            (portal_by_id.get(pid, {}).get("count"), portal_by_id.get(pid, {}).get("total_yen"))
-            != (t["count"], t["total_yen"]) for pid, t in totals["projects"].items())
+        mismatch = (
+            (portal_totals["count"], portal_totals["total_yen"]) != (totals["count"], totals["total_yen"])
+            or any((portal_by_id.get(pid, {}).get("count"), portal_by_id.get(pid, {}).get("total_yen"))
+                   != (t["count"], t["total_yen"]) for pid, t in totals["projects"].items())
+        )
         print(("portal totals match the ledger" if not mismatch else "PORTAL TOTALS DIFFER FROM THE LEDGER")
               + f": {portal_totals['count']} donations, ¥{portal_totals['total_yen']:,}", file=out)
     if sync_problem:

@@ -6,9 +6,17 @@ Threads, and why::
     main thread (pygame) ──touches, keys──┘     (ledger + terminal)               (overlay over the movie)
 
 - The **service worker** owns the :class:`~kiosk.donation.service.DonationService`
-  and is the only thread that touches the ledger and the terminal, so there is
-  never a second charge in flight, and a slow terminal never freezes the
-  screen (a frozen screen is what makes people tap twice).
+  and is the only thread that appends to the ledger or touches the terminal, so
+  there is never a second charge in flight, and a slow terminal never freezes
+  the screen (a frozen screen is what makes people tap twice). It claims the
+  ledger as it starts (an append from any other thread then raises
+  ``LedgerThreadError``) and is the app's :class:`~kiosk.ledger.writer.LedgerWriter`
+  (``App.ledger_writer``): staff actions, PIN failures, Z reports, volunteer
+  grants and pushed configs are jobs in the same inbox as the donation jobs, so
+  they are strictly ordered with the gifts. The render and reader threads queue
+  theirs without waiting; the menu's background thread and the sync thread wait
+  for theirs. Everyone else reads the ledger through the snapshot it publishes
+  after each append. Its last act is closing the ledger (the shutdown checkpoint).
 - The **main thread** owns pygame: it ticks the player, draws the screen for
   the newest snapshot, hit-tests touches against exactly what it drew, and
   sleeps until the next video frame is due *or* the worker has news, so the
@@ -29,24 +37,27 @@ import queue
 import signal
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, TypeVar
 
 import pygame
 
-from kiosk.donation import flow
+from kiosk.app.staffside import StaffSide
 from kiosk.config import KioskConfig
+from kiosk.donation import flow
 from kiosk.donation.service import DonationService
-from kiosk.ledger import Ledger, Pepper
+from kiosk.ledger import Ledger, LedgerUnavailable, Pepper
+from kiosk.ledger.writer import LedgerWriter
+from kiosk.ops.local_files import ensure_secrets, open_ledger
 from kiosk.payment import PaymentTerminal, open_terminal
 from kiosk.player import Player
-from kiosk.ui.screens import ScreenContext, actions, render
-from kiosk.ui.widgets import Target, hit
 from kiosk.reader import CardPresented, ReaderSupervisor, open_reader
 from kiosk.reader.events import ReaderEvent
-from kiosk.app.parts import ensure_secrets, open_ledger
-from kiosk.app.staffside import StaffSide
+from kiosk.ui.screens import ScreenContext, actions, render
+from kiosk.ui.widgets import Target, hit
 
 log = logging.getLogger("kiosk.app.runtime")
 
@@ -58,6 +69,15 @@ FATAL_HOLD_S = 10.0
 """How long the fail-closed screen stays up before :meth:`App.run` returns for a restart."""
 
 Job = Callable[[DonationService], Any]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Work:
+    job: Job
+    future: Future[Any] | None = None
+    """None: a donation job (an exception escaping it is a bug; the worker fails closed). Else a ledger job
+    for another thread: its result or exception goes here and the worker carries on."""
 
 
 @dataclass(frozen=True)
@@ -125,14 +145,35 @@ class Sounds:
             pygame.mixer.quit()
 
 
+class WorkerWriter:
+    """The service worker seen as a :class:`~kiosk.ledger.writer.LedgerWriter`."""
+
+    def __init__(self, worker: ServiceWorker):
+        self._worker = worker
+
+    @property
+    def ledger(self) -> Ledger:
+        return self._worker.service.ledger
+
+    def submit(self, fn: Callable[[Ledger], T]) -> Future[T]:
+        return self._worker.call(lambda svc: fn(svc.ledger))
+
+
 class ServiceWorker:
-    """Runs every DonationService call on one thread, in order; ticks the flow when idle."""
+    """Runs every DonationService call, and every ledger append of the app, on one thread, in order;
+    ticks the flow when idle. That thread owns the ledger from its start to its end (see the module doc)."""
 
     def __init__(self, service: DonationService, publish: Callable[[float | None], None]):
         self.service = service
         self._publish = publish
-        self._inbox: "queue.Queue[Job | None]" = queue.Queue()
+        self._inbox: queue.Queue[_Work | None] = queue.Queue()
+        self._intake = threading.Lock()
+        self._accepting = True
+        """False once the thread is on its way out: later jobs are refused, so none waits forever."""
         self._thread = threading.Thread(target=self._run, name="donation-service", daemon=True)
+        self.writer: LedgerWriter = WorkerWriter(self)
+        """How the rest of the app appends: jobs in this worker's inbox, after the donation jobs before them."""
+        self.ledger_closed = False
         self.error: BaseException | None = None
         self.started = threading.Event()
         self.card_at: float | None = None
@@ -140,16 +181,42 @@ class ServiceWorker:
         self.tap_at: float | None = None
         """``card_at`` of the card that started the donation in progress (or just ended)."""
 
-    def start(self) -> "ServiceWorker":
+    def start(self) -> ServiceWorker:
         self._thread.start()
         return self
 
     def submit(self, job: Job) -> None:
-        if self.error is None:
-            self._inbox.put(job)
+        """Queue a donation job (fire and forget); dropped once the worker has stopped or failed."""
+        self._put(_Work(job))
+
+    def call(self, job: Job) -> Future[Any]:
+        """Queue a job and get its outcome in a future. A worker that stopped or failed closed answers
+        with LedgerUnavailable, never with silence."""
+        fut: Future[Any] = Future()
+        if threading.current_thread() is self._thread:
+            # Already on the worker (a job submitting a job): queueing it behind ourselves and waiting would
+            # deadlock, and we are the owner anyway, so run it now, in order within the job in hand.
+            self._do(_Work(job, fut))
+        elif not self._put(_Work(job, fut)):
+            fut.set_exception(LedgerUnavailable(self._refusal()))
+        return fut
+
+    def _put(self, work: _Work) -> bool:
+        # Under the intake lock, so nothing slips in after _shut() has emptied the inbox.
+        with self._intake:
+            if not self._accepting or self.error is not None:  # failed: refuse now, before _shut gets here
+                return False
+            self._inbox.put(work)
+            return True
+
+    def _refusal(self) -> str:
+        if self.error is not None:
+            return f"the donation service stopped ({type(self.error).__name__}); nothing is recorded until a restart"
+        return "the kiosk is shutting down; nothing more is recorded"
 
     def stop(self, timeout: float = 30.0) -> bool:
-        """Finish the job in hand (a charge is never cut off), then stop; ``False`` if it would not."""
+        """Finish the jobs queued so far (a charge is never cut off), close the ledger on the worker, then stop;
+        ``False`` if it would not within ``timeout``."""
         self._inbox.put(None)
         self._thread.join(timeout)
         return not self._thread.is_alive()
@@ -159,20 +226,23 @@ class ServiceWorker:
         return self._thread.is_alive()
 
     def _run(self) -> None:
+        ledger = self.service.ledger
         try:
+            # Ledger.open wrote genesis/boot/checkpoint on the opening thread; every append from here on is ours.
+            ledger.claim_writer()
             for r in self.service.start():
                 log.info("start-up: intent seq=%d -> %s", r.intent_seq, r.outcome)
             self._publish(None)
             self.started.set()
             while True:
                 try:
-                    job = self._inbox.get(timeout=IDLE_TICK_S)
+                    work = self._inbox.get(timeout=IDLE_TICK_S)
                 except queue.Empty:
                     self.service.tick()
                     continue
-                if job is None:
+                if work is None:
                     return
-                job(self.service)
+                self._do(work)
         except BaseException as exc:  # fail closed: no more taps until a restart resolves what is open
             log.exception("donation service stopped; the kiosk fails closed")
             self.error = exc
@@ -181,6 +251,43 @@ class ServiceWorker:
                 self._publish(None)
             except Exception:
                 log.exception("could not publish the fail-closed state")
+        finally:
+            self._shut(ledger)
+
+    def _do(self, work: _Work) -> None:
+        fut = work.future
+        if fut is None:
+            work.job(self.service)
+            return
+        if not fut.set_running_or_notify_cancel():
+            return
+        try:
+            result = work.job(self.service)
+        except Exception as exc:  # the caller's to show (a refused Z, a full disk); donations go on
+            fut.set_exception(exc)
+        except BaseException as exc:
+            fut.set_exception(exc)
+            raise
+        else:
+            fut.set_result(result)
+
+    def _shut(self, ledger: Ledger) -> None:
+        """On the worker, last: refuse new jobs, answer the queued ones, close the ledger."""
+        with self._intake:
+            self._accepting = False
+        while True:
+            try:
+                work = self._inbox.get_nowait()
+            except queue.Empty:
+                break
+            if work is not None and work.future is not None and work.future.set_running_or_notify_cancel():
+                work.future.set_exception(LedgerUnavailable(self._refusal()))
+        try:
+            # The shutdown checkpoint is written here, by the owner: nothing is appended from the main thread.
+            ledger.close()
+            self.ledger_closed = True
+        except Exception:
+            log.exception("could not close the ledger")
 
 
 class App:
@@ -193,7 +300,7 @@ class App:
         self.config_path = config_path
         self.ctx = ScreenContext.from_config(cfg, receipt_base_url=receipt_base_url)
         self._receipt_base_url = receipt_base_url
-        self._calls: "queue.Queue[Callable[[], None]]" = queue.Queue()
+        self._calls: queue.Queue[Callable[[], None]] = queue.Queue()
         self._sound_enabled = sound
         self._allow_quit_key = allow_quit_key
         self.ledger: Ledger | None = None
@@ -216,7 +323,7 @@ class App:
         self._publish_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._injected: "queue.Queue[pygame.event.Event]" = queue.Queue()
+        self._injected: queue.Queue[pygame.event.Event] = queue.Queue()
         self._targets: list[Target] = []
         self._drawn: tuple[Snapshot, flow.Screen, list[Target]] | None = None
         self._frames = 0
@@ -228,7 +335,7 @@ class App:
         self._failed_at: float | None = None
 
     # --- lifecycle -------------------------------------------------------------------
-    def start(self) -> "App":
+    def start(self) -> App:
         cfg = self.cfg
         ensure_secrets(cfg)
         pepper = Pepper.load(cfg.pepper_path)
@@ -257,11 +364,13 @@ class App:
             self.reader.stop()
         if self.staff is not None:
             self.staff.close()  # menu actions finish and sync stops before the ledger closes
+        # The worker closes the ledger itself as its last act (checkpoint when anything was appended since the
+        # last one): it owns it, and an append from this thread would raise.
         worker_done = self.worker.stop() if self.worker is not None else True
         if self.ledger is not None:
-            if worker_done:
-                self.ledger.close()  # writes a checkpoint when anything was appended since the last one
-            else:
+            if self.worker is None:
+                self.ledger.close()  # start() failed before the worker existed: never claimed, ours to close
+            elif not worker_done:
                 log.error("donation service still busy at shutdown; ledger left to close with the process")
         if self.terminal is not None and worker_done:
             self.terminal.close()
@@ -270,7 +379,7 @@ class App:
         if self.player is not None:
             self.player.stop()
 
-    def __enter__(self) -> "App":
+    def __enter__(self) -> App:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -307,7 +416,7 @@ class App:
         self._wake.set()
 
     # --- the main loop ------------------------------------------------------------------
-    def run(self, *, seconds: float | None = None, until: Callable[["App"], bool] | None = None) -> int:
+    def run(self, *, seconds: float | None = None, until: Callable[[App], bool] | None = None) -> int:
         """Draw and react until stopped; returns 0, or 1 when the kiosk failed closed."""
         end = time.monotonic() + seconds if seconds is not None else None
         while not self._stop.is_set():
@@ -321,7 +430,8 @@ class App:
         return 1 if self.failed else 0
 
     def step(self) -> None:
-        """One frame: injected input, player tick (events, movie, screens, flip), then wait for the next reason to draw."""
+        """One frame: injected input, player tick (events, movie, screens, flip), then wait for the next reason
+        to draw."""
         assert self.player is not None
         while True:
             try:
@@ -366,6 +476,13 @@ class App:
             self._wake.clear()
 
     # --- worker side -----------------------------------------------------------------------
+    @property
+    def ledger_writer(self) -> LedgerWriter:
+        """How anything in the app other than the donation service appends to the ledger."""
+        if self.worker is None:
+            raise RuntimeError("the app is not started")
+        return self.worker.writer
+
     def submit(self, job: Job) -> None:
         if self.worker is not None and not self.failed:
             self.worker.submit(job)

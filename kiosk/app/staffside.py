@@ -17,11 +17,11 @@ import pygame
 
 from kiosk import __version__
 from kiosk.config.staff import ops_settings
-from kiosk.staff.gate import StaffGate
 from kiosk.ops.status import StatusInputs, ledger_figures, read_disk_free, read_soc_temp, read_uptime
+from kiosk.reader import CardPresented, ReaderEvent
+from kiosk.staff.gate import StaffGate
 from kiosk.staff.menu import MaintenanceMenu, services_from_config
 from kiosk.ui.widgets import Target
-from kiosk.reader import CardPresented, ReaderEvent
 
 if TYPE_CHECKING:
     from kiosk.app.runtime import App
@@ -32,18 +32,21 @@ SYNC_NOW_WAIT_S = 20.0
 
 
 class StaffSide:
-    def __init__(self, app: "App"):
+    def __init__(self, app: App):
         self.app = app
         cfg = app.cfg
         assert app.ledger is not None
-        self.gate = StaffGate(app.ledger, ops_settings(cfg).staff)
+        # Everything staff do is appended by the app's service worker (the ledger's one writer); the menu and
+        # the gate queue their entries there instead of appending on the render or reader thread.
+        writer = app.ledger_writer
+        self.gate = StaffGate(writer, ops_settings(cfg).staff)
         self.last_family: str | None = None
         self._pushed_playlist: list | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="menu-action")
         self.sync = self._start_sync() if cfg.portal.url else None
         self.menu = MaintenanceMenu(
             services_from_config(
-                cfg, app.ledger, self.gate,
+                cfg, writer, self.gate,
                 status_inputs=self.status_inputs,
                 sync_now=self._sync_now if self.sync is not None else None,
                 sync_state=(lambda: self.sync.uploader.state) if self.sync is not None else None,
@@ -63,7 +66,8 @@ class StaffSide:
     def _start_sync(self) -> Any:
         from kiosk.sync.uploader import BackgroundSync, Uploader
 
-        uploader = Uploader.from_config(self.app.cfg, ledger=self.app.ledger, on_config=self._on_pushed_config)
+        # Pushed configs are recorded through the worker too: the sync thread waits for its config_change entry.
+        uploader = Uploader.from_config(self.app.cfg, writer=self.app.ledger_writer, on_config=self._on_pushed_config)
         return BackgroundSync(uploader, self.app.cfg.portal.sync_interval_s).start()
 
     def _on_pushed_config(self, record: dict) -> None:

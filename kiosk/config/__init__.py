@@ -21,7 +21,7 @@ package of the kiosk may import its section without pulling in anything else.
 """
 
 from kiosk.config.donation import PolicyArea, Project
-from kiosk.config.tree import ENV_VAR, ConfigError, KioskConfig, dump_toml, load_config, validate_config
+from kiosk.config.tree import ENV_VAR, ConfigError, KioskConfig, load_config, to_toml, validate_config
 
-__all__ = ["ENV_VAR", "ConfigError", "KioskConfig", "PolicyArea", "Project", "dump_toml", "load_config",
+__all__ = ["ENV_VAR", "ConfigError", "KioskConfig", "PolicyArea", "Project", "load_config", "to_toml",
            "validate_config"]

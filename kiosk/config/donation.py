@@ -60,7 +60,7 @@ class DonationSection(Section):
         return v
 
     @model_validator(mode="after")
-    def _default_in_presets(self) -> "DonationSection":
+    def _default_in_presets(self) -> DonationSection:
         if self.default_yen not in self.presets_yen:
             raise ValueError(f"default_yen {self.default_yen} is not one of presets_yen {self.presets_yen}")
         if max(self.presets_yen) > self.max_per_transaction_yen:

@@ -43,7 +43,7 @@ class TimeWindow(Section):
         return v
 
     @model_validator(mode="after")
-    def _not_empty(self) -> "TimeWindow":
+    def _not_empty(self) -> TimeWindow:
         if self.start == self.end or (self.start == "24:00"):
             raise ValueError(f"window {self.start}–{self.end} is empty")
         return self

@@ -56,7 +56,7 @@ class StaffSection(Section):
         return v
 
     @model_validator(mode="after")
-    def _lockout_order(self) -> "StaffSection":
+    def _lockout_order(self) -> StaffSection:
         if self.lockout_max_s < self.lockout_base_s:
             raise ValueError(f"lockout_max_s {self.lockout_max_s} is below lockout_base_s {self.lockout_base_s}")
         return self
@@ -87,7 +87,7 @@ class Activity(Section):
     """Most points one grant for this activity may give."""
 
     @model_validator(mode="after")
-    def _default_within_max(self) -> "Activity":
+    def _default_within_max(self) -> Activity:
         if self.points > self.max_points:
             raise ValueError(f"points {self.points} exceeds max_points {self.max_points}")
         return self

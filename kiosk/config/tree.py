@@ -11,20 +11,19 @@ import difflib
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from kiosk.config.base import Section
-from kiosk.config.donation import DonationSection, PolicyArea, Project
-from kiosk.config.kiosk import KeysSection, KioskSection, LedgerSection
-from kiosk.config.portal import PortalSection
+from kiosk.config.donation import DonationSection, Project
 from kiosk.config.flow import FlowConfig
-from kiosk.config.staff import CloseoutSection, ExportSection, StaffSection, StatusSection, VolunteerSection
+from kiosk.config.kiosk import KeysSection, KioskSection, LedgerSection
 from kiosk.config.payment import PaymentConfig
 from kiosk.config.player import PlayerConfig
+from kiosk.config.portal import PortalSection
 from kiosk.config.reader import ReaderConfig
+from kiosk.config.staff import CloseoutSection, ExportSection, StaffSection, StatusSection, VolunteerSection
 
 ENV_VAR = "KIOSK_CONFIG"
 
@@ -86,7 +85,7 @@ class KioskConfig(Section):
     """Projects citizens can give to ([[projects]] tables)."""
 
     @model_validator(mode="after")
-    def _unique_projects(self) -> "KioskConfig":
+    def _unique_projects(self) -> KioskConfig:
         seen: set[str] = set()
         dups = [p.id for p in self.projects if p.id in seen or seen.add(p.id)]
         if dups:
@@ -213,41 +212,12 @@ def load_config(path: str | os.PathLike | None = None) -> KioskConfig:
     return validate_config(data, str(p), p.resolve().parent)
 
 
-def dump_toml(cfg: KioskConfig) -> str:
-    """Serialise a config back to TOML (used by ``kiosk demo`` to record what it ran with)."""
-    data = cfg.model_dump(mode="json", exclude={"base_dir"}, exclude_none=True)
-    return _to_toml(data)
+def to_toml(cfg: KioskConfig) -> str:
+    """Serialise a config back to TOML (``kiosk demo`` records what it ran with); ``load_config`` reads it back.
 
+    Written by tomli-w, the writer that pairs with tomllib: quoting, escapes and table layout are its
+    job, not ours. ``None`` has no TOML form, so unset optional keys are left out (they load as unset).
+    """
+    import tomli_w  # only writing needs it (the kiosk extra); every load_config would pay for it at the top
 
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return repr(v)
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    raise TypeError(f"cannot write {type(v).__name__} to TOML")
-
-
-def _to_toml(data: dict[str, Any], prefix: str = "") -> str:
-    scalars, tables, arrays = [], [], []
-    for k, v in data.items():
-        if isinstance(v, dict):
-            tables.append((k, v))
-        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
-            arrays.append((k, v))
-        else:
-            scalars.append(f"{k} = {_toml_value(v)}")
-    out = "\n".join(scalars) + ("\n" if scalars else "")
-    for k, v in tables:
-        name = f"{prefix}{k}"
-        out += f"\n[{name}]\n" + _to_toml(v, name + ".")
-    for k, items in arrays:
-        name = f"{prefix}{k}"
-        for item in items:
-            out += f"\n[[{name}]]\n" + _to_toml(item, name + ".")
-    return out
+    return tomli_w.dumps(cfg.model_dump(mode="json", exclude={"base_dir"}, exclude_none=True))

@@ -23,10 +23,14 @@ answer), and the service always answers every effect with an event.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar, Literal, Union
+from typing import TYPE_CHECKING, ClassVar, Literal, TypedDict, TypeVar, Unpack
 
 from kiosk.ledger.pepper import DonorToken
+
+if TYPE_CHECKING:
+    from kiosk.config import KioskConfig
 
 StateName = Literal["attract", "choose_amount", "tap_card", "charging", "thanks", "error"]
 STATES: tuple[StateName, ...] = ("attract", "choose_amount", "tap_card", "charging", "thanks", "error")
@@ -36,7 +40,11 @@ ErrorKind = Literal["card_unreadable", "not_transit", "balance_low", "limit_reac
 ERROR_KINDS: tuple[ErrorKind, ...] = ("card_unreadable", "not_transit", "balance_low", "limit_reached",
                                       "declined", "reader_offline", "unavailable")
 
-HINTS: dict[str, str] = {
+Hint = Literal["card_unreadable", "not_transit", "balance_low", "limit_reached", "limit_reached_amount", "declined",
+               "not_charged", "reader_offline", "unavailable", "unavailable_charged", "unavailable_pending"]
+"""The keys of :data:`HINTS` (every :data:`ErrorKind` is one)."""
+
+HINTS: dict[Hint, str] = {
     # What-to-do text per error screen, keyed by ErrorInfo.hint. The English is the gettext msgid.
     "card_unreadable": "Hold your card flat on the reader until it beeps, then tap again.",
     "not_transit": "This is not a transit IC card. Please use Suica, PASMO, ICOCA or another transit card.",
@@ -77,7 +85,7 @@ class FlowSettings:
     error_ms: int = 8_000
 
     @classmethod
-    def from_config(cls, cfg: Any, *, method: str = "sim") -> "FlowSettings":
+    def from_config(cls, cfg: KioskConfig, *, method: str = "sim") -> FlowSettings:
         """From a KioskConfig."""
         flow = cfg.flow
         d = cfg.donation
@@ -149,7 +157,7 @@ class ThanksInfo:
 @dataclass(frozen=True)
 class ErrorInfo:
     kind: ErrorKind
-    hint: str
+    hint: Hint
     """Key into :data:`HINTS`: what the citizen should do next."""
     project: str | None = None
     amount_yen: int | None = None
@@ -291,7 +299,7 @@ class LedgerDown(Event):
     stage: Literal["intent", "record"]
 
 
-ServiceEvent = Union[IntentCommitted, ChargeAnswered, DonationRecorded, FailureRecorded, LedgerDown]
+ServiceEvent = IntentCommitted | ChargeAnswered | DonationRecorded | FailureRecorded | LedgerDown
 _SERVICE_EVENTS = (IntentCommitted, ChargeAnswered, DonationRecorded, FailureRecorded, LedgerDown)
 
 
@@ -334,7 +342,7 @@ class RecordFailure:
     provider_ref: str | None = None
 
 
-Effect = Union[CommitIntent, Charge, RecordDonation, RecordFailure]
+Effect = CommitIntent | Charge | RecordDonation | RecordFailure
 Effects = tuple[Effect, ...]
 
 
@@ -391,7 +399,7 @@ class ThanksScreen:
 class ErrorScreen:
     screen: ClassVar[str] = "error"
     kind: ErrorKind
-    hint: str
+    hint: Hint
     text: str
     """English what-to-do text (gettext msgid) for ``hint``."""
     project: str | None
@@ -401,7 +409,7 @@ class ErrorScreen:
     lang: str
 
 
-Screen = Union[AttractScreen, ChooseAmountScreen, TapCardScreen, ChargingScreen, ThanksScreen, ErrorScreen]
+Screen = AttractScreen | ChooseAmountScreen | TapCardScreen | ChargingScreen | ThanksScreen | ErrorScreen
 
 
 def screen_for(state: FlowState, settings: FlowSettings) -> Screen:
@@ -424,7 +432,10 @@ def screen_for(state: FlowState, settings: FlowSettings) -> Screen:
     return ErrorScreen(e.kind, e.hint, HINTS[e.hint], e.project, e.amount_yen, e.balance_yen, e.remaining_yen, lang)
 
 
-def _req(v: Any) -> Any:
+_T = TypeVar("_T")
+
+
+def _req(v: _T | None) -> _T:
     if v is None:
         raise ValueError("flow state is missing data its screen needs")
     return v
@@ -475,7 +486,28 @@ def _attract(state: FlowState, now: int, settings: FlowSettings) -> FlowState:
                      attempts=state.attempts)
 
 
-def _error(state: FlowState, now: int, kind: ErrorKind, hint: str, **info: Any) -> FlowState:
+class _ErrorDetails(TypedDict, total=False):
+    """The optional fields of :class:`ErrorInfo`, as :func:`_error` takes them."""
+
+    project: str | None
+    amount_yen: int | None
+    balance_yen: int | None
+    remaining_yen: int | None
+    retry: bool
+
+
+class _Gift(TypedDict):
+    """The gift an error screen is about (spread into :func:`_error` with further details)."""
+
+    project: str
+    amount_yen: int
+
+
+class _RetryableGift(_Gift):
+    retry: bool
+
+
+def _error(state: FlowState, now: int, kind: ErrorKind, hint: Hint, **info: Unpack[_ErrorDetails]) -> FlowState:
     return replace(state, name="error", since_ms=now, error=ErrorInfo(kind, hint, **info), thanks=None)
 
 
@@ -489,14 +521,14 @@ def _start(state: FlowState, ev: Tap, project: str, amount: int, settings: FlowS
     """A card was tapped for ``amount`` to ``project``: check it, then commit the intent."""
     now = ev.now_ms
     state = replace(state, reader_online=True)
-    ctx = {"project": project, "amount_yen": amount, "retry": True}
+    ctx: _RetryableGift = {"project": project, "amount_yen": amount, "retry": True}
     if ev.family == UNKNOWN_FAMILY:
         return _error(state, now, "not_transit", "not_transit", **ctx), NO_EFFECTS
     if ev.given_today_yen is None:
         return _error(state, now, "unavailable", "unavailable", project=project, amount_yen=amount), NO_EFFECTS
     remaining = max(0, settings.daily_limit_per_card_yen - max(0, ev.given_today_yen))
     if amount > settings.max_per_transaction_yen or amount > remaining:
-        hint = "limit_reached" if remaining < min(settings.presets_yen) else "limit_reached_amount"
+        hint: Hint = "limit_reached" if remaining < min(settings.presets_yen) else "limit_reached_amount"
         return _error(state, now, "limit_reached", hint, remaining_yen=remaining, **ctx), NO_EFFECTS
     if ev.balance_yen is not None and ev.balance_yen < amount:
         return _error(state, now, "balance_low", "balance_low", balance_yen=ev.balance_yen, **ctx), NO_EFFECTS
@@ -569,7 +601,7 @@ def _on_charging(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[F
     if not isinstance(ev, _SERVICE_EVENTS) or ev.attempt != d.attempt:
         return state, NO_EFFECTS
     now = ev.now_ms
-    ctx = {"project": d.project, "amount_yen": d.amount_yen}
+    ctx: _Gift = {"project": d.project, "amount_yen": d.amount_yen}
     if d.phase == "intent":
         if isinstance(ev, IntentCommitted):
             d = replace(d, phase="charge", intent_seq=ev.intent_seq, idem=ev.idem)
@@ -603,7 +635,7 @@ def _on_charging(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[F
         return state, NO_EFFECTS
     if isinstance(ev, FailureRecorded) or (isinstance(ev, LedgerDown) and ev.stage == "record"):
         # Not charged either way; an unrecorded failure is settled by lookup at start-up.
-        hint = "declined" if d.outcome == "declined" else "not_charged"
+        hint: Hint = "declined" if d.outcome == "declined" else "not_charged"
         return _error(state, now, "declined", hint, retry=True, **ctx), NO_EFFECTS
     return state, NO_EFFECTS
 
@@ -631,7 +663,9 @@ def _on_error(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[Flow
     return state, NO_EFFECTS
 
 
-_HANDLERS = {
+_Handler = Callable[[FlowState, Event, FlowSettings], tuple[FlowState, Effects]]
+
+_HANDLERS: dict[StateName, _Handler] = {
     "attract": _on_attract, "choose_amount": _on_choose_amount, "tap_card": _on_tap_card,
     "charging": _on_charging, "thanks": _on_thanks, "error": _on_error,
 }

@@ -25,27 +25,30 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from kiosk.donation import flow
 from kiosk.donation.flow import FlowSettings, FlowState
 from kiosk.ledger import Entry, Ledger, LedgerError, LedgerUnavailable
+from kiosk.ledger.clock import Clock
 from kiosk.payment.base import ChargeResult, PaymentTerminal, TerminalUnavailable
-from server_sync.wire.receipt import receipt_code  # the portal's definition: the QR must name a code it can find
 from kiosk.reader.events import (
-    CardPresented, CardRemoved, ReadError, ReaderConnected, ReaderDisconnected, ReaderEvent,
+    CardPresented,
+    CardRemoved,
+    ReaderConnected,
+    ReaderDisconnected,
+    ReaderEvent,
+    ReadError,
 )
+from server_sync.wire.receipt import receipt_code  # the portal's definition: the QR must name a code it can find
 
 log = logging.getLogger(__name__)
 
 CRASH_POINTS = ("before_intent", "after_intent", "after_charge", "after_donation")
-
-
-class Clock(Protocol):
-    def mono_ms(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ class DonationService:
         self._next_retry_ms = 0
 
     @classmethod
-    def for_config(cls, cfg: Any, ledger: Ledger, terminal: PaymentTerminal, **kw: Any) -> "DonationService":
+    def for_config(cls, cfg: Any, ledger: Ledger, terminal: PaymentTerminal, **kw: Any) -> DonationService:
         """A service for a KioskConfig: flow settings from [donation]/[flow], lookup pacing from [payment]."""
         from kiosk.payment import payment_config
 

@@ -2,7 +2,8 @@
 
 Public API::
 
-    Ledger.open(path, signing_key, kiosk_id, ...)   the writer
+    Ledger.open(path, signing_key, kiosk_id, ...)   the ledger; claim_writer() pins appends to one thread
+    LedgerWriter, InlineWriter                       how other threads get entries appended (writer.py)
     verify_path(path, pubkey=None, checkpoint_note=None) -> VerifyResult
     write_export(db_path, out) / read_export(path)
     settled_report(entries, day=None)
@@ -24,9 +25,11 @@ _EXPORTS = {
     "EncodingError": "kiosk.ledger.encoding",
     "Entry": "kiosk.ledger.store", "Ledger": "kiosk.ledger.store", "LedgerError": "kiosk.ledger.store",
     "LedgerUnavailable": "kiosk.ledger.store",
+    "LedgerThreadError": "kiosk.ledger.writer", "LedgerWriter": "kiosk.ledger.writer",
+    "InlineWriter": "kiosk.ledger.writer", "LedgerView": "kiosk.ledger.view",
     "read_export": "kiosk.ledger.export", "write_export": "kiosk.ledger.export",
     "settled_report": "kiosk.ledger.report",
-    "VerifyResult": "kiosk.ledger.verify", "verify_path": "kiosk.ledger.verify",
+    "VerifyResult": "kiosk.ledger.verify", "verify_path": "kiosk.ledger.audit",
     "keys": "kiosk.ledger.keys", "merkle": "kiosk.ledger.merkle",
 }
 

@@ -16,6 +16,7 @@ the signed-note spec. Pure: no I/O.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 from dataclasses import dataclass
 
@@ -73,7 +74,7 @@ def parse(note: str) -> tuple[Checkpoint, list[tuple[str, bytes, bytes]]]:
         raise CheckpointError(f"tree size {size_s!r} is not a decimal number")
     try:
         root = base64.b64decode(root_s, validate=True)
-    except (ValueError, base64.binascii.Error):
+    except (ValueError, binascii.Error):
         raise CheckpointError("root line is not base64") from None
     if len(root) != 32:
         raise CheckpointError("root is not 32 bytes")

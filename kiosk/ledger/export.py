@@ -18,33 +18,23 @@ from __future__ import annotations
 import base64
 import json
 import os
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
+from kiosk.ledger.durable import atomic_writer
 from kiosk.ledger.encoding import parse_body
 from kiosk.ledger.store import iter_entries, read_only_engine
+from kiosk.ledger.verify import ExportError, Row
 
 FORMAT = "kiosk-ledger-export/1"
 
 
-class ExportError(ValueError):
-    """An export file that cannot be read."""
+def write_export(db_path: str | os.PathLike[str], out: str | os.PathLike[str], *,
+                 tolerate_dir_fsync_unsupported: bool = False) -> int:
+    """Write an export of the ledger at ``db_path``; returns the number of entries.
 
-
-@dataclass(frozen=True)
-class Row:
-    """One stored entry as found, before any checking."""
-
-    seq: Any
-    body: bytes
-    entry_hash: bytes
-    signature: bytes
-    columns: dict[str, Any] | None = None  # denormalised DB columns, when read from a database
-
-
-def write_export(db_path: str | os.PathLike, out: str | os.PathLike) -> int:
-    """Write an export of the ledger at ``db_path``; returns the number of entries."""
+    ``tolerate_dir_fsync_unsupported``: for a USB stick (see :func:`kiosk.ledger.durable.fsync_dir`).
+    """
     eng = read_only_engine(db_path)
     try:
         entries = list(iter_entries(eng))
@@ -56,20 +46,17 @@ def write_export(db_path: str | os.PathLike, out: str | os.PathLike) -> int:
     note = next((e.data["note"] for e in reversed(entries) if e.type == "checkpoint"), None)
     header = {"format": FORMAT, "kiosk_id": genesis["kiosk"], "public_key": genesis["data"]["public_key"],
               "key_id": genesis["key_id"], "entries": len(entries), "checkpoint": note}
-    tmp = Path(str(out) + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    # Streamed into the temp file: an export is about twice the database and need not fit in memory.
+    with atomic_writer(out, text=True, tolerate_dir_fsync_unsupported=tolerate_dir_fsync_unsupported) as f:
         f.write(json.dumps(header, ensure_ascii=False) + "\n")
         for e in entries:
             f.write(json.dumps({"seq": e.seq, "body": base64.b64encode(e.body).decode(),
                                 "entry_hash": e.entry_hash.hex(),
                                 "signature": base64.b64encode(e.signature).decode()}) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, out)
     return len(entries)
 
 
-def read_export(path: str | os.PathLike) -> tuple[dict[str, Any], Iterator[Row]]:
+def read_export(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Iterator[Row]]:
     """Header and a lazy iterator of rows. Malformed lines raise :class:`ExportError` when reached."""
     f = open(path, encoding="utf-8")
     try:
@@ -96,7 +83,7 @@ def read_export(path: str | os.PathLike) -> tuple[dict[str, Any], Iterator[Row]]
     return header, rows()
 
 
-def is_export(path: str | os.PathLike) -> bool:
+def is_export(path: str | os.PathLike[str]) -> bool:
     with open(path, "rb") as f:
         return not f.read(16).startswith(b"SQLite format 3")
 

@@ -14,6 +14,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from kiosk.ledger.durable import write_atomic
 from kiosk.ledger.secretfile import write_secret
 
 
@@ -30,23 +31,34 @@ def public_raw(pub: Ed25519PublicKey) -> bytes:
     return pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
-def generate(out_dir: str | os.PathLike, overwrite: bool = False) -> tuple[Path, Path]:
-    """Write a new key pair; refuses to replace an existing private key unless ``overwrite``."""
+def generate(out_dir: str | os.PathLike[str], overwrite: bool = False) -> tuple[Path, Path]:
+    """Write a new key pair as ``DIR/kiosk.key`` and ``DIR/kiosk.pub`` (see :func:`generate_at`)."""
     d = Path(out_dir)
-    d.mkdir(parents=True, exist_ok=True)
-    key_path, pub_path = d / "kiosk.key", d / "kiosk.pub"
+    return generate_at(d / "kiosk.key", d / "kiosk.pub", overwrite)
+
+
+def generate_at(key_path: Path, pub_path: Path, overwrite: bool = False) -> tuple[Path, Path]:
+    """Write a new key pair at these paths; refuses to replace an existing private key unless ``overwrite``.
+
+    Written in place under their final names (not generated elsewhere and renamed): a crash half-way
+    must not leave a key under a name the next start would refuse to overwrite.
+    """
     if key_path.exists() and not overwrite:
         raise KeyError_(f"{key_path} already exists; refusing to replace a signing key")
     sk = Ed25519PrivateKey.generate()
     pem = sk.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     write_secret(key_path, pem, replace=overwrite)
-    pub_path.write_bytes(
-        sk.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
+    write_public(sk, pub_path)
     return key_path, pub_path
 
 
-def load_private(path: str | os.PathLike) -> Ed25519PrivateKey:
+def write_public(sk: Ed25519PrivateKey, pub_path: Path) -> None:
+    """Write (or rewrite) the public key file of ``sk``."""
+    write_atomic(pub_path, sk.public_key().public_bytes(serialization.Encoding.PEM,
+                                                        serialization.PublicFormat.SubjectPublicKeyInfo))
+
+
+def load_private(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
     p = Path(path)
     try:
         data = p.read_bytes()
@@ -63,7 +75,7 @@ def load_private(path: str | os.PathLike) -> Ed25519PrivateKey:
     return sk
 
 
-def load_public(path: str | os.PathLike) -> Ed25519PublicKey:
+def load_public(path: str | os.PathLike[str]) -> Ed25519PublicKey:
     p = Path(path)
     try:
         data = p.read_bytes()

@@ -14,7 +14,7 @@ Pure: no I/O.
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from collections.abc import Sequence
 
 __all__ = [
     "leaf_hash",

@@ -74,7 +74,7 @@ class Pepper:
 
     # --- file I/O -----------------------------------------------------------
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Pepper":
+    def load(cls, path: str | os.PathLike[str]) -> Pepper:
         p = Path(path)
         try:
             raw = json.loads(p.read_text("utf-8"))
@@ -86,7 +86,7 @@ class Pepper:
         return cls(peppers)
 
     @classmethod
-    def create(cls, path: str | os.PathLike) -> "Pepper":
+    def create(cls, path: str | os.PathLike[str]) -> Pepper:
         """Write a new pepper file (epoch 1). Refuses to overwrite one."""
         p = Path(path)
         pepper = cls({1: secrets.token_bytes(PEPPER_BYTES)})
@@ -94,10 +94,10 @@ class Pepper:
         return pepper
 
     @classmethod
-    def load_or_create(cls, path: str | os.PathLike) -> "Pepper":
+    def load_or_create(cls, path: str | os.PathLike[str]) -> Pepper:
         return cls.load(path) if Path(path).exists() else cls.create(path)
 
-    def rotate(self, path: str | os.PathLike) -> int:
+    def rotate(self, path: str | os.PathLike[str]) -> int:
         """Add a new epoch and rewrite the file atomically; returns the new epoch."""
         new = self.epoch + 1
         self._peppers[new] = secrets.token_bytes(PEPPER_BYTES)

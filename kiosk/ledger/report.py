@@ -7,8 +7,9 @@ kiosk's time zone, recorded in the genesis entry. Pure: takes parsed entries.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any, Iterable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 

@@ -9,6 +9,8 @@ it for queries and are checked against it by ``kiosk ledger verify``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     Column,
     Integer,
@@ -69,7 +71,7 @@ MIGRATIONS: list[list[str]] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def denormalise(obj: dict) -> dict:
+def denormalise(obj: dict[str, Any]) -> dict[str, Any]:
     """The query columns for a parsed body (what verify compares the row against)."""
     data = obj["data"]
     kind = obj["type"]

@@ -49,7 +49,7 @@ class SignaturePool:
     def __init__(self, pub_raw: bytes, local_share: int = 3):
         self.pub_raw = pub_raw
         self._pending: list[tuple[int, bytes, bytes]] = []
-        self._futures: list[Future] = []
+        self._futures: list[Future[int | None]] = []
         self._local_bad: list[int] = []
         self._n = 0
         # Of every `local_share` batches, one is checked here; the main process also parses and chains,

@@ -71,7 +71,7 @@ class LedgerState:
         self.tree.append(h)
 
     # per-type rules ------------------------------------------------------------
-    def _donation_intent(self, seq: int, obj: dict, data: dict) -> None:
+    def _donation_intent(self, seq: int, obj: dict[str, Any], data: dict[str, Any]) -> None:
         if data["idem"] in self.idem:
             raise HistoryError(f"idempotency key reused (first at seq={self.idem[data['idem']]})")
         if data["amount_yen"] < 1:
@@ -79,7 +79,7 @@ class LedgerState:
         self.intents[seq] = dict(data, seq=seq)
         self.idem[data["idem"]] = seq
 
-    def _resolve(self, seq: int, data: dict) -> dict:
+    def _resolve(self, seq: int, data: dict[str, Any]) -> dict[str, Any]:
         target = data["intent_seq"]
         intent = self.intents.get(target)
         if intent is None:
@@ -90,7 +90,7 @@ class LedgerState:
         self.resolution[target] = seq
         return intent
 
-    def _donation(self, seq: int, obj: dict, data: dict) -> None:
+    def _donation(self, seq: int, obj: dict[str, Any], data: dict[str, Any]) -> None:
         intent = self._resolve(seq, data)
         for key in ("project", "amount_yen", "method", "donor", "pepper_epoch"):
             if data[key] != intent[key]:
@@ -103,10 +103,10 @@ class LedgerState:
         self.donations[seq] = data
         self._add(data["project"], data["amount_yen"], +1)
 
-    def _donation_failed(self, seq: int, obj: dict, data: dict) -> None:
+    def _donation_failed(self, seq: int, obj: dict[str, Any], data: dict[str, Any]) -> None:
         self._resolve(seq, data)
 
-    def _void(self, seq: int, obj: dict, data: dict) -> None:
+    def _void(self, seq: int, obj: dict[str, Any], data: dict[str, Any]) -> None:
         target = data["voids_seq"]
         if target not in self.donations:
             raise HistoryError(f"voids seq={target}, which is not a settled donation")
@@ -116,12 +116,13 @@ class LedgerState:
         d = self.donations[target]
         self._add(d["project"], d["amount_yen"], -1)
 
-    def _checkpoint(self, seq: int, obj: dict, data: dict) -> None:
+    def _checkpoint(self, seq: int, obj: dict[str, Any], data: dict[str, Any]) -> None:
         if data["size"] != self.size:
             raise HistoryError(f"checkpoint size {data['size']} is not the {self.size} entries before it")
         if data["root"] != self.tree.root().hex():
             raise HistoryError("checkpoint root does not match the Merkle tree of the entries before it")
-        self.cp_size, self.cp_note, self.cp_root, self.cp_mono = data["size"], data["note"], self.tree.root(), obj["mono_ms"]
+        self.cp_size, self.cp_note, self.cp_root, self.cp_mono = (
+            data["size"], data["note"], self.tree.root(), obj["mono_ms"])
 
     def _add(self, project: str, yen: int, sign: int) -> None:
         t = self.project_totals.setdefault(project, [0, 0])

@@ -9,33 +9,43 @@ Durability rules (why the code looks the way it does):
   returns. If anything fails, :class:`LedgerUnavailable` is raised, the
   transaction is rolled back, and the next call re-reads the tip from disk, so
   a caller never takes payment for a gift that is not on disk.
+
+Threads: one thread appends. Once a thread has called :meth:`Ledger.claim_writer`
+(the app's service worker), an append from any other thread raises
+:class:`LedgerThreadError`; those threads go through a
+:class:`~kiosk.ledger.writer.LedgerWriter`. Readers on any thread use the
+:class:`~kiosk.ledger.view.LedgerView` the writer publishes after each append.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import os
+import sqlite3
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import create_engine, event, select, text
+from sqlalchemy import create_engine, event, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from kiosk import __version__
 from kiosk.ledger import checkpoint as cpmod
-from kiosk.ledger.clock import SystemClock
+from kiosk.ledger.clock import Clock, SystemClock
 from kiosk.ledger.encoding import Envelope, build_entry, entry_hash, parse_body
 from kiosk.ledger.keys import key_id, public_raw
 from kiosk.ledger.pepper import DonorToken
-from kiosk.ledger.state import LedgerState
 from kiosk.ledger.schema import DENORMALISED, MIGRATIONS, SCHEMA_VERSION, denormalise, entries
+from kiosk.ledger.state import LedgerState
+from kiosk.ledger.view import LedgerView
+from kiosk.ledger.writer import LedgerThreadError
 
 log = logging.getLogger(__name__)
 
@@ -65,18 +75,18 @@ class Entry:
 
     @property
     def type(self) -> str:
-        return self.obj["type"]
+        return cast(str, self.obj["type"])
 
     @property
     def data(self) -> dict[str, Any]:
-        return self.obj["data"]
+        return cast(dict[str, Any], self.obj["data"])
 
 
 def _engine(path: Path) -> Engine:
     eng = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
 
     @event.listens_for(eng, "connect")
-    def _on_connect(dbapi_conn, _record):  # noqa: ANN001
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         # Let SQLAlchemy, not pysqlite, decide when transactions begin.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
@@ -88,7 +98,7 @@ def _engine(path: Path) -> Engine:
         cur.close()
 
     @event.listens_for(eng, "begin")
-    def _on_begin(conn):  # noqa: ANN001
+    def _on_begin(conn: Connection) -> None:
         # The writer takes the write lock up front (IMMEDIATE) so the seq it picks cannot race;
         # readers use a plain deferred BEGIN and never block it (WAL).
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("immediate") else "BEGIN")
@@ -98,7 +108,7 @@ def _engine(path: Path) -> Engine:
 
 def migrate(conn: Connection) -> int:
     """Bring the schema to :data:`SCHEMA_VERSION`; returns the version found before."""
-    found = conn.exec_driver_sql("PRAGMA user_version").scalar_one()
+    found: int = conn.exec_driver_sql("PRAGMA user_version").scalar_one()
     conn.rollback()  # close the autobegun read transaction before the migration transactions
     if found > SCHEMA_VERSION:
         raise LedgerError(f"ledger schema {found} is newer than this software understands ({SCHEMA_VERSION})")
@@ -114,7 +124,7 @@ class Ledger:
     """One kiosk's ledger. Open with :meth:`open`; single writer per file."""
 
     def __init__(self, path: Path, engine: Engine, signing_key: Ed25519PrivateKey, kiosk_id: str,
-                 timezone: str, clock: Any, checkpoint_every: int, checkpoint_minutes: int):
+                 timezone: str, clock: Clock, checkpoint_every: int, checkpoint_minutes: int):
         self.path = path
         self._engine = engine
         self._sk = signing_key
@@ -128,15 +138,18 @@ class Ledger:
         self.checkpoint_ms = checkpoint_minutes * 60_000
         self.origin = cpmod.origin_for(kiosk_id)
         self._lock = threading.RLock()
+        self._owner: int | None = None
+        """``threading.get_ident()`` of the thread that claimed the ledger; None: any thread may append."""
+        self._owner_thread: threading.Thread | None = None
         self._conn: Connection | None = None
         self._stale = True
         self._reset_state()
 
     # --- opening ----------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | os.PathLike, signing_key: Ed25519PrivateKey, kiosk_id: str, *,
-             timezone: str = "Asia/Tokyo", clock: Any = None, boot: bool = True,
-             checkpoint_every: int = 100, checkpoint_minutes: int = 60) -> "Ledger":
+    def open(cls, path: str | os.PathLike[str], signing_key: Ed25519PrivateKey, kiosk_id: str, *,
+             timezone: str = "Asia/Tokyo", clock: Clock | None = None, boot: bool = True,
+             checkpoint_every: int = 100, checkpoint_minutes: int = 60) -> Ledger:
         """Open (creating if needed) the ledger at ``path``.
 
         A new file gets a genesis entry binding ``kiosk_id`` and the public key.
@@ -163,6 +176,8 @@ class Ledger:
         return led
 
     def close(self, checkpoint: bool = True) -> None:
+        # Closing drops the connection the owner appends on, and may append a checkpoint: the owner's act.
+        self._check_writer()
         with self._lock:
             if checkpoint and self.size and self._since_checkpoint() > 0:
                 try:
@@ -174,33 +189,80 @@ class Ledger:
                 self._conn = None
             self._engine.dispose()
 
-    def __enter__(self) -> "Ledger":
+    def __enter__(self) -> Ledger:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # --- the one writer ----------------------------------------------------------
+    def claim_writer(self) -> None:
+        """Make the calling thread the only one that may append (or checkpoint, or close) from now on.
+
+        Called by the app's service worker as it starts, after :meth:`open` has written genesis/boot/checkpoint
+        on the opening thread. A ledger never claimed (CLIs, tests) lets any thread append, as before.
+        Claiming a ledger another live thread holds raises :class:`LedgerThreadError`.
+        """
+        me = threading.current_thread()
+        with self._lock:
+            holder = self._owner_thread
+            if holder is not None and holder is not me and holder.is_alive():
+                raise LedgerThreadError(f"ledger {self.path} is already claimed by thread {holder.name!r}; "
+                                        f"thread {me.name!r} cannot claim it too")
+            self._owner_thread, self._owner = me, me.ident
+
+    def release_writer(self) -> None:
+        """Give up the claim (on the owning thread): any thread may append again."""
+        self._check_writer()
+        with self._lock:
+            self._owner_thread, self._owner = None, None
+
+    @property
+    def writer_thread(self) -> str | None:
+        """Name of the thread that claimed the ledger, or None."""
+        holder = self._owner_thread
+        return holder.name if holder is not None else None
+
+    def _check_writer(self) -> None:
+        # On every append: one attribute read and one integer compare when the ledger is claimed.
+        owner = self._owner
+        if owner is not None and owner != threading.get_ident():
+            raise LedgerThreadError(
+                f"ledger {self.path} is appended to only by thread {self.writer_thread!r}, "
+                f"not by {threading.current_thread().name!r}: submit the append through its LedgerWriter")
+
     # --- state ------------------------------------------------------------------
     def _reset_state(self) -> None:
         self.st = LedgerState()
+        """The writer's working state: mutated in place by each append, so only the writer's thread reads it."""
+        self._view = LedgerView()
+
+    @property
+    def view(self) -> LedgerView:
+        """The state after the latest append, frozen: what any thread may read, without a lock."""
+        return self._view
 
     @property
     def size(self) -> int:
-        return self.st.size
+        return self._view.size
 
     def _load(self) -> None:
         """Rebuild in-memory state from the file (at open and after a failed write)."""
-        self._reset_state()
+        # Replayed into a fresh state and swapped in at the end, so readers keep the last good view
+        # (not an empty or half-replayed one) while the file is re-read.
+        st = LedgerState()
         try:
             with self._engine.connect() as conn:
                 rows = conn.execute(select(entries.c.seq, entries.c.body, entries.c.entry_hash).order_by(entries.c.seq))
                 for seq, body, h in rows:
-                    self.st.apply(seq, parse_body(body), h)
+                    st.apply(seq, parse_body(body), h)
         except SQLAlchemyError as exc:
             raise LedgerError(f"cannot read ledger {self.path}: {_reason(exc)}") from None
         except ValueError as exc:
-            raise LedgerError(f"ledger {self.path} is damaged at seq={self.size + 1}: {exc}; "
+            raise LedgerError(f"ledger {self.path} is damaged at seq={st.size + 1}: {exc}; "
                               "run `kiosk ledger verify`") from None
+        self.st = st
+        self._view = LedgerView.of(st)
         self._stale = False
 
     def _check_identity(self) -> None:
@@ -219,6 +281,7 @@ class Ledger:
     def _append(self, kind: str, data: dict[str, Any] | Callable[[LedgerState], dict[str, Any]]) -> Entry:
         """Append one entry durably. ``data`` may be a function of the current state (running totals),
         so that it can be rebuilt if another process appended first."""
+        self._check_writer()
         with self._lock:
             for attempt in (1, 2):
                 if self._stale:
@@ -247,7 +310,8 @@ class Ledger:
         params = (env.seq, body, h, sig, *(cols[c] for c in DENORMALISED))
         # The hot path runs on the DBAPI connection SQLAlchemy pools for us: its per-statement
         # machinery cost ~100 µs an append, a fifth of the fsync we are here to pay for.
-        raw = self._writer().connection.dbapi_connection
+        # The engine is SQLite through pysqlite (_engine), so the DBAPI connection is sqlite3's.
+        raw = cast(sqlite3.Connection, self._writer().connection.dbapi_connection)
         try:
             cur = raw.cursor()
             try:
@@ -273,6 +337,7 @@ class Ledger:
             raise LedgerUnavailable(f"ledger write failed, nothing recorded: {_reason(exc)}") from None
         entry = Entry(env.seq, body, h, sig, obj)
         self.st.apply(env.seq, obj, h)
+        self._view = LedgerView.of(self.st, self._view, kind)  # one reference swap: readers see all of it or none
         return entry
 
     def _drop_writer(self) -> None:
@@ -310,6 +375,7 @@ class Ledger:
 
     def checkpoint(self) -> str:
         """Append a signed checkpoint over every entry so far; returns the signed note."""
+        self._check_writer()  # before _load, which would rebuild the writer's state from this thread
         with self._lock:
             if self._stale:
                 self._load()
@@ -321,6 +387,7 @@ class Ledger:
     # --- donations ---------------------------------------------------------------
     def record_intent(self, project: str, amount_yen: int, method: str, donor: DonorToken, idem: str) -> Entry:
         """Commit the intent to charge. Same ``idem`` again returns the existing intent (no new entry)."""
+        self._check_writer()
         with self._lock:
             if self._stale:
                 self._load()
@@ -348,6 +415,7 @@ class Ledger:
 
     def _settle(self, intent_seq: int, kind: str,
                 make_data: Callable[[dict[str, Any], LedgerState], dict[str, Any]]) -> Entry:
+        self._check_writer()
         with self._lock:
             if self._stale:
                 self._load()
@@ -361,6 +429,7 @@ class Ledger:
 
     def void(self, donation_seq: int, reason: str) -> Entry:
         """Correct a settled donation; the original entry stays, totals drop."""
+        self._check_writer()
         with self._lock:
             if donation_seq not in self.st.donations:
                 raise LedgerError(f"seq={donation_seq} is not a settled donation")
@@ -373,6 +442,8 @@ class Ledger:
             "donor": donor.hex, "pepper_epoch": donor.epoch, "points": points, "activity": activity}))
 
     # --- queries -----------------------------------------------------------------
+    # Any thread: the figures below come from one published view (or SQL bounded by it). The intent
+    # queries read the writer's working state and are for the writer's own thread (the donation service).
     def unresolved_intents(self) -> list[dict[str, Any]]:
         """Intents committed without a donation/donation_failed: resolve each through the payment seam."""
         with self._lock:
@@ -387,16 +458,15 @@ class Ledger:
 
     def project_total(self, project: str) -> tuple[int, int]:
         """(yen, count) of settled, un-voided donations to ``project`` on this kiosk."""
-        yen, count = self.st.project_totals.get(project, [0, 0])
+        yen, count = self._view.project_totals.get(project, (0, 0))
         return yen, count
 
     def totals(self) -> dict[str, Any]:
-        return {"count": self.st.kiosk_total[1], "total_yen": self.st.kiosk_total[0],
-                "projects": {k: {"total_yen": v[0], "count": v[1]} for k, v in sorted(self.st.project_totals.items())}}
+        return self._view.totals()
 
     @property
     def tip(self) -> bytes:
-        return self.st.tip
+        return self._view.tip
 
     @property
     def public_key_raw(self) -> bytes:
@@ -404,13 +474,14 @@ class Ledger:
 
     @property
     def boot_count(self) -> int:
-        return self.st.boot
+        return self._view.boot
 
     def latest_checkpoint(self) -> str | None:
-        return self.st.cp_note
+        return self._view.cp_note
 
     def tree_root(self) -> bytes:
-        return self.st.tree.root()
+        with self._lock:  # the Merkle range is mutated in place by appends; rarely asked, so it may wait
+            return self.st.tree.root()
 
     def business_date(self, wall_ms: int | None = None) -> date:
         ms = self.clock.wall_ms() if wall_ms is None else wall_ms
@@ -424,22 +495,25 @@ class Ledger:
     def donor_given(self, donor_hex: str, day: date) -> int:
         """Yen a donor token has given (settled, un-voided) on a business day: for the daily limit."""
         lo, hi = self.day_bounds_ms(day)
+        view = self._view  # rows up to its size, voids as of it: one point in the history
         with self._engine.connect() as conn:
             rows = conn.execute(
                 select(entries.c.seq, entries.c.amount_yen).where(
-                    entries.c.type == "donation", entries.c.donor == donor_hex,
+                    entries.c.type == "donation", entries.c.donor == donor_hex, entries.c.seq <= view.size,
                     entries.c.wall_ms >= lo, entries.c.wall_ms < hi)).all()
-        return sum(a for s, a in rows if s not in self.st.voided)
+        return sum(a for s, a in rows if s not in view.voided)
 
     def donor_points(self, donor_hexes: list[str]) -> int:
         """Point balance of a donor (all its tokens across pepper epochs), derived from the ledger."""
         if not donor_hexes:
             return 0
+        view = self._view  # as in donor_given: rows and voids of the same moment
         with self._engine.connect() as conn:
             rows = conn.execute(
                 select(entries.c.seq, entries.c.type, entries.c.points).where(
-                    entries.c.donor.in_(donor_hexes), entries.c.type.in_(("donation", "points_grant")))).all()
-        return sum(p or 0 for s, t, p in rows if not (t == "donation" and s in self.st.voided))
+                    entries.c.donor.in_(donor_hexes), entries.c.type.in_(("donation", "points_grant")),
+                    entries.c.seq <= view.size)).all()
+        return sum(p or 0 for s, t, p in rows if not (t == "donation" and s in view.voided))
 
     def entry(self, seq: int) -> Entry:
         with self._engine.connect() as conn:
@@ -470,7 +544,7 @@ def iter_entries(engine: Engine, start: int = 1, stop: int | None = None) -> Ite
             yield Entry(seq, body, h, sig, parse_body(body))
 
 
-def read_only_engine(path: str | os.PathLike) -> Engine:
+def read_only_engine(path: str | os.PathLike[str]) -> Engine:
     """An engine for reading someone's ledger file without changing it (verify, report, export)."""
     p = Path(path)
     if not p.exists():

@@ -11,24 +11,35 @@ catches a truncated tail or a rewritten history.
 
 from __future__ import annotations
 
-import os
-import sqlite3
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 
 from kiosk.ledger import checkpoint as cpmod
 from kiosk.ledger.encoding import EncodingError, entry_hash, parse_body
-from kiosk.ledger.export import ExportError, Row, is_export, read_export
 from kiosk.ledger.keys import key_id, public_from_raw, public_raw
+from kiosk.ledger.schema import DENORMALISED, denormalise
 from kiosk.ledger.sigcheck import PARALLEL_MIN_ENTRIES, SignaturePool, usable_cpus
-from kiosk.ledger.schema import DENORMALISED, denormalise, entries
 from kiosk.ledger.state import HistoryError, LedgerState
-from kiosk.ledger.store import read_only_engine
+
+
+@dataclass(frozen=True)
+class Row:
+    """One stored entry as found, before any checking."""
+
+    seq: Any
+    body: bytes
+    entry_hash: bytes
+    signature: bytes
+    columns: dict[str, Any] | None = None  # denormalised DB columns, when read from a database
+
+
+class ExportError(ValueError):
+    """An export file that cannot be read (raised by :func:`kiosk.ledger.export.read_export`, also lazily
+    while its rows are iterated, which is why it lives here beside :class:`Row`)."""
 
 
 @dataclass
@@ -47,7 +58,8 @@ class VerifyResult:
 
     def summary(self) -> str:
         if self.ok:
-            cp = f", consistent with checkpoint of size {self.checkpoint_size}" if self.checkpoint_size is not None else ""
+            cp = (f", consistent with checkpoint of size {self.checkpoint_size}"
+                  if self.checkpoint_size is not None else "")
             return f"OK: {self.entries} entries of kiosk {self.kiosk_id} verified{cp}; root {self.root}"
         return f"INVALID at seq={self.bad_seq}: {self.reason}"
 
@@ -109,7 +121,8 @@ class ChainVerifier:
             self.pub = _genesis_key(obj, self.expected_pub, self.header)
         if check_signature:
             try:
-                self.pub.verify(row.signature, h)  # type: ignore[union-attr]
+                # seq 1 set self.pub above (or raised) and every later seq follows it, so it is never None here.
+                self.pub.verify(row.signature, h)  # type: ignore[union-attr]  # see the line above
             except InvalidSignature:
                 raise _Bad(seq, BAD_SIGNATURE) from None
         if row.columns is not None:
@@ -119,7 +132,8 @@ class ChainVerifier:
                 raise _Bad(seq, f"column {name!r} = {row.columns.get(name)!r} disagrees with the body")
         if obj["type"] == "checkpoint":
             try:
-                cp = cpmod.open_note(obj["data"]["note"], self.pub)  # type: ignore[arg-type]
+                # A checkpoint entry is never seq 1, so the genesis key is set.
+                cp = cpmod.open_note(obj["data"]["note"], self.pub)  # type: ignore[arg-type]  # see above
             except cpmod.CheckpointError as exc:
                 raise _Bad(seq, f"checkpoint note: {exc}") from None
             if (cp.size, cp.root.hex()) != (obj["data"]["size"], obj["data"]["root"]):
@@ -182,7 +196,8 @@ def verify_rows(rows: Iterable[Row], pubkey: Ed25519PublicKey | None = None, che
         return _fail(result, st.size + 1, f"export header promises {header['entries']} entries, found {st.size}")
     if want_cp is not None:
         try:
-            cp = cpmod.open_note(checkpoint_note, v.pub)  # type: ignore[arg-type]
+            # want_cp was parsed from checkpoint_note, and st.size > 0 means genesis set v.pub: neither is None.
+            cp = cpmod.open_note(checkpoint_note, v.pub)  # type: ignore[arg-type]  # see above
         except cpmod.CheckpointError as exc:
             return _fail(result, 0, f"checkpoint file: {exc}")
         if cp.origin != cpmod.origin_for(st.kiosk_id or ""):
@@ -197,7 +212,7 @@ def verify_rows(rows: Iterable[Row], pubkey: Ed25519PublicKey | None = None, che
     return result
 
 
-def _worth_parallel(entries: int) -> bool:
+def worth_parallel(entries: int) -> bool:
     return entries >= PARALLEL_MIN_ENTRIES and usable_cpus() > 1
 
 
@@ -210,7 +225,8 @@ def _totals(st: LedgerState) -> dict[str, Any]:
     return {"count": st.kiosk_total[1], "total_yen": st.kiosk_total[0]}
 
 
-def _genesis_key(obj: dict[str, Any], pubkey: Ed25519PublicKey | None, header: dict[str, Any] | None) -> Ed25519PublicKey:
+def _genesis_key(obj: dict[str, Any], pubkey: Ed25519PublicKey | None,
+                 header: dict[str, Any] | None) -> Ed25519PublicKey:
     if obj["type"] != "genesis":
         raise _Bad(1, "the first entry must be genesis")
     try:
@@ -227,37 +243,3 @@ def _genesis_key(obj: dict[str, Any], pubkey: Ed25519PublicKey | None, header: d
     if header is not None and (header.get("public_key") != raw.hex() or header.get("kiosk_id") != obj["kiosk"]):
         raise _Bad(1, "export header's kiosk id or public key differs from the genesis entry")
     return pub
-
-
-def verify_path(path: str | os.PathLike, pubkey: Ed25519PublicKey | None = None,
-                checkpoint_note: str | None = None, parallel: bool | None = None) -> VerifyResult:
-    """Verify a ledger database or an export file.
-
-    ``parallel=None`` uses a second process for signatures when the ledger is large and a second CPU exists.
-    """
-    if not os.path.exists(path):
-        return VerifyResult(False, reason=f"{path} does not exist", bad_seq=0)
-    if is_export(path):
-        try:
-            header, rows = read_export(path)
-        except ExportError as exc:
-            return VerifyResult(False, reason=str(exc), bad_seq=0)
-        if parallel is None:
-            parallel = _worth_parallel(header.get("entries") or 0)
-        return verify_rows(rows, pubkey, checkpoint_note, header, parallel)
-    eng = read_only_engine(path)
-    try:
-        cols = [entries.c[n] for n in DENORMALISED]
-        q = select(entries.c.seq, entries.c.body, entries.c.entry_hash, entries.c.signature, *cols).order_by(entries.c.seq)
-        with eng.connect() as conn:
-            # Stream straight off the DBAPI cursor: per-row Result objects cost more than the parse.
-            cur = conn.connection.dbapi_connection.cursor()
-            if parallel is None:
-                parallel = _worth_parallel(cur.execute("SELECT count(*) FROM entries").fetchone()[0])
-            cur.execute(str(q.compile(compile_kwargs={"literal_binds": True})))
-            rows = (Row(r[0], r[1], r[2], r[3], dict(zip(DENORMALISED, r[4:]))) for r in cur)
-            return verify_rows(rows, pubkey, checkpoint_note, parallel=parallel)
-    except (SQLAlchemyError, sqlite3.Error) as exc:  # a damaged file must still give a verdict, not a traceback
-        return VerifyResult(False, reason=f"cannot read database: {getattr(exc, 'orig', None) or exc}", bad_seq=0)
-    finally:
-        eng.dispose()

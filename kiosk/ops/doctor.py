@@ -12,12 +12,13 @@ import os
 import shutil
 import stat
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlparse
 
-from kiosk.ops.checks import Check
 from kiosk.config import KioskConfig, load_config
+from kiosk.ops.checks import Check
 
 MIN_FREE_BYTES = 200 * 1024 * 1024
 
@@ -215,7 +216,7 @@ def ops_checks(cfg: KioskConfig, config_path: str = "FILE") -> list[Check]:
 def optional_checks(cfg: KioskConfig, **reader_kw: Any) -> list[Check]:
     """Checks contributed by other packages (reader hardware, …) when they are installed."""
     out: list[Check] = []
-    for module, func in (("kiosk.reader.doctor", "reader_checks"),):
+    for module, func in (("kiosk.ops.reader_doctor", "reader_checks"),):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -16,7 +16,8 @@ import logging
 import os
 import re
 import sys
-from typing import Mapping, TextIO
+from collections.abc import Mapping
+from typing import TextIO
 
 IDM_RE = re.compile(
     r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{16}|[0-9A-Fa-f]{2}(?:[:\- ][0-9A-Fa-f]{2}){7})(?![0-9A-Fa-f])"

@@ -22,7 +22,7 @@ import os
 import socket
 import threading
 import time
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class Watchdog:
 
     @classmethod
     def from_env(cls, frames: Callable[[], int], notifier: Notifier | None = None,
-                 env: Mapping[str, str] | None = None, **kw: object) -> "Watchdog":
+                 env: Mapping[str, str] | None = None, **kw: object) -> Watchdog:
         return cls(notifier or Notifier(env=env), frames, watchdog_interval(env), **kw)  # type: ignore[arg-type]
 
     @property
@@ -156,7 +156,7 @@ class Watchdog:
             return True
         return False
 
-    def start(self) -> "Watchdog":
+    def start(self) -> Watchdog:
         """Check from a daemon thread (for loops that cannot call :meth:`tick`)."""
         if self.enabled and self._thread is None:
             self._thread = threading.Thread(target=self._run, name="sd-watchdog", daemon=True)

@@ -95,7 +95,8 @@ def status_items(x: StatusInputs, limits: StatusSection | None = None) -> list[S
         add(StatusItem("reader", "yellow", "unknown", "the reader has not reported yet"))
 
     pay = {"ready": "green", "busy": "green", "offline": "red", "error": "red"}.get(x.payment_state or "", "yellow")
-    add(StatusItem("payment", pay, (x.payment_state or "unknown") + (f": {x.payment_detail}" if x.payment_detail else ""),
+    add(StatusItem("payment", pay,
+                   (x.payment_state or "unknown") + (f": {x.payment_detail}" if x.payment_detail else ""),
                    "" if pay == "green" else "check the payment terminal's power and cable"))
 
     if not x.portal_configured:
@@ -105,9 +106,11 @@ def status_items(x: StatusInputs, limits: StatusSection | None = None) -> list[S
         if x.network_up is False:
             add(StatusItem("network", "red", "no network", "check the LAN cable or Wi-Fi"))
         elif x.portal_reachable is False:
-            add(StatusItem("network", "yellow", "network up, portal unreachable", "the portal may be down; entries wait"))
+            add(StatusItem("network", "yellow", "network up, portal unreachable",
+                           "the portal may be down; entries wait"))
         elif x.enrolled is False:
-            add(StatusItem("network", "red", "portal reachable, kiosk not enrolled", "enroll the kiosk (see `kiosk doctor`)"))
+            add(StatusItem("network", "red", "portal reachable, kiosk not enrolled",
+                           "enroll the kiosk (see `kiosk doctor`)"))
         elif x.portal_reachable and x.enrolled:
             add(StatusItem("network", "green", "portal reachable, enrolled"))
         else:

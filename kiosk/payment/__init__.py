@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kiosk.payment.base import ChargeResult, ChargeStatus, PaymentTerminal, TerminalUnavailable
 from kiosk.config.payment import PaymentConfig
+from kiosk.payment.base import ChargeResult, ChargeStatus, PaymentTerminal, TerminalUnavailable
 from kiosk.payment.sim import SIM_MODES, SimMode, SimulatedTerminal
 
 __all__ = [

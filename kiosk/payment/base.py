@@ -55,19 +55,19 @@ class ChargeResult:
     reason: str | None = None
 
     @classmethod
-    def approved(cls, provider_ref: str) -> "ChargeResult":
+    def approved(cls, provider_ref: str) -> ChargeResult:
         return cls("approved", provider_ref=provider_ref)
 
     @classmethod
-    def declined(cls, reason: str, provider_ref: str | None = None) -> "ChargeResult":
+    def declined(cls, reason: str, provider_ref: str | None = None) -> ChargeResult:
         return cls("declined", provider_ref=provider_ref, reason=reason)
 
     @classmethod
-    def unknown(cls, reason: str = "timeout") -> "ChargeResult":
+    def unknown(cls, reason: str = "timeout") -> ChargeResult:
         return cls("unknown", reason=reason)
 
     @classmethod
-    def not_found(cls) -> "ChargeResult":
+    def not_found(cls) -> ChargeResult:
         return cls("not_found")
 
 

@@ -23,8 +23,9 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 from kiosk.payment.base import ChargeResult, PaymentTerminal, TerminalUnavailable
 
@@ -153,7 +154,7 @@ class SimulatedTerminal(PaymentTerminal):
         rows = self._db.execute("SELECT idem, amount_yen, token, status, provider_ref, reason FROM charges"
                                 " ORDER BY rowid").fetchall()
         keys = ("idem", "amount_yen", "token", "status", "provider_ref", "reason")
-        return [dict(zip(keys, r)) for r in rows]
+        return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def close(self) -> None:
         self._db.close()

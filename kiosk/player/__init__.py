@@ -24,7 +24,6 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 # The sync and staff code import single modules of this package (transcode, media) without wanting
 # a display: everything that pulls in pygame or PyAV is loaded on first use.
 _LAZY = {
-    "Clock": "clock", "FakeClock": "clock", "SystemClock": "clock",
     "DemoClip": "demo_media", "demo_playlist": "demo_media", "ensure_demo_media": "demo_media",
     "Display": "display",
     "MediaCache": "media", "MediaEntry": "media",
@@ -45,7 +44,6 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from kiosk.player.clock import Clock, FakeClock, SystemClock
     from kiosk.player.demo_media import DemoClip, demo_playlist, ensure_demo_media
     from kiosk.player.display import Display
     from kiosk.player.media import MediaCache, MediaEntry

@@ -122,7 +122,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print(f"PLAYLIST #{i}: unknown project {item.project!r}")
             bad += 1
         elif (cache.find(item.clip) if item.clip else cache.newest_for(item.project)) is None:
-            print(f"PLAYLIST #{i}: no clip in the cache for project {item.project!r}" + (f" clip {item.clip}" if item.clip else ""))
+            print(f"PLAYLIST #{i}: no clip in the cache for project {item.project!r}"
+                  + (f" clip {item.clip}" if item.clip else ""))
             bad += 1
     print(f"{bad} problem{'s' if bad != 1 else ''}")
     return 1 if bad else 0

@@ -19,10 +19,11 @@ import math
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator, Literal
+from typing import Literal
 
 import av
 from av.video.reformatter import VideoReformatter

@@ -62,7 +62,8 @@ def _card(p: Project, size: tuple[int, int], fonts: Fonts) -> pygame.Surface:
         px = max(10, int(h * rel))
         surf = fonts.get(px).render(text, True, INK)
         if surf.get_width() > w * 0.9:
-            surf = pygame.transform.smoothscale(surf, (int(w * 0.9), max(1, int(surf.get_height() * w * 0.9 / surf.get_width()))))
+            surf = pygame.transform.smoothscale(
+                surf, (int(w * 0.9), max(1, int(surf.get_height() * w * 0.9 / surf.get_width()))))
         base.blit(surf, ((w - surf.get_width()) // 2, y))
         y += surf.get_height() + h // 40
     return base
@@ -84,7 +85,8 @@ def render_clip(p: Project, path: Path, *, size: tuple[int, int], seconds: float
                 cx = int(w * (0.1 + 0.8 * (0.5 - 0.5 * math.cos(2 * math.pi * t))))
                 cy = int(h * (0.62 + 0.04 * math.sin(4 * math.pi * t)))
                 pygame.draw.circle(frame_surface, INK, (cx, cy), max(3, h // 24))
-                pygame.draw.rect(frame_surface, INK, (int(w * 0.1), int(h * 0.82), int(w * 0.8 * (i + 1) / n), max(2, h // 45)))
+                pygame.draw.rect(frame_surface, INK,
+                                 (int(w * 0.1), int(h * 0.82), int(w * 0.8 * (i + 1) / n), max(2, h // 45)))
                 vf = av.VideoFrame.from_bytes(pygame.image.tobytes(frame_surface, "RGBA"), w, h, "rgba")
                 vf = vf.reformat(format="yuv420p")
                 vf.pts, vf.time_base = i, Fraction(1, fps)

@@ -18,8 +18,8 @@ from __future__ import annotations
 import glob
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pygame
 
@@ -185,7 +185,8 @@ class Display:
             return False
         hint = None
         if not self.fullscreen:
-            w, h = getattr(event, "w", None) or getattr(event, "x", None), getattr(event, "h", None) or getattr(event, "y", None)
+            w, h = (getattr(event, "w", None) or getattr(event, "x", None),
+                    getattr(event, "h", None) or getattr(event, "y", None))
             if event.type in (pygame.VIDEORESIZE, pygame.WINDOWSIZECHANGED, pygame.WINDOWRESIZED) and w and h:
                 hint = (int(w), int(h))
         return self.reconfigure(hint)

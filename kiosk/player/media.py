@@ -21,13 +21,13 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from kiosk.ledger.durable import move_durably, write_atomic
 from kiosk.player.transcode import MediaError, ProbeInfo, probe, transcode
 
 log = logging.getLogger("kiosk.player.media")
@@ -139,14 +139,8 @@ class MediaCache:
             if not meta.get("extra"):
                 meta.pop("extra", None)
             data["clips"][sha] = meta
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".index-", suffix=".json")
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; the player may run as another user than the importer
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, ensure_ascii=False, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.index_path)
+        # 0644: the player may run as another user than the importer.
+        write_atomic(self.index_path, json.dumps(data, ensure_ascii=False, indent=1), mode=0o644)
         self._index_stamp = self._stamp()
 
     # --- adding clips ------------------------------------------------------
@@ -164,12 +158,12 @@ class MediaCache:
         info = info or probe(file)
         sha = sha256_file(file)
         dst = self.path(sha)
-        self.root.mkdir(parents=True, exist_ok=True)
-        os.replace(file, dst)
+        # Durably: an index naming a clip whose rename a power cut undid would be a missing clip.
+        move_durably(file, dst)
         entry = MediaEntry(
             sha256=sha, project=project, title=title, width=info.width, height=info.height, fps=round(info.fps, 3),
             frames=info.frames, duration_s=round(info.duration_s, 3), source=source,
-            imported=dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds"), demo_key=demo_key,
+            imported=dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"), demo_key=demo_key,
         )
         with self._lock:
             self.refresh()

@@ -96,6 +96,9 @@ class MetricsFile:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             size = self.path.stat().st_size if self.path.exists() else 0
             if size and size + len(data) > self.max_bytes:
+                # A plain rename, not kiosk.ledger.durable: these are diagnostics appended every few
+                # seconds, not state. Losing the last samples or the rotation to a power cut costs
+                # nothing, and two fsyncs per rotation would wear the SD card for no gain.
                 os.replace(self.path, self.path.with_name(self.path.name + ".1"))
             with open(self.path, "ab") as f:
                 f.write(data)

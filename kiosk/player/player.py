@@ -18,16 +18,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import pygame
 
 from kiosk.config import ConfigError, KioskConfig, load_config
-from kiosk.player.clock import Clock, SystemClock
 from kiosk.config.player import PlaylistItem
+from kiosk.ledger.clock import Clock, SystemClock
 from kiosk.player.decoder import DecodeWorker, FrameQueue, Item, Target
 from kiosk.player.display import Display, pixel_format
 from kiosk.player.media import MediaCache
@@ -178,7 +179,7 @@ class Player:
         self._quit = True
 
     # --- lifecycle -------------------------------------------------------------
-    def start(self) -> "Player":
+    def start(self) -> Player:
         self._started_at = self.clock.monotonic()
         if self.display.open():
             self._adopt_display()
@@ -210,7 +211,7 @@ class Player:
         self.cache.close()
         self.display.close()
 
-    def __enter__(self) -> "Player":
+    def __enter__(self) -> Player:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -218,7 +219,7 @@ class Player:
 
     # --- the loop --------------------------------------------------------------
     def run(self, *, ticks: int | None = None, frames: int | None = None, seconds: float | None = None,
-            until: Callable[["Player"], bool] | None = None) -> int:
+            until: Callable[[Player], bool] | None = None) -> int:
         """Tick until a limit is hit (or a QUIT event / :meth:`request_stop`); returns ticks run.
 
         ``frames`` counts new pictures presented, ``seconds`` uses the player's clock.
@@ -289,7 +290,7 @@ class Player:
             self.metrics.frames(1 if presented else 0, sel.dropped)
         if self.metrics.due(now):
             self.metrics.tick(now, self.pacer.expected, wall=self.clock.now(), showing=_describe(self.showing),
-                              display="lost" if self.display.lost else "%dx%d" % self.display.size,
+                              display="lost" if self.display.lost else "{}x{}".format(*self.display.size),
                               stalls=self.pacer.stalls)
         return presented
 
@@ -325,7 +326,8 @@ class Player:
         if item.kind == "video":
             assert item.frame is not None
             plane = item.frame.planes[0]
-            if self._direct and item.size == size and item.fmt == self._target.fmt and plane.line_size == screen.get_pitch():
+            if (self._direct and item.size == size and item.fmt == self._target.fmt
+                    and plane.line_size == screen.get_pitch()):
                 screen.get_buffer().write(plane)  # one memcpy: decoded straight into the display's format
                 return
             name = _FROMBUFFER.get(item.fmt)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 from kiosk.config.player import EventSlide, PlaylistItem, in_windows
 
@@ -55,7 +56,7 @@ class Scheduler:
         resolve: Resolver,
         *,
         slide_every: int = 3,
-        tz: dt.tzinfo = dt.timezone.utc,
+        tz: dt.tzinfo = dt.UTC,
     ):
         self._resolve = resolve
         self._tz = tz

@@ -18,7 +18,8 @@ from kiosk.config.player import EventSlide
 
 log = logging.getLogger("kiosk.player.slides")
 
-ASSET_FONTS = Path(__file__).resolve().parent.parent / "ui" / "assets" / "fonts"  # a path, not an import: the player sits below the UI
+# A path, not an import: the player sits below the UI.
+ASSET_FONTS = Path(__file__).resolve().parent.parent / "ui" / "assets" / "fonts"
 
 # Policy-area colours: also the demo title-card backgrounds, so a slide is never black.
 AREA_COLOURS: dict[str, tuple[int, int, int]] = {
@@ -35,7 +36,8 @@ SOFT_INK = (214, 226, 240)
 
 
 def find_font(configured: str | Path | None = None) -> Path | None:
-    """The configured font file, else the first vendored ``kiosk/ui/assets/fonts/*.otf|*.ttf``, else ``None`` (pygame's default)."""
+    """The configured font file, else the first vendored ``kiosk/ui/assets/fonts/*.otf|*.ttf``, else ``None``
+    (pygame's default)."""
     if configured:
         p = Path(configured)
         if p.is_file():
@@ -115,7 +117,8 @@ class SlideRenderer:
         self.fonts = Fonts(font_path)
         self._cache: dict[tuple, pygame.Surface] = {}
         if not self.fonts.has_japanese:
-            log.info("player: font has no Japanese glyphs; set player.font (or vendor kiosk/ui/assets/fonts) for 日本語")
+            log.info("player: font has no Japanese glyphs; set player.font (or vendor kiosk/ui/assets/fonts) "
+                     "for 日本語")
 
     def clear(self) -> None:
         self._cache.clear()

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable
 
 import av
 from av.video.frame import PictureType
@@ -45,7 +45,7 @@ class ProbeInfo:
     profile: str | None
 
 
-def _open_video(path: Path) -> tuple["av.container.InputContainer", "av.video.stream.VideoStream"]:
+def _open_video(path: Path) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
     """Open a movie and its first video stream, or raise :class:`MediaError` saying which is missing."""
     try:
         container = av.open(str(path))
@@ -267,7 +267,8 @@ def probe(path: Path) -> ProbeInfo:
                 closed = False
                 break
         fps = float(s.average_rate or s.guessed_rate or 0)
-        duration = float(s.duration * s.time_base) if s.duration and s.time_base else (len(packets) / fps if fps else 0.0)
+        duration = (float(s.duration * s.time_base) if s.duration and s.time_base
+                    else (len(packets) / fps if fps else 0.0))
         boxes = _top_level_boxes(Path(path))
         faststart = "moov" in boxes and "mdat" in boxes and boxes.index("moov") < boxes.index("mdat")
         return ProbeInfo(

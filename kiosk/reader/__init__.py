@@ -15,14 +15,22 @@ The raw IDm never leaves a poll: events carry the keyed donor token.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from kiosk.reader.base import CardReader, ReaderFault, Tokenizer
 from kiosk.config.reader import ReaderConfig
+from kiosk.reader.base import CardReader, ReaderFault, Tokenizer
 from kiosk.reader.events import (
-    AnyEvent, CardPresented, CardRemoved, EventQueue, ReadError, ReaderConnected, ReaderDisconnected,
-    ReaderEvent, TapRecord,
+    AnyEvent,
+    CardPresented,
+    CardRemoved,
+    EventQueue,
+    ReaderConnected,
+    ReaderDisconnected,
+    ReaderEvent,
+    ReadError,
+    TapRecord,
 )
 from kiosk.reader.supervisor import ReaderSupervisor, State
 from kiosk.reader.transit import AttributeInfo, HistoryRecord, parse_attribute_block, parse_history_block

@@ -15,14 +15,21 @@ from __future__ import annotations
 import errno
 import logging
 import time
-from typing import Callable, ClassVar
+from collections.abc import Callable
+from typing import ClassVar
 
+from kiosk.config.reader import ReaderConfig
 from kiosk.ledger.pepper import DonorToken
 from kiosk.reader import felica, transit
-from kiosk.config.reader import ReaderConfig
 from kiosk.reader.debounce import Debouncer, Seen
 from kiosk.reader.events import (
-    CardPresented, CardRemoved, EventQueue, ReadError, ReaderDisconnected, ReaderEvent, TapRecord,
+    CardPresented,
+    CardRemoved,
+    EventQueue,
+    ReaderDisconnected,
+    ReaderEvent,
+    ReadError,
+    TapRecord,
 )
 from kiosk.reader.fixes import busy_fix, udev_fix
 from kiosk.reader.session import CardLost, CardSession, Collision
@@ -30,6 +37,8 @@ from kiosk.reader.session import CardLost, CardSession, Collision
 log = logging.getLogger(__name__)
 
 Tokenizer = Callable[[bytes], DonorToken]
+# Monotonic seconds as a plain function (time.monotonic, or a kiosk.ledger.clock.Clock's .monotonic):
+# the reader polls it on every frame and needs nothing else of the kiosk's clock.
 Clock = Callable[[], float]
 
 # errnos that mean "the device went away": retried quietly by the supervisor.

@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from kiosk.config.reader import ReaderConfig
 from kiosk.ledger.pepper import DonorToken, Pepper, PepperError
 from kiosk.reader import make_reader
-from kiosk.config.reader import ReaderConfig
-from kiosk.reader.events import CardPresented, CardRemoved, ReadError, ReaderConnected, ReaderDisconnected, ReaderEvent
+from kiosk.reader.events import CardPresented, CardRemoved, ReaderConnected, ReaderDisconnected, ReaderEvent, ReadError
 from kiosk.reader.supervisor import ReaderSupervisor
 
 DEFAULT_SIM_SOCKET = "tcp:127.0.0.1:0"
@@ -59,7 +59,8 @@ def format_event(event: ReaderEvent, taps: int, idm_by_token: dict[str, bytes] |
             lines.append(f"  IDm {idm.hex().upper() if idm else '(not seen)'}")
         for h in r.history:
             lines.append(
-                f"  {h.date.isoformat()}  {h.terminal_name:<15} {h.process_name:<16} {_yen(h.balance_yen):>8}  #{h.transaction_number}"
+                f"  {h.date.isoformat()}  {h.terminal_name:<15} {h.process_name:<16} {_yen(h.balance_yen):>8}"
+                f"  #{h.transaction_number}"
             )
         return "\n".join(lines)
     if isinstance(event, CardRemoved):
@@ -131,9 +132,11 @@ def probe_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
             tmp.cleanup()
 
 
-def _wait_for_taps(sup: ReaderSupervisor, args: argparse.Namespace, out: TextIO, idm_by_token: dict[str, bytes] | None) -> int:
+def _wait_for_taps(sup: ReaderSupervisor, args: argparse.Namespace, out: TextIO,
+                   idm_by_token: dict[str, bytes] | None) -> int:
     deadline = time.monotonic() + args.timeout if args.timeout else None
     taps = 0
+    connected = False
     sup.start()
     try:
         while args.count is None or taps < args.count:
@@ -143,6 +146,8 @@ def _wait_for_taps(sup: ReaderSupervisor, args: argparse.Namespace, out: TextIO,
             event = sup.get_event(timeout=wait)
             if event is None:
                 continue
+            if isinstance(event, ReaderConnected):
+                connected = True
             if isinstance(event, CardPresented):
                 taps += 1
             print(format_event(event, taps, idm_by_token), file=out, flush=True)
@@ -152,4 +157,9 @@ def _wait_for_taps(sup: ReaderSupervisor, args: argparse.Namespace, out: TextIO,
         sup.stop()
         if idm_by_token is not None:
             idm_by_token.clear()
+    if not connected:
+        # Probing a reader that never answered is a failed probe, not a quiet one (the fix, if the
+        # backend knows it, was printed with the disconnection above).
+        print("kiosk reader probe: no reader connected", file=sys.stderr)
+        return 1
     return 0 if args.count is None or taps >= args.count else 1

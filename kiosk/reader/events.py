@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Union
+from typing import Literal
 
 from kiosk.ledger.pepper import DonorToken
 from kiosk.reader.transit import HistoryRecord
@@ -86,7 +87,7 @@ class ReadError(ReaderEvent):
     """FeliCa status flags for ``kind == 'status'``, e.g. ``(0x01, 0xA6)``."""
 
 
-AnyEvent = Union[ReaderConnected, ReaderDisconnected, CardPresented, CardRemoved, ReadError]
+AnyEvent = ReaderConnected | ReaderDisconnected | CardPresented | CardRemoved | ReadError
 
 
 @dataclass
@@ -98,7 +99,7 @@ class EventQueue:
     """
 
     maxsize: int = 1000
-    _q: "queue.Queue[ReaderEvent]" = field(init=False, repr=False)
+    _q: queue.Queue[ReaderEvent] = field(init=False, repr=False)
     _listeners: list[Callable[[ReaderEvent], None]] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -13,8 +13,8 @@ names the field and the length, not the bytes.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 POLLING = 0x00
 REQUEST_SERVICE = 0x02
@@ -254,7 +254,8 @@ def _check_header(frame: bytes, code: int, lengths: tuple[int, ...]) -> None:
     if frame[1] != code:
         raise FrameError(f"response code {frame[1]:02X}, expected {code:02X}")
     if len(frame) not in lengths:
-        raise FrameError(f"response code {code:02X} with {len(frame)} bytes (expected {' or '.join(map(str, lengths))})")
+        raise FrameError(f"response code {code:02X} with {len(frame)} bytes"
+                         f" (expected {' or '.join(map(str, lengths))})")
 
 
 def _check_same_card(frame: bytes, idm: bytes) -> None:

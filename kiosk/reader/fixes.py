@@ -46,7 +46,8 @@ def pcscd_fix() -> str:
 
 
 def pyscard_fix() -> str:
-    return "sudo apt install python3-pyscard   (or: sudo apt install swig libpcsclite-dev && pip install 'ic-donation-kiosk[pcsc]')"
+    return ("sudo apt install python3-pyscard   "
+            "(or: sudo apt install swig libpcsclite-dev && pip install 'ic-donation-kiosk[pcsc]')")
 
 
 def libccid_fix(path: str = LIBCCID_PLIST) -> str:
@@ -58,5 +59,6 @@ def libccid_fix(path: str = LIBCCID_PLIST) -> str:
 
 def busy_fix(backend: str) -> str:
     if backend == "nfcpy":
-        return blacklist_fix() + "\nan ACR122U is also claimed by pcscd; for nfcpy stop it: sudo systemctl disable --now pcscd.socket pcscd"
+        return blacklist_fix() + ("\nan ACR122U is also claimed by pcscd; for nfcpy stop it: "
+                                  "sudo systemctl disable --now pcscd.socket pcscd")
     return blacklist_fix() + "\nand stop any other program using the reader (another kiosk process, nfcpy)"

@@ -15,7 +15,8 @@ import errno
 import logging
 import struct
 import time
-from typing import Callable, ClassVar, Sequence
+from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 import nfc
 import nfc.clf
@@ -25,9 +26,9 @@ import nfc.tag
 import nfc.tag.tt3
 import nfc.tag.tt3_sony  # imported now (nfcpy imports it lazily) so its logger gets the filter
 
+from kiosk.config.reader import ReaderConfig
 from kiosk.reader import felica
 from kiosk.reader.base import CardReader, Clock, ReaderFault, Tokenizer
-from kiosk.config.reader import ReaderConfig
 from kiosk.reader.events import EventQueue
 from kiosk.reader.session import CardLost, CardSession
 
@@ -183,7 +184,8 @@ class NfcpyReader(CardReader):
         try:
             target = clf.sense(self._target(system_code))
         except nfc.clf.UnsupportedTargetError:
-            raise ReaderFault("setup", "this reader cannot poll FeliCa (212F)", "use a Sony RC-S380 or another FeliCa reader") from None
+            raise ReaderFault("setup", "this reader cannot poll FeliCa (212F)",
+                              "use a Sony RC-S380 or another FeliCa reader") from None
         if target is None:
             return None
         tag = nfc.tag.activate(clf, target)

@@ -21,11 +21,12 @@ from __future__ import annotations
 import errno
 import threading
 import time
-from typing import Any, Callable, ClassVar, Protocol, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Protocol
 
+from kiosk.config.reader import ReaderConfig
 from kiosk.reader import felica
 from kiosk.reader.base import CardReader, Clock, ReaderFault, Tokenizer, UnsupportedCard
-from kiosk.config.reader import ReaderConfig
 from kiosk.reader.events import EventQueue
 from kiosk.reader.fixes import libccid_fix, pcscd_fix, pyscard_fix
 from kiosk.reader.session import CardLost, CardSession, FrameSession
@@ -244,7 +245,8 @@ def pyscard_readers() -> list[Any]:
         return list(readers())
     except Exception as exc:
         if _hresult(exc) == SCARD_E_NO_SERVICE or type(exc).__name__ == "EstablishContextException":
-            raise ReaderFault("no-service", "pcscd is not running (SCardEstablishContext: 0x8010001D)", pcscd_fix()) from None
+            raise ReaderFault("no-service", "pcscd is not running (SCardEstablishContext: 0x8010001D)",
+                              pcscd_fix()) from None
         raise
 
 

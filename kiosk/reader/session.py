@@ -9,7 +9,8 @@ simulator provide; the nfcpy backend has its own session on nfcpy's Type3Tag.
 
 from __future__ import annotations
 
-from typing import Callable, Protocol, Sequence
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from kiosk.reader import felica
 

@@ -33,12 +33,13 @@ import socketserver
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar
+from typing import ClassVar
 
+from kiosk.config.reader import ReaderConfig
 from kiosk.reader import felica, transit
 from kiosk.reader.base import CardReader, Clock, ReaderFault, Tokenizer
-from kiosk.config.reader import ReaderConfig
 from kiosk.reader.events import EventQueue
 from kiosk.reader.fixes import pcscd_fix
 from kiosk.reader.session import CardLost, CardSession, Collision, FrameSession
@@ -167,7 +168,8 @@ class SimCard:
         mine = transit.issuer_nodes(self.family) | set(transit.KEYLESS_SERVICES)
         in_transit = self._system_of(idm) == felica.SYSTEM_TRANSIT
         kvs = b"".join(
-            struct.pack("<H", 0x0000 if in_transit and struct.unpack("<H", data[1 + 2 * i : 3 + 2 * i])[0] in mine else 0xFFFF)
+            struct.pack("<H", 0x0000 if in_transit and struct.unpack("<H", data[1 + 2 * i : 3 + 2 * i])[0] in mine
+                        else 0xFFFF)
             for i in range(n)
         )
         body = bytes([felica.REQUEST_SERVICE + 1]) + idm + bytes([n]) + kvs

@@ -63,7 +63,7 @@ class ReaderSupervisor:
     def get_event(self, timeout: float | None = None) -> ReaderEvent | None:
         return self.reader.events.get(timeout)
 
-    def start(self) -> "ReaderSupervisor":
+    def start(self) -> ReaderSupervisor:
         if self._thread is None:
             self._stop.clear()
             self._thread = threading.Thread(target=self.run, name=f"reader-{self.reader.reader_id}", daemon=True)
@@ -78,7 +78,7 @@ class ReaderSupervisor:
         self.reader.shutdown()
         self.state = State.STOPPED
 
-    def __enter__(self) -> "ReaderSupervisor":
+    def __enter__(self) -> ReaderSupervisor:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -125,7 +125,8 @@ class ReaderSupervisor:
         self._backoff = self.min_backoff_s
         log.info("reader %s connected: %s", self.reader.reader_id, description)
         self.reader.emit(ReaderConnected(
-            reader_id=self.reader.reader_id, at=self.reader.clock(), backend=self.reader.backend, description=description
+            reader_id=self.reader.reader_id, at=self.reader.clock(), backend=self.reader.backend,
+            description=description,
         ))
         return 0.0
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import struct
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 SERVICE_ATTRIBUTE = 0x008B
 SERVICE_HISTORY = 0x090F
@@ -250,7 +250,7 @@ def family_from_key_versions(nodes: Sequence[int], key_versions: Sequence[int], 
     """
     if len(nodes) != len(key_versions):
         raise ValueError("one key version per node")
-    present = {n for n, kv in zip(nodes, key_versions) if kv != 0xFFFF}
+    present = {n for n, kv in zip(nodes, key_versions, strict=True) if kv != 0xFFFF}
     hits = [fam for fam, probe in FAMILY_PROBE.items() if present.intersection(probe)]
     if len(hits) == 1:
         return hits[0]

@@ -11,9 +11,10 @@ import getpass
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from kiosk import __version__
 from kiosk.config import KioskConfig, load_config
@@ -43,9 +44,10 @@ def _refuse_root_writer(cfg: KioskConfig) -> str | None:
 
 # --- closeout -------------------------------------------------------------------------------------
 def closeout_command(args: argparse.Namespace) -> int:
-    from kiosk.staff.closeout import AlreadyClosed, auto_close, summary_lines, x_report, z_report
     from kiosk.config.staff import ops_settings
-    from kiosk.app.parts import open_ledger
+    from kiosk.ledger.writer import InlineWriter
+    from kiosk.ops.local_files import open_ledger
+    from kiosk.staff.closeout import AlreadyClosed, auto_close, summary_lines, x_report, z_report
 
     cfg = load_config(args.config)
     if not cfg.ledger_path.exists():
@@ -58,6 +60,7 @@ def closeout_command(args: argparse.Namespace) -> int:
             return 1
     settings = ops_settings(cfg).closeout
     led = open_ledger(cfg, boot=False)
+    writer = InlineWriter(led)  # a single-threaded process: it appends in its own thread
     out: list[dict[str, Any]] = []
     timer_run = not args.x and args.date is None and settings.auto
     try:
@@ -65,10 +68,10 @@ def closeout_command(args: argparse.Namespace) -> int:
             out.append(x_report(led, args.date))
         elif timer_run:
             # The timer's run: close every ended day left open, then nothing else.
-            out += [{**e.data, "seq": e.seq} for e in auto_close(led, settings.lookback_days)]
+            out += [{**e.data, "seq": e.seq} for e in auto_close(writer, settings.lookback_days)]
         else:
             try:
-                e = z_report(led, args.date, force=args.force, trigger="cli")
+                e = z_report(writer, args.date, force=args.force, trigger="cli")
             except AlreadyClosed as exc:
                 print(f"kiosk closeout: {exc}", file=sys.stderr)
                 return 1
@@ -83,7 +86,8 @@ def closeout_command(args: argparse.Namespace) -> int:
         print("nothing to close: every ended business day with donations has a close-out")
     else:
         for rep in out:
-            print("\n".join(summary_lines(rep, _titles(cfg))) + (f"\nwritten as seq={rep['seq']}" if "seq" in rep else ""))
+            print("\n".join(summary_lines(rep, _titles(cfg)))
+                  + (f"\nwritten as seq={rep['seq']}" if "seq" in rep else ""))
     return 0
 
 
@@ -168,10 +172,11 @@ def export_usb_command(args: argparse.Namespace) -> int:
 
 # --- status ---------------------------------------------------------------------------------------
 def status_command(args: argparse.Namespace) -> int:
-    from kiosk.ledger.store import read_only_engine
-    from kiosk.config.staff import ops_settings
-    from kiosk.ops.status import StatusInputs, overall, read_disk_free, read_soc_temp, read_uptime, status_items
     from sqlalchemy import text
+
+    from kiosk.config.staff import ops_settings
+    from kiosk.ledger.store import read_only_engine
+    from kiosk.ops.status import StatusInputs, overall, read_disk_free, read_soc_temp, read_uptime, status_items
 
     cfg = load_config(args.config)
     x = StatusInputs(portal_configured=bool(cfg.portal.url), version=__version__,

@@ -13,16 +13,20 @@ from __future__ import annotations
 import csv
 import io
 import logging
+from collections.abc import Iterable
 from datetime import date, timedelta
-from typing import Any, Iterable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from kiosk.ledger import Entry, Ledger, LedgerError
 from kiosk.ledger.report import business_date, settled_report
+from kiosk.ledger.writer import LedgerWriter, call
 
 log = logging.getLogger(__name__)
 
 CLOSE_OUT_KEYS = ("business_date", "first_seq", "last_seq", "count", "total_yen", "projects", "methods", "points")
+REPORT_KINDS = frozenset({"donation", "void", "close_out"})
+"""Entry types that change a day's Z report (its totals, or whether the day is already closed)."""
 
 
 class AlreadyClosed(LedgerError):
@@ -56,25 +60,54 @@ def closed_dates(ledger: Ledger) -> dict[date, int]:
     return out
 
 
-def z_report(ledger: Ledger, day: date | None = None, *, force: bool = False, trigger: str = "staff") -> Entry:
+def _plan(ledger: Ledger, day: date, stop: int | None = None) -> tuple[int | None, dict[str, Any]]:
+    """(seq of ``day``'s latest close-out or None, the settled report of ``day``) over entries up to ``stop``."""
+    previous: int | None = None
+
+    def parsed() -> Iterable[tuple[int, dict[str, Any]]]:
+        nonlocal previous
+        for e in ledger.iter_entries(stop=stop):
+            if e.type == "close_out" and date.fromisoformat(e.data["business_date"]) == day:
+                previous = e.seq
+            yield e.seq, e.obj
+
+    rep = settled_report(parsed(), day)
+    return previous, rep
+
+
+def z_report(writer: LedgerWriter, day: date | None = None, *, force: bool = False,
+             trigger: str = "staff") -> Entry:
     """Close ``day`` (default: today's business date): append a signed ``close_out`` entry.
 
     Refuses a second Z for the same date with :class:`AlreadyClosed` unless ``force``.
     ``trigger`` says who asked: ``staff`` (menu), ``timer`` or ``cli``.
+    Waits for the writer (call it from a background thread or a CLI, not the render thread).
     """
+    ledger = writer.ledger
     day = day or ledger.business_date()
-    previous = closed_dates(ledger).get(day)
-    if previous is not None and not force:
-        raise AlreadyClosed(day, previous)
-    rep = settled_report(_parsed(ledger), day)
-    data: dict[str, Any] = {k: rep[k] for k in CLOSE_OUT_KEYS if k != "business_date"}
-    data["business_date"] = day.isoformat()
-    data["trigger"] = trigger
-    if previous is not None:
-        data["supersedes_seq"] = previous
-    entry = ledger.append("close_out", data)
-    log.info("close-out %s: %d donations, %d yen (seq=%d, %s)", day, rep["count"], rep["total_yen"], entry.seq, trigger)
-    return entry
+    # The whole-ledger scan runs here, on the caller's thread, so donations are not held up behind it
+    # on the writer's; only the check-and-append below runs there.
+    upto = ledger.size
+    planned = _plan(ledger, day, stop=upto)
+
+    def commit(led: Ledger) -> Entry:
+        previous, rep = planned
+        if any(e.type in REPORT_KINDS for e in led.iter_entries(start=upto + 1)):
+            # A gift, void or close-out landed while we counted: count again, here, where nothing can.
+            previous, rep = _plan(led, day)
+        if previous is not None and not force:
+            raise AlreadyClosed(day, previous)
+        data: dict[str, Any] = {k: rep[k] for k in CLOSE_OUT_KEYS if k != "business_date"}
+        data["business_date"] = day.isoformat()
+        data["trigger"] = trigger
+        if previous is not None:
+            data["supersedes_seq"] = previous
+        entry = led.append("close_out", data)
+        log.info("close-out %s: %d donations, %d yen (seq=%d, %s)", day, rep["count"], rep["total_yen"], entry.seq,
+                 trigger)
+        return entry
+
+    return call(writer, commit)
 
 
 def open_dates(ledger: Ledger, today: date | None = None, lookback_days: int = 31) -> list[date]:
@@ -97,9 +130,9 @@ def open_dates(ledger: Ledger, today: date | None = None, lookback_days: int = 3
     return sorted(d for d in with_donations - closed if oldest <= d < today)
 
 
-def auto_close(ledger: Ledger, lookback_days: int = 31, today: date | None = None) -> list[Entry]:
+def auto_close(writer: LedgerWriter, lookback_days: int = 31, today: date | None = None) -> list[Entry]:
     """Z-report every day :func:`open_dates` finds (``kiosk closeout`` from the timer)."""
-    return [z_report(ledger, d, trigger="timer") for d in open_dates(ledger, today, lookback_days)]
+    return [z_report(writer, d, trigger="timer") for d in open_dates(writer.ledger, today, lookback_days)]
 
 
 def summary_lines(rep: dict[str, Any], titles: dict[str, str] | None = None) -> list[str]:

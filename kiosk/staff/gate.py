@@ -4,17 +4,28 @@ Every staff action becomes an ``admin_action`` ledger entry (signed and
 synced like everything else), so the portal can show who closed the day or
 granted points. Entries name the staff card by its donor token, or ``pin``
 when the menu was opened with the PIN; they never hold the PIN.
+
+Entries are appended through a :class:`~kiosk.ledger.writer.LedgerWriter`,
+never directly: inside ``kiosk run`` the gate is driven from the render
+thread (PIN keypad) and the reader thread (staff cards), which must not wait
+for an fsync, and only the service worker may append. So the records made
+there (:meth:`StaffSession.record`, PIN failures, menu open/close) are
+queued and their failures logged; the menu's background actions, which may
+wait, use :meth:`StaffSession.record_wait` and :meth:`StaffSession.action`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any
 
-from kiosk.ledger import DonorToken, Entry, Ledger
 from kiosk.config.staff import StaffSection
+from kiosk.ledger import DonorToken, Entry, Ledger
+from kiosk.ledger.writer import LedgerWriter, call, fire
 from kiosk.staff.pin import PinAttempt, PinLock
 
 log = logging.getLogger(__name__)
@@ -32,30 +43,65 @@ class StaffError(ValueError):
     """A staff action that cannot be recorded as asked."""
 
 
+def _seq(fut: Future[Entry] | None) -> int | None:
+    if fut is None or not fut.done() or fut.cancelled() or fut.exception() is not None:
+        return None
+    return fut.result().seq
+
+
 class StaffSession:
     """One visit to the menu: opened by a card or the PIN, closed by staff or the idle timeout."""
 
-    def __init__(self, ledger: Ledger, by: str, *, clock: Callable[[], float] = time.monotonic):
-        self.ledger = ledger
+    def __init__(self, writer: LedgerWriter, by: str, *, clock: Callable[[], float] = time.monotonic):
+        self.writer = writer
         self.by = by
         """``card:<token hex>`` or ``pin``."""
         self._clock = clock
         self.opened_at = clock()
         self.open = True
-        self.opened_seq: int | None = None
+        self.opened: Future[Entry] | None = None
+        """The queued ``menu_open`` append; entries of this session name its seq."""
 
-    def record(self, action: str, **detail: Any) -> Entry:
-        """Append an ``admin_action`` entry for ``action``. Details must be ledger-encodable (no floats)."""
+    @property
+    def opened_seq(self) -> int | None:
+        """Seq of the ``menu_open`` entry, once it is written (None before, or if it could not be)."""
+        return _seq(self.opened)
+
+    def _data(self, action: str, detail: dict[str, Any]) -> dict[str, Any]:
+        # Checked on the caller's thread, so a typo fails where it was made, not later on the writer's.
         if action not in ACTIONS:
             raise StaffError(f"unknown staff action {action!r}")
         if "action" in detail or "by" in detail:
             raise StaffError("'action' and 'by' are set by the session")
-        data = {"action": action, "by": self.by, **detail}
-        if self.opened_seq is not None:
-            data["session_seq"] = self.opened_seq
-        entry = self.ledger.append("admin_action", data)
-        log.info("staff action %s by %s (seq=%d)", action, self.by.split(":")[0], entry.seq)
+        return {"action": action, "by": self.by, **detail}
+
+    def _append(self, ledger: Ledger, data: dict[str, Any]) -> Entry:
+        # On the writer's thread. Jobs run one at a time in submission order, so the menu_open job has
+        # finished (its future is done) before any later job of this session runs: the seq is known here
+        # even when the caller queued both without waiting.
+        seq = self.opened_seq
+        if seq is not None:
+            data = {**data, "session_seq": seq}
+        entry = ledger.append("admin_action", data)
+        log.info("staff action %s by %s (seq=%d)", data["action"], self.by.split(":")[0], entry.seq)
         return entry
+
+    def record(self, action: str, **detail: Any) -> Future[Entry]:
+        """Queue an ``admin_action`` entry for ``action`` and return at once (render and reader threads);
+        a failure to append is logged. Details must be ledger-encodable (no floats)."""
+        data = self._data(action, detail)
+        return fire(self.writer, lambda led: self._append(led, data), f"staff action {action}")
+
+    def record_wait(self, action: str, **detail: Any) -> Entry:
+        """Append an ``admin_action`` entry and wait until it is durable (background threads only);
+        raises what the append raised."""
+        data = self._data(action, detail)
+        return call(self.writer, lambda led: self._append(led, data))
+
+    def append_to(self, ledger: Ledger, action: str, **detail: Any) -> Entry:
+        """Append now, inside a job already running on the writer's thread (an action and its audit
+        line in one job, with nothing of anyone else's between them)."""
+        return self._append(ledger, self._data(action, detail))
 
     @contextmanager
     def action(self, name: str, **detail: Any) -> Iterator[dict[str, Any]]:
@@ -68,12 +114,12 @@ class StaffSession:
         try:
             yield result
         except Exception as exc:
-            self.record(name, **detail, **result, outcome=f"failed: {type(exc).__name__}: {exc}"[:200])
+            self.record_wait(name, **detail, **result, outcome=f"failed: {type(exc).__name__}: {exc}"[:200])
             raise
-        self.record(name, **detail, **result, outcome="ok")
+        self.record_wait(name, **detail, **result, outcome="ok")
 
-    def close(self, reason: str = "staff") -> Entry | None:
-        """Close the menu (``reason``: ``staff`` or ``idle``)."""
+    def close(self, reason: str = "staff") -> Future[Entry] | None:
+        """Close the menu (``reason``: ``staff`` or ``idle``); the ``menu_close`` entry is queued."""
         if not self.open:
             return None
         self.open = False
@@ -83,8 +129,9 @@ class StaffSession:
 class StaffGate:
     """The two ways into the menu: a registered staff card, or the hidden gesture plus the PIN."""
 
-    def __init__(self, ledger: Ledger, settings: StaffSection, *, clock: Callable[[], float] = time.monotonic):
-        self.ledger = ledger
+    def __init__(self, writer: LedgerWriter, settings: StaffSection, *,
+                 clock: Callable[[], float] = time.monotonic):
+        self.writer = writer
         self.settings = settings
         self._clock = clock
         self._tokens = frozenset(settings.staff_tokens)
@@ -95,8 +142,9 @@ class StaffGate:
         return token.hex in self._tokens
 
     def _open(self, by: str, how: str) -> StaffSession:
-        s = StaffSession(self.ledger, by, clock=self._clock)
-        s.opened_seq = s.record("menu_open", via=how).seq
+        # Queued, not awaited: a staff card opens the menu on the reader thread, the PIN on the render thread.
+        s = StaffSession(self.writer, by, clock=self._clock)
+        s.opened = s.record("menu_open", via=how)
         return s
 
     def open_with_card(self, token: DonorToken) -> StaffSession | None:
@@ -111,10 +159,17 @@ class StaffGate:
         if attempt.ok:
             return self._open("pin", "pin"), attempt
         if not attempt.refused:
-            self.ledger.append("admin_action", {"action": "pin_failed", "by": "pin", "failures": attempt.failures})
-            if attempt.locked_for_s > 0:
-                self.ledger.append("admin_action", {"action": "pin_locked", "by": "pin",
-                                                    "seconds": int(attempt.locked_for_s)})
+            # Typed on the render thread: queued for the writer, never waited for.
+            failed = {"action": "pin_failed", "by": "pin", "failures": attempt.failures}
+            locked = ({"action": "pin_locked", "by": "pin", "seconds": int(attempt.locked_for_s)}
+                      if attempt.locked_for_s > 0 else None)
+
+            def append(led: Ledger) -> None:
+                led.append("admin_action", failed)
+                if locked is not None:
+                    led.append("admin_action", locked)
+
+            fire(self.writer, append, "PIN failure")
         return None, attempt
 
     def idle_expired(self, session: StaffSession, last_input: float) -> bool:

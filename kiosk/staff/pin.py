@@ -16,8 +16,8 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 # scrypt cost: 16 MiB and ~0.1 s on a Raspberry Pi 4. Stored in the hash line, so it can grow later.
 SCRYPT_N = 2**14

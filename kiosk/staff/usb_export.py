@@ -20,18 +20,20 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from kiosk.ledger.durable import fsync_dir, write_atomic
 from kiosk.ledger.encoding import parse_body
 from kiosk.ledger.export import read_export, write_export
 from kiosk.ledger.report import settled_report
 from kiosk.ledger.store import iter_entries, read_only_engine
-from kiosk.staff.closeout import closeout_csv
 from kiosk.ops.logsetup import IDM_RE, has_idm, redact
+from kiosk.staff.closeout import closeout_csv
 
 REMOVABLE_FS = frozenset({"vfat", "exfat", "ntfs", "ntfs3", "fuseblk", "ext4", "ext3", "ext2"})
 DEFAULT_MOUNT_ROOTS = ("/media", "/run/media")
@@ -124,23 +126,9 @@ def journal_lines(unit: str = "kiosk.service") -> LogSource:
 
 
 def _write_file(path: Path, data: bytes) -> int:
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return len(data)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some FAT drivers refuse fsync on directories; the files themselves are synced
-    finally:
-        os.close(fd)
+    # A stick is FAT more often than not, and some FAT drivers refuse fsync on directories: the one
+    # place the kiosk tolerates that (the files themselves are fsynced, and FAT's fsync writes its table).
+    return write_atomic(path, data, tolerate_dir_fsync_unsupported=True)
 
 
 def _idm_strings(value: Any) -> bool:
@@ -191,7 +179,8 @@ def _day_report(ledger_path: Path, day: date | None, timezone: str) -> tuple[dat
 def export_day(stick: Path, ledger_path: Path, *, kiosk_id: str, timezone: str = "Asia/Tokyo",
                day: date | None = None, titles: dict[str, str] | None = None,
                logs: LogSource | None = None, now: datetime | None = None) -> ExportResult:
-    """Write ``kiosk-<id>-<timestamp>/`` on ``stick``: ledger.jsonl, closeout-<date>.csv, kiosk-<date>.log, MANIFEST.txt.
+    """Write ``kiosk-<id>-<timestamp>/`` on ``stick``: ledger.jsonl, closeout-<date>.csv, kiosk-<date>.log,
+    MANIFEST.txt.
 
     The CSV is the day's latest Z report, or the running X totals when the day
     is not closed yet (noted in the result). Raises :class:`UsbExportError`.
@@ -213,7 +202,7 @@ def export_day(stick: Path, ledger_path: Path, *, kiosk_id: str, timezone: str =
     result = ExportResult(out, business_date=day.isoformat(), closeout={**rep, "close_out_seq": close_seq})
     try:
         ledger_file = out / "ledger.jsonl"
-        result.entries = write_export(ledger_path, ledger_file)
+        result.entries = write_export(ledger_path, ledger_file, tolerate_dir_fsync_unsupported=True)
         if scan_ledger_export(ledger_file):
             ledger_file.unlink()
             raise UsbExportError("refused: the ledger export holds an IDm-shaped value; call the developers")
@@ -248,8 +237,7 @@ def export_day(stick: Path, ledger_path: Path, *, kiosk_id: str, timezone: str =
             manifest.append(f"{digest}  {fname}  ({size} bytes)")
         manifest += [f"note: {n}" for n in result.notes]
         result.files.append(("MANIFEST.txt", _write_file(out / "MANIFEST.txt", ("\n".join(manifest) + "\n").encode())))
-        _fsync_dir(out)
-        _fsync_dir(stick)
+        fsync_dir(stick, tolerate_unsupported=True)  # the new export directory's own entry
         os.sync()
     except (UsbExportError, OSError) as exc:
         # Half an export is worse than none: someone would hand it over. Best effort (the stick may be gone).

@@ -11,10 +11,11 @@ from datetime import date
 
 from sqlalchemy import func, select
 
+from kiosk.config.staff import VolunteerSection
 from kiosk.ledger import DonorToken, Entry, Ledger
 from kiosk.ledger.schema import entries
 from kiosk.ledger.store import read_only_engine
-from kiosk.config.staff import VolunteerSection
+from kiosk.ledger.writer import LedgerWriter, call
 from kiosk.staff.gate import StaffSession
 
 
@@ -52,14 +53,23 @@ def check_grant(settings: VolunteerSection, activity_id: str, points: int, alrea
                              f"(limit {settings.daily_limit_per_card} a day)")
 
 
-def grant(ledger: Ledger, settings: VolunteerSection, activity_id: str, points: int, donor: DonorToken,
+def grant(writer: LedgerWriter, settings: VolunteerSection, activity_id: str, points: int, donor: DonorToken,
           session: StaffSession | None = None) -> Entry:
-    """Grant ``points`` for ``activity_id`` to the tapped card; audited through ``session`` when given."""
-    check_grant(settings, activity_id, points, granted_on(ledger, donor, ledger.business_date()))
-    entry = ledger.grant_points(donor, points, activity_id)
-    if session is not None:
-        session.record("points_grant", activity=activity_id, points=points, grant_seq=entry.seq)
-    return entry
+    """Grant ``points`` for ``activity_id`` to the tapped card; audited through ``session`` when given.
+
+    Waits for the writer (call it from a background thread, not the render or reader thread).
+    """
+
+    def job(ledger: Ledger) -> Entry:
+        # Limit check, grant and audit line in one job on the writer's thread: nothing can be granted
+        # between the check and the grant, and the audit line follows its grant directly.
+        check_grant(settings, activity_id, points, granted_on(ledger, donor, ledger.business_date()))
+        entry = ledger.grant_points(donor, points, activity_id)
+        if session is not None:
+            session.append_to(ledger, "points_grant", activity=activity_id, points=points, grant_seq=entry.seq)
+        return entry
+
+    return call(writer, job)
 
 
 def balance(ledger: Ledger, donors: list[DonorToken] | DonorToken) -> int:

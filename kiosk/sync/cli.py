@@ -1,7 +1,8 @@
 """``kiosk enroll`` and ``kiosk sync``: the kiosk's side of the portal protocol (server_sync).
 
-Exit codes follow kiosk.cli: 0 success; 1 the operation failed (for ``sync --once``: anything left
-unacknowledged); 2 bad config or usage.
+Exit codes follow kiosk.cli: 0 success; 1 the operation failed (the portal unreachable or refusing;
+for ``sync --once`` also anything left unacknowledged or a pushed config that failed); 2 bad config
+or usage.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ def _enroll(args: argparse.Namespace) -> int:
         return 1
     finally:
         up.close()
-    print(f"enrolled kiosk {ans['kiosk_id']} (key {ans['key_id']}) with {args.portal}")
+    print(f"enrolled kiosk {ans.get('kiosk_id', up.kiosk_id)} (key {ans['key_id']}) with {args.portal}")
     return 0
 
 
 def _sync(args: argparse.Namespace) -> int:
     from kiosk.config import load_config
+    from kiosk.ledger.writer import InlineWriter
     from kiosk.sync.uploader import Uploader
 
     cfg = load_config(args.config)
@@ -44,10 +46,12 @@ def _sync(args: argparse.Namespace) -> int:
     ledger = None
     if args.apply_config:
         # Only safe while `kiosk run` is stopped: the ledger has a single writer.
-        from kiosk.app.parts import open_ledger
+        from kiosk.ops.local_files import open_ledger
 
         ledger = open_ledger(cfg, boot=False)
-    up = Uploader.from_config(cfg, ledger=ledger, portal_url=args.portal or "")
+    # This process is single-threaded: the config_change append runs inline, in the sync round.
+    up = Uploader.from_config(cfg, writer=InlineWriter(ledger) if ledger is not None else None,
+                              portal_url=args.portal or "")
     try:
         if not up.state.portal_url:
             print("kiosk sync: no portal URL: set [portal] url in the config or run `kiosk enroll`", file=sys.stderr)
@@ -60,10 +64,13 @@ def _sync(args: argparse.Namespace) -> int:
     line = (f"acknowledged through seq={st.accepted_through_seq} of {st.local_size}; pending {st.pending}; "
             f"checkpoint {st.checkpoint_size}; config applied v{st.config_applied}"
             + (f", v{st.config_staged} staged" if st.config_staged > st.config_applied else ""))
-    if st.ok:
+    # A pushed config that could not be fetched, checked or applied is a failed sync too, though the
+    # entries went up: the uploader goes on uploading past it (donations first) and only says so here.
+    config_error = st.extra.get("config_error") if st.config_version_seen > st.config_applied else None
+    if st.ok and not config_error:
         print(line)
         return 0
-    print(f"kiosk sync: {line}; last error: {st.last_error}", file=sys.stderr)
+    print(f"kiosk sync: {line}; last error: {st.last_error or config_error}", file=sys.stderr)
     return 1
 
 

@@ -5,9 +5,11 @@ media file is on disk with the right SHA-256; then a ``config_change`` entry
 ``{"version", "digest", "source": "portal"}`` goes into the ledger, and only then is
 ``portal-config.json`` replaced (atomically) and the ``on_config`` callback told.
 
-Appending needs the ledger's single writer. Inside ``kiosk run`` the uploader is given that
-:class:`~kiosk.ledger.Ledger`; a standalone ``kiosk sync --once`` is not the writer, so it only
-*stages* the config (``portal-config.pending.json`` plus media) for the running kiosk to apply.
+Appending needs the ledger's single writer. Inside ``kiosk run`` the uploader is given the app's
+:class:`~kiosk.ledger.writer.LedgerWriter` (the service worker): the sync thread queues the
+``config_change`` append and waits for it, so it is ordered with the donations around it. A standalone
+``kiosk sync --once`` is not the writer, so it only *stages* the config (``portal-config.pending.json``
+plus media) for the running kiosk to apply; with ``--apply-config`` it uses an ``InlineWriter``.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from kiosk.ledger.durable import write_atomic
+from kiosk.ledger.writer import LedgerWriter, call
 from server_sync.wire import configdoc
 
 APPLIED = "portal-config.json"
@@ -26,16 +31,6 @@ STAGED = "portal-config.pending.json"
 
 class ConfigApplyError(Exception):
     pass
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def load_applied(data_dir: str | os.PathLike) -> dict[str, Any] | None:
@@ -47,10 +42,12 @@ def load_applied(data_dir: str | os.PathLike) -> dict[str, Any] | None:
 
 
 class ConfigApplier:
-    def __init__(self, data_dir: Path, ledger: Any = None, on_config: Callable[[dict[str, Any]], None] | None = None):
+    def __init__(self, data_dir: Path, writer: LedgerWriter | None = None,
+                 on_config: Callable[[dict[str, Any]], None] | None = None):
         self.data_dir = data_dir
         self.media_dir = data_dir / "media"
-        self.ledger = ledger
+        self.writer = writer
+        """None: not the ledger's writer, stage only."""
         self.on_config = on_config
 
     def apply(self, doc: dict[str, Any], fetch: Callable[[str], bytes]) -> str:
@@ -72,13 +69,14 @@ class ConfigApplier:
             data = fetch(item.sha256)
             if hashlib.sha256(data).hexdigest() != item.sha256:
                 raise ConfigApplyError(f"media {item.sha256[:12]}…: content does not match its checksum")
-            _atomic_write(path, data)
+            write_atomic(path, data)
         record = json.dumps({"version": version, "digest": dig, "config": norm}, ensure_ascii=False).encode()
-        if self.ledger is None:
-            _atomic_write(self.data_dir / STAGED, record)
+        if self.writer is None:
+            write_atomic(self.data_dir / STAGED, record)
             return "staged"
-        self.ledger.append("config_change", {"version": version, "digest": dig, "source": "portal"})
-        _atomic_write(self.data_dir / APPLIED, record)
+        change = {"version": version, "digest": dig, "source": "portal"}
+        call(self.writer, lambda led: led.append("config_change", change))  # on the sync thread: may wait
+        write_atomic(self.data_dir / APPLIED, record)
         (self.data_dir / STAGED).unlink(missing_ok=True)
         if self.on_config is not None:
             self.on_config({"version": version, "digest": dig, "config": norm})

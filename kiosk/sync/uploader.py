@@ -20,19 +20,23 @@ import os
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kiosk.ledger import LedgerError, merkle
-from kiosk.ledger.clock import SystemClock
+from kiosk.ledger.clock import Clock, SystemClock
+from kiosk.ledger.durable import write_atomic
 from kiosk.ledger.keys import public_raw
-from server_sync.wire import protocol as P
 from kiosk.sync.configapply import ConfigApplier, ConfigApplyError
 from kiosk.sync.source import LedgerSource
+from server_sync.wire import protocol as P
+from server_sync.wire.retry import Backoff, Transient, retry, retry_after_of
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +49,6 @@ class SyncError(Exception):
 
 class EnrollError(Exception):
     """Enrollment refused; ``str()`` is the portal's reason."""
-
-
-def full_jitter(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
-    """``random(0, min(cap, base * 2**attempt))`` (AWS architecture blog, "Exponential Backoff and Jitter")."""
-    return (rng or random).uniform(0, min(cap, base * (2 ** min(attempt, 30))))
-
-
-def _retry_after(resp: requests.Response) -> float | None:
-    v = resp.headers.get("Retry-After", "")
-    return min(float(v), 3600.0) if v.isdigit() else None
 
 
 @dataclass
@@ -88,7 +82,7 @@ class SyncState:
         return {**asdict(self), "pending": self.pending, "ok": self.ok}
 
     @classmethod
-    def load(cls, path: Path) -> "SyncState":
+    def load(cls, path: Path) -> SyncState:
         try:
             data = json.loads(path.read_text("utf-8"))
         except (OSError, ValueError):
@@ -97,21 +91,21 @@ class SyncState:
         return cls(**known)
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=1), "utf-8")
-        os.replace(tmp, path)
+        # Durably: without the fsyncs a power cut right after enrolling could leave an empty or missing
+        # file, and the kiosk "not enrolled" for good (the enrollment code is single-use).
+        write_atomic(path, json.dumps(self.to_json(), indent=1))
 
 
 class Uploader:
     """Uploads one kiosk's ledger to its portal. Not thread-safe: one thread drives it."""
 
     def __init__(self, *, kiosk_id: str, signing_key: Ed25519PrivateKey, ledger_path: str | os.PathLike,
-                 state_path: str | os.PathLike, portal_url: str = "", ledger: Any = None, clock: Any = None,
+                 state_path: str | os.PathLike, portal_url: str = "", writer: Any = None, clock: Clock | None = None,
                  data_dir: str | os.PathLike | None = None, batch_entries: int = P.DEFAULT_BATCH_ENTRIES,
                  timeout: tuple[float, float] = (5.0, 30.0), backoff_base: float = 0.5, backoff_cap: float = 60.0,
                  session: requests.Session | None = None, rng: random.Random | None = None,
-                 sleep: Callable[[float], None] = time.sleep, on_config: Callable[[dict[str, Any]], None] | None = None):
+                 sleep: Callable[[float], None] = time.sleep,
+                 on_config: Callable[[dict[str, Any]], None] | None = None):
         self.kiosk_id = kiosk_id
         self.sk = signing_key
         self.pub_hex = public_raw(signing_key.public_key()).hex()
@@ -125,22 +119,23 @@ class Uploader:
         self.clock = clock or SystemClock()
         self.batch_entries = max(1, min(batch_entries, P.MAX_BATCH_ENTRIES))
         self.timeout = timeout
-        self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
+        self.backoff_policy = Backoff(backoff_base, backoff_cap)
         self.http = session or requests.Session()
         self.rng = rng or random.Random()
         self.sleep = sleep
         self.offset_s = 0.0  # portal clock minus ours, learned from every answer
         self._source: LedgerSource | None = None
-        self.applier = ConfigApplier(Path(data_dir) if data_dir else self.state_path.parent, ledger, on_config)
+        # ``writer``: the ledger's LedgerWriter when this process may record pushed configs, else None (stage).
+        self.applier = ConfigApplier(Path(data_dir) if data_dir else self.state_path.parent, writer, on_config)
 
     @classmethod
-    def from_config(cls, cfg: Any, *, ledger: Any = None, portal_url: str = "", **kw: Any) -> "Uploader":
+    def from_config(cls, cfg: Any, *, writer: Any = None, portal_url: str = "", **kw: Any) -> Uploader:
         """An uploader for a :class:`kiosk.config.KioskConfig` (state in ``data_dir/sync-state.json``)."""
         from kiosk.ledger import keys
 
         return cls(kiosk_id=cfg.kiosk.id, signing_key=keys.load_private(cfg.private_key_path),
                    ledger_path=cfg.ledger_path, state_path=cfg.data_dir / "sync-state.json",
-                   portal_url=portal_url or cfg.portal.url, ledger=ledger, data_dir=cfg.data_dir, **kw)
+                   portal_url=portal_url or cfg.portal.url, writer=writer, data_dir=cfg.data_dir, **kw)
 
     # --- plumbing ---------------------------------------------------------------------------------
     @property
@@ -184,12 +179,18 @@ class Uploader:
         self._learn_clock(data)
         return resp.status_code, data, resp
 
+    def _retry_after(self, resp: requests.Response) -> float | None:
+        # An HTTP-date is measured from the answer's Date header, else from the portal's clock as we
+        # learned it: a Pi without an RTC may be days off.
+        portal_now = datetime.fromtimestamp(time.time() + self.offset_s, UTC)
+        return retry_after_of(resp.headers, portal_now)
+
     def _fail(self, status: int, data: Any, resp: requests.Response) -> SyncError:
         code = data.get("error", "") if isinstance(data, dict) else ""
         reason = data.get("reason", "") if isinstance(data, dict) else resp.text[:200]
         msg = f"HTTP {status} {code}: {reason}".strip()
         if status >= 500 or status == 429 or code in ("in_flight", "conflict", "stale_request"):
-            return SyncError(msg, retry_after=_retry_after(resp) if code != "stale_request" else 0)
+            return SyncError(msg, retry_after=self._retry_after(resp) if code != "stale_request" else 0)
         return SyncError(msg, permanent=True)
 
     # --- enrollment -------------------------------------------------------------------------------
@@ -204,6 +205,9 @@ class Uploader:
         if status != 200 or not isinstance(data, dict):
             reason = data.get("reason") if isinstance(data, dict) else resp.text[:200]
             raise EnrollError(f"portal refused enrollment (HTTP {status}): {reason}")
+        if not isinstance(data.get("key_id"), str):
+            # Some other server answering 200 (a wrong port, a captive portal): not an enrollment.
+            raise EnrollError(f"{self.state.portal_url} answered HTTP 200 without a key id: not a kiosk portal?")
         self.state.kiosk_id, self.state.key_id = self.kiosk_id, data["key_id"]
         self.state.enrolled_ms = int(time.time() * 1000)
         self.state.accepted_through_seq = self.state.checkpoint_size = 0
@@ -297,29 +301,36 @@ class Uploader:
             self.state.config_staged = data["version"]
 
     # --- driving ----------------------------------------------------------------------------------
-    def backoff(self, attempt: int, retry_after: float | None = None) -> float:
-        wait = full_jitter(attempt, self.backoff_base, self.backoff_cap, self.rng)
-        return max(wait, retry_after or 0.0)
-
     def sync_once(self, max_attempts: int = 8) -> SyncState:
-        """Sync until everything is acknowledged, retrying transient failures (for ``kiosk sync --once``)."""
-        attempt = 0
-        while True:
+        """Sync until everything is acknowledged, retrying transient failures (for ``kiosk sync --once``).
+
+        Never raises :class:`SyncError`: the last one is in ``state.last_error``.
+        """
+        before = self.state.accepted_through_seq
+
+        def one_round() -> None:
+            nonlocal before
             before = self.state.accepted_through_seq
             self.state.last_attempt_ms = int(time.time() * 1000)
             try:
                 self.sync_round()
-                return self.state
             except SyncError as exc:
                 self.state.last_error = str(exc)
                 self.state.save(self.state_path)
                 log.warning("sync: %s", exc)
-                if self.state.accepted_through_seq > before:
-                    attempt = 0  # progress: the link works, keep going
-                if exc.permanent or attempt + 1 >= max_attempts:
-                    return self.state
-                self.sleep(self.backoff(attempt, exc.retry_after))
-                attempt += 1
+                raise
+
+        def classify(exc: Exception) -> Transient | None:
+            if not isinstance(exc, SyncError) or exc.permanent:
+                return None
+            return Transient(exc.retry_after, progressed=self.state.accepted_through_seq > before)
+
+        try:
+            retry(one_round, classify=classify, backoff=self.backoff_policy, max_attempts=max_attempts,
+                  sleep=self.sleep, rng=self.rng)
+        except SyncError:
+            pass  # recorded in state.last_error by one_round
+        return self.state
 
 
 class BackgroundSync:
@@ -334,7 +345,7 @@ class BackgroundSync:
         self._lock = threading.Lock()
         self._status: dict[str, Any] = uploader.state.to_json()
 
-    def start(self) -> "BackgroundSync":
+    def start(self) -> BackgroundSync:
         self._thread.start()
         return self
 
@@ -352,32 +363,54 @@ class BackgroundSync:
             return dict(self._status)
 
     def _run(self) -> None:
-        attempt = 0
-        while not self._stop.is_set():
-            up = self.uploader
-            up.state.last_attempt_ms = int(time.time() * 1000)
-            try:
-                up.sync_round()
-                attempt = 0
-                wait = self.interval_s
-            except SyncError as exc:
-                up.state.last_error = str(exc)
-                wait = up.backoff(attempt, exc.retry_after)
-                attempt += 1
-            except Exception as exc:  # noqa: BLE001 - the thread must survive anything and say what happened
-                log.exception("sync thread")
-                up.state.last_error = f"internal: {exc}"
-                wait = up.backoff(attempt)
-                attempt += 1
+        up = self.uploader
+        try:
+            while not self._stop.is_set():
+                # One retry loop per interval: failures back off (never sooner than Retry-After), and the
+                # next interval starts again from the shortest wait.
+                retry(self._round, classify=self._classify, backoff=up.backoff_policy, sleep=self._pause, rng=up.rng)
+                self._pause(self.interval_s)
+        except _Stopped:
+            pass
+        finally:
+            up.close()
+
+    def _round(self) -> None:
+        up = self.uploader
+        up.state.last_attempt_ms = int(time.time() * 1000)
+        try:
+            up.sync_round()
+        except SyncError as exc:
+            up.state.last_error = str(exc)
+            raise
+        except Exception as exc:  # noqa: BLE001 - the thread must survive anything and say what happened
+            log.exception("sync thread")
+            up.state.last_error = f"internal: {exc}"
+            raise
+        finally:
             try:
                 up.state.save(up.state_path)
             except OSError as exc:
                 log.error("cannot save sync state: %s", exc)
             with self._lock:
                 self._status = up.state.to_json()
-            self._wake.wait(wait)
-            self._wake.clear()
-        self.uploader.close()
+
+    @staticmethod
+    def _classify(exc: Exception) -> Transient:
+        # Everything is retried here, "permanent" failures too (at the capped pace): staff may fix them
+        # while the kiosk runs (`kiosk enroll`), and the thread must never die.
+        return Transient(exc.retry_after if isinstance(exc, SyncError) else None)
+
+    def _pause(self, seconds: float) -> None:
+        """Wait, woken early by :meth:`nudge` (sync now) or :meth:`stop` (which ends the thread's loops)."""
+        self._wake.wait(seconds)
+        self._wake.clear()
+        if self._stop.is_set():
+            raise _Stopped
+
+
+class _Stopped(Exception):
+    """Raised out of the background thread's waits once :meth:`BackgroundSync.stop` was called."""
 
 
 def enroll_kiosk(cfg: Any, portal_url: str, code: str) -> dict[str, Any]:
@@ -389,14 +422,14 @@ def enroll_kiosk(cfg: Any, portal_url: str, code: str) -> dict[str, Any]:
         up.close()
 
 
-def sync_kiosk(cfg: Any, portal_url: str = "", *, code: str | None = None, ledger: Any = None,
+def sync_kiosk(cfg: Any, portal_url: str = "", *, code: str | None = None, writer: Any = None,
                max_attempts: int = 5, **kw: Any) -> SyncState:
     """Enroll first if ``code`` is given, then upload until everything is acknowledged.
 
-    Pass the open :class:`~kiosk.ledger.Ledger` as ``ledger`` to let pushed configs be applied.
+    Pass the ledger's :class:`~kiosk.ledger.writer.LedgerWriter` as ``writer`` to let pushed configs be applied.
     Returns the uploader's state (``.ok``, ``.pending``, ``.last_error``, ``.accepted_through_seq``).
     """
-    up = Uploader.from_config(cfg, ledger=ledger, portal_url=portal_url, **kw)
+    up = Uploader.from_config(cfg, writer=writer, portal_url=portal_url, **kw)
     try:
         if code is not None:
             up.enroll(code)

@@ -1,47 +1,45 @@
 """Screen text: gettext catalogs, Japanese first, English behind a toggle.
 
-Catalogs live as ``.po`` files in ``kiosk/ui/locale/<lang>/LC_MESSAGES/kiosk.po``
-and are compiled in memory with Babel at first use, so no binary ``.mo`` files
-are committed. Message ids are English; the ``ja`` catalog is what citizens
-see by default, and ``en`` is the identity (plus plural forms).
+Catalogs are ``.po`` files in ``kiosk/ui/locale/<lang>/LC_MESSAGES/kiosk.po``. They are compiled to
+``.mo`` when the package is built or installed (``setup.py``, with Babel), so at run time the
+standard library's :mod:`gettext` reads them and Babel is not needed on the kiosk. Message ids are
+English; the ``ja`` catalog is what citizens see by default, and ``en`` is the identity (plus
+plural forms).
 """
 
 from __future__ import annotations
 
 import gettext
-import io
-from functools import lru_cache
-from importlib import resources
-from typing import Callable
-
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
 
 DOMAIN = "kiosk"
 LANGUAGES = ("ja", "en")
+LOCALE_DIR = Path(__file__).with_name("locale")
 
 
-@lru_cache(maxsize=None)
+class CatalogMissing(RuntimeError):
+    """A compiled catalog is absent: the package was run from a checkout that was never installed."""
+
+
+@cache
 def translations(lang: str) -> gettext.NullTranslations:
     if lang not in LANGUAGES:
         raise ValueError(f"unsupported language {lang!r}; use one of {LANGUAGES}")
-    po = resources.files("kiosk.ui").joinpath("locale", lang, "LC_MESSAGES", f"{DOMAIN}.po")
-    with po.open("rb") as f:
-        catalog = read_po(f, locale=lang, domain=DOMAIN)
-    buf = io.BytesIO()
-    write_mo(buf, catalog)
-    buf.seek(0)
-    return gettext.GNUTranslations(buf)
+    try:
+        return gettext.translation(DOMAIN, localedir=LOCALE_DIR, languages=[lang])
+    except FileNotFoundError:
+        # Falling back to the English ids would quietly show a Japanese-first kiosk in English.
+        mo = LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.mo"
+        raise CatalogMissing(
+            f"compiled catalog {mo} is missing: catalogs are compiled from the .po files when the package "
+            "is built or installed; run `pip install -e .` in the checkout (and look at its output for "
+            "catalog errors)") from None
 
 
 def gettext_for(lang: str) -> Callable[[str], str]:
     return translations(lang).gettext
-
-
-def catalog_ids(lang: str) -> set[str]:
-    po = resources.files("kiosk.ui").joinpath("locale", lang, "LC_MESSAGES", f"{DOMAIN}.po")
-    with po.open("rb") as f:
-        return {m.id for m in read_po(f, locale=lang) if m.id and isinstance(m.id, str)}
 
 
 def yen(amount: int) -> str:

@@ -42,7 +42,7 @@ class PushedConfig(_Doc):
     playlist: list[PlaylistItem] = Field(default_factory=list, max_length=500)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "PushedConfig":
+    def _consistent(self) -> PushedConfig:
         ids = [p.id for p in self.projects]
         if len(set(ids)) != len(ids):
             raise ValueError("duplicate project ids")

@@ -85,7 +85,7 @@ def verify_request_signature(pub: Ed25519PublicKey, signature_b64: str, base: by
 
 def enroll_message(kiosk_id: str, code: str, public_key_hex: str) -> bytes:
     """What the kiosk signs at enrollment: proof that it holds the key it registers."""
-    return f"{ENROLL_CONTEXT}\n{kiosk_id}\n{code}\n{public_key_hex}\n".encode("utf-8")
+    return f"{ENROLL_CONTEXT}\n{kiosk_id}\n{code}\n{public_key_hex}\n".encode()
 
 
 def idempotency_key(kiosk_id: str, first_seq: int, last_seq: int, old_cp_size: int, cp_size: int) -> str:

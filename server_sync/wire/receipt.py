@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from typing import Any
+from typing import Protocol
 
 DOMAIN = b"civic-kiosk-receipt/v1\x00"
 CODE_RE = re.compile(r"^[A-Z2-7]{26}$")
@@ -26,7 +26,17 @@ def receipt_code_of(body: bytes, signature: bytes) -> str:
     return base64.b32encode(digest).decode("ascii").rstrip("=")
 
 
-def receipt_code(entry: Any) -> str:
+class SignedEntry(Protocol):
+    """Anything with an entry's exact signed ``body`` bytes and its ``signature`` (read-only is enough)."""
+
+    @property
+    def body(self) -> bytes: ...
+
+    @property
+    def signature(self) -> bytes: ...
+
+
+def receipt_code(entry: SignedEntry) -> str:
     """The receipt code of a ``donation`` entry (anything with ``.body`` and ``.signature`` bytes)."""
     return receipt_code_of(entry.body, entry.signature)
 

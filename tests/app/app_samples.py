@@ -5,8 +5,8 @@ from __future__ import annotations
 import pygame
 
 from kiosk.donation import flow
-from kiosk.ui.screens import ProjectInfo, ScreenContext
 from kiosk.player.slides import AREA_COLOURS
+from kiosk.ui.screens import ProjectInfo, ScreenContext
 
 SIZE = (640, 360)
 

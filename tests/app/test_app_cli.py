@@ -64,7 +64,8 @@ def test_demo_without_a_display_says_so_and_runs_headless(tmp_path: Path):
 
 def test_run_with_a_bad_config_exits_2_listing_every_problem(tmp_path: Path):
     bad = tmp_path / "bad.toml"
-    bad.write_text('[kiosk]\nid = "Bad Id"\nlanguage = "fr"\n\n[donation]\npresets_yen = []\n\n[reader]\nbackend = "usb"\n')
+    bad.write_text('[kiosk]\nid = "Bad Id"\nlanguage = "fr"\n\n[donation]\npresets_yen = []\n\n'
+                   '[reader]\nbackend = "usb"\n')
     r = kiosk("run", "--config", str(bad))
     assert r.returncode == 2
     assert "4 problems" in r.stderr, r.stderr
@@ -78,7 +79,8 @@ def test_run_with_a_bad_config_exits_2_listing_every_problem(tmp_path: Path):
 def test_run_starts_and_shuts_down_cleanly(tmp_path: Path):
     cfg = tmp_path / "kiosk.toml"
     cfg.write_text(f'[kiosk]\nid = "run-test-1"\ndata_dir = "{tmp_path / "data"}"\n\n[player]\ndisplay = "headless"\n'
-                   'width = 320\nheight = 180\n\n[[projects]]\nid = "kodomo"\ntitle = "こども食堂"\narea = "children"\n')
+                   'width = 320\nheight = 180\n\n[[projects]]\nid = "kodomo"\ntitle = "こども食堂"\n'
+                   'area = "children"\n')
     r = kiosk("run", "--config", str(cfg), "--seconds", "1")
     assert r.returncode == 0, r.stdout + r.stderr
     v = kiosk("ledger", "verify", str(tmp_path / "data" / "ledger.db"))

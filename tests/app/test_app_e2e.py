@@ -8,6 +8,7 @@ ledger file (read through a separate read-only connection, i.e. committed).
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sqlite3
@@ -20,9 +21,9 @@ import pytest
 from sqlalchemy import event
 
 import kiosk.app.runtime as app_mod
+from kiosk.app.demo import card_spec, demo_template
 from kiosk.app.runtime import App, target_center
 from kiosk.config import validate_config
-from kiosk.app.demo import card_spec, demo_template
 from kiosk.ledger import verify_path
 from kiosk.ledger.store import iter_entries, read_only_engine
 from kiosk.ui.screens import chrome
@@ -51,7 +52,8 @@ def _cfg(data_dir: Path, media: Path | None = None) -> Any:
     if media is not None:
         shutil.copytree(media, data_dir / "media")
         entries = {e.project: e.sha256 for e in MediaCache(data_dir / "media").entries()}
-        cfg.player.playlist = demo_playlist([type("C", (), {"project_id": p, "sha256": s})() for p, s in entries.items()])
+        cfg.player.playlist = demo_playlist(
+            [type("C", (), {"project_id": p, "sha256": s})() for p, s in entries.items()])
     return cfg
 
 
@@ -201,9 +203,8 @@ def test_corner_taps_never_start_a_donation_and_five_open_the_pin_keypad(tmp_pat
 
 def test_a_staff_card_opens_the_menu_instead_of_giving(tmp_path, media):
     from kiosk.ledger import Pepper
+    from kiosk.ops.local_files import ensure_secrets
     from kiosk.reader.sim import preset_idm
-
-    from kiosk.app.parts import ensure_secrets
 
     cfg = _cfg(tmp_path / "data", media)
     ensure_secrets(cfg)  # the pepper exists, so the staff card's token can be registered as `kiosk staff card` does
@@ -214,9 +215,12 @@ def test_a_staff_card_opens_the_menu_instead_of_giving(tmp_path, media):
         app.press("1")  # key 1: the simulated Suica, now a staff card
         app.run(until=lambda a: a.staff.is_open, seconds=5)
         assert app.staff.is_open
+        # The menu opens at once; its menu_open entry is queued to the service worker (the reader thread never
+        # waits for an fsync), so wait for that append before reading the file.
+        opened = app.staff.menu.model.session.opened.result(timeout=5)
         kinds = [e.type for e in app.ledger.iter_entries(start=before + 1)]
         assert "donation_intent" not in kinds and "donation" not in kinds
-        assert any(e.type == "admin_action" and e.data["action"] == "menu_open"
+        assert any(e.seq == opened.seq and e.type == "admin_action" and e.data["action"] == "menu_open"
                    for e in app.ledger.iter_entries(start=before + 1))
 
 
@@ -230,10 +234,9 @@ def test_live_frames_feed_the_watchdog(kiosk):
 def test_kiosk_run_speaks_the_systemd_notify_protocol(tmp_path, media, monkeypatch):
     """`kiosk run` under Type=notify: READY=1 once up, WATCHDOG=1 from the render loop, STOPPING=1 at exit."""
     import socket
+    import threading
 
     from kiosk.app.runtime import run_kiosk
-
-    import threading
 
     sock_path = tmp_path / "notify.sock"
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -274,8 +277,8 @@ def test_the_thank_you_qr_names_a_receipt_the_portal_can_show(tmp_path, media):
     """The code on the screen and in its QR is the portal's receipt code for that donation entry."""
     import requests
 
-    from server_sync.embedded import start_portal
     from kiosk.sync.uploader import sync_kiosk
+    from server_sync.embedded import start_portal
     from server_sync.wire.receipt import receipt_code
 
     cfg = _cfg(tmp_path / "data", media)
@@ -316,14 +319,14 @@ def test_a_config_pushed_by_the_portal_reaches_the_running_kiosk(tmp_path, media
     donation flow uses the new amounts."""
     import hashlib
 
+    from kiosk.sync.uploader import enroll_kiosk
     from server_sync.configstore import add_media, publish
     from server_sync.embedded import start_portal
-    from kiosk.sync.uploader import enroll_kiosk
 
     cfg = _cfg(tmp_path / "data", media)
     portal = start_portal(f"sqlite:///{tmp_path / 'portal.db'}")
     try:
-        from kiosk.app.parts import ensure_secrets
+        from kiosk.ops.local_files import ensure_secrets
 
         ensure_secrets(cfg)
         enroll_kiosk(cfg, portal.url, portal.issue_code(cfg.kiosk.id))
@@ -350,10 +353,9 @@ def test_a_config_pushed_by_the_portal_reaches_the_running_kiosk(tmp_path, media
 
 
 def test_menu_volume_and_portal_reload_are_wired_in_the_app(tmp_path, media):
-    from server_sync.embedded import start_portal
+    from kiosk.ops.local_files import ensure_secrets
     from kiosk.sync.uploader import enroll_kiosk
-
-    from kiosk.app.parts import ensure_secrets
+    from server_sync.embedded import start_portal
 
     cfg = _cfg(tmp_path / "data", media)
     with App(cfg, sound=True) as app:  # no portal configured: no "reload from the portal" button
@@ -374,3 +376,113 @@ def test_menu_volume_and_portal_reload_are_wired_in_the_app(tmp_path, media):
             assert [i.project for i in reload()] == [i.project for i in cfg.player.playlist]  # nothing pushed yet
     finally:
         portal.stop()
+
+
+def test_every_append_of_the_running_app_is_made_by_the_service_worker(tmp_path, media, monkeypatch, caplog):
+    """A pushed config (sync thread), a wrong PIN (render thread), a staff card (reader thread), a status view,
+    a Z report and a volunteer grant (menu thread) and the shutdown checkpoint: all appended on the worker.
+
+    The append seam is wrapped only to note which thread runs it; the entries are written as ever.
+    """
+    import threading
+
+    from kiosk.config.staff import Activity
+    from kiosk.ledger import LedgerThreadError, Pepper
+    from kiosk.ledger.store import Ledger
+    from kiosk.ops.local_files import ensure_secrets
+    from kiosk.reader.sim import preset_idm
+    from kiosk.staff.pin import hash_pin
+    from kiosk.sync.uploader import enroll_kiosk
+    from server_sync.configstore import add_media, publish
+    from server_sync.embedded import start_portal
+
+    appended: list[tuple[str, str, str | None]] = []
+    real_append_once = Ledger._append_once
+
+    def noting_thread(self: Ledger, kind: str, data: dict) -> Any:
+        appended.append((threading.current_thread().name, kind, data.get("action")))
+        return real_append_once(self, kind, data)
+
+    monkeypatch.setattr(Ledger, "_append_once", noting_thread)
+    cfg = _cfg(tmp_path / "data", media)
+    ensure_secrets(cfg)
+    cfg.staff.pin_hash = hash_pin("2468", n=2**10)
+    cfg.staff.staff_tokens.append(Pepper.load(cfg.pepper_path).token(preset_idm("suica")).hex)
+    cfg.volunteer.activities.append(Activity(id="park-cleanup", title="公園清掃", points=10, max_points=50))
+    portal = start_portal(f"sqlite:///{tmp_path / 'portal.db'}")
+    try:
+        enroll_kiosk(cfg, portal.url, portal.issue_code(cfg.kiosk.id))
+        cfg.portal.url, cfg.portal.sync_interval_s = portal.url, 5
+        sha = add_media(portal.app.state.engine, next(media.glob("*.mp4")).read_bytes(), "video/mp4")
+        publish(portal.app.state.engine, {
+            "projects": [{"id": "hanabi", "title": "花火大会", "group": "実行委員会", "area": "town"}],
+            "presets_yen": [200, 400], "default_yen": 200,
+            "playlist": [{"sha256": sha, "name": "hanabi.mp4", "project": "hanabi"}]})
+        with caplog.at_level(logging.ERROR, logger="kiosk.ledger.writer"), App(cfg, sound=False) as app:
+            menu = app.staff.menu
+            assert app.ledger.writer_thread == "donation-service"
+            with pytest.raises(LedgerThreadError):  # the guard: this (main) thread may not append any more
+                app.ledger.append("admin_action", {"action": "menu_open", "by": "pin"})
+            app.staff.nudge_sync()  # the sync thread records the pushed config, through the worker
+            run_until(app, lambda p: p.screen.screen == "attract" and p.screen.project == "hanabi", seconds=30)
+            for _ in range(5):  # the hidden gesture, then a wrong PIN typed on the render thread
+                app.touch_at((2, 2))
+                app.run(seconds=0.15)
+            assert menu.page == "pin"
+            for key in (pygame.K_9, pygame.K_9, pygame.K_9, pygame.K_9, pygame.K_RETURN):
+                app.inject(pygame.event.Event(pygame.KEYDOWN, key=key, mod=0, unicode=""))
+            app.run(until=lambda a: any(act == "pin_failed" for _, _, act in appended), seconds=5)
+            app.press("1")  # the staff card, on the reader thread, while the keypad is up
+            app.run(until=lambda a: menu.page == "home", seconds=5)
+            menu.model.press("go", "status")
+            menu.model.press("back")
+            menu.model.press("go", "z_confirm")
+            menu.model.press("z_run")  # on the menu's background thread, which waits for the worker
+            app.run(until=lambda a: menu.page == "z_done", seconds=10)
+            assert menu.view().notice_level == "green", menu.view().notice
+            menu.model.press("back")
+            menu.model.press("go", "volunteer")
+            menu.model.press("activity", "park-cleanup")
+            menu.model.press("points_ok")
+            app.press("2")  # the volunteer's PASMO
+            app.run(until=lambda a: menu.page == "volunteer_done", seconds=10)
+            assert menu.view().notice_level == "green", menu.view().notice
+            menu.model.press("close")
+    finally:
+        portal.stop()
+    # Ledger.open wrote genesis, boot and its checkpoint on the opening thread, before the worker claimed it.
+    assert appended[:3] == [("MainThread", "genesis", None), ("MainThread", "boot", None),
+                            ("MainThread", "checkpoint", None)]
+    later = appended[3:]
+    assert {t for t, _, _ in later} == {"donation-service"}, [a for a in later if a[0] != "donation-service"]
+    assert {"config_change", "close_out", "points_grant"} <= {k for _, k, _ in later}
+    assert {"pin_failed", "menu_open", "status_view", "z_report", "points_grant", "menu_close"} <= {
+        a for _, k, a in later if k == "admin_action"}
+    assert later[-1][1] == "checkpoint"  # the shutdown checkpoint, by the owner as its last act
+    assert "ledger append" not in caplog.text  # no queued append failed or came from the wrong thread
+    assert verify_path(cfg.ledger_path).ok
+
+
+def test_ledger_jobs_carry_their_errors_and_a_failed_worker_refuses_them(kiosk):
+    from kiosk.ledger import LedgerError, LedgerUnavailable
+
+    run_until(kiosk, lambda p: p.screen.screen == "attract")
+    w = kiosk.ledger_writer
+    size = w.submit(lambda led: led.append("admin_action", {"action": "sync_now", "by": "pin"}).seq).result(5)
+    assert size == kiosk.ledger.size
+    refused = w.submit(lambda led: led.append("donation", {}))  # a bad job: its caller's error, not a dead kiosk
+    assert isinstance(refused.exception(5), LedgerError)
+    kiosk.run(seconds=0.1)
+    assert not kiosk.failed
+
+    def boom(svc: Any) -> None:
+        raise RuntimeError("a bug in the service")
+
+    kiosk.submit(boom)
+    queued = w.submit(lambda led: led.size)  # behind the job that kills the worker, or after it died
+    assert isinstance(queued.exception(5), LedgerUnavailable)
+    run_until(kiosk, lambda p: kiosk.failed and p.screen.screen == "error")
+    later = w.submit(lambda led: led.size)
+    assert isinstance(later.exception(5), LedgerUnavailable) and "stopped" in str(later.exception())
+    assert kiosk.worker.stop(5)  # the worker thread is finished...
+    assert kiosk.worker.ledger_closed  # ...and closed the ledger on its way out; the main thread appends nothing

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pygame
 import pytest
+from app_samples import CTX, SIZE, backdrop, screens
 
 from kiosk.donation import flow
 from kiosk.ui import widgets as ui
 from kiosk.ui.screens import render
-
-from app_samples import CTX, SIZE, backdrop, screens
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "donation"
 UPDATE = os.environ.get("KIOSK_UPDATE_GOLDEN") == "1"

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pygame
 import pytest
+from app_samples import CTX, backdrop, screens
 
 from kiosk.donation import flow
 from kiosk.ui import widgets as ui
 from kiosk.ui.screens import actions, chrome, render
-
-from app_samples import CTX, backdrop, screens
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -54,7 +53,7 @@ def test_every_button_is_finger_sized_and_buttons_do_not_overlap(size):
 
 
 def test_every_screen_has_the_language_toggle_top_right():
-    for lang, label_lang in (("ja", "en"), ("en", "ja")):
+    for lang, _label_lang in (("ja", "en"), ("en", "ja")):
         for name, data in screens(lang).items():
             targets = targets_of(data, (1280, 720))
             toggle = [t for t in targets if t.action == chrome.LANG]
@@ -66,7 +65,8 @@ def test_every_screen_has_the_language_toggle_top_right():
 
 def test_tap_card_keeps_the_amounts_for_a_change_of_mind():
     targets = targets_of(screens()["tap_card"], (1280, 720))
-    assert actions.touch(targets, center(targets, chrome.AMOUNT, 1000), 9) == flow.ChooseAmount(now_ms=9, amount_yen=1000)
+    assert (actions.touch(targets, center(targets, chrome.AMOUNT, 1000), 9)
+            == flow.ChooseAmount(now_ms=9, amount_yen=1000))
 
 
 def test_a_touch_on_the_loop_opens_the_amounts_for_the_project_on_screen():

@@ -17,8 +17,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import event
 
-from kiosk.donation.service import DonationService
 from kiosk.donation.flow import FlowSettings
+from kiosk.donation.service import DonationService
 from kiosk.ledger import Ledger, Pepper
 from kiosk.ledger.clock import FixedClock
 from kiosk.ledger.pepper import DonorToken

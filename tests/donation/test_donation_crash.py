@@ -21,7 +21,6 @@ import pytest
 from kiosk.donation.service import DonationService
 from kiosk.ledger import Ledger, verify_path
 from kiosk.payment import SimulatedTerminal
-
 from tests.donation.conftest import KIOSK_ID, Kiosk, approved_charges, card, entries_of, settings, token
 
 # point -> (terminal mode, charged?)

@@ -15,13 +15,14 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, event, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, event, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from kiosk.donation import flow
 from kiosk.donation.service import DonationService
 from kiosk.ledger import Ledger, verify_path
 from kiosk.payment import ChargeResult, SimulatedTerminal
-
 from tests.donation.conftest import KIOSK_ID, Kiosk, LedgerOutage, card, entries_of, settings, token
 
 START_BALANCE = 3000

@@ -9,11 +9,10 @@ import pytest
 
 from kiosk.donation import flow
 from kiosk.donation.service import DonationService
-from server_sync.wire.receipt import receipt_code
 from kiosk.ledger import verify_path
 from kiosk.payment import SimulatedTerminal
-from kiosk.reader.events import CardRemoved, ReadError, ReaderConnected, ReaderDisconnected
-
+from kiosk.reader.events import CardRemoved, ReaderConnected, ReaderDisconnected, ReadError
+from server_sync.wire.receipt import receipt_code
 from tests.donation.conftest import LedgerOutage, approved_charges, card, entries_of, settings, token
 
 
@@ -290,7 +289,7 @@ def test_idle_timeouts_follow_the_service_clock(kiosk):
 
 def test_for_config_builds_from_a_kiosk_config(tmp_path):
     from kiosk.config import validate_config
-    from kiosk.app.parts import ensure_secrets, open_ledger
+    from kiosk.ops.local_files import ensure_secrets, open_ledger
 
     cfg = validate_config({"kiosk": {"id": "svc-test", "data_dir": str(tmp_path)},
                            "projects": [{"id": "a", "title": "A", "area": "green"}]})

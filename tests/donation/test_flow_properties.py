@@ -13,14 +13,24 @@ attempt) each effect. Whatever happens:
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, event, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, event, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from kiosk.donation import flow
 from kiosk.donation.flow import (
-    Charge, ChargeAnswered, CommitIntent, DonationRecorded, FailureRecorded, IntentCommitted, LedgerDown, Receipt,
-    RecordDonation, RecordFailure, Tap,
+    Charge,
+    ChargeAnswered,
+    CommitIntent,
+    DonationRecorded,
+    FailureRecorded,
+    IntentCommitted,
+    LedgerDown,
+    Receipt,
+    RecordDonation,
+    RecordFailure,
+    Tap,
 )
-
 from tests.donation.conftest import PROJECTS, settings, token
 
 S = settings(choose_amount_idle_ms=3_000, tap_card_idle_ms=3_000, thanks_ms=2_000, error_ms=2_000)

@@ -8,11 +8,30 @@ import pytest
 
 from kiosk.donation import flow
 from kiosk.donation.flow import (
-    Cancel, CardUnreadable, Charge, ChargeAnswered, ChooseAmount, CommitIntent, DonationRecorded, FailureRecorded,
-    IntentCommitted, LedgerDown, ProjectShown, ReaderOffline, ReaderOnline, Receipt, RecordDonation, RecordFailure,
-    Tap, Tick, ToggleLanguage, Touch, initial, screen_for, step,
+    Cancel,
+    CardUnreadable,
+    Charge,
+    ChargeAnswered,
+    ChooseAmount,
+    CommitIntent,
+    DonationRecorded,
+    FailureRecorded,
+    IntentCommitted,
+    LedgerDown,
+    ProjectShown,
+    ReaderOffline,
+    ReaderOnline,
+    Receipt,
+    RecordDonation,
+    RecordFailure,
+    Tap,
+    Tick,
+    ToggleLanguage,
+    Touch,
+    initial,
+    screen_for,
+    step,
 )
-
 from tests.donation.conftest import settings, token
 
 S = settings()

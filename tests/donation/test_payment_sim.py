@@ -9,9 +9,13 @@ import pytest
 
 from kiosk.config import validate_config
 from kiosk.payment import (
-    ChargeResult, PaymentConfig, PaymentTerminal, SimulatedTerminal, TerminalUnavailable, open_terminal,
+    ChargeResult,
+    PaymentConfig,
+    PaymentTerminal,
+    SimulatedTerminal,
+    TerminalUnavailable,
+    open_terminal,
 )
-
 from tests.donation.conftest import token
 
 CARD = token(1).hex

@@ -26,7 +26,8 @@ scalars = (
     | st.integers(-MAX_SAFE_INT, MAX_SAFE_INT)
     | st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)  # any text but lone surrogates
 )
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(ascii_keys, inner, max_size=4),
+values = st.recursive(scalars,
+                      lambda inner: st.lists(inner, max_size=4) | st.dictionaries(ascii_keys, inner, max_size=4),
                       max_leaves=25)
 
 

@@ -16,7 +16,6 @@ import pytest
 
 from kiosk.ledger import Ledger, LedgerUnavailable, verify_path
 from kiosk.ledger.clock import FixedClock
-
 from tests.conftest import fake_idm
 
 
@@ -80,7 +79,7 @@ def test_file_system_full(tmp_path, signing_key, pepper):
                     f.write(b"\0" * 65536)
                     f.flush()
         failures = 0
-        for i in range(200):
+        for _i in range(200):
             try:
                 led.append("admin_action", {"action": "fill", "detail": "y" * 3000})
             except LedgerUnavailable:

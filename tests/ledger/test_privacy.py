@@ -7,7 +7,6 @@ import logging
 from kiosk.cli import main
 from kiosk.ledger import Ledger, write_export
 from kiosk.ledger.clock import FixedClock
-
 from tests.conftest import fake_idm
 
 IDMS = [fake_idm(n) for n in range(8)] + [bytes.fromhex("0123456789abcdef"), bytes.fromhex("012e4cd2a3b4c5d6")]

@@ -11,7 +11,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kiosk.ledger import Ledger, LedgerError, Pepper, keys, verify_path
 from kiosk.ledger import checkpoint as cpmod
 from kiosk.ledger.clock import FixedClock
-
 from tests.conftest import fake_idm
 
 

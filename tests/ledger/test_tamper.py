@@ -15,17 +15,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kiosk.ledger import verify_path, write_export
 from kiosk.ledger.clock import FixedClock
 from kiosk.ledger.encoding import entry_hash
-from kiosk.ledger.export import Row
 from kiosk.ledger.schema import DENORMALISED
-from kiosk.ledger.verify import ChainVerifier, VerifyFailure, verify_rows
-
+from kiosk.ledger.verify import ChainVerifier, Row, VerifyFailure, verify_rows
 from tests.conftest import build_sample
 
 
 def db_rows(path: Path) -> list[Row]:
     con = sqlite3.connect(path)
     cols = ", ".join(DENORMALISED)
-    out = [Row(r[0], bytes(r[1]), bytes(r[2]), bytes(r[3]), dict(zip(DENORMALISED, r[4:])))
+    out = [Row(r[0], bytes(r[1]), bytes(r[2]), bytes(r[3]), dict(zip(DENORMALISED, r[4:], strict=True)))
            for r in con.execute(f"SELECT seq, body, entry_hash, signature, {cols} FROM entries ORDER BY seq")]
     con.close()
     return out

@@ -9,11 +9,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kiosk.ledger import Ledger, verify_path
 from kiosk.ledger.clock import FixedClock
-from kiosk.ledger.export import Row
 from kiosk.ledger.schema import DENORMALISED
 from kiosk.ledger.sigcheck import BATCH
-from kiosk.ledger.verify import verify_rows
-
+from kiosk.ledger.verify import Row, verify_rows
 from tests.conftest import fake_idm
 
 
@@ -32,7 +30,7 @@ def big(tmp_path_factory):  # noqa: ANN001
         i += 1
     led.close()
     con = sqlite3.connect(path)
-    rows = [Row(r[0], r[1], r[2], r[3], dict(zip(DENORMALISED, r[4:]))) for r in con.execute(
+    rows = [Row(r[0], r[1], r[2], r[3], dict(zip(DENORMALISED, r[4:], strict=True))) for r in con.execute(
         f"SELECT seq, body, entry_hash, signature, {', '.join(DENORMALISED)} FROM entries ORDER BY seq")]
     con.close()
     return path, sk, rows

@@ -20,18 +20,19 @@ import pygame  # noqa: E402
 import pytest  # noqa: E402
 
 from kiosk.config import KioskConfig, load_config  # noqa: E402
+from kiosk.config.player import PlaylistItem  # noqa: E402
+from kiosk.config.staff import OpsSettings, StaffSection, ops_settings  # noqa: E402
 from kiosk.ledger import DonorToken, Ledger, Pepper  # noqa: E402
 from kiosk.ledger.clock import FixedClock  # noqa: E402
-from kiosk.config.staff import OpsSettings, StaffSection, ops_settings  # noqa: E402
-from kiosk.staff.pin import hash_pin  # noqa: E402
-from kiosk.staff.gate import StaffGate  # noqa: E402
+from kiosk.ledger.writer import InlineWriter  # noqa: E402
+from kiosk.ops.local_files import ensure_secrets, open_ledger  # noqa: E402
 from kiosk.ops.status import StatusInputs  # noqa: E402
-from kiosk.staff.usb_export import Stick, export_day  # noqa: E402
-from kiosk.config.player import PlaylistItem  # noqa: E402
-from kiosk.staff.menu import MaintenanceMenu, MenuServices, View  # noqa: E402
-from kiosk.ui.widgets import Target  # noqa: E402
 from kiosk.reader.events import TapRecord  # noqa: E402
-from kiosk.app.parts import ensure_secrets, open_ledger  # noqa: E402
+from kiosk.staff.gate import StaffGate  # noqa: E402
+from kiosk.staff.menu import MaintenanceMenu, MenuServices, View  # noqa: E402
+from kiosk.staff.pin import hash_pin  # noqa: E402
+from kiosk.staff.usb_export import Stick, export_day  # noqa: E402
+from kiosk.ui.widgets import Target  # noqa: E402
 
 PIN = "2468"
 SIZE = (640, 360)
@@ -233,7 +234,8 @@ def build_rig(tmp_path: Path, **overrides: Any) -> Rig:
     ops = dataclasses.replace(ops_settings(cfg), staff=StaffSection(
         pin_hash=pin_hash(), staff_tokens=[staff_token.hex], free_attempts=3, lockout_base_s=30, lockout_max_s=900,
         idle_timeout_s=300))
-    gate = StaffGate(ledger, ops.staff, clock=clock)
+    writer = InlineWriter(ledger)  # the menu's appends run in the test's thread, so every step is synchronous
+    gate = StaffGate(writer, ops.staff, clock=clock)
     sync, machine = FakeSync(), Machine()
     stick = tmp_path / "media" / "KIOSK-USB"
     stick.mkdir(parents=True)
@@ -245,7 +247,7 @@ def build_rig(tmp_path: Path, **overrides: Any) -> Rig:
         return list(playlist)
 
     kw: dict[str, Any] = dict(
-        ledger=ledger, gate=gate, ops=ops,
+        writer=writer, gate=gate, ops=ops,
         titles={p.id: p.title for p in cfg.projects}, titles_en={p.id: p.title_en for p in cfg.projects},
         language=lambda: machine.language, set_language=lambda lang: setattr(machine, "language", lang),
         status_inputs=lambda: dataclasses.replace(STATUS),

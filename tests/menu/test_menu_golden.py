@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Callable
 
 import pygame
 import pytest
 
-from kiosk.staff.usb_export import ExportResult
 from kiosk.staff.menu import PAGES
+from kiosk.staff.usb_export import ExportResult
 from kiosk.ui.widgets import compare_images
 
 from .conftest import PIN, Rig, build_rig

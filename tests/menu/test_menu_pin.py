@@ -50,7 +50,7 @@ def test_right_pin_opens_the_menu_and_is_recorded_without_the_pin(rig):
 
 def test_wrong_pins_lock_with_growing_delays(rig):
     gesture(rig)
-    for n in range(3):
+    for _n in range(3):
         type_pin(rig, "1357")
         assert rig.menu.page == "pin"
     # Three free attempts used: locked for 30 s, and the keypad says so.
@@ -138,7 +138,8 @@ def test_without_a_pin_configured_the_gesture_does_nothing(tmp_path: Path):
 
     rig = build_rig(tmp_path)
     try:
-        rig.services.gate = StaffGate(rig.ledger, rig.ops.staff.model_copy(update={"pin_hash": ""}), clock=rig.clock)
+        rig.services.gate = StaffGate(rig.services.writer, rig.ops.staff.model_copy(update={"pin_hash": ""}),
+                                      clock=rig.clock)
         assert not gesture(rig)
         assert not rig.menu.is_open
     finally:

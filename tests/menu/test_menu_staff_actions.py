@@ -279,7 +279,7 @@ def test_the_menu_follows_the_kiosk_language(rig):
 def test_services_from_config_hide_what_the_app_did_not_inject(rig):
     from kiosk.staff.menu import MaintenanceMenu, services_from_config
 
-    services = services_from_config(rig.cfg, rig.ledger, rig.gate, find_sticks=lambda: [])
+    services = services_from_config(rig.cfg, rig.services.writer, rig.gate, find_sticks=lambda: [])
     assert services.titles == {"kodomo": "こども食堂", "midori": "雑木林を守ろう"} and services.language() == "ja"
     assert services.kiosk_id == "test-kiosk-1" and services.ops.volunteer.activities
     menu = MaintenanceMenu(services, clock=rig.clock, screen_size=(640, 360))

@@ -12,7 +12,8 @@ import pytest
 from kiosk.config import KioskConfig, load_config
 from kiosk.ledger import Ledger, Pepper
 from kiosk.ledger.clock import FixedClock
-from kiosk.app.parts import ensure_secrets, open_ledger
+from kiosk.ledger.writer import InlineWriter
+from kiosk.ops.local_files import ensure_secrets, open_ledger
 
 DAY1 = date(2025, 11, 21)  # FixedClock's default wall time is 2025-11-21 13:40 JST
 DAY2 = date(2025, 11, 22)
@@ -51,6 +52,11 @@ class Site:
     clock: FixedClock
     ledger: Ledger
     idms: list[bytes]
+
+    @property
+    def writer(self) -> InlineWriter:
+        """What staff code appends through; inline, as in the single-threaded `kiosk closeout`."""
+        return InlineWriter(self.ledger)
 
 
 def write_config(directory: Path, extra: str = "") -> Path:

@@ -26,8 +26,8 @@ def closeout_fields(rep: dict) -> dict:
 def test_z_totals_equal_ledger_report_for_each_day(site, capsys):
     led = site.ledger
     seqs = fill_two_days(led, site.pepper, site.clock, site.idms)
-    z1 = z_report(led, DAY1)
-    z2 = z_report(led, DAY2)
+    z1 = z_report(site.writer, DAY1)
+    z2 = z_report(site.writer, DAY2)
     for z, day in ((z1, DAY1), (z2, DAY2)):
         assert z.type == "close_out" and z.data["business_date"] == day.isoformat()
         rep = cli_report(capsys, led.path, day)
@@ -48,12 +48,12 @@ def test_z_totals_equal_ledger_report_for_each_day(site, capsys):
 def test_second_z_for_a_date_is_refused_unless_forced(site):
     led = site.ledger
     fill_two_days(led, site.pepper, site.clock, site.idms)
-    first = z_report(led, DAY1)
+    first = z_report(site.writer, DAY1)
     size = led.size
     with pytest.raises(AlreadyClosed) as err:
-        z_report(led, DAY1)
+        z_report(site.writer, DAY1)
     assert err.value.seq == first.seq and led.size == size
-    again = z_report(led, DAY1, force=True)
+    again = z_report(site.writer, DAY1, force=True)
     assert again.data["supersedes_seq"] == first.seq
     assert closeout_fields(again.data) == closeout_fields(first.data)
 
@@ -72,10 +72,10 @@ def test_timer_closes_only_ended_days_once(site):
     led = site.ledger
     fill_two_days(led, site.pepper, site.clock, site.idms)
     assert open_dates(led) == [DAY1]  # DAY2 is today: not ended
-    written = auto_close(led)
+    written = auto_close(site.writer)
     assert [e.data["business_date"] for e in written] == [DAY1.isoformat()]
     assert written[0].data["trigger"] == "timer"
-    assert auto_close(led) == []
+    assert auto_close(site.writer) == []
 
 
 def test_closeout_cli_date_and_refusal(site, capsys):
@@ -95,7 +95,7 @@ def test_closeout_cli_date_and_refusal(site, capsys):
 
 def test_csv_rows_add_up(site):
     fill_two_days(site.ledger, site.pepper, site.clock, site.idms)
-    rep = z_report(site.ledger, DAY1).data
+    rep = z_report(site.writer, DAY1).data
     text = closeout_csv(rep, titles={"kodomo": "こども食堂"})
     assert text.startswith("\ufeff")
     import csv
@@ -109,9 +109,10 @@ def test_csv_rows_add_up(site):
 
 
 def test_timer_run_of_the_cli_closes_every_ended_day(site, capsys):
-    import time_machine
     from datetime import datetime
     from zoneinfo import ZoneInfo
+
+    import time_machine
 
     fill_two_days(site.ledger, site.pepper, site.clock, site.idms)
     site.ledger.close(checkpoint=False)

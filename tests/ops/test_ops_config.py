@@ -9,7 +9,13 @@ from pydantic import Field, ValidationError
 
 from kiosk.config import KioskConfig
 from kiosk.config.staff import (
-    Activity, CloseoutSection, ExportSection, StaffSection, StatusSection, VolunteerSection, ops_settings,
+    Activity,
+    CloseoutSection,
+    ExportSection,
+    StaffSection,
+    StatusSection,
+    VolunteerSection,
+    ops_settings,
 )
 from kiosk.staff.pin import hash_pin
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from kiosk.config import load_config
-from kiosk.ops.doctor import collect, run_doctor
 from kiosk.ledger import Pepper, keys
 from kiosk.ledger.clock import FixedClock
-from kiosk.app.parts import ensure_secrets, open_ledger
+from kiosk.ops.doctor import collect, run_doctor
+from kiosk.ops.local_files import ensure_secrets, open_ledger
 
 from .conftest import fill_two_days, idm, write_config
 

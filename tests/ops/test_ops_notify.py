@@ -31,7 +31,7 @@ def received(srv: socket.socket, wait: float = 0.2) -> list[str]:
     while True:
         try:
             out.append(srv.recv(4096).decode())
-        except (socket.timeout, BlockingIOError):
+        except (TimeoutError, BlockingIOError):
             return out
 
 

@@ -10,8 +10,8 @@ from pydantic import ValidationError
 
 from kiosk.cli import main
 from kiosk.config.staff import StaffSection
-from kiosk.staff.pin import PinError, PinLock, hash_pin, verify_pin
 from kiosk.staff.gate import StaffGate
+from kiosk.staff.pin import PinError, PinLock, hash_pin, verify_pin
 
 
 class FakeClock:
@@ -74,7 +74,7 @@ def test_lockout_grows_and_clears_with_a_fake_clock():
 
 def test_gate_records_failures_without_the_pin(site):
     clock = FakeClock()
-    gate = StaffGate(site.ledger, StaffSection(pin_hash=hash_pin("5080", **FAST), free_attempts=1, lockout_base_s=10),
+    gate = StaffGate(site.writer, StaffSection(pin_hash=hash_pin("5080", **FAST), free_attempts=1, lockout_base_s=10),
                      clock=clock)
     session, attempt = gate.open_with_pin("9999")
     assert session is None and attempt.locked_for_s == 10
@@ -102,7 +102,7 @@ def test_set_pin_cli_reads_stdin_and_prints_the_hash_line(site, capsys, monkeypa
 def test_staff_card_cli_prints_the_token_of_the_tapped_card(tmp_path, capsys):
     from kiosk.config import load_config
     from kiosk.ledger import Pepper
-    from kiosk.app.parts import ensure_secrets
+    from kiosk.ops.local_files import ensure_secrets
 
     from .conftest import CONFIG
 

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from kiosk.ops.status import (
-    StatusInputs, StatusItem, ledger_figures, overall, read_disk_free, read_soc_temp, read_uptime, status_items,
+    StatusInputs,
+    StatusItem,
+    ledger_figures,
+    overall,
+    read_disk_free,
+    read_soc_temp,
+    read_uptime,
+    status_items,
 )
 
 GOOD = dict(reader_state="connected", last_family="suica", payment_state="ready", portal_configured=True,

@@ -105,7 +105,8 @@ def test_install_twice_into_a_temp_root_gives_the_same_tree(tmp_path):
     etc = root / "etc"
     for u in UNITS:
         assert (etc / "systemd/system" / u).read_text() == (SYSTEMD / u).read_text()
-    assert (etc / "udev/rules.d/99-kiosk-readers.rules").read_bytes() == (SYSTEMD / "99-kiosk-readers.rules").read_bytes()
+    assert (etc / "udev/rules.d/99-kiosk-readers.rules").read_bytes() == \
+        (SYSTEMD / "99-kiosk-readers.rules").read_bytes()
     assert (etc / "modprobe.d/kiosk-readers-blacklist.conf").read_bytes() == \
         (SYSTEMD / "kiosk-readers-blacklist.conf").read_bytes()
     assert (etc / "kiosk/kiosk.toml").exists() and (root / "opt/kiosk/src/kiosk/staff/cli.py").exists()

@@ -64,7 +64,7 @@ def assert_no_idm(directory: Path, idms: list[bytes]) -> None:
 
 def test_export_writes_ledger_closeout_csv_and_redacted_log(site, tmp_path):
     fill_two_days(site.ledger, site.pepper, site.clock, site.idms)
-    z = z_report(site.ledger, DAY1)
+    z = z_report(site.writer, DAY1)
     stick, _ = fake_stick(tmp_path / "root")
     leaked = site.idms[0].hex()
     log_lines = [f"2025-11-21T10:00:00+0900 kiosk: tap from {leaked} ok", "2025-11-21T10:00:01+0900 kiosk: donation ok"]
@@ -80,7 +80,7 @@ def test_export_writes_ledger_closeout_csv_and_redacted_log(site, tmp_path):
     assert r.directory == stick / "kiosk-test-kiosk-1-20251122-090000"
     names = sorted(p.name for p in r.directory.iterdir())
     assert names == ["MANIFEST.txt", "closeout-2025-11-21.csv", "kiosk-2025-11-21.log", "ledger.jsonl"]
-    assert not list(r.directory.glob("*.part"))
+    assert not list(r.directory.glob(".*.tmp"))  # no temp file left behind (durable.write_atomic)
     # The ledger export verifies on its own.
     assert r.entries == site.ledger.size and verify_path(r.directory / "ledger.jsonl").ok
     # The CSV is the Z report for the day and adds up to `kiosk ledger report`.

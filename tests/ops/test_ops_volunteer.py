@@ -21,7 +21,7 @@ def test_granted_points_join_the_donation_points(site):
     i = led.record_intent("kodomo", 500, "sim", volunteer, "idem-v")
     led.record_donation(i.seq, "ref", 5)
     assert balance(led, volunteer) == 5
-    entry = grant(led, SETTINGS, "park-cleanup", 20, volunteer)
+    entry = grant(site.writer, SETTINGS, "park-cleanup", 20, volunteer)
     assert entry.type == "points_grant" and entry.data["activity"] == "park-cleanup"
     assert led.donor_points([volunteer.hex]) == 25 == balance(led, volunteer)
     assert balance(led, pepper.token(site.idms[1])) == 0
@@ -30,28 +30,28 @@ def test_granted_points_join_the_donation_points(site):
 def test_limits(site):
     led, token = site.ledger, site.pepper.token(site.idms[1])
     with pytest.raises(VolunteerError, match="unknown activity"):
-        grant(led, SETTINGS, "karaoke", 10, token)
+        grant(site.writer, SETTINGS, "karaoke", 10, token)
     with pytest.raises(VolunteerError, match="at most 50"):
-        grant(led, SETTINGS, "park-cleanup", 51, token)
+        grant(site.writer, SETTINGS, "park-cleanup", 51, token)
     with pytest.raises(VolunteerError, match="positive"):
-        grant(led, SETTINGS, "park-cleanup", 0, token)
-    grant(led, SETTINGS, "festival", 100, token)
+        grant(site.writer, SETTINGS, "park-cleanup", 0, token)
+    grant(site.writer, SETTINGS, "festival", 100, token)
     with pytest.raises(VolunteerError, match="20 more points today"):
-        grant(led, SETTINGS, "park-cleanup", 30, token)
-    grant(led, SETTINGS, "park-cleanup", 20, token)
+        grant(site.writer, SETTINGS, "park-cleanup", 30, token)
+    grant(site.writer, SETTINGS, "park-cleanup", 20, token)
     site.clock.advance(24 * 3600_000)  # a new business day resets the daily limit
-    grant(led, SETTINGS, "park-cleanup", 50, token)
+    grant(site.writer, SETTINGS, "park-cleanup", 50, token)
     assert balance(led, token) == 170
 
 
 def test_staff_card_session_audits_each_action(site):
     staff_card = site.pepper.token(site.idms[2])
-    gate = StaffGate(site.ledger, StaffSection(staff_tokens=[staff_card.hex]))
+    gate = StaffGate(site.writer, StaffSection(staff_tokens=[staff_card.hex]))
     assert gate.open_with_card(site.pepper.token(site.idms[0])) is None  # an ordinary donor
     session = gate.open_with_card(staff_card)
     assert session is not None
     volunteer = site.pepper.token(site.idms[0])
-    grant(site.ledger, SETTINGS, "festival", 30, volunteer, session=session)
+    grant(site.writer, SETTINGS, "festival", 30, volunteer, session=session)
     with session.action("volume", level=7):
         pass
     with pytest.raises(RuntimeError):

@@ -70,7 +70,8 @@ def projects() -> list[dict[str, str]]:
 
 @pytest.fixture
 def fake_clock():
-    from kiosk.player.clock import FakeClock
+    from kiosk.ledger.clock import FixedClock
 
-    # Monday 2025-07-07 10:00 in Tokyo.
-    return FakeClock(dt.datetime(2025, 7, 7, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=9))))
+    clock = FixedClock()
+    clock.set_wall(dt.datetime(2025, 7, 7, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=9))))  # a Monday in Tokyo
+    return clock

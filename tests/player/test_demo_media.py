@@ -23,7 +23,7 @@ def test_demo_clips_are_in_the_cache_format(demo_cache, projects):
             first = next(c.decode(video=0)).reformat(format="rgb24")
         corner = tuple(bytes(first.planes[0])[3 * 2 + first.planes[0].line_size * 2:][:3])
         want = AREA_COLOURS[project["area"]]
-        assert max(abs(a - b) for a, b in zip(corner, want)) < 12  # the area colour, nowhere near black
+        assert max(abs(a - b) for a, b in zip(corner, want, strict=True)) < 12  # the area colour, nowhere near black
 
 
 def test_generation_is_idempotent_and_follows_the_projects(tmp_path, projects):

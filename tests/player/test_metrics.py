@@ -7,7 +7,7 @@ import json
 
 from kiosk.player.metrics import Metrics, p95
 
-WALL = dt.datetime(2025, 7, 7, 10, 0, tzinfo=dt.timezone.utc)
+WALL = dt.datetime(2025, 7, 7, 10, 0, tzinfo=dt.UTC)
 
 
 def test_a_sample_per_second_with_that_seconds_counts(tmp_path):

@@ -125,7 +125,7 @@ def test_unpaced_mode_presents_one_frame_per_tick_and_drops_nothing():
     p, src = Pacer(paced=False), Source()
     src.add(1, range(10))
     src.add(2, range(10))
-    for i in range(20):
+    for _i in range(20):
         sel = p.select(0.0, src.peek, src.pop)  # the clock does not even move
         assert sel.frame is not None and sel.dropped == 0
     assert p.presented == 20 and p.dropped == 0

@@ -27,7 +27,7 @@ def classify(screen: pygame.Surface, pos: tuple[int, int] = (3, 12)) -> str | No
     """Which picture this is, from a background pixel: a project's card colour, the still or a slide."""
     c = screen.get_at(pos)[:3]
     for name, ref in REFS.items():
-        if max(abs(a - b) for a, b in zip(c, ref)) <= 10:
+        if max(abs(a - b) for a, b in zip(c, ref, strict=True)) <= 10:
             return name
     return None
 

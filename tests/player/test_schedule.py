@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kiosk.player.clock import FakeClock
 from kiosk.config.player import EventSlide, PlaylistItem, TimeWindow
+from kiosk.ledger.clock import FixedClock
 from kiosk.player.schedule import ClipRef, Scheduler
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -26,17 +26,17 @@ def refs(*available: str):
     return lambda it: table.get(it.project)
 
 
-def at(clock: FakeClock, y: int, mo: int, d: int, h: int, mi: int = 0) -> FakeClock:
+def at(clock: FixedClock, y: int, mo: int, d: int, h: int, mi: int = 0) -> FixedClock:
     clock.set_wall(dt.datetime(y, mo, d, h, mi, tzinfo=TOKYO))
     return clock
 
 
-def play(s: Scheduler, clock: FakeClock, n: int, step_s: float = 30.0) -> list[str | None]:
+def play(s: Scheduler, clock: FixedClock, n: int, step_s: float = 30.0) -> list[str | None]:
     out = []
     for _ in range(n):
         e = s.next(clock.now())
         out.append(None if e is None else (e.project_id if e.kind == "clip" else f"slide:{e.slide.title}"))
-        clock.advance(step_s)
+        clock.sleep(step_s)  # seconds (advance() takes the ledger's milliseconds)
     return out
 
 
@@ -72,9 +72,9 @@ def test_time_of_day_and_weekday_windows(fake_clock):
 
 def test_windows_use_the_kiosk_time_zone(fake_clock):
     s = Scheduler([item("m", windows=[{"start": "09:00", "end": "10:00"}])], [], refs("m"), slide_every=0, tz=TOKYO)
-    fake_clock.set_wall(dt.datetime(2025, 7, 7, 0, 30, tzinfo=dt.timezone.utc))  # 09:30 in Tokyo
+    fake_clock.set_wall(dt.datetime(2025, 7, 7, 0, 30, tzinfo=dt.UTC))  # 09:30 in Tokyo
     assert s.next(fake_clock.now()) is not None
-    fake_clock.set_wall(dt.datetime(2025, 7, 7, 9, 30, tzinfo=dt.timezone.utc))  # 18:30 in Tokyo
+    fake_clock.set_wall(dt.datetime(2025, 7, 7, 9, 30, tzinfo=dt.UTC))  # 18:30 in Tokyo
     assert s.next(fake_clock.now()) is None
 
 

@@ -7,9 +7,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # for reader_fakes
 
-from kiosk.ledger.pepper import Pepper  # noqa: E402
-from kiosk.config.reader import ReaderConfig  # noqa: E402
 from reader_fakes import FakeClock  # noqa: E402
+
+from kiosk.config.reader import ReaderConfig  # noqa: E402
+from kiosk.ledger.pepper import Pepper  # noqa: E402
 
 
 @pytest.fixture

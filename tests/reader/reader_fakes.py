@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import nfc.clf
 import nfc.clf.device
@@ -67,7 +67,7 @@ class FakeNfcDevice(nfc.clf.device.Device):
 
     def _check(self) -> None:
         if self.unplugged:
-            raise IOError(errno.ENODEV, os.strerror(errno.ENODEV))
+            raise OSError(errno.ENODEV, os.strerror(errno.ENODEV))
 
     def close(self) -> None:
         pass
@@ -185,7 +185,8 @@ class FakeRcs300Connection:
         rsp = self.card(frame) if self.card else None
         if rsp is None:
             return [0xC0, 0x03, 0x01, 0x64, 0x01, 0x90, 0x00]  # timeout: no card answer
-        return [0xC0, 0x03, 0x00, 0x90, 0x00, 0x92, 0x01, 0x00, 0x96, 0x02, 0x00, 0x00, 0x97, len(rsp), *rsp, 0x90, 0x00]
+        return [0xC0, 0x03, 0x00, 0x90, 0x00, 0x92, 0x01, 0x00, 0x96, 0x02, 0x00, 0x00, 0x97, len(rsp), *rsp,
+                0x90, 0x00]
 
 
 @dataclass

@@ -8,11 +8,12 @@ import time
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from kiosk.config import ConfigError
+from kiosk.config.reader import ReaderConfig
 from kiosk.ledger.pepper import Pepper
 from kiosk.reader.cli import register
-from kiosk.config.reader import ReaderConfig
 from kiosk.reader.sim import send
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,5 +114,5 @@ def test_every_config_field_has_a_docstring():
     {"poll_interval_ms": 1}, {"removal_misses": 0}, {"history_blocks": 21}, {"nope": 1},
 ])
 def test_config_rejects(bad):
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         ReaderConfig.model_validate(bad)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from kiosk.config.reader import ReaderConfig
-from kiosk.reader.doctor import reader_checks
+from kiosk.ops.reader_doctor import reader_checks
 
 
 def plug(sysfs: Path, name: str, vid: str, pid: str, bus: int, dev: int) -> None:
@@ -67,7 +67,8 @@ def test_udev_permission_missing_prints_the_rule(tree):
     c = by_name(reader_checks(ReaderConfig(backend="nfcpy"), access=lambda p: seen.append(p) or False, **tree))
     assert seen == [node]
     assert c["reader.udev"].status == "fail"
-    assert 'SUBSYSTEM=="usb", ATTRS{idVendor}=="054c", ATTRS{idProduct}=="06c3", GROUP="plugdev"' in c["reader.udev"].fix
+    assert ('SUBSYSTEM=="usb", ATTRS{idVendor}=="054c", ATTRS{idProduct}=="06c3", GROUP="plugdev"'
+            in c["reader.udev"].fix)
     assert "udevadm control --reload-rules" in c["reader.udev"].fix
 
 
@@ -111,7 +112,8 @@ def test_pcscd_not_running_and_pyscard_missing(tree):
     plug(tree["sysfs_root"], "3-1", "072f", "223e", 3, 2)
     c = by_name(reader_checks(ReaderConfig(backend="pcsc"), pyscard_available=lambda: False, **tree))
     assert c["reader.usb"].status == "ok"
-    assert c["reader.pcscd"].status == "fail" and c["reader.pcscd"].fix == "sudo apt install pcscd libccid && sudo systemctl enable --now pcscd"
+    assert c["reader.pcscd"].status == "fail"
+    assert c["reader.pcscd"].fix == "sudo apt install pcscd libccid && sudo systemctl enable --now pcscd"
     assert c["reader.pyscard"].status == "fail"
     assert "reader.libccid" not in c  # only the RC-S300 needs the escape
 

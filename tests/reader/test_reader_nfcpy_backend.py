@@ -12,13 +12,13 @@ import nfc.clf
 import nfc.clf.device
 import nfc.clf.transport
 import pytest
+from reader_fakes import FakeNfcDevice, FrameTable, frontend_with
 
 from kiosk.reader import transit
-from kiosk.reader.events import CardPresented, CardRemoved, ReadError, ReaderConnected, ReaderDisconnected
+from kiosk.reader.events import CardPresented, CardRemoved, ReaderConnected, ReaderDisconnected, ReadError
 from kiosk.reader.nfcpy_backend import NfcpyReader, open_frontend
 from kiosk.reader.sim import make_card
 from kiosk.reader.supervisor import ReaderSupervisor, State
-from reader_fakes import FakeNfcDevice, FrameTable, frontend_with
 
 IDM = "0112 03A1 B2C3 D4E5"
 PMM = "100B 4B42 8485 D0FF"  # IC 0x0B: nfcpy makes it a FeliCa Standard tag
@@ -43,7 +43,8 @@ def request_service_frames(family: str) -> tuple[str, str]:
 
 
 def reader_with(device, rconf, pepper, clock, **kw):
-    return NfcpyReader(rconf(backend="nfcpy", **kw), pepper.token, opener=lambda path: frontend_with(device), clock=clock)
+    return NfcpyReader(rconf(backend="nfcpy", **kw), pepper.token, opener=lambda path: frontend_with(device),
+                       clock=clock)
 
 
 def poll_for(reader, clock, seconds):
@@ -159,7 +160,7 @@ class FakeUSB:
         return [(0x054C, 0x06C3, 1, 4)]
 
     def __init__(self, bus, dev):
-        raise IOError(self.error, "fake libusb")
+        raise OSError(self.error, "fake libusb")
 
 
 def fake_os(access: bool):

@@ -6,13 +6,13 @@ import builtins
 import errno
 
 import pytest
+from reader_fakes import FakeAcsConnection, FakePcscReader, FakePresence, FakeRcs300Connection
 
 from kiosk.reader import pcsc_backend as pb
 from kiosk.reader.base import ReaderFault
-from kiosk.reader.events import CardPresented, ReadError, ReaderConnected, ReaderDisconnected
+from kiosk.reader.events import CardPresented, ReaderConnected, ReaderDisconnected, ReadError
 from kiosk.reader.sim import make_card
 from kiosk.reader.supervisor import ReaderSupervisor, State
-from reader_fakes import FakeAcsConnection, FakePcscReader, FakePresence, FakeRcs300Connection
 
 
 def poll_for(reader, clock, seconds):
@@ -93,7 +93,8 @@ def test_acs_readers_direct_transmit(rconf, pepper, clock, acr122):
     name = "ACS ACR122U PICC Interface 00 00" if acr122 else "ACS ACR1252 1S CL Reader [ACR1252 Reader PICC] 00 00"
     presence = FakePresence()
     r = pb.PcscReader(rconf(backend="pcsc"), pepper.token,
-                      list_readers=lambda: [FakePcscReader("Some Other Reader 00 00", lambda: None), FakePcscReader(name, lambda: conn)],
+                      list_readers=lambda: [FakePcscReader("Some Other Reader 00 00", lambda: None),
+                                            FakePcscReader(name, lambda: conn)],
                       presence_factory=lambda: presence, clock=clock)
     assert r.open().startswith(name)
     assert r.kind == ("acr122" if acr122 else "acr1252")
@@ -178,7 +179,8 @@ def test_pyscard_readers_maps_setup_failures(monkeypatch):
 
 
 def test_tlv_parser_fuzz_only_frame_errors():
-    from hypothesis import given, settings, strategies as st
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
 
     from kiosk.reader import felica
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from reader_fakes import FakeNfcDevice, frontend_with
 
 from kiosk.reader import nfcpy_backend
 from kiosk.reader.cli import format_event
@@ -12,7 +13,6 @@ from kiosk.reader.events import CardPresented
 from kiosk.reader.nfcpy_backend import NfcpyReader
 from kiosk.reader.sim import SimReader, make_card
 from kiosk.reader.supervisor import ReaderSupervisor
-from reader_fakes import FakeNfcDevice, frontend_with
 
 IDMS = [bytes.fromhex(h) for h in ("0123456789ABCDEF", "01A0B1C2D3E4F5A6", "0101FEDCBA987654", "0114A5A5A5A5A5A5")]
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from kiosk.reader import transit
-from kiosk.reader.events import CardPresented, CardRemoved, ReadError, ReaderConnected, ReaderDisconnected
+from kiosk.reader.events import CardPresented, CardRemoved, ReaderConnected, ReaderDisconnected, ReadError
 from kiosk.reader.sim import KEYS, SimReader, make_card, parse_script, send
 from kiosk.reader.supervisor import ReaderSupervisor, State
 
@@ -93,7 +93,8 @@ def test_history_blocks_setting(sim, clock):
     r.tap("suica history=12")
     (rec,) = taps(run(r, clock, 1.0))
     assert len(rec.history) == 12
-    assert [h.transaction_number for h in rec.history] == sorted((h.transaction_number for h in rec.history), reverse=True)
+    assert [h.transaction_number for h in rec.history] == sorted(
+        (h.transaction_number for h in rec.history), reverse=True)
     r0 = sim(history_blocks=0)
     r0.tap("suica")
     (rec0,) = taps(run(r0, clock, 1.0))
@@ -163,7 +164,7 @@ def test_held_card_is_one_tap_and_removed_after_misses(sim, clock):
     events = run(r, clock, 5.0)
     assert len(taps(events)) == 1 and not any(isinstance(e, CardRemoved) for e in events)
     r.remove()
-    for i in range(3):
+    for _i in range(3):
         r.poll()
     assert r.events.drain() == []
     r.poll()
@@ -329,7 +330,7 @@ def test_thread_safety_of_actions_while_polling(rconf, pepper):
     sup = ReaderSupervisor(r, poll_interval_s=0.002).start()
     try:
         def spam():
-            for i in range(100):
+            for _i in range(100):
                 r.do("tap suica hold=0.001")
                 r.do("remove")
         ts = [threading.Thread(target=spam) for _ in range(3)]

@@ -15,9 +15,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # for sync_helpers and fault_proxy
 
+from sync_helpers import PG_ENV, make_rig  # noqa: E402
+
 from server_sync.db import drop_schema, make_engine  # noqa: E402
 from server_sync.embedded import start_portal  # noqa: E402
-from sync_helpers import PG_ENV, make_rig  # noqa: E402
 
 
 def _pg_url() -> str | None:

@@ -12,14 +12,15 @@ from typing import Any
 
 import requests
 
-from kiosk.config import KioskConfig, dump_toml, validate_config
+from kiosk.config import KioskConfig, to_toml, validate_config
 from kiosk.ledger import Ledger, Pepper
 from kiosk.ledger.clock import FixedClock
-from kiosk.app.parts import ensure_secrets, open_ledger
-from server_sync.wire import protocol as P
+from kiosk.ledger.writer import InlineWriter
+from kiosk.ops.local_files import ensure_secrets, open_ledger
+from kiosk.sync.uploader import Uploader
 from server_sync.db import make_engine
 from server_sync.embedded import PortalHandle
-from kiosk.sync.uploader import Uploader
+from server_sync.wire import protocol as P
 
 PG_ENV = "KIOSK_TEST_PG_URL"
 PROJECTS = [
@@ -62,7 +63,7 @@ class Rig:
         kw.setdefault("backoff_base", 0.01)
         kw.setdefault("backoff_cap", 0.05)
         kw.setdefault("timeout", (2.0, 10.0))
-        kw.setdefault("ledger", self.ledger)
+        kw.setdefault("writer", InlineWriter(self.ledger))  # this test process is the kiosk: it records configs
         return Uploader.from_config(self.cfg, portal_url=url, clock=self.clock, **kw)
 
     def expected_totals(self) -> dict[str, Any]:
@@ -83,7 +84,7 @@ def make_rig(root: Path, kiosk_id: str = "test-kiosk-1", clock: FixedClock | Non
         "projects": [{k: v for k, v in p.items()} for p in PROJECTS],
     }, "<test>", data_dir)
     config_path = data_dir / "kiosk.toml"
-    config_path.write_text(dump_toml(cfg), "utf-8")
+    config_path.write_text(to_toml(cfg), "utf-8")
     ensure_secrets(cfg)
     clock = clock or FixedClock(wall_ms=int(time.time() * 1000) - 3_600_000)
     ledger = open_ledger(cfg, clock=clock)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 
 import pytest
+from sync_helpers import PROJECTS, enrolled
 
 from server_sync.configstore import publish
-from server_sync.wire.receipt import receipt_code
 from server_sync.staff import add_user
-from sync_helpers import PROJECTS, enrolled
+from server_sync.wire.receipt import receipt_code
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -55,6 +55,51 @@ def test_enroll_code_enroll_and_sync_once(portal, rig, db_url, capsys):
     assert "not enrolled" in capsys.readouterr().err
 
 
+def test_sync_once_exits_1_when_a_pushed_config_could_not_be_taken(portal, rig, capsys):
+    """The entries went up, but the kiosk did not get the config the portal pushed: not a success."""
+    from sync_helpers import PROJECTS, enrolled
+
+    from server_sync.configstore import add_media, publish
+
+    engine = portal.app.state.engine
+    sha = add_media(engine, b"\x00fake movie bytes" * 100, "video/mp4")
+    publish(engine, {"projects": PROJECTS[:2], "presets_yen": [100, 300], "default_yen": 100,
+                     "playlist": [{"sha256": sha, "name": "kodomo.mp4", "project": PROJECTS[0]["id"]}]})
+    rig.donate(2)
+    enrolled(rig, portal).close()
+    media = rig.cfg.data_dir / "media"
+    media.write_bytes(b"")  # a file where the media directory belongs: the clip cannot be stored
+    cfg = str(rig.config_path)
+    assert kiosk_main(["sync", "--config", cfg, "--once", "--attempts", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "pending 0" in err and "config v1" in err
+    media.unlink()
+    assert kiosk_main(["sync", "--config", cfg, "--once", "--attempts", "1"]) == 0
+    assert "v1 staged" in capsys.readouterr().out
+
+
+def test_sync_once_with_apply_config_records_the_pushed_config_inline(portal, rig, capsys):
+    """With `kiosk run` stopped, `kiosk sync --once --apply-config` is the ledger's only writer: it appends the
+    config_change entry itself, in its own (single) thread, through an InlineWriter."""
+    from sync_helpers import PROJECTS, enrolled
+
+    from kiosk.ledger import verify_path
+    from server_sync.configstore import add_media, publish
+
+    engine = portal.app.state.engine
+    sha = add_media(engine, b"\x00fake movie bytes" * 100, "video/mp4")
+    out = publish(engine, {"projects": PROJECTS[:2], "presets_yen": [100, 300], "default_yen": 100,
+                           "playlist": [{"sha256": sha, "name": "kodomo.mp4", "project": PROJECTS[0]["id"]}]})
+    rig.donate(1)
+    enrolled(rig, portal).close()
+    cfg = str(rig.config_path)
+    assert kiosk_main(["sync", "--config", cfg, "--once", "--apply-config", "--attempts", "2"]) == 0
+    assert "config applied v1" in capsys.readouterr().out
+    changes = [e.data for e in rig.ledger.iter_entries() if e.type == "config_change"]
+    assert changes == [{"version": out["version"], "digest": out["digest"], "source": "portal"}]
+    assert verify_path(rig.ledger.path).ok
+
+
 def test_portal_admin_commands(db_url, tmp_path, capsys, monkeypatch):
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(b"movie" * 10)

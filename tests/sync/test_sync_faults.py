@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import requests
-
 from fault_proxy import FAULTS, FaultProxy
 from sync_helpers import enrolled, portal_entry_count
 

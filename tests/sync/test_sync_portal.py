@@ -10,15 +10,14 @@ import time
 import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sync_helpers import PROJECTS, batch_body, enrolled, fake_idm, make_rig, portal_entry_count, signed_post
 
 from kiosk.ledger import Ledger, keys
-from server_sync.wire import protocol as P
 from kiosk.sync.configapply import APPLIED, STAGED
-from server_sync.configstore import add_media, publish
-from server_sync.wire.receipt import receipt_code
 from kiosk.sync.uploader import EnrollError
-from sync_helpers import (PROJECTS, batch_body, enrolled, fake_idm, make_rig, portal_entry_count,
-                          signed_post)
+from server_sync.configstore import add_media, publish
+from server_sync.wire import protocol as P
+from server_sync.wire.receipt import receipt_code
 
 
 def totals(portal) -> dict:  # noqa: ANN001
@@ -344,7 +343,7 @@ def test_config_push_is_validated_recorded_and_applied(portal, rig):
     assert fleet(engine)[0]["config_applied"] == 1
     # Without the ledger writer (a standalone `kiosk sync --once`) a newer version is only staged.
     publish(engine, {**doc, "presets_yen": [100, 200], "playlist": []})
-    standalone = rig.uploader(portal.url, ledger=None)
+    standalone = rig.uploader(portal.url, writer=None)
     assert standalone.sync_once().ok
     assert standalone.state.config_staged == 2 and standalone.state.config_applied == 1
     assert json.loads((rig.cfg.data_dir / STAGED).read_text())["version"] == 2
@@ -366,7 +365,8 @@ def test_receipt_shows_that_donation_verified_and_only_that_donors_history(porta
     assert rec["donation"]["seq"] == mine[0].seq and rec["verification"]["verified"] is True
     assert rec["verification"]["status"] == "verified"
     # Anyone can re-check the proof with the kiosk's public key.
-    from kiosk.ledger import checkpoint as cpmod, merkle
+    from kiosk.ledger import checkpoint as cpmod
+    from kiosk.ledger import merkle
 
     v = rec["verification"]
     cp = cpmod.open_note(v["checkpoint"], keys.public_from_raw(bytes.fromhex(v["public_key"])))

@@ -1,4 +1,4 @@
-"""Pure pieces: the signature base, digests, keys, receipt codes, backoff, clock fixing, config documents,
+"""Pure pieces: the signature base, digests, keys, receipt codes, clock fixing, config documents,
 plus the background thread never blocking the donation flow."""
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import time
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from server_sync.wire import configdoc, protocol as P
+from kiosk.sync.uploader import BackgroundSync, SyncState
 from server_sync.clockfix import BootClock
+from server_sync.wire import configdoc
+from server_sync.wire import protocol as P
 from server_sync.wire.receipt import CODE_RE, normalise, receipt_code, receipt_code_of
-from kiosk.sync.uploader import BackgroundSync, SyncState, full_jitter
+from server_sync.wire.retry import Backoff
 
 
 def test_signature_base_is_exactly_as_documented():
@@ -66,19 +66,6 @@ def test_receipt_code_format_and_unpredictability():
     assert len({receipt_code_of(body + bytes([i]), sig) for i in range(200)}) == 200
 
 
-@settings(max_examples=200, deadline=None)
-@given(attempt=st.integers(0, 40), base=st.floats(0.01, 5), cap=st.floats(0.1, 120), seed=st.integers(0, 2**32))
-def test_full_jitter_stays_in_its_window(attempt, base, cap, seed):
-    w = full_jitter(attempt, base, cap, random.Random(seed))
-    assert 0 <= w <= min(cap, base * 2 ** min(attempt, 30))
-
-
-def test_full_jitter_spreads_out():
-    rng = random.Random(3)
-    waits = [full_jitter(6, 1.0, 30.0, rng) for _ in range(2000)]
-    assert max(waits) <= 30 and 13 < sum(waits) / len(waits) < 17  # uniform on [0, 30]
-
-
 def test_boot_clock_prefers_ntp_and_the_earliest_portal_estimate():
     c = BootClock()
     assert c.time_of(5_000, 123, False) == (123, False)  # nothing known yet: raw wall time, flagged
@@ -108,6 +95,25 @@ def test_config_documents_are_validated_and_digested_canonically():
             configdoc.validate(bad)
 
 
+def test_sync_state_is_saved_durably(tmp_path, monkeypatch):
+    """sync-state.json holds "enrolled": its write and its rename must both survive a power cut."""
+    import os
+    import stat
+
+    kinds = []
+    real = os.fsync
+
+    def observing_fsync(fd: int) -> None:
+        kinds.append("dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", observing_fsync)
+    SyncState(portal_url="http://portal", enrolled_ms=1).save(tmp_path / "sync-state.json")
+    assert kinds == ["file", "dir"]
+    assert SyncState.load(tmp_path / "sync-state.json").enrolled_ms == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["sync-state.json"]
+
+
 class _SlowUploader:
     """Stands in for an uploader stuck on a dead network."""
 
@@ -123,8 +129,8 @@ class _SlowUploader:
 
         raise SyncError("network: timed out")
 
-    def backoff(self, attempt: int, retry_after: float | None = None) -> float:
-        return 0.01
+    backoff_policy = Backoff(base=0.01, cap=0.01)
+    rng = random.Random(0)
 
     def close(self) -> None:
         pass

@@ -8,13 +8,13 @@ import time
 import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from hypothesis.errors import Unsatisfiable
 from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from sync_helpers import enrolled
 
 from kiosk.ledger import keys
 from server_sync.wire import protocol as P
-from sync_helpers import enrolled
 
 EXAMPLES = 6  # per operation and mode: enough to hit every branch of the parsers, cheap enough for CI
 

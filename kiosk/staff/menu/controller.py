@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pygame
 
 from kiosk.ledger import DonorToken
-from kiosk.ui.menu import render as draw
 from kiosk.staff.menu.gesture import CornerTaps
 from kiosk.staff.menu.model import MenuModel, ReaderResult
 from kiosk.staff.menu.services import MenuServices
+from kiosk.ui.menu import render as draw
 from kiosk.ui.menu.view import View
 from kiosk.ui.widgets import Target, hit
 

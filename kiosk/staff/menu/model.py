@@ -9,25 +9,34 @@ session, so it lands in the ledger as an ``admin_action`` entry.
 Slow actions (reports, sync, export, grants) run through
 ``services.background``; until their future is done the page shows
 "working…" and ignores input, so a second press cannot start a second Z.
+
+Threads: presses arrive on the render thread and taps on the reader
+thread, so what they record is queued to the ledger writer
+(``session.record``) and never waited for. The background jobs may wait
+(``session.action``/``record_wait``, :func:`z_report`, the volunteer
+grant), and show the writer's failure if the entry could not be made.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Callable
+from typing import Any
 
+from kiosk.config.player import PlaylistItem
 from kiosk.ledger import DonorToken
+from kiosk.ops.status import StatusItem, overall, status_items
 from kiosk.staff.closeout import AlreadyClosed, summary_lines, x_report, z_report
 from kiosk.staff.gate import StaffSession
-from kiosk.ops.status import StatusItem, overall, status_items
-from kiosk.staff.usb_export import ExportResult, Stick
-from kiosk.staff.volunteer import VolunteerError, balance as points_balance, check_grant, grant as volunteer_grant
-from kiosk.config.player import PlaylistItem
 from kiosk.staff.menu.services import MenuServices
+from kiosk.staff.usb_export import ExportResult, Stick
+from kiosk.staff.volunteer import VolunteerError, check_grant
+from kiosk.staff.volunteer import balance as points_balance
+from kiosk.staff.volunteer import grant as volunteer_grant
 from kiosk.ui.menu.view import Level, View
 
 log = logging.getLogger(__name__)
@@ -88,7 +97,7 @@ class ReaderResult:
 
 @dataclass
 class _Pending:
-    future: "Future[Any]"
+    future: Future[Any]
     done: Callable[[Any, BaseException | None], None]
     label: str
 
@@ -431,11 +440,11 @@ class MenuModel:
 
     def _z(self, *, force: bool) -> None:
         # The date staff confirmed, not "today" at the moment the job runs (it may cross midnight).
-        session, ledger, day = self._session(), self.s.ledger, self.z_day
+        session, writer, day = self._session(), self.s.writer, self.z_day
 
         def run() -> Any:
             with session.action("z_report", forced=force) as r:
-                entry = z_report(ledger, day, force=force)
+                entry = z_report(writer, day, force=force)
                 r.update(close_out_seq=entry.seq, business_date=entry.data["business_date"])
             return entry
 
@@ -477,17 +486,18 @@ class MenuModel:
         self._go(VOL_TAP)
 
     def _grant(self, token: DonorToken) -> None:
-        session, ledger, settings = self._session(), self.s.ledger, self.s.ops.volunteer
+        session, writer, settings = self._session(), self.s.writer, self.s.ops.volunteer
         activity, points = self.activity, self.points
 
         def run() -> int:
             try:
-                volunteer_grant(ledger, settings, activity, points, token, session)
+                volunteer_grant(writer, settings, activity, points, token, session)
             except VolunteerError as exc:
                 # A refused grant is a staff action too: the trail shows who tried what.
-                session.record("points_grant", activity=activity, points=points, outcome=f"refused: {exc}"[:200])
+                session.record_wait("points_grant", activity=activity, points=points,
+                                    outcome=f"refused: {exc}"[:200])
                 raise
-            return points_balance(ledger, token)
+            return points_balance(writer.ledger, token)
 
         def done(bal: int | None, err: BaseException | None) -> None:
             if err is not None:
@@ -609,8 +619,8 @@ class MenuModel:
         argv = list(self.s.commands.get(what, []))
 
         def run() -> None:
-            # Recorded first: after the command there may be no process left to record anything.
-            session.record(what)
+            # Recorded first, and waited for: after the command there may be no process left to record anything.
+            session.record_wait(what)
             if what == "restart_app":
                 if restart is None:
                     raise RuntimeError("restart is not available")

@@ -9,12 +9,13 @@ the portal print too, so staff can read them out on the phone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from math import ceil
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
-from kiosk.ui.i18n import gettext_for, yen
 from kiosk.ops.status import overall
 from kiosk.staff.menu import model as m
+from kiosk.ui.i18n import gettext_for, yen
 from kiosk.ui.menu.view import Button, View
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ POWER_NOTES = {"restart_app": "Donations stop for about a minute.", "reboot": "D
 Tr = Callable[[str], str]
 
 
-def build_view(model: "MenuModel") -> View:
+def build_view(model: MenuModel) -> View:
     _ = gettext_for(model.lang)
     if model.busy:
         return View(model.page or "", model.busy, notice=_("Working… please wait"), notice_level="yellow")
@@ -54,7 +55,7 @@ def _back(_: Tr) -> Button:
     return Button(_("Go back"), "back")
 
 
-def _page_of(model: "MenuModel", rows: list, per_page: int) -> tuple[list, int, int]:
+def _page_of(model: MenuModel, rows: list, per_page: int) -> tuple[list, int, int]:
     """The rows on the current scroll page; clamps the model's scroll so it never points past the end."""
     pages = max(1, ceil(len(rows) / per_page))
     model.scroll = min(model.scroll, pages - 1)
@@ -62,21 +63,21 @@ def _page_of(model: "MenuModel", rows: list, per_page: int) -> tuple[list, int, 
     return rows[start:start + per_page], pages, start
 
 
-def _scroll_buttons(model: "MenuModel", pages: int) -> tuple[Button, ...]:
+def _scroll_buttons(model: MenuModel, pages: int) -> tuple[Button, ...]:
     if pages <= 1:
         return ()
     return (Button("▲", "scroll", -1, enabled=model.scroll > 0),
             Button("▼", "scroll", 1, enabled=model.scroll < pages - 1))
 
 
-def _lines_view(model: "MenuModel", _: Tr, page: str, title: str, extra_footer: tuple[Button, ...] = (),
+def _lines_view(model: MenuModel, _: Tr, page: str, title: str, extra_footer: tuple[Button, ...] = (),
                 **kw: object) -> View:
     lines, pages, _start = _page_of(model, model.lines, m.LINES_PER_PAGE)
     return View(page, title, lines=tuple(lines), notice=model.notice, notice_level=model.notice_level,
                 footer=(_back(_), *extra_footer, *_scroll_buttons(model, pages)), **kw)  # type: ignore[arg-type]
 
 
-def pin_page(model: "MenuModel", _: Tr) -> View:
+def pin_page(model: MenuModel, _: Tr) -> View:
     gate = model.s.gate
     wait = gate.pin.locked_for()
     if wait > 0:
@@ -92,7 +93,7 @@ def pin_page(model: "MenuModel", _: Tr) -> View:
                 footer=(Button(_("Cancel"), "back"),), layout="keypad")
 
 
-def home_page(model: "MenuModel", _: Tr) -> View:
+def home_page(model: MenuModel, _: Tr) -> View:
     s = model.s
     items: list[Button] = [Button(_("Status"), "go", m.STATUS), Button(_("X report"), "go", m.X_REPORT),
                            Button(_("Z report"), "go", m.Z_CONFIRM)]
@@ -113,7 +114,7 @@ def home_page(model: "MenuModel", _: Tr) -> View:
                 footer=(Button(_("Close the menu"), "close", style="primary"),))
 
 
-def status_page(model: "MenuModel", _: Tr) -> View:
+def status_page(model: MenuModel, _: Tr) -> View:
     rows, pages, start = _page_of(model, model.status, m.STATUS_PER_PAGE)
     buttons = tuple(Button(_(STATUS_LABELS.get(i.key, i.key)), "status_item", start + n, style="row", dot=i.level,
                            detail=i.value) for n, i in enumerate(rows))
@@ -121,7 +122,7 @@ def status_page(model: "MenuModel", _: Tr) -> View:
                 columns=2, footer=(_back(_), Button(_("Refresh"), "refresh"), *_scroll_buttons(model, pages)))
 
 
-def status_item_page(model: "MenuModel", _: Tr) -> View:
+def status_item_page(model: MenuModel, _: Tr) -> View:
     if not 0 <= model.status_index < len(model.status):
         return View(m.STATUS_ITEM, _("Status"), footer=(_back(_),))
     item = model.status[model.status_index]
@@ -131,11 +132,11 @@ def status_item_page(model: "MenuModel", _: Tr) -> View:
                 footer=(_back(_),))
 
 
-def x_page(model: "MenuModel", _: Tr) -> View:
+def x_page(model: MenuModel, _: Tr) -> View:
     return _lines_view(model, _, m.X_REPORT, _("X report (running totals)"))
 
 
-def z_confirm_page(model: "MenuModel", _: Tr) -> View:
+def z_confirm_page(model: MenuModel, _: Tr) -> View:
     day = model.z_day.isoformat() if model.z_day else "?"
     return View(m.Z_CONFIRM, _("Z report (close the day)"), big=day,
                 lines=(_("Close out this business day?"),
@@ -144,7 +145,7 @@ def z_confirm_page(model: "MenuModel", _: Tr) -> View:
                 footer=(Button(_("Cancel"), "back"), Button(_("Close the day"), "z_run", style="danger")))
 
 
-def z_again_page(model: "MenuModel", _: Tr) -> View:
+def z_again_page(model: MenuModel, _: Tr) -> View:
     day = model.z_day.isoformat() if model.z_day else "?"
     return View(m.Z_AGAIN, _("Z report (close the day)"), big=day,
                 notice=_("This day is already closed (seq {seq}). Close it again?").format(seq=model.z_closed_seq),
@@ -152,18 +153,18 @@ def z_again_page(model: "MenuModel", _: Tr) -> View:
                 footer=(Button(_("Cancel"), "back"), Button(_("Close again"), "z_force", style="danger")))
 
 
-def z_done_page(model: "MenuModel", _: Tr) -> View:
+def z_done_page(model: MenuModel, _: Tr) -> View:
     return _lines_view(model, _, m.Z_DONE, _("Z report (close the day)"))
 
 
-def _activity_title(model: "MenuModel", activity_id: str) -> str:
+def _activity_title(model: MenuModel, activity_id: str) -> str:
     act = model.s.ops.volunteer.activity(activity_id)
     if act is None:
         return activity_id
     return (act.title_en or act.title) if model.lang == "en" else act.title
 
 
-def volunteer_page(model: "MenuModel", _: Tr) -> View:
+def volunteer_page(model: MenuModel, _: Tr) -> View:
     acts = model.s.ops.volunteer.activities
     buttons = tuple(Button(_activity_title(model, a.id), "activity", a.id,
                            detail=_("{points} pt").format(points=a.points)) for a in acts[:8])
@@ -171,7 +172,7 @@ def volunteer_page(model: "MenuModel", _: Tr) -> View:
                 columns=2 if len(buttons) > 3 else 1, footer=(_back(_),))
 
 
-def points_page(model: "MenuModel", _: Tr) -> View:
+def points_page(model: MenuModel, _: Tr) -> View:
     buttons = tuple(Button(f"{step:+d}", "points", step) for step in m.POINT_STEPS)
     return View(m.VOL_POINTS, _("Volunteer points"), big=_("{points} pt").format(points=model.points),
                 lines=(_("Activity: {name}").format(name=_activity_title(model, model.activity)),
@@ -180,14 +181,14 @@ def points_page(model: "MenuModel", _: Tr) -> View:
                 footer=(_back(_), Button(_("Next"), "points_ok", style="primary")))
 
 
-def tap_page(model: "MenuModel", _: Tr) -> View:
+def tap_page(model: MenuModel, _: Tr) -> View:
     return View(m.VOL_TAP, _("Volunteer points"), big=_("{points} pt").format(points=model.points),
                 lines=(_("Activity: {name}").format(name=_activity_title(model, model.activity)),
                        _("Ask the volunteer to tap their card on the reader")),
                 footer=(Button(_("Cancel"), "back"),))
 
 
-def volunteer_done_page(model: "MenuModel", _: Tr) -> View:
+def volunteer_done_page(model: MenuModel, _: Tr) -> View:
     ok = model.notice_level == "green"
     lines: tuple[str, ...] = ()
     big = ""
@@ -207,7 +208,7 @@ def _ago(_: Tr, seconds: float) -> str:
     return _("{minutes} min ago").format(minutes=minutes)
 
 
-def sync_page(model: "MenuModel", _: Tr) -> View:
+def sync_page(model: MenuModel, _: Tr) -> View:
     state = model.s.sync_state() if model.s.sync_state is not None else None
     if state is None:
         lines = [_("No sync information yet.")]
@@ -221,7 +222,7 @@ def sync_page(model: "MenuModel", _: Tr) -> View:
                 buttons=(Button(_("Sync now"), "sync_run", style="primary"),), footer=(_back(_),))
 
 
-def reader_page(model: "MenuModel", _: Tr) -> View:
+def reader_page(model: MenuModel, _: Tr) -> View:
     r = model.reader
     if r is None:
         return View(m.READER, _("Reader test"), big=_("Tap a card on the reader"),
@@ -238,7 +239,7 @@ def reader_page(model: "MenuModel", _: Tr) -> View:
                 notice=_("Tap another card to test again."), notice_level="green", footer=(_back(_),))
 
 
-def playlist_page(model: "MenuModel", _: Tr) -> View:
+def playlist_page(model: MenuModel, _: Tr) -> View:
     titles = model.project_titles()
     rows = list(enumerate(model.playlist))
     shown, pages, _start = _page_of(model, rows, m.PLAYLIST_PER_PAGE)
@@ -257,13 +258,13 @@ def playlist_page(model: "MenuModel", _: Tr) -> View:
                 columns=1, footer=tuple(footer))
 
 
-def volume_page(model: "MenuModel", _: Tr) -> View:
+def volume_page(model: MenuModel, _: Tr) -> View:
     return View(m.VOLUME, _("Volume"), big=str(model.volume),
                 buttons=tuple(Button(f"{step:+d}", "volume", step) for step in m.VOLUME_STEPS), columns=4,
                 footer=(_back(_),))
 
 
-def language_page(model: "MenuModel", _: Tr) -> View:
+def language_page(model: MenuModel, _: Tr) -> View:
     lang = model.lang
     return View(m.LANGUAGE, _("Default language"), notice=model.notice, notice_level=model.notice_level,
                 buttons=(Button("日本語", "lang", "ja", style="on" if lang == "ja" else "normal"),
@@ -271,7 +272,7 @@ def language_page(model: "MenuModel", _: Tr) -> View:
                 columns=2, footer=(_back(_),))
 
 
-def power_page(model: "MenuModel", _: Tr) -> View:
+def power_page(model: MenuModel, _: Tr) -> View:
     buttons = []
     if model.s.restart_app is not None:
         buttons.append(Button(_(POWER_TITLES["restart_app"]), "power", "restart_app"))
@@ -280,14 +281,14 @@ def power_page(model: "MenuModel", _: Tr) -> View:
     return View(m.POWER, _("Restart and power"), buttons=tuple(buttons), columns=len(buttons), footer=(_back(_),))
 
 
-def power_confirm_page(model: "MenuModel", _: Tr) -> View:
+def power_confirm_page(model: MenuModel, _: Tr) -> View:
     what = model.power or "reboot"
     return View(m.POWER_CONFIRM, _(POWER_TITLES[what]), big=_(POWER_QUESTIONS[what]), lines=(_(POWER_NOTES[what]),),
                 notice=model.notice, notice_level=model.notice_level,
                 footer=(Button(_("Cancel"), "back"), Button(_(POWER_TITLES[what]), "power_run", style="danger")))
 
 
-def usb_page(model: "MenuModel", _: Tr) -> View:
+def usb_page(model: MenuModel, _: Tr) -> View:
     buttons = tuple(Button(st.path.name or str(st.path), "usb_export", n, detail=f"{st.device} ({st.fstype})")
                     for n, st in enumerate(model.sticks[:4]))
     lines = (_("Choose the USB stick to write to"),) if buttons else (
@@ -296,11 +297,11 @@ def usb_page(model: "MenuModel", _: Tr) -> View:
                 buttons=buttons, columns=1, footer=(_back(_), Button(_("Look again"), "usb_scan")))
 
 
-def usb_done_page(model: "MenuModel", _: Tr) -> View:
+def usb_done_page(model: MenuModel, _: Tr) -> View:
     return _lines_view(model, _, m.USB_DONE, _("USB export"))
 
 
-_BUILDERS: dict[str, Callable[["MenuModel", Tr], View]] = {
+_BUILDERS: dict[str, Callable[[MenuModel, Tr], View]] = {
     m.PIN: pin_page, m.HOME: home_page, m.STATUS: status_page, m.STATUS_ITEM: status_item_page, m.X_REPORT: x_page,
     m.Z_CONFIRM: z_confirm_page, m.Z_AGAIN: z_again_page, m.Z_DONE: z_done_page, m.VOLUNTEER: volunteer_page,
     m.VOL_POINTS: points_page, m.VOL_TAP: tap_page, m.VOL_DONE: volunteer_done_page, m.SYNC: sync_page,

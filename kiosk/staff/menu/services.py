@@ -1,4 +1,8 @@
-"""Everything the menu acts on, injected by the app: the ledger and staff gate, and one callable per machine action.
+"""Everything the menu acts on, injected by the app: the ledger writer and staff gate, and one callable per
+machine action.
+
+The menu reads the ledger on its own threads but appends only through ``writer`` (in ``kiosk run`` the
+service worker; in tests an :class:`~kiosk.ledger.writer.InlineWriter`).
 
 The menu never reaches into the app, the player or the uploader itself, so
 the same screens run in tests with fakes, and nothing here can reboot a
@@ -9,17 +13,19 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from kiosk.ledger import Ledger
-from kiosk.config.staff import OpsSettings
-from kiosk.staff.gate import StaffGate
-from kiosk.ops.status import StatusInputs, ledger_figures, read_disk_free, read_soc_temp, read_uptime
-from kiosk.staff.usb_export import ExportResult, Stick, export_day, find_sticks, journal_lines
 from kiosk.config.player import PlaylistItem
+from kiosk.config.staff import OpsSettings
+from kiosk.ledger import Ledger
+from kiosk.ledger.writer import LedgerWriter
+from kiosk.ops.status import StatusInputs, ledger_figures, read_disk_free, read_soc_temp, read_uptime
+from kiosk.staff.gate import StaffGate
+from kiosk.staff.usb_export import ExportResult, Stick, export_day, find_sticks, journal_lines
 
 T = TypeVar("T")
 
@@ -40,7 +46,7 @@ class SyncInfo(Protocol):
     def pending(self) -> int: ...
 
 
-def run_inline(fn: Callable[[], T]) -> "Future[T]":
+def run_inline(fn: Callable[[], T]) -> Future[T]:
     """Run ``fn`` now and hand back a finished future (the default; tests rely on it being synchronous)."""
     fut: Future[T] = Future()
     try:
@@ -57,7 +63,8 @@ def run_command(argv: list[str]) -> None:
 
 @dataclass
 class MenuServices:
-    ledger: Ledger
+    writer: LedgerWriter
+    """Appends go through here; reads use :attr:`ledger` (the writer's ledger)."""
     gate: StaffGate
     ops: OpsSettings
     titles: dict[str, str] = field(default_factory=dict)
@@ -91,9 +98,13 @@ class MenuServices:
     version: str = ""
     data_dir: Path | None = None
     wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000
-    background: Callable[[Callable[[], Any]], "Future[Any]"] = run_inline
+    background: Callable[[Callable[[], Any]], Future[Any]] = run_inline
     """Runs slow actions (reports, sync, export, grants). The app may pass an executor's ``submit``
     so the movie keeps playing; the menu shows "working…" until the future is done."""
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.writer.ledger
 
     def sticks(self) -> list[Stick]:
         if self.find_sticks is not None:
@@ -118,14 +129,15 @@ class MenuServices:
         return x
 
 
-def services_from_config(cfg: Any, ledger: Ledger, gate: StaffGate | None = None, **overrides: Any) -> MenuServices:
+def services_from_config(cfg: Any, writer: LedgerWriter, gate: StaffGate | None = None,
+                         **overrides: Any) -> MenuServices:
     """Services filled from a :class:`~kiosk.config.KioskConfig`; pass the app's callables as ``overrides``."""
     from kiosk import __version__
     from kiosk.config.staff import ops_settings
 
     ops = ops_settings(cfg)
     base: dict[str, Any] = dict(
-        ledger=ledger, gate=gate or StaffGate(ledger, ops.staff), ops=ops,
+        writer=writer, gate=gate or StaffGate(writer, ops.staff), ops=ops,
         titles={p.id: p.title for p in cfg.projects},
         titles_en={p.id: p.title_en or p.title for p in cfg.projects},
         language=lambda: cfg.kiosk.language,

@@ -14,7 +14,7 @@ pixels, which is what the golden-image tests rely on.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pygame
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pygame
 
 from kiosk.donation.flow import ChooseAmountScreen, TapCardScreen
-from kiosk.ui.i18n import yen
 from kiosk.ui import widgets as ui
+from kiosk.ui.i18n import yen
 from kiosk.ui.screens import chrome
 from kiosk.ui.screens.context import ScreenContext
 from kiosk.ui.widgets import THEME, Target, Theme
@@ -32,7 +32,8 @@ def _cancel(surface: pygame.Surface, lang: str, theme: Theme) -> Target:
     h = surface.get_height()
     rect = pygame.Rect(theme.px(surface, 0.05), 0, int(surface.get_width() * 0.22), theme.min_target(surface))
     rect.bottom = h - theme.px(surface, 0.05)
-    return ui.button(surface, rect, chrome.tr(lang)("Cancel"), chrome.CANCEL, theme=theme, size=theme.px(surface, 0.045))
+    return ui.button(surface, rect, chrome.tr(lang)("Cancel"), chrome.CANCEL, theme=theme,
+                     size=theme.px(surface, 0.045))
 
 
 def amount_buttons(surface: pygame.Surface, presets: tuple[int, ...], selected: int | None, area: pygame.Rect,
@@ -43,8 +44,8 @@ def amount_buttons(surface: pygame.Surface, presets: tuple[int, ...], selected: 
     out = []
     for i, amount in enumerate(presets):
         rect = pygame.Rect(area.left + i * (bw + gap), area.top, bw, area.height)
-        out.append(ui.button(surface, rect, yen(amount), chrome.AMOUNT, amount, theme=theme, selected=amount == selected,
-                             size=theme.px(surface, label_frac)))
+        out.append(ui.button(surface, rect, yen(amount), chrome.AMOUNT, amount, theme=theme,
+                             selected=amount == selected, size=theme.px(surface, label_frac)))
     return out
 
 
@@ -77,7 +78,8 @@ def render_tap(data: TapCardScreen, surface: pygame.Surface, now_ms: int, ctx: S
                     one_line_down_to=0.75)
     chrome.card_icon(surface, (int(w * 0.8), int(h * 0.5)), px(0.34), now_ms, theme)
     if ctx.presets_yen:
-        row = pygame.Rect(int(w * 0.36), h - px(0.05) - theme.min_target(surface), int(w * 0.6), theme.min_target(surface))
+        row = pygame.Rect(int(w * 0.36), h - px(0.05) - theme.min_target(surface), int(w * 0.6),
+                          theme.min_target(surface))
         targets += amount_buttons(surface, ctx.presets_yen, data.amount_yen, row, theme, label_frac=0.05)
     targets.append(_cancel(surface, data.lang, theme))
     return targets

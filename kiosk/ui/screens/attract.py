@@ -10,8 +10,8 @@ from __future__ import annotations
 import pygame
 
 from kiosk.donation.flow import AttractScreen
-from kiosk.ui.i18n import yen
 from kiosk.ui import widgets as ui
+from kiosk.ui.i18n import yen
 from kiosk.ui.screens import chrome
 from kiosk.ui.screens.context import ScreenContext
 from kiosk.ui.widgets import THEME, Target, Theme
@@ -45,7 +45,8 @@ def render(data: AttractScreen, surface: pygame.Surface, now_ms: int, ctx: Scree
                      max(1, px(0.004)))
     call = pygame.Rect(right.left, right.top, right.width, px(0.13))
     c = chrome.fit_text(surface, _("Tap your IC card to give"), call, px(0.05), theme.text, bold=True)
-    amount = ui.text(surface, yen(data.default_yen), (right.left, c.bottom + px(0.005)), px(0.1), theme.accent, bold=True)
+    amount = ui.text(surface, yen(data.default_yen), (right.left, c.bottom + px(0.005)), px(0.1), theme.accent,
+                     bold=True)
     hint = pygame.Rect(right.left, amount.bottom + px(0.005), right.width, right.bottom - amount.bottom)
     chrome.fit_text(surface, _("Touch the screen to choose an amount"), hint, px(0.036), theme.muted)
 

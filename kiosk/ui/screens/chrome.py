@@ -7,15 +7,15 @@ the same on a 640×360 golden image, a 720p window and a 1080p lobby TV.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Callable
 
 import pygame
 
-from kiosk.ui.i18n import gettext_for, yen
-from kiosk.ui import widgets as ui
-from kiosk.ui.screens.context import ProjectInfo
 from kiosk.player.slides import AREA_COLOURS
+from kiosk.ui import widgets as ui
+from kiosk.ui.i18n import gettext_for, yen
+from kiosk.ui.screens.context import ProjectInfo
 from kiosk.ui.widgets import THEME, Color, Target, Theme
 
 # Target actions; kiosk.ui.screens.actions turns them into flow events.
@@ -105,7 +105,8 @@ def lang_toggle(surface: pygame.Surface, lang: str, theme: Theme = THEME) -> Tar
     return ui.button(surface, rect, label, LANG, theme=theme, size=theme.px(surface, 0.045))
 
 
-def area_chip(surface: pygame.Surface, area: str, lang: str, topleft: tuple[int, int], theme: Theme = THEME) -> pygame.Rect:
+def area_chip(surface: pygame.Surface, area: str, lang: str, topleft: tuple[int, int],
+              theme: Theme = THEME) -> pygame.Rect:
     """The policy area as a coloured label (same colours as the demo cards and slides)."""
     size = theme.px(surface, 0.038)
     label = area_label(area, lang)

@@ -6,8 +6,9 @@ knows nothing of titles or goals); the renderer looks the rest up here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any
 
 DEFAULT_RECEIPT_BASE = "http://127.0.0.1:8080"
 """Receipt QR base when ``portal.url`` is empty: the embedded portal on the kiosk itself."""
@@ -38,8 +39,9 @@ class ScreenContext:
 
     @classmethod
     def from_config(cls, cfg: Any, *, totals_yen: Mapping[str, int] | None = None,
-                    receipt_base_url: str | None = None) -> "ScreenContext":
-        """From a KioskConfig; the receipt base is ``receipt_base_url``, else ``portal.url``, else the embedded portal."""
+                    receipt_base_url: str | None = None) -> ScreenContext:
+        """From a KioskConfig; the receipt base is ``receipt_base_url``, else ``portal.url``, else the embedded
+        portal."""
         projects = {p.id: ProjectInfo(p.id, p.title, p.title_en, p.group, p.area, p.goal_yen) for p in cfg.projects}
         base = receipt_base_url or cfg.portal.url or DEFAULT_RECEIPT_BASE
         return cls(projects, dict(totals_yen or {}), base, tuple(cfg.donation.presets_yen))
@@ -53,7 +55,7 @@ class ScreenContext:
     def total(self, project_id: str | None) -> int:
         return self.totals_yen.get(project_id or "", 0)
 
-    def with_totals(self, totals_yen: Mapping[str, int]) -> "ScreenContext":
+    def with_totals(self, totals_yen: Mapping[str, int]) -> ScreenContext:
         return replace(self, totals_yen=dict(totals_yen))
 
     def receipt_url(self, code: str) -> str:

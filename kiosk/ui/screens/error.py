@@ -11,8 +11,8 @@ from __future__ import annotations
 import pygame
 
 from kiosk.donation.flow import HINTS, ErrorScreen
-from kiosk.ui.i18n import yen
 from kiosk.ui import widgets as ui
+from kiosk.ui.i18n import yen
 from kiosk.ui.screens import chrome
 from kiosk.ui.screens.context import ScreenContext
 from kiosk.ui.widgets import THEME, Target, Theme

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pygame
 
 from kiosk.donation.flow import ThanksScreen
-from kiosk.ui.i18n import yen
 from kiosk.ui import widgets as ui
+from kiosk.ui.i18n import yen
 from kiosk.ui.screens import chrome
 from kiosk.ui.screens.context import ScreenContext
 from kiosk.ui.screens.receipt import receipt_qr
@@ -51,7 +51,8 @@ def render(data: ThanksScreen, surface: pygame.Surface, now_ms: int, ctx: Screen
         x = col.left + i * half
         ui.text(surface, label, (x, y), px(0.04), theme.muted)
         v = ui.text(surface, value, (x, y + px(0.055)), px(0.085), theme.accent, bold=True)
-        ui.text(surface, _("pt"), (v.right + px(0.01), v.bottom - px(0.012)), px(0.04), theme.muted, anchor="bottomleft")
+        ui.text(surface, _("pt"), (v.right + px(0.01), v.bottom - px(0.012)), px(0.04), theme.muted,
+                anchor="bottomleft")
 
     # The receipt: a white card so the QR code has the contrast phone cameras need.
     card = pygame.Rect(int(w * 0.64), px(0.2), int(w * 0.32), h - px(0.3))

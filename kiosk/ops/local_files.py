@@ -9,10 +9,12 @@ from kiosk.ledger import Ledger, Pepper, keys
 def ensure_secrets(cfg: KioskConfig) -> None:
     """Create the signing key pair and the pepper if they do not exist yet (first run)."""
     if not cfg.private_key_path.exists():
-        key_path, pub_path = keys.generate(cfg.private_key_path.parent)
-        if key_path != cfg.private_key_path:
-            key_path.rename(cfg.private_key_path)
-            pub_path.rename(cfg.public_key_path)
+        # Straight under the configured names: generating as kiosk.key and renaming left, after a crash
+        # between the two, a kiosk.key the next start refused to overwrite.
+        keys.generate_at(cfg.private_key_path, cfg.public_key_path)
+    elif not cfg.public_key_path.exists():
+        # A power cut between the two files: the public key is derived from the private one.
+        keys.write_public(keys.load_private(cfg.private_key_path), cfg.public_key_path)
     Pepper.load_or_create(cfg.pepper_path)
 
 

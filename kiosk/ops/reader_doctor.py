@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import plistlib
 import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from kiosk.ops.checks import Check
 from kiosk.reader.devices import DEVICE_MAP, RCS300_IDS, scan_usb
@@ -113,7 +114,8 @@ def reader_checks(
         checks.append(Check("reader.usb", "fail", "no supported card reader on USB",
                             f"plug in a supported reader ({names}); check `lsusb`"))
     else:
-        wrong = [r for r in readers if backend and r.model.backend != backend and (r.vendor, r.product) != (0x072F, 0x2200)]
+        wrong = [r for r in readers
+                 if backend and r.model.backend != backend and (r.vendor, r.product) != (0x072F, 0x2200)]
         listing = ", ".join(f"{r.model.name} ({r.usb_id}) on bus {r.busnum:03d} dev {r.devnum:03d}" for r in readers)
         if wrong and len(wrong) == len(readers):
             want = wrong[0].model.backend
@@ -154,12 +156,13 @@ def reader_checks(
         if pcscd_running(proc_root, pcscd_socket):
             checks.append(Check("reader.pcscd", "ok", "pcscd is running"))
         else:
-            checks.append(Check("reader.pcscd", "fail", "pcscd is not running (SCardEstablishContext would fail: 0x8010001D)",
-                                pcscd_fix()))
+            checks.append(Check("reader.pcscd", "fail",
+                                "pcscd is not running (SCardEstablishContext would fail: 0x8010001D)", pcscd_fix()))
         if pyscard_available():
             checks.append(Check("reader.pyscard", "ok", "pyscard is importable"))
         else:
-            checks.append(Check("reader.pyscard", "fail", "pyscard is not installed (optional extra 'pcsc')", pyscard_fix()))
+            checks.append(Check("reader.pyscard", "fail", "pyscard is not installed (optional extra 'pcsc')",
+                                pyscard_fix()))
     if rcs300 and backend in (None, "pcsc"):
         found = libccid_options(libccid_plists)
         if found is None:
@@ -168,7 +171,8 @@ def reader_checks(
         else:
             path, opts = found
             if opts & 0x0001:
-                checks.append(Check("reader.libccid", "ok", f"{path}: ifdDriverOptions 0x{opts:04X} allows the RC-S300 escape"))
+                checks.append(Check("reader.libccid", "ok",
+                                    f"{path}: ifdDriverOptions 0x{opts:04X} allows the RC-S300 escape"))
             else:
                 checks.append(Check("reader.libccid", "fail",
                                     f"{path}: ifdDriverOptions 0x{opts:04X} refuses the CCID escape the RC-S300 needs",

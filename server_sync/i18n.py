@@ -1,0 +1,38 @@
+"""Portal text: gettext catalogs, Japanese first, English with ``?lang=en``.
+
+The catalogs are ``server_sync/locale/<lang>/LC_MESSAGES/portal.po`` with English message ids, like
+the kiosk's (``kiosk/ui/i18n.py``). They are compiled to ``.mo`` when the package is built or
+installed (``setup.py``, with Babel), so at run time the standard library's :mod:`gettext` reads
+them and Babel is not needed. The two modules are separate because the kiosk and the portal may
+not import each other (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import gettext
+from functools import cache
+from pathlib import Path
+
+DOMAIN = "portal"
+LANGUAGES = ("ja", "en")
+DEFAULT = "ja"
+LOCALE_DIR = Path(__file__).with_name("locale")
+
+
+class CatalogMissing(RuntimeError):
+    """A compiled catalog is absent: the package was run from a checkout that was never installed."""
+
+
+@cache
+def translations(lang: str) -> gettext.NullTranslations:
+    if lang not in LANGUAGES:
+        raise ValueError(f"unsupported language {lang!r}; use one of {LANGUAGES}")
+    try:
+        return gettext.translation(DOMAIN, localedir=LOCALE_DIR, languages=[lang])
+    except FileNotFoundError:
+        # Falling back to the English ids would quietly show a Japanese-first portal in English.
+        mo = LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.mo"
+        raise CatalogMissing(
+            f"compiled catalog {mo} is missing: catalogs are compiled from the .po files when the package "
+            "is built or installed; run `pip install -e .` in the checkout (and look at its output for "
+            "catalog errors)") from None
