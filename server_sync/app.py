@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from server_sync import configstore, enroll, pages, queries, staff
+from server_sync import catalog, configstore, enroll, pages, queries, staff
 from server_sync.auth import authenticate
 from server_sync.db import create_schema, make_engine
 from server_sync.errors import PortalError
@@ -91,6 +91,9 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
             raise ValueError("create_app needs db_url or engine")
         engine = make_engine(db_url)
     create_schema(engine)
+    with engine.connect() as conn:
+        published = configstore.current(conn)
+    catalog.backfill_from_config(engine, published)
     ingestor = Ingestor(engine, next_sync_s=next_sync_s)
     app = FastAPI(title="Civic kiosk portal", version="1", description=(
         "Public totals and receipts, and the signed kiosk sync protocol (docs/sync.md)."))
@@ -246,8 +249,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
         lg = _lang(lang)
         c = normalise_receipt(code)
         r = queries.receipt(engine, c) if c else None
-        titles = {p["id"]: (p["title_en"] if lg == "en" else p["title"]) for p in queries.projects(engine)}
-        html = pages.receipt_page(r, c or "", titles, lg)
+        html = pages.receipt_page(r, c or "", queries.projects(engine), lg)
         return HTMLResponse(html, status_code=200 if r else 404,
                             headers={"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"})
 
@@ -272,6 +274,18 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     @app.get("/staff/points", response_class=HTMLResponse, tags=["staff"])
     def staff_points(request: Request) -> Response:
         return _staff_page(request, lambda u: pages.points_page(queries.points_grants(engine)))
+
+    @app.get("/staff/catalog", response_class=HTMLResponse, tags=["staff"])
+    def staff_catalog(request: Request) -> Response:
+        return _staff_page(request, lambda u: pages.catalog_page(queries.catalog_view(engine)))
+
+    @app.get("/staff/donations.csv", tags=["staff"])
+    def staff_donations_csv(request: Request) -> Response:
+        if _user(request) is None:
+            return RedirectResponse("/staff/login", status_code=303)
+        return Response(queries.donations_csv(engine), media_type="text/csv; charset=utf-8",
+                        headers={"Cache-Control": "no-store",
+                                 "Content-Disposition": 'attachment; filename="donations.csv"'})
 
     @app.get("/staff/login", response_class=HTMLResponse, tags=["staff"])
     def staff_login_form() -> str:

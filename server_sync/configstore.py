@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from server_sync import catalog
 from server_sync.db import configs, media, writing
 from server_sync.wire import configdoc
 
@@ -29,19 +30,36 @@ def current(conn: Connection) -> dict[str, Any] | None:
 
 
 def publish(engine: Engine, doc: Any) -> dict[str, Any]:
-    """Validate and store ``doc`` as the next version. Media it names must already be stored."""
-    cfg = configdoc.validate(doc)
-    norm = configdoc.normalised(cfg)
-    dig = configdoc.digest(norm)
+    """Validate and store ``doc`` as the next version. Media it names must already be stored.
+
+    Without ``"projects"`` the document carries the catalog's running projects (the usual way: the
+    portal owns the catalog). A hand-written document that lists projects (``kiosk-portal
+    config-set``) is sent as written, and its projects are saved into the catalog in the same
+    transaction, so the public pages always say what the kiosks were told.
+    """
+    if not isinstance(doc, dict):
+        raise configdoc.ConfigDocError("document: a config document is a JSON object")
     for _ in range(3):
         try:
             with writing(engine) as conn:
+                body = dict(doc)
+                from_catalog = "projects" not in body
+                if from_catalog:
+                    body["projects"] = catalog.pushed_projects(conn)
+                    if not body["projects"]:
+                        raise configdoc.ConfigDocError("projects: the catalog has no running project "
+                                                       "(add one, or make one active)")
+                cfg = configdoc.validate(body)
+                norm = configdoc.normalised(cfg)
+                dig = configdoc.digest(norm)
                 have = {r[0] for r in conn.execute(select(media.c.sha256).where(
                     media.c.sha256.in_([i.sha256 for i in cfg.playlist])))}
                 missing = [i.sha256 for i in cfg.playlist if i.sha256 not in have]
                 if missing:
                     raise configdoc.ConfigDocError(f"playlist media not stored on the portal: {missing[:3]} "
                                                    "(add them with `kiosk-portal media-add`)")
+                if not from_catalog:
+                    catalog.import_pushed(conn, [p.model_dump(exclude_unset=True) for p in cfg.projects])
                 version = current_version(conn) + 1
                 conn.execute(configs.insert().values(version=version, digest=dig, document=json.dumps(norm),
                                                      created_ms=time.time_ns() // 1_000_000))
@@ -49,6 +67,20 @@ def publish(engine: Engine, doc: Any) -> dict[str, Any]:
         except IntegrityError:
             continue  # two publishers raced for the same version number
     raise configdoc.ConfigDocError("could not allocate a config version (concurrent publishers)")
+
+
+def republish(engine: Engine, **changes: Any) -> dict[str, Any]:
+    """A new version: the current document with the catalog's running projects and ``changes``.
+
+    Playlist items of projects that no longer run are left out (their clips stay stored).
+    """
+    with engine.connect() as conn:
+        cur = current(conn)
+        running = {p["id"] for p in catalog.pushed_projects(conn)}
+    doc = {k: v for k, v in (cur["config"] if cur else {}).items() if k != "projects"}
+    doc.update(changes)
+    doc["playlist"] = [i for i in doc.get("playlist", []) if i.get("project") is None or i["project"] in running]
+    return publish(engine, doc)
 
 
 def add_media(engine: Engine, data: bytes, content_type: str = "application/octet-stream") -> str:

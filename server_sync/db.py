@@ -17,6 +17,8 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -146,6 +148,35 @@ staff_users = Table(
     Column("username", String(64), primary_key=True),
     Column("password_hash", String(200), nullable=False),
     Column("created_ms", BigInteger, nullable=False),
+)
+
+# --- the catalog: the portal owns it (server_sync/catalog.py); kiosks get it in the pushed config ---
+groups = Table(
+    "portal_groups", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("description", Text, nullable=False, default=""),
+    # Who to call about the group: staff pages only, never public pages or the pushed config.
+    Column("contact", Text, nullable=False, default=""),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+projects = Table(
+    "portal_projects", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("group_id", String(40), ForeignKey("portal_groups.id"), nullable=True, index=True),
+    Column("title", String(200), nullable=False),
+    Column("title_en", String(200), nullable=False, default=""),
+    Column("summary", Text, nullable=False, default=""),
+    Column("summary_en", Text, nullable=False, default=""),
+    Column("area", String(16), nullable=False),
+    Column("goal_yen", BigInteger, nullable=False),
+    Column("start_date", Date, nullable=True),
+    Column("end_date", Date, nullable=True),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
 )
 
 settings = Table(

@@ -18,7 +18,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from server_sync import i18n
-from server_sync.queries import AREAS
+from server_sync.catalog import AREAS
 
 TZ = ZoneInfo("Asia/Tokyo")
 # Trusted (a package file) and inlined in <style>, where escaping ">" would break selectors.
@@ -40,8 +40,14 @@ def yen(v: int | None) -> str:
 
 
 def _title(item: dict[str, Any], lang: str) -> str:
-    """A project's or a policy area's title in ``lang`` (the config and queries give both)."""
+    """A project's or a policy area's title in ``lang`` (the catalog and queries give both)."""
     return str(item["title_en"] if lang == "en" else item["title"])
+
+
+def area_title(area: str | None, lang: str) -> str:
+    """A policy area's name in ``lang``; empty for a project the catalog does not know."""
+    ja, en = AREAS.get(area or "", ("", ""))
+    return en if lang == "en" else ja
 
 
 def staff_text(message: str, **variables: Any) -> str:
@@ -69,7 +75,8 @@ def environment(lang: str) -> Environment:
     env.install_gettext_translations(i18n.translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(when=when, yen=yen)
     env.globals.update(lang=lang, other="en" if lang == "ja" else "ja", language_names=LANGUAGE_NAMES, css=CSS,
-                       title=partial(_title, lang=lang), staff_=staff_text, both=both_languages)
+                       title=partial(_title, lang=lang), area_title=partial(area_title, lang=lang),
+                       staff_=staff_text, both=both_languages)
     return env
 
 
@@ -86,8 +93,7 @@ def index(tot: dict[str, Any], areas: list[dict[str, Any]], projects: list[dict[
 
 
 def project_page(p: dict[str, Any], recent: list[dict[str, Any]], lang: str) -> str:
-    ja, en = AREAS.get(p["area"] or "", ("", ""))
-    return _render("project.html", lang, f"/p/{p['id']}", p=p, recent=recent, area_title=en if lang == "en" else ja)
+    return _render("project.html", lang, f"/p/{p['id']}", p=p, recent=recent)
 
 
 def not_found_page(lang: str) -> str:
@@ -95,8 +101,11 @@ def not_found_page(lang: str) -> str:
     return _render("not_found.html", lang)
 
 
-def receipt_page(r: dict[str, Any] | None, code: str, titles: dict[str, str], lang: str) -> str:
-    return _render("receipt.html", lang, f"/r/{code}", r=r, titles=titles)
+def receipt_page(r: dict[str, Any] | None, code: str, projects: list[dict[str, Any]], lang: str) -> str:
+    """``projects`` (queries.projects) gives each donation's project title and policy area."""
+    titles = {p["id"]: _title(p, lang) for p in projects}
+    areas = {p["id"]: p["area"] for p in projects}
+    return _render("receipt.html", lang, f"/r/{code}", r=r, titles=titles, areas=areas)
 
 
 # --- staff ------------------------------------------------------------------------------------------
@@ -115,3 +124,8 @@ def reconciliation_page(items: list[dict[str, Any]]) -> str:
 
 def points_page(items: list[dict[str, Any]]) -> str:
     return _render("points.html", STAFF_LANG, staff=True, items=items)
+
+
+def catalog_page(view: dict[str, Any]) -> str:
+    """Groups (with their contact: staff only) and every project with its area, dates and totals."""
+    return _render("catalog.html", STAFF_LANG, staff=True, groups=view["groups"], projects=view["projects"])

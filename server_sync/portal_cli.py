@@ -82,6 +82,57 @@ def _config_set(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_catalog(path: str) -> object:
+    """A catalog file: JSON ``{"groups": [...], "projects": [...]}``, or TOML with ``[[groups]]`` and
+    ``[[projects]]`` tables (a kiosk's ``kiosk.toml`` works: its other sections are ignored)."""
+    text = Path(path).read_text("utf-8")
+    if path.endswith(".toml"):
+        import tomllib
+
+        data = tomllib.loads(text)
+        return {k: data[k] for k in ("groups", "projects") if k in data}
+    return json.loads(text)
+
+
+def _catalog_import(args: argparse.Namespace) -> int:
+    from server_sync.catalog import CatalogError, import_catalog
+    from server_sync.configstore import republish
+    from server_sync.wire.configdoc import ConfigDocError
+
+    try:
+        doc = _read_catalog(args.file)
+    except OSError as exc:
+        print(f"kiosk-portal catalog-import: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # json.JSONDecodeError and tomllib.TOMLDecodeError are ValueErrors
+        print(f"kiosk-portal catalog-import: {args.file} is not valid: {exc}", file=sys.stderr)
+        return 2
+    eng = _engine(args.db)
+    try:
+        n_groups, n_projects = import_catalog(eng, doc)
+    except CatalogError as exc:
+        print(f"kiosk-portal catalog-import: nothing imported: {exc}", file=sys.stderr)
+        return 2
+    print(f"imported {n_groups} groups and {n_projects} projects")
+    if args.publish:
+        try:
+            out = republish(eng)
+        except ConfigDocError as exc:
+            print(f"kiosk-portal catalog-import: imported, but not published: {exc}", file=sys.stderr)
+            return 1
+        print(f"published config version {out['version']} (digest {out['digest']})")
+    return 0
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    from server_sync.catalog import list_groups, list_projects
+
+    with _engine(args.db).connect() as conn:
+        print(json.dumps({"groups": list_groups(conn), "projects": list_projects(conn)}, ensure_ascii=False,
+                         indent=1))
+    return 0
+
+
 def _media_add(args: argparse.Namespace) -> int:
     from server_sync.configstore import add_media
 
@@ -149,6 +200,17 @@ def build_parser() -> argparse.ArgumentParser:
     db(c)
     c.add_argument("file")
     c.set_defaults(func=_config_set)
+
+    ci = sub.add_parser("catalog-import", help="add or update groups and projects from a JSON or TOML file")
+    db(ci)
+    ci.add_argument("file", help='JSON {"groups": [...], "projects": [...]} or TOML with [[groups]]/[[projects]]')
+    ci.add_argument("--publish", action="store_true",
+                    help="then publish a new config version so kiosks get the catalog")
+    ci.set_defaults(func=_catalog_import)
+
+    cl = sub.add_parser("catalog", help="print the groups and projects as JSON (contacts included: staff only)")
+    db(cl)
+    cl.set_defaults(func=_catalog)
 
     m = sub.add_parser("media-add", help="store a media file; prints its sha256 for the playlist")
     db(m)

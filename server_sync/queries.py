@@ -18,25 +18,13 @@ from kiosk.ledger import checkpoint as cpmod
 from kiosk.ledger import merkle
 from kiosk.ledger.encoding import parse_body
 from kiosk.ledger.keys import public_from_raw
-from server_sync import configstore
+from server_sync import catalog, configstore
+from server_sync.catalog import AREAS
 from server_sync.db import alarms, entries, kiosks
 
-AREAS = {
-    "children": ("子ども・未来", "Children and the future"),
-    "welfare": ("健康・福祉", "Health and welfare"),
-    "green": ("みどり・環境", "Greenery and climate"),
-    "culture": ("文化・芸術", "Culture and the arts"),
-    "town": ("にぎわい・まちづくり", "A lively town"),
-}
 RECENT = 20
 
 _settled = and_(entries.c.type == "donation", entries.c.voided.is_(False))
-
-
-def _projects_meta(engine: Engine) -> dict[str, dict[str, Any]]:
-    with engine.connect() as conn:
-        cur = configstore.current(conn)
-    return {p["id"]: p for p in (cur["config"]["projects"] if cur else [])}
 
 
 def totals(engine: Engine) -> dict[str, Any]:
@@ -49,16 +37,25 @@ def totals(engine: Engine) -> dict[str, Any]:
 
 
 def projects(engine: Engine) -> list[dict[str, Any]]:
-    """Every configured project (and any project donated to but no longer configured) with its progress."""
-    meta = _projects_meta(engine)
+    """The catalog's active projects, and any other project that holds donations, with their progress.
+
+    A project id the catalog does not know (a kiosk's own TOML project never imported) is shown by
+    its id, with no area, rather than hidden: its money is real.
+    """
+    with engine.connect() as conn:
+        meta = {p["id"]: p for p in catalog.list_projects(conn)}
     got = {p["id"]: p for p in totals(engine)["projects"]}
+    ids = [pid for pid, m in meta.items() if m["active"] or pid in got] + sorted(set(got) - set(meta))
     out = []
-    for pid in list(meta) + sorted(set(got) - set(meta)):
+    for pid in ids:
         m = meta.get(pid, {})
         t = got.get(pid, {"count": 0, "total_yen": 0})
         goal = m.get("goal_yen")
-        out.append({"id": pid, "title": m.get("title", pid), "title_en": m.get("title_en") or m.get("title", pid),
+        title = m.get("title", pid)
+        out.append({"id": pid, "title": title, "title_en": m.get("title_en") or title,
+                    "summary": m.get("summary", ""), "summary_en": m.get("summary_en") or m.get("summary", ""),
                     "group": m.get("group", ""), "area": m.get("area"), "goal_yen": goal,
+                    "start": m.get("start"), "end": m.get("end"), "active": m.get("active", False),
                     "count": t["count"], "total_yen": t["total_yen"],
                     "progress": min(1.0, t["total_yen"] / goal) if goal else None})
     return out
@@ -233,3 +230,48 @@ def points_grants(engine: Engine, limit: int = 200) -> list[dict[str, Any]]:
                             .order_by(entries.c.time_ms.desc()).limit(limit)).all()
     return [{"kiosk_id": k, "seq": s, "time_ms": t, "points": p, "donor": (d or "")[:8],
              "activity": parse_body(bytes(b))["data"].get("activity", "")} for k, s, t, p, d, b in rows]
+
+
+def catalog_view(engine: Engine) -> dict[str, Any]:
+    """The staff catalog page: every group with its contact, every project (inactive too) with its totals."""
+    with engine.connect() as conn:
+        gs = catalog.list_groups(conn)
+        ps = catalog.list_projects(conn)
+    got = {p["id"]: p for p in totals(engine)["projects"]}
+    for p in ps:
+        t = got.get(p["id"], {"count": 0, "total_yen": 0})
+        p.update(count=t["count"], total_yen=t["total_yen"])
+    return {"groups": gs, "projects": ps}
+
+
+CSV_HEADER = ("time", "kiosk_id", "seq", "project_id", "project_title", "group", "area", "area_title",
+              "amount_yen", "points", "voided")
+
+
+def donations_csv(engine: Engine) -> str:
+    """Every donation the portal holds, with the project's title, group and policy area, as CSV.
+
+    UTF-8 with a BOM, so Excel on a Japanese PC opens the titles correctly (as the kiosk's close-out CSV).
+    No donor token, receipt code or body: a row says what was given to what, when and where.
+    """
+    import csv
+    import io
+
+    with engine.connect() as conn:
+        meta = {p["id"]: p for p in catalog.list_projects(conn)}
+        rows = conn.execute(select(entries.c.time_ms, entries.c.kiosk_id, entries.c.seq, entries.c.project,
+                                   entries.c.amount_yen, entries.c.points, entries.c.voided)
+                            .where(entries.c.type == "donation")
+                            .order_by(entries.c.time_ms, entries.c.kiosk_id, entries.c.seq)).all()
+    buf = io.StringIO()
+    buf.write("\ufeff")
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(CSV_HEADER)
+    tz = ZoneInfo("Asia/Tokyo")
+    for t, kid, seq, pid, yen, pts, voided in rows:
+        m = meta.get(pid or "", {})
+        area = m.get("area") or ""
+        w.writerow((datetime.fromtimestamp(t / 1000, tz).strftime("%Y-%m-%d %H:%M:%S"), kid, seq, pid,
+                    m.get("title", pid), m.get("group", ""), area, AREAS.get(area, ("", ""))[0], yen, pts or 0,
+                    int(bool(voided))))
+    return buf.getvalue()

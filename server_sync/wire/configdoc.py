@@ -1,5 +1,9 @@
 """The pushed configuration document: projects, goals, amounts and playlist, versioned on the portal.
 
+The projects are the portal's catalog (``server_sync/catalog.py``): the active projects with their
+titles, group, policy area and goal, as the portal last published them. Ledger entries name a
+project by its ``id``; everything shown about it comes from here.
+
 Both sides validate with the same model, and the digest is SHA-256 of the document's canonical JSON
 (the ledger's encoder), so the ``config_change`` entry a kiosk records names exactly what it applied.
 Media are referred to by SHA-256 and fetched from ``/api/v1/media/{sha256}``. Pure: no I/O.
@@ -26,6 +30,12 @@ class PushedProject(_Doc):
     group: str = Field("", max_length=200)
     area: Literal["children", "welfare", "green", "culture", "town"]
     goal_yen: int = Field(100_000, ge=1, le=10**12)
+    summary: str = Field("", max_length=2000)
+    summary_en: str = Field("", max_length=2000)
+    start: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    """First day of the fundraising (ISO date), or None."""
+    end: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    """Last day of the fundraising (ISO date), or None."""
 
 
 class PlaylistItem(_Doc):

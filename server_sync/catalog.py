@@ -1,0 +1,240 @@
+"""The catalog: citizen groups (団体) and their projects, owned by the portal.
+
+Kiosks name a project only by its ``id`` in their ledgers; its titles, group, policy area, goal and
+dates live here, and reach the kiosks in the pushed config (:func:`pushed_projects`, published by
+:func:`server_sync.configstore.publish`). A group's contact is for staff only: it is never in a
+public answer or the pushed config.
+
+Input is checked with the pydantic models below before anything is written, and an import is one
+transaction: a bad file changes nothing. Error messages name the item and the field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from server_sync.db import groups, projects, writing
+
+# The five policy areas (政策分野) of the city's plan: (Japanese, English).
+AREAS: dict[str, tuple[str, str]] = {
+    "children": ("子ども・未来", "Children and the future"),
+    "welfare": ("健康・福祉", "Health and welfare"),
+    "green": ("みどり・環境", "Greenery and climate"),
+    "culture": ("文化・芸術", "Culture and the arts"),
+    "town": ("にぎわい・まちづくり", "A lively town"),
+}
+Area = Literal["children", "welfare", "green", "culture", "town"]
+SLUG = r"^[a-z0-9][a-z0-9-]{0,39}$"
+# Project dates are the city's calendar days.
+TZ = ZoneInfo("Asia/Tokyo")
+
+
+class CatalogError(ValueError):
+    """Catalog input that must not be stored; the message names the item and field."""
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class GroupIn(_In):
+    id: str = Field(pattern=SLUG)
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field("", max_length=4000)
+    contact: str = Field("", max_length=500)
+
+
+class ProjectIn(_In):
+    id: str = Field(pattern=SLUG)
+    group_id: str | None = Field(None, pattern=SLUG)
+    title: str = Field(min_length=1, max_length=200)
+    title_en: str = Field("", max_length=200)
+    summary: str = Field("", max_length=2000)
+    summary_en: str = Field("", max_length=2000)
+    area: Area
+    goal_yen: int = Field(100_000, ge=1, le=10**12)
+    start: dt.date | None = None
+    end: dt.date | None = None
+    active: bool = True
+
+    @model_validator(mode="after")
+    def _dates(self) -> ProjectIn:
+        if self.start and self.end and self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _check(model: type[_In], data: Any, where: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise CatalogError(f"{where}{'.' + field if field else ''}: {first['msg']}") from None
+
+
+def group_id_for(name: str) -> str:
+    """A stable id for a group known only by its name (a name like ``実行委員会`` is no slug)."""
+    slug = name.strip().lower()
+    if slug and len(slug) <= 40 and all(c.isascii() and (c.isalnum() or c == "-") for c in slug) \
+            and slug[0] != "-":
+        return slug
+    return "g-" + hashlib.sha256(name.strip().encode()).hexdigest()[:12]
+
+
+# --- writing ----------------------------------------------------------------------------------------
+def save_group(conn: Connection, g: GroupIn, now_ms: int | None = None) -> None:
+    now = now_ms or _now_ms()
+    values = g.model_dump()
+    clash = conn.execute(select(groups.c.id).where(groups.c.name == g.name, groups.c.id != g.id)).first()
+    if clash is not None:
+        raise CatalogError(f"group {g.id}: the name {g.name!r} is already used by group {clash[0]}")
+    if conn.execute(select(groups.c.id).where(groups.c.id == g.id)).first() is None:
+        conn.execute(groups.insert().values(**values, created_ms=now, updated_ms=now))
+    else:
+        conn.execute(groups.update().where(groups.c.id == g.id).values(**values, updated_ms=now))
+
+
+def save_project(conn: Connection, p: ProjectIn, now_ms: int | None = None) -> None:
+    now = now_ms or _now_ms()
+    if p.group_id is not None and conn.execute(select(groups.c.id).where(groups.c.id == p.group_id)).first() is None:
+        raise CatalogError(f"project {p.id}: no group {p.group_id!r} (add the group first)")
+    values = p.model_dump(exclude={"start", "end"})
+    values.update(start_date=p.start, end_date=p.end)
+    if conn.execute(select(projects.c.id).where(projects.c.id == p.id)).first() is None:
+        conn.execute(projects.insert().values(**values, created_ms=now, updated_ms=now))
+    else:
+        conn.execute(projects.update().where(projects.c.id == p.id).values(**values, updated_ms=now))
+
+
+def _ensure_group(conn: Connection, name: str, now: int) -> str | None:
+    if not name.strip():
+        return None
+    row = conn.execute(select(groups.c.id).where(groups.c.name == name.strip())).first()
+    if row is not None:
+        return str(row[0])
+    gid = group_id_for(name)
+    save_group(conn, _check(GroupIn, {"id": gid, "name": name}, f"group {name!r}"), now)
+    return gid
+
+
+def import_catalog(engine: Engine, doc: Any) -> tuple[int, int]:
+    """Store ``{"groups": [...], "projects": [...]}`` in one transaction; returns (groups, projects) saved.
+
+    A project names its group by ``group_id``, or by ``group`` (the group's name, as a kiosk's
+    ``[[projects]]`` does): a group known only by name is created. Ids already present are updated.
+    """
+    if not isinstance(doc, dict) or set(doc) - {"groups", "projects"}:
+        raise CatalogError('a catalog is a JSON object with "groups" and "projects" lists')
+    gs, ps = doc.get("groups", []), doc.get("projects", [])
+    if not isinstance(gs, list) or not isinstance(ps, list):
+        raise CatalogError('"groups" and "projects" must be lists')
+    checked_groups = [_check(GroupIn, g, f"groups[{i}]") for i, g in enumerate(gs)]
+    now = _now_ms()
+    with writing(engine) as conn:
+        for g in checked_groups:
+            save_group(conn, g, now)
+        for i, raw in enumerate(ps):
+            if not isinstance(raw, dict):
+                raise CatalogError(f"projects[{i}]: not an object")
+            p = dict(raw)
+            name = p.pop("group", None)
+            if name is not None and "group_id" not in p:
+                if not isinstance(name, str):
+                    raise CatalogError(f"projects[{i}].group: a group name is text")
+                p["group_id"] = _ensure_group(conn, name, now)
+            save_project(conn, _check(ProjectIn, p, f"projects[{i}]"), now)
+    return len(checked_groups), len(ps)
+
+
+def import_pushed(conn: Connection, pushed: list[dict[str, Any]]) -> None:
+    """Put a published document's projects (already validated by the wire model) into the catalog.
+
+    For documents written by hand (``kiosk-portal config-set``): what a kiosk is told about a
+    project is then also what the public pages say. Fields the document does not carry are kept.
+    """
+    now = _now_ms()
+    for p in pushed:
+        values: dict[str, Any] = {k: p[k] for k in ("title", "title_en", "area", "goal_yen", "summary", "summary_en")
+                                  if k in p}
+        values["group_id"] = _ensure_group(conn, p.get("group") or "", now)
+        for key, col in (("start", "start_date"), ("end", "end_date")):
+            if p.get(key):
+                values[col] = dt.date.fromisoformat(p[key])
+        values["active"] = True
+        if conn.execute(select(projects.c.id).where(projects.c.id == p["id"])).first() is None:
+            fresh = {"title_en": "", "summary": "", "summary_en": "", "goal_yen": 100_000, **values}
+            conn.execute(projects.insert().values(id=p["id"], **fresh, created_ms=now, updated_ms=now))
+        else:
+            conn.execute(projects.update().where(projects.c.id == p["id"]).values(**values, updated_ms=now))
+
+
+def set_active(engine: Engine, project_id: str, active: bool) -> bool:
+    with writing(engine) as conn:
+        n = conn.execute(projects.update().where(projects.c.id == project_id)
+                         .values(active=active, updated_ms=_now_ms())).rowcount
+    return bool(n)
+
+
+def backfill_from_config(engine: Engine, current: dict[str, Any] | None) -> None:
+    """A portal upgraded from before the catalog: its last published projects become the catalog."""
+    if current is None:
+        return
+    try:
+        with writing(engine) as conn:
+            if conn.execute(select(func.count()).select_from(projects)).scalar_one() == 0:
+                import_pushed(conn, current["config"]["projects"])
+    except IntegrityError:
+        pass  # another portal process did it at the same moment
+
+
+# --- reading ----------------------------------------------------------------------------------------
+def list_groups(conn: Connection) -> list[dict[str, Any]]:
+    """Every group with its contact (staff pages only) and how many projects it has."""
+    counts = dict(conn.execute(select(projects.c.group_id, func.count()).group_by(projects.c.group_id)).all())
+    rows = conn.execute(select(groups).order_by(groups.c.name)).mappings().all()
+    return [{"id": r["id"], "name": r["name"], "description": r["description"], "contact": r["contact"],
+             "projects": int(counts.get(r["id"], 0))} for r in rows]
+
+
+def list_projects(conn: Connection) -> list[dict[str, Any]]:
+    """Every project, active or not, with its group's name (never its contact), in catalog order."""
+    q = (select(projects, groups.c.name.label("group_name"))
+         .select_from(projects.outerjoin(groups, projects.c.group_id == groups.c.id))
+         .order_by(projects.c.created_ms, projects.c.id))
+    out = []
+    for r in conn.execute(q).mappings():
+        out.append({"id": r["id"], "title": r["title"], "title_en": r["title_en"], "summary": r["summary"],
+                    "summary_en": r["summary_en"], "group_id": r["group_id"], "group": r["group_name"] or "",
+                    "area": r["area"], "goal_yen": int(r["goal_yen"]),
+                    "start": r["start_date"].isoformat() if r["start_date"] else None,
+                    "end": r["end_date"].isoformat() if r["end_date"] else None, "active": bool(r["active"])})
+    return out
+
+
+def running(p: dict[str, Any], today: dt.date) -> bool:
+    """Active, and today is within its dates (a project with no dates runs while it is active)."""
+    return bool(p["active"]) and (p["start"] is None or p["start"] <= today.isoformat()) \
+        and (p["end"] is None or today.isoformat() <= p["end"])
+
+
+def pushed_projects(conn: Connection, today: dt.date | None = None) -> list[dict[str, Any]]:
+    """The projects a kiosk is told about: the running ones, in the wire document's shape."""
+    today = today or dt.datetime.now(TZ).date()
+    return [{"id": p["id"], "title": p["title"], "title_en": p["title_en"], "group": p["group"], "area": p["area"],
+             "goal_yen": p["goal_yen"], "summary": p["summary"], "summary_en": p["summary_en"],
+             "start": p["start"], "end": p["end"]}
+            for p in list_projects(conn) if running(p, today)]
