@@ -371,6 +371,20 @@ class DemoPortal:
             raise RuntimeError(f"kiosk-portal enroll-code failed: {out.stderr.strip()}")
         return out.stdout.strip()
 
+    def import_catalog(self, cfg: KioskConfig, data_dir: Path) -> None:
+        """Seed the portal's catalog with the demo's projects (``kiosk-portal catalog-import``), so its pages
+        show titles and policy areas. The file stays in ``data_dir`` to show what a catalog looks like."""
+        import json
+
+        doc = {"projects": [p.model_dump(include={"id", "title", "title_en", "group", "area", "goal_yen"})
+                            for p in cfg.projects]}
+        path = data_dir / "catalog.json"
+        write_atomic(path, json.dumps(doc, ensure_ascii=False, indent=1) + "\n")
+        out = subprocess.run(_portal_cmd("catalog-import", "--db", self.db_url, str(path)),
+                             capture_output=True, text=True, timeout=60)
+        if out.returncode != 0:
+            raise RuntimeError(f"kiosk-portal catalog-import failed: {out.stderr.strip()}")
+
     def totals(self) -> dict[str, Any]:
         return requests.get(self.url + "/api/v1/totals", timeout=10).json()
 
@@ -402,6 +416,7 @@ def start_demo_portal(cfg: KioskConfig, data_dir: Path, out: TextIO) -> DemoPort
     ensure_secrets(cfg)  # enrollment registers the kiosk's public key
     handle = DemoPortal.start(data_dir / "portal.db")
     try:
+        handle.import_catalog(cfg, data_dir)
         enroll_kiosk(cfg, handle.url, handle.issue_code(cfg.kiosk.id))
     except Exception:
         handle.stop()
@@ -409,6 +424,8 @@ def start_demo_portal(cfg: KioskConfig, data_dir: Path, out: TextIO) -> DemoPort
     cfg.portal.url = handle.url
     cfg.portal.sync_interval_s = 5
     print(f"kiosk demo: portal at {handle.url} (totals: {handle.url}/ , receipts: {handle.url}/r/<code>)",
+          file=out, flush=True)
+    print(f"kiosk demo: afterwards, `kiosk-portal serve --db {handle.db_url}` shows the same data",
           file=out, flush=True)
     return handle
 
