@@ -1,18 +1,63 @@
-"""The ``[payment]`` config section: which terminal, and the simulator's knobs."""
+"""The ``[payment]`` config section: which terminal, the simulator's knobs, and ``[payment.square]``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from kiosk.config.base import Section
 
+SQUARE_PRODUCTION_URL = "https://connect.squareup.com"
+SQUARE_SANDBOX_URL = "https://connect.squareupsandbox.com"
+
+SquarePaymentType = Literal["FELICA_TRANSPORTATION_GROUP", "FELICA_ALL", "QR_CODE", "CARD_PRESENT"]
+
+
+class SquareConfig(Section):
+    """Square Terminal API (docs/payment.md). Used only when ``[payment] terminal = "square"``."""
+
+    base_url: str = Field(SQUARE_PRODUCTION_URL, pattern=r"^https?://[^\s/]+(:[0-9]+)?/?$")
+    """Square API base URL: production ``https://connect.squareup.com``; the sandbox is ``https://connect.squareupsandbox.com``."""
+
+    access_token_file: Path = Path("square-token")
+    """File holding the Square access token (one line, mode 0600; ``kiosk doctor`` checks). Relative to data_dir."""
+
+    location_id: str = Field("", pattern=r"^[A-Za-z0-9_-]{0,64}$")
+    """Square location id of this center (Square Dashboard → Locations, or the Locations API)."""
+
+    device_id: str = Field("", pattern=r"^[A-Za-z0-9_:-]{0,128}$")
+    """Paired Square Terminal's device id. ``kiosk payment pair`` fills it in (it is stored in ``device_file``)."""
+
+    device_file: Path = Path("square-device-id")
+    """Where ``kiosk payment pair`` stores the paired device id; used when ``device_id`` is empty. Relative to data_dir."""
+
+    payment_type: SquarePaymentType = "FELICA_TRANSPORTATION_GROUP"
+    """What the terminal asks the donor for: ``FELICA_TRANSPORTATION_GROUP`` (Suica, PASMO, ICOCA…), ``FELICA_ALL`` (the donor picks the e-money brand), ``QR_CODE`` (PayPay and other wallets) or ``CARD_PRESENT``."""
+
+    deadline_s: int = Field(120, ge=10, le=300)
+    """Seconds the terminal waits for the donor (Square's ``deadline_duration``, at most 5 minutes); a checkout still PENDING then is canceled as TIMED_OUT."""
+
+    answer_grace_s: int = Field(30, ge=0, le=300)
+    """After the deadline, how long the kiosk keeps following a checkout already IN_PROGRESS before calling the outcome unknown."""
+
+    poll_interval_ms: int = Field(1000, ge=100, le=10_000)
+    """Pause between GetTerminalCheckout polls while the donor pays."""
+
+    request_timeout_s: float = Field(10.0, gt=0, le=60)
+    """Timeout of one HTTP request to Square."""
+
+    journal: Path = Path("square-journal.db")
+    """The adapter's own SQLite file: each create request before it is sent, and what Square answered. Relative to data_dir."""
+
+    note: str = Field("寄付 / donation", max_length=500)
+    """Note shown on the terminal and in Square's records for each checkout."""
+
 
 class PaymentConfig(Section):
-    terminal: Literal["sim"] = "sim"
-    """Payment terminal: ``sim`` (simulated, the default). Certified-terminal adapters plug in here (see docs/donation.md)."""
+    terminal: Literal["sim", "square"] = "sim"
+    """Payment terminal: ``sim`` (simulated, the default) or ``square`` (a Square Terminal through the Terminal API; see docs/payment.md)."""
 
     sim_state: Path = Path("payment-sim.db")
     """The simulated terminal's own SQLite file (its charges and card balances). Relative to data_dir."""
@@ -34,3 +79,12 @@ class PaymentConfig(Section):
 
     lookup_interval_ms: int = Field(200, ge=0, le=10_000)
     """Pause between those lookups."""
+
+    square: SquareConfig = Field(default_factory=SquareConfig)
+    """Square Terminal API settings (``[payment.square]``)."""
+
+    @model_validator(mode="after")
+    def _square_complete(self) -> PaymentConfig:
+        if self.terminal == "square" and not self.square.location_id:
+            raise ValueError("terminal = \"square\" needs [payment.square] location_id")
+        return self

@@ -234,7 +234,7 @@ class DonationService:
         return flow.IntentCommitted(now_ms=self.now_ms(), attempt=eff.attempt, intent_seq=entry.seq, idem=idem)
 
     def _charge(self, eff: flow.Charge) -> flow.Event:
-        result = self.terminal.charge(eff.amount_yen, eff.idem)
+        result = self.terminal.charge(eff.amount_yen, eff.idem, reference=str(eff.intent_seq))
         if result.status == "unknown":
             result = self._settle_unknown(eff.idem, result)
         self._crash("after_charge")

@@ -6,6 +6,7 @@ Public API::
     ChargeResult               approved | declined | unknown | not_found
     TerminalUnavailable        raised by lookup() when the provider cannot be asked
     SimulatedTerminal(path, mode=..., slow_ms=...)   the durable simulator (default)
+    SquareTerminal(...)        a Square Terminal through the Terminal API (kiosk.payment.square)
     open_terminal(cfg)         the terminal a KioskConfig names
 """
 
@@ -19,7 +20,7 @@ from kiosk.payment.sim import SIM_MODES, SimMode, SimulatedTerminal
 
 __all__ = [
     "SIM_MODES", "ChargeResult", "ChargeStatus", "PaymentConfig", "PaymentTerminal", "SimMode",
-    "SimulatedTerminal", "TerminalUnavailable", "open_terminal", "payment_config",
+    "SimulatedTerminal", "TerminalUnavailable", "open_terminal", "payment_config", "square_device_id",
 ]
 
 
@@ -35,4 +36,24 @@ def open_terminal(cfg: Any) -> PaymentTerminal:
         return SimulatedTerminal(cfg.resolve(pc.sim_state), mode=pc.sim_mode, slow_ms=pc.sim_slow_ms,
                                  decline_reason=pc.sim_decline_reason,
                                  default_balance_yen=pc.sim_default_balance_yen)
+    if pc.terminal == "square":
+        from kiosk.payment.square import SquareTerminal, read_token  # the SDK loads only when it is used
+
+        sq = pc.square
+        return SquareTerminal(
+            base_url=sq.base_url, token=read_token(cfg.resolve(sq.access_token_file)), location_id=sq.location_id,
+            device_id=square_device_id(cfg), journal=cfg.resolve(sq.journal), payment_type=sq.payment_type,
+            deadline_s=sq.deadline_s, answer_grace_s=sq.answer_grace_s, poll_interval_ms=sq.poll_interval_ms,
+            request_timeout_s=sq.request_timeout_s, note=sq.note, reference_prefix=cfg.kiosk.id)
     raise ValueError(f"unknown payment terminal {pc.terminal!r}")
+
+
+def square_device_id(cfg: Any) -> str:
+    """``[payment.square] device_id``, else the id ``kiosk payment pair`` stored in ``device_file`` ('' if none)."""
+    sq = payment_config(cfg).square
+    if sq.device_id:
+        return str(sq.device_id)
+    try:
+        return cfg.resolve(sq.device_file).read_text("utf-8").strip()
+    except OSError:
+        return ""

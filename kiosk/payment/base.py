@@ -21,12 +21,11 @@ Subclass :class:`PaymentTerminal` and map the provider's API onto two calls:
   :class:`TerminalUnavailable` when the provider cannot be asked right now; the
   ledger intent then stays open and is resolved at the next start-up.
 
-Square's Terminal API is one real example: a Terminal checkout with the
-e-money payment type ``FELICA_TRANSPORTATION_GROUP`` (the transit family) and
-the request's ``idempotency_key``; lookup is a search of checkouts by that
-reference. Several providers' terms require staff to be present for e-money
-payments, so check the terms for unattended use before deploying one.
-Nothing here fakes a real provider.
+Square's Terminal API is the real example (:mod:`kiosk.payment.square`): a
+Terminal checkout with the e-money payment type ``FELICA_TRANSPORTATION_GROUP``
+(the transit family) and the request's ``idempotency_key``; lookup re-sends the
+identical create, which returns the same checkout. Several providers' terms
+require staff to be present for e-money payments (docs/payment.md).
 """
 
 from __future__ import annotations
@@ -76,8 +75,11 @@ class PaymentTerminal:
 
     method: str = "terminal"
 
-    def charge(self, amount_yen: int, idempotency_key: str) -> ChargeResult:
-        """Charge the card on the terminal. The same key again must not charge again: it returns the first answer."""
+    def charge(self, amount_yen: int, idempotency_key: str, *, reference: str | None = None) -> ChargeResult:
+        """Charge the card on the terminal. The same key again must not charge again: it returns the first answer.
+
+        ``reference`` names the ledger intent (its seq) for the provider's records; a terminal may ignore it.
+        """
         raise NotImplementedError(f"{type(self).__name__} does not implement charge()")
 
     def lookup(self, idempotency_key: str) -> ChargeResult:

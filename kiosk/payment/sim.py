@@ -81,7 +81,7 @@ class SimulatedTerminal(PaymentTerminal):
         return None if row is None else row[0]
 
     # --- the seam ---------------------------------------------------------------------
-    def charge(self, amount_yen: int, idempotency_key: str) -> ChargeResult:
+    def charge(self, amount_yen: int, idempotency_key: str, *, reference: str | None = None) -> ChargeResult:
         if amount_yen < 1:
             raise ValueError("a charge is at least 1 yen")
         with self._lock:

@@ -37,7 +37,7 @@ class WatchedTerminal(SimulatedTerminal):
 
     ledger_path: Path
 
-    def charge(self, amount_yen: int, idempotency_key: str) -> ChargeResult:
+    def charge(self, amount_yen: int, idempotency_key: str, *, reference: str | None = None) -> ChargeResult:
         con = _ledger_ro(self.ledger_path)
         try:
             row = con.execute("SELECT amount_yen FROM entries WHERE type = 'donation_intent' AND idem = ?",
@@ -46,7 +46,7 @@ class WatchedTerminal(SimulatedTerminal):
             con.close()
         assert row is not None, "charge before its intent was durable"
         assert row[0] == amount_yen, "charge for another amount than the intent"
-        return super().charge(amount_yen, idempotency_key)
+        return super().charge(amount_yen, idempotency_key, reference=reference)
 
 
 action = st.one_of(

@@ -1,0 +1,475 @@
+"""Square Terminal: a certified terminal driven through Square's Terminal API (the ``squareup`` SDK).
+
+The donor taps the card (or shows a QR code) on the Square Terminal, not on
+our reader; the terminal and Square do the e-money debit. This module maps the
+Terminal API onto the two calls of the payment seam (:mod:`kiosk.payment.base`).
+
+charge(amount, idem)
+    1. The exact CreateTerminalCheckout body is written to the adapter's journal
+       (SQLite, ``synchronous=FULL``) *before* it is sent, keyed by ``idem``.
+    2. CreateTerminalCheckout with ``idempotency_key = idem``: Square answers a
+       repeat of the same key and body with the same checkout, never a second one.
+    3. GetTerminalCheckout every ``poll_interval_ms`` through PENDING,
+       IN_PROGRESS, CANCEL_REQUESTED to COMPLETED (``approved``, the payment id is
+       the provider reference) or CANCELED (``declined`` with ``cancel_reason``).
+       Nothing final by ``deadline_s + answer_grace_s``: ``unknown``.
+    429 and 5xx answers and network errors are retried with the project's one
+    backoff (:mod:`server_sync.wire.retry`, honouring ``Retry-After``); the SDK's
+    own retries are switched off so there is exactly one policy. No network
+    problem ever reaches the caller as an exception.
+
+lookup(idem), after a crash or an ``unknown``
+    No journal row: the create was never sent, so ``not_found``. Otherwise re-send
+    the identical create (the same checkout comes back, or, if the first create
+    never reached Square, the one and only checkout for that key is made now),
+    then follow it. A checkout still PENDING is canceled first: the kiosk that
+    asked for it has restarted or given up, so nobody is looking at a screen for
+    it. An IN_PROGRESS one is followed (a donor is tapping right now); not final
+    within ``answer_grace_s`` raises :class:`TerminalUnavailable`, so the intent
+    stays open and is asked about again later. A completed payment is never lost
+    and there is never a second checkout for one intent.
+
+Cancel
+    :meth:`SquareTerminal.request_cancel` (any thread: the donor pressed やめる)
+    makes the charge loop send CancelTerminalCheckout. Square refuses to cancel an
+    e-money checkout from the API after an error on the terminal; then
+    :attr:`SquareTerminal.live` says ``cancel_refused`` (the screen asks the donor
+    to finish or cancel on the terminal) and the loop keeps following.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from square import Square
+from square.core.api_error import ApiError
+
+from kiosk.ledger.clock import Clock, SystemClock
+from kiosk.payment.base import ChargeResult, PaymentTerminal, TerminalUnavailable
+from server_sync.wire.retry import Backoff, Transient, retry, retry_after_of
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+FINAL = ("COMPLETED", "CANCELED")
+SQUARE_BACKOFF = Backoff(base=0.5, cap=8.0, longest_retry_after=60.0)
+"""Short windows: a donor is waiting at the terminal, and the charge has its own deadline."""
+NO_RETRIES: dict[str, Any] = {"max_retries": 0}  # the SDK's own retry loop is off: ours is the one policy
+
+_JOURNAL = (
+    "CREATE TABLE IF NOT EXISTS checkouts (idem TEXT PRIMARY KEY, body TEXT NOT NULL, checkout_id TEXT,"
+    " status TEXT, payment_id TEXT, cancel_reason TEXT, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS refunds (idem TEXT PRIMARY KEY, payment_id TEXT NOT NULL, amount_yen INTEGER NOT NULL,"
+    " refund_id TEXT, status TEXT, created_ms INTEGER NOT NULL)",
+)
+
+
+class SquareSetupError(Exception):
+    """The Square configuration cannot be used (no token file, no device). ``str()`` says what to do."""
+
+
+@dataclass(frozen=True)
+class SquareLive:
+    """What the terminal is doing now, for the donor's screen and the status page (replaced, never mutated)."""
+
+    status: str = "IDLE"
+    """``IDLE``, ``CREATING``, a Square checkout status, or ``UNREACHABLE`` (requests failing, still trying)."""
+    checkout_id: str | None = None
+    amount_yen: int | None = None
+    cancel_requested: bool = False
+    cancel_refused: bool = False
+    """Square would not cancel from the API (e-money after a terminal error): the donor finishes on the terminal."""
+    last_outcome: str | None = None
+    """The last finished charge: ``approved``, ``declined: …`` or ``unknown: …``."""
+    last_ok_mono: float | None = None
+    """When Square last answered a request (monotonic seconds)."""
+    last_error: str | None = None
+
+
+class _Refused(Exception):
+    """Square answered with a non-retryable error: the request was not carried out."""
+
+    def __init__(self, exc: ApiError):
+        self.status = exc.status_code
+        errs = exc.errors or []
+        self.codes = [str(e.code) for e in errs]
+        self.detail = "; ".join(f"{e.code}: {e.detail}" if e.detail else str(e.code) for e in errs)
+        super().__init__(f"HTTP {self.status}: {self.detail}")
+
+
+class _DeadlinePassed(Exception):
+    """The next retry would end after the caller's deadline."""
+
+
+class SquareJournal:
+    """The adapter's own durable record: each create body before it is sent, then Square's answers."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # the body must be on disk before the request leaves
+        self._db.execute("PRAGMA busy_timeout=5000")
+        for stmt in _JOURNAL:
+            self._db.execute(stmt)
+
+    def body(self, idem: str) -> dict[str, Any] | None:
+        row = self._one("SELECT body FROM checkouts WHERE idem = ?", idem)
+        return None if row is None else dict(json.loads(row[0]))
+
+    def checkout_id(self, idem: str) -> str | None:
+        row = self._one("SELECT checkout_id FROM checkouts WHERE idem = ?", idem)
+        return None if row is None else row[0]
+
+    def put(self, idem: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Record the body for ``idem`` (the first one wins: a retry re-sends exactly what was sent)."""
+        now = time.time_ns() // 1_000_000
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO checkouts (idem, body, created_ms, updated_ms) VALUES (?,?,?,?)",
+                             (idem, json.dumps(body, sort_keys=True, ensure_ascii=False), now, now))
+        found = self.body(idem)
+        assert found is not None
+        return found
+
+    def update(self, idem: str, checkout: Any) -> None:
+        pids = list(getattr(checkout, "payment_ids", None) or [])
+        with self._lock:
+            self._db.execute(
+                "UPDATE checkouts SET checkout_id = ?, status = ?, payment_id = ?, cancel_reason = ?, updated_ms = ?"
+                " WHERE idem = ?",
+                (checkout.id, checkout.status, pids[0] if pids else None, _reason(checkout),
+                 time.time_ns() // 1_000_000, idem))
+
+    def rows(self) -> list[dict[str, Any]]:
+        with self._lock:
+            cur = self._db.execute("SELECT idem, checkout_id, status, payment_id, cancel_reason FROM checkouts"
+                                   " ORDER BY rowid")
+            keys = [d[0] for d in cur.description]
+            return [dict(zip(keys, r, strict=True)) for r in cur.fetchall()]
+
+    def refund_put(self, idem: str, payment_id: str, amount_yen: int) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO refunds (idem, payment_id, amount_yen, created_ms)"
+                             " VALUES (?,?,?,?)", (idem, payment_id, amount_yen, time.time_ns() // 1_000_000))
+
+    def refund_update(self, idem: str, refund_id: str | None, status: str | None) -> None:
+        with self._lock:
+            self._db.execute("UPDATE refunds SET refund_id = ?, status = ? WHERE idem = ?", (refund_id, status, idem))
+
+    def _one(self, sql: str, *args: Any) -> Any:
+        with self._lock:
+            return self._db.execute(sql, args).fetchone()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _reason(checkout: Any) -> str | None:
+    r = getattr(checkout, "cancel_reason", None)
+    return None if r is None else str(r)
+
+
+def read_token(path: str | Path) -> str:
+    """The access token in ``path`` (one line). Raises :class:`SquareSetupError` with what to do."""
+    p = Path(path)
+    try:
+        token = p.read_text("utf-8").strip()
+    except FileNotFoundError:
+        raise SquareSetupError(f"Square access token file {p} is missing (docs/payment.md: credentials)") from None
+    except OSError as exc:
+        raise SquareSetupError(f"cannot read the Square access token file {p}: {exc.strerror}") from None
+    if not token or any(c.isspace() for c in token):
+        raise SquareSetupError(f"Square access token file {p} must hold the token on one line")
+    return token
+
+
+class SquareTerminal(PaymentTerminal):
+    """A Square Terminal through the Terminal API. ``charge`` and ``lookup`` run on one thread (the
+    donation worker); :meth:`request_cancel` and :attr:`live` may be used from any thread."""
+
+    method = "square"
+
+    def __init__(self, *, base_url: str, token: str, location_id: str, device_id: str, journal: str | Path,
+                 payment_type: str = "FELICA_TRANSPORTATION_GROUP", deadline_s: int = 120,
+                 answer_grace_s: int = 30, poll_interval_ms: int = 1000, request_timeout_s: float = 10.0,
+                 note: str = "", reference_prefix: str = "", clock: Clock | None = None,
+                 backoff: Backoff = SQUARE_BACKOFF,
+                 rng: random.Random | None = None, on_live: Callable[[SquareLive], None] | None = None):
+        if not device_id:
+            raise SquareSetupError("no Square Terminal is paired: run `kiosk payment pair` (docs/payment.md)")
+        self.location_id = location_id
+        self.device_id = device_id
+        self.payment_type = payment_type
+        self.deadline_s = deadline_s
+        self.answer_grace_s = answer_grace_s
+        self.poll_s = poll_interval_ms / 1000
+        self.note = note
+        self.reference_prefix = reference_prefix
+        self._clock = clock or SystemClock()
+        self._backoff = backoff
+        self._rng = rng
+        self._on_live = on_live
+        self._http = httpx.Client(timeout=request_timeout_s)
+        self.client = Square(base_url=base_url.rstrip("/"), token=token, httpx_client=self._http)
+        self.journal = SquareJournal(journal)
+        self._cancel = threading.Event()
+        self.live = SquareLive()
+
+    # --- live state --------------------------------------------------------------------------
+    def _set_live(self, **changes: Any) -> None:
+        self.live = replace(self.live, **changes)  # one reference assignment: readers never see half of it
+        if self._on_live is not None:
+            try:
+                self._on_live(self.live)
+            except Exception:  # a drawing problem must not break a payment
+                log.exception("on_live callback failed")
+
+    def request_cancel(self) -> None:
+        """The donor pressed やめる: cancel the checkout in progress (thread-safe; the charge loop sends it)."""
+        self._cancel.set()
+        self._set_live(cancel_requested=True)
+
+    # --- HTTP with the one retry policy ---------------------------------------------------------
+    def _call(self, fn: Callable[[], T], until: float) -> T:
+        """``fn()`` retried on 429, 5xx and network errors until ``until`` (monotonic seconds).
+
+        Raises :class:`_Refused` for any other Square error and :class:`_DeadlinePassed` when the next try
+        would start after ``until``.
+        """
+        def classify(exc: Exception) -> Transient | None:
+            if isinstance(exc, ApiError):
+                code = exc.status_code or 0
+                if code == 429 or code >= 500 or code == 0:
+                    return Transient(retry_after_of(httpx.Headers(exc.headers or {}), self._clock.now()))
+                return None
+            if isinstance(exc, (httpx.TransportError, ValueError)):  # ValueError: a garbled body
+                return Transient()
+            return None
+
+        def on_retry(exc: Exception, attempt: int, wait: float) -> None:
+            why = f"HTTP {exc.status_code}" if isinstance(exc, ApiError) else type(exc).__name__
+            log.warning("Square request failed (%s), retry %d in %.1fs", why, attempt + 1, wait)
+            self._set_live(last_error=why, status="UNREACHABLE" if not isinstance(exc, ApiError) else self.live.status)
+
+        def sleep(s: float) -> None:
+            if self._clock.monotonic() + s > until:
+                raise _DeadlinePassed()
+            self._clock.sleep(s)
+
+        try:
+            out = retry(fn, classify=classify, backoff=self._backoff, on_retry=on_retry, sleep=sleep, rng=self._rng)
+        except ApiError as exc:
+            self._set_live(last_ok_mono=self._clock.monotonic())  # Square answered, it just said no
+            raise _Refused(exc) from None
+        except (httpx.TransportError, ValueError) as exc:
+            self._set_live(last_error=type(exc).__name__)
+            raise _DeadlinePassed() from exc
+        self._set_live(last_ok_mono=self._clock.monotonic(), last_error=None)
+        return out
+
+    def _create(self, idem: str, body: dict[str, Any], until: float) -> Any:
+        resp = self._call(lambda: self.client.terminal.checkouts.create(
+            idempotency_key=idem, checkout=body, request_options=NO_RETRIES), until)  # type: ignore[arg-type]
+        if resp.checkout is None:
+            raise _DeadlinePassed()
+        return resp.checkout
+
+    def _get(self, checkout_id: str, until: float) -> Any:
+        resp = self._call(lambda: self.client.terminal.checkouts.get(checkout_id, request_options=NO_RETRIES), until)
+        if resp.checkout is None:
+            raise _DeadlinePassed()
+        return resp.checkout
+
+    def _cancel_checkout(self, checkout_id: str, until: float) -> Any:
+        resp = self._call(lambda: self.client.terminal.checkouts.cancel(checkout_id, request_options=NO_RETRIES),
+                          until)
+        return resp.checkout
+
+    # --- the seam -----------------------------------------------------------------------------
+    def checkout_body(self, amount_yen: int, reference: str | None) -> dict[str, Any]:
+        """The CreateTerminalCheckout ``checkout`` object (Square's API reference, TerminalCheckout)."""
+        body: dict[str, Any] = {
+            "amount_money": {"amount": amount_yen, "currency": "JPY"},
+            "device_options": {"device_id": self.device_id, "skip_receipt_screen": True},
+            "payment_type": self.payment_type,
+            "deadline_duration": f"PT{self.deadline_s}S",
+        }
+        if reference:
+            prefix = self.reference_prefix[: max(0, 39 - len(reference))]
+            body["reference_id"] = (f"{prefix}-{reference}" if prefix else reference)[:40]
+        if self.note:
+            body["note"] = self.note[:500]
+        return body
+
+    def charge(self, amount_yen: int, idempotency_key: str, *, reference: str | None = None) -> ChargeResult:
+        if amount_yen < 1:
+            raise ValueError("a charge is at least 1 yen")
+        self._cancel.clear()
+        self._set_live(status="CREATING", checkout_id=None, amount_yen=amount_yen, cancel_requested=False,
+                       cancel_refused=False)
+        try:
+            result = self._charge(amount_yen, idempotency_key, reference)
+        except Exception as exc:  # never an exception to the caller: the intent stays open, lookup settles it
+            log.exception("Square charge %s failed unexpectedly", idempotency_key)
+            result = ChargeResult.unknown(f"unexpected error: {type(exc).__name__}")
+        self._set_live(last_outcome=result.status + (f": {result.reason}" if result.reason else ""))
+        return result
+
+    def _charge(self, amount_yen: int, idem: str, reference: str | None) -> ChargeResult:
+        until = self._clock.monotonic() + self.deadline_s + self.answer_grace_s
+        # Durable before it leaves: after a crash, lookup re-sends exactly these bytes under this key.
+        body = self.journal.put(idem, self.checkout_body(amount_yen, reference))
+        try:
+            checkout = self._create(idem, body, until)
+        except _Refused as exc:
+            if exc.status == 400 and "IDEMPOTENCY_KEY_REUSED" in exc.codes:
+                return ChargeResult.unknown(f"Square: {exc.detail}")  # a checkout exists under another body
+            self._set_live(status="IDLE")
+            return ChargeResult.declined(f"refused by Square: {exc.detail or exc.status}")
+        except _DeadlinePassed:
+            self._set_live(status="UNREACHABLE")
+            return ChargeResult.unknown("timeout: Square did not answer the checkout request")
+        return self._follow(idem, checkout, until, interactive=True)
+
+    def _follow(self, idem: str, checkout: Any, until: float, *, interactive: bool) -> ChargeResult:
+        """Poll ``checkout`` until COMPLETED or CANCELED, or until ``until``; a final answer or ``unknown``."""
+        cancel_sent = False
+        while True:
+            self.journal.update(idem, checkout)
+            status = str(checkout.status)
+            self._set_live(status=status, checkout_id=checkout.id)
+            if status == "COMPLETED":
+                pids = list(checkout.payment_ids or [])
+                return ChargeResult.approved(pids[0] if pids else f"checkout:{checkout.id}")
+            if status == "CANCELED":
+                return ChargeResult.declined(_cancel_text(_reason(checkout)), provider_ref=checkout.id)
+            want_cancel = (self._cancel.is_set() if interactive else status == "PENDING")
+            if want_cancel and not cancel_sent and status in ("PENDING", "IN_PROGRESS"):
+                cancel_sent = True
+                try:
+                    answer = self._cancel_checkout(checkout.id, until)
+                except _Refused as exc:
+                    # Square will not cancel (e-money after a terminal error, or already finishing):
+                    # the donor finishes or cancels on the terminal, and we keep following.
+                    log.warning("Square refused to cancel checkout %s: %s", checkout.id, exc.detail)
+                    self._set_live(cancel_refused=True)
+                except _DeadlinePassed:
+                    pass
+                else:
+                    if answer is not None:
+                        checkout = answer
+                        continue
+            if self._clock.monotonic() >= until:
+                return ChargeResult.unknown(f"timeout: checkout {checkout.id} still {status} at the deadline")
+            self._clock.sleep(self.poll_s)
+            try:
+                checkout = self._get(checkout.id, until)
+            except _DeadlinePassed:
+                return ChargeResult.unknown(f"timeout: no answer from Square about checkout {checkout.id}")
+            except _Refused as exc:
+                return ChargeResult.unknown(f"Square: {exc.detail}")
+
+    def lookup(self, idempotency_key: str) -> ChargeResult:
+        body = self.journal.body(idempotency_key)
+        if body is None:
+            return ChargeResult.not_found()  # the create was never sent: no checkout can exist for this key
+        until = self._clock.monotonic() + max(self.answer_grace_s, 5)
+        try:
+            known = self.journal.checkout_id(idempotency_key)
+            checkout = (self._get(known, until) if known else
+                        self._create(idempotency_key, body, until))  # identical create: the same checkout back
+        except _Refused as exc:
+            raise TerminalUnavailable(f"Square refused the lookup: {exc.detail}") from None
+        except _DeadlinePassed:
+            raise TerminalUnavailable("Square did not answer") from None
+        try:
+            result = self._follow(idempotency_key, checkout, until, interactive=False)
+        except Exception as exc:
+            raise TerminalUnavailable(f"lookup failed: {type(exc).__name__}") from exc
+        if result.status == "unknown":
+            raise TerminalUnavailable(result.reason or "no final state yet")
+        self._set_live(status="IDLE", last_outcome=result.status)
+        return result
+
+    # --- refunds, pairing, health (staff side) ---------------------------------------------------
+    def refund(self, payment_id: str, amount_yen: int, idempotency_key: str, reason: str) -> tuple[str, str]:
+        """RefundPayment; returns (refund id, status).
+
+        Raises :class:`TerminalUnavailable` (no answer) or :class:`SquareSetupError` (refused).
+        """
+        self.journal.refund_put(idempotency_key, payment_id, amount_yen)
+        until = self._clock.monotonic() + 30
+        try:
+            resp = self._call(lambda: self.client.refunds.refund_payment(
+                idempotency_key=idempotency_key, amount_money={"amount": amount_yen, "currency": "JPY"},
+                payment_id=payment_id, reason=reason[:192], request_options=NO_RETRIES), until)
+        except _Refused as exc:
+            raise SquareSetupError(f"Square refused the refund: {exc.detail}") from None
+        except _DeadlinePassed:
+            raise TerminalUnavailable("Square did not answer the refund") from None
+        refund = resp.refund
+        rid, status = (refund.id, str(refund.status)) if refund is not None else ("", "UNKNOWN")
+        self.journal.refund_update(idempotency_key, rid, status)
+        return rid, status
+
+    def device_status(self) -> str:
+        """``ok``, ``unpaired`` or ``unreachable: …`` (doctor and the status page)."""
+        until = self._clock.monotonic() + 10
+        try:
+            self._call(lambda: self.client.devices.get(self.device_id, request_options=NO_RETRIES), until)
+        except _Refused as exc:
+            return "unpaired" if exc.status == 404 else f"unreachable: {exc.detail}"
+        except _DeadlinePassed:
+            return "unreachable: no answer from Square"
+        return "ok"
+
+    def close(self) -> None:
+        self.journal.close()
+        self._http.close()
+
+
+def _cancel_text(reason: str | None) -> str:
+    return {"BUYER_CANCELED": "canceled on the terminal (BUYER_CANCELED)",
+            "SELLER_CANCELED": "canceled from the kiosk (SELLER_CANCELED)",
+            "TIMED_OUT": "no card was presented in time (TIMED_OUT)"}.get(reason or "", f"canceled ({reason})")
+
+
+def pair(client: Square, location_id: str, name: str, *, wait_s: float, clock: Clock | None = None,
+         show: Callable[[str], None] = print, poll_s: float = 3.0) -> str:
+    """CreateDeviceCode (``TERMINAL_API``), show the code, wait until PAIRED; the device id."""
+    clock = clock or SystemClock()
+    import uuid
+
+    resp = client.devices.codes.create(idempotency_key=uuid.uuid4().hex, device_code={
+        "name": name, "product_type": "TERMINAL_API", "location_id": location_id}, request_options=NO_RETRIES)
+    code = resp.device_code
+    if code is None or not code.id:
+        raise SquareSetupError("Square did not return a device code")
+    show(f"Sign in on the Square Terminal with this device code: {code.code}  (expires {code.pair_by})")
+    until = clock.monotonic() + wait_s
+    while clock.monotonic() < until:
+        clock.sleep(poll_s)
+        try:
+            got = client.devices.codes.get(code.id, request_options=NO_RETRIES).device_code
+        except (ApiError, httpx.TransportError) as exc:
+            log.warning("GetDeviceCode failed: %s", exc)
+            continue
+        if got is not None and got.status == "PAIRED" and got.device_id:
+            return str(got.device_id)
+        if got is not None and got.status == "EXPIRED":
+            raise SquareSetupError("the device code expired before the terminal was paired; run pair again")
+    raise SquareSetupError(f"the terminal was not paired within {wait_s:.0f} s")

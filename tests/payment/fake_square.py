@@ -1,0 +1,399 @@
+"""A fake Square API on loopback: the HTTP seam the Square adapter is tested at.
+
+Written from Square's public API reference (Terminal API, Devices API, Refunds
+API) and the field notes: every request must carry ``Authorization: Bearer``
+and ``Square-Version``; errors are ``{"errors": [{"category", "code",
+"detail", "field"}]}``; a create repeated with the same ``idempotency_key`` and
+body returns the same object, with another body it is ``400
+IDEMPOTENCY_KEY_REUSED``; a checkout goes PENDING → IN_PROGRESS → COMPLETED
+(``payment_ids``) or → CANCEL_REQUESTED → CANCELED (``cancel_reason``
+BUYER_CANCELED, SELLER_CANCELED, TIMED_OUT); PENDING past its
+``deadline_duration`` becomes CANCELED/TIMED_OUT.
+
+It is a real HTTP server (``http.server`` on 127.0.0.1, one thread per
+connection), so the real SDK and httpx run unchanged. What the donor does at
+the terminal is played by the test (:meth:`FakeSquare.buyer`) or by a plan
+applied one step per GetTerminalCheckout (:attr:`FakeSquare.plan`). Faults are
+queued per route (:meth:`FakeSquare.fault`): an HTTP status with an optional
+``Retry-After``, ``drop`` (connection closed with no answer, nothing done),
+``drop_after`` (the request is carried out and stored, then the connection is
+closed: the answer never arrives), ``hold`` (the request waits at the door
+until :meth:`FakeSquare.release`; a killed client's held request is dropped,
+never carried out) and ``hold_after`` (carried out and stored, the answer held
+until released: a client killed meanwhile never gets it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+TOKEN = "EAAAtest-token"
+LOCATION = "L-TEST-CENTER"
+DEVICE = "device:TEST-TERMINAL-1"
+PAYMENT_TYPES = {"CARD_PRESENT", "MANUAL_CARD_ENTRY", "FELICA_ID", "FELICA_QUICPAY", "FELICA_TRANSPORTATION_GROUP",
+                 "FELICA_ALL", "PAYPAY", "QR_CODE"}
+_DURATION = re.compile(r"^P(?:T(?:(\d+)M)?(?:(\d+)S)?)$")
+
+
+def _err(code: str, detail: str, category: str = "INVALID_REQUEST_ERROR", field: str | None = None) -> dict:
+    e = {"category": category, "code": code, "detail": detail}
+    if field:
+        e["field"] = field
+    return {"errors": [e]}
+
+
+def _iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@dataclass
+class Fault:
+    kind: str
+    """``status`` (answer ``status`` with an error body), ``drop``, ``drop_after``, ``hold`` or ``hold_after``."""
+    status: int = 500
+    retry_after: str | None = None
+
+
+@dataclass
+class Checkout:
+    idem: str
+    request: dict
+    id: str
+    status: str = "PENDING"
+    cancel_reason: str | None = None
+    payment_ids: list[str] = field(default_factory=list)
+    created_mono: float = 0.0
+    deadline_s: float = 300.0
+    created_at: str = ""
+    updated_at: str = ""
+    terminal_error: bool = False
+    """The e-money terminal hit an error: Square refuses CancelTerminalCheckout from the API."""
+    plan: list[str] = field(default_factory=list)
+
+    def doc(self) -> dict:
+        out = dict(self.request)
+        out.update({"id": self.id, "status": self.status, "created_at": self.created_at,
+                    "updated_at": self.updated_at, "location_id": LOCATION, "app_id": "sq0idp-fake"})
+        out.setdefault("deadline_duration", "PT5M")
+        if self.cancel_reason:
+            out["cancel_reason"] = self.cancel_reason
+        if self.payment_ids:
+            out["payment_ids"] = list(self.payment_ids)
+        return out
+
+
+class FakeSquare:
+    """The provider's state and the HTTP server in front of it. Use as a context manager."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.checkouts: dict[str, Checkout] = {}  # by id
+        self.by_idem: dict[str, str] = {}
+        self.payments: dict[str, dict] = {}
+        self.refunds: dict[str, dict] = {}  # by idempotency key
+        self.device_codes: dict[str, dict] = {}
+        self.devices = {DEVICE}
+        self.requests: list[tuple[str, str]] = []  # (method, path) of every request that reached us
+        self.faults: dict[str, list[Fault]] = {}
+        self.plan: list[str] = []
+        """Steps applied to each *new* checkout, one per GetTerminalCheckout: ``tap``, ``complete``, ``cancel``,
+        ``error`` (terminal error: API cancel refused), ``wait`` (no change)."""
+        self.held = threading.Event()
+        self._release = threading.Event()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), name="fake-square", daemon=True)
+
+    def __enter__(self) -> FakeSquare:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    # --- test controls ---------------------------------------------------------------------
+    def fault(self, route: str, *faults: Fault) -> None:
+        """Queue faults for ``route``: create, get, cancel, refund, device_code, device."""
+        with self.lock:
+            self.faults.setdefault(route, []).extend(faults)
+
+    def release(self) -> None:
+        self._release.set()
+
+    def only(self, idem: str | None = None) -> Checkout:
+        with self.lock:
+            cos = list(self.checkouts.values()) if idem is None else [self.checkouts[self.by_idem[idem]]]
+        assert len(cos) == 1, f"expected one checkout, found {len(cos)}"
+        return cos[0]
+
+    def buyer(self, checkout_id: str, action: str) -> None:
+        """What the donor does at the terminal: tap, complete, cancel, error."""
+        with self.lock:
+            self._apply(self.checkouts[checkout_id], action)
+
+    def count_by_idem(self) -> dict[str, int]:
+        with self.lock:
+            out: dict[str, int] = {}
+            for co in self.checkouts.values():
+                out[co.idem] = out.get(co.idem, 0) + 1
+            return out
+
+    # --- the provider's rules ------------------------------------------------------------------
+    def _apply(self, co: Checkout, action: str) -> None:
+        if co.status in ("COMPLETED", "CANCELED"):
+            return
+        if action == "tap":
+            co.status = "IN_PROGRESS"
+        elif action == "error":
+            co.status, co.terminal_error = "IN_PROGRESS", True
+        elif action == "complete":
+            pid = "pay_" + uuid.uuid4().hex[:20]
+            amount = co.request["amount_money"]["amount"]
+            self.payments[pid] = {"id": pid, "amount": amount, "refunded": 0, "checkout_id": co.id}
+            co.status, co.payment_ids = "COMPLETED", [pid]
+        elif action == "cancel":
+            co.status, co.cancel_reason = "CANCELED", "BUYER_CANCELED"
+        elif action != "wait":
+            raise ValueError(action)
+        co.updated_at = _iso()
+
+    def _age(self, co: Checkout) -> None:
+        """Time passes for ``co``: CANCEL_REQUESTED settles; PENDING past its deadline times out."""
+        if co.status == "CANCEL_REQUESTED":
+            co.status, co.cancel_reason = "CANCELED", "SELLER_CANCELED"
+        elif co.status == "PENDING" and self.clock() - co.created_mono >= co.deadline_s:
+            co.status, co.cancel_reason = "CANCELED", "TIMED_OUT"
+
+    def create_checkout(self, body: dict) -> tuple[int, dict]:
+        idem = body.get("idempotency_key")
+        req = body.get("checkout")
+        if not isinstance(idem, str) or not 1 <= len(idem) <= 64:
+            return 400, _err("INVALID_VALUE", "idempotency_key must be 1-64 characters", field="idempotency_key")
+        if not isinstance(req, dict):
+            return 400, _err("MISSING_REQUIRED_PARAMETER", "checkout is required", field="checkout")
+        money = req.get("amount_money") or {}
+        if money.get("currency") != "JPY" or not isinstance(money.get("amount"), int) or money["amount"] < 1:
+            return 400, _err("INVALID_VALUE", "amount_money must be a positive JPY amount", field="amount_money")
+        device = (req.get("device_options") or {}).get("device_id")
+        if device not in self.devices:
+            return 404, _err("NOT_FOUND", f"device {device} not found", category="INVALID_REQUEST_ERROR")
+        if req.get("payment_type", "CARD_PRESENT") not in PAYMENT_TYPES:
+            return 400, _err("INVALID_ENUM_VALUE", "unknown payment_type", field="payment_type")
+        if len(req.get("reference_id") or "") > 40 or len(req.get("note") or "") > 500:
+            return 400, _err("VALUE_TOO_LONG", "reference_id or note too long")
+        m = _DURATION.match(req.get("deadline_duration") or "PT5M")
+        secs = (int(m.group(1) or 0) * 60 + int(m.group(2) or 0)) if m else -1
+        if not 10 <= secs <= 300:
+            return 400, _err("INVALID_VALUE", "deadline_duration must be 10 s to 5 minutes", field="deadline_duration")
+        with self.lock:
+            known = self.by_idem.get(idem)
+            if known is not None:
+                co = self.checkouts[known]
+                if co.request != req:
+                    return 400, _err("IDEMPOTENCY_KEY_REUSED", "the key was used with another request")
+                return 200, {"checkout": co.doc()}
+            now = _iso()
+            co = Checkout(idem, req, "chk_" + uuid.uuid4().hex[:18], created_mono=self.clock(), deadline_s=secs,
+                          created_at=now, updated_at=now, plan=list(self.plan))
+            self.checkouts[co.id] = co
+            self.by_idem[idem] = co.id
+            return 200, {"checkout": co.doc()}
+
+    def get_checkout(self, cid: str) -> tuple[int, dict]:
+        with self.lock:
+            co = self.checkouts.get(cid)
+            if co is None:
+                return 404, _err("NOT_FOUND", f"checkout {cid} not found")
+            self._age(co)
+            if co.plan and co.status not in ("COMPLETED", "CANCELED"):
+                self._apply(co, co.plan.pop(0))
+            return 200, {"checkout": co.doc()}
+
+    def cancel_checkout(self, cid: str) -> tuple[int, dict]:
+        with self.lock:
+            co = self.checkouts.get(cid)
+            if co is None:
+                return 404, _err("NOT_FOUND", f"checkout {cid} not found")
+            self._age(co)
+            if co.status in ("COMPLETED", "CANCELED"):
+                return 400, _err("BAD_REQUEST", f"checkout is already {co.status}")
+            if co.terminal_error:
+                return 400, _err("BAD_REQUEST", "an e-money checkout cannot be canceled after a terminal error;"
+                                                " cancel on the terminal")
+            if co.status == "PENDING":
+                co.status, co.cancel_reason = "CANCELED", "SELLER_CANCELED"
+            else:
+                co.status = "CANCEL_REQUESTED"
+            co.updated_at = _iso()
+            return 200, {"checkout": co.doc()}
+
+    def refund(self, body: dict) -> tuple[int, dict]:
+        idem, pid = body.get("idempotency_key"), body.get("payment_id")
+        money = body.get("amount_money") or {}
+        with self.lock:
+            if idem in self.refunds:
+                prev = self.refunds[idem]
+                if (prev["payment_id"], prev["amount_money"]) != (pid, money):
+                    return 400, _err("IDEMPOTENCY_KEY_REUSED", "the key was used with another request")
+                return 200, {"refund": prev}
+            pay = self.payments.get(pid or "")
+            if pay is None:
+                return 404, _err("NOT_FOUND", f"payment {pid} not found")
+            if money.get("currency") != "JPY" or money.get("amount", 0) + pay["refunded"] > pay["amount"]:
+                return 400, _err("REFUND_AMOUNT_INVALID", "refund exceeds the payment")
+            pay["refunded"] += money["amount"]
+            ref = {"id": "ref_" + uuid.uuid4().hex[:18], "status": "PENDING", "payment_id": pid,
+                   "amount_money": money, "reason": body.get("reason"), "location_id": LOCATION,
+                   "created_at": _iso(), "updated_at": _iso()}
+            self.refunds[idem] = ref
+            return 200, {"refund": ref}
+
+    def create_device_code(self, body: dict) -> tuple[int, dict]:
+        dc = body.get("device_code") or {}
+        if dc.get("product_type") != "TERMINAL_API":
+            return 400, _err("INVALID_VALUE", "product_type must be TERMINAL_API", field="product_type")
+        with self.lock:
+            code = {"id": "dc_" + uuid.uuid4().hex[:12], "code": uuid.uuid4().hex[:6].upper(), "name": dc.get("name"),
+                    "product_type": "TERMINAL_API", "location_id": dc.get("location_id"), "status": "UNPAIRED",
+                    "pair_by": _iso(), "created_at": _iso()}
+            self.device_codes[code["id"]] = code
+            return 200, {"device_code": code}
+
+    def pair_terminal(self, code_id: str, device_id: str = DEVICE) -> None:
+        """Staff signed in on the terminal with the code."""
+        with self.lock:
+            self.device_codes[code_id].update(status="PAIRED", device_id=device_id, paired_at=_iso())
+            self.devices.add(device_id)
+
+    # --- HTTP -----------------------------------------------------------------------------
+    def _route(self, method: str, path: str, body: dict) -> tuple[str, Callable[[], tuple[int, dict]]]:
+        parts = path.strip("/").split("/")
+        if method == "POST" and parts == ["v2", "terminals", "checkouts"]:
+            return "create", lambda: self.create_checkout(body)
+        if method == "GET" and parts[:3] == ["v2", "terminals", "checkouts"] and len(parts) == 4:
+            return "get", lambda: self.get_checkout(parts[3])
+        if method == "POST" and parts[:3] == ["v2", "terminals", "checkouts"] and parts[4:] == ["cancel"]:
+            return "cancel", lambda: self.cancel_checkout(parts[3])
+        if method == "POST" and parts == ["v2", "refunds"]:
+            return "refund", lambda: self.refund(body)
+        if method == "POST" and parts == ["v2", "devices", "codes"]:
+            return "device_code", lambda: self.create_device_code(body)
+        if method == "GET" and parts[:3] == ["v2", "devices", "codes"] and len(parts) == 4:
+            def get_code() -> tuple[int, dict]:
+                with self.lock:
+                    dc = self.device_codes.get(parts[3])
+                return (200, {"device_code": dc}) if dc else (404, _err("NOT_FOUND", "no such device code"))
+            return "device_code", get_code
+        if method == "GET" and parts[:2] == ["v2", "devices"] and len(parts) == 3:
+            def get_device() -> tuple[int, dict]:
+                if parts[2] in self.devices:
+                    return 200, {"device": {"id": parts[2], "attributes": {"type": "TERMINAL", "name": "Terminal"},
+                                            "status": {"category": "AVAILABLE"}}}
+                return 404, _err("NOT_FOUND", "no such device")
+            return "device", get_device
+        return "none", lambda: (404, _err("NOT_FOUND", f"no route {method} {path}"))
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                # Headers and body go out in separate writes: without this, Nagle and delayed ACKs add 40 ms.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _serve(self, method: str) -> None:
+                n = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(n) if n else b""
+                with fake.lock:
+                    fake.requests.append((method, self.path))
+                if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                    return self._send(401, _err("UNAUTHORIZED", "bad token", category="AUTHENTICATION_ERROR"))
+                if not self.headers.get("Square-Version"):
+                    return self._send(400, _err("MISSING_REQUIRED_PARAMETER", "Square-Version header missing"))
+                try:
+                    body = json.loads(raw) if raw else {}
+                except ValueError:
+                    return self._send(400, _err("INVALID_CONTENT_TYPE", "body is not JSON"))
+                route, act = fake._route(method, self.path.split("?")[0], body)
+                with fake.lock:
+                    queue = fake.faults.get(route) or []
+                    fault = queue.pop(0) if queue else None
+                if fault is not None and fault.kind == "hold":
+                    fake.held.set()
+                    fake._release.wait(60)
+                    if not self._client_alive():
+                        return self._drop()  # the kiosk died while we held its request: never carried out
+                if fault is not None and fault.kind == "drop":
+                    return self._drop()
+                if fault is not None and fault.kind == "status":
+                    hdr = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+                    limited = fault.status == 429
+                    doc = _err("RATE_LIMITED" if limited else "INTERNAL_SERVER_ERROR", "injected",
+                               category="RATE_LIMIT_ERROR" if limited else "API_ERROR")
+                    return self._send(fault.status, doc, hdr)
+                status, doc = act()
+                if fault is not None and fault.kind == "hold_after":
+                    fake.held.set()
+                    fake._release.wait(60)
+                    if not self._client_alive():
+                        return self._drop()
+                if fault is not None and fault.kind == "drop_after":
+                    return self._drop()  # stored, answer lost
+                self._send(status, doc)
+
+            def _client_alive(self) -> bool:
+                try:
+                    self.connection.setblocking(False)
+                    try:
+                        return self.connection.recv(1, socket.MSG_PEEK) != b""
+                    except BlockingIOError:
+                        return True
+                    finally:
+                        self.connection.setblocking(True)
+                except OSError:
+                    return False
+
+            def _drop(self) -> None:
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+            def _send(self, status: int, doc: dict, headers: dict | None = None) -> None:
+                data = json.dumps(doc).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self._serve("GET")
+
+            def do_POST(self) -> None:
+                self._serve("POST")
+
+        return Handler

@@ -1,0 +1,317 @@
+"""The Square adapter against a fake Square API on loopback, through the real ``squareup`` SDK and httpx.
+
+Time is a FixedClock shared by the adapter and the fake: the adapter's polls and
+backoff sleeps move it, the fake's checkout deadlines read it. So a 2-minute
+deadline takes milliseconds, and the waits the adapter chose can be checked.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from kiosk.donation.service import DonationService
+from kiosk.ledger import Ledger, verify_path
+from kiosk.ledger.clock import FixedClock
+from kiosk.payment import TerminalUnavailable
+from kiosk.payment.square import SquareSetupError, SquareTerminal, pair
+from tests.donation.conftest import KIOSK_ID, card, entries_of, settings
+from tests.payment.fake_square import DEVICE, LOCATION, TOKEN, FakeSquare, Fault
+
+
+class SleepLog(FixedClock):
+    """A FixedClock that remembers every sleep (the adapter's chosen waits)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        super().sleep(seconds)
+
+
+@pytest.fixture
+def clk() -> SleepLog:
+    return SleepLog()
+
+
+@pytest.fixture
+def fake(clk: SleepLog):
+    with FakeSquare(clock=clk.monotonic) as f:
+        yield f
+
+
+def terminal(fake: FakeSquare, clk: FixedClock, tmp_path: Path, **kw) -> SquareTerminal:  # noqa: ANN003
+    args = dict(base_url=fake.url, token=TOKEN, location_id=LOCATION, device_id=DEVICE,
+                journal=tmp_path / "square-journal.db", deadline_s=60, answer_grace_s=20, poll_interval_ms=1000,
+                request_timeout_s=5.0, note="寄付", reference_prefix=KIOSK_ID, clock=clk)
+    args.update(kw)
+    return SquareTerminal(**args)
+
+
+@pytest.fixture
+def term(fake: FakeSquare, clk: SleepLog, tmp_path: Path):
+    t = terminal(fake, clk, tmp_path)
+    yield t
+    t.close()
+
+
+IDEM = "0123456789abcdef0123456789abcdef"
+
+
+def test_completed_checkout_is_approved_with_the_payment_id(fake, term):
+    fake.plan = ["wait", "tap", "complete"]
+    r = term.charge(500, IDEM, reference="42")
+    co = fake.only()
+    assert r.status == "approved" and r.provider_ref == co.payment_ids[0]
+    assert co.idem == IDEM
+    assert co.request["amount_money"] == {"amount": 500, "currency": "JPY"}
+    assert co.request["reference_id"] == f"{KIOSK_ID}-42"
+    assert co.request["device_options"]["device_id"] == DEVICE
+    assert co.request["payment_type"] == "FELICA_TRANSPORTATION_GROUP"
+    assert co.request["deadline_duration"] == "PT60S"
+    assert term.live.status == "COMPLETED" and term.live.last_outcome == "approved"
+    # the same key again is the same checkout and the same payment, never a second one
+    assert term.charge(500, IDEM, reference="42") == r
+    assert fake.count_by_idem() == {IDEM: 1}
+
+
+@pytest.mark.parametrize("ptype", ["FELICA_ALL", "QR_CODE", "CARD_PRESENT"])
+def test_payment_type_is_sent_as_configured(fake, clk, tmp_path, ptype):
+    t = terminal(fake, clk, tmp_path, payment_type=ptype)
+    fake.plan = ["complete"]
+    assert t.charge(100, IDEM).status == "approved"
+    assert fake.only().request["payment_type"] == ptype
+    t.close()
+
+
+def test_buyer_cancels_on_the_terminal_is_declined_with_the_reason(fake, term):
+    fake.plan = ["tap", "cancel"]
+    r = term.charge(100, IDEM)
+    assert r.status == "declined" and "BUYER_CANCELED" in r.reason
+    assert fake.only().status == "CANCELED"
+
+
+def test_deadline_passes_with_nobody_at_the_terminal(fake, term, clk):
+    r = term.charge(100, IDEM)  # the fake keeps it PENDING until its deadline_duration runs out
+    assert r.status == "declined" and "TIMED_OUT" in r.reason
+    assert 60 <= clk.monotonic() - 1 <= 62  # it followed the checkout to Square's deadline, not beyond
+
+
+def test_no_final_answer_by_the_deadline_is_unknown_then_lookup_settles_it(fake, term, clk):
+    fake.plan = ["tap"]  # the donor is at the terminal for ever
+    start = clk.monotonic()
+    r = term.charge(100, IDEM)
+    assert r.status == "unknown" and "IN_PROGRESS" in r.reason
+    assert clk.monotonic() - start == pytest.approx(80, abs=1.5)  # deadline_s + answer_grace_s
+    with pytest.raises(TerminalUnavailable):  # still in progress: the intent stays open
+        term.lookup(IDEM)
+    fake.buyer(fake.only().id, "complete")
+    found = term.lookup(IDEM)
+    assert found.status == "approved" and found.provider_ref == fake.only().payment_ids[0]
+    assert fake.count_by_idem() == {IDEM: 1}
+
+
+def test_429_with_retry_after_is_honoured(fake, term, clk):
+    fake.fault("create", Fault("status", 429, retry_after="7"), Fault("status", 429, retry_after="3"))
+    fake.plan = ["complete"]
+    r = term.charge(100, IDEM)
+    assert r.status == "approved"
+    assert clk.sleeps[0] >= 7 and clk.sleeps[1] >= 3  # never sooner than Square asked
+    assert sum(1 for m, p in fake.requests if m == "POST" and p == "/v2/terminals/checkouts") == 3
+    assert fake.count_by_idem() == {IDEM: 1}
+
+
+def test_500_then_success(fake, term):
+    fake.fault("create", Fault("status", 500))
+    fake.fault("get", Fault("status", 503), Fault("status", 500))
+    fake.plan = ["tap", "complete"]
+    assert term.charge(100, IDEM).status == "approved"
+    assert fake.count_by_idem() == {IDEM: 1}
+
+
+def test_connection_dropped_after_the_create_was_stored(fake, term):
+    fake.fault("create", Fault("drop_after"))
+    fake.plan = ["complete"]
+    r = term.charge(100, IDEM)
+    assert r.status == "approved"
+    creates = [1 for m, p in fake.requests if m == "POST" and p == "/v2/terminals/checkouts"]
+    assert len(creates) == 2 and fake.count_by_idem() == {IDEM: 1}  # the retry found the stored one
+
+
+def test_a_completed_checkout_whose_answer_never_arrived(fake, term):
+    fake.plan = ["complete"]
+    fake.fault("get", *[Fault("drop_after")] * 500)  # every answer about it is lost until the deadline
+    r = term.charge(100, IDEM)
+    assert r.status == "unknown"
+    co = fake.only()
+    assert co.status == "COMPLETED"
+    fake.faults.clear()
+    found = term.lookup(IDEM)
+    assert found.status == "approved" and found.provider_ref == co.payment_ids[0]
+    assert fake.count_by_idem() == {IDEM: 1}
+
+
+def test_network_down_is_unknown_never_an_exception(clk, tmp_path):
+    with FakeSquare(clock=clk.monotonic) as gone:
+        url = gone.url
+    t = SquareTerminal(base_url=url, token=TOKEN, location_id=LOCATION, device_id=DEVICE,
+                       journal=tmp_path / "j.db", deadline_s=30, answer_grace_s=5, clock=clk)
+    r = t.charge(100, IDEM)
+    assert r.status == "unknown"
+    assert t.live.status == "UNREACHABLE"
+    with pytest.raises(TerminalUnavailable):
+        t.lookup(IDEM)
+    t.close()
+
+
+def test_refused_create_is_declined_without_retrying(fake, clk, tmp_path):
+    t = terminal(fake, clk, tmp_path, token="wrong")
+    r = t.charge(100, IDEM)
+    assert r.status == "declined" and "UNAUTHORIZED" in r.reason
+    assert len(fake.requests) == 1 and fake.checkouts == {}
+    t.close()
+
+
+def test_lookup_of_a_key_never_sent_asks_nobody(fake, term):
+    assert term.lookup("never-sent").status == "not_found"
+    assert fake.requests == []
+
+
+def test_lookup_after_a_crash_after_create_resends_the_identical_create_and_cancels_the_orphan(
+        fake, clk, tmp_path):
+    first = terminal(fake, clk, tmp_path)
+    body = first.journal.put(IDEM, first.checkout_body(300, "7"))  # what charge() does before sending
+    first._create(IDEM, body, clk.monotonic() + 10)  # Square stored it; the kiosk died before the answer
+    first.close()
+    again = terminal(fake, clk, tmp_path)  # the restart: a new process on the same journal
+    found = again.lookup(IDEM)  # same key, same body -> the same checkout; PENDING -> canceled
+    assert found.status == "declined" and "SELLER_CANCELED" in found.reason
+    assert fake.count_by_idem() == {IDEM: 1}
+    assert fake.only().request["reference_id"] == f"{KIOSK_ID}-7"
+    assert again.lookup(IDEM) == found  # asking again changes nothing
+    again.close()
+
+
+def test_lookup_when_the_create_never_arrived_makes_the_one_checkout_and_cancels_it(fake, clk, tmp_path):
+    first = terminal(fake, clk, tmp_path)
+    first.journal.put(IDEM, first.checkout_body(300, "7"))  # journaled; the kiosk died before sending
+    first.close()
+    again = terminal(fake, clk, tmp_path)
+    assert again.lookup(IDEM).status == "declined"
+    assert fake.count_by_idem() == {IDEM: 1} and fake.only().cancel_reason == "SELLER_CANCELED"
+    again.close()
+
+
+def test_create_unanswered_until_the_deadline_is_unknown_and_lookup_settles_it(fake, term):
+    fake.fault("create", Fault("drop_after"), *[Fault("drop")] * 500)  # stored, then Square is unreachable
+    assert term.charge(300, IDEM).status == "unknown"
+    fake.faults.clear()
+    assert term.lookup(IDEM).status == "declined"  # timed out at Square meanwhile: nothing charged
+    assert fake.count_by_idem() == {IDEM: 1}
+
+
+def test_lookup_of_an_in_progress_orphan_follows_it_to_completion(fake, term):
+    fake.fault("create", Fault("drop_after"), *[Fault("drop")] * 500)
+    fake.plan = ["tap", "wait", "complete"]
+    assert term.charge(100, IDEM).status == "unknown"
+    fake.faults.clear()
+    fake.buyer(fake.only().id, "tap")  # a donor is paying right now: not canceled, followed
+    assert term.lookup(IDEM).status == "approved"
+
+
+def test_donor_presses_cancel_while_the_terminal_waits(fake, clk, tmp_path):
+    fake.plan = ["wait"] * 10
+    seen: list[str] = []
+
+    def on_live(live) -> None:  # noqa: ANN001
+        seen.append(live.status)
+        if live.status == "PENDING" and not live.cancel_requested:
+            threading.Thread(target=t.request_cancel).start()  # the UI thread's button
+
+    t = terminal(fake, clk, tmp_path, on_live=on_live)
+    r = t.charge(100, IDEM)
+    assert r.status == "declined" and "SELLER_CANCELED" in r.reason
+    assert ("POST", f"/v2/terminals/checkouts/{fake.only().id}/cancel") in fake.requests
+    assert seen[0] == "CREATING" and "PENDING" in seen
+    t.close()
+
+
+def test_emoney_cancel_refused_after_a_terminal_error_keeps_following(fake, clk, tmp_path):
+    fake.plan = ["error", "wait", "wait", "wait", "complete"]
+    t = terminal(fake, clk, tmp_path)
+    orig = t._set_live
+
+    def set_live(**kw):  # noqa: ANN003
+        orig(**kw)
+        if kw.get("status") == "IN_PROGRESS" and not t.live.cancel_requested:
+            t.request_cancel()
+
+    t._set_live = set_live  # the donor presses やめる once the terminal shows its error
+    r = t.charge(100, IDEM)
+    assert t.live.cancel_refused
+    assert r.status == "approved"  # the donor finished on the terminal; the gift is not lost
+    t.close()
+
+
+def test_a_donation_through_the_service_records_the_square_payment(fake, clk, tmp_path, signing_key):
+    led = Ledger.open(tmp_path / "ledger.db", signing_key, KIOSK_ID, clock=clk)
+    t = terminal(fake, clk, tmp_path)
+    svc = DonationService(led, t, settings(method=t.method), clock=clk)
+    svc.start()
+    fake.plan = ["tap", "complete"]
+    svc.reader_event(card(1))
+    assert svc.state.name == "thanks"
+    [d] = entries_of(led, "donation")
+    co = fake.only()
+    assert d.data["provider_ref"] == co.payment_ids[0] and d.data["method"] == "square"
+    assert co.idem == d.data["idem"] and co.request["reference_id"] == f"{KIOSK_ID}-{d.data['intent_seq']}"
+    # a second donor cancels on the terminal: donation_failed, nothing charged
+    fake.plan = ["cancel"]
+    svc.reader_event(card(2))
+    assert svc.state.name == "error" and len(entries_of(led, "donation_failed")) == 1
+    led.close()
+    t.close()
+    assert verify_path(tmp_path / "ledger.db").ok
+
+
+def test_refund_is_idempotent(fake, term):
+    fake.plan = ["complete"]
+    pid = term.charge(1000, IDEM).provider_ref
+    a = term.refund(pid, 1000, "refund-key-1", "mistaken amount")
+    b = term.refund(pid, 1000, "refund-key-1", "mistaken amount")
+    assert a == b and a[1] == "PENDING" and len(fake.refunds) == 1
+    with pytest.raises(SquareSetupError):
+        term.refund(pid, 1000, "refund-key-2", "again")  # more than the payment: refused, said plainly
+
+
+def test_pairing_waits_for_paired_and_returns_the_device_id(fake, clk):
+    from square import Square
+
+    shown: list[str] = []
+
+    def show(line: str) -> None:
+        shown.append(line)
+        code_id = next(iter(fake.device_codes))
+        threading.Timer(0, fake.pair_terminal, (code_id, "device:NEW-1")).start()
+
+    client = Square(base_url=fake.url, token=TOKEN)
+    import time as _t
+
+    class RealSleep(FixedClock):
+        def sleep(self, s: float) -> None:
+            _t.sleep(0.05)
+            super().sleep(s)
+
+    dev = pair(client, LOCATION, "kiosk-1", wait_s=60, clock=RealSleep(), show=show, poll_s=1)
+    assert dev == "device:NEW-1" and "device code" in shown[0]
+
+
+def test_device_status(fake, term, clk, tmp_path):
+    assert term.device_status() == "ok"
+    other = terminal(fake, clk, tmp_path, device_id="device:GONE", journal=tmp_path / "j2.db")
+    assert other.device_status() == "unpaired"
+    other.close()
