@@ -320,6 +320,8 @@ def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` with several workers: the database URL comes from $KIOSK_PORTAL_DB."""
     url = os.environ.get("KIOSK_PORTAL_DB")
     if not url:
-        raise RuntimeError("KIOSK_PORTAL_DB is not set")
+        raise RuntimeError("KIOSK_PORTAL_DB is not set: put KIOSK_PORTAL_DB=postgresql+psycopg://user:pw@host/db "
+                           "(or sqlite:////var/lib/kiosk-portal/portal.db) in /etc/kiosk/portal.env "
+                           "(docs/portal.md)")
     return create_app(url)
 
