@@ -59,6 +59,8 @@ from kiosk.payment.base import ChargeResult, PaymentTerminal, TerminalUnavailabl
 from server_sync.wire.retry import Backoff, Transient, retry, retry_after_of
 
 log = logging.getLogger(__name__)
+# httpx logs every request at INFO: one line per poll would bury the kiosk's own log.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 T = TypeVar("T")
 

@@ -59,7 +59,8 @@ def _iso() -> str:
 @dataclass
 class Fault:
     kind: str
-    """``status`` (answer ``status`` with an error body), ``drop``, ``drop_after``, ``hold`` or ``hold_after``."""
+    """``status`` (answer ``status`` with an error body), ``drop``, ``drop_after``, ``hold``, ``hold_after``, or
+    ``pass`` (no fault: lets a later fault in the queue land on a later request)."""
     status: int = 500
     retry_after: str | None = None
 
