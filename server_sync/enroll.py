@@ -2,6 +2,10 @@
 
 Only SHA-256 of a code is stored, so a database dump does not hand out codes. The kiosk proves it
 holds the private key by signing the enroll message (server_sync.wire.protocol.enroll_message).
+
+Redeeming is idempotent for the kiosk and key that redeemed the code (the answer may have been lost),
+and a fresh code for a kiosk already enrolled with the same key simply enrolls it again; a used code
+presented with any other key, or for another kiosk, is refused.
 """
 
 from __future__ import annotations
@@ -58,6 +62,14 @@ def enroll(engine: Engine, req: P.EnrollRequest) -> dict[str, Any]:
         if code is None:
             raise PortalError(404, "unknown_code", "unknown enrollment code (check it, or ask staff for a new one)")
         if code["used_ms"] is not None:
+            # Idempotent: the kiosk that redeemed this code, with the key it registered, may ask again. That is
+            # a retry whose answer was lost (a dropped link, or a power cut before the kiosk saved it): it gets
+            # the same answer instead of being left "not enrolled" with a spent code.
+            mine = conn.execute(select(kiosks.c.public_key).where(kiosks.c.id == req.kiosk_id)).first()
+            if code["kiosk_id"] == req.kiosk_id and mine is not None and mine[0] == pub_raw:
+                version = current_version(conn)
+                return {"kiosk_id": req.kiosk_id, "key_id": key_id(pub_raw), "server_time": now,
+                        "config_version": version}
             raise PortalError(409, "code_used", "this enrollment code was already used; ask staff for a new one")
         if code["expires_ms"] < now:
             raise PortalError(410, "code_expired", "this enrollment code has expired; ask staff for a new one")

@@ -33,9 +33,18 @@ def test_enrollment_codes_are_one_time_and_bound_to_a_kiosk(portal, rig):
     with pytest.raises(EnrollError, match="issued for kiosk 'another-kiosk'"):
         up.enroll(other)
     code = portal.issue_code(rig.kiosk_id)
-    assert up.enroll(code.lower().replace("-", " "))["kiosk_id"] == rig.kiosk_id  # typed loosely: still fine
+    first = up.enroll(code.lower().replace("-", " "))  # typed loosely: still fine
+    assert first["kiosk_id"] == rig.kiosk_id
+    # The same kiosk and key again (its answer was lost): the same enrollment, not "already used".
+    assert up.enroll(code)["key_id"] == first["key_id"]
+    # Anyone else with the spent code is refused.
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    thief = rig.uploader(portal.url)
+    thief.sk = Ed25519PrivateKey.generate()
+    thief.pub_hex = thief.sk.public_key().public_bytes_raw().hex()
     with pytest.raises(EnrollError, match="already used"):
-        up.enroll(code)
+        thief.enroll(code)
     # Unenrolled kiosks are refused on the sync endpoints.
     r = signed_post(portal.url, rig, "/api/v1/kiosks/nobody-here/heartbeat", b"{}", kiosk_id="nobody-here")
     assert r.status_code == 401 and r.json()["error"] == "unknown_kiosk"

@@ -1,0 +1,60 @@
+"""Enrollment over a bad link: the portal stored the enrollment but the kiosk never heard the answer.
+
+The answer is dropped on the way back by the fault proxy (a real TCP proxy on loopback), so the kiosk
+sees a network error while the portal has already spent the code. A retry — with the same code, or a
+fresh one staff issue — for the same kiosk and key must enroll it, never leave it stuck.
+"""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from kiosk.sync.uploader import EnrollError, SyncState
+
+
+def _lose_the_answer(rig, portal, code: str) -> None:  # noqa: ANN001
+    """Enroll through a proxy that forwards the request, lets the portal commit, and drops the answer."""
+    from fault_proxy import FaultProxy
+
+    with FaultProxy(portal.url, rate=1.0, faults=("drop_after",)) as proxy:
+        up = rig.uploader(proxy.url)
+        with pytest.raises(EnrollError):
+            up.enroll(code)
+        up.close()
+        assert proxy.counts["drop_after"] >= 1
+    assert SyncState.load(rig.cfg.data_dir / "sync-state.json").enrolled_ms is None
+
+
+def test_a_retry_with_the_same_code_after_a_lost_answer_enrolls(portal, rig):
+    code = portal.issue_code(rig.kiosk_id)
+    _lose_the_answer(rig, portal, code)
+    up = rig.uploader(portal.url)
+    ans = up.enroll(code)
+    assert ans["kiosk_id"] == rig.kiosk_id
+    rig.donate(3)
+    st = up.sync_once()
+    assert st.ok and st.accepted_through_seq == rig.ledger.size
+
+
+def test_a_fresh_code_for_the_same_kiosk_and_key_enrolls_again(portal, rig):
+    up = rig.uploader(portal.url)
+    up.enroll(portal.issue_code(rig.kiosk_id))
+    rig.donate(2)
+    assert up.sync_once().ok
+    (rig.cfg.data_dir / "sync-state.json").unlink()  # the kiosk forgot (a restored SD card image)
+    up2 = rig.uploader(portal.url)
+    up2.enroll(portal.issue_code(rig.kiosk_id))
+    rig.donate(1)
+    st = up2.sync_once()
+    assert st.ok and st.accepted_through_seq == rig.ledger.size
+
+
+def test_a_spent_code_with_another_key_is_refused(portal, rig):
+    code = portal.issue_code(rig.kiosk_id)
+    _lose_the_answer(rig, portal, code)
+    other = rig.uploader(portal.url)
+    other.sk = Ed25519PrivateKey.generate()
+    other.pub_hex = other.sk.public_key().public_bytes_raw().hex()
+    with pytest.raises(EnrollError, match="already used"):
+        other.enroll(code)
