@@ -102,7 +102,10 @@ def receipt(engine: Engine, code: str) -> dict[str, Any] | None:
         hist = conn.execute(
             select(entries.c.kiosk_id, entries.c.seq, entries.c.type, entries.c.time_ms, entries.c.project,
                    entries.c.amount_yen, entries.c.points, entries.c.voided, entries.c.body)
-            .where(entries.c.donor == row["donor"], entries.c.type.in_(("donation", "points_grant")))
+            # A gift paid on a terminal without a card on the kiosk's reader has no donor: only itself.
+            .where(entries.c.donor == row["donor"] if row["donor"] is not None
+                   else (entries.c.kiosk_id == row["kiosk_id"]) & (entries.c.seq == row["seq"]),
+                   entries.c.type.in_(("donation", "points_grant")))
             .order_by(entries.c.time_ms.desc(), entries.c.seq.desc()).limit(200)).all()
     pub = public_from_raw(bytes(k["public_key"]))
     proof = _inclusion(row, k, leaves, pub)

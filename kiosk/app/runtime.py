@@ -39,7 +39,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -56,7 +56,7 @@ from kiosk.payment import PaymentTerminal, open_terminal
 from kiosk.player import Player
 from kiosk.reader import CardPresented, ReaderSupervisor, open_reader
 from kiosk.reader.events import ReaderEvent
-from kiosk.ui.screens import ScreenContext, actions, render
+from kiosk.ui.screens import ScreenContext, actions, chrome, render
 from kiosk.ui.widgets import Target, hit
 
 log = logging.getLogger("kiosk.app.runtime")
@@ -341,6 +341,7 @@ class App:
         pepper = Pepper.load(cfg.pepper_path)
         self.ledger = open_ledger(cfg)
         self.terminal = open_terminal(cfg)
+        self.terminal.on_live = lambda _live: self._publish(None)  # a separate terminal's state, redrawn live
         service = DonationService.for_config(cfg, self.ledger, self.terminal, on_state=self._on_state)
         self.worker = ServiceWorker(service, self._publish)
         self.worker.start()
@@ -502,10 +503,14 @@ class App:
         totals = {pid: t["total_yen"] for pid, t in svc.ledger.totals()["projects"].items()}
         if state.name == "charging" and (self._snapshot is None or self._snapshot.state.name != "charging"):
             self.worker.tap_at = self.worker.card_at
+        screen = flow.screen_for(state, svc.settings)
+        progress = self.terminal.progress() if self.terminal is not None else None
+        if isinstance(screen, flow.ChargingScreen) and screen.on_terminal and progress is not None:
+            screen = replace(screen, terminal_state=progress.state, cancel_requested=progress.cancel_requested,
+                             cancel_refused=progress.cancel_refused)
         with self._publish_lock:
             self._version += 1
-            self._snapshot = Snapshot(self._version, state, flow.screen_for(state, svc.settings), totals,
-                                      self.worker.tap_at)
+            self._snapshot = Snapshot(self._version, state, screen, totals, self.worker.tap_at)
         self._wake.set()
 
     def _on_reader_event(self, ev: ReaderEvent) -> None:
@@ -552,6 +557,11 @@ class App:
 
     def _on_touch(self, pos: tuple[int, int]) -> None:
         target = hit(self._targets, pos)  # against what is on screen now, i.e. what the finger aimed at
+        if target is not None and target.action == chrome.TERMINAL_CANCEL and self.terminal is not None:
+            # The worker is inside charge(): the cancel goes straight to the terminal, which answers CANCELED.
+            self.terminal.request_cancel()
+            self._wake.set()
+            return
         self.submit(lambda svc: svc.handle(actions.event_for(target, svc.now_ms())))
 
     def _on_key(self, ev: pygame.event.Event) -> None:

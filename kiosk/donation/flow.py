@@ -19,6 +19,14 @@ States (each names one screen; :func:`screen_for` gives its data)::
 Charging never times out: leaving it while a charge is in flight could strand
 an approved payment. The terminal's own timeout bounds it (an ``unknown``
 answer), and the service always answers every effect with an event.
+
+With a separate certified terminal (``settings.pay_on_terminal``, e.g. a Square
+Terminal) the donor presents the card or QR code on that terminal, not on our
+reader. Our reader then only identifies the donor for points, and only if they
+want: on tap_card a tap on the kiosk's reader starts the donation with their
+token (points), and the "pay on the terminal" button (:class:`PayOnTerminal`)
+starts it without one (no points; the ledger records ``donor: null``). The
+balance our reader saw is not checked then: the donor may pay with another card.
 """
 
 from __future__ import annotations
@@ -83,9 +91,11 @@ class FlowSettings:
     tap_card_idle_ms: int = 20_000
     thanks_ms: int = 6_000
     error_ms: int = 8_000
+    pay_on_terminal: bool = False
+    """The card is presented on a separate certified terminal; our reader is optional (points only)."""
 
     @classmethod
-    def from_config(cls, cfg: KioskConfig, *, method: str = "sim") -> FlowSettings:
+    def from_config(cls, cfg: KioskConfig, *, method: str = "sim", pay_on_terminal: bool = False) -> FlowSettings:
         """From a KioskConfig."""
         flow = cfg.flow
         d = cfg.donation
@@ -94,7 +104,7 @@ class FlowSettings:
             max_per_transaction_yen=d.max_per_transaction_yen, daily_limit_per_card_yen=d.daily_limit_per_card_yen,
             points_per_100_yen=d.points_per_100_yen, method=method, language=cfg.kiosk.language,
             choose_amount_idle_ms=flow.choose_amount_idle_ms, tap_card_idle_ms=flow.tap_card_idle_ms,
-            thanks_ms=flow.thanks_ms, error_ms=flow.error_ms,
+            thanks_ms=flow.thanks_ms, error_ms=flow.error_ms, pay_on_terminal=pay_on_terminal,
         )
 
     def points_for(self, amount_yen: int) -> int:
@@ -123,7 +133,8 @@ class Donation:
     """Counter of donations started; effects and their answers carry it, so a stale answer is ignored."""
     project: str
     amount_yen: int
-    donor: DonorToken
+    donor: DonorToken | None
+    """``None``: paid on the terminal without identifying a card (no points)."""
     phase: Phase = "intent"
     intent_seq: int | None = None
     idem: str | None = None
@@ -246,6 +257,11 @@ class Tap(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class PayOnTerminal(Event):
+    """With a separate terminal: pay there without tapping the kiosk's reader first (no points)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class CardUnreadable(Event):
     """The reader saw a card but could not read it (``not_transit``: it is not a transit card)."""
     not_transit: bool = False
@@ -312,7 +328,7 @@ class CommitIntent:
     project: str
     amount_yen: int
     method: str
-    donor: DonorToken
+    donor: DonorToken | None
 
 
 @dataclass(frozen=True)
@@ -372,6 +388,8 @@ class TapCardScreen:
     project: str
     amount_yen: int
     lang: str
+    on_terminal: bool = False
+    """Pay on a separate terminal: the kiosk's reader is optional (points), a button pays without it."""
 
 
 @dataclass(frozen=True)
@@ -380,6 +398,14 @@ class ChargingScreen:
     project: str
     amount_yen: int
     lang: str
+    on_terminal: bool = False
+    """The donor pays on a separate terminal: say so, show its state, offer やめる."""
+    terminal_state: str | None = None
+    """The terminal's live state (the app fills it in: CREATING, PENDING, IN_PROGRESS, CANCEL_REQUESTED,
+    COMPLETED, CANCELED, UNREACHABLE), ``None`` before it is known."""
+    cancel_requested: bool = False
+    cancel_refused: bool = False
+    """The provider would not cancel from the kiosk: the donor finishes or cancels on the terminal."""
 
 
 @dataclass(frozen=True)
@@ -393,6 +419,8 @@ class ThanksScreen:
     receipt_code: str
     receipt_seq: int
     lang: str
+    has_donor: bool = True
+    """``False``: paid on the terminal without a card on our reader, so there are no points to show."""
 
 
 @dataclass(frozen=True)
@@ -420,14 +448,15 @@ def screen_for(state: FlowState, settings: FlowSettings) -> Screen:
     if state.name == "choose_amount":
         return ChooseAmountScreen(_req(state.project), settings.presets_yen, settings.default_yen, lang)
     if state.name == "tap_card":
-        return TapCardScreen(_req(state.project), _req(state.amount_yen), lang)
+        return TapCardScreen(_req(state.project), _req(state.amount_yen), lang, settings.pay_on_terminal)
     if state.name == "charging":
         d = _req(state.donation)
-        return ChargingScreen(d.project, d.amount_yen, lang)
+        return ChargingScreen(d.project, d.amount_yen, lang, settings.pay_on_terminal)
     if state.name == "thanks":
         t = _req(state.thanks)
+        d = _req(state.donation)
         return ThanksScreen(t.project, t.amount_yen, t.new_total_yen, t.points_earned, t.points_balance,
-                            t.receipt.code, t.receipt.seq, lang)
+                            t.receipt.code, t.receipt.seq, lang, d.donor is not None)
     e = _req(state.error)
     return ErrorScreen(e.kind, e.hint, HINTS[e.hint], e.project, e.amount_yen, e.balance_yen, e.remaining_yen, lang)
 
@@ -522,7 +551,7 @@ def _start(state: FlowState, ev: Tap, project: str, amount: int, settings: FlowS
     now = ev.now_ms
     state = replace(state, reader_online=True)
     ctx: _RetryableGift = {"project": project, "amount_yen": amount, "retry": True}
-    if ev.family == UNKNOWN_FAMILY:
+    if ev.family == UNKNOWN_FAMILY and not settings.pay_on_terminal:  # on a terminal any card may earn points
         return _error(state, now, "not_transit", "not_transit", **ctx), NO_EFFECTS
     if ev.given_today_yen is None:
         return _error(state, now, "unavailable", "unavailable", project=project, amount_yen=amount), NO_EFFECTS
@@ -530,13 +559,18 @@ def _start(state: FlowState, ev: Tap, project: str, amount: int, settings: FlowS
     if amount > settings.max_per_transaction_yen or amount > remaining:
         hint: Hint = "limit_reached" if remaining < min(settings.presets_yen) else "limit_reached_amount"
         return _error(state, now, "limit_reached", hint, remaining_yen=remaining, **ctx), NO_EFFECTS
-    if ev.balance_yen is not None and ev.balance_yen < amount:
+    if ev.balance_yen is not None and ev.balance_yen < amount and not settings.pay_on_terminal:
         return _error(state, now, "balance_low", "balance_low", balance_yen=ev.balance_yen, **ctx), NO_EFFECTS
+    return _begin(state, now, project, amount, ev.donor, settings)
+
+
+def _begin(state: FlowState, now: int, project: str, amount: int, donor: DonorToken | None,
+           settings: FlowSettings) -> tuple[FlowState, Effects]:
     attempt = state.attempts + 1
-    donation = Donation(attempt, project, amount, ev.donor)
+    donation = Donation(attempt, project, amount, donor)
     state = replace(state, name="charging", since_ms=now, project=project, amount_yen=amount, attempts=attempt,
                     donation=donation, thanks=None, error=None)
-    return state, (CommitIntent(attempt, project, amount, settings.method, ev.donor),)
+    return state, (CommitIntent(attempt, project, amount, settings.method, donor),)
 
 
 def _unreadable(state: FlowState, ev: CardUnreadable, project: str | None, amount: int) -> FlowState:
@@ -582,6 +616,8 @@ def _on_tap_card(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[F
     now, project, amount = ev.now_ms, _req(state.project), _req(state.amount_yen)
     if isinstance(ev, Tap):
         return _start(state, ev, project, amount, settings)
+    if isinstance(ev, PayOnTerminal) and settings.pay_on_terminal:  # no card on our reader: no points
+        return _begin(state, now, project, amount, None, settings)
     if isinstance(ev, ChooseAmount):  # the amounts stay on screen: a change of mind
         if settings.amount_ok(ev.amount_yen):
             state = replace(state, amount_yen=ev.amount_yen)
@@ -616,7 +652,7 @@ def _on_charging(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[F
         d = replace(d, outcome=ev.outcome, provider_ref=ev.provider_ref, reason=ev.reason)
         if ev.outcome == "approved":
             d = replace(d, phase="record")
-            points = settings.points_for(d.amount_yen)
+            points = settings.points_for(d.amount_yen) if d.donor is not None else 0
             return replace(state, donation=d), (RecordDonation(d.attempt, seq, _req(ev.provider_ref), points),)
         if ev.outcome in ("declined", "not_charged"):
             d = replace(d, phase="record")
@@ -627,8 +663,8 @@ def _on_charging(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[F
     # phase == "record"
     if d.outcome == "approved":
         if isinstance(ev, DonationRecorded):
-            t = ThanksInfo(d.project, d.amount_yen, ev.new_total_yen, settings.points_for(d.amount_yen),
-                           ev.points_balance, ev.receipt)
+            earned = settings.points_for(d.amount_yen) if d.donor is not None else 0
+            t = ThanksInfo(d.project, d.amount_yen, ev.new_total_yen, earned, ev.points_balance, ev.receipt)
             return replace(state, name="thanks", since_ms=now, thanks=t, error=None), NO_EFFECTS
         if isinstance(ev, LedgerDown) and ev.stage == "record":  # charged, not yet on the ledger
             return _error(state, now, "unavailable", "unavailable_charged", **ctx), NO_EFFECTS
@@ -645,7 +681,7 @@ def _on_thanks(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[Flo
         return _attract(state, ev.now_ms, settings), NO_EFFECTS
     if isinstance(ev, Tap):
         d = _req(state.donation)
-        if ev.donor.hex == d.donor.hex:  # the same card again: it is the donation just thanked for
+        if d.donor is not None and ev.donor.hex == d.donor.hex:  # the same card again: the gift just thanked for
             return state, NO_EFFECTS
         return _start(state, ev, d.project, settings.default_yen, settings)  # the next citizen, one tap
     return state, NO_EFFECTS

@@ -102,7 +102,8 @@ class DonationService:
         pc = payment_config(cfg)
         kw.setdefault("lookup_attempts", pc.lookup_attempts)
         kw.setdefault("lookup_interval_ms", pc.lookup_interval_ms)
-        return cls(ledger, terminal, FlowSettings.from_config(cfg, method=terminal.method), **kw)
+        settings = FlowSettings.from_config(cfg, method=terminal.method, pay_on_terminal=terminal.external)
+        return cls(ledger, terminal, settings, **kw)
 
     # --- time and hooks -------------------------------------------------------------------
     def now_ms(self) -> int:
@@ -136,8 +137,8 @@ class DonationService:
                 continue
             try:
                 if found.status == "approved":
-                    e = self.ledger.record_donation(seq, found.provider_ref or "",
-                                                    self.settings.points_for(intent["amount_yen"]))
+                    points = self.settings.points_for(intent["amount_yen"]) if intent["donor"] else 0
+                    e = self.ledger.record_donation(seq, found.provider_ref or "", points)
                     out.append(Resolution(seq, idem, "donation", e.seq))
                 else:
                     why = (f"declined: {found.reason}" if found.status == "declined"
@@ -273,7 +274,7 @@ class DonationService:
         self._crash("after_donation")
         data: dict[str, Any] = entry.data
         try:
-            balance = self.ledger.donor_points([data["donor"]])
+            balance = self.ledger.donor_points([data["donor"]]) if data["donor"] else 0
         except Exception:  # a read failing must not hide a committed gift's thank-you
             log.exception("could not read the point balance")
             balance = eff.points

@@ -53,6 +53,10 @@ _INSERT = (f"INSERT INTO entries (seq, body, entry_hash, signature, {', '.join(D
            f"VALUES ({', '.join('?' * (4 + len(DENORMALISED)))})")
 
 
+NO_DONOR_EPOCH = 0
+"""``pepper_epoch`` of a gift without a donor token (paid on a separate terminal without a card on our reader)."""
+
+
 class LedgerError(Exception):
     """The ledger cannot be opened or used as asked."""
 
@@ -385,8 +389,14 @@ class Ledger:
             return note
 
     # --- donations ---------------------------------------------------------------
-    def record_intent(self, project: str, amount_yen: int, method: str, donor: DonorToken, idem: str) -> Entry:
-        """Commit the intent to charge. Same ``idem`` again returns the existing intent (no new entry)."""
+    def record_intent(self, project: str, amount_yen: int, method: str, donor: DonorToken | None,
+                      idem: str) -> Entry:
+        """Commit the intent to charge. Same ``idem`` again returns the existing intent (no new entry).
+
+        ``donor`` is ``None`` for a gift paid on a separate terminal without a card on the kiosk's reader:
+        the entry then carries ``donor: null`` and ``pepper_epoch: 0`` (no pepper: epochs start at 1; the
+        format keeps ``pepper_epoch`` an integer), and earns no points.
+        """
         self._check_writer()
         with self._lock:
             if self._stale:
@@ -395,7 +405,7 @@ class Ledger:
                 return self.entry(self.st.idem[idem])
             return self._after(self._append("donation_intent", {
                 "project": project, "amount_yen": amount_yen, "method": method, "idem": idem,
-                "donor": donor.hex, "pepper_epoch": donor.epoch,
+                "donor": donor.hex if donor else None, "pepper_epoch": donor.epoch if donor else NO_DONOR_EPOCH,
             }))
 
     def record_donation(self, intent_seq: int, provider_ref: str, points: int) -> Entry:

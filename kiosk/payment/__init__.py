@@ -15,12 +15,13 @@ from __future__ import annotations
 from typing import Any
 
 from kiosk.config.payment import PaymentConfig
-from kiosk.payment.base import ChargeResult, ChargeStatus, PaymentTerminal, TerminalUnavailable
+from kiosk.payment.base import ChargeResult, ChargeStatus, PaymentTerminal, TerminalProgress, TerminalUnavailable
 from kiosk.payment.sim import SIM_MODES, SimMode, SimulatedTerminal
 
 __all__ = [
     "SIM_MODES", "ChargeResult", "ChargeStatus", "PaymentConfig", "PaymentTerminal", "SimMode",
-    "SimulatedTerminal", "TerminalUnavailable", "open_terminal", "payment_config", "square_device_id",
+    "SimulatedTerminal", "TerminalProgress", "TerminalUnavailable", "open_terminal", "payment_config",
+    "square_device_id",
 ]
 
 

@@ -30,8 +30,9 @@ require staff to be present for e-money payments (docs/payment.md).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 ChargeStatus = Literal["approved", "declined", "unknown", "not_found"]
 
@@ -70,10 +71,25 @@ class ChargeResult:
         return cls("not_found")
 
 
+@dataclass(frozen=True)
+class TerminalProgress:
+    """What a separate terminal is doing during a charge (the donor's screen shows it)."""
+
+    state: str | None
+    """Provider state (Square: CREATING, PENDING, IN_PROGRESS, CANCEL_REQUESTED, COMPLETED, CANCELED, UNREACHABLE)."""
+    cancel_requested: bool = False
+    cancel_refused: bool = False
+
+
 class PaymentTerminal:
     """Base class of payment terminals. ``method`` is what the ledger records as the payment method."""
 
+    on_live: Callable[[Any], None] | None = None
+    """Set by the app: called on the charging thread whenever :meth:`progress` changes."""
+
     method: str = "terminal"
+    external: bool = False
+    """The donor presents the card on the terminal itself, not on the kiosk's reader (a certified terminal)."""
 
     def charge(self, amount_yen: int, idempotency_key: str, *, reference: str | None = None) -> ChargeResult:
         """Charge the card on the terminal. The same key again must not charge again: it returns the first answer.
@@ -92,6 +108,13 @@ class PaymentTerminal:
         A certified terminal reads the card itself and ignores this; the
         simulator uses it to know which simulated card it is debiting.
         """
+
+    def progress(self) -> TerminalProgress | None:
+        """The live state of a separate terminal (``None``: nothing to show, e.g. the simulator)."""
+        return None
+
+    def request_cancel(self) -> None:
+        """The donor pressed やめる during a charge. Any thread; a terminal that cannot cancel ignores it."""
 
     def close(self) -> None:
         """Release files or connections."""

@@ -55,7 +55,7 @@ from square import Square
 from square.core.api_error import ApiError
 
 from kiosk.ledger.clock import Clock, SystemClock
-from kiosk.payment.base import ChargeResult, PaymentTerminal, TerminalUnavailable
+from kiosk.payment.base import ChargeResult, PaymentTerminal, TerminalProgress, TerminalUnavailable
 from server_sync.wire.retry import Backoff, Transient, retry, retry_after_of
 
 log = logging.getLogger(__name__)
@@ -204,6 +204,7 @@ class SquareTerminal(PaymentTerminal):
     donation worker); :meth:`request_cancel` and :attr:`live` may be used from any thread."""
 
     method = "square"
+    external = True
 
     def __init__(self, *, base_url: str, token: str, location_id: str, device_id: str, journal: str | Path,
                  payment_type: str = "FELICA_TRANSPORTATION_GROUP", deadline_s: int = 120,
@@ -224,7 +225,7 @@ class SquareTerminal(PaymentTerminal):
         self._clock = clock or SystemClock()
         self._backoff = backoff
         self._rng = rng
-        self._on_live = on_live
+        self.on_live = on_live
         self._http = httpx.Client(timeout=request_timeout_s)
         self.client = Square(base_url=base_url.rstrip("/"), token=token, httpx_client=self._http)
         self.journal = SquareJournal(journal)
@@ -234,16 +235,20 @@ class SquareTerminal(PaymentTerminal):
     # --- live state --------------------------------------------------------------------------
     def _set_live(self, **changes: Any) -> None:
         self.live = replace(self.live, **changes)  # one reference assignment: readers never see half of it
-        if self._on_live is not None:
+        if self.on_live is not None:
             try:
-                self._on_live(self.live)
+                self.on_live(self.live)
             except Exception:  # a drawing problem must not break a payment
                 log.exception("on_live callback failed")
+
+    def progress(self) -> TerminalProgress:
+        live = self.live
+        return TerminalProgress(live.status, live.cancel_requested, live.cancel_refused)
 
     def request_cancel(self) -> None:
         """The donor pressed やめる: cancel the checkout in progress (thread-safe; the charge loop sends it)."""
         self._cancel.set()
-        self._set_live(cancel_requested=True)
+        self.live = replace(self.live, cancel_requested=True)  # no callback: that runs on the charging thread
 
     # --- HTTP with the one retry policy ---------------------------------------------------------
     def _call(self, fn: Callable[[], T], until: float) -> T:

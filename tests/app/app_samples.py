@@ -40,6 +40,18 @@ ERROR_SAMPLES: dict[str, flow.ErrorScreen] = {
 }
 
 
+TERMINAL_STATES = [  # golden name, terminal state, cancel requested, cancel refused
+    ("creating", "CREATING", False, False),
+    ("pending", "PENDING", False, False),
+    ("in_progress", "IN_PROGRESS", False, False),
+    ("canceling", "PENDING", True, False),
+    ("cancel_refused", "IN_PROGRESS", True, True),
+    ("unreachable", "UNREACHABLE", False, False),
+    ("completed", "COMPLETED", False, False),
+    ("canceled", "CANCELED", True, False),
+]
+
+
 def screens(lang: str = "ja") -> dict[str, flow.Screen]:
     """One sample per screen (and per error hint), keyed by golden-image name."""
     out: dict[str, flow.Screen] = {
@@ -49,7 +61,15 @@ def screens(lang: str = "ja") -> dict[str, flow.Screen]:
         "tap_card": flow.TapCardScreen("mimamori", 500, lang),
         "charging": flow.ChargingScreen("kodomo-shokudo", 500, lang),
         "thanks": flow.ThanksScreen("kodomo-shokudo", 500, 12_800, 5, 17, "k7q2m9x4c8d1abcd", 42, lang),
+        # A separate payment terminal (Square): the donor pays there; our reader is optional (points).
+        "tap_card_terminal": flow.TapCardScreen("mimamori", 500, lang, on_terminal=True),
+        "thanks_no_points": flow.ThanksScreen("kodomo-shokudo", 500, 12_800, 0, 0, "k7q2m9x4c8d1abcd", 42, lang,
+                                              has_donor=False),
     }
+    for name, state, requested, refused in TERMINAL_STATES:
+        out[f"charging_terminal_{name}"] = flow.ChargingScreen("kodomo-shokudo", 500, lang, on_terminal=True,
+                                                               terminal_state=state, cancel_requested=requested,
+                                                               cancel_refused=refused)
     for hint, e in ERROR_SAMPLES.items():
         out[f"error_{hint}"] = flow.ErrorScreen(e.kind, e.hint, e.text, e.project, e.amount_yen, e.balance_yen,
                                                 e.remaining_yen, lang)

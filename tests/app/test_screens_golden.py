@@ -19,7 +19,8 @@ from kiosk.ui.screens import render
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "donation"
 UPDATE = os.environ.get("KIOSK_UPDATE_GOLDEN") == "1"
-ENGLISH = ("attract", "choose_amount", "tap_card", "charging", "thanks", "error_declined")
+ENGLISH = ("attract", "choose_amount", "tap_card", "charging", "thanks", "error_declined", "tap_card_terminal",
+           "charging_terminal_pending", "charging_terminal_cancel_refused", "thanks_no_points")
 
 CASES = [(name, "ja") for name in screens("ja")] + [(name, "en") for name in ENGLISH]
 

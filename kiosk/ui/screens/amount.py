@@ -74,9 +74,19 @@ def render_tap(data: TapCardScreen, surface: pygame.Surface, now_ms: int, ctx: S
     left = int(w * 0.06)
     amount = ui.text(surface, yen(data.amount_yen), (left, int(h * 0.33)), px(0.15), theme.accent, bold=True)
     box = pygame.Rect(left, amount.bottom + px(0.02), int(w * 0.6), px(0.2))
-    chrome.fit_text(surface, _("Now tap your IC card on the reader"), box, px(0.065), theme.text, bold=True,
-                    one_line_down_to=0.75)
-    chrome.card_icon(surface, (int(w * 0.8), int(h * 0.5)), px(0.34), now_ms, theme)
+    if data.on_terminal:
+        # The card is presented on the separate terminal; our reader only identifies the donor for points.
+        chrome.fit_text(surface, _("To earn points, tap your card on this reader first"), box, px(0.055),
+                        theme.text, bold=True, one_line_down_to=0.75)
+        chrome.card_icon(surface, (int(w * 0.8), int(h * 0.42)), px(0.26), now_ms, theme)
+        pay = pygame.Rect(0, 0, int(w * 0.3), theme.min_target(surface))
+        pay.midbottom = (int(w * 0.8), h - 2 * px(0.05) - theme.min_target(surface))
+        targets.append(ui.button(surface, pay, _("Pay on the terminal"), chrome.PAY_ON_TERMINAL, theme=theme,
+                                 selected=True, size=px(0.045)))
+    else:
+        chrome.fit_text(surface, _("Now tap your IC card on the reader"), box, px(0.065), theme.text, bold=True,
+                        one_line_down_to=0.75)
+        chrome.card_icon(surface, (int(w * 0.8), int(h * 0.5)), px(0.34), now_ms, theme)
     if ctx.presets_yen:
         row = pygame.Rect(int(w * 0.36), h - px(0.05) - theme.min_target(surface), int(w * 0.6),
                           theme.min_target(surface))

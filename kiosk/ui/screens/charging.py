@@ -2,6 +2,11 @@
 
 No buttons but the language toggle: the flow ignores cancels and taps here, so
 offering them would only suggest a second try (the double-charge complaint).
+
+With a separate terminal (Square) the donor acts on that terminal, so this
+screen says so ("カードを決済端末にタッチしてください") and shows the terminal's
+live state. Its やめる goes to the terminal (CancelTerminalCheckout), not to the
+flow: the gift ends only when the terminal says CANCELED or COMPLETED.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import math
 import pygame
 
 from kiosk.donation.flow import ChargingScreen
+from kiosk.ui import widgets as ui
 from kiosk.ui.i18n import yen
 from kiosk.ui.screens import chrome
 from kiosk.ui.screens.context import ScreenContext
@@ -28,8 +34,69 @@ def spinner(surface: pygame.Surface, center: tuple[int, int], radius: int, now_m
         pygame.draw.circle(surface, color, pos, max(2, radius // 5))
 
 
+TERMINAL_LINES: dict[str, str] = {
+    # What the separate terminal is doing, in the donor's words (English ids; Japanese in the catalog).
+    "CREATING": "Preparing the payment terminal…",
+    "PENDING": "The terminal is waiting for your card",
+    "IN_PROGRESS": "Payment in progress on the terminal. Please wait.",
+    "CANCEL_REQUESTED": "Canceling…",
+    "CANCELED": "Canceled",
+    "COMPLETED": "Payment received. Recording your donation…",
+    "UNREACHABLE": "Connecting to the payment service…",
+}
+
+
+def terminal_line(data: ChargingScreen) -> str:
+    """The English id of the status line for ``data`` (a separate terminal)."""
+    if data.cancel_refused:
+        return "Please finish or cancel the payment on the terminal"
+    if data.cancel_requested and data.terminal_state in (None, "CREATING", "PENDING", "IN_PROGRESS"):
+        return TERMINAL_LINES["CANCEL_REQUESTED"]
+    return TERMINAL_LINES.get(data.terminal_state or "CREATING", TERMINAL_LINES["CREATING"])
+
+
+def can_cancel(data: ChargingScreen) -> bool:
+    """やめる is offered while the terminal waits and nobody asked yet (and the provider has not refused)."""
+    return (data.on_terminal and data.terminal_state in ("PENDING", "IN_PROGRESS") and not data.cancel_requested
+            and not data.cancel_refused)
+
+
+def render_terminal(data: ChargingScreen, surface: pygame.Surface, now_ms: int, ctx: ScreenContext,
+                    theme: Theme = THEME) -> list[Target]:
+    """The donor pays on the separate terminal: say where, show its live state, offer やめる while it waits."""
+    _ = chrome.tr(data.lang)
+    chrome.scrim(surface, theme, alpha=235)
+    w, h = surface.get_size()
+    px = lambda f: theme.px(surface, f)  # noqa: E731
+    p = ctx.project(data.project)
+    head = pygame.Rect(int(w * 0.06), px(0.05), int(w * 0.62), px(0.1))
+    chrome.fit_text(surface, f"{yen(data.amount_yen)}  {p.name(data.lang)}", head, px(0.05), theme.accent,
+                    bold=True)
+    big = pygame.Rect(int(w * 0.06), px(0.2), int(w * 0.56), px(0.3))
+    line = terminal_line(data)
+    waiting = line in (TERMINAL_LINES["CREATING"], TERMINAL_LINES["PENDING"], TERMINAL_LINES["UNREACHABLE"])
+    # While the terminal waits for the card the instruction is the headline and the state is under it;
+    # once the donor acted, the state itself is the headline (no "touch your card" after they did).
+    headline = "Touch your card on the payment terminal" if waiting else line
+    chrome.fit_text(surface, _(headline), big, px(0.08), theme.warn if data.cancel_refused else theme.text,
+                    bold=True, one_line_down_to=0.95)
+    below = line if waiting else (TERMINAL_LINES["IN_PROGRESS"] if data.cancel_refused else None)
+    if below is not None:
+        state = pygame.Rect(int(w * 0.06), px(0.55), int(w * 0.56), px(0.14))
+        chrome.fit_text(surface, _(below), state, px(0.055), theme.muted, bold=True, one_line_down_to=0.7)
+    spinner(surface, (int(w * 0.8), int(h * 0.45)), px(0.09), now_ms, theme)
+    targets = [chrome.lang_toggle(surface, data.lang, theme)]
+    if can_cancel(data):
+        rect = pygame.Rect(px(0.05), 0, int(w * 0.22), theme.min_target(surface))
+        rect.bottom = h - px(0.05)
+        targets.append(ui.button(surface, rect, _("Cancel"), chrome.TERMINAL_CANCEL, theme=theme, size=px(0.045)))
+    return targets
+
+
 def render(data: ChargingScreen, surface: pygame.Surface, now_ms: int, ctx: ScreenContext,
            theme: Theme = THEME) -> list[Target]:
+    if data.on_terminal:
+        return render_terminal(data, surface, now_ms, ctx, theme)
     _ = chrome.tr(data.lang)
     chrome.scrim(surface, theme, alpha=235)
     w, h = surface.get_size()

@@ -23,6 +23,10 @@ TOUCH = "touch"
 AMOUNT = "amount"
 CANCEL = "cancel"
 LANG = "lang"
+PAY_ON_TERMINAL = "pay_on_terminal"
+"""Start the gift on the separate payment terminal without a card on the kiosk's reader (no points)."""
+TERMINAL_CANCEL = "terminal_cancel"
+"""やめる while a separate terminal waits: the app asks the terminal to cancel (the worker is busy charging)."""
 
 AREA_MSGIDS: dict[str, str] = {
     "children": "Children and the future",

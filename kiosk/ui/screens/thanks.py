@@ -46,8 +46,11 @@ def render(data: ThanksScreen, surface: pygame.Surface, now_ms: int, ctx: Screen
 
     y = bar.bottom + px(0.05)
     half = col.width // 2
+    if not data.has_donor:  # paid on the terminal with no card on our reader: nobody to give points to
+        box = pygame.Rect(col.left, y, col.width, px(0.14))
+        chrome.fit_text(surface, _("Paid on the terminal (no points)"), box, px(0.045), theme.muted, bold=True)
     for i, (label, value) in enumerate(((_("Points earned"), f"+{data.points_earned}"),
-                                        (_("Your points"), str(data.points_balance)))):
+                                        (_("Your points"), str(data.points_balance))) if data.has_donor else ()):
         x = col.left + i * half
         ui.text(surface, label, (x, y), px(0.04), theme.muted)
         v = ui.text(surface, value, (x, y + px(0.055)), px(0.085), theme.accent, bold=True)
