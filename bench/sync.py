@@ -107,9 +107,13 @@ class SimKiosk:
         self.batches = []
         cp_ack = 0
         checkpoints = [(e.data["size"], e.data["note"], e.seq) for e in self.entries if e.type == "checkpoint"]
-        for lo in range(0, len(self.entries), batch):
-            part = self.entries[lo:lo + batch]
-            last = part[-1].seq
+        cp_seqs = [e.seq for e in self.entries if e.type == "checkpoint"]
+        accepted = 0
+        while accepted < len(self.entries):
+            # The uploader's batch rule: end at a checkpoint entry when the rest does not fit.
+            end = P.batch_end(accepted, len(self.entries), batch, cp_seqs)
+            part = self.entries[accepted:end]
+            accepted = last = end
             # As the real uploader would: the kiosk's latest checkpoint (here: the last one the kiosk had
             # written when the batch's last entry existed) and a proof from the portal's acknowledgement.
             cp = max((c for c in checkpoints if c[2] <= last), default=None)

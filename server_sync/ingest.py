@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
 from pydantic import ValidationError
 from sqlalchemy import and_, select, update
 from sqlalchemy.engine import Connection, Engine
@@ -30,7 +31,7 @@ from kiosk.ledger import checkpoint as cpmod
 from kiosk.ledger import merkle
 from kiosk.ledger.encoding import entry_hash, parse_body
 from kiosk.ledger.keys import public_from_raw
-from kiosk.ledger.verify import ChainVerifier, Row, VerifyFailure
+from kiosk.ledger.verify import BAD_SIGNATURE, ChainVerifier, Row, VerifyFailure
 from server_sync.clockfix import BootClock
 from server_sync.configstore import current_version
 from server_sync.db import alarms, boots, entries, idempotency, is_sqlite, kiosks, writing
@@ -240,18 +241,35 @@ class Ingestor:
         if k["pending_cp_size"] is not None and k["pending_cp_size"] > st.size:
             want[k["pending_cp_size"]] = k["pending_cp_root"]
         objs = []
+        # Ingest by checkpoint (docs/sync.md): entries are chained and replayed without their Ed25519
+        # signatures; a checkpoint entry in the batch whose root and signature digest match what the
+        # portal recomputed from the received bytes vouches for every entry up to its size, so only
+        # that checkpoint entry and the entries after it have their own signatures checked below.
+        covered = 0
         try:
             for d in fresh:
-                objs.append(v.feed(Row(d.seq, d.body, d.entry_hash, d.signature)))
+                obj = v.feed(Row(d.seq, d.body, d.entry_hash, d.signature), check_signature=False)
+                objs.append(obj)
+                if obj["type"] == "checkpoint" and "sigs" in obj["data"] and st.sigs is not None:
+                    covered = obj["data"]["size"]  # LedgerState checked its root and digest against ours
                 if cp is not None and st.size == cp.size:
                     roots[st.size] = st.tree.root()
                 if st.size in want and st.tree.root() != want[st.size]:
+                    _first_bad_signature(pub, fresh, st.size)  # a forged entry is refused, not an equivocation
                     detail = (f"entries 1..{st.size} do not produce the root of the checkpoint the kiosk signed "
                               "earlier")
                     self._alarm(kid, "equivocation", st.size, detail)
                     raise PortalError(409, "equivocation", detail, seq=st.size)
+            tail_bad = _bad_signature(pub, [d for d in fresh if d.seq > covered])
+            if tail_bad is not None:
+                # Entries below the checkpoint entry are not vouched for if its own signature is bad.
+                _first_bad_signature(pub, fresh, tail_bad)
+                raise PortalError(422, "invalid_entry", BAD_SIGNATURE, seq=tail_bad)
         except VerifyFailure as bad:
             self._verifiers.pop(kid, None)
+            # As a verifier checking every signature in order would: an earlier (or the same) entry's bad
+            # signature outranks a structural fault, which a forged entry usually also shows.
+            _first_bad_signature(pub, fresh, bad.seq)
             raise PortalError(422, "invalid_entry", bad.reason, seq=bad.seq) from None
         except PortalError:
             self._verifiers.pop(kid, None)
@@ -269,6 +287,11 @@ class Ingestor:
                 if known is None:
                     raise PortalError(422, "bad_checkpoint", f"no checkpoint of size {cp.size} in this kiosk's chain")
                 if known != cp.root:
+                    try:
+                        _first_bad_signature(pub, fresh, fresh[-1].seq)
+                    except PortalError:
+                        self._verifiers.pop(kid, None)
+                        raise
                     detail = f"signed checkpoint of size {cp.size} contradicts the kiosk's own entries"
                     self._alarm(kid, "equivocation", cp.size, detail)
                     raise PortalError(409, "equivocation", detail, seq=cp.size)
@@ -301,10 +324,10 @@ class Ingestor:
         v.pub = pub
         with self.engine.connect() as conn:
             rows = conn.execution_options(stream_results=True, yield_per=2000).execute(
-                select(entries.c.seq, entries.c.body, entries.c.entry_hash)
+                select(entries.c.seq, entries.c.body, entries.c.entry_hash, entries.c.signature)
                 .where(entries.c.kiosk_id == kid, entries.c.seq <= k["size"]).order_by(entries.c.seq))
-            for seq, body, h in rows:
-                v.state.apply(seq, parse_body(bytes(body)), bytes(h))
+            for seq, body, h, sig in rows:
+                v.state.apply(seq, parse_body(bytes(body)), bytes(h), bytes(sig))
         if v.state.size != k["size"] or v.state.tip != k["tip"]:
             raise Conflict()
         return v
@@ -400,6 +423,23 @@ def entry_row(kid: str, seq: int, body: bytes, signature: bytes, h: bytes, obj: 
         "voided": False, "receipt": receipt_code_of(body, signature) if kind == "donation" else None,
         "received_ms": received_ms,
     }
+
+
+def _bad_signature(pub: Any, ds: list[_Decoded]) -> int | None:
+    """The seq of the first of ``ds`` whose own signature does not verify, else None."""
+    for d in ds:
+        try:
+            pub.verify(d.signature, d.entry_hash)
+        except InvalidSignature:
+            return d.seq
+    return None
+
+
+def _first_bad_signature(pub: Any, fresh: list[_Decoded], upto: int) -> None:
+    """Refuse the batch (422) at the first entry up to ``upto`` whose own signature does not verify."""
+    bad = _bad_signature(pub, [d for d in fresh if d.seq <= upto])
+    if bad is not None:
+        raise PortalError(422, "invalid_entry", BAD_SIGNATURE, seq=bad)
 
 
 def _clock_boot(boot: int) -> int:

@@ -8,10 +8,20 @@ this one replay, so they cannot disagree about what a valid history is.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from kiosk.ledger.encoding import ZERO_HASH
 from kiosk.ledger.merkle import CompactRange
+
+
+def fold_signature(acc: bytes, signature: bytes) -> bytes:
+    """The signature digest after one more entry: ``SHA-256(acc || signature)``, starting from 32 zero bytes.
+
+    A checkpoint entry's ``sigs`` carries the digest over the signatures of every entry it covers, so the
+    one signature on the checkpoint entry vouches for the per-entry signatures too (docs/sync.md).
+    """
+    return hashlib.sha256(acc + signature).digest()
 
 
 class HistoryError(ValueError):
@@ -24,6 +34,9 @@ class LedgerState:
         self.tip = ZERO_HASH
         self.boot = 0
         self.tree = CompactRange()
+        # Digest of the per-entry signatures 1..size (fold_signature); None once an entry was applied
+        # without its signature, after which no checkpoint's ``sigs`` can be checked against it.
+        self.sigs: bytes | None = ZERO_HASH
         self.project_totals: dict[str, list[int]] = {}  # project -> [yen, count]
         self.kiosk_total = [0, 0]
         self.intents: dict[int, dict[str, Any]] = {}  # unresolved intents by seq
@@ -39,8 +52,12 @@ class LedgerState:
         self.kiosk_id: str | None = None
         self.key_id: str | None = None
 
-    def apply(self, seq: int, obj: dict[str, Any], h: bytes) -> None:
-        """Advance by one entry whose body has already been parsed and hash-checked."""
+    def apply(self, seq: int, obj: dict[str, Any], h: bytes, signature: bytes | None = None) -> None:
+        """Advance by one entry whose body has already been parsed and hash-checked.
+
+        ``signature`` (the stored per-entry signature, checked or not) feeds the signature digest that
+        checkpoint entries commit to; without it the digest is unknown from here on.
+        """
         if seq != self.size + 1:
             raise HistoryError(f"expected seq={self.size + 1}")
         if obj["prev"] != self.tip.hex():
@@ -69,6 +86,7 @@ class LedgerState:
         self.tip = h
         self.boot = obj["boot"]
         self.tree.append(h)
+        self.sigs = fold_signature(self.sigs, signature) if signature is not None and self.sigs is not None else None
 
     # per-type rules ------------------------------------------------------------
     def _donation_intent(self, seq: int, obj: dict[str, Any], data: dict[str, Any]) -> None:
@@ -121,6 +139,8 @@ class LedgerState:
             raise HistoryError(f"checkpoint size {data['size']} is not the {self.size} entries before it")
         if data["root"] != self.tree.root().hex():
             raise HistoryError("checkpoint root does not match the Merkle tree of the entries before it")
+        if "sigs" in data and self.sigs is not None and data["sigs"] != self.sigs.hex():
+            raise HistoryError("checkpoint signature digest does not match the signatures of the entries before it")
         self.cp_size, self.cp_note, self.cp_root, self.cp_mono = (
             data["size"], data["note"], self.tree.root(), obj["mono_ms"])
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import create_engine, event, select
 from sqlalchemy.engine import Connection, Engine
@@ -255,19 +256,47 @@ class Ledger:
         # Replayed into a fresh state and swapped in at the end, so readers keep the last good view
         # (not an empty or half-replayed one) while the file is re-read.
         st = LedgerState()
+        # The newest checkpoint entry with ``sigs`` and everything after it: what no signed checkpoint
+        # vouches for yet.
+        tail: list[tuple[int, bytes, bytes]] = []
         try:
             with self._engine.connect() as conn:
-                rows = conn.execute(select(entries.c.seq, entries.c.body, entries.c.entry_hash).order_by(entries.c.seq))
-                for seq, body, h in rows:
-                    st.apply(seq, parse_body(body), h)
+                rows = conn.execute(select(entries.c.seq, entries.c.body, entries.c.entry_hash, entries.c.signature)
+                                    .order_by(entries.c.seq))
+                for seq, body, h, sig in rows:
+                    obj = parse_body(body)
+                    st.apply(seq, obj, h, sig)
+                    if obj["type"] == "checkpoint" and "sigs" in obj["data"]:
+                        tail.clear()  # an older checkpoint entry without ``sigs`` vouches for no signature
+                    tail.append((seq, h, sig))
         except SQLAlchemyError as exc:
             raise LedgerError(f"cannot read ledger {self.path}: {_reason(exc)}") from None
         except ValueError as exc:
             raise LedgerError(f"ledger {self.path} is damaged at seq={st.size + 1}: {exc}; "
                               "run `kiosk ledger verify`") from None
+        self._check_tail(st, tail)
         self.st = st
         self._view = LedgerView.of(st)
         self._stale = False
+
+    def _check_tail(self, st: LedgerState, tail: list[tuple[int, bytes, bytes]]) -> None:
+        """Check the signatures no checkpoint vouches for before this process signs a checkpoint over them.
+
+        The next checkpoint entry commits to every body (Merkle root) and every signature (``sigs``)
+        before it, and the portal accepts entries on that one signature (docs/sync.md, "Ingest by
+        checkpoint"). Entries up to the newest checkpoint entry are bound by it (replay checked its root
+        and digest); that entry and the ones after it are checked here, so a row edited on disk is never
+        laundered into a signed checkpoint. A ledger of another key is left to :meth:`_check_identity`.
+        """
+        if (st.genesis or {}).get("public_key") != self._pub_raw.hex():
+            return
+        pub = self._sk.public_key()
+        for seq, h, sig in tail:
+            try:
+                pub.verify(sig, h)
+            except InvalidSignature:
+                raise LedgerError(f"ledger {self.path} is damaged at seq={seq}: bad signature; "
+                                  "run `kiosk ledger verify`") from None
 
     def _check_identity(self) -> None:
         g = self.st.genesis or {}
@@ -340,7 +369,7 @@ class Ledger:
             self._drop_writer()
             raise LedgerUnavailable(f"ledger write failed, nothing recorded: {_reason(exc)}") from None
         entry = Entry(env.seq, body, h, sig, obj)
-        self.st.apply(env.seq, obj, h)
+        self.st.apply(env.seq, obj, h, sig)
         self._view = LedgerView.of(self.st, self._view, kind)  # one reference swap: readers see all of it or none
         return entry
 
@@ -385,7 +414,11 @@ class Ledger:
                 self._load()
             cp = cpmod.Checkpoint(self.origin, self.size, self.st.tree.root())
             note = cpmod.sign(cp, self._sk)
-            self._append("checkpoint", {"size": cp.size, "root": cp.root.hex(), "note": note})
+            # ``sigs``: the digest of every signature the checkpoint covers (LedgerState.fold_signature).
+            data = {"size": cp.size, "root": cp.root.hex(), "note": note}
+            if self.st.sigs is not None:
+                data["sigs"] = self.st.sigs.hex()
+            self._append("checkpoint", data)
             return note
 
     # --- donations ---------------------------------------------------------------

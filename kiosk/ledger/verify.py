@@ -139,7 +139,7 @@ class ChainVerifier:
             if (cp.size, cp.root.hex()) != (obj["data"]["size"], obj["data"]["root"]):
                 raise _Bad(seq, "checkpoint note does not match the entry's size/root")
         try:
-            st.apply(seq, obj, h)
+            st.apply(seq, obj, h, row.signature)
         except HistoryError as exc:
             raise _Bad(seq, str(exc)) from None
         return obj

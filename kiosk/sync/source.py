@@ -37,6 +37,12 @@ class LedgerSource:
                 select(entries.c.seq, entries.c.body, entries.c.signature)
                 .where(entries.c.seq >= first, entries.c.seq <= last).order_by(entries.c.seq))]
 
+    def checkpoint_seqs(self, first: int, last: int) -> list[int]:
+        """Seqs of the checkpoint entries in ``first..last`` (where a batch can end: protocol.batch_end)."""
+        with self.engine.connect() as conn:
+            return [s for (s,) in conn.execute(select(entries.c.seq).where(
+                entries.c.type == "checkpoint", entries.c.seq >= first, entries.c.seq <= last))]
+
     def latest_checkpoint(self) -> tuple[int, str] | None:
         """(size, signed note) of the newest checkpoint entry, if any."""
         with self.engine.connect() as conn:

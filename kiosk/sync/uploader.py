@@ -242,7 +242,8 @@ class Uploader:
             raise SyncError(f"portal holds {accepted} entries but this ledger only {target} "
                             "(ledger restored from an old backup?)", permanent=True)
         while accepted < target:
-            last = min(target, accepted + self.batch_entries)
+            reach = min(target, accepted + self.batch_entries)
+            last = P.batch_end(accepted, target, self.batch_entries, src.checkpoint_seqs(accepted + 1, reach))
             rows = src.rows(accepted + 1, last)
             cp = src.latest_checkpoint()
             note, cp_size, proof = None, cp_ack, []

@@ -167,6 +167,21 @@ class ErrorAnswer(BaseModel):
     reason: str
 
 
+def batch_end(accepted: int, target: int, max_entries: int, checkpoint_seqs: list[int]) -> int:
+    """The last seq of the next batch after ``accepted`` (the batch rule of docs/sync.md).
+
+    ``checkpoint_seqs``: seqs of the kiosk's checkpoint entries in ``accepted+1 ..``. When the rest does
+    not fit in one batch, the batch ends at the newest checkpoint entry within reach, so the portal can
+    accept all of it on that entry's one signature instead of checking each entry's; entries after the
+    newest checkpoint entry are checked one by one wherever they fall, so the rest goes whole.
+    """
+    last = min(target, accepted + max_entries)
+    if last == target:
+        return last
+    ends = [c for c in checkpoint_seqs if accepted < c <= last]
+    return max(ends) if ends else last
+
+
 def batch_document(kiosk_id: str, entries: list[tuple[int, bytes, bytes]], checkpoint: str | None,
                    old_size: int, proof: list[bytes]) -> dict[str, Any]:
     """The JSON body of an upload, from (seq, body, signature) triples."""
