@@ -58,6 +58,9 @@ class StaffSide:
                 language=lambda: cfg.kiosk.language,
                 restart_app=app.request_stop,  # systemd's Restart=always brings it back
                 background=self._executor.submit,
+                # Refunds run on the menu's executor: the terminal's own client, then a void through the writer.
+                refund=app.terminal.refund if app.terminal is not None and app.terminal.can_refund else None,
+                refund_method=app.terminal.method if app.terminal is not None else "",
             ),
             screen_size=(cfg.player.width, cfg.player.height),
         )

@@ -15,11 +15,20 @@ from __future__ import annotations
 from typing import Any
 
 from kiosk.config.payment import PaymentConfig
-from kiosk.payment.base import ChargeResult, ChargeStatus, PaymentTerminal, TerminalProgress, TerminalUnavailable
+from kiosk.payment.base import (
+    ChargeResult,
+    ChargeStatus,
+    PaymentTerminal,
+    RefundRefused,
+    RefundResult,
+    TerminalProgress,
+    TerminalUnavailable,
+)
 from kiosk.payment.sim import SIM_MODES, SimMode, SimulatedTerminal
 
 __all__ = [
-    "SIM_MODES", "ChargeResult", "ChargeStatus", "PaymentConfig", "PaymentTerminal", "SimMode",
+    "SIM_MODES", "ChargeResult", "ChargeStatus", "PaymentConfig", "PaymentTerminal", "RefundRefused", "RefundResult",
+    "SimMode",
     "SimulatedTerminal", "TerminalProgress", "TerminalUnavailable", "open_terminal", "payment_config",
     "square_device_id",
 ]

@@ -81,6 +81,18 @@ class TerminalProgress:
     cancel_refused: bool = False
 
 
+@dataclass(frozen=True)
+class RefundResult:
+    """The provider's answer to a refund: its id and status (Square: PENDING, COMPLETED …)."""
+
+    refund_id: str
+    status: str
+
+
+class RefundRefused(Exception):
+    """The provider answered and will not refund (already refunded, too old, unknown payment …)."""
+
+
 class PaymentTerminal:
     """Base class of payment terminals. ``method`` is what the ledger records as the payment method."""
 
@@ -108,6 +120,14 @@ class PaymentTerminal:
         A certified terminal reads the card itself and ignores this; the
         simulator uses it to know which simulated card it is debiting.
         """
+
+    can_refund: bool = False
+    """Whether :meth:`refund` works (the maintenance menu shows its refund page only then)."""
+
+    def refund(self, provider_ref: str, amount_yen: int, idempotency_key: str, reason: str) -> RefundResult:
+        """Return ``amount_yen`` of the payment ``provider_ref`` to the donor. The same key again is the same
+        refund, never a second one. Raises :class:`RefundRefused` or :class:`TerminalUnavailable`."""
+        raise NotImplementedError(f"{type(self).__name__} cannot refund")
 
     def progress(self) -> TerminalProgress | None:
         """The live state of a separate terminal (``None``: nothing to show, e.g. the simulator)."""

@@ -55,7 +55,14 @@ from square import Square
 from square.core.api_error import ApiError
 
 from kiosk.ledger.clock import Clock, SystemClock
-from kiosk.payment.base import ChargeResult, PaymentTerminal, TerminalProgress, TerminalUnavailable
+from kiosk.payment.base import (
+    ChargeResult,
+    PaymentTerminal,
+    RefundRefused,
+    RefundResult,
+    TerminalProgress,
+    TerminalUnavailable,
+)
 from server_sync.wire.retry import Backoff, Transient, retry, retry_after_of
 
 log = logging.getLogger(__name__)
@@ -413,25 +420,24 @@ class SquareTerminal(PaymentTerminal):
         return result
 
     # --- refunds, pairing, health (staff side) ---------------------------------------------------
-    def refund(self, payment_id: str, amount_yen: int, idempotency_key: str, reason: str) -> tuple[str, str]:
-        """RefundPayment; returns (refund id, status).
+    can_refund = True
 
-        Raises :class:`TerminalUnavailable` (no answer) or :class:`SquareSetupError` (refused).
-        """
-        self.journal.refund_put(idempotency_key, payment_id, amount_yen)
+    def refund(self, provider_ref: str, amount_yen: int, idempotency_key: str, reason: str) -> RefundResult:
+        """RefundPayment for the payment ``provider_ref`` (the id a COMPLETED checkout gave)."""
+        self.journal.refund_put(idempotency_key, provider_ref, amount_yen)
         until = self._clock.monotonic() + 30
         try:
             resp = self._call(lambda: self.client.refunds.refund_payment(
                 idempotency_key=idempotency_key, amount_money={"amount": amount_yen, "currency": "JPY"},
-                payment_id=payment_id, reason=reason[:192], request_options=NO_RETRIES), until)
+                payment_id=provider_ref, reason=reason[:192], request_options=NO_RETRIES), until)
         except _Refused as exc:
-            raise SquareSetupError(f"Square refused the refund: {exc.detail}") from None
+            raise RefundRefused(f"Square refused the refund: {exc.detail or exc.status}") from None
         except _DeadlinePassed:
-            raise TerminalUnavailable("Square did not answer the refund") from None
+            raise TerminalUnavailable("Square did not answer the refund; try again (it is never made twice)") from None
         refund = resp.refund
-        rid, status = (refund.id, str(refund.status)) if refund is not None else ("", "UNKNOWN")
-        self.journal.refund_update(idempotency_key, rid, status)
-        return rid, status
+        result = RefundResult(refund.id, str(refund.status)) if refund is not None else RefundResult("", "UNKNOWN")
+        self.journal.refund_update(idempotency_key, result.refund_id, result.status)
+        return result
 
     def device_status(self) -> str:
         """``ok``, ``unpaired`` or ``unreachable: …`` (doctor and the status page)."""

@@ -34,7 +34,7 @@ ACTIONS = frozenset({
     "menu_open", "menu_close", "menu_refused", "pin_failed", "pin_locked",
     "status_view", "x_report", "z_report", "points_grant", "sync_now", "reader_test",
     "playlist_enable", "playlist_disable", "playlist_reload", "volume", "language",
-    "restart_app", "reboot", "poweroff", "usb_export",
+    "restart_app", "reboot", "poweroff", "usb_export", "refund",
 })
 """Action names the menu records. A fixed set so a typo cannot slip into the audit trail."""
 

@@ -99,6 +99,24 @@ def _usb_done(rig: Rig) -> None:
     _to(("go", "usb"), ("usb_export", 0))(rig)
 
 
+def _refunds(rig: Rig) -> None:
+    # Drawing only: the refund itself runs through the Square adapter in tests/payment/test_square_refund.py.
+    from kiosk.payment import RefundResult
+
+    rig.services.refund = lambda ref, yen, key, reason: RefundResult("R3fUnDgOlDeN000001", "PENDING")
+    rig.services.refund_method = "square"
+    rig.donate(1, "kodomo", 500, "square")
+    rig.donate(2, "midori", 1000, "square")
+    rig.donate(3, "kodomo", 100, "sim")  # another terminal's gift: not offered
+
+
+def _refund_to(*steps: tuple) -> Callable[[Rig], None]:
+    def setup(rig: Rig) -> None:
+        _refunds(rig)
+        _to(("go", "refund"), *steps)(rig)
+    return setup
+
+
 def _busy(rig: Rig) -> None:
     rig.services.background = lambda fn: Future()  # never finishes: the page stays on "working"
     _to(("go", "sync"), ("sync_run",))(rig)
@@ -130,6 +148,9 @@ SETUPS: dict[str, Callable[[Rig], None]] = {
     "usb": _to(("go", "usb")),
     "usb_done": _usb_done,
     "busy": _busy,
+    "refund": _refund_to(),
+    "refund_confirm": _refund_to(("refund_pick", 0)),
+    "refund_done": _refund_to(("refund_pick", 0), ("refund_run",)),
 }
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pygame
 
+from kiosk.payment import RefundResult
 from kiosk.staff.menu import PAGES
 
 from .conftest import PIN, Rig
@@ -18,6 +19,11 @@ def walk(rig: Rig, press: Callable[..., None], back: Callable[[], None], enter_p
     def at(page: str) -> None:
         assert rig.menu.page == page, f"expected {page}, on {rig.menu.page}: {rig.view().notice}"
         seen.add(page)
+
+    # A terminal that can refund, and one gift it took (the refund itself: tests/payment/test_square_refund.py).
+    rig.services.refund = lambda ref, yen, key, reason: RefundResult("refund-1", "PENDING")
+    rig.services.refund_method = "square"
+    rig.donate(1, "kodomo", 500, "square")
 
     for _ in range(5):
         rig.menu.hidden_gesture((5, 5), 0)
@@ -81,6 +87,13 @@ def walk(rig: Rig, press: Callable[..., None], back: Callable[[], None], enter_p
 
     press("go", "usb"); at("usb")
     press("usb_export", 0); at("usb_done")
+    back(); at("home")
+
+    press("go", "refund"); at("refund")
+    press("refund_pick", 0); at("refund_confirm")
+    back(); at("refund")
+    press("refund_pick", 0); at("refund_confirm")
+    press("refund_run"); at("refund_done")
     back(); at("home")
 
     press("close")

@@ -15,8 +15,8 @@ import pytest
 from kiosk.donation.service import DonationService
 from kiosk.ledger import Ledger, verify_path
 from kiosk.ledger.clock import FixedClock
-from kiosk.payment import TerminalUnavailable
-from kiosk.payment.square import SquareSetupError, SquareTerminal, pair
+from kiosk.payment import RefundRefused, TerminalUnavailable
+from kiosk.payment.square import SquareTerminal, pair
 from tests.donation.conftest import KIOSK_ID, card, entries_of, settings
 from tests.payment.fake_square import DEVICE, LOCATION, TOKEN, FakeSquare, Fault
 
@@ -283,9 +283,21 @@ def test_refund_is_idempotent(fake, term):
     pid = term.charge(1000, IDEM).provider_ref
     a = term.refund(pid, 1000, "refund-key-1", "mistaken amount")
     b = term.refund(pid, 1000, "refund-key-1", "mistaken amount")
-    assert a == b and a[1] == "PENDING" and len(fake.refunds) == 1
-    with pytest.raises(SquareSetupError):
+    assert a == b and a.status == "PENDING" and len(fake.refunds) == 1
+    assert fake.refunds["refund-key-1"]["amount_money"] == {"amount": 1000, "currency": "JPY"}
+    with pytest.raises(RefundRefused):
         term.refund(pid, 1000, "refund-key-2", "again")  # more than the payment: refused, said plainly
+
+
+def test_refund_without_an_answer_is_unavailable_and_safe_to_repeat(fake, term):
+    fake.plan = ["complete"]
+    pid = term.charge(500, IDEM).provider_ref
+    fake.fault("refund", Fault("drop_after"), *[Fault("drop")] * 500)
+    with pytest.raises(TerminalUnavailable):
+        term.refund(pid, 500, "refund-key-3", "mistaken")
+    fake.faults.clear()
+    assert term.refund(pid, 500, "refund-key-3", "mistaken").refund_id == fake.refunds["refund-key-3"]["id"]
+    assert len(fake.refunds) == 1
 
 
 def test_pairing_waits_for_paired_and_returns_the_device_id(fake, clk):

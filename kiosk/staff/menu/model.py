@@ -33,10 +33,12 @@ from kiosk.ops.status import StatusItem, overall, status_items
 from kiosk.staff.closeout import AlreadyClosed, summary_lines, x_report, z_report
 from kiosk.staff.gate import StaffSession
 from kiosk.staff.menu.services import MenuServices
+from kiosk.staff.refund import Refundable, refund_donation, refundable
 from kiosk.staff.usb_export import ExportResult, Stick
 from kiosk.staff.volunteer import VolunteerError, check_grant
 from kiosk.staff.volunteer import balance as points_balance
 from kiosk.staff.volunteer import grant as volunteer_grant
+from kiosk.ui.i18n import yen
 from kiosk.ui.menu.view import Level, View
 
 log = logging.getLogger(__name__)
@@ -62,14 +64,19 @@ POWER = "power"
 POWER_CONFIRM = "power_confirm"
 USB = "usb"
 USB_DONE = "usb_done"
+REFUND = "refund"
+REFUND_CONFIRM = "refund_confirm"
+REFUND_DONE = "refund_done"
 
 PAGES = (PIN, HOME, STATUS, STATUS_ITEM, X_REPORT, Z_CONFIRM, Z_AGAIN, Z_DONE, VOLUNTEER, VOL_POINTS, VOL_TAP,
-         VOL_DONE, SYNC, READER, PLAYLIST, VOLUME, LANGUAGE, POWER, POWER_CONFIRM, USB, USB_DONE)
+         VOL_DONE, SYNC, READER, PLAYLIST, VOLUME, LANGUAGE, POWER, POWER_CONFIRM, USB, USB_DONE, REFUND,
+         REFUND_CONFIRM, REFUND_DONE)
 
 PARENT = {
     STATUS: HOME, STATUS_ITEM: STATUS, X_REPORT: HOME, Z_CONFIRM: HOME, Z_AGAIN: HOME, Z_DONE: HOME,
     VOLUNTEER: HOME, VOL_POINTS: VOLUNTEER, VOL_TAP: VOL_POINTS, VOL_DONE: HOME, SYNC: HOME, READER: HOME,
     PLAYLIST: HOME, VOLUME: HOME, LANGUAGE: HOME, POWER: HOME, POWER_CONFIRM: POWER, USB: HOME, USB_DONE: HOME,
+    REFUND: HOME, REFUND_CONFIRM: REFUND, REFUND_DONE: HOME,
 }
 """Where Back (Esc) goes; Back on the home page or the keypad closes the menu."""
 
@@ -139,6 +146,8 @@ class MenuModel:
         self.power = ""
         self.sticks: list[Stick] = []
         self.export: ExportResult | None = None
+        self.refundables: list[Refundable] = []
+        self.refund_pick: Refundable | None = None
 
     # --- state -----------------------------------------------------------------------------
     @property
@@ -669,6 +678,50 @@ class MenuModel:
             self.lines = res.summary().splitlines()
 
         self._job(self._t("USB export"), run, done)
+
+    # --- refunds ----------------------------------------------------------------------------
+    def _enter_refund(self) -> None:
+        try:
+            self.refundables = refundable(self.s.ledger, self.s.refund_method)
+        except Exception as exc:  # a read failing is shown, never raised into the render loop
+            self.refundables = []
+            self._say(self._error(exc), "red")
+
+    def _do_refund_pick(self, index: int) -> None:
+        if not 0 <= int(index) < len(self.refundables):
+            return
+        self.refund_pick = self.refundables[int(index)]
+        self._go(REFUND_CONFIRM)
+
+    def _do_refund_run(self, _: Any = None) -> None:
+        pick, refund, session, writer = self.refund_pick, self.s.refund, self._session(), self.s.writer
+        if pick is None or refund is None:
+            return
+        kiosk_id = self.s.kiosk_id
+
+        def run() -> Any:
+            with session.action("refund", donation_seq=pick.seq, amount_yen=pick.amount_yen) as r:
+                result, entry = refund_donation(writer, refund, kiosk_id, pick)
+                r.update(refund_id=result.refund_id, refund_status=result.status, void_seq=entry.seq)
+            return result, entry
+
+        def done(value: Any, err: BaseException | None) -> None:
+            title = self.project_titles().get(pick.project, pick.project)
+            if err is not None or value is None:
+                # Either step may have failed; both are idempotent, so "again" finishes the job safely.
+                self._go(REFUND_DONE, self._t("Not finished: press Refund again (it is never refunded twice)."),
+                         "red")
+                self.refund_pick = pick
+                self.lines = [f"#{pick.seq}  {yen(pick.amount_yen)}  {title}",
+                              self._error(err or RuntimeError("no result"))]
+                return
+            result, entry = value
+            self.refund_pick = None
+            self._go(REFUND_DONE, self._t("Refunded. The donation is voided in the ledger."), "green")
+            self.lines = [f"#{pick.seq}  {yen(pick.amount_yen)}  {title}",
+                          f"refund {result.refund_id} ({result.status})", f"void seq={entry.seq}"]
+
+        self._job(self._t("Refund a donation"), run, done)
 
     def _session(self) -> StaffSession:
         if self.session is None:

@@ -109,6 +109,8 @@ def home_page(model: MenuModel, _: Tr) -> View:
     if s.set_language is not None:
         items.append(Button(_("Language"), "go", m.LANGUAGE))
     items.append(Button(_("USB export"), "go", m.USB))
+    if s.refund is not None:
+        items.append(Button(_("Refund a donation"), "go", m.REFUND))
     items.append(Button(_("Restart and power"), "go", m.POWER))
     return View(m.HOME, _("Maintenance menu"), dot=model.home_level, buttons=tuple(items), columns=4,
                 footer=(Button(_("Close the menu"), "close", style="primary"),))
@@ -301,10 +303,46 @@ def usb_done_page(model: MenuModel, _: Tr) -> View:
     return _lines_view(model, _, m.USB_DONE, _("USB export"))
 
 
+def _when(model: MenuModel, wall_ms: int) -> str:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.fromtimestamp(wall_ms / 1000, ZoneInfo(model.s.timezone)).strftime("%m/%d %H:%M")
+
+
+def refund_page(model: MenuModel, _: Tr) -> View:
+    titles = model.project_titles()
+    buttons = tuple(Button(f"{yen(r.amount_yen)}  {titles.get(r.project, r.project)}", "refund_pick", n,
+                           style="row", detail=f"#{r.seq}  {_when(model, r.wall_ms)}")
+                    for n, r in enumerate(model.refundables))
+    lines = (_("Choose the donation to refund (newest first)"),) if buttons else (
+        _("No donation that this payment terminal can refund."),)
+    return View(m.REFUND, _("Refund a donation"), lines=lines, buttons=buttons, columns=1, notice=model.notice,
+                notice_level=model.notice_level, footer=(_back(_),))
+
+
+def refund_confirm_page(model: MenuModel, _: Tr) -> View:
+    r = model.refund_pick
+    if r is None:
+        return View(m.REFUND_CONFIRM, _("Refund a donation"), footer=(_back(_),))
+    title = model.project_titles().get(r.project, r.project)
+    return View(m.REFUND_CONFIRM, _("Refund a donation"), big=f"{yen(r.amount_yen)}  {title}",
+                lines=(f"#{r.seq}  {_when(model, r.wall_ms)}", _("Refund this donation to the donor?"),
+                       _("The payment service returns the money; the ledger gets a void entry and the totals drop.")),
+                notice=model.notice, notice_level=model.notice_level,
+                footer=(Button(_("Cancel"), "back"), Button(_("Refund"), "refund_run", style="danger")))
+
+
+def refund_done_page(model: MenuModel, _: Tr) -> View:
+    again = (Button(_("Refund again"), "refund_run", style="danger"),) if model.notice_level == "red" else ()
+    return _lines_view(model, _, m.REFUND_DONE, _("Refund a donation"), extra_footer=again)
+
+
 _BUILDERS: dict[str, Callable[[MenuModel, Tr], View]] = {
     m.PIN: pin_page, m.HOME: home_page, m.STATUS: status_page, m.STATUS_ITEM: status_item_page, m.X_REPORT: x_page,
     m.Z_CONFIRM: z_confirm_page, m.Z_AGAIN: z_again_page, m.Z_DONE: z_done_page, m.VOLUNTEER: volunteer_page,
     m.VOL_POINTS: points_page, m.VOL_TAP: tap_page, m.VOL_DONE: volunteer_done_page, m.SYNC: sync_page,
     m.READER: reader_page, m.PLAYLIST: playlist_page, m.VOLUME: volume_page, m.LANGUAGE: language_page,
     m.POWER: power_page, m.POWER_CONFIRM: power_confirm_page, m.USB: usb_page, m.USB_DONE: usb_done_page,
+    m.REFUND: refund_page, m.REFUND_CONFIRM: refund_confirm_page, m.REFUND_DONE: refund_done_page,
 }

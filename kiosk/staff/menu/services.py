@@ -24,6 +24,7 @@ from kiosk.config.staff import OpsSettings
 from kiosk.ledger import Ledger
 from kiosk.ledger.writer import LedgerWriter
 from kiosk.ops.status import StatusInputs, ledger_figures, read_disk_free, read_soc_temp, read_uptime
+from kiosk.payment.base import RefundResult
 from kiosk.staff.gate import StaffGate
 from kiosk.staff.usb_export import ExportResult, Stick, export_day, find_sticks, journal_lines
 
@@ -93,6 +94,10 @@ class MenuServices:
     find_sticks: Callable[[], list[Stick]] | None = None
     export: Callable[[Path], ExportResult] | None = None
     """Write the day's export onto a stick's mount point. None: export_day with this ledger."""
+    refund: Callable[[str, int, str, str], RefundResult] | None = None
+    """The payment terminal's refund (``PaymentTerminal.refund``). None hides the refund page."""
+    refund_method: str = ""
+    """The ledger ``method`` of donations that terminal took: only those can be refunded through it."""
     kiosk_id: str = "kiosk"
     timezone: str = "Asia/Tokyo"
     version: str = ""
