@@ -18,7 +18,7 @@ from kiosk import __version__
 from kiosk.config import ConfigError
 
 # Sub-command groups living in other packages; each module has register(subparsers).
-PLUGINS = ("kiosk.reader.cli", "kiosk.player.cli", "kiosk.sync.cli", "kiosk.staff.cli")
+PLUGINS = ("kiosk.reader.cli", "kiosk.player.cli", "kiosk.sync.cli", "kiosk.staff.cli", "kiosk.payment.cli")
 
 
 def _keygen(args: argparse.Namespace) -> int:

@@ -30,6 +30,9 @@ class KioskSection(Section):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Level for logs written to stdout (journald)."""
 
+    demo: bool = False
+    """A demo or test kiosk: the simulated payment terminal is allowed. ``kiosk doctor`` fails a kiosk that is not a demo and still has ``[payment] terminal = "sim"`` (it would record gifts nobody paid)."""
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, v: str) -> str:

@@ -213,6 +213,49 @@ def ops_checks(cfg: KioskConfig, config_path: str = "FILE") -> list[Check]:
                   f"{len(staff.staff_tokens)} staff card(s)")]
 
 
+def payment_checks(cfg: KioskConfig, config_path: str = "FILE") -> list[Check]:
+    """The terminal takes real money: not the simulator outside a demo; Square's token private, the device paired."""
+    pc = cfg.payment
+    if pc.terminal == "sim":
+        if cfg.kiosk.demo:
+            return [Check("payment", "ok", "simulated terminal (a demo kiosk: no real money)")]
+        return [Check("payment", "fail", "the payment terminal is the simulator: it takes no money, yet the kiosk "
+                      "would record and thank for gifts",
+                      f'set [payment] terminal = "square" and fill in [payment.square] in {config_path} '
+                      "(docs/payment.md); only for a demo or test kiosk set [kiosk] demo = true")]
+    from kiosk.payment import square_device_id
+
+    sq = pc.square
+    token_path = cfg.resolve(sq.access_token_file)
+    out = [_mode_check("payment.square.token", token_path,
+                       f"put the Square access token on one line in {token_path}, then chmod 600 {token_path} "
+                       "(docs/payment.md, credentials)")]
+    pair_fix = f"kiosk payment pair --config {config_path}   (then enter the code on the Square Terminal)"
+    device = square_device_id(cfg)
+    if not device:
+        return out + [Check("payment.square.device", "fail", "no Square Terminal is paired with this kiosk", pair_fix)]
+    if out[0].status != "ok":
+        return out
+    from square import Square
+
+    from kiosk.payment.square import SquareSetupError, check_device, read_token
+
+    try:
+        token = read_token(token_path)
+    except SquareSetupError as exc:
+        return out[:-1] + [Check("payment.square.token", "fail", str(exc), f"rewrite {token_path} (one line)")]
+    client = Square(base_url=sq.base_url.rstrip("/"), token=token, timeout=sq.request_timeout_s)
+    state, detail = check_device(client, device, timeout_s=sq.request_timeout_s)
+    if state == "ok":
+        return out + [Check("payment.square.device", "ok", f"{detail} is paired and known to Square")]
+    fixes = {"unpaired": pair_fix,
+             "unauthorized": f"create a new access token in the Square Developer Dashboard, write it to {token_path} "
+                             f"(mode 0600), and check [payment.square] base_url (production or sandbox)",
+             "unreachable": f"check the network and [payment.square] base_url ({sq.base_url}) in {config_path}; "
+                            "https://issquareup.com shows Square's own status"}
+    return out + [Check("payment.square.device", "fail", detail, fixes.get(state, pair_fix))]
+
+
 def optional_checks(cfg: KioskConfig, **reader_kw: Any) -> list[Check]:
     """Checks contributed by other packages (reader hardware, …) when they are installed."""
     out: list[Check] = []
@@ -242,6 +285,7 @@ def collect(config_path: str | None, *, root: Path = Path("/"), min_free_bytes: 
     checks += ledger_checks(cfg)
     checks += disk_checks(cfg, min_free_bytes)
     checks += clock_checks(clock_synced)
+    checks += payment_checks(cfg, shown)
     checks += optional_checks(cfg, **(reader_kw or {}))
     checks += portal_checks(cfg, shown, http=http)
     checks += unit_checks(cfg, root)

@@ -439,20 +439,33 @@ class SquareTerminal(PaymentTerminal):
         self.journal.refund_update(idempotency_key, result.refund_id, result.status)
         return result
 
-    def device_status(self) -> str:
-        """``ok``, ``unpaired`` or ``unreachable: …`` (doctor and the status page)."""
-        until = self._clock.monotonic() + 10
-        try:
-            self._call(lambda: self.client.devices.get(self.device_id, request_options=NO_RETRIES), until)
-        except _Refused as exc:
-            return "unpaired" if exc.status == 404 else f"unreachable: {exc.detail}"
-        except _DeadlinePassed:
-            return "unreachable: no answer from Square"
-        return "ok"
+    def device_status(self) -> tuple[str, str]:
+        """``(state, detail)``: ``ok``, ``unpaired``, ``unauthorized`` or ``unreachable`` (doctor, status page)."""
+        return check_device(self.client, self.device_id, clock=self._clock)
 
     def close(self) -> None:
         self.journal.close()
         self._http.close()
+
+
+def check_device(client: Square, device_id: str, *, clock: Clock | None = None,
+                 timeout_s: float = 10.0) -> tuple[str, str]:
+    """Ask Square about ``device_id`` (GetDevice): ``(state, detail)`` with state ``ok``, ``unpaired`` (Square
+    does not know the device: not paired, or paired to another account), ``unauthorized`` (the token is
+    refused) or ``unreachable``. Never raises."""
+    try:
+        resp = client.devices.get(device_id, request_options={"max_retries": 0, "timeout_in_seconds": int(timeout_s)})
+    except ApiError as exc:
+        if exc.status_code == 404:
+            return "unpaired", f"Square knows no device {device_id}"
+        if exc.status_code in (401, 403):
+            return "unauthorized", f"Square refused the access token (HTTP {exc.status_code})"
+        return "unreachable", f"Square answered HTTP {exc.status_code}"
+    except (httpx.TransportError, ValueError) as exc:
+        return "unreachable", f"no answer from Square ({type(exc).__name__})"
+    dev = resp.device
+    category = getattr(getattr(dev, "status", None), "category", None)
+    return "ok", f"device {device_id}" + (f" ({category})" if category else "")
 
 
 def _cancel_text(reason: str | None) -> str:

@@ -23,6 +23,7 @@ CONFIG = """\
 id = "test-kiosk-1"
 data_dir = "data"
 timezone = "Asia/Tokyo"
+demo = true
 
 [reader]
 backend = "sim"

@@ -323,7 +323,10 @@ def test_pairing_waits_for_paired_and_returns_the_device_id(fake, clk):
 
 
 def test_device_status(fake, term, clk, tmp_path):
-    assert term.device_status() == "ok"
+    assert term.device_status()[0] == "ok"
     other = terminal(fake, clk, tmp_path, device_id="device:GONE", journal=tmp_path / "j2.db")
-    assert other.device_status() == "unpaired"
+    assert other.device_status()[0] == "unpaired"
     other.close()
+    bad = terminal(fake, clk, tmp_path, token="wrong", journal=tmp_path / "j3.db")
+    assert bad.device_status()[0] == "unauthorized"
+    bad.close()
