@@ -139,7 +139,8 @@ class StaffSide:
         gaps = list(getattr(m, "switch_gap_ms", []) or [])
         return StatusInputs(
             reader_state=reader_state, reader_detail=detail, last_family=self.last_family,
-            payment_state="offline" if app.failed else "ready",
+            # The terminal's own word (Square: live checkout state and a cached device check), not a constant.
+            **self._payment(),
             portal_configured=bool(app.cfg.portal.url),
             portal_reachable=None if not sync else sync.get("last_error") is None,
             enrolled=None if not sync else sync.get("enrolled_ms") is not None,
@@ -152,6 +153,15 @@ class StaffSide:
             dropped_frames_per_min=(getattr(m, "dropped", 0) or 0) * 60.0 if m is not None else None,
             switch_gap_ms=max(gaps) if gaps else None,
         )
+
+    def _payment(self) -> dict[str, str]:
+        app = self.app
+        if app.failed:
+            return {"payment_state": "offline", "payment_detail": "the kiosk failed closed"}
+        if app.terminal is None:
+            return {"payment_state": "offline", "payment_detail": "no terminal"}
+        state, detail = app.terminal.health()
+        return {"payment_state": state, "payment_detail": detail}
 
     # --- routing (called by the app) ------------------------------------------------------------
     def card(self, ev: ReaderEvent) -> bool:

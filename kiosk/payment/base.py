@@ -129,6 +129,11 @@ class PaymentTerminal:
         refund, never a second one. Raises :class:`RefundRefused` or :class:`TerminalUnavailable`."""
         raise NotImplementedError(f"{type(self).__name__} cannot refund")
 
+    def health(self) -> tuple[str, str]:
+        """``(state, detail)`` for the status page: state ``ready``, ``busy``, ``offline`` or ``error``.
+        Never blocks on the network (any thread)."""
+        return "ready", ""
+
     def progress(self) -> TerminalProgress | None:
         """The live state of a separate terminal (``None``: nothing to show, e.g. the simulator)."""
         return None

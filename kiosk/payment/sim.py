@@ -148,6 +148,11 @@ class SimulatedTerminal(PaymentTerminal):
             cur.close()
         return ChargeResult.approved(ref) if status == "approved" else ChargeResult.declined(reason or "", ref)
 
+    def health(self) -> tuple[str, str]:
+        if self.mode == "offline":
+            return "offline", "simulated terminal (offline mode)"
+        return "ready", f"simulated terminal ({self.mode}): no real money"
+
     # --- inspection (tests, `kiosk demo` summary) ----------------------------------------
     def charges(self) -> list[dict]:
         """Every recorded charge, oldest first."""

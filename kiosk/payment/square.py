@@ -238,6 +238,10 @@ class SquareTerminal(PaymentTerminal):
         self.journal = SquareJournal(journal)
         self._cancel = threading.Event()
         self.live = SquareLive()
+        self._device_check: tuple[str, str, float] | None = None
+        self._device_checking = threading.Event()
+        self._device_lock = threading.Lock()
+        self._device_started = self._device_done = 0
 
     # --- live state --------------------------------------------------------------------------
     def _set_live(self, **changes: Any) -> None:
@@ -442,6 +446,43 @@ class SquareTerminal(PaymentTerminal):
     def device_status(self) -> tuple[str, str]:
         """``(state, detail)``: ``ok``, ``unpaired``, ``unauthorized`` or ``unreachable`` (doctor, status page)."""
         return check_device(self.client, self.device_id, clock=self._clock)
+
+    DEVICE_CHECK_S = 60.0
+    """How old the cached device check may be before :meth:`health` starts a new one in the background."""
+
+    def health(self, *, wait: bool = False) -> tuple[str, str]:
+        """The terminal's real state for the status page, from the live checkout state and a device check
+        (GetDevice) at most every :attr:`DEVICE_CHECK_S`, run on its own thread (``wait``: run it now)."""
+        now = self._clock.monotonic()
+        checked = self._device_check
+        if wait:
+            self._refresh_device()
+            checked = self._device_check
+        elif (checked is None or now - checked[2] >= self.DEVICE_CHECK_S) and not self._device_checking.is_set():
+            self._device_checking.set()
+            threading.Thread(target=self._refresh_device, name="square-device-check", daemon=True).start()
+        live = self.live
+        if live.status in ("CREATING", "PENDING", "IN_PROGRESS", "CANCEL_REQUESTED"):
+            return "busy", f"checkout {live.status.lower()}"
+        if checked is not None and checked[0] != "ok":
+            return ("error" if checked[0] in ("unpaired", "unauthorized") else "offline"), checked[1]
+        if live.status == "UNREACHABLE":
+            return "offline", f"Square unreachable ({live.last_error or 'no answer'})"
+        last = f"last checkout: {live.last_outcome}" if live.last_outcome else "no checkout yet"
+        return "ready", (f"{checked[1]}; {last}" if checked is not None else last)
+
+    def _refresh_device(self) -> None:
+        with self._device_lock:
+            self._device_started += 1
+            mine = self._device_started
+        try:
+            state, detail = self.device_status()
+            with self._device_lock:
+                if mine > self._device_done:  # an older check finishing late must not hide a newer answer
+                    self._device_done = mine
+                    self._device_check = (state, detail, self._clock.monotonic())
+        finally:
+            self._device_checking.clear()
 
     def close(self) -> None:
         self.journal.close()

@@ -108,3 +108,6 @@ def test_paid_on_the_terminal_thanks_only_after_the_commit(rig, monkeypatch):
     assert not p.screen.has_donor and p.screen.points_earned == 0
     d = next(e for e in entries(app) if e.type == "donation")
     assert d.data["provider_ref"] == fake.only().payment_ids[0] and d.data["donor"] is None
+    # the status page shows the terminal's own state, not a constant
+    x = app.staff.status_inputs()
+    assert x.payment_state == "ready" and "last checkout: approved" in x.payment_detail

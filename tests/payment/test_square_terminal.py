@@ -330,3 +330,30 @@ def test_device_status(fake, term, clk, tmp_path):
     bad = terminal(fake, clk, tmp_path, token="wrong", journal=tmp_path / "j3.db")
     assert bad.device_status()[0] == "unauthorized"
     bad.close()
+
+
+def test_health_reports_the_terminal_real_state(fake, term, clk, tmp_path):
+    state, detail = term.health(wait=True)
+    assert state == "ready" and DEVICE in detail and "no checkout yet" in detail
+    fake.plan = ["complete"]
+    term.charge(100, IDEM)
+    assert term.health() == ("ready", f"device {DEVICE} (AVAILABLE); last checkout: approved")
+    fake.plan = ["cancel"]
+    term.charge(100, "another-key")
+    assert "last checkout: declined" in term.health()[1]
+    gone = terminal(fake, clk, tmp_path, device_id="device:GONE", journal=tmp_path / "j4.db")
+    assert gone.health(wait=True)[0] == "error"
+    gone.close()
+
+
+def test_health_while_paying_is_busy_and_offline_when_square_does_not_answer(clk, tmp_path):
+    with FakeSquare(clock=clk.monotonic) as fake:
+        states: list[tuple[str, str]] = []
+        t = terminal(fake, clk, tmp_path, on_live=lambda live: states.append(t.health()))
+        fake.plan = ["tap", "complete"]
+        t.charge(100, IDEM)
+        assert ("busy", "checkout in_progress") in states
+        fake.fault("device", *[Fault("drop")] * 50)  # Square stops answering
+        state, detail = t.health(wait=True)
+        assert state == "offline" and "no answer" in detail
+    t.close()
