@@ -50,6 +50,32 @@ def fsync_dir(path: str | os.PathLike[str], *, tolerate_unsupported: bool = Fals
         os.close(fd)
 
 
+def make_dirs(path: str | os.PathLike[str]) -> None:
+    """``mkdir -p`` whose new directories survive a power cut.
+
+    A new directory is an entry in its parent: until the parent is fsynced, a cut can take it away
+    with everything written inside it (fsyncing the files, or the new directory itself, does not keep
+    the directory's own name). Each directory this creates is followed by an fsync of its parent.
+    """
+    p = Path(path)
+    missing: list[Path] = []
+    while not p.is_dir():
+        missing.append(p)
+        if p.parent == p:
+            break
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir()
+        except FileExistsError:
+            if not d.is_dir():
+                raise
+            continue  # made by someone else meanwhile: theirs to make durable, but do it anyway below
+        finally:
+            if d.is_dir():
+                fsync_dir(d.parent)
+
+
 def _create_temp(target: Path, mode: int | None) -> tuple[int, Path]:
     """A new, empty temp file beside ``target``: ``mode`` exactly (or 0666 less the umask) from creation."""
     while True:
@@ -90,7 +116,7 @@ def atomic_writer(path: str | os.PathLike[str], *, text: bool = False, mode: int
     ``path`` keeps its previous content.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(target.parent)
     if not overwrite and target.exists():
         raise FileExistsError(errno.EEXIST, "refusing to replace an existing file", str(target))
     fd, tmp = _create_temp(target, mode)
@@ -140,7 +166,7 @@ def move_durably(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> No
         os.fsync(fd)
     finally:
         os.close(fd)
-    dst_p.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(dst_p.parent)
     os.replace(src_p, dst_p)
     fsync_dir(dst_p.parent)
     if src_p.parent.resolve() != dst_p.parent.resolve():

@@ -40,6 +40,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from kiosk import __version__
 from kiosk.ledger import checkpoint as cpmod
 from kiosk.ledger.clock import Clock, SystemClock
+from kiosk.ledger.durable import fsync_dir, make_dirs
 from kiosk.ledger.encoding import Envelope, build_entry, entry_hash, parse_body
 from kiosk.ledger.keys import key_id, public_raw
 from kiosk.ledger.pepper import DonorToken
@@ -162,10 +163,15 @@ class Ledger:
         """
         p = Path(path)
         try:
-            p.parent.mkdir(parents=True, exist_ok=True)
+            make_dirs(p.parent)
+            new = not p.exists()
             eng = _engine(p)
             with eng.connect() as conn:
                 migrate(conn)
+            if new:
+                # SQLite syncs the file, never the directory that names it: without this a power cut could
+                # take a new ledger's name away, and with it the genesis entry.
+                fsync_dir(p.parent)
         except (SQLAlchemyError, OSError) as exc:
             raise LedgerError(f"cannot open ledger {p}: {_reason(exc)}") from None
         led = cls(p, eng, signing_key, kiosk_id, timezone, clock or SystemClock(),
