@@ -167,13 +167,14 @@ def main(argv: list[str] | None = None) -> int:
     from kiosk.ledger.checkpoint import CheckpointError
     from kiosk.ledger.export import ExportError
     from kiosk.ledger.keys import KeyError_
+    from kiosk.payment.base import TerminalSetupError
 
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    except (LedgerError, PepperError, KeyError_, ExportError, CheckpointError) as exc:
+    except (LedgerError, PepperError, KeyError_, ExportError, CheckpointError, TerminalSetupError) as exc:
         print(f"kiosk {args.command}: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:

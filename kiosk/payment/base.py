@@ -37,6 +37,11 @@ from typing import Any, Literal
 ChargeStatus = Literal["approved", "declined", "unknown", "not_found"]
 
 
+class TerminalSetupError(Exception):
+    """The terminal cannot be used as configured (no credentials, not paired). ``str()`` says what to do;
+    the CLI prints it on one line and exits 1."""
+
+
 class TerminalUnavailable(Exception):
     """The terminal or its provider cannot be asked right now (``lookup`` only)."""
 

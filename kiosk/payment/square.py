@@ -61,6 +61,7 @@ from kiosk.payment.base import (
     RefundRefused,
     RefundResult,
     TerminalProgress,
+    TerminalSetupError,
     TerminalUnavailable,
 )
 from server_sync.wire.retry import Backoff, Transient, retry, retry_after_of
@@ -84,7 +85,7 @@ _JOURNAL = (
 )
 
 
-class SquareSetupError(Exception):
+class SquareSetupError(TerminalSetupError):
     """The Square configuration cannot be used (no token file, no device). ``str()`` says what to do."""
 
 

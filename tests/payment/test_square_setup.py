@@ -110,3 +110,18 @@ def test_payment_test_makes_one_checkout_and_refunds_it(tmp_path, capsys, plan, 
         if rc == 0:
             [ref] = fake.refunds.values()
             assert ref["payment_id"] == co.payment_ids[0]
+
+
+def test_kiosk_run_without_the_token_says_what_to_do_without_a_traceback(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    cfg = write_config(tmp_path, token=None)
+    with cfg.open("a", encoding="utf-8") as f:
+        f.write('\n[player]\ndisplay = "headless"\nwidth = 320\nheight = 180\n')
+    env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
+    r = subprocess.run([sys.executable, "-m", "kiosk", "run", "--config", str(cfg), "--seconds", "1"],
+                       capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parents[2], timeout=120)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "Square access token file" in r.stderr and "docs/payment.md" in r.stderr
