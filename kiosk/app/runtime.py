@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import queue
 import signal
 import threading
@@ -695,6 +696,19 @@ def run_kiosk(cfg: KioskConfig, *, config_path: str | Path | None = None, second
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         previous[sig] = signal.signal(sig, on_signal)
+    # SIGUSR1: save the next frame to DATA_DIR/screen.png (remote support: "what is on the screen?";
+    # the end-to-end tests read a headless kiosk's screen this way).
+    capture = threading.Event()
+    previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, lambda _s, _f: capture.set())
+
+    def save_screen(_app: App, _pres: Presented, surface: pygame.Surface) -> None:
+        if capture.is_set():
+            capture.clear()
+            tmp = cfg.data_dir / "screen.tmp.png"  # pygame picks the format from the extension
+            pygame.image.save(surface, str(tmp))
+            os.replace(tmp, cfg.data_dir / "screen.png")
+
+    app.frame_hooks.append(save_screen)
     try:
         app.start()
         # While the display is released on purpose (TV off, HDMI out) no frames are expected.

@@ -284,3 +284,52 @@ def probe(path: Path) -> ProbeInfo:
             faststart=faststart,
             profile=cc.profile,
         )
+
+
+# --- as a child process --------------------------------------------------------------------------
+
+def estimate_frames(path: Path) -> int:
+    """Source frames, for a progress bar: the container's count, else duration × rate (0 if unknown)."""
+    c, s = _open_video(path)
+    with c:
+        if s.frames:
+            return int(s.frames)
+        rate = float(s.average_rate or s.guessed_rate or 0)
+        if s.duration and s.time_base:
+            return int(float(s.duration * s.time_base) * rate)
+        if c.duration:
+            return int(c.duration / 1_000_000 * rate)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m kiosk.player.transcode SRC DST --width W --height H``: the portal transcodes uploads
+    with this same code, as a child process (the portal imports neither PyAV nor the kiosk).
+
+    Prints ``frames <total>``, then ``progress <decoded>`` lines, then ``done <probe JSON>``; a file
+    that cannot be used prints ``error: <reason>`` on stderr, exits 1 and leaves no ``DST``.
+    """
+    import argparse
+    import json
+    import sys
+    from dataclasses import asdict
+
+    ap = argparse.ArgumentParser(prog="python -m kiosk.player.transcode")
+    ap.add_argument("src", type=Path)
+    ap.add_argument("dst", type=Path)
+    ap.add_argument("--width", type=int, default=1280)
+    ap.add_argument("--height", type=int, default=720)
+    args = ap.parse_args(argv)
+    try:
+        print(f"frames {estimate_frames(args.src)}", flush=True)
+        info = transcode(args.src, args.dst, width=args.width, height=args.height,
+                         progress=lambda n: print(f"progress {n}", flush=True))
+    except MediaError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    print("done " + json.dumps(asdict(info)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -12,13 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.config import KioskConfig, Project
-from kiosk.config.player import PlaylistItem
+from kiosk.config.player import EventSlide, PlaylistItem, TimeWindow
+from kiosk.config.staff import Activity
 
 log = logging.getLogger(__name__)
 
 
 def overlay(cfg: KioskConfig, pushed: dict[str, Any]) -> KioskConfig:
-    """A copy of ``cfg`` with the portal's projects, amounts and playlist. Pure.
+    """A copy of ``cfg`` with the portal's projects, amounts, playlist (with its weekday and time
+    windows), and, when the portal sends them, event slides and volunteer activities. Pure.
 
     Playlist items not tied to a project are left out: on this kiosk a tap always gives to the
     project on screen, so a clip with no project could not take a gift.
@@ -34,8 +36,15 @@ def overlay(cfg: KioskConfig, pushed: dict[str, Any]) -> KioskConfig:
         if item.get("project") is None:
             log.warning("pushed clip %s has no project; not shown on this kiosk", item["sha256"][:12])
             continue
-        items.append(PlaylistItem(project=item["project"], clip=item["sha256"]))
+        items.append(PlaylistItem(project=item["project"], clip=item["sha256"], repeat=item.get("repeat", 1),
+                                  windows=[TimeWindow(**w) for w in item.get("windows", [])]))
     new.player.playlist = items
+    if pushed.get("slides") is not None:
+        new.player.slides = [EventSlide(**{k: v for k, v in s.items() if k != "windows"},
+                                        windows=[TimeWindow(**w) for w in s.get("windows", [])])
+                             for s in pushed["slides"]]
+    if pushed.get("activities") is not None:
+        new.volunteer.activities = [Activity(**a) for a in pushed["activities"]]
     return type(new).model_validate(new.model_dump()).model_copy(update={"base_dir": cfg.base_dir})
 
 

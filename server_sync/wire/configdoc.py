@@ -38,11 +38,61 @@ class PushedProject(_Doc):
     """Last day of the fundraising (ISO date), or None."""
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$"
+
+
+class Window(_Doc):
+    """When a clip or slide may show: weekdays and a local time span (the kiosk's ``TimeWindow``)."""
+
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS), min_length=1, max_length=7)
+    start: str = Field("00:00", pattern=_HHMM)
+    end: str = Field("24:00", pattern=_HHMM)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Window:
+        if self.start == self.end or self.start == "24:00":
+            raise ValueError(f"window {self.start}-{self.end} is empty")
+        return self
+
+
 class PlaylistItem(_Doc):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     name: str = Field(min_length=1, max_length=200)
     project: str | None = None
     seconds: int | None = Field(None, ge=1, le=3600)
+    windows: list[Window] = Field(default_factory=list, max_length=20)
+    """Empty: always."""
+    repeat: int = Field(1, ge=1, le=100)
+
+
+class Slide(_Doc):
+    """An upcoming event at the center, drawn by the kiosk as a still slide (the kiosk's ``EventSlide``)."""
+
+    title: str = Field(min_length=1, max_length=200)
+    date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    time: str = Field("", max_length=100)
+    place: str = Field("", max_length=200)
+    note: str = Field("", max_length=200)
+    show_days_before: int = Field(30, ge=0, le=366)
+    windows: list[Window] = Field(default_factory=list, max_length=20)
+
+
+class Activity(_Doc):
+    """A volunteer activity staff grant points for at the kiosk (the kiosk's ``[[volunteer.activities]]``)."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
+    title: str = Field(min_length=1, max_length=200)
+    title_en: str = Field("", max_length=200)
+    points: int = Field(10, ge=1, le=10_000)
+    max_points: int = Field(100, ge=1, le=10_000)
+
+    @model_validator(mode="after")
+    def _within(self) -> Activity:
+        if self.points > self.max_points:
+            raise ValueError(f"points {self.points} exceeds max_points {self.max_points}")
+        return self
 
 
 class PushedConfig(_Doc):
@@ -50,6 +100,10 @@ class PushedConfig(_Doc):
     presets_yen: list[int] = Field(default_factory=lambda: [100, 500, 1000], min_length=1, max_length=10)
     default_yen: int = 100
     playlist: list[PlaylistItem] = Field(default_factory=list, max_length=500)
+    slides: list[Slide] | None = Field(None, max_length=100)
+    """Event slides; None leaves the kiosk's own ``[[player.slides]]``."""
+    activities: list[Activity] | None = Field(None, max_length=100)
+    """Volunteer activities; None leaves the kiosk's own ``[[volunteer.activities]]``."""
 
     @model_validator(mode="after")
     def _consistent(self) -> PushedConfig:
@@ -63,6 +117,9 @@ class PushedConfig(_Doc):
         unknown = [i.project for i in self.playlist if i.project is not None and i.project not in ids]
         if unknown:
             raise ValueError(f"playlist refers to unknown projects {sorted(set(unknown))}")
+        acts = [a.id for a in self.activities or []]
+        if len(set(acts)) != len(acts):
+            raise ValueError("duplicate activity ids")
         return self
 
 
