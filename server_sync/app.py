@@ -8,6 +8,8 @@ Every refusal is a :class:`~server_sync.errors.PortalError` rendered as
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -20,11 +22,12 @@ from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from server_sync import catalog, configstore, enroll, pages, queries, staff
+from server_sync import catalog, configstore, enroll, operator, pages, queries, staff
 from server_sync.auth import authenticate
 from server_sync.db import create_schema, make_engine
 from server_sync.errors import PortalError
 from server_sync.ingest import Ingestor, now_ms
+from server_sync.mediajobs import MediaJobs
 from server_sync.wire import protocol as P
 from server_sync.wire.receipt import normalise as normalise_receipt
 
@@ -84,8 +87,15 @@ def _lang(lang: str | None) -> str:
     return "en" if lang == "en" else "ja"
 
 
-def create_app(db_url: str | None = None, engine: Engine | None = None, next_sync_s: int = 60) -> FastAPI:
-    """The portal app over ``db_url`` (or an existing engine). Creates missing tables."""
+def create_app(db_url: str | None = None, engine: Engine | None = None, next_sync_s: int = 60, *,
+               media_size: tuple[int, int] = (1280, 720), spool_dir: str | os.PathLike[str] | None = None,
+               upload_limit: int = 500 * 1024 * 1024) -> FastAPI:
+    """The portal app over ``db_url`` (or an existing engine). Creates missing tables.
+
+    ``media_size`` is the size uploaded videos are transcoded to (the kiosks' panel; they scale any
+    other size on playback); ``spool_dir`` holds uploads while they are transcoded (default: a
+    ``kiosk-portal-spool`` folder in the temp directory); ``upload_limit`` caps one upload in bytes.
+    """
     if engine is None:
         if not db_url:
             raise ValueError("create_app needs db_url or engine")
@@ -95,10 +105,15 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
         published = configstore.current(conn)
     catalog.backfill_from_config(engine, published)
     ingestor = Ingestor(engine, next_sync_s=next_sync_s)
+    spool = Path(spool_dir) if spool_dir else Path(tempfile.gettempdir()) / "kiosk-portal-spool"
+    jobs = MediaJobs(engine, spool, media_size)
+    jobs.recover()
     app = FastAPI(title="Civic kiosk portal", version="1", description=(
         "Public totals and receipts, and the signed kiosk sync protocol (docs/sync.md)."))
     app.state.engine = engine
     app.state.ingestor = ingestor
+    app.state.jobs = jobs
+    app.router.on_shutdown.append(jobs.shutdown)
 
     # --- error rendering -------------------------------------------------------------------------
     @app.exception_handler(PortalError)
@@ -172,7 +187,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
 
         def load() -> dict[str, Any] | None:
             with engine.connect() as conn:
-                return configstore.current(conn)
+                return configstore.current(conn, kiosk_id)
         cur = await run_in_threadpool(load)
         if cur is None:
             raise PortalError(404, "no_config", "no configuration has been published yet")
@@ -254,38 +269,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
                             headers={"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"})
 
     # --- staff ------------------------------------------------------------------------------------
-    def _user(request: Request) -> str | None:
-        return staff.user_from_cookie(engine, request.cookies.get(staff.COOKIE))
-
-    def _staff_page(request: Request, render: Any) -> Response:
-        user = _user(request)
-        if user is None:
-            return RedirectResponse("/staff/login", status_code=303)
-        return HTMLResponse(render(user), headers={"Cache-Control": "no-store"})
-
-    @app.get("/staff", response_class=HTMLResponse, tags=["staff"])
-    def staff_fleet(request: Request) -> Response:
-        return _staff_page(request, lambda u: pages.fleet_page(queries.fleet(engine), u))
-
-    @app.get("/staff/reconciliation", response_class=HTMLResponse, tags=["staff"])
-    def staff_reconciliation(request: Request) -> Response:
-        return _staff_page(request, lambda u: pages.reconciliation_page(queries.reconciliation(engine)))
-
-    @app.get("/staff/points", response_class=HTMLResponse, tags=["staff"])
-    def staff_points(request: Request) -> Response:
-        return _staff_page(request, lambda u: pages.points_page(queries.points_grants(engine)))
-
-    @app.get("/staff/catalog", response_class=HTMLResponse, tags=["staff"])
-    def staff_catalog(request: Request) -> Response:
-        return _staff_page(request, lambda u: pages.catalog_page(queries.catalog_view(engine)))
-
-    @app.get("/staff/donations.csv", tags=["staff"])
-    def staff_donations_csv(request: Request) -> Response:
-        if _user(request) is None:
-            return RedirectResponse("/staff/login", status_code=303)
-        return Response(queries.donations_csv(engine), media_type="text/csv; charset=utf-8",
-                        headers={"Cache-Control": "no-store",
-                                 "Content-Disposition": 'attachment; filename="donations.csv"'})
+    operator.install(app, engine, jobs, upload_limit)
 
     @app.get("/staff/login", response_class=HTMLResponse, tags=["staff"])
     def staff_login_form() -> str:
@@ -305,12 +289,6 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
         resp = RedirectResponse("/staff", status_code=303)
         resp.set_cookie(staff.COOKIE, staff.make_cookie(engine, user), max_age=staff.SESSION_S, httponly=True,
                         samesite="strict", secure=request.url.scheme == "https", path="/staff")
-        return resp
-
-    @app.post("/staff/logout", tags=["staff"])
-    def staff_logout() -> Response:
-        resp = RedirectResponse("/staff/login", status_code=303)
-        resp.delete_cookie(staff.COOKIE, path="/staff")
         return resp
 
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from typing import Any
 
@@ -12,24 +13,53 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from server_sync import catalog
-from server_sync.db import configs, media, writing
+from server_sync.db import configs, kiosk_info, media, writing
 from server_sync.wire import configdoc
 
+TARGET_RE = re.compile(r"^(all|group:[a-z0-9][a-z0-9-]{0,39}|kiosk:[a-z0-9][a-z0-9-]{1,39})$")
 
-def current_version(conn: Connection) -> int:
+
+def kiosk_targets(conn: Connection, kiosk_id: str) -> list[str]:
+    """The targets a kiosk listens to: all kiosks, its kiosk group (if staff gave it one), itself."""
+    grp = conn.execute(select(kiosk_info.c.kiosk_group).where(kiosk_info.c.kiosk_id == kiosk_id)).scalar()
+    return ["all", f"kiosk:{kiosk_id}"] + ([f"group:{grp}"] if grp else [])
+
+
+def newest_version(conn: Connection) -> int:
+    """The highest version number of any target (versions are numbered across all targets)."""
     return conn.execute(select(func.coalesce(func.max(configs.c.version), 0))).scalar_one()
 
 
-def current(conn: Connection) -> dict[str, Any] | None:
-    """``{version, digest, config}`` of the newest published config, or None before the first."""
-    row = conn.execute(select(configs.c.version, configs.c.digest, configs.c.document)
-                       .order_by(configs.c.version.desc()).limit(1)).first()
+def current_version(conn: Connection, kiosk_id: str | None = None) -> int:
+    """The version ``kiosk_id`` should run: the newest published for it, its group or all kiosks
+    (without a kiosk: the newest for all kiosks)."""
+    targets = kiosk_targets(conn, kiosk_id) if kiosk_id else ["all"]
+    return conn.execute(select(func.coalesce(func.max(configs.c.version), 0))
+                        .where(configs.c.target.in_(targets))).scalar_one()
+
+
+def current(conn: Connection, kiosk_id: str | None = None, target: str | None = None) -> dict[str, Any] | None:
+    """``{version, digest, config, target, created_ms}`` a kiosk should run (or the newest of one target),
+    or None before the first."""
+    q = select(configs.c.version, configs.c.digest, configs.c.document, configs.c.target, configs.c.created_ms,
+               configs.c.published_by)
+    if target is not None:
+        q = q.where(configs.c.target == target)
+    elif kiosk_id is not None:
+        q = q.where(configs.c.target.in_(kiosk_targets(conn, kiosk_id)))
+    row = conn.execute(q.order_by(configs.c.version.desc()).limit(1)).first()
     if row is None:
         return None
-    return {"version": row[0], "digest": row[1], "config": json.loads(row[2])}
+    return {"version": row[0], "digest": row[1], "config": json.loads(row[2]), "target": row[3],
+            "created_ms": row[4], "published_by": row[5]}
 
 
-def publish(engine: Engine, doc: Any) -> dict[str, Any]:
+def for_target(conn: Connection, target: str) -> dict[str, Any] | None:
+    """What a target runs now: its own newest version, else what all kiosks run."""
+    return current(conn, target=target) or (current(conn, target="all") if target != "all" else None)
+
+
+def publish(engine: Engine, doc: Any, target: str = "all", by: str | None = None) -> dict[str, Any]:
     """Validate and store ``doc`` as the next version. Media it names must already be stored.
 
     Without ``"projects"`` the document carries the catalog's running projects (the usual way: the
@@ -39,6 +69,8 @@ def publish(engine: Engine, doc: Any) -> dict[str, Any]:
     """
     if not isinstance(doc, dict):
         raise configdoc.ConfigDocError("document: a config document is a JSON object")
+    if not TARGET_RE.match(target):
+        raise configdoc.ConfigDocError(f"target {target!r}: use all, group:<name> or kiosk:<id>")
     for _ in range(3):
         try:
             with writing(engine) as conn:
@@ -60,36 +92,42 @@ def publish(engine: Engine, doc: Any) -> dict[str, Any]:
                                                    "(add them with `kiosk-portal media-add`)")
                 if not from_catalog:
                     catalog.import_pushed(conn, [p.model_dump(exclude_unset=True) for p in cfg.projects])
-                version = current_version(conn) + 1
+                version = newest_version(conn) + 1
                 conn.execute(configs.insert().values(version=version, digest=dig, document=json.dumps(norm),
-                                                     created_ms=time.time_ns() // 1_000_000))
-            return {"version": version, "digest": dig, "config": norm}
+                                                     created_ms=time.time_ns() // 1_000_000, target=target,
+                                                     published_by=by))
+            return {"version": version, "digest": dig, "config": norm, "target": target}
         except IntegrityError:
             continue  # two publishers raced for the same version number
     raise configdoc.ConfigDocError("could not allocate a config version (concurrent publishers)")
 
 
-def republish(engine: Engine, **changes: Any) -> dict[str, Any]:
-    """A new version: the current document with the catalog's running projects and ``changes``.
+def republish(engine: Engine, target: str = "all", by: str | None = None, **changes: Any) -> dict[str, Any]:
+    """A new version for ``target``: what it runs now, with the catalog's running projects and ``changes``.
 
     Playlist items of projects that no longer run are left out (their clips stay stored).
     """
     with engine.connect() as conn:
-        cur = current(conn)
+        cur = for_target(conn, target)
         running = {p["id"] for p in catalog.pushed_projects(conn)}
     doc = {k: v for k, v in (cur["config"] if cur else {}).items() if k != "projects"}
     doc.update(changes)
     doc["playlist"] = [i for i in doc.get("playlist", []) if i.get("project") is None or i["project"] in running]
-    return publish(engine, doc)
+    return publish(engine, doc, target, by)
+
+
+def store_media(conn: Connection, data: bytes, content_type: str = "application/octet-stream") -> str:
+    """Store ``data`` under its SHA-256 inside the caller's transaction (a no-op if already stored)."""
+    sha = hashlib.sha256(data).hexdigest()
+    if conn.execute(select(media.c.sha256).where(media.c.sha256 == sha)).first() is None:
+        conn.execute(media.insert().values(sha256=sha, content_type=content_type, data=data,
+                                           created_ms=time.time_ns() // 1_000_000))
+    return sha
 
 
 def add_media(engine: Engine, data: bytes, content_type: str = "application/octet-stream") -> str:
-    sha = hashlib.sha256(data).hexdigest()
     with writing(engine) as conn:
-        if conn.execute(select(media.c.sha256).where(media.c.sha256 == sha)).first() is None:
-            conn.execute(media.insert().values(sha256=sha, content_type=content_type, data=data,
-                                               created_ms=time.time_ns() // 1_000_000))
-    return sha
+        return store_media(conn, data, content_type)
 
 
 def get_media(engine: Engine, sha: str) -> tuple[bytes, str] | None:

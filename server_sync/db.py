@@ -28,10 +28,11 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
     select,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 metadata = MetaData()
 
@@ -133,6 +134,17 @@ configs = Table(
     Column("digest", String(64), nullable=False),
     Column("document", Text, nullable=False),
     Column("created_ms", BigInteger, nullable=False),
+    # Who runs it: "all", "group:<kiosk group>" or "kiosk:<id>". A kiosk runs the newest version
+    # published for it, its group or all kiosks (server_sync/configstore.py).
+    Column("target", String(80), nullable=False, server_default="all"),
+    Column("published_by", String(64), nullable=True),
+)
+
+kiosk_info = Table(
+    "portal_kiosk_info", metadata,
+    Column("kiosk_id", String(40), primary_key=True),
+    # A name staff give several kiosks (e.g. "1f-lobby") to publish one playlist to all of them.
+    Column("kiosk_group", String(40), nullable=True),
 )
 
 media = Table(
@@ -148,6 +160,9 @@ staff_users = Table(
     Column("username", String(64), primary_key=True),
     Column("password_hash", String(200), nullable=False),
     Column("created_ms", BigInteger, nullable=False),
+    # admin | staff | editor (server_sync/staff.py ROLES); an editor edits only group_id's projects and media.
+    Column("role", String(16), nullable=False, server_default="admin"),
+    Column("group_id", String(40), nullable=True),
 )
 
 # --- the catalog: the portal owns it (server_sync/catalog.py); kiosks get it in the pushed config ---
@@ -175,6 +190,33 @@ projects = Table(
     Column("start_date", Date, nullable=True),
     Column("end_date", Date, nullable=True),
     Column("active", Boolean, nullable=False, default=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+media_info = Table(
+    "portal_media_info", metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("group_id", String(40), nullable=True, index=True),
+    Column("project_id", String(40), nullable=True),
+    Column("duration_s", BigInteger, nullable=True),
+    Column("uploaded_by", String(64), nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+# Uploads being transcoded in the background (server_sync/mediajobs.py).
+media_jobs = Table(
+    "portal_media_jobs", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("status", String(16), nullable=False),  # queued | running | done | failed
+    Column("progress", Integer, nullable=False, default=0),  # percent
+    Column("message", Text, nullable=False, default=""),
+    Column("name", String(200), nullable=False),
+    Column("group_id", String(40), nullable=True),
+    Column("project_id", String(40), nullable=True),
+    Column("sha256", String(64), nullable=True),
+    Column("uploaded_by", String(64), nullable=True),
     Column("created_ms", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
 )
@@ -226,9 +268,36 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+# Columns added to tables that older portals created: ALTER TABLE ... ADD COLUMN on start.
+_ADDED_COLUMNS = {
+    "portal_staff": ("role", "group_id"),
+    "portal_configs": ("target", "published_by"),
+}
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    insp = inspect(engine)
+    for table_name, names in _ADDED_COLUMNS.items():
+        have = {c["name"] for c in insp.get_columns(table_name)}
+        table = metadata.tables[table_name]
+        for name in names:
+            if name in have:
+                continue
+            col = table.c[name]
+            ddl = f"ALTER TABLE {table_name} ADD COLUMN {name} {col.type.compile(engine.dialect)}"
+            if col.server_default is not None:
+                ddl += f" NOT NULL DEFAULT '{col.server_default.arg}'"  # type: ignore[attr-defined]
+            try:
+                with writing(engine) as conn:
+                    conn.exec_driver_sql(ddl)
+            except (OperationalError, ProgrammingError):
+                pass  # another portal process added it a moment ago
+
+
 def create_schema(engine: Engine) -> None:
-    """Create missing tables (idempotent) and the session secret used for staff cookies."""
+    """Create missing tables and columns (idempotent) and the session secret used for staff cookies."""
     metadata.create_all(engine)
+    _add_missing_columns(engine)
     try:
         with writing(engine) as conn:
             if conn.execute(select(settings.c.value).where(settings.c.name == "session_secret")).first() is None:

@@ -36,6 +36,7 @@ class PortalHandle:
     def stop(self, timeout: float = 10.0) -> None:
         self.server.should_exit = True
         self.thread.join(timeout)
+        self.app.state.jobs.shutdown()  # lifespan is off here, so the app's shutdown hook does not run
         self.app.state.engine.dispose()
 
     def issue_code(self, kiosk_id: str) -> str:
@@ -53,10 +54,13 @@ class PortalHandle:
 
 
 def start_portal(db_url: str, host: str = "127.0.0.1", port: int = 0, next_sync_s: int = 60,
-                 log_level: str = "warning") -> PortalHandle:
-    """Serve the portal from a daemon thread; returns once it accepts connections."""
+                 log_level: str = "warning", **app_kw: Any) -> PortalHandle:
+    """Serve the portal from a daemon thread; returns once it accepts connections.
+
+    ``app_kw`` goes to :func:`~server_sync.app.create_app` (``media_size``, ``spool_dir``, ``upload_limit``).
+    """
     engine = make_engine(db_url)
-    app = create_app(engine=engine, next_sync_s=next_sync_s)
+    app = create_app(engine=engine, next_sync_s=next_sync_s, **app_kw)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))

@@ -67,7 +67,7 @@ def enroll(engine: Engine, req: P.EnrollRequest) -> dict[str, Any]:
             # the same answer instead of being left "not enrolled" with a spent code.
             mine = conn.execute(select(kiosks.c.public_key).where(kiosks.c.id == req.kiosk_id)).first()
             if code["kiosk_id"] == req.kiosk_id and mine is not None and mine[0] == pub_raw:
-                version = current_version(conn)
+                version = current_version(conn, req.kiosk_id)
                 return {"kiosk_id": req.kiosk_id, "key_id": key_id(pub_raw), "server_time": now,
                         "config_version": version}
             raise PortalError(409, "code_used", "this enrollment code was already used; ask staff for a new one")
@@ -90,5 +90,5 @@ def enroll(engine: Engine, req: P.EnrollRequest) -> dict[str, Any]:
         else:
             conn.execute(update(kiosks).where(kiosks.c.id == req.kiosk_id).values(
                 public_key=pub_raw, key_id=key_id(pub_raw)))
-        version = current_version(conn)
+        version = current_version(conn, req.kiosk_id)
     return {"kiosk_id": req.kiosk_id, "key_id": key_id(pub_raw), "server_time": now, "config_version": version}

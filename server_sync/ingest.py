@@ -85,7 +85,7 @@ class Ingestor:
         size, cp_size, reported = row if row else (0, 0, 0)
         return P.SyncAnswer(
             kiosk_id=kiosk_id, accepted_through_seq=size, checkpoint_size=cp_size, server_time=now_ms(),
-            config_version=current_version(conn),
+            config_version=current_version(conn, kiosk_id),
             next_sync_after=0 if reported > size else self.next_sync_s,
             duplicates=duplicates, accepted=accepted,
         ).model_dump()

@@ -3,7 +3,8 @@
 Each page is a template over the read models in :mod:`server_sync.queries`, rendered with autoescape
 on, so a project title or an activity a kiosk sent can never become markup. Text comes from the
 portal's gettext catalog (:mod:`server_sync.i18n`): public text in the visitor's language through
-``_()``, staff text through ``staff_()`` in :data:`STAFF_LANG`. Small pages, inline CSS, no scripts.
+``_()``, staff text through ``staff_()`` in the staff member's language (Japanese unless they
+switched, :data:`STAFF_LANG_COOKIE`). Small pages, inline CSS; the media page has one small script.
 """
 
 from __future__ import annotations
@@ -19,12 +20,17 @@ from markupsafe import Markup
 
 from server_sync import i18n
 from server_sync.catalog import AREAS
+from server_sync.i18n import N_
 
 TZ = ZoneInfo("Asia/Tokyo")
 # Trusted (a package file) and inlined in <style>, where escaping ">" would break selectors.
 CSS = Markup(resources.files("server_sync").joinpath("static/portal.css").read_text("utf-8"))
-# The staff pages are in English for now; their text is in the catalog, so this is the one switch.
-STAFF_LANG = "en"
+# Staff pages are Japanese first too; a staff member's English switch is a cookie (STAFF_LANG_COOKIE).
+STAFF_LANG_COOKIE = "kiosk_staff_lang"
+# Role and weekday names, as gettext ids (server_sync/staff.py ROLES, the config document's weekdays).
+ROLE_NAMES = {"admin": N_("administrator"), "staff": N_("center staff"), "editor": N_("group editor")}
+WEEKDAY_NAMES = {"mon": N_("Mon"), "tue": N_("Tue"), "wed": N_("Wed"), "thu": N_("Thu"), "fri": N_("Fri"),
+                 "sat": N_("Sat"), "sun": N_("Sun")}
 # The language link shows the other language's own name for itself, whatever the page's language.
 LANGUAGE_NAMES = {"ja": "日本語", "en": "English"}
 
@@ -50,9 +56,11 @@ def area_title(area: str | None, lang: str) -> str:
     return en if lang == "en" else ja
 
 
-def staff_text(message: str, **variables: Any) -> str:
-    """Staff text in STAFF_LANG whatever the page's language, formatted like Jinja's newstyle ``_()``."""
-    return i18n.translations(STAFF_LANG).gettext(message) % variables
+def staff_text(message: str, lang: str = i18n.DEFAULT, **variables: Any) -> str:
+    """Staff text in ``lang``, formatted like Jinja's newstyle ``_()`` (a staff page's language is the
+    staff member's choice, not the visitor's ``?lang=``)."""
+    text = i18n.translations(lang).gettext(message)
+    return text % variables if variables else text  # a message with no placeholders may hold a bare "%"
 
 
 def both_languages(message: str, **variables: Any) -> str:
@@ -76,7 +84,8 @@ def environment(lang: str) -> Environment:
     env.filters.update(when=when, yen=yen)
     env.globals.update(lang=lang, other="en" if lang == "ja" else "ja", language_names=LANGUAGE_NAMES, css=CSS,
                        title=partial(_title, lang=lang), area_title=partial(area_title, lang=lang),
-                       staff_=staff_text, both=both_languages)
+                       staff_=partial(staff_text, lang=lang), both=both_languages, role_names=ROLE_NAMES,
+                       weekday_names=WEEKDAY_NAMES, area_names=AREAS)
     return env
 
 
@@ -114,18 +123,20 @@ def login_page(failed: bool = False) -> str:
     return _render("login.html", i18n.DEFAULT, failed=failed)
 
 
-def fleet_page(kiosks: list[dict[str, Any]], user: str) -> str:
-    return _render("fleet.html", STAFF_LANG, staff=True, kiosks=kiosks, user=user)
+def staff_page(template: str, lang: str = i18n.DEFAULT, **context: Any) -> str:
+    """A staff page in the staff member's language; ``context`` must carry ``who`` and ``csrf``."""
+    context.setdefault("nav", "")
+    return _render(template, lang, staff=True, **context)
 
 
-def reconciliation_page(items: list[dict[str, Any]]) -> str:
-    return _render("reconciliation.html", STAFF_LANG, staff=True, items=items)
+def reconciliation_page(items: list[dict[str, Any]], lang: str = i18n.DEFAULT, **ctx: Any) -> str:
+    return staff_page("reconciliation.html", lang, items=items, nav="reconciliation", **ctx)
 
 
-def points_page(items: list[dict[str, Any]]) -> str:
-    return _render("points.html", STAFF_LANG, staff=True, items=items)
+def points_page(items: list[dict[str, Any]], lang: str = i18n.DEFAULT, **ctx: Any) -> str:
+    return staff_page("points.html", lang, items=items, nav="volunteer", **ctx)
 
 
-def catalog_page(view: dict[str, Any]) -> str:
+def catalog_page(view: dict[str, Any], lang: str = i18n.DEFAULT, **ctx: Any) -> str:
     """Groups (with their contact: staff only) and every project with its area, dates and totals."""
-    return _render("catalog.html", STAFF_LANG, staff=True, groups=view["groups"], projects=view["projects"])
+    return staff_page("catalog.html", lang, groups=view["groups"], projects=view["projects"], nav="projects", **ctx)

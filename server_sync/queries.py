@@ -20,7 +20,7 @@ from kiosk.ledger.encoding import parse_body
 from kiosk.ledger.keys import public_from_raw
 from server_sync import catalog, configstore
 from server_sync.catalog import AREAS
-from server_sync.db import alarms, entries, kiosks
+from server_sync.db import alarms, entries, kiosk_info, kiosks
 
 RECENT = 20
 
@@ -158,10 +158,21 @@ def _inclusion(row: Any, k: Any, leaves: list[bytes] | None, pub: Any) -> dict[s
 
 
 # --- staff -----------------------------------------------------------------------------------------
+def _software(conn: Any) -> dict[str, str]:
+    """Each kiosk's software version, from its newest ``boot`` entry (``{"software": "kiosk 0.1.0"}``)."""
+    newest = (select(entries.c.kiosk_id, func.max(entries.c.seq).label("seq")).where(entries.c.type == "boot")
+              .group_by(entries.c.kiosk_id).subquery())
+    rows = conn.execute(select(entries.c.kiosk_id, entries.c.body).join(
+        newest, and_(entries.c.kiosk_id == newest.c.kiosk_id, entries.c.seq == newest.c.seq))).all()
+    return {k: str(parse_body(bytes(b))["data"].get("software", "")) for k, b in rows}
+
+
 def fleet(engine: Engine) -> list[dict[str, Any]]:
     with engine.connect() as conn:
-        version = configstore.current_version(conn)
         ks = conn.execute(select(kiosks).order_by(kiosks.c.id)).mappings().all()
+        versions = {k["id"]: configstore.current_version(conn, k["id"]) for k in ks}
+        groups_of = dict(conn.execute(select(kiosk_info.c.kiosk_id, kiosk_info.c.kiosk_group)).all())
+        software = _software(conn)
         al = conn.execute(select(alarms).order_by(alarms.c.id.desc()).limit(500)).mappings().all()
         unfixed = dict(conn.execute(select(entries.c.kiosk_id, func.count()).where(
             entries.c.time_fixed.is_(False)).group_by(entries.c.kiosk_id)).all())
@@ -173,7 +184,8 @@ def fleet(engine: Engine) -> list[dict[str, Any]]:
             "pending": max(0, k["reported_size"] - k["size"]), "checkpoint_size": k["cp_size"],
             "clock_synced": k["clock_synced"], "clock_skew_ms": k["clock_skew_ms"],
             "untimed_entries": int(unfixed.get(k["id"], 0)),
-            "config_applied": k["config_applied"], "config_current": version, "alarm": bool(k["alarm"]),
+            "config_applied": k["config_applied"], "config_current": versions[k["id"]], "alarm": bool(k["alarm"]),
+            "kiosk_group": groups_of.get(k["id"]) or "", "software": software.get(k["id"], ""),
             "alarms": [{"kind": a["kind"], "seq": a["seq"], "detail": a["detail"], "created_ms": a["created_ms"]}
                        for a in al if a["kiosk_id"] == k["id"]][:10],
         })
@@ -278,3 +290,40 @@ def donations_csv(engine: Engine) -> str:
                     m.get("title", pid), m.get("group", ""), area, AREAS.get(area, ("", ""))[0], yen, pts or 0,
                     int(bool(voided))))
     return buf.getvalue()
+
+
+ONLINE_MS = 15 * 60 * 1000
+"""A kiosk seen within this long counts as online (it says hello every sync interval, 60 s by default)."""
+
+
+def dashboard(engine: Engine, now_ms: int, group_id: str | None = None) -> dict[str, Any]:
+    """Today's and this month's settled donations (Japan time), kiosks online, open alarms.
+
+    With ``group_id`` (a group editor's view) the money is that group's projects' only.
+    """
+    tz = ZoneInfo("Asia/Tokyo")
+    now = datetime.fromtimestamp(now_ms / 1000, tz)
+    day0 = int(now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp() * 1000)
+    month0 = int(now.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp() * 1000)
+    with engine.connect() as conn:
+        cond = _settled
+        if group_id is not None:
+            ids = [p["id"] for p in catalog.list_projects(conn) if p["group_id"] == group_id]
+            cond = and_(_settled, entries.c.project.in_(ids))
+
+        def since(t0: int) -> dict[str, int]:
+            c, y = conn.execute(select(func.count(), func.coalesce(func.sum(entries.c.amount_yen), 0))
+                                .where(cond, entries.c.time_ms >= t0)).one()
+            return {"count": int(c), "total_yen": int(y)}
+
+        today, month = since(day0), since(month0)
+        ks = conn.execute(select(kiosks.c.id, kiosks.c.last_seen_ms, kiosks.c.alarm)).all()
+        al = conn.execute(select(alarms).order_by(alarms.c.id.desc()).limit(10)).mappings().all()
+    return {
+        "today": today, "month": month,
+        "kiosks_total": len(ks),
+        "kiosks_online": sum(1 for _, seen, _ in ks if seen and now_ms - seen <= ONLINE_MS),
+        "kiosks_alarm": sorted(k for k, _, a in ks if a),
+        "alarms": [{"kiosk_id": a["kiosk_id"], "kind": a["kind"], "seq": a["seq"], "detail": a["detail"],
+                    "created_ms": a["created_ms"]} for a in al],
+    }

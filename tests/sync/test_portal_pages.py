@@ -18,8 +18,9 @@ from server_sync.staff import add_user
 from server_sync.wire.receipt import receipt_code
 
 PKG = Path(pages.__file__).parent
-# The names templates and pages.py call to translate: Jinja's _() and the staff/login helpers.
-KEYWORDS = {"_": None, "gettext": None, "staff_": None, "both": None, "staff_text": None, "both_languages": None}
+# The names templates and pages.py call to translate: Jinja's _(), the staff/login helpers, and the N_ marker.
+KEYWORDS = {"_": None, "gettext": None, "staff_": None, "both": None, "staff_text": None, "both_languages": None,
+            "N_": None}
 EVIL = "<script>alert('x')</script>"
 ESCAPED = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
 

@@ -423,6 +423,9 @@ def test_staff_pages_need_a_login_and_flag_reconciliation_mismatches(portal, rig
                timeout=10)
     assert r.status_code == 200 and rig.kiosk_id in r.text  # followed the redirect to the fleet page
     rec = s.get(portal.url + "/staff/reconciliation", timeout=10).text
+    assert rec.count("class=\"ok\">一致") == 1 and rec.count("不一致") == 1  # staff pages: Japanese first
+    s.get(portal.url + "/staff/lang?to=en&next=/staff/reconciliation", timeout=10)
+    rec = s.get(portal.url + "/staff/reconciliation", timeout=10).text
     assert rec.count("class=\"ok\">match") == 1 and rec.count("MISMATCH") == 1
     assert "festival staff" in s.get(portal.url + "/staff/points", timeout=10).text
     forged = requests.get(portal.url + "/staff", cookies={"kiosk_staff": "Y2xlcmt8OTk5OTk5OTk5OTk5OQ.00"},

@@ -1,0 +1,780 @@
+"""The operator web UI under ``/staff``: dashboard, groups and projects, media, playlists and schedules,
+volunteer activities, kiosks and users, for center staff who are not engineers.
+
+Server-rendered (Jinja2 templates in ``server_sync/templates/staff_*.html``), Japanese first with an
+English switch (a cookie), usable on a phone. Every form is checked here, field by field, and a bad
+form comes back with what was typed and a plain message beside each field; nothing is stored until
+the whole form is right. Messages are gettext ids (``N_``) translated at render time.
+
+Who may do what (:class:`server_sync.staff.Who`): administrators everything; center staff all but the
+users page; a group editor only their group's projects and media (anything else is 403). Every POST
+carries the session's CSRF token (:func:`server_sync.staff.csrf_token`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
+
+from server_sync import catalog, configstore, enroll, pages, queries, staff
+from server_sync.catalog import AREAS, SLUG
+from server_sync.db import kiosk_info, kiosks, media, media_info, writing
+from server_sync.i18n import N_
+from server_sync.mediajobs import MediaJobs
+from server_sync.wire import protocol as P
+from server_sync.wire.configdoc import WEEKDAYS, ConfigDocError
+
+Errors = dict[str, tuple[str, dict[str, Any]]]
+FORM_LIMIT = 256 * 1024
+HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
+SLUG_RE = re.compile(SLUG)
+BLANK_ROWS = 3
+"""Empty rows under a playlist, slides or activities table, for adding (no script needed)."""
+VIDEO_TYPES = ("video/", "application/octet-stream")
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Forbidden(Exception):
+    pass
+
+
+# --- form checking (pure) ---------------------------------------------------------------------------
+def _one(form: dict[str, list[str]], name: str) -> str:
+    return (form.get(name) or [""])[0].strip()
+
+
+def _text(form: dict[str, list[str]], name: str, errors: Errors, *, required: bool = False, max_len: int = 200,
+          required_msg: str = "") -> str:
+    v = _one(form, name)
+    if required and not v:
+        errors[name] = (required_msg or N_("Please fill this in."), {})
+    elif len(v) > max_len:
+        errors[name] = (N_("Too long: at most %(max)s characters."), {"max": max_len})
+    return v
+
+
+def _slug(form: dict[str, list[str]], name: str, errors: Errors) -> str:
+    v = _one(form, name).lower()
+    if not SLUG_RE.match(v):
+        errors[name] = (N_("Use up to 40 lowercase letters (a-z), digits and hyphens, e.g. kodomo-shokudo."), {})
+    return v
+
+
+def _int(form: dict[str, list[str]], name: str, errors: Errors, lo: int, hi: int, msg: str) -> int | None:
+    raw = _one(form, name).replace(",", "").replace("¥", "").replace("円", "")
+    raw = raw.translate(str.maketrans("０１２３４５６７８９", "0123456789"))  # digits typed on a Japanese keyboard
+    if not raw.isdigit() or not lo <= int(raw) <= hi:
+        errors[name] = (msg, {"lo": lo, "hi": f"{hi:,}"})
+        return None
+    return int(raw)
+
+
+def _date(form: dict[str, list[str]], name: str, errors: Errors, required: bool = False) -> dt.date | None:
+    v = _one(form, name).replace("/", "-")
+    if not v:
+        if required:
+            errors[name] = (N_("Enter a date, e.g. 2026-04-01."), {})
+        return None
+    try:
+        return dt.date.fromisoformat(v)
+    except ValueError:
+        errors[name] = (N_("Enter a date, e.g. 2026-04-01."), {})
+        return None
+
+
+def check_group(form: dict[str, list[str]], new: bool) -> tuple[dict[str, Any], Errors]:
+    e: Errors = {}
+    v = {"id": _slug(form, "id", e) if new else _one(form, "id"),
+         "name": _text(form, "name", e, required=True, required_msg=N_("Enter the group's name.")),
+         "description": _text(form, "description", e, max_len=4000),
+         "contact": _text(form, "contact", e, max_len=500)}
+    return v, e
+
+
+def check_project(form: dict[str, list[str]], new: bool, group_choices: list[str]) -> tuple[dict[str, Any], Errors]:
+    e: Errors = {}
+    v: dict[str, Any] = {
+        "id": _slug(form, "id", e) if new else _one(form, "id"),
+        "title": _text(form, "title", e, required=True, required_msg=N_("Enter a title.")),
+        "title_en": _text(form, "title_en", e),
+        "summary": _text(form, "summary", e, max_len=2000),
+        "summary_en": _text(form, "summary_en", e, max_len=2000),
+        "group_id": _one(form, "group_id"),
+        "area": _one(form, "area"),
+        "goal_yen": _int(form, "goal_yen", e, 1, 10**12, N_("Enter the goal in yen: a whole number, 1 or more.")),
+        "start": _date(form, "start", e),
+        "end": _date(form, "end", e),
+        "active": _one(form, "active") == "1",
+    }
+    if v["group_id"] not in group_choices:
+        e["group_id"] = (N_("Choose a group."), {})
+    if v["area"] not in AREAS:
+        e["area"] = (N_("Choose a policy area."), {})
+    if v["start"] and v["end"] and v["end"] < v["start"]:
+        e["end"] = (N_("The end date is before the start date."), {})
+    return v, e
+
+
+def _window(form: dict[str, list[str]], prefix: str, e: Errors) -> list[dict[str, Any]]:
+    """The weekday checkboxes and from/to times of one row: [] (always) or one window."""
+    days = [d for d in WEEKDAYS if d in form.get(f"{prefix}days", [])]
+    start, end = _one(form, f"{prefix}start"), _one(form, f"{prefix}end")
+    if not start and not end and len(days) in (0, 7):
+        return []
+    if not days:
+        e[f"{prefix}days"] = (N_("Choose at least one weekday."), {})
+    start, end = start or "00:00", end or "24:00"
+    for name, val in ((f"{prefix}start", start), (f"{prefix}end", end)):
+        if not HHMM.match(val):
+            e[name] = (N_("Enter a time like 09:30."), {})
+    if f"{prefix}start" not in e and f"{prefix}end" not in e and (start == end or start == "24:00"):
+        e[f"{prefix}end"] = (N_("The start and end times are the same."), {})
+    return [{"days": days or list(WEEKDAYS), "start": start, "end": end}]
+
+
+def check_schedule(form: dict[str, list[str]], clips: dict[str, str], running: set[str]
+                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Errors]:
+    """Playlist rows ``i0_…`` and event slide rows ``s0_…`` of the schedule form."""
+    e: Errors = {}
+    items: list[dict[str, Any]] = []
+    i = 0
+    while f"i{i}_clip" in form:
+        p = f"i{i}_"
+        clip = _one(form, p + "clip")
+        i += 1
+        if not clip:
+            continue  # an empty row
+        if clip not in clips:
+            e[p + "clip"] = (N_("This video is no longer stored; choose another."), {})
+        project = _one(form, p + "project")
+        if project not in running:
+            e[p + "project"] = (N_("Choose the project this video is about."), {})
+        repeat = _int(form, p + "repeat", e, 1, 100, N_("Enter a number from %(lo)s to %(hi)s.")) if _one(
+            form, p + "repeat") else 1
+        items.append({"sha256": clip, "name": clips.get(clip, clip[:12]), "project": project,
+                      "repeat": repeat or 1, "windows": _window(form, p, e)})
+    slides: list[dict[str, Any]] = []
+    i = 0
+    while f"s{i}_title" in form:
+        p = f"s{i}_"
+        i += 1
+        title = _text(form, p + "title", e)
+        if not title and not _one(form, p + "date"):
+            continue
+        if not title:
+            e[p + "title"] = (N_("Enter the event's name."), {})
+        day = _date(form, p + "date", e, required=True)
+        slides.append({"title": title, "date": day.isoformat() if day else "", "time": _text(form, p + "time", e),
+                       "place": _text(form, p + "place", e), "note": _text(form, p + "note", e),
+                       "windows": _window(form, p, e)})
+    if not items and not e:
+        e["playlist"] = (N_("Add at least one video to the playlist."), {})
+    return items, slides, e
+
+
+def check_activities(form: dict[str, list[str]]) -> tuple[list[dict[str, Any]], Errors]:
+    e: Errors = {}
+    out: list[dict[str, Any]] = []
+    i = 0
+    while f"a{i}_id" in form:
+        p = f"a{i}_"
+        i += 1
+        if not _one(form, p + "id") and not _one(form, p + "title"):
+            continue
+        aid = _slug(form, p + "id", e)
+        title = _text(form, p + "title", e, required=True, required_msg=N_("Enter the activity's name."))
+        pts = _int(form, p + "points", e, 1, 10_000, N_("Enter a number from %(lo)s to %(hi)s."))
+        mx = _int(form, p + "max_points", e, 1, 10_000, N_("Enter a number from %(lo)s to %(hi)s."))
+        if pts and mx and pts > mx:
+            e[p + "max_points"] = (N_("The most points must be at least the usual points."), {})
+        out.append({"id": aid, "title": title, "title_en": _text(form, p + "title_en", e), "points": pts or 1,
+                    "max_points": mx or 1})
+    ids = [a["id"] for a in out]
+    for n, a in enumerate(out):
+        if ids.count(a["id"]) > 1:
+            e.setdefault(f"a{n}_id", (N_("This ID is used twice."), {}))
+    return out, e
+
+
+def check_user(form: dict[str, list[str]], new: bool, group_ids: list[str]) -> tuple[dict[str, Any], Errors]:
+    e: Errors = {}
+    v = {"username": _one(form, "username"), "role": _one(form, "role"), "group_id": _one(form, "group_id") or None,
+         "password": (form.get("password") or [""])[0]}
+    if new and not staff.USERNAME_RE.match(v["username"]):
+        e["username"] = (N_("Use up to 64 letters, digits and . _ @ -, starting with a letter or digit."), {})
+    if v["role"] not in staff.ROLES:
+        e["role"] = (N_("Choose a role."), {})
+    if v["role"] == "editor" and v["group_id"] not in group_ids:
+        e["group_id"] = (N_("A group editor needs a group."), {})
+    if v["role"] != "editor":
+        v["group_id"] = None
+    if (new or v["password"]) and len(v["password"]) < staff.MIN_PASSWORD:
+        e["password"] = (N_("The password needs at least %(n)s characters."), {"n": staff.MIN_PASSWORD})
+    return v, e
+
+
+def check_enroll(form: dict[str, list[str]]) -> tuple[dict[str, Any], Errors]:
+    e: Errors = {}
+    kid = _one(form, "kiosk_id").lower()
+    if not P.KIOSK_ID_RE.match(kid):
+        e["kiosk_id"] = (N_("Use 2-40 lowercase letters (a-z), digits and hyphens, e.g. center-1f."), {})
+    days = _int(form, "days", e, 1, 90, N_("Enter a number from %(lo)s to %(hi)s.")) if _one(form, "days") else 7
+    return {"kiosk_id": kid, "days": days or 7}, e
+
+
+# --- the routes ---------------------------------------------------------------------------------------
+def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) -> None:  # noqa: C901
+    def lang_of(request: Request) -> str:
+        return "en" if request.cookies.get(pages.STAFF_LANG_COOKIE) == "en" else "ja"
+
+    def current(request: Request) -> staff.Who | None:
+        return staff.who(engine, staff.user_from_cookie(engine, request.cookies.get(staff.COOKIE)))
+
+    def ctx(request: Request, who: staff.Who) -> dict[str, Any]:
+        return {"who": who, "csrf": staff.csrf_token(engine, request.cookies.get(staff.COOKIE) or ""),
+                "path": request.url.path}
+
+    def tr(lang: str, errors: Errors) -> dict[str, str]:
+        return {k: pages.staff_text(m, lang, **v) for k, (m, v) in errors.items()}
+
+    def html(body: str, status: int = 200) -> HTMLResponse:
+        return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+    def forbidden(request: Request, who: staff.Who | None, reason: str = "") -> HTMLResponse:
+        lang = lang_of(request)
+        c = ctx(request, who) if who else {"who": None, "csrf": "", "path": request.url.path}
+        return html(pages.staff_page("staff_forbidden.html", lang, reason=reason, **c), 403)
+
+    def page(request: Request, need: str, render: Callable[[staff.Who, str, dict[str, Any]], Response | str]
+             ) -> Response:
+        who = current(request)
+        if who is None:
+            return RedirectResponse("/staff/login", status_code=303)
+        if (need == "staff" and not who.is_staff) or (need == "admin" and not who.is_admin):
+            return forbidden(request, who)
+        try:
+            out = render(who, lang_of(request), ctx(request, who))
+        except Forbidden:
+            return forbidden(request, who)
+        return html(out) if isinstance(out, str) else out
+
+    async def read_form(request: Request) -> dict[str, list[str]]:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > FORM_LIMIT:
+            return {}
+        raw = b""
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > FORM_LIMIT:
+                return {}
+        try:
+            return parse_qs(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=2000)
+        except (UnicodeDecodeError, ValueError):
+            return {}
+
+    async def post(request: Request, need: str,
+                   handle: Callable[[staff.Who, str, dict[str, Any], dict[str, list[str]]], Response | str]
+                   ) -> Response:
+        form = await read_form(request)
+        who = current(request)
+        if who is None:
+            return RedirectResponse("/staff/login", status_code=303)
+        if not staff.csrf_ok(engine, request.cookies.get(staff.COOKIE), _one(form, "csrf")):
+            return forbidden(request, who, N_("This form has expired. Go back, reload the page and try again."))
+        if (need == "staff" and not who.is_staff) or (need == "admin" and not who.is_admin):
+            return forbidden(request, who)
+
+        def run() -> Response:
+            try:
+                out = handle(who, lang_of(request), ctx(request, who), form)
+            except Forbidden:
+                return forbidden(request, who)
+            return html(out, 422) if isinstance(out, str) else out
+        return await run_in_threadpool(run)
+
+    def done(to: str, notice: str) -> Response:
+        return RedirectResponse(f"{to}{'&' if '?' in to else '?'}done={quote(notice)}", status_code=303)
+
+    def notice_of(request: Request, lang: str) -> str:
+        key = request.query_params.get("done", "")
+        return pages.staff_text(NOTICES[key], lang) if key in NOTICES else ""
+
+    def group_names() -> dict[str, str]:
+        with engine.connect() as conn:
+            return {g["id"]: g["name"] for g in catalog.list_groups(conn)}
+
+    # --- language, dashboard ----------------------------------------------------------------------
+    @app.get("/staff/lang", include_in_schema=False)
+    def staff_lang(to: str = "ja", next: str = "/staff") -> Response:  # noqa: A002 - the query names it
+        target = next if next.startswith("/staff") and "//" not in next else "/staff"
+        resp = RedirectResponse(target, status_code=303)
+        resp.set_cookie(pages.STAFF_LANG_COOKIE, "en" if to == "en" else "ja", max_age=365 * 86400,
+                        samesite="lax", path="/")
+        return resp
+
+    @app.get("/staff", response_class=HTMLResponse, tags=["staff"])
+    def dashboard(request: Request) -> Response:
+        def render(who: staff.Who, lang: str, c: dict[str, Any]) -> str:
+            d = queries.dashboard(engine, _now_ms(), None if who.is_staff else who.group_id)
+            return pages.staff_page("staff_dashboard.html", lang, d=d, kiosks=queries.fleet(engine) if who.is_staff
+                                    else [], group=group_names().get(who.group_id or "", ""), nav="dashboard", **c)
+        return page(request, "any", render)
+
+    # --- kiosks -------------------------------------------------------------------------------------
+    def kiosks_page(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]] | None = None,
+                    errors: Errors | None = None, code: dict[str, str] | None = None, notice: str = "") -> str:
+        return pages.staff_page("staff_kiosks.html", lang, kiosks=queries.fleet(engine), form=form or {},
+                                errors=tr(lang, errors or {}), code=code, notice=notice, nav="kiosks",
+                                now_ms=_now_ms(), online_ms=queries.ONLINE_MS, **c)
+
+    @app.get("/staff/kiosks", response_class=HTMLResponse, tags=["staff"])
+    def kiosks_list(request: Request) -> Response:
+        return page(request, "staff", lambda w, lg, c: kiosks_page(w, lg, c, notice=notice_of(request, lg)))
+
+    @app.post("/staff/kiosks/code", response_class=HTMLResponse, tags=["staff"])
+    async def kiosks_code(request: Request) -> Response:
+        def handle(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
+            v, e = check_enroll(form)
+            if e:
+                return kiosks_page(who, lang, c, form, e)
+            code = enroll.issue_code(engine, v["kiosk_id"], v["days"])
+            # Shown once, on this page only: the database keeps just its hash.
+            return html(kiosks_page(who, lang, c, code={"kiosk_id": v["kiosk_id"], "code": code,
+                                                         "days": str(v["days"])}))
+        return await post(request, "staff", handle)
+
+    @app.post("/staff/kiosks/{kiosk_id}/group", response_class=HTMLResponse, tags=["staff"])
+    async def kiosks_group(kiosk_id: str, request: Request) -> Response:
+        def handle(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
+            grp = _one(form, "kiosk_group").lower()
+            e: Errors = {}
+            if grp and not SLUG_RE.match(grp):
+                e[f"group_{kiosk_id}"] = (N_("Use up to 40 lowercase letters (a-z), digits and hyphens, "
+                                             "e.g. kodomo-shokudo."), {})
+                return kiosks_page(who, lang, c, form, e)
+            with writing(engine) as conn:
+                if conn.execute(select(kiosks.c.id).where(kiosks.c.id == kiosk_id)).first() is None:
+                    raise Forbidden
+                conn.execute(kiosk_info.delete().where(kiosk_info.c.kiosk_id == kiosk_id))
+                conn.execute(kiosk_info.insert().values(kiosk_id=kiosk_id, kiosk_group=grp or None))
+            return done("/staff/kiosks", "saved")
+        return await post(request, "staff", handle)
+
+    # --- groups -------------------------------------------------------------------------------------
+    def groups_page(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, Any] | None = None,
+                    errors: Errors | None = None, editing: str | None = None, notice: str = "") -> str:
+        with engine.connect() as conn:
+            gs = catalog.list_groups(conn)
+        if form is None and editing:
+            form = next(({k: [str(v or "")] for k, v in g.items()} for g in gs if g["id"] == editing), None)
+            if form is None:
+                raise Forbidden
+        return pages.staff_page("staff_groups.html", lang, groups=gs, form=form or {}, errors=tr(lang, errors or {}),
+                                editing=editing, notice=notice, nav="groups", **c)
+
+    @app.get("/staff/groups", response_class=HTMLResponse, tags=["staff"])
+    def groups_list(request: Request, edit: str | None = None) -> Response:
+        return page(request, "staff", lambda w, lg, c: groups_page(w, lg, c, editing=edit,
+                                                                    notice=notice_of(request, lg)))
+
+    @app.post("/staff/groups", response_class=HTMLResponse, tags=["staff"])
+    async def groups_save(request: Request) -> Response:
+        def handle(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
+            new = _one(form, "editing") == ""
+            v, e = check_group(form, new)
+            if not new:
+                v["id"] = _one(form, "editing")
+            with engine.connect() as conn:
+                ids = {g["id"]: g["name"] for g in catalog.list_groups(conn)}
+            if new and v["id"] in ids:
+                e["id"] = (N_("This ID is already used."), {})
+            if not new and v["id"] not in ids:
+                raise Forbidden
+            if any(n == v["name"] and gid != v["id"] for gid, n in ids.items()):
+                e["name"] = (N_("Another group already has this name."), {})
+            if e:
+                return groups_page(who, lang, c, form, e, editing=None if new else v["id"])
+            with writing(engine) as conn:
+                catalog.save_group(conn, catalog.GroupIn(**v))
+            return done("/staff/groups", "saved")
+        return await post(request, "staff", handle)
+
+    # --- projects -----------------------------------------------------------------------------------
+    def project_row(pid: str) -> dict[str, Any] | None:
+        with engine.connect() as conn:
+            return next((p for p in catalog.list_projects(conn) if p["id"] == pid), None)
+
+    def projects_page(who: staff.Who, lang: str, c: dict[str, Any], notice: str = "") -> str:
+        view = queries.catalog_view(engine)
+        mine = [p for p in view["projects"] if who.is_staff or p["group_id"] == who.group_id]
+        return pages.staff_page("staff_projects.html", lang, projects=mine, notice=notice, nav="projects", **c)
+
+    def project_form(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, Any], errors: Errors,
+                     editing: str | None) -> str:
+        names = group_names()
+        choices = {g: n for g, n in names.items() if who.may_edit_group(g)}
+        return pages.staff_page("staff_project_form.html", lang, form=form, errors=tr(lang, errors), editing=editing,
+                                group_choices=choices, areas=AREAS, nav="projects", **c)
+
+    @app.get("/staff/projects", response_class=HTMLResponse, tags=["staff"])
+    def projects_list(request: Request) -> Response:
+        return page(request, "any", lambda w, lg, c: projects_page(w, lg, c, notice_of(request, lg)))
+
+    @app.get("/staff/projects/new", response_class=HTMLResponse, tags=["staff"])
+    def project_new(request: Request) -> Response:
+        def render(who: staff.Who, lang: str, c: dict[str, Any]) -> str:
+            start = {"active": ["1"], "goal_yen": ["100000"], "group_id": [who.group_id or ""]}
+            return project_form(who, lang, c, start, {}, None)
+        return page(request, "any", render)
+
+    @app.get("/staff/projects/{project_id}", response_class=HTMLResponse, tags=["staff"])
+    def project_edit(project_id: str, request: Request) -> Response:
+        def render(who: staff.Who, lang: str, c: dict[str, Any]) -> str:
+            p = project_row(project_id)
+            if p is None or not who.may_edit_group(p["group_id"]):
+                raise Forbidden
+            form = {k: ["" if v is None else ("1" if v is True else ("" if v is False else str(v)))]
+                    for k, v in p.items()}
+            return project_form(who, lang, c, form, {}, project_id)
+        return page(request, "any", render)
+
+    @app.post("/staff/projects", response_class=HTMLResponse, tags=["staff"])
+    async def project_save(request: Request) -> Response:
+        def handle(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
+            editing = _one(form, "editing") or None
+            if editing is not None:
+                old = project_row(editing)
+                if old is None or not who.may_edit_group(old["group_id"]):
+                    raise Forbidden  # another group's project: not even a validation message
+            choices = [g for g in group_names() if who.may_edit_group(g)]
+            if not who.is_staff and _one(form, "group_id") not in choices:
+                raise Forbidden  # an editor posting another group's id
+            v, e = check_project(form, editing is None, choices)
+            if editing is None and "id" not in e and project_row(v["id"]) is not None:
+                e["id"] = (N_("This ID is already used."), {})
+            if editing is not None:
+                v["id"] = editing
+            if e:
+                return project_form(who, lang, c, form, e, editing)
+            with writing(engine) as conn:
+                catalog.save_project(conn, catalog.ProjectIn(**v))
+            return done("/staff/projects", "saved")
+        return await post(request, "any", handle)
+
+    # --- media --------------------------------------------------------------------------------------
+    def media_rows(who: staff.Who) -> list[dict[str, Any]]:
+        with engine.connect() as conn:
+            rows = conn.execute(select(media_info).order_by(media_info.c.created_ms.desc())).mappings().all()
+            sizes = dict(conn.execute(select(media.c.sha256, media.c.content_type)).all())
+        names, titles = group_names(), {p["id"]: p["title"] for p in queries.catalog_view(engine)["projects"]}
+        return [{**dict(r), "group": names.get(r["group_id"] or "", ""),
+                 "project": titles.get(r["project_id"] or "", ""), "stored": r["sha256"] in sizes}
+                for r in rows if who.may_edit_group(r["group_id"])]
+
+    def media_page(who: staff.Who, lang: str, c: dict[str, Any], notice: str = "") -> str:
+        view = queries.catalog_view(engine)
+        mine = [p for p in view["projects"] if who.may_edit_group(p["group_id"])]
+        return pages.staff_page("staff_media.html", lang, media=media_rows(who), projects=mine, notice=notice,
+                                limit_mb=upload_limit // (1024 * 1024), nav="media", **c)
+
+    @app.get("/staff/media", response_class=HTMLResponse, tags=["staff"])
+    def media_list(request: Request) -> Response:
+        return page(request, "any", lambda w, lg, c: media_page(w, lg, c, notice_of(request, lg)))
+
+    def media_item(sha: str) -> dict[str, Any] | None:
+        with engine.connect() as conn:
+            row = conn.execute(select(media_info).where(media_info.c.sha256 == sha)).mappings().first()
+        return dict(row) if row else None
+
+    @app.get("/staff/media/{sha}", response_class=HTMLResponse, tags=["staff"])
+    def media_edit(sha: str, request: Request) -> Response:
+        def render(who: staff.Who, lang: str, c: dict[str, Any]) -> str:
+            m = media_item(sha)
+            if m is None or not who.may_edit_group(m["group_id"]):
+                raise Forbidden
+            mine = [p for p in queries.catalog_view(engine)["projects"] if who.may_edit_group(p["group_id"])]
+            return pages.staff_page("staff_media_edit.html", lang, m=m, projects=mine, errors={}, nav="media", **c)
+        return page(request, "any", render)
+
+    @app.post("/staff/media/{sha}", response_class=HTMLResponse, tags=["staff"])
+    async def media_save(sha: str, request: Request) -> Response:
+        def handle(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
+            m = media_item(sha)
+            if m is None or not who.may_edit_group(m["group_id"]):
+                raise Forbidden
+            e: Errors = {}
+            name = _text(form, "name", e, required=True, required_msg=N_("Enter a name for the video."))
+            project = _one(form, "project_id") or None
+            mine = {p["id"]: p for p in queries.catalog_view(engine)["projects"] if who.may_edit_group(p["group_id"])}
+            if project is not None and project not in mine:
+                e["project_id"] = (N_("Choose one of your group's projects."), {})
+            if e:
+                return pages.staff_page("staff_media_edit.html", lang, m={**m, "name": name}, projects=list(
+                    mine.values()), errors=tr(lang, e), nav="media", **c)
+            with writing(engine) as conn:
+                conn.execute(media_info.update().where(media_info.c.sha256 == sha).values(
+                    name=name, project_id=project, group_id=mine[project]["group_id"] if project else m["group_id"]))
+            return done("/staff/media", "saved")
+        return await post(request, "any", handle)
+
+    @app.post("/staff/media-upload", tags=["staff"])
+    async def media_upload(request: Request) -> Response:
+        """The file is the raw body (the page's script sends it with upload progress); the rest are headers."""
+        lang = lang_of(request)
+
+        def refuse(status: int, msgid: str, **v: Any) -> JSONResponse:
+            # The portal's refusal shape ({"error": code, "reason": text}); the reason is for the uploader.
+            code = {401: "signed_out", 403: "forbidden", 413: "too_large", 415: "not_a_video"}.get(status, "invalid")
+            return JSONResponse({"error": code, "reason": pages.staff_text(msgid, lang, **v)}, status_code=status)
+
+        who = current(request)
+        if who is None:
+            return refuse(401, N_("You are signed out. Sign in again."))
+        if not staff.csrf_ok(engine, request.cookies.get(staff.COOKIE), request.headers.get("x-csrf-token")):
+            return refuse(403, N_("This form has expired. Go back, reload the page and try again."))
+        name = unquote(request.headers.get("x-file-name", "")).strip()[:200]
+        project_id = request.headers.get("x-project", "")
+        ctype = request.headers.get("content-type", "")
+        p = project_row(project_id)
+        if p is None:
+            return refuse(422, N_("Choose the project this video is about."))
+        if not who.may_edit_group(p["group_id"]):
+            return refuse(403, N_("You can only add videos to your own group's projects."))
+        if not name:
+            return refuse(422, N_("Choose a video file."))
+        if not ctype.startswith(VIDEO_TYPES):
+            return refuse(415, N_("This is not a video file (%(type)s). Choose a video, e.g. an MP4 from a phone."),
+                          type=ctype or "?")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > upload_limit:
+            return refuse(413, N_("The file is too large: at most %(mb)s MB."), mb=upload_limit // (1024 * 1024))
+        job_id, path = jobs.spool_path()
+        size = 0
+        try:
+            with open(path, "wb") as f:
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > upload_limit:
+                        raise OverflowError
+                    f.write(chunk)
+        except OverflowError:
+            path.unlink(missing_ok=True)
+            return refuse(413, N_("The file is too large: at most %(mb)s MB."), mb=upload_limit // (1024 * 1024))
+        except BaseException:  # a dropped connection: nothing half-made stays behind
+            path.unlink(missing_ok=True)
+            raise
+        if size == 0:
+            path.unlink(missing_ok=True)
+            return refuse(422, N_("The file is empty."))
+        await run_in_threadpool(jobs.submit, job_id, path, name=name, group_id=p["group_id"], project_id=project_id,
+                                by=who.name)
+        return JSONResponse({"job": job_id}, status_code=202)
+
+    @app.get("/staff/media-jobs/{job_id}", tags=["staff"])
+    def media_job(job_id: str, request: Request) -> Response:
+        who = current(request)
+        if who is None:
+            return JSONResponse({"error": "signed_out", "reason": "sign in at /staff/login"}, status_code=401)
+        job = jobs.get(job_id)
+        if job is None or not who.may_edit_group(job["group_id"]):
+            return JSONResponse({"error": "not_found", "reason": "no such job of yours"}, status_code=404)
+        lang = lang_of(request)
+        message = ""
+        if job["status"] == "failed":
+            message = pages.staff_text(N_("This video could not be used: %(reason)s. Nothing was saved; try another "
+                                          "file (an MP4 from a phone or camera works)."), lang,
+                                       reason=pages.staff_text(job["message"], lang) if job["message"] else "?")
+        return JSONResponse({"status": job["status"], "progress": job["progress"], "message": message,
+                             "sha256": job["sha256"]}, headers={"Cache-Control": "no-store"})
+
+    # --- playlists and schedules ------------------------------------------------------------------
+    def targets() -> list[dict[str, Any]]:
+        with engine.connect() as conn:
+            ks = [r[0] for r in conn.execute(select(kiosks.c.id).order_by(kiosks.c.id))]
+            kgroups = sorted({r[0] for r in conn.execute(select(kiosk_info.c.kiosk_group)) if r[0]})
+            out = []
+            for t in ["all"] + [f"group:{g}" for g in kgroups] + [f"kiosk:{k}" for k in ks]:
+                cur = configstore.current(conn, target=t)
+                out.append({"target": t, "version": cur["version"] if cur else None,
+                            "created_ms": cur["created_ms"] if cur else None,
+                            "by": cur["published_by"] if cur else None,
+                            "clips": len(cur["config"]["playlist"]) if cur else 0})
+        return out
+
+    def schedule_page(who: staff.Who, lang: str, c: dict[str, Any], target: str,
+                      form: dict[str, list[str]] | None = None, errors: Errors | None = None) -> str:
+        if not configstore.TARGET_RE.match(target):
+            raise Forbidden
+        with engine.connect() as conn:
+            cur = configstore.for_target(conn, target)
+            running = catalog.pushed_projects(conn)
+        clips = media_rows(who)
+        if form is None:
+            form = {}
+            doc = cur["config"] if cur else {}
+            for i, it in enumerate(doc.get("playlist", [])):
+                w = (it.get("windows") or [{}])[0]
+                form.update({f"i{i}_clip": [it["sha256"]], f"i{i}_project": [it.get("project") or ""],
+                             f"i{i}_repeat": [str(it.get("repeat", 1))], f"i{i}_days": w.get("days", list(WEEKDAYS)),
+                             f"i{i}_start": [w.get("start", "")], f"i{i}_end": [w.get("end", "")]})
+            for i, s in enumerate(doc.get("slides") or []):
+                w = (s.get("windows") or [{}])[0]
+                form.update({f"s{i}_{k}": [str(s.get(k, ""))] for k in ("title", "date", "time", "place", "note")})
+                form.update({f"s{i}_days": w.get("days", list(WEEKDAYS)), f"s{i}_start": [w.get("start", "")],
+                             f"s{i}_end": [w.get("end", "")]})
+        n_items = sum(1 for k in form if re.fullmatch(r"i\d+_clip", k))
+        n_slides = sum(1 for k in form if re.fullmatch(r"s\d+_title", k))
+        return pages.staff_page("staff_schedule.html", lang, target=target, current=cur, form=form,
+                                errors=tr(lang, errors or {}), clips=clips, projects=running, weekdays=WEEKDAYS,
+                                item_rows=range(n_items + BLANK_ROWS), slide_rows=range(n_slides + BLANK_ROWS),
+                                nav="playlists", **c)
+
+    @app.get("/staff/playlists", response_class=HTMLResponse, tags=["staff"])
+    def playlists(request: Request, target: str | None = None) -> Response:
+        def render(who: staff.Who, lang: str, c: dict[str, Any]) -> str:
+            if target:
+                return schedule_page(who, lang, c, target)
+            return pages.staff_page("staff_playlists.html", lang, targets=targets(), notice=notice_of(request, lang),
+                                    nav="playlists", **c)
+        return page(request, "staff", render)
+
+    @app.post("/staff/playlists", response_class=HTMLResponse, tags=["staff"])
+    async def playlists_publish(request: Request) -> Response:
+        def handle(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
+            target = _one(form, "target")
+            if not configstore.TARGET_RE.match(target):
+                raise Forbidden
+            with engine.connect() as conn:
+                running = {p["id"] for p in catalog.pushed_projects(conn)}
+                stored = {r[0] for r in conn.execute(select(media.c.sha256))}
+            clips = {m["sha256"]: m["name"] for m in media_rows(who) if m["sha256"] in stored}
+            items, slides, e = check_schedule(form, clips, running)
+            if not e:
+                try:
+                    configstore.republish(engine, target=target, by=who.name, playlist=items, slides=slides)
+                except ConfigDocError as exc:
+                    e["playlist"] = (N_("Could not publish: %(reason)s"), {"reason": str(exc)})
+            if e:
+                return schedule_page(who, lang, c, target, form, e)
+            return done("/staff/playlists", "published")
+        return await post(request, "staff", handle)
+
+    # --- volunteer activities and points -------------------------------------------------------------
+    def volunteer_page(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]] | None = None,
+                       errors: Errors | None = None, notice: str = "") -> str:
+        with engine.connect() as conn:
+            cur = configstore.current(conn, target="all")
+        acts = (cur["config"].get("activities") if cur else None) or []
+        if form is None:
+            form = {}
+            for i, a in enumerate(acts):
+                form.update({f"a{i}_{k}": [str(a[k])] for k in ("id", "title", "title_en", "points", "max_points")})
+        n = sum(1 for k in form if re.fullmatch(r"a\d+_id", k))
+        return pages.staff_page("staff_volunteer.html", lang, form=form, errors=tr(lang, errors or {}),
+                                rows=range(n + BLANK_ROWS), grants=queries.points_grants(engine), notice=notice,
+                                nav="volunteer", **c)
+
+    @app.get("/staff/volunteer", response_class=HTMLResponse, tags=["staff"])
+    def volunteer(request: Request) -> Response:
+        return page(request, "staff", lambda w, lg, c: volunteer_page(w, lg, c, notice=notice_of(request, lg)))
+
+    @app.post("/staff/volunteer", response_class=HTMLResponse, tags=["staff"])
+    async def volunteer_publish(request: Request) -> Response:
+        def handle(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
+            acts, e = check_activities(form)
+            if not e:
+                try:
+                    configstore.republish(engine, target="all", by=who.name, activities=acts)
+                except ConfigDocError as exc:
+                    e["activities"] = (N_("Could not publish: %(reason)s"), {"reason": str(exc)})
+            if e:
+                return volunteer_page(who, lang, c, form, e)
+            return done("/staff/volunteer", "published")
+        return await post(request, "staff", handle)
+
+    # --- users --------------------------------------------------------------------------------------
+    def users_page(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, Any] | None = None,
+                   errors: Errors | None = None, notice: str = "") -> str:
+        return pages.staff_page("staff_users.html", lang, users=staff.list_users(engine), groups=group_names(),
+                                roles=staff.ROLES, form=form or {"role": ["staff"]}, errors=tr(lang, errors or {}),
+                                notice=notice, nav="users", **c)
+
+    @app.get("/staff/users", response_class=HTMLResponse, tags=["staff"])
+    def users(request: Request) -> Response:
+        return page(request, "admin", lambda w, lg, c: users_page(w, lg, c, notice=notice_of(request, lg)))
+
+    @app.post("/staff/users", response_class=HTMLResponse, tags=["staff"])
+    async def users_save(request: Request) -> Response:
+        def handle(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
+            existing = {u["username"] for u in staff.list_users(engine)}
+            new = _one(form, "username") not in existing
+            v, e = check_user(form, new, list(group_names()))
+            if not new and v["username"] == who.name and v["role"] != "admin":
+                e["role"] = (N_("You cannot take away your own administrator role."), {})
+            if e:
+                return users_page(who, lang, c, form, e)
+            if new:
+                staff.add_user(engine, v["username"], v["password"], v["role"], v["group_id"])
+            else:
+                staff.update_user(engine, v["username"], v["role"], v["group_id"], v["password"] or None)
+            return done("/staff/users", "saved")
+        return await post(request, "admin", handle)
+
+    @app.post("/staff/users/{username}/delete", response_class=HTMLResponse, tags=["staff"])
+    async def users_delete(username: str, request: Request) -> Response:
+        def handle(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
+            if username == who.name:
+                return users_page(who, lang, c, errors={"delete": (N_("You cannot delete yourself."), {})})
+            staff.delete_user(engine, username)
+            return done("/staff/users", "deleted")
+        return await post(request, "admin", handle)
+
+    # --- the older staff pages, now in the same frame ---------------------------------------------------
+    @app.get("/staff/reconciliation", response_class=HTMLResponse, tags=["staff"])
+    def staff_reconciliation(request: Request) -> Response:
+        return page(request, "staff", lambda w, lg, c: pages.reconciliation_page(queries.reconciliation(engine),
+                                                                                  lg, **c))
+
+    @app.get("/staff/points", response_class=HTMLResponse, tags=["staff"])
+    def staff_points(request: Request) -> Response:
+        return page(request, "staff", lambda w, lg, c: pages.points_page(queries.points_grants(engine), lg, **c))
+
+    @app.get("/staff/catalog", response_class=HTMLResponse, tags=["staff"])
+    def staff_catalog(request: Request) -> Response:
+        return page(request, "staff", lambda w, lg, c: pages.catalog_page(queries.catalog_view(engine), lg, **c))
+
+    @app.get("/staff/donations.csv", tags=["staff"])
+    def staff_donations_csv(request: Request) -> Response:
+        def render(who: staff.Who, lang: str, c: dict[str, Any]) -> Response:
+            return Response(queries.donations_csv(engine), media_type="text/csv; charset=utf-8",
+                            headers={"Cache-Control": "no-store",
+                                     "Content-Disposition": 'attachment; filename="donations.csv"'})
+        return page(request, "staff", render)
+
+    @app.post("/staff/logout", tags=["staff"])
+    async def staff_logout(request: Request) -> Response:
+        form = await read_form(request)
+        if not staff.csrf_ok(engine, request.cookies.get(staff.COOKIE), _one(form, "csrf")):
+            return forbidden(request, current(request),
+                             N_("This form has expired. Go back, reload the page and try again."))
+        resp = RedirectResponse("/staff/login", status_code=303)
+        resp.delete_cookie(staff.COOKIE, path="/staff")
+        return resp
+
+
+NOTICES = {"saved": N_("Saved."), "published": N_("Published. Kiosks take the new version at their next sync."),
+           "deleted": N_("Deleted.")}
+

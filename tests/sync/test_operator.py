@@ -1,0 +1,326 @@
+"""The operator UI's rules over real HTTP (SQLite and PostgreSQL): who may see and change what, CSRF,
+form checking in Japanese with nothing lost, bad uploads that leave nothing behind, per-target
+playlists with windows and slides that a kiosk adopts, and an older database that gains the new columns."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from movies import solid_movie
+from sqlalchemy import func, select
+from sync_helpers import enrolled, make_rig
+
+from kiosk.sync.adopt import overlay
+from kiosk.sync.configapply import load_applied
+from server_sync import catalog, configstore
+from server_sync.db import configs, media, media_info, projects, writing
+from server_sync.embedded import start_portal
+from server_sync.staff import add_user, list_users
+
+PASSWORD = "correct horse battery"
+CATALOG = {
+    "groups": [{"id": "group-a", "name": "Aの会", "contact": "a@example.jp"},
+               {"id": "group-b", "name": "Bの会", "contact": "b@example.jp"}],
+    "projects": [{"id": "proj-a", "group_id": "group-a", "title": "Aのプロジェクト", "area": "green", "goal_yen": 1000},
+                 {"id": "proj-b", "group_id": "group-b", "title": "Bのプロジェクト", "area": "town", "goal_yen": 2000}],
+}
+STAFF_PAGES = ["/staff", "/staff/kiosks", "/staff/groups", "/staff/projects", "/staff/projects/new",
+               "/staff/projects/proj-a", "/staff/media", "/staff/playlists", "/staff/playlists?target=all",
+               "/staff/volunteer", "/staff/users", "/staff/reconciliation", "/staff/points", "/staff/catalog",
+               "/staff/donations.csv"]
+
+
+@pytest.fixture
+def op(db_url: str, tmp_path: Path):
+    handle = start_portal(db_url, media_size=(160, 90), spool_dir=str(tmp_path / "spool"), upload_limit=2 * 1024 * 1024)
+    engine = handle.app.state.engine
+    catalog.import_catalog(engine, CATALOG)
+    add_user(engine, "admin", PASSWORD)
+    add_user(engine, "staff1", PASSWORD, "staff")
+    add_user(engine, "editor-a", PASSWORD, "editor", "group-a")
+    yield handle
+    handle.stop()
+
+
+def login(url: str, user: str) -> tuple[requests.Session, str]:
+    s = requests.Session()
+    r = s.post(url + "/staff/login", data={"username": user, "password": PASSWORD}, timeout=10)
+    assert r.status_code == 200, r.text
+    token = re.search(r'name="csrf" value="([^"]+)"', r.text)
+    assert token is not None
+    return s, token.group(1)
+
+
+def seed_media(engine, name: str, group_id: str, project_id: str) -> str:  # noqa: ANN001
+    sha = configstore.add_media(engine, name.encode() * 100, "video/mp4")
+    with writing(engine) as conn:
+        conn.execute(media_info.insert().values(sha256=sha, name=name, group_id=group_id, project_id=project_id,
+                                                created_ms=int(time.time() * 1000)))
+    return sha
+
+
+def errors_of(html: str) -> dict[str, str]:
+    return dict(re.findall(r'<p class="bad err" data-for="([^"]+)">([^<]*)</p>', html))
+
+
+def wait_job(s: requests.Session, url: str, job: str) -> dict:
+    for _ in range(300):
+        j = s.get(f"{url}/staff/media-jobs/{job}", timeout=10).json()
+        if j["status"] in ("done", "failed"):
+            return j
+        time.sleep(0.1)
+    raise AssertionError("media job did not finish")
+
+
+def test_a_logged_out_visitor_sees_no_staff_page(op):
+    for path in STAFF_PAGES + ["/staff/media/" + "0" * 64, "/staff/lang?to=en&next=/staff/users"]:
+        r = requests.get(op.url + path, allow_redirects=False, timeout=10)
+        assert r.status_code == 303 and r.headers["location"].startswith("/staff"), path
+        if path.startswith("/staff/lang"):
+            continue  # sets a language cookie, and then the next page asks for a login
+        assert r.headers["location"] == "/staff/login" and "Aの会" not in r.text, path
+    for path in ("/staff/groups", "/staff/projects", "/staff/users", "/staff/playlists", "/staff/kiosks/code"):
+        r = requests.post(op.url + path, data={"name": "x"}, allow_redirects=False, timeout=10)
+        assert r.status_code == 303 and r.headers["location"] == "/staff/login", path
+    r = requests.post(op.url + "/staff/media-upload", data=b"x", headers={"X-Project": "proj-a"}, timeout=10)
+    assert r.status_code == 401 and "ログイン" in r.json()["reason"]
+    assert requests.get(op.url + "/staff/media-jobs/abc", timeout=10).status_code == 401
+    # A forged cookie is no login either.
+    r = requests.get(op.url + "/staff", cookies={"kiosk_staff": "YWRtaW58OTk5OTk5OTk5OTk5OQ.00"},
+                     allow_redirects=False, timeout=10)
+    assert r.status_code == 303
+
+
+def test_a_group_editor_cannot_touch_another_groups_projects_or_media(op):
+    engine = op.app.state.engine
+    sha_a = seed_media(engine, "a.mp4", "group-a", "proj-a")
+    sha_b = seed_media(engine, "b.mp4", "group-b", "proj-b")
+    s, token = login(op.url, "editor-a")
+
+    # Their own group's project and video: yes.
+    assert s.get(op.url + "/staff/projects/proj-a", timeout=10).status_code == 200
+    r = s.post(op.url + "/staff/projects", data={"csrf": token, "editing": "proj-a", "title": "Aの新しい題名",
+                                                 "group_id": "group-a", "area": "green", "goal_yen": "1500",
+                                                 "active": "1"}, timeout=10)
+    assert r.status_code == 200 and r.url.endswith("/staff/projects?done=saved")
+    assert s.get(op.url + f"/staff/media/{sha_a}", timeout=10).status_code == 200
+    listing = s.get(op.url + "/staff/projects", timeout=10).text
+    assert "Aの新しい題名" in listing and "Bのプロジェクト" not in listing
+    assert sha_b not in s.get(op.url + "/staff/media", timeout=10).text
+
+    # Another group's: 403, and nothing changes.
+    assert s.get(op.url + "/staff/projects/proj-b", timeout=10).status_code == 403
+    r = s.post(op.url + "/staff/projects", data={"csrf": token, "editing": "proj-b", "title": "乗っ取り",
+                                                 "group_id": "group-a", "area": "town", "goal_yen": "1"}, timeout=10)
+    assert r.status_code == 403 and "許可されていません" in r.text
+    r = s.post(op.url + "/staff/projects", data={"csrf": token, "editing": "", "id": "sneaky", "title": "X",
+                                                 "group_id": "group-b", "area": "town", "goal_yen": "1"}, timeout=10)
+    assert r.status_code == 403
+    assert s.get(op.url + f"/staff/media/{sha_b}", timeout=10).status_code == 403
+    r = s.post(op.url + f"/staff/media/{sha_b}", data={"csrf": token, "name": "renamed", "project_id": "proj-a"},
+               timeout=10)
+    assert r.status_code == 403
+    r = s.post(op.url + "/staff/media-upload", data=b"\x00" * 100, timeout=10,
+               headers={"X-CSRF-Token": token, "X-File-Name": "x.mp4", "X-Project": "proj-b",
+                        "Content-Type": "video/mp4"})
+    assert r.status_code == 403 and "自分の団体" in r.json()["reason"]
+    with engine.connect() as conn:
+        titles = {p["id"]: p["title"] for p in catalog.list_projects(conn)}
+        name_b = conn.execute(select(media_info.c.name).where(media_info.c.sha256 == sha_b)).scalar_one()
+    assert titles == {"proj-a": "Aの新しい題名", "proj-b": "Bのプロジェクト"} and name_b == "b.mp4"
+
+    # Center-staff pages are not an editor's either; the users page is an administrator's only.
+    for path in ("/staff/kiosks", "/staff/groups", "/staff/playlists", "/staff/volunteer", "/staff/users",
+                 "/staff/donations.csv", "/staff/catalog"):
+        assert s.get(op.url + path, timeout=10).status_code == 403, path
+    r = s.post(op.url + "/staff/playlists", data={"csrf": token, "target": "all"}, timeout=10)
+    assert r.status_code == 403
+    staff_s, _ = login(op.url, "staff1")
+    assert staff_s.get(op.url + "/staff/users", timeout=10).status_code == 403
+    assert staff_s.get(op.url + "/staff/projects/proj-b", timeout=10).status_code == 200
+
+
+def test_every_form_needs_its_sessions_csrf_token(op):
+    s, token = login(op.url, "admin")
+    other, other_token = login(op.url, "staff1")
+    assert token != other_token
+    for data in ({}, {"csrf": "forged"}, {"csrf": other_token}):
+        r = s.post(op.url + "/staff/groups", data={**data, "editing": "", "id": "new-group", "name": "新"},
+                   timeout=10)
+        assert r.status_code == 403 and "期限切れ" in r.text
+    r = s.post(op.url + "/staff/media-upload", data=b"x", timeout=10,
+               headers={"X-CSRF-Token": other_token, "X-Project": "proj-a", "X-File-Name": "x.mp4"})
+    assert r.status_code == 403
+    assert s.post(op.url + "/staff/logout", data={}, allow_redirects=False, timeout=10).status_code == 403
+    with op.app.state.engine.connect() as conn:
+        assert "new-group" not in {g["id"] for g in catalog.list_groups(conn)}
+    r = s.post(op.url + "/staff/logout", data={"csrf": token}, allow_redirects=False, timeout=10)
+    assert r.status_code == 303 and s.get(op.url + "/staff", allow_redirects=False, timeout=10).status_code == 303
+
+
+def test_bad_forms_come_back_in_japanese_with_what_was_typed_and_nothing_stored(op):
+    engine = op.app.state.engine
+    s, token = login(op.url, "admin")
+    r = s.post(op.url + "/staff/projects", timeout=10, data={
+        "csrf": token, "editing": "", "id": "Bad ID!", "title": "", "title_en": "Kept English", "summary": "残る概要",
+        "group_id": "nobody", "area": "sports", "goal_yen": "-5", "start": "2026-13-01", "end": ""})
+    assert r.status_code == 422
+    e = errors_of(r.text)
+    assert e["id"].startswith("半角の小文字") and e["title"] == "題名を入力してください。"
+    assert e["group_id"] == "団体を選んでください。" and e["area"] == "政策分野を選んでください。"
+    assert e["goal_yen"] == "目標金額を1円以上の整数で入力してください。" and e["start"].startswith("日付を")
+    assert 'value="Kept English"' in r.text and "残る概要" in r.text and 'value="Bad ID!"' in r.text
+    r = s.post(op.url + "/staff/projects", timeout=10, data={
+        "csrf": token, "editing": "", "id": "dated", "title": "期間", "group_id": "group-a", "area": "green",
+        "goal_yen": "100", "start": "2026-05-01", "end": "2026-04-01"})
+    assert errors_of(r.text) == {"end": "終了日が開始日より前になっています。"}
+    r = s.post(op.url + "/staff/groups", data={"csrf": token, "editing": "", "id": "group-c", "name": "Aの会"},
+               timeout=10)
+    assert r.status_code == 422 and errors_of(r.text) == {"name": "同じ名前の団体がすでにあります。"}
+    r = s.post(op.url + "/staff/users", timeout=10, data={"csrf": token, "username": "new-editor",
+                                                          "password": "short", "role": "editor", "group_id": ""})
+    assert errors_of(r.text) == {"password": "パスワードは 8 文字以上にしてください。",
+                                 "group_id": "団体編集者には団体を選んでください。"}
+    r = s.post(op.url + "/staff/kiosks/code", data={"csrf": token, "kiosk_id": "ロビー", "days": "365"}, timeout=10)
+    assert set(errors_of(r.text)) == {"kiosk_id", "days"} and 'value="ロビー"' in r.text
+    r = s.post(op.url + "/staff/volunteer", timeout=10, data={
+        "csrf": token, "a0_id": "park", "a0_title": "公園清掃", "a0_title_en": "", "a0_points": "50",
+        "a0_max_points": "10", "a1_id": "park", "a1_title": "二重", "a1_title_en": "", "a1_points": "1",
+        "a1_max_points": "1"})
+    assert errors_of(r.text) == {"a0_max_points": "上限ポイントは通常ポイント以上にしてください。",
+                                 "a0_id": "このIDが2回使われています。", "a1_id": "このIDが2回使われています。"}
+    sha = seed_media(engine, "a.mp4", "group-a", "proj-a")
+    r = s.post(op.url + "/staff/playlists", timeout=10, data={
+        "csrf": token, "target": "all", "i0_clip": sha, "i0_project": "", "i0_days": [], "i0_start": "25:00",
+        "i0_end": "", "i0_repeat": "1", "s0_title": "", "s0_date": "2026-02-30", "s0_time": "", "s0_place": "",
+        "s0_note": ""})
+    e = errors_of(r.text)
+    assert r.status_code == 422 and e["i0_project"] == "この動画のプロジェクトを選んでください。"
+    assert e["i0_days"] == "曜日を1つ以上選んでください。" and e["i0_start"] == "時刻を 09:30 の形で入力してください。"
+    assert e["s0_title"] == "催しの名前を入力してください。" and e["s0_date"].startswith("日付を")
+    assert f'<option value="{sha}" selected>' in r.text  # the chosen video is still chosen
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(configs)).scalar_one() == 0  # nothing published
+        assert conn.execute(select(func.count()).select_from(projects)).scalar_one() == 2
+    assert {u["username"] for u in list_users(engine)} == {
+        "admin", "staff1", "editor-a"}
+
+
+def test_bad_uploads_get_a_clear_message_and_leave_nothing(op, tmp_path):
+    engine = op.app.state.engine
+    s, token = login(op.url, "editor-a")
+    head = {"X-CSRF-Token": token, "X-Project": "proj-a", "X-File-Name": "clip.mp4", "Content-Type": "video/mp4"}
+    r = s.post(op.url + "/staff/media-upload", data=b"this is not a movie" * 50, headers=head, timeout=10)
+    assert r.status_code == 202
+    j = wait_job(s, op.url, r.json()["job"])
+    assert j["status"] == "failed" and j["sha256"] is None
+    assert j["message"].startswith("この動画は使えませんでした（ポータルで読める動画ファイルではありません）")
+    r = s.post(op.url + "/staff/media-upload", data=b"hello", timeout=10,
+               headers={**head, "Content-Type": "text/plain"})
+    assert r.status_code == 415 and "動画ファイルではありません" in r.json()["reason"]
+    r = s.post(op.url + "/staff/media-upload", data=b"\x00" * (2 * 1024 * 1024 + 1), headers=head, timeout=30)
+    assert r.status_code == 413 and "2 MB" in r.json()["reason"]
+    r = s.post(op.url + "/staff/media-upload", data=b"", headers=head, timeout=10)
+    assert r.status_code == 422 and "空" in r.json()["reason"]
+    r = s.post(op.url + "/staff/media-upload", data=b"x", headers={**head, "X-Project": "nope"}, timeout=10)
+    assert r.status_code == 422
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(media_info)).scalar_one() == 0
+        assert conn.execute(select(func.count()).select_from(media)).scalar_one() == 0
+    assert not list((tmp_path / "spool").iterdir())
+
+    # A good one, for contrast: transcoded to the kiosk format at the portal's media size.
+    movie = solid_movie(tmp_path / "good.mp4", (10, 200, 10), size=(320, 180), seconds=0.5)
+    r = s.post(op.url + "/staff/media-upload", data=movie.read_bytes(), headers=head, timeout=10)
+    j = wait_job(s, op.url, r.json()["job"])
+    assert j["status"] == "done" and j["progress"] == 100
+    data, ctype = configstore.get_media(engine, j["sha256"])  # type: ignore[misc]
+    assert ctype == "video/mp4" and data != movie.read_bytes()
+    (tmp_path / "out.mp4").write_bytes(data)
+    from kiosk.player.transcode import probe
+
+    info = probe(tmp_path / "out.mp4")
+    assert (info.codec, info.width, info.height, info.closed_gop, info.faststart) == ("h264", 160, 90, True, True)
+    assert not list((tmp_path / "spool").iterdir())
+
+
+def test_a_playlist_for_a_kiosk_group_with_windows_and_slides_reaches_only_that_group(op, tmp_path):
+    engine = op.app.state.engine
+    in_group, outside = make_rig(tmp_path / "a", "lobby-kiosk-1"), make_rig(tmp_path / "b", "hall-kiosk-1")
+    try:
+        ups = [enrolled(rig, op) for rig in (in_group, outside)]
+        for up in ups:
+            assert up.sync_once().ok
+        s, token = login(op.url, "staff1")
+        sha = seed_media(engine, "a.mp4", "group-a", "proj-a")
+        r = s.post(op.url + "/staff/playlists", timeout=10, data={
+            "csrf": token, "target": "all", "i0_clip": sha, "i0_project": "proj-a", "i0_repeat": "1",
+            "i0_days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "i0_start": "", "i0_end": ""})
+        assert r.url.endswith("done=published")
+        r = s.post(op.url + "/staff/kiosks/lobby-kiosk-1/group", data={"csrf": token, "kiosk_group": "lobby"},
+                   timeout=10)
+        assert r.url.endswith("done=saved")
+        r = s.post(op.url + "/staff/playlists", timeout=10, data={
+            "csrf": token, "target": "group:lobby", "i0_clip": sha, "i0_project": "proj-a", "i0_repeat": "2",
+            "i0_days": ["sat", "sun"], "i0_start": "10:00", "i0_end": "16:00",
+            "s0_title": "夏まつり", "s0_date": "2026-08-01", "s0_time": "10:00〜", "s0_place": "広場", "s0_note": "",
+            "s0_days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "s0_start": "", "s0_end": ""})
+        assert r.url.endswith("done=published"), errors_of(r.text)
+        targets = s.get(op.url + "/staff/playlists", timeout=10).text
+        assert 'data-target="group:lobby"' in targets and "端末グループ lobby" in targets
+        with engine.connect() as conn:
+            assert configstore.current_version(conn, "lobby-kiosk-1") == 2
+            assert configstore.current_version(conn, "hall-kiosk-1") == 1
+        for up in ups:
+            assert up.sync_once().ok
+        got = overlay(in_group.cfg, load_applied(in_group.cfg.data_dir)["config"])  # type: ignore[index]
+        item = got.player.playlist[0]
+        assert (item.project, item.clip, item.repeat) == ("proj-a", sha, 2)
+        assert [(w.days, w.start, w.end) for w in item.windows] == [(["sat", "sun"], "10:00", "16:00")]
+        assert [(sl.title, sl.place, str(sl.date)) for sl in got.player.slides] == [("夏まつり", "広場", "2026-08-01")]
+        other = overlay(outside.cfg, load_applied(outside.cfg.data_dir)["config"])  # type: ignore[index]
+        assert other.player.playlist[0].windows == [] and other.player.slides == []
+        kiosks = s.get(op.url + "/staff/kiosks", timeout=10).text
+        assert "v2（最新）" in kiosks and "v1（最新）" in kiosks
+        # Activities published from the volunteer page reach every kiosk.
+        r = s.post(op.url + "/staff/volunteer", timeout=10, data={
+            "csrf": token, "a0_id": "park-cleanup", "a0_title": "公園清掃", "a0_title_en": "Park cleanup",
+            "a0_points": "10", "a0_max_points": "50"})
+        assert r.url.endswith("done=published"), errors_of(r.text)
+        assert ups[1].sync_once().ok
+        other = overlay(outside.cfg, load_applied(outside.cfg.data_dir)["config"])  # type: ignore[index]
+        assert [(a.id, a.points, a.max_points) for a in other.volunteer.activities] == [("park-cleanup", 10, 50)]
+    finally:
+        for rig in (in_group, outside):
+            rig.ledger.close(checkpoint=False)
+
+
+def test_an_older_portal_database_gains_roles_and_targets(db_url):
+    """A portal created before roles and targets: its staff are administrators, its configs are for all."""
+    from sqlalchemy import text
+
+    from server_sync.db import create_schema, drop_schema, make_engine, metadata
+    from server_sync.staff import who
+
+    eng = make_engine(db_url)
+    try:
+        drop_schema(eng)
+        with writing(eng) as conn:
+            conn.execute(text("CREATE TABLE portal_staff (username VARCHAR(64) PRIMARY KEY, "
+                              "password_hash VARCHAR(200) NOT NULL, created_ms BIGINT NOT NULL)"))
+            conn.execute(text("INSERT INTO portal_staff VALUES ('old-admin', 'x', 1)"))
+            conn.execute(text("CREATE TABLE portal_configs (version INTEGER PRIMARY KEY, digest VARCHAR(64) NOT NULL, "
+                              "document TEXT NOT NULL, created_ms BIGINT NOT NULL)"))
+        create_schema(eng)
+        create_schema(eng)  # and again: nothing to add the second time
+        assert who(eng, "old-admin") is not None and who(eng, "old-admin").role == "admin"  # type: ignore[union-attr]
+        catalog.import_catalog(eng, CATALOG)
+        out = configstore.publish(eng, {})
+        assert out["target"] == "all" and out["version"] == 1
+    finally:
+        metadata.drop_all(eng)
+        eng.dispose()
