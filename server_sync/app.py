@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -108,12 +110,18 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     spool = Path(spool_dir) if spool_dir else Path(tempfile.gettempdir()) / "kiosk-portal-spool"
     jobs = MediaJobs(engine, spool, media_size)
     jobs.recover()
-    app = FastAPI(title="Civic kiosk portal", version="1", description=(
-        "Public totals and receipts, and the signed kiosk sync protocol (docs/sync.md)."))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await run_in_threadpool(jobs.shutdown)  # a transcode in progress is stopped, its files removed
+
+    app = FastAPI(title="Civic kiosk portal", version="1", lifespan=lifespan, description=(
+        "Public totals and receipts, the signed kiosk sync protocol (docs/sync.md), and the operator UI "
+        "under /staff (docs/portal.md)."))
     app.state.engine = engine
     app.state.ingestor = ingestor
     app.state.jobs = jobs
-    app.router.on_shutdown.append(jobs.shutdown)
 
     # --- error rendering -------------------------------------------------------------------------
     @app.exception_handler(PortalError)
@@ -294,12 +302,36 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     return app
 
 
+def options_from_env() -> dict[str, Any]:
+    """``create_app`` options an operator sets in the environment (the unit's /etc/kiosk/portal.env):
+
+    - ``KIOSK_PORTAL_MEDIA_SIZE``: what uploaded videos are transcoded to, e.g. ``1920x1080`` (default 1280x720);
+    - ``KIOSK_PORTAL_SPOOL``: where uploads wait while they are transcoded;
+    - ``KIOSK_PORTAL_UPLOAD_MB``: the largest upload, in MB (default 500).
+    """
+    opts: dict[str, Any] = {}
+    size = os.environ.get("KIOSK_PORTAL_MEDIA_SIZE", "").lower()
+    if size:
+        w, _, h = size.partition("x")
+        if not (w.isdigit() and h.isdigit() and 160 <= int(w) <= 3840 and 90 <= int(h) <= 2160):
+            raise RuntimeError(f"KIOSK_PORTAL_MEDIA_SIZE={size!r}: use WIDTHxHEIGHT, e.g. 1280x720")
+        opts["media_size"] = (int(w), int(h))
+    if os.environ.get("KIOSK_PORTAL_SPOOL"):
+        opts["spool_dir"] = os.environ["KIOSK_PORTAL_SPOOL"]
+    mb = os.environ.get("KIOSK_PORTAL_UPLOAD_MB", "")
+    if mb:
+        if not mb.isdigit() or int(mb) < 1:
+            raise RuntimeError(f"KIOSK_PORTAL_UPLOAD_MB={mb!r}: a whole number of megabytes")
+        opts["upload_limit"] = int(mb) * 1024 * 1024
+    return opts
+
+
 def app_from_env() -> FastAPI:
-    """Factory for ``uvicorn --factory`` with several workers: the database URL comes from $KIOSK_PORTAL_DB."""
+    """Factory for ``uvicorn --factory`` with several workers: the database URL comes from $KIOSK_PORTAL_DB,
+    the media options from :func:`options_from_env`."""
     url = os.environ.get("KIOSK_PORTAL_DB")
     if not url:
         raise RuntimeError("KIOSK_PORTAL_DB is not set: put KIOSK_PORTAL_DB=postgresql+psycopg://user:pw@host/db "
                            "(or sqlite:////var/lib/kiosk-portal/portal.db) in /etc/kiosk/portal.env "
                            "(docs/portal.md)")
-    return create_app(url)
-
+    return create_app(url, **options_from_env())

@@ -36,9 +36,15 @@ def _serve(args: argparse.Namespace) -> int:
         uvicorn.run("server_sync.app:app_from_env", factory=True, host=args.host, port=args.port,
                     workers=args.workers, proxy_headers=True, log_level=args.log_level)
         return 0
-    from server_sync.app import create_app
+    from server_sync.app import create_app, options_from_env
 
-    uvicorn.run(create_app(args.db), host=args.host, port=args.port, proxy_headers=True, log_level=args.log_level)
+    try:
+        opts = options_from_env()
+    except RuntimeError as exc:
+        print(f"kiosk-portal serve: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(create_app(args.db, **opts), host=args.host, port=args.port, proxy_headers=True,
+                log_level=args.log_level)
     return 0
 
 
@@ -59,7 +65,7 @@ def _staff_add(args: argparse.Namespace) -> int:
 
     password = os.environ.get("KIOSK_PORTAL_PASSWORD") or getpass.getpass(f"password for {args.user}: ")
     try:
-        add_user(_engine(args.db), args.user, password)
+        add_user(_engine(args.db), args.user, password, args.role, args.group)
     except ValueError as exc:
         print(f"kiosk-portal staff-add: {exc}", file=sys.stderr)
         return 2
@@ -191,9 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_enroll_code)
 
     st = sub.add_parser("staff-add", help="create or reset a staff login (password from $KIOSK_PORTAL_PASSWORD "
-                                          "or prompted)")
+                                          "or prompted); more users on /staff/users")
     db(st)
     st.add_argument("--user", required=True)
+    st.add_argument("--role", choices=["admin", "staff", "editor"], default="admin",
+                    help="admin (default; everything), staff (center staff) or editor (one group's projects)")
+    st.add_argument("--group", help="the group id an editor edits (with --role editor)")
     st.set_defaults(func=_staff_add)
 
     c = sub.add_parser("config-set", help="publish a new config version from a JSON file")

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from server_sync.db import get_setting, staff_users, writing
+from server_sync.db import get_setting, groups, staff_users, writing
 
 COOKIE = "kiosk_staff"
 ROLES = ("admin", "staff", "editor")
@@ -80,6 +80,8 @@ def add_user(engine: Engine, username: str, password: str, role: str = "admin", 
     if (role == "editor") != (group_id is not None):
         raise ValueError("a group editor needs a group, and only an editor has one")
     with writing(engine) as conn:
+        if group_id is not None and conn.execute(select(groups.c.id).where(groups.c.id == group_id)).first() is None:
+            raise ValueError(f"no group {group_id!r} (see `kiosk-portal catalog`)")
         conn.execute(staff_users.delete().where(staff_users.c.username == username))
         conn.execute(staff_users.insert().values(username=username, password_hash=hash_password(password),
                                                  created_ms=time.time_ns() // 1_000_000, role=role,

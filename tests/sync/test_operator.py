@@ -324,3 +324,31 @@ def test_an_older_portal_database_gains_roles_and_targets(db_url):
     finally:
         metadata.drop_all(eng)
         eng.dispose()
+
+
+def test_staff_add_makes_any_role_and_the_media_options_come_from_the_environment(db_url, monkeypatch, capsys):
+    from server_sync.app import options_from_env
+    from server_sync.db import make_engine
+    from server_sync.portal_cli import main as portal_main
+    from server_sync.staff import who
+
+    monkeypatch.setenv("KIOSK_PORTAL_PASSWORD", PASSWORD)
+    assert portal_main(["staff-add", "--db", db_url, "--user", "ed", "--role", "editor", "--group", "nobody"]) == 2
+    assert "no group 'nobody'" in capsys.readouterr().err
+    eng = make_engine(db_url)
+    try:
+        catalog.import_catalog(eng, CATALOG)
+        assert portal_main(["staff-add", "--db", db_url, "--user", "ed", "--role", "editor", "--group",
+                            "group-b"]) == 0
+        assert portal_main(["staff-add", "--db", db_url, "--user", "boss"]) == 0
+        assert who(eng, "ed") == who(eng, "ed") and who(eng, "ed").group_id == "group-b"  # type: ignore[union-attr]
+        assert who(eng, "ed").may_edit_group("group-b") and not who(eng, "ed").may_edit_group("group-a")  # type: ignore[union-attr]
+        assert who(eng, "boss").is_admin  # type: ignore[union-attr]
+    finally:
+        eng.dispose()
+    monkeypatch.setenv("KIOSK_PORTAL_MEDIA_SIZE", "1920x1080")
+    monkeypatch.setenv("KIOSK_PORTAL_UPLOAD_MB", "50")
+    assert options_from_env() == {"media_size": (1920, 1080), "upload_limit": 50 * 1024 * 1024}
+    monkeypatch.setenv("KIOSK_PORTAL_MEDIA_SIZE", "big")
+    with pytest.raises(RuntimeError, match="WIDTHxHEIGHT"):
+        options_from_env()

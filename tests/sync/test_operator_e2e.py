@@ -191,6 +191,9 @@ def test_admin_editor_staff_and_a_real_kiosk(db_url, tmp_path, browser):
         editor.click("#project-form button[type=submit]")
         editor.wait_for_url("**/staff/projects?done=saved")
         assert "みんなのこども食堂" in editor.locator("#projects").inner_text()
+        for path in ("/staff", "/staff/projects", "/staff/projects/new", "/staff/media"):
+            editor.goto(url + path)  # a phone: the page never scrolls sideways (wide tables scroll in their box)
+            assert editor.evaluate("document.documentElement.scrollWidth") <= 390, path
 
         movie = solid_movie(tmp_path / "kodomo.mp4", MAGENTA, size=(640, 360), seconds=2.0)
         editor.goto(url + "/staff/media")
@@ -232,6 +235,11 @@ def test_admin_editor_staff_and_a_real_kiosk(db_url, tmp_path, browser):
         _wait(applied, 90, f"the kiosk to adopt config v{version}", kiosk)
         staffer.goto(url + "/staff/kiosks")
         assert f"v{version}（最新）" in staffer.locator("tr[data-kiosk='e2e-kiosk-1'] td.config").inner_text()
+        for path in ("/staff", "/staff/kiosks", "/staff/playlists?target=all", "/staff/volunteer"):
+            staffer.goto(url + path)
+            assert staffer.evaluate("document.documentElement.scrollWidth") <= 390, path
+        staffer.click("#lang")  # the English switch
+        assert staffer.locator("html").get_attribute("lang") == "en" and "Kiosks" in staffer.content()
 
         # --- its screen: the new movie, the new title ------------------------------------------------
         screen = tmp_path / "kiosk-data" / "screen.png"
