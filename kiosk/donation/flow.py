@@ -49,7 +49,8 @@ ERROR_KINDS: tuple[ErrorKind, ...] = ("card_unreadable", "not_transit", "balance
                                       "declined", "reader_offline", "unavailable")
 
 Hint = Literal["card_unreadable", "not_transit", "balance_low", "limit_reached", "limit_reached_amount", "declined",
-               "not_charged", "reader_offline", "unavailable", "unavailable_charged", "unavailable_pending"]
+               "canceled", "not_charged", "reader_offline", "unavailable", "unavailable_charged",
+               "unavailable_pending"]
 """The keys of :data:`HINTS` (every :data:`ErrorKind` is one)."""
 
 HINTS: dict[Hint, str] = {
@@ -60,6 +61,7 @@ HINTS: dict[Hint, str] = {
     "limit_reached": "This card has reached today's donation limit. Thank you! Please come again tomorrow.",
     "limit_reached_amount": "That is more than this card may give today. Choose a smaller amount.",
     "declined": "The payment was declined, and you have not been charged. Please try another card.",
+    "canceled": "The payment was canceled, and you have not been charged.",
     "not_charged": "The payment did not go through, and you have not been charged. Please tap again.",
     "reader_offline": "The card reader is not working right now. Please tell the staff.",
     "unavailable": "Donations are temporarily unavailable. You have not been charged. Please try again later.",
@@ -141,6 +143,8 @@ class Donation:
     outcome: Outcome | None = None
     provider_ref: str | None = None
     reason: str | None = None
+    canceled: bool = False
+    """The terminal's checkout was canceled (by the donor, the kiosk or its deadline), not refused."""
 
 
 @dataclass(frozen=True)
@@ -293,6 +297,8 @@ class ChargeAnswered(Event):
     outcome: Outcome
     provider_ref: str | None = None
     reason: str | None = None
+    canceled: bool = False
+    """A ``declined`` that was a cancel on a separate terminal (the error screen says "canceled")."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -649,7 +655,7 @@ def _on_charging(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[F
         if not isinstance(ev, ChargeAnswered):
             return state, NO_EFFECTS
         seq = _req(d.intent_seq)
-        d = replace(d, outcome=ev.outcome, provider_ref=ev.provider_ref, reason=ev.reason)
+        d = replace(d, outcome=ev.outcome, provider_ref=ev.provider_ref, reason=ev.reason, canceled=ev.canceled)
         if ev.outcome == "approved":
             d = replace(d, phase="record")
             points = settings.points_for(d.amount_yen) if d.donor is not None else 0
@@ -671,7 +677,7 @@ def _on_charging(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[F
         return state, NO_EFFECTS
     if isinstance(ev, FailureRecorded) or (isinstance(ev, LedgerDown) and ev.stage == "record"):
         # Not charged either way; an unrecorded failure is settled by lookup at start-up.
-        hint: Hint = "declined" if d.outcome == "declined" else "not_charged"
+        hint: Hint = ("canceled" if d.canceled else "declined") if d.outcome == "declined" else "not_charged"
         return _error(state, now, "declined", hint, retry=True, **ctx), NO_EFFECTS
     return state, NO_EFFECTS
 

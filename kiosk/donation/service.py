@@ -245,7 +245,8 @@ class DonationService:
                                        provider_ref=result.provider_ref)
         if result.status == "declined":
             return flow.ChargeAnswered(now_ms=now, attempt=eff.attempt, outcome="declined",
-                                       provider_ref=result.provider_ref, reason=result.reason)
+                                       provider_ref=result.provider_ref, reason=result.reason,
+                                       canceled=result.canceled)
         if result.status == "not_found":
             return flow.ChargeAnswered(now_ms=now, attempt=eff.attempt, outcome="not_charged",
                                        reason="timeout, and the terminal has no such charge")

@@ -58,14 +58,16 @@ class ChargeResult:
     status: ChargeStatus
     provider_ref: str | None = None
     reason: str | None = None
+    canceled: bool = False
+    """A ``declined`` that was a cancel (the donor, the kiosk or the terminal's deadline), not a refusal."""
 
     @classmethod
     def approved(cls, provider_ref: str) -> ChargeResult:
         return cls("approved", provider_ref=provider_ref)
 
     @classmethod
-    def declined(cls, reason: str, provider_ref: str | None = None) -> ChargeResult:
-        return cls("declined", provider_ref=provider_ref, reason=reason)
+    def declined(cls, reason: str, provider_ref: str | None = None, *, canceled: bool = False) -> ChargeResult:
+        return cls("declined", provider_ref=provider_ref, reason=reason, canceled=canceled)
 
     @classmethod
     def unknown(cls, reason: str = "timeout") -> ChargeResult:

@@ -375,7 +375,7 @@ class SquareTerminal(PaymentTerminal):
                 pids = list(checkout.payment_ids or [])
                 return ChargeResult.approved(pids[0] if pids else f"checkout:{checkout.id}")
             if status == "CANCELED":
-                return ChargeResult.declined(_cancel_text(_reason(checkout)), provider_ref=checkout.id)
+                return ChargeResult.declined(_cancel_text(_reason(checkout)), provider_ref=checkout.id, canceled=True)
             want_cancel = (self._cancel.is_set() if interactive else status == "PENDING")
             if want_cancel and not cancel_sent and status in ("PENDING", "IN_PROGRESS"):
                 cancel_sent = True

@@ -36,6 +36,7 @@ ERROR_SAMPLES: dict[str, flow.ErrorScreen] = {
         ("unavailable", "unavailable", "kodomo-shokudo", 100, None, None),
         ("unavailable_charged", "unavailable", "kodomo-shokudo", 100, None, None),
         ("unavailable_pending", "unavailable", "kodomo-shokudo", 100, None, None),
+        ("canceled", "declined", "kodomo-shokudo", 500, None, None),
     ]
 }
 

@@ -83,6 +83,7 @@ def test_cancel_on_the_kiosk_cancels_the_checkout_at_square(rig):
     assert p.screen.on_terminal and p.screen.amount_yen == 500
     app.touch_at(target_center(p.targets, chrome.TERMINAL_CANCEL))
     p = run_until(app, lambda p: p.screen.screen == "error")
+    assert p.screen.hint == "canceled"  # not "declined, try another card": the donor changed their mind
     co = fake.only()
     assert co.status == "CANCELED" and co.cancel_reason == "SELLER_CANCELED"
     failed = [e for e in entries(app) if e.type == "donation_failed"]

@@ -81,7 +81,7 @@ def test_canceled_on_the_terminal_is_a_failure_and_nothing_is_charged(rig):
     _to_tap_card(svc)
     fake.plan = ["cancel"]
     svc.handle(flow.PayOnTerminal(now_ms=svc.now_ms()))
-    assert svc.state.name == "error"
+    assert svc.state.name == "error" and svc.screen.hint == "canceled"
     [f] = entries_of(led, "donation_failed")
     assert "BUYER_CANCELED" in f.data["reason"] and entries_of(led, "donation") == []
 

@@ -24,6 +24,7 @@ TITLES: dict[str, str] = {
     "limit_reached": "Daily limit reached",
     "limit_reached_amount": "Amount too large",
     "declined": "Payment was declined",
+    "canceled": "Canceled",
     "not_charged": "Payment did not go through",
     "reader_offline": "Card reader is offline",
     "unavailable": "Temporarily unavailable",
