@@ -29,7 +29,7 @@ CASES = {
     "kiosk": {
         "forbidden": {"fastapi", "uvicorn", "psycopg", "psycopg-binary", "jinja2", "starlette"},
         "check": "import kiosk.app.runtime, kiosk.sync.uploader, kiosk.player.player, kiosk.reader.nfcpy_backend, "
-                 "kiosk.ui.i18n as i; "
+                 "kiosk.payment.square, kiosk.ui.i18n as i; "
                  "assert i.gettext_for('ja')('Thank you!') != 'Thank you!', 'ja catalog not compiled'",
     },
     "portal": {
