@@ -116,6 +116,23 @@ def republish(engine: Engine, target: str = "all", by: str | None = None, **chan
     return publish(engine, doc, target, by)
 
 
+def published_targets(conn: Connection) -> list[str]:
+    """Every target with a published version, most general first: all, kiosk groups, single kiosks."""
+    have = {r[0] for r in conn.execute(select(configs.c.target).distinct())}
+    order = {"all": 0, "group": 1, "kiosk": 2}
+    return sorted(have | {"all"}, key=lambda t: (order[t.split(":")[0]], t))
+
+
+def republish_everywhere(engine: Engine, by: str | None = None, **changes: Any) -> list[dict[str, Any]]:
+    """``changes`` (e.g. volunteer activities) for every target, each keeping its own playlist.
+
+    Most general first, so each kiosk's newest version is still its most specific one.
+    """
+    with engine.connect() as conn:
+        targets = published_targets(conn)
+    return [republish(engine, t, by, **changes) for t in targets]
+
+
 def store_media(conn: Connection, data: bytes, content_type: str = "application/octet-stream") -> str:
     """Store ``data`` under its SHA-256 inside the caller's transaction (a no-op if already stored)."""
     sha = hashlib.sha256(data).hexdigest()

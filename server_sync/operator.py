@@ -697,7 +697,8 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
             acts, e = check_activities(form)
             if not e:
                 try:
-                    configstore.republish(engine, target="all", by=who.name, activities=acts)
+                    # Every target, so a kiosk group's own playlist is not replaced by the all-kiosks one.
+                    configstore.republish_everywhere(engine, by=who.name, activities=acts)
                 except ConfigDocError as exc:
                     e["activities"] = (N_("Could not publish: %(reason)s"), {"reason": str(exc)})
             if e:

@@ -102,7 +102,7 @@ def _read_catalog(path: str) -> object:
 
 def _catalog_import(args: argparse.Namespace) -> int:
     from server_sync.catalog import CatalogError, import_catalog
-    from server_sync.configstore import republish
+    from server_sync.configstore import republish_everywhere
     from server_sync.wire.configdoc import ConfigDocError
 
     try:
@@ -122,11 +122,12 @@ def _catalog_import(args: argparse.Namespace) -> int:
     print(f"imported {n_groups} groups and {n_projects} projects")
     if args.publish:
         try:
-            out = republish(eng)
+            outs = republish_everywhere(eng, by="kiosk-portal catalog-import")
         except ConfigDocError as exc:
             print(f"kiosk-portal catalog-import: imported, but not published: {exc}", file=sys.stderr)
             return 1
-        print(f"published config version {out['version']} (digest {out['digest']})")
+        for out in outs:  # every target keeps its own playlist
+            print(f"published config version {out['version']} for {out['target']} (digest {out['digest']})")
     return 0
 
 
@@ -214,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     db(ci)
     ci.add_argument("file", help='JSON {"groups": [...], "projects": [...]} or TOML with [[groups]]/[[projects]]')
     ci.add_argument("--publish", action="store_true",
-                    help="then publish a new config version so kiosks get the catalog")
+                    help="then publish a new config version for every target so kiosks get the catalog")
     ci.set_defaults(func=_catalog_import)
 
     cl = sub.add_parser("catalog", help="print the groups and projects as JSON (contacts included: staff only)")

@@ -291,9 +291,15 @@ def test_a_playlist_for_a_kiosk_group_with_windows_and_slides_reaches_only_that_
             "csrf": token, "a0_id": "park-cleanup", "a0_title": "公園清掃", "a0_title_en": "Park cleanup",
             "a0_points": "10", "a0_max_points": "50"})
         assert r.url.endswith("done=published"), errors_of(r.text)
-        assert ups[1].sync_once().ok
-        other = overlay(outside.cfg, load_applied(outside.cfg.data_dir)["config"])  # type: ignore[index]
-        assert [(a.id, a.points, a.max_points) for a in other.volunteer.activities] == [("park-cleanup", 10, 50)]
+        for rig, up in zip((in_group, outside), ups, strict=True):
+            assert up.sync_once().ok
+            got = overlay(rig.cfg, load_applied(rig.cfg.data_dir)["config"])  # type: ignore[index]
+            assert [(a.id, a.points, a.max_points) for a in got.volunteer.activities] == [("park-cleanup", 10, 50)]
+        # ...and the kiosk group kept its own playlist (published again, newest for it, after the all-kiosks one).
+        assert [(w.days, w.start) for w in got.player.playlist[0].windows] == [] and rig is outside
+        grp = overlay(in_group.cfg, load_applied(in_group.cfg.data_dir)["config"])  # type: ignore[index]
+        assert [(w.days, w.start) for w in grp.player.playlist[0].windows] == [(["sat", "sun"], "10:00")]
+        assert [sl.title for sl in grp.player.slides] == ["夏まつり"]
     finally:
         for rig in (in_group, outside):
             rig.ledger.close(checkpoint=False)
