@@ -33,3 +33,10 @@ def test_cpu_budget_bench_prints_one_json_line():
     for b in ("100", "25"):
         assert out["tap_p99_ms"][b] > 0 and out["tap_p50_ms"][b] <= out["tap_p99_ms"][b]
         assert out["play720_dropped_pct"][b] is not None
+
+
+def test_coldstart_bench_prints_one_json_line():
+    out = _one_json_line(["bench/coldstart.py", "--quick", "--budgets", "100"])
+    assert out["bench"] == "coldstart" and out["errors"] == []
+    assert 0 < out["ready_s"]["100"] and out["baseline_python_s"]["100"] > 0
+    assert out["first_frame_s"]["100"] is not None
