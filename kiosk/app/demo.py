@@ -432,7 +432,7 @@ def start_demo_portal(cfg: KioskConfig, data_dir: Path, out: TextIO) -> DemoPort
 
 def finish_sync(cfg: KioskConfig, portal: DemoPortal | None) -> tuple[dict | None, str | None]:
     """Upload what the background sync has not yet (the closing checkpoint included), then stop the portal."""
-    from kiosk.sync.uploader import sync_kiosk
+    from kiosk.sync.uploader import forget_portal, sync_kiosk
 
     if portal is None:
         return None, None
@@ -442,6 +442,9 @@ def finish_sync(cfg: KioskConfig, portal: DemoPortal | None) -> tuple[dict | Non
         return portal.totals(), problem
     finally:
         portal.stop()
+        # Its port dies with it: leave the data dir enrolled nowhere rather than tied to a dead address
+        # (the next demo enrolls with its new portal; `kiosk enroll` joins a real one).
+        forget_portal(cfg, "the demo portal stopped with the demo")
 
 
 def _summary(cfg: KioskConfig, data_dir: Path, totals: dict, result: ScriptResult | None, shots: Screenshots | None,

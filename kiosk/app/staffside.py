@@ -43,7 +43,7 @@ class StaffSide:
         self.last_family: str | None = None
         self._pushed_playlist: list | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="menu-action")
-        self.sync = self._start_sync() if cfg.portal.url else None
+        self.sync = self._start_sync() if cfg.portal.url or self._enrolled() else None
         self.menu = MaintenanceMenu(
             services_from_config(
                 cfg, writer, self.gate,
@@ -66,6 +66,12 @@ class StaffSide:
         )
 
     # --- sync ------------------------------------------------------------------------------
+    def _enrolled(self) -> bool:
+        """Enrolled with `kiosk enroll` though the config names no portal: sync with that one."""
+        from kiosk.sync.uploader import enrolled_portal
+
+        return bool(enrolled_portal(self.app.cfg.data_dir / "sync-state.json"))
+
     def _start_sync(self) -> Any:
         from kiosk.sync.uploader import BackgroundSync, Uploader
 

@@ -130,12 +130,22 @@ class Uploader:
 
     @classmethod
     def from_config(cls, cfg: Any, *, writer: Any = None, portal_url: str = "", **kw: Any) -> Uploader:
-        """An uploader for a :class:`kiosk.config.KioskConfig` (state in ``data_dir/sync-state.json``)."""
+        """An uploader for a :class:`kiosk.config.KioskConfig` (state in ``data_dir/sync-state.json``).
+
+        The portal: ``portal_url`` when given (``kiosk enroll --portal``), else the one this kiosk is
+        enrolled with, else ``[portal] url``. Enrolling with another portal is how a kiosk moves: the
+        config file's URL is where it starts, and is not edited by hand to follow.
+        """
         from kiosk.ledger import keys
 
+        state_path = cfg.data_dir / "sync-state.json"
+        url = portal_url or enrolled_portal(state_path) or cfg.portal.url
+        if not portal_url and cfg.portal.url and url.rstrip("/") != cfg.portal.url.rstrip("/"):
+            log.warning("enrolled with %s; [portal] url says %s: using %s (`kiosk enroll --portal URL --code CODE` "
+                        "moves the kiosk)", url, cfg.portal.url, url)
         return cls(kiosk_id=cfg.kiosk.id, signing_key=keys.load_private(cfg.private_key_path),
-                   ledger_path=cfg.ledger_path, state_path=cfg.data_dir / "sync-state.json",
-                   portal_url=portal_url or cfg.portal.url, writer=writer, data_dir=cfg.data_dir, **kw)
+                   ledger_path=cfg.ledger_path, state_path=state_path,
+                   portal_url=url, writer=writer, data_dir=cfg.data_dir, **kw)
 
     # --- plumbing ---------------------------------------------------------------------------------
     @property
@@ -412,6 +422,23 @@ class BackgroundSync:
 
 class _Stopped(Exception):
     """Raised out of the background thread's waits once :meth:`BackgroundSync.stop` was called."""
+
+
+def enrolled_portal(state_path: str | os.PathLike) -> str:
+    """The portal this kiosk is enrolled with (from ``sync-state.json``), or "" when it is not enrolled."""
+    st = SyncState.load(Path(state_path))
+    return st.portal_url if st.enrolled_ms is not None else ""
+
+
+def forget_portal(cfg: Any, reason: str) -> None:
+    """Leave the portal this kiosk was enrolled with (it no longer exists, e.g. the demo's, whose port
+    changes every run): sync stops asking it, and ``kiosk enroll`` with a new code joins another."""
+    path = cfg.data_dir / "sync-state.json"
+    st = SyncState.load(path)
+    if not st.portal_url and st.enrolled_ms is None:
+        return
+    st.portal_url, st.key_id, st.enrolled_ms, st.last_error = "", "", None, reason
+    st.save(path)
 
 
 def enroll_kiosk(cfg: Any, portal_url: str, code: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -60,6 +61,12 @@ def test_demo_without_a_display_says_so_and_runs_headless(tmp_path: Path):
     r = kiosk("demo", "--taps", "1", "--data-dir", str(tmp_path / "d"))
     assert r.returncode == 0, r.stdout + r.stderr
     assert "no display found; running headless" in r.stdout and len(seqs(r.stdout)) == 1
+    # The demo's portal died with it: the data dir is left enrolled nowhere, not tied to its dead port.
+    st = kiosk("sync", "--config", str(tmp_path / "d" / "kiosk.toml"), "--status")
+    state = json.loads(st.stdout)
+    assert state["enrolled_ms"] is None and state["portal_url"] == "", state
+    once = kiosk("sync", "--config", str(tmp_path / "d" / "kiosk.toml"), "--once")
+    assert once.returncode == 2 and "no portal URL" in once.stderr, once.stderr
 
 
 def test_run_with_a_bad_config_exits_2_listing_every_problem(tmp_path: Path):

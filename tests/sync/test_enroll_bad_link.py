@@ -58,3 +58,34 @@ def test_a_spent_code_with_another_key_is_refused(portal, rig):
     other.pub_hex = other.sk.public_key().public_bytes_raw().hex()
     with pytest.raises(EnrollError, match="already used"):
         other.enroll(code)
+
+
+def test_a_kiosk_moves_to_another_portal_with_a_new_code_and_no_file_edits(portal, rig, tmp_path, capsys):
+    """Enrolled with portal A (also named in kiosk.toml), the kiosk joins portal B with `kiosk enroll`:
+    from then on `kiosk sync` goes to B, though the config file still says A."""
+    from sync_helpers import make_rig
+
+    from kiosk.cli import main as kiosk_main
+    from server_sync.embedded import start_portal
+
+    moving = make_rig(tmp_path / "moving", kiosk_id="moving-kiosk", portal_url=portal.url)
+    try:
+        cfg = str(moving.config_path)
+        assert kiosk_main(["enroll", "--config", cfg, "--portal", portal.url,
+                           "--code", portal.issue_code("moving-kiosk")]) == 0
+        moving.donate(3)
+        assert kiosk_main(["sync", "--config", cfg, "--once"]) == 0
+        b = start_portal(f"sqlite:///{tmp_path / 'portal-b.db'}")
+        try:
+            assert kiosk_main(["enroll", "--config", cfg, "--portal", b.url,
+                               "--code", b.issue_code("moving-kiosk")]) == 0
+            moving.donate(2)
+            capsys.readouterr()
+            assert kiosk_main(["sync", "--config", cfg, "--once"]) == 0
+            assert f"acknowledged through seq={moving.ledger.size}" in capsys.readouterr().out
+            assert b.totals() == moving.expected_totals()  # everything, from seq 1, went to B
+            assert SyncState.load(moving.cfg.data_dir / "sync-state.json").portal_url == b.url
+        finally:
+            b.stop()
+    finally:
+        moving.ledger.close(checkpoint=False)
