@@ -230,6 +230,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
     pepper = Pepper.create(work / "pepper-sim.json")
     kiosks = [SimKiosk(i, args.entries_per_kiosk, args.batch, work, pepper) for i in range(args.kiosks)]
     out["ingest_kiosks"] = args.kiosks
+    out["batch"] = args.batch
     out["portal_workers"] = args.workers
     out["ingest_entries"] = sum(len(k.entries) for k in kiosks)
     backends = [("sqlite", f"sqlite:///{work / 'ingest-portal.db'}", f"sqlite:///{work / 'bare.db'}")]

@@ -40,3 +40,44 @@ def test_coldstart_bench_prints_one_json_line():
     assert out["bench"] == "coldstart" and out["errors"] == []
     assert 0 < out["ready_s"]["100"] and out["baseline_python_s"]["100"] > 0
     assert out["first_frame_s"]["100"] is not None
+
+
+def test_fleet_bench_prints_one_json_line():
+    """On PostgreSQL ($KIOSK_TEST_PG_URL) a 20-kiosk, 10 s soak on two workers; without it the bench says why."""
+    out = _one_json_line(["bench/fleet.py", "--quick"])
+    assert out["bench"] == "fleet"
+    if "skipped" in out:
+        assert "PostgreSQL" in out["skipped"]
+        return
+    assert out["kiosks"] == 20 and out["workers"] == 2 and out["requests"] > 0
+    assert out["batch_ack_p50_ms"] is not None and isinstance(out["exact"], bool)
+
+
+def test_report_makes_the_table_and_plots_from_json_lines(tmp_path):
+    """bench/report.py on lines shaped as the benches print them (the figures here are made up)."""
+    lines = [
+        {"catchup_s": 2.5, "ingest_eps": 6000, "bare_insert_eps": 40000, "ingest_ratio": 0.15, "batch": 250},
+        {"catchup_s": 2.7, "ingest_eps": 5000, "bare_insert_eps": 30000, "ingest_ratio": 0.17, "batch": 100},
+        {"bench": "cpu_budget", "size": "1280x720", "tap_p50_ms": {"100": 10, "25": 40},
+         "tap_p99_ms": {"100": 20, "25": 90}, "tap_baseline_ledger_p99_ms": {"100": 2, "25": 8},
+         "play720_dropped_pct": {"100": 0, "25": 0.5}, "tap_1920x1080_full_p99_ms": 30},
+        {"bench": "coldstart", "ready_s": {"100": 1.0, "25": 2.8}, "first_frame_s": {"100": 1.1, "25": 2.9},
+         "baseline_python_s": {"100": 0.04, "25": 0.13}},
+        {"bench": "fleet", "kiosks": 200, "workers": 2, "requests": 5000, "errors": 0, "exact": True,
+         "batch_ack_p50_ms": 40, "batch_ack_p99_ms": 200, "batch_ack_quantiles_ms": list(range(1, 22))},
+        {"bench": "fleet", "skipped": "needs PostgreSQL"},
+    ]
+    src = tmp_path / "runs.jsonl"
+    src.write_text("not json\n" + "\n".join(json.dumps(x) for x in lines) + "\n")
+    doc = tmp_path / "perf.md"
+    doc.write_text("# Performance\n\n<!-- bench-table -->\nSTALE-TABLE\n<!-- /bench-table -->\n\nafter\n")
+    res = subprocess.run([sys.executable, "bench/report.py", str(src), "--plots", str(tmp_path / "plots"),
+                          "--update", str(doc)], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert res.returncode == 0, res.stderr
+    text = doc.read_text()
+    assert "STALE-TABLE" not in text and text.endswith("<!-- /bench-table -->\n\nafter\n")
+    assert "| sync (2) | ingest, entries/s, SQLite | 5,500 | 35,000 bare insert | 0.157 | ratio ≥ 0.5 |" in text
+    assert "| fleet (1: 200 kiosks, 2 workers) | portal totals = sum of ledgers | yes |" in text
+    made = sorted(p.name for p in (tmp_path / "plots").iterdir())
+    assert made == ["coldstart.png", "fleet_batch_ack_cdf.png", "ingest_vs_batch.png", "tap_vs_cpu.png"]
+    assert all((tmp_path / "plots" / m).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for m in made)

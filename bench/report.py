@@ -1,0 +1,248 @@
+"""Tables and plots from the benches' JSON lines, for docs/performance.md.
+
+    python bench/report.py RESULTS.jsonl [MORE.jsonl …] [--plots docs/perf] [--update docs/performance.md]
+
+Input: the lines the benches print (bench/ledger.py, reader.py, player.py, tap.py, sync.py,
+cpu_budget.py, coldstart.py, fleet.py), any number of runs each, in any order; lines that are not
+JSON objects are ignored. Repeated runs of a bench are summarised by their median.
+
+Output: a Markdown table of every figure with its baseline and ratio (printed, or written between
+the ``<!-- bench-table -->`` markers of ``--update``), and PNG plots with ``--plots``:
+
+- ``tap_vs_cpu.png``: tap → thank-you p50/p99 against the CPU budget (cpu_budget.py);
+- ``ingest_vs_batch.png``: portal ingest entries/s and the bare insert against batch size (sync.py
+  runs with different ``--batch``);
+- ``fleet_batch_ack_cdf.png``: the distribution of batch acknowledgement latency (fleet.py);
+- ``coldstart.png``: time to READY=1 and to the first frame, per CPU budget (coldstart.py).
+
+Needs matplotlib (``pip install -e '.[bench]'``) only for ``--plots``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+BEGIN, END = "<!-- bench-table -->", "<!-- /bench-table -->"
+
+
+def kind_of(d: dict[str, Any]) -> str | None:
+    if "bench" in d:
+        return str(d["bench"])
+    if "ingest_ratio" in d or "catchup_s" in d:
+        return "sync"
+    if "append_ratio" in d or "verify_ratio" in d:
+        return "ledger"
+    return None
+
+
+def load(paths: list[Path]) -> dict[str, list[dict[str, Any]]]:
+    runs: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for p in paths:
+        for line in p.read_text("utf-8").splitlines():
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            try:
+                d = json.loads(line)
+            except ValueError:
+                continue
+            k = kind_of(d) if isinstance(d, dict) else None
+            if k and "skipped" not in d:
+                runs[k].append(d)
+    return runs
+
+
+def med(runs: list[dict[str, Any]], *path: str) -> float | None:
+    vals = []
+    for r in runs:
+        v: Any = r
+        for key in path:
+            v = v.get(key) if isinstance(v, dict) else None
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            vals.append(float(v))
+    return statistics.median(vals) if vals else None
+
+
+def fmt(v: float | None, unit: str = "") -> str:
+    if v is None:
+        return "–"
+    text = f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}" if abs(v) < 1 else f"{v:.1f}"
+    return text + unit
+
+
+def rows(runs: dict[str, list[dict[str, Any]]]) -> list[tuple[str, str, str, str, str, str]]:
+    """(bench, figure, value, baseline, ratio, aim) for every figure found."""
+    out: list[tuple[str, str, str, str, str, str]] = []
+
+    def add(bench: str, figure: str, value: float | None, base: float | None = None, base_label: str = "",
+            aim: str = "", unit: str = "", ratio: float | None = None) -> None:
+        if value is None:
+            return
+        if ratio is None and base:
+            ratio = value / base
+        out.append((bench, figure, fmt(value, unit), (f"{fmt(base, unit)} {base_label}".strip() if base is not None
+                                                      else "–"), fmt(ratio) if ratio is not None else "–", aim))
+
+    n = {k: len(v) for k, v in runs.items()}
+    if s := runs.get("sync"):
+        add(f"sync ({n['sync']})", "ingest, entries/s, SQLite", med(s, "ingest_eps"), med(s, "bare_insert_eps"),
+            "bare insert", "ratio ≥ 0.5")
+        add(f"sync ({n['sync']})", "ingest, entries/s, PostgreSQL", med(s, "ingest_eps_pg"),
+            med(s, "bare_insert_eps_pg"), "bare insert", "ratio ≥ 0.5")
+        add(f"sync ({n['sync']})", "10,000-entry catch-up, SQLite", med(s, "catchup_s"), aim="≤ 3 s", unit=" s")
+        add(f"sync ({n['sync']})", "10,000-entry catch-up, PostgreSQL", med(s, "catchup_s_pg"), aim="≤ 3 s",
+            unit=" s")
+    if c := runs.get("cpu_budget"):
+        for b in ("100", "50", "25"):
+            add(f"cpu_budget ({n['cpu_budget']})", f"tap p99 at {b} % of a core, 1280×720",
+                med(c, "tap_p99_ms", b), med(c, "tap_baseline_ledger_p99_ms", b), "bare ledger append",
+                "≤ 100 ms at 25 %" if b == "25" else "", " ms")
+            add(f"cpu_budget ({n['cpu_budget']})", f"tap p50 at {b} % of a core, 1280×720",
+                med(c, "tap_p50_ms", b), unit=" ms")
+            add(f"cpu_budget ({n['cpu_budget']})", f"720p30 playback dropped at {b} %",
+                med(c, "play720_dropped_pct", b), aim="≤ 1 % at 25 %" if b == "25" else "", unit=" %")
+        add(f"cpu_budget ({n['cpu_budget']})", "tap p99 at full speed, 1920×1080",
+            med(c, "tap_1920x1080_full_p99_ms"), aim="≤ 25 ms", unit=" ms")
+    if c := runs.get("coldstart"):
+        for b in ("100", "25"):
+            add(f"coldstart ({n['coldstart']})", f"start → READY=1 at {b} %", med(c, "ready_s", b),
+                med(c, "baseline_python_s", b), "`python -c pass`", "≤ 1.5 s at 25 %" if b == "25" else "", " s")
+            add(f"coldstart ({n['coldstart']})", f"start → first frame at {b} %", med(c, "first_frame_s", b),
+                unit=" s")
+    if f := runs.get("fleet"):
+        label = f"fleet ({n['fleet']}: {int(med(f, 'kiosks') or 0)} kiosks, {int(med(f, 'workers') or 0)} workers)"
+        add(label, "batch ack p50", med(f, "batch_ack_p50_ms"), unit=" ms")
+        add(label, "batch ack p99", med(f, "batch_ack_p99_ms"), aim="≤ 250 ms", unit=" ms")
+        add(label, "requests", med(f, "requests"))
+        add(label, "errors", med(f, "errors"), aim="0")
+        out.append((label, "portal totals = sum of ledgers", "yes" if all(r.get("exact") for r in f) else "NO",
+                    "–", "–", "exact"))
+    if t := runs.get("tap"):
+        add(f"tap ({n['tap']})", "tap p99 (full speed)", med(t, "p99_ms"), med(t, "baseline_ledger_p99_ms"),
+            "bare ledger append", unit=" ms")
+    if p := runs.get("player"):
+        add(f"player ({n['player']})", "dropped frames, 720p playlist", med(p, "dropped"), aim="0")
+        add(f"player ({n['player']})", "largest switch gap", med(p, "max_switch_gap_ms"),
+            med(p, "frame_interval_ms"), "one frame", "< 1 frame", " ms")
+        add(f"player ({n['player']})", "peak RSS", med(p, "peak_rss_mb"), aim="≤ 200 MB", unit=" MB")
+        add(f"player ({n['player']})", "720p pipeline fps", med(p, "fps_720p"), med(p, "bare_fps_720p"), "bare PyAV")
+    if lg := runs.get("ledger"):
+        add(f"ledger ({n['ledger']})", "append ratio", med(lg, "append_ratio"), aim="≥ 0.7")
+        add(f"ledger ({n['ledger']})", "verify ratio", med(lg, "verify_ratio"), aim="≥ 0.8")
+    if rd := runs.get("reader"):
+        add(f"reader ({n['reader']})", "reader p99", med(rd, "p99_ms"), aim="< 5 ms", unit=" ms")
+    return out
+
+
+def table(runs: dict[str, list[dict[str, Any]]]) -> str:
+    lines = ["| bench (runs) | figure | median | baseline | ratio | aim |", "|---|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows(runs)]
+    return "\n".join(lines) + "\n"
+
+
+def plots(runs: dict[str, list[dict[str, Any]]], out_dir: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    made: list[Path] = []
+
+    def save(fig: Any, name: str) -> None:
+        path = out_dir / name
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        made.append(path)
+
+    if c := runs.get("cpu_budget"):
+        budgets = sorted({int(b) for r in c for b in r.get("tap_p99_ms", {})}, reverse=True)
+        fig, ax = plt.subplots(figsize=(6, 3.6))
+        for q, style in (("p50", "o-"), ("p99", "s-")):
+            ax.plot(budgets, [med(c, f"tap_{q}_ms", str(b)) for b in budgets], style, label=f"tap → thank-you {q}")
+        ax.plot(budgets, [med(c, "tap_baseline_ledger_p99_ms", str(b)) for b in budgets], "x--",
+                label="bare ledger append p99")
+        ax.axhline(100, color="grey", lw=0.8, ls=":", label="aim at 25 %: 100 ms")
+        ax.set_xlabel("CPU budget, % of one core (10 ms period)")
+        ax.set_ylabel("ms")
+        ax.invert_xaxis()
+        ax.set_title(f"Tap latency against CPU budget, {c[0].get('size', '')}")
+        ax.legend(fontsize=8)
+        save(fig, "tap_vs_cpu.png")
+    if s := [r for r in runs.get("sync", []) if "batch" in r]:
+        batches = sorted({r["batch"] for r in s})
+        fig, ax = plt.subplots(figsize=(6, 3.6))
+        for key, label in (("ingest_eps", "ingest, SQLite"), ("bare_insert_eps", "bare insert, SQLite"),
+                           ("ingest_eps_pg", "ingest, PostgreSQL"), ("bare_insert_eps_pg", "bare insert, PostgreSQL")):
+            ys = [med([r for r in s if r["batch"] == b], key) for b in batches]
+            if any(y is not None for y in ys):
+                ax.plot(batches, ys, "o-" if key.startswith("ingest") else "x--", label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel("entries per batch")
+        ax.set_ylabel("entries/s")
+        ax.set_title("Portal ingest against batch size")
+        ax.legend(fontsize=8)
+        save(fig, "ingest_vs_batch.png")
+    if f := [r for r in runs.get("fleet", []) if r.get("batch_ack_quantiles_ms")]:
+        fig, ax = plt.subplots(figsize=(6, 3.6))
+        qs = [1] + list(range(5, 100, 5)) + [99]
+        for r in f:
+            ax.plot(r["batch_ack_quantiles_ms"], qs, ".-", label=f"{r['kiosks']} kiosks, {r['workers']} workers")
+        ax.axvline(250, color="grey", lw=0.8, ls=":", label="aim: p99 ≤ 250 ms")
+        ax.set_xlabel("batch acknowledgement latency, ms")
+        ax.set_ylabel("percentile")
+        ax.set_title("Fleet soak: batch acknowledgement latency")
+        ax.legend(fontsize=8)
+        save(fig, "fleet_batch_ack_cdf.png")
+    if c := runs.get("coldstart"):
+        budgets = sorted({int(b) for r in c for b in r.get("ready_s", {})}, reverse=True)
+        fig, ax = plt.subplots(figsize=(6, 3.6))
+        xs = range(len(budgets))
+        ax.bar([x - 0.2 for x in xs], [med(c, "ready_s", str(b)) or 0 for b in budgets], 0.4, label="READY=1")
+        ax.bar([x + 0.2 for x in xs], [med(c, "first_frame_s", str(b)) or 0 for b in budgets], 0.4,
+               label="first frame")
+        ax.axhline(1.5, color="grey", lw=0.8, ls=":", label="aim at 25 %: 1.5 s")
+        ax.set_xticks(list(xs), [f"{b} %" for b in budgets])
+        ax.set_ylabel("s from process start")
+        ax.set_title("Cold start of `kiosk run`")
+        ax.legend(fontsize=8)
+        save(fig, "coldstart.png")
+    return made
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("results", nargs="+", type=Path)
+    ap.add_argument("--plots", type=Path, help="write PNG plots into this directory")
+    ap.add_argument("--update", type=Path, help="replace the table between the bench-table markers of this file")
+    args = ap.parse_args()
+    runs = load(args.results)
+    if not runs:
+        print("no bench results found in " + ", ".join(map(str, args.results)), file=sys.stderr)
+        return 1
+    md = table(runs)
+    if args.update:
+        doc = args.update.read_text("utf-8")
+        if BEGIN not in doc or END not in doc:
+            print(f"{args.update} has no {BEGIN} … {END} markers", file=sys.stderr)
+            return 1
+        head, _, rest = doc.partition(BEGIN)
+        _, _, tail = rest.partition(END)
+        args.update.write_text(f"{head}{BEGIN}\n{md}{END}{tail}", "utf-8")
+    else:
+        print(md, end="")
+    if args.plots:
+        for p in plots(runs, args.plots):
+            print(f"wrote {p}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
