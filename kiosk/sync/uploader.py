@@ -327,9 +327,19 @@ class Uploader:
                 self.sync_round()
             except SyncError as exc:
                 self.state.last_error = str(exc)
-                self.state.save(self.state_path)
+                try:
+                    self.state.save(self.state_path)
+                except OSError as save_exc:
+                    log.error("cannot save sync state: %s", save_exc)
                 log.warning("sync: %s", exc)
                 raise
+            except OSError as exc:
+                # A full or read-only disk: sync-state.json cannot be saved. The portal keeps what it
+                # acknowledged (the next heartbeat says so), so nothing is lost: report it and retry.
+                msg = f"cannot write {self.state_path.name}: {exc.strerror or exc}"
+                self.state.last_error = msg
+                log.error("sync: %s", msg)
+                raise SyncError(msg) from None
 
         def classify(exc: Exception) -> Transient | None:
             if not isinstance(exc, SyncError) or exc.permanent:
