@@ -339,6 +339,7 @@ class App:
     def start(self) -> App:
         cfg = self.cfg
         ensure_secrets(cfg)
+        self._adopt_recorded_config()
         pepper = Pepper.load(cfg.pepper_path)
         self.ledger = open_ledger(cfg)
         self.terminal = open_terminal(cfg)
@@ -359,6 +360,29 @@ class App:
         self.reader.events.subscribe(self._on_reader_event)  # on the reader thread: hand over, never block
         self.reader.start()
         return self
+
+    def _adopt_recorded_config(self) -> None:
+        """After a restart (a power cut, an update), the config the portal last pushed and this kiosk recorded
+        (``config_change`` in the ledger, then ``portal-config.json``) still sets projects, amounts and
+        playlist: the portal was told it is applied, and will not push it again."""
+        from kiosk.sync.adopt import overlay
+        from kiosk.sync.configapply import load_applied
+
+        applied = load_applied(self.cfg.data_dir)
+        if applied is None:
+            return
+        try:
+            new = overlay(self.cfg, applied["config"])
+        except Exception as exc:  # noqa: BLE001 - a bad file must not stop the kiosk: say so, use the config file
+            log.error("portal config v%s (portal-config.json) cannot be used: %s; running on the config file",
+                      applied.get("version"), exc)
+            return
+        self.cfg.projects = new.projects
+        self.cfg.donation = new.donation
+        self.cfg.player.playlist = new.player.playlist
+        self.ctx = ScreenContext.from_config(self.cfg, receipt_base_url=self._receipt_base_url)
+        log.info("portal config v%s in force: %d projects, %d clips", applied.get("version"), len(new.projects),
+                 len(new.player.playlist))
 
     def close(self) -> None:
         """Stop taking taps, let a donation in progress finish, then close ledger (checkpoint), terminal, display."""
