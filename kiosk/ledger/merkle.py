@@ -51,12 +51,22 @@ def root(leaf_hashes: Sequence[bytes]) -> bytes:
     return _mth(leaves, 0, len(leaves))
 
 
-def _mth(leaves: Sequence[bytes], lo: int, hi: int) -> bytes:
+# Perfect subtrees at least this large are remembered in a caller's cache (see consistency_proof).
+CACHE_MIN_SUBTREE = 64
+
+
+def _mth(leaves: Sequence[bytes], lo: int, hi: int, cache: dict[tuple[int, int], bytes] | None = None) -> bytes:
     n = hi - lo
     if n == 1:
         return leaves[lo]
     k = _split(n)
-    return _node(_mth(leaves, lo, lo + k), _mth(leaves, lo + k, hi))
+    if cache is not None and n >= CACHE_MIN_SUBTREE and n & (n - 1) == 0:
+        # A perfect subtree's hash never changes as the tree grows, so it can be kept across calls.
+        h = cache.get((lo, n))
+        if h is None:
+            h = cache[(lo, n)] = _node(_mth(leaves, lo, lo + k, cache), _mth(leaves, lo + k, hi, cache))
+        return h
+    return _node(_mth(leaves, lo, lo + k, cache), _mth(leaves, lo + k, hi, cache))
 
 
 def inclusion_proof(index: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
@@ -100,28 +110,32 @@ def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[by
     return sn == 0 and r == root
 
 
-def consistency_proof(old_size: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
+def consistency_proof(old_size: int, leaf_hashes: Sequence[bytes],
+                      cache: dict[tuple[int, int], bytes] | None = None) -> list[bytes]:
     """Proof that the tree of ``old_size`` is a prefix of the tree over ``leaf_hashes`` (§2.1.4.1).
 
-    Empty when old_size is 0 or equals the new size.
+    Empty when old_size is 0 or equals the new size. ``cache``: a dict the caller keeps for one
+    append-only list of leaves; perfect subtrees are remembered in it, so proof after proof over a
+    growing log costs what is new instead of the whole tree (the uploader sends one per batch).
     """
-    leaves = list(leaf_hashes)
+    leaves = leaf_hashes if isinstance(leaf_hashes, list) else list(leaf_hashes)
     n = len(leaves)
     if not 0 <= old_size <= n:
         raise ValueError(f"old size {old_size} is outside 0..{n}")
     if old_size in (0, n):
         return []
-    return _subproof(old_size, leaves, 0, n, True)
+    return _subproof(old_size, leaves, 0, n, True, cache)
 
 
-def _subproof(m: int, leaves: Sequence[bytes], lo: int, hi: int, complete: bool) -> list[bytes]:
+def _subproof(m: int, leaves: Sequence[bytes], lo: int, hi: int, complete: bool,
+              cache: dict[tuple[int, int], bytes] | None = None) -> list[bytes]:
     n = hi - lo
     if m == n:
-        return [] if complete else [_mth(leaves, lo, hi)]
+        return [] if complete else [_mth(leaves, lo, hi, cache)]
     k = _split(n)
     if m <= k:
-        return _subproof(m, leaves, lo, lo + k, complete) + [_mth(leaves, lo + k, hi)]
-    return _subproof(m - k, leaves, lo + k, hi, False) + [_mth(leaves, lo, lo + k)]
+        return _subproof(m, leaves, lo, lo + k, complete, cache) + [_mth(leaves, lo + k, hi, cache)]
+    return _subproof(m - k, leaves, lo + k, hi, False, cache) + [_mth(leaves, lo, lo + k, cache)]
 
 
 def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]) -> bool:

@@ -22,6 +22,7 @@ class LedgerSource:
         self.path = Path(path)
         self.engine = read_only_engine(self.path)
         self._leaves: list[bytes] = []  # append-only ledger: hashes once read stay valid
+        self.tree_cache: dict[tuple[int, int], bytes] = {}  # perfect subtrees, for merkle.consistency_proof
 
     def close(self) -> None:
         self.engine.dispose()

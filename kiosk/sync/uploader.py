@@ -259,7 +259,8 @@ class Uploader:
             note, cp_size, proof = None, cp_ack, []
             if cp is not None and cp[0] >= cp_ack:
                 cp_size, note = cp
-                proof = merkle.consistency_proof(cp_ack, src.leaves(cp_size)) if cp_size > cp_ack else []
+                proof = (merkle.consistency_proof(cp_ack, src.leaves(cp_size), src.tree_cache)
+                         if cp_size > cp_ack else [])
             doc = P.batch_document(self.kiosk_id, rows, note, cp_ack, proof)
             body = json.dumps(doc, separators=(",", ":")).encode()
             key = P.idempotency_key(self.kiosk_id, rows[0][0], rows[-1][0], cp_ack, cp_size)

@@ -129,3 +129,20 @@ def test_proof_arguments_are_checked():
     assert not m.verify_inclusion(HASHES[0], 5, 3, [], m.root(HASHES[:3]))
     assert not m.verify_consistency(5, 3, b"", b"", [])
     assert not m.verify_consistency(3, 5, m.root(HASHES[:3]), m.root(HASHES[:5]), [])
+
+
+def test_consistency_proofs_with_a_subtree_cache_equal_those_without():
+    """The uploader keeps one cache per ledger while it grows; every proof must be the plain one."""
+    import hashlib
+
+    from kiosk.ledger import merkle as m
+
+    leaves = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(700)]
+    cache: dict = {}
+    old = 0
+    for new in (1, 3, 64, 65, 130, 256, 300, 511, 512, 513, 700):
+        for o in {old, 1, new // 2, new - 1} - {0}:
+            if o <= new:
+                assert m.consistency_proof(o, leaves[:new], cache) == m.consistency_proof(o, leaves[:new])
+        old = new
+    assert cache and all(n >= m.CACHE_MIN_SUBTREE and n & (n - 1) == 0 for _, n in cache)
