@@ -204,12 +204,26 @@ class Uploader:
         return SyncError(msg, permanent=True)
 
     # --- enrollment -------------------------------------------------------------------------------
-    def enroll(self, code: str) -> dict[str, Any]:
+    def enroll(self, code: str, max_attempts: int = 3) -> dict[str, Any]:
+        """Register this kiosk's key with ``code``. Network errors, 5xx and 429 are retried with backoff: the
+        portal answers a repeated enrollment of the same kiosk and key again (server_sync/enroll.py), so a
+        lost answer costs a retry, never the code."""
         sig = P.b64(self.sk.sign(P.enroll_message(self.kiosk_id, code, self.pub_hex)))
         body = json.dumps({"kiosk_id": self.kiosk_id, "code": code, "public_key": self.pub_hex,
                            "signature": sig}).encode()
-        try:
+
+        def attempt() -> tuple[int, Any, requests.Response]:
             status, data, resp = self._call("POST", "/api/v1/enroll", body, signed=False)
+            if status >= 500 or status == 429:
+                raise self._fail(status, data, resp)
+            return status, data, resp
+
+        def classify(exc: Exception) -> Transient | None:
+            return Transient(exc.retry_after) if isinstance(exc, SyncError) and not exc.permanent else None
+
+        try:
+            status, data, resp = retry(attempt, classify=classify, backoff=self.backoff_policy,
+                                       max_attempts=max_attempts, sleep=self.sleep, rng=self.rng)
         except SyncError as exc:
             raise EnrollError(str(exc)) from None
         if status != 200 or not isinstance(data, dict):

@@ -18,7 +18,7 @@ def _lose_the_answer(rig, portal, code: str) -> None:  # noqa: ANN001
     from fault_proxy import FaultProxy
 
     with FaultProxy(portal.url, rate=1.0, faults=("drop_after",)) as proxy:
-        up = rig.uploader(proxy.url)
+        up = rig.uploader(proxy.url, backoff_base=0.01)
         with pytest.raises(EnrollError):
             up.enroll(code)
         up.close()
@@ -89,3 +89,24 @@ def test_a_kiosk_moves_to_another_portal_with_a_new_code_and_no_file_edits(porta
             b.stop()
     finally:
         moving.ledger.close(checkpoint=False)
+
+
+def test_enroll_retries_by_itself_when_the_answer_is_lost(portal, rig):
+    """One `kiosk enroll` over a link that drops the first answer: the retry gets the same enrollment."""
+    import random
+
+    from fault_proxy import FaultProxy
+
+    def schedule(seed: int) -> list[str]:  # what FaultProxy.pick will choose, request by request
+        r = random.Random(seed)
+        return [r.choice(("drop_after",)) if r.random() < 0.5 else "none" for _ in range(2)]
+
+    # A seed whose first request loses its answer and whose second goes through.
+    seed = next(s for s in range(1000) if schedule(s) == ["drop_after", "none"])
+    with FaultProxy(portal.url, rate=0.5, seed=seed, faults=("drop_after",)) as proxy:
+        up = rig.uploader(proxy.url, backoff_base=0.01)
+        ans = up.enroll(portal.issue_code(rig.kiosk_id))
+        up.close()
+        assert proxy.counts["drop_after"] == 1 and proxy.counts["none"] == 1
+    assert ans["kiosk_id"] == rig.kiosk_id
+    assert SyncState.load(rig.cfg.data_dir / "sync-state.json").enrolled_ms is not None
