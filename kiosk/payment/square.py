@@ -263,12 +263,15 @@ class SquareTerminal(PaymentTerminal):
         self.live = replace(self.live, cancel_requested=True)  # no callback: that runs on the charging thread
 
     # --- HTTP with the one retry policy ---------------------------------------------------------
-    def _call(self, fn: Callable[[], T], until: float) -> T:
+    def _call(self, fn: Callable[[], T], until: float, *, live: bool = True) -> T:
         """``fn()`` retried on 429, 5xx and network errors until ``until`` (monotonic seconds).
 
         Raises :class:`_Refused` for any other Square error and :class:`_DeadlinePassed` when the next try
-        would start after ``until``.
+        would start after ``until``. ``live=False`` (refunds, on the menu's thread) leaves :attr:`live`
+        alone: only the charging thread publishes the donor's screen.
         """
+        set_live = self._set_live if live else (lambda **_kw: None)
+
         def classify(exc: Exception) -> Transient | None:
             if isinstance(exc, ApiError):
                 code = exc.status_code or 0
@@ -282,7 +285,7 @@ class SquareTerminal(PaymentTerminal):
         def on_retry(exc: Exception, attempt: int, wait: float) -> None:
             why = f"HTTP {exc.status_code}" if isinstance(exc, ApiError) else type(exc).__name__
             log.warning("Square request failed (%s), retry %d in %.1fs", why, attempt + 1, wait)
-            self._set_live(last_error=why, status="UNREACHABLE" if not isinstance(exc, ApiError) else self.live.status)
+            set_live(last_error=why, status="UNREACHABLE" if not isinstance(exc, ApiError) else self.live.status)
 
         def sleep(s: float) -> None:
             if self._clock.monotonic() + s > until:
@@ -292,12 +295,12 @@ class SquareTerminal(PaymentTerminal):
         try:
             out = retry(fn, classify=classify, backoff=self._backoff, on_retry=on_retry, sleep=sleep, rng=self._rng)
         except ApiError as exc:
-            self._set_live(last_ok_mono=self._clock.monotonic())  # Square answered, it just said no
+            set_live(last_ok_mono=self._clock.monotonic())  # Square answered, it just said no
             raise _Refused(exc) from None
         except (httpx.TransportError, ValueError) as exc:
-            self._set_live(last_error=type(exc).__name__)
+            set_live(last_error=type(exc).__name__)
             raise _DeadlinePassed() from exc
-        self._set_live(last_ok_mono=self._clock.monotonic(), last_error=None)
+        set_live(last_ok_mono=self._clock.monotonic(), last_error=None)
         return out
 
     def _create(self, idem: str, body: dict[str, Any], until: float) -> Any:
@@ -434,7 +437,7 @@ class SquareTerminal(PaymentTerminal):
         try:
             resp = self._call(lambda: self.client.refunds.refund_payment(
                 idempotency_key=idempotency_key, amount_money={"amount": amount_yen, "currency": "JPY"},
-                payment_id=provider_ref, reason=reason[:192], request_options=NO_RETRIES), until)
+                payment_id=provider_ref, reason=reason[:192], request_options=NO_RETRIES), until, live=False)
         except _Refused as exc:
             raise RefundRefused(f"Square refused the refund: {exc.detail or exc.status}") from None
         except _DeadlinePassed:
@@ -477,7 +480,10 @@ class SquareTerminal(PaymentTerminal):
             self._device_started += 1
             mine = self._device_started
         try:
-            state, detail = self.device_status()
+            try:
+                state, detail = self.device_status()
+            except Exception as exc:  # e.g. the terminal was closed meanwhile: a status, never a thread crash
+                state, detail = "unreachable", f"device check failed ({type(exc).__name__})"
             with self._device_lock:
                 if mine > self._device_done:  # an older check finishing late must not hide a newer answer
                     self._device_done = mine
