@@ -58,6 +58,11 @@ kiosks = Table(
     Column("clock_skew_ms", BigInteger, nullable=True),
     Column("config_applied", Integer, nullable=False, default=0),
     Column("alarm", Boolean, nullable=False, default=False),
+    # The payment terminal as the kiosk last reported it in a heartbeat (protocol.PaymentHealth).
+    Column("payment_terminal", String(16), nullable=True),
+    Column("payment_state", String(16), nullable=True),
+    Column("payment_detail", String(200), nullable=True),
+    Column("payment_seen_ms", BigInteger, nullable=True),
 )
 
 enroll_codes = Table(
@@ -270,6 +275,7 @@ def is_sqlite(engine: Engine) -> bool:
 
 # Columns added to tables that older portals created: ALTER TABLE ... ADD COLUMN on start.
 _ADDED_COLUMNS = {
+    "portal_kiosks": ("payment_terminal", "payment_state", "payment_detail", "payment_seen_ms"),
     "portal_staff": ("role", "group_id"),
     "portal_configs": ("target", "published_by"),
 }

@@ -104,9 +104,12 @@ class Ingestor:
             clock = self._boot_clocks(conn, kid, [b]).get(b, BootClock())
             clock.observe_heartbeat(now.mono_ms, now.wall_ms, now.clock_synced, t)
             self._save_boots(conn, kid, {b: clock})
+            pay = now.payment
             conn.execute(update(kiosks).where(kiosks.c.id == kid).values(
                 last_seen_ms=t, reported_size=now.ledger_size, clock_synced=now.clock_synced,
-                clock_skew_ms=now.wall_ms - t))
+                clock_skew_ms=now.wall_ms - t,
+                **({} if pay is None else {"payment_terminal": pay.terminal, "payment_state": pay.state,
+                                           "payment_detail": pay.detail, "payment_seen_ms": t})))
             return self.answer(conn, kid)
 
     # --- batches ----------------------------------------------------------------------------------

@@ -186,6 +186,9 @@ def fleet(engine: Engine) -> list[dict[str, Any]]:
             "untimed_entries": int(unfixed.get(k["id"], 0)),
             "config_applied": k["config_applied"], "config_current": versions[k["id"]], "alarm": bool(k["alarm"]),
             "kiosk_group": groups_of.get(k["id"]) or "", "software": software.get(k["id"], ""),
+            "payment": None if k["payment_state"] is None else {
+                "terminal": k["payment_terminal"], "state": k["payment_state"], "detail": k["payment_detail"] or "",
+                "seen_ms": k["payment_seen_ms"]},
             "alarms": [{"kind": a["kind"], "seq": a["seq"], "detail": a["detail"], "created_ms": a["created_ms"]}
                        for a in al if a["kiosk_id"] == k["id"]][:10],
         })

@@ -76,7 +76,8 @@ class StaffSide:
         from kiosk.sync.uploader import BackgroundSync, Uploader
 
         # Pushed configs are recorded through the worker too: the sync thread waits for its config_change entry.
-        uploader = Uploader.from_config(self.app.cfg, writer=self.app.ledger_writer, on_config=self._on_pushed_config)
+        uploader = Uploader.from_config(self.app.cfg, writer=self.app.ledger_writer, on_config=self._on_pushed_config,
+                                        payment_health=self._payment_report)
         return BackgroundSync(uploader, self.app.cfg.portal.sync_interval_s).start()
 
     def _on_pushed_config(self, record: dict) -> None:
@@ -159,6 +160,12 @@ class StaffSide:
             dropped_frames_per_min=(getattr(m, "dropped", 0) or 0) * 60.0 if m is not None else None,
             switch_gap_ms=max(gaps) if gaps else None,
         )
+
+    def _payment_report(self) -> dict[str, str]:
+        """The terminal's state for the portal's heartbeat (sync thread; ``health()`` never blocks)."""
+        pay = self._payment()
+        return {"terminal": self.app.cfg.payment.terminal, "state": pay["payment_state"],
+                "detail": pay["payment_detail"]}
 
     def _payment(self) -> dict[str, str]:
         app = self.app

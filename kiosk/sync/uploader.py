@@ -105,8 +105,11 @@ class Uploader:
                  timeout: tuple[float, float] = (5.0, 30.0), backoff_base: float = 0.5, backoff_cap: float = 60.0,
                  session: requests.Session | None = None, rng: random.Random | None = None,
                  sleep: Callable[[float], None] = time.sleep,
-                 on_config: Callable[[dict[str, Any]], None] | None = None):
+                 on_config: Callable[[dict[str, Any]], None] | None = None,
+                 payment_health: Callable[[], dict[str, str]] | None = None):
         self.kiosk_id = kiosk_id
+        self.payment_health = payment_health
+        """The running kiosk's terminal report (terminal, state, detail) for each heartbeat; None outside one."""
         self.sk = signing_key
         self.pub_hex = public_raw(signing_key.public_key()).hex()
         self.ledger_path = Path(ledger_path)
@@ -241,8 +244,16 @@ class Uploader:
 
     # --- one round --------------------------------------------------------------------------------
     def heartbeat(self) -> dict[str, Any]:
-        now = {"boot": self.source.last_boot(), "mono_ms": self.clock.mono_ms(), "wall_ms": self.clock.wall_ms(),
-               "clock_synced": bool(self.clock.synced()), "ledger_size": self.source.size()}
+        now: dict[str, Any] = {"boot": self.source.last_boot(), "mono_ms": self.clock.mono_ms(),
+                               "wall_ms": self.clock.wall_ms(), "clock_synced": bool(self.clock.synced()),
+                               "ledger_size": self.source.size()}
+        if self.payment_health is not None:
+            try:
+                pay = self.payment_health()
+                now["payment"] = {"terminal": pay["terminal"], "state": pay["state"],
+                                  "detail": pay.get("detail", "")[:P.MAX_PAYMENT_DETAIL]}
+            except Exception:  # a report must never stop the upload it rides on
+                log.exception("payment status for the heartbeat")
         status, data, resp = self._call("POST", f"/api/v1/kiosks/{self.kiosk_id}/heartbeat",
                                          json.dumps(now).encode())
         if status != 200 or not isinstance(data, dict):

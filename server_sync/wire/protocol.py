@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from typing import Any
+from typing import Any, Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -25,6 +25,8 @@ ENROLL_CONTEXT = "kiosk-enroll/v1"
 MAX_BATCH_ENTRIES = 1000
 MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_ENTRY_BYTES = 16 * 1024
+MAX_PAYMENT_DETAIL = 200
+"""Characters of the payment terminal's status line in a heartbeat (the kiosk cuts longer ones)."""
 MAX_PROOF_HASHES = 64
 DEFAULT_BATCH_ENTRIES = 500
 # How far a request's creation time may be from the portal's clock. The uploader learns the portal's
@@ -118,6 +120,17 @@ class Consistency(_Strict):
     proof: list[str] = Field(max_length=MAX_PROOF_HASHES, description="RFC 9162 consistency proof, base64 hashes")
 
 
+class PaymentHealth(_Strict):
+    """The payment terminal's own word at heartbeat time (``PaymentTerminal.health()``), for the fleet page.
+
+    A report, not a ledger fact: it tells staff a kiosk cannot take money before a citizen finds out.
+    """
+
+    terminal: str = Field(pattern=r"^[a-z][a-z0-9_]{0,15}$", description="the [payment] terminal: sim, square…")
+    state: Literal["ready", "busy", "offline", "error"]
+    detail: str = Field("", max_length=MAX_PAYMENT_DETAIL, description="one line for staff (never a card number)")
+
+
 class KioskNow(_Strict):
     """The kiosk's clocks when it said hello: lets the portal fix times per boot.
 
@@ -129,6 +142,8 @@ class KioskNow(_Strict):
     wall_ms: int = Field(ge=0, le=2**53 - 1)
     clock_synced: bool
     ledger_size: int = Field(ge=0, le=2**53 - 1)
+    payment: PaymentHealth | None = None
+    """Absent from kiosks older than this field and from tools that sync without a running kiosk."""
 
 
 class BatchRequest(_Strict):

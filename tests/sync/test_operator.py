@@ -358,3 +358,33 @@ def test_staff_add_makes_any_role_and_the_media_options_come_from_the_environmen
     monkeypatch.setenv("KIOSK_PORTAL_MEDIA_SIZE", "big")
     with pytest.raises(RuntimeError, match="WIDTHxHEIGHT"):
         options_from_env()
+
+
+def test_the_payment_terminals_state_travels_in_the_heartbeat_to_the_kiosks_page(op, tmp_path):
+    """Issue #13: the portal sees what the kiosk's own terminal says (state and detail), not a constant; a kiosk
+    that reports nothing (a sync tool outside `kiosk run`) shows as not reported, and an unusable report is a 422."""
+    quiet = make_rig(tmp_path, "kiosk-quiet")
+    up_quiet = enrolled(quiet, op)
+    assert up_quiet.sync_once().ok
+    rig = make_rig(tmp_path, "kiosk-pay")
+    report = {"terminal": "square", "state": "offline", "detail": "Square unreachable (timeout) " + "x" * 300}
+    up = enrolled(rig, op, payment_health=lambda: dict(report))
+    assert up.sync_once().ok
+    s, _ = login(op.url, "staff1")
+    page = s.get(op.url + "/staff/kiosks", timeout=10).text
+    row = re.search(r'<tr data-kiosk="kiosk-pay">.*?</tr>', page, re.S).group(0)
+    assert "つながりません" in row and "(square)" in row and "Square unreachable (timeout)" in row
+    assert "x" * 201 not in row  # the kiosk cuts the line to the protocol's limit
+    quiet_row = re.search(r'<tr data-kiosk="kiosk-quiet">.*?</tr>', page, re.S).group(0)
+    assert "報告なし" in quiet_row
+    report.update(state="ready", detail="last checkout: approved")
+    assert up.sync_once().ok
+    row = re.search(r'<tr data-kiosk="kiosk-pay">.*?</tr>',
+                    s.get(op.url + "/staff/kiosks", timeout=10).text, re.S).group(0)
+    assert "使えます" in row and "last checkout: approved" in row and "つながりません" not in row
+    # The portal refuses a state outside the protocol rather than storing it.
+    report.update(state="on fire")
+    st = up.sync_once(max_attempts=1)
+    assert not st.ok and "payment" in (st.last_error or "")
+    up.close()
+    up_quiet.close()

@@ -235,6 +235,9 @@ def test_admin_editor_staff_and_a_real_kiosk(db_url, tmp_path, browser):
         _wait(applied, 90, f"the kiosk to adopt config v{version}", kiosk)
         staffer.goto(url + "/staff/kiosks")
         assert f"v{version}（最新）" in staffer.locator("tr[data-kiosk='e2e-kiosk-1'] td.config").inner_text()
+        # The running kiosk's heartbeat carries its terminal's own report (issue #13), here the simulator's.
+        pay = staffer.locator("tr[data-kiosk='e2e-kiosk-1'] td.payment").inner_text()
+        assert "使えます" in pay and "(sim)" in pay, pay
         for path in ("/staff", "/staff/kiosks", "/staff/playlists?target=all", "/staff/volunteer"):
             staffer.goto(url + path)
             assert staffer.evaluate("document.documentElement.scrollWidth") <= 390, path
