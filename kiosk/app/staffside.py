@@ -17,7 +17,14 @@ import pygame
 
 from kiosk import __version__
 from kiosk.config.staff import ops_settings
-from kiosk.ops.status import StatusInputs, ledger_figures, read_disk_free, read_soc_temp, read_uptime
+from kiosk.ops.status import (
+    StatusInputs,
+    ledger_figures,
+    read_disk_free,
+    read_disk_writable,
+    read_soc_temp,
+    read_uptime,
+)
 from kiosk.reader import CardPresented, ReaderEvent
 from kiosk.staff.gate import StaffGate
 from kiosk.staff.menu import MaintenanceMenu, services_from_config
@@ -155,7 +162,10 @@ class StaffSide:
             pending_entries=sync.get("pending") if sync else None,
             ledger_ok=not app.failed,
             **ledger_figures(app.ledger),
-            disk_free_bytes=read_disk_free(app.cfg.data_dir), soc_temp_c=read_soc_temp(),
+            disk_free_bytes=read_disk_free(app.cfg.data_dir), disk_writable=read_disk_writable(app.cfg.data_dir),
+            # A pushed config that could not be adopted is kept apart from upload errors; staff see either.
+            sync_error=(sync.get("last_error") or (sync.get("extra") or {}).get("config_error")) if sync else None,
+            soc_temp_c=read_soc_temp(),
             uptime_s=read_uptime(), version=__version__,
             dropped_frames_per_min=(getattr(m, "dropped", 0) or 0) * 60.0 if m is not None else None,
             switch_gap_ms=max(gaps) if gaps else None,

@@ -8,6 +8,7 @@ payment, sync, player) feed their own numbers into :class:`StatusInputs`.
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,11 @@ class StatusInputs:
     last_seq: int | None = None
     ledger_bytes: int | None = None
     disk_free_bytes: int | None = None
+    disk_writable: bool | None = None
+    """False when the data partition cannot be written (remounted read-only after an error, a failing card)."""
+    sync_error: str | None = None
+    """The uploader's last error, local ones included (a sync-state.json it could not save, a pushed config it
+    could not adopt): staff see it here, not only in the log."""
     soc_temp_c: float | None = None
     uptime_s: float | None = None
     version: str = ""
@@ -120,7 +126,10 @@ def status_items(x: StatusInputs, limits: StatusSection | None = None) -> list[S
         ago = "never" if age is None else f"{_duration(age)} ago"
         value = f"last sync {ago}; {pending if pending is not None else '?'} pending"
         stale = lim.sync_stale_min * 60
-        if pending == 0:
+        if x.sync_error:
+            add(StatusItem("sync", "yellow" if pending == 0 else "red", f"{value}; last error: {x.sync_error}",
+                           "entries are safe on the kiosk; fix what the error names, then press Sync now"))
+        elif pending == 0:
             add(StatusItem("sync", "green", value))
         elif age is None or pending is None or age >= 4 * stale:
             add(StatusItem("sync", "red" if age is None or age >= 4 * stale else "yellow", value,
@@ -138,7 +147,11 @@ def status_items(x: StatusInputs, limits: StatusSection | None = None) -> list[S
     else:
         add(StatusItem("ledger", "green" if x.ledger_ok else "yellow", size))
 
-    if x.disk_free_bytes is None:
+    if x.disk_writable is False:
+        add(StatusItem("disk", "red", "read-only: nothing can be saved",
+                       "donations are stopped; restart the kiosk, and if this stays, call the operator (the SD card "
+                       "may be failing)"))
+    elif x.disk_free_bytes is None:
         add(StatusItem("disk", "yellow", "unknown"))
     elif x.disk_free_bytes < lim.min_free_mb * 1_048_576:
         add(StatusItem("disk", "red", f"{_mb(x.disk_free_bytes)} free", "export to USB and remove old logs/exports"))
@@ -197,6 +210,15 @@ def read_uptime(path: Path = Path("/proc/uptime")) -> float | None:
     try:
         return float(path.read_text().split()[0])
     except (OSError, ValueError, IndexError):
+        return None
+
+
+def read_disk_writable(path: Path) -> bool | None:
+    """Whether the data directory can be written now. ``access(2)`` answers EROFS for a read-only mount even
+    for root, without writing anything (a probe file would itself fail on a full disk)."""
+    try:
+        return os.access(path, os.W_OK) if path.exists() else None
+    except OSError:
         return None
 
 

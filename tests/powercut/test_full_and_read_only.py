@@ -176,3 +176,25 @@ def test_write_atomic_on_a_full_disk_keeps_the_old_file(tmp_path: Path) -> None:
             write_atomic(d / "f.json", "x" * 100_000)
         assert (d / "f.json").read_text() == "old"
         filler.unlink()
+
+
+def test_the_status_page_says_read_only_and_shows_the_sync_error(tmp_path: Path) -> None:
+    """What staff see on the device: a data partition gone read-only turns the disk item red with what to do,
+    and an error the uploader kept (here its own state file it could not save) is on the sync item, not only
+    in the log. Measured on a real read-only remount, through the probe the running kiosk uses."""
+    from kiosk.ops.status import StatusInputs, read_disk_writable, status_items
+
+    with small_tmpfs(tmp_path / "data") as d:
+        assert read_disk_writable(d) is True
+        subprocess.run(["mount", "-o", "remount,ro", str(d)], check=True)
+        try:
+            writable = read_disk_writable(d)
+        finally:
+            subprocess.run(["mount", "-o", "remount,rw", str(d)], check=True)
+    assert writable is False
+    err = "cannot save sync-state.json: [Errno 30] Read-only file system"
+    items = {i.key: i for i in status_items(StatusInputs(
+        portal_configured=True, network_up=True, portal_reachable=False, enrolled=True, pending_entries=3,
+        last_sync_age_s=60, disk_free_bytes=8 * 2**30, disk_writable=writable, sync_error=err))}
+    assert items["disk"].level == "red" and "read-only" in items["disk"].value and items["disk"].hint
+    assert items["sync"].level == "red" and err in items["sync"].value and items["sync"].hint
