@@ -57,7 +57,10 @@ def test_report_makes_the_table_and_plots_from_json_lines(tmp_path):
     """bench/report.py on lines shaped as the benches print them (the figures here are made up)."""
     lines = [
         {"catchup_s": 2.5, "ingest_eps": 6000, "bare_insert_eps": 40000, "ingest_ratio": 0.15, "batch": 250},
-        {"catchup_s": 2.7, "ingest_eps": 5000, "bare_insert_eps": 30000, "ingest_ratio": 0.17, "batch": 100},
+        {"catchup_s": 2.7, "ingest_eps": 5000, "bare_insert_eps": 30000, "ingest_ratio": 0.17, "batch": 250},
+        # Another batch size and a short catch-up: for the plot only, not the table.
+        {"catchup_s": 0.3, "catchup_entries": 1000, "ingest_eps": 3000, "bare_insert_eps": 30000,
+         "ingest_ratio": 0.1, "batch": 100},
         {"bench": "cpu_budget", "size": "1280x720", "tap_p50_ms": {"100": 10, "25": 40},
          "tap_p99_ms": {"100": 20, "25": 90}, "tap_baseline_ledger_p99_ms": {"100": 2, "25": 8},
          "play720_dropped_pct": {"100": 0, "25": 0.5}, "tap_1920x1080_full_p99_ms": 30},
@@ -76,7 +79,8 @@ def test_report_makes_the_table_and_plots_from_json_lines(tmp_path):
     assert res.returncode == 0, res.stderr
     text = doc.read_text()
     assert "STALE-TABLE" not in text and text.endswith("<!-- /bench-table -->\n\nafter\n")
-    assert "| sync (2) | ingest, entries/s, SQLite | 5,500 | 35,000 bare insert | 0.157 | ratio ≥ 0.5 |" in text
+    assert "| sync (2) | ingest, entries/s, SQLite | 5,500 | 35,000 bare insert | 0.16 | ratio ≥ 0.5 |" in text
+    assert "| sync (2) | 10,000-entry catch-up, SQLite | 2.6 s |" in text
     assert "| fleet (1: 200 kiosks, 2 workers) | portal totals = sum of ledgers | yes |" in text
     made = sorted(p.name for p in (tmp_path / "plots").iterdir())
     assert made == ["coldstart.png", "fleet_batch_ack_cdf.png", "ingest_vs_batch.png", "tap_vs_cpu.png"]
