@@ -61,11 +61,11 @@ def screens(lang: str = "ja") -> dict[str, flow.Screen]:
         "choose_amount": flow.ChooseAmountScreen("kodomo-shokudo", (100, 500, 1000), 100, lang),
         "tap_card": flow.TapCardScreen("mimamori", 500, lang),
         "charging": flow.ChargingScreen("kodomo-shokudo", 500, lang),
-        "thanks": flow.ThanksScreen("kodomo-shokudo", 500, 12_800, 5, 17, "k7q2m9x4c8d1abcd", 42, lang),
+        "thanks": flow.ThanksScreen("kodomo-shokudo", 500, 12_800, 5, 17, "ZHMWMD2CPFYYXEFQP5IPXGEOCU", 42, lang),
         # A separate payment terminal (Square): the donor pays there; our reader is optional (points).
         "tap_card_terminal": flow.TapCardScreen("mimamori", 500, lang, on_terminal=True),
-        "thanks_no_points": flow.ThanksScreen("kodomo-shokudo", 500, 12_800, 0, 0, "k7q2m9x4c8d1abcd", 42, lang,
-                                              has_donor=False),
+        "thanks_no_points": flow.ThanksScreen("kodomo-shokudo", 500, 12_800, 0, 0, "ZHMWMD2CPFYYXEFQP5IPXGEOCU", 42,
+                                              lang, has_donor=False),
     }
     for name, state, requested, refused in TERMINAL_STATES:
         out[f"charging_terminal_{name}"] = flow.ChargingScreen("kodomo-shokudo", 500, lang, on_terminal=True,

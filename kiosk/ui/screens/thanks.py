@@ -19,8 +19,14 @@ from kiosk.ui.widgets import THEME, Target, Theme
 
 
 def spaced_code(code: str) -> str:
-    """``k7q2m9x4c8d1abcd`` → ``k7q2 m9x4 c8d1 abcd``: easier to read aloud or type."""
+    """``ZHMWMD2CPFYY...`` → ``ZHMW MD2C PFYY ...``: easier to read aloud or type."""
     return " ".join(code[i:i + 4] for i in range(0, len(code), 4))
+
+
+def receipt_card_rect(surface: pygame.Surface, theme: Theme = THEME) -> pygame.Rect:
+    """Where the white receipt card sits: the right third of the screen, below the language button."""
+    w, h = surface.get_size()
+    return pygame.Rect(int(w * 0.64), theme.px(surface, 0.2), int(w * 0.32), h - theme.px(surface, 0.3))
 
 
 def render(data: ThanksScreen, surface: pygame.Surface, now_ms: int, ctx: ScreenContext,
@@ -58,7 +64,7 @@ def render(data: ThanksScreen, surface: pygame.Surface, now_ms: int, ctx: Screen
                 anchor="bottomleft")
 
     # The receipt: a white card so the QR code has the contrast phone cameras need.
-    card = pygame.Rect(int(w * 0.64), px(0.2), int(w * 0.32), h - px(0.3))
+    card = receipt_card_rect(surface, theme)
     pygame.draw.rect(surface, (255, 255, 255), card, border_radius=px(0.025))
     caption = pygame.Rect(card.left + px(0.02), card.top + px(0.02), card.width - px(0.04), px(0.1))
     cap = chrome.fit_text(surface, _("Scan for your receipt and history"), caption, px(0.036), theme.bg, bold=True,
@@ -68,10 +74,14 @@ def render(data: ThanksScreen, surface: pygame.Surface, now_ms: int, ctx: Screen
     code = receipt_qr(ctx.receipt_url(data.receipt_code), qr_size)
     qr_rect = code.get_rect(midtop=(card.centerx, cap.bottom + px(0.015)))
     surface.blit(code, qr_rect)
-    ui.text(surface, _("Receipt code"), (card.centerx, qr_rect.bottom + px(0.005)), px(0.03), (70, 80, 95),
-            anchor="midtop")
-    ui.text(surface, spaced_code(data.receipt_code), (card.centerx, card.bottom - px(0.015)), px(0.036), theme.bg,
-            bold=True, anchor="midbottom")
+    label = ui.text(surface, _("Receipt code"), (card.centerx, qr_rect.bottom + px(0.005)), px(0.03),
+                    (70, 80, 95), anchor="midtop")
+    # A real code is 26 characters: kept inside the card (dark text on the dark scrim cannot be read),
+    # on one line while that stays large, else broken between groups of four and shrunk to fit.
+    code_box = pygame.Rect(card.left + px(0.02), label.bottom, card.width - px(0.04),
+                           card.bottom - px(0.012) - label.bottom)
+    chrome.fit_text(surface, spaced_code(data.receipt_code), code_box, px(0.036), theme.bg, bold=True,
+                    anchor="midbottom", one_line_down_to=0.85)
 
     targets.append(chrome.lang_toggle(surface, data.lang, theme))
     return targets
