@@ -133,7 +133,7 @@ def portal_checks(cfg: KioskConfig, config_path: str = "FILE", *, http: Any = No
     kid = cfg.kiosk.id
     path = f"/api/v1/kiosks/{kid}/config"
     target = urlparse(url).path.rstrip("/") + path
-    enroll_fix = (f"on the portal server run `kiosk-portal enroll-code {kid}`, then here "
+    enroll_fix = (f"on the portal server run `kiosk-portal enroll-code --kiosk-id {kid}`, then here "
                   f"`sudo -u kiosk kiosk enroll --config {config_path} --portal {url} --code CODE`")
     try:
         r = session.get(url + path, headers=P.sign_request(sk, kid, "GET", target, b"", int(now())), timeout=timeout)

@@ -135,7 +135,7 @@ def test_reachable_portal_that_does_not_know_the_kiosk(tmp_path, httpserver):
                                          reader_kw=hermetic_reader(tmp_path))}
     c = checks["portal.enrolled"]
     assert c.status == "fail" and "not enrolled" in c.detail
-    assert "kiosk enroll --config" in c.fix and "kiosk-portal enroll-code test-kiosk-1" in c.fix
+    assert "kiosk enroll --config" in c.fix and "kiosk-portal enroll-code --kiosk-id test-kiosk-1" in c.fix
 
 
 def test_offline_kiosk_needs_no_portal_or_sync_timer(tmp_path):
@@ -146,3 +146,33 @@ def test_offline_kiosk_needs_no_portal_or_sync_timer(tmp_path):
                                          reader_kw=hermetic_reader(tmp_path))}
     assert checks["portal"].status == "ok" and "offline" in checks["portal"].detail
     assert "systemd.kiosk-sync.timer" not in checks
+
+
+def test_the_enrollment_fix_really_enrolls_the_kiosk(tmp_path, capsys):
+    """Issue #15 item 13: the two commands doctor prints, run as printed against a real portal, enroll the kiosk."""
+    import re
+    import shlex
+
+    pytest.importorskip("uvicorn")
+    from kiosk.cli import main as kiosk_main
+    from server_sync.embedded import start_portal
+    from server_sync.portal_cli import main as portal_main
+
+    db_url = f"sqlite:///{tmp_path / 'portal.db'}"
+    with start_portal(db_url) as portal:
+        path = make_site(tmp_path / "site", portal.url)
+        kw = dict(root=tmp_path, min_free_bytes=1, reader_kw=hermetic_reader(tmp_path))
+        c = {c.name: c for c in collect(str(path), **kw)}["portal.enrolled"]
+        assert c.status == "fail" and "not enrolled" in c.detail, c
+        on_portal, on_kiosk = re.findall(r"`([^`]+)`", c.fix)
+        argv = shlex.split(on_portal)
+        assert argv[0] == "kiosk-portal"
+        capsys.readouterr()
+        # The portal operator's shell has KIOSK_PORTAL_DB (or passes --db); here it is the test's database.
+        assert portal_main(argv[1:] + ["--db", db_url]) == 0, capsys.readouterr().err
+        code = capsys.readouterr().out.strip()
+        argv = shlex.split(on_kiosk.replace("CODE", code))
+        assert argv[:3] == ["sudo", "-u", "kiosk"] and argv[3] == "kiosk"
+        assert kiosk_main(argv[4:]) == 0, capsys.readouterr().err
+        c = {c.name: c for c in collect(str(path), **kw)}["portal.enrolled"]
+        assert c.status == "ok", c
