@@ -85,12 +85,12 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import logging
-
     from kiosk.config import load_config
 
     cfg = load_config(args.config)  # a bad file raises ConfigError: exit 2 with every problem listed
-    logging.basicConfig(level=cfg.kiosk.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from kiosk.ops.logsetup import setup_logging
+
+    setup_logging(cfg.kiosk.log_level)  # run_kiosk sets it up again (same handler, replaced): one line per event
     from kiosk.app.runtime import run_kiosk
 
     return run_kiosk(cfg, config_path=args.config or None, seconds=args.seconds)

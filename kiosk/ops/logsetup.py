@@ -72,7 +72,8 @@ def setup_logging(level: str = "INFO", *, stream: TextIO | None = None,
                   env: Mapping[str, str] | None = None) -> logging.Handler:
     """Route the root logger to ``stream`` (stdout) at ``level`` ([kiosk] log_level); returns the handler.
 
-    Replaces handlers a previous call installed, so it is safe to call again after a config reload.
+    Replaces handlers a previous call installed, and a plain console handler (``logging.basicConfig``),
+    so it is safe to call again after a config reload and each line is printed once.
     """
     env = os.environ if env is None else env
     handler = logging.StreamHandler(stream or sys.stdout)
@@ -82,7 +83,10 @@ def setup_logging(level: str = "INFO", *, stream: TextIO | None = None,
     handler.set_name("kiosk-stdout")
     root = logging.getLogger()
     for h in list(root.handlers):
-        if h.get_name() == "kiosk-stdout":
+        # Also a plain console handler (``logging.basicConfig``): left in place it printed every line twice,
+        # once without redaction. Capturing handlers (pytest's, a file) are subclasses and stay.
+        console = type(h) is logging.StreamHandler and h.stream in (sys.stdout, sys.stderr)
+        if h.get_name() == "kiosk-stdout" or console:
             root.removeHandler(h)
     root.addHandler(handler)
     root.setLevel(level)

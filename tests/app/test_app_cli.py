@@ -92,3 +92,19 @@ def test_run_starts_and_shuts_down_cleanly(tmp_path: Path):
     assert r.returncode == 0, r.stdout + r.stderr
     v = kiosk("ledger", "verify", str(tmp_path / "data" / "ledger.db"))
     assert v.returncode == 0, v.stdout
+
+
+def test_run_prints_each_log_line_once(tmp_path: Path):
+    """Issue #15 item 13: `kiosk run` logged every line twice (a basicConfig stderr handler next to the
+    redacting stdout one). Each event must appear exactly once across stdout and stderr."""
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text(f'[kiosk]\nid = "run-test-2"\ndata_dir = "{tmp_path / "data"}"\n\n[player]\ndisplay = "headless"\n'
+                   'width = 320\nheight = 180\n\n[[projects]]\nid = "kodomo"\ntitle = "こども食堂"\n'
+                   'area = "children"\n')
+    r = kiosk("run", "--config", str(cfg), "--seconds", "1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    events = [re.sub(r"^\S+ \S+ ", "", ln) for ln in (r.stdout + r.stderr).splitlines()
+              if re.match(r"^\S+ \S+ (DEBUG|INFO|WARNING|ERROR|CRITICAL) ", ln)]
+    assert any("kiosk" in e for e in events), r.stdout + r.stderr
+    doubled = sorted({e for e in events if events.count(e) > 1})
+    assert not doubled, "\n".join(doubled)
