@@ -80,6 +80,7 @@ class CardReader:
         self.debouncer = Debouncer(config.cooldown_ms / 1000.0, config.removal_misses)
         # Polls go to 0x0003 first; others only when configured. Never a wildcard.
         self.system_codes: tuple[int, ...] = (felica.SYSTEM_TRANSIT, *config.extra_system_codes)
+        self._cycle = 0
         self._announced = False  # did the current card produce a tap or an error?
         self._current_token: DonorToken | None = None
         self._episode: str | None = None  # collision/unsupported already reported
@@ -149,8 +150,15 @@ class CardReader:
         """
         started = self.clock()
         card: CardSession | None = None
+        self._cycle += 1
+        # The other systems (0xFE00: WAON, Edy, nanaco ...) only every EXTRA_POLL_EVERY-th cycle, or while a
+        # card is held: a phone in Express mode that hears one of them before 0x0003 shows its wallet
+        # instead of answering, so the few ms after a 0x0003 miss are kept rare. A held card is never such a
+        # phone (a phone that answered 0x0003 ends the cycle there).
+        extra = self.debouncer.current is not None or self._cycle % self.EXTRA_POLL_EVERY == 0
+        codes = self.system_codes if extra else self.system_codes[:1]
         try:
-            for sc in self.system_codes:
+            for sc in codes:
                 card = self.sense(sc)
                 if card is not None:
                     break
@@ -254,6 +262,10 @@ class CardReader:
             mobile=felica.is_mobile(card.pmm),
             history=tuple(history),
         )
+
+    EXTRA_POLL_EVERY: ClassVar[int] = 4
+    """Poll ``extra_system_codes`` on one cycle in this many while no card is held (4 × 50 ms: a non-transit
+    card still gets its answer within 0.2 s)."""
 
     READ_CHUNK: ClassVar[int] = 8
     """Blocks per Read Without Encryption; cards that take fewer say so with status A1/A2."""

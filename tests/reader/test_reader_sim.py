@@ -79,13 +79,30 @@ def test_express_mode_phone_answers_the_0003_poll_and_no_wallet_pops_up(sim, clo
 
 
 def test_extra_system_code_finds_non_transit_cards_as_unknown(sim, clock):
-    r = sim()
-    r.tap("edy")
-    assert taps(run(r, clock, 1.0)) == []  # invisible: 0xFE00 is not polled by default
-    r2 = sim(extra_system_codes=[0xFE00])
+    for preset in ("edy", "waon", "nanaco"):  # issue #15 item 3: seen by default, so they get an answer
+        r = sim()
+        r.tap(preset)
+        (rec,) = taps(run(r, clock, 1.0))
+        assert rec.family == "unknown" and rec.system_code == 0xFE00 and rec.balance_yen is None
+    r2 = sim(extra_system_codes=[])
     r2.tap("edy")
-    (rec,) = taps(run(r2, clock, 1.0))
-    assert rec.family == "unknown" and rec.system_code == 0xFE00 and rec.balance_yen is None
+    assert taps(run(r2, clock, 1.0)) == []  # turned off: invisible
+
+
+def test_extra_system_code_is_polled_rarely_while_idle_and_held_cards_stay_put(sim, clock):
+    """0xFE00 goes out on one idle cycle in four (a phone that hears it first shows its wallet), and a
+    held WAON card is polled every cycle so it is not counted as removed between probes."""
+    r = sim()
+    listener = r.place("transit systems=8008")  # a FeliCa card of a system we never poll: hears every poll
+    run(r, clock, 2.0)  # 40 idle cycles
+    assert listener.polls_seen.count(0x0003) == 40 and listener.polls_seen.count(0xFE00) == 10
+    r.remove("all")
+    waon = r.place("waon")
+    events = run(r, clock, 2.0)
+    (rec,) = taps(events)
+    assert rec.family == "unknown"
+    assert not [e for e in events if isinstance(e, CardRemoved)]  # held for 2 s: one tap, never "removed"
+    assert waon.polls_seen.count(0xFE00) >= 37  # every cycle once it is held
 
 
 def test_history_blocks_setting(sim, clock):
