@@ -41,6 +41,8 @@ from kiosk.ops.local_files import ensure_secrets
 
 DEFAULT_DATA_DIR = Path("kiosk-data")
 DEMO_CARDS = 5
+DEMO_PIN = "2580"
+"""The demo's maintenance-menu PIN (its hash is [staff] pin_hash in config/defaults/demo.toml). Public by design."""
 FAMILIES = ("suica", "pasmo", "icoca")
 HEADLESS_SIZE = (640, 360)
 HEADLESS_CLIP_S = 1.0
@@ -280,6 +282,10 @@ def run_demo(taps: int, data_dir: Path, headless: bool, out: TextIO | None = Non
         headless = True
     cfg = demo_config(data_dir)
     from kiosk.app.runtime import App
+
+    if cfg.staff.pin_hash:  # an older demo folder's kiosk.toml may have none
+        print(f"kiosk demo: maintenance menu: tap the top-left corner 5 times within 3 s, PIN {DEMO_PIN}",
+              file=out, flush=True)
 
     # The local portal: receipts' QR codes point at it and the ledger syncs to it (in memory only:
     # the port changes every run, so kiosk.toml keeps an offline kiosk).

@@ -42,6 +42,7 @@ def test_headless_demo_with_screenshots_then_continues(tmp_path: Path):
     assert "summary: 5 donations this run" in r.stdout and "ledger verified" in r.stdout
     assert re.search(r"points: \d+ earned this run", r.stdout)
     assert "problem" not in r.stdout
+    assert "maintenance menu: tap the top-left corner 5 times within 3 s, PIN 2580" in r.stdout  # issue #15 item 7
     for name in SHOTS:
         png = shots / f"{name}.png"
         assert png.exists(), name

@@ -144,3 +144,24 @@ def test_without_a_pin_configured_the_gesture_does_nothing(tmp_path: Path):
         assert not rig.menu.is_open
     finally:
         rig.ledger.close(checkpoint=False)
+
+
+def test_the_demo_menu_opens_with_the_documented_demo_pin(tmp_path: Path):
+    """Issue #15 item 7: `kiosk demo`'s config (as the demo writes it) opens the menu with the demo PIN
+    printed in its start line and the README; a wrong PIN does not."""
+    from kiosk.app.demo import DEMO_PIN, demo_config
+    from kiosk.staff.gate import StaffGate
+
+    demo = demo_config(tmp_path / "demo-data")
+    assert DEMO_PIN in (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
+    rig = build_rig(tmp_path)
+    try:
+        rig.services.gate = StaffGate(rig.services.writer, demo.staff, clock=rig.clock)
+        assert gesture(rig) and rig.menu.page == "pin"
+        type_pin(rig, "0000" if DEMO_PIN != "0000" else "1111")
+        assert rig.menu.page == "pin"
+        type_pin(rig, DEMO_PIN)
+        assert rig.menu.page == "home"
+        assert rig.admin()[-1] == {"action": "menu_open", "by": "pin", "via": "pin"}
+    finally:
+        rig.ledger.close(checkpoint=False)
