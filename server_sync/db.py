@@ -63,6 +63,10 @@ kiosks = Table(
     Column("payment_state", String(16), nullable=True),
     Column("payment_detail", String(200), nullable=True),
     Column("payment_seen_ms", BigInteger, nullable=True),
+    # Set by `kiosk-portal kiosk suspend` or an equivocation: its uploads are stored but held (not
+    # counted) until `kiosk resume` (server_sync/policy.py HELD).
+    Column("suspended_ms", BigInteger, nullable=True),
+    Column("suspended_reason", String(200), nullable=True),
 )
 
 enroll_codes = Table(
@@ -97,6 +101,9 @@ entries = Table(
     Column("voided", Boolean, nullable=False, default=False),
     Column("receipt", String(26), nullable=True),
     Column("received_ms", BigInteger, nullable=False),
+    # Why this verified entry broke the portal's policy on ingest (server_sync/policy.py); NULL: it
+    # did not. A quarantined entry is stored (the mirror stays exact) but never counted anywhere.
+    Column("quarantine", String(200), nullable=True),
 )
 Index("portal_entries_type_project", entries.c.type, entries.c.project)
 Index("portal_entries_donor", entries.c.donor)
@@ -275,9 +282,11 @@ def is_sqlite(engine: Engine) -> bool:
 
 # Columns added to tables that older portals created: ALTER TABLE ... ADD COLUMN on start.
 _ADDED_COLUMNS = {
-    "portal_kiosks": ("payment_terminal", "payment_state", "payment_detail", "payment_seen_ms"),
+    "portal_kiosks": ("payment_terminal", "payment_state", "payment_detail", "payment_seen_ms", "suspended_ms",
+                      "suspended_reason"),
     "portal_staff": ("role", "group_id"),
     "portal_configs": ("target", "published_by"),
+    "portal_entries": ("quarantine",),
 }
 
 

@@ -32,9 +32,10 @@ from kiosk.ledger import merkle
 from kiosk.ledger.encoding import entry_hash, parse_body
 from kiosk.ledger.keys import public_from_raw
 from kiosk.ledger.verify import BAD_SIGNATURE, ChainVerifier, Row, VerifyFailure
+from server_sync import policy
 from server_sync.clockfix import BootClock
 from server_sync.configstore import current_version
-from server_sync.db import alarms, boots, entries, idempotency, is_sqlite, kiosks, writing
+from server_sync.db import alarms, boots, configs, entries, idempotency, is_sqlite, kiosks, projects, writing
 from server_sync.errors import PortalError
 from server_sync.wire import protocol as P
 from server_sync.wire.receipt import receipt_code_of
@@ -368,23 +369,49 @@ class Ingestor:
 
     def _store(self, conn: Connection, kid: str, plan: _Plan, fresh: list[_Decoded]) -> None:
         objs = plan.objs
-        clocks = self._boot_clocks(conn, kid, [_clock_boot(o["boot"]) for o in objs])
-        for o in objs:
-            clocks.setdefault(_clock_boot(o["boot"]), BootClock()).observe_entry(
-                o["mono_ms"], o["wall_ms"], o["clock_synced"])
         received = now_ms()
+        # Policy first (docs/sync.md, "Policy on ingest"): a quarantined entry is stored, but none of its
+        # claims acts on anything else: not its clock reading, not a void it carries.
+        catalog_ids = {r[0] for r in conn.execute(select(projects.c.id)).all()}
+        applied, suspended = conn.execute(select(kiosks.c.config_applied, kiosks.c.suspended_ms)
+                                          .where(kiosks.c.id == kid)).one()
+        ctx = policy.Context.build(kid, received, catalog_ids, _config_doc(conn, applied or 0))
+        whys: list[str | None] = []
+        for o in objs:
+            whys.append(policy.violation(o, ctx))
+            if o["type"] == "config_change" and o["data"].get("source") == "portal":
+                # Entries after this one were made under the new version's limits.
+                ctx = policy.Context.build(kid, received, catalog_ids, _config_doc(conn, o["data"]["version"]))
+        clocks = self._boot_clocks(conn, kid, [_clock_boot(o["boot"]) for o in objs])
+        for o, why in zip(objs, whys, strict=True):
+            c = clocks.setdefault(_clock_boot(o["boot"]), BootClock())
+            if why is None:
+                c.observe_entry(o["mono_ms"], o["wall_ms"], o["clock_synced"])
         rows = []
         voids = []
         config_applied = None
-        for d, o in zip(fresh, objs, strict=True):
+        quarantined: list[tuple[int, str]] = []
+        for d, o, why in zip(fresh, objs, whys, strict=True):
             data, kind = o["data"], o["type"]
             t, fixed = clocks[_clock_boot(o["boot"])].time_of(o["mono_ms"], o["wall_ms"], o["clock_synced"])
-            rows.append(entry_row(kid, d.seq, d.body, d.signature, d.entry_hash, o, t, fixed, received))
-            if kind == "void":
+            row = entry_row(kid, d.seq, d.body, d.signature, d.entry_hash, o, t, fixed, received)
+            if why is not None:
+                row["quarantine"] = why[:200]
+                quarantined.append((d.seq, why))
+            elif suspended is not None:
+                row["quarantine"] = policy.HELD  # its void, if any, applies at `kiosk resume`
+            rows.append(row)
+            if kind == "void" and row["quarantine"] is None:
                 voids.append(data["voids_seq"])
             elif kind == "config_change" and data.get("source") == "portal":
                 config_applied = data["version"]
         conn.execute(entries.insert(), rows)
+        for seq, why in quarantined:
+            # In the batch's own transaction: the entry and its alarm are stored together or not at all.
+            conn.execute(alarms.insert().values(kiosk_id=kid, kind="quarantine", seq=seq,
+                                                detail=f"seq={seq} quarantined: {why}", created_ms=received))
+        if quarantined:
+            conn.execute(update(kiosks).where(kiosks.c.id == kid).values(alarm=True))
         if voids:  # the voided donation may be in this batch or an earlier one
             conn.execute(update(entries).where(and_(entries.c.kiosk_id == kid, entries.c.seq.in_(voids)))
                          .values(voided=True))
@@ -411,6 +438,38 @@ class Ingestor:
         with self._write() as conn:
             conn.execute(alarms.insert().values(kiosk_id=kid, kind=kind, seq=seq, detail=detail, created_ms=now_ms()))
             conn.execute(update(kiosks).where(kiosks.c.id == kid).values(alarm=True))
+            if kind == "equivocation":  # a kiosk that signs two histories is not trusted until staff look
+                suspend(conn, kid, f"equivocation at seq={seq}")
+
+
+def suspend(conn: Connection, kid: str, reason: str) -> bool:
+    """Hold ``kid``'s uploads from now on (stored, not counted). False if no such kiosk."""
+    n = conn.execute(update(kiosks).where(kiosks.c.id == kid, kiosks.c.suspended_ms.is_(None))
+                     .values(suspended_ms=now_ms(), suspended_reason=reason[:200])).rowcount
+    return bool(n) or conn.execute(select(kiosks.c.id).where(kiosks.c.id == kid)).first() is not None
+
+
+def resume(conn: Connection, kid: str) -> int | None:
+    """Count ``kid``'s uploads again, releasing those held while suspended (policy quarantine stays).
+    Returns how many entries were released, None if no such kiosk."""
+    if conn.execute(select(kiosks.c.id).where(kiosks.c.id == kid)).first() is None:
+        return None
+    conn.execute(update(kiosks).where(kiosks.c.id == kid).values(suspended_ms=None, suspended_reason=None))
+    voids = [r[0] for r in conn.execute(select(entries.c.ref_seq).where(
+        entries.c.kiosk_id == kid, entries.c.quarantine == policy.HELD, entries.c.type == "void")).all()]
+    n = conn.execute(update(entries).where(entries.c.kiosk_id == kid, entries.c.quarantine == policy.HELD)
+                     .values(quarantine=None)).rowcount
+    if voids:  # voids that arrived while suspended take effect now
+        conn.execute(update(entries).where(entries.c.kiosk_id == kid, entries.c.seq.in_(voids)).values(voided=True))
+    return int(n)
+
+
+def _config_doc(conn: Connection, version: int) -> dict[str, Any] | None:
+    """The pushed config document of ``version`` (None for 0: the kiosk runs only its own file)."""
+    if not version:
+        return None
+    doc = conn.execute(select(configs.c.document).where(configs.c.version == version)).scalar()
+    return json.loads(doc) if doc else None
 
 
 def entry_row(kid: str, seq: int, body: bytes, signature: bytes, h: bytes, obj: dict[str, Any], time_ms: int,
@@ -424,7 +483,7 @@ def entry_row(kid: str, seq: int, body: bytes, signature: bytes, h: bytes, obj: 
         "project": data.get("project"), "amount_yen": data.get("amount_yen"), "points": data.get("points"),
         "donor": data.get("donor"), "ref_seq": data.get("intent_seq", data.get("voids_seq")),
         "voided": False, "receipt": receipt_code_of(body, signature) if kind == "donation" else None,
-        "received_ms": received_ms,
+        "received_ms": received_ms, "quarantine": None,
     }
 
 

@@ -167,6 +167,27 @@ def _kiosks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kiosk(args: argparse.Namespace) -> int:
+    from server_sync.db import writing
+    from server_sync.ingest import resume, suspend
+
+    with writing(_engine(args.db)) as conn:
+        if args.action == "suspend":
+            ok = suspend(conn, args.kiosk_id, args.reason or "suspended by an administrator")
+            released = 0
+        else:
+            got = resume(conn, args.kiosk_id)
+            ok, released = got is not None, got or 0
+    if not ok:
+        print(f"kiosk-portal kiosk {args.action}: no kiosk {args.kiosk_id!r} is enrolled", file=sys.stderr)
+        return 1
+    if args.action == "suspend":
+        print(f"{args.kiosk_id}: suspended; its uploads are stored but not counted until `kiosk resume`")
+    else:
+        print(f"{args.kiosk_id}: resumed; {released} held entries are counted again")
+    return 0
+
+
 def _totals(args: argparse.Namespace) -> int:
     from server_sync.queries import totals
 
@@ -231,6 +252,13 @@ def build_parser() -> argparse.ArgumentParser:
     db(k)
     k.add_argument("--json", action="store_true")
     k.set_defaults(func=_kiosks)
+
+    ks = sub.add_parser("kiosk", help="suspend a kiosk (uploads held, not counted) or resume it")
+    db(ks)
+    ks.add_argument("action", choices=["suspend", "resume"])
+    ks.add_argument("kiosk_id", metavar="ID")
+    ks.add_argument("--reason", help="why (shown to staff); suspend only")
+    ks.set_defaults(func=_kiosk)
 
     t = sub.add_parser("totals", help="print the public totals as JSON")
     db(t)

@@ -24,7 +24,9 @@ from server_sync.db import alarms, entries, kiosk_info, kiosks
 
 RECENT = 20
 
-_settled = and_(entries.c.type == "donation", entries.c.voided.is_(False))
+# Counted: a settled donation that broke no policy on ingest (quarantined entries are never counted).
+_clean = entries.c.quarantine.is_(None)
+_settled = and_(entries.c.type == "donation", entries.c.voided.is_(False), _clean)
 
 
 def totals(engine: Engine) -> dict[str, Any]:
@@ -89,7 +91,7 @@ def recent(engine: Engine, project_ids: list[str] | None = None, limit: int = RE
 # --- receipts ------------------------------------------------------------------------------------
 def receipt(engine: Engine, code: str) -> dict[str, Any] | None:
     with engine.connect() as conn:
-        row = conn.execute(select(entries).where(entries.c.receipt == code, entries.c.type == "donation")
+        row = conn.execute(select(entries).where(entries.c.receipt == code, entries.c.type == "donation", _clean)
                            ).mappings().first()
         if row is None:
             return None
@@ -105,7 +107,7 @@ def receipt(engine: Engine, code: str) -> dict[str, Any] | None:
             # A gift paid on a terminal without a card on the kiosk's reader has no donor: only itself.
             .where(entries.c.donor == row["donor"] if row["donor"] is not None
                    else (entries.c.kiosk_id == row["kiosk_id"]) & (entries.c.seq == row["seq"]),
-                   entries.c.type.in_(("donation", "points_grant")))
+                   entries.c.type.in_(("donation", "points_grant")), _clean)
             .order_by(entries.c.time_ms.desc(), entries.c.seq.desc()).limit(200)).all()
     pub = public_from_raw(bytes(k["public_key"]))
     proof = _inclusion(row, k, leaves, pub)
@@ -176,6 +178,8 @@ def fleet(engine: Engine) -> list[dict[str, Any]]:
         al = conn.execute(select(alarms).order_by(alarms.c.id.desc()).limit(500)).mappings().all()
         unfixed = dict(conn.execute(select(entries.c.kiosk_id, func.count()).where(
             entries.c.time_fixed.is_(False)).group_by(entries.c.kiosk_id)).all())
+        held = dict(conn.execute(select(entries.c.kiosk_id, func.count()).where(
+            entries.c.quarantine.is_not(None)).group_by(entries.c.kiosk_id)).all())
     out = []
     for k in ks:
         out.append({
@@ -184,6 +188,8 @@ def fleet(engine: Engine) -> list[dict[str, Any]]:
             "pending": max(0, k["reported_size"] - k["size"]), "checkpoint_size": k["cp_size"],
             "clock_synced": k["clock_synced"], "clock_skew_ms": k["clock_skew_ms"],
             "untimed_entries": int(unfixed.get(k["id"], 0)),
+            "quarantined_entries": int(held.get(k["id"], 0)),
+            "suspended_ms": k["suspended_ms"], "suspended_reason": k["suspended_reason"] or "",
             "config_applied": k["config_applied"], "config_current": versions[k["id"]], "alarm": bool(k["alarm"]),
             "kiosk_group": groups_of.get(k["id"]) or "", "software": software.get(k["id"], ""),
             "payment": None if k["payment_state"] is None else {
@@ -215,7 +221,7 @@ def reconciliation(engine: Engine) -> list[dict[str, Any]]:
             rows = [] if lo is None or hi is None else conn.execute(
                 select(entries.c.seq, entries.c.wall_ms, entries.c.project, entries.c.amount_yen).where(
                     entries.c.kiosk_id == kid, entries.c.type == "donation", entries.c.seq >= lo,
-                    entries.c.seq <= hi)).all()
+                    entries.c.seq <= hi, _clean)).all()
             day = str(data.get("business_date"))
             projects: dict[str, dict[str, int]] = {}
             for s, wall, project, yen in rows:
@@ -244,7 +250,7 @@ def reconciliation(engine: Engine) -> list[dict[str, Any]]:
 def points_grants(engine: Engine, limit: int = 200) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         rows = conn.execute(select(entries.c.kiosk_id, entries.c.seq, entries.c.time_ms, entries.c.points,
-                                   entries.c.donor, entries.c.body).where(entries.c.type == "points_grant")
+                                   entries.c.donor, entries.c.body).where(entries.c.type == "points_grant", _clean)
                             .order_by(entries.c.time_ms.desc()).limit(limit)).all()
     return [{"kiosk_id": k, "seq": s, "time_ms": t, "points": p, "donor": (d or "")[:8],
              "activity": parse_body(bytes(b))["data"].get("activity", "")} for k, s, t, p, d, b in rows]
@@ -279,7 +285,7 @@ def donations_csv(engine: Engine) -> str:
         meta = {p["id"]: p for p in catalog.list_projects(conn)}
         rows = conn.execute(select(entries.c.time_ms, entries.c.kiosk_id, entries.c.seq, entries.c.project,
                                    entries.c.amount_yen, entries.c.points, entries.c.voided)
-                            .where(entries.c.type == "donation")
+                            .where(entries.c.type == "donation", _clean)
                             .order_by(entries.c.time_ms, entries.c.kiosk_id, entries.c.seq)).all()
     buf = io.StringIO()
     buf.write("\ufeff")

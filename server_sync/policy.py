@@ -1,0 +1,102 @@
+"""Portal policy on ingest (docs/sync.md, "Policy on ingest"): what a correctly signed entry may claim.
+
+A kiosk's signature proves only that its key signed an entry, not that the entry is sane: a stolen
+key (or a doctored kiosk) can sign ¥9,007,199,254,729,791 or 2^53-1 points. The portal keeps every
+verified entry (its mirror of the ledger stays exact and provable) but an entry that breaks this
+policy is *quarantined*: stored with the reason, never counted, shown to staff, and alarmed.
+
+Pure: the caller gathers the context (catalog, the config the kiosk runs) from the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Without a pushed config the portal does not know the kiosk's own limits; these ceilings stop the
+# absurd while never touching an honest kiosk (its own default maximum is ¥1,000, 100 points a grant).
+PORTAL_MAX_YEN = 1_000_000
+PORTAL_MAX_GRANT_POINTS = 1_000
+DEFAULT_POINTS_PER_100_YEN = 1
+# A synced kiosk clock may lag the portal by a long offline spell, never lead it by much.
+MAX_PAST_MS = 400 * 86_400_000
+MAX_FUTURE_MS = 86_400_000
+
+# The quarantine reason of an entry that broke no rule but arrived while its kiosk was suspended:
+# `kiosk resume` releases exactly these (a policy reason never starts with it).
+HELD = "held: kiosk suspended"
+
+# Entry types the policy looks at: the ones that count (money, points) or name a project.
+CHECKED = frozenset({"donation_intent", "donation", "points_grant"})
+
+
+@dataclass
+class Context:
+    """What the portal knows when an entry arrives."""
+
+    kiosk_id: str
+    received_ms: int
+    catalog: frozenset[str] = frozenset()
+    config: dict[str, Any] | None = None  # the pushed config document the kiosk runs, if any
+    config_projects: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def build(cls, kiosk_id: str, received_ms: int, catalog: set[str], config: dict[str, Any] | None) -> Context:
+        cfg_projects = frozenset(p.get("id") for p in (config or {}).get("projects") or [] if isinstance(p, dict))
+        return cls(kiosk_id, received_ms, frozenset(catalog), config, cfg_projects)
+
+    # The pushed config (server_sync/wire/configdoc.py) carries presets, not the kiosk's own
+    # max_per_transaction_yen or points_per_100_yen: a document that names them is honoured, else
+    # the portal-wide ceiling and the default formula apply.
+    def max_yen(self) -> int:
+        v = (self.config or {}).get("max_per_transaction_yen")
+        return v if isinstance(v, int) and 0 < v <= PORTAL_MAX_YEN else PORTAL_MAX_YEN
+
+    def points_per_100_yen(self) -> int:
+        v = (self.config or {}).get("points_per_100_yen")
+        return v if isinstance(v, int) and v >= 0 else DEFAULT_POINTS_PER_100_YEN
+
+    def max_grant_points(self, activity: str) -> int:
+        acts = (self.config or {}).get("activities")
+        if not isinstance(acts, list):  # None: the kiosk runs its own [[volunteer.activities]]
+            return PORTAL_MAX_GRANT_POINTS
+        for a in acts:
+            if isinstance(a, dict) and a.get("id") == activity and isinstance(a.get("max_points"), int):
+                return int(a["max_points"])
+        return 0  # the config the kiosk runs offers no such activity
+
+    def known_project(self, pid: Any) -> bool | None:
+        """True/False; None when the portal has no list to check against (empty catalog, no pushed config)."""
+        if not self.catalog and not self.config_projects:
+            return None
+        return pid in self.catalog or pid in self.config_projects
+
+
+def violation(obj: dict[str, Any], ctx: Context) -> str | None:
+    """The first policy rule ``obj`` (a parsed, verified entry) breaks, as a short reason; None if none."""
+    if obj.get("kiosk") != ctx.kiosk_id:
+        return f"kiosk: body claims {obj.get('kiosk')!r}, enrolled as {ctx.kiosk_id!r}"
+    if obj.get("clock_synced"):
+        w = obj.get("wall_ms")
+        if not isinstance(w, int) or w < ctx.received_ms - MAX_PAST_MS or w > ctx.received_ms + MAX_FUTURE_MS:
+            return f"time: synced wall_ms={w} is outside the bounds of the portal's receive time {ctx.received_ms}"
+    kind = obj.get("type")
+    if kind not in CHECKED:
+        return None
+    data = obj.get("data") or {}
+    if kind in ("donation_intent", "donation"):
+        yen = data.get("amount_yen")
+        if not isinstance(yen, int) or yen < 1 or yen > ctx.max_yen():
+            return f"amount: ¥{yen} is over the kiosk's maximum ¥{ctx.max_yen()}"
+        if ctx.known_project(data.get("project")) is False:
+            return f"project: {data.get('project')!r} is not in the catalog"
+        if kind == "donation":
+            # No card on the reader (donor null): no points (kiosk/ledger/store.py record_intent).
+            want = 0 if data.get("donor") is None else yen // 100 * ctx.points_per_100_yen()
+            if data.get("points") != want:
+                return f"points: {data.get('points')} for ¥{yen}, the formula gives {want}"
+    else:  # points_grant
+        pts, most = data.get("points"), ctx.max_grant_points(str(data.get("activity", "")))
+        if not isinstance(pts, int) or pts < 1 or pts > most:
+            return f"points: grant of {pts} for {data.get('activity')!r} is over the maximum {most}"
+    return None
