@@ -373,6 +373,23 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
             return done("/staff/kiosks", "saved")
         return await post(request, "staff", handle)
 
+    @app.post("/staff/kiosks/{kiosk_id}/suspension", response_class=HTMLResponse, tags=["staff"])
+    async def kiosks_suspension(kiosk_id: str, request: Request) -> Response:
+        """Suspend (uploads held, not counted) or resume a kiosk: docs/sync.md, "Suspending a kiosk"."""
+        from server_sync.ingest import resume, suspend
+
+        def handle(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
+            action = _one(form, "action")
+            if action not in ("suspend", "resume"):
+                raise Forbidden
+            with writing(engine) as conn:
+                ok = (suspend(conn, kiosk_id, f"suspended by {who.name}") if action == "suspend"
+                      else resume(conn, kiosk_id) is not None)
+            if not ok:
+                raise Forbidden
+            return done("/staff/kiosks", "saved")
+        return await post(request, "admin", handle)
+
     # --- groups -------------------------------------------------------------------------------------
     def groups_page(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, Any] | None = None,
                     errors: Errors | None = None, editing: str | None = None, notice: str = "") -> str:

@@ -250,3 +250,35 @@ def test_an_equivocation_suspends_the_kiosk(portal, rig):
     assert k["suspended_ms"] and "equivocation" in k["suspended_reason"]
     assert _cli("kiosk", "resume", "--db", portal.db_url, rig.kiosk_id) == 0
     assert _totals(portal) == rig.expected_totals()
+
+
+def test_an_administrator_suspends_and_resumes_a_kiosk_on_the_kiosks_page(portal, rig):
+    import re
+
+    from server_sync.staff import add_user
+
+    up, honest = _honest_then(portal, rig)
+    add_user(portal.app.state.engine, "admin", "correct horse battery")
+    add_user(portal.app.state.engine, "clerk", "correct horse battery", "staff")
+
+    def login(user: str) -> tuple[requests.Session, str]:
+        s = requests.Session()
+        r = s.post(portal.url + "/staff/login", data={"username": user, "password": "correct horse battery"},
+                   timeout=10)
+        assert r.status_code == 200
+        return s, re.search(r'name="csrf" value="([^"]+)"', r.text).group(1)  # type: ignore[union-attr]
+
+    url = portal.url + f"/staff/kiosks/{rig.kiosk_id}/suspension"
+    clerk, ctoken = login("clerk")
+    assert clerk.post(url, data={"csrf": ctoken, "action": "suspend"}, timeout=10).status_code == 403
+    admin, token = login("admin")
+    assert admin.post(url, data={"action": "suspend"}, timeout=10).status_code == 403  # no CSRF token
+    page = admin.get(portal.url + "/staff/kiosks", timeout=10).text
+    assert 'value="suspend"' in page and 'value="resume"' not in page
+    assert admin.post(url, data={"csrf": token, "action": "suspend"}, timeout=10).status_code == 200
+    page = admin.get(portal.url + "/staff/kiosks", timeout=10).text
+    assert "停止中: suspended by admin" in page and 'value="resume"' in page
+    rig.donate(2)
+    assert up.sync_once().ok and _totals(portal) == honest
+    assert admin.post(url, data={"csrf": token, "action": "resume"}, timeout=10).status_code == 200
+    assert _totals(portal) == rig.expected_totals()
