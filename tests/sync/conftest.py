@@ -39,6 +39,18 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
+def pg_db_url() -> str:
+    """PostgreSQL only: for what SQLite cannot do by design (several portal worker processes)."""
+    url = _pg_url()
+    if url is None:
+        pytest.skip(f"PostgreSQL only: set {PG_ENV} (CI does)")
+    eng = make_engine(url)
+    drop_schema(eng)
+    eng.dispose()
+    return url
+
+
+@pytest.fixture
 def portal(db_url: str):
     handle = start_portal(db_url)
     yield handle

@@ -167,10 +167,9 @@ def test_portal_killed_mid_ingest_again_and_again_loses_no_acknowledged_batch(ri
 
 
 @pytest.mark.slow
-def test_two_workers_take_the_same_kiosks_retried_batches_at_once(rig, db_url, tmp_path):
-    if db_url.startswith("sqlite"):
-        pytest.skip("several portal workers need PostgreSQL (kiosk-portal serve --workers says so); "
-                    "SQLite is covered with one process above")
+def test_two_workers_take_the_same_kiosks_retried_batches_at_once(rig, pg_db_url, tmp_path):
+    # PostgreSQL only: `kiosk-portal serve --workers` refuses SQLite by design; one process on SQLite is above.
+    db_url = pg_db_url
     eng = make_engine(db_url)
     from server_sync.db import create_schema
 
