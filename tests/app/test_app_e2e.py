@@ -25,8 +25,8 @@ from kiosk.app.demo import card_spec, demo_template
 from kiosk.app.runtime import App, target_center
 from kiosk.config import validate_config
 from kiosk.ledger import verify_path
-from kiosk.ledger.store import iter_entries, read_only_engine
 from kiosk.ui.screens import chrome
+from tests.app.drive import entries, run_until
 
 SIZE = (320, 180)
 
@@ -63,21 +63,6 @@ def kiosk(tmp_path: Path, media: Path):
     app.start()
     yield app
     app.close()
-
-
-def run_until(app: App, pred, seconds: float = 10.0) -> Any:
-    app.run(until=lambda a: a.presented is not None and pred(a.presented), seconds=seconds)
-    p = app.presented
-    assert p is not None and pred(p), f"still on {p.screen if p else None}"
-    return p
-
-
-def entries(app: App) -> list[Any]:
-    eng = read_only_engine(app.cfg.ledger_path)
-    try:
-        return list(iter_entries(eng))
-    finally:
-        eng.dispose()
 
 
 def test_one_tap_gives_the_default_to_the_project_on_screen_and_thanks_only_after_the_commit(kiosk, monkeypatch):

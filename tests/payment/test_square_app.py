@@ -22,8 +22,9 @@ from kiosk.app.demo import demo_template
 from kiosk.app.runtime import App, target_center
 from kiosk.config import validate_config
 from kiosk.ledger import verify_path
-from kiosk.ledger.store import iter_entries, read_only_engine
 from kiosk.ui.screens import chrome
+from tests.app import drive
+from tests.app.drive import entries
 from tests.payment.fake_square import DEVICE, LOCATION, TOKEN, FakeSquare
 
 SIZE = (320, 180)
@@ -52,18 +53,7 @@ def rig(tmp_path: Path):
 
 
 def run_until(app: App, pred, seconds: float = 15.0) -> Any:  # noqa: ANN001
-    app.run(until=lambda a: a.presented is not None and pred(a.presented), seconds=seconds)
-    p = app.presented
-    assert p is not None and pred(p), f"still on {p.screen if p else None}"
-    return p
-
-
-def entries(app: App) -> list[Any]:
-    eng = read_only_engine(app.cfg.ledger_path)
-    try:
-        return list(iter_entries(eng))
-    finally:
-        eng.dispose()
+    return drive.run_until(app, pred, seconds)  # a terminal's states take longer to walk
 
 
 def _to_terminal(app: App) -> Any:
