@@ -7,6 +7,7 @@ Every refusal is a :class:`~server_sync.errors.PortalError` rendered as
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tempfile
 from collections.abc import AsyncIterator
@@ -30,6 +31,15 @@ from server_sync.db import create_schema, make_engine
 from server_sync.errors import PortalError
 from server_sync.ingest import Ingestor, now_ms
 from server_sync.mediajobs import MediaJobs
+from server_sync.ratelimit import (
+    Limiter,
+    LoginGuard,
+    RateLimitMiddleware,
+    RateLimits,
+    client_address,
+    login_message,
+    retry_after_header,
+)
 from server_sync.wire import protocol as P
 from server_sync.wire.receipt import normalise as normalise_receipt
 
@@ -91,12 +101,15 @@ def _lang(lang: str | None) -> str:
 
 def create_app(db_url: str | None = None, engine: Engine | None = None, next_sync_s: int = 60, *,
                media_size: tuple[int, int] = (1280, 720), spool_dir: str | os.PathLike[str] | None = None,
-               upload_limit: int = 500 * 1024 * 1024) -> FastAPI:
+               upload_limit: int = 500 * 1024 * 1024, rate_limits: RateLimits | None = None,
+               trusted_proxies: tuple[str, ...] = ()) -> FastAPI:
     """The portal app over ``db_url`` (or an existing engine). Creates missing tables.
 
     ``media_size`` is the size uploaded videos are transcoded to (the kiosks' panel; they scale any
     other size on playback); ``spool_dir`` holds uploads while they are transcoded (default: a
     ``kiosk-portal-spool`` folder in the temp directory); ``upload_limit`` caps one upload in bytes.
+    ``rate_limits``: server_sync/ratelimit.py (defaults when None); ``trusted_proxies``: addresses or
+    networks of the reverse proxy, whose X-Forwarded-For / X-Forwarded-Proto are believed.
     """
     if engine is None:
         if not db_url:
@@ -122,6 +135,11 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     app.state.engine = engine
     app.state.ingestor = ingestor
     app.state.jobs = jobs
+    limits = rate_limits or RateLimits()
+    limits.check()
+    limiter = Limiter(limits.storage)
+    login_guard = LoginGuard(limiter, limits)
+    app.add_middleware(RateLimitMiddleware, limiter=limiter, limits=limits, trusted_proxies=trusted_proxies)
 
     # --- error rendering -------------------------------------------------------------------------
     @app.exception_handler(PortalError)
@@ -290,10 +308,17 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
             form = parse_qs(raw.decode("utf-8"), max_num_fields=10)
         except (UnicodeDecodeError, ValueError):
             form = {}
-        user, password = (form.get("username") or [""])[0], (form.get("password") or [""])[0]
+        user, password = (form.get("username") or [""])[0][:64], (form.get("password") or [""])[0][:1024]
+        ip = client_address(request.scope, trusted_proxies)
+        verdict = login_guard.check(user, ip)
+        if verdict is not None:  # refused before any password hashing: a flood costs the portal nothing
+            return HTMLResponse(pages.login_page(refused=login_message(verdict)), status_code=429,
+                                headers=retry_after_header(verdict.wait_s))
         ok = bool(user and password) and await run_in_threadpool(staff.login, engine, user, password)
         if not ok:
+            login_guard.failed(user, ip)
             return HTMLResponse(pages.login_page(failed=True), status_code=401)
+        login_guard.succeeded(user)
         resp = RedirectResponse("/staff", status_code=303)
         resp.set_cookie(staff.COOKIE, staff.make_cookie(engine, user), max_age=staff.SESSION_S, httponly=True,
                         samesite="strict", secure=request.url.scheme == "https", path="/staff")
@@ -307,7 +332,11 @@ def options_from_env() -> dict[str, Any]:
 
     - ``KIOSK_PORTAL_MEDIA_SIZE``: what uploaded videos are transcoded to, e.g. ``1920x1080`` (default 1280x720);
     - ``KIOSK_PORTAL_SPOOL``: where uploads wait while they are transcoded;
-    - ``KIOSK_PORTAL_UPLOAD_MB``: the largest upload, in MB (default 500).
+    - ``KIOSK_PORTAL_UPLOAD_MB``: the largest upload, in MB (default 500);
+    - ``KIOSK_PORTAL_RATE_*``: rate limits (server_sync/ratelimit.py ``RateLimits``, e.g.
+      ``KIOSK_PORTAL_RATE_LOGIN_LOCKOUT=20/hour``, ``KIOSK_PORTAL_RATE_STORAGE=redis://127.0.0.1:6379``);
+    - ``KIOSK_PORTAL_TRUSTED_PROXIES``: comma-separated addresses or networks of the reverse proxy, whose
+      X-Forwarded-For (client address) and X-Forwarded-Proto (https: HSTS, secure cookies) are believed.
     """
     opts: dict[str, Any] = {}
     size = os.environ.get("KIOSK_PORTAL_MEDIA_SIZE", "").lower()
@@ -323,6 +352,19 @@ def options_from_env() -> dict[str, Any]:
         if not mb.isdigit() or int(mb) < 1:
             raise RuntimeError(f"KIOSK_PORTAL_UPLOAD_MB={mb!r}: a whole number of megabytes")
         opts["upload_limit"] = int(mb) * 1024 * 1024
+    if any(k.startswith("KIOSK_PORTAL_RATE_") for k in os.environ):
+        try:
+            opts["rate_limits"] = RateLimits.from_env()
+        except ValueError as exc:
+            raise RuntimeError(str(exc)) from None
+    proxies = tuple(p.strip() for p in os.environ.get("KIOSK_PORTAL_TRUSTED_PROXIES", "").split(",") if p.strip())
+    for p in proxies:
+        try:
+            ipaddress.ip_network(p, strict=False)
+        except ValueError:
+            raise RuntimeError(f"KIOSK_PORTAL_TRUSTED_PROXIES: {p!r} is not an address or network") from None
+    if proxies:
+        opts["trusted_proxies"] = proxies
     return opts
 
 

@@ -118,9 +118,11 @@ def receipt_page(r: dict[str, Any] | None, code: str, projects: list[dict[str, A
 
 
 # --- staff ------------------------------------------------------------------------------------------
-def login_page(failed: bool = False) -> str:
-    """The sign-in form, in the public (Japanese) layout, as it is reached from the public site."""
-    return _render("login.html", i18n.DEFAULT, failed=failed)
+def login_page(failed: bool = False, refused: str = "") -> str:
+    """The sign-in form, in the public (Japanese) layout, as it is reached from the public site.
+
+    ``refused``: why this attempt was not even checked (too many failures: server_sync/ratelimit.py)."""
+    return _render("login.html", i18n.DEFAULT, failed=failed, refused=refused)
 
 
 def staff_page(template: str, lang: str = i18n.DEFAULT, **context: Any) -> str:

@@ -1,0 +1,113 @@
+"""Rate limits over real HTTP on loopback (server_sync/ratelimit.py, the `limits` package): staff sign-in is
+slowed and then locked out per account and per client address, and receipts and /me/ pages answer 429 with
+Retry-After past their limit. Small limits keep the tests quick; the rules are the production ones."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from server_sync.embedded import start_portal
+from server_sync.ratelimit import RateLimits, client_address
+from server_sync.staff import add_user
+
+PASSWORD = "correct horse battery"
+LIMITS = RateLimits(login_slow="3/minute", login_lockout="6/hour", login_ip_slow="100/minute",
+                    login_ip_lockout="1000/hour", receipts="5/minute", me="4/minute")
+
+
+@pytest.fixture
+def limited(db_url: str):
+    handle = start_portal(db_url, rate_limits=LIMITS)
+    add_user(handle.app.state.engine, "admin", PASSWORD)
+    add_user(handle.app.state.engine, "other", PASSWORD, "staff")
+    yield handle
+    handle.stop()
+
+
+def _login(url: str, user: str, password: str) -> requests.Response:
+    return requests.post(url + "/staff/login", data={"username": user, "password": password}, timeout=10,
+                         allow_redirects=False)
+
+
+def test_login_brute_force_is_slowed_then_locked_out(limited):
+    url = limited.url
+    # Three wrong passwords are answered normally (401) ...
+    for _ in range(3):
+        assert _login(url, "admin", "wrong-guess").status_code == 401
+    # ... the fourth must wait: 429, Retry-After, a Japanese message, and no password was checked.
+    r = _login(url, "admin", "wrong-guess")
+    assert r.status_code == 429
+    assert 1 <= int(r.headers["Retry-After"]) <= 60
+    assert "秒待ってから" in r.text
+    # Even the right password waits while slowed.
+    assert _login(url, "admin", PASSWORD).status_code == 429
+    # Another account from the same address is not affected (the address limit is higher).
+    assert _login(url, "other", PASSWORD).status_code == 303
+
+    # A flood while slowed is refused without hashing a single password.
+    assert all(_login(url, "admin", "wrong-guess").status_code == 429 for _ in range(20))
+    # Case does not open a second set of counters.
+    assert _login(url, "ADMIN", "wrong-guess").status_code == 429
+
+
+def test_lockout_after_the_hours_failures_even_for_the_right_password(db_url):
+    handle = start_portal(db_url, rate_limits=RateLimits(login_slow="100/minute", login_lockout="5/hour",
+                                                         login_ip_slow="100/minute", login_ip_lockout="1000/hour"))
+    try:
+        add_user(handle.app.state.engine, "admin", PASSWORD)
+        for _ in range(5):
+            assert _login(handle.url, "admin", "wrong-guess").status_code == 401
+        r = _login(handle.url, "admin", PASSWORD)
+        assert r.status_code == 429
+        assert "ロックしています" in r.text
+        assert int(r.headers["Retry-After"]) > 60 * 50  # the rest of the hour
+    finally:
+        handle.stop()
+
+
+def test_lockout_per_client_address_across_accounts(db_url):
+    handle = start_portal(db_url, rate_limits=RateLimits(login_slow="100/minute", login_lockout="100/hour",
+                                                         login_ip_slow="100/minute", login_ip_lockout="4/hour"))
+    try:
+        add_user(handle.app.state.engine, "admin", PASSWORD)
+        for i in range(4):  # spraying one password over many accounts
+            assert _login(handle.url, f"user{i}", "wrong-guess").status_code == 401
+        r = _login(handle.url, "admin", PASSWORD)
+        assert r.status_code == 429 and "Retry-After" in r.headers
+    finally:
+        handle.stop()
+
+
+def test_successful_login_resets_the_slow_counter(limited):
+    for _ in range(2):
+        assert _login(limited.url, "admin", "typo").status_code == 401
+    assert _login(limited.url, "admin", PASSWORD).status_code == 303
+    for _ in range(3):
+        assert _login(limited.url, "admin", "typo").status_code == 401
+
+
+@pytest.mark.parametrize("path,limit", [("/api/v1/receipts/AAAA-BBBB", 5), ("/r/AAAA-BBBB", 5), ("/me/x", 4)])
+def test_receipts_and_my_pages_are_limited_per_address(limited, path, limit):
+    s = requests.Session()
+    codes = [s.get(limited.url + path, timeout=10).status_code for _ in range(limit)]
+    assert 429 not in codes
+    r = s.get(limited.url + path, timeout=10)
+    assert r.status_code == 429
+    assert int(r.headers["Retry-After"]) >= 1
+    assert r.json()["error"] == "rate_limited"
+    # Public pages are not limited.
+    assert s.get(limited.url + "/api/v1/totals", timeout=10).status_code == 200
+
+
+def test_client_address_believes_forwarded_for_only_from_a_trusted_proxy():
+    scope = {"client": ("10.0.0.5", 1234), "headers": [(b"x-forwarded-for", b"1.2.3.4, 203.0.113.9")]}
+    assert client_address(scope) == "10.0.0.5"
+    assert client_address(scope, ["10.0.0.0/8"]) == "203.0.113.9"
+    # A client cannot pose as the proxy by adding addresses on the left.
+    assert client_address(scope, ["10.0.0.0/8", "203.0.113.9"]) == "1.2.3.4"
+
+
+def test_bad_limits_are_refused_at_start():
+    with pytest.raises(ValueError, match="KIOSK_PORTAL_RATE_LOGIN_SLOW"):
+        RateLimits.from_env({"KIOSK_PORTAL_RATE_LOGIN_SLOW": "lots"})
