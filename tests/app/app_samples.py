@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pygame
 
 from kiosk.donation import flow
 from kiosk.player.slides import AREA_COLOURS
 from kiosk.ui.screens import ProjectInfo, ScreenContext
 
-SIZE = (640, 360)
+SIZE = (1280, 720)
 
 CTX = ScreenContext(
     projects={
@@ -75,6 +77,10 @@ def screens(lang: str = "ja") -> dict[str, flow.Screen]:
         out[f"error_{hint}"] = flow.ErrorScreen(e.kind, e.hint, e.text, e.project, e.amount_yen, e.balance_yen,
                                                 e.remaining_yen, lang)
     return out
+
+
+EXTRA_SCREENS: dict[str, Callable[[pygame.Surface, str], object]] = {}
+"""Golden screens that are not a ``flow.Screen``: name → draw(surface, lang) over the backdrop."""
 
 
 def backdrop(size: tuple[int, int] = SIZE, area: str = "children") -> pygame.Surface:

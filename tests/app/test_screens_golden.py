@@ -1,28 +1,24 @@
-"""Golden images of every donation screen (640×360), Japanese and English, compared with a tolerance.
+"""Golden images of every donation screen at 1280×720 and 1920×1080, in Japanese and English.
 
-Regenerate after an intended change with ``KIOSK_UPDATE_GOLDEN=1 pytest tests/app`` and look at
-the PNGs in tests/golden/donation before committing them.
+The framework is ``tests/goldenkit.py``: regenerate after an intended change with
+``KIOSK_UPDATE_GOLDEN=1 pytest tests/app/test_screens_golden.py``, then look at every changed PNG in
+tests/golden/donation/<W>x<H>/ (``python -m tests.goldenkit sheet`` lays the four renders of a screen
+side by side) before committing them.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pygame
 import pytest
-from app_samples import CTX, SIZE, backdrop, screens
+from app_samples import CTX, EXTRA_SCREENS, backdrop, screens
 
 from kiosk.donation import flow
 from kiosk.ui import widgets as ui
 from kiosk.ui.screens import render
+from tests import goldenkit
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "donation"
-UPDATE = os.environ.get("KIOSK_UPDATE_GOLDEN") == "1"
-ENGLISH = ("attract", "choose_amount", "tap_card", "charging", "thanks", "error_declined", "tap_card_terminal",
-           "charging_terminal_pending", "charging_terminal_cancel_refused", "thanks_no_points")
-
-CASES = [(name, "ja") for name in screens("ja")] + [(name, "en") for name in ENGLISH]
+NAMES = sorted(screens("ja")) + sorted(EXTRA_SCREENS)
+SIZE = goldenkit.SIZES[0]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -31,35 +27,32 @@ def _pg():
     yield
 
 
-def draw(data: flow.Screen, now_ms: int = 0) -> pygame.Surface:
-    s = backdrop(SIZE)
+def draw(data: flow.Screen, now_ms: int = 0, size: tuple[int, int] = SIZE) -> pygame.Surface:
+    s = backdrop(size)
     render(data, s, now_ms, ctx=CTX)
     return s
 
 
-def golden_path(name: str, lang: str) -> Path:
-    return GOLDEN / f"{name}{'_en' if lang == 'en' else ''}.png"
+def draw_named(name: str, size: tuple[int, int], lang: str) -> pygame.Surface:
+    if name in EXTRA_SCREENS:
+        s = backdrop(size)
+        EXTRA_SCREENS[name](s, lang)
+        return s
+    return draw(screens(lang)[name], 0, size)
 
 
-@pytest.mark.parametrize("name,lang", CASES, ids=[f"{n}-{lang}" for n, lang in CASES])
-def test_screen_matches_golden(name: str, lang: str) -> None:
-    surface = draw(screens(lang)[name])
-    path = golden_path(name, lang)
-    if UPDATE or not path.exists():
-        if not UPDATE:
-            pytest.fail(f"no golden image {path.name}; run with KIOSK_UPDATE_GOLDEN=1 and review it")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pygame.image.save(surface, str(path))
-    result = ui.compare_images(surface, pygame.image.load(str(path)))
-    assert result.ok, f"{path.name}: {result.detail}"
+@pytest.mark.parametrize("name,size,lang", goldenkit.cases(NAMES))
+def test_screen_matches_golden(name: str, size: tuple[int, int], lang: str) -> None:
+    goldenkit.check(draw_named(name, size, lang), "donation", name, lang)
 
 
-def test_every_screen_and_error_kind_has_a_golden() -> None:
-    names = {p.stem for p in GOLDEN.glob("*.png")}
-    for screen in ("attract", "choose_amount", "tap_card", "charging", "thanks"):
-        assert screen in names and f"{screen}_en" in names
-    for hint in flow.HINTS:
-        assert f"error_{hint}" in names
+def test_every_screen_and_error_kind_has_a_golden_at_every_size_and_language() -> None:
+    for (size, lang), names in goldenkit.names_on_disk("donation").items():
+        where = f"{size[0]}x{size[1]} {lang}"
+        assert set(NAMES) <= names, f"{where}: missing {sorted(set(NAMES) - names)}"
+        assert names <= set(NAMES), f"{where}: stale goldens {sorted(names - set(NAMES))}"
+        for hint in flow.HINTS:
+            assert f"error_{hint}" in names, where
     assert {f"error_{e.hint}" for e in screens().values() if isinstance(e, flow.ErrorScreen)} >= {
         f"error_{k}" for k in flow.ERROR_KINDS}
 
@@ -74,7 +67,8 @@ def test_every_screen_and_error_kind_has_a_golden() -> None:
 ])
 def test_a_different_screen_does_not_match(golden: str, different: flow.Screen) -> None:
     """The comparison can fail: another amount, receipt code, language or hint is caught."""
-    result = ui.compare_images(draw(different), pygame.image.load(str(GOLDEN / f"{golden}.png")))
+    path = goldenkit.path_for("donation", SIZE, golden, "ja")
+    result = ui.compare_images(draw(different), pygame.image.load(str(path)))
     assert not result.ok, result
 
 

@@ -1,8 +1,11 @@
-"""Golden images of every menu page at 640×360 (regenerate with KIOSK_UPDATE_GOLDEN=1, then look at them)."""
+"""Golden images of every menu page at 1280×720 and 1920×1080, in Japanese and English.
+
+The framework is ``tests/goldenkit.py`` (regenerate with KIOSK_UPDATE_GOLDEN=1, then look at every changed
+image in tests/golden/menu/<W>x<H>/ before committing it). The language is the menu's own setting.
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -13,11 +16,11 @@ import pytest
 from kiosk.staff.menu import PAGES
 from kiosk.staff.usb_export import ExportResult
 from kiosk.ui.widgets import compare_images
+from tests import goldenkit
 
 from .conftest import PIN, Rig, build_rig
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "menu"
-UPDATE = os.environ.get("KIOSK_UPDATE_GOLDEN") == "1"
+SIZE = goldenkit.SIZES[0]
 
 
 def _donations(rig: Rig) -> None:
@@ -47,11 +50,6 @@ def _pin_locked(rig: Rig) -> None:
         for d in "1111":
             rig.menu.key(d)
         rig.menu.key("enter")
-
-
-def _home_en(rig: Rig) -> None:
-    rig.machine.language = "en"
-    rig.open()
 
 
 def _status_item(rig: Rig) -> None:
@@ -126,7 +124,6 @@ SETUPS: dict[str, Callable[[Rig], None]] = {
     "pin": _pin,
     "pin_locked": _pin_locked,
     "home": _to(),
-    "home_en": _home_en,
     "status": _to(("go", "status")),
     "status_item": _status_item,
     "x_report": _x,
@@ -154,58 +151,60 @@ SETUPS: dict[str, Callable[[Rig], None]] = {
 }
 
 
-def render_page(tmp_path: Path, name: str) -> tuple[pygame.Surface, str | None]:
-    rig = build_rig(tmp_path / name)
+def render_page(tmp_path: Path, name: str, size: tuple[int, int] = SIZE,
+                lang: str = "ja") -> tuple[pygame.Surface, str | None]:
+    rig = build_rig(tmp_path / f"{name}-{size[0]}-{lang}")
     try:
+        rig.machine.language = lang
         SETUPS[name](rig)
-        surface = pygame.Surface((640, 360))
+        surface = pygame.Surface(size)
         rig.menu.render(surface, 0)
         return surface, rig.menu.page
     finally:
         rig.ledger.close(checkpoint=False)
 
 
+def golden(name: str, lang: str = "ja") -> pygame.Surface:
+    return pygame.image.load(str(goldenkit.path_for("menu", SIZE, name, lang)))
+
+
 def test_every_page_has_a_golden():
     pages = {name for name in SETUPS}
     assert set(PAGES) <= pages | {"pin"}, set(PAGES) - pages
+    for (size, lang), names in goldenkit.names_on_disk("menu").items():
+        assert names == set(SETUPS), f"{size} {lang}: missing {set(SETUPS) - names}, stale {names - set(SETUPS)}"
 
 
-@pytest.mark.parametrize("name", sorted(SETUPS))
-def test_page_matches_golden(tmp_path, name):
-    surface, page = render_page(tmp_path, name)
+@pytest.mark.parametrize("name,size,lang", goldenkit.cases(sorted(SETUPS)))
+def test_page_matches_golden(tmp_path, name, size, lang):
+    surface, page = render_page(tmp_path, name, size, lang)
     assert page is not None
     if name in PAGES:
         assert page == name  # the setup reached the page the image is named after
-    path = GOLDEN / f"{name}.png"
-    if UPDATE:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pygame.image.save(surface, str(path))
-        return
-    assert path.exists(), f"{path.name} missing: run with KIOSK_UPDATE_GOLDEN=1 and look at the image"
-    result = compare_images(surface, pygame.image.load(str(path)))
-    assert result.ok, f"{name}: {result.detail}"
+    goldenkit.check(surface, "menu", name, lang)
 
 
 def test_a_different_page_does_not_match(tmp_path):
     """The comparison can fail: each page's render differs from the golden of every other page."""
-    if UPDATE:
+    if goldenkit.UPDATE:
         pytest.skip("regenerating goldens")
     names = sorted(SETUPS)
     surface, _ = render_page(tmp_path, "home")
     for other in names:
         if other == "home":
             continue
-        golden = pygame.image.load(str(GOLDEN / f"{other}.png"))
-        assert not compare_images(surface, golden).ok, f"home matches {other}.png"
+        assert not compare_images(surface, golden(other)).ok, f"home matches {other}"
+    english, _ = render_page(tmp_path, "home", lang="en")
+    assert not compare_images(english, golden("home")).ok, "the English home matches the Japanese golden"
     # A small change on one page (one more PIN digit) is caught too.
     surface, _ = render_page(tmp_path / "more", "pin")
     rig = build_rig(tmp_path / "pin3")
     try:
         _pin(rig)
         rig.menu.key(PIN[2])
-        changed = pygame.Surface((640, 360))
+        changed = pygame.Surface(SIZE)
         rig.menu.render(changed, 0)
     finally:
         rig.ledger.close(checkpoint=False)
-    assert compare_images(surface, pygame.image.load(str(GOLDEN / "pin.png"))).ok
-    assert not compare_images(changed, pygame.image.load(str(GOLDEN / "pin.png")), changed_tol=0.001).ok
+    assert compare_images(surface, golden("pin")).ok
+    assert not compare_images(changed, golden("pin"), changed_tol=0.001).ok
