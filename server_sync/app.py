@@ -25,7 +25,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from server_sync import catalog, configstore, enroll, operator, pages, queries, staff
+from server_sync import catalog, configstore, enroll, operator, pages, queries, reconcile, staff
 from server_sync.auth import authenticate
 from server_sync.db import create_schema, make_engine
 from server_sync.errors import PortalError
@@ -296,6 +296,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
 
     # --- staff ------------------------------------------------------------------------------------
     operator.install(app, engine, jobs, upload_limit)
+    reconcile.install(app, engine)  # after operator: it uses operator's staff helpers
 
     @app.get("/staff/login", response_class=HTMLResponse, tags=["staff"])
     def staff_login_form() -> str:

@@ -233,6 +233,63 @@ media_jobs = Table(
     Column("updated_ms", BigInteger, nullable=False),
 )
 
+# Provider settlement files staff imported for reconciliation (server_sync/reconcile.py): one row per
+# import, and each payment it listed (a later import of the same payment id replaces the row).
+provider_imports = Table(
+    "portal_provider_imports", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("provider", String(16), nullable=False),
+    Column("filename", String(200), nullable=False),
+    Column("rows", Integer, nullable=False),
+    # The business dates the file covers: a donation of a covered day missing from the file is a difference.
+    Column("first_date", Date, nullable=False),
+    Column("last_date", Date, nullable=False),
+    Column("imported_by", String(64), nullable=True),
+    Column("imported_ms", BigInteger, nullable=False),
+)
+
+provider_payments = Table(
+    "portal_provider_payments", metadata,
+    Column("provider", String(16), primary_key=True),
+    Column("payment_id", String(100), primary_key=True),
+    Column("import_id", String(32), nullable=False),
+    Column("business_date", Date, nullable=False, index=True),
+    Column("time_ms", BigInteger, nullable=True),
+    Column("amount_yen", BigInteger, nullable=False),
+    Column("refunded_yen", BigInteger, nullable=False, default=0),
+    # The provider's device name; equal to a kiosk id, it places a payment no donation matches.
+    Column("device", String(100), nullable=False, default=""),
+)
+
+# --- city-wide donor tokens and my pages (server_sync/citypepper.py, server_sync/mypage.py; docs/privacy.md) ---
+# The city's pepper, one row per epoch. It leaves the portal only sealed to one kiosk's seal_key.
+peppers = Table(
+    "portal_peppers", metadata,
+    Column("epoch", Integer, primary_key=True, autoincrement=False),
+    Column("pepper", LargeBinary(32), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+# A donor's private page. Only SHA-256 of its secret is stored; ``tokens`` is the JSON list of the card's
+# donor tokens the kiosk proved in the one-time request.
+mypages = Table(
+    "portal_mypages", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("tokens", Text, nullable=False),
+    Column("kiosk_id", String(40), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("revoked_ms", BigInteger, nullable=True),
+)
+
+# One-time my-page requests already redeemed (kiosk, nonce): a second scan of the same QR is refused.
+mypage_claims = Table(
+    "portal_mypage_claims", metadata,
+    Column("kiosk_id", String(40), primary_key=True),
+    Column("nonce", String(32), primary_key=True),
+    Column("expires_ms", BigInteger, nullable=False),
+    Column("used_ms", BigInteger, nullable=False),
+)
+
 settings = Table(
     "portal_settings", metadata,
     Column("name", String(64), primary_key=True),

@@ -17,6 +17,7 @@ import datetime as dt
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 
@@ -49,6 +50,27 @@ def _now_ms() -> int:
 
 class Forbidden(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class StaffUI:
+    """The helpers :func:`install` builds, for staff pages installed by other modules (``app.state.staff_ui``).
+
+    ``page(request, need, render)`` signs in, checks the role (``any``, ``staff``, ``admin``) and renders;
+    ``post(request, need, handle)`` also checks the form's CSRF token; ``render``/``handle`` may raise
+    :class:`Forbidden`. A page reading a file upload (multipart) checks the token itself with
+    :func:`server_sync.staff.csrf_ok` and renders refusals with ``forbidden``.
+    """
+
+    page: Callable[..., Response]
+    post: Callable[..., Any]
+    current: Callable[[Request], staff.Who | None]
+    ctx: Callable[[Request, staff.Who], dict[str, Any]]
+    forbidden: Callable[..., HTMLResponse]
+    html: Callable[..., HTMLResponse]
+    done: Callable[[str, str], Response]
+    notice_of: Callable[[Request, str], str]
+    lang_of: Callable[[Request], str]
 
 
 # --- form checking (pure) ---------------------------------------------------------------------------
@@ -760,12 +782,7 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
             return done("/staff/users", "deleted")
         return await post(request, "admin", handle)
 
-    # --- the older staff pages, now in the same frame ---------------------------------------------------
-    @app.get("/staff/reconciliation", response_class=HTMLResponse, tags=["staff"])
-    def staff_reconciliation(request: Request) -> Response:
-        return page(request, "staff", lambda w, lg, c: pages.reconciliation_page(queries.reconciliation(engine),
-                                                                                  lg, **c))
-
+    # --- the older staff pages, now in the same frame (reconciliation: server_sync/reconcile.py) -----------
     @app.get("/staff/points", response_class=HTMLResponse, tags=["staff"])
     def staff_points(request: Request) -> Response:
         return page(request, "staff", lambda w, lg, c: pages.points_page(queries.points_grants(engine), lg, **c))
@@ -791,6 +808,10 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
         resp = RedirectResponse("/staff/login", status_code=303)
         resp.delete_cookie(staff.COOKIE, path="/staff")
         return resp
+
+    # For the staff pages other modules install (reconcile.py, ...): the same sign-in, roles and CSRF.
+    app.state.staff_ui = StaffUI(page=page, post=post, current=current, ctx=ctx, forbidden=forbidden, html=html,
+                                 done=done, notice_of=notice_of, lang_of=lang_of)
 
 
 NOTICES = {"saved": N_("Saved."), "published": N_("Published. Kiosks take the new version at their next sync."),

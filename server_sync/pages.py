@@ -131,10 +131,6 @@ def staff_page(template: str, lang: str = i18n.DEFAULT, **context: Any) -> str:
     return _render(template, lang, staff=True, **context)
 
 
-def reconciliation_page(items: list[dict[str, Any]], lang: str = i18n.DEFAULT, **ctx: Any) -> str:
-    return staff_page("reconciliation.html", lang, items=items, nav="reconciliation", **ctx)
-
-
 def points_page(items: list[dict[str, Any]], lang: str = i18n.DEFAULT, **ctx: Any) -> str:
     return staff_page("points.html", lang, items=items, nav="volunteer", **ctx)
 

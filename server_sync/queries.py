@@ -202,49 +202,10 @@ def fleet(engine: Engine) -> list[dict[str, Any]]:
 
 
 def reconciliation(engine: Engine) -> list[dict[str, Any]]:
-    """Each close-out entry against the portal's own recomputation from the entries it holds."""
-    with engine.connect() as conn:
-        closes = conn.execute(select(entries.c.kiosk_id, entries.c.seq, entries.c.body)
-                              .where(entries.c.type == "close_out")
-                              .order_by(entries.c.kiosk_id, entries.c.seq)).all()
-        out = []
-        tzs: dict[str, ZoneInfo] = {}
-        for kid, seq, body in closes:
-            data = parse_body(bytes(body))["data"]
-            if kid not in tzs:
-                g = conn.execute(select(entries.c.body).where(entries.c.kiosk_id == kid, entries.c.seq == 1)).scalar()
-                tzs[kid] = ZoneInfo(parse_body(bytes(g))["data"].get("timezone", "Asia/Tokyo")) if g else \
-                    ZoneInfo("Asia/Tokyo")
-            voids = dict(conn.execute(select(entries.c.ref_seq, entries.c.seq).where(
-                entries.c.kiosk_id == kid, entries.c.type == "void", entries.c.seq < seq)).all())
-            lo, hi = data.get("first_seq"), data.get("last_seq")
-            rows = [] if lo is None or hi is None else conn.execute(
-                select(entries.c.seq, entries.c.wall_ms, entries.c.project, entries.c.amount_yen).where(
-                    entries.c.kiosk_id == kid, entries.c.type == "donation", entries.c.seq >= lo,
-                    entries.c.seq <= hi, _clean)).all()
-            day = str(data.get("business_date"))
-            projects: dict[str, dict[str, int]] = {}
-            for s, wall, project, yen in rows:
-                if s in voids or datetime.fromtimestamp(wall / 1000, tzs[kid]).date().isoformat() != day:
-                    continue
-                b = projects.setdefault(project, {"count": 0, "total_yen": 0})
-                b["count"] += 1
-                b["total_yen"] += yen
-            portal = {"count": sum(p["count"] for p in projects.values()),
-                      "total_yen": sum(p["total_yen"] for p in projects.values()),
-                      "projects": [{"id": k, **v} for k, v in sorted(projects.items())]}
-            kiosk_side = {"count": data.get("count"), "total_yen": data.get("total_yen"),
-                          "projects": sorted(data.get("projects") or [], key=lambda p: str(p.get("id")))}
-            diffs = []
-            if kiosk_side["count"] != portal["count"]:
-                diffs.append(f"count: kiosk {kiosk_side['count']}, portal {portal['count']}")
-            if kiosk_side["total_yen"] != portal["total_yen"]:
-                diffs.append(f"total: kiosk ¥{kiosk_side['total_yen']}, portal ¥{portal['total_yen']}")
-            if kiosk_side["projects"] != portal["projects"]:
-                diffs.append("per-project totals differ")
-            out.append({"kiosk_id": kid, "seq": seq, "business_date": day, "kiosk": kiosk_side, "portal": portal,
-                        "match": not diffs, "differences": diffs})
-    return out
+    """Each close-out entry against the portal's own recomputation (server_sync/reconcile.py)."""
+    from server_sync.reconcile import closeout_checks
+
+    return closeout_checks(engine)
 
 
 def points_grants(engine: Engine, limit: int = 200) -> list[dict[str, Any]]:

@@ -422,10 +422,13 @@ def test_staff_pages_need_a_login_and_flag_reconciliation_mismatches(portal, rig
     r = s.post(portal.url + "/staff/login", data={"username": "clerk", "password": "correct horse battery"},
                timeout=10)
     assert r.status_code == 200 and rig.kiosk_id in r.text  # followed the redirect to the fleet page
-    rec = s.get(portal.url + "/staff/reconciliation", timeout=10).text
+    month = s.get(portal.url + "/staff/reconciliation", params={"month": day[:7]}, timeout=10).text
+    assert "一致しません" in month  # the day's row: one of its close-outs disagrees with the portal
+    day_page = f"/staff/reconciliation/{rig.kiosk_id}/{day}"
+    rec = s.get(portal.url + day_page, timeout=10).text
     assert rec.count("class=\"ok\">一致") == 1 and rec.count("不一致") == 1  # staff pages: Japanese first
-    s.get(portal.url + "/staff/lang?to=en&next=/staff/reconciliation", timeout=10)
-    rec = s.get(portal.url + "/staff/reconciliation", timeout=10).text
+    s.get(portal.url + "/staff/lang?to=en&next=" + day_page, timeout=10)
+    rec = s.get(portal.url + day_page, timeout=10).text
     assert rec.count("class=\"ok\">match") == 1 and rec.count("MISMATCH") == 1
     assert "festival staff" in s.get(portal.url + "/staff/points", timeout=10).text
     forged = requests.get(portal.url + "/staff", cookies={"kiosk_staff": "Y2xlcmt8OTk5OTk5OTk5OTk5OQ.00"},

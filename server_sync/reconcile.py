@@ -1,0 +1,702 @@
+"""Reconciliation per kiosk and business day: the kiosk's Z report, the portal's copy of its ledger and,
+where staff imported one, the payment provider's settlement file, side by side; and the month's CSV
+for the city's accounting.
+
+Three sources, three questions:
+
+- **Z report vs. the portal's copy.** A ``close_out`` entry is a snapshot of the day's settled
+  donations *at its own seq*. The portal recomputes that snapshot from the entries it holds (donations
+  of that business date before the close-out, less voids written before it): they must agree, or
+  the copy and the kiosk disagree (a real problem, shown as a mismatch).
+- **Z report vs. the day as it ended.** Donations after the close-out (the center kept the kiosk on),
+  and voids of donations the Z counted, are not errors: they are shown as such, with their seqs, and
+  the bridge ``Z + after the close-out − voided after the close-out − held by the portal = portal``.
+- **The portal's copy vs. the provider.** Payments are matched by the payment id the kiosk recorded
+  (``provider_ref``). A payment the file has and no donation has, a donation of a day the file covers
+  that the file lacks, a different amount, a refund on one side only: each is shown on its donation's
+  row (or, for a payment only the provider has, its own row).
+
+The provider file (CSV; the accepted columns are in docs/portal.md, "Reconciliation") is checked whole
+before anything is stored, and stored in one transaction.
+
+Business dates come from each donation's wall time in the kiosk's time zone (its genesis entry), the
+same basis as the kiosk's own close-out (kiosk/ledger/report.py).
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import io
+import re
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.engine import Connection, Engine
+from starlette.concurrency import run_in_threadpool
+
+from kiosk.ledger.encoding import parse_body
+from server_sync import catalog
+from server_sync.db import entries, kiosks, provider_imports, provider_payments, writing
+from server_sync.i18n import N_
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+PROVIDERS = ("square",)
+"""Providers whose settlement files can be imported; the ledger's payment ``method`` of that provider."""
+MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_ROWS = 100_000
+MAX_ERRORS = 20
+Msg = tuple[str, dict[str, Any]]
+
+
+# --- the provider file (pure) ----------------------------------------------------------------------
+# Header names, matched case-insensitively; the first present of each list is used. Square's Dashboard
+# "Transactions" export names them like the first entries; the snake_case ones are for a file a clerk
+# makes by hand from another provider's statement.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "payment_id": ("payment id", "payment_id"),
+    "date": ("date", "business_date"),
+    "time": ("time",),
+    "amount": ("total collected", "gross sales", "amount_yen", "amount"),
+    "refunds": ("partial refunds", "refunds", "refunded_yen"),
+    "event": ("event type", "event_type"),
+    "device": ("device name", "device nickname", "kiosk_id", "device"),
+}
+REQUIRED = ("payment_id", "date", "amount")
+DISPLAY = {"payment_id": "Payment ID", "date": "Date", "amount": "Total Collected"}
+_YEN = re.compile(r"^(\d+)(?:\.0+)?$")
+
+
+@dataclass
+class ProviderRow:
+    payment_id: str
+    business_date: date
+    time_ms: int | None
+    amount_yen: int
+    refunded_yen: int = 0
+    device: str = ""
+
+
+@dataclass
+class ParsedFile:
+    rows: list[ProviderRow] = field(default_factory=list)
+    errors: list[Msg] = field(default_factory=list)
+
+    @property
+    def first_date(self) -> date:
+        return min(r.business_date for r in self.rows)
+
+    @property
+    def last_date(self) -> date:
+        return max(r.business_date for r in self.rows)
+
+
+def _decode(raw: bytes) -> str | None:
+    """UTF-8 (with or without the BOM Excel writes), else Shift_JIS as Excel on a Japanese PC saves CSV."""
+    for enc in ("utf-8-sig", "cp932"):
+        try:
+            return raw.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    return None
+
+
+def parse_yen(text: str) -> int | None:
+    """'¥1,000', '1000', 'JP¥1,000', '1,000円', '-¥500', '¥-500', '(¥500)', '1000.00' -> yen; None if not an amount."""
+    t = text.strip()
+    neg = t.startswith("(") and t.endswith(")")
+    t = t.strip("()")
+    for junk in ("JPY", "JP", "¥", "￥", "円", ",", " "):
+        t = t.replace(junk, "")
+    if t[:1] in ("-", "−"):
+        neg, t = True, t[1:]
+    m = _YEN.match(t)
+    if not m:
+        return None
+    return -int(m.group(1)) if neg else int(m.group(1))
+
+
+def parse_date(text: str) -> date | None:
+    t = text.strip().replace("/", "-").replace(".", "-")
+    parts = t.split("-")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        return None
+    try:
+        if len(parts[0]) == 4:
+            return date(int(parts[0]), int(parts[1]), int(parts[2]))
+        if len(parts[2]) == 4:  # 12/01/2026, as a US-English export writes it
+            return date(int(parts[2]), int(parts[0]), int(parts[1]))
+    except ValueError:
+        return None
+    return None
+
+
+def parse_time(text: str) -> tuple[int, int, int] | None:
+    parts = text.strip().split(":")
+    if len(parts) not in (2, 3) or not all(p.isdigit() for p in parts):
+        return None
+    h, m, s = (int(p) for p in (parts + ["0"])[:3])
+    return (h, m, s) if h < 24 and m < 60 and s < 60 else None
+
+
+def parse_provider_file(raw: bytes) -> ParsedFile:
+    """Every row of a settlement file, or every problem found (then no row): all or nothing."""
+    out = ParsedFile()
+    if len(raw) > MAX_FILE_BYTES:
+        out.errors.append((N_("The file is too large: at most %(mb)s MB."), {"mb": MAX_FILE_BYTES // (1024 * 1024)}))
+        return out
+    text = _decode(raw)
+    if text is None:
+        out.errors.append((N_("This is not a text (CSV) file: save it from the spreadsheet as CSV (UTF-8)."), {}))
+        return out
+    try:
+        table = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        out.errors.append((N_("This is not a CSV file the portal can read: %(reason)s"), {"reason": str(exc)}))
+        return out
+    table = [r for r in table if any(c.strip() for c in r)]
+    if not table:
+        out.errors.append((N_("The file is empty."), {}))
+        return out
+    header = [h.strip().lower() for h in table[0]]
+    where: dict[str, int] = {}
+    for key, names in COLUMNS.items():
+        for n in names:
+            if n in header:
+                where[key] = header.index(n)
+                break
+    missing = [key for key in REQUIRED if key not in where]
+    if missing:
+        need = ", ".join(f"'{DISPLAY[k]}'" for k in missing)
+        out.errors.append((N_("Columns missing: %(missing)s. The first line has: %(found)s."),
+                           {"missing": need, "found": ", ".join(h for h in table[0] if h.strip())[:300] or "–"}))
+        return out
+    if len(table) - 1 > MAX_ROWS:
+        out.errors.append((N_("Too many rows: at most %(n)s."), {"n": f"{MAX_ROWS:,}"}))
+        return out
+    if len(table) == 1:
+        out.errors.append((N_("The file has a header line but no payments."), {}))
+        return out
+
+    def cell(row: list[str], key: str) -> str:
+        i = where.get(key)
+        return row[i].strip() if i is not None and i < len(row) else ""
+
+    payments: dict[str, ProviderRow] = {}
+    refunds: list[tuple[int, str, int]] = []
+    for n, row in enumerate(table[1:], start=2):
+        errs: list[Msg] = []
+        pid = cell(row, "payment_id")
+        if not pid or len(pid) > 100:
+            errs.append((N_("line %(line)s: no payment ID."), {"line": n}))
+        day = parse_date(cell(row, "date"))
+        if day is None:
+            errs.append((N_("line %(line)s: '%(value)s' is not a date (e.g. 2026-12-01)."),
+                         {"line": n, "value": cell(row, "date")[:40]}))
+        amount = parse_yen(cell(row, "amount"))
+        if amount is None:
+            errs.append((N_("line %(line)s: '%(value)s' is not an amount in yen."),
+                         {"line": n, "value": cell(row, "amount")[:40]}))
+        refunded = parse_yen(cell(row, "refunds") or "0")
+        if refunded is None:
+            errs.append((N_("line %(line)s: '%(value)s' is not an amount in yen."),
+                         {"line": n, "value": cell(row, "refunds")[:40]}))
+        hms = None
+        if cell(row, "time"):
+            hms = parse_time(cell(row, "time"))
+            if hms is None:
+                errs.append((N_("line %(line)s: '%(value)s' is not a time (e.g. 14:05:09)."),
+                             {"line": n, "value": cell(row, "time")[:40]}))
+        event = cell(row, "event").lower()
+        if event not in ("", "payment", "refund", "支払い", "返金"):
+            errs.append((N_("line %(line)s: the event type '%(value)s' is neither Payment nor Refund."),
+                         {"line": n, "value": event[:40]}))
+        if errs:
+            out.errors.extend(errs)
+            continue
+        assert day is not None and amount is not None and refunded is not None
+        if event in ("refund", "返金"):
+            refunds.append((n, pid, abs(amount)))
+            continue
+        if amount < 0:
+            out.errors.append((N_("line %(line)s: a payment of a negative amount (a refund needs the event type "
+                                  "Refund)."), {"line": n}))
+            continue
+        if pid in payments:
+            out.errors.append((N_("line %(line)s: payment %(id)s is listed twice."), {"line": n, "id": pid}))
+            continue
+        t_ms = None
+        if hms is not None:
+            t_ms = int(datetime(day.year, day.month, day.day, *hms, tzinfo=TOKYO).timestamp() * 1000)
+        payments[pid] = ProviderRow(pid, day, t_ms, amount, abs(refunded), cell(row, "device")[:100])
+    for n, pid, yen in refunds:
+        if pid not in payments:
+            out.errors.append((N_("line %(line)s: a refund of payment %(id)s, which is not in this file."),
+                               {"line": n, "id": pid}))
+        else:
+            payments[pid].refunded_yen += yen
+    for p in payments.values():
+        if p.refunded_yen > p.amount_yen:
+            out.errors.append((N_("Payment %(id)s: refunds (¥%(refunded)s) exceed the payment (¥%(amount)s)."),
+                               {"id": p.payment_id, "refunded": f"{p.refunded_yen:,}", "amount": f"{p.amount_yen:,}"}))
+    if out.errors:
+        return out
+    out.rows = list(payments.values())
+    return out
+
+
+def import_provider_file(engine: Engine, provider: str, filename: str, raw: bytes, by: str | None
+                         ) -> tuple[dict[str, Any] | None, list[Msg]]:
+    """Check the whole file, then store it in one transaction; (the import's summary, []) or (None, errors)."""
+    if provider not in PROVIDERS:
+        return None, [(N_("Choose the payment provider."), {})]
+    parsed = parse_provider_file(raw)
+    if parsed.errors:
+        return None, parsed.errors
+    import_id = secrets.token_hex(8)
+    summary = {"id": import_id, "provider": provider, "filename": filename[:200] or "?", "rows": len(parsed.rows),
+               "first_date": parsed.first_date, "last_date": parsed.last_date, "imported_by": by,
+               "imported_ms": time.time_ns() // 1_000_000}
+    with writing(engine) as conn:
+        ids = [r.payment_id for r in parsed.rows]
+        for i in range(0, len(ids), 500):  # a later import of the same payment replaces it
+            conn.execute(provider_payments.delete().where(provider_payments.c.provider == provider,
+                                                          provider_payments.c.payment_id.in_(ids[i:i + 500])))
+        conn.execute(provider_imports.insert().values(**summary))
+        conn.execute(provider_payments.insert(), [
+            {"provider": provider, "payment_id": r.payment_id, "import_id": import_id, "business_date": r.business_date,
+             "time_ms": r.time_ms, "amount_yen": r.amount_yen, "refunded_yen": r.refunded_yen, "device": r.device}
+            for r in parsed.rows])
+    return summary, []
+
+
+def imports(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(select(provider_imports).order_by(
+            provider_imports.c.imported_ms.desc()).limit(limit)).mappings()]
+
+
+# --- one kiosk-day (pure) --------------------------------------------------------------------------
+@dataclass
+class Donation:
+    seq: int
+    wall_ms: int
+    project: str
+    amount_yen: int
+    method: str
+    provider_ref: str
+    held: bool = False
+    void_seq: int | None = None
+
+
+@dataclass
+class CloseOut:
+    seq: int
+    data: dict[str, Any]
+
+
+def _sum(ds: Iterable[Donation]) -> dict[str, Any]:
+    ds = list(ds)
+    return {"count": len(ds), "total_yen": sum(d.amount_yen for d in ds), "seqs": [d.seq for d in ds]}
+
+
+def _by(ds: Iterable[Donation], key: str) -> list[dict[str, Any]]:
+    out: dict[str, dict[str, int]] = {}
+    for d in ds:
+        b = out.setdefault(getattr(d, key), {"count": 0, "total_yen": 0})
+        b["count"] += 1
+        b["total_yen"] += d.amount_yen
+    name = "id" if key == "project" else "method"
+    return [{name: k, **v} for k, v in sorted(out.items())]
+
+
+def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts: list[CloseOut],
+                  payments: dict[tuple[str, str], dict[str, Any]], device_payments: list[dict[str, Any]],
+                  covered: set[str]) -> dict[str, Any]:
+    """The reconciliation of one kiosk's business day.
+
+    ``donations``: that day's donations (held ones too) with their void's seq; ``closeouts``: that day's
+    ``close_out`` entries in seq order; ``payments``: provider payments by (provider, payment id) that may
+    match these donations; ``device_payments``: provider payments of that day whose device is this kiosk;
+    ``covered``: providers whose imported files cover this day.
+    """
+    donations = sorted(donations, key=lambda d: d.seq)
+    checks = []
+    for co in closeouts:
+        basis = [d for d in donations if d.seq < co.seq and (d.void_seq is None or d.void_seq > co.seq)]
+        want = {"count": len(basis), "total_yen": sum(d.amount_yen for d in basis), "projects": _by(basis, "project")}
+        got = {"count": co.data.get("count"), "total_yen": co.data.get("total_yen"),
+               "projects": sorted(co.data.get("projects") or [], key=lambda p: str(p.get("id")))}
+        diffs: list[Msg] = []
+        if got["count"] != want["count"]:
+            diffs.append((N_("count: kiosk %(kiosk)s, portal %(portal)s"),
+                          {"kiosk": got["count"], "portal": want["count"]}))
+        if got["total_yen"] != want["total_yen"]:
+            diffs.append((N_("total: kiosk %(kiosk)s, portal %(portal)s"),
+                          {"kiosk": f"¥{got['total_yen'] or 0:,}", "portal": f"¥{want['total_yen']:,}"}))
+        if got["projects"] != want["projects"]:
+            diffs.append((N_("per-project totals differ"), {}))
+        checks.append({"seq": co.seq, "count": got["count"], "total_yen": got["total_yen"], "projects": got["projects"],
+                       "methods": co.data.get("methods") or [], "trigger": co.data.get("trigger", ""),
+                       "supersedes_seq": co.data.get("supersedes_seq"), "basis": want, "match": not diffs,
+                       "differences": diffs})
+    z = checks[-1] if checks else None
+    zseq = z["seq"] if z else None
+    rows = []
+    for d in donations:
+        state = "open" if zseq is None else ("in_z" if d.seq < zseq else "after_close")
+        void_state = None
+        if d.void_seq is not None:
+            void_state = "before_close" if zseq is not None and d.seq < zseq and d.void_seq < zseq else (
+                "after_close" if zseq is not None and d.seq < zseq else "voided")
+        rows.append({"seq": d.seq, "wall_ms": d.wall_ms, "project": d.project, "amount_yen": d.amount_yen,
+                     "method": d.method, "provider_ref": d.provider_ref, "state": state, "void_seq": d.void_seq,
+                     "void_state": void_state, "held": d.held, "provider": None})
+    settled = [d for d in donations if d.void_seq is None and not d.held]
+    after = [d for d in donations if zseq is not None and d.seq > zseq]
+    voided_after = [d for d in donations if zseq is not None and d.seq < zseq and d.void_seq is not None
+                    and d.void_seq > zseq]
+    # --- the provider ------------------------------------------------------------------------------
+    diffs_provider = 0
+    seen: set[tuple[str, str]] = set()
+    for r in rows:
+        key = (r["method"], r["provider_ref"])
+        p = payments.get(key)
+        if p is None:
+            if r["method"] in covered and not r["held"]:
+                r["provider"] = {"status": "missing"}
+                diffs_provider += 1
+            continue
+        seen.add(key)
+        status = "ok"
+        if p["amount_yen"] != r["amount_yen"]:
+            status = "amount"
+        elif p["refunded_yen"] and r["void_seq"] is None:
+            status = "refund_not_voided"
+        elif not p["refunded_yen"] and r["void_seq"] is not None:
+            status = "voided_not_refunded"
+        r["provider"] = {"status": status, **p}
+        diffs_provider += status != "ok"
+    matched_refs = {r["provider_ref"] for r in rows}
+    only = [p for p in device_payments if p["payment_id"] not in matched_refs and (p["provider"], p["payment_id"])
+            not in seen]
+    diffs_provider += len(only)
+    mine = [p for p in (r["provider"] for r in rows) if p and "amount_yen" in p] + only
+    provider = None
+    if covered or mine:
+        provider = {"providers": sorted(covered | {p["provider"] for p in mine}), "count": len(mine),
+                    "total_yen": sum(p["amount_yen"] for p in mine),
+                    "refunded_yen": sum(p["refunded_yen"] for p in mine),
+                    "net_yen": sum(p["amount_yen"] - p["refunded_yen"] for p in mine),
+                    "ledger_count": sum(1 for d in settled if d.method in covered),
+                    "ledger_yen": sum(d.amount_yen for d in settled if d.method in covered),
+                    "differences": diffs_provider, "only": only}
+    held = [d for d in donations if d.held and d.void_seq is None]
+    portal = {"count": len(settled), "total_yen": sum(d.amount_yen for d in settled),
+              "projects": _by(settled, "project"), "methods": _by(settled, "method")}
+    problems: list[Msg] = []
+    notes: list[Msg] = []
+    if any(not c["match"] for c in checks):
+        problems.append((N_("The Z report and the portal's copy of the ledger disagree."), {}))
+    if provider and provider["differences"]:
+        problems.append((N_("%(n)s difference(s) with the provider's file."), {"n": provider["differences"]}))
+    if after:
+        notes.append((N_("%(count)s donation(s), %(yen)s, after the close-out: not in the Z report."),
+                      {"count": len(after), "yen": f"¥{sum(d.amount_yen for d in after if d.void_seq is None):,}"}))
+    if voided_after:
+        notes.append((N_("%(count)s donation(s), %(yen)s, voided after the close-out: still in the Z report."),
+                      {"count": len(voided_after), "yen": f"¥{sum(d.amount_yen for d in voided_after):,}"}))
+    if held:
+        notes.append((N_("%(count)s donation(s) held by the portal (not counted)."), {"count": len(held)}))
+    if zseq is None and donations:
+        notes.append((N_("Not closed yet: no Z report for this day."), {}))
+    return {
+        "kiosk_id": kiosk_id, "business_date": day.isoformat(), "closeouts": checks, "z": z, "portal": portal,
+        "after_close": _sum(d for d in after if d.void_seq is None),
+        "voided": _sum(d for d in donations if d.void_seq is not None),
+        "voided_after_close": _sum(voided_after), "held": _sum(held), "provider": provider, "rows": rows,
+        "provider_only": only, "problems": problems, "notes": notes, "ok": not problems,
+        "settled": not problems and not notes,
+    }
+
+
+# --- reading the database --------------------------------------------------------------------------
+def _tz(conn: Connection, kiosk_id: str) -> ZoneInfo:
+    g = conn.execute(select(entries.c.body).where(entries.c.kiosk_id == kiosk_id, entries.c.seq == 1)).scalar()
+    try:
+        return ZoneInfo(parse_body(bytes(g))["data"].get("timezone", "Asia/Tokyo")) if g else TOKYO
+    except Exception:  # noqa: BLE001 - an unknown zone name in a genesis: the city's
+        return TOKYO
+
+
+def _ms(d: date, tz: ZoneInfo) -> int:
+    return int(datetime(d.year, d.month, d.day, tzinfo=tz).timestamp() * 1000)
+
+
+def _load(conn: Connection, kiosk_id: str, first: date, last: date) -> dict[date, dict[str, Any]]:
+    """Donations and close-outs of ``first..last`` (business dates) of one kiosk, by day."""
+    tz = _tz(conn, kiosk_id)
+    lo, hi = _ms(first, tz), _ms(last + timedelta(days=1), tz)
+    voids = dict(conn.execute(select(entries.c.ref_seq, entries.c.seq).where(
+        entries.c.kiosk_id == kiosk_id, entries.c.type == "void", entries.c.quarantine.is_(None))).all())
+    days: dict[date, dict[str, Any]] = {}
+    for seq, wall, body, quarantine in conn.execute(
+            select(entries.c.seq, entries.c.wall_ms, entries.c.body, entries.c.quarantine).where(
+                entries.c.kiosk_id == kiosk_id, entries.c.type == "donation", entries.c.wall_ms >= lo,
+                entries.c.wall_ms < hi).order_by(entries.c.seq)):
+        data = parse_body(bytes(body))["data"]
+        d = datetime.fromtimestamp(wall / 1000, tz).date()
+        days.setdefault(d, {"donations": [], "closeouts": []})["donations"].append(Donation(
+            seq, wall, str(data.get("project")), int(data.get("amount_yen", 0)), str(data.get("method", "")),
+            str(data.get("provider_ref") or ""), quarantine is not None, voids.get(seq)))
+    for seq, body in conn.execute(select(entries.c.seq, entries.c.body).where(
+            entries.c.kiosk_id == kiosk_id, entries.c.type == "close_out").order_by(entries.c.seq)):
+        data = parse_body(bytes(body))["data"]
+        try:
+            d = date.fromisoformat(str(data.get("business_date")))
+        except ValueError:
+            continue
+        if first <= d <= last:
+            days.setdefault(d, {"donations": [], "closeouts": []})["closeouts"].append(CloseOut(seq, data))
+    return days
+
+
+def _provider(conn: Connection, first: date, last: date, refs: set[str]
+              ) -> tuple[dict[tuple[str, str], dict[str, Any]], list[dict[str, Any]], list[tuple[str, date, date]]]:
+    cols = [provider_payments.c[c] for c in ("provider", "payment_id", "business_date", "time_ms", "amount_yen",
+                                             "refunded_yen", "device")]
+    found = {(r["provider"], r["payment_id"]): dict(r) for r in conn.execute(select(*cols).where(
+        provider_payments.c.business_date >= first - timedelta(days=1),
+        provider_payments.c.business_date <= last + timedelta(days=1))).mappings()}
+    ids = sorted(refs)
+    for i in range(0, len(ids), 500):  # a payment the provider dated on another day still matches its donation
+        for r in conn.execute(select(*cols).where(provider_payments.c.payment_id.in_(ids[i:i + 500]))).mappings():
+            found[(r["provider"], r["payment_id"])] = dict(r)
+    ranges = [(p, a, b) for p, a, b in conn.execute(select(
+        provider_imports.c.provider, provider_imports.c.first_date, provider_imports.c.last_date).where(
+        provider_imports.c.first_date <= last, provider_imports.c.last_date >= first))]
+    return found, list(found.values()), ranges
+
+
+def kiosk_days(engine: Engine, first: date, last: date, kiosk_id: str | None = None) -> list[dict[str, Any]]:
+    """Every (kiosk, business day) in ``first..last`` with a donation or a close-out, reconciled; newest first.
+
+    Also each day's provider payments that match no kiosk (no donation has their id and their device
+    names no kiosk), under the kiosk id ``""``.
+    """
+    with engine.connect() as conn:
+        ids = [kiosk_id] if kiosk_id else [r[0] for r in conn.execute(select(kiosks.c.id).order_by(kiosks.c.id))]
+        loaded = {k: _load(conn, k, first, last) for k in ids}
+        refs = {d.provider_ref for days in loaded.values() for v in days.values() for d in v["donations"]
+                if d.provider_ref}
+        found, all_payments, ranges = _provider(conn, first, last, refs)
+        known = {r[0] for r in conn.execute(select(kiosks.c.id))}
+    out = []
+    for k, days in loaded.items():
+        for day, v in days.items():
+            covered = {p for p, a, b in ranges if a <= day <= b}
+            device = [p for p in all_payments if p["device"] == k and p["business_date"] == day]
+            out.append(reconcile_day(k, day, v["donations"], v["closeouts"], found, device, covered))
+    if kiosk_id is None:
+        matched = {(r["method"], r["provider_ref"]) for x in out for r in x["rows"]}
+        stray: dict[date, list[dict[str, Any]]] = {}
+        for p in all_payments:
+            if first <= p["business_date"] <= last and (p["provider"], p["payment_id"]) not in matched \
+                    and p["device"] not in known:
+                stray.setdefault(p["business_date"], []).append(p)
+        for day, ps in stray.items():
+            out.append({"kiosk_id": "", "business_date": day.isoformat(), "provider_only": ps, "ok": False,
+                        "problems": [(N_("%(n)s provider payment(s) match no kiosk's donation."), {"n": len(ps)})]})
+    out.sort(key=lambda x: (x["business_date"], x["kiosk_id"]), reverse=True)
+    return out
+
+
+def kiosk_day(engine: Engine, kiosk_id: str, day: date) -> dict[str, Any] | None:
+    got = kiosk_days(engine, day, day, kiosk_id)
+    return got[0] if got else None
+
+
+def month_bounds(month: str | None, today: date) -> tuple[date, date, str]:
+    """('2026-12' or None) -> (first day, last day, 'YYYY-MM'); a bad month is this month."""
+    try:
+        y, m = (int(x) for x in (month or "").split("-"))
+        first = date(y, m, 1)
+    except ValueError:
+        first = today.replace(day=1)
+    last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
+    return first, last, first.strftime("%Y-%m")
+
+
+def closeout_checks(engine: Engine) -> list[dict[str, Any]]:
+    """Every close-out entry against the portal's recomputation as of its seq (oldest first), in the
+    shape ``queries.reconciliation`` always had: kiosk_id, seq, business_date, kiosk, portal, match."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(entries.c.kiosk_id, entries.c.body).where(entries.c.type == "close_out")).all()
+    days: set[tuple[str, date]] = set()
+    for kid, body in rows:
+        try:
+            days.add((kid, date.fromisoformat(str(parse_body(bytes(body))["data"].get("business_date")))))
+        except ValueError:
+            continue
+    out = []
+    for kid, day in sorted(days):
+        r = kiosk_day(engine, kid, day)
+        for c in (r or {}).get("closeouts", []):
+            out.append({"kiosk_id": kid, "seq": c["seq"], "business_date": day.isoformat(),
+                        "kiosk": {"count": c["count"], "total_yen": c["total_yen"], "projects": c["projects"]},
+                        "portal": {"count": c["basis"]["count"], "total_yen": c["basis"]["total_yen"],
+                                   "projects": c["basis"]["projects"]},
+                        "match": c["match"], "differences": [m % a if a else m for m, a in c["differences"]]})
+    return sorted(out, key=lambda x: (x["kiosk_id"], x["seq"]))
+
+
+# --- the CSV for the city's accounting ----------------------------------------------------------------
+CSV_HEADER = ("business_date", "kiosk_id", "row", "project_id", "project_title", "group", "area", "count",
+              "total_yen", "z_count", "z_total_yen", "after_close_count", "after_close_yen", "voided_count",
+              "voided_yen", "provider_count", "provider_net_yen", "status")
+
+
+def _status(r: dict[str, Any]) -> str:
+    if not r["ok"]:
+        return "difference"
+    return "match" if r["settled"] else "see notes"
+
+
+def month_csv(engine: Engine, first: date, last: date) -> str:
+    """One ``total`` row per kiosk-day and one ``project`` row per project of it: settled donations as the
+    portal holds them (``count``, ``total_yen``), beside the Z report, what came after it, voids and the
+    provider. UTF-8 with a BOM so Excel on a Japanese PC opens it; amounts are plain integers of yen."""
+    with engine.connect() as conn:
+        meta = {p["id"]: p for p in catalog.list_projects(conn)}
+    buf = io.StringIO()
+    buf.write("\ufeff")
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(CSV_HEADER)
+    for r in sorted(kiosk_days(engine, first, last), key=lambda x: (x["business_date"], x["kiosk_id"])):
+        if not r["kiosk_id"]:
+            for p in r["provider_only"]:
+                w.writerow((r["business_date"], "", "provider_only", "", "", "", "", 0, 0, "", "", "", "", "", "", 1,
+                            p["amount_yen"] - p["refunded_yen"], f"payment {p['payment_id']} matches no kiosk"))
+            continue
+        z, pv = r["z"], r["provider"]
+        w.writerow((r["business_date"], r["kiosk_id"], "total", "", "", "", "", r["portal"]["count"],
+                    r["portal"]["total_yen"], z["count"] if z else "", z["total_yen"] if z else "",
+                    r["after_close"]["count"], r["after_close"]["total_yen"], r["voided"]["count"],
+                    r["voided"]["total_yen"], pv["count"] if pv else "", pv["net_yen"] if pv else "", _status(r)))
+        zp = {p.get("id"): p for p in (z["projects"] if z else [])}
+        for p in r["portal"]["projects"]:
+            m = meta.get(p["id"], {})
+            w.writerow((r["business_date"], r["kiosk_id"], "project", p["id"], m.get("title", p["id"]),
+                        m.get("group", ""), m.get("area", ""), p["count"], p["total_yen"],
+                        zp.get(p["id"], {}).get("count", "") if z else "",
+                        zp.get(p["id"], {}).get("total_yen", "") if z else "", "", "", "", "", "", "", ""))
+    return buf.getvalue()
+
+
+# --- the staff pages --------------------------------------------------------------------------------
+def install(app: FastAPI, engine: Engine) -> None:
+    """``/staff/reconciliation`` (a month's kiosk-days), one kiosk-day, the provider file import and the
+    month's CSV; center staff and administrators only. Needs ``operator.install`` first (its helpers)."""
+    from server_sync import pages, staff  # here: pages imports nothing of this module, but keep the pure part light
+    from server_sync.operator import Forbidden
+
+    ui = app.state.staff_ui
+
+    def today() -> date:
+        return datetime.now(TOKYO).date()
+
+    def titles(lang: str) -> dict[str, str]:
+        with engine.connect() as conn:
+            return {p["id"]: (p["title_en"] or p["title"]) if lang == "en" else p["title"]
+                    for p in catalog.list_projects(conn)}
+
+    def month_page(lang: str, c: dict[str, Any], month: str | None, errors: list[Msg] | None = None,
+                   notice: str = "") -> str:
+        first, last, m = month_bounds(month, today())
+        prev = (first - timedelta(days=1)).strftime("%Y-%m")
+        nxt = (last + timedelta(days=1)).strftime("%Y-%m")
+        return pages.staff_page("staff_reconciliation.html", lang, items=kiosk_days(engine, first, last), month=m,
+                                prev=prev, next=nxt, imports=imports(engine), providers=PROVIDERS,
+                                errors=[pages.staff_text(t, lang, **a) for t, a in (errors or [])][:MAX_ERRORS + 1],
+                                more=max(0, len(errors or []) - MAX_ERRORS), notice=notice,
+                                nav="reconciliation", **c)
+
+    @app.get("/staff/reconciliation", response_class=HTMLResponse, tags=["staff"])
+    def reconciliation_month(request: Request, month: str | None = None, imported: str | None = None) -> Response:
+        def render(who: staff.Who, lang: str, c: dict[str, Any]) -> str:
+            notice = pages.staff_text(N_("Imported %(n)s payments from the provider's file."), lang,
+                                      n=imported) if imported and imported.isdigit() else ""
+            return month_page(lang, c, month, notice=notice)
+        return ui.page(request, "staff", render)
+
+    @app.get("/staff/reconciliation/{kiosk_id}/{day}", response_class=HTMLResponse, tags=["staff"])
+    def reconciliation_day(kiosk_id: str, day: str, request: Request) -> Response:
+        def render(who: staff.Who, lang: str, c: dict[str, Any]) -> str:
+            try:
+                d = date.fromisoformat(day)
+            except ValueError:
+                raise Forbidden from None
+            r = kiosk_day(engine, kiosk_id, d)
+            if r is None:
+                raise Forbidden
+            return pages.staff_page("staff_reconciliation_day.html", lang, r=r, titles=titles(lang),
+                                    month=d.strftime("%Y-%m"), nav="reconciliation", **c)
+        return ui.page(request, "staff", render)
+
+    @app.post("/staff/reconciliation/provider", response_class=HTMLResponse, tags=["staff"])
+    async def reconciliation_import(request: Request) -> Response:
+        """A multipart form (the file, the provider, the CSRF token): checked whole, stored whole."""
+        who = ui.current(request)
+        if who is None:
+            return RedirectResponse("/staff/login", status_code=303)
+        lang = ui.lang_of(request)
+        declared = request.headers.get("content-length", "")
+        errors: list[Msg] = []
+        raw, name, provider, token = b"", "", "", ""
+        if declared.isdigit() and int(declared) > MAX_FILE_BYTES + 64 * 1024:
+            errors.append((N_("The file is too large: at most %(mb)s MB."), {"mb": MAX_FILE_BYTES // (1024 * 1024)}))
+        else:
+            try:
+                form = await request.form(max_files=1, max_fields=5)
+            except Exception:  # noqa: BLE001 - not a multipart form, or a broken one: say so, store nothing
+                form = None
+            if form is not None:
+                token = str(form.get("csrf") or "")
+                provider = str(form.get("provider") or "")
+                f = form.get("file")
+                if f is not None and hasattr(f, "read"):
+                    name = str(getattr(f, "filename", "") or "")
+                    raw = await f.read(MAX_FILE_BYTES + 1)
+                await form.close()
+        if not staff.csrf_ok(engine, request.cookies.get(staff.COOKIE), token):
+            return ui.forbidden(request, who, N_("This form has expired. Go back, reload the page and try again."))
+        if not who.is_staff:
+            return ui.forbidden(request, who)
+        if not errors and not name:
+            errors.append((N_("Choose the provider's CSV file."), {}))
+        if not errors:
+            summary, errors = await run_in_threadpool(import_provider_file, engine, provider, name, raw, who.name)
+        if errors:
+            c = ui.ctx(request, who)
+            body = await run_in_threadpool(month_page, lang, c, request.query_params.get("month"), errors)
+            return ui.html(body, 422)
+        assert summary is not None
+        return RedirectResponse(f"/staff/reconciliation?month={summary['last_date']:%Y-%m}"
+                                f"&imported={summary['rows']}", status_code=303)
+
+    @app.get("/staff/reconciliation.csv", tags=["staff"])
+    def reconciliation_csv(request: Request, month: str | None = None) -> Response:
+        def render(who: staff.Who, lang: str, c: dict[str, Any]) -> Response:
+            first, last, m = month_bounds(month, today())
+            return Response(month_csv(engine, first, last), media_type="text/csv; charset=utf-8",
+                            headers={"Cache-Control": "no-store",
+                                     "Content-Disposition": f'attachment; filename="reconciliation-{m}.csv"'})
+        return ui.page(request, "staff", render)

@@ -1,0 +1,315 @@
+"""Reconciliation per kiosk and day (server_sync/reconcile.py), against a real portal on loopback (SQLite and
+PostgreSQL) and in headless Chromium: a Z report, donations after it the same day, voids before and after it,
+and a provider file that disagrees by one payment; each difference shown where it belongs. The provider file's
+checks (all or nothing), and the month's CSV for the city (BOM, exact totals).
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import os
+import uuid
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+from sqlalchemy import func, select
+from sync_helpers import PROJECTS, enrolled, fake_idm
+
+from kiosk.ledger.writer import InlineWriter
+from kiosk.staff.closeout import z_report
+from server_sync import queries, reconcile
+from server_sync.configstore import publish
+from server_sync.db import provider_imports, provider_payments
+from server_sync.staff import add_user
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+PASSWORD = "correct horse battery"
+TOKYO = ZoneInfo("Asia/Tokyo")
+SQUARE_HEADER = ["Date", "Time", "Time Zone", "Gross Sales", "Partial Refunds", "Total Collected", "Transaction ID",
+                 "Payment ID", "Device Name", "Event Type"]
+
+
+def give(rig, project: str, amount: int, ref: str, card: int = 1):  # noqa: ANN001, ANN201
+    """A donation paid on Square: the payment id is what the kiosk records as provider_ref."""
+    intent = rig.ledger.record_intent(project, amount, "square", rig.pepper.token(fake_idm(card)), uuid.uuid4().hex)
+    rig.clock.advance(700)
+    return rig.ledger.record_donation(intent.seq, ref, amount // 100)
+
+
+def square_csv(rows: list[list[str]], header: list[str] = SQUARE_HEADER, bom: bool = True) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return (("\ufeff" if bom else "") + buf.getvalue()).encode()
+
+
+def payment_row(entry, kiosk_id: str, amount: int | None = None, pid: str | None = None) -> list[str]:  # noqa: ANN001
+    t = datetime.fromtimestamp(entry.obj["wall_ms"] / 1000, TOKYO)
+    yen = amount if amount is not None else entry.data["amount_yen"]
+    return [t.strftime("%Y-%m-%d"), t.strftime("%H:%M:%S"), "Tokyo", f"¥{yen:,}", "¥0", f"¥{yen:,}",
+            "tx-" + (pid or entry.data["provider_ref"]), pid or entry.data["provider_ref"], kiosk_id, "Payment"]
+
+
+def refund_row(entry) -> list[str]:  # noqa: ANN001
+    t = datetime.fromtimestamp(entry.obj["wall_ms"] / 1000 + 60, TOKYO)
+    yen = entry.data["amount_yen"]
+    return [t.strftime("%Y-%m-%d"), t.strftime("%H:%M:%S"), "Tokyo", f"-¥{yen:,}", "¥0", f"-¥{yen:,}",
+            "tx-r-" + entry.data["provider_ref"], entry.data["provider_ref"], "", "Refund"]
+
+
+def the_day(rig, portal):  # noqa: ANN001, ANN201
+    """Five donations, one voided before the Z report; the Z; two more; one the Z counted voided after it."""
+    publish(portal.app.state.engine, {"projects": PROJECTS})
+    d = [give(rig, p, y, f"sq-pay-{i}") for i, (p, y) in enumerate(
+        [("kodomo", 100), ("midori", 500), ("ongaku", 1000), ("kodomo", 300), ("midori", 200)], start=1)]
+    rig.ledger.void(d[1].seq, "refund sq-ref-1")
+    z = z_report(InlineWriter(rig.ledger))
+    d += [give(rig, "kodomo", 700, "sq-pay-6"), give(rig, "ongaku", 1000, "sq-pay-7")]
+    rig.ledger.void(d[2].seq, "refund sq-ref-2")
+    rig.ledger.checkpoint()
+    assert enrolled(rig, portal).sync_once().ok
+    return d, z
+
+
+def provider_file(rig, d) -> bytes:  # noqa: ANN001
+    """Square's export of the day: every payment, the two refunds, and one payment the ledger never recorded."""
+    extra = payment_row(d[-1], rig.kiosk_id, amount=400, pid="sq-pay-X")
+    return square_csv([payment_row(e, rig.kiosk_id) for e in d] + [refund_row(d[1]), refund_row(d[2]), extra])
+
+
+def login(url: str) -> requests.Session:
+    s = requests.Session()
+    r = s.post(url + "/staff/login", data={"username": "clerk", "password": PASSWORD}, timeout=10)
+    assert r.status_code == 200
+    return s
+
+
+def csrf(s: requests.Session, url: str) -> str:
+    html = s.get(url + "/staff/reconciliation", timeout=10).text
+    return html.split('name="csrf" value="')[1].split('"')[0]
+
+
+def upload(s: requests.Session, url: str, body: bytes, name: str = "square.csv") -> requests.Response:
+    return s.post(url + "/staff/reconciliation/provider", data={"csrf": csrf(s, url), "provider": "square"},
+                  files={"file": (name, body, "text/csv")}, timeout=10)
+
+
+def stored(engine) -> tuple[int, int]:  # noqa: ANN001
+    with engine.connect() as conn:
+        return (conn.execute(select(func.count()).select_from(provider_imports)).scalar_one(),
+                conn.execute(select(func.count()).select_from(provider_payments)).scalar_one())
+
+
+# --- the day, over HTTP --------------------------------------------------------------------------------
+def test_z_report_later_donations_voids_and_a_provider_file_one_payment_off(portal, rig):
+    engine = portal.app.state.engine
+    add_user(engine, "clerk", PASSWORD)
+    d, z = the_day(rig, portal)
+    day = rig.ledger.business_date()
+    kid = rig.kiosk_id
+
+    r = reconcile.kiosk_day(engine, kid, day)
+    assert r is not None
+    # The Z report: four donations (the one voided before it is not among them), and the portal agrees.
+    assert (r["z"]["count"], r["z"]["total_yen"]) == (4, 1600) == (z.data["count"], z.data["total_yen"])
+    assert r["closeouts"][0]["match"]
+    # After it: two donations (¥1,700), and a void of a donation it counted (¥1,000); held: none.
+    assert (r["after_close"]["count"], r["after_close"]["total_yen"]) == (2, 1700)
+    assert (r["voided_after_close"]["count"], r["voided_after_close"]["total_yen"]) == (1, 1000)
+    assert (r["voided"]["count"], r["voided"]["total_yen"]) == (2, 1500)
+    # The portal now: what the kiosk's own ledger says now, and what the public totals say.
+    assert (r["portal"]["count"], r["portal"]["total_yen"]) == (5, 2300)
+    assert rig.ledger.totals()["total_yen"] == 2300 == queries.totals(engine)["total_yen"]
+    assert r["z"]["total_yen"] + r["after_close"]["total_yen"] - r["voided_after_close"]["total_yen"] \
+        == r["portal"]["total_yen"]
+    assert r["ok"] and not r["settled"]  # no error, but not "match": the day has notes
+    assert r["provider"] is None
+
+    s = login(portal.url)
+    page = s.get(portal.url + "/staff/reconciliation", params={"month": day.strftime("%Y-%m")}, timeout=10).text
+    assert "締め後の寄付 2 件（¥1,700）" in page and "締め後に取り消し 1 件（¥1,000）" in page
+    assert "✓ 一致" not in page  # never "match 4/¥1,600" while the portal holds more
+
+    # The provider's file: one payment the ledger does not have.
+    ok = upload(s, portal.url, provider_file(rig, d))
+    assert ok.status_code == 200, ok.text[-2000:]
+    assert "プロバイダーのファイルから 8 件の決済を取り込みました。" in ok.text
+    assert stored(engine) == (1, 8)
+    r = reconcile.kiosk_day(engine, kid, day)
+    assert r["provider"]["differences"] == 1 and not r["ok"]
+    assert [p["payment_id"] for p in r["provider_only"]] == ["sq-pay-X"]
+    assert all(row["provider"]["status"] == "ok" for row in r["rows"]), r["rows"]
+    assert (r["provider"]["count"], r["provider"]["total_yen"], r["provider"]["refunded_yen"],
+            r["provider"]["net_yen"]) == (8, 4200, 1500, 2700)
+    assert r["provider"]["net_yen"] - r["provider"]["ledger_yen"] == 400  # the one payment
+
+    # The same file again replaces its rows: nothing is counted twice.
+    assert upload(s, portal.url, provider_file(rig, d)).status_code == 200
+    assert stored(engine) == (2, 8)
+
+
+def test_a_provider_file_with_any_problem_stores_nothing(portal, rig):
+    engine = portal.app.state.engine
+    add_user(engine, "clerk", PASSWORD)
+    d, _ = the_day(rig, portal)
+    s = login(portal.url)
+    good = [payment_row(e, rig.kiosk_id) for e in d]
+    cases = {
+        "no Payment ID column": (square_csv([r[:7] for r in good], SQUARE_HEADER[:7]), "列がありません: 'Payment ID'"),
+        "a bad amount on one line": (square_csv(good[:3] + [good[3][:5] + ["たくさん"] + good[3][6:]] + good[4:]),
+                                     "5 行目: 「たくさん」は円の金額ではありません。"),
+        "a bad date": (square_csv([["2026-13-40"] + good[0][1:]] + good[1:]),
+                       "2 行目: 「2026-13-40」は日付ではありません"),
+        "a payment twice": (square_csv(good + [good[0]]), "決済 sq-pay-1 が2回あります"),
+        "a refund of an unknown payment": (square_csv(good + [refund_row(d[1])[:7] + ["sq-nope", "", "Refund"]]),
+                                           "このファイルにない決済 sq-nope の返金です"),
+        "a picture": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe\x00\x81", "CSV"),
+        "empty": (b"", "ファイルが空です"),
+        "a header only": (square_csv([]), "決済がありません"),
+    }
+    for what, (body, message) in cases.items():
+        r = upload(s, portal.url, body)
+        assert r.status_code == 422, what
+        text = html.unescape(r.text)
+        assert "何も取り込んでいません" in text and message in text, (what, text[-3000:])
+        assert stored(engine) == (0, 0), what
+    # No file chosen, and a form without its CSRF token.
+    r = s.post(portal.url + "/staff/reconciliation/provider", data={"csrf": csrf(s, portal.url), "provider": "square"},
+               files={"file": ("", b"", "application/octet-stream")}, timeout=10)
+    assert r.status_code == 422 and "CSV ファイルを選んでください" in r.text
+    r = s.post(portal.url + "/staff/reconciliation/provider", data={"provider": "square"},
+               files={"file": ("a.csv", square_csv(good), "text/csv")}, timeout=10)
+    assert r.status_code == 403 and stored(engine) == (0, 0)
+    # Excel on a Japanese PC saves Shift_JIS with Japanese amounts: accepted.
+    sjis = square_csv([[*g[:3], f"{e.data['amount_yen']:,}円", "0", f"{e.data['amount_yen']:,}円", *g[6:]]
+                       for g, e in zip(good, d, strict=True)], bom=False).decode().encode("cp932")
+    r = upload(s, portal.url, sjis)
+    assert r.status_code == 200 and stored(engine) == (1, 7)
+
+
+def test_the_month_csv_opens_in_excel_with_exact_totals(portal, rig):
+    engine = portal.app.state.engine
+    add_user(engine, "clerk", PASSWORD)
+    d, _ = the_day(rig, portal)
+    s = login(portal.url)
+    assert upload(s, portal.url, provider_file(rig, d)).status_code == 200
+    month = rig.ledger.business_date().strftime("%Y-%m")
+    r = s.get(portal.url + "/staff/reconciliation.csv", params={"month": month}, timeout=10)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert f'filename="reconciliation-{month}.csv"' in r.headers["content-disposition"]
+    assert r.content.startswith(b"\xef\xbb\xbf")  # the BOM: Excel reads UTF-8
+    rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"), newline="")))
+    assert list(rows[0]) == list(reconcile.CSV_HEADER)
+    [total] = [x for x in rows if x["row"] == "total"]
+    assert total["kiosk_id"] == rig.kiosk_id and total["business_date"] == rig.ledger.business_date().isoformat()
+    assert (total["count"], total["total_yen"], total["z_count"], total["z_total_yen"]) == ("5", "2300", "4", "1600")
+    assert (total["after_close_count"], total["after_close_yen"], total["voided_count"], total["voided_yen"]) == \
+        ("2", "1700", "2", "1500")
+    assert (total["provider_count"], total["provider_net_yen"], total["status"]) == ("8", "2700", "difference")
+    by_project = {x["project_id"]: (int(x["count"]), int(x["total_yen"])) for x in rows if x["row"] == "project"}
+    assert by_project == {p["id"]: (p["count"], p["total_yen"]) for p in queries.totals(engine)["projects"]}
+    assert sum(y for _, y in by_project.values()) == int(total["total_yen"])
+    titles = {x["project_id"]: x["project_title"] for x in rows if x["row"] == "project"}
+    assert titles["kodomo"] == "こども食堂"  # Japanese survives the round trip
+    assert not any(rig.pepper.token(fake_idm(1)).hex in line for line in r.text.splitlines())  # no donor token
+
+
+# --- pure: the differences a provider file can show ---------------------------------------------------------
+def test_each_kind_of_provider_difference_lands_on_its_row():
+    D = reconcile.Donation
+    day = date(2026, 12, 1)
+    donations = [D(2, 0, "a", 100, "square", "p1"), D(3, 0, "a", 500, "square", "p2"),
+                 D(4, 0, "b", 300, "square", "p3", void_seq=9), D(5, 0, "b", 200, "square", "p4"),
+                 D(6, 0, "b", 900, "square", "p5"), D(7, 0, "b", 50, "sim", "sim-7")]
+
+    def pay(pid: str, yen: int, refunded: int = 0) -> dict:
+        return {"provider": "square", "payment_id": pid, "business_date": day, "time_ms": None, "amount_yen": yen,
+                "refunded_yen": refunded, "device": "k1"}
+    payments = {("square", p["payment_id"]): p for p in
+                [pay("p1", 100), pay("p2", 600), pay("p3", 300), pay("p4", 200, refunded=200)]}
+    r = reconcile.reconcile_day("k1", day, donations, [], payments, [pay("p9", 700)], {"square"})
+    status = {row["seq"]: (row["provider"] or {}).get("status") for row in r["rows"]}
+    assert status == {2: "ok", 3: "amount", 4: "voided_not_refunded", 5: "refund_not_voided", 6: "missing",
+                      7: None}  # a simulator payment is no provider's
+    assert [p["payment_id"] for p in r["provider_only"]] == ["p9"]
+    assert r["provider"]["differences"] == 5 and not r["ok"]
+    # A day no file covers: no provider column at all, and no "missing".
+    r = reconcile.reconcile_day("k1", day, donations, [], {}, [], set())
+    assert r["provider"] is None and r["ok"] and all(row["provider"] is None for row in r["rows"])
+
+
+def test_provider_amounts_and_dates_in_the_forms_spreadsheets_write():
+    assert [reconcile.parse_yen(t) for t in ("¥1,000", "JP¥1,000", "1,000円", "-¥500", "(¥500)", "1000.00", "1.5",
+                                               "")] == [1000, 1000, 1000, -500, -500, 1000, None, None]
+    assert reconcile.parse_date("2026/12/01") == reconcile.parse_date("12/01/2026") == date(2026, 12, 1)
+    assert reconcile.parse_date("2026-02-30") is None
+
+
+# --- in Chromium -------------------------------------------------------------------------------------------------
+@pytest.fixture
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def test_staff_see_each_difference_where_it_belongs_in_chromium(portal, rig, browser):
+    engine = portal.app.state.engine
+    add_user(engine, "clerk", PASSWORD)
+    d, z = the_day(rig, portal)
+    day = rig.ledger.business_date()
+    page = browser.new_page(viewport={"width": 1000, "height": 900}, locale="ja-JP")
+    page.goto(portal.url + "/staff/login")
+    page.fill("input[name=username]", "clerk")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/staff")
+    page.goto(f"{portal.url}/staff/reconciliation?month={day:%Y-%m}")
+    csv_path = rig.cfg.kiosk.data_dir / "square-export.csv"
+    csv_path.write_bytes(provider_file(rig, d))
+    page.select_option("#f-provider", "square")
+    page.set_input_files("#f-file", str(csv_path))
+    page.click("#import button[type=submit]")
+    assert "8 件の決済を取り込みました" in page.locator("#notice").inner_text()
+
+    row = page.locator(f"#reconciliation tr[data-kiosk='{rig.kiosk_id}'][data-day='{day}']")
+    assert row.locator("td.z").inner_text() == "4 件 / ¥1,600"
+    assert row.locator("td.portal").inner_text() == "5 件 / ¥2,300"
+    assert row.locator("td.provider").inner_text() == "8 件 / ¥2,700"
+    status = row.locator("td.status").inner_text()
+    assert "プロバイダーのファイルとの差異 1 件" in status and "締め後の寄付 2 件（¥1,700）" in status
+
+    row.locator("a").click()
+    page.wait_for_url(f"**/staff/reconciliation/{rig.kiosk_id}/{day}")
+    sides = page.locator("#sides")
+    assert sides.locator("tr[data-row=count] td.z").inner_text() == "4"
+    assert sides.locator("tr[data-row=count] td.portal").inner_text() == "5"
+    assert sides.locator("tr[data-row=count] td.provider").inner_text() == "8"
+    assert sides.locator("tr[data-row=after] td.portal").inner_text() == "2 件 / ¥1,700"
+    assert page.locator(f"#closeouts tr[data-seq='{z.seq}'] td.ok").inner_text() == "一致"
+    assert "¥1,600 + 締め後 ¥1,700 − 締め後の取り消し ¥1,000 − 保留 ¥0 = ポータル ¥2,300" in \
+        page.locator("#bridge").inner_text()
+    rows = page.locator("#donations")
+    for e in d[:5]:
+        assert rows.locator(f"tr[data-seq='{e.seq}'] td.zstate").inner_text() == "日計に含む"
+    for e in d[5:]:
+        assert "締め後" in rows.locator(f"tr[data-seq='{e.seq}'] td.zstate").inner_text()
+    assert rows.locator(f"tr[data-seq='{d[1].seq}'] td.void").inner_text().startswith("取り消し（#")
+    assert "締め後" not in rows.locator(f"tr[data-seq='{d[1].seq}'] td.void").inner_text()
+    assert "締め後" in rows.locator(f"tr[data-seq='{d[2].seq}'] td.void").inner_text()
+    assert rows.locator("tr[data-seq] td.provider .bad").count() == 0  # every ledger payment is at the provider
+    extra = rows.locator("tr.provider-only[data-payment='sq-pay-X']")
+    assert extra.count() == 1 and "¥400" in extra.inner_text() and "プロバイダーのファイルにだけ" in extra.inner_text()
+    page.close()
