@@ -75,6 +75,10 @@ def publish(engine: Engine, doc: Any, target: str = "all", by: str | None = None
         try:
             with writing(engine) as conn:
                 body = dict(doc)
+                # The portal judges each gift against the amounts of the version the kiosk ran
+                # (server_sync/policy.py), so every document it publishes states them.
+                body.setdefault("max_per_transaction_yen", configdoc.DEFAULT_MAX_PER_TRANSACTION_YEN)
+                body.setdefault("points_per_100_yen", configdoc.DEFAULT_POINTS_PER_100_YEN)
                 from_catalog = "projects" not in body
                 if from_catalog:
                     body["projects"] = catalog.pushed_projects(conn)

@@ -32,7 +32,7 @@ from kiosk.ledger import merkle
 from kiosk.ledger.encoding import entry_hash, parse_body
 from kiosk.ledger.keys import public_from_raw
 from kiosk.ledger.verify import BAD_SIGNATURE, ChainVerifier, Row, VerifyFailure
-from server_sync import policy
+from server_sync import citypepper, columns, policy, tree
 from server_sync.clockfix import BootClock
 from server_sync.configstore import current_version
 from server_sync.db import alarms, boots, configs, entries, idempotency, is_sqlite, kiosks, projects, writing
@@ -86,7 +86,7 @@ class Ingestor:
         size, cp_size, reported = row if row else (0, 0, 0)
         return P.SyncAnswer(
             kiosk_id=kiosk_id, accepted_through_seq=size, checkpoint_size=cp_size, server_time=now_ms(),
-            config_version=current_version(conn, kiosk_id),
+            config_version=current_version(conn, kiosk_id), pepper_epoch=citypepper.current_epoch(conn),
             next_sync_after=0 if reported > size else self.next_sync_s,
             duplicates=duplicates, accepted=accepted,
         ).model_dump()
@@ -102,6 +102,7 @@ class Ingestor:
         with self._write() as conn:
             self._lock_kiosk(conn, kid)
             b = _clock_boot(now.boot)
+            columns.require(boots, {"boot": b})
             clock = self._boot_clocks(conn, kid, [b]).get(b, BootClock())
             clock.observe_heartbeat(now.mono_ms, now.wall_ms, now.clock_synced, t)
             self._save_boots(conn, kid, {b: clock})
@@ -279,6 +280,12 @@ class Ingestor:
             self._verifiers.pop(kid, None)
             raise
         plan = _Plan(size=st.size, tip=st.tip, objs=objs)
+        try:  # a value a column cannot hold is a 422 here, never a database error (server_sync/columns.py)
+            columns.require_entries([entry_row(kid, d.seq, d.body, d.signature, d.entry_hash, o, 0, False, 0)
+                                     for d, o in zip(fresh, objs, strict=True)], objs)
+        except PortalError:
+            self._verifiers.pop(kid, None)
+            raise
         ack = (k["cp_size"], k["cp_root"], k["cp_note"])
         if st.cp_note is not None and st.cp_size > ack[0]:
             ack = (st.cp_size, st.cp_root, st.cp_note)
@@ -375,13 +382,15 @@ class Ingestor:
         catalog_ids = {r[0] for r in conn.execute(select(projects.c.id)).all()}
         applied, suspended = conn.execute(select(kiosks.c.config_applied, kiosks.c.suspended_ms)
                                           .where(kiosks.c.id == kid)).one()
-        ctx = policy.Context.build(kid, received, catalog_ids, _config_doc(conn, applied or 0))
+        ctx = _policy_context(conn, kid, received, catalog_ids, applied or 0)
         whys: list[str | None] = []
         for o in objs:
             whys.append(policy.violation(o, ctx))
             if o["type"] == "config_change" and o["data"].get("source") == "portal":
                 # Entries after this one were made under the new version's limits.
-                ctx = policy.Context.build(kid, received, catalog_ids, _config_doc(conn, o["data"]["version"]))
+                v = o["data"]["version"]
+                ctx = policy.Context.build(kid, received, catalog_ids, _config_doc(conn, v), v).after_change(
+                    ctx, o["boot"], o["mono_ms"])
         clocks = self._boot_clocks(conn, kid, [_clock_boot(o["boot"]) for o in objs])
         for o, why in zip(objs, whys, strict=True):
             c = clocks.setdefault(_clock_boot(o["boot"]), BootClock())
@@ -406,6 +415,8 @@ class Ingestor:
             elif kind == "config_change" and data.get("source") == "portal":
                 config_applied = data["version"]
         conn.execute(entries.insert(), rows)
+        # The Merkle tree's new perfect subtrees, in the same transaction (O(log n) receipt proofs).
+        tree.extend(conn, kid, fresh[0].seq - 1, [d.entry_hash for d in fresh])
         for seq, why in quarantined:
             # In the batch's own transaction: the entry and its alarm are stored together or not at all.
             conn.execute(alarms.insert().values(kiosk_id=kid, kind="quarantine", seq=seq,
@@ -462,6 +473,21 @@ def resume(conn: Connection, kid: str) -> int | None:
     if voids:  # voids that arrived while suspended take effect now
         conn.execute(update(entries).where(entries.c.kiosk_id == kid, entries.c.seq.in_(voids)).values(voided=True))
     return int(n)
+
+
+def _policy_context(conn: Connection, kid: str, received: int, catalog_ids: set[str], applied: int) -> policy.Context:
+    """The policy context a batch starts in: the version the kiosk runs, and the one before it when the
+    newest config_change entry is recent enough for policy.GRACE_MS to matter."""
+    ctx = policy.Context.build(kid, received, catalog_ids, _config_doc(conn, applied), applied)
+    rows = conn.execute(select(entries.c.body).where(entries.c.kiosk_id == kid, entries.c.type == "config_change",
+                                                     entries.c.quarantine.is_(None))
+                        .order_by(entries.c.seq.desc()).limit(20)).all()
+    changes = [o for o in (parse_body(bytes(r[0])) for r in rows) if o["data"].get("source") == "portal"]
+    if changes and changes[0]["data"].get("version") == applied:
+        before = changes[1]["data"]["version"] if len(changes) > 1 else 0
+        prev = policy.Context.build(kid, received, catalog_ids, _config_doc(conn, before), before)
+        ctx.after_change(prev, changes[0]["boot"], changes[0]["mono_ms"])
+    return ctx
 
 
 def _config_doc(conn: Connection, version: int) -> dict[str, Any] | None:

@@ -26,6 +26,11 @@ MAX_FUTURE_MS = 86_400_000
 # `kiosk resume` releases exactly these (a policy reason never starts with it).
 HELD = "held: kiosk suspended"
 
+# A gift chosen on the screen of the old version may be recorded just after a config_change entry
+# (the sync thread records the change, then the screens switch): within this many milliseconds of the
+# change, in the same boot, an entry that fits the previous version passes.
+GRACE_MS = 10 * 60_000
+
 # Entry types the policy looks at: the ones that count (money, points) or name a project.
 CHECKED = frozenset({"donation_intent", "donation", "points_grant"})
 
@@ -39,15 +44,31 @@ class Context:
     catalog: frozenset[str] = frozenset()
     config: dict[str, Any] | None = None  # the pushed config document the kiosk runs, if any
     config_projects: frozenset[str] = field(default_factory=frozenset)
+    version: int = 0  # the pushed config version the kiosk runs (0: only its own file)
+    # The version before it, for entries made in the moments after the change (see GRACE_MS).
+    previous: Context | None = None
+    changed_at: tuple[int, int] | None = None  # (boot, mono_ms) of the config_change entry
+
+    def after_change(self, previous: Context, boot: int, mono_ms: int) -> Context:
+        """This context, reached by a config_change entry at (boot, mono_ms) from ``previous``."""
+        self.previous, self.changed_at = previous, (boot, mono_ms)
+        previous.previous = None  # one step back is all the grace allows
+        return self
 
     @classmethod
-    def build(cls, kiosk_id: str, received_ms: int, catalog: set[str], config: dict[str, Any] | None) -> Context:
+    def build(cls, kiosk_id: str, received_ms: int, catalog: set[str], config: dict[str, Any] | None,
+              version: int = 0) -> Context:
         cfg_projects = frozenset(p.get("id") for p in (config or {}).get("projects") or [] if isinstance(p, dict))
-        return cls(kiosk_id, received_ms, frozenset(catalog), config, cfg_projects)
+        return cls(kiosk_id, received_ms, frozenset(catalog), config, cfg_projects, version if config else 0)
 
-    # The pushed config (server_sync/wire/configdoc.py) carries presets, not the kiosk's own
-    # max_per_transaction_yen or points_per_100_yen: a document that names them is honoured, else
-    # the portal-wide ceiling and the default formula apply.
+    # The pushed config (server_sync/wire/configdoc.py) states the kiosk's presets, its
+    # max_per_transaction_yen and points_per_100_yen (the kiosk adopts them: kiosk/sync/adopt.py). A
+    # document of an older portal lacks the last two: then the portal-wide ceiling and the default
+    # formula apply. Version 0 (the kiosk runs only its own file) has no presets to check against.
+    def presets(self) -> list[int] | None:
+        v = (self.config or {}).get("presets_yen")
+        return [int(x) for x in v if isinstance(x, int)] if isinstance(v, list) else None
+
     def max_yen(self) -> int:
         v = (self.config or {}).get("max_per_transaction_yen")
         return v if isinstance(v, int) and 0 < v <= PORTAL_MAX_YEN else PORTAL_MAX_YEN
@@ -74,6 +95,17 @@ class Context:
 
 def violation(obj: dict[str, Any], ctx: Context) -> str | None:
     """The first policy rule ``obj`` (a parsed, verified entry) breaks, as a short reason; None if none."""
+    why = _violation(obj, ctx)
+    if why is not None and ctx.previous is not None and ctx.changed_at is not None:
+        boot, mono = ctx.changed_at
+        m = obj.get("mono_ms")
+        if obj.get("boot") == boot and isinstance(m, int) and mono <= m <= mono + GRACE_MS \
+                and _violation(obj, ctx.previous) is None:
+            return None
+    return why
+
+
+def _violation(obj: dict[str, Any], ctx: Context) -> str | None:
     if obj.get("kiosk") != ctx.kiosk_id:
         return f"kiosk: body claims {obj.get('kiosk')!r}, enrolled as {ctx.kiosk_id!r}"
     if obj.get("clock_synced"):
@@ -87,16 +119,23 @@ def violation(obj: dict[str, Any], ctx: Context) -> str | None:
     if kind in ("donation_intent", "donation"):
         yen = data.get("amount_yen")
         if not isinstance(yen, int) or yen < 1 or yen > ctx.max_yen():
-            return f"amount: ¥{yen} is over the kiosk's maximum ¥{ctx.max_yen()}"
+            return f"amount: ¥{yen} is over the kiosk's maximum ¥{ctx.max_yen()}{_at(ctx)}"
+        presets = ctx.presets()
+        if presets is not None and yen not in presets:
+            return f"amount: ¥{yen} is not one of the presets {presets}{_at(ctx)}"
         if ctx.known_project(data.get("project")) is False:
             return f"project: {data.get('project')!r} is not in the catalog"
         if kind == "donation":
             # No card on the reader (donor null): no points (kiosk/ledger/store.py record_intent).
             want = 0 if data.get("donor") is None else yen // 100 * ctx.points_per_100_yen()
             if data.get("points") != want:
-                return f"points: {data.get('points')} for ¥{yen}, the formula gives {want}"
+                return f"points: {data.get('points')} for ¥{yen}, the formula gives {want}{_at(ctx)}"
     else:  # points_grant
         pts, most = data.get("points"), ctx.max_grant_points(str(data.get("activity", "")))
         if not isinstance(pts, int) or pts < 1 or pts > most:
             return f"points: grant of {pts} for {data.get('activity')!r} is over the maximum {most}"
     return None
+
+
+def _at(ctx: Context) -> str:
+    return f" (config v{ctx.version})" if ctx.version else ""

@@ -29,8 +29,14 @@ def overlay(cfg: KioskConfig, pushed: dict[str, Any]) -> KioskConfig:
     new.base_dir = cfg.base_dir
     new.projects = [Project(**{k: p[k] for k in ("id", "title", "title_en", "group", "area", "goal_yen") if k in p})
                     for p in pushed["projects"]]
-    new.donation = new.donation.model_copy(update={"presets_yen": list(pushed["presets_yen"]),
-                                                   "default_yen": pushed["default_yen"]})
+    # The portal judges every gift against the amounts and points rate of the version the kiosk ran
+    # (docs/sync.md, "Policy on ingest"), so the kiosk takes them from the document, not its own file.
+    # A document from an older portal lacks the last two: the kiosk's own values stay.
+    amounts = {"presets_yen": list(pushed["presets_yen"]), "default_yen": pushed["default_yen"]}
+    for key in ("max_per_transaction_yen", "points_per_100_yen"):
+        if pushed.get(key) is not None:
+            amounts[key] = pushed[key]
+    new.donation = new.donation.model_copy(update=amounts)
     items = []
     for item in pushed.get("playlist", []):
         if item.get("project") is None:

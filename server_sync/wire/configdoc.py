@@ -98,7 +98,13 @@ class Activity(_Doc):
 class PushedConfig(_Doc):
     projects: list[PushedProject] = Field(min_length=1, max_length=200)
     presets_yen: list[int] = Field(default_factory=lambda: [100, 500, 1000], min_length=1, max_length=10)
+    """The amount buttons: the only amounts the kiosk takes (it has no free amount entry)."""
     default_yen: int = 100
+    max_per_transaction_yen: int | None = Field(None, ge=1, le=1_000_000)
+    """The kiosk's largest single gift (its ``[donation] max_per_transaction_yen``, replaced on adoption).
+    The portal always sets it (``server_sync.configstore.publish``); None only in documents of older portals."""
+    points_per_100_yen: int | None = Field(None, ge=0, le=1000)
+    """Points per ¥100 given (the kiosk's ``[donation] points_per_100_yen``, replaced on adoption); None as above."""
     playlist: list[PlaylistItem] = Field(default_factory=list, max_length=500)
     slides: list[Slide] | None = Field(None, max_length=100)
     """Event slides; None leaves the kiosk's own ``[[player.slides]]``."""
@@ -114,6 +120,9 @@ class PushedConfig(_Doc):
             raise ValueError("preset amounts must be positive yen")
         if self.default_yen not in self.presets_yen:
             raise ValueError(f"default_yen {self.default_yen} is not one of presets_yen")
+        if self.max_per_transaction_yen is not None and max(self.presets_yen) > self.max_per_transaction_yen:
+            raise ValueError(f"preset {max(self.presets_yen)} exceeds max_per_transaction_yen "
+                             f"{self.max_per_transaction_yen}")
         unknown = [i.project for i in self.playlist if i.project is not None and i.project not in ids]
         if unknown:
             raise ValueError(f"playlist refers to unknown projects {sorted(set(unknown))}")
@@ -136,8 +145,19 @@ def validate(doc: Any) -> PushedConfig:
         raise ConfigDocError(f"{where}: {first['msg']}") from None
 
 
+# Keys added after documents were first published: left out when unset, so an older document keeps
+# its digest (a kiosk recomputes the digest from the document as it validates it).
+_ADDED_KEYS = ("max_per_transaction_yen", "points_per_100_yen")
+DEFAULT_MAX_PER_TRANSACTION_YEN = 1000
+DEFAULT_POINTS_PER_100_YEN = 1
+
+
 def normalised(cfg: PushedConfig) -> dict[str, Any]:
-    return cfg.model_dump(mode="json")
+    doc = cfg.model_dump(mode="json")
+    for key in _ADDED_KEYS:
+        if doc.get(key) is None:
+            del doc[key]
+    return doc
 
 
 def digest(doc: dict[str, Any]) -> str:

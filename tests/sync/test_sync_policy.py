@@ -282,3 +282,60 @@ def test_an_administrator_suspends_and_resumes_a_kiosk_on_the_kiosks_page(portal
     assert up.sync_once().ok and _totals(portal) == honest
     assert admin.post(url, data={"csrf": token, "action": "resume"}, timeout=10).status_code == 200
     assert _totals(portal) == rig.expected_totals()
+
+
+def test_amounts_and_points_are_judged_at_the_config_version_the_kiosk_ran(portal, rig):
+    """The pushed config states presets, the maximum and the points rate; the kiosk adopts them (its
+    config_change entry marks the version), and the portal judges each gift by the version in force."""
+    from kiosk.sync.adopt import overlay
+    from server_sync import configstore
+
+    up, honest = _honest_then(portal, rig)  # version 0: the kiosk's own file (¥100/500/1000, 1 point)
+    _, five_hundred = _forge_donation(rig, "kodomo", 500, 5)  # fine before any pushed config
+    eng = make_engine(portal.db_url)
+    try:
+        out = configstore.publish(eng, {"projects": PROJECTS, "presets_yen": [200, 300, 700], "default_yen": 300,
+                                        "max_per_transaction_yen": 700, "points_per_100_yen": 2})
+    finally:
+        eng.dispose()
+    assert out["config"]["max_per_transaction_yen"] == 700 and out["config"]["points_per_100_yen"] == 2
+    assert up.sync_once().ok  # uploads the ¥500, pulls v1 and records its config_change
+    change = [e for e in rig.ledger.iter_entries() if e.type == "config_change"][-1]
+    assert change.data["version"] == out["version"]
+    adopted = overlay(rig.cfg, out["config"]).donation
+    assert (adopted.presets_yen, adopted.max_per_transaction_yen, adopted.points_per_100_yen) == ([200, 300, 700],
+                                                                                                  700, 2)
+    honest = _totals(portal)
+    assert honest["count"] == rig.expected_totals()["count"]  # the ¥500 under version 0 counts
+    rig.clock.advance(policy.GRACE_MS + 1000)  # past the moments when the old screen may still be up
+    ok = [_forge_donation(rig, "kodomo", 700, 14)[1], _forge_donation(rig, "kodomo", 300, 6)[1]]
+    i1, not_preset = _forge_donation(rig, "kodomo", 500, 10)  # under the maximum, but no longer a preset
+    i2, over_max = _forge_donation(rig, "kodomo", 1000, 20)
+    _, old_rate = _forge_donation(rig, "kodomo", 200, 2)  # version 0's points rate
+    bad = [i1.seq, not_preset.seq, i2.seq, over_max.seq, old_rate.seq]
+    want = {"count": honest["count"] + 2, "total_yen": honest["total_yen"] + 1000}
+    assert up.sync_once().ok
+    q, a = _held(portal, rig.kiosk_id)
+    assert set(q) == set(bad), q
+    assert "presets" in q[not_preset.seq] and f"v{out['version']}" in q[not_preset.seq]
+    assert "maximum ¥700" in q[over_max.seq] and "formula gives 4" in q[old_rate.seq]
+    assert all(("quarantine", s) in a for s in bad)
+    t = _totals(portal)
+    assert (t["count"], t["total_yen"]) == (want["count"], want["total_yen"])
+    assert five_hundred.seq not in q and all(d.seq not in q for d in ok)
+
+
+def test_a_gift_chosen_on_the_old_screen_just_after_a_config_change_passes():
+    old = policy.Context.build("k", 10**12, set(), {"projects": [{"id": "p"}], "presets_yen": [100, 500],
+                                                   "max_per_transaction_yen": 500, "points_per_100_yen": 1}, 1)
+    new = policy.Context.build("k", 10**12, set(), {"projects": [{"id": "p"}], "presets_yen": [200],
+                                                   "max_per_transaction_yen": 200, "points_per_100_yen": 1}, 2)
+    new.after_change(old, boot=3, mono_ms=50_000)
+    gift = {"kiosk": "k", "type": "donation", "clock_synced": False, "wall_ms": 0, "boot": 3, "mono_ms": 60_000,
+            "data": {"project": "p", "amount_yen": 500, "points": 5, "donor": "ab"}}
+    assert policy.violation(gift, new) is None  # fits version 1, moments after the change
+    late = {**gift, "mono_ms": 50_000 + policy.GRACE_MS + 1}
+    assert "v2" in policy.violation(late, new)
+    assert "v2" in policy.violation({**gift, "boot": 4}, new)  # another boot: no grace
+    # Fits neither version: the reason named is the current version's.
+    assert "maximum ¥200" in policy.violation({**gift, "data": {**gift["data"], "points": 50}}, new)
