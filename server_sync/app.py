@@ -12,6 +12,7 @@ import os
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -25,7 +26,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from server_sync import catalog, configstore, enroll, operator, pages, queries, reconcile, staff
+from server_sync import catalog, configstore, enroll, logfilter, operator, pages, queries, reconcile, staff
 from server_sync.auth import authenticate
 from server_sync.db import create_schema, make_engine
 from server_sync.errors import PortalError
@@ -102,7 +103,7 @@ def _lang(lang: str | None) -> str:
 def create_app(db_url: str | None = None, engine: Engine | None = None, next_sync_s: int = 60, *,
                media_size: tuple[int, int] = (1280, 720), spool_dir: str | os.PathLike[str] | None = None,
                upload_limit: int = 500 * 1024 * 1024, rate_limits: RateLimits | None = None,
-               trusted_proxies: tuple[str, ...] = ()) -> FastAPI:
+               trusted_proxies: tuple[str, ...] = (), receipt_days: int = queries.RECEIPT_DAYS) -> FastAPI:
     """The portal app over ``db_url`` (or an existing engine). Creates missing tables.
 
     ``media_size`` is the size uploaded videos are transcoded to (the kiosks' panel; they scale any
@@ -110,7 +111,9 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     ``kiosk-portal-spool`` folder in the temp directory); ``upload_limit`` caps one upload in bytes.
     ``rate_limits``: server_sync/ratelimit.py (defaults when None); ``trusted_proxies``: addresses or
     networks of the reverse proxy, whose X-Forwarded-For / X-Forwarded-Proto are believed.
+    ``receipt_days``: how long a receipt code shows its donation, counted from the portal's receipt of it.
     """
+    logfilter.install()  # receipt codes are bearer tokens: never in a log line (docs/receipts.md)
     if engine is None:
         if not db_url:
             raise ValueError("create_app needs db_url or engine")
@@ -258,13 +261,20 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
         return {**a, "recent": queries.recent(engine, a["projects"])}
 
     @app.get("/api/v1/receipts/{code}", tags=["public"], responses=_ERRORS,
-             summary="A receipt: the donation, its inclusion proof, and that donor token's anonymous history")
-    def receipt_json(code: str) -> dict[str, Any]:
+             summary="A receipt: one donation, its signed body and signature, the kiosk's checkpoint and the "
+                     "inclusion proof (docs/receipts.md)")
+    def receipt_json(code: str) -> JSONResponse:
         c = normalise_receipt(code)
-        r = queries.receipt(engine, c) if c else None
-        if r is None:
-            raise PortalError(404, "not_found", "unknown receipt code")
-        return r
+        r = queries.receipt(engine, c, now_ms(), receipt_days) if c else None
+        if r is None:  # unknown and expired alike: the answer says nothing of which
+            raise PortalError(404, "not_found", "unknown receipt code", headers=_NO_STORE)
+        return JSONResponse(r, headers=_NO_STORE)
+
+    @app.get("/static/receipt.js", include_in_schema=False)
+    def receipt_script() -> Response:
+        # An external file (no inline script): the receipt page's in-browser check.
+        return Response(_RECEIPT_JS, media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "public, max-age=3600"})
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -289,10 +299,10 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     def receipt_html(code: str, lang: str | None = None) -> HTMLResponse:
         lg = _lang(lang)
         c = normalise_receipt(code)
-        r = queries.receipt(engine, c) if c else None
+        r = queries.receipt(engine, c, now_ms(), receipt_days) if c else None
         html = pages.receipt_page(r, c or "", queries.projects(engine), lg)
         return HTMLResponse(html, status_code=200 if r else 404,
-                            headers={"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"})
+                            headers={**_NO_STORE, "Referrer-Policy": "no-referrer"})
 
     # --- staff ------------------------------------------------------------------------------------
     operator.install(app, engine, jobs, upload_limit)
@@ -328,6 +338,10 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     return app
 
 
+_NO_STORE = {"Cache-Control": "no-store"}
+_RECEIPT_JS = resources.files("server_sync").joinpath("static/receipt.js").read_bytes()
+
+
 def options_from_env() -> dict[str, Any]:
     """``create_app`` options an operator sets in the environment (the unit's /etc/kiosk/portal.env):
 
@@ -337,7 +351,8 @@ def options_from_env() -> dict[str, Any]:
     - ``KIOSK_PORTAL_RATE_*``: rate limits (server_sync/ratelimit.py ``RateLimits``, e.g.
       ``KIOSK_PORTAL_RATE_LOGIN_LOCKOUT=20/hour``, ``KIOSK_PORTAL_RATE_STORAGE=redis://127.0.0.1:6379``);
     - ``KIOSK_PORTAL_TRUSTED_PROXIES``: comma-separated addresses or networks of the reverse proxy, whose
-      X-Forwarded-For (client address) and X-Forwarded-Proto (https: HSTS, secure cookies) are believed.
+      X-Forwarded-For (client address) and X-Forwarded-Proto (https: HSTS, secure cookies) are believed;
+    - ``KIOSK_PORTAL_RECEIPT_DAYS``: how many days a receipt code shows its donation (default 90).
     """
     opts: dict[str, Any] = {}
     size = os.environ.get("KIOSK_PORTAL_MEDIA_SIZE", "").lower()
@@ -366,6 +381,11 @@ def options_from_env() -> dict[str, Any]:
             raise RuntimeError(f"KIOSK_PORTAL_TRUSTED_PROXIES: {p!r} is not an address or network") from None
     if proxies:
         opts["trusted_proxies"] = proxies
+    days = os.environ.get("KIOSK_PORTAL_RECEIPT_DAYS", "")
+    if days:
+        if not days.isdigit() or not 1 <= int(days) <= 3650:
+            raise RuntimeError(f"KIOSK_PORTAL_RECEIPT_DAYS={days!r}: a whole number of days, 1 to 3650")
+        opts["receipt_days"] = int(days)
     return opts
 
 

@@ -110,6 +110,23 @@ Index("portal_entries_donor", entries.c.donor)
 Index("portal_entries_receipt", entries.c.receipt, unique=True)
 Index("portal_entries_type_time", entries.c.type, entries.c.time_ms)
 
+# The kiosks' Merkle trees (server_sync/tree.py): every perfect subtree of 16 leaves or more, stored
+# when its last entry is ingested, so a receipt's inclusion proof reads O(log n) rows.
+tree_nodes = Table(
+    "portal_tree_nodes", metadata,
+    Column("kiosk_id", String(40), primary_key=True),
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
+)
+
+# How many leaves of each kiosk's tree the stored nodes cover (ingest keeps it equal to the kiosk's size).
+tree_state = Table(
+    "portal_tree_state", metadata,
+    Column("kiosk_id", String(40), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+)
+
 boots = Table(
     "portal_boots", metadata,
     Column("kiosk_id", String(40), primary_key=True),

@@ -1,12 +1,13 @@
 """Read models for the public API, the receipt page and the staff pages.
 
 "Settled" is the ledger's definition (kiosk/ledger/report.py): a ``donation`` entry that no ``void``
-cancels. Public answers carry amounts, projects, kiosks and times only: never donor tokens, bodies
-or signatures. A receipt shows its own donation and the history of that one donor token.
+cancels. Public answers carry amounts, projects, kiosks and times only: never donor tokens. A receipt
+shows its own donation only, with its signed body and signature so anyone can check it.
 """
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,7 +19,7 @@ from kiosk.ledger import checkpoint as cpmod
 from kiosk.ledger import merkle
 from kiosk.ledger.encoding import parse_body
 from kiosk.ledger.keys import public_from_raw
-from server_sync import catalog, configstore
+from server_sync import catalog, configstore, tree
 from server_sync.catalog import AREAS
 from server_sync.db import alarms, entries, kiosk_info, kiosks
 
@@ -89,65 +90,56 @@ def recent(engine: Engine, project_ids: list[str] | None = None, limit: int = RE
 
 
 # --- receipts ------------------------------------------------------------------------------------
-def receipt(engine: Engine, code: str) -> dict[str, Any] | None:
+RECEIPT_DAYS = 90
+"""How long a receipt code shows its donation to whoever holds it (``create_app(receipt_days=...)``)."""
+
+
+def receipt(engine: Engine, code: str, now_ms: int | None = None, days: int = RECEIPT_DAYS) -> dict[str, Any] | None:
+    """One donation and what proves it: its exact signed body and signature, the kiosk's key, the kiosk's
+    newest signed checkpoint and the inclusion proof up to it. Nothing of the card's other gifts (a
+    receipt code is a bearer token that may be photographed; history is on the donor's own page).
+
+    ``None`` for an unknown code, a quarantined entry, and a code older than ``days`` (counted from the
+    portal's own receive time, which no kiosk clock can move).
+    """
     with engine.connect() as conn:
         row = conn.execute(select(entries).where(entries.c.receipt == code, entries.c.type == "donation", _clean)
                            ).mappings().first()
         if row is None:
             return None
+        if now_ms is not None and days and row["received_ms"] < now_ms - days * 86_400_000:
+            return None
         k = conn.execute(select(kiosks).where(kiosks.c.id == row["kiosk_id"])).mappings().one()
-        leaves = None
-        if k["cp_size"] >= row["seq"]:
-            leaves = [bytes(h) for (h,) in conn.execute(
-                select(entries.c.entry_hash).where(entries.c.kiosk_id == k["id"], entries.c.seq <= k["cp_size"])
-                .order_by(entries.c.seq))]
-        hist = conn.execute(
-            select(entries.c.kiosk_id, entries.c.seq, entries.c.type, entries.c.time_ms, entries.c.project,
-                   entries.c.amount_yen, entries.c.points, entries.c.voided, entries.c.body)
-            # A gift paid on a terminal without a card on the kiosk's reader has no donor: only itself.
-            .where(entries.c.donor == row["donor"] if row["donor"] is not None
-                   else (entries.c.kiosk_id == row["kiosk_id"]) & (entries.c.seq == row["seq"]),
-                   entries.c.type.in_(("donation", "points_grant")), _clean)
-            .order_by(entries.c.time_ms.desc(), entries.c.seq.desc()).limit(200)).all()
-    pub = public_from_raw(bytes(k["public_key"]))
-    proof = _inclusion(row, k, leaves, pub)
-    history, balance = [], 0
-    for kid, seq, kind, t, project, yen, pts, voided, body in hist:
-        item: dict[str, Any] = {"type": kind, "time_ms": t, "kiosk_id": kid, "points": pts or 0,
-                                "this": kid == row["kiosk_id"] and seq == row["seq"]}
-        if kind == "donation":
-            item.update(project=project, amount_yen=yen, voided=bool(voided))
-            if not voided:
-                balance += pts or 0
-        else:
-            item["activity"] = parse_body(bytes(body))["data"].get("activity", "")
-            balance += pts or 0
-        history.append(item)
+    proof = None
+    if k["cp_size"] >= row["seq"] and k["cp_note"]:
+        tree.ensure(engine, k["id"], k["cp_size"])  # a kiosk last ingested by an older portal: once
+        with engine.connect() as conn:
+            proof = tree.inclusion_proof(conn, k["id"], row["seq"] - 1, k["cp_size"])
     return {
         "receipt": code,
         "donation": {"kiosk_id": row["kiosk_id"], "seq": row["seq"], "project": row["project"],
                      "amount_yen": row["amount_yen"], "points": row["points"], "time_ms": row["time_ms"],
                      "time_fixed": bool(row["time_fixed"]), "voided": bool(row["voided"])},
-        "verification": proof,
-        "history": history,
-        "points_balance": balance,
+        "verification": _inclusion(row, k, proof),
     }
 
 
-def _inclusion(row: Any, k: Any, leaves: list[bytes] | None, pub: Any) -> dict[str, Any]:
-    """Check the donation is in the kiosk's signed tree: signature, inclusion proof, checkpoint signature."""
+def _inclusion(row: Any, k: Any, proof: list[bytes] | None) -> dict[str, Any]:
+    """The evidence, and the portal's own check of it (a browser or ``kiosk receipt verify`` repeats it)."""
     h = bytes(row["entry_hash"])
+    pub = public_from_raw(bytes(k["public_key"]))
     out: dict[str, Any] = {"kiosk_id": k["id"], "key_id": k["key_id"], "public_key": bytes(k["public_key"]).hex(),
-                           "seq": row["seq"], "entry_hash": h.hex(), "verified": False}
+                           "seq": row["seq"], "entry_hash": h.hex(),
+                           "entry_body": base64.b64encode(bytes(row["body"])).decode("ascii"),
+                           "entry_signature": bytes(row["signature"]).hex(), "verified": False}
     try:
         pub.verify(bytes(row["signature"]), h)
     except Exception:  # noqa: BLE001 - InvalidSignature: cannot happen for stored entries, but say so if it does
         out["status"] = "bad_signature"
         return out
-    if leaves is None:
+    if proof is None:
         out["status"] = "awaiting_checkpoint"
         return out
-    proof = merkle.inclusion_proof(row["seq"] - 1, leaves)
     try:
         cp = cpmod.open_note(k["cp_note"], pub)
     except cpmod.CheckpointError:

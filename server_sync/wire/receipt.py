@@ -8,14 +8,21 @@ private key can produce, and the body's idempotency key (a random UUID) and keye
 The public pages publish totals, amounts and times, never bodies or signatures, so nothing public is
 enough to compute a code; 128 bits rule out enumeration. The portal holds bodies and signatures,
 so it computes the same code at ingest and indexes it. Pure: no I/O.
+
+:func:`check_receipt` checks a receipt answer against the kiosk's key id, trusting nothing else.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import re
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 DOMAIN = b"civic-kiosk-receipt/v1\x00"
 CODE_RE = re.compile(r"^[A-Z2-7]{26}$")
@@ -45,3 +52,77 @@ def normalise(code: str) -> str | None:
     """Codes typed or scanned in lower case are accepted; anything else malformed is ``None``."""
     c = code.strip().upper()
     return c if CODE_RE.match(c) else None
+
+
+# --- checking a receipt without trusting the portal --------------------------------------------------
+@dataclass(frozen=True)
+class ReceiptCheck:
+    """What :func:`check_receipt` found. ``ok`` only when every step held; ``body`` is the signed body
+    (parsed) once it is known to be the kiosk's, else ``None``."""
+
+    ok: bool
+    reason: str
+    body: dict[str, Any] | None = None
+    checkpoint_size: int = 0
+    key_id: str = ""
+
+
+def check_receipt(doc: Any, key_id: str | None) -> ReceiptCheck:
+    """Check a ``GET /api/v1/receipts/{code}`` answer as an auditor would, trusting nothing the portal says.
+
+    ``key_id`` is the kiosk's ledger key id from the QR's fragment (``#k=...``, 16 hex characters): the
+    key in the answer must hash to it. Then: the entry body hashes to the leaf; the entry signature is
+    that key's; the body is a donation of that kiosk at that seq; the checkpoint note is signed by the same
+    key for that kiosk's log; the inclusion proof takes the leaf to the checkpoint's root; and the
+    amount, project and seq the answer shows are the body's. The same steps run in the browser
+    (server_sync/static/receipt.js) and in ``kiosk receipt verify``. Pure: no I/O.
+    """
+    from kiosk.ledger import checkpoint as cpmod
+    from kiosk.ledger import merkle
+    from kiosk.ledger.encoding import EncodingError, entry_hash, parse_body
+
+    try:
+        v = doc["verification"]
+        body = base64.b64decode(v["entry_body"], validate=True)
+        sig = bytes.fromhex(v["entry_signature"])
+        pub_raw = bytes.fromhex(v["public_key"])
+        seq, note, proof_hex = int(v["seq"]), str(v["checkpoint"]), list(v["proof"])
+        proof = [bytes.fromhex(p) for p in proof_hex]
+        shown = doc["donation"]
+    except (KeyError, TypeError, ValueError, binascii.Error):
+        return ReceiptCheck(False, "the receipt lacks its body, signature, checkpoint or proof (not yet checkpointed?)")
+    if len(pub_raw) != 32 or len(sig) != 64:
+        return ReceiptCheck(False, "the public key or the signature has the wrong length")
+    kid = hashlib.sha256(pub_raw).digest()[:8].hex()
+    if key_id is None:
+        return ReceiptCheck(False, "no key id to check the portal's key against (the QR's #k=... part)", key_id=kid)
+    if kid != key_id.strip().lower():
+        return ReceiptCheck(False, f"the key is {kid}, not the kiosk key {key_id} named in the receipt link",
+                            key_id=kid)
+    leaf = entry_hash(body)
+    pub = Ed25519PublicKey.from_public_bytes(pub_raw)
+    try:
+        pub.verify(sig, leaf)
+    except InvalidSignature:
+        return ReceiptCheck(False, "the entry signature is not the kiosk key's", key_id=kid)
+    try:
+        obj = parse_body(body)
+    except EncodingError as exc:
+        return ReceiptCheck(False, f"the signed body is not a ledger entry: {exc}", key_id=kid)
+    data = obj.get("data") or {}
+    if obj.get("type") != "donation" or obj.get("seq") != seq or obj.get("key_id") != kid:
+        return ReceiptCheck(False, "the signed body is not this donation (type, seq or key id differ)", key_id=kid)
+    try:
+        cp = cpmod.open_note(note, pub)
+    except cpmod.CheckpointError as exc:
+        return ReceiptCheck(False, f"checkpoint: {exc}", obj, key_id=kid)
+    if cp.origin != cpmod.origin_for(str(obj.get("kiosk"))):
+        return ReceiptCheck(False, f"the checkpoint is for log {cp.origin!r}, not this kiosk's", obj, key_id=kid)
+    if not merkle.verify_inclusion(leaf, seq - 1, cp.size, proof, cp.root):
+        return ReceiptCheck(False, "the inclusion proof does not reach the checkpoint's root", obj, cp.size, kid)
+    for name, want in (("amount_yen", data.get("amount_yen")), ("project", data.get("project")),
+                       ("seq", seq), ("kiosk_id", obj.get("kiosk"))):
+        if shown.get(name) != want:
+            return ReceiptCheck(False, f"the portal shows {name}={shown.get(name)!r}, the signed body says {want!r}",
+                                obj, cp.size, kid)
+    return ReceiptCheck(True, "verified", obj, cp.size, kid)

@@ -1,0 +1,56 @@
+"""Receipt codes never reach a log: every log record is redacted as it is made.
+
+A receipt code is a bearer token for one donation (docs/receipts.md), so the paths that carry one
+(``/r/{code}``, ``/api/v1/receipts/{code}``) become ``/r/…`` and a bare 26-character code becomes ``…``
+in a record's message and arguments. uvicorn's access log holds the path in its arguments, its error
+log may quote a request line, and our own modules log through the same machinery; a *record factory*
+sees every record of the process whatever logger made it and whatever handlers an operator or uvicorn
+configures later (a filter on a logger would miss records propagated from its children, and uvicorn
+replaces handlers when it configures logging). :func:`install` is called by ``create_app``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+# Anything after these prefixes up to the next / ? # or space: a mistyped code is nearly a real one.
+_CODE_PATH = re.compile(r"(/r/|/api/v1/receipts/)[^/?#\s\"']+")
+# A bare code (26 characters of base32, upper or lower case) standing alone in a message.
+_BARE_CODE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z2-7]{26}(?![A-Za-z0-9])")
+
+
+def redact(text: str) -> str:
+    return _BARE_CODE.sub("…", _CODE_PATH.sub(r"\1…", text))
+
+
+class RedactReceipts(logging.Filter):
+    """Blank receipt codes in a record's message and arguments (never drops a record)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: redact(v) if isinstance(v, str) else v for k, v in record.args.items()}
+        return True
+
+
+_FILTER = RedactReceipts()
+
+
+def install() -> None:
+    """Redact every record made in this process from now on (idempotent)."""
+    old = logging.getLogRecordFactory()
+    if getattr(old, "redacts_receipts", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = old(*args, **kwargs)
+        _FILTER.filter(record)
+        return record
+
+    factory.redacts_receipts = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)

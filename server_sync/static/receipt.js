@@ -1,0 +1,242 @@
+// The receipt page's own check, in the donor's browser: nothing the portal says is taken on its word.
+//
+// The kiosk's QR link carries the kiosk's ledger key id in its fragment (/r/CODE#k=KEYID); a fragment is
+// never sent to the server. This script fetches /api/v1/receipts/CODE and checks, with WebCrypto only:
+//   1. the public key in the answer hashes to that key id (SHA-256, first 8 bytes);
+//   2. the entry body hashes to the leaf (SHA-256 of 0x00 || body) and the entry signature over the
+//      leaf is that key's (Ed25519);
+//   3. the body is a donation of that kiosk, at that seq, under that key id;
+//   4. the checkpoint note (C2SP signed note) is signed by the same key, for that kiosk's log;
+//   5. the inclusion proof takes the leaf to the checkpoint's root (RFC 9162 §2.1.3.2);
+// and then shows the amount, project and time from the signed body itself, never the portal's copy.
+// The same steps, in Python: server_sync/wire/receipt.py check_receipt and `kiosk receipt verify`.
+"use strict";
+
+(function () {
+  const root = document.getElementById("receipt");
+  if (!root) return;
+  const T = root.dataset; // the page's words, in its language (gettext, server_sync/locale)
+  const enc = new TextEncoder();
+
+  function hex(bytes) {
+    return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+  function unhex(s) {
+    if (typeof s !== "string" || s.length % 2 || /[^0-9a-f]/i.test(s)) throw new Error("not hex");
+    const out = new Uint8Array(s.length / 2);
+    for (let i = 0; i < out.length; i++) out[i] = parseInt(s.substr(i * 2, 2), 16);
+    return out;
+  }
+  function unb64(s) {
+    if (typeof s !== "string" || !/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4) throw new Error("not base64");
+    const bin = atob(s);
+    return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  }
+  function concat(...parts) {
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) { out.set(p, at); at += p.length; }
+    return out;
+  }
+  function same(a, b) {
+    if (a.length !== b.length) return false;
+    let d = 0;
+    for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i];
+    return d === 0;
+  }
+  async function sha256(...parts) {
+    return new Uint8Array(await crypto.subtle.digest("SHA-256", concat(...parts)));
+  }
+  async function node(left, right) {
+    return sha256(Uint8Array.of(1), left, right);
+  }
+
+  // RFC 9162 §2.1.3.2, with plain arithmetic (sizes can pass 2**31, where JavaScript's bit operators stop).
+  async function verifyInclusion(leaf, index, size, proof, rootHash) {
+    if (!(index >= 0 && index < size)) return false;
+    let fn = index, sn = size - 1, r = leaf;
+    for (const p of proof) {
+      if (sn === 0) return false;
+      if (fn % 2 === 1 || fn === sn) {
+        r = await node(p, r);
+        if (fn % 2 === 0) {
+          while (fn !== 0 && fn % 2 === 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+        }
+      } else {
+        r = await node(r, p);
+      }
+      fn = Math.floor(fn / 2); sn = Math.floor(sn / 2);
+    }
+    return sn === 0 && same(r, rootHash);
+  }
+
+  // A C2SP signed note: "origin\nsize\nbase64 root\n\n— name base64(keyid4 || sig64)\n".
+  function parseNote(note) {
+    const cut = note.indexOf("\n\n");
+    if (cut < 0) throw new Error("no blank line");
+    const text = note.slice(0, cut + 1);
+    const lines = text.slice(0, -1).split("\n");
+    if (lines.length !== 3 || !/^(0|[1-9][0-9]*)$/.test(lines[1])) throw new Error("bad checkpoint text");
+    const sigs = note.slice(cut + 2).split("\n").filter((l) => l !== "").map((l) => {
+      const m = /^\u2014 (\S+) (\S+)$/.exec(l);
+      if (!m) throw new Error("bad signature line");
+      const raw = unb64(m[2]);
+      if (raw.length !== 68) throw new Error("bad signature length");
+      return { name: m[1], keyId: raw.slice(0, 4), sig: raw.slice(4) };
+    });
+    const rootHash = unb64(lines[2]);
+    if (rootHash.length !== 32) throw new Error("bad root");
+    return { text, origin: lines[0], size: Number(lines[1]), root: rootHash, sigs };
+  }
+
+  async function ed25519(pubRaw) {
+    return crypto.subtle.importKey("raw", pubRaw, { name: "Ed25519" }, false, ["verify"]);
+  }
+  async function edVerify(key, sig, data) {
+    try {
+      return await crypto.subtle.verify({ name: "Ed25519" }, key, sig, data);
+    } catch (e) {
+      return false;
+    }
+  }
+
+  // Every step, in order; the first that fails ends the check. Returns {ok, steps, body}.
+  async function check(doc, keyId) {
+    const steps = [];
+    const step = (ok, label) => { steps.push({ ok, label }); return ok; };
+    const fail = (label) => { step(false, label); return { ok: false, steps, body: null }; };
+    let v, body, sig, pubRaw, proof, shown;
+    try {
+      v = doc.verification;
+      shown = doc.donation;
+      body = unb64(v.entry_body);
+      sig = unhex(v.entry_signature);
+      pubRaw = unhex(v.public_key);
+      proof = v.proof.map(unhex);
+      if (typeof v.checkpoint !== "string" || !Number.isSafeInteger(v.seq)) throw new Error("fields");
+    } catch (e) {
+      return fail(T.stepMissing);
+    }
+    if (pubRaw.length !== 32 || sig.length !== 64) return fail(T.stepKey);
+    const kid = hex((await sha256(pubRaw)).slice(0, 8));
+    if (!keyId || kid !== keyId.toLowerCase()) return fail(T.stepKey + " (" + kid + ")");
+    step(true, T.stepKey + " (" + kid + ")");
+    let key;
+    try {
+      key = await ed25519(pubRaw);
+    } catch (e) {
+      return fail(T.stepNoCrypto);
+    }
+    const leaf = await sha256(Uint8Array.of(0), body);
+    if (!(await edVerify(key, sig, leaf))) return fail(T.stepSignature);
+    step(true, T.stepSignature);
+    let obj;
+    try {
+      obj = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body));
+    } catch (e) {
+      return fail(T.stepBody);
+    }
+    if (!obj || obj.type !== "donation" || obj.seq !== v.seq || obj.key_id !== kid || !obj.data) {
+      return fail(T.stepBody);
+    }
+    step(true, T.stepBody);
+    let note;
+    try {
+      note = parseNote(v.checkpoint);
+    } catch (e) {
+      return fail(T.stepCheckpoint);
+    }
+    const origin = "civic-kiosk.ledger/" + obj.kiosk;
+    const noteKeyId = (await sha256(enc.encode(origin + "\n"), Uint8Array.of(1), pubRaw)).slice(0, 4);
+    const mine = note.sigs.find((s) => s.name === origin && same(s.keyId, noteKeyId));
+    if (note.origin !== origin || !mine || !(await edVerify(key, mine.sig, enc.encode(note.text)))) {
+      return fail(T.stepCheckpoint);
+    }
+    step(true, T.stepCheckpoint + " (" + note.size + ")");
+    if (!(await verifyInclusion(leaf, v.seq - 1, note.size, proof, note.root))) return fail(T.stepProof);
+    step(true, T.stepProof);
+    const d = obj.data;
+    if (!shown || shown.amount_yen !== d.amount_yen || shown.project !== d.project || shown.seq !== obj.seq ||
+        shown.kiosk_id !== obj.kiosk) {
+      return fail(T.stepShown);
+    }
+    step(true, T.stepShown);
+    return { ok: true, steps, body: obj };
+  }
+
+  function yen(n) {
+    return "¥" + Number(n).toLocaleString("en-US");
+  }
+  function when(ms) {
+    const f = new Intl.DateTimeFormat("sv-SE", {
+      timeZone: "Asia/Tokyo", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+    });
+    return f.format(new Date(ms)).replace(",", "");
+  }
+  function set(id, text) {
+    const el = document.getElementById(id);
+    if (el) el.textContent = text;
+  }
+
+  function show(result, note) {
+    const status = document.getElementById("check");
+    status.className = result.ok ? "ok" : "bad";
+    status.dataset.result = result.ok ? "ok" : (note || "failed");
+    status.textContent = result.ok ? "✓ " + T.ok
+      : note === "nokey" ? T.noKey : note === "pending" ? T.pending : "✗ " + T.bad;
+    const list = document.getElementById("steps");
+    list.replaceChildren(...result.steps.map((s) => {
+      const li = document.createElement("li");
+      li.className = s.ok ? "ok" : "bad";
+      li.textContent = (s.ok ? "✓ " : "✗ ") + s.label;
+      return li;
+    }));
+    const facts = document.getElementById("facts");
+    if (result.ok) {
+      const d = result.body.data;
+      set("amount", yen(d.amount_yen));
+      const proj = document.getElementById("project");
+      // The project's title is the portal's label for the signed project id; the id is what was signed.
+      if (proj && proj.dataset.projectId !== d.project) proj.textContent = d.project;
+      if (result.body.clock_synced) set("time", when(result.body.wall_ms));
+      else set("time", document.getElementById("time").textContent + " " + T.unsynced);
+      facts.classList.remove("unverified");
+    } else {
+      facts.classList.add("unverified");
+    }
+  }
+
+  async function run() {
+    const keyId = new URLSearchParams(location.hash.slice(1)).get("k");
+    if (!window.crypto || !crypto.subtle) {
+      show({ ok: false, steps: [{ ok: false, label: T.stepNoCrypto }] }, "nocrypto");
+      return;
+    }
+    let doc;
+    try {
+      const r = await fetch("/api/v1/receipts/" + encodeURIComponent(root.dataset.code), { cache: "no-store" });
+      if (!r.ok) throw new Error(String(r.status));
+      doc = await r.json();
+    } catch (e) {
+      show({ ok: false, steps: [{ ok: false, label: T.stepMissing }] }, "failed");
+      return;
+    }
+    if (doc.verification && doc.verification.status === "awaiting_checkpoint") {
+      show({ ok: false, steps: [{ ok: false, label: T.pending }] }, "pending");
+      return;
+    }
+    if (!keyId) {
+      show({ ok: false, steps: [{ ok: false, label: T.stepKey }] }, "nokey");
+      return;
+    }
+    let result;
+    try {
+      result = await check(doc, keyId);
+    } catch (e) {
+      result = { ok: false, steps: [{ ok: false, label: String(e) }] };
+    }
+    show(result);
+  }
+
+  run();
+})();

@@ -1,0 +1,219 @@
+"""The kiosks' Merkle trees, kept at ingest so a receipt's inclusion proof costs O(log n) row reads.
+
+The tree is RFC 9162's over the entry hashes (``portal_entries.entry_hash`` are its leaves, level 0).
+Every *perfect, aligned* subtree of at least ``2**STRIDE`` leaves is stored once, when its last leaf
+arrives, as a row ``(kiosk_id, level, idx, hash)`` of ``portal_tree_nodes``: the subtree covers leaves
+``idx * 2**level .. (idx + 1) * 2**level - 1`` and never changes afterwards (the log only grows). That
+is about n / 2**STRIDE rows for n entries (a sixteenth with STRIDE 4: ingest stays cheap).
+
+Any hash a proof needs is the root of a range of leaves, and any range the RFC's recursion produces
+splits into at most 2·log n aligned perfect subtrees: the big ones are stored rows (one query), the
+small ones (under 2**STRIDE leaves) are hashed from at most two blocks of leaves (two small range
+reads). So an inclusion proof at 200,000 entries reads about 50 rows instead of 200,000.
+
+``portal_tree_state.size`` says how many leaves the stored nodes cover. Ingest extends it in the same
+transaction as the entries; a kiosk whose entries were stored by an older portal (no state, or a state
+behind) is rebuilt once from its leaves, in the same transaction (:func:`extend`) or at its first
+receipt lookup (:func:`ensure`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from server_sync.db import entries, is_sqlite, kiosks, tree_nodes, tree_state, writing
+
+STRIDE = 4
+"""Subtrees of 2**STRIDE leaves and more are stored; smaller ones are hashed from leaves on demand."""
+
+BLOCK = 1 << STRIDE
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _decompose(lo: int, hi: int) -> list[tuple[int, int]]:
+    """The range [lo, hi) as aligned perfect subtrees ``(start, level)``, left to right (largest first)."""
+    out = []
+    while lo < hi:
+        level = (lo & -lo).bit_length() - 1 if lo else (hi - lo).bit_length() - 1
+        while lo + (1 << level) > hi:
+            level -= 1
+        out.append((lo, level))
+        lo += 1 << level
+    return out
+
+
+def _fold(hashes: Sequence[bytes]) -> bytes:
+    """The root of a range from its decomposition's subtree roots (as merkle.CompactRange.root does)."""
+    r = hashes[-1]
+    for h in reversed(hashes[:-1]):
+        r = _node(h, r)
+    return r
+
+
+def _ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """The leaf ranges whose roots make leaf ``index``'s audit path in a tree of ``size`` (RFC 9162 §2.1.3.1),
+    leaf to root."""
+    out = []
+    lo, hi, m = 0, size, index
+    while hi - lo > 1:
+        k = 1 << ((hi - lo - 1).bit_length() - 1)
+        if m < k:
+            out.append((lo + k, hi))
+            hi = lo + k
+        else:
+            out.append((lo, lo + k))
+            lo, m = lo + k, m - k
+    out.reverse()
+    return out
+
+
+class _Hashes:
+    """Subtree roots for one kiosk, read in as few queries as possible."""
+
+    def __init__(self, conn: Connection, kid: str):
+        self.conn, self.kid = conn, kid
+        self.stored: dict[tuple[int, int], bytes] = {}
+        self.leaves: dict[int, bytes] = {}  # 0-based leaf index -> entry hash
+
+    def load(self, subtrees: Iterable[tuple[int, int]]) -> None:
+        big, blocks = set(), set()
+        for start, level in subtrees:
+            if level >= STRIDE:
+                big.add((level, start >> level))
+            else:
+                blocks.add(start // BLOCK)
+        big -= set(self.stored)
+        if big:
+            rows = self.conn.execute(select(tree_nodes.c.level, tree_nodes.c.idx, tree_nodes.c.hash).where(
+                tree_nodes.c.kiosk_id == self.kid,
+                or_(*(and_(tree_nodes.c.level == lv, tree_nodes.c.idx == ix) for lv, ix in sorted(big)))))
+            for lv, ix, h in rows:
+                self.stored[(lv, ix)] = bytes(h)
+            missing = big - set(self.stored)
+            if missing:
+                raise LookupError(f"tree nodes {sorted(missing)[:3]} of kiosk {self.kid!r} are not stored")
+        for b in sorted(blocks):
+            if b * BLOCK in self.leaves:
+                continue
+            # seq = leaf index + 1
+            for seq, h in self.conn.execute(select(entries.c.seq, entries.c.entry_hash).where(
+                    entries.c.kiosk_id == self.kid, entries.c.seq > b * BLOCK, entries.c.seq <= (b + 1) * BLOCK)):
+                self.leaves[seq - 1] = bytes(h)
+
+    def subtree(self, start: int, level: int) -> bytes:
+        if level >= STRIDE:
+            return self.stored[(level, start >> level)]
+        if level == 0:
+            return self.leaves[start]
+        half = 1 << (level - 1)
+        return _node(self.subtree(start, level - 1), self.subtree(start + half, level - 1))
+
+    def range_root(self, lo: int, hi: int) -> bytes:
+        return _fold([self.subtree(s, lv) for s, lv in _decompose(lo, hi)])
+
+
+def inclusion_proof(conn: Connection, kid: str, index: int, size: int) -> list[bytes]:
+    """Leaf ``index``'s audit path in kiosk ``kid``'s tree of ``size`` leaves, from the stored nodes.
+
+    Needs :func:`ensure` (or ingest) to have covered ``size``; raises LookupError if a node is missing.
+    """
+    if not 0 <= index < size:
+        raise ValueError(f"index {index} is outside a tree of size {size}")
+    ranges = _ranges(index, size)
+    hashes = _Hashes(conn, kid)
+    hashes.load(st for lo, hi in ranges for st in _decompose(lo, hi))
+    return [hashes.range_root(lo, hi) for lo, hi in ranges]
+
+
+# --- keeping the nodes ----------------------------------------------------------------------------
+def _frontier(conn: Connection, kid: str, size: int) -> list[tuple[int, bytes]]:
+    """The compact range of the first ``size`` leaves as ``(level, root)``, largest first."""
+    subs = _decompose(0, size)
+    hashes = _Hashes(conn, kid)
+    hashes.load(subs)
+    return [(lv, hashes.subtree(s, lv)) for s, lv in subs]
+
+
+def _grow(stack: list[tuple[int, bytes]], size: int, leaves: Iterable[bytes]) -> tuple[int, list[dict[str, object]]]:
+    """Append leaves to a compact range; return the new size and the stored-size subtrees they completed."""
+    made: list[dict[str, object]] = []
+    for leaf in leaves:
+        stack.append((0, leaf))
+        size += 1
+        while len(stack) > 1 and stack[-1][0] == stack[-2][0]:
+            lv, right = stack.pop()
+            _, left = stack.pop()
+            h = _node(left, right)
+            stack.append((lv + 1, h))
+            if lv + 1 >= STRIDE:
+                made.append({"level": lv + 1, "idx": (size >> (lv + 1)) - 1, "hash": h})
+    return size, made
+
+
+def _stored_size(conn: Connection, kid: str) -> int | None:
+    return conn.execute(select(tree_state.c.size).where(tree_state.c.kiosk_id == kid)).scalar()
+
+
+def _set_size(conn: Connection, kid: str, had: int | None, size: int) -> None:
+    if had is None:
+        conn.execute(tree_state.insert().values(kiosk_id=kid, size=size))
+    else:
+        conn.execute(update(tree_state).where(tree_state.c.kiosk_id == kid).values(size=size))
+
+
+def _rebuild(conn: Connection, kid: str, size: int, had: int | None) -> None:
+    """Recompute every stored node of the first ``size`` leaves (an older portal's kiosk: once)."""
+    conn.execute(delete(tree_nodes).where(tree_nodes.c.kiosk_id == kid))
+    stack: list[tuple[int, bytes]] = []
+    n, rows = 0, []
+    # All at once (32 bytes a leaf: 6.4 MB at 200,000 entries): a streaming cursor cannot share the
+    # connection with the inserts below on PostgreSQL.
+    leaves = conn.execute(select(entries.c.entry_hash).where(entries.c.kiosk_id == kid, entries.c.seq <= size)
+                          .order_by(entries.c.seq)).scalars().all()
+    for h in leaves:
+        n, made = _grow(stack, n, [bytes(h)])
+        rows += made
+        if len(rows) >= 5000:
+            conn.execute(tree_nodes.insert(), [{"kiosk_id": kid, **r} for r in rows])
+            rows = []
+    if rows:
+        conn.execute(tree_nodes.insert(), [{"kiosk_id": kid, **r} for r in rows])
+    if n != size:
+        raise LookupError(f"kiosk {kid!r} has {n} stored entries, expected {size}")
+    _set_size(conn, kid, had, size)
+
+
+def extend(conn: Connection, kid: str, old_size: int, leaves: Sequence[bytes]) -> None:
+    """In ingest's write transaction: store the subtrees that ``leaves`` (entries old_size+1..) complete."""
+    had = _stored_size(conn, kid)
+    if (had or 0) != old_size:
+        _rebuild(conn, kid, old_size, had)
+        had = old_size
+    stack = _frontier(conn, kid, old_size)
+    size, made = _grow(stack, old_size, leaves)
+    if made:
+        conn.execute(tree_nodes.insert(), [{"kiosk_id": kid, **r} for r in made])
+    _set_size(conn, kid, had, size)
+
+
+def ensure(engine: Engine, kid: str, size: int) -> None:
+    """Make sure the stored nodes cover ``size`` leaves (a kiosk last ingested by an older portal)."""
+    with engine.connect() as conn:
+        have = _stored_size(conn, kid)
+    if have is not None and have >= size:
+        return
+    with writing(engine) as conn:
+        q = select(kiosks.c.size).where(kiosks.c.id == kid)
+        if not is_sqlite(engine):
+            q = q.with_for_update()  # ingest holds the same lock while it extends the tree
+        stored = conn.execute(q).scalar() or 0
+        have = _stored_size(conn, kid)
+        if have is None or have < size:
+            _rebuild(conn, kid, stored, have)
