@@ -18,7 +18,8 @@ from kiosk import __version__
 from kiosk.config import ConfigError
 
 # Sub-command groups living in other packages; each module has register(subparsers).
-PLUGINS = ("kiosk.reader.cli", "kiosk.player.cli", "kiosk.sync.cli", "kiosk.staff.cli", "kiosk.payment.cli")
+PLUGINS = ("kiosk.reader.cli", "kiosk.player.cli", "kiosk.sync.cli", "kiosk.sync.receipt_cli", "kiosk.staff.cli",
+           "kiosk.payment.cli")
 
 
 def _keygen(args: argparse.Namespace) -> int:

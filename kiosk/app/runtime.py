@@ -301,6 +301,7 @@ class App:
         self.config_path = config_path
         self.ctx = ScreenContext.from_config(cfg, receipt_base_url=receipt_base_url)
         self._receipt_base_url = receipt_base_url
+        self._receipt_key_id = ""  # the ledger's key id, once the ledger is open (the receipt QR's fragment)
         self._calls: queue.Queue[Callable[[], None]] = queue.Queue()
         self._sound_enabled = sound
         self._allow_quit_key = allow_quit_key
@@ -342,6 +343,8 @@ class App:
         self._adopt_recorded_config()
         pepper = Pepper.load(cfg.pepper_path)
         self.ledger = open_ledger(cfg)
+        self._receipt_key_id = self.ledger.key_id
+        self.ctx = replace(self.ctx, receipt_key_id=self._receipt_key_id)
         self.terminal = open_terminal(cfg)
         self.terminal.on_live = lambda _live: self._publish(None)  # a separate terminal's state, redrawn live
         service = DonationService.for_config(cfg, self.ledger, self.terminal, on_state=self._on_state)
@@ -380,7 +383,8 @@ class App:
         self.cfg.projects = new.projects
         self.cfg.donation = new.donation
         self.cfg.player.playlist = new.player.playlist
-        self.ctx = ScreenContext.from_config(self.cfg, receipt_base_url=self._receipt_base_url)
+        self.ctx = ScreenContext.from_config(self.cfg, receipt_base_url=self._receipt_base_url,
+                                             receipt_key_id=self._receipt_key_id)
         log.info("portal config v%s in force: %d projects, %d clips", applied.get("version"), len(new.projects),
                  len(new.player.playlist))
 
@@ -426,7 +430,8 @@ class App:
         self.cfg.projects = new.projects
         self.cfg.donation = new.donation
         self.cfg.player.playlist = new.player.playlist
-        self.ctx = ScreenContext.from_config(self.cfg, receipt_base_url=self._receipt_base_url)
+        self.ctx = ScreenContext.from_config(self.cfg, receipt_base_url=self._receipt_base_url,
+                                             receipt_key_id=self._receipt_key_id)
         if self.player is not None:
             self.player.reload(self.cfg)
         settings_cfg = self.cfg

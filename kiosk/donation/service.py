@@ -6,6 +6,7 @@ Ledger order, for every donation (the flow's phases make it impossible to skip a
     2. charge, idempotency key = the intent's idem
     3. donation or donation_failed committed
     4. only then the thank-you
+    5. then a signed checkpoint over the ledger (the receipt's proof; docs/receipts.md)
 
 A crash anywhere leaves at most an open intent. :meth:`DonationService.start`
 resolves every open intent through ``terminal.lookup(idem)`` before the first
@@ -77,7 +78,8 @@ class DonationService:
                  crash_point: Callable[[str], None] | None = None,
                  lookup_attempts: int = 3, lookup_interval_ms: int = 200, retry_open_ms: int = 30_000,
                  sleep: Callable[[float], None] = time.sleep,
-                 new_idem: Callable[[], str] = lambda: uuid.uuid4().hex):
+                 new_idem: Callable[[], str] = lambda: uuid.uuid4().hex,
+                 checkpoint_after_donation: bool = True):
         self.ledger = ledger
         self.terminal = terminal
         self.settings = settings
@@ -90,6 +92,7 @@ class DonationService:
         self._sleep = sleep
         self._new_idem = new_idem
         self._retry_open_ms = retry_open_ms
+        self.checkpoint_after_donation = checkpoint_after_donation
         self.state: FlowState = flow.initial(settings, self.now_ms())
         self._open_intents = True  # until start() has looked
         self._next_retry_ms = 0
@@ -148,6 +151,8 @@ class DonationService:
             except LedgerUnavailable as exc:
                 log.error("intent seq=%d stays open: %s", seq, exc)
                 out.append(Resolution(seq, idem, "still_open"))
+        if any(r.outcome == "donation" for r in out):
+            self._checkpoint()
         self._open_intents = any(r.outcome == "still_open" for r in out)
         self._next_retry_ms = self.now_ms() + self._retry_open_ms
         for r in out:
@@ -190,11 +195,18 @@ class DonationService:
     def handle(self, event: flow.Event) -> FlowState:
         """Step the flow and carry out its effects until it waits for the outside world again."""
         pending: list[flow.Event] = [event]
+        recorded = False
         while pending:
-            state, effects = flow.step(self.state, pending.pop(0), self.settings)
+            ev = pending.pop(0)
+            recorded = recorded or isinstance(ev, flow.DonationRecorded)
+            state, effects = flow.step(self.state, ev, self.settings)
             self._set(state)
             for eff in effects:
                 pending.append(self._run(eff))
+        if recorded:
+            # After the thank-you is published (on_state above), never before it: the donor's receipt
+            # verifies as soon as this reaches the portal (docs/receipts.md).
+            self._checkpoint()
         if self.state.name == "attract" and self._open_intents and self.now_ms() >= self._next_retry_ms:
             # Something was left open (outage, unknown answer): settle it between citizens, not at every tick.
             self.resolve_open_intents()
@@ -282,6 +294,17 @@ class DonationService:
         receipt = flow.Receipt(entry.seq, entry.entry_hash, entry.signature, self._receipt_code(entry))
         return flow.DonationRecorded(now_ms=self.now_ms(), attempt=eff.attempt, receipt=receipt,
                                      new_total_yen=data["totals"]["project_yen"], points_balance=balance)
+
+    def _checkpoint(self) -> None:
+        """A signed checkpoint right after a donation's durable commit: one signature and one commit, so
+        a receipt scanned from the thank-you screen carries its proof as soon as it syncs. Failing is
+        logged, never raised: the donation itself is already durable, and the next one tries again."""
+        if not self.checkpoint_after_donation:
+            return
+        try:
+            self.ledger.checkpoint()
+        except (LedgerError, SQLAlchemyError) as exc:
+            log.error("no checkpoint after the donation: %s", exc)
 
     def _record_failure(self, eff: flow.RecordFailure) -> flow.Event:
         try:

@@ -275,13 +275,18 @@ def test_the_thank_you_qr_names_a_receipt_the_portal_can_show(tmp_path, media):
             p = run_until(app, lambda p: p.screen.screen == "thanks")
             code = p.screen.receipt_code
             assert code == receipt_code(app.ledger.entry(p.screen.receipt_seq))
-            assert app.ctx.receipt_url(code) == f"{portal.url}/r/{code}"
+            # The fragment names the kiosk's key: the donor's browser checks the receipt against it.
+            key_id = app.ledger.key_id
+            assert app.ctx.receipt_url(code) == f"{portal.url}/r/{code}#k={key_id}"
         assert sync_kiosk(cfg, portal.url, code=portal.issue_code(cfg.kiosk.id)).ok
         page = requests.get(f"{portal.url}/r/{code}", timeout=10)
         assert page.status_code == 200 and "¥100" in page.text
     finally:
         portal.stop()
 
+        from server_sync.wire.receipt import check_receipt
+
+        assert check_receipt(requests.get(f"{portal.url}/api/v1/receipts/{code}", timeout=10).json(), key_id).ok
 
 def test_overlay_of_a_pushed_config_is_a_valid_kiosk_config(tmp_path, media):
     from kiosk.sync.adopt import overlay

@@ -111,6 +111,10 @@ def test_receipt_qr_encodes_the_portal_receipt_url():
     assert url == "https://portal.example.jp/r/k7q2m9x4c8d1abcd"
     assert ScreenContext.from_config(cfg, receipt_base_url="http://10.0.0.2:8080").receipt_url("x") == \
         "http://10.0.0.2:8080/r/x"
+    # With the ledger's key id (App sets it once the ledger is open) the fragment names the kiosk's key.
+    keyed = ScreenContext.from_config(cfg, receipt_key_id="0123456789abcdef").receipt_url("CODE")
+    assert keyed == "https://portal.example.jp/r/CODE#k=0123456789abcdef"
+    assert segno.make(keyed, error="m").is_micro is False
     surf = receipt_qr(url, 200)
     matrix = [list(r) for r in segno.make(url, error="m", micro=False, mask=FIXED_MASK).matrix]
     scale = surf.get_width() // (len(matrix) + 2 * QUIET)

@@ -36,15 +36,19 @@ class ScreenContext:
     receipt_base_url: str = DEFAULT_RECEIPT_BASE
     presets_yen: tuple[int, ...] = ()
     """Amount buttons kept on the tap-your-card step (its screen data has only the chosen amount)."""
+    receipt_key_id: str = ""
+    """The kiosk's ledger key id, put in the receipt URL's fragment (``#k=...``): the donor's browser checks
+    the receipt against this key, not against whatever key the portal names (docs/receipts.md)."""
 
     @classmethod
     def from_config(cls, cfg: Any, *, totals_yen: Mapping[str, int] | None = None,
-                    receipt_base_url: str | None = None) -> ScreenContext:
+                    receipt_base_url: str | None = None, receipt_key_id: str = "") -> ScreenContext:
         """From a KioskConfig; the receipt base is ``receipt_base_url``, else ``portal.url``, else the embedded
         portal."""
         projects = {p.id: ProjectInfo(p.id, p.title, p.title_en, p.group, p.area, p.goal_yen) for p in cfg.projects}
         base = receipt_base_url or cfg.portal.url or DEFAULT_RECEIPT_BASE
-        return cls(projects, dict(totals_yen or {}), base, tuple(cfg.donation.presets_yen))
+        return cls(projects, dict(totals_yen or {}), base, tuple(cfg.donation.presets_yen),
+                   receipt_key_id=receipt_key_id)
 
     def project(self, project_id: str | None) -> ProjectInfo:
         if project_id is not None and project_id in self.projects:
@@ -59,4 +63,6 @@ class ScreenContext:
         return replace(self, totals_yen=dict(totals_yen))
 
     def receipt_url(self, code: str) -> str:
-        return f"{self.receipt_base_url.rstrip('/')}/r/{code}"
+        # A fragment never leaves the phone: the portal sees the code, the browser keeps the key id.
+        key = f"#k={self.receipt_key_id}" if self.receipt_key_id else ""
+        return f"{self.receipt_base_url.rstrip('/')}/r/{code}{key}"
