@@ -26,7 +26,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from server_sync import catalog, configstore, enroll, logfilter, operator, pages, queries, reconcile, staff
+from server_sync import catalog, configstore, enroll, logfilter, operator, pages, public, queries, reconcile, staff
 from server_sync.auth import authenticate
 from server_sync.db import create_schema, make_engine
 from server_sync.errors import PortalError
@@ -281,19 +281,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
         return {"status": "ok"}
 
     # --- public HTML ------------------------------------------------------------------------------
-    @app.get("/", response_class=HTMLResponse, tags=["pages"])
-    def home(lang: str | None = None) -> str:
-        lg = _lang(lang)
-        return pages.index(queries.totals(engine), queries.areas(engine), queries.projects(engine),
-                           queries.recent(engine), lg)
-
-    @app.get("/p/{project_id}", response_class=HTMLResponse, tags=["pages"], responses={404: {}})
-    def project_html(project_id: str, lang: str | None = None) -> HTMLResponse:
-        lg = _lang(lang)
-        p = next((x for x in queries.projects(engine) if x["id"] == project_id), None)
-        if p is None:
-            return HTMLResponse(pages.not_found_page(lg), status_code=404)
-        return HTMLResponse(pages.project_page(p, queries.recent(engine, [project_id]), lg))
+    public.install(app, engine)  # /, /a/{area}, /p/{project_id}: server_sync/public.py
 
     @app.get("/r/{code}", response_class=HTMLResponse, tags=["pages"], responses={404: {}})
     def receipt_html(code: str, lang: str | None = None) -> HTMLResponse:

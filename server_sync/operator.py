@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
-from server_sync import catalog, configstore, enroll, pages, queries, staff
+from server_sync import catalog, configstore, enroll, pages, public, queries, staff
 from server_sync.catalog import AREAS, SLUG
 from server_sync.db import kiosk_info, kiosks, media, media_info, writing
 from server_sync.i18n import N_
@@ -352,7 +352,9 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
         def render(who: staff.Who, lang: str, c: dict[str, Any]) -> str:
             d = queries.dashboard(engine, _now_ms(), None if who.is_staff else who.group_id)
             return pages.staff_page("staff_dashboard.html", lang, d=d, kiosks=queries.fleet(engine) if who.is_staff
-                                    else [], group=group_names().get(who.group_id or "", ""), nav="dashboard", **c)
+                                    else [], group=group_names().get(who.group_id or "", ""), nav="dashboard",
+                                    charts=public.dashboard_charts(engine, lang, None if who.is_staff else
+                                                                   who.group_id or ""), **c)
         return page(request, "any", render)
 
     # --- kiosks -------------------------------------------------------------------------------------

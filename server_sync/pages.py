@@ -96,13 +96,24 @@ def _render(template: str, lang: str, path: str = "/", staff: bool = False, **co
 
 # --- public -----------------------------------------------------------------------------------------
 def index(tot: dict[str, Any], areas: list[dict[str, Any]], projects: list[dict[str, Any]],
-          recent: list[dict[str, Any]], lang: str) -> str:
+          recent: list[dict[str, Any]], lang: str, charts: list[dict[str, Any]] | None = None,
+          movies: dict[str, dict[str, Any]] | None = None) -> str:
+    """``charts`` and ``movies``: server_sync/public.py (each project's movie and poster frame)."""
     titles = {p["id"]: _title(p, lang) for p in projects}
-    return _render("index.html", lang, "/", tot=tot, areas=areas, projects=projects, recent=recent, titles=titles)
+    return _render("index.html", lang, "/", tot=tot, areas=areas, projects=projects, recent=recent, titles=titles,
+                   charts=charts or [], movies=movies or {})
 
 
-def project_page(p: dict[str, Any], recent: list[dict[str, Any]], lang: str) -> str:
-    return _render("project.html", lang, f"/p/{p['id']}", p=p, recent=recent)
+def area_page(a: dict[str, Any], projects: list[dict[str, Any]], recent: list[dict[str, Any]], lang: str,
+              charts: list[dict[str, Any]] | None = None, movies: dict[str, dict[str, Any]] | None = None) -> str:
+    titles = {p["id"]: _title(p, lang) for p in projects}
+    return _render("area.html", lang, f"/a/{a['area']}", a=a, projects=projects, recent=recent, titles=titles,
+                   charts=charts or [], movies=movies or {})
+
+
+def project_page(p: dict[str, Any], recent: list[dict[str, Any]], lang: str,
+                 charts: list[dict[str, Any]] | None = None, movie: dict[str, Any] | None = None) -> str:
+    return _render("project.html", lang, f"/p/{p['id']}", p=p, recent=recent, charts=charts or [], movie=movie)
 
 
 def not_found_page(lang: str) -> str:

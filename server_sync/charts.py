@@ -1,0 +1,172 @@
+"""Charts as SVG, drawn by the portal (no script, no library): stacked bars of donations per day or week,
+and bars of progress to goals.
+
+Readable without colour: every series has its own fill pattern as well as its own colour (the Okabe–Ito
+palette, which colour-blind readers can tell apart), the legend repeats pattern, name and total, each bar
+carries its value as text, every shape has a ``<title>`` (a tooltip, and what a screen reader says), and the
+SVG is ``role="img"`` with a label and a summary. Under each chart the same numbers are in a table.
+
+Pure: data in (``queries.donation_series``, ``queries.projects``/``areas``), markup out. Every value drawn
+is also in a ``data-*`` attribute, so a test can read the chart back and compare it with the queries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from markupsafe import Markup, escape
+
+from server_sync.i18n import N_
+
+# Okabe–Ito: distinguishable with the common colour-vision deficiencies; black last.
+COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+# One pattern per series, drawn over its colour: the series differ in texture too.
+PATTERNS = ("solid", "diagonal", "dots", "cross", "horizontal", "vertical", "back-diagonal", "grid")
+WIDTH = 640
+FONT = "font-family:'Hiragino Sans','Noto Sans CJK JP','Yu Gothic',system-ui,sans-serif"
+
+
+def yen(v: int) -> str:
+    return f"¥{v:,}"
+
+
+def compact_yen(v: int, lang: str) -> str:
+    """A bar's label: ¥800, ¥1,200, 1.2万 / 12k; short enough to sit over a narrow bar."""
+    if v < 10_000:
+        return f"¥{v:,}"
+    if lang == "en":
+        return f"¥{v / 1000:.0f}k" if v >= 100_000 else f"¥{v / 1000:.1f}k"
+    return f"{v / 10_000:.0f}万" if v >= 1_000_000 else f"{v / 10_000:.1f}万"
+
+
+def _pattern(pid: str, i: int) -> str:
+    colour, kind = COLOURS[i % len(COLOURS)], PATTERNS[i % len(PATTERNS)]
+    ink = "#ffffff" if i % len(COLOURS) in (0, 2, 5, 7) else "#1d2a33"
+    marks = {
+        "solid": "",
+        "diagonal": f'<path d="M-2,2 l4,-4 M0,8 l8,-8 M6,10 l4,-4" stroke="{ink}" stroke-width="1.6"/>',
+        "dots": f'<circle cx="4" cy="4" r="1.7" fill="{ink}"/>',
+        "cross": f'<path d="M0,0 l8,8 M8,0 l-8,8" stroke="{ink}" stroke-width="1.2"/>',
+        "horizontal": f'<path d="M0,4 h8" stroke="{ink}" stroke-width="1.8"/>',
+        "vertical": f'<path d="M4,0 v8" stroke="{ink}" stroke-width="1.8"/>',
+        "back-diagonal": f'<path d="M-2,6 l4,4 M0,0 l8,8 M6,-2 l4,4" stroke="{ink}" stroke-width="1.6"/>',
+        "grid": f'<path d="M0,4 h8 M4,0 v8" stroke="{ink}" stroke-width="1"/>',
+    }[kind]
+    return (f'<pattern id="{pid}" width="8" height="8" patternUnits="userSpaceOnUse">'
+            f'<rect width="8" height="8" fill="{colour}"/>{marks}</pattern>')
+
+
+def _ticks(top: int) -> list[int]:
+    """Round gridline values up to at least ``top`` (4 steps)."""
+    if top <= 0:
+        return [0, 100, 200, 300, 400]
+    raw = top / 4
+    mag = 10 ** (len(str(int(raw))) - 1)
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    return [int(step * k) for k in range(5)]
+
+
+def stacked_bars(chart_id: str, title: str, labels: list[str], series: list[dict[str, Any]], lang: str,
+                 text: Callable[..., str], *, tooltip_labels: list[str] | None = None) -> Markup:
+    """Bars per bucket (``labels``), stacked by series (``{"key", "label", "yen": [...], "count": [...]}``).
+
+    ``text`` translates the few words drawn (``text("%(count)s donations", count=n)``).
+    """
+    n = max(1, len(labels))
+    left, right, top, bottom = 56, 8, 22, 34
+    legend_rows = (len(series) + 1) // 2
+    plot_h = 190
+    height = top + plot_h + bottom + 20 * legend_rows + 8
+    plot_w = WIDTH - left - right
+    slot = plot_w / n
+    bar_w = max(4.0, slot * 0.68)
+    totals = [sum(s["yen"][i] for s in series) for i in range(len(labels))]
+    counts = [sum(s["count"][i] for s in series) for i in range(len(labels))]
+    ticks = _ticks(max(totals or [0]))
+    scale = plot_h / ticks[-1]
+    grand = sum(totals)
+    tips = tooltip_labels or labels
+    summary = text(N_("Total %(yen)s, %(count)s donations. Highest: %(max)s on %(when)s."), yen=yen(grand),
+                   count=sum(counts), max=yen(max(totals or [0])),
+                   when=tips[totals.index(max(totals))] if totals and max(totals) else "–")
+    out = [f'<svg class="chart" id="{chart_id}" viewBox="0 0 {WIDTH} {height}" width="100%" role="img" '
+           f'aria-labelledby="{chart_id}-t {chart_id}-d" data-total-yen="{grand}" data-count="{sum(counts)}" '
+           f'xmlns="http://www.w3.org/2000/svg" style="{FONT}">',
+           f'<title id="{chart_id}-t">{escape(title)}</title><desc id="{chart_id}-d">{escape(summary)}</desc>',
+           "<defs>" + "".join(_pattern(f"{chart_id}-p{i}", i) for i in range(len(series))) + "</defs>"]
+    for t in ticks:
+        y = top + plot_h - t * scale
+        out.append(f'<line x1="{left}" x2="{WIDTH - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d5dbd3" '
+                   f'stroke-width="1"/><text x="{left - 4}" y="{y + 4:.1f}" font-size="10" text-anchor="end" '
+                   f'fill="#5b6770">{escape(compact_yen(t, lang))}</text>')
+    step = max(1, -(-n // 14))  # at most 14 axis labels
+    for i, label in enumerate(labels):
+        x = left + slot * i + (slot - bar_w) / 2
+        y = top + plot_h
+        out.append(f'<g class="bar" data-bucket="{escape(label)}" data-yen="{totals[i]}" data-count="{counts[i]}">')
+        for si, s in enumerate(series):
+            v = s["yen"][i]
+            if not v:
+                continue
+            h = v * scale
+            y -= h
+            tip = f"{tips[i]} · {s['label']}: {yen(v)} ({text(N_('%(count)s donations'), count=s['count'][i])})"
+            out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
+                       f'fill="url(#{chart_id}-p{si})" stroke="#1d2a33" stroke-width="0.6" '
+                       f'data-series="{escape(s["key"])}" data-yen="{v}" data-count="{s["count"][i]}">'
+                       f'<title>{escape(tip)}</title></rect>')
+        if totals[i]:
+            out.append(f'<text class="value" x="{x + bar_w / 2:.1f}" y="{y - 3:.1f}" font-size="10" '
+                       f'text-anchor="middle" fill="#1d2a33">{escape(compact_yen(totals[i], lang))}</text>')
+        out.append("</g>")
+        if i % step == 0:
+            out.append(f'<text x="{x + bar_w / 2:.1f}" y="{top + plot_h + 14}" font-size="10" '
+                       f'text-anchor="middle" fill="#5b6770">{escape(label)}</text>')
+    ly = top + plot_h + bottom
+    for si, s in enumerate(series):
+        lx = left + (si % 2) * (plot_w / 2)
+        yy = ly + (si // 2) * 20
+        out.append(f'<g class="legend" data-series="{escape(s["key"])}" data-yen="{sum(s["yen"])}">'
+                   f'<rect x="{lx:.1f}" y="{yy}" width="16" height="14" fill="url(#{chart_id}-p{si})" '
+                   f'stroke="#1d2a33" stroke-width="0.6"/><text x="{lx + 22:.1f}" y="{yy + 11}" font-size="12" '
+                   f'fill="#1d2a33">{escape(s["label"])} {escape(yen(sum(s["yen"])))}</text></g>')
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def progress_bars(chart_id: str, title: str, items: list[dict[str, Any]], lang: str, text: Callable[..., str]
+                  ) -> Markup:
+    """One bar per item (``{"key", "label", "total_yen", "goal_yen"}``): the part of its goal given so far,
+    with the amounts and the percentage written beside it. An item without a goal shows its total only."""
+    row_h, top = 40, 6
+    height = top + row_h * max(1, len(items)) + 4
+    bar_x, bar_w = 8, WIDTH - 16
+    out = [f'<svg class="chart progress" id="{chart_id}" viewBox="0 0 {WIDTH} {height}" width="100%" role="img" '
+           f'aria-labelledby="{chart_id}-t" xmlns="http://www.w3.org/2000/svg" style="{FONT}">',
+           f'<title id="{chart_id}-t">{escape(title)}</title>',
+           "<defs>" + _pattern(f"{chart_id}-done", 1).replace(COLOURS[1], "#3d9a6a") + "</defs>"]
+    for i, it in enumerate(items):
+        y = top + i * row_h
+        total, goal = int(it["total_yen"]), it.get("goal_yen")
+        share = min(1.0, total / goal) if goal else None
+        pct = f"{int(share * 100)}%" if share is not None else ""  # floored: 99.6 % is not yet the goal
+        said = (text(N_("%(total)s of %(goal)s (%(percent)s)"), total=yen(total), goal=yen(goal), percent=pct)
+                if goal else yen(total))
+        out.append(f'<g class="goal" data-key="{escape(it["key"])}" data-total-yen="{total}" '
+                   f'data-goal-yen="{goal or ""}" data-percent="{pct}"><title>{escape(it["label"])}: '
+                   f'{escape(said)}</title>'
+                   f'<text x="{bar_x}" y="{y + 13}" font-size="12" fill="#1d2a33">{escape(it["label"])}</text>'
+                   f'<text x="{bar_x + bar_w}" y="{y + 13}" font-size="12" text-anchor="end" fill="#1d2a33" '
+                   f'font-weight="700">{escape(said)}</text>'
+                   f'<rect x="{bar_x}" y="{y + 18}" width="{bar_w}" height="14" fill="#ffffff" stroke="#5b6770" '
+                   f'stroke-width="1"/>')
+        if share:
+            out.append(f'<rect x="{bar_x}" y="{y + 18}" width="{bar_w * share:.1f}" height="14" '
+                       f'fill="url(#{chart_id}-done)" stroke="#1d2a33" stroke-width="0.6"/>')
+        for q in (0.25, 0.5, 0.75):  # quarter marks: the share can be read without the fill's colour
+            out.append(f'<line x1="{bar_x + bar_w * q:.1f}" x2="{bar_x + bar_w * q:.1f}" y1="{y + 18}" '
+                       f'y2="{y + 32}" stroke="#5b6770" stroke-width="0.8" stroke-dasharray="2,2"/>')
+        out.append("</g>")
+    out.append("</svg>")
+    return Markup("".join(out))

@@ -1,0 +1,168 @@
+"""The public pages worth sharing: the top page (``/``), a page per policy area (``/a/{area}``) and per project
+(``/p/{id}``), with charts (server_sync/charts.py), each project's movie and its poster frame; and the
+charts of the staff dashboard.
+
+Japanese first, ``?lang=en`` for English (the layout's language link). Donations are shown anonymously:
+a date and an amount (and, on the top and area pages, the project), never a time to the minute, a kiosk,
+a token or a receipt code.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from server_sync import catalog, charts, pages, queries
+from server_sync.db import media_info
+from server_sync.i18n import N_
+
+DAYS = 14
+WEEKS = 12
+RECENT = 10
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def project_movies(engine: Engine) -> dict[str, dict[str, Any]]:
+    """Each project's newest published movie: ``{project: {"sha256", "url", "poster_url", ...}}``.
+
+    The movie maker (server_sync/movies.py) knows the poster frames; without it, the newest video stored
+    for the project, without a poster (the page then shows the video's own first frame).
+    """
+    try:
+        from server_sync.movies import published_movies  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        published_movies = None
+    if published_movies is not None:
+        return dict(published_movies(engine))
+    out: dict[str, dict[str, Any]] = {}
+    with engine.connect() as conn:
+        for r in conn.execute(select(media_info.c.project_id, media_info.c.sha256, media_info.c.name)
+                              .where(media_info.c.project_id.is_not(None))
+                              .order_by(media_info.c.created_ms.desc())).all():
+            out.setdefault(r[0], {"sha256": r[1], "url": f"/api/v1/media/{r[1]}", "poster_url": None, "name": r[2]})
+    return out
+
+
+# --- charts -------------------------------------------------------------------------------------------
+def _text(lang: str) -> Any:
+    return lambda message, **kw: pages.staff_text(message, lang, **kw)
+
+
+def _labels(data: dict[str, Any], lang: str) -> tuple[list[str], list[str]]:
+    """Axis labels (12/3, or the week's Monday 11/30〜) and full dates for the tooltips."""
+    out, tips = [], []
+    for s in data["starts"]:
+        m, d = int(s[5:7]), int(s[8:10])
+        if data["step"] == "day":
+            out.append(f"{m}/{d}")
+            tips.append(s)
+        else:
+            out.append(f"{m}/{d}–" if lang == "en" else f"{m}/{d}〜")
+            tips.append(pages.staff_text(N_("week from %(day)s"), lang, day=s))
+    return out, tips
+
+
+def _words(lang: str) -> dict[str, str]:
+    """The words of a chart's table, in the page's language."""
+    return {"table": _tr(lang, N_("The numbers as a table")), "total": _tr(lang, N_("total")),
+            "given": _tr(lang, N_("given")), "goal": _tr(lang, N_("goal"))}
+
+
+def series_chart(chart_id: str, title: str, data: dict[str, Any], lang: str) -> dict[str, Any]:
+    labels, tips = _labels(data, lang)
+    series = [{"key": s["key"], "label": s["title_en"] if lang == "en" else s["title"], "yen": s["yen"],
+               "count": s["count"]} for s in data["series"]]
+    svg = charts.stacked_bars(chart_id, title, labels, series, lang, _text(lang), tooltip_labels=tips)
+    return {"id": chart_id, "title": title, "svg": svg, "kind": "series", "labels": tips, "series": series,
+            "words": _words(lang),
+            "totals": [sum(s["yen"][i] for s in series) for i in range(len(labels))]}
+
+
+def progress_chart(chart_id: str, title: str, items: list[dict[str, Any]], lang: str) -> dict[str, Any]:
+    rows = [{"key": it.get("id") or it.get("area"), "label": pages._title(it, lang), "total_yen": it["total_yen"],
+             "goal_yen": it.get("goal_yen") or None, "progress": it.get("progress")} for it in items]
+    svg = charts.progress_bars(chart_id, title, rows, lang, _text(lang))
+    return {"id": chart_id, "title": title, "svg": svg, "kind": "progress", "rows": rows, "words": _words(lang)}
+
+
+def _tr(lang: str, message: str, **kw: Any) -> str:
+    return pages.staff_text(message, lang, **kw)
+
+
+def dashboard_charts(engine: Engine, lang: str, group_id: str | None = None) -> list[dict[str, Any]]:
+    """The staff dashboard's charts; with ``group_id`` (a group editor's) that group's projects only."""
+    now = _now_ms()
+    project_ids = None
+    if group_id is not None:
+        with engine.connect() as conn:
+            project_ids = [p["id"] for p in catalog.list_projects(conn) if p["group_id"] == group_id]
+    daily = queries.donation_series(engine, now, step="day", buckets=DAYS,
+                                    by="area" if project_ids is None else "project", project_ids=project_ids)
+    weekly = queries.donation_series(engine, now, step="week", buckets=WEEKS, by="project", project_ids=project_ids)
+    ps = [p for p in queries.projects(engine) if project_ids is None or p["id"] in project_ids]
+    return [series_chart("chart-daily", _tr(lang, N_("Donations per day, last %(n)s days"), n=DAYS), daily, lang),
+            series_chart("chart-weekly", _tr(lang, N_("Donations per week by project, last %(n)s weeks"), n=WEEKS),
+                         weekly, lang),
+            progress_chart("chart-goals", _tr(lang, N_("Progress to each goal")), ps, lang)]
+
+
+# --- the routes ----------------------------------------------------------------------------------------
+def install(app: FastAPI, engine: Engine) -> None:
+    def lang_of(lang: str | None) -> str:
+        return "en" if lang == "en" else "ja"
+
+    @app.get("/", response_class=HTMLResponse, tags=["pages"])
+    def home(lang: str | None = None) -> str:
+        lg = lang_of(lang)
+        now = _now_ms()
+        ps, ars = queries.projects(engine), queries.areas(engine)
+        cs = [series_chart("chart-daily", _tr(lg, N_("Donations per day by policy area, last %(n)s days"), n=DAYS),
+                           queries.donation_series(engine, now, step="day", buckets=DAYS), lg),
+              series_chart("chart-weekly", _tr(lg, N_("Donations per week by policy area, last %(n)s weeks"),
+                                               n=WEEKS),
+                           queries.donation_series(engine, now, step="week", buckets=WEEKS), lg),
+              progress_chart("chart-goals", _tr(lg, N_("Progress to each goal")), ps, lg)]
+        return pages.index(queries.totals(engine), ars, ps, queries.recent(engine, limit=RECENT), lg, charts=cs,
+                           movies=project_movies(engine))
+
+    @app.get("/a/{area}", response_class=HTMLResponse, tags=["pages"], responses={404: {}})
+    def area_html(area: str, lang: str | None = None) -> HTMLResponse:
+        lg = lang_of(lang)
+        a = next((x for x in queries.areas(engine) if x["area"] == area), None)
+        if a is None:
+            return HTMLResponse(pages.not_found_page(lg), status_code=404)
+        now = _now_ms()
+        ps = [p for p in queries.projects(engine) if p["area"] == area]
+        ids = [p["id"] for p in ps]
+        cs = [series_chart("chart-daily", _tr(lg, N_("Donations per day by project, last %(n)s days"), n=DAYS),
+                           queries.donation_series(engine, now, by="project", project_ids=ids), lg),
+              series_chart("chart-weekly", _tr(lg, N_("Donations per week by project, last %(n)s weeks"), n=WEEKS),
+                           queries.donation_series(engine, now, step="week", buckets=WEEKS, by="project",
+                                                   project_ids=ids), lg),
+              progress_chart("chart-goals", _tr(lg, N_("Progress to each goal")), ps, lg)]
+        return HTMLResponse(pages.area_page(a, ps, queries.recent(engine, ids, limit=RECENT), lg, charts=cs,
+                                            movies=project_movies(engine)))
+
+    @app.get("/p/{project_id}", response_class=HTMLResponse, tags=["pages"], responses={404: {}})
+    def project_html(project_id: str, lang: str | None = None) -> HTMLResponse:
+        lg = lang_of(lang)
+        p = next((x for x in queries.projects(engine) if x["id"] == project_id), None)
+        if p is None:
+            return HTMLResponse(pages.not_found_page(lg), status_code=404)
+        now = _now_ms()
+        cs = [series_chart("chart-daily", _tr(lg, N_("Donations per day, last %(n)s days"), n=DAYS),
+                           queries.donation_series(engine, now, by="project", project_ids=[project_id]), lg),
+              series_chart("chart-weekly", _tr(lg, N_("Donations per week, last %(n)s weeks"), n=WEEKS),
+                           queries.donation_series(engine, now, step="week", buckets=WEEKS, by="project",
+                                                   project_ids=[project_id]), lg)]
+        return HTMLResponse(pages.project_page(p, queries.recent(engine, [project_id], limit=RECENT), lg, charts=cs,
+                                               movie=project_movies(engine).get(project_id)))
+
