@@ -26,7 +26,19 @@ from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from server_sync import catalog, configstore, enroll, logfilter, operator, pages, public, queries, reconcile, staff
+from server_sync import (
+    catalog,
+    configstore,
+    enroll,
+    logfilter,
+    moviemaker_ui,
+    operator,
+    pages,
+    public,
+    queries,
+    reconcile,
+    staff,
+)
 from server_sync.auth import authenticate
 from server_sync.db import create_schema, make_engine
 from server_sync.errors import PortalError
@@ -103,7 +115,8 @@ def _lang(lang: str | None) -> str:
 def create_app(db_url: str | None = None, engine: Engine | None = None, next_sync_s: int = 60, *,
                media_size: tuple[int, int] = (1280, 720), spool_dir: str | os.PathLike[str] | None = None,
                upload_limit: int = 500 * 1024 * 1024, rate_limits: RateLimits | None = None,
-               trusted_proxies: tuple[str, ...] = (), receipt_days: int = queries.RECEIPT_DAYS) -> FastAPI:
+               trusted_proxies: tuple[str, ...] = (), receipt_days: int = queries.RECEIPT_DAYS,
+               movie_size: tuple[int, int] = (1920, 1080)) -> FastAPI:
     """The portal app over ``db_url`` (or an existing engine). Creates missing tables.
 
     ``media_size`` is the size uploaded videos are transcoded to (the kiosks' panel; they scale any
@@ -112,6 +125,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     ``rate_limits``: server_sync/ratelimit.py (defaults when None); ``trusted_proxies``: addresses or
     networks of the reverse proxy, whose X-Forwarded-For / X-Forwarded-Proto are believed.
     ``receipt_days``: how long a receipt code shows its donation, counted from the portal's receipt of it.
+    ``movie_size``: what the movie maker renders at (server_sync/moviemaker_ui.py).
     """
     logfilter.install()  # receipt codes are bearer tokens: never in a log line (docs/receipts.md)
     if engine is None:
@@ -295,6 +309,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     # --- staff ------------------------------------------------------------------------------------
     operator.install(app, engine, jobs, upload_limit)
     reconcile.install(app, engine)  # after operator: it uses operator's staff helpers
+    moviemaker_ui.install(app, engine, jobs, movie_size)  # /staff/movies: movies from photos (after operator too)
 
     @app.get("/staff/login", response_class=HTMLResponse, tags=["staff"])
     def staff_login_form() -> str:

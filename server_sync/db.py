@@ -232,6 +232,8 @@ media_info = Table(
     Column("duration_s", BigInteger, nullable=True),
     Column("uploaded_by", String(64), nullable=True),
     Column("created_ms", BigInteger, nullable=False),
+    # A JPEG frame of the movie, also in portal_media (the public pages' poster); None for older media.
+    Column("poster_sha256", String(64), nullable=True),
 )
 
 # Uploads being transcoded in the background (server_sync/mediajobs.py).
@@ -248,6 +250,11 @@ media_jobs = Table(
     Column("uploaded_by", String(64), nullable=True),
     Column("created_ms", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
+    # video: an upload, transcoded and stored as a media item at once; movie: made by the movie maker
+    # (server_sync/movies.py), stored for preview and a media item only when its editor publishes it.
+    Column("kind", String(8), nullable=False, server_default="video"),
+    Column("duration_s", BigInteger, nullable=True),
+    Column("poster_sha256", String(64), nullable=True),
 )
 
 # Provider settlement files staff imported for reconciliation (server_sync/reconcile.py): one row per
@@ -361,6 +368,8 @@ _ADDED_COLUMNS = {
     "portal_staff": ("role", "group_id"),
     "portal_configs": ("target", "published_by"),
     "portal_entries": ("quarantine",),
+    "portal_media_info": ("poster_sha256",),
+    "portal_media_jobs": ("kind", "duration_s", "poster_sha256"),
 }
 
 

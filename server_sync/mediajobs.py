@@ -1,15 +1,20 @@
-"""Uploaded videos, transcoded to the kiosk format in the background, with progress for the media page.
+"""Background media jobs with progress for the staff pages: uploaded videos transcoded to the kiosk
+format, and movies made from photos by the movie maker. One machinery for both.
 
-An upload is spooled to a file, then one worker thread runs the kiosk's own transcoder as a child
-process (``python -m kiosk.player.transcode``: H.264 High, yuv420p, ≤1080p30, closed GOP,
-faststart, docs/player.md). The portal imports neither PyAV nor the kiosk: the child does, so the
-kiosk format has one definition, and a crash in a decoder library takes down a child, not the
-portal. The child prints ``frames N`` and ``progress n`` lines, which become the job's percent.
+The input is spooled to files named ``job-<id>.*``, then one worker thread runs a child process: the
+kiosk's own transcoder (``python -m kiosk.player.transcode``: H.264 High, yuv420p, ≤1080p30, closed
+GOP, faststart, docs/player.md) for a video, the movie maker (``python -m kiosk.player.moviemaker
+render``, which writes with the same encoder settings) for a movie. The portal imports neither PyAV,
+Pillow nor the kiosk: the child does, so the kiosk format has one definition, and a crash in a
+decoder library takes down a child, not the portal. Both children print ``frames N`` and
+``progress n`` lines, which become the job's percent, then ``done <probe>``. A poster frame (a JPEG)
+comes with each: the movie maker writes it while rendering, a video gets one from a second short
+child (``moviemaker poster``).
 
-Nothing is half-made: the media row and its description are written in one transaction only after
-the child finished and its output was read whole; a failed or interrupted job leaves a job row that
-says why (in plain words, for the uploader) and no media. Spooled and output files are removed in
-every case.
+Nothing is half-made: the movie, its poster and (for a video) its description are written in one
+transaction only after the child finished and its output was read whole; a failed or interrupted
+job leaves a job row that says why (in plain words, for the uploader) and no media. Every
+``job-<id>.*`` file is removed in every case.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from sqlalchemy.engine import Engine
 from server_sync.configstore import store_media
 from server_sync.db import media_info, media_jobs, writing
 from server_sync.i18n import N_
+from server_sync.wire.numbers import decimal
 
 log = logging.getLogger(__name__)
 TIMEOUT_S = 30 * 60
@@ -88,14 +94,27 @@ class MediaJobs:
         self.spool.mkdir(parents=True, exist_ok=True)
         return job_id, self.spool / f"job-{job_id}.upload"
 
+    def files(self, job_id: str) -> list[Path]:
+        return sorted(self.spool.glob(f"job-{job_id}.*"))
+
+    def discard_files(self, job_id: str) -> None:
+        for f in self.files(job_id):
+            f.unlink(missing_ok=True)
+
     def submit(self, job_id: str, src: Path, *, name: str, group_id: str | None, project_id: str | None,
-               by: str) -> None:
+               by: str, kind: str = "video") -> None:
+        """Queue a job whose input is spooled at ``src`` (a video upload, or a movie's spec JSON next to its
+        photos, all named ``job-<id>.*``)."""
         now = _now_ms()
-        with writing(self.engine) as conn:
-            conn.execute(media_jobs.insert().values(id=job_id, status="queued", progress=0, message="", name=name,
-                                                    group_id=group_id, project_id=project_id, uploaded_by=by,
-                                                    created_ms=now, updated_ms=now))
-        self._pool.submit(self._run, job_id, src)
+        try:
+            with writing(self.engine) as conn:
+                conn.execute(media_jobs.insert().values(id=job_id, status="queued", progress=0, message="",
+                                                        name=name, group_id=group_id, project_id=project_id,
+                                                        uploaded_by=by, kind=kind, created_ms=now, updated_ms=now))
+        except BaseException:
+            self.discard_files(job_id)
+            raise
+        self._pool.submit(self._run, job_id, src, kind)
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
@@ -111,42 +130,63 @@ class MediaJobs:
         with writing(self.engine) as conn:
             conn.execute(media_jobs.update().where(media_jobs.c.id == job_id).values(**values, updated_ms=_now_ms()))
 
-    def _run(self, job_id: str, src: Path) -> None:
-        dst = src.with_suffix(".mp4")
+    def _run(self, job_id: str, src: Path, kind: str) -> None:
+        dst = self.spool / f"job-{job_id}.out.mp4"
+        poster = self.spool / f"job-{job_id}.poster.jpg"
         try:
             self._update(job_id, status="running")
-            ok, detail, duration = self._transcode(job_id, src, dst)
+            if kind == "movie":
+                cmd = [sys.executable, "-m", "kiosk.player.moviemaker", "render", str(src), str(dst), str(poster)]
+            else:
+                w, h = self.size
+                cmd = [sys.executable, "-m", "kiosk.player.transcode", str(src), str(dst), "--width", str(w),
+                       "--height", str(h)]
+            ok, detail, duration = self._child(job_id, cmd, src, dst)
             if not ok:
                 self._update(job_id, status="failed", message=detail)
                 return
+            if not poster.exists():
+                self._poster(dst, poster)
             data = dst.read_bytes()
+            still = poster.read_bytes() if poster.exists() else None
             job = self.get(job_id)
             assert job is not None
-            with writing(self.engine) as conn:  # the media and its description, or neither
+            with writing(self.engine) as conn:  # the media, its poster and its description, or none of them
                 sha = store_media(conn, data, "video/mp4")
-                if conn.execute(select(media_info.c.sha256).where(media_info.c.sha256 == sha)).first() is None:
+                poster_sha = store_media(conn, still, "image/jpeg") if still else None
+                if kind == "video" and conn.execute(
+                        select(media_info.c.sha256).where(media_info.c.sha256 == sha)).first() is None:
                     conn.execute(media_info.insert().values(
                         sha256=sha, name=job["name"], group_id=job["group_id"], project_id=job["project_id"],
-                        duration_s=duration, uploaded_by=job["uploaded_by"], created_ms=_now_ms()))
+                        duration_s=duration, uploaded_by=job["uploaded_by"], poster_sha256=poster_sha,
+                        created_ms=_now_ms()))
                 conn.execute(media_jobs.update().where(media_jobs.c.id == job_id).values(
-                    status="done", progress=100, sha256=sha, updated_ms=_now_ms()))
+                    status="done", progress=100, sha256=sha, duration_s=duration, poster_sha256=poster_sha,
+                    updated_ms=_now_ms()))
         except Exception as exc:  # noqa: BLE001 - the job says what happened; the portal keeps running
             log.exception("media job %s failed", job_id)
             self._update(job_id, status="failed", message=f"internal error: {exc}")
         finally:
-            src.unlink(missing_ok=True)
-            dst.unlink(missing_ok=True)
+            self.discard_files(job_id)
 
-    def _transcode(self, job_id: str, src: Path, dst: Path) -> tuple[bool, str, int | None]:
-        w, h = self.size
-        cmd = [sys.executable, "-m", "kiosk.player.transcode", str(src), str(dst), "--width", str(w),
-               "--height", str(h)]
+    def _poster(self, movie: Path, poster: Path) -> None:
+        """A poster frame for an uploaded video; a video without one is still a video (logged, not failed)."""
+        try:
+            r = subprocess.run([sys.executable, "-m", "kiosk.player.moviemaker", "poster", str(movie), str(poster)],
+                               stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, check=False)
+            if r.returncode != 0:
+                log.warning("no poster frame for %s: %s", movie.name, r.stderr.strip()[-300:])
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.warning("no poster frame for %s: %s", movie.name, exc)
+            poster.unlink(missing_ok=True)
+
+    def _child(self, job_id: str, cmd: list[str], src: Path, dst: Path) -> tuple[bool, str, int | None]:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         try:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     text=True, env=env)
         except OSError as exc:
-            return False, f"transcoder could not start: {exc}", None
+            return False, f"converter could not start: {exc}", None
         with self._lock:
             self._procs.add(proc)
         timer = threading.Timer(TIMEOUT_S, proc.kill)
@@ -156,9 +196,9 @@ class MediaJobs:
             assert proc.stdout is not None
             for line in proc.stdout:
                 word, _, rest = line.strip().partition(" ")
-                if word == "frames" and rest.isdigit():
+                if word == "frames" and decimal(rest) is not None:
                     total = int(rest)
-                elif word == "progress" and rest.isdigit() and total:
+                elif word == "progress" and decimal(rest) is not None and total:
                     now = time.monotonic()
                     if now - last > 0.3:  # a row update per third of a second is plenty for a progress bar
                         last = now

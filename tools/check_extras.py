@@ -7,7 +7,8 @@
 - ``.[portal]`` must not install pygame-ce, nfcpy or segno, and ``import server_sync.app``
   must work there, with a portal app built on SQLite. It does install ``av`` (PyAV): the
   portal transcodes uploaded videos by running the kiosk's transcoder
-  (``python -m kiosk.player.transcode``) as a child process, which must work there too.
+  (``python -m kiosk.player.transcode``) as a child process, which must work there too, and
+  so must the movie maker's (``python -m kiosk.player.moviemaker``: Pillow, BudouX, the font).
 
 Each install builds a wheel from this tree (not an editable install), so it also proves
 that the gettext catalogs are compiled at build time. CI runs this (.ci/run); exit 0 only
@@ -37,7 +38,12 @@ CASES = {
         "check": "import server_sync.app as a, server_sync.i18n as i, subprocess, sys; a.create_app('sqlite://'); "
                  "assert i.translations('ja').gettext('Home') != 'Home', 'ja catalog not compiled'; "
                  "r = subprocess.run([sys.executable, '-m', 'kiosk.player.transcode', '--help'], capture_output=True); "
-                 "assert r.returncode == 0, r.stderr",
+                 "assert r.returncode == 0, r.stderr; "
+                 # The movie maker's child (Pillow, BudouX, the vendored font, PyAV) works there too.
+                 "r = subprocess.run([sys.executable, '-c', 'import kiosk.player.moviemaker as m; "
+                 "print(m.card([(\"寄付\", 0.1, True)], (64, 36), (0, 0, 0)).size, "
+                 "m.wrap(\"ありがとう\", 12, 99)[0])'], "
+                 "capture_output=True, text=True); assert r.returncode == 0 and '(64, 36)' in r.stdout, r.stderr",
     },
 }
 

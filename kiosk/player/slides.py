@@ -15,20 +15,10 @@ from pathlib import Path
 import pygame
 
 from kiosk.config.player import EventSlide
+from kiosk.player.palette import AREA_COLOURS, ASSET_FONTS  # noqa: F401 - imported from here too
 
 log = logging.getLogger("kiosk.player.slides")
 
-# A path, not an import: the player sits below the UI.
-ASSET_FONTS = Path(__file__).resolve().parent.parent / "ui" / "assets" / "fonts"
-
-# Policy-area colours: also the demo title-card backgrounds, so a slide is never black.
-AREA_COLOURS: dict[str, tuple[int, int, int]] = {
-    "children": (236, 128, 44),
-    "welfare": (32, 150, 140),
-    "green": (58, 142, 62),
-    "culture": (128, 76, 168),
-    "town": (40, 104, 186),
-}
 SLIDE_BG = (24, 62, 112)
 STILL_BG = (40, 64, 96)
 INK = (255, 255, 255)

@@ -1,0 +1,197 @@
+"""The movie maker's staff pages under ``/staff/movies`` (docs/portal.md, "The movie maker").
+
+- ``GET /staff/movies``: the form (project, 3–10 photos with a caption each, an optional name) and the
+  movies made so far (a group editor: their group's);
+- ``POST /staff/movies`` (``multipart/form-data``): checked whole (server_sync/movies.py); a bad photo
+  comes back with a message beside it and nothing kept. The page's script (``/static/moviemaker.js``,
+  no inline script) sends the form itself for an upload bar and answers in JSON; without a script the
+  form posts normally and the answer is a page;
+- ``GET /staff/movies/{id}``: the progress bar while it renders (the script polls ``…/{id}/job``), then
+  the preview (``<video>`` of ``…/{id}/preview``) with Publish and Discard;
+- ``POST /staff/movies/{id}/publish`` | ``/discard``: the ordinary CSRF forms of the operator UI.
+
+Who: everyone signed in; a group editor only for their group's projects and movies (else 403).
+"""
+
+from __future__ import annotations
+
+import secrets
+from importlib import resources
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
+
+from server_sync import catalog, configstore, movies, pages, queries, staff
+from server_sync.i18n import N_
+from server_sync.mediajobs import MediaJobs
+from server_sync.operator import Forbidden, StaffUI
+
+_JS = resources.files("server_sync").joinpath("static/moviemaker.js").read_bytes()
+NOTICES = {"published": N_("Published: the movie is now in Videos, and staff can put it in a playlist."),
+           "discarded": N_("Discarded.")}
+
+
+def install(app: FastAPI, engine: Engine, jobs: MediaJobs, size: tuple[int, int] = (1920, 1080)) -> None:
+    """``size``: what movies are rendered at (1080p; tests pass a small one). Their length follows the
+    number of photos (15–30 s, kiosk/player/moviemaker.py)."""
+    ui: StaffUI = app.state.staff_ui
+
+    def projects_of(who: staff.Who) -> list[dict[str, Any]]:
+        return [p for p in queries.catalog_view(engine)["projects"] if who.may_edit_group(p["group_id"])]
+
+    def groups_of(who: staff.Who) -> set[str] | None:
+        return None if who.is_staff else {who.group_id or ""}
+
+    def form_page(who: staff.Who, lang: str, c: dict[str, Any], fields: dict[str, str] | None = None,
+                  errors: dict[str, tuple[str, dict[str, Any]]] | None = None, notice: str = "") -> str:
+        return pages.staff_page("staff_movies.html", lang, projects=projects_of(who), fields=fields or {},
+                                errors={k: pages.staff_text(m, lang, **v) for k, (m, v) in (errors or {}).items()},
+                                movies=movies.movie_jobs(engine, groups_of(who)), slots=range(movies.MAX_PHOTOS),
+                                min_photos=movies.MIN_PHOTOS, max_photos=movies.MAX_PHOTOS,
+                                photo_mb=movies.PHOTO_LIMIT // (1024 * 1024), max_caption=movies.MAX_CAPTION,
+                                notice=notice, nav="movies", **c)
+
+    def notice_of(request: Request, lang: str) -> str:
+        key = request.query_params.get("done", "")
+        return pages.staff_text(NOTICES[key], lang) if key in NOTICES else ""
+
+    def job_of(who: staff.Who, job_id: str) -> dict[str, Any]:
+        job = jobs.get(job_id)
+        if job is None or job.get("kind") != "movie" or not who.may_edit_group(job["group_id"]):
+            raise Forbidden
+        return job
+
+    @app.get("/static/moviemaker.js", include_in_schema=False)
+    def moviemaker_js() -> Response:
+        return Response(_JS, media_type="text/javascript; charset=utf-8", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/staff/movies", response_class=HTMLResponse, tags=["staff"])
+    def movies_page(request: Request) -> Response:
+        return ui.page(request, "any", lambda w, lg, c: form_page(w, lg, c, notice=notice_of(request, lg)))
+
+    @app.post("/staff/movies", tags=["staff"])
+    async def movies_make(request: Request) -> Response:
+        wants_json = "application/json" in request.headers.get("accept", "")
+        lang = ui.lang_of(request)
+        who = ui.current(request)
+
+        def answer(status: int, errors: dict[str, tuple[str, dict[str, Any]]], fields: dict[str, str]) -> Response:
+            if wants_json:
+                text = {k: pages.staff_text(m, lang, **v) for k, (m, v) in errors.items()}
+                return JSONResponse({"error": "invalid", "errors": text, "reason": next(iter(text.values()))},
+                                    status_code=status)
+            assert who is not None
+            return ui.html(form_page(who, lang, ui.ctx(request, who), fields, errors), status)
+
+        if who is None:
+            if wants_json:
+                return JSONResponse({"error": "signed_out", "reason": pages.staff_text(
+                    N_("You are signed out. Sign in again."), lang)}, status_code=401)
+            return RedirectResponse("/staff/login", status_code=303)
+        job_id = secrets.token_hex(12)
+        try:
+            got = await movies.receive(request.headers, request.stream(), jobs.spool, job_id)
+        except movies.Refused as r:
+            if r.status == 413:
+                await _drain(request)  # so the browser reads the answer instead of a reset connection
+            return answer(r.status, {r.field or "photos": (r.msgid, r.variables)}, {})
+        if not staff.csrf_ok(engine, request.cookies.get(staff.COOKIE), got.fields.get("csrf", "")):
+            movies.discard(jobs.spool, job_id)
+            return ui.forbidden(request, who, N_("This form has expired. Go back, reload the page and try again."))
+
+        def check_and_submit() -> Response:
+            try:
+                project = next((p for p in projects_of(who) if p["id"] == got.fields.get("project", "")), None)
+                chosen, errors = movies.check_form(got, project is not None)
+                if not errors:
+                    errors = movies.check_photos(got.photos)
+                if errors:
+                    movies.discard(jobs.spool, job_id)
+                    return answer(422, errors, got.fields)
+                assert project is not None
+                with engine.connect() as conn:
+                    group = next((g["name"] for g in catalog.list_groups(conn) if g["id"] == project["group_id"]), "")
+                spec = movies.write_spec(jobs.spool, job_id, group=group, project=project["title"],
+                                         area=project["area"], size=size, photos=chosen)
+                name = got.fields.get("name", "").strip() or pages.staff_text(
+                    N_("Movie of %(project)s"), lang, project=project["title"])
+                jobs.submit(job_id, spec, name=name[:200], group_id=project["group_id"], project_id=project["id"],
+                            by=who.name, kind="movie")
+            except BaseException:
+                movies.discard(jobs.spool, job_id)
+                raise
+            if wants_json:
+                return JSONResponse({"job": job_id, "next": f"/staff/movies/{job_id}"}, status_code=202)
+            return RedirectResponse(f"/staff/movies/{job_id}", status_code=303)
+        return await run_in_threadpool(check_and_submit)
+
+    @app.get("/staff/movies/{job_id}", response_class=HTMLResponse, tags=["staff"])
+    def movie_page(job_id: str, request: Request) -> Response:
+        def render(who: staff.Who, lang: str, c: dict[str, Any]) -> str:
+            job = job_of(who, job_id)
+            return pages.staff_page("staff_movie.html", lang, job=job, published=movies.is_published(engine, job),
+                                    failure=_failure(job, lang), notice=notice_of(request, lang), nav="movies", **c)
+        return ui.page(request, "any", render)
+
+    @app.get("/staff/movies/{job_id}/job", tags=["staff"])
+    def movie_job(job_id: str, request: Request) -> Response:
+        who = ui.current(request)
+        job = jobs.get(job_id) if who else None
+        if who is None or job is None or job.get("kind") != "movie" or not who.may_edit_group(job["group_id"]):
+            return JSONResponse({"error": "not_found", "reason": "no such movie of yours"}, status_code=404)
+        return JSONResponse({"status": job["status"], "progress": job["progress"],
+                             "message": _failure(job, ui.lang_of(request))}, headers={"Cache-Control": "no-store"})
+
+    @app.get("/staff/movies/{job_id}/preview", tags=["staff"])
+    def movie_preview(job_id: str, request: Request) -> Response:
+        def render(who: staff.Who, lang: str, c: dict[str, Any]) -> Response:
+            job = job_of(who, job_id)
+            got = configstore.get_media(engine, job["sha256"]) if job["sha256"] else None
+            if got is None:
+                raise Forbidden
+            return Response(got[0], media_type=got[1], headers={"Cache-Control": "private, no-store"})
+        return ui.page(request, "any", render)
+
+    @app.post("/staff/movies/{job_id}/publish", tags=["staff"])
+    async def movie_publish(job_id: str, request: Request) -> Response:
+        def handle(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
+            if not movies.publish(engine, job_of(who, job_id), who.name):
+                raise Forbidden
+            return ui.done(f"/staff/movies/{job_id}", "published")
+        return await ui.post(request, "any", handle)
+
+    @app.post("/staff/movies/{job_id}/discard", tags=["staff"])
+    async def movie_discard(job_id: str, request: Request) -> Response:
+        def handle(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
+            job = job_of(who, job_id)
+            if job["status"] in ("queued", "running"):
+                raise Forbidden
+            if movies.is_published(engine, job):
+                raise Forbidden  # published: it is a video now, handled on the videos page
+            movies.discard_movie(engine, job)
+            return ui.done("/staff/movies", "discarded")
+        return await ui.post(request, "any", handle)
+
+
+def _failure(job: dict[str, Any], lang: str) -> str:
+    if job["status"] != "failed":
+        return ""
+    return pages.staff_text(N_("The movie could not be made: %(reason)s. Nothing was saved; try again, or with other "
+                               "photos."), lang, reason=pages.staff_text(job["message"], lang) if job["message"]
+                            else "?")
+
+
+async def _drain(request: Request, cap: int = movies.FORM_LIMIT * 2) -> None:
+    """Read (and drop) the rest of a refused upload, up to ``cap`` bytes, so the answer reaches the browser."""
+    seen = 0
+    try:
+        async for chunk in request.stream():
+            seen += len(chunk)
+            if seen > cap:
+                return
+    except Exception:  # noqa: BLE001 - the stream may already be consumed or closed
+        return
+

@@ -1,0 +1,327 @@
+"""The movie maker's portal side: photos received and checked, a movie job queued, published or discarded,
+and each project's published movie and poster frame for the public pages.
+
+A group editor sends 3–10 photos with a caption each and picks a project (``server_sync/moviemaker_ui.py``
+has the pages). The photos are streamed straight into the job spool (``job-<id>.photo<N>``), each one
+and all together under a size limit, and checked by a child process (``python -m kiosk.player.moviemaker
+check``: the format, the size in pixels read from the header before decoding, then a full decode). Any
+problem answers with a message per photo and removes every spooled file: no job, no row, no temp file.
+A good set becomes one media job of kind ``movie`` (server_sync/mediajobs.py: the same worker, child
+process protocol and progress as an uploaded video). When it is done the movie and its poster frame are
+in ``portal_media`` for the preview; publishing adds its ``portal_media_info`` row, which makes it a
+media item that staff can put in a playlist, and the project's movie on the public pages.
+
+For the public pages (:func:`published_movies`, :func:`published_movie`): the newest published media item
+of each project, a movie made here or an uploaded video, with ``/api/v1/media/<sha>`` URLs for the movie
+and its poster frame (a JPEG).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from python_multipart.multipart import MultipartParser, parse_options_header
+from sqlalchemy import delete, select
+from sqlalchemy.engine import Connection, Engine
+
+from server_sync.db import configs, media, media_info, media_jobs, writing
+from server_sync.i18n import N_
+
+MIN_PHOTOS, MAX_PHOTOS = 3, 10  # the renderer (kiosk/player/moviemaker.py) checks the same bounds
+PHOTO_LIMIT = 25 * 1024 * 1024
+"""One photo at most (a phone's JPEG is 2–8 MB)."""
+FORM_LIMIT = MAX_PHOTOS * PHOTO_LIMIT + 256 * 1024
+MAX_CAPTION = 60
+MAX_SIDE = 8192  # shown in the message; the renderer's check_photo enforces it
+CHECK_TIMEOUT_S = 120
+PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp")
+
+# Messages (gettext ids, translated at render time). %(n)s is the photo's number on the form.
+TOO_FEW = N_("Choose at least %(min)s photos (at most %(max)s).")
+TOO_LARGE_FILE = N_("Photo %(n)s is too large: at most %(mb)s MB a photo.")
+TOO_LARGE_ALL = N_("The photos are too large together: at most %(mb)s MB a photo.")
+NOT_IMAGE = N_("Photo %(n)s is not a photo the portal can read. Choose a JPEG, PNG or WebP picture.")
+TOO_MANY_PIXELS = N_("Photo %(n)s is too big (%(w)s × %(h)s pixels): at most %(max)s pixels a side. "
+                     "Make it smaller on the phone or PC and choose it again.")
+CORRUPT = N_("Photo %(n)s is damaged and cannot be read (%(reason)s). Choose it again or another photo.")
+EMPTY = N_("Photo %(n)s is empty.")
+CAPTION_LONG = N_("Too long: at most %(max)s characters.")
+CHECK_FAILED = N_("The photos could not be checked (%(reason)s). Nothing was saved; try again.")
+BAD_FORM = N_("The form could not be read. Reload the page and try again.")
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+# --- receiving the form ------------------------------------------------------------------------------
+
+class Refused(Exception):
+    """The whole form is refused: ``(message id, variables, field or "")``; nothing is kept."""
+
+    def __init__(self, msgid: str, field: str = "", status: int = 422, **variables: Any):
+        super().__init__(msgid)
+        self.msgid, self.field, self.status, self.variables = msgid, field, status, variables
+
+
+@dataclass
+class Received:
+    fields: dict[str, str] = field(default_factory=dict)
+    photos: dict[int, Path] = field(default_factory=dict)
+    """Photo slot (0-based, as on the form) → its spooled file."""
+    sizes: dict[int, int] = field(default_factory=dict)
+
+
+async def receive(headers: Any, stream: AsyncIterator[bytes], spool: Path, job_id: str) -> Received:
+    """Stream a ``multipart/form-data`` form: text fields into memory (small), ``photo<N>`` files straight
+    into ``spool/job-<id>.photo<N>``. Over a limit, malformed, or a dropped connection: every file of the
+    job is removed and :class:`Refused` (or the connection's error) raised."""
+    got = Received()
+    try:
+        await _receive(headers, stream, spool, job_id, got)
+    except BaseException:
+        discard(spool, job_id)
+        raise
+    return got
+
+
+async def _receive(headers: Any, stream: AsyncIterator[bytes], spool: Path, job_id: str, got: Received) -> None:
+    ctype, params = parse_options_header(headers.get("content-type", ""))
+    if ctype != b"multipart/form-data" or b"boundary" not in params:
+        raise Refused(BAD_FORM, status=400)
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > FORM_LIMIT:
+        raise Refused(TOO_LARGE_ALL, status=413, mb=PHOTO_LIMIT // (1024 * 1024))
+    spool.mkdir(parents=True, exist_ok=True)
+    state: dict[str, Any] = {"name": "", "header": b"", "value": b"", "disp": b"", "buf": bytearray(), "file": None,
+                             "slot": -1, "total": 0}
+
+    def on_part_begin() -> None:
+        state.update(name="", disp=b"", buf=bytearray(), file=None, slot=-1)
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        state["header"] += data[start:end]
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        state["value"] += data[start:end]
+
+    def on_header_end() -> None:
+        if state["header"].lower() == b"content-disposition":
+            state["disp"] = state["value"]
+        state["header"], state["value"] = b"", b""
+
+    def on_headers_finished() -> None:
+        _, opts = parse_options_header(state["disp"])
+        name = opts.get(b"name", b"").decode("utf-8", "replace")
+        state["name"] = name
+        if b"filename" in opts:
+            slot = name[len("photo"):]
+            if not (name.startswith("photo") and slot.isdigit() and int(slot) < MAX_PHOTOS):
+                raise Refused(BAD_FORM, status=400)
+            if not opts[b"filename"]:
+                return  # an empty file input: the browser sends a part with no file name and no data
+            state["slot"] = int(slot)
+            path = spool / f"job-{job_id}.photo{int(slot)}"
+            state["file"] = open(path, "wb")  # noqa: SIM115 - closed in on_part_end or on error below
+            got.photos[int(slot)] = path
+            got.sizes[int(slot)] = 0
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        n = end - start
+        state["total"] += n
+        if state["file"] is not None:
+            slot = state["slot"]
+            got.sizes[slot] += n
+            if got.sizes[slot] > PHOTO_LIMIT:
+                raise Refused(TOO_LARGE_FILE, f"photo{slot}", 413, n=slot + 1, mb=PHOTO_LIMIT // (1024 * 1024))
+            state["file"].write(data[start:end])
+        elif state["slot"] < 0 and state["name"].startswith("photo"):
+            return  # the empty part of an unused file input
+        else:
+            if len(state["buf"]) + n > 16 * 1024:
+                raise Refused(BAD_FORM, status=400)
+            state["buf"] += data[start:end]
+
+    def on_part_end() -> None:
+        if state["file"] is not None:
+            state["file"].close()
+            state["file"] = None
+        elif state["name"] and not state["name"].startswith("photo"):
+            got.fields[state["name"]] = bytes(state["buf"]).decode("utf-8", "replace")
+
+    parser = MultipartParser(params[b"boundary"], {
+        "on_part_begin": on_part_begin, "on_part_data": on_part_data, "on_part_end": on_part_end,
+        "on_header_field": on_header_field, "on_header_value": on_header_value, "on_header_end": on_header_end,
+        "on_headers_finished": on_headers_finished})
+    try:
+        async for chunk in stream:
+            if state["total"] + len(chunk) > FORM_LIMIT + 64 * 1024:
+                raise Refused(TOO_LARGE_ALL, status=413, mb=PHOTO_LIMIT // (1024 * 1024))
+            parser.write(chunk)
+        parser.finalize()
+    except Refused:
+        raise
+    except Exception as exc:  # the parser's own errors: a malformed form
+        raise Refused(BAD_FORM, status=400) from exc
+    finally:
+        if state["file"] is not None:
+            state["file"].close()
+
+
+def discard(spool: Path, job_id: str) -> None:
+    for f in spool.glob(f"job-{job_id}.*"):
+        f.unlink(missing_ok=True)
+
+
+# --- checking ------------------------------------------------------------------------------------------
+
+def check_form(got: Received, project_ok: bool) -> tuple[list[tuple[Path, str]], dict[str, tuple[str, dict[str, Any]]]]:
+    """Photos in slot order with their captions, and errors by field (gettext ids and variables)."""
+    errors: dict[str, tuple[str, dict[str, Any]]] = {}
+    if not project_ok:
+        errors["project"] = (N_("Choose one of your group's projects."), {})
+    name = got.fields.get("name", "").strip()
+    if len(name) > 200:
+        errors["name"] = (CAPTION_LONG, {"max": 200})
+    chosen: list[tuple[Path, str]] = []
+    for slot in range(MAX_PHOTOS):
+        caption = got.fields.get(f"caption{slot}", "").strip()
+        if len(caption) > MAX_CAPTION:
+            errors[f"caption{slot}"] = (CAPTION_LONG, {"max": MAX_CAPTION})
+        if slot in got.photos:
+            if got.sizes.get(slot, 0) == 0:
+                errors[f"photo{slot}"] = (EMPTY, {"n": slot + 1})
+            chosen.append((got.photos[slot], caption))
+    if not MIN_PHOTOS <= len(chosen) <= MAX_PHOTOS:
+        errors["photos"] = (TOO_FEW, {"min": MIN_PHOTOS, "max": MAX_PHOTOS})
+    return chosen, errors
+
+
+def check_photos(paths: dict[int, Path]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Each photo checked by the renderer's own code in a child process: errors by field, {} if all are good."""
+    if not paths:
+        return {}
+    slots = sorted(paths)
+    try:
+        r = subprocess.run([sys.executable, "-m", "kiosk.player.moviemaker", "check", *(str(paths[s]) for s in slots)],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=CHECK_TIMEOUT_S,
+                           check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return {"photos": (CHECK_FAILED, {"reason": type(exc).__name__})}
+    answers = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    if r.returncode != 0 or len(answers) != len(slots):
+        tail = (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1]
+        return {"photos": (CHECK_FAILED, {"reason": tail[:200]})}
+    errors: dict[str, tuple[str, dict[str, Any]]] = {}
+    for slot, a in zip(slots, answers, strict=True):
+        if a["ok"]:
+            continue
+        n = slot + 1
+        if a["error"] == "too_large":
+            errors[f"photo{slot}"] = (TOO_MANY_PIXELS, {"n": n, "w": f"{a['width']:,}", "h": f"{a['height']:,}",
+                                                        "max": f"{MAX_SIDE:,}"})
+        elif a["error"] == "corrupt":
+            errors[f"photo{slot}"] = (CORRUPT, {"n": n, "reason": str(a.get("detail", ""))[:120]})
+        else:
+            errors[f"photo{slot}"] = (NOT_IMAGE, {"n": n})
+    return errors
+
+
+def write_spec(spool: Path, job_id: str, *, group: str, project: str, area: str, size: tuple[int, int],
+               photos: list[tuple[Path, str]], seconds: float | None = None) -> Path:
+    spec = {"group": group, "project": project, "area": area, "width": size[0], "height": size[1],
+            "photos": [{"path": str(p), "caption": c} for p, c in photos]}
+    if seconds is not None:
+        spec["seconds"] = seconds
+    path = spool / f"job-{job_id}.json"
+    path.write_text(json.dumps(spec, ensure_ascii=False), "utf-8")
+    return path
+
+
+# --- the movies -----------------------------------------------------------------------------------------
+
+def movie_jobs(engine: Engine, group_ids: set[str] | None) -> list[dict[str, Any]]:
+    """Movie jobs, newest first, with ``published`` (None for all groups: staff)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(media_jobs).where(media_jobs.c.kind == "movie")
+                            .order_by(media_jobs.c.created_ms.desc())).mappings().all()
+        published = {r[0] for r in conn.execute(select(media_info.c.sha256))}
+    return [{**dict(r), "published": r["sha256"] in published} for r in rows
+            if group_ids is None or r["group_id"] in group_ids]
+
+
+def publish(engine: Engine, job: dict[str, Any], by: str) -> bool:
+    """The finished movie becomes a media item (a playlist can use it). False if it was not finished."""
+    if job["status"] != "done" or not job["sha256"]:
+        return False
+    with writing(engine) as conn:
+        if conn.execute(select(media.c.sha256).where(media.c.sha256 == job["sha256"])).first() is None:
+            return False
+        if conn.execute(select(media_info.c.sha256).where(media_info.c.sha256 == job["sha256"])).first() is None:
+            conn.execute(media_info.insert().values(
+                sha256=job["sha256"], name=job["name"], group_id=job["group_id"], project_id=job["project_id"],
+                duration_s=job["duration_s"], uploaded_by=by, poster_sha256=job["poster_sha256"],
+                created_ms=_now_ms()))
+    return True
+
+
+def is_published(engine: Engine, job: dict[str, Any]) -> bool:
+    if not job["sha256"]:
+        return False
+    with engine.connect() as conn:
+        return conn.execute(select(media_info.c.sha256).where(media_info.c.sha256 == job["sha256"])).first() is not None
+
+
+def discard_movie(engine: Engine, job: dict[str, Any]) -> None:
+    """An unpublished movie and its job are removed, with its stored files unless something else uses them."""
+    with writing(engine) as conn:
+        conn.execute(delete(media_jobs).where(media_jobs.c.id == job["id"]))
+        if job["sha256"] and conn.execute(select(media_info.c.sha256).where(
+                media_info.c.sha256 == job["sha256"])).first() is None:
+            for sha in (job["sha256"], job["poster_sha256"]):
+                if sha and not _in_use(conn, sha):
+                    conn.execute(delete(media).where(media.c.sha256 == sha))
+
+
+def _in_use(conn: Connection, sha: str) -> bool:
+    if conn.execute(select(media_info.c.sha256).where(
+            (media_info.c.sha256 == sha) | (media_info.c.poster_sha256 == sha))).first() is not None:
+        return True
+    if conn.execute(select(media_jobs.c.id).where(((media_jobs.c.sha256 == sha) | (
+            media_jobs.c.poster_sha256 == sha)) & (media_jobs.c.status == "done"))).first() is not None:
+        return True
+    # A published configuration still naming it (kiosks may be fetching it).
+    return any(sha in (row[0] or "") for row in conn.execute(select(configs.c.document)))
+
+
+# --- for the public pages ---------------------------------------------------------------------------------
+
+def media_url(sha: str | None) -> str | None:
+    return f"/api/v1/media/{sha}" if sha else None
+
+
+def published_movies(engine: Engine) -> dict[str, dict[str, Any]]:
+    """Each project's newest published movie: ``{project_id: {"sha256", "url", "poster_url", "duration_s",
+    "name"}}`` (``poster_url`` None for a video stored before posters existed)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(media_info).where(media_info.c.project_id.is_not(None))
+                            .order_by(media_info.c.created_ms.desc())).mappings().all()
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if r["project_id"] not in out:
+            out[r["project_id"]] = {"sha256": r["sha256"], "url": media_url(r["sha256"]),
+                                    "poster_url": media_url(r["poster_sha256"]), "duration_s": r["duration_s"],
+                                    "name": r["name"]}
+    return out
+
+
+def published_movie(engine: Engine, project_id: str) -> dict[str, Any] | None:
+    """One project's movie for its public page (see :func:`published_movies`), or None."""
+    return published_movies(engine).get(project_id)

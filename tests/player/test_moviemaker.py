@@ -1,0 +1,180 @@
+"""The movie maker's renderer (kiosk/player/moviemaker.py), run as the portal runs it: a child process.
+
+The output is H.264 in the kiosk format (High, yuv420p, closed GOP, faststart), exactly as long as the
+timeline promises (15–30 s by the number of photos), and each caption is drawn: a decoded frame's caption
+band is compared with a rendering of that caption's text, and not with another caption's. One run at
+1080p; the others at a small size, to keep CI quick. Bad photos are refused with their reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from kiosk.player import moviemaker as mm
+from kiosk.player.transcode import probe
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "sync"))
+from photos import photo  # noqa: E402
+
+CAPTIONS = ["畑で野菜を育てました", "子どもたちと一緒に収穫", "みんなで食べるとおいしい！", "地域の皆さんに感謝",
+            "次は秋のお祭りです", "ありがとうございました"]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kiosk.player.moviemaker", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600, check=False, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def render(tmp_path: Path, n: int, size: tuple[int, int], *, portrait: int | None = None) -> tuple[Path, dict]:
+    photos = []
+    for i in range(n):
+        shape = (900, 1200) if i == portrait else (1600, 1000)
+        photos.append({"path": str(photo(tmp_path / f"p{i}.jpg", i, size=shape)), "caption": CAPTIONS[i % 6]})
+    spec = {"group": "子ども応援団", "project": "みんなのこども食堂", "area": "children", "width": size[0],
+            "height": size[1], "photos": photos}
+    (tmp_path / "spec.json").write_text(json.dumps(spec, ensure_ascii=False), "utf-8")
+    dst, poster = tmp_path / "movie.mp4", tmp_path / "poster.jpg"
+    r = run("render", str(tmp_path / "spec.json"), str(dst), str(poster))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == f"frames {round(mm.movie_seconds(n) * 30)}" and lines[-1].startswith("done ")
+    assert any(ln.startswith("progress ") for ln in lines)  # what the portal's progress bar follows
+    return dst, spec
+
+
+def frames_at(path: Path, *indices: int) -> list[Image.Image]:
+    """The decoded frames at these indices, in one pass."""
+    want, got = set(indices), {}
+    with av.open(str(path)) as c:
+        for n, f in enumerate(c.decode(video=0)):
+            if n in want:
+                got[n] = f.to_image()
+            if n >= max(want):
+                break
+    assert set(got) == want, f"{path} has no frames {want - set(got)}"
+    return [got[i] for i in indices]
+
+
+def frame_at(path: Path, index: int) -> Image.Image:
+    return frames_at(path, index)[0]
+
+
+def text_mask(img: Image.Image, box: tuple[int, int, int, int]) -> np.ndarray:
+    """Where the caption's white text is: bright and grey (the band darkens the photo behind to about 40 %)."""
+    a = np.asarray(img.convert("RGB").crop(box), dtype=np.int16)
+    return (a.min(axis=2) > 170) & ((a.max(axis=2) - a.min(axis=2)) < 60)
+
+
+def caption_match(frame: Image.Image, caption: str) -> float:
+    """Intersection over union of the frame's text pixels and those of ``caption`` drawn where the renderer
+    puts it, on black."""
+    band, (x, y) = mm.caption_band(caption, frame.size)
+    drawn = Image.new("RGB", frame.size)
+    drawn.paste(band, (x, y), band)
+    box = (0, y, frame.width, y + band.height)
+    got, want = text_mask(frame, box), text_mask(drawn, box)
+    return float((got & want).sum() / max(1, (got | want).sum()))
+
+
+def check_captions(path: Path, n: int) -> None:
+    parts = mm.timeline(n)[1:-1]
+    frames = frames_at(path, *(round((p.start + p.length / 2) * 30) for p in parts))
+    for part, frame in zip(parts, frames, strict=True):
+        right = caption_match(frame, CAPTIONS[part.index % 6])
+        wrong = caption_match(frame, CAPTIONS[(part.index + 1) % 6])
+        assert right > 0.55 and wrong < right - 0.25, (part.index, right, wrong)
+
+
+def test_a_1080p_movie_is_h264_in_the_kiosk_format_as_long_as_promised_with_its_captions(tmp_path):
+    path, spec = render(tmp_path, 3, (1920, 1080), portrait=1)
+    info = probe(path)
+    assert (info.codec, info.pix_fmt, info.profile, info.width, info.height, info.fps) == (
+        "h264", "yuv420p", "High", 1920, 1080, 30.0)
+    assert info.closed_gop and info.faststart
+    assert mm.movie_seconds(3) == 16.5 and info.frames == round(16.5 * 30) and abs(info.duration_s - 16.5) < 0.04
+    check_captions(path, 3)
+    # The opening card says the project, the closing card what to do: bright text on the area's colour.
+    first, last = frames_at(path, 15, info.frames - 5)
+    for img in (first, last):
+        corner = img.getpixel((5, 60))
+        assert max(abs(a - b) for a, b in zip(corner, mm.AREA_COLOURS["children"], strict=True)) < 12
+        assert text_mask(img, (0, 0, 1920, 1080)).sum() > 2000
+    assert (text_mask(last, (0, 0, 1920, 1080)) != text_mask(first, (0, 0, 1920, 1080))).sum() > 2000
+    poster = Image.open(tmp_path / "poster.jpg")
+    assert poster.size == (1920, 1080) and caption_match(poster, CAPTIONS[0]) > 0.55
+
+
+@pytest.mark.parametrize("n", [6, 10])
+def test_the_length_follows_the_number_of_photos_within_15_to_30_seconds(tmp_path, n):
+    path, _ = render(tmp_path, n, (320, 180), portrait=2)
+    info = probe(path)
+    want = {6: 27.0, 10: 30.0}[n]
+    assert mm.movie_seconds(n) == want and info.frames == round(want * 30) and info.closed_gop and info.faststart
+    check_captions(path, n)
+    # Pan and zoom: the picture moves during a photo (two frames half a second apart differ), gently.
+    part = mm.timeline(n)[2]
+    a, b = (np.asarray(f, dtype=np.int16) for f in frames_at(path, round((part.start + 1.0) * 30),
+                                                            round((part.start + 1.5) * 30)))
+    assert 2 < np.abs(a - b).mean() < 60
+
+
+def test_the_timeline_is_exact_and_the_pan_stays_inside_the_photo():
+    for n in range(mm.MIN_PHOTOS, mm.MAX_PHOTOS + 1):
+        parts = mm.timeline(n)
+        total = mm.movie_seconds(n)
+        assert 15 <= total <= 30 and [p.kind for p in parts] == ["opening"] + ["photo"] * n + ["closing"]
+        assert parts[-1].start + parts[-1].length == pytest.approx(total)
+        for a, b in zip(parts, parts[1:], strict=False):
+            assert a.start + a.length == pytest.approx(b.start)
+    out = (1920, 1080)
+    for src in ((2420, 1210), (2151, 2868)):  # a landscape and a portrait photo scaled to cover out × ZOOM
+        for index in range(4):
+            for u in (-0.2, 0.0, 0.3, 0.5, 1.0, 1.2):
+                scale, x0, y0 = mm.ken_burns(u, index, src, out)
+                assert 1.0 <= scale <= mm.ZOOM + 1e-9
+                assert x0 >= 0 and y0 >= 0
+                assert x0 + out[0] * scale <= src[0] + 1e-6 and y0 + out[1] * scale <= src[1] + 1e-6
+
+
+def test_bad_photos_are_refused_with_their_reason_before_any_render(tmp_path):
+    good = photo(tmp_path / "good.jpg", 1)
+    rotated = tmp_path / "rotated.jpg"  # a phone photo held upright: stored landscape, EXIF says turn it
+    im = Image.open(good)
+    exif = im.getexif()
+    exif[0x0112] = 6
+    im.save(rotated, exif=exif)
+    wide = photo(tmp_path / "wide.png", 2, size=(10_000, 120), fmt="PNG")
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(good.read_bytes()[:2500])
+    text = tmp_path / "text.jpg"
+    text.write_text("not a photo", "utf-8")
+    gif = tmp_path / "anim.gif"
+    Image.new("RGB", (10, 10)).save(gif)
+    r = run("check", str(good), str(rotated), str(wide), str(cut), str(text), str(gif))
+    assert r.returncode == 0, r.stderr
+    got = [json.loads(line) for line in r.stdout.splitlines()]
+    assert got[0] == {"ok": True, "width": 1200, "height": 900}
+    assert got[1] == {"ok": True, "width": 900, "height": 1200}
+    assert got[2]["error"] == "too_large" and (got[2]["width"], got[2]["height"]) == (10_000, 120)
+    assert got[3]["error"] == "corrupt"
+    assert got[4]["error"] == "not_image" and got[5]["error"] == "not_image"
+
+
+def test_a_render_that_fails_leaves_no_movie_and_no_poster(tmp_path):
+    photos = [{"path": str(photo(tmp_path / f"p{i}.jpg", i)), "caption": "x"} for i in range(2)]
+    photos.append({"path": str(tmp_path / "gone.jpg"), "caption": "x"})  # removed after the check
+    (tmp_path / "spec.json").write_text(json.dumps({"group": "g", "project": "p", "width": 160, "height": 90,
+                                                    "photos": photos}), "utf-8")
+    r = run("render", str(tmp_path / "spec.json"), str(tmp_path / "m.mp4"), str(tmp_path / "poster.jpg"))
+    assert r.returncode == 1 and r.stderr.startswith("error: ") and "gone.jpg" in r.stderr
+    assert not (tmp_path / "m.mp4").exists() and not (tmp_path / "poster.jpg").exists()

@@ -1,0 +1,227 @@
+"""The movie maker over real HTTP (SQLite and PostgreSQL): a group editor's photos and captions become a
+movie job on the same machinery as an uploaded video, previewed, then published as a media item; every
+bad upload named in issue #12 (not an image, a 200 MB file, a corrupt MP4, a 10,000-pixel-wide photo)
+gets its own message, in Japanese and in English, and leaves no spooled file and no row behind."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from movies import solid_movie
+from photos import photo
+from sqlalchemy import func, select
+
+from server_sync import catalog, configstore, movies
+from server_sync.db import media, media_info, media_jobs
+from server_sync.embedded import start_portal
+from server_sync.staff import add_user
+
+PASSWORD = "correct horse battery"
+SIZE = (192, 108)
+CATALOG = {
+    "groups": [{"id": "group-a", "name": "Aの会"}, {"id": "group-b", "name": "Bの会"}],
+    "projects": [{"id": "proj-a", "group_id": "group-a", "title": "Aのプロジェクト", "area": "green", "goal_yen": 1000},
+                 {"id": "proj-b", "group_id": "group-b", "title": "Bのプロジェクト", "area": "town", "goal_yen": 2000}],
+}
+
+
+@pytest.fixture
+def op(db_url: str, tmp_path: Path):
+    handle = start_portal(db_url, media_size=SIZE, movie_size=SIZE, spool_dir=str(tmp_path / "spool"))
+    engine = handle.app.state.engine
+    catalog.import_catalog(engine, CATALOG)
+    add_user(engine, "staff1", PASSWORD, "staff")
+    add_user(engine, "editor-a", PASSWORD, "editor", "group-a")
+    yield handle
+    handle.stop()
+
+
+def login(url: str, user: str, lang: str = "ja") -> tuple[requests.Session, str]:
+    s = requests.Session()
+    if lang == "en":
+        s.get(url + "/staff/lang?to=en", timeout=10)
+    r = s.post(url + "/staff/login", data={"username": user, "password": PASSWORD}, timeout=10)
+    assert r.status_code == 200, r.text
+    token = re.search(r'name="csrf" value="([^"]+)"', r.text)
+    assert token is not None
+    return s, token.group(1)
+
+
+def send(s: requests.Session, url: str, token: str, files: dict[str, Path | tuple[str, bytes, str]],
+         captions: dict[int, str] | None = None, project: str = "proj-a", as_json: bool = True) -> requests.Response:
+    data = {"csrf": token, "project": project, **{f"caption{i}": c for i, c in (captions or {}).items()}}
+    parts = {k: (v.name, v.read_bytes(), "image/jpeg") if isinstance(v, Path) else v for k, v in files.items()}
+    return s.post(url + "/staff/movies", data=data, files=parts, timeout=120,
+                  headers={"Accept": "application/json"} if as_json else {})
+
+
+def wait_movie(s: requests.Session, url: str, job: str) -> dict:
+    for _ in range(600):
+        j = s.get(f"{url}/staff/movies/{job}/job", timeout=10).json()
+        if j["status"] in ("done", "failed"):
+            return j
+        time.sleep(0.1)
+    raise AssertionError("movie job did not finish")
+
+
+def counts(engine) -> tuple[int, int, int]:  # noqa: ANN001
+    with engine.connect() as conn:
+        return tuple(conn.execute(select(func.count()).select_from(t)).scalar_one()  # type: ignore[return-value]
+                     for t in (media, media_info, media_jobs))
+
+
+def nothing_left(op, spool: Path) -> None:  # noqa: ANN001
+    assert counts(op.app.state.engine) == (0, 0, 0)
+    assert not list(spool.glob("*")) if spool.exists() else True
+
+
+def test_photos_with_captions_become_a_movie_previewed_then_published(op, tmp_path):
+    engine = op.app.state.engine
+    s, token = login(op.url, "editor-a")
+    files = {f"photo{i}": photo(tmp_path / f"p{i}.jpg", i) for i in range(3)}
+    r = send(s, op.url, token, files, {0: "畑で野菜を育てました", 1: "みんなで収穫", 2: "ありがとう"})
+    assert r.status_code == 202, r.text
+    job = r.json()["job"]
+    page = s.get(op.url + r.json()["next"], timeout=10)
+    assert page.status_code == 200 and 'id="movie-progress"' in page.text or 'id="preview"' in page.text
+    j = wait_movie(s, op.url, job)
+    assert j["status"] == "done", j
+    row = op.app.state.jobs.get(job)
+    assert row["kind"] == "movie" and row["duration_s"] == round(16.5) and row["poster_sha256"]  # 6 + 3 × 3.5 s
+    assert not list((tmp_path / "spool").glob(f"job-{job}.*"))  # photos, spec and output all removed
+    # Made, not yet published: a preview for its group, not a media item for a playlist.
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(media_info)).scalar_one() == 0
+    page = s.get(f"{op.url}/staff/movies/{job}", timeout=10).text
+    assert f'src="/staff/movies/{job}/preview"' in page
+    preview = s.get(f"{op.url}/staff/movies/{job}/preview", timeout=10)
+    assert preview.status_code == 200 and preview.headers["content-type"] == "video/mp4"
+    (tmp_path / "preview.mp4").write_bytes(preview.content)
+    from kiosk.player.transcode import probe
+
+    info = probe(tmp_path / "preview.mp4")
+    assert (info.codec, info.width, info.height, info.closed_gop, info.faststart) == ("h264", *SIZE, True, True)
+    assert abs(info.duration_s - 16.5) < 0.05
+    # Another group's editor cannot see it; center staff can.
+    add_user(engine, "editor-b", PASSWORD, "editor", "group-b")
+    sb, token_b = login(op.url, "editor-b")
+    assert sb.get(f"{op.url}/staff/movies/{job}", timeout=10).status_code == 403
+    assert sb.get(f"{op.url}/staff/movies/{job}/preview", timeout=10).status_code == 403
+    assert sb.post(f"{op.url}/staff/movies/{job}/publish", data={"csrf": token_b}, timeout=10).status_code == 403
+    assert movies.published_movie(engine, "proj-a") is None
+    # Publish: a media item of its project, with its poster frame, offered in the playlist form.
+    r = s.post(f"{op.url}/staff/movies/{job}/publish", data={"csrf": token}, timeout=10)
+    assert r.status_code == 200 and "公開しました" in r.text
+    pub = movies.published_movie(engine, "proj-a")
+    assert pub is not None and pub["sha256"] == row["sha256"] and pub["url"] == f"/api/v1/media/{row['sha256']}"
+    poster = requests.get(op.url + pub["poster_url"], timeout=10)
+    assert poster.status_code == 200 and poster.headers["content-type"] == "image/jpeg"
+    assert poster.content[:2] == b"\xff\xd8"
+    st, _ = login(op.url, "staff1")
+    assert f'<option value="{row["sha256"]}"' in st.get(op.url + "/staff/playlists?target=all", timeout=10).text
+
+
+def test_an_uploaded_video_runs_on_the_same_job_machinery_and_gets_a_poster(op, tmp_path):
+    engine = op.app.state.engine
+    s, token = login(op.url, "editor-a")
+    movie = solid_movie(tmp_path / "clip.mp4", (10, 200, 10), size=(320, 180), seconds=1.0)
+    r = s.post(op.url + "/staff/media-upload", data=movie.read_bytes(), timeout=10, headers={
+        "X-CSRF-Token": token, "X-Project": "proj-a", "X-File-Name": "clip.mp4", "Content-Type": "video/mp4"})
+    job = r.json()["job"]
+    for _ in range(300):
+        row = op.app.state.jobs.get(job)
+        if row["status"] in ("done", "failed"):
+            break
+        time.sleep(0.1)
+    assert row["status"] == "done" and row["kind"] == "video"
+    pub = movies.published_movie(engine, "proj-a")  # an uploaded video is published at once
+    assert pub is not None and pub["sha256"] == row["sha256"] and pub["poster_url"]
+    data, ctype = configstore.get_media(engine, pub["poster_url"].rsplit("/", 1)[1])  # type: ignore[misc]
+    assert ctype == "image/jpeg"
+    from io import BytesIO
+
+    from PIL import Image
+
+    px = Image.open(BytesIO(data)).convert("RGB").getpixel((SIZE[0] // 2, SIZE[1] // 2))
+    assert all(abs(a - b) < 30 for a, b in zip(px, (10, 200, 10), strict=True))  # a frame of that video
+    assert not list((tmp_path / "spool").glob("job-*"))
+
+
+def _corrupt_mp4(tmp_path: Path) -> Path:
+    good = solid_movie(tmp_path / "good.mp4", (200, 10, 10), size=(320, 180), seconds=0.5, codec="libx264")
+    data = bytearray(good.read_bytes())
+    at = data.find(b"moov")
+    data[at + 8: at + 400] = b"\xa5" * 392  # the index of the movie scrambled: a file that claims to be an MP4
+    bad = tmp_path / "corrupt.mp4"
+    bad.write_bytes(bytes(data))
+    return bad
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_every_bad_upload_gets_its_message_and_leaves_nothing(op, tmp_path, lang):
+    spool = tmp_path / "spool"
+    s, token = login(op.url, "editor-a", lang)
+    good = [photo(tmp_path / f"g{i}.jpg", i) for i in range(3)]
+    ja = lang == "ja"
+
+    # Not an image: a text file, and a corrupt MP4, in the places of photos 2 and 3.
+    text = tmp_path / "notes.jpg"
+    text.write_text("これは写真ではありません\n" * 100, "utf-8")
+    r = send(s, op.url, token, {"photo0": good[0], "photo1": text, "photo2": _corrupt_mp4(tmp_path)},
+             {0: "一枚目", 1: "二枚目", 2: "三枚目"})
+    assert r.status_code == 422
+    errs = r.json()["errors"]
+    want = ("写真%sは、ポータルで読める写真ではありません。JPEG・PNG・WebPの画像を選んでください。" if ja else
+            "Photo %s is not a photo the portal can read. Choose a JPEG, PNG or WebP picture.")
+    assert errs == {"photo1": want % 2, "photo2": want % 3}
+    nothing_left(op, spool)
+
+    # A 10,000-pixel-wide photo: refused from its header, before it is decoded.
+    wide = photo(tmp_path / "wide.png", 5, size=(10_000, 200), fmt="PNG")
+    r = send(s, op.url, token, {"photo0": good[0], "photo1": good[1], "photo3": wide})
+    assert r.status_code == 422
+    assert r.json()["errors"] == {"photo3": (
+        "写真4が大きすぎます（10,000 × 200 ピクセル）。1辺8,192ピクセルまでです。"
+        "スマートフォンやパソコンで小さくしてから、もう一度選んでください。"
+        if ja else "Photo 4 is too big (10,000 × 200 pixels): at most 8,192 pixels a side. Make it smaller on the "
+                   "phone or PC and choose it again.")}
+    nothing_left(op, spool)
+
+    # A damaged photo: a real JPEG cut short.
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(good[2].read_bytes()[:3000])
+    r = send(s, op.url, token, {"photo0": good[0], "photo1": good[1], "photo2": cut})
+    assert r.status_code == 422 and list(r.json()["errors"]) == ["photo2"]
+    assert r.json()["errors"]["photo2"].startswith("写真3は壊れていて読めません" if ja else "Photo 3 is damaged")
+    nothing_left(op, spool)
+
+    # A 200 MB file: refused while it streams, at the photo's limit (25 MB), with its number.
+    big = tmp_path / "big.jpg"
+    with open(big, "wb") as f:
+        f.write(good[0].read_bytes())
+        f.truncate(200 * 1024 * 1024)
+    with open(big, "rb") as fh:
+        r = s.post(op.url + "/staff/movies", data={"csrf": token, "project": "proj-a"}, timeout=120,
+                   files={"photo0": ("big.jpg", fh, "image/jpeg")}, headers={"Accept": "application/json"})
+    assert r.status_code == 413
+    assert r.json()["errors"] == {"photo0": "写真1が大きすぎます。写真1枚25 MBまでです。" if ja else
+                                  "Photo 1 is too large: at most 25 MB a photo."}
+    nothing_left(op, spool)
+
+    # Too few photos, and a caption too long: the form's own messages, and the typed captions kept.
+    r = send(s, op.url, token, {"photo0": good[0], "photo1": good[1]}, {0: "あ" * 61}, as_json=False)
+    assert r.status_code == 422
+    assert ('value="' + "あ" * 61 + '"') in r.text
+    assert ("写真を3枚以上選んでください（10枚まで）。" if ja else "Choose at least 3 photos (at most 10).") in r.text
+    nothing_left(op, spool)
+
+    # Another group's project, and no CSRF token: refused, nothing kept.
+    r = send(s, op.url, token, {f"photo{i}": good[i] for i in range(3)}, project="proj-b")
+    assert r.status_code == 422 and "project" in r.json()["errors"]
+    r = send(s, op.url, "forged", {f"photo{i}": good[i] for i in range(3)})
+    assert r.status_code == 403
+    nothing_left(op, spool)
