@@ -161,7 +161,8 @@ def status_items(x: StatusInputs, limits: StatusSection | None = None) -> list[S
         add(StatusItem("disk", "green", f"{_mb(x.disk_free_bytes)} free"))
 
     if x.soc_temp_c is None:
-        add(StatusItem("temperature", "yellow", "unknown"))
+        # Many machines expose no SoC sensor: nothing to do about it, so it must not keep the overall yellow.
+        add(StatusItem("temperature", "green", "not measured on this machine"))
     else:
         t = f"{x.soc_temp_c:.0f} °C"
         if x.soc_temp_c >= lim.max_temp_c:

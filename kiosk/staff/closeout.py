@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -47,7 +47,10 @@ def x_report(ledger: Ledger, day: date | None = None) -> dict[str, Any]:
     day = day or ledger.business_date()
     rep = settled_report(_parsed(ledger), day)
     rep["kind"] = "X"
-    rep["closed_seq"] = closed_dates(ledger).get(day)
+    closed = rep["closed_seq"] = closed_dates(ledger).get(day)
+    # Donations of the day committed after its latest Z: the signed close-out does not hold them.
+    rep["after_close"] = 0 if closed is None else settled_report(
+        ((s, o) for s, o in _parsed(ledger) if s > closed), day)["count"]
     return rep
 
 
@@ -135,17 +138,39 @@ def auto_close(writer: LedgerWriter, lookback_days: int = 31, today: date | None
     return [z_report(writer, d, trigger="timer") for d in open_dates(writer.ledger, today, lookback_days)]
 
 
-def summary_lines(rep: dict[str, Any], titles: dict[str, str] | None = None) -> list[str]:
-    """Lines for the close-out screen and the CLI. ``rep`` is an X report or a ``close_out`` entry's data."""
+METHOD_NAMES = {"sim": "Simulated terminal", "square": "Square Terminal", "felica": "IC card reader"}
+"""Payment method ids in words (English msgids) for the staff screens."""
+
+
+def summary_lines(rep: dict[str, Any], titles: dict[str, str] | None = None,
+                  tr: Callable[[str], str] | None = None) -> list[str]:
+    """Lines for the close-out screen and the CLI. ``rep`` is an X report or a ``close_out`` entry's data.
+
+    With ``tr`` (the menu's gettext) the lines are in the staff's language, one language per line; without it
+    (the CLI) they keep the bilingual form. A day without donations has no seq range to show."""
     titles = titles or {}
     day = rep.get("business_date") or rep.get("date")
-    head = f"{'X (途中集計)' if rep.get('kind') == 'X' else 'Z (日計)'} {day}"
-    lines = [head, f"件数 count {rep['count']}   合計 total ¥{rep['total_yen']:,}   points {rep.get('points', 0)}",
-             f"seq {rep['first_seq']}..{rep['last_seq']}"]
+    if tr is None:
+        head = f"{'X (途中集計)' if rep.get('kind') == 'X' else 'Z (日計)'} {day}"
+        lines = [head, f"件数 count {rep['count']}   合計 total ¥{rep['total_yen']:,}   points {rep.get('points', 0)}"]
+        if rep.get("first_seq") is not None:
+            lines.append(f"seq {rep['first_seq']}..{rep['last_seq']}")
+        for p in rep["projects"]:
+            lines.append(f"  {titles.get(p['id'], p['id'])}  {p['count']}件  ¥{p['total_yen']:,}")
+        for m in rep["methods"]:
+            lines.append(f"  [{m['method']}]  {m['count']}件  ¥{m['total_yen']:,}")
+        return lines
+    head = tr("X report (running totals)") if rep.get("kind") == "X" else tr("Z report (close the day)")
+    lines = [f"{head}  {day}",
+             tr("{count} donations, ¥{total}, {points} points").format(
+                 count=rep["count"], total=f"{rep['total_yen']:,}", points=rep.get("points", 0))]
     for p in rep["projects"]:
-        lines.append(f"  {titles.get(p['id'], p['id'])}  {p['count']}件  ¥{p['total_yen']:,}")
+        lines.append("  " + tr("{name}: {count} donations, ¥{total}").format(
+            name=titles.get(p["id"], p["id"]), count=p["count"], total=f"{p['total_yen']:,}"))
     for m in rep["methods"]:
-        lines.append(f"  [{m['method']}]  {m['count']}件  ¥{m['total_yen']:,}")
+        name = tr(METHOD_NAMES[m["method"]]) if m["method"] in METHOD_NAMES else m["method"]
+        lines.append("  " + tr("{name}: {count} donations, ¥{total}").format(
+            name=name, count=m["count"], total=f"{m['total_yen']:,}"))
     return lines
 
 

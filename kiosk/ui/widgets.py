@@ -59,34 +59,75 @@ def font(size: int, bold: bool = False) -> pygame.font.Font:
     return pygame.font.Font(str(path) if path.exists() else None, max(8, size))
 
 
-def _breakable(prev: str, ch: str) -> bool:
-    """Japanese breaks between any two characters (except before closing punctuation); Latin at spaces."""
-    if ch in "、。，．・」』）！？ーぁぃぅぇぉゃゅょっァィゥェォャュョッ" or prev in "「『（":
-        return False
-    wide = lambda c: unicodedata.east_asian_width(c) in "WF"  # noqa: E731
-    return prev == " " or ch == " " or wide(prev) or wide(ch)
+CLOSING = "、。，．・」』）！？"
+"""Marks that may not begin a line (Japanese kinsoku)."""
+
+
+@lru_cache(maxsize=1)
+def _ja_parser() -> Any:
+    import budoux  # BudouX: phrase boundaries from a small trained model, not hand-made character rules
+
+    return budoux.load_default_japanese_parser()
+
+
+def _wide(c: str) -> bool:
+    return unicodedata.east_asian_width(c) in "WF"
+
+
+@lru_cache(maxsize=2048)
+def chunks(para: str) -> tuple[str, ...]:
+    """``para`` cut where a line may break: Japanese at BudouX's phrase boundaries ("ありがとう|ございます"),
+    Latin after spaces. Joined back together they give ``para`` unchanged."""
+    if not any(_wide(c) for c in para):
+        parts = para.split(" ")
+        return tuple(w + " " for w in parts[:-1]) + (parts[-1],)
+    out: list[str] = []
+    for phrase in _ja_parser().parse(para):
+        # Inside a phrase, Latin words (an amount, a card name) still break at their spaces.
+        pieces = phrase.split(" ")
+        out += [w + " " for w in pieces[:-1]] + [pieces[-1]]
+    # Kinsoku: a closing mark never starts a line (BudouX may start a phrase with "。" before Latin text).
+    merged: list[str] = []
+    for c in out:
+        while merged and c and c[0] in CLOSING:
+            merged[-1] += c[0]
+            c = c[1:]
+        if c:
+            merged.append(c)
+    return tuple(merged)
+
+
+def _split_long(chunk: str, f: pygame.font.Font, max_width: int) -> list[str]:
+    """A single phrase wider than the line: cut it by characters (the last resort)."""
+    lines, line = [], ""
+    for ch in chunk:
+        if line and f.size(line + ch)[0] > max_width:
+            if ch in CLOSING and len(line) > 1:  # kinsoku: the mark takes the character before it along
+                lines.append(line[:-1])
+                line = line[-1] + ch
+                continue
+            lines.append(line)
+            line = ch
+        else:
+            line += ch
+    return lines + [line]
 
 
 def wrap(text: str, f: pygame.font.Font, max_width: int) -> list[str]:
     lines: list[str] = []
     for para in text.split("\n"):
         line = ""
-        last_break = -1
-        for ch in para:
-            if line and _breakable(line[-1], ch):
-                last_break = len(line)
-            trial = line + ch
-            if f.size(trial)[0] <= max_width or not line:
+        for chunk in chunks(para):
+            trial = line + chunk
+            if f.size(trial.rstrip())[0] <= max_width or not line.strip():
                 line = trial
-                continue
-            if last_break > 0:
-                lines.append(line[:last_break].rstrip())
-                line = (line[last_break:] + ch).lstrip()
             else:
-                lines.append(line)
-                line = ch
-            last_break = -1
-        lines.append(line)
+                lines.append(line.rstrip())
+                line = chunk.lstrip()
+            if f.size(line.rstrip())[0] > max_width:
+                *full, line = _split_long(line, f, max_width)
+                lines += full
+        lines.append(line.rstrip())
     return lines
 
 

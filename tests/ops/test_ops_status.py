@@ -52,7 +52,6 @@ def test_each_fault_turns_its_item():
         (dict(soc_temp_c=82), "temperature", "red"),
         (dict(dropped_frames_per_min=5), "player", "yellow"),
         (dict(switch_gap_ms=800), "player", "red"),
-        (dict(soc_temp_c=None), "temperature", "yellow"),
     ]
     for change, key, level in cases:
         items = status_items(StatusInputs(**{**GOOD, **change}))

@@ -315,6 +315,10 @@ class MenuModel:
         enter = getattr(self, f"_enter_{page}", None)
         if enter is not None:
             enter()
+        if page in (VOL_POINTS, VOLUME):
+            # Not on "-10": a stray Enter must not change a figure. Next (points) or Back (volume) instead.
+            wanted = "points_ok" if page == VOL_POINTS else "back"
+            self.focus = next((i for i, b in enumerate(self.view().all_buttons) if b.action == wanted), 0)
 
     def _say(self, notice: str, level: Level = "yellow") -> None:
         self.notice, self.notice_level = notice, level
@@ -432,8 +436,12 @@ class MenuModel:
             if err is not None or rep is None:
                 self._say(self._error(err or RuntimeError("no report")), "red")
                 return
-            self.lines = summary_lines(rep, self.project_titles())
-            if rep.get("closed_seq"):
+            self.lines = summary_lines(rep, self.project_titles(), self._t)
+            if rep.get("closed_seq") and rep.get("after_close"):
+                # Gifts after the Z are not in the signed close-out: not a green "closed", a job to do.
+                self._say(self._t("Closed, but {n} donations came after the close-out: run the Z report again.")
+                          .format(n=rep["after_close"]), "yellow")
+            elif rep.get("closed_seq"):
                 self._say(self._t("This day is already closed (Z report written)."), "green")
 
         self._job(self._t("X report (running totals)"), run, done)
@@ -465,7 +473,7 @@ class MenuModel:
                 self._go(Z_DONE, self._error(err), "red")
             else:
                 self._go(Z_DONE, self._t("The day is closed."), "green")
-                self.lines = summary_lines(entry.data, self.project_titles())
+                self.lines = summary_lines(entry.data, self.project_titles(), self._t)
 
         self._job(self._t("Z report (close the day)"), run, done)
 
@@ -480,8 +488,11 @@ class MenuModel:
     def _do_points(self, step: int) -> None:
         act = self.s.ops.volunteer.activity(self.activity)
         top = act.max_points if act else 1
-        self.points = max(1, min(top, self.points + int(step)))
+        wanted = self.points + int(step)
+        self.points = max(1, min(top, wanted))
         self.notice = ""
+        if wanted != self.points:  # say why the figure stopped, instead of capping in silence
+            self._say(self._t("{lo} to {hi} pt for this activity").format(lo=1, hi=top), "yellow")
 
     def _do_points_ok(self, _: Any = None) -> None:
         try:
@@ -599,7 +610,9 @@ class MenuModel:
         self.volume = self.volume_start = max(0, min(100, int(self.s.volume())))
 
     def _do_volume(self, step: int) -> None:
-        self.volume = max(0, min(100, self.volume + int(step)))
+        wanted = self.volume + int(step)
+        self.volume = max(0, min(100, wanted))
+        self._say(self._t("The volume goes from 0 to 100.") if wanted != self.volume else "")
         if self.s.set_volume is not None:
             self.s.set_volume(self.volume)  # at once, so staff hear the level they are choosing
 

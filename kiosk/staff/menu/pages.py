@@ -87,7 +87,8 @@ def pin_page(model: MenuModel, _: Tr) -> View:
     keys = [Button(d, "digit", d, style="key", enabled=wait <= 0) for d in "123456789"]
     keys += [Button("←", "pin_del", style="key"), Button("0", "digit", "0", style="key", enabled=wait <= 0),
              Button(_("OK"), "pin_ok", style="primary", enabled=wait <= 0 and model.pin_length >= 4)]
-    mask = " ".join("●" * model.pin_length) if model.pin_length else "_ _ _ _"
+    # Typed digits as dots, the rest of a four-digit PIN still as dashes: the dashes never vanish mid-entry.
+    mask = " ".join(["●"] * model.pin_length + ["_"] * max(0, 4 - model.pin_length))
     return View(m.PIN, _("Enter the staff PIN"), notice=notice, notice_level=level,  # type: ignore[arg-type]
                 big=mask, lines=(_("Staff only"),), buttons=tuple(keys), columns=3,
                 footer=(Button(_("Cancel"), "back"),), layout="keypad")
