@@ -151,13 +151,14 @@ def tamperings(doc: dict) -> dict[str, dict]:
     forged = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     leaf = _h(b"\x00", forged)
     origin = f"civic-kiosk.ledger/{obj['kiosk']}"
-    text = f"{origin}\n{obj['seq']}\n{base64.b64encode(merkle.root([bytes(32)] * (obj['seq'] - 1) + [leaf])).decode()}\n"
+    fake_leaves = [bytes(32)] * (obj["seq"] - 1) + [leaf]
+    text = f"{origin}\n{obj['seq']}\n{base64.b64encode(merkle.root(fake_leaves)).decode()}\n"
     kid4 = _h(origin.encode(), b"\n\x01", pub_raw)[:4]
     note = f"{text}\n\u2014 {origin} {base64.b64encode(kid4 + sk.sign(text.encode())).decode()}\n"
     d["verification"].update(
         public_key=pub_raw.hex(), entry_body=base64.b64encode(forged).decode(), entry_hash=leaf.hex(),
         entry_signature=sk.sign(leaf).hex(), checkpoint=note, checkpoint_size=obj["seq"],
-        proof=[h.hex() for h in merkle.inclusion_proof(obj["seq"] - 1, [bytes(32)] * (obj["seq"] - 1) + [leaf])])
+        proof=[h.hex() for h in merkle.inclusion_proof(obj["seq"] - 1, fake_leaves)])
     out["key"] = d
     return out
 
