@@ -53,7 +53,9 @@ from server_sync.ratelimit import (
     login_message,
     retry_after_header,
 )
+from server_sync.security import SecurityMiddleware
 from server_sync.wire import protocol as P
+from server_sync.wire.numbers import decimal
 from server_sync.wire.receipt import normalise as normalise_receipt
 
 _SIGNED_HEADERS = [
@@ -89,9 +91,10 @@ async def _read_body(request: Request, limit: int = P.MAX_BODY_BYTES) -> bytes:
     """The raw body (signatures cover exact bytes), refusing anything over ``limit`` before reading it all."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        size = decimal(declared.strip(), leading_zeros=True)
+        if size is None:
             raise PortalError(400, "bad_content_length", "Content-Length is not a number")
-        if int(declared) > limit:
+        if size > limit:
             raise PortalError(413, "too_large", f"request body over {limit} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -115,7 +118,8 @@ def _lang(lang: str | None) -> str:
 def create_app(db_url: str | None = None, engine: Engine | None = None, next_sync_s: int = 60, *,
                media_size: tuple[int, int] = (1280, 720), spool_dir: str | os.PathLike[str] | None = None,
                upload_limit: int = 500 * 1024 * 1024, rate_limits: RateLimits | None = None,
-               trusted_proxies: tuple[str, ...] = (), receipt_days: int = queries.RECEIPT_DAYS,
+               trusted_proxies: tuple[str, ...] = (), hsts: str = "auto",
+               secret_file: str | os.PathLike[str] | None = None, receipt_days: int = queries.RECEIPT_DAYS,
                movie_size: tuple[int, int] = (1920, 1080)) -> FastAPI:
     """The portal app over ``db_url`` (or an existing engine). Creates missing tables.
 
@@ -123,7 +127,9 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     other size on playback); ``spool_dir`` holds uploads while they are transcoded (default: a
     ``kiosk-portal-spool`` folder in the temp directory); ``upload_limit`` caps one upload in bytes.
     ``rate_limits``: server_sync/ratelimit.py (defaults when None); ``trusted_proxies``: addresses or
-    networks of the reverse proxy, whose X-Forwarded-For / X-Forwarded-Proto are believed.
+    networks of the reverse proxy, whose X-Forwarded-For / X-Forwarded-Proto are believed. ``hsts``:
+    ``auto`` (Strict-Transport-Security on answers to HTTPS requests), ``always`` or ``never``.
+    ``secret_file``: the staff session secret (server_sync/staff.py ``load_secret``; created 0600 if missing).
     ``receipt_days``: how long a receipt code shows its donation, counted from the portal's receipt of it.
     ``movie_size``: what the movie maker renders at (server_sync/moviemaker_ui.py).
     """
@@ -150,6 +156,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
         "Public totals and receipts, the signed kiosk sync protocol (docs/sync.md), and the operator UI "
         "under /staff (docs/portal.md)."))
     app.state.engine = engine
+    staff.use_secret(engine, staff.load_secret(Path(secret_file) if secret_file else None))
     app.state.ingestor = ingestor
     app.state.jobs = jobs
     limits = rate_limits or RateLimits()
@@ -157,6 +164,8 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     limiter = Limiter(limits.storage)
     login_guard = LoginGuard(limiter, limits)
     app.add_middleware(RateLimitMiddleware, limiter=limiter, limits=limits, trusted_proxies=trusted_proxies)
+    # Outermost (added last): its headers go on every answer, a 429 included; cross-site posts stop here.
+    app.add_middleware(SecurityMiddleware, trusted_proxies=trusted_proxies, hsts=hsts)
 
     # --- error rendering -------------------------------------------------------------------------
     @app.exception_handler(PortalError)
@@ -360,17 +369,19 @@ def options_from_env() -> dict[str, Any]:
     opts: dict[str, Any] = {}
     size = os.environ.get("KIOSK_PORTAL_MEDIA_SIZE", "").lower()
     if size:
-        w, _, h = size.partition("x")
-        if not (w.isdigit() and h.isdigit() and 160 <= int(w) <= 3840 and 90 <= int(h) <= 2160):
+        w_s, _, h_s = size.partition("x")
+        w, h = decimal(w_s, 160, 3840), decimal(h_s, 90, 2160)
+        if w is None or h is None:
             raise RuntimeError(f"KIOSK_PORTAL_MEDIA_SIZE={size!r}: use WIDTHxHEIGHT, e.g. 1280x720")
-        opts["media_size"] = (int(w), int(h))
+        opts["media_size"] = (w, h)
     if os.environ.get("KIOSK_PORTAL_SPOOL"):
         opts["spool_dir"] = os.environ["KIOSK_PORTAL_SPOOL"]
     mb = os.environ.get("KIOSK_PORTAL_UPLOAD_MB", "")
     if mb:
-        if not mb.isdigit() or int(mb) < 1:
+        n_mb = decimal(mb, 1, 10**6)
+        if n_mb is None:
             raise RuntimeError(f"KIOSK_PORTAL_UPLOAD_MB={mb!r}: a whole number of megabytes")
-        opts["upload_limit"] = int(mb) * 1024 * 1024
+        opts["upload_limit"] = n_mb * 1024 * 1024
     if any(k.startswith("KIOSK_PORTAL_RATE_") for k in os.environ):
         try:
             opts["rate_limits"] = RateLimits.from_env()

@@ -12,6 +12,7 @@ from kiosk.ledger.keys import public_from_raw
 from server_sync.db import kiosks
 from server_sync.errors import PortalError
 from server_sync.wire import protocol as P
+from server_sync.wire.numbers import decimal
 
 
 def authenticate(engine: Engine, method: str, target: str, headers: Mapping[str, str], body: bytes,
@@ -27,9 +28,9 @@ def authenticate(engine: Engine, method: str, target: str, headers: Mapping[str,
         raise PortalError(401, "unsigned", f"signed request headers missing: {', '.join(missing)}")
     if digest != P.content_digest(body):
         raise PortalError(400, "digest_mismatch", "Content-Digest does not match the body (sha-256)")
-    if not created_s.isdigit() or len(created_s) > 12:  # type: ignore[union-attr]
-        raise PortalError(401, "bad_created", f"{P.H_CREATED} must be Unix seconds")
-    created = int(created_s)  # type: ignore[arg-type]
+    created = decimal(created_s, 0, 10**12)  # ASCII digits only: "²".isdigit() is True, int("²") fails
+    if created is None:
+        raise PortalError(401, "bad_created", f"{P.H_CREATED} must be Unix seconds (ASCII digits)")
     if abs(created * 1000 - now_ms) > P.MAX_CLOCK_SKEW_S * 1000:
         # Replays and badly set kiosk clocks land here; server_time lets an honest kiosk correct itself.
         raise PortalError(401, "stale_request", f"request created {created}, portal time is {now_ms // 1000} "

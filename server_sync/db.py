@@ -8,7 +8,6 @@ lives in a portal process that the database does not also hold.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -32,7 +31,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 metadata = MetaData()
 
@@ -192,6 +191,16 @@ staff_users = Table(
     # admin | staff | editor (server_sync/staff.py ROLES); an editor edits only group_id's projects and media.
     Column("role", String(16), nullable=False, server_default="admin"),
     Column("group_id", String(40), nullable=True),
+)
+
+# Staff sign-in sessions (server_sync/staff.py): a row per live session, deleted at sign-out, at a new
+# password and with its user, so a copied cookie dies everywhere at once.
+staff_sessions = Table(
+    "portal_staff_sessions", metadata,
+    Column("id_hash", String(64), primary_key=True),  # SHA-256 of the cookie's random session id
+    Column("username", String(64), nullable=False, index=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
 )
 
 # --- the catalog: the portal owns it (server_sync/catalog.py); kiosks get it in the pushed config ---
@@ -393,15 +402,13 @@ def _add_missing_columns(engine: Engine) -> None:
 
 
 def create_schema(engine: Engine) -> None:
-    """Create missing tables and columns (idempotent) and the session secret used for staff cookies."""
+    """Create missing tables and columns (idempotent)."""
     metadata.create_all(engine)
     _add_missing_columns(engine)
-    try:
-        with writing(engine) as conn:
-            if conn.execute(select(settings.c.value).where(settings.c.name == "session_secret")).first() is None:
-                conn.execute(settings.insert().values(name="session_secret", value=secrets.token_hex(32)))
-    except IntegrityError:
-        pass  # another portal process created it at the same moment: theirs is as good
+    # Older portals kept the staff session secret here; it now lives in a file or the environment
+    # (server_sync/staff.py load_secret), and a copy in the database (and its backups) is worthless.
+    with writing(engine) as conn:
+        conn.execute(settings.delete().where(settings.c.name == "session_secret"))
 
 
 def drop_schema(engine: Engine) -> None:

@@ -103,6 +103,7 @@ class Ingestor:
             self._lock_kiosk(conn, kid)
             b = _clock_boot(now.boot)
             columns.require(boots, {"boot": b})
+            columns.require(boots, {"boot": b})
             clock = self._boot_clocks(conn, kid, [b]).get(b, BootClock())
             clock.observe_heartbeat(now.mono_ms, now.wall_ms, now.clock_synced, t)
             self._save_boots(conn, kid, {b: clock})
@@ -280,6 +281,12 @@ class Ingestor:
             self._verifiers.pop(kid, None)
             raise
         plan = _Plan(size=st.size, tip=st.tip, objs=objs)
+        try:  # a value a column cannot hold is a 422 here, never a database error (server_sync/columns.py)
+            columns.require_entries([entry_row(kid, d.seq, d.body, d.signature, d.entry_hash, o, 0, False, 0)
+                                     for d, o in zip(fresh, objs, strict=True)], objs)
+        except PortalError:
+            self._verifiers.pop(kid, None)
+            raise
         try:  # a value a column cannot hold is a 422 here, never a database error (server_sync/columns.py)
             columns.require_entries([entry_row(kid, d.seq, d.body, d.signature, d.entry_hash, o, 0, False, 0)
                                      for d, o in zip(fresh, objs, strict=True)], objs)

@@ -37,6 +37,7 @@ from sqlalchemy.engine import Engine
 from server_sync.configstore import store_media
 from server_sync.db import media_info, media_jobs, writing
 from server_sync.i18n import N_
+from server_sync.wire.numbers import decimal
 
 log = logging.getLogger(__name__)
 TIMEOUT_S = 30 * 60
@@ -195,9 +196,9 @@ class MediaJobs:
             assert proc.stdout is not None
             for line in proc.stdout:
                 word, _, rest = line.strip().partition(" ")
-                if word == "frames" and rest.isdigit():
+                if word == "frames" and decimal(rest) is not None:
                     total = int(rest)
-                elif word == "progress" and rest.isdigit() and total:
+                elif word == "progress" and decimal(rest) is not None and total:
                     now = time.monotonic()
                     if now - last > 0.3:  # a row update per third of a second is plenty for a progress bar
                         last = now

@@ -18,6 +18,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 
@@ -34,6 +35,7 @@ from server_sync.i18n import N_
 from server_sync.mediajobs import MediaJobs
 from server_sync.wire import protocol as P
 from server_sync.wire.configdoc import WEEKDAYS, ConfigDocError
+from server_sync.wire.numbers import decimal
 
 Errors = dict[str, tuple[str, dict[str, Any]]]
 FORM_LIMIT = 256 * 1024
@@ -42,6 +44,7 @@ SLUG_RE = re.compile(SLUG)
 BLANK_ROWS = 3
 """Empty rows under a playlist, slides or activities table, for adding (no script needed)."""
 VIDEO_TYPES = ("video/", "application/octet-stream")
+_MEDIA_JS = resources.files("server_sync").joinpath("static/staff-media.js").read_bytes()
 
 
 def _now_ms() -> int:
@@ -98,10 +101,10 @@ def _slug(form: dict[str, list[str]], name: str, errors: Errors) -> str:
 def _int(form: dict[str, list[str]], name: str, errors: Errors, lo: int, hi: int, msg: str) -> int | None:
     raw = _one(form, name).replace(",", "").replace("¥", "").replace("円", "")
     raw = raw.translate(str.maketrans("０１２３４５６７８９", "0123456789"))  # digits typed on a Japanese keyboard
-    if not raw.isdigit() or not lo <= int(raw) <= hi:
+    value = decimal(raw, lo, hi, leading_zeros=True)  # "²" or "٣" is a message, not a 500
+    if value is None:
         errors[name] = (msg, {"lo": lo, "hi": f"{hi:,}"})
-        return None
-    return int(raw)
+    return value
 
 
 def _date(form: dict[str, list[str]], name: str, errors: Errors, required: bool = False) -> dt.date | None:
@@ -294,8 +297,8 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
         return html(out) if isinstance(out, str) else out
 
     async def read_form(request: Request) -> dict[str, list[str]]:
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > FORM_LIMIT:
+        declared = decimal(request.headers.get("content-length", "").strip(), leading_zeros=True)
+        if declared is not None and declared > FORM_LIMIT:
             return {}
         raw = b""
         async for chunk in request.stream():
@@ -531,6 +534,12 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
         return pages.staff_page("staff_media.html", lang, media=media_rows(who), projects=mine, notice=notice,
                                 limit_mb=upload_limit // (1024 * 1024), nav="media", **c)
 
+    @app.get("/static/staff-media.js", include_in_schema=False)
+    def media_script() -> Response:
+        # A file, not an inline script: the Content-Security-Policy allows scripts from the portal only.
+        return Response(_MEDIA_JS, media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "public, max-age=3600"})
+
     @app.get("/staff/media", response_class=HTMLResponse, tags=["staff"])
     def media_list(request: Request) -> Response:
         return page(request, "any", lambda w, lg, c: media_page(w, lg, c, notice_of(request, lg)))
@@ -599,8 +608,8 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
         if not ctype.startswith(VIDEO_TYPES):
             return refuse(415, N_("This is not a video file (%(type)s). Choose a video, e.g. an MP4 from a phone."),
                           type=ctype or "?")
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > upload_limit:
+        declared = decimal(request.headers.get("content-length", "").strip(), leading_zeros=True)
+        if declared is not None and declared > upload_limit:
             return refuse(413, N_("The file is too large: at most %(mb)s MB."), mb=upload_limit // (1024 * 1024))
         job_id, path = jobs.spool_path()
         size = 0
@@ -807,6 +816,7 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
         if not staff.csrf_ok(engine, request.cookies.get(staff.COOKIE), _one(form, "csrf")):
             return forbidden(request, current(request),
                              N_("This form has expired. Go back, reload the page and try again."))
+        await run_in_threadpool(staff.end_session, engine, request.cookies.get(staff.COOKIE))
         resp = RedirectResponse("/staff/login", status_code=303)
         resp.delete_cookie(staff.COOKIE, path="/staff")
         return resp

@@ -29,6 +29,13 @@ def _engine(url: str):  # noqa: ANN202
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from server_sync.staff import default_secret_file, load_secret
+
+    try:  # the first start creates the session secret file (mode 0600); a world-readable one stops here
+        load_secret()
+    except (RuntimeError, OSError) as exc:
+        print(f"kiosk-portal serve: session secret ({default_secret_file()}): {exc}", file=sys.stderr)
+        return 2
     if args.workers > 1:
         # Several processes share nothing but the database (docs/sync.md, "Running several portals").
         _engine(args.db).dispose()

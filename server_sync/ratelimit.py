@@ -81,8 +81,8 @@ def client_address(scope: Scope, trusted_proxies: Iterable[str] = ()) -> str:
     """The client's address: the socket peer, or the last untrusted hop of ``X-Forwarded-For`` when the peer
     is one of ``trusted_proxies`` (addresses or networks; the reverse proxy in front of the workers)."""
     peer = (scope.get("client") or ("unknown", 0))[0]
-    nets = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
-    if not nets or not _in(peer, nets):
+    nets = networks(trusted_proxies)
+    if not nets or not in_networks(peer, nets):
         return str(peer)
     xff = ""
     for k, v in scope.get("headers") or []:
@@ -90,12 +90,20 @@ def client_address(scope: Scope, trusted_proxies: Iterable[str] = ()) -> str:
             xff += ("," if xff else "") + v.decode("latin-1")
     hops = [h.strip() for h in xff.split(",") if h.strip()]
     for hop in reversed(hops):  # the right-most hop a trusted proxy did not add is the client
-        if not _in(hop, nets):
+        if not in_networks(hop, nets):
             return hop[:64]
     return str(peer)
 
 
-def _in(addr: str, nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+Networks = list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+
+
+def networks(trusted: Iterable[str]) -> Networks:
+    """Parse proxy addresses or networks ("127.0.0.1", "10.0.0.0/8"); ValueError names a bad one."""
+    return [ipaddress.ip_network(p, strict=False) for p in trusted]
+
+
+def in_networks(addr: str, nets: Networks) -> bool:
     try:
         ip = ipaddress.ip_address(addr)
     except ValueError:

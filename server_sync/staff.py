@@ -1,9 +1,18 @@
-"""Staff logins: scrypt password hashes, roles, stateless signed session cookies and CSRF tokens.
+"""Staff logins: Argon2id password hashes, roles, server-side sessions and CSRF tokens (docs/portal.md, "Security").
 
-The cookie is ``base64url(username|expiry_ms).HMAC-SHA256(secret, that)``; the secret lives in the
-database (``portal_settings.session_secret``), so any portal process behind the proxy accepts it.
-Every form a signed-in user posts carries :func:`csrf_token` of their cookie (an HMAC of it under a
-separate key), so another site cannot post in their name even where SameSite is not honoured.
+**Passwords** are hashed with Argon2id at OWASP's parameters (19 MiB, 2 passes, 1 lane) from
+``cryptography``; a hash of an older kind (scrypt) or with weaker parameters is verified and replaced
+at the user's next successful sign-in.
+
+**Sessions** are rows of ``portal_staff_sessions`` (the SHA-256 of a random session id, the user, the
+expiry). The cookie is ``<session id>.<HMAC(secret, id)>``. A session ends when its user signs out, when
+their password is set again, when the user is removed, or after :data:`SESSION_S`; each of these
+deletes the rows, so a copied cookie stops working at once on every portal process.
+
+**The secret** (cookie MACs and form tokens) is never in the database: ``KIOSK_PORTAL_SESSION_SECRET``
+in the environment, or a file only the portal's user can read (:func:`load_secret`), created with
+mode 0600 on first start. Every form a signed-in user posts carries :func:`csrf_token` of their session
+(an HMAC of its id under the secret), so another site cannot post in their name.
 
 Roles: ``admin`` (everything, and the users page), ``staff`` (center staff: catalog, media,
 playlists, kiosks, volunteer activities) and ``editor`` (a group's editor: that group's projects and
@@ -15,16 +24,22 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import re
 import secrets
+import stat
 import time
+import weakref
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from cryptography.exceptions import InvalidKey
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 
-from server_sync.db import get_setting, groups, staff_users, writing
+from server_sync.db import groups, staff_sessions, staff_users, writing
 
 COOKIE = "kiosk_staff"
 ROLES = ("admin", "staff", "editor")
@@ -53,19 +68,56 @@ class Who:
         """Projects and media of ``group_id``: staff any group's, an editor only their own."""
         return self.is_staff or (self.role == "editor" and group_id is not None and group_id == self.group_id)
 SESSION_S = 8 * 3600
-_N, _R, _P = 2**14, 8, 1
+
+# OWASP Password Storage Cheat Sheet (2024): Argon2id, m=19 MiB, t=2, p=1.
+ARGON2_M_KIB, ARGON2_T, ARGON2_P = 19 * 1024, 2, 1
+_PHC = f"$argon2id$v=19$m={ARGON2_M_KIB},t={ARGON2_T},p={ARGON2_P}$"
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+
+
+def _argon2(password: str, salt: bytes, m: int, t: int, p: int) -> bytes:
+    return Argon2id(salt=salt, length=32, iterations=t, lanes=p, memory_cost=m).derive(password.encode())
 
 
 def hash_password(password: str) -> str:
+    """A PHC string: ``$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>`` (unpadded base64)."""
     salt = secrets.token_bytes(16)
-    h = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
-    return f"scrypt${_N}${_R}${_P}${salt.hex()}${h.hex()}"
+    return f"{_PHC}{_b64(salt)}${_b64(_argon2(password, salt, ARGON2_M_KIB, ARGON2_T, ARGON2_P))}"
+
+
+def needs_rehash(stored: str) -> bool:
+    """True for a hash of an older kind or weaker parameters: replaced at the next successful sign-in."""
+    return not stored.startswith(_PHC)
+
+
+_PHC_RE = re.compile(r"^\$argon2id\$v=19\$m=([0-9]{1,7}),t=([0-9]{1,2}),p=([0-9]{1,2})\$([A-Za-z0-9+/]{16,64})"
+                     r"\$([A-Za-z0-9+/]{43})$")
 
 
 def check_password(stored: str, password: str) -> bool:
+    """Argon2id (current) or scrypt (hashes made before it), in constant time for a given hash."""
+    if stored.startswith("$argon2id$"):
+        m = _PHC_RE.match(stored)
+        if m is None:
+            return False
+        mem, t, p = int(m[1]), int(m[2]), int(m[3])
+        if not (8 * p <= mem <= 1024 * 1024 and 1 <= t <= 10 and 1 <= p <= 16):
+            return False  # a tampered row must not make a sign-in allocate gigabytes
+        try:
+            got = _argon2(password, _unb64(m[4]), mem, t, p)
+            return hmac.compare_digest(got, _unb64(m[5]))
+        except (ValueError, InvalidKey):
+            return False
     try:
-        _, n, r, p, salt, h = stored.split("$")
-        got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), dklen=32)
+        _, n, r, p_s, salt, h = stored.split("$")
+        got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p_s), dklen=32)
     except (ValueError, MemoryError):
         return False
     return hmac.compare_digest(got.hex(), h)
@@ -83,6 +135,7 @@ def add_user(engine: Engine, username: str, password: str, role: str = "admin", 
         if group_id is not None and conn.execute(select(groups.c.id).where(groups.c.id == group_id)).first() is None:
             raise ValueError(f"no group {group_id!r} (see `kiosk-portal catalog`)")
         conn.execute(staff_users.delete().where(staff_users.c.username == username))
+        conn.execute(delete(staff_sessions).where(staff_sessions.c.username == username))  # a reset signs out
         conn.execute(staff_users.insert().values(username=username, password_hash=hash_password(password),
                                                  created_ms=time.time_ns() // 1_000_000, role=role,
                                                  group_id=group_id))
@@ -94,12 +147,15 @@ def update_user(engine: Engine, username: str, role: str, group_id: str | None, 
     if password:
         values["password_hash"] = hash_password(password)
     with writing(engine) as conn:
+        if password:  # a new password ends every session of the old one
+            conn.execute(delete(staff_sessions).where(staff_sessions.c.username == username))
         return bool(conn.execute(staff_users.update().where(staff_users.c.username == username)
                                  .values(**values)).rowcount)
 
 
 def delete_user(engine: Engine, username: str) -> bool:
     with writing(engine) as conn:
+        conn.execute(delete(staff_sessions).where(staff_sessions.c.username == username))
         return bool(conn.execute(staff_users.delete().where(staff_users.c.username == username)).rowcount)
 
 
@@ -122,13 +178,145 @@ def who(engine: Engine, username: str | None) -> Who | None:
     return Who(username, row[0], row[1])
 
 
+# --- the secret ---------------------------------------------------------------------------------------
+SECRET_ENV = "KIOSK_PORTAL_SESSION_SECRET"
+SECRET_FILE_ENV = "KIOSK_PORTAL_SECRET_FILE"
+
+
+class SecretError(RuntimeError):
+    """The session secret cannot be used: the message says what to do."""
+
+
+def default_secret_file() -> Path:
+    """``$KIOSK_PORTAL_SECRET_FILE``, else ``session-secret`` in systemd's ``$STATE_DIRECTORY``
+    (/var/lib/kiosk-portal for the unit), else ``~/.local/state/kiosk-portal/session-secret``."""
+    if os.environ.get(SECRET_FILE_ENV):
+        return Path(os.environ[SECRET_FILE_ENV])
+    if os.environ.get("STATE_DIRECTORY"):
+        return Path(os.environ["STATE_DIRECTORY"].split(":")[0]) / "session-secret"
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "kiosk-portal" / "session-secret"
+
+
+def load_secret(path: Path | None = None) -> bytes:
+    """The session secret: ``$KIOSK_PORTAL_SESSION_SECRET`` (at least 32 characters), else the file
+    ``path`` (default :func:`default_secret_file`), created with mode 0600 when missing. A file that
+    others may read or write is refused (:class:`SecretError`), as is a short or empty one."""
+    env = os.environ.get(SECRET_ENV)
+    if env is not None:
+        if len(env) < 32:
+            raise SecretError(f"{SECRET_ENV} is shorter than 32 characters: use e.g. `openssl rand -hex 32`")
+        return env.encode()
+    path = path or default_secret_file()
+    if not path.exists():
+        _create_secret(path)
+    st = path.stat()
+    if st.st_mode & (stat.S_IRWXO | stat.S_IWGRP):
+        raise SecretError(f"session secret {path} is readable or writable by other users (mode "
+                          f"{stat.S_IMODE(st.st_mode):04o}): run `chmod 600 {path}` (docs/portal.md, Security)")
+    text = path.read_text("ascii", errors="replace").strip()
+    if len(text) < 32:
+        raise SecretError(f"session secret {path} holds fewer than 32 characters: delete it and start again")
+    return text.encode()
+
+
+def _create_secret(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, (secrets.token_hex(32) + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)  # atomic, and never replaces one another worker made a moment ago
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+_SECRETS: weakref.WeakKeyDictionary[Engine, bytes] = weakref.WeakKeyDictionary()
+
+
+def use_secret(engine: Engine, secret: bytes) -> None:
+    """The secret for sessions over ``engine`` (create_app calls this with :func:`load_secret`)."""
+    _SECRETS[engine] = secret
+
+
+def _secret(engine: Engine) -> bytes:
+    if engine not in _SECRETS:
+        _SECRETS[engine] = load_secret()
+    return _SECRETS[engine]
+
+
+def _mac(secret: bytes, payload: str) -> str:
+    return hmac.new(secret, payload.encode(), hashlib.sha256).hexdigest()
+
+
+def _id_hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def _session_id(engine: Engine, cookie: str | None) -> str | None:
+    """The session id of a cookie whose MAC is right (not yet whether the session exists)."""
+    if not cookie or "." not in cookie or len(cookie) > 200:
+        return None
+    sid, mac = cookie.rsplit(".", 1)
+    if not hmac.compare_digest(mac, _mac(_secret(engine), "session:" + sid)[:32]):
+        return None
+    return sid
+
+
+# --- sessions ---------------------------------------------------------------------------------------
+def make_cookie(engine: Engine, username: str) -> str:
+    """Start a session for ``username``: its row, and the cookie that names it."""
+    sid = secrets.token_urlsafe(32)
+    now = time.time_ns() // 1_000_000
+    with writing(engine) as conn:
+        conn.execute(delete(staff_sessions).where(staff_sessions.c.expires_ms < now))  # tidy as we go
+        conn.execute(staff_sessions.insert().values(id_hash=_id_hash(sid), username=username, created_ms=now,
+                                                    expires_ms=now + SESSION_S * 1000))
+    return f"{sid}.{_mac(_secret(engine), 'session:' + sid)[:32]}"
+
+
+def user_from_cookie(engine: Engine, cookie: str | None) -> str | None:
+    """The user of a live session, or None (bad MAC, signed out, password reset, user removed, expired)."""
+    sid = _session_id(engine, cookie)
+    if sid is None:
+        return None
+    with engine.connect() as conn:
+        row = conn.execute(select(staff_sessions.c.username, staff_sessions.c.expires_ms)
+                           .where(staff_sessions.c.id_hash == _id_hash(sid))).first()
+    if row is None or row[1] < time.time_ns() // 1_000_000:
+        return None
+    return str(row[0])
+
+
+def end_session(engine: Engine, cookie: str | None) -> None:
+    """Sign out: the session's row goes, so the cookie is worthless wherever it was copied."""
+    sid = _session_id(engine, cookie)
+    if sid is not None:
+        with writing(engine) as conn:
+            conn.execute(delete(staff_sessions).where(staff_sessions.c.id_hash == _id_hash(sid)))
+
+
+def end_sessions_of(engine: Engine, username: str) -> int:
+    """End every session of ``username``; how many there were."""
+    with writing(engine) as conn:
+        return int(conn.execute(delete(staff_sessions).where(staff_sessions.c.username == username)).rowcount or 0)
+
+
 def csrf_token(engine: Engine, cookie: str) -> str:
-    """The form token of one session: an HMAC of its cookie, so it changes at every sign-in."""
-    return _mac("csrf:" + (get_setting(engine, "session_secret") or ""), cookie)[:40]
+    """The form token of one session: an HMAC of its id, so it changes at every sign-in."""
+    sid = _session_id(engine, cookie)
+    return _mac(_secret(engine), "csrf:" + sid)[:40] if sid else ""
 
 
 def csrf_ok(engine: Engine, cookie: str | None, token: str | None) -> bool:
-    return bool(cookie and token) and hmac.compare_digest(csrf_token(engine, cookie or ""), token or "")
+    want = csrf_token(engine, cookie or "")
+    return bool(want and token) and hmac.compare_digest(want, token or "")
 
 
 # A fixed hash to check against when the user does not exist, so timing does not reveal usernames.
@@ -136,32 +324,13 @@ _DUMMY = hash_password(secrets.token_hex(8))
 
 
 def login(engine: Engine, username: str, password: str) -> bool:
+    """Check a password; on success, an old-kind hash is replaced by a current Argon2id one."""
     with engine.connect() as conn:
         row = conn.execute(select(staff_users.c.password_hash).where(staff_users.c.username == username)).first()
-    return check_password(row[0] if row else _DUMMY, password) and row is not None
-
-
-def _mac(secret: str, payload: str) -> str:
-    return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
-
-
-def make_cookie(engine: Engine, username: str) -> str:
-    payload = base64.urlsafe_b64encode(f"{username}|{time.time_ns() // 1_000_000 + SESSION_S * 1000}".encode()
-                                       ).decode().rstrip("=")
-    return f"{payload}.{_mac(get_setting(engine, 'session_secret') or '', payload)}"
-
-
-def user_from_cookie(engine: Engine, cookie: str | None) -> str | None:
-    if not cookie or "." not in cookie or len(cookie) > 400:
-        return None
-    payload, mac = cookie.rsplit(".", 1)
-    secret = get_setting(engine, "session_secret")
-    if not secret or not hmac.compare_digest(mac, _mac(secret, payload)):
-        return None
-    try:
-        user, exp = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode().rsplit("|", 1)
-        if int(exp) < time.time_ns() // 1_000_000:
-            return None
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return user
+    ok = check_password(row[0] if row else _DUMMY, password) and row is not None
+    if ok and needs_rehash(row[0]):  # type: ignore[index]
+        with writing(engine) as conn:
+            conn.execute(staff_users.update().where(staff_users.c.username == username,
+                                                    staff_users.c.password_hash == row[0])  # type: ignore[index]
+                         .values(password_hash=hash_password(password)))
+    return ok

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -37,9 +38,12 @@ class Checkpoint:
     origin: str
     size: int
     root: bytes
+    extensions: tuple[str, ...] = ()
+    """tlog-checkpoint extension lines (kiosks write none); signed like the rest of the text."""
 
     def body(self) -> str:
-        return f"{self.origin}\n{self.size}\n{base64.b64encode(self.root).decode()}\n"
+        ext = "".join(line + "\n" for line in self.extensions)
+        return f"{self.origin}\n{self.size}\n{base64.b64encode(self.root).decode()}\n{ext}"
 
 
 def note_key_id(name: str, pub: Ed25519PublicKey) -> bytes:
@@ -59,42 +63,76 @@ def sign(cp: Checkpoint, sk: Ed25519PrivateKey, name: str | None = None) -> str:
     return f"{body}\n{DASH} {name} {blob}\n"
 
 
+MAX_NOTE_SIGNATURES = 100
+MAX_TREE_SIZE = 2**63 - 1
+_B64_ROOT = re.compile(r"[A-Za-z0-9+/]{43}=\Z")
+_B64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?\Z")
+_SIZE = re.compile(r"(?:0|[1-9][0-9]{0,18})\Z")
+
+
+def _canonical_b64(text: str) -> bytes:
+    """Standard base64 with padding, and only its canonical spelling (unused bits zero), or ValueError."""
+    if not _B64.match(text):
+        raise ValueError("not base64")
+    raw = base64.b64decode(text, validate=True)
+    if base64.b64encode(raw).decode("ascii") != text:
+        raise ValueError("non-canonical base64")
+    return raw
+
+
 def parse(note: str) -> tuple[Checkpoint, list[tuple[str, bytes, bytes]]]:
-    """Split a note into its checkpoint and its (name, key id, signature) lines."""
-    if "\n\n" not in note:
-        raise CheckpointError("note has no blank line between text and signatures")
+    """Split a note into its checkpoint and its (name, key id, signature) lines, accepting only the exact
+    layout of C2SP signed-note + tlog-checkpoint (anything else is a :class:`CheckpointError`):
+
+    - text: origin, tree size (ASCII decimal, no leading zero), base64 root of 32 bytes, then optional
+      non-empty extension lines, each ending in a newline; no blank line, no control character, no
+      carriage return; every text line is signed (:meth:`Checkpoint.body` includes the extensions);
+    - one blank line, then one or more signature lines ``— <name> <base64(key id || signature)>`` with
+      exactly one space between the parts, a name without spaces or ``+``, canonical base64, each ending
+      in a newline; nothing after the last one.
+    """
+    if not isinstance(note, str):
+        raise CheckpointError("note is not text")
+    if any((c < " " and c != "\n") or c == "\x7f" for c in note):
+        raise CheckpointError("note contains a control character (only newlines are allowed)")
+    if note.count("\n\n") != 1:
+        raise CheckpointError("note needs exactly one blank line between text and signatures")
     text, _, sigs = note.partition("\n\n")
     lines = text.split("\n")
     if len(lines) < 3:
         raise CheckpointError("checkpoint text needs origin, size and root lines")
-    origin, size_s, root_s = lines[0], lines[1], lines[2]
-    if not origin:
-        raise CheckpointError("empty origin line")
-    if not size_s.isdigit() or (size_s != "0" and size_s.startswith("0")):
-        raise CheckpointError(f"tree size {size_s!r} is not a decimal number")
+    origin, size_s, root_s, extensions = lines[0], lines[1], lines[2], tuple(lines[3:])
+    if not origin or origin != origin.strip():
+        raise CheckpointError("empty origin line, or spaces around it")
+    if not _SIZE.match(size_s) or int(size_s) > MAX_TREE_SIZE:
+        raise CheckpointError(f"tree size {size_s[:24]!r} is not a decimal number")
+    if not _B64_ROOT.match(root_s):
+        raise CheckpointError("root line is not the base64 of 32 bytes")
     try:
-        root = base64.b64decode(root_s, validate=True)
+        root = _canonical_b64(root_s)
     except (ValueError, binascii.Error):
-        raise CheckpointError("root line is not base64") from None
+        raise CheckpointError("root line is not canonical base64") from None
     if len(root) != 32:
         raise CheckpointError("root is not 32 bytes")
+    if not sigs.endswith("\n"):
+        raise CheckpointError("the last signature line does not end in a newline")
     out = []
-    for line in sigs.split("\n"):
-        if not line:
-            continue
+    for line in sigs[:-1].split("\n"):
         if not line.startswith(DASH + " "):
-            raise CheckpointError("signature line does not start with an em dash")
+            raise CheckpointError("signature line does not start with an em dash and a space")
+        parts = line.split(" ")
+        if len(parts) != 3 or not parts[1] or "+" in parts[1] or any(c.isspace() for c in parts[1]):
+            raise CheckpointError("malformed signature line")
         try:
-            _, name, blob = line.split(" ")
-            raw = base64.b64decode(blob, validate=True)
-        except ValueError:
+            raw = _canonical_b64(parts[2])
+        except (ValueError, binascii.Error):
             raise CheckpointError("malformed signature line") from None
         if len(raw) != 4 + 64:
             raise CheckpointError("Ed25519 note signature must be 4 + 64 bytes")
-        out.append((name, raw[:4], raw[4:]))
-    if not out:
-        raise CheckpointError("note carries no signature")
-    return Checkpoint(origin, int(size_s), root), out
+        out.append((parts[1], raw[:4], raw[4:]))
+    if len(out) > MAX_NOTE_SIGNATURES:
+        raise CheckpointError("too many signature lines")
+    return Checkpoint(origin, int(size_s), root, extensions), out
 
 
 def open_note(note: str, pub: Ed25519PublicKey, name: str | None = None) -> Checkpoint:

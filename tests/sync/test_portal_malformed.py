@@ -1,0 +1,223 @@
+"""Every malformed header or field is a 4xx with a reason, never a 500, on SQLite and on PostgreSQL: over
+real HTTP on loopback, signed with the kiosk's own key where the check sits behind authentication.
+
+PostgreSQL refuses what SQLite stores silently (a 41-character VARCHAR(40), a boot number past
+INTEGER); server_sync/columns.py checks those before any write, so both databases answer the same."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+import uuid
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from sync_helpers import batch_body, enrolled, fake_idm, signed_post
+
+from kiosk.ledger import checkpoint as cpmod
+from kiosk.ledger import keys
+from server_sync.staff import add_user
+from server_sync.wire import protocol as P
+from server_sync.wire.numbers import decimal
+
+PASSWORD = "correct horse battery"
+
+
+def _raw(url: str, method: str, path: str, headers: list[tuple[str, bytes]], body: bytes = b"") -> tuple[int, bytes]:
+    """Send header bytes exactly as given (requests would refuse or re-encode non-ASCII values)."""
+    u = urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    conn.putrequest(method, path, skip_accept_encoding=True)
+    for k, v in headers:
+        conn.putheader(k, v)
+    if body or method == "POST":
+        conn.putheader("Content-Length", str(len(body)))
+    conn.endheaders(body)
+    resp = conn.getresponse()
+    out = resp.status, resp.read()
+    conn.close()
+    return out
+
+
+def _signed_headers(rig, path: str, body: bytes, **override: bytes) -> list[tuple[str, bytes]]:  # noqa: ANN001
+    sk = keys.load_private(rig.cfg.private_key_path)
+    h = {k: v.encode() for k, v in P.sign_request(sk, rig.kiosk_id, "POST", path, body, int(time.time())).items()}
+    h.update(override)
+    return [(k, v) for k, v in h.items()] + [("Content-Type", b"application/json")]
+
+
+def _heartbeat(rig, **fields) -> bytes:  # noqa: ANN001
+    now = {"boot": 1, "mono_ms": 1000, "wall_ms": int(time.time() * 1000), "clock_synced": True, "ledger_size": 0}
+    now.update(fields)
+    return json.dumps(now).encode()
+
+
+@pytest.mark.parametrize("created", ["²", "٣", "１２３", "9" * 40, "-5", "1e9", "1 2", "0x10"])
+def test_a_bad_kiosk_created_header_is_401(portal, rig, created):
+    enrolled(rig, portal)
+    path = f"/api/v1/kiosks/{rig.kiosk_id}/heartbeat"
+    body = _heartbeat(rig)
+    status, out = _raw(portal.url, "POST", path, _signed_headers(rig, path, body, **{P.H_CREATED: created.encode()}),
+                       body)
+    assert 400 <= status < 500, (created, status, out)
+    assert status == 401 and json.loads(out)["error"] == "bad_created"
+
+
+@pytest.mark.parametrize("header,value", [
+    (P.H_DIGEST, "sha-256=:²:".encode()), (P.H_DIGEST, b"sha-256=:" + b"A" * 5000 + b":"), (P.H_DIGEST, b"md5=x"),
+    (P.H_SIGNATURE, "署名".encode()), (P.H_SIGNATURE, b"!!!!"), (P.H_SIGNATURE, b"A" * 8000),
+    (P.H_KIOSK, "キオスク".encode()), (P.H_KIOSK, b"k" * 500),
+    (P.H_IDEMPOTENCY, "鍵".encode()), (P.H_IDEMPOTENCY, b"k" * 201),
+])
+def test_bad_signed_headers_are_4xx(portal, rig, header, value):
+    enrolled(rig, portal)
+    path = f"/api/v1/kiosks/{rig.kiosk_id}/heartbeat"
+    body = _heartbeat(rig)
+    status, out = _raw(portal.url, "POST", path, _signed_headers(rig, path, body, **{header: value}), body)
+    assert 400 <= status < 500, (header, value[:40], status, out[:200])
+
+
+@pytest.mark.parametrize("length", ["²", "٣", "9" * 40, "-1"])
+def test_a_bad_content_length_is_4xx(portal, length):
+    u = urlsplit(portal.url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    conn.putrequest("POST", "/api/v1/enroll", skip_accept_encoding=True)
+    conn.putheader("Content-Length", length.encode())
+    conn.putheader("Content-Type", "application/json")
+    conn.endheaders(b"{}")
+    status = conn.getresponse().status
+    conn.close()
+    assert 400 <= status < 500, status
+
+
+def test_a_huge_boot_in_a_heartbeat_is_422_not_a_database_error(portal, rig):
+    enrolled(rig, portal)
+    path = f"/api/v1/kiosks/{rig.kiosk_id}/heartbeat"
+    r = signed_post(portal.url, rig, path, _heartbeat(rig, boot=2**40))
+    assert r.status_code == 422, r.text
+    assert "boot" in r.json()["reason"]
+    # The kiosk is fine afterwards.
+    assert signed_post(portal.url, rig, path, _heartbeat(rig)).status_code == 200
+
+
+@pytest.mark.parametrize("what", ["project", "donor", "boot", "config_version"])
+def test_signed_entries_that_overflow_a_column_are_422_on_both_databases(portal, rig, what):
+    """A stolen key signs values no honest kiosk writes; PostgreSQL would refuse them with a 500."""
+    rig.donate(2)
+    up = enrolled(rig, portal)
+    assert up.sync_once().ok
+    before = portal.totals()
+    n = rig.ledger.size
+    token = rig.pepper.token(fake_idm(1))
+    if what == "project":
+        rig.ledger.record_intent("p" * 41, 100, "sim", token, uuid.uuid4().hex)
+    elif what == "donor":
+        rig.ledger.grant_points(token, 1, "cleanup")
+    elif what == "boot":
+        rig.ledger.record_intent("kodomo", 100, "sim", token, uuid.uuid4().hex)
+    else:
+        rig.ledger.append("config_change", {"source": "portal", "version": 2**40, "digest": "0" * 64})
+    rows = [(e.seq, e.body, e.signature) for e in rig.ledger.iter_entries(n + 1)]
+    # Re-sign the entry with what no honest kiosk writes (the kiosk's key is the attacker's).
+    if what == "boot":
+        rows = [_rewrite(rig, rows[0], lambda o: o.update(boot=2**40))]
+    elif what == "donor":
+        rows = [_rewrite(rig, rows[0], lambda o: o["data"].update(donor="d" * 65))]
+    body = batch_body(rig, n + 1, rows[-1][0], rows=rows, old_size=0)
+    r = signed_post(portal.url, rig, f"/api/v1/kiosks/{rig.kiosk_id}/batches", body, key=f"overflow-{what}")
+    assert 400 <= r.status_code < 500, r.text
+    assert r.json()["reason"]
+    assert portal.totals() == before
+
+
+def _rewrite(rig, row, change):  # noqa: ANN001, ANN202
+    """The same entry changed by ``change``, still chained to its predecessor and signed with the kiosk's key."""
+    from kiosk.ledger.encoding import entry_hash, fast_canonical, parse_body
+
+    obj = parse_body(row[1])
+    change(obj)
+    body = fast_canonical(obj)
+    sk = keys.load_private(rig.cfg.private_key_path)
+    return row[0], body, sk.sign(entry_hash(body))
+
+
+def _note_variants(note: str) -> list[str]:
+    text, _, sigs = note.partition("\n\n")
+    return [
+        text + "\nunsigned extra line\n\n" + sigs,          # an extension line the signature does not cover
+        note + "— other AAAA\n",                              # a signature line that is not base64 of 68 bytes
+        note + "trailing junk\n",                             # not a signature line
+        note + "\n",                                          # a second blank line
+        note.rstrip("\n"),                                    # no final newline
+        note.replace("\n", "\r\n"),                           # CRLF
+        text.replace("\n", "\n0", 1) + "\n\n" + sigs,        # leading zero in the size
+        note.replace(" ", "  ", 1),                           # two spaces in the signature line
+        "\x00" + note,                                        # a control character
+    ]
+
+
+def test_checkpoint_notes_must_be_exactly_signed_note_layout(portal, rig):
+    rig.donate(2)
+    up = enrolled(rig, portal)
+    assert up.sync_once().ok
+    rig.donate(1)
+    note = rig.ledger.checkpoint()
+    pub = keys.load_private(rig.cfg.private_key_path).public_key()
+    cpmod.open_note(note, pub)  # the real one verifies
+    for bad in _note_variants(note):
+        with pytest.raises(cpmod.CheckpointError):
+            cpmod.open_note(bad, pub)
+    # An extension line is allowed by the format only when it is signed with the rest of the text.
+    sk = keys.load_private(rig.cfg.private_key_path)
+    cp = cpmod.parse(note)[0]
+    signed_ext = cpmod.sign(cpmod.Checkpoint(cp.origin, cp.size, cp.root, ("an extension",)), sk)
+    assert cpmod.open_note(signed_ext, pub).extensions == ("an extension",)
+    # ... and over HTTP each is a 422, never accepted and never a 500.
+    eng = portal.app.state.engine
+    from sqlalchemy import select
+
+    from server_sync.db import kiosks
+    with eng.connect() as conn:
+        acked = conn.execute(select(kiosks.c.cp_size, kiosks.c.size).where(kiosks.c.id == rig.kiosk_id)).one()
+    first = acked[1] + 1
+    rows = [(e.seq, e.body, e.signature) for e in rig.ledger.iter_entries(first)]
+    for i, bad in enumerate(_note_variants(note)):
+        doc = P.batch_document(rig.kiosk_id, rows, bad, acked[0], [])
+        body = json.dumps(doc, separators=(",", ":")).encode()
+        r = signed_post(portal.url, rig, f"/api/v1/kiosks/{rig.kiosk_id}/batches", body, key=f"bad-note-{i}")
+        assert 400 <= r.status_code < 500, (i, r.status_code, r.text)
+    assert up.sync_once().ok  # the honest upload still goes through
+
+
+def test_a_form_number_in_other_scripts_is_a_message_not_a_500(db_url):
+    from server_sync import catalog
+    from server_sync.embedded import start_portal
+
+    handle = start_portal(db_url)
+    try:
+        eng = handle.app.state.engine
+        catalog.import_catalog(eng, {"groups": [{"id": "g", "name": "G"}], "projects": []})
+        add_user(eng, "admin", PASSWORD)
+        s = requests.Session()
+        r = s.post(handle.url + "/staff/login", data={"username": "admin", "password": PASSWORD}, timeout=10)
+        import re
+        token = re.search(r'name="csrf" value="([^"]+)"', r.text).group(1)  # type: ignore[union-attr]
+        for goal in ("²", "٣٣", "9" * 400, "１２³"):
+            r = s.post(handle.url + "/staff/projects", data={
+                "csrf": token, "id": "pp", "title": "T", "group_id": "g", "area": "green", "goal_yen": goal},
+                timeout=10)
+            assert r.status_code == 422, (goal, r.status_code)
+            assert 'data-for="goal_yen"' in r.text
+    finally:
+        handle.stop()
+
+
+def test_the_strict_decimal_parser():
+    assert decimal("²") is None and decimal("٣") is None and decimal("５") is None
+    assert decimal("0") == 0 and decimal("12") == 12 and decimal("012") is None
+    assert decimal("012", leading_zeros=True) == 12
+    assert decimal("9" * 19) is None  # beyond BIGINT
+    assert decimal(str(2**63 - 1)) == 2**63 - 1
+    assert decimal("5", 1, 4) is None and decimal("") is None and decimal(None) is None
