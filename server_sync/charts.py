@@ -23,7 +23,11 @@ from server_sync.i18n import N_
 COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 # One pattern per series, drawn over its colour: the series differ in texture too.
 PATTERNS = ("solid", "diagonal", "dots", "cross", "horizontal", "vertical", "back-diagonal", "grid")
-WIDTH = 640
+WIDTH = 480
+"""The drawing's own width: the page scales it to fit, and never below this (it scrolls in its box on a phone),
+so its text is never smaller than it is drawn."""
+PROGRESS_WIDTH = 340
+"""Goal bars are drawn narrow: they fit a phone at full size, so the names on the left are never scrolled away."""
 FONT = "font-family:'Hiragino Sans','Noto Sans CJK JP','Yu Gothic',system-ui,sans-serif"
 
 
@@ -33,8 +37,10 @@ def yen(v: int) -> str:
 
 def compact_yen(v: int, lang: str) -> str:
     """A bar's label: ¥800, ¥1,200, 1.2万 / 12k; short enough to sit over a narrow bar."""
-    if v < 10_000:
+    if v < 1_000:
         return f"¥{v:,}"
+    if v < 10_000:
+        return f"{v:,}"  # no ¥: four digits and a comma are what fits over a narrow bar
     if lang == "en":
         return f"¥{v / 1000:.0f}k" if v >= 100_000 else f"¥{v / 1000:.1f}k"
     return f"{v / 10_000:.0f}万" if v >= 1_000_000 else f"{v / 10_000:.1f}万"
@@ -74,10 +80,9 @@ def stacked_bars(chart_id: str, title: str, labels: list[str], series: list[dict
     ``text`` translates the few words drawn (``text("%(count)s donations", count=n)``).
     """
     n = max(1, len(labels))
-    left, right, top, bottom = 56, 8, 22, 34
-    legend_rows = (len(series) + 1) // 2
+    left, right, top, bottom = 46, 6, 22, 34
     plot_h = 190
-    height = top + plot_h + bottom + 20 * legend_rows + 8
+    height = top + plot_h + bottom
     plot_w = WIDTH - left - right
     slot = plot_w / n
     bar_w = max(4.0, slot * 0.68)
@@ -100,7 +105,8 @@ def stacked_bars(chart_id: str, title: str, labels: list[str], series: list[dict
         out.append(f'<line x1="{left}" x2="{WIDTH - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d5dbd3" '
                    f'stroke-width="1"/><text x="{left - 4}" y="{y + 4:.1f}" font-size="10" text-anchor="end" '
                    f'fill="#5b6770">{escape(compact_yen(t, lang))}</text>')
-    step = max(1, -(-n // 14))  # at most 14 axis labels
+    widest = max((len(label) for label in labels), default=1) * 6 + 6  # px at font-size 10
+    step = max(1, -(-widest // int(slot)))  # every label that fits without touching the next
     for i, label in enumerate(labels):
         x = left + slot * i + (slot - bar_w) / 2
         y = top + plot_h
@@ -120,18 +126,24 @@ def stacked_bars(chart_id: str, title: str, labels: list[str], series: list[dict
             out.append(f'<text class="value" x="{x + bar_w / 2:.1f}" y="{y - 3:.1f}" font-size="10" '
                        f'text-anchor="middle" fill="#1d2a33">{escape(compact_yen(totals[i], lang))}</text>')
         out.append("</g>")
-        if i % step == 0:
+        if (n - 1 - i) % step == 0:  # the newest bucket always has its label
             out.append(f'<text x="{x + bar_w / 2:.1f}" y="{top + plot_h + 14}" font-size="10" '
                        f'text-anchor="middle" fill="#5b6770">{escape(label)}</text>')
-    ly = top + plot_h + bottom
-    for si, s in enumerate(series):
-        lx = left + (si % 2) * (plot_w / 2)
-        yy = ly + (si // 2) * 20
-        out.append(f'<g class="legend" data-series="{escape(s["key"])}" data-yen="{sum(s["yen"])}">'
-                   f'<rect x="{lx:.1f}" y="{yy}" width="16" height="14" fill="url(#{chart_id}-p{si})" '
-                   f'stroke="#1d2a33" stroke-width="0.6"/><text x="{lx + 22:.1f}" y="{yy + 11}" font-size="12" '
-                   f'fill="#1d2a33">{escape(s["label"])} {escape(yen(sum(s["yen"])))}</text></g>')
     out.append("</svg>")
+    return Markup("".join(out))
+
+
+def legend(chart_id: str, series: list[dict[str, Any]]) -> Markup:
+    """The key of a stacked chart, as HTML under it (it wraps on a phone): pattern, name and total of each
+    series. Each swatch defines its own pattern, so the key reads the same wherever the chart scrolls."""
+    out = ['<ul class="legend">']
+    for i, s in enumerate(series):
+        pid = f"{chart_id}-k{i}"
+        out.append(f'<li data-series="{escape(s["key"])}" data-yen="{sum(s["yen"])}"><svg width="18" height="14" '
+                   f'aria-hidden="true" xmlns="http://www.w3.org/2000/svg"><defs>{_pattern(pid, i)}</defs>'
+                   f'<rect width="18" height="14" fill="url(#{pid})" stroke="#1d2a33" stroke-width="0.6"/></svg> '
+                   f'<span>{escape(s["label"])} {escape(yen(sum(s["yen"])))}</span></li>')
+    out.append("</ul>")
     return Markup("".join(out))
 
 
@@ -139,10 +151,10 @@ def progress_bars(chart_id: str, title: str, items: list[dict[str, Any]], lang: 
                   ) -> Markup:
     """One bar per item (``{"key", "label", "total_yen", "goal_yen"}``): the part of its goal given so far,
     with the amounts and the percentage written beside it. An item without a goal shows its total only."""
-    row_h, top = 40, 6
+    row_h, top, width = 52, 6, PROGRESS_WIDTH
     height = top + row_h * max(1, len(items)) + 4
-    bar_x, bar_w = 8, WIDTH - 16
-    out = [f'<svg class="chart progress" id="{chart_id}" viewBox="0 0 {WIDTH} {height}" width="100%" role="img" '
+    bar_x, bar_w = 2, width - 4
+    out = [f'<svg class="chart progress" id="{chart_id}" viewBox="0 0 {width} {height}" width="100%" role="img" '
            f'aria-labelledby="{chart_id}-t" xmlns="http://www.w3.org/2000/svg" style="{FONT}">',
            f'<title id="{chart_id}-t">{escape(title)}</title>',
            "<defs>" + _pattern(f"{chart_id}-done", 1).replace(COLOURS[1], "#3d9a6a") + "</defs>"]
@@ -156,8 +168,8 @@ def progress_bars(chart_id: str, title: str, items: list[dict[str, Any]], lang: 
         out.append(f'<g class="goal" data-key="{escape(it["key"])}" data-total-yen="{total}" '
                    f'data-goal-yen="{goal or ""}" data-percent="{pct}"><title>{escape(it["label"])}: '
                    f'{escape(said)}</title>'
-                   f'<text x="{bar_x}" y="{y + 13}" font-size="12" fill="#1d2a33">{escape(it["label"])}</text>'
-                   f'<text x="{bar_x + bar_w}" y="{y + 13}" font-size="12" text-anchor="end" fill="#1d2a33" '
+                   f'<text x="{bar_x}" y="{y + 13}" font-size="13" fill="#1d2a33">{escape(it["label"])}</text>'
+                   f'<text x="{bar_x + bar_w}" y="{y + 46}" font-size="12" text-anchor="end" fill="#1d2a33" '
                    f'font-weight="700">{escape(said)}</text>'
                    f'<rect x="{bar_x}" y="{y + 18}" width="{bar_w}" height="14" fill="#ffffff" stroke="#5b6770" '
                    f'stroke-width="1"/>')

@@ -81,7 +81,8 @@ def series_chart(chart_id: str, title: str, data: dict[str, Any], lang: str) -> 
     series = [{"key": s["key"], "label": s["title_en"] if lang == "en" else s["title"], "yen": s["yen"],
                "count": s["count"]} for s in data["series"]]
     svg = charts.stacked_bars(chart_id, title, labels, series, lang, _text(lang), tooltip_labels=tips)
-    return {"id": chart_id, "title": title, "svg": svg, "kind": "series", "labels": tips, "series": series,
+    return {"id": chart_id, "title": title, "svg": svg, "legend": charts.legend(chart_id, series), "kind": "series",
+            "labels": tips, "series": series,
             "words": _words(lang),
             "totals": [sum(s["yen"][i] for s in series) for i in range(len(labels))]}
 
