@@ -14,11 +14,9 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from server_sync import catalog, charts, pages, queries
-from server_sync.db import media_info
+from server_sync import catalog, charts, movies, pages, queries
 from server_sync.i18n import N_
 
 DAYS = 14
@@ -31,24 +29,9 @@ def _now_ms() -> int:
 
 
 def project_movies(engine: Engine) -> dict[str, dict[str, Any]]:
-    """Each project's newest published movie: ``{project: {"sha256", "url", "poster_url", ...}}``.
-
-    The movie maker (server_sync/movies.py) knows the poster frames; without it, the newest video stored
-    for the project, without a poster (the page then shows the video's own first frame).
-    """
-    try:
-        from server_sync.movies import published_movies  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        published_movies = None
-    if published_movies is not None:
-        return dict(published_movies(engine))
-    out: dict[str, dict[str, Any]] = {}
-    with engine.connect() as conn:
-        for r in conn.execute(select(media_info.c.project_id, media_info.c.sha256, media_info.c.name)
-                              .where(media_info.c.project_id.is_not(None))
-                              .order_by(media_info.c.created_ms.desc())).all():
-            out.setdefault(r[0], {"sha256": r[1], "url": f"/api/v1/media/{r[1]}", "poster_url": None, "name": r[2]})
-    return out
+    """Each project's newest published movie, ``{project: {"sha256", "url", "poster_url", ...}}``, as the movie
+    maker publishes them (server_sync/movies.py); ``poster_url`` None for a video stored before posters."""
+    return movies.published_movies(engine)
 
 
 # --- charts -------------------------------------------------------------------------------------------

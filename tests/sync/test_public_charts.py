@@ -221,17 +221,31 @@ def test_top_area_and_project_pages_with_the_movie_playing(portal, rig, browser,
     engine = portal.app.state.engine
     gifts = spread(rig, portal)
     movie = solid_movie(tmp_path / "kodomo.mp4", (230, 20, 200), size=(320, 180), seconds=2.0, codec="libx264")
+    older = solid_movie(tmp_path / "ongaku.mp4", (20, 120, 230), size=(320, 180), seconds=1.0, codec="libx264")
+    import io
+
+    from PIL import Image
+
+    frame = io.BytesIO()
+    Image.new("RGB", (320, 180), (230, 20, 200)).save(frame, "JPEG")
     with writing(engine) as conn:
         sha = store_media(conn, movie.read_bytes(), "video/mp4")
-        conn.execute(media_info.insert().values(sha256=sha, name="こども食堂の一日", group_id=None,
-                                                project_id="kodomo", created_ms=int(time.time() * 1000)))
+        poster = store_media(conn, frame.getvalue(), "image/jpeg")
+        conn.execute(media_info.insert().values(sha256=sha, name="こども食堂の一日", group_id=None, project_id="kodomo",
+                                                poster_sha256=poster, created_ms=int(time.time() * 1000)))
+        # An older video of another project, stored before poster frames: the page shows its own first frame.
+        old = store_media(conn, older.read_bytes(), "video/mp4")
+        conn.execute(media_info.insert().values(sha256=old, name="音楽祭", group_id=None, project_id="ongaku",
+                                                created_ms=int(time.time() * 1000)))
     page = browser.new_page(viewport={"width": 390, "height": 844}, locale="ja-JP")
     page.goto(portal.url + "/")
     assert page.locator("#total").inner_text() == "¥3,600"
     assert page.locator("#areas li").count() == 5
     assert page.locator("#areas li[data-area=children]").inner_text().startswith("子ども・未来 ¥1,400")
     item = page.locator("#projects li[data-project=kodomo]")
-    assert item.locator(".poster").count() == 1  # a frame of its movie
+    assert item.locator("img.poster").get_attribute("src") == f"/api/v1/media/{poster}"  # its movie's poster frame
+    until(page, "document.querySelector('li[data-project=kodomo] img.poster').naturalWidth === 320")
+    assert page.locator("#projects li[data-project=ongaku] video.poster").count() == 1
     assert page.locator("#projects li[data-project=midori] .poster").count() == 0  # no movie, no frame
     assert "28%" in item.inner_text()
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
@@ -255,6 +269,7 @@ def test_top_area_and_project_pages_with_the_movie_playing(portal, rig, browser,
     page.evaluate("document.getElementById('movie').muted = true; document.getElementById('movie').play()")
     until(page, "document.getElementById('movie').currentTime > 0.3")
     assert page.evaluate("document.getElementById('movie').videoWidth") == 320
+    assert page.locator("#movie").get_attribute("poster") == f"/api/v1/media/{poster}"
     page.get_by_role("link", name="English").click()
     assert page.locator("html").get_attribute("lang") == "en"
     assert page.locator("h2").first.inner_text() == "Kids cafeteria" and "28% of the goal" in page.content()
