@@ -246,13 +246,21 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
         return cur
 
     @app.get("/api/v1/media/{sha256}", tags=["sync"], responses=_ERRORS, summary="A media file by its SHA-256")
-    def media_file(sha256: str) -> Response:
+    def media_file(sha256: str, request: Request) -> Response:
         if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
             raise PortalError(422, "bad_digest", "media are addressed by 64 lowercase hex characters")
         got = configstore.get_media(engine, sha256)
         if got is None:
             raise PortalError(404, "not_found", "no media with that digest")
-        return Response(got[0], media_type=got[1], headers={"Cache-Control": "public, max-age=31536000, immutable"})
+        data, ctype = got
+        headers = {"Cache-Control": "public, max-age=31536000, immutable", "Accept-Ranges": "bytes"}
+        if request.headers.get("range"):  # a browser playing the movie on a public page, seeking
+            span = public.byte_range(request.headers["range"], len(data))
+            if span is None:
+                return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{len(data)}"})
+            return Response(data[span[0]:span[1] + 1], status_code=206, media_type=ctype,
+                            headers={**headers, "Content-Range": f"bytes {span[0]}-{span[1]}/{len(data)}"})
+        return Response(data, media_type=ctype, headers=headers)
 
     # --- public JSON ------------------------------------------------------------------------------
     @app.get("/api/v1/totals", tags=["public"], response_model=Totals, summary="Settled donations, all kiosks")

@@ -34,6 +34,24 @@ def project_movies(engine: Engine) -> dict[str, dict[str, Any]]:
     return movies.published_movies(engine)
 
 
+def byte_range(header: str, size: int) -> tuple[int, int] | None:
+    """The one byte range of a ``Range: bytes=a-b`` header (``a-``, ``-n`` too) as (first, last) inclusive,
+    or None if it cannot be served (several ranges, past the end, not bytes). Browsers fetch movies in ranges
+    to seek, and Safari on a phone plays a video only from a server that answers them."""
+    unit, _, spec = header.strip().partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec or "-" not in spec or size == 0:
+        return None
+    a, _, b = (x.strip() for x in spec.partition("-"))
+    if not a:
+        if not b.isdigit() or int(b) == 0:
+            return None
+        return max(0, size - int(b)), size - 1
+    if not a.isdigit() or (b and not b.isdigit()):
+        return None
+    first, last = int(a), min(int(b), size - 1) if b else size - 1
+    return (first, last) if first <= last else None
+
+
 # --- charts -------------------------------------------------------------------------------------------
 def _text(lang: str) -> Any:
     return lambda message, **kw: pages.staff_text(message, lang, **kw)

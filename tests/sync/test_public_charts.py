@@ -276,3 +276,28 @@ def test_top_area_and_project_pages_with_the_movie_playing(portal, rig, browser,
     missing = requests.get(portal.url + "/a/space", timeout=10)
     assert missing.status_code == 404
     page.close()
+
+
+def test_movies_are_served_in_byte_ranges_for_seeking(portal):
+    """Browsers seek a movie by asking for ranges, and Safari on a phone plays only from a server that answers."""
+    from server_sync.public import byte_range
+
+    assert byte_range("bytes=0-99", 1000) == (0, 99)
+    assert byte_range("bytes=900-", 1000) == (900, 999)
+    assert byte_range("bytes=-100", 1000) == (900, 999)
+    assert byte_range("bytes=990-2000", 1000) == (990, 999)
+    for bad in ("bytes=1000-", "bytes=5-1", "bytes=0-1,5-6", "items=0-1", "bytes=-0", "bytes=a-b", "bytes"):
+        assert byte_range(bad, 1000) is None, bad
+    data = bytes(range(256)) * 40
+    with writing(portal.app.state.engine) as conn:
+        sha = store_media(conn, data, "video/mp4")
+    url = f"{portal.url}/api/v1/media/{sha}"
+    whole = requests.get(url, timeout=10)
+    assert whole.status_code == 200 and whole.content == data and whole.headers["accept-ranges"] == "bytes"
+    part = requests.get(url, headers={"Range": "bytes=100-355"}, timeout=10)
+    assert part.status_code == 206 and part.content == data[100:356]
+    assert part.headers["content-range"] == f"bytes 100-355/{len(data)}"
+    tail = requests.get(url, headers={"Range": "bytes=-10"}, timeout=10)
+    assert tail.status_code == 206 and tail.content == data[-10:]
+    over = requests.get(url, headers={"Range": f"bytes={len(data)}-"}, timeout=10)
+    assert over.status_code == 416 and over.headers["content-range"] == f"bytes */{len(data)}"
