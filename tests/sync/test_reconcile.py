@@ -140,7 +140,7 @@ def test_z_report_later_donations_voids_and_a_provider_file_one_payment_off(port
     # The provider's file: one payment the ledger does not have.
     ok = upload(s, portal.url, provider_file(rig, d))
     assert ok.status_code == 200, ok.text[-2000:]
-    assert "プロバイダーのファイルから 8 件の決済を取り込みました。" in ok.text
+    assert "決済事業者の明細から 8 件の決済を取り込みました。" in ok.text
     assert stored(engine) == (1, 8)
     r = reconcile.kiosk_day(engine, kid, day)
     assert r["provider"]["differences"] == 1 and not r["ok"]
@@ -183,7 +183,7 @@ def test_a_provider_file_with_any_problem_stores_nothing(portal, rig):
     # No file chosen, and a form without its CSRF token.
     r = s.post(portal.url + "/staff/reconciliation/provider", data={"csrf": csrf(s, portal.url), "provider": "square"},
                files={"file": ("", b"", "application/octet-stream")}, timeout=10)
-    assert r.status_code == 422 and "CSV ファイルを選んでください" in r.text
+    assert r.status_code == 422 and "明細（CSV ファイル）を選んでください" in r.text
     r = s.post(portal.url + "/staff/reconciliation/provider", data={"provider": "square"},
                files={"file": ("a.csv", square_csv(good), "text/csv")}, timeout=10)
     assert r.status_code == 403 and stored(engine) == (0, 0)
@@ -289,7 +289,7 @@ def test_staff_see_each_difference_where_it_belongs_in_chromium(portal, rig, bro
     assert row.locator("td.portal").inner_text() == "5 件 / ¥2,300"
     assert row.locator("td.provider").inner_text() == "8 件 / ¥2,700"
     status = row.locator("td.status").inner_text()
-    assert "プロバイダーのファイルとの差異 1 件" in status and "締め後の寄付 2 件（¥1,700）" in status
+    assert "決済事業者の明細との差異 1 件" in status and "締め後の寄付 2 件（¥1,700）" in status
 
     row.locator("a").click()
     page.wait_for_url(f"**/staff/reconciliation/{rig.kiosk_id}/{day}")
@@ -311,5 +311,5 @@ def test_staff_see_each_difference_where_it_belongs_in_chromium(portal, rig, bro
     assert "締め後" in rows.locator(f"tr[data-seq='{d[2].seq}'] td.void").inner_text()
     assert rows.locator("tr[data-seq] td.provider .bad").count() == 0  # every ledger payment is at the provider
     extra = rows.locator("tr.provider-only[data-payment='sq-pay-X']")
-    assert extra.count() == 1 and "¥400" in extra.inner_text() and "プロバイダーのファイルにだけ" in extra.inner_text()
+    assert extra.count() == 1 and "¥400" in extra.inner_text() and "決済事業者の明細にだけ" in extra.inner_text()
     page.close()
