@@ -3,7 +3,7 @@
     python bench/report.py RESULTS.jsonl [MORE.jsonl …] [--plots docs/perf] [--update docs/performance.md]
 
 Input: the lines the benches print (bench/ledger.py, reader.py, player.py, tap.py, sync.py,
-cpu_budget.py, coldstart.py, fleet.py), any number of runs each, in any order; lines that are not
+cpu_budget.py, coldstart.py, fleet.py, moviemaker.py), any number of runs each, in any order; lines that are not
 JSON objects are ignored. Repeated runs of a bench are summarised by their median.
 
 Output: a Markdown table of every figure with its baseline and ratio (printed, or written between
@@ -126,6 +126,13 @@ def rows(runs: dict[str, list[dict[str, Any]]]) -> list[tuple[str, str, str, str
         add(label, "errors", med(f, "errors"), aim="0")
         out.append((label, "portal totals = sum of ledgers", "yes" if all(r.get("exact") for r in f) else "NO",
                     "–", "–", "exact"))
+    if mv := runs.get("moviemaker"):
+        sizes = sorted({str(r.get("size")) for r in mv})
+        label = f"moviemaker ({n['moviemaker']}: {', '.join(sizes)})"
+        add(label, f"render a {fmt(med(mv, 'movie_s'))} s movie from 6 photos", med(mv, "render_s"),
+            med(mv, "bare_encode_s"), "bare PyAV encode of its frames", unit=" s")
+        add(label, "of which composing the frames", med(mv, "compose_s"), unit=" s")
+        add(label, "movie seconds per second of rendering", med(mv, "realtime_x"))
     if t := runs.get("tap"):
         add(f"tap ({n['tap']})", "tap p99 (full speed)", med(t, "p99_ms"), med(t, "baseline_ledger_p99_ms"),
             "bare ledger append", unit=" ms")

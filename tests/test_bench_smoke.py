@@ -85,3 +85,10 @@ def test_report_makes_the_table_and_plots_from_json_lines(tmp_path):
     made = sorted(p.name for p in (tmp_path / "plots").iterdir())
     assert made == ["coldstart.png", "fleet_batch_ack_cdf.png", "ingest_vs_batch.png", "tap_vs_cpu.png"]
     assert all((tmp_path / "plots" / m).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for m in made)
+
+
+def test_moviemaker_bench_prints_one_json_line():
+    out = _one_json_line(["bench/moviemaker.py", "--quick"])
+    assert out["bench"] == "moviemaker" and out["size"] == "320x180" and out["photos"] == 6
+    assert out["frames"] == 600 and out["movie_s"] == 20.0 and out["kiosk_format"] is True
+    assert out["render_s"] > 0 and out["bare_encode_s"] > 0 and out["ratio"] > 0

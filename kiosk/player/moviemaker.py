@@ -54,6 +54,11 @@ FONT_REGULAR = ASSET_FONTS / "NotoSansJP-Regular-subset.otf"
 INK = (255, 255, 255)
 BAND_ALPHA = 150
 """The caption band darkens the photo behind it to about 40 %: white text stays readable on any photo."""
+VISIBLE = 0.56
+"""On the kiosk the attract screen's opaque band covers the frame below this share of its height
+(kiosk/ui/screens/attract.py), so captions and card text sit above it: a caption near the top, the cards'
+text centred in the visible part."""
+TOP_MARGIN = 0.04
 
 
 class PhotoError(Exception):
@@ -191,7 +196,7 @@ def wrap(text: str, px: int, max_w: int, max_lines: int = 2, bold: bool = True) 
 
 
 def caption_band(text: str, out: tuple[int, int]) -> tuple[Any, tuple[int, int]]:
-    """The caption as an RGBA band for the bottom of the frame, and where it goes: ``(band, (x, y))``."""
+    """The caption as an RGBA band near the top of the frame, and where it goes: ``(band, (x, y))``."""
     from PIL import Image, ImageDraw
 
     w, h = out
@@ -205,7 +210,7 @@ def caption_band(text: str, out: tuple[int, int]) -> tuple[Any, tuple[int, int]]
     draw = ImageDraw.Draw(band)
     for i, line in enumerate(lines):
         draw.text(((w - font.getlength(line)) / 2, pad + i * line_h), line, font=font, fill=INK + (255,))
-    return band, (0, h - band_h - max(2, round(h * 0.04)))
+    return band, (0, round(h * TOP_MARGIN))
 
 
 def _lighter(rgb: tuple[int, int, int], by: int) -> tuple[int, int, int]:
@@ -231,7 +236,7 @@ def card(lines: list[tuple[str, float, bool]], out: tuple[int, int], bg: tuple[i
         blocks.append((ls, font, asc + desc))
     gap = h // 24
     total = sum(len(ls) * lh for ls, _, lh in blocks) + gap * max(0, len(blocks) - 1)
-    y = (h - total) / 2
+    y = max(band * 2, (h * VISIBLE - total) / 2)
     for ls, font, lh in blocks:
         for line in ls:
             draw.text(((w - font.getlength(line)) / 2, y), line, font=font, fill=INK)

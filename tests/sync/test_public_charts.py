@@ -301,3 +301,28 @@ def test_movies_are_served_in_byte_ranges_for_seeking(portal):
     assert tail.status_code == 206 and tail.content == data[-10:]
     over = requests.get(url, headers={"Range": f"bytes={len(data)}-"}, timeout=10)
     assert over.status_code == 416 and over.headers["content-range"] == f"bytes */{len(data)}"
+
+
+def test_a_group_editor_sees_the_charts_of_their_groups_projects_only(portal, rig):
+    from server_sync.catalog import import_catalog
+
+    engine = portal.app.state.engine
+    import_catalog(engine, {"groups": [{"id": "kodomo-club", "name": "子ども応援団"},
+                                       {"id": "mori", "name": "森の会"}],
+                            "projects": [{**PROJECTS[0], "group_id": "kodomo-club"},
+                                         {**PROJECTS[1], "group_id": "mori"}, {**PROJECTS[2], "group_id": "mori"}]})
+    for project, yen in (("kodomo", 300), ("midori", 500), ("ongaku", 700)):
+        donate(rig, project, yen)
+    rig.ledger.checkpoint()
+    assert enrolled(rig, portal).sync_once().ok
+    add_user(engine, "ed", PASSWORD, role="editor", group_id="kodomo-club")
+    s = requests.Session()
+    s.post(portal.url + "/staff/login", data={"username": "ed", "password": PASSWORD}, timeout=10)
+    html = s.get(portal.url + "/staff", timeout=10).text
+    got = svgs(html)
+    assert int(got["chart-daily"].get("data-total-yen")) == 300  # their project only, not the city's ¥1,500
+    assert set(goals(got["chart-goals"])) == {"kodomo"}
+    assert {r.get("data-series") for r in got["chart-weekly"].iter(SVG + "rect") if r.get("data-series")} == {"kodomo"}
+    # Reconciliation is the center's job, not a group's.
+    assert s.get(portal.url + "/staff/reconciliation", timeout=10).status_code == 403
+    assert s.get(portal.url + "/staff/reconciliation.csv", timeout=10).status_code == 403
