@@ -46,6 +46,7 @@ TIMEOUT_S = 30 * 60
 NOT_A_MOVIE = N_("not a movie file the portal can read")
 INTERRUPTED = N_("interrupted (the portal restarted)")
 TOO_LONG = N_("stopped (took too long)")
+DAMAGED = N_("a damaged movie file: no picture could be read from it")
 STALE_MS = 5 * 60 * 1000
 """A queued or running job not updated for this long belonged to a portal process that stopped."""
 
@@ -221,4 +222,7 @@ class MediaJobs:
             reason = TOO_LONG if rc < 0 else (err.strip().splitlines() or [f"exit {rc}"])[-1]
         if reason.startswith("cannot open") or "Invalid data" in reason:
             reason = NOT_A_MOVIE
+        elif any(k in reason for k in ("has no video stream", "no decodable video frames", "produced no frames",
+                                       "cannot decode")):
+            reason = DAMAGED  # an MP4 whose index or pictures are broken: the transcoder's words, in plain ones
         return False, reason.replace(str(src), "the file"), None

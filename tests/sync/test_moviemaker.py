@@ -225,3 +225,28 @@ def test_every_bad_upload_gets_its_message_and_leaves_nothing(op, tmp_path, lang
     r = send(s, op.url, "forged", {f"photo{i}": good[i] for i in range(3)})
     assert r.status_code == 403
     nothing_left(op, spool)
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_a_corrupt_mp4_uploaded_as_a_video_fails_on_the_same_machinery_with_its_message(op, tmp_path, lang):
+    """The videos page's path: the job fails with a message for the uploader; no media, no poster, no file."""
+    s, token = login(op.url, "editor-a", lang)
+    r = s.post(op.url + "/staff/media-upload", data=_corrupt_mp4(tmp_path).read_bytes(), timeout=10, headers={
+        "X-CSRF-Token": token, "X-Project": "proj-a", "X-File-Name": "corrupt.mp4", "Content-Type": "video/mp4"})
+    assert r.status_code == 202
+    job = r.json()["job"]
+    for _ in range(300):
+        j = s.get(f"{op.url}/staff/media-jobs/{job}", timeout=10).json()
+        if j["status"] in ("done", "failed"):
+            break
+        time.sleep(0.1)
+    assert j["status"] == "failed" and j["sha256"] is None
+    assert j["message"] == ("この動画は使えませんでした（壊れた動画ファイルです。映像を読み取れませんでした）。何も保存されていません。"
+                            "別のファイルでお試しください（スマートフォンやカメラのMP4なら使えます）。" if lang == "ja" else
+                            "This video could not be used: a damaged movie file: no picture could be read from it. "
+                            "Nothing was saved; "
+                            "try another file (an MP4 from a phone or camera works).")
+    with op.app.state.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(media)).scalar_one() == 0
+        assert conn.execute(select(func.count()).select_from(media_info)).scalar_one() == 0
+    assert not list((tmp_path / "spool").glob("*"))
