@@ -36,7 +36,17 @@ def _verify(args: argparse.Namespace) -> int:
 
     pub = keys.load_public(args.pubkey) if args.pubkey else None
     note = Path(args.checkpoint).read_text("utf-8") if args.checkpoint else None
-    result = verify_path(args.path, pub, note)
+    trusted: dict[int, bytes] = {}
+    for t in args.trust_key or []:
+        seq, _, hexkey = t.partition(":")
+        try:
+            trusted[int(seq)] = bytes.fromhex(hexkey)
+            if len(trusted[int(seq)]) != 32:
+                raise ValueError
+        except ValueError:
+            print(f"kiosk ledger verify: --trust-key {t!r}: use SEQ:PUBLIC-KEY-HEX (64 hex digits)", file=sys.stderr)
+            return 2
+    result = verify_path(args.path, pub, note, trusted_keys=trusted)
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False))
     else:
@@ -123,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--pubkey", help="the kiosk's public key (PEM) the ledger must be signed with")
     v.add_argument("--checkpoint", help="a signed checkpoint note the ledger must be consistent with")
     v.add_argument("--json", action="store_true", help="print the result as JSON")
+    v.add_argument("--trust-key", action="append", metavar="SEQ:HEX",
+                   help="a key change an administrator announced at the portal (the kiosk's old key was lost); "
+                        "repeatable")
     v.set_defaults(func=_verify)
     e = lsub.add_parser("export", help="write a portable, self-verifying export")
     e.add_argument("path")

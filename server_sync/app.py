@@ -30,6 +30,7 @@ from server_sync import (
     catalog,
     configstore,
     enroll,
+    kiosk_keys,
     logfilter,
     moviemaker_ui,
     operator,
@@ -327,6 +328,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     operator.install(app, engine, jobs, upload_limit)
     reconcile.install(app, engine)  # after operator: it uses operator's staff helpers
     moviemaker_ui.install(app, engine, jobs, movie_size)  # /staff/movies: movies from photos (after operator too)
+    kiosk_keys.install(app, engine)  # /staff/kiosks/{id}/revocation (after operator: it uses its form helper)
 
     @app.get("/staff/login", response_class=HTMLResponse, tags=["staff"])
     def staff_login_form() -> str:

@@ -68,6 +68,21 @@ kiosks = Table(
     Column("suspended_reason", String(200), nullable=True),
 )
 
+# A kiosk's key revocations and re-keyings (server_sync/kiosk_keys.py): kind revoke | admin | ledger,
+# from entry ``seq`` on.
+key_events = Table(
+    "portal_key_events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kiosk_id", String(40), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("public_key", LargeBinary(32), nullable=True),
+    Column("key_id", String(16), nullable=False),
+    Column("by", String(64), nullable=True),
+    Column("reason", String(200), nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
 enroll_codes = Table(
     "portal_enroll_codes", metadata,
     Column("code_hash", String(64), primary_key=True),

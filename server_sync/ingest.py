@@ -32,7 +32,7 @@ from kiosk.ledger import merkle
 from kiosk.ledger.encoding import entry_hash, parse_body
 from kiosk.ledger.keys import public_from_raw
 from kiosk.ledger.verify import BAD_SIGNATURE, ChainVerifier, Row, VerifyFailure
-from server_sync import citypepper, columns, policy, tree
+from server_sync import columns, kiosk_keys, policy, tree
 from server_sync.clockfix import BootClock
 from server_sync.configstore import current_version
 from server_sync.db import alarms, boots, configs, entries, idempotency, is_sqlite, kiosks, projects, writing
@@ -86,7 +86,7 @@ class Ingestor:
         size, cp_size, reported = row if row else (0, 0, 0)
         return P.SyncAnswer(
             kiosk_id=kiosk_id, accepted_through_seq=size, checkpoint_size=cp_size, server_time=now_ms(),
-            config_version=current_version(conn, kiosk_id), pepper_epoch=citypepper.current_epoch(conn),
+            config_version=current_version(conn, kiosk_id),
             next_sync_after=0 if reported > size else self.next_sync_s,
             duplicates=duplicates, accepted=accepted,
         ).model_dump()
@@ -102,7 +102,6 @@ class Ingestor:
         with self._write() as conn:
             self._lock_kiosk(conn, kid)
             b = _clock_boot(now.boot)
-            columns.require(boots, {"boot": b})
             columns.require(boots, {"boot": b})
             clock = self._boot_clocks(conn, kid, [b]).get(b, BootClock())
             clock.observe_heartbeat(now.mono_ms, now.wall_ms, now.clock_synced, t)
@@ -164,14 +163,24 @@ class Ingestor:
         pub = public_from_raw(kiosk["public_key"])
         with self.engine.connect() as conn:
             k = conn.execute(select(kiosks).where(kiosks.c.id == kid)).mappings().one()
+            ks = kiosk_keys.load(conn, kid, bytes(k["public_key"]))
         size = k["size"]
         if req.first_seq > size + 1:
             raise PortalError(409, "gap", f"batch starts at seq={req.first_seq}, the portal expects seq={size + 1}",
                               expected_seq=size + 1)
         overlap = [d for d in decoded if d.seq <= size]
         fresh = [d for d in decoded if d.seq > size]
+        if ks.revoked and fresh:
+            fresh, cut = _drop_revoked(fresh, ks)
+            if cut is not None:
+                if not fresh:
+                    raise PortalError(403, "key_revoked", f"the key that signed seq={cut[0]} is revoked from "
+                                      f"seq={cut[1]} on (docs/sync.md, \"Revoking a key\")", seq=cut[0])
+                # The entries before the revoked one are taken; the batch's note may cover revoked ones.
+                req = req.model_copy(update={"checkpoint": None, "consistency": None})
         if overlap:
-            self._check_overlap(kid, pub, overlap)
+            self._check_overlap(kid, [public_from_raw(r) for r in ks.known]
+                                + [lambda: self._verifier(kid, pub, k).keys], overlap)
         if not fresh:
             with self._write() as conn:
                 self._lock_kiosk(conn, kid)
@@ -180,6 +189,7 @@ class Ingestor:
                 conn.execute(update(kiosks).where(kiosks.c.id == kid).values(last_seen_ms=now_ms()))
             return ans
         verifier = self._verifier(kid, pub, k)
+        verifier.trusted_keys = ks.trusted  # an administrator's announcement may be newer than the cache
         plan = self._verify(kid, pub, k, verifier, req, fresh)
         try:
             with self._write() as conn:
@@ -196,8 +206,9 @@ class Ingestor:
         return ans
 
     # --- checks -----------------------------------------------------------------------------------
-    def _check_overlap(self, kid: str, pub: Any, overlap: list[_Decoded]) -> None:
-        """Entries the portal already holds must be the same bytes; a different signed body is equivocation."""
+    def _check_overlap(self, kid: str, pubs: list[Any], overlap: list[_Decoded]) -> None:
+        """Entries the portal already holds must be the same bytes; a different signed body is equivocation.
+        ``pubs``: the keys the kiosk has signed with (and a function giving the chain's own, read if needed)."""
         lo, hi = overlap[0].seq, overlap[-1].seq
         with self.engine.connect() as conn:
             held = dict(conn.execute(select(entries.c.seq, entries.c.entry_hash).where(
@@ -205,9 +216,7 @@ class Ingestor:
         for d in overlap:
             if held.get(d.seq) == d.entry_hash:
                 continue
-            try:
-                pub.verify(d.signature, d.entry_hash)
-            except Exception:  # noqa: BLE001 - InvalidSignature
+            if not _signed_by_any(pubs, d):
                 raise PortalError(422, "invalid_entry", "bad signature (not signed by this kiosk's key)",
                                   seq=d.seq) from None
             detail = f"kiosk signed a different entry at seq={d.seq}, which the portal already holds"
@@ -218,9 +227,11 @@ class Ingestor:
                 fresh: list[_Decoded]) -> _Plan:
         st = v.state
         cp = None
+        chain_pub = v.pub or pub  # the key in force (pub before genesis)
         if req.checkpoint is not None:
             try:
-                cp = cpmod.open_note(req.checkpoint, pub)
+                cp = _open_note(req.checkpoint, [chain_pub, *_announced_keys(fresh),
+                                                 *map(public_from_raw, v.trusted_keys.values())])
             except cpmod.CheckpointError as exc:
                 raise PortalError(422, "bad_checkpoint", f"checkpoint note: {exc}") from None
             if cp.origin != cpmod.origin_for(kid):
@@ -242,6 +253,7 @@ class Ingestor:
                 raise PortalError(422, "bad_consistency_proof",
                                   f"checkpoint of size {cp.size} is not proven consistent with the acknowledged "
                                   f"checkpoint of size {old}")
+        pub = _Signers(chain_pub)  # from here on: the key that signs each entry (the chain may change keys)
         roots = {st.size: st.tree.root()}
         want = {}
         if k["pending_cp_size"] is not None and k["pending_cp_size"] > st.size:
@@ -255,6 +267,7 @@ class Ingestor:
         try:
             for d in fresh:
                 obj = v.feed(Row(d.seq, d.body, d.entry_hash, d.signature), check_signature=False)
+                pub.by_seq[d.seq], pub.default = v.signer, v.pub
                 objs.append(obj)
                 if obj["type"] == "checkpoint" and "sigs" in obj["data"] and st.sigs is not None:
                     covered = obj["data"]["size"]  # LedgerState checked its root and digest against ours
@@ -275,18 +288,14 @@ class Ingestor:
             self._verifiers.pop(kid, None)
             # As a verifier checking every signature in order would: an earlier (or the same) entry's bad
             # signature outranks a structural fault, which a forged entry usually also shows.
-            _first_bad_signature(pub, fresh, bad.seq)
+            # (A key change the portal cannot vouch for is named as such: its signer is not known here.)
+            keyish = any(w in bad.reason for w in ("key_change", "key change", "announced key"))
+            _first_bad_signature(pub, fresh, bad.seq - keyish)
             raise PortalError(422, "invalid_entry", bad.reason, seq=bad.seq) from None
         except PortalError:
             self._verifiers.pop(kid, None)
             raise
         plan = _Plan(size=st.size, tip=st.tip, objs=objs)
-        try:  # a value a column cannot hold is a 422 here, never a database error (server_sync/columns.py)
-            columns.require_entries([entry_row(kid, d.seq, d.body, d.signature, d.entry_hash, o, 0, False, 0)
-                                     for d, o in zip(fresh, objs, strict=True)], objs)
-        except PortalError:
-            self._verifiers.pop(kid, None)
-            raise
         try:  # a value a column cannot hold is a 422 here, never a database error (server_sync/columns.py)
             columns.require_entries([entry_row(kid, d.seq, d.body, d.signature, d.entry_hash, o, 0, False, 0)
                                      for d, o in zip(fresh, objs, strict=True)], objs)
@@ -346,6 +355,7 @@ class Ingestor:
                 .where(entries.c.kiosk_id == kid, entries.c.seq <= k["size"]).order_by(entries.c.seq))
             for seq, body, h, sig in rows:
                 v.state.apply(seq, parse_body(bytes(body)), bytes(h), bytes(sig))
+        v.resume_at_state()  # the key in force after a key_change
         if v.state.size != k["size"] or v.state.tip != k["tip"]:
             raise Conflict()
         return v
@@ -384,6 +394,9 @@ class Ingestor:
     def _store(self, conn: Connection, kid: str, plan: _Plan, fresh: list[_Decoded]) -> None:
         objs = plan.objs
         received = now_ms()
+        for o in objs:
+            if o["type"] == "key_change" and o["data"].get("vouched_by") == "previous_key":
+                kiosk_keys.record_ledger_change(conn, kid, o["seq"] + 1, o["data"]["public_key"])
         # Policy first (docs/sync.md, "Policy on ingest"): a quarantined entry is stored, but none of its
         # claims acts on anything else: not its clock reading, not a void it carries.
         catalog_ids = {r[0] for r in conn.execute(select(projects.c.id)).all()}
@@ -520,14 +533,77 @@ def entry_row(kid: str, seq: int, body: bytes, signature: bytes, h: bytes, obj: 
     }
 
 
+class _Signers:
+    """The key each entry of a batch must be signed by (the verifier's, per seq; ``default`` for the rest)."""
+
+    def __init__(self, default: Any):
+        self.default = default
+        self.by_seq: dict[int, Any] = {}
+
+    def check(self, seq: int, signature: bytes, h: bytes) -> None:
+        (self.by_seq.get(seq) or self.default).verify(signature, h)
+
+
 def _bad_signature(pub: Any, ds: list[_Decoded]) -> int | None:
     """The seq of the first of ``ds`` whose own signature does not verify, else None."""
     for d in ds:
         try:
-            pub.verify(d.signature, d.entry_hash)
+            if isinstance(pub, _Signers):
+                pub.check(d.seq, d.signature, d.entry_hash)
+            else:
+                pub.verify(d.signature, d.entry_hash)
         except InvalidSignature:
             return d.seq
     return None
+
+
+def _signed_by_any(pubs: list[Any], d: _Decoded) -> bool:
+    for p in pubs:
+        if not hasattr(p, "verify"):  # the function giving the chain's keys
+            if _signed_by_any(list(p()), d):
+                return True
+            continue
+        try:
+            p.verify(d.signature, d.entry_hash)
+            return True
+        except InvalidSignature:
+            continue
+    return False
+
+
+def _announced_keys(fresh: list[_Decoded]) -> list[Any]:
+    """Keys that key_change entries of this batch announce (a later checkpoint note is signed by one)."""
+    out = []
+    for d in fresh:
+        if b'"type":"key_change"' in d.body:
+            try:
+                out.append(public_from_raw(bytes.fromhex(parse_body(d.body)["data"]["public_key"])))
+            except (ValueError, KeyError, TypeError):
+                continue  # the chain check refuses it
+    return out
+
+
+def _open_note(note: str, keys: list[Any]) -> cpmod.Checkpoint:
+    err: cpmod.CheckpointError | None = None
+    for k in keys:
+        try:
+            return cpmod.open_note(note, k)
+        except cpmod.CheckpointError as exc:
+            err = err or exc
+    raise err or cpmod.CheckpointError("no key")
+
+
+def _drop_revoked(fresh: list[_Decoded], ks: kiosk_keys.KioskKeys) -> tuple[list[_Decoded], tuple[int, int] | None]:
+    """``fresh`` up to the first entry signed by a revoked key, and (its seq, the revocation's seq) or None."""
+    for i, d in enumerate(fresh):
+        try:
+            signed_by = parse_body(d.body)["key_id"]
+        except ValueError:
+            return fresh, None  # the chain check refuses it
+        start = ks.revoked_at(d.seq, signed_by)
+        if start is not None:
+            return fresh[:i], (d.seq, start)
+    return fresh, None
 
 
 def _first_bad_signature(pub: Any, fresh: list[_Decoded], upto: int) -> None:

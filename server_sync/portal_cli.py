@@ -175,9 +175,30 @@ def _kiosks(args: argparse.Namespace) -> int:
 
 
 def _kiosk(args: argparse.Namespace) -> int:
+    from server_sync import kiosk_keys
     from server_sync.db import writing
     from server_sync.ingest import resume, suspend
 
+    if args.action in ("revoke", "rekey"):
+        if args.from_seq is None or (args.action == "rekey") != bool(args.public_key):
+            print(f"kiosk-portal kiosk {args.action}: needs --from-seq N"
+                  + (" and --public-key HEX" if args.action == "rekey" else " (and no --public-key)"), file=sys.stderr)
+            return 2
+        by = os.environ.get("USER", "") or "kiosk-portal"
+        try:
+            if args.action == "revoke":
+                out = kiosk_keys.revoke(_engine(args.db), args.kiosk_id, args.from_seq, by, args.reason or "")
+                print(f"{args.kiosk_id}: key {out['key_id']} revoked from seq={args.from_seq}; its uploads from there "
+                      f"are refused (403); {out['quarantined']} entries already held are quarantined")
+            else:
+                out = kiosk_keys.announce(_engine(args.db), args.kiosk_id, args.public_key, args.from_seq, by,
+                                          args.reason or "")
+                print(f"{args.kiosk_id}: key {out['key_id']} announced from seq={args.from_seq} (the old key "
+                      f"{out['revoked_key_id']} is revoked from there); the kiosk signs its requests with it now")
+        except kiosk_keys.KeyEventError as exc:
+            print(f"kiosk-portal kiosk {args.action}: {exc}", file=sys.stderr)
+            return 1
+        return 0
     with writing(_engine(args.db)) as conn:
         if args.action == "suspend":
             ok = suspend(conn, args.kiosk_id, args.reason or "suspended by an administrator")
@@ -260,11 +281,15 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--json", action="store_true")
     k.set_defaults(func=_kiosks)
 
-    ks = sub.add_parser("kiosk", help="suspend a kiosk (uploads held, not counted) or resume it")
+    ks = sub.add_parser("kiosk", help="suspend a kiosk (uploads held, not counted) or resume it; revoke its key "
+                                      "from a seq on; announce its new key when the old one is lost")
     db(ks)
-    ks.add_argument("action", choices=["suspend", "resume"])
+    ks.add_argument("action", choices=["suspend", "resume", "revoke", "rekey"])
     ks.add_argument("kiosk_id", metavar="ID")
-    ks.add_argument("--reason", help="why (shown to staff); suspend only")
+    ks.add_argument("--reason", help="why (shown to staff)")
+    ks.add_argument("--from-seq", type=int, metavar="N",
+                    help="revoke, rekey: the first seq the revocation or the new key applies to")
+    ks.add_argument("--public-key", metavar="HEX", help="rekey: the new key as `kiosk rekey --old-key-lost` printed it")
     ks.set_defaults(func=_kiosk)
 
     t = sub.add_parser("totals", help="print the public totals as JSON")

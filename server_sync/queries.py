@@ -19,7 +19,7 @@ from kiosk.ledger import checkpoint as cpmod
 from kiosk.ledger import merkle
 from kiosk.ledger.encoding import parse_body
 from kiosk.ledger.keys import public_from_raw
-from server_sync import catalog, configstore, tree
+from server_sync import catalog, configstore, kiosk_keys, tree
 from server_sync.catalog import AREAS
 from server_sync.db import alarms, entries, kiosk_info, kiosks
 
@@ -110,8 +110,10 @@ def receipt(engine: Engine, code: str, now_ms: int | None = None, days: int = RE
         if now_ms is not None and days and row["received_ms"] < now_ms - days * 86_400_000:
             return None
         k = conn.execute(select(kiosks).where(kiosks.c.id == row["kiosk_id"])).mappings().one()
-    proof = None
-    if k["cp_size"] >= row["seq"] and k["cp_note"]:
+        proof = None
+        if k["cp_size"] >= row["seq"] and k["cp_note"] and tree.covers(conn, k["id"], k["cp_size"]):
+            proof = tree.inclusion_proof(conn, k["id"], row["seq"] - 1, k["cp_size"])
+    if proof is None and k["cp_size"] >= row["seq"] and k["cp_note"]:
         tree.ensure(engine, k["id"], k["cp_size"])  # a kiosk last ingested by an older portal: once
         with engine.connect() as conn:
             proof = tree.inclusion_proof(conn, k["id"], row["seq"] - 1, k["cp_size"])
@@ -172,6 +174,7 @@ def fleet(engine: Engine) -> list[dict[str, Any]]:
             entries.c.time_fixed.is_(False)).group_by(entries.c.kiosk_id)).all())
         held = dict(conn.execute(select(entries.c.kiosk_id, func.count()).where(
             entries.c.quarantine.is_not(None)).group_by(entries.c.kiosk_id)).all())
+        key_events = kiosk_keys.history(conn)
     out = []
     for k in ks:
         out.append({
@@ -182,6 +185,7 @@ def fleet(engine: Engine) -> list[dict[str, Any]]:
             "untimed_entries": int(unfixed.get(k["id"], 0)),
             "quarantined_entries": int(held.get(k["id"], 0)),
             "suspended_ms": k["suspended_ms"], "suspended_reason": k["suspended_reason"] or "",
+            "key_events": key_events.get(k["id"], []),
             "config_applied": k["config_applied"], "config_current": versions[k["id"]], "alarm": bool(k["alarm"]),
             "kiosk_group": groups_of.get(k["id"]) or "", "software": software.get(k["id"], ""),
             "payment": None if k["payment_state"] is None else {

@@ -21,8 +21,10 @@ from kiosk.ledger.verify import Row, VerifyResult, verify_rows, worth_parallel
 
 
 def verify_path(path: str | os.PathLike[str], pubkey: Ed25519PublicKey | None = None,
-                checkpoint_note: str | None = None, parallel: bool | None = None) -> VerifyResult:
-    """Verify a ledger database or an export file.
+                checkpoint_note: str | None = None, parallel: bool | None = None,
+                trusted_keys: dict[int, bytes] | None = None) -> VerifyResult:
+    """Verify a ledger database or an export file. ``trusted_keys``: key changes an administrator
+    announced at the portal ({seq: raw key}; docs/ledger.md, "Re-keying").
 
     ``parallel=None`` uses a second process for signatures when the ledger is large and a second CPU exists.
     """
@@ -35,7 +37,7 @@ def verify_path(path: str | os.PathLike[str], pubkey: Ed25519PublicKey | None = 
             return VerifyResult(False, reason=str(exc), bad_seq=0)
         if parallel is None:
             parallel = worth_parallel(header.get("entries") or 0)
-        return verify_rows(rows, pubkey, checkpoint_note, header, parallel)
+        return verify_rows(rows, pubkey, checkpoint_note, header, parallel, trusted_keys)
     eng = read_only_engine(path)
     try:
         cols = [entries.c[n] for n in DENORMALISED]
@@ -49,7 +51,7 @@ def verify_path(path: str | os.PathLike[str], pubkey: Ed25519PublicKey | None = 
                 parallel = worth_parallel(cur.execute("SELECT count(*) FROM entries").fetchone()[0])
             cur.execute(str(q.compile(compile_kwargs={"literal_binds": True})))
             rows = (Row(r[0], r[1], r[2], r[3], dict(zip(DENORMALISED, r[4:], strict=True))) for r in cur)
-            return verify_rows(rows, pubkey, checkpoint_note, parallel=parallel)
+            return verify_rows(rows, pubkey, checkpoint_note, parallel=parallel, trusted_keys=trusted_keys)
     except (SQLAlchemyError, sqlite3.Error) as exc:  # a damaged file must still give a verdict, not a traceback
         return VerifyResult(False, reason=f"cannot read database: {getattr(exc, 'orig', None) or exc}", bad_seq=0)
     finally:

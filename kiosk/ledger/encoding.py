@@ -38,6 +38,7 @@ ENTRY_TYPES = (
     "checkpoint",
     "config_change",
     "admin_action",
+    "key_change",
 )
 
 # Envelope keys every body carries, in addition to ``data``.
@@ -61,7 +62,18 @@ REQUIRED_DATA: dict[str, frozenset[str]] = {
     "checkpoint": frozenset({"size", "root", "note"}),
     "config_change": frozenset({"version", "digest"}),
     "admin_action": frozenset({"action"}),
+    "key_change": frozenset({"public_key", "vouched_by", "proof"}),
 }
+
+# Who vouches for a key_change entry (docs/ledger.md, "Re-keying"): the key it replaces, which signs
+# it, or an administrator's announcement at the portal when that key is lost (the new key signs it).
+VOUCHED_BY_PREVIOUS_KEY = "previous_key"
+VOUCHED_BY_ADMINISTRATOR = "administrator"
+
+
+def key_change_message(kiosk: str, seq: int, public_key_hex: str) -> bytes:
+    """What the new key signs as ``proof`` in a key_change entry: that its holder takes over this chain here."""
+    return f"civic-kiosk.key-change/v1\n{kiosk}\n{seq}\n{public_key_hex}\n".encode()
 
 
 class EncodingError(ValueError):

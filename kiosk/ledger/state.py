@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from kiosk.ledger.encoding import ZERO_HASH
+from kiosk.ledger.encoding import VOUCHED_BY_ADMINISTRATOR, VOUCHED_BY_PREVIOUS_KEY, ZERO_HASH
 from kiosk.ledger.merkle import CompactRange
 
 
@@ -51,6 +51,20 @@ class LedgerState:
         self.genesis: dict[str, Any] | None = None
         self.kiosk_id: str | None = None
         self.key_id: str | None = None
+        # The key that signs the next entry (hex raw Ed25519): the genesis key until a key_change entry.
+        self.public_key: str | None = None
+        # Every key_change entry: (its seq, the new key in hex, who vouched for it).
+        self.key_changes: list[tuple[int, str, str]] = []
+
+    def signer_of(self, seq: int, obj: dict[str, Any]) -> str | None:
+        """The key (hex) whose signature entry ``seq`` must carry: the genesis entry's own key, the new key
+        for a key_change an administrator vouches for, else the key in force. Call before :meth:`apply`."""
+        data = obj.get("data") or {}
+        if seq == 1:
+            return data.get("public_key") if isinstance(data.get("public_key"), str) else None
+        if obj.get("type") == "key_change" and data.get("vouched_by") == VOUCHED_BY_ADMINISTRATOR:
+            return data.get("public_key") if isinstance(data.get("public_key"), str) else None
+        return self.public_key
 
     def apply(self, seq: int, obj: dict[str, Any], h: bytes, signature: bytes | None = None) -> None:
         """Advance by one entry whose body has already been parsed and hash-checked.
@@ -67,13 +81,17 @@ class LedgerState:
             if kind != "genesis":
                 raise HistoryError("the first entry must be genesis")
             self.kiosk_id, self.key_id, self.genesis = obj["kiosk"], obj["key_id"], data
+            self.public_key = data["public_key"]
         else:
             if kind == "genesis":
                 raise HistoryError("a second genesis entry")
             if obj["kiosk"] != self.kiosk_id:
                 raise HistoryError(f"entry of kiosk {obj['kiosk']!r} in the ledger of {self.kiosk_id!r}")
-            if obj["key_id"] != self.key_id:
-                raise HistoryError(f"key id {obj['key_id']} differs from genesis key id {self.key_id}")
+            signer = self.signer_of(seq, obj)
+            want = self.key_id if signer == self.public_key else _key_id(signer)
+            if obj["key_id"] != want:
+                what = "the key in force" if signer == self.public_key else "the announced key"
+                raise HistoryError(f"key id {obj['key_id']} differs from {what}'s key id {want}")
         if kind == "boot":
             if obj["boot"] != self.boot + 1:
                 raise HistoryError(f"boot entry with counter {obj['boot']}, expected {self.boot + 1}")
@@ -134,6 +152,18 @@ class LedgerState:
         d = self.donations[target]
         self._add(d["project"], d["amount_yen"], -1)
 
+    def _key_change(self, seq: int, obj: dict[str, Any], data: dict[str, Any]) -> None:
+        new, by = data["public_key"], data["vouched_by"]
+        if not isinstance(new, str) or len(new) != 64 or not set(new) <= set("0123456789abcdef"):
+            raise HistoryError("key_change public_key must be 64 lowercase hex characters (raw Ed25519)")
+        if by not in (VOUCHED_BY_PREVIOUS_KEY, VOUCHED_BY_ADMINISTRATOR):
+            raise HistoryError(f"key_change vouched_by must be {VOUCHED_BY_PREVIOUS_KEY!r} or "
+                               f"{VOUCHED_BY_ADMINISTRATOR!r}, not {by!r}")
+        if new == self.public_key:
+            raise HistoryError("key_change announces the key already in force")
+        self.public_key, self.key_id = new, _key_id(new)
+        self.key_changes.append((seq, new, by))
+
     def _checkpoint(self, seq: int, obj: dict[str, Any], data: dict[str, Any]) -> None:
         if data["size"] != self.size:
             raise HistoryError(f"checkpoint size {data['size']} is not the {self.size} entries before it")
@@ -155,3 +185,11 @@ class LedgerState:
         p_yen, p_count = self.project_totals.get(project, [0, 0])
         return {"project_yen": p_yen + yen, "project_count": p_count + 1,
                 "kiosk_yen": self.kiosk_total[0] + yen, "kiosk_count": self.kiosk_total[1] + 1}
+
+
+def _key_id(public_key_hex: str | None) -> str | None:
+    """The ledger key id of a hex key (kiosk.ledger.keys.key_id, without its file-handling imports)."""
+    try:
+        return hashlib.sha256(bytes.fromhex(public_key_hex or "")).digest()[:8].hex() if public_key_hex else None
+    except ValueError:
+        return None

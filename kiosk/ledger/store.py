@@ -19,6 +19,7 @@ Threads: one thread appends. Once a thread has called :meth:`Ledger.claim_writer
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import sqlite3
@@ -41,8 +42,16 @@ from kiosk import __version__
 from kiosk.ledger import checkpoint as cpmod
 from kiosk.ledger.clock import Clock, SystemClock
 from kiosk.ledger.durable import fsync_dir, make_dirs
-from kiosk.ledger.encoding import Envelope, build_entry, entry_hash, parse_body
-from kiosk.ledger.keys import key_id, public_raw
+from kiosk.ledger.encoding import (
+    VOUCHED_BY_ADMINISTRATOR,
+    VOUCHED_BY_PREVIOUS_KEY,
+    Envelope,
+    build_entry,
+    entry_hash,
+    key_change_message,
+    parse_body,
+)
+from kiosk.ledger.keys import key_id, public_from_raw, public_raw
 from kiosk.ledger.pepper import DonorToken
 from kiosk.ledger.schema import DENORMALISED, MIGRATIONS, SCHEMA_VERSION, denormalise, entries
 from kiosk.ledger.state import LedgerState
@@ -155,11 +164,13 @@ class Ledger:
     @classmethod
     def open(cls, path: str | os.PathLike[str], signing_key: Ed25519PrivateKey, kiosk_id: str, *,
              timezone: str = "Asia/Tokyo", clock: Clock | None = None, boot: bool = True,
-             checkpoint_every: int = 100, checkpoint_minutes: int = 60) -> Ledger:
+             checkpoint_every: int = 100, checkpoint_minutes: int = 60, key_lost: bool = False) -> Ledger:
         """Open (creating if needed) the ledger at ``path``.
 
         A new file gets a genesis entry binding ``kiosk_id`` and the public key.
         With ``boot`` a boot entry and a checkpoint are appended.
+        ``key_lost``: ``signing_key`` is a new key for an existing ledger whose key in force is lost; it
+        appends nothing but a key_change an administrator vouches for (:meth:`announce_new_key`).
         """
         p = Path(path)
         try:
@@ -177,6 +188,12 @@ class Ledger:
         led = cls(p, eng, signing_key, kiosk_id, timezone, clock or SystemClock(),
                   checkpoint_every, checkpoint_minutes)
         led._load()
+        if key_lost:
+            if led.size == 0 or led.st.public_key == led._pub_raw.hex():
+                raise LedgerError(f"ledger {p}: key_lost needs an existing ledger and a key other than the one "
+                                  "in force")
+            led._check_identity(key=False)
+            return led
         if led.size == 0:
             led._append("genesis", {"public_key": led._pub_raw.hex(), "origin": led.origin, "timezone": timezone})
         else:
@@ -264,17 +281,18 @@ class Ledger:
         st = LedgerState()
         # The newest checkpoint entry with ``sigs`` and everything after it: what no signed checkpoint
         # vouches for yet.
-        tail: list[tuple[int, bytes, bytes]] = []
+        tail: list[tuple[int, bytes, bytes, str | None]] = []  # (seq, hash, signature, key that signs it)
         try:
             with self._engine.connect() as conn:
                 rows = conn.execute(select(entries.c.seq, entries.c.body, entries.c.entry_hash, entries.c.signature)
                                     .order_by(entries.c.seq))
                 for seq, body, h, sig in rows:
                     obj = parse_body(body)
+                    signer = st.signer_of(seq, obj)
                     st.apply(seq, obj, h, sig)
                     if obj["type"] == "checkpoint" and "sigs" in obj["data"]:
                         tail.clear()  # an older checkpoint entry without ``sigs`` vouches for no signature
-                    tail.append((seq, h, sig))
+                    tail.append((seq, h, sig, signer))
         except SQLAlchemyError as exc:
             raise LedgerError(f"cannot read ledger {self.path}: {_reason(exc)}") from None
         except ValueError as exc:
@@ -285,7 +303,7 @@ class Ledger:
         self._view = LedgerView.of(st)
         self._stale = False
 
-    def _check_tail(self, st: LedgerState, tail: list[tuple[int, bytes, bytes]]) -> None:
+    def _check_tail(self, st: LedgerState, tail: list[tuple[int, bytes, bytes, str | None]]) -> None:
         """Check the signatures no checkpoint vouches for before this process signs a checkpoint over them.
 
         The next checkpoint entry commits to every body (Merkle root) and every signature (``sigs``)
@@ -294,20 +312,27 @@ class Ledger:
         and digest); that entry and the ones after it are checked here, so a row edited on disk is never
         laundered into a signed checkpoint. A ledger of another key is left to :meth:`_check_identity`.
         """
-        if (st.genesis or {}).get("public_key") != self._pub_raw.hex():
+        if st.kiosk_id != self.kiosk_id:
             return
-        pub = self._sk.public_key()
-        for seq, h, sig in tail:
+        # Each entry by the key in force when it was written (the ledger names them: genesis, key_change).
+        for seq, h, sig, signer in tail:
             try:
-                pub.verify(sig, h)
-            except InvalidSignature:
+                public_from_raw(bytes.fromhex(signer or "")).verify(sig, h)
+            except (InvalidSignature, ValueError):
                 raise LedgerError(f"ledger {self.path} is damaged at seq={seq}: bad signature; "
                                   "run `kiosk ledger verify`") from None
 
-    def _check_identity(self) -> None:
-        g = self.st.genesis or {}
-        if g.get("public_key") != self._pub_raw.hex():
-            raise LedgerError(f"ledger {self.path} was created with another signing key (genesis key differs)")
+    def _check_identity(self, key: bool = True) -> None:
+        if key and self.st.public_key != self._pub_raw.hex():
+            g = self.st.genesis or {}
+            if not self.st.key_changes or g.get("public_key") == self._pub_raw.hex():
+                raise LedgerError(f"ledger {self.path} was created with another signing key (genesis key differs)"
+                                  if not self.st.key_changes else
+                                  f"ledger {self.path} is signed with key {self.st.key_id} since seq="
+                                  f"{self.st.key_changes[-1][0]}; this is an earlier key of the kiosk "
+                                  "(`kiosk rekey` finishes an interrupted re-key)")
+            raise LedgerError(f"ledger {self.path} is signed with key {self.st.key_id} since seq="
+                              f"{self.st.key_changes[-1][0]}, not with this key")
         if self.st.kiosk_id != self.kiosk_id:
             raise LedgerError(f"ledger {self.path} belongs to kiosk {self.st.kiosk_id!r}, not {self.kiosk_id!r}")
 
@@ -343,6 +368,10 @@ class Ledger:
             mono_ms=self.clock.mono_ms(), wall_ms=self.clock.wall_ms(), clock_synced=self.clock.synced(),
         )
         body, obj = build_entry(env, kind, data)
+        if self.st.signer_of(env.seq, obj) != self._pub_raw.hex():
+            # `kiosk rekey` handed the chain to another key while this process held the old one.
+            raise LedgerError(f"ledger {self.path} is signed with key {self.st.key_id} now, not with this "
+                              "process's key: restart the kiosk")
         h = entry_hash(body)
         sig = self._sk.sign(h)
         cols = denormalise(obj)
@@ -391,7 +420,7 @@ class Ledger:
     def append(self, kind: str, data: dict[str, Any]) -> Entry:
         """Append a generic entry (admin_action, config_change, close_out...) and checkpoint if due."""
         if kind in ("genesis", "checkpoint", "donation_intent", "donation", "donation_failed", "void",
-                    "points_grant", "boot"):
+                    "points_grant", "boot", "key_change"):
             raise LedgerError(f"use the dedicated method for {kind} entries")
         return self._after(self._append(kind, data))
 
@@ -426,6 +455,41 @@ class Ledger:
                 data["sigs"] = self.st.sigs.hex()
             self._append("checkpoint", data)
             return note
+
+    # --- re-keying ---------------------------------------------------------------
+    def rekey(self, new_key: Ed25519PrivateKey) -> Entry:
+        """Hand the chain over to ``new_key``: a key_change entry signed by the key in force announces it
+        (with the new key's proof of possession), every later entry is signed by the new key, starting
+        with the checkpoint appended at once. Returns the key_change entry (docs/ledger.md, "Re-keying")."""
+        self._check_writer()
+        with self._lock:
+            new_hex = public_raw(new_key.public_key()).hex()
+            if new_hex == self._pub_raw.hex():
+                raise LedgerError("the new key is the key in force")
+            entry = self._append("key_change", lambda st: _key_change_data(
+                self.kiosk_id, st.size + 1, new_key, VOUCHED_BY_PREVIOUS_KEY))
+            self._use_key(new_key)
+            self.checkpoint()
+            return entry
+
+    def announce_new_key(self) -> Entry:
+        """For a ledger opened with ``key_lost``: a key_change the new key signs itself, vouched for by an
+        administrator's announcement at the portal (``kiosk-portal kiosk rekey ... --from-seq`` this seq)."""
+        self._check_writer()
+        with self._lock:
+            if self._stale:
+                self._load()
+            if self.st.public_key == self._pub_raw.hex():
+                raise LedgerError("this key is already the key in force")
+            entry = self._append("key_change", lambda st: _key_change_data(
+                self.kiosk_id, st.size + 1, self._sk, VOUCHED_BY_ADMINISTRATOR))
+            self.checkpoint()
+            return entry
+
+    def _use_key(self, sk: Ed25519PrivateKey) -> None:
+        self._sk = sk
+        self._pub_raw = public_raw(sk.public_key())
+        self.key_id = key_id(self._pub_raw)
 
     # --- donations ---------------------------------------------------------------
     def record_intent(self, project: str, amount_yen: int, method: str, donor: DonorToken | None,
@@ -581,6 +645,12 @@ class Ledger:
             q = q.where(entries.c.seq <= stop)
         with self._engine.connect() as conn:
             return [r[0] for r in conn.execute(q)]
+
+
+def _key_change_data(kiosk: str, seq: int, new_key: Ed25519PrivateKey, vouched_by: str) -> dict[str, Any]:
+    new_hex = public_raw(new_key.public_key()).hex()
+    proof = new_key.sign(key_change_message(kiosk, seq, new_hex))
+    return {"public_key": new_hex, "vouched_by": vouched_by, "proof": base64.b64encode(proof).decode()}
 
 
 def iter_entries(engine: Engine, start: int = 1, stop: int | None = None) -> Iterator[Entry]:

@@ -11,6 +11,8 @@ catches a truncated tail or a rewritten history.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -19,7 +21,13 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from kiosk.ledger import checkpoint as cpmod
-from kiosk.ledger.encoding import EncodingError, entry_hash, parse_body
+from kiosk.ledger.encoding import (
+    VOUCHED_BY_ADMINISTRATOR,
+    EncodingError,
+    entry_hash,
+    key_change_message,
+    parse_body,
+)
 from kiosk.ledger.keys import key_id, public_from_raw, public_raw
 from kiosk.ledger.schema import DENORMALISED, denormalise
 from kiosk.ledger.sigcheck import PARALLEL_MIN_ENTRIES, SignaturePool, usable_cpus
@@ -52,6 +60,8 @@ class VerifyResult:
     root: str | None = None
     checkpoint_size: int | None = None
     totals: dict[str, Any] = field(default_factory=dict)
+    # {seq (the first entry the key signs), announced_at (the key_change entry), key_id, public_key, vouched_by}
+    key_changes: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,7 +70,10 @@ class VerifyResult:
         if self.ok:
             cp = (f", consistent with checkpoint of size {self.checkpoint_size}"
                   if self.checkpoint_size is not None else "")
-            return f"OK: {self.entries} entries of kiosk {self.kiosk_id} verified{cp}; root {self.root}"
+            by = {VOUCHED_BY_ADMINISTRATOR: "an administrator"}
+            keys = "".join(f"; signing key {k['key_id']} from seq={k['seq']} (vouched for by "
+                           f"{by.get(k['vouched_by'], 'the previous key')})" for k in self.key_changes)
+            return f"OK: {self.entries} entries of kiosk {self.kiosk_id} verified{cp}; root {self.root}{keys}"
         return f"INVALID at seq={self.bad_seq}: {self.reason}"
 
 
@@ -85,11 +98,27 @@ class ChainVerifier:
     and tests can copy a verifier after a prefix instead of re-checking it.
     """
 
-    def __init__(self, pubkey: Ed25519PublicKey | None = None, header: dict[str, Any] | None = None):
+    def __init__(self, pubkey: Ed25519PublicKey | None = None, header: dict[str, Any] | None = None,
+                 trusted_keys: dict[int, bytes] | None = None):
         self.state = LedgerState()
         self.expected_pub = pubkey
         self.header = header
+        # Key changes an administrator announced (seq -> raw key), for a kiosk whose old key was lost:
+        # the ledger alone cannot vouch for those (docs/ledger.md, "Re-keying").
+        self.trusted_keys: dict[int, bytes] = dict(trusted_keys or {})
         self.pub: Ed25519PublicKey | None = None
+        """The key in force: it signs the next entry (after a key_change, the new key)."""
+        self.signer: Ed25519PublicKey | None = None
+        """The key that had to sign the entry fed last (a caller checking signatures itself uses it)."""
+        self.keys: list[Ed25519PublicKey] = []
+        """Every key the chain has used, oldest first."""
+
+    def resume_at_state(self) -> None:
+        """After ``state`` was rebuilt by replaying stored entries: take the key in force from it."""
+        if self.state.public_key is not None:
+            self.pub = public_from_raw(bytes.fromhex(self.state.public_key))
+            self.keys = [public_from_raw(bytes.fromhex(self.state.genesis["public_key"]))]  # type: ignore[index]
+            self.keys += [public_from_raw(bytes.fromhex(k)) for _, k, _ in self.state.key_changes]
 
     @property
     def size(self) -> int:
@@ -119,10 +148,12 @@ class ChainVerifier:
             raise _Bad(seq, "entry_hash does not match the body")
         if seq == 1:
             self.pub = _genesis_key(obj, self.expected_pub, self.header)
+            self.keys = [self.pub]
+        signer = self._signer(seq, obj)
+        self.signer = signer
         if check_signature:
             try:
-                # seq 1 set self.pub above (or raised) and every later seq follows it, so it is never None here.
-                self.pub.verify(row.signature, h)  # type: ignore[union-attr]  # see the line above
+                signer.verify(row.signature, h)
             except InvalidSignature:
                 raise _Bad(seq, BAD_SIGNATURE) from None
         if row.columns is not None:
@@ -142,16 +173,54 @@ class ChainVerifier:
             st.apply(seq, obj, h, row.signature)
         except HistoryError as exc:
             raise _Bad(seq, str(exc)) from None
+        if obj["type"] == "key_change":
+            self.pub = public_from_raw(bytes.fromhex(obj["data"]["public_key"]))  # checked by _signer
+            self.keys.append(self.pub)
         return obj
+
+    def _signer(self, seq: int, obj: dict[str, Any]) -> Ed25519PublicKey:
+        """The key entry ``seq`` must be signed with; checks a key_change's proof and trust on the way."""
+        # seq 1 set self.pub (or raised) and every later seq follows it, so it is never None here.
+        current: Ed25519PublicKey = self.pub  # type: ignore[assignment]  # see the line above
+        trusted = self.trusted_keys.get(seq)
+        if obj["type"] != "key_change":
+            if trusted is not None:
+                raise _Bad(seq, f"an administrator announced key {trusted.hex()[:16]}… from seq={seq}; this entry "
+                                "is not its key_change (signed by the replaced key?)")
+            return current
+        data = obj["data"]
+        try:
+            raw = bytes.fromhex(data["public_key"])
+            new = public_from_raw(raw)
+        except (ValueError, TypeError):
+            raise _Bad(seq, "key_change public_key is not a 32-byte Ed25519 key") from None
+        try:
+            new.verify(_b64(data["proof"]), key_change_message(obj["kiosk"], seq, data["public_key"]))
+        except (InvalidSignature, ValueError, TypeError):
+            raise _Bad(seq, "key_change proof is not signed by the announced key") from None
+        if data.get("vouched_by") != VOUCHED_BY_ADMINISTRATOR:
+            if trusted is not None:
+                raise _Bad(seq, "an administrator announced a key at this seq; the entry is vouched for otherwise")
+            return current  # the replaced key signs the hand-over
+        if trusted is None:
+            raise _Bad(seq, "key change vouched for by an administrator: give the announcement the portal records "
+                            f"(kiosk ledger verify --trust-key {seq}:{raw.hex()})")
+        if trusted != raw:
+            raise _Bad(seq, f"key change announces {raw.hex()[:16]}…, the administrator announced "
+                            f"{trusted.hex()[:16]}…")
+        return new
 
 
 def verify_rows(rows: Iterable[Row], pubkey: Ed25519PublicKey | None = None, checkpoint_note: str | None = None,
-                header: dict[str, Any] | None = None, parallel: bool = False) -> VerifyResult:
+                header: dict[str, Any] | None = None, parallel: bool = False,
+                trusted_keys: dict[int, bytes] | None = None) -> VerifyResult:
     """Verify a whole ledger. ``parallel`` spreads entry signatures over a worker process
-    (:mod:`kiosk.ledger.sigcheck`); the verdict, first bad seq included, is the same either way."""
-    v = ChainVerifier(pubkey, header)
+    (:mod:`kiosk.ledger.sigcheck`); the verdict, first bad seq included, is the same either way.
+    ``trusted_keys``: key changes an administrator announced ({seq: raw key}), see :class:`ChainVerifier`."""
+    v = ChainVerifier(pubkey, header, trusted_keys)
     st = v.state
     pool: SignaturePool | None = None
+    pool_key = b""
     want_cp: cpmod.Checkpoint | None = None
     if checkpoint_note is not None:
         try:
@@ -166,9 +235,16 @@ def verify_rows(rows: Iterable[Row], pubkey: Ed25519PublicKey | None = None, che
                     v.feed(row)
                     if parallel and v.pub is not None:  # the key is known once genesis is checked
                         pool = SignaturePool(public_raw(v.pub))
+                        pool_key = public_raw(v.pub)
                 else:
                     v.feed(row, check_signature=False)
-                    pool.add(row.seq, row.signature, row.entry_hash)
+                    if v.signer is not None and public_raw(v.signer) == pool_key:
+                        pool.add(row.seq, row.signature, row.entry_hash)
+                    else:  # signed by a key the chain changed to: checked here, in order
+                        try:
+                            v.signer.verify(row.signature, row.entry_hash)  # type: ignore[union-attr]
+                        except InvalidSignature:
+                            raise _Bad(row.seq, BAD_SIGNATURE) from None
                 if want_cp is not None and st.size == want_cp.size:
                     root_at_cp = st.tree.root()
         except _Bad as bad:
@@ -191,15 +267,23 @@ def verify_rows(rows: Iterable[Row], pubkey: Ed25519PublicKey | None = None, che
             pool.close()
     if st.size == 0:
         return VerifyResult(False, 0, None, 1, "ledger holds no entries")
-    result = VerifyResult(True, st.size, st.kiosk_id, root=st.tree.root().hex(), totals=_totals(st))
+    result = VerifyResult(True, st.size, st.kiosk_id, root=st.tree.root().hex(), totals=_totals(st),
+                          key_changes=[{"seq": seq + (by != VOUCHED_BY_ADMINISTRATOR), "announced_at": seq,
+                                        "key_id": key_id(bytes.fromhex(k)), "public_key": k, "vouched_by": by}
+                                       for seq, k, by in st.key_changes])
     if header is not None and header.get("entries") not in (None, st.size):
         return _fail(result, st.size + 1, f"export header promises {header['entries']} entries, found {st.size}")
     if want_cp is not None:
-        try:
-            # want_cp was parsed from checkpoint_note, and st.size > 0 means genesis set v.pub: neither is None.
-            cp = cpmod.open_note(checkpoint_note, v.pub)  # type: ignore[arg-type]  # see above
-        except cpmod.CheckpointError as exc:
-            return _fail(result, 0, f"checkpoint file: {exc}")
+        cp = None
+        err: cpmod.CheckpointError | None = None
+        for k in reversed(v.keys):  # a note signed before a key change verifies with the key of its time
+            try:
+                cp = cpmod.open_note(checkpoint_note, k)  # type: ignore[arg-type]  # parsed above: not None
+                break
+            except cpmod.CheckpointError as exc:
+                err = err or exc
+        if cp is None:
+            return _fail(result, 0, f"checkpoint file: {err}")
         if cp.origin != cpmod.origin_for(st.kiosk_id or ""):
             return _fail(result, 0, f"checkpoint is for {cp.origin!r}, not this ledger")
         if cp.size > st.size:
@@ -210,6 +294,15 @@ def verify_rows(rows: Iterable[Row], pubkey: Ed25519PublicKey | None = None, che
                                           "do not produce its root")
         result.checkpoint_size = cp.size
     return result
+
+
+def _b64(s: Any) -> bytes:
+    if not isinstance(s, str):
+        raise ValueError("not a string")
+    try:
+        return base64.b64decode(s, validate=True)
+    except binascii.Error:
+        raise ValueError("not base64") from None
 
 
 def worth_parallel(entries: int) -> bool:

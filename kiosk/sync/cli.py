@@ -74,6 +74,24 @@ def _sync(args: argparse.Namespace) -> int:
     return 1
 
 
+def _rekey(args: argparse.Namespace) -> int:
+    from kiosk.config import load_config
+    from kiosk.ops.rekey import rekey
+
+    cfg = load_config(args.config)
+    r = rekey(cfg, old_key_lost=args.old_key_lost)  # LedgerError/KeyError_: exit 1 with the reason (kiosk.cli)
+    if r.seq is None:
+        print(f"{cfg.kiosk.id}: the ledger was already handed to key {r.key_id}; key files moved into place")
+    elif r.vouched_by == "administrator":
+        print(f"{cfg.kiosk.id}: new key {r.key_id} announced at seq={r.seq} (vouched for by an administrator).\n"
+              f"Before the kiosk syncs, an administrator runs at the portal:\n"
+              f"  kiosk-portal kiosk rekey {cfg.kiosk.id} --public-key {r.public_key} --from-seq {r.seq}")
+    else:
+        print(f"{cfg.kiosk.id}: signing key is now {r.key_id} from seq={r.seq} (announced by the previous key); "
+              "the portal follows at the next sync")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("enroll", help="register this kiosk's key with the portal using a one-time code")
     e.add_argument("--config", help="config file (default $KIOSK_CONFIG)")
@@ -91,3 +109,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--apply-config", action="store_true",
                    help="also record and apply a pushed config (only while `kiosk run` is stopped)")
     s.set_defaults(func=_sync)
+
+    r = sub.add_parser("rekey", help="continue the ledger with a new signing key (stop `kiosk run` first)")
+    r.add_argument("--config", help="config file (default $KIOSK_CONFIG)")
+    r.add_argument("--old-key-lost", action="store_true",
+                   help="the key in force is lost: the new key announces itself and an administrator vouches "
+                        "for it at the portal (the command prints what to run there)")
+    r.set_defaults(func=_rekey)

@@ -112,6 +112,9 @@ class Uploader:
         """The running kiosk's terminal report (terminal, state, detail) for each heartbeat; None outside one."""
         self.sk = signing_key
         self.pub_hex = public_raw(signing_key.public_key()).hex()
+        self.previous_key_path: Path | None = None
+        """``kiosk.key.previous`` after `kiosk rekey` (kiosk/ops/rekey.py): requests are signed with it until the
+        portal has taken the key_change entry (it answers ``bad_request_signature`` to one key or the other)."""
         self.ledger_path = Path(ledger_path)
         self.state_path = Path(state_path)
         self.state = SyncState.load(self.state_path)
@@ -146,9 +149,11 @@ class Uploader:
         if not portal_url and cfg.portal.url and url.rstrip("/") != cfg.portal.url.rstrip("/"):
             log.warning("enrolled with %s; [portal] url says %s: using %s (`kiosk enroll --portal URL --code CODE` "
                         "moves the kiosk)", url, cfg.portal.url, url)
-        return cls(kiosk_id=cfg.kiosk.id, signing_key=keys.load_private(cfg.private_key_path),
-                   ledger_path=cfg.ledger_path, state_path=state_path,
-                   portal_url=url, writer=writer, data_dir=cfg.data_dir, **kw)
+        up = cls(kiosk_id=cfg.kiosk.id, signing_key=keys.load_private(cfg.private_key_path),
+                 ledger_path=cfg.ledger_path, state_path=state_path,
+                 portal_url=url, writer=writer, data_dir=cfg.data_dir, **kw)
+        up.previous_key_path = cfg.private_key_path.with_name(cfg.private_key_path.name + ".previous")
+        return up
 
     # --- plumbing ---------------------------------------------------------------------------------
     @property
@@ -174,9 +179,23 @@ class Uploader:
 
     def _call(self, method: str, path: str, body: bytes = b"", idem: str = "", signed: bool = True
               ) -> tuple[int, Any, requests.Response]:
+        status, data, resp = self._call_once(method, path, body, idem, signed, self.sk)
+        prev = self.previous_key_path
+        if signed and prev is not None and prev.exists():
+            if status == 401 and isinstance(data, dict) and data.get("error") == "bad_request_signature":
+                # Re-keyed, and the portal has not taken the key_change entry yet: it still knows the old key.
+                from kiosk.ledger import keys
+
+                status, data, resp = self._call_once(method, path, body, idem, signed, keys.load_private(prev))
+            elif status < 400:
+                prev.unlink(missing_ok=True)  # the portal knows the new key: the old one is never needed again
+        return status, data, resp
+
+    def _call_once(self, method: str, path: str, body: bytes, idem: str, signed: bool, sk: Ed25519PrivateKey
+                   ) -> tuple[int, Any, requests.Response]:
         headers = {"Content-Type": "application/json"} if body else {}
         if signed:
-            headers.update(P.sign_request(self.sk, self.kiosk_id, method, path, body,
+            headers.update(P.sign_request(sk, self.kiosk_id, method, path, body,
                                           int(time.time() + self.offset_s), idem))
         try:
             resp = self.http.request(method, self._url(path), data=body or None, headers=headers, timeout=self.timeout)

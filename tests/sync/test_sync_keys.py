@@ -1,0 +1,216 @@
+"""A stolen or re-keyed kiosk, end to end (docs/sync.md "Revoking a key" and "Re-keying"; docs/ledger.md
+"Re-keying"): real kiosk ledgers and keys, the real `kiosk` and `kiosk-portal` commands, the real uploader
+over HTTP on loopback, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import requests
+from sqlalchemy import select
+from sync_helpers import enrolled, signed_post
+
+from kiosk.cli import main as kiosk_main
+from kiosk.ledger import keys
+from kiosk.ledger.encoding import entry_hash
+from kiosk.ops.local_files import open_ledger
+from server_sync.db import entries, kiosks, make_engine
+from server_sync.portal_cli import main as portal_main
+from server_sync.wire import protocol as P
+
+
+def _totals(portal) -> dict:  # noqa: ANN001
+    return requests.get(portal.url + "/api/v1/totals", timeout=10).json()
+
+
+def _portal(portal, kid: str) -> tuple[int, bytes, dict[int, str | None]]:  # noqa: ANN001
+    """(size, request key, {seq: quarantine}) the portal holds for ``kid``."""
+    eng = make_engine(portal.db_url)
+    try:
+        with eng.connect() as conn:
+            size, key = conn.execute(select(kiosks.c.size, kiosks.c.public_key).where(kiosks.c.id == kid)).one()
+            q = dict(conn.execute(select(entries.c.seq, entries.c.quarantine).where(entries.c.kiosk_id == kid)).all())
+    finally:
+        eng.dispose()
+    return size, bytes(key), q
+
+
+def _reopen(rig) -> None:  # noqa: ANN001
+    """Restart the test kiosk's ledger with the key now in its key file (as `kiosk run` would)."""
+    rig.ledger.close(checkpoint=False)
+    rig.ledger = open_ledger(rig.cfg, clock=rig.clock)
+
+
+def test_a_revoked_key_is_refused_from_its_seq_on_and_nothing_after_counts(portal, rig, capsys):
+    rig.donate(4)
+    up = enrolled(rig, portal)
+    assert up.sync_once().ok
+    synced = rig.ledger.size
+    honest = _totals(portal)
+    # The kiosk is stolen; staff revoke its key from a seq the portal has not received yet.
+    rig.donate(4)
+    cut = synced + 3
+    assert portal_main(["kiosk", "revoke", "--db", portal.db_url, rig.kiosk_id, "--from-seq", str(cut)]) == 0
+    assert f"revoked from seq={cut}" in capsys.readouterr().out
+    state = up.sync_once(max_attempts=2)
+    assert not state.ok and "key_revoked" in (state.last_error or ""), state.last_error
+    size, _, q = _portal(portal, rig.kiosk_id)
+    assert size == cut - 1  # the entries before the revoked seq were taken, none from it on
+    before_cut = [e for e in rig.ledger.iter_entries(synced + 1, cut - 1) if e.type == "donation"]
+    t = _totals(portal)
+    assert t["total_yen"] == honest["total_yen"] + sum(e.data["amount_yen"] for e in before_cut)
+    # Anything signed by that key at or after the seq: 403, whoever sends it.
+    body = json.dumps(P.batch_document(rig.kiosk_id, [(e.seq, e.body, e.signature) for e in
+                                                      rig.ledger.iter_entries(cut, None)], None, 0, []),
+                      separators=(",", ":")).encode()
+    r = signed_post(portal.url, rig, f"/api/v1/kiosks/{rig.kiosk_id}/batches", body, "thief")
+    assert r.status_code == 403 and r.json()["error"] == "key_revoked" and r.json()["seq"] == cut, r.text
+    # Revoking from a seq the portal already holds quarantines what it holds from there: counted nowhere.
+    assert portal_main(["kiosk", "revoke", "--db", portal.db_url, rig.kiosk_id, "--from-seq", str(synced + 1)]) == 0
+    _, _, q = _portal(portal, rig.kiosk_id)
+    assert {s for s, why in q.items() if why} == set(range(synced + 1, cut))
+    assert all(q[s].startswith("revoked: ") for s in range(synced + 1, cut))
+    assert _totals(portal) == honest
+    assert portal_main(["kiosk", "revoke", "--db", portal.db_url, "no-such-kiosk", "--from-seq", "5"]) == 1
+    assert portal_main(["kiosk", "revoke", "--db", portal.db_url, rig.kiosk_id]) == 2  # no --from-seq
+
+
+def test_an_administrator_revokes_a_key_on_the_kiosks_page(portal, rig):
+    from server_sync.staff import add_user
+
+    rig.donate(2)
+    up = enrolled(rig, portal)
+    assert up.sync_once().ok
+    add_user(portal.app.state.engine, "admin", "correct horse battery")
+    add_user(portal.app.state.engine, "clerk", "correct horse battery", "staff")
+
+    def login(user: str) -> tuple[requests.Session, str]:
+        s = requests.Session()
+        r = s.post(portal.url + "/staff/login", data={"username": user, "password": "correct horse battery"},
+                   timeout=10)
+        assert r.status_code == 200
+        return s, re.search(r'name="csrf" value="([^"]+)"', r.text).group(1)  # type: ignore[union-attr]
+
+    url = portal.url + f"/staff/kiosks/{rig.kiosk_id}/revocation"
+    seq = str(rig.ledger.size + 1)
+    clerk, ctoken = login("clerk")
+    assert 'action="/staff/kiosks/' + rig.kiosk_id + '/revocation"' not in clerk.get(
+        portal.url + "/staff/kiosks", timeout=10).text
+    assert clerk.post(url, data={"csrf": ctoken, "from_seq": seq}, timeout=10).status_code == 403
+    admin, token = login("admin")
+    assert admin.post(url, data={"from_seq": seq}, timeout=10).status_code == 403  # no CSRF token
+    assert admin.post(url, data={"csrf": token, "from_seq": "x"}, timeout=10).status_code == 403
+    page = admin.get(portal.url + "/staff/kiosks", timeout=10).text
+    assert 'action="/staff/kiosks/' + rig.kiosk_id + '/revocation"' in page
+    assert admin.post(url, data={"csrf": token, "from_seq": seq}, timeout=10).status_code == 200
+    page = admin.get(portal.url + "/staff/kiosks", timeout=10).text
+    assert f"鍵 {rig.ledger.key_id} は seq {seq} 以降無効" in page
+    rig.donate(1)
+    assert "key_revoked" in (up.sync_once(max_attempts=2).last_error or "")
+
+
+def test_a_kiosk_rekeys_and_the_portal_and_auditors_follow_the_chain(portal, rig, capsys):
+    rig.donate(3)
+    up = enrolled(rig, portal)
+    assert up.sync_once().ok
+    old_sk = keys.load_private(rig.cfg.private_key_path)
+    old_key_id = rig.ledger.key_id
+    # `kiosk rekey` (the kiosk stopped): the key_change entry is signed by the old key.
+    assert kiosk_main(["rekey", "--config", str(rig.config_path)]) == 0
+    out = capsys.readouterr().out
+    change_seq = int(re.search(r"from seq=(\d+)", out).group(1))  # type: ignore[union-attr]
+    new_sk = keys.load_private(rig.cfg.private_key_path)
+    assert keys.public_raw(new_sk.public_key()) != keys.public_raw(old_sk.public_key())
+    assert (rig.cfg.private_key_path.parent / "kiosk.key.previous").exists()
+    # A process still holding the old key cannot go on writing: the ledger names another key in force.
+    from kiosk.ledger import LedgerError
+
+    try:
+        rig.donate(1)
+        raise AssertionError("an append with the replaced key was taken")
+    except LedgerError as exc:
+        assert "restart" in str(exc)
+    _reopen(rig)  # `kiosk run` starts again with the new key
+    rig.donate(4)
+    change = rig.ledger.entry(change_seq)
+    assert change.type == "key_change" and change.obj["key_id"] == old_key_id
+    assert rig.ledger.entry(change_seq + 1).obj["key_id"] == rig.ledger.key_id != old_key_id
+    # The uploader signs with the old key until the portal has taken the key_change, then with the new one.
+    up = rig.uploader(portal.url)
+    assert up.sync_once().ok
+    assert up.sync_once().ok  # a request signed with the new key: the old key file is gone
+    assert not (rig.cfg.private_key_path.parent / "kiosk.key.previous").exists()
+    size, request_key, q = _portal(portal, rig.kiosk_id)
+    assert size == rig.ledger.size and request_key == keys.public_raw(new_sk.public_key())
+    assert not any(q.values())
+    assert _totals(portal) == rig.expected_totals()
+    # The old key can no longer add to this chain: its signatures on the next entries are refused.
+    rig.donate(1)
+    rows = [(e.seq, e.body, old_sk.sign(entry_hash(e.body))) for e in rig.ledger.iter_entries(size + 1, None)]
+    body = json.dumps(P.batch_document(rig.kiosk_id, rows, None, 0, []), separators=(",", ":")).encode()
+    r = signed_post(portal.url, rig, f"/api/v1/kiosks/{rig.kiosk_id}/batches", body, "old-key", sk=new_sk)
+    assert r.status_code == 422 and "signature" in r.json()["reason"] and r.json()["seq"] == size + 1, r.text
+    # Auditors: `kiosk ledger verify` follows the key change, on the database and on an export.
+    capsys.readouterr()
+    assert kiosk_main(["ledger", "verify", str(rig.cfg.ledger_path)]) == 0
+    assert f"from seq={change_seq + 1} (vouched for by the previous key)" in capsys.readouterr().out
+    exp = rig.cfg.data_dir / "export.jsonl"
+    assert kiosk_main(["ledger", "export", str(rig.cfg.ledger_path), "--out", str(exp)]) == 0
+    assert kiosk_main(["ledger", "verify", str(exp)]) == 0
+    # The staff kiosks page shows the hand-over.
+    from server_sync.staff import add_user
+
+    add_user(portal.app.state.engine, "admin", "correct horse battery")
+    s = requests.Session()
+    s.post(portal.url + "/staff/login", data={"username": "admin", "password": "correct horse battery"}, timeout=10)
+    assert (f"鍵 {rig.ledger.key_id} を seq {change_seq + 1} から使用（前の鍵が署名）"
+            in s.get(portal.url + "/staff/kiosks", timeout=10).text)
+
+
+def test_a_lost_key_is_replaced_by_an_administrators_announcement(portal, rig, capsys):
+    rig.donate(3)
+    up = enrolled(rig, portal)
+    assert up.sync_once().ok
+    thief = keys.load_private(rig.cfg.private_key_path)  # the lost key, in a thief's hands
+    rig.cfg.private_key_path.unlink()
+    rig.ledger.close(checkpoint=False)
+    assert kiosk_main(["rekey", "--config", str(rig.config_path), "--old-key-lost"]) == 0
+    out = capsys.readouterr().out
+    m = re.search(r"kiosk-portal kiosk rekey (\S+) --public-key ([0-9a-f]{64}) --from-seq (\d+)", out)
+    assert m and m.group(1) == rig.kiosk_id, out
+    new_hex, seq = m.group(2), int(m.group(3))
+    rig.ledger = open_ledger(rig.cfg, clock=rig.clock)
+    rig.donate(2)
+    # Before an administrator vouches for the new key, the portal does not know it.
+    state = rig.uploader(portal.url).sync_once(max_attempts=1)
+    assert not state.ok and "bad_request_signature" in (state.last_error or "")
+    # The thief signs its own continuation with the lost key: before the announcement it would be taken ...
+    capsys.readouterr()
+    assert portal_main(["kiosk", "rekey", "--db", portal.db_url, rig.kiosk_id, "--public-key", new_hex,
+                        "--from-seq", str(seq)]) == 0
+    assert "revoked from there" in capsys.readouterr().out
+    # ... after it, anything the lost key signs from that seq is refused.
+    honest = rig.ledger.entry(seq)
+    fake = honest.body.replace(b'"vouched_by":"administrator"', b'"vouched_by":"previous_key"')
+    body = json.dumps(P.batch_document(rig.kiosk_id, [(seq, fake, thief.sign(entry_hash(fake)))], None, 0, []),
+                      separators=(",", ":")).encode()
+    new_sk = keys.load_private(rig.cfg.private_key_path)
+    r = signed_post(portal.url, rig, f"/api/v1/kiosks/{rig.kiosk_id}/batches", body, "thief", sk=new_sk)
+    assert r.status_code in (403, 422), r.text
+    state = rig.uploader(portal.url).sync_once()
+    assert state.ok, state.last_error
+    size, request_key, q = _portal(portal, rig.kiosk_id)
+    assert size == rig.ledger.size and request_key.hex() == new_hex and not any(q.values())
+    assert _totals(portal) == rig.expected_totals()
+    # An auditor needs the announcement the portal records; with it the ledger verifies.
+    capsys.readouterr()
+    assert kiosk_main(["ledger", "verify", str(rig.cfg.ledger_path)]) == 1
+    assert "--trust-key" in capsys.readouterr().out
+    assert kiosk_main(["ledger", "verify", str(rig.cfg.ledger_path), "--trust-key", f"{seq}:{new_hex}"]) == 0
+    assert "vouched for by an administrator" in capsys.readouterr().out
+    assert kiosk_main(["ledger", "verify", str(rig.cfg.ledger_path), "--trust-key", f"{seq}:{'00' * 32}"]) == 1
+    # Re-announcing over entries the portal holds is refused.
+    assert portal_main(["kiosk", "rekey", "--db", portal.db_url, rig.kiosk_id, "--public-key", new_hex,
+                        "--from-seq", str(seq)]) == 1
