@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
-from server_sync import catalog, configstore, movies, pages, queries, staff
+from server_sync import catalog, configstore, movies, pages, public, queries, staff
 from server_sync.i18n import N_
 from server_sync.mediajobs import MediaJobs
 from server_sync.operator import Forbidden, StaffUI
@@ -152,7 +152,15 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, size: tuple[int, int]
             got = configstore.get_media(engine, job["sha256"]) if job["sha256"] else None
             if got is None:
                 raise Forbidden
-            return Response(got[0], media_type=got[1], headers={"Cache-Control": "private, no-store"})
+            data, ctype = got
+            headers = {"Cache-Control": "private, no-store", "Accept-Ranges": "bytes"}
+            if request.headers.get("range"):  # Safari on a phone plays a video only in byte ranges
+                span = public.byte_range(request.headers["range"], len(data))
+                if span is None:
+                    return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{len(data)}"})
+                return Response(data[span[0]:span[1] + 1], status_code=206, media_type=ctype,
+                                headers={**headers, "Content-Range": f"bytes {span[0]}-{span[1]}/{len(data)}"})
+            return Response(data, media_type=ctype, headers=headers)
         return ui.page(request, "any", render)
 
     @app.post("/staff/movies/{job_id}/publish", tags=["staff"])

@@ -101,6 +101,9 @@ def test_photos_with_captions_become_a_movie_previewed_then_published(op, tmp_pa
     preview = s.get(f"{op.url}/staff/movies/{job}/preview", timeout=10)
     assert preview.status_code == 200 and preview.headers["content-type"] == "video/mp4"
     (tmp_path / "preview.mp4").write_bytes(preview.content)
+    part = s.get(f"{op.url}/staff/movies/{job}/preview", headers={"Range": "bytes=100-199"}, timeout=10)
+    assert part.status_code == 206 and part.content == preview.content[100:200]  # a phone's browser seeks
+    assert part.headers["content-range"] == f"bytes 100-199/{len(preview.content)}"
     from kiosk.player.transcode import probe
 
     info = probe(tmp_path / "preview.mp4")
