@@ -126,6 +126,14 @@ def rows(runs: dict[str, list[dict[str, Any]]]) -> list[tuple[str, str, str, str
         add(label, "errors", med(f, "errors"), aim="0")
         out.append((label, "portal totals = sum of ledgers", "yes" if all(r.get("exact") for r in f) else "NO",
                     "–", "–", "exact"))
+    if r := runs.get("receipt"):
+        label = f"receipt ({n['receipt']}: {int(med(r, 'entries') or 0):,} entries)"
+        for db, sfx in (("SQLite", ""), ("PostgreSQL", "_pg")):
+            add(label, f"receipt lookup p50, {db}", med(r, f"receipt_p50_ms{sfx}"), med(r, f"pk_select_p50_ms{sfx}"),
+                "primary-key select", unit=" ms")
+            add(label, f"receipt lookup p99, {db}", med(r, f"receipt_p99_ms{sfx}"), med(r, f"pk_select_p99_ms{sfx}"),
+                "primary-key select", "≤ 20 ms", " ms")
+            add(label, f"receipt lookup before the stored tree, {db}", med(r, f"full_tree_p50_ms{sfx}"), unit=" ms")
     if mv := runs.get("moviemaker"):
         sizes = sorted({str(r.get("size")) for r in mv})
         label = f"moviemaker ({n['moviemaker']}: {', '.join(sizes)})"

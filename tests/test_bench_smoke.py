@@ -87,6 +87,16 @@ def test_report_makes_the_table_and_plots_from_json_lines(tmp_path):
     assert all((tmp_path / "plots" / m).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for m in made)
 
 
+def test_receipt_bench_prints_one_json_line():
+    """A 2,000-entry kiosk (the bench's default is 200,000); PostgreSQL figures too when $KIOSK_TEST_PG_URL is set."""
+    out = _one_json_line(["bench/receipt.py", "--entries", "2000", "--lookups", "40"])
+    assert out["bench"] == "receipt" and out["entries"] == 2000 and out["checkpoint_size"] >= 1999
+    assert 0 < out["pk_select_p50_ms"] and 0 < out["receipt_p50_ms"] <= out["receipt_p99_ms"]
+    assert out["ratio_p50"] > 0 and out["http_p50_ms"] > 0 and out["full_tree_p50_ms"] > 0
+    if os.environ.get("KIOSK_TEST_PG_URL"):
+        assert out["receipt_p50_ms_pg"] > 0 and out["pk_select_p50_ms_pg"] > 0
+
+
 def test_moviemaker_bench_prints_one_json_line():
     out = _one_json_line(["bench/moviemaker.py", "--quick"])
     assert out["bench"] == "moviemaker" and out["size"] == "320x180" and out["photos"] == 6
