@@ -14,6 +14,14 @@ Observations, best first:
 A heartbeat whose ``mono_ms`` is below what the boot already reached comes from a later OS boot
 that has not written an entry yet, and is ignored. Pure: no I/O.
 
+A clock claim is a signed statement of a kiosk whose key may be stolen, so it re-times nothing the
+portal's own clock contradicts: a heartbeat is sent as it is made, so its ``clock_synced`` claim counts
+only when its ``wall_ms`` is within :data:`CLAIM_TOLERANCE_MS` of the portal's receive time (else it is
+an unsynced heartbeat: ``portal``); an entry was written before the portal received it, so a synced
+entry whose ``wall - mono`` puts mono 0 after ``received - mono`` (more than the tolerance) is not used
+for the boot's epoch. One signed entry with ``clock_synced: true, wall_ms: 0`` is also quarantined by
+the policy on ingest (server_sync/policy.py), and a quarantined entry's clock is never observed.
+
 Not a clock: nothing here tells the time. The kiosk's time source is ``kiosk.ledger.clock.Clock``
 (what an entry records when it is written); this module is the portal's later judgement of those
 recorded values, per boot, and so stays on the portal side.
@@ -23,6 +31,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# How far a synced kiosk clock may disagree with the portal's (the signed-request window, protocol.py).
+CLAIM_TOLERANCE_MS = 300_000
+
 
 @dataclass
 class BootClock:
@@ -31,16 +42,18 @@ class BootClock:
     max_mono_ms: int = 0
     changed: bool = False  # epoch learned or improved: re-time stored unsynced entries of this boot
 
-    def observe_entry(self, mono_ms: int, wall_ms: int, synced: bool) -> None:
+    def observe_entry(self, mono_ms: int, wall_ms: int, synced: bool, received_ms: int | None = None) -> None:
         self.max_mono_ms = max(self.max_mono_ms, mono_ms)
         if synced and self.source != "ntp":
+            if received_ms is not None and wall_ms > received_ms + CLAIM_TOLERANCE_MS:
+                return  # written after the portal received it: a claim the portal's clock contradicts
             self._set(wall_ms - mono_ms, "ntp")
 
     def observe_heartbeat(self, mono_ms: int, wall_ms: int, synced: bool, portal_ms: int) -> None:
         if mono_ms < self.max_mono_ms or self.source == "ntp":
             return
         self.max_mono_ms = mono_ms
-        if synced:
+        if synced and abs(wall_ms - portal_ms) <= CLAIM_TOLERANCE_MS:
             self._set(wall_ms - mono_ms, "ntp")
         else:
             candidate = portal_ms - mono_ms

@@ -415,7 +415,7 @@ class Ingestor:
         for o, why in zip(objs, whys, strict=True):
             c = clocks.setdefault(_clock_boot(o["boot"]), BootClock())
             if why is None:
-                c.observe_entry(o["mono_ms"], o["wall_ms"], o["clock_synced"])
+                c.observe_entry(o["mono_ms"], o["wall_ms"], o["clock_synced"], received)
         rows = []
         voids = []
         config_applied = None

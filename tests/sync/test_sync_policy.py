@@ -339,3 +339,29 @@ def test_a_gift_chosen_on_the_old_screen_just_after_a_config_change_passes():
     assert "v2" in policy.violation({**gift, "boot": 4}, new)  # another boot: no grace
     # Fits neither version: the reason named is the current version's.
     assert "maximum ¥200" in policy.violation({**gift, "data": {**gift["data"], "points": 50}}, new)
+
+
+def test_the_1969_attack_by_heartbeat_retimes_nothing(portal, rig):
+    """A signed heartbeat claiming a synced clock at Unix 0 contradicts the portal's own clock: it is taken
+    as an unsynced heartbeat (the portal's estimate), never as the boot's epoch (server_sync/clockfix.py)."""
+    from server_sync.clockfix import CLAIM_TOLERANCE_MS, BootClock
+
+    rig.clock.is_synced = False
+    up, honest = _honest_then(portal, rig)
+    times = _times(portal, rig.kiosk_id)
+    boot = rig.ledger.boot_count
+    for wall in (0, rig.clock.wall - 30 * 86_400_000):  # 1970, and a plausible month ago
+        body = json.dumps({"boot": boot, "mono_ms": rig.clock.mono + 1000, "wall_ms": wall, "clock_synced": True,
+                           "ledger_size": rig.ledger.size}).encode()
+        r = signed_post(portal.url, rig, f"/api/v1/kiosks/{rig.kiosk_id}/heartbeat", body)
+        assert r.status_code == 200, r.text
+        after = _times(portal, rig.kiosk_id)
+        assert after == times or all(abs(after[s] - times[s]) < CLAIM_TOLERANCE_MS for s in times), (wall, after)
+        assert min(after.values()) > rig.clock.wall - 86_400_000
+    assert _totals(portal) == honest
+    # An entry written, by its own claim, after the portal received it sets no epoch either.
+    c = BootClock()
+    c.observe_entry(5_000, 10**12 + 3_600_000, True, received_ms=10**12)
+    assert c.epoch_ms is None and not c.changed
+    c.observe_entry(5_000, 10**12 - 1000, True, received_ms=10**12)
+    assert c.epoch_ms == 10**12 - 6_000 and c.source == "ntp"
