@@ -313,3 +313,28 @@ def test_staff_see_each_difference_where_it_belongs_in_chromium(portal, rig, bro
     extra = rows.locator("tr.provider-only[data-payment='sq-pay-X']")
     assert extra.count() == 1 and "¥400" in extra.inner_text() and "決済事業者の明細にだけ" in extra.inner_text()
     page.close()
+
+
+def test_a_provider_payment_no_kiosk_has_is_shown_on_its_day(portal, rig):
+    engine = portal.app.state.engine
+    add_user(engine, "clerk", PASSWORD)
+    d, _ = the_day(rig, portal)
+    day = rig.ledger.business_date()
+    s = login(portal.url)
+    stray = payment_row(d[0], "", amount=1200, pid="sq-pay-elsewhere")  # another terminal, no device name
+    assert upload(s, portal.url, square_csv([payment_row(e, rig.kiosk_id) for e in d[:1]] + [stray])).status_code \
+        == 200
+    items = reconcile.kiosk_days(engine, day, day)
+    [orphan] = [i for i in items if i["kiosk_id"] == ""]
+    assert [p["payment_id"] for p in orphan["provider_only"]] == ["sq-pay-elsewhere"] and not orphan["ok"]
+    page = s.get(portal.url + "/staff/reconciliation", params={"month": f"{day:%Y-%m}"}, timeout=10).text
+    row = page[page.index(f'<tr data-kiosk="" data-day="{day}">'):]
+    row = row[:row.index("</tr>")]
+    assert "sq-pay-elsewhere ¥1,200" in row and "どの端末の寄付とも合わない決済 1 件" in row
+    # The kiosk's own day: the file covers it, so the payments it lacks are marked on their rows.
+    r = reconcile.kiosk_day(engine, rig.kiosk_id, day)
+    assert [row["provider"]["status"] for row in r["rows"]] == ["ok"] + ["missing"] * 6
+    out = s.get(portal.url + "/staff/reconciliation.csv", params={"month": f"{day:%Y-%m}"}, timeout=10)
+    rows = list(csv.DictReader(io.StringIO(out.content.decode("utf-8-sig"), newline="")))
+    [only] = [x for x in rows if x["row"] == "provider_only"]
+    assert only["provider_net_yen"] == "1200" and "sq-pay-elsewhere" in only["status"]
