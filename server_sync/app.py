@@ -45,6 +45,8 @@ from server_sync.db import create_schema, make_engine
 from server_sync.errors import PortalError
 from server_sync.ingest import Ingestor, now_ms
 from server_sync.mediajobs import MediaJobs
+from server_sync.openapi import body_schema
+from server_sync.openapi import install as install_openapi
 from server_sync.ratelimit import (
     Limiter,
     LoginGuard,
@@ -167,6 +169,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     app.add_middleware(RateLimitMiddleware, limiter=limiter, limits=limits, trusted_proxies=trusted_proxies)
     # Outermost (added last): its headers go on every answer, a 429 included; cross-site posts stop here.
     app.add_middleware(SecurityMiddleware, trusted_proxies=trusted_proxies, hsts=hsts)
+    install_openapi(app)  # request-body models as components, so their references resolve
 
     # --- error rendering -------------------------------------------------------------------------
     @app.exception_handler(PortalError)
@@ -195,7 +198,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     # --- kiosk protocol ---------------------------------------------------------------------------
     @app.post("/api/v1/enroll", tags=["sync"], responses=_ERRORS, summary="Register a kiosk key with a one-time code",
               openapi_extra={"requestBody": {"required": True, "content": {
-                  "application/json": {"schema": P.EnrollRequest.model_json_schema()}}}})
+                  "application/json": {"schema": body_schema(P.EnrollRequest)}}}})
     async def enroll_kiosk(request: Request) -> dict[str, Any]:
         raw = await _read_body(request, 4096)
         try:
@@ -217,7 +220,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     @app.post("/api/v1/kiosks/{kiosk_id}/heartbeat", tags=["sync"], responses=_ERRORS, response_model=P.SyncAnswer,
               summary="Say hello: report clocks and ledger size, learn the high-water mark",
               openapi_extra={"parameters": _SIGNED_HEADERS, "requestBody": {"required": True, "content": {
-                  "application/json": {"schema": P.KioskNow.model_json_schema()}}}})
+                  "application/json": {"schema": body_schema(P.KioskNow)}}}})
     async def heartbeat(kiosk_id: str, request: Request) -> dict[str, Any]:
         kiosk, raw = await _signed(request, kiosk_id, 4096)
         return await run_in_threadpool(ingestor.heartbeat, kiosk, raw)
@@ -227,7 +230,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
               openapi_extra={"parameters": _SIGNED_HEADERS + [
                   {"name": P.H_IDEMPOTENCY, "in": "header", "required": True, "schema": {"type": "string"}}],
                   "requestBody": {"required": True, "content": {
-                      "application/json": {"schema": P.BatchRequest.model_json_schema()}}}})
+                      "application/json": {"schema": body_schema(P.BatchRequest)}}}})
     async def upload(kiosk_id: str, request: Request) -> dict[str, Any]:
         kiosk, raw = await _signed(request, kiosk_id, P.MAX_BODY_BYTES)
         key = request.headers.get(P.H_IDEMPOTENCY, "")
