@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from kiosk.ledger import checkpoint as cpmod
 from kiosk.ledger import merkle
 from kiosk.ledger.encoding import parse_body
-from kiosk.ledger.keys import public_from_raw
+from kiosk.ledger.keys import key_id, public_from_raw
 from server_sync import catalog, configstore, kiosk_keys, tree
 from server_sync.catalog import AREAS
 from server_sync.db import alarms, entries, kiosk_info, kiosks
@@ -110,27 +110,62 @@ def receipt(engine: Engine, code: str, now_ms: int | None = None, days: int = RE
         if now_ms is not None and days and row["received_ms"] < now_ms - days * 86_400_000:
             return None
         k = conn.execute(select(kiosks).where(kiosks.c.id == row["kiosk_id"])).mappings().one()
-        proof = None
-        if k["cp_size"] >= row["seq"] and k["cp_note"] and tree.covers(conn, k["id"], k["cp_size"]):
-            proof = tree.inclusion_proof(conn, k["id"], row["seq"] - 1, k["cp_size"])
-    if proof is None and k["cp_size"] >= row["seq"] and k["cp_note"]:
+        keys = _keys(conn, k)
+        covered = k["cp_size"] >= row["seq"] and bool(k["cp_note"])
+        # Key changes between the donation and the checkpoint: the chain from the key that signed the
+        # donation (the one the QR names) to the key that signed the checkpoint.
+        changes = conn.execute(select(entries.c.seq, entries.c.body, entries.c.signature).where(
+            entries.c.kiosk_id == k["id"], entries.c.type == "key_change", entries.c.seq > row["seq"],
+            entries.c.seq <= k["cp_size"]).order_by(entries.c.seq)).all() if covered and len(keys) > 1 else []
+        ready = covered and tree.covers(conn, k["id"], k["cp_size"])
+    if covered and not ready:
         tree.ensure(engine, k["id"], k["cp_size"])  # a kiosk last ingested by an older portal: once
+    proof, chain = None, []
+    if covered:
         with engine.connect() as conn:
             proof = tree.inclusion_proof(conn, k["id"], row["seq"] - 1, k["cp_size"])
+            chain = [{"seq": seq, "entry_body": base64.b64encode(bytes(body)).decode("ascii"),
+                      "entry_signature": bytes(sig).hex(),
+                      "proof": [p.hex() for p in tree.inclusion_proof(conn, k["id"], seq - 1, k["cp_size"])]}
+                     for seq, body, sig in changes]
     return {
         "receipt": code,
         "donation": {"kiosk_id": row["kiosk_id"], "seq": row["seq"], "project": row["project"],
                      "amount_yen": row["amount_yen"], "points": row["points"], "time_ms": row["time_ms"],
                      "time_fixed": bool(row["time_fixed"]), "voided": bool(row["voided"])},
-        "verification": _inclusion(row, k, proof),
+        "verification": _inclusion(row, k, proof, _key_at(keys, row["seq"]), _key_at(keys, k["cp_size"] + 1),
+                                   chain),
     }
 
 
-def _inclusion(row: Any, k: Any, proof: list[bytes] | None) -> dict[str, Any]:
-    """The evidence, and the portal's own check of it (a browser or ``kiosk receipt verify`` repeats it)."""
+def _keys(conn: Any, k: Any) -> list[tuple[int, bytes]]:
+    """``[(first seq it signs, raw key)]``: the genesis key, each key_change's, each administrator's
+    announcement (server_sync/kiosk_keys.py); just the enrolled key for a kiosk that never re-keyed."""
+    chain = [(s, bytes.fromhex(h)) for s, h in kiosk_keys.chain_keys(conn, k["id"])]
+    ev = kiosk_keys.key_events.c
+    announced = [(int(s), bytes(raw)) for s, raw in conn.execute(select(ev.seq, ev.public_key).where(
+        ev.kiosk_id == k["id"], ev.kind == "admin", ev.public_key.is_not(None)))]
+    return sorted(chain + announced) or [(1, bytes(k["public_key"]))]
+
+
+def _key_at(keys: list[tuple[int, bytes]], seq: int) -> bytes:
+    found = keys[0][1]
+    for start, raw in keys:
+        if start <= seq:
+            found = raw
+    return found
+
+
+def _inclusion(row: Any, k: Any, proof: list[bytes] | None, signer: bytes, cp_signer: bytes,
+               key_changes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The evidence, and the portal's own check of it (a browser or ``kiosk receipt verify`` repeats it).
+
+    ``public_key`` is the key that signed the donation (the one the QR names); when the kiosk re-keyed
+    since, ``key_changes`` carries each key_change entry up to the checkpoint, with its inclusion proof,
+    and the checkpoint is signed by the last key they hand over to."""
     h = bytes(row["entry_hash"])
-    pub = public_from_raw(bytes(k["public_key"]))
-    out: dict[str, Any] = {"kiosk_id": k["id"], "key_id": k["key_id"], "public_key": bytes(k["public_key"]).hex(),
+    pub = public_from_raw(signer)
+    out: dict[str, Any] = {"kiosk_id": k["id"], "key_id": key_id(signer), "public_key": signer.hex(),
                            "seq": row["seq"], "entry_hash": h.hex(),
                            "entry_body": base64.b64encode(bytes(row["body"])).decode("ascii"),
                            "entry_signature": bytes(row["signature"]).hex(), "verified": False}
@@ -142,8 +177,9 @@ def _inclusion(row: Any, k: Any, proof: list[bytes] | None) -> dict[str, Any]:
     if proof is None:
         out["status"] = "awaiting_checkpoint"
         return out
+    out["key_changes"] = key_changes
     try:
-        cp = cpmod.open_note(k["cp_note"], pub)
+        cp = cpmod.open_note(k["cp_note"], public_from_raw(cp_signer))
     except cpmod.CheckpointError:
         out["status"] = "bad_checkpoint"
         return out

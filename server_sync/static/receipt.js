@@ -100,6 +100,33 @@
     }
   }
 
+  // One key_change entry: {raw, key, seq} of the key it hands over to, or null if it does not hold.
+  async function keyChange(kc, signer, signerRaw, after, kiosk, note) {
+    let body, sig, proof, obj, raw;
+    try {
+      body = unb64(kc.entry_body);
+      sig = unhex(kc.entry_signature);
+      proof = kc.proof.map(unhex);
+      obj = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body));
+      raw = unhex(obj.data.public_key);
+    } catch (e) {
+      return null;
+    }
+    if (obj.type !== "key_change" || obj.kiosk !== kiosk || !Number.isSafeInteger(obj.seq) || obj.seq <= after ||
+        raw.length !== 32 || obj.data.vouched_by !== "previous_key" ||
+        obj.key_id !== hex((await sha256(signerRaw)).slice(0, 8))) {
+      return null;
+    }
+    const leaf = await sha256(Uint8Array.of(0), body);
+    if (!(await edVerify(signer, sig, leaf))) return null;
+    if (!(await verifyInclusion(leaf, obj.seq - 1, note.size, proof, note.root))) return null;
+    try {
+      return { raw, key: await ed25519(raw), seq: obj.seq };
+    } catch (e) {
+      return null;
+    }
+  }
+
   // Every step, in order; the first that fails ends the check. Returns {ok, steps, body}.
   async function check(doc, keyId) {
     const steps = [];
@@ -147,14 +174,22 @@
       return fail(T.stepCheckpoint);
     }
     const origin = "civic-kiosk.ledger/" + obj.kiosk;
-    const noteKeyId = (await sha256(enc.encode(origin + "\n"), Uint8Array.of(1), pubRaw)).slice(0, 4);
-    const mine = note.sigs.find((s) => s.name === origin && same(s.keyId, noteKeyId));
-    if (note.origin !== origin || !mine || !(await edVerify(key, mine.sig, enc.encode(note.text)))) {
-      return fail(T.stepCheckpoint);
-    }
-    step(true, T.stepCheckpoint + " (" + note.size + ")");
+    if (note.origin !== origin) return fail(T.stepCheckpoint);
     if (!(await verifyInclusion(leaf, v.seq - 1, note.size, proof, note.root))) return fail(T.stepProof);
     step(true, T.stepProof);
+    // A kiosk that re-keyed since: each key_change entry, signed by the key it replaces and in the same
+    // signed tree, hands over to the next key; the checkpoint must be signed by the last one.
+    let signerRaw = pubRaw, signer = key, after = obj.seq;
+    for (const kc of v.key_changes || []) {
+      const next = await keyChange(kc, signer, signerRaw, after, obj.kiosk, note);
+      if (!next) return fail(T.stepKeyChange);
+      step(true, T.stepKeyChange + " (seq " + next.seq + ")");
+      signerRaw = next.raw; signer = next.key; after = next.seq;
+    }
+    const noteKeyId = (await sha256(enc.encode(origin + "\n"), Uint8Array.of(1), signerRaw)).slice(0, 4);
+    const mine = note.sigs.find((s) => s.name === origin && same(s.keyId, noteKeyId));
+    if (!mine || !(await edVerify(signer, mine.sig, enc.encode(note.text)))) return fail(T.stepCheckpoint);
+    step(true, T.stepCheckpoint + " (" + note.size + ")");
     const d = obj.data;
     if (!shown || shown.amount_yen !== d.amount_yen || shown.project !== d.project || shown.seq !== obj.seq ||
         shown.kiosk_id !== obj.kiosk) {

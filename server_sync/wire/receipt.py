@@ -113,16 +113,61 @@ def check_receipt(doc: Any, key_id: str | None) -> ReceiptCheck:
     if obj.get("type") != "donation" or obj.get("seq") != seq or obj.get("key_id") != kid:
         return ReceiptCheck(False, "the signed body is not this donation (type, seq or key id differ)", key_id=kid)
     try:
-        cp = cpmod.open_note(note, pub)
+        cp, _ = cpmod.parse(note)
     except cpmod.CheckpointError as exc:
         return ReceiptCheck(False, f"checkpoint: {exc}", obj, key_id=kid)
     if cp.origin != cpmod.origin_for(str(obj.get("kiosk"))):
         return ReceiptCheck(False, f"the checkpoint is for log {cp.origin!r}, not this kiosk's", obj, key_id=kid)
     if not merkle.verify_inclusion(leaf, seq - 1, cp.size, proof, cp.root):
         return ReceiptCheck(False, "the inclusion proof does not reach the checkpoint's root", obj, cp.size, kid)
+    # A kiosk that re-keyed since: each key_change, signed by the key it replaces and in the same signed
+    # tree, hands over to the next key; the checkpoint must be the last key's.
+    signer, after = pub, seq
+    for kc in v.get("key_changes") or []:
+        why = _key_change(kc, signer, after, obj.get("kiosk"), cp)
+        if isinstance(why, str):
+            return ReceiptCheck(False, why, obj, cp.size, kid)
+        signer, after = why
+    try:
+        cpmod.open_note(note, signer)
+    except cpmod.CheckpointError as exc:
+        return ReceiptCheck(False, f"checkpoint: {exc}", obj, cp.size, kid)
     for name, want in (("amount_yen", data.get("amount_yen")), ("project", data.get("project")),
                        ("seq", seq), ("kiosk_id", obj.get("kiosk"))):
         if shown.get(name) != want:
             return ReceiptCheck(False, f"the portal shows {name}={shown.get(name)!r}, the signed body says {want!r}",
                                 obj, cp.size, kid)
     return ReceiptCheck(True, "verified", obj, cp.size, kid)
+
+
+def _key_change(kc: Any, signer: Ed25519PublicKey, after: int, kiosk: Any,
+                cp: Any) -> tuple[Ed25519PublicKey, int] | str:
+    """The next key and seq if ``kc`` is a key_change entry ``signer`` signed after ``after`` in the tree
+    ``cp``; else why not."""
+    from kiosk.ledger import merkle
+    from kiosk.ledger.encoding import VOUCHED_BY_PREVIOUS_KEY, EncodingError, entry_hash, parse_body
+    from kiosk.ledger.keys import key_id, public_raw
+
+    try:
+        body = base64.b64decode(kc["entry_body"], validate=True)
+        sig = bytes.fromhex(kc["entry_signature"])
+        proof = [bytes.fromhex(p) for p in kc["proof"]]
+        obj = parse_body(body)
+        new = Ed25519PublicKey.from_public_bytes(bytes.fromhex(obj["data"]["public_key"]))
+    except (KeyError, TypeError, ValueError, binascii.Error, EncodingError):
+        return "a key change in the receipt is malformed"
+    kseq = obj.get("seq")
+    if obj.get("type") != "key_change" or obj.get("kiosk") != kiosk or not isinstance(kseq, int) or kseq <= after:
+        return "a key change in the receipt is not this kiosk's, or out of order"
+    if obj["data"].get("vouched_by") != VOUCHED_BY_PREVIOUS_KEY:
+        return "the kiosk's key was replaced on an administrator's word: only the portal vouches for the new key"
+    leaf = entry_hash(body)
+    try:
+        signer.verify(sig, leaf)
+    except InvalidSignature:
+        return f"the key change at seq={kseq} is not signed by the key it replaces"
+    if obj.get("key_id") != key_id(public_raw(signer)):
+        return f"the key change at seq={kseq} names another signing key"
+    if not merkle.verify_inclusion(leaf, kseq - 1, cp.size, proof, cp.root):
+        return f"the key change at seq={kseq} is not in the signed checkpoint"
+    return new, kseq

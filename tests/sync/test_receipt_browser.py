@@ -145,3 +145,19 @@ def test_the_page_in_english_and_before_a_checkpoint(portal, rig, browser):
         assert result == "ok" and text == "✓ This donation has been confirmed."
     finally:
         page.close()
+
+
+def test_the_page_follows_a_key_change_signed_by_the_previous_key(portal, rig, browser):
+    from test_receipts import rekeyed
+
+    before, _after, old_kid = rekeyed(portal, rig)
+    page = browser.new_page(locale="ja-JP")
+    try:
+        result, text = _check(page, f"{portal.url}/r/{receipt_code(before[0])}#k={old_kid}")
+        assert result == "ok", page.locator("#steps").text_content()
+        assert page.locator("#steps li.ok").count() == 7  # the six checks and the key's hand-over
+        assert "前の鍵から正しく引き継がれている" in (page.locator("#steps").text_content() or "")
+        # The new key id in an old gift's link: the gift was not signed by it.
+        assert _check(page, f"{portal.url}/r/{receipt_code(before[0])}#k={rig.ledger.key_id}")[0] == "failed"
+    finally:
+        page.close()

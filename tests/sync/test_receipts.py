@@ -345,3 +345,46 @@ def test_kiosk_receipt_verify_checks_a_link_online_and_a_saved_answer_offline(po
     assert "does not know" in capsys.readouterr().out
     assert main(["receipt", "verify", f"{portal.url}/r/{code}"]) == 2  # no key id
     assert main(["receipt", "verify", "not a link"]) == 2
+
+
+# --- a kiosk that re-keyed since the donation -------------------------------------------------------------
+def rekeyed(portal, rig) -> tuple[list, list, str]:  # noqa: ANN001
+    """Gifts before and after `kiosk rekey` (the old key signs the key_change), all synced and checkpointed."""
+    from kiosk.cli import main as kiosk_main
+    from kiosk.ops.local_files import open_ledger
+
+    publish(portal.app.state.engine, {"projects": PROJECTS})
+    before = rig.donate(3)
+    assert enrolled(rig, portal).sync_once().ok
+    old_kid = rig.ledger.key_id
+    assert kiosk_main(["rekey", "--config", str(rig.config_path)]) == 0
+    rig.ledger.close(checkpoint=False)
+    rig.ledger = open_ledger(rig.cfg, clock=rig.clock)  # `kiosk run` starts again with the new key
+    after = rig.donate(2)
+    rig.ledger.checkpoint()
+    up = rig.uploader(portal.url)
+    assert up.sync_once().ok and up.sync_once().ok
+    assert rig.ledger.key_id != old_kid
+    return before, after, old_kid
+
+
+def test_a_receipt_from_before_a_rekey_verifies_through_the_key_change(portal, rig):
+    before, after, old_kid = rekeyed(portal, rig)
+    doc = _receipt(portal, receipt_code(before[0]))
+    v = doc["verification"]
+    assert v["verified"] is True and v["key_id"] == old_kid and len(v["key_changes"]) == 1
+    res = check_receipt(doc, old_kid)  # the QR of an old gift names the old key
+    assert res.ok, res.reason
+    assert not check_receipt(doc, rig.ledger.key_id).ok  # the entry was not signed by the new key
+    # A portal that hides the hand-over, or forges it, is caught: the checkpoint is the new key's.
+    hidden = copy.deepcopy(doc)
+    hidden["verification"]["key_changes"] = []
+    assert "checkpoint" in check_receipt(hidden, old_kid).reason
+    forged = copy.deepcopy(doc)
+    kc = forged["verification"]["key_changes"][0]
+    kc["entry_signature"] = Ed25519PrivateKey.generate().sign(b"x" * 32).hex()
+    assert "not signed by the key it replaces" in check_receipt(forged, old_kid).reason
+    # A gift after the re-key: signed by the new key, no hand-over to show.
+    new = _receipt(portal, receipt_code(after[0]))
+    assert new["verification"]["key_changes"] == [] and check_receipt(new, rig.ledger.key_id).ok
+    assert auditor(new, rig.ledger.key_id) == (True, "ok")
