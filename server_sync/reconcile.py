@@ -499,6 +499,9 @@ def kiosk_days(engine: Engine, first: date, last: date, kiosk_id: str | None = N
                 if d.provider_ref}
         found, all_payments, ranges = _provider(conn, first, last, refs)
         known = {r[0] for r in conn.execute(select(kiosks.c.id))}
+    for p in all_payments:  # a payment placed on a kiosk's day when the kiosk recorded nothing that day
+        if p["device"] in loaded and first <= p["business_date"] <= last:
+            loaded[p["device"]].setdefault(p["business_date"], {"donations": [], "closeouts": []})
     out = []
     for k, days in loaded.items():
         for day, v in days.items():

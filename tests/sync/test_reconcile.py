@@ -11,7 +11,7 @@ import html
 import io
 import os
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -322,8 +322,14 @@ def test_a_provider_payment_no_kiosk_has_is_shown_on_its_day(portal, rig):
     day = rig.ledger.business_date()
     s = login(portal.url)
     stray = payment_row(d[0], "", amount=1200, pid="sq-pay-elsewhere")  # another terminal, no device name
-    assert upload(s, portal.url, square_csv([payment_row(e, rig.kiosk_id) for e in d[:1]] + [stray])).status_code \
-        == 200
+    # A payment on the kiosk's terminal the day before, when its ledger recorded nothing at all.
+    before = payment_row(d[0], rig.kiosk_id, amount=300, pid="sq-pay-yesterday")
+    yesterday = day - timedelta(days=1)
+    before[0] = yesterday.isoformat()
+    rows = [payment_row(e, rig.kiosk_id) for e in d[:1]] + [stray, before]
+    assert upload(s, portal.url, square_csv(rows)).status_code == 200
+    y = reconcile.kiosk_day(engine, rig.kiosk_id, yesterday)
+    assert y is not None and [p["payment_id"] for p in y["provider_only"]] == ["sq-pay-yesterday"] and not y["ok"]
     items = reconcile.kiosk_days(engine, day, day)
     [orphan] = [i for i in items if i["kiosk_id"] == ""]
     assert [p["payment_id"] for p in orphan["provider_only"]] == ["sq-pay-elsewhere"] and not orphan["ok"]
