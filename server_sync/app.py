@@ -410,9 +410,10 @@ def options_from_env() -> dict[str, Any]:
         opts["trusted_proxies"] = proxies
     days = os.environ.get("KIOSK_PORTAL_RECEIPT_DAYS", "")
     if days:
-        if not days.isdigit() or not 1 <= int(days) <= 3650:
+        n_days = decimal(days, 1, 3650)
+        if n_days is None:
             raise RuntimeError(f"KIOSK_PORTAL_RECEIPT_DAYS={days!r}: a whole number of days, 1 to 3650")
-        opts["receipt_days"] = int(days)
+        opts["receipt_days"] = n_days
     return opts
 
 

@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from server_sync.db import configs, media, media_info, media_jobs, writing
 from server_sync.i18n import N_
+from server_sync.wire.numbers import decimal
 
 MIN_PHOTOS, MAX_PHOTOS = 3, 10  # the renderer (kiosk/player/moviemaker.py) checks the same bounds
 PHOTO_LIMIT = 25 * 1024 * 1024
@@ -97,7 +98,7 @@ async def _receive(headers: Any, stream: AsyncIterator[bytes], spool: Path, job_
     if ctype != b"multipart/form-data" or b"boundary" not in params:
         raise Refused(BAD_FORM, status=400)
     declared = headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > FORM_LIMIT:
+    if (decimal(declared, leading_zeros=True) or 0) > FORM_LIMIT:
         raise Refused(TOO_LARGE_ALL, status=413, mb=PHOTO_LIMIT // (1024 * 1024))
     spool.mkdir(parents=True, exist_ok=True)
     state: dict[str, Any] = {"name": "", "header": b"", "value": b"", "disp": b"", "buf": bytearray(), "file": None,
@@ -123,7 +124,7 @@ async def _receive(headers: Any, stream: AsyncIterator[bytes], spool: Path, job_
         state["name"] = name
         if b"filename" in opts:
             slot = name[len("photo"):]
-            if not (name.startswith("photo") and slot.isdigit() and int(slot) < MAX_PHOTOS):
+            if not (name.startswith("photo") and decimal(slot, 0, MAX_PHOTOS - 1) is not None):
                 raise Refused(BAD_FORM, status=400)
             if not opts[b"filename"]:
                 return  # an empty file input: the browser sends a part with no file name and no data

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from server_sync import catalog, charts, movies, pages, queries
 from server_sync.i18n import N_
+from server_sync.wire.numbers import decimal
 
 DAYS = 14
 WEEKS = 12
@@ -42,13 +43,16 @@ def byte_range(header: str, size: int) -> tuple[int, int] | None:
     if unit.strip().lower() != "bytes" or "," in spec or "-" not in spec or size == 0:
         return None
     a, _, b = (x.strip() for x in spec.partition("-"))
+    # ASCII digits only (server_sync/wire/numbers.py): "bytes=²-" is a range nobody can serve, not a 500.
     if not a:
-        if not b.isdigit() or int(b) == 0:
+        n = decimal(b, leading_zeros=True)
+        if not n:
             return None
-        return max(0, size - int(b)), size - 1
-    if not a.isdigit() or (b and not b.isdigit()):
+        return max(0, size - n), size - 1
+    first_n, last_n = decimal(a, leading_zeros=True), decimal(b, leading_zeros=True) if b else size - 1
+    if first_n is None or last_n is None:
         return None
-    first, last = int(a), min(int(b), size - 1) if b else size - 1
+    first, last = first_n, min(last_n, size - 1)
     return (first, last) if first <= last else None
 
 

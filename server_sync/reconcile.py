@@ -47,6 +47,7 @@ from kiosk.ledger.encoding import parse_body
 from server_sync import catalog
 from server_sync.db import entries, kiosks, provider_imports, provider_payments, writing
 from server_sync.i18n import N_
+from server_sync.wire.numbers import decimal
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 PROVIDERS = ("square",)
@@ -72,7 +73,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 REQUIRED = ("payment_id", "date", "amount")
 DISPLAY = {"payment_id": "Payment ID", "date": "Date", "amount": "Total Collected"}
-_YEN = re.compile(r"^(\d+)(?:\.0+)?$")
+_YEN = re.compile(r"^(\d{1,15})(?:\.0+)?$")  # bounded: int() of 5,000 digits is a ValueError
 
 
 @dataclass
@@ -127,7 +128,7 @@ def parse_yen(text: str) -> int | None:
 def parse_date(text: str) -> date | None:
     t = text.strip().replace("/", "-").replace(".", "-")
     parts = t.split("-")
-    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+    if len(parts) != 3 or not all(decimal(p, 0, 9999, leading_zeros=True) is not None for p in parts):
         return None
     try:
         if len(parts[0]) == 4:
@@ -141,8 +142,8 @@ def parse_date(text: str) -> date | None:
 
 def parse_time(text: str) -> tuple[int, int, int] | None:
     parts = text.strip().split(":")
-    if len(parts) not in (2, 3) or not all(p.isdigit() for p in parts):
-        return None
+    if len(parts) not in (2, 3) or not all(decimal(p, 0, 99, leading_zeros=True) is not None for p in parts):
+        return None  # "²" passes str.isdigit() and then fails int(): ASCII digits only
     h, m, s = (int(p) for p in (parts + ["0"])[:3])
     return (h, m, s) if h < 24 and m < 60 and s < 60 else None
 
@@ -529,11 +530,10 @@ def kiosk_day(engine: Engine, kiosk_id: str, day: date) -> dict[str, Any] | None
 
 def month_bounds(month: str | None, today: date) -> tuple[date, date, str]:
     """('2026-12' or None) -> (first day, last day, 'YYYY-MM'); a bad month is this month."""
-    try:
-        y, m = (int(x) for x in (month or "").split("-"))
-        first = date(y, m, 1)
-    except ValueError:
-        first = today.replace(day=1)
+    y_s, _, m_s = (month or "").partition("-")
+    y, m = decimal(y_s, 1, 9999, leading_zeros=True), decimal(m_s, 1, 12, leading_zeros=True)
+    # Strict digits and ranges: int("²") fails, and date(10**20, 1, 1) is an OverflowError, not a ValueError.
+    first = date(y, m, 1) if y is not None and m is not None else today.replace(day=1)
     last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
     return first, last, first.strftime("%Y-%m")
 
@@ -636,7 +636,7 @@ def install(app: FastAPI, engine: Engine) -> None:
     def reconciliation_month(request: Request, month: str | None = None, imported: str | None = None) -> Response:
         def render(who: staff.Who, lang: str, c: dict[str, Any]) -> str:
             notice = pages.staff_text(N_("Imported %(n)s payments from the provider's file."), lang,
-                                      n=imported) if imported and imported.isdigit() else ""
+                                      n=imported) if decimal(imported) is not None else ""
             return month_page(lang, c, month, notice=notice)
         return ui.page(request, "staff", render)
 
@@ -664,7 +664,7 @@ def install(app: FastAPI, engine: Engine) -> None:
         declared = request.headers.get("content-length", "")
         errors: list[Msg] = []
         raw, name, provider, token = b"", "", "", ""
-        if declared.isdigit() and int(declared) > MAX_FILE_BYTES + 64 * 1024:
+        if (decimal(declared, leading_zeros=True) or 0) > MAX_FILE_BYTES + 64 * 1024:
             errors.append((N_("The file is too large: at most %(mb)s MB."), {"mb": MAX_FILE_BYTES // (1024 * 1024)}))
         else:
             try:

@@ -221,3 +221,39 @@ def test_the_strict_decimal_parser():
     assert decimal("9" * 19) is None  # beyond BIGINT
     assert decimal(str(2**63 - 1)) == 2**63 - 1
     assert decimal("5", 1, 4) is None and decimal("") is None and decimal(None) is None
+
+
+def test_media_ranges_and_report_months_in_other_scripts_are_not_500(db_url, tmp_path):
+    """The other parsers of numbers people or browsers send: a video's Range header, the reconciliation month."""
+    import re as _re
+
+    from server_sync import configstore
+    from server_sync.embedded import start_portal
+    from server_sync.public import byte_range
+    from server_sync.reconcile import month_bounds, parse_time, parse_yen
+
+    assert byte_range("bytes=²-", 100) is None and byte_range("bytes=-٣", 100) is None
+    assert byte_range("bytes=0-9", 100) == (0, 9) and byte_range("bytes=-10", 100) == (90, 99)
+    assert parse_time("²:²") is None and parse_time("12:30") == (12, 30, 0)
+    assert parse_yen("9" * 5000) is None and parse_yen("1,000") == 1000
+    import datetime as _dt
+    today = _dt.date(2026, 12, 3)
+    assert month_bounds("99999999999999999999-1", today)[2] == "2026-12"  # date() would overflow
+    assert month_bounds("2026-11", today)[2] == "2026-11"
+
+    handle = start_portal(db_url, secret_file=tmp_path / "secret")
+    try:
+        eng = handle.app.state.engine
+        sha = configstore.add_media(eng, b"\x00" * 1000, "video/mp4")
+        for rng in ("bytes=²-", "bytes=-٣", "bytes=0-" + "9" * 400, "bytes=5-1", "bytes=0-9"):
+            r = requests.get(f"{handle.url}/api/v1/media/{sha}", headers={"Range": rng.encode()}, timeout=10)
+            assert r.status_code < 500, (rng, r.status_code)
+        add_user(eng, "admin", PASSWORD)
+        s = requests.Session()
+        s.post(handle.url + "/staff/login", data={"username": "admin", "password": PASSWORD}, timeout=10)
+        for month in ("99999999999999999999-1", "²-1", "2026-13", "x"):
+            r = s.get(handle.url + "/staff/reconciliation", params={"month": month, "imported": "²"}, timeout=10)
+            assert r.status_code == 200, (month, r.status_code)
+            assert _re.search(r"20\d\d", r.text)
+    finally:
+        handle.stop()
