@@ -35,6 +35,7 @@ from server_sync import (
     moviemaker_ui,
     operator,
     pages,
+    points_ui,
     public,
     queries,
     reconcile,
@@ -331,6 +332,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     operator.install(app, engine, jobs, upload_limit)
     reconcile.install(app, engine)  # after operator: it uses operator's staff helpers
     moviemaker_ui.install(app, engine, jobs, movie_size)  # /staff/movies: movies from photos (after operator too)
+    points_ui.install(app, engine)  # /staff/point-rules, /points/rules: the written point rules (docs/points.md)
     kiosk_keys.install(app, engine)  # /staff/kiosks/{id}/revocation (after operator: it uses its form helper)
 
     @app.get("/staff/login", response_class=HTMLResponse, tags=["staff"])

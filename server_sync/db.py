@@ -345,6 +345,45 @@ settings = Table(
 )
 
 
+# The written point rules (issue #17, server_sync/pointrules.py): every version kept, the newest in force.
+# ``document`` is a configdoc.PointRules as JSON; kiosks receive it in the pushed config.
+point_rules = Table(
+    "portal_point_rules", metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("document", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("created_by", String(64), nullable=True),
+)
+
+# Sponsor pools (issue #17, docs/points.md): yen a sponsor funds for points exchanged into gifts.
+# ``allocations`` is JSON {kiosk_id: cumulative yen handed to that kiosk}; their sum never exceeds
+# ``funded_yen``, and a kiosk never spends past its own allocation, so the pool cannot go below zero.
+sponsor_pools = Table(
+    "portal_sponsor_pools", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("sponsor", String(200), nullable=False),
+    Column("sponsor_en", String(200), nullable=False, server_default=""),
+    Column("funded_yen", BigInteger, nullable=False),
+    Column("yen_per_point", Integer, nullable=False, server_default="1"),
+    Column("per_kiosk_yen", BigInteger, nullable=False, server_default="5000"),
+    Column("areas", String(200), nullable=False, server_default=""),  # comma list; empty: every area
+    Column("start", String(10), nullable=True),
+    Column("end", String(10), nullable=True),
+    Column("allocations", Text, nullable=False, server_default="{}"),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+# A card's points handed to one kiosk to spend (docs/points.md): cumulative, per donor token and kiosk.
+# Only the portal moves points to a kiosk, and only points no kiosk holds, so two kiosks spending the same
+# card offline can each spend only what they were handed.
+point_allotments = Table(
+    "portal_point_allotments", metadata,
+    Column("donor", String(64), primary_key=True),
+    Column("kiosk_id", String(40), primary_key=True),
+    Column("points", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
 def make_engine(url: str, **kw: Any) -> Engine:
     """An engine for a portal database URL (``sqlite:///file.db`` or ``postgresql+psycopg://...``)."""
     if url.startswith("postgresql://"):

@@ -131,9 +131,26 @@ def _violation(obj: dict[str, Any], ctx: Context) -> str | None:
             if data.get("points") != want:
                 return f"points: {data.get('points')} for ¥{yen}, the formula gives {want}{_at(ctx)}"
     else:  # points_grant
+        rules = (ctx.config or {}).get("points_rules")
+        if isinstance(rules, dict):  # written rules in force (issue #17): the grant must match one exactly
+            return _rule_violation(data, rules, ctx)
         pts, most = data.get("points"), ctx.max_grant_points(str(data.get("activity", "")))
         if not isinstance(pts, int) or pts < 1 or pts > most:
             return f"points: grant of {pts} for {data.get('activity')!r} is over the maximum {most}"
+    return None
+
+
+def _rule_violation(data: dict[str, Any], rules: dict[str, Any], ctx: Context) -> str | None:
+    """A grant under written rules names their version, an activity of it, and exactly its points."""
+    v = rules.get("version")
+    if data.get("rules") != v:
+        return f"rules: grant under rules {data.get('rules')!r}, the kiosk ran point rules v{v}{_at(ctx)}"
+    act = next((a for a in rules.get("activities") or [] if isinstance(a, dict) and a.get("id") == data.get(
+        "activity")), None)
+    if act is None:
+        return f"rules: no activity {data.get('activity')!r} in point rules v{v}{_at(ctx)}"
+    if data.get("points") != act.get("points"):
+        return f"rules: {data.get('points')} points for {act.get('id')!r}, point rules v{v} give {act.get('points')}"
     return None
 
 

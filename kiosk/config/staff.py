@@ -100,6 +100,10 @@ class VolunteerSection(Section):
     daily_limit_per_card: int = Field(300, ge=1)
     """Most volunteer points one card (donor token) may receive per business day."""
 
+    rules_version: int = Field(0, ge=0)
+    """Version of the portal's written point rules the activities come from (set by a pushed config; 0: this
+    file's own activities). Under rules, each activity's points are fixed and each grant records the version."""
+
     @field_validator("activities")
     @classmethod
     def _unique(cls, v: list[Activity]) -> list[Activity]:

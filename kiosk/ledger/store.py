@@ -550,9 +550,13 @@ class Ledger:
                 raise LedgerError(f"seq={donation_seq} is already voided")
             return self._after(self._append("void", {"voids_seq": donation_seq, "reason": reason}))
 
-    def grant_points(self, donor: DonorToken, points: int, activity: str) -> Entry:
-        return self._after(self._append("points_grant", {
-            "donor": donor.hex, "pepper_epoch": donor.epoch, "points": points, "activity": activity}))
+    def grant_points(self, donor: DonorToken, points: int, activity: str, rules: int | None = None) -> Entry:
+        """``rules``: the version of the portal's written point rules the grant follows (docs/points.md)."""
+        data: dict[str, Any] = {"donor": donor.hex, "pepper_epoch": donor.epoch, "points": points,
+                                "activity": activity}
+        if rules is not None:
+            data["rules"] = rules
+        return self._after(self._append("points_grant", data))
 
     # --- queries -----------------------------------------------------------------
     # Any thread: the figures below come from one published view (or SQL bounded by it). The intent

@@ -42,9 +42,14 @@ def check_grant(settings: VolunteerSection, activity_id: str, points: int, alrea
     """Raise :class:`VolunteerError` unless the grant is within the configured limits."""
     act = settings.activity(activity_id)
     if act is None:
-        raise VolunteerError(f"unknown activity {activity_id!r}")
+        raise VolunteerError(f"unknown activity {activity_id!r}" + (
+            f": no rule of the point rules v{settings.rules_version}" if settings.rules_version else ""))
     if not isinstance(points, int) or isinstance(points, bool) or points < 1:
         raise VolunteerError("points must be a positive whole number")
+    if settings.rules_version and points != act.points:
+        # Written rules (docs/points.md): an activity gives exactly its points; anything else matches no rule.
+        raise VolunteerError(f"{act.title}: the point rules v{settings.rules_version} give {act.points} points, "
+                             f"not {points}")
     if points > act.max_points:
         raise VolunteerError(f"{act.title}: at most {act.max_points} points per grant")
     if already_today + points > settings.daily_limit_per_card:
@@ -64,7 +69,7 @@ def grant(writer: LedgerWriter, settings: VolunteerSection, activity_id: str, po
         # Limit check, grant and audit line in one job on the writer's thread: nothing can be granted
         # between the check and the grant, and the audit line follows its grant directly.
         check_grant(settings, activity_id, points, granted_on(ledger, donor, ledger.business_date()))
-        entry = ledger.grant_points(donor, points, activity_id)
+        entry = ledger.grant_points(donor, points, activity_id, settings.rules_version or None)
         if session is not None:
             session.append_to(ledger, "points_grant", activity=activity_id, points=points, grant_seq=entry.seq)
         return entry

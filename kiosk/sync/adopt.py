@@ -51,6 +51,14 @@ def overlay(cfg: KioskConfig, pushed: dict[str, Any]) -> KioskConfig:
                              for s in pushed["slides"]]
     if pushed.get("activities") is not None:
         new.volunteer.activities = [Activity(**a) for a in pushed["activities"]]
+    rules = pushed.get("points_rules")
+    # Written point rules (docs/points.md): the activities and points rate are the rules' own (the portal's
+    # document checks that), each activity's points fixed; grants record the version.
+    new.volunteer.rules_version = rules["version"] if rules else 0
+    if rules:
+        new.volunteer.activities = [Activity(id=a["id"], title=a["title"], title_en=a.get("title_en", ""),
+                                             points=a["points"], max_points=a["points"]) for a in rules["activities"]]
+        new.donation = new.donation.model_copy(update={"points_per_100_yen": rules["points_per_100_yen"]})
     return type(new).model_validate(new.model_dump()).model_copy(update={"base_dir": cfg.base_dir})
 
 

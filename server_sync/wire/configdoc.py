@@ -95,6 +95,41 @@ class Activity(_Doc):
         return self
 
 
+class RuleActivity(_Doc):
+    """One volunteer activity type of the written point rules: fixed points and what it means, in words
+    a citizen can read (shown on the portal's public rules page)."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
+    title: str = Field(min_length=1, max_length=200)
+    title_en: str = Field("", max_length=200)
+    points: int = Field(ge=1, le=10_000)
+    """The points one grant gives: fixed, staff do not type a number."""
+    description: str = Field("", max_length=1000)
+    description_en: str = Field("", max_length=1000)
+
+
+class PointRules(_Doc):
+    """The written issuing rules (issue #17), versioned on the portal (``server_sync/pointrules.py``).
+
+    A kiosk grants only what a rule in force says; its ``points_grant`` entries name the version
+    (``rules``), and the portal's ingest policy checks each grant against that version.
+    """
+
+    version: int = Field(ge=1, le=10**9)
+    points_per_100_yen: int = Field(ge=0, le=1000)
+    activities: list[RuleActivity] = Field(default_factory=list, max_length=100)
+
+    @model_validator(mode="after")
+    def _unique(self) -> PointRules:
+        ids = [a.id for a in self.activities]
+        if len(set(ids)) != len(ids):
+            raise ValueError("duplicate activity ids in the point rules")
+        return self
+
+    def activity(self, activity_id: str) -> RuleActivity | None:
+        return next((a for a in self.activities if a.id == activity_id), None)
+
+
 class PushedConfig(_Doc):
     projects: list[PushedProject] = Field(min_length=1, max_length=200)
     presets_yen: list[int] = Field(default_factory=lambda: [100, 500, 1000], min_length=1, max_length=10)
@@ -110,6 +145,9 @@ class PushedConfig(_Doc):
     """Event slides; None leaves the kiosk's own ``[[player.slides]]``."""
     activities: list[Activity] | None = Field(None, max_length=100)
     """Volunteer activities; None leaves the kiosk's own ``[[volunteer.activities]]``."""
+    points_rules: PointRules | None = None
+    """The written point rules in force (issue #17); when set, the activities and the points rate above
+    are the rules' own (checked here), and each activity's points are fixed."""
 
     @model_validator(mode="after")
     def _consistent(self) -> PushedConfig:
@@ -129,6 +167,14 @@ class PushedConfig(_Doc):
         acts = [a.id for a in self.activities or []]
         if len(set(acts)) != len(acts):
             raise ValueError("duplicate activity ids")
+        r = self.points_rules
+        if r is not None:
+            if self.points_per_100_yen is not None and self.points_per_100_yen != r.points_per_100_yen:
+                raise ValueError(f"points_per_100_yen {self.points_per_100_yen} differs from the point rules "
+                                 f"v{r.version} ({r.points_per_100_yen}); edit the point rules instead")
+            if self.activities is not None and [(a.id, a.points, a.max_points) for a in self.activities] != [
+                    (a.id, a.points, a.points) for a in r.activities]:
+                raise ValueError(f"activities differ from the point rules v{r.version}; edit the point rules instead")
         return self
 
 
@@ -147,9 +193,15 @@ def validate(doc: Any) -> PushedConfig:
 
 # Keys added after documents were first published: left out when unset, so an older document keeps
 # its digest (a kiosk recomputes the digest from the document as it validates it).
-_ADDED_KEYS = ("max_per_transaction_yen", "points_per_100_yen")
+_ADDED_KEYS = ("max_per_transaction_yen", "points_per_100_yen", "points_rules")
 DEFAULT_MAX_PER_TRANSACTION_YEN = 1000
 DEFAULT_POINTS_PER_100_YEN = 1
+
+
+def rule_activities(rules: PointRules) -> list[dict[str, Any]]:
+    """The ``activities`` a document with these rules carries: each rule's points, fixed (points = max)."""
+    return [{"id": a.id, "title": a.title, "title_en": a.title_en, "points": a.points, "max_points": a.points}
+            for a in rules.activities]
 
 
 def normalised(cfg: PushedConfig) -> dict[str, Any]:

@@ -120,6 +120,15 @@ def _busy(rig: Rig) -> None:
     _to(("go", "sync"), ("sync_run",))(rig)
 
 
+def _volunteer_tap_rules(rig: Rig) -> None:
+    """Under the portal's written point rules (issue #17): the activity's points are fixed, so choosing the
+    activity goes straight to the tap page, which names the rules' version."""
+    rig.open()
+    rig.menu.model.s.ops.volunteer.rules_version = 3
+    rig.menu.model.press("go", "volunteer")
+    rig.menu.model.press("activity", "event-help")
+
+
 SETUPS: dict[str, Callable[[Rig], None]] = {
     "pin": _pin,
     "pin_locked": _pin_locked,
@@ -134,6 +143,7 @@ SETUPS: dict[str, Callable[[Rig], None]] = {
     "volunteer_points": _to(("go", "volunteer"), ("activity", "event-help"), ("points", 10)),
     "volunteer_tap": _volunteer_tap,
     "volunteer_done": _volunteer_done,
+    "volunteer_tap_rules": _volunteer_tap_rules,
     "sync": _to(("go", "sync")),
     "reader_test": _to(("go", "reader_test")),
     "reader_test_card": _reader_card,

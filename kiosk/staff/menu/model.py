@@ -483,7 +483,8 @@ class MenuModel:
         if act is None:
             return
         self.activity, self.points = act.id, act.points
-        self._go(VOL_POINTS)
+        # Under the portal's written point rules the activity's points are fixed: no number to choose.
+        self._go(VOL_TAP if self.s.ops.volunteer.rules_version else VOL_POINTS)
 
     def _do_points(self, step: int) -> None:
         act = self.s.ops.volunteer.activity(self.activity)

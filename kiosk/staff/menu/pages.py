@@ -185,8 +185,10 @@ def points_page(model: MenuModel, _: Tr) -> View:
 
 
 def tap_page(model: MenuModel, _: Tr) -> View:
+    rules = model.s.ops.volunteer.rules_version
     return View(m.VOL_TAP, _("Volunteer points"), big=_("{points} pt").format(points=model.points),
                 lines=(_("Activity: {name}").format(name=_activity_title(model, model.activity)),
+                       *((_("Fixed by the point rules v{version}").format(version=rules),) if rules else ()),
                        _("Ask the volunteer to tap their card on the reader")),
                 footer=(Button(_("Cancel"), "back"),))
 
