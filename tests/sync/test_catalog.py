@@ -71,7 +71,7 @@ def test_catalog_titles_and_areas_on_every_page_and_area_totals_add_up(portal, r
     # A receipt names the project and its area, not its id.
     first = next(g for g in given if g.data["project"] == "kodomo")
     rec = requests.get(portal.url + f"/r/{receipt_code(first)}", timeout=10).text
-    assert '<span id="project">こども食堂</span>' in rec and '<span id="area">子ども・未来</span>' in rec
+    assert 'data-project-id="kodomo">こども食堂</span>' in rec and '<span id="area">子ども・未来</span>' in rec
     # The contact is for staff: on no public page or answer.
     for url in ("/", "/p/kodomo", "/api/v1/projects", "/api/v1/projects/kodomo", f"/r/{receipt_code(first)}"):
         assert CONTACT not in requests.get(portal.url + url, timeout=10).text, url
