@@ -149,6 +149,8 @@ boots = Table(
     Column("epoch_ms", BigInteger, nullable=True),
     Column("source", String(16), nullable=True),
     Column("max_mono_ms", BigInteger, nullable=False, default=0),
+    # The earliest the epoch can be by the portal's own clock (heartbeats; server_sync/clockfix.py).
+    Column("floor_ms", BigInteger, nullable=True),
 )
 
 idempotency = Table(
@@ -431,6 +433,7 @@ _ADDED_COLUMNS = {
     "portal_staff": ("role", "group_id"),
     "portal_configs": ("target", "published_by"),
     "portal_entries": ("quarantine",),
+    "portal_boots": ("floor_ms",),
     "portal_media_info": ("poster_sha256",),
     "portal_media_jobs": ("kind", "duration_s", "poster_sha256"),
 }

@@ -24,7 +24,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from pydantic import ValidationError
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, case, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from kiosk.ledger import checkpoint as cpmod
@@ -371,15 +371,16 @@ class Ingestor:
         return conn.execute(q).mappings().one()
 
     def _boot_clocks(self, conn: Connection, kid: str, wanted: list[int]) -> dict[int, BootClock]:
-        rows = conn.execute(select(boots.c.boot, boots.c.epoch_ms, boots.c.source, boots.c.max_mono_ms).where(
+        rows = conn.execute(select(boots.c.boot, boots.c.epoch_ms, boots.c.source, boots.c.max_mono_ms,
+                                   boots.c.floor_ms).where(
             boots.c.kiosk_id == kid, boots.c.boot.in_(sorted(set(wanted))))).all()
-        return {b: BootClock(e, s, m) for b, e, s, m in rows}
+        return {b: BootClock(e, s, m, f) for b, e, s, m, f in rows}
 
     def _save_boots(self, conn: Connection, kid: str, clocks: dict[int, BootClock]) -> None:
         existing = {r[0] for r in conn.execute(select(boots.c.boot).where(
             boots.c.kiosk_id == kid, boots.c.boot.in_(list(clocks)))).all()}
         for b, c in clocks.items():
-            vals = {"epoch_ms": c.epoch_ms, "source": c.source, "max_mono_ms": c.max_mono_ms}
+            vals = {"epoch_ms": c.epoch_ms, "source": c.source, "max_mono_ms": c.max_mono_ms, "floor_ms": c.floor_ms}
             if b in existing:
                 conn.execute(update(boots).where(boots.c.kiosk_id == kid, boots.c.boot == b).values(**vals))
             else:
@@ -389,7 +390,7 @@ class Ingestor:
                 boots_in = [0, 1] if b == 1 else [b]
                 conn.execute(update(entries).where(
                     entries.c.kiosk_id == kid, entries.c.boot.in_(boots_in), entries.c.clock_synced.is_(False)
-                ).values(time_ms=c.epoch_ms + entries.c.mono_ms, time_fixed=True))
+                ).values(time_ms=_bounded_sql(c.epoch_ms), time_fixed=True))
 
     def _store(self, conn: Connection, kid: str, plan: _Plan, fresh: list[_Decoded]) -> None:
         objs = plan.objs
@@ -422,7 +423,8 @@ class Ingestor:
         quarantined: list[tuple[int, str]] = []
         for d, o, why in zip(fresh, objs, whys, strict=True):
             data, kind = o["data"], o["type"]
-            t, fixed = clocks[_clock_boot(o["boot"])].time_of(o["mono_ms"], o["wall_ms"], o["clock_synced"])
+            t, fixed = clocks[_clock_boot(o["boot"])].time_of(o["mono_ms"], o["wall_ms"], o["clock_synced"],
+                                                              received)
             row = entry_row(kid, d.seq, d.body, d.signature, d.entry_hash, o, t, fixed, received)
             if why is not None:
                 row["quarantine"] = why[:200]
@@ -611,6 +613,14 @@ def _first_bad_signature(pub: Any, fresh: list[_Decoded], upto: int) -> None:
     bad = _bad_signature(pub, [d for d in fresh if d.seq <= upto])
     if bad is not None:
         raise PortalError(422, "invalid_entry", BAD_SIGNATURE, seq=bad)
+
+
+def _bounded_sql(epoch_ms: int) -> Any:
+    """clockfix.bounded(epoch + mono, wall, False, received) as SQL, for re-timing a boot's stored
+    unsynced rows: never before the entry's own wall_ms, never after the portal received it."""
+    t = entries.c.mono_ms + epoch_ms
+    low = case((t < entries.c.wall_ms, entries.c.wall_ms), else_=t)
+    return case((low > entries.c.received_ms, entries.c.received_ms), else_=low)
 
 
 def _clock_boot(boot: int) -> int:

@@ -143,7 +143,9 @@ def test_a_wild_synced_timestamp_is_quarantined_and_retimes_nothing(portal, rig)
     void = rig.ledger.void(honest_donation.seq, "forged")  # a void carried by a quarantined entry
     _assert_contained(portal, rig, up, honest, [don.seq, void.seq], "time")
     after = _times(portal, rig.kiosk_id)
-    assert {s: after[s] for s in times} == times  # the forged clock re-timed none of the boot's entries
+    # The forged clock re-timed none of the boot's entries. (The round's honest heartbeat may refine the
+    # portal's estimate by the real time between two heartbeats less the 700 ms the kiosk clock moved.)
+    assert all(abs(after[s] - times[s]) < 60_000 for s in times), (times, after)
     assert all(t > real - 86_400_000 for t in times.values())
 
 

@@ -76,8 +76,11 @@ def test_boot_clock_prefers_ntp_and_the_earliest_portal_estimate():
     assert c.time_of(5_000, 1, False) == (1_000_005_000, True)
     c.observe_heartbeat(mono_ms=100, wall_ms=1, synced=False, portal_ms=5)  # a later OS boot: ignored
     assert c.epoch_ms == 1_000_000_000
+    # A synced claim 11 days after what the heartbeats allow is contradicted by the portal's clock.
     c.observe_entry(mono_ms=30_000, wall_ms=2_000_030_000, synced=True)
-    assert (c.epoch_ms, c.source) == (2_000_000_000, "ntp")
+    assert (c.epoch_ms, c.source) == (1_000_000_000, "portal")
+    c.observe_entry(mono_ms=30_000, wall_ms=1_000_030_000 - 120_000, synced=True)  # 2 min earlier: inside
+    assert (c.epoch_ms, c.source) == (999_880_000, "ntp")
     c.observe_heartbeat(mono_ms=40_000, wall_ms=1, synced=False, portal_ms=3)
     assert c.source == "ntp"  # never downgraded
 
