@@ -28,11 +28,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from server_sync import (
     catalog,
+    citypepper,
     configstore,
     enroll,
     kiosk_keys,
     logfilter,
     moviemaker_ui,
+    mypage,
     operator,
     pages,
     points_ui,
@@ -146,6 +148,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     with engine.connect() as conn:
         published = configstore.current(conn)
     catalog.backfill_from_config(engine, published)
+    citypepper.ensure(engine)  # the city's first pepper epoch: kiosks already enrolled fetch it at their next sync
     ingestor = Ingestor(engine, next_sync_s=next_sync_s)
     spool = Path(spool_dir) if spool_dir else Path(tempfile.gettempdir()) / "kiosk-portal-spool"
     jobs = MediaJobs(engine, spool, media_size)
@@ -333,6 +336,8 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     reconcile.install(app, engine)  # after operator: it uses operator's staff helpers
     moviemaker_ui.install(app, engine, jobs, movie_size)  # /staff/movies: movies from photos (after operator too)
     points_ui.install(app, engine)  # /staff/point-rules, /points/rules: the written point rules (docs/points.md)
+    citypepper.install(app, engine)  # the city's donor-token pepper, sealed to each kiosk (docs/privacy.md)
+    mypage.install(app, engine)  # /me/: a donor's own page, by consent (docs/privacy.md)
     kiosk_keys.install(app, engine)  # /staff/kiosks/{id}/revocation (after operator: it uses its form helper)
 
     @app.get("/staff/login", response_class=HTMLResponse, tags=["staff"])

@@ -66,6 +66,8 @@ kiosks = Table(
     # counted) until `kiosk resume` (server_sync/policy.py HELD).
     Column("suspended_ms", BigInteger, nullable=True),
     Column("suspended_reason", String(200), nullable=True),
+    # The X25519 key the kiosk made to receive the city's pepper sealed (server_sync/citypepper.py).
+    Column("seal_key", LargeBinary(32), nullable=True),
 )
 
 # A kiosk's key revocations and re-keyings (server_sync/kiosk_keys.py): kind revoke | admin | ledger,
@@ -429,7 +431,7 @@ def is_sqlite(engine: Engine) -> bool:
 # Columns added to tables that older portals created: ALTER TABLE ... ADD COLUMN on start.
 _ADDED_COLUMNS = {
     "portal_kiosks": ("payment_terminal", "payment_state", "payment_detail", "payment_seen_ms", "suspended_ms",
-                      "suspended_reason"),
+                      "suspended_reason", "seal_key"),
     "portal_staff": ("role", "group_id"),
     "portal_configs": ("target", "published_by"),
     "portal_entries": ("quarantine",),

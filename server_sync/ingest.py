@@ -32,7 +32,7 @@ from kiosk.ledger import merkle
 from kiosk.ledger.encoding import entry_hash, parse_body
 from kiosk.ledger.keys import public_from_raw
 from kiosk.ledger.verify import BAD_SIGNATURE, ChainVerifier, Row, VerifyFailure
-from server_sync import columns, kiosk_keys, policy, tree
+from server_sync import citypepper, columns, kiosk_keys, policy, tree
 from server_sync.clockfix import BootClock
 from server_sync.configstore import current_version
 from server_sync.db import alarms, boots, configs, entries, idempotency, is_sqlite, kiosks, projects, writing
@@ -86,7 +86,7 @@ class Ingestor:
         size, cp_size, reported = row if row else (0, 0, 0)
         return P.SyncAnswer(
             kiosk_id=kiosk_id, accepted_through_seq=size, checkpoint_size=cp_size, server_time=now_ms(),
-            config_version=current_version(conn, kiosk_id),
+            config_version=current_version(conn, kiosk_id), pepper_epoch=citypepper.current_epoch(conn),
             next_sync_after=0 if reported > size else self.next_sync_s,
             duplicates=duplicates, accepted=accepted,
         ).model_dump()

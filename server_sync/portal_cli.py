@@ -216,6 +216,29 @@ def _kiosk(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pepper(args: argparse.Namespace) -> int:
+    """The city's donor-token pepper (server_sync/citypepper.py): never printed, only its epochs."""
+    from server_sync import citypepper
+
+    eng = _engine(args.db)
+    if args.action == "rotate":
+        new = citypepper.rotate(eng)
+        print(f"pepper epoch {new} made; each kiosk adopts it (sealed) at its next sync, and keeps the old ones")
+        return 0
+    try:
+        if args.domain:
+            citypepper.ensure(eng, args.domain)
+    except ValueError as exc:
+        print(f"kiosk-portal pepper: {exc}", file=sys.stderr)
+        return 2
+    st = citypepper.status(eng)
+    if args.domain and st["domain"] != args.domain:
+        print(f"kiosk-portal pepper: this portal's token domain is already {st['domain']!r}", file=sys.stderr)
+        return 1
+    print(json.dumps(st, ensure_ascii=False))
+    return 0
+
+
 def _totals(args: argparse.Namespace) -> int:
     from server_sync.queries import totals
 
@@ -291,6 +314,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="revoke, rekey: the first seq the revocation or the new key applies to")
     ks.add_argument("--public-key", metavar="HEX", help="rekey: the new key as `kiosk rekey --old-key-lost` printed it")
     ks.set_defaults(func=_kiosk)
+
+    pp = sub.add_parser("pepper", help="the city's donor-token pepper: rotate it, or show its epochs (never the "
+                                       "secret)")
+    db(pp)
+    pp.add_argument("action", choices=["rotate", "status"])
+    pp.add_argument("--domain", help="status only: name the token domain when the portal has none yet (e.g. the "
+                                     "city's name)")
+    pp.set_defaults(func=_pepper)
 
     t = sub.add_parser("totals", help="print the public totals as JSON")
     db(t)

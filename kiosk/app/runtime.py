@@ -306,6 +306,7 @@ class App:
         self._sound_enabled = sound
         self._allow_quit_key = allow_quit_key
         self.ledger: Ledger | None = None
+        self.pepper: Pepper | None = None
         self.terminal: PaymentTerminal | None = None
         self.reader: ReaderSupervisor | None = None
         self.player: Player | None = None
@@ -341,7 +342,7 @@ class App:
         cfg = self.cfg
         ensure_secrets(cfg)
         self._adopt_recorded_config()
-        pepper = Pepper.load(cfg.pepper_path)
+        pepper = self.pepper = Pepper.load(cfg.pepper_path)  # the sync thread adopts city epochs into it
         self.ledger = open_ledger(cfg)
         self._receipt_key_id = self.ledger.key_id
         self.ctx = replace(self.ctx, receipt_key_id=self._receipt_key_id)
@@ -357,7 +358,8 @@ class App:
         self.player.add_event_listener(self._on_pygame_event)
         self.player.start()
         self.sounds = Sounds(self._sound_enabled)
-        self.reader = open_reader(cfg, pepper.token)
+        # Each tap carries the card's token under every epoch held (balance and daily limit span rotations).
+        self.reader = open_reader(cfg, pepper.card_token)
         self.staff = StaffSide(self)
         self.player.add_overlay(self._menu_overlay, z=OVERLAY_Z + 10)  # the menu covers the donation screens
         self.reader.events.subscribe(self._on_reader_event)  # on the reader thread: hand over, never block

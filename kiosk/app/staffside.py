@@ -84,7 +84,7 @@ class StaffSide:
 
         # Pushed configs are recorded through the worker too: the sync thread waits for its config_change entry.
         uploader = Uploader.from_config(self.app.cfg, writer=self.app.ledger_writer, on_config=self._on_pushed_config,
-                                        payment_health=self._payment_report)
+                                        payment_health=self._payment_report, pepper=self.app.pepper)
         return BackgroundSync(uploader, self.app.cfg.portal.sync_interval_s).start()
 
     def _on_pushed_config(self, record: dict) -> None:

@@ -25,7 +25,7 @@ class StaffSection(Section):
     """Salted scrypt hash of the menu PIN, the line printed by ``kiosk staff set-pin``. Never the PIN itself. Empty: the hidden gesture asks for no PIN and the menu opens only with a staff card."""
 
     staff_tokens: list[str] = Field(default_factory=list)
-    """Donor tokens (32 hex digits) of the staff cards that open the menu, as printed by ``kiosk staff card``. Re-register them after rotating the pepper."""
+    """Donor tokens (32 hex digits) of the staff cards that open the menu, as printed by ``kiosk staff card``. A card registered under an older pepper epoch still counts (every epoch the kiosk holds is checked)."""
 
     free_attempts: int = Field(3, ge=1, le=10)
     """Wrong PINs allowed before the menu locks."""

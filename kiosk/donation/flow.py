@@ -16,6 +16,15 @@ States (each names one screen; :func:`screen_for` gives its data)::
        └──────────────────────────────────────────────────────────▶ charging ──▶ error
     every screen but charging times out back to attract.
 
+    thanks ──"my page" button──▶ my_page (tap your card) ──tap──▶ my_page (one-time QR code)
+
+My page (docs/privacy.md): on the thank-you screen a donor may ask for their own page. The kiosk asks
+for a tap first (the card in hand, not whoever touches the screen next, decides whose page it is), then
+shows a one-time QR code for ``settings.my_page_ms`` (the :class:`IssueMyPage` effect signs it; the
+card's tokens under every pepper epoch go in it). Every tap on that screen makes a new code for the card
+tapped; the close button or the timeout goes back to the loop (a phone held up to the code touches the
+screen, so a touch only keeps it awake).
+
 Charging never times out: leaving it while a charge is in flight could strand
 an approved payment. The terminal's own timeout bounds it (an ``unknown``
 answer), and the service always answers every effect with an event.
@@ -40,8 +49,8 @@ from kiosk.ledger.pepper import DonorToken
 if TYPE_CHECKING:
     from kiosk.config import KioskConfig
 
-StateName = Literal["attract", "choose_amount", "tap_card", "charging", "thanks", "error"]
-STATES: tuple[StateName, ...] = ("attract", "choose_amount", "tap_card", "charging", "thanks", "error")
+StateName = Literal["attract", "choose_amount", "tap_card", "charging", "thanks", "error", "my_page"]
+STATES: tuple[StateName, ...] = ("attract", "choose_amount", "tap_card", "charging", "thanks", "error", "my_page")
 
 ErrorKind = Literal["card_unreadable", "not_transit", "balance_low", "limit_reached", "declined",
                     "reader_offline", "unavailable"]
@@ -50,7 +59,7 @@ ERROR_KINDS: tuple[ErrorKind, ...] = ("card_unreadable", "not_transit", "balance
 
 Hint = Literal["card_unreadable", "not_transit", "balance_low", "limit_reached", "limit_reached_amount", "declined",
                "canceled", "not_charged", "reader_offline", "unavailable", "unavailable_charged",
-               "unavailable_pending"]
+               "unavailable_pending", "my_page_unavailable"]
 """The keys of :data:`HINTS` (every :data:`ErrorKind` is one)."""
 
 HINTS: dict[Hint, str] = {
@@ -69,6 +78,7 @@ HINTS: dict[Hint, str] = {
                             "It will be recorded automatically. Please do not tap again."),
     "unavailable_pending": ("We could not confirm the payment. If you were charged, it will be recorded "
                             "automatically. Please do not tap again."),
+    "my_page_unavailable": "Your page cannot be made right now. Please try again later.",
 }
 
 UNKNOWN_FAMILY = "unknown"
@@ -95,6 +105,8 @@ class FlowSettings:
     error_ms: int = 8_000
     pay_on_terminal: bool = False
     """The card is presented on a separate certified terminal; our reader is optional (points only)."""
+    my_page_ms: int = 0
+    """How long a my-page QR code is valid and shown; 0: no my-page button."""
 
     @classmethod
     def from_config(cls, cfg: KioskConfig, *, method: str = "sim", pay_on_terminal: bool = False) -> FlowSettings:
@@ -107,6 +119,7 @@ class FlowSettings:
             points_per_100_yen=d.points_per_100_yen, method=method, language=cfg.kiosk.language,
             choose_amount_idle_ms=flow.choose_amount_idle_ms, tap_card_idle_ms=flow.tap_card_idle_ms,
             thanks_ms=flow.thanks_ms, error_ms=flow.error_ms, pay_on_terminal=pay_on_terminal,
+            my_page_ms=cfg.portal.my_page_qr_s * 1000,
         )
 
     def points_for(self, amount_yen: int) -> int:
@@ -183,6 +196,12 @@ class ErrorInfo:
 
 
 @dataclass(frozen=True)
+class MyPageInfo:
+    request: str
+    """The signed one-time request (server_sync.wire.mypage), shown as ``{portal}/me/new#{request}``."""
+
+
+@dataclass(frozen=True)
 class FlowState:
     name: StateName
     since_ms: int
@@ -197,6 +216,8 @@ class FlowState:
     donation: Donation | None = None
     thanks: ThanksInfo | None = None
     error: ErrorInfo | None = None
+    my_page: MyPageInfo | None = None
+    """On my_page: the QR code's request once a card was tapped (``None``: waiting for the tap)."""
 
 
 def initial(settings: FlowSettings, now_ms: int) -> FlowState:
@@ -205,7 +226,10 @@ def initial(settings: FlowSettings, now_ms: int) -> FlowState:
 
 def deadline_ms(state: FlowState, settings: FlowSettings) -> int | None:
     """When this screen times out (``None``: never), so a UI knows when to send a Tick."""
-    t = settings.timeout_ms(state.name)
+    if state.name == "my_page":
+        t: int | None = settings.my_page_ms if state.my_page is not None else settings.tap_card_idle_ms
+    else:
+        t = settings.timeout_ms(state.name)
     return None if t is None else state.since_ms + t
 
 
@@ -258,6 +282,23 @@ class Tap(Event):
     balance_yen: int | None
     given_today_yen: int | None = 0
     """``None``: the ledger could not be read, so the limit cannot be checked (fail closed)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AskMyPage(Event):
+    """The "my page" button on the thank-you screen."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MyPageIssued(Event):
+    """The service signed a one-time my-page request for the card tapped."""
+    request: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class MyPageFailed(Event):
+    """No request could be made (no portal yet, the key unreadable)."""
+    reason: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -364,7 +405,14 @@ class RecordFailure:
     provider_ref: str | None = None
 
 
-Effect = CommitIntent | Charge | RecordDonation | RecordFailure
+@dataclass(frozen=True)
+class IssueMyPage:
+    """Sign a one-time my-page request naming the card's tokens under every epoch (``donor.all_hexes``);
+    answered by :class:`MyPageIssued` or :class:`MyPageFailed`. Writes nothing to the ledger."""
+    donor: DonorToken
+
+
+Effect = CommitIntent | Charge | RecordDonation | RecordFailure | IssueMyPage
 Effects = tuple[Effect, ...]
 
 
@@ -427,6 +475,8 @@ class ThanksScreen:
     lang: str
     has_donor: bool = True
     """``False``: paid on the terminal without a card on our reader, so there are no points to show."""
+    my_page: bool = False
+    """Show the "my page" button (settings.my_page_ms > 0)."""
 
 
 @dataclass(frozen=True)
@@ -443,7 +493,18 @@ class ErrorScreen:
     lang: str
 
 
-Screen = AttractScreen | ChooseAmountScreen | TapCardScreen | ChargingScreen | ThanksScreen | ErrorScreen
+@dataclass(frozen=True)
+class MyPageScreen:
+    screen: ClassVar[str] = "my_page"
+    request: str | None
+    """``None``: "tap your card"; else the one-time request for the QR code."""
+    valid_s: int
+    """How long the QR code is valid, to say so on screen."""
+    lang: str
+
+
+Screen = (AttractScreen | ChooseAmountScreen | TapCardScreen | ChargingScreen | ThanksScreen | ErrorScreen
+          | MyPageScreen)
 
 
 def screen_for(state: FlowState, settings: FlowSettings) -> Screen:
@@ -462,7 +523,9 @@ def screen_for(state: FlowState, settings: FlowSettings) -> Screen:
         t = _req(state.thanks)
         d = _req(state.donation)
         return ThanksScreen(t.project, t.amount_yen, t.new_total_yen, t.points_earned, t.points_balance,
-                            t.receipt.code, t.receipt.seq, lang, d.donor is not None)
+                            t.receipt.code, t.receipt.seq, lang, d.donor is not None, settings.my_page_ms > 0)
+    if state.name == "my_page":
+        return MyPageScreen(state.my_page.request if state.my_page else None, settings.my_page_ms // 1000, lang)
     e = _req(state.error)
     return ErrorScreen(e.kind, e.hint, HINTS[e.hint], e.project, e.amount_yen, e.balance_yen, e.remaining_yen, lang)
 
@@ -683,6 +746,8 @@ def _on_charging(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[F
 
 
 def _on_thanks(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[FlowState, Effects]:
+    if isinstance(ev, AskMyPage) and settings.my_page_ms > 0:
+        return replace(state, name="my_page", since_ms=ev.now_ms, my_page=None), NO_EFFECTS
     if isinstance(ev, (Touch, Cancel)):
         return _attract(state, ev.now_ms, settings), NO_EFFECTS
     if isinstance(ev, Tap):
@@ -705,9 +770,24 @@ def _on_error(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[Flow
     return state, NO_EFFECTS
 
 
+def _on_my_page(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[FlowState, Effects]:
+    now = ev.now_ms
+    if isinstance(ev, Tap):  # whoever holds the card decides whose page it is: a new code for the card tapped
+        return state, (IssueMyPage(ev.donor),)
+    if isinstance(ev, MyPageIssued):
+        return replace(state, since_ms=now, my_page=MyPageInfo(ev.request)), NO_EFFECTS
+    if isinstance(ev, MyPageFailed):
+        return _error(replace(state, my_page=None), now, "unavailable", "my_page_unavailable"), NO_EFFECTS
+    if isinstance(ev, Cancel):
+        return _attract(state, now, settings), NO_EFFECTS
+    if isinstance(ev, (Touch, CardUnreadable)) and state.my_page is None:
+        return _awake(state, now), NO_EFFECTS  # a code on screen is not kept past its validity
+    return state, NO_EFFECTS
+
+
 _Handler = Callable[[FlowState, Event, FlowSettings], tuple[FlowState, Effects]]
 
 _HANDLERS: dict[StateName, _Handler] = {
     "attract": _on_attract, "choose_amount": _on_choose_amount, "tap_card": _on_tap_card,
-    "charging": _on_charging, "thanks": _on_thanks, "error": _on_error,
+    "charging": _on_charging, "thanks": _on_thanks, "error": _on_error, "my_page": _on_my_page,
 }

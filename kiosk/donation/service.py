@@ -36,6 +36,7 @@ from kiosk.donation import flow
 from kiosk.donation.flow import FlowSettings, FlowState
 from kiosk.ledger import Entry, Ledger, LedgerError, LedgerUnavailable
 from kiosk.ledger.clock import Clock
+from kiosk.ledger.pepper import DonorToken
 from kiosk.payment.base import ChargeResult, PaymentTerminal, TerminalUnavailable
 from kiosk.reader.events import (
     CardPresented,
@@ -79,8 +80,11 @@ class DonationService:
                  lookup_attempts: int = 3, lookup_interval_ms: int = 200, retry_open_ms: int = 30_000,
                  sleep: Callable[[float], None] = time.sleep,
                  new_idem: Callable[[], str] = lambda: uuid.uuid4().hex,
-                 checkpoint_after_donation: bool = True):
+                 checkpoint_after_donation: bool = True,
+                 my_page_request: Callable[[DonorToken], str] | None = None):
         self.ledger = ledger
+        self._my_page_request = my_page_request
+        """Signs a one-time my-page request for a card (server_sync.wire.mypage); None: no my pages."""
         self.terminal = terminal
         self.settings = settings
         self._clock = clock or ledger.clock
@@ -106,6 +110,8 @@ class DonationService:
         kw.setdefault("lookup_attempts", pc.lookup_attempts)
         kw.setdefault("lookup_interval_ms", pc.lookup_interval_ms)
         settings = FlowSettings.from_config(cfg, method=terminal.method, pay_on_terminal=terminal.external)
+        if settings.my_page_ms > 0:
+            kw.setdefault("my_page_request", my_page_signer(cfg, ledger.clock))
         return cls(ledger, terminal, settings, **kw)
 
     # --- time and hooks -------------------------------------------------------------------
@@ -167,7 +173,8 @@ class DonationService:
             rec = ev.record
             self.terminal.card_seen(rec.token.hex, rec.balance_yen)
             return self.handle(flow.Tap(now_ms=now, donor=rec.token, family=rec.family,
-                                        balance_yen=rec.balance_yen, given_today_yen=self.given_today(rec.token.hex)))
+                                        balance_yen=rec.balance_yen,
+                                        given_today_yen=self.given_today(rec.token.all_hexes)))
         if isinstance(ev, CardRemoved):
             self.terminal.card_seen(None, None)
             return self.tick()
@@ -182,15 +189,17 @@ class DonationService:
     def tick(self) -> FlowState:
         return self.handle(flow.Tick(now_ms=self.now_ms()))
 
-    def given_today(self, donor_hex: str) -> int | None:
+    def given_today(self, donor_hexes: str | tuple[str, ...]) -> int | None:
         """Settled gifts today plus open intents (they may yet settle): the daily limit errs on the safe side.
+        Every epoch's token of the card counts (a pepper rotation during the day does not reset the limit).
         ``None`` when the ledger cannot be read: the flow then refuses the tap (fail closed)."""
+        hexes = (donor_hexes,) if isinstance(donor_hexes, str) else donor_hexes
         try:
-            given = self.ledger.donor_given(donor_hex, self.ledger.business_date())
+            given = self.ledger.donor_given(hexes, self.ledger.business_date())
         except (LedgerError, SQLAlchemyError) as exc:
             log.error("cannot read the ledger for the daily limit: %s", exc)
             return None
-        return given + sum(i["amount_yen"] for i in self.ledger.unresolved_intents() if i["donor"] == donor_hex)
+        return given + sum(i["amount_yen"] for i in self.ledger.unresolved_intents() if i["donor"] in hexes)
 
     def handle(self, event: flow.Event) -> FlowState:
         """Step the flow and carry out its effects until it waits for the outside world again."""
@@ -233,7 +242,20 @@ class DonationService:
             return self._record_donation(eff)
         if isinstance(eff, flow.RecordFailure):
             return self._record_failure(eff)
+        if isinstance(eff, flow.IssueMyPage):
+            return self._issue_my_page(eff)
         raise TypeError(f"unknown effect {eff!r}")
+
+    def _issue_my_page(self, eff: flow.IssueMyPage) -> flow.Event:
+        # Nothing is written: the request is signed here and redeemed (once) by the portal.
+        if self._my_page_request is None:
+            return flow.MyPageFailed(now_ms=self.now_ms(), reason="my pages are off on this kiosk")
+        try:
+            request = self._my_page_request(eff.donor)
+        except Exception as exc:  # noqa: BLE001 - a key that cannot be read must not stop the kiosk
+            log.error("my-page request not made: %s", exc)
+            return flow.MyPageFailed(now_ms=self.now_ms(), reason=str(exc))
+        return flow.MyPageIssued(now_ms=self.now_ms(), request=request)
 
     def _commit_intent(self, eff: flow.CommitIntent) -> flow.Event:
         self._crash("before_intent")
@@ -286,8 +308,11 @@ class DonationService:
             return flow.LedgerDown(now_ms=self.now_ms(), attempt=eff.attempt, stage="record")
         self._crash("after_donation")
         data: dict[str, Any] = entry.data
+        donor = self.state.donation.donor if self.state.donation is not None else None
         try:
-            balance = self.ledger.donor_points([data["donor"]]) if data["donor"] else 0
+            # The card's balance under every pepper epoch this kiosk holds.
+            hexes = list(donor.all_hexes) if donor is not None and donor.hex == data["donor"] else [data["donor"]]
+            balance = self.ledger.donor_points(hexes) if data["donor"] else 0
         except Exception:  # a read failing must not hide a committed gift's thank-you
             log.exception("could not read the point balance")
             balance = eff.points
@@ -314,3 +339,19 @@ class DonationService:
             self._mark_open()
             return flow.LedgerDown(now_ms=self.now_ms(), attempt=eff.attempt, stage="record")
         return flow.FailureRecorded(now_ms=self.now_ms(), attempt=eff.attempt)
+
+
+def my_page_signer(cfg: Any, clock: Clock) -> Callable[[DonorToken], str]:
+    """Signs one-time my-page requests with the kiosk's ledger key: the card's tokens under every pepper
+    epoch the kiosk holds, valid for ``[portal] my_page_qr_s`` from the kiosk's wall clock (the portal
+    corrects it by the clock offset it learned from heartbeats)."""
+    from kiosk.ledger import keys
+    from server_sync.wire.mypage import make_request
+
+    sk = keys.load_private(cfg.private_key_path)
+    kiosk_id, ttl_ms = cfg.kiosk.id, cfg.portal.my_page_qr_s * 1000
+
+    def sign(donor: DonorToken) -> str:
+        return make_request(sk, kiosk_id, donor.all_hexes, clock.wall_ms(), ttl_ms)
+
+    return sign

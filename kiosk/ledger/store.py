@@ -24,7 +24,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -609,14 +609,16 @@ class Ledger:
         end = start + timedelta(days=1)
         return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
 
-    def donor_given(self, donor_hex: str, day: date) -> int:
-        """Yen a donor token has given (settled, un-voided) on a business day: for the daily limit."""
+    def donor_given(self, donor_hex: str | Sequence[str], day: date) -> int:
+        """Yen a donor has given (settled, un-voided) on a business day: for the daily limit. Pass every
+        epoch's token of the card (:attr:`DonorToken.all_hexes`) so a pepper rotation does not reset it."""
+        hexes = [donor_hex] if isinstance(donor_hex, str) else list(donor_hex)
         lo, hi = self.day_bounds_ms(day)
         view = self._view  # rows up to its size, voids as of it: one point in the history
         with self._engine.connect() as conn:
             rows = conn.execute(
                 select(entries.c.seq, entries.c.amount_yen).where(
-                    entries.c.type == "donation", entries.c.donor == donor_hex, entries.c.seq <= view.size,
+                    entries.c.type == "donation", entries.c.donor.in_(hexes), entries.c.seq <= view.size,
                     entries.c.wall_ms >= lo, entries.c.wall_ms < hi)).all()
         return sum(a for s, a in rows if s not in view.voided)
 

@@ -31,7 +31,7 @@ def granted_on(ledger: Ledger, donor: DonorToken, day: date) -> int:
     try:
         with eng.connect() as conn:
             total = conn.execute(select(func.coalesce(func.sum(entries.c.points), 0)).where(
-                entries.c.type == "points_grant", entries.c.donor == donor.hex,
+                entries.c.type == "points_grant", entries.c.donor.in_(donor.all_hexes),  # every epoch
                 entries.c.wall_ms >= lo, entries.c.wall_ms < hi)).scalar_one()
     finally:
         eng.dispose()
@@ -78,6 +78,7 @@ def grant(writer: LedgerWriter, settings: VolunteerSection, activity_id: str, po
 
 
 def balance(ledger: Ledger, donors: list[DonorToken] | DonorToken) -> int:
-    """A card's point balance (giving plus volunteering). Pass every epoch's token to span pepper rotations."""
+    """A card's point balance (giving plus volunteering), under every pepper epoch a tap's token carries
+    (:attr:`DonorToken.all_hexes`) and every token passed."""
     tokens = [donors] if isinstance(donors, DonorToken) else donors
-    return ledger.donor_points([t.hex for t in tokens])
+    return ledger.donor_points(list(dict.fromkeys(h for t in tokens for h in t.all_hexes)))

@@ -106,8 +106,13 @@ class Uploader:
                  session: requests.Session | None = None, rng: random.Random | None = None,
                  sleep: Callable[[float], None] = time.sleep,
                  on_config: Callable[[dict[str, Any]], None] | None = None,
-                 payment_health: Callable[[], dict[str, str]] | None = None):
+                 payment_health: Callable[[], dict[str, str]] | None = None,
+                 pepper_path: str | os.PathLike | None = None, pepper: Any = None):
         self.kiosk_id = kiosk_id
+        self.pepper_path = Path(pepper_path) if pepper_path else None
+        """Where the city's pepper is adopted into (kiosk/sync/peppersync.py); None: this uploader does not."""
+        self.pepper = pepper
+        """The running kiosk's live :class:`~kiosk.ledger.pepper.Pepper`, updated in place on adoption."""
         self.payment_health = payment_health
         """The running kiosk's terminal report (terminal, state, detail) for each heartbeat; None outside one."""
         self.sk = signing_key
@@ -151,7 +156,8 @@ class Uploader:
                         "moves the kiosk)", url, cfg.portal.url, url)
         up = cls(kiosk_id=cfg.kiosk.id, signing_key=keys.load_private(cfg.private_key_path),
                  ledger_path=cfg.ledger_path, state_path=state_path,
-                 portal_url=url, writer=writer, data_dir=cfg.data_dir, **kw)
+                 portal_url=url, writer=writer, data_dir=cfg.data_dir,
+                 **{"pepper_path": cfg.pepper_path, **kw})
         up.previous_key_path = cfg.private_key_path.with_name(cfg.private_key_path.name + ".previous")
         return up
 
@@ -259,7 +265,28 @@ class Uploader:
         self.state.accepted_through_seq = self.state.checkpoint_size = 0
         self.state.last_error = None
         self.state.save(self.state_path)
+        self.sync_pepper()  # provisioned at enrollment; a failure here is retried by the next sync round
         return data
+
+    def sync_pepper(self, portal_epoch: int | None = None) -> list[int]:
+        """Adopt the city's pepper when this kiosk lacks ``portal_epoch`` (``None``: ask anyway). Never raises:
+        the outcome is logged and kept in ``state.extra["pepper_error"]``; uploads go on either way."""
+        from kiosk.ledger.pepper import Pepper, PepperError
+        from kiosk.sync.peppersync import PepperSyncError, fetch
+
+        if self.pepper_path is None or portal_epoch == 0:
+            return []
+        try:
+            held = self.pepper if self.pepper is not None else Pepper.load(self.pepper_path)
+            if portal_epoch is not None and held.city_epoch is not None and held.city_epoch >= portal_epoch:
+                return []
+            new = fetch(self, self.pepper_path, held)
+        except (SyncError, PepperSyncError, PepperError, OSError) as exc:
+            self.state.extra["pepper_error"] = str(exc)
+            log.error("city pepper not adopted: %s", exc)
+            return []
+        self.state.extra.pop("pepper_error", None)
+        return new
 
     # --- one round --------------------------------------------------------------------------------
     def heartbeat(self) -> dict[str, Any]:
@@ -286,6 +313,7 @@ class Uploader:
         src = self.source
         self.state.local_size = src.size()  # pending stays true even when the portal cannot be reached
         ans = self.heartbeat()
+        self.sync_pepper(ans.get("pepper_epoch", 0))
         self.state.config_version_seen = ans["config_version"]
         if ans["config_version"] > self.state.config_applied:
             self._pull_config(ans["config_version"])

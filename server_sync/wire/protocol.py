@@ -171,6 +171,8 @@ class SyncAnswer(BaseModel):
     checkpoint_size: int
     server_time: int = Field(description="portal clock, ms since the Unix epoch")
     config_version: int
+    pepper_epoch: int = Field(0, description="the city's newest donor-token pepper epoch (0: none yet); a kiosk "
+                                             "that lacks it asks POST /api/v1/kiosks/{id}/peppers")
     next_sync_after: int = Field(description="seconds the kiosk should wait before its next sync")
     duplicates: int = Field(0, description="entries in the batch the portal already held (same bytes)")
     accepted: int = Field(0, description="entries newly stored by this request")

@@ -39,8 +39,20 @@ ERROR_SAMPLES: dict[str, flow.ErrorScreen] = {
         ("unavailable_charged", "unavailable", "kodomo-shokudo", 100, None, None),
         ("unavailable_pending", "unavailable", "kodomo-shokudo", 100, None, None),
         ("canceled", "declined", "kodomo-shokudo", 500, None, None),
+        ("my_page_unavailable", "unavailable", None, None, None, None),
     ]
 }
+
+
+def my_page_request() -> str:
+    """A real one-time my-page request (two epochs' tokens), fixed so its QR code draws the same every time."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from server_sync.wire.mypage import make_request
+
+    return make_request(Ed25519PrivateKey.from_private_bytes(bytes(range(32))), "center-1f",
+                        ["3f9c0a51d2e84b7766aa01c4be9f2d10", "a0b1c2d3e4f5061728394a5b6c7d8e9f"],
+                        1_796_000_000_000, 180_000, nonce=bytes(range(16)))
 
 
 TERMINAL_STATES = [  # golden name, terminal state, cancel requested, cancel refused
@@ -68,6 +80,11 @@ def screens(lang: str = "ja") -> dict[str, flow.Screen]:
         "tap_card_terminal": flow.TapCardScreen("mimamori", 500, lang, on_terminal=True),
         "thanks_no_points": flow.ThanksScreen("kodomo-shokudo", 500, 12_800, 0, 0, "ZHMWMD2CPFYYXEFQP5IPXGEOCU", 42,
                                               lang, has_donor=False),
+        # My page (docs/privacy.md): the thank-you's button, "tap your card", then the one-time QR code.
+        "thanks_my_page": flow.ThanksScreen("kodomo-shokudo", 500, 12_800, 5, 17, "ZHMWMD2CPFYYXEFQP5IPXGEOCU", 42,
+                                            lang, my_page=True),
+        "my_page_tap": flow.MyPageScreen(None, 180, lang),
+        "my_page_qr": flow.MyPageScreen(my_page_request(), 180, lang),
     }
     for name, state, requested, refused in TERMINAL_STATES:
         out[f"charging_terminal_{name}"] = flow.ChargingScreen("kodomo-shokudo", 500, lang, on_terminal=True,

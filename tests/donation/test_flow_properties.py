@@ -8,7 +8,9 @@ attempt) each effect. Whatever happens:
 - every charge comes after its intent was reported committed, with that intent's idem and amount;
 - a donation is recorded only after an approved answer, and thanks only after it was recorded;
 - every committed intent respects the card checks and limits of the tap that caused it;
-- every state has a screen, and no screen outlives its idle timeout.
+- every state has a screen, and no screen outlives its idle timeout;
+- a my-page code is made only for the card tapped on the my-page screen, never starts a donation, and is
+  never on screen longer than it is valid.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from kiosk.donation.flow import (
 )
 from tests.donation.conftest import PROJECTS, settings, token
 
-S = settings(choose_amount_idle_ms=3_000, tap_card_idle_ms=3_000, thanks_ms=2_000, error_ms=2_000)
+S = settings(choose_amount_idle_ms=3_000, tap_card_idle_ms=3_000, thanks_ms=2_000, error_ms=2_000, my_page_ms=2_500)
 
 _ACTIONS = {
     "tap": st.tuples(st.just("tap"), st.integers(0, 3), st.sampled_from(["suica", "suica", "pasmo", "unknown"]),
@@ -49,9 +51,12 @@ _ACTIONS = {
     "offline": st.tuples(st.just("offline")),
     "online": st.tuples(st.just("online")),
     "stale": st.tuples(st.just("stale"), st.integers(0, 4), st.integers(-2, 2)),
+    "mypage": st.tuples(st.just("mypage")),
+    "stale_mypage": st.tuples(st.just("stale_mypage"), st.booleans()),
 }
 # Taps and answers are drawn most often, so most sequences get far into donations.
-_WEIGHTED = ["tap"] * 4 + ["answer"] * 8 + ["wait"] * 2 + [k for k in _ACTIONS if k not in ("tap", "answer", "wait")]
+_WEIGHTED = (["tap"] * 4 + ["answer"] * 8 + ["wait"] * 2 + ["mypage"] * 2
+             + [k for k in _ACTIONS if k not in ("tap", "answer", "wait", "mypage")])
 actions = st.sampled_from(_WEIGHTED).flatmap(_ACTIONS.__getitem__)
 
 
@@ -69,6 +74,7 @@ class World:
         self.records: dict[int, flow.Effect] = {}
         self.seq = 10
         self.fed: list[flow.Event] = []
+        self.my_page_issued_at: int | None = None
 
     # --- feeding -------------------------------------------------------------------
     def feed(self, ev: flow.Event) -> None:
@@ -106,6 +112,10 @@ class World:
             self.answer(self.outstanding.pop(0), a[1])
         elif kind == "stale":
             self.stale(a[1], a[2])
+        elif kind == "mypage":
+            self.feed(flow.AskMyPage(now_ms=now))
+        elif kind == "stale_mypage":  # an answer to a my-page effect nobody is waiting for any more
+            self.feed(flow.MyPageIssued(now_ms=now, request="stale") if a[1] else flow.MyPageFailed(now_ms=now))
 
     def answer(self, eff: flow.Effect, choice: int) -> None:
         """The service's answer to ``eff``: success most of the time, each failure some of the time."""
@@ -137,6 +147,9 @@ class World:
         elif isinstance(eff, RecordFailure):
             self.feed(LedgerDown(now_ms=now, attempt=eff.attempt, stage="record") if choice < 2
                       else FailureRecorded(now_ms=now, attempt=eff.attempt))
+        elif isinstance(eff, flow.IssueMyPage):
+            self.feed(flow.MyPageFailed(now_ms=now) if choice < 2
+                      else flow.MyPageIssued(now_ms=now, request=f"req-{eff.donor.hex[:6]}"))
 
     def stale(self, kind: int, delta: int) -> None:
         """An answer nobody asked for: a wrong attempt, a duplicate, or one out of order."""
@@ -172,7 +185,19 @@ class World:
         due = flow.deadline_ms(st_, S)
         assert due is None or ev.now_ms < due, "a screen outlived its idle timeout"
         assert len(effects) <= 1
+        if st_.name == "my_page" and st_.my_page is not None:
+            if before.name != "my_page" or before.my_page != st_.my_page or isinstance(ev, flow.MyPageIssued):
+                assert isinstance(ev, flow.MyPageIssued), "a my-page code shown that the service did not make"
+                self.my_page_issued_at = ev.now_ms
+            assert self.my_page_issued_at is not None and ev.now_ms < self.my_page_issued_at + S.my_page_ms, \
+                "a my-page code on screen past its validity"
+        if st_.name == "my_page" and before.name != "my_page":
+            assert before.name == "thanks" and isinstance(ev, flow.AskMyPage), "my page only from a thank-you"
         for eff in effects:
+            if isinstance(eff, flow.IssueMyPage):
+                assert isinstance(ev, Tap) and before.name == "my_page", "a my-page code without a tap for it"
+                assert eff.donor == ev.donor, "a my-page code for another card than the one tapped"
+                continue
             if isinstance(eff, CommitIntent):
                 assert isinstance(ev, Tap), "only a tap starts a donation"
                 assert before.name != "charging", "a second donation while one is in flight"
@@ -223,6 +248,7 @@ def test_random_event_sequences_keep_every_invariant(seq):
         w.act(a)
     event(f"charges={min(len(w.charges), 3)}")
     event(f"thanks={min(len(w.recorded), 2)}")
+    event(f"my_page={'code' if w.my_page_issued_at is not None else 'none'}")
 
 
 @hsettings(max_examples=150, deadline=None)

@@ -507,6 +507,10 @@ def test_every_state_has_a_screen_named_after_it():
     seen[r.name] = r.screen
     r.tap(9, family="unknown")
     seen[r.name] = r.screen
+    m = Run(settings(my_page_ms=180_000))
+    approve(m, to_charging(m))
+    m(flow.AskMyPage)
+    seen[m.name] = m.screen
     assert set(seen) == set(flow.STATES)
     assert all(s.screen == name for name, s in seen.items())
     with pytest.raises(ValueError):

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import pygame
 
 from kiosk.donation import flow
-from kiosk.ui.screens import actions, amount, attract, charging, chrome, error, thanks
+from kiosk.ui.screens import actions, amount, attract, charging, chrome, error, mypage, thanks
 from kiosk.ui.screens.context import DEFAULT_RECEIPT_BASE, ProjectInfo, ScreenContext
 from kiosk.ui.widgets import THEME, Target, Theme
 
@@ -34,6 +34,7 @@ RENDERERS: dict[str, Renderer] = {
     "charging": charging.render,
     "thanks": thanks.render,
     "error": error.render,
+    "my_page": mypage.render,
 }
 """Screen name (``flow.Screen.screen``) → its renderer."""
 

@@ -24,6 +24,8 @@ def event_for(target: Target | None, now_ms: int) -> flow.Event:
         return flow.ToggleLanguage(now_ms=now_ms)
     if target.action == chrome.PAY_ON_TERMINAL:
         return flow.PayOnTerminal(now_ms=now_ms)
+    if target.action == chrome.MY_PAGE:
+        return flow.AskMyPage(now_ms=now_ms)
     # TOUCH: on the loop it carries the project that was on screen when the finger came down.
     return flow.Touch(now_ms=now_ms, project=target.value if isinstance(target.value, str) else None)
 

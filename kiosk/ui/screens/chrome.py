@@ -25,6 +25,8 @@ CANCEL = "cancel"
 LANG = "lang"
 PAY_ON_TERMINAL = "pay_on_terminal"
 """Start the gift on the separate payment terminal without a card on the kiosk's reader (no points)."""
+MY_PAGE = "my_page"
+"""The thank-you screen's "my page" button (docs/privacy.md): asks for a tap, then shows a one-time QR code."""
 TERMINAL_CANCEL = "terminal_cancel"
 """やめる while a separate terminal waits: the app asks the terminal to cancel (the worker is busy charging)."""
 

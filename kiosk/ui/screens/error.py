@@ -30,6 +30,7 @@ TITLES: dict[str, str] = {
     "unavailable": "Temporarily unavailable",
     "unavailable_charged": "Your donation was received",
     "unavailable_pending": "Payment not confirmed",
+    "my_page_unavailable": "My page is not available",
 }
 """Title msgid per hint key (every key of HINTS has one)."""
 

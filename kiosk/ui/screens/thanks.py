@@ -83,5 +83,10 @@ def render(data: ThanksScreen, surface: pygame.Surface, now_ms: int, ctx: Screen
     chrome.fit_text(surface, spaced_code(data.receipt_code), code_box, px(0.036), theme.bg, bold=True,
                     anchor="midbottom", one_line_down_to=0.85)
 
+    if data.my_page and data.has_donor:  # by consent: the donor asks, then taps again (docs/privacy.md)
+        side = theme.min_target(surface)
+        mine = pygame.Rect(0, 0, int(w * 0.26), side)
+        mine.bottomright = (col.right, h - px(0.04))  # level with the close button
+        targets.append(ui.button(surface, mine, _("My page"), chrome.MY_PAGE, theme=theme, size=px(0.05)))
     targets.append(chrome.lang_toggle(surface, data.lang, theme))
     return targets

@@ -1,0 +1,270 @@
+"""My page: a donor's own history and points, only by consent (docs/privacy.md).
+
+- ``GET /me/new`` — where the kiosk's one-time QR code points (``/me/new#<request>``). The signed request
+  (:mod:`server_sync.wire.mypage`) is in the fragment, which the browser never sends; the page's script
+  (``/me/claim.js``) posts it to ``POST /me/claim``.
+- ``POST /me/claim`` — checks the kiosk's signature, the expiry (corrected by that kiosk's known clock
+  offset) and that the nonce was never redeemed, then makes a private page and answers its link. A claim
+  whose card already has open pages (a token in common) adds its tokens to them too: asking again after a
+  pepper rotation, or at a kiosk that still had its own pepper, makes the older links whole.
+- ``GET /me/<secret>`` — the card's gifts and points on every kiosk of the city, across pepper epochs.
+- ``POST /me/<secret>/revoke`` — closes the page for good; the link then answers 404 like any unknown one.
+
+Only SHA-256 of a secret is stored. The secret is in no log line: :func:`install` puts a filter on
+uvicorn's access log that shortens every path under ``/me/`` to ``/me/…`` (a reverse proxy in front
+of the portal must do the same: docs/privacy.md). Answers carry ``Cache-Control: no-store`` and
+``Referrer-Policy: same-origin``; the rate limit on ``/me/`` is server_sync/ratelimit.py's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import secrets
+import time
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+
+from kiosk.ledger.keys import public_from_raw
+from server_sync import pages, queries
+from server_sync.db import entries, kiosks, mypage_claims, mypages, writing
+from server_sync.errors import PortalError
+from server_sync.wire import mypage as W
+
+PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin", "X-Robots-Tag": "noindex"}
+"""``same-origin``: a link to another site never carries the page's address (its secret) as the referrer, while
+the page's own form still sends an Origin the cross-site check (server_sync/security.py) accepts (with
+``no-referrer`` a browser sends ``Origin: null`` and the form would be refused)."""
+SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+FUTURE_SLACK_MS = 5 * 60_000
+"""A request may say it was made this far in the portal's future (an unsynced kiosk clock) and still count."""
+PRIVATE_PATH = re.compile(r"/me/(?!(?:new|claim|claim\.js|closed)(?=[\s\"'?#]|$))[^\s\"'?#]+")
+"""A path under /me/ that may hold a secret: anything but the fixed pages (which a log may name)."""
+
+
+class RedactMyPagePaths(logging.Filter):
+    """Shortens ``/me/<secret>`` to ``/me/…`` in log records (uvicorn's access log puts the path in args).
+    Never drops a record. Logger filters survive uvicorn's logging set-up (dictConfig keeps them)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = PRIVATE_PATH.sub("/me/…", record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(PRIVATE_PATH.sub("/me/…", a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: PRIVATE_PATH.sub("/me/…", v) if isinstance(v, str) else v
+                           for k, v in record.args.items()}
+        return True
+
+
+_FILTER = RedactMyPagePaths()
+_LOGGERS = ("", "uvicorn", "uvicorn.access", "uvicorn.error", "fastapi", "server_sync")
+
+
+def _install_log_filter() -> None:
+    for name in _LOGGERS:
+        lg = logging.getLogger(name)
+        if _FILTER not in lg.filters:
+            lg.addFilter(_FILTER)
+        for h in lg.handlers:
+            if _FILTER not in h.filters:
+                h.addFilter(_FILTER)
+
+
+def _now() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _page_id(secret: str) -> str:
+    return hashlib.sha256(secret.encode("ascii")).hexdigest()
+
+
+def claim(engine: Engine, text: str, now_ms: int | None = None) -> str:
+    """Redeem a kiosk's one-time request; returns the new page's secret. Raises :class:`PortalError`."""
+    now = _now() if now_ms is None else now_ms
+    try:
+        req = W.parse_request(text)
+    except W.MyPageRequestError as exc:
+        raise PortalError(400, "malformed_request", f"not a my-page request: {exc}") from None
+    with engine.connect() as conn:
+        k = conn.execute(select(kiosks.c.public_key, kiosks.c.clock_skew_ms, kiosks.c.suspended_ms)
+                         .where(kiosks.c.id == req.kiosk_id)).first()
+    if k is None:
+        raise PortalError(404, "unknown_kiosk", "the kiosk that made this code is not enrolled here")
+    if not req.verify(public_from_raw(bytes(k[0]))):
+        raise PortalError(403, "bad_signature", "this code was not signed by the kiosk it names")
+    if k[2] is not None:
+        raise PortalError(403, "kiosk_suspended", "the kiosk that made this code is suspended")
+    if req.expires_ms - req.issued_ms > W.MAX_TTL_MS or req.expires_ms <= req.issued_ms:
+        raise PortalError(400, "bad_lifetime", "a my-page code lives at most 15 minutes")
+    skew = int(k[1] or 0)  # kiosk wall clock minus the portal's, from its last heartbeat
+    if req.issued_ms - skew > now + FUTURE_SLACK_MS:
+        raise PortalError(400, "from_the_future", "this code is dated ahead of the portal's clock")
+    if req.expires_ms - skew < now:
+        raise PortalError(410, "expired", "this code has expired: ask the kiosk for a new one")
+    secret = secrets.token_urlsafe(32)
+    tokens = sorted(set(req.tokens))
+    try:
+        with writing(engine) as conn:
+            conn.execute(mypage_claims.insert().values(kiosk_id=req.kiosk_id, nonce=req.nonce.hex(),
+                                                       expires_ms=req.expires_ms - skew, used_ms=now))
+            # The same card's open pages (a token in common) and the new one all get every token any of them
+            # holds: the card, asking again, links what it linked before (across kiosks and epochs).
+            union = set(tokens)
+            mine: list[str] = []
+            for pid, toks in conn.execute(select(mypages.c.id, mypages.c.tokens)
+                                          .where(mypages.c.revoked_ms.is_(None))).all():
+                have = set(json.loads(toks))
+                if have & set(tokens):
+                    union |= have
+                    mine.append(pid)
+            doc = json.dumps(sorted(union))
+            if mine:
+                conn.execute(update(mypages).where(mypages.c.id.in_(mine)).values(tokens=doc))
+            conn.execute(mypages.insert().values(id=_page_id(secret), tokens=doc, kiosk_id=req.kiosk_id,
+                                                 created_ms=now))
+    except IntegrityError:
+        raise PortalError(410, "used", "this code was already used: ask the kiosk for a new one") from None
+    return secret
+
+
+def page_tokens(engine: Engine, secret: str) -> list[str] | None:
+    """The card's tokens behind an open page, ``None`` for an unknown or revoked one."""
+    if not SECRET_RE.match(secret):
+        return None
+    with engine.connect() as conn:
+        row = conn.execute(select(mypages.c.tokens).where(mypages.c.id == _page_id(secret),
+                                                          mypages.c.revoked_ms.is_(None))).first()
+    return json.loads(row[0]) if row else None
+
+
+def revoke(engine: Engine, secret: str) -> bool:
+    if not SECRET_RE.match(secret):
+        return False
+    with writing(engine) as conn:
+        n = conn.execute(update(mypages).where(mypages.c.id == _page_id(secret), mypages.c.revoked_ms.is_(None))
+                         .values(revoked_ms=_now(), tokens="[]")).rowcount
+    return bool(n)
+
+
+def history(engine: Engine, tokens: list[str]) -> dict[str, Any]:
+    """The card's gifts and points granted, newest first, on every kiosk: the donor's own view."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(entries.c.kiosk_id, entries.c.seq, entries.c.type, entries.c.time_ms, entries.c.project,
+                   entries.c.amount_yen, entries.c.points, entries.c.voided, entries.c.body)
+            .where(entries.c.donor.in_(tokens), entries.c.type.in_(("donation", "points_grant")),
+                   entries.c.quarantine.is_(None))
+            .order_by(entries.c.time_ms.desc(), entries.c.kiosk_id, entries.c.seq.desc())).all()
+    items: list[dict[str, Any]] = []
+    balance = given = count = 0
+    kiosks_seen: set[str] = set()
+    for kid, seq, kind, t, project, amount, pts, voided, body in rows:
+        item: dict[str, Any] = {"type": kind, "kiosk_id": kid, "seq": seq, "time_ms": t, "points": pts or 0,
+                                "voided": bool(voided)}
+        if kind == "donation":
+            item.update(project=project, amount_yen=amount)
+            if not voided:
+                balance += pts or 0
+                given += amount or 0
+                count += 1
+        else:
+            try:
+                item["activity"] = json.loads(body)["data"].get("activity", "")
+            except (ValueError, KeyError, TypeError, AttributeError):
+                item["activity"] = ""
+            balance += pts or 0
+        kiosks_seen.add(kid)
+        items.append(item)
+    return {"points_balance": balance, "given_yen": given, "gifts": count, "kiosks": sorted(kiosks_seen),
+            "items": items}
+
+
+def install(app: FastAPI, engine: Engine) -> None:
+    _install_log_filter()
+
+    def _lang(lang: str | None) -> str:
+        return "en" if lang == "en" else "ja"
+
+    @app.get("/me/new", response_class=HTMLResponse, tags=["pages"], summary="Where a kiosk's my-page QR code points")
+    def mypage_new(lang: str | None = None) -> HTMLResponse:
+        return HTMLResponse(pages._render("mypage_new.html", _lang(lang), "/me/new"), headers=PRIVATE)
+
+    @app.get("/me/claim.js", include_in_schema=False)
+    def mypage_script() -> Response:
+        return Response(CLAIM_JS, media_type="text/javascript", headers={"Cache-Control": "no-cache"})
+
+    @app.post("/me/claim", tags=["pages"], summary="Redeem a one-time my-page request for a private link")
+    async def mypage_claim(request: Request) -> JSONResponse:
+        raw = await request.body()
+        if len(raw) > 4096:
+            raise PortalError(413, "too_large", "request body over 4096 bytes")
+        try:
+            text = json.loads(raw)["request"]
+            if not isinstance(text, str):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            raise PortalError(400, "malformed_json", 'body must be {"request": "<the code after #>"}') from None
+        secret = await run_in_threadpool(claim, engine, text)
+        return JSONResponse({"url": f"/me/{secret}"}, headers=PRIVATE)
+
+    @app.get("/me/closed", response_class=HTMLResponse, tags=["pages"], summary="After a my page was closed")
+    def mypage_closed(lang: str | None = None) -> HTMLResponse:
+        return HTMLResponse(pages._render("mypage_gone.html", _lang(lang), "/me/closed", closed=True),
+                            headers=PRIVATE)
+
+    @app.get("/me/{secret}", response_class=HTMLResponse, tags=["pages"], responses={404: {}},
+             summary="A donor's own page (private link)")
+    def mypage_show(secret: str, lang: str | None = None) -> HTMLResponse:
+        lg = _lang(lang)
+        tokens = page_tokens(engine, secret)
+        if tokens is None:
+            return HTMLResponse(pages._render("mypage_gone.html", lg, "/", closed=False), status_code=404,
+                                headers=PRIVATE)
+        titles = {p["id"]: pages._title(p, lg) for p in queries.projects(engine)}
+        return HTMLResponse(pages._render("mypage.html", lg, f"/me/{secret}", h=history(engine, tokens),
+                                          titles=titles, secret=secret), headers=PRIVATE)
+
+    @app.post("/me/{secret}/revoke", tags=["pages"], responses={404: {}}, summary="Close a my page for good")
+    def mypage_revoke(secret: str, lang: str | None = None) -> Response:
+        if not revoke(engine, secret):
+            return HTMLResponse(pages._render("mypage_gone.html", _lang(lang), "/", closed=False),
+                                status_code=404, headers=PRIVATE)
+        return RedirectResponse(f"/me/closed?lang={_lang(lang)}", status_code=303, headers=PRIVATE)
+
+
+CLAIM_JS = """\
+// Posts the one-time request from the URL's fragment (never sent to any server by the browser itself)
+// and replaces this page with the private link. The fragment is cleared first, so it is not kept in history.
+// A second code opened in the same tab (only the fragment changes: no reload) is handled the same way.
+(function () {
+  var out = document.getElementById("status");
+  function say(key) { out.textContent = out.dataset[key] || out.dataset.failed; out.className = "bad"; }
+  function run() {
+    var req = location.hash.slice(1);
+    history.replaceState(null, "", location.pathname + location.search);
+    out.className = "";
+    if (!req) { say("missing"); return; }
+    fetch("/me/claim", {method: "POST", headers: {"Content-Type": "application/json"},
+                        body: JSON.stringify({request: req}), credentials: "omit", cache: "no-store"})
+      .then(function (r) { return r.json().then(function (j) { return [r.status, j]; }); })
+      .then(function (a) {
+        if (a[0] === 200 && a[1].url) {
+          var lang = new URLSearchParams(location.search).get("lang");
+          location.replace(a[1].url + (lang ? "?lang=" + encodeURIComponent(lang) : ""));
+        } else { say(a[1].error === "expired" ? "expired" : a[1].error === "used" ? "used" : "failed"); }
+      })
+      .catch(function () { say("failed"); });
+  }
+  window.addEventListener("hashchange", run);
+  run();
+})();
+"""
