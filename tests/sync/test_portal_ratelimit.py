@@ -4,6 +4,8 @@ Retry-After past their limit. Small limits keep the tests quick; the rules are t
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import requests
 
@@ -12,6 +14,7 @@ from server_sync.ratelimit import RateLimits, client_address
 from server_sync.staff import add_user
 
 PASSWORD = "correct horse battery"
+CHROMIUM = "/usr/bin/chromium"
 LIMITS = RateLimits(login_slow="3/minute", login_lockout="6/hour", login_ip_slow="100/minute",
                     login_ip_lockout="1000/hour", receipts="5/minute", me="4/minute")
 
@@ -111,3 +114,28 @@ def test_client_address_believes_forwarded_for_only_from_a_trusted_proxy():
 def test_bad_limits_are_refused_at_start():
     with pytest.raises(ValueError, match="KIOSK_PORTAL_RATE_LOGIN_SLOW"):
         RateLimits.from_env({"KIOSK_PORTAL_RATE_LOGIN_SLOW": "lots"})
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} not installed (apt-get install -y chromium)")
+def test_in_chromium_the_locked_sign_in_page_says_so_in_japanese(limited):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                               args=["--headless", "--no-sandbox", "--disable-gpu"])
+        try:
+            page = b.new_page(locale="ja-JP")
+            statuses = []
+            page.on("response", lambda r: statuses.append(r.status) if r.url.endswith("/staff/login") and
+                    r.request.method == "POST" else None)
+            for _ in range(4):  # LIMITS: three failures are answered, the fourth waits
+                page.goto(limited.url + "/staff/login")
+                page.fill("input[name=username]", "admin")
+                page.fill("input[name=password]", "wrong-guess")
+                page.click("button[type=submit]")
+                page.wait_for_load_state()
+            assert statuses == [401, 401, 401, 429]
+            alert = page.get_by_role("alert").inner_text()
+            assert "サインインの失敗が続いています" in alert and "秒待ってから" in alert
+        finally:
+            b.close()
