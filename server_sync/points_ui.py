@@ -4,24 +4,119 @@
 - ``GET /staff/point-rules``: administrators edit them: points per ¥100 given, and the volunteer activity
   types with their fixed points and a description; the versions so far;
 - ``POST /staff/point-rules``: checked whole, through the operator UI's form helper (CSRF, roles); a saved
-  version is published to every kiosk in the signed config (server_sync/pointrules.py).
+  version is published to every kiosk in the signed config (server_sync/pointrules.py);
+- ``GET/POST /staff/pools``: administrators fund sponsor pools (server_sync/pools.py) and see each pool's
+  balance, handed-out allocations and spending per kiosk;
+- ``GET /staff/points-report`` (staff) and ``/staff/points-report.csv`` (UTF-8 with BOM): points issued and
+  exchanged per month and per activity type, and each pool's balance;
+- ``POST /api/v1/kiosks/{id}/points/allot`` (signed by the kiosk): hands the kiosk a card's unheld points;
+- ``GET /api/v1/points/totals``: sponsor money given through points, apart from cash.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import re
+import time
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
 
-from server_sync import pages, pointrules, staff
+from server_sync import pages, pointrules, pools, staff
+from server_sync.auth import authenticate
+from server_sync.catalog import AREAS
+from server_sync.db import entries
+from server_sync.errors import PortalError
 from server_sync.i18n import N_
-from server_sync.operator import BLANK_ROWS, Errors, StaffUI, _int, _one, _slug, _text
+from server_sync.operator import BLANK_ROWS, Errors, StaffUI, _date, _int, _one, _slug, _text
 from server_sync.wire.configdoc import ConfigDocError
 
-NOTICES = {"saved": N_("Saved. Kiosks follow the new point rules at their next sync.")}
+
+class AllotRequest(BaseModel):
+    """A kiosk asking for a card's points: every token of the tapped card, the current epoch's first."""
+
+    model_config = ConfigDict(extra="forbid")
+    donors: list[str] = Field(min_length=1, max_length=16)
+
+    def checked(self) -> list[str]:
+        if not all(re.fullmatch(r"[0-9a-f]{32}", d) for d in self.donors):
+            raise ValueError("donors are 32 hex digits each")
+        return self.donors
+
+NOTICES = {"saved": N_("Saved. Kiosks follow the new point rules at their next sync."),
+           "pool_saved": N_("Saved. Kiosks receive their share of the pool at their next sync.")}
+
+
+def check_pool(form: dict[str, list[str]]) -> tuple[dict[str, Any], Errors]:
+    e: Errors = {}
+    v: dict[str, Any] = {
+        "id": _slug(form, "id", e),
+        "sponsor": _text(form, "sponsor", e, required=True, required_msg=N_("Enter the sponsor's name.")),
+        "sponsor_en": _text(form, "sponsor_en", e),
+        "funded_yen": _int(form, "funded_yen", e, 1, 10**10, N_("Enter a number from %(lo)s to %(hi)s.")),
+        "yen_per_point": _int(form, "yen_per_point", e, 1, 1000, N_("Enter a number from %(lo)s to %(hi)s.")),
+        "per_kiosk_yen": _int(form, "per_kiosk_yen", e, 1, 10**9, N_("Enter a number from %(lo)s to %(hi)s.")),
+        "areas": [a for a in form.get("areas", []) if a in AREAS],
+    }
+    start, end = _date(form, "start", e), _date(form, "end", e)
+    if start and end and end < start:
+        e["end"] = (N_("The last day is before the first."), {})
+    v["start"], v["end"] = (start.isoformat() if start else None), (end.isoformat() if end else None)
+    return v, e
+
+
+def _month(ms: int) -> str:
+    return time.strftime("%Y-%m", time.localtime(ms / 1000))
+
+
+def report(engine: Engine) -> dict[str, Any]:
+    """Points issued (for giving, and per volunteer activity) and exchanged (per pool), per month."""
+    issued: dict[tuple[str, str], int] = {}
+    exchanged: dict[tuple[str, str], dict[str, int]] = {}
+    with engine.connect() as conn:
+        rows = conn.execute(select(entries.c.type, entries.c.time_ms, entries.c.points, entries.c.amount_yen,
+                                   entries.c.body, entries.c.voided).where(
+            entries.c.type.in_(("donation", "points_grant", "points_spent")), entries.c.quarantine.is_(None))).all()
+        balances = pools.balances(conn)
+    for kind, t, pts, yen, body, voided in rows:
+        if not pts or (kind == "donation" and voided):
+            continue
+        month = _month(t)
+        if kind == "points_spent":
+            pool = json.loads(bytes(body))["data"].get("pool", "")
+            x = exchanged.setdefault((month, pool), {"points": 0, "yen": 0})
+            x["points"] += int(pts)
+            x["yen"] += int(yen or 0)
+        else:
+            act = "" if kind == "donation" else json.loads(bytes(body))["data"].get("activity", "")
+            what = "giving" if kind == "donation" else "volunteer:" + act
+            issued[(month, what)] = issued.get((month, what), 0) + int(pts)
+    return {"issued": [{"month": m, "what": w, "points": p} for (m, w), p in sorted(issued.items())],
+            "exchanged": [{"month": m, "pool": pl, **v} for (m, pl), v in sorted(exchanged.items())],
+            "pools": balances}
+
+
+def report_csv(engine: Engine) -> bytes:
+    """One table for accounting: kind, month, what (giving, volunteer:<activity>, pool:<id>), points, yen;
+    then each pool's balance. UTF-8 with a BOM, so spreadsheet software in Japan opens it right."""
+    r = report(engine)
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\r\n")
+    w.writerow(["kind", "month", "what", "points", "yen"])
+    for i in r["issued"]:
+        w.writerow(["issued", i["month"], i["what"], i["points"], ""])
+    for x in r["exchanged"]:
+        w.writerow(["exchanged", x["month"], "pool:" + x["pool"], x["points"], x["yen"]])
+    for p in r["pools"]:
+        w.writerow(["pool_balance", "", "pool:" + p["id"], p["spent_points"], p["left_yen"]])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
 def check_rules(form: dict[str, list[str]]) -> tuple[int | None, list[dict[str, Any]], Errors]:
@@ -91,6 +186,72 @@ def install(app: FastAPI, engine: Engine) -> None:
                 return rules_page(who, lang, c, form, e)
             return ui.done("/staff/point-rules", "saved")
         return await ui.post(request, "admin", handle)
+
+    # --- sponsor pools ----------------------------------------------------------------------------
+    def pools_page(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]] | None = None,
+                   errors: Errors | None = None, notice: str = "") -> str:
+        with engine.connect() as conn:
+            items = pools.balances(conn)
+        return pages.staff_page("staff_pools.html", lang, pools=items, form=form or {"yen_per_point": ["1"],
+                                "per_kiosk_yen": ["5000"]}, errors=tr(lang, errors or {}), areas=AREAS,
+                                notice=notice, nav="pools", **c)
+
+    @app.get("/staff/pools", response_class=HTMLResponse, tags=["staff"])
+    def pools_get(request: Request) -> Response:
+        def render(w: staff.Who, lg: str, c: dict[str, Any]) -> str:
+            key = request.query_params.get("done", "")
+            return pools_page(w, lg, c, notice=pages.staff_text(NOTICES[key], lg) if key in NOTICES else "")
+        return ui.page(request, "admin", render)
+
+    @app.post("/staff/pools", response_class=HTMLResponse, tags=["staff"])
+    async def pools_save(request: Request) -> Response:
+        def handle(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
+            v, e = check_pool(form)
+            if not e:
+                try:
+                    pools.save_pool(engine, v)
+                except ConfigDocError as exc:
+                    e["pool"] = (N_("Could not publish: %(reason)s"), {"reason": str(exc)})
+            if e:
+                return pools_page(who, lang, c, form, e)
+            return ui.done("/staff/pools", "pool_saved")
+        return await ui.post(request, "admin", handle)
+
+    # --- reports ----------------------------------------------------------------------------------
+    @app.get("/staff/points-report", response_class=HTMLResponse, tags=["staff"])
+    def points_report(request: Request) -> Response:
+        return ui.page(request, "staff", lambda w, lg, c: pages.staff_page(
+            "staff_points_report.html", lg, r=report(engine), nav="points_report", **c))
+
+    @app.get("/staff/points-report.csv", tags=["staff"])
+    def points_report_csv(request: Request) -> Response:
+        return ui.page(request, "staff", lambda w, lg, c: Response(
+            report_csv(engine), media_type="text/csv; charset=utf-8",
+            headers={"Cache-Control": "no-store", "Content-Disposition": 'attachment; filename="points.csv"'}))
+
+    # --- the kiosks' side --------------------------------------------------------------------------
+    @app.post("/api/v1/kiosks/{kiosk_id}/points/allot", tags=["sync"],
+              summary="Hand this kiosk a card's points that no kiosk holds yet (docs/points.md)")
+    async def allot(kiosk_id: str, request: Request) -> dict[str, Any]:
+        raw = await request.body()
+        if len(raw) > 4096:
+            raise PortalError(413, "too_large", "request body over 4096 bytes")
+        target = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1")
+        await run_in_threadpool(authenticate, engine, request.method, target, request.headers, raw,
+                                time.time_ns() // 1_000_000, kiosk_id)
+        try:
+            donors = AllotRequest.model_validate(json.loads(raw or b"null")).checked()
+        except (ValueError, ValidationError) as exc:
+            raise PortalError(422, "invalid_request", f"body: {str(exc).splitlines()[0]}") from None
+        out = await run_in_threadpool(pools.allot, engine, kiosk_id, donors)
+        await run_in_threadpool(pools.top_up, engine)  # an online kiosk is the moment to refill its allocations
+        return out
+
+    @app.get("/api/v1/points/totals", tags=["public"],
+             summary="Sponsor money given to projects through points, apart from cash donations")
+    def sponsor_totals() -> dict[str, Any]:
+        with engine.connect() as conn:
+            return pools.sponsor_totals(conn)
 
     @app.get("/points/rules", response_class=HTMLResponse, tags=["pages"])
     def public_rules(lang: str | None = None) -> HTMLResponse:

@@ -32,7 +32,7 @@ HELD = "held: kiosk suspended"
 GRACE_MS = 10 * 60_000
 
 # Entry types the policy looks at: the ones that count (money, points) or name a project.
-CHECKED = frozenset({"donation_intent", "donation", "points_grant"})
+CHECKED = frozenset({"donation_intent", "donation", "points_grant", "points_spent"})
 
 
 @dataclass
@@ -130,6 +130,8 @@ def _violation(obj: dict[str, Any], ctx: Context) -> str | None:
             want = 0 if data.get("donor") is None else yen // 100 * ctx.points_per_100_yen()
             if data.get("points") != want:
                 return f"points: {data.get('points')} for ¥{yen}, the formula gives {want}{_at(ctx)}"
+    elif kind == "points_spent":
+        return _spent_violation(data, ctx)
     else:  # points_grant
         rules = (ctx.config or {}).get("points_rules")
         if isinstance(rules, dict):  # written rules in force (issue #17): the grant must match one exactly
@@ -137,6 +139,26 @@ def _violation(obj: dict[str, Any], ctx: Context) -> str | None:
         pts, most = data.get("points"), ctx.max_grant_points(str(data.get("activity", "")))
         if not isinstance(pts, int) or pts < 1 or pts > most:
             return f"points: grant of {pts} for {data.get('activity')!r} is over the maximum {most}"
+    return None
+
+
+def _spent_violation(data: dict[str, Any], ctx: Context) -> str | None:
+    """Points exchanged for a sponsor's gift (docs/points.md): a pool of the config the kiosk ran, its rate,
+    a project in one of its areas. (That the kiosk stayed within its allocation is shown on the pools page.)"""
+    pools = (ctx.config or {}).get("pools") or []
+    pool = next((p for p in pools if isinstance(p, dict) and p.get("id") == data.get("pool")), None)
+    if pool is None:
+        return f"pool: {data.get('pool')!r} is not a sponsor pool of the config the kiosk ran{_at(ctx)}"
+    pts, yen = data.get("points"), data.get("amount_yen")
+    if not isinstance(pts, int) or pts < 1 or yen != pts * int(pool.get("yen_per_point") or 1):
+        return f"amount: {pts} points as ¥{yen}, pool {pool['id']!r} gives ¥{pool.get('yen_per_point')} a point"
+    if ctx.known_project(data.get("project")) is False:
+        return f"project: {data.get('project')!r} is not in the catalog"
+    areas = pool.get("areas") or []
+    area = next((p.get("area") for p in (ctx.config or {}).get("projects") or []
+                 if isinstance(p, dict) and p.get("id") == data.get("project")), None)
+    if areas and area not in areas:
+        return f"pool: {pool['id']!r} gives only to {areas}, not to {data.get('project')!r} ({area})"
     return None
 
 

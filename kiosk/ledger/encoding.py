@@ -39,6 +39,7 @@ ENTRY_TYPES = (
     "config_change",
     "admin_action",
     "key_change",
+    "points_spent",
 )
 
 # Envelope keys every body carries, in addition to ``data``.
@@ -63,6 +64,9 @@ REQUIRED_DATA: dict[str, frozenset[str]] = {
     "config_change": frozenset({"version", "digest"}),
     "admin_action": frozenset({"action"}),
     "key_change": frozenset({"public_key", "vouched_by", "proof"}),
+    # Points exchanged for a sponsor-matched gift (docs/points.md): ``amount_yen`` is the sponsor's money
+    # given to ``project`` from the pool ``pool``, never cash taken at the kiosk.
+    "points_spent": frozenset({"donor", "pepper_epoch", "points", "project", "amount_yen", "pool"}),
 }
 
 # Who vouches for a key_change entry (docs/ledger.md, "Re-keying"): the key it replaces, which signs

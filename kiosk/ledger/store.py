@@ -20,6 +20,7 @@ Threads: one thread appends. Once a thread has called :meth:`Ledger.claim_writer
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import os
 import sqlite3
@@ -558,6 +559,26 @@ class Ledger:
             data["rules"] = rules
         return self._after(self._append("points_grant", data))
 
+    def spend_points(self, donor: DonorToken, points: int, project: str, amount_yen: int, pool: str) -> Entry:
+        """Record points exchanged for a sponsor-matched gift. The caller (kiosk/donation/exchange.py) has
+        checked, on this thread, that the card and the pool can afford it (docs/points.md)."""
+        return self._after(self._append("points_spent", {
+            "donor": donor.hex, "pepper_epoch": donor.epoch, "points": points, "project": project,
+            "amount_yen": amount_yen, "pool": pool}))
+
+    def points_spent(self, donor_hexes: list[str] | None = None, pool: str | None = None) -> tuple[int, int]:
+        """(points, yen) this kiosk's ledger has spent: of some donor tokens, of one pool, or in all."""
+        view = self._view
+        q = select(entries.c.points, entries.c.amount_yen, entries.c.body).where(
+            entries.c.type == "points_spent", entries.c.seq <= view.size)
+        if donor_hexes is not None:
+            q = q.where(entries.c.donor.in_(donor_hexes))
+        with self._engine.connect() as conn:
+            rows = conn.execute(q).all()
+        # The pool is in the body only (a kiosk spends a few a day: parsing them is cheap).
+        rows = [r for r in rows if pool is None or json.loads(r[2])["data"].get("pool") == pool]
+        return sum(int(r[0]) for r in rows), sum(int(r[1]) for r in rows)
+
     # --- queries -----------------------------------------------------------------
     # Any thread: the figures below come from one published view (or SQL bounded by it). The intent
     # queries read the writer's working state and are for the writer's own thread (the donation service).
@@ -630,9 +651,11 @@ class Ledger:
         with self._engine.connect() as conn:
             rows = conn.execute(
                 select(entries.c.seq, entries.c.type, entries.c.points).where(
-                    entries.c.donor.in_(donor_hexes), entries.c.type.in_(("donation", "points_grant")),
+                    entries.c.donor.in_(donor_hexes),
+                    entries.c.type.in_(("donation", "points_grant", "points_spent")),
                     entries.c.seq <= view.size)).all()
-        return sum(p or 0 for s, t, p in rows if not (t == "donation" and s in view.voided))
+        return sum((-(p or 0) if t == "points_spent" else (p or 0)) for s, t, p in rows
+                   if not (t == "donation" and s in view.voided))
 
     def entry(self, seq: int) -> Entry:
         with self._engine.connect() as conn:

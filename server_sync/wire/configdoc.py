@@ -130,6 +130,31 @@ class PointRules(_Doc):
         return next((a for a in self.activities if a.id == activity_id), None)
 
 
+class Pool(_Doc):
+    """A sponsor's pool as a kiosk needs it (docs/points.md): points become the sponsor's yen for a project.
+
+    ``allocations`` maps kiosk ids to the yen the portal has handed that kiosk so far (cumulative, never
+    lowered); a kiosk spends at most its own allocation, and the portal hands out at most what the
+    sponsor funded, so the pool cannot go below zero even when kiosks spend offline.
+    """
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
+    sponsor: str = Field(min_length=1, max_length=200)
+    sponsor_en: str = Field("", max_length=200)
+    yen_per_point: int = Field(1, ge=1, le=1000)
+    areas: list[Literal["children", "welfare", "green", "culture", "town"]] = Field(default_factory=list)
+    """Policy areas whose projects may receive from this pool; empty: every area."""
+    start: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    end: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    allocations: dict[str, int] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _sane(self) -> Pool:
+        if any(not isinstance(v, int) or v < 0 or v > 10**12 for v in self.allocations.values()):
+            raise ValueError("allocations are whole yen from 0")
+        return self
+
+
 class PushedConfig(_Doc):
     projects: list[PushedProject] = Field(min_length=1, max_length=200)
     presets_yen: list[int] = Field(default_factory=lambda: [100, 500, 1000], min_length=1, max_length=10)
@@ -148,6 +173,9 @@ class PushedConfig(_Doc):
     points_rules: PointRules | None = None
     """The written point rules in force (issue #17); when set, the activities and the points rate above
     are the rules' own (checked here), and each activity's points are fixed."""
+
+    pools: list[Pool] | None = Field(None, max_length=50)
+    """Sponsor pools points may be exchanged into (docs/points.md); None: no exchange on the kiosks."""
 
     @model_validator(mode="after")
     def _consistent(self) -> PushedConfig:
@@ -193,7 +221,7 @@ def validate(doc: Any) -> PushedConfig:
 
 # Keys added after documents were first published: left out when unset, so an older document keeps
 # its digest (a kiosk recomputes the digest from the document as it validates it).
-_ADDED_KEYS = ("max_per_transaction_yen", "points_per_100_yen", "points_rules")
+_ADDED_KEYS = ("max_per_transaction_yen", "points_per_100_yen", "points_rules", "pools")
 DEFAULT_MAX_PER_TRANSACTION_YEN = 1000
 DEFAULT_POINTS_PER_100_YEN = 1
 

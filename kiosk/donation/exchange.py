@@ -1,0 +1,103 @@
+"""Points exchanged for a sponsor-matched gift, at the kiosk (issue #17; the design is in docs/points.md).
+
+A citizen taps a card, sees what it may spend here, chooses a project and a number of points; the points
+become the sponsor's yen for that project, recorded as one ``points_spent`` entry. Nothing here takes
+money: no payment terminal is involved.
+
+Fail closed, offline as online. What this kiosk may spend is bounded by two amounts the portal handed it,
+minus what this kiosk's own ledger has already spent from them:
+
+- for the **card**: the portal's last word (the cumulative points the portal handed this kiosk for this
+  card, kept by kiosk/sync/pointsync.py), minus the card's ``points_spent`` here;
+- for the **pool**: this kiosk's allocation in the signed pushed config, minus the pool's ``points_spent``
+  here.
+
+Neither is ever raised by the kiosk itself, so two kiosks spending the same card or the same pool offline
+can together spend only what the portal handed out, which is never more than the card earned or the
+sponsor funded. :func:`exchange` checks both and appends in one job on the ledger writer's thread, so no
+other append can slip between the check and the entry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from kiosk.ledger import DonorToken, Entry, Ledger
+
+
+class ExchangeRefused(ValueError):
+    """An exchange this kiosk may not make; ``reason`` is a short code for the screen."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class PoolTerms:
+    """One sponsor pool as this kiosk may use it (from the pushed config's ``pools``)."""
+
+    id: str
+    sponsor: str
+    sponsor_en: str
+    yen_per_point: int
+    areas: tuple[str, ...]
+    start: str | None
+    end: str | None
+    allocation_yen: int
+
+    def open_on(self, day: dt.date) -> bool:
+        iso = day.isoformat()
+        return (self.start is None or self.start <= iso) and (self.end is None or iso <= self.end)
+
+    def gives_to(self, area: str) -> bool:
+        return not self.areas or area in self.areas
+
+
+def pools_for(pushed: dict[str, Any] | None, kiosk_id: str) -> list[PoolTerms]:
+    """The pools of a pushed config document (``{"config": ...}`` or the config itself), with this kiosk's
+    allocation (0 when the portal has handed it nothing yet)."""
+    cfg = (pushed or {}).get("config", pushed) or {}
+    return [PoolTerms(p["id"], p["sponsor"], p.get("sponsor_en", ""), int(p.get("yen_per_point", 1)),
+                      tuple(p.get("areas") or ()), p.get("start"), p.get("end"),
+                      int((p.get("allocations") or {}).get(kiosk_id, 0)))
+            for p in cfg.get("pools") or []]
+
+
+def hexes_of(token: DonorToken) -> list[str]:
+    """Every token of the card this kiosk can make (every pepper epoch it holds, when it holds several)."""
+    return list(getattr(token, "all_hexes", None) or (token.hex,))
+
+
+def card_spendable(ledger: Ledger, token: DonorToken, allotted: int) -> int:
+    """Points this card may spend here: the portal's last word minus what this ledger spent for it."""
+    return max(0, allotted - ledger.points_spent(hexes_of(token))[0])
+
+
+def pool_left(ledger: Ledger, pool: PoolTerms) -> int:
+    """Yen this kiosk may still give from ``pool``: its allocation minus what this ledger gave from it."""
+    return max(0, pool.allocation_yen - ledger.points_spent(pool=pool.id)[1])
+
+
+def choose_pool(ledger: Ledger, pools: list[PoolTerms], area: str, points: int, day: dt.date) -> PoolTerms | None:
+    """The first pool, in the portal's order, that is open today, gives to ``area`` and has room here."""
+    for p in pools:
+        if p.open_on(day) and p.gives_to(area) and pool_left(ledger, p) >= points * p.yen_per_point:
+            return p
+    return None
+
+
+def exchange(ledger: Ledger, token: DonorToken, points: int, project: str, area: str, pools: list[PoolTerms],
+             allotted: int, day: dt.date) -> Entry:
+    """Check and record one exchange. Call on the ledger writer's thread (a LedgerWriter job)."""
+    if not isinstance(points, int) or isinstance(points, bool) or points < 1:
+        raise ExchangeRefused("points", "points must be a positive whole number")
+    have = card_spendable(ledger, token, allotted)
+    if points > have:
+        raise ExchangeRefused("card", f"this card may spend {have} points here")
+    pool = choose_pool(ledger, pools, area, points, day)
+    if pool is None:
+        raise ExchangeRefused("pool", "no sponsor pool has room for this gift here")
+    return ledger.spend_points(token, points, project, points * pool.yen_per_point, pool.id)

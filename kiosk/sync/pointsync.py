@@ -1,0 +1,66 @@
+"""The kiosk's side of a card's spendable points (docs/points.md): ask the portal, keep its last word.
+
+``POST /api/v1/kiosks/{id}/points/allot`` (signed like every sync request) hands this kiosk the card's
+points no kiosk holds yet and answers the cumulative points this kiosk holds for the card. The answer is
+kept in ``<data_dir>/points-allotted.json`` (written atomically: it must survive a power cut, because it
+is what the kiosk may spend offline). When the portal cannot be reached the last answer stands; a card
+the portal has never answered for here has nothing to spend here (fail closed).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from kiosk.ledger import DonorToken
+from kiosk.ledger.durable import write_atomic
+
+log = logging.getLogger(__name__)
+
+FILE = "points-allotted.json"
+
+
+def _load(data_dir: Path) -> dict[str, int]:
+    path = Path(data_dir) / FILE
+    try:
+        raw = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:  # unreadable: spend nothing from it rather than guess
+        log.error("%s is unreadable (%s); no card may spend points here until the portal answers again", path, exc)
+        return {}
+    return {k: v for k, v in raw.items() if isinstance(k, str) and isinstance(v, int) and v >= 0}
+
+
+def last_word(data_dir: Path, hexes: list[str]) -> int:
+    """The portal's last answer for any token of the card (answers are cumulative: the largest is the newest)."""
+    held = _load(data_dir)
+    return max((held.get(h, 0) for h in hexes), default=0)
+
+
+def remember(data_dir: Path, hex_: str, allotted: int) -> None:
+    held = _load(data_dir)
+    if held.get(hex_, -1) >= allotted:
+        return  # never lowered: an answer older than one already kept changes nothing
+    held[hex_] = allotted
+    write_atomic(Path(data_dir) / FILE, json.dumps(held, sort_keys=True).encode())
+
+
+def ask(uploader: Any, token: DonorToken, hexes: list[str]) -> dict[str, int]:
+    """Ask the portal (``uploader``: a :class:`kiosk.sync.uploader.Uploader`) and keep its answer.
+
+    Raises the uploader's :class:`~kiosk.sync.uploader.SyncError` when the portal refuses; the caller then
+    uses :func:`last_word`."""
+    body = json.dumps({"donors": [token.hex, *[h for h in hexes if h != token.hex]]}).encode()
+    status, data, resp = uploader._call("POST", f"/api/v1/kiosks/{uploader.kiosk_id}/points/allot", body)
+    if status != 200 or not isinstance(data, dict) or not isinstance(data.get("allotted"), int):
+        raise uploader._fail(status, data, resp)
+    remember(uploader_data_dir(uploader), token.hex, data["allotted"])
+    return {"allotted": data["allotted"], "balance": int(data.get("balance", 0))}
+
+
+def uploader_data_dir(uploader: Any) -> Path:
+    """Where the uploader keeps its files (its config applier's directory: the kiosk's data dir)."""
+    return Path(uploader.applier.data_dir)

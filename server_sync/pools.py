@@ -1,0 +1,195 @@
+"""Sponsor pools and a card's points handed to kiosks (issue #17; the design is in docs/points.md).
+
+Two things must never go below zero while kiosks spend offline: a sponsor's pool and a card's points.
+Both are handled the same way: the portal hands each kiosk a cumulative amount it may spend, and hands
+out no more than exists.
+
+- **Pools:** ``allocations[kiosk]`` (yen, cumulative, in the signed config). A kiosk spends at most its
+  own allocation (kiosk/donation/exchange.py); :func:`top_up` raises allocations only from money not yet
+  handed to any kiosk, so the sum of allocations never exceeds what the sponsor funded.
+- **Cards:** ``portal_point_allotments`` (points, cumulative, per donor token and kiosk). When a kiosk asks
+  (``POST /api/v1/kiosks/{id}/points/allot``, signed), the card's points that no kiosk holds yet move to
+  that kiosk; the kiosk keeps the answer as the portal's last word and spends at most that minus what its
+  own ledger has spent. Points earned since the last answer are not spendable until the portal has seen
+  them and the kiosk asks again: fail closed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy.engine import Connection, Engine
+
+from server_sync import configstore
+from server_sync.db import entries, is_sqlite, kiosks, point_allotments, sponsor_pools, writing
+from server_sync.wire.configdoc import ConfigDocError, Pool
+
+_clean = entries.c.quarantine.is_(None)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _row(r: Any) -> dict[str, Any]:
+    d = dict(r._mapping)
+    d["allocations"] = json.loads(d["allocations"] or "{}")
+    d["areas"] = [a for a in (d["areas"] or "").split(",") if a]
+    return d
+
+
+def list_pools(conn: Connection) -> list[dict[str, Any]]:
+    return [_row(r) for r in conn.execute(select(sponsor_pools).order_by(sponsor_pools.c.created_ms))]
+
+
+def spent_by_pool(conn: Connection) -> dict[str, dict[str, dict[str, int]]]:
+    """{pool: {kiosk: {"points", "yen"}}} of every counted points_spent entry the portal holds."""
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for kid, pts, yen, body in conn.execute(select(entries.c.kiosk_id, entries.c.points, entries.c.amount_yen,
+                                                   entries.c.body).where(entries.c.type == "points_spent", _clean)):
+        pool = json.loads(bytes(body))["data"].get("pool", "")
+        k = out.setdefault(pool, {}).setdefault(kid, {"points": 0, "yen": 0})
+        k["points"] += int(pts or 0)
+        k["yen"] += int(yen or 0)
+    return out
+
+
+def balances(conn: Connection) -> list[dict[str, Any]]:
+    """Each pool: funded, handed to kiosks, spent (as the portal has seen it), left, and per kiosk."""
+    spent = spent_by_pool(conn)
+    out = []
+    for p in list_pools(conn):
+        per = spent.get(p["id"], {})
+        used = sum(v["yen"] for v in per.values())
+        handed = sum(p["allocations"].values())
+        kiosks_ = [{"kiosk_id": k, "allocated_yen": a, "spent_yen": per.get(k, {}).get("yen", 0),
+                    "over": per.get(k, {}).get("yen", 0) > a} for k, a in sorted(p["allocations"].items())]
+        out.append({**p, "allocated_yen": handed, "spent_yen": used, "left_yen": p["funded_yen"] - used,
+                    "unallocated_yen": p["funded_yen"] - handed, "kiosks": kiosks_,
+                    "spent_points": sum(v["points"] for v in per.values())})
+    return out
+
+
+def pushed_pools(conn: Connection) -> list[dict[str, Any]]:
+    """The pools as the signed config carries them (configdoc.Pool)."""
+    return [Pool(id=p["id"], sponsor=p["sponsor"], sponsor_en=p["sponsor_en"], yen_per_point=p["yen_per_point"],
+                 areas=p["areas"], start=p["start"], end=p["end"], allocations=p["allocations"]
+                 ).model_dump(mode="json") for p in list_pools(conn)]
+
+
+def save_pool(engine: Engine, v: dict[str, Any]) -> None:
+    """Create or change a pool (``id``, ``sponsor``, ``sponsor_en``, ``funded_yen``, ``yen_per_point``,
+    ``per_kiosk_yen``, ``areas``, ``start``, ``end``), hand out allocations and publish.
+
+    The funded amount may not go below what is already handed to kiosks (that money may be spent offline)."""
+    with writing(engine) as conn:
+        row = conn.execute(select(sponsor_pools).where(sponsor_pools.c.id == v["id"])).first()
+        fields = {k: v[k] for k in ("sponsor", "sponsor_en", "funded_yen", "yen_per_point", "per_kiosk_yen",
+                                    "start", "end")}
+        fields["areas"] = ",".join(v.get("areas") or [])
+        if row is None:
+            conn.execute(sponsor_pools.insert().values(id=v["id"], allocations="{}", created_ms=_now_ms(), **fields))
+        else:
+            handed = sum(json.loads(row._mapping["allocations"] or "{}").values())
+            if v["funded_yen"] < handed:
+                raise ConfigDocError(f"¥{handed:,} of this pool is already handed to kiosks; it cannot be "
+                                     f"funded with less")
+            conn.execute(sponsor_pools.update().where(sponsor_pools.c.id == v["id"]).values(**fields))
+    top_up(engine, force_publish=True)
+
+
+def _active(p: dict[str, Any], today: dt.date) -> bool:
+    return (not p["start"] or p["start"] <= today.isoformat()) and (not p["end"] or today.isoformat() <= p["end"])
+
+
+def top_up(engine: Engine, force_publish: bool = False, today: dt.date | None = None) -> bool:
+    """Raise each enrolled, unsuspended kiosk's allocation of each running pool back to ``per_kiosk_yen``
+    left (as far as the portal has seen its spending), from money not handed out yet; publish when anything
+    changed. Returns whether it published."""
+    today = today or dt.date.today()
+    changed = False
+    with writing(engine) as conn:
+        live = [r[0] for r in conn.execute(select(kiosks.c.id).where(kiosks.c.suspended_ms.is_(None)))]
+        spent = spent_by_pool(conn)
+        for p in list_pools(conn):
+            if not _active(p, today):
+                continue
+            alloc = dict(p["allocations"])
+            free = p["funded_yen"] - sum(alloc.values())
+            for kid in sorted(live):
+                left = alloc.get(kid, 0) - spent.get(p["id"], {}).get(kid, {}).get("yen", 0)
+                if left * 2 >= p["per_kiosk_yen"] or free <= 0:
+                    continue
+                add = min(p["per_kiosk_yen"] - left, free)
+                alloc[kid] = alloc.get(kid, 0) + add
+                free -= add
+            if alloc != p["allocations"]:
+                conn.execute(sponsor_pools.update().where(sponsor_pools.c.id == p["id"])
+                             .values(allocations=json.dumps(alloc, sort_keys=True)))
+                changed = True
+        pools = pushed_pools(conn)
+    if changed or force_publish:
+        configstore.republish_everywhere(engine, by="pools", pools=pools)
+    return changed or force_publish
+
+
+# --- a card's points ---------------------------------------------------------------------------------
+def earned(conn: Connection, donors: list[str]) -> int:
+    """Points a card has earned (counted donations not voided, grants), over every token given."""
+    q = select(func.coalesce(func.sum(entries.c.points), 0)).where(
+        entries.c.donor.in_(donors), _clean,
+        or_(entries.c.type == "points_grant", and_(entries.c.type == "donation", entries.c.voided.is_(False))))
+    return int(conn.execute(q).scalar_one())
+
+
+def spent(conn: Connection, donors: list[str]) -> int:
+    q = select(func.coalesce(func.sum(entries.c.points), 0)).where(
+        entries.c.donor.in_(donors), entries.c.type == "points_spent")  # quarantined or not: it left the card
+    return int(conn.execute(q).scalar_one())
+
+
+def allot(engine: Engine, kiosk_id: str, donors: list[str]) -> dict[str, int]:
+    """Hand ``kiosk_id`` every point of the card (``donors``: its tokens, the first the current one) that no
+    kiosk holds yet. Returns ``{"allotted": cumulative points this kiosk holds for the card, "balance": the
+    card's balance as the portal knows it}``. Serialised per card, so two kiosks asking at once cannot both
+    receive the same points."""
+    donors = list(dict.fromkeys(donors))[:16]
+    with writing(engine) as conn:
+        if not is_sqlite(engine):  # SQLite's writing() already holds the one write lock
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": "allot:" + min(donors)})
+        held = {(d, k): int(p) for d, k, p in conn.execute(select(
+            point_allotments.c.donor, point_allotments.c.kiosk_id, point_allotments.c.points).where(
+            point_allotments.c.donor.in_(donors)))}
+        free = earned(conn, donors) - sum(held.values())
+        mine = sum(p for (_, k), p in held.items() if k == kiosk_id)
+        if free > 0:
+            key = (donors[0], kiosk_id)
+            if key in held:
+                conn.execute(point_allotments.update().where(and_(point_allotments.c.donor == donors[0],
+                                                                  point_allotments.c.kiosk_id == kiosk_id))
+                             .values(points=held[key] + free, updated_ms=_now_ms()))
+            else:
+                conn.execute(point_allotments.insert().values(donor=donors[0], kiosk_id=kiosk_id, points=free,
+                                                              updated_ms=_now_ms()))
+            mine += free
+        balance = earned(conn, donors) - spent(conn, donors)
+    return {"allotted": mine, "balance": balance}
+
+
+def sponsor_totals(conn: Connection) -> dict[str, Any]:
+    """Sponsor money given to projects through points, apart from cash: total, per project, per pool."""
+    per_project: dict[str, int] = {}
+    per_pool: dict[str, int] = {}
+    points = 0
+    for pts, yen, project, body in conn.execute(select(entries.c.points, entries.c.amount_yen, entries.c.project,
+                                                       entries.c.body).where(entries.c.type == "points_spent",
+                                                                             _clean)):
+        pool = json.loads(bytes(body))["data"].get("pool", "")
+        per_project[project] = per_project.get(project, 0) + int(yen)
+        per_pool[pool] = per_pool.get(pool, 0) + int(yen)
+        points += int(pts)
+    return {"total_yen": sum(per_project.values()), "points": points, "projects": per_project, "pools": per_pool}

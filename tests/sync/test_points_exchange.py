@@ -1,0 +1,221 @@
+"""Points exchanged for sponsor-matched gifts, end to end (issue #17, docs/points.md).
+
+Two real kiosk ledgers (the same card's token at both, as with the city's pepper) sync over loopback HTTP
+to one real portal (SQLite and PostgreSQL). The portal hands each kiosk a share of a sponsor's pool in
+the signed config and a card's points on request; then both kiosks spend offline. Neither the card nor
+the pool is ever overdrawn, the balances stay right everywhere, and the portal shows the sponsor's money
+apart from cash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+
+import pytest
+import requests
+from sqlalchemy import select
+from sync_helpers import PROJECTS, Rig, enrolled, fake_idm, make_rig
+
+from kiosk.donation.exchange import ExchangeRefused, card_spendable, exchange, hexes_of, pool_left, pools_for
+from kiosk.sync import pointsync
+from kiosk.sync.configapply import load_applied
+from kiosk.sync.uploader import SyncError
+from server_sync import catalog, pools
+from server_sync.db import entries, make_engine
+from server_sync.staff import add_user
+
+CARD = 7
+PASSWORD = "correct horse battery"
+AREA = {p["id"]: p["area"] for p in PROJECTS}
+TODAY = dt.date.today()
+
+
+def _spendable(rig: Rig, up, online: bool) -> int:  # noqa: ANN001
+    """What the exchange screen would show for the card: ask the portal when online, else its last word."""
+    token = rig.pepper.token(fake_idm(CARD))
+    if online:
+        pointsync.ask(up, token, hexes_of(token))
+    return card_spendable(rig.ledger, token, pointsync.last_word(rig.cfg.data_dir, hexes_of(token)))
+
+
+def _spend(rig: Rig, points: int, project: str):  # noqa: ANN001, ANN202
+    token = rig.pepper.token(fake_idm(CARD))
+    return exchange(rig.ledger, token, points, project, AREA[project], pools_for(load_applied(rig.cfg.data_dir),
+                    rig.kiosk_id), pointsync.last_word(rig.cfg.data_dir, hexes_of(token)), TODAY)
+
+
+def _cash(portal) -> dict:  # noqa: ANN001
+    return requests.get(portal.url + "/api/v1/totals", timeout=10).json()
+
+
+@pytest.fixture
+def two(portal, tmp_path):  # noqa: ANN001
+    eng = portal.app.state.engine
+    catalog.import_catalog(eng, {"projects": PROJECTS})
+    add_user(eng, "staff1", PASSWORD, "staff")
+    a, b = make_rig(tmp_path, "center-1f"), make_rig(tmp_path, "city-hall")
+    b.pepper = a.pepper  # one city-wide token for the card at both kiosks (docs/privacy.md)
+    yield a, b
+    for r in (a, b):
+        r.ledger.close(checkpoint=False)
+
+
+def test_two_kiosks_spend_one_card_and_one_pool_offline_and_neither_is_overdrawn(portal, two):
+    a, b = two
+    up_a, up_b = enrolled(a, portal), enrolled(b, portal)
+    a.donate(1, card=CARD, amounts=(1000,))
+    a.donate(1, card=CARD, amounts=(500,))
+    b.donate(1, card=CARD, amounts=(1000,))
+    b.donate(2, card=3, amounts=(100,))  # someone else's cash gifts
+    assert up_a.sync_once().ok and up_b.sync_once().ok
+    # A sponsor funds ¥300 at ¥10 a point for children and greenery; each kiosk is handed up to ¥200.
+    eng = portal.app.state.engine
+    pools.save_pool(eng, {"id": "midori-bank", "sponsor": "みどり銀行", "sponsor_en": "Midori Bank",
+                          "funded_yen": 300, "yen_per_point": 10, "per_kiosk_yen": 200,
+                          "areas": ["children", "green"], "start": None, "end": None})
+    with eng.connect() as conn:
+        handed = pools.list_pools(conn)[0]["allocations"]
+    assert handed == {"center-1f": 200, "city-hall": 100}  # never more than funded
+    assert up_a.sync_once().ok and up_b.sync_once().ok  # the signed config carries the allocations
+    pa, pb = (pools_for(load_applied(r.cfg.data_dir), r.kiosk_id)[0] for r in (a, b))
+    assert (pa.allocation_yen, pb.allocation_yen) == (200, 100)
+
+    # Online, kiosk A is handed all 25 points of the card; B, asking next, gets none of them.
+    assert _spendable(a, up_a, online=True) == 25
+    assert _spendable(b, up_b, online=True) == 0
+    # The card earns 5 more at B; once the portal has seen them, B is handed those.
+    b.donate(1, card=CARD, amounts=(500,))
+    assert up_b.sync_once().ok
+    assert _spendable(b, up_b, online=True) == 5
+
+    # Both kiosks go offline (the portal cannot be reached: its last word stands).
+    gone_a, gone_b = a.uploader("http://127.0.0.1:9"), b.uploader("http://127.0.0.1:9")
+    with pytest.raises(SyncError):
+        pointsync.ask(gone_a, a.pepper.token(fake_idm(CARD)), hexes_of(a.pepper.token(fake_idm(CARD))))
+    assert _spendable(a, gone_a, online=False) == 25
+    assert _spend(a, 12, "kodomo").data["amount_yen"] == 120
+    with pytest.raises(ExchangeRefused) as refused:  # ¥100 more: kiosk A holds only ¥80 of the pool
+        _spend(a, 10, "kodomo")
+    assert refused.value.reason == "pool"
+    _spend(a, 8, "midori")  # A's share of the pool is now used up
+    assert pool_left(a.ledger, pools_for(load_applied(a.cfg.data_dir), a.kiosk_id)[0]) == 0
+    with pytest.raises(ExchangeRefused) as refused:
+        _spend(a, 6, "kodomo")  # the card has 5 left at A
+    assert refused.value.reason == "card"
+    with pytest.raises(ExchangeRefused) as refused:
+        _spend(b, 6, "kodomo")  # and 5 at B, not the 10 a naive sum of both ledgers would give
+    assert refused.value.reason == "card"
+    with pytest.raises(ExchangeRefused) as refused:
+        _spend(b, 5, "ongaku")  # culture: not an area this sponsor gives to
+    assert refused.value.reason == "pool"
+    gift_b = _spend(b, 5, "midori")
+    assert gift_b.data == {**gift_b.data, "points": 5, "amount_yen": 50, "pool": "midori-bank", "project": "midori"}
+    assert _spendable(b, gone_b, online=False) == 0
+    # Each kiosk's own ledger sees only its own entries: A spent points the card earned at B. The card's
+    # balance is the portal's (below); a kiosk shows what the card may spend there.
+    token = a.pepper.token(fake_idm(CARD))
+    assert a.ledger.donor_points(hexes_of(token)) == 15 - 20 and b.ledger.donor_points(hexes_of(token)) == 15 - 5
+
+    # Back online: the portal's figures.
+    assert up_a.sync_once().ok and up_b.sync_once().ok
+    with eng.connect() as conn:
+        q = conn.execute(select(entries.c.seq).where(entries.c.type == "points_spent",
+                                                     entries.c.quarantine.is_not(None))).all()
+        assert q == []
+        bal = pools.balances(conn)[0]
+        sponsor = pools.sponsor_totals(conn)
+    assert (bal["funded_yen"], bal["spent_yen"], bal["left_yen"]) == (300, 250, 50)
+    assert all(not k["over"] for k in bal["kiosks"])
+    assert sponsor == {"total_yen": 250, "points": 25, "projects": {"kodomo": 120, "midori": 130},
+                       "pools": {"midori-bank": 250}}
+    assert requests.get(portal.url + "/api/v1/points/totals", timeout=10).json() == sponsor
+    # Cash totals are the kiosks' cash gifts only: the sponsor's ¥250 is not in them.
+    cash = _cash(portal)
+    ta, tb = a.ledger.totals(), b.ledger.totals()
+    assert cash["total_yen"] == ta["total_yen"] + tb["total_yen"] == 1000 + 500 + 1000 + 200 + 500
+    assert cash["count"] == ta["count"] + tb["count"]
+    # The card's balance as the portal knows it: 30 earned, 25 spent; nothing more to hand out.
+    assert pools.allot(eng, "city-hall", hexes_of(token)) == {"allotted": 5, "balance": 5}
+    # The pool is fully handed out: a top-up finds nothing to hand, however low a kiosk runs.
+    assert pools.top_up(eng) is False
+    with eng.connect() as conn:
+        assert sum(pools.list_pools(conn)[0]["allocations"].values()) == 300
+
+    # The report and its CSV (UTF-8 with BOM): points issued for giving, exchanged from the pool.
+    s = requests.Session()
+    assert s.post(portal.url + "/staff/login", data={"username": "staff1", "password": PASSWORD},
+                  timeout=10).status_code == 200
+    raw = s.get(portal.url + "/staff/points-report.csv", timeout=10)
+    assert raw.status_code == 200 and raw.content.startswith(b"\xef\xbb\xbf")
+    rows = raw.content.decode("utf-8-sig").splitlines()
+    month = dt.date.today().strftime("%Y-%m")
+    assert f"exchanged,{month},pool:midori-bank,25,250" in rows
+    assert f"issued,{month},giving,32," in rows  # 10 + 5 + 10 + 1 + 1 + 5
+    assert "pool_balance,,pool:midori-bank,25,50" in rows
+    page = s.get(portal.url + "/staff/points-report", timeout=10).text
+    assert "midori-bank" in page and "¥250" in page
+
+
+def test_a_forged_exchange_is_quarantined(portal, two):
+    a, _ = two
+    up = enrolled(a, portal)
+    a.donate(1, card=CARD, amounts=(1000,))
+    eng = portal.app.state.engine
+    pools.save_pool(eng, {"id": "city", "sponsor": "市", "sponsor_en": "The city", "funded_yen": 1000,
+                          "yen_per_point": 1, "per_kiosk_yen": 500, "areas": ["green"], "start": None, "end": None})
+    assert up.sync_once().ok
+    token = a.pepper.token(fake_idm(CARD))
+    ok = a.ledger.spend_points(token, 5, "midori", 5, "city")
+    wrong_rate = a.ledger.spend_points(token, 5, "midori", 500, "city")
+    wrong_area = a.ledger.spend_points(token, 5, "kodomo", 5, "city")
+    no_pool = a.ledger.spend_points(token, 5, "midori", 5, "nobody")
+    assert up.sync_once().ok
+    with eng.connect() as conn:
+        q = dict(conn.execute(select(entries.c.seq, entries.c.quarantine).where(
+            entries.c.type == "points_spent")).all())
+        assert pools.sponsor_totals(conn)["total_yen"] == 5
+    assert q[ok.seq] is None
+    assert q[wrong_rate.seq].startswith("amount:") and q[wrong_area.seq].startswith("pool:")
+    assert q[no_pool.seq].startswith("pool:")
+    body = json.loads(requests.get(portal.url + "/api/v1/points/totals", timeout=10).text)
+    assert body["projects"] == {"midori": 5}
+    make_engine(portal.db_url).dispose()
+
+
+def test_administrators_fund_pools_on_the_operator_ui(portal, two):
+    a, b = two
+    enrolled(a, portal)
+    enrolled(b, portal)
+    eng = portal.app.state.engine
+    add_user(eng, "admin", PASSWORD)
+
+    def login(user: str) -> tuple[requests.Session, str]:
+        s = requests.Session()
+        r = s.post(portal.url + "/staff/login", data={"username": user, "password": PASSWORD}, timeout=10)
+        m = re.search(r'name="csrf" value="([^"]+)"', r.text)
+        assert m is not None
+        return s, m.group(1)
+
+    form = {"id": "midori-bank", "sponsor": "みどり銀行", "sponsor_en": "Midori Bank", "funded_yen": "10,000",
+            "yen_per_point": "1", "per_kiosk_yen": "3000", "areas": ["green"], "start": "2026-04-01", "end": ""}
+    s, token = login("staff1")
+    assert s.get(portal.url + "/staff/pools", timeout=10).status_code == 403
+    assert s.post(portal.url + "/staff/pools", data={**form, "csrf": token}, timeout=10).status_code == 403
+    s, token = login("admin")
+    bad = s.post(portal.url + "/staff/pools", data={**form, "csrf": token, "funded_yen": "-5", "end": "2026-01-01"},
+                 timeout=10)
+    assert bad.status_code == 422 and 'data-for="funded_yen"' in bad.text and 'data-for="end"' in bad.text
+    with eng.connect() as conn:
+        assert pools.list_pools(conn) == []
+    ok = s.post(portal.url + "/staff/pools", data={**form, "csrf": token}, timeout=10)
+    assert ok.status_code == 200 and 'id="notice"' in ok.text
+    assert "¥10,000" in ok.text and "¥6,000" in ok.text  # funded; handed out (¥3,000 to each of two kiosks)
+    with eng.connect() as conn:
+        p = pools.list_pools(conn)[0]
+    assert p["areas"] == ["green"] and p["start"] == "2026-04-01" and p["allocations"] == {
+        "center-1f": 3000, "city-hall": 3000}
+    # Less money than is already handed to kiosks would let them overdraw it offline: refused.
+    less = s.post(portal.url + "/staff/pools", data={**form, "csrf": token, "funded_yen": "5000"}, timeout=10)
+    assert less.status_code == 422 and "already handed to kiosks" in less.text
