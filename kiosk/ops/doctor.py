@@ -38,7 +38,26 @@ def secret_checks(cfg: KioskConfig) -> list[Check]:
                     f"kiosk keygen --out {cfg.private_key_path.parent}"),
         _mode_check("keys.pepper", cfg.pepper_path,
                     "start the kiosk once (it creates the pepper) or restore it from the backup"),
+        *city_pepper_checks(cfg),
     ]
+
+
+def city_pepper_checks(cfg: KioskConfig) -> list[Check]:
+    """The city's donor-token pepper (docs/privacy.md): held, with its epochs, and the seal key's mode."""
+    from kiosk.ledger.pepper import Pepper, PepperError
+
+    seal = cfg.pepper_path.with_name("seal.key")
+    out = [_mode_check("keys.seal", seal, "")] if seal.exists() else []
+    try:
+        pepper = Pepper.load(cfg.pepper_path)
+    except PepperError:
+        return out  # keys.pepper above already says what is wrong
+    if pepper.domain is None:
+        out.append(Check("pepper.city", "warn", "this kiosk's own pepper only: donor tokens are not city-wide yet",
+                         "enroll with the portal (`kiosk enroll`), or let the next sync fetch the city's pepper"))
+    else:
+        out.append(Check("pepper.city", "ok", f"token domain {pepper.domain}, epochs {pepper.epochs}"))
+    return out
 
 
 def ledger_checks(cfg: KioskConfig) -> list[Check]:

@@ -223,3 +223,16 @@ def test_the_kiosk_service_signs_what_the_portal_redeems(portal, tmp_path, ttl):
     sign = my_page_signer(a.cfg, a.clock)
     link = _claim(portal.url, sign(a.pepper.card_token(fake_idm(CARD)))).json()["url"]
     assert _points_on(_page(portal.url, link).text) == _card_points([a])
+
+
+def test_kiosk_doctor_says_whether_the_city_pepper_is_held(portal, tmp_path):
+    from kiosk.ops.doctor import city_pepper_checks
+
+    a = make_rig(tmp_path, "center-1f")
+    before = {c.name: c for c in city_pepper_checks(a.cfg)}
+    assert before["pepper.city"].status == "warn" and "kiosk enroll" in before["pepper.city"].fix
+    assert "keys.seal" not in before
+    enrolled(a, portal, pepper=a.pepper)
+    after = {c.name: c for c in city_pepper_checks(a.cfg)}
+    assert after["pepper.city"].status == "ok" and str(CITY_FIRST_EPOCH) in after["pepper.city"].detail
+    assert after["keys.seal"].status == "ok"
