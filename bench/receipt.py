@@ -8,7 +8,8 @@ them (server_sync/tree.py). Then, for ``--lookups`` random donations of that kio
   from the stored nodes up to the kiosk's checkpoint, the portal's own check of signature, note and proof;
   all that ``GET /api/v1/receipts/{code}`` does before JSON encoding;
 - ``http_p50_ms`` / ``http_p99_ms``: the same through ``GET /api/v1/receipts/{code}`` on loopback
-  (rate limit raised for the bench);
+  (rate limit raised for the bench), against ``http_healthz_*``: ``GET /healthz`` on the same connection
+  (what the HTTP stack alone costs);
 - ``pk_select_p50_ms`` / ``pk_select_p99_ms``: the baseline, a bare select of one ``portal_entries`` row by
   its primary key, same database, same run; ``ratio_p50`` / ``ratio_p99`` = receipt / baseline;
 - ``full_tree_p50_ms``: the lookup as it was before the tree was stored (every leaf hash of the kiosk read
@@ -113,6 +114,7 @@ def measure(db_url: str, led, sk: Ed25519PrivateKey, work: Path, lookups: int) -
         http = requests.Session()
         web = timed(lambda i: http.get(f"{portal.url}/api/v1/receipts/{codes[i]}", timeout=30).raise_for_status(),
                     min(lookups, 200))
+        hz = timed(lambda i: http.get(f"{portal.url}/healthz", timeout=30).raise_for_status(), min(lookups, 200))
 
         def full_tree(i: int) -> None:  # what each lookup did before: every leaf of the kiosk, then the proof
             with eng.connect() as conn:
@@ -130,6 +132,7 @@ def measure(db_url: str, led, sk: Ed25519PrivateKey, work: Path, lookups: int) -
         "pk_select_p50_ms": pct(base, 50), "pk_select_p99_ms": pct(base, 99),
         "ratio_p50": round(pct(rec, 50) / pct(base, 50), 2), "ratio_p99": round(pct(rec, 99) / pct(base, 99), 2),
         "http_p50_ms": pct(web, 50), "http_p99_ms": pct(web, 99),
+        "http_healthz_p50_ms": pct(hz, 50), "http_healthz_p99_ms": pct(hz, 99),
         "full_tree_p50_ms": pct(old, 50), "upload_s": round(upload_s, 1), "checkpoint_size": cp_size,
     }
 

@@ -110,13 +110,13 @@ def receipt(engine: Engine, code: str, now_ms: int | None = None, days: int = RE
         if now_ms is not None and days and row["received_ms"] < now_ms - days * 86_400_000:
             return None
         k = conn.execute(select(kiosks).where(kiosks.c.id == row["kiosk_id"])).mappings().one()
-        keys = _keys(conn, k)
+        keys, change_seqs = _keys(conn, k)
         covered = k["cp_size"] >= row["seq"] and bool(k["cp_note"])
         # Key changes between the donation and the checkpoint: the chain from the key that signed the
-        # donation (the one the QR names) to the key that signed the checkpoint.
+        # donation (the one the QR names) to the key that signed the checkpoint. Read by primary key.
+        wanted = [s for s in change_seqs if row["seq"] < s <= k["cp_size"]] if covered else []
         changes = conn.execute(select(entries.c.seq, entries.c.body, entries.c.signature).where(
-            entries.c.kiosk_id == k["id"], entries.c.type == "key_change", entries.c.seq > row["seq"],
-            entries.c.seq <= k["cp_size"]).order_by(entries.c.seq)).all() if covered and len(keys) > 1 else []
+            entries.c.kiosk_id == k["id"], entries.c.seq.in_(wanted)).order_by(entries.c.seq)).all() if wanted else []
         ready = covered and tree.covers(conn, k["id"], k["cp_size"])
     if covered and not ready:
         tree.ensure(engine, k["id"], k["cp_size"])  # a kiosk last ingested by an older portal: once
@@ -138,14 +138,21 @@ def receipt(engine: Engine, code: str, now_ms: int | None = None, days: int = RE
     }
 
 
-def _keys(conn: Any, k: Any) -> list[tuple[int, bytes]]:
-    """``[(first seq it signs, raw key)]``: the genesis key, each key_change's, each administrator's
-    announcement (server_sync/kiosk_keys.py); just the enrolled key for a kiosk that never re-keyed."""
-    chain = [(s, bytes.fromhex(h)) for s, h in kiosk_keys.chain_keys(conn, k["id"])]
+def _keys(conn: Any, k: Any) -> tuple[list[tuple[int, bytes]], list[int]]:
+    """``([(first seq it signs, raw key)], [seqs of the key_change entries])`` from the portal's key events
+    (server_sync/kiosk_keys.py: ``ledger`` from the seq after a key_change the previous key signed,
+    ``admin`` from an announced key's own key_change); just the enrolled key for a kiosk that never
+    re-keyed. Only primary-key and indexed reads: a lookup must not scan the kiosk's entries."""
     ev = kiosk_keys.key_events.c
-    announced = [(int(s), bytes(raw)) for s, raw in conn.execute(select(ev.seq, ev.public_key).where(
-        ev.kiosk_id == k["id"], ev.kind == "admin", ev.public_key.is_not(None)))]
-    return sorted(chain + announced) or [(1, bytes(k["public_key"]))]
+    events = conn.execute(select(ev.kind, ev.seq, ev.public_key).where(
+        ev.kiosk_id == k["id"], ev.kind.in_(("ledger", "admin")), ev.public_key.is_not(None))
+        .order_by(ev.seq)).all()
+    if not events:
+        return [(1, bytes(k["public_key"]))], []
+    genesis = conn.execute(select(entries.c.body).where(entries.c.kiosk_id == k["id"], entries.c.seq == 1)).scalar()
+    first = bytes.fromhex(parse_body(bytes(genesis))["data"]["public_key"]) if genesis else bytes(k["public_key"])
+    keys = [(1, first)] + [(int(s), bytes(raw)) for _, s, raw in events]
+    return keys, sorted({int(s) - 1 if kind == "ledger" else int(s) for kind, s, _ in events})
 
 
 def _key_at(keys: list[tuple[int, bytes]], seq: int) -> bytes:
