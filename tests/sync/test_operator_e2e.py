@@ -263,7 +263,9 @@ def test_admin_editor_staff_and_a_real_kiosk(db_url, tmp_path, browser):
             raise AssertionError(f"the kiosk never showed the new movie with the new title (last corner {corner})")
         assert not ui.compare_images(shot, old).ok  # the comparison can tell titles apart
 
-        # --- a donation there reaches the project's public page ------------------------------------------
+        # --- a donation there reaches the project's public page and moves the dashboard's chart -----------
+        staffer.goto(url + "/staff")
+        chart_before = int(staffer.locator("#chart-daily").get_attribute("data-total-yen"))
         assert _sim(sim_port, "tap suica idm=0123456789abcdef balance=5000").startswith("ok")
 
         def given() -> dict | None:
@@ -271,6 +273,11 @@ def test_admin_editor_staff_and_a_real_kiosk(db_url, tmp_path, browser):
             return p if p and p["count"] == 1 else None
         p = _wait(given, 60, "the donation to reach the portal", kiosk)
         assert p["total_yen"] == 100 and p["area"] == "children"
+        staffer.reload()
+        assert int(staffer.locator("#chart-daily").get_attribute("data-total-yen")) == chart_before + 100
+        today = staffer.locator("#chart-daily g.bar").last  # the kiosk's clock is the machine's: today's bar
+        assert int(today.get_attribute("data-yen")) >= 100
+        assert staffer.locator("#chart-goals g.goal[data-key=kodomo-shokudo]").get_attribute("data-total-yen") == "100"
         public = browser.new_page()
         public.goto(url + "/p/kodomo-shokudo")
         assert public.locator("h2").first.inner_text() == "みんなのこども食堂"
