@@ -53,6 +53,9 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 PROVIDERS = ("square",)
 """Providers whose settlement files can be imported; the ledger's payment ``method`` of that provider."""
 MAX_FILE_BYTES = 5 * 1024 * 1024
+TIME_GAP_MS = 10 * 60_000
+"""A donation whose kiosk time and portal receive time differ by more than this is marked on the day's page
+(offline for a while, or a clock that is wrong)."""
 MAX_ROWS = 100_000
 MAX_ERRORS = 20
 Msg = tuple[str, dict[str, Any]]
@@ -296,12 +299,15 @@ class Donation:
     provider_ref: str
     held: bool = False
     void_seq: int | None = None
+    received_ms: int | None = None  # the portal's own clock when the entry arrived
+    clock_synced: bool = True  # the kiosk's clock was NTP-synced when it wrote the entry
 
 
 @dataclass
 class CloseOut:
     seq: int
     data: dict[str, Any]
+    clock_synced: bool = True
 
 
 def _sum(ds: Iterable[Donation]) -> dict[str, Any]:
@@ -358,7 +364,9 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
         if d.void_seq is not None:
             void_state = "before_close" if zseq is not None and d.seq < zseq and d.void_seq < zseq else (
                 "after_close" if zseq is not None and d.seq < zseq else "voided")
-        rows.append({"seq": d.seq, "wall_ms": d.wall_ms, "project": d.project, "amount_yen": d.amount_yen,
+        rows.append({"seq": d.seq, "wall_ms": d.wall_ms, "received_ms": d.received_ms, "clock_synced": d.clock_synced,
+                     "time_gap": d.received_ms is not None and abs(d.received_ms - d.wall_ms) > TIME_GAP_MS,
+                     "project": d.project, "amount_yen": d.amount_yen,
                      "method": d.method, "provider_ref": d.provider_ref, "state": state, "void_seq": d.void_seq,
                      "void_state": void_state, "held": d.held, "provider": None})
     settled = [d for d in donations if d.void_seq is None and not d.held]
@@ -419,12 +427,17 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
         notes.append((N_("%(count)s donation(s) held by the portal (not counted)."), {"count": len(held)}))
     if zseq is None and donations:
         notes.append((N_("Not closed yet: no Z report for this day."), {}))
+    # A day whose entries the kiosk dated with an unsynced clock (docs/sync.md, "Clocks"): its business
+    # date is the kiosk's own reading, which may be off by days. The Z report says so too (clock_unsynced).
+    unsynced = sum(1 for d in donations if not d.clock_synced) + sum(1 for c in closeouts if not c.clock_synced)
+    clock_unsynced = max(unsynced, max((int(c.data.get("clock_unsynced") or 0) for c in closeouts), default=0))
     return {
         "kiosk_id": kiosk_id, "business_date": day.isoformat(), "closeouts": checks, "z": z, "portal": portal,
         "after_close": _sum(d for d in after if d.void_seq is None),
         "voided": _sum(d for d in donations if d.void_seq is not None),
         "voided_after_close": _sum(voided_after), "held": _sum(held), "provider": provider, "rows": rows,
         "provider_only": only, "problems": problems, "notes": notes, "ok": not problems,
+        "clock_unsynced": clock_unsynced, "time_gaps": sum(1 for r in rows if r["time_gap"]),
         "settled": not problems and not notes,
     }
 
@@ -449,16 +462,17 @@ def _load(conn: Connection, kiosk_id: str, first: date, last: date) -> dict[date
     voids = dict(conn.execute(select(entries.c.ref_seq, entries.c.seq).where(
         entries.c.kiosk_id == kiosk_id, entries.c.type == "void", entries.c.quarantine.is_(None))).all())
     days: dict[date, dict[str, Any]] = {}
-    for seq, wall, body, quarantine in conn.execute(
-            select(entries.c.seq, entries.c.wall_ms, entries.c.body, entries.c.quarantine).where(
+    for seq, wall, body, quarantine, received, synced in conn.execute(
+            select(entries.c.seq, entries.c.wall_ms, entries.c.body, entries.c.quarantine, entries.c.received_ms,
+                   entries.c.clock_synced).where(
                 entries.c.kiosk_id == kiosk_id, entries.c.type == "donation", entries.c.wall_ms >= lo,
                 entries.c.wall_ms < hi).order_by(entries.c.seq)):
         data = parse_body(bytes(body))["data"]
         d = datetime.fromtimestamp(wall / 1000, tz).date()
         days.setdefault(d, {"donations": [], "closeouts": []})["donations"].append(Donation(
             seq, wall, str(data.get("project")), int(data.get("amount_yen", 0)), str(data.get("method", "")),
-            str(data.get("provider_ref") or ""), quarantine is not None, voids.get(seq)))
-    for seq, body in conn.execute(select(entries.c.seq, entries.c.body).where(
+            str(data.get("provider_ref") or ""), quarantine is not None, voids.get(seq), received, bool(synced)))
+    for seq, body, synced in conn.execute(select(entries.c.seq, entries.c.body, entries.c.clock_synced).where(
             entries.c.kiosk_id == kiosk_id, entries.c.type == "close_out").order_by(entries.c.seq)):
         data = parse_body(bytes(body))["data"]
         try:
@@ -466,7 +480,8 @@ def _load(conn: Connection, kiosk_id: str, first: date, last: date) -> dict[date
         except ValueError:
             continue
         if first <= d <= last:
-            days.setdefault(d, {"donations": [], "closeouts": []})["closeouts"].append(CloseOut(seq, data))
+            day = days.setdefault(d, {"donations": [], "closeouts": []})
+            day["closeouts"].append(CloseOut(seq, data, bool(synced)))
     return days
 
 

@@ -20,24 +20,26 @@ def business_date(wall_ms: int, tz: ZoneInfo) -> date:
 def settled_report(entries: Iterable[tuple[int, dict[str, Any]]], day: date | None = None) -> dict[str, Any]:
     """``entries`` yields ``(seq, parsed body)`` in seq order."""
     tz = ZoneInfo("Asia/Tokyo")
-    donations: dict[int, tuple[date, dict[str, Any]]] = {}
+    donations: dict[int, tuple[date, dict[str, Any], bool]] = {}
     voided: set[int] = set()
     for seq, obj in entries:
         kind = obj["type"]
         if kind == "genesis":
             tz = ZoneInfo(obj["data"].get("timezone", "Asia/Tokyo"))
         elif kind == "donation":
-            donations[seq] = (business_date(obj["wall_ms"], tz), obj["data"])
+            donations[seq] = (business_date(obj["wall_ms"], tz), obj["data"], bool(obj.get("clock_synced", True)))
         elif kind == "void":
             voided.add(obj["data"]["voids_seq"])
     projects: dict[str, dict[str, int]] = {}
     methods: dict[str, dict[str, int]] = {}
     seqs: list[int] = []
     points = 0
-    for seq, (d, data) in donations.items():
+    unsynced = 0
+    for seq, (d, data, synced) in donations.items():
         if seq in voided or (day is not None and d != day):
             continue
         seqs.append(seq)
+        unsynced += not synced
         for bucket, key in ((projects, data["project"]), (methods, data["method"])):
             b = bucket.setdefault(key, {"count": 0, "total_yen": 0})
             b["count"] += 1
@@ -53,6 +55,8 @@ def settled_report(entries: Iterable[tuple[int, dict[str, Any]]], day: date | No
         "projects": [{"id": k, **v} for k, v in sorted(projects.items())],
         "methods": [{"method": k, **v} for k, v in sorted(methods.items())],
         "voided": len(voided),
+        # Donations dated by an unsynchronised kiosk clock: their business date is the kiosk's own guess.
+        "clock_unsynced": unsynced,
     }
 
 

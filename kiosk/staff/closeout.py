@@ -103,6 +103,8 @@ def z_report(writer: LedgerWriter, day: date | None = None, *, force: bool = Fal
         data: dict[str, Any] = {k: rep[k] for k in CLOSE_OUT_KEYS if k != "business_date"}
         data["business_date"] = day.isoformat()
         data["trigger"] = trigger
+        if rep["clock_unsynced"]:  # the Z says its day is the unsynced clock's (docs/ledger.md, close_out)
+            data["clock_unsynced"] = rep["clock_unsynced"]
         if previous is not None:
             data["supersedes_seq"] = previous
         entry = led.append("close_out", data)
@@ -159,6 +161,9 @@ def summary_lines(rep: dict[str, Any], titles: dict[str, str] | None = None,
             lines.append(f"  {titles.get(p['id'], p['id'])}  {p['count']}件  ¥{p['total_yen']:,}")
         for m in rep["methods"]:
             lines.append(f"  [{m['method']}]  {m['count']}件  ¥{m['total_yen']:,}")
+        if rep.get("clock_unsynced"):
+            lines.append(f"⚠ 時計未同期の日 clock not synced: {rep['clock_unsynced']}件 "
+                         "(日付がずれている可能性 date may be off)")
         return lines
     head = tr("X report (running totals)") if rep.get("kind") == "X" else tr("Z report (close the day)")
     lines = [f"{head}  {day}",
@@ -171,6 +176,10 @@ def summary_lines(rep: dict[str, Any], titles: dict[str, str] | None = None,
         name = tr(METHOD_NAMES[m["method"]]) if m["method"] in METHOD_NAMES else m["method"]
         lines.append("  " + tr("{name}: {count} donations, ¥{total}").format(
             name=name, count=m["count"], total=f"{m['total_yen']:,}"))
+    if rep.get("clock_unsynced"):
+        # ※, not ⚠: the menu's font (Noto Sans JP) has no ⚠ glyph.
+        lines.append("※ " + tr("Clock not synced on this day ({n} donations): the date may be off").format(
+            n=rep["clock_unsynced"]))
     return lines
 
 
