@@ -43,7 +43,7 @@ def test_my_page_opens_from_the_kiosk_link_shows_points_and_closes_in_chromium(p
 
     page = browser.new_page(viewport={"width": 390, "height": 844}, locale="ja-JP")  # a phone
     page.goto(f"{portal.url}/me/new#{request}")
-    page.wait_for_function("/^\\/me\\/[A-Za-z0-9_-]{43}$/.test(location.pathname)")
+    page.wait_for_url(re.compile(r"/me/[A-Za-z0-9_-]{43}$"))  # (no wait_for_function: the CSP forbids eval)
     link = page.url
     assert "#" not in link and request not in link
     assert page.locator("html").get_attribute("lang") == "ja"
@@ -58,7 +58,7 @@ def test_my_page_opens_from_the_kiosk_link_shows_points_and_closes_in_chromium(p
     # The same QR code again (a photo of the lobby screen): used.
     other = browser.new_page(locale="ja-JP")
     other.goto(f"{portal.url}/me/new#{request}")
-    other.wait_for_function("document.getElementById('status').className === 'bad'")
+    other.locator("#status.bad").wait_for()
     assert other.locator("#status").inner_text().startswith("この QR コードはすでに使われています")
     assert "#" not in other.url  # the script cleared the fragment from the address bar and history
 
@@ -71,8 +71,8 @@ def test_my_page_opens_from_the_kiosk_link_shows_points_and_closes_in_chromium(p
     expired = W.make_request(sk, rig.kiosk_id, token.all_hexes, rig.clock.wall_ms() - 200_000, 180_000)
     other = browser.new_page(locale="ja-JP")
     other.goto(f"{portal.url}/me/new#{expired}")
-    other.wait_for_function("document.getElementById('status').className === 'bad'")
+    other.locator("#status.bad").wait_for()
     assert other.locator("#status").inner_text().startswith("この QR コードは有効期限が切れました")
     other.goto(f"{portal.url}/me/new?lang=en")
-    other.wait_for_function("document.getElementById('status').className === 'bad'")
+    other.locator("#status.bad").wait_for()
     assert other.locator("#status").inner_text() == "Open this page from the QR code on the kiosk."
