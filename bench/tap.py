@@ -78,6 +78,8 @@ def kiosk_taps(root: Path, n: int, size: tuple[int, int]) -> tuple[list[float], 
     cfg.reader.poll_interval_ms = 10
     cfg.reader.cooldown_ms = 0
     cfg.donation.daily_limit_per_card_yen = 10_000_000  # 200 taps by a handful of cards must not hit the limit
+    # The Express window (docs/donation.md) is a wait by design, not work: measured with it off, printed apart.
+    cfg.flow.express_cancel_ms = 0
     prepare(cfg, size=size, clip_s=2.0)
     app = App(cfg, sound=False)
     place_ms: list[float] = []
@@ -101,7 +103,8 @@ def kiosk_taps(root: Path, n: int, size: tuple[int, int]) -> tuple[list[float], 
                     errors.append(f"tap {i}: {p.screen if p else 'timeout'}")
                 elif i >= WARMUP:
                     place_ms.append((p.at - t) * 1000)
-                app.touch_at(target_center(p.targets, chrome.TOUCH) if p else (5, 5))
+                close = chrome.CANCEL if p and p.screen.screen == "thanks" else chrome.TOUCH  # thanks: its close button
+                app.touch_at(target_center(p.targets, close) if p else (5, 5))
         except Exception as exc:
             errors.append(repr(exc))
         finally:
@@ -122,6 +125,8 @@ def kiosk_taps(root: Path, n: int, size: tuple[int, int]) -> tuple[list[float], 
 
 
 def main() -> int:
+    from kiosk.config.flow import FlowConfig
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--taps", type=int, default=200)
     ap.add_argument("--size", default="640x360", help="display size, e.g. 1280x720")
@@ -143,6 +148,7 @@ def main() -> int:
         "ratio_p50": round(pct(lat, 50) / max(pct(base, 50), 1e-6), 2),
         "ratio_p99": round(pct(lat, 99) / max(pct(base, 99), 1e-6), 2),
         "aim_p99_ms": AIM_P99_MS, "ok": pct(lat, 99) <= AIM_P99_MS,
+        "express_window_ms_not_included": FlowConfig().express_cancel_ms,
         **info, "cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine(),
     }
     print(json.dumps(res))

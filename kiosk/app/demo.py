@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
+import math
 import os
 import socket
 import subprocess
@@ -90,14 +91,22 @@ def card_spec(n: int) -> str:
     return f"{FAMILIES[n % len(FAMILIES)]} idm={idm.hex()} balance=5000"
 
 
-def prepare(cfg: KioskConfig, *, size: tuple[int, int], clip_s: float) -> None:
-    """Generated movies (reused on later runs) and a playlist of them when the config has none."""
+DWELL_S = 15.0
+"""How long the interactive demo stays on one project (its 3 s clips repeat), like a real 15-30 s movie."""
+
+
+def prepare(cfg: KioskConfig, *, size: tuple[int, int], clip_s: float, dwell_s: float = 0.0) -> None:
+    """Generated movies (reused on later runs) and a playlist of them when the config has none.
+
+    ``dwell_s``: each project's clip repeats until it has been on screen about this long, so short demo
+    clips do not change the project every few seconds (issue #15 item 15; a real movie is 15-30 s)."""
     from kiosk.player import demo_playlist, ensure_demo_media
 
     cfg.player.width, cfg.player.height = size
     clips = ensure_demo_media(cfg, size=size, seconds=clip_s)
     if not cfg.player.playlist:
-        cfg.player.playlist = demo_playlist(clips)
+        repeat = max(1, min(100, math.ceil(dwell_s / clip_s))) if dwell_s > 0 else 1
+        cfg.player.playlist = [item.model_copy(update={"repeat": repeat}) for item in demo_playlist(clips)]
 
 
 # --- the scripted (headless) run -------------------------------------------------------------
@@ -192,7 +201,10 @@ class Script(threading.Thread):
             app.terminal.slow_ms = self.slow_first_charge_ms  # long enough for the charging screen to be seen
         before = p.snapshot.version
         self._reader_clear()
-        app.sim.tap(card_spec(n), 0.15)
+        # An Express gift (no amount chosen) is charged after the card was held for [flow] express_cancel_ms:
+        # hold it that long, as a donor does when the screen says so (docs/donation.md).
+        hold_s = 0.15 + (cfg.flow.express_cancel_ms / 1000 + 0.3 if not way else 0.0)
+        app.sim.tap(card_spec(n), hold_s)
         p = self._wait("thanks or error",
                        lambda p: p.snapshot.version > before and p.screen.screen in ("thanks", "error"))
         if app.terminal is not None:
@@ -204,7 +216,8 @@ class Script(threading.Thread):
         else:
             e = p.screen
             self.result.problems.append(f"donation {n}: error screen {e.kind} ({e.hint})")
-        self._press(p, chrome.TOUCH)
+        # The thank-you ends only with its close button (a touch on the QR code must not end it).
+        self._press(p, chrome.CANCEL if p.screen.screen == "thanks" else chrome.TOUCH)
         self._wait("attract", lambda p: p.screen.screen == "attract")
 
 
@@ -303,7 +316,7 @@ def run_demo(taps: int, data_dir: Path, headless: bool, out: TextIO | None = Non
         app = App(cfg, sound=False, receipt_base_url=portal.url if portal else None)
     else:
         cfg.player.display = "window"
-        prepare(cfg, size=(cfg.player.width, cfg.player.height), clip_s=3.0)
+        prepare(cfg, size=(cfg.player.width, cfg.player.height), clip_s=3.0, dwell_s=DWELL_S)
         app = App(cfg, allow_quit_key=True, receipt_base_url=portal.url if portal else None)
     shots = Screenshots(screenshots) if screenshots else None
     result: ScriptResult | None = None
@@ -453,20 +466,25 @@ def finish_sync(cfg: KioskConfig, portal: DemoPortal | None) -> tuple[dict | Non
         forget_portal(cfg, "the demo portal stopped with the demo")
 
 
+def _n(count: int, noun: str, width: int = 0) -> str:
+    """"1 donation", "2 donations" (issue #15 item 15: the summary said "1 donations")."""
+    return f"{count:>{width}} {noun}{'' if count == 1 else 's'}"
+
+
 def _summary(cfg: KioskConfig, data_dir: Path, totals: dict, result: ScriptResult | None, shots: Screenshots | None,
              failed: bool, out: TextIO, start_count: int, portal_totals: dict | None = None,
              sync_problem: str | None = None) -> int:
     given = totals["count"] - start_count
-    print(f"summary: {given} donations this run; ledger holds {totals['count']} donations, "
+    print(f"summary: {_n(given, 'donation')} this run; ledger holds {_n(totals['count'], 'donation')}, "
           f"¥{totals['total_yen']:,} in all", file=out)
     portal_by_id = {p["id"]: p for p in (portal_totals or {}).get("projects", [])}
     head = f"  {'project':<16} {'ledger':>22}"
     print(head + (f"  {'portal':>22}" if portal_totals is not None else ""), file=out)
     for pid, t in totals["projects"].items():
-        line = f"  {pid:<16} {t['count']:>5} donations ¥{t['total_yen']:>9,}"
+        line = f"  {pid:<16} {_n(t['count'], 'donation', 5):>15} ¥{t['total_yen']:>9,}"
         if portal_totals is not None:
             pt = portal_by_id.get(pid, {"count": 0, "total_yen": 0})
-            line += f"  {pt['count']:>5} donations ¥{pt['total_yen']:>9,}"
+            line += f"  {_n(pt['count'], 'donation', 5):>15} ¥{pt['total_yen']:>9,}"
         print(line, file=out)
     mismatch = False
     if portal_totals is not None:
@@ -476,7 +494,7 @@ def _summary(cfg: KioskConfig, data_dir: Path, totals: dict, result: ScriptResul
                    != (t["count"], t["total_yen"]) for pid, t in totals["projects"].items())
         )
         print(("portal totals match the ledger" if not mismatch else "PORTAL TOTALS DIFFER FROM THE LEDGER")
-              + f": {portal_totals['count']} donations, ¥{portal_totals['total_yen']:,}", file=out)
+              + f": {_n(portal_totals['count'], 'donation')}, ¥{portal_totals['total_yen']:,}", file=out)
     if sync_problem:
         print(f"problem: {sync_problem}", file=out)
     if result is not None:

@@ -107,21 +107,28 @@ class Presented:
 FrameHook = Callable[["App", Presented, pygame.Surface], None]
 
 
+DETECTED_S = 0.8
+"""How long the green "card read" mark stays at the reader after a card is seen."""
+
+
 class Sounds:
     """The success and failure cues; silent (never an error) where there is no audio device."""
 
     def __init__(self, enabled: bool = True, volume: int = 80):
         self._cues: dict[str, Any] = {}
+        self.asked: list[tuple[str, float]] = []
+        """Every cue asked for, with its time.monotonic() (the last 50; tests read the order of the cues)."""
         self.volume = volume
         """0-100, set from the maintenance menu (in memory: a restart goes back to the default)."""
         if not enabled:
             return
         try:
-            from kiosk.ui.sounds import failure_wav, success_wav
+            from kiosk.ui.sounds import detect_wav, failure_wav, success_wav
 
             if not pygame.mixer.get_init():
                 pygame.mixer.init()
-            self._cues = {"thanks": pygame.mixer.Sound(file=io.BytesIO(success_wav())),
+            self._cues = {"detect": pygame.mixer.Sound(file=io.BytesIO(detect_wav())),
+                          "thanks": pygame.mixer.Sound(file=io.BytesIO(success_wav())),
                           "error": pygame.mixer.Sound(file=io.BytesIO(failure_wav()))}
         except (pygame.error, OSError) as exc:
             log.info("sound cues off: %s", exc)
@@ -133,6 +140,7 @@ class Sounds:
             cue.set_volume(self.volume / 100)
 
     def play(self, name: str) -> None:
+        self.asked = [*self.asked[-49:], (name, time.monotonic())]
         cue = self._cues.get(name)
         if cue is not None:
             try:
@@ -329,6 +337,8 @@ class App:
         self._injected: queue.Queue[pygame.event.Event] = queue.Queue()
         self._targets: list[Target] = []
         self._drawn: tuple[Snapshot, flow.Screen, list[Target]] | None = None
+        self.detected_at = -1e9
+        """time.monotonic() of the last card the reader saw (the "card read" mark is drawn for DETECTED_S)."""
         self._frames = 0
         self._presented: Presented | None = None
         self._presented_cv = threading.Condition()
@@ -552,6 +562,13 @@ class App:
             self._wake.set()  # a staff card opened the menu (or fed it): not a donation
             return
 
+        if isinstance(ev, CardPresented):
+            # The gate's "pi": a sound and a mark the moment the card is seen, before any ledger work.
+            self.detected_at = time.monotonic()
+            if self.sounds is not None:
+                self.sounds.play("detect")
+            self._wake.set()
+
         def job(svc: DonationService, ev: ReaderEvent = ev) -> None:
             if isinstance(ev, CardPresented) and worker is not None:
                 worker.card_at = ev.at
@@ -570,6 +587,8 @@ class App:
         self.inject(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=pos, button=1, touch=False))
 
     def _on_pygame_event(self, ev: pygame.event.Event) -> None:
+        if self._menu_card_key(ev):
+            return
         if self.staff is not None and self.staff.pygame_event(ev, self._surface_size()):
             return
         if ev.type == pygame.QUIT:
@@ -582,6 +601,17 @@ class App:
             self._on_touch(tuple(ev.pos))
         elif ev.type == pygame.KEYDOWN:
             self._on_key(ev)
+
+    def _menu_card_key(self, ev: pygame.event.Event) -> bool:
+        """Keys 1-5 tap the simulated cards while the menu is open too (a volunteer's card, the reader test),
+        except on the PIN keypad, where digits are the PIN (issue #15 item 15)."""
+        key = getattr(ev, "unicode", "") or ""
+        if ev.type != pygame.KEYDOWN or not key or key not in "12345" or self.sim is None:
+            return False
+        if self.staff is None or not self.staff.is_open or self.staff.menu.page in (None, "pin"):
+            return False
+        self.press(key)
+        return True
 
     def _surface_size(self) -> tuple[int, int]:
         screen = self.player.screen if self.player is not None else None
@@ -650,7 +680,22 @@ class App:
         snap, screen = self._screen_to_draw()
         if snap is None or screen is None:
             return
-        targets = render(screen, surface, now_ms, ctx=self.ctx.with_totals(snap.totals_yen))
+        ctx = self.ctx.with_totals(snap.totals_yen)
+        pid = self.player.current_project_id if self.player is not None else None
+        # The flow's settings (one immutable reference, swapped whole by the worker): a project the flow does not
+        # know yet (a pushed config still being adopted) is not named with the old amounts.
+        settings = self.worker.service.settings if self.worker is not None else None
+        if (isinstance(screen, flow.AttractScreen) and settings is not None and pid is not None
+                and pid != screen.project and pid in settings.projects):
+            # The band names the clip on screen in the very frame it starts, not the previous project until the
+            # worker has taken ProjectShown in (issue #15 item 10). A touch then gives to what the donor saw.
+            screen = replace(screen, project=pid, default_yen=settings.default_yen)
+        showing = self.player.showing if self.player is not None else None
+        if showing is not None and showing.kind == "slide":
+            ctx = replace(ctx, slide_showing=True)  # the loop's band stays off an event slide
+        targets = render(screen, surface, now_ms, ctx=ctx)
+        if time.monotonic() - self.detected_at < DETECTED_S:  # the card was just read: show it where it was
+            chrome.reader_pointer(surface, self.ctx.reader_position, screen.lang, now_ms, detected=True)
         self._targets = targets
         self._drawn = (snap, screen, targets)
 

@@ -134,7 +134,9 @@ class StaffSide:
         self.app.call_in_loop(lambda: player.reload(cfg))  # the next clip boundary; player only on the main loop
 
     def _set_language(self, lang: str) -> None:
-        self.app.cfg.kiosk.language = lang  # in memory, as the menu documents; the next screen follows it
+        self.app.cfg.kiosk.language = lang  # in memory, as the menu documents
+        # The citizen screens follow it too (issue #15 item 5): the flow's settings live on the worker thread.
+        self.app.submit(lambda svc: svc.set_language(lang))
 
     def status_inputs(self) -> StatusInputs:
         app = self.app

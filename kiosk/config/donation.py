@@ -26,6 +26,10 @@ class Project(Section):
     group: str = ""
     """The citizen group running the project."""
 
+    group_en: str = ""
+    """The group's name in English (shown with the English toggle; when empty the English screens leave the
+    group out rather than show Japanese to someone who asked for English)."""
+
     area: PolicyArea
     """Policy area: children, welfare, green, culture or town."""
 

@@ -19,6 +19,10 @@ class ReaderConfig(Section):
     cooldown_ms: int = Field(3000, ge=0, le=60000)
     """A card re-tapped within this many milliseconds of when it was last on the reader counts as the same tap."""
 
+    position: Literal["below-right", "below-center", "below-left", "right", "left"] = "below-right"
+    """Where the card reader sits on the cabinet, seen by a citizen facing the screen: the screens point
+    there with "ここにタッチ" and an arrow. ``below-*``: under the screen; ``right``/``left``: beside it."""
+
     reader_id: str = Field("reader-1", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
     """Name of this reader in tap records and logs (useful when a kiosk has two)."""
 

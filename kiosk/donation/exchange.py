@@ -21,6 +21,7 @@ other append can slip between the check and the entry.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,3 +102,19 @@ def exchange(ledger: Ledger, token: DonorToken, points: int, project: str, area:
     if pool is None:
         raise ExchangeRefused("pool", "no sponsor pool has room for this gift here")
     return ledger.spend_points(token, points, project, points * pool.yen_per_point, pool.id)
+
+
+@dataclass(frozen=True)
+class PointsDesk:
+    """What the donation service needs for an exchange, from the layers above it (the app wires the sync side
+    in: kiosk/sync/pointsync.py for the card, the applied pushed config for the pools)."""
+
+    ask: Callable[[DonorToken], tuple[int, int | None]]
+    """The portal's word for a card, asked now if it can be reached, else its last word: (points handed to this
+    kiosk, the card's balance or None when not reached). Must not raise for an unreachable portal."""
+    last_word: Callable[[DonorToken], int]
+    """The last word only (no network): what an exchange is checked against."""
+    pools: Callable[[], list[PoolTerms]]
+    areas: dict[str, str]
+    """Project id → policy area (a pool may give only to some areas)."""
+    today: Callable[[], dt.date] = dt.date.today

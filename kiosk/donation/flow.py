@@ -49,8 +49,10 @@ from kiosk.ledger.pepper import DonorToken
 if TYPE_CHECKING:
     from kiosk.config import KioskConfig
 
-StateName = Literal["attract", "choose_amount", "tap_card", "charging", "thanks", "error", "my_page"]
-STATES: tuple[StateName, ...] = ("attract", "choose_amount", "tap_card", "charging", "thanks", "error", "my_page")
+StateName = Literal["attract", "choose_amount", "tap_card", "charging", "thanks", "error", "my_page",
+                    "points"]
+STATES: tuple[StateName, ...] = ("attract", "choose_amount", "tap_card", "charging", "thanks", "error", "my_page",
+                                 "points")
 
 ErrorKind = Literal["card_unreadable", "not_transit", "balance_low", "limit_reached", "declined",
                     "reader_offline", "unavailable"]
@@ -107,6 +109,10 @@ class FlowSettings:
     """The card is presented on a separate certified terminal; our reader is optional (points only)."""
     my_page_ms: int = 0
     """How long a my-page QR code is valid and shown; 0: no my-page button."""
+    points_exchange: bool = False
+    """Offer "use your points" (docs/points.md): on when the pushed config has sponsor pools."""
+    points_presets: tuple[int, ...] = (10, 50, 100, 300)
+    """The point amounts a citizen may choose from (those above what the card may spend are not offered)."""
 
     @classmethod
     def from_config(cls, cfg: KioskConfig, *, method: str = "sim", pay_on_terminal: bool = False) -> FlowSettings:
@@ -218,6 +224,8 @@ class FlowState:
     error: ErrorInfo | None = None
     my_page: MyPageInfo | None = None
     """On my_page: the QR code's request once a card was tapped (``None``: waiting for the tap)."""
+    points: PointsInfo | None = None
+    """On points: the exchange under way (docs/points.md)."""
 
 
 def initial(settings: FlowSettings, now_ms: int) -> FlowState:
@@ -226,6 +234,8 @@ def initial(settings: FlowSettings, now_ms: int) -> FlowState:
 
 def deadline_ms(state: FlowState, settings: FlowSettings) -> int | None:
     """When this screen times out (``None``: never), so a UI knows when to send a Tick."""
+    if state.name == "points":
+        return _points_deadline(state, settings)
     if state.name == "my_page":
         t: int | None = settings.my_page_ms if state.my_page is not None else settings.tap_card_idle_ms
     else:
@@ -412,7 +422,164 @@ class IssueMyPage:
     donor: DonorToken
 
 
-Effect = CommitIntent | Charge | RecordDonation | RecordFailure | IssueMyPage
+# --- points exchanged for a sponsor-matched gift (issue #17, docs/points.md) -------------------------------
+#
+#    attract/thanks ──"use points"──▶ points: tap ──tap──▶ asking ──▶ choose (project, points) ──confirm──▶
+#    spending ──▶ done (thank-you: points, the sponsor's yen, the project)
+#
+# What the card may spend here comes from the LookupPoints effect (the portal's word when it answers, else its
+# last word, minus this ledger's spending); SpendPoints checks the card and the pool again on the ledger
+# writer's thread and records one points_spent entry. No money is charged. Asking and spending never time out
+# (the service answers every effect, as for charging); the other phases do.
+
+PointsPhase = Literal["tap", "asking", "choose", "spending", "done"]
+PointsRefusal = Literal["card", "pool", "points", "unavailable"]
+
+
+@dataclass(frozen=True)
+class PointsInfo:
+    phase: PointsPhase
+    donor: DonorToken | None = None
+    spendable: int = 0
+    """Points this card may spend on this kiosk (fail closed: never more than the portal handed it)."""
+    balance: int | None = None
+    """The card's balance as the portal last said (``None``: the portal was not reached)."""
+    project: str | None = None
+    points: int | None = None
+    yen: int = 0
+    sponsor: str = ""
+    refused: PointsRefusal | None = None
+    """Why the last try was refused (shown on the choose screen)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpenPoints(Event):
+    """The "use your points" button."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PointsLooked(Event):
+    donor_hex: str
+    spendable: int
+    balance: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChoosePointsProject(Event):
+    project: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChoosePoints(Event):
+    points: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfirmPoints(Event):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class PointsSpent(Event):
+    points: int
+    yen: int
+    sponsor: str
+    spendable: int
+    """What the card may still spend here."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PointsRefused(Event):
+    reason: PointsRefusal
+
+
+@dataclass(frozen=True)
+class LookupPoints:
+    """What ``donor`` may spend here; answered by :class:`PointsLooked` (never fails: offline, the last word)."""
+    donor: DonorToken
+
+
+@dataclass(frozen=True)
+class SpendPoints:
+    """Check and record one exchange; answered by :class:`PointsSpent` or :class:`PointsRefused`."""
+    donor: DonorToken
+    points: int
+    project: str
+
+
+@dataclass(frozen=True)
+class PointsScreen:
+    screen: ClassVar[str] = "points"
+    phase: PointsPhase
+    spendable: int
+    balance: int | None
+    projects: tuple[str, ...]
+    project: str | None
+    points: int | None
+    presets: tuple[int, ...]
+    """The point amounts offered: the settings' presets the card can afford."""
+    yen: int
+    sponsor: str
+    refused: PointsRefusal | None
+    lang: str
+
+
+def _points_deadline(state: FlowState, settings: FlowSettings) -> int | None:
+    phase = _req(state.points).phase
+    t = {"tap": settings.tap_card_idle_ms, "choose": settings.choose_amount_idle_ms,
+         "done": settings.thanks_ms}.get(phase)
+    return None if t is None else state.since_ms + t
+
+
+def _points_screen(state: FlowState, settings: FlowSettings) -> PointsScreen:
+    p = _req(state.points)
+    presets = tuple(x for x in settings.points_presets if x <= p.spendable)
+    return PointsScreen(p.phase, p.spendable, p.balance, settings.projects, p.project, p.points, presets, p.yen,
+                        p.sponsor, p.refused, state.lang)
+
+
+def _on_points(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[FlowState, Effects]:
+    now = ev.now_ms
+    if state.name != "points":  # OpenPoints elsewhere: only from the loop or a thank-you, reader working
+        if state.name in ("attract", "thanks") and settings.points_exchange and state.reader_online:
+            project = state.project or state.loop_project
+            return replace(state, name="points", since_ms=now, points=PointsInfo("tap", project=project)), NO_EFFECTS
+        return state, NO_EFFECTS
+    p = _req(state.points)
+    if isinstance(ev, Cancel):
+        return _attract(state, now, settings), NO_EFFECTS
+    if p.phase in ("asking", "spending"):  # waiting for the service: only its answer moves on
+        if isinstance(ev, PointsLooked) and p.phase == "asking" and p.donor is not None \
+                and ev.donor_hex == p.donor.hex:
+            return replace(state, since_ms=now, points=replace(p, phase="choose", spendable=max(0, ev.spendable),
+                                                               balance=ev.balance)), NO_EFFECTS
+        if isinstance(ev, PointsSpent) and p.phase == "spending":
+            return replace(state, since_ms=now, points=replace(p, phase="done", points=ev.points, yen=ev.yen,
+                                                               sponsor=ev.sponsor, spendable=ev.spendable,
+                                                               refused=None)), NO_EFFECTS
+        if isinstance(ev, PointsRefused) and p.phase == "spending":
+            return replace(state, since_ms=now, points=replace(p, phase="choose", refused=ev.reason)), NO_EFFECTS
+        return state, NO_EFFECTS
+    if isinstance(ev, Tap) and p.phase in ("tap", "choose"):  # the card in hand decides whose points these are
+        info = PointsInfo("asking", ev.donor, project=p.project)
+        return replace(state, since_ms=now, points=info), (LookupPoints(ev.donor),)
+    if p.phase == "choose":
+        if isinstance(ev, ChoosePointsProject) and ev.project in settings.projects:
+            return replace(state, since_ms=now, points=replace(p, project=ev.project, refused=None)), NO_EFFECTS
+        if isinstance(ev, ChoosePoints) and 1 <= ev.points <= p.spendable:
+            return replace(state, since_ms=now, points=replace(p, points=ev.points, refused=None)), NO_EFFECTS
+        if isinstance(ev, ConfirmPoints) and p.project is not None and p.points is not None and p.donor is not None \
+                and 1 <= p.points <= p.spendable:
+            return (replace(state, since_ms=now, points=replace(p, phase="spending")),
+                    (SpendPoints(p.donor, p.points, p.project),))
+    if p.phase == "done" and isinstance(ev, Touch):
+        return _attract(state, now, settings), NO_EFFECTS
+    if isinstance(ev, (Touch, CardUnreadable)):
+        return _awake(state, now), NO_EFFECTS
+    return state, NO_EFFECTS
+
+
+Effect = CommitIntent | Charge | RecordDonation | RecordFailure | IssueMyPage | LookupPoints | SpendPoints
 Effects = tuple[Effect, ...]
 
 
@@ -507,8 +674,10 @@ Screen = (AttractScreen | ChooseAmountScreen | TapCardScreen | ChargingScreen | 
           | MyPageScreen)
 
 
-def screen_for(state: FlowState, settings: FlowSettings) -> Screen:
+def screen_for(state: FlowState, settings: FlowSettings) -> Screen | PointsScreen:
     """What to draw for ``state``: the screen's name is ``.screen``, the rest is its data."""
+    if state.name == "points":
+        return _points_screen(state, settings)
     lang = state.lang
     if state.name == "attract":
         return AttractScreen(state.loop_project, settings.default_yen, state.reader_online, lang)
@@ -565,6 +734,8 @@ def step(state: FlowState, event: Event, settings: FlowSettings) -> tuple[FlowSt
                 state.name == "error" and state.error and state.error.kind != "unavailable"):
             return _error(state, now, "reader_offline", "reader_offline"), NO_EFFECTS
         return state, NO_EFFECTS  # attract shows a banner; charging and thanks finish first
+    if state.name == "points" or isinstance(event, OpenPoints):
+        return _on_points(state, event, settings)
     return _HANDLERS[state.name](state, event, settings)
 
 

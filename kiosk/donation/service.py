@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from kiosk.donation import flow
+from kiosk.donation.exchange import ExchangeRefused, PointsDesk, card_spendable, exchange
 from kiosk.donation.flow import FlowSettings, FlowState
 from kiosk.ledger import Entry, Ledger, LedgerError, LedgerUnavailable
 from kiosk.ledger.clock import Clock
@@ -81,8 +82,11 @@ class DonationService:
                  sleep: Callable[[float], None] = time.sleep,
                  new_idem: Callable[[], str] = lambda: uuid.uuid4().hex,
                  checkpoint_after_donation: bool = True,
-                 my_page_request: Callable[[DonorToken], str] | None = None):
+                 my_page_request: Callable[[DonorToken], str] | None = None,
+                 points: PointsDesk | None = None):
         self.ledger = ledger
+        self._points = points
+        """What a points exchange needs from the sync side (docs/points.md); None: no exchange on this kiosk."""
         self._my_page_request = my_page_request
         """Signs a one-time my-page request for a card (server_sync.wire.mypage); None: no my pages."""
         self.terminal = terminal
@@ -244,7 +248,41 @@ class DonationService:
             return self._record_failure(eff)
         if isinstance(eff, flow.IssueMyPage):
             return self._issue_my_page(eff)
+        if isinstance(eff, flow.LookupPoints):
+            return self._lookup_points(eff)
+        if isinstance(eff, flow.SpendPoints):
+            return self._spend_points(eff)
         raise TypeError(f"unknown effect {eff!r}")
+
+    # --- points exchanged for sponsor-matched gifts (kiosk/donation/exchange.py, docs/points.md) --------------
+    def _lookup_points(self, eff: flow.LookupPoints) -> flow.Event:
+        allotted, balance = 0, None
+        if self._points is not None:
+            try:
+                allotted, balance = self._points.ask(eff.donor)
+            except Exception as exc:  # noqa: BLE001 - fail closed: nothing to spend, never a stuck screen
+                log.error("points lookup failed: %s", exc)
+        return flow.PointsLooked(now_ms=self.now_ms(), donor_hex=eff.donor.hex, balance=balance,
+                                 spendable=card_spendable(self.ledger, eff.donor, allotted))
+
+    def _spend_points(self, eff: flow.SpendPoints) -> flow.Event:
+        desk = self._points
+        if desk is None:
+            return flow.PointsRefused(now_ms=self.now_ms(), reason="unavailable")
+        try:
+            pools = desk.pools()
+            entry = exchange(self.ledger, eff.donor, eff.points, eff.project, desk.areas.get(eff.project, ""), pools,
+                             desk.last_word(eff.donor), desk.today())
+        except ExchangeRefused as exc:
+            log.info("points exchange refused: %s", exc)
+            return flow.PointsRefused(now_ms=self.now_ms(), reason=exc.reason)  # type: ignore[arg-type]
+        except (LedgerUnavailable, LedgerError) as exc:
+            log.error("points exchange not recorded: %s", exc)
+            return flow.PointsRefused(now_ms=self.now_ms(), reason="unavailable")
+        pool = next(p for p in pools if p.id == entry.data["pool"])
+        left = card_spendable(self.ledger, eff.donor, desk.last_word(eff.donor))
+        return flow.PointsSpent(now_ms=self.now_ms(), points=eff.points, yen=entry.data["amount_yen"],
+                                sponsor=pool.sponsor, spendable=left)
 
     def _issue_my_page(self, eff: flow.IssueMyPage) -> flow.Event:
         # Nothing is written: the request is signed here and redeemed (once) by the portal.

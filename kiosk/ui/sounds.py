@@ -48,3 +48,8 @@ def success_wav() -> bytes:
 
 def failure_wav() -> bytes:
     return _wav(_tone(220.0, 160, 0.35, square=True) + _silence(60) + _tone(196.0, 220, 0.35, square=True))
+
+
+def detect_wav() -> bytes:
+    """One short high "pi" the moment a card is seen (before the thank-you's two notes)."""
+    return _wav(_tone(2093.0, 70, 0.45))

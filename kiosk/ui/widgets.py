@@ -12,6 +12,8 @@ touch is hit-tested against exactly what was drawn.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -136,6 +138,8 @@ def text(surface: pygame.Surface, s: str, pos: tuple[int, int], size: int, color
          line_spacing: float = 1.15) -> pygame.Rect:
     """Draw (wrapped) text; returns the bounding rectangle."""
     f = font(size, bold)
+    if TEXT_SIZES is not None:
+        TEXT_SIZES.append((max(8, size), s))
     lines = wrap(s, f, max_width) if max_width else s.split("\n")
     rendered = [f.render(ln, True, color) for ln in lines]
     height = int(f.get_linesize() * line_spacing) * (len(rendered) - 1) + (rendered[-1].get_height() if rendered else 0)
@@ -154,6 +158,21 @@ def text(surface: pygame.Surface, s: str, pos: tuple[int, int], size: int, color
         surface.blit(r, rr)
         y += int(f.get_linesize() * line_spacing)
     return box
+
+
+TEXT_SIZES: list[tuple[int, str]] | None = None
+"""While :func:`measure_text` runs: every (font size in pixels, text) drawn (the readability test reads it)."""
+
+
+@contextmanager
+def measure_text() -> Iterator[list[tuple[int, str]]]:
+    """Collect the size of every text drawn inside the block (one global: for tests, on one thread)."""
+    global TEXT_SIZES
+    TEXT_SIZES = []
+    try:
+        yield TEXT_SIZES
+    finally:
+        TEXT_SIZES = None
 
 
 @dataclass(frozen=True)

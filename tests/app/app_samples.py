@@ -86,6 +86,16 @@ def screens(lang: str = "ja") -> dict[str, flow.Screen]:
         "my_page_tap": flow.MyPageScreen(None, 180, lang),
         "my_page_qr": flow.MyPageScreen(my_page_request(), 180, lang),
     }
+    # Use your points (issue #17, docs/points.md): tap, choose, refused (the pool is used up here), thank-you.
+    ps = tuple(CTX.projects)
+    out.update({
+        "points_tap": flow.PointsScreen("tap", 0, None, ps, None, None, (), 0, "", None, lang),
+        "points_choose": flow.PointsScreen("choose", 85, 120, ps, "kodomo-shokudo", 50, (10, 50), 0, "", None, lang),
+        "points_refused": flow.PointsScreen("choose", 85, None, ps, "kodomo-shokudo", 50, (10, 50), 0, "", "pool",
+                                            lang),
+        "points_done": flow.PointsScreen("done", 35, 70, ps, "kodomo-shokudo", 50, (10, 50), 500, "みどり銀行", None,
+                                         lang),
+    })  # type: ignore[dict-item]
     for name, state, requested, refused in TERMINAL_STATES:
         out[f"charging_terminal_{name}"] = flow.ChargingScreen("kodomo-shokudo", 500, lang, on_terminal=True,
                                                                terminal_state=state, cancel_requested=requested,

@@ -48,6 +48,7 @@ def _cfg(data_dir: Path, media: Path | None = None) -> Any:
     data["kiosk"]["data_dir"] = str(data_dir)
     data["player"] = {"display": "headless", "width": SIZE[0], "height": SIZE[1]}
     data["reader"] = {"backend": "sim", "poll_interval_ms": 10, "cooldown_ms": 0}
+    data["flow"] = {"express_cancel_ms": 0}  # taps here are brief; the Express window: test_express_window.py
     cfg = validate_config(data, "<test>", data_dir)
     if media is not None:
         shutil.copytree(media, data_dir / "media")
@@ -107,7 +108,10 @@ def test_touches_keys_and_language_through_the_real_event_path(kiosk):
     kiosk.inject(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_1, unicode="1", mod=0))  # key 1: a Suica
     p = run_until(kiosk, lambda p: p.screen.screen == "thanks")
     assert (p.screen.amount_yen, p.screen.lang, p.screen.points_earned) == (1000, "en", 10)
-    kiosk.touch_at((SIZE[0] // 2, SIZE[1] // 2))
+    kiosk.touch_at((SIZE[0] // 2, SIZE[1] // 2))  # a finger on the QR code: the thank-you stays (issue #15 item 4)
+    shown = p.frame
+    p = run_until(kiosk, lambda p: p.screen.screen == "thanks" and p.frame > shown + 3)
+    kiosk.touch_at(target_center(p.targets, chrome.CANCEL))  # its close button ends it
     run_until(kiosk, lambda p: p.screen.screen == "attract" and p.screen.lang == "ja")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 
 import pytest
 
@@ -59,7 +60,7 @@ def test_totals_and_point_balance_grow_from_the_ledger(kiosk):
         svc.handle(flow.ChooseAmount(now_ms=svc.now_ms(), amount_yen=amount))
         svc.reader_event(card(n))
         assert svc.state.name == "thanks"
-        svc.handle(flow.Touch(now_ms=svc.now_ms()))
+        svc.handle(flow.Cancel(now_ms=svc.now_ms()))  # the thank-you's close button
     assert led.project_total("kodomo") == (1600, 3)
     assert led.donor_points([token(1).hex]) == 30
 
@@ -82,7 +83,7 @@ def test_daily_limit_counts_the_ledger_and_open_intents(kiosk):
     assert svc.given_today(token(1).hex) == 500
     led.record_intent("midori", 500, "sim", token(1), "left-open")  # an open intent may still settle
     assert svc.given_today(token(1).hex) == 1000
-    svc.handle(flow.Touch(now_ms=svc.now_ms()))
+    svc.handle(flow.Cancel(now_ms=svc.now_ms()))
     svc.reader_event(card(1))
     assert svc.screen.kind == "limit_reached" and svc.screen.remaining_yen == 0
     assert len(term.charges()) == 1
@@ -178,7 +179,7 @@ def test_balance_too_low_on_the_terminal_is_a_decline(kiosk):
         svc.handle(flow.ChooseAmount(now_ms=svc.now_ms(), amount_yen=1000))
         svc.reader_event(card(1, balance=None))
         assert svc.state.name == "thanks"
-        svc.handle(flow.Touch(now_ms=svc.now_ms()))  # dismiss the thank-you
+        svc.handle(flow.Cancel(now_ms=svc.now_ms()))  # close the thank-you
     svc.reader_event(card(1, balance=None))
     assert (svc.screen.kind, svc.screen.hint) == ("declined", "declined")
     (fail,) = entries_of(led, "donation_failed")
@@ -291,7 +292,7 @@ def test_for_config_builds_from_a_kiosk_config(tmp_path):
     from kiosk.config import validate_config
     from kiosk.ops.local_files import ensure_secrets, open_ledger
 
-    cfg = validate_config({"kiosk": {"id": "svc-test", "data_dir": str(tmp_path)},
+    cfg = validate_config({"kiosk": {"id": "svc-test", "data_dir": str(tmp_path)}, "flow": {"express_cancel_ms": 50},
                            "projects": [{"id": "a", "title": "A", "area": "green"}]})
     ensure_secrets(cfg)
     led = open_ledger(cfg)
@@ -299,6 +300,10 @@ def test_for_config_builds_from_a_kiosk_config(tmp_path):
     svc = DonationService.for_config(cfg, led, term)
     svc.start()
     svc.reader_event(card(1))
+    assert svc.state.name == "charging" and svc.screen.can_withdraw  # the Express window, from [flow]
+    assert entries_of(led, "donation_intent") and not term.charges()  # durable first, nothing charged yet
+    time.sleep(0.06)
+    svc.tick()
     assert svc.state.name == "thanks" and svc.screen.project == "a"
     assert entries_of(led, "donation")[0].data["method"] == "sim"
     led.close()

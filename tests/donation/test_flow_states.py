@@ -511,6 +511,9 @@ def test_every_state_has_a_screen_named_after_it():
     approve(m, to_charging(m))
     m(flow.AskMyPage)
     seen[m.name] = m.screen
+    p = Run(settings(points_exchange=True))
+    p(flow.OpenPoints)
+    seen[p.name] = p.screen
     assert set(seen) == set(flow.STATES)
     assert all(s.screen == name for name, s in seen.items())
     with pytest.raises(ValueError):

@@ -20,6 +20,7 @@ import pygame
 
 from kiosk.donation import flow
 from kiosk.ui.screens import actions, amount, attract, charging, chrome, error, mypage, thanks
+from kiosk.ui.screens import points as points_screen  # use your points (issue #17)
 from kiosk.ui.screens.context import DEFAULT_RECEIPT_BASE, ProjectInfo, ScreenContext
 from kiosk.ui.widgets import THEME, Target, Theme
 
@@ -35,6 +36,7 @@ RENDERERS: dict[str, Renderer] = {
     "thanks": thanks.render,
     "error": error.render,
     "my_page": mypage.render,
+    "points": points_screen.render,
 }
 """Screen name (``flow.Screen.screen``) → its renderer."""
 

@@ -62,6 +62,9 @@ def render_choose(data: ChooseAmountScreen, surface: pygame.Surface, now_ms: int
     box = pygame.Rect(int(w * 0.3), row.bottom + px(0.04), int(w * 0.66), h - row.bottom - px(0.06))
     chrome.fit_text(surface, hint, box, px(0.042), theme.muted)
     targets.append(_cancel(surface, data.lang, theme))
+    other = pygame.Rect(0, 0, int(w * 0.3), theme.min_target(surface))
+    other.bottomright = (w - px(0.05), h - px(0.05))
+    targets.append(ui.button(surface, other, _("Other projects"), chrome.PICKER, theme=theme, size=px(0.045)))
     return targets
 
 
@@ -87,9 +90,18 @@ def render_tap(data: TapCardScreen, surface: pygame.Surface, now_ms: int, ctx: S
         chrome.fit_text(surface, _("Now tap your IC card on the reader"), box, px(0.065), theme.text, bold=True,
                         one_line_down_to=0.75)
         chrome.card_icon(surface, (int(w * 0.8), int(h * 0.5)), px(0.34), now_ms, theme)
+    pointer = None
+    if not data.on_terminal:  # our own reader takes the card: point at it
+        pointer = chrome.reader_pointer(surface, ctx.reader_position, data.lang, now_ms, theme)
     if ctx.presets_yen:
         row = pygame.Rect(int(w * 0.36), h - px(0.05) - theme.min_target(surface), int(w * 0.6),
                           theme.min_target(surface))
+        if pointer is not None and pointer.colliderect(row):  # the amounts make room for the pointer
+            if pointer.centerx > w // 2:
+                row.width = pointer.left - px(0.03) - row.left
+            else:
+                row.width -= pointer.right + px(0.03) - row.left
+                row.left = pointer.right + px(0.03)
         targets += amount_buttons(surface, ctx.presets_yen, data.amount_yen, row, theme, label_frac=0.05)
     targets.append(_cancel(surface, data.lang, theme))
     return targets

@@ -103,10 +103,19 @@ def render(data: ChargingScreen, surface: pygame.Surface, now_ms: int, ctx: Scre
     px = lambda f: theme.px(surface, f)  # noqa: E731
     spinner(surface, (w // 2, int(h * 0.3)), px(0.09), now_ms, theme)
     box = pygame.Rect(int(w * 0.1), int(h * 0.46), int(w * 0.8), px(0.2))
-    chrome.fit_text(surface, _("Processing… please keep your card still"), box, px(0.07), theme.text, bold=True,
-                    anchor="midtop")
+    if data.can_withdraw:  # an Express gift's window: hold the card, or stop it (docs/donation.md)
+        wait = _("Keep your card on the reader. To stop, lift it or touch Cancel")
+    else:
+        wait = _("Processing… please keep your card still")
+    chrome.fit_text(surface, wait, box, px(0.07), theme.text, bold=True, anchor="midtop")
     p = ctx.project(data.project)
     line = f"{yen(data.amount_yen)}  {p.name(data.lang)}"
     box = pygame.Rect(int(w * 0.1), int(h * 0.7), int(w * 0.8), px(0.15))
     chrome.fit_text(surface, line, box, px(0.05), theme.accent, bold=True, anchor="midtop")
-    return [chrome.lang_toggle(surface, data.lang, theme)]
+    targets = [chrome.lang_toggle(surface, data.lang, theme)]
+    if data.can_withdraw:
+        # An Express gift, nothing charged yet: the one moment an accidental tap can be undone (docs/donation.md).
+        rect = pygame.Rect(0, 0, int(w * 0.3), theme.min_target(surface))
+        rect.midbottom = (w // 2, h - px(0.04))
+        targets.append(ui.button(surface, rect, _("Cancel"), chrome.CANCEL, theme=theme, size=px(0.055)))
+    return targets

@@ -27,6 +27,10 @@ PAY_ON_TERMINAL = "pay_on_terminal"
 """Start the gift on the separate payment terminal without a card on the kiosk's reader (no points)."""
 MY_PAGE = "my_page"
 """The thank-you screen's "my page" button (docs/privacy.md): asks for a tap, then shows a one-time QR code."""
+PICKER = "picker"
+"""Open the project picker (by policy area), instead of waiting for a project's movie."""
+PICK_PROJECT = "pick_project"
+"""A project on the picker (value: its id)."""
 TERMINAL_CANCEL = "terminal_cancel"
 """やめる while a separate terminal waits: the app asks the terminal to cancel (the worker is busy charging)."""
 
@@ -92,13 +96,18 @@ def _layer(size: tuple[int, int], color: Color, alpha: int) -> pygame.Surface:
 def shade(surface: pygame.Surface, rect: pygame.Rect, theme: Theme = THEME, alpha: int | None = None) -> None:
     """``ui.panel`` with the translucent layer kept between frames: a full-screen SRCALPHA surface
     allocated and filled every frame costs milliseconds at 1080p, on the tap-to-thank-you path."""
-    layer = _layer(rect.size, theme.panel, theme.panel_alpha if alpha is None else alpha)
+    a = theme.panel_alpha if alpha is None else alpha
+    if a >= 255:
+        surface.fill(theme.panel, rect)
+        return
+    layer = _layer(rect.size, theme.panel, a)
     surface.blit(layer, rect.topleft)
 
 
 def scrim(surface: pygame.Surface, theme: Theme = THEME, alpha: int | None = None) -> None:
-    """Darken the whole movie so a full-screen step reads clearly (the movie still shows through)."""
-    shade(surface, surface.get_rect(), theme, alpha)
+    """Cover the movie for a full-screen step. Opaque whatever ``alpha`` a caller asks: a movie's own titles
+    showing through named another project behind the current gift (issue #15 item 10)."""
+    shade(surface, surface.get_rect(), theme, 255)
 
 
 def lang_toggle(surface: pygame.Surface, lang: str, theme: Theme = THEME) -> Target:
@@ -133,8 +142,8 @@ def project_header(surface: pygame.Surface, p: ProjectInfo, lang: str, rect: pyg
     title_box = pygame.Rect(rect.left, chip.bottom + gap, rect.width, theme.px(surface, title_frac * 2.4))
     t = fit_text(surface, p.name(lang), title_box, theme.px(surface, title_frac), theme.text, bold=True)
     bottom = t.bottom
-    if p.group:
-        g = ui.text(surface, p.group, (rect.left, bottom + gap // 2), theme.px(surface, 0.04), theme.muted,
+    if p.group_name(lang):
+        g = ui.text(surface, p.group_name(lang), (rect.left, bottom + gap // 2), theme.px(surface, 0.04), theme.muted,
                     max_width=rect.width)
         bottom = g.bottom
     return pygame.Rect(rect.left, rect.top, rect.width, bottom - rect.top)
@@ -176,3 +185,66 @@ def card_icon(surface: pygame.Surface, center: tuple[int, int], height: int, now
         arc_rect = pygame.Rect(0, 0, 2 * r, 2 * r)
         arc_rect.center = (card.centerx, card.top - height // 30)
         pygame.draw.arc(surface, theme.text, arc_rect, math.radians(50), math.radians(130), max(2, height // 40))
+
+
+READER_POSITIONS = ("below-right", "below-center", "below-left", "right", "left")
+
+
+def reader_pointer_rect(surface: pygame.Surface, position: str, lang: str, theme: Theme = THEME, *,
+                        detected: bool = False) -> pygame.Rect:
+    """Where :func:`reader_pointer` draws (so a screen can lay its text out around it)."""
+    return reader_pointer(surface, position, lang, 0, theme, detected=detected, draw=False)
+
+
+def reader_pointer(surface: pygame.Surface, position: str, lang: str, now_ms: int, theme: Theme = THEME, *,
+                   detected: bool = False, draw: bool = True) -> pygame.Rect:
+    """"ここにタッチ" and an arrow at the screen edge nearest the card reader (``reader.position``).
+
+    ``detected`` turns it into a green check (the card
+    was just read: the visual half of the gate's "pi"). Returns the area drawn.
+    """
+    w, h = surface.get_size()
+    px = lambda f: theme.px(surface, f)  # noqa: E731
+    pos = position if position in READER_POSITIONS else "below-right"
+    size = px(0.05)
+    label = tr(lang)("Card read") if detected else tr(lang)("Touch here")
+    f = ui.font(size, True)
+    tw, th = f.size(label)
+    arrow = px(0.07)
+    bob = 0  # still: a moving arrow on the attract loop competes with the movie (and screens stay golden)
+    box = pygame.Rect(0, 0, max(tw, arrow) + px(0.04), th + arrow + px(0.05))
+    if pos.startswith("below"):
+        x = {"below-right": w, "below-center": w // 2, "below-left": 0}[pos]
+        box.midbottom = (min(max(x, box.width // 2 + px(0.02)), w - box.width // 2 - px(0.02)), h - px(0.005))
+    else:
+        box.midright = (w - px(0.005), h // 2) if pos == "right" else (0, 0)
+        if pos == "left":
+            box.midleft = (px(0.005), h // 2)
+    if not draw:
+        return box
+    colour = theme.ok if detected else theme.accent
+    pygame.draw.rect(surface, theme.panel, box, border_radius=px(0.02))
+    pygame.draw.rect(surface, colour, box, width=max(2, px(0.006)), border_radius=px(0.02))
+    ui.text(surface, label, (box.centerx, box.top + px(0.015)), size, colour, bold=True, anchor="midtop")
+    cx, top = box.centerx, box.top + px(0.02) + th
+    if detected:
+        r = arrow // 2
+        centre = (cx, top + r)
+        pygame.draw.circle(surface, colour, centre, r)
+        pts = [(cx - r // 2, top + r), (cx - r // 8, top + r + r // 2), (cx + r // 2, top + r // 2)]
+        pygame.draw.lines(surface, theme.text, False, pts, max(3, r // 4))
+        return box
+    # The arrow: down for a reader under the screen, sideways for one beside it.
+    a = arrow
+    if pos.startswith("below"):
+        y0 = top + bob
+        pts = [(cx - a // 2, y0 + a // 3), (cx + a // 2, y0 + a // 3), (cx, y0 + a)]
+        pygame.draw.rect(surface, colour, pygame.Rect(cx - a // 8, y0, a // 4, a // 3 + 1))
+    else:
+        sign = 1 if pos == "right" else -1
+        cy = top + a // 2
+        x0 = cx - sign * a // 2 + sign * bob
+        pts = [(x0 + sign * a // 3, cy - a // 2), (x0 + sign * a // 3, cy + a // 2), (x0 + sign * a, cy)]
+        pygame.draw.rect(surface, colour, pygame.Rect(min(x0, x0 + sign * a // 3), cy - a // 8, a // 3 + 1, a // 4))
+    pygame.draw.polygon(surface, colour, pts)
+    return box

@@ -22,6 +22,11 @@ class ProjectInfo:
     group: str = ""
     area: str = "town"
     goal_yen: int = 100_000
+    group_en: str = ""
+
+    def group_name(self, lang: str) -> str:
+        """The group in ``lang``: English screens show ``group_en`` or nothing (never Japanese in English)."""
+        return (self.group_en if lang == "en" else self.group) or ""
 
     def name(self, lang: str) -> str:
         """The title in ``lang``; English falls back to the Japanese title when none is configured."""
@@ -36,6 +41,10 @@ class ScreenContext:
     receipt_base_url: str = DEFAULT_RECEIPT_BASE
     presets_yen: tuple[int, ...] = ()
     """Amount buttons kept on the tap-your-card step (its screen data has only the chosen amount)."""
+    reader_position: str = "below-right"
+    """Where the card reader is on the cabinet (``reader.position``): the screens point there."""
+    slide_showing: bool = False
+    """The movie loop is on an event slide (set by the app per frame): the loop's band stays off it."""
     receipt_key_id: str = ""
     """The kiosk's ledger key id, put in the receipt URL's fragment (``#k=...``): the donor's browser checks
     the receipt against this key, not against whatever key the portal names (docs/receipts.md)."""
@@ -45,10 +54,11 @@ class ScreenContext:
                     receipt_base_url: str | None = None, receipt_key_id: str = "") -> ScreenContext:
         """From a KioskConfig; the receipt base is ``receipt_base_url``, else ``portal.url``, else the embedded
         portal."""
-        projects = {p.id: ProjectInfo(p.id, p.title, p.title_en, p.group, p.area, p.goal_yen) for p in cfg.projects}
+        projects = {p.id: ProjectInfo(p.id, p.title, p.title_en, p.group, p.area, p.goal_yen, p.group_en)
+                    for p in cfg.projects}
         base = receipt_base_url or cfg.portal.url or DEFAULT_RECEIPT_BASE
         return cls(projects, dict(totals_yen or {}), base, tuple(cfg.donation.presets_yen),
-                   receipt_key_id=receipt_key_id)
+                   reader_position=cfg.reader.position, receipt_key_id=receipt_key_id)
 
     def project(self, project_id: str | None) -> ProjectInfo:
         if project_id is not None and project_id in self.projects:

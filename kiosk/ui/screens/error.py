@@ -21,6 +21,7 @@ TITLES: dict[str, str] = {
     "card_unreadable": "Card could not be read",
     "not_transit": "This is not a transit IC card",
     "balance_low": "Balance too low",
+    "balance_low_none": "Balance too low",
     "limit_reached": "Daily limit reached",
     "limit_reached_amount": "Amount too large",
     "declined": "Payment was declined",
@@ -42,12 +43,14 @@ def details(data: ErrorScreen) -> list[str]:
     """The figures behind the error, as msgids to format: balance read, what the card may still give."""
     _ = chrome.tr(data.lang)
     out = []
-    if data.amount_yen is not None and data.kind in ("balance_low", "limit_reached", "declined"):
+    if data.amount_yen is not None and data.kind in ("balance_low", "limit_reached", "declined", "unavailable"):
         out.append(f"{_('Amount')} {yen(data.amount_yen)}")
     if data.balance_yen is not None:
         out.append(f"{_('Balance on card')} {yen(data.balance_yen)}")
     if data.remaining_yen is not None:
         out.append(f"{_('You can still give today')} {yen(data.remaining_yen)}")
+    if data.reference is not None:  # what the staff look the gift up by (the intent's seq on this kiosk)
+        out.append(f"{_('Reference')} {data.reference}")
     return out
 
 

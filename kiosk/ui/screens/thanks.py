@@ -23,6 +23,13 @@ def spaced_code(code: str) -> str:
     return " ".join(code[i:i + 4] for i in range(0, len(code), 4))
 
 
+def two_lines(spaced: str) -> str:
+    """The spaced code over two lines, split between groups (a real code: 4 groups over 3)."""
+    groups = spaced.split(" ")
+    half = (len(groups) + 1) // 2
+    return " ".join(groups[:half]) + ("\n" + " ".join(groups[half:]) if groups[half:] else "")
+
+
 def receipt_card_rect(surface: pygame.Surface, theme: Theme = THEME) -> pygame.Rect:
     """Where the white receipt card sits: the right third of the screen, below the language button."""
     w, h = surface.get_size()
@@ -35,7 +42,9 @@ def render(data: ThanksScreen, surface: pygame.Surface, now_ms: int, ctx: Screen
     chrome.scrim(surface, theme, alpha=230)
     w, h = surface.get_size()
     px = lambda f: theme.px(surface, f)  # noqa: E731
-    targets = [Target(surface.get_rect(), chrome.TOUCH)]
+    # No full-screen touch target: pointing at the QR code, or holding a phone up to it, must not end the
+    # thank-you (issue #15 item 4). The close button does.
+    targets: list[Target] = []
     p = ctx.project(data.project)
     margin = px(0.05)
     col = pygame.Rect(margin, px(0.05), int(w * 0.6) - margin, h - px(0.1))
@@ -69,7 +78,7 @@ def render(data: ThanksScreen, surface: pygame.Surface, now_ms: int, ctx: Screen
     caption = pygame.Rect(card.left + px(0.02), card.top + px(0.02), card.width - px(0.04), px(0.1))
     cap = chrome.fit_text(surface, _("Scan for your receipt and history"), caption, px(0.036), theme.bg, bold=True,
                           anchor="midtop")
-    code_h = px(0.09)
+    code_h = px(0.17)  # its label and two lines of the code, readable from two metres (issue #15)
     qr_size = min(card.width - px(0.06), card.bottom - cap.bottom - code_h - px(0.04))
     code = receipt_qr(ctx.receipt_url(data.receipt_code), qr_size)
     qr_rect = code.get_rect(midtop=(card.centerx, cap.bottom + px(0.015)))
@@ -80,13 +89,16 @@ def render(data: ThanksScreen, surface: pygame.Surface, now_ms: int, ctx: Screen
     # on one line while that stays large, else broken between groups of four and shrunk to fit.
     code_box = pygame.Rect(card.left + px(0.02), label.bottom, card.width - px(0.04),
                            card.bottom - px(0.012) - label.bottom)
-    chrome.fit_text(surface, spaced_code(data.receipt_code), code_box, px(0.036), theme.bg, bold=True,
-                    anchor="midbottom", one_line_down_to=0.85)
+    chrome.fit_text(surface, two_lines(spaced_code(data.receipt_code)), code_box, px(0.042), theme.bg, bold=True,
+                    anchor="midbottom")
 
     if data.my_page and data.has_donor:  # by consent: the donor asks, then taps again (docs/privacy.md)
         side = theme.min_target(surface)
         mine = pygame.Rect(0, 0, int(w * 0.26), side)
         mine.bottomright = (col.right, h - px(0.04))  # level with the close button
         targets.append(ui.button(surface, mine, _("My page"), chrome.MY_PAGE, theme=theme, size=px(0.05)))
+    close = pygame.Rect(col.left, 0, int(w * 0.22), theme.min_target(surface))
+    close.bottom = h - px(0.04)
+    targets.append(ui.button(surface, close, _("Close"), chrome.CANCEL, theme=theme, size=px(0.05)))
     targets.append(chrome.lang_toggle(surface, data.lang, theme))
     return targets

@@ -1,0 +1,70 @@
+"""The project picker: every project, grouped by policy area, in buttons large enough for older eyes.
+
+Opened by a touch on "choose a project" (the movie loop or the amount screen), so a donor need not wait
+for a project's movie. One row per policy area (the area's colour on its label, as on the slides),
+each project a button at least ``Theme.min_target`` tall with its title fitted (wrapped), never clipped.
+A project picked opens its amounts; やめる goes back to the loop.
+"""
+
+from __future__ import annotations
+
+import pygame
+
+from kiosk.donation.flow import ChooseProjectScreen
+from kiosk.player.slides import AREA_COLOURS
+from kiosk.ui import widgets as ui
+from kiosk.ui.screens import chrome
+from kiosk.ui.screens.context import ProjectInfo, ScreenContext
+from kiosk.ui.widgets import THEME, Target, Theme
+
+AREA_ORDER = ("children", "welfare", "green", "culture", "town")
+
+
+def by_area(projects: tuple[str, ...], ctx: ScreenContext) -> list[tuple[str, list[ProjectInfo]]]:
+    """(area, its projects in config order), areas in the city's order, empty areas left out."""
+    infos = [ctx.project(p) for p in projects]
+    areas = [a for a in AREA_ORDER if any(i.area == a for i in infos)]
+    areas += sorted({i.area for i in infos} - set(areas))
+    return [(a, [i for i in infos if i.area == a]) for a in areas]
+
+
+def render(data: ChooseProjectScreen, surface: pygame.Surface, now_ms: int, ctx: ScreenContext,
+           theme: Theme = THEME) -> list[Target]:
+    _ = chrome.tr(data.lang)
+    chrome.scrim(surface, theme)
+    w, h = surface.get_size()
+    px = lambda f: theme.px(surface, f)  # noqa: E731
+    targets: list[Target] = []
+    toggle = chrome.lang_toggle(surface, data.lang, theme)
+    margin = px(0.05)
+    head = pygame.Rect(margin, px(0.04), toggle.rect.left - 2 * margin, px(0.1))
+    chrome.fit_text(surface, _("Choose a project"), head, px(0.07), theme.text, bold=True)
+
+    groups = by_area(data.projects, ctx)
+    cancel = pygame.Rect(margin, 0, int(w * 0.22), theme.min_target(surface))
+    cancel.bottom = h - px(0.04)
+    body = pygame.Rect(margin, px(0.16), w - 2 * margin, cancel.top - px(0.03) - px(0.16))
+    # One row per policy area: its coloured label, then its projects side by side.
+    gap = px(0.02)
+    row_h = max(theme.min_target(surface),
+                min(px(0.16), (body.height - gap * (len(groups) - 1)) // max(1, len(groups))))
+    label_w = int(w * 0.24)
+    for r, (area, infos) in enumerate(groups):
+        y = body.top + r * (row_h + gap)
+        label = pygame.Rect(body.left, y, label_w - gap, row_h)
+        pygame.draw.rect(surface, AREA_COLOURS.get(area, theme.button), label, border_radius=row_h // 5)
+        chrome.fit_text(surface, chrome.area_label(area, data.lang), label.inflate(-px(0.03), -px(0.02)),
+                        px(0.045), theme.text, bold=True, anchor="center")
+        n = len(infos)
+        bw = (body.width - label_w - gap * (n - 1)) // max(1, n)
+        for i, info in enumerate(infos):
+            rect = pygame.Rect(body.left + label_w + i * (bw + gap), y, bw, row_h)
+            selected = info.id == data.current
+            pygame.draw.rect(surface, theme.accent if selected else theme.button, rect, border_radius=row_h // 5)
+            pygame.draw.rect(surface, theme.text, rect, width=max(2, px(0.004)), border_radius=row_h // 5)
+            chrome.fit_text(surface, info.name(data.lang), rect.inflate(-px(0.04), -px(0.015)), px(0.05),
+                            theme.bg if selected else theme.button_text, bold=True, anchor="center")
+            targets.append(Target(rect, chrome.PICK_PROJECT, info.id))
+    targets.append(ui.button(surface, cancel, _("Cancel"), chrome.CANCEL, theme=theme, size=px(0.045)))
+    targets.append(toggle)
+    return targets

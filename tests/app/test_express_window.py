@@ -1,0 +1,62 @@
+"""Issue #15: an Express gift (a tap on the loop) and its window, through a real App: simulated reader thread,
+service worker, SimulatedTerminal and ledger. A card held for the window gives; a card that only brushed the
+reader, or やめる, gives nothing, and the ledger says so (docs/donation.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kiosk.app.demo import card_spec
+from kiosk.app.runtime import App, target_center
+from kiosk.donation import flow
+from kiosk.ui.screens import chrome
+from tests.app.drive import entries, run_until
+from tests.app.test_app_e2e import _cfg, media  # noqa: F401  (the module's clips fixture)
+
+WINDOW_MS = 600
+
+
+@pytest.fixture
+def kiosk(tmp_path: Path, media: Path):  # noqa: F811
+    cfg = _cfg(tmp_path / "data", media)
+    cfg.flow.express_cancel_ms = WINDOW_MS
+    app = App(cfg, sound=False)
+    app.start()
+    yield app
+    app.close()
+
+
+def kinds(app: App) -> list[str]:
+    return [e.type for e in entries(app) if e.type in ("donation_intent", "donation", "donation_failed")]
+
+
+def test_a_card_held_through_the_window_gives(kiosk):
+    run_until(kiosk, lambda p: p.screen.screen == "attract" and p.screen.project is not None)
+    kiosk.sim.tap(card_spec(0), WINDOW_MS / 1000 + 0.6)
+    p = run_until(kiosk, lambda p: p.screen.screen == "charging" and p.screen.can_withdraw)
+    assert kinds(kiosk) == ["donation_intent"]  # durable first; nothing charged yet
+    assert target_center(p.targets, chrome.CANCEL) is not None
+    run_until(kiosk, lambda p: p.screen.screen == "thanks")
+    assert kinds(kiosk) == ["donation_intent", "donation"]
+
+
+def test_a_card_that_only_brushed_the_reader_gives_nothing(kiosk):
+    run_until(kiosk, lambda p: p.screen.screen == "attract" and p.screen.project is not None)
+    kiosk.sim.tap(card_spec(0), 0.05)
+    p = run_until(kiosk, lambda p: p.screen.screen == "error")
+    assert p.screen.hint == "canceled"
+    failed = [e for e in entries(kiosk) if e.type == "donation_failed"]
+    assert kinds(kiosk) == ["donation_intent", "donation_failed"] and failed[0].data["reason"] == flow.WITHDRAWN
+    assert not kiosk.terminal.charges()  # no charge ever reached the (simulated) terminal
+
+
+def test_yameru_in_the_window_gives_nothing(kiosk):
+    run_until(kiosk, lambda p: p.screen.screen == "attract" and p.screen.project is not None)
+    kiosk.sim.tap(card_spec(0), 5.0)  # still on the reader: only the button stops it
+    p = run_until(kiosk, lambda p: p.screen.screen == "charging" and p.screen.can_withdraw)
+    kiosk.touch_at(target_center(p.targets, chrome.CANCEL))
+    p = run_until(kiosk, lambda p: p.screen.screen == "error")
+    assert p.screen.hint == "canceled" and kinds(kiosk) == ["donation_intent", "donation_failed"]
+    assert not kiosk.terminal.charges()
