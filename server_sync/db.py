@@ -342,6 +342,15 @@ mypage_claims = Table(
     Column("used_ms", BigInteger, nullable=False),
 )
 
+# Which open my pages hold a token (the same rows as portal_mypages.tokens): a claim finds the card's other
+# pages by index instead of reading every page.
+mypage_tokens = Table(
+    "portal_mypage_tokens", metadata,
+    Column("page_id", String(64), primary_key=True),
+    Column("token", String(32), primary_key=True),
+)
+Index("portal_mypage_tokens_token", mypage_tokens.c.token)
+
 settings = Table(
     "portal_settings", metadata,
     Column("name", String(64), primary_key=True),

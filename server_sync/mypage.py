@@ -28,14 +28,14 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from kiosk.ledger.keys import public_from_raw
 from server_sync import pages, queries
-from server_sync.db import entries, kiosks, mypage_claims, mypages, writing
+from server_sync.db import entries, kiosks, mypage_claims, mypage_tokens, mypages, writing
 from server_sync.errors import PortalError
 from server_sync.wire import mypage as W
 
@@ -118,19 +118,22 @@ def claim(engine: Engine, text: str, now_ms: int | None = None) -> str:
                                                        expires_ms=req.expires_ms - skew, used_ms=now))
             # The same card's open pages (a token in common) and the new one all get every token any of them
             # holds: the card, asking again, links what it linked before (across kiosks and epochs).
+            # (portal_mypage_tokens holds only open pages' tokens: found by index, not by reading every page.)
             union = set(tokens)
-            mine: list[str] = []
-            for pid, toks in conn.execute(select(mypages.c.id, mypages.c.tokens)
-                                          .where(mypages.c.revoked_ms.is_(None))).all():
-                have = set(json.loads(toks))
-                if have & set(tokens):
-                    union |= have
-                    mine.append(pid)
+            held: dict[str, set[str]] = {}
+            for pid, toks in conn.execute(
+                    select(mypages.c.id, mypages.c.tokens).where(mypages.c.id.in_(
+                        select(mypage_tokens.c.page_id).where(mypage_tokens.c.token.in_(tokens))))).all():
+                held[pid] = set(json.loads(toks))
+                union |= held[pid]
             doc = json.dumps(sorted(union))
-            if mine:
-                conn.execute(update(mypages).where(mypages.c.id.in_(mine)).values(tokens=doc))
-            conn.execute(mypages.insert().values(id=_page_id(secret), tokens=doc, kiosk_id=req.kiosk_id,
-                                                 created_ms=now))
+            page_id = _page_id(secret)
+            conn.execute(mypages.insert().values(id=page_id, tokens=doc, kiosk_id=req.kiosk_id, created_ms=now))
+            rows = [{"page_id": page_id, "token": t} for t in sorted(union)]
+            for pid, have in held.items():
+                conn.execute(update(mypages).where(mypages.c.id == pid).values(tokens=doc))
+                rows += [{"page_id": pid, "token": t} for t in sorted(union - have)]
+            conn.execute(mypage_tokens.insert(), rows)
     except IntegrityError:
         raise PortalError(410, "used", "this code was already used: ask the kiosk for a new one") from None
     return secret
@@ -152,6 +155,7 @@ def revoke(engine: Engine, secret: str) -> bool:
     with writing(engine) as conn:
         n = conn.execute(update(mypages).where(mypages.c.id == _page_id(secret), mypages.c.revoked_ms.is_(None))
                          .values(revoked_ms=_now(), tokens="[]")).rowcount
+        conn.execute(delete(mypage_tokens).where(mypage_tokens.c.page_id == _page_id(secret)))
     return bool(n)
 
 
