@@ -187,7 +187,8 @@ CSV_HEADER = ("business_date", "row", "key", "title", "count", "total_yen", "fir
 
 
 def closeout_csv(rep: dict[str, Any], *, close_out_seq: int | None = None, titles: dict[str, str] | None = None) -> str:
-    """The close-out as CSV for the city: one row per project, per payment method, and a total row.
+    """The close-out as CSV for the city: one row per project, per payment method, and a total row (and a
+    ``clock_unsynced`` row on a day an unsynchronised kiosk clock dated some of its donations).
 
     UTF-8 with a BOM so Excel on a Japanese PC opens the titles correctly.
     """
@@ -202,4 +203,7 @@ def closeout_csv(rep: dict[str, Any], *, close_out_seq: int | None = None, title
         w.writerow((day, "method", m["method"], "", m["count"], m["total_yen"], "", "", ""))
     w.writerow((day, "total", "", "", rep["count"], rep["total_yen"], rep["first_seq"] or "", rep["last_seq"] or "",
                 close_out_seq or ""))
+    if rep.get("clock_unsynced"):  # how many of the day's donations an unsynchronised clock dated
+        w.writerow((day, "clock_unsynced", "", "時計未同期の日 clock not synced", rep["clock_unsynced"],
+                    "", "", "", ""))
     return "\ufeff" + buf.getvalue()

@@ -4,13 +4,15 @@ CLI's bilingual lines. A synced day carries no such key and no such line."""
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 
 import pygame
 import pytest
 
 from kiosk.ledger.report import settled_report
-from kiosk.staff.closeout import summary_lines
+from kiosk.staff.closeout import closeout_csv, summary_lines
 
 SHOTS = os.environ.get("KIOSK_MENU_SHOTS")  # a directory: save the Z page as PNG to look at by eye
 
@@ -44,8 +46,10 @@ def test_a_z_report_of_an_unsynced_day_says_so(rig):
             surface = pygame.Surface(size)
             rig.menu.render(surface, 0)
             pygame.image.save(surface, os.path.join(SHOTS, f"z_unsynced_{size[0]}.png"))
-    # The CLI (`kiosk closeout`) prints the bilingual form.
+    # The CLI (`kiosk closeout`) prints the bilingual form, and the USB export's CSV has a row for it.
     assert any("時計未同期の日" in line and "clock not synced" in line for line in summary_lines(data))
+    rows = list(csv.reader(io.StringIO(closeout_csv(data).lstrip("\ufeff"))))
+    assert [r[4] for r in rows if r[1] == "clock_unsynced"] == ["2"]
 
 
 def test_a_synced_day_has_no_clock_line(rig):
@@ -54,6 +58,7 @@ def test_a_synced_day_has_no_clock_line(rig):
     assert "clock_unsynced" not in data
     assert "時計未同期" not in rig.view().text
     assert not any("clock not synced" in line for line in summary_lines(data))
+    assert "clock_unsynced" not in closeout_csv(data)
 
 
 @pytest.mark.parametrize("lang,words", [("ja", "時計未同期の日（寄付 1 件）"),
