@@ -16,15 +16,15 @@ that has not written an entry yet, and is ignored. Pure: no I/O.
 
 A clock claim is a signed statement of a kiosk whose key may be stolen, so it re-times nothing the
 portal's own clock contradicts: a heartbeat is sent as it is made, so its ``clock_synced`` claim counts
-only when its ``wall_ms`` is at most :data:`HEARTBEAT_DELAY_MS` before, and :data:`CLAIM_TOLERANCE_MS` after,
-the portal's receive time (else it is
-an unsynced heartbeat: ``portal``); an entry was written before the portal received it, so a synced
-entry whose ``wall - mono`` puts mono 0 after ``received - mono`` (more than the tolerance) is not used
-for the boot's epoch. Heartbeats also give the epoch a floor (a heartbeat reaches the portal within
-:data:`HEARTBEAT_DELAY_MS` of being made), and a synced claim outside ``[floor, portal estimate]`` (with
-the tolerance) is not taken: after one honest heartbeat, no later claim moves a boot's epoch by more
-than minutes. One signed entry with ``clock_synced: true, wall_ms: 0`` is also quarantined by
-the policy on ingest (server_sync/policy.py), and a quarantined entry's clock is never observed.
+only when its ``wall_ms`` is at most :data:`HEARTBEAT_DELAY_MS` before, and :data:`CLAIM_TOLERANCE_MS`
+after, the portal's receive time (else it is an unsynced heartbeat: ``portal``); an entry was written
+before the portal received it, so a synced entry whose ``wall - mono`` puts mono 0 after
+``received - mono`` (more than the tolerance) is not used for the boot's epoch. Heartbeats also give
+the epoch a floor (a heartbeat reaches the portal within :data:`HEARTBEAT_DELAY_MS` of being made), and
+a synced claim outside ``[floor, portal estimate]`` (with the tolerance) is not taken: after one honest
+heartbeat, no later claim moves a boot's epoch by more than minutes. One signed entry with
+``clock_synced: true, wall_ms: 0`` is also quarantined by the policy on ingest (server_sync/policy.py),
+and a quarantined entry's clock is never observed.
 
 **The bound** (docs/sync.md, "Clocks: what a claim can move"). Whatever a boot's epoch says, an entry's
 corrected time is clamped by what the portal saw and what the entry itself said when it was signed

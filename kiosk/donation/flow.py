@@ -49,9 +49,10 @@ from kiosk.ledger.pepper import DonorToken
 if TYPE_CHECKING:
     from kiosk.config import KioskConfig
 
-StateName = Literal["attract", "choose_amount", "tap_card", "charging", "thanks", "error", "my_page",
+StateName = Literal["attract", "choose_amount", "choose_project", "tap_card", "charging", "thanks", "error", "my_page",
                     "points"]
-STATES: tuple[StateName, ...] = ("attract", "choose_amount", "tap_card", "charging", "thanks", "error", "my_page",
+STATES: tuple[StateName, ...] = ("attract", "choose_amount", "choose_project",
+                                 "tap_card", "charging", "thanks", "error", "my_page",
                                  "points")
 
 ErrorKind = Literal["card_unreadable", "not_transit", "balance_low", "limit_reached", "declined",
@@ -59,27 +60,29 @@ ErrorKind = Literal["card_unreadable", "not_transit", "balance_low", "limit_reac
 ERROR_KINDS: tuple[ErrorKind, ...] = ("card_unreadable", "not_transit", "balance_low", "limit_reached",
                                       "declined", "reader_offline", "unavailable")
 
-Hint = Literal["card_unreadable", "not_transit", "balance_low", "limit_reached", "limit_reached_amount", "declined",
-               "canceled", "not_charged", "reader_offline", "unavailable", "unavailable_charged",
-               "unavailable_pending", "my_page_unavailable"]
+Hint = Literal["card_unreadable", "not_transit", "balance_low", "balance_low_none", "limit_reached",
+               "limit_reached_amount", "declined", "canceled", "not_charged", "reader_offline", "unavailable",
+               "unavailable_charged", "unavailable_pending", "my_page_unavailable"]
 """The keys of :data:`HINTS` (every :data:`ErrorKind` is one)."""
 
 HINTS: dict[Hint, str] = {
     # What-to-do text per error screen, keyed by ErrorInfo.hint. The English is the gettext msgid.
+    # The screen's title already says what happened (kiosk.ui.screens.error.TITLES): these never repeat it.
     "card_unreadable": "Hold your card flat on the reader until it beeps, then tap again.",
-    "not_transit": "This is not a transit IC card. Please use Suica, PASMO, ICOCA or another transit card.",
-    "balance_low": "The balance on this card is too low. Choose a smaller amount or use another card.",
-    "limit_reached": "This card has reached today's donation limit. Thank you! Please come again tomorrow.",
-    "limit_reached_amount": "That is more than this card may give today. Choose a smaller amount.",
-    "declined": "The payment was declined, and you have not been charged. Please try another card.",
-    "canceled": "The payment was canceled, and you have not been charged.",
-    "not_charged": "The payment did not go through, and you have not been charged. Please tap again.",
-    "reader_offline": "The card reader is not working right now. Please tell the staff.",
-    "unavailable": "Donations are temporarily unavailable. You have not been charged. Please try again later.",
-    "unavailable_charged": ("Your donation was received, but the receipt cannot be shown right now. "
-                            "It will be recorded automatically. Please do not tap again."),
-    "unavailable_pending": ("We could not confirm the payment. If you were charged, it will be recorded "
-                            "automatically. Please do not tap again."),
+    "not_transit": "Please use Suica, PASMO, ICOCA or another transit card.",
+    "balance_low": "Choose a smaller amount or use another card.",
+    "balance_low_none": "Please charge the card or use another card.",
+    "limit_reached": "Thank you! This card can give again tomorrow.",
+    "limit_reached_amount": "Choose a smaller amount.",
+    "declined": "You have not been charged. Please try another card.",
+    "canceled": "You have not been charged.",
+    "not_charged": "You have not been charged. Please tap again.",
+    "reader_offline": "Please tell the center staff.",
+    "unavailable": "You have not been charged. Please try again later.",
+    "unavailable_charged": ("The receipt cannot be shown right now; your gift will be recorded automatically. "
+                            "Please do not tap again."),
+    "unavailable_pending": ("If you were charged, it will be recorded automatically. Please do not tap again. "
+                            "For questions, show the number below to the center staff."),
     "my_page_unavailable": "Your page cannot be made right now. Please try again later.",
 }
 
@@ -103,10 +106,13 @@ class FlowSettings:
     language: str = "ja"
     choose_amount_idle_ms: int = 20_000
     tap_card_idle_ms: int = 20_000
-    thanks_ms: int = 6_000
+    thanks_ms: int = 20_000
     error_ms: int = 8_000
     pay_on_terminal: bool = False
     """The card is presented on a separate certified terminal; our reader is optional (points only)."""
+    express_cancel_ms: int = 0
+    """How long an Express gift (a tap without choosing an amount) waits, intent committed and the card held on
+    the reader, before it is charged: lifting the card or やめる in that time gives nothing. 0: charged at once."""
     my_page_ms: int = 0
     """How long a my-page QR code is valid and shown; 0: no my-page button."""
     points_exchange: bool = False
@@ -125,6 +131,7 @@ class FlowSettings:
             points_per_100_yen=d.points_per_100_yen, method=method, language=cfg.kiosk.language,
             choose_amount_idle_ms=flow.choose_amount_idle_ms, tap_card_idle_ms=flow.tap_card_idle_ms,
             thanks_ms=flow.thanks_ms, error_ms=flow.error_ms, pay_on_terminal=pay_on_terminal,
+            express_cancel_ms=flow.express_cancel_ms,
             my_page_ms=cfg.portal.my_page_qr_s * 1000,
         )
 
@@ -133,7 +140,8 @@ class FlowSettings:
         return amount_yen // 100 * self.points_per_100_yen
 
     def timeout_ms(self, name: StateName) -> int | None:
-        return {"choose_amount": self.choose_amount_idle_ms, "tap_card": self.tap_card_idle_ms,
+        return {"choose_amount": self.choose_amount_idle_ms, "choose_project": self.choose_amount_idle_ms,
+                "tap_card": self.tap_card_idle_ms,
                 "thanks": self.thanks_ms, "error": self.error_ms}.get(name)
 
     def amount_ok(self, amount_yen: int) -> bool:
@@ -142,7 +150,7 @@ class FlowSettings:
 
 # --- state ------------------------------------------------------------------------------
 
-Phase = Literal["intent", "charge", "record"]
+Phase = Literal["intent", "hold", "charge", "record"]
 Outcome = Literal["approved", "declined", "not_charged", "unknown"]
 
 
@@ -164,6 +172,11 @@ class Donation:
     reason: str | None = None
     canceled: bool = False
     """The terminal's checkout was canceled (by the donor, the kiosk or its deadline), not refused."""
+    hold_until_ms: int | None = None
+    """An Express gift (one tap, no amount chosen): the charge waits until then, its intent already durable and
+    the card held on the reader, so an accidental tap (a card lifted, or やめる) moves no money (docs/donation.md)."""
+    withdrawn: bool = False
+    """やめる during the hold: the committed intent is closed as not charged, and nothing is charged."""
 
 
 @dataclass(frozen=True)
@@ -199,6 +212,8 @@ class ErrorInfo:
     remaining_yen: int | None = None
     retry: bool = False
     """A tap on this screen tries again with the same project and amount."""
+    reference: int | None = None
+    """The donation intent's ledger seq when one was committed: the number a citizen shows the staff."""
 
 
 @dataclass(frozen=True)
@@ -240,6 +255,8 @@ def deadline_ms(state: FlowState, settings: FlowSettings) -> int | None:
         t: int | None = settings.my_page_ms if state.my_page is not None else settings.tap_card_idle_ms
     else:
         t = settings.timeout_ms(state.name)
+    if state.name == "charging" and state.donation is not None and state.donation.phase == "hold":
+        return state.donation.hold_until_ms
     return None if t is None else state.since_ms + t
 
 
@@ -264,8 +281,27 @@ class ProjectShown(Event):
 @dataclass(frozen=True, kw_only=True)
 class Touch(Event):
     """A touch on the screen. On attract it opens choose_amount (for ``project`` or the one on screen);
-    on thanks and error it dismisses; elsewhere it only keeps the screen awake."""
+    on error it dismisses; on thanks nothing (its close button sends Cancel); elsewhere it only keeps
+    the screen awake."""
     project: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CardLifted(Event):
+    """The card left the reader. Inside an Express gift's window it withdraws the gift, as やめる does: the
+    donor holds the card for the window (as e-money terminals ask), and a card that only brushed the reader
+    gives nothing."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpenPicker(Event):
+    """The "choose a project" button: the projects by policy area, instead of waiting for a project's movie."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PickProject(Event):
+    """A project chosen on the picker: its amounts come next."""
+    project: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -604,6 +640,16 @@ class ChooseAmountScreen:
 
 
 @dataclass(frozen=True)
+class ChooseProjectScreen:
+    screen: ClassVar[str] = "choose_project"
+    projects: tuple[str, ...]
+    """Every project, in config order (the renderer groups them by policy area)."""
+    current: str | None
+    """The project the donor came from (highlighted)."""
+    lang: str
+
+
+@dataclass(frozen=True)
 class TapCardScreen:
     screen: ClassVar[str] = "tap_card"
     project: str
@@ -627,6 +673,10 @@ class ChargingScreen:
     cancel_requested: bool = False
     cancel_refused: bool = False
     """The provider would not cancel from the kiosk: the donor finishes or cancels on the terminal."""
+    can_withdraw: bool = False
+    """An Express gift inside its cancel window: やめる is offered, nothing has been charged yet."""
+    withdraw_until_ms: int | None = None
+    """When the window closes (the flow's clock), for a countdown."""
 
 
 @dataclass(frozen=True)
@@ -658,6 +708,8 @@ class ErrorScreen:
     balance_yen: int | None
     remaining_yen: int | None
     lang: str
+    reference: int | None = None
+    """The intent's ledger seq (money may have moved, or a question about it): shown for the staff."""
 
 
 @dataclass(frozen=True)
@@ -670,8 +722,8 @@ class MyPageScreen:
     lang: str
 
 
-Screen = (AttractScreen | ChooseAmountScreen | TapCardScreen | ChargingScreen | ThanksScreen | ErrorScreen
-          | MyPageScreen)
+Screen = (AttractScreen | ChooseAmountScreen | ChooseProjectScreen | TapCardScreen | ChargingScreen
+          | ThanksScreen | ErrorScreen | MyPageScreen)
 
 
 def screen_for(state: FlowState, settings: FlowSettings) -> Screen | PointsScreen:
@@ -683,11 +735,15 @@ def screen_for(state: FlowState, settings: FlowSettings) -> Screen | PointsScree
         return AttractScreen(state.loop_project, settings.default_yen, state.reader_online, lang)
     if state.name == "choose_amount":
         return ChooseAmountScreen(_req(state.project), settings.presets_yen, settings.default_yen, lang)
+    if state.name == "choose_project":
+        return ChooseProjectScreen(settings.projects, state.project, lang)
     if state.name == "tap_card":
         return TapCardScreen(_req(state.project), _req(state.amount_yen), lang, settings.pay_on_terminal)
     if state.name == "charging":
         d = _req(state.donation)
-        return ChargingScreen(d.project, d.amount_yen, lang, settings.pay_on_terminal)
+        hold = d.hold_until_ms is not None and d.phase in ("intent", "hold") and not d.withdrawn
+        return ChargingScreen(d.project, d.amount_yen, lang, settings.pay_on_terminal, can_withdraw=hold,
+                              withdraw_until_ms=d.hold_until_ms if hold else None)
     if state.name == "thanks":
         t = _req(state.thanks)
         d = _req(state.donation)
@@ -696,7 +752,8 @@ def screen_for(state: FlowState, settings: FlowSettings) -> Screen | PointsScree
     if state.name == "my_page":
         return MyPageScreen(state.my_page.request if state.my_page else None, settings.my_page_ms // 1000, lang)
     e = _req(state.error)
-    return ErrorScreen(e.kind, e.hint, HINTS[e.hint], e.project, e.amount_yen, e.balance_yen, e.remaining_yen, lang)
+    return ErrorScreen(e.kind, e.hint, HINTS[e.hint], e.project, e.amount_yen, e.balance_yen, e.remaining_yen, lang,
+                       e.reference)
 
 
 _T = TypeVar("_T")
@@ -730,7 +787,7 @@ def step(state: FlowState, event: Event, settings: FlowSettings) -> tuple[FlowSt
         return state, NO_EFFECTS
     if isinstance(event, ReaderOffline):
         state = replace(state, reader_online=False)
-        if state.name in ("choose_amount", "tap_card") or (
+        if state.name in ("choose_amount", "choose_project", "tap_card") or (
                 state.name == "error" and state.error and state.error.kind != "unavailable"):
             return _error(state, now, "reader_offline", "reader_offline"), NO_EFFECTS
         return state, NO_EFFECTS  # attract shows a banner; charging and thanks finish first
@@ -740,6 +797,8 @@ def step(state: FlowState, event: Event, settings: FlowSettings) -> tuple[FlowSt
 
 
 def _expire(state: FlowState, now: int, settings: FlowSettings) -> FlowState:
+    if state.name == "charging":  # never times out (its deadline, if any, is the end of an Express hold)
+        return state
     due = deadline_ms(state, settings)
     return _attract(state, now, settings) if due is not None and now >= due else state
 
@@ -763,6 +822,7 @@ class _ErrorDetails(TypedDict, total=False):
     balance_yen: int | None
     remaining_yen: int | None
     retry: bool
+    reference: int | None
 
 
 class _Gift(TypedDict):
@@ -770,6 +830,10 @@ class _Gift(TypedDict):
 
     project: str
     amount_yen: int
+
+
+class _GiftRef(_Gift):
+    reference: int | None
 
 
 class _RetryableGift(_Gift):
@@ -786,7 +850,8 @@ def _project_or_first(state: FlowState, settings: FlowSettings, wanted: str | No
     return state.loop_project or (settings.projects[0] if settings.projects else None)
 
 
-def _start(state: FlowState, ev: Tap, project: str, amount: int, settings: FlowSettings) -> tuple[FlowState, Effects]:
+def _start(state: FlowState, ev: Tap, project: str, amount: int, settings: FlowSettings, *,
+           express: bool = False) -> tuple[FlowState, Effects]:
     """A card was tapped for ``amount`` to ``project``: check it, then commit the intent."""
     now = ev.now_ms
     state = replace(state, reader_online=True)
@@ -800,14 +865,17 @@ def _start(state: FlowState, ev: Tap, project: str, amount: int, settings: FlowS
         hint: Hint = "limit_reached" if remaining < min(settings.presets_yen) else "limit_reached_amount"
         return _error(state, now, "limit_reached", hint, remaining_yen=remaining, **ctx), NO_EFFECTS
     if ev.balance_yen is not None and ev.balance_yen < amount and not settings.pay_on_terminal:
-        return _error(state, now, "balance_low", "balance_low", balance_yen=ev.balance_yen, **ctx), NO_EFFECTS
-    return _begin(state, now, project, amount, ev.donor, settings)
+        # "Choose a smaller amount" only when a smaller preset would go through.
+        low: Hint = "balance_low" if ev.balance_yen >= min(settings.presets_yen) else "balance_low_none"
+        return _error(state, now, "balance_low", low, balance_yen=ev.balance_yen, **ctx), NO_EFFECTS
+    return _begin(state, now, project, amount, ev.donor, settings, express=express)
 
 
 def _begin(state: FlowState, now: int, project: str, amount: int, donor: DonorToken | None,
-           settings: FlowSettings) -> tuple[FlowState, Effects]:
+           settings: FlowSettings, *, express: bool = False) -> tuple[FlowState, Effects]:
     attempt = state.attempts + 1
-    donation = Donation(attempt, project, amount, donor)
+    hold = now + settings.express_cancel_ms if express and settings.express_cancel_ms > 0 else None
+    donation = Donation(attempt, project, amount, donor, hold_until_ms=hold)
     state = replace(state, name="charging", since_ms=now, project=project, amount_yen=amount, attempts=attempt,
                     donation=donation, thanks=None, error=None)
     return state, (CommitIntent(attempt, project, amount, settings.method, donor),)
@@ -827,9 +895,14 @@ def _on_attract(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[Fl
         if project is None:
             return state, NO_EFFECTS
         return replace(state, name="choose_amount", since_ms=now, project=project, amount_yen=None), NO_EFFECTS
-    if isinstance(ev, Tap):
+    if isinstance(ev, OpenPicker):
+        if not state.reader_online:
+            return _error(state, now, "reader_offline", "reader_offline"), NO_EFFECTS
+        return _picker(state, now, _project_or_first(state, settings))
+    if isinstance(ev, Tap):  # Express: one tap gives the default, after the cancel window
         project = _project_or_first(state, settings)
-        return _start(state, ev, project, settings.default_yen, settings) if project else (state, NO_EFFECTS)
+        return _start(state, ev, project, settings.default_yen, settings, express=True) if project else (
+            state, NO_EFFECTS)
     if isinstance(ev, CardUnreadable):
         return _unreadable(state, ev, _project_or_first(state, settings), settings.default_yen), NO_EFFECTS
     return state, NO_EFFECTS
@@ -845,8 +918,32 @@ def _on_choose_amount(state: FlowState, ev: Event, settings: FlowSettings) -> tu
         return _attract(state, now, settings), NO_EFFECTS
     if isinstance(ev, Touch):
         return _awake(state, now), NO_EFFECTS
+    if isinstance(ev, OpenPicker):
+        return _picker(state, now, project)
     if isinstance(ev, Tap):  # tapped before choosing: one tap is enough, the default amount it is
-        return _start(state, ev, project, settings.default_yen, settings)
+        return _start(state, ev, project, settings.default_yen, settings, express=True)
+    if isinstance(ev, CardUnreadable):
+        return _unreadable(state, ev, project, settings.default_yen), NO_EFFECTS
+    return state, NO_EFFECTS
+
+
+def _picker(state: FlowState, now: int, project: str | None) -> tuple[FlowState, Effects]:
+    return replace(state, name="choose_project", since_ms=now, project=project, amount_yen=None), NO_EFFECTS
+
+
+def _on_choose_project(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[FlowState, Effects]:
+    now = ev.now_ms
+    if isinstance(ev, PickProject):
+        if ev.project not in settings.projects:
+            return _awake(state, now), NO_EFFECTS
+        return replace(state, name="choose_amount", since_ms=now, project=ev.project, amount_yen=None), NO_EFFECTS
+    if isinstance(ev, Cancel):
+        return _attract(state, now, settings), NO_EFFECTS
+    if isinstance(ev, Touch):
+        return _awake(state, now), NO_EFFECTS
+    project = state.project or _project_or_first(state, settings)
+    if isinstance(ev, Tap) and project is not None:  # a card before choosing: the project shown last, as on attract
+        return _start(state, ev, project, settings.default_yen, settings, express=True)
     if isinstance(ev, CardUnreadable):
         return _unreadable(state, ev, project, settings.default_yen), NO_EFFECTS
     return state, NO_EFFECTS
@@ -872,14 +969,31 @@ def _on_tap_card(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[F
 
 
 def _on_charging(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[FlowState, Effects]:
-    # Taps, touches and cancels are ignored here: the same card re-tapped must not start a second charge.
+    # Taps and touches are ignored here: the same card re-tapped must not start a second charge. Cancel counts
+    # only inside an Express gift's window, before anything was charged.
     d = _req(state.donation)
+    now = ev.now_ms
+    in_window = d.hold_until_ms is not None and d.phase in ("intent", "hold") and not d.withdrawn
+    if isinstance(ev, (Cancel, CardLifted)) and in_window:
+        d = replace(d, withdrawn=True, canceled=True, outcome="declined")
+        if d.phase == "hold":  # the intent is durable: close it as not charged (the answer shows "canceled")
+            d = replace(d, phase="record")
+            return replace(state, donation=d), (RecordFailure(d.attempt, _req(d.intent_seq), WITHDRAWN),)
+        return replace(state, donation=d), NO_EFFECTS  # still committing: closed as soon as it is
+    if d.phase == "hold" and d.hold_until_ms is not None and now >= d.hold_until_ms:
+        d = replace(d, phase="charge")  # the window is over: charge, with the committed intent's key
+        return replace(state, donation=d), (Charge(d.attempt, _req(d.intent_seq), _req(d.idem), d.amount_yen),)
     if not isinstance(ev, _SERVICE_EVENTS) or ev.attempt != d.attempt:
         return state, NO_EFFECTS
-    now = ev.now_ms
-    ctx: _Gift = {"project": d.project, "amount_yen": d.amount_yen}
+    ctx: _GiftRef = {"project": d.project, "amount_yen": d.amount_yen, "reference": d.intent_seq}
     if d.phase == "intent":
         if isinstance(ev, IntentCommitted):
+            if d.withdrawn:  # やめる came while the intent was being committed: close it, charge nothing
+                d = replace(d, phase="record", intent_seq=ev.intent_seq, idem=ev.idem)
+                return replace(state, donation=d), (RecordFailure(d.attempt, ev.intent_seq, WITHDRAWN),)
+            if d.hold_until_ms is not None and ev.now_ms < d.hold_until_ms:
+                d = replace(d, phase="hold", intent_seq=ev.intent_seq, idem=ev.idem)
+                return replace(state, donation=d), NO_EFFECTS
             d = replace(d, phase="charge", intent_seq=ev.intent_seq, idem=ev.idem)
             return replace(state, donation=d), (Charge(d.attempt, ev.intent_seq, ev.idem, d.amount_yen),)
         if isinstance(ev, LedgerDown) and ev.stage == "intent":  # fail closed: nothing written, nothing charged
@@ -899,6 +1013,7 @@ def _on_charging(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[F
             reason = f"{'declined' if ev.outcome == 'declined' else 'not charged'}: {ev.reason or 'no reason given'}"
             return replace(state, donation=d), (RecordFailure(d.attempt, seq, reason, ev.provider_ref),)
         # unknown: nobody can say whether money moved; the open intent is resolved by lookup later
+        ctx["reference"] = seq
         return _error(replace(state, donation=d), now, "unavailable", "unavailable_pending", **ctx), NO_EFFECTS
     # phase == "record"
     if d.outcome == "approved":
@@ -917,15 +1032,17 @@ def _on_charging(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[F
 
 
 def _on_thanks(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[FlowState, Effects]:
+    # Only the close button (Cancel) ends it early: a finger pointing at the QR code, or a phone held
+    # up to scan it, touches the screen, and must not take the receipt away.
+    if isinstance(ev, Cancel):
+        return _attract(state, ev.now_ms, settings), NO_EFFECTS
     if isinstance(ev, AskMyPage) and settings.my_page_ms > 0:
         return replace(state, name="my_page", since_ms=ev.now_ms, my_page=None), NO_EFFECTS
-    if isinstance(ev, (Touch, Cancel)):
-        return _attract(state, ev.now_ms, settings), NO_EFFECTS
     if isinstance(ev, Tap):
         d = _req(state.donation)
         if d.donor is not None and ev.donor.hex == d.donor.hex:  # the same card again: the gift just thanked for
             return state, NO_EFFECTS
-        return _start(state, ev, d.project, settings.default_yen, settings)  # the next citizen, one tap
+        return _start(state, ev, d.project, settings.default_yen, settings, express=True)  # the next citizen
     return state, NO_EFFECTS
 
 
@@ -956,9 +1073,13 @@ def _on_my_page(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[Fl
     return state, NO_EFFECTS
 
 
+WITHDRAWN = "not charged: withdrawn in the Express window (やめる, or the card lifted before the charge)"
+"""The donation_failed reason of an Express gift undone with やめる (its intent was durable, no charge was sent)."""
+
 _Handler = Callable[[FlowState, Event, FlowSettings], tuple[FlowState, Effects]]
 
 _HANDLERS: dict[StateName, _Handler] = {
-    "attract": _on_attract, "choose_amount": _on_choose_amount, "tap_card": _on_tap_card,
+    "attract": _on_attract, "choose_amount": _on_choose_amount, "choose_project": _on_choose_project,
+    "tap_card": _on_tap_card,
     "charging": _on_charging, "thanks": _on_thanks, "error": _on_error, "my_page": _on_my_page,
 }

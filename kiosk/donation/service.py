@@ -27,7 +27,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -181,6 +181,8 @@ class DonationService:
                                         given_today_yen=self.given_today(rec.token.all_hexes)))
         if isinstance(ev, CardRemoved):
             self.terminal.card_seen(None, None)
+            if self.state.name == "charging":  # inside an Express window, a lifted card withdraws the gift
+                return self.handle(flow.CardLifted(now_ms=now))
             return self.tick()
         if isinstance(ev, ReadError):
             return self.handle(flow.CardUnreadable(now_ms=now, not_transit=ev.kind == "unsupported", detail=ev.detail))
@@ -229,6 +231,13 @@ class DonationService:
         # Retry as soon as the flow is back at the loop; after that, every retry_open_ms.
         self._open_intents = True
         self._next_retry_ms = 0
+
+    def set_language(self, lang: str) -> None:
+        """The kiosk's own language (the menu's default-language setting): every return to the loop uses it
+        from now on, and the loop on screen switches at once. A donor mid-gift keeps the language they chose."""
+        self.settings = replace(self.settings, language=lang)
+        if self.state.name == "attract":
+            self._set(replace(self.state, lang=lang))
 
     def _set(self, state: FlowState) -> None:
         changed = state != self.state

@@ -15,9 +15,15 @@ SIZE = (1280, 720)
 CTX = ScreenContext(
     projects={
         "kodomo-shokudo": ProjectInfo("kodomo-shokudo", "みんなのこども食堂", "Community children's cafeteria",
-                                      "つるがしま子ども応援団", "children", 50_000),
+                                      "つるがしま子ども応援団", "children", 50_000,
+                                      "Tsurugashima Children's Support Group"),
         "mimamori": ProjectInfo("mimamori", "ひとり暮らし高齢者の見守り", "Checking in on seniors living alone",
                                 "地域見守りネットワーク", "welfare", 30_000),
+        "zokibayashi": ProjectInfo("zokibayashi", "雑木林を守ろう", "Save the woods", "みどりの会", "green", 80_000),
+        "hayashi-bayashi": ProjectInfo("hayashi-bayashi", "お囃子を次の世代へ", "Passing on the festival music",
+                                       "囃子保存会", "culture", 40_000),
+        "shotengai": ProjectInfo("shotengai", "商店街の夜市", "The shopping street night market", "", "town"),
+        "kosodate": ProjectInfo("kosodate", "子育てひろば", "A playroom for young families", "", "children", 20_000),
     },
     totals_yen={"kodomo-shokudo": 12_300, "mimamori": 29_500},
     receipt_base_url="http://127.0.0.1:8080",
@@ -30,6 +36,7 @@ ERROR_SAMPLES: dict[str, flow.ErrorScreen] = {
         ("card_unreadable", "card_unreadable", "kodomo-shokudo", 100, None, None),
         ("not_transit", "not_transit", "kodomo-shokudo", 100, None, None),
         ("balance_low", "balance_low", "mimamori", 1000, 480, None),
+        ("balance_low_none", "balance_low", "mimamori", 100, 80, None),
         ("limit_reached", "limit_reached", "mimamori", 500, None, 0),
         ("limit_reached_amount", "limit_reached", "mimamori", 1000, None, 500),
         ("declined", "declined", "kodomo-shokudo", 500, None, None),
@@ -75,6 +82,10 @@ def screens(lang: str = "ja") -> dict[str, flow.Screen]:
         "choose_amount": flow.ChooseAmountScreen("kodomo-shokudo", (100, 500, 1000), 100, lang),
         "tap_card": flow.TapCardScreen("mimamori", 500, lang),
         "charging": flow.ChargingScreen("kodomo-shokudo", 500, lang),
+        # An Express tap inside its cancel window: やめる is offered, nothing is charged yet.
+        "charging_express": flow.ChargingScreen("kodomo-shokudo", 100, lang, can_withdraw=True,
+                                                withdraw_until_ms=2_000),
+        "choose_project": flow.ChooseProjectScreen(tuple(CTX.projects), "kodomo-shokudo", lang),
         "thanks": flow.ThanksScreen("kodomo-shokudo", 500, 12_800, 5, 17, "ZHMWMD2CPFYYXEFQP5IPXGEOCU", 42, lang),
         # A separate payment terminal (Square): the donor pays there; our reader is optional (points).
         "tap_card_terminal": flow.TapCardScreen("mimamori", 500, lang, on_terminal=True),
@@ -101,13 +112,32 @@ def screens(lang: str = "ja") -> dict[str, flow.Screen]:
                                                                terminal_state=state, cancel_requested=requested,
                                                                cancel_refused=refused)
     for hint, e in ERROR_SAMPLES.items():
+        # Where money may have moved or was refused, the screen shows the intent's seq for the staff.
+        ref = 42 if hint in ("declined", "not_charged", "canceled", "unavailable_charged",
+                             "unavailable_pending") else None
         out[f"error_{hint}"] = flow.ErrorScreen(e.kind, e.hint, e.text, e.project, e.amount_yen, e.balance_yen,
-                                                e.remaining_yen, lang)
+                                                e.remaining_yen, lang, ref)
     return out
 
 
-EXTRA_SCREENS: dict[str, Callable[[pygame.Surface, str], object]] = {}
-"""Golden screens that are not a ``flow.Screen``: name → draw(surface, lang) over the backdrop."""
+def _attract_over_slide(surface: pygame.Surface, lang: str) -> object:
+    """The loop on an event slide (issue #15 item 2): the real slide renderer, then the attract overlay."""
+    import datetime as dt
+    from dataclasses import replace
+
+    from kiosk.config.player import EventSlide
+    from kiosk.player.slides import SlideRenderer, find_font
+    from kiosk.ui.screens import render
+
+    slide = EventSlide(title="子ども食堂まつり", date=dt.date(2026, 12, 12), time="10:00-14:00",
+                       place="2階 会議室A", note="申込不要・参加無料")
+    surface.blit(SlideRenderer(find_font()).event(slide, surface.get_size()), (0, 0))
+    return render(flow.AttractScreen("kodomo-shokudo", 100, True, lang), surface, 0,
+                  ctx=replace(CTX, slide_showing=True))
+
+
+EXTRA_SCREENS: dict[str, Callable[[pygame.Surface, str], object]] = {"attract_slide": _attract_over_slide}
+"""Golden screens that are not a plain ``flow.Screen`` over the backdrop: name → draw(surface, lang)."""
 
 
 def backdrop(size: tuple[int, int] = SIZE, area: str = "children") -> pygame.Surface:

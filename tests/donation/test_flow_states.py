@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from kiosk.config.flow import FlowConfig
 from kiosk.donation import flow
 from kiosk.donation.flow import (
     Cancel,
@@ -32,7 +33,7 @@ from kiosk.donation.flow import (
     screen_for,
     step,
 )
-from tests.donation.conftest import settings, token
+from tests.donation.conftest import PROJECTS, settings, token
 
 S = settings()
 T0 = 1_000_000
@@ -249,6 +250,17 @@ def test_balance_low_only_when_the_balance_was_read():
     assert len(r3.tap(balance=1000)) == 1
 
 
+def test_balance_low_suggests_a_smaller_amount_only_when_one_would_do():
+    """Issue #15 item 14: with ¥80 on the card no preset goes through, so "choose a smaller amount" is wrong."""
+    r = _on_tap_card(1000)
+    r.tap(balance=120)  # ¥100 would go through
+    assert (r.screen.kind, r.screen.hint) == ("balance_low", "balance_low")
+    r2 = _on_tap_card(1000)
+    r2.tap(balance=80)  # below the smallest preset (¥100)
+    assert (r2.screen.kind, r2.screen.hint) == ("balance_low", "balance_low_none")
+    assert "smaller" not in r2.screen.text
+
+
 def test_daily_limit_per_card():
     r = _on_tap_card(1000)
     assert r.tap(given=1000) == ()  # 1000 + 1000 > 1500
@@ -367,6 +379,8 @@ def test_unknown_outcome_leaves_the_intent_open_and_refuses_taps():
     r(IntentCommitted, attempt=a, intent_seq=3, idem="x")
     assert r(ChargeAnswered, attempt=a, outcome="unknown", reason="timeout") == ()
     assert (r.screen.kind, r.screen.hint) == ("unavailable", "unavailable_pending")
+    # Issue #15 item 12: the citizen gets the amount and a number the staff can look the gift up by.
+    assert (r.screen.amount_yen, r.screen.reference) == (100, 3)
     assert r.tap(1) == () and r.tap(2) == ()
     r.wait(8_000)
     r(Tick)
@@ -403,7 +417,8 @@ def test_ledger_down_at_a_failure_record_still_says_declined():
 
 # --- thanks and error ------------------------------------------------------------------------
 
-def test_thanks_times_out_and_touch_dismisses():
+def test_thanks_times_out_and_only_its_close_button_dismisses():
+    """Issue #15 item 4: pointing at the QR code (a touch anywhere) must not take the receipt away."""
     r = Run()
     approve(r, to_charging(r))
     r.wait(5_999)
@@ -413,8 +428,17 @@ def test_thanks_times_out_and_touch_dismisses():
     r(Tick)
     assert r.name == "attract"
     approve(r, to_charging(r))
-    r(Touch)
+    for _ in range(3):
+        r(Touch)
+        assert r.name == "thanks"
+    r(Cancel)
     assert r.name == "attract"
+
+
+def test_the_thank_you_lasts_long_enough_to_scan_its_code():
+    """Issue #15 item 4: 6 s was too short to take out a phone; the default is now 20 s."""
+    assert flow.FlowSettings(projects=("a",)).thanks_ms >= 15_000
+    assert FlowConfig().thanks_ms >= 15_000
 
 
 def test_the_same_card_on_thanks_never_starts_a_second_charge_but_the_next_citizen_can_give():
@@ -499,6 +523,9 @@ def test_every_state_has_a_screen_named_after_it():
     seen = {r.name: r.screen}
     r(Touch)
     seen[r.name] = r.screen
+    r(flow.OpenPicker)
+    seen[r.name] = r.screen
+    r(flow.PickProject, project=PROJECTS[0])
     r(ChooseAmount, amount_yen=100)
     seen[r.name] = r.screen
     a = to_charging(r)
@@ -532,4 +559,4 @@ def test_settings_from_a_kiosk_config(tmp_path):
     s = flow.FlowSettings.from_config(cfg, method="sim")
     assert (s.projects, s.presets_yen, s.default_yen, s.max_per_transaction_yen, s.daily_limit_per_card_yen,
             s.points_per_100_yen, s.language) == (("a", "b"), (100, 300), 300, 300, 900, 2, "en")
-    assert s.thanks_ms == 6_000  # [flow] defaults until the root config has the section
+    assert s.thanks_ms == 20_000  # [flow] defaults until the root config has the section

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import pygame
 
 from kiosk.donation import flow
-from kiosk.ui.screens import actions, amount, attract, charging, chrome, error, mypage, thanks
+from kiosk.ui.screens import actions, amount, attract, charging, chrome, error, mypage, picker, thanks
 from kiosk.ui.screens import points as points_screen  # use your points (issue #17)
 from kiosk.ui.screens.context import DEFAULT_RECEIPT_BASE, ProjectInfo, ScreenContext
 from kiosk.ui.widgets import THEME, Target, Theme
@@ -31,6 +31,7 @@ Renderer = Callable[..., list[Target]]
 RENDERERS: dict[str, Renderer] = {
     "attract": attract.render,
     "choose_amount": amount.render_choose,
+    "choose_project": picker.render,
     "tap_card": amount.render_tap,
     "charging": charging.render,
     "thanks": thanks.render,

@@ -24,6 +24,10 @@ def event_for(target: Target | None, now_ms: int) -> flow.Event:
         return flow.Cancel(now_ms=now_ms)
     if target.action == chrome.LANG:
         return flow.ToggleLanguage(now_ms=now_ms)
+    if target.action == chrome.PICKER:
+        return flow.OpenPicker(now_ms=now_ms)
+    if target.action == chrome.PICK_PROJECT:
+        return flow.PickProject(now_ms=now_ms, project=str(target.value))
     if target.action == chrome.PAY_ON_TERMINAL:
         return flow.PayOnTerminal(now_ms=now_ms)
     if target.action == chrome.MY_PAGE:
