@@ -244,11 +244,11 @@ def test_a_corrupt_mp4_uploaded_as_a_video_fails_on_the_same_machinery_with_its_
             break
         time.sleep(0.1)
     assert j["status"] == "failed" and j["sha256"] is None
-    assert j["message"] == ("この動画は使えませんでした（壊れた動画ファイルです。映像を読み取れませんでした）。何も保存されていません。"
-                            "別のファイルでお試しください（スマートフォンやカメラのMP4なら使えます）。" if lang == "ja" else
-                            "This video could not be used: a damaged movie file: no picture could be read from it. "
-                            "Nothing was saved; "
-                            "try another file (an MP4 from a phone or camera works).")
+    ja = ("この動画は使えませんでした（壊れた動画ファイルです。映像を読み取れませんでした）。"
+          "何も保存されていません。別のファイルでお試しください（スマートフォンやカメラのMP4なら使えます）。")
+    en = ("This video could not be used: a damaged movie file: no picture could be read from it. Nothing was "
+          "saved; try another file (an MP4 from a phone or camera works).")
+    assert j["message"] == (ja if lang == "ja" else en)
     with op.app.state.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(media)).scalar_one() == 0
         assert conn.execute(select(func.count()).select_from(media_info)).scalar_one() == 0
