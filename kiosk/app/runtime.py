@@ -46,6 +46,7 @@ from typing import Any, TypeVar
 
 import pygame
 
+from kiosk.app.points import has_pools, points_desk
 from kiosk.app.staffside import StaffSide
 from kiosk.config import KioskConfig
 from kiosk.donation import flow
@@ -358,7 +359,9 @@ class App:
         self.ctx = replace(self.ctx, receipt_key_id=self._receipt_key_id)
         self.terminal = open_terminal(cfg)
         self.terminal.on_live = lambda _live: self._publish(None)  # a separate terminal's state, redrawn live
-        service = DonationService.for_config(cfg, self.ledger, self.terminal, on_state=self._on_state)
+        service = DonationService.for_config(cfg, self.ledger, self.terminal, on_state=self._on_state,
+                                             points=points_desk(cfg))  # use your points (docs/points.md)
+        service.settings = replace(service.settings, points_exchange=has_pools(cfg))
         self.worker = ServiceWorker(service, self._publish)
         self.worker.start()
         if not self.worker.started.wait(60):

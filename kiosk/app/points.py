@@ -1,0 +1,48 @@
+"""Wiring the points exchange into ``kiosk run`` (docs/points.md): the donation service's :class:`PointsDesk`.
+
+- the card: ask the portal (kiosk/sync/pointsync.py) with a short timeout, through an uploader of its own
+  (the sync thread's HTTP session is not shared across threads), else the portal's last word;
+- the pools: those of the pushed config this kiosk applied, re-read at each exchange (a new config with new
+  allocations counts at once);
+- the areas: the projects of the running config.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kiosk.donation.exchange import PointsDesk, PoolTerms, hexes_of, pools_for
+from kiosk.ledger import DonorToken
+from kiosk.sync import pointsync
+from kiosk.sync.configapply import load_applied
+
+log = logging.getLogger(__name__)
+
+
+def points_desk(cfg: Any) -> PointsDesk:
+    uploader: list[Any] = []
+
+    def ask(token: DonorToken) -> tuple[int, int | None]:
+        hexes = hexes_of(token)
+        try:
+            if not uploader:
+                from kiosk.sync.uploader import Uploader
+
+                uploader.append(Uploader.from_config(cfg, timeout=(2.0, 3.0)))
+            answer = pointsync.ask(uploader[0], token, hexes)
+            return answer["allotted"], answer["balance"]
+        except Exception as exc:  # noqa: BLE001 - offline or refused: the last word stands (fail closed)
+            log.info("points: the portal did not answer (%s); using its last word", exc)
+            return pointsync.last_word(cfg.data_dir, hexes), None
+
+    def pools() -> list[PoolTerms]:
+        return pools_for(load_applied(cfg.data_dir), cfg.kiosk.id)
+
+    return PointsDesk(ask=ask, last_word=lambda t: pointsync.last_word(cfg.data_dir, hexes_of(t)), pools=pools,
+                      areas={p.id: p.area for p in cfg.projects})
+
+
+def has_pools(cfg: Any) -> bool:
+    """Whether the applied config offers any sponsor pool (the "use your points" button is shown then)."""
+    return bool(pools_for(load_applied(cfg.data_dir), cfg.kiosk.id))
