@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from kiosk.ledger.keys import public_from_raw
-from server_sync import pages, queries
+from server_sync import pages, pools, queries
 from server_sync.db import entries, kiosks, mypage_claims, mypage_tokens, mypages, writing
 from server_sync.errors import PortalError
 from server_sync.wire import mypage as W
@@ -165,9 +165,10 @@ def history(engine: Engine, tokens: list[str]) -> dict[str, Any]:
         rows = conn.execute(
             select(entries.c.kiosk_id, entries.c.seq, entries.c.type, entries.c.time_ms, entries.c.project,
                    entries.c.amount_yen, entries.c.points, entries.c.voided, entries.c.body)
-            .where(entries.c.donor.in_(tokens), entries.c.type.in_(("donation", "points_grant")),
+            .where(entries.c.donor.in_(tokens), entries.c.type.in_(("donation", "points_grant", "points_spent")),
                    entries.c.quarantine.is_(None))
             .order_by(entries.c.time_ms.desc(), entries.c.kiosk_id, entries.c.seq.desc())).all()
+        sponsors = pools.sponsor_names(conn)  # points exchanged for sponsor gifts (docs/points.md)
     items: list[dict[str, Any]] = []
     balance = given = count = 0
     kiosks_seen: set[str] = set()
@@ -180,6 +181,11 @@ def history(engine: Engine, tokens: list[str]) -> dict[str, Any]:
                 balance += pts or 0
                 given += amount or 0
                 count += 1
+        elif kind == "points_spent":  # points turned into a sponsor's gift (docs/points.md)
+            pool = json.loads(body)["data"].get("pool", "")
+            item.update(project=project, amount_yen=amount, sponsor=sponsors.get(pool, (pool, ""))[0],
+                        sponsor_en=sponsors.get(pool, (pool, ""))[1])
+            balance -= pts or 0
         else:
             try:
                 item["activity"] = json.loads(body)["data"].get("activity", "")

@@ -193,3 +193,42 @@ def sponsor_totals(conn: Connection) -> dict[str, Any]:
         per_pool[pool] = per_pool.get(pool, 0) + int(yen)
         points += int(pts)
     return {"total_yen": sum(per_project.values()), "points": points, "projects": per_project, "pools": per_pool}
+
+
+def project_sponsors(conn: Connection, project_id: str) -> list[dict[str, Any]]:
+    """The sponsor money a project received through points, per pool: ``[{pool, sponsor, sponsor_en, yen}]``
+    (the project page: "¥3,000 of this came from points matched by …")."""
+    per: dict[str, int] = {}
+    for yen, body in conn.execute(select(entries.c.amount_yen, entries.c.body).where(
+            entries.c.type == "points_spent", entries.c.project == project_id, _clean)):
+        pool = json.loads(bytes(body))["data"].get("pool", "")
+        per[pool] = per.get(pool, 0) + int(yen or 0)
+    names = {r[0]: (r[1], r[2]) for r in conn.execute(select(sponsor_pools.c.id, sponsor_pools.c.sponsor,
+                                                             sponsor_pools.c.sponsor_en))}
+    return [{"pool": p, "sponsor": names.get(p, (p, ""))[0], "sponsor_en": names.get(p, (p, ""))[1], "yen": y}
+            for p, y in sorted(per.items())]
+
+
+def sponsor_names(conn: Connection) -> dict[str, tuple[str, str]]:
+    """Pool id → (sponsor, sponsor in English)."""
+    return {r[0]: (r[1], r[2]) for r in conn.execute(select(sponsor_pools.c.id, sponsor_pools.c.sponsor,
+                                                            sponsor_pools.c.sponsor_en))}
+
+
+def month_sponsor(engine: Engine, first: dt.date, last: dt.date) -> dict[str, Any]:
+    """Sponsor money through points from ``first`` to ``last`` (portal local days), per pool and project, for
+    reconciliation: it is never cash, so it stands apart from the kiosks' cash and the provider's file."""
+    lo = int(dt.datetime.combine(first, dt.time()).timestamp() * 1000)
+    hi = int(dt.datetime.combine(last + dt.timedelta(days=1), dt.time()).timestamp() * 1000)
+    rows: dict[tuple[str, str], dict[str, int]] = {}
+    with engine.connect() as conn:
+        names = sponsor_names(conn)
+        for pts, yen, project, body in conn.execute(select(
+                entries.c.points, entries.c.amount_yen, entries.c.project, entries.c.body).where(
+                entries.c.type == "points_spent", _clean, entries.c.time_ms >= lo, entries.c.time_ms < hi)):
+            pool = json.loads(bytes(body))["data"].get("pool", "")
+            r = rows.setdefault((pool, project or ""), {"points": 0, "yen": 0})
+            r["points"] += int(pts or 0)
+            r["yen"] += int(yen or 0)
+    out = [{"pool": p, "sponsor": names.get(p, (p, ""))[0], "project": pr, **v} for (p, pr), v in sorted(rows.items())]
+    return {"total_yen": sum(r["yen"] for r in out), "rows": out}

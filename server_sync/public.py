@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from sqlalchemy.engine import Engine
 
-from server_sync import catalog, charts, movies, pages, queries
+from server_sync import catalog, charts, movies, pages, pools, queries
 from server_sync.i18n import N_
 from server_sync.wire.numbers import decimal
 
@@ -169,6 +169,8 @@ def install(app: FastAPI, engine: Engine) -> None:
               series_chart("chart-weekly", _tr(lg, N_("Donations per week, last %(n)s weeks"), n=WEEKS),
                            queries.donation_series(engine, now, step="week", buckets=WEEKS, by="project",
                                                    project_ids=[project_id]), lg)]
+        with engine.connect() as conn:  # sponsor money through points, shown apart from cash (docs/points.md)
+            p = {**p, "sponsored": pools.project_sponsors(conn, project_id)}
         return HTMLResponse(pages.project_page(p, queries.recent(engine, [project_id], limit=RECENT), lg, charts=cs,
                                                movie=project_movies(engine).get(project_id)))
 

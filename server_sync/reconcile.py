@@ -44,7 +44,7 @@ from sqlalchemy.engine import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 
 from kiosk.ledger.encoding import parse_body
-from server_sync import catalog
+from server_sync import catalog, pools
 from server_sync.db import entries, kiosks, provider_imports, provider_payments, writing
 from server_sync.i18n import N_
 from server_sync.wire.numbers import decimal
@@ -645,6 +645,7 @@ def install(app: FastAPI, engine: Engine) -> None:
                                 prev=prev, next=nxt, imports=imports(engine), providers=PROVIDERS,
                                 errors=[pages.staff_text(t, lang, **a) for t, a in (errors or [])][:MAX_ERRORS + 1],
                                 more=max(0, len(errors or []) - MAX_ERRORS), notice=notice,
+                                sponsor=pools.month_sponsor(engine, first, last),  # points, never cash
                                 nav="reconciliation", **c)
 
     @app.get("/staff/reconciliation", response_class=HTMLResponse, tags=["staff"])

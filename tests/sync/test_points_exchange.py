@@ -143,6 +143,23 @@ def test_two_kiosks_spend_one_card_and_one_pool_offline_and_neither_is_overdrawn
     with eng.connect() as conn:
         assert sum(pools.list_pools(conn)[0]["allocations"].values()) == 300
 
+    # The project page: the sponsor's share of the gifts, apart from the cash total.
+    page = requests.get(portal.url + "/p/kodomo", timeout=10).text
+    assert 'id="sponsored"' in page and "このうち ¥120 は、ポイントに みどり銀行 が協賛した寄付です。" in page
+    en = requests.get(portal.url + "/p/midori?lang=en", timeout=10).text
+    assert "¥130 of this came from points matched by Midori Bank." in en
+    assert 'id="sponsored"' not in requests.get(portal.url + "/p/ongaku", timeout=10).text
+    # The card's my page: the exchanges, and the balance the portal knows (30 earned, 25 used).
+    from kiosk.ledger import keys
+    from server_sync.wire import mypage as W
+
+    req = W.make_request(keys.load_private(a.cfg.private_key_path), a.kiosk_id, hexes_of(token), a.clock.wall_ms(),
+                         180_000)
+    link = requests.post(portal.url + "/me/claim", json={"request": req}, timeout=10).json()["url"]
+    mine = requests.get(portal.url + link, timeout=10).text
+    assert re.search(r'id="points">5<', mine) and mine.count('class="points_spent') == 3
+    assert "みどり銀行 から ¥120" in mine and "−12" in mine
+
     # The report and its CSV (UTF-8 with BOM): points issued for giving, exchanged from the pool.
     s = requests.Session()
     assert s.post(portal.url + "/staff/login", data={"username": "staff1", "password": PASSWORD},
@@ -156,6 +173,9 @@ def test_two_kiosks_spend_one_card_and_one_pool_offline_and_neither_is_overdrawn
     assert "pool_balance,,pool:midori-bank,25,50" in rows
     page = s.get(portal.url + "/staff/points-report", timeout=10).text
     assert "midori-bank" in page and "¥250" in page
+    # Reconciliation keeps it apart from cash: its own table, the month's sponsor total.
+    rec = s.get(portal.url + "/staff/reconciliation", timeout=10).text
+    assert re.search(r'id="sponsor-total">¥250<', rec)
 
 
 def test_a_forged_exchange_is_quarantined(portal, two):
