@@ -53,10 +53,18 @@ def render(data: PointsScreen, surface: pygame.Surface, now_ms: int, ctx: Screen
         line = _("You can use {points} points here").format(points=f"{data.spendable:,}")
         ui.text(surface, line, (margin, y), px(0.06), theme.text, bold=True)
         y += px(0.09)
-        if data.balance is not None:
+        if data.refused:
+            # Under the figure it is about, in two lines at a size readable from two metres (issue #15): at the
+            # bottom it ran under the buttons, or shrank below the floor.
+            box = pygame.Rect(margin, y, int(w * 0.9), px(0.11))
+            chrome.fit_text(surface, _(REFUSALS[data.refused]), box, px(0.04), theme.bad)
+            y += px(0.11)
+        elif data.balance is not None:
             ui.text(surface, _("Balance on the portal: {points} points").format(points=f"{data.balance:,}"),
                     (margin, y), px(0.04), theme.muted)
-        y += px(0.07)
+            y += px(0.07)
+        else:
+            y += px(0.07)
         if data.presets:
             n = len(data.presets)
             gap = px(0.025)
@@ -82,9 +90,6 @@ def render(data: PointsScreen, surface: pygame.Surface, now_ms: int, ctx: Screen
                 targets.append(ui.button(surface, rect, name, PROJECT, pid, theme=theme,
                                          selected=pid == data.project, size=size))
             y += ((len(shown) + 1) // 2) * (bh + gap) + px(0.01)
-        if data.refused:
-            box = pygame.Rect(margin, y, int(w * 0.9), px(0.1))
-            chrome.fit_text(surface, _(REFUSALS[data.refused]), box, px(0.04), theme.bad)
         if data.points and data.project and data.phase == "choose":
             give = pygame.Rect(0, 0, int(w * 0.4), theme.min_target(surface))
             give.bottomright = (w - margin, h - margin)
