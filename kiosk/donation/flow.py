@@ -628,6 +628,8 @@ class AttractScreen:
     default_yen: int
     reader_online: bool
     lang: str
+    points_exchange: bool = False
+    """Show "use your points" (settings.points_exchange, docs/points.md)."""
 
 
 @dataclass(frozen=True)
@@ -694,6 +696,8 @@ class ThanksScreen:
     """``False``: paid on the terminal without a card on our reader, so there are no points to show."""
     my_page: bool = False
     """Show the "my page" button (settings.my_page_ms > 0)."""
+    points_exchange: bool = False
+    """Show "use your points" (settings.points_exchange, docs/points.md)."""
 
 
 @dataclass(frozen=True)
@@ -732,7 +736,8 @@ def screen_for(state: FlowState, settings: FlowSettings) -> Screen | PointsScree
         return _points_screen(state, settings)
     lang = state.lang
     if state.name == "attract":
-        return AttractScreen(state.loop_project, settings.default_yen, state.reader_online, lang)
+        return AttractScreen(state.loop_project, settings.default_yen, state.reader_online, lang,
+                             points_exchange=settings.points_exchange)
     if state.name == "choose_amount":
         return ChooseAmountScreen(_req(state.project), settings.presets_yen, settings.default_yen, lang)
     if state.name == "choose_project":
@@ -748,7 +753,8 @@ def screen_for(state: FlowState, settings: FlowSettings) -> Screen | PointsScree
         t = _req(state.thanks)
         d = _req(state.donation)
         return ThanksScreen(t.project, t.amount_yen, t.new_total_yen, t.points_earned, t.points_balance,
-                            t.receipt.code, t.receipt.seq, lang, d.donor is not None, settings.my_page_ms > 0)
+                            t.receipt.code, t.receipt.seq, lang, d.donor is not None, settings.my_page_ms > 0,
+                            points_exchange=settings.points_exchange)
     if state.name == "my_page":
         return MyPageScreen(state.my_page.request if state.my_page else None, settings.my_page_ms // 1000, lang)
     e = _req(state.error)

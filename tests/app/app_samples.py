@@ -96,6 +96,10 @@ def screens(lang: str = "ja") -> dict[str, flow.Screen]:
                                             lang, my_page=True),
         "my_page_tap": flow.MyPageScreen(None, 180, lang),
         "my_page_qr": flow.MyPageScreen(my_page_request(), 180, lang),
+        # Where "use your points" is offered (a config with sponsor pools, docs/points.md).
+        "attract_points": flow.AttractScreen("kodomo-shokudo", 100, True, lang, points_exchange=True),
+        "thanks_points": flow.ThanksScreen("kodomo-shokudo", 500, 12_800, 5, 17, "ZHMWMD2CPFYYXEFQP5IPXGEOCU", 42,
+                                           lang, my_page=True, points_exchange=True),
     }
     # Use your points (issue #17, docs/points.md): tap, choose, refused (the pool is used up here), thank-you.
     ps = tuple(CTX.projects)

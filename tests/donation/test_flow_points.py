@@ -171,3 +171,26 @@ def test_an_unreachable_portal_leaves_nothing_to_spend(kiosk):
     svc.handle(flow.ChoosePoints(now_ms=now, points=10))
     svc.handle(flow.ConfirmPoints(now_ms=now))
     assert svc.screen.phase == "choose"  # nothing to confirm: no effect was asked for
+
+
+def test_the_loop_and_the_thank_you_offer_use_your_points_only_where_the_exchange_is_on():
+    import pygame
+
+    from kiosk.ui.screens import ScreenContext, actions, render
+
+    pygame.font.init()
+    surface = pygame.Surface((1280, 720))
+    for on in (True, False):
+        for data in (flow.AttractScreen("kodomo", 100, True, "ja", points_exchange=on),
+                     flow.ThanksScreen("kodomo", 500, 1000, 5, 17, "ABCD", 1, "ja", points_exchange=on)):
+            targets = render(data, surface, 0, ctx=ScreenContext())
+            hits = [t for t in targets if t.action == "points_open"]
+            assert len(hits) == (1 if on else 0), data
+            if on:
+                ev = actions.touch(targets, hits[0].rect.center, 5)
+                assert isinstance(ev, flow.OpenPoints)
+                state, _ = flow.step(flow.initial(S, 0), ev, S)
+                assert state.name == "points"
+    # The flow turns the button on from its settings.
+    assert flow.screen_for(flow.initial(S, 0), S).points_exchange
+    assert not flow.screen_for(flow.initial(settings(), 0), settings()).points_exchange

@@ -49,6 +49,17 @@ def _picker_button(surface: pygame.Surface, lang: str, theme: Theme) -> Target:
                      size=theme.px(surface, 0.045))
 
 
+def _points_button(surface: pygame.Surface, lang: str, theme: Theme) -> Target:
+    """Use your points (docs/points.md): left of the project button, on the same row."""
+    side = theme.min_target(surface)
+    w = surface.get_width()
+    rect = pygame.Rect(0, theme.px(surface, 0.03), int(w * 0.24), side)
+    rect.right = w - theme.px(surface, 0.03) - max(int(w * 0.17), side * 2) - theme.px(surface, 0.03) - int(
+        w * 0.3) - theme.px(surface, 0.03)
+    return ui.button(surface, rect, chrome.tr(lang)("Use your points"), "points_open", theme=theme,
+                     size=theme.px(surface, 0.045))
+
+
 def render(data: AttractScreen, surface: pygame.Surface, now_ms: int, ctx: ScreenContext,
            theme: Theme = THEME) -> list[Target]:
     _ = chrome.tr(data.lang)
@@ -106,6 +117,8 @@ def render(data: AttractScreen, surface: pygame.Surface, now_ms: int, ctx: Scree
     if data.reader_online:
         chrome.reader_pointer(surface, ctx.reader_position, data.lang, now_ms, theme)
         targets.append(_picker_button(surface, data.lang, theme))
+        if data.points_exchange:
+            targets.append(_points_button(surface, data.lang, theme))
     else:
         # A tap cannot work right now: say so before anyone tries.
         strip = pygame.Rect(0, 0, w, px(0.17))

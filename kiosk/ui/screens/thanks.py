@@ -97,6 +97,10 @@ def render(data: ThanksScreen, surface: pygame.Surface, now_ms: int, ctx: Screen
         mine = pygame.Rect(0, 0, int(w * 0.26), side)
         mine.bottomright = (col.right, h - px(0.04))  # level with the close button
         targets.append(ui.button(surface, mine, _("My page"), chrome.MY_PAGE, theme=theme, size=px(0.05)))
+    if data.points_exchange and data.has_donor:  # use your points (docs/points.md): between close and my page
+        use = pygame.Rect(0, 0, int(w * 0.26), theme.min_target(surface))
+        use.bottomright = (col.right, h - px(0.04) - theme.min_target(surface) - px(0.02))  # above my page
+        targets.append(ui.button(surface, use, _("Use your points"), "points_open", theme=theme, size=px(0.045)))
     close = pygame.Rect(col.left, 0, int(w * 0.22), theme.min_target(surface))
     close.bottom = h - px(0.04)
     targets.append(ui.button(surface, close, _("Close"), chrome.CANCEL, theme=theme, size=px(0.05)))
