@@ -273,5 +273,12 @@
     show(result);
   }
 
+  // The language switch keeps the fragment (the key id), or the other language could not check.
+  if (location.hash) {
+    for (const a of document.querySelectorAll("a[hreflang]")) {
+      if (a.getAttribute("href").startsWith("/r/")) a.setAttribute("href", a.getAttribute("href") + location.hash);
+    }
+  }
+
   run();
 })();

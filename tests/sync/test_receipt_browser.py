@@ -143,6 +143,11 @@ def test_the_page_in_english_and_before_a_checkpoint(portal, rig, browser):
         assert up.sync_once().ok
         result, text = _check(page, f"{portal.url}/r/{code}?lang=en#k={kid}")
         assert result == "ok" and text == "✓ This donation has been confirmed."
+        # Switching to Japanese keeps the key id: the check runs again there.
+        page.locator("a[hreflang=ja]").click()
+        page.wait_for_url(f"**/r/{code}?lang=ja#k={kid}")
+        page.wait_for_selector("#check[data-result]")
+        assert "この寄付は確認できました" in page.locator("#check").inner_text()
     finally:
         page.close()
 
