@@ -89,3 +89,22 @@ def test_an_unreadable_temperature_does_not_keep_the_status_yellow():
     assert temp.level == "green"
     assert overall(items) == overall(status_items(dataclasses.replace(
         STATUS, soc_temp_c=40.0, dropped_frames_per_min=0.0, disk_free_bytes=50_000 * 1_048_576)))
+
+
+def test_status_values_are_plain_japanese_with_something_to_do(rig):
+    """Item 8: "connected", "0 dropped frames/min" in English on a Japanese menu; "unknown" with nothing to do."""
+    _open_to(rig, ("go", "status"))
+    text = rig.view().text
+    for english in ("connected", "dropped frames", "pending", "entries, last seq", "MB free", "last tap"):
+        assert english not in text, (english, text)
+    assert "接続中" in text and "コマ落ち" in text and "25分 前" in text
+    unknown = dataclasses.replace(STATUS, network_up=None, portal_reachable=None, enrolled=None)
+    rig.services.status_inputs = lambda: unknown
+    rig.menu.model.press("refresh")
+    worst = next(i for i, item in enumerate(rig.menu.model.status) if item.value == "unknown")
+    rig.menu.model.press("status_item", worst)
+    lines = rig.view().lines
+    assert lines and "kiosk doctor" in lines[-1] and "更新" in lines[-1], lines
+    rig.machine.language = "en"
+    rig.menu.model.press("back")
+    assert "Connected (last card: suica)" in rig.view().text

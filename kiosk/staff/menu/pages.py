@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from kiosk.ops.status import overall
 from kiosk.staff.menu import model as m
+from kiosk.staff.menu import status_text
 from kiosk.ui.i18n import gettext_for, yen
 from kiosk.ui.menu.view import Button, View
 
@@ -120,7 +121,7 @@ def home_page(model: MenuModel, _: Tr) -> View:
 def status_page(model: MenuModel, _: Tr) -> View:
     rows, pages, start = _page_of(model, model.status, m.STATUS_PER_PAGE)
     buttons = tuple(Button(_(STATUS_LABELS.get(i.key, i.key)), "status_item", start + n, style="row", dot=i.level,
-                           detail=i.value) for n, i in enumerate(rows))
+                           detail=status_text.say(i.value, _)) for n, i in enumerate(rows))
     return View(m.STATUS, _("Status"), dot=overall(model.status) if model.status else None, buttons=buttons,
                 columns=2, footer=(_back(_), Button(_("Refresh"), "refresh"), *_scroll_buttons(model, pages)))
 
@@ -129,8 +130,10 @@ def status_item_page(model: MenuModel, _: Tr) -> View:
     if not 0 <= model.status_index < len(model.status):
         return View(m.STATUS_ITEM, _("Status"), footer=(_back(_),))
     item = model.status[model.status_index]
-    lines = [_("What to do:"), item.hint] if item.hint else []
-    return View(m.STATUS_ITEM, _(STATUS_LABELS.get(item.key, item.key)), dot=item.level, big=item.value,
+    todo = status_text.hint(item.value, item.hint, _)
+    lines = [_("What to do:"), todo] if todo else []
+    return View(m.STATUS_ITEM, _(STATUS_LABELS.get(item.key, item.key)), dot=item.level,
+                big=status_text.say(item.value, _),
                 lines=tuple(lines),
                 footer=(_back(_),))
 

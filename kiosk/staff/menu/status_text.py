@@ -1,0 +1,90 @@
+"""The status page's values and hints in the staff's language (issue #15 item 8).
+
+``kiosk.ops.status`` builds its items in plain English (it sits below the UI and cannot translate, and
+``kiosk status`` prints them for a terminal). The menu shows them to center staff in Japanese first, so
+each known phrase is matched here and given through gettext, with its figures kept; a phrase not known
+here (a reader's own error text) is shown as it came. An "unknown" with no hint gets one: staff are never
+left with a word and nothing to do.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+Tr = Callable[[str], str]
+
+# (pattern on the English value or hint, msgid with the pattern's named groups). First match wins.
+PHRASES: tuple[tuple[str, str], ...] = (
+    (r"connected; last tap (?P<family>\S+)", "Connected (last card: {family})"),
+    (r"connected", "Connected"),
+    (r"reconnecting(?P<rest>.*)", "Reconnecting{rest}"),
+    (r"ready", "Ready"),
+    (r"busy", "Taking a payment"),
+    (r"offline kiosk \(no portal configured\)", "No portal set (this kiosk works on its own)"),
+    (r"not used", "Not used"),
+    (r"no network", "No network"),
+    (r"network up, portal unreachable", "Network up, portal not reachable"),
+    (r"portal reachable, kiosk not enrolled", "Portal reachable, kiosk not enrolled"),
+    (r"portal reachable, enrolled", "Portal reachable, enrolled"),
+    (r"last sync never; (?P<pending>\S+) pending", "Never synced; {pending} entries waiting"),
+    (r"last sync (?P<ago>.+) ago; (?P<pending>\S+) pending(?P<error>; last error: .*)?",
+     "Last sync {ago} ago; {pending} entries waiting"),
+    (r"(?P<n>\d+) entries, last seq (?P<seq>\S+), (?P<mb>\S+) MB", "{n} entries, {mb} MB"),
+    (r"read-only: nothing can be saved", "Read-only: nothing can be saved"),
+    (r"(?P<mb>[\d,]+) MB free", "{mb} MB free"),
+    (r"not measured on this machine", "Not measured on this machine"),
+    (r"no playback figures yet", "No playback figures yet"),
+    (r"(?P<n>\d+) dropped frames/min, switch gap (?P<gap>\d+) ms",
+     "{n} frames dropped a minute, {gap} ms between clips"),
+    (r"(?P<n>\d+) dropped frames/min", "{n} frames dropped a minute"),
+    (r"(?P<d>\d+)d (?P<h>\d+)h (?P<m>\d+)m", "{d} days {h} h {m} min"),
+    (r"(?P<h>\d+)h (?P<m>\d+)m", "{h} h {m} min"),
+    (r"(?P<m>\d+)m", "{m} min"),
+    # hints
+    (r"the reader has not reported yet", "The reader has not reported yet: wait a minute, then Refresh."),
+    (r"check the reader's USB cable", "Check the reader's USB cable."),
+    (r"run `kiosk doctor` for the exact fix", "Run `kiosk doctor` on the kiosk for the exact fix."),
+    (r"check the payment terminal's power and cable", "Check the payment terminal's power and cable."),
+    (r"check the LAN cable or Wi-Fi", "Check the LAN cable or Wi-Fi."),
+    (r"the portal may be down; entries wait", "The portal may be down. Donations are kept on the kiosk."),
+    (r"enroll the kiosk \(see `kiosk doctor`\)", "Enroll the kiosk (`kiosk doctor` shows how)."),
+    (r"press Sync now", "Press Sync now."),
+    (r"entries are safe on the kiosk; check the network, then press Sync now",
+     "Donations are kept on the kiosk. Check the network, then press Sync now."),
+    (r"entries are safe on the kiosk; fix what the error names, then press Sync now",
+     "Donations are kept on the kiosk. Fix what the error names, then press Sync now."),
+    (r"free some space soon", "Free some space soon."),
+    (r"export to USB and remove old logs/exports", "Export to USB, then remove old logs and exports."),
+    (r"keep the case's vents clear", "Keep the case's vents clear."),
+    (r"the Pi is throttling: give the case air, check the fan",
+     "The computer is too hot: give the case air, check the fan."),
+    (r"if it persists, re-import the clips at the panel size", "If it goes on, re-import the clips at the panel size."),
+    (r"re-import the clips at the panel size \(`kiosk media import`\)",
+     "Re-import the clips at the panel size (`kiosk media import`)."),
+)
+_COMPILED = tuple((re.compile(p + r"\Z"), msgid) for p, msgid in PHRASES)
+
+UNKNOWN_HINT = "Not known yet: press Refresh in a minute. If it stays unknown, run `kiosk doctor` on the kiosk."
+
+
+def say(text: str, tr: Tr) -> str:
+    """``text`` (a status value or hint) in the staff's language; unknown phrases unchanged."""
+    for rx, msgid in _COMPILED:
+        m = rx.match(text)
+        if m:
+            parts = {k: (v or "") for k, v in m.groupdict().items()}
+            if parts.get("ago"):
+                parts["ago"] = say(parts["ago"], tr)  # "25m" is a duration of its own
+            out = tr(msgid).format(**parts)
+            if parts.get("error"):
+                out += "; " + tr("last error: {error}").format(error=parts["error"].removeprefix("; last error: "))
+            return out
+    return text
+
+
+def hint(value: str, hint_text: str, tr: Tr) -> str:
+    """The what-to-do line: the item's own hint, or one for a value that is not known."""
+    if hint_text:
+        return say(hint_text, tr)
+    return tr(UNKNOWN_HINT) if value == "unknown" else ""
