@@ -64,6 +64,9 @@ kiosks = Table(
     Column("payment_seen_ms", BigInteger, nullable=True),
     # Set by `kiosk-portal kiosk suspend` or an equivocation: its uploads are stored but held (not
     # counted) until `kiosk resume` (server_sync/policy.py HELD).
+    # How many leaves of the kiosk's Merkle tree portal_tree_nodes covers (server_sync/tree.py); ingest keeps
+    # it equal to size in the same UPDATE; NULL: stored by an older portal, rebuilt once.
+    Column("tree_size", BigInteger, nullable=True),
     Column("suspended_ms", BigInteger, nullable=True),
     Column("suspended_reason", String(200), nullable=True),
     # The X25519 key the kiosk made to receive the city's pepper sealed (server_sync/citypepper.py).
@@ -134,13 +137,6 @@ tree_nodes = Table(
     Column("level", Integer, primary_key=True, autoincrement=False),
     Column("idx", BigInteger, primary_key=True, autoincrement=False),
     Column("hash", LargeBinary(32), nullable=False),
-)
-
-# How many leaves of each kiosk's tree the stored nodes cover (ingest keeps it equal to the kiosk's size).
-tree_state = Table(
-    "portal_tree_state", metadata,
-    Column("kiosk_id", String(40), primary_key=True),
-    Column("size", BigInteger, nullable=False),
 )
 
 boots = Table(
@@ -440,7 +436,7 @@ def is_sqlite(engine: Engine) -> bool:
 # Columns added to tables that older portals created: ALTER TABLE ... ADD COLUMN on start.
 _ADDED_COLUMNS = {
     "portal_kiosks": ("payment_terminal", "payment_state", "payment_detail", "payment_seen_ms", "suspended_ms",
-                      "suspended_reason", "seal_key"),
+                      "suspended_reason", "seal_key", "tree_size"),
     "portal_staff": ("role", "group_id"),
     "portal_configs": ("target", "published_by"),
     "portal_entries": ("quarantine",),

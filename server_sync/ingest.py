@@ -62,6 +62,7 @@ class _Plan:
     ack: tuple[int, bytes | None, str | None] = (0, None, None)
     pending: tuple[int | None, bytes | None] = (None, None)
     objs: list[dict[str, Any]] = field(default_factory=list)  # parsed bodies, from the verifier
+    frontier: tree.Frontier | None = None  # the Merkle tree's compact range after this batch (server_sync/tree.py)
 
 
 class Conflict(Exception):
@@ -75,6 +76,7 @@ class Ingestor:
         self.engine = engine
         self.next_sync_s = next_sync_s
         self._verifiers: dict[str, ChainVerifier] = {}
+        self._frontiers: dict[str, tree.Frontier] = {}  # per kiosk, as of its last committed batch
         self._locks: dict[str, threading.Lock] = {}
         self._inflight: set[tuple[str, str]] = set()
         self._guard = threading.Lock()
@@ -201,8 +203,11 @@ class Ingestor:
                 self._remember(conn, kid, key, digest, ans)
         except BaseException:
             self._verifiers.pop(kid, None)  # it has moved past what the database holds
+            self._frontiers.pop(kid, None)
             raise
         self._verifiers[kid] = verifier
+        if plan.frontier is not None:
+            self._frontiers[kid] = plan.frontier
         return ans
 
     # --- checks -----------------------------------------------------------------------------------
@@ -401,8 +406,8 @@ class Ingestor:
         # Policy first (docs/sync.md, "Policy on ingest"): a quarantined entry is stored, but none of its
         # claims acts on anything else: not its clock reading, not a void it carries.
         catalog_ids = {r[0] for r in conn.execute(select(projects.c.id)).all()}
-        applied, suspended = conn.execute(select(kiosks.c.config_applied, kiosks.c.suspended_ms)
-                                          .where(kiosks.c.id == kid)).one()
+        applied, suspended, tree_have = conn.execute(
+            select(kiosks.c.config_applied, kiosks.c.suspended_ms, kiosks.c.tree_size).where(kiosks.c.id == kid)).one()
         ctx = _policy_context(conn, kid, received, catalog_ids, applied or 0)
         whys: list[str | None] = []
         for o in objs:
@@ -438,7 +443,9 @@ class Ingestor:
                 config_applied = data["version"]
         conn.execute(entries.insert(), rows)
         # The Merkle tree's new perfect subtrees, in the same transaction (O(log n) receipt proofs).
-        tree.extend(conn, kid, fresh[0].seq - 1, [d.entry_hash for d in fresh])
+        # One INSERT of the subtrees this batch completes; tree_size moves with size below.
+        plan.frontier = tree.extend(conn, kid, fresh[0].seq - 1, [d.entry_hash for d in fresh], tree_have,
+                                    self._frontiers.get(kid))
         for seq, why in quarantined:
             # In the batch's own transaction: the entry and its alarm are stored together or not at all.
             conn.execute(alarms.insert().values(kiosk_id=kid, kind="quarantine", seq=seq,
@@ -452,7 +459,7 @@ class Ingestor:
         vals: dict[str, Any] = {
             "size": plan.size, "tip": plan.tip, "cp_size": plan.ack[0], "cp_root": plan.ack[1],
             "cp_note": plan.ack[2], "pending_cp_size": plan.pending[0], "pending_cp_root": plan.pending[1],
-            "last_seen_ms": received,
+            "last_seen_ms": received, "tree_size": plan.size,
         }
         if config_applied is not None:
             vals["config_applied"] = config_applied

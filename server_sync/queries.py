@@ -117,7 +117,7 @@ def receipt(engine: Engine, code: str, now_ms: int | None = None, days: int = RE
         wanted = [s for s in change_seqs if row["seq"] < s <= k["cp_size"]] if covered else []
         changes = conn.execute(select(entries.c.seq, entries.c.body, entries.c.signature).where(
             entries.c.kiosk_id == k["id"], entries.c.seq.in_(wanted)).order_by(entries.c.seq)).all() if wanted else []
-        ready = covered and tree.covers(conn, k["id"], k["cp_size"])
+        ready = covered and tree.covers(k, k["cp_size"])
     if covered and not ready:
         tree.ensure(engine, k["id"], k["cp_size"])  # a kiosk last ingested by an older portal: once
     proof, chain = None, []

@@ -11,21 +11,22 @@ splits into at most 2·log n aligned perfect subtrees: the big ones are stored r
 small ones (under 2**STRIDE leaves) are hashed from at most two blocks of leaves (two small range
 reads). So an inclusion proof at 200,000 entries reads about 34 rows instead of 200,000.
 
-``portal_tree_state.size`` says how many leaves the stored nodes cover. Ingest extends it in the same
-transaction as the entries; a kiosk whose entries were stored by an older portal (no state, or a state
-behind) is rebuilt once from its leaves, in the same transaction (:func:`extend`) or at its first
-receipt lookup (:func:`ensure`).
+``portal_kiosks.tree_size`` says how many leaves the stored nodes cover. Ingest extends the nodes in the
+same transaction as the entries and sets it in the same UPDATE of the kiosk row as its size; a kiosk
+whose entries were stored by an older portal (NULL) is rebuilt once from its leaves, in the same
+transaction (:func:`extend`) or at its first receipt lookup (:func:`ensure`).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from server_sync.db import entries, is_sqlite, kiosks, tree_nodes, tree_state, writing
+from server_sync.db import entries, is_sqlite, kiosks, tree_nodes, writing
 
 STRIDE = 4
 """Subtrees of 2**STRIDE leaves and more are stored; smaller ones are hashed from leaves on demand."""
@@ -159,18 +160,7 @@ def _grow(stack: list[tuple[int, bytes]], size: int, leaves: Iterable[bytes]) ->
     return size, made
 
 
-def _stored_size(conn: Connection, kid: str) -> int | None:
-    return conn.execute(select(tree_state.c.size).where(tree_state.c.kiosk_id == kid)).scalar()
-
-
-def _set_size(conn: Connection, kid: str, had: int | None, size: int) -> None:
-    if had is None:
-        conn.execute(tree_state.insert().values(kiosk_id=kid, size=size))
-    else:
-        conn.execute(update(tree_state).where(tree_state.c.kiosk_id == kid).values(size=size))
-
-
-def _rebuild(conn: Connection, kid: str, size: int, had: int | None) -> None:
+def _rebuild(conn: Connection, kid: str, size: int) -> None:
     """Recompute every stored node of the first ``size`` leaves (an older portal's kiosk: once)."""
     conn.execute(delete(tree_nodes).where(tree_nodes.c.kiosk_id == kid))
     stack: list[tuple[int, bytes]] = []
@@ -189,39 +179,48 @@ def _rebuild(conn: Connection, kid: str, size: int, had: int | None) -> None:
         conn.execute(tree_nodes.insert(), [{"kiosk_id": kid, **r} for r in rows])
     if n != size:
         raise LookupError(f"kiosk {kid!r} has {n} stored entries, expected {size}")
-    _set_size(conn, kid, had, size)
 
 
-def extend(conn: Connection, kid: str, old_size: int, leaves: Sequence[bytes]) -> None:
-    """In ingest's write transaction: store the subtrees that ``leaves`` (entries old_size+1..) complete."""
-    had = _stored_size(conn, kid)
-    if (had or 0) != old_size:
-        _rebuild(conn, kid, old_size, had)
-        had = old_size
-    stack = _frontier(conn, kid, old_size)
+Frontier = tuple[int, list[tuple[int, bytes]]]
+"""``(size, compact range)``: what :func:`extend` needs to go on from ``size`` without reading anything."""
+
+
+def extend(conn: Connection, kid: str, old_size: int, leaves: Sequence[bytes], have: int | None,
+           frontier: Frontier | None = None) -> Frontier:
+    """In ingest's write transaction (the kiosk row locked): store the subtrees that ``leaves`` (entries
+    old_size+1..) complete. ``have`` is the kiosk row's ``tree_size``; the caller sets it to the new size
+    in its own UPDATE of the row, so keeping the tree costs one INSERT a batch.
+
+    ``frontier``: the compact range at ``old_size`` a previous call returned (after its transaction
+    committed); a leaf's subtrees never change, so it saves reading the range back. Returns the new one.
+    """
+    if have != old_size and not (have is None and old_size == 0):
+        _rebuild(conn, kid, old_size)  # stored by an older portal (or behind): once
+        frontier = None
+    if frontier is not None and frontier[0] == old_size:
+        stack = list(frontier[1])
+    else:
+        stack = _frontier(conn, kid, old_size)
     size, made = _grow(stack, old_size, leaves)
     if made:
         conn.execute(tree_nodes.insert(), [{"kiosk_id": kid, **r} for r in made])
-    _set_size(conn, kid, had, size)
+    return size, stack
 
 
-def covers(conn: Connection, kid: str, size: int) -> bool:
-    """Whether the stored nodes reach ``size`` leaves (then :func:`inclusion_proof` can answer)."""
-    have = _stored_size(conn, kid)
+def covers(kiosk: Any, size: int) -> bool:
+    """Whether the stored nodes of ``kiosk`` (a portal_kiosks row) reach ``size`` leaves."""
+    have = kiosk["tree_size"]
     return have is not None and have >= size
 
 
 def ensure(engine: Engine, kid: str, size: int) -> None:
     """Make sure the stored nodes cover ``size`` leaves (a kiosk last ingested by an older portal)."""
-    with engine.connect() as conn:
-        have = _stored_size(conn, kid)
-    if have is not None and have >= size:
-        return
     with writing(engine) as conn:
-        q = select(kiosks.c.size).where(kiosks.c.id == kid)
+        q = select(kiosks.c.size, kiosks.c.tree_size).where(kiosks.c.id == kid)
         if not is_sqlite(engine):
             q = q.with_for_update()  # ingest holds the same lock while it extends the tree
-        stored = conn.execute(q).scalar() or 0
-        have = _stored_size(conn, kid)
-        if have is None or have < size:
-            _rebuild(conn, kid, stored, have)
+        row = conn.execute(q).first()
+        if row is None or (row[1] is not None and row[1] >= size):
+            return
+        _rebuild(conn, kid, row[0])
+        conn.execute(update(kiosks).where(kiosks.c.id == kid).values(tree_size=row[0]))

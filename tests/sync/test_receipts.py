@@ -20,12 +20,13 @@ import pytest
 import requests
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import select, update
 from sync_helpers import PROJECTS, enrolled
 
 from kiosk.ledger import merkle
 from server_sync import tree
 from server_sync.configstore import publish
-from server_sync.db import make_engine, tree_nodes, tree_state
+from server_sync.db import kiosks, make_engine, tree_nodes
 from server_sync.embedded import start_portal
 from server_sync.wire.receipt import check_receipt, receipt_code
 
@@ -202,7 +203,7 @@ def test_proofs_from_the_stored_nodes_equal_the_full_trees(portal, rig, db_url):
     try:
         leaves = [e.entry_hash for e in rig.ledger.iter_entries()]
         with eng.connect() as conn:
-            assert conn.execute(tree_state.select()).one().size == len(leaves)
+            assert conn.execute(select(kiosks.c.tree_size)).scalar() == len(leaves)
             nodes = conn.execute(tree_nodes.select().where(tree_nodes.c.kiosk_id == rig.kiosk_id)).all()
             # every perfect subtree of 16 leaves or more, and nothing else
             assert len(nodes) == sum(len(leaves) >> lv for lv in range(tree.STRIDE, 20))
@@ -223,15 +224,15 @@ def test_a_kiosk_stored_by_an_older_portal_gets_its_tree_once(portal, rig, db_ur
     try:
         with eng.begin() as conn:  # as an older portal left it: entries, no nodes
             conn.execute(tree_nodes.delete())
-            conn.execute(tree_state.delete())
+            conn.execute(update(kiosks).values(tree_size=None))
         doc = _receipt(portal, receipt_code(gifts[3]))
         assert doc["verification"]["verified"] and auditor(doc, rig.ledger.key_id) == (True, "ok")
         with eng.connect() as conn:
-            assert conn.execute(tree_state.select()).one().size == rig.ledger.size
+            assert conn.execute(select(kiosks.c.tree_size)).scalar() == rig.ledger.size
         # Ingest after an older portal (nodes gone again) rebuilds in its own transaction and goes on.
         with eng.begin() as conn:
             conn.execute(tree_nodes.delete())
-            conn.execute(tree_state.delete())
+            conn.execute(update(kiosks).values(tree_size=None))
         more = rig.donate(20)
         rig.ledger.checkpoint()
         assert up.sync_once().ok
@@ -253,8 +254,6 @@ def test_a_receipt_shows_one_donation_answers_no_store_and_expires(db_url, rig):
             assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
             assert set(r.json()) == {"receipt", "donation", "verification"}
         # The portal received ``old`` 31 days ago (its own receive time: no kiosk clock moves it).
-        from sqlalchemy import update
-
         from server_sync.db import entries
 
         with eng.begin() as conn:
