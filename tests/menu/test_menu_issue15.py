@@ -108,3 +108,21 @@ def test_status_values_are_plain_japanese_with_something_to_do(rig):
     rig.machine.language = "en"
     rig.menu.model.press("back")
     assert "Connected (last card: suica)" in rig.view().text
+
+
+def test_a_grid_of_menu_buttons_shares_one_label_size(rig):
+    """Item 14: labels in one grid were drawn at wildly different sizes (each shrunk to its own button)."""
+    import pygame
+
+    from kiosk.ui import widgets as ui
+
+    for lang in ("ja", "en"):
+        rig.machine.language = lang
+        if rig.menu.page is None:
+            rig.open()
+        surface = pygame.Surface((1280, 720))
+        with ui.measure_text() as drawn:
+            rig.menu.render(surface, 0)
+        labels = {b.label for b in rig.view().buttons}
+        sizes = {size for size, text in drawn if text in labels}
+        assert len(sizes) == 1, (lang, sorted((s, t) for s, t in drawn if t in labels))

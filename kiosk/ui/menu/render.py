@@ -51,7 +51,15 @@ def dot(surface: pygame.Surface, center: tuple[int, int], radius: int, level: Le
     pygame.draw.circle(surface, THEME.text, center, radius, width=max(1, radius // 6))
 
 
-def draw_button(surface: pygame.Surface, rect: pygame.Rect, b: Button, *, focused: bool, theme: Theme = THEME) -> None:
+def label_size(surface: pygame.Surface, rect: pygame.Rect, b: Button, theme: Theme = THEME) -> int:
+    """The size ``b``'s label would be drawn at in ``rect`` on its own (shrunk to fit its width)."""
+    pad = max(4, rect.height // 8)
+    width = rect.width - 2 * pad - (3 * min(rect.height // 5, theme.px(surface, 0.03)) if b.dot else 0)
+    return fit_size(b.label, width, int(min(rect.height * 0.42, theme.px(surface, 0.085))), bold=True)
+
+
+def draw_button(surface: pygame.Surface, rect: pygame.Rect, b: Button, *, focused: bool, theme: Theme = THEME,
+                size: int | None = None) -> None:
     radius = max(4, min(rect.height, rect.width) // 6)
     fill = FILL.get(b.style, theme.button) if b.enabled else DISABLED
     pygame.draw.rect(surface, fill, rect, border_radius=radius)
@@ -70,7 +78,8 @@ def draw_button(surface: pygame.Surface, rect: pygame.Rect, b: Button, *, focuse
         inner.left += 3 * r
     anchor = "midleft" if b.style == "row" else "center"
     if not b.detail:
-        size = int(min(rect.height * 0.42, theme.px(surface, 0.085)))
+        # ``size``: one size for a whole row of buttons (issue #15: labels of wildly different sizes side by side).
+        size = size or int(min(rect.height * 0.42, theme.px(surface, 0.085)))
         line(surface, b.label, getattr(inner, anchor), size, inner.width, colour, bold=True, anchor=anchor)
         return
     label_size = int(min(rect.height * 0.36, theme.px(surface, 0.07)))
@@ -93,10 +102,14 @@ def _grid(surface: pygame.Surface, area: pygame.Rect, buttons: tuple[Button, ...
     rows = ceil(len(buttons) / cols)
     row_h = min(max_row_h, (area.height - gap * (rows - 1)) // rows)
     col_w = (area.width - gap * (cols - 1)) // cols
+    cell = pygame.Rect(0, 0, col_w, row_h)
+    # The grid's labels share one size: the largest at which every one of them fits its button.
+    plain = [b for b in buttons if not b.detail]
+    common = min((label_size(surface, cell, b) for b in plain), default=None)
     for n, b in enumerate(buttons):
         r, c = divmod(n, cols)
         rect = pygame.Rect(area.left + c * (col_w + gap), area.top + r * (row_h + gap), col_w, row_h)
-        draw_button(surface, rect, b, focused=(offset + n) == focus)
+        draw_button(surface, rect, b, focused=(offset + n) == focus, size=common)
         if b.enabled:
             targets.append(Target(rect, b.action, b.value))
     return targets
@@ -175,10 +188,12 @@ def draw(surface: pygame.Surface, view: View, focus: int = -1, *, theme: Theme =
         fw = min((w - pad * (n + 1)) // n, int(w * 0.34))
         fh = foot_h - 2 * gap
         y = h - foot_h + gap
+        common = min((label_size(surface, pygame.Rect(0, 0, fw, fh), b) for b in view.footer if not b.detail),
+                     default=None)
         for i, b in enumerate(view.footer):
             # Back sits bottom-left; the rest line up to its right, confirm buttons last (away from Back).
             rect = pygame.Rect(pad + i * (fw + pad), y, fw, fh)
-            draw_button(surface, rect, b, focused=(n_grid + i) == focus)
+            draw_button(surface, rect, b, focused=(n_grid + i) == focus, size=common)
             if b.enabled:
                 targets.append(Target(rect, b.action, b.value))
     return targets
