@@ -126,3 +126,12 @@ def test_a_grid_of_menu_buttons_shares_one_label_size(rig):
         labels = {b.label for b in rig.view().buttons}
         sizes = {size for size, text in drawn if text in labels}
         assert len(sizes) == 1, (lang, sorted((s, t) for s, t in drawn if t in labels))
+
+
+def test_sync_now_answers_in_plain_words(rig):
+    """Item 8: the sync page said "0 pending, accepted through seq 27" (the uploader's debug words)."""
+    _open_to(rig, ("go", "sync"), ("sync_run",))
+    notice = rig.view().notice
+    assert notice == "同期しました。送信待ち: 0 件", notice
+    assert "pending" not in rig.view().text and "seq" not in rig.view().text
+    assert rig.actions()[-1] == "sync_now" and "uploaded" in rig.admin()[-1]["result"]  # kept for the audit

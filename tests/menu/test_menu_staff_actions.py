@@ -211,7 +211,7 @@ def test_slow_actions_show_working_and_ignore_presses_until_done(rig):
     fut, fn = pending.pop()
     fut.set_result(fn())
     rig.menu.tick(0)
-    assert not rig.menu.model.busy and "uploaded" in rig.view().notice
+    assert not rig.menu.model.busy and "同期しました" in rig.view().notice
     assert [d["outcome"] for d in rig.admin() if d["action"] == "sync_now"] == ["ok"]
 
 

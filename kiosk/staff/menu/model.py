@@ -545,8 +545,12 @@ class MenuModel:
             if err is not None:
                 self._say(self._error(err)[:120], "red")
             else:
-                self.sync_result = result or ""
-                self._say(self.sync_result[:120], "green")
+                self.sync_result = result or ""  # the uploader's own words stay in the audit trail (admin_action)
+                # Staff read plain words, not "0 pending, accepted through seq 27" (issue #15 item 8).
+                state = self.s.sync_state() if self.s.sync_state is not None else None
+                pending = getattr(state, "pending", None)
+                self._say(self._t("Synced.") if pending is None else
+                          self._t("Synced. Entries waiting: {count}").format(count=pending), "green")
 
         self._job(self._t("Sync now"), run, done)
 
