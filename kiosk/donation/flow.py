@@ -880,7 +880,9 @@ def _start(state: FlowState, ev: Tap, project: str, amount: int, settings: FlowS
 def _begin(state: FlowState, now: int, project: str, amount: int, donor: DonorToken | None,
            settings: FlowSettings, *, express: bool = False) -> tuple[FlowState, Effects]:
     attempt = state.attempts + 1
-    hold = now + settings.express_cancel_ms if express and settings.express_cancel_ms > 0 else None
+    # Only for our own reader: on a separate terminal the donor confirms the payment on the terminal itself.
+    hold = (now + settings.express_cancel_ms if express and settings.express_cancel_ms > 0
+            and not settings.pay_on_terminal else None)
     donation = Donation(attempt, project, amount, donor, hold_until_ms=hold)
     state = replace(state, name="charging", since_ms=now, project=project, amount_yen=amount, attempts=attempt,
                     donation=donation, thanks=None, error=None)
