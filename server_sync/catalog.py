@@ -151,6 +151,9 @@ def import_catalog(engine: Engine, doc: Any) -> tuple[int, int]:
             if not isinstance(raw, dict):
                 raise CatalogError(f"projects[{i}]: not an object")
             p = dict(raw)
+            # A kiosk's [[projects]] may carry the group's English name; the portal's groups have one name
+            # (Japanese) and pushed configs carry no group_en, so the English screens leave the group out.
+            p.pop("group_en", None)
             name = p.pop("group", None)
             if name is not None and "group_id" not in p:
                 if not isinstance(name, str):

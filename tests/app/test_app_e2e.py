@@ -285,12 +285,12 @@ def test_the_thank_you_qr_names_a_receipt_the_portal_can_show(tmp_path, media):
         assert sync_kiosk(cfg, portal.url, code=portal.issue_code(cfg.kiosk.id)).ok
         page = requests.get(f"{portal.url}/r/{code}", timeout=10)
         assert page.status_code == 200 and "¥100" in page.text
-    finally:
-        portal.stop()
-
         from server_sync.wire.receipt import check_receipt
 
         assert check_receipt(requests.get(f"{portal.url}/api/v1/receipts/{code}", timeout=10).json(), key_id).ok
+    finally:
+        portal.stop()
+
 
 def test_overlay_of_a_pushed_config_is_a_valid_kiosk_config(tmp_path, media):
     from kiosk.sync.adopt import overlay

@@ -166,7 +166,7 @@ def test_an_editor_makes_a_movie_staff_play_it_on_a_real_kiosk_and_a_gift_there_
         assert best is not None, f"the kiosk's screen never matched a frame of the movie (last: {i}, {diffs[i]:.1f})"
 
         # --- a donation there reaches the project's public page, with the movie ----------------------------
-        assert _sim(sim_port, "tap suica idm=0123456789abcdef balance=5000").startswith("ok")
+        assert _sim(sim_port, "tap suica idm=0123456789abcdef balance=5000 hold=2.5").startswith("ok")
 
         def given() -> dict | None:
             p = next((p for p in queries.projects(engine) if p["id"] == "kodomo-shokudo"), None)

@@ -266,7 +266,7 @@ def test_admin_editor_staff_and_a_real_kiosk(db_url, tmp_path, browser):
         # --- a donation there reaches the project's public page and moves the dashboard's chart -----------
         staffer.goto(url + "/staff")
         chart_before = int(staffer.locator("#chart-daily").get_attribute("data-total-yen"))
-        assert _sim(sim_port, "tap suica idm=0123456789abcdef balance=5000").startswith("ok")
+        assert _sim(sim_port, "tap suica idm=0123456789abcdef balance=5000 hold=2.5").startswith("ok")
 
         def given() -> dict | None:
             p = next((p for p in queries.projects(engine) if p["id"] == "kodomo-shokudo"), None)
