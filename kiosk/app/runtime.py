@@ -355,6 +355,11 @@ class App:
         self._adopt_recorded_config()
         pepper = self.pepper = Pepper.load(cfg.pepper_path)  # the sync thread adopts city epochs into it
         self.ledger = open_ledger(cfg)
+        from kiosk.sync.configapply import record_applied_config
+
+        # Before the worker claims the ledger and before any tap: a config whose ledger entry a power cut lost.
+        if record_applied_config(cfg.data_dir, self.ledger):
+            log.warning("portal config on disk was not in the ledger (power cut while adopting it): recorded now")
         self._receipt_key_id = self.ledger.key_id
         self.ctx = replace(self.ctx, receipt_key_id=self._receipt_key_id)
         self.terminal = open_terminal(cfg)

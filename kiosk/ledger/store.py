@@ -665,6 +665,13 @@ class Ledger:
             raise LedgerError(f"no entry seq={seq}")
         return Entry(row[0], row[1], row[2], row[3], parse_body(row[1]))
 
+    def last_of_type(self, kind: str) -> Entry | None:
+        """The newest entry of ``kind`` (for example the ``config_change`` in force after a restart), or None."""
+        with self._engine.connect() as conn:
+            seq = conn.execute(select(entries.c.seq).where(entries.c.type == kind)
+                               .order_by(entries.c.seq.desc()).limit(1)).scalar()
+        return None if seq is None else self.entry(int(seq))
+
     def iter_entries(self, start: int = 1, stop: int | None = None) -> Iterator[Entry]:
         yield from iter_entries(self._engine, start, stop)
 

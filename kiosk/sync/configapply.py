@@ -74,10 +74,30 @@ class ConfigApplier:
         if self.writer is None:
             write_atomic(self.data_dir / STAGED, record)
             return "staged"
+        # The file first, then the ledger: a power cut between the two leaves a config on disk that the ledger
+        # does not name yet, and the next start records it (record_applied_config) before any tap. The other
+        # order could leave the ledger naming a version the restarted kiosk no longer runs, and the portal would
+        # judge its gifts by presets it never showed (server_sync/policy.py).
+        write_atomic(self.data_dir / APPLIED, record)
         change = {"version": version, "digest": dig, "source": "portal"}
         call(self.writer, lambda led: led.append("config_change", change))  # on the sync thread: may wait
-        write_atomic(self.data_dir / APPLIED, record)
         (self.data_dir / STAGED).unlink(missing_ok=True)
         if self.on_config is not None:
             self.on_config({"version": version, "digest": dig, "config": norm})
         return "applied"
+
+
+def record_applied_config(data_dir: str | os.PathLike, ledger: Any) -> bool:
+    """At start, before the kiosk takes a tap: if ``portal-config.json`` holds a version the ledger's newest
+    ``config_change`` does not name (a power cut fell between the two writes in :meth:`ConfigApplier.apply`),
+    record it now, so that every gift is judged at the portal by the config this kiosk really runs. Returns
+    whether an entry was written. ``ledger`` is the open :class:`~kiosk.ledger.Ledger`, on its writer's thread."""
+    applied = load_applied(data_dir)
+    if not applied or not isinstance(applied.get("version"), int) or not isinstance(applied.get("digest"), str):
+        return False
+    last = ledger.last_of_type("config_change")
+    if last is not None and last.data.get("version") == applied["version"] \
+            and last.data.get("digest") == applied["digest"]:
+        return False
+    ledger.append("config_change", {"version": applied["version"], "digest": applied["digest"], "source": "portal"})
+    return True

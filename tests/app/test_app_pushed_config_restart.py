@@ -54,3 +54,59 @@ def test_a_pushed_config_is_still_in_force_after_a_restart(tmp_path: Path) -> No
         assert app.ctx is not None
     finally:
         app.close()
+
+
+def test_a_cut_between_the_file_and_the_ledger_entry_is_recorded_at_the_next_start(tmp_path: Path) -> None:
+    """ConfigApplier writes portal-config.json first, then the config_change entry. A power cut between the two
+    (here: the ledger closed under the applier, so its append fails as a dead process's would) leaves a config on
+    disk that the ledger does not name; the next start records it before any tap, once, so the portal judges
+    the gifts that follow by the presets the kiosk really shows (server_sync/policy.py)."""
+    import pytest
+
+    from kiosk.ledger.writer import LedgerThreadError
+    from kiosk.player import ensure_demo_media
+    from kiosk.player.media import MediaCache
+
+    doc = demo_template()
+    doc.pop("demo", None)
+    doc["kiosk"]["data_dir"] = str(tmp_path / "data")
+    doc["player"] = {"display": "headless", "width": 160, "height": 90}
+    doc["reader"] = {"backend": "sim"}
+    cfg = validate_config(doc, "<test>", tmp_path)
+    clips = ensure_demo_media(cfg, size=(160, 90), seconds=0.3)
+    ensure_secrets(cfg)
+    cache = MediaCache(cfg.data_dir / "media")
+    projects = [{k: p[k] for k in ("id", "title", "title_en", "group", "area", "goal_yen")} for p in doc["projects"]]
+    body = {"projects": projects, "presets_yen": [200, 300, 700], "default_yen": 300,
+            "playlist": [{"sha256": clips[0].sha256, "name": "c.mp4", "project": clips[0].project_id}]}
+    norm = configdoc.normalised(configdoc.validate(body))
+    import threading
+
+    led = open_ledger(cfg)
+    # The cut: the entry after the file is never written. Here another thread owns the ledger, so this thread's
+    # append is refused and nothing reaches it, as if the process had died right after the file.
+    owner = threading.Thread(target=led.claim_writer)
+    owner.start()
+    owner.join()
+    with pytest.raises(LedgerThreadError):
+        ConfigApplier(cfg.data_dir, InlineWriter(led)).apply(
+            {"version": 7, "digest": configdoc.digest(norm), "config": norm}, lambda sha: cache.path(sha).read_bytes())
+    owner = threading.Thread(target=led.release_writer)
+    owner.start()
+    owner.join()
+    led.close(checkpoint=False)
+    led = open_ledger(cfg)
+    assert led.last_of_type("config_change") is None  # the ledger never heard of v7
+    led.close()
+
+    for start in range(2):
+        app = App(cfg, sound=False)
+        app.start()
+        try:
+            assert app.cfg.donation.presets_yen == [200, 300, 700]
+        finally:
+            app.close()
+        led = open_ledger(cfg)
+        changes = [e.data for e in led.iter_entries() if e.type == "config_change"]
+        led.close()
+        assert [(c["version"], c["source"]) for c in changes] == [(7, "portal")], start  # recorded once, not twice
