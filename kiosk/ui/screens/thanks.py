@@ -76,7 +76,7 @@ def render(data: ThanksScreen, surface: pygame.Surface, now_ms: int, ctx: Screen
     card = receipt_card_rect(surface, theme)
     pygame.draw.rect(surface, (255, 255, 255), card, border_radius=px(0.025))
     caption = pygame.Rect(card.left + px(0.02), card.top + px(0.02), card.width - px(0.04), px(0.1))
-    cap = chrome.fit_text(surface, _("Scan for your receipt and history"), caption, px(0.036), theme.bg, bold=True,
+    cap = chrome.fit_text(surface, _("Scan to check your receipt"), caption, px(0.036), theme.bg, bold=True,
                           anchor="midtop")
     code_h = px(0.17)  # its label and two lines of the code, readable from two metres (issue #15)
     qr_size = min(card.width - px(0.06), card.bottom - cap.bottom - code_h - px(0.04))
