@@ -62,3 +62,15 @@ def rig(tmp_path: Path):
     r = make_rig(tmp_path)
     yield r
     r.ledger.close(checkpoint=False)
+
+
+@pytest.fixture
+def browser():
+    """Headless Chromium through Playwright, one per test (modules mark themselves ``needs_chromium``)."""
+    from playwright.sync_api import sync_playwright
+    from sync_helpers import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()

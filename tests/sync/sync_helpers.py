@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from kiosk.config import KioskConfig, to_toml, validate_config
@@ -21,6 +22,13 @@ from kiosk.sync.uploader import Uploader
 from server_sync.db import make_engine
 from server_sync.embedded import PortalHandle
 from server_sync.wire import protocol as P
+
+# Debian's Chromium, driven by Playwright (the browser fixture in conftest.py); the flags keep it off the network.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                    reason=f"{CHROMIUM} not installed (apt-get install -y chromium)")
 
 PG_ENV = "KIOSK_TEST_PG_URL"
 PROJECTS = [

@@ -4,31 +4,15 @@ points, switches language, closes for good; expired, used and missing codes say 
 
 from __future__ import annotations
 
-import os
 import re
 
-import pytest
-from sync_helpers import enrolled, fake_idm
+from sync_helpers import enrolled, fake_idm, needs_chromium
 
 from kiosk.ledger import keys
 from server_sync.wire import mypage as W
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+pytestmark = needs_chromium  # the browser fixture: tests/sync/conftest.py
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                reason=f"{CHROMIUM} not installed (apt-get install -y chromium)")
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def test_my_page_opens_from_the_kiosk_link_shows_points_and_closes_in_chromium(portal, rig, browser):

@@ -9,34 +9,18 @@ key); each must be refused on the page. The honest receipt, through the same ser
 from __future__ import annotations
 
 import json
-import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import pytest
 import requests
-from sync_helpers import PROJECTS, enrolled
+from sync_helpers import PROJECTS, enrolled, needs_chromium
 from test_receipts import tamperings
 
 from server_sync.configstore import publish
 from server_sync.wire.receipt import receipt_code
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+pytestmark = needs_chromium  # the browser fixture: tests/sync/conftest.py
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                reason=f"{CHROMIUM} not installed (apt-get install -y chromium)")
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 class Malicious:

@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-import os
-
-import pytest
-from sync_helpers import PROJECTS, enrolled
+from sync_helpers import PROJECTS, enrolled, needs_chromium
 
 from server_sync.configstore import publish
 from server_sync.staff import add_user
 from server_sync.wire.receipt import receipt_code
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+pytestmark = needs_chromium  # the browser fixture: tests/sync/conftest.py
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                reason=f"{CHROMIUM} not installed (apt-get install -y chromium)")
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def test_public_pages_receipt_and_staff_login_in_chromium(portal, rig, browser):
