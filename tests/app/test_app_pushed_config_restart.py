@@ -22,7 +22,8 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 
-def test_a_pushed_config_is_still_in_force_after_a_restart(tmp_path: Path) -> None:
+def _kiosk(tmp_path: Path):  # noqa: ANN202 - (template, config, demo clips, media cache)
+    """A headless demo kiosk's config, secrets and clips in ``tmp_path``."""
     from kiosk.player import ensure_demo_media
     from kiosk.player.media import MediaCache
 
@@ -35,6 +36,11 @@ def test_a_pushed_config_is_still_in_force_after_a_restart(tmp_path: Path) -> No
     clips = ensure_demo_media(cfg, size=(160, 90), seconds=0.3)
     ensure_secrets(cfg)
     cache = MediaCache(cfg.data_dir / "media")
+    return doc, cfg, clips, cache
+
+
+def test_a_pushed_config_is_still_in_force_after_a_restart(tmp_path: Path) -> None:
+    doc, cfg, clips, cache = _kiosk(tmp_path)
     pushed_clip = clips[1]
     projects = [{k: p[k] for k in ("id", "title", "title_en", "group", "area", "goal_yen")} for p in doc["projects"]]
     body = {"projects": projects, "presets_yen": [200, 300, 700], "default_yen": 300,
@@ -64,18 +70,7 @@ def test_a_cut_between_the_file_and_the_ledger_entry_is_recorded_at_the_next_sta
     import pytest
 
     from kiosk.ledger.writer import LedgerThreadError
-    from kiosk.player import ensure_demo_media
-    from kiosk.player.media import MediaCache
-
-    doc = demo_template()
-    doc.pop("demo", None)
-    doc["kiosk"]["data_dir"] = str(tmp_path / "data")
-    doc["player"] = {"display": "headless", "width": 160, "height": 90}
-    doc["reader"] = {"backend": "sim"}
-    cfg = validate_config(doc, "<test>", tmp_path)
-    clips = ensure_demo_media(cfg, size=(160, 90), seconds=0.3)
-    ensure_secrets(cfg)
-    cache = MediaCache(cfg.data_dir / "media")
+    doc, cfg, clips, cache = _kiosk(tmp_path)
     projects = [{k: p[k] for k in ("id", "title", "title_en", "group", "area", "goal_yen")} for p in doc["projects"]]
     body = {"projects": projects, "presets_yen": [200, 300, 700], "default_yen": 300,
             "playlist": [{"sha256": clips[0].sha256, "name": "c.mp4", "project": clips[0].project_id}]}
