@@ -701,7 +701,10 @@ class App:
         showing = self.player.showing if self.player is not None else None
         if showing is not None and showing.kind == "slide":
             ctx = replace(ctx, slide_showing=True)  # the loop's band stays off an event slide
-        targets = render(screen, surface, now_ms, ctx=ctx)
+        # The flow's clock, not the player's: a screen compares it with the flow's deadlines (the Express
+        # window's countdown must reach zero when the flow charges), and the two clocks differ after a suspend.
+        flow_now = self.worker.service.now_ms() if self.worker is not None else now_ms
+        targets = render(screen, surface, flow_now, ctx=ctx)
         if time.monotonic() - self.detected_at < DETECTED_S:  # the card was just read: show it where it was
             chrome.reader_pointer(surface, self.ctx.reader_position, screen.lang, now_ms, detected=True)
         self._targets = targets

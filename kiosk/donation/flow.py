@@ -175,6 +175,8 @@ class Donation:
     hold_until_ms: int | None = None
     """An Express gift (one tap, no amount chosen): the charge waits until then, its intent already durable and
     the card held on the reader, so an accidental tap (a card lifted, or やめる) moves no money (docs/donation.md)."""
+    hold_from_ms: int | None = None
+    """When the Express window opened (the tap), so a screen can show how much of it is left."""
     withdrawn: bool = False
     """やめる during the hold: the committed intent is closed as not charged, and nothing is charged."""
 
@@ -679,6 +681,8 @@ class ChargingScreen:
     """An Express gift inside its cancel window: やめる is offered, nothing has been charged yet."""
     withdraw_until_ms: int | None = None
     """When the window closes (the flow's clock), for a countdown."""
+    withdraw_from_ms: int | None = None
+    """When the window opened (the flow's clock): the countdown's full length is ``until - from``."""
 
 
 @dataclass(frozen=True)
@@ -748,7 +752,8 @@ def screen_for(state: FlowState, settings: FlowSettings) -> Screen | PointsScree
         d = _req(state.donation)
         hold = d.hold_until_ms is not None and d.phase in ("intent", "hold") and not d.withdrawn
         return ChargingScreen(d.project, d.amount_yen, lang, settings.pay_on_terminal, can_withdraw=hold,
-                              withdraw_until_ms=d.hold_until_ms if hold else None)
+                              withdraw_until_ms=d.hold_until_ms if hold else None,
+                              withdraw_from_ms=d.hold_from_ms if hold else None)
     if state.name == "thanks":
         t = _req(state.thanks)
         d = _req(state.donation)
@@ -883,7 +888,7 @@ def _begin(state: FlowState, now: int, project: str, amount: int, donor: DonorTo
     # Only for our own reader: on a separate terminal the donor confirms the payment on the terminal itself.
     hold = (now + settings.express_cancel_ms if express and settings.express_cancel_ms > 0
             and not settings.pay_on_terminal else None)
-    donation = Donation(attempt, project, amount, donor, hold_until_ms=hold)
+    donation = Donation(attempt, project, amount, donor, hold_until_ms=hold, hold_from_ms=now if hold else None)
     state = replace(state, name="charging", since_ms=now, project=project, amount_yen=amount, attempts=attempt,
                     donation=donation, thanks=None, error=None)
     return state, (CommitIntent(attempt, project, amount, settings.method, donor),)

@@ -82,9 +82,10 @@ def screens(lang: str = "ja") -> dict[str, flow.Screen]:
         "choose_amount": flow.ChooseAmountScreen("kodomo-shokudo", (100, 500, 1000), 100, lang),
         "tap_card": flow.TapCardScreen("mimamori", 500, lang),
         "charging": flow.ChargingScreen("kodomo-shokudo", 500, lang),
-        # An Express tap inside its cancel window: やめる is offered, nothing is charged yet.
+        # An Express tap inside its cancel window: やめる is offered, nothing is charged yet. Drawn at now_ms=0,
+        # 400 ms into a 1 s window: the countdown bar is 60 % full.
         "charging_express": flow.ChargingScreen("kodomo-shokudo", 100, lang, can_withdraw=True,
-                                                withdraw_until_ms=2_000),
+                                                withdraw_until_ms=600, withdraw_from_ms=-400),
         "choose_project": flow.ChooseProjectScreen(tuple(CTX.projects), "kodomo-shokudo", lang),
         "thanks": flow.ThanksScreen("kodomo-shokudo", 500, 12_800, 5, 17, "ZHMWMD2CPFYYXEFQP5IPXGEOCU", 42, lang),
         # A separate payment terminal (Square): the donor pays there; our reader is optional (points).

@@ -11,7 +11,8 @@ import pytest
 from kiosk.app.demo import card_spec
 from kiosk.app.runtime import App, target_center
 from kiosk.donation import flow
-from kiosk.ui.screens import chrome
+from kiosk.ledger.clock import SystemClock
+from kiosk.ui.screens import charging, chrome
 from tests.app.drive import entries, run_until
 from tests.app.test_app_e2e import _cfg, media  # noqa: F401  (the module's clips fixture)
 
@@ -60,3 +61,39 @@ def test_yameru_in_the_window_gives_nothing(kiosk):
     p = run_until(kiosk, lambda p: p.screen.screen == "error")
     assert p.screen.hint == "canceled" and kinds(kiosk) == ["donation_intent", "donation_failed"]
     assert not kiosk.terminal.charges()
+
+
+class AfterSuspend(SystemClock):
+    """The system clock one hour after boot time and time.monotonic parted (an hour of suspend)."""
+
+    def mono_ms(self) -> int:
+        return super().mono_ms() + 3_600_000
+
+
+def test_the_window_is_shown_as_a_bar_running_out_on_the_flow_clock(kiosk):
+    """Every flipped frame of the window draws the bar the flow's deadline gives at the flow's clock, and it runs
+    out (docs/donation.md): measured on the real App's pixels, not on the screen model."""
+    from tests.app.test_express_countdown import bar_fill
+
+    frames: list[tuple[float, float, float]] = []  # measured fill, fraction at the flip, fraction 150 ms before
+
+    def hook(app, pres, surface):  # noqa: ANN001
+        if pres.screen.screen == "charging" and pres.screen.can_withdraw:
+            now = app.worker.service.now_ms()  # the frame was drawn a moment before this
+            frames.append((bar_fill(surface), charging.countdown_fraction(pres.screen, now),
+                           charging.countdown_fraction(pres.screen, now - 150)))
+
+    run_until(kiosk, lambda p: p.screen.screen == "attract" and p.screen.project is not None)
+    # A kiosk woken from a suspend: the flow's boot clock ran on while time.monotonic (the player's) stood still.
+    # The bar must follow the flow's clock, whose deadline it shows.
+    kiosk.worker.service._clock = AfterSuspend()
+    kiosk.frame_hooks.append(hook)
+    kiosk.sim.tap(card_spec(0), WINDOW_MS / 1000 + 0.6)
+    run_until(kiosk, lambda p: p.screen.screen == "thanks")
+    kiosk.frame_hooks.remove(hook)
+    assert len(frames) >= 3, frames
+    fills = [f for f, _, _ in frames]
+    assert fills == sorted(fills, reverse=True) and fills[0] > 0.5 and fills[-1] < 0.5, fills
+    for fill, at_flip, before in frames:
+        assert at_flip - 0.02 <= fill <= before + 0.02, frames
+    assert kinds(kiosk) == ["donation_intent", "donation"]

@@ -93,29 +93,75 @@ def render_terminal(data: ChargingScreen, surface: pygame.Surface, now_ms: int, 
     return targets
 
 
+def countdown_fraction(data: ChargingScreen, now_ms: int) -> float | None:
+    """How much of an Express gift's cancel window is left at ``now_ms`` (the flow's clock), 1.0 → 0.0.
+
+    Read from the screen data's deadline, never from a timer of the screen's own: the flow decides when the
+    charge goes out, and the bar must reach zero exactly then. ``None`` outside a window."""
+    if not data.can_withdraw or data.withdraw_until_ms is None or data.withdraw_from_ms is None:
+        return None
+    length = data.withdraw_until_ms - data.withdraw_from_ms
+    if length <= 0:
+        return 0.0
+    return min(1.0, max(0.0, (data.withdraw_until_ms - now_ms) / length))
+
+
+def countdown_rect(surface: pygame.Surface, theme: Theme = THEME) -> pygame.Rect:
+    """Where the Express window's bar is drawn (its full length; the filled part shrinks to the left)."""
+    w, h = surface.get_size()
+    rect = pygame.Rect(0, 0, int(w * 0.7), theme.px(surface, 0.06))
+    rect.midtop = (w // 2, int(h * 0.38))
+    return rect
+
+
+def render_express(data: ChargingScreen, surface: pygame.Surface, now_ms: int, ctx: ScreenContext,
+                   theme: Theme = THEME) -> list[Target]:
+    """An Express gift's cancel window (docs/donation.md): hold the card, a bar running out until the charge,
+    and やめる. Nothing has been charged yet; lifting the card or やめる ends the gift with nothing charged."""
+    _ = chrome.tr(data.lang)
+    chrome.scrim(surface, theme, alpha=235)
+    w, h = surface.get_size()
+    px = lambda f: theme.px(surface, f)  # noqa: E731
+    head = pygame.Rect(int(w * 0.08), int(h * 0.17), int(w * 0.84), px(0.18))
+    chrome.fit_text(surface, _("Keep your card on the reader"), head, px(0.1), theme.text, bold=True,
+                    anchor="midtop", one_line_down_to=0.8)
+    bar = countdown_rect(surface, theme)
+    frac = countdown_fraction(data, now_ms) or 0.0
+    pygame.draw.rect(surface, theme.button, bar, border_radius=bar.height // 2)
+    fill = pygame.Rect(bar.left, bar.top, round(bar.width * frac), bar.height)
+    if fill.width > 0:
+        pygame.draw.rect(surface, theme.accent, fill, border_radius=bar.height // 2)
+    pygame.draw.rect(surface, theme.text, bar, width=max(2, px(0.004)), border_radius=bar.height // 2)
+    how = pygame.Rect(int(w * 0.1), bar.bottom + px(0.05), int(w * 0.8), px(0.15))
+    chrome.fit_text(surface, _("To stop, lift your card or touch Cancel"), how, px(0.055), theme.text,
+                    anchor="midtop")
+    p = ctx.project(data.project)
+    line = pygame.Rect(int(w * 0.1), how.bottom + px(0.02), int(w * 0.8), px(0.1))
+    chrome.fit_text(surface, f"{yen(data.amount_yen)}  {p.name(data.lang)}", line, px(0.05), theme.accent,
+                    bold=True, anchor="midtop")
+    targets = [chrome.lang_toggle(surface, data.lang, theme)]
+    rect = pygame.Rect(0, 0, int(w * 0.3), theme.min_target(surface))
+    rect.midbottom = (w // 2, h - px(0.04))
+    targets.append(ui.button(surface, rect, _("Cancel"), chrome.CANCEL, theme=theme, size=px(0.055)))
+    return targets
+
+
 def render(data: ChargingScreen, surface: pygame.Surface, now_ms: int, ctx: ScreenContext,
            theme: Theme = THEME) -> list[Target]:
     if data.on_terminal:
         return render_terminal(data, surface, now_ms, ctx, theme)
+    if data.can_withdraw:  # an Express gift's window: hold the card, or stop it (docs/donation.md)
+        return render_express(data, surface, now_ms, ctx, theme)
     _ = chrome.tr(data.lang)
     chrome.scrim(surface, theme, alpha=235)
     w, h = surface.get_size()
     px = lambda f: theme.px(surface, f)  # noqa: E731
     spinner(surface, (w // 2, int(h * 0.3)), px(0.09), now_ms, theme)
     box = pygame.Rect(int(w * 0.1), int(h * 0.46), int(w * 0.8), px(0.2))
-    if data.can_withdraw:  # an Express gift's window: hold the card, or stop it (docs/donation.md)
-        wait = _("Keep your card on the reader. To stop, lift it or touch Cancel")
-    else:
-        wait = _("Processing… please keep your card still")
-    chrome.fit_text(surface, wait, box, px(0.07), theme.text, bold=True, anchor="midtop")
+    chrome.fit_text(surface, _("Processing… please keep your card still"), box, px(0.07), theme.text, bold=True,
+                    anchor="midtop")
     p = ctx.project(data.project)
     line = f"{yen(data.amount_yen)}  {p.name(data.lang)}"
     box = pygame.Rect(int(w * 0.1), int(h * 0.7), int(w * 0.8), px(0.15))
     chrome.fit_text(surface, line, box, px(0.05), theme.accent, bold=True, anchor="midtop")
-    targets = [chrome.lang_toggle(surface, data.lang, theme)]
-    if data.can_withdraw:
-        # An Express gift, nothing charged yet: the one moment an accidental tap can be undone (docs/donation.md).
-        rect = pygame.Rect(0, 0, int(w * 0.3), theme.min_target(surface))
-        rect.midbottom = (w // 2, h - px(0.04))
-        targets.append(ui.button(surface, rect, _("Cancel"), chrome.CANCEL, theme=theme, size=px(0.055)))
-    return targets
+    return [chrome.lang_toggle(surface, data.lang, theme)]
