@@ -86,6 +86,68 @@ def fit_text(surface: pygame.Surface, s: str, rect: pygame.Rect, size: int, colo
     return ui.text(surface, s, pos, size, color, bold=bold, anchor=anchor, max_width=rect.width)
 
 
+DANGLING = frozenset({"a", "an", "the", "and", "or", "of", "for", "to", "in", "on", "with", "at", "by", "your"})
+"""English words a label's first line should not end on: "A playroom / for young families" reads as two
+phrases, "A playroom for / young families" does not."""
+
+
+def two_lines(s: str, f: pygame.font.Font, max_width: int | None = None) -> tuple[str, str] | None:
+    """``s`` cut in two at a break (BudouX phrase or space): of the cuts whose lines fit ``max_width``, one
+    whose first line does not end on a small word (:data:`DANGLING`), then the one whose wider line is
+    narrowest, so a label on two lines reads as two halves ("Children and / the future")."""
+    parts = ui.chunks(s)
+    best: tuple[tuple[bool, int], tuple[str, str]] | None = None
+    for i in range(1, len(parts)):
+        a, b = "".join(parts[:i]).rstrip(), "".join(parts[i:]).strip()
+        if not (a and b):
+            continue
+        width = max(f.size(a)[0], f.size(b)[0])
+        if max_width is not None and width > max_width:
+            continue
+        key = (a.rsplit(" ", 1)[-1].lower() in DANGLING, width)
+        if best is None or key < best[0]:
+            best = (key, (a, b))
+    return best[1] if best else None
+
+
+TWO_LINE_STEP = 0.92
+"""Line step of a two-line label, in the font's line size: Noto Sans JP's line size is 1.45 em (room for
+kana above and below), looser than a label of two short lines needs."""
+
+
+def label_lines(s: str, rect: pygame.Rect, size: int, *, bold: bool = True,
+                min_size: int = 10) -> tuple[int, tuple[str, ...]]:
+    """The largest size <= ``size`` at which ``s`` fits ``rect`` on one line, or on two balanced lines (one
+    line preferred at a size), and the lines."""
+    while True:
+        f = ui.font(size, bold)
+        if f.size(s)[0] <= rect.width and f.get_height() <= rect.height:
+            return size, (s,)
+        halves = two_lines(s, f, rect.width)
+        if halves is not None and int(f.get_linesize() * TWO_LINE_STEP) + f.get_height() <= rect.height:
+            return size, halves
+        if size <= min_size:
+            halves = two_lines(s, f)
+            return size, (s,) if halves is None else halves
+        size = max(min_size, size - max(1, size // 30))
+
+
+def fit_label(surface: pygame.Surface, s: str, rect: pygame.Rect, size: int, color: Color = THEME.text, *,
+              bold: bool = True) -> pygame.Rect:
+    """A button's or a chip's label centred in ``rect``: one line, or two balanced lines, at the largest size
+    that fits (:func:`label_lines`). Returns the area drawn."""
+    size, lines = label_lines(s, rect, size, bold=bold)
+    f = ui.font(size, bold)
+    step = int(f.get_linesize() * TWO_LINE_STEP)
+    total = step * (len(lines) - 1) + f.get_height()
+    top = rect.centery - total // 2
+    drawn = pygame.Rect(rect.centerx, top, 0, 0)
+    for i, line in enumerate(lines):
+        drawn.union_ip(ui.text(surface, line, (rect.centerx, top + i * step), size, color, bold=bold,
+                               anchor="midtop"))
+    return drawn
+
+
 @lru_cache(maxsize=16)
 def _layer(size: tuple[int, int], color: Color, alpha: int) -> pygame.Surface:
     layer = pygame.Surface(size, pygame.SRCALPHA)

@@ -18,6 +18,9 @@ from kiosk.ui.screens.context import ProjectInfo, ScreenContext
 from kiosk.ui.widgets import THEME, Target, Theme
 
 AREA_ORDER = ("children", "welfare", "green", "culture", "town")
+LABEL_SIZE = 0.045
+"""Area labels, in screen heights: the same in both languages (an English label takes two lines instead)."""
+PROJECT_SIZE = 0.05
 
 
 def by_area(projects: tuple[str, ...], ctx: ScreenContext) -> list[tuple[str, list[ProjectInfo]]]:
@@ -37,24 +40,27 @@ def render(data: ChooseProjectScreen, surface: pygame.Surface, now_ms: int, ctx:
     targets: list[Target] = []
     toggle = chrome.lang_toggle(surface, data.lang, theme)
     margin = px(0.05)
-    head = pygame.Rect(margin, px(0.04), toggle.rect.left - 2 * margin, px(0.1))
-    chrome.fit_text(surface, _("Choose a project"), head, px(0.07), theme.text, bold=True)
+    # やめる sits on the top row beside the language button, not under the rows: the rows get the height, so
+    # a label that needs two lines (most English area and project names) keeps the size of a Japanese one.
+    cancel = pygame.Rect(0, toggle.rect.top, int(w * 0.2), theme.min_target(surface))
+    cancel.right = toggle.rect.left - px(0.03)
+    head = pygame.Rect(margin, px(0.03), cancel.left - 2 * margin, theme.min_target(surface))
+    chrome.fit_text(surface, _("Choose a project"), head, px(0.07), theme.text, bold=True, one_line_down_to=0.8)
 
     groups = by_area(data.projects, ctx)
-    cancel = pygame.Rect(margin, 0, int(w * 0.22), theme.min_target(surface))
-    cancel.bottom = h - px(0.04)
-    body = pygame.Rect(margin, px(0.16), w - 2 * margin, cancel.top - px(0.03) - px(0.16))
+    top = toggle.rect.bottom + px(0.03)
+    body = pygame.Rect(margin, top, w - 2 * margin, h - px(0.03) - top)
     # One row per policy area: its coloured label, then its projects side by side.
-    gap = px(0.02)
+    gap = px(0.015)
     row_h = max(theme.min_target(surface),
-                min(px(0.16), (body.height - gap * (len(groups) - 1)) // max(1, len(groups))))
+                min(px(0.18), (body.height - gap * (len(groups) - 1)) // max(1, len(groups))))
     label_w = int(w * 0.24)
     for r, (area, infos) in enumerate(groups):
         y = body.top + r * (row_h + gap)
         label = pygame.Rect(body.left, y, label_w - gap, row_h)
         pygame.draw.rect(surface, AREA_COLOURS.get(area, theme.button), label, border_radius=row_h // 5)
-        chrome.fit_text(surface, chrome.area_label(area, data.lang), label.inflate(-px(0.03), -px(0.02)),
-                        px(0.045), theme.text, bold=True, anchor="center")
+        chrome.fit_label(surface, chrome.area_label(area, data.lang), label.inflate(-px(0.03), -px(0.01)),
+                         px(LABEL_SIZE), theme.text)
         n = len(infos)
         bw = (body.width - label_w - gap * (n - 1)) // max(1, n)
         for i, info in enumerate(infos):
@@ -62,8 +68,8 @@ def render(data: ChooseProjectScreen, surface: pygame.Surface, now_ms: int, ctx:
             selected = info.id == data.current
             pygame.draw.rect(surface, theme.accent if selected else theme.button, rect, border_radius=row_h // 5)
             pygame.draw.rect(surface, theme.text, rect, width=max(2, px(0.004)), border_radius=row_h // 5)
-            chrome.fit_text(surface, info.name(data.lang), rect.inflate(-px(0.04), -px(0.015)), px(0.05),
-                            theme.bg if selected else theme.button_text, bold=True, anchor="center")
+            chrome.fit_label(surface, info.name(data.lang), rect.inflate(-px(0.04), -px(0.01)), px(PROJECT_SIZE),
+                             theme.bg if selected else theme.button_text)
             targets.append(Target(rect, chrome.PICK_PROJECT, info.id))
     targets.append(ui.button(surface, cancel, _("Cancel"), chrome.CANCEL, theme=theme, size=px(0.045)))
     targets.append(toggle)
