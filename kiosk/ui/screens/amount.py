@@ -59,8 +59,11 @@ def render_choose(data: ChooseAmountScreen, surface: pygame.Surface, now_ms: int
     row = pygame.Rect(int(w * 0.08), int(h * 0.5), int(w * 0.84), px(0.19))
     targets += amount_buttons(surface, data.presets_yen, data.default_yen, row, theme)
     hint = _("Or tap your card now to give {amount}").format(amount=yen(data.default_yen))
-    box = pygame.Rect(int(w * 0.3), row.bottom + px(0.04), int(w * 0.66), h - row.bottom - px(0.06))
-    chrome.fit_text(surface, hint, box, px(0.042), theme.muted)
+    # Centred under the amounts it belongs to, and above the bottom buttons (a longer line shrinks or wraps
+    # there, never under やめる or ほかのプロジェクト).
+    buttons_top = h - px(0.05) - theme.min_target(surface)
+    box = pygame.Rect(row.left, row.bottom + px(0.03), row.width, buttons_top - px(0.02) - row.bottom - px(0.03))
+    chrome.fit_text(surface, hint, box, px(0.042), theme.muted, anchor="midtop")
     targets.append(_cancel(surface, data.lang, theme))
     other = pygame.Rect(0, 0, int(w * 0.3), theme.min_target(surface))
     other.bottomright = (w - px(0.05), h - px(0.05))

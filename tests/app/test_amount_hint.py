@@ -1,0 +1,48 @@
+"""The amount screen's "or tap your card now to give ¥100" line (1080p golden review, issue #15): it started at
+30 % of the width, so it sat off-centre under the amount buttons it explains (the Japanese line ran far to the
+right), and its box reached down under the bottom buttons, where a longer line would have been drawn under
+やめる and ほかのプロジェクト. It is now centred under the amounts and kept above the bottom buttons."""
+
+from __future__ import annotations
+
+import numpy as np
+import pygame
+import pytest
+from app_samples import CTX, backdrop
+
+from kiosk.donation import flow
+from kiosk.ui.screens import chrome, render
+from kiosk.ui.widgets import THEME
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _pg():
+    pygame.font.init()
+    yield
+
+
+def hint_box(s: pygame.Surface, targets) -> pygame.Rect:  # noqa: ANN001
+    """The bounding box of the hint's pixels (the muted colour, below the amount buttons)."""
+    row_bottom = max(t.rect.bottom for t in targets if t.action == chrome.AMOUNT)
+    px = pygame.surfarray.pixels3d(s)
+    mask = np.all(px == np.array(THEME.muted), axis=2)
+    mask[:, :row_bottom] = False
+    xs, ys = np.nonzero(mask)
+    assert len(xs), "no hint drawn"
+    return pygame.Rect(xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)], ids=["720p", "1080p"])
+@pytest.mark.parametrize("lang", ["ja", "en"])
+@pytest.mark.parametrize("default", [100, 10_000])
+def test_the_tap_now_hint_is_centred_under_the_amounts_and_clear_of_the_buttons(size, lang, default):
+    s = backdrop(size)
+    presets = (100, 500, 1000) if default == 100 else (1000, 5000, 10_000)
+    targets = render(flow.ChooseAmountScreen("kodomo-shokudo", presets, default, lang), s, 0, ctx=CTX)
+    box = hint_box(s, targets)
+    amounts = [t.rect for t in targets if t.action == chrome.AMOUNT]
+    row_centre = (amounts[0].left + amounts[-1].right) // 2
+    assert abs(box.centerx - row_centre) <= size[1] * 0.01, (box, row_centre)
+    for t in targets:
+        if t.action in (chrome.CANCEL, chrome.PICKER):
+            assert not box.colliderect(t.rect), (t.action, box, t.rect)
