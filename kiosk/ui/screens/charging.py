@@ -84,7 +84,8 @@ def render_terminal(data: ChargingScreen, surface: pygame.Surface, now_ms: int, 
     if below is not None:
         state = pygame.Rect(int(w * 0.06), px(0.55), int(w * 0.56), px(0.14))
         chrome.fit_text(surface, _(below), state, px(0.055), theme.muted, bold=True, one_line_down_to=0.7)
-    spinner(surface, (int(w * 0.8), int(h * 0.45)), px(0.09), now_ms, theme)
+    if line != TERMINAL_LINES["CANCELED"]:  # "canceled" is an end, not a wait: no spinner under it
+        spinner(surface, (int(w * 0.8), int(h * 0.45)), px(0.09), now_ms, theme)
     targets = [chrome.lang_toggle(surface, data.lang, theme)]
     if can_cancel(data):
         rect = pygame.Rect(px(0.05), 0, int(w * 0.22), theme.min_target(surface))

@@ -1,4 +1,6 @@
-"""The amount screen's "or tap your card now to give ¥100" line (1080p golden review, issue #15): it started at
+"""Found in the 1080p golden review of the citizen screens (issue #15).
+
+The amount screen's "or tap your card now to give ¥100" line: it started at
 30 % of the width, so it sat off-centre under the amount buttons it explains (the Japanese line ran far to the
 right), and its box reached down under the bottom buttons, where a longer line would have been drawn under
 やめる and ほかのプロジェクト. It is now centred under the amounts and kept above the bottom buttons."""
@@ -46,3 +48,17 @@ def test_the_tap_now_hint_is_centred_under_the_amounts_and_clear_of_the_buttons(
     for t in targets:
         if t.action in (chrome.CANCEL, chrome.PICKER):
             assert not box.colliderect(t.rect), (t.action, box, t.rect)
+
+
+@pytest.mark.parametrize("state,still", [("CANCELED", True), ("IN_PROGRESS", False), ("COMPLETED", False)])
+def test_a_canceled_terminal_payment_shows_no_spinner(state, still):
+    """1080p golden review: "取り消しました" (canceled) had the waiting spinner turning beside it, as if something
+    were still to happen to the money. It is drawn still; the states that do wait keep their spinner."""
+    data = flow.ChargingScreen("kodomo-shokudo", 500, "ja", on_terminal=True, terminal_state=state,
+                               cancel_requested=state == "CANCELED")
+    frames = []
+    for now in (0, 400):
+        s = backdrop((1280, 720))
+        render(data, s, now, ctx=CTX)
+        frames.append(pygame.surfarray.array3d(s))
+    assert np.array_equal(frames[0], frames[1]) is still
