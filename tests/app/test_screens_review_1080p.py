@@ -62,3 +62,22 @@ def test_a_canceled_terminal_payment_shows_no_spinner(state, still):
         render(data, s, now, ctx=CTX)
         frames.append(pygame.surfarray.array3d(s))
     assert np.array_equal(frames[0], frames[1]) is still
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)], ids=["720p", "1080p"])
+@pytest.mark.parametrize("name", ["attract", "attract_points"])
+def test_the_loop_names_the_group_in_english_too(size, name):
+    """1080p golden review: on the loop an English group name too long to sit beside the area chip
+    ("Tsurugashima Children's Support Group") was left out, so an English reader never saw who runs the project;
+    it now goes under a one-line title, above the progress bar, at no less than the 3 % floor."""
+    from app_samples import screens
+
+    from kiosk.ui import widgets as ui
+
+    for lang in ("ja", "en"):
+        s = backdrop(size)
+        with ui.measure_text() as drawn:
+            render(screens(lang)[name], s, 0, ctx=CTX)
+        group = CTX.project("kodomo-shokudo").group_name(lang)
+        sizes = [n for n, t in drawn if t == group]
+        assert sizes and min(sizes) >= round(0.03 * size[1]), (lang, drawn)

@@ -100,11 +100,21 @@ def render(data: AttractScreen, surface: pygame.Surface, now_ms: int, ctx: Scree
         size = px(0.038)
         while size > px(0.03) and ui.font(size).size(group)[0] > room:
             size -= 1
-        if group and ui.font(size).size(group)[0] <= room:  # one readable line beside the chip, or left out here
+        beside = bool(group) and ui.font(size).size(group)[0] <= room
+        if beside:  # one readable line beside the chip
             ui.text(surface, group, (chip.right + px(0.02), chip.centery), size, theme.muted, anchor="midleft")
         title_box = pygame.Rect(left.left, chip.bottom + px(0.012), left.width, px(0.17))
-        chrome.fit_text(surface, p.name(data.lang), title_box, px(0.075), theme.text, bold=True)
+        title = chrome.fit_text(surface, p.name(data.lang), title_box, px(0.075), theme.text, bold=True)
         bar = pygame.Rect(left.left, left.bottom - px(0.095), left.width, px(0.095))
+        if group and not beside:
+            # Too long beside the chip (most English group names): under a one-line title, where there is room
+            # above the progress bar, rather than left out (1080p golden review, issue #15).
+            size = px(0.038)
+            while size > px(0.03) and ui.font(size).size(group)[0] > left.width:
+                size -= 1
+            f = ui.font(size)
+            if f.size(group)[0] <= left.width and title.bottom + px(0.005) + f.get_height() <= bar.top:
+                ui.text(surface, group, (left.left, title.bottom + px(0.005)), size, theme.muted)
         chrome.progress_block(surface, ctx.total(p.id), p.goal_yen, data.lang, bar, theme)
 
     pygame.draw.line(surface, theme.muted, (right.left - px(0.015), right.top), (right.left - px(0.015), right.bottom),
