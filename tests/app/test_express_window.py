@@ -36,8 +36,10 @@ def kinds(app: App) -> list[str]:
 def test_a_card_held_through_the_window_gives(kiosk):
     run_until(kiosk, lambda p: p.screen.screen == "attract" and p.screen.project is not None)
     kiosk.sim.tap(card_spec(0), WINDOW_MS / 1000 + 0.6)
-    p = run_until(kiosk, lambda p: p.screen.screen == "charging" and p.screen.can_withdraw)
-    assert kinds(kiosk) == ["donation_intent"]  # durable first; nothing charged yet
+    # The window's screen is up from the tap, while the intent is still being committed (やめる works then
+    # too): wait for the commit, inside the window. Durable first; nothing charged yet.
+    p = run_until(kiosk, lambda p: p.screen.screen == "charging" and p.screen.can_withdraw
+                  and kinds(kiosk) == ["donation_intent"])
     assert target_center(p.targets, chrome.CANCEL) is not None
     run_until(kiosk, lambda p: p.screen.screen == "thanks")
     assert kinds(kiosk) == ["donation_intent", "donation"]
