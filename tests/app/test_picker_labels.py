@@ -76,3 +76,29 @@ def test_two_lines_never_cut_a_japanese_word():
     # BudouX's phrases: "ひとり暮らし高齢者の|見守り", never inside 見守り or 高齢者.
     assert chrome.two_lines("ひとり暮らし高齢者の見守り", f) == ("ひとり暮らし高齢者の", "見守り")
     assert chrome.two_lines("寄付", f) is None  # one phrase: never cut inside it
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["720p", "1080p"])
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_an_area_with_many_projects_continues_on_a_second_row_and_stays_readable(size, lang):
+    """Four projects in one area: side by side they were a quarter of the row each and their English titles fell
+    below the 3 % floor (27 px at 1080p). The area continues on a second row under its label instead."""
+    from dataclasses import replace
+
+    from kiosk.donation import flow
+    from kiosk.ui.screens import ProjectInfo
+
+    projects = dict(CTX.projects)
+    for i in range(2):
+        projects[f"study-{i}"] = ProjectInfo(f"study-{i}", "放課後の学習支援をみんなで",
+                                             "After-school study support for everyone", "", "children", 1000)
+    ctx = replace(CTX, projects=projects)
+    s = backdrop(size)
+    with ui.measure_text() as texts:
+        targets = render(flow.ChooseProjectScreen(tuple(projects), "kodomo-shokudo", lang), s, 0, ctx=ctx)
+    assert min(texts)[0] >= round(0.037 * size[1]), min(texts)  # a margin over the 3 % floor
+    buttons = [t.rect for t in targets if t.action == chrome.PICK_PROJECT]
+    assert len(buttons) == len(projects)
+    assert all(b.height >= round(0.11 * size[1]) for b in buttons)  # finger-sized
+    assert not any(a.colliderect(b) for i, a in enumerate(buttons) for b in buttons[i + 1:])
+    assert all(s.get_rect().contains(b) for b in buttons)
