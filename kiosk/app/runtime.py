@@ -39,7 +39,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -190,6 +190,25 @@ class ServiceWorker:
         """When the newest card event was made (reader clock = ``time.monotonic``)."""
         self.tap_at: float | None = None
         """``card_at`` of the card that started the donation in progress (or just ended)."""
+        self._side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="points-lookup")
+        """Where the service's network lookups run (the portal's points answer): never on this worker, which
+        would hold every donation behind a slow portal. One thread: answers are kept (points-allotted.json) in
+        the order they came."""
+        service.off_writer = self.off_writer
+
+    def off_writer(self, work: Callable[[], T], then: Callable[[T], Any]) -> None:
+        """Run ``work()`` on the side thread, then ``then(result)`` as a job on this worker (after the jobs
+        queued meanwhile). Nothing of ``work`` may append: only ``then`` runs on the ledger's owner."""
+
+        def run() -> None:
+            try:
+                result = work()
+            except Exception:  # a bug in work(): the flow stays where it was, Cancel still leaves
+                log.exception("side work failed")
+                return
+            self.submit(lambda _svc: then(result))
+
+        self._side.submit(run)  # RuntimeError once shut down: the service then answers without the network
 
     def start(self) -> ServiceWorker:
         self._thread.start()
@@ -227,6 +246,7 @@ class ServiceWorker:
     def stop(self, timeout: float = 30.0) -> bool:
         """Finish the jobs queued so far (a charge is never cut off), close the ledger on the worker, then stop;
         ``False`` if it would not within ``timeout``."""
+        self._side.shutdown(wait=False, cancel_futures=True)  # a lookup in flight ends by its HTTP timeout
         self._inbox.put(None)
         self._thread.join(timeout)
         return not self._thread.is_alive()
