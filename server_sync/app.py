@@ -34,6 +34,7 @@ from server_sync import (
     kiosk_keys,
     logfilter,
     moviemaker_ui,
+    movies,
     mypage,
     operator,
     pages,
@@ -257,6 +258,8 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     def media_file(sha256: str, request: Request) -> Response:
         if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
             raise PortalError(422, "bad_digest", "media are addressed by 64 lowercase hex characters")
+        if movies.is_draft(engine, sha256):  # an unpublished movie: only behind a session, at its preview page
+            raise PortalError(404, "not_found", "no media with that digest")
         got = configstore.get_media(engine, sha256)
         if got is None:
             raise PortalError(404, "not_found", "no media with that digest")

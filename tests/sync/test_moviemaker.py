@@ -116,6 +116,12 @@ def test_photos_with_captions_become_a_movie_previewed_then_published(op, tmp_pa
     assert sb.get(f"{op.url}/staff/movies/{job}/preview", timeout=10).status_code == 403
     assert sb.post(f"{op.url}/staff/movies/{job}/publish", data={"csrf": token_b}, timeout=10).status_code == 403
     assert movies.published_movie(engine, "proj-a") is None
+    # By its digest (/api/v1/media serves media without a session), the draft and its poster frame do not exist,
+    # for anyone: signed in or not, another group's editor or not. Its group watches it at its preview page.
+    for url in (f"{op.url}/api/v1/media/{row[k]}" for k in ("sha256", "poster_sha256")):
+        for who in (requests, s, sb):
+            assert who.get(url, timeout=10).status_code == 404
+            assert who.get(url, headers={"Range": "bytes=0-9"}, timeout=10).status_code == 404
     # Publish: a media item of its project, with its poster frame, offered in the playlist form.
     r = s.post(f"{op.url}/staff/movies/{job}/publish", data={"csrf": token}, timeout=10)
     assert r.status_code == 200 and "公開しました" in r.text
@@ -124,6 +130,9 @@ def test_photos_with_captions_become_a_movie_previewed_then_published(op, tmp_pa
     poster = requests.get(op.url + pub["poster_url"], timeout=10)
     assert poster.status_code == 200 and poster.headers["content-type"] == "image/jpeg"
     assert poster.content[:2] == b"\xff\xd8"
+    movie = requests.get(op.url + pub["url"], timeout=10)  # published: public, for anyone
+    assert movie.status_code == 200 and movie.content == preview.content
+    assert movie.headers["cache-control"].startswith("public")
     st, _ = login(op.url, "staff1")
     assert f'<option value="{row["sha256"]}"' in st.get(op.url + "/staff/playlists?target=all", timeout=10).text
 
