@@ -44,6 +44,7 @@ def points_desk(cfg: Any) -> PointsDesk:
                       areas={p.id: p.area for p in cfg.projects})
 
 
-def has_pools(cfg: Any) -> bool:
-    """Whether the applied config offers any sponsor pool (the "use your points" button is shown then)."""
-    return bool(pools_for(load_applied(cfg.data_dir), cfg.kiosk.id))
+def has_pools(cfg: Any, applied: dict[str, Any] | None) -> bool:
+    """Whether the applied config (``applied``: portal-config.json as read at start) offers any sponsor pool
+    (the "use your points" button is shown then)."""
+    return bool(pools_for(applied, cfg.kiosk.id))

@@ -372,13 +372,16 @@ class App:
     def start(self) -> App:
         cfg = self.cfg
         ensure_secrets(cfg)
-        self._adopt_recorded_config()
+        from kiosk.sync.configapply import load_applied, record_applied_config
+
+        # portal-config.json, read once: the projects and amounts, the ledger's record of it and the points
+        # button all follow the same reading (nothing writes it before the sync thread starts, below).
+        applied = load_applied(cfg.data_dir)
+        self._adopt_recorded_config(applied)
         pepper = self.pepper = Pepper.load(cfg.pepper_path)  # the sync thread adopts city epochs into it
         self.ledger = open_ledger(cfg)
-        from kiosk.sync.configapply import record_applied_config
-
         # Before the worker claims the ledger and before any tap: a config whose ledger entry a power cut lost.
-        if record_applied_config(cfg.data_dir, self.ledger):
+        if record_applied_config(self.ledger, applied):
             log.warning("portal config on disk was not in the ledger (power cut while adopting it): recorded now")
         self._receipt_key_id = self.ledger.key_id
         self.ctx = replace(self.ctx, receipt_key_id=self._receipt_key_id)
@@ -386,7 +389,7 @@ class App:
         self.terminal.on_live = lambda _live: self._publish(None)  # a separate terminal's state, redrawn live
         service = DonationService.for_config(cfg, self.ledger, self.terminal, on_state=self._on_state,
                                              points=points_desk(cfg))  # use your points (docs/points.md)
-        service.settings = replace(service.settings, points_exchange=has_pools(cfg))
+        service.settings = replace(service.settings, points_exchange=has_pools(cfg, applied))
         self.worker = ServiceWorker(service, self._publish)
         self.worker.start()
         if not self.worker.started.wait(60):
@@ -404,14 +407,12 @@ class App:
         self.reader.start()
         return self
 
-    def _adopt_recorded_config(self) -> None:
+    def _adopt_recorded_config(self, applied: dict[str, Any] | None) -> None:
         """After a restart (a power cut, an update), the config the portal last pushed and this kiosk recorded
-        (``config_change`` in the ledger, then ``portal-config.json``) still sets projects, amounts and
-        playlist: the portal was told it is applied, and will not push it again."""
+        (``applied``: ``portal-config.json``, then ``config_change`` in the ledger) still sets projects, amounts
+        and playlist: the portal was told it is applied, and will not push it again."""
         from kiosk.sync.adopt import overlay
-        from kiosk.sync.configapply import load_applied
 
-        applied = load_applied(self.cfg.data_dir)
         if applied is None:
             return
         try:

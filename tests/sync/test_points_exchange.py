@@ -250,14 +250,15 @@ def test_kiosk_run_asks_the_portal_and_falls_back_to_its_last_word(portal, two):
     up = enrolled(a, portal)
     a.donate(1, card=CARD, amounts=(1000,))
     assert up.sync_once().ok
-    assert not has_pools(a.cfg)
+    assert not has_pools(a.cfg, load_applied(a.cfg.data_dir))
     pools.save_pool(portal.app.state.engine, {"id": "city", "sponsor": "市", "sponsor_en": "", "funded_yen": 800,
                                               "yen_per_point": 1, "per_kiosk_yen": 500, "areas": [], "start": None,
                                               "end": None})
     assert up.sync_once().ok
     desk = points_desk(a.cfg)
     token = a.pepper.token(fake_idm(CARD))
-    assert has_pools(a.cfg) and [(p.id, p.allocation_yen) for p in desk.pools()] == [("city", 500)]
+    assert has_pools(a.cfg, load_applied(a.cfg.data_dir))
+    assert [(p.id, p.allocation_yen) for p in desk.pools()] == [("city", 500)]
     assert desk.ask(token) == (10, 10) and desk.last_word(token) == 10
     portal.stop()  # the portal goes away: the last word stands, the balance is unknown
     assert desk.ask(token) == (10, None)
