@@ -10,6 +10,7 @@ answer reaches the screen, and a spend is still checked on the writer against th
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from dataclasses import replace
@@ -29,6 +30,7 @@ from kiosk.payment import open_terminal
 from kiosk.reader.events import CardPresented, TapRecord
 from kiosk.sync import pointsync
 from tests.app.test_app_e2e import _cfg
+from tests.conftest import fake_idm
 
 
 class SlowPortal:
@@ -40,11 +42,12 @@ class SlowPortal:
         self.answered = threading.Event()
         """Set once an answer was sent (or the kiosk had hung up)."""
         self.paths: list[str] = []
+        self.bodies: list[bytes] = []
         portal = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                portal.bodies.append(bytes(self.headers) + self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 portal.paths.append(self.path)
                 portal.asked.set()
                 portal.release.wait(60)
@@ -80,7 +83,7 @@ def portal():
     p.close()
 
 
-def test_a_slow_points_lookup_does_not_hold_a_donation(tmp_path: Path, portal: SlowPortal):
+def test_a_slow_points_lookup_does_not_hold_a_donation(tmp_path: Path, portal: SlowPortal, caplog):  # noqa: ANN001
     cfg = _cfg(tmp_path / "data")
     cfg.portal.url = portal.url
     ensure_secrets(cfg)
@@ -103,7 +106,9 @@ def test_a_slow_points_lookup_does_not_hold_a_donation(tmp_path: Path, portal: S
     service.settings = replace(service.settings, points_exchange=True)
     worker = ServiceWorker(service, lambda _at: None).start()
     assert worker.started.wait(30)
-    points_card, giver = pepper.card_token(b"\x01" * 8), pepper.card_token(b"\x02" * 8)
+    idms = [fake_idm(41), fake_idm(42)]
+    points_card, giver = (pepper.card_token(i) for i in idms)
+    caplog.set_level(logging.DEBUG)
 
     def tap(card):  # noqa: ANN001, ANN202 - as the reader thread hands a tap over
         rec = TapRecord(reader_id="sim", family="suica", system_code=0x0003, token=card, balance_yen=5_000,
@@ -148,6 +153,15 @@ def test_a_slow_points_lookup_does_not_hold_a_donation(tmp_path: Path, portal: S
         worker.stop()
         terminal.close()
     assert not any(e.type == "points_spent" for e in entries_now(cfg))
+    # The raw card ID went nowhere on this path: not to the portal, the kept word, the ledger or the log.
+    kept = (cfg.data_dir / pointsync.FILE).read_bytes()
+    assert points_card.hex.encode() in kept and points_card.hex.encode() in portal.bodies[0]  # the token did
+    logs = "\n".join(r.getMessage() + repr(r.args) for r in caplog.records).encode()
+    for blob, where in ((b"".join(portal.bodies), "the lookup"), (kept, pointsync.FILE), (logs, "the log"),
+                        (cfg.ledger_path.read_bytes(), "the ledger")):
+        for idm in idms:
+            for needle in (idm, idm.hex().encode(), idm.hex().upper().encode()):
+                assert needle not in blob, f"IDm {idm.hex()} in {where}"
 
 
 def entries_now(cfg) -> list:  # noqa: ANN001
