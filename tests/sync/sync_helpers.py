@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -150,6 +151,18 @@ def portal_entry_count(db_url: str, kiosk_id: str) -> tuple[int, int]:
 # --- staff pages in Chromium ----------------------------------------------------------------------------------
 PASSWORD = "correct horse battery"
 """The password the sync tests give the staff users they add (server_sync.staff.add_user)."""
+
+
+def staff_session(url: str, user: str, *, password: str = PASSWORD, lang: str = "ja") -> tuple[requests.Session, str]:
+    """An HTTP session signed in as ``user`` on the staff side (``lang`` chosen first), and its CSRF token."""
+    s = requests.Session()
+    if lang == "en":
+        s.get(url + "/staff/lang?to=en", timeout=10)
+    r = s.post(url + "/staff/login", data={"username": user, "password": password}, timeout=10)
+    assert r.status_code == 200, r.text
+    token = re.search(r'name="csrf" value="([^"]+)"', r.text)
+    assert token is not None, "no CSRF token on the page after signing in"
+    return s, token.group(1)
 
 
 def staff_page(browser: Any, url: str, user: str, password: str = PASSWORD, size: tuple[int, int] = (390, 844)) -> Any:

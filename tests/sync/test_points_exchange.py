@@ -16,7 +16,7 @@ import re
 import pytest
 import requests
 from sqlalchemy import select
-from sync_helpers import PROJECTS, Rig, enrolled, fake_idm, make_rig
+from sync_helpers import PASSWORD, PROJECTS, Rig, enrolled, fake_idm, make_rig, staff_session
 
 from kiosk.donation.exchange import ExchangeRefused, card_spendable, exchange, hexes_of, pool_left, pools_for
 from kiosk.sync import pointsync
@@ -27,7 +27,6 @@ from server_sync.db import entries, make_engine
 from server_sync.staff import add_user
 
 CARD = 7
-PASSWORD = "correct horse battery"
 AREA = {p["id"]: p["area"] for p in PROJECTS}
 TODAY = dt.date.today()
 
@@ -211,19 +210,12 @@ def test_administrators_fund_pools_on_the_operator_ui(portal, two):
     eng = portal.app.state.engine
     add_user(eng, "admin", PASSWORD)
 
-    def login(user: str) -> tuple[requests.Session, str]:
-        s = requests.Session()
-        r = s.post(portal.url + "/staff/login", data={"username": user, "password": PASSWORD}, timeout=10)
-        m = re.search(r'name="csrf" value="([^"]+)"', r.text)
-        assert m is not None
-        return s, m.group(1)
-
     form = {"id": "midori-bank", "sponsor": "みどり銀行", "sponsor_en": "Midori Bank", "funded_yen": "10,000",
             "yen_per_point": "1", "per_kiosk_yen": "3000", "areas": ["green"], "start": "2026-04-01", "end": ""}
-    s, token = login("staff1")
+    s, token = staff_session(portal.url, "staff1")
     assert s.get(portal.url + "/staff/pools", timeout=10).status_code == 403
     assert s.post(portal.url + "/staff/pools", data={**form, "csrf": token}, timeout=10).status_code == 403
-    s, token = login("admin")
+    s, token = staff_session(portal.url, "admin")
     bad = s.post(portal.url + "/staff/pools", data={**form, "csrf": token, "funded_yen": "-5", "end": "2026-01-01"},
                  timeout=10)
     assert bad.status_code == 422 and 'data-for="funded_yen"' in bad.text and 'data-for="end"' in bad.text

@@ -14,7 +14,16 @@ import uuid
 
 import requests
 from sqlalchemy import select
-from sync_helpers import PROJECTS, enrolled, fake_idm, make_rig, portal_entry_count, signed_post
+from sync_helpers import (
+    PASSWORD,
+    PROJECTS,
+    enrolled,
+    fake_idm,
+    make_rig,
+    portal_entry_count,
+    signed_post,
+    staff_session,
+)
 
 from server_sync import catalog, policy, pools, queries
 from server_sync.db import alarms, entries, make_engine
@@ -256,25 +265,15 @@ def test_an_equivocation_suspends_the_kiosk(portal, rig):
 
 
 def test_an_administrator_suspends_and_resumes_a_kiosk_on_the_kiosks_page(portal, rig):
-    import re
-
     from server_sync.staff import add_user
 
     up, honest = _honest_then(portal, rig)
-    add_user(portal.app.state.engine, "admin", "correct horse battery")
-    add_user(portal.app.state.engine, "clerk", "correct horse battery", "staff")
-
-    def login(user: str) -> tuple[requests.Session, str]:
-        s = requests.Session()
-        r = s.post(portal.url + "/staff/login", data={"username": user, "password": "correct horse battery"},
-                   timeout=10)
-        assert r.status_code == 200
-        return s, re.search(r'name="csrf" value="([^"]+)"', r.text).group(1)  # type: ignore[union-attr]
-
+    add_user(portal.app.state.engine, "admin", PASSWORD)
+    add_user(portal.app.state.engine, "clerk", PASSWORD, "staff")
     url = portal.url + f"/staff/kiosks/{rig.kiosk_id}/suspension"
-    clerk, ctoken = login("clerk")
+    clerk, ctoken = staff_session(portal.url, "clerk")
     assert clerk.post(url, data={"csrf": ctoken, "action": "suspend"}, timeout=10).status_code == 403
-    admin, token = login("admin")
+    admin, token = staff_session(portal.url, "admin")
     assert admin.post(url, data={"action": "suspend"}, timeout=10).status_code == 403  # no CSRF token
     page = admin.get(portal.url + "/staff/kiosks", timeout=10).text
     assert 'value="suspend"' in page and 'value="resume"' not in page
