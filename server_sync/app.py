@@ -34,6 +34,7 @@ from server_sync import (
     kiosk_keys,
     logfilter,
     moviemaker_ui,
+    movies,
     mypage,
     operator,
     pages,
@@ -257,18 +258,15 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     def media_file(sha256: str, request: Request) -> Response:
         if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
             raise PortalError(422, "bad_digest", "media are addressed by 64 lowercase hex characters")
+        if movies.is_draft(engine, sha256):  # an unpublished movie: only behind a session, at its preview page
+            raise PortalError(404, "not_found", "no media with that digest")
         got = configstore.get_media(engine, sha256)
         if got is None:
             raise PortalError(404, "not_found", "no media with that digest")
         data, ctype = got
-        headers = {"Cache-Control": "public, max-age=31536000, immutable", "Accept-Ranges": "bytes"}
-        if request.headers.get("range"):  # a browser playing the movie on a public page, seeking
-            span = public.byte_range(request.headers["range"], len(data))
-            if span is None:
-                return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{len(data)}"})
-            return Response(data[span[0]:span[1] + 1], status_code=206, media_type=ctype,
-                            headers={**headers, "Content-Range": f"bytes {span[0]}-{span[1]}/{len(data)}"})
-        return Response(data, media_type=ctype, headers=headers)
+        # In byte ranges: a browser playing the movie on a public page seeks.
+        return public.media_response(request.headers.get("range"), data, ctype,
+                                     {"Cache-Control": "public, max-age=31536000, immutable"})
 
     # --- public JSON ------------------------------------------------------------------------------
     @app.get("/api/v1/totals", tags=["public"], response_model=Totals, summary="Settled donations, all kiosks")

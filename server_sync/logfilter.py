@@ -7,6 +7,11 @@ log may quote a request line, and our own modules log through the same machinery
 sees every record of the process whatever logger made it and whatever handlers an operator or uvicorn
 configures later (a filter on a logger would miss records propagated from its children, and uvicorn
 replaces handlers when it configures logging). :func:`install` is called by ``create_app``.
+
+A my page's secret (``/me/<secret>``, docs/privacy.md) is a bearer token too: a path under ``/me/`` other
+than the fixed pages becomes ``/me/…`` the same way, for every logger (a logger filter on the loggers
+uvicorn uses missed records of any other module, and a message template such as ``"GET /me/%s"`` with the
+secret as its argument).
 """
 
 from __future__ import annotations
@@ -19,22 +24,37 @@ from typing import Any
 _CODE_PATH = re.compile(r"(/r/|/api/v1/receipts/)[^/?#\s\"']+")
 # A bare code (26 characters of base32, upper or lower case) standing alone in a message.
 _BARE_CODE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z2-7]{26}(?![A-Za-z0-9])")
+MY_PAGE_PATH = re.compile(r"/me/(?!(?:new|claim|claim\.js|closed)(?=[\s\"'?#]|$))[^\s\"'?#]+")
+"""A path under /me/ that may hold a secret: anything but the fixed pages (which a log may name)."""
 
 
 def redact(text: str) -> str:
-    return _BARE_CODE.sub("…", _CODE_PATH.sub(r"\1…", text))
+    return MY_PAGE_PATH.sub("/me/…", _BARE_CODE.sub("…", _CODE_PATH.sub(r"\1…", text)))
 
 
 class RedactReceipts(logging.Filter):
-    """Blank receipt codes in a record's message and arguments (never drops a record)."""
+    """Blank receipt codes and my-page secrets in a record (never drops a record).
+
+    The arguments are redacted one by one, so a formatter that reads them (uvicorn's access log) still
+    finds them. A message with arguments is left alone (``"/me/%s"`` is a template, not a secret) unless
+    the formatted line still holds something to redact: then the record carries that line, redacted,
+    and no arguments."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
         if isinstance(record.args, tuple):
             record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
         elif isinstance(record.args, dict):
             record.args = {k: redact(v) if isinstance(v, str) else v for k, v in record.args.items()}
+        if isinstance(record.msg, str) and not record.args:
+            record.msg = redact(record.msg)
+            return True
+        try:
+            text = record.getMessage()
+        except Exception:  # noqa: BLE001 - a malformed record: logging reports it as it would have
+            return True
+        clean = redact(text)
+        if clean != text:
+            record.msg, record.args = clean, ()
         return True
 
 

@@ -153,14 +153,9 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, size: tuple[int, int]
             if got is None:
                 raise Forbidden
             data, ctype = got
-            headers = {"Cache-Control": "private, no-store", "Accept-Ranges": "bytes"}
-            if request.headers.get("range"):  # Safari on a phone plays a video only in byte ranges
-                span = public.byte_range(request.headers["range"], len(data))
-                if span is None:
-                    return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{len(data)}"})
-                return Response(data[span[0]:span[1] + 1], status_code=206, media_type=ctype,
-                                headers={**headers, "Content-Range": f"bytes {span[0]}-{span[1]}/{len(data)}"})
-            return Response(data, media_type=ctype, headers=headers)
+            # In byte ranges: Safari on a phone plays a video only so.
+            return public.media_response(request.headers.get("range"), data, ctype,
+                                         {"Cache-Control": "private, no-store"})
         return ui.page(request, "any", render)
 
     @app.post("/staff/movies/{job_id}/publish", tags=["staff"])

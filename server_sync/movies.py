@@ -280,6 +280,25 @@ def is_published(engine: Engine, job: dict[str, Any]) -> bool:
         return conn.execute(select(media_info.c.sha256).where(media_info.c.sha256 == job["sha256"])).first() is not None
 
 
+def is_draft(engine: Engine, sha: str) -> bool:
+    """Whether ``sha`` is a render of a movie not yet published (the movie or its poster frame), and not
+    published or named by a configuration some other way.
+
+    ``/api/v1/media/<sha>`` serves media unsigned and without a session (kiosks fetch their playlist's media
+    that way; the staff session cookie is scoped to ``/staff``). A movie not yet published is its group's
+    draft, whose photos may show people who have not agreed to be public yet: it answers 404 there, to
+    anyone holding the digest. Its group's editors and center staff watch it at ``/staff/movies/<id>/preview``
+    (server_sync/moviemaker_ui.py), behind their session."""
+    with engine.connect() as conn:
+        if conn.execute(select(media_jobs.c.id).where((media_jobs.c.kind == "movie") & (
+                (media_jobs.c.sha256 == sha) | (media_jobs.c.poster_sha256 == sha)))).first() is None:
+            return False
+        if conn.execute(select(media_info.c.sha256).where(
+                (media_info.c.sha256 == sha) | (media_info.c.poster_sha256 == sha))).first() is not None:
+            return False
+        return not any(sha in (row[0] or "") for row in conn.execute(select(configs.c.document)))
+
+
 def discard_movie(engine: Engine, job: dict[str, Any]) -> None:
     """An unpublished movie and its job are removed, with its stored files unless something else uses them."""
     with writing(engine) as conn:

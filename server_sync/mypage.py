@@ -10,17 +10,17 @@
 - ``GET /me/<secret>`` — the card's gifts and points on every kiosk of the city, across pepper epochs.
 - ``POST /me/<secret>/revoke`` — closes the page for good; the link then answers 404 like any unknown one.
 
-Only SHA-256 of a secret is stored. The secret is in no log line: :func:`install` puts a filter on
-uvicorn's access log that shortens every path under ``/me/`` to ``/me/…`` (a reverse proxy in front
-of the portal must do the same: docs/privacy.md). Answers carry ``Cache-Control: no-store`` and
-``Referrer-Policy: same-origin``; the rate limit on ``/me/`` is server_sync/ratelimit.py's.
+Only SHA-256 of a secret is stored. The secret is in no log line: server_sync/logfilter.py shortens
+every path under ``/me/`` to ``/me/…`` in every record the process makes, uvicorn's access log included
+(a reverse proxy in front of the portal must do the same: docs/privacy.md). Answers carry
+``Cache-Control: no-store`` and ``Referrer-Policy: same-origin``; the rate limit on ``/me/`` is
+server_sync/ratelimit.py's.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import re
 import secrets
 import time
@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from kiosk.ledger.keys import public_from_raw
-from server_sync import pages, pools, queries
+from server_sync import logfilter, pages, pools, queries
 from server_sync.db import entries, kiosks, mypage_claims, mypage_tokens, mypages, writing
 from server_sync.errors import PortalError
 from server_sync.wire import mypage as W
@@ -46,37 +46,9 @@ the page's own form still sends an Origin the cross-site check (server_sync/secu
 SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 FUTURE_SLACK_MS = 5 * 60_000
 """A request may say it was made this far in the portal's future (an unsynced kiosk clock) and still count."""
-PRIVATE_PATH = re.compile(r"/me/(?!(?:new|claim|claim\.js|closed)(?=[\s\"'?#]|$))[^\s\"'?#]+")
-"""A path under /me/ that may hold a secret: anything but the fixed pages (which a log may name)."""
-
-
-class RedactMyPagePaths(logging.Filter):
-    """Shortens ``/me/<secret>`` to ``/me/…`` in log records (uvicorn's access log puts the path in args).
-    Never drops a record. Logger filters survive uvicorn's logging set-up (dictConfig keeps them)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = PRIVATE_PATH.sub("/me/…", record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(PRIVATE_PATH.sub("/me/…", a) if isinstance(a, str) else a for a in record.args)
-        elif isinstance(record.args, dict):
-            record.args = {k: PRIVATE_PATH.sub("/me/…", v) if isinstance(v, str) else v
-                           for k, v in record.args.items()}
-        return True
-
-
-_FILTER = RedactMyPagePaths()
-_LOGGERS = ("", "uvicorn", "uvicorn.access", "uvicorn.error", "fastapi", "server_sync")
-
-
-def _install_log_filter() -> None:
-    for name in _LOGGERS:
-        lg = logging.getLogger(name)
-        if _FILTER not in lg.filters:
-            lg.addFilter(_FILTER)
-        for h in lg.handlers:
-            if _FILTER not in h.filters:
-                h.addFilter(_FILTER)
+PRIVATE_PATH = logfilter.MY_PAGE_PATH
+"""A path under /me/ that may hold a secret; server_sync/logfilter.py shortens it to ``/me/…`` in every log
+record of the process."""
 
 
 def _now() -> int:
@@ -199,7 +171,7 @@ def history(engine: Engine, tokens: list[str]) -> dict[str, Any]:
 
 
 def install(app: FastAPI, engine: Engine) -> None:
-    _install_log_filter()
+    logfilter.install()  # create_app has; this page alone must not depend on it
 
     def _lang(lang: str | None) -> str:
         return "en" if lang == "en" else "ja"

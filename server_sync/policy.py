@@ -10,8 +10,10 @@ Pure: the caller gathers the context (catalog, the config the kiosk runs) from t
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 # Without a pushed config the portal does not know the kiosk's own limits; these ceilings stop the
 # absurd while never touching an honest kiosk (its own default maximum is ¥1,000, 100 points a grant).
@@ -30,6 +32,9 @@ HELD = "held: kiosk suspended"
 # (the sync thread records the change, then the screens switch): within this many milliseconds of the
 # change, in the same boot, an entry that fits the previous version passes.
 GRACE_MS = 10 * 60_000
+
+# A pool's period (``start``/``end``, ISO dates, both days included) is in the kiosks' local time.
+POOL_TZ = ZoneInfo("Asia/Tokyo")
 
 # Entry types the policy looks at: the ones that count (money, points) or name a project.
 CHECKED = frozenset({"donation_intent", "donation", "points_grant", "points_spent"})
@@ -131,7 +136,7 @@ def _violation(obj: dict[str, Any], ctx: Context) -> str | None:
             if data.get("points") != want:
                 return f"points: {data.get('points')} for ¥{yen}, the formula gives {want}{_at(ctx)}"
     elif kind == "points_spent":
-        return _spent_violation(data, ctx)
+        return _spent_violation(obj, data, ctx)
     else:  # points_grant
         rules = (ctx.config or {}).get("points_rules")
         if isinstance(rules, dict):  # written rules in force (issue #17): the grant must match one exactly
@@ -142,13 +147,17 @@ def _violation(obj: dict[str, Any], ctx: Context) -> str | None:
     return None
 
 
-def _spent_violation(data: dict[str, Any], ctx: Context) -> str | None:
-    """Points exchanged for a sponsor's gift (docs/points.md): a pool of the config the kiosk ran, its rate,
-    a project in one of its areas. (That the kiosk stayed within its allocation is shown on the pools page.)"""
+def _spent_violation(obj: dict[str, Any], data: dict[str, Any], ctx: Context) -> str | None:
+    """Points exchanged for a sponsor's gift (docs/points.md): a pool of the config the kiosk ran, within its
+    period, at its rate, to a project in one of its areas. (That the kiosk stayed within its allocation is
+    shown on the pools page.)"""
     pools = (ctx.config or {}).get("pools") or []
     pool = next((p for p in pools if isinstance(p, dict) and p.get("id") == data.get("pool")), None)
     if pool is None:
         return f"pool: {data.get('pool')!r} is not a sponsor pool of the config the kiosk ran{_at(ctx)}"
+    why = _period_violation(obj, pool, ctx)
+    if why is not None:
+        return why
     pts, yen = data.get("points"), data.get("amount_yen")
     if not isinstance(pts, int) or pts < 1 or yen != pts * int(pool.get("yen_per_point") or 1):
         return f"amount: {pts} points as ¥{yen}, pool {pool['id']!r} gives ¥{pool.get('yen_per_point')} a point"
@@ -160,6 +169,30 @@ def _spent_violation(data: dict[str, Any], ctx: Context) -> str | None:
     if areas and area not in areas:
         return f"pool: {pool['id']!r} gives only to {areas}, not to {data.get('project')!r} ({area})"
     return None
+
+
+def _period_violation(obj: dict[str, Any], pool: dict[str, Any], ctx: Context) -> str | None:
+    """The kiosk checks a pool's period before it spends (``PoolTerms.open_on``); so does the portal here.
+
+    A synced clock dates the entry (its day in the kiosks' time zone). An unsynced one does not, but the entry
+    was made before the portal received it: received before the pool opened is outside it all the same. (An
+    unsynced entry received after the end may have been spent offline in time: it passes.)"""
+    start, end = pool.get("start"), pool.get("end")
+    if obj.get("clock_synced") and isinstance(obj.get("wall_ms"), int):
+        day, how = _day(obj["wall_ms"]), "spent"
+    elif start:
+        day, how = _day(ctx.received_ms), "received unsynced"
+        end = None
+    else:
+        return None
+    if (start and day < str(start)) or (end and day > str(end)):
+        return (f"period: {how} on {day}, pool {pool['id']!r} runs {start or '…'} to {pool.get('end') or '…'}"
+                f"{_at(ctx)}")
+    return None
+
+
+def _day(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, POOL_TZ).date().isoformat()
 
 
 def _rule_violation(data: dict[str, Any], rules: dict[str, Any], ctx: Context) -> str | None:

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.engine import Engine
 
 from server_sync import catalog, charts, movies, pages, pools, queries
@@ -54,6 +54,19 @@ def byte_range(header: str, size: int) -> tuple[int, int] | None:
         return None
     first, last = first_n, min(last_n, size - 1)
     return (first, last) if first <= last else None
+
+
+def media_response(range_header: str | None, data: bytes, ctype: str, headers: dict[str, str]) -> Response:
+    """A stored movie or picture, whole or in the one byte range asked for (206; 416 when it cannot be served).
+    ``headers`` (caching) go on every answer, with ``Accept-Ranges``."""
+    headers = {**headers, "Accept-Ranges": "bytes"}
+    if range_header:
+        span = byte_range(range_header, len(data))
+        if span is None:
+            return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{len(data)}"})
+        return Response(data[span[0]:span[1] + 1], status_code=206, media_type=ctype,
+                        headers={**headers, "Content-Range": f"bytes {span[0]}-{span[1]}/{len(data)}"})
+    return Response(data, media_type=ctype, headers=headers)
 
 
 # --- charts -------------------------------------------------------------------------------------------

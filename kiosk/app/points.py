@@ -1,7 +1,8 @@
 """Wiring the points exchange into ``kiosk run`` (docs/points.md): the donation service's :class:`PointsDesk`.
 
 - the card: ask the portal (kiosk/sync/pointsync.py) with a short timeout, through an uploader of its own
-  (the sync thread's HTTP session is not shared across threads), else the portal's last word;
+  (the sync thread's HTTP session is not shared across threads), else the portal's last word. ``ask`` runs
+  on the service worker's side thread (``ServiceWorker.off_writer``), never on the ledger writer;
 - the pools: those of the pushed config this kiosk applied, re-read at each exchange (a new config with new
   allocations counts at once);
 - the areas: the projects of the running config.
@@ -43,6 +44,7 @@ def points_desk(cfg: Any) -> PointsDesk:
                       areas={p.id: p.area for p in cfg.projects})
 
 
-def has_pools(cfg: Any) -> bool:
-    """Whether the applied config offers any sponsor pool (the "use your points" button is shown then)."""
-    return bool(pools_for(load_applied(cfg.data_dir), cfg.kiosk.id))
+def has_pools(cfg: Any, applied: dict[str, Any] | None) -> bool:
+    """Whether the applied config (``applied``: portal-config.json as read at start) offers any sponsor pool
+    (the "use your points" button is shown then)."""
+    return bool(pools_for(applied, cfg.kiosk.id))

@@ -39,7 +39,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -190,6 +190,25 @@ class ServiceWorker:
         """When the newest card event was made (reader clock = ``time.monotonic``)."""
         self.tap_at: float | None = None
         """``card_at`` of the card that started the donation in progress (or just ended)."""
+        self._side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="points-lookup")
+        """Where the service's network lookups run (the portal's points answer): never on this worker, which
+        would hold every donation behind a slow portal. One thread: answers are kept (points-allotted.json) in
+        the order they came."""
+        service.off_writer = self.off_writer
+
+    def off_writer(self, work: Callable[[], T], then: Callable[[T], Any]) -> None:
+        """Run ``work()`` on the side thread, then ``then(result)`` as a job on this worker (after the jobs
+        queued meanwhile). Nothing of ``work`` may append: only ``then`` runs on the ledger's owner."""
+
+        def run() -> None:
+            try:
+                result = work()
+            except Exception:  # a bug in work(): the flow stays where it was, Cancel still leaves
+                log.exception("side work failed")
+                return
+            self.submit(lambda _svc: then(result))
+
+        self._side.submit(run)  # RuntimeError once shut down: the service then answers without the network
 
     def start(self) -> ServiceWorker:
         self._thread.start()
@@ -227,6 +246,7 @@ class ServiceWorker:
     def stop(self, timeout: float = 30.0) -> bool:
         """Finish the jobs queued so far (a charge is never cut off), close the ledger on the worker, then stop;
         ``False`` if it would not within ``timeout``."""
+        self._side.shutdown(wait=False, cancel_futures=True)  # a lookup in flight ends by its HTTP timeout
         self._inbox.put(None)
         self._thread.join(timeout)
         return not self._thread.is_alive()
@@ -352,13 +372,16 @@ class App:
     def start(self) -> App:
         cfg = self.cfg
         ensure_secrets(cfg)
-        self._adopt_recorded_config()
+        from kiosk.sync.configapply import load_applied, record_applied_config
+
+        # portal-config.json, read once: the projects and amounts, the ledger's record of it and the points
+        # button all follow the same reading (nothing writes it before the sync thread starts, below).
+        applied = load_applied(cfg.data_dir)
+        self._adopt_recorded_config(applied)
         pepper = self.pepper = Pepper.load(cfg.pepper_path)  # the sync thread adopts city epochs into it
         self.ledger = open_ledger(cfg)
-        from kiosk.sync.configapply import record_applied_config
-
         # Before the worker claims the ledger and before any tap: a config whose ledger entry a power cut lost.
-        if record_applied_config(cfg.data_dir, self.ledger):
+        if record_applied_config(self.ledger, applied):
             log.warning("portal config on disk was not in the ledger (power cut while adopting it): recorded now")
         self._receipt_key_id = self.ledger.key_id
         self.ctx = replace(self.ctx, receipt_key_id=self._receipt_key_id)
@@ -366,7 +389,7 @@ class App:
         self.terminal.on_live = lambda _live: self._publish(None)  # a separate terminal's state, redrawn live
         service = DonationService.for_config(cfg, self.ledger, self.terminal, on_state=self._on_state,
                                              points=points_desk(cfg))  # use your points (docs/points.md)
-        service.settings = replace(service.settings, points_exchange=has_pools(cfg))
+        service.settings = replace(service.settings, points_exchange=has_pools(cfg, applied))
         self.worker = ServiceWorker(service, self._publish)
         self.worker.start()
         if not self.worker.started.wait(60):
@@ -384,14 +407,12 @@ class App:
         self.reader.start()
         return self
 
-    def _adopt_recorded_config(self) -> None:
+    def _adopt_recorded_config(self, applied: dict[str, Any] | None) -> None:
         """After a restart (a power cut, an update), the config the portal last pushed and this kiosk recorded
-        (``config_change`` in the ledger, then ``portal-config.json``) still sets projects, amounts and
-        playlist: the portal was told it is applied, and will not push it again."""
+        (``applied``: ``portal-config.json``, then ``config_change`` in the ledger) still sets projects, amounts
+        and playlist: the portal was told it is applied, and will not push it again."""
         from kiosk.sync.adopt import overlay
-        from kiosk.sync.configapply import load_applied
 
-        applied = load_applied(self.cfg.data_dir)
         if applied is None:
             return
         try:

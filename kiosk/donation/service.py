@@ -83,10 +83,16 @@ class DonationService:
                  new_idem: Callable[[], str] = lambda: uuid.uuid4().hex,
                  checkpoint_after_donation: bool = True,
                  my_page_request: Callable[[DonorToken], str] | None = None,
-                 points: PointsDesk | None = None):
+                 points: PointsDesk | None = None,
+                 off_writer: Callable[[Callable[[], Any], Callable[[Any], Any]], None] | None = None):
         self.ledger = ledger
         self._points = points
         """What a points exchange needs from the sync side (docs/points.md); None: no exchange on this kiosk."""
+        self.off_writer = off_writer
+        """How network work leaves the ledger writer's thread: ``off_writer(work, then)`` runs ``work()`` on
+        another thread and later ``then(result)`` back on this service's thread, in order with the other jobs.
+        The points lookup asks the portal (up to its HTTP timeouts, seconds); on the writer it would hold every
+        donation queued behind it. None: ``work`` runs inline (single-threaded processes and tests)."""
         self._my_page_request = my_page_request
         """Signs a one-time my-page request for a card (server_sync.wire.mypage); None: no my pages."""
         self.terminal = terminal
@@ -217,7 +223,9 @@ class DonationService:
             state, effects = flow.step(self.state, ev, self.settings)
             self._set(state)
             for eff in effects:
-                pending.append(self._run(eff))
+                answer = self._run(eff)
+                if answer is not None:  # None: answered later, as a job of its own (see off_writer)
+                    pending.append(answer)
         if recorded:
             # After the thank-you is published (on_state above), never before it: the donor's receipt
             # verifies as soon as this reaches the portal (docs/receipts.md).
@@ -246,7 +254,7 @@ class DonationService:
             self._on_state(state)
 
     # --- effects ----------------------------------------------------------------------------
-    def _run(self, eff: flow.Effect) -> flow.Event:
+    def _run(self, eff: flow.Effect) -> flow.Event | None:
         if isinstance(eff, flow.CommitIntent):
             return self._commit_intent(eff)
         if isinstance(eff, flow.Charge):
@@ -264,15 +272,33 @@ class DonationService:
         raise TypeError(f"unknown effect {eff!r}")
 
     # --- points exchanged for sponsor-matched gifts (kiosk/donation/exchange.py, docs/points.md) --------------
-    def _lookup_points(self, eff: flow.LookupPoints) -> flow.Event:
-        allotted, balance = 0, None
-        if self._points is not None:
+    def _lookup_points(self, eff: flow.LookupPoints) -> flow.Event | None:
+        desk, donor = self._points, eff.donor
+
+        def ask() -> tuple[int, int | None]:  # off the writer when it can be: it may wait on the network
+            if desk is None:
+                return 0, None
             try:
-                allotted, balance = self._points.ask(eff.donor)
+                return desk.ask(donor)
             except Exception as exc:  # noqa: BLE001 - fail closed: nothing to spend, never a stuck screen
                 log.error("points lookup failed: %s", exc)
-        return flow.PointsLooked(now_ms=self.now_ms(), donor_hex=eff.donor.hex, balance=balance,
-                                 spendable=card_spendable(self.ledger, eff.donor, allotted))
+                return 0, None
+
+        def looked(answer: tuple[int, int | None]) -> flow.PointsLooked:
+            # On the writer's thread: what this ledger has spent for the card is read here, after the lookup,
+            # so a spend recorded while the portal was being asked is counted (and SpendPoints checks again).
+            allotted, balance = answer
+            return flow.PointsLooked(now_ms=self.now_ms(), donor_hex=donor.hex, balance=balance,
+                                     spendable=card_spendable(self.ledger, donor, allotted))
+
+        if desk is None or self.off_writer is None:
+            return looked(ask())
+        try:
+            self.off_writer(ask, lambda answer: self.handle(looked(answer)))
+        except RuntimeError as exc:  # the lookup thread is gone (shutting down): the last word, no network
+            log.error("points lookup not started: %s", exc)
+            return looked((desk.last_word(donor), None))
+        return None  # the flow waits in "asking"; PointsLooked arrives as a job (a stale one is ignored)
 
     def _spend_points(self, eff: flow.SpendPoints) -> flow.Event:
         desk = self._points

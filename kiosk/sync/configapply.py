@@ -87,12 +87,12 @@ class ConfigApplier:
         return "applied"
 
 
-def record_applied_config(data_dir: str | os.PathLike, ledger: Any) -> bool:
-    """At start, before the kiosk takes a tap: if ``portal-config.json`` holds a version the ledger's newest
-    ``config_change`` does not name (a power cut fell between the two writes in :meth:`ConfigApplier.apply`),
-    record it now, so that every gift is judged at the portal by the config this kiosk really runs. Returns
-    whether an entry was written. ``ledger`` is the open :class:`~kiosk.ledger.Ledger`, on its writer's thread."""
-    applied = load_applied(data_dir)
+def record_applied_config(ledger: Any, applied: dict[str, Any] | None) -> bool:
+    """At start, before the kiosk takes a tap: if ``portal-config.json`` (``applied``, as :func:`load_applied`
+    read it) holds a version the ledger's newest ``config_change`` does not name (a power cut fell between the
+    two writes in :meth:`ConfigApplier.apply`), record it now, so that every gift is judged at the portal by
+    the config this kiosk really runs. Returns whether an entry was written. ``ledger`` is the open
+    :class:`~kiosk.ledger.Ledger`, on its writer's thread."""
     if not applied or not isinstance(applied.get("version"), int) or not isinstance(applied.get("digest"), str):
         return False
     last = ledger.last_of_type("config_change")

@@ -8,6 +8,8 @@ does, then a real App starts headless on the same data dir.
 from __future__ import annotations
 
 import os
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from kiosk.app.demo import demo_template
@@ -15,7 +17,7 @@ from kiosk.app.runtime import App
 from kiosk.config import validate_config
 from kiosk.ledger.writer import InlineWriter
 from kiosk.ops.local_files import ensure_secrets, open_ledger
-from kiosk.sync.configapply import ConfigApplier
+from kiosk.sync.configapply import APPLIED, ConfigApplier
 from server_sync.wire import configdoc
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
@@ -44,7 +46,8 @@ def test_a_pushed_config_is_still_in_force_after_a_restart(tmp_path: Path) -> No
     pushed_clip = clips[1]
     projects = [{k: p[k] for k in ("id", "title", "title_en", "group", "area", "goal_yen")} for p in doc["projects"]]
     body = {"projects": projects, "presets_yen": [200, 300, 700], "default_yen": 300,
-            "playlist": [{"sha256": pushed_clip.sha256, "name": "c.mp4", "project": pushed_clip.project_id}]}
+            "playlist": [{"sha256": pushed_clip.sha256, "name": "c.mp4", "project": pushed_clip.project_id}],
+            "pools": [{"id": "city", "sponsor": "市", "allocations": {cfg.kiosk.id: 500}}]}
     norm = configdoc.normalised(configdoc.validate(body))
     led = open_ledger(cfg)
     ConfigApplier(cfg.data_dir, InlineWriter(led)).apply(
@@ -53,13 +56,45 @@ def test_a_pushed_config_is_still_in_force_after_a_restart(tmp_path: Path) -> No
     assert cfg.donation.presets_yen != [200, 300, 700]  # the file's config is another
 
     app = App(cfg, sound=False)
-    app.start()
+    with _opens(cfg.data_dir / APPLIED) as opened:
+        app.start()
     try:
+        # One reading of portal-config.json sets the amounts, the playlist and the points button.
+        assert len(opened) == 1, opened
         assert app.cfg.donation.presets_yen == [200, 300, 700] and app.cfg.donation.default_yen == 300
         assert [it.clip for it in app.cfg.player.playlist] == [pushed_clip.sha256]
+        assert app.worker is not None and app.worker.service.settings.points_exchange
         assert app.ctx is not None
     finally:
         app.close()
+
+
+_watched: list[tuple[str, list[str]]] = []
+
+
+def _audit(event: str, args: tuple) -> None:
+    if event == "open" and _watched and isinstance(args[0], (str, os.PathLike)):
+        path, seen = _watched[-1]
+        if os.fspath(args[0]) == path:
+            seen.append(str(args[1]))
+
+
+@contextmanager
+def _opens(path: Path):  # noqa: ANN202 - yields the modes ``path`` was opened with, by any thread
+    """Every open() of ``path`` while the block runs, seen by a Python audit hook (an observer, nothing is
+    replaced; hooks cannot be removed, so one is added once and watches only inside this block)."""
+    if not _hooked:
+        sys.addaudithook(_audit)
+        _hooked.append(True)
+    seen: list[str] = []
+    _watched.append((os.fspath(path), seen))
+    try:
+        yield seen
+    finally:
+        _watched.pop()
+
+
+_hooked: list[bool] = []
 
 
 def test_a_cut_between_the_file_and_the_ledger_entry_is_recorded_at_the_next_start(tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ def test_no_idm_in_database_wal_export_or_logs(tmp_path, signing_key, pepper, ca
         intent = led.record_intent("p", 100, "sim", tok, f"idem-{i}")
         led.record_donation(intent.seq, f"ref-{i}", 1)
     led.grant_points(pepper.token(IDMS[0]), 5, "volunteer")
+    led.spend_points(pepper.token(IDMS[1]), 3, "p", 30, "city")  # points exchanged for a sponsor's gift (#17)
     # Look at the WAL while it still holds the recent pages, then at the merged file.
     wal = (tmp_path / "ledger.db-wal").read_bytes()
     assert len(wal) > 0

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,3 +146,146 @@ def portal_entry_count(db_url: str, kiosk_id: str) -> tuple[int, int]:
                                       .where(entries.c.kiosk_id == kiosk_id)).one())  # type: ignore[return-value]
     finally:
         eng.dispose()
+
+
+# --- staff pages in Chromium ----------------------------------------------------------------------------------
+PASSWORD = "correct horse battery"
+"""The password the sync tests give the staff users they add (server_sync.staff.add_user)."""
+
+
+def staff_session(url: str, user: str, *, password: str = PASSWORD, lang: str = "ja") -> tuple[requests.Session, str]:
+    """An HTTP session signed in as ``user`` on the staff side (``lang`` chosen first), and its CSRF token."""
+    s = requests.Session()
+    if lang == "en":
+        s.get(url + "/staff/lang?to=en", timeout=10)
+    r = s.post(url + "/staff/login", data={"username": user, "password": password}, timeout=10)
+    assert r.status_code == 200, r.text
+    token = re.search(r'name="csrf" value="([^"]+)"', r.text)
+    assert token is not None, "no CSRF token on the page after signing in"
+    return s, token.group(1)
+
+
+def staff_page(browser: Any, url: str, user: str, password: str = PASSWORD, size: tuple[int, int] = (390, 844)) -> Any:
+    """A Chromium page of its own (its own cookies: one user per page) signed in as ``user`` on the staff side,
+    in Japanese, at ``size`` (a phone by default), on the dashboard."""
+    page = browser.new_page(viewport={"width": size[0], "height": size[1]}, locale="ja-JP")
+    page.goto(url + "/staff/login")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/staff")
+    return page
+
+
+# --- a real `kiosk run` process beside the portal (the end-to-end tests) --------------------------------------
+E2E_KIOSK = "e2e-kiosk-1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(pred: Callable[[], Any], timeout_s: float, what: str, proc: subprocess.Popen | None = None) -> Any:
+    """Poll ``pred`` until it answers something true (returned); fail naming ``what``, or at once if ``proc``
+    (the kiosk) exits meanwhile."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the kiosk exited ({proc.returncode}) while waiting for {what}")
+        got = pred()
+        if got:
+            return got
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+def sim_line(port: int, line: str) -> str:
+    """One command to the kiosk's simulated reader on its socket (``tap suica idm=… hold=…``); its answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(line.encode() + b"\n")
+        return s.makefile().readline().strip()
+
+
+def e2e_kiosk_config(tmp_path: Path, portal_url: str, sim_port: int, size: tuple[int, int]) -> Path:
+    """A headless kiosk's config file (simulated reader on ``sim_port``, one old project and demo clips to play
+    before the portal says otherwise) and its key, in ``tmp_path``."""
+    from kiosk.config import load_config
+    from kiosk.player import ensure_demo_media
+
+    data = tmp_path / "kiosk-data"
+    path = tmp_path / "kiosk.toml"
+    path.write_text(f'''[kiosk]
+id = "{E2E_KIOSK}"
+data_dir = "{data}"
+
+[player]
+display = "headless"
+width = {size[0]}
+height = {size[1]}
+
+[reader]
+backend = "sim"
+sim_socket = "tcp:127.0.0.1:{sim_port}"
+poll_interval_ms = 10
+cooldown_ms = 0
+
+[portal]
+url = "{portal_url}"
+sync_interval_s = 5
+
+[[projects]]
+id = "old-project"
+title = "古いプロジェクト"
+area = "town"
+
+[[player.playlist]]
+project = "old-project"
+''', "utf-8")
+    cfg = load_config(path)
+    ensure_secrets(cfg)  # the kiosk's key, which enrollment registers
+    ensure_demo_media(cfg, size=size, seconds=0.5)
+    return path
+
+
+def start_kiosk(config: Path, portal_url: str, code: str, log_path: Path) -> subprocess.Popen:
+    """``kiosk enroll`` with ``code``, then ``kiosk run`` as a process of its own (output in ``log_path``)."""
+    env = {**os.environ, "PYTHONPATH": os.getcwd(), "SDL_AUDIODRIVER": "dummy"}
+    r = subprocess.run([sys.executable, "-m", "kiosk", "enroll", "--config", str(config), "--portal", portal_url,
+                        "--code", code], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    with open(log_path, "w") as log:  # the child holds its own descriptor
+        return subprocess.Popen([sys.executable, "-m", "kiosk", "run", "--config", str(config)], env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_adopted(engine: Any, version: int, kiosk: subprocess.Popen) -> None:
+    """Until the portal has heard from the kiosk that it runs config ``version``."""
+    from server_sync import queries
+
+    def applied() -> bool:
+        k = next((k for k in queries.fleet(engine) if k["id"] == E2E_KIOSK), None)
+        return k is not None and k["config_applied"] == version
+    wait_for(applied, 90, f"the kiosk to adopt config v{version}", kiosk)
+
+
+def screen_capture(kiosk: subprocess.Popen, tmp_path: Path) -> Path:
+    """A fresh capture of the kiosk's screen (SIGUSR1 → DATA_DIR/screen.png)."""
+    screen = tmp_path / "kiosk-data" / "screen.png"
+    screen.unlink(missing_ok=True)
+    kiosk.send_signal(signal.SIGUSR1)
+    wait_for(screen.exists, 10, "a screen capture", kiosk)
+    return screen
+
+
+def stop_kiosk(kiosk: subprocess.Popen | None, log_path: Path) -> None:
+    """A clean stop (SIGTERM, exit 0 within 30 s, else its log's tail in the failure); killed if it hangs."""
+    if kiosk is None:
+        return
+    kiosk.terminate()
+    try:
+        assert kiosk.wait(30) == 0, log_path.read_text()[-3000:]
+    finally:
+        if kiosk.poll() is None:
+            kiosk.kill()

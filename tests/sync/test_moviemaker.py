@@ -5,7 +5,6 @@ gets its own message, in Japanese and in English, and leaves no spooled file and
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 
@@ -14,13 +13,13 @@ import requests
 from movies import solid_movie
 from photos import photo
 from sqlalchemy import func, select
+from sync_helpers import PASSWORD, staff_session
 
 from server_sync import catalog, configstore, movies
 from server_sync.db import media, media_info, media_jobs
 from server_sync.embedded import start_portal
 from server_sync.staff import add_user
 
-PASSWORD = "correct horse battery"
 SIZE = (192, 108)
 CATALOG = {
     "groups": [{"id": "group-a", "name": "Aの会"}, {"id": "group-b", "name": "Bの会"}],
@@ -38,17 +37,6 @@ def op(db_url: str, tmp_path: Path):
     add_user(engine, "editor-a", PASSWORD, "editor", "group-a")
     yield handle
     handle.stop()
-
-
-def login(url: str, user: str, lang: str = "ja") -> tuple[requests.Session, str]:
-    s = requests.Session()
-    if lang == "en":
-        s.get(url + "/staff/lang?to=en", timeout=10)
-    r = s.post(url + "/staff/login", data={"username": user, "password": PASSWORD}, timeout=10)
-    assert r.status_code == 200, r.text
-    token = re.search(r'name="csrf" value="([^"]+)"', r.text)
-    assert token is not None
-    return s, token.group(1)
 
 
 def send(s: requests.Session, url: str, token: str, files: dict[str, Path | tuple[str, bytes, str]],
@@ -81,7 +69,7 @@ def nothing_left(op, spool: Path) -> None:  # noqa: ANN001
 
 def test_photos_with_captions_become_a_movie_previewed_then_published(op, tmp_path):
     engine = op.app.state.engine
-    s, token = login(op.url, "editor-a")
+    s, token = staff_session(op.url, "editor-a")
     files = {f"photo{i}": photo(tmp_path / f"p{i}.jpg", i) for i in range(3)}
     r = send(s, op.url, token, files, {0: "畑で野菜を育てました", 1: "みんなで収穫", 2: "ありがとう"})
     assert r.status_code == 202, r.text
@@ -111,11 +99,17 @@ def test_photos_with_captions_become_a_movie_previewed_then_published(op, tmp_pa
     assert abs(info.duration_s - 16.5) < 0.05
     # Another group's editor cannot see it; center staff can.
     add_user(engine, "editor-b", PASSWORD, "editor", "group-b")
-    sb, token_b = login(op.url, "editor-b")
+    sb, token_b = staff_session(op.url, "editor-b")
     assert sb.get(f"{op.url}/staff/movies/{job}", timeout=10).status_code == 403
     assert sb.get(f"{op.url}/staff/movies/{job}/preview", timeout=10).status_code == 403
     assert sb.post(f"{op.url}/staff/movies/{job}/publish", data={"csrf": token_b}, timeout=10).status_code == 403
     assert movies.published_movie(engine, "proj-a") is None
+    # By its digest (/api/v1/media serves media without a session), the draft and its poster frame do not exist,
+    # for anyone: signed in or not, another group's editor or not. Its group watches it at its preview page.
+    for url in (f"{op.url}/api/v1/media/{row[k]}" for k in ("sha256", "poster_sha256")):
+        for who in (requests, s, sb):
+            assert who.get(url, timeout=10).status_code == 404
+            assert who.get(url, headers={"Range": "bytes=0-9"}, timeout=10).status_code == 404
     # Publish: a media item of its project, with its poster frame, offered in the playlist form.
     r = s.post(f"{op.url}/staff/movies/{job}/publish", data={"csrf": token}, timeout=10)
     assert r.status_code == 200 and "公開しました" in r.text
@@ -124,13 +118,16 @@ def test_photos_with_captions_become_a_movie_previewed_then_published(op, tmp_pa
     poster = requests.get(op.url + pub["poster_url"], timeout=10)
     assert poster.status_code == 200 and poster.headers["content-type"] == "image/jpeg"
     assert poster.content[:2] == b"\xff\xd8"
-    st, _ = login(op.url, "staff1")
+    movie = requests.get(op.url + pub["url"], timeout=10)  # published: public, for anyone
+    assert movie.status_code == 200 and movie.content == preview.content
+    assert movie.headers["cache-control"].startswith("public")
+    st, _ = staff_session(op.url, "staff1")
     assert f'<option value="{row["sha256"]}"' in st.get(op.url + "/staff/playlists?target=all", timeout=10).text
 
 
 def test_an_uploaded_video_runs_on_the_same_job_machinery_and_gets_a_poster(op, tmp_path):
     engine = op.app.state.engine
-    s, token = login(op.url, "editor-a")
+    s, token = staff_session(op.url, "editor-a")
     movie = solid_movie(tmp_path / "clip.mp4", (10, 200, 10), size=(320, 180), seconds=1.0)
     r = s.post(op.url + "/staff/media-upload", data=movie.read_bytes(), timeout=10, headers={
         "X-CSRF-Token": token, "X-Project": "proj-a", "X-File-Name": "clip.mp4", "Content-Type": "video/mp4"})
@@ -167,7 +164,7 @@ def _corrupt_mp4(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("lang", ["ja", "en"])
 def test_every_bad_upload_gets_its_message_and_leaves_nothing(op, tmp_path, lang):
     spool = tmp_path / "spool"
-    s, token = login(op.url, "editor-a", lang)
+    s, token = staff_session(op.url, "editor-a", lang=lang)
     good = [photo(tmp_path / f"g{i}.jpg", i) for i in range(3)]
     ja = lang == "ja"
 
@@ -233,7 +230,7 @@ def test_every_bad_upload_gets_its_message_and_leaves_nothing(op, tmp_path, lang
 @pytest.mark.parametrize("lang", ["ja", "en"])
 def test_a_corrupt_mp4_uploaded_as_a_video_fails_on_the_same_machinery_with_its_message(op, tmp_path, lang):
     """The videos page's path: the job fails with a message for the uploader; no media, no poster, no file."""
-    s, token = login(op.url, "editor-a", lang)
+    s, token = staff_session(op.url, "editor-a", lang=lang)
     r = s.post(op.url + "/staff/media-upload", data=_corrupt_mp4(tmp_path).read_bytes(), timeout=10, headers={
         "X-CSRF-Token": token, "X-Project": "proj-a", "X-File-Name": "corrupt.mp4", "Content-Type": "video/mp4"})
     assert r.status_code == 202

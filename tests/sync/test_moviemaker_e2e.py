@@ -11,17 +11,25 @@ shows the donation and the movie with its poster frame.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 from photos import photo
-from test_operator_e2e import ARGS, CHROMIUM, PASSWORD, _free_port, _kiosk_config, _login, _sim, _wait
+from sync_helpers import (
+    E2E_KIOSK,
+    PASSWORD,
+    e2e_kiosk_config,
+    free_port,
+    needs_chromium,
+    screen_capture,
+    sim_line,
+    staff_page,
+    start_kiosk,
+    stop_kiosk,
+    wait_adopted,
+    wait_for,
+)
 
 from server_sync import catalog, configstore, enroll, movies, queries
 from server_sync.embedded import start_portal
@@ -35,18 +43,7 @@ CATALOG = {"groups": [{"id": "kodomo-club", "name": "子ども応援団"}],
            "projects": [{"id": "kodomo-shokudo", "group_id": "kodomo-club", "title": "みんなのこども食堂",
                          "summary": "毎週土曜の食堂です", "area": "children", "goal_yen": 50000}]}
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                reason=f"{CHROMIUM} not installed (apt-get install -y chromium)")
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
+pytestmark = needs_chromium
 
 
 def movie_frames(data: bytes, tmp_path: Path) -> np.ndarray:
@@ -77,7 +74,7 @@ def test_an_editor_makes_a_movie_staff_play_it_on_a_real_kiosk_and_a_gift_there_
             f.truncate(26 * 1024 * 1024)
 
         # --- the group editor: six photos with captions; two bad ones first ------------------------------
-        editor = _login(browser, url, "editor1")
+        editor = staff_page(browser, url, "editor1")
         editor.click("a[href='/staff/movies']")
         editor.wait_for_url("**/staff/movies")
         editor.select_option("#f-project", "kodomo-shokudo")
@@ -106,10 +103,11 @@ def test_an_editor_makes_a_movie_staff_play_it_on_a_real_kiosk_and_a_gift_there_
 
         # --- the preview plays in the browser ----------------------------------------------------------------
         # (evaluate, not wait_for_function: the staff pages' CSP forbids the eval that one uses)
-        _wait(lambda: editor.evaluate("document.getElementById('preview').readyState >= 2"), 30, "the preview to load")
+        wait_for(lambda: editor.evaluate("document.getElementById('preview').readyState >= 2"), 30,
+                 "the preview to load")
         assert abs(editor.evaluate("document.getElementById('preview').duration") - 27.0) < 0.1
         editor.evaluate("document.getElementById('preview').play()")
-        _wait(lambda: editor.evaluate("document.getElementById('preview').currentTime > 1.0"), 30,
+        wait_for(lambda: editor.evaluate("document.getElementById('preview').currentTime > 1.0"), 30,
               "the preview to play")
         editor.click("#publish")
         editor.wait_for_url(f"**/staff/movies/{job}?done=published")
@@ -120,7 +118,7 @@ def test_an_editor_makes_a_movie_staff_play_it_on_a_real_kiosk_and_a_gift_there_
         assert not list((tmp_path / "spool").glob("job-*"))
 
         # --- center staff: the movie in the playlist for all kiosks ------------------------------------------
-        staffer = _login(browser, url, "staff1")
+        staffer = staff_page(browser, url, "staff1")
         staffer.goto(url + "/staff/playlists?target=all")
         staffer.select_option("#f-i0_clip", sha)
         staffer.select_option("#f-i0_project", "kodomo-shokudo")
@@ -129,32 +127,17 @@ def test_an_editor_makes_a_movie_staff_play_it_on_a_real_kiosk_and_a_gift_there_
         version = int(staffer.locator("tr[data-target=all] td").nth(1).inner_text()[1:])
 
         # --- a real kiosk process adopts it and plays it -------------------------------------------------------
-        sim_port = _free_port()
-        config = _kiosk_config(tmp_path, url, sim_port)
-        env = {**os.environ, "PYTHONPATH": os.getcwd(), "SDL_AUDIODRIVER": "dummy"}
-        code = enroll.issue_code(engine, "e2e-kiosk-1", 1)
-        r = subprocess.run([sys.executable, "-m", "kiosk", "enroll", "--config", str(config), "--portal", url,
-                            "--code", code], capture_output=True, text=True, env=env, timeout=60)
-        assert r.returncode == 0, r.stderr
-        log = open(tmp_path / "kiosk.log", "w")  # noqa: SIM115 - closed in finally
-        kiosk = subprocess.Popen([sys.executable, "-m", "kiosk", "run", "--config", str(config)], env=env,
-                                 stdout=log, stderr=subprocess.STDOUT)
-
-        def applied() -> bool:
-            k = next((k for k in queries.fleet(engine) if k["id"] == "e2e-kiosk-1"), None)
-            return k is not None and k["config_applied"] == version
-        _wait(applied, 90, f"the kiosk to adopt config v{version}", kiosk)
+        sim_port = free_port()
+        config = e2e_kiosk_config(tmp_path, url, sim_port, SIZE)
+        kiosk = start_kiosk(config, url, enroll.issue_code(engine, E2E_KIOSK, 1), tmp_path / "kiosk.log")
+        wait_adopted(engine, version, kiosk)
 
         data, _ = configstore.get_media(engine, sha)  # type: ignore[misc]
         frames = movie_frames(data, tmp_path)[:, :VISIBLE_ROWS].astype(np.int16)
         assert len(frames) == 27 * 30
-        screen = tmp_path / "kiosk-data" / "screen.png"
         best = None
         for _ in range(60):
-            screen.unlink(missing_ok=True)
-            kiosk.send_signal(signal.SIGUSR1)
-            _wait(screen.exists, 10, "a screen capture", kiosk)
-            shot = pygame.surfarray.array3d(pygame.image.load(str(screen))).transpose(1, 0, 2)
+            shot = pygame.surfarray.array3d(pygame.image.load(str(screen_capture(kiosk, tmp_path)))).transpose(1, 0, 2)
             top = shot[:VISIBLE_ROWS].astype(np.int16)
             diffs = np.abs(frames - top).mean(axis=(1, 2, 3))
             i = int(diffs.argmin())
@@ -166,12 +149,12 @@ def test_an_editor_makes_a_movie_staff_play_it_on_a_real_kiosk_and_a_gift_there_
         assert best is not None, f"the kiosk's screen never matched a frame of the movie (last: {i}, {diffs[i]:.1f})"
 
         # --- a donation there reaches the project's public page, with the movie ----------------------------
-        assert _sim(sim_port, "tap suica idm=0123456789abcdef balance=5000 hold=2.5").startswith("ok")
+        assert sim_line(sim_port, "tap suica idm=0123456789abcdef balance=5000 hold=2.5").startswith("ok")
 
         def given() -> dict | None:
             p = next((p for p in queries.projects(engine) if p["id"] == "kodomo-shokudo"), None)
             return p if p and p["count"] == 1 else None
-        p = _wait(given, 60, "the donation to reach the portal", kiosk)
+        p = wait_for(given, 60, "the donation to reach the portal", kiosk)
         assert p["total_yen"] == 100
         public = browser.new_page()
         public.goto(url + "/p/kodomo-shokudo")
@@ -179,11 +162,5 @@ def test_an_editor_makes_a_movie_staff_play_it_on_a_real_kiosk_and_a_gift_there_
         assert public.locator("video#movie").get_attribute("src") == pub["url"]
         assert public.locator("video#movie").get_attribute("poster") == pub["poster_url"]
     finally:
-        if kiosk is not None:
-            kiosk.terminate()
-            try:
-                assert kiosk.wait(30) == 0, (tmp_path / "kiosk.log").read_text()[-3000:]
-            finally:
-                if kiosk.poll() is None:
-                    kiosk.kill()
+        stop_kiosk(kiosk, tmp_path / "kiosk.log")
         portal.stop()

@@ -69,3 +69,21 @@ def test_no_my_page_secret_or_request_reaches_the_portal_logs(db_url, rig, tmp_p
         assert needle not in text, f"{needle[:12]}… is in the portal's log"
     pepper_hex = rig.pepper._peppers[CITY_FIRST_EPOCH].hex()
     assert pepper_hex not in text
+
+
+def test_a_my_page_path_is_redacted_whichever_logger_makes_the_record(tmp_path, caplog):
+    """Not only the loggers the access log uses: a record made by any module (a child logger propagates to the
+    root's handlers without passing its ancestors' logger filters) is redacted as it is made."""
+    import logging
+
+    from server_sync.app import create_app
+
+    create_app(f"sqlite:///{tmp_path / 'portal.db'}")
+    caplog.set_level(logging.DEBUG)
+    secret = "Zq3" + "x" * 38 + "-_"
+    for name in ("server_sync.ingest", "server_sync.mypage", "httpx", "some.library"):
+        logging.getLogger(name).warning("GET /me/%s?lang=en HTTP/1.1", secret)
+        logging.getLogger(name).warning(f"POST http://127.0.0.1/me/{secret}/revoke")
+    assert secret not in caplog.text and caplog.text.count("/me/…") == 8
+    logging.getLogger("server_sync.x").info("GET /me/new and /me/claim and /me/closed")  # the fixed pages stay
+    assert "/me/new and /me/claim and /me/closed" in caplog.text

@@ -12,7 +12,7 @@ import pytest
 import requests
 from movies import solid_movie
 from sqlalchemy import func, select
-from sync_helpers import enrolled, make_rig
+from sync_helpers import PASSWORD, enrolled, make_rig, staff_session
 
 from kiosk.sync.adopt import overlay
 from kiosk.sync.configapply import load_applied
@@ -21,7 +21,6 @@ from server_sync.db import configs, media, media_info, projects, writing
 from server_sync.embedded import start_portal
 from server_sync.staff import add_user, list_users
 
-PASSWORD = "correct horse battery"
 CATALOG = {
     "groups": [{"id": "group-a", "name": "Aの会", "contact": "a@example.jp"},
                {"id": "group-b", "name": "Bの会", "contact": "b@example.jp"}],
@@ -44,15 +43,6 @@ def op(db_url: str, tmp_path: Path):
     add_user(engine, "editor-a", PASSWORD, "editor", "group-a")
     yield handle
     handle.stop()
-
-
-def login(url: str, user: str) -> tuple[requests.Session, str]:
-    s = requests.Session()
-    r = s.post(url + "/staff/login", data={"username": user, "password": PASSWORD}, timeout=10)
-    assert r.status_code == 200, r.text
-    token = re.search(r'name="csrf" value="([^"]+)"', r.text)
-    assert token is not None
-    return s, token.group(1)
 
 
 def seed_media(engine, name: str, group_id: str, project_id: str) -> str:  # noqa: ANN001
@@ -99,7 +89,7 @@ def test_a_group_editor_cannot_touch_another_groups_projects_or_media(op):
     engine = op.app.state.engine
     sha_a = seed_media(engine, "a.mp4", "group-a", "proj-a")
     sha_b = seed_media(engine, "b.mp4", "group-b", "proj-b")
-    s, token = login(op.url, "editor-a")
+    s, token = staff_session(op.url, "editor-a")
 
     # Their own group's project and video: yes.
     assert s.get(op.url + "/staff/projects/proj-a", timeout=10).status_code == 200
@@ -139,14 +129,14 @@ def test_a_group_editor_cannot_touch_another_groups_projects_or_media(op):
         assert s.get(op.url + path, timeout=10).status_code == 403, path
     r = s.post(op.url + "/staff/playlists", data={"csrf": token, "target": "all"}, timeout=10)
     assert r.status_code == 403
-    staff_s, _ = login(op.url, "staff1")
+    staff_s, _ = staff_session(op.url, "staff1")
     assert staff_s.get(op.url + "/staff/users", timeout=10).status_code == 403
     assert staff_s.get(op.url + "/staff/projects/proj-b", timeout=10).status_code == 200
 
 
 def test_every_form_needs_its_sessions_csrf_token(op):
-    s, token = login(op.url, "admin")
-    other, other_token = login(op.url, "staff1")
+    s, token = staff_session(op.url, "admin")
+    other, other_token = staff_session(op.url, "staff1")
     assert token != other_token
     for data in ({}, {"csrf": "forged"}, {"csrf": other_token}):
         r = s.post(op.url + "/staff/groups", data={**data, "editing": "", "id": "new-group", "name": "新"},
@@ -164,7 +154,7 @@ def test_every_form_needs_its_sessions_csrf_token(op):
 
 def test_bad_forms_come_back_in_japanese_with_what_was_typed_and_nothing_stored(op):
     engine = op.app.state.engine
-    s, token = login(op.url, "admin")
+    s, token = staff_session(op.url, "admin")
     r = s.post(op.url + "/staff/projects", timeout=10, data={
         "csrf": token, "editing": "", "id": "Bad ID!", "title": "", "title_en": "Kept English", "summary": "残る概要",
         "group_id": "nobody", "area": "sports", "goal_yen": "-5", "start": "2026-13-01", "end": ""})
@@ -212,7 +202,7 @@ def test_bad_forms_come_back_in_japanese_with_what_was_typed_and_nothing_stored(
 
 def test_bad_uploads_get_a_clear_message_and_leave_nothing(op, tmp_path):
     engine = op.app.state.engine
-    s, token = login(op.url, "editor-a")
+    s, token = staff_session(op.url, "editor-a")
     head = {"X-CSRF-Token": token, "X-Project": "proj-a", "X-File-Name": "clip.mp4", "Content-Type": "video/mp4"}
     r = s.post(op.url + "/staff/media-upload", data=b"this is not a movie" * 50, headers=head, timeout=10)
     assert r.status_code == 202
@@ -255,7 +245,7 @@ def test_a_playlist_for_a_kiosk_group_with_windows_and_slides_reaches_only_that_
         ups = [enrolled(rig, op) for rig in (in_group, outside)]
         for up in ups:
             assert up.sync_once().ok
-        s, token = login(op.url, "staff1")
+        s, token = staff_session(op.url, "staff1")
         sha = seed_media(engine, "a.mp4", "group-a", "proj-a")
         r = s.post(op.url + "/staff/playlists", timeout=10, data={
             "csrf": token, "target": "all", "i0_clip": sha, "i0_project": "proj-a", "i0_repeat": "1",
@@ -370,7 +360,7 @@ def test_the_payment_terminals_state_travels_in_the_heartbeat_to_the_kiosks_page
     report = {"terminal": "square", "state": "offline", "detail": "Square unreachable (timeout) " + "x" * 300}
     up = enrolled(rig, op, payment_health=lambda: dict(report))
     assert up.sync_once().ok
-    s, _ = login(op.url, "staff1")
+    s, _ = staff_session(op.url, "staff1")
     page = s.get(op.url + "/staff/kiosks", timeout=10).text
     row = re.search(r'<tr data-kiosk="kiosk-pay">.*?</tr>', page, re.S).group(0)
     assert "つながりません" in row and "(square)" in row and "Square unreachable (timeout)" in row

@@ -12,115 +12,32 @@ project, and the portal's public project page shows it with its title and policy
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-import pytest
 from movies import solid_movie
+from sync_helpers import (
+    E2E_KIOSK,
+    PASSWORD,
+    e2e_kiosk_config,
+    free_port,
+    needs_chromium,
+    screen_capture,
+    sim_line,
+    staff_page,
+    start_kiosk,
+    stop_kiosk,
+    wait_adopted,
+    wait_for,
+)
 
 from server_sync import queries
 from server_sync.embedded import start_portal
 from server_sync.staff import add_user
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 SIZE = (320, 180)
 MAGENTA = (230, 20, 200)
-PASSWORD = "correct horse battery"
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                reason=f"{CHROMIUM} not installed (apt-get install -y chromium)")
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _login(browser, url: str, user: str):  # noqa: ANN001, ANN202
-    ctx = browser.new_context(viewport={"width": 390, "height": 844}, locale="ja-JP")  # a phone
-    page = ctx.new_page()
-    page.goto(url + "/staff/login")
-    page.fill("input[name=username]", user)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/staff")
-    return page
-
-
-def _wait(pred, timeout_s: float, what: str, proc: subprocess.Popen | None = None):  # noqa: ANN001, ANN202
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"the kiosk exited ({proc.returncode}) while waiting for {what}")
-        got = pred()
-        if got:
-            return got
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-
-
-def _sim(port: int, line: str) -> str:
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(line.encode() + b"\n")
-        return s.makefile().readline().strip()
-
-
-def _kiosk_config(tmp_path: Path, portal_url: str, sim_port: int) -> Path:
-    from kiosk.config import load_config
-    from kiosk.ops.local_files import ensure_secrets
-    from kiosk.player import ensure_demo_media
-
-    data = tmp_path / "kiosk-data"
-    path = tmp_path / "kiosk.toml"
-    path.write_text(f'''[kiosk]
-id = "e2e-kiosk-1"
-data_dir = "{data}"
-
-[player]
-display = "headless"
-width = {SIZE[0]}
-height = {SIZE[1]}
-
-[reader]
-backend = "sim"
-sim_socket = "tcp:127.0.0.1:{sim_port}"
-poll_interval_ms = 10
-cooldown_ms = 0
-
-[portal]
-url = "{portal_url}"
-sync_interval_s = 5
-
-[[projects]]
-id = "old-project"
-title = "古いプロジェクト"
-area = "town"
-
-[[player.playlist]]
-project = "old-project"
-''', "utf-8")
-    cfg = load_config(path)
-    ensure_secrets(cfg)  # the kiosk's key, which enrollment registers
-    ensure_demo_media(cfg, size=SIZE, seconds=0.5)  # something to play before the portal says otherwise
-    return path
+pytestmark = needs_chromium
 
 
 def _attract(title: str, backdrop_rgb: tuple[int, int, int], project_id: str, default_yen: int):  # noqa: ANN202
@@ -151,7 +68,7 @@ def test_admin_editor_staff_and_a_real_kiosk(db_url, tmp_path, browser):
         add_user(engine, "admin", PASSWORD)  # `kiosk-portal staff-add` makes the first administrator
 
         # --- the administrator: a group, its editor, a center-staff user, an enrollment code -------
-        admin = _login(browser, url, "admin")
+        admin = staff_page(browser, url, "admin")
         assert admin.locator("html").get_attribute("lang") == "ja" and "ダッシュボード" in admin.content()
         admin.goto(url + "/staff/groups")
         admin.fill("#f-id", "kodomo-club")
@@ -169,13 +86,13 @@ def test_admin_editor_staff_and_a_real_kiosk(db_url, tmp_path, browser):
             admin.wait_for_url("**/staff/users?done=saved")
         assert admin.locator("#users tr[data-user=editor1]").inner_text().count("団体編集者") == 1
         admin.goto(url + "/staff/kiosks")
-        admin.fill("#f-kiosk_id", "e2e-kiosk-1")
+        admin.fill("#f-kiosk_id", E2E_KIOSK)
         admin.click("form[action='/staff/kiosks/code'] button[type=submit]")
         code = admin.locator("#code").inner_text()
         assert len(code) == 14
 
         # --- the group editor: a project (a bad goal first), then a movie ------------------------------
-        editor = _login(browser, url, "editor1")
+        editor = staff_page(browser, url, "editor1")
         assert editor.locator("a[href='/staff/users']").count() == 0  # not an administrator's menu
         editor.goto(url + "/staff/projects/new")
         editor.fill("#f-id", "kodomo-shokudo")
@@ -207,7 +124,7 @@ def test_admin_editor_staff_and_a_real_kiosk(db_url, tmp_path, browser):
         assert not list((tmp_path / "spool").glob("job-*"))  # spooled upload and output cleaned up
 
         # --- center staff: the playlist for all kiosks, published ------------------------------------
-        staffer = _login(browser, url, "staff1")
+        staffer = staff_page(browser, url, "staff1")
         staffer.goto(url + "/staff/playlists")
         staffer.click("tr[data-target=all] a")
         staffer.select_option("#f-i0_clip", sha)
@@ -219,24 +136,14 @@ def test_admin_editor_staff_and_a_real_kiosk(db_url, tmp_path, browser):
         version = int(published[1:])
 
         # --- a real kiosk process: enroll with the code, run, sync, adopt ----------------------------
-        sim_port = _free_port()
-        config = _kiosk_config(tmp_path, url, sim_port)
-        env = {**os.environ, "PYTHONPATH": os.getcwd(), "SDL_AUDIODRIVER": "dummy"}
-        r = subprocess.run([sys.executable, "-m", "kiosk", "enroll", "--config", str(config), "--portal", url,
-                            "--code", code], capture_output=True, text=True, env=env, timeout=60)
-        assert r.returncode == 0, r.stderr
-        log = open(tmp_path / "kiosk.log", "w")  # noqa: SIM115 - closed in finally
-        kiosk = subprocess.Popen([sys.executable, "-m", "kiosk", "run", "--config", str(config)], env=env,
-                                 stdout=log, stderr=subprocess.STDOUT)
-
-        def applied() -> bool:
-            k = next((k for k in queries.fleet(engine) if k["id"] == "e2e-kiosk-1"), None)
-            return k is not None and k["config_applied"] == version
-        _wait(applied, 90, f"the kiosk to adopt config v{version}", kiosk)
+        sim_port = free_port()
+        config = e2e_kiosk_config(tmp_path, url, sim_port, SIZE)
+        kiosk = start_kiosk(config, url, code, tmp_path / "kiosk.log")
+        wait_adopted(engine, version, kiosk)
         staffer.goto(url + "/staff/kiosks")
-        assert f"v{version}（最新）" in staffer.locator("tr[data-kiosk='e2e-kiosk-1'] td.config").inner_text()
+        assert f"v{version}（最新）" in staffer.locator(f"tr[data-kiosk='{E2E_KIOSK}'] td.config").inner_text()
         # The running kiosk's heartbeat carries its terminal's own report (issue #13), here the simulator's.
-        pay = staffer.locator("tr[data-kiosk='e2e-kiosk-1'] td.payment").inner_text()
+        pay = staffer.locator(f"tr[data-kiosk='{E2E_KIOSK}'] td.payment").inner_text()
         assert "使えます" in pay and "(sim)" in pay, pay
         for path in ("/staff", "/staff/kiosks", "/staff/playlists?target=all", "/staff/volunteer"):
             staffer.goto(url + path)
@@ -245,13 +152,9 @@ def test_admin_editor_staff_and_a_real_kiosk(db_url, tmp_path, browser):
         assert staffer.locator("html").get_attribute("lang") == "en" and "Kiosks" in staffer.content()
 
         # --- its screen: the new movie, the new title ------------------------------------------------
-        screen = tmp_path / "kiosk-data" / "screen.png"
         reference = old = None
         for _ in range(60):
-            screen.unlink(missing_ok=True)
-            kiosk.send_signal(signal.SIGUSR1)
-            _wait(screen.exists, 10, "a screen capture", kiosk)
-            shot = pygame.image.load(str(screen))
+            shot = pygame.image.load(str(screen_capture(kiosk, tmp_path)))
             corner = shot.get_at((3, 3))[:3]  # above the attract band: the movie itself
             if all(abs(a - b) <= 40 for a, b in zip(corner, MAGENTA, strict=True)):
                 reference = _attract("みんなのこども食堂", corner, "kodomo-shokudo", 100)
@@ -266,12 +169,12 @@ def test_admin_editor_staff_and_a_real_kiosk(db_url, tmp_path, browser):
         # --- a donation there reaches the project's public page and moves the dashboard's chart -----------
         staffer.goto(url + "/staff")
         chart_before = int(staffer.locator("#chart-daily").get_attribute("data-total-yen"))
-        assert _sim(sim_port, "tap suica idm=0123456789abcdef balance=5000 hold=2.5").startswith("ok")
+        assert sim_line(sim_port, "tap suica idm=0123456789abcdef balance=5000 hold=2.5").startswith("ok")
 
         def given() -> dict | None:
             p = next((p for p in queries.projects(engine) if p["id"] == "kodomo-shokudo"), None)
             return p if p and p["count"] == 1 else None
-        p = _wait(given, 60, "the donation to reach the portal", kiosk)
+        p = wait_for(given, 60, "the donation to reach the portal", kiosk)
         assert p["total_yen"] == 100 and p["area"] == "children"
         staffer.reload()
         assert int(staffer.locator("#chart-daily").get_attribute("data-total-yen")) == chart_before + 100
@@ -287,11 +190,5 @@ def test_admin_editor_staff_and_a_real_kiosk(db_url, tmp_path, browser):
         public.goto(url + "/")
         assert "みんなのこども食堂" in public.content()
     finally:
-        if kiosk is not None:
-            kiosk.terminate()
-            try:
-                assert kiosk.wait(30) == 0, (tmp_path / "kiosk.log").read_text()[-3000:]
-            finally:
-                if kiosk.poll() is None:
-                    kiosk.kill()
+        stop_kiosk(kiosk, tmp_path / "kiosk.log")
         portal.stop()

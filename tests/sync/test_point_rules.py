@@ -7,12 +7,10 @@ A real portal over HTTP on loopback (SQLite and PostgreSQL), a real kiosk ledger
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import requests
 from sqlalchemy import select
-from sync_helpers import PROJECTS, enrolled, fake_idm
+from sync_helpers import PASSWORD, PROJECTS, enrolled, fake_idm, staff_session
 
 from kiosk.ledger.writer import InlineWriter
 from kiosk.staff.volunteer import VolunteerError, grant
@@ -21,7 +19,6 @@ from server_sync import catalog, configstore, policy
 from server_sync.db import entries, make_engine
 from server_sync.staff import add_user
 
-PASSWORD = "correct horse battery"
 RULES_FORM = {
     "points_per_100_yen": "1",
     "r0_id": "event-shift", "r0_title": "イベントの受付（2時間）", "r0_title_en": "Event shift (2 hours)",
@@ -32,17 +29,8 @@ RULES_FORM = {
 }
 
 
-def _login(url: str, user: str) -> tuple[requests.Session, str]:
-    s = requests.Session()
-    r = s.post(url + "/staff/login", data={"username": user, "password": PASSWORD}, timeout=10)
-    assert r.status_code == 200, r.text
-    m = re.search(r'name="csrf" value="([^"]+)"', r.text)
-    assert m is not None
-    return s, m.group(1)
-
-
 def _save_rules(portal, form: dict[str, str]) -> requests.Response:  # noqa: ANN001
-    s, token = _login(portal.url, "admin")
+    s, token = staff_session(portal.url, "admin")
     return s.post(portal.url + "/staff/point-rules", data={**form, "csrf": token}, timeout=10)
 
 
@@ -59,10 +47,10 @@ def test_administrators_write_the_rules_citizens_read_them_and_kiosks_receive_th
     r = requests.get(site.url + "/points/rules", timeout=10)
     assert r.status_code == 200 and 'id="no-rules"' in r.text
     # Center staff may not write the rules; a form without its session's token is refused.
-    s, token = _login(site.url, "staff1")
+    s, token = staff_session(site.url, "staff1")
     assert s.get(site.url + "/staff/point-rules", timeout=10).status_code == 403
     assert s.post(site.url + "/staff/point-rules", data={**RULES_FORM, "csrf": token}, timeout=10).status_code == 403
-    admin, _ = _login(site.url, "admin")
+    admin, _ = staff_session(site.url, "admin")
     assert admin.post(site.url + "/staff/point-rules", data=RULES_FORM, timeout=10).status_code == 403
     # A bad form comes back with what was typed and a message beside the field; nothing is stored.
     bad = _save_rules(site, {**RULES_FORM, "r1_points": "0", "r1_description": ""})
@@ -87,7 +75,7 @@ def test_administrators_write_the_rules_citizens_read_them_and_kiosks_receive_th
     assert "Two hours at the reception of a center event" in en and "Event shift (2 hours)" in en
     assert "月に一度の公園清掃に参加する" in en  # no English description: the Japanese one, not nothing
     # The older volunteer page cannot publish activities that differ from the rules in force.
-    s, token = _login(site.url, "staff1")
+    s, token = staff_session(site.url, "staff1")
     r = s.post(site.url + "/staff/volunteer", data={"csrf": token, "a0_id": "karaoke", "a0_title": "カラオケ",
                                                     "a0_points": "50", "a0_max_points": "50"}, timeout=10)
     assert r.status_code == 422 and "point rules" in r.text

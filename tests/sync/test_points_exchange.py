@@ -16,7 +16,7 @@ import re
 import pytest
 import requests
 from sqlalchemy import select
-from sync_helpers import PROJECTS, Rig, enrolled, fake_idm, make_rig
+from sync_helpers import PASSWORD, PROJECTS, Rig, enrolled, fake_idm, make_rig, staff_session
 
 from kiosk.donation.exchange import ExchangeRefused, card_spendable, exchange, hexes_of, pool_left, pools_for
 from kiosk.sync import pointsync
@@ -27,7 +27,6 @@ from server_sync.db import entries, make_engine
 from server_sync.staff import add_user
 
 CARD = 7
-PASSWORD = "correct horse battery"
 AREA = {p["id"]: p["area"] for p in PROJECTS}
 TODAY = dt.date.today()
 
@@ -211,19 +210,12 @@ def test_administrators_fund_pools_on_the_operator_ui(portal, two):
     eng = portal.app.state.engine
     add_user(eng, "admin", PASSWORD)
 
-    def login(user: str) -> tuple[requests.Session, str]:
-        s = requests.Session()
-        r = s.post(portal.url + "/staff/login", data={"username": user, "password": PASSWORD}, timeout=10)
-        m = re.search(r'name="csrf" value="([^"]+)"', r.text)
-        assert m is not None
-        return s, m.group(1)
-
     form = {"id": "midori-bank", "sponsor": "みどり銀行", "sponsor_en": "Midori Bank", "funded_yen": "10,000",
             "yen_per_point": "1", "per_kiosk_yen": "3000", "areas": ["green"], "start": "2026-04-01", "end": ""}
-    s, token = login("staff1")
+    s, token = staff_session(portal.url, "staff1")
     assert s.get(portal.url + "/staff/pools", timeout=10).status_code == 403
     assert s.post(portal.url + "/staff/pools", data={**form, "csrf": token}, timeout=10).status_code == 403
-    s, token = login("admin")
+    s, token = staff_session(portal.url, "admin")
     bad = s.post(portal.url + "/staff/pools", data={**form, "csrf": token, "funded_yen": "-5", "end": "2026-01-01"},
                  timeout=10)
     assert bad.status_code == 422 and 'data-for="funded_yen"' in bad.text and 'data-for="end"' in bad.text
@@ -250,14 +242,15 @@ def test_kiosk_run_asks_the_portal_and_falls_back_to_its_last_word(portal, two):
     up = enrolled(a, portal)
     a.donate(1, card=CARD, amounts=(1000,))
     assert up.sync_once().ok
-    assert not has_pools(a.cfg)
+    assert not has_pools(a.cfg, load_applied(a.cfg.data_dir))
     pools.save_pool(portal.app.state.engine, {"id": "city", "sponsor": "市", "sponsor_en": "", "funded_yen": 800,
                                               "yen_per_point": 1, "per_kiosk_yen": 500, "areas": [], "start": None,
                                               "end": None})
     assert up.sync_once().ok
     desk = points_desk(a.cfg)
     token = a.pepper.token(fake_idm(CARD))
-    assert has_pools(a.cfg) and [(p.id, p.allocation_yen) for p in desk.pools()] == [("city", 500)]
+    assert has_pools(a.cfg, load_applied(a.cfg.data_dir))
+    assert [(p.id, p.allocation_yen) for p in desk.pools()] == [("city", 500)]
     assert desk.ask(token) == (10, 10) and desk.last_word(token) == 10
     portal.stop()  # the portal goes away: the last word stands, the balance is unknown
     assert desk.ask(token) == (10, None)

@@ -6,7 +6,6 @@ the project's movie playing in the browser.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 import uuid
@@ -14,9 +13,8 @@ import xml.etree.ElementTree as ET
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import pytest
 import requests
-from sync_helpers import PROJECTS, enrolled, fake_idm
+from sync_helpers import PASSWORD, PROJECTS, enrolled, fake_idm, needs_chromium, staff_page
 
 from server_sync import charts, queries
 from server_sync.catalog import AREAS
@@ -24,10 +22,6 @@ from server_sync.configstore import publish, store_media
 from server_sync.db import media_info, writing
 from server_sync.staff import add_user
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
-PASSWORD = "correct horse battery"
 SVG = "{http://www.w3.org/2000/svg}"
 TOKYO = ZoneInfo("Asia/Tokyo")
 
@@ -158,16 +152,6 @@ def test_days_and_weeks_end_at_japanese_midnight(portal, rig):
 
 
 # --- in Chromium ------------------------------------------------------------------------------------------------
-@pytest.fixture
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def until(page, js: str, timeout_s: float = 20.0) -> None:  # noqa: ANN001
@@ -183,17 +167,13 @@ def _bar(page, chart: str, bucket: str) -> int:  # noqa: ANN001
     return int(loc.get_attribute("data-yen")) if loc.count() else 0
 
 
+@needs_chromium
 def test_a_donation_moves_the_dashboard_chart(portal, rig, browser):
     engine = portal.app.state.engine
     add_user(engine, "clerk", PASSWORD)
     spread(rig, portal)
     up = enrolled(rig, portal)
-    page = browser.new_page(viewport={"width": 390, "height": 844}, locale="ja-JP")
-    page.goto(portal.url + "/staff/login")
-    page.fill("input[name=username]", "clerk")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/staff")
+    page = staff_page(browser, portal.url, "clerk")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # the charts fit a phone
     gift = donate(rig, "ongaku", 1000)
     when = datetime.fromtimestamp(gift.obj["wall_ms"] / 1000, TOKYO)
@@ -215,6 +195,7 @@ def test_a_donation_moves_the_dashboard_chart(portal, rig, browser):
     page.close()
 
 
+@needs_chromium
 def test_top_area_and_project_pages_with_the_movie_playing(portal, rig, browser, tmp_path):
     from movies import solid_movie
 

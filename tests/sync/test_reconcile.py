@@ -9,15 +9,13 @@ from __future__ import annotations
 import csv
 import html
 import io
-import os
 import uuid
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
 import requests
 from sqlalchemy import func, select
-from sync_helpers import PROJECTS, enrolled, fake_idm
+from sync_helpers import PASSWORD, PROJECTS, enrolled, fake_idm, needs_chromium, staff_page
 
 from kiosk.ledger.writer import InlineWriter
 from kiosk.staff.closeout import z_report
@@ -26,10 +24,6 @@ from server_sync.configstore import publish
 from server_sync.db import provider_imports, provider_payments
 from server_sync.staff import add_user
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-PASSWORD = "correct horse battery"
 TOKYO = ZoneInfo("Asia/Tokyo")
 SQUARE_HEADER = ["Date", "Time", "Time Zone", "Gross Sales", "Partial Refunds", "Total Collected", "Transaction ID",
                  "Payment ID", "Device Name", "Event Type"]
@@ -253,29 +247,15 @@ def test_provider_amounts_and_dates_in_the_forms_spreadsheets_write():
 
 
 # --- in Chromium -------------------------------------------------------------------------------------------------
-@pytest.fixture
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
+@needs_chromium
 def test_staff_see_each_difference_where_it_belongs_in_chromium(portal, rig, browser):
     engine = portal.app.state.engine
     add_user(engine, "clerk", PASSWORD)
     d, z = the_day(rig, portal)
     day = rig.ledger.business_date()
-    page = browser.new_page(viewport={"width": 1000, "height": 900}, locale="ja-JP")
-    page.goto(portal.url + "/staff/login")
-    page.fill("input[name=username]", "clerk")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/staff")
+    page = staff_page(browser, portal.url, "clerk", size=(1000, 900))
     page.goto(f"{portal.url}/staff/reconciliation?month={day:%Y-%m}")
     csv_path = rig.cfg.kiosk.data_dir / "square-export.csv"
     csv_path.write_bytes(provider_file(rig, d))

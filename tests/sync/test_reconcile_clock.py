@@ -7,14 +7,12 @@ staff sign-in over HTTP, and the day's page in headless Chromium.
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import pytest
 import requests
-from sync_helpers import PROJECTS, enrolled
+from sync_helpers import PASSWORD, PROJECTS, enrolled, needs_chromium, staff_page
 
 from kiosk.ledger.writer import InlineWriter
 from kiosk.staff.closeout import z_report
@@ -22,10 +20,6 @@ from server_sync import reconcile
 from server_sync.configstore import publish
 from server_sync.staff import add_user
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-PASSWORD = "correct horse battery"
 TOKYO = ZoneInfo("Asia/Tokyo")
 DAY = 86_400_000
 
@@ -91,26 +85,12 @@ def test_a_synced_kiosk_that_uploads_late_is_marked_but_not_unsynced(portal, rig
     assert r is not None and r["clock_unsynced"] == 0 and r["time_gaps"] == 3
 
 
-@pytest.fixture
-def browser():  # noqa: ANN201
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
+@needs_chromium
 def test_staff_see_the_receive_time_and_the_unsynced_day_in_chromium(portal, rig, browser):  # noqa: ANN001
     gifts, _, day, _ = _day_with(rig, portal, synced=False, behind_ms=2 * DAY)
-    page = browser.new_page(viewport={"width": 1000, "height": 900}, locale="ja-JP")
-    page.goto(portal.url + "/staff/login")
-    page.fill("input[name=username]", "clerk")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/staff")
+    page = staff_page(browser, portal.url, "clerk", size=(1000, 900))
     page.goto(f"{portal.url}/staff/reconciliation/{rig.kiosk_id}/{day}")
     assert "時計未同期の日" in page.locator("#clock-unsynced").inner_text()
     headers = page.locator("#donations tr").first.inner_text()

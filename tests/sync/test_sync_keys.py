@@ -10,7 +10,7 @@ import re
 
 import requests
 from sqlalchemy import select
-from sync_helpers import enrolled, signed_post
+from sync_helpers import PASSWORD, enrolled, signed_post, staff_session
 
 from kiosk.cli import main as kiosk_main
 from kiosk.ledger import keys
@@ -83,23 +83,15 @@ def test_an_administrator_revokes_a_key_on_the_kiosks_page(portal, rig):
     rig.donate(2)
     up = enrolled(rig, portal)
     assert up.sync_once().ok
-    add_user(portal.app.state.engine, "admin", "correct horse battery")
-    add_user(portal.app.state.engine, "clerk", "correct horse battery", "staff")
-
-    def login(user: str) -> tuple[requests.Session, str]:
-        s = requests.Session()
-        r = s.post(portal.url + "/staff/login", data={"username": user, "password": "correct horse battery"},
-                   timeout=10)
-        assert r.status_code == 200
-        return s, re.search(r'name="csrf" value="([^"]+)"', r.text).group(1)  # type: ignore[union-attr]
-
+    add_user(portal.app.state.engine, "admin", PASSWORD)
+    add_user(portal.app.state.engine, "clerk", PASSWORD, "staff")
     url = portal.url + f"/staff/kiosks/{rig.kiosk_id}/revocation"
     seq = str(rig.ledger.size + 1)
-    clerk, ctoken = login("clerk")
+    clerk, ctoken = staff_session(portal.url, "clerk")
     assert 'action="/staff/kiosks/' + rig.kiosk_id + '/revocation"' not in clerk.get(
         portal.url + "/staff/kiosks", timeout=10).text
     assert clerk.post(url, data={"csrf": ctoken, "from_seq": seq}, timeout=10).status_code == 403
-    admin, token = login("admin")
+    admin, token = staff_session(portal.url, "admin")
     assert admin.post(url, data={"from_seq": seq}, timeout=10).status_code == 403  # no CSRF token
     assert admin.post(url, data={"csrf": token, "from_seq": "x"}, timeout=10).status_code == 403
     page = admin.get(portal.url + "/staff/kiosks", timeout=10).text

@@ -8,14 +8,24 @@ the kiosk makes honest donations; the public totals must stay exactly the honest
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 
 import requests
 from sqlalchemy import select
-from sync_helpers import PROJECTS, enrolled, fake_idm, make_rig, portal_entry_count, signed_post
+from sync_helpers import (
+    PASSWORD,
+    PROJECTS,
+    enrolled,
+    fake_idm,
+    make_rig,
+    portal_entry_count,
+    signed_post,
+    staff_session,
+)
 
-from server_sync import policy, queries
+from server_sync import catalog, policy, pools, queries
 from server_sync.db import alarms, entries, make_engine
 from server_sync.wire import protocol as P
 
@@ -255,25 +265,15 @@ def test_an_equivocation_suspends_the_kiosk(portal, rig):
 
 
 def test_an_administrator_suspends_and_resumes_a_kiosk_on_the_kiosks_page(portal, rig):
-    import re
-
     from server_sync.staff import add_user
 
     up, honest = _honest_then(portal, rig)
-    add_user(portal.app.state.engine, "admin", "correct horse battery")
-    add_user(portal.app.state.engine, "clerk", "correct horse battery", "staff")
-
-    def login(user: str) -> tuple[requests.Session, str]:
-        s = requests.Session()
-        r = s.post(portal.url + "/staff/login", data={"username": user, "password": "correct horse battery"},
-                   timeout=10)
-        assert r.status_code == 200
-        return s, re.search(r'name="csrf" value="([^"]+)"', r.text).group(1)  # type: ignore[union-attr]
-
+    add_user(portal.app.state.engine, "admin", PASSWORD)
+    add_user(portal.app.state.engine, "clerk", PASSWORD, "staff")
     url = portal.url + f"/staff/kiosks/{rig.kiosk_id}/suspension"
-    clerk, ctoken = login("clerk")
+    clerk, ctoken = staff_session(portal.url, "clerk")
     assert clerk.post(url, data={"csrf": ctoken, "action": "suspend"}, timeout=10).status_code == 403
-    admin, token = login("admin")
+    admin, token = staff_session(portal.url, "admin")
     assert admin.post(url, data={"action": "suspend"}, timeout=10).status_code == 403  # no CSRF token
     page = admin.get(portal.url + "/staff/kiosks", timeout=10).text
     assert 'value="suspend"' in page and 'value="resume"' not in page
@@ -325,6 +325,53 @@ def test_amounts_and_points_are_judged_at_the_config_version_the_kiosk_ran(porta
     t = _totals(portal)
     assert (t["count"], t["total_yen"]) == (want["count"], want["total_yen"])
     assert five_hundred.seq not in q and all(d.seq not in q for d in ok)
+
+
+def test_points_spent_outside_a_pools_period_are_quarantined(portal, rig):
+    """The kiosk spends from a pool only within its period (PoolTerms.open_on); a forged exchange dated before
+    it opened or after it closed is quarantined and alarmed like any other policy breach."""
+    catalog.import_catalog(portal.app.state.engine, {"projects": PROJECTS})
+    up, honest = _honest_then(portal, rig)
+    day = dt.datetime.fromtimestamp(rig.clock.wall / 1000, policy.POOL_TZ).date()  # the kiosk's (synced) day
+
+    def d(n: int) -> str:
+        return (day + dt.timedelta(days=n)).isoformat()
+
+    for pid, start, end in (("open", d(0), d(0)), ("later", d(1), None), ("over", None, d(-1))):
+        pools.save_pool(portal.app.state.engine, {
+            "id": pid, "sponsor": "市", "sponsor_en": "The city", "funded_yen": 1000, "yen_per_point": 1,
+            "per_kiosk_yen": 100, "areas": [], "start": start, "end": end})
+    assert up.sync_once().ok  # the kiosk now runs the config naming all three
+    token = rig.pepper.token(fake_idm(1))
+    ok = rig.ledger.spend_points(token, 5, "kodomo", 5, "open")
+    early = rig.ledger.spend_points(token, 5, "kodomo", 5, "later")
+    late = rig.ledger.spend_points(token, 5, "kodomo", 5, "over")
+    _assert_contained(portal, rig, up, honest, [early.seq, late.seq], "period")
+    q, _ = _held(portal, rig.kiosk_id)
+    assert ok.seq not in q
+    assert f"runs {d(1)} to …" in q[early.seq] and f"runs … to {d(-1)}" in q[late.seq]
+
+
+def test_a_pools_period_judges_synced_entries_by_their_day_and_unsynced_ones_by_arrival():
+    jst = policy.POOL_TZ
+    noon = int(dt.datetime(2026, 12, 3, 12, tzinfo=jst).timestamp() * 1000)
+    cfg = {"pools": [{"id": "dec", "yen_per_point": 1, "areas": [], "start": "2026-12-01", "end": "2026-12-31"}]}
+    spent = {"kiosk": "k", "type": "points_spent", "clock_synced": True, "wall_ms": noon,
+             "data": {"pool": "dec", "points": 5, "amount_yen": 5, "project": "p", "donor": "ab"}}
+    at = policy.Context.build("k", noon + 3_600_000, set(), cfg)
+    assert policy.violation(spent, at) is None
+    first = int(dt.datetime(2026, 12, 1, 0, 0, 1, tzinfo=jst).timestamp() * 1000)  # the first second, in Tokyo
+    assert policy.violation({**spent, "wall_ms": first}, at) is None
+    assert "period" in policy.violation({**spent, "wall_ms": first - 2_000}, at)  # 23:59:59 the day before
+    last = int(dt.datetime(2026, 12, 31, 23, 59, 59, tzinfo=jst).timestamp() * 1000)
+    assert policy.violation({**spent, "wall_ms": last}, policy.Context.build("k", last, set(), cfg)) is None
+    assert "period" in policy.violation({**spent, "wall_ms": last + 2_000},
+                                        policy.Context.build("k", last + 2_000, set(), cfg))
+    # Unsynced: made before it arrived. Arriving before the pool opened is outside it; arriving after it
+    # closed may be a spend made offline in time.
+    unsynced = {**spent, "clock_synced": False, "wall_ms": 0}
+    assert "period" in policy.violation(unsynced, policy.Context.build("k", first - 2_000, set(), cfg))
+    assert policy.violation(unsynced, policy.Context.build("k", last + 30 * 86_400_000, set(), cfg)) is None
 
 
 def test_a_gift_chosen_on_the_old_screen_just_after_a_config_change_passes():
