@@ -34,13 +34,15 @@ from kiosk.ledger.report import settled_report
 from kiosk.ledger.store import iter_entries, read_only_engine
 from kiosk.ops.logsetup import IDM_RE, has_idm, redact
 from kiosk.staff.closeout import Catalog, closeout_csv
+from kiosk.staff.words import StaffMessage
 
 REMOVABLE_FS = frozenset({"vfat", "exfat", "ntfs", "ntfs3", "fuseblk", "ext4", "ext3", "ext2"})
 DEFAULT_MOUNT_ROOTS = ("/media", "/run/media")
 
 
-class UsbExportError(Exception):
-    """The export could not be written completely; ``str()`` is the message for the screen."""
+class UsbExportError(StaffMessage):
+    """The export could not be written completely; ``str()`` is the English message (CLI), ``say(tr)`` the
+    menu's."""
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,7 @@ def journal_lines(unit: str = "kiosk.service") -> LogSource:
         r = subprocess.run([exe, "-u", unit, "--since", f"@{start_ms // 1000}", "--until", f"@{end_ms // 1000}",
                             "-o", "short-iso", "--no-pager", "-q"], capture_output=True, text=True, timeout=60)
         if r.returncode != 0:
-            raise UsbExportError(f"journalctl failed: {r.stderr.strip()[:200]}")
+            raise UsbExportError("journalctl failed: {detail}", detail=r.stderr.strip()[:200])
         return r.stdout.splitlines()
     return read
 
@@ -222,19 +224,19 @@ def export_day(stick: Path, ledger_path: Path, *, kiosk_id: str, timezone: str =
     is not closed yet (noted in the result). Raises :class:`UsbExportError`.
     """
     if not stick.is_dir():
-        raise UsbExportError(f"{stick} is not a mounted stick")
+        raise UsbExportError("{stick} is not a mounted stick", stick=stick)
     tz = ZoneInfo(timezone)
     now = now or datetime.now(tz)
     day, rep, close_seq = _day_report(ledger_path, day, timezone)
     need = ledger_path.stat().st_size * 2 + 1_048_576  # the export is base64 JSON: about twice the database
     if shutil.disk_usage(stick).free < need:
-        raise UsbExportError(f"the stick has {shutil.disk_usage(stick).free // 1_048_576} MB free; "
-                             f"{need // 1_048_576} MB needed")
+        raise UsbExportError("the stick has {free} MB free; {need} MB needed",
+                             free=shutil.disk_usage(stick).free // 1_048_576, need=need // 1_048_576)
     out = stick / f"kiosk-{kiosk_id}-{now.strftime('%Y%m%d-%H%M%S')}"
     try:
         out.mkdir(parents=False, exist_ok=False)
     except OSError as exc:
-        raise UsbExportError(f"cannot write to the stick: {exc.strerror or exc}") from None
+        raise UsbExportError("cannot write to the stick: {detail}", detail=exc.strerror or exc) from None
     result = ExportResult(out, business_date=day.isoformat(), closeout={**rep, "close_out_seq": close_seq})
     try:
         ledger_file = out / "ledger.jsonl"
@@ -282,7 +284,8 @@ def export_day(stick: Path, ledger_path: Path, *, kiosk_id: str, timezone: str =
         shutil.rmtree(out, ignore_errors=True)
         if isinstance(exc, UsbExportError):
             raise
-        raise UsbExportError(f"writing to the stick failed ({exc.strerror or exc}); nothing was left on it") from None
+        raise UsbExportError("writing to the stick failed ({detail}); nothing was left on it",
+                             detail=exc.strerror or exc) from None
     return result
 
 

@@ -326,3 +326,36 @@ def test_every_status_value_and_hint_is_japanese(n):
                      status_text.hint(item.value, item.hint, cat.gettext, cat.ngettext)):
             # The uploader's error is quoted as it came (staff read it out on the phone); the rest is Japanese.
             assert not english_words(text, frozenset({"HTTP 503"})), (item, text)
+
+
+def test_refusals_and_failures_are_in_the_staffs_language(rig):
+    """A refused grant and a failed USB export were shown in English on a Japanese menu (``str()`` of the
+    error); the CLI and the admin trail keep the English sentence."""
+    from kiosk.staff.words import StaffMessage
+
+    rig.open()
+    limit = rig.ops.volunteer.daily_limit_per_card
+    for _ in range(limit // 100 + 1):  # 100 pt at a time on one card, until the daily limit refuses
+        for action, *value in (("go", "home"), ("go", "volunteer"), ("activity", "event-help")):
+            rig.menu.model.press(action, *value)
+        rig.menu.model.points = 100
+        rig.menu.model.press("points_ok")
+        rig.tap(6)
+    view = rig.view()
+    assert view.notice_level == "red" and "今日受け取れるのは、あと" in view.notice, view.notice
+    assert not english_words(view.notice), view.notice
+    assert "more points today" in rig.admin()[-1]["outcome"]  # the audit trail: the English sentence
+    rig.machine.language = "en"
+    assert "this card can receive" in rig.menu.model._error(StaffMessage(
+        "this card can receive {left} more points today (limit {limit} a day)", left=0, limit=200))
+
+    def full(path: Path) -> None:
+        from kiosk.staff.usb_export import UsbExportError
+        raise UsbExportError("the stick has {free} MB free; {need} MB needed", free=1, need=3)
+
+    rig.machine.language = "ja"
+    rig.services.export = full
+    rig.menu.model.press("go", "usb")
+    rig.menu.model.press("usb_export", 0)
+    notice = rig.view().notice
+    assert "空きが足りません（空き 1 MB、必要 3 MB）" in notice and not english_words(notice), notice

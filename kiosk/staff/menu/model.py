@@ -38,6 +38,7 @@ from kiosk.staff.usb_export import ExportResult, Stick, export_lines
 from kiosk.staff.volunteer import VolunteerError, check_grant
 from kiosk.staff.volunteer import balance as points_balance
 from kiosk.staff.volunteer import grant as volunteer_grant
+from kiosk.staff.words import StaffMessage
 from kiosk.ui.i18n import yen
 from kiosk.ui.menu.view import Level, View
 
@@ -379,8 +380,10 @@ class MenuModel:
             value, err = None, exc
         p.done(value, err)
 
-    @staticmethod
-    def _error(err: BaseException) -> str:
+    def _error(self, err: BaseException) -> str:
+        # Our own refusals in the staff's language; anything else (a provider's or tool's words) as it came.
+        if isinstance(err, StaffMessage):
+            return err.say(self._t)
         return str(err) or type(err).__name__
 
     # --- PIN -------------------------------------------------------------------------------
@@ -449,7 +452,7 @@ class MenuModel:
 
         def done(rep: dict[str, Any] | None, err: BaseException | None) -> None:
             if err is not None or rep is None:
-                self._say(self._error(err or RuntimeError("no report")), "red")
+                self._say(self._error(err or StaffMessage("No report: try again.")), "red")
                 return
             self.lines = summary_lines(rep, self.project_titles(), self.catalog)
             if rep.get("closed_seq") and rep.get("after_close"):
@@ -515,7 +518,7 @@ class MenuModel:
         try:
             check_grant(self.s.ops.volunteer, self.activity, self.points)
         except VolunteerError as exc:
-            self._say(str(exc), "red")
+            self._say(exc.say(self._t), "red")
             return
         self._go(VOL_TAP)
 
@@ -667,11 +670,11 @@ class MenuModel:
             session.record_wait(what)
             if what == "restart_app":
                 if restart is None:
-                    raise RuntimeError("restart is not available")
+                    raise StaffMessage("Restarting the app is not available here.")
                 restart()
             else:
                 if not argv:
-                    raise RuntimeError(f"no command configured for {what}")
+                    raise StaffMessage("No command is set for this action: see docs/menu.md.")
                 runner(argv)
 
         def done(_: Any, err: BaseException | None) -> None:
@@ -706,7 +709,7 @@ class MenuModel:
 
         def done(res: ExportResult | None, err: BaseException | None) -> None:
             if err is not None or res is None:
-                self._go(USB_DONE, self._error(err or RuntimeError("no result")), "red")
+                self._go(USB_DONE, self._error(err or StaffMessage("No result: try again.")), "red")
                 return
             self._go(USB_DONE, self._t("Export finished. You may remove the stick."), "green")
             self.export = res
@@ -748,7 +751,7 @@ class MenuModel:
                          "red")
                 self.refund_pick = pick
                 self.lines = [f"#{pick.seq}  {yen(pick.amount_yen)}  {title}",
-                              self._error(err or RuntimeError("no result"))]  # the provider's own words
+                              self._error(err or StaffMessage("No result: try again."))]  # the provider's words
                 return
             result, entry = value
             self.refund_pick = None
