@@ -15,12 +15,13 @@ import io
 import logging
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from kiosk.ledger import Entry, Ledger, LedgerError
 from kiosk.ledger.report import business_date, settled_report
 from kiosk.ledger.writer import LedgerWriter, call
+from kiosk.ui.i18n import gettext_for
 
 log = logging.getLogger(__name__)
 
@@ -140,19 +141,50 @@ def auto_close(writer: LedgerWriter, lookback_days: int = 31, today: date | None
     return [z_report(writer, d, trigger="timer") for d in open_dates(writer.ledger, today, lookback_days)]
 
 
-METHOD_NAMES = {"sim": "Simulated terminal", "square": "Square Terminal", "felica": "IC card reader"}
-"""Payment method ids in words (English msgids) for the staff screens."""
+METHOD_NAMES = {
+    "sim": "Simulated terminal",
+    "square": "Square Terminal",
+    "felica": "IC card reader",
+    "terminal": "Payment terminal",
+    "suica-terminal": "Transit IC card (terminal)",
+}
+"""Payment method ids (what the ledger records, ``PaymentTerminal.method``) in words: English msgids, translated
+through the ``kiosk`` catalog. The one mapping every staff page that names a method uses (X, Z, the CLI's Z);
+the close-out CSV keeps the raw id, which is what machines match on."""
+
+OTHER_METHOD = "Other payment method"
+"""A method id this kiosk does not know (a newer terminal's ledger read by an older menu): a plain label,
+never the raw id on a staff screen."""
+
+
+class Catalog(Protocol):
+    """What the staff pages need of a gettext catalog (``gettext.NullTranslations`` has both)."""
+
+    def gettext(self, message: str) -> str: ...
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str: ...
+
+
+def method_label(method: str, tr: Callable[[str], str]) -> str:
+    """The payment method ``method`` in the staff's language (``tr``: the menu's gettext)."""
+    return tr(METHOD_NAMES.get(method, OTHER_METHOD))
+
+
+def donations_text(cat: Catalog, count: int) -> str:
+    """"1 donation" / "3 donations" / "3 件"."""
+    return cat.ngettext("{count} donation", "{count} donations", count).format(count=count)
 
 
 def summary_lines(rep: dict[str, Any], titles: dict[str, str] | None = None,
-                  tr: Callable[[str], str] | None = None) -> list[str]:
+                  cat: Catalog | None = None) -> list[str]:
     """Lines for the close-out screen and the CLI. ``rep`` is an X report or a ``close_out`` entry's data.
 
-    With ``tr`` (the menu's gettext) the lines are in the staff's language, one language per line; without it
-    (the CLI) they keep the bilingual form. A day without donations has no seq range to show."""
+    With ``cat`` (the menu's catalog) the lines are in the staff's language, one language per line, with
+    plurals from the catalog; without it (the CLI) they keep the bilingual form. A day without donations has
+    no seq range to show."""
     titles = titles or {}
     day = rep.get("business_date") or rep.get("date")
-    if tr is None:
+    if cat is None:
         head = f"{'X (途中集計)' if rep.get('kind') == 'X' else 'Z (日計)'} {day}"
         lines = [head, f"件数 count {rep['count']}   合計 total ¥{rep['total_yen']:,}   points {rep.get('points', 0)}"]
         if rep.get("first_seq") is not None:
@@ -160,26 +192,34 @@ def summary_lines(rep: dict[str, Any], titles: dict[str, str] | None = None,
         for p in rep["projects"]:
             lines.append(f"  {titles.get(p['id'], p['id'])}  {p['count']}件  ¥{p['total_yen']:,}")
         for m in rep["methods"]:
-            lines.append(f"  [{m['method']}]  {m['count']}件  ¥{m['total_yen']:,}")
+            # The CLI is read on a terminal and over the phone: both labels, and the raw id machines match on.
+            ja, en = method_label(m["method"], gettext_for("ja")), METHOD_NAMES.get(m["method"], OTHER_METHOD)
+            lines.append(f"  {ja} / {en} [{m['method']}]  {m['count']}件  ¥{m['total_yen']:,}")
         if rep.get("clock_unsynced"):
             lines.append(f"⚠ 時計未同期の日 clock not synced: {rep['clock_unsynced']}件 "
                          "(日付がずれている可能性 date may be off)")
         return lines
-    head = tr("X report (running totals)") if rep.get("kind") == "X" else tr("Z report (close the day)")
-    lines = [f"{head}  {day}",
-             tr("{count} donations, ¥{total}, {points} points").format(
-                 count=rep["count"], total=f"{rep['total_yen']:,}", points=rep.get("points", 0))]
+    tr = cat.gettext
+    points = rep.get("points", 0)
+    # The page's title already says X or Z: the first line names the day, instead of repeating the title.
+    lines = [tr("Business day: {day}").format(day=day),
+             tr("{donations}, ¥{total}, {points}").format(
+                 donations=donations_text(cat, rep["count"]), total=f"{rep['total_yen']:,}",
+                 points=cat.ngettext("{points} point", "{points} points", points).format(points=points))]
     for p in rep["projects"]:
-        lines.append("  " + tr("{name}: {count} donations, ¥{total}").format(
-            name=titles.get(p["id"], p["id"]), count=p["count"], total=f"{p['total_yen']:,}"))
+        lines.append("  " + tr("{name}: {donations}, ¥{total}").format(
+            name=titles.get(p["id"], p["id"]), donations=donations_text(cat, p["count"]),
+            total=f"{p['total_yen']:,}"))
     for m in rep["methods"]:
-        name = tr(METHOD_NAMES[m["method"]]) if m["method"] in METHOD_NAMES else m["method"]
-        lines.append("  " + tr("{name}: {count} donations, ¥{total}").format(
-            name=name, count=m["count"], total=f"{m['total_yen']:,}"))
+        lines.append("  " + tr("{name}: {donations}, ¥{total}").format(
+            name=method_label(m["method"], tr), donations=donations_text(cat, m["count"]),
+            total=f"{m['total_yen']:,}"))
     if rep.get("clock_unsynced"):
         # ※, not ⚠: the menu's font (Noto Sans JP) has no ⚠ glyph.
-        lines.append("※ " + tr("Clock not synced on this day ({n} donations): the date may be off").format(
-            n=rep["clock_unsynced"]))
+        n = rep["clock_unsynced"]
+        lines.append("※ " + cat.ngettext("Clock not synced on this day ({n} donation): the date may be off",
+                                         "Clock not synced on this day ({n} donations): the date may be off",
+                                         n).format(n=n))
     return lines
 
 

@@ -33,14 +33,16 @@ from kiosk.ledger.export import read_export, write_export
 from kiosk.ledger.report import settled_report
 from kiosk.ledger.store import iter_entries, read_only_engine
 from kiosk.ops.logsetup import IDM_RE, has_idm, redact
-from kiosk.staff.closeout import closeout_csv
+from kiosk.staff.closeout import Catalog, closeout_csv
+from kiosk.staff.words import StaffMessage
 
 REMOVABLE_FS = frozenset({"vfat", "exfat", "ntfs", "ntfs3", "fuseblk", "ext4", "ext3", "ext2"})
 DEFAULT_MOUNT_ROOTS = ("/media", "/run/media")
 
 
-class UsbExportError(Exception):
-    """The export could not be written completely; ``str()`` is the message for the screen."""
+class UsbExportError(StaffMessage):
+    """The export could not be written completely; ``str()`` is the English message (CLI), ``say(tr)`` the
+    menu's."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ class Stick:
     """Mount point (under ``root``)."""
     device: str
     fstype: str
+    free_bytes: int | None = None
+    """Free space when it was found (what the menu shows staff, instead of the device and filesystem)."""
 
 
 def _unescape(field_: str) -> str:
@@ -84,7 +88,11 @@ def find_sticks(root: Path = Path("/"), mounts: Path = Path("/proc/mounts"),
             continue
         path = root / mnt.lstrip("/")
         if path.is_dir():
-            found.append(Stick(path, dev, fstype))
+            try:
+                free: int | None = shutil.disk_usage(path).free
+            except OSError:  # pulled out between the mount table and here: still listed, the export says why
+                free = None
+            found.append(Stick(path, dev, fstype, free))
     return found
 
 
@@ -98,13 +106,43 @@ class ExportResult:
     closeout: dict[str, Any] = field(default_factory=dict)
     """The report written to CSV, with ``close_out_seq`` (None when the day is not closed: an X report)."""
     notes: list[str] = field(default_factory=list)
-    """Things staff should know, e.g. "logs not exported: journalctl not found"."""
+    """Things staff should know, e.g. "logs not exported: journalctl not found" (English: the CLI, MANIFEST.txt)."""
+    running_totals: bool = False
+    """The day is not closed: the CSV holds the running (X) totals. The menu says so in the staff's language."""
+    logs_error: str = ""
+    """Why the day's log could not be exported ("" when it was, or when no log source was given)."""
 
     def summary(self) -> str:
         lines = [f"exported to {self.directory}"]
         lines += [f"  {name}  {size:,} bytes" for name, size in self.files]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+FILE_KINDS = (("ledger.jsonl", "Ledger"), ("closeout-", "Totals of the day (CSV)"), ("kiosk-", "Log"),
+              ("MANIFEST.txt", "List of files and checksums"))
+"""What each exported file is, for staff (English msgids), by the start of its name."""
+
+
+def export_lines(r: ExportResult, cat: Catalog) -> list[str]:
+    """What the menu shows after an export, in the staff's language (issue #15: the Japanese page printed
+    "exported to …" and "note: … is not closed yet").
+
+    The folder is named relative to the stick (staff chose the stick; the mount point means nothing to them),
+    each file by what it is with its name, which is what they see on the city's PC. Why the logs failed is
+    written in MANIFEST.txt, in the words of the tool that failed."""
+    tr = cat.gettext
+    lines = [tr("Folder on the stick: {name}").format(name=r.directory.name)]
+    for name, size in r.files:
+        kind = next((k for prefix, k in FILE_KINDS if name.startswith(prefix)), "File")
+        lines.append(tr("{kind}: {name}, {size}").format(
+            kind=tr(kind), name=name, size=cat.ngettext("{n} byte", "{n} bytes", size).format(n=f"{size:,}")))
+    if r.running_totals:
+        lines.append("※ " + tr("{day} is not closed yet: the CSV holds the running totals (X report).").format(
+            day=r.business_date))
+    if r.logs_error:
+        lines.append("※ " + tr("The log could not be exported (the reason is in MANIFEST.txt)."))
+    return lines
 
 
 LogSource = Callable[[int, int], Iterable[str]]
@@ -120,7 +158,7 @@ def journal_lines(unit: str = "kiosk.service") -> LogSource:
         r = subprocess.run([exe, "-u", unit, "--since", f"@{start_ms // 1000}", "--until", f"@{end_ms // 1000}",
                             "-o", "short-iso", "--no-pager", "-q"], capture_output=True, text=True, timeout=60)
         if r.returncode != 0:
-            raise UsbExportError(f"journalctl failed: {r.stderr.strip()[:200]}")
+            raise UsbExportError("journalctl failed: {detail}", detail=r.stderr.strip()[:200])
         return r.stdout.splitlines()
     return read
 
@@ -186,19 +224,19 @@ def export_day(stick: Path, ledger_path: Path, *, kiosk_id: str, timezone: str =
     is not closed yet (noted in the result). Raises :class:`UsbExportError`.
     """
     if not stick.is_dir():
-        raise UsbExportError(f"{stick} is not a mounted stick")
+        raise UsbExportError("{stick} is not a mounted stick", stick=stick)
     tz = ZoneInfo(timezone)
     now = now or datetime.now(tz)
     day, rep, close_seq = _day_report(ledger_path, day, timezone)
     need = ledger_path.stat().st_size * 2 + 1_048_576  # the export is base64 JSON: about twice the database
     if shutil.disk_usage(stick).free < need:
-        raise UsbExportError(f"the stick has {shutil.disk_usage(stick).free // 1_048_576} MB free; "
-                             f"{need // 1_048_576} MB needed")
+        raise UsbExportError("the stick has {free} MB free; {need} MB needed",
+                             free=shutil.disk_usage(stick).free // 1_048_576, need=need // 1_048_576)
     out = stick / f"kiosk-{kiosk_id}-{now.strftime('%Y%m%d-%H%M%S')}"
     try:
         out.mkdir(parents=False, exist_ok=False)
     except OSError as exc:
-        raise UsbExportError(f"cannot write to the stick: {exc.strerror or exc}") from None
+        raise UsbExportError("cannot write to the stick: {detail}", detail=exc.strerror or exc) from None
     result = ExportResult(out, business_date=day.isoformat(), closeout={**rep, "close_out_seq": close_seq})
     try:
         ledger_file = out / "ledger.jsonl"
@@ -214,6 +252,7 @@ def export_day(stick: Path, ledger_path: Path, *, kiosk_id: str, timezone: str =
         name = f"closeout-{day.isoformat()}.csv"
         result.files.append((name, _write_file(out / name, csv_text.encode("utf-8"))))
         if close_seq is None:
+            result.running_totals = True
             result.notes.append(f"{day} is not closed yet: the CSV holds the running (X) totals")
 
         if logs is not None:
@@ -221,7 +260,8 @@ def export_day(stick: Path, ledger_path: Path, *, kiosk_id: str, timezone: str =
             try:
                 lines = [redact(line) for line in logs(start, start + 86_400_000)]
             except (UsbExportError, OSError, subprocess.SubprocessError) as exc:
-                result.notes.append(f"logs not exported: {exc}")
+                result.logs_error = str(exc) or type(exc).__name__
+                result.notes.append(f"logs not exported: {result.logs_error}")
             else:
                 text = "".join(line.rstrip("\n") + "\n" for line in lines)
                 if has_idm(text):  # cannot happen after redact(); kept so a regression fails closed
@@ -244,7 +284,8 @@ def export_day(stick: Path, ledger_path: Path, *, kiosk_id: str, timezone: str =
         shutil.rmtree(out, ignore_errors=True)
         if isinstance(exc, UsbExportError):
             raise
-        raise UsbExportError(f"writing to the stick failed ({exc.strerror or exc}); nothing was left on it") from None
+        raise UsbExportError("writing to the stick failed ({detail}); nothing was left on it",
+                             detail=exc.strerror or exc) from None
     return result
 
 

@@ -17,10 +17,12 @@ from kiosk.ledger.schema import entries
 from kiosk.ledger.store import read_only_engine
 from kiosk.ledger.writer import LedgerWriter, call
 from kiosk.staff.gate import StaffSession
+from kiosk.staff.words import StaffMessage
 
 
-class VolunteerError(ValueError):
-    """A grant refused by the limits in ``[volunteer]``; ``str()`` is the message for the screen."""
+class VolunteerError(StaffMessage, ValueError):
+    """A grant refused by the limits in ``[volunteer]``; ``str()`` is the English message (CLI, admin trail),
+    ``say(tr)`` the one for the menu."""
 
 
 def granted_on(ledger: Ledger, donor: DonorToken, day: date) -> int:
@@ -42,20 +44,22 @@ def check_grant(settings: VolunteerSection, activity_id: str, points: int, alrea
     """Raise :class:`VolunteerError` unless the grant is within the configured limits."""
     act = settings.activity(activity_id)
     if act is None:
-        raise VolunteerError(f"unknown activity {activity_id!r}" + (
-            f": no rule of the point rules v{settings.rules_version}" if settings.rules_version else ""))
+        if settings.rules_version:
+            raise VolunteerError("unknown activity {activity!r}: no rule of the point rules v{version}",
+                                 activity=activity_id, version=settings.rules_version)
+        raise VolunteerError("unknown activity {activity!r}", activity=activity_id)
     if not isinstance(points, int) or isinstance(points, bool) or points < 1:
-        raise VolunteerError("points must be a positive whole number")
+        raise VolunteerError("points must be a positive whole number")  # no figures: braces-free
     if settings.rules_version and points != act.points:
         # Written rules (docs/points.md): an activity gives exactly its points; anything else matches no rule.
-        raise VolunteerError(f"{act.title}: the point rules v{settings.rules_version} give {act.points} points, "
-                             f"not {points}")
+        raise VolunteerError("{activity}: the point rules v{version} give {points} points, not {wanted}",
+                             activity=act.title, version=settings.rules_version, points=act.points, wanted=points)
     if points > act.max_points:
-        raise VolunteerError(f"{act.title}: at most {act.max_points} points per grant")
+        raise VolunteerError("{activity}: at most {most} points per grant", activity=act.title, most=act.max_points)
     if already_today + points > settings.daily_limit_per_card:
         left = max(0, settings.daily_limit_per_card - already_today)
-        raise VolunteerError(f"this card can receive {left} more points today "
-                             f"(limit {settings.daily_limit_per_card} a day)")
+        raise VolunteerError("this card can receive {left} more points today (limit {limit} a day)",
+                             left=left, limit=settings.daily_limit_per_card)
 
 
 def grant(writer: LedgerWriter, settings: VolunteerSection, activity_id: str, points: int, donor: DonorToken,

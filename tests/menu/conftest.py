@@ -256,7 +256,7 @@ def build_rig(tmp_path: Path, **overrides: Any) -> Rig:
         volume=lambda: machine.volume, set_volume=lambda v: setattr(machine, "volume", v),
         restart_app=lambda: setattr(machine, "restarts", machine.restarts + 1),
         run_command=machine.commands.append,
-        find_sticks=lambda: [Stick(stick, "/dev/sda1", "vfat")],
+        find_sticks=lambda: [Stick(stick, "/dev/sda1", "vfat", free_bytes=7_634_000_000)],
         export=lambda path: export_day(path, ledger.path, kiosk_id=cfg.kiosk.id, timezone=cfg.kiosk.timezone,
                                        titles={p.id: p.title for p in cfg.projects}, logs=None),
         kiosk_id=cfg.kiosk.id, timezone=cfg.kiosk.timezone, version="0.1.0",

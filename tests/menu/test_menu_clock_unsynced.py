@@ -62,7 +62,7 @@ def test_a_synced_day_has_no_clock_line(rig):
 
 
 @pytest.mark.parametrize("lang,words", [("ja", "時計未同期の日（寄付 1 件）"),
-                                        ("en", "Clock not synced on this day (1 donations): the date may be off")])
+                                        ("en", "Clock not synced on this day (1 donation): the date may be off")])
 def test_the_x_report_says_so_too_in_the_staffs_language(rig, lang, words):
     rig.machine.language = lang
     rig.wall.is_synced = False

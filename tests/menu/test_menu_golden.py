@@ -93,7 +93,8 @@ def _usb_done(rig: Rig) -> None:
     rig.services.export = lambda path: ExportResult(
         Path("/media/kiosk/KIOSK-USB/kiosk-test-kiosk-1-20251121-134000"),
         files=[("ledger.jsonl", 48_213), ("closeout-2025-11-21.csv", 412), ("MANIFEST.txt", 390)], entries=41,
-        business_date="2025-11-21", notes=["2025-11-21 is not closed yet: the CSV holds the running (X) totals"])
+        business_date="2025-11-21", notes=["2025-11-21 is not closed yet: the CSV holds the running (X) totals"],
+        running_totals=True)
     _to(("go", "usb"), ("usb_export", 0))(rig)
 
 

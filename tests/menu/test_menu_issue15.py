@@ -97,7 +97,7 @@ def test_status_values_are_plain_japanese_with_something_to_do(rig):
     text = rig.view().text
     for english in ("connected", "dropped frames", "pending", "entries, last seq", "MB free", "last tap"):
         assert english not in text, (english, text)
-    assert "接続中" in text and "コマ落ち" in text and "25分 前" in text
+    assert "接続中" in text and "コマ落ち" in text and "25分前" in text
     unknown = dataclasses.replace(STATUS, network_up=None, portal_reachable=None, enrolled=None)
     rig.services.status_inputs = lambda: unknown
     rig.menu.model.press("refresh")
@@ -107,7 +107,7 @@ def test_status_values_are_plain_japanese_with_something_to_do(rig):
     assert lines and "kiosk doctor" in lines[-1] and "更新" in lines[-1], lines
     rig.machine.language = "en"
     rig.menu.model.press("back")
-    assert "Connected (last card: suica)" in rig.view().text
+    assert "Connected (last card: Suica)" in rig.view().text  # the brand, not the raw family id
 
 
 def test_a_grid_of_menu_buttons_shares_one_label_size(rig):

@@ -37,7 +37,7 @@ def walk(rig: Rig, press: Callable[..., None], back: Callable[[], None], enter_p
     back(); at("home")
 
     press("go", "x_report"); at("x_report")
-    assert any("X" in line for line in rig.view().lines)
+    assert any("営業日" in line for line in rig.view().lines)  # the report, with its business day
     back(); at("home")
 
     press("go", "z_confirm"); at("z_confirm")

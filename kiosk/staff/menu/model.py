@@ -30,14 +30,15 @@ from typing import Any
 from kiosk.config.player import PlaylistItem
 from kiosk.ledger import DonorToken
 from kiosk.ops.status import StatusItem, overall, status_items
-from kiosk.staff.closeout import AlreadyClosed, summary_lines, x_report, z_report
+from kiosk.staff.closeout import AlreadyClosed, Catalog, summary_lines, x_report, z_report
 from kiosk.staff.gate import StaffSession
 from kiosk.staff.menu.services import MenuServices
 from kiosk.staff.refund import Refundable, refund_donation, refundable
-from kiosk.staff.usb_export import ExportResult, Stick
+from kiosk.staff.usb_export import ExportResult, Stick, export_lines
 from kiosk.staff.volunteer import VolunteerError, check_grant
 from kiosk.staff.volunteer import balance as points_balance
 from kiosk.staff.volunteer import grant as volunteer_grant
+from kiosk.staff.words import StaffMessage
 from kiosk.ui.i18n import yen
 from kiosk.ui.menu.view import Level, View
 
@@ -88,6 +89,13 @@ LINES_PER_PAGE = 8
 STATUS_PER_PAGE = 12
 PLAYLIST_PER_PAGE = 4
 POINT_STEPS = (-10, -1, 1, 10)
+REFUND_STATUS = {
+    "PENDING": "The payment service is returning the money (this can take a few days).",
+    "COMPLETED": "The money has been returned.",
+    "REJECTED": "The payment service did not return the money: call it with the refund number.",
+    "FAILED": "The payment service did not return the money: call it with the refund number.",
+}
+"""The provider's refund status (Square's words) as a sentence for staff (English msgids)."""
 VOLUME_STEPS = (-10, -1, 1, 10)
 
 
@@ -324,9 +332,17 @@ class MenuModel:
         self.notice, self.notice_level = notice, level
 
     def _t(self, msgid: str) -> str:
-        from kiosk.ui.i18n import gettext_for
+        return self.catalog.gettext(msgid)
 
-        return gettext_for(self.lang)(msgid)
+    def _n(self, singular: str, plural: str, n: int) -> str:
+        """A counted phrase in the staff's language ("1 donation", "2 donations"), formatted with ``n``."""
+        return self.catalog.ngettext(singular, plural, n).format(n=n)
+
+    @property
+    def catalog(self) -> Catalog:
+        from kiosk.ui.i18n import translations
+
+        return translations(self.lang)
 
     def _ok_index(self) -> int:
         return next((i for i, b in enumerate(self.view().all_buttons) if b.action == "pin_ok"), 0)
@@ -364,8 +380,10 @@ class MenuModel:
             value, err = None, exc
         p.done(value, err)
 
-    @staticmethod
-    def _error(err: BaseException) -> str:
+    def _error(self, err: BaseException) -> str:
+        # Our own refusals in the staff's language; anything else (a provider's or tool's words) as it came.
+        if isinstance(err, StaffMessage):
+            return err.say(self._t)
         return str(err) or type(err).__name__
 
     # --- PIN -------------------------------------------------------------------------------
@@ -434,13 +452,14 @@ class MenuModel:
 
         def done(rep: dict[str, Any] | None, err: BaseException | None) -> None:
             if err is not None or rep is None:
-                self._say(self._error(err or RuntimeError("no report")), "red")
+                self._say(self._error(err or StaffMessage("No report: try again.")), "red")
                 return
-            self.lines = summary_lines(rep, self.project_titles(), self._t)
+            self.lines = summary_lines(rep, self.project_titles(), self.catalog)
             if rep.get("closed_seq") and rep.get("after_close"):
                 # Gifts after the Z are not in the signed close-out: not a green "closed", a job to do.
-                self._say(self._t("Closed, but {n} donations came after the close-out: run the Z report again.")
-                          .format(n=rep["after_close"]), "yellow")
+                self._say(self._n("Closed, but {n} donation came after the close-out: run the Z report again.",
+                                  "Closed, but {n} donations came after the close-out: run the Z report again.",
+                                  rep["after_close"]), "yellow")
             elif rep.get("closed_seq"):
                 self._say(self._t("This day is already closed (Z report written)."), "green")
 
@@ -473,7 +492,7 @@ class MenuModel:
                 self._go(Z_DONE, self._error(err), "red")
             else:
                 self._go(Z_DONE, self._t("The day is closed."), "green")
-                self.lines = summary_lines(entry.data, self.project_titles(), self._t)
+                self.lines = summary_lines(entry.data, self.project_titles(), self.catalog)
 
         self._job(self._t("Z report (close the day)"), run, done)
 
@@ -499,7 +518,7 @@ class MenuModel:
         try:
             check_grant(self.s.ops.volunteer, self.activity, self.points)
         except VolunteerError as exc:
-            self._say(str(exc), "red")
+            self._say(exc.say(self._t), "red")
             return
         self._go(VOL_TAP)
 
@@ -606,7 +625,8 @@ class MenuModel:
                 self._say(self._error(err)[:120], "red")
                 return
             self._playlist, self._disabled = list(items or []), set()
-            self._say(self._t("Playlist reloaded from the portal.") + f" ({len(self._playlist)})", "green")
+            self._say(self._n("Playlist reloaded from the portal: {n} clip.",
+                              "Playlist reloaded from the portal: {n} clips.", len(self._playlist)), "green")
 
         self._job(self._t("Reload from the portal"), run, done)
 
@@ -650,11 +670,11 @@ class MenuModel:
             session.record_wait(what)
             if what == "restart_app":
                 if restart is None:
-                    raise RuntimeError("restart is not available")
+                    raise StaffMessage("Restarting the app is not available here.")
                 restart()
             else:
                 if not argv:
-                    raise RuntimeError(f"no command configured for {what}")
+                    raise StaffMessage("No command is set for this action: see docs/menu.md.")
                 runner(argv)
 
         def done(_: Any, err: BaseException | None) -> None:
@@ -689,11 +709,11 @@ class MenuModel:
 
         def done(res: ExportResult | None, err: BaseException | None) -> None:
             if err is not None or res is None:
-                self._go(USB_DONE, self._error(err or RuntimeError("no result")), "red")
+                self._go(USB_DONE, self._error(err or StaffMessage("No result: try again.")), "red")
                 return
             self._go(USB_DONE, self._t("Export finished. You may remove the stick."), "green")
             self.export = res
-            self.lines = res.summary().splitlines()
+            self.lines = export_lines(res, self.catalog)
 
         self._job(self._t("USB export"), run, done)
 
@@ -731,13 +751,16 @@ class MenuModel:
                          "red")
                 self.refund_pick = pick
                 self.lines = [f"#{pick.seq}  {yen(pick.amount_yen)}  {title}",
-                              self._error(err or RuntimeError("no result"))]
+                              self._error(err or StaffMessage("No result: try again."))]  # the provider's words
                 return
             result, entry = value
             self.refund_pick = None
             self._go(REFUND_DONE, self._t("Refunded. The donation is voided in the ledger."), "green")
+            # Plain words, not "refund R3f… (PENDING)" and "void seq=11": the refund number is what the
+            # payment service's staff ask for; the void's seq stays in the audit trail (admin_action).
             self.lines = [f"#{pick.seq}  {yen(pick.amount_yen)}  {title}",
-                          f"refund {result.refund_id} ({result.status})", f"void seq={entry.seq}"]
+                          self._t("Refund number: {id}").format(id=result.refund_id),
+                          self._t(REFUND_STATUS.get(result.status, "Refund status: ask the payment service"))]
 
         self._job(self._t("Refund a donation"), run, done)
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from kiosk.ops.status import overall
 from kiosk.staff.menu import model as m
 from kiosk.staff.menu import status_text
-from kiosk.ui.i18n import gettext_for, yen
+from kiosk.ui.i18n import translations, yen
 from kiosk.ui.menu.view import Button, View
 
 if TYPE_CHECKING:
@@ -28,10 +28,7 @@ STATUS_LABELS = {
     "version": "Version", "player": "Movie playback",
 }
 
-FAMILY_NAMES = {
-    "suica": "Suica", "pasmo": "PASMO", "icoca": "ICOCA", "kitaca": "Kitaca", "toica": "TOICA",
-    "manaca": "manaca", "sugoca": "SUGOCA", "nimoca": "nimoca", "hayakaken": "はやかけん", "pitapa": "PiTaPa",
-}
+FAMILY_NAMES = status_text.FAMILY_NAMES
 
 POWER_TITLES = {"restart_app": "Restart the app", "reboot": "Reboot", "poweroff": "Shut down"}
 POWER_QUESTIONS = {"restart_app": "Restart the app now?", "reboot": "Reboot the kiosk now?",
@@ -43,13 +40,17 @@ Tr = Callable[[str], str]
 
 
 def build_view(model: MenuModel) -> View:
-    _ = gettext_for(model.lang)
+    _ = translations(model.lang).gettext
     if model.busy:
         return View(model.page or "", model.busy, notice=_("Working… please wait"), notice_level="yellow")
     build = _BUILDERS.get(model.page or "")
     if build is None:
         return View("", "")
     return build(model, _)
+
+
+def _n(model: MenuModel) -> Callable[[str, str, int], str]:
+    return translations(model.lang).ngettext
 
 
 def _back(_: Tr) -> Button:
@@ -121,7 +122,7 @@ def home_page(model: MenuModel, _: Tr) -> View:
 def status_page(model: MenuModel, _: Tr) -> View:
     rows, pages, start = _page_of(model, model.status, m.STATUS_PER_PAGE)
     buttons = tuple(Button(_(STATUS_LABELS.get(i.key, i.key)), "status_item", start + n, style="row", dot=i.level,
-                           detail=status_text.say(i.value, _)) for n, i in enumerate(rows))
+                           detail=status_text.say(i.value, _, _n(model))) for n, i in enumerate(rows))
     return View(m.STATUS, _("Status"), dot=overall(model.status) if model.status else None, buttons=buttons,
                 columns=2, footer=(_back(_), Button(_("Refresh"), "refresh"), *_scroll_buttons(model, pages)))
 
@@ -130,10 +131,10 @@ def status_item_page(model: MenuModel, _: Tr) -> View:
     if not 0 <= model.status_index < len(model.status):
         return View(m.STATUS_ITEM, _("Status"), footer=(_back(_),))
     item = model.status[model.status_index]
-    todo = status_text.hint(item.value, item.hint, _)
+    todo = status_text.hint(item.value, item.hint, _, _n(model))
     lines = [_("What to do:"), todo] if todo else []
     return View(m.STATUS_ITEM, _(STATUS_LABELS.get(item.key, item.key)), dot=item.level,
-                big=status_text.say(item.value, _),
+                big=status_text.say(item.value, _, _n(model)),
                 lines=tuple(lines),
                 footer=(_back(_),))
 
@@ -154,7 +155,8 @@ def z_confirm_page(model: MenuModel, _: Tr) -> View:
 def z_again_page(model: MenuModel, _: Tr) -> View:
     day = model.z_day.isoformat() if model.z_day else "?"
     return View(m.Z_AGAIN, _("Z report (close the day)"), big=day,
-                notice=_("This day is already closed (seq {seq}). Close it again?").format(seq=model.z_closed_seq),
+                # Not "(seq 11)": a ledger position means nothing to staff (issue #15 item 8).
+                notice=_("This day is already closed. Close it again?"),
                 lines=(_("A new close-out with the current totals replaces the old one."),),
                 footer=(Button(_("Cancel"), "back"), Button(_("Close again"), "z_force", style="danger")))
 
@@ -253,7 +255,8 @@ def playlist_page(model: MenuModel, _: Tr) -> View:
     shown, pages, _start = _page_of(model, rows, m.PLAYLIST_PER_PAGE)
     buttons = []
     for i, (item, on) in shown:
-        clip = item.clip[:8] if item.clip else _("newest clip")
+        # The clip's short id is what `kiosk media list` and the portal show; named as a clip, not bare hex.
+        clip = _("clip {id}").format(id=item.clip[:8]) if item.clip else _("newest clip")
         state = _("On") if on else _("Off")
         buttons.append(Button(titles.get(item.project, item.project), "toggle", i, style="on" if on else "off",
                               detail=f"{state}・{clip}" + (f" ×{item.repeat}" if item.repeat > 1 else "")))
@@ -297,12 +300,20 @@ def power_confirm_page(model: MenuModel, _: Tr) -> View:
 
 
 def usb_page(model: MenuModel, _: Tr) -> View:
-    buttons = tuple(Button(st.path.name or str(st.path), "usb_export", n, detail=f"{st.device} ({st.fstype})")
+    # Free space, not "/dev/sda1 (vfat)": staff choose a stick by its name and whether the export fits.
+    buttons = tuple(Button(st.path.name or str(st.path), "usb_export", n,
+                           detail=_free(_, st.free_bytes) if st.free_bytes is not None else "")
                     for n, st in enumerate(model.sticks[:4]))
     lines = (_("Choose the USB stick to write to"),) if buttons else (
         _("No USB stick found. Insert one and press Look again."),)
     return View(m.USB, _("USB export"), lines=lines, notice=model.notice, notice_level=model.notice_level,
                 buttons=buttons, columns=1, footer=(_back(_), Button(_("Look again"), "usb_scan")))
+
+
+def _free(_: Tr, n: int) -> str:
+    gb = n / 1_073_741_824
+    size = f"{gb:,.1f} GB" if gb >= 1 else f"{n // 1_048_576:,} MB"
+    return _("{size} free").format(size=size)
 
 
 def usb_done_page(model: MenuModel, _: Tr) -> View:

@@ -13,16 +13,42 @@ import re
 from collections.abc import Callable
 
 Tr = Callable[[str], str]
+NTr = Callable[[str, str, int], str]
+
+FAMILY_NAMES = {
+    "suica": "Suica", "pasmo": "PASMO", "icoca": "ICOCA", "kitaca": "Kitaca", "toica": "TOICA",
+    "manaca": "manaca", "sugoca": "SUGOCA", "nimoca": "nimoca", "hayakaken": "はやかけん", "pitapa": "PiTaPa",
+}
+"""Card family ids (``TapRecord.family``) as the cards are branded: staff never see the raw id."""
+
+PLURALS: dict[str, tuple[str, str]] = {
+    "{n} entries, {mb} MB": ("{n} entry, {mb} MB", "{n} entries, {mb} MB"),
+    "Never synced; {pending} entries waiting": ("Never synced; {pending} entry waiting",
+                                                "Never synced; {pending} entries waiting"),
+    "Last sync {ago} ago; {pending} entries waiting": ("Last sync {ago} ago; {pending} entry waiting",
+                                                       "Last sync {ago} ago; {pending} entries waiting"),
+    "{n} frames dropped a minute, {gap} ms between clips": ("{n} frame dropped a minute, {gap} ms between clips",
+                                                            "{n} frames dropped a minute, {gap} ms between clips"),
+    "{n} frames dropped a minute": ("{n} frame dropped a minute", "{n} frames dropped a minute"),
+    "{d} days {h} h {m} min": ("{d} day {h} h {m} min", "{d} days {h} h {m} min"),
+}
+"""Phrases with a count (issue #15: "1 donations"): msgid -> (singular, plural) for ngettext; the count is the
+phrase's first figure."""
 
 # (pattern on the English value or hint, msgid with the pattern's named groups). First match wins.
 PHRASES: tuple[tuple[str, str], ...] = (
     (r"connected; last tap (?P<family>\S+)", "Connected (last card: {family})"),
     (r"connected", "Connected"),
     (r"reconnecting(?P<rest>.*)", "Reconnecting{rest}"),
+    (r"missing", "Not found: is it plugged in?"),
+    (r"fault", "Not working"),
+    (r"unknown", "Not known yet"),
     (r"ready", "Ready"),
     (r"busy", "Taking a payment"),
     (r"offline kiosk \(no portal configured\)", "No portal set (this kiosk works on its own)"),
     (r"not used", "Not used"),
+    (r"offline(?P<rest>: .*)?", "Not reachable{rest}"),
+    (r"error(?P<rest>: .*)?", "Error{rest}"),
     (r"no network", "No network"),
     (r"network up, portal unreachable", "Network up, portal not reachable"),
     (r"portal reachable, kiosk not enrolled", "Portal reachable, kiosk not enrolled"),
@@ -31,6 +57,7 @@ PHRASES: tuple[tuple[str, str], ...] = (
     (r"last sync (?P<ago>.+) ago; (?P<pending>\S+) pending(?P<error>; last error: .*)?",
      "Last sync {ago} ago; {pending} entries waiting"),
     (r"(?P<n>\d+) entries, last seq (?P<seq>\S+), (?P<mb>\S+) MB", "{n} entries, {mb} MB"),
+    (r"unknown, (?P<mb>\S+) MB", "Entries not known yet, {mb} MB"),
     (r"read-only: nothing can be saved", "Read-only: nothing can be saved"),
     (r"(?P<mb>[\d,]+) MB free", "{mb} MB free"),
     (r"not measured on this machine", "Not measured on this machine"),
@@ -55,6 +82,10 @@ PHRASES: tuple[tuple[str, str], ...] = (
     (r"entries are safe on the kiosk; fix what the error names, then press Sync now",
      "Donations are kept on the kiosk. Fix what the error names, then press Sync now."),
     (r"free some space soon", "Free some space soon."),
+    (r"donations are stopped; run `kiosk doctor` and call the portal operator",
+     "Donations are stopped. Run `kiosk doctor`, then call the portal operator."),
+    (r"donations are stopped; restart the kiosk, and if this stays, call the operator \(the SD card may be failing\)",
+     "Donations are stopped. Restart the kiosk; if this stays, call the operator (the SD card may be failing)."),
     (r"export to USB and remove old logs/exports", "Export to USB, then remove old logs and exports."),
     (r"keep the case's vents clear", "Keep the case's vents clear."),
     (r"the Pi is throttling: give the case air, check the fan",
@@ -64,27 +95,52 @@ PHRASES: tuple[tuple[str, str], ...] = (
      "Re-import the clips at the panel size (`kiosk media import`)."),
 )
 _COMPILED = tuple((re.compile(p + r"\Z"), msgid) for p, msgid in PHRASES)
+_LAST_TAP = re.compile(r"; last tap (?P<family>\S+)\Z")
 
 UNKNOWN_HINT = "Not known yet: press Refresh in a minute. If it stays unknown, run `kiosk doctor` on the kiosk."
 
 
-def say(text: str, tr: Tr) -> str:
-    """``text`` (a status value or hint) in the staff's language; unknown phrases unchanged."""
+def _count(figure: str) -> int:
+    try:
+        return int(figure.replace(",", ""))
+    except ValueError:
+        return 2  # not a whole number ("1.5"): the plural reads right in English
+
+
+def say(text: str, tr: Tr, ntr: NTr | None = None) -> str:
+    """``text`` (a status value or hint) in the staff's language; unknown phrases unchanged.
+
+    ``ntr`` is the catalog's ngettext, for the phrases with a count (without it, English plurals by n != 1)."""
+    ntr = ntr or (lambda one, many, n: tr(one if n == 1 else many))
+    tail = _LAST_TAP.search(text)
+    if tail and not text.startswith("connected;"):
+        # "reconnecting …; last tap suica", "fault; last tap suica": the state in words, then the card's brand.
+        family = FAMILY_NAMES.get(tail["family"], tail["family"])
+        return say(text[:tail.start()], tr, ntr) + tr("; last card: {family}").format(family=family)
     for rx, msgid in _COMPILED:
         m = rx.match(text)
         if m:
             parts = {k: (v or "") for k, v in m.groupdict().items()}
             if parts.get("ago"):
-                parts["ago"] = say(parts["ago"], tr)  # "25m" is a duration of its own
-            out = tr(msgid).format(**parts)
+                parts["ago"] = say(parts["ago"], tr, ntr)  # "25m" is a duration of its own
+            if parts.get("family"):
+                parts["family"] = FAMILY_NAMES.get(parts["family"], parts["family"])
+            if parts.get("mb") == "0":
+                parts["mb"] = "<1"  # a fresh ledger of 180 KB is not "0 MB"
+            if msgid in PLURALS:
+                figure = next(v for k, v in parts.items() if k in ("n", "pending", "d"))
+                out = ntr(*PLURALS[msgid], _count(figure)).format(**parts)
+            else:
+                out = tr(msgid).format(**parts)
             if parts.get("error"):
-                out += "; " + tr("last error: {error}").format(error=parts["error"].removeprefix("; last error: "))
+                # The error itself is the uploader's own words (what to quote on the phone); the frame is ours.
+                out += tr("; last error: {error}").format(error=parts["error"].removeprefix("; last error: "))
             return out
     return text
 
 
-def hint(value: str, hint_text: str, tr: Tr) -> str:
+def hint(value: str, hint_text: str, tr: Tr, ntr: NTr | None = None) -> str:
     """The what-to-do line: the item's own hint, or one for a value that is not known."""
     if hint_text:
-        return say(hint_text, tr)
+        return say(hint_text, tr, ntr)
     return tr(UNKNOWN_HINT) if value == "unknown" else ""

@@ -83,11 +83,13 @@ def draw_button(surface: pygame.Surface, rect: pygame.Rect, b: Button, *, focuse
         line(surface, b.label, getattr(inner, anchor), size, inner.width, colour, bold=True, anchor=anchor)
         return
     label_size = int(min(rect.height * 0.36, theme.px(surface, 0.07)))
-    detail_size = int(min(rect.height * 0.27, theme.px(surface, 0.05)))
+    # Never below 3 % of the screen height (32 px at 1080p), the floor the citizen screens keep too: the status
+    # rows' values were 21 px at 720p (issue #15, readable from two metres).
+    detail_size = max(theme.px(surface, 0.03), int(min(rect.height * 0.27, theme.px(surface, 0.05))))
     top = pygame.Rect(inner.left, rect.top, inner.width, int(rect.height * 0.56))
     bottom = pygame.Rect(inner.left, top.bottom - rect.height // 20, inner.width, rect.bottom - top.bottom)
     ls = fit_size(b.label, inner.width, label_size, bold=True)
-    ds = fit_size(b.detail, inner.width, detail_size)
+    ds = fit_size(b.detail, inner.width, detail_size, min_size=theme.px(surface, 0.03))
     la, da = ("midleft", "midleft") if anchor == "midleft" else ("center", "center")
     ui.text(surface, b.label, getattr(top, la), ls, colour, bold=True, anchor=la)
     ui.text(surface, b.detail, getattr(bottom, da), ds, theme.muted if b.style == "row" else colour, anchor=da)
