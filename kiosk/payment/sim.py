@@ -7,7 +7,10 @@ It behaves like a provider where it matters for crash safety:
   ``lookup`` after a kiosk restart finds a charge whose answer was lost;
 - a repeated idempotency key returns the first answer and never debits twice;
 - it can be told to decline, to time out (with the charge applied or not), to
-  be unreachable, or to be slow.
+  be unreachable, or to be slow;
+- it refunds like Square's Refunds API: one refund per idempotency key, whose
+  status is PENDING, COMPLETED, REJECTED or FAILED (``refund_steps``), and a
+  PENDING one moves on when it is asked again with the same key.
 
 It debits the simulated card's balance. A real terminal reads the card itself;
 the simulator is told which card is on it through :meth:`card_seen` (the kiosk
@@ -27,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from kiosk.payment.base import ChargeResult, PaymentTerminal, TerminalUnavailable
+from kiosk.payment.base import ChargeResult, PaymentTerminal, RefundRefused, RefundResult, TerminalUnavailable
 
 SimMode = Literal["approve", "decline", "timeout_applied", "timeout_lost", "offline"]
 """``approve`` normal; ``decline`` refuse every charge; ``timeout_applied`` debit but lose the answer;
@@ -40,7 +43,11 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS charges (idem TEXT PRIMARY KEY, amount_yen INTEGER NOT NULL, token TEXT,"
     " status TEXT NOT NULL CHECK (status IN ('approved', 'declined')), provider_ref TEXT, reason TEXT,"
     " at_ms INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS refunds (idem TEXT PRIMARY KEY, refund_id TEXT NOT NULL UNIQUE,"
+    " provider_ref TEXT NOT NULL, amount_yen INTEGER NOT NULL, status TEXT NOT NULL, steps TEXT NOT NULL,"
+    " at_ms INTEGER NOT NULL)",
 )
+REFUND_STATUSES = ("PENDING", "COMPLETED", "REJECTED", "FAILED")
 
 
 class SimulatedTerminal(PaymentTerminal):
@@ -59,6 +66,9 @@ class SimulatedTerminal(PaymentTerminal):
         """Delay before the answer, *after* the charge is durable: a crash in it loses only the answer."""
         self.decline_reason = decline_reason
         self.default_balance_yen = default_balance_yen
+        self.refund_steps: tuple[str, ...] = ("COMPLETED",)
+        """The statuses each *new* refund goes through: the first answer, then one step each time the same
+        refund is asked for again (it stays at the last). E.g. ``("PENDING", "COMPLETED")`` or ``("REJECTED",)``."""
         self._sleep = sleep
         self._card: tuple[str, int | None] | None = None
         self._lock = threading.Lock()
@@ -147,6 +157,74 @@ class SimulatedTerminal(PaymentTerminal):
         finally:
             cur.close()
         return ChargeResult.approved(ref) if status == "approved" else ChargeResult.declined(reason or "", ref)
+
+    # --- refunds (the maintenance menu) ---------------------------------------------------
+    can_refund = True
+
+    def refund(self, provider_ref: str, amount_yen: int, idempotency_key: str, reason: str) -> RefundResult:
+        """Refund an approved charge. The same key again is the same refund: it answers with that refund's status
+        now (moving a PENDING one on by one of its steps) and never credits the card twice."""
+        if self.mode == "offline":
+            raise TerminalUnavailable("simulated terminal is offline")
+        with self._lock:
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                result = self._refund(cur, provider_ref, amount_yen, idempotency_key)
+                cur.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            finally:
+                cur.close()
+        return result
+
+    def _refund(self, cur: sqlite3.Cursor, ref: str, amount_yen: int, idem: str) -> RefundResult:
+        row = cur.execute("SELECT refund_id, provider_ref, amount_yen, status, steps FROM refunds WHERE idem = ?",
+                          (idem,)).fetchone()
+        if row is not None:
+            refund_id, was_ref, was_amount, status, steps = row
+            if (was_ref, was_amount) != (ref, amount_yen):
+                raise RefundRefused("the refund key was used for another refund")
+            rest = [x for x in steps.split(",") if x]
+            if status == "PENDING" and rest:
+                status, rest = rest[0], rest[1:]
+                cur.execute("UPDATE refunds SET status = ?, steps = ? WHERE idem = ?", (status, ",".join(rest), idem))
+                self._credit(cur, ref, amount_yen, status)
+            return RefundResult(refund_id, status)
+        charge = cur.execute("SELECT amount_yen, status FROM charges WHERE provider_ref = ?", (ref,)).fetchone()
+        if charge is None or charge[1] != "approved":
+            raise RefundRefused(f"no approved payment {ref}")
+        done = cur.execute("SELECT COALESCE(SUM(amount_yen), 0) FROM refunds WHERE provider_ref = ?"
+                           " AND status IN ('PENDING', 'COMPLETED')", (ref,)).fetchone()[0]
+        if amount_yen < 1 or amount_yen + done > charge[0]:
+            raise RefundRefused(f"the refund exceeds the payment (¥{charge[0]}, ¥{done} refunded)")
+        steps = [x for x in self.refund_steps if x in REFUND_STATUSES] or ["COMPLETED"]
+        refund_id = "simrf-" + secrets.token_hex(8)
+        cur.execute("INSERT INTO refunds (idem, refund_id, provider_ref, amount_yen, status, steps, at_ms)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (idem, refund_id, ref, amount_yen, steps[0], ",".join(steps[1:]), time.time_ns() // 1_000_000))
+        self._credit(cur, ref, amount_yen, steps[0])
+        return RefundResult(refund_id, steps[0])
+
+    @staticmethod
+    def _credit(cur: sqlite3.Cursor, ref: str, amount_yen: int, status: str) -> None:
+        if status == "COMPLETED":  # the money is back on the card only when the refund completes
+            cur.execute("UPDATE cards SET balance_yen = balance_yen + ? WHERE token ="
+                        " (SELECT token FROM charges WHERE provider_ref = ?)", (amount_yen, ref))
+
+    def set_refund(self, refund_id: str, *steps: str) -> None:
+        """Tests: what the refund ``refund_id`` answers from the next time it is asked for (the bank decided)."""
+        with self._lock:
+            self._db.execute("UPDATE refunds SET steps = ? WHERE refund_id = ?", (",".join(steps), refund_id))
+
+    def refunds(self) -> list[dict]:
+        """Every refund, oldest first."""
+        rows = self._db.execute("SELECT idem, refund_id, provider_ref, amount_yen, status FROM refunds"
+                                " ORDER BY rowid").fetchall()
+        keys = ("idem", "refund_id", "provider_ref", "amount_yen", "status")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def health(self) -> tuple[str, str]:
         if self.mode == "offline":

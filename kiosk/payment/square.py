@@ -444,6 +444,17 @@ class SquareTerminal(PaymentTerminal):
             raise TerminalUnavailable("Square did not answer the refund; try again (it is never made twice)") from None
         refund = resp.refund
         result = RefundResult(refund.id, str(refund.status)) if refund is not None else RefundResult("", "UNKNOWN")
+        if result.status == "PENDING" and result.refund_id:
+            # A replayed key answers with the refund Square already has; GetPaymentRefund says where it is
+            # *now*, so asking again after a PENDING one can finish it (the void waits for COMPLETED).
+            try:
+                got = self._call(lambda: self.client.refunds.get(result.refund_id, request_options=NO_RETRIES),
+                                 until, live=False).refund
+            except (_Refused, _DeadlinePassed) as exc:
+                log.warning("GetPaymentRefund %s failed (%s): keeping PENDING", result.refund_id, exc)
+            else:
+                if got is not None and got.status:
+                    result = RefundResult(result.refund_id, str(got.status))
         self.journal.refund_update(idempotency_key, result.refund_id, result.status)
         return result
 

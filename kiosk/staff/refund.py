@@ -6,20 +6,39 @@ page). Order, and why it is safe to repeat:
 1. RefundPayment at the provider with an idempotency key derived from this
    kiosk and the donation's seq, so pressing Refund again (after a crash, a
    lost answer, a ledger outage) is the same refund, never a second one;
-2. a ``void`` entry naming the donation and the provider's refund id, through
-   the ledger writer. The original entry stays; totals, the X/Z reports, the
-   USB export and the portal (which marks the donation ``voided``) all drop it.
+2. only when the provider says the refund is ``COMPLETED``: a ``void`` entry
+   naming the donation and the provider's refund id, through the ledger
+   writer. The original entry stays; totals, the X/Z reports, the USB export
+   and the portal (which marks the donation ``voided``) all drop it.
 
-If step 1 succeeds and step 2 cannot be written, the money is back with the
-donor and the donation still counts: the menu says so in red and Refund again
-finishes the job (step 1 replays, step 2 is written).
+The provider's other answers write no void (money fails closed: the ledger
+never says a gift was returned while the center still holds it):
+
+- ``PENDING`` (Square: the money is on its way back, which can take days): the
+  staff action is recorded as an ``admin_action`` ``refund`` with
+  ``refund_status: PENDING`` (signed, in the same ledger), and the refund page
+  marks the gift 返金手続き中. Asking again (the same button) sends the same
+  idempotency key, so the provider answers with *that* refund and its status
+  now; the void is written the first time it says ``COMPLETED``. No new entry
+  type is needed, so old ledgers and the portal's ingest are unchanged.
+- ``REJECTED`` / ``FAILED``: nothing is voided and the menu says so in plain
+  words; the gift still counts, because the center still holds the money.
+
+Across a power cut: if the kiosk dies after the provider accepted the refund
+and before the ledger heard of it, the donation is simply still listed as
+refundable (maybe without its 手続き中 mark). Pressing Refund replays the same
+key: the provider returns the refund it already has (never a second one), and
+the void follows once it is ``COMPLETED``. If the void cannot be written, the
+money is back with the donor and the donation still counts: the menu says so
+in red and Refund again finishes the job (step 1 replays, step 2 is written).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy import select
 
@@ -29,10 +48,13 @@ from kiosk.ledger.schema import entries
 from kiosk.ledger.store import read_only_engine
 from kiosk.ledger.writer import LedgerWriter, call
 from kiosk.payment.base import RefundResult
+from kiosk.staff.words import StaffMessage
 
 REASON = "mistaken donation (refunded by staff from the maintenance menu)"
 SCAN = 200
 """How many of the newest donations the refund page looks through."""
+COMPLETED = "COMPLETED"
+"""The only provider status that writes the ``void`` (Square Refunds API: PENDING, COMPLETED, REJECTED, FAILED)."""
 
 Refund = Callable[[str, int, str, str], RefundResult]
 """``(provider_ref, amount_yen, idempotency_key, reason) -> RefundResult`` (``PaymentTerminal.refund``)."""
@@ -48,6 +70,52 @@ class Refundable:
     wall_ms: int
     provider_ref: str
     method: str
+    reference: int = 0
+    """The donor's 受付番号: the intent's seq, shown on the thank-you and error screens (not the donation's seq)."""
+    refund_status: str | None = None
+    """The provider's status at the last refund staff asked for (``PENDING``, ``REJECTED``, ``FAILED``), from the
+    ``admin_action`` trail; ``None``: never asked."""
+    refund_id: str = ""
+
+
+def _read(ledger: Ledger, *queries: Any) -> list[list[Any]]:
+    engine = read_only_engine(ledger.path)
+    try:
+        with engine.connect() as conn:
+            return [list(conn.execute(q).all()) for q in queries]
+    finally:
+        engine.dispose()
+
+
+def _refund_states(ledger: Ledger, after_seq: int) -> dict[int, tuple[str, str]]:
+    """``donation seq -> (status, refund id)`` of the latest refund staff asked for, from the signed
+    ``admin_action`` trail after ``after_seq`` (a refund is always recorded after its donation)."""
+    q = (select(entries.c.body).where(entries.c.type == "admin_action", entries.c.seq > after_seq,
+                                       entries.c.seq <= ledger.view.size).order_by(entries.c.seq))
+    out: dict[int, tuple[str, str]] = {}
+    for (body,) in _read(ledger, q)[0]:
+        if b'"refund"' not in body:  # cheap filter before parsing: most staff actions are not refunds
+            continue
+        d = parse_body(body)["data"]
+        if d.get("action") == "refund" and isinstance(d.get("donation_seq"), int) and d.get("refund_status"):
+            out[d["donation_seq"]] = (str(d["refund_status"]), str(d.get("refund_id") or ""))
+    return out
+
+
+def _refundable(obj: dict[str, Any], seq: int, method: str) -> Refundable | None:
+    d = obj["data"]
+    if d["method"] != method or not d.get("provider_ref"):
+        return None
+    return Refundable(seq, d["project"], d["amount_yen"], obj["wall_ms"], d["provider_ref"], d["method"],
+                      int(d.get("intent_seq") or 0))
+
+
+def _with_state(items: list[Refundable], ledger: Ledger) -> list[Refundable]:
+    if not items:
+        return items
+    states = _refund_states(ledger, min(r.seq for r in items))
+    return [replace(r, refund_status=states[r.seq][0], refund_id=states[r.seq][1]) if r.seq in states else r
+            for r in items]
 
 
 def refundable(ledger: Ledger, method: str, limit: int = 6) -> list[Refundable]:
@@ -56,23 +124,35 @@ def refundable(ledger: Ledger, method: str, limit: int = 6) -> list[Refundable]:
     q = (select(entries.c.seq, entries.c.body).where(entries.c.type == "donation", entries.c.seq <= view.size)
          .order_by(entries.c.seq.desc()).limit(SCAN))
     out: list[Refundable] = []
-    engine = read_only_engine(ledger.path)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(q).all()
-    finally:
-        engine.dispose()
-    for seq, body in rows:
+    for seq, body in _read(ledger, q)[0]:
         if seq in view.voided:
             continue
-        obj = parse_body(body)
-        d = obj["data"]
-        if d["method"] != method or not d.get("provider_ref"):
+        r = _refundable(parse_body(body), seq, method)
+        if r is None:
             continue
-        out.append(Refundable(seq, d["project"], d["amount_yen"], obj["wall_ms"], d["provider_ref"], d["method"]))
+        out.append(r)
         if len(out) >= limit:
             break
-    return out
+    return _with_state(out, ledger)
+
+
+def find_refundable(ledger: Ledger, method: str, reference: int) -> Refundable:
+    """The donation the donor's 受付番号 ``reference`` names. Raises :class:`StaffMessage` saying why it cannot
+    be refunded here (no such gift, already voided, or taken by another terminal)."""
+    view = ledger.view
+    q = select(entries.c.seq, entries.c.body).where(entries.c.type == "donation", entries.c.ref_seq == reference,
+                                                    entries.c.seq <= view.size)
+    rows = _read(ledger, q)[0]
+    if not rows:
+        raise StaffMessage("No donation with reference number {ref} on this kiosk.", ref=reference)
+    seq, body = rows[0]
+    if seq in view.voided:
+        raise StaffMessage("The donation with reference number {ref} is already refunded.", ref=reference)
+    r = _refundable(parse_body(body), seq, method)
+    if r is None:
+        raise StaffMessage("The donation with reference number {ref} was not paid on this payment terminal: "
+                           "refund it where it was paid.", ref=reference)
+    return _with_state([r], ledger)[0]
 
 
 def refund_key(kiosk_id: str, seq: int) -> str:
@@ -81,9 +161,12 @@ def refund_key(kiosk_id: str, seq: int) -> str:
 
 
 def refund_donation(writer: LedgerWriter, refund: Refund, kiosk_id: str, d: Refundable,
-                    reason: str = REASON) -> tuple[RefundResult, Entry]:
-    """Refund ``d`` at the provider, then write its ``void``. Raises what either step raised."""
+                    reason: str = REASON) -> tuple[RefundResult, Entry | None]:
+    """Ask the provider to refund ``d`` (the same key every time), and write its ``void`` only when the provider
+    says ``COMPLETED``; for PENDING, REJECTED and FAILED the entry is ``None``. Raises what either step raised."""
     result = refund(d.provider_ref, d.amount_yen, refund_key(kiosk_id, d.seq), reason)
+    if result.status.upper() != COMPLETED:
+        return result, None
     why = f"refunded: {result.refund_id} ({result.status}); {reason}"
     entry = call(writer, lambda led: led.void(d.seq, why))
     return result, entry

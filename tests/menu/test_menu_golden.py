@@ -159,6 +159,7 @@ SETUPS: dict[str, Callable[[Rig], None]] = {
     "refund": _refund_to(),
     "refund_confirm": _refund_to(("refund_pick", 0)),
     "refund_done": _refund_to(("refund_pick", 0), ("refund_run",)),
+    "refund_find": _refund_to(("go", "refund_find"), ("ref_digit", "1"), ("ref_digit", "2")),
 }
 
 

@@ -90,6 +90,8 @@ def walk(rig: Rig, press: Callable[..., None], back: Callable[[], None], enter_p
     back(); at("home")
 
     press("go", "refund"); at("refund")
+    press("go", "refund_find"); at("refund_find")
+    back(); at("refund")
     press("refund_pick", 0); at("refund_confirm")
     back(); at("refund")
     press("refund_pick", 0); at("refund_confirm")

@@ -224,10 +224,15 @@ def test_failures_are_shown_and_recorded(rig):
     rig.services.run_command = lambda argv: (_ for _ in ()).throw(PermissionError("polkit refused"))
     rig.open()
     go(rig, ("go", "sync"), ("sync_run",))
-    assert "portal unreachable" in rig.view().notice and rig.view().notice_level == "red"
-    assert rig.admin()[-1]["outcome"].startswith("failed: ConnectionError")
+    # Said in plain Japanese with what to do; the uploader's own words stay in the audit trail and the log.
+    assert "ポータルにつながりません" in rig.view().notice and rig.view().notice_level == "red"
+    assert "portal unreachable" not in rig.view().notice
+    assert rig.admin()[-1]["outcome"].startswith("failed: ConnectionError: portal unreachable")
     go(rig, ("back",), ("go", "power"), ("power", "reboot"), ("power_run",))
-    assert rig.menu.is_open and "polkit refused" in rig.view().notice
+    assert rig.menu.is_open and "管理者に連絡してください" in rig.view().notice
+    rig.machine.language = "en"  # English mode keeps the technical detail, for the maintainer on the phone
+    go(rig, ("power_run",))
+    assert "polkit refused" in rig.view().notice
 
 
 def test_playlist_toggles_apply_at_the_next_boundary_and_keep_one_clip(rig):

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pygame
 import pytest
 
+from kiosk.payment import RefundRefused, RefundResult, TerminalUnavailable
 from kiosk.staff.closeout import closeout_csv, summary_lines, x_report
 from kiosk.staff.menu import model as m
 from kiosk.staff.menu.status_text import FAMILY_NAMES
@@ -28,7 +30,7 @@ from kiosk.ui import widgets as ui
 from kiosk.ui.i18n import translations
 
 from .conftest import STATUS, Rig, build_rig
-from .test_menu_golden import SETUPS
+from .test_menu_golden import SETUPS, _refunds
 
 ALLOWED = frozenset({"USB", "QR", "PIN", "IC", "ID", "CSV", "Wi-Fi", "LAN", "MB", "GB", "KB", "ms", "pt",
                      "Square", "English", *FAMILY_NAMES.values()})
@@ -116,8 +118,97 @@ def _sync_reload(rig: Rig) -> None:
     rig.menu.model.press("playlist_reload")
 
 
+# --- the errors of the ledger writer, the uploader and the payment provider (they came in their own English) --
+def _refund_failing(exc: Exception) -> Callable[[Rig], None]:
+    def setup(rig: Rig) -> None:
+        def refund(ref: str, yen: int, key: str, reason: str) -> RefundResult:
+            raise exc
+
+        rig.donate(1, "kodomo", 500, "square")
+        rig.services.refund, rig.services.refund_method = refund, "square"
+        rig.open()
+        for action, *value in (("go", "refund"), ("refund_pick", 0), ("refund_run",)):
+            rig.menu.model.press(action, *value)
+    return setup
+
+
+def _refund_answer(status: str) -> Callable[[Rig], None]:
+    def setup(rig: Rig) -> None:
+        rig.donate(1, "kodomo", 500, "square")
+        rig.services.refund = lambda ref, yen, key, reason: RefundResult("R3fUnDgOlDeN000002", status)
+        rig.services.refund_method = "square"
+        rig.open()
+        for action, *value in (("go", "refund"), ("refund_pick", 0), ("refund_run",)):
+            rig.menu.model.press(action, *value)
+    return setup
+
+
+def _refund_ledger_down(rig: Rig) -> None:
+    """The provider refunded (COMPLETED) and the void cannot be written: SQLite refuses every INSERT."""
+    from tests.donation.conftest import LedgerOutage
+
+    rig.donate(1, "kodomo", 500, "square")
+    rig.services.refund = lambda ref, yen, key, reason: RefundResult("R3fUnDgOlDeN000003", "COMPLETED")
+    rig.services.refund_method = "square"
+    rig.open()
+    rig.menu.model.press("go", "refund")
+    rig.menu.model.press("refund_pick", 0)
+    outage = LedgerOutage(rig.ledger)
+    outage.set(True)
+    rig.menu.model.press("refund_run")
+    outage.set(False)
+
+
+def _sync_failed(rig: Rig) -> None:
+    from kiosk.sync.uploader import SyncError
+
+    def sync() -> str:
+        raise SyncError("portal answered 503: Service Unavailable (retry after 30 s)")
+
+    rig.services.sync_now = sync
+    rig.open()
+    rig.menu.model.press("go", "sync")
+    rig.menu.model.press("sync_run")
+
+
+def _reload_failed(rig: Rig) -> None:
+    import httpx
+
+    def reload() -> list:
+        raise httpx.ConnectError("[Errno 111] Connection refused")
+
+    rig.services.reload_playlist = reload
+    rig.open()
+    rig.menu.model.press("go", "playlist")
+    rig.menu.model.press("playlist_reload")
+
+
+def _find_missing(rig: Rig) -> None:
+    _refunds(rig)
+    rig.open()
+    for action, *value in (("go", "refund"), ("go", "refund_find"), ("ref_digit", "9"), ("ref_digit", "9"),
+                           ("ref_ok",)):
+        rig.menu.model.press(action, *value)
+
+
+ERRORS = {
+    "refund_unreachable": _refund_failing(TerminalUnavailable(
+        "Square did not answer the refund; try again (it is never made twice)")),
+    "refund_refused": _refund_failing(RefundRefused(
+        "Square refused the refund: REFUND_AMOUNT_INVALID: refund exceeds the payment")),
+    "refund_unexpected": _refund_failing(RuntimeError("refund: unexpected answer from provider")),
+    "refund_rejected": _refund_answer("REJECTED"),
+    "refund_failed": _refund_answer("FAILED"),
+    "refund_pending": _refund_answer("PENDING"),
+    "refund_ledger_down": _refund_ledger_down,
+    "sync_failed": _sync_failed,
+    "playlist_reload_failed": _reload_failed,
+    "refund_find_missing": _find_missing,
+}
+"""Error states staff can meet on the menu, each with the error's own English words (issue #15 items 8, 12)."""
+
 EXTRA = {"status_unknown": _status_unknown, "status_unknown_item": _status_unknown_item,
-         "x_after_close": _x_after_close, "usb_real": _usb_real, "playlist_reloaded": _sync_reload}
+         "x_after_close": _x_after_close, "usb_real": _usb_real, "playlist_reloaded": _sync_reload, **ERRORS}
 ALL = {**SETUPS, **EXTRA}
 
 
@@ -359,3 +450,32 @@ def test_refusals_and_failures_are_in_the_staffs_language(rig):
     rig.menu.model.press("usb_export", 0)
     notice = rig.view().notice
     assert "空きが足りません（空き 1 MB、必要 3 MB）" in notice and not english_words(notice), notice
+
+
+@pytest.mark.parametrize("name", sorted(ERRORS))
+def test_an_error_says_what_to_do_and_keeps_the_detail_for_english(render, name, caplog):
+    """The Japanese page says the class of the failure and what to do, without the error's own words; the English
+    page and the log keep them (what the maintainer asks for on the phone)."""
+    rig, strings = render(name, "ja")
+    notice = rig.view().notice + "\n" + "\n".join(rig.view().lines)
+    assert rig.view().notice_level in ("red", "yellow"), (name, notice)
+    assert not english_words(notice, frozenset({"R3fUnDgOlDeN000002", "R3fUnDgOlDeN000003"})), notice
+    assert any(w in notice for w in ("ください", "含まれ", "ありません")), notice  # says what to do / what holds
+
+
+DETAIL = {"refund_unreachable": ("Cannot reach the payment service", "Square did not answer the refund"),
+          "refund_refused": ("The payment service refused the refund", "REFUND_AMOUNT_INVALID"),
+          "refund_unexpected": ("Something went wrong", "RuntimeError: refund: unexpected answer"),
+          "refund_ledger_down": ("The ledger could not be written", "Ledger"),
+          "sync_failed": ("Cannot reach the portal", "portal answered 503"),
+          "playlist_reload_failed": ("Cannot reach the portal", "Connection refused")}
+
+
+@pytest.mark.parametrize("name", sorted(DETAIL))
+def test_the_technical_detail_stays_in_english_mode_and_the_log(render, name, caplog):
+    caplog.set_level("WARNING", logger="kiosk.staff.menu.model")
+    rig, _ = render(name, "en")
+    said, detail = DETAIL[name]
+    text = rig.view().notice + "\n" + "\n".join(rig.view().lines)
+    assert said in text and detail in text, text
+    assert detail in caplog.text, caplog.text

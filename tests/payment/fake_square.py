@@ -103,6 +103,11 @@ class FakeSquare:
         self.by_idem: dict[str, str] = {}
         self.payments: dict[str, dict] = {}
         self.refunds: dict[str, dict] = {}  # by idempotency key
+        self.refund_steps: list[str] = ["PENDING", "COMPLETED"]
+        """The statuses each *new* refund goes through: RefundPayment answers with the first, each
+        GetPaymentRefund moves it one step on (and it stays at the last). Square: PENDING, COMPLETED, REJECTED,
+        FAILED."""
+        self._refund_next: dict[str, list[str]] = {}  # by refund id: the steps still to come
         self.device_codes: dict[str, dict] = {}
         self.devices = {DEVICE}
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request that reached us
@@ -128,7 +133,7 @@ class FakeSquare:
 
     # --- test controls ---------------------------------------------------------------------
     def fault(self, route: str, *faults: Fault) -> None:
-        """Queue faults for ``route``: create, get, cancel, refund, device_code, device."""
+        """Queue faults for ``route``: create, get, cancel, refund, refund_get, device_code, device."""
         with self.lock:
             self.faults.setdefault(route, []).extend(faults)
 
@@ -257,11 +262,28 @@ class FakeSquare:
             if money.get("currency") != "JPY" or money.get("amount", 0) + pay["refunded"] > pay["amount"]:
                 return 400, _err("REFUND_AMOUNT_INVALID", "refund exceeds the payment")
             pay["refunded"] += money["amount"]
-            ref = {"id": "ref_" + uuid.uuid4().hex[:18], "status": "PENDING", "payment_id": pid,
+            steps = list(self.refund_steps) or ["PENDING"]
+            ref = {"id": "ref_" + uuid.uuid4().hex[:18], "status": steps[0], "payment_id": pid,
                    "amount_money": money, "reason": body.get("reason"), "location_id": LOCATION,
                    "created_at": _iso(), "updated_at": _iso()}
             self.refunds[idem] = ref
+            self._refund_next[ref["id"]] = steps[1:]
             return 200, {"refund": ref}
+
+    def get_refund(self, refund_id: str) -> tuple[int, dict]:
+        with self.lock:
+            ref = next((r for r in self.refunds.values() if r["id"] == refund_id), None)
+            if ref is None:
+                return 404, _err("NOT_FOUND", f"refund {refund_id} not found")
+            nxt = self._refund_next.get(refund_id) or []
+            if nxt:
+                ref.update(status=nxt.pop(0), updated_at=_iso())
+            return 200, {"refund": ref}
+
+    def set_refund(self, refund_id: str, *steps: str) -> None:
+        """What the refund ``refund_id`` answers from the next GetPaymentRefund on (the bank has decided)."""
+        with self.lock:
+            self._refund_next[refund_id] = list(steps)
 
     def create_device_code(self, body: dict) -> tuple[int, dict]:
         dc = body.get("device_code") or {}
@@ -291,6 +313,8 @@ class FakeSquare:
             return "cancel", lambda: self.cancel_checkout(parts[3])
         if method == "POST" and parts == ["v2", "refunds"]:
             return "refund", lambda: self.refund(body)
+        if method == "GET" and parts[:2] == ["v2", "refunds"] and len(parts) == 3:
+            return "refund_get", lambda: self.get_refund(parts[2])
         if method == "POST" and parts == ["v2", "devices", "codes"]:
             return "device_code", lambda: self.create_device_code(body)
         if method == "GET" and parts[:3] == ["v2", "devices", "codes"] and len(parts) == 4:

@@ -280,6 +280,7 @@ def test_a_donation_through_the_service_records_the_square_payment(fake, clk, tm
 
 def test_refund_is_idempotent(fake, term):
     fake.plan = ["complete"]
+    fake.refund_steps = ["PENDING"]  # the bank has not answered yet
     pid = term.charge(1000, IDEM).provider_ref
     a = term.refund(pid, 1000, "refund-key-1", "mistaken amount")
     b = term.refund(pid, 1000, "refund-key-1", "mistaken amount")
@@ -287,6 +288,9 @@ def test_refund_is_idempotent(fake, term):
     assert fake.refunds["refund-key-1"]["amount_money"] == {"amount": 1000, "currency": "JPY"}
     with pytest.raises(RefundRefused):
         term.refund(pid, 1000, "refund-key-2", "again")  # more than the payment: refused, said plainly
+    fake.set_refund(a.refund_id, "COMPLETED")
+    c = term.refund(pid, 1000, "refund-key-1", "mistaken amount")  # asked again: the same refund, its status now
+    assert (c.refund_id, c.status) == (a.refund_id, "COMPLETED") and len(fake.refunds) == 1
 
 
 def test_refund_without_an_answer_is_unavailable_and_safe_to_repeat(fake, term):

@@ -33,12 +33,12 @@ from kiosk.ops.status import StatusItem, overall, status_items
 from kiosk.staff.closeout import AlreadyClosed, Catalog, summary_lines, x_report, z_report
 from kiosk.staff.gate import StaffSession
 from kiosk.staff.menu.services import MenuServices
-from kiosk.staff.refund import Refundable, refund_donation, refundable
+from kiosk.staff.refund import Refundable, find_refundable, refund_donation, refundable
 from kiosk.staff.usb_export import ExportResult, Stick, export_lines
 from kiosk.staff.volunteer import VolunteerError, check_grant
 from kiosk.staff.volunteer import balance as points_balance
 from kiosk.staff.volunteer import grant as volunteer_grant
-from kiosk.staff.words import StaffMessage
+from kiosk.staff.words import StaffMessage, detail, staff_error
 from kiosk.ui.i18n import yen
 from kiosk.ui.menu.view import Level, View
 
@@ -68,16 +68,17 @@ USB_DONE = "usb_done"
 REFUND = "refund"
 REFUND_CONFIRM = "refund_confirm"
 REFUND_DONE = "refund_done"
+REFUND_FIND = "refund_find"
 
 PAGES = (PIN, HOME, STATUS, STATUS_ITEM, X_REPORT, Z_CONFIRM, Z_AGAIN, Z_DONE, VOLUNTEER, VOL_POINTS, VOL_TAP,
          VOL_DONE, SYNC, READER, PLAYLIST, VOLUME, LANGUAGE, POWER, POWER_CONFIRM, USB, USB_DONE, REFUND,
-         REFUND_CONFIRM, REFUND_DONE)
+         REFUND_CONFIRM, REFUND_DONE, REFUND_FIND)
 
 PARENT = {
     STATUS: HOME, STATUS_ITEM: STATUS, X_REPORT: HOME, Z_CONFIRM: HOME, Z_AGAIN: HOME, Z_DONE: HOME,
     VOLUNTEER: HOME, VOL_POINTS: VOLUNTEER, VOL_TAP: VOL_POINTS, VOL_DONE: HOME, SYNC: HOME, READER: HOME,
     PLAYLIST: HOME, VOLUME: HOME, LANGUAGE: HOME, POWER: HOME, POWER_CONFIRM: POWER, USB: HOME, USB_DONE: HOME,
-    REFUND: HOME, REFUND_CONFIRM: REFUND, REFUND_DONE: HOME,
+    REFUND: HOME, REFUND_CONFIRM: REFUND, REFUND_DONE: HOME, REFUND_FIND: REFUND,
 }
 """Where Back (Esc) goes; Back on the home page or the keypad closes the menu."""
 
@@ -90,12 +91,16 @@ STATUS_PER_PAGE = 12
 PLAYLIST_PER_PAGE = 4
 POINT_STEPS = (-10, -1, 1, 10)
 REFUND_STATUS = {
-    "PENDING": "The payment service is returning the money (this can take a few days).",
+    "PENDING": "The payment service is returning the money (this can take a few days). Press Check the refund "
+               "later: the donation leaves the totals when it is finished.",
     "COMPLETED": "The money has been returned.",
     "REJECTED": "The payment service did not return the money: call it with the refund number.",
     "FAILED": "The payment service did not return the money: call it with the refund number.",
 }
 """The provider's refund status (Square's words) as a sentence for staff (English msgids)."""
+REFUND_UNKNOWN = "Refund status: ask the payment service"
+REF_MAX = 9
+"""Digits of a 受付番号 staff may type (the intent's seq)."""
 VOLUME_STEPS = (-10, -1, 1, 10)
 
 
@@ -156,6 +161,9 @@ class MenuModel:
         self.export: ExportResult | None = None
         self.refundables: list[Refundable] = []
         self.refund_pick: Refundable | None = None
+        self.refund_again = ""
+        """What the refund result offers: ``again`` (it did not finish), ``check`` (PENDING: ask how it stands)."""
+        self.refund_digits = ""
 
     # --- state -----------------------------------------------------------------------------
     @property
@@ -250,6 +258,13 @@ class MenuModel:
             return
         if self.page == PIN and name == "backspace":
             self.press("pin_del")
+            return
+        if self.page == REFUND_FIND and name.isdigit() and len(name) == 1:
+            self.press("ref_digit", name)
+            self.focus = next((i for i, b in enumerate(self.view().all_buttons) if b.action == "ref_ok"), 0)
+            return
+        if self.page == REFUND_FIND and name == "backspace":
+            self.press("ref_del")
             return
         self.last_input = self.clock()
         if name == "esc":
@@ -380,11 +395,16 @@ class MenuModel:
             value, err = None, exc
         p.done(value, err)
 
-    def _error(self, err: BaseException) -> str:
-        # Our own refusals in the staff's language; anything else (a provider's or tool's words) as it came.
-        if isinstance(err, StaffMessage):
-            return err.say(self._t)
-        return str(err) or type(err).__name__
+    def _error(self, err: BaseException, source: str = "") -> str:
+        """What staff read for ``err``: our own refusals as they are; anything else (the ledger writer's, the
+        uploader's, a provider's own English words) as the plain sentence for its class with what to do. The
+        error's own words go to the log, and in English mode also in brackets (what the maintainer asks for)."""
+        msg = staff_error(err, source)
+        if msg is err:
+            return msg.say(self._t)
+        log.warning("menu: %s failed: %s", source or "action", detail(err))
+        text = msg.say(self._t)
+        return f"{text} ({detail(err)[:100]})" if self.lang == "en" else text
 
     # --- PIN -------------------------------------------------------------------------------
     def _do_digit(self, digit: str) -> None:
@@ -452,7 +472,7 @@ class MenuModel:
 
         def done(rep: dict[str, Any] | None, err: BaseException | None) -> None:
             if err is not None or rep is None:
-                self._say(self._error(err or StaffMessage("No report: try again.")), "red")
+                self._say(self._error(err or StaffMessage("No report: try again."), "ledger"), "red")
                 return
             self.lines = summary_lines(rep, self.project_titles(), self.catalog)
             if rep.get("closed_seq") and rep.get("after_close"):
@@ -489,7 +509,7 @@ class MenuModel:
                 self._go(Z_AGAIN)
                 self.z_closed_seq = err.seq
             elif err is not None:
-                self._go(Z_DONE, self._error(err), "red")
+                self._go(Z_DONE, self._error(err, "ledger"), "red")
             else:
                 self._go(Z_DONE, self._t("The day is closed."), "green")
                 self.lines = summary_lines(entry.data, self.project_titles(), self.catalog)
@@ -541,7 +561,7 @@ class MenuModel:
 
         def done(bal: int | None, err: BaseException | None) -> None:
             if err is not None:
-                self._go(VOL_DONE, self._error(err), "red")
+                self._go(VOL_DONE, self._error(err, "ledger"), "red")
                 return
             self._go(VOL_DONE, self._t("Points granted."), "green")
             self.grant_points, self.balance = points, bal
@@ -562,7 +582,7 @@ class MenuModel:
 
         def done(result: str | None, err: BaseException | None) -> None:
             if err is not None:
-                self._say(self._error(err)[:120], "red")
+                self._say(self._error(err, "portal"), "red")
             else:
                 self.sync_result = result or ""  # the uploader's own words stay in the audit trail (admin_action)
                 # Staff read plain words, not "0 pending, accepted through seq 27" (issue #15 item 8).
@@ -622,7 +642,7 @@ class MenuModel:
 
         def done(items: list[PlaylistItem] | None, err: BaseException | None) -> None:
             if err is not None:
-                self._say(self._error(err)[:120], "red")
+                self._say(self._error(err, "portal"), "red")
                 return
             self._playlist, self._disabled = list(items or []), set()
             self._say(self._n("Playlist reloaded from the portal: {n} clip.",
@@ -679,7 +699,7 @@ class MenuModel:
 
         def done(_: Any, err: BaseException | None) -> None:
             if err is not None:
-                self._say(self._error(err)[:160], "red")
+                self._say(self._error(err, "command"), "red")
             else:
                 self.close("staff")
 
@@ -691,7 +711,7 @@ class MenuModel:
             self.sticks = self.s.sticks()
         except OSError as exc:
             self.sticks = []
-            self._say(self._error(exc), "red")
+            self._say(self._error(exc, "files"), "red")
 
     def _do_usb_scan(self, _: Any = None) -> None:
         self._go(USB)
@@ -709,7 +729,7 @@ class MenuModel:
 
         def done(res: ExportResult | None, err: BaseException | None) -> None:
             if err is not None or res is None:
-                self._go(USB_DONE, self._error(err or StaffMessage("No result: try again.")), "red")
+                self._go(USB_DONE, self._error(err or StaffMessage("No result: try again."), "files"), "red")
                 return
             self._go(USB_DONE, self._t("Export finished. You may remove the stick."), "green")
             self.export = res
@@ -719,17 +739,46 @@ class MenuModel:
 
     # --- refunds ----------------------------------------------------------------------------
     def _enter_refund(self) -> None:
+        self.refund_again = ""
         try:
             self.refundables = refundable(self.s.ledger, self.s.refund_method)
         except Exception as exc:  # a read failing is shown, never raised into the render loop
             self.refundables = []
-            self._say(self._error(exc), "red")
+            self._say(self._error(exc, "ledger"), "red")
+
+    def _enter_refund_find(self) -> None:
+        self.refund_digits = ""
+
+    def _do_ref_digit(self, digit: str) -> None:
+        if len(self.refund_digits) < REF_MAX:
+            self.refund_digits += str(digit)[:1]
+        self.notice = ""
+
+    def _do_ref_del(self, _: Any = None) -> None:
+        self.refund_digits = self.refund_digits[:-1]
+
+    def _do_ref_ok(self, _: Any = None) -> None:
+        """Find the gift by the donor's 受付番号 (the number their thank-you or error screen showed)."""
+        if not self.refund_digits:
+            return
+        try:
+            pick = find_refundable(self.s.ledger, self.s.refund_method, int(self.refund_digits))
+        except Exception as exc:  # not found / already refunded / another terminal's: said in words
+            self._say(self._error(exc, "ledger"), "red")
+            return
+        self.refund_pick = pick
+        self._go(REFUND_CONFIRM)
 
     def _do_refund_pick(self, index: int) -> None:
         if not 0 <= int(index) < len(self.refundables):
             return
         self.refund_pick = self.refundables[int(index)]
         self._go(REFUND_CONFIRM)
+
+    def refund_line(self, r: Refundable) -> str:
+        """``受付番号 12  ¥500  こども食堂``: the number the donor saw, never the ledger's seq of the donation."""
+        title = self.project_titles().get(r.project, r.project)
+        return f"{self._t('Reference')} {r.reference}  {yen(r.amount_yen)}  {title}"
 
     def _do_refund_run(self, _: Any = None) -> None:
         pick, refund, session, writer = self.refund_pick, self.s.refund, self._session(), self.s.writer
@@ -738,29 +787,43 @@ class MenuModel:
         kiosk_id = self.s.kiosk_id
 
         def run() -> Any:
-            with session.action("refund", donation_seq=pick.seq, amount_yen=pick.amount_yen) as r:
+            with session.action("refund", donation_seq=pick.seq, reference=pick.reference,
+                                amount_yen=pick.amount_yen) as r:
                 result, entry = refund_donation(writer, refund, kiosk_id, pick)
-                r.update(refund_id=result.refund_id, refund_status=result.status, void_seq=entry.seq)
+                # The provider's status is in the signed trail: a PENDING one is found again by the refund page.
+                r.update(refund_id=result.refund_id, refund_status=result.status)
+                if entry is not None:
+                    r["void_seq"] = entry.seq
             return result, entry
 
         def done(value: Any, err: BaseException | None) -> None:
-            title = self.project_titles().get(pick.project, pick.project)
+            head = self.refund_line(pick)
             if err is not None or value is None:
                 # Either step may have failed; both are idempotent, so "again" finishes the job safely.
                 self._go(REFUND_DONE, self._t("Not finished: press Refund again (it is never refunded twice)."),
                          "red")
-                self.refund_pick = pick
-                self.lines = [f"#{pick.seq}  {yen(pick.amount_yen)}  {title}",
-                              self._error(err or StaffMessage("No result: try again."))]  # the provider's words
+                self.refund_pick, self.refund_again = pick, "again"
+                self.lines = [head, self._error(err or StaffMessage("No result: try again."), "payment")]
                 return
             result, entry = value
-            self.refund_pick = None
-            self._go(REFUND_DONE, self._t("Refunded. The donation is voided in the ledger."), "green")
+            status = result.status.upper()
             # Plain words, not "refund R3f… (PENDING)" and "void seq=11": the refund number is what the
             # payment service's staff ask for; the void's seq stays in the audit trail (admin_action).
-            self.lines = [f"#{pick.seq}  {yen(pick.amount_yen)}  {title}",
-                          self._t("Refund number: {id}").format(id=result.refund_id),
-                          self._t(REFUND_STATUS.get(result.status, "Refund status: ask the payment service"))]
+            number = self._t("Refund number: {id}").format(id=result.refund_id)
+            if entry is not None:
+                self.refund_pick, self.refund_again = None, ""
+                self._go(REFUND_DONE, self._t("Refunded. The donation is voided in the ledger."), "green")
+                self.lines = [head, number, self._t(REFUND_STATUS["COMPLETED"])]
+            elif status in ("REJECTED", "FAILED"):
+                # Nothing voided: the center still holds the money. Asking again would get the same answer.
+                self.refund_pick, self.refund_again = None, ""
+                self._go(REFUND_DONE, self._t("Not refunded. The donation still counts."), "red")
+                self.lines = [head, number, self._t(REFUND_STATUS[status])]
+            else:  # PENDING (or a status we do not know): no void until the provider says COMPLETED
+                self.refund_pick, self.refund_again = pick, "check"
+                self._go(REFUND_DONE, self._t("Refund under way. The donation still counts until it is finished."),
+                         "yellow")
+                self.lines = [head, number, self._t(REFUND_STATUS.get(status, REFUND_UNKNOWN))]
 
         self._job(self._t("Refund a donation"), run, done)
 

@@ -21,6 +21,7 @@ from kiosk.ui.menu.view import Button, View
 
 if TYPE_CHECKING:
     from kiosk.staff.menu.model import MenuModel
+    from kiosk.staff.refund import Refundable
 
 STATUS_LABELS = {
     "reader": "Card reader", "payment": "Payment terminal", "network": "Network and portal", "sync": "Sync",
@@ -327,15 +328,34 @@ def _when(model: MenuModel, wall_ms: int) -> str:
     return datetime.fromtimestamp(wall_ms / 1000, ZoneInfo(model.s.timezone)).strftime("%m/%d %H:%M")
 
 
+REFUND_MARKS = {"PENDING": "Refund under way", "REJECTED": "Refund refused", "FAILED": "Refund failed"}
+"""A gift's mark on the refund list, after staff asked for its refund (English msgids)."""
+
+
+def _refund_detail(model: MenuModel, r: Refundable, _: Tr) -> str:
+    mark = REFUND_MARKS.get(r.refund_status or "")
+    return f"{_when(model, r.wall_ms)}" + (f"  {_(mark)}" if mark else "")
+
+
 def refund_page(model: MenuModel, _: Tr) -> View:
-    titles = model.project_titles()
-    buttons = tuple(Button(f"{yen(r.amount_yen)}  {titles.get(r.project, r.project)}", "refund_pick", n,
-                           style="row", detail=f"#{r.seq}  {_when(model, r.wall_ms)}")
+    # Each gift by the 受付番号 its donor saw on the thank-you or error screen (not the donation's ledger seq).
+    buttons = tuple(Button(model.refund_line(r), "refund_pick", n, style="row", detail=_refund_detail(model, r, _))
                     for n, r in enumerate(model.refundables))
     lines = (_("Choose the donation to refund (newest first)"),) if buttons else (
         _("No donation that this payment terminal can refund."),)
     return View(m.REFUND, _("Refund a donation"), lines=lines, buttons=buttons, columns=1, notice=model.notice,
-                notice_level=model.notice_level, footer=(_back(_),))
+                notice_level=model.notice_level,
+                footer=(_back(_), Button(_("Find by reference number"), "go", m.REFUND_FIND)))
+
+
+def refund_find_page(model: MenuModel, _: Tr) -> View:
+    keys = [Button(d, "ref_digit", d, style="key") for d in "123456789"]
+    keys += [Button("←", "ref_del", style="key"), Button("0", "ref_digit", "0", style="key"),
+             Button(_("Find"), "ref_ok", style="primary", enabled=bool(model.refund_digits))]
+    return View(m.REFUND_FIND, _("Find by reference number"), notice=model.notice,
+                notice_level=model.notice_level, big=model.refund_digits or "_",
+                lines=(_("The reference number is on the donor's thank-you screen."),), buttons=tuple(keys),
+                columns=3, footer=(_back(_),), layout="keypad")
 
 
 def refund_confirm_page(model: MenuModel, _: Tr) -> View:
@@ -343,16 +363,22 @@ def refund_confirm_page(model: MenuModel, _: Tr) -> View:
     if r is None:
         return View(m.REFUND_CONFIRM, _("Refund a donation"), footer=(_back(_),))
     title = model.project_titles().get(r.project, r.project)
-    return View(m.REFUND_CONFIRM, _("Refund a donation"), big=f"{yen(r.amount_yen)}  {title}",
-                lines=(f"#{r.seq}  {_when(model, r.wall_ms)}", _("Refund this donation to the donor?"),
-                       _("The payment service returns the money; the ledger gets a void entry and the totals drop.")),
-                notice=model.notice, notice_level=model.notice_level,
-                footer=(Button(_("Cancel"), "back"), Button(_("Refund"), "refund_run", style="danger")))
+    pending = r.refund_status == "PENDING"
+    lines = (f"{_('Reference')} {r.reference}  {_refund_detail(model, r, _)}",
+             *((_("A refund of this donation is under way. Ask the payment service how it stands?"),
+                _("The donation leaves the totals only when the money has been returned.")) if pending else
+               (_("Refund this donation to the donor?"),
+                _("The payment service returns the money; the ledger gets a void entry and the totals drop."))))
+    run = Button(_("Check the refund"), "refund_run", style="primary") if pending else Button(
+        _("Refund"), "refund_run", style="danger")
+    return View(m.REFUND_CONFIRM, _("Refund a donation"), big=f"{yen(r.amount_yen)}  {title}", lines=lines,
+                notice=model.notice, notice_level=model.notice_level, footer=(Button(_("Cancel"), "back"), run))
 
 
 def refund_done_page(model: MenuModel, _: Tr) -> View:
-    again = (Button(_("Refund again"), "refund_run", style="danger"),) if model.notice_level == "red" else ()
-    return _lines_view(model, _, m.REFUND_DONE, _("Refund a donation"), extra_footer=again)
+    extra = {"again": (Button(_("Refund again"), "refund_run", style="danger"),),
+             "check": (Button(_("Check the refund"), "refund_run", style="primary"),)}.get(model.refund_again, ())
+    return _lines_view(model, _, m.REFUND_DONE, _("Refund a donation"), extra_footer=extra)
 
 
 _BUILDERS: dict[str, Callable[[MenuModel, Tr], View]] = {
@@ -362,4 +388,5 @@ _BUILDERS: dict[str, Callable[[MenuModel, Tr], View]] = {
     m.READER: reader_page, m.PLAYLIST: playlist_page, m.VOLUME: volume_page, m.LANGUAGE: language_page,
     m.POWER: power_page, m.POWER_CONFIRM: power_confirm_page, m.USB: usb_page, m.USB_DONE: usb_done_page,
     m.REFUND: refund_page, m.REFUND_CONFIRM: refund_confirm_page, m.REFUND_DONE: refund_done_page,
+    m.REFUND_FIND: refund_find_page,
 }
