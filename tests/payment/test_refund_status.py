@@ -21,7 +21,7 @@ from kiosk.donation.service import DonationService
 from kiosk.ledger import settled_report
 from kiosk.ledger.clock import FixedClock
 from kiosk.payment.sim import SimulatedTerminal
-from kiosk.staff.refund import find_refundable, refund_key
+from kiosk.staff.refund import refund_key
 from kiosk.staff.words import StaffMessage
 from tests.donation.conftest import card, settings
 from tests.payment.fake_square import FakeSquare, Fault
@@ -258,6 +258,8 @@ def test_the_refund_pages_show_and_find_the_number_the_donor_saw(tmp_path: Path)
         rig.touch("ref_ok")
         assert "受付番号 99 の寄付は、このキオスクにありません。" in rig.view().notice
         term.close()
+    from kiosk.staff.refund import find_refundable
+
     with pytest.raises(StaffMessage, match="was not paid on this payment terminal"):
         find_refundable(rig.ledger, "sim", other.data["intent_seq"])
     rig.ledger.close(checkpoint=False)
