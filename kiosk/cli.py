@@ -198,25 +198,33 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv)
     args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if isinstance(exc, _operational_errors()):
+            print(f"kiosk {args.command}: {exc}", file=sys.stderr)
+            return 1
+        if isinstance(exc, OSError):
+            print(f"kiosk {args.command}: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+            return 1
+        raise
+
+
+def _operational_errors() -> tuple[type[Exception], ...]:
+    """What a command reports in one line and exits 1 on. Imported when one is raised: the export and
+    verification modules behind ExportError are not on `kiosk run`'s start path (cold start, #16)."""
     from kiosk.ledger import LedgerError, PepperError
     from kiosk.ledger.checkpoint import CheckpointError
     from kiosk.ledger.export import ExportError
     from kiosk.ledger.keys import KeyError_
     from kiosk.payment.base import TerminalSetupError
 
-    try:
-        return int(args.func(args) or 0)
-    except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
-    except (LedgerError, PepperError, KeyError_, ExportError, CheckpointError, TerminalSetupError) as exc:
-        print(f"kiosk {args.command}: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"kiosk {args.command}: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return LedgerError, PepperError, KeyError_, ExportError, CheckpointError, TerminalSetupError
 
 
 if __name__ == "__main__":

@@ -52,8 +52,9 @@ print(json.dumps({"after_cli": sorted(after_cli), "at_ready": sorted(at_ready),
                   "menu_page": menu_page}))
 """
 
-HEAVY = ("sqlalchemy", "requests", "urllib3")
-"""Libraries the running kiosk needs only off the start path: the off-line ledger readers, the uploader's HTTP."""
+HEAVY = ("sqlalchemy", "requests", "urllib3", "kiosk.ledger.export", "kiosk.ledger.verify", "multiprocessing")
+"""What the running kiosk needs only off the start path: the off-line ledger readers and verification, the
+uploader's HTTP."""
 
 MENU = ("kiosk.staff.menu.controller", "kiosk.staff.menu.model", "kiosk.staff.menu.pages", "kiosk.ui.menu.render",
         "kiosk.staff.refund", "kiosk.staff.closeout", "kiosk.staff.volunteer", "kiosk.staff.usb_export")
