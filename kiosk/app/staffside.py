@@ -233,7 +233,7 @@ class StaffSide:
     def pygame_event(self, ev: pygame.event.Event, size: tuple[int, int]) -> bool:
         """True when the menu consumed the event. While closed the menu counts corner taps towards the
         hidden gesture; those taps are swallowed here so they never start a donation."""
-        if self._menu is None and not self._in_corner(ev):
+        if self._menu is None and not self._in_corner(ev, size):
             return False  # what the closed menu answers for anything but a touch in its corner, without building it
         if self.menu.handle_pygame_event(ev):
             return True
@@ -245,17 +245,18 @@ class StaffSide:
             return False
         return self.menu.in_corner(pos)
 
-    def _in_corner(self, ev: pygame.event.Event) -> bool:
-        """A touch in the hidden gesture's corner, as the menu not yet drawn would see it (the config's
-        screen size: MaintenanceMenu's before its first render)."""
-        size = (self.app.cfg.player.width, self.app.cfg.player.height)
+    def _in_corner(self, ev: pygame.event.Event, size: tuple[int, int]) -> bool:
+        """Whether the closed menu would look at this event: a touch in the hidden gesture's corner, located as
+        the menu counts it (the config's screen size: MaintenanceMenu's before its first render) or as
+        :meth:`pygame_event` swallows it (the surface's size)."""
+        own = (self.app.cfg.player.width, self.app.cfg.player.height)
         if ev.type == pygame.FINGERDOWN:
-            pos = (int(ev.x * size[0]), int(ev.y * size[1]))
-        elif ev.type == pygame.MOUSEBUTTONDOWN and ev.button == 1 and not getattr(ev, "touch", False):
-            pos = tuple(ev.pos)
+            spots = [(int(ev.x * w), int(ev.y * h)) for w, h in (own, size)]
+        elif ev.type == pygame.MOUSEBUTTONDOWN:
+            spots = [tuple(ev.pos)]
         else:
             return False
-        return CornerTaps().in_corner(pos, size)
+        return any(CornerTaps().in_corner(pos, own) for pos in spots)
 
     def _start_sync(self) -> None:
         """Start the sync thread once: on the first main-loop step, after the first frame (its imports and first
