@@ -17,9 +17,18 @@ from pathlib import Path
 from kiosk import __version__
 from kiosk.config import ConfigError
 
-# Sub-command groups living in other packages; each module has register(subparsers).
-PLUGINS = ("kiosk.reader.cli", "kiosk.player.cli", "kiosk.sync.cli", "kiosk.sync.receipt_cli", "kiosk.staff.cli",
-           "kiosk.payment.cli")
+# Sub-command groups living in other packages; each module has register(subparsers), which adds the commands
+# named here. Only the chosen command's module is imported: `kiosk run` is restarted by the watchdog, and every
+# module it imports keeps the lobby screen dark longer (cold start, #16). tests/test_cli.py checks the names.
+PLUGINS: dict[str, tuple[str, ...]] = {
+    "kiosk.reader.cli": ("reader",),
+    "kiosk.player.cli": ("media",),
+    "kiosk.sync.cli": ("enroll", "sync", "rekey"),
+    "kiosk.sync.receipt_cli": ("receipt",),
+    "kiosk.staff.cli": ("closeout", "staff", "export", "status"),
+    "kiosk.payment.cli": ("payment",),
+}
+BUILTIN = ("keygen", "ledger", "demo", "run", "doctor")
 
 
 def _keygen(args: argparse.Namespace) -> int:
@@ -113,7 +122,18 @@ def _doctor(args: argparse.Namespace) -> int:
     return run_doctor(args.config)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _plugins_for(argv: list[str] | None) -> list[str]:
+    """The plugin modules to register for ``argv``: none for a built-in command, the one that adds a plugin's
+    command, and all of them when there is no command or an unknown one (help and "invalid choice" list all)."""
+    command = next((a for a in argv if not a.startswith("-")), None) if argv is not None else None
+    if command in BUILTIN:
+        return []
+    mine = [name for name, commands in PLUGINS.items() if command in commands]
+    return mine or list(PLUGINS)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; given ``argv``, only with the sub-commands it can need (see :data:`PLUGINS`)."""
     p = argparse.ArgumentParser(prog="kiosk", description="IC-card donation kiosk")
     p.add_argument("--version", action="version", version=f"kiosk {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -163,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     doc.add_argument("--config", help="config file (default $KIOSK_CONFIG)")
     doc.set_defaults(func=_doctor)
 
-    for name in PLUGINS:
+    for name in _plugins_for(argv):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -175,27 +195,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if isinstance(exc, _operational_errors()):
+            print(f"kiosk {args.command}: {exc}", file=sys.stderr)
+            return 1
+        if isinstance(exc, OSError):
+            print(f"kiosk {args.command}: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+            return 1
+        raise
+
+
+def _operational_errors() -> tuple[type[Exception], ...]:
+    """What a command reports in one line and exits 1 on. Imported when one is raised: the export and
+    verification modules behind ExportError are not on `kiosk run`'s start path (cold start, #16)."""
     from kiosk.ledger import LedgerError, PepperError
     from kiosk.ledger.checkpoint import CheckpointError
     from kiosk.ledger.export import ExportError
     from kiosk.ledger.keys import KeyError_
     from kiosk.payment.base import TerminalSetupError
 
-    try:
-        return int(args.func(args) or 0)
-    except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
-    except (LedgerError, PepperError, KeyError_, ExportError, CheckpointError, TerminalSetupError) as exc:
-        print(f"kiosk {args.command}: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"kiosk {args.command}: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return LedgerError, PepperError, KeyError_, ExportError, CheckpointError, TerminalSetupError
 
 
 if __name__ == "__main__":

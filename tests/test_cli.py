@@ -126,6 +126,36 @@ def test_help_and_version(argv, capsys):
     assert e.value.code == 0
 
 
+def test_each_plugin_module_adds_exactly_the_commands_the_cli_names_for_it():
+    """`kiosk X` imports only the module that adds X (cold start, #16): the map must be the truth."""
+    import argparse
+    import importlib
+
+    from kiosk.cli import BUILTIN, PLUGINS, build_parser
+
+    for name, commands in PLUGINS.items():
+        parser = argparse.ArgumentParser()
+        sub = parser.add_subparsers()
+        importlib.import_module(name).register(sub)
+        assert tuple(sub.choices) == commands, name
+    full = build_parser()
+    every = [c for cs in PLUGINS.values() for c in cs]
+    assert sorted(full._subparsers._group_actions[0].choices) == sorted([*BUILTIN, *every])  # noqa: SLF001
+    for command in every:  # each parses with only its own module registered
+        only = build_parser([command, "--help"])
+        assert command in only._subparsers._group_actions[0].choices  # noqa: SLF001
+
+
+def test_help_lists_every_command(capsys):
+    from kiosk.cli import BUILTIN, PLUGINS
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for command in [*BUILTIN, *(c for cs in PLUGINS.values() for c in cs)]:
+        assert command in out
+
+
 # --- exit codes: a command that did not do its job never exits 0 -----------------------------------
 def _offline_kiosk(tmp_path, reader: str = "") -> str:  # noqa: ANN001
     """A config with real keys and pepper (made as on first run) and no portal."""

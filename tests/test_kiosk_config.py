@@ -11,6 +11,7 @@ import pytest
 
 from kiosk.cli import main
 from kiosk.config import ConfigError, KioskConfig, load_config, validate_config
+from kiosk.config.base import Section, field_docs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,16 +58,44 @@ def test_every_key_has_a_docstring_and_appears_in_the_example():
     def undocumented(model, prefix=""):  # noqa: ANN001
         from pydantic import BaseModel
 
+        docs = field_docs(model)
         for name, field in model.model_fields.items():
             if field.exclude:
                 continue
-            if not field.description:
+            if len(docs.get(name, "").strip()) < 10:
                 yield prefix + name
             for a in (field.annotation, *getattr(field.annotation, "__args__", ())):
                 if isinstance(a, type) and issubclass(a, BaseModel):
                     yield from undocumented(a, prefix + name + ".")
 
     assert not list(undocumented(KioskConfig))
+
+
+class _Base(Section):
+    a: int = 1
+    """The first field,
+    on two lines."""
+    b: int = 2
+
+
+class _Child(_Base):
+    c: str = "x"
+    """Declared here."""
+
+    def helper(self) -> None:
+        """Not a field's docstring."""
+
+
+def test_field_docs_read_the_docstrings_under_each_field_inherited_ones_too():
+    assert field_docs(_Child) == {"a": "The first field,\non two lines.", "c": "Declared here."}
+    assert field_docs(_Base) == {"a": "The first field,\non two lines."}
+
+
+def test_the_schema_does_not_parse_its_source_when_the_config_is_loaded():
+    """The docstrings are read by field_docs, not at class creation (every start of `kiosk run` paid for
+    pydantic's use_attribute_docstrings: cold start, #16)."""
+    assert not Section.model_config.get("use_attribute_docstrings")
+    assert KioskConfig.model_fields["kiosk"].description is None
 
 
 def test_all_errors_reported_at_once_with_paths_and_suggestions():

@@ -4,11 +4,18 @@ background sync to the portal, and applying playlist changes from the menu.
 Kept apart from :mod:`kiosk.app.runtime`, which owns the donation loop; the app calls
 :meth:`StaffSide.card`, :meth:`StaffSide.pygame_event`, :meth:`StaffSide.tick` and
 :meth:`StaffSide.render` at the points noted there.
+
+Nothing here is built before it is needed, because every start of ``kiosk run`` (a watchdog restart, a power
+cut) keeps the lobby screen dark until it is ready (cold start, #16): the menu (its pages, reports, refunds and
+their imports) is built when staff first open it — until then a tap is checked against the staff cards and a
+touch against the hidden corner, exactly as the closed menu would — and the sync thread starts after the first
+frame is on the screen.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -27,11 +34,12 @@ from kiosk.ops.status import (
 )
 from kiosk.reader import CardPresented, ReaderEvent
 from kiosk.staff.gate import StaffGate
-from kiosk.staff.menu import MaintenanceMenu, services_from_config
+from kiosk.staff.menu.gesture import CornerTaps
 from kiosk.ui.widgets import Target
 
 if TYPE_CHECKING:
     from kiosk.app.runtime import App
+    from kiosk.staff.menu import MaintenanceMenu
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +58,27 @@ class StaffSide:
         self.last_family: str | None = None
         self._pushed_playlist: list | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="menu-action")
-        self.sync = self._start_sync() if cfg.portal.url or self._enrolled() else None
-        self.menu = MaintenanceMenu(
+        self.sync = self._make_sync() if cfg.portal.url or self._enrolled() else None
+        self._sync_started = False
+        self._menu: MaintenanceMenu | None = None
+        self._menu_lock = threading.Lock()
+
+    @property
+    def menu(self) -> MaintenanceMenu:
+        """The maintenance menu, built on first use (a staff card, the hidden corner, a test)."""
+        menu = self._menu
+        if menu is None:
+            with self._menu_lock:  # the reader thread (a staff card) and the main thread (the corner) may race
+                if self._menu is None:
+                    self._menu = self._build_menu()
+                menu = self._menu
+        return menu
+
+    def _build_menu(self) -> MaintenanceMenu:
+        from kiosk.staff.menu import MaintenanceMenu, services_from_config
+
+        app, cfg, writer = self.app, self.app.cfg, self.app.ledger_writer
+        return MaintenanceMenu(
             services_from_config(
                 cfg, writer, self.gate,
                 status_inputs=self.status_inputs,
@@ -75,17 +102,21 @@ class StaffSide:
     # --- sync ------------------------------------------------------------------------------
     def _enrolled(self) -> bool:
         """Enrolled with `kiosk enroll` though the config names no portal: sync with that one."""
+        state = self.app.cfg.data_dir / "sync-state.json"
+        if not state.exists():
+            return False  # never enrolled: no need to import the uploader to say so
         from kiosk.sync.uploader import enrolled_portal
 
-        return bool(enrolled_portal(self.app.cfg.data_dir / "sync-state.json"))
+        return bool(enrolled_portal(state))
 
-    def _start_sync(self) -> Any:
+    def _make_sync(self) -> Any:
+        """The uploader and its thread, not started (:meth:`tick` starts it once the first frame is shown)."""
         from kiosk.sync.uploader import BackgroundSync, Uploader
 
         # Pushed configs are recorded through the worker too: the sync thread waits for its config_change entry.
         uploader = Uploader.from_config(self.app.cfg, writer=self.app.ledger_writer, on_config=self._on_pushed_config,
                                         payment_health=self._payment_report, pepper=self.app.pepper)
-        return BackgroundSync(uploader, self.app.cfg.portal.sync_interval_s).start()
+        return BackgroundSync(uploader, self.app.cfg.portal.sync_interval_s)
 
     def _on_pushed_config(self, record: dict) -> None:
         """On the sync thread, after the portal's config was validated, fetched and recorded in the ledger."""
@@ -106,6 +137,7 @@ class StaffSide:
     def _sync_now(self) -> str:
         """Ask the background thread to upload now and wait for its answer (the menu shows 'working…')."""
         assert self.sync is not None
+        self._start_sync()
         before = self.sync.status().get("last_attempt_ms")
         self.sync.nudge()
         deadline = time.monotonic() + SYNC_NOW_WAIT_S
@@ -193,12 +225,16 @@ class StaffSide:
         """On the reader thread: True when the menu took the tap (a staff card, or a tap inside the menu)."""
         if isinstance(ev, CardPresented):
             self.last_family = ev.record.family
+            if self._menu is None and not self.gate.is_staff_card(ev.record.token):
+                return False  # what the closed menu answers for a donor's card, without building it
             return self.menu.card(ev.record)
         return False
 
     def pygame_event(self, ev: pygame.event.Event, size: tuple[int, int]) -> bool:
         """True when the menu consumed the event. While closed the menu counts corner taps towards the
         hidden gesture; those taps are swallowed here so they never start a donation."""
+        if self._menu is None and not self._in_corner(ev, size):
+            return False  # what the closed menu answers for anything but a touch in its corner, without building it
         if self.menu.handle_pygame_event(ev):
             return True
         if ev.type == pygame.FINGERDOWN:
@@ -209,21 +245,48 @@ class StaffSide:
             return False
         return self.menu.in_corner(pos)
 
+    def _in_corner(self, ev: pygame.event.Event, size: tuple[int, int]) -> bool:
+        """Whether the closed menu would look at this event: a touch in the hidden gesture's corner, located as
+        the menu counts it (the config's screen size: MaintenanceMenu's before its first render) or as
+        :meth:`pygame_event` swallows it (the surface's size)."""
+        own = (self.app.cfg.player.width, self.app.cfg.player.height)
+        if ev.type == pygame.FINGERDOWN:
+            spots = [(int(ev.x * w), int(ev.y * h)) for w, h in (own, size)]
+        elif ev.type == pygame.MOUSEBUTTONDOWN:
+            spots = [tuple(ev.pos)]
+        else:
+            return False
+        return any(CornerTaps().in_corner(pos, own) for pos in spots)
+
+    def _start_sync(self) -> None:
+        """Start the sync thread once: on the first main-loop step, after the first frame (its imports and first
+        round would otherwise compete with the start for the CPU), or when staff ask to sync now, if sooner."""
+        with self._menu_lock:
+            if self.sync is not None and not self._sync_started:
+                self._sync_started = True
+                self.sync.start()
+
     def tick(self) -> None:
-        self.menu.tick(int(time.monotonic() * 1000))
+        if self.sync is not None and not self._sync_started:
+            self._start_sync()
+        if self._menu is not None:
+            self._menu.tick(int(time.monotonic() * 1000))
 
     @property
     def is_open(self) -> bool:
-        return self.menu.is_open
+        return self._menu is not None and self._menu.is_open
 
     def render(self, surface: pygame.Surface, now_ms: int) -> list[Target]:
-        return self.menu.render(surface, now_ms) if self.menu.is_open else []
+        return self.menu.render(surface, now_ms) if self.is_open else []
 
     def close(self) -> None:
-        if self.menu.is_open:
+        if self.is_open:
             self.menu.close("shutdown")
         if self.sync is not None:
-            self.sync.stop()
+            with self._menu_lock:
+                started, self._sync_started = self._sync_started, True  # and never starts after this
+            if started:
+                self.sync.stop()
             self.sync.uploader.close()
         self._executor.shutdown(wait=True, cancel_futures=False)
 

@@ -24,13 +24,12 @@ function that SIGKILLs the process there.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
-
-from sqlalchemy.exc import SQLAlchemyError
 
 from kiosk.donation import flow
 from kiosk.donation.exchange import ExchangeRefused, PointsDesk, card_spendable, exchange
@@ -208,7 +207,7 @@ class DonationService:
         hexes = (donor_hexes,) if isinstance(donor_hexes, str) else donor_hexes
         try:
             given = self.ledger.donor_given(hexes, self.ledger.business_date())
-        except (LedgerError, SQLAlchemyError) as exc:
+        except (LedgerError, sqlite3.Error) as exc:
             log.error("cannot read the ledger for the daily limit: %s", exc)
             return None
         return given + sum(i["amount_yen"] for i in self.ledger.unresolved_intents() if i["donor"] in hexes)
@@ -401,7 +400,7 @@ class DonationService:
             return
         try:
             self.ledger.checkpoint()
-        except (LedgerError, SQLAlchemyError) as exc:
+        except (LedgerError, sqlite3.Error) as exc:
             log.error("no checkpoint after the donation: %s", exc)
 
     def _record_failure(self, eff: flow.RecordFailure) -> flow.Event:

@@ -11,8 +11,10 @@ Public API::
     keys.generate / keys.load_private / keys.load_public
 
 Names are imported on first use (PEP 562): the card reader and the config
-need only ``Pepper``, and should not pay for SQLAlchemy (about 40 MB and
-0.3 s) just to make a donor token.
+need only ``Pepper``, and should not pay for the store, export and
+verification code just to make a donor token. SQLAlchemy (about 40 MB and
+0.1-0.4 s) is imported only by the off-line readers (``read_only_engine``),
+never by ``kiosk run``: the store talks to ``sqlite3`` itself.
 """
 
 from __future__ import annotations

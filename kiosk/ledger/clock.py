@@ -29,10 +29,14 @@ _libc = None
 
 
 def _adjtimex() -> Any:
-    """libc's adjtimex, loaded once: find_library runs ldconfig, far too slow for every append."""
+    """libc's adjtimex, loaded once. glibc's soname first: find_library forks ``ldconfig -p``, far too slow for
+    every append and a cost to every start of ``kiosk run`` (its first append, cold start #16)."""
     global _libc
     if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        try:
+            _libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        except OSError:  # not glibc (musl, BSD): ask the system where its C library is
+            _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
     return _libc.adjtimex
 
 

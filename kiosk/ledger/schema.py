@@ -9,35 +9,48 @@ it for queries and are checked against it by ``kiosk ledger verify``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (
-    Column,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-)
+if TYPE_CHECKING:
+    from sqlalchemy import MetaData, Table
 
-metadata = MetaData()
+    metadata: MetaData
+    entries: Table
+    """The table as SQLAlchemy sees it, for the off-line readers (export, audit, sync's source, the menu's
+    reports). Built on first use (PEP 562): ``kiosk run`` opens and appends through ``sqlite3`` and never
+    imports SQLAlchemy (kiosk/ledger/store.py)."""
 
-entries = Table(
-    "entries",
-    metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=False),
-    Column("body", LargeBinary, nullable=False),
-    Column("entry_hash", LargeBinary(32), nullable=False, unique=True),
-    Column("signature", LargeBinary(64), nullable=False),
-    Column("type", String(32), nullable=False),
-    Column("wall_ms", Integer, nullable=False),
-    Column("project", String(40)),
-    Column("amount_yen", Integer),
-    Column("points", Integer),
-    Column("donor", String(32)),
-    Column("idem", String(80)),
-    Column("ref_seq", Integer),
-)
+
+def _table() -> tuple[MetaData, Table]:
+    from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table
+
+    md = MetaData()
+    table = Table(
+        "entries",
+        md,
+        Column("seq", Integer, primary_key=True, autoincrement=False),
+        Column("body", LargeBinary, nullable=False),
+        Column("entry_hash", LargeBinary(32), nullable=False, unique=True),
+        Column("signature", LargeBinary(64), nullable=False),
+        Column("type", String(32), nullable=False),
+        Column("wall_ms", Integer, nullable=False),
+        Column("project", String(40)),
+        Column("amount_yen", Integer),
+        Column("points", Integer),
+        Column("donor", String(32)),
+        Column("idem", String(80)),
+        Column("ref_seq", Integer),
+    )
+    return md, table
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("metadata", "entries"):
+        md, table = _table()
+        globals().update(metadata=md, entries=table)
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 DENORMALISED = ("type", "wall_ms", "project", "amount_yen", "points", "donor", "idem", "ref_seq")
 

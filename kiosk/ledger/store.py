@@ -26,18 +26,15 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import create_engine, event, select
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
-from sqlalchemy.pool import ConnectionPoolEntry
 
 from kiosk import __version__
 from kiosk.ledger import checkpoint as cpmod
@@ -54,10 +51,13 @@ from kiosk.ledger.encoding import (
 )
 from kiosk.ledger.keys import key_id, public_from_raw, public_raw
 from kiosk.ledger.pepper import DonorToken
-from kiosk.ledger.schema import DENORMALISED, MIGRATIONS, SCHEMA_VERSION, denormalise, entries
+from kiosk.ledger.schema import DENORMALISED, MIGRATIONS, SCHEMA_VERSION, denormalise
 from kiosk.ledger.state import LedgerState
 from kiosk.ledger.view import LedgerView
 from kiosk.ledger.writer import LedgerThreadError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -98,48 +98,95 @@ class Entry:
         return cast(dict[str, Any], self.obj["data"])
 
 
-def _engine(path: Path) -> Engine:
-    eng = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
+class _Db:
+    """The ledger file's SQLite connections, through ``sqlite3`` itself.
 
-    @event.listens_for(eng, "connect")
-    def _on_connect(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
-        # Let SQLAlchemy, not pysqlite, decide when transactions begin.
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        mode = cur.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise LedgerError(f"{path}: could not switch to WAL mode (got {mode})")
-        cur.execute("PRAGMA synchronous=FULL")
-        cur.execute("PRAGMA busy_timeout=5000")
-        cur.close()
+    No SQLAlchemy here: the ledger is one SQLite table with a handful of fixed queries, and importing
+    SQLAlchemy took 0.1-0.4 s of every start of ``kiosk run`` (four times that on a quarter of a core),
+    before the kiosk could take a tap (docs/performance.md, "Cold start"). Every connection is in
+    autocommit mode (``isolation_level=None``): the writer issues its own ``BEGIN IMMEDIATE``/``COMMIT``,
+    and a read is one statement, so one implicit read transaction (WAL: it never blocks the writer).
+    Readers on any thread borrow an idle connection and give it back (a small pool, as SQLAlchemy's was).
+    """
 
-    @event.listens_for(eng, "begin")
-    def _on_begin(conn: Connection) -> None:
-        # The writer takes the write lock up front (IMMEDIATE) so the seq it picks cannot race;
-        # readers use a plain deferred BEGIN and never block it (WAL).
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("immediate") else "BEGIN")
+    POOL = 4
 
-    return eng
+    def __init__(self, path: Path):
+        self.path = path
+        self.on_connect: list[Callable[[sqlite3.Connection], None]] = []
+        """Called with every new connection (tests install SQLite authorizers here to fake a failing disk)."""
+        self._idle: list[sqlite3.Connection] = []
+        self._gen = 0
+        self._lock = threading.Lock()
+
+    def new(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise LedgerError(f"{self.path}: could not switch to WAL mode (got {mode})")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA busy_timeout=5000")
+            for fn in list(self.on_connect):
+                fn(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A connection for reading, returned to the pool afterwards (closed if the statement failed)."""
+        with self._lock:
+            conn, gen = (self._idle.pop() if self._idle else None), self._gen
+        if conn is None:
+            conn = self.new()
+        ok = False
+        try:
+            yield conn
+            ok = True
+        finally:
+            if conn.in_transaction:
+                conn.rollback()
+            with self._lock:
+                keep = ok and gen == self._gen and len(self._idle) < self.POOL
+                if keep:
+                    self._idle.append(conn)
+            if not keep:
+                conn.close()
+
+    def dispose(self) -> None:
+        """Close the idle connections; those in use are closed when given back. New ones see ``on_connect``."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+            self._gen += 1
+        for conn in idle:
+            conn.close()
 
 
-def migrate(conn: Connection) -> int:
-    """Bring the schema to :data:`SCHEMA_VERSION`; returns the version found before."""
-    found: int = conn.exec_driver_sql("PRAGMA user_version").scalar_one()
-    conn.rollback()  # close the autobegun read transaction before the migration transactions
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema to :data:`SCHEMA_VERSION` (``conn`` in autocommit mode); returns the version found before."""
+    found: int = conn.execute("PRAGMA user_version").fetchone()[0]
     if found > SCHEMA_VERSION:
         raise LedgerError(f"ledger schema {found} is newer than this software understands ({SCHEMA_VERSION})")
     for version in range(found, SCHEMA_VERSION):
-        with conn.begin():
+        conn.execute("BEGIN")
+        try:
             for stmt in MIGRATIONS[version]:
-                conn.exec_driver_sql(stmt)
-            conn.exec_driver_sql(f"PRAGMA user_version={version + 1}")
+                conn.execute(stmt)
+            conn.execute(f"PRAGMA user_version={version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
     return found
 
 
 class Ledger:
     """One kiosk's ledger. Open with :meth:`open`; single writer per file."""
 
-    def __init__(self, path: Path, engine: Engine, signing_key: Ed25519PrivateKey, kiosk_id: str,
+    def __init__(self, path: Path, engine: _Db, signing_key: Ed25519PrivateKey, kiosk_id: str,
                  timezone: str, clock: Clock, checkpoint_every: int, checkpoint_minutes: int):
         self.path = path
         self._engine = engine
@@ -157,7 +204,7 @@ class Ledger:
         self._owner: int | None = None
         """``threading.get_ident()`` of the thread that claimed the ledger; None: any thread may append."""
         self._owner_thread: threading.Thread | None = None
-        self._conn: Connection | None = None
+        self._conn: sqlite3.Connection | None = None
         self._stale = True
         self._reset_state()
 
@@ -177,31 +224,39 @@ class Ledger:
         try:
             make_dirs(p.parent)
             new = not p.exists()
-            eng = _engine(p)
-            with eng.connect() as conn:
+            eng = _Db(p)
+            with eng.read() as conn:
                 migrate(conn)
+            eng.dispose()
             if new:
                 # SQLite syncs the file, never the directory that names it: without this a power cut could
                 # take a new ledger's name away, and with it the genesis entry.
                 fsync_dir(p.parent)
-        except (SQLAlchemyError, OSError) as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise LedgerError(f"cannot open ledger {p}: {_reason(exc)}") from None
         led = cls(p, eng, signing_key, kiosk_id, timezone, clock or SystemClock(),
                   checkpoint_every, checkpoint_minutes)
-        led._load()
-        if key_lost:
-            if led.size == 0 or led.st.public_key == led._pub_raw.hex():
-                raise LedgerError(f"ledger {p}: key_lost needs an existing ledger and a key other than the one "
-                                  "in force")
-            led._check_identity(key=False)
-            return led
-        if led.size == 0:
-            led._append("genesis", {"public_key": led._pub_raw.hex(), "origin": led.origin, "timezone": timezone})
-        else:
-            led._check_identity()
-        if boot:
-            led._append("boot", {"software": f"kiosk {__version__}"})
-            led.checkpoint()
+        try:
+            led._load()
+            if key_lost:
+                if led.size == 0 or led.st.public_key == led._pub_raw.hex():
+                    raise LedgerError(f"ledger {p}: key_lost needs an existing ledger and a key other than the one "
+                                      "in force")
+                led._check_identity(key=False)
+                return led
+            if led.size == 0:
+                led._append("genesis", {"public_key": led._pub_raw.hex(), "origin": led.origin, "timezone": timezone})
+            else:
+                led._check_identity()
+            if boot:
+                led._append("boot", {"software": f"kiosk {__version__}"})
+                led.checkpoint()
+        except BaseException:
+            # A ledger that did not open holds no connection: one opened while the medium was read-only
+            # would keep SQLite's file handle read-only for every later open in this process.
+            led._drop_writer()
+            eng.dispose()
+            raise
         return led
 
     def close(self, checkpoint: bool = True) -> None:
@@ -284,9 +339,8 @@ class Ledger:
         # vouches for yet.
         tail: list[tuple[int, bytes, bytes, str | None]] = []  # (seq, hash, signature, key that signs it)
         try:
-            with self._engine.connect() as conn:
-                rows = conn.execute(select(entries.c.seq, entries.c.body, entries.c.entry_hash, entries.c.signature)
-                                    .order_by(entries.c.seq))
+            with self._engine.read() as conn:
+                rows = conn.execute("SELECT seq, body, entry_hash, signature FROM entries ORDER BY seq")
                 for seq, body, h, sig in rows:
                     obj = parse_body(body)
                     signer = st.signer_of(seq, obj)
@@ -294,7 +348,7 @@ class Ledger:
                     if obj["type"] == "checkpoint" and "sigs" in obj["data"]:
                         tail.clear()  # an older checkpoint entry without ``sigs`` vouches for no signature
                     tail.append((seq, h, sig, signer))
-        except SQLAlchemyError as exc:
+        except sqlite3.Error as exc:
             raise LedgerError(f"cannot read ledger {self.path}: {_reason(exc)}") from None
         except ValueError as exc:
             raise LedgerError(f"ledger {self.path} is damaged at seq={st.size + 1}: {exc}; "
@@ -338,9 +392,10 @@ class Ledger:
             raise LedgerError(f"ledger {self.path} belongs to kiosk {self.st.kiosk_id!r}, not {self.kiosk_id!r}")
 
     # --- appending ---------------------------------------------------------------
-    def _writer(self) -> Connection:
+    def _writer(self) -> sqlite3.Connection:
+        """The writer's own connection (autocommit mode: :meth:`_append_once` begins and commits)."""
         if self._conn is None:
-            self._conn = self._engine.connect().execution_options(immediate=True)
+            self._conn = self._engine.new()
         return self._conn
 
     def _append(self, kind: str, data: dict[str, Any] | Callable[[LedgerState], dict[str, Any]]) -> Entry:
@@ -377,11 +432,8 @@ class Ledger:
         sig = self._sk.sign(h)
         cols = denormalise(obj)
         params = (env.seq, body, h, sig, *(cols[c] for c in DENORMALISED))
-        # The hot path runs on the DBAPI connection SQLAlchemy pools for us: its per-statement
-        # machinery cost ~100 µs an append, a fifth of the fsync we are here to pay for.
-        # The engine is SQLite through pysqlite (_engine), so the DBAPI connection is sqlite3's.
-        raw = cast(sqlite3.Connection, self._writer().connection.dbapi_connection)
         try:
+            raw = self._writer()
             cur = raw.cursor()
             try:
                 cur.execute("BEGIN IMMEDIATE")
@@ -393,14 +445,14 @@ class Ledger:
                 raise
             finally:
                 cur.close()
-        except (sqlite3.IntegrityError, IntegrityError) as exc:
+        except sqlite3.IntegrityError as exc:
             # Under BEGIN IMMEDIATE the seq primary key is what catches a second writer.
             self._stale = True
             self._drop_writer()
             if "entries.seq" in str(exc) or "PRIMARY KEY" in str(exc):
                 raise _SeqTaken() from None
             raise LedgerError(f"ledger refused seq={env.seq}: {exc}") from None
-        except (sqlite3.Error, SQLAlchemyError, OSError) as exc:
+        except (sqlite3.Error, OSError) as exc:
             self._stale = True
             self._drop_writer()
             raise LedgerUnavailable(f"ledger write failed, nothing recorded: {_reason(exc)}") from None
@@ -412,9 +464,8 @@ class Ledger:
     def _drop_writer(self) -> None:
         if self._conn is not None:
             try:
-                self._conn.invalidate()
                 self._conn.close()
-            except SQLAlchemyError:
+            except sqlite3.Error:
                 pass
             self._conn = None
 
@@ -569,12 +620,12 @@ class Ledger:
     def points_spent(self, donor_hexes: list[str] | None = None, pool: str | None = None) -> tuple[int, int]:
         """(points, yen) this kiosk's ledger has spent: of some donor tokens, of one pool, or in all."""
         view = self._view
-        q = select(entries.c.points, entries.c.amount_yen, entries.c.body).where(
-            entries.c.type == "points_spent", entries.c.seq <= view.size)
+        q = "SELECT points, amount_yen, body FROM entries WHERE type = 'points_spent' AND seq <= ?"
+        args: list[Any] = [view.size]
         if donor_hexes is not None:
-            q = q.where(entries.c.donor.in_(donor_hexes))
-        with self._engine.connect() as conn:
-            rows = conn.execute(q).all()
+            q += f" AND donor IN ({_marks(donor_hexes)})"
+            args += donor_hexes
+        rows = self._rows(q, args)
         # The pool is in the body only (a kiosk spends a few a day: parsing them is cheap).
         rows = [r for r in rows if pool is None or json.loads(r[2])["data"].get("pool") == pool]
         return sum(int(r[0]) for r in rows), sum(int(r[1]) for r in rows)
@@ -636,11 +687,8 @@ class Ledger:
         hexes = [donor_hex] if isinstance(donor_hex, str) else list(donor_hex)
         lo, hi = self.day_bounds_ms(day)
         view = self._view  # rows up to its size, voids as of it: one point in the history
-        with self._engine.connect() as conn:
-            rows = conn.execute(
-                select(entries.c.seq, entries.c.amount_yen).where(
-                    entries.c.type == "donation", entries.c.donor.in_(hexes), entries.c.seq <= view.size,
-                    entries.c.wall_ms >= lo, entries.c.wall_ms < hi)).all()
+        rows = self._rows(f"SELECT seq, amount_yen FROM entries WHERE type = 'donation' AND donor IN ({_marks(hexes)})"
+                          " AND seq <= ? AND wall_ms >= ? AND wall_ms < ?", [*hexes, view.size, lo, hi])
         return sum(a for s, a in rows if s not in view.voided)
 
     def donor_points(self, donor_hexes: list[str]) -> int:
@@ -648,39 +696,45 @@ class Ledger:
         if not donor_hexes:
             return 0
         view = self._view  # as in donor_given: rows and voids of the same moment
-        with self._engine.connect() as conn:
-            rows = conn.execute(
-                select(entries.c.seq, entries.c.type, entries.c.points).where(
-                    entries.c.donor.in_(donor_hexes),
-                    entries.c.type.in_(("donation", "points_grant", "points_spent")),
-                    entries.c.seq <= view.size)).all()
+        rows = self._rows(f"SELECT seq, type, points FROM entries WHERE donor IN ({_marks(donor_hexes)})"
+                          " AND type IN ('donation', 'points_grant', 'points_spent') AND seq <= ?",
+                          [*donor_hexes, view.size])
         return sum((-(p or 0) if t == "points_spent" else (p or 0)) for s, t, p in rows
                    if not (t == "donation" and s in view.voided))
 
     def entry(self, seq: int) -> Entry:
-        with self._engine.connect() as conn:
-            row = conn.execute(select(entries.c.seq, entries.c.body, entries.c.entry_hash, entries.c.signature)
-                               .where(entries.c.seq == seq)).first()
+        rows = self._rows("SELECT seq, body, entry_hash, signature FROM entries WHERE seq = ?", [seq])
+        row = rows[0] if rows else None
         if row is None:
             raise LedgerError(f"no entry seq={seq}")
         return Entry(row[0], row[1], row[2], row[3], parse_body(row[1]))
 
     def last_of_type(self, kind: str) -> Entry | None:
         """The newest entry of ``kind`` (for example the ``config_change`` in force after a restart), or None."""
-        with self._engine.connect() as conn:
-            seq = conn.execute(select(entries.c.seq).where(entries.c.type == kind)
-                               .order_by(entries.c.seq.desc()).limit(1)).scalar()
-        return None if seq is None else self.entry(int(seq))
+        rows = self._rows("SELECT seq FROM entries WHERE type = ? ORDER BY seq DESC LIMIT 1", [kind])
+        return self.entry(int(rows[0][0])) if rows else None
 
     def iter_entries(self, start: int = 1, stop: int | None = None) -> Iterator[Entry]:
-        yield from iter_entries(self._engine, start, stop)
+        q = "SELECT seq, body, entry_hash, signature FROM entries WHERE seq >= ?"
+        args: list[Any] = [start]
+        if stop is not None:
+            q += " AND seq <= ?"
+            args.append(stop)
+        with self._engine.read() as conn:
+            for seq, body, h, sig in conn.execute(q + " ORDER BY seq", args):
+                yield Entry(seq, body, h, sig, parse_body(body))
 
     def leaf_hashes(self, stop: int | None = None) -> list[bytes]:
-        q = select(entries.c.entry_hash).order_by(entries.c.seq)
+        q, args = "SELECT entry_hash FROM entries", []
         if stop is not None:
-            q = q.where(entries.c.seq <= stop)
-        with self._engine.connect() as conn:
-            return [r[0] for r in conn.execute(q)]
+            q, args = q + " WHERE seq <= ?", [stop]
+        return [r[0] for r in self._rows(q + " ORDER BY seq", args)]
+
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """One read on a pooled connection. A read that fails raises ``sqlite3.Error`` (the medium is gone):
+        callers that must fail closed on it say so (the daily limit, kiosk/donation/service.py)."""
+        with self._engine.read() as conn:
+            return conn.execute(sql, tuple(args)).fetchall()
 
 
 def _key_change_data(kiosk: str, seq: int, new_key: Ed25519PrivateKey, vouched_by: str) -> dict[str, Any]:
@@ -689,7 +743,17 @@ def _key_change_data(kiosk: str, seq: int, new_key: Ed25519PrivateKey, vouched_b
     return {"public_key": new_hex, "vouched_by": vouched_by, "proof": base64.b64encode(proof).decode()}
 
 
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join("?" * len(values))
+
+
 def iter_entries(engine: Engine, start: int = 1, stop: int | None = None) -> Iterator[Entry]:
+    """The entries of a ledger read through SQLAlchemy (:func:`read_only_engine`): the off-line tools' way in.
+    SQLAlchemy is imported here, not at module level, so ``kiosk run`` never loads it (see :class:`_Db`)."""
+    from sqlalchemy import select
+
+    from kiosk.ledger.schema import entries
+
     q = select(entries.c.seq, entries.c.body, entries.c.entry_hash, entries.c.signature).where(
         entries.c.seq >= start).order_by(entries.c.seq)
     if stop is not None:
@@ -701,6 +765,8 @@ def iter_entries(engine: Engine, start: int = 1, stop: int | None = None) -> Ite
 
 def read_only_engine(path: str | os.PathLike[str]) -> Engine:
     """An engine for reading someone's ledger file without changing it (verify, report, export)."""
+    from sqlalchemy import create_engine
+
     p = Path(path)
     if not p.exists():
         raise LedgerError(f"{p} does not exist")
@@ -712,8 +778,9 @@ def read_only_engine(path: str | os.PathLike[str]) -> Engine:
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, sqlite3.Error):
         return str(exc)
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
-        return str(exc.orig)
+    orig = getattr(exc, "orig", None)  # SQLAlchemy's DBAPIError wraps the driver's error
+    if isinstance(orig, BaseException):
+        return str(orig)
     if isinstance(exc, OSError):
         return exc.strerror or str(exc)
     return str(exc).splitlines()[0]

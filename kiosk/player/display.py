@@ -146,6 +146,9 @@ class Display:
             pygame.display.set_allow_screensaver(False)  # a lobby screen must never blank
             size = self._wanted_size(hint)
             flags = pygame.FULLSCREEN if self.fullscreen else 0
+            # Without an icon of ours, set_mode loads pygame's own through importlib.resources: a few ms of
+            # every start (four times that on a quarter core, #16) for an icon a full-screen kiosk never shows.
+            pygame.display.set_icon(pygame.Surface((1, 1)))
             try:
                 self.surface = pygame.display.set_mode(size, flags)
             except pygame.error:

@@ -18,7 +18,6 @@ from typing import Any
 
 import pygame
 import pytest
-from sqlalchemy import event
 
 import kiosk.app.runtime as app_mod
 from kiosk.app.demo import card_spec, demo_template
@@ -127,18 +126,18 @@ def test_fails_closed_when_the_ledger_cannot_write(kiosk):
     run_until(kiosk, lambda p: p.screen.screen == "attract")
     led = kiosk.ledger
 
-    def deny_inserts(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+    def deny_inserts(dbapi_conn: sqlite3.Connection) -> None:
         dbapi_conn.set_authorizer(lambda action, *a: sqlite3.SQLITE_DENY if action == sqlite3.SQLITE_INSERT
                                   else sqlite3.SQLITE_OK)
 
-    event.listen(led._engine, "connect", deny_inserts)
+    led._engine.on_connect.append(deny_inserts)
     led._drop_writer()
     led._engine.dispose()
     kiosk.sim.tap(card_spec(3), 0.1)
     p = run_until(kiosk, lambda p: p.screen.screen in ("error", "thanks"))
     assert p.screen.screen == "error" and p.screen.kind == "unavailable" and p.screen.hint == "unavailable"
     assert kiosk.terminal.charges() == []  # nothing was charged for a gift that could not be recorded
-    event.remove(led._engine, "connect", deny_inserts)
+    led._engine.on_connect.remove(deny_inserts)
     led._drop_writer()
     led._engine.dispose()
 

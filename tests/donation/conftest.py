@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import event
 
 from kiosk.donation.flow import FlowSettings
 from kiosk.donation.service import DonationService
@@ -58,11 +57,11 @@ class LedgerOutage:
         self.down = False
         self.reads_down = False
         self._conns: list[sqlite3.Connection] = []
-        event.listen(ledger._engine, "connect", self._on_connect)
+        ledger._engine.on_connect.append(self._on_connect)
         ledger._drop_writer()  # new connections from here on carry the authorizer
         ledger._engine.dispose()
 
-    def _on_connect(self, dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+    def _on_connect(self, dbapi_conn: sqlite3.Connection) -> None:
         self._conns.append(dbapi_conn)
         dbapi_conn.set_authorizer(self._authorize)
 

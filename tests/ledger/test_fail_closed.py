@@ -30,9 +30,8 @@ def _assert_fails_closed(led: Ledger, pepper, idem: str) -> None:  # noqa: ANN00
 def _cap_pages(led: Ledger) -> None:
     """SQLite's page limit, on the writer's connection: the next page it needs is 'disk full'."""
     conn = led._writer()
-    pages = conn.exec_driver_sql("PRAGMA page_count").scalar()
-    conn.exec_driver_sql(f"PRAGMA max_page_count={pages}")
-    conn.rollback()
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count={pages}")
 
 
 def test_sqlite_full(tmp_path, signing_key, pepper):

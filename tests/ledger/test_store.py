@@ -121,10 +121,9 @@ def test_append_only_triggers(tmp_path, signing_key, clock):
 def test_wal_and_full_sync(tmp_path, signing_key, clock):
     led = Ledger.open(tmp_path / "l.db", signing_key, "k-1", clock=clock)
     conn = led._writer()
-    assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-    assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
-    assert conn.exec_driver_sql("PRAGMA user_version").scalar() == 1
-    conn.rollback()
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
     led.close()
 
 

@@ -1,0 +1,92 @@
+"""Cold start (#16): what `kiosk run` imports before it is ready for a tap.
+
+Every start of the kiosk (a watchdog restart, a power cut) leaves the lobby screen dark until READY=1; at a
+quarter of a Pi-class core each 0.1 s of imports costs about 0.4 s of that (docs/performance.md, "Cold start").
+These tests pin what must stay off that path, in a fresh interpreter that does what `kiosk run` does: the
+CLI parses ``run``, the config loads, ``App.start()`` (after which run_kiosk sends READY=1), one main-loop
+step (the first frame). Not a timed test: it checks module names, which do not depend on the machine's load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from kiosk.app.demo import demo_template
+from kiosk.config import to_toml, validate_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CHILD = r"""
+import json, sys
+from kiosk import cli
+
+argv = ["run", "--config", sys.argv[1]]
+args = cli.build_parser(argv).parse_args(argv)
+after_cli = set(sys.modules)
+from kiosk.config import load_config
+from kiosk.app.runtime import App
+
+cfg = load_config(args.config)
+app = App(cfg, config_path=args.config, sound=False)
+app.start()
+at_ready = set(sys.modules)  # run_kiosk sends READY=1 right here
+app.step()
+at_first_frame = set(sys.modules)
+try:
+    assert app.staff is not None and app.staff.sync is not None, "the config names a portal: sync must exist"
+    # A donor's card and a touch outside the hidden corner are answered without building the menu.
+    app.sim.press("1")
+    app.touch_at((cfg.player.width // 2, cfg.player.height // 2))
+    for _ in range(10):
+        app.step()
+    before_menu = set(sys.modules)
+    menu_page = app.staff.menu.page  # built on first use
+finally:
+    app.close()
+print(json.dumps({"after_cli": sorted(after_cli), "at_ready": sorted(at_ready),
+                  "at_first_frame": sorted(at_first_frame), "before_menu": sorted(before_menu),
+                  "menu_page": menu_page}))
+"""
+
+HEAVY = ("sqlalchemy", "requests", "urllib3", "kiosk.ledger.export", "kiosk.ledger.verify", "multiprocessing")
+"""What the running kiosk needs only off the start path: the off-line ledger readers and verification, the
+uploader's HTTP."""
+
+MENU = ("kiosk.staff.menu.controller", "kiosk.staff.menu.model", "kiosk.staff.menu.pages", "kiosk.ui.menu.render",
+        "kiosk.staff.refund", "kiosk.staff.closeout", "kiosk.staff.volunteer", "kiosk.staff.usb_export")
+"""The maintenance menu: built when staff first open it."""
+
+OTHER_COMMANDS = ("kiosk.reader.cli", "kiosk.player.cli", "kiosk.sync.cli", "kiosk.sync.receipt_cli",
+                  "kiosk.staff.cli", "kiosk.payment.cli")
+
+
+def _loaded(modules: list[str], names: tuple[str, ...]) -> list[str]:
+    return [m for m in modules if any(m == n or m.startswith(n + ".") for n in names)]
+
+
+def test_kiosk_run_reaches_ready_without_sqlalchemy_requests_the_menu_or_other_commands(tmp_path):
+    data = demo_template()
+    data["kiosk"]["data_dir"] = str(tmp_path / "data")
+    data["player"] = {"display": "headless", "width": 320, "height": 180}
+    data["reader"] = {"backend": "sim", "poll_interval_ms": 10, "cooldown_ms": 0}
+    data["portal"] = {"url": "http://127.0.0.1:9"}  # a production kiosk syncs: the uploader is built at start
+    cfg = validate_config(data, "<test>", tmp_path / "data")
+    path = tmp_path / "kiosk.toml"
+    path.write_text(to_toml(cfg), "utf-8")
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1",
+           "PYTHONPATH": str(ROOT)}
+    res = subprocess.run([sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, env=env,
+                         cwd=tmp_path, timeout=120, check=False)
+    assert res.returncode == 0, res.stderr[-3000:]
+    got = json.loads(res.stdout.strip().splitlines()[-1])
+
+    assert _loaded(got["after_cli"], OTHER_COMMANDS) == []  # `kiosk run` imports no other command's module
+    assert _loaded(got["at_ready"], HEAVY) == []
+    assert _loaded(got["at_ready"], MENU) == []
+    assert _loaded(got["at_first_frame"], MENU) == []
+    assert _loaded(got["before_menu"], MENU) == []  # a donor's tap and touch did not build it either
+    assert got["menu_page"] is None  # built on first use, closed
