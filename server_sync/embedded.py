@@ -61,7 +61,7 @@ def start_portal(db_url: str, host: str = "127.0.0.1", port: int = 0, next_sync_
     """
     engine = make_engine(db_url)
     app = create_app(engine=engine, next_sync_s=next_sync_s, **app_kw)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off", timeout_keep_alive=30)
