@@ -5,11 +5,12 @@
   catchup_s_pg when $KIOSK_TEST_PG_URL is set).
 - ingest: 50 simulated kiosks upload at once (one thread each, pre-built signed batches) to a portal
   running as its own process (`kiosk-portal serve`); entries/s from first request to last answer.
-  bare_insert_eps: the same rows the portal stores, inserted into the same empty schema through
-  SQLAlchemy with the same batching (one transaction per batch), in the same run.
+  bare_insert_eps: the same rows the portal stores, inserted into the same empty schema with the same
+  batching (one transaction per batch), in the same run, by the same call the portal's ingest makes for
+  its entries (SQLAlchemy Core ``conn.execute(entries.insert(), rows)``: an executemany).
   ingest_ratio = ingest_eps / bare_insert_eps, per backend.
 
-Aims (issue #6): catch-up under 10 s; ingest_ratio >= 0.3.
+Aims (issue #16): catch-up <= 3 s; ingest_ratio >= 0.5.
 Usage: python bench/sync.py [--catchup-entries 10000] [--kiosks 50] [--entries-per-kiosk 400] [--batch 100]
 """
 
