@@ -24,7 +24,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from pydantic import ValidationError
-from sqlalchemy import and_, case, func, literal, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
@@ -99,9 +99,7 @@ class Ingestor:
     def answer(self, conn: Connection, kiosk_id: str, duplicates: int = 0, accepted: int = 0) -> dict[str, Any]:
         # One statement (one round trip on PostgreSQL): the kiosk's marks, the config version it should run
         # (configstore.current_version) and the city's pepper epoch (citypepper.current_epoch).
-        row = conn.execute(select(kiosks.c.size, kiosks.c.cp_size, kiosks.c.reported_size,
-                                  _config_version_sql(kiosk_id), _pepper_epoch_sql())
-                           .where(kiosks.c.id == kiosk_id)).first()
+        row = conn.execute(_ANSWER, {"kid": kiosk_id, "kiosk_target": f"kiosk:{kiosk_id}"}).first()
         if row is None:
             size, cp_size, reported, version, epoch = 0, 0, 0, current_version(conn, kiosk_id), \
                 citypepper.current_epoch(conn)
@@ -165,8 +163,7 @@ class Ingestor:
 
     def _replay(self, conn: Connection, kid: str, key: str, digest: str) -> dict[str, Any] | None:
         """The stored answer to ``key`` (in the connection that then reads the kiosk: one checkout, not two)."""
-        row = conn.execute(select(idempotency.c.request_digest, idempotency.c.response).where(
-            idempotency.c.kiosk_id == kid, idempotency.c.key == key)).first()
+        row = conn.execute(_STORED_ANSWER, {"kid": kid, "key": key}).first()
         if row is None:
             return None
         if row[0] != digest:
@@ -186,7 +183,7 @@ class Ingestor:
             replay = self._replay(conn, kid, key, digest)
             if replay is not None:
                 return replay
-            k = conn.execute(select(kiosks).where(kiosks.c.id == kid)).mappings().one()
+            k = conn.execute(_KIOSK, {"kid": kid}).mappings().one()
             ks = kiosk_keys.load(conn, kid, bytes(k["public_key"]))
         size = k["size"]
         if req.first_seq > size + 1:
@@ -394,15 +391,12 @@ class Ingestor:
         return writing(self.engine)
 
     def _lock_kiosk(self, conn: Connection, kid: str) -> Any:
-        q = select(kiosks).where(kiosks.c.id == kid)
-        if not is_sqlite(self.engine):
-            q = q.with_for_update()  # SQLite: BEGIN IMMEDIATE already holds the database write lock
-        return conn.execute(q).mappings().one()
+        # SQLite: BEGIN IMMEDIATE already holds the database write lock
+        q = _KIOSK if is_sqlite(self.engine) else _KIOSK_FOR_UPDATE
+        return conn.execute(q, {"kid": kid}).mappings().one()
 
     def _boot_clocks(self, conn: Connection, kid: str, wanted: list[int]) -> dict[int, BootClock]:
-        rows = conn.execute(select(boots.c.boot, boots.c.epoch_ms, boots.c.source, boots.c.max_mono_ms,
-                                   boots.c.floor_ms).where(
-            boots.c.kiosk_id == kid, boots.c.boot.in_(sorted(set(wanted))))).all()
+        rows = conn.execute(_BOOTS, {"kid": kid, "boots": sorted(set(wanted))}).all()
         return {b: BootClock(e, s, m, f) for b, e, s, m, f in rows}
 
     def _save_boots(self, conn: Connection, kid: str, clocks: dict[int, BootClock],
@@ -433,7 +427,7 @@ class Ingestor:
                 kiosk_keys.record_ledger_change(conn, kid, o["seq"] + 1, o["data"]["public_key"])
         # Policy first (docs/sync.md, "Policy on ingest"): a quarantined entry is stored, but none of its
         # claims acts on anything else: not its clock reading, not a void it carries.
-        catalog_ids = {r[0] for r in conn.execute(select(projects.c.id)).all()}
+        catalog_ids = {r[0] for r in conn.execute(_CATALOG).all()}
         applied, suspended, tree_have = cur["config_applied"], cur["suspended_ms"], cur["tree_size"]  # locked row
         ctx = _policy_context(conn, kid, received, catalog_ids, applied or 0)
         whys: list[str | None] = []
@@ -534,9 +528,7 @@ def _policy_context(conn: Connection, kid: str, received: int, catalog_ids: set[
     """The policy context a batch starts in: the version the kiosk runs, and the one before it when the
     newest config_change entry is recent enough for policy.GRACE_MS to matter."""
     ctx = policy.Context.build(kid, received, catalog_ids, _config_doc(conn, applied), applied)
-    rows = conn.execute(select(entries.c.body).where(entries.c.kiosk_id == kid, entries.c.type == "config_change",
-                                                     entries.c.quarantine.is_(None))
-                        .order_by(entries.c.seq.desc()).limit(20)).all()
+    rows = conn.execute(_CONFIG_CHANGES, {"kid": kid}).all()
     changes = [o for o in (parse_body(bytes(r[0])) for r in rows) if o["data"].get("source") == "portal"]
     if changes and changes[0]["data"].get("version") == applied:
         before = changes[1]["data"]["version"] if len(changes) > 1 else 0
@@ -656,18 +648,31 @@ def _bounded_sql(epoch_ms: int) -> Any:
     return case((low > entries.c.received_ms, entries.c.received_ms), else_=low)
 
 
-def _config_version_sql(kid: str) -> Any:
-    """configstore.current_version(conn, kid) as a scalar subquery: the newest version for all kiosks, this
-    kiosk, or its group (a NULL or empty group names none)."""
-    grp = select(kiosk_info.c.kiosk_group).where(kiosk_info.c.kiosk_id == kid).scalar_subquery()
+# The statements every batch runs, built once with bound parameters: building and cache-keying a
+# statement costs several times what executing one does here (about 115 µs against 26 µs on SQLite).
+def _config_version_sql() -> Any:
+    """configstore.current_version(conn, :kid) as a scalar subquery: the newest version for all kiosks, this
+    kiosk (``:kiosk_target`` = "kiosk:<id>"), or its group (a NULL or empty group names none)."""
+    grp = select(kiosk_info.c.kiosk_group).where(kiosk_info.c.kiosk_id == bindparam("kid")).scalar_subquery()
     target = configs.c.target
-    mine = or_(target == "all", target == f"kiosk:{kid}", and_(grp != "", target == literal("group:") + grp))
+    mine = or_(target == "all", target == bindparam("kiosk_target"),
+               and_(grp != "", target == literal("group:") + grp))
     return select(func.coalesce(func.max(configs.c.version), 0)).where(mine).scalar_subquery()
 
 
-def _pepper_epoch_sql() -> Any:
-    """citypepper.current_epoch as a scalar subquery (NULL before the city has a pepper)."""
-    return select(func.max(peppers.c.epoch)).scalar_subquery()
+_ANSWER = select(kiosks.c.size, kiosks.c.cp_size, kiosks.c.reported_size, _config_version_sql(),
+                 select(func.max(peppers.c.epoch)).scalar_subquery()).where(kiosks.c.id == bindparam("kid"))
+"""The answer's figures; the last is citypepper.current_epoch (NULL before the city has a pepper)."""
+_KIOSK = select(kiosks).where(kiosks.c.id == bindparam("kid"))
+_KIOSK_FOR_UPDATE = _KIOSK.with_for_update()
+_STORED_ANSWER = select(idempotency.c.request_digest, idempotency.c.response).where(
+    idempotency.c.kiosk_id == bindparam("kid"), idempotency.c.key == bindparam("key"))
+_CATALOG = select(projects.c.id)
+_BOOTS = select(boots.c.boot, boots.c.epoch_ms, boots.c.source, boots.c.max_mono_ms, boots.c.floor_ms).where(
+    boots.c.kiosk_id == bindparam("kid"), boots.c.boot.in_(bindparam("boots", expanding=True)))
+_CONFIG_CHANGES = (select(entries.c.body).where(entries.c.kiosk_id == bindparam("kid"),
+                                                entries.c.type == "config_change", entries.c.quarantine.is_(None))
+                   .order_by(entries.c.seq.desc()).limit(20))
 
 
 def _clock_boot(boot: int) -> int:
