@@ -5,11 +5,16 @@
   catchup_s_pg when $KIOSK_TEST_PG_URL is set).
 - ingest: 50 simulated kiosks upload at once (one thread each, pre-built signed batches) to a portal
   running as its own process (`kiosk-portal serve`); entries/s from first request to last answer.
-  bare_insert_eps: the same rows the portal stores, inserted into the same empty schema through
-  SQLAlchemy with the same batching (one transaction per batch), in the same run.
+  bare_insert_eps: the same rows the portal stores, inserted into the same empty schema with the same
+  batching (one transaction per batch), in the same run, by the same call the portal's ingest makes for
+  its entries (SQLAlchemy Core ``conn.execute(entries.insert(), rows)``: an executemany).
   ingest_ratio = ingest_eps / bare_insert_eps, per backend.
+  On a shared machine those wall-clock rates follow the load; the CPU time per entry follows the work:
+  ingest_cpu_us (the portal processes' user+system CPU over the upload, per entry) and bare_cpu_us (this
+  process's over the bare insert), with cpu_ratio = bare_cpu_us / ingest_cpu_us. Neither counts the
+  PostgreSQL server's own CPU (nor the clients'), so on PostgreSQL cpu_ratio weighs only the Python side.
 
-Aims (issue #6): catch-up under 10 s; ingest_ratio >= 0.3.
+Aims (issue #16): catch-up <= 3 s; ingest_ratio >= 0.5.
 Usage: python bench/sync.py [--catchup-entries 10000] [--kiosks 50] [--entries-per-kiosk 400] [--batch 100]
 """
 
@@ -140,7 +145,23 @@ class SimKiosk:
                 return
 
 
-def bare_insert(db_url: str, kiosks: list[SimKiosk], batch: int) -> float:
+def proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` and its living children (uvicorn's workers), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14, 15 of stat(5))
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError, IndexError):
+            continue  # gone, or no /proc: counted as nothing
+    return total
+
+
+def bare_insert(db_url: str, kiosks: list[SimKiosk], batch: int) -> tuple[float, float]:
     """The same rows through SQLAlchemy with the same batching, no checks, no HTTP."""
     eng = make_engine(db_url)
     drop_schema(eng)
@@ -152,16 +173,16 @@ def bare_insert(db_url: str, kiosks: list[SimKiosk], batch: int) -> float:
                 for e in k.entries]
         batches += [rows[i:i + batch] for i in range(0, len(rows), batch)]
     total = sum(len(b) for b in batches)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for rows in batches:
         with eng.begin() as conn:
             conn.execute(entries.insert(), rows)
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     eng.dispose()
-    return total / dt
+    return total / dt, cpu / total * 1e6
 
 
-def ingest(db_url: str, kiosks: list[SimKiosk], workers: int) -> float:
+def ingest(db_url: str, kiosks: list[SimKiosk], workers: int) -> tuple[float, float]:
     eng = make_engine(db_url)
     drop_schema(eng)
     create_schema(eng)
@@ -185,18 +206,18 @@ def ingest(db_url: str, kiosks: list[SimKiosk], workers: int) -> float:
             r.raise_for_status()
         errors: list[str] = []
         threads = [threading.Thread(target=k.upload, args=(url, errors)) for k in kiosks]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), proc_cpu_s(proc.pid)
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        dt = time.perf_counter() - t0
+        dt, cpu = time.perf_counter() - t0, proc_cpu_s(proc.pid) - c0
         if errors:
             raise SystemExit(f"ingest failed: {errors[:3]}")
         total = sum(len(k.entries) for k in kiosks)
         got = requests.get(url + "/api/v1/totals", timeout=30).json()["count"]
         assert got == sum(sum(1 for e in k.entries if e.type == "donation") for k in kiosks)
-        return total / dt
+        return total / dt, cpu / total * 1e6
     finally:
         proc.terminate()
         proc.wait(20)
@@ -237,12 +258,15 @@ def run(args: argparse.Namespace, work: Path) -> None:
     if pg:
         backends.append(("postgresql", pg, pg))
     for name, url, bare_url in backends:
-        bare = bare_insert(bare_url, kiosks, args.batch)
-        eps = ingest(url, kiosks, args.workers)
+        bare, bare_cpu = bare_insert(bare_url, kiosks, args.batch)
+        eps, cpu = ingest(url, kiosks, args.workers)
         suffix = "" if name == "sqlite" else "_pg"
         out[f"ingest_eps{suffix}"] = round(eps)
         out[f"bare_insert_eps{suffix}"] = round(bare)
         out[f"ingest_ratio{suffix}"] = round(eps / bare, 3)
+        out[f"ingest_cpu_us{suffix}"] = round(cpu, 1)
+        out[f"bare_cpu_us{suffix}"] = round(bare_cpu, 1)
+        out[f"cpu_ratio{suffix}"] = round(bare_cpu / cpu, 3) if cpu else None
     out["aim"] = {"catchup_s_at_10000": 3, "ingest_ratio": 0.5}  # issue #16
     print(json.dumps(out), flush=True)
 

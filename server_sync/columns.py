@@ -42,11 +42,47 @@ def require(table: Table, values: Mapping[str, Any], status: int = 422, code: st
         raise PortalError(status, code, why, **extra)
 
 
+def _limits(table: Table) -> list[tuple[str, bool, int]]:
+    """``(column, is_string, limit)`` for every column of ``table`` :func:`problem` can find a fault in."""
+    out = []
+    for col in table.c:
+        if isinstance(col.type, String) and col.type.length is not None:
+            out.append((col.name, True, col.type.length))
+        elif isinstance(col.type, Integer):
+            out.append((col.name, False, BIGINT_MAX if isinstance(col.type, BigInteger) else INTEGER_MAX))
+    return out
+
+
+_LIMITS: dict[str, list[tuple[str, bool, int]]] = {}
+
+
+def _all_fit(table: Table, rows: list[dict[str, Any]]) -> bool:
+    """True when :func:`problem` finds nothing in any of ``rows``: one pass per column (C-speed ``max``/``min``),
+    instead of one Python call per value. A False only sends the caller to the row-by-row check."""
+    limits = _LIMITS.get(table.name)
+    if limits is None:
+        limits = _LIMITS[table.name] = _limits(table)
+    for name, is_string, top in limits:
+        values = [r[name] for r in rows if name in r]
+        if is_string:
+            lengths = [len(v) for v in values if isinstance(v, str)]
+            if lengths and max(lengths) > top:
+                return False
+        else:
+            ints = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+            if ints and (max(ints) > top or min(ints) < -top - 1):
+                return False
+    return True
+
+
 def require_entries(rows: list[dict[str, Any]], objs: list[dict[str, Any]]) -> None:
     """The ``portal_entries`` rows of a batch (and the config version a config_change entry names, which
     goes into ``portal_kiosks.config_applied``): a 422 naming the entry's seq at the first that does not fit."""
     from server_sync.db import entries, kiosks
 
+    versions = [{"config_applied": o["data"].get("version")} for o in objs if o.get("type") == "config_change"]
+    if _all_fit(entries, rows) and _all_fit(kiosks, versions):
+        return  # the common case; otherwise find and name the first entry that does not fit
     for row, obj in zip(rows, objs, strict=True):
         version = obj["data"].get("version") if obj.get("type") == "config_change" else None
         require(entries, row, seq=row["seq"])

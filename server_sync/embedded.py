@@ -61,7 +61,10 @@ def start_portal(db_url: str, host: str = "127.0.0.1", port: int = 0, next_sync_
     """
     engine = make_engine(db_url)
     app = create_app(engine=engine, next_sync_s=next_sync_s, **app_kw)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on connections of such a socket. With Nagle on,
+    # the body of every answer (uvicorn writes head and body apart) waited ~40 ms for the client's delayed
+    # ACK (tests/sync/test_embedded_portal.py). `kiosk-portal serve` binds through uvicorn, which does this.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off", timeout_keep_alive=30)
