@@ -18,7 +18,14 @@ them (server_sync/tree.py). Then, for ``--lookups`` random donations of that kio
 With $KIOSK_TEST_PG_URL set the same figures on PostgreSQL follow with a ``_pg`` suffix. Aim (issue #16):
 receipt p99 <= 20 ms at 200,000 entries.
 
-Usage: python bench/receipt.py [--entries 200000] [--lookups 400]
+``--keep DIR`` keeps the signed ledger, its key and the SQLite portal database in DIR (and leaves the
+PostgreSQL schema in place), and a later run with the same DIR measures against them without building
+and uploading again (``upload_s`` is then null): building and uploading 200,000 entries takes minutes on
+a shared machine, and interleaved before/after runs of the lookup need the same data. The lookups are
+the same in every run (a seeded pick). Copy this file into another tree's ``bench/`` to measure that
+tree's code against the same DIR.
+
+Usage: python bench/receipt.py [--entries 200000] [--lookups 400] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -57,7 +64,8 @@ def timed(fn, n: int) -> list[float]:  # noqa: ANN001
     return out
 
 
-def measure(db_url: str, led, sk: Ed25519PrivateKey, work: Path, lookups: int) -> dict:  # noqa: ANN001
+def measure(db_url: str, led, sk: Ed25519PrivateKey, work: Path, lookups: int,  # noqa: ANN001
+            reuse: bool = False) -> dict:
     import requests
     from sqlalchemy import select
     from sync import PROJECTS
@@ -73,18 +81,24 @@ def measure(db_url: str, led, sk: Ed25519PrivateKey, work: Path, lookups: int) -
 
     portal = start_portal(db_url, rate_limits=RateLimits(receipts="100000000/minute"))
     try:
-        # The catalog first: the portal's policy quarantines (and never shows) a gift to an unknown project.
-        publish(portal.app.state.engine, {"projects": [
-            {"id": p, "title": p, "area": "town", "goal_yen": 100_000} for p in PROJECTS]})
-        up = Uploader(kiosk_id=led.kiosk_id, signing_key=sk, ledger_path=led.path,
-                      state_path=work / f"st-{uuid.uuid4().hex}", portal_url=portal.url, clock=led.clock)
-        up.enroll(portal.issue_code(led.kiosk_id))
-        t0 = time.perf_counter()
-        st = up.sync_once()
-        upload_s = time.perf_counter() - t0
-        up.close()
-        assert st.ok and st.accepted_through_seq == led.size, st.last_error
         eng = portal.app.state.engine
+        upload_s = None
+        if reuse:  # --keep: uploaded by an earlier run?
+            with eng.connect() as conn:
+                have = conn.execute(select(kiosks.c.size).where(kiosks.c.id == led.kiosk_id)).scalar()
+            reuse = have == led.size
+        if not reuse:
+            # The catalog first: the portal's policy quarantines (and never shows) a gift to an unknown project.
+            publish(eng, {"projects": [
+                {"id": p, "title": p, "area": "town", "goal_yen": 100_000} for p in PROJECTS]})
+            up = Uploader(kiosk_id=led.kiosk_id, signing_key=sk, ledger_path=led.path,
+                          state_path=work / f"st-{uuid.uuid4().hex}", portal_url=portal.url, clock=led.clock)
+            up.enroll(portal.issue_code(led.kiosk_id))
+            t0 = time.perf_counter()
+            st = up.sync_once()
+            upload_s = round(time.perf_counter() - t0, 1)
+            up.close()
+            assert st.ok and st.accepted_through_seq == led.size, st.last_error
         with eng.connect() as conn:
             cp_size = conn.execute(select(kiosks.c.cp_size).where(kiosks.c.id == led.kiosk_id)).scalar()
         donations = [e for e in led.iter_entries() if e.type == "donation" and e.seq <= cp_size]
@@ -133,7 +147,7 @@ def measure(db_url: str, led, sk: Ed25519PrivateKey, work: Path, lookups: int) -
         "ratio_p50": round(pct(rec, 50) / pct(base, 50), 2), "ratio_p99": round(pct(rec, 99) / pct(base, 99), 2),
         "http_p50_ms": pct(web, 50), "http_p99_ms": pct(web, 99),
         "http_healthz_p50_ms": pct(hz, 50), "http_healthz_p99_ms": pct(hz, 99),
-        "full_tree_p50_ms": pct(old, 50), "upload_s": round(upload_s, 1), "checkpoint_size": cp_size,
+        "full_tree_p50_ms": pct(old, 50), "upload_s": upload_s, "checkpoint_size": cp_size,
     }
 
 
@@ -162,34 +176,54 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--entries", type=int, default=200_000)
     ap.add_argument("--lookups", type=int, default=400)
+    ap.add_argument("--keep", type=Path, default=None, help="keep (or reuse) the ledger and portal data here")
     args = ap.parse_args()
 
     from sync import scratch_dir
 
-    from kiosk.ledger import Pepper
+    from kiosk.ledger import Ledger, Pepper
+    from kiosk.ledger.clock import FixedClock
     from server_sync.db import drop_schema, make_engine
 
-    work = scratch_dir()
+    keep: Path | None = args.keep
+    work = scratch_dir() if keep is None else keep
+    work.mkdir(parents=True, exist_ok=True)
     out: dict = {"bench": "receipt", "entries": args.entries, "lookups": args.lookups}
+    kid = "receipt-bench-1"
+    reuse = keep is not None and (keep / "done").exists()
     try:
-        sk = Ed25519PrivateKey.generate()
-        t0 = time.perf_counter()
-        led = build_ledger(work / "kiosk.db", "receipt-bench-1", args.entries, sk, Pepper.create(work / "pepper.json"))
-        out["build_s"] = round(time.perf_counter() - t0, 1)
+        if reuse:
+            sk = Ed25519PrivateKey.from_private_bytes((work / "bench.key").read_bytes())
+            led = Ledger.open(work / "kiosk.db", sk, kid, boot=False,
+                              clock=FixedClock(wall_ms=int(time.time() * 1000) - 86_400_000))
+            out["build_s"] = None
+        else:
+            sk = Ed25519PrivateKey.generate()
+            t0 = time.perf_counter()
+            led = build_ledger(work / "kiosk.db", kid, args.entries, sk, Pepper.create(work / "pepper.json"))
+            out["build_s"] = round(time.perf_counter() - t0, 1)
         try:
-            out.update(measure(f"sqlite:///{work / 'portal.db'}", led, sk, work, args.lookups))
+            out.update(measure(f"sqlite:///{work / 'portal.db'}", led, sk, work, args.lookups, reuse))
             pg = os.environ.get(PG_ENV)
             if pg:
-                eng = make_engine(pg)
-                drop_schema(eng)
-                eng.dispose()
-                out.update({f"{k}_pg": v for k, v in measure(pg, led, sk, work, args.lookups).items()})
+                if not reuse:
+                    eng = make_engine(pg)
+                    drop_schema(eng)
+                    eng.dispose()
+                out.update({f"{k}_pg": v for k, v in measure(pg, led, sk, work, args.lookups, reuse).items()})
         finally:
             led.close(checkpoint=False)
+        if keep is not None and not reuse:
+            from cryptography.hazmat.primitives import serialization
+
+            (work / "bench.key").write_bytes(sk.private_bytes(
+                serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()))
+            (work / "done").write_text("built and uploaded\n")
         out["aim_p99_ms"] = AIM_P99_MS
         out["ok"] = out["receipt_p99_ms"] <= AIM_P99_MS and out.get("receipt_p99_ms_pg", 0) <= AIM_P99_MS
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if keep is None:
+            shutil.rmtree(work, ignore_errors=True)
     out.update(cpus=os.cpu_count(), python=sys.version.split()[0])
     print(json.dumps(out))
     return 0

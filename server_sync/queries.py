@@ -8,12 +8,15 @@ shows its own donation only, with its signed body and signature so anyone can ch
 from __future__ import annotations
 
 import base64
+import functools
+import threading
+import weakref
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import and_, bindparam, func, select
+from sqlalchemy.engine import Connection, Engine
 
 from kiosk.ledger import checkpoint as cpmod
 from kiosk.ledger import merkle
@@ -21,7 +24,7 @@ from kiosk.ledger.encoding import parse_body
 from kiosk.ledger.keys import key_id, public_from_raw
 from server_sync import catalog, configstore, kiosk_keys, tree
 from server_sync.catalog import AREAS
-from server_sync.db import alarms, entries, kiosk_info, kiosks
+from server_sync.db import alarms, entries, is_sqlite, key_events, kiosk_info, kiosks
 
 RECENT = 20
 
@@ -94,6 +97,25 @@ RECEIPT_DAYS = 90
 """How long a receipt code shows its donation to whoever holds it (``create_app(receipt_days=...)``)."""
 
 
+_ev = key_events.c
+_genesis = entries.alias("genesis")
+# One query, one round trip: the donation, its kiosk, and what says whether the kiosk's key chain changed
+# since it was cached (see _KeyChains). Core rows, the columns a receipt shows or checks.
+_RECEIPT_ROW = (
+    select(entries.c.kiosk_id, entries.c.seq, entries.c.project, entries.c.amount_yen, entries.c.points,
+           entries.c.time_ms, entries.c.time_fixed, entries.c.voided, entries.c.received_ms, entries.c.entry_hash,
+           entries.c.body, entries.c.signature,
+           kiosks.c.public_key.label("k_public_key"), kiosks.c.cp_size, kiosks.c.cp_note, kiosks.c.tree_size,
+           select(func.count()).where(_ev.kiosk_id == entries.c.kiosk_id).scalar_subquery().label("ev_count"),
+           select(func.coalesce(func.max(_ev.id), 0)).where(_ev.kiosk_id == entries.c.kiosk_id)
+           .scalar_subquery().label("ev_max"),
+           select(_genesis.c.entry_hash).where(_genesis.c.kiosk_id == entries.c.kiosk_id, _genesis.c.seq == 1)
+           .scalar_subquery().label("genesis_hash"))
+    .join_from(entries, kiosks, kiosks.c.id == entries.c.kiosk_id)
+    .where(entries.c.receipt == bindparam("code"), entries.c.type == "donation", _clean)
+)
+
+
 def receipt(engine: Engine, code: str, now_ms: int | None = None, days: int = RECEIPT_DAYS) -> dict[str, Any] | None:
     """One donation and what proves it: its exact signed body and signature, the kiosk's key, the kiosk's
     newest signed checkpoint and the inclusion proof up to it. Nothing of the card's other gifts (a
@@ -101,56 +123,118 @@ def receipt(engine: Engine, code: str, now_ms: int | None = None, days: int = RE
 
     ``None`` for an unknown code, a quarantined entry, and a code older than ``days`` (counted from the
     portal's own receive time, which no kiosk clock can move).
+
+    Two round trips in the common case (docs/receipts.md, "Cost of a lookup"): the row with its kiosk, then
+    every proof node in one query; the key chain comes from a cache checked against the database on every
+    lookup, and a checkpoint's signature is checked once per (note, key).
     """
-    with engine.connect() as conn:
-        row = conn.execute(select(entries).where(entries.c.receipt == code, entries.c.type == "donation", _clean)
-                           ).mappings().first()
+    with _reading(engine) as conn:
+        row = conn.execute(_RECEIPT_ROW, {"code": code}).mappings().first()
         if row is None:
             return None
         if now_ms is not None and days and row["received_ms"] < now_ms - days * 86_400_000:
             return None
-        k = conn.execute(select(kiosks).where(kiosks.c.id == row["kiosk_id"])).mappings().one()
-        keys, change_seqs = _keys(conn, k)
-        covered = k["cp_size"] >= row["seq"] and bool(k["cp_note"])
-        # Key changes between the donation and the checkpoint: the chain from the key that signed the
-        # donation (the one the QR names) to the key that signed the checkpoint. Read by primary key.
-        wanted = [s for s in change_seqs if row["seq"] < s <= k["cp_size"]] if covered else []
-        changes = conn.execute(select(entries.c.seq, entries.c.body, entries.c.signature).where(
-            entries.c.kiosk_id == k["id"], entries.c.seq.in_(wanted)).order_by(entries.c.seq)).all() if wanted else []
-        ready = covered and tree.covers(k, k["cp_size"])
+        kid, cp_size = row["kiosk_id"], row["cp_size"]
+        keys, change_seqs = _KEY_CHAINS.get(engine, conn, row)
+        covered = cp_size >= row["seq"] and bool(row["cp_note"])
+        ready = covered and row["tree_size"] is not None and row["tree_size"] >= cp_size
+        proof: list[bytes] | None = None
+        chain: list[dict[str, Any]] = []
+        if ready:
+            proof, chain = _proofs(conn, row, change_seqs)
     if covered and not ready:
-        tree.ensure(engine, k["id"], k["cp_size"])  # a kiosk last ingested by an older portal: once
-    proof, chain = None, []
-    if covered:
-        with engine.connect() as conn:
-            proof = tree.inclusion_proof(conn, k["id"], row["seq"] - 1, k["cp_size"])
-            chain = [{"seq": seq, "entry_body": base64.b64encode(bytes(body)).decode("ascii"),
-                      "entry_signature": bytes(sig).hex(),
-                      "proof": [p.hex() for p in tree.inclusion_proof(conn, k["id"], seq - 1, k["cp_size"])]}
-                     for seq, body, sig in changes]
+        tree.ensure(engine, kid, cp_size)  # a kiosk last ingested by an older portal: once
+        with _reading(engine) as conn:
+            proof, chain = _proofs(conn, row, change_seqs)
     return {
         "receipt": code,
-        "donation": {"kiosk_id": row["kiosk_id"], "seq": row["seq"], "project": row["project"],
+        "donation": {"kiosk_id": kid, "seq": row["seq"], "project": row["project"],
                      "amount_yen": row["amount_yen"], "points": row["points"], "time_ms": row["time_ms"],
                      "time_fixed": bool(row["time_fixed"]), "voided": bool(row["voided"])},
-        "verification": _inclusion(row, k, proof, _key_at(keys, row["seq"]), _key_at(keys, k["cp_size"] + 1),
-                                   chain),
+        "verification": _inclusion(row, proof, _key_at(keys, row["seq"]), _key_at(keys, cp_size + 1), chain),
     }
 
 
-def _keys(conn: Any, k: Any) -> tuple[list[tuple[int, bytes]], list[int]]:
+def _reading(engine: Engine) -> Connection:
+    """A connection for a receipt's reads. On PostgreSQL without a transaction (autocommit): psycopg would
+    spend a round trip on BEGIN and another on the ROLLBACK when the connection goes back to the pool,
+    as many as the lookup's own two statements. The two need no common snapshot: the first reads the
+    kiosk's checkpoint and ``tree_size``, which ingest commits together with the nodes they cover, and
+    the nodes and entries the second reads are never changed once committed (a rebuild replaces them
+    in one transaction). SQLite reads in-process and keeps its own BEGIN (server_sync/db.py)."""
+    conn = engine.connect()
+    if not is_sqlite(engine):
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+    return conn
+
+
+def _proofs(conn: Any, row: Any, change_seqs: list[int]) -> tuple[list[bytes], list[dict[str, Any]]]:
+    """The donation's inclusion proof up to the kiosk's checkpoint, and the key chain from the key that
+    signed the donation (the one the QR names) to the key that signed the checkpoint: each key_change
+    entry between the two with its own proof. All proofs' nodes in one query."""
+    kid, seq, cp_size = row["kiosk_id"], row["seq"], row["cp_size"]
+    wanted = [s for s in change_seqs if seq < s <= cp_size]
+    changes = conn.execute(select(entries.c.seq, entries.c.body, entries.c.signature).where(
+        entries.c.kiosk_id == kid, entries.c.seq.in_(wanted)).order_by(entries.c.seq)).all() if wanted else []
+    paths = tree.inclusion_proofs(conn, kid, [seq - 1] + [s - 1 for s, _, _ in changes], cp_size)
+    chain = [{"seq": s, "entry_body": base64.b64encode(bytes(body)).decode("ascii"),
+              "entry_signature": bytes(sig).hex(), "proof": [p.hex() for p in path]}
+             for (s, body, sig), path in zip(changes, paths[1:], strict=True)]
+    return paths[0], chain
+
+
+KeyChain = tuple[list[tuple[int, bytes]], list[int]]
+
+
+class _KeyChains:
+    """Each kiosk's key chain (:func:`_keys`), kept per engine (one database) and per kiosk.
+
+    An entry is used only while the stamp it was read under still holds, and the stamp comes from the
+    database in the same query as the receipt's row, so every worker process sees a change at once:
+    ``portal_key_events`` only ever gains rows (a re-key, an announcement, a revocation: count and
+    largest id change), the enrolled key is ``portal_kiosks.public_key`` (a re-enrolment or re-key
+    changes it), and the genesis entry's hash names the first key (a database rebuilt under the same
+    engine, as tests do, changes it)."""
+
+    MAX_KIOSKS = 10_000
+
+    def __init__(self) -> None:
+        self._by_engine: weakref.WeakKeyDictionary[Engine, dict[str, tuple[tuple[Any, ...], KeyChain]]] = \
+            weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def get(self, engine: Engine, conn: Any, row: Any) -> KeyChain:
+        stamp = (bytes(row["k_public_key"]), int(row["ev_count"]), int(row["ev_max"]),
+                 bytes(row["genesis_hash"]) if row["genesis_hash"] is not None else None)
+        kid = row["kiosk_id"]
+        with self._lock:
+            cache = self._by_engine.setdefault(engine, {})
+            hit = cache.get(kid)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        chain = _keys(conn, kid, stamp[0])
+        with self._lock:
+            if len(cache) >= self.MAX_KIOSKS:
+                cache.clear()
+            cache[kid] = (stamp, chain)
+        return chain
+
+
+_KEY_CHAINS = _KeyChains()
+
+
+def _keys(conn: Any, kid: str, enrolled: bytes) -> KeyChain:
     """``([(first seq it signs, raw key)], [seqs of the key_change entries])`` from the portal's key events
     (server_sync/kiosk_keys.py: ``ledger`` from the seq after a key_change the previous key signed,
     ``admin`` from an announced key's own key_change); just the enrolled key for a kiosk that never
     re-keyed. Only primary-key and indexed reads: a lookup must not scan the kiosk's entries."""
-    ev = kiosk_keys.key_events.c
-    events = conn.execute(select(ev.kind, ev.seq, ev.public_key).where(
-        ev.kiosk_id == k["id"], ev.kind.in_(("ledger", "admin")), ev.public_key.is_not(None))
-        .order_by(ev.seq)).all()
+    events = conn.execute(select(_ev.kind, _ev.seq, _ev.public_key).where(
+        _ev.kiosk_id == kid, _ev.kind.in_(("ledger", "admin")), _ev.public_key.is_not(None))
+        .order_by(_ev.seq)).all()
     if not events:
-        return [(1, bytes(k["public_key"]))], []
-    genesis = conn.execute(select(entries.c.body).where(entries.c.kiosk_id == k["id"], entries.c.seq == 1)).scalar()
-    first = bytes.fromhex(parse_body(bytes(genesis))["data"]["public_key"]) if genesis else bytes(k["public_key"])
+        return [(1, enrolled)], []
+    genesis = conn.execute(select(entries.c.body).where(entries.c.kiosk_id == kid, entries.c.seq == 1)).scalar()
+    first = bytes.fromhex(parse_body(bytes(genesis))["data"]["public_key"]) if genesis else enrolled
     keys = [(1, first)] + [(int(s), bytes(raw)) for _, s, raw in events]
     return keys, sorted({int(s) - 1 if kind == "ledger" else int(s) for kind, s, _ in events})
 
@@ -163,7 +247,15 @@ def _key_at(keys: list[tuple[int, bytes]], seq: int) -> bytes:
     return found
 
 
-def _inclusion(row: Any, k: Any, proof: list[bytes] | None, signer: bytes, cp_signer: bytes,
+@functools.lru_cache(maxsize=4096)
+def _open_checkpoint(note: str, signer: bytes) -> cpmod.Checkpoint:
+    """A checkpoint note opened with ``signer``'s key: the signature is checked once per (note, key), not at
+    every receipt of the thousands it covers. A pure function of its arguments; a note that fails raises
+    and is not cached."""
+    return cpmod.open_note(note, public_from_raw(signer))
+
+
+def _inclusion(row: Any, proof: list[bytes] | None, signer: bytes, cp_signer: bytes,
                key_changes: list[dict[str, Any]]) -> dict[str, Any]:
     """The evidence, and the portal's own check of it (a browser or ``kiosk receipt verify`` repeats it).
 
@@ -172,7 +264,7 @@ def _inclusion(row: Any, k: Any, proof: list[bytes] | None, signer: bytes, cp_si
     and the checkpoint is signed by the last key they hand over to."""
     h = bytes(row["entry_hash"])
     pub = public_from_raw(signer)
-    out: dict[str, Any] = {"kiosk_id": k["id"], "key_id": key_id(signer), "public_key": signer.hex(),
+    out: dict[str, Any] = {"kiosk_id": row["kiosk_id"], "key_id": key_id(signer), "public_key": signer.hex(),
                            "seq": row["seq"], "entry_hash": h.hex(),
                            "entry_body": base64.b64encode(bytes(row["body"])).decode("ascii"),
                            "entry_signature": bytes(row["signature"]).hex(), "verified": False}
@@ -186,13 +278,13 @@ def _inclusion(row: Any, k: Any, proof: list[bytes] | None, signer: bytes, cp_si
         return out
     out["key_changes"] = key_changes
     try:
-        cp = cpmod.open_note(k["cp_note"], public_from_raw(cp_signer))
+        cp = _open_checkpoint(row["cp_note"], cp_signer)
     except cpmod.CheckpointError:
         out["status"] = "bad_checkpoint"
         return out
-    ok = cp.size == k["cp_size"] and merkle.verify_inclusion(h, row["seq"] - 1, cp.size, proof, cp.root)
+    ok = cp.size == row["cp_size"] and merkle.verify_inclusion(h, row["seq"] - 1, cp.size, proof, cp.root)
     out.update(status="verified" if ok else "not_included", verified=ok, checkpoint_size=cp.size,
-               checkpoint_root=cp.root.hex(), checkpoint=k["cp_note"], proof=[p.hex() for p in proof])
+               checkpoint_root=cp.root.hex(), checkpoint=row["cp_note"], proof=[p.hex() for p in proof])
     return out
 
 
