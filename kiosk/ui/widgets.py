@@ -116,6 +116,13 @@ def _split_long(chunk: str, f: pygame.font.Font, max_width: int) -> list[str]:
 
 
 def wrap(text: str, f: pygame.font.Font, max_width: int) -> list[str]:
+    """``text`` broken into lines no wider than ``max_width`` in ``f`` (cached: screens redraw every frame)."""
+    return list(_wrap(text, f, max_width))
+
+
+@lru_cache(maxsize=1024)
+def _wrap(text: str, f: pygame.font.Font, max_width: int) -> tuple[str, ...]:
+    # Keyed by the Font object itself (``font`` hands out one per size and weight), so two sizes never share.
     lines: list[str] = []
     for para in text.split("\n"):
         line = ""
@@ -130,7 +137,14 @@ def wrap(text: str, f: pygame.font.Font, max_width: int) -> list[str]:
                 *full, line = _split_long(line, f, max_width)
                 lines += full
         lines.append(line.rstrip())
-    return lines
+    return tuple(lines)
+
+
+@lru_cache(maxsize=1024)
+def rendered_line(f: pygame.font.Font, line: str, color: Color) -> pygame.Surface:
+    """One antialiased line of text. Cached: the thank-you and the attract band redraw the same words every
+    frame, and glyph rendering was a third of the thank-you's first frame. Callers only blit the result."""
+    return f.render(line, True, color)
 
 
 def text(surface: pygame.Surface, s: str, pos: tuple[int, int], size: int, color: Color = THEME.text, *,
@@ -141,7 +155,7 @@ def text(surface: pygame.Surface, s: str, pos: tuple[int, int], size: int, color
     if TEXT_SIZES is not None:
         TEXT_SIZES.append((max(8, size), s))
     lines = wrap(s, f, max_width) if max_width else s.split("\n")
-    rendered = [f.render(ln, True, color) for ln in lines]
+    rendered = [rendered_line(f, ln, tuple(color)) for ln in lines]
     height = int(f.get_linesize() * line_spacing) * (len(rendered) - 1) + (rendered[-1].get_height() if rendered else 0)
     width = max((r.get_width() for r in rendered), default=0)
     box = pygame.Rect(0, 0, width, height)
