@@ -154,3 +154,30 @@ def test_cached_text_is_keyed_by_colour_size_weight_and_width() -> None:
     cold(lambda: None)
     for _ in range(2):
         assert [one(*c) for c in cases] == fresh
+
+
+def test_screens_that_cover_the_movie_draw_the_same_pixels_over_any_movie() -> None:
+    """The render loop skips the movie frame under these screens (``COVERS_MOVIE``): that is only right while
+    each of them paints the whole screen. A screen made see-through later fails here, naming itself."""
+    from app_samples import CTX as SAMPLE_CTX
+    from app_samples import backdrop, screens
+
+    from kiosk.ui.screens import COVERS_MOVIE
+
+    pygame.font.init()
+    size = (640, 360)
+    assert "attract" not in COVERS_MOVIE and "thanks" in COVERS_MOVIE and "charging" in COVERS_MOVIE
+
+    def over(data, background):  # noqa: ANN001, ANN202
+        surf = background.copy()
+        render(data, surf, 1234, ctx=SAMPLE_CTX)
+        return pygame.image.tobytes(surf, "RGB")
+
+    movie_a, movie_b = backdrop(size, "children"), backdrop(size, "green")
+    movie_b.fill((255, 0, 255), pygame.Rect(0, 0, 640, 40))
+    covered = {name: d for name, d in screens("ja").items() if d.screen in COVERS_MOVIE}
+    assert {d.screen for d in covered.values()} == set(COVERS_MOVIE)  # a sample of every one
+    for name, data in covered.items():
+        assert over(data, movie_a) == over(data, movie_b), name
+    attract = screens("ja")["attract"]
+    assert over(attract, movie_a) != over(attract, movie_b)  # the loop's band is over a visible movie
