@@ -16,7 +16,7 @@ So one code made by segno per (base, key, length) is a template, and another
 code's matrix is the template with the modules flipped where its bits differ:
 the Reed-Solomon of the *difference* of the two codes' data (a few hundred
 table look-ups) placed at the template's module positions. The result is
-segno's matrix exactly (``tests/app/test_receipt_qr.py`` compares them over
+segno's matrix exactly (``tests/app/test_tap_path.py`` compares them over
 random codes); anything the template does not cover (another length, a
 non-ASCII character, a mode other than byte) goes to segno.
 """
