@@ -76,9 +76,7 @@ def test_receipt_qr_surface_follows_the_code() -> None:
 
 def cold(fn):
     """Run ``fn`` with every cache of the drawing path emptied first."""
-    ui.rendered_line.cache_clear()
-    ui._wrap.cache_clear()
-    ui.chunks.cache_clear()
+    ui.clear_text_cache()
     chrome.fitted_size.cache_clear()
     rq.receipt_qr.cache_clear()
     rq._template.cache_clear()
@@ -181,3 +179,16 @@ def test_screens_that_cover_the_movie_draw_the_same_pixels_over_any_movie() -> N
         assert over(data, movie_a) == over(data, movie_b), name
     attract = screens("ja")["attract"]
     assert over(attract, movie_a) != over(attract, movie_b)  # the loop's band is over a visible movie
+
+
+def test_the_line_cache_is_bounded_by_bytes() -> None:
+    pygame.font.init()
+    ui.clear_text_cache()
+    f = ui.font(120, True)
+    for i in range(400):  # large lines, all different: far more than the budget
+        ui.rendered_line(f, f"ありがとうございます {i}", (255, 255, 255))
+    assert 0 < ui._lines_bytes <= ui.LINE_CACHE_BYTES
+    assert ui._lines_bytes == sum(s.get_pitch() * s.get_height() for s in ui._lines.values())
+    newest = ui.rendered_line(f, "ありがとうございます 399", (255, 255, 255))
+    assert ui.rendered_line(f, "ありがとうございます 399", (255, 255, 255)) is newest  # kept
+    ui.clear_text_cache()
