@@ -106,6 +106,11 @@ class DonationService:
         self._new_idem = new_idem
         self._retry_open_ms = retry_open_ms
         self.checkpoint_after_donation = checkpoint_after_donation
+        self.defer_checkpoint = False
+        """``True`` in ``kiosk run``: the checkpoint after a gift waits until :meth:`checkpoint_if_due` is called
+        (the app calls it once the thank-you frame is on screen), or until the next event or idle tick at the
+        latest, so its signature and commit do not compete with drawing the thank-you for the CPU (issue #16)."""
+        self._checkpoint_due = False
         self.state: FlowState = flow.initial(settings, self.now_ms())
         self._open_intents = True  # until start() has looked
         self._next_retry_ms = 0
@@ -214,6 +219,7 @@ class DonationService:
 
     def handle(self, event: flow.Event) -> FlowState:
         """Step the flow and carry out its effects until it waits for the outside world again."""
+        self.checkpoint_if_due()  # a deferred checkpoint goes before anything that happens next
         pending: list[flow.Event] = [event]
         recorded = False
         while pending:
@@ -228,7 +234,10 @@ class DonationService:
         if recorded:
             # After the thank-you is published (on_state above), never before it: the donor's receipt
             # verifies as soon as this reaches the portal (docs/receipts.md).
-            self._checkpoint()
+            if self.defer_checkpoint:
+                self._checkpoint_due = True
+            else:
+                self._checkpoint()
         if self.state.name == "attract" and self._open_intents and self.now_ms() >= self._next_retry_ms:
             # Something was left open (outage, unknown answer): settle it between citizens, not at every tick.
             self.resolve_open_intents()
@@ -391,6 +400,12 @@ class DonationService:
         receipt = flow.Receipt(entry.seq, entry.entry_hash, entry.signature, self._receipt_code(entry))
         return flow.DonationRecorded(now_ms=self.now_ms(), attempt=eff.attempt, receipt=receipt,
                                      new_total_yen=data["totals"]["project_yen"], points_balance=balance)
+
+    def checkpoint_if_due(self) -> None:
+        """Write the checkpoint a gift left pending (``defer_checkpoint``); nothing when none is."""
+        if self._checkpoint_due:
+            self._checkpoint_due = False
+            self._checkpoint()
 
     def _checkpoint(self) -> None:
         """A signed checkpoint right after a donation's durable commit: one signature and one commit, so

@@ -98,6 +98,11 @@ class Player:
         self.frames_presented = 0
         """New pictures actually flipped to the display (the watchdog pings on this moving)."""
         self.ticks = 0
+        self.covered: Callable[[], bool] | None = None
+        """Asked before each frame is composed: ``True`` when the overlays will paint over the whole screen
+        (an opaque full-screen step), so the movie frame is not drawn under them; the video still runs on."""
+        self.covered_frames = 0
+        """Frames composed without drawing the movie under them (``covered``)."""
         self._overlays: list[tuple[int, int, Overlay]] = []
         self._overlay_seq = 0
         self._overlay_errors: dict[int, float] = {}
@@ -299,7 +304,9 @@ class Player:
         screen = self.display.surface
         assert screen is not None
         try:
-            if self._shown is not None:
+            if self.covered is not None and self.covered():
+                self.covered_frames += 1
+            elif self._shown is not None:
                 self._draw_item(screen, self._shown)
             now_ms = int(now * 1000)
             for _, key, overlay in list(self._overlays):

@@ -12,6 +12,7 @@ touch is hit-tested against exactly what was drawn.
 from __future__ import annotations
 
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -116,6 +117,13 @@ def _split_long(chunk: str, f: pygame.font.Font, max_width: int) -> list[str]:
 
 
 def wrap(text: str, f: pygame.font.Font, max_width: int) -> list[str]:
+    """``text`` broken into lines no wider than ``max_width`` in ``f`` (cached: screens redraw every frame)."""
+    return list(_wrap(text, f, max_width))
+
+
+@lru_cache(maxsize=1024)
+def _wrap(text: str, f: pygame.font.Font, max_width: int) -> tuple[str, ...]:
+    # Keyed by the Font object itself (``font`` hands out one per size and weight), so two sizes never share.
     lines: list[str] = []
     for para in text.split("\n"):
         line = ""
@@ -130,7 +138,44 @@ def wrap(text: str, f: pygame.font.Font, max_width: int) -> list[str]:
                 *full, line = _split_long(line, f, max_width)
                 lines += full
         lines.append(line.rstrip())
-    return lines
+    return tuple(lines)
+
+
+LINE_CACHE_BYTES = 12 * 2**20
+"""Pixels kept by :func:`rendered_line`: a 1080p thank-you's lines are about 5 MB (32-bit, a line of large
+text is 100-700 KB), the attract band and the charging step 1-2 MB each. Bounded by bytes, not by count:
+playback's RSS budget is 200 MB."""
+
+_lines: OrderedDict[tuple[pygame.font.Font, str, tuple[int, ...]], pygame.Surface] = OrderedDict()
+_lines_bytes = 0
+
+
+def rendered_line(f: pygame.font.Font, line: str, color: Color) -> pygame.Surface:
+    """One antialiased line of text, kept (least recently used first out, up to ``LINE_CACHE_BYTES``): the
+    thank-you and the attract band redraw the same words every frame, and glyph rendering was a third of the
+    thank-you's first frame. Main thread only (drawing); callers only blit the result."""
+    global _lines_bytes
+    key = (f, line, tuple(color))
+    surf = _lines.get(key)
+    if surf is not None:
+        _lines.move_to_end(key)
+        return surf
+    surf = f.render(line, True, color)
+    _lines[key] = surf
+    _lines_bytes += surf.get_pitch() * surf.get_height()
+    while _lines_bytes > LINE_CACHE_BYTES and len(_lines) > 1:
+        _, old = _lines.popitem(last=False)
+        _lines_bytes -= old.get_pitch() * old.get_height()
+    return surf
+
+
+def clear_text_cache() -> None:
+    """Forget every cached line, wrap and phrase split (tests compare against a cold draw)."""
+    global _lines_bytes
+    _lines.clear()
+    _lines_bytes = 0
+    _wrap.cache_clear()
+    chunks.cache_clear()
 
 
 def text(surface: pygame.Surface, s: str, pos: tuple[int, int], size: int, color: Color = THEME.text, *,
@@ -141,7 +186,7 @@ def text(surface: pygame.Surface, s: str, pos: tuple[int, int], size: int, color
     if TEXT_SIZES is not None:
         TEXT_SIZES.append((max(8, size), s))
     lines = wrap(s, f, max_width) if max_width else s.split("\n")
-    rendered = [f.render(ln, True, color) for ln in lines]
+    rendered = [rendered_line(f, ln, color) for ln in lines]
     height = int(f.get_linesize() * line_spacing) * (len(rendered) - 1) + (rendered[-1].get_height() if rendered else 0)
     width = max((r.get_width() for r in rendered), default=0)
     box = pygame.Rect(0, 0, width, height)

@@ -329,3 +329,24 @@ def test_points_rate(kiosk, points_rate, amount, points):
     svc.reader_event(card(1))
     assert entries_of(led, "donation")[0].data["points"] == points
     assert svc.screen.points_earned == points and svc.screen.points_balance == points
+
+
+def test_a_deferred_checkpoint_waits_for_the_app_or_the_next_event_and_comes_right_after_the_gift(kiosk):
+    """Issue #16: in ``kiosk run`` the checkpoint after a gift is written once the thank-you is on screen
+    (``checkpoint_if_due``), or before the next event at the latest; never skipped, never twice."""
+    led, _term, svc = kiosk.open()
+    svc.defer_checkpoint = True
+    before = len(entries_of(led, "checkpoint"))
+    assert svc.reader_event(card(1)).name == "thanks"
+    assert len(entries_of(led, "checkpoint")) == before  # the thank-you is published; the proof waits
+    svc.checkpoint_if_due()
+    svc.checkpoint_if_due()  # only once
+    cps = entries_of(led, "checkpoint")
+    (don,) = entries_of(led, "donation")
+    assert len(cps) == before + 1 and cps[-1].seq == don.seq + 1
+    # Without the app's call, the next event (here the worker's idle tick) writes it before anything else.
+    assert svc.reader_event(card(2)).name == "thanks"
+    (_, don2) = entries_of(led, "donation")
+    assert entries_of(led, "checkpoint")[-1].seq < don2.seq
+    svc.tick()
+    assert entries_of(led, "checkpoint")[-1].seq == don2.seq + 1

@@ -24,7 +24,8 @@ from kiosk.ui.screens import points as points_screen  # use your points (issue #
 from kiosk.ui.screens.context import DEFAULT_RECEIPT_BASE, ProjectInfo, ScreenContext
 from kiosk.ui.widgets import THEME, Target, Theme
 
-__all__ = ["DEFAULT_RECEIPT_BASE", "RENDERERS", "ProjectInfo", "ScreenContext", "actions", "chrome", "render"]
+__all__ = ["COVERS_MOVIE", "DEFAULT_RECEIPT_BASE", "RENDERERS", "ProjectInfo", "ScreenContext", "actions", "chrome",
+           "render"]
 
 Renderer = Callable[..., list[Target]]
 
@@ -40,6 +41,11 @@ RENDERERS: dict[str, Renderer] = {
     "points": points_screen.render,
 }
 """Screen name (``flow.Screen.screen``) → its renderer."""
+
+COVERS_MOVIE: frozenset[str] = frozenset(RENDERERS) - {"attract"}
+"""Screens that begin with the opaque ``chrome.scrim``: the movie frame under them is never seen, so the render
+loop need not draw it (issue #16: a 1080p frame copy less on the tap-to-thank-you frame).
+``tests/app/test_tap_path.py`` checks each draws the same pixels over any movie."""
 
 
 def render(data: flow.Screen, surface: pygame.Surface, now_ms: int, theme: Theme = THEME, *,

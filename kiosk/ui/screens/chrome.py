@@ -55,9 +55,11 @@ def area_label(area: str, lang: str) -> str:
     return tr(lang)(msgid) if msgid else area
 
 
+@lru_cache(maxsize=1024)
 def fitted_size(s: str, max_w: int, max_h: int, size: int, *, bold: bool = False, min_size: int = 10,
                 line_spacing: float = 1.15) -> int:
-    """The largest font size <= ``size`` at which ``s`` wraps into ``max_w`` × ``max_h``."""
+    """The largest font size <= ``size`` at which ``s`` wraps into ``max_w`` × ``max_h`` (cached: a pure
+    function of its arguments and the vendored fonts, asked again on every frame)."""
     while size > min_size:
         f = ui.font(size, bold)
         lines = ui.wrap(s, f, max_w)

@@ -80,7 +80,7 @@ def render(data: ThanksScreen, surface: pygame.Surface, now_ms: int, ctx: Screen
                           anchor="midtop")
     code_h = px(0.17)  # its label and two lines of the code, readable from two metres (issue #15)
     qr_size = min(card.width - px(0.06), card.bottom - cap.bottom - code_h - px(0.04))
-    code = receipt_qr(ctx.receipt_url(data.receipt_code), qr_size)
+    code = receipt_qr(ctx.receipt_url(data.receipt_code), qr_size, data.receipt_code)
     qr_rect = code.get_rect(midtop=(card.centerx, cap.bottom + px(0.015)))
     surface.blit(code, qr_rect)
     label = ui.text(surface, _("Receipt code"), (card.centerx, qr_rect.bottom + px(0.005)), px(0.03),
