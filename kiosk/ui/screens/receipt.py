@@ -23,6 +23,7 @@ non-ASCII character, a mode other than byte) goes to segno.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import zip_longest
@@ -31,6 +32,8 @@ import pygame
 import segno
 from segno import consts
 from segno import encoder as _enc
+
+log = logging.getLogger(__name__)
 
 QUIET = 2
 FIXED_MASK = 0
@@ -65,6 +68,17 @@ def _segno(url: str) -> segno.QRCode:
 
 @lru_cache(maxsize=8)
 def _template(prefix: str, suffix: str, length: int) -> _Template | None:
+    # The template reads segno's encoder module, which is not its public API: if a future segno moves
+    # it, the thank-you must still show a QR, so any failure here means "no template" and segno itself
+    # draws the code (tests/app/test_tap_path.py compares the two and would fail loudly in CI).
+    try:
+        return _make_template(prefix, suffix, length)
+    except Exception:  # noqa: BLE001 - the fallback is segno's public API, always correct
+        log.warning("receipt QR template unavailable with this segno; using segno.make", exc_info=True)
+        return None
+
+
+def _make_template(prefix: str, suffix: str, length: int) -> _Template | None:
     url = prefix + "A" * length + suffix
     if not url.isascii():
         return None
