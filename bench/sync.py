@@ -65,6 +65,9 @@ def build_ledger(path: Path, kiosk_id: str, n_entries: int, sk: Ed25519PrivateKe
         intent = led.record_intent(PROJECTS[i % 4], 100 * (1 + i % 10), "sim",
                                    pepper.token(i.to_bytes(8, "big")), uuid.uuid4().hex)
         led.record_donation(intent.seq, f"r{i}", 1 + i % 10)  # one point a ¥100, as the policy checks
+        # As `kiosk run` writes its ledger: a signed checkpoint right after each donation's commit
+        # (kiosk/donation/service.py, DonationService._checkpoint), besides every checkpoint_every entries.
+        led.checkpoint()
         i += 1
     return led
 
