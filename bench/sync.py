@@ -1,5 +1,8 @@
 """Sync benchmark: prints one JSON line.
 
+Ledgers are built as `kiosk run` writes them: intent, donation, then a signed checkpoint entry after each
+donation (DonationService), besides every 100 entries.
+
 - catchup_s: a kiosk with 10,000 unsynced entries, from the first request to "everything
   acknowledged", real uploader -> real portal over loopback HTTP (SQLite portal; also PostgreSQL as
   catchup_s_pg when $KIOSK_TEST_PG_URL is set).
