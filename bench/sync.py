@@ -1,5 +1,8 @@
 """Sync benchmark: prints one JSON line.
 
+Ledgers are built as `kiosk run` writes them: intent, donation, then a signed checkpoint entry after each
+donation (DonationService), besides every 100 entries.
+
 - catchup_s: a kiosk with 10,000 unsynced entries, from the first request to "everything
   acknowledged", real uploader -> real portal over loopback HTTP (SQLite portal; also PostgreSQL as
   catchup_s_pg when $KIOSK_TEST_PG_URL is set).
@@ -65,6 +68,9 @@ def build_ledger(path: Path, kiosk_id: str, n_entries: int, sk: Ed25519PrivateKe
         intent = led.record_intent(PROJECTS[i % 4], 100 * (1 + i % 10), "sim",
                                    pepper.token(i.to_bytes(8, "big")), uuid.uuid4().hex)
         led.record_donation(intent.seq, f"r{i}", 1 + i % 10)  # one point a ¥100, as the policy checks
+        # As `kiosk run` writes its ledger: a signed checkpoint right after each donation's commit
+        # (kiosk/donation/service.py, DonationService._checkpoint), besides every checkpoint_every entries.
+        led.checkpoint()
         i += 1
     return led
 

@@ -287,14 +287,19 @@ class Ingestor:
         # signatures; a checkpoint entry in the batch whose root and signature digest match what the
         # portal recomputed from the received bytes vouches for every entry up to its size, so only
         # that checkpoint entry and the entries after it have their own signatures checked below.
+        # The same holds for the notes of the checkpoint entries: a covered checkpoint entry's note is the
+        # one the kiosk's writer signed with it, so only the notes of uncovered ones are checked below.
         covered = 0
         try:
             for d in fresh:
-                obj = v.feed(Row(d.seq, d.body, d.entry_hash, d.signature), check_signature=False)
+                obj = v.feed(Row(d.seq, d.body, d.entry_hash, d.signature), check_signature=False,
+                             check_note=False)
                 pub.by_seq[d.seq], pub.default = v.signer, v.pub
                 objs.append(obj)
-                if obj["type"] == "checkpoint" and "sigs" in obj["data"] and st.sigs is not None:
-                    covered = obj["data"]["size"]  # LedgerState checked its root and digest against ours
+                if obj["type"] == "checkpoint":
+                    pub.notes[d.seq] = (obj["data"]["note"], v.pub)
+                    if "sigs" in obj["data"] and st.sigs is not None:
+                        covered = obj["data"]["size"]  # LedgerState checked its root and digest against ours
                 if cp is not None and st.size == cp.size:
                     roots[st.size] = st.tree.root()
                 if st.size in want and st.tree.root() != want[st.size]:
@@ -306,8 +311,8 @@ class Ingestor:
             tail_bad = _bad_signature(pub, [d for d in fresh if d.seq > covered])
             if tail_bad is not None:
                 # Entries below the checkpoint entry are not vouched for if its own signature is bad.
-                _first_bad_signature(pub, fresh, tail_bad)
-                raise PortalError(422, "invalid_entry", BAD_SIGNATURE, seq=tail_bad)
+                _first_bad_signature(pub, fresh, tail_bad[0])
+                raise PortalError(422, "invalid_entry", tail_bad[1], seq=tail_bad[0])
         except VerifyFailure as bad:
             self._verifiers.pop(kid, None)
             # As a verifier checking every signature in order would: an earlier (or the same) entry's bad
@@ -561,18 +566,21 @@ def entry_row(kid: str, seq: int, body: bytes, signature: bytes, h: bytes, obj: 
 
 
 class _Signers:
-    """The key each entry of a batch must be signed by (the verifier's, per seq; ``default`` for the rest)."""
+    """The key each entry of a batch must be signed by (the verifier's, per seq; ``default`` for the rest),
+    and the notes of the batch's checkpoint entries with the key each must be signed by."""
 
     def __init__(self, default: Any):
         self.default = default
         self.by_seq: dict[int, Any] = {}
+        self.notes: dict[int, tuple[str, Any]] = {}
 
     def check(self, seq: int, signature: bytes, h: bytes) -> None:
         (self.by_seq.get(seq) or self.default).verify(signature, h)
 
 
-def _bad_signature(pub: Any, ds: list[_Decoded]) -> int | None:
-    """The seq of the first of ``ds`` whose own signature does not verify, else None."""
+def _bad_signature(pub: Any, ds: list[_Decoded]) -> tuple[int, str] | None:
+    """The seq of the first of ``ds`` whose own signature, or (for a checkpoint entry) whose note's
+    signature, does not verify, and the reason a verifier checking both in order gives; else None."""
     for d in ds:
         try:
             if isinstance(pub, _Signers):
@@ -580,7 +588,13 @@ def _bad_signature(pub: Any, ds: list[_Decoded]) -> int | None:
             else:
                 pub.verify(d.signature, d.entry_hash)
         except InvalidSignature:
-            return d.seq
+            return d.seq, BAD_SIGNATURE
+        note = pub.notes.get(d.seq) if isinstance(pub, _Signers) else None
+        if note is not None:
+            try:
+                cpmod.open_note(*note)
+            except cpmod.CheckpointError as exc:
+                return d.seq, f"checkpoint note: {exc}"
     return None
 
 
@@ -634,10 +648,11 @@ def _drop_revoked(fresh: list[_Decoded], ks: kiosk_keys.KioskKeys) -> tuple[list
 
 
 def _first_bad_signature(pub: Any, fresh: list[_Decoded], upto: int) -> None:
-    """Refuse the batch (422) at the first entry up to ``upto`` whose own signature does not verify."""
+    """Refuse the batch (422) at the first entry up to ``upto`` whose own signature (or checkpoint note)
+    does not verify."""
     bad = _bad_signature(pub, [d for d in fresh if d.seq <= upto])
     if bad is not None:
-        raise PortalError(422, "invalid_entry", BAD_SIGNATURE, seq=bad)
+        raise PortalError(422, "invalid_entry", bad[1], seq=bad[0])
 
 
 def _bounded_sql(epoch_ms: int) -> Any:

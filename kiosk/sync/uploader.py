@@ -360,7 +360,11 @@ class Uploader:
             code = data.get("error") if isinstance(data, dict) else None
             if status == 200 and isinstance(data, dict) and "accepted_through_seq" in data:
                 accepted, cp_ack = data["accepted_through_seq"], data["checkpoint_size"]
-                self._note(accepted, cp_ack, target, success=True)
+                # In memory only: the round's end (or its failure, in sync_once and BackgroundSync) saves
+                # the state. The file is a report, never where an upload resumes from (every round starts
+                # from the heartbeat's answer), so a kiosk stopped mid-round loses nothing, and a catch-up
+                # pays one durable write (two fsyncs and a rename) a round instead of one a batch.
+                self._note(accepted, cp_ack, target, success=True, save=False)
             elif status == 409 and code == "gap" and isinstance(data.get("expected_seq"), int):
                 if data["expected_seq"] - 1 > target:
                     raise SyncError("portal expects entries this ledger does not have", permanent=True)
@@ -373,12 +377,13 @@ class Uploader:
                 raise self._fail(status, data, resp)
         self._note(accepted, cp_ack, max(target, src.size()), success=True)
 
-    def _note(self, accepted: int, cp_ack: int, local: int, success: bool = False) -> None:
+    def _note(self, accepted: int, cp_ack: int, local: int, success: bool = False, save: bool = True) -> None:
         st = self.state
         st.accepted_through_seq, st.checkpoint_size, st.local_size = accepted, cp_ack, local
         if success:
             st.last_success_ms, st.last_error = int(time.time() * 1000), None
-        st.save(self.state_path)
+        if save:
+            st.save(self.state_path)
 
     def _pull_config(self, version: int) -> None:
         status, data, resp = self._call("GET", f"/api/v1/kiosks/{self.kiosk_id}/config")

@@ -165,3 +165,63 @@ def test_a_checkpoint_entry_without_a_signature_digest_vouches_for_nothing(porta
     assert r.status_code == 200, r.text
     newest_with_digest = max(e.data["size"] for e in _checkpoint_entries(rig) if "sigs" in e.data)
     assert counted["n"] == old.seq - newest_with_digest
+
+
+def _donate_like_a_kiosk(rig, n: int) -> None:  # noqa: ANN001
+    """As `kiosk run` writes them: a checkpoint entry right after each donation (DonationService)."""
+    for _ in range(n):
+        rig.donate(1)
+        rig.ledger.checkpoint()
+
+
+@pytest.fixture
+def notes_checked(monkeypatch):  # noqa: ANN201
+    """Counts checkpoint-note signature checks anywhere (a spy: the checks still run)."""
+    from kiosk.ledger import checkpoint as cpmod
+
+    calls = {"n": 0}
+    real = cpmod.open_note
+
+    def spy(*a, **kw):  # noqa: ANN002, ANN003, ANN202
+        calls["n"] += 1
+        return real(*a, **kw)
+
+    monkeypatch.setattr(cpmod, "open_note", spy)
+    return calls
+
+
+def test_covered_checkpoint_entries_notes_are_vouched_for_too(portal, rig, counted, notes_checked):
+    """A kiosk checkpoints after every donation, so a third of its entries are checkpoint entries: their
+    notes are covered by the newest checkpoint entry like any other entry, and only its note is checked
+    (plus the batch's own checkpoint note)."""
+    _donate_like_a_kiosk(rig, 12)
+    cps = _checkpoint_entries(rig)
+    assert len(cps) >= 12
+    cp = cps[-1]
+    enrolled(rig, portal)
+    notes_checked["n"] = 0
+    r = _post(portal, rig, _rows(rig, 1, cp.seq), cp.data["note"], "kiosk-like")
+    assert r.status_code == 200, r.text
+    assert r.json()["checkpoint_size"] == cp.data["size"]
+    assert counted["n"] == 1
+    assert notes_checked["n"] == 2  # the batch's note and the newest checkpoint entry's; not one per entry
+    assert totals(portal) == rig.expected_totals()
+
+
+def test_a_bad_note_in_the_newest_checkpoint_entry_is_refused(portal, rig):
+    """The newest checkpoint entry vouches for the entries before it, not for its own note: a note another
+    key signed, in an entry the kiosk key signed, is refused at that seq as a full check would."""
+    from kiosk.ledger import checkpoint as cpmod
+
+    _donate_like_a_kiosk(rig, 3)
+    led = rig.ledger
+    mallory = Ed25519PrivateKey.generate()
+    note = cpmod.sign(cpmod.Checkpoint(led.origin, led.size, led.st.tree.root()), mallory)
+    data = {"size": led.size, "root": led.st.tree.root().hex(), "note": note, "sigs": led.st.sigs.hex()}
+    bad = led._append("checkpoint", data)  # the kiosk key signs the entry (a doctored writer)
+    good_note = _checkpoint_entries(rig)[-2].data["note"]
+    enrolled(rig, portal)
+    r = _post(portal, rig, _rows(rig, 1, bad.seq), good_note, "bad-note")
+    assert r.status_code == 422 and r.json()["seq"] == bad.seq, r.text
+    assert "checkpoint note" in r.json()["reason"]
+    assert portal_entry_count(portal.db_url, rig.kiosk_id) == (0, 0)

@@ -453,3 +453,52 @@ def test_public_api_projects_areas_and_pages(portal, rig):
     assert home.status_code == 200 and "こども食堂" in home.text and 'lang="ja"' in home.text
     assert "Kids cafeteria" in requests.get(portal.url + "/?lang=en", timeout=10).text
     assert requests.get(portal.url + "/openapi.json", timeout=10).json()["paths"]["/api/v1/totals"]
+
+
+def test_a_catch_up_saves_its_state_once_a_round_not_once_a_batch(portal, rig, monkeypatch):
+    """sync-state.json is a report (every round resumes from the heartbeat's answer), so a catch-up of many
+    batches writes it durably at the round's start and end, not after each batch; a failure mid-round
+    still saves what the portal had acknowledged."""
+    from kiosk.sync import uploader as upmod
+
+    rig.donate(30)
+    up = enrolled(rig, portal, batch_entries=10)
+    saves: list[dict] = []
+    real = upmod.write_atomic
+
+    def spy(path, data, **kw):  # noqa: ANN001, ANN003, ANN202
+        if str(path).endswith("sync-state.json"):
+            saves.append(json.loads(data))
+        return real(path, data, **kw)
+
+    monkeypatch.setattr(upmod, "write_atomic", spy)
+    batches: list[int] = []
+    http = up.http.request
+
+    def count(method, url, **kw):  # noqa: ANN001, ANN202
+        if url.endswith("/batches"):
+            batches.append(1)
+        return http(method, url, **kw)
+
+    up.http.request = count  # type: ignore[method-assign]
+    st = up.sync_once()
+    assert st.ok and st.accepted_through_seq == rig.ledger.size
+    assert len(batches) >= 6
+    assert len(saves) == 2, len(saves)  # after the heartbeat, and at the end
+    assert saves[-1]["accepted_through_seq"] == rig.ledger.size and saves[-1]["pending"] == 0
+    # A round that fails after some batches saves the portal's acknowledgement of them.
+    rig.donate(30)
+    saves.clear()
+    sent: list[int] = []
+
+    def fail_third(method, url, **kw):  # noqa: ANN001, ANN202
+        if url.endswith("/batches"):
+            sent.append(1)
+            if len(sent) == 3:
+                return http(method, url.replace("/batches", "/nowhere"), **kw)
+        return http(method, url, **kw)
+
+    up.http.request = fail_third  # type: ignore[method-assign]
+    st = up.sync_once(max_attempts=1)
+    assert not st.ok
+    assert saves and saves[-1]["accepted_through_seq"] == st.accepted_through_seq > saves[0]["accepted_through_seq"]
