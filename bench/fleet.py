@@ -189,7 +189,12 @@ def run(args: argparse.Namespace, work: Path) -> int:
     publish(eng, {"projects": PROJECTS})
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    # The workers stand behind a reverse proxy (docs/deploy.md): the portal trusts the proxy's address and
+    # counts each visitor by the address it forwards. Here the "proxy" is this process on loopback and each
+    # visitor sends the address a city's phones would come from, so the per-address receipt limit
+    # (server_sync/ratelimit.py) runs as in the field instead of counting the whole city as one visitor.
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+           "KIOSK_PORTAL_TRUSTED_PROXIES": "127.0.0.1"}
     proc = subprocess.Popen([sys.executable, "-m", "server_sync.portal_cli", "serve", "--db", args.db, "--port",
                              str(port), "--workers", str(args.workers), "--log-level", "warning"], env=env)
     stats = Stats()
@@ -226,7 +231,9 @@ def run(args: argparse.Namespace, work: Path) -> int:
             if code is not None:  # a visitor scans the receipt QR code
                 t = time.perf_counter()
                 try:
-                    r = visitors.get(f"{url}/api/v1/receipts/{code}", timeout=30)
+                    visitor = f"10.{k.rng.randrange(256)}.{k.rng.randrange(256)}.{k.rng.randrange(1, 255)}"
+                    r = visitors.get(f"{url}/api/v1/receipts/{code}", timeout=30,
+                                     headers={"X-Forwarded-For": visitor})
                     stats.add("receipt", (time.perf_counter() - t) * 1000, r.status_code, r.url)
                 except requests.RequestException as exc:
                     stats.error(f"receipt {type(exc).__name__}")
