@@ -13,7 +13,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import pygame
-import segno
 
 QUIET = 2
 FIXED_MASK = 0
@@ -22,6 +21,8 @@ FIXED_MASK = 0
 @lru_cache(maxsize=8)
 def receipt_qr(url: str, size: int) -> pygame.Surface:
     """Black on white, error correction M, quiet zone 2, scaled by a whole factor to at most ``size`` pixels."""
+    import segno  # off the start path (its writers pull in urllib, http, email); the app warms it (App.step)
+
     code = segno.make(url, error="m", micro=False, mask=FIXED_MASK)
     rows = [bytes(row) for row in code.matrix]
     n = len(rows) + 2 * QUIET
