@@ -55,10 +55,10 @@ print(json.dumps({"after_cli": sorted(after_cli), "at_ready": sorted(at_ready),
 """
 
 HEAVY = ("sqlalchemy", "requests", "urllib3", "kiosk.ledger.export", "kiosk.ledger.verify", "multiprocessing",
-         "segno", "xml.sax", "urllib.request", "http.client", "ssl")
+         "segno", "xml.sax", "urllib.request", "http.client", "ssl", "server_sync.wire.configdoc")
 """What the running kiosk needs only off the start path: the off-line ledger readers and verification, the
 uploader's HTTP, the receipt's QR code (segno, whose writers pull in urllib, http, email and ssl: loaded on the
-worker after the first frame)."""
+worker after the first frame), the pushed config's pydantic models (used when the sync thread applies one)."""
 
 MENU = ("kiosk.staff.menu.controller", "kiosk.staff.menu.model", "kiosk.staff.menu.pages", "kiosk.ui.menu.render",
         "kiosk.staff.refund", "kiosk.staff.closeout", "kiosk.staff.volunteer", "kiosk.staff.usb_export")
