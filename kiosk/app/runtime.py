@@ -170,6 +170,16 @@ class WorkerWriter:
         return self._worker.call(lambda svc: fn(svc.ledger))
 
 
+def _warm_after_first_frame(_svc: DonationService) -> None:
+    """Import, on the worker and after the first frame, what the thank-you screen needs but the start path does
+    not: segno for the receipt's QR code (its writers pull in urllib, http and email: ~30 ms, ~0.1 s at a quarter
+    core). Queued before any tap's jobs, so a donation's thank-you never waits for it (#16)."""
+    try:
+        import segno  # noqa: F401
+    except Exception:  # a job that raises would stop the worker: the thank-you then imports it (and says why)
+        log.exception("could not load segno ahead of the first thank-you")
+
+
 class ServiceWorker:
     """Runs every DonationService call, and every ledger append of the app, on one thread, in order;
     ticks the flow when idle. That thread owns the ledger from its start to its end (see the module doc)."""
@@ -343,6 +353,7 @@ class App:
         self.worker: ServiceWorker | None = None
         self.sounds: Sounds | None = None
         self.staff: StaffSide | None = None
+        self._warm_queued = False
         self.live_frames = 0
         """Frames that showed a live picture: a new video frame, or a still that is meant to be still.
         The systemd watchdog is fed from this, so a hung loop or a stalled decoder gets the kiosk restarted."""
@@ -533,6 +544,9 @@ class App:
             self.live_frames += 1
         if self.staff is not None:
             self.staff.tick()
+        if not self._warm_queued:  # the first step has put up the first frame: now what the start path left out
+            self._warm_queued = True
+            self.submit(_warm_after_first_frame)
         if self._drawn is not None and not self.player.display.lost:
             self._after_flip(*self._drawn)
         for hook in list(self.step_hooks):

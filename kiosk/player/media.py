@@ -5,12 +5,18 @@ Layout::
     media/
       index.json          {"version": 1, "clips": {"<sha256>": {project, title, width, ...}}}
       <sha256>.mp4        one file per clip, content-addressed
+      verified.json       {"version": 1, "clips": {"<sha256>": [size, mtime_ns, ctime_ns, inode]}}
       tmp/                partial imports (cleared at start-up)
 
 The index is rewritten atomically (temp file + rename), so a running player
 can pick up clips imported by another process at its next clip boundary.
-Verification re-hashes a file and compares with its name; results are
-remembered per (size, mtime) so a clip is hashed once per change.
+Verification re-hashes a file and compares with its name. A clip that hashed
+right is remembered durably (``verified.json``) under its file's stamp: size,
+mtime, ctime and inode. Any write to the file, a rename over it or a copy in
+its place changes the stamp (ctime cannot be set back by a program), so the
+next check hashes it again; an unchanged clip is not read at start-up, where
+hashing 50-200 MB clips on a Pi kept the lobby dark for seconds at every
+restart. ``kiosk media verify`` always re-hashes (``force=True``).
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ from kiosk.player.transcode import MediaError, ProbeInfo, probe, transcode
 log = logging.getLogger("kiosk.player.media")
 
 VerifyStatus = Literal["ok", "missing", "corrupt"]
+Stamp = tuple[int, int, int, int]
+"""(size, mtime_ns, ctime_ns, inode) of a clip file: what changes whenever its bytes can have changed."""
+VERIFIED_VERSION = 1
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -73,7 +82,9 @@ class MediaCache:
         self._lock = threading.RLock()
         self._index: dict[str, MediaEntry] = {}
         self._index_stamp: object = object()  # "never read" until the first refresh
-        self._verified: dict[str, tuple[tuple[int, int], VerifyStatus]] = {}
+        self._verified: dict[str, tuple[Stamp, VerifyStatus]] = {}
+        self.verified_path = self.root / "verified.json"
+        self._durable_ok: dict[str, Stamp] | None = None  # verified.json, read on first use
         self._pool: ThreadPoolExecutor | None = None
         self._pending: dict[str, Future] = {}
 
@@ -169,8 +180,9 @@ class MediaCache:
             self.refresh()
             self._index[sha] = entry
             self._write_index()
-            st = dst.stat()
-            self._verified[sha] = ((st.st_size, st.st_mtime_ns), "ok")
+            stamp = self._file_stamp(sha)
+            if stamp is not None:  # just hashed: remembered durably, so no start-up hashes it again
+                self._remember(sha, stamp, "ok")
         return entry
 
     def import_file(self, src: Path, *, project: str, title: str = "", width: int, height: int,
@@ -191,29 +203,73 @@ class MediaCache:
             del self._index[sha]
             self._write_index()
             self.path(sha).unlink(missing_ok=True)
+            if sha in self._load_durable():
+                self._remember(sha, (0, 0, 0, 0), "missing")
             return True
 
     # --- verification ------------------------------------------------------
-    def _file_stamp(self, sha: str) -> tuple[int, int] | None:
+    def _file_stamp(self, sha: str) -> Stamp | None:
         try:
             st = self.path(sha).stat()
         except FileNotFoundError:
             return None
-        return (st.st_size, st.st_mtime_ns)
+        return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
-    def verify(self, sha: str) -> VerifyStatus:
-        """Hash the clip now (unless unchanged since the last check)."""
+    def _load_durable(self) -> dict[str, Stamp]:
+        """``verified.json`` (caller holds the lock); unreadable or absent means nothing is known: hash again."""
+        if self._durable_ok is None:
+            self._durable_ok = {}
+            try:
+                data = json.loads(self.verified_path.read_text("utf-8"))
+                if data.get("version") == VERIFIED_VERSION:
+                    for sha, st in data.get("clips", {}).items():
+                        if isinstance(st, list) and len(st) == 4 and all(type(v) is int for v in st):
+                            self._durable_ok[sha] = (st[0], st[1], st[2], st[3])
+            except FileNotFoundError:
+                pass
+            except (OSError, ValueError, AttributeError) as exc:
+                log.warning("media: %s is unreadable (%s); clips are hashed again", self.verified_path, exc)
+        return self._durable_ok
+
+    def _remember(self, sha: str, stamp: Stamp, status: VerifyStatus) -> None:
+        """Record a hash result (caller holds the lock); only "ok" is kept on disk, and only when it is new."""
+        self._verified[sha] = (stamp, status)
+        durable = self._load_durable()
+        want = stamp if status == "ok" else None
+        if durable.get(sha) == want:
+            return
+        if want is None:
+            durable.pop(sha, None)
+        else:
+            durable[sha] = want
+        try:
+            write_atomic(self.verified_path, json.dumps({"version": VERIFIED_VERSION, "clips": durable},
+                                                        sort_keys=True))
+        except OSError as exc:  # a cache: without it the next start hashes again, nothing is lost
+            log.warning("media: cannot write %s (%s); clips will be hashed again at the next start",
+                        self.verified_path, exc)
+
+    def verify(self, sha: str, *, force: bool = False) -> VerifyStatus:
+        """Hash the clip, unless it is unchanged since it last hashed right (``force``: hash anyway)."""
         stamp = self._file_stamp(sha)
         if stamp is None:
-            status: VerifyStatus = "missing"
-        else:
+            with self._lock:
+                self._verified[sha] = ((0, 0, 0, 0), "missing")
+            return "missing"
+        if not force:
             with self._lock:
                 known = self._verified.get(sha)
-            if known and known[0] == stamp:
-                return known[1]
-            status = "ok" if sha256_file(self.path(sha)) == sha else "corrupt"
+                if known and known[0] == stamp:
+                    return known[1]
+                if self._load_durable().get(sha) == stamp:
+                    self._verified[sha] = (stamp, "ok")
+                    return "ok"
+        status: VerifyStatus = "ok" if sha256_file(self.path(sha)) == sha else "corrupt"
+        after = self._file_stamp(sha)
         with self._lock:
-            self._verified[sha] = (stamp or (0, 0), status)
+            # Written while we read it: the result holds for neither version, so it is not remembered.
+            if after == stamp:
+                self._remember(sha, stamp, status)
         return status
 
     def status(self, sha: str) -> VerifyStatus | None:

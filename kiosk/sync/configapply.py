@@ -23,7 +23,6 @@ from typing import Any
 
 from kiosk.ledger.durable import write_atomic
 from kiosk.ledger.writer import LedgerWriter, call
-from server_sync.wire import configdoc
 
 APPLIED = "portal-config.json"
 STAGED = "portal-config.pending.json"
@@ -55,6 +54,10 @@ class ConfigApplier:
         version, dig, body = doc.get("version"), doc.get("digest"), doc.get("config")
         if not isinstance(version, int) or not isinstance(dig, str):
             raise ConfigApplyError("config answer lacks version/digest")
+        # Here, not at the top: the start path needs load_applied only, and configdoc's pydantic models cost
+        # ~20 ms to build (~0.08 s at a quarter core) before READY=1 (#16). apply() runs on the sync thread.
+        from server_sync.wire import configdoc
+
         try:
             cfg = configdoc.validate(body)
         except configdoc.ConfigDocError as exc:

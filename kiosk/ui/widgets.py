@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pygame
-import segno
 
 FONT_DIR = Path(__file__).resolve().parent / "assets" / "fonts"
 
@@ -260,6 +259,8 @@ def progress(surface: pygame.Surface, rect: pygame.Rect, fraction: float, *, the
 
 def qr(data: str, size: int, *, dark: Color = (0, 0, 0), light: Color = (255, 255, 255)) -> pygame.Surface:
     """A QR code (segno, error correction M, quiet zone 2) scaled to ``size`` pixels square."""
+    import segno  # off the start path: its writers pull in urllib, http and email
+
     code = segno.make(data, error="m", micro=False)
     matrix = [list(row) for row in code.matrix]
     quiet = 2

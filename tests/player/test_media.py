@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -169,3 +171,81 @@ def test_cli_reports_an_undecodable_file(tmp_path, config_file, capsys):
     junk.write_bytes(b"\x00not a movie" * 100)
     assert run_cli("media", "import", str(junk), "--project", "kids", "--config", str(config_file)) == 1
     assert "cannot open" in capsys.readouterr().err
+
+
+# --- verification is remembered durably (#16, cold start) ----------------------------------------------------
+
+_CLIP_OPENS: dict[str, int] = {}
+
+
+def _count_opens(event: str, args: tuple) -> None:
+    # The OS seam: every Python-level open() of a watched path (hashing reads the clip through open()).
+    if event == "open" and _CLIP_OPENS and isinstance(args[0], str) and args[0] in _CLIP_OPENS:
+        _CLIP_OPENS[args[0]] += 1
+
+
+sys.addaudithook(_count_opens)
+
+
+def _watch(path: Path) -> None:
+    _CLIP_OPENS.clear()
+    _CLIP_OPENS[str(path)] = 0
+
+
+def test_an_unchanged_64_mb_clip_is_not_read_at_the_next_start_a_changed_or_corrupted_one_is(tmp_path):
+    from kiosk.player.media import sha256_file
+
+    root = tmp_path / "media"
+    root.mkdir()
+    tmp = root / "big.bin"
+    with open(tmp, "wb") as f:
+        f.truncate(64 << 20)  # 64 MB, sparse: a real clip's size, not its disk use
+    sha = sha256_file(tmp)
+    clip = root / f"{sha}.mp4"
+    tmp.rename(clip)
+    try:
+        _watch(clip)
+        assert MediaCache(root).verify(sha) == "ok"  # first start: hashed
+        assert _CLIP_OPENS[str(clip)] == 1
+        assert MediaCache(root).verify(sha) == "ok"  # a restart: remembered on disk, not a byte read
+        assert _CLIP_OPENS[str(clip)] == 1
+        assert MediaCache(root).verify(sha, force=True) == "ok"  # `kiosk media verify` reads it all
+        assert _CLIP_OPENS[str(clip)] == 2
+
+        os.utime(clip, ns=(clip.stat().st_atime_ns, clip.stat().st_mtime_ns + 1_000_000_000))
+        assert MediaCache(root).verify(sha) == "ok"  # changed (mtime): hashed again
+        assert _CLIP_OPENS[str(clip)] == 3
+
+        # Corrupted in place, size and mtime put back as they were: the ctime still tells.
+        st = clip.stat()
+        fd = os.open(clip, os.O_WRONLY)
+        try:
+            os.pwrite(fd, b"\x01", 12345)
+        finally:
+            os.close(fd)
+        os.utime(clip, ns=(st.st_atime_ns, st.st_mtime_ns))
+        assert clip.stat().st_size == st.st_size and clip.stat().st_mtime_ns == st.st_mtime_ns
+        _watch(clip)
+        assert MediaCache(root).verify(sha) == "corrupt"
+        assert MediaCache(root).verify(sha) == "corrupt"  # and at every start after: never remembered as ok
+        assert _CLIP_OPENS[str(clip)] == 2
+        assert sha not in json.loads((root / "verified.json").read_text())["clips"]
+    finally:
+        _CLIP_OPENS.clear()
+
+
+def test_an_unreadable_verified_file_means_hash_again(tmp_path):
+    root = tmp_path / "media"
+    root.mkdir()
+    data = b"not really a movie" * 1000
+    sha = hashlib.sha256(data).hexdigest()
+    (root / f"{sha}.mp4").write_bytes(data)
+    assert MediaCache(root).verify(sha) == "ok"
+    (root / "verified.json").write_text("{torn")
+    _watch(root / f"{sha}.mp4")
+    try:
+        assert MediaCache(root).verify(sha) == "ok"
+        assert _CLIP_OPENS[str(root / f"{sha}.mp4")] == 1
+    finally:
+        _CLIP_OPENS.clear()
+    assert sha in json.loads((root / "verified.json").read_text())["clips"]  # and it is written anew

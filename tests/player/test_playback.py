@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import sys
 from pathlib import Path
 
 import pygame
@@ -129,6 +130,32 @@ def test_a_corrupt_clip_is_skipped_with_one_clear_log_line(make_cfg, shas, fake_
     lines = [r.getMessage() for r in caplog.records if shas["kids"][:12] in r.getMessage()]
     assert len(lines) == 1, lines
     assert "corrupt" in lines[0] and "kids" in lines[0] and caplog.records[-1].levelno <= logging.ERROR
+
+
+def test_a_restart_does_not_read_the_clips_again_before_its_first_frame(make_cfg, shas, fake_clock, tmp_path):
+    """Hashing 50-200 MB clips at every start kept the lobby dark for seconds on a Pi (#16): a clip that hashed
+    right and is unchanged since is taken from media/verified.json, without a byte read."""
+    cfg = make_cfg([clip("kids", shas), clip("green", shas)])
+    paths = {str(tmp_path / "media" / f"{shas[p]}.mp4") for p in ("kids", "green")}
+    opened: list[str] = []
+
+    def hook(event: str, args: tuple) -> None:  # the OS seam: Python-level opens of the clip files (hashing)
+        if event == "open" and paths and args[0] in paths:
+            opened.append(args[0])
+
+    sys.addaudithook(hook)
+    try:
+        with Player(cfg, clock=fake_clock, metrics_path=False) as player:  # copied clips: new files, hashed
+            player.run(frames=1)
+        assert sorted(opened) == sorted(paths)
+        opened.clear()
+        with Player(cfg, clock=fake_clock, metrics_path=False) as player:
+            rec = Recorder(player)
+            player.run(frames=40)
+        assert opened == []
+        assert {f["seen"] for f in rec.frames} == {"kids", "green"}
+    finally:
+        paths.clear()  # audit hooks cannot be removed: make it inert
 
 
 def test_an_undecodable_clip_with_a_valid_checksum_is_skipped_once(make_cfg, shas, fake_clock, tmp_path, caplog):

@@ -27,11 +27,12 @@ import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import zip_longest
+from typing import TYPE_CHECKING, Any
 
 import pygame
-import segno
-from segno import consts
-from segno import encoder as _enc
+
+if TYPE_CHECKING:
+    import segno
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,16 @@ class _Template:
 
 
 def _segno(url: str) -> segno.QRCode:
+    import segno  # off the start path (its writers pull in urllib, http, email); the app warms it (App.step)
+
     return segno.make(url, error="m", micro=False, mask=FIXED_MASK)
+
+
+def _segno_internals() -> tuple[Any, Any]:
+    """segno's ``consts`` and ``encoder`` modules, which the template reads (imported on first use)."""
+    from segno import consts, encoder
+
+    return consts, encoder
 
 
 @lru_cache(maxsize=8)
@@ -79,6 +89,7 @@ def _template(prefix: str, suffix: str, length: int) -> _Template | None:
 
 
 def _make_template(prefix: str, suffix: str, length: int) -> _Template | None:
+    consts, _enc = _segno_internals()
     url = prefix + "A" * length + suffix
     if not url.isascii():
         return None
@@ -134,6 +145,7 @@ def _flip(t: _Template, url: bytes) -> bytes:
             if s:
                 diff[k + 1] ^= (delta << (8 - s)) & 0xFF
     final: dict[int, int] = {}
+    consts, _ = _segno_internals()  # (only ever reached once a template was made: segno is imported)
     glog, gexp = consts.GALIOS_LOG, consts.GALIOS_EXP
     for b, (first, n, gen) in enumerate(t.blocks):
         block = diff[first:first + n]
