@@ -157,6 +157,7 @@ class DonationService:
 
     def resolve_open_intents(self) -> list[Resolution]:
         """Settle open intents through ``lookup``. Safe to call again: both sides are idempotent."""
+        self.checkpoint_if_due()  # it may append: a held checkpoint goes first, right after its gift
         out: list[Resolution] = []
         for intent in self.ledger.unresolved_intents():
             seq, idem = intent["seq"], intent["idem"]
@@ -253,7 +254,6 @@ class DonationService:
             else:
                 self._checkpoint()
         if self.state.name == "attract" and self._open_intents and self.now_ms() >= self._next_retry_ms:
-            self.checkpoint_if_due()
             # Something was left open (outage, unknown answer): settle it between citizens, not at every tick.
             self.resolve_open_intents()
         return self.state
