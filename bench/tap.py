@@ -83,6 +83,7 @@ def kiosk_taps(root: Path, n: int, size: tuple[int, int]) -> tuple[list[float], 
     prepare(cfg, size=size, clip_s=2.0)
     app = App(cfg, sound=False)
     place_ms: list[float] = []
+    marks: list[tuple[float, float]] = []  # (card event, thanks flipped) per measured tap, for --trace
     errors: list[str] = []
     done = threading.Event()
 
@@ -103,6 +104,8 @@ def kiosk_taps(root: Path, n: int, size: tuple[int, int]) -> tuple[list[float], 
                     errors.append(f"tap {i}: {p.screen if p else 'timeout'}")
                 elif i >= WARMUP:
                     place_ms.append((p.at - t) * 1000)
+                    if p.snapshot.tap_at is not None:
+                        marks.append((p.snapshot.tap_at, p.at))
                 close = chrome.CANCEL if p and p.screen.screen == "thanks" else chrome.TOUCH  # thanks: its close button
                 app.touch_at(target_center(p.targets, close) if p else (5, 5))
         except Exception as exc:
@@ -119,6 +122,7 @@ def kiosk_taps(root: Path, n: int, size: tuple[int, int]) -> tuple[list[float], 
         info = {"frames_presented": app.player.frames_presented, "errors": errors[:5],
                 "display": "{}x{}".format(*app.player.display.size)}
         lat = app.latencies_ms[WARMUP:]
+        info["_marks"] = marks
     finally:
         app.close()
     return lat, place_ms, info
@@ -130,12 +134,20 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--taps", type=int, default=200)
     ap.add_argument("--size", default="640x360", help="display size, e.g. 1280x720")
+    ap.add_argument("--trace", type=Path, help="write per-tap phase times here (bench/tap_trace.py); adds overhead")
     args = ap.parse_args()
+    if args.trace:
+        import tap_trace
+
+        tap_trace.install()
     w, h = (int(x) for x in args.size.split("x"))
     with tempfile.TemporaryDirectory(prefix="kiosk-bench-tap-") as tmp:
         root = Path(tmp)
         base = baseline(root, args.taps)
         lat, place, info = kiosk_taps(root, args.taps, (w, h))
+    marks = info.pop("_marks")
+    if args.trace:
+        info["trace"] = tap_trace.summarize(marks, args.trace)
     if not lat:
         print(json.dumps({"bench": "tap", "error": "no taps measured", **info}))
         return 1
