@@ -26,7 +26,8 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -121,10 +122,25 @@ class SimulatedTerminal(PaymentTerminal):
         status, ref, reason = row
         return ChargeResult.approved(ref) if status == "approved" else ChargeResult.declined(reason, ref)
 
-    def _apply(self, amount_yen: int, idem: str, mode: SimMode) -> ChargeResult:
+    @contextmanager
+    def _immediate(self) -> Iterator[sqlite3.Cursor]:
+        """One write transaction on the simulator's file: committed when the block ends (unless it rolled
+        back itself), rolled back when it raises."""
         cur = self._db.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
+            yield cur
+            if self._db.in_transaction:
+                cur.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+        finally:
+            cur.close()
+
+    def _apply(self, amount_yen: int, idem: str, mode: SimMode) -> ChargeResult:
+        with self._immediate() as cur:
             row = cur.execute("SELECT status, provider_ref, reason FROM charges WHERE idem = ?", (idem,)).fetchone()
             if row is not None:  # the same key again: replay the first answer, debit nothing
                 cur.execute("ROLLBACK")
@@ -149,13 +165,6 @@ class SimulatedTerminal(PaymentTerminal):
             cur.execute("INSERT INTO charges (idem, amount_yen, token, status, provider_ref, reason, at_ms)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?)",
                         (idem, amount_yen, token, status, ref, reason, time.time_ns() // 1_000_000))
-            cur.execute("COMMIT")
-        except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise
-        finally:
-            cur.close()
         return ChargeResult.approved(ref) if status == "approved" else ChargeResult.declined(reason or "", ref)
 
     # --- refunds (the maintenance menu) ---------------------------------------------------
@@ -166,19 +175,8 @@ class SimulatedTerminal(PaymentTerminal):
         now (moving a PENDING one on by one of its steps) and never credits the card twice."""
         if self.mode == "offline":
             raise TerminalUnavailable("simulated terminal is offline")
-        with self._lock:
-            cur = self._db.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                result = self._refund(cur, provider_ref, amount_yen, idempotency_key)
-                cur.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
-            finally:
-                cur.close()
-        return result
+        with self._lock, self._immediate() as cur:
+            return self._refund(cur, provider_ref, amount_yen, idempotency_key)
 
     def _refund(self, cur: sqlite3.Cursor, ref: str, amount_yen: int, idem: str) -> RefundResult:
         row = cur.execute("SELECT refund_id, provider_ref, amount_yen, status, steps FROM refunds WHERE idem = ?",
