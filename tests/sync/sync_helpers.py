@@ -112,6 +112,29 @@ def enrolled(rig: Rig, portal: PortalHandle, **kw: Any) -> Uploader:
     return up
 
 
+def replace_lost_key(rig: Rig, portal: PortalHandle, capsys: Any, gifts: int) -> tuple[list[Any], re.Match[str]]:
+    """The kiosk's key is lost: ``kiosk rekey --old-key-lost`` makes a new one, an administrator vouches for it
+    with the ``kiosk-portal kiosk rekey`` line the kiosk printed, and the kiosk gives ``gifts`` more, checkpoints
+    and uploads them. Returns the new gifts and the printed line's match (kiosk id, public key, from-seq)."""
+    from kiosk.cli import main as kiosk_main
+    from server_sync.portal_cli import main as portal_main
+
+    rig.cfg.private_key_path.unlink()
+    rig.ledger.close(checkpoint=False)
+    assert kiosk_main(["rekey", "--config", str(rig.config_path), "--old-key-lost"]) == 0
+    m = re.search(r"kiosk-portal kiosk rekey (\S+) --public-key ([0-9a-f]{64}) --from-seq (\d+)",
+                  capsys.readouterr().out)
+    assert m
+    assert portal_main(["kiosk", "rekey", "--db", portal.db_url, rig.kiosk_id, "--public-key", m.group(2),
+                        "--from-seq", m.group(3)]) == 0
+    rig.ledger = open_ledger(rig.cfg, clock=rig.clock)
+    after = rig.donate(gifts)
+    rig.ledger.checkpoint()
+    up = rig.uploader(portal.url)
+    assert up.sync_once().ok and up.sync_once().ok
+    return after, m
+
+
 def signed_post(url: str, rig: Rig, path: str, body: bytes, key: str = "", sk: Any = None,
                 created: int | None = None, kiosk_id: str | None = None) -> requests.Response:
     """A hand-built signed request, for feeding the portal what an honest uploader never would."""

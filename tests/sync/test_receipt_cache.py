@@ -17,7 +17,7 @@ import re
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import event, update
-from sync_helpers import PROJECTS, enrolled
+from sync_helpers import PROJECTS, enrolled, replace_lost_key
 
 from kiosk.cli import main as kiosk_main
 from kiosk.ledger import checkpoint as cpmod
@@ -99,19 +99,7 @@ def test_an_administrators_announcement_and_a_revocation_reach_the_cached_chain(
     assert enrolled(rig, portal).sync_once().ok
     assert _lookup(other_worker, before[0])["verification"]["verified"]  # cached: the enrolled key
     # The key is lost; the kiosk makes a new one that only an administrator vouches for.
-    rig.cfg.private_key_path.unlink()
-    rig.ledger.close(checkpoint=False)
-    assert kiosk_main(["rekey", "--config", str(rig.config_path), "--old-key-lost"]) == 0
-    m = re.search(r"kiosk-portal kiosk rekey (\S+) --public-key ([0-9a-f]{64}) --from-seq (\d+)",
-                  capsys.readouterr().out)
-    assert m
-    assert portal_main(["kiosk", "rekey", "--db", portal.db_url, rig.kiosk_id, "--public-key", m.group(2),
-                        "--from-seq", m.group(3)]) == 0
-    rig.ledger = open_ledger(rig.cfg, clock=rig.clock)
-    after = rig.donate(2)
-    rig.ledger.checkpoint()
-    up = rig.uploader(portal.url)
-    assert up.sync_once().ok and up.sync_once().ok
+    after, m = replace_lost_key(rig, portal, capsys, 2)
     new = _lookup(other_worker, after[0])["verification"]
     assert new["status"] == "verified" and new["key_id"] == key_id(bytes.fromhex(m.group(2)))
     # Staff revoke the new key from the second new gift on: its receipt goes at once, the first stays.

@@ -9,15 +9,12 @@ SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import re
-
 import requests
-from sync_helpers import PROJECTS, enrolled
+from sync_helpers import PROJECTS, enrolled, replace_lost_key
 
 from kiosk.cli import main as kiosk_main
 from kiosk.ops.local_files import open_ledger
 from server_sync.configstore import publish
-from server_sync.portal_cli import main as portal_main
 from server_sync.wire.receipt import check_receipt, receipt_code
 
 
@@ -50,19 +47,7 @@ def test_a_gift_before_an_administrators_rekey_is_not_confirmed_and_nothing_brea
     assert enrolled(rig, portal).sync_once().ok
     assert _receipt(portal, before[0])["verification"]["status"] == "awaiting_checkpoint"
     old_kid = rig.ledger.key_id
-    rig.cfg.private_key_path.unlink()  # the key is lost
-    rig.ledger.close(checkpoint=False)
-    assert kiosk_main(["rekey", "--config", str(rig.config_path), "--old-key-lost"]) == 0
-    m = re.search(r"kiosk-portal kiosk rekey (\S+) --public-key ([0-9a-f]{64}) --from-seq (\d+)",
-                  capsys.readouterr().out)
-    assert m
-    assert portal_main(["kiosk", "rekey", "--db", portal.db_url, rig.kiosk_id, "--public-key", m.group(2),
-                        "--from-seq", m.group(3)]) == 0
-    rig.ledger = open_ledger(rig.cfg, clock=rig.clock)
-    after = rig.donate(1)
-    rig.ledger.checkpoint()
-    up = rig.uploader(portal.url)
-    assert up.sync_once().ok and up.sync_once().ok
+    after, m = replace_lost_key(rig, portal, capsys, 1)  # the key is lost
     old = _receipt(portal, before[0])
     assert old["donation"]["amount_yen"] == before[0].data["amount_yen"]
     res = check_receipt(old, old_kid)
