@@ -137,7 +137,7 @@ def receipt(engine: Engine, code: str, now_ms: int | None = None, days: int = RE
         kid, cp_size = row["kiosk_id"], row["cp_size"]
         keys, change_seqs = _KEY_CHAINS.get(engine, conn, row)
         covered = cp_size >= row["seq"] and bool(row["cp_note"])
-        ready = covered and row["tree_size"] is not None and row["tree_size"] >= cp_size
+        ready = covered and tree.covers(row, cp_size)
         proof: list[bytes] | None = None
         chain: list[dict[str, Any]] = []
         if ready:
