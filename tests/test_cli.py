@@ -186,30 +186,15 @@ def test_enroll_against_an_unreachable_portal_exits_1_with_the_error(tmp_path):
 
 
 def test_enroll_against_a_server_that_is_not_a_portal_exits_1(tmp_path):
-    import http.server
-    import threading
+    from tests.loopback import Handler, LoopbackServer
 
-    class NotAPortal(http.server.BaseHTTPRequestHandler):
+    class NotAPortal(Handler):
         def do_POST(self) -> None:  # noqa: N802
-            body = b'{"hello": "world"}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.answer(200, b'{"hello": "world"}')
 
-        def log_message(self, *args) -> None:  # noqa: ANN002
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotAPortal)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with LoopbackServer(NotAPortal) as server:
         cfg = _offline_kiosk(tmp_path)
-        r = run("enroll", "--config", cfg, "--portal", f"http://127.0.0.1:{server.server_address[1]}",
-                "--code", "ABCD-EFGH-JKLM")
-    finally:
-        server.shutdown()
-        server.server_close()
+        r = run("enroll", "--config", cfg, "--portal", server.url, "--code", "ABCD-EFGH-JKLM")
     assert r.returncode == 1, r.stdout + r.stderr
     assert "not a kiosk portal" in r.stderr and "Traceback" not in r.stderr
 

@@ -14,7 +14,6 @@ import logging
 import threading
 import time
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -31,6 +30,7 @@ from kiosk.reader.events import CardPresented, TapRecord
 from kiosk.sync import pointsync
 from tests.app.test_app_e2e import _cfg
 from tests.conftest import fake_idm
+from tests.loopback import Handler, LoopbackServer
 
 
 class SlowPortal:
@@ -45,7 +45,7 @@ class SlowPortal:
         self.bodies: list[bytes] = []
         portal = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Allot(Handler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 portal.bodies.append(bytes(self.headers) + self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 portal.paths.append(self.path)
@@ -53,27 +53,18 @@ class SlowPortal:
                 portal.release.wait(60)
                 body = json.dumps({"allotted": allotted, "balance": allotted}).encode()
                 try:
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
+                    self.answer(200, body)
                 except OSError:
                     pass  # the kiosk stopped waiting (its HTTP timeout): it used the last word
                 finally:
                     portal.answered.set()
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.http = LoopbackServer(Allot)
+        self.url = self.http.url
 
     def close(self) -> None:
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.close()
 
 
 @pytest.fixture

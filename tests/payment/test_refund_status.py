@@ -29,6 +29,7 @@ from tests.payment.test_square_terminal import terminal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "menu"))
 from tests.menu.conftest import Rig, build_rig  # noqa: E402
+from tests.payment.test_square_refund import square_kiosk  # noqa: E402
 
 
 @dataclass
@@ -205,12 +206,7 @@ def test_the_refund_pages_show_and_find_the_number_the_donor_saw(tmp_path: Path)
     """The donor's error screen says 受付番号 N (the intent's seq); the refund pages showed "#M", the donation's
     seq, and had no way to look a gift up by N."""
     rig = build_rig(tmp_path / "kiosk")
-    clk = FixedClock()
-    with FakeSquare(clock=clk.monotonic) as fake:
-        term = terminal(fake, clk, tmp_path)
-        svc = DonationService(rig.ledger, term, settings(projects=("kodomo", "midori"), method="square",
-                                                         pay_on_terminal=True), clock=rig.wall)
-        svc.start()
+    with square_kiosk(rig, tmp_path) as (fake, term, svc):
         fake.plan = ["complete"]
         svc.reader_event(card(1))  # an earlier gift, so the numbers differ
         [other] = [e for e in rig.ledger.iter_entries() if e.type == "donation"]

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,9 +31,22 @@ from tests.payment.fake_square import FakeSquare
 from tests.payment.test_square_terminal import terminal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "menu"))
-from tests.menu.conftest import build_rig  # noqa: E402
+from tests.menu.conftest import Rig, build_rig  # noqa: E402
 
 PG_ENV = "KIOSK_TEST_PG_URL"
+
+
+@contextmanager
+def square_kiosk(rig: Rig, tmp_path: Path) -> Iterator[tuple[FakeSquare, Any, DonationService]]:
+    """A started donation service on the rig's ledger that pays through the Square adapter, against the
+    fake Square API on loopback (stopped when the block ends)."""
+    clk = FixedClock()
+    with FakeSquare(clock=clk.monotonic) as fake:
+        term = terminal(fake, clk, tmp_path)
+        svc = DonationService(rig.ledger, term, settings(projects=("kodomo", "midori"), method="square",
+                                                         pay_on_terminal=True), clock=rig.wall)
+        svc.start()
+        yield fake, term, svc
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -49,12 +65,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def test_refund_from_the_menu_voids_the_donation_everywhere(tmp_path: Path, db_url: str):
     assert "refund" in ACTIONS
     rig = build_rig(tmp_path / "kiosk")
-    clk = FixedClock()
-    with FakeSquare(clock=clk.monotonic) as fake:
-        term = terminal(fake, clk, tmp_path)
-        svc = DonationService(rig.ledger, term, settings(projects=("kodomo", "midori"), method="square",
-                                                         pay_on_terminal=True), clock=rig.wall)
-        svc.start()
+    with square_kiosk(rig, tmp_path) as (fake, term, svc):
         fake.plan = ["complete"]
         svc.reader_event(card(1))
         fake.plan = ["complete"]
@@ -118,12 +129,7 @@ def test_a_refund_whose_answer_was_lost_is_finished_by_refund_again(tmp_path: Pa
     from tests.payment.fake_square import Fault
 
     rig = build_rig(tmp_path / "kiosk")
-    clk = FixedClock()
-    with FakeSquare(clock=clk.monotonic) as fake:
-        term = terminal(fake, clk, tmp_path)
-        svc = DonationService(rig.ledger, term, settings(projects=("kodomo", "midori"), method="square",
-                                                         pay_on_terminal=True), clock=rig.wall)
-        svc.start()
+    with square_kiosk(rig, tmp_path) as (fake, term, svc):
         fake.plan = ["complete"]
         svc.reader_event(card(1))
         rig.services.refund, rig.services.refund_method = term.refund, term.method

@@ -9,8 +9,6 @@ key); each must be refused on the page. The honest receipt, through the same ser
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 from sync_helpers import PROJECTS, enrolled, needs_chromium
@@ -18,6 +16,7 @@ from test_receipts import tamperings
 
 from server_sync.configstore import publish
 from server_sync.wire.receipt import receipt_code
+from tests.loopback import Handler, LoopbackServer
 
 pytestmark = needs_chromium  # the browser fixture: tests/sync/conftest.py
 
@@ -30,7 +29,7 @@ class Malicious:
         self.upstream, self.doc, self.page_edit = upstream, None, None
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Relay(Handler):
             def do_GET(self) -> None:  # noqa: N802
                 r = requests.get(outer.upstream + self.path, timeout=10)
                 body, ctype = r.content, r.headers.get("content-type", "text/plain")
@@ -38,22 +37,13 @@ class Malicious:
                     body, ctype = json.dumps(outer.doc).encode(), "application/json"
                 elif self.path.startswith("/r/") and outer.page_edit is not None:
                     body = outer.page_edit(body.decode()).encode()
-                self.send_response(r.status_code)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.answer(r.status_code, body, ctype)
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.http = LoopbackServer(Relay)
+        self.url = self.http.url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.close()
 
 
 def _check(page, url: str) -> tuple[str, str]:  # noqa: ANN001

@@ -60,6 +60,16 @@ def _selects(eng, fn):  # noqa: ANN001, ANN202
         event.remove(eng, "before_cursor_execute", count)
 
 
+def _synced_gifts(rig, portal, n: int):  # noqa: ANN001, ANN202
+    """The catalogue published, ``n`` gifts and a checkpoint on the kiosk, all taken by the portal."""
+    publish(portal.app.state.engine, {"projects": PROJECTS})
+    gifts = rig.donate(n)
+    rig.ledger.checkpoint()
+    up = enrolled(rig, portal)
+    assert up.sync_once().ok
+    return gifts, up
+
+
 def _rekey(rig) -> str:  # noqa: ANN001
     """`kiosk rekey` (the old key signs the key_change), and the kiosk starts again with the new key."""
     old = rig.ledger.key_id
@@ -71,11 +81,7 @@ def _rekey(rig) -> str:  # noqa: ANN001
 
 
 def test_a_rekey_taken_by_another_worker_reaches_this_workers_cached_key_chain(portal, rig, other_worker):
-    publish(portal.app.state.engine, {"projects": PROJECTS})
-    before = rig.donate(3)
-    rig.ledger.checkpoint()
-    up = enrolled(rig, portal)
-    assert up.sync_once().ok
+    before, _ = _synced_gifts(rig, portal, 3)
     doc = _lookup(other_worker, before[0])  # this worker caches the chain: one key
     assert doc["verification"]["verified"] and doc["verification"]["key_changes"] == []
     old_kid = _rekey(rig)
@@ -93,10 +99,7 @@ def test_a_rekey_taken_by_another_worker_reaches_this_workers_cached_key_chain(p
 
 
 def test_an_administrators_announcement_and_a_revocation_reach_the_cached_chain(portal, rig, other_worker, capsys):
-    publish(portal.app.state.engine, {"projects": PROJECTS})
-    before = rig.donate(3)
-    rig.ledger.checkpoint()
-    assert enrolled(rig, portal).sync_once().ok
+    before, _ = _synced_gifts(rig, portal, 3)
     assert _lookup(other_worker, before[0])["verification"]["verified"]  # cached: the enrolled key
     # The key is lost; the kiosk makes a new one that only an administrator vouches for.
     after, m = replace_lost_key(rig, portal, capsys, 2)
@@ -110,11 +113,7 @@ def test_an_administrators_announcement_and_a_revocation_reach_the_cached_chain(
 
 
 def test_a_new_checkpoint_is_used_at_once_and_a_note_is_checked_under_its_key(portal, rig, other_worker):
-    publish(portal.app.state.engine, {"projects": PROJECTS})
-    first = rig.donate(3)
-    rig.ledger.checkpoint()
-    up = enrolled(rig, portal)
-    assert up.sync_once().ok
+    first, up = _synced_gifts(rig, portal, 3)
     v1 = _lookup(other_worker, first[0])["verification"]
     assert v1["verified"]
     more = rig.donate(4)
