@@ -540,7 +540,10 @@ class App:
         self._drawn = None
         new_picture = self.player.tick()
         showing = self.player.showing
-        if not self.player.display.lost and (new_picture or (showing is not None and showing.kind != "video")):
+        # Live: a new movie frame, a still meant to be still, or a screen that covers the movie (the player holds it
+        # and draws the screen every step; a stalled decoder is seen once the movie shows again).
+        if not self.player.display.lost and (new_picture or self.player.held
+                                             or (showing is not None and showing.kind != "video")):
             self.live_frames += 1
         if self.staff is not None:
             self.staff.tick()

@@ -6,6 +6,12 @@ depth, so when one clip ends it asks the scheduler what comes next, opens it
 its first frame while the previous clip's last frames are still waiting to be
 shown. The render loop never waits for a file to open.
 
+While the screen covers the movie (an opaque donation screen), the render
+loop holds its timeline and pauses this thread (:meth:`DecodeWorker.pause`):
+it stops before the next frame, with the queue as it was, and goes on from
+there on :meth:`DecodeWorker.resume`. Decoding and converting frames nobody
+sees took the CPU a tap's commits and thank-you need on a Pi-class core.
+
 Stills (event slides, the fallback slide) travel through the same queue as
 0.1 s "pieces" so that the lookahead stays short in time: a playlist change
 takes effect at the next boundary instead of after a long slide was queued.
@@ -209,18 +215,34 @@ class DecodeWorker(threading.Thread):
         self._on_bad = on_bad
         self.prefer_hw = prefer_hw
         self._halt = threading.Event()
+        self._go = threading.Event()
+        self._go.set()
         self._open: OpenClip | None = None
         self._seg = 0
         self.opens = 0
         """Files opened so far (a loop seek is not an open)."""
+        self.decoded = 0
+        """Video frames decoded and converted so far."""
         self.decoder = "software"
         self.error: BaseException | None = None
         # One long-lived reformatter: frame.reformat() would build a fresh swscale context for every
         # frame, which costs about as much as the conversion itself.
         self._reformatter = VideoReformatter()
 
+    def pause(self) -> None:
+        """Decode nothing more until :meth:`resume` (the frame being decoded, if any, is still queued)."""
+        self._go.clear()
+
+    def resume(self) -> None:
+        self._go.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._go.is_set()
+
     def stop(self, timeout: float = 2.0) -> None:
         self._halt.set()
+        self._go.set()  # a paused thread wakes to see the halt
         if self.is_alive():
             self.join(timeout)
 
@@ -280,6 +302,11 @@ class DecodeWorker(threading.Thread):
         frames = clip.frames()
         try:
             while not self._halt.is_set():
+                if not self._go.is_set():
+                    w = time.perf_counter()
+                    self._go.wait()  # paused: the movie is covered (stop() sets it too)
+                    t0 += time.perf_counter() - w  # a clip's time to first frame leaves the pause out
+                    continue
                 t = time.perf_counter()
                 frame = next(frames, None)
                 if frame is None:
@@ -290,6 +317,7 @@ class DecodeWorker(threading.Thread):
                 out = self._reformatter.reformat(frame, width=w, height=h, format=target.fmt,
                                                  interpolation="BILINEAR", threads=1)
                 done = time.perf_counter()
+                self.decoded += 1
                 self.metrics.decode_time((done - t) * 1000)
                 if frame.pts is not None:
                     first_pts = frame.pts if first_pts is None else first_pts

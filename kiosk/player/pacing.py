@@ -14,7 +14,11 @@ Rules:
   long the last frame of the old segment stayed beyond its own duration
   (0 when the next clip's first frame was ready in time);
 - after a stall longer than ``stall_s`` (display gone, process stopped) the
-  timeline is re-anchored instead of dropping a whole clip's worth of frames.
+  timeline is re-anchored instead of dropping a whole clip's worth of frames;
+- a *hold* (the movie fully covered by an opaque screen) stops the timeline:
+  nothing is due while held, and on release the timeline resumes where it
+  stopped, shifted by the time held, so no frame is dropped or skipped and no
+  frames are expected for the held time.
 """
 
 from __future__ import annotations
@@ -64,10 +68,29 @@ class Pacer(Generic[T]):
         self.presented = 0
         self.dropped = 0
         self.stalls = 0
+        self.held_at: float | None = None
+        """Clock time the timeline was held at (:meth:`hold`), or ``None`` while it runs."""
+
+    def hold(self, now: float) -> None:
+        """Stop the timeline at ``now`` (the movie is hidden): :meth:`select` must not be called until
+        :meth:`release`."""
+        if self.held_at is None:
+            self.held_at = now
+
+    def release(self, now: float) -> None:
+        """Resume the timeline where :meth:`hold` stopped it: everything due moves later by the time held."""
+        if self.held_at is None:
+            return
+        held, self.held_at = max(0.0, now - self.held_at), None
+        if self.paced:
+            self._anchor += held
+            self._end += held
+        if self._last_now is not None:
+            self._last_now += held  # no frames were expected while nothing could be seen
 
     def next_due(self, head: T | None) -> float | None:
         """Clock time at which ``head`` (the next queued frame) is due, for sleeping until then."""
-        if head is None:
+        if head is None or self.held_at is not None:
             return None
         if not self.paced or self.seg is None:
             return self._last_now or 0.0

@@ -99,10 +99,15 @@ class Player:
         """New pictures actually flipped to the display (the watchdog pings on this moving)."""
         self.ticks = 0
         self.covered: Callable[[], bool] | None = None
-        """Asked before each frame is composed: ``True`` when the overlays will paint over the whole screen
-        (an opaque full-screen step), so the movie frame is not drawn under them; the video still runs on."""
+        """Asked once per tick, before a frame is chosen: ``True`` when the overlays will paint over the whole
+        screen (an opaque full-screen step). The movie is then held: its frame is not drawn under them, its
+        timeline stops and the decode thread pauses, and when the screen uncovers it it goes on from the frame it
+        stopped at (no frame skipped or dropped, no switch gap). Decoding frames nobody sees took the CPU that a
+        tap's commits and thank-you need on a Pi-class core (issue #16)."""
         self.covered_frames = 0
         """Frames composed without drawing the movie under them (``covered``)."""
+        self.held_s = 0.0
+        """Seconds the movie has spent held under a covering screen (``covered``), not counting the current hold."""
         self._overlays: list[tuple[int, int, Overlay]] = []
         self._overlay_seq = 0
         self._overlay_errors: dict[int, float] = {}
@@ -158,6 +163,11 @@ class Player:
     @property
     def screen(self) -> pygame.Surface | None:
         return self.display.surface
+
+    @property
+    def held(self) -> bool:
+        """The movie is covered: its timeline stopped and the decode thread paused."""
+        return self.pacer.held_at is not None
 
     @property
     def decoder_name(self) -> str:
@@ -261,7 +271,7 @@ class Player:
             self.queue.wait_nonempty(0.005)
             return
         due = self.pacer.next_due(head)
-        wait = (due - now) if due is not None else 0.0
+        wait = (due - now) if due is not None else 0.05  # None: held under a covering screen
         if self._overlays:
             wait = min(wait, 1.0 / OVERLAY_FPS)
         wait = min(max(wait, 0.0), 0.05)
@@ -282,29 +292,47 @@ class Player:
         presented = False
         if self.display.surface is not None:
             new = False
-            sel = self.pacer.select(now, self.queue.peek, self.queue.pop)
-            if sel.switch_gap_ms is not None:
-                self.metrics.switch(sel.switch_gap_ms)
-            if sel.frame is not None:
-                self._shown = sel.frame
-                new = True
+            dropped = 0
+            covered = self.covered is not None and self.covered()
+            self._hold(now, covered)
+            if not covered:
+                sel = self.pacer.select(now, self.queue.peek, self.queue.pop)
+                if sel.switch_gap_ms is not None:
+                    self.metrics.switch(sel.switch_gap_ms)
+                if sel.frame is not None:
+                    self._shown = sel.frame
+                    new = True
+                dropped = sel.dropped
             if new or redraw or self._overlays:
-                presented = self._compose_and_flip(now, new=new)
+                presented = self._compose_and_flip(now, new=new, covered=covered)
             if presented and self._started_at is not None and self.metrics.startup_ttff_ms is None:
                 self.metrics.startup_ttff_ms = (self.clock.monotonic() - self._started_at) * 1000
-            self.metrics.frames(1 if presented else 0, sel.dropped)
+            self.metrics.frames(1 if presented else 0, dropped)
         if self.metrics.due(now):
             self.metrics.tick(now, self.pacer.expected, wall=self.clock.now(), showing=_describe(self.showing),
                               display="lost" if self.display.lost else "{}x{}".format(*self.display.size),
                               stalls=self.pacer.stalls)
         return presented
 
+    def _hold(self, now: float, covered: bool) -> None:
+        """Hold the movie while it is covered and let it go on when it is not (see ``covered``)."""
+        held_at = self.pacer.held_at
+        if covered and held_at is None:
+            self.pacer.hold(now)
+            if self.worker is not None:
+                self.worker.pause()
+        elif not covered and held_at is not None:
+            if self.worker is not None:
+                self.worker.resume()
+            self.pacer.release(now)
+            self.held_s += max(0.0, now - held_at)
+
     # --- drawing ---------------------------------------------------------------
-    def _compose_and_flip(self, now: float, *, new: bool) -> bool:
+    def _compose_and_flip(self, now: float, *, new: bool, covered: bool = False) -> bool:
         screen = self.display.surface
         assert screen is not None
         try:
-            if self.covered is not None and self.covered():
+            if covered:
                 self.covered_frames += 1
             elif self._shown is not None:
                 self._draw_item(screen, self._shown)

@@ -129,3 +129,33 @@ def test_unpaced_mode_presents_one_frame_per_tick_and_drops_nothing():
         sel = p.select(0.0, src.peek, src.pop)  # the clock does not even move
         assert sel.frame is not None and sel.dropped == 0
     assert p.presented == 20 and p.dropped == 0
+
+
+def test_a_hold_stops_the_timeline_and_release_resumes_it_shifted_by_the_time_held():
+    """Issue #16: the movie under an opaque screen is held; nothing is due meanwhile, and afterwards it goes on
+    from the next frame with none dropped, at the same spacing, and no frames expected for the held time."""
+    p, src = Pacer(), Source()
+    src.add(1, range(15))
+    src.add(2, range(15))
+    before = run(p, src, 10.0, 10.2)  # frames 0-5 of segment 1
+    assert [f.index for _, f, _ in before] == list(range(6))
+    p.hold(10.2)
+    assert p.next_due(src.peek()) is None  # the render loop sleeps on its own pace, not on a due frame
+    p.release(13.2)  # three seconds covered
+    after = run(p, src, 13.2, 13.99)  # to the last frame queued
+    assert [(f.seg, f.index) for _, f, _ in after] == [(1, i) for i in range(6, 15)] + [(2, i) for i in range(15)]
+    assert p.dropped == 0 and p.stalls == 0
+    # Still on the clip's own spacing: frame 6 was due 0.2 s after frame 0, plus the hold.
+    assert after[0][0] == pytest.approx(before[0][0] + 3.0 + 6 * F, abs=0.005)
+    switch = next(sel for _, f, sel in after if sel.new_segment)
+    assert switch.switch_gap_ms is not None and switch.switch_gap_ms < 1000 * F
+    assert p.presented + p.dropped == pytest.approx(p.expected, abs=1.5)  # not the 90 frames of the hold
+
+
+def test_release_without_hold_changes_nothing():
+    p, src = Pacer(), Source()
+    src.add(1, range(30))
+    run(p, src, 10.0, 10.3)
+    anchor_due = p.next_due(src.peek())
+    p.release(20.0)
+    assert p.next_due(src.peek()) == anchor_due and p.held_at is None

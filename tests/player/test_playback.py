@@ -337,3 +337,48 @@ def test_unpaced_mode_presents_as_fast_as_it_decodes(make_cfg, shas):
         elapsed = time.perf_counter() - t
     assert elapsed < 2.0  # four seconds of video
     assert player.metrics.totals["dropped"] == 0
+
+
+def test_a_covered_movie_is_held_its_decoder_paused_and_it_resumes_at_the_next_frame(make_cfg, shas, fake_clock):
+    """Issue #16: while an opaque screen covers the movie (charging, thank-you), decoding and converting frames
+    nobody sees took the quarter core a tap needs. Covered, the player stops the timeline and the decode thread;
+    uncovered, the movie goes on from the frame after the one last shown: no frame skipped or dropped, no switch
+    gap, and no frames counted as due while it was held."""
+    import time
+
+    cfg = make_cfg([clip("kids", shas), clip("green", shas)])
+    cover = {"on": False}
+    drawn_over = []
+
+    def screen_overlay(screen, now_ms):  # the donation screens: every tick, covering or not
+        drawn_over.append(now_ms)
+        if cover["on"]:
+            screen.fill((255, 255, 255))
+
+    with Player(cfg, clock=fake_clock, metrics_path=False) as player:
+        player.covered = lambda: cover["on"]
+        player.add_overlay(screen_overlay)
+        rec = Recorder(player)
+        player.run(frames=12)
+        assert [f["index"] for f in rec.frames] == list(range(12)) and not player.held
+        cover["on"] = True
+        player.run(ticks=1)
+        assert player.held and player.worker.paused
+        time.sleep(0.3)  # real time for a decode thread that would go on
+        decoded, draws, t0 = player.worker.decoded, len(drawn_over), fake_clock.monotonic()
+        player.run(ticks=90)  # three seconds of the movie's time, covered
+        time.sleep(0.3)
+        assert player.worker.decoded == decoded  # nothing decoded while covered
+        assert len(rec.frames) == 12  # and no movie frame presented
+        assert len(drawn_over) == draws + 90  # the covering screen itself is drawn on every tick
+        assert fake_clock.monotonic() - t0 >= 2.9
+        cover["on"] = False
+        player.run(frames=60)
+        assert not player.held and not player.worker.paused
+        assert player.held_s >= 2.9
+    # The frame after the last one shown before the cover comes next, then the rest of the playlist in order.
+    assert rec.segments() == [("kids", list(range(30))), ("green", list(range(30))), ("kids", list(range(12)))]
+    assert not any(f["black"] for f in rec.frames)
+    totals = player.metrics.totals
+    assert totals["dropped"] == 0 and totals["max_switch_gap_ms"] < 1.0
+    assert player.pacer.presented + player.pacer.dropped == pytest.approx(player.pacer.expected, abs=2)
