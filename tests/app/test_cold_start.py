@@ -34,12 +34,19 @@ from kiosk.app.runtime import App
 
 cfg, config_cached = load_run_config(args.config)
 app = App(cfg, config_path=args.config, sound=False)
-app.start()
+app.start(movie=False)  # as run_kiosk does
 at_ready = set(sys.modules)  # run_kiosk sends READY=1 right here
 validator_built_at_ready = bool(KioskConfig.__pydantic_complete__)
+movie_on_at_ready = app.movie_on
+app.start_movie()  # run_kiosk, right after READY=1
 app.step()
 at_first_frame = set(sys.modules)
 try:
+    import time
+    deadline = time.monotonic() + 30
+    while not app.movie_on and time.monotonic() < deadline:
+        app.step()
+    movie_on = app.movie_on
     # Jobs run in order on the worker: this one sees what the first step queued for after the first frame.
     warmed_before_a_tap = app.worker.call(lambda _svc: "segno" in sys.modules).result(timeout=60)
     assert app.staff is not None and app.staff.sync is not None, "the config names a portal: sync must exist"
@@ -55,8 +62,13 @@ finally:
 print(json.dumps({"after_cli": sorted(after_cli), "at_ready": sorted(at_ready),
                   "at_first_frame": sorted(at_first_frame), "before_menu": sorted(before_menu),
                   "menu_page": menu_page, "warmed_before_a_tap": warmed_before_a_tap,
-                  "config_cached": config_cached, "validator_built_at_ready": validator_built_at_ready}))
+                  "config_cached": config_cached, "validator_built_at_ready": validator_built_at_ready,
+                  "movie_on_at_ready": movie_on_at_ready, "movie_on": movie_on}))
 """
+
+MOVIE = ("av",)
+"""PyAV: imported on the decode thread, which `kiosk run` starts right after READY=1 (a tap needs the display, the
+ledger and the reader; the movie's first frame follows, over the still and the attract screen)."""
 
 HEAVY = ("sqlalchemy", "requests", "urllib3", "kiosk.ledger.export", "kiosk.ledger.verify", "multiprocessing",
          "segno", "xml.sax", "urllib.request", "http.client", "ssl", "server_sync.wire.configdoc")
@@ -110,3 +122,5 @@ def test_kiosk_run_reaches_ready_without_sqlalchemy_requests_the_menu_or_other_c
     assert got["warmed_before_a_tap"]  # the thank-you's QR code does not import segno on the tap's path
     for run in (first, got):
         assert _loaded(run["at_ready"], HEAVY) == [] and _loaded(run["at_ready"], MENU) == []
+        assert _loaded(run["at_ready"], MOVIE) == [] and not run["movie_on_at_ready"]
+        assert run["movie_on"]  # and the movie does come, once its decoding started
