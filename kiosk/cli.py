@@ -105,12 +105,19 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from kiosk.config import load_config
+    from kiosk.config.cache import load_run_config
 
-    cfg = load_config(args.config)  # a bad file raises ConfigError: exit 2 with every problem listed
+    # A bad file raises ConfigError: exit 2 with every problem listed. An unchanged file that validated at the
+    # last start comes from the validated-config cache (kiosk/config/cache.py): a restart is dark that much less.
+    cfg, cached = load_run_config(args.config)
     from kiosk.ops.logsetup import setup_logging
 
     setup_logging(cfg.kiosk.log_level)  # run_kiosk sets it up again (same handler, replaced): one line per event
+    import logging
+
+    logging.getLogger("kiosk.config").info("config %s: %s", args.config or "$KIOSK_CONFIG",
+                                           "unchanged since the last start (validated then)" if cached
+                                           else "validated")
     from kiosk.app.runtime import run_kiosk
 
     return run_kiosk(cfg, config_path=args.config or None, seconds=args.seconds)

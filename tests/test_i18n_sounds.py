@@ -88,3 +88,26 @@ def test_sounds_are_short_and_audible(make, min_ms, max_ms):
     rms = (sum(s * s for s in samples) / len(samples)) ** 0.5
     assert rms > 3000  # clearly audible in a lobby
     assert abs(samples[0]) < 500 and abs(samples[-1]) < 500  # faded: no click
+
+
+def test_generated_tones_are_the_plain_formula_sample_for_sample():
+    """The cues are made at every start, so _tone is written as a tight loop (cold start, #16); it must give
+    the samples of the formula it stands for, to the last bit."""
+    import math
+
+    from kiosk.ui.sounds import _tone
+
+    def plain(freq: float, ms: int, volume: float, square: bool = False) -> list[int]:
+        n = RATE * ms // 1000
+        fade = max(1, RATE * 8 // 1000)
+        out = []
+        for i in range(n):
+            s = math.sin(2 * math.pi * freq * i / RATE)
+            if square:
+                s = 1.0 if s >= 0 else -1.0
+            out.append(int(32767 * volume * min(1.0, i / fade, (n - 1 - i) / fade) * s))
+        return out
+
+    for args in [(1318.5, 90, 0.5), (220.0, 160, 0.35, True), (2093.0, 70, 0.45), (440.0, 5, 0.9), (50.0, 0, 1.0),
+                 (196.0, 13, 0.35, True)]:
+        assert _tone(*args) == plain(*args), args

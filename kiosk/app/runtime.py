@@ -384,7 +384,10 @@ class App:
         self._failed_at: float | None = None
 
     # --- lifecycle -------------------------------------------------------------------
-    def start(self) -> App:
+    def start(self, *, movie: bool = True) -> App:
+        """Everything a tap needs, then (``movie``) the movie's first frame. ``movie=False``: the decode thread
+        is left to :meth:`start_movie`, which ``kiosk run`` calls after READY=1 (cold start, #16): the display
+        shows the still and the attract screen meanwhile, and a tap works."""
         cfg = self.cfg
         ensure_secrets(cfg)
         from kiosk.sync.configapply import load_applied, record_applied_config
@@ -414,7 +417,7 @@ class App:
         self.player.add_overlay(self._overlay, z=OVERLAY_Z)
         self.player.covered = self._covers_movie
         self.player.add_event_listener(self._on_pygame_event)
-        self.player.start()
+        self.player.start(decode=movie)
         self.sounds = Sounds(self._sound_enabled)
         # Each tap carries the card's token under every epoch held (balance and daily limit span rotations).
         self.reader = open_reader(cfg, pepper.card_token)
@@ -427,6 +430,16 @@ class App:
         # quarter of a core and now and then landed on a tap (the p99; issue #16). close() gives them back.
         gc.freeze()
         return self
+
+    def start_movie(self) -> None:
+        """Start decoding the movie (PyAV is imported on the decode thread) if :meth:`start` left it; at once."""
+        if self.player is not None and self.player.worker is None:
+            self.player.start_decoding(wait_s=0)
+
+    @property
+    def movie_on(self) -> bool:
+        """Whether a decoded picture (a clip's frame or a slide) has been presented yet."""
+        return self.player is not None and self.player.showing is not None
 
     def _adopt_recorded_config(self, applied: dict[str, Any] | None) -> None:
         """After a restart (a power cut, an update), the config the portal last pushed and this kiosk recorded
@@ -861,7 +874,8 @@ def run_kiosk(cfg: KioskConfig, *, config_path: str | Path | None = None, second
 
     app.frame_hooks.append(save_screen)
     try:
-        app.start()
+        # READY=1 as soon as a tap works; the movie's decoding (PyAV's import, the first frames) starts after it.
+        app.start(movie=False)
         # While the display is released on purpose (TV off, HDMI out) no frames are expected.
         watchdog = Watchdog.from_env(lambda: app.live_frames, notifier=notifier,
                                      waiting=lambda: app.player is not None and app.player.display.lost)
@@ -869,7 +883,8 @@ def run_kiosk(cfg: KioskConfig, *, config_path: str | Path | None = None, second
 
         def on_step() -> None:
             watchdog.tick()
-            status = f"screen={app._shown_name or 'starting'} failed={app.failed}"
+            movie = "on" if app.movie_on else "loading"  # the first decoded picture comes after READY=1
+            status = f"screen={app._shown_name or 'starting'} failed={app.failed} movie={movie}"
             if status != last_status[0]:
                 last_status[0] = status
                 notifier.status(status)
@@ -877,6 +892,7 @@ def run_kiosk(cfg: KioskConfig, *, config_path: str | Path | None = None, second
         app.step_hooks.append(on_step)
         notifier.ready(f"kiosk {cfg.kiosk.id} up: reader {cfg.reader.backend}, ledger seq {app.ledger.size}")
         log.info("kiosk %s ready", cfg.kiosk.id)
+        app.start_movie()
         return app.run(seconds=seconds)
     finally:
         notifier.stopping("shutting down")

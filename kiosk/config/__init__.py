@@ -15,9 +15,11 @@ Areas (each a module here; every field carries its docstring, which is the docum
     reader    [reader]                         portal    [portal]
     staff     [staff] [closeout] [volunteer] [export] [status]
     tree      KioskConfig, the root, and the loader
+    cache     the validated-config cache of ``kiosk run`` (``load_run_config``)
 
-Every module here imports only pydantic and :mod:`kiosk.config.base`, so any
-package of the kiosk may import its section without pulling in anything else.
+Every section module imports only pydantic and :mod:`kiosk.config.base`, so any
+package of the kiosk may import its section without pulling in anything else
+(``cache`` also uses the stdlib and, to write, :mod:`kiosk.ledger.durable`).
 """
 
 from kiosk.config.donation import PolicyArea, Project

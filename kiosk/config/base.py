@@ -27,6 +27,9 @@ class Section(BaseModel):
         extra="forbid",
         validate_default=True,
         frozen=False,
+        # Validators are built on a model's first validation, not when the class is made: a start from the
+        # validated-config cache (kiosk/config/cache.py) never validates, and skips building them (cold start).
+        defer_build=True,
     )
 
 

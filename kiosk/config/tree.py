@@ -192,24 +192,33 @@ def validate_config(data: dict[str, Any], source: str = "<config>", base_dir: Pa
 
 def load_config(path: str | os.PathLike | None = None) -> KioskConfig:
     """Load ``path`` (or ``$KIOSK_CONFIG``). Raises :class:`ConfigError` for every kind of bad file."""
+    p, raw = read_config_bytes(path)
+    return validate_config(parse_toml(p, raw), str(p), p.resolve().parent)
+
+
+def read_config_bytes(path: str | os.PathLike | None = None) -> tuple[Path, bytes]:
+    """The file named by ``path`` (or ``$KIOSK_CONFIG``) and its bytes; :class:`ConfigError` if it cannot be read."""
     if path is None:
         path = os.environ.get(ENV_VAR)
         if not path:
             raise ConfigError("(none)", [f"no config file given: pass --config FILE or set {ENV_VAR}"])
     p = Path(path)
     try:
-        raw = p.read_bytes()
+        return p, p.read_bytes()
     except FileNotFoundError:
         raise ConfigError(str(p), ["file does not exist"]) from None
     except OSError as exc:
         raise ConfigError(str(p), [f"cannot read file: {exc.strerror or exc}"]) from None
+
+
+def parse_toml(p: Path, raw: bytes) -> dict[str, Any]:
+    """The TOML mapping of a config file's bytes; :class:`ConfigError` for text that is not UTF-8 TOML."""
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(str(p), [f"not UTF-8 text: {exc.reason} at byte {exc.start}"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(p), [f"TOML syntax: {exc}"]) from None
-    return validate_config(data, str(p), p.resolve().parent)
 
 
 def to_toml(cfg: KioskConfig) -> str:

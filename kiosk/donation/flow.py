@@ -40,9 +40,11 @@ balance our reader saw is not checked then: the donor may pay with another card.
 
 from __future__ import annotations
 
+import operator
+import reprlib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, ClassVar, Literal, TypedDict, TypeVar, Unpack
+from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypedDict, TypeVar, Unpack
 
 from kiosk.ledger.pepper import DonorToken
 
@@ -90,10 +92,67 @@ UNKNOWN_FAMILY = "unknown"
 """A tap whose card answered no transit system (see kiosk.reader)."""
 
 
+# --- value classes -----------------------------------------------------------------------
+
+class _Value:
+    """Equality, hash and repr of the flow's frozen dataclasses, written once here.
+
+    ``@dataclass`` generates each of these as Python source and compiles it, for every class, at every
+    start of the kiosk: for this module's ~55 classes that was about half of its import, and the import
+    was a tenth of a restart's dark screen (cold start, #16). The classes say ``eq=False, repr=False`` and
+    get them from here, with dataclass(frozen=True)'s semantics exactly: equal when of the same class with
+    equal fields in declaration order (else ``NotImplemented``), the hash of that field tuple, and
+    ``Name(field=value, ...)`` (tests/donation/test_flow_values.py holds them to it).
+    """
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            values = _values(self.__class__)
+            return values(self) == values(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(_values(self.__class__)(self))
+
+    @reprlib.recursive_repr()
+    def __repr__(self) -> str:
+        return (self.__class__.__qualname__ + "("
+                + ", ".join(f"{name}={getattr(self, name)!r}" for name in _names(self.__class__)) + ")")
+
+
+_NAMES: dict[type, tuple[str, ...]] = {}
+_VALUES: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
+
+
+def _names(cls: type) -> tuple[str, ...]:
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
+def _values(cls: type) -> Callable[[Any], tuple[Any, ...]]:
+    """The field tuple of an instance of ``cls`` (a C-level attrgetter: equality is on the tap's path)."""
+    values = _VALUES.get(cls)
+    if values is None:
+        names = _names(cls)
+        if len(names) > 1:
+            values = operator.attrgetter(*names)
+        elif names:
+            one = operator.attrgetter(names[0])
+            values = lambda obj: (one(obj),)  # noqa: E731
+        else:
+            values = lambda _obj: ()  # noqa: E731
+        _VALUES[cls] = values
+    return values
+
+
 # --- settings ---------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class FlowSettings:
+@dataclass(frozen=True, eq=False, repr=False)
+class FlowSettings(_Value):
     """Everything the flow decides with. Build it from a KioskConfig with :meth:`from_config`."""
 
     projects: tuple[str, ...]
@@ -154,8 +213,8 @@ Phase = Literal["intent", "hold", "charge", "record"]
 Outcome = Literal["approved", "declined", "not_charged", "unknown"]
 
 
-@dataclass(frozen=True)
-class Donation:
+@dataclass(frozen=True, eq=False, repr=False)
+class Donation(_Value):
     """The donation being made (kept on the thanks/error screen that ends it)."""
 
     attempt: int
@@ -181,8 +240,8 @@ class Donation:
     """やめる during the hold: the committed intent is closed as not charged, and nothing is charged."""
 
 
-@dataclass(frozen=True)
-class Receipt:
+@dataclass(frozen=True, eq=False, repr=False)
+class Receipt(_Value):
     """The committed donation entry a receipt code is derived from."""
 
     seq: int
@@ -191,8 +250,8 @@ class Receipt:
     code: str
 
 
-@dataclass(frozen=True)
-class ThanksInfo:
+@dataclass(frozen=True, eq=False, repr=False)
+class ThanksInfo(_Value):
     project: str
     amount_yen: int
     new_total_yen: int
@@ -203,8 +262,8 @@ class ThanksInfo:
     receipt: Receipt
 
 
-@dataclass(frozen=True)
-class ErrorInfo:
+@dataclass(frozen=True, eq=False, repr=False)
+class ErrorInfo(_Value):
     kind: ErrorKind
     hint: Hint
     """Key into :data:`HINTS`: what the citizen should do next."""
@@ -218,14 +277,14 @@ class ErrorInfo:
     """The donation intent's ledger seq when one was committed: the number a citizen shows the staff."""
 
 
-@dataclass(frozen=True)
-class MyPageInfo:
+@dataclass(frozen=True, eq=False, repr=False)
+class MyPageInfo(_Value):
     request: str
     """The signed one-time request (server_sync.wire.mypage), shown as ``{portal}/me/new#{request}``."""
 
 
-@dataclass(frozen=True)
-class FlowState:
+@dataclass(frozen=True, eq=False, repr=False)
+class FlowState(_Value):
     name: StateName
     since_ms: int
     """When this screen was entered or last touched: the idle timeout counts from here."""
@@ -264,23 +323,23 @@ def deadline_ms(state: FlowState, settings: FlowSettings) -> int | None:
 
 # --- events ------------------------------------------------------------------------------
 
-@dataclass(frozen=True, kw_only=True)
-class Event:
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+class Event(_Value):
     now_ms: int
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class Tick(Event):
     """Time passed (idle timeouts)."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class ProjectShown(Event):
     """The movie loop moved on to this project."""
     project: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class Touch(Event):
     """A touch on the screen. On attract it opens choose_amount (for ``project`` or the one on screen);
     on error it dismisses; on thanks nothing (its close button sends Cancel); elsewhere it only keeps
@@ -288,40 +347,40 @@ class Touch(Event):
     project: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class CardLifted(Event):
     """The card left the reader. Inside an Express gift's window it withdraws the gift, as やめる does: the
     donor holds the card for the window (as e-money terminals ask), and a card that only brushed the reader
     gives nothing."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class OpenPicker(Event):
     """The "choose a project" button: the projects by policy area, instead of waiting for a project's movie."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class PickProject(Event):
     """A project chosen on the picker: its amounts come next."""
     project: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class ChooseAmount(Event):
     amount_yen: int
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class Cancel(Event):
     """The back / cancel button."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class ToggleLanguage(Event):
     """The visible 日本語 / English toggle."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class Tap(Event):
     """A card was read. ``given_today_yen`` is what the token has given this business day
     (the service looks it up, so the flow can apply the daily limit without I/O)."""
@@ -332,53 +391,53 @@ class Tap(Event):
     """``None``: the ledger could not be read, so the limit cannot be checked (fail closed)."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class AskMyPage(Event):
     """The "my page" button on the thank-you screen."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class MyPageIssued(Event):
     """The service signed a one-time my-page request for the card tapped."""
     request: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class MyPageFailed(Event):
     """No request could be made (no portal yet, the key unreadable)."""
     reason: str = ""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class PayOnTerminal(Event):
     """With a separate terminal: pay there without tapping the kiosk's reader first (no points)."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class CardUnreadable(Event):
     """The reader saw a card but could not read it (``not_transit``: it is not a transit card)."""
     not_transit: bool = False
     detail: str = ""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class ReaderOffline(Event):
     reason: str = ""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class ReaderOnline(Event):
     pass
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class IntentCommitted(Event):
     attempt: int
     intent_seq: int
     idem: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class ChargeAnswered(Event):
     """The terminal's final word (after any lookups): ``not_charged`` means a timeout that lookup showed was
     never applied; ``unknown`` means nobody can tell yet (the intent stays open for start-up)."""
@@ -390,7 +449,7 @@ class ChargeAnswered(Event):
     """A ``declined`` that was a cancel on a separate terminal (the error screen says "canceled")."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class DonationRecorded(Event):
     attempt: int
     receipt: Receipt
@@ -398,12 +457,12 @@ class DonationRecorded(Event):
     points_balance: int
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class FailureRecorded(Event):
     attempt: int
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class LedgerDown(Event):
     """The ledger raised LedgerUnavailable at ``stage``: nothing was written."""
     attempt: int
@@ -416,8 +475,8 @@ _SERVICE_EVENTS = (IntentCommitted, ChargeAnswered, DonationRecorded, FailureRec
 
 # --- effects -----------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class CommitIntent:
+@dataclass(frozen=True, eq=False, repr=False)
+class CommitIntent(_Value):
     """Step 1: commit a donation_intent (the service mints the idempotency key)."""
     attempt: int
     project: str
@@ -426,8 +485,8 @@ class CommitIntent:
     donor: DonorToken | None
 
 
-@dataclass(frozen=True)
-class Charge:
+@dataclass(frozen=True, eq=False, repr=False)
+class Charge(_Value):
     """Step 2: charge, with the committed intent's idem as the idempotency key."""
     attempt: int
     intent_seq: int
@@ -435,8 +494,8 @@ class Charge:
     amount_yen: int
 
 
-@dataclass(frozen=True)
-class RecordDonation:
+@dataclass(frozen=True, eq=False, repr=False)
+class RecordDonation(_Value):
     """Step 3, approved: commit the donation entry."""
     attempt: int
     intent_seq: int
@@ -444,8 +503,8 @@ class RecordDonation:
     points: int
 
 
-@dataclass(frozen=True)
-class RecordFailure:
+@dataclass(frozen=True, eq=False, repr=False)
+class RecordFailure(_Value):
     """Step 3, not charged: commit donation_failed."""
     attempt: int
     intent_seq: int
@@ -453,8 +512,8 @@ class RecordFailure:
     provider_ref: str | None = None
 
 
-@dataclass(frozen=True)
-class IssueMyPage:
+@dataclass(frozen=True, eq=False, repr=False)
+class IssueMyPage(_Value):
     """Sign a one-time my-page request naming the card's tokens under every epoch (``donor.all_hexes``);
     answered by :class:`MyPageIssued` or :class:`MyPageFailed`. Writes nothing to the ledger."""
     donor: DonorToken
@@ -474,8 +533,8 @@ PointsPhase = Literal["tap", "asking", "choose", "spending", "done"]
 PointsRefusal = Literal["card", "pool", "points", "unavailable"]
 
 
-@dataclass(frozen=True)
-class PointsInfo:
+@dataclass(frozen=True, eq=False, repr=False)
+class PointsInfo(_Value):
     phase: PointsPhase
     donor: DonorToken | None = None
     spendable: int = 0
@@ -490,34 +549,34 @@ class PointsInfo:
     """Why the last try was refused (shown on the choose screen)."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class OpenPoints(Event):
     """The "use your points" button."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class PointsLooked(Event):
     donor_hex: str
     spendable: int
     balance: int | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class ChoosePointsProject(Event):
     project: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class ChoosePoints(Event):
     points: int
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class ConfirmPoints(Event):
     pass
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class PointsSpent(Event):
     points: int
     yen: int
@@ -526,27 +585,27 @@ class PointsSpent(Event):
     """What the card may still spend here."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class PointsRefused(Event):
     reason: PointsRefusal
 
 
-@dataclass(frozen=True)
-class LookupPoints:
+@dataclass(frozen=True, eq=False, repr=False)
+class LookupPoints(_Value):
     """What ``donor`` may spend here; answered by :class:`PointsLooked` (never fails: offline, the last word)."""
     donor: DonorToken
 
 
-@dataclass(frozen=True)
-class SpendPoints:
+@dataclass(frozen=True, eq=False, repr=False)
+class SpendPoints(_Value):
     """Check and record one exchange; answered by :class:`PointsSpent` or :class:`PointsRefused`."""
     donor: DonorToken
     points: int
     project: str
 
 
-@dataclass(frozen=True)
-class PointsScreen:
+@dataclass(frozen=True, eq=False, repr=False)
+class PointsScreen(_Value):
     screen: ClassVar[str] = "points"
     phase: PointsPhase
     spendable: int
@@ -623,8 +682,8 @@ Effects = tuple[Effect, ...]
 
 # --- screens: a pure function of the state --------------------------------------------------
 
-@dataclass(frozen=True)
-class AttractScreen:
+@dataclass(frozen=True, eq=False, repr=False)
+class AttractScreen(_Value):
     screen: ClassVar[str] = "attract"
     project: str | None
     default_yen: int
@@ -634,8 +693,8 @@ class AttractScreen:
     """Show "use your points" (settings.points_exchange, docs/points.md)."""
 
 
-@dataclass(frozen=True)
-class ChooseAmountScreen:
+@dataclass(frozen=True, eq=False, repr=False)
+class ChooseAmountScreen(_Value):
     screen: ClassVar[str] = "choose_amount"
     project: str
     presets_yen: tuple[int, ...]
@@ -643,8 +702,8 @@ class ChooseAmountScreen:
     lang: str
 
 
-@dataclass(frozen=True)
-class ChooseProjectScreen:
+@dataclass(frozen=True, eq=False, repr=False)
+class ChooseProjectScreen(_Value):
     screen: ClassVar[str] = "choose_project"
     projects: tuple[str, ...]
     """Every project, in config order (the renderer groups them by policy area)."""
@@ -653,8 +712,8 @@ class ChooseProjectScreen:
     lang: str
 
 
-@dataclass(frozen=True)
-class TapCardScreen:
+@dataclass(frozen=True, eq=False, repr=False)
+class TapCardScreen(_Value):
     screen: ClassVar[str] = "tap_card"
     project: str
     amount_yen: int
@@ -663,8 +722,8 @@ class TapCardScreen:
     """Pay on a separate terminal: the kiosk's reader is optional (points), a button pays without it."""
 
 
-@dataclass(frozen=True)
-class ChargingScreen:
+@dataclass(frozen=True, eq=False, repr=False)
+class ChargingScreen(_Value):
     screen: ClassVar[str] = "charging"
     project: str
     amount_yen: int
@@ -685,8 +744,8 @@ class ChargingScreen:
     """When the window opened (the flow's clock): the countdown's full length is ``until - from``."""
 
 
-@dataclass(frozen=True)
-class ThanksScreen:
+@dataclass(frozen=True, eq=False, repr=False)
+class ThanksScreen(_Value):
     screen: ClassVar[str] = "thanks"
     project: str
     amount_yen: int
@@ -704,8 +763,8 @@ class ThanksScreen:
     """Show "use your points" (settings.points_exchange, docs/points.md)."""
 
 
-@dataclass(frozen=True)
-class ErrorScreen:
+@dataclass(frozen=True, eq=False, repr=False)
+class ErrorScreen(_Value):
     screen: ClassVar[str] = "error"
     kind: ErrorKind
     hint: Hint
@@ -720,8 +779,8 @@ class ErrorScreen:
     """The intent's ledger seq (money may have moved, or a question about it): shown for the staff."""
 
 
-@dataclass(frozen=True)
-class MyPageScreen:
+@dataclass(frozen=True, eq=False, repr=False)
+class MyPageScreen(_Value):
     screen: ClassVar[str] = "my_page"
     request: str | None
     """``None``: "tap your card"; else the one-time request for the QR code."""

@@ -29,13 +29,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal
-
-import av
-from av.video.reformatter import VideoReformatter
+from typing import TYPE_CHECKING, Literal
 
 from kiosk.player.metrics import Metrics
 from kiosk.player.schedule import ClipRef, Entry
+
+if TYPE_CHECKING:
+    import av
+    from av.video.reformatter import VideoReformatter
+
+# PyAV is imported on the decode thread (DecodeWorker.run), not with this module: `kiosk run` sends READY=1
+# before the movie's first frame is decoded, and PyAV's import was a tenth of a start (cold start, #16).
 
 log = logging.getLogger("kiosk.player.decoder")
 
@@ -127,6 +131,8 @@ def fit_size(src_w: int, src_h: int, dst_w: int, dst_h: int) -> tuple[int, int]:
 
 
 def _hw_available() -> bool:
+    import av
+
     # The Pi 4's stateful decoder is a V4L2 memory-to-memory device (/dev/video10); without any
     # /dev/video* node there is nothing to try and FFmpeg would only log errors.
     return HW_DECODER in av.codecs_available and not _hw_state["broken"] and bool(glob.glob("/dev/video*"))
@@ -136,6 +142,8 @@ class OpenClip:
     """An open container plus its decoder; supports rewinding to 0 for loops."""
 
     def __init__(self, ref: ClipRef, prefer_hw: bool):
+        import av
+
         self.ref = ref
         self.container = av.open(str(ref.path))
         try:
@@ -168,6 +176,8 @@ class OpenClip:
         _hw_state["broken"] = True
 
     def frames(self) -> Iterator[av.VideoFrame]:
+        import av
+
         got_any = False
         try:
             for packet in self.container.demux(self.stream):
@@ -226,8 +236,8 @@ class DecodeWorker(threading.Thread):
         self.decoder = "software"
         self.error: BaseException | None = None
         # One long-lived reformatter: frame.reformat() would build a fresh swscale context for every
-        # frame, which costs about as much as the conversion itself.
-        self._reformatter = VideoReformatter()
+        # frame, which costs about as much as the conversion itself. Made on the decode thread (_play).
+        self._reformatter: VideoReformatter | None = None
 
     def pause(self) -> None:
         """Decode nothing more until :meth:`resume` (the frame being decoded, if any, is still queued)."""
@@ -279,6 +289,13 @@ class DecodeWorker(threading.Thread):
                 return
 
     def _play(self, entry: Entry) -> bool:
+        import av
+
+        if self._reformatter is None:
+            from av.video.reformatter import VideoReformatter
+
+            self._reformatter = VideoReformatter()
+        reformatter = self._reformatter
         ref = entry.clip
         assert ref is not None
         t0 = time.perf_counter()
@@ -314,7 +331,7 @@ class DecodeWorker(threading.Thread):
                 target = self.target
                 w, h = fit_size(frame.width, frame.height, target.width, target.height)
                 # One swscale pass does both the size and the colour conversion (GIL released).
-                out = self._reformatter.reformat(frame, width=w, height=h, format=target.fmt,
+                out = reformatter.reformat(frame, width=w, height=h, format=target.fmt,
                                                  interpolation="BILINEAR", threads=1)
                 done = time.perf_counter()
                 self.decoded += 1

@@ -31,10 +31,12 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from kiosk.ledger.durable import move_durably, write_atomic
-from kiosk.player.transcode import MediaError, ProbeInfo, probe, transcode
+
+if TYPE_CHECKING:
+    from kiosk.player.transcode import ProbeInfo
 
 log = logging.getLogger("kiosk.player.media")
 
@@ -166,6 +168,8 @@ class MediaCache:
     def add(self, file: Path, *, project: str, title: str = "", source: str = "", info: ProbeInfo | None = None,
             demo_key: str = "") -> MediaEntry:
         """Move an already-encoded clip into the cache under its hash and record it in the index."""
+        from kiosk.player.transcode import probe  # PyAV: imported when a clip is added, not at every start
+
         info = info or probe(file)
         sha = sha256_file(file)
         dst = self.path(sha)
@@ -188,6 +192,8 @@ class MediaCache:
     def import_file(self, src: Path, *, project: str, title: str = "", width: int, height: int,
                     preset: str = "fast", crf: int = 20) -> MediaEntry:
         """Transcode ``src`` to the cache format at the panel size and add it."""
+        from kiosk.player.transcode import transcode
+
         tmp = self.tmp_dir() / f"import-{os.getpid()}-{threading.get_ident()}.mp4"
         try:
             info = transcode(Path(src), tmp, width=width, height=height, preset=preset, crf=crf)
@@ -296,4 +302,13 @@ class MediaCache:
             self._pool = None
 
 
-__all__ = ["MediaCache", "MediaEntry", "MediaError", "sha256_file"]
+__all__ = ["MediaCache", "MediaEntry", "sha256_file"]  # and MediaError (module __getattr__, below)
+
+
+def __getattr__(name: str) -> Any:
+    # MediaError lives with PyAV in kiosk.player.transcode; named here too without importing PyAV at start-up.
+    if name == "MediaError":
+        from kiosk.player.transcode import MediaError
+
+        return MediaError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

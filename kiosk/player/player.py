@@ -194,7 +194,10 @@ class Player:
         self._quit = True
 
     # --- lifecycle -------------------------------------------------------------
-    def start(self) -> Player:
+    def start(self, *, decode: bool = True) -> Player:
+        """Open the display (a still on it at once), check the clips, and, with ``decode``, start the decode thread
+        and wait for its first frame. ``decode=False`` leaves that to :meth:`start_decoding` (``kiosk run`` sends
+        READY=1 first: a tap needs the display, not the movie; cold start, #16)."""
         self._started_at = self.clock.monotonic()
         if self.display.open():
             self._adopt_display()
@@ -210,13 +213,20 @@ class Player:
             bad = sum(1 for s in results.values() if s != "ok")
             log.info("player: media cache verified in %.2f s: %d ok, %d unplayable", time.perf_counter() - t,
                      len(results) - bad, bad)
-        assert self._target is not None
+        if decode:
+            self.start_decoding()
+        return self
+
+    def start_decoding(self, wait_s: float = FIRST_FRAME_WAIT_S) -> None:
+        """Start the decode thread (PyAV is imported there) and wait up to ``wait_s`` for its first frame (0: go
+        on at once; the loop shows the still and the overlays until the movie's first frame is decoded)."""
+        assert self._target is not None and self.worker is None
         self.worker = DecodeWorker(lambda: self.scheduler.next(self.clock.now()), self.queue, self._target,
                                    metrics=self.metrics, on_bad=self._mark_bad,
                                    prefer_hw=self.cfg.player.hw_decode == "auto")
         self.worker.start()
-        self.queue.wait_nonempty(FIRST_FRAME_WAIT_S)
-        return self
+        if wait_s > 0:
+            self.queue.wait_nonempty(wait_s)
 
     def stop(self) -> None:
         if self.worker:
@@ -336,6 +346,10 @@ class Player:
                 self.covered_frames += 1
             elif self._shown is not None:
                 self._draw_item(screen, self._shown)
+            elif self.renderer is not None:
+                # Nothing decoded yet (`kiosk run` starts decoding after READY=1): the still under the overlays,
+                # drawn again each frame, so that translucent overlays do not pile up on the last picture.
+                screen.blit(self._still_surface(screen.get_size()), (0, 0))
             now_ms = int(now * 1000)
             for _, key, overlay in list(self._overlays):
                 try:

@@ -16,15 +16,23 @@ RATE = 22_050
 
 
 def _tone(freq: float, ms: int, volume: float, square: bool = False) -> list[int]:
+    # Made at every start of the kiosk (cold start, #16): the loop is kept tight, and each sample is computed
+    # with the same float operations in the same order as the plain formula, so the bytes do not change:
+    # int(32767 * volume * env * sin(2 * pi * freq * i / RATE)), env rising and falling over 8 ms fades.
     n = RATE * ms // 1000
     fade = max(1, RATE * 8 // 1000)  # 8 ms fades: no clicks
-    out = []
-    for i in range(n):
-        s = math.sin(2 * math.pi * freq * i / RATE)
+    sin, w, amp = math.sin, 2 * math.pi * freq, 32767 * volume
+    if square:
+        wave = [amp if sin(w * i / RATE) >= 0 else -amp for i in range(n)]
+    else:
+        wave = [amp * sin(w * i / RATE) for i in range(n)]
+    out = [int(x) for x in wave]  # env is 1.0 between the fades, and amp * 1.0 * s == amp * s exactly
+    for i in (*range(min(fade, n)), *range(max(0, n - fade), n)):
+        env = min(1.0, i / fade, (n - 1 - i) / fade)
+        s = sin(w * i / RATE)
         if square:
             s = 1.0 if s >= 0 else -1.0
-        env = min(1.0, i / fade, (n - 1 - i) / fade)
-        out.append(int(32767 * volume * env * s))
+        out[i] = int(amp * env * s)
     return out
 
 

@@ -3,8 +3,9 @@
 Every start of the kiosk (a watchdog restart, a power cut) leaves the lobby screen dark until READY=1; at a
 quarter of a Pi-class core each 0.1 s of imports costs about 0.4 s of that (docs/performance.md, "Cold start").
 These tests pin what must stay off that path, in a fresh interpreter that does what `kiosk run` does: the
-CLI parses ``run``, the config loads, ``App.start()`` (after which run_kiosk sends READY=1), one main-loop
-step (the first frame). Not a timed test: it checks module names, which do not depend on the machine's load.
+CLI parses ``run``, the config loads (``load_run_config``: from the validated-config cache when the file is
+unchanged since the last start), ``App.start()`` (after which run_kiosk sends READY=1), one main-loop step
+(the first frame). Not a timed test: it checks module names, which do not depend on the machine's load.
 """
 
 from __future__ import annotations
@@ -27,16 +28,25 @@ from kiosk import cli
 argv = ["run", "--config", sys.argv[1]]
 args = cli.build_parser(argv).parse_args(argv)
 after_cli = set(sys.modules)
-from kiosk.config import load_config
+from kiosk.config import KioskConfig
+from kiosk.config.cache import load_run_config
 from kiosk.app.runtime import App
 
-cfg = load_config(args.config)
+cfg, config_cached = load_run_config(args.config)
 app = App(cfg, config_path=args.config, sound=False)
-app.start()
+app.start(movie=False)  # as run_kiosk does
 at_ready = set(sys.modules)  # run_kiosk sends READY=1 right here
+validator_built_at_ready = bool(KioskConfig.__pydantic_complete__)
+movie_on_at_ready = app.movie_on
+app.start_movie()  # run_kiosk, right after READY=1
 app.step()
 at_first_frame = set(sys.modules)
 try:
+    import time
+    deadline = time.monotonic() + 30
+    while not app.movie_on and time.monotonic() < deadline:
+        app.step()
+    movie_on = app.movie_on
     # Jobs run in order on the worker: this one sees what the first step queued for after the first frame.
     warmed_before_a_tap = app.worker.call(lambda _svc: "segno" in sys.modules).result(timeout=60)
     assert app.staff is not None and app.staff.sync is not None, "the config names a portal: sync must exist"
@@ -51,8 +61,14 @@ finally:
     app.close()
 print(json.dumps({"after_cli": sorted(after_cli), "at_ready": sorted(at_ready),
                   "at_first_frame": sorted(at_first_frame), "before_menu": sorted(before_menu),
-                  "menu_page": menu_page, "warmed_before_a_tap": warmed_before_a_tap}))
+                  "menu_page": menu_page, "warmed_before_a_tap": warmed_before_a_tap,
+                  "config_cached": config_cached, "validator_built_at_ready": validator_built_at_ready,
+                  "movie_on_at_ready": movie_on_at_ready, "movie_on": movie_on}))
 """
+
+MOVIE = ("av",)
+"""PyAV: imported on the decode thread, which `kiosk run` starts right after READY=1 (a tap needs the display, the
+ledger and the reader; the movie's first frame follows, over the still and the attract screen)."""
 
 HEAVY = ("sqlalchemy", "requests", "urllib3", "kiosk.ledger.export", "kiosk.ledger.verify", "multiprocessing",
          "segno", "xml.sax", "urllib.request", "http.client", "ssl", "server_sync.wire.configdoc")
@@ -72,7 +88,7 @@ def _loaded(modules: list[str], names: tuple[str, ...]) -> list[str]:
     return [m for m in modules if any(m == n or m.startswith(n + ".") for n in names)]
 
 
-def test_kiosk_run_reaches_ready_without_sqlalchemy_requests_the_menu_or_other_commands(tmp_path):
+def test_kiosk_run_reaches_ready_without_sqlalchemy_requests_the_menu_or_other_commands_or_validating_again(tmp_path):
     data = demo_template()
     data["kiosk"]["data_dir"] = str(tmp_path / "data")
     data["player"] = {"display": "headless", "width": 320, "height": 180}
@@ -83,11 +99,20 @@ def test_kiosk_run_reaches_ready_without_sqlalchemy_requests_the_menu_or_other_c
     path.write_text(to_toml(cfg), "utf-8")
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1",
            "PYTHONPATH": str(ROOT)}
-    res = subprocess.run([sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, env=env,
-                         cwd=tmp_path, timeout=120, check=False)
-    assert res.returncode == 0, res.stderr[-3000:]
-    got = json.loads(res.stdout.strip().splitlines()[-1])
+    (tmp_path / "data").mkdir()  # where the first start leaves the validated-config cache
 
+    def start() -> dict:
+        res = subprocess.run([sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, env=env,
+                             cwd=tmp_path, timeout=120, check=False)
+        assert res.returncode == 0, res.stderr[-3000:]
+        return json.loads(res.stdout.strip().splitlines()[-1])
+
+    first = start()
+    assert not first["config_cached"] and first["validator_built_at_ready"]  # validated in full, then kept
+    got = start()  # a restart (the watchdog, a power cut) with the same file
+
+    assert got["config_cached"]
+    assert not got["validator_built_at_ready"]  # pydantic built no validator: the config came validated
     assert _loaded(got["after_cli"], OTHER_COMMANDS) == []  # `kiosk run` imports no other command's module
     assert _loaded(got["at_ready"], HEAVY) == []
     assert _loaded(got["at_ready"], MENU) == []
@@ -95,3 +120,7 @@ def test_kiosk_run_reaches_ready_without_sqlalchemy_requests_the_menu_or_other_c
     assert _loaded(got["before_menu"], MENU) == []  # a donor's tap and touch did not build it either
     assert got["menu_page"] is None  # built on first use, closed
     assert got["warmed_before_a_tap"]  # the thank-you's QR code does not import segno on the tap's path
+    for run in (first, got):
+        assert _loaded(run["at_ready"], HEAVY) == [] and _loaded(run["at_ready"], MENU) == []
+        assert _loaded(run["at_ready"], MOVIE) == [] and not run["movie_on_at_ready"]
+        assert run["movie_on"]  # and the movie does come, once its decoding started

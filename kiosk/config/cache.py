@@ -1,0 +1,168 @@
+"""The validated-config cache of ``kiosk run``: a restart with an unchanged config skips validation.
+
+Every start of ``kiosk run`` (a watchdog restart, a power cut) leaves the lobby screen dark until it is
+ready for a tap. Building pydantic's validators for the config schema and validating the file cost about
+a tenth of that start (at a quarter of a Pi-class core, 0.1-0.2 s; cold start, #16), and the result is the
+same every time the same file is read by the same schema. So after a full validation ``kiosk run``
+keeps the validated config tree in ``DATA_DIR/config.cache``, and the next start takes it from there
+without validating, as long as all of these are byte-for-byte what they were:
+
+- the config file's bytes and its resolved path (paths in it are relative to its directory);
+- the schema: the source of every module of :mod:`kiosk.config` (a changed field, default or validator
+  is a changed file), the kiosk's version, pydantic's and pydantic-core's versions, Python's version.
+
+There are no environment overrides of config values (``$KIOSK_CONFIG`` only names the file, whose path
+is in the key); one added later must join :func:`_key`. Anything else (no cache, an unreadable or
+corrupt one, another key, a payload whose checksum does not match, a class the cache may not name)
+means a full validation, which reports every problem at once exactly as :func:`~kiosk.config.load_config`
+does, and writes a new cache when it succeeds. Every other command (``kiosk doctor``, the staff menu's
+edits, the player's reload) validates fully and never reads the cache.
+
+The tree is stored with :mod:`pickle` and read back by an unpickler that names only the config's own
+classes and a few value types (paths, dates), so a damaged or planted file cannot run code or build
+anything else; it is checked against a SHA-256 of its bytes first. The file is written with
+:func:`kiosk.ledger.durable.write_atomic`: a power cut leaves the old cache or the new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import pickle
+import sys
+from pathlib import Path
+from typing import Any
+
+from kiosk.config.kiosk import KioskSection
+from kiosk.config.tree import KioskConfig, parse_toml, read_config_bytes, validate_config
+
+log = logging.getLogger(__name__)
+
+CACHE_NAME = "config.cache"
+MAGIC = b"kiosk validated config 1\n"
+_DIGEST = 32  # SHA-256
+_HEADER = len(MAGIC) + 3 * _DIGEST  # magic, schema digest, key, payload digest; then the payload
+
+# What the cache may name besides the classes of kiosk.config: the value types config fields hold.
+_VALUE_TYPES = {
+    ("pathlib", "PosixPath"), ("pathlib", "PurePosixPath"), ("pathlib", "WindowsPath"),
+    ("pathlib", "PureWindowsPath"), ("pathlib", "Path"),
+    ("datetime", "date"), ("datetime", "time"), ("datetime", "datetime"), ("datetime", "timedelta"),
+    ("datetime", "timezone"), ("builtins", "set"), ("builtins", "frozenset"),
+}
+
+
+def load_run_config(path: str | os.PathLike | None = None) -> tuple[KioskConfig, bool]:
+    """The config for ``kiosk run`` and whether it came from the cache (else it was validated in full and
+    the cache written). Raises :class:`~kiosk.config.ConfigError` exactly as ``load_config`` does."""
+    p, raw = read_config_bytes(path)
+    data = parse_toml(p, raw)  # a file that is not TOML is reported as always, cache or not
+    base_dir = p.resolve().parent
+    cache = _cache_path(data, base_dir)
+    schema = schema_digest()
+    key = _key(p.resolve(), raw, schema)
+    if cache is not None:
+        cfg = _read(cache, schema, key)
+        if cfg is not None:
+            return cfg, True
+    cfg = validate_config(data, str(p), base_dir)  # every problem at once, "did you mean"
+    _write(cfg.data_dir / CACHE_NAME, schema, key, cfg)
+    return cfg, False
+
+
+def schema_digest() -> bytes:
+    """SHA-256 over what decides how a file validates: the source of every kiosk.config module and the
+    versions of the kiosk, pydantic, pydantic-core and Python."""
+    import pydantic
+    import pydantic_core
+
+    from kiosk import __version__
+
+    h = hashlib.sha256()
+    for part in (__version__, pydantic.VERSION, pydantic_core.__version__, sys.version):
+        h.update(part.encode() + b"\0")
+    here = Path(__file__).resolve().parent
+    for name in sorted(n for n in os.listdir(here) if n.endswith(".py")):  # not glob(): its regex costs a start more
+        h.update(name.encode() + b"\0" + (here / name).read_bytes() + b"\0")
+    return h.digest()
+
+
+def _key(resolved: Path, raw: bytes, schema: bytes) -> bytes:
+    h = hashlib.sha256(schema)
+    h.update(os.fsencode(resolved) + b"\0")
+    h.update(raw)
+    return h.digest()
+
+
+def _cache_path(data: dict[str, Any], base_dir: Path) -> Path | None:
+    """Where a previous start wrote the cache: ``[kiosk] data_dir`` resolved as the validated config does
+    (:attr:`KioskConfig.data_dir`). None where the raw value is not a path string (then validation decides)."""
+    section = data.get("kiosk")
+    if not isinstance(section, dict):
+        return None
+    raw = section.get("data_dir", str(KioskSection.model_fields["data_dir"].default))
+    if not isinstance(raw, str):
+        return None
+    d = Path(raw)
+    return (d if d.is_absolute() else base_dir / d) / CACHE_NAME
+
+
+class _ConfigUnpickler(pickle.Unpickler):
+    """Names only kiosk.config's classes and the value types of its fields: anything else is refused."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "kiosk.config" or module.startswith("kiosk.config."):
+            obj = super().find_class(module, name)
+            if isinstance(obj, type):
+                return obj
+        elif (module, name) in _VALUE_TYPES:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"the config cache may not name {module}.{name}")
+
+
+def _read(cache: Path, schema: bytes, key: bytes) -> KioskConfig | None:
+    try:
+        blob = cache.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        log.warning("config cache %s unreadable (%s): validating the config in full", cache, exc)
+        return None
+    if len(blob) < _HEADER or not blob.startswith(MAGIC):
+        log.warning("config cache %s is not one: validating the config in full", cache)
+        return None
+    at = len(MAGIC)
+    got_schema, got_key, got_sum = (blob[at + i * _DIGEST: at + (i + 1) * _DIGEST] for i in range(3))
+    payload = blob[_HEADER:]
+    if got_schema != schema or got_key != key:
+        log.info("config file or schema changed since the last start: validating the config in full")
+        return None
+    if hashlib.sha256(payload).digest() != got_sum:
+        log.warning("config cache %s is damaged: validating the config in full", cache)
+        return None
+    try:
+        cfg = _ConfigUnpickler(io.BytesIO(payload)).load()
+    except Exception as exc:  # noqa: BLE001 - any failure to read it back means: validate in full
+        log.warning("config cache %s cannot be read back (%s): validating the config in full", cache, exc)
+        return None
+    if type(cfg) is not KioskConfig or cfg.data_dir / CACHE_NAME != cache:
+        log.warning("config cache %s does not hold this kiosk's config: validating the config in full", cache)
+        return None
+    return cfg
+
+
+def _write(cache: Path, schema: bytes, key: bytes, cfg: KioskConfig) -> None:
+    """Keep ``cfg`` (just validated, not yet changed by anyone) for the next start; a failure only costs
+    the next start a full validation."""
+    if not cache.parent.is_dir():  # the first start makes the data directory later (ensure_secrets)
+        return
+    from kiosk.ledger.durable import write_atomic
+
+    try:
+        payload = pickle.dumps(cfg, protocol=pickle.HIGHEST_PROTOCOL)
+        # 0600: the config may hold secrets (a terminal token, the staff PIN hash) whatever its own file mode is.
+        write_atomic(cache, MAGIC + schema + key + hashlib.sha256(payload).digest() + payload, mode=0o600)
+    except Exception as exc:  # noqa: BLE001 - the kiosk starts without a cache rather than not at all
+        log.warning("config cache %s not written (%s); the next start validates the config in full", cache, exc)
