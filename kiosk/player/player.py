@@ -224,8 +224,10 @@ class Player:
         self.worker = DecodeWorker(lambda: self.scheduler.next(self.clock.now()), self.queue, self._target,
                                    metrics=self.metrics, on_bad=self._mark_bad,
                                    prefer_hw=self.cfg.player.hw_decode == "auto")
+        if self.held:
+            self.worker.pause()  # started under a covering screen: the hold's pause was for no worker yet
         self.worker.start()
-        if wait_s > 0:
+        if wait_s > 0 and not self.held:
             self.queue.wait_nonempty(wait_s)
 
     def stop(self) -> None:
