@@ -157,8 +157,10 @@ class ChainVerifier:
         if check_signature:
             try:
                 signer.verify(row.signature, h)
-            except InvalidSignature:
+            except (InvalidSignature, TypeError):  # TypeError: a stored signature that is not bytes (text)
                 raise _Bad(seq, BAD_SIGNATURE) from None
+        elif type(row.signature) is not bytes:  # noqa: E721 - left to a pool, which only takes bytes
+            raise _Bad(seq, BAD_SIGNATURE)
         if row.columns is not None:
             cols = denormalise(obj)
             if cols != row.columns:
@@ -220,7 +222,7 @@ class ChainVerifier:
 def verify_rows(rows: Iterable[Row], pubkey: Ed25519PublicKey | None = None, checkpoint_note: str | None = None,
                 header: dict[str, Any] | None = None, parallel: bool = False,
                 trusted_keys: dict[int, bytes] | None = None) -> VerifyResult:
-    """Verify a whole ledger. ``parallel`` spreads entry signatures over a worker process
+    """Verify a whole ledger. ``parallel`` shares entry signatures with helper threads
     (:mod:`kiosk.ledger.sigcheck`); the verdict, first bad seq included, is the same either way.
     ``trusted_keys``: key changes an administrator announced ({seq: raw key}), see :class:`ChainVerifier`."""
     v = ChainVerifier(pubkey, header, trusted_keys)
@@ -249,7 +251,7 @@ def verify_rows(rows: Iterable[Row], pubkey: Ed25519PublicKey | None = None, che
                     else:  # signed by a key the chain changed to: checked here, in order
                         try:
                             v.signer.verify(row.signature, row.entry_hash)  # type: ignore[union-attr]
-                        except InvalidSignature:
+                        except (InvalidSignature, TypeError):
                             raise _Bad(row.seq, BAD_SIGNATURE) from None
                 if want_cp is not None and st.size == want_cp.size:
                     root_at_cp = st.tree.root()
