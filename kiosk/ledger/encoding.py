@@ -224,7 +224,9 @@ def check_envelope(obj: dict[str, Any]) -> None:
     if obj["v"] != FORMAT_VERSION or type(obj["v"]) is not int:  # noqa: E721
         raise EncodingError(f"unsupported format version {obj['v']!r}")
     for key, lo in _ENVELOPE_INTS:
-        _int(obj, key, lo)
+        v = obj[key]
+        if type(v) is not int or v < lo:  # noqa: E721 - as _int, inlined: this runs for every entry verified
+            _int(obj, key, lo)
     if type(obj["clock_synced"]) is not bool:  # noqa: E721
         raise EncodingError("field 'clock_synced' must be a boolean")
     for key in ("kiosk", "key_id", "type", "prev"):
@@ -243,7 +245,8 @@ def check_envelope(obj: dict[str, Any]) -> None:
     if not required <= data.keys():
         raise EncodingError(f"{kind} data lacks {sorted(required - data.keys())}")
     for key in _DATA_INTS:
-        if key in data:
+        v = data.get(key, 0)
+        if type(v) is not int or v < 0:  # noqa: E721 - as above
             _int(data, key, 0)
 
 

@@ -192,6 +192,7 @@ class Ledger:
         self._engine = engine
         self._sk = signing_key
         self._pub_raw = public_raw(signing_key.public_key())
+        self._pub_hex = self._pub_raw.hex()
         self.kiosk_id = kiosk_id
         self.key_id = key_id(self._pub_raw)
         self.timezone = timezone
@@ -424,7 +425,7 @@ class Ledger:
             mono_ms=self.clock.mono_ms(), wall_ms=self.clock.wall_ms(), clock_synced=self.clock.synced(),
         )
         body, obj = build_entry(env, kind, data)
-        if self.st.signer_of(env.seq, obj) != self._pub_raw.hex():
+        if self.st.signer_of(env.seq, obj) != self._pub_hex:
             # `kiosk rekey` handed the chain to another key while this process held the old one.
             raise LedgerError(f"ledger {self.path} is signed with key {self.st.key_id} now, not with this "
                               "process's key: restart the kiosk")
@@ -541,6 +542,7 @@ class Ledger:
     def _use_key(self, sk: Ed25519PrivateKey) -> None:
         self._sk = sk
         self._pub_raw = public_raw(sk.public_key())
+        self._pub_hex = self._pub_raw.hex()
         self.key_id = key_id(self._pub_raw)
 
     # --- donations ---------------------------------------------------------------

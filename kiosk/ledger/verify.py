@@ -228,7 +228,7 @@ def verify_rows(rows: Iterable[Row], pubkey: Ed25519PublicKey | None = None, che
     v = ChainVerifier(pubkey, header, trusted_keys)
     st = v.state
     pool: SignaturePool | None = None
-    pool_key = b""
+    pool_pub: Ed25519PublicKey | None = None  # the key object the pool checks with (compared by identity)
     want_cp: cpmod.Checkpoint | None = None
     if checkpoint_note is not None:
         try:
@@ -243,10 +243,12 @@ def verify_rows(rows: Iterable[Row], pubkey: Ed25519PublicKey | None = None, che
                     v.feed(row)
                     if parallel and v.pub is not None:  # the key is known once genesis is checked
                         pool = SignaturePool(public_raw(v.pub))
-                        pool_key = public_raw(v.pub)
+                        pool_pub = v.pub
                 else:
                     v.feed(row, check_signature=False)
-                    if v.signer is not None and public_raw(v.signer) == pool_key:
+                    # Identity, not bytes (public_raw is a call into OpenSSL per row): every entry the genesis key
+                    # signs gets that very object from the verifier; a key the chain changed to is a new object.
+                    if v.signer is pool_pub:
                         pool.add(row.seq, row.signature, row.entry_hash)
                     else:  # signed by a key the chain changed to: checked here, in order
                         try:
