@@ -31,8 +31,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 BATCH = 128
 """Entries per batch: small enough that waiting for the helpers' last batches costs little (≈ 15 ms of
 verifies), large enough that the hand-over is negligible."""
-PARALLEL_MIN_ENTRIES = 1000
-"""Below this, a helper thread saves less than the noise (measured in docs/ledger.md, "Performance")."""
+PARALLEL_MIN_ENTRIES = 4000
+"""Below this a helper thread did not pay on this 2-core shared host (docs/ledger.md, "Speed"): parallel over
+single-threaded wall time was 0.84-1.3 at 250-2,000 entries, 1.1-1.2 at 4,000."""
 MAX_HELPERS = 3
 
 
