@@ -51,7 +51,7 @@ from kiosk.ledger.encoding import (
 )
 from kiosk.ledger.keys import key_id, public_from_raw, public_raw
 from kiosk.ledger.pepper import DonorToken
-from kiosk.ledger.schema import DENORMALISED, MIGRATIONS, SCHEMA_VERSION, denormalise
+from kiosk.ledger.schema import DENORMALISED, MIGRATIONS, SCHEMA_VERSION, denormalised_row
 from kiosk.ledger.state import LedgerState
 from kiosk.ledger.view import LedgerView
 from kiosk.ledger.writer import LedgerThreadError
@@ -431,8 +431,7 @@ class Ledger:
                               "process's key: restart the kiosk")
         h = entry_hash(body)
         sig = self._sk.sign(h)
-        cols = denormalise(obj)
-        params = (env.seq, body, h, sig, *(cols[c] for c in DENORMALISED))
+        params = (env.seq, body, h, sig, *denormalised_row(obj))
         try:
             raw = self._writer()
             cur = raw.cursor()
