@@ -3,9 +3,9 @@
 - append_ratio: durable ledger appends/s (encode + hash + Ed25519 sign + insert + COMMIT with
   WAL/synchronous=FULL, through SQLAlchemy) over raw sqlite3 insert+commit/s of rows of the same size
   into the same schema with the same pragmas.
-- verify_ratio: `verify_path` entries/s (as shipped: signatures spread over a worker process for
+- verify_ratio: `verify_path` entries/s (as shipped: signatures shared with helper threads for
   large ledgers when a second CPU exists) over a bare single-threaded Ed25519 verify loop of as many
-  signatures; verify_ratio_single is the same with everything in one process.
+  signatures; verify_ratio_single is the same with everything on one thread.
 
 Both baselines are measured in the same run, in interleaved rounds; medians are reported, because
 this machine is shared and noisy.

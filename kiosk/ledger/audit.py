@@ -26,7 +26,7 @@ def verify_path(path: str | os.PathLike[str], pubkey: Ed25519PublicKey | None = 
     """Verify a ledger database or an export file. ``trusted_keys``: key changes an administrator
     announced at the portal ({seq: raw key}; docs/ledger.md, "Re-keying").
 
-    ``parallel=None`` uses a second process for signatures when the ledger is large and a second CPU exists.
+    ``parallel=None`` checks signatures on helper threads too when the ledger is large and a second CPU exists.
     """
     if not os.path.exists(path):
         return VerifyResult(False, reason=f"{path} does not exist", bad_seq=0)

@@ -9,8 +9,8 @@ which on this restricted domain is byte-identical to JCS (sorted ASCII keys,
 no whitespace, the same minimal string escapes) and seven times faster than
 the pure-Python ``rfc8785`` reference implementation, which matters because
 the verifier re-encodes every entry. ``tests/ledger/test_encoding.py`` proves
-the equivalence against ``rfc8785`` with hypothesis, and :func:`build_body`
-re-parses what it wrote, so an out-of-domain value can never be signed.
+the equivalence against ``rfc8785`` with hypothesis, and :func:`build_entry`
+refuses every out-of-domain value before encoding, so one can never be signed.
 
 This module is pure: no I/O.
 """
@@ -224,7 +224,9 @@ def check_envelope(obj: dict[str, Any]) -> None:
     if obj["v"] != FORMAT_VERSION or type(obj["v"]) is not int:  # noqa: E721
         raise EncodingError(f"unsupported format version {obj['v']!r}")
     for key, lo in _ENVELOPE_INTS:
-        _int(obj, key, lo)
+        v = obj[key]
+        if type(v) is not int or v < lo:  # noqa: E721 - as _int, inlined: this runs for every entry verified
+            _int(obj, key, lo)
     if type(obj["clock_synced"]) is not bool:  # noqa: E721
         raise EncodingError("field 'clock_synced' must be a boolean")
     for key in ("kiosk", "key_id", "type", "prev"):
@@ -243,7 +245,8 @@ def check_envelope(obj: dict[str, Any]) -> None:
     if not required <= data.keys():
         raise EncodingError(f"{kind} data lacks {sorted(required - data.keys())}")
     for key in _DATA_INTS:
-        if key in data:
+        v = data.get(key, 0)
+        if type(v) is not int or v < 0:  # noqa: E721 - as above
             _int(data, key, 0)
 
 
@@ -267,8 +270,19 @@ def build_body(env: Envelope, kind: str, data: dict[str, Any]) -> bytes:
 
 
 def build_entry(env: Envelope, kind: str, data: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
-    """The canonical body and its parsed form (what a verifier will see)."""
-    obj = {
+    """The canonical body and its parsed form (what a verifier will see).
+
+    The writer holds itself to the verifier's rules without parsing its own bytes back (that re-parse was
+    a sixth of an append's CPU): :func:`_plain` copies the entry into plain ``dict``/``list``/``str``/
+    ``int``/``bool``/``None``, refusing everything a verifier would (floats, integers beyond ±(2**53-1),
+    non-ASCII or non-string keys, tuples, bytes...); :func:`check_envelope` is the verifier's own
+    structural check; and the C encoder refuses lone surrogates. What the JSON encoder then writes parses
+    back, by construction, to exactly that copy: ``tests/ledger/test_encoding.py`` checks with hypothesis,
+    over in-domain and out-of-domain data, that every body this returns passes :func:`parse_body` and
+    parses to the object returned, and that no in-domain value is refused. The verifier and the writer's
+    own start-up replay still parse every stored body in full.
+    """
+    obj = _plain({
         "v": FORMAT_VERSION,
         "kiosk": env.kiosk,
         "key_id": env.key_id,
@@ -280,14 +294,49 @@ def build_entry(env: Envelope, kind: str, data: dict[str, Any]) -> tuple[bytes, 
         "clock_synced": env.clock_synced,
         "type": kind,
         "data": data,
-    }
-    try:
-        body = fast_canonical(obj)
-    except (TypeError, ValueError) as exc:  # bytes, NaN, non-str keys...
-        raise EncodingError(f"cannot encode: {exc}") from None
-    # The writer holds itself to the verifier's rules (floats, big ints, ASCII keys, envelope); the bytes
-    # came from fast_canonical itself, so only the canonical re-encode is skipped.
-    parsed = parse_body(body, canonical_known=True)
-    if parsed != obj:  # json.dumps quietly turns int keys into strings and tuples into lists
-        raise EncodingError("value does not survive a JSON round trip (non-string keys or tuples?)")
-    return body, parsed
+    }, 0)
+    check_envelope(obj)
+    return fast_canonical(obj), obj
+
+
+_MAX_DEPTH = 32
+"""Deeper nesting is refused by the writer (entries nest three levels); the parser's own limit is far deeper."""
+
+
+def _plain(value: Any, depth: int) -> Any:
+    """A copy of ``value`` in exact builtin types, or :class:`EncodingError` if no verifier would accept it.
+
+    The copy is what the body parses back to: subclasses (an ``IntEnum``, a ``str`` subclass) are
+    written by the JSON encoder as their plain value, so they are copied as that; the entry the writer
+    keeps never aliases the caller's dicts or lists.
+    """
+    t = type(value)
+    if t is str or t is bool or value is None:
+        return value
+    if t is int:
+        if -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
+            return value
+        raise EncodingError(f"integer {value} is outside ±(2**53-1)")
+    if depth >= _MAX_DEPTH:
+        raise EncodingError(f"nested deeper than {_MAX_DEPTH} levels")
+    if isinstance(value, dict):
+        out = dict(value)  # a C-speed copy; containers and odd scalars are replaced below
+        for k, v in out.items():
+            if type(k) is not str or not k.isascii():  # noqa: E721 - a str subclass key is refused too
+                raise EncodingError(f"keys must be ASCII strings, got {k!r}")
+            vt = type(v)
+            if vt is int:
+                if not -MAX_SAFE_INT <= v <= MAX_SAFE_INT:
+                    raise EncodingError(f"{k}: integer {v} is outside ±(2**53-1)")
+            elif not (vt is str or vt is bool or v is None):
+                out[k] = _plain(v, depth + 1)  # replacing a key's value while iterating is allowed
+        return out
+    if isinstance(value, list):
+        return [_plain(v, depth + 1) for v in value]
+    if isinstance(value, float):
+        raise EncodingError(f"float {value!r}: floats are not allowed (use integer yen / ms)")
+    if isinstance(value, int):  # an IntEnum, say (bool is caught above: it cannot be subclassed)
+        return _plain(int.__int__(value), depth)
+    if isinstance(value, str):
+        return str.__str__(value)
+    raise EncodingError(f"{t.__name__} cannot be encoded (tuples, bytes, sets... are not JSON values here)")

@@ -86,16 +86,12 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 def denormalise(obj: dict[str, Any]) -> dict[str, Any]:
     """The query columns for a parsed body (what verify compares the row against)."""
+    return dict(zip(DENORMALISED, denormalised_row(obj), strict=True))
+
+
+def denormalised_row(obj: dict[str, Any]) -> tuple[Any, ...]:
+    """The same columns as a tuple in :data:`DENORMALISED` order: what the writer inserts (no dict per append)."""
     data = obj["data"]
-    kind = obj["type"]
-    ref = data.get("intent_seq", data.get("voids_seq"))
-    return {
-        "type": kind,
-        "wall_ms": obj["wall_ms"],
-        "project": data.get("project"),
-        "amount_yen": data.get("amount_yen"),
-        "points": data.get("points"),
-        "donor": data.get("donor"),
-        "idem": data.get("idem"),
-        "ref_seq": ref,
-    }
+    get = data.get
+    return (obj["type"], obj["wall_ms"], get("project"), get("amount_yen"), get("points"), get("donor"), get("idem"),
+            get("intent_seq", get("voids_seq")))

@@ -1,37 +1,48 @@
-"""Signature checks spread over processes, for verifying large ledgers.
+"""Signature checks spread over threads, for verifying large ledgers.
 
-Ed25519 verification holds the GIL (about 125 µs an entry here) and is three
-quarters of the verifier's time, so threads do not help. For big ledgers the
-verifier hands batches of ``(seq, signature, entry_hash)`` to a worker process
-and checks a share of the batches itself, keeping the main process busy with
-parsing and chain checks in between. Results are reconciled by seq, so the
-first bad entry reported is the same as in a single-process run.
+An Ed25519 verify is about three quarters of the verifier's time (≈ 110 µs of ≈ 150 µs an entry here),
+and ``cryptography`` (≥ 42; 50 here) releases the GIL while OpenSSL checks a signature, so a second
+thread really does run on a second core: ``tests/ledger/test_verify_parallel.py`` checks that two
+threads verify with more CPU time than wall time. Threads replaced a worker process (until
+2026-12-03): that cost a forkserver start (a new interpreter importing ``cryptography``) and pickling
+every batch, the worker re-imported the calling script's ``__main__`` (a script without a
+``__main__`` guard crashed), and its fixed share of the batches made the main process wait for it
+whenever the shared second core was busy elsewhere: on this 2-core host the process path verified
+4,000 entries *slower* than one process.
 
-The worker is started through the ``forkserver`` context, not by forking this
-process: a kiosk process has reader and uploader threads, and forking a
-threaded process can deadlock the child.
+The work is shared, not split in fixed parts: the main thread queues a batch of
+``(seq, signature, entry_hash)`` each time it has parsed ``BATCH`` entries, and checks a queued batch
+itself whenever the helpers are behind, and every batch still queued at the end. With a free second
+core the helpers take about two thirds of the signatures; with no free core the main thread checks
+nearly all of them itself, as a single-threaded run would, and waits only for the batches already
+being checked. Results are reconciled by seq, so the first bad entry reported is the same as in a
+single-threaded run.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from concurrent.futures import Future, ProcessPoolExecutor
+import threading
+from collections import deque
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-BATCH = 512
-PARALLEL_MIN_ENTRIES = 4000  # below this, starting a worker costs more than it saves
+BATCH = 128
+"""Entries per batch: small enough that waiting for the helpers' last batches costs little (≈ 15 ms of
+verifies), large enough that the hand-over is negligible."""
+PARALLEL_MIN_ENTRIES = 4000
+"""Below this a helper thread did not pay on this 2-core shared host (docs/ledger.md, "Speed"): parallel over
+single-threaded wall time was 0.84-1.3 at 250-2,000 entries, 1.1-1.2 at 4,000."""
+MAX_HELPERS = 3
 
 
-def check_batch(pub_raw: bytes, items: list[tuple[int, bytes, bytes]]) -> int | None:
+def check_batch(pub: Ed25519PublicKey, items: list[tuple[int, bytes, bytes]]) -> int | None:
     """First seq in ``items`` whose signature does not verify, else None."""
-    pub = Ed25519PublicKey.from_public_bytes(pub_raw)
     for seq, sig, h in items:
         try:
             pub.verify(sig, h)
-        except InvalidSignature:
+        except (InvalidSignature, TypeError):  # TypeError: a stored signature that is not bytes (as ChainVerifier)
             return seq
     return None
 
@@ -44,22 +55,37 @@ def usable_cpus() -> int:
 
 
 class SignaturePool:
-    """Collects signatures to check; ``first_bad()`` waits for every batch and returns the lowest bad seq."""
+    """Collects signatures to check; ``first_bad()`` checks or waits for every batch and returns the lowest bad seq."""
 
-    def __init__(self, pub_raw: bytes, local_share: int = 3):
-        self.pub_raw = pub_raw
+    def __init__(self, pub_raw: bytes, helpers: int | None = None):
+        self._pub = Ed25519PublicKey.from_public_bytes(pub_raw)
         self._pending: list[tuple[int, bytes, bytes]] = []
-        self._futures: list[Future[int | None]] = []
-        self._local_bad: list[int] = []
-        self._n = 0
-        # Of every `local_share` batches, one is checked here; the main process also parses and chains,
-        # so the worker takes the larger part.
-        self._local_share = local_share
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["kiosk.ledger.sigcheck"])
-        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+        self._queue: deque[list[tuple[int, bytes, bytes]]] = deque()
+        self._bad: list[int] = []
+        self._error: BaseException | None = None  # a helper's unexpected exception, raised by first_bad()
+        self._busy = 0  # batches a helper has taken and not finished
+        self._turn = 0  # of every helpers + 1 signatures, one is this thread's (see add)
+        self._closed = False
+        self._cv = threading.Condition()
+        n = helpers if helpers is not None else min(MAX_HELPERS, max(1, usable_cpus() - 1))
+        self._threads = [threading.Thread(target=self._helper, name=f"sigcheck-{i}", daemon=True) for i in range(n)]
+        for t in self._threads:
+            t.start()
 
     def add(self, seq: int, signature: bytes, entry_hash: bytes) -> None:
+        self._turn += 1
+        if self._turn > len(self._threads):
+            # This thread's share, checked at once: while it is inside OpenSSL it holds no GIL, and that is
+            # when a helper, back from its own verify, can take the GIL. A helper waiting while this thread
+            # runs Python (parsing) gets it only when the interpreter forces a switch, every 5 ms: with the
+            # whole share checked a batch at a time, the helpers did one verify per switch and two threads
+            # verified no faster than one.
+            self._turn = 0
+            try:
+                self._pub.verify(signature, entry_hash)
+            except (InvalidSignature, TypeError):
+                self._bad.append(seq)
+            return
         self._pending.append((seq, signature, entry_hash))
         if len(self._pending) >= BATCH:
             self._flush()
@@ -68,22 +94,58 @@ class SignaturePool:
         if not self._pending:
             return
         batch, self._pending = self._pending, []
-        self._n += 1
-        if self._n % self._local_share == 0:
-            bad = check_batch(self.pub_raw, batch)
-            if bad is not None:
-                self._local_bad.append(bad)
-        else:
-            self._futures.append(self._pool.submit(check_batch, self.pub_raw, batch))
+        with self._cv:
+            self._queue.append(batch)
+            self._cv.notify()
+            # Helpers behind (or starved of CPU by other processes): this thread checks one itself.
+            mine = self._queue.popleft() if len(self._queue) > len(self._threads) else None
+        if mine is not None:
+            self._check(mine)
+
+    def _check(self, batch: list[tuple[int, bytes, bytes]]) -> None:
+        bad = check_batch(self._pub, batch)
+        if bad is not None:
+            with self._cv:
+                self._bad.append(bad)
+
+    def _helper(self) -> None:
+        while True:
+            with self._cv:
+                while not self._queue and not self._closed:
+                    self._cv.wait()
+                if not self._queue:
+                    return
+                batch = self._queue.popleft()
+                self._busy += 1
+            try:
+                self._check(batch)
+            except BaseException as exc:  # e.g. a stored signature that is not bytes: raised as in one thread
+                with self._cv:
+                    self._error = self._error or exc
+            finally:
+                with self._cv:
+                    self._busy -= 1
+                    self._cv.notify_all()
 
     def first_bad(self) -> int | None:
         self._flush()
-        bad = list(self._local_bad)
-        for f in self._futures:
-            r = f.result()
-            if r is not None:
-                bad.append(r)
-        return min(bad) if bad else None
+        while True:  # whatever no helper has started, this thread checks rather than waits for
+            with self._cv:
+                batch = self._queue.popleft() if self._queue else None
+            if batch is None:
+                break
+            self._check(batch)
+        with self._cv:
+            while self._busy:
+                self._cv.wait()
+            if self._error is not None:
+                raise self._error
+            return min(self._bad) if self._bad else None
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._cv:
+            self._closed = True
+            self._queue.clear()
+            self._cv.notify_all()
+        for t in self._threads:
+            t.join()

@@ -51,7 +51,7 @@ from kiosk.ledger.encoding import (
 )
 from kiosk.ledger.keys import key_id, public_from_raw, public_raw
 from kiosk.ledger.pepper import DonorToken
-from kiosk.ledger.schema import DENORMALISED, MIGRATIONS, SCHEMA_VERSION, denormalise
+from kiosk.ledger.schema import DENORMALISED, MIGRATIONS, SCHEMA_VERSION, denormalised_row
 from kiosk.ledger.state import LedgerState
 from kiosk.ledger.view import LedgerView
 from kiosk.ledger.writer import LedgerThreadError
@@ -192,6 +192,7 @@ class Ledger:
         self._engine = engine
         self._sk = signing_key
         self._pub_raw = public_raw(signing_key.public_key())
+        self._pub_hex = self._pub_raw.hex()
         self.kiosk_id = kiosk_id
         self.key_id = key_id(self._pub_raw)
         self.timezone = timezone
@@ -424,14 +425,13 @@ class Ledger:
             mono_ms=self.clock.mono_ms(), wall_ms=self.clock.wall_ms(), clock_synced=self.clock.synced(),
         )
         body, obj = build_entry(env, kind, data)
-        if self.st.signer_of(env.seq, obj) != self._pub_raw.hex():
+        if self.st.signer_of(env.seq, obj) != self._pub_hex:
             # `kiosk rekey` handed the chain to another key while this process held the old one.
             raise LedgerError(f"ledger {self.path} is signed with key {self.st.key_id} now, not with this "
                               "process's key: restart the kiosk")
         h = entry_hash(body)
         sig = self._sk.sign(h)
-        cols = denormalise(obj)
-        params = (env.seq, body, h, sig, *(cols[c] for c in DENORMALISED))
+        params = (env.seq, body, h, sig, *denormalised_row(obj))
         try:
             raw = self._writer()
             cur = raw.cursor()
@@ -541,6 +541,7 @@ class Ledger:
     def _use_key(self, sk: Ed25519PrivateKey) -> None:
         self._sk = sk
         self._pub_raw = public_raw(sk.public_key())
+        self._pub_hex = self._pub_raw.hex()
         self.key_id = key_id(self._pub_raw)
 
     # --- donations ---------------------------------------------------------------

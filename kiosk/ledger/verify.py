@@ -157,8 +157,10 @@ class ChainVerifier:
         if check_signature:
             try:
                 signer.verify(row.signature, h)
-            except InvalidSignature:
+            except (InvalidSignature, TypeError):  # TypeError: a stored signature that is not bytes (text)
                 raise _Bad(seq, BAD_SIGNATURE) from None
+        elif not isinstance(row.signature, (bytes, bytearray, memoryview)):  # text: what the verify above refuses
+            raise _Bad(seq, BAD_SIGNATURE)
         if row.columns is not None:
             cols = denormalise(obj)
             if cols != row.columns:
@@ -220,13 +222,13 @@ class ChainVerifier:
 def verify_rows(rows: Iterable[Row], pubkey: Ed25519PublicKey | None = None, checkpoint_note: str | None = None,
                 header: dict[str, Any] | None = None, parallel: bool = False,
                 trusted_keys: dict[int, bytes] | None = None) -> VerifyResult:
-    """Verify a whole ledger. ``parallel`` spreads entry signatures over a worker process
+    """Verify a whole ledger. ``parallel`` shares entry signatures with helper threads
     (:mod:`kiosk.ledger.sigcheck`); the verdict, first bad seq included, is the same either way.
     ``trusted_keys``: key changes an administrator announced ({seq: raw key}), see :class:`ChainVerifier`."""
     v = ChainVerifier(pubkey, header, trusted_keys)
     st = v.state
     pool: SignaturePool | None = None
-    pool_key = b""
+    pool_pub: Ed25519PublicKey | None = None  # the key object the pool checks with (compared by identity)
     want_cp: cpmod.Checkpoint | None = None
     if checkpoint_note is not None:
         try:
@@ -241,15 +243,17 @@ def verify_rows(rows: Iterable[Row], pubkey: Ed25519PublicKey | None = None, che
                     v.feed(row)
                     if parallel and v.pub is not None:  # the key is known once genesis is checked
                         pool = SignaturePool(public_raw(v.pub))
-                        pool_key = public_raw(v.pub)
+                        pool_pub = v.pub
                 else:
                     v.feed(row, check_signature=False)
-                    if v.signer is not None and public_raw(v.signer) == pool_key:
+                    # Identity, not bytes (public_raw is a call into OpenSSL per row): every entry the genesis key
+                    # signs gets that very object from the verifier; a key the chain changed to is a new object.
+                    if v.signer is pool_pub:
                         pool.add(row.seq, row.signature, row.entry_hash)
                     else:  # signed by a key the chain changed to: checked here, in order
                         try:
                             v.signer.verify(row.signature, row.entry_hash)  # type: ignore[union-attr]
-                        except InvalidSignature:
+                        except (InvalidSignature, TypeError):
                             raise _Bad(row.seq, BAD_SIGNATURE) from None
                 if want_cp is not None and st.size == want_cp.size:
                     root_at_cp = st.tree.root()

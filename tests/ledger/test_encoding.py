@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from enum import IntEnum
 
 import pytest
 import rfc8785
@@ -14,6 +16,7 @@ from kiosk.ledger.encoding import (
     EncodingError,
     Envelope,
     build_body,
+    build_entry,
     canonical,
     fast_canonical,
     parse_body,
@@ -76,7 +79,8 @@ def test_non_canonical_or_out_of_domain_bodies_are_refused(mutate, reason):
         parse_body(bad)
 
 
-@pytest.mark.parametrize("value", [1.5, float("nan"), 2**53, -(2**53), {1: "x"}, {"ü": 1}, b"bytes", "\ud800"])
+@pytest.mark.parametrize("value", [1.5, float("nan"), 2**53, -(2**53), {1: "x"}, {"ü": 1}, b"bytes", "\ud800", (1, 2),
+                                   {"a": [1, {"b": 2.5}]}, {"a": (1,)}, {2**60: 1}, {"x"}])
 def test_writer_refuses_values_outside_the_domain(value):
     with pytest.raises(EncodingError):
         _body(extra=value)
@@ -95,3 +99,85 @@ def test_envelope_checks():
         parse_body(rfc8785.dumps(dict(obj, extra=1)))
     with pytest.raises(EncodingError, match="donation data lacks"):
         parse_body(rfc8785.dumps(dict(obj, type="donation")))
+
+
+class _Colour(IntEnum):
+    RED = 7
+
+
+class _Name(str):
+    pass
+
+
+# Anything a caller might hand the writer, in domain or not: floats, big integers, bytes, tuples, sets, int and
+# non-ASCII keys, lone surrogates, an IntEnum, a str subclass.
+anything_scalar = (scalars | st.floats(allow_nan=True, allow_infinity=True) | st.integers() | st.binary(max_size=4)
+                   | st.text(max_size=6) | st.just(_Colour.RED) | st.builds(_Name, st.text(max_size=5))
+                   | st.frozensets(st.integers(0, 3), max_size=2))
+anything = st.recursive(
+    anything_scalar,
+    lambda inner: (st.lists(inner, max_size=3) | st.lists(inner, max_size=3).map(tuple)
+                   | st.dictionaries(st.text(max_size=4) | st.integers(-2, 2) | st.builds(_Name, ascii_keys), inner,
+                                     max_size=3)),
+    max_leaves=20)
+ENV = Envelope("k-1", "00" * 8, 7, bytes(32), 1, 123, 1_700_000_000_000, True)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.dictionaries(ascii_keys, anything, max_size=5))
+def test_whatever_build_entry_emits_passes_the_verifier(data):
+    """build_entry no longer parses its own bytes back: what it returns must be exactly what the verifier's
+    parse of those bytes gives, for in-domain and out-of-domain input alike (the rest it must refuse)."""
+    given_data = {"action": "x", **{"f" + k: v for k, v in data.items()}}
+    try:
+        body, obj = build_entry(ENV, "admin_action", given_data)
+    except EncodingError:
+        return
+    parsed = parse_body(body)  # the verifier's full check: canonical, in domain, envelope
+    assert parsed == obj
+    assert fast_canonical(obj) == body
+    assert _exact_types(obj)  # no tuple, subclass or alias of the caller's objects survives
+
+
+def _exact_types(v) -> bool:  # noqa: ANN001
+    if type(v) is dict:
+        return all(type(k) is str and _exact_types(x) for k, x in v.items())
+    if type(v) is list:
+        return all(_exact_types(x) for x in v)
+    return v is None or type(v) in (str, int, bool)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(ascii_keys, values, max_size=6))
+def test_build_entry_refuses_no_in_domain_value(data):
+    body, obj = build_entry(ENV, "admin_action", {"action": "x", **{"f" + k: v for k, v in data.items()}})
+    assert parse_body(body) == obj
+
+
+def test_build_entry_keeps_no_reference_to_the_callers_data():
+    data = {"action": "x", "nested": {"a": [1, 2]}}
+    _, obj = build_entry(ENV, "admin_action", data)
+    data["nested"]["a"].append(3)
+    data["action"] = "y"
+    assert obj["data"] == {"action": "x", "nested": {"a": [1, 2]}}
+
+
+def test_subclasses_are_written_and_kept_as_their_plain_values():
+    body, obj = build_entry(ENV, "admin_action", {"action": _Name("menu_open"), "n": _Colour.RED})
+    assert parse_body(body) == obj and type(obj["data"]["action"]) is str and type(obj["data"]["n"]) is int
+    assert b'"n":7' in body
+
+
+@pytest.mark.parametrize("field,bad", [("mono_ms", 5.0), ("wall_ms", 2**53), ("seq", 0), ("boot", -1), ("kiosk", 3),
+                                       ("clock_synced", 1), ("key_id", b"00")])
+def test_build_entry_refuses_an_out_of_domain_envelope(field, bad):
+    env = dataclasses.replace(ENV, **{field: bad})
+    with pytest.raises(EncodingError):
+        build_entry(env, "admin_action", {"action": "x"})
+
+
+def test_build_entry_refuses_missing_data_keys_and_unknown_types():
+    with pytest.raises(EncodingError, match="lacks"):
+        build_entry(ENV, "donation", {"project": "p"})
+    with pytest.raises(EncodingError, match="unknown entry type"):
+        build_entry(ENV, "party", {})

@@ -1,4 +1,4 @@
-"""Signatures checked in a worker process give exactly the single-process verdict."""
+"""Signatures checked on helper threads give exactly the single-threaded verdict."""
 
 from __future__ import annotations
 
@@ -75,3 +75,56 @@ def test_earlier_bad_signature_outranks_a_later_structural_fault(big):
     tampered[3 * BATCH] = _bad_sig(rows[3 * BATCH + 1])
     b = verify_rows(tampered, sk.public_key(), parallel=True)
     assert b.bad_seq == BATCH + 1 and "missing" in b.reason
+
+
+def test_no_helper_thread_at_all_gives_the_same_verdict(big):
+    """The main thread checks every batch the helpers have not started: with none running it checks them all."""
+    from kiosk.ledger.keys import public_raw
+    from kiosk.ledger.sigcheck import SignaturePool
+
+    _, sk, rows = big
+    bad_at = 2 * BATCH + 5
+    for helpers in (0, 1, 2):
+        pool = SignaturePool(public_raw(sk.public_key()), helpers=helpers)
+        try:
+            for i, row in enumerate(rows, 1):
+                pool.add(row.seq, _bad_sig(row).signature if i == bad_at else row.signature, row.entry_hash)
+            assert pool.first_bad() == bad_at
+        finally:
+            pool.close()
+
+
+def test_text_signature_is_a_bad_signature_both_ways(big, tmp_path):
+    """A signature column holding 64 characters of text (the CHECK on its length lets it in) is named as a bad
+    signature at its seq, not a traceback (before: TypeError out of `kiosk ledger verify`)."""
+    import shutil
+
+    path, sk, _ = big
+    copy = tmp_path / "text-sig.db"
+    shutil.copy(path, copy)
+    con = sqlite3.connect(copy)
+    con.execute("DROP TRIGGER entries_no_update")
+    con.execute("UPDATE entries SET signature = ? WHERE seq = ?", ("x" * 64, 3 * BATCH + 1))
+    con.commit()
+    con.close()
+    for parallel in (False, True):
+        r = verify_path(copy, sk.public_key(), parallel=parallel)
+        assert (r.ok, r.bad_seq) == (False, 3 * BATCH + 1) and "signature" in (r.reason or "")
+
+
+def test_parallel_verify_from_a_script_without_a_main_guard(big, tmp_path):
+    """Helpers are threads: a plain script may verify in parallel. (The worker process this replaced re-ran
+    the calling script's top level in the child, which crashed it, and the verify with it.)"""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path, _, _ = big
+    script = tmp_path / "plain.py"
+    script.write_text("from kiosk.ledger import verify_path\n"
+                      f"r = verify_path({str(path)!r}, parallel=True)\n"
+                      "print('VERDICT', r.ok, r.entries)\n")
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=root)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == f"VERDICT True {len(big[2])}"
