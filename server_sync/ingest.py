@@ -30,10 +30,11 @@ from sqlalchemy.engine import Connection, Engine
 
 from kiosk.ledger import checkpoint as cpmod
 from kiosk.ledger import merkle
-from kiosk.ledger.encoding import entry_hash, parse_body
+from kiosk.ledger.encoding import entry_hash
 from kiosk.ledger.keys import public_from_raw
 from kiosk.ledger.verify import BAD_SIGNATURE, ChainVerifier, Row, VerifyFailure
 from server_sync import citypepper, columns, kiosk_keys, policy, tree
+from server_sync.bodies import parse_body
 from server_sync.clockfix import BootClock
 from server_sync.configstore import current_version
 from server_sync.db import (
@@ -380,6 +381,7 @@ class Ingestor:
         self._verifiers.pop(kid, None)
         v = ChainVerifier(pub)
         v.pub = pub
+        v.parse_body = parse_body  # the ledger's rules, msgspec's speed (server_sync/bodies.py)
         with self.engine.connect() as conn:
             rows = conn.execution_options(stream_results=True, yield_per=2000).execute(
                 select(entries.c.seq, entries.c.body, entries.c.entry_hash, entries.c.signature)

@@ -1,0 +1,72 @@
+"""Entry bodies on the portal's ingest path: :func:`kiosk.ledger.encoding.parse_body`'s verdict, faster.
+
+The canonical check is a parse and a re-encode of every body the portal receives. With the standard
+library's ``json`` that was about 15 µs of an entry's ingest here (the re-encode alone 10 µs, more than
+the SQL insert's per-row cost); msgspec's C codec does both in about 2 µs (docs/sync.md, "Cost of ingest").
+
+The rules stay :func:`~kiosk.ledger.encoding.parse_body`'s, which stays the only definition (the kiosk
+writes and checks its own ledger with it, and has no msgspec). :func:`parse_body` here takes a fast path
+only where it can prove the answer is the same, and hands every other body to the original:
+
+- no number in the body has 16 digits or more (so none reaches 2**53). In a canonical body a number
+  follows ``:``, ``,``, ``[`` or a ``-`` sign, so a run of 16 digits right after one of them is looked for:
+  hex hashes and signatures in strings, mostly preceded by a letter or a quote, rarely match (and only
+  send their body to the original);
+- msgspec decodes it to an object without a float (``float_hook`` refuses them) or a NaN (not JSON),
+  whose keys are all ASCII (true of every key when the whole body is ASCII; else each is looked at:
+  a checkpoint entry's note has an em dash);
+- msgspec's sorted-key encoding of that object is the body byte for byte. For values in the ledger's
+  domain that encoding is RFC 8785's (``tests/sync/test_bodies.py`` checks it against the ``rfc8785``
+  reference with hypothesis, as ``tests/ledger/test_encoding.py`` does for the ``json`` encoder), so
+  the body is canonical, which also excludes whitespace, duplicate keys, other escapes and "-0";
+- then the same envelope check runs on the same object.
+
+A body that fails any of these goes to the original, which accepts it or raises the error it always
+raised, so what is accepted, and why anything is refused, is exactly what it was. Decoding a canonical
+text gives the same object in both parsers (JSON has one meaning for it), which the hypothesis test also
+checks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from kiosk.ledger import encoding
+from kiosk.ledger.encoding import check_envelope
+
+# Digits -> "d"; what may come before a number (: , [ -) -> ":"; everything else -> ".". A long number is
+# then ":" and 16 "d"s (a C-speed test: a regular expression scanning for it costs more than the parse).
+_CLASSES = bytes(ord("d") if 0x30 <= b <= 0x39 else ord(":") if b in b":,[-" else ord(".") for b in range(256))
+_LONG_NUMBER = b":" + b"d" * 16
+
+
+def _no_float(text: str) -> Any:
+    raise ValueError(f"float {text}")
+
+
+_DECODER = msgspec.json.Decoder(float_hook=_no_float)
+_ENCODER = msgspec.json.Encoder(order="sorted")
+
+
+def _ascii_keys(value: Any) -> bool:
+    if type(value) is dict:
+        return all(k.isascii() and _ascii_keys(v) for k, v in value.items())
+    if type(value) is list:
+        return all(_ascii_keys(v) for v in value)
+    return True
+
+
+def parse_body(body: bytes) -> dict[str, Any]:
+    """:func:`kiosk.ledger.encoding.parse_body` (never with ``canonical_known``): the same object or error."""
+    if _LONG_NUMBER not in body.translate(_CLASSES):
+        try:
+            obj = _DECODER.decode(body)
+            fast = type(obj) is dict and _ENCODER.encode(obj) == body and (body.isascii() or _ascii_keys(obj))
+        except (msgspec.MsgspecError, ValueError, RecursionError):
+            fast = False  # not JSON, a float, a lone surrogate, nested too deep...: the original names it
+        if fast:
+            check_envelope(obj)
+            return obj  # type: ignore[no-any-return]
+    return encoding.parse_body(body)
