@@ -10,7 +10,8 @@ donation (DonationService), besides every 100 entries.
   running as its own process (`kiosk-portal serve`); entries/s from first request to last answer.
   bare_insert_eps: the same rows the portal stores, inserted into the same empty schema with the same
   batching (one transaction per batch the kiosks send, cut where they cut them), in the same run, by
-  the same call the portal's ingest makes for its entries (SQLAlchemy Core ``conn.execute(entries.insert(), rows)``: an executemany).
+  the same call the portal's ingest makes for its entries (SQLAlchemy Core
+  ``conn.execute(entries.insert(), rows)``: an executemany).
   ingest_ratio = ingest_eps / bare_insert_eps, per backend.
   On a shared machine those wall-clock rates follow the load; the CPU time per entry follows the work:
   ingest_cpu_us (the portal processes' user+system CPU over the upload, per entry) and bare_cpu_us (this
