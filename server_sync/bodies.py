@@ -1,4 +1,6 @@
-"""Entry bodies on the portal's ingest path: :func:`kiosk.ledger.encoding.parse_body`'s verdict, faster.
+"""Entry bodies and batch documents on the portal's ingest path: the same verdicts, faster.
+
+**Bodies**: :func:`parse_body` gives :func:`kiosk.ledger.encoding.parse_body`'s verdict.
 
 The canonical check is a parse and a re-encode of every body the portal receives. With the standard
 library's ``json`` that was about 15 µs of an entry's ingest here (the re-encode alone 10 µs, more than
@@ -29,12 +31,13 @@ checks.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
 from kiosk.ledger import encoding
 from kiosk.ledger.encoding import check_envelope
+from server_sync.wire import protocol as P
 
 # Digits -> "d"; what may come before a number (: , [ -) -> ":"; everything else -> ".". A long number is
 # then ":" and 16 "d"s (a C-speed test: a regular expression scanning for it costs more than the parse).
@@ -70,3 +73,63 @@ def parse_body(body: bytes) -> dict[str, Any]:
             check_envelope(obj)
             return obj  # type: ignore[no-any-return]
     return encoding.parse_body(body)
+
+
+# --- batch documents --------------------------------------------------------------------------------
+# **Batch documents**: :func:`batch` decodes ``P.BatchRequest`` with msgspec, base64 included, in one C pass
+# (pydantic and then base64 per field cost about 4 µs an entry; this, under 1 µs). It only ever says "this
+# document is well-formed, and here is what it holds" or "ask pydantic": any refusal of msgspec, and any
+# document that a later check of ``ingest._parse_batch`` would refuse, returns None, and the original
+# path then gives the error it always gave. So msgspec's rules must be at least as strict as pydantic's
+# (tests/sync/test_bodies.py feeds both the same mangled documents): the same types, strictly (no bool or
+# float for an int, no number for a string), the same bounds and lengths, unknown fields refused, patterns
+# anchored at the very end (``\Z``: Python's ``$`` would let a trailing newline through), and base64 that
+# ``binascii.a2b_base64(strict_mode=True)`` accepts (the same alphabet and padding rules).
+_SEQ = Annotated[int, msgspec.Meta(ge=1, le=2**53 - 1)]
+
+
+class _Entry(msgspec.Struct, forbid_unknown_fields=True):
+    seq: _SEQ
+    body: bytes
+    signature: bytes
+
+
+class _Consistency(msgspec.Struct, forbid_unknown_fields=True):
+    old_size: Annotated[int, msgspec.Meta(ge=0, le=2**53 - 1)]
+    proof: Annotated[list[str], msgspec.Meta(max_length=P.MAX_PROOF_HASHES)]
+
+
+class _Batch(msgspec.Struct, forbid_unknown_fields=True):
+    kiosk_id: Annotated[str, msgspec.Meta(pattern=P.KIOSK_ID_RE.pattern.removesuffix("$") + "\\Z")]
+    first_seq: _SEQ
+    last_seq: _SEQ
+    entries: Annotated[list[_Entry], msgspec.Meta(min_length=1, max_length=P.MAX_BATCH_ENTRIES)]
+    consistency: _Consistency
+    protocol: Annotated[str, msgspec.Meta(pattern=r"^kiosk-sync/1\Z")] = P.PROTOCOL
+    checkpoint: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+
+
+_BATCH = msgspec.json.Decoder(_Batch)
+
+
+def batch(raw: bytes, kiosk_id: str) -> tuple[P.BatchRequest, list[tuple[int, bytes, bytes]]] | None:
+    """The document's header (entries left out) and its ``(seq, body, signature)`` triples, when it is
+    well-formed for ``kiosk_id`` by every rule ``ingest._parse_batch`` applies; else None (ask it why)."""
+    try:
+        doc = _BATCH.decode(raw)
+    except (msgspec.MsgspecError, ValueError, RecursionError):
+        return None
+    if doc.kiosk_id != kiosk_id or doc.last_seq != doc.first_seq + len(doc.entries) - 1:
+        return None
+    out = []
+    seq = doc.first_seq
+    for e in doc.entries:
+        if e.seq != seq or len(e.body) > P.MAX_ENTRY_BYTES or len(e.signature) != 64:
+            return None
+        out.append((seq, e.body, e.signature))
+        seq += 1
+    head = P.BatchRequest.model_construct(
+        protocol=doc.protocol, kiosk_id=doc.kiosk_id, first_seq=doc.first_seq, last_seq=doc.last_seq, entries=[],
+        checkpoint=doc.checkpoint,
+        consistency=P.Consistency.model_construct(old_size=doc.consistency.old_size, proof=doc.consistency.proof))
+    return head, out

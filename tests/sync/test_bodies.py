@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 
 from kiosk.ledger import encoding
 from kiosk.ledger.encoding import MAX_SAFE_INT, EncodingError, Envelope, build_body
-from server_sync import bodies
+from server_sync import bodies, ingest
+from server_sync.errors import PortalError
+from server_sync.wire import protocol as P
 
 ascii_keys = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=12)
 scalars = (
@@ -146,3 +148,106 @@ def test_integers_near_and_past_the_domain_edge_get_the_same_verdict(xs):
     body = _body().replace(b'"action":"menu_open"', b'"action":"menu_open","x":' + json.dumps(
         xs, separators=(",", ":")).encode())
     assert _verdict(bodies.parse_body, body) == _verdict(encoding.parse_body, body)
+
+
+# --- batch documents -------------------------------------------------------------------------------------
+def _doc(**over):
+    entries = [(5 + i, _body(i=i), bytes([i]) * 64) for i in range(3)]
+    doc = P.batch_document("kiosk-1", entries, "origin\n7\nroot\n\n— sig\n", 4, [bytes(32), bytes([1]) * 32])
+    doc.update(over)
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _pydantic_path(raw, kid="kiosk-1"):
+    """ingest._parse_batch without the fast path: its answer, or its error."""
+    real = bodies.batch
+    try:
+        bodies.batch = lambda *a: None
+        req, ds = ingest._parse_batch(raw, kid)
+        return "ok", _head(req), [(d.seq, d.body, d.signature, d.entry_hash) for d in ds]
+    except PortalError as exc:
+        return "refused", exc.status, exc.code
+    finally:
+        bodies.batch = real
+
+
+def _head(req):
+    return (req.protocol, req.kiosk_id, req.first_seq, req.last_seq, req.checkpoint,
+            req.consistency.old_size, list(req.consistency.proof))
+
+
+def _fast_agrees(raw, kid="kiosk-1"):
+    fast = bodies.batch(raw, kid)
+    slow = _pydantic_path(raw, kid)
+    if fast is None:
+        return True  # the original path answers; nothing to compare
+    head, triples = fast
+    assert slow[0] == "ok", (raw[:300], slow)  # the fast path never accepts what the original refuses
+    assert _head(head) == slow[1]
+    assert [(s, b, g, encoding.entry_hash(b)) for s, b, g in triples] == slow[2]
+    return True
+
+
+def _entry(i=0, **over):
+    e = {"seq": 5 + i, "body": P.b64(_body(i=i)), "signature": P.b64(bytes([i]) * 64)}
+    e.update(over)
+    return e
+
+
+_DOC_MUTATIONS = [
+    {}, {"protocol": "kiosk-sync/2"}, {"protocol": "kiosk-sync/1\n"}, {"protocol": None}, {"kiosk_id": "kiosk-1\n"},
+    {"kiosk_id": "kiosk-2"}, {"kiosk_id": "K"}, {"kiosk_id": 1}, {"first_seq": 0}, {"first_seq": True},
+    {"first_seq": 5.0}, {"first_seq": "5"}, {"first_seq": 2**53}, {"last_seq": 8}, {"last_seq": 6},
+    {"entries": []}, {"entries": [_entry(0)] * 1001}, {"entries": [_entry(0), _entry(2), _entry(1)]},
+    {"entries": [_entry(0, seq=True), _entry(1), _entry(2)]},
+    {"entries": [_entry(0, extra=1), _entry(1), _entry(2)]},
+    {"entries": [_entry(0, body="!!!!"), _entry(1), _entry(2)]},
+    {"entries": [_entry(0, body=P.b64(_body()).rstrip("=")), _entry(1), _entry(2)]},
+    {"entries": [_entry(0, body=" " + P.b64(_body())), _entry(1), _entry(2)]},
+    {"entries": [_entry(0, body=P.b64(_body()) + "\n"), _entry(1), _entry(2)]},
+    {"entries": [_entry(0, body=P.b64(b"x" * (16 * 1024 + 1))), _entry(1), _entry(2)]},
+    {"entries": [_entry(0, body=P.b64(b"x" * (16 * 1024))), _entry(1), _entry(2)]},
+    {"entries": [_entry(0, body=P.b64(b"x" * 30000)), _entry(1), _entry(2)]},
+    {"entries": [_entry(0, signature=P.b64(bytes(63))), _entry(1), _entry(2)]},
+    {"entries": [_entry(0, signature=P.b64(bytes(65))), _entry(1), _entry(2)]},
+    {"entries": [_entry(0, signature=P.b64(bytes(70))), _entry(1), _entry(2)]},
+    {"entries": [_entry(0, body=1)]},
+    {"entries": [{"seq": 5, "body": P.b64(_body())}]},
+    {"checkpoint": None}, {"checkpoint": "x" * 2001}, {"checkpoint": "x" * 2000}, {"checkpoint": 7},
+    {"consistency": {"old_size": -1, "proof": []}}, {"consistency": {"old_size": 4, "proof": ["a"] * 65}},
+    {"consistency": {"old_size": 4, "proof": [1]}}, {"consistency": {"old_size": 4}},
+    {"consistency": {"old_size": 4, "proof": [], "x": 1}}, {"consistency": None}, {"extra": True},
+]
+
+
+@pytest.mark.parametrize("i", range(len(_DOC_MUTATIONS)))
+def test_batch_documents_fast_path_never_accepts_more(i):
+    assert _fast_agrees(_doc(**_DOC_MUTATIONS[i]))
+
+
+@pytest.mark.parametrize("raw", [
+    b"", b"[]", b"{", b"null", _doc()[:-1], _doc() + b"x", _doc() + b" ", _doc().replace(b'"first_seq":5', b'"first_seq":5,"first_seq":6'),
+    _doc().replace(b'"protocol":"kiosk-sync/1",', b""), _doc().replace(b'"checkpoint":', b'"checkpoint":null,"c":'),
+    _doc().replace(b'"first_seq":5', b'"first_seq":5,"first_seq":5'),
+])
+def test_malformed_batch_documents_fast_path_never_accepts_more(raw):
+    assert _fast_agrees(raw)
+
+
+def test_a_well_formed_batch_takes_the_fast_path():
+    assert bodies.batch(_doc(), "kiosk-1") is not None
+    assert bodies.batch(_doc(), "kiosk-2") is None  # addressed to another kiosk: the original says 403
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_random_edits_of_a_batch_document(data):
+    raw = bytearray(_doc())
+    for _ in range(data.draw(st.integers(1, 3))):
+        at = data.draw(st.integers(0, len(raw)))
+        byte = data.draw(st.sampled_from(b'{}[]",:.-+=/ 0123456789aAzZ\\\n\x00'))
+        if data.draw(st.booleans()):
+            raw[at:at] = bytes([byte])
+        elif at < len(raw):
+            raw[at:at + 1] = bytes([byte])
+    assert _fast_agrees(bytes(raw))
