@@ -33,8 +33,7 @@ from kiosk.ledger import merkle
 from kiosk.ledger.encoding import entry_hash
 from kiosk.ledger.keys import public_from_raw
 from kiosk.ledger.verify import BAD_SIGNATURE, ChainVerifier, Row, VerifyFailure
-from server_sync import citypepper, columns, kiosk_keys, policy, tree
-from server_sync import bodies
+from server_sync import bodies, citypepper, columns, kiosk_keys, policy, tree
 from server_sync.bodies import parse_body
 from server_sync.clockfix import BootClock
 from server_sync.configstore import current_version

@@ -226,7 +226,8 @@ def test_batch_documents_fast_path_never_accepts_more(i):
 
 
 @pytest.mark.parametrize("raw", [
-    b"", b"[]", b"{", b"null", _doc()[:-1], _doc() + b"x", _doc() + b" ", _doc().replace(b'"first_seq":5', b'"first_seq":5,"first_seq":6'),
+    b"", b"[]", b"{", b"null", _doc()[:-1], _doc() + b"x", _doc() + b" ",
+    _doc().replace(b'"first_seq":5', b'"first_seq":5,"first_seq":6'),
     _doc().replace(b'"protocol":"kiosk-sync/1",', b""), _doc().replace(b'"checkpoint":', b'"checkpoint":null,"c":'),
     _doc().replace(b'"first_seq":5', b'"first_seq":5,"first_seq":5'),
 ])
