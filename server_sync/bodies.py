@@ -36,7 +36,7 @@ from typing import Annotated, Any
 import msgspec
 
 from kiosk.ledger import encoding
-from kiosk.ledger.encoding import check_envelope
+from kiosk.ledger.encoding import ENVELOPE_KEYS, check_envelope
 from server_sync.wire import protocol as P
 
 # Digits -> "d"; what may come before a number (: , [ -) -> ":"; everything else -> ".". A long number is
@@ -66,7 +66,10 @@ def parse_body(body: bytes) -> dict[str, Any]:
     if _LONG_NUMBER not in body.translate(_CLASSES):
         try:
             obj = _DECODER.decode(body)
-            fast = type(obj) is dict and _ENCODER.encode(obj) == body and (body.isascii() or _ascii_keys(obj))
+            # Keys: all ASCII in an ASCII body; else the envelope's (when they are exactly its own, which
+            # check_envelope requires anyway) and those inside ``data``.
+            fast = type(obj) is dict and _ENCODER.encode(obj) == body and (
+                body.isascii() or (obj.keys() == ENVELOPE_KEYS and _ascii_keys(obj["data"])))
         except (msgspec.MsgspecError, ValueError, RecursionError):
             fast = False  # not JSON, a float, a lone surrogate, nested too deep...: the original names it
         if fast:

@@ -59,12 +59,9 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-@dataclass
-class _Decoded:
-    seq: int
-    body: bytes
-    signature: bytes
-    entry_hash: bytes
+_Decoded = Row
+"""A received entry: its seq, exact body, signature and entry hash (the verifier's own row type, so each
+entry is wrapped once, not once here and once again for the verifier)."""
 
 
 @dataclass
@@ -293,8 +290,7 @@ class Ingestor:
         covered = 0
         try:
             for d in fresh:
-                obj = v.feed(Row(d.seq, d.body, d.entry_hash, d.signature), check_signature=False,
-                             check_note=False)
+                obj = v.feed(d, check_signature=False, check_note=False)
                 pub.by_seq[d.seq], pub.default = v.signer, v.pub
                 objs.append(obj)
                 if obj["type"] == "checkpoint":
@@ -712,7 +708,7 @@ def _parse_batch(raw: bytes, kid: str) -> tuple[P.BatchRequest, list[_Decoded]]:
     """The batch's header (its ``entries`` are in the list) and its entries, decoded; or the PortalError why not."""
     fast = bodies.batch(raw, kid)  # msgspec: well-formed documents only, in one C pass (server_sync/bodies.py)
     if fast is not None:
-        return fast[0], [_Decoded(seq, body, sig, entry_hash(body)) for seq, body, sig in fast[1]]
+        return fast[0], [Row(seq, body, entry_hash(body), sig) for seq, body, sig in fast[1]]
     try:
         req = P.BatchRequest.model_validate_json(raw)
     except ValidationError as exc:
@@ -734,6 +730,6 @@ def _parse_batch(raw: bytes, kid: str) -> tuple[P.BatchRequest, list[_Decoded]]:
             raise PortalError(413, "entry_too_large", f"entries[{i}] is over {P.MAX_ENTRY_BYTES} bytes")
         if len(sig) != 64:
             raise PortalError(422, "invalid_request", f"entries[{i}]: an Ed25519 signature is 64 bytes")
-        out.append(_Decoded(e.seq, body, sig, entry_hash(body)))
+        out.append(Row(e.seq, body, entry_hash(body), sig))
     return req, out
 

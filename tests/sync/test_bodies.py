@@ -82,6 +82,8 @@ _MUTATIONS = [
     lambda b: b.replace(b'menu_open', b'\\u00e9'),
     lambda b: b.replace(b'menu_open', "é".encode()),
     lambda b: b.replace(b'"action"', '"é"'.encode()),
+    lambda b: b.replace(b'"boot":0', '"boot":0,"bé":0'.encode()),  # a non-ASCII envelope key, non-ASCII body
+    lambda b: b.replace(b'"action":"menu_open"', '"action":"—"'.encode()).replace(b'"boot":0', '"bé":0'.encode()),
     lambda b: b.replace(b'"action":"menu_open"', '"action":"menu_open","x":{"é":1}'.encode()),
     lambda b: b.replace(b'"action":"menu_open"', '"action":"menu_open","x":[{"ab":"—"},{"é":1}]'.encode()),
     lambda b: b.replace(b'"action":"menu_open"', '"action":"—","x":[{"ab":"—"}]'.encode()),  # valid, non-ASCII
