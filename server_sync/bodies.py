@@ -70,8 +70,8 @@ def parse_body(body: bytes) -> dict[str, Any]:
             # check_envelope requires anyway) and those inside ``data``.
             fast = type(obj) is dict and _ENCODER.encode(obj) == body and (
                 body.isascii() or (obj.keys() == ENVELOPE_KEYS and _ascii_keys(obj["data"])))
-        except (msgspec.MsgspecError, ValueError, RecursionError):
-            fast = False  # not JSON, a float, a lone surrogate, nested too deep...: the original names it
+        except Exception:  # not JSON, a float, a lone surrogate, nested too deep...: the original names it
+            fast = False  # (any failure here only means "ask the original")
         if fast:
             check_envelope(obj)
             return obj  # type: ignore[no-any-return]
@@ -120,7 +120,7 @@ def batch(raw: bytes, kiosk_id: str) -> tuple[P.BatchRequest, list[tuple[int, by
     well-formed for ``kiosk_id`` by every rule ``ingest._parse_batch`` applies; else None (ask it why)."""
     try:
         doc = _BATCH.decode(raw)
-    except (msgspec.MsgspecError, ValueError, RecursionError):
+    except Exception:  # any failure only means "ask the pydantic path"
         return None
     if doc.kiosk_id != kiosk_id or doc.last_seq != doc.first_seq + len(doc.entries) - 1:
         return None
