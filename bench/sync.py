@@ -9,8 +9,9 @@ donation (DonationService), besides every 100 entries.
 - ingest: 50 simulated kiosks upload at once (one thread each, pre-built signed batches) to a portal
   running as its own process (`kiosk-portal serve`); entries/s from first request to last answer.
   bare_insert_eps: the same rows the portal stores, inserted into the same empty schema with the same
-  batching (one transaction per batch), in the same run, by the same call the portal's ingest makes for
-  its entries (SQLAlchemy Core ``conn.execute(entries.insert(), rows)``: an executemany).
+  batching (one transaction per batch the kiosks send, cut where they cut them), in the same run, by
+  the same call the portal's ingest makes for its entries (SQLAlchemy Core
+  ``conn.execute(entries.insert(), rows)``: an executemany).
   ingest_ratio = ingest_eps / bare_insert_eps, per backend.
   On a shared machine those wall-clock rates follow the load; the CPU time per entry follows the work:
   ingest_cpu_us (the portal processes' user+system CPU over the upload, per entry) and bare_cpu_us (this
@@ -18,7 +19,10 @@ donation (DonationService), besides every 100 entries.
   PostgreSQL server's own CPU (nor the clients'), so on PostgreSQL cpu_ratio weighs only the Python side.
 
 Aims (issue #16): catch-up <= 3 s; ingest_ratio >= 0.5.
-Usage: python bench/sync.py [--catchup-entries 10000] [--kiosks 50] [--entries-per-kiosk 400] [--batch 100]
+Batches are cut as the uploader cuts them (at most --batch entries, ending at the newest checkpoint entry
+within reach: server_sync.wire.protocol.batch_end); the default 500 is the uploader's own
+(P.DEFAULT_BATCH_ENTRIES, which Uploader.from_config uses).
+Usage: python bench/sync.py [--catchup-entries 10000] [--kiosks 50] [--entries-per-kiosk 500] [--batch 500]
 """
 
 from __future__ import annotations
@@ -112,7 +116,7 @@ class SimKiosk:
         self.sk = Ed25519PrivateKey.generate()
         led = build_ledger(work / f"{self.id}.db", self.id, n, self.sk, pepper)
         self.entries = list(led.iter_entries())
-        self.rows_by_batch: list[list] = []
+        self.cuts: list[tuple[int, int]] = []  # (start index, end index) of each batch, as sent
         led.close(checkpoint=False)
         leaves = [e.entry_hash for e in self.entries]
         self.batches = []
@@ -124,6 +128,7 @@ class SimKiosk:
             # The uploader's batch rule: end at a checkpoint entry when the rest does not fit.
             end = P.batch_end(accepted, len(self.entries), batch, cp_seqs)
             part = self.entries[accepted:end]
+            self.cuts.append((accepted, end))
             accepted = last = end
             # As the real uploader would: the kiosk's latest checkpoint (here: the last one the kiosk had
             # written when the batch's last entry existed) and a proof from the portal's acknowledgement.
@@ -167,7 +172,7 @@ def proc_cpu_s(pid: int) -> float:
     return total
 
 
-def bare_insert(db_url: str, kiosks: list[SimKiosk], batch: int) -> tuple[float, float]:
+def bare_insert(db_url: str, kiosks: list[SimKiosk]) -> tuple[float, float]:
     """The same rows through SQLAlchemy with the same batching, no checks, no HTTP."""
     eng = make_engine(db_url)
     drop_schema(eng)
@@ -177,7 +182,7 @@ def bare_insert(db_url: str, kiosks: list[SimKiosk], batch: int) -> tuple[float,
     for k in kiosks:
         rows = [entry_row(k.id, e.seq, e.body, e.signature, e.entry_hash, e.obj, e.obj["wall_ms"], True, now)
                 for e in k.entries]
-        batches += [rows[i:i + batch] for i in range(0, len(rows), batch)]
+        batches += [rows[a:b] for a, b in k.cuts]  # the batches the kiosk sends
     total = sum(len(b) for b in batches)
     t0, c0 = time.perf_counter(), time.process_time()
     for rows in batches:
@@ -235,7 +240,7 @@ def main() -> None:
     ap.add_argument("--catchup-entries", type=int, default=10_000)
     ap.add_argument("--kiosks", type=int, default=50)
     ap.add_argument("--entries-per-kiosk", type=int, default=500)
-    ap.add_argument("--batch", type=int, default=250)
+    ap.add_argument("--batch", type=int, default=P.DEFAULT_BATCH_ENTRIES, help="the uploader's batch size")
     ap.add_argument("--workers", type=int, default=1, help="portal processes (default 1)")
     args = ap.parse_args()
     work = scratch_dir()
@@ -264,7 +269,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
     if pg:
         backends.append(("postgresql", pg, pg))
     for name, url, bare_url in backends:
-        bare, bare_cpu = bare_insert(bare_url, kiosks, args.batch)
+        bare, bare_cpu = bare_insert(bare_url, kiosks)
         eps, cpu = ingest(url, kiosks, args.workers)
         suffix = "" if name == "sqlite" else "_pg"
         out[f"ingest_eps{suffix}"] = round(eps)

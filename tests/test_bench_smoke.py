@@ -102,3 +102,13 @@ def test_moviemaker_bench_prints_one_json_line():
     assert out["bench"] == "moviemaker" and out["size"] == "320x180" and out["photos"] == 6
     assert out["frames"] == 600 and out["movie_s"] == 20.0 and out["kiosk_format"] is True
     assert out["render_s"] > 0 and out["bare_encode_s"] > 0 and out["ratio"] > 0
+
+
+def test_ingest_ir_bench_prints_one_json_line():
+    out = _one_json_line(["bench/ingest_ir.py", "--kiosks", "2"])
+    assert out["bench"] == "ingest_ir"
+    if "skipped" in out:  # no valgrind on this machine: the bench says so
+        assert "valgrind" in out["skipped"]
+        return
+    assert out["entries"] > 0 and out["ingest_ir_per_entry"] > out["bare_ir_per_entry"] > 0
+    assert 0 < out["ir_ratio"] < 1

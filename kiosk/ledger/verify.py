@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -112,6 +112,9 @@ class ChainVerifier:
         """The key that had to sign the entry fed last (a caller checking signatures itself uses it)."""
         self.keys: list[Ed25519PublicKey] = []
         """Every key the chain has used, oldest first."""
+        self.parse_body: Callable[[bytes], dict[str, Any]] = parse_body
+        """Parses and checks a body: :func:`~kiosk.ledger.encoding.parse_body`, or a faster function with
+        exactly its verdicts (the portal's ``server_sync.bodies.parse_body``)."""
 
     def resume_at_state(self) -> None:
         """After ``state`` was rebuilt by replaying stored entries: take the key in force from it."""
@@ -141,7 +144,7 @@ class ChainVerifier:
             raise _Bad(expected, f"entry missing (next stored entry is seq={row.seq})")
         seq = row.seq
         try:
-            obj = parse_body(row.body)
+            obj = self.parse_body(row.body)
         except EncodingError as exc:
             raise _Bad(seq, f"body: {exc}") from None
         if obj["seq"] != seq:

@@ -20,6 +20,8 @@ import pytest
 import requests
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select, update
 from sync_helpers import PROJECTS, enrolled
 
@@ -387,3 +389,12 @@ def test_a_receipt_from_before_a_rekey_verifies_through_the_key_change(portal, r
     new = _receipt(portal, receipt_code(after[0]))
     assert new["verification"]["key_changes"] == [] and check_receipt(new, rig.ledger.key_id).ok
     assert auditor(new, rig.ledger.key_id) == (True, "ok")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600), st.binary(min_size=64, max_size=64))
+def test_receipt_codes_are_the_base32_of_the_digest(body, signature):
+    from server_sync.wire.receipt import DOMAIN, receipt_code_of
+
+    digest = hashlib.sha256(DOMAIN + signature + body).digest()[:16]
+    assert receipt_code_of(body, signature) == base64.b32encode(digest).decode("ascii").rstrip("=")
