@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kiosk.ledger.encoding import (
-    MAX_SAFE_INT,
     EncodingError,
     Envelope,
     build_body,
@@ -21,17 +20,7 @@ from kiosk.ledger.encoding import (
     fast_canonical,
     parse_body,
 )
-
-ascii_keys = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=12)
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(-MAX_SAFE_INT, MAX_SAFE_INT)
-    | st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)  # any text but lone surrogates
-)
-values = st.recursive(scalars,
-                      lambda inner: st.lists(inner, max_size=4) | st.dictionaries(ascii_keys, inner, max_size=4),
-                      max_leaves=25)
+from tests.json_strategies import ascii_keys, scalars, values
 
 
 @settings(max_examples=400, deadline=None)

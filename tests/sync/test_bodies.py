@@ -12,21 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kiosk.ledger import encoding
-from kiosk.ledger.encoding import MAX_SAFE_INT, EncodingError, Envelope, build_body
+from kiosk.ledger.encoding import EncodingError, Envelope, build_body
 from server_sync import bodies, ingest
 from server_sync.errors import PortalError
 from server_sync.wire import protocol as P
-
-ascii_keys = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=12)
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(-MAX_SAFE_INT, MAX_SAFE_INT)
-    | st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)  # any text but lone surrogates
-)
-values = st.recursive(scalars,
-                      lambda inner: st.lists(inner, max_size=4) | st.dictionaries(ascii_keys, inner, max_size=4),
-                      max_leaves=25)
+from tests.json_strategies import ascii_keys, values
 
 
 def _verdict(parse, body):
