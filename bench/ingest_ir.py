@@ -50,7 +50,7 @@ def measure(db_url: str, n_kiosks: int, work: Path) -> dict:
     from server_sync.auth import authenticate
     from server_sync.db import create_schema, drop_schema, entries, make_engine
     from server_sync.enroll import enroll, issue_code
-    from server_sync.ingest import Ingestor, entry_row
+    from server_sync.ingest import Ingestor
     from server_sync.wire import protocol as P
 
     pepper = Pepper.create(work / "pepper.json")
@@ -86,15 +86,7 @@ def measure(db_url: str, n_kiosks: int, work: Path) -> dict:
     counted = sum(r[2].count(b'"seq":') for r in requests[1:])
     eng.dispose()
 
-    eng = make_engine(db_url)
-    drop_schema(eng)
-    create_schema(eng)
-    now = int(time.time() * 1000)
-    batches = []
-    for k in kiosks:
-        rows = [entry_row(k.id, e.seq, e.body, e.signature, e.entry_hash, e.obj, e.obj["wall_ms"], True, now)
-                for e in k.entries]
-        batches += [rows[a:b] for a, b in k.cuts]
+    eng, batches = bench_sync.bare_batches(db_url, kiosks)
     with eng.begin() as conn:  # warm-up, not counted
         conn.execute(entries.insert(), batches[0])
     _control("-i", "on")

@@ -39,6 +39,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -172,8 +173,8 @@ def proc_cpu_s(pid: int) -> float:
     return total
 
 
-def bare_insert(db_url: str, kiosks: list[SimKiosk]) -> tuple[float, float]:
-    """The same rows through SQLAlchemy with the same batching, no checks, no HTTP."""
+def bare_batches(db_url: str, kiosks: list[SimKiosk]) -> tuple[Any, list[list[dict]]]:
+    """An engine on a fresh empty schema, and the rows the portal would store, in the batches the kiosks send."""
     eng = make_engine(db_url)
     drop_schema(eng)
     create_schema(eng)
@@ -182,7 +183,13 @@ def bare_insert(db_url: str, kiosks: list[SimKiosk]) -> tuple[float, float]:
     for k in kiosks:
         rows = [entry_row(k.id, e.seq, e.body, e.signature, e.entry_hash, e.obj, e.obj["wall_ms"], True, now)
                 for e in k.entries]
-        batches += [rows[a:b] for a, b in k.cuts]  # the batches the kiosk sends
+        batches += [rows[a:b] for a, b in k.cuts]
+    return eng, batches
+
+
+def bare_insert(db_url: str, kiosks: list[SimKiosk]) -> tuple[float, float]:
+    """The same rows through SQLAlchemy with the same batching, no checks, no HTTP."""
+    eng, batches = bare_batches(db_url, kiosks)
     total = sum(len(b) for b in batches)
     t0, c0 = time.perf_counter(), time.process_time()
     for rows in batches:
