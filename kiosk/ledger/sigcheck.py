@@ -37,12 +37,20 @@ single-threaded wall time was 0.84-1.3 at 250-2,000 entries, 1.1-1.2 at 4,000.""
 MAX_HELPERS = 3
 
 
+def signature_ok(pub: Ed25519PublicKey, signature: bytes, entry_hash: bytes) -> bool:
+    """Whether ``signature`` is ``pub``'s over ``entry_hash``. A stored signature that is not bytes (text: the
+    library raises TypeError) is a bad signature, never a traceback, on every path of the verifier."""
+    try:
+        pub.verify(signature, entry_hash)
+    except (InvalidSignature, TypeError):
+        return False
+    return True
+
+
 def check_batch(pub: Ed25519PublicKey, items: list[tuple[int, bytes, bytes]]) -> int | None:
     """First seq in ``items`` whose signature does not verify, else None."""
     for seq, sig, h in items:
-        try:
-            pub.verify(sig, h)
-        except (InvalidSignature, TypeError):  # TypeError: a stored signature that is not bytes (as ChainVerifier)
+        if not signature_ok(pub, sig, h):
             return seq
     return None
 
@@ -81,9 +89,7 @@ class SignaturePool:
             # whole share checked a batch at a time, the helpers did one verify per switch and two threads
             # verified no faster than one.
             self._turn = 0
-            try:
-                self._pub.verify(signature, entry_hash)
-            except (InvalidSignature, TypeError):
+            if not signature_ok(self._pub, signature, entry_hash):
                 self._bad.append(seq)
             return
         self._pending.append((seq, signature, entry_hash))

@@ -30,7 +30,7 @@ from kiosk.ledger.encoding import (
 )
 from kiosk.ledger.keys import key_id, public_from_raw, public_raw
 from kiosk.ledger.schema import DENORMALISED, denormalise
-from kiosk.ledger.sigcheck import PARALLEL_MIN_ENTRIES, SignaturePool, usable_cpus
+from kiosk.ledger.sigcheck import PARALLEL_MIN_ENTRIES, SignaturePool, signature_ok, usable_cpus
 from kiosk.ledger.state import HistoryError, LedgerState
 
 
@@ -158,10 +158,8 @@ class ChainVerifier:
         signer = self._signer(seq, obj)
         self.signer = signer
         if check_signature:
-            try:
-                signer.verify(row.signature, h)
-            except (InvalidSignature, TypeError):  # TypeError: a stored signature that is not bytes (text)
-                raise _Bad(seq, BAD_SIGNATURE) from None
+            if not signature_ok(signer, row.signature, h):
+                raise _Bad(seq, BAD_SIGNATURE)
         elif not isinstance(row.signature, (bytes, bytearray, memoryview)):  # text: what the verify above refuses
             raise _Bad(seq, BAD_SIGNATURE)
         if row.columns is not None:
@@ -253,11 +251,8 @@ def verify_rows(rows: Iterable[Row], pubkey: Ed25519PublicKey | None = None, che
                     # signs gets that very object from the verifier; a key the chain changed to is a new object.
                     if v.signer is pool_pub:
                         pool.add(row.seq, row.signature, row.entry_hash)
-                    else:  # signed by a key the chain changed to: checked here, in order
-                        try:
-                            v.signer.verify(row.signature, row.entry_hash)  # type: ignore[union-attr]
-                        except (InvalidSignature, TypeError):
-                            raise _Bad(row.seq, BAD_SIGNATURE) from None
+                    elif not signature_ok(v.signer, row.signature, row.entry_hash):  # type: ignore[arg-type]
+                        raise _Bad(row.seq, BAD_SIGNATURE)  # signed by a key the chain changed to: checked in order
                 if want_cp is not None and st.size == want_cp.size:
                     root_at_cp = st.tree.root()
         except _Bad as bad:
