@@ -59,11 +59,6 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-_Decoded = Row
-"""A received entry: its seq, exact body, signature and entry hash (the verifier's own row type, so each
-entry is wrapped once, not once here and once again for the verifier)."""
-
-
 @dataclass
 class _Plan:
     """What one verified batch will write."""
@@ -173,7 +168,7 @@ class Ingestor:
         return stored
 
     def _ingest_locked(self, kiosk: dict[str, Any], key: str, digest: str,
-                       batch: tuple[P.BatchRequest, list[_Decoded]]) -> dict[str, Any]:
+                       batch: tuple[P.BatchRequest, list[Row]]) -> dict[str, Any]:
         req, decoded = batch
         kid = kiosk["id"]
         pub = public_from_raw(kiosk["public_key"])
@@ -228,7 +223,7 @@ class Ingestor:
         return ans
 
     # --- checks -----------------------------------------------------------------------------------
-    def _check_overlap(self, kid: str, pubs: list[Any], overlap: list[_Decoded]) -> None:
+    def _check_overlap(self, kid: str, pubs: list[Any], overlap: list[Row]) -> None:
         """Entries the portal already holds must be the same bytes; a different signed body is equivocation.
         ``pubs``: the keys the kiosk has signed with (and a function giving the chain's own, read if needed)."""
         lo, hi = overlap[0].seq, overlap[-1].seq
@@ -246,7 +241,7 @@ class Ingestor:
             raise PortalError(409, "equivocation", detail, seq=d.seq)
 
     def _verify(self, kid: str, pub: Any, k: Any, v: ChainVerifier, req: P.BatchRequest,
-                fresh: list[_Decoded]) -> _Plan:
+                fresh: list[Row]) -> _Plan:
         st = v.state
         cp = None
         chain_pub = v.pub or pub  # the key in force (pub before genesis)
@@ -422,7 +417,7 @@ class Ingestor:
                     entries.c.kiosk_id == kid, entries.c.boot.in_(boots_in), entries.c.clock_synced.is_(False)
                 ).values(time_ms=_bounded_sql(c.epoch_ms), time_fixed=True))
 
-    def _store(self, conn: Connection, kid: str, plan: _Plan, fresh: list[_Decoded], cur: Any) -> None:
+    def _store(self, conn: Connection, kid: str, plan: _Plan, fresh: list[Row], cur: Any) -> None:
         objs = plan.objs
         received = now_ms()
         for o in objs:
@@ -576,7 +571,7 @@ class _Signers:
         (self.by_seq.get(seq) or self.default).verify(signature, h)
 
 
-def _bad_signature(pub: Any, ds: list[_Decoded]) -> tuple[int, str] | None:
+def _bad_signature(pub: Any, ds: list[Row]) -> tuple[int, str] | None:
     """The seq of the first of ``ds`` whose own signature, or (for a checkpoint entry) whose note's
     signature, does not verify, and the reason a verifier checking both in order gives; else None."""
     for d in ds:
@@ -596,7 +591,7 @@ def _bad_signature(pub: Any, ds: list[_Decoded]) -> tuple[int, str] | None:
     return None
 
 
-def _signed_by_any(pubs: list[Any], d: _Decoded) -> bool:
+def _signed_by_any(pubs: list[Any], d: Row) -> bool:
     for p in pubs:
         if not hasattr(p, "verify"):  # the function giving the chain's keys
             if _signed_by_any(list(p()), d):
@@ -610,7 +605,7 @@ def _signed_by_any(pubs: list[Any], d: _Decoded) -> bool:
     return False
 
 
-def _announced_keys(fresh: list[_Decoded]) -> list[Any]:
+def _announced_keys(fresh: list[Row]) -> list[Any]:
     """Keys that key_change entries of this batch announce (a later checkpoint note is signed by one)."""
     out = []
     for d in fresh:
@@ -632,7 +627,7 @@ def _open_note(note: str, keys: list[Any]) -> cpmod.Checkpoint:
     raise err or cpmod.CheckpointError("no key")
 
 
-def _drop_revoked(fresh: list[_Decoded], ks: kiosk_keys.KioskKeys) -> tuple[list[_Decoded], tuple[int, int] | None]:
+def _drop_revoked(fresh: list[Row], ks: kiosk_keys.KioskKeys) -> tuple[list[Row], tuple[int, int] | None]:
     """``fresh`` up to the first entry signed by a revoked key, and (its seq, the revocation's seq) or None."""
     for i, d in enumerate(fresh):
         try:
@@ -645,7 +640,7 @@ def _drop_revoked(fresh: list[_Decoded], ks: kiosk_keys.KioskKeys) -> tuple[list
     return fresh, None
 
 
-def _first_bad_signature(pub: Any, fresh: list[_Decoded], upto: int) -> None:
+def _first_bad_signature(pub: Any, fresh: list[Row], upto: int) -> None:
     """Refuse the batch (422) at the first entry up to ``upto`` whose own signature (or checkpoint note)
     does not verify."""
     bad = _bad_signature(pub, [d for d in fresh if d.seq <= upto])
@@ -704,8 +699,9 @@ def _invalid(exc: ValidationError) -> PortalError:
     return PortalError(422, "invalid_request", f"{where}: {err['msg']}")
 
 
-def _parse_batch(raw: bytes, kid: str) -> tuple[P.BatchRequest, list[_Decoded]]:
-    """The batch's header (its ``entries`` are in the list) and its entries, decoded; or the PortalError why not."""
+def _parse_batch(raw: bytes, kid: str) -> tuple[P.BatchRequest, list[Row]]:
+    """The batch's header (its ``entries`` are in the list) and its entries, decoded as the verifier's own
+    :class:`Row` (each entry is wrapped once, for the checks here and for the verifier); or the PortalError why not."""
     fast = bodies.batch(raw, kid)  # msgspec: well-formed documents only, in one C pass (server_sync/bodies.py)
     if fast is not None:
         return fast[0], [Row(seq, body, entry_hash(body), sig) for seq, body, sig in fast[1]]
