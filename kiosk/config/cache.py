@@ -59,10 +59,11 @@ def load_run_config(path: str | os.PathLike | None = None) -> tuple[KioskConfig,
     the cache written). Raises :class:`~kiosk.config.ConfigError` exactly as ``load_config`` does."""
     p, raw = read_config_bytes(path)
     data = parse_toml(p, raw)  # a file that is not TOML is reported as always, cache or not
-    base_dir = p.resolve().parent
+    resolved = p.resolve()
+    base_dir = resolved.parent
     cache = _cache_path(data, base_dir)
     schema = schema_digest()
-    key = _key(p.resolve(), raw, schema)
+    key = _key(resolved, raw, schema)
     if cache is not None:
         cfg = _read(cache, schema, key)
         if cfg is not None:
