@@ -122,11 +122,11 @@ class Ingestor:
             clock.observe_heartbeat(now.mono_ms, now.wall_ms, now.clock_synced, t)
             self._save_boots(conn, kid, {b: clock}, set(known))
             pay = now.payment
-            conn.execute(update(kiosks).where(kiosks.c.id == kid).values(
-                last_seen_ms=t, reported_size=now.ledger_size, clock_synced=now.clock_synced,
-                clock_skew_ms=now.wall_ms - t,
+            conn.execute(_SET_KIOSK, {
+                "kid": kid, "last_seen_ms": t, "reported_size": now.ledger_size, "clock_synced": now.clock_synced,
+                "clock_skew_ms": now.wall_ms - t,
                 **({} if pay is None else {"payment_terminal": pay.terminal, "payment_state": pay.state,
-                                           "payment_detail": pay.detail, "payment_seen_ms": t})))
+                                           "payment_detail": pay.detail, "payment_seen_ms": t})})
             return self.answer(conn, kid)
 
     # --- batches ----------------------------------------------------------------------------------
@@ -200,7 +200,7 @@ class Ingestor:
                 self._lock_kiosk(conn, kid)
                 ans = self.answer(conn, kid, duplicates=len(overlap))
                 self._remember(conn, kid, key, digest, ans)
-                conn.execute(update(kiosks).where(kiosks.c.id == kid).values(last_seen_ms=now_ms()))
+                conn.execute(_SET_KIOSK, {"kid": kid, "last_seen_ms": now_ms()})
             return ans
         verifier = self._verifier(kid, pub, k)
         verifier.trusted_keys = ks.trusted  # an administrator's announcement may be newer than the cache
@@ -404,12 +404,18 @@ class Ingestor:
         if existing is None:
             existing = {r[0] for r in conn.execute(select(boots.c.boot).where(
                 boots.c.kiosk_id == kid, boots.c.boot.in_(list(clocks)))).all()}
+        news, olds = [], []
         for b, c in clocks.items():
             vals = {"epoch_ms": c.epoch_ms, "source": c.source, "max_mono_ms": c.max_mono_ms, "floor_ms": c.floor_ms}
             if b in existing:
-                conn.execute(update(boots).where(boots.c.kiosk_id == kid, boots.c.boot == b).values(**vals))
+                olds.append({"kid": kid, "b": b, **vals})
             else:
-                conn.execute(boots.insert().values(kiosk_id=kid, boot=b, **vals))
+                news.append({"kiosk_id": kid, "boot": b, **vals})
+        if olds:
+            conn.execute(_SET_BOOT, olds)
+        if news:
+            conn.execute(boots.insert(), news)
+        for b, c in clocks.items():
             if c.changed:
                 # Re-time the unsynced entries of this boot stored earlier.
                 boots_in = [0, 1] if b == 1 else [b]
@@ -465,31 +471,31 @@ class Ingestor:
         # One INSERT of the subtrees this batch completes; tree_size moves with size below.
         plan.frontier = tree.extend(conn, kid, fresh[0].seq - 1, [d.entry_hash for d in fresh], tree_have,
                                     self._frontiers.get(kid))
-        for seq, why in quarantined:
-            # In the batch's own transaction: the entry and its alarm are stored together or not at all.
-            conn.execute(alarms.insert().values(kiosk_id=kid, kind="quarantine", seq=seq,
-                                                detail=f"seq={seq} quarantined: {why}", created_ms=received))
         if quarantined:
-            conn.execute(update(kiosks).where(kiosks.c.id == kid).values(alarm=True))
+            # In the batch's own transaction: the entry and its alarm are stored together or not at all.
+            conn.execute(alarms.insert(), [
+                {"kiosk_id": kid, "kind": "quarantine", "seq": seq, "detail": f"seq={seq} quarantined: {why}",
+                 "created_ms": received} for seq, why in quarantined])
         if voids:  # the voided donation may be in this batch or an earlier one
-            conn.execute(update(entries).where(and_(entries.c.kiosk_id == kid, entries.c.seq.in_(voids)))
-                         .values(voided=True))
+            conn.execute(_VOID, {"kid": kid, "seqs": voids})
         self._save_boots(conn, kid, clocks, known)
         vals: dict[str, Any] = {
-            "size": plan.size, "tip": plan.tip, "cp_size": plan.ack[0], "cp_root": plan.ack[1],
+            "kid": kid, "size": plan.size, "tip": plan.tip, "cp_size": plan.ack[0], "cp_root": plan.ack[1],
             "cp_note": plan.ack[2], "pending_cp_size": plan.pending[0], "pending_cp_root": plan.pending[1],
             "last_seen_ms": received, "tree_size": plan.size,
         }
         if config_applied is not None:
             vals["config_applied"] = config_applied
-        conn.execute(update(kiosks).where(kiosks.c.id == kid).values(**vals))
+        if quarantined:
+            vals["alarm"] = True
+        conn.execute(_SET_KIOSK, vals)
 
     def _remember(self, conn: Connection, kid: str, key: str, digest: str, ans: dict[str, Any]) -> None:
         # The kiosk row is locked, so another process with the same key cannot slip in between; a key
         # already stored (a batch of nothing new, answered again) keeps its first answer.
-        ins = (sqlite.insert if is_sqlite(self.engine) else postgresql.insert)(idempotency)
-        conn.execute(ins.values(kiosk_id=kid, key=key, request_digest=digest, status=200, response=json.dumps(ans),
-                                created_ms=now_ms()).on_conflict_do_nothing(index_elements=["kiosk_id", "key"]))
+        conn.execute(_REMEMBER_SQLITE if is_sqlite(self.engine) else _REMEMBER_PG, {
+            "kiosk_id": kid, "key": key, "request_digest": digest, "status": 200, "response": json.dumps(ans),
+            "created_ms": now_ms()})
 
     def _alarm(self, kid: str, kind: str, seq: int | None, detail: str) -> None:
         """Alarms commit on their own: the refused batch rolls back, the alarm must stay."""
@@ -678,6 +684,13 @@ _STORED_ANSWER = select(idempotency.c.request_digest, idempotency.c.response).wh
 _CATALOG = select(projects.c.id)
 _BOOTS = select(boots.c.boot, boots.c.epoch_ms, boots.c.source, boots.c.max_mono_ms, boots.c.floor_ms).where(
     boots.c.kiosk_id == bindparam("kid"), boots.c.boot.in_(bindparam("boots", expanding=True)))
+_SET_KIOSK = update(kiosks).where(kiosks.c.id == bindparam("kid"))
+"""UPDATE of the kiosk row: the SET clause is the parameters' column names (``kid`` names the row)."""
+_SET_BOOT = update(boots).where(boots.c.kiosk_id == bindparam("kid"), boots.c.boot == bindparam("b"))
+_VOID = update(entries).where(entries.c.kiosk_id == bindparam("kid"),
+                              entries.c.seq.in_(bindparam("seqs", expanding=True))).values(voided=True)
+_REMEMBER_SQLITE = sqlite.insert(idempotency).on_conflict_do_nothing(index_elements=["kiosk_id", "key"])
+_REMEMBER_PG = postgresql.insert(idempotency).on_conflict_do_nothing(index_elements=["kiosk_id", "key"])
 _CONFIG_CHANGES = (select(entries.c.body).where(entries.c.kiosk_id == bindparam("kid"),
                                                 entries.c.type == "config_change", entries.c.quarantine.is_(None))
                    .order_by(entries.c.seq.desc()).limit(20))
