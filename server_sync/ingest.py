@@ -72,6 +72,31 @@ class _Plan:
     frontier: tree.Frontier | None = None  # the Merkle tree's compact range after this batch (server_sync/tree.py)
 
 
+@dataclass
+class Upload:
+    """A parsed batch whose Idempotency-Key this process holds in flight (:meth:`Ingestor.claim`)."""
+
+    ingestor: Ingestor
+    kiosk: dict[str, Any]
+    key: str
+    digest: str
+    batch: tuple[P.BatchRequest, list[Row]]
+    lock: threading.Lock  # the kiosk's: one batch of a kiosk at a time in this process
+    released: bool = False
+
+    def __enter__(self) -> Upload:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Let the key be used again (once: a second call does nothing)."""
+        if not self.released:
+            self.released = True
+            self.ingestor._release(self.kiosk["id"], self.key)
+
+
 class Conflict(Exception):
     """Another writer moved the kiosk's high-water mark while we verified."""
 
@@ -131,6 +156,14 @@ class Ingestor:
 
     # --- batches ----------------------------------------------------------------------------------
     def ingest(self, kiosk: dict[str, Any], key: str, digest: str, raw: bytes) -> dict[str, Any]:
+        with self.claim(kiosk, key, digest, raw) as upload:
+            return self.run(upload)
+
+    def claim(self, kiosk: dict[str, Any], key: str, digest: str, raw: bytes) -> Upload:
+        """The first half of :meth:`ingest`: the batch parsed and its Idempotency-Key marked in flight (the
+        refusals of those two steps, in that order), as a context manager that releases the key on exit.
+        The portal's app waits for an ingest slot between the halves (docs/portal.md, "Ingest slots"), so a
+        second upload of the same key that arrives while the first waits is still a 409 in_flight."""
         kid = kiosk["id"]
         if not key:
             raise PortalError(400, "idempotency_key_required", "batch uploads need an Idempotency-Key header")
@@ -141,18 +174,23 @@ class Ingestor:
                                   headers={"Retry-After": "1"})
             self._inflight.add((kid, key))
             lock = self._locks.setdefault(kid, threading.Lock())
-        try:
-            with lock:
-                for _ in range(3):
-                    try:
-                        return self._ingest_locked(kiosk, key, digest, batch)
-                    except Conflict:
-                        self._verifiers.pop(kid, None)
-                raise PortalError(409, "conflict", "the kiosk's ledger moved during the upload; retry",
-                                  headers={"Retry-After": "1"})
-        finally:
-            with self._guard:
-                self._inflight.discard((kid, key))
+        return Upload(self, kiosk, key, digest, batch, lock)
+
+    def run(self, upload: Upload) -> dict[str, Any]:
+        """The second half of :meth:`ingest`: every other check, and the write."""
+        kiosk, kid = upload.kiosk, upload.kiosk["id"]
+        with upload.lock:
+            for _ in range(3):
+                try:
+                    return self._ingest_locked(kiosk, upload.key, upload.digest, upload.batch)
+                except Conflict:
+                    self._verifiers.pop(kid, None)
+            raise PortalError(409, "conflict", "the kiosk's ledger moved during the upload; retry",
+                              headers={"Retry-After": "1"})
+
+    def _release(self, kid: str, key: str) -> None:
+        with self._guard:
+            self._inflight.discard((kid, key))
 
     def _replay(self, conn: Connection, kid: str, key: str, digest: str) -> dict[str, Any] | None:
         """The stored answer to ``key`` (in the connection that then reads the kiosk: one checkout, not two)."""

@@ -43,15 +43,16 @@ def _serve(args: argparse.Namespace) -> int:
         uvicorn.run("server_sync.app:app_from_env", factory=True, host=args.host, port=args.port,
                     workers=args.workers, proxy_headers=True, log_level=args.log_level)
         return 0
-    from server_sync.app import create_app, options_from_env
+    from server_sync.app import create_app, freeze_startup_heap, options_from_env
 
     try:
         opts = options_from_env()
     except RuntimeError as exc:
         print(f"kiosk-portal serve: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(create_app(args.db, **opts), host=args.host, port=args.port, proxy_headers=True,
-                log_level=args.log_level)
+    app = create_app(args.db, **opts)
+    freeze_startup_heap()
+    uvicorn.run(app, host=args.host, port=args.port, proxy_headers=True, log_level=args.log_level)
     return 0
 
 
