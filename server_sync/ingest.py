@@ -452,7 +452,7 @@ class Ingestor:
         if olds:
             conn.execute(_SET_BOOT, olds)
         if news:
-            conn.execute(boots.insert(), news)
+            conn.execute(_INSERT_BOOT, news)
         for b, c in clocks.items():
             if c.changed:
                 # Re-time the unsynced entries of this boot stored earlier.
@@ -511,7 +511,7 @@ class Ingestor:
                                     self._frontiers.get(kid))
         if quarantined:
             # In the batch's own transaction: the entry and its alarm are stored together or not at all.
-            conn.execute(alarms.insert(), [
+            conn.execute(_INSERT_ALARM, [
                 {"kiosk_id": kid, "kind": "quarantine", "seq": seq, "detail": f"seq={seq} quarantined: {why}",
                  "created_ms": received} for seq, why in quarantined])
         if voids:  # the voided donation may be in this batch or an earlier one
@@ -538,8 +538,9 @@ class Ingestor:
     def _alarm(self, kid: str, kind: str, seq: int | None, detail: str) -> None:
         """Alarms commit on their own: the refused batch rolls back, the alarm must stay."""
         with self._write() as conn:
-            conn.execute(alarms.insert().values(kiosk_id=kid, kind=kind, seq=seq, detail=detail, created_ms=now_ms()))
-            conn.execute(update(kiosks).where(kiosks.c.id == kid).values(alarm=True))
+            conn.execute(_INSERT_ALARM, {"kiosk_id": kid, "kind": kind, "seq": seq, "detail": detail,
+                                         "created_ms": now_ms()})
+            conn.execute(_SET_KIOSK, {"kid": kid, "alarm": True})
             if kind == "equivocation":  # a kiosk that signs two histories is not trusted until staff look
                 suspend(conn, kid, f"equivocation at seq={seq}")
 
@@ -583,7 +584,7 @@ def _config_doc(conn: Connection, version: int) -> dict[str, Any] | None:
     """The pushed config document of ``version`` (None for 0: the kiosk runs only its own file)."""
     if not version:
         return None
-    doc = conn.execute(select(configs.c.document).where(configs.c.version == version)).scalar()
+    doc = conn.execute(_CONFIG_DOC, {"version": version}).scalar()
     return json.loads(doc) if doc else None
 
 
@@ -729,6 +730,9 @@ _VOID = update(entries).where(entries.c.kiosk_id == bindparam("kid"),
                               entries.c.seq.in_(bindparam("seqs", expanding=True))).values(voided=True)
 _REMEMBER_SQLITE = sqlite.insert(idempotency).on_conflict_do_nothing(index_elements=["kiosk_id", "key"])
 _REMEMBER_PG = postgresql.insert(idempotency).on_conflict_do_nothing(index_elements=["kiosk_id", "key"])
+_INSERT_ALARM = alarms.insert()
+_INSERT_BOOT = boots.insert()
+_CONFIG_DOC = select(configs.c.document).where(configs.c.version == bindparam("version"))
 _CONFIG_CHANGES = (select(entries.c.body).where(entries.c.kiosk_id == bindparam("kid"),
                                                 entries.c.type == "config_change", entries.c.quarantine.is_(None))
                    .order_by(entries.c.seq.desc()).limit(20))

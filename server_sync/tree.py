@@ -236,8 +236,11 @@ def extend(conn: Connection, kid: str, old_size: int, leaves: Sequence[bytes], h
         stack = _frontier(conn, kid, old_size)
     size, made = _grow(stack, old_size, leaves)
     if made:
-        conn.execute(tree_nodes.insert(), [{"kiosk_id": kid, **r} for r in made])
+        conn.execute(_INSERT_NODES, [{"kiosk_id": kid, **r} for r in made])
     return size, stack
+
+
+_INSERT_NODES = tree_nodes.insert()  # built once: every batch of 16 entries or more runs it
 
 
 def covers(kiosk: Any, size: int) -> bool:
