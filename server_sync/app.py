@@ -120,7 +120,7 @@ def _target(request: Request) -> str:
     return raw.decode("latin-1") + ("?" + qs.decode("latin-1") if qs else "")
 
 
-INGEST_SLOTS = 2
+INGEST_SLOTS = 4
 """Default of ``create_app(ingest_slots=...)`` and $KIOSK_PORTAL_INGEST_SLOTS (docs/portal.md, "Ingest slots")."""
 
 
