@@ -41,6 +41,13 @@ if TYPE_CHECKING:
 
     from kiosk.sync.source import LedgerSource
 
+REUSE_IDLE_S = 2.0
+"""Seconds a kept-alive HTTP connection may sit idle and still be reused. A server closes idle connections
+after its own keep-alive timeout (uvicorn: 5 s, nginx: 75 s); a request sent on a connection just as the
+server closes it is lost with "Remote end closed connection without response" (bench/fleet.py's 200 kiosks met it
+in three of four 60 s runs). Closing it here first, well inside the shortest of those timeouts,
+leaves no such race; a kiosk syncing once a minute opens a connection a round either way."""
+
 # requests (HTTP) and the ledger reader (SQLAlchemy) are imported when the uploader first talks to the portal or
 # reads the ledger, on the sync thread: `kiosk run` builds its uploader before READY=1, and importing them there
 # kept the lobby screen dark 0.3 s longer at full speed, four times that on a quarter core (cold start, #16).
@@ -114,7 +121,8 @@ class Uploader:
                  sleep: Callable[[float], None] = time.sleep,
                  on_config: Callable[[dict[str, Any]], None] | None = None,
                  payment_health: Callable[[], dict[str, str]] | None = None,
-                 pepper_path: str | os.PathLike | None = None, pepper: Any = None):
+                 pepper_path: str | os.PathLike | None = None, pepper: Any = None,
+                 reuse_idle_s: float = REUSE_IDLE_S):
         self.kiosk_id = kiosk_id
         self.pepper_path = Path(pepper_path) if pepper_path else None
         """Where the city's pepper is adopted into (kiosk/sync/peppersync.py); None: this uploader does not."""
@@ -139,6 +147,9 @@ class Uploader:
         self.timeout = timeout
         self.backoff_policy = Backoff(backoff_base, backoff_cap)
         self._http = session
+        self.reuse_idle_s = reuse_idle_s
+        """A kept-alive connection idle longer than this is closed here rather than reused (see REUSE_IDLE_S)."""
+        self._last_answer: float | None = None  # time.monotonic() of the last answer read, or None
         self.rng = rng or random.Random()
         self.sleep = sleep
         self.offset_s = 0.0  # portal clock minus ours, learned from every answer
@@ -223,11 +234,16 @@ class Uploader:
         if signed:
             headers.update(P.sign_request(sk, self.kiosk_id, method, path, body,
                                           int(time.time() + self.offset_s), idem))
+        now = time.monotonic()
+        if self._http is not None and self._last_answer is not None and now - self._last_answer > self.reuse_idle_s:
+            self._http.close()  # its pooled connections only: the session opens new ones as needed
         try:
             resp = self.http.request(method, self._url(path), data=body or None, headers=headers, timeout=self.timeout)
             content = resp.content  # a body cut mid-way raises here
         except requests.RequestException as exc:
+            self._last_answer = None
             raise SyncError(f"network: {type(exc).__name__}: {str(exc)[:200]}") from None
+        self._last_answer = time.monotonic()
         try:
             data = json.loads(content) if content else None
         except ValueError:

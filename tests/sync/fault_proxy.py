@@ -8,6 +8,11 @@ Faults (per request, chosen by ``pick``):
 - ``error500``: answer 500 without forwarding;
 - ``duplicate``: forward the same request twice at once, answer with the second answer;
 - ``cut_body``: forward it, send the headers and half the body, close.
+
+With ``keepalive_s``, the proxy also behaves as a server whose keep-alive timer fires just as a request
+arrives on a connection idle longer than that: it closes the connection without answering (counted as
+``stale_keepalive``). Real servers leave that race to timing; here it is certain, so a test can show a
+client never sends on such a connection.
 """
 
 from __future__ import annotations
@@ -25,11 +30,11 @@ FAULTS = ("drop_before", "drop_after", "delay", "error500", "duplicate", "cut_bo
 
 class FaultProxy:
     def __init__(self, upstream: str, rate: float = 0.5, seed: int = 1, faults: tuple[str, ...] = FAULTS,
-                 delay_s: float = 0.2):
+                 delay_s: float = 0.2, keepalive_s: float | None = None):
         u = urlsplit(upstream)
         self.host, self.port = u.hostname, u.port
         self.rng = random.Random(seed)
-        self.rate, self.faults, self.delay_s = rate, faults, delay_s
+        self.rate, self.faults, self.delay_s, self.keepalive_s = rate, faults, delay_s, keepalive_s
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
         proxy = self
@@ -40,9 +45,17 @@ class FaultProxy:
             def log_message(self, *args: object) -> None:  # quiet
                 pass
 
+            answered_at: float | None = None  # per connection (a handler serves one): its last answer
+
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                idle = None if self.answered_at is None else time.monotonic() - self.answered_at
+                if proxy.keepalive_s is not None and idle is not None and idle > proxy.keepalive_s:
+                    with proxy._lock:
+                        proxy.counts["stale_keepalive"] += 1
+                    self.close_connection = True
+                    return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
                 fault = proxy.pick()
                 if fault == "drop_before":
@@ -85,6 +98,7 @@ class FaultProxy:
                 self.end_headers()
                 self.wfile.write(body)
                 self.wfile.flush()
+                self.answered_at = time.monotonic()
 
             do_GET = do_POST = _handle
 
