@@ -477,8 +477,9 @@ class Ledger:
         """Checkpoint when N entries or T minutes have passed. A failed checkpoint is logged, not raised:
         the entry itself is already durable, and the next append retries."""
         since = self._since_checkpoint()
+        # The entry's own stamp, microseconds old, not another clock read.
         due = since >= self.checkpoint_every or (
-            since > 0 and self.clock.mono_ms() - self.st.cp_mono >= self.checkpoint_ms)
+            since > 0 and entry.obj["mono_ms"] - self.st.cp_mono >= self.checkpoint_ms)
         if due:
             try:
                 self.checkpoint()
