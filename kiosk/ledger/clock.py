@@ -24,6 +24,8 @@ import time
 from typing import Any, Protocol, runtime_checkable
 
 _TIME_ERROR = 5  # adjtimex() return value while the clock is unsynchronised
+# CLOCK_BOOTTIME keeps counting through suspend; it is "since boot" on Linux (looked up once: every append reads it).
+_BOOT_CLOCK: int = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _libc = None
 
@@ -70,9 +72,7 @@ class SystemClock:
         self._checked_ms = -1_000_000
 
     def mono_ms(self) -> int:
-        # CLOCK_BOOTTIME keeps counting through suspend; it is "since boot" on Linux.
-        clk = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
-        return time.clock_gettime_ns(clk) // 1_000_000
+        return time.clock_gettime_ns(_BOOT_CLOCK) // 1_000_000
 
     def wall_ms(self) -> int:
         return time.time_ns() // 1_000_000

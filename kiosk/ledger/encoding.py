@@ -4,13 +4,17 @@ Bodies are canonical JSON per RFC 8785 (JCS). Our domain is deliberately
 small: objects with ASCII keys, strings, booleans, null, lists and integers
 within ±(2**53 - 1). No floats, ever: money is integer yen.
 
-Bodies are produced and re-checked with the C-accelerated ``json`` module,
-which on this restricted domain is byte-identical to JCS (sorted ASCII keys,
-no whitespace, the same minimal string escapes) and seven times faster than
-the pure-Python ``rfc8785`` reference implementation, which matters because
-the verifier re-encodes every entry. ``tests/ledger/test_encoding.py`` proves
-the equivalence against ``rfc8785`` with hypothesis, and :func:`build_entry`
-refuses every out-of-domain value before encoding, so one can never be signed.
+Bodies are produced and re-checked with msgspec's C JSON encoder (sorted keys)
+where it is installed (the ``kiosk`` and ``portal`` extras), else with the
+C-accelerated ``json`` module. On this restricted domain both are
+byte-identical to JCS (sorted ASCII keys, no whitespace, the same minimal
+string escapes); ``json`` is seven times faster than the pure-Python
+``rfc8785`` reference implementation and msgspec seven times faster again
+(≈ 1 µs a body against ≈ 7.5 µs), which matters because the writer encodes
+every append on the citizen's tap path and the verifier re-encodes every
+entry. ``tests/ledger/test_encoding.py`` proves both equivalences against
+``rfc8785`` with hypothesis, and :func:`build_entry` refuses every
+out-of-domain value before encoding, so one can never be signed.
 
 This module is pure: no I/O.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,10 +130,28 @@ def canonical(value: Any) -> bytes:
 _FAST = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+def json_canonical(value: Any) -> bytes:
+    """The standard library's encoding of an in-domain value: RFC 8785's bytes (the fallback encoder)."""
+    return _FAST.encode(value).encode("utf-8")
+
+
+_encode: Callable[[Any], bytes]
+try:
+    from msgspec.json import Encoder as _MsgspecEncoder
+except ImportError:  # a base install (the off-line verifier without the kiosk or portal extra)
+    _encode = json_canonical
+else:
+    # Sorted keys, no whitespace, UTF-8 kept as is, the same escapes as ``json`` (\" \\ \b \f \n \r \t
+    # and \u00xx for the other control characters; nothing else, not U+2028/2029 nor DEL), integers as
+    # digits; a lone surrogate raises UnicodeEncodeError, as above. Out of the domain the two differ
+    # (msgspec writes NaN as null, a str subclass is a TypeError): every caller checks the domain first.
+    _encode = _MsgspecEncoder(order="sorted").encode
+
+
 def fast_canonical(value: Any) -> bytes:
-    """The same bytes as :func:`canonical` for in-domain values, via the C json encoder."""
+    """The same bytes as :func:`canonical` for in-domain values, via a C encoder (msgspec's, or ``json``'s)."""
     try:
-        return _FAST.encode(value).encode("utf-8")
+        return _encode(value)
     except UnicodeEncodeError:
         raise EncodingError("string holds a lone surrogate") from None
 
@@ -270,32 +293,45 @@ def build_body(env: Envelope, kind: str, data: dict[str, Any]) -> bytes:
 
 
 def build_entry(env: Envelope, kind: str, data: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
-    """The canonical body and its parsed form (what a verifier will see).
+    """The canonical body and its parsed form (what a verifier will see); see :func:`new_entry`."""
+    return new_entry(env.kiosk, env.key_id, env.seq, env.prev, env.boot, env.mono_ms, env.wall_ms,
+                     env.clock_synced, kind, data)
+
+
+def new_entry(kiosk: str, key_id: str, seq: int, prev: bytes, boot: int, mono_ms: int, wall_ms: int,
+              clock_synced: bool, kind: str, data: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+    """:func:`build_entry` with the envelope's fields as arguments: the writer's way, one call per append
+    (an :class:`Envelope` per append cost 2.5 µs, a tenth of what the writer's own Python did per append).
 
     The writer holds itself to the verifier's rules without parsing its own bytes back (that re-parse was
-    a sixth of an append's CPU): :func:`_plain` copies the entry into plain ``dict``/``list``/``str``/
+    a sixth of an append's CPU): :func:`_plain` copies ``data`` into plain ``dict``/``list``/``str``/
     ``int``/``bool``/``None``, refusing everything a verifier would (floats, integers beyond ±(2**53-1),
     non-ASCII or non-string keys, tuples, bytes...); :func:`check_envelope` is the verifier's own
-    structural check; and the C encoder refuses lone surrogates. What the JSON encoder then writes parses
-    back, by construction, to exactly that copy: ``tests/ledger/test_encoding.py`` checks with hypothesis,
-    over in-domain and out-of-domain data, that every body this returns passes :func:`parse_body` and
-    parses to the object returned, and that no in-domain value is refused. The verifier and the writer's
-    own start-up replay still parse every stored body in full.
+    structural check, which also holds the envelope's fields to their exact types (``int``, ``str``,
+    ``bool``: the store passes its own), and the integers are then bounded above; and the encoder refuses
+    lone surrogates. What the encoder then writes parses back, by construction, to exactly that object:
+    ``tests/ledger/test_encoding.py`` checks with hypothesis, over in-domain and out-of-domain data, that
+    every body this returns passes :func:`parse_body` and parses to the object returned, and that no
+    in-domain value is refused. The verifier and the writer's own start-up replay still parse every
+    stored body in full.
     """
-    obj = _plain({
+    obj = {
         "v": FORMAT_VERSION,
-        "kiosk": env.kiosk,
-        "key_id": env.key_id,
-        "seq": env.seq,
-        "prev": env.prev.hex(),
-        "boot": env.boot,
-        "mono_ms": env.mono_ms,
-        "wall_ms": env.wall_ms,
-        "clock_synced": env.clock_synced,
+        "kiosk": kiosk,
+        "key_id": key_id,
+        "seq": seq,
+        "prev": prev.hex(),
+        "boot": boot,
+        "mono_ms": mono_ms,
+        "wall_ms": wall_ms,
+        "clock_synced": clock_synced,
         "type": kind,
-        "data": data,
-    }, 0)
-    check_envelope(obj)
+        "data": _plain(data, 1),
+    }
+    check_envelope(obj)  # exact ints >= their floor, exact strs and bool, 64 hex prev, the type's data keys
+    if seq > MAX_SAFE_INT or boot > MAX_SAFE_INT or mono_ms > MAX_SAFE_INT or wall_ms > MAX_SAFE_INT:
+        raise EncodingError(f"an envelope integer is outside ±(2**53-1): seq={seq} boot={boot} "
+                            f"mono_ms={mono_ms} wall_ms={wall_ms}")
     return fast_canonical(obj), obj
 
 

@@ -43,10 +43,9 @@ from kiosk.ledger.durable import fsync_dir, make_dirs
 from kiosk.ledger.encoding import (
     VOUCHED_BY_ADMINISTRATOR,
     VOUCHED_BY_PREVIOUS_KEY,
-    Envelope,
-    build_entry,
     entry_hash,
     key_change_message,
+    new_entry,
     parse_body,
 )
 from kiosk.ledger.keys import key_id, public_from_raw, public_raw
@@ -419,19 +418,17 @@ class Ledger:
         raise AssertionError("unreachable")
 
     def _append_once(self, kind: str, data: dict[str, Any]) -> Entry:
-        env = Envelope(
-            kiosk=self.kiosk_id, key_id=self.key_id, seq=self.size + 1, prev=self.st.tip,
-            boot=self.st.boot + (kind == "boot"),
-            mono_ms=self.clock.mono_ms(), wall_ms=self.clock.wall_ms(), clock_synced=self.clock.synced(),
-        )
-        body, obj = build_entry(env, kind, data)
-        if self.st.signer_of(env.seq, obj) != self._pub_hex:
+        st, clock = self.st, self.clock
+        seq = st.size + 1
+        body, obj = new_entry(self.kiosk_id, self.key_id, seq, st.tip, st.boot + (kind == "boot"),
+                              clock.mono_ms(), clock.wall_ms(), clock.synced(), kind, data)
+        if st.signer_of(seq, obj) != self._pub_hex:
             # `kiosk rekey` handed the chain to another key while this process held the old one.
-            raise LedgerError(f"ledger {self.path} is signed with key {self.st.key_id} now, not with this "
+            raise LedgerError(f"ledger {self.path} is signed with key {st.key_id} now, not with this "
                               "process's key: restart the kiosk")
         h = entry_hash(body)
         sig = self._sk.sign(h)
-        params = (env.seq, body, h, sig, *denormalised_row(obj))
+        params = (seq, body, h, sig, *denormalised_row(obj))
         try:
             raw = self._writer()
             cur = raw.cursor()
@@ -451,14 +448,14 @@ class Ledger:
             self._drop_writer()
             if "entries.seq" in str(exc) or "PRIMARY KEY" in str(exc):
                 raise _SeqTaken() from None
-            raise LedgerError(f"ledger refused seq={env.seq}: {exc}") from None
+            raise LedgerError(f"ledger refused seq={seq}: {exc}") from None
         except (sqlite3.Error, OSError) as exc:
             self._stale = True
             self._drop_writer()
             raise LedgerUnavailable(f"ledger write failed, nothing recorded: {_reason(exc)}") from None
-        entry = Entry(env.seq, body, h, sig, obj)
-        self.st.apply(env.seq, obj, h, sig)
-        self._view = LedgerView.of(self.st, self._view, kind)  # one reference swap: readers see all of it or none
+        entry = Entry(seq, body, h, sig, obj)
+        st.apply(seq, obj, h, sig)
+        self._view = LedgerView.of(st, self._view, kind)  # one reference swap: readers see all of it or none
         return entry
 
     def _drop_writer(self) -> None:
@@ -480,8 +477,9 @@ class Ledger:
         """Checkpoint when N entries or T minutes have passed. A failed checkpoint is logged, not raised:
         the entry itself is already durable, and the next append retries."""
         since = self._since_checkpoint()
+        # The entry's own stamp, microseconds old, not another clock read.
         due = since >= self.checkpoint_every or (
-            since > 0 and self.clock.mono_ms() - self.st.cp_mono >= self.checkpoint_ms)
+            since > 0 and entry.obj["mono_ms"] - self.st.cp_mono >= self.checkpoint_ms)
         if due:
             try:
                 self.checkpoint()

@@ -11,9 +11,8 @@ without a lock, so it never waits for the writer's fsync (the render thread read
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kiosk.ledger.encoding import ZERO_HASH
 
@@ -25,8 +24,14 @@ _TOTALS_KINDS = frozenset({"donation", "void"})
 publishing costs a handful of attribute copies, not a copy of every project per append."""
 
 
-@dataclass(frozen=True)
-class LedgerView:
+_NO_TOTALS: Mapping[str, tuple[int, int]] = MappingProxyType({})
+
+
+class LedgerView(NamedTuple):
+    """Immutable as a tuple is. A named tuple, not a frozen dataclass: one is published per append, on the
+    citizen's tap path, and a frozen dataclass's ``__init__`` sets each of its eight fields through
+    ``object.__setattr__`` (≈ 2.3 µs here, a named tuple ≈ 0.4 µs)."""
+
     size: int = 0
     tip: bytes = ZERO_HASH
     boot: int = 0
@@ -34,7 +39,7 @@ class LedgerView:
     cp_note: str | None = None
     kiosk_total: tuple[int, int] = (0, 0)
     """(yen, count) of settled, un-voided donations."""
-    project_totals: Mapping[str, tuple[int, int]] = field(default_factory=lambda: MappingProxyType({}))
+    project_totals: Mapping[str, tuple[int, int]] = _NO_TOTALS
     """project -> (yen, count), read-only."""
     voided: frozenset[int] = frozenset()
     """Seqs of donations a later void cancelled."""
@@ -50,8 +55,7 @@ class LedgerView:
             voided = frozenset(st.voided) if prev is None or len(st.voided) != len(prev.voided) else prev.voided
         else:
             totals, kiosk, voided = prev.project_totals, prev.kiosk_total, prev.voided
-        return cls(size=st.size, tip=st.tip, boot=st.boot, cp_size=st.cp_size, cp_note=st.cp_note,
-                   kiosk_total=kiosk, project_totals=totals, voided=voided)
+        return cls(st.size, st.tip, st.boot, st.cp_size, st.cp_note, kiosk, totals, voided)  # the fields' order
 
     def totals(self) -> dict[str, Any]:
         """The shape of :meth:`kiosk.ledger.store.Ledger.totals`."""

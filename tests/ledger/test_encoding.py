@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
 from enum import IntEnum
+from pathlib import Path
 
+import msgspec
 import pytest
 import rfc8785
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from kiosk.ledger import encoding
 from kiosk.ledger.encoding import (
     EncodingError,
     Envelope,
@@ -18,15 +23,62 @@ from kiosk.ledger.encoding import (
     build_entry,
     canonical,
     fast_canonical,
+    new_entry,
     parse_body,
 )
 from tests.json_strategies import ascii_keys, scalars, values
 
+# The edges of the domain the encoders must agree on: every control character (short escapes and \u00xx),
+# DEL and U+2028/2029 (written as they are), quotes, backslashes and slashes, non-ASCII up to the astral
+# planes, the safe-integer bounds and their neighbours, empty containers, and key order.
+_EDGES = [
+    "".join(map(chr, range(0x20))), "\x7f", "\u2028\u2029", "a\u2028b", '"\\/', "</script>", "é", "寄付 ありがとう",
+    "\U0001f600\U0010ffff", "\ufeff\ufffd\uffff", "", 2**53 - 1, -(2**53 - 1), 2**53 - 2, 0, -1, True, False, None, [],
+    {}, [[{}]], {"b": 1, "a": {"d": [1, True, None], "c": -0}, "B": "x", "_": 0, "~": 1, "": 2},
+    {"x": ["\x00", "\u2029", -(2**53 - 1), {"k": "\u00e9\n"}]},
+]
+
 
 @settings(max_examples=400, deadline=None)
 @given(values)
+@example(_EDGES)
 def test_fast_encoder_is_byte_identical_to_rfc8785(value):
-    assert fast_canonical(value) == rfc8785.dumps(value) == canonical(value)
+    # Both encoders, whichever fast_canonical uses: msgspec's (kiosk and portal extras) and the standard
+    # library's (a base install).
+    want = rfc8785.dumps(value)
+    assert fast_canonical(value) == want == canonical(value)
+    assert encoding.json_canonical(value) == want
+    assert msgspec.json.Encoder(order="sorted").encode(value) == want
+
+
+@pytest.mark.parametrize("value", _EDGES)
+def test_each_edge_value_is_encoded_as_rfc8785(value):
+    assert fast_canonical(value) == rfc8785.dumps(value) == encoding.json_canonical(value)
+    assert fast_canonical({"data": value}) == rfc8785.dumps({"data": value})
+
+
+def test_fast_canonical_uses_msgspec_where_installed():
+    # Else the property above would prove an encoder the ledger does not use.
+    assert encoding._encode is not encoding.json_canonical
+    assert isinstance(getattr(encoding._encode, "__self__", None), msgspec.json.Encoder)
+
+
+def test_without_msgspec_the_same_bodies_come_from_the_standard_library():
+    """A base install (no kiosk or portal extra) has no msgspec: the ledger still writes and checks the same
+    bytes, with ``json``."""
+    data = {"action": "x", "s": "".join(map(chr, range(0x20))) + "\u2028é\U0001f600", "n": [2**53 - 1, -(2**53 - 1)]}
+    with_msgspec = build_entry(ENV, "admin_action", data)[0]
+    code = (
+        "import sys; sys.modules['msgspec'] = None; sys.modules['msgspec.json'] = None\n"
+        "from kiosk.ledger import encoding as e\n"
+        "assert e._encode is e.json_canonical, e._encode\n"
+        f"env = e.Envelope{dataclasses.astuple(ENV)!r}\n"
+        f"body = e.build_entry(env, 'admin_action', {data!r})[0]\n"
+        "assert e.parse_body(body)\n"
+        "sys.stdout.buffer.write(body)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, cwd=Path(__file__).parents[2])
+    assert out.stdout == with_msgspec
 
 
 @settings(max_examples=200, deadline=None)
@@ -158,11 +210,54 @@ def test_subclasses_are_written_and_kept_as_their_plain_values():
 
 
 @pytest.mark.parametrize("field,bad", [("mono_ms", 5.0), ("wall_ms", 2**53), ("seq", 0), ("boot", -1), ("kiosk", 3),
-                                       ("clock_synced", 1), ("key_id", b"00")])
+                                       ("clock_synced", 1), ("key_id", b"00"), ("seq", 2**53), ("boot", 2**53),
+                                       ("mono_ms", 2**53), ("wall_ms", -1), ("seq", True), ("boot", _Colour.RED),
+                                       ("kiosk", "k\ud800"), ("key_id", _Name("00")), ("prev", bytes(31)),
+                                       ("clock_synced", None)])
 def test_build_entry_refuses_an_out_of_domain_envelope(field, bad):
     env = dataclasses.replace(ENV, **{field: bad})
     with pytest.raises(EncodingError):
         build_entry(env, "admin_action", {"action": "x"})
+
+
+@pytest.mark.parametrize("field,edge", [("seq", 2**53 - 1), ("boot", 2**53 - 1), ("mono_ms", 2**53 - 1),
+                                        ("wall_ms", 2**53 - 1), ("boot", 0), ("mono_ms", 0), ("wall_ms", 0),
+                                        ("seq", 1), ("kiosk", "公民館-1\u2028"), ("clock_synced", False)])
+def test_build_entry_takes_the_envelope_up_to_its_edges(field, edge):
+    env = dataclasses.replace(ENV, **{field: edge})
+    body, obj = build_entry(env, "admin_action", {"action": "x"})
+    assert parse_body(body) == obj and obj[field] == edge
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(ascii_keys, anything, max_size=4), st.integers(-1, 2**53 + 1), st.integers(-1, 2**53 + 1),
+       st.text(max_size=4) | st.integers(0, 1), st.booleans() | st.integers(0, 1))
+def test_whatever_new_entry_emits_passes_the_verifier(data, seq, wall, kiosk, synced):
+    """The writer's call, envelope fields as arguments and held to exact types by check_envelope instead of
+    copied: every body it returns parses, in the verifier's full check, to the object returned; in-domain
+    envelopes with in-domain data are never refused."""
+    given_data = {"action": "x", **{"f" + k: v for k, v in data.items()}}
+    try:
+        body, obj = new_entry(kiosk, "00" * 8, seq, bytes(32), 1, 123, wall, synced, "admin_action", given_data)
+    except EncodingError:
+        in_domain = (1 <= seq < 2**53 and 0 <= wall < 2**53 and type(kiosk) is str and _in_domain(kiosk)
+                     and type(synced) is bool)
+        assert not (in_domain and _in_domain(given_data)), (seq, wall, kiosk, synced, given_data)
+        return
+    assert parse_body(body) == obj
+    assert fast_canonical(obj) == body and _exact_types(obj)
+
+
+def _in_domain(v) -> bool:  # noqa: ANN001
+    if type(v) is dict:
+        return all(type(k) is str and k.isascii() and _in_domain(x) for k, x in v.items())
+    if type(v) is list:
+        return all(_in_domain(x) for x in v)
+    if type(v) is int:
+        return -(2**53) < v < 2**53
+    if type(v) is str:
+        return not any("\ud800" <= c <= "\udfff" for c in v)
+    return v is None or type(v) is bool
 
 
 def test_build_entry_refuses_missing_data_keys_and_unknown_types():
