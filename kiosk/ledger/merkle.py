@@ -34,8 +34,12 @@ def leaf_hash(data: bytes) -> bytes:
     return hashlib.sha256(b"\x00" + data).digest()
 
 
+_sha256 = hashlib.sha256
+
+
 def _node(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\x01" + left + right).digest()
+    """RFC 6962 interior node hash: ``SHA-256(0x01 || left || right)``."""
+    return _sha256(b"\x01" + left + right).digest()
 
 
 def _split(n: int) -> int:
@@ -174,7 +178,11 @@ def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: 
 
 
 class CompactRange:
-    """A growing tree kept as the roots of its perfect subtrees (largest first)."""
+    """A growing tree kept as the roots of its perfect subtrees (largest first).
+
+    The verifier appends every entry and takes the root at every checkpoint entry (a kiosk writes one after
+    each donation), so both loops hash inline (``_node``'s body) rather than call it per node.
+    """
 
     __slots__ = ("size", "_stack")
 
@@ -183,19 +191,22 @@ class CompactRange:
         self._stack: list[bytes] = []
 
     def append(self, leaf: bytes) -> None:
-        self._stack.append(leaf)
+        stack = self._stack
+        stack.append(leaf)
         self.size += 1
         # Merge equal-sized subtrees: one merge per trailing 1-bit of the old size.
         n = self.size
         while n & 1 == 0:
-            right = self._stack.pop()
-            self._stack[-1] = _node(self._stack[-1], right)
+            right = stack.pop()
+            stack[-1] = _sha256(b"\x01" + stack[-1] + right).digest()  # _node(stack[-1], right)
             n >>= 1
 
     def root(self) -> bytes:
-        if not self._stack:
+        stack = self._stack
+        if not stack:
             return EMPTY_ROOT
-        r = self._stack[-1]
-        for h in reversed(self._stack[:-1]):
-            r = _node(h, r)
+        # Fold from the smallest subtree to the largest: r = _node(stack[i], r).
+        r = stack[-1]
+        for i in range(len(stack) - 2, -1, -1):
+            r = _sha256(b"\x01" + stack[i] + r).digest()
         return r

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from kiosk.ledger.encoding import VOUCHED_BY_ADMINISTRATOR, VOUCHED_BY_PREVIOUS_KEY, ZERO_HASH
+from kiosk.ledger.encoding import ENTRY_TYPES, VOUCHED_BY_ADMINISTRATOR, VOUCHED_BY_PREVIOUS_KEY, ZERO_HASH
 from kiosk.ledger.merkle import CompactRange
 
 
@@ -87,22 +87,25 @@ class LedgerState:
                 raise HistoryError("a second genesis entry")
             if obj["kiosk"] != self.kiosk_id:
                 raise HistoryError(f"entry of kiosk {obj['kiosk']!r} in the ledger of {self.kiosk_id!r}")
-            signer = self.signer_of(seq, obj)
+            # Only a key_change can be signed by another key than the one in force (signer_of); every other
+            # entry must carry the key id in force, compared without working out its signer.
+            signer = self.signer_of(seq, obj) if kind == "key_change" else self.public_key
             want = self.key_id if signer == self.public_key else _key_id(signer)
             if obj["key_id"] != want:
                 what = "the key in force" if signer == self.public_key else "the announced key"
                 raise HistoryError(f"key id {obj['key_id']} differs from {what}'s key id {want}")
+        boot = obj["boot"]
         if kind == "boot":
-            if obj["boot"] != self.boot + 1:
-                raise HistoryError(f"boot entry with counter {obj['boot']}, expected {self.boot + 1}")
-        elif obj["boot"] != self.boot:
-            raise HistoryError(f"boot counter {obj['boot']}, expected {self.boot}")
-        handler = getattr(self, "_" + kind, None)
+            if boot != self.boot + 1:
+                raise HistoryError(f"boot entry with counter {boot}, expected {self.boot + 1}")
+        elif boot != self.boot:
+            raise HistoryError(f"boot counter {boot}, expected {self.boot}")
+        handler = _RULES.get(kind)
         if handler is not None:
-            handler(seq, obj, data)
+            handler(self, seq, obj, data)
         self.size = seq
         self.tip = h
-        self.boot = obj["boot"]
+        self.boot = boot
         self.tree.append(h)
         self.sigs = fold_signature(self.sigs, signature) if signature is not None and self.sigs is not None else None
 
@@ -185,6 +188,10 @@ class LedgerState:
         p_yen, p_count = self.project_totals.get(project, [0, 0])
         return {"project_yen": p_yen + yen, "project_count": p_count + 1,
                 "kiosk_yen": self.kiosk_total[0] + yen, "kiosk_count": self.kiosk_total[1] + 1}
+
+
+# The per-type rules by entry type (a type without rules of its own has none here).
+_RULES = {kind: getattr(LedgerState, "_" + kind) for kind in ENTRY_TYPES if hasattr(LedgerState, "_" + kind)}
 
 
 def _key_id(public_key_hex: str | None) -> str | None:
