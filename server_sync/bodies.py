@@ -7,7 +7,8 @@ library's ``json`` that was about 15 µs of an entry's ingest here (the re-encod
 the SQL insert's per-row cost); msgspec's C codec does both in about 2 µs (docs/sync.md, "Cost of ingest").
 
 The rules stay :func:`~kiosk.ledger.encoding.parse_body`'s, which stays the only definition (the kiosk
-writes and checks its own ledger with it, and has no msgspec). :func:`parse_body` here takes a fast path
+writes and checks its own ledger with it; it encodes with msgspec where installed, but parses with the
+standard library, so that an auditor's plain install gives the same verdicts). :func:`parse_body` here takes a fast path
 only where it can prove the answer is the same, and hands every other body to the original:
 
 - no number in the body has 16 digits or more (so none reaches 2**53). In a canonical body a number
