@@ -478,18 +478,15 @@ def options_from_env() -> dict[str, Any]:
             raise RuntimeError(f"KIOSK_PORTAL_TRUSTED_PROXIES: {p!r} is not an address or network") from None
     if proxies:
         opts["trusted_proxies"] = proxies
-    days = os.environ.get("KIOSK_PORTAL_RECEIPT_DAYS", "")
-    if days:
-        n_days = decimal(days, 1, 3650)
-        if n_days is None:
-            raise RuntimeError(f"KIOSK_PORTAL_RECEIPT_DAYS={days!r}: a whole number of days, 1 to 3650")
-        opts["receipt_days"] = n_days
-    slots = os.environ.get("KIOSK_PORTAL_INGEST_SLOTS", "")
-    if slots:
-        n_slots = decimal(slots, 0, 1000)
-        if n_slots is None:
-            raise RuntimeError(f"KIOSK_PORTAL_INGEST_SLOTS={slots!r}: a whole number, 0 for no limit")
-        opts["ingest_slots"] = n_slots
+    whole_numbers = (("KIOSK_PORTAL_RECEIPT_DAYS", "receipt_days", 1, 3650, "a whole number of days, 1 to 3650"),
+                     ("KIOSK_PORTAL_INGEST_SLOTS", "ingest_slots", 0, 1000, "a whole number, 0 for no limit"))
+    for var, key, lo, hi, what in whole_numbers:
+        text = os.environ.get(var, "")
+        if text:
+            n = decimal(text, lo, hi)
+            if n is None:
+                raise RuntimeError(f"{var}={text!r}: {what}")
+            opts[key] = n
     return opts
 
 
