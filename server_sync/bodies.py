@@ -8,8 +8,9 @@ the SQL insert's per-row cost); msgspec's C codec does both in about 2 µs (docs
 
 The rules stay :func:`~kiosk.ledger.encoding.parse_body`'s, which stays the only definition (the kiosk
 writes and checks its own ledger with it; it encodes with msgspec where installed, but parses with the
-standard library, so that an auditor's plain install gives the same verdicts). :func:`parse_body` here takes a fast path
-only where it can prove the answer is the same, and hands every other body to the original:
+standard library, so that an auditor's plain install gives the same verdicts). :func:`parse_body` here
+takes a fast path only where it can prove the answer is the same, and hands every other body to the
+original:
 
 - no number in the body has 16 digits or more (so none reaches 2**53). In a canonical body a number
   follows ``:``, ``,``, ``[`` or a ``-`` sign, so a run of 16 digits right after one of them is looked for:
@@ -30,7 +31,8 @@ only where it can prove the answer is the same, and hands every other body to th
   reference with hypothesis, as ``tests/ledger/test_encoding.py`` does for the ``json`` encoder), so
   the body is canonical, which also excludes whitespace, duplicate keys, other escapes and "-0";
 - then the rest of the envelope check, the part about ``data``, runs on the same object: the keys its
-  type requires, and the integers ``check_envelope`` bounds (:func:`_data_ok`).
+  type requires, and the integers ``check_envelope`` bounds (:func:`~kiosk.ledger.encoding.check_data`,
+  which ``check_envelope`` itself calls).
 
 A body that fails any of these goes to the original, which accepts it or raises the error it always
 raised, so what is accepted, and why anything is refused, is exactly what it was. Decoding a canonical
@@ -45,7 +47,7 @@ from typing import Annotated, Any, Literal, TypedDict
 import msgspec
 
 from kiosk.ledger import encoding
-from kiosk.ledger.encoding import ENTRY_TYPES, FORMAT_VERSION, REQUIRED_DATA
+from kiosk.ledger.encoding import ENTRY_TYPES, FORMAT_VERSION
 from server_sync.wire import protocol as P
 
 # Digits -> "d"; what may come before a number (: , [ -) -> ":"; everything else -> ".". A long number is
@@ -63,7 +65,7 @@ _Count = Annotated[int, msgspec.Meta(ge=0)]
 
 class _Body(TypedDict):
     """check_envelope's rules for the envelope, as a type msgspec checks while it decodes (the data's
-    per-type keys are :func:`_data_ok`'s)."""
+    per-type keys are :func:`~kiosk.ledger.encoding.check_data`'s)."""
 
     v: Literal[FORMAT_VERSION]  # type: ignore[valid-type]  # a constant: 1
     kiosk: str
@@ -81,7 +83,6 @@ class _Body(TypedDict):
 _DECODER = msgspec.json.Decoder(_Body, float_hook=_no_float)
 _ENCODER = msgspec.json.Encoder(order="sorted")
 _CONTAINERS = frozenset({dict, list})
-_DATA_INTS = encoding._DATA_INTS  # the data fields that must be integers >= 0 where present
 
 
 def _ascii_keys(value: dict[str, Any] | list[Any]) -> bool:
@@ -96,18 +97,6 @@ def _ascii_keys(value: dict[str, Any] | list[Any]) -> bool:
     return _CONTAINERS.isdisjoint(map(type, items)) or all(_ascii_keys(v) for v in items if type(v) in _CONTAINERS)
 
 
-def _data_ok(kind: str, data: dict[str, Any]) -> bool:
-    """check_envelope's rules for ``data``: the keys the type requires, and the integer fields' bounds."""
-    if not REQUIRED_DATA[kind] <= data.keys():
-        return False
-    for key in _DATA_INTS:
-        if key in data:
-            v = data[key]
-            if type(v) is not int or v < 0:  # noqa: E721 - bool is an int subclass and must not pass
-                return False
-    return True
-
-
 def parse_body(body: bytes) -> dict[str, Any]:
     """:func:`kiosk.ledger.encoding.parse_body` (never with ``canonical_known``): the same object or error."""
     if _LONG_NUMBER not in body.translate(_CLASSES):
@@ -115,7 +104,9 @@ def parse_body(body: bytes) -> dict[str, Any]:
             obj: dict[str, Any] = _DECODER.decode(body)  # type: ignore[assignment]  # a _Body is a dict
             prev = obj["prev"]
             fast = (_ENCODER.encode(obj) == body and (body.isascii() or _ascii_keys(obj["data"]))
-                    and len(prev) == 64 and bytes.fromhex(prev).hex() == prev and _data_ok(obj["type"], obj["data"]))
+                    and len(prev) == 64 and bytes.fromhex(prev).hex() == prev)
+            if fast:
+                encoding.check_data(obj["type"], obj["data"])  # the rest of check_envelope
         except Exception:  # not JSON, a float, a field of the wrong type, a lone surrogate, nested too deep...:
             fast = False  # the original names it (any failure here only means "ask the original")
         if fast:

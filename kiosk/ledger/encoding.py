@@ -265,11 +265,18 @@ def check_envelope(obj: dict[str, Any]) -> None:
     data = obj["data"]
     if type(data) is not dict:  # noqa: E721
         raise EncodingError("field 'data' must be an object")
+    check_data(kind, data)
+
+
+def check_data(kind: str, data: dict[str, Any]) -> None:
+    """The part of :func:`check_envelope` about ``data`` (of a known ``kind``): the keys the type requires,
+    and the integer fields' bounds."""
+    required = REQUIRED_DATA[kind]
     if not required <= data.keys():
         raise EncodingError(f"{kind} data lacks {sorted(required - data.keys())}")
     for key in _DATA_INTS:
         v = data.get(key, 0)
-        if type(v) is not int or v < 0:  # noqa: E721 - as above
+        if type(v) is not int or v < 0:  # noqa: E721 - as _int, inlined: this runs for every entry verified
             _int(data, key, 0)
 
 
