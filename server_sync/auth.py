@@ -5,16 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Engine
 
 from kiosk.ledger.keys import public_from_raw
-from server_sync.db import kiosks
+from server_sync.db import KIOSK_ROW
 from server_sync.errors import PortalError
 from server_sync.wire import protocol as P
 from server_sync.wire.numbers import decimal
-
-_KIOSK = select(kiosks).where(kiosks.c.id == bindparam("kid"))  # built once: every signed request reads it
 
 
 def authenticate(engine: Engine, method: str, target: str, headers: Mapping[str, str], body: bytes,
@@ -43,7 +40,7 @@ def authenticate(engine: Engine, method: str, target: str, headers: Mapping[str,
     if idem and not P.IDEMPOTENCY_RE.match(idem):
         raise PortalError(400, "bad_idempotency_key", "Idempotency-Key must be 1-200 of A-Z a-z 0-9 . _ : / -")
     with engine.connect() as conn:
-        row = conn.execute(_KIOSK, {"kid": kiosk_id}).mappings().first()
+        row = conn.execute(KIOSK_ROW, {"kid": kiosk_id}).mappings().first()
     if row is None:
         raise PortalError(401, "unknown_kiosk", f"kiosk {kiosk_id!r} is not enrolled")
     base = P.signature_base(method, target, digest, idem, kiosk_id, created)  # type: ignore[arg-type]

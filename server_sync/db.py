@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     create_engine,
     event,
     inspect,
@@ -72,6 +73,9 @@ kiosks = Table(
     # The X25519 key the kiosk made to receive the city's pepper sealed (server_sync/citypepper.py).
     Column("seal_key", LargeBinary(32), nullable=True),
 )
+
+KIOSK_ROW = select(kiosks).where(kiosks.c.id == bindparam("kid"))
+"""A kiosk's row by ``kid``, built once: every signed request and every batch reads it."""
 
 # A kiosk's key revocations and re-keyings (server_sync/kiosk_keys.py): kind revoke | admin | ledger,
 # from entry ``seq`` on.

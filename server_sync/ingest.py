@@ -38,6 +38,7 @@ from server_sync.bodies import parse_body
 from server_sync.clockfix import BootClock
 from server_sync.configstore import current_version
 from server_sync.db import (
+    KIOSK_ROW,
     alarms,
     boots,
     configs,
@@ -214,7 +215,7 @@ class Ingestor:
             replay = self._replay(conn, kid, key, digest)
             if replay is not None:
                 return replay
-            k = conn.execute(_KIOSK, {"kid": kid}).mappings().one()
+            k = conn.execute(KIOSK_ROW, {"kid": kid}).mappings().one()
             ks = kiosk_keys.load(conn, kid, bytes(k["public_key"]))
         size = k["size"]
         if req.first_seq > size + 1:
@@ -428,7 +429,7 @@ class Ingestor:
 
     def _lock_kiosk(self, conn: Connection, kid: str) -> Any:
         # SQLite: BEGIN IMMEDIATE already holds the database write lock
-        q = _KIOSK if is_sqlite(self.engine) else _KIOSK_FOR_UPDATE
+        q = KIOSK_ROW if is_sqlite(self.engine) else _KIOSK_FOR_UPDATE
         return conn.execute(q, {"kid": kid}).mappings().one()
 
     def _boot_clocks(self, conn: Connection, kid: str, wanted: list[int]) -> dict[int, BootClock]:
@@ -716,8 +717,7 @@ def _config_version_sql() -> Any:
 _ANSWER = select(kiosks.c.size, kiosks.c.cp_size, kiosks.c.reported_size, _config_version_sql(),
                  select(func.max(peppers.c.epoch)).scalar_subquery()).where(kiosks.c.id == bindparam("kid"))
 """The answer's figures; the last is citypepper.current_epoch (NULL before the city has a pepper)."""
-_KIOSK = select(kiosks).where(kiosks.c.id == bindparam("kid"))
-_KIOSK_FOR_UPDATE = _KIOSK.with_for_update()
+_KIOSK_FOR_UPDATE = KIOSK_ROW.with_for_update()
 _STORED_ANSWER = select(idempotency.c.request_digest, idempotency.c.response).where(
     idempotency.c.kiosk_id == bindparam("kid"), idempotency.c.key == bindparam("key"))
 _CATALOG = select(projects.c.id)
