@@ -71,18 +71,21 @@ def _all_fit(table: Table, rows: list[dict[str, Any]]) -> bool:
         try:
             # Over every value, not only strings (or ints): a bound that holds for all holds for those,
             # and a False only sends the caller to the exact check.
-            if max(map(len, present)) > top if is_string else max(present) > top or min(present) < -top - 1:
-                return False
+            fits = _within(present, is_string, top)
         except TypeError:  # a value of another kind in the column (an int where a string goes...): exactly
-            if is_string:
-                lengths = [len(v) for v in present if isinstance(v, str)]
-                if lengths and max(lengths) > top:
-                    return False
-            else:
-                ints = [v for v in present if isinstance(v, int) and not isinstance(v, bool)]
-                if ints and (max(ints) > top or min(ints) < -top - 1):
-                    return False
+            kind = [v for v in present if (isinstance(v, str) if is_string
+                                           else isinstance(v, int) and not isinstance(v, bool))]
+            fits = not kind or _within(kind, is_string, top)
+        if not fits:
+            return False
     return True
+
+
+def _within(values: list[Any], is_string: bool, top: int) -> bool:
+    """Whether the non-empty ``values`` fit a column: lengths up to ``top``, or integers in -top-1..top."""
+    if is_string:
+        return max(map(len, values)) <= top
+    return max(values) <= top and min(values) >= -top - 1
 
 
 _NOT_NONE = partial(is_not, None)
