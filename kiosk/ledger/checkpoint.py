@@ -21,9 +21,10 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from kiosk.ledger.keys import public_raw, verify
+from kiosk.ledger.signing import SigningKey
 
 ALG_ED25519 = b"\x01"
 DASH = "\u2014"  # the em dash that starts every signature line
@@ -55,7 +56,7 @@ def origin_for(kiosk_id: str) -> str:
     return f"civic-kiosk.ledger/{kiosk_id}"
 
 
-def sign(cp: Checkpoint, sk: Ed25519PrivateKey, name: str | None = None) -> str:
+def sign(cp: Checkpoint, sk: SigningKey, name: str | None = None) -> str:
     name = name or cp.origin
     body = cp.body()
     sig = sk.sign(body.encode())

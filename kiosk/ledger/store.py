@@ -51,6 +51,7 @@ from kiosk.ledger.encoding import (
 from kiosk.ledger.keys import key_id, public_from_raw, public_raw
 from kiosk.ledger.pepper import DonorToken
 from kiosk.ledger.schema import DENORMALISED, MIGRATIONS, SCHEMA_VERSION, denormalised_row
+from kiosk.ledger.signing import Signer
 from kiosk.ledger.state import LedgerState
 from kiosk.ledger.view import LedgerView
 from kiosk.ledger.writer import LedgerThreadError
@@ -190,6 +191,7 @@ class Ledger:
         self.path = path
         self._engine = engine
         self._sk = signing_key
+        self._signer = Signer(signing_key)
         self._pub_raw = public_raw(signing_key.public_key())
         self._pub_hex = self._pub_raw.hex()
         self.kiosk_id = kiosk_id
@@ -427,7 +429,7 @@ class Ledger:
             raise LedgerError(f"ledger {self.path} is signed with key {st.key_id} now, not with this "
                               "process's key: restart the kiosk")
         h = entry_hash(body)
-        sig = self._sk.sign(h)
+        sig = self._signer.sign(h)
         params = (seq, body, h, sig, *denormalised_row(obj))
         try:
             raw = self._writer()
@@ -498,7 +500,7 @@ class Ledger:
             if self._stale:
                 self._load()
             cp = cpmod.Checkpoint(self.origin, self.size, self.st.tree.root())
-            note = cpmod.sign(cp, self._sk)
+            note = cpmod.sign(cp, self._signer)
             # ``sigs``: the digest of every signature the checkpoint covers (LedgerState.fold_signature).
             data = {"size": cp.size, "root": cp.root.hex(), "note": note}
             if self.st.sigs is not None:
@@ -538,6 +540,7 @@ class Ledger:
 
     def _use_key(self, sk: Ed25519PrivateKey) -> None:
         self._sk = sk
+        self._signer = Signer(sk)
         self._pub_raw = public_raw(sk.public_key())
         self._pub_hex = self._pub_raw.hex()
         self.key_id = key_id(self._pub_raw)
