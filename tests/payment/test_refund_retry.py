@@ -116,6 +116,7 @@ def test_a_failed_refund_offers_a_new_request_and_a_pending_one_only_a_check(kit
     pick_first(rig)
     assert "返金できませんでした" in text(rig), text(rig)  # the list's mark for FAILED
     assert refund_actions(rig) == ["refund_new"] and "これは2回目の返金の申し込みです。" in text(rig)
+    assert "決済サービスで失敗しました" in text(rig), text(rig)
     assert len(p.refunds()) == 1  # choosing sent nothing
 
     rig.touch("refund_new")

@@ -108,8 +108,8 @@ REFUND_STATUS = {
 }
 """The provider's refund status (Square's words) as a sentence for staff (English msgids)."""
 REFUND_UNKNOWN = "Refund status: ask the payment service"
-REFUND_NEW = ("You can send a new refund request. The refused one stays refused, so the money is never "
-              "returned twice.")
+REFUND_NEW = ("You can send a new refund request. The earlier request will never pay out, so the money is "
+              "never returned twice.")
 """Why the new-attempt button is safe, in staff's words (English msgid)."""
 REF_MAX = 9
 """Digits of a 受付番号 staff may type (the intent's seq)."""

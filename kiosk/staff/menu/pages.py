@@ -370,8 +370,10 @@ def refund_confirm_page(model: MenuModel, _: Tr) -> View:
     pending = r.refund_status == "PENDING"
     if r.refund_new:
         # The last request was refused or failed at the provider (it will never complete), so this one is new.
-        ask: tuple[str, ...] = (_("The payment service refused the last refund request: no money was returned."),
-                                _(m.REFUND_NEW),
+        last = (_("The last refund request failed at the payment service: no money was returned.")
+                if r.refund_status == "FAILED" else
+                _("The payment service refused the last refund request: no money was returned."))
+        ask: tuple[str, ...] = (last, _(m.REFUND_NEW),
                                 _("This will be refund request number {n}.").format(n=r.refund_attempt))
         run = Button(_(NEW_REQUEST), "refund_new", style="danger")
     elif pending:
