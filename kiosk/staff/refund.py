@@ -4,8 +4,9 @@ Staff do it from the maintenance menu (PIN or staff card, then a confirmation
 page). Order, and why it is safe to repeat:
 
 1. RefundPayment at the provider with an idempotency key derived from this
-   kiosk and the donation's seq, so pressing Refund again (after a crash, a
-   lost answer, a ledger outage) is the same refund, never a second one;
+   kiosk, the donation's seq and the attempt (below), so pressing Refund again
+   (after a crash, a lost answer, a ledger outage) is the same refund, never a
+   second one;
 2. only when the provider says the refund is ``COMPLETED``: a ``void`` entry
    naming the donation and the provider's refund id, through the ledger
    writer. The original entry stays; totals, the X/Z reports, the USB export
