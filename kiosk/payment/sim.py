@@ -10,7 +10,10 @@ It behaves like a provider where it matters for crash safety:
   be unreachable, or to be slow;
 - it refunds like Square's Refunds API: one refund per idempotency key, whose
   status is PENDING, COMPLETED, REJECTED or FAILED (``refund_steps``), and a
-  PENDING one moves on when it is asked again with the same key.
+  PENDING one moves on when it is asked again with the same key. REJECTED and
+  FAILED are final for that refund; a new refund (a new key) of the same
+  payment plays the steps left after them, so one script can say "the first
+  request is refused, the second completes".
 
 It debits the simulated card's balance. A real terminal reads the card itself;
 the simulator is told which card is on it through :meth:`card_seen` (the kiosk
@@ -34,8 +37,9 @@ from typing import Literal
 from kiosk.payment.base import ChargeResult, PaymentTerminal, RefundRefused, RefundResult, TerminalUnavailable
 
 SimMode = Literal["approve", "decline", "timeout_applied", "timeout_lost", "offline"]
-"""``approve`` normal; ``decline`` refuse every charge; ``timeout_applied`` debit but lose the answer;
-``timeout_lost`` lose the request (nothing debited); ``offline`` like ``timeout_lost``, and lookups fail too."""
+"""``approve`` normal; ``decline`` refuse every charge; ``timeout_applied`` debit (or refund) but lose the
+answer; ``timeout_lost`` lose the request (nothing debited or refunded); ``offline`` like ``timeout_lost``, and
+lookups fail too."""
 
 SIM_MODES: tuple[str, ...] = ("approve", "decline", "timeout_applied", "timeout_lost", "offline")
 
@@ -69,7 +73,11 @@ class SimulatedTerminal(PaymentTerminal):
         self.default_balance_yen = default_balance_yen
         self.refund_steps: tuple[str, ...] = ("COMPLETED",)
         """The statuses each *new* refund goes through: the first answer, then one step each time the same
-        refund is asked for again (it stays at the last). E.g. ``("PENDING", "COMPLETED")`` or ``("REJECTED",)``."""
+        refund is asked for again (it stays at the last). E.g. ``("PENDING", "COMPLETED")`` or ``("REJECTED",)``.
+        A refund that reaches REJECTED or FAILED stays there, and the steps after it are what the *next* new
+        refund of the same payment plays: ``("REJECTED", "COMPLETED")`` is a refused first request and a
+        completed second one; ``("FAILED", "PENDING", "COMPLETED")`` a failed one, then one that is pending
+        and completes when asked again."""
         self._sleep = sleep
         self._card: tuple[str, int | None] | None = None
         self._lock = threading.Lock()
@@ -173,10 +181,15 @@ class SimulatedTerminal(PaymentTerminal):
     def refund(self, provider_ref: str, amount_yen: int, idempotency_key: str, reason: str) -> RefundResult:
         """Refund an approved charge. The same key again is the same refund: it answers with that refund's status
         now (moving a PENDING one on by one of its steps) and never credits the card twice."""
-        if self.mode == "offline":
-            raise TerminalUnavailable("simulated terminal is offline")
+        mode = self.mode
+        if mode in ("offline", "timeout_lost"):
+            raise TerminalUnavailable("simulated terminal is offline" if mode == "offline"
+                                      else "timeout: no answer from the terminal")
         with self._lock, self._immediate() as cur:
-            return self._refund(cur, provider_ref, amount_yen, idempotency_key)
+            result = self._refund(cur, provider_ref, amount_yen, idempotency_key)
+        if mode == "timeout_applied":  # made and durable, the answer lost: as for a charge
+            raise TerminalUnavailable("timeout: the answer was lost")
+        return result
 
     def _refund(self, cur: sqlite3.Cursor, ref: str, amount_yen: int, idem: str) -> RefundResult:
         row = cur.execute("SELECT refund_id, provider_ref, amount_yen, status, steps FROM refunds WHERE idem = ?",
@@ -186,7 +199,7 @@ class SimulatedTerminal(PaymentTerminal):
             if (was_ref, was_amount) != (ref, amount_yen):
                 raise RefundRefused("the refund key was used for another refund")
             rest = [x for x in steps.split(",") if x]
-            if status == "PENDING" and rest:
+            if status == "PENDING" and rest:  # only a PENDING refund moves: the others are final
                 status, rest = rest[0], rest[1:]
                 cur.execute("UPDATE refunds SET status = ?, steps = ? WHERE idem = ?", (status, ",".join(rest), idem))
                 self._credit(cur, ref, amount_yen, status)
@@ -199,6 +212,11 @@ class SimulatedTerminal(PaymentTerminal):
         if amount_yen < 1 or amount_yen + done > charge[0]:
             raise RefundRefused(f"the refund exceeds the payment (¥{charge[0]}, ¥{done} refunded)")
         steps = [x for x in self.refund_steps if x in REFUND_STATUSES] or ["COMPLETED"]
+        ended = cur.execute("SELECT idem, steps FROM refunds WHERE provider_ref = ? AND status IN ('REJECTED',"
+                            " 'FAILED') AND steps != '' ORDER BY rowid DESC LIMIT 1", (ref,)).fetchone()
+        if ended is not None:  # this payment's script goes on from the refused or failed refund, once
+            steps = ended[1].split(",")
+            cur.execute("UPDATE refunds SET steps = '' WHERE idem = ?", (ended[0],))
         refund_id = "simrf-" + secrets.token_hex(8)
         cur.execute("INSERT INTO refunds (idem, refund_id, provider_ref, amount_yen, status, steps, at_ms)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",

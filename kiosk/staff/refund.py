@@ -4,8 +4,9 @@ Staff do it from the maintenance menu (PIN or staff card, then a confirmation
 page). Order, and why it is safe to repeat:
 
 1. RefundPayment at the provider with an idempotency key derived from this
-   kiosk and the donation's seq, so pressing Refund again (after a crash, a
-   lost answer, a ledger outage) is the same refund, never a second one;
+   kiosk, the donation's seq and the attempt (below), so pressing Refund again
+   (after a crash, a lost answer, a ledger outage) is the same refund, never a
+   second one;
 2. only when the provider says the refund is ``COMPLETED``: a ``void`` entry
    naming the donation and the provider's refund id, through the ledger
    writer. The original entry stays; totals, the X/Z reports, the USB export
@@ -21,8 +22,22 @@ never says a gift was returned while the center still holds it):
   idempotency key, so the provider answers with *that* refund and its status
   now; the void is written the first time it says ``COMPLETED``. No new entry
   type is needed, so old ledgers and the portal's ingest are unchanged.
-- ``REJECTED`` / ``FAILED``: nothing is voided and the menu says so in plain
-  words; the gift still counts, because the center still holds the money.
+- ``REJECTED`` / ``FAILED`` (terminal at the provider: that refund will never
+  complete): nothing is voided and the menu says so in plain words; the gift
+  still counts, because the center still holds the money. The page then offers
+  a *new* refund request (もう一度、新しく返金を申し込む): attempt ``n + 1``,
+  with its own idempotency key (:func:`refund_key`).
+
+Attempts, and why a new key never makes a second live refund: every refund
+``admin_action`` names its ``refund_attempt`` and ``refund_key`` (additive data
+keys; an older record without them is attempt 1). The attempt to use is the
+highest attempt whose last recorded status is ``REJECTED``/``FAILED``, plus one
+(:func:`refund_trail`), read from the signed trail at the moment staff press the
+button, so it survives restarts. A new key is thus used only once the previous
+attempt is recorded as terminal-unsuccessful; while an attempt is ``PENDING``,
+its answer was lost (a record without a status), or nothing of it reached the
+ledger (a power cut after the request), the same attempt number, so the same
+key, is sent again, and the provider answers with the refund it already has.
 
 Across a power cut: if the kiosk dies after the provider accepted the refund
 and before the ledger heard of it, the donation is simply still listed as
@@ -55,6 +70,8 @@ SCAN = 200
 """How many of the newest donations the refund page looks through."""
 COMPLETED = "COMPLETED"
 """The only provider status that writes the ``void`` (Square Refunds API: PENDING, COMPLETED, REJECTED, FAILED)."""
+ENDED = frozenset({"REJECTED", "FAILED"})
+"""Terminal and unsuccessful: that refund will never complete, so (only) then a new attempt gets a new key."""
 
 Refund = Callable[[str, int, str, str], RefundResult]
 """``(provider_ref, amount_yen, idempotency_key, reason) -> RefundResult`` (``PaymentTerminal.refund``)."""
@@ -76,6 +93,25 @@ class Refundable:
     """The provider's status at the last refund staff asked for (``PENDING``, ``REJECTED``, ``FAILED``), from the
     ``admin_action`` trail; ``None``: never asked."""
     refund_id: str = ""
+    refund_attempt: int = 1
+    """The refund attempt the next press sends (its key: :func:`refund_key`), from the ``admin_action`` trail."""
+    refund_new: bool = False
+    """The previous attempt ended ``REJECTED``/``FAILED`` and attempt :attr:`refund_attempt` was never recorded:
+    the page offers a new refund request (``refund_status`` is then the previous attempt's)."""
+
+
+class AlreadyRefunded(StaffMessage):
+    """The donation was voided since the page was drawn: nothing to do."""
+
+
+@dataclass(frozen=True)
+class RefundTrail:
+    """What the signed trail says about one donation's refunds (:func:`refund_trail`)."""
+
+    attempt: int = 1
+    status: str | None = None
+    refund_id: str = ""
+    new: bool = False
 
 
 def _read(ledger: Ledger, *queries: Any) -> list[list[Any]]:
@@ -87,19 +123,48 @@ def _read(ledger: Ledger, *queries: Any) -> list[list[Any]]:
         engine.dispose()
 
 
-def _refund_states(ledger: Ledger, after_seq: int) -> dict[int, tuple[str, str]]:
-    """``donation seq -> (status, refund id)`` of the latest refund staff asked for, from the signed
-    ``admin_action`` trail after ``after_seq`` (a refund is always recorded after its donation)."""
+def _attempt(d: dict[str, Any]) -> int:
+    n = d.get("refund_attempt")
+    return n if type(n) is int and n >= 1 else 1  # noqa: E721 - a bool is not an attempt; older records: 1
+
+
+def refund_trail(records: list[dict[str, Any]]) -> RefundTrail:
+    """One donation's refund ``admin_action`` data, oldest first, as the attempt to send next and its state.
+
+    The attempt is the highest one whose last recorded status is ``REJECTED``/``FAILED``, plus one (attempts are
+    made in order, so this is their count). Records without a status (the answer was lost, the provider could
+    not be asked) say the attempt was tried: it is sent again with the same key, never replaced by a new one."""
+    last: dict[int, tuple[str, str]] = {}
+    tried: set[int] = set()
+    for d in records:
+        n = _attempt(d)
+        tried.add(n)
+        if d.get("refund_status"):
+            last[n] = (str(d["refund_status"]).upper(), str(d.get("refund_id") or ""))
+    ended = [n for n, (st, _) in last.items() if st in ENDED]
+    attempt = max(ended, default=0) + 1
+    if attempt in tried:
+        status, refund_id = last.get(attempt, (None, ""))
+        return RefundTrail(attempt, status, refund_id)
+    if attempt > 1:
+        status, refund_id = last[attempt - 1]
+        return RefundTrail(attempt, status, refund_id, new=True)
+    return RefundTrail()
+
+
+def _refund_states(ledger: Ledger, after_seq: int) -> dict[int, RefundTrail]:
+    """``donation seq -> RefundTrail`` from the signed ``admin_action`` trail after ``after_seq`` (a refund is
+    always recorded after its donation)."""
     q = (select(entries.c.body).where(entries.c.type == "admin_action", entries.c.seq > after_seq,
                                        entries.c.seq <= ledger.view.size).order_by(entries.c.seq))
-    out: dict[int, tuple[str, str]] = {}
+    records: dict[int, list[dict[str, Any]]] = {}
     for (body,) in _read(ledger, q)[0]:
         if b'"refund"' not in body:  # cheap filter before parsing: most staff actions are not refunds
             continue
         d = parse_body(body)["data"]
-        if d.get("action") == "refund" and isinstance(d.get("donation_seq"), int) and d.get("refund_status"):
-            out[d["donation_seq"]] = (str(d["refund_status"]), str(d.get("refund_id") or ""))
-    return out
+        if d.get("action") == "refund" and type(d.get("donation_seq")) is int:  # noqa: E721
+            records.setdefault(d["donation_seq"], []).append(d)
+    return {seq: refund_trail(recs) for seq, recs in records.items()}
 
 
 def _refundable(obj: dict[str, Any], seq: int, method: str) -> Refundable | None:
@@ -114,8 +179,8 @@ def _with_state(items: list[Refundable], ledger: Ledger) -> list[Refundable]:
     if not items:
         return items
     states = _refund_states(ledger, min(r.seq for r in items))
-    return [replace(r, refund_status=states[r.seq][0], refund_id=states[r.seq][1]) if r.seq in states else r
-            for r in items]
+    return [replace(r, refund_status=t.status, refund_id=t.refund_id, refund_attempt=t.attempt, refund_new=t.new)
+            if (t := states.get(r.seq)) is not None else r for r in items]
 
 
 def refundable(ledger: Ledger, method: str, limit: int = 6) -> list[Refundable]:
@@ -155,16 +220,28 @@ def find_refundable(ledger: Ledger, method: str, reference: int) -> Refundable:
     return _with_state([r], ledger)[0]
 
 
-def refund_key(kiosk_id: str, seq: int) -> str:
-    """The refund's idempotency key: one per donation, at most 45 characters (Square's limit)."""
-    return "rf-" + hashlib.sha256(f"{kiosk_id}:{seq}".encode()).hexdigest()[:40]
+def current(ledger: Ledger, d: Refundable) -> Refundable:
+    """``d`` as the ledger has it now (its refund state read again from the trail), so the attempt sent is the
+    durable one, never a page's stale copy. Raises :class:`AlreadyRefunded` when it was voided meanwhile."""
+    if d.seq in ledger.view.voided:
+        raise AlreadyRefunded("The donation with reference number {ref} is already refunded.", ref=d.reference)
+    return _with_state([replace(d, refund_status=None, refund_id="", refund_attempt=1, refund_new=False)],
+                       ledger)[0]
+
+
+def refund_key(kiosk_id: str, seq: int, attempt: int = 1) -> str:
+    """The refund's idempotency key, at most 45 characters (Square's limit): one per donation and attempt.
+    Attempt 1 keeps the key kiosks have always sent (``kiosk:seq``), so older ledgers and providers agree."""
+    name = f"{kiosk_id}:{seq}" if attempt == 1 else f"{kiosk_id}:{seq}:{attempt}"
+    return "rf-" + hashlib.sha256(name.encode()).hexdigest()[:40]
 
 
 def refund_donation(writer: LedgerWriter, refund: Refund, kiosk_id: str, d: Refundable,
                     reason: str = REASON) -> tuple[RefundResult, Entry | None]:
-    """Ask the provider to refund ``d`` (the same key every time), and write its ``void`` only when the provider
-    says ``COMPLETED``; for PENDING, REJECTED and FAILED the entry is ``None``. Raises what either step raised."""
-    result = refund(d.provider_ref, d.amount_yen, refund_key(kiosk_id, d.seq), reason)
+    """Ask the provider to refund ``d`` with the key of attempt ``d.refund_attempt`` (the same key each time for
+    the same attempt), and write its ``void`` only when the provider says ``COMPLETED``; for PENDING, REJECTED
+    and FAILED the entry is ``None``. Raises what either step raised."""
+    result = refund(d.provider_ref, d.amount_yen, refund_key(kiosk_id, d.seq, d.refund_attempt), reason)
     if result.status.upper() != COMPLETED:
         return result, None
     why = f"refunded: {result.refund_id} ({result.status}); {reason}"

@@ -143,6 +143,13 @@ def _refund_answer(status: str) -> Callable[[Rig], None]:
     return setup
 
 
+def _refund_new_confirm(rig: Rig) -> None:
+    """The provider refused the first request; staff come back to the gift: the page offers a new request."""
+    _refund_answer("REJECTED")(rig)
+    for action, *value in (("back",), ("go", "refund"), ("refund_pick", 0)):
+        rig.menu.model.press(action, *value)
+
+
 def _refund_ledger_down(rig: Rig) -> None:
     """The provider refunded (COMPLETED) and the void cannot be written: SQLite refuses every INSERT."""
     from tests.donation.conftest import LedgerOutage
@@ -208,7 +215,8 @@ ERRORS = {
 """Error states staff can meet on the menu, each with the error's own English words (issue #15 items 8, 12)."""
 
 EXTRA = {"status_unknown": _status_unknown, "status_unknown_item": _status_unknown_item,
-         "x_after_close": _x_after_close, "usb_real": _usb_real, "playlist_reloaded": _sync_reload, **ERRORS}
+         "x_after_close": _x_after_close, "usb_real": _usb_real, "playlist_reloaded": _sync_reload,
+         "refund_new_confirm": _refund_new_confirm, **ERRORS}
 ALL = {**SETUPS, **EXTRA}
 
 
@@ -362,6 +370,21 @@ def test_a_refund_result_is_plain_words(render):
     _, strings = render("refund_done", "en")
     text = "\n".join(t for _, t in strings)
     assert "Refund number: R3fUnDgOlDeN000001" in text and "PENDING" not in text and "seq" not in text
+
+
+def test_a_new_refund_request_is_offered_and_explained_in_both_languages(render):
+    """After the provider refused a refund, the gift's page offers a new request, says why it is safe, and which
+    request it will be; the result page right after the refusal offers it too."""
+    for name in ("refund_rejected", "refund_new_confirm"):
+        _, strings = render(name, "ja")
+        text = "".join(t for _, t in strings)  # a long line is drawn wrapped, in pieces
+        assert "もう一度、新しく返金を申し込む" in text, (name, text)
+        assert "前の申し込みでお金が戻ることはないので、二重に返金されることはありません。" in text, (name, text)
+    assert "これは2回目の返金の申し込みです。" in text and "返金を断られました" in text, text
+    _, strings = render("refund_new_confirm", "en")
+    text = " ".join(t for _, t in strings)
+    assert "Send a new refund request" in text and "This will be refund request number 2." in text, text
+    assert "REJECTED" not in text, text
 
 
 def test_the_playlist_names_a_clip_as_a_clip(render):

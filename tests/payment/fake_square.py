@@ -93,6 +93,9 @@ class Checkout:
         return out
 
 
+ENDED = ("REJECTED", "FAILED")
+
+
 class FakeSquare:
     """The provider's state and the HTTP server in front of it. Use as a context manager."""
 
@@ -105,8 +108,9 @@ class FakeSquare:
         self.refunds: dict[str, dict] = {}  # by idempotency key
         self.refund_steps: list[str] = ["PENDING", "COMPLETED"]
         """The statuses each *new* refund goes through: RefundPayment answers with the first, each
-        GetPaymentRefund moves it one step on (and it stays at the last). Square: PENDING, COMPLETED, REJECTED,
-        FAILED."""
+        GetPaymentRefund moves a PENDING one a step on (and it stays at the last). Square: PENDING, COMPLETED,
+        REJECTED, FAILED. REJECTED and FAILED are final; the steps after one are what the next new refund (a new
+        key) of the same payment plays, as in the simulator: ``["REJECTED", "COMPLETED"]``."""
         self._refund_next: dict[str, list[str]] = {}  # by refund id: the steps still to come
         self.device_codes: dict[str, dict] = {}
         self.devices = {DEVICE}
@@ -259,10 +263,17 @@ class FakeSquare:
             pay = self.payments.get(pid or "")
             if pay is None:
                 return 404, _err("NOT_FOUND", f"payment {pid} not found")
-            if money.get("currency") != "JPY" or money.get("amount", 0) + pay["refunded"] > pay["amount"]:
+            # Square: a REJECTED or FAILED refund returned nothing, so it does not use up the payment.
+            live = sum(r["amount_money"]["amount"] for r in self.refunds.values()
+                       if r["payment_id"] == pid and r["status"] in ("PENDING", "COMPLETED"))
+            if money.get("currency") != "JPY" or money.get("amount", 0) + live > pay["amount"]:
                 return 400, _err("REFUND_AMOUNT_INVALID", "refund exceeds the payment")
-            pay["refunded"] += money["amount"]
+            pay["refunded"] = live + money["amount"]
             steps = list(self.refund_steps) or ["PENDING"]
+            ended = [r["id"] for r in self.refunds.values()
+                     if r["payment_id"] == pid and r["status"] in ENDED and self._refund_next.get(r["id"])]
+            if ended:  # the payment's script goes on from its refused or failed refund (see refund_steps)
+                steps = self._refund_next.pop(ended[-1])
             ref = {"id": "ref_" + uuid.uuid4().hex[:18], "status": steps[0], "payment_id": pid,
                    "amount_money": money, "reason": body.get("reason"), "location_id": LOCATION,
                    "created_at": _iso(), "updated_at": _iso()}
@@ -276,7 +287,7 @@ class FakeSquare:
             if ref is None:
                 return 404, _err("NOT_FOUND", f"refund {refund_id} not found")
             nxt = self._refund_next.get(refund_id) or []
-            if nxt:
+            if nxt and ref["status"] == "PENDING":  # only a PENDING refund moves on: the others are final
                 ref.update(status=nxt.pop(0), updated_at=_iso())
             return 200, {"refund": ref}
 

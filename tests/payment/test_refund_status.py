@@ -120,7 +120,8 @@ def test_a_refused_or_failed_refund_voids_nothing(kit, status):
     assert not voids(rig) and not rig.ledger.view.voided  # the center still holds the money: it still counts
     assert rig.menu.model.notice_level == "red"
     assert "返金されませんでした" in text(rig) and "返金しました" not in text(rig), text(rig)
-    assert not any(b.action == "refund_run" for b in rig.view().all_buttons)  # asking again gets the same no
+    # Asking again with the same key would get the same no: only a new request (a new key) is offered.
+    assert [b.action for b in rig.view().all_buttons if b.action.startswith("refund_")] == ["refund_new"]
     [act] = [d for d in rig.admin() if d["action"] == "refund"]
     assert act["refund_status"] == status and "void_seq" not in act
     assert settled_report((e.seq, e.obj) for e in rig.ledger.iter_entries())["count"] == 1
@@ -129,9 +130,9 @@ def test_a_refused_or_failed_refund_voids_nothing(kit, status):
     assert rig.menu.model.refundables[0].refund_status == status  # the list says it was refused
     rig.machine.language = "en"
     rig.touch("refund_pick", 0)
-    rig.touch("refund_run")
-    assert "Not refunded. The donation still counts." in text(rig) and not voids(rig)
-    assert len(p.refunds()) == 1  # the same key: the same refund
+    assert [b.action for b in rig.view().all_buttons if b.action.startswith("refund_")] == ["refund_new"]
+    assert "Send a new refund request" in text(rig) and "refund request number 2" in text(rig), text(rig)
+    assert not voids(rig) and len(p.refunds()) == 1  # choosing it sent nothing
 
 
 def test_pending_then_completed_writes_exactly_one_void(kit):

@@ -149,3 +149,37 @@ def test_a_refund_whose_answer_was_lost_is_finished_by_refund_again(tmp_path: Pa
         assert outcomes[0].startswith("failed") and outcomes[1] == "ok"
         term.close()
     rig.ledger.close(checkpoint=False)
+
+
+def test_after_a_rejected_refund_a_new_request_is_a_second_refundpayment_with_a_new_key(tmp_path: Path):
+    """Square's REJECTED is final for that refund: the same key would only get it again. The new request from
+    the menu is a second RefundPayment for the same payment and amount, under attempt 2's key."""
+    rig = build_rig(tmp_path / "kiosk")
+    with square_kiosk(rig, tmp_path) as (fake, term, svc):
+        fake.plan = ["complete"]
+        svc.reader_event(card(1))
+        [don] = [e for e in rig.ledger.iter_entries() if e.type == "donation"]
+        rig.services.refund, rig.services.refund_method = term.refund, term.method
+        fake.refund_steps = ["REJECTED", "COMPLETED"]
+        rig.open()
+        rig.touch("go", "refund")
+        rig.touch("refund_pick", 0)
+        rig.touch("refund_run")
+        assert rig.menu.model.notice_level == "red"
+        rig.touch("refund_new")
+        assert rig.menu.model.notice_level == "green"
+
+        posts = [r for r in fake.requests if r == ("POST", "/v2/refunds")]
+        assert len(posts) == 2  # no GetPaymentRefund needed: neither answer was PENDING
+        k1, k2 = refund_key(rig.services.kiosk_id, don.seq), refund_key(rig.services.kiosk_id, don.seq, 2)
+        assert list(fake.refunds) == [k1, k2]
+        first, second = fake.refunds[k1], fake.refunds[k2]
+        assert first["payment_id"] == second["payment_id"] == don.data["provider_ref"]
+        assert first["amount_money"] == second["amount_money"] == {"amount": don.data["amount_yen"],
+                                                                   "currency": "JPY"}
+        assert (first["status"], second["status"]) == ("REJECTED", "COMPLETED")
+        [void] = [e for e in rig.ledger.iter_entries() if e.type == "void"]
+        assert second["id"] in void.data["reason"] and first["id"] not in void.data["reason"]
+        term.close()
+    rig.ledger.close(checkpoint=False)
+    assert verify_path(rig.cfg.ledger_path).ok

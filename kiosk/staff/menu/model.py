@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -33,7 +33,16 @@ from kiosk.ops.status import StatusItem, overall, status_items
 from kiosk.staff.closeout import AlreadyClosed, Catalog, summary_lines, x_report, z_report
 from kiosk.staff.gate import StaffSession
 from kiosk.staff.menu.services import MenuServices
-from kiosk.staff.refund import Refundable, find_refundable, refund_donation, refundable
+from kiosk.staff.refund import (
+    ENDED,
+    AlreadyRefunded,
+    Refundable,
+    current,
+    find_refundable,
+    refund_donation,
+    refund_key,
+    refundable,
+)
 from kiosk.staff.usb_export import ExportResult, Stick, export_lines
 from kiosk.staff.volunteer import VolunteerError, check_grant
 from kiosk.staff.volunteer import balance as points_balance
@@ -99,6 +108,9 @@ REFUND_STATUS = {
 }
 """The provider's refund status (Square's words) as a sentence for staff (English msgids)."""
 REFUND_UNKNOWN = "Refund status: ask the payment service"
+REFUND_NEW = ("You can send a new refund request. The earlier request will never pay out, so the money is "
+              "never returned twice.")
+"""Why the new-attempt button is safe, in staff's words (English msgid)."""
 REF_MAX = 9
 """Digits of a 受付番号 staff may type (the intent's seq)."""
 VOLUME_STEPS = (-10, -1, 1, 10)
@@ -162,7 +174,8 @@ class MenuModel:
         self.refundables: list[Refundable] = []
         self.refund_pick: Refundable | None = None
         self.refund_again = ""
-        """What the refund result offers: ``again`` (it did not finish), ``check`` (PENDING: ask how it stands)."""
+        """What the refund result offers: ``again`` (it did not finish), ``check`` (PENDING: ask how it stands),
+        ``new`` (REJECTED/FAILED: a new refund request with the next attempt's key)."""
         self.refund_digits = ""
 
     # --- state -----------------------------------------------------------------------------
@@ -785,11 +798,18 @@ class MenuModel:
         if pick is None or refund is None:
             return
         kiosk_id = self.s.kiosk_id
+        sent = [pick]
 
         def run() -> Any:
-            with session.action("refund", donation_seq=pick.seq, reference=pick.reference,
-                                amount_yen=pick.amount_yen) as r:
-                result, entry = refund_donation(writer, refund, kiosk_id, pick)
+            # The attempt (and so the key) is read again from the signed trail now, not taken from the page: a
+            # new key only after the previous attempt was *recorded* REJECTED/FAILED; PENDING, a lost answer or
+            # nothing recorded at all replays the same key (docs/payment.md, "Refunds").
+            d = current(writer.ledger, pick)
+            sent[0] = d
+            with session.action("refund", donation_seq=d.seq, reference=d.reference, amount_yen=d.amount_yen,
+                                refund_attempt=d.refund_attempt,
+                                refund_key=refund_key(kiosk_id, d.seq, d.refund_attempt)) as r:
+                result, entry = refund_donation(writer, refund, kiosk_id, d)
                 # The provider's status is in the signed trail: a PENDING one is found again by the refund page.
                 r.update(refund_id=result.refund_id, refund_status=result.status)
                 if entry is not None:
@@ -797,12 +817,18 @@ class MenuModel:
             return result, entry
 
         def done(value: Any, err: BaseException | None) -> None:
-            head = self.refund_line(pick)
+            d = sent[0]
+            head = self.refund_line(d)
+            if isinstance(err, AlreadyRefunded):  # voided since the page was drawn: nothing was sent
+                self.refund_pick, self.refund_again = None, ""
+                self._go(REFUND_DONE, err.say(self._t), "green")
+                self.lines = [head]
+                return
             if err is not None or value is None:
                 # Either step may have failed; both are idempotent, so "again" finishes the job safely.
                 self._go(REFUND_DONE, self._t("Not finished: press Refund again (it is never refunded twice)."),
                          "red")
-                self.refund_pick, self.refund_again = pick, "again"
+                self.refund_pick, self.refund_again = d, "again"
                 self.lines = [head, self._error(err or StaffMessage("No result: try again."), "payment")]
                 return
             result, entry = value
@@ -814,18 +840,25 @@ class MenuModel:
                 self.refund_pick, self.refund_again = None, ""
                 self._go(REFUND_DONE, self._t("Refunded. The donation is voided in the ledger."), "green")
                 self.lines = [head, number, self._t(REFUND_STATUS["COMPLETED"])]
-            elif status in ("REJECTED", "FAILED"):
-                # Nothing voided: the center still holds the money. Asking again would get the same answer.
-                self.refund_pick, self.refund_again = None, ""
+            elif status in ENDED:
+                # Nothing voided: the center still holds the money. That refund is over at the provider, so the
+                # page offers a new request (the next attempt, with its own key), which the trail now allows.
+                self.refund_pick = replace(d, refund_status=status, refund_id=result.refund_id,
+                                           refund_attempt=d.refund_attempt + 1, refund_new=True)
+                self.refund_again = "new"
                 self._go(REFUND_DONE, self._t("Not refunded. The donation still counts."), "red")
-                self.lines = [head, number, self._t(REFUND_STATUS[status])]
+                self.lines = [head, number, self._t(REFUND_STATUS[status]), self._t(REFUND_NEW)]
             else:  # PENDING (or a status we do not know): no void until the provider says COMPLETED
-                self.refund_pick, self.refund_again = pick, "check"
+                self.refund_pick, self.refund_again = d, "check"
                 self._go(REFUND_DONE, self._t("Refund under way. The donation still counts until it is finished."),
                          "yellow")
                 self.lines = [head, number, self._t(REFUND_STATUS.get(status, REFUND_UNKNOWN))]
 
         self._job(self._t("Refund a donation"), run, done)
+
+    _do_refund_new = _do_refund_run
+    """The new-request button: the same run, because the attempt it sends is decided by the trail, not the
+    button (a press on a stale page replays the recorded attempt instead of opening another refund)."""
 
     def _session(self) -> StaffSession:
         if self.session is None:

@@ -358,26 +358,41 @@ def refund_find_page(model: MenuModel, _: Tr) -> View:
                 columns=3, footer=(_back(_),), layout="keypad")
 
 
+NEW_REQUEST = "Send a new refund request"
+"""The button that starts the next refund attempt (its own key) after the provider refused or failed one."""
+
+
 def refund_confirm_page(model: MenuModel, _: Tr) -> View:
     r = model.refund_pick
     if r is None:
         return View(m.REFUND_CONFIRM, _("Refund a donation"), footer=(_back(_),))
     title = model.project_titles().get(r.project, r.project)
     pending = r.refund_status == "PENDING"
-    lines = (f"{_('Reference')} {r.reference}  {_refund_detail(model, r, _)}",
-             *((_("A refund of this donation is under way. Ask the payment service how it stands?"),
-                _("The donation leaves the totals only when the money has been returned.")) if pending else
-               (_("Refund this donation to the donor?"),
-                _("The payment service returns the money; the ledger gets a void entry and the totals drop."))))
-    run = Button(_("Check the refund"), "refund_run", style="primary") if pending else Button(
-        _("Refund"), "refund_run", style="danger")
+    if r.refund_new:
+        # The last request was refused or failed at the provider (it will never complete), so this one is new.
+        last = (_("The last refund request failed at the payment service: no money was returned.")
+                if r.refund_status == "FAILED" else
+                _("The payment service refused the last refund request: no money was returned."))
+        ask: tuple[str, ...] = (last, _(m.REFUND_NEW),
+                                _("This will be refund request number {n}.").format(n=r.refund_attempt))
+        run = Button(_(NEW_REQUEST), "refund_new", style="danger")
+    elif pending:
+        ask = (_("A refund of this donation is under way. Ask the payment service how it stands?"),
+               _("The donation leaves the totals only when the money has been returned."))
+        run = Button(_("Check the refund"), "refund_run", style="primary")
+    else:
+        ask = (_("Refund this donation to the donor?"),
+               _("The payment service returns the money; the ledger gets a void entry and the totals drop."))
+        run = Button(_("Refund"), "refund_run", style="danger")
+    lines = (f"{_('Reference')} {r.reference}  {_refund_detail(model, r, _)}", *ask)
     return View(m.REFUND_CONFIRM, _("Refund a donation"), big=f"{yen(r.amount_yen)}  {title}", lines=lines,
                 notice=model.notice, notice_level=model.notice_level, footer=(Button(_("Cancel"), "back"), run))
 
 
 def refund_done_page(model: MenuModel, _: Tr) -> View:
     extra = {"again": (Button(_("Refund again"), "refund_run", style="danger"),),
-             "check": (Button(_("Check the refund"), "refund_run", style="primary"),)}.get(model.refund_again, ())
+             "check": (Button(_("Check the refund"), "refund_run", style="primary"),),
+             "new": (Button(_(NEW_REQUEST), "refund_new", style="danger"),)}.get(model.refund_again, ())
     return _lines_view(model, _, m.REFUND_DONE, _("Refund a donation"), extra_footer=extra)
 
 
