@@ -216,3 +216,42 @@ def test_last_played_skips_held_seconds_and_falls_back_to_the_newest():
     assert last_played([sample(0, 30), played, held, sample(3, 0)]) is played
     assert last_played([held]) is held  # nothing played yet (a still is played: its steps are due too)
     assert last_played([]) is None
+
+
+def test_a_menu_closed_between_the_hold_and_the_overlays_puts_no_see_through_screen_over_the_undrawn_movie(
+        tmp_path, media, monkeypatch):
+    """The menu can close after the player has asked whether the movie is covered and before the overlays draw
+    (a finished action's result is collected by the reader thread's tap, or by the menu's own render). That frame
+    has no movie under it, so the see-through attract screen must not be drawn over what the last frame left."""
+    import kiosk.app.runtime as app_mod
+    from kiosk.app.runtime import OVERLAY_Z
+
+    rendered: list[str] = []
+    real_render = app_mod.render
+
+    def noting_render(data, surface, now_ms, *args, **kw):  # noqa: ANN001
+        rendered.append(data.screen)
+        return real_render(data, surface, now_ms, *args, **kw)
+
+    monkeypatch.setattr(app_mod, "render", noting_render)
+    with App(_staff_card_cfg(tmp_path, media), sound=False) as app:
+        player = app.player
+        _movie_playing(app)
+        app.press("1")
+        _open_and_watch_held(app)
+        close_now = [True]
+
+        def close_in_between(surface: pygame.Surface, now_ms: int) -> None:  # under the donation screens' overlay
+            if close_now[0]:
+                close_now[0] = False
+                app.staff.menu.close("staff")
+
+        player.add_overlay(close_in_between, z=OVERLAY_Z - 1)
+        rendered.clear()
+        covered = player.covered_frames
+        _steps(app, 1)
+        assert not close_now[0] and not app.staff.is_open
+        assert player.covered_frames == covered + 1  # the frame was composed without the movie
+        assert rendered == []  # and without a donation screen over the picture the menu left
+        _steps(app, 3)
+        assert not player.held and "attract" in rendered  # the next frames: the movie, and the attract screen on it
