@@ -373,6 +373,10 @@ class App:
         self._frame_screen: tuple[Snapshot | None, flow.Screen | None] | None = None
         """What this frame draws, fixed by :meth:`_covers_movie` before the player decides whether to draw the
         movie, so a state published in between cannot put a see-through screen over an undrawn movie."""
+        self._frame_menu: bool | None = None
+        """Whether the maintenance menu was open when :meth:`_covers_movie` held the movie for this frame (None:
+        not fixed), so a menu closed in between (a finished action's result, on the reader thread) leaves the
+        donation screens off this one frame instead of drawing a see-through one over the undrawn movie."""
         self.detected_at = -1e9
         """time.monotonic() of the last card the reader saw (the "card read" mark is drawn for DETECTED_S)."""
         self._frames = 0
@@ -745,14 +749,21 @@ class App:
 
     def _covers_movie(self) -> bool:
         """Asked by the player before each frame: an opaque full-screen step hides the movie, so its frame is
-        not drawn (issue #16)."""
+        not drawn (issue #16). The maintenance menu is one: it paints the whole screen opaque on every page
+        (kiosk/ui/menu/render.py), so while it is open the movie is held too, and its decode thread leaves the
+        CPU to the menu; when the menu closes, however it closes, the next frame finds it closed and the movie
+        goes on."""
         self._frame_screen = self._screen_to_draw()
+        self._frame_menu = self.staff is not None and self.staff.is_open
+        if self._frame_menu:
+            return True
         screen = self._frame_screen[1]
         return screen is not None and screen.screen in COVERS_MOVIE
 
     def _overlay(self, surface: pygame.Surface, now_ms: int) -> None:
         frame, self._frame_screen = self._frame_screen, None
-        if self.staff is not None and self.staff.is_open:  # (the menu then paints the whole screen)
+        menu, self._frame_menu = self._frame_menu, None
+        if menu or (self.staff is not None and self.staff.is_open):  # (the menu then paints the whole screen)
             self._targets = []  # donation screens are hidden and untouchable while staff work
             return
         snap, screen = frame if frame is not None else self._screen_to_draw()

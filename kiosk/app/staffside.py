@@ -39,11 +39,22 @@ from kiosk.ui.widgets import Target
 
 if TYPE_CHECKING:
     from kiosk.app.runtime import App
+    from kiosk.player.metrics import Sample
     from kiosk.staff.menu import MaintenanceMenu
 
 log = logging.getLogger(__name__)
 
 SYNC_NOW_WAIT_S = 20.0
+
+
+def last_played(samples: list[Sample]) -> Sample | None:
+    """The newest one-second sample in which the movie ran (the newest of all when none did, e.g. a still).
+
+    While the menu is open the movie is held (App._covers_movie): its seconds have nothing due, presented or
+    dropped, so the status page's player row reads the playback of the last second before staff opened the menu,
+    not "0 dropped" for every held second."""
+    return next((s for s in reversed(samples) if s.expected or s.presented or s.dropped),
+                samples[-1] if samples else None)
 
 
 class StaffSide:
@@ -183,7 +194,7 @@ class StaffSide:
             detail = getattr(fault, "fix", "") or getattr(fault, "reason", "") or ""
         sync = self.sync.status() if self.sync is not None else {}
         last_ok = sync.get("last_success_ms")
-        m = app.player.metrics.latest() if app.player is not None else None
+        m = last_played(app.player.metrics.history()) if app.player is not None else None
         gaps = list(getattr(m, "switch_gap_ms", []) or [])
         return StatusInputs(
             reader_state=reader_state, reader_detail=detail, last_family=self.last_family,
