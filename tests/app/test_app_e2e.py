@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import sqlite3
 import time
 from pathlib import Path
@@ -20,12 +19,11 @@ import pygame
 import pytest
 
 import kiosk.app.runtime as app_mod
-from kiosk.app.demo import card_spec, demo_template
+from kiosk.app.demo import card_spec
 from kiosk.app.runtime import App, target_center
-from kiosk.config import validate_config
 from kiosk.ledger import verify_path
 from kiosk.ui.screens import chrome
-from tests.app.drive import entries, run_until
+from tests.app.drive import entries, headless_cfg, run_until
 
 SIZE = (320, 180)
 
@@ -40,21 +38,8 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _cfg(data_dir: Path, media: Path | None = None) -> Any:
-    from kiosk.player import demo_playlist
-    from kiosk.player.media import MediaCache
-
-    data = demo_template()
-    data["kiosk"]["data_dir"] = str(data_dir)
-    data["player"] = {"display": "headless", "width": SIZE[0], "height": SIZE[1]}
-    data["reader"] = {"backend": "sim", "poll_interval_ms": 10, "cooldown_ms": 0}
-    data["flow"] = {"express_cancel_ms": 0}  # taps here are brief; the Express window: test_express_window.py
-    cfg = validate_config(data, "<test>", data_dir)
-    if media is not None:
-        shutil.copytree(media, data_dir / "media")
-        entries = {e.project: e.sha256 for e in MediaCache(data_dir / "media").entries()}
-        cfg.player.playlist = demo_playlist(
-            [type("C", (), {"project_id": p, "sha256": s})() for p, s in entries.items()])
-    return cfg
+    # Taps here are brief; the Express window: test_express_window.py
+    return headless_cfg(data_dir, SIZE, media, flow={"express_cancel_ms": 0})
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ thread, the hidden corner and keys through the app's event path, the real decode
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -17,11 +16,9 @@ from typing import Any
 import pygame
 import pytest
 
-from kiosk.app.demo import demo_template
 from kiosk.app.runtime import App
 from kiosk.app.staffside import last_played
-from kiosk.config import validate_config
-from tests.app.drive import entries, run_until
+from tests.app.drive import entries, headless_cfg, run_until
 
 SIZE = (320, 180)
 HELD_STEPS = 45
@@ -38,20 +35,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _cfg(data_dir: Path, media: Path | None = None) -> Any:
-    from kiosk.player import demo_playlist
-    from kiosk.player.media import MediaCache
-
-    data = demo_template()
-    data["kiosk"]["data_dir"] = str(data_dir)
-    data["player"] = {"display": "headless", "width": SIZE[0], "height": SIZE[1]}
-    data["reader"] = {"backend": "sim", "poll_interval_ms": 10, "cooldown_ms": 0}
-    cfg = validate_config(data, "<test>", data_dir)
-    if media is not None:
-        shutil.copytree(media, data_dir / "media")
-        clips = {e.project: e.sha256 for e in MediaCache(data_dir / "media").entries()}
-        cfg.player.playlist = demo_playlist(
-            [type("C", (), {"project_id": p, "sha256": s})() for p, s in clips.items()])
-    return cfg
+    return headless_cfg(data_dir, SIZE, media)
 
 
 def _staff_card_cfg(tmp_path: Path, media: Path) -> Any:
