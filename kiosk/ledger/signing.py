@@ -59,10 +59,9 @@ def _libsodium(key: Ed25519PrivateKey) -> Callable[[bytes], bytes] | None:
 class Signer:
     """Signs with ``key`` (see the module's text); ``backend`` says which library does it."""
 
-    __slots__ = ("key", "backend", "sign", "_public")
+    __slots__ = ("backend", "sign", "_public")
 
     def __init__(self, key: Ed25519PrivateKey, *, use_libsodium: bool = True):
-        self.key = key
         fast = _libsodium(key) if use_libsodium else None
         self.backend = "libsodium" if fast is not None else "cryptography"
         self.sign: Callable[[bytes], bytes] = fast if fast is not None else key.sign

@@ -53,38 +53,36 @@ def test_a_rekeyed_ledger_signs_with_the_new_key(tmp_path):
     assert verify_path(tmp_path / "ledger.db").ok
 
 
-def _child(code: str) -> str:
+SEED = bytes(range(32))
+
+
+def _child_signs(prelude: str) -> str:
+    """What a fresh interpreter, after ``prelude``, says a ``Signer`` of SEED is and signs for b"entry hash"."""
+    code = prelude + (
+        "from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey\n"
+        "from kiosk.ledger.signing import Signer\n"
+        f"s = Signer(Ed25519PrivateKey.from_private_bytes({SEED!r}))\n"
+        "print(s.backend, s.sign(b'entry hash').hex())\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     return out.stdout.strip()
 
 
 def test_without_pynacl_cryptography_signs_the_same_bytes():
     """A base install (an auditor's, no kiosk extra) has no PyNaCl: the writer signs with cryptography."""
-    seed = bytes(range(32))
-    want = Ed25519PrivateKey.from_private_bytes(seed).sign(b"entry hash").hex()
-    got = _child(
-        "import sys; sys.modules['nacl'] = None; sys.modules['nacl.bindings'] = None\n"
-        "from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey\n"
-        "from kiosk.ledger.signing import Signer\n"
-        f"s = Signer(Ed25519PrivateKey.from_private_bytes({seed!r}))\n"
-        "print(s.backend, s.sign(b'entry hash').hex())\n")
+    want = Ed25519PrivateKey.from_private_bytes(SEED).sign(b"entry hash").hex()
+    got = _child_signs("import sys; sys.modules['nacl'] = None; sys.modules['nacl.bindings'] = None\n")
     assert got == f"cryptography {want}"
 
 
 def test_a_libsodium_that_disagrees_is_not_used():
     """The once-per-key self-check: a libsodium whose signature differs from cryptography's (here a stand-in
     module at the library's seam that signs wrongly) is never used to sign an entry."""
-    seed = bytes(range(32))
-    want = Ed25519PrivateKey.from_private_bytes(seed).sign(b"entry hash").hex()
-    got = _child(
+    want = Ed25519PrivateKey.from_private_bytes(SEED).sign(b"entry hash").hex()
+    got = _child_signs(
         "import sys, types\n"
         "import nacl.bindings as real\n"
         "fake = types.ModuleType('nacl.bindings')\n"
         "fake.crypto_sign_seed_keypair = real.crypto_sign_seed_keypair\n"
         "fake.crypto_sign = lambda m, sk: bytes(64) + m\n"
-        "sys.modules['nacl.bindings'] = fake\n"
-        "from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey\n"
-        "from kiosk.ledger.signing import Signer\n"
-        f"s = Signer(Ed25519PrivateKey.from_private_bytes({seed!r}))\n"
-        "print(s.backend, s.sign(b'entry hash').hex())\n")
+        "sys.modules['nacl.bindings'] = fake\n")
     assert got == f"cryptography {want}"
