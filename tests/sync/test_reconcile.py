@@ -18,6 +18,8 @@ from sqlalchemy import func, select
 from sync_helpers import PASSWORD, PROJECTS, enrolled, fake_idm, needs_chromium, staff_page
 
 from kiosk.ledger.writer import InlineWriter
+from kiosk.payment.sim import SimulatedTerminal
+from kiosk.staff import refund
 from kiosk.staff.closeout import z_report
 from server_sync import queries, reconcile
 from server_sync.configstore import publish
@@ -214,6 +216,47 @@ def test_the_month_csv_opens_in_excel_with_exact_totals(portal, rig):
     assert titles["kodomo"] == "こども食堂"  # Japanese survives the round trip
     assert not any(rig.pepper.token(fake_idm(1)).hex in line for line in r.text.splitlines())  # no donor token
 
+
+
+def test_a_refused_refund_leaves_the_gift_counted_and_matching_the_provider(portal, rig, tmp_path):
+    """The bank refused a refund (REJECTED at the provider): no money moved, so the kiosk wrote no void, only the
+    signed admin_action of the attempt. The portal counts the gift, and the provider's file (the payment, no
+    refund) matches it row for row: a refused refund is no difference to chase."""
+    engine = portal.app.state.engine
+    add_user(engine, "clerk", PASSWORD)
+    publish(engine, {"projects": PROJECTS})
+    term = SimulatedTerminal(tmp_path / "provider.db")
+    term.refund_steps = ("REJECTED",)  # the provider refuses every refund
+    term.card_seen(rig.pepper.token(fake_idm(1)).hex, 2000)
+    paid = term.charge(500, "charge-1")
+    assert paid.status == "approved"
+    d = [give(rig, "kodomo", 500, paid.provider_ref), give(rig, "midori", 300, "sq-pay-2")]
+    [victim] = [x for x in refund.refundable(rig.ledger, "square") if x.seq == d[0].seq]
+    result, void = refund.refund_donation(InlineWriter(rig.ledger), term.refund, rig.kiosk_id, victim)
+    assert (result.status, void) == ("REJECTED", None)
+    # What the menu records of it (kiosk/staff/menu/model.py, _do_refund_run): the attempt and the answer.
+    rig.ledger.append("admin_action", {"action": "refund", "by": "pin", "donation_seq": d[0].seq,
+                                       "amount_yen": 500, "refund_attempt": 1,
+                                       "refund_key": refund.refund_key(rig.kiosk_id, d[0].seq),
+                                       "refund_id": result.refund_id, "refund_status": result.status,
+                                       "outcome": "ok"})
+    [after] = [x for x in refund.refundable(rig.ledger, "square") if x.seq == d[0].seq]
+    assert after.refund_status == "REJECTED"  # the signed trail holds the refused attempt; the gift stands
+    rig.ledger.checkpoint()
+    assert enrolled(rig, portal).sync_once().ok
+    term.close()
+
+    day = rig.ledger.business_date()
+    r = reconcile.kiosk_day(engine, rig.kiosk_id, day)
+    assert (r["portal"]["count"], r["portal"]["total_yen"]) == (2, 800) == \
+        (rig.ledger.totals()["count"], rig.ledger.totals()["total_yen"])
+    assert r["voided"]["count"] == 0
+    s = login(portal.url)
+    assert upload(s, portal.url, square_csv([payment_row(e, rig.kiosk_id) for e in d])).status_code == 200
+    r = reconcile.kiosk_day(engine, rig.kiosk_id, day)
+    assert [row["provider"]["status"] for row in r["rows"]] == ["ok", "ok"], r["rows"]
+    assert (r["provider"]["refunded_yen"], r["provider"]["net_yen"], r["provider"]["differences"]) == (0, 800, 0)
+    assert r["ok"] and not r["provider_only"]
 
 # --- pure: the differences a provider file can show ---------------------------------------------------------
 def test_each_kind_of_provider_difference_lands_on_its_row():
