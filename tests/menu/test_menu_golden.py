@@ -98,20 +98,20 @@ def _usb_done(rig: Rig) -> None:
     _to(("go", "usb"), ("usb_export", 0))(rig)
 
 
-def _refunds(rig: Rig) -> None:
+def _refunds(rig: Rig, status: str = "PENDING") -> None:
     # Drawing only: the refund itself runs through the Square adapter in tests/payment/test_square_refund.py.
     from kiosk.payment import RefundResult
 
-    rig.services.refund = lambda ref, yen, key, reason: RefundResult("R3fUnDgOlDeN000001", "PENDING")
+    rig.services.refund = lambda ref, yen, key, reason: RefundResult("R3fUnDgOlDeN000001", status)
     rig.services.refund_method = "square"
     rig.donate(1, "kodomo", 500, "square")
     rig.donate(2, "midori", 1000, "square")
     rig.donate(3, "kodomo", 100, "sim")  # another terminal's gift: not offered
 
 
-def _refund_to(*steps: tuple) -> Callable[[Rig], None]:
+def _refund_to(*steps: tuple, status: str = "PENDING") -> Callable[[Rig], None]:
     def setup(rig: Rig) -> None:
-        _refunds(rig)
+        _refunds(rig, status)
         _to(("go", "refund"), *steps)(rig)
     return setup
 
@@ -160,6 +160,10 @@ SETUPS: dict[str, Callable[[Rig], None]] = {
     "refund_confirm": _refund_to(("refund_pick", 0)),
     "refund_done": _refund_to(("refund_pick", 0), ("refund_run",)),
     "refund_find": _refund_to(("go", "refund_find"), ("ref_digit", "1"), ("ref_digit", "2")),
+    # The bank refused the refund: nothing voided, and a new request (attempt 2, its own key) is offered.
+    "refund_rejected": _refund_to(("refund_pick", 0), ("refund_run",), status="REJECTED"),
+    "refund_confirm_new": _refund_to(("refund_pick", 0), ("refund_run",), ("go", "refund"), ("refund_pick", 0),
+                                     status="REJECTED"),
 }
 
 
