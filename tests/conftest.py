@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import settings
 
 from kiosk.ledger import Ledger, Pepper
 from kiosk.ledger.clock import FixedClock
+
+# In CI (.ci/run sets CI) the property tests draw the same examples on every run: a submission's result must not
+# depend on the draw. Runs elsewhere draw new examples each time, which is where new failures are found; a failure
+# prints the blob that replays it (@reproduce_failure).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "default"))
 
 
 @pytest.fixture
