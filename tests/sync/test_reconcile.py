@@ -21,6 +21,7 @@ from kiosk.ledger.writer import InlineWriter
 from kiosk.payment.sim import SimulatedTerminal
 from kiosk.staff import refund
 from kiosk.staff.closeout import z_report
+from kiosk.staff.gate import StaffSession
 from server_sync import queries, reconcile
 from server_sync.configstore import publish
 from server_sync.db import provider_imports, provider_payments
@@ -217,7 +218,6 @@ def test_the_month_csv_opens_in_excel_with_exact_totals(portal, rig):
     assert not any(rig.pepper.token(fake_idm(1)).hex in line for line in r.text.splitlines())  # no donor token
 
 
-
 def test_a_refused_refund_leaves_the_gift_counted_and_matching_the_provider(portal, rig, tmp_path):
     """The bank refused a refund (REJECTED at the provider): no money moved, so the kiosk wrote no void, only the
     signed admin_action of the attempt. The portal counts the gift, and the provider's file (the payment, no
@@ -232,14 +232,16 @@ def test_a_refused_refund_leaves_the_gift_counted_and_matching_the_provider(port
     assert paid.status == "approved"
     d = [give(rig, "kodomo", 500, paid.provider_ref), give(rig, "midori", 300, "sq-pay-2")]
     [victim] = [x for x in refund.refundable(rig.ledger, "square") if x.seq == d[0].seq]
-    result, void = refund.refund_donation(InlineWriter(rig.ledger), term.refund, rig.kiosk_id, victim)
+    writer = InlineWriter(rig.ledger)
+    # Recorded as the menu records it (kiosk/staff/menu/model.py, _do_refund_run): a staff session's signed
+    # admin_action with the attempt, its key and the provider's answer.
+    with StaffSession(writer, "pin").action("refund", donation_seq=victim.seq, reference=victim.reference,
+                                            amount_yen=victim.amount_yen, refund_attempt=victim.refund_attempt,
+                                            refund_key=refund.refund_key(rig.kiosk_id, victim.seq,
+                                                                         victim.refund_attempt)) as record:
+        result, void = refund.refund_donation(writer, term.refund, rig.kiosk_id, victim)
+        record.update(refund_id=result.refund_id, refund_status=result.status)
     assert (result.status, void) == ("REJECTED", None)
-    # What the menu records of it (kiosk/staff/menu/model.py, _do_refund_run): the attempt and the answer.
-    rig.ledger.append("admin_action", {"action": "refund", "by": "pin", "donation_seq": d[0].seq,
-                                       "amount_yen": 500, "refund_attempt": 1,
-                                       "refund_key": refund.refund_key(rig.kiosk_id, d[0].seq),
-                                       "refund_id": result.refund_id, "refund_status": result.status,
-                                       "outcome": "ok"})
     [after] = [x for x in refund.refundable(rig.ledger, "square") if x.seq == d[0].seq]
     assert after.refund_status == "REJECTED"  # the signed trail holds the refused attempt; the gift stands
     rig.ledger.checkpoint()
@@ -257,6 +259,7 @@ def test_a_refused_refund_leaves_the_gift_counted_and_matching_the_provider(port
     assert [row["provider"]["status"] for row in r["rows"]] == ["ok", "ok"], r["rows"]
     assert (r["provider"]["refunded_yen"], r["provider"]["net_yen"], r["provider"]["differences"]) == (0, 800, 0)
     assert r["ok"] and not r["provider_only"]
+
 
 # --- pure: the differences a provider file can show ---------------------------------------------------------
 def test_each_kind_of_provider_difference_lands_on_its_row():
