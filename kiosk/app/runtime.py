@@ -411,7 +411,7 @@ class App:
         self.terminal.on_live = lambda _live: self._publish(None)  # a separate terminal's state, redrawn live
         service = DonationService.for_config(cfg, self.ledger, self.terminal, on_state=self._on_state,
                                              points=points_desk(cfg))  # use your points (docs/points.md)
-        service.settings = replace(service.settings, points_exchange=has_pools(cfg, applied))
+        service.settings = flow.replace(service.settings, points_exchange=has_pools(cfg, applied))
         service.defer_checkpoint = True  # after the thank-you frame is on screen (_after_flip), not while it is drawn
         self.worker = ServiceWorker(service, self._publish)
         self.worker.start()
@@ -622,7 +622,7 @@ class App:
         screen = flow.screen_for(state, svc.settings)
         progress = self.terminal.progress() if self.terminal is not None else None
         if isinstance(screen, flow.ChargingScreen) and screen.on_terminal and progress is not None:
-            screen = replace(screen, terminal_state=progress.state, cancel_requested=progress.cancel_requested,
+            screen = flow.replace(screen, terminal_state=progress.state, cancel_requested=progress.cancel_requested,
                              cancel_refused=progress.cancel_refused)
         with self._publish_lock:
             self._version += 1
@@ -778,7 +778,7 @@ class App:
                 and pid != screen.project and pid in settings.projects):
             # The band names the clip on screen in the very frame it starts, not the previous project until the
             # worker has taken ProjectShown in (issue #15 item 10). A touch then gives to what the donor saw.
-            screen = replace(screen, project=pid, default_yen=settings.default_yen)
+            screen = flow.replace(screen, project=pid, default_yen=settings.default_yen)
         showing = self.player.showing if self.player is not None else None
         if showing is not None and showing.kind == "slide":
             ctx = replace(ctx, slide_showing=True)  # the loop's band stays off an event slide

@@ -40,11 +40,11 @@ balance our reader saw is not checked then: the donor may pay with another card.
 
 from __future__ import annotations
 
-import operator
-import reprlib
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypedDict, TypeVar, Unpack
+from typing import TYPE_CHECKING, ClassVar, Literal, TypedDict, TypeVar, Unpack
+
+import msgspec
+from msgspec.structs import replace
 
 from kiosk.ledger.pepper import DonorToken
 
@@ -94,65 +94,22 @@ UNKNOWN_FAMILY = "unknown"
 
 # --- value classes -----------------------------------------------------------------------
 
-class _Value:
-    """Equality, hash and repr of the flow's frozen dataclasses, written once here.
+class _Value(msgspec.Struct, frozen=True):
+    """The flow's immutable value classes (states, screens, events, commands): msgspec Structs.
 
-    ``@dataclass`` generates each of these as Python source and compiles it, for every class, at every
-    start of the kiosk: for this module's ~55 classes that was about half of its import, and the import
-    was a tenth of a restart's dark screen (cold start, #16). The classes say ``eq=False, repr=False`` and
-    get them from here, with dataclass(frozen=True)'s semantics exactly: equal when of the same class with
-    equal fields in declaration order (else ``NotImplemented``), the hash of that field tuple, and
-    ``Name(field=value, ...)`` (tests/donation/test_flow_values.py holds them to it).
+    A frozen ``@dataclass`` compiles its ``__init__``, ``__setattr__`` and ``__delattr__`` from Python source,
+    for every class, at every start of the kiosk: for this module's ~55 classes that was about a tenth of
+    a restart's dark screen at a quarter of a core (cold start, #16). A Struct class is built in C in a few
+    microseconds and keeps what the flow relies on (tests/donation/test_flow_values.py holds it to it):
+    equal only to an instance of the same class with equal fields, hashable when its fields are, immutable
+    (``AttributeError``), ``Name(field=value, ...)`` as its repr, and :func:`replace` for a changed copy.
+    Events are keyword-only (``kw_only=True`` on each class: it applies to the fields a class adds).
     """
-
-    __slots__ = ()
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            values = _values(self.__class__)
-            return values(self) == values(other)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(_values(self.__class__)(self))
-
-    @reprlib.recursive_repr()
-    def __repr__(self) -> str:
-        return (self.__class__.__qualname__ + "("
-                + ", ".join(f"{name}={getattr(self, name)!r}" for name in _names(self.__class__)) + ")")
-
-
-_NAMES: dict[type, tuple[str, ...]] = {}
-_VALUES: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
-
-
-def _names(cls: type) -> tuple[str, ...]:
-    names = _NAMES.get(cls)
-    if names is None:
-        names = _NAMES[cls] = tuple(f.name for f in fields(cls))
-    return names
-
-
-def _values(cls: type) -> Callable[[Any], tuple[Any, ...]]:
-    """The field tuple of an instance of ``cls`` (a C-level attrgetter: equality is on the tap's path)."""
-    values = _VALUES.get(cls)
-    if values is None:
-        names = _names(cls)
-        if len(names) > 1:
-            values = operator.attrgetter(*names)
-        elif names:
-            one = operator.attrgetter(names[0])
-            values = lambda obj: (one(obj),)  # noqa: E731
-        else:
-            values = lambda _obj: ()  # noqa: E731
-        _VALUES[cls] = values
-    return values
 
 
 # --- settings ---------------------------------------------------------------------------
 
-@dataclass(frozen=True, eq=False, repr=False)
-class FlowSettings(_Value):
+class FlowSettings(_Value, frozen=True):
     """Everything the flow decides with. Build it from a KioskConfig with :meth:`from_config`."""
 
     projects: tuple[str, ...]
@@ -213,8 +170,7 @@ Phase = Literal["intent", "hold", "charge", "record"]
 Outcome = Literal["approved", "declined", "not_charged", "unknown"]
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class Donation(_Value):
+class Donation(_Value, frozen=True):
     """The donation being made (kept on the thanks/error screen that ends it)."""
 
     attempt: int
@@ -240,8 +196,7 @@ class Donation(_Value):
     """やめる during the hold: the committed intent is closed as not charged, and nothing is charged."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class Receipt(_Value):
+class Receipt(_Value, frozen=True):
     """The committed donation entry a receipt code is derived from."""
 
     seq: int
@@ -250,8 +205,7 @@ class Receipt(_Value):
     code: str
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class ThanksInfo(_Value):
+class ThanksInfo(_Value, frozen=True):
     project: str
     amount_yen: int
     new_total_yen: int
@@ -262,8 +216,7 @@ class ThanksInfo(_Value):
     receipt: Receipt
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class ErrorInfo(_Value):
+class ErrorInfo(_Value, frozen=True):
     kind: ErrorKind
     hint: Hint
     """Key into :data:`HINTS`: what the citizen should do next."""
@@ -277,14 +230,12 @@ class ErrorInfo(_Value):
     """The donation intent's ledger seq when one was committed: the number a citizen shows the staff."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class MyPageInfo(_Value):
+class MyPageInfo(_Value, frozen=True):
     request: str
     """The signed one-time request (server_sync.wire.mypage), shown as ``{portal}/me/new#{request}``."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class FlowState(_Value):
+class FlowState(_Value, frozen=True):
     name: StateName
     since_ms: int
     """When this screen was entered or last touched: the idle timeout counts from here."""
@@ -323,65 +274,54 @@ def deadline_ms(state: FlowState, settings: FlowSettings) -> int | None:
 
 # --- events ------------------------------------------------------------------------------
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
-class Event(_Value):
+class Event(_Value, frozen=True, kw_only=True):
     now_ms: int
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
-class Tick(Event):
+class Tick(Event, frozen=True, kw_only=True):
     """Time passed (idle timeouts)."""
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
-class ProjectShown(Event):
+class ProjectShown(Event, frozen=True, kw_only=True):
     """The movie loop moved on to this project."""
     project: str
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
-class Touch(Event):
+class Touch(Event, frozen=True, kw_only=True):
     """A touch on the screen. On attract it opens choose_amount (for ``project`` or the one on screen);
     on error it dismisses; on thanks nothing (its close button sends Cancel); elsewhere it only keeps
     the screen awake."""
     project: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
-class CardLifted(Event):
+class CardLifted(Event, frozen=True, kw_only=True):
     """The card left the reader. Inside an Express gift's window it withdraws the gift, as やめる does: the
     donor holds the card for the window (as e-money terminals ask), and a card that only brushed the reader
     gives nothing."""
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
-class OpenPicker(Event):
+class OpenPicker(Event, frozen=True, kw_only=True):
     """The "choose a project" button: the projects by policy area, instead of waiting for a project's movie."""
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
-class PickProject(Event):
+class PickProject(Event, frozen=True, kw_only=True):
     """A project chosen on the picker: its amounts come next."""
     project: str
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
-class ChooseAmount(Event):
+class ChooseAmount(Event, frozen=True, kw_only=True):
     amount_yen: int
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
-class Cancel(Event):
+class Cancel(Event, frozen=True, kw_only=True):
     """The back / cancel button."""
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
-class ToggleLanguage(Event):
+class ToggleLanguage(Event, frozen=True, kw_only=True):
     """The visible 日本語 / English toggle."""
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
-class Tap(Event):
+class Tap(Event, frozen=True, kw_only=True):
     """A card was read. ``given_today_yen`` is what the token has given this business day
     (the service looks it up, so the flow can apply the daily limit without I/O)."""
     donor: DonorToken
@@ -391,54 +331,45 @@ class Tap(Event):
     """``None``: the ledger could not be read, so the limit cannot be checked (fail closed)."""
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
-class AskMyPage(Event):
+class AskMyPage(Event, frozen=True, kw_only=True):
     """The "my page" button on the thank-you screen."""
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
-class MyPageIssued(Event):
+class MyPageIssued(Event, frozen=True, kw_only=True):
     """The service signed a one-time my-page request for the card tapped."""
     request: str
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
-class MyPageFailed(Event):
+class MyPageFailed(Event, frozen=True, kw_only=True):
     """No request could be made (no portal yet, the key unreadable)."""
     reason: str = ""
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
-class PayOnTerminal(Event):
+class PayOnTerminal(Event, frozen=True, kw_only=True):
     """With a separate terminal: pay there without tapping the kiosk's reader first (no points)."""
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
-class CardUnreadable(Event):
+class CardUnreadable(Event, frozen=True, kw_only=True):
     """The reader saw a card but could not read it (``not_transit``: it is not a transit card)."""
     not_transit: bool = False
     detail: str = ""
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
-class ReaderOffline(Event):
+class ReaderOffline(Event, frozen=True, kw_only=True):
     reason: str = ""
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
-class ReaderOnline(Event):
+class ReaderOnline(Event, frozen=True, kw_only=True):
     pass
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
-class IntentCommitted(Event):
+class IntentCommitted(Event, frozen=True, kw_only=True):
     attempt: int
     intent_seq: int
     idem: str
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
-class ChargeAnswered(Event):
+class ChargeAnswered(Event, frozen=True, kw_only=True):
     """The terminal's final word (after any lookups): ``not_charged`` means a timeout that lookup showed was
     never applied; ``unknown`` means nobody can tell yet (the intent stays open for start-up)."""
     attempt: int
@@ -449,21 +380,18 @@ class ChargeAnswered(Event):
     """A ``declined`` that was a cancel on a separate terminal (the error screen says "canceled")."""
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
-class DonationRecorded(Event):
+class DonationRecorded(Event, frozen=True, kw_only=True):
     attempt: int
     receipt: Receipt
     new_total_yen: int
     points_balance: int
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
-class FailureRecorded(Event):
+class FailureRecorded(Event, frozen=True, kw_only=True):
     attempt: int
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
-class LedgerDown(Event):
+class LedgerDown(Event, frozen=True, kw_only=True):
     """The ledger raised LedgerUnavailable at ``stage``: nothing was written."""
     attempt: int
     stage: Literal["intent", "record"]
@@ -475,8 +403,7 @@ _SERVICE_EVENTS = (IntentCommitted, ChargeAnswered, DonationRecorded, FailureRec
 
 # --- effects -----------------------------------------------------------------------------
 
-@dataclass(frozen=True, eq=False, repr=False)
-class CommitIntent(_Value):
+class CommitIntent(_Value, frozen=True):
     """Step 1: commit a donation_intent (the service mints the idempotency key)."""
     attempt: int
     project: str
@@ -485,8 +412,7 @@ class CommitIntent(_Value):
     donor: DonorToken | None
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class Charge(_Value):
+class Charge(_Value, frozen=True):
     """Step 2: charge, with the committed intent's idem as the idempotency key."""
     attempt: int
     intent_seq: int
@@ -494,8 +420,7 @@ class Charge(_Value):
     amount_yen: int
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class RecordDonation(_Value):
+class RecordDonation(_Value, frozen=True):
     """Step 3, approved: commit the donation entry."""
     attempt: int
     intent_seq: int
@@ -503,8 +428,7 @@ class RecordDonation(_Value):
     points: int
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class RecordFailure(_Value):
+class RecordFailure(_Value, frozen=True):
     """Step 3, not charged: commit donation_failed."""
     attempt: int
     intent_seq: int
@@ -512,8 +436,7 @@ class RecordFailure(_Value):
     provider_ref: str | None = None
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class IssueMyPage(_Value):
+class IssueMyPage(_Value, frozen=True):
     """Sign a one-time my-page request naming the card's tokens under every epoch (``donor.all_hexes``);
     answered by :class:`MyPageIssued` or :class:`MyPageFailed`. Writes nothing to the ledger."""
     donor: DonorToken
@@ -533,8 +456,7 @@ PointsPhase = Literal["tap", "asking", "choose", "spending", "done"]
 PointsRefusal = Literal["card", "pool", "points", "unavailable"]
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class PointsInfo(_Value):
+class PointsInfo(_Value, frozen=True):
     phase: PointsPhase
     donor: DonorToken | None = None
     spendable: int = 0
@@ -549,35 +471,29 @@ class PointsInfo(_Value):
     """Why the last try was refused (shown on the choose screen)."""
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
-class OpenPoints(Event):
+class OpenPoints(Event, frozen=True, kw_only=True):
     """The "use your points" button."""
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
-class PointsLooked(Event):
+class PointsLooked(Event, frozen=True, kw_only=True):
     donor_hex: str
     spendable: int
     balance: int | None = None
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
-class ChoosePointsProject(Event):
+class ChoosePointsProject(Event, frozen=True, kw_only=True):
     project: str
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
-class ChoosePoints(Event):
+class ChoosePoints(Event, frozen=True, kw_only=True):
     points: int
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
-class ConfirmPoints(Event):
+class ConfirmPoints(Event, frozen=True, kw_only=True):
     pass
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
-class PointsSpent(Event):
+class PointsSpent(Event, frozen=True, kw_only=True):
     points: int
     yen: int
     sponsor: str
@@ -585,27 +501,23 @@ class PointsSpent(Event):
     """What the card may still spend here."""
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
-class PointsRefused(Event):
+class PointsRefused(Event, frozen=True, kw_only=True):
     reason: PointsRefusal
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class LookupPoints(_Value):
+class LookupPoints(_Value, frozen=True):
     """What ``donor`` may spend here; answered by :class:`PointsLooked` (never fails: offline, the last word)."""
     donor: DonorToken
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class SpendPoints(_Value):
+class SpendPoints(_Value, frozen=True):
     """Check and record one exchange; answered by :class:`PointsSpent` or :class:`PointsRefused`."""
     donor: DonorToken
     points: int
     project: str
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class PointsScreen(_Value):
+class PointsScreen(_Value, frozen=True):
     screen: ClassVar[str] = "points"
     phase: PointsPhase
     spendable: int
@@ -682,8 +594,7 @@ Effects = tuple[Effect, ...]
 
 # --- screens: a pure function of the state --------------------------------------------------
 
-@dataclass(frozen=True, eq=False, repr=False)
-class AttractScreen(_Value):
+class AttractScreen(_Value, frozen=True):
     screen: ClassVar[str] = "attract"
     project: str | None
     default_yen: int
@@ -693,8 +604,7 @@ class AttractScreen(_Value):
     """Show "use your points" (settings.points_exchange, docs/points.md)."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class ChooseAmountScreen(_Value):
+class ChooseAmountScreen(_Value, frozen=True):
     screen: ClassVar[str] = "choose_amount"
     project: str
     presets_yen: tuple[int, ...]
@@ -702,8 +612,7 @@ class ChooseAmountScreen(_Value):
     lang: str
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class ChooseProjectScreen(_Value):
+class ChooseProjectScreen(_Value, frozen=True):
     screen: ClassVar[str] = "choose_project"
     projects: tuple[str, ...]
     """Every project, in config order (the renderer groups them by policy area)."""
@@ -712,8 +621,7 @@ class ChooseProjectScreen(_Value):
     lang: str
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class TapCardScreen(_Value):
+class TapCardScreen(_Value, frozen=True):
     screen: ClassVar[str] = "tap_card"
     project: str
     amount_yen: int
@@ -722,8 +630,7 @@ class TapCardScreen(_Value):
     """Pay on a separate terminal: the kiosk's reader is optional (points), a button pays without it."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class ChargingScreen(_Value):
+class ChargingScreen(_Value, frozen=True):
     screen: ClassVar[str] = "charging"
     project: str
     amount_yen: int
@@ -744,8 +651,7 @@ class ChargingScreen(_Value):
     """When the window opened (the flow's clock): the countdown's full length is ``until - from``."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class ThanksScreen(_Value):
+class ThanksScreen(_Value, frozen=True):
     screen: ClassVar[str] = "thanks"
     project: str
     amount_yen: int
@@ -763,8 +669,7 @@ class ThanksScreen(_Value):
     """Show "use your points" (settings.points_exchange, docs/points.md)."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class ErrorScreen(_Value):
+class ErrorScreen(_Value, frozen=True):
     screen: ClassVar[str] = "error"
     kind: ErrorKind
     hint: Hint
@@ -779,8 +684,7 @@ class ErrorScreen(_Value):
     """The intent's ledger seq (money may have moved, or a question about it): shown for the staff."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class MyPageScreen(_Value):
+class MyPageScreen(_Value, frozen=True):
     screen: ClassVar[str] = "my_page"
     request: str | None
     """``None``: "tap your card"; else the one-time request for the QR code."""

@@ -28,7 +28,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from kiosk.donation import flow
@@ -266,9 +266,9 @@ class DonationService:
     def set_language(self, lang: str) -> None:
         """The kiosk's own language (the menu's default-language setting): every return to the loop uses it
         from now on, and the loop on screen switches at once. A donor mid-gift keeps the language they chose."""
-        self.settings = replace(self.settings, language=lang)
+        self.settings = flow.replace(self.settings, language=lang)
         if self.state.name == "attract":
-            self._set(replace(self.state, lang=lang))
+            self._set(flow.replace(self.state, lang=lang))
 
     def _set(self, state: FlowState) -> None:
         changed = state != self.state

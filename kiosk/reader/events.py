@@ -1,4 +1,7 @@
-"""What readers report: small frozen dataclasses, and the queue they travel on.
+"""What readers report: small immutable values (msgspec Structs), and the queue they travel on.
+
+Structs, not frozen dataclasses: a Struct class is built in C, a frozen dataclass compiles three methods
+from source at every start of the kiosk (cold start, #16; kiosk/donation/flow.py says more).
 
 Privacy rule: no event holds an IDm. A tap carries the keyed
 :class:`~kiosk.ledger.pepper.DonorToken` instead, whose ``repr`` is short.
@@ -13,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+import msgspec
+
 from kiosk.ledger.pepper import DonorToken
 from kiosk.reader.transit import HistoryRecord
 
@@ -22,8 +27,7 @@ Family = str
 """``suica`` … ``pitapa`` (see :data:`kiosk.reader.transit.FAMILIES`), ``transit`` or ``unknown``."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class TapRecord:
+class TapRecord(msgspec.Struct, frozen=True, kw_only=True):
     """One counted tap: everything the kiosk needs, nothing that identifies the card."""
 
     reader_id: str
@@ -42,21 +46,18 @@ class TapRecord:
     """Newest first; at most ``[reader] history_blocks`` entries."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class ReaderEvent:
+class ReaderEvent(msgspec.Struct, frozen=True, kw_only=True):
     reader_id: str
     at: float
     """Reader clock (monotonic seconds) when the event was made."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class ReaderConnected(ReaderEvent):
+class ReaderConnected(ReaderEvent, frozen=True, kw_only=True):
     backend: str
     description: str
 
 
-@dataclass(frozen=True, kw_only=True)
-class ReaderDisconnected(ReaderEvent):
+class ReaderDisconnected(ReaderEvent, frozen=True, kw_only=True):
     reason: str
     """One line for staff, e.g. ``unplugged (ENODEV)``."""
     fault: Literal["lost", "permission", "busy", "no-service", "missing", "setup"] = "lost"
@@ -69,18 +70,15 @@ class ReaderDisconnected(ReaderEvent):
         return self.fault != "lost"
 
 
-@dataclass(frozen=True, kw_only=True)
-class CardPresented(ReaderEvent):
+class CardPresented(ReaderEvent, frozen=True, kw_only=True):
     record: TapRecord
 
 
-@dataclass(frozen=True, kw_only=True)
-class CardRemoved(ReaderEvent):
+class CardRemoved(ReaderEvent, frozen=True, kw_only=True):
     token: DonorToken | None
 
 
-@dataclass(frozen=True, kw_only=True)
-class ReadError(ReaderEvent):
+class ReadError(ReaderEvent, frozen=True, kw_only=True):
     kind: Literal["card-lost", "status", "protocol", "collision", "unsupported"]
     detail: str
     status: tuple[int, int] | None = None

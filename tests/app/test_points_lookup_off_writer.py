@@ -13,7 +13,6 @@ import json
 import logging
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ import pytest
 from kiosk.app.points import points_desk
 from kiosk.app.runtime import ServiceWorker
 from kiosk.donation import flow
+from kiosk.donation.flow import replace
 from kiosk.donation.service import DonationService
 from kiosk.ledger.pepper import Pepper
 from kiosk.ledger.store import iter_entries, read_only_engine

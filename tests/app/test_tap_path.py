@@ -13,7 +13,7 @@ import pygame
 import pytest
 import segno
 
-from kiosk.donation.flow import ThanksScreen
+from kiosk.donation.flow import ThanksScreen, replace
 from kiosk.ui import widgets as ui
 from kiosk.ui.screens import ProjectInfo, ScreenContext, chrome, render
 from kiosk.ui.screens import receipt as rq
@@ -108,12 +108,12 @@ CTX = ScreenContext({"kodomo": ProjectInfo("kodomo", "こども食堂に温か�
 BASE = ThanksScreen("kodomo", 100, 12_300, 1, 41, "ZHMWMD2CPFYYABCDEFGHJKLMNP", 120, "ja", True, True, False)
 VARIANTS = {
     "base": (BASE, (640, 360)),
-    "lang": (ThanksScreen(**{**BASE.__dict__, "lang": "en"}), (640, 360)),
+    "lang": (replace(BASE, lang="en"), (640, 360)),
     "size": (BASE, (960, 540)),
-    "amount": (ThanksScreen(**{**BASE.__dict__, "amount_yen": 500, "new_total_yen": 12_700}), (640, 360)),
-    "project": (ThanksScreen(**{**BASE.__dict__, "project": "midori"}), (640, 360)),
-    "receipt": (ThanksScreen(**{**BASE.__dict__, "receipt_code": "Q7RSTUVWXYZ234567ABCDEFGHJ"}), (640, 360)),
-    "points": (ThanksScreen(**{**BASE.__dict__, "points_earned": 5, "points_balance": 77}), (640, 360)),
+    "amount": (replace(BASE, amount_yen=500, new_total_yen=12_700), (640, 360)),
+    "project": (replace(BASE, project="midori"), (640, 360)),
+    "receipt": (replace(BASE, receipt_code="Q7RSTUVWXYZ234567ABCDEFGHJ"), (640, 360)),
+    "points": (replace(BASE, points_earned=5, points_balance=77), (640, 360)),
 }
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from kiosk.config.flow import FlowConfig
@@ -30,6 +28,7 @@ from kiosk.donation.flow import (
     ToggleLanguage,
     Touch,
     initial,
+    replace,
     screen_for,
     step,
 )

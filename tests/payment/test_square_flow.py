@@ -8,11 +8,10 @@ Real ledger, the real adapter and SDK, the fake Square API on loopback.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from kiosk.donation import flow
+from kiosk.donation.flow import replace
 from kiosk.donation.service import DonationService
 from kiosk.ledger import Ledger, verify_path
 from kiosk.ui.screens import actions, chrome
