@@ -390,8 +390,9 @@ class App:
     # --- lifecycle -------------------------------------------------------------------
     def start(self, *, movie: bool = True) -> App:
         """Everything a tap needs, then (``movie``) the movie's first frame. ``movie=False``: the decode thread
-        is left to :meth:`start_movie`, which ``kiosk run`` calls after READY=1 (cold start, #16): the display
-        shows the still and the attract screen meanwhile, and a tap works."""
+        and libsodium's signing are left to :meth:`after_ready`, which ``kiosk run`` calls after READY=1 (cold
+        start, #16): the display shows the still and the attract screen meanwhile, and a tap works (its entries
+        signed by ``cryptography`` until then: the same bytes, kiosk/ledger/signing.py)."""
         cfg = self.cfg
         ensure_secrets(cfg)
         from kiosk.sync.configapply import load_applied, record_applied_config
@@ -401,7 +402,7 @@ class App:
         applied = load_applied(cfg.data_dir)
         self._adopt_recorded_config(applied)
         pepper = self.pepper = Pepper.load(cfg.pepper_path)  # the sync thread adopts city epochs into it
-        self.ledger = open_ledger(cfg)
+        self.ledger = open_ledger(cfg, libsodium=movie)
         # Before the worker claims the ledger and before any tap: a config whose ledger entry a power cut lost.
         if record_applied_config(self.ledger, applied):
             log.warning("portal config on disk was not in the ledger (power cut while adopting it): recorded now")
@@ -434,6 +435,12 @@ class App:
         # quarter of a core and now and then landed on a tap (the p99; issue #16). close() gives them back.
         gc.freeze()
         return self
+
+    def after_ready(self) -> None:
+        """What :meth:`start` with ``movie=False`` left: the movie's decoding, then libsodium for the ledger's
+        signatures (PyNaCl's import and key check, ≈ 10 ms at full speed)."""
+        self.start_movie()
+        self.ledger.use_libsodium()
 
     def start_movie(self) -> None:
         """Start decoding the movie (PyAV is imported on the decode thread) if :meth:`start` left it; at once."""
@@ -903,7 +910,7 @@ def run_kiosk(cfg: KioskConfig, *, config_path: str | Path | None = None, second
         app.step_hooks.append(on_step)
         notifier.ready(f"kiosk {cfg.kiosk.id} up: reader {cfg.reader.backend}, ledger seq {app.ledger.size}")
         log.info("kiosk %s ready", cfg.kiosk.id)
-        app.start_movie()
+        app.after_ready()
         return app.run(seconds=seconds)
     finally:
         notifier.stopping("shutting down")

@@ -59,14 +59,28 @@ def _libsodium(key: Ed25519PrivateKey) -> Callable[[bytes], bytes] | None:
 class Signer:
     """Signs with ``key`` (see the module's text); ``backend`` says which library does it."""
 
-    __slots__ = ("backend", "sign", "_public")
+    __slots__ = ("backend", "sign", "_key", "_public")
 
     def __init__(self, key: Ed25519PrivateKey, *, use_libsodium: bool = True):
-        fast = _libsodium(key) if use_libsodium else None
-        self.backend = "libsodium" if fast is not None else "cryptography"
-        self.sign: Callable[[bytes], bytes] = fast if fast is not None else key.sign
+        self._key = key
+        self.backend = "cryptography"
+        self.sign: Callable[[bytes], bytes] = key.sign
         """The 64-byte Ed25519 signature of ``data`` (a plain attribute, not a method: one call less)."""
         self._public = key.public_key()
+        if use_libsodium:
+            self.use_libsodium()
+
+    def use_libsodium(self) -> bool:
+        """Sign with libsodium from now on, if it is installed and agrees (see the module's text); whether it
+        does. ``kiosk run`` calls it after READY=1: importing PyNaCl and checking the key take ≈ 10 ms, four
+        times that at a quarter of a core, and the signatures are the same bytes either way (cold start, #16).
+        Safe while another thread signs: the attribute is swapped in one step."""
+        if self.backend != "libsodium":
+            fast = _libsodium(self._key)
+            if fast is not None:
+                self.sign = fast
+                self.backend = "libsodium"
+        return self.backend == "libsodium"
 
     def public_key(self) -> Ed25519PublicKey:
         return self._public

@@ -187,11 +187,13 @@ class Ledger:
     """One kiosk's ledger. Open with :meth:`open`; single writer per file."""
 
     def __init__(self, path: Path, engine: _Db, signing_key: Ed25519PrivateKey, kiosk_id: str,
-                 timezone: str, clock: Clock, checkpoint_every: int, checkpoint_minutes: int):
+                 timezone: str, clock: Clock, checkpoint_every: int, checkpoint_minutes: int,
+                 libsodium: bool = True):
         self.path = path
         self._engine = engine
         self._sk = signing_key
-        self._signer = Signer(signing_key)
+        self._libsodium = libsodium
+        self._signer = Signer(signing_key, use_libsodium=libsodium)
         self._pub_raw = public_raw(signing_key.public_key())
         self._pub_hex = self._pub_raw.hex()
         self.kiosk_id = kiosk_id
@@ -214,13 +216,15 @@ class Ledger:
     @classmethod
     def open(cls, path: str | os.PathLike[str], signing_key: Ed25519PrivateKey, kiosk_id: str, *,
              timezone: str = "Asia/Tokyo", clock: Clock | None = None, boot: bool = True,
-             checkpoint_every: int = 100, checkpoint_minutes: int = 60, key_lost: bool = False) -> Ledger:
+             checkpoint_every: int = 100, checkpoint_minutes: int = 60, key_lost: bool = False,
+             libsodium: bool = True) -> Ledger:
         """Open (creating if needed) the ledger at ``path``.
 
         A new file gets a genesis entry binding ``kiosk_id`` and the public key.
         With ``boot`` a boot entry and a checkpoint are appended.
         ``key_lost``: ``signing_key`` is a new key for an existing ledger whose key in force is lost; it
         appends nothing but a key_change an administrator vouches for (:meth:`announce_new_key`).
+        ``libsodium=False``: sign with ``cryptography`` until :meth:`use_libsodium` (kiosk/ledger/signing.py).
         """
         p = Path(path)
         try:
@@ -237,7 +241,7 @@ class Ledger:
         except (sqlite3.Error, OSError) as exc:
             raise LedgerError(f"cannot open ledger {p}: {_reason(exc)}") from None
         led = cls(p, eng, signing_key, kiosk_id, timezone, clock or SystemClock(),
-                  checkpoint_every, checkpoint_minutes)
+                  checkpoint_every, checkpoint_minutes, libsodium)
         try:
             led._load()
             if key_lost:
@@ -538,9 +542,14 @@ class Ledger:
             self.checkpoint()
             return entry
 
+    def use_libsodium(self) -> bool:
+        """Sign with libsodium from now on where it is installed (:meth:`Signer.use_libsodium`); whether it does."""
+        self._libsodium = True
+        return self._signer.use_libsodium()
+
     def _use_key(self, sk: Ed25519PrivateKey) -> None:
         self._sk = sk
-        self._signer = Signer(sk)
+        self._signer = Signer(sk, use_libsodium=self._libsodium)
         self._pub_raw = public_raw(sk.public_key())
         self._pub_hex = self._pub_raw.hex()
         self.key_id = key_id(self._pub_raw)

@@ -18,9 +18,10 @@ def ensure_secrets(cfg: KioskConfig) -> None:
     Pepper.load_or_create(cfg.pepper_path)
 
 
-def open_ledger(cfg: KioskConfig, *, boot: bool = True, clock=None) -> Ledger:  # noqa: ANN001
+def open_ledger(cfg: KioskConfig, *, boot: bool = True, clock=None, libsodium: bool = True) -> Ledger:  # noqa: ANN001
     sk = keys.load_private(cfg.private_key_path)
     return Ledger.open(
         cfg.ledger_path, sk, cfg.kiosk.id, timezone=cfg.kiosk.timezone, clock=clock, boot=boot,
         checkpoint_every=cfg.ledger.checkpoint_every, checkpoint_minutes=cfg.ledger.checkpoint_minutes,
+        libsodium=libsodium,
     )

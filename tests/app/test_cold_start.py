@@ -38,7 +38,9 @@ app.start(movie=False)  # as run_kiosk does
 at_ready = set(sys.modules)  # run_kiosk sends READY=1 right here
 validator_built_at_ready = bool(KioskConfig.__pydantic_complete__)
 movie_on_at_ready = app.movie_on
-app.start_movie()  # run_kiosk, right after READY=1
+signing_at_ready = app.ledger._signer.backend
+app.after_ready()  # run_kiosk, right after READY=1
+signing_after = app.ledger._signer.backend
 app.step()
 at_first_frame = set(sys.modules)
 try:
@@ -63,12 +65,14 @@ print(json.dumps({"after_cli": sorted(after_cli), "at_ready": sorted(at_ready),
                   "at_first_frame": sorted(at_first_frame), "before_menu": sorted(before_menu),
                   "menu_page": menu_page, "warmed_before_a_tap": warmed_before_a_tap,
                   "config_cached": config_cached, "validator_built_at_ready": validator_built_at_ready,
-                  "movie_on_at_ready": movie_on_at_ready, "movie_on": movie_on}))
+                  "movie_on_at_ready": movie_on_at_ready, "movie_on": movie_on,
+                  "signing_at_ready": signing_at_ready, "signing_after": signing_after}))
 """
 
-MOVIE = ("av",)
+MOVIE = ("av", "nacl")
 """PyAV: imported on the decode thread, which `kiosk run` starts right after READY=1 (a tap needs the display, the
-ledger and the reader; the movie's first frame follows, over the still and the attract screen)."""
+ledger and the reader; the movie's first frame follows, over the still and the attract screen). PyNaCl: the
+ledger signs with libsodium from then on (kiosk/ledger/signing.py), with ``cryptography`` before."""
 
 HEAVY = ("sqlalchemy", "requests", "urllib3", "kiosk.ledger.export", "kiosk.ledger.verify", "multiprocessing",
          "segno", "xml.sax", "urllib.request", "http.client", "ssl", "server_sync.wire.configdoc")
@@ -123,4 +127,6 @@ def test_kiosk_run_reaches_ready_without_sqlalchemy_requests_the_menu_or_other_c
     for run in (first, got):
         assert _loaded(run["at_ready"], HEAVY) == [] and _loaded(run["at_ready"], MENU) == []
         assert _loaded(run["at_ready"], MOVIE) == [] and not run["movie_on_at_ready"]
+        assert (run["signing_at_ready"], run["signing_after"]) == ("cryptography", "libsodium")
+        assert "nacl.bindings" in run["at_first_frame"]
         assert run["movie_on"]  # and the movie does come, once its decoding started

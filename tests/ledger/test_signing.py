@@ -43,6 +43,27 @@ def test_the_ledger_signs_entries_and_notes_with_the_fast_signer(tmp_path):
     assert verify_path(tmp_path / "ledger.db").ok
 
 
+def test_a_ledger_opened_without_libsodium_switches_to_it_mid_chain(tmp_path):
+    """`kiosk run` opens the ledger signing with cryptography and switches after READY=1 (cold start, #16):
+    the entries before and after the switch are the same bytes either would sign, and a later rekey keeps
+    libsodium."""
+    key = Ed25519PrivateKey.generate()
+    pepper = Pepper.create(tmp_path / "pepper.json")
+    led = Ledger.open(tmp_path / "ledger.db", key, "k-later", libsodium=False)
+    assert led._signer.backend == "cryptography"
+    before = led.record_intent("p-1", 300, "sim", pepper.token(b"\x01" * 8), "idem-1")
+    assert led.use_libsodium() and led._signer.backend == "libsodium"
+    assert led.use_libsodium()  # a second call changes nothing
+    after = led.record_donation(before.seq, "sim-1", 3)
+    for entry in (before, after):
+        assert entry.signature == key.sign(entry.entry_hash)
+    new = Ed25519PrivateKey.generate()
+    led.rekey(new)
+    assert led._signer.backend == "libsodium"
+    led.close()
+    assert verify_path(tmp_path / "ledger.db").ok
+
+
 def test_a_rekeyed_ledger_signs_with_the_new_key(tmp_path):
     old, new = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
     led = Ledger.open(tmp_path / "ledger.db", old, "k-rekey")
