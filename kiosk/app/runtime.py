@@ -41,10 +41,11 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+import msgspec
 import pygame
 
 from kiosk.app.points import has_pools, points_desk
@@ -75,16 +76,14 @@ Job = Callable[[DonationService], Any]
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class _Work:
+class _Work(msgspec.Struct, frozen=True):
     job: Job
     future: Future[Any] | None = None
     """None: a donation job (an exception escaping it is a bug; the worker fails closed). Else a ledger job
     for another thread: its result or exception goes here and the worker carries on."""
 
 
-@dataclass(frozen=True)
-class Snapshot:
+class Snapshot(msgspec.Struct, frozen=True):
     """What the worker last published: the flow state, its screen, and the totals to draw with."""
 
     version: int
@@ -95,8 +94,7 @@ class Snapshot:
     """``time.monotonic()`` of the card event that started the donation this state belongs to."""
 
 
-@dataclass(frozen=True)
-class Presented:
+class Presented(msgspec.Struct, frozen=True):
     """A frame the main thread drew and flipped."""
 
     frame: int

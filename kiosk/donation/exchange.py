@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from kiosk.ledger import DonorToken, Entry, Ledger
 
@@ -36,8 +37,7 @@ class ExchangeRefused(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class PoolTerms:
+class PoolTerms(msgspec.Struct, frozen=True):
     """One sponsor pool as this kiosk may use it (from the pushed config's ``pools``)."""
 
     id: str
@@ -104,8 +104,7 @@ def exchange(ledger: Ledger, token: DonorToken, points: int, project: str, area:
     return ledger.spend_points(token, points, project, points * pool.yen_per_point, pool.id)
 
 
-@dataclass(frozen=True)
-class PointsDesk:
+class PointsDesk(msgspec.Struct, frozen=True):
     """What the donation service needs for an exchange, from the layers above it (the app wires the sync side
     in: kiosk/sync/pointsync.py for the card, the applied pushed config for the pools)."""
 

@@ -28,8 +28,9 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from kiosk.donation import flow
 from kiosk.donation.exchange import ExchangeRefused, PointsDesk, card_spendable, exchange
@@ -58,8 +59,7 @@ display is lost still checkpoints each gift within about a second (the worker's 
 CRASH_POINTS = ("before_intent", "after_intent", "after_charge", "after_donation")
 
 
-@dataclass(frozen=True)
-class Resolution:
+class Resolution(msgspec.Struct, frozen=True):
     """What start-up (or a later retry) did with one open intent."""
 
     intent_seq: int

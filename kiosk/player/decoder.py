@@ -31,6 +31,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+import msgspec
+
 from kiosk.player.metrics import Metrics
 from kiosk.player.schedule import ClipRef, Entry
 
@@ -51,8 +53,7 @@ FALLBACK_S = 2.0
 _hw_state = {"broken": False}
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(msgspec.Struct, frozen=True):
     """What the screen wants: size and an FFmpeg pixel format that matches its surface byte for byte."""
 
     width: int

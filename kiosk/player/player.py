@@ -19,11 +19,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pygame
 
 from kiosk.config import ConfigError, KioskConfig, load_config
@@ -52,8 +52,7 @@ FIRST_FRAME_WAIT_S = 3.0
 _FROMBUFFER = {"rgb24": "RGB", "bgr24": "BGR", "rgb0": "RGBX", "bgr0": "BGRA"}
 
 
-@dataclass(frozen=True)
-class Showing:
+class Showing(msgspec.Struct, frozen=True):
     """What is on screen now."""
 
     kind: Literal["video", "slide", "still"]

@@ -12,15 +12,15 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+import msgspec
 
 from kiosk.config.player import EventSlide, PlaylistItem, in_windows
 
 
-@dataclass(frozen=True)
-class ClipRef:
+class ClipRef(msgspec.Struct, frozen=True):
     """A playable, verified clip in the media cache."""
 
     sha256: str
@@ -29,8 +29,7 @@ class ClipRef:
     title: str = ""
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(msgspec.Struct, frozen=True):
     """One thing to put on screen: a clip, or an event slide for ``duration_s`` seconds."""
 
     kind: Literal["clip", "slide"]

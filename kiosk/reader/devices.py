@@ -6,15 +6,15 @@ nfcpy 1.0.4's driver map and libccid 1.5.2's supported-reader list.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+import msgspec
 
 Backend = Literal["nfcpy", "pcsc"]
 
 
-@dataclass(frozen=True)
-class ReaderModel:
+class ReaderModel(msgspec.Struct, frozen=True):
     name: str
     backend: Backend
     """The backend that should drive it."""
@@ -41,8 +41,7 @@ DEVICE_MAP: dict[tuple[int, int], ReaderModel] = {
 RCS300_IDS = frozenset({(SONY, 0x0DC8), (SONY, 0x0DC9)})
 
 
-@dataclass(frozen=True)
-class UsbReader:
+class UsbReader(msgspec.Struct, frozen=True):
     vendor: int
     product: int
     busnum: int

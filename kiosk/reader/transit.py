@@ -19,7 +19,8 @@ from __future__ import annotations
 import datetime as _dt
 import struct
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+
+import msgspec
 
 SERVICE_ATTRIBUTE = 0x008B
 SERVICE_HISTORY = 0x090F
@@ -52,8 +53,7 @@ PROCESS_NAMES = {
 }
 
 
-@dataclass(frozen=True)
-class AttributeInfo:
+class AttributeInfo(msgspec.Struct, frozen=True):
     """Block 0 of service 0x008B."""
 
     card_type: int
@@ -68,8 +68,7 @@ class AttributeInfo:
         return CARD_TYPE_NAMES.get(self.card_type, f"type {self.card_type}")
 
 
-@dataclass(frozen=True)
-class HistoryRecord:
+class HistoryRecord(msgspec.Struct, frozen=True):
     """One 0x090F entry (newest first on the card)."""
 
     terminal_type: int

@@ -17,7 +17,8 @@ import hmac
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+
+import msgspec
 
 # scrypt cost: 16 MiB and ~0.1 s on a Raspberry Pi 4. Stored in the hash line, so it can grow later.
 SCRYPT_N = 2**14
@@ -72,8 +73,7 @@ def verify_pin(pin: str, stored: str) -> bool:
     return hmac.compare_digest(got, want)
 
 
-@dataclass(frozen=True)
-class PinAttempt:
+class PinAttempt(msgspec.Struct, frozen=True):
     ok: bool
     """The PIN was right (and the lock was open)."""
     locked_for_s: float

@@ -20,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pygame
 
 FONT_DIR = Path(__file__).resolve().parent / "assets" / "fonts"
@@ -27,8 +28,7 @@ FONT_DIR = Path(__file__).resolve().parent / "assets" / "fonts"
 Color = tuple[int, int, int]
 
 
-@dataclass(frozen=True)
-class Theme:
+class Theme(msgspec.Struct, frozen=True):
     bg: Color = (14, 27, 48)
     panel: Color = (10, 20, 36)
     text: Color = (255, 255, 255)
@@ -219,8 +219,7 @@ def measure_text() -> Iterator[list[tuple[int, str]]]:
         TEXT_SIZES = None
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(msgspec.Struct, frozen=True):
     """A touchable rectangle and the action it stands for."""
 
     rect: pygame.Rect

@@ -7,8 +7,7 @@ project on screen); the language toggle sits on top of it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+import msgspec
 import pygame
 
 from kiosk.donation.flow import AttractScreen
@@ -19,8 +18,7 @@ from kiosk.ui.screens.context import ScreenContext
 from kiosk.ui.widgets import THEME, Target, Theme
 
 
-@dataclass(frozen=True)
-class Line:
+class Line(msgspec.Struct, frozen=True):
     msgid: str
     size: float
     box: float

@@ -24,11 +24,11 @@ non-ASCII character, a mode other than byte) goes to segno.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from functools import lru_cache
 from itertools import zip_longest
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import pygame
 
 if TYPE_CHECKING:
@@ -41,8 +41,7 @@ FIXED_MASK = 0
 _PALETTE = [(255, 255, 255), (0, 0, 0)]
 
 
-@dataclass(frozen=True)
-class _Template:
+class _Template(msgspec.Struct, frozen=True):
     """One URL's matrix and where each bit of the final message sits in it."""
 
     url: bytes
