@@ -21,6 +21,14 @@ the same run and quota: ``python -c pass`` (``baseline_python_s``), and the rati
 baseline. Budgets are shares of one core through a cgroup CPU quota (bench/cpu_budget.py), in
 interleaved rounds, medians reported; without a writable cgroup only 100 % is measured. Aim (issue
 #16): ready ≤ 1.5 s at 25 % of one core.
+
+Wall-clock starts follow the load of a shared machine (±20 % minutes apart). So the bench also counts
+instructions with valgrind's callgrind, which do not depend on the load (the same tree gives the same
+count to about 0.1 %): ``ready_ir``, one start from process start to READY=1 (the kiosk's own
+``sd_notify``, received by a thread of the process that then exits), and ``baseline_python_ir``,
+``python -c pass``, both from the same cached bytecode; ``ratio_ready_ir`` is their ratio. Instructions
+are not time (a cache miss counts as nothing): use them to compare trees. Without valgrind (Debian:
+``apt-get install valgrind``), with ``--quick`` or ``--no-instructions`` they are left out.
 """
 
 from __future__ import annotations
@@ -128,6 +136,45 @@ def bare_python(quota: CpuQuota | None, sock_dir: Path) -> float:
     return time.perf_counter() - t0
 
 
+READY_EXIT = r"""
+import os, socket, sys, threading
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+sock.bind(sys.argv[1])
+os.environ["NOTIFY_SOCKET"] = sys.argv[1]
+
+def watch():
+    while True:
+        if "READY=1" in sock.recv(4096).decode().splitlines():
+            os._exit(0)  # callgrind writes its counts at exit: process start to READY=1
+
+threading.Thread(target=watch, daemon=True).start()
+from kiosk.cli import main
+sys.exit(main(["run", "--config", sys.argv[2]]))
+"""
+"""`kiosk run` in a process that exits when the kiosk's own READY=1 datagram reaches it."""
+
+
+def callgrind_total(args: list[str], env: dict[str, str], out: Path, timeout: float = 900) -> int:
+    """Instructions (callgrind's total) of ``python ARGS`` run to its exit."""
+    res = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, *args],
+                         env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    if res.returncode != 0 or not out.exists():
+        raise RuntimeError(f"callgrind run failed ({res.returncode}): {res.stderr[-500:]}")
+    for line in out.read_text().splitlines():
+        if line.startswith(("totals:", "summary:")) and int(line.split()[1]):
+            return int(line.split()[1])
+    raise RuntimeError(f"no instruction total in {out}")
+
+
+def instructions(config: Path, sock_dir: Path) -> dict:
+    """``ready_ir``, ``baseline_python_ir``, ``ratio_ready_ir`` (module text); after a warm start."""
+    env = {**child_env(sock_dir), "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"}
+    env.pop("NOTIFY_SOCKET", None)
+    ready = callgrind_total(["-c", READY_EXIT, str(sock_dir / "ir.sock"), str(config)], env, sock_dir / "cg.ready")
+    bare = callgrind_total(["-c", "pass"], env, sock_dir / "cg.python")
+    return {"ready_ir": ready, "baseline_python_ir": bare, "ratio_ready_ir": round(ready / bare, 2)}
+
+
 def med(values: list[float]) -> float | None:
     return round(statistics.median(values), 3) if values else None
 
@@ -138,7 +185,8 @@ def main() -> int:
     ap.add_argument("--period-us", type=int, default=10_000)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--size", default="1280x720")
-    ap.add_argument("--quick", action="store_true", help="2 rounds (a smoke run)")
+    ap.add_argument("--quick", action="store_true", help="2 rounds (a smoke run), no instruction count")
+    ap.add_argument("--no-instructions", action="store_true", help="skip the callgrind count (module text)")
     args = ap.parse_args()
     if args.quick:
         args.rounds = min(args.rounds, 2)
@@ -152,6 +200,8 @@ def main() -> int:
     res: dict[int, dict[str, list[float]]] = {b: {"ready_s": [], "first_frame_s": [], "first_screen_s": [],
                                                   "python": []} for b in budgets}
     errors: list[str] = []
+    counted: dict = {}
+    count = not (args.quick or args.no_instructions)
     t_all = time.monotonic()
     try:
         with tempfile.TemporaryDirectory(prefix="kiosk-bench-cold-") as tmp:
@@ -173,6 +223,13 @@ def main() -> int:
                         res[b]["first_frame_s"].append(r["first_frame_s"])
                         res[b]["first_screen_s"].append(r["first_screen_s"])
                         res[b]["python"].append(bare_python(q, sock_dir))
+                if count and shutil.which("valgrind"):
+                    try:
+                        counted = instructions(config, sock_dir)
+                    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                        errors.append(f"instructions: {exc}")
+                elif count:
+                    counted = {"instructions_skipped": "valgrind is not installed (Debian: apt-get install valgrind)"}
             finally:
                 shutil.rmtree(sock_dir, ignore_errors=True)
     finally:
@@ -185,6 +242,7 @@ def main() -> int:
     out["baseline_python_s"] = {str(b): med(res[b]["python"]) for b in budgets}
     out["ratio_ready"] = {str(b): round(out["ready_s"][str(b)] / out["baseline_python_s"][str(b)], 1)
                           if out["ready_s"][str(b)] and out["baseline_python_s"][str(b)] else None for b in budgets}
+    out.update(counted)
     if problem:
         out["note"] = problem
     out["aim"] = {"ready_s_at_25": 1.5}

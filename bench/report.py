@@ -119,6 +119,9 @@ def rows(runs: dict[str, list[dict[str, Any]]]) -> list[tuple[str, str, str, str
                 med(c, "baseline_python_s", b), "`python -c pass`", "≤ 1.5 s at 25 %" if b == "25" else "", " s")
             add(f"coldstart ({n['coldstart']})", f"start → first frame at {b} %", med(c, "first_frame_s", b),
                 unit=" s")
+        # Instructions (callgrind): the same count whatever the load, for comparing trees.
+        add(f"coldstart ({n['coldstart']})", "start → READY=1, instructions", med(c, "ready_ir"),
+            med(c, "baseline_python_ir"), "`python -c pass`")
     if f := runs.get("fleet"):
         label = f"fleet ({n['fleet']}: {int(med(f, 'kiosks') or 0)} kiosks, {int(med(f, 'workers') or 0)} workers)"
         add(label, "batch ack p50", med(f, "batch_ack_p50_ms"), unit=" ms")
