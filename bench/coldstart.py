@@ -16,8 +16,10 @@ datagram socket of ours, as systemd's would (``Type=notify``). Measured from jus
 
 Then SIGTERM, and the next round. The same ledger and data directory are reused from round to round,
 as after a watchdog restart (the first start, which builds the ledger and caches the bytecode, is not
-counted). Baseline, in
-the same run and quota: ``python -c pass`` (``baseline_python_s``), and the ratio ``ready_s`` /
+counted). ``--ledger-entries N`` then fills the kiosk's ledger to N entries as ``kiosk run`` writes them
+(intent, donation and checkpoint per gift, as bench/sync.py's ``build_ledger``), so the starts open the
+ledger of a kiosk that has been in use: opening replays every entry (docs/performance.md, "Seventh
+round"). Baseline, in the same run and quota: ``python -c pass`` (``baseline_python_s``), and the ratio ``ready_s`` /
 baseline. Budgets are shares of one core through a cgroup CPU quota (bench/cpu_budget.py), in
 interleaved rounds, medians reported; without a writable cgroup only 100 % is measured. Aim (issue
 #16): ready ≤ 1.5 s at 25 % of one core.
@@ -76,6 +78,29 @@ def child_env(sock_dir: Path) -> dict[str, str]:
     env["PYTHONPYCACHEPREFIX"] = str(sock_dir / "pycache")
     env["PYTHONPATH"] = str(HERE.parent)
     return env
+
+
+def fill_ledger(config: Path, entries: int) -> int:
+    """Append gifts to the ledger of ``config``'s kiosk until it holds at least ``entries``; its size."""
+    from kiosk.config import load_config
+    from kiosk.ledger import Pepper
+    from kiosk.ops.local_files import open_ledger
+
+    cfg = load_config(config)
+    led = open_ledger(cfg, boot=False)
+    pepper = Pepper.load(cfg.pepper_path)
+    projects = [p.id for p in cfg.projects]
+    try:
+        i = 0
+        while led.size < entries:
+            intent = led.record_intent(projects[i % len(projects)], 100 * (1 + i % 10), "sim",
+                                       pepper.token(i.to_bytes(8, "big")), f"bench-{i}")
+            led.record_donation(intent.seq, f"r{i}", 1 + i % 10)
+            led.checkpoint()
+            i += 1
+        return led.size
+    finally:
+        led.close(checkpoint=False)
 
 
 def one_start(config: Path, quota: CpuQuota | None, sock_dir: Path, timeout: float = 60.0) -> dict:
@@ -186,6 +211,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--size", default="1280x720")
     ap.add_argument("--quick", action="store_true", help="2 rounds (a smoke run), no instruction count")
+    ap.add_argument("--ledger-entries", type=int, default=0,
+                    help="fill the kiosk's ledger to this many entries before the timed starts (module text)")
     ap.add_argument("--no-instructions", action="store_true", help="skip the callgrind count (module text)")
     args = ap.parse_args()
     if args.quick:
@@ -201,6 +228,7 @@ def main() -> int:
                                                   "python": []} for b in budgets}
     errors: list[str] = []
     counted: dict = {}
+    ledger_size = None
     count = not (args.quick or args.no_instructions)
     t_all = time.monotonic()
     try:
@@ -212,6 +240,8 @@ def main() -> int:
                 first = one_start(config, None, sock_dir)  # creates keys and the ledger: not a restart
                 if "error" in first:
                     errors.append(first["error"])
+                if args.ledger_entries:
+                    ledger_size = fill_ledger(config, args.ledger_entries)
                 for _ in range(args.rounds):
                     for b in budgets:
                         q = quotas.get(b)
@@ -242,6 +272,8 @@ def main() -> int:
     out["baseline_python_s"] = {str(b): med(res[b]["python"]) for b in budgets}
     out["ratio_ready"] = {str(b): round(out["ready_s"][str(b)] / out["baseline_python_s"][str(b)], 1)
                           if out["ready_s"][str(b)] and out["baseline_python_s"][str(b)] else None for b in budgets}
+    if ledger_size is not None:
+        out["ledger_entries"] = ledger_size
     out.update(counted)
     if problem:
         out["note"] = problem
