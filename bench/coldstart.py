@@ -17,7 +17,7 @@ datagram socket of ours, as systemd's would (``Type=notify``). Measured from jus
 Then SIGTERM, and the next round. The same ledger and data directory are reused from round to round,
 as after a watchdog restart (the first start, which builds the ledger and caches the bytecode, is not
 counted). ``--ledger-entries N`` then fills the kiosk's ledger to N entries as ``kiosk run`` writes them
-(intent, donation and checkpoint per gift, as bench/sync.py's ``build_ledger``), so the starts open the
+(intent, donation and checkpoint per gift: bench/sync.py's ``add_gifts``), so the starts open the
 ledger of a kiosk that has been in use: opening replays every entry (docs/performance.md, "Seventh
 round"). Baseline, in the same run and quota: ``python -c pass`` (``baseline_python_s``), and the ratio ``ready_s`` /
 baseline. Budgets are shares of one core through a cgroup CPU quota (bench/cpu_budget.py), in
@@ -82,22 +82,16 @@ def child_env(sock_dir: Path) -> dict[str, str]:
 
 def fill_ledger(config: Path, entries: int) -> int:
     """Append gifts to the ledger of ``config``'s kiosk until it holds at least ``entries``; its size."""
+    from sync import add_gifts
+
     from kiosk.config import load_config
     from kiosk.ledger import Pepper
     from kiosk.ops.local_files import open_ledger
 
     cfg = load_config(config)
     led = open_ledger(cfg, boot=False)
-    pepper = Pepper.load(cfg.pepper_path)
-    projects = [p.id for p in cfg.projects]
     try:
-        i = 0
-        while led.size < entries:
-            intent = led.record_intent(projects[i % len(projects)], 100 * (1 + i % 10), "sim",
-                                       pepper.token(i.to_bytes(8, "big")), f"bench-{i}")
-            led.record_donation(intent.seq, f"r{i}", 1 + i % 10)
-            led.checkpoint()
-            i += 1
+        add_gifts(led, entries, Pepper.load(cfg.pepper_path), [p.id for p in cfg.projects])
         return led.size
     finally:
         led.close(checkpoint=False)

@@ -68,16 +68,22 @@ def scratch_dir() -> Path:
 def build_ledger(path: Path, kiosk_id: str, n_entries: int, sk: Ed25519PrivateKey, pepper: Pepper) -> Ledger:
     led = Ledger.open(path, sk, kiosk_id, clock=FixedClock(wall_ms=int(time.time() * 1000) - 86_400_000),
                       checkpoint_every=100)
+    add_gifts(led, n_entries - 1, pepper, PROJECTS)
+    return led
+
+
+def add_gifts(led: Ledger, size: int, pepper: Pepper, projects: tuple[str, ...] | list[str]) -> None:
+    """Gifts of ¥100–¥1,000 to ``projects`` in turn, as `kiosk run` writes them, until ``led`` holds ``size``
+    entries or a gift more (bench/coldstart.py fills a kiosk's ledger with it too)."""
     i = 0
-    while led.size < n_entries - 1:
-        intent = led.record_intent(PROJECTS[i % 4], 100 * (1 + i % 10), "sim",
+    while led.size < size:
+        intent = led.record_intent(projects[i % len(projects)], 100 * (1 + i % 10), "sim",
                                    pepper.token(i.to_bytes(8, "big")), uuid.uuid4().hex)
         led.record_donation(intent.seq, f"r{i}", 1 + i % 10)  # one point a ¥100, as the policy checks
         # As `kiosk run` writes its ledger: a signed checkpoint right after each donation's commit
         # (kiosk/donation/service.py, DonationService._checkpoint), besides every checkpoint_every entries.
         led.checkpoint()
         i += 1
-    return led
 
 
 def free_port() -> int:
