@@ -26,7 +26,7 @@ interleaved rounds, medians reported; without a writable cgroup only 100 % is me
 
 Wall-clock starts follow the load of a shared machine (±20 % minutes apart). So the bench also counts
 instructions with valgrind's callgrind, which do not depend on the load (the same tree gives the same
-count to about 0.1 %): ``ready_ir``, one start from process start to READY=1 (the kiosk's own
+count to about 0.3 %): ``ready_ir``, one start from process start to READY=1 (the kiosk's own
 ``sd_notify``, received by a thread of the process that then exits), and ``baseline_python_ir``,
 ``python -c pass``, both from the same cached bytecode; ``ratio_ready_ir`` is their ratio. Instructions
 are not time (a cache miss counts as nothing): use them to compare trees. Without valgrind (Debian:
