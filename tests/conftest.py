@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,8 @@ from hypothesis import settings
 
 from kiosk.ledger import Ledger, Pepper
 from kiosk.ledger.clock import FixedClock
+from kiosk.ledger.encoding import parse_body
+from kiosk.ledger.state import LedgerState
 
 # In CI (.ci/run sets CI) the property tests draw the same examples on every run: a submission's result must not
 # depend on the draw. Runs elsewhere draw new examples each time, which is where new failures are found; a failure
@@ -67,3 +71,21 @@ def sample_ledger(tmp_path: Path, signing_key, pepper, clock):  # noqa: ANN001
     led = build_sample(tmp_path / "ledger.db", signing_key, pepper, clock)
     yield led
     led.close(checkpoint=False)
+
+
+def replayed(path: Path) -> LedgerState:
+    """Every entry of the file applied in order, straight off the SQLite file: what opening a ledger without
+    its state snapshot gives (tests/ledger/test_snapshot.py holds the two to each other)."""
+    st = LedgerState()
+    with closing(sqlite3.connect(path)) as conn:
+        for seq, body, h, sig in conn.execute("SELECT seq, body, entry_hash, signature FROM entries ORDER BY seq"):
+            st.apply(seq, parse_body(body), h, sig)
+    return st
+
+
+def fields(st: LedgerState) -> dict[str, object]:
+    """Every field of a state, the Merkle range as its size and subtree roots."""
+    out = dict(vars(st))
+    tree = out.pop("tree")
+    out["tree"] = (tree.size, tree.stack)
+    return out

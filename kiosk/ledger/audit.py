@@ -10,12 +10,17 @@ import os
 import sqlite3
 from typing import cast
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from kiosk.ledger import snapshot as snapmod
+from kiosk.ledger.encoding import parse_body
 from kiosk.ledger.export import ExportError, is_export, read_export
+from kiosk.ledger.keys import public_from_raw
 from kiosk.ledger.schema import DENORMALISED, entries
+from kiosk.ledger.state import LedgerState
 from kiosk.ledger.store import read_only_engine
 from kiosk.ledger.verify import Row, VerifyResult, verify_rows, worth_parallel
 
@@ -51,8 +56,57 @@ def verify_path(path: str | os.PathLike[str], pubkey: Ed25519PublicKey | None = 
                 parallel = worth_parallel(cur.execute("SELECT count(*) FROM entries").fetchone()[0])
             cur.execute(str(q.compile(compile_kwargs={"literal_binds": True})))
             rows = (Row(r[0], r[1], r[2], r[3], dict(zip(DENORMALISED, r[4:], strict=True))) for r in cur)
-            return verify_rows(rows, pubkey, checkpoint_note, parallel=parallel, trusted_keys=trusted_keys)
+            result = verify_rows(rows, pubkey, checkpoint_note, parallel=parallel, trusted_keys=trusted_keys)
+            return check_snapshot(cur, result) if result.ok else result
     except (SQLAlchemyError, sqlite3.Error) as exc:  # a damaged file must still give a verdict, not a traceback
         return VerifyResult(False, reason=f"cannot read database: {getattr(exc, 'orig', None) or exc}", bad_seq=0)
     finally:
         eng.dispose()
+
+
+def check_snapshot(cur: sqlite3.Cursor, result: VerifyResult) -> VerifyResult:
+    """For a ledger ``result`` found sound: whether the file's state snapshot (kiosk/ledger/snapshot.py) is
+    the state its entries give at its size. A kiosk opens from it without re-reading the entries it covers,
+    so this is where a snapshot is held to them (docs/ledger.md, "Opening a ledger").
+
+    A snapshot that the key in force at its size signed and that differs from the entries, or that stands
+    beyond the last entry (the ledger was cut short), makes the ledger INVALID: the kiosk's key signed a
+    false state. One it did not sign is reported and left be: the kiosk ignores it too.
+    """
+    try:
+        row = cur.execute("SELECT format, size, state, signature FROM state_snapshot WHERE id = 1").fetchone()
+    except sqlite3.OperationalError:  # a ledger file from before the snapshot (schema 1)
+        return result
+    if row is None:
+        return result
+    fmt, size, blob, sig = row
+    if fmt != snapmod.FORMAT:
+        result.snapshot = f"state snapshot of format {fmt} not checked (this software knows {snapmod.FORMAT})"
+        return result
+    if not isinstance(size, int) or isinstance(size, bool):
+        result.snapshot = f"state snapshot with a size of {size!r} not checked: the kiosk ignores it"
+        return result
+    st = LedgerState()
+    for seq, body, h, s in cur.execute("SELECT seq, body, entry_hash, signature FROM entries WHERE seq <= ? "
+                                       "ORDER BY seq", (size,)):
+        st.apply(seq, parse_body(body), h, s)  # the entries were just verified: this cannot raise
+    try:
+        # The key in force after entry ``size`` is the one that signed a snapshot standing there.
+        public_from_raw(bytes.fromhex(st.public_key or "")).verify(sig, snapmod.message(blob))
+    except (InvalidSignature, ValueError):
+        result.snapshot = (f"state snapshot at seq={size} is not signed by the key in force there: "
+                           "the kiosk ignores it and replays every entry")
+        return result
+    if size > result.entries:
+        return _bad_snapshot(result, result.entries + 1, f"ledger cut short: the kiosk's key signed a state "
+                                                         f"snapshot at seq={size}, beyond the last entry")
+    if blob != snapmod.encode(st):
+        return _bad_snapshot(result, size, f"the state snapshot at seq={size}, signed by the kiosk's key, "
+                                           "differs from the state of the entries")
+    result.snapshot = f"state snapshot at seq={size} matches the entries"
+    return result
+
+
+def _bad_snapshot(result: VerifyResult, seq: int, reason: str) -> VerifyResult:
+    result.ok, result.bad_seq, result.reason = False, seq, reason
+    return result

@@ -190,6 +190,26 @@ class CompactRange:
         self.size = 0
         self._stack: list[bytes] = []
 
+    @classmethod
+    def restore(cls, size: int, stack: Sequence[bytes]) -> CompactRange:
+        """The range of ``size`` leaves whose subtree roots (largest first) are ``stack``, as :attr:`stack`
+        gave them: a ledger's state snapshot keeps these instead of every leaf (docs/ledger.md).
+        Raises ``ValueError`` unless there is one 32-byte root per 1-bit of ``size``."""
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise ValueError(f"a range's size is a whole number, not {size!r}")
+        if len(stack) != size.bit_count():
+            raise ValueError(f"a range of {size} leaves has {size.bit_count()} subtree roots, not {len(stack)}")
+        if not all(isinstance(h, bytes) and len(h) == 32 for h in stack):
+            raise ValueError("a subtree root is not 32 bytes")
+        r = cls()
+        r.size, r._stack = size, list(stack)
+        return r
+
+    @property
+    def stack(self) -> tuple[bytes, ...]:
+        """The roots of the perfect subtrees, largest first: with :attr:`size`, the whole range."""
+        return tuple(self._stack)
+
     def append(self, leaf: bytes) -> None:
         stack = self._stack
         stack.append(leaf)

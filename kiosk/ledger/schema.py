@@ -1,8 +1,8 @@
 """The ledger's SQLite schema and its migrations.
 
 Schema versioning uses SQLite's ``PRAGMA user_version`` with an ordered list
-of migrations below (the documented equivalent of alembic for a one-table
-append-only store): each migration runs once, in its own transaction, and
+of migrations below (the documented equivalent of alembic for an append-only
+store of one table and its state snapshot): each migration runs once, in its own transaction, and
 bumps ``user_version``. ``body`` is the truth; the other columns denormalise
 it for queries and are checked against it by ``kiosk ledger verify``.
 """
@@ -78,6 +78,17 @@ MIGRATIONS: list[list[str]] = [
            BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END""",
         """CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries
            BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END""",
+    ],
+    # 2: the state snapshot (kiosk/ledger/snapshot.py): one row, replaced by the writer now and then, never
+    # part of the signed history. Opening a ledger replays only the entries after it.
+    [
+        """CREATE TABLE state_snapshot (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            format INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            state BLOB NOT NULL,
+            signature BLOB NOT NULL CHECK (length(signature) = 64)
+        )""",
     ],
 ]
 

@@ -42,7 +42,8 @@ class LedgerState:
         self.intents: dict[int, dict[str, Any]] = {}  # unresolved intents by seq
         self.idem: dict[str, int] = {}  # idempotency key -> intent seq
         self.resolution: dict[int, int] = {}  # intent seq -> resolving entry seq
-        self.donations: dict[int, dict[str, Any]] = {}  # settled donation seq -> data
+        # settled donation seq -> (project, yen): what a void of it takes back (the rest is in the entry)
+        self.donations: dict[int, tuple[str, int]] = {}
         self.voided: set[int] = set()
         self.cp_size = 0
         self.cp_note: str | None = None
@@ -139,7 +140,7 @@ class LedgerState:
                 "kiosk_yen": self.kiosk_total[0] + data["amount_yen"], "kiosk_count": self.kiosk_total[1] + 1}
         if data["totals"] != want:
             raise HistoryError(f"running totals {data['totals']} do not add up (expected {want})")
-        self.donations[seq] = data
+        self.donations[seq] = (data["project"], data["amount_yen"])
         self._add(data["project"], data["amount_yen"], +1)
 
     def _donation_failed(self, seq: int, obj: dict[str, Any], data: dict[str, Any]) -> None:
@@ -152,8 +153,8 @@ class LedgerState:
         if target in self.voided:
             raise HistoryError(f"seq={target} voided twice")
         self.voided.add(target)
-        d = self.donations[target]
-        self._add(d["project"], d["amount_yen"], -1)
+        project, yen = self.donations[target]
+        self._add(project, yen, -1)
 
     def _key_change(self, seq: int, obj: dict[str, Any], data: dict[str, Any]) -> None:
         new, by = data["public_key"], data["vouched_by"]

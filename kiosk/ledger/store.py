@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kiosk import __version__
 from kiosk.ledger import checkpoint as cpmod
+from kiosk.ledger import snapshot as snapmod
 from kiosk.ledger.clock import Clock, SystemClock
 from kiosk.ledger.durable import fsync_dir, make_dirs
 from kiosk.ledger.encoding import (
@@ -188,7 +189,7 @@ class Ledger:
 
     def __init__(self, path: Path, engine: _Db, signing_key: Ed25519PrivateKey, kiosk_id: str,
                  timezone: str, clock: Clock, checkpoint_every: int, checkpoint_minutes: int,
-                 libsodium: bool = True):
+                 libsodium: bool = True, snapshot_every: int = 500):
         self.path = path
         self._engine = engine
         self._sk = signing_key
@@ -203,6 +204,9 @@ class Ledger:
         self.clock = clock
         self.checkpoint_every = checkpoint_every
         self.checkpoint_ms = checkpoint_minutes * 60_000
+        self.snapshot_every = snapshot_every
+        self.snapshot_size = 0
+        """The size of the newest state snapshot in the file that this process read or wrote (0: none)."""
         self.origin = cpmod.origin_for(kiosk_id)
         self._lock = threading.RLock()
         self._owner: int | None = None
@@ -217,7 +221,7 @@ class Ledger:
     def open(cls, path: str | os.PathLike[str], signing_key: Ed25519PrivateKey, kiosk_id: str, *,
              timezone: str = "Asia/Tokyo", clock: Clock | None = None, boot: bool = True,
              checkpoint_every: int = 100, checkpoint_minutes: int = 60, key_lost: bool = False,
-             libsodium: bool = True) -> Ledger:
+             libsodium: bool = True, snapshot_every: int = 500) -> Ledger:
         """Open (creating if needed) the ledger at ``path``.
 
         A new file gets a genesis entry binding ``kiosk_id`` and the public key.
@@ -225,6 +229,7 @@ class Ledger:
         ``key_lost``: ``signing_key`` is a new key for an existing ledger whose key in force is lost; it
         appends nothing but a key_change an administrator vouches for (:meth:`announce_new_key`).
         ``libsodium=False``: sign with ``cryptography`` until :meth:`use_libsodium` (kiosk/ledger/signing.py).
+        ``snapshot_every``: :attr:`snapshot_due` once this many entries are past the newest state snapshot.
         """
         p = Path(path)
         try:
@@ -241,7 +246,7 @@ class Ledger:
         except (sqlite3.Error, OSError) as exc:
             raise LedgerError(f"cannot open ledger {p}: {_reason(exc)}") from None
         led = cls(p, eng, signing_key, kiosk_id, timezone, clock or SystemClock(),
-                  checkpoint_every, checkpoint_minutes, libsodium)
+                  checkpoint_every, checkpoint_minutes, libsodium, snapshot_every)
         try:
             led._load()
             if key_lost:
@@ -274,6 +279,11 @@ class Ledger:
                     self.checkpoint()
                 except LedgerUnavailable as exc:
                     log.error("no shutdown checkpoint: %s", exc)
+            if checkpoint and self.size > self.snapshot_size and not self._stale:
+                try:
+                    self.save_snapshot()
+                except LedgerError as exc:
+                    log.warning("no shutdown state snapshot (the next start replays more entries): %s", exc)
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
@@ -336,17 +346,25 @@ class Ledger:
     def size(self) -> int:
         return self._view.size
 
-    def _load(self) -> None:
-        """Rebuild in-memory state from the file (at open and after a failed write)."""
+    def _load(self, use_snapshot: bool = True) -> None:
+        """Rebuild in-memory state from the file (at open and after a failed write): from the newest state
+        snapshot when it is sound, replaying only the entries after it, else from the first entry."""
         # Replayed into a fresh state and swapped in at the end, so readers keep the last good view
         # (not an empty or half-replayed one) while the file is re-read.
-        st = LedgerState()
         # The newest checkpoint entry with ``sigs`` and everything after it: what no signed checkpoint
-        # vouches for yet.
+        # vouches for yet. A snapshot vouches for the entries it covers as a checkpoint does: this key signed
+        # it over a state built only from entries checked at an open or written by the process itself.
         tail: list[tuple[int, bytes, bytes, str | None]] = []  # (seq, hash, signature, key that signs it)
+        st = LedgerState()
+        found: LedgerState | None = None
+        snapshot_size = 0
         try:
             with self._engine.read() as conn:
-                rows = conn.execute("SELECT seq, body, entry_hash, signature FROM entries ORDER BY seq")
+                found = self._read_snapshot(conn) if use_snapshot else None
+                if found is not None:
+                    st, snapshot_size = found, found.size
+                rows = conn.execute("SELECT seq, body, entry_hash, signature FROM entries WHERE seq > ? "
+                                    "ORDER BY seq", (st.size,))
                 for seq, body, h, sig in rows:
                     obj = parse_body(body)
                     signer = st.signer_of(seq, obj)
@@ -363,6 +381,43 @@ class Ledger:
         self.st = st
         self._view = LedgerView.of(st)
         self._stale = False
+        self.snapshot_size = snapshot_size
+
+    def _read_snapshot(self, conn: sqlite3.Connection) -> LedgerState | None:
+        """The state in the file's snapshot if it is sound, else None (the caller replays every entry).
+
+        Sound: of the format this code writes, signed by this process's key (so it was written by this
+        kiosk, from entries that were checked, and not edited since), of this kiosk, and standing on the
+        file as it is now (the entry at its size has its tip as hash). Anything else is logged and ignored:
+        the snapshot only saves time, it never decides what the ledger holds.
+        """
+        row = conn.execute("SELECT format, state, signature FROM state_snapshot WHERE id = 1").fetchone()
+        if row is None:
+            return None
+        fmt, blob, sig = row
+        why = None
+        if fmt != snapmod.FORMAT:
+            why = f"of format {fmt}, not {snapmod.FORMAT}"
+        else:
+            try:
+                self._signer.public_key().verify(sig, snapmod.message(blob))
+            except InvalidSignature:
+                why = "not signed by this kiosk's key"
+        if why is None:
+            try:
+                st = snapmod.decode(blob)
+            except snapmod.SnapshotError as exc:
+                why = str(exc)
+            else:
+                at = conn.execute("SELECT entry_hash FROM entries WHERE seq = ?", (st.size,)).fetchone()
+                if st.kiosk_id != self.kiosk_id or st.public_key != self._pub_hex:
+                    why = "of another kiosk or key"
+                elif st.size == 0 or at is None or at[0] != st.tip:
+                    why = f"at seq={st.size}, which the file does not hold as it was"
+                else:
+                    return st
+        log.warning("ledger %s: state snapshot ignored (%s); replaying every entry", self.path, why)
+        return None
 
     def _check_tail(self, st: LedgerState, tail: list[tuple[int, bytes, bytes, str | None]]) -> None:
         """Check the signatures no checkpoint vouches for before this process signs a checkpoint over them.
@@ -511,6 +566,46 @@ class Ledger:
                 data["sigs"] = self.st.sigs.hex()
             self._append("checkpoint", data)
             return note
+
+    # --- the state snapshot ---------------------------------------------------------
+    @property
+    def snapshot_due(self) -> bool:
+        """Whether :attr:`snapshot_every` entries have been appended since the newest state snapshot."""
+        return self.size - self.snapshot_size >= self.snapshot_every
+
+    def save_snapshot(self) -> int:
+        """Write the state as it is now into the file's state snapshot, signed (kiosk/ledger/snapshot.py);
+        returns the size it stands at. Its own transaction, never an entry's: the writer calls it when idle
+        (the app's service worker) and at :meth:`close`. A newer snapshot in the file (another process's)
+        is kept. Raises :class:`LedgerUnavailable` if it could not be written; the entries are untouched."""
+        self._check_writer()
+        with self._lock:
+            if self._stale:
+                self._load()
+            st = self.st
+            if st.public_key != self._pub_hex:  # opened with key_lost, before announce_new_key
+                raise LedgerError("this process's key is not the key in force: no state snapshot")
+            blob = snapmod.encode(st)
+            sig = self._signer.sign(snapmod.message(blob))
+            try:
+                raw = self._writer()
+                try:
+                    raw.execute("BEGIN IMMEDIATE")
+                    raw.execute("INSERT INTO state_snapshot (id, format, size, state, signature) "
+                                "VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET format = excluded.format, "
+                                "size = excluded.size, state = excluded.state, signature = excluded.signature "
+                                "WHERE excluded.size >= state_snapshot.size OR state_snapshot.format != ?",
+                                (snapmod.FORMAT, st.size, blob, sig, snapmod.FORMAT))
+                    raw.execute("COMMIT")
+                except BaseException:
+                    if raw.in_transaction:
+                        raw.rollback()
+                    raise
+            except (sqlite3.Error, OSError) as exc:
+                self._drop_writer()
+                raise LedgerUnavailable(f"state snapshot not written: {_reason(exc)}") from None
+            self.snapshot_size = st.size
+            return st.size
 
     # --- re-keying ---------------------------------------------------------------
     def rekey(self, new_key: Ed25519PrivateKey) -> Entry:

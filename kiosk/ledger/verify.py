@@ -62,6 +62,8 @@ class VerifyResult:
     totals: dict[str, Any] = field(default_factory=dict)
     # {seq (the first entry the key signs), announced_at (the key_change entry), key_id, public_key, vouched_by}
     key_changes: list[dict[str, Any]] = field(default_factory=list)
+    snapshot: str | None = None
+    """What the ledger file's state snapshot was found to be (kiosk/ledger/audit.py), if it has one."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,7 +75,8 @@ class VerifyResult:
             by = {VOUCHED_BY_ADMINISTRATOR: "an administrator"}
             keys = "".join(f"; signing key {k['key_id']} from seq={k['seq']} (vouched for by "
                            f"{by.get(k['vouched_by'], 'the previous key')})" for k in self.key_changes)
-            return f"OK: {self.entries} entries of kiosk {self.kiosk_id} verified{cp}; root {self.root}{keys}"
+            snap = f"; {self.snapshot}" if self.snapshot else ""
+            return f"OK: {self.entries} entries of kiosk {self.kiosk_id} verified{cp}; root {self.root}{keys}{snap}"
         return f"INVALID at seq={self.bad_seq}: {self.reason}"
 
 

@@ -1,8 +1,9 @@
 """Power-cut stand-in: a writer process is SIGKILLed at random moments, over and over.
 
 After each kill the file must pass PRAGMA integrity_check, every entry the
-writer reported as committed must be there byte for byte, and the chain must
-verify. A forked child is used (not a fresh interpreter) so 50+ kills take
+writer reported as committed must be there byte for byte, the state the next
+boot opens (from the state snapshot the writer keeps) must be that of every
+entry replayed, and the chain must verify. A forked child is used (not a fresh interpreter) so 50+ kills take
 seconds; the child opens the ledger itself, exactly as a restarted kiosk does.
 """
 
@@ -14,11 +15,13 @@ import select
 import signal
 import sqlite3
 import time
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kiosk.ledger import Ledger, Pepper, verify_path
 from kiosk.ledger.encoding import entry_hash
+from tests.conftest import fields, replayed
 
 KILLS = 55
 
@@ -39,6 +42,8 @@ def _writer(path: str, sk: Ed25519PrivateKey, pepper: Pepper, fd: int, round_no:
         os.write(fd, f"{e.seq} {e.entry_hash.hex()}\n".encode())
         e = led.record_donation(e.seq, f"ref-{round_no}-{i}", 1)
         os.write(fd, f"{e.seq} {e.entry_hash.hex()}\n".encode())
+        if i % 3 == 0:  # as the kiosk does when idle, but often, so that kills land in these writes too
+            led.save_snapshot()
 
 
 def test_sigkill_at_random_moments_never_loses_a_committed_entry(tmp_path):
@@ -48,6 +53,7 @@ def test_sigkill_at_random_moments_never_loses_a_committed_entry(tmp_path):
     rng = random.Random(20091)
     committed: dict[int, str] = {}
     ready_children = 0
+    snapshots = 0  # kills after which the ledger opened from a state snapshot
     for round_no in range(KILLS):
         r, w = os.pipe()
         pid = os.fork()
@@ -84,11 +90,19 @@ def test_sigkill_at_random_moments_never_loses_a_committed_entry(tmp_path):
             assert stored.get(seq) == h, f"committed seq={seq} lost after kill {round_no}"
             assert entry_hash(bytes(bodies[seq])) == bytes.fromhex(h)
         assert sorted(stored) == list(range(1, len(stored) + 1))
+        # The state the next boot opens (from the snapshot the killed writer left, whole or not at all) is the
+        # state of every entry replayed.
+        opened = Ledger.open(path, sk, "crash-kiosk", boot=False)
+        assert fields(opened.st) == fields(replayed(Path(path))), f"after kill {round_no}"
+        snapshots += opened.snapshot_size > 0
+        opened.close(checkpoint=False)
         if round_no % 10 == 9:
-            assert verify_path(path, sk.public_key()).ok
+            result = verify_path(path, sk.public_key())
+            assert result.ok, result.summary()
     result = verify_path(path, sk.public_key())
     assert result.ok, result.summary()
     assert len(committed) > 3 * KILLS  # the writer really was killed mid-stream, many times
+    assert snapshots > KILLS // 2, snapshots
     final = Ledger.open(path, sk, "crash-kiosk", boot=False)
     # Every child that reported ready had committed its boot entry; one killed earlier may not have.
     assert ready_children >= KILLS // 2

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kiosk.ledger import Ledger, LedgerError, Pepper, keys, verify_path
 from kiosk.ledger import checkpoint as cpmod
 from kiosk.ledger.clock import FixedClock
+from kiosk.ledger.schema import SCHEMA_VERSION
 from tests.conftest import fake_idm
 
 
@@ -123,7 +124,7 @@ def test_wal_and_full_sync(tmp_path, signing_key, clock):
     conn = led._writer()
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     led.close()
 
 
