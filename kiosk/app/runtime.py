@@ -53,7 +53,7 @@ from kiosk.app.staffside import StaffSide
 from kiosk.config import KioskConfig
 from kiosk.donation import flow
 from kiosk.donation.service import DonationService
-from kiosk.ledger import Ledger, LedgerUnavailable, Pepper
+from kiosk.ledger import Ledger, LedgerError, LedgerUnavailable, Pepper
 from kiosk.ledger.writer import LedgerWriter
 from kiosk.ops.local_files import ensure_secrets, open_ledger
 from kiosk.payment import PaymentTerminal, open_terminal
@@ -204,6 +204,8 @@ class ServiceWorker:
         would hold every donation behind a slow portal. One thread: answers are kept (points-allotted.json) in
         the order they came."""
         service.off_writer = self.off_writer
+        self._snapshot_retry_at = 0
+        """After a failed state snapshot: the ledger size at which to try again."""
 
     def off_writer(self, work: Callable[[], T], then: Callable[[T], Any]) -> None:
         """Run ``work()`` on the side thread, then ``then(result)`` as a job on this worker (after the jobs
@@ -278,6 +280,7 @@ class ServiceWorker:
                     work = self._inbox.get(timeout=IDLE_TICK_S)
                 except queue.Empty:
                     self.service.tick()
+                    self._snapshot_when_idle(ledger)
                     continue
                 if work is None:
                     return
@@ -292,6 +295,22 @@ class ServiceWorker:
                 log.exception("could not publish the fail-closed state")
         finally:
             self._shut(ledger)
+
+    def _snapshot_when_idle(self, ledger: Ledger) -> None:
+        """Every ``ledger.snapshot_every`` entries, on an idle tick with nobody mid-donation, write the ledger's
+        state snapshot, so the next start replays a few hundred entries, not the kiosk's whole history
+        (docs/ledger.md, "Opening a ledger"). A tap that comes meanwhile waits for it (a few ms at 10,000
+        entries; bench/coldstart.py). A failure is logged: the snapshot only saves time at the next start."""
+        if (not ledger.snapshot_due or ledger.size < self._snapshot_retry_at
+                or self.service.state.name not in ("attract", "thanks")):
+            return
+        try:
+            size = ledger.save_snapshot()
+        except LedgerError as exc:
+            log.warning("ledger state snapshot not written: %s", exc)
+            self._snapshot_retry_at = ledger.size + ledger.snapshot_every  # not again at every tick
+        else:
+            log.info("ledger state snapshot written at seq=%d", size)
 
     def _do(self, work: _Work) -> None:
         fut = work.future

@@ -63,3 +63,7 @@ class LedgerSection(Section):
 
     checkpoint_minutes: int = Field(60, ge=1, le=24 * 60)
     """...or when this many minutes have passed since the last one (checked on append)."""
+
+    snapshot_every: int = Field(500, ge=1, le=1_000_000)
+    """Keep a signed snapshot of the ledger's totals and open intents in the ledger file, renewed after this
+    many entries (when the kiosk is idle) and at shutdown: a restart then re-reads only the entries after it."""

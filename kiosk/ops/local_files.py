@@ -23,5 +23,5 @@ def open_ledger(cfg: KioskConfig, *, boot: bool = True, clock=None, libsodium: b
     return Ledger.open(
         cfg.ledger_path, sk, cfg.kiosk.id, timezone=cfg.kiosk.timezone, clock=clock, boot=boot,
         checkpoint_every=cfg.ledger.checkpoint_every, checkpoint_minutes=cfg.ledger.checkpoint_minutes,
-        libsodium=libsodium,
+        libsodium=libsodium, snapshot_every=cfg.ledger.snapshot_every,
     )

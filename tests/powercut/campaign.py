@@ -9,7 +9,8 @@ random time (from a few milliseconds to a few seconds: start-up, donations, clos
 config pushes), then cuts the power: unsynced writes are dropped, the process is killed with SIGKILL,
 the disk is unmounted and mounted again. After every cut, before the next boot, the harness checks:
 
-- the ledger passes ``PRAGMA integrity_check`` and verifies (signatures, chain, checkpoints);
+- the ledger passes ``PRAGMA integrity_check`` and verifies (signatures, chain, checkpoints, and its
+  state snapshot against its entries), and opening it from the snapshot gives the state of a full replay;
 - every donation whose thank-you was flipped is in the ledger at the sequence number shown, exactly
   once (one settlement per intent), and so is every acknowledged close-out and points grant;
 - every charge the simulated terminal holds (its durable record, off the kiosk's disk) has its intent
@@ -80,6 +81,8 @@ class Report:
     acknowledged_grants_checked: int = 0
     configs_adopted: int = 0
     empty_ledgers: int = 0
+    snapshots_opened: int = 0
+    """Checks after a cut where the ledger opened from a state snapshot (and matched the full replay)."""
     charges_checked: int = 0
     losses: int = 0
     problems: list[str] = field(default_factory=list)
@@ -102,7 +105,7 @@ class Report:
              "acknowledged_closeouts_checked": self.acknowledged_closeouts_checked,
              "acknowledged_grants_checked": self.acknowledged_grants_checked,
              "configs_adopted": self.configs_adopted, "empty_ledgers_at_first_boot": self.empty_ledgers,
-             "charges_checked": self.charges_checked,
+             "charges_checked": self.charges_checked, "snapshots_opened": self.snapshots_opened,
              "portal_totals_match": self.portal_totals_match, "cut_phases": dict(self.cut_phases),
              "unsynced_dropped": dict(self.unsynced_dropped), "seconds": round(self.seconds, 1),
              "median_s_to": {k: sorted(v)[len(v) // 2] for k, v in self.timeline.items()
@@ -273,6 +276,19 @@ def check_disk(data: Path, outside: Path, portal_url: str, acks: Acks, report: R
     if not check.ok:
         report.problem(f"{where}: ledger does not verify: {check.summary()}")
         return
+    # The state the next boot opens, from the state snapshot the cut left (whole or not at all), is the
+    # state of every entry replayed.
+    from kiosk.ledger.store import Ledger
+    from tests.conftest import fields, replayed
+
+    opened = Ledger.open(ledger, keys.load_private(cfg.private_key_path), cfg.kiosk.id, boot=False)
+    try:
+        if fields(opened.st) != fields(replayed(ledger)):
+            report.problem(f"{where}: the ledger opened from its state snapshot (seq={opened.snapshot_size}) "
+                           "differs from a replay of its entries")
+        report.snapshots_opened += opened.snapshot_size > 0
+    finally:
+        opened.close(checkpoint=False)
     eng = read_only_engine(ledger)
     try:
         entries = {e.seq: e for e in iter_entries(eng)}

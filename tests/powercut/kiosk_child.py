@@ -61,7 +61,8 @@ def build_config(data: Path, outside: Path, portal: str) -> Any:
     doc: dict[str, Any] = {
         "kiosk": {"id": data.name, "name": "power-cut campaign", "data_dir": str(data), "timezone": "Asia/Tokyo",
                   "language": "ja", "log_level": "WARNING"},
-        "ledger": {"checkpoint_every": 7},  # checkpoints often, so cuts land in them too
+        # Checkpoints and state snapshots often, so cuts land in them too.
+        "ledger": {"checkpoint_every": 7, "snapshot_every": 3},
         "player": {"display": "headless", "width": SIZE[0], "height": SIZE[1]},
         "reader": {"backend": "sim", "poll_interval_ms": 10, "cooldown_ms": 0},
         "donation": dict(demo["donation"]),

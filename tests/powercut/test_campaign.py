@@ -33,3 +33,4 @@ def test_power_cut_campaign_loses_nothing_acknowledged(tmp_path: Path, capsys: p
     assert report.acknowledged_donations_checked > 0 and report.acknowledged_closeouts_checked > 0
     assert report.acknowledged_grants_checked > 0 and report.configs_adopted > 0 and report.charges_checked > 0
     assert report.unsynced_dropped["files"] > 0  # the cuts did throw unsynced writes away
+    assert report.snapshots_opened > 0  # the kiosk wrote state snapshots, and cuts came after them
