@@ -18,11 +18,14 @@ Then SIGTERM, and the next round. The same ledger and data directory are reused 
 as after a watchdog restart (the first start, which builds the ledger and caches the bytecode, is not
 counted). ``--ledger-entries N`` then fills the kiosk's ledger to N entries as ``kiosk run`` writes them
 (intent, donation and checkpoint per gift: bench/sync.py's ``add_gifts``), so the starts open the
-ledger of a kiosk that has been in use: opening replays every entry (docs/performance.md, "Seventh
-round"). Baseline, in the same run and quota: ``python -c pass`` (``baseline_python_s``), and the ratio ``ready_s`` /
-baseline. Budgets are shares of one core through a cgroup CPU quota (bench/cpu_budget.py), in
-interleaved rounds, medians reported; without a writable cgroup only 100 % is measured. Aim (issue
-#16): ready ≤ 1.5 s at 25 % of one core.
+ledger of a kiosk that has been in use. Opening it replays the entries after its state snapshot
+(docs/ledger.md, "Opening a ledger"): before every start the snapshot is put back ``--snapshot-lag``
+entries before the end (default 499: the most a kiosk with ``snapshot_every = 500`` leaves behind when
+its watchdog kills it; a clean stop writes a fresh one), or removed (``-1``: every entry is replayed,
+as before the snapshot); ``snapshot_at`` says where it stood. Baseline, in the same run and quota:
+``python -c pass`` (``baseline_python_s``), and the ratio ``ready_s`` / baseline. Budgets are shares
+of one core through a cgroup CPU quota (bench/cpu_budget.py), in interleaved rounds, medians reported;
+without a writable cgroup only 100 % is measured. Aim (issue #16): ready ≤ 1.5 s at 25 % of one core.
 
 Wall-clock starts follow the load of a shared machine (±20 % minutes apart). So the bench also counts
 instructions with valgrind's callgrind, which do not depend on the load (the same tree gives the same
@@ -41,11 +44,13 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import closing
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -80,8 +85,9 @@ def child_env(sock_dir: Path) -> dict[str, str]:
     return env
 
 
-def fill_ledger(config: Path, entries: int) -> int:
-    """Append gifts to the ledger of ``config``'s kiosk until it holds at least ``entries``; its size."""
+def fill_ledger(config: Path, entries: int, snapshot_lag: int) -> tuple[int, tuple | None]:
+    """Append gifts to the ledger of ``config``'s kiosk until it holds at least ``entries``, with a state
+    snapshot written ``snapshot_lag`` entries before the end (``-1``: none); its size, and the snapshot's row."""
     from sync import add_gifts
 
     from kiosk.config import load_config
@@ -90,11 +96,28 @@ def fill_ledger(config: Path, entries: int) -> int:
 
     cfg = load_config(config)
     led = open_ledger(cfg, boot=False)
+    pepper, projects = Pepper.load(cfg.pepper_path), [p.id for p in cfg.projects]
     try:
-        add_gifts(led, entries, Pepper.load(cfg.pepper_path), [p.id for p in cfg.projects])
-        return led.size
+        if snapshot_lag >= 0:
+            add_gifts(led, entries - snapshot_lag, pepper, projects)
+            led.save_snapshot()
+        add_gifts(led, entries, pepper, projects)
+        with closing(sqlite3.connect(cfg.ledger_path)) as conn:
+            row = conn.execute("SELECT format, size, state, signature FROM state_snapshot").fetchone()
+        return led.size, row if snapshot_lag >= 0 else None
     finally:
         led.close(checkpoint=False)
+
+
+def pin_snapshot(config: Path, row: tuple | None) -> None:
+    """Put the ledger's state snapshot back as ``fill_ledger`` left it (``None``: none), before a start: the
+    kiosk's clean stop wrote a fresh one, and a kiosk restarted by its watchdog did not stop cleanly."""
+    from kiosk.config import load_config
+
+    with closing(sqlite3.connect(load_config(config).ledger_path)) as conn, conn:
+        conn.execute("DELETE FROM state_snapshot")
+        if row is not None:
+            conn.execute("INSERT INTO state_snapshot (id, format, size, state, signature) VALUES (1, ?, ?, ?, ?)", row)
 
 
 def one_start(config: Path, quota: CpuQuota | None, sock_dir: Path, timeout: float = 60.0) -> dict:
@@ -207,6 +230,9 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="2 rounds (a smoke run), no instruction count")
     ap.add_argument("--ledger-entries", type=int, default=0,
                     help="fill the kiosk's ledger to this many entries before the timed starts (module text)")
+    ap.add_argument("--snapshot-lag", type=int, default=499,
+                    help="with --ledger-entries: the ledger's state snapshot stands this many entries before its "
+                         "end at every start (-1: no snapshot; module text)")
     ap.add_argument("--no-instructions", action="store_true", help="skip the callgrind count (module text)")
     args = ap.parse_args()
     if args.quick:
@@ -223,6 +249,7 @@ def main() -> int:
     errors: list[str] = []
     counted: dict = {}
     ledger_size = None
+    pinned: tuple | None = None
     count = not (args.quick or args.no_instructions)
     t_all = time.monotonic()
     try:
@@ -235,10 +262,12 @@ def main() -> int:
                 if "error" in first:
                     errors.append(first["error"])
                 if args.ledger_entries:
-                    ledger_size = fill_ledger(config, args.ledger_entries)
+                    ledger_size, pinned = fill_ledger(config, args.ledger_entries, args.snapshot_lag)
                 for _ in range(args.rounds):
                     for b in budgets:
                         q = quotas.get(b)
+                        if args.ledger_entries:
+                            pin_snapshot(config, pinned)
                         r = one_start(config, q, sock_dir)
                         if "error" in r:
                             errors.append(f"{b}%: {r['error']}")
@@ -248,6 +277,8 @@ def main() -> int:
                         res[b]["first_screen_s"].append(r["first_screen_s"])
                         res[b]["python"].append(bare_python(q, sock_dir))
                 if count and shutil.which("valgrind"):
+                    if args.ledger_entries:
+                        pin_snapshot(config, pinned)
                     try:
                         counted = instructions(config, sock_dir)
                     except (RuntimeError, subprocess.TimeoutExpired) as exc:
@@ -268,6 +299,7 @@ def main() -> int:
                           if out["ready_s"][str(b)] and out["baseline_python_s"][str(b)] else None for b in budgets}
     if ledger_size is not None:
         out["ledger_entries"] = ledger_size
+        out["snapshot_at"] = pinned[1] if pinned is not None else None
     out.update(counted)
     if problem:
         out["note"] = problem

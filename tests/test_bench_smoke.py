@@ -46,9 +46,11 @@ def test_coldstart_bench_prints_one_json_line():
 def test_coldstart_bench_counts_instructions_to_ready():
     """One timed start at full speed of a kiosk whose ledger holds 30 entries, then one under callgrind (CI
     installs valgrind); without valgrind the line says why the count is missing."""
-    out = _one_json_line(["bench/coldstart.py", "--rounds", "1", "--budgets", "100", "--ledger-entries", "30"])
+    out = _one_json_line(["bench/coldstart.py", "--rounds", "1", "--budgets", "100", "--ledger-entries", "30",
+                          "--snapshot-lag", "10"])
     assert out["bench"] == "coldstart" and out["errors"] == []
     assert 30 <= out["ledger_entries"] <= 33  # filled a gift (three entries) at a time
+    assert 0 < out["snapshot_at"] <= out["ledger_entries"] - 8  # the kiosk opened with entries to replay
     if shutil.which("valgrind") is None:
         assert "valgrind" in out["instructions_skipped"]
         return
