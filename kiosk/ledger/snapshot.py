@@ -50,8 +50,11 @@ def encode(st: LedgerState) -> bytes:
         "project_totals": st.project_totals, "kiosk_total": st.kiosk_total,
         "intents": list(st.intents.values()),  # each intent carries its own "seq"
         "idem": st.idem,
-        "resolution": list(st.resolution.items()),
-        "donations": [[seq, p, yen] for seq, (p, yen) in st.donations.items()],
+        # The maps that grow by one pair per gift go as columns: a few long lists to parse, not one small
+        # list per gift (allocations are what decoding a long ledger's snapshot costs).
+        "resolution": [list(st.resolution), list(st.resolution.values())],
+        "donations": [list(st.donations), [p for p, _ in st.donations.values()],
+                      [yen for _, yen in st.donations.values()]],
         "voided": sorted(st.voided),
         "cp": [st.cp_size, st.cp_note, st.cp_root.hex() if st.cp_root is not None else None, st.cp_mono],
         "genesis": st.genesis, "kiosk_id": st.kiosk_id, "key_id": st.key_id, "public_key": st.public_key,
@@ -82,10 +85,11 @@ def decode(blob: bytes) -> LedgerState:
         st.idem = _dict(doc["idem"])
         _all(str, st.idem.keys())
         _counts(st.idem.values())
-        st.resolution = dict(doc["resolution"])
-        _counts(st.resolution.keys())
-        _counts(st.resolution.values())
-        seqs, projects, yens = zip(*doc["donations"]) if doc["donations"] else ((), (), ())
+        intents, resolving = doc["resolution"]
+        _counts(intents)
+        _counts(resolving)
+        st.resolution = dict(zip(intents, resolving, strict=True))
+        seqs, projects, yens = doc["donations"]
         _counts(seqs)
         _all(str, projects)
         _counts(yens)

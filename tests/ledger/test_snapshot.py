@@ -93,8 +93,9 @@ def test_what_is_not_a_snapshot_is_refused_by_name(blob: bytes) -> None:
 
 
 @pytest.mark.parametrize(("field", "bad"), [
-    ("idem", {"idem-1": -4}), ("idem", {"idem-1": True}), ("resolution", [[5, "6"]]), ("resolution", [[5]]),
-    ("donations", [[5, "kodomo"]]), ("donations", [[5, 7, 100]]), ("donations", [[-5, "kodomo", 100]]),
+    ("idem", {"idem-1": -4}), ("idem", {"idem-1": True}), ("resolution", [[5], ["6"]]), ("resolution", [[5]]),
+    ("resolution", [[5, 6], [7]]), ("donations", [[5], ["kodomo"]]), ("donations", [[5], [7], [100]]),
+    ("donations", [[-5], ["kodomo"], [100]]), ("donations", [[5, 6], ["kodomo"], [100, 200]]),
     ("voided", [1.5]), ("tip", "00" * 31), ("tree", [3, []]), ("kiosk_total", [0]), ("intents", [{}]),
 ])
 def test_a_snapshot_with_a_wrong_field_is_refused(sample: Path, field: str, bad: object) -> None:
