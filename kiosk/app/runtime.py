@@ -206,6 +206,10 @@ class ServiceWorker:
         service.off_writer = self.off_writer
         self._snapshot_retry_at = 0
         """After a failed state snapshot: the ledger size at which to try again."""
+        self.idle_snapshots = True
+        """Whether idle ticks may write the ledger's state snapshot. ``kiosk run`` holds them off until READY=1
+        (App.after_ready): a kiosk restarted with its snapshot a few hundred entries behind would otherwise
+        write it while it starts, at the very moment the lobby screen is dark."""
 
     def off_writer(self, work: Callable[[], T], then: Callable[[T], Any]) -> None:
         """Run ``work()`` on the side thread, then ``then(result)`` as a job on this worker (after the jobs
@@ -301,7 +305,7 @@ class ServiceWorker:
         state snapshot, so the next start replays a few hundred entries, not the kiosk's whole history
         (docs/ledger.md, "Opening a ledger"). A tap that comes meanwhile waits for it (a few ms at 10,000
         entries; bench/coldstart.py). A failure is logged: the snapshot only saves time at the next start."""
-        if (not ledger.snapshot_due or ledger.size < self._snapshot_retry_at
+        if (not self.idle_snapshots or not ledger.snapshot_due or ledger.size < self._snapshot_retry_at
                 or self.service.state.name not in ("attract", "thanks")):
             return
         try:
@@ -432,6 +436,7 @@ class App:
         service.settings = flow.replace(service.settings, points_exchange=has_pools(cfg, applied))
         service.defer_checkpoint = True  # after the thank-you frame is on screen (_after_flip), not while it is drawn
         self.worker = ServiceWorker(service, self._publish)
+        self.worker.idle_snapshots = movie  # else from after_ready on
         self.worker.start()
         if not self.worker.started.wait(60):
             raise RuntimeError("the donation service did not start (open intents unresolved after 60 s)")
@@ -454,10 +459,13 @@ class App:
         return self
 
     def after_ready(self) -> None:
-        """What :meth:`start` with ``movie=False`` left: the movie's decoding, then libsodium for the ledger's
-        signatures (PyNaCl's import and key check, ≈ 10 ms at full speed)."""
+        """What :meth:`start` with ``movie=False`` left: the movie's decoding, libsodium for the ledger's
+        signatures (PyNaCl's import and key check, ≈ 10 ms at full speed), and the ledger's state snapshot on
+        idle ticks."""
         self.start_movie()
         self.ledger.use_libsodium()
+        if self.worker is not None:
+            self.worker.idle_snapshots = True
 
     def start_movie(self) -> None:
         """Start decoding the movie (PyAV is imported on the decode thread) if :meth:`start` left it; at once."""

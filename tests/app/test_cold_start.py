@@ -39,8 +39,10 @@ at_ready = set(sys.modules)  # run_kiosk sends READY=1 right here
 validator_built_at_ready = bool(KioskConfig.__pydantic_complete__)
 movie_on_at_ready = app.movie_on
 signing_at_ready = app.ledger._signer.backend
+snapshots_at_ready = app.worker.idle_snapshots
 app.after_ready()  # run_kiosk, right after READY=1
 signing_after = app.ledger._signer.backend
+snapshots_after = app.worker.idle_snapshots
 app.step()
 at_first_frame = set(sys.modules)
 try:
@@ -66,7 +68,8 @@ print(json.dumps({"after_cli": sorted(after_cli), "at_ready": sorted(at_ready),
                   "menu_page": menu_page, "warmed_before_a_tap": warmed_before_a_tap,
                   "config_cached": config_cached, "validator_built_at_ready": validator_built_at_ready,
                   "movie_on_at_ready": movie_on_at_ready, "movie_on": movie_on,
-                  "signing_at_ready": signing_at_ready, "signing_after": signing_after}))
+                  "signing_at_ready": signing_at_ready, "signing_after": signing_after,
+                  "snapshots_at_ready": snapshots_at_ready, "snapshots_after": snapshots_after}))
 """
 
 MOVIE = ("av", "nacl")
@@ -128,5 +131,7 @@ def test_kiosk_run_reaches_ready_without_sqlalchemy_requests_the_menu_or_other_c
         assert _loaded(run["at_ready"], HEAVY) == [] and _loaded(run["at_ready"], MENU) == []
         assert _loaded(run["at_ready"], MOVIE) == [] and not run["movie_on_at_ready"]
         assert (run["signing_at_ready"], run["signing_after"]) == ("cryptography", "libsodium")
+        # The ledger's state snapshot is not written while the kiosk starts, only once it is up.
+        assert (run["snapshots_at_ready"], run["snapshots_after"]) == (False, True)
         assert "nacl.bindings" in run["at_first_frame"]
         assert run["movie_on"]  # and the movie does come, once its decoding started
