@@ -18,11 +18,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from kiosk.ledger.merkle import CompactRange
 from kiosk.ledger.state import LedgerState
+
+_loads: Callable[[bytes], Any]
+try:  # the kiosk extra: ≈ 3 times as fast as the standard library on a long ledger's snapshot
+    from msgspec.json import decode as _msgspec_decode
+
+    _loads = _msgspec_decode
+except ImportError:  # a base install: the same objects, from json
+    _loads = json.loads
 
 FORMAT = 1
 """Bumped whenever the encoding changes; a snapshot of another format is ignored (the file is replayed)."""
@@ -66,7 +74,7 @@ def encode(st: LedgerState) -> bytes:
 def decode(blob: bytes) -> LedgerState:
     """The state :func:`encode` made ``blob`` from; :class:`SnapshotError` if it is not one."""
     try:
-        doc = json.loads(blob)
+        doc = _loads(blob)
         if not isinstance(doc, dict):
             raise TypeError("not a JSON object")
         st = LedgerState()

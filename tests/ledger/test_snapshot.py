@@ -85,6 +85,16 @@ def test_the_encoding_keeps_every_field(sample: Path) -> None:
     assert set(vars(st)) == set(vars(LedgerState())), "a field LedgerState gained must be encoded too"
 
 
+def test_decoding_with_the_standard_library_gives_the_same_state(sample: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A base install has no msgspec: the snapshot is then decoded by ``json``, to the same state."""
+    blob = snapshot_row(sample)[2]
+    fast = snapmod.decode(blob)
+    monkeypatch.setattr(snapmod, "_loads", json.loads)
+    assert fields(snapmod.decode(blob)) == fields(fast)
+    with pytest.raises(snapmod.SnapshotError):
+        snapmod.decode(b"{")
+
+
 @pytest.mark.parametrize("blob", [b"", b"[]", b"not json", b'{"size": 3}',
                                   b'{"size": -1, "tip": "00", "boot": 0}'])
 def test_what_is_not_a_snapshot_is_refused_by_name(blob: bytes) -> None:
