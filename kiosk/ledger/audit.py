@@ -83,8 +83,8 @@ def check_snapshot(cur: sqlite3.Cursor, result: VerifyResult) -> VerifyResult:
     if fmt != snapmod.FORMAT:
         result.snapshot = f"state snapshot of format {fmt} not checked (this software knows {snapmod.FORMAT})"
         return result
-    if not isinstance(size, int) or isinstance(size, bool):
-        result.snapshot = f"state snapshot with a size of {size!r} not checked: the kiosk ignores it"
+    if not isinstance(size, int) or not isinstance(blob, bytes) or not isinstance(sig, bytes):
+        result.snapshot = "state snapshot not stored as a size and bytes: the kiosk ignores it"
         return result
     st = LedgerState()
     for seq, body, h, s in cur.execute("SELECT seq, body, entry_hash, signature FROM entries WHERE seq <= ? "

@@ -398,7 +398,9 @@ class Ledger:
         fmt, blob, sig = row
         why = None
         if fmt != snapmod.FORMAT:
-            why = f"of format {fmt}, not {snapmod.FORMAT}"
+            why = f"of format {fmt!r}, not {snapmod.FORMAT}"
+        elif not isinstance(blob, bytes) or not isinstance(sig, bytes):  # SQLite lets text into any column
+            why = "not stored as bytes"
         else:
             try:
                 self._signer.public_key().verify(sig, snapmod.message(blob))

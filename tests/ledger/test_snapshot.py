@@ -219,6 +219,18 @@ def test_a_snapshot_of_another_format_is_ignored(sample: Path, signing_key: Ed25
     assert snapshot_row(sample)[:2] == (snapmod.FORMAT, led.size)
 
 
+def test_a_snapshot_stored_as_text_is_ignored(sample: Path, signing_key: Ed25519PrivateKey,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    _, size, blob, sig = snapshot_row(sample)
+    put_snapshot(sample, size, blob.decode(), sig)
+    led = Ledger.open(sample, signing_key, KIOSK, boot=False)
+    assert "state snapshot ignored (not stored as bytes)" in caplog.text
+    assert led.snapshot_size == 0 and fields(led.st) == fields(replayed(sample))
+    led.close(checkpoint=False)
+    result = verify_path(sample)  # a verdict, not a traceback
+    assert result.ok and result.snapshot == "state snapshot not stored as a size and bytes: the kiosk ignores it"
+
+
 def test_signatures_after_the_snapshot_are_still_checked(sample: Path, signing_key: Ed25519PrivateKey) -> None:
     size_at = snapshot_row(sample)[1]
     with closing(sqlite3.connect(sample)) as conn, conn:
