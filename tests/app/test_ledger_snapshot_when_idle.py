@@ -13,18 +13,30 @@ import threading
 import time
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kiosk.app.runtime import ServiceWorker
 from kiosk.donation import flow
 from kiosk.donation.service import DonationService
+from kiosk.ledger import Ledger
 from kiosk.ledger.pepper import Pepper
 from kiosk.ops.local_files import ensure_secrets, open_ledger
 from kiosk.payment import open_terminal
 from kiosk.reader.events import CardPresented, TapRecord
 from tests.app.test_app_e2e import _cfg
 from tests.conftest import fake_idm, fields, replayed
+
+
+def start_worker(cfg: Any, ledger: Ledger, terminal: Any) -> tuple[ServiceWorker, threading.Event]:
+    """The kiosk's donation service on its own worker thread, and an event set on every thank-you."""
+    thanked = threading.Event()
+    service = DonationService.for_config(cfg, ledger, terminal,
+                                         on_state=lambda s: thanked.set() if s.name == "thanks" else None)
+    worker = ServiceWorker(service, lambda _at: None).start()
+    assert worker.started.wait(30)
+    return worker, thanked
 
 
 def give(worker: ServiceWorker, pepper: Pepper, thanked: threading.Event, n: int) -> None:
@@ -57,11 +69,7 @@ def test_the_worker_writes_the_snapshot_when_idle_and_at_shutdown(tmp_path: Path
         return real_save()
 
     ledger.save_snapshot = save  # type: ignore[method-assign]
-    thanked = threading.Event()
-    service = DonationService.for_config(cfg, ledger, terminal,
-                                         on_state=lambda s: thanked.set() if s.name == "thanks" else None)
-    worker = ServiceWorker(service, lambda _at: None).start()
-    assert worker.started.wait(30)
+    worker, thanked = start_worker(cfg, ledger, terminal)
     try:
         assert snapshot_size(cfg.ledger_path) is None  # genesis, boot, checkpoint: not yet due
         for n in range(3):
@@ -98,11 +106,7 @@ def test_a_snapshot_the_disk_refuses_is_logged_and_the_donations_go_on(tmp_path:
     ledger._engine.on_connect.append(refuse_snapshots)
     ledger._drop_writer()
     ledger._engine.dispose()
-    thanked = threading.Event()
-    service = DonationService.for_config(cfg, ledger, terminal,
-                                         on_state=lambda s: thanked.set() if s.name == "thanks" else None)
-    worker = ServiceWorker(service, lambda _at: None).start()
-    assert worker.started.wait(30)
+    worker, thanked = start_worker(cfg, ledger, terminal)
     try:
         give(worker, pepper, thanked, 1)
         deadline = time.monotonic() + 10
