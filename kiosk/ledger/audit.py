@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from typing import cast
+from collections.abc import Callable
+from typing import Any, cast
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -20,7 +21,6 @@ from kiosk.ledger.encoding import parse_body
 from kiosk.ledger.export import ExportError, is_export, read_export
 from kiosk.ledger.keys import public_from_raw
 from kiosk.ledger.schema import DENORMALISED, entries
-from kiosk.ledger.state import LedgerState
 from kiosk.ledger.store import read_only_engine
 from kiosk.ledger.verify import Row, VerifyResult, verify_rows, worth_parallel
 
@@ -54,31 +54,53 @@ def verify_path(path: str | os.PathLike[str], pubkey: Ed25519PublicKey | None = 
             cur = cast(sqlite3.Connection, conn.connection.dbapi_connection).cursor()
             if parallel is None:
                 parallel = worth_parallel(cur.execute("SELECT count(*) FROM entries").fetchone()[0])
+            snapshot = _snapshot_row(cur)
+            seen: list[tuple[bytes, str | None]] = []  # the replay's state at the snapshot's size, encoded
+            look = None
+            if snapshot is not None and isinstance(snapshot[1], int):
+                look = (snapshot[1], lambda st: seen.append((snapmod.encode(st), st.public_key)))
             cur.execute(str(q.compile(compile_kwargs={"literal_binds": True})))
             rows = (Row(r[0], r[1], r[2], r[3], dict(zip(DENORMALISED, r[4:], strict=True))) for r in cur)
-            result = verify_rows(rows, pubkey, checkpoint_note, parallel=parallel, trusted_keys=trusted_keys)
-            return check_snapshot(cur, result) if result.ok else result
+            result = verify_rows(rows, pubkey, checkpoint_note, parallel=parallel, trusted_keys=trusted_keys,
+                                 at_size=look)
+            if not result.ok or snapshot is None:
+                return result
+            return check_snapshot(result, snapshot, seen[0] if seen else None, lambda: _key_at_end(cur, result))
     except (SQLAlchemyError, sqlite3.Error) as exc:  # a damaged file must still give a verdict, not a traceback
         return VerifyResult(False, reason=f"cannot read database: {getattr(exc, 'orig', None) or exc}", bad_seq=0)
     finally:
         eng.dispose()
 
 
-def check_snapshot(cur: sqlite3.Cursor, result: VerifyResult) -> VerifyResult:
-    """For a ledger ``result`` found sound: whether the file's state snapshot (kiosk/ledger/snapshot.py) is
-    the state its entries give at its size. A kiosk opens from it without re-reading the entries it covers,
-    so this is where a snapshot is held to them (docs/ledger.md, "Opening a ledger").
+def _snapshot_row(cur: sqlite3.Cursor) -> tuple[Any, ...] | None:
+    """The file's state snapshot row (format, size, state, signature), or None."""
+    try:
+        return cast("tuple[Any, ...] | None",
+                    cur.execute("SELECT format, size, state, signature FROM state_snapshot WHERE id = 1").fetchone())
+    except sqlite3.OperationalError:  # a ledger file from before the snapshot (schema 1)
+        return None
+
+
+def _key_at_end(cur: sqlite3.Cursor, result: VerifyResult) -> str | None:
+    """The key in force after the last entry of a verified ledger: the last key change's, else genesis's."""
+    if result.key_changes:
+        return cast(str, result.key_changes[-1]["public_key"])
+    row = cur.execute("SELECT body FROM entries WHERE seq = 1").fetchone()
+    return cast("str | None", parse_body(row[0])["data"]["public_key"]) if row else None
+
+
+def check_snapshot(result: VerifyResult, row: tuple[Any, ...], seen: tuple[bytes, str | None] | None,
+                   key_at_end: Callable[[], str | None]) -> VerifyResult:
+    """For a ledger ``result`` found sound: whether the file's state snapshot ``row`` (kiosk/ledger/snapshot.py)
+    is the state its entries give at its size. ``seen``: that state, encoded, and the key in force there, as the
+    verification's own replay saw them (None: the ledger ends before that size, whose key ``key_at_end`` gives).
+    A kiosk opens from the snapshot without re-reading the entries it covers, so this is where a snapshot is
+    held to them (docs/ledger.md, "Opening a ledger").
 
     A snapshot that the key in force at its size signed and that differs from the entries, or that stands
     beyond the last entry (the ledger was cut short), makes the ledger INVALID: the kiosk's key signed a
     false state. One it did not sign is reported and left be: the kiosk ignores it too.
     """
-    try:
-        row = cur.execute("SELECT format, size, state, signature FROM state_snapshot WHERE id = 1").fetchone()
-    except sqlite3.OperationalError:  # a ledger file from before the snapshot (schema 1)
-        return result
-    if row is None:
-        return result
     fmt, size, blob, sig = row
     if fmt != snapmod.FORMAT:
         result.snapshot = f"state snapshot of format {fmt} not checked (this software knows {snapmod.FORMAT})"
@@ -86,13 +108,10 @@ def check_snapshot(cur: sqlite3.Cursor, result: VerifyResult) -> VerifyResult:
     if not isinstance(size, int) or not isinstance(blob, bytes) or not isinstance(sig, bytes):
         result.snapshot = "state snapshot not stored as a size and bytes: the kiosk ignores it"
         return result
-    st = LedgerState()
-    for seq, body, h, s in cur.execute("SELECT seq, body, entry_hash, signature FROM entries WHERE seq <= ? "
-                                       "ORDER BY seq", (size,)):
-        st.apply(seq, parse_body(body), h, s)  # the entries were just verified: this cannot raise
+    state, key = seen if seen is not None else (None, key_at_end())
     try:
         # The key in force after entry ``size`` is the one that signed a snapshot standing there.
-        public_from_raw(bytes.fromhex(st.public_key or "")).verify(sig, snapmod.message(blob))
+        public_from_raw(bytes.fromhex(key or "")).verify(sig, snapmod.message(blob))
     except (InvalidSignature, ValueError):
         result.snapshot = (f"state snapshot at seq={size} is not signed by the key in force there: "
                            "the kiosk ignores it and replays every entry")
@@ -100,7 +119,7 @@ def check_snapshot(cur: sqlite3.Cursor, result: VerifyResult) -> VerifyResult:
     if size > result.entries:
         return _bad_snapshot(result, result.entries + 1, f"ledger cut short: the kiosk's key signed a state "
                                                          f"snapshot at seq={size}, beyond the last entry")
-    if blob != snapmod.encode(st):
+    if blob != state:
         return _bad_snapshot(result, size, f"the state snapshot at seq={size}, signed by the kiosk's key, "
                                            "differs from the state of the entries")
     result.snapshot = f"state snapshot at seq={size} matches the entries"

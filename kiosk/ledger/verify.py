@@ -230,10 +230,13 @@ class ChainVerifier:
 
 def verify_rows(rows: Iterable[Row], pubkey: Ed25519PublicKey | None = None, checkpoint_note: str | None = None,
                 header: dict[str, Any] | None = None, parallel: bool = False,
-                trusted_keys: dict[int, bytes] | None = None) -> VerifyResult:
+                trusted_keys: dict[int, bytes] | None = None,
+                at_size: tuple[int, Callable[[LedgerState], None]] | None = None) -> VerifyResult:
     """Verify a whole ledger. ``parallel`` shares entry signatures with helper threads
     (:mod:`kiosk.ledger.sigcheck`); the verdict, first bad seq included, is the same either way.
-    ``trusted_keys``: key changes an administrator announced ({seq: raw key}), see :class:`ChainVerifier`."""
+    ``trusted_keys``: key changes an administrator announced ({seq: raw key}), see :class:`ChainVerifier`.
+    ``at_size=(n, look)``: ``look(state)`` once the replay stands at *n* entries (the state snapshot's check,
+    kiosk/ledger/audit.py, without a second replay); what it sees counts only if the result is ok."""
     v = ChainVerifier(pubkey, header, trusted_keys)
     st = v.state
     pool: SignaturePool | None = None
@@ -245,6 +248,7 @@ def verify_rows(rows: Iterable[Row], pubkey: Ed25519PublicKey | None = None, che
         except cpmod.CheckpointError as exc:
             return VerifyResult(False, reason=f"checkpoint file: {exc}", bad_seq=0)
     root_at_cp: bytes | None = want_cp.root if want_cp is not None and want_cp.size == 0 else None
+    look_at, look = at_size if at_size is not None else (-1, None)
     try:
         try:
             for row in rows:
@@ -263,6 +267,8 @@ def verify_rows(rows: Iterable[Row], pubkey: Ed25519PublicKey | None = None, che
                         raise _Bad(row.seq, BAD_SIGNATURE)  # signed by a key the chain changed to: checked in order
                 if want_cp is not None and st.size == want_cp.size:
                     root_at_cp = st.tree.root()
+                if st.size == look_at:
+                    look(st)  # type: ignore[misc]  # look_at is -1 unless look is set
         except _Bad as bad:
             # A bad signature earlier in the ledger outranks a later structural fault.
             sig_bad = pool.first_bad() if pool is not None else None
