@@ -33,7 +33,7 @@ from kiosk.ledger.clock import Clock, SystemClock
 from kiosk.ledger.durable import write_atomic
 from kiosk.ledger.keys import public_raw
 from kiosk.sync.configapply import ConfigApplier, ConfigApplyError
-from server_sync.wire import protocol as P
+from server_sync.wire import framing as P  # not protocol: its pydantic models are the portal's (cold start, #16)
 from server_sync.wire.retry import Backoff, Transient, retry, retry_after_of
 
 if TYPE_CHECKING:
