@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.config import ConfigError, load_config
+from kiosk.config import ConfigError, as_model, load_config
 from kiosk.config.cache import CACHE_NAME, MAGIC, load_run_config, schema_digest
+from kiosk.config.plain import Plain, data_of, plain_of
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,13 +55,14 @@ def test_second_start_comes_from_the_cache_and_equals_a_full_validation(kiosk_di
     second, hit2 = load_run_config(kiosk_dir / "kiosk.toml")
     assert (hit1, hit2) == (False, True)
     full = load_config(kiosk_dir / "kiosk.toml")
-    assert second == full == first
-    assert second.model_dump() == full.model_dump()
-    assert second.model_fields_set == full.model_fields_set  # to_toml and exclude_unset see the same tree
-    assert second.kiosk.model_fields_set == full.kiosk.model_fields_set
-    assert second.base_dir == full.base_dir and second.ledger_path == full.ledger_path
-    assert second is not first and second.projects[0] is not first.projects[0]  # a fresh tree each start
-    assert _cache(kiosk_dir).stat().st_mode & 0o777 == 0o600  # the config may hold secrets
+    # kiosk run runs on the plain copy either way: the one just validated, or the one the cache kept.
+    assert isinstance(first, Plain) and isinstance(second, Plain)
+    assert second == first == plain_of(full)
+    assert as_model(second) == full  # validated back, it is the model the file gives
+    assert data_of(second) == data_of(full)
+    assert (second.data_dir, second.ledger_path, second.pepper_path) == (full.data_dir, full.ledger_path,
+                                                                         full.pepper_path)
+    assert second.project("a") == plain_of(full.project("a")) and second.project("zz") is None
 
 
 def test_a_changed_file_is_validated_in_full_with_every_problem(kiosk_dir):
@@ -190,16 +192,17 @@ def test_unreadable_files_are_config_errors_as_before(tmp_path):
 CHILD = r"""
 import json, sys
 from kiosk.config.cache import load_run_config
-from kiosk.config import KioskConfig
 cfg, hit = load_run_config(sys.argv[1])
-print(json.dumps({"hit": hit, "validator_built": bool(KioskConfig.__pydantic_complete__),
+tree = sys.modules.get("kiosk.config.tree")
+print(json.dumps({"hit": hit, "pydantic": "pydantic" in sys.modules,
+                  "validator_built": bool(tree and tree.KioskConfig.__pydantic_complete__),
                   "plugins_scanned": "importlib.metadata" in sys.modules, "id": cfg.kiosk.id}))
 """
 
 
-def test_a_restart_builds_no_validator(kiosk_dir):
-    """What the cache is for: the second start of a fresh interpreter neither builds pydantic's validators
-    (deferred: Section's defer_build) nor scans the installed packages for pydantic plugins."""
+def test_a_restart_imports_no_pydantic(kiosk_dir):
+    """What the cache is for: the second start of a fresh interpreter neither imports pydantic nor the
+    config's models (so builds no validator), nor scans the installed packages for pydantic plugins."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
 
     def start() -> dict:
@@ -207,5 +210,31 @@ def test_a_restart_builds_no_validator(kiosk_dir):
                            text=True, env=env, check=True, cwd=kiosk_dir)
         return json.loads(r.stdout.strip().splitlines()[-1])
 
-    assert start() == {"hit": False, "validator_built": True, "plugins_scanned": True, "id": "cache-kiosk-1"}
-    assert start() == {"hit": True, "validator_built": False, "plugins_scanned": False, "id": "cache-kiosk-1"}
+    first = {"hit": False, "pydantic": True, "validator_built": True, "plugins_scanned": True, "id": "cache-kiosk-1"}
+    assert start() == first
+    assert start() == {"hit": True, "pydantic": False, "validator_built": False, "plugins_scanned": False,
+                       "id": "cache-kiosk-1"}
+
+
+def test_the_schema_digest_names_pydantic_by_its_files_not_by_importing_it(tmp_path, monkeypatch):
+    """An upgraded pydantic (another version.py) or pydantic-core (another compiled module) is another schema;
+    finding that out imports neither (tests/app/test_cold_start.py: no pydantic before READY=1)."""
+    import importlib
+
+    from kiosk.config.cache import _installed
+
+    pkg = tmp_path / "fakepydantic"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("raise ImportError('must not be imported')\n")
+    (pkg / "version.py").write_text("VERSION = '2.14.4'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    before = _installed("fakepydantic")
+    assert before == _installed("fakepydantic")
+    (pkg / "version.py").write_text("VERSION = '2.14.5'\n")  # same size: the bytes tell
+    assert _installed("fakepydantic") != before
+    again = _installed("fakepydantic")
+    (pkg / "_core.so").write_bytes(b"\0" * 10)
+    assert _installed("fakepydantic") != again
+    assert "fakepydantic" not in sys.modules
+    assert _installed("no_such_package_here") == b"not installed: no_such_package_here"

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import gc
 import io
+import json
 import logging
 import os
 import queue
@@ -43,14 +44,13 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 import pygame
 
 from kiosk.app.points import has_pools, points_desk
 from kiosk.app.staffside import StaffSide
-from kiosk.config import KioskConfig
 from kiosk.donation import flow
 from kiosk.donation.service import DonationService
 from kiosk.ledger import Ledger, LedgerError, LedgerUnavailable, Pepper
@@ -63,7 +63,13 @@ from kiosk.reader.events import ReaderEvent
 from kiosk.ui.screens import COVERS_MOVIE, ScreenContext, actions, chrome, render
 from kiosk.ui.widgets import Target, hit
 
+if TYPE_CHECKING:
+    from kiosk.config import KioskConfig
+
 log = logging.getLogger("kiosk.app.runtime")
+
+ADOPTED_CACHE = "portal-config.cache"
+"""Where :meth:`App._adopt_recorded_config` keeps the pushed config laid over the file's, for the next start."""
 
 OVERLAY_Z = 100
 IDLE_TICK_S = 0.25
@@ -484,24 +490,36 @@ class App:
     def _adopt_recorded_config(self, applied: dict[str, Any] | None) -> None:
         """After a restart (a power cut, an update), the config the portal last pushed and this kiosk recorded
         (``applied``: ``portal-config.json``, then ``config_change`` in the ledger) still sets projects, amounts
-        and playlist: the portal was told it is applied, and will not push it again."""
-        from kiosk.sync.adopt import overlay
+        and playlist: the portal was told it is applied, and will not push it again.
 
+        Laying it over the file's config validates it with the config's models (pydantic), the same each time
+        for the same file and document; so the result is kept in ``DATA_DIR/portal-config.cache`` like the
+        file's own (kiosk/config/cache.py), and a restart takes it from there (cold start, #16)."""
         if applied is None:
             return
-        try:
-            new = overlay(self.cfg, applied["config"])
-        except Exception as exc:  # noqa: BLE001 - a bad file must not stop the kiosk: say so, use the config file
-            log.error("portal config v%s (portal-config.json) cannot be used: %s; running on the config file",
-                      applied.get("version"), exc)
-            return
-        self.cfg.projects = new.projects
-        self.cfg.donation = new.donation
-        self.cfg.player.playlist = new.player.playlist
+        from kiosk.config.cache import keep, kept
+        from kiosk.config.plain import data_of
+
+        inputs = (repr(data_of(self.cfg)) + "\0" + json.dumps(applied.get("config"), sort_keys=True)).encode()
+        parts = kept(self.cfg.data_dir, ADOPTED_CACHE, inputs)
+        if not (isinstance(parts, dict) and set(parts) == {"projects", "donation", "playlist"}):
+            from kiosk.sync.adopt import overlay  # the config's models: only when the document is new here
+
+            try:
+                new = overlay(self.cfg, applied["config"])
+            except Exception as exc:  # noqa: BLE001 - a bad file must not stop the kiosk: say so, use the config file
+                log.error("portal config v%s (portal-config.json) cannot be used: %s; running on the config file",
+                          applied.get("version"), exc)
+                return
+            parts = {"projects": new.projects, "donation": new.donation, "playlist": new.player.playlist}
+            keep(self.cfg.data_dir, ADOPTED_CACHE, inputs, parts)
+        self.cfg.projects = parts["projects"]
+        self.cfg.donation = parts["donation"]
+        self.cfg.player.playlist = parts["playlist"]
         self.ctx = ScreenContext.from_config(self.cfg, receipt_base_url=self._receipt_base_url,
                                              receipt_key_id=self._receipt_key_id)
-        log.info("portal config v%s in force: %d projects, %d clips", applied.get("version"), len(new.projects),
-                 len(new.player.playlist))
+        log.info("portal config v%s in force: %d projects, %d clips", applied.get("version"), len(parts["projects"]),
+                 len(parts["playlist"]))
 
     def close(self) -> None:
         """Stop taking taps, let a donation in progress finish, then close ledger (checkpoint), terminal, display."""

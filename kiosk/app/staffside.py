@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pygame
 
 from kiosk import __version__
-from kiosk.config.staff import ops_settings
+from kiosk.config.plain import ops_settings, plain_of
 from kiosk.ops.status import (
     StatusInputs,
     ledger_figures,
@@ -169,8 +169,7 @@ class StaffSide:
         return list(self._pushed_playlist if self._pushed_playlist is not None else self.app.cfg.player.playlist)
 
     def _apply_playlist(self, items: list) -> None:
-        cfg = self.app.cfg.model_copy(deep=True)
-        cfg.base_dir = self.app.cfg.base_dir
+        cfg = plain_of(self.app.cfg)  # a deep copy (of a model or of the plain copy `kiosk run` runs on)
         cfg.player.playlist = list(items)
         player = self.app.player
         assert player is not None

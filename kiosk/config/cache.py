@@ -18,15 +18,23 @@ means a full validation, which reports every problem at once exactly as :func:`~
 does, and writes a new cache when it succeeds. Every other command (``kiosk doctor``, the staff menu's
 edits, the player's reload) validates fully and never reads the cache.
 
-The tree is stored with :mod:`pickle` and read back by an unpickler that names only the config's own
-classes and a few value types (paths, dates), so a damaged or planted file cannot run code or build
-anything else; it is checked against a SHA-256 of its bytes first. The file is written with
-:func:`kiosk.ledger.durable.write_atomic`: a power cut leaves the old cache or the new one.
+What the cache keeps is the tree's plain copy (:mod:`kiosk.config.plain`), and ``kiosk run`` runs on that
+copy whether it came from the cache or from a full validation just now, so a restart and a first start
+run on the same kind of object. Reading it back imports neither pydantic nor a section module: that was
+about 40 % of the instructions from process start to ``READY=1``. The schema's digest names pydantic's
+version by its files (:func:`schema_digest`), not by importing it.
+
+The plain tree is stored with :mod:`pickle` and read back by an unpickler that names only
+:func:`kiosk.config.plain.rebuild` and a few value types (paths, dates), so a damaged or planted file
+cannot run code or build anything else; it is checked against a SHA-256 of its bytes first. The file is
+written with :func:`kiosk.ledger.durable.write_atomic`: a power cut leaves the old cache or the new one.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import io
 import logging
 import os
@@ -35,13 +43,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kiosk.config.kiosk import KioskSection
-from kiosk.config.tree import KioskConfig, parse_toml, read_config_bytes, validate_config
+from kiosk.config.files import parse_toml, read_config_bytes
+from kiosk.config.plain import DEFAULT_DATA_DIR, Plain, plain_of
 
 log = logging.getLogger(__name__)
 
 CACHE_NAME = "config.cache"
-MAGIC = b"kiosk validated config 1\n"
+MAGIC = b"kiosk validated config 2\n"  # 2: the plain copy (1 held the models)
 _DIGEST = 32  # SHA-256
 _HEADER = len(MAGIC) + 3 * _DIGEST  # magic, schema digest, key, payload digest; then the payload
 
@@ -54,9 +62,10 @@ _VALUE_TYPES = {
 }
 
 
-def load_run_config(path: str | os.PathLike | None = None) -> tuple[KioskConfig, bool]:
-    """The config for ``kiosk run`` and whether it came from the cache (else it was validated in full and
-    the cache written). Raises :class:`~kiosk.config.ConfigError` exactly as ``load_config`` does."""
+def load_run_config(path: str | os.PathLike | None = None) -> tuple[Plain, bool]:
+    """The config for ``kiosk run``, as a plain copy (it stands for a :class:`~kiosk.config.KioskConfig`), and
+    whether it came from the cache (else it was validated in full and the cache written). Raises
+    :class:`~kiosk.config.ConfigError` exactly as ``load_config`` does."""
     p, raw = read_config_bytes(path)
     data = parse_toml(p, raw)  # a file that is not TOML is reported as always, cache or not
     resolved = p.resolve()
@@ -66,28 +75,56 @@ def load_run_config(path: str | os.PathLike | None = None) -> tuple[KioskConfig,
     key = _key(resolved, raw, schema)
     if cache is not None:
         cfg = _read(cache, schema, key)
-        if cfg is not None:
+        if isinstance(cfg, Plain) and cfg.model_name == "KioskConfig" and cfg.data_dir / CACHE_NAME == cache:
             return cfg, True
-    cfg = validate_config(data, str(p), base_dir)  # every problem at once, "did you mean"
+        if cfg is not None:
+            log.warning("config cache %s does not hold this kiosk's config: validating in full", cache)
+    from kiosk.config.tree import validate_config  # pydantic: only when the file has to be validated
+
+    cfg = plain_of(validate_config(data, str(p), base_dir))  # every problem at once, "did you mean"
     _write(cfg.data_dir / CACHE_NAME, schema, key, cfg)
     return cfg, False
 
 
+@functools.cache  # the modules and packages of a running process do not change under it
 def schema_digest() -> bytes:
-    """SHA-256 over what decides how a file validates: the source of every kiosk.config module and the
-    versions of the kiosk, pydantic, pydantic-core and Python."""
-    import pydantic
-    import pydantic_core
-
+    """SHA-256 over what decides how a file validates: the source of every kiosk.config module, the kiosk's
+    and Python's versions, and pydantic's and pydantic-core's installed files (:func:`_installed`)."""
     from kiosk import __version__
 
     h = hashlib.sha256()
-    for part in (__version__, pydantic.VERSION, pydantic_core.__version__, sys.version):
+    for part in (__version__, sys.version):
         h.update(part.encode() + b"\0")
+    for package in ("pydantic", "pydantic_core"):
+        h.update(_installed(package) + b"\0")
     here = Path(__file__).resolve().parent
     for name in sorted(n for n in os.listdir(here) if n.endswith(".py")):  # not glob(): its regex costs a start more
         h.update(name.encode() + b"\0" + (here / name).read_bytes() + b"\0")
     return h.digest()
+
+
+def _installed(package: str) -> bytes:
+    """What identifies the installed ``package`` without importing it (importing pydantic is what a start from
+    the cache saves; ``importlib.metadata`` costs ≈ 30 ms): its directory, and the name, size and mtime of
+    every file at its top. An upgrade or reinstall replaces them (pydantic's ``version.py``, pydantic-core's
+    compiled module)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return b"not installed: " + package.encode()
+    out = []
+    for where in spec.submodule_search_locations:
+        try:
+            with os.scandir(where) as it:
+                for e in sorted(it, key=lambda e: e.name):
+                    if e.is_file():
+                        st = e.stat()
+                        out.append(f"{e.name}\0{st.st_size}\0{st.st_mtime_ns}")
+                        if e.name == "version.py":  # pydantic's VERSION, whatever the installer did to mtimes
+                            out.append(hashlib.sha256(Path(e.path).read_bytes()).hexdigest())
+        except OSError as exc:
+            out.append(f"unreadable: {exc}")
+        out.insert(0, os.fsdecode(where))
+    return "\n".join(out).encode("utf-8", "surrogateescape")
 
 
 def _key(resolved: Path, raw: bytes, schema: bytes) -> bytes:
@@ -103,7 +140,7 @@ def _cache_path(data: dict[str, Any], base_dir: Path) -> Path | None:
     section = data.get("kiosk")
     if not isinstance(section, dict):
         return None
-    raw = section.get("data_dir", str(KioskSection.model_fields["data_dir"].default))
+    raw = section.get("data_dir", str(DEFAULT_DATA_DIR))
     if not isinstance(raw, str):
         return None
     d = Path(raw)
@@ -111,59 +148,69 @@ def _cache_path(data: dict[str, Any], base_dir: Path) -> Path | None:
 
 
 class _ConfigUnpickler(pickle.Unpickler):
-    """Names only kiosk.config's classes and the value types of its fields: anything else is refused."""
+    """Names only :func:`kiosk.config.plain.rebuild` and the value types of the fields: anything else is refused."""
 
     def find_class(self, module: str, name: str) -> Any:
-        if module == "kiosk.config" or module.startswith("kiosk.config."):
-            obj = super().find_class(module, name)
-            if isinstance(obj, type):
-                return obj
-        elif (module, name) in _VALUE_TYPES:
+        if (module, name) == ("kiosk.config.plain", "rebuild") or (module, name) in _VALUE_TYPES:
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"the config cache may not name {module}.{name}")
 
 
-def _read(cache: Path, schema: bytes, key: bytes) -> KioskConfig | None:
+def _read(cache: Path, schema: bytes, key: bytes) -> Any | None:
+    """The tree kept in ``cache`` for ``schema`` and ``key``, or None (with a log line saying why, where the
+    cache is not simply absent or for other inputs)."""
     try:
         blob = cache.read_bytes()
     except FileNotFoundError:
         return None
     except OSError as exc:
-        log.warning("config cache %s unreadable (%s): validating the config in full", cache, exc)
+        log.warning("config cache %s unreadable (%s): validating in full", cache, exc)
         return None
     if len(blob) < _HEADER or not blob.startswith(MAGIC):
-        log.warning("config cache %s is not one: validating the config in full", cache)
+        log.warning("config cache %s is not one: validating in full", cache)
         return None
     at = len(MAGIC)
     got_schema, got_key, got_sum = (blob[at + i * _DIGEST: at + (i + 1) * _DIGEST] for i in range(3))
     payload = blob[_HEADER:]
     if got_schema != schema or got_key != key:
-        log.info("config file or schema changed since the last start: validating the config in full")
+        log.info("config or schema changed since the last start (%s): validating in full", cache.name)
         return None
     if hashlib.sha256(payload).digest() != got_sum:
-        log.warning("config cache %s is damaged: validating the config in full", cache)
+        log.warning("config cache %s is damaged: validating in full", cache)
         return None
     try:
-        cfg = _ConfigUnpickler(io.BytesIO(payload)).load()
+        return _ConfigUnpickler(io.BytesIO(payload)).load()
     except Exception as exc:  # noqa: BLE001 - any failure to read it back means: validate in full
-        log.warning("config cache %s cannot be read back (%s): validating the config in full", cache, exc)
+        log.warning("config cache %s cannot be read back (%s): validating in full", cache, exc)
         return None
-    if type(cfg) is not KioskConfig or cfg.data_dir / CACHE_NAME != cache:
-        log.warning("config cache %s does not hold this kiosk's config: validating the config in full", cache)
-        return None
-    return cfg
 
 
-def _write(cache: Path, schema: bytes, key: bytes, cfg: KioskConfig) -> None:
-    """Keep ``cfg`` (just validated, not yet changed by anyone) for the next start; a failure only costs
-    the next start a full validation."""
+def _write(cache: Path, schema: bytes, key: bytes, tree: Any) -> None:
+    """Keep ``tree`` (plain copies, just validated, not yet changed by anyone) for the next start; a failure
+    only costs the next start a full validation."""
     if not cache.parent.is_dir():  # the first start makes the data directory later (ensure_secrets)
         return
     from kiosk.ledger.durable import write_atomic
 
     try:
-        payload = pickle.dumps(cfg, protocol=pickle.HIGHEST_PROTOCOL)
+        payload = pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL)
         # 0600: the config may hold secrets (a terminal token, the staff PIN hash) whatever its own file mode is.
         write_atomic(cache, MAGIC + schema + key + hashlib.sha256(payload).digest() + payload, mode=0o600)
     except Exception as exc:  # noqa: BLE001 - the kiosk starts without a cache rather than not at all
-        log.warning("config cache %s not written (%s); the next start validates the config in full", cache, exc)
+        log.warning("config cache %s not written (%s); the next start validates in full", cache, exc)
+
+
+# --- what the running kiosk derives from its config at every start ---------------------------------------
+
+def kept(data_dir: Path, name: str, inputs: bytes) -> Any | None:
+    """The plain tree :func:`keep` kept as ``DATA_DIR/name`` for the same ``inputs`` and schema, or None.
+
+    For what ``kiosk run`` derives from its config at every start by pure code that needs the models: the
+    config the portal pushed, laid over the file's (``App._adopt_recorded_config``). ``inputs`` must hold
+    everything the result depends on besides the schema."""
+    return _read(data_dir / name, schema_digest(), hashlib.sha256(inputs).digest())
+
+
+def keep(data_dir: Path, name: str, inputs: bytes, tree: Any) -> None:
+    """Keep the plain copy of ``tree`` (models, plain copies, lists and dicts of them) for :func:`kept`."""
+    _write(data_dir / name, schema_digest(), hashlib.sha256(inputs).digest(), plain_of(tree))

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 
 from kiosk.config.base import Section
+from kiosk.config.plain import DEFAULT_DATA_DIR
 
 
 class KioskSection(Section):
@@ -18,7 +19,7 @@ class KioskSection(Section):
     name: str = "市民活動推進センター"
     """Human name of the place the kiosk stands, shown on staff pages."""
 
-    data_dir: Path = Path("kiosk-data")
+    data_dir: Path = DEFAULT_DATA_DIR
     """Where the ledger, keys, media cache and metrics live. Relative paths are relative to the config file."""
 
     timezone: str = "Asia/Tokyo"

@@ -13,19 +13,16 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from kiosk.config.base import Section
+from kiosk.config.plain import WEEKDAYS, EventSlideRules, TimeWindowRules, in_windows
+
+__all__ = ["WEEKDAYS", "EventSlide", "PlayerConfig", "PlaylistItem", "TimeWindow", "Weekday", "in_windows"]
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 _HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$"
 
 
-def _minutes(hhmm: str) -> int:
-    h, m = hhmm.split(":")
-    return int(h) * 60 + int(m)
-
-
-class TimeWindow(Section):
+class TimeWindow(TimeWindowRules, Section):
     days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS))
     """Weekdays the window opens on (``mon`` … ``sun``); every day when left out."""
 
@@ -48,22 +45,6 @@ class TimeWindow(Section):
             raise ValueError(f"window {self.start}–{self.end} is empty")
         return self
 
-    def contains(self, when: dt.datetime) -> bool:
-        """Whether the local wall-clock time ``when`` falls inside this window."""
-        minute = when.hour * 60 + when.minute
-        day = WEEKDAYS[when.weekday()]
-        yesterday = WEEKDAYS[(when.weekday() - 1) % 7]
-        start, end = _minutes(self.start), _minutes(self.end)
-        if start < end:
-            return day in self.days and start <= minute < end
-        # Overnight window: the part after midnight belongs to the day it opened on.
-        return (day in self.days and minute >= start) or (yesterday in self.days and minute < end)
-
-
-def in_windows(windows: list[TimeWindow], when: dt.datetime) -> bool:
-    """No windows means always; otherwise any one window is enough."""
-    return not windows or any(w.contains(when) for w in windows)
-
 
 class PlaylistItem(Section):
     project: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
@@ -79,7 +60,7 @@ class PlaylistItem(Section):
     """How many times the clip plays in a row before the playlist moves on."""
 
 
-class EventSlide(Section):
+class EventSlide(EventSlideRules, Section):
     title: str = Field(min_length=1)
     """Event name shown in large type, e.g. ``夏のボランティア説明会``."""
 
@@ -103,13 +84,6 @@ class EventSlide(Section):
 
     windows: list[TimeWindow] = Field(default_factory=list)
     """Optional time-of-day/weekday windows, as for playlist items; empty means always."""
-
-    def active_on(self, when: dt.datetime) -> bool:
-        """Upcoming (within ``show_days_before``), not past, and inside its windows."""
-        today = when.date()
-        if today > self.date or (self.date - today).days > self.show_days_before:
-            return False
-        return in_windows(self.windows, when)
 
 
 class PlayerConfig(Section):

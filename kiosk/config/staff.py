@@ -1,20 +1,20 @@
 """Config sections for staff operations: ``[staff]``, ``[closeout]``, ``[volunteer]``, ``[export]``, ``[status]``.
 
-They are plain :class:`~kiosk.config.base.Section` models so the root
-:class:`~kiosk.config.KioskConfig` can hold them like any other section.
-Until it does, :func:`ops_settings` falls back to the defaults, so every
-helper in :mod:`kiosk.ops` already works with today's root config.
+They are :class:`~kiosk.config.base.Section` models the root :class:`~kiosk.config.KioskConfig` holds like
+any other section; :func:`ops_settings` (in :mod:`kiosk.config.plain`, re-exported here) gathers them.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
 from kiosk.config.base import Section
+from kiosk.config.plain import OpsSettings, VolunteerRules, ops_settings
+
+__all__ = ["Activity", "CloseoutSection", "ExportSection", "OpsSettings", "StaffSection", "StatusSection",
+           "VolunteerSection", "ops_settings"]
 
 TOKEN_RE = re.compile(r"^[0-9a-f]{32}$")
 PIN_HASH_RE = re.compile(r"^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$")
@@ -93,7 +93,7 @@ class Activity(Section):
         return self
 
 
-class VolunteerSection(Section):
+class VolunteerSection(VolunteerRules, Section):
     activities: list[Activity] = Field(default_factory=list)
     """Volunteer activities staff can grant points for ([[volunteer.activities]] tables). Empty: the menu item is hidden."""
 
@@ -111,9 +111,6 @@ class VolunteerSection(Section):
         if len(set(ids)) != len(ids):
             raise ValueError(f"duplicate activity ids: {sorted({i for i in ids if ids.count(i) > 1})}")
         return v
-
-    def activity(self, activity_id: str) -> Activity | None:
-        return next((a for a in self.activities if a.id == activity_id), None)
 
 
 class ExportSection(Section):
@@ -139,19 +136,3 @@ class StatusSection(Section):
 
     sync_stale_min: int = Field(60, ge=1)
     """Minutes since the last successful sync, with entries pending, before the sync item turns yellow; four times this turns it red."""
-
-
-@dataclass(frozen=True)
-class OpsSettings:
-    """The ops sections of one config, defaults filled in where the root config has none yet."""
-
-    staff: StaffSection
-    closeout: CloseoutSection
-    volunteer: VolunteerSection
-    export: ExportSection
-    status: StatusSection
-
-
-def ops_settings(cfg: Any) -> OpsSettings:
-    """The ops sections of a :class:`~kiosk.config.KioskConfig`."""
-    return OpsSettings(cfg.staff, cfg.closeout, cfg.volunteer, cfg.export, cfg.status)

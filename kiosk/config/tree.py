@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -17,28 +16,20 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from kiosk.config.base import Section
 from kiosk.config.donation import DonationSection, Project
+from kiosk.config.files import ENV_VAR, ConfigError, parse_toml, read_config_bytes
 from kiosk.config.flow import FlowConfig
 from kiosk.config.kiosk import KeysSection, KioskSection, LedgerSection
 from kiosk.config.payment import PaymentConfig
+from kiosk.config.plain import KioskConfigPaths, data_of
 from kiosk.config.player import PlayerConfig
 from kiosk.config.portal import PortalSection
 from kiosk.config.reader import ReaderConfig
 from kiosk.config.staff import CloseoutSection, ExportSection, StaffSection, StatusSection, VolunteerSection
 
-ENV_VAR = "KIOSK_CONFIG"
+__all__ = ["ENV_VAR", "ConfigError", "KioskConfig", "as_model", "load_config", "parse_toml", "read_config_bytes",
+           "to_toml", "validate_config"]
 
-class ConfigError(Exception):
-    """A config file that cannot be used. ``str()`` is the full report."""
-
-    def __init__(self, path: str, problems: list[str]):
-        self.path = path
-        self.problems = problems
-        lines = [f"config {path}: {len(problems)} problem{'s' if len(problems) != 1 else ''}"]
-        lines += [f"  - {p}" for p in problems]
-        super().__init__("\n".join(lines))
-
-
-class KioskConfig(Section):
+class KioskConfig(KioskConfigPaths, Section):
     kiosk: KioskSection
     """This kiosk's identity and local settings."""
 
@@ -95,33 +86,6 @@ class KioskConfig(Section):
     # Paths in the file are relative; these resolve them once the file's location is known.
     base_dir: Path = Field(default=Path("."), exclude=True)
     """(internal) directory of the config file; not read from TOML."""
-
-    def resolve(self, p: Path) -> Path:
-        return p if p.is_absolute() else (self.data_dir / p)
-
-    @property
-    def data_dir(self) -> Path:
-        d = self.kiosk.data_dir
-        return d if d.is_absolute() else (self.base_dir / d)
-
-    @property
-    def ledger_path(self) -> Path:
-        return self.resolve(self.ledger.path)
-
-    @property
-    def private_key_path(self) -> Path:
-        return self.resolve(self.keys.private_key)
-
-    @property
-    def public_key_path(self) -> Path:
-        return self.resolve(self.keys.public_key)
-
-    @property
-    def pepper_path(self) -> Path:
-        return self.resolve(self.keys.pepper)
-
-    def project(self, project_id: str) -> Project | None:
-        return next((p for p in self.projects if p.id == project_id), None)
 
 
 # --- error reporting ---------------------------------------------------------
@@ -196,29 +160,13 @@ def load_config(path: str | os.PathLike | None = None) -> KioskConfig:
     return validate_config(parse_toml(p, raw), str(p), p.resolve().parent)
 
 
-def read_config_bytes(path: str | os.PathLike | None = None) -> tuple[Path, bytes]:
-    """The file named by ``path`` (or ``$KIOSK_CONFIG``) and its bytes; :class:`ConfigError` if it cannot be read."""
-    if path is None:
-        path = os.environ.get(ENV_VAR)
-        if not path:
-            raise ConfigError("(none)", [f"no config file given: pass --config FILE or set {ENV_VAR}"])
-    p = Path(path)
-    try:
-        return p, p.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(str(p), ["file does not exist"]) from None
-    except OSError as exc:
-        raise ConfigError(str(p), [f"cannot read file: {exc.strerror or exc}"]) from None
-
-
-def parse_toml(p: Path, raw: bytes) -> dict[str, Any]:
-    """The TOML mapping of a config file's bytes; :class:`ConfigError` for text that is not UTF-8 TOML."""
-    try:
-        return tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ConfigError(str(p), [f"not UTF-8 text: {exc.reason} at byte {exc.start}"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(p), [f"TOML syntax: {exc}"]) from None
+def as_model(cfg: Any) -> KioskConfig:
+    """``cfg`` as a :class:`KioskConfig` model: itself if it is one; a plain copy (the running kiosk's, from
+    the validated-config cache: kiosk/config/plain.py) validated back into one, for what changes a config
+    (the staff menu's edits, a pushed config). Raises :class:`ConfigError` if it does not validate."""
+    if isinstance(cfg, KioskConfig):
+        return cfg
+    return validate_config(data_of(cfg, skip=frozenset({"base_dir"})), "<running config>", cfg.base_dir)
 
 
 def to_toml(cfg: KioskConfig) -> str:
@@ -229,4 +177,4 @@ def to_toml(cfg: KioskConfig) -> str:
     """
     import tomli_w  # only writing needs it (the kiosk extra); every load_config would pay for it at the top
 
-    return tomli_w.dumps(cfg.model_dump(mode="json", exclude={"base_dir"}, exclude_none=True))
+    return tomli_w.dumps(as_model(cfg).model_dump(mode="json", exclude={"base_dir"}, exclude_none=True))

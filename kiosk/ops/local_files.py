@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from kiosk.config import KioskConfig
+from typing import TYPE_CHECKING
+
 from kiosk.ledger import Ledger, Pepper, keys
+
+if TYPE_CHECKING:
+    from kiosk.config import KioskConfig
 
 
 def ensure_secrets(cfg: KioskConfig) -> None:

@@ -12,9 +12,11 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from kiosk.config.staff import StatusSection
+if TYPE_CHECKING:
+    from kiosk.config.staff import StatusSection
+
 
 Level = Literal["green", "yellow", "red"]
 _RANK = {"green": 0, "yellow": 1, "red": 2}
@@ -84,7 +86,11 @@ def _duration(s: float) -> str:
 
 
 def status_items(x: StatusInputs, limits: StatusSection | None = None) -> list[StatusItem]:
-    lim = limits or StatusSection()
+    if limits is None:
+        from kiosk.config.staff import StatusSection  # the defaults; the running kiosk passes its own section
+
+        limits = StatusSection()
+    lim = limits
     items: list[StatusItem] = []
     add = items.append
 

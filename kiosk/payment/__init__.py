@@ -12,9 +12,8 @@ Public API::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kiosk.config.payment import PaymentConfig
 from kiosk.payment.base import (
     ChargeResult,
     ChargeStatus,
@@ -26,6 +25,9 @@ from kiosk.payment.base import (
 )
 from kiosk.payment.sim import SIM_MODES, SimMode, SimulatedTerminal
 
+if TYPE_CHECKING:
+    from kiosk.config.payment import PaymentConfig
+
 __all__ = [
     "SIM_MODES", "ChargeResult", "ChargeStatus", "PaymentConfig", "PaymentTerminal", "RefundRefused", "RefundResult",
     "SimMode",
@@ -33,6 +35,16 @@ __all__ = [
     "square_device_id",
 ]
 
+
+
+def __getattr__(attr: str) -> Any:
+    # The [payment] section's model, re-exported on first use: importing it imports pydantic, which `kiosk run`
+    # restarted with an unchanged config never does (it runs on the config's plain copy; cold start, #16).
+    if attr == "PaymentConfig":
+        from kiosk.config.payment import PaymentConfig
+
+        return PaymentConfig
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 def payment_config(cfg: Any) -> PaymentConfig:
     """The ``[payment]`` section of a KioskConfig."""

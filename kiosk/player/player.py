@@ -20,14 +20,13 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 import msgspec
 import pygame
 
-from kiosk.config import ConfigError, KioskConfig, load_config
-from kiosk.config.player import PlaylistItem
+from kiosk.config import ConfigError
 from kiosk.ledger.clock import Clock, SystemClock
 from kiosk.player.decoder import DecodeWorker, FrameQueue, Item, Target
 from kiosk.player.display import Display, pixel_format
@@ -36,6 +35,10 @@ from kiosk.player.metrics import Metrics
 from kiosk.player.pacing import Pacer
 from kiosk.player.schedule import ClipRef, Scheduler
 from kiosk.player.slides import SlideRenderer, find_font
+
+if TYPE_CHECKING:
+    from kiosk.config import KioskConfig
+    from kiosk.config.player import PlaylistItem
 
 log = logging.getLogger("kiosk.player")
 
@@ -464,6 +467,8 @@ class Player:
         if stamp == self._cfg_stamp:
             return
         self._cfg_stamp = stamp
+        from kiosk.config import load_config  # pydantic: only once the file changed under a running kiosk
+
         try:
             cfg = load_config(self.config_path)
         except ConfigError as exc:

@@ -13,11 +13,14 @@ import datetime as dt
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
-from kiosk.config.player import EventSlide, PlaylistItem, in_windows
+from kiosk.config.plain import in_windows
+
+if TYPE_CHECKING:
+    from kiosk.config.player import EventSlide, PlaylistItem
 
 
 class ClipRef(msgspec.Struct, frozen=True):
@@ -44,7 +47,7 @@ class Entry(msgspec.Struct, frozen=True):
         return self.clip.project_id if self.clip else None
 
 
-Resolver = Callable[[PlaylistItem], "ClipRef | None"]
+Resolver = Callable[["PlaylistItem"], "ClipRef | None"]
 
 
 class Scheduler:

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pygame
 
-from kiosk.config.player import EventSlide
+from kiosk.config.plain import data_of
 from kiosk.player.palette import AREA_COLOURS, ASSET_FONTS  # noqa: F401 - imported from here too
+
+if TYPE_CHECKING:
+    from kiosk.config.player import EventSlide
 
 log = logging.getLogger("kiosk.player.slides")
 
@@ -114,7 +118,7 @@ class SlideRenderer:
         self._cache.clear()
 
     def event(self, slide: EventSlide, size: tuple[int, int]) -> pygame.Surface:
-        key = ("event", slide.model_dump_json(), size)
+        key = ("event", repr(data_of(slide)), size)  # a model or its plain copy (kiosk/config/plain.py) alike
         if key not in self._cache:
             d = slide.date
             date = f"{d.year}年{d.month}月{d.day}日({'月火水木金土日'[d.weekday()]})" if self.fonts.has_japanese \

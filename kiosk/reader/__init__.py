@@ -17,9 +17,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kiosk.config.reader import ReaderConfig
 from kiosk.reader.base import CardReader, ReaderFault, Tokenizer
 from kiosk.reader.events import (
     AnyEvent,
@@ -35,6 +34,9 @@ from kiosk.reader.events import (
 from kiosk.reader.supervisor import ReaderSupervisor, State
 from kiosk.reader.transit import AttributeInfo, HistoryRecord, parse_attribute_block, parse_history_block
 
+if TYPE_CHECKING:
+    from kiosk.config.reader import ReaderConfig
+
 __all__ = [
     "AnyEvent", "AttributeInfo", "CardPresented", "CardReader", "CardRemoved", "EventQueue", "HistoryRecord",
     "ReadError", "ReaderConfig", "ReaderConnected", "ReaderDisconnected", "ReaderEvent", "ReaderFault",
@@ -42,6 +44,16 @@ __all__ = [
     "parse_history_block",
 ]
 
+
+
+def __getattr__(attr: str) -> Any:
+    # The [reader] section's model, re-exported on first use: importing it imports pydantic, which `kiosk run`
+    # restarted with an unchanged config never does (it runs on the config's plain copy; cold start, #16).
+    if attr == "ReaderConfig":
+        from kiosk.config.reader import ReaderConfig
+
+        return ReaderConfig
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 def make_reader(
     config: ReaderConfig,

@@ -16,9 +16,8 @@ import errno
 import logging
 import time
 from collections.abc import Callable
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from kiosk.config.reader import ReaderConfig
 from kiosk.ledger.pepper import DonorToken
 from kiosk.reader import felica, transit
 from kiosk.reader.debounce import Debouncer, Seen
@@ -33,6 +32,9 @@ from kiosk.reader.events import (
 )
 from kiosk.reader.fixes import busy_fix, udev_fix
 from kiosk.reader.session import CardLost, CardSession, Collision
+
+if TYPE_CHECKING:
+    from kiosk.config.reader import ReaderConfig
 
 log = logging.getLogger(__name__)
 

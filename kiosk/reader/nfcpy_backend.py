@@ -16,7 +16,7 @@ import logging
 import struct
 import time
 from collections.abc import Callable, Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import nfc
 import nfc.clf
@@ -26,11 +26,13 @@ import nfc.tag
 import nfc.tag.tt3
 import nfc.tag.tt3_sony  # imported now (nfcpy imports it lazily) so its logger gets the filter
 
-from kiosk.config.reader import ReaderConfig
 from kiosk.reader import felica
 from kiosk.reader.base import CardReader, Clock, ReaderFault, Tokenizer
 from kiosk.reader.events import EventQueue
 from kiosk.reader.session import CardLost, CardSession
+
+if TYPE_CHECKING:
+    from kiosk.config.reader import ReaderConfig
 
 log = logging.getLogger(__name__)
 

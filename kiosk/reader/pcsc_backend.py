@@ -22,14 +22,16 @@ import errno
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from kiosk.config.reader import ReaderConfig
 from kiosk.reader import felica
 from kiosk.reader.base import CardReader, Clock, ReaderFault, Tokenizer, UnsupportedCard
 from kiosk.reader.events import EventQueue
 from kiosk.reader.fixes import libccid_fix, pcscd_fix, pyscard_fix
 from kiosk.reader.session import CardLost, CardSession, FrameSession
+
+if TYPE_CHECKING:
+    from kiosk.config.reader import ReaderConfig
 
 SCARD_SHARE_SHARED = 2
 SCARD_SHARE_DIRECT = 3

@@ -35,14 +35,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from kiosk.config.reader import ReaderConfig
 from kiosk.reader import felica, transit
 from kiosk.reader.base import CardReader, Clock, ReaderFault, Tokenizer
 from kiosk.reader.events import EventQueue
 from kiosk.reader.fixes import pcscd_fix
 from kiosk.reader.session import CardLost, CardSession, Collision, FrameSession
+
+if TYPE_CHECKING:
+    from kiosk.config.reader import ReaderConfig
 
 log = logging.getLogger(__name__)
 

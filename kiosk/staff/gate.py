@@ -21,12 +21,14 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kiosk.config.staff import StaffSection
 from kiosk.ledger import DonorToken, Entry, Ledger
 from kiosk.ledger.writer import LedgerWriter, call, fire
 from kiosk.staff.pin import PinAttempt, PinLock
+
+if TYPE_CHECKING:
+    from kiosk.config.staff import StaffSection
 
 log = logging.getLogger(__name__)
 

@@ -8,16 +8,19 @@ points join the same balance as points earned by giving
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
-from kiosk.config.staff import VolunteerSection
 from kiosk.ledger import DonorToken, Entry, Ledger
 from kiosk.ledger.schema import entries
 from kiosk.ledger.store import read_only_engine
 from kiosk.ledger.writer import LedgerWriter, call
 from kiosk.staff.gate import StaffSession
 from kiosk.staff.words import StaffMessage
+
+if TYPE_CHECKING:
+    from kiosk.config.staff import VolunteerSection
 
 
 class VolunteerError(StaffMessage, ValueError):

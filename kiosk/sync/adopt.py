@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from kiosk.config import KioskConfig, Project
+from kiosk.config import KioskConfig, Project, as_model
 from kiosk.config.player import EventSlide, PlaylistItem, TimeWindow
 from kiosk.config.staff import Activity
 
@@ -25,6 +25,7 @@ def overlay(cfg: KioskConfig, pushed: dict[str, Any]) -> KioskConfig:
     Playlist items not tied to a project are left out: on this kiosk a tap always gives to the
     project on screen, so a clip with no project could not take a gift.
     """
+    cfg = as_model(cfg)  # the running kiosk's plain copy (kiosk/config/plain.py) as a model: validated again
     new = cfg.model_copy(deep=True)
     new.base_dir = cfg.base_dir
     new.projects = [Project(**{k: p[k] for k in ("id", "title", "title_en", "group", "area", "goal_yen") if k in p})

@@ -140,3 +140,68 @@ def test_a_cut_between_the_file_and_the_ledger_entry_is_recorded_at_the_next_sta
         changes = [e.data for e in led.iter_entries() if e.type == "config_change"]
         led.close()
         assert [(c["version"], c["source"]) for c in changes] == [(7, "portal")], start  # recorded once, not twice
+
+
+RESTART = r"""
+import json, sys
+from kiosk.config.cache import load_run_config
+from kiosk.app.runtime import App
+
+cfg, cached = load_run_config(sys.argv[1])
+app = App(cfg, config_path=sys.argv[1], sound=False)
+app.start(movie=False)  # as kiosk run does, up to READY=1
+try:
+    print(json.dumps({"cached": cached, "pydantic": "pydantic" in sys.modules,
+                      "presets": app.cfg.donation.presets_yen, "default": app.cfg.donation.default_yen,
+                      "playlist": [it.clip for it in app.cfg.player.playlist],
+                      "projects": [p.id for p in app.cfg.projects]}))
+finally:
+    app.close()
+"""
+
+
+def test_a_restart_takes_the_pushed_config_from_its_cache_without_pydantic(tmp_path: Path) -> None:
+    """A kiosk run from the portal has a pushed config: laying it over the file's needs the config's models, and
+    the result is the same every start, so it is kept (portal-config.cache) and a restart imports no pydantic
+    (cold start, #16). Another push is laid over anew."""
+    import json
+    import subprocess
+
+    from kiosk.config import to_toml
+
+    doc, cfg, clips, cache = _kiosk(tmp_path)
+    path = tmp_path / "kiosk.toml"
+    path.write_text(to_toml(cfg), "utf-8")
+    projects = [{k: p[k] for k in ("id", "title", "title_en", "group", "area", "goal_yen")} for p in doc["projects"]]
+
+    def push(version: int, presets: list[int], clip) -> None:  # noqa: ANN001
+        body = {"projects": projects, "presets_yen": presets, "default_yen": presets[0],
+                "playlist": [{"sha256": clip.sha256, "name": "c.mp4", "project": clip.project_id}]}
+        norm = configdoc.normalised(configdoc.validate(body))
+        led = open_ledger(cfg)
+        ConfigApplier(cfg.data_dir, InlineWriter(led)).apply(
+            {"version": version, "digest": configdoc.digest(norm), "config": norm},
+            lambda sha: cache.path(sha).read_bytes())
+        led.close()
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+
+    def start() -> dict:
+        r = subprocess.run([sys.executable, "-c", RESTART, str(path)], capture_output=True, text=True, env=env,
+                           cwd=tmp_path, timeout=120, check=False)
+        assert r.returncode == 0, r.stderr[-3000:]
+        return json.loads(r.stdout.strip().splitlines()[-1])
+
+    push(4, [200, 300, 700], clips[1])
+    want = {"presets": [200, 300, 700], "default": 200, "playlist": [clips[1].sha256],
+            "projects": [p["id"] for p in projects]}
+    first = start()
+    assert first == {"cached": False, "pydantic": True, **want}  # the file and the document validated in full
+    assert (cfg.data_dir / "portal-config.cache").exists()
+    again = start()
+    assert again == {"cached": True, "pydantic": False, **want}  # both from their caches: no pydantic
+    push(5, [500, 1000], clips[0])  # the portal pushes another
+    third = start()
+    assert third["cached"] and third["pydantic"]  # the file's config from its cache, the new document laid over
+    assert (third["presets"], third["playlist"]) == ([500, 1000], [clips[0].sha256])
+    assert start() == {**third, "pydantic": False}
