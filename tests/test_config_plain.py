@@ -129,3 +129,17 @@ def test_every_models_behaviour_is_in_a_mixin_its_plain_copy_shares():
         assert own == set(), f"{cls.__name__} defines {sorted(own)}: move it to a mixin in kiosk/config/plain.py"
         mixins = [b for b in cls.__mro__ if b.__module__ == "kiosk.config.plain"]
         assert tuple(mixins) == _RULES.get(cls.__name__, ()), cls.__name__
+
+
+def test_a_model_holding_a_plain_part_is_validated_into_a_whole_model(model):
+    """A plain part swapped into a model (a cached pushed config adopted onto one) would stop the model's own
+    copying (`model_copy` of a plain section fails): as_model makes it a whole model again."""
+    from kiosk.config.plain import holds_plain
+
+    mixed = model.model_copy(deep=True)
+    mixed.donation = plain_of(model.donation)
+    assert holds_plain(mixed) and not holds_plain(model)
+    whole = as_model(mixed)
+    assert whole is not mixed and not holds_plain(whole) and whole == model
+    assert whole.donation.model_copy(update={"default_yen": whole.donation.presets_yen[0]}).default_yen \
+        == whole.donation.presets_yen[0]

@@ -498,10 +498,13 @@ class App:
         if applied is None:
             return
         from kiosk.config.cache import keep, kept
-        from kiosk.config.plain import data_of
+        from kiosk.config.plain import Plain, data_of
 
+        # Only a plain config (kiosk run's) takes plain parts: a model (an App built in-process from one, where
+        # pydantic is loaded anyway) keeps models throughout, so a later push can copy it as a model.
+        plain = isinstance(self.cfg, Plain)
         inputs = (repr(data_of(self.cfg)) + "\0" + json.dumps(applied.get("config"), sort_keys=True)).encode()
-        parts = kept(self.cfg.data_dir, ADOPTED_CACHE, inputs)
+        parts = kept(self.cfg.data_dir, ADOPTED_CACHE, inputs) if plain else None
         if not (isinstance(parts, dict) and set(parts) == {"projects", "donation", "playlist"}):
             from kiosk.sync.adopt import overlay  # the config's models: only when the document is new here
 
@@ -512,7 +515,8 @@ class App:
                           applied.get("version"), exc)
                 return
             parts = {"projects": new.projects, "donation": new.donation, "playlist": new.player.playlist}
-            keep(self.cfg.data_dir, ADOPTED_CACHE, inputs, parts)
+            if plain:
+                keep(self.cfg.data_dir, ADOPTED_CACHE, inputs, parts)
         self.cfg.projects = parts["projects"]
         self.cfg.donation = parts["donation"]
         self.cfg.player.playlist = parts["playlist"]

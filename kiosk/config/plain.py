@@ -241,3 +241,17 @@ def data_of(value: Any, *, skip: frozenset[str] = frozenset()) -> Any:
     if isinstance(value, dict):
         return {k: data_of(v) for k, v in value.items()}
     return value
+
+
+def holds_plain(value: Any) -> bool:
+    """Whether a config tree (a model, a plain copy, or lists and dicts of them) holds a plain copy anywhere."""
+    if isinstance(value, Plain):
+        return True
+    fields = getattr(type(value), "model_fields", None)
+    if fields is not None:
+        return any(holds_plain(getattr(value, name)) for name in fields)
+    if isinstance(value, (list, tuple)):
+        return any(holds_plain(v) for v in value)
+    if isinstance(value, dict):
+        return any(holds_plain(v) for v in value.values())
+    return False

@@ -20,7 +20,7 @@ from kiosk.config.files import ENV_VAR, ConfigError, parse_toml, read_config_byt
 from kiosk.config.flow import FlowConfig
 from kiosk.config.kiosk import KeysSection, KioskSection, LedgerSection
 from kiosk.config.payment import PaymentConfig
-from kiosk.config.plain import KioskConfigPaths, data_of
+from kiosk.config.plain import KioskConfigPaths, data_of, holds_plain
 from kiosk.config.player import PlayerConfig
 from kiosk.config.portal import PortalSection
 from kiosk.config.reader import ReaderConfig
@@ -163,8 +163,9 @@ def load_config(path: str | os.PathLike | None = None) -> KioskConfig:
 def as_model(cfg: Any) -> KioskConfig:
     """``cfg`` as a :class:`KioskConfig` model: itself if it is one; a plain copy (the running kiosk's, from
     the validated-config cache: kiosk/config/plain.py) validated back into one, for what changes a config
-    (the staff menu's edits, a pushed config). Raises :class:`ConfigError` if it does not validate."""
-    if isinstance(cfg, KioskConfig):
+    (the staff menu's edits, a pushed config), as is a model holding plain parts (a model's ``model_copy``
+    would stop at them). Raises :class:`ConfigError` if it does not validate."""
+    if isinstance(cfg, KioskConfig) and not holds_plain(cfg):
         return cfg
     return validate_config(data_of(cfg, skip=frozenset({"base_dir"})), "<running config>", cfg.base_dir)
 

@@ -205,3 +205,32 @@ def test_a_restart_takes_the_pushed_config_from_its_cache_without_pydantic(tmp_p
     assert third["cached"] and third["pydantic"]  # the file's config from its cache, the new document laid over
     assert (third["presets"], third["playlist"]) == ([500, 1000], [clips[0].sha256])
     assert start() == {**third, "pydantic": False}
+
+
+def test_an_app_built_from_a_model_adopts_a_later_push_after_a_restart(tmp_path: Path) -> None:
+    """Seen in the power-cut campaign, whose kiosks are Apps built from a model: the pushed config kept as
+    plain parts was swapped into the model at the restart, and the next push failed to copy it (the kiosk
+    kept the old amounts while its ledger named the new version, and the portal set its gifts aside). A
+    model config keeps models throughout; only `kiosk run`'s plain config takes the kept parts."""
+    from kiosk.config.plain import holds_plain
+    from kiosk.sync.adopt import overlay
+
+    doc, cfg, clips, cache = _kiosk(tmp_path)
+    projects = [{k: p[k] for k in ("id", "title", "title_en", "group", "area", "goal_yen")} for p in doc["projects"]]
+    body = {"projects": projects, "presets_yen": [200, 300, 700], "default_yen": 300,
+            "playlist": [{"sha256": clips[1].sha256, "name": "c.mp4", "project": clips[1].project_id}]}
+    norm = configdoc.normalised(configdoc.validate(body))
+    led = open_ledger(cfg)
+    ConfigApplier(cfg.data_dir, InlineWriter(led)).apply(
+        {"version": 4, "digest": configdoc.digest(norm), "config": norm}, lambda sha: cache.path(sha).read_bytes())
+    led.close()
+    for _ in range(2):  # the second start finds whatever the first one kept
+        app = App(cfg.model_copy(deep=True), sound=False)
+        app.start()
+        try:
+            assert app.cfg.donation.presets_yen == [200, 300, 700] and not holds_plain(app.cfg)
+            later = overlay(app.cfg, {**norm, "presets_yen": [500, 1000], "default_yen": 500})
+            assert later.donation.presets_yen == [500, 1000]
+        finally:
+            app.close()
+
