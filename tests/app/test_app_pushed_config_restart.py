@@ -142,6 +142,21 @@ def test_a_cut_between_the_file_and_the_ledger_entry_is_recorded_at_the_next_sta
         assert [(c["version"], c["source"]) for c in changes] == [(7, "portal")], start  # recorded once, not twice
 
 
+def _push(doc: dict, cfg, cache, version: int, presets: list[int], clip) -> dict:  # noqa: ANN001
+    """A config the portal pushed, recorded as the sync thread records it (ledger entry, then
+    portal-config.json): the demo's projects, ``presets`` (the first the default) and one clip. Its document."""
+    projects = [{k: p[k] for k in ("id", "title", "title_en", "group", "area", "goal_yen")} for p in doc["projects"]]
+    body = {"projects": projects, "presets_yen": presets, "default_yen": presets[0],
+            "playlist": [{"sha256": clip.sha256, "name": "c.mp4", "project": clip.project_id}]}
+    norm = configdoc.normalised(configdoc.validate(body))
+    led = open_ledger(cfg)
+    ConfigApplier(cfg.data_dir, InlineWriter(led)).apply(
+        {"version": version, "digest": configdoc.digest(norm), "config": norm},
+        lambda sha: cache.path(sha).read_bytes())
+    led.close()
+    return norm
+
+
 RESTART = r"""
 import json, sys
 from kiosk.config.cache import load_run_config
@@ -172,17 +187,10 @@ def test_a_restart_takes_the_pushed_config_from_its_cache_without_pydantic(tmp_p
     doc, cfg, clips, cache = _kiosk(tmp_path)
     path = tmp_path / "kiosk.toml"
     path.write_text(to_toml(cfg), "utf-8")
-    projects = [{k: p[k] for k in ("id", "title", "title_en", "group", "area", "goal_yen")} for p in doc["projects"]]
+    projects = [p["id"] for p in doc["projects"]]
 
     def push(version: int, presets: list[int], clip) -> None:  # noqa: ANN001
-        body = {"projects": projects, "presets_yen": presets, "default_yen": presets[0],
-                "playlist": [{"sha256": clip.sha256, "name": "c.mp4", "project": clip.project_id}]}
-        norm = configdoc.normalised(configdoc.validate(body))
-        led = open_ledger(cfg)
-        ConfigApplier(cfg.data_dir, InlineWriter(led)).apply(
-            {"version": version, "digest": configdoc.digest(norm), "config": norm},
-            lambda sha: cache.path(sha).read_bytes())
-        led.close()
+        _push(doc, cfg, cache, version, presets, clip)
 
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
 
@@ -194,7 +202,7 @@ def test_a_restart_takes_the_pushed_config_from_its_cache_without_pydantic(tmp_p
 
     push(4, [200, 300, 700], clips[1])
     want = {"presets": [200, 300, 700], "default": 200, "playlist": [clips[1].sha256],
-            "projects": [p["id"] for p in projects]}
+            "projects": projects}
     first = start()
     assert first == {"cached": False, "pydantic": True, **want}  # the file and the document validated in full
     assert (cfg.data_dir / "portal-config.cache").exists()
@@ -216,14 +224,7 @@ def test_an_app_built_from_a_model_adopts_a_later_push_after_a_restart(tmp_path:
     from kiosk.sync.adopt import overlay
 
     doc, cfg, clips, cache = _kiosk(tmp_path)
-    projects = [{k: p[k] for k in ("id", "title", "title_en", "group", "area", "goal_yen")} for p in doc["projects"]]
-    body = {"projects": projects, "presets_yen": [200, 300, 700], "default_yen": 300,
-            "playlist": [{"sha256": clips[1].sha256, "name": "c.mp4", "project": clips[1].project_id}]}
-    norm = configdoc.normalised(configdoc.validate(body))
-    led = open_ledger(cfg)
-    ConfigApplier(cfg.data_dir, InlineWriter(led)).apply(
-        {"version": 4, "digest": configdoc.digest(norm), "config": norm}, lambda sha: cache.path(sha).read_bytes())
-    led.close()
+    norm = _push(doc, cfg, cache, 4, [200, 300, 700], clips[1])
     for _ in range(2):  # the second start finds whatever the first one kept
         app = App(cfg.model_copy(deep=True), sound=False)
         app.start()
