@@ -113,6 +113,7 @@ def _installed(package: str) -> bytes:
         return b"not installed: " + package.encode()
     out = []
     for where in spec.submodule_search_locations:
+        out.append(os.fsdecode(where))
         try:
             with os.scandir(where) as it:
                 for e in sorted(it, key=lambda e: e.name):
@@ -123,7 +124,6 @@ def _installed(package: str) -> bytes:
                             out.append(hashlib.sha256(Path(e.path).read_bytes()).hexdigest())
         except OSError as exc:
             out.append(f"unreadable: {exc}")
-        out.insert(0, os.fsdecode(where))
     return "\n".join(out).encode("utf-8", "surrogateescape")
 
 

@@ -8,10 +8,10 @@ the next start reads them back (kiosk/config/cache.py) with only this module and
 
 A :class:`Plain` has a validated section's fields as attributes and its methods and properties: those
 are written once, in the mixins below, which the pydantic models derive from too, so the model and its
-plain copy cannot drift apart. It does no validation. What changes a config (the staff menu's edits, a
-config pushed by the portal) turns it back into a model first (:func:`kiosk.config.tree.as_model`, which
-validates :func:`data_of` the plain tree), and code that takes a config reads attributes only, so it
-takes either.
+plain copy cannot drift apart. It does no validation. What builds a new config from it (a config pushed by
+the portal, ``to_toml``) turns it back into a model first (:func:`kiosk.config.tree.as_model`, which
+validates :func:`data_of` the plain tree); the menu's playlist edit takes a plain deep copy
+(:func:`plain_of`); and code that takes a config reads attributes only, so it takes either.
 
 Standard library only: this module must never import pydantic or a section module
 (tests/app/test_cold_start.py checks that a restart reaches ``READY=1`` without pydantic).
@@ -20,6 +20,7 @@ Standard library only: this module must never import pydantic or a section modul
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -127,7 +128,7 @@ class KioskConfigPaths:
 
 @dataclass(frozen=True)
 class OpsSettings:
-    """The ops sections of one config, defaults filled in where the root config has none yet."""
+    """The ops sections of one config (or of its plain copy)."""
 
     staff: StaffSection
     closeout: CloseoutSection
@@ -171,9 +172,10 @@ class Plain:
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Plain):
             return other.model_name == self.model_name and other.__dict__ == self.__dict__
-        if getattr(type(other), "model_fields", None) is not None:  # the model it copies (or a copy of it)
-            return type(other).__name__ == self.model_name and data_of(other) == data_of(self)
-        return NotImplemented
+        section = _section(other)  # the model it copies (or a copy of it)
+        if section is None:
+            return NotImplemented
+        return section[0] == self.model_name and data_of(other) == data_of(self)
 
     __hash__ = None  # type: ignore[assignment]  # mutable, as the models are
 
@@ -202,54 +204,61 @@ def rebuild(name: str, fields: dict[str, Any]) -> Plain:
     if not isinstance(fields, dict) or not all(isinstance(k, str) and k.isidentifier() and k[0] != "_"
                                                for k in fields):
         raise ValueError(f"{name}: fields must be a mapping of names")
-    obj = plain_class(name).__new__(plain_class(name))
+    cls = plain_class(name)
+    obj = cls.__new__(cls)
     obj.__dict__.update(fields)
     return obj
 
 
-def plain_of(value: Any) -> Any:
-    """A plain copy of a validated model tree (lists, dicts and tuples walked; other values shared, being
-    immutable: str, int, float, bool, None, Path, dates). Takes anything with pydantic's ``model_fields``,
-    without importing pydantic."""
-    fields = getattr(type(value), "model_fields", None)
-    if fields is not None:
-        return rebuild(type(value).__name__, {name: plain_of(getattr(value, name)) for name in fields})
+def _section(value: Any) -> tuple[str, dict[str, Any]] | None:
+    """A config section's model-class name and fields, for a plain copy and a model alike (anything with
+    pydantic's ``model_fields``, without importing pydantic); None for anything else."""
     if isinstance(value, Plain):
-        return rebuild(value.model_name, {k: plain_of(v) for k, v in value.__dict__.items()})
+        return value.model_name, value.__dict__
+    fields = getattr(type(value), "model_fields", None)
+    if fields is None:
+        return None
+    return type(value).__name__, {name: getattr(value, name) for name in fields}
+
+
+def _each(value: Any, fn: Callable[[Any], Any]) -> Any:
+    """A list, tuple or dict with ``fn`` applied to each item (a dict's values); anything else as it is."""
     if isinstance(value, list):
-        return [plain_of(v) for v in value]
+        return [fn(v) for v in value]
     if isinstance(value, tuple):
-        return tuple(plain_of(v) for v in value)
+        return tuple(fn(v) for v in value)
     if isinstance(value, dict):
-        return {k: plain_of(v) for k, v in value.items()}
+        return {k: fn(v) for k, v in value.items()}
     return value
+
+
+def plain_of(value: Any) -> Any:
+    """A plain copy of a validated model tree, or a deep copy of a plain one (lists, dicts and tuples walked;
+    other values shared, being immutable: str, int, float, bool, None, Path, dates)."""
+    section = _section(value)
+    if section is None:
+        return _each(value, plain_of)
+    name, fields = section
+    return rebuild(name, {k: plain_of(v) for k, v in fields.items()})
 
 
 def data_of(value: Any, *, skip: frozenset[str] = frozenset()) -> Any:
     """The plain data of a config tree (plain copies and models alike, as they may be mixed after the
     running kiosk adopted a pushed config): what the models validate back into the same tree. ``skip``:
     field names left out at the top level (``base_dir``, which is not read from a file)."""
-    if isinstance(value, Plain):
-        return {k: data_of(v) for k, v in value.__dict__.items() if k not in skip}
-    fields = getattr(type(value), "model_fields", None)
-    if fields is not None:
-        return {name: data_of(getattr(value, name)) for name in fields if name not in skip}
-    if isinstance(value, list):
-        return [data_of(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(data_of(v) for v in value)
-    if isinstance(value, dict):
-        return {k: data_of(v) for k, v in value.items()}
-    return value
+    section = _section(value)
+    if section is None:
+        return _each(value, data_of)
+    return {k: data_of(v) for k, v in section[1].items() if k not in skip}
 
 
 def holds_plain(value: Any) -> bool:
     """Whether a config tree (a model, a plain copy, or lists and dicts of them) holds a plain copy anywhere."""
     if isinstance(value, Plain):
         return True
-    fields = getattr(type(value), "model_fields", None)
-    if fields is not None:
-        return any(holds_plain(getattr(value, name)) for name in fields)
+    section = _section(value)
+    if section is not None:
+        return any(holds_plain(v) for v in section[1].values())
     if isinstance(value, (list, tuple)):
         return any(holds_plain(v) for v in value)
     if isinstance(value, dict):

@@ -162,9 +162,9 @@ def load_config(path: str | os.PathLike | None = None) -> KioskConfig:
 
 def as_model(cfg: Any) -> KioskConfig:
     """``cfg`` as a :class:`KioskConfig` model: itself if it is one; a plain copy (the running kiosk's, from
-    the validated-config cache: kiosk/config/plain.py) validated back into one, for what changes a config
-    (the staff menu's edits, a pushed config), as is a model holding plain parts (a model's ``model_copy``
-    would stop at them). Raises :class:`ConfigError` if it does not validate."""
+    the validated-config cache: kiosk/config/plain.py) validated back into one, for what builds a new config
+    from it (a pushed config, ``to_toml``), as is a model holding plain parts (a model's ``model_copy`` would
+    stop at them). Raises :class:`ConfigError` if it does not validate."""
     if isinstance(cfg, KioskConfig) and not holds_plain(cfg):
         return cfg
     return validate_config(data_of(cfg, skip=frozenset({"base_dir"})), "<running config>", cfg.base_dir)
