@@ -11,13 +11,16 @@ percent, so a change of a few percent in the portal's ingest can be seen in one 
 - bare_ir_per_entry: the same rows inserted into the same schema with the same batching by the same call
   the portal makes (bench/sync.py's bare insert).
 - ir_ratio = bare / ingest (bench/sync.py's ``cpu_ratio``, in instructions).
+- ingest_ir_per_batch, bare_ir_per_batch: the same per upload. With ``--batch 3`` every upload is one gift
+  (intent, donation, checkpoint entry), as a lobby kiosk syncs: bench/sync.py's gift syncs, in instructions.
 
 Instructions are not time: callgrind runs SHA-256 in plain code (no SHA extensions) and counts a
 cache miss as nothing, so hashing weighs more here than on the CPU and memory traffic less. Use it to
 compare trees, bench/sync.py for rates. The first batch is left out of both counts (caches, first calls).
 
 Needs valgrind (Debian: ``apt-get install valgrind``); without it the line says ``skipped``.
-Usage: python bench/ingest_ir.py [--kiosks 6] [--db URL]   (default: a SQLite file in a scratch dir)
+Usage: python bench/ingest_ir.py [--kiosks 6] [--entries 500] [--batch 500] [--db URL]
+       (default: a SQLite file in a scratch dir; the uploader's batch size)
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ def _control(*args: str) -> None:
     subprocess.run(["callgrind_control", *args, str(os.getpid())], check=True, stdout=subprocess.DEVNULL)
 
 
-def measure(db_url: str, n_kiosks: int, work: Path) -> dict:
+def measure(db_url: str, n_kiosks: int, work: Path, n_entries: int, batch: int) -> dict:
     """Runs inside callgrind (started with counting off): dump 1 is the ingest, dump 2 the bare insert."""
     import sync as bench_sync  # bench/sync.py: the same simulated kiosks and batches
 
@@ -54,7 +57,7 @@ def measure(db_url: str, n_kiosks: int, work: Path) -> dict:
     from server_sync.wire import protocol as P
 
     pepper = Pepper.create(work / "pepper.json")
-    kiosks = [bench_sync.SimKiosk(i, 500, P.DEFAULT_BATCH_ENTRIES, work, pepper) for i in range(n_kiosks)]
+    kiosks = [bench_sync.SimKiosk(i, n_entries, batch, work, pepper) for i in range(n_kiosks)]
     eng = make_engine(db_url)
     drop_schema(eng)
     create_schema(eng)
@@ -97,7 +100,8 @@ def measure(db_url: str, n_kiosks: int, work: Path) -> dict:
     _control("--dump=bare")
     drop_schema(eng)
     eng.dispose()
-    return {"entries": counted, "bare_entries": sum(len(b) for b in batches[1:])}
+    return {"entries": counted, "bare_entries": sum(len(b) for b in batches[1:]), "batches": len(requests) - 1,
+            "bare_batches": len(batches) - 1}
 
 
 def _total(dump: Path) -> int:
@@ -112,14 +116,19 @@ def _total(dump: Path) -> int:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--kiosks", type=int, default=6)
+    ap.add_argument("--entries", type=int, default=500, help="entries in each kiosk's ledger")
+    ap.add_argument("--batch", type=int, default=None, help="the uploader's batch size (default: its own)")
     ap.add_argument("--db", default=None, help="portal database URL (default: a SQLite file in a scratch dir)")
     ap.add_argument("--inside", default=None, help=argparse.SUPPRESS)  # set when re-run under callgrind
     args = ap.parse_args()
     if args.inside:
         work = Path(args.inside)
-        (work / "counts.json").write_text(json.dumps(measure(args.db, args.kiosks, work)))
+        (work / "counts.json").write_text(json.dumps(measure(args.db, args.kiosks, work, args.entries, args.batch)))
         return
-    out: dict = {"bench": "ingest_ir", "kiosks": args.kiosks}
+    from server_sync.wire import protocol as P
+
+    args.batch = args.batch or P.DEFAULT_BATCH_ENTRIES
+    out: dict = {"bench": "ingest_ir", "kiosks": args.kiosks, "entries_per_kiosk": args.entries, "batch": args.batch}
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         out["skipped"] = "valgrind is not installed (Debian: apt-get install valgrind)"
         print(json.dumps(out), flush=True)
@@ -129,7 +138,8 @@ def main() -> None:
         db = args.db or f"sqlite:///{work / 'portal.db'}"
         out["backend"] = db.split(":", 1)[0].split("+", 1)[0]
         cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={work}/cg.%p",
-               sys.executable, __file__, "--inside", str(work), "--kiosks", str(args.kiosks), "--db", db]
+               sys.executable, __file__, "--inside", str(work), "--kiosks", str(args.kiosks), "--db", db,
+               "--entries", str(args.entries), "--batch", str(args.batch)]
         res = subprocess.run(cmd, capture_output=True, text=True, check=False,
                              env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
         if res.returncode != 0:
@@ -141,6 +151,8 @@ def main() -> None:
         out["ingest_ir_per_entry"] = round(ingest_ir / counts["entries"])
         out["bare_ir_per_entry"] = round(bare_ir / counts["bare_entries"])
         out["ir_ratio"] = round(out["bare_ir_per_entry"] / out["ingest_ir_per_entry"], 3)
+        out["ingest_ir_per_batch"] = round(ingest_ir / counts["batches"])
+        out["bare_ir_per_batch"] = round(bare_ir / counts["bare_batches"])
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(out), flush=True)

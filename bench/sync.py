@@ -18,11 +18,19 @@ donation (DonationService), besides every 100 entries.
   process's over the bare insert), with cpu_ratio = bare_cpu_us / ingest_cpu_us. Neither counts the
   PostgreSQL server's own CPU (nor the clients'), so on PostgreSQL cpu_ratio weighs only the Python side.
 
-Aims (issue #16): catch-up <= 3 s; ingest_ratio >= 0.5.
+- gift syncs: a lobby kiosk uploads what it wrote since its last sync, usually one gift (intent, donation,
+  checkpoint entry: three entries). 20 kiosks (--gift-kiosks) each upload 15 such batches (--gifts) at once;
+  gift_sync_cpu_ms is the portal processes' CPU per upload, bare_gift_cpu_ms the bare insert's per batch of the
+  same rows (one transaction each), gift_sync_cpu_ratio = bare / portal. This is the figure that says how many
+  kiosk syncs one core serves at city scale, where the per-upload work (the request's signature, the
+  statements every batch runs, HTTP) outweighs the per-entry work.
+
+Aims (issue #16): catch-up <= 3 s; ingest_ratio >= 0.5. The gift syncs have no aim of their own.
 Batches are cut as the uploader cuts them (at most --batch entries, ending at the newest checkpoint entry
 within reach: server_sync.wire.protocol.batch_end); the default 500 is the uploader's own
 (P.DEFAULT_BATCH_ENTRIES, which Uploader.from_config uses).
 Usage: python bench/sync.py [--catchup-entries 10000] [--kiosks 50] [--entries-per-kiosk 500] [--batch 500]
+                            [--gift-kiosks 20] [--gifts 15]
 """
 
 from __future__ import annotations
@@ -118,8 +126,8 @@ def catchup(db_url: str, n: int, work: Path) -> float:
 
 # --- ingest --------------------------------------------------------------------------------------------
 class SimKiosk:
-    def __init__(self, i: int, n: int, batch: int, work: Path, pepper: Pepper):
-        self.id = f"sim-kiosk-{i:02d}"
+    def __init__(self, i: int, n: int, batch: int, work: Path, pepper: Pepper, name: str = "sim-kiosk"):
+        self.id = f"{name}-{i:02d}"
         self.sk = Ed25519PrivateKey.generate()
         led = build_ledger(work / f"{self.id}.db", self.id, n, self.sk, pepper)
         self.entries = list(led.iter_entries())
@@ -193,8 +201,9 @@ def bare_batches(db_url: str, kiosks: list[SimKiosk]) -> tuple[Any, list[list[di
     return eng, batches
 
 
-def bare_insert(db_url: str, kiosks: list[SimKiosk]) -> tuple[float, float]:
-    """The same rows through SQLAlchemy with the same batching, no checks, no HTTP."""
+def bare_insert(db_url: str, kiosks: list[SimKiosk]) -> tuple[float, float, float]:
+    """The same rows through SQLAlchemy with the same batching, no checks, no HTTP: entries/s, CPU µs an
+    entry and CPU ms a batch."""
     eng, batches = bare_batches(db_url, kiosks)
     total = sum(len(b) for b in batches)
     t0, c0 = time.perf_counter(), time.process_time()
@@ -203,10 +212,11 @@ def bare_insert(db_url: str, kiosks: list[SimKiosk]) -> tuple[float, float]:
             conn.execute(entries.insert(), rows)
     dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     eng.dispose()
-    return total / dt, cpu / total * 1e6
+    return total / dt, cpu / total * 1e6, cpu / len(batches) * 1e3
 
 
-def ingest(db_url: str, kiosks: list[SimKiosk], workers: int) -> tuple[float, float]:
+def ingest(db_url: str, kiosks: list[SimKiosk], workers: int) -> tuple[float, float, float]:
+    """The kiosks' uploads to a portal process: entries/s, the portal's CPU µs an entry and CPU ms an upload."""
     eng = make_engine(db_url)
     drop_schema(eng)
     create_schema(eng)
@@ -241,7 +251,7 @@ def ingest(db_url: str, kiosks: list[SimKiosk], workers: int) -> tuple[float, fl
         total = sum(len(k.entries) for k in kiosks)
         got = requests.get(url + "/api/v1/totals", timeout=30).json()["count"]
         assert got == sum(sum(1 for e in k.entries if e.type == "donation") for k in kiosks)
-        return total / dt, cpu / total * 1e6
+        return total / dt, cpu / total * 1e6, cpu / sum(len(k.batches) for k in kiosks) * 1e3
     finally:
         proc.terminate()
         proc.wait(20)
@@ -255,6 +265,8 @@ def main() -> None:
     ap.add_argument("--entries-per-kiosk", type=int, default=500)
     ap.add_argument("--batch", type=int, default=P.DEFAULT_BATCH_ENTRIES, help="the uploader's batch size")
     ap.add_argument("--workers", type=int, default=1, help="portal processes (default 1)")
+    ap.add_argument("--gift-kiosks", type=int, default=20, help="kiosks uploading one gift a batch (0: none)")
+    ap.add_argument("--gifts", type=int, default=15, help="gift uploads per kiosk")
     args = ap.parse_args()
     work = scratch_dir()
     try:
@@ -281,10 +293,21 @@ def run(args: argparse.Namespace, work: Path) -> None:
     backends = [("sqlite", f"sqlite:///{work / 'ingest-portal.db'}", f"sqlite:///{work / 'bare.db'}")]
     if pg:
         backends.append(("postgresql", pg, pg))
+    # Gift syncs: the genesis and boot entries ride with the first gift; every later batch is one gift.
+    gifts = [SimKiosk(i, 2 + 3 * args.gifts, 3, work, pepper, "gift-kiosk") for i in range(args.gift_kiosks)]
+    if gifts:
+        out["gift_sync_kiosks"] = args.gift_kiosks
+        out["gift_syncs"] = sum(len(k.batches) for k in gifts)
     for name, url, bare_url in backends:
-        bare, bare_cpu = bare_insert(bare_url, kiosks)
-        eps, cpu = ingest(url, kiosks, args.workers)
+        bare, bare_cpu, _ = bare_insert(bare_url, kiosks)
+        eps, cpu, _ = ingest(url, kiosks, args.workers)
         suffix = "" if name == "sqlite" else "_pg"
+        if gifts:
+            _, _, bare_ms = bare_insert(bare_url, gifts)
+            _, _, sync_ms = ingest(url, gifts, args.workers)
+            out[f"gift_sync_cpu_ms{suffix}"] = round(sync_ms, 3)
+            out[f"bare_gift_cpu_ms{suffix}"] = round(bare_ms, 3)
+            out[f"gift_sync_cpu_ratio{suffix}"] = round(bare_ms / sync_ms, 3) if sync_ms else None
         out[f"ingest_eps{suffix}"] = round(eps)
         out[f"bare_insert_eps{suffix}"] = round(bare)
         out[f"ingest_ratio{suffix}"] = round(eps / bare, 3)
