@@ -275,9 +275,9 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
               summary="Say hello: report clocks and ledger size, learn the high-water mark",
               openapi_extra={"parameters": _SIGNED_HEADERS, "requestBody": {"required": True, "content": {
                   "application/json": {"schema": body_schema(P.KioskNow)}}}})
-    async def heartbeat(kiosk_id: str, request: Request) -> dict[str, Any]:
+    async def heartbeat(kiosk_id: str, request: Request) -> JSONResponse:
         kiosk, raw = await _signed(request, kiosk_id, 4096)
-        return await run_in_threadpool(ingestor.heartbeat, kiosk, raw)
+        return JSONResponse(await run_in_threadpool(ingestor.heartbeat, kiosk, raw))
 
     @app.post("/api/v1/kiosks/{kiosk_id}/batches", tags=["sync"], responses=_ERRORS, response_model=P.SyncAnswer,
               summary="Upload a signed batch of ledger entries (idempotent)",
@@ -285,7 +285,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
                   {"name": P.H_IDEMPOTENCY, "in": "header", "required": True, "schema": {"type": "string"}}],
                   "requestBody": {"required": True, "content": {
                       "application/json": {"schema": body_schema(P.BatchRequest)}}}})
-    async def upload(kiosk_id: str, request: Request) -> dict[str, Any]:
+    async def upload(kiosk_id: str, request: Request) -> JSONResponse:
         raw = await _read_body(request, P.MAX_BODY_BYTES)
         target, headers, key = _target(request), request.headers, request.headers.get(P.H_IDEMPOTENCY, "")
 
@@ -299,7 +299,9 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
         try:
             upload = await run_in_threadpool(claim)
             async with slots.slot():
-                return await run_in_threadpool(ingestor.run, upload)
+                # The answer is a SyncAnswer already (Ingestor.answer builds it through the model): sent as it
+                # is, not validated and encoded again for response_model, which stays for the schema.
+                return JSONResponse(await run_in_threadpool(ingestor.run, upload))
         finally:
             for u in claimed:
                 u.release()

@@ -23,7 +23,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from kiosk.ledger.encoding import parse_body
@@ -58,11 +58,14 @@ def _now() -> int:
     return time.time_ns() // 1_000_000
 
 
+# Built once with a bound parameter: every batch reads it, and building a statement costs more than running it.
+_EVENTS = (select(key_events.c.kind, key_events.c.seq, key_events.c.public_key, key_events.c.key_id)
+           .where(key_events.c.kiosk_id == bindparam("kid")).order_by(key_events.c.id))
+
+
 def load(conn: Connection, kid: str, request_key: bytes) -> KioskKeys:
     out = KioskKeys(known=[request_key])
-    for kind, seq, raw, k in conn.execute(select(key_events.c.kind, key_events.c.seq, key_events.c.public_key,
-                                                 key_events.c.key_id).where(key_events.c.kiosk_id == kid)
-                                          .order_by(key_events.c.id)):
+    for kind, seq, raw, k in conn.execute(_EVENTS, {"kid": kid}):
         if kind == "revoke":
             out.revoked.append((int(seq), k))
         elif raw is not None:

@@ -192,8 +192,8 @@ def notes_checked(monkeypatch):  # noqa: ANN201
 
 def test_covered_checkpoint_entries_notes_are_vouched_for_too(portal, rig, counted, notes_checked):
     """A kiosk checkpoints after every donation, so a third of its entries are checkpoint entries: their
-    notes are covered by the newest checkpoint entry like any other entry, and only its note is checked
-    (plus the batch's own checkpoint note)."""
+    notes are covered by the newest checkpoint entry like any other entry, and only its note is checked.
+    The batch's own checkpoint note is that same note, signed by the same key: checked once, not twice."""
     _donate_like_a_kiosk(rig, 12)
     cps = _checkpoint_entries(rig)
     assert len(cps) >= 12
@@ -204,7 +204,21 @@ def test_covered_checkpoint_entries_notes_are_vouched_for_too(portal, rig, count
     assert r.status_code == 200, r.text
     assert r.json()["checkpoint_size"] == cp.data["size"]
     assert counted["n"] == 1
-    assert notes_checked["n"] == 2  # the batch's note and the newest checkpoint entry's; not one per entry
+    assert notes_checked["n"] == 1  # the batch's note is the newest checkpoint entry's; not one per entry
+    assert totals(portal) == rig.expected_totals()
+
+
+def test_a_batch_note_other_than_the_newest_entrys_is_checked_as_well(portal, rig, counted, notes_checked):
+    """The note checked once is one the same key signed with the same text: a batch that carries an older
+    checkpoint's note than its newest checkpoint entry has both checked."""
+    _donate_like_a_kiosk(rig, 4)
+    cps = _checkpoint_entries(rig)
+    enrolled(rig, portal)
+    notes_checked["n"] = 0
+    r = _post(portal, rig, _rows(rig, 1, cps[-1].seq), cps[-2].data["note"], "older-note")
+    assert r.status_code == 200, r.text
+    assert r.json()["checkpoint_size"] == cps[-1].data["size"]
+    assert notes_checked["n"] == 2
     assert totals(portal) == rig.expected_totals()
 
 
