@@ -114,6 +114,11 @@ def rows(runs: dict[str, list[dict[str, Any]]]) -> list[tuple[str, str, str, str
         add(f"sync ({len(c10k)})", "10,000-entry catch-up, SQLite", med(c10k, "catchup_s"), aim="≤ 3 s", unit=" s")
         add(f"sync ({len(c10k)})", "10,000-entry catch-up, PostgreSQL", med(c10k, "catchup_s_pg"), aim="≤ 3 s",
             unit=" s")
+        g = [r for r in s_all if "gift_sync_cpu_ms" in r]
+        for backend, suffix in (("SQLite", ""), ("PostgreSQL", "_pg")):
+            add(f"sync ({len(g)})", f"portal CPU per upload of one gift (3 entries), {backend}",
+                med(g, f"gift_sync_cpu_ms{suffix}"), med(g, f"bare_gift_cpu_ms{suffix}"), "bare insert of its rows",
+                unit=" ms", ratio=med(g, f"gift_sync_cpu_ratio{suffix}"))
     if c := runs.get("cpu_budget"):
         for b in ("100", "50", "25"):
             add(f"cpu_budget ({n['cpu_budget']})", f"tap p99 at {b} % of a core, 1280×720",

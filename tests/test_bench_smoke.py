@@ -15,9 +15,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _one_json_line(args: list[str], timeout: float = 600) -> dict:
+def _one_json_line(args: list[str], timeout: float = 600, env: dict[str, str] | None = None) -> dict:
     res = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                         check=False, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                         check=False, env={**(os.environ if env is None else env), "PYTHONPATH": str(ROOT)})
     assert res.returncode == 0, res.stderr[-2000:]
     lines = res.stdout.strip().splitlines()
     assert len(lines) == 1, res.stdout[-2000:]
@@ -59,6 +59,19 @@ def test_coldstart_bench_counts_instructions_to_ready():
     assert out["ratio_ready_ir"] == round(out["ready_ir"] / out["baseline_python_ir"], 2)
 
 
+def test_sync_bench_prints_one_json_line():
+    """A small catch-up, ingest and gift-sync run against a real portal process, on SQLite only (the bench drops
+    and recreates the schema of the database it is given, so it is not given the tests' PostgreSQL)."""
+    env = {k: v for k, v in os.environ.items() if k != "KIOSK_TEST_PG_URL"}
+    out = _one_json_line(["bench/sync.py", "--catchup-entries", "30", "--kiosks", "2", "--entries-per-kiosk", "20",
+                          "--gift-kiosks", "2", "--gifts", "3"], env=env)
+    assert out["catchup_s"] > 0 and out["ingest_eps"] > 0 and out["bare_insert_eps"] > 0
+    assert out["ingest_ratio"] == round(out["ingest_eps"] / out["bare_insert_eps"], 3)
+    assert out["gift_sync_kiosks"] == 2 and out["gift_syncs"] == 2 * 4  # the first upload and one a gift
+    assert out["gift_sync_cpu_ms"] > 0 and out["bare_gift_cpu_ms"] > 0
+    assert "ingest_ratio_pg" not in out
+
+
 def test_fleet_bench_prints_one_json_line():
     """On PostgreSQL ($KIOSK_TEST_PG_URL) a 20-kiosk, 10 s soak on two workers; without it the bench says why."""
     out = _one_json_line(["bench/fleet.py", "--quick"])
@@ -74,7 +87,8 @@ def test_report_makes_the_table_and_plots_from_json_lines(tmp_path):
     """bench/report.py on lines shaped as the benches print them (the figures here are made up)."""
     lines = [
         {"catchup_s": 2.5, "ingest_eps": 6000, "bare_insert_eps": 40000, "ingest_ratio": 0.15, "batch": 250},
-        {"catchup_s": 2.7, "ingest_eps": 5000, "bare_insert_eps": 30000, "ingest_ratio": 0.17, "batch": 250},
+        {"catchup_s": 2.7, "ingest_eps": 5000, "bare_insert_eps": 30000, "ingest_ratio": 0.17, "batch": 250,
+         "gift_sync_cpu_ms": 4.0, "bare_gift_cpu_ms": 0.2, "gift_sync_cpu_ratio": 0.05},
         # Another batch size and a short catch-up: for the plot only, not the table.
         {"catchup_s": 0.3, "catchup_entries": 1000, "ingest_eps": 3000, "bare_insert_eps": 30000,
          "ingest_ratio": 0.1, "batch": 100},
@@ -105,6 +119,9 @@ def test_report_makes_the_table_and_plots_from_json_lines(tmp_path):
     assert "STALE-TABLE" not in text and text.endswith("<!-- /bench-table -->\n\nafter\n")
     assert "| sync (2) | ingest, entries/s, SQLite | 5,500 | 35,000 bare insert | 0.16 | ratio ≥ 0.5 |" in text
     assert "| sync (2) | 10,000-entry catch-up, SQLite | 2.6 s |" in text
+    assert ("| sync (1) | portal CPU per upload of one gift (3 entries), SQLite | 4 ms | 0.2 ms bare insert of its "
+            "rows | 0.05 |  |") in text
+    assert "one gift (3 entries), PostgreSQL" not in text  # no such figure in the lines
     assert "| start → READY=1 at 25 % | 1.54 s |" in text  # not "1.5 s", which would read as the aim met
     assert "| start → READY=1, instructions | 1,038,524,128 | 88,625,068 `python -c pass` | 11.7 |" in text
     assert ("| coldstart (2) | start → READY=1 at 25 %, 10,000-entry ledger, state snapshot 500 entries behind | "
