@@ -331,7 +331,7 @@ class Ingestor:
         covered = 0
         try:
             for d in fresh:
-                obj = v.feed(d, check_signature=False, check_note=False)
+                obj = v.feed(d, check_signature=False, check_note=False, hashed=True)  # _parse_batch hashed d.body
                 pub.by_seq[d.seq], pub.default = v.signer, v.pub
                 objs.append(obj)
                 if obj["type"] == "checkpoint":

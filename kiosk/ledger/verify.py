@@ -130,14 +130,17 @@ class ChainVerifier:
     def size(self) -> int:
         return self.state.size
 
-    def feed(self, row: Row, check_signature: bool = True, check_note: bool = True) -> dict[str, Any]:
+    def feed(self, row: Row, check_signature: bool = True, check_note: bool = True,
+             hashed: bool = False) -> dict[str, Any]:
         """Check one row; returns its parsed body or raises :class:`VerifyFailure`.
 
         ``check_signature=False`` leaves the entry signature to the caller (a :class:`SignaturePool`);
         everything else is still checked here. ``check_note=False`` also leaves a checkpoint entry's
         note *signature* to the caller (the portal, which checks it unless a later checkpoint entry
         vouches for the entry, docs/sync.md "Ingest by checkpoint"); the note is still parsed and must
-        name the entry's size and root.
+        name the entry's size and root. ``hashed=True``: the caller computed ``row.entry_hash`` from
+        ``row.body`` itself (the portal, for the rows it builds from a received batch), so the body is not
+        hashed a second time to compare; a stored or exported row's hash is always checked.
         """
         st = self.state
         expected = st.size + 1
@@ -152,9 +155,12 @@ class ChainVerifier:
             raise _Bad(seq, f"body: {exc}") from None
         if obj["seq"] != seq:
             raise _Bad(seq, f"body says seq={obj['seq']} (entry moved or reordered)")
-        h = entry_hash(row.body)
-        if h != row.entry_hash:
-            raise _Bad(seq, "entry_hash does not match the body")
+        if hashed:
+            h = row.entry_hash
+        else:
+            h = entry_hash(row.body)
+            if h != row.entry_hash:
+                raise _Bad(seq, "entry_hash does not match the body")
         if seq == 1:
             self.pub = _genesis_key(obj, self.expected_pub, self.header)
             self.keys = [self.pub]

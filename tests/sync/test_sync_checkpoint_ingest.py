@@ -208,6 +208,26 @@ def test_covered_checkpoint_entries_notes_are_vouched_for_too(portal, rig, count
     assert totals(portal) == rig.expected_totals()
 
 
+def test_each_received_body_is_hashed_once(portal, rig, monkeypatch):
+    """The portal hashes a received body when it reads the batch and tells the verifier so (``feed(hashed=True)``):
+    one SHA-256 of each body, not one to build the row and another to compare with it."""
+    from kiosk.ledger import verify as verify_mod
+
+    hashed: list[bytes] = []
+    for mod in (ingest_mod, verify_mod):
+        real = mod.entry_hash
+        monkeypatch.setattr(mod, "entry_hash", lambda body, real=real: hashed.append(body) or real(body))
+    _donate_like_a_kiosk(rig, 5)
+    cp = _checkpoint_entries(rig)[-1]
+    enrolled(rig, portal)
+    rows = _rows(rig, 1, cp.seq)
+    hashed.clear()
+    r = _post(portal, rig, rows, cp.data["note"], "hash-once")
+    assert r.status_code == 200, r.text
+    assert sorted(hashed) == sorted(body for _, body, _ in rows)
+    assert totals(portal) == rig.expected_totals()
+
+
 def test_a_batch_note_other_than_the_newest_entrys_is_checked_as_well(portal, rig, counted, notes_checked):
     """The note checked once is one the same key signed with the same text: a batch that carries an older
     checkpoint's note than its newest checkpoint entry has both checked."""
