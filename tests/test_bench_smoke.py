@@ -159,3 +159,21 @@ def test_ingest_ir_bench_prints_one_json_line():
         return
     assert out["entries"] > 0 and out["ingest_ir_per_entry"] > out["bare_ir_per_entry"] > 0
     assert 0 < out["ir_ratio"] < 1
+
+
+def test_report_takes_the_batch_size_most_lines_have(tmp_path):
+    """Lines of the bench's default batch (500 since 2026-12-03d) make the table; a few runs at another batch
+    size, for the plot, are not mixed into its medians."""
+    lines = [{"catchup_s": 1.0, "ingest_eps": eps, "bare_insert_eps": 40000, "ingest_ratio": eps / 40000,
+              "batch": 500} for eps in (10000, 12000, 14000)]
+    lines += [{"catchup_s": 1.0, "ingest_eps": 1000, "bare_insert_eps": 40000, "ingest_ratio": 0.025, "batch": 100}
+              for _ in range(2)]
+    src = tmp_path / "runs.jsonl"
+    src.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    doc = tmp_path / "perf.md"
+    doc.write_text("<!-- bench-table -->\n<!-- /bench-table -->\n")
+    res = subprocess.run([sys.executable, "bench/report.py", str(src), "--update", str(doc)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert res.returncode == 0, res.stderr
+    row = "| sync (3) | ingest, entries/s, SQLite | 12,000 | 40,000 bare insert | 0.3 | ratio ≥ 0.5 |"
+    assert row in doc.read_text()
