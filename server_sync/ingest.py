@@ -285,12 +285,14 @@ class Ingestor:
         st = v.state
         cp = None
         chain_pub = v.pub or pub  # the key in force (pub before genesis)
-        opened: tuple[str, bytes] | None = None  # the batch's note and the key whose signature on it held
+        # From here on: the key that signs each entry (the chain may change keys), and the notes found good.
+        # The batch's note is usually its newest checkpoint entry's, which _bad_signature checks below under
+        # the same key: opened through the same _Signers, its signature is checked once.
+        pub = _Signers(chain_pub)
         if req.checkpoint is not None:
             try:
-                cp, signer = _open_note(req.checkpoint, [chain_pub, *_announced_keys(fresh),
-                                                         *map(public_from_raw, v.trusted_keys.values())])
-                opened = (req.checkpoint, public_raw(signer))
+                cp = _open_note(pub, req.checkpoint, [chain_pub, *_announced_keys(fresh),
+                                                      *map(public_from_raw, v.trusted_keys.values())])
             except cpmod.CheckpointError as exc:
                 raise PortalError(422, "bad_checkpoint", f"checkpoint note: {exc}") from None
             if cp.origin != cpmod.origin_for(kid):
@@ -312,11 +314,6 @@ class Ingestor:
                 raise PortalError(422, "bad_consistency_proof",
                                   f"checkpoint of size {cp.size} is not proven consistent with the acknowledged "
                                   f"checkpoint of size {old}")
-        pub = _Signers(chain_pub)  # from here on: the key that signs each entry (the chain may change keys)
-        if opened is not None:
-            # The batch's note is usually the note of its last checkpoint entry, whose signature
-            # _bad_signature checks below: the same note under the same key needs no second check.
-            pub.opened.add(opened)
         roots = {st.size: st.tree.root()}
         want = {}
         if k["pending_cp_size"] is not None and k["pending_cp_size"] > st.size:
@@ -619,17 +616,18 @@ class _Signers:
         self.default = default
         self.by_seq: dict[int, Any] = {}
         self.notes: dict[int, tuple[str, Any]] = {}
-        self.opened: set[tuple[str, bytes]] = set()  # (note, raw key): signatures already found good
+        self.opened: dict[tuple[str, bytes], cpmod.Checkpoint] = {}  # (note, raw key): signatures found good
 
     def check(self, seq: int, signature: bytes, h: bytes) -> None:
         (self.by_seq.get(seq) or self.default).verify(signature, h)
 
-    def open_note(self, note: str, key: Any) -> None:
+    def open_note(self, note: str, key: Any) -> cpmod.Checkpoint:
         """cpmod.open_note, once for each note and key: its verdict depends on nothing else."""
         raw = public_raw(key)
-        if (note, raw) not in self.opened:
-            cpmod.open_note(note, key)
-            self.opened.add((note, raw))
+        cp = self.opened.get((note, raw))
+        if cp is None:
+            cp = self.opened[note, raw] = cpmod.open_note(note, key)
+        return cp
 
 
 def _bad_signature(pub: Any, ds: list[Row]) -> tuple[int, str] | None:
@@ -678,12 +676,12 @@ def _announced_keys(fresh: list[Row]) -> list[Any]:
     return out
 
 
-def _open_note(note: str, keys: list[Any]) -> tuple[cpmod.Checkpoint, Any]:
-    """The note opened by the first of ``keys`` that signed it, and that key."""
+def _open_note(signers: _Signers, note: str, keys: list[Any]) -> cpmod.Checkpoint:
+    """The note opened by the first of ``keys`` that signed it (remembered by ``signers``)."""
     err: cpmod.CheckpointError | None = None
     for k in keys:
         try:
-            return cpmod.open_note(note, k), k
+            return signers.open_note(note, k)
         except cpmod.CheckpointError as exc:
             err = err or exc
     raise err or cpmod.CheckpointError("no key")
