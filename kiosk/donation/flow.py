@@ -753,7 +753,10 @@ def step(state: FlowState, event: Event, settings: FlowSettings) -> tuple[FlowSt
             state = replace(state, loop_project=event.project)
         return state, NO_EFFECTS
     if isinstance(event, ToggleLanguage):
-        return _awake(replace(state, lang="en" if state.lang == "ja" else "ja"), now), NO_EFFECTS
+        toggled = replace(state, lang="en" if state.lang == "ja" else "ja")
+        if state.name == "my_page" and state.my_page is not None:
+            return toggled, NO_EFFECTS  # the code's screen time is its validity: no language switch extends it
+        return _awake(toggled, now), NO_EFFECTS
     if isinstance(event, ReaderOnline):
         state = replace(state, reader_online=True)
         if state.name == "error" and state.error and state.error.kind == "reader_offline":

@@ -56,6 +56,21 @@ def test_my_page_asks_for_a_tap_then_shows_a_code_for_the_card_tapped_until_it_e
     assert st.name == "attract" and st.my_page is None
 
 
+def test_switching_the_language_does_not_keep_a_code_past_its_validity():
+    """Found by test_flow_properties (hypothesis): 日本語 / English on the code's screen restarted its timeout."""
+    st, _ = step(_thanks(), AskMyPage(now_ms=100), MP)
+    st, _ = step(st, flow.ToggleLanguage(now_ms=150), MP)  # waiting for the tap: activity, as a touch is
+    assert flow.deadline_ms(st, MP) == 150 + MP.tap_card_idle_ms
+    st, _ = step(st, Tap(now_ms=300, donor=token(2), family="suica", balance_yen=None), MP)
+    st, _ = step(st, MyPageIssued(now_ms=400, request="REQ"), MP)
+    lang = st.lang
+    st, _ = step(st, flow.ToggleLanguage(now_ms=90_000), MP)
+    assert st.lang != lang and flow.screen_for(st, MP).request == "REQ"
+    assert flow.deadline_ms(st, MP) == 400 + 180_000
+    st, _ = step(st, Tick(now_ms=400 + 180_000), MP)
+    assert st.name == "attract" and st.my_page is None
+
+
 def test_waiting_for_the_tap_times_out_and_close_goes_back():
     st, _ = step(_thanks(), AskMyPage(now_ms=100), MP)
     st2, _ = step(st, Tick(now_ms=100 + MP.tap_card_idle_ms), MP)
