@@ -24,7 +24,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from pydantic import ValidationError
-from sqlalchemy import and_, bindparam, case, func, literal, or_, select, update
+from sqlalchemy import BigInteger, and_, bindparam, case, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
@@ -460,11 +460,8 @@ class Ingestor:
             conn.execute(_INSERT_BOOT, news)
         for b, c in clocks.items():
             if c.changed:
-                # Re-time the unsynced entries of this boot stored earlier.
-                boots_in = [0, 1] if b == 1 else [b]
-                conn.execute(update(entries).where(
-                    entries.c.kiosk_id == kid, entries.c.boot.in_(boots_in), entries.c.clock_synced.is_(False)
-                ).values(time_ms=_bounded_sql(c.epoch_ms), time_fixed=True))
+                # Re-time the unsynced entries of this boot stored earlier (through db.UNSYNCED_ENTRIES).
+                conn.execute(_RETIME, {"kid": kid, "boots": [0, 1] if b == 1 else [b], "epoch": c.epoch_ms})
 
     def _store(self, conn: Connection, kid: str, plan: _Plan, fresh: list[Row], cur: Any) -> None:
         objs = plan.objs
@@ -708,7 +705,7 @@ def _first_bad_signature(pub: Any, fresh: list[Row], upto: int) -> None:
         raise PortalError(422, "invalid_entry", bad[1], seq=bad[0])
 
 
-def _bounded_sql(epoch_ms: int) -> Any:
+def _bounded_sql(epoch_ms: Any) -> Any:
     """clockfix.bounded(epoch + mono, wall, False, received) as SQL, for re-timing a boot's stored
     unsynced rows: never before the entry's own wall_ms, never after the portal received it."""
     t = entries.c.mono_ms + epoch_ms
@@ -744,6 +741,10 @@ _VOID = update(entries).where(entries.c.kiosk_id == bindparam("kid"),
                               entries.c.seq.in_(bindparam("seqs", expanding=True))).values(voided=True)
 _REMEMBER_SQLITE = sqlite.insert(idempotency).on_conflict_do_nothing(index_elements=["kiosk_id", "key"])
 _REMEMBER_PG = postgresql.insert(idempotency).on_conflict_do_nothing(index_elements=["kiosk_id", "key"])
+_RETIME = update(entries).where(
+    entries.c.kiosk_id == bindparam("kid"), entries.c.boot.in_(bindparam("boots", expanding=True)),
+    entries.c.clock_synced.is_(False),  # the term of db.UNSYNCED_ENTRIES: the partial index serves it
+).values(time_ms=_bounded_sql(bindparam("epoch", type_=BigInteger)), time_fixed=True)
 _INSERT_ALARM = alarms.insert()
 _INSERT_BOOT = boots.insert()
 _CONFIG_DOC = select(configs.c.document).where(configs.c.version == bindparam("version"))
