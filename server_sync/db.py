@@ -29,6 +29,7 @@ from sqlalchemy import (
     create_engine,
     event,
     inspect,
+    literal_column,
     select,
 )
 from sqlalchemy.engine import Connection, Engine
@@ -458,7 +459,16 @@ _ADDED_COLUMNS = {
 }
 
 
-_ADDED_INDEXES = (UNSYNCED_ENTRIES,)
+IS_CONFIG_CHANGE = entries.c.type == literal_column("'config_change'")
+"""The term that selects config_change entries, a constant in the SQL (not a bound parameter), so that
+SQLite and PostgreSQL can use :data:`CONFIG_CHANGES` for a query that carries it."""
+CONFIG_CHANGES = Index("portal_entries_config_changes", entries.c.kiosk_id, entries.c.seq,
+                       sqlite_where=IS_CONFIG_CHANGE, postgresql_where=IS_CONFIG_CHANGE)
+"""A kiosk's config_change entries, newest first (server_sync/ingest.py ``_CONFIG_CHANGES``, read for the
+policy context of every batch): a few rows per kiosk. Without it SQLite walked the kiosk's entries back from
+the newest until it found them, all of its history when it has none (8.6 ms a batch at 20,000 entries)."""
+
+_ADDED_INDEXES = (UNSYNCED_ENTRIES, CONFIG_CHANGES)
 """Indexes added to tables an older portal created (``create_all`` makes a table's indexes only with the table)."""
 
 

@@ -38,6 +38,7 @@ from server_sync.bodies import parse_body
 from server_sync.clockfix import BootClock
 from server_sync.configstore import current_version
 from server_sync.db import (
+    IS_CONFIG_CHANGE,
     KIOSK_ROW,
     alarms,
     boots,
@@ -748,8 +749,8 @@ _RETIME = update(entries).where(
 _INSERT_ALARM = alarms.insert()
 _INSERT_BOOT = boots.insert()
 _CONFIG_DOC = select(configs.c.document).where(configs.c.version == bindparam("version"))
-_CONFIG_CHANGES = (select(entries.c.body).where(entries.c.kiosk_id == bindparam("kid"),
-                                                entries.c.type == "config_change", entries.c.quarantine.is_(None))
+_CONFIG_CHANGES = (select(entries.c.body).where(entries.c.kiosk_id == bindparam("kid"), IS_CONFIG_CHANGE,
+                                                entries.c.quarantine.is_(None))  # through db.CONFIG_CHANGES
                    .order_by(entries.c.seq.desc()).limit(20))
 
 

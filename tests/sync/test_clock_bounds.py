@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any
 
 import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, inspect, select, update
+from sqlalchemy import select, update
 from sync_helpers import batch_body, enrolled, signed_post
 
 from server_sync.clockfix import CLAIM_TOLERANCE_MS, HEARTBEAT_DELAY_MS, BootClock, bounded
-from server_sync.db import UNSYNCED_ENTRIES, create_schema, entries, make_engine
+from server_sync.db import create_schema, entries, make_engine
 from server_sync.ingest import _RETIME, _bounded_sql
 
 DAY = 86_400_000
@@ -177,51 +176,6 @@ def test_retiming_in_sql_agrees_with_the_rule(db_url: str) -> None:
                 assert got[r["seq"]] == want, (epoch, r)
                 touched = not r["clock_synced"] and r["boot"] == 1
                 assert retimed[r["seq"]] == (want if touched else r["time_ms"]), (epoch, r)
-    finally:
-        eng.dispose()
-
-
-def test_retiming_reads_only_the_kiosks_unsynced_rows(db_url: str) -> None:
-    """The re-time UPDATE runs on every upload that moves a boot's epoch (an NTP-synced clock's wall − mono
-    moves by a millisecond between entries): through the partial index it reads the kiosk's unsynced rows
-    only, not its whole history. The plan is the database's own, on 20,000 synced rows and 3 unsynced."""
-    eng = make_engine(db_url)
-    create_schema(eng)
-    row = {"kiosk_id": "k", "body": b"{}", "entry_hash": bytes(32), "signature": bytes(64), "type": "donation",
-           "boot": 1, "mono_ms": 5, "wall_ms": 1_796_000_000_000, "clock_synced": True, "time_ms": 1_796_000_000_000,
-           "time_fixed": True, "voided": False, "received_ms": 1_796_000_000_000}
-    try:
-        with eng.begin() as conn:
-            conn.execute(entries.insert(), [{**row, "seq": s, "clock_synced": s > 3} for s in range(1, 20_001)])
-            conn.exec_driver_sql("ANALYZE")
-        sent: list[tuple[str, Any]] = []  # the statement and parameters as the driver got them
-
-        def grab(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
-            sent.append((statement, parameters))
-
-        event.listen(eng, "before_cursor_execute", grab)
-        with eng.begin() as conn:
-            assert conn.execute(_RETIME, {"kid": "k", "boots": [0, 1], "epoch": 1_795_999_000_000}).rowcount == 3
-        event.remove(eng, "before_cursor_execute", grab)
-        (sql, args), = [s for s in sent if s[0].lstrip().upper().startswith("UPDATE")]
-        explain = "EXPLAIN QUERY PLAN" if eng.dialect.name == "sqlite" else "EXPLAIN"
-        with eng.connect() as conn:
-            plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(f"{explain} {sql}", args))
-        assert UNSYNCED_ENTRIES.name in plan, plan
-    finally:
-        eng.dispose()
-
-
-def test_a_portal_made_before_the_index_gets_it(db_url: str) -> None:
-    eng = make_engine(db_url)
-    create_schema(eng)
-    try:
-        with eng.begin() as conn:
-            conn.exec_driver_sql(f"DROP INDEX {UNSYNCED_ENTRIES.name}")
-        assert UNSYNCED_ENTRIES.name not in {i["name"] for i in inspect(eng).get_indexes("portal_entries")}
-        create_schema(eng)  # what every portal start runs
-        create_schema(eng)  # and again: nothing to do
-        assert UNSYNCED_ENTRIES.name in {i["name"] for i in inspect(eng).get_indexes("portal_entries")}
     finally:
         eng.dispose()
 
