@@ -414,6 +414,8 @@ class Ingestor:
         if v is not None and v.state.size == k["size"] and v.state.tip == k["tip"]:
             return v
         self._verifiers.pop(kid, None)
+        if v is not None and 0 < v.state.size < k["size"] and self._catch_up(kid, v, k):
+            return v
         v = ChainVerifier(pub)
         v.pub = pub
         v.parse_body = parse_body  # the ledger's rules, msgspec's speed (server_sync/bodies.py)
@@ -427,6 +429,26 @@ class Ingestor:
         if v.state.size != k["size"] or v.state.tip != k["tip"]:
             raise Conflict()
         return v
+
+    def _catch_up(self, kid: str, v: ChainVerifier, k: Any) -> bool:
+        """Another process (a worker behind the same proxy) stored this kiosk's entries since this one last
+        verified it: replay only those onto the cached verifier, as the rebuild replays them all. Sound
+        because stored entries are never rewritten and each entry's hash covers every one before it: if
+        the stored entry at the cached size has the cached tip, the stored chain runs through the cached
+        state. False (the verifier is then dropped) if it does not, or the replay does not end at
+        ``k``'s size and tip: the caller rebuilds from the first entry."""
+        start = v.state.size
+        with self.engine.connect() as conn:
+            rows = conn.execute(_TAIL, {"kid": kid, "lo": start, "hi": k["size"]}).all()
+        if not rows or rows[0][0] != start or bytes(rows[0][2]) != v.state.tip:
+            return False
+        try:
+            for seq, body, h, sig in rows[1:]:
+                v.state.apply(seq, parse_body(bytes(body)), bytes(h), bytes(sig))
+        except ValueError:  # HistoryError, EncodingError: the rebuild meets it too, and reports it
+            return False
+        v.resume_at_state()  # the key in force, after a key_change among them
+        return (v.state.size, v.state.tip) == (k["size"], k["tip"])
 
     # --- writing ----------------------------------------------------------------------------------
     def _write(self):  # noqa: ANN202
@@ -746,6 +768,11 @@ _RETIME = update(entries).where(
     entries.c.kiosk_id == bindparam("kid"), entries.c.boot.in_(bindparam("boots", expanding=True)),
     entries.c.clock_synced.is_(False),  # the term of db.UNSYNCED_ENTRIES: the partial index serves it
 ).values(time_ms=_bounded_sql(bindparam("epoch", type_=BigInteger)), time_fixed=True)
+_TAIL = (select(entries.c.seq, entries.c.body, entries.c.entry_hash, entries.c.signature)
+         .where(entries.c.kiosk_id == bindparam("kid"), entries.c.seq >= bindparam("lo"),
+                entries.c.seq <= bindparam("hi"))
+         .order_by(entries.c.seq))
+"""A kiosk's stored entries lo..hi: the cached verifier's last one, then the ones another process stored."""
 _INSERT_ALARM = alarms.insert()
 _INSERT_BOOT = boots.insert()
 _CONFIG_DOC = select(configs.c.document).where(configs.c.version == bindparam("version"))
