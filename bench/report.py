@@ -3,8 +3,8 @@
     python bench/report.py RESULTS.jsonl [MORE.jsonl …] [--plots docs/perf] [--update docs/performance.md]
 
 Input: the lines the benches print (bench/ledger.py, reader.py, player.py, tap.py, sync.py,
-cpu_budget.py, coldstart.py, fleet.py, moviemaker.py), any number of runs each, in any order; lines that are not
-JSON objects are ignored. Repeated runs of a bench are summarised by their median.
+cpu_budget.py, coldstart.py, fleet.py, moviemaker.py, workers.py), any number of runs each, in any order;
+lines that are not JSON objects are ignored. Repeated runs of a bench are summarised by their median.
 
 Output: a Markdown table of every figure with its baseline and ratio (printed, or written between
 the ``<!-- bench-table -->`` markers of ``--update``), and PNG plots with ``--plots``:
@@ -122,6 +122,14 @@ def rows(runs: dict[str, list[dict[str, Any]]]) -> list[tuple[str, str, str, str
             add(f"sync ({len(g)})", f"portal CPU per upload of one gift (3 entries), {backend}",
                 med(g, f"gift_sync_cpu_ms{suffix}"), med(g, f"bare_gift_cpu_ms{suffix}"), "bare insert of its rows",
                 unit=" ms", ratio=med(g, f"gift_sync_cpu_ratio{suffix}"))
+    if w := runs.get("workers"):
+        label = f"workers ({n['workers']}: {int(med(w, 'history') or 0):,}-entry history)"
+        for backend, suffix in (("SQLite", ""), ("PostgreSQL", "_pg")):
+            add(label, f"portal CPU per gift sync, two workers taking turns, {backend}",
+                med(w, f"two_workers_ms{suffix}"), med(w, f"one_worker_ms{suffix}"), "one worker", unit=" ms",
+                ratio=med(w, f"ratio{suffix}"))
+            add(label, f"a worker's first sync of a kiosk (its history replayed), {backend}",
+                med(w, f"cold_worker_ms{suffix}"), unit=" ms")
     if c := runs.get("cpu_budget"):
         for b in ("100", "50", "25"):
             add(f"cpu_budget ({n['cpu_budget']})", f"tap p99 at {b} % of a core, 1280×720",

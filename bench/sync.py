@@ -126,7 +126,12 @@ def catchup(db_url: str, n: int, work: Path) -> float:
 
 # --- ingest --------------------------------------------------------------------------------------------
 class SimKiosk:
-    def __init__(self, i: int, n: int, batch: int, work: Path, pepper: Pepper, name: str = "sim-kiosk"):
+    """A kiosk's ledger of ``n`` entries, written as `kiosk run` writes them, and its uploads: batches of at most
+    ``batch`` entries cut by the uploader's rule. ``history``: the first that many entries go in the uploader's
+    own batches (a kiosk catching up) and only the rest in ``batch`` (bench/workers.py: gifts after a history)."""
+
+    def __init__(self, i: int, n: int, batch: int, work: Path, pepper: Pepper, name: str = "sim-kiosk",
+                 history: int = 0):
         self.id = f"{name}-{i:02d}"
         self.sk = Ed25519PrivateKey.generate()
         led = build_ledger(work / f"{self.id}.db", self.id, n, self.sk, pepper)
@@ -141,7 +146,10 @@ class SimKiosk:
         accepted = 0
         while accepted < len(self.entries):
             # The uploader's batch rule: end at a checkpoint entry when the rest does not fit.
-            end = P.batch_end(accepted, len(self.entries), batch, cp_seqs)
+            if accepted < history:
+                end = P.batch_end(accepted, min(history, len(self.entries)), P.DEFAULT_BATCH_ENTRIES, cp_seqs)
+            else:
+                end = P.batch_end(accepted, len(self.entries), batch, cp_seqs)
             part = self.entries[accepted:end]
             self.cuts.append((accepted, end))
             accepted = last = end

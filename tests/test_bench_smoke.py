@@ -161,6 +161,22 @@ def test_ingest_ir_bench_prints_one_json_line():
     assert 0 < out["ir_ratio"] < 1
 
 
+def test_workers_bench_prints_one_json_line():
+    """Gift syncs after a short history, to one worker and to two taking turns, on SQLite only (the bench drops
+    and recreates the schema of the database it is given)."""
+    env = {k: v for k, v in os.environ.items() if k != "KIOSK_TEST_PG_URL"}
+    out = _one_json_line(["bench/workers.py", "--kiosks", "1", "--history", "300", "--gifts", "4"], env=env)
+    assert (out["bench"], out["kiosks"], out["history"], out["gifts"]) == ("workers", 1, 300, 4)
+    assert out["one_worker_ms"] > 0 and out["two_workers_ms"] > 0 and out["cold_worker_ms"] > 0
+    assert out["ratio"] == round(out["one_worker_ms"] / out["two_workers_ms"], 3)
+    assert "ratio_pg" not in out
+    sys.path.insert(0, str(ROOT / "bench"))
+    import report
+
+    table = report.table({"workers": [out]})
+    assert "two workers taking turns, SQLite" in table and "PostgreSQL" not in table  # no _pg figures: no rows
+
+
 def test_report_takes_the_batch_size_most_lines_have(tmp_path):
     """Lines of the bench's default batch (500 since 2026-12-03d) make the table; a few runs at another batch
     size, for the plot, are not mixed into its medians."""
