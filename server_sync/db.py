@@ -360,6 +360,17 @@ mypage_tokens = Table(
 )
 Index("portal_mypage_tokens_token", mypage_tokens.c.token)
 
+# What the public totals count, kept per kiosk and project by the transactions that change it
+# (server_sync/totals.py): a settled donation (not voided, not quarantined). Reading the totals is then a
+# read of a few rows a kiosk, not of every donation the city ever made.
+project_totals = Table(
+    "portal_project_totals", metadata,
+    Column("kiosk_id", String(40), primary_key=True),
+    Column("project", String(40), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Column("total_yen", BigInteger, nullable=False),
+)
+
 settings = Table(
     "portal_settings", metadata,
     Column("name", String(64), primary_key=True),
@@ -505,6 +516,9 @@ def create_schema(engine: Engine) -> None:
     metadata.create_all(engine)
     _add_missing_columns(engine)
     _add_missing_indexes(engine)
+    from server_sync import totals  # it reads and writes these tables
+
+    totals.ensure(engine)
     # Older portals kept the staff session secret here; it now lives in a file or the environment
     # (server_sync/staff.py load_secret), and a copy in the database (and its backups) is worthless.
     with writing(engine) as conn:

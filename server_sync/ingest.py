@@ -33,7 +33,7 @@ from kiosk.ledger import merkle
 from kiosk.ledger.encoding import entry_hash
 from kiosk.ledger.keys import public_from_raw, public_raw
 from kiosk.ledger.verify import BAD_SIGNATURE, ChainVerifier, Row, VerifyFailure
-from server_sync import bodies, citypepper, columns, kiosk_keys, policy, tree
+from server_sync import bodies, citypepper, columns, kiosk_keys, policy, totals, tree
 from server_sync.bodies import parse_body
 from server_sync.clockfix import BootClock
 from server_sync.configstore import current_version
@@ -530,6 +530,7 @@ class Ingestor:
             elif kind == "config_change" and data.get("source") == "portal":
                 config_applied = data["version"]
         conn.execute(entries.insert(), rows)
+        kept = totals.counted(rows)  # the public totals move in the same transaction (server_sync/totals.py)
         # The Merkle tree's new perfect subtrees, in the same transaction (O(log n) receipt proofs).
         # One INSERT of the subtrees this batch completes; tree_size moves with size below.
         plan.frontier = tree.extend(conn, kid, fresh[0].seq - 1, [d.entry_hash for d in fresh], tree_have,
@@ -540,7 +541,11 @@ class Ingestor:
                 {"kiosk_id": kid, "kind": "quarantine", "seq": seq, "detail": f"seq={seq} quarantined: {why}",
                  "created_ms": received} for seq, why in quarantined])
         if voids:  # the voided donation may be in this batch or an earlier one
+            for project, (c, y) in totals.voided(conn, kid, voids).items():
+                k = kept.setdefault(project, [0, 0])
+                k[0], k[1] = k[0] + c, k[1] + y
             conn.execute(_VOID, {"kid": kid, "seqs": voids})
+        totals.add(conn, kid, kept)
         self._save_boots(conn, kid, clocks, known)
         vals: dict[str, Any] = {
             "kid": kid, "size": plan.size, "tip": plan.tip, "cp_size": plan.ack[0], "cp_root": plan.ack[1],
@@ -582,6 +587,7 @@ def resume(conn: Connection, kid: str) -> int | None:
     Returns how many entries were released, None if no such kiosk."""
     if conn.execute(select(kiosks.c.id).where(kiosks.c.id == kid)).first() is None:
         return None
+    totals.lock_kiosk(conn, kid)  # as ingest does, before touching its entries
     conn.execute(update(kiosks).where(kiosks.c.id == kid).values(suspended_ms=None, suspended_reason=None))
     voids = [r[0] for r in conn.execute(select(entries.c.ref_seq).where(
         entries.c.kiosk_id == kid, entries.c.quarantine == policy.HELD, entries.c.type == "void")).all()]
@@ -589,6 +595,7 @@ def resume(conn: Connection, kid: str) -> int | None:
                      .values(quarantine=None)).rowcount
     if voids:  # voids that arrived while suspended take effect now
         conn.execute(update(entries).where(entries.c.kiosk_id == kid, entries.c.seq.in_(voids)).values(voided=True))
+    totals.recount(conn, kid)
     return int(n)
 
 

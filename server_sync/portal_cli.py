@@ -241,9 +241,18 @@ def _pepper(args: argparse.Namespace) -> int:
 
 
 def _totals(args: argparse.Namespace) -> int:
+    from server_sync import totals as kept
     from server_sync.queries import totals
 
-    print(json.dumps(totals(_engine(args.db)), ensure_ascii=False))
+    eng = _engine(args.db)
+    if args.check:  # the kept totals against a count of every entry (server_sync/totals.py)
+        diffs = kept.check(eng)
+        for d in diffs:
+            print(d)
+        print("totals: the kept totals equal a count of the entries" if not diffs
+              else f"totals: {len(diffs)} differences", file=sys.stderr)
+        return 1 if diffs else 0
+    print(json.dumps(totals(eng), ensure_ascii=False))
     return 0
 
 
@@ -326,6 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("totals", help="print the public totals as JSON")
     db(t)
+    t.add_argument("--check", action="store_true",
+                   help="count every settled donation again and compare with the kept totals (exit 1 if they differ)")
     t.set_defaults(func=_totals)
     return p
 

@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # for sync_helpers and fault_pro
 
 from sync_helpers import PG_ENV, make_rig  # noqa: E402
 
+from server_sync import totals  # noqa: E402
 from server_sync.db import drop_schema, make_engine  # noqa: E402
 from server_sync.embedded import start_portal  # noqa: E402
 
@@ -52,9 +53,16 @@ def pg_db_url() -> str:
 
 @pytest.fixture
 def portal(db_url: str):
+    """A portal on loopback. After the test, whatever it did, the kept public totals must still be the count
+    of the entries (server_sync/totals.py): every sync test checks that invariant."""
     handle = start_portal(db_url)
     yield handle
     handle.stop()
+    eng = make_engine(db_url)
+    try:
+        assert totals.check(eng) == [], "the kept totals differ from a count of the entries"
+    finally:
+        eng.dispose()
 
 
 @pytest.fixture

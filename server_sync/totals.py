@@ -1,0 +1,130 @@
+"""The public totals, kept as they change: settled donations (not voided, not quarantined) per kiosk and
+project, in ``portal_project_totals``.
+
+Counting them on every page view read every donation the city ever made (half a second at a million
+entries on SQLite, three times a page). Every transaction that changes what counts changes the kept
+rows in the same transaction, so they are always the count of the entries:
+
+- ingest (server_sync/ingest.py ``_store``) adds the settled donations it stores and takes away the
+  counted donations its voids void: :func:`add`, under the kiosk's row lock;
+- ``kiosk resume`` and a key revocation (server_sync/kiosk_keys.py), which release or quarantine stored
+  entries and voids: :func:`recount` the kiosk from its entries;
+- a portal made before this table counts every kiosk once at its first start (:func:`ensure`).
+
+``kiosk-portal totals --check`` (and :func:`check`) counts the entries again and compares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import and_, bindparam, delete, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from server_sync.db import entries, is_sqlite, kiosks, project_totals, settings, writing
+
+SETTLED = and_(entries.c.type == "donation", entries.c.voided.is_(False), entries.c.quarantine.is_(None))
+"""What the totals count: a settled donation that broke no policy on ingest and was not voided."""
+
+_MARK = "project_totals_v1"  # in portal_settings once every kiosk was counted into the table
+_t = project_totals.c
+
+
+def _upsert(ins: Any) -> Any:
+    return ins.on_conflict_do_update(index_elements=["kiosk_id", "project"], set_={
+        "count": _t.count + ins.excluded.count, "total_yen": _t.total_yen + ins.excluded.total_yen})
+
+
+# Built once: ingest runs one on every batch that stores a gift (building a statement costs more than running it).
+_ADD = {"sqlite": _upsert(sqlite.insert(project_totals)), "postgresql": _upsert(postgresql.insert(project_totals))}
+
+
+def add(conn: Connection, kid: str, deltas: dict[str, list[int]]) -> None:
+    """Add ``deltas`` (project -> [count, yen], negative to take away) to kiosk ``kid``'s kept totals."""
+    rows = [{"kiosk_id": kid, "project": p, "count": c, "total_yen": y} for p, (c, y) in deltas.items() if c or y]
+    if rows:
+        conn.execute(_ADD[conn.dialect.name], rows)
+
+
+def counted(objs: Iterable[dict[str, Any]]) -> dict[str, list[int]]:
+    """project -> [count, yen] of the settled donations among ``objs`` (the rows ingest stores)."""
+    out: dict[str, list[int]] = {}
+    for r in objs:
+        if r["type"] == "donation" and r["quarantine"] is None and not r["voided"]:
+            c = out.setdefault(r["project"], [0, 0])
+            c[0] += 1
+            c[1] += r["amount_yen"]
+    return out
+
+
+_VOIDED_NOW = select(entries.c.project, entries.c.amount_yen).where(
+    entries.c.kiosk_id == bindparam("kid"), entries.c.seq.in_(bindparam("seqs", expanding=True)), SETTLED)
+
+
+def voided(conn: Connection, kid: str, seqs: list[int]) -> dict[str, list[int]]:
+    """The counted donations among ``seqs`` (about to be voided), as deltas to take away."""
+    out: dict[str, list[int]] = {}
+    for project, yen in conn.execute(_VOIDED_NOW, {"kid": kid, "seqs": seqs}):
+        c = out.setdefault(project, [0, 0])
+        c[0] -= 1
+        c[1] -= yen
+    return out
+
+
+def _count_sql(kid: str | None) -> Any:
+    q = select(entries.c.kiosk_id, entries.c.project, func.count(), func.sum(entries.c.amount_yen)).where(SETTLED)
+    if kid is not None:
+        q = q.where(entries.c.kiosk_id == kid)
+    return q.group_by(entries.c.kiosk_id, entries.c.project)
+
+
+def recount(conn: Connection, kid: str) -> None:
+    """Kiosk ``kid``'s kept totals counted again from its entries. The caller holds the kiosk's row lock
+    (:func:`lock_kiosk`) from before its own changes, as ingest does, so the two cannot interleave."""
+    conn.execute(delete(project_totals).where(_t.kiosk_id == kid))
+    conn.execute(insert(project_totals).from_select(["kiosk_id", "project", "count", "total_yen"], _count_sql(kid)))
+
+
+def lock_kiosk(conn: Connection, kid: str) -> None:
+    """The lock ingest takes on a kiosk's row (SQLite: the write transaction already holds the database)."""
+    if conn.dialect.name != "sqlite":
+        conn.execute(select(kiosks.c.id).where(kiosks.c.id == kid).with_for_update())
+
+
+def ensure(engine: Engine) -> None:
+    """Count every kiosk into the table once, at the first start of a portal that did not keep it (one
+    transaction with the mark, under a table lock on PostgreSQL: workers starting at once count once)."""
+    with engine.connect() as conn:
+        if conn.execute(select(settings.c.value).where(settings.c.name == _MARK)).first() is not None:
+            return
+    with writing(engine) as conn:
+        if not is_sqlite(engine):
+            conn.exec_driver_sql("LOCK TABLE portal_project_totals IN EXCLUSIVE MODE")
+        if conn.execute(select(settings.c.value).where(settings.c.name == _MARK)).first() is not None:
+            return
+        conn.execute(delete(project_totals))
+        conn.execute(insert(project_totals).from_select(["kiosk_id", "project", "count", "total_yen"],
+                                                        _count_sql(None)))
+        conn.execute(settings.insert().values(name=_MARK, value="1"))
+
+
+def by_project(conn: Connection) -> list[tuple[str, int, int]]:
+    """(project, count, yen) of every project with a counted donation, in project order."""
+    rows = conn.execute(select(_t.project, func.sum(_t.count), func.sum(_t.total_yen)).group_by(_t.project)
+                        .having(func.sum(_t.count) > 0).order_by(_t.project)).all()
+    return [(p, int(c), int(y or 0)) for p, c, y in rows]
+
+
+def check(engine: Engine) -> list[str]:
+    """Every difference between the kept totals and a count of the entries (empty: they agree)."""
+    with engine.connect() as conn:
+        kept = {(k, p): (int(c), int(y)) for k, p, c, y in conn.execute(
+            select(_t.kiosk_id, _t.project, _t.count, _t.total_yen)) if c or y}
+        real = {(k, p): (int(c), int(y or 0)) for k, p, c, y in conn.execute(_count_sql(None))}
+    return [f"kiosk {k} project {p}: kept {kept.get((k, p), (0, 0))}, entries say {real.get((k, p), (0, 0))}"
+            for k, p in sorted(set(kept) | set(real)) if kept.get((k, p), (0, 0)) != real.get((k, p), (0, 0))]
+
+
+__all__ = ["SETTLED", "add", "by_project", "check", "counted", "ensure", "lock_kiosk", "recount", "voided"]
