@@ -479,7 +479,22 @@ CONFIG_CHANGES = Index("portal_entries_config_changes", entries.c.kiosk_id, entr
 policy context of every batch): a few rows per kiosk. Without it SQLite walked the kiosk's entries back from
 the newest until it found them, all of its history when it has none (8.6 ms a batch at 20,000 entries)."""
 
-_ADDED_INDEXES = (UNSYNCED_ENTRIES, CONFIG_CHANGES)
+UNTIMED = entries.c.time_fixed.is_(False)
+QUARANTINED = entries.c.quarantine.is_not(None)
+UNTIMED_ENTRIES = Index("portal_entries_untimed", entries.c.kiosk_id, sqlite_where=UNTIMED, postgresql_where=UNTIMED)
+QUARANTINED_ENTRIES = Index("portal_entries_quarantined", entries.c.kiosk_id, sqlite_where=QUARANTINED,
+                            postgresql_where=QUARANTINED)
+"""The staff fleet page counts each kiosk's entries without a fixed time and its held ones
+(server_sync/queries.py ``fleet``): few rows, through these, instead of a scan of every entry at each view
+(660 ms at 1,000,000 entries on SQLite)."""
+
+IS_BOOT = entries.c.type == literal_column("'boot'")
+BOOT_ENTRIES = Index("portal_entries_boots", entries.c.kiosk_id, entries.c.seq, sqlite_where=IS_BOOT,
+                     postgresql_where=IS_BOOT)
+"""Each kiosk's ``boot`` entries, for its newest one's software version on the fleet page (``_software``):
+SQLite scanned every entry's key for it (230 ms at 1,000,000 entries)."""
+
+_ADDED_INDEXES = (UNSYNCED_ENTRIES, CONFIG_CHANGES, UNTIMED_ENTRIES, QUARANTINED_ENTRIES, BOOT_ENTRIES)
 """Indexes added to tables an older portal created (``create_all`` makes a table's indexes only with the table)."""
 
 

@@ -25,7 +25,7 @@ from kiosk.ledger.keys import key_id, public_from_raw
 from server_sync import catalog, configstore, kiosk_keys, tree
 from server_sync import totals as kept_totals
 from server_sync.catalog import AREAS
-from server_sync.db import alarms, entries, is_sqlite, key_events, kiosk_info, kiosks
+from server_sync.db import IS_BOOT, QUARANTINED, UNTIMED, alarms, entries, is_sqlite, key_events, kiosk_info, kiosks
 
 RECENT = 20
 
@@ -293,7 +293,7 @@ def _inclusion(row: Any, proof: list[bytes] | None, signer: bytes, cp_signer: by
 # --- staff -----------------------------------------------------------------------------------------
 def _software(conn: Any) -> dict[str, str]:
     """Each kiosk's software version, from its newest ``boot`` entry (``{"software": "kiosk 0.1.0"}``)."""
-    newest = (select(entries.c.kiosk_id, func.max(entries.c.seq).label("seq")).where(entries.c.type == "boot")
+    newest = (select(entries.c.kiosk_id, func.max(entries.c.seq).label("seq")).where(IS_BOOT)  # db.BOOT_ENTRIES
               .group_by(entries.c.kiosk_id).subquery())
     rows = conn.execute(select(entries.c.kiosk_id, entries.c.body).join(
         newest, and_(entries.c.kiosk_id == newest.c.kiosk_id, entries.c.seq == newest.c.seq))).all()
@@ -307,10 +307,11 @@ def fleet(engine: Engine) -> list[dict[str, Any]]:
         groups_of = dict(conn.execute(select(kiosk_info.c.kiosk_id, kiosk_info.c.kiosk_group)).all())
         software = _software(conn)
         al = conn.execute(select(alarms).order_by(alarms.c.id.desc()).limit(500)).mappings().all()
-        unfixed = dict(conn.execute(select(entries.c.kiosk_id, func.count()).where(
-            entries.c.time_fixed.is_(False)).group_by(entries.c.kiosk_id)).all())
-        held = dict(conn.execute(select(entries.c.kiosk_id, func.count()).where(
-            entries.c.quarantine.is_not(None)).group_by(entries.c.kiosk_id)).all())
+        # Through the partial indexes of these terms (server_sync/db.py): few rows, not every entry.
+        unfixed = dict(conn.execute(select(entries.c.kiosk_id, func.count()).where(UNTIMED)
+                                    .group_by(entries.c.kiosk_id)).all())
+        held = dict(conn.execute(select(entries.c.kiosk_id, func.count()).where(QUARANTINED)
+                                 .group_by(entries.c.kiosk_id)).all())
         key_events = kiosk_keys.history(conn)
     out = []
     for k in ks:
