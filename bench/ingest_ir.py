@@ -49,22 +49,14 @@ def measure(db_url: str, n_kiosks: int, work: Path, n_entries: int, batch: int) 
     import sync as bench_sync  # bench/sync.py: the same simulated kiosks and batches
 
     from kiosk.ledger import Pepper
-    from kiosk.ledger.keys import public_raw
     from server_sync.auth import authenticate
-    from server_sync.db import create_schema, drop_schema, entries, make_engine
-    from server_sync.enroll import enroll, issue_code
+    from server_sync.db import drop_schema, entries
     from server_sync.ingest import Ingestor
     from server_sync.wire import protocol as P
 
     pepper = Pepper.create(work / "pepper.json")
     kiosks = [bench_sync.SimKiosk(i, n_entries, batch, work, pepper) for i in range(n_kiosks)]
-    eng = make_engine(db_url)
-    drop_schema(eng)
-    create_schema(eng)
-    for k in kiosks:
-        code, pk = issue_code(eng, k.id), public_raw(k.sk.public_key()).hex()
-        enroll(eng, P.EnrollRequest(kiosk_id=k.id, code=code, public_key=pk,
-                                    signature=P.b64(k.sk.sign(P.enroll_message(k.id, code, pk)))))
+    eng = bench_sync.enrolled_db(db_url, kiosks)
     ingestor = Ingestor(eng)
     requests = []
     for j in range(max(len(k.batches) for k in kiosks)):  # round robin, as kiosks uploading at once would

@@ -59,7 +59,7 @@ from kiosk.ledger.clock import FixedClock  # noqa: E402
 from kiosk.ledger.keys import public_raw  # noqa: E402
 from kiosk.sync.uploader import Uploader  # noqa: E402
 from server_sync.db import create_schema, drop_schema, entries, make_engine  # noqa: E402
-from server_sync.enroll import issue_code  # noqa: E402
+from server_sync.enroll import enroll, issue_code  # noqa: E402
 from server_sync.ingest import entry_row  # noqa: E402
 from server_sync.wire import protocol as P  # noqa: E402
 
@@ -193,6 +193,19 @@ def proc_cpu_s(pid: int) -> float:
         except (OSError, ValueError, IndexError):
             continue  # gone, or no /proc: counted as nothing
     return total
+
+
+def enrolled_db(db_url: str, kiosks: list[SimKiosk]) -> Any:
+    """An engine on a fresh empty portal schema with ``kiosks`` enrolled in process (bench/ingest_ir.py and
+    bench/workers.py drive the portal's Ingestor without HTTP)."""
+    eng = make_engine(db_url)
+    drop_schema(eng)
+    create_schema(eng)
+    for k in kiosks:
+        code, pk = issue_code(eng, k.id), public_raw(k.sk.public_key()).hex()
+        enroll(eng, P.EnrollRequest(kiosk_id=k.id, code=code, public_key=pk,
+                                    signature=P.b64(k.sk.sign(P.enroll_message(k.id, code, pk)))))
+    return eng
 
 
 def bare_batches(db_url: str, kiosks: list[SimKiosk]) -> tuple[Any, list[list[dict]]]:

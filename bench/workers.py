@@ -39,10 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import sync as bench_sync  # noqa: E402  bench/sync.py: the same simulated kiosks and batches
 
 from kiosk.ledger import Pepper  # noqa: E402
-from kiosk.ledger.keys import public_raw  # noqa: E402
 from server_sync.auth import authenticate  # noqa: E402
-from server_sync.db import create_schema, drop_schema, make_engine  # noqa: E402
-from server_sync.enroll import enroll, issue_code  # noqa: E402
+from server_sync.db import drop_schema  # noqa: E402
 from server_sync.ingest import Ingestor  # noqa: E402
 from server_sync.wire import protocol as P  # noqa: E402
 
@@ -59,13 +57,7 @@ def _upload(eng, ingestor: Ingestor, k: bench_sync.SimKiosk, j: int) -> tuple[fl
 
 
 def arm(db_url: str, kiosks: list[bench_sync.SimKiosk], history_batches: int, turns: bool) -> dict[str, float]:
-    eng = make_engine(db_url)
-    drop_schema(eng)
-    create_schema(eng)
-    for k in kiosks:
-        code, pk = issue_code(eng, k.id), public_raw(k.sk.public_key()).hex()
-        enroll(eng, P.EnrollRequest(kiosk_id=k.id, code=code, public_key=pk,
-                                    signature=P.b64(k.sk.sign(P.enroll_message(k.id, code, pk)))))
+    eng = bench_sync.enrolled_db(db_url, kiosks)
     a = Ingestor(eng)
     b = Ingestor(eng) if turns else a
     cold, timed = [], []
