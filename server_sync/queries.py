@@ -31,7 +31,7 @@ RECENT = 20
 
 # Counted: a settled donation that broke no policy on ingest (quarantined entries are never counted).
 _clean = entries.c.quarantine.is_(None)
-_settled = and_(entries.c.type == "donation", entries.c.voided.is_(False), _clean)
+_settled = kept_totals.SETTLED  # one definition: the kept totals count exactly what these pages list
 
 
 def totals(engine: Engine) -> dict[str, Any]:
