@@ -245,6 +245,10 @@ def _totals(args: argparse.Namespace) -> int:
     from server_sync.queries import totals
 
     eng = _engine(args.db)
+    if args.recount:  # after a hand edit of the database that --check found
+        kept.recount_all(eng)
+        print("totals: the kept totals were counted again from the entries", file=sys.stderr)
+        return 0
     if args.check:  # the kept totals against a count of every entry (server_sync/totals.py)
         diffs = kept.check(eng)
         for d in diffs:
@@ -337,6 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     db(t)
     t.add_argument("--check", action="store_true",
                    help="count every settled donation again and compare with the kept totals (exit 1 if they differ)")
+    t.add_argument("--recount", action="store_true",
+                   help="replace the kept totals with a count of the entries (after a hand edit --check found)")
     t.set_defaults(func=_totals)
     return p
 

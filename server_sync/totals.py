@@ -11,7 +11,8 @@ rows in the same transaction, so they are always the count of the entries:
   entries and voids: :func:`recount` the kiosk from its entries;
 - a portal made before this table counts every kiosk once at its first start (:func:`ensure`).
 
-``kiosk-portal totals --check`` (and :func:`check`) counts the entries again and compares.
+``kiosk-portal totals --check`` (and :func:`check`) counts the entries again and compares; ``--recount``
+(:func:`recount_all`) replaces the kept rows with that count.
 """
 
 from __future__ import annotations
@@ -99,15 +100,24 @@ def ensure(engine: Engine) -> None:
     with engine.connect() as conn:
         if conn.execute(select(settings.c.value).where(settings.c.name == _MARK)).first() is not None:
             return
+    recount_all(engine, only_if_unmarked=True)
+
+
+def recount_all(engine: Engine, only_if_unmarked: bool = False) -> None:
+    """Every kiosk's kept totals counted again from the entries, in one transaction (``kiosk-portal totals
+    --recount``, after a hand edit of the database that ``--check`` found), under a table lock on
+    PostgreSQL so that no ingest adds to rows being replaced."""
     with writing(engine) as conn:
         if not is_sqlite(engine):
             conn.exec_driver_sql("LOCK TABLE portal_project_totals IN EXCLUSIVE MODE")
-        if conn.execute(select(settings.c.value).where(settings.c.name == _MARK)).first() is not None:
+        marked = conn.execute(select(settings.c.value).where(settings.c.name == _MARK)).first() is not None
+        if marked and only_if_unmarked:
             return
         conn.execute(delete(project_totals))
         conn.execute(insert(project_totals).from_select(["kiosk_id", "project", "count", "total_yen"],
                                                         _count_sql(None)))
-        conn.execute(settings.insert().values(name=_MARK, value="1"))
+        if not marked:
+            conn.execute(settings.insert().values(name=_MARK, value="1"))
 
 
 def by_project(conn: Connection) -> list[tuple[str, int, int]]:
@@ -127,4 +137,5 @@ def check(engine: Engine) -> list[str]:
             for k, p in sorted(set(kept) | set(real)) if kept.get((k, p), (0, 0)) != real.get((k, p), (0, 0))]
 
 
-__all__ = ["SETTLED", "add", "by_project", "check", "counted", "ensure", "lock_kiosk", "recount", "voided"]
+__all__ = ["SETTLED", "add", "by_project", "check", "counted", "ensure", "lock_kiosk", "recount", "recount_all",
+           "voided"]
