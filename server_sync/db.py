@@ -77,6 +77,15 @@ kiosks = Table(
 
 KIOSK_ROW = select(kiosks).where(kiosks.c.id == bindparam("kid"))
 """A kiosk's row by ``kid``, built once: every signed request and every batch reads it."""
+_KIOSK_FOR_UPDATE = KIOSK_ROW.with_for_update()
+
+
+def lock_kiosk(conn: Connection, kid: str) -> Any:
+    """The kiosk's row, locked as every writer of its entries (ingest, ``kiosk resume``, a key revocation) locks
+    it before touching them, so that they take turns: FOR UPDATE on PostgreSQL; on SQLite the write transaction
+    (BEGIN IMMEDIATE) already holds the database. None if there is no such kiosk."""
+    q = KIOSK_ROW if conn.dialect.name == "sqlite" else _KIOSK_FOR_UPDATE
+    return conn.execute(q, {"kid": kid}).mappings().first()
 
 # A kiosk's key revocations and re-keyings (server_sync/kiosk_keys.py): kind revoke | admin | ledger,
 # from entry ``seq`` on.
@@ -133,9 +142,9 @@ Index("portal_entries_type_project", entries.c.type, entries.c.project)
 Index("portal_entries_donor", entries.c.donor)
 Index("portal_entries_receipt", entries.c.receipt, unique=True)
 Index("portal_entries_type_time", entries.c.type, entries.c.time_ms)
-_UNSYNCED = entries.c.clock_synced.is_(False)
+UNSYNCED = entries.c.clock_synced.is_(False)
 UNSYNCED_ENTRIES = Index("portal_entries_unsynced", entries.c.kiosk_id, entries.c.boot,
-                         sqlite_where=_UNSYNCED, postgresql_where=_UNSYNCED)
+                         sqlite_where=UNSYNCED, postgresql_where=UNSYNCED)
 """The rows a boot's re-timing touches (server_sync/ingest.py ``_RETIME``): a partial index, so the UPDATE
 run when a boot's epoch is learned or improved (a boot's first synced entry, a heartbeat that tightens the
 estimate) reads only the kiosk's unsynced rows, not its whole history (about 50 ms at 200,000 entries on

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ from pydantic import ValidationError
 from sqlalchemy import BigInteger, and_, bindparam, case, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import NoResultFound
 
 from kiosk.ledger import checkpoint as cpmod
 from kiosk.ledger import merkle
@@ -40,6 +42,7 @@ from server_sync.configstore import current_version
 from server_sync.db import (
     IS_CONFIG_CHANGE,
     KIOSK_ROW,
+    UNSYNCED,
     alarms,
     boots,
     configs,
@@ -48,6 +51,7 @@ from server_sync.db import (
     is_sqlite,
     kiosk_info,
     kiosks,
+    lock_kiosk,
     peppers,
     projects,
     writing,
@@ -420,12 +424,8 @@ class Ingestor:
         v.pub = pub
         v.parse_body = parse_body  # the ledger's rules, msgspec's speed (server_sync/bodies.py)
         with self.engine.connect() as conn:
-            rows = conn.execution_options(stream_results=True, yield_per=2000).execute(
-                select(entries.c.seq, entries.c.body, entries.c.entry_hash, entries.c.signature)
-                .where(entries.c.kiosk_id == kid, entries.c.seq <= k["size"]).order_by(entries.c.seq))
-            for seq, body, h, sig in rows:
-                v.state.apply(seq, parse_body(bytes(body)), bytes(h), bytes(sig))
-        v.resume_at_state()  # the key in force after a key_change
+            _replay(v, conn.execution_options(stream_results=True, yield_per=2000).execute(
+                _STORED, {"kid": kid, "lo": 1, "hi": k["size"]}))
         if v.state.size != k["size"] or v.state.tip != k["tip"]:
             raise Conflict()
         return v
@@ -439,15 +439,13 @@ class Ingestor:
         ``k``'s size and tip: the caller rebuilds from the first entry."""
         start = v.state.size
         with self.engine.connect() as conn:
-            rows = conn.execute(_TAIL, {"kid": kid, "lo": start, "hi": k["size"]}).all()
+            rows = conn.execute(_STORED, {"kid": kid, "lo": start, "hi": k["size"]}).all()
         if not rows or rows[0][0] != start or bytes(rows[0][2]) != v.state.tip:
             return False
         try:
-            for seq, body, h, sig in rows[1:]:
-                v.state.apply(seq, parse_body(bytes(body)), bytes(h), bytes(sig))
+            _replay(v, rows[1:])
         except ValueError:  # HistoryError, EncodingError: the rebuild meets it too, and reports it
             return False
-        v.resume_at_state()  # the key in force, after a key_change among them
         return (v.state.size, v.state.tip) == (k["size"], k["tip"])
 
     # --- writing ----------------------------------------------------------------------------------
@@ -455,9 +453,10 @@ class Ingestor:
         return writing(self.engine)
 
     def _lock_kiosk(self, conn: Connection, kid: str) -> Any:
-        # SQLite: BEGIN IMMEDIATE already holds the database write lock
-        q = KIOSK_ROW if is_sqlite(self.engine) else _KIOSK_FOR_UPDATE
-        return conn.execute(q, {"kid": kid}).mappings().one()
+        row = lock_kiosk(conn, kid)
+        if row is None:  # an authenticated request named it: not seen, but never taken for a kiosk without a row
+            raise NoResultFound("No row was found when one was required")
+        return row
 
     def _boot_clocks(self, conn: Connection, kid: str, wanted: list[int]) -> dict[int, BootClock]:
         rows = conn.execute(_BOOTS, {"kid": kid, "boots": sorted(set(wanted))}).all()
@@ -541,9 +540,7 @@ class Ingestor:
                 {"kiosk_id": kid, "kind": "quarantine", "seq": seq, "detail": f"seq={seq} quarantined: {why}",
                  "created_ms": received} for seq, why in quarantined])
         if voids:  # the voided donation may be in this batch or an earlier one
-            for project, (c, y) in totals.voided(conn, kid, voids).items():
-                k = kept.setdefault(project, [0, 0])
-                k[0], k[1] = k[0] + c, k[1] + y
+            totals.take_voided(conn, kid, voids, kept)  # what they take back, read before they are voided
             conn.execute(_VOID, {"kid": kid, "seqs": voids})
         totals.add(conn, kid, kept)
         self._save_boots(conn, kid, clocks, known)
@@ -585,9 +582,8 @@ def suspend(conn: Connection, kid: str, reason: str) -> bool:
 def resume(conn: Connection, kid: str) -> int | None:
     """Count ``kid``'s uploads again, releasing those held while suspended (policy quarantine stays).
     Returns how many entries were released, None if no such kiosk."""
-    if conn.execute(select(kiosks.c.id).where(kiosks.c.id == kid)).first() is None:
+    if lock_kiosk(conn, kid) is None:  # as ingest does, before touching its entries
         return None
-    totals.lock_kiosk(conn, kid)  # as ingest does, before touching its entries
     conn.execute(update(kiosks).where(kiosks.c.id == kid).values(suspended_ms=None, suspended_reason=None))
     voids = [r[0] for r in conn.execute(select(entries.c.ref_seq).where(
         entries.c.kiosk_id == kid, entries.c.quarantine == policy.HELD, entries.c.type == "void")).all()]
@@ -735,6 +731,14 @@ def _first_bad_signature(pub: Any, fresh: list[Row], upto: int) -> None:
         raise PortalError(422, "invalid_entry", bad[1], seq=bad[0])
 
 
+def _replay(v: ChainVerifier, rows: Iterable[Any]) -> None:
+    """Stored (seq, body, hash, signature) rows applied to ``v``'s state in order, their signatures not checked
+    again (they were verified on arrival), then the key in force taken from it (after a key_change)."""
+    for seq, body, h, sig in rows:
+        v.state.apply(seq, parse_body(bytes(body)), bytes(h), bytes(sig))
+    v.resume_at_state()
+
+
 def _bounded_sql(epoch_ms: Any) -> Any:
     """clockfix.bounded(epoch + mono, wall, False, received) as SQL, for re-timing a boot's stored
     unsynced rows: never before the entry's own wall_ms, never after the portal received it."""
@@ -758,7 +762,6 @@ def _config_version_sql() -> Any:
 _ANSWER = select(kiosks.c.size, kiosks.c.cp_size, kiosks.c.reported_size, _config_version_sql(),
                  select(func.max(peppers.c.epoch)).scalar_subquery()).where(kiosks.c.id == bindparam("kid"))
 """The answer's figures; the last is citypepper.current_epoch (NULL before the city has a pepper)."""
-_KIOSK_FOR_UPDATE = KIOSK_ROW.with_for_update()
 _STORED_ANSWER = select(idempotency.c.request_digest, idempotency.c.response).where(
     idempotency.c.kiosk_id == bindparam("kid"), idempotency.c.key == bindparam("key"))
 _CATALOG = select(projects.c.id)
@@ -773,13 +776,14 @@ _REMEMBER_SQLITE = sqlite.insert(idempotency).on_conflict_do_nothing(index_eleme
 _REMEMBER_PG = postgresql.insert(idempotency).on_conflict_do_nothing(index_elements=["kiosk_id", "key"])
 _RETIME = update(entries).where(
     entries.c.kiosk_id == bindparam("kid"), entries.c.boot.in_(bindparam("boots", expanding=True)),
-    entries.c.clock_synced.is_(False),  # the term of db.UNSYNCED_ENTRIES: the partial index serves it
+    UNSYNCED,  # the term of db.UNSYNCED_ENTRIES: the partial index serves it
 ).values(time_ms=_bounded_sql(bindparam("epoch", type_=BigInteger)), time_fixed=True)
-_TAIL = (select(entries.c.seq, entries.c.body, entries.c.entry_hash, entries.c.signature)
-         .where(entries.c.kiosk_id == bindparam("kid"), entries.c.seq >= bindparam("lo"),
-                entries.c.seq <= bindparam("hi"))
-         .order_by(entries.c.seq))
-"""A kiosk's stored entries lo..hi: the cached verifier's last one, then the ones another process stored."""
+_STORED = (select(entries.c.seq, entries.c.body, entries.c.entry_hash, entries.c.signature)
+           .where(entries.c.kiosk_id == bindparam("kid"), entries.c.seq >= bindparam("lo"),
+                  entries.c.seq <= bindparam("hi"))
+           .order_by(entries.c.seq))
+"""A kiosk's stored entries lo..hi, in order: all of them for a rebuild of its verifier; for a catch-up, the
+cached verifier's last one, then the ones another process stored."""
 _INSERT_ALARM = alarms.insert()
 _INSERT_BOOT = boots.insert()
 _CONFIG_DOC = select(configs.c.document).where(configs.c.version == bindparam("version"))

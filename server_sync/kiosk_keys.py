@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 from kiosk.ledger.encoding import parse_body
 from kiosk.ledger.keys import key_id, public_from_raw
 from server_sync import policy, totals
-from server_sync.db import entries, key_events, kiosks, writing
+from server_sync.db import entries, key_events, kiosks, lock_kiosk, writing
 
 REVOKED = "revoked: "  # the quarantine reason of a held entry signed by a revoked key starts with this
 
@@ -115,7 +115,7 @@ def revoke(engine: Engine, kid: str, from_seq: int, by: str, reason: str = "") -
         k = key_at(conn, kid, from_seq)
         if k is None:
             raise KeyEventError(f"no kiosk {kid!r}")
-        totals.lock_kiosk(conn, kid)  # as ingest does, before touching its entries
+        lock_kiosk(conn, kid)  # as ingest does, before touching its entries
         conn.execute(key_events.insert().values(kiosk_id=kid, kind="revoke", seq=from_seq, public_key=None, key_id=k,
                                                 by=by[:64], reason=reason[:200] or None, created_ms=_now()))
         why = f"{REVOKED}key {k} from seq={from_seq}"

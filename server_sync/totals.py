@@ -24,7 +24,7 @@ from sqlalchemy import and_, bindparam, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from server_sync.db import entries, is_sqlite, kiosks, project_totals, settings, writing
+from server_sync.db import entries, is_sqlite, project_totals, settings, writing
 
 SETTLED = and_(entries.c.type == "donation", entries.c.voided.is_(False), entries.c.quarantine.is_(None))
 """What the totals count: a settled donation that broke no policy on ingest and was not voided."""
@@ -64,14 +64,12 @@ _VOIDED_NOW = select(entries.c.project, entries.c.amount_yen).where(
     entries.c.kiosk_id == bindparam("kid"), entries.c.seq.in_(bindparam("seqs", expanding=True)), SETTLED)
 
 
-def voided(conn: Connection, kid: str, seqs: list[int]) -> dict[str, list[int]]:
-    """The counted donations among ``seqs`` (about to be voided), as deltas to take away."""
-    out: dict[str, list[int]] = {}
+def take_voided(conn: Connection, kid: str, seqs: list[int], deltas: dict[str, list[int]]) -> None:
+    """Take the counted donations among ``seqs`` (about to be voided) away from ``deltas``."""
     for project, yen in conn.execute(_VOIDED_NOW, {"kid": kid, "seqs": seqs}):
-        c = out.setdefault(project, [0, 0])
+        c = deltas.setdefault(project, [0, 0])
         c[0] -= 1
         c[1] -= yen
-    return out
 
 
 def _count_sql(kid: str | None) -> Any:
@@ -83,15 +81,9 @@ def _count_sql(kid: str | None) -> Any:
 
 def recount(conn: Connection, kid: str) -> None:
     """Kiosk ``kid``'s kept totals counted again from its entries. The caller holds the kiosk's row lock
-    (:func:`lock_kiosk`) from before its own changes, as ingest does, so the two cannot interleave."""
+    (``db.lock_kiosk``) from before its own changes, as ingest does, so the two cannot interleave."""
     conn.execute(delete(project_totals).where(_t.kiosk_id == kid))
     conn.execute(insert(project_totals).from_select(["kiosk_id", "project", "count", "total_yen"], _count_sql(kid)))
-
-
-def lock_kiosk(conn: Connection, kid: str) -> None:
-    """The lock ingest takes on a kiosk's row (SQLite: the write transaction already holds the database)."""
-    if conn.dialect.name != "sqlite":
-        conn.execute(select(kiosks.c.id).where(kiosks.c.id == kid).with_for_update())
 
 
 def ensure(engine: Engine) -> None:
@@ -137,5 +129,4 @@ def check(engine: Engine) -> list[str]:
             for k, p in sorted(set(kept) | set(real)) if kept.get((k, p), (0, 0)) != real.get((k, p), (0, 0))]
 
 
-__all__ = ["SETTLED", "add", "by_project", "check", "counted", "ensure", "lock_kiosk", "recount", "recount_all",
-           "voided"]
+__all__ = ["SETTLED", "add", "by_project", "check", "counted", "ensure", "recount", "recount_all", "take_voided"]
