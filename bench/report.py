@@ -3,7 +3,7 @@
     python bench/report.py RESULTS.jsonl [MORE.jsonl …] [--plots docs/perf] [--update docs/performance.md]
 
 Input: the lines the benches print (bench/ledger.py, reader.py, player.py, tap.py, sync.py,
-cpu_budget.py, coldstart.py, fleet.py, moviemaker.py, workers.py), any number of runs each, in any order;
+cpu_budget.py, coldstart.py, fleet.py, moviemaker.py, workers.py, reconcile.py), any number of runs each, in any order;
 lines that are not JSON objects are ignored. Repeated runs of a bench are summarised by their median.
 
 Output: a Markdown table of every figure with its baseline and ratio (printed, or written between
@@ -130,6 +130,13 @@ def rows(runs: dict[str, list[dict[str, Any]]]) -> list[tuple[str, str, str, str
                 ratio=med(w, f"ratio{suffix}"))
             add(label, f"a worker's first sync of a kiosk (its history replayed), {backend}",
                 med(w, f"cold_worker_ms{suffix}"), unit=" ms")
+    if r := runs.get("reconcile"):
+        label = (f"reconcile ({n['reconcile']}: {int(med(r, 'kiosks') or 0)} kiosks, "
+                 f"{int(med(r, 'days') or 0)} days)")
+        for backend, suffix in (("SQLite", ""), ("PostgreSQL", "_pg")):
+            add(label, f"staff reconciliation month after the history, {backend}", med(r, f"month_ms{suffix}"),
+                med(r, f"month_ms_base{suffix}"), "that month alone", unit=" ms", ratio=med(r, f"ratio{suffix}"))
+            add(label, f"the month's CSV after the history, {backend}", med(r, f"csv_ms{suffix}"), unit=" ms")
     if c := runs.get("cpu_budget"):
         for b in ("100", "50", "25"):
             add(f"cpu_budget ({n['cpu_budget']})", f"tap p99 at {b} % of a core, 1280×720",

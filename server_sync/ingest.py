@@ -45,6 +45,7 @@ from server_sync.db import (
     UNSYNCED,
     alarms,
     boots,
+    closed_date,
     configs,
     entries,
     idempotency,
@@ -628,6 +629,7 @@ def entry_row(kid: str, seq: int, body: bytes, signature: bytes, h: bytes, obj: 
         "donor": data.get("donor"), "ref_seq": data.get("intent_seq", data.get("voids_seq")),
         "voided": False, "receipt": receipt_code_of(body, signature) if kind == "donation" else None,
         "received_ms": received_ms, "quarantine": None,
+        "business_date": closed_date(data.get("business_date")) if kind == "close_out" else None,
     }
 
 

@@ -43,9 +43,18 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 
-from kiosk.ledger.encoding import parse_body
 from server_sync import catalog, pools
-from server_sync.db import entries, kiosks, provider_imports, provider_payments, writing
+from server_sync.bodies import parse_body
+from server_sync.db import (
+    IS_CLOSE_OUT,
+    IS_DONATION,
+    IS_VOID,
+    entries,
+    kiosks,
+    provider_imports,
+    provider_payments,
+    writing,
+)
 from server_sync.i18n import N_
 from server_sync.wire.numbers import decimal
 
@@ -456,32 +465,33 @@ def _ms(d: date, tz: ZoneInfo) -> int:
 
 
 def _load(conn: Connection, kiosk_id: str, first: date, last: date) -> dict[date, dict[str, Any]]:
-    """Donations and close-outs of ``first..last`` (business dates) of one kiosk, by day."""
+    """Donations and close-outs of ``first..last`` (business dates) of one kiosk, by day.
+
+    Every read goes through a partial index of its own kind of entry (server_sync/db.py ``DONATIONS_BY_WALL``,
+    ``VOIDS``, ``CLOSE_OUTS``), so a month costs the same after years of history; bench/reconcile.py."""
     tz = _tz(conn, kiosk_id)
     lo, hi = _ms(first, tz), _ms(last + timedelta(days=1), tz)
-    voids = dict(conn.execute(select(entries.c.ref_seq, entries.c.seq).where(
-        entries.c.kiosk_id == kiosk_id, entries.c.type == "void", entries.c.quarantine.is_(None))).all())
     days: dict[date, dict[str, Any]] = {}
-    for seq, wall, body, quarantine, received, synced in conn.execute(
-            select(entries.c.seq, entries.c.wall_ms, entries.c.body, entries.c.quarantine, entries.c.received_ms,
-                   entries.c.clock_synced).where(
-                entries.c.kiosk_id == kiosk_id, entries.c.type == "donation", entries.c.wall_ms >= lo,
-                entries.c.wall_ms < hi).order_by(entries.c.seq)):
+    found = conn.execute(select(entries.c.seq, entries.c.wall_ms, entries.c.body, entries.c.quarantine,
+                                entries.c.received_ms, entries.c.clock_synced).where(
+        entries.c.kiosk_id == kiosk_id, IS_DONATION, entries.c.wall_ms >= lo, entries.c.wall_ms < hi)).all()
+    found.sort(key=lambda r: r[0])  # by seq, here: an ORDER BY can make SQLite walk the kiosk's key instead
+    # A void comes after its donation: only the voids of these donations, by the donation's seq.
+    voids = dict(conn.execute(select(entries.c.ref_seq, entries.c.seq).where(
+        entries.c.kiosk_id == kiosk_id, IS_VOID, entries.c.ref_seq >= found[0][0], entries.c.ref_seq <= found[-1][0],
+        entries.c.quarantine.is_(None))).all()) if found else {}
+    for seq, wall, body, quarantine, received, synced in found:
         data = parse_body(bytes(body))["data"]
         d = datetime.fromtimestamp(wall / 1000, tz).date()
         days.setdefault(d, {"donations": [], "closeouts": []})["donations"].append(Donation(
             seq, wall, str(data.get("project")), int(data.get("amount_yen", 0)), str(data.get("method", "")),
             str(data.get("provider_ref") or ""), quarantine is not None, voids.get(seq), received, bool(synced)))
-    for seq, body, synced in conn.execute(select(entries.c.seq, entries.c.body, entries.c.clock_synced).where(
-            entries.c.kiosk_id == kiosk_id, entries.c.type == "close_out").order_by(entries.c.seq)):
-        data = parse_body(bytes(body))["data"]
-        try:
-            d = date.fromisoformat(str(data.get("business_date")))
-        except ValueError:
-            continue
-        if first <= d <= last:
-            day = days.setdefault(d, {"donations": [], "closeouts": []})
-            day["closeouts"].append(CloseOut(seq, data, bool(synced)))
+    for seq, body, synced, closed in conn.execute(select(
+            entries.c.seq, entries.c.body, entries.c.clock_synced, entries.c.business_date).where(
+            entries.c.kiosk_id == kiosk_id, IS_CLOSE_OUT, entries.c.business_date >= first.isoformat(),
+            entries.c.business_date <= last.isoformat()).order_by(entries.c.seq)):
+        day = days.setdefault(date.fromisoformat(closed), {"donations": [], "closeouts": []})
+        day["closeouts"].append(CloseOut(seq, parse_body(bytes(body))["data"], bool(synced)))
     return days
 
 
@@ -557,18 +567,13 @@ def closeout_checks(engine: Engine) -> list[dict[str, Any]]:
     """Every close-out entry against the portal's recomputation as of its seq (oldest first), in the
     shape ``queries.reconciliation`` always had: kiosk_id, seq, business_date, kiosk, portal, match."""
     with engine.connect() as conn:
-        rows = conn.execute(select(entries.c.kiosk_id, entries.c.body).where(entries.c.type == "close_out")).all()
-    days: set[tuple[str, date]] = set()
-    for kid, body in rows:
-        try:
-            days.add((kid, date.fromisoformat(str(parse_body(bytes(body))["data"].get("business_date")))))
-        except ValueError:
-            continue
+        days = conn.execute(select(entries.c.kiosk_id, entries.c.business_date).distinct().where(
+            IS_CLOSE_OUT, entries.c.business_date.is_not(None))).all()
     out = []
     for kid, day in sorted(days):
-        r = kiosk_day(engine, kid, day)
+        r = kiosk_day(engine, kid, date.fromisoformat(day))
         for c in (r or {}).get("closeouts", []):
-            out.append({"kiosk_id": kid, "seq": c["seq"], "business_date": day.isoformat(),
+            out.append({"kiosk_id": kid, "seq": c["seq"], "business_date": day,
                         "kiosk": {"count": c["count"], "total_yen": c["total_yen"], "projects": c["projects"]},
                         "portal": {"count": c["basis"]["count"], "total_yen": c["basis"]["total_yen"],
                                    "projects": c["basis"]["projects"]},

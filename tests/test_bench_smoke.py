@@ -177,6 +177,23 @@ def test_workers_bench_prints_one_json_line():
     assert "two workers taking turns, SQLite" in table and "PostgreSQL" not in table  # no _pg figures: no rows
 
 
+def test_reconcile_bench_prints_one_json_line():
+    """A month's reconciliation after a short history and after that month alone, on SQLite only (the bench drops
+    and recreates the schema of the database it is given); it checks itself that both hold every kiosk-day."""
+    env = {k: v for k, v in os.environ.items() if k != "KIOSK_TEST_PG_URL"}
+    out = _one_json_line(["bench/reconcile.py", "--kiosks", "2", "--days", "45", "--gifts", "2", "--calls", "2"],
+                         env=env)
+    assert (out["bench"], out["kiosks"], out["days"], out["gifts_a_day"]) == ("reconcile", 2, 45, 2)
+    assert out["entries"] > out["base_entries"] > 0
+    assert out["month_ms"] > 0 and out["month_ms_base"] > 0 and out["csv_ms"] > 0 and out["day_ms"] > 0
+    assert out["ratio"] == round(out["month_ms_base"] / out["month_ms"], 3) and "ratio_pg" not in out
+    sys.path.insert(0, str(ROOT / "bench"))
+    import report
+
+    table = report.table({"reconcile": [out]})
+    assert "reconciliation month" in table and "PostgreSQL" not in table
+
+
 def test_report_takes_the_batch_size_most_lines_have(tmp_path):
     """Lines of the bench's default batch (500 since 2026-12-03d) make the table; a few runs at another batch
     size, for the plot, are not mixed into its medians."""
