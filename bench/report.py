@@ -128,8 +128,11 @@ def rows(runs: dict[str, list[dict[str, Any]]]) -> list[tuple[str, str, str, str
             add(label, f"portal CPU per gift sync, two workers taking turns, {backend}",
                 med(w, f"two_workers_ms{suffix}"), med(w, f"one_worker_ms{suffix}"), "one worker", unit=" ms",
                 ratio=med(w, f"ratio{suffix}"))
-            add(label, f"a worker's first sync of a kiosk (its history replayed), {backend}",
-                med(w, f"cold_worker_ms{suffix}"), unit=" ms")
+            add(label, f"a worker's first sync of a kiosk, {backend}", med(w, f"cold_worker_ms{suffix}"), unit=" ms")
+            add(label, f"a worker's first verifier of a kiosk, from its saved state, {backend}",
+                med(w, f"start_from_state_ms{suffix}"), med(w, f"start_from_first_ms{suffix}"),
+                "every entry replayed", unit=" ms")
+            add(label, f"one save of a kiosk's verifier state, {backend}", med(w, f"save_state_ms{suffix}"), unit=" ms")
     if r := runs.get("reconcile"):
         label = (f"reconcile ({n['reconcile']}: {int(med(r, 'kiosks') or 0)} kiosks, "
                  f"{int(med(r, 'days') or 0)} days)")

@@ -13,6 +13,11 @@ its own as a lobby kiosk syncs. The gift syncs are timed twice, on a fresh datab
   processes hold), after one sync to B that is not counted (a worker's first sync of a kiosk after it
   started replays the kiosk's whole history: cold_worker_ms).
 - ratio = one_worker_ms / two_workers_ms (1.0: taking turns costs nothing).
+- start_from_state_ms: a worker's first verifier of a kiosk built from the kiosk's saved state and the entries
+  after it (server_sync/verifier_states.py; what cold_worker_ms holds since it was built);
+  start_from_first_ms: the same with the saved state deleted, every entry replayed (cold_worker_ms before);
+  save_state_ms: one save of the kiosk's state (encoded, written), which ingest runs every 5,000 entries, or
+  a quarter of the saved size if more.
 
 Each figure is the portal's CPU per sync (the request's authentication and ``Ingestor.ingest``, in this
 process, without HTTP), the median over the syncs; ``*_wall_ms`` the same syncs' wall-clock time, which
@@ -56,6 +61,38 @@ def _upload(eng, ingestor: Ingestor, k: bench_sync.SimKiosk, j: int) -> tuple[fl
     return time.process_time() - c0, time.perf_counter() - t0
 
 
+def _cpu_ms(fn) -> float:  # noqa: ANN001
+    c0 = time.process_time()
+    fn()
+    return (time.process_time() - c0) * 1e3
+
+
+def starts(eng, kiosks: list[bench_sync.SimKiosk]) -> dict[str, float]:  # noqa: ANN001
+    """A worker's first verifier of each kiosk, from its saved state and (the state deleted) from the first
+    entry, and one save of the state; medians of the kiosks, CPU ms."""
+    from server_sync import verifier_states
+    from server_sync.db import kiosks as kiosk_rows
+    from server_sync.db import verifier_states as saved_states
+    from server_sync.db import writing
+
+    got: dict[str, list[float]] = {"from_state": [], "from_first": [], "save": []}
+    for k in kiosks:
+        with eng.connect() as conn:
+            row = conn.execute(kiosk_rows.select().where(kiosk_rows.c.id == k.id)).mappings().one()
+        pub = k.sk.public_key()
+        v = Ingestor(eng)._verifier(k.id, pub, row)
+        got["from_state"].append(_cpu_ms(lambda: Ingestor(eng)._verifier(k.id, pub, row)))  # noqa: B023
+
+        def save() -> None:
+            with writing(eng) as conn:
+                verifier_states.save(conn, k.id, v.state)  # noqa: B023
+        got["save"].append(_cpu_ms(save))
+        with writing(eng) as conn:
+            conn.execute(saved_states.delete().where(saved_states.c.kiosk_id == k.id))
+        got["from_first"].append(_cpu_ms(lambda: Ingestor(eng)._verifier(k.id, pub, row)))  # noqa: B023
+    return {name: statistics.median(ms) for name, ms in got.items()}
+
+
 def arm(db_url: str, kiosks: list[bench_sync.SimKiosk], history_batches: int, turns: bool) -> dict[str, float]:
     eng = bench_sync.enrolled_db(db_url, kiosks)
     a = Ingestor(eng)
@@ -68,11 +105,12 @@ def arm(db_url: str, kiosks: list[bench_sync.SimKiosk], history_batches: int, tu
             cold.append(_upload(eng, b, k, history_batches))  # B's first sync of this kiosk
             for n, j in enumerate(range(history_batches + 1, len(k.batches))):
                 timed.append(_upload(eng, b if n % 2 else a, k, j))
+        more = starts(eng, kiosks) if turns else {}
     finally:
         drop_schema(eng)
         eng.dispose()
     return {"cold": statistics.median(c for c, _ in cold) * 1e3, "sync": statistics.median(c for c, _ in timed) * 1e3,
-            "wall": statistics.median(w for _, w in timed) * 1e3}
+            "wall": statistics.median(w for _, w in timed) * 1e3, **more}
 
 
 def main() -> None:
@@ -100,6 +138,9 @@ def main() -> None:
             # From the printed figures, so that a reader (and the smoke test) gets the same ratio from the line.
             out[f"ratio{suffix}"] = round(out[f"one_worker_ms{suffix}"] / out[f"two_workers_ms{suffix}"], 3)
             out[f"cold_worker_ms{suffix}"] = round(two["cold"], 1)
+            out[f"start_from_state_ms{suffix}"] = round(two["from_state"], 2)
+            out[f"start_from_first_ms{suffix}"] = round(two["from_first"], 1)
+            out[f"save_state_ms{suffix}"] = round(two["save"], 2)
             out[f"one_worker_wall_ms{suffix}"] = round(one["wall"], 3)
             out[f"two_workers_wall_ms{suffix}"] = round(two["wall"], 3)
         print(json.dumps(out), flush=True)

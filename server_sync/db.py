@@ -387,6 +387,17 @@ project_totals = Table(
     Column("total_yen", BigInteger, nullable=False),
 )
 
+# Each kiosk's verifier state (its replayed chain: kiosk/ledger/snapshot.py's encoding), saved now and then by
+# ingest (server_sync/verifier_states.py), so that a worker that just started replays only the entries after it.
+verifier_states = Table(
+    "portal_verifier_states", metadata,
+    Column("kiosk_id", String(40), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("tip", LargeBinary(32), nullable=False),
+    Column("format", Integer, nullable=False),
+    Column("state", LargeBinary, nullable=False),
+)
+
 settings = Table(
     "portal_settings", metadata,
     Column("name", String(64), primary_key=True),

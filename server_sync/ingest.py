@@ -17,6 +17,7 @@ correctness never depends on it.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterable
@@ -28,14 +29,14 @@ from pydantic import ValidationError
 from sqlalchemy import BigInteger, and_, bindparam, case, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import NoResultFound
+from sqlalchemy.exc import NoResultFound, SQLAlchemyError
 
 from kiosk.ledger import checkpoint as cpmod
 from kiosk.ledger import merkle
 from kiosk.ledger.encoding import entry_hash
 from kiosk.ledger.keys import public_from_raw, public_raw
 from kiosk.ledger.verify import BAD_SIGNATURE, ChainVerifier, Row, VerifyFailure
-from server_sync import bodies, citypepper, columns, kiosk_keys, policy, totals, tree
+from server_sync import bodies, citypepper, columns, kiosk_keys, policy, totals, tree, verifier_states
 from server_sync.bodies import parse_body
 from server_sync.clockfix import BootClock
 from server_sync.configstore import current_version
@@ -60,6 +61,8 @@ from server_sync.db import (
 from server_sync.errors import PortalError
 from server_sync.wire import protocol as P
 from server_sync.wire.receipt import receipt_code_of
+
+log = logging.getLogger(__name__)
 
 
 def now_ms() -> int:
@@ -111,10 +114,13 @@ class Conflict(Exception):
 class Ingestor:
     """Batch ingest and heartbeats for one portal process. Thread-safe."""
 
-    def __init__(self, engine: Engine, next_sync_s: int = 60):
+    def __init__(self, engine: Engine, next_sync_s: int = 60, state_every: int = verifier_states.EVERY):
         self.engine = engine
         self.next_sync_s = next_sync_s
+        self.state_every = state_every
+        """Save a kiosk's verifier state each time its chain grows by this many entries (verifier_states.py)."""
         self._verifiers: dict[str, ChainVerifier] = {}
+        self._saved: dict[str, int] = {}  # per kiosk, the size of the verifier state saved, as this worker knows it
         self._frontiers: dict[str, tree.Frontier] = {}  # per kiosk, as of its last committed batch
         self._locks: dict[str, threading.Lock] = {}
         self._inflight: set[tuple[str, str]] = set()
@@ -266,6 +272,7 @@ class Ingestor:
         self._verifiers[kid] = verifier
         if plan.frontier is not None:
             self._frontiers[kid] = plan.frontier
+        self._keep_state(kid, verifier)
         return ans
 
     # --- checks -----------------------------------------------------------------------------------
@@ -421,15 +428,58 @@ class Ingestor:
         self._verifiers.pop(kid, None)
         if v is not None and 0 < v.state.size < k["size"] and self._catch_up(kid, v, k):
             return v
-        v = ChainVerifier(pub)
-        v.pub = pub
-        v.parse_body = parse_body  # the ledger's rules, msgspec's speed (server_sync/bodies.py)
+        v = self._from_saved(kid, pub, k)
+        if v is not None:
+            return v
+        v = _new_verifier(pub)
         with self.engine.connect() as conn:
             _replay(v, conn.execution_options(stream_results=True, yield_per=2000).execute(
                 _STORED, {"kid": kid, "lo": 1, "hi": k["size"]}))
         if v.state.size != k["size"] or v.state.tip != k["tip"]:
             raise Conflict()
         return v
+
+    def _from_saved(self, kid: str, pub: Any, k: Any) -> ChainVerifier | None:
+        """A verifier started from the kiosk's saved state (server_sync/verifier_states.py), with the entries
+        stored after it replayed, as ``_catch_up`` replays them onto a cached one; None if there is none this
+        worker can use (it then replays from the first entry, and saves over it after the next batch)."""
+        self._saved[kid] = 0
+        with self.engine.connect() as conn:
+            saved = verifier_states.load(conn, kid)
+            if saved is None or not 0 < saved.size <= k["size"]:
+                return None
+            rows = conn.execute(_STORED, {"kid": kid, "lo": saved.size, "hi": k["size"]}).all()
+        st = verifier_states.restore(saved)
+        if st is None or not rows or rows[0][0] != saved.size or bytes(rows[0][2]) != saved.tip:
+            return None
+        v = _new_verifier(pub)
+        v.state = st
+        try:
+            _replay(v, rows[1:])
+        except ValueError:  # HistoryError, EncodingError: the rebuild from the first entry meets it too
+            return None
+        if (v.state.size, v.state.tip) != (k["size"], k["tip"]):
+            return None
+        self._saved[kid] = saved.size
+        return v
+
+    def _keep_state(self, kid: str, v: ChainVerifier) -> None:
+        """After a stored batch: save the kiosk's verifier state if it is due. Its own transaction, after the
+        batch's: a state that is not saved costs a longer replay later, never a batch."""
+        saved = self._saved.get(kid)
+        if saved is None:  # this worker has not read it yet (its verifier came from a catch-up)
+            with self.engine.connect() as conn:
+                got = verifier_states.load(conn, kid)
+            saved = self._saved[kid] = got.size if got is not None and verifier_states.restore(got) else 0
+        if not verifier_states.due(v.state.size, saved, self.state_every):
+            return
+        try:
+            with self._write() as conn:
+                verifier_states.save(conn, kid, v.state)
+        except SQLAlchemyError as exc:  # a busy database: the next batch tries again
+            log.warning("kiosk %s: verifier state not saved (%s)", kid, type(exc).__name__)
+            return
+        self._saved[kid] = v.state.size
 
     def _catch_up(self, kid: str, v: ChainVerifier, k: Any) -> bool:
         """Another process (a worker behind the same proxy) stored this kiosk's entries since this one last
@@ -731,6 +781,13 @@ def _first_bad_signature(pub: Any, fresh: list[Row], upto: int) -> None:
     bad = _bad_signature(pub, [d for d in fresh if d.seq <= upto])
     if bad is not None:
         raise PortalError(422, "invalid_entry", bad[1], seq=bad[0])
+
+
+def _new_verifier(pub: Any) -> ChainVerifier:
+    v = ChainVerifier(pub)
+    v.pub = pub
+    v.parse_body = parse_body  # the ledger's rules, msgspec's speed (server_sync/bodies.py)
+    return v
 
 
 def _replay(v: ChainVerifier, rows: Iterable[Any]) -> None:

@@ -168,6 +168,7 @@ def test_workers_bench_prints_one_json_line():
     out = _one_json_line(["bench/workers.py", "--kiosks", "1", "--history", "300", "--gifts", "4"], env=env)
     assert (out["bench"], out["kiosks"], out["history"], out["gifts"]) == ("workers", 1, 300, 4)
     assert out["one_worker_ms"] > 0 and out["two_workers_ms"] > 0 and out["cold_worker_ms"] > 0
+    assert out["start_from_state_ms"] > 0 and out["start_from_first_ms"] > 0 and out["save_state_ms"] > 0
     assert out["ratio"] == round(out["one_worker_ms"] / out["two_workers_ms"], 3)
     assert "ratio_pg" not in out
     sys.path.insert(0, str(ROOT / "bench"))

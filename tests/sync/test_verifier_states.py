@@ -1,0 +1,170 @@
+"""A portal worker that just started verifies a kiosk's next batch from the kiosk's saved verifier state
+(server_sync/verifier_states.py), replaying only the entries stored after it, on SQLite and PostgreSQL; and
+a saved state that does not stand on the stored chain is never used.
+
+Real portals on real HTTP, a real kiosk ledger and uploader; ``LedgerState.apply`` is watched (not replaced)
+to see which entries each portal replays.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+from sync_helpers import PROJECTS, enrolled
+
+from kiosk.cli import main as kiosk_main
+from kiosk.ledger import state as state_mod
+from kiosk.ops.local_files import open_ledger
+from server_sync import verifier_states
+from server_sync.configstore import publish
+from server_sync.db import kiosks
+from server_sync.db import verifier_states as table
+from server_sync.embedded import start_portal
+from server_sync.ingest import Ingestor
+
+EVERY = 20  # entries between saves here (the portal's default is verifier_states.EVERY)
+
+
+@pytest.fixture
+def applied(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The seqs the portals' LedgerState.apply replays or verifies, in order (their requests run in worker
+    threads; the kiosk's own ledger, in this thread, is left out)."""
+    seen: list[int] = []
+    real = state_mod.LedgerState.apply
+
+    def apply(self: state_mod.LedgerState, seq: int, *a: Any, **kw: Any) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            seen.append(seq)
+        real(self, seq, *a, **kw)
+
+    monkeypatch.setattr(state_mod.LedgerState, "apply", apply)
+    return seen
+
+
+def _figures(st: state_mod.LedgerState) -> dict[str, Any]:
+    """Everything a verifier's state carries into the next batch."""
+    keep = ("size", "tip", "boot", "sigs", "project_totals", "kiosk_total", "intents", "idem", "resolution",
+            "donations", "voided", "cp_size", "cp_note", "cp_root", "cp_mono", "genesis", "kiosk_id", "key_id",
+            "public_key", "key_changes")
+    return {k: getattr(st, k) for k in keep} | {"tree": (st.tree.size, st.tree.root())}
+
+
+def _sync(rig, portal) -> None:  # noqa: ANN001
+    up = rig.uploader()
+    up.state.portal_url = portal.url
+    try:
+        assert up.sync_once().ok
+    finally:
+        up.close()
+
+
+def _saved(portal) -> tuple[int, bytes] | None:  # noqa: ANN001
+    with portal.app.state.engine.connect() as conn:
+        row = conn.execute(select(table.c.size, table.c.tip)).first()
+    return None if row is None else (int(row[0]), bytes(row[1]))
+
+
+def _kiosk_row(portal) -> Any:  # noqa: ANN001
+    with portal.app.state.engine.connect() as conn:
+        return conn.execute(kiosks.select()).mappings().one()
+
+
+def _history(rig, portal) -> int:  # noqa: ANN001
+    """Gifts, a void and a re-key, stored through ``portal``, whose worker saves its state every EVERY entries;
+    then a few gifts more, not enough for another save. Returns the size of the saved state."""
+    publish(portal.app.state.engine, {"projects": PROJECTS})
+    portal.app.state.ingestor.state_every = EVERY
+    gifts = rig.donate(9)
+    rig.ledger.void(gifts[2].seq, "refunded at the desk")
+    rig.ledger.checkpoint()
+    enrolled(rig, portal).close()
+    _sync(rig, portal)
+    assert _saved(portal) == (rig.ledger.size, rig.ledger.tip)  # 20 entries or more: saved
+    assert kiosk_main(["rekey", "--config", str(rig.config_path)]) == 0
+    rig.ledger.close(checkpoint=False)
+    rig.ledger = open_ledger(rig.cfg, clock=rig.clock)
+    rig.donate(8)
+    rig.ledger.checkpoint()
+    _sync(rig, portal)
+    saved = _saved(portal)
+    assert saved == (rig.ledger.size, rig.ledger.tip)  # grown by EVERY: saved again, over the first
+    rig.donate(2)
+    rig.ledger.checkpoint()
+    _sync(rig, portal)
+    assert _saved(portal) == saved and rig.ledger.size - saved[0] < EVERY  # not yet
+    return saved[0]
+
+
+def test_a_worker_that_just_started_replays_only_what_came_after_the_saved_state(db_url, portal, rig, applied):  # noqa: ANN001
+    at = _history(rig, portal)
+    end = rig.ledger.size
+    cached = portal.app.state.ingestor._verifiers[rig.kiosk_id]
+    # A second worker starts (on the same database, as behind a proxy) and takes the kiosk's next sync.
+    other = start_portal(db_url)
+    try:
+        rig.donate(1)
+        rig.ledger.checkpoint()
+        applied.clear()
+        _sync(rig, other)
+        assert applied == list(range(at + 1, rig.ledger.size + 1)), applied  # the rest of the chain, then the new
+        started = other.app.state.ingestor._verifiers[rig.kiosk_id]
+    finally:
+        other.stop()
+    assert end < rig.ledger.size
+    # Its state is the one a replay from the first entry gives, keys included (the re-key is in the saved part).
+    full = Ingestor(portal.app.state.engine)
+    with portal.app.state.engine.begin() as conn:
+        conn.execute(table.delete())
+    rebuilt = full._verifier(rig.kiosk_id, cached.expected_pub, _kiosk_row(portal))
+    assert _figures(started.state) == _figures(rebuilt.state)
+    assert started.pub is not None and started.pub.public_bytes_raw() == rig.ledger.public_key_raw
+    assert [p.public_bytes_raw() for p in started.keys] == [p.public_bytes_raw() for p in rebuilt.keys]
+    assert len(started.keys) == 2
+    # And the first worker goes on taking the kiosk's uploads after the second stored one.
+    rig.donate(1)
+    rig.ledger.checkpoint()
+    _sync(rig, portal)
+    assert _kiosk_row(portal)["size"] == rig.ledger.size
+
+
+@pytest.mark.parametrize("spoil", ["tip", "state", "format", "ahead"])
+def test_a_saved_state_that_does_not_stand_on_the_chain_is_not_used(db_url, portal, rig, applied, spoil):  # noqa: ANN001
+    """A tip that is not the stored entry's, a blob that does not decode, a format this software does not read,
+    a state past the kiosk's high-water mark (a database restored from an older backup): the worker replays
+    from the first entry, takes the batch, and saves a good state over the bad one."""
+    at = _history(rig, portal)
+    with portal.app.state.engine.begin() as conn:
+        saved = verifier_states.load(conn, rig.kiosk_id)
+        assert saved is not None and saved.size == at
+        column, value = {"tip": ("tip", bytes(32)), "state": ("state", b'{"size": 1}'),
+                         "format": ("format", saved.format + 1),
+                         "ahead": ("size", _kiosk_row(portal)["size"] + 5)}[spoil]
+        conn.execute(update(table).values({column: value}))
+    other = start_portal(db_url)
+    try:
+        other.app.state.ingestor.state_every = EVERY
+        rig.donate(1)
+        rig.ledger.checkpoint()
+        applied.clear()
+        _sync(rig, other)
+        assert applied == list(range(1, rig.ledger.size + 1)), applied  # from the first entry
+    finally:
+        other.stop()
+    assert _kiosk_row(portal)["size"] == rig.ledger.size
+    assert _saved(portal) == (rig.ledger.size, rig.ledger.tip)  # replaced by the rebuilt state
+    with portal.app.state.engine.connect() as conn:
+        good = verifier_states.restore(verifier_states.load(conn, rig.kiosk_id))  # type: ignore[arg-type]
+    assert good is not None and good.size == rig.ledger.size
+
+
+def test_when_a_state_is_due():
+    """Every EVERY entries while the chain is short, then a quarter of the saved size: encoding grows with the
+    state, so the saves' share of ingest stays small, and what a new worker replays stays under a fifth."""
+    due = verifier_states.due
+    assert not due(4_999, 0) and due(5_000, 0)
+    assert not due(9_999, 5_000) and due(10_000, 5_000)
+    assert not due(124_999, 100_000) and due(125_000, 100_000)
+    assert due(30, 0, every=20) and not due(39, 20, every=20)
