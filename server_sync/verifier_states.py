@@ -18,8 +18,8 @@ the first entry, as it always did, and saves over it.
 When: after a batch is stored, once the kiosk's chain has grown by :data:`EVERY` entries, or by a quarter of
 the saved state's size if that is more, since the state this worker last saved or found. Encoding is about
 linear in the state (its idempotency keys and donations grow with the gifts), so saving at a quarter of the
-size keeps its cost a small, constant share of each entry's ingest, and what a new worker replays under a
-fifth of the history.
+size keeps its cost a small, constant share of each entry's ingest, and what a new worker replays at most
+5,000 entries or a fifth of the history, whichever is more.
 """
 
 from __future__ import annotations
