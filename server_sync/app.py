@@ -49,7 +49,7 @@ from server_sync import (
 from server_sync.auth import authenticate
 from server_sync.db import create_schema, make_engine
 from server_sync.errors import PortalError
-from server_sync.ingest import Ingestor, Upload, now_ms
+from server_sync.ingest import CACHED_ENTRIES, Ingestor, Upload, now_ms
 from server_sync.mediajobs import MediaJobs
 from server_sync.openapi import body_schema
 from server_sync.openapi import install as install_openapi
@@ -173,7 +173,8 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
                upload_limit: int = 500 * 1024 * 1024, rate_limits: RateLimits | None = None,
                trusted_proxies: tuple[str, ...] = (), hsts: str = "auto",
                secret_file: str | os.PathLike[str] | None = None, receipt_days: int = queries.RECEIPT_DAYS,
-               movie_size: tuple[int, int] = (1920, 1080), ingest_slots: int = INGEST_SLOTS) -> FastAPI:
+               movie_size: tuple[int, int] = (1920, 1080), ingest_slots: int = INGEST_SLOTS,
+               verifier_cache: int = CACHED_ENTRIES) -> FastAPI:
     """The portal app over ``db_url`` (or an existing engine). Creates missing tables.
 
     ``media_size`` is the size uploaded videos are transcoded to (the kiosks' panel; they scale any
@@ -186,6 +187,8 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     ``receipt_days``: how long a receipt code shows its donation, counted from the portal's receipt of it.
     ``movie_size``: what the movie maker renders at (server_sync/moviemaker_ui.py).
     ``ingest_slots``: how many batch uploads this process verifies and stores at once (:class:`IngestSlots`).
+    ``verifier_cache``: the entries of kiosks' chains whose verifiers this process keeps in memory (0: no limit;
+    server_sync/ingest.py ``Ingestor._cache``).
     """
     logfilter.install()  # receipt codes are bearer tokens: never in a log line (docs/receipts.md)
     if engine is None:
@@ -197,7 +200,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
         published = configstore.current(conn)
     catalog.backfill_from_config(engine, published)
     citypepper.ensure(engine)  # the city's first pepper epoch: kiosks already enrolled fetch it at their next sync
-    ingestor = Ingestor(engine, next_sync_s=next_sync_s)
+    ingestor = Ingestor(engine, next_sync_s=next_sync_s, cached_entries=verifier_cache)
     slots = IngestSlots(ingest_slots)
     spool = Path(spool_dir) if spool_dir else Path(tempfile.gettempdir()) / "kiosk-portal-spool"
     jobs = MediaJobs(engine, spool, media_size)
@@ -449,7 +452,9 @@ def options_from_env() -> dict[str, Any]:
       X-Forwarded-For (client address) and X-Forwarded-Proto (https: HSTS, secure cookies) are believed;
     - ``KIOSK_PORTAL_RECEIPT_DAYS``: how many days a receipt code shows its donation (default 90);
     - ``KIOSK_PORTAL_INGEST_SLOTS``: batch uploads verified and stored at once per process (default
-      :data:`INGEST_SLOTS`; 0 for no limit).
+      :data:`INGEST_SLOTS`; 0 for no limit);
+    - ``KIOSK_PORTAL_VERIFIER_CACHE``: entries of the kiosks' chains whose verifiers a process keeps in memory,
+      about 120 bytes each (default :data:`~server_sync.ingest.CACHED_ENTRIES`; 0 for no limit).
     """
     opts: dict[str, Any] = {}
     size = os.environ.get("KIOSK_PORTAL_MEDIA_SIZE", "").lower()
@@ -481,7 +486,9 @@ def options_from_env() -> dict[str, Any]:
     if proxies:
         opts["trusted_proxies"] = proxies
     whole_numbers = (("KIOSK_PORTAL_RECEIPT_DAYS", "receipt_days", 1, 3650, "a whole number of days, 1 to 3650"),
-                     ("KIOSK_PORTAL_INGEST_SLOTS", "ingest_slots", 0, 1000, "a whole number, 0 for no limit"))
+                     ("KIOSK_PORTAL_INGEST_SLOTS", "ingest_slots", 0, 1000, "a whole number, 0 for no limit"),
+                     ("KIOSK_PORTAL_VERIFIER_CACHE", "verifier_cache", 0, 10**10,
+                      "a whole number of entries, 0 for no limit"))
     for var, key, lo, hi, what in whole_numbers:
         text = os.environ.get(var, "")
         if text:

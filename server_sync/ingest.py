@@ -20,6 +20,7 @@ import json
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +64,10 @@ from server_sync.wire import protocol as P
 from server_sync.wire.receipt import receipt_code_of
 
 log = logging.getLogger(__name__)
+
+CACHED_ENTRIES = 2_000_000
+"""Default of ``Ingestor(cached_entries=...)`` and $KIOSK_PORTAL_VERIFIER_CACHE: the entries of the kiosks' chains
+whose verifiers a portal process keeps in memory (about 240 MB; docs/sync.md, "Resuming verification")."""
 
 
 def now_ms() -> int:
@@ -114,12 +119,16 @@ class Conflict(Exception):
 class Ingestor:
     """Batch ingest and heartbeats for one portal process. Thread-safe."""
 
-    def __init__(self, engine: Engine, next_sync_s: int = 60, state_every: int = verifier_states.EVERY):
+    def __init__(self, engine: Engine, next_sync_s: int = 60, state_every: int = verifier_states.EVERY,
+                 cached_entries: int = CACHED_ENTRIES):
         self.engine = engine
         self.next_sync_s = next_sync_s
         self.state_every = state_every
         """Save a kiosk's verifier state each time its chain grows by this many entries (verifier_states.py)."""
-        self._verifiers: dict[str, ChainVerifier] = {}
+        self.cached_entries = cached_entries
+        """Keep verifiers of at most this many entries in all (:data:`CACHED_ENTRIES`; 0: no limit)."""
+        # Least recently stored to first; every change under _guard (eviction walks it from another kiosk's thread).
+        self._verifiers: OrderedDict[str, ChainVerifier] = OrderedDict()
         self._saved: dict[str, int] = {}  # per kiosk, the size of the verifier state saved, as this worker knows it
         self._frontiers: dict[str, tree.Frontier] = {}  # per kiosk, as of its last committed batch
         self._locks: dict[str, threading.Lock] = {}
@@ -197,7 +206,7 @@ class Ingestor:
                 try:
                     return self._ingest_locked(kiosk, upload.key, upload.digest, upload.batch)
                 except Conflict:
-                    self._verifiers.pop(kid, None)
+                    self._forget(kid)
             raise PortalError(409, "conflict", "the kiosk's ledger moved during the upload; retry",
                               headers={"Retry-After": "1"})
 
@@ -266,10 +275,10 @@ class Ingestor:
                 ans = self.answer(conn, kid, duplicates=len(overlap), accepted=len(fresh))
                 self._remember(conn, kid, key, digest, ans)
         except BaseException:
-            self._verifiers.pop(kid, None)  # it has moved past what the database holds
+            self._forget(kid)  # it has moved past what the database holds
             self._frontiers.pop(kid, None)
             raise
-        self._verifiers[kid] = verifier
+        self._cache(kid, verifier)
         if plan.frontier is not None:
             self._frontiers[kid] = plan.frontier
         self._keep_state(kid, verifier)
@@ -362,7 +371,7 @@ class Ingestor:
                 _first_bad_signature(pub, fresh, tail_bad[0])
                 raise PortalError(422, "invalid_entry", tail_bad[1], seq=tail_bad[0])
         except VerifyFailure as bad:
-            self._verifiers.pop(kid, None)
+            self._forget(kid)
             # As a verifier checking every signature in order would: an earlier (or the same) entry's bad
             # signature outranks a structural fault, which a forged entry usually also shows.
             # (A key change the portal cannot vouch for is named as such: its signer is not known here.)
@@ -370,7 +379,7 @@ class Ingestor:
             _first_bad_signature(pub, fresh, bad.seq - keyish)
             raise PortalError(422, "invalid_entry", bad.reason, seq=bad.seq) from None
         except PortalError:
-            self._verifiers.pop(kid, None)
+            self._forget(kid)
             raise
         # The rows to store, built once: _store sets their times (and quarantine) in the write transaction.
         rows = [entry_row(kid, d.seq, d.body, d.signature, d.entry_hash, o, 0, False, 0)
@@ -379,7 +388,7 @@ class Ingestor:
         try:  # a value a column cannot hold is a 422 here, never a database error (server_sync/columns.py)
             columns.require_entries(rows, objs)
         except PortalError:
-            self._verifiers.pop(kid, None)
+            self._forget(kid)
             raise
         ack = (k["cp_size"], k["cp_root"], k["cp_note"])
         if st.cp_note is not None and st.cp_size > ack[0]:
@@ -396,7 +405,7 @@ class Ingestor:
                     try:
                         _first_bad_signature(pub, fresh, fresh[-1].seq)
                     except PortalError:
-                        self._verifiers.pop(kid, None)
+                        self._forget(kid)
                         raise
                     detail = f"signed checkpoint of size {cp.size} contradicts the kiosk's own entries"
                     self._alarm(kid, "equivocation", cp.size, detail)
@@ -425,7 +434,7 @@ class Ingestor:
         v = self._verifiers.get(kid)
         if v is not None and v.state.size == k["size"] and v.state.tip == k["tip"]:
             return v
-        self._verifiers.pop(kid, None)
+        self._forget(kid)
         if v is not None and 0 < v.state.size < k["size"] and self._catch_up(kid, v, k):
             return v
         v = self._from_saved(kid, pub, k)
@@ -438,6 +447,27 @@ class Ingestor:
         if v.state.size != k["size"] or v.state.tip != k["tip"]:
             raise Conflict()
         return v
+
+    def _cache(self, kid: str, v: ChainVerifier) -> None:
+        """Keep ``v`` as kiosk ``kid``'s verifier, the most recently used; then, while the cached verifiers hold
+        more than ``cached_entries`` entries in all, forget the least recently used (never this one). A state
+        costs about 120 bytes an entry (its idempotency keys, donations and resolutions), so a city's kiosks,
+        years in, would otherwise hold gigabytes in every worker; a forgotten kiosk's next batch starts from
+        its saved state (server_sync/verifier_states.py). Kiosks send batches only when they have new entries,
+        so that is a gift's sync, not every minute's."""
+        with self._guard:
+            self._verifiers[kid] = v
+            self._verifiers.move_to_end(kid)
+            if not self.cached_entries:
+                return
+            total = sum(c.state.size for c in self._verifiers.values())
+            while total > self.cached_entries and len(self._verifiers) > 1:
+                _, old = self._verifiers.popitem(last=False)
+                total -= old.state.size
+
+    def _forget(self, kid: str) -> None:
+        with self._guard:
+            self._verifiers.pop(kid, None)
 
     def _from_saved(self, kid: str, pub: Any, k: Any) -> ChainVerifier | None:
         """A verifier started from the kiosk's saved state (server_sync/verifier_states.py), with the entries

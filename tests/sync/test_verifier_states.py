@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, update
-from sync_helpers import PROJECTS, enrolled
+from sync_helpers import PROJECTS, enrolled, make_rig
 
 from kiosk.cli import main as kiosk_main
 from kiosk.ledger import state as state_mod
 from kiosk.ops.local_files import open_ledger
 from server_sync import verifier_states
+from server_sync.app import options_from_env
 from server_sync.configstore import publish
 from server_sync.db import kiosks
 from server_sync.db import verifier_states as table
@@ -168,3 +169,57 @@ def test_when_a_state_is_due():
     assert not due(9_999, 5_000) and due(10_000, 5_000)
     assert not due(124_999, 100_000) and due(125_000, 100_000)
     assert due(30, 0, every=20) and not due(39, 20, every=20)
+
+
+def test_a_worker_keeps_the_verifiers_of_at_most_its_cache_of_entries(tmp_path, portal, applied):  # noqa: ANN001
+    """Three kiosks sync in turn to a worker whose cache holds fewer entries than their three chains: it
+    forgets the least recently used and keeps the one it just used; a forgotten kiosk's next batch starts from
+    its saved state (only the new entries are verified: nothing is replayed)."""
+    publish(portal.app.state.engine, {"projects": PROJECTS})
+    ing: Ingestor = portal.app.state.ingestor
+    ing.state_every = EVERY
+    rigs = [make_rig(tmp_path, f"cache-kiosk-{i}") for i in range(3)]
+    try:
+        for r in rigs:
+            r.donate(11)
+            r.ledger.checkpoint()
+        ing.cached_entries = 0  # no limit while they enrol
+        for r in rigs:
+            enrolled(r, portal).close()
+            _sync(r, portal)
+        ids = [r.kiosk_id for r in rigs]
+        assert list(ing._verifiers) == ids
+        sizes = [ing._verifiers[k].state.size for k in ids]
+        assert sizes[0] > 10
+        ing.cached_entries = sizes[1] + sizes[2] + 10  # room for two kiosks (and a gift more), not three
+        rigs[2].donate(1)
+        rigs[2].ledger.checkpoint()
+        _sync(rigs[2], portal)
+        assert list(ing._verifiers) == ids[1:]  # the least recently used forgotten
+        first = rigs[0]
+        at = sizes[0]
+        with portal.app.state.engine.connect() as conn:
+            assert verifier_states.load(conn, ids[0]).size == at  # type: ignore[union-attr]
+        first.donate(1)
+        first.ledger.checkpoint()
+        applied.clear()
+        _sync(first, portal)
+        assert applied == list(range(at + 1, first.ledger.size + 1)), applied
+        assert list(ing._verifiers) == [ids[2], ids[0]]
+        ing.cached_entries = 0  # no limit: all three kept
+        for r in rigs[1:2]:
+            r.donate(1)
+            r.ledger.checkpoint()
+            _sync(r, portal)
+        assert sorted(ing._verifiers) == sorted(ids)
+    finally:
+        for r in rigs:
+            r.ledger.close(checkpoint=False)
+
+
+def test_the_cache_size_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KIOSK_PORTAL_VERIFIER_CACHE", "500000")
+    assert options_from_env()["verifier_cache"] == 500_000
+    monkeypatch.setenv("KIOSK_PORTAL_VERIFIER_CACHE", "lots")
+    with pytest.raises(RuntimeError, match="KIOSK_PORTAL_VERIFIER_CACHE"):
+        options_from_env()
