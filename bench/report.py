@@ -3,7 +3,8 @@
     python bench/report.py RESULTS.jsonl [MORE.jsonl …] [--plots docs/perf] [--update docs/performance.md]
 
 Input: the lines the benches print (bench/ledger.py, reader.py, player.py, tap.py, sync.py,
-cpu_budget.py, coldstart.py, fleet.py, moviemaker.py, workers.py, reconcile.py), any number of runs each, in any order;
+cpu_budget.py, coldstart.py, fleet.py, moviemaker.py, workers.py, reconcile.py,
+exports.py), any number of runs each, in any order;
 lines that are not JSON objects are ignored. Repeated runs of a bench are summarised by their median.
 
 Output: a Markdown table of every figure with its baseline and ratio (printed, or written between
@@ -140,6 +141,14 @@ def rows(runs: dict[str, list[dict[str, Any]]]) -> list[tuple[str, str, str, str
             add(label, f"staff reconciliation month after the history, {backend}", med(r, f"month_ms{suffix}"),
                 med(r, f"month_ms_base{suffix}"), "that month alone", unit=" ms", ratio=med(r, f"ratio{suffix}"))
             add(label, f"the month's CSV after the history, {backend}", med(r, f"csv_ms{suffix}"), unit=" ms")
+    if e := runs.get("exports"):
+        label = f"exports ({n['exports']}: {int(med(e, 'donations') or 0):,} donations)"
+        for backend, suffix in (("SQLite", ""), ("PostgreSQL", "_pg")):
+            add(label, f"staff donations CSV, peak memory while streamed, {backend}", med(e, f"stream_peak_mb{suffix}"),
+                med(e, f"text_mb{suffix}"), "the CSV text", unit=" MB", ratio=med(e, f"memory_ratio{suffix}"))
+            add(label, f"staff donations CSV, all of it, {backend}", med(e, f"stream_s{suffix}"),
+                med(e, f"bare_fetch_s{suffix}"), "bare fetch of its rows", unit=" s",
+                ratio=med(e, f"time_ratio{suffix}"))
     if c := runs.get("cpu_budget"):
         for b in ("100", "50", "25"):
             add(f"cpu_budget ({n['cpu_budget']})", f"tap p99 at {b} % of a core, 1280×720",

@@ -195,6 +195,20 @@ def test_reconcile_bench_prints_one_json_line():
     assert "reconciliation month" in table and "PostgreSQL" not in table
 
 
+def test_exports_bench_prints_one_json_line():
+    """The staff donations CSV of a few thousand bare rows, streamed, on SQLite only (the bench drops and
+    recreates the schema of the database it is given); it checks itself that every row is read."""
+    env = {k: v for k, v in os.environ.items() if k != "KIOSK_TEST_PG_URL"}
+    out = _one_json_line(["bench/exports.py", "--donations", "5000", "--runs", "1"], env=env)
+    assert (out["bench"], out["donations"], out["streamed"]) == ("exports", 5000, True)
+    assert out["stream_s"] > 0 and out["bare_fetch_s"] > 0 and out["text_mb"] > 0 and out["stream_peak_mb"] > 0
+    assert out["memory_ratio"] == round(out["stream_peak_mb"] / out["text_mb"], 3) and "time_ratio_pg" not in out
+    sys.path.insert(0, str(ROOT / "bench"))
+    import report
+
+    assert "staff donations CSV, peak memory while streamed, SQLite" in report.table({"exports": [out]})
+
+
 def test_report_takes_the_batch_size_most_lines_have(tmp_path):
     """Lines of the bench's default batch (500 since 2026-12-03d) make the table; a few runs at another batch
     size, for the plot, are not mixed into its medians."""

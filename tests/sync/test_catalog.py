@@ -210,3 +210,36 @@ def test_a_portal_from_before_the_catalog_takes_its_published_projects(db_url):
             assert [p["title"] for p in catalog.list_projects(conn)] == ["こども食堂"]
     finally:
         eng.dispose()
+
+
+def test_the_donations_csv_streams_every_donation_in_order(portal):  # noqa: ANN001
+    """More donations than one part of the stream (queries.CSV_PART_ROWS), stored as bare rows: the download is
+    sent in parts as it is read (chunked, no length known up front), and holds each once, oldest first, the BOM
+    once, a held donation left out."""
+    from server_sync import queries, totals
+    from server_sync.db import entries
+
+    engine = portal.app.state.engine
+    n = queries.CSV_PART_ROWS * 2 + 7
+    base = {"body": b"{}", "entry_hash": bytes(32), "signature": bytes(64), "type": "donation", "boot": 1,
+            "mono_ms": 5, "clock_synced": True, "time_fixed": True, "voided": False, "received_ms": 1_796_000_000_000,
+            "project": "kodomo", "amount_yen": 100, "points": 1, "quarantine": None}
+    rows = [{**base, "kiosk_id": f"csv-{s % 3}", "seq": s, "wall_ms": 1_790_000_000_000 + (n - s) * 60_000,
+             "time_ms": 1_790_000_000_000 + (n - s) * 60_000, "amount_yen": 100 * (1 + s % 10)}
+            for s in range(1, n + 2)]
+    rows[-1]["quarantine"] = "held"  # not counted anywhere: not in the export either
+    with engine.begin() as conn:
+        conn.execute(entries.insert(), rows)
+    totals.recount_all(engine)  # rows put in by hand: the kept public totals counted again, as after any hand edit
+    add_user(engine, "clerk", "correct horse battery")
+    s = requests.Session()
+    s.post(portal.url + "/staff/login", data={"username": "clerk", "password": "correct horse battery"}, timeout=10)
+    got = s.get(portal.url + "/staff/donations.csv", timeout=30)
+    assert got.status_code == 200 and got.headers.get("transfer-encoding") == "chunked"
+    assert "content-length" not in got.headers and got.headers["cache-control"] == "no-store"
+    text = got.content.decode("utf-8")
+    assert text.count("\ufeff") == 1 and text.startswith("\ufeff")
+    out = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
+    assert [int(r["seq"]) for r in out] == list(range(n, 0, -1))  # by time: the newest seq was the earliest
+    assert sum(int(r["amount_yen"]) for r in out) == sum(r["amount_yen"] for r in rows[:-1])
+    assert "".join(queries.donations_csv_parts(engine)) == text == queries.donations_csv(engine)
