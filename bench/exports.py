@@ -1,4 +1,4 @@
-"""The staff donations CSV of a portal holding years of a city's donations: prints one JSON line.
+"""The staff donations CSV and points report of a portal holding a city's donations: prints one JSON line.
 
 ``/staff/donations.csv`` is every donation the portal holds (server_sync/queries.py ``donations_csv_parts``),
 sent as it is read. This bench stores --donations donation rows bare (20 kiosks; the export reads no body),
@@ -8,7 +8,10 @@ then, medians of --runs:
   the same columns in the same order, fetched whole (the baseline); time_ratio = bare_fetch_s / stream_s;
 - stream_peak_mb: the most Python memory the export held at once (tracemalloc, a run of its own); text_mb:
   the size of the CSV text (UTF-8), what building it whole costs at the least (the baseline);
-  memory_ratio = stream_peak_mb / text_mb.
+  memory_ratio = stream_peak_mb / text_mb;
+- report_s: the staff points report (server_sync/points_ui.py ``report``: points issued and exchanged a
+  month), the donations spread over a year; report_ratio = bare_fetch_s / report_s; report_peak_mb: the
+  most Python memory it held.
 
 SQLite, and PostgreSQL (``_pg``) when $KIOSK_TEST_PG_URL is set (the bench drops and recreates the schema of
 the database it is given).
@@ -35,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import sync as bench_sync  # noqa: E402  bench/sync.py: the scratch dir
 from sqlalchemy import select  # noqa: E402
 
-from server_sync import queries, totals  # noqa: E402
+from server_sync import points_ui, queries, totals  # noqa: E402
 from server_sync.db import create_schema, drop_schema, entries, make_engine  # noqa: E402
 
 ROW = {"body": b"{}", "entry_hash": bytes(32), "signature": bytes(64), "type": "donation", "boot": 1, "mono_ms": 5,
@@ -48,12 +51,14 @@ def fill(url: str, n: int) -> Any:
     drop_schema(eng)
     create_schema(eng)
     per = n // 20
+    step = 365 * 86_400_000 // per  # each kiosk's gifts spread over a year
     with eng.begin() as conn:
         for k in range(20):
             for lo in range(1, per + 1, 50_000):
                 conn.execute(entries.insert(), [
-                    {**ROW, "kiosk_id": f"k{k:02d}", "seq": s, "wall_ms": 1_760_000_000_000 + s * 60_000 + k,
-                     "time_ms": 1_760_000_000_000 + s * 60_000 + k, "amount_yen": 100 * (1 + s % 10)}
+                    {**ROW, "kiosk_id": f"k{k:02d}", "seq": s, "wall_ms": 1_760_000_000_000 + s * step + k,
+                     "time_ms": 1_760_000_000_000 + s * step + k, "amount_yen": 100 * (1 + s % 10),
+                     "points": 1 + s % 10}
                     for s in range(lo, min(per, lo + 49_999) + 1)])
     totals.recount_all(eng)
     return eng
@@ -73,6 +78,15 @@ def stream(eng: Any) -> int:
     if parts is None:  # a tree from before the stream (for the record): the whole text at once
         return len(queries.donations_csv(eng).encode())
     return sum(len(p.encode()) for p in parts(eng))
+
+
+def peak_mb(fn: Any) -> float:
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1] / 1e6
+    finally:
+        tracemalloc.stop()
 
 
 def timed(fn: Any, runs: int) -> float:
@@ -103,16 +117,21 @@ def main() -> None:
                 if rows != out["donations"]:
                     raise SystemExit(f"exports bench: {rows} rows read, {out['donations']} stored")
                 size = stream(eng)
-                tracemalloc.start()
-                stream(eng)
-                peak = tracemalloc.get_traced_memory()[1]
-                tracemalloc.stop()
+                peak = peak_mb(lambda: stream(eng)) * 1e6  # noqa: B023
+                report = points_ui.report(eng)
+                given = [i for i in report["issued"] if i["what"] == "giving"]
+                if sum(i["points"] for i in given) != sum(1 + s % 10 for s in range(1, args.donations // 20 + 1)) * 20:
+                    raise SystemExit("exports bench: the points report does not hold every donation's points")
                 out[f"stream_s{suffix}"] = round(timed(lambda: stream(eng), args.runs), 3)  # noqa: B023
                 out[f"bare_fetch_s{suffix}"] = round(timed(lambda: bare(eng), args.runs), 3)  # noqa: B023
                 out[f"time_ratio{suffix}"] = round(out[f"bare_fetch_s{suffix}"] / out[f"stream_s{suffix}"], 3)
                 out[f"stream_peak_mb{suffix}"] = round(peak / 1e6, 2)
                 out[f"text_mb{suffix}"] = round(size / 1e6, 2)
                 out[f"memory_ratio{suffix}"] = round(out[f"stream_peak_mb{suffix}"] / out[f"text_mb{suffix}"], 3)
+                out[f"report_s{suffix}"] = round(timed(lambda: points_ui.report(eng), args.runs), 3)  # noqa: B023
+                out[f"report_ratio{suffix}"] = round(out[f"bare_fetch_s{suffix}"] / out[f"report_s{suffix}"], 3)
+                out[f"report_peak_mb{suffix}"] = round(peak_mb(lambda: points_ui.report(eng)), 2)  # noqa: B023
+                out[f"report_months{suffix}"] = len(given)
             finally:
                 drop_schema(eng)
                 eng.dispose()

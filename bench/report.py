@@ -149,6 +149,10 @@ def rows(runs: dict[str, list[dict[str, Any]]]) -> list[tuple[str, str, str, str
             add(label, f"staff donations CSV, all of it, {backend}", med(e, f"stream_s{suffix}"),
                 med(e, f"bare_fetch_s{suffix}"), "bare fetch of its rows", unit=" s",
                 ratio=med(e, f"time_ratio{suffix}"))
+            add(label, f"staff points report (a year of donations), {backend}", med(e, f"report_s{suffix}"),
+                med(e, f"bare_fetch_s{suffix}"), "bare fetch of the donations", unit=" s",
+                ratio=med(e, f"report_ratio{suffix}"))
+            add(label, f"staff points report, peak memory, {backend}", med(e, f"report_peak_mb{suffix}"), unit=" MB")
     if c := runs.get("cpu_budget"):
         for b in ("100", "50", "25"):
             add(f"cpu_budget ({n['cpu_budget']})", f"tap p99 at {b} % of a core, 1280×720",

@@ -206,7 +206,10 @@ def test_exports_bench_prints_one_json_line():
     sys.path.insert(0, str(ROOT / "bench"))
     import report
 
-    assert "staff donations CSV, peak memory while streamed, SQLite" in report.table({"exports": [out]})
+    assert out["report_s"] > 0 and out["report_months"] == 13 and out["report_peak_mb"] >= 0
+    assert out["report_ratio"] == round(out["bare_fetch_s"] / out["report_s"], 3)
+    table = report.table({"exports": [out]})
+    assert "staff donations CSV, peak memory while streamed, SQLite" in table and "staff points report" in table
 
 
 def test_report_takes_the_batch_size_most_lines_have(tmp_path):
