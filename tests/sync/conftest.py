@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,3 +83,23 @@ def browser():
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield b
         b.close()
+
+
+@pytest.fixture
+def applied(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The seqs the portals' LedgerState.apply replays or verifies, in order (their requests run in worker
+    threads; the kiosk's own ledger, in this thread, is left out). Watched, not replaced."""
+    import threading
+
+    from kiosk.ledger import state as state_mod
+
+    seen: list[int] = []
+    real = state_mod.LedgerState.apply
+
+    def apply(self: state_mod.LedgerState, seq: int, *a: Any, **kw: Any) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            seen.append(seq)
+        real(self, seq, *a, **kw)
+
+    monkeypatch.setattr(state_mod.LedgerState, "apply", apply)
+    return seen

@@ -81,6 +81,15 @@ class Rig:
         kw.setdefault("writer", InlineWriter(self.ledger))  # this test process is the kiosk: it records configs
         return Uploader.from_config(self.cfg, portal_url=url, clock=self.clock, **kw)
 
+    def rekey(self) -> None:
+        """``kiosk rekey`` (the old key vouches for the new one), and the ledger opened again as `kiosk run` would
+        after it: its next entries are signed by the new key."""
+        from kiosk.cli import main as kiosk_main
+
+        assert kiosk_main(["rekey", "--config", str(self.config_path)]) == 0
+        self.ledger.close(checkpoint=False)
+        self.ledger = open_ledger(self.cfg, clock=self.clock)
+
     def expected_totals(self) -> dict[str, Any]:
         t = self.ledger.totals()
         return {"count": t["count"], "total_yen": t["total_yen"],
@@ -312,3 +321,23 @@ def stop_kiosk(kiosk: subprocess.Popen | None, log_path: Path) -> None:
     finally:
         if kiosk.poll() is None:
             kiosk.kill()
+
+
+# --- several portal workers on one database (test_ingest_workers.py, test_verifier_states.py) ----------
+def sync_to(rig: Rig, portal: PortalHandle) -> None:
+    """One sync of the kiosk, to ``portal``'s worker: portals on one database stand for one address behind a
+    proxy, each sync landing on whichever worker accepts it."""
+    up = rig.uploader()
+    up.state.portal_url = portal.url
+    try:
+        assert up.sync_once().ok
+    finally:
+        up.close()
+
+
+def chain_figures(st: Any) -> dict[str, Any]:
+    """Everything a verifier's state (a ``LedgerState``) carries into the next batch, to compare two."""
+    keep = ("size", "tip", "boot", "sigs", "project_totals", "kiosk_total", "intents", "idem", "resolution",
+            "donations", "voided", "cp_size", "cp_note", "cp_root", "cp_mono", "genesis", "kiosk_id", "key_id",
+            "public_key", "key_changes")
+    return {k: getattr(st, k) for k in keep} | {"tree": (st.tree.size, st.tree.root())}

@@ -8,16 +8,12 @@ to see which entries each portal replays.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
 from sqlalchemy import select, update
-from sync_helpers import PROJECTS, enrolled, make_rig
+from sync_helpers import PROJECTS, chain_figures, enrolled, make_rig, sync_to
 
-from kiosk.cli import main as kiosk_main
-from kiosk.ledger import state as state_mod
-from kiosk.ops.local_files import open_ledger
 from server_sync import verifier_states
 from server_sync.app import options_from_env
 from server_sync.configstore import publish
@@ -29,37 +25,6 @@ from server_sync.ingest import Ingestor
 EVERY = 20  # entries between saves here (the portal's default is verifier_states.EVERY)
 
 
-@pytest.fixture
-def applied(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The seqs the portals' LedgerState.apply replays or verifies, in order (their requests run in worker
-    threads; the kiosk's own ledger, in this thread, is left out)."""
-    seen: list[int] = []
-    real = state_mod.LedgerState.apply
-
-    def apply(self: state_mod.LedgerState, seq: int, *a: Any, **kw: Any) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            seen.append(seq)
-        real(self, seq, *a, **kw)
-
-    monkeypatch.setattr(state_mod.LedgerState, "apply", apply)
-    return seen
-
-
-def _figures(st: state_mod.LedgerState) -> dict[str, Any]:
-    """Everything a verifier's state carries into the next batch."""
-    keep = ("size", "tip", "boot", "sigs", "project_totals", "kiosk_total", "intents", "idem", "resolution",
-            "donations", "voided", "cp_size", "cp_note", "cp_root", "cp_mono", "genesis", "kiosk_id", "key_id",
-            "public_key", "key_changes")
-    return {k: getattr(st, k) for k in keep} | {"tree": (st.tree.size, st.tree.root())}
-
-
-def _sync(rig, portal) -> None:  # noqa: ANN001
-    up = rig.uploader()
-    up.state.portal_url = portal.url
-    try:
-        assert up.sync_once().ok
-    finally:
-        up.close()
 
 
 def _saved(portal) -> tuple[int, bytes] | None:  # noqa: ANN001
@@ -82,19 +47,17 @@ def _history(rig, portal) -> int:  # noqa: ANN001
     rig.ledger.void(gifts[2].seq, "refunded at the desk")
     rig.ledger.checkpoint()
     enrolled(rig, portal).close()
-    _sync(rig, portal)
+    sync_to(rig, portal)
     assert _saved(portal) == (rig.ledger.size, rig.ledger.tip)  # 20 entries or more: saved
-    assert kiosk_main(["rekey", "--config", str(rig.config_path)]) == 0
-    rig.ledger.close(checkpoint=False)
-    rig.ledger = open_ledger(rig.cfg, clock=rig.clock)
+    rig.rekey()
     rig.donate(8)
     rig.ledger.checkpoint()
-    _sync(rig, portal)
+    sync_to(rig, portal)
     saved = _saved(portal)
     assert saved == (rig.ledger.size, rig.ledger.tip)  # grown by EVERY: saved again, over the first
     rig.donate(2)
     rig.ledger.checkpoint()
-    _sync(rig, portal)
+    sync_to(rig, portal)
     assert _saved(portal) == saved and rig.ledger.size - saved[0] < EVERY  # not yet
     return saved[0]
 
@@ -109,7 +72,7 @@ def test_a_worker_that_just_started_replays_only_what_came_after_the_saved_state
         rig.donate(1)
         rig.ledger.checkpoint()
         applied.clear()
-        _sync(rig, other)
+        sync_to(rig, other)
         assert applied == list(range(at + 1, rig.ledger.size + 1)), applied  # the rest of the chain, then the new
         started = other.app.state.ingestor._verifiers[rig.kiosk_id]
     finally:
@@ -120,14 +83,14 @@ def test_a_worker_that_just_started_replays_only_what_came_after_the_saved_state
     with portal.app.state.engine.begin() as conn:
         conn.execute(table.delete())
     rebuilt = full._verifier(rig.kiosk_id, cached.expected_pub, _kiosk_row(portal))
-    assert _figures(started.state) == _figures(rebuilt.state)
+    assert chain_figures(started.state) == chain_figures(rebuilt.state)
     assert started.pub is not None and started.pub.public_bytes_raw() == rig.ledger.public_key_raw
     assert [p.public_bytes_raw() for p in started.keys] == [p.public_bytes_raw() for p in rebuilt.keys]
     assert len(started.keys) == 2
     # And the first worker goes on taking the kiosk's uploads after the second stored one.
     rig.donate(1)
     rig.ledger.checkpoint()
-    _sync(rig, portal)
+    sync_to(rig, portal)
     assert _kiosk_row(portal)["size"] == rig.ledger.size
 
 
@@ -150,7 +113,7 @@ def test_a_saved_state_that_does_not_stand_on_the_chain_is_not_used(db_url, port
         rig.donate(1)
         rig.ledger.checkpoint()
         applied.clear()
-        _sync(rig, other)
+        sync_to(rig, other)
         assert applied == list(range(1, rig.ledger.size + 1)), applied  # from the first entry
     finally:
         other.stop()
@@ -186,7 +149,7 @@ def test_a_worker_keeps_the_verifiers_of_at_most_its_cache_of_entries(tmp_path, 
         ing.cached_entries = 0  # no limit while they enrol
         for r in rigs:
             enrolled(r, portal).close()
-            _sync(r, portal)
+            sync_to(r, portal)
         ids = [r.kiosk_id for r in rigs]
         assert list(ing._verifiers) == ids
         sizes = [ing._verifiers[k].state.size for k in ids]
@@ -194,7 +157,7 @@ def test_a_worker_keeps_the_verifiers_of_at_most_its_cache_of_entries(tmp_path, 
         ing.cached_entries = sizes[1] + sizes[2] + 10  # room for two kiosks (and a gift more), not three
         rigs[2].donate(1)
         rigs[2].ledger.checkpoint()
-        _sync(rigs[2], portal)
+        sync_to(rigs[2], portal)
         assert list(ing._verifiers) == ids[1:]  # the least recently used forgotten
         first = rigs[0]
         at = sizes[0]
@@ -203,14 +166,14 @@ def test_a_worker_keeps_the_verifiers_of_at_most_its_cache_of_entries(tmp_path, 
         first.donate(1)
         first.ledger.checkpoint()
         applied.clear()
-        _sync(first, portal)
+        sync_to(first, portal)
         assert applied == list(range(at + 1, first.ledger.size + 1)), applied
         assert list(ing._verifiers) == [ids[2], ids[0]]
         ing.cached_entries = 0  # no limit: all three kept
         for r in rigs[1:2]:
             r.donate(1)
             r.ledger.checkpoint()
-            _sync(r, portal)
+            sync_to(r, portal)
         assert sorted(ing._verifiers) == sorted(ids)
     finally:
         for r in rigs:
