@@ -479,29 +479,21 @@ class Ingestor:
             if saved is None or not 0 < saved.size <= k["size"]:
                 return None
             rows = conn.execute(_STORED, {"kid": kid, "lo": saved.size, "hi": k["size"]}).all()
-        st = verifier_states.restore(saved)
-        if st is None or not rows or rows[0][0] != saved.size or bytes(rows[0][2]) != saved.tip:
+        st = verifier_states.restore(saved)  # its size and tip are the row's
+        if st is None:
             return None
         v = _new_verifier(pub)
         v.state = st
-        try:
-            _replay(v, rows[1:])
-        except ValueError:  # HistoryError, EncodingError: the rebuild from the first entry meets it too
-            return None
-        if (v.state.size, v.state.tip) != (k["size"], k["tip"]):
+        if not _replay_onto(v, rows, k):
             return None
         self._saved[kid] = saved.size
         return v
 
     def _keep_state(self, kid: str, v: ChainVerifier) -> None:
         """After a stored batch: save the kiosk's verifier state if it is due. Its own transaction, after the
-        batch's: a state that is not saved costs a longer replay later, never a batch."""
-        saved = self._saved.get(kid)
-        if saved is None:  # this worker has not read it yet (its verifier came from a catch-up)
-            with self.engine.connect() as conn:
-                got = verifier_states.load(conn, kid)
-            saved = self._saved[kid] = got.size if got is not None and verifier_states.restore(got) else 0
-        if not verifier_states.due(v.state.size, saved, self.state_every):
+        batch's: a state that is not saved costs a longer replay later, never a batch. (Every verifier this
+        worker holds went through ``_from_saved`` first, which set what it knows of the saved one.)"""
+        if not verifier_states.due(v.state.size, self._saved.get(kid, 0), self.state_every):
             return
         try:
             with self._write() as conn:
@@ -513,21 +505,11 @@ class Ingestor:
 
     def _catch_up(self, kid: str, v: ChainVerifier, k: Any) -> bool:
         """Another process (a worker behind the same proxy) stored this kiosk's entries since this one last
-        verified it: replay only those onto the cached verifier, as the rebuild replays them all. Sound
-        because stored entries are never rewritten and each entry's hash covers every one before it: if
-        the stored entry at the cached size has the cached tip, the stored chain runs through the cached
-        state. False (the verifier is then dropped) if it does not, or the replay does not end at
-        ``k``'s size and tip: the caller rebuilds from the first entry."""
-        start = v.state.size
+        verified it: replay only those onto the cached verifier (``_replay_onto``), as the rebuild replays them
+        all. False (the verifier is then dropped): the caller rebuilds from the first entry."""
         with self.engine.connect() as conn:
-            rows = conn.execute(_STORED, {"kid": kid, "lo": start, "hi": k["size"]}).all()
-        if not rows or rows[0][0] != start or bytes(rows[0][2]) != v.state.tip:
-            return False
-        try:
-            _replay(v, rows[1:])
-        except ValueError:  # HistoryError, EncodingError: the rebuild meets it too, and reports it
-            return False
-        return (v.state.size, v.state.tip) == (k["size"], k["tip"])
+            rows = conn.execute(_STORED, {"kid": kid, "lo": v.state.size, "hi": k["size"]}).all()
+        return _replay_onto(v, rows, k)
 
     # --- writing ----------------------------------------------------------------------------------
     def _write(self):  # noqa: ANN202
@@ -826,6 +808,21 @@ def _replay(v: ChainVerifier, rows: Iterable[Any]) -> None:
     for seq, body, h, sig in rows:
         v.state.apply(seq, parse_body(bytes(body)), bytes(h), bytes(sig))
     v.resume_at_state()
+
+
+def _replay_onto(v: ChainVerifier, rows: list[Any], k: Any) -> bool:
+    """``rows`` (``_STORED`` from ``v``'s size on) replayed onto ``v``, for a cached verifier behind or one started
+    from a saved state. Sound because stored entries are never rewritten and each entry's hash covers every one
+    before it: if the first row is the entry ``v`` stands at (its seq and tip), the stored chain runs through
+    ``v``'s state. False if it is not, if the replay fails, or if it does not end at kiosk row ``k``'s size and tip
+    (the caller then rebuilds from the first entry, which meets the same fault and reports it)."""
+    if not rows or rows[0][0] != v.state.size or bytes(rows[0][2]) != v.state.tip:
+        return False
+    try:
+        _replay(v, rows[1:])
+    except ValueError:  # HistoryError, EncodingError
+        return False
+    return (v.state.size, v.state.tip) == (k["size"], k["tip"])
 
 
 def _bounded_sql(epoch_ms: Any) -> Any:

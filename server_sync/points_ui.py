@@ -25,11 +25,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import bindparam, func, literal_column, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
-from server_sync import pages, pointrules, pools, staff
+from server_sync import pages, pointrules, pools, staff, totals
 from server_sync.auth import authenticate
 from server_sync.catalog import AREAS
 from server_sync.db import entries
@@ -91,11 +91,10 @@ def month_starts(lo_ms: int, hi_ms: int) -> list[tuple[str, int]]:
         y, m = (y + 1, 1) if m == 12 else (y, m + 1)
 
 
-_GIVING = (entries.c.type == literal_column("'donation'"), entries.c.quarantine.is_(None),
-           entries.c.voided.is_(False))
-_GIVING_SPAN = select(func.min(entries.c.time_ms), func.max(entries.c.time_ms)).where(*_GIVING)
+# A settled donation, as the public totals count it (server_sync/totals.py): one definition for both.
+_GIVING_SPAN = select(func.min(entries.c.time_ms), func.max(entries.c.time_ms)).where(totals.SETTLED)
 _GIVING_IN = select(func.sum(entries.c.points)).where(
-    *_GIVING, entries.c.time_ms >= bindparam("lo"), entries.c.time_ms < bindparam("hi"))
+    totals.SETTLED, entries.c.time_ms >= bindparam("lo"), entries.c.time_ms < bindparam("hi"))
 
 
 def _giving_by_month(conn: Any) -> dict[str, int]:

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from server_sync import points_ui, totals
-from server_sync.db import entries, make_engine
+from server_sync.db import create_schema, entries, make_engine
 
 ZONES = ("Asia/Tokyo", "UTC", "America/Sao_Paulo", "Australia/Adelaide", "Asia/Kathmandu", "America/New_York")
 
@@ -95,8 +95,6 @@ def test_the_report_sums_a_month_at_a_time_what_every_row_says(db_url: str, zone
     zone(name)
     eng = make_engine(db_url)
     try:
-        from server_sync.db import create_schema
-
         create_schema(eng)
         rows = _rows()
         with eng.begin() as conn:
