@@ -4,7 +4,7 @@
 
 Input: the lines the benches print (bench/ledger.py, reader.py, player.py, tap.py, sync.py,
 cpu_budget.py, coldstart.py, fleet.py, moviemaker.py, workers.py, reconcile.py,
-exports.py), any number of runs each, in any order;
+exports.py, closeout.py), any number of runs each, in any order;
 lines that are not JSON objects are ignored. Repeated runs of a bench are summarised by their median.
 
 Output: a Markdown table of every figure with its baseline and ratio (printed, or written between
@@ -153,6 +153,15 @@ def rows(runs: dict[str, list[dict[str, Any]]]) -> list[tuple[str, str, str, str
                 med(e, f"bare_fetch_s{suffix}"), "bare fetch of the donations", unit=" s",
                 ratio=med(e, f"report_ratio{suffix}"))
             add(label, f"staff points report, peak memory, {backend}", med(e, f"report_peak_mb{suffix}"), unit=" MB")
+    if k := runs.get("closeout"):
+        label = (f"closeout ({n['closeout']}: {int(med(k, 'days') or 0)} days, "
+                 f"{int(med(k, 'entries') or 0):,} entries)")
+        for key, what in (("x", "the menu's X report of today"), ("z", "the menu's Z report of today"),
+                          ("open", "the nightly close's forgotten days (31)"),
+                          ("config", "the newest config change, at every start"),
+                          ("pool", "a points pool's balance, during an exchange")):
+            add(label, f"kiosk: {what}", med(k, f"{key}_ms"), med(k, f"{key}_ms_base"), "a one-day ledger",
+                unit=" ms", ratio=med(k, f"{key}_ratio"))
     if c := runs.get("cpu_budget"):
         for b in ("100", "50", "25"):
             add(f"cpu_budget ({n['cpu_budget']})", f"tap p99 at {b} % of a core, 1280×720",

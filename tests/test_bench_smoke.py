@@ -212,6 +212,20 @@ def test_exports_bench_prints_one_json_line():
     assert "staff donations CSV, peak memory while streamed, SQLite" in table and "staff points report" in table
 
 
+def test_closeout_bench_prints_one_json_line():
+    """The kiosk's day reports and rare-kind reads on a ledger of a few days and on one of a day."""
+    out = _one_json_line(["bench/closeout.py", "--days", "5", "--gifts", "3", "--calls", "2"])
+    assert (out["bench"], out["days"], out["gifts_a_day"]) == ("closeout", 5, 3)
+    assert out["entries"] > out["entries_base"] > 0
+    for key in ("x", "z", "open", "config", "pool"):
+        assert out[f"{key}_ms"] > 0 and out[f"{key}_ms_base"] > 0
+        assert out[f"{key}_ratio"] == round(out[f"{key}_ms_base"] / out[f"{key}_ms"], 3)
+    sys.path.insert(0, str(ROOT / "bench"))
+    import report
+
+    assert "kiosk: the menu's X report of today" in report.table({"closeout": [out]})
+
+
 def test_report_takes_the_batch_size_most_lines_have(tmp_path):
     """Lines of the bench's default batch (500 since 2026-12-03d) make the table; a few runs at another batch
     size, for the plot, are not mixed into its medians."""

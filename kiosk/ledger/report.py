@@ -17,6 +17,18 @@ def business_date(wall_ms: int, tz: ZoneInfo) -> date:
     return datetime.fromtimestamp(wall_ms / 1000, tz).date()
 
 
+_DAY_MS = 86_400_000
+_EPOCH = date(1970, 1, 1).toordinal()
+
+
+def day_window_ms(first: date, last: date) -> tuple[int, int]:
+    """Wall times ``[lo, hi)`` that hold every instant whose business date, in any time zone, is from ``first``
+    to ``last``: their UTC days with a day's margin either side (time zones lie within UTC−12…+14). A superset,
+    so a time zone's rules never need to be right here: :func:`settled_report` decides each date itself.
+    Day numbers, not datetimes, so no date is out of range."""
+    return (first.toordinal() - _EPOCH - 1) * _DAY_MS, (last.toordinal() - _EPOCH + 2) * _DAY_MS
+
+
 def settled_report(entries: Iterable[tuple[int, dict[str, Any]]], day: date | None = None) -> dict[str, Any]:
     """``entries`` yields ``(seq, parsed body)`` in seq order."""
     tz = ZoneInfo("Asia/Tokyo")

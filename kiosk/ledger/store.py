@@ -52,7 +52,7 @@ from kiosk.ledger.encoding import (
 )
 from kiosk.ledger.keys import key_id, public_from_raw, public_raw
 from kiosk.ledger.pepper import DonorToken
-from kiosk.ledger.schema import DENORMALISED, MIGRATIONS, SCHEMA_VERSION, denormalised_row
+from kiosk.ledger.schema import DENORMALISED, MIGRATIONS, RARE_KINDS, SCHEMA_VERSION, denormalised_row
 from kiosk.ledger.signing import Signer
 from kiosk.ledger.state import LedgerState
 from kiosk.ledger.view import LedgerView
@@ -819,9 +819,35 @@ class Ledger:
         return Entry(row[0], row[1], row[2], row[3], parse_body(row[1]))
 
     def last_of_type(self, kind: str) -> Entry | None:
-        """The newest entry of ``kind`` (for example the ``config_change`` in force after a restart), or None."""
-        rows = self._rows("SELECT seq FROM entries WHERE type = ? ORDER BY seq DESC LIMIT 1", [kind])
+        """The newest entry of ``kind`` (for example the ``config_change`` in force after a restart), or None.
+        A kind of :data:`~kiosk.ledger.schema.RARE_KINDS` is found through its index; any other by walking back
+        from the newest entry (all of them when there is none)."""
+        rows = self._rows(f"SELECT seq FROM entries WHERE {_kind_term(kind)} ORDER BY seq DESC LIMIT 1",
+                          [] if kind in RARE_KINDS else [kind])
         return self.entry(int(rows[0][0])) if rows else None
+
+    def entries_of(self, kind: str, stop: int | None = None) -> list[Entry]:
+        """Every entry of ``kind``, one of :data:`~kiosk.ledger.schema.RARE_KINDS` (voids, close-outs, config
+        changes, points spent), oldest first, up to ``stop``: through their index, not the whole history."""
+        if kind not in RARE_KINDS:
+            raise ValueError(f"entries_of reads only the kinds {RARE_KINDS}, not {kind!r}")
+        q, args = f"SELECT seq, body, entry_hash, signature FROM entries WHERE {_kind_term(kind)}", []
+        if stop is not None:
+            q, args = q + " AND seq <= ?", [stop]
+        return [Entry(s, b, h, g, parse_body(b)) for s, b, h, g in self._rows(q + " ORDER BY seq", args)]
+
+    def donation_times(self, lo_ms: int, hi_ms: int) -> list[int]:
+        """The wall times in ``[lo_ms, hi_ms)`` of donations (voided ones too), from their index alone."""
+        return [r[0] for r in self._rows("SELECT wall_ms FROM entries WHERE type = 'donation' AND wall_ms >= ?"
+                                         " AND wall_ms < ?", [lo_ms, hi_ms])]
+
+    def report_entries(self, lo_ms: int, hi_ms: int, stop: int | None = None) -> list[tuple[int, dict[str, Any]]]:
+        """``(seq, parsed body)`` in seq order of what close-out reports over wall times ``[lo_ms, hi_ms)`` read:
+        the genesis (its time zone), the donations of those wall times, and every void and close-out, up to
+        ``stop``. The same as the whole ledger to :func:`~kiosk.ledger.report.settled_report` for any business
+        day within the wall times (kiosk/staff/closeout.py), at the cost of those entries alone."""
+        sql, args = report_query(lo_ms, hi_ms, stop)
+        return [(s, parse_body(b)) for s, b in self._rows(sql, args)]
 
     def iter_entries(self, start: int = 1, stop: int | None = None) -> Iterator[Entry]:
         q = "SELECT seq, body, entry_hash, signature FROM entries WHERE seq >= ?"
@@ -870,6 +896,25 @@ def _marks(values: Sequence[Any]) -> str:
     return ", ".join("?" * len(values))
 
 
+def _kind_term(kind: str) -> str:
+    """``type = '<kind>'`` written out for a rare kind: SQLite uses a partial index only when it can prove the
+    query's WHERE implies the index's, which it cannot for a bound parameter; ``type = ?`` for any other kind."""
+    return f"type = '{kind}'" if kind in RARE_KINDS else "type = ?"
+
+
+def report_query(lo_ms: int, hi_ms: int, stop: int | None = None) -> tuple[str, list[int]]:
+    """The statement behind :meth:`Ledger.report_entries` (and the off-line ``kiosk ledger report --date``): seq
+    and body of the genesis, of the donations with ``lo_ms <= wall_ms < hi_ms`` and of every void and close-out,
+    in seq order, each part through its index (schema migration 3)."""
+    upto = "" if stop is None else " AND seq <= ?"
+    cut = [] if stop is None else [stop]
+    parts = ["SELECT seq, body FROM entries WHERE seq = 1",
+             f"SELECT seq, body FROM entries WHERE type = 'donation' AND wall_ms >= ? AND wall_ms < ?{upto}",
+             f"SELECT seq, body FROM entries WHERE {_kind_term('void')}{upto}",
+             f"SELECT seq, body FROM entries WHERE {_kind_term('close_out')}{upto}"]
+    return " UNION ALL ".join(parts) + " ORDER BY seq", [lo_ms, hi_ms, *cut, *cut, *cut]
+
+
 def iter_entries(engine: Engine, start: int = 1, stop: int | None = None) -> Iterator[Entry]:
     """The entries of a ledger read through SQLAlchemy (:func:`read_only_engine`): the off-line tools' way in.
     SQLAlchemy is imported here, not at module level, so ``kiosk run`` never loads it (see :class:`_Db`)."""
@@ -884,6 +929,13 @@ def iter_entries(engine: Engine, start: int = 1, stop: int | None = None) -> Ite
     with engine.connect() as conn:
         for seq, body, h, sig in conn.execute(q):
             yield Entry(seq, body, h, sig, parse_body(body))
+
+
+def engine_report_entries(engine: Engine, lo_ms: int, hi_ms: int) -> list[tuple[int, dict[str, Any]]]:
+    """:meth:`Ledger.report_entries` for an off-line reader (:func:`read_only_engine`)."""
+    sql, args = report_query(lo_ms, hi_ms)
+    with engine.connect() as conn:
+        return [(s, parse_body(b)) for s, b in conn.exec_driver_sql(sql, tuple(args))]
 
 
 def read_only_engine(path: str | os.PathLike[str]) -> Engine:

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from kiosk.ledger import Entry, Ledger, LedgerError
-from kiosk.ledger.report import business_date, settled_report
+from kiosk.ledger.report import business_date, day_window_ms, settled_report
 from kiosk.ledger.writer import LedgerWriter, call
 from kiosk.ui.i18n import gettext_for
 
@@ -39,44 +39,46 @@ class AlreadyClosed(LedgerError):
                          "use --force to write a superseding close-out")
 
 
-def _parsed(ledger: Ledger) -> Iterable[tuple[int, dict[str, Any]]]:
-    return ((e.seq, e.obj) for e in ledger.iter_entries())
+def _day_entries(ledger: Ledger, first: date, last: date, stop: int | None = None) -> list[tuple[int, dict[str, Any]]]:
+    """What a report of business days ``first``..``last`` reads, in seq order: the genesis, the donations of those
+    days (and of a day's margin either side, which :func:`settled_report` leaves out), and every void and close-out
+    (:meth:`Ledger.report_entries`). Not the whole history: a lobby kiosk writes tens of thousands of entries a
+    year, and these reports run on its CPU while it takes gifts (docs/ledger.md, "Reads that do not grow with the
+    history")."""
+    return ledger.report_entries(*day_window_ms(first, last), stop=stop)
+
+
+def _closed(parsed: Iterable[tuple[int, dict[str, Any]]]) -> dict[date, int]:
+    out: dict[date, int] = {}
+    for seq, obj in parsed:
+        if obj["type"] == "close_out":
+            out[date.fromisoformat(obj["data"]["business_date"])] = seq
+    return out
 
 
 def x_report(ledger: Ledger, day: date | None = None) -> dict[str, Any]:
     """Running totals for ``day`` (default: today's business date). Writes nothing."""
     day = day or ledger.business_date()
-    rep = settled_report(_parsed(ledger), day)
+    parsed = _day_entries(ledger, day, day)
+    rep = settled_report(parsed, day)
     rep["kind"] = "X"
-    closed = rep["closed_seq"] = closed_dates(ledger).get(day)
-    # Donations of the day committed after its latest Z: the signed close-out does not hold them.
+    closed = rep["closed_seq"] = _closed(parsed).get(day)
+    # Donations of the day committed after its latest Z: the signed close-out does not hold them. (The genesis
+    # stays in: it names the time zone the day is counted in.)
     rep["after_close"] = 0 if closed is None else settled_report(
-        ((s, o) for s, o in _parsed(ledger) if s > closed), day)["count"]
+        [(s, o) for s, o in parsed if s > closed or o["type"] == "genesis"], day)["count"]
     return rep
 
 
 def closed_dates(ledger: Ledger) -> dict[date, int]:
     """Business date -> seq of its latest ``close_out`` entry."""
-    out: dict[date, int] = {}
-    for e in ledger.iter_entries():
-        if e.type == "close_out":
-            out[date.fromisoformat(e.data["business_date"])] = e.seq
-    return out
+    return _closed((e.seq, e.obj) for e in ledger.entries_of("close_out"))
 
 
 def _plan(ledger: Ledger, day: date, stop: int | None = None) -> tuple[int | None, dict[str, Any]]:
     """(seq of ``day``'s latest close-out or None, the settled report of ``day``) over entries up to ``stop``."""
-    previous: int | None = None
-
-    def parsed() -> Iterable[tuple[int, dict[str, Any]]]:
-        nonlocal previous
-        for e in ledger.iter_entries(stop=stop):
-            if e.type == "close_out" and date.fromisoformat(e.data["business_date"]) == day:
-                previous = e.seq
-            yield e.seq, e.obj
-
-    rep = settled_report(parsed(), day)
-    return previous, rep
+    parsed = _day_entries(ledger, day, day, stop)
+    return _closed(parsed).get(day), settled_report(parsed, day)
 
 
 def z_report(writer: LedgerWriter, day: date | None = None, *, force: bool = False,
@@ -89,8 +91,8 @@ def z_report(writer: LedgerWriter, day: date | None = None, *, force: bool = Fal
     """
     ledger = writer.ledger
     day = day or ledger.business_date()
-    # The whole-ledger scan runs here, on the caller's thread, so donations are not held up behind it
-    # on the writer's; only the check-and-append below runs there.
+    # The day's entries are read and counted here, on the caller's thread, so donations are not held up
+    # behind it on the writer's; only the check-and-append below runs there.
     upto = ledger.size
     planned = _plan(ledger, day, stop=upto)
 
@@ -123,17 +125,11 @@ def open_dates(ledger: Ledger, today: date | None = None, lookback_days: int = 3
     """
     today = today or ledger.business_date()
     oldest = today - timedelta(days=lookback_days)
-    closed: set[date] = set()
-    with_donations: set[date] = set()
-    tz = ZoneInfo(ledger.timezone)
-    for e in ledger.iter_entries():
-        if e.type == "genesis":
-            tz = ZoneInfo(e.data.get("timezone", ledger.timezone))
-        elif e.type == "donation":
-            with_donations.add(business_date(e.obj["wall_ms"], tz))
-        elif e.type == "close_out":
-            closed.add(date.fromisoformat(e.data["business_date"]))
-    return sorted(d for d in with_donations - closed if oldest <= d < today)
+    # The days are counted in the genesis's time zone, as the reports count them; only the donations' wall times
+    # are read (from their index), not their bodies.
+    tz = ZoneInfo(ledger.entry(1).data.get("timezone", ledger.timezone))
+    with_donations = {business_date(ms, tz) for ms in ledger.donation_times(*day_window_ms(oldest, today))}
+    return sorted(d for d in with_donations - closed_dates(ledger).keys() if oldest <= d < today)
 
 
 def auto_close(writer: LedgerWriter, lookback_days: int = 31, today: date | None = None) -> list[Entry]:

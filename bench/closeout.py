@@ -1,0 +1,145 @@
+"""The kiosk's own reads after a year of history: prints one JSON line.
+
+A lobby kiosk's ledger grows by tens of thousands of entries a year, and some of what the kiosk reads from it
+is about one day or a few entries: the X and Z reports of the maintenance menu (a business day), the nightly
+close of forgotten days (the last month), the newest ``config_change`` (read at every start, before the first
+tap) and a points pool's balance (read on the writer's thread during an exchange). What those cost must not
+grow with the history, and they run on the kiosk's own CPU, beside the movie and the taps.
+
+One ledger is written as `kiosk run` and its daily close-out write it: --days business days of --gifts gifts
+(intent, donation, checkpoint entry each), each day closed by a signed ``close_out`` entry (its settled report,
+as ``z_report`` computes it, over the day's entries only, so the set-up stays linear); the kiosk's config
+change and a pool's spends are at the start of the year. A second ledger holds only the newest day, written the
+same way (its genesis, the config change and spends, then the day): the baseline. Medians over --calls calls
+(after one not counted), in ms, of the public calls on each:
+
+- x_ms: ``x_report`` of the newest day (the menu's X page);
+- z_ms: ``z_report(force=True)`` of the newest day (the menu's Z; it appends a durable entry, on tmpfs here);
+- open_ms: ``open_dates`` (the nightly timer, 31 days);
+- config_ms: ``last_of_type("config_change")`` (every start of ``kiosk run``);
+- pool_ms: ``points_spent(pool=...)`` (a pool's balance during an exchange).
+
+Each with ``_base`` (the one-day ledger) and ``_ratio`` = base / history (1.0: a year costs nothing). The
+ledgers are on tmpfs, in the page cache: a kiosk's SD card after a power cut reads each page walked from the
+card, which these figures do not show. No aim of issue #16 names these; they are the kiosk's side of "costs
+that grow with the history" (docs/performance.md).
+
+Usage: python bench/closeout.py [--days 365] [--gifts 30] [--calls 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import time
+import uuid
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import sync as bench_sync  # noqa: E402  bench/sync.py: the scratch dir and the projects
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
+
+from kiosk.ledger import Ledger, Pepper  # noqa: E402
+from kiosk.ledger.clock import FixedClock  # noqa: E402
+from kiosk.ledger.report import settled_report  # noqa: E402
+from kiosk.ledger.writer import InlineWriter  # noqa: E402
+from kiosk.staff.closeout import CLOSE_OUT_KEYS, open_dates, x_report, z_report  # noqa: E402
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+POOL = "sponsor-2026"
+
+
+def _ms(day: date, hour: int) -> int:
+    return int(datetime(day.year, day.month, day.day, hour, tzinfo=TOKYO).timestamp() * 1000)
+
+
+def write(path: Path, first: date, days: int, gifts: int, pepper: Pepper) -> tuple[Ledger, FixedClock]:
+    """A kiosk's ledger of ``days`` business days from ``first``: the config change and three spends of the pool
+    on the first morning, then each day's gifts and its evening close-out. The clock is left on the last day."""
+    clock = FixedClock(wall_ms=_ms(first, 8))
+    led = Ledger.open(path, Ed25519PrivateKey.generate(), "bench-closeout", clock=clock, checkpoint_every=100)
+    led.append("config_change", {"version": 1, "digest": "ab" * 32, "source": "portal"})
+    card = pepper.token(b"\x01" * 8)
+    for _ in range(3):
+        led.spend_points(card, 10, bench_sync.PROJECTS[0], 100, POOL)
+    n = 0
+    for d in range(days):
+        day = first + timedelta(days=d)
+        clock.wall = _ms(day, 9)
+        made: list[tuple[int, dict[str, Any]]] = []
+        for _ in range(gifts):
+            clock.advance(20 * 60_000)
+            intent = led.record_intent(bench_sync.PROJECTS[n % 4], 100 * (1 + n % 10), "sim",
+                                       pepper.token(n.to_bytes(8, "big")), uuid.uuid4().hex)
+            gift = led.record_donation(intent.seq, f"r{n}", 1 + n % 10)
+            led.checkpoint()
+            made += [(intent.seq, intent.obj), (gift.seq, gift.obj)]
+            n += 1
+        if d == days - 1:
+            break  # the newest day is today: still open, as the menu's X and Z see it
+        clock.wall = _ms(day, 21)
+        rep = settled_report(made, day)
+        data: dict[str, Any] = {k: rep[k] for k in CLOSE_OUT_KEYS if k != "business_date"}
+        led.append("close_out", {**data, "business_date": day.isoformat(), "trigger": "timer"})
+    return led, clock
+
+
+def timed(fn: Any, calls: int) -> float:
+    """Median wall-clock ms of ``calls`` calls of ``fn()``, after one not counted."""
+    fn()
+    ts = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return round(statistics.median(ts) * 1e3, 3)
+
+
+def measure(led: Ledger, calls: int) -> dict[str, float]:
+    writer = InlineWriter(led)
+    day = led.business_date()
+    return {
+        "x_ms": timed(lambda: x_report(led, day), calls),
+        "z_ms": timed(lambda: z_report(writer, day, force=True), calls),
+        "open_ms": timed(lambda: open_dates(led), calls),
+        "config_ms": timed(lambda: led.last_of_type("config_change"), calls),
+        "pool_ms": timed(lambda: led.points_spent(pool=POOL), calls),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--days", type=int, default=365, help="business days of history, the newest one open")
+    ap.add_argument("--gifts", type=int, default=30, help="gifts a day")
+    ap.add_argument("--calls", type=int, default=7)
+    args = ap.parse_args()
+    work = bench_sync.scratch_dir()
+    try:
+        pepper = Pepper.create(work / "pepper.json")
+        today = datetime.now(TOKYO).date()
+        year, _ = write(work / "year.db", today - timedelta(days=args.days - 1), args.days, args.gifts, pepper)
+        one, _ = write(work / "day.db", today, 1, args.gifts, pepper)
+        out: dict[str, Any] = {"bench": "closeout", "days": args.days, "gifts_a_day": args.gifts,
+                               "entries": year.size, "entries_base": one.size}
+        history, base = measure(year, args.calls), measure(one, args.calls)
+        for k, v in history.items():
+            out[k] = v
+            out[k + "_base"] = base[k]
+            out[k.replace("_ms", "_ratio")] = round(base[k] / v, 3) if v else None
+        year.close(checkpoint=False)
+        one.close(checkpoint=False)
+        print(json.dumps(out), flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
