@@ -2,9 +2,10 @@
 
 A lobby kiosk's ledger grows by tens of thousands of entries a year, and some of what the kiosk reads from it
 is about one day or a few entries: the X and Z reports of the maintenance menu (a business day), the nightly
-close of forgotten days (the last month), the newest ``config_change`` (read at every start, before the first
-tap) and a points pool's balance (read on the writer's thread during an exchange). What those cost must not
-grow with the history, and they run on the kiosk's own CPU, beside the movie and the taps.
+close of forgotten days (the last month), the newest ``config_change`` (read at every start of a kiosk that
+runs a config from the portal, before its first tap) and a points pool's balance (read on the writer's
+thread during an exchange). What those cost must not grow with the history, and they run on the kiosk's own
+CPU, beside the movie and the taps.
 
 One ledger is written as `kiosk run` and its daily close-out write it: --days business days of --gifts gifts
 (intent, donation, checkpoint entry each), each day closed by a signed ``close_out`` entry (its settled report,
@@ -14,15 +15,23 @@ same way (its genesis, the config change and spends, then the day): the baseline
 (after one not counted), in ms, of the public calls on each:
 
 - x_ms: ``x_report`` of the newest day (the menu's X page);
-- z_ms: ``z_report(force=True)`` of the newest day (the menu's Z; it appends a durable entry, on tmpfs here);
+- z_ms: ``z_report(force=True)`` of the newest day (the menu's Z; it appends a durable entry: an fsync);
 - open_ms: ``open_dates`` (the nightly timer, 31 days);
-- config_ms: ``last_of_type("config_change")`` (every start of ``kiosk run``);
+- config_ms: ``last_of_type("config_change")`` (every start of a ``kiosk run`` that runs a portal config);
 - pool_ms: ``points_spent(pool=...)`` (a pool's balance during an exchange).
 
-Each with ``_base`` (the one-day ledger) and ``_ratio`` = base / history (1.0: a year costs nothing). The
-ledgers are on tmpfs, in the page cache: a kiosk's SD card after a power cut reads each page walked from the
-card, which these figures do not show. No aim of issue #16 names these; they are the kiosk's side of "costs
-that grow with the history" (docs/performance.md).
+The ledgers are written on tmpfs (an fsync an entry is cheap there), then copied to the default temp
+directory, a disk, and measured there with the file in the page cache. Two more figures start cold, as after a
+power cut: the ledger is opened (which reads its state snapshot and the entries after it), the file's pages
+are dropped from the page cache (``posix_fadvise(DONTNEED)``), and one call is timed, median of --calls opens:
+
+- config_cold_ms: ``last_of_type("config_change")``, what ``kiosk run`` reads before its first tap when it
+  runs a config from the portal;
+- x_cold_ms: the X report.
+
+Each with ``_base`` (the one-day ledger) and ``_ratio`` = base / history (1.0: a year costs nothing). The cold
+figures read this machine's disk; a kiosk's SD card reads slower. No aim of issue #16 names these; they are
+the kiosk's side of "costs that grow with the history" (docs/performance.md).
 
 Usage: python bench/closeout.py [--days 365] [--gifts 30] [--calls 7]
 """
@@ -31,9 +40,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from datetime import date, datetime, timedelta
@@ -54,6 +65,7 @@ from kiosk.ledger.writer import InlineWriter  # noqa: E402
 from kiosk.staff.closeout import CLOSE_OUT_KEYS, open_dates, x_report, z_report  # noqa: E402
 
 TOKYO = ZoneInfo("Asia/Tokyo")
+KIOSK = "bench-closeout"
 POOL = "sponsor-2026"
 
 
@@ -65,7 +77,7 @@ def write(path: Path, first: date, days: int, gifts: int, pepper: Pepper) -> tup
     """A kiosk's ledger of ``days`` business days from ``first``: the config change and three spends of the pool
     on the first morning, then each day's gifts and its evening close-out. The clock is left on the last day."""
     clock = FixedClock(wall_ms=_ms(first, 8))
-    led = Ledger.open(path, Ed25519PrivateKey.generate(), "bench-closeout", clock=clock, checkpoint_every=100)
+    led = Ledger.open(path, Ed25519PrivateKey.generate(), KIOSK, clock=clock, checkpoint_every=100)
     led.append("config_change", {"version": 1, "digest": "ab" * 32, "source": "portal"})
     card = pepper.token(b"\x01" * 8)
     for _ in range(3):
@@ -103,16 +115,59 @@ def timed(fn: Any, calls: int) -> float:
     return round(statistics.median(ts) * 1e3, 3)
 
 
-def measure(led: Ledger, calls: int) -> dict[str, float]:
+def drop_pages(path: Path) -> None:
+    """Evict the file's pages from the page cache (written back first, so none stays dirty), as a power cut
+    leaves it: the next read of each page goes to the disk."""
+    for p in (path, path.with_name(path.name + "-wal")):
+        if p.exists():
+            fd = os.open(p, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
+def cold(path: Path, key: Ed25519PrivateKey, fn: Any, calls: int) -> float:
+    """Median ms of ``fn(ledger)`` as the first read of a ledger just opened, its file's pages dropped after the
+    open (which reads the state snapshot and the entries after it): a start after a power cut."""
+    ts = []
+    for _ in range(calls):
+        led = Ledger.open(path, key, KIOSK, boot=False, checkpoint_every=100)
+        drop_pages(path)
+        t0 = time.perf_counter()
+        fn(led)
+        ts.append(time.perf_counter() - t0)
+        led.close(checkpoint=False)
+    return round(statistics.median(ts) * 1e3, 3)
+
+
+def measure(path: Path, key: Ed25519PrivateKey, calls: int) -> dict[str, float]:
+    out = {
+        "config_cold_ms": cold(path, key, lambda led: led.last_of_type("config_change"), calls),
+        "x_cold_ms": cold(path, key, lambda led: x_report(led, led.business_date()), calls),
+    }
+    led = Ledger.open(path, key, KIOSK, boot=False, checkpoint_every=100)
     writer = InlineWriter(led)
     day = led.business_date()
-    return {
+    out.update({
         "x_ms": timed(lambda: x_report(led, day), calls),
         "z_ms": timed(lambda: z_report(writer, day, force=True), calls),
         "open_ms": timed(lambda: open_dates(led), calls),
         "config_ms": timed(lambda: led.last_of_type("config_change"), calls),
         "pool_ms": timed(lambda: led.points_spent(pool=POOL), calls),
-    }
+    })
+    led.close(checkpoint=False)
+    return out
+
+
+def on_disk(led: Ledger, disk: Path) -> tuple[Path, Ed25519PrivateKey]:
+    """Close ``led`` (written on tmpfs, where its fsyncs are cheap) and copy its file to ``disk``."""
+    key, src = led._sk, led.path  # noqa: SLF001 - the same kiosk opens its ledger again
+    led.close(checkpoint=False)
+    dst = disk / src.name
+    shutil.copyfile(src, dst)
+    return dst, key
 
 
 def main() -> None:
@@ -122,6 +177,7 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=7)
     args = ap.parse_args()
     work = bench_sync.scratch_dir()
+    disk = Path(tempfile.mkdtemp(prefix="kiosk-bench-closeout-"))  # the default temp dir: not tmpfs here
     try:
         pepper = Pepper.create(work / "pepper.json")
         today = datetime.now(TOKYO).date()
@@ -129,16 +185,15 @@ def main() -> None:
         one, _ = write(work / "day.db", today, 1, args.gifts, pepper)
         out: dict[str, Any] = {"bench": "closeout", "days": args.days, "gifts_a_day": args.gifts,
                                "entries": year.size, "entries_base": one.size}
-        history, base = measure(year, args.calls), measure(one, args.calls)
+        history, base = measure(*on_disk(year, disk), args.calls), measure(*on_disk(one, disk), args.calls)
         for k, v in history.items():
             out[k] = v
             out[k + "_base"] = base[k]
             out[k.replace("_ms", "_ratio")] = round(base[k] / v, 3) if v else None
-        year.close(checkpoint=False)
-        one.close(checkpoint=False)
         print(json.dumps(out), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(disk, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -158,8 +158,10 @@ def rows(runs: dict[str, list[dict[str, Any]]]) -> list[tuple[str, str, str, str
                  f"{int(med(k, 'entries') or 0):,} entries)")
         for key, what in (("x", "the menu's X report of today"), ("z", "the menu's Z report of today"),
                           ("open", "the nightly close's forgotten days (31)"),
-                          ("config", "the newest config change, at every start"),
-                          ("pool", "a points pool's balance, during an exchange")):
+                          ("config", "the newest config change, read at a start (file in the page cache)"),
+                          ("pool", "a points pool's balance, during an exchange"),
+                          ("config_cold", "the newest config change, at a start after a power cut (pages dropped)"),
+                          ("x_cold", "the X report, its ledger's pages dropped")):
             add(label, f"kiosk: {what}", med(k, f"{key}_ms"), med(k, f"{key}_ms_base"), "a one-day ledger",
                 unit=" ms", ratio=med(k, f"{key}_ratio"))
     if c := runs.get("cpu_budget"):
