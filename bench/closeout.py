@@ -29,6 +29,13 @@ are dropped from the page cache (``posix_fadvise(DONTNEED)``), and one call is t
   runs a config from the portal;
 - x_cold_ms: the X report.
 
+Two costs that still grow with the history, measured so that they can be followed:
+
+- first_proof_ms: a restarted kiosk's uploader's first consistency proof (``LedgerSource.leaves`` of every entry,
+  then ``merkle.consistency_proof`` from three entries back with an empty subtree cache), median of --calls;
+- state_mb: the Python memory an open ledger holds (its replayed state: every intent's idempotency key and
+  resolution, every settled donation), and leaves_mb, the uploader's leaf hashes (tracemalloc).
+
 Each with ``_base`` (the one-day ledger) and ``_ratio`` = base / history (1.0: a year costs nothing). The cold
 figures read this machine's disk; a kiosk's SD card reads slower. No aim of issue #16 names these; they are
 the kiosk's side of "costs that grow with the history" (docs/performance.md).
@@ -39,6 +46,7 @@ Usage: python bench/closeout.py [--days 365] [--gifts 30] [--calls 7]
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import shutil
@@ -46,11 +54,10 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
+import tracemalloc
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -58,25 +65,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import sync as bench_sync  # noqa: E402  bench/sync.py: the scratch dir and the projects
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 
-from kiosk.ledger import Ledger, Pepper  # noqa: E402
+from kiosk.ledger import Ledger, Pepper, merkle  # noqa: E402
 from kiosk.ledger.clock import FixedClock  # noqa: E402
-from kiosk.ledger.report import settled_report  # noqa: E402
 from kiosk.ledger.writer import InlineWriter  # noqa: E402
-from kiosk.staff.closeout import CLOSE_OUT_KEYS, open_dates, x_report, z_report  # noqa: E402
+from kiosk.staff.closeout import open_dates, x_report, z_report  # noqa: E402
+from kiosk.sync.source import LedgerSource  # noqa: E402
 
-TOKYO = ZoneInfo("Asia/Tokyo")
+TOKYO = bench_sync.TOKYO
 KIOSK = "bench-closeout"
 POOL = "sponsor-2026"
 
 
-def _ms(day: date, hour: int) -> int:
-    return int(datetime(day.year, day.month, day.day, hour, tzinfo=TOKYO).timestamp() * 1000)
-
-
 def write(path: Path, first: date, days: int, gifts: int, pepper: Pepper) -> tuple[Ledger, FixedClock]:
     """A kiosk's ledger of ``days`` business days from ``first``: the config change and three spends of the pool
-    on the first morning, then each day's gifts and its evening close-out. The clock is left on the last day."""
-    clock = FixedClock(wall_ms=_ms(first, 8))
+    on the first morning, then each day's gifts and its evening close-out, but for the newest day, today, which
+    is still open as the menu's X and Z see it. The clock is left on the last gift."""
+    clock = FixedClock(wall_ms=bench_sync.tokyo_ms(first, 8))
     led = Ledger.open(path, Ed25519PrivateKey.generate(), KIOSK, clock=clock, checkpoint_every=100)
     led.append("config_change", {"version": 1, "digest": "ab" * 32, "source": "portal"})
     card = pepper.token(b"\x01" * 8)
@@ -84,23 +88,8 @@ def write(path: Path, first: date, days: int, gifts: int, pepper: Pepper) -> tup
         led.spend_points(card, 10, bench_sync.PROJECTS[0], 100, POOL)
     n = 0
     for d in range(days):
-        day = first + timedelta(days=d)
-        clock.wall = _ms(day, 9)
-        made: list[tuple[int, dict[str, Any]]] = []
-        for _ in range(gifts):
-            clock.advance(20 * 60_000)
-            intent = led.record_intent(bench_sync.PROJECTS[n % 4], 100 * (1 + n % 10), "sim",
-                                       pepper.token(n.to_bytes(8, "big")), uuid.uuid4().hex)
-            gift = led.record_donation(intent.seq, f"r{n}", 1 + n % 10)
-            led.checkpoint()
-            made += [(intent.seq, intent.obj), (gift.seq, gift.obj)]
-            n += 1
-        if d == days - 1:
-            break  # the newest day is today: still open, as the menu's X and Z see it
-        clock.wall = _ms(day, 21)
-        rep = settled_report(made, day)
-        data: dict[str, Any] = {k: rep[k] for k in CLOSE_OUT_KEYS if k != "business_date"}
-        led.append("close_out", {**data, "business_date": day.isoformat(), "trigger": "timer"})
+        n = bench_sync.business_day(led, clock, pepper, first + timedelta(days=d), gifts, n, every_minutes=20,
+                                    close=d < days - 1)
     return led, clock
 
 
@@ -158,7 +147,40 @@ def measure(path: Path, key: Ed25519PrivateKey, calls: int) -> dict[str, float]:
         "pool_ms": timed(lambda: led.points_spent(pool=POOL), calls),
     })
     led.close(checkpoint=False)
+    out["first_proof_ms"] = timed(lambda: first_proof(path), calls)
+    out.update(held(path, key))
     return out
+
+
+def first_proof(path: Path) -> None:
+    """What a restarted kiosk's uploader does for its first batch's consistency proof (kiosk/sync/uploader.py):
+    read the leaf hashes, then the proof from a checkpoint three entries back, with an empty subtree cache."""
+    src = LedgerSource(path)
+    try:
+        n = src.size()
+        merkle.consistency_proof(n - 3, src.leaves(n), src.tree_cache)
+    finally:
+        src.close()
+
+
+def held(path: Path, key: Ed25519PrivateKey) -> dict[str, float]:
+    """Python memory (tracemalloc) an open ledger holds (its replayed state), and an uploader's leaf hashes."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        led = Ledger.open(path, key, KIOSK, boot=False, checkpoint_every=100)
+        gc.collect()
+        state = tracemalloc.get_traced_memory()[0] - before
+        led.close(checkpoint=False)
+        src = LedgerSource(path)
+        before = tracemalloc.get_traced_memory()[0]
+        src.leaves(src.size())
+        leaves = tracemalloc.get_traced_memory()[0] - before
+        src.close()
+    finally:
+        tracemalloc.stop()
+    return {"state_mb": round(state / 1e6, 3), "leaves_mb": round(leaves / 1e6, 3)}
 
 
 def on_disk(led: Ledger, disk: Path) -> tuple[Path, Ed25519PrivateKey]:
@@ -189,7 +211,8 @@ def main() -> None:
         for k, v in history.items():
             out[k] = v
             out[k + "_base"] = base[k]
-            out[k.replace("_ms", "_ratio")] = round(base[k] / v, 3) if v else None
+            if k.endswith("_ms"):
+                out[k.replace("_ms", "_ratio")] = round(base[k] / v, 3) if v else None
         print(json.dumps(out), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -33,10 +33,9 @@ import statistics
 import sys
 import time
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -47,15 +46,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey 
 from kiosk.ledger import Ledger, Pepper  # noqa: E402
 from kiosk.ledger.clock import FixedClock  # noqa: E402
 from kiosk.ledger.merkle import consistency_proof  # noqa: E402
-from kiosk.ledger.report import settled_report  # noqa: E402
-from kiosk.staff.closeout import CLOSE_OUT_KEYS  # noqa: E402
 from server_sync import reconcile  # noqa: E402
 from server_sync.auth import authenticate  # noqa: E402
 from server_sync.db import drop_schema  # noqa: E402
 from server_sync.ingest import Ingestor  # noqa: E402
 from server_sync.wire import protocol as P  # noqa: E402
 
-TOKYO = ZoneInfo("Asia/Tokyo")
+TOKYO = bench_sync.TOKYO
 
 
 class DayKiosk:
@@ -66,33 +63,16 @@ class DayKiosk:
         self.sk = Ed25519PrivateKey.generate()
         today = datetime.now(TOKYO).date()
         first = today - timedelta(days=days)
-        clock = FixedClock(wall_ms=_ms(first, 8))
+        clock = FixedClock(wall_ms=bench_sync.tokyo_ms(first, 8))
         led = Ledger.open(work / f"{self.id}-{uuid.uuid4().hex[:6]}.db", self.sk, self.id, clock=clock,
                           checkpoint_every=100)
         n = 0
-        for d in range(days):
-            day = first + timedelta(days=d)
-            clock.wall = _ms(day, 9)
-            made: list[tuple[int, dict[str, Any]]] = []
-            for _ in range(gifts):
-                clock.advance(40 * 60_000)  # a gift every 40 minutes from 9:40
-                intent = led.record_intent(bench_sync.PROJECTS[n % 4], 100 * (1 + n % 10), "sim",
-                                           pepper.token(n.to_bytes(8, "big")), uuid.uuid4().hex)
-                gift = led.record_donation(intent.seq, f"r{self.id}-{n}", 1 + n % 10)
-                led.checkpoint()
-                made += [(intent.seq, intent.obj), (gift.seq, gift.obj)]
-                n += 1
-            clock.wall = _ms(day, 21)  # the evening close-out, as the kiosk's timer makes it
-            rep = settled_report(made, day)
-            data: dict[str, Any] = {k: rep[k] for k in CLOSE_OUT_KEYS if k != "business_date"}
-            led.append("close_out", {**data, "business_date": day.isoformat(), "trigger": "timer"})
+        for d in range(days):  # a gift every 40 minutes from 9:40, and the evening close-out
+            n = bench_sync.business_day(led, clock, pepper, first + timedelta(days=d), gifts, n, every_minutes=40,
+                                        ref=f"r{self.id}-")
         self.entries = list(led.iter_entries())
         led.close(checkpoint=False)
         self.batches = _batches(self.id, self.entries)
-
-
-def _ms(day: date, hour: int) -> int:
-    return int(datetime(day.year, day.month, day.day, hour, tzinfo=TOKYO).timestamp() * 1000)
 
 
 def _batches(kid: str, entries: list[Any]) -> list[tuple[bytes, str]]:

@@ -161,9 +161,14 @@ def rows(runs: dict[str, list[dict[str, Any]]]) -> list[tuple[str, str, str, str
                           ("config", "the newest config change, read at a start (file in the page cache)"),
                           ("pool", "a points pool's balance, during an exchange"),
                           ("config_cold", "the newest config change, at a start after a power cut (pages dropped)"),
-                          ("x_cold", "the X report, its ledger's pages dropped")):
+                          ("x_cold", "the X report, its ledger's pages dropped"),
+                          ("first_proof", "a restarted kiosk's first consistency proof")):
             add(label, f"kiosk: {what}", med(k, f"{key}_ms"), med(k, f"{key}_ms_base"), "a one-day ledger",
                 unit=" ms", ratio=med(k, f"{key}_ratio"))
+        add(label, "kiosk: memory an open ledger's state holds", med(k, "state_mb"), med(k, "state_mb_base"),
+            "a one-day ledger", unit=" MB")
+        add(label, "kiosk: memory the uploader's leaf hashes hold", med(k, "leaves_mb"), med(k, "leaves_mb_base"),
+            "a one-day ledger", unit=" MB")
     if c := runs.get("cpu_budget"):
         for b in ("100", "50", "25"):
             add(f"cpu_budget ({n['cpu_budget']})", f"tap p99 at {b} % of a core, 1280×720",

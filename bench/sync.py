@@ -46,8 +46,10 @@ import tempfile
 import threading
 import time
 import uuid
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -92,6 +94,42 @@ def add_gifts(led: Ledger, size: int, pepper: Pepper, projects: tuple[str, ...] 
         # (kiosk/donation/service.py, DonationService._checkpoint), besides every checkpoint_every entries.
         led.checkpoint()
         i += 1
+
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+def tokyo_ms(day: date, hour: int) -> int:
+    """Wall time of ``hour`` o'clock on ``day`` in Tokyo, in ms."""
+    return int(datetime(day.year, day.month, day.day, hour, tzinfo=TOKYO).timestamp() * 1000)
+
+
+def business_day(led: Ledger, clock: FixedClock, pepper: Pepper, day: date, gifts: int, n: int, *,
+                 every_minutes: int, ref: str = "r", close: bool = True) -> int:
+    """One business day of ``led`` as `kiosk run` and its evening close-out write it: ``gifts`` gifts from 9:00,
+    one every ``every_minutes`` (intent, donation, checkpoint entry, as ``add_gifts``), then (``close``) the
+    day's signed ``close_out`` at 21:00 with the day's settled report, as ``z_report`` computes it but over
+    the day's entries only (its reading of the ledger would make a year's set-up slow). ``n`` numbers the
+    gifts (amounts, projects, card tokens, the provider's reference ``{ref}{n}``); returns the next number."""
+    from kiosk.ledger.report import settled_report
+    from kiosk.staff.closeout import CLOSE_OUT_KEYS
+
+    clock.wall = tokyo_ms(day, 9)
+    made: list[tuple[int, dict[str, Any]]] = []
+    for _ in range(gifts):
+        clock.advance(every_minutes * 60_000)
+        intent = led.record_intent(PROJECTS[n % 4], 100 * (1 + n % 10), "sim", pepper.token(n.to_bytes(8, "big")),
+                                   uuid.uuid4().hex)
+        gift = led.record_donation(intent.seq, f"{ref}{n}", 1 + n % 10)
+        led.checkpoint()
+        made += [(intent.seq, intent.obj), (gift.seq, gift.obj)]
+        n += 1
+    if close:
+        clock.wall = tokyo_ms(day, 21)
+        rep = settled_report(made, day)
+        data: dict[str, Any] = {k: rep[k] for k in CLOSE_OUT_KEYS if k != "business_date"}
+        led.append("close_out", {**data, "business_date": day.isoformat(), "trigger": "timer"})
+    return n
 
 
 def free_port() -> int:
