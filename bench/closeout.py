@@ -33,6 +33,8 @@ Two costs that still grow with the history, measured so that they can be followe
 
 - first_proof_ms: a restarted kiosk's uploader's first consistency proof (``LedgerSource.leaves`` of every entry,
   then ``merkle.consistency_proof`` from three entries back with an empty subtree cache), median of --calls;
+- export_ms: ``write_export`` of the whole ledger (the USB export from the menu, ``kiosk ledger export``), and
+  export_peak_mb, the most Python memory it holds at once (tracemalloc), which must not grow with the history;
 - state_mb: the Python memory an open ledger holds (its replayed state: every intent's idempotency key and
   resolution, every settled donation), and leaves_mb, the uploader's leaf hashes (tracemalloc).
 
@@ -65,7 +67,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import sync as bench_sync  # noqa: E402  bench/sync.py: the scratch dir and the projects
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 
-from kiosk.ledger import Ledger, Pepper, merkle  # noqa: E402
+from kiosk.ledger import Ledger, Pepper, merkle, write_export  # noqa: E402
 from kiosk.ledger.clock import FixedClock  # noqa: E402
 from kiosk.ledger.writer import InlineWriter  # noqa: E402
 from kiosk.staff.closeout import open_dates, x_report, z_report  # noqa: E402
@@ -149,6 +151,16 @@ def measure(path: Path, key: Ed25519PrivateKey, calls: int) -> dict[str, float]:
     led.close(checkpoint=False)
     out["first_proof_ms"] = timed(lambda: first_proof(path), calls)
     out.update(held(path, key))
+    dump = path.with_suffix(".export.jsonl")
+    out["export_ms"] = timed(lambda: write_export(path, dump), max(1, calls // 2))
+    gc.collect()
+    tracemalloc.start()
+    try:
+        write_export(path, dump)
+        out["export_peak_mb"] = round(tracemalloc.get_traced_memory()[1] / 1e6, 3)
+    finally:
+        tracemalloc.stop()
+    dump.unlink()
     return out
 
 

@@ -162,9 +162,12 @@ def rows(runs: dict[str, list[dict[str, Any]]]) -> list[tuple[str, str, str, str
                           ("pool", "a points pool's balance, during an exchange"),
                           ("config_cold", "the newest config change, at a start after a power cut (pages dropped)"),
                           ("x_cold", "the X report, its ledger's pages dropped"),
-                          ("first_proof", "a restarted kiosk's first consistency proof")):
+                          ("first_proof", "a restarted kiosk's first consistency proof"),
+                          ("export", "the whole ledger's export (USB stick, `kiosk ledger export`)")):
             add(label, f"kiosk: {what}", med(k, f"{key}_ms"), med(k, f"{key}_ms_base"), "a one-day ledger",
                 unit=" ms", ratio=med(k, f"{key}_ratio"))
+        add(label, "kiosk: the export's peak memory", med(k, "export_peak_mb"), med(k, "export_peak_mb_base"),
+            "a one-day ledger", unit=" MB")
         add(label, "kiosk: memory an open ledger's state holds", med(k, "state_mb"), med(k, "state_mb_base"),
             "a one-day ledger", unit=" MB")
         add(label, "kiosk: memory the uploader's leaf hashes hold", med(k, "leaves_mb"), med(k, "leaves_mb_base"),

@@ -217,10 +217,11 @@ def test_closeout_bench_prints_one_json_line():
     out = _one_json_line(["bench/closeout.py", "--days", "5", "--gifts", "3", "--calls", "2"])
     assert (out["bench"], out["days"], out["gifts_a_day"]) == ("closeout", 5, 3)
     assert out["entries"] > out["entries_base"] > 0
-    for key in ("x", "z", "open", "config", "pool", "config_cold", "x_cold", "first_proof"):
+    for key in ("x", "z", "open", "config", "pool", "config_cold", "x_cold", "first_proof", "export"):
         assert out[f"{key}_ms"] > 0 and out[f"{key}_ms_base"] > 0
         assert out[f"{key}_ratio"] == round(out[f"{key}_ms_base"] / out[f"{key}_ms"], 3)
     assert out["state_mb"] > out["state_mb_base"] > 0 and out["leaves_mb"] > out["leaves_mb_base"] > 0
+    assert out["export_peak_mb"] > 0
     sys.path.insert(0, str(ROOT / "bench"))
     import report
 

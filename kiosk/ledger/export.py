@@ -23,37 +23,58 @@ from typing import Any
 
 from kiosk.ledger.durable import atomic_writer
 from kiosk.ledger.encoding import parse_body
-from kiosk.ledger.store import iter_entries, read_only_engine
+from kiosk.ledger.store import read_only_engine
 from kiosk.ledger.verify import ExportError, Row
 
 FORMAT = "kiosk-ledger-export/1"
+EXPORT_PART_ROWS = 2000
+"""Rows :func:`write_export` reads at a time (about 2 MB of a kiosk's rows)."""
 
 
 def write_export(db_path: str | os.PathLike[str], out: str | os.PathLike[str], *,
-                 tolerate_dir_fsync_unsupported: bool = False) -> int:
+                 tolerate_dir_fsync_unsupported: bool = False, part_rows: int = EXPORT_PART_ROWS) -> int:
     """Write an export of the ledger at ``db_path``; returns the number of entries.
 
+    The rows are streamed from the database into the file, never held together: a kiosk exports from its
+    maintenance menu while it runs, and a year's ledger read whole and parsed held over 120 MB
+    (docs/ledger.md, "Export format"). The export is of the ledger as it stood at its first read: entries a
+    running kiosk appends meanwhile are left for the next one (the ledger is append-only, so the rows up to
+    that seq never change, and the parts read one after another are of one ledger).
+
     ``tolerate_dir_fsync_unsupported``: for a USB stick (see :func:`kiosk.ledger.durable.fsync_dir`).
+    ``part_rows``: rows read at a time.
     """
     eng = read_only_engine(db_path)
     try:
-        entries = list(iter_entries(eng))
+        with eng.connect() as conn:
+            db = conn.connection.driver_connection  # sqlite3's own cursor: rows as plain tuples of bytes
+            assert db is not None
+            count, last = db.execute("SELECT count(*), max(seq) FROM entries").fetchone()
+            if not count:
+                raise ExportError(f"{db_path} holds no entries")
+            genesis = parse_body(db.execute("SELECT body FROM entries WHERE seq = 1").fetchone()[0])
+            newest = db.execute("SELECT body FROM entries WHERE type = 'checkpoint' AND seq <= ? ORDER BY seq DESC"
+                                " LIMIT 1", (last,)).fetchone()
+            note = parse_body(newest[0])["data"]["note"] if newest else None
+            header = {"format": FORMAT, "kiosk_id": genesis["kiosk"], "public_key": genesis["data"]["public_key"],
+                      "key_id": genesis["key_id"], "entries": count, "checkpoint": note}
+            with atomic_writer(out, text=True, tolerate_dir_fsync_unsupported=tolerate_dir_fsync_unsupported) as f:
+                f.write(json.dumps(header, ensure_ascii=False) + "\n")
+                done = 0
+                while done < last:
+                    # A part at a time, each its own short read: a read held while a slow stick is written would
+                    # keep the kiosk's WAL from being checkpointed meanwhile.
+                    rows = db.execute("SELECT seq, body, entry_hash, signature FROM entries WHERE seq > ? AND seq <= ?"
+                                      " ORDER BY seq LIMIT ?", (done, last, part_rows)).fetchall()
+                    if not rows:
+                        break
+                    for seq, body, h, sig in rows:
+                        f.write(json.dumps({"seq": seq, "body": base64.b64encode(body).decode(), "entry_hash": h.hex(),
+                                            "signature": base64.b64encode(sig).decode()}) + "\n")
+                    done = rows[-1][0]
     finally:
         eng.dispose()
-    if not entries:
-        raise ExportError(f"{db_path} holds no entries")
-    genesis = entries[0].obj
-    note = next((e.data["note"] for e in reversed(entries) if e.type == "checkpoint"), None)
-    header = {"format": FORMAT, "kiosk_id": genesis["kiosk"], "public_key": genesis["data"]["public_key"],
-              "key_id": genesis["key_id"], "entries": len(entries), "checkpoint": note}
-    # Streamed into the temp file: an export is about twice the database and need not fit in memory.
-    with atomic_writer(out, text=True, tolerate_dir_fsync_unsupported=tolerate_dir_fsync_unsupported) as f:
-        f.write(json.dumps(header, ensure_ascii=False) + "\n")
-        for e in entries:
-            f.write(json.dumps({"seq": e.seq, "body": base64.b64encode(e.body).decode(),
-                                "entry_hash": e.entry_hash.hex(),
-                                "signature": base64.b64encode(e.signature).decode()}) + "\n")
-    return len(entries)
+    return int(count)
 
 
 def read_export(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Iterator[Row]]:

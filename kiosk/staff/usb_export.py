@@ -30,8 +30,8 @@ from zoneinfo import ZoneInfo
 from kiosk.ledger.durable import fsync_dir, write_atomic
 from kiosk.ledger.encoding import parse_body
 from kiosk.ledger.export import read_export, write_export
-from kiosk.ledger.report import settled_report
-from kiosk.ledger.store import iter_entries, read_only_engine
+from kiosk.ledger.report import day_window_ms, settled_report
+from kiosk.ledger.store import engine_report_entries, read_only_engine
 from kiosk.ops.logsetup import IDM_RE, has_idm, redact
 from kiosk.staff.closeout import Catalog, closeout_csv
 from kiosk.staff.words import StaffMessage
@@ -197,13 +197,13 @@ def scan_ledger_export(path: Path) -> int:
 
 
 def _day_report(ledger_path: Path, day: date | None, timezone: str) -> tuple[date, dict[str, Any], int | None]:
-    eng = read_only_engine(ledger_path)
-    try:
-        parsed = [(e.seq, e.obj) for e in iter_entries(eng)]
-    finally:
-        eng.dispose()
     tz = ZoneInfo(timezone)
     day = day or datetime.now(tz).date()
+    eng = read_only_engine(ledger_path)
+    try:  # the day's entries, not the whole history (docs/ledger.md, "Reads that do not grow with the history")
+        parsed = engine_report_entries(eng, *day_window_ms(day, day))
+    finally:
+        eng.dispose()
     closed = [(seq, obj["data"]) for seq, obj in parsed
               if obj["type"] == "close_out" and obj["data"]["business_date"] == day.isoformat()]
     if closed:
