@@ -74,7 +74,7 @@ def _export(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from kiosk.ledger.encoding import parse_body
     from kiosk.ledger.export import is_export, read_export
-    from kiosk.ledger.report import day_window_ms, render_text, settled_report
+    from kiosk.ledger.report import render_text, settled_report
     from kiosk.ledger.store import engine_report_entries, iter_entries, read_only_engine
 
     day = None
@@ -93,7 +93,7 @@ def _report(args: argparse.Namespace) -> int:
             # A dated report reads its day's donations and every void (docs/ledger.md, "Reads that do not grow
             # with the history"); an undated one counts them all.
             rep = settled_report(((e.seq, e.obj) for e in iter_entries(eng)) if day is None
-                                 else engine_report_entries(eng, *day_window_ms(day, day)), day)
+                                 else engine_report_entries(eng, day, day), day)
         finally:
             eng.dispose()
     print(json.dumps(rep, ensure_ascii=False) if args.json else render_text(rep))

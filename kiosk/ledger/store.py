@@ -52,6 +52,7 @@ from kiosk.ledger.encoding import (
 )
 from kiosk.ledger.keys import key_id, public_from_raw, public_raw
 from kiosk.ledger.pepper import DonorToken
+from kiosk.ledger.report import day_window_ms
 from kiosk.ledger.schema import DENORMALISED, MIGRATIONS, RARE_KINDS, SCHEMA_VERSION, denormalised_row
 from kiosk.ledger.signing import Signer
 from kiosk.ledger.state import LedgerState
@@ -836,17 +837,19 @@ class Ledger:
             q, args = q + " AND seq <= ?", [stop]
         return [Entry(s, b, h, g, parse_body(b)) for s, b, h, g in self._rows(q + " ORDER BY seq", args)]
 
-    def donation_times(self, lo_ms: int, hi_ms: int) -> list[int]:
-        """The wall times in ``[lo_ms, hi_ms)`` of donations (voided ones too), from their index alone."""
+    def donation_times(self, first: date, last: date) -> list[int]:
+        """The wall times of the donations (voided ones too) that may fall on business days ``first``..``last``
+        in any time zone (:func:`~kiosk.ledger.report.day_window_ms`: a superset), from their index alone."""
         return [r[0] for r in self._rows("SELECT wall_ms FROM entries WHERE type = 'donation' AND wall_ms >= ?"
-                                         " AND wall_ms < ?", [lo_ms, hi_ms])]
+                                         " AND wall_ms < ?", list(day_window_ms(first, last)))]
 
-    def report_entries(self, lo_ms: int, hi_ms: int, stop: int | None = None) -> list[tuple[int, dict[str, Any]]]:
-        """``(seq, parsed body)`` in seq order of what close-out reports over wall times ``[lo_ms, hi_ms)`` read:
-        the genesis (its time zone), the donations of those wall times, and every void and close-out, up to
-        ``stop``. The same as the whole ledger to :func:`~kiosk.ledger.report.settled_report` for any business
-        day within the wall times (kiosk/staff/closeout.py), at the cost of those entries alone."""
-        sql, args = report_query(lo_ms, hi_ms, stop)
+    def report_entries(self, first: date, last: date, stop: int | None = None) -> list[tuple[int, dict[str, Any]]]:
+        """``(seq, parsed body)`` in seq order of what close-out reports of business days ``first``..``last`` read
+        (:func:`report_query`), up to ``stop``. The same as the whole ledger to
+        :func:`~kiosk.ledger.report.settled_report` for any of those days (kiosk/staff/closeout.py), at the cost
+        of those entries alone: a lobby kiosk writes tens of thousands of entries a year, and these reports run
+        on its CPU while it takes gifts (docs/ledger.md, "Reads that do not grow with the history")."""
+        sql, args = report_query(first, last, stop)
         return [(s, parse_body(b)) for s, b in self._rows(sql, args)]
 
     def iter_entries(self, start: int = 1, stop: int | None = None) -> Iterator[Entry]:
@@ -902,10 +905,13 @@ def _kind_term(kind: str) -> str:
     return f"type = '{kind}'" if kind in RARE_KINDS else "type = ?"
 
 
-def report_query(lo_ms: int, hi_ms: int, stop: int | None = None) -> tuple[str, list[int]]:
+def report_query(first: date, last: date, stop: int | None = None) -> tuple[str, list[int]]:
     """The statement behind :meth:`Ledger.report_entries` (and the off-line ``kiosk ledger report --date``): seq
-    and body of the genesis, of the donations with ``lo_ms <= wall_ms < hi_ms`` and of every void and close-out,
+    and body of the genesis (its time zone), of the donations whose wall time lies in business days
+    ``first``..``last`` with a day's margin either side (:func:`~kiosk.ledger.report.day_window_ms`, which
+    ``settled_report`` then narrows to each entry's date in the genesis's zone) and of every void and close-out,
     in seq order, each part through its index (schema migration 3)."""
+    lo_ms, hi_ms = day_window_ms(first, last)
     upto = "" if stop is None else " AND seq <= ?"
     cut = [] if stop is None else [stop]
     parts = ["SELECT seq, body FROM entries WHERE seq = 1",
@@ -931,9 +937,9 @@ def iter_entries(engine: Engine, start: int = 1, stop: int | None = None) -> Ite
             yield Entry(seq, body, h, sig, parse_body(body))
 
 
-def engine_report_entries(engine: Engine, lo_ms: int, hi_ms: int) -> list[tuple[int, dict[str, Any]]]:
+def engine_report_entries(engine: Engine, first: date, last: date) -> list[tuple[int, dict[str, Any]]]:
     """:meth:`Ledger.report_entries` for an off-line reader (:func:`read_only_engine`)."""
-    sql, args = report_query(lo_ms, hi_ms)
+    sql, args = report_query(first, last)
     with engine.connect() as conn:
         return [(s, parse_body(b)) for s, b in conn.exec_driver_sql(sql, tuple(args))]
 

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from kiosk.ledger import Entry, Ledger, LedgerError
-from kiosk.ledger.report import business_date, day_window_ms, settled_report
+from kiosk.ledger.report import business_date, settled_report
 from kiosk.ledger.writer import LedgerWriter, call
 from kiosk.ui.i18n import gettext_for
 
@@ -39,15 +39,6 @@ class AlreadyClosed(LedgerError):
                          "use --force to write a superseding close-out")
 
 
-def _day_entries(ledger: Ledger, first: date, last: date, stop: int | None = None) -> list[tuple[int, dict[str, Any]]]:
-    """What a report of business days ``first``..``last`` reads, in seq order: the genesis, the donations of those
-    days (and of a day's margin either side, which :func:`settled_report` leaves out), and every void and close-out
-    (:meth:`Ledger.report_entries`). Not the whole history: a lobby kiosk writes tens of thousands of entries a
-    year, and these reports run on its CPU while it takes gifts (docs/ledger.md, "Reads that do not grow with the
-    history")."""
-    return ledger.report_entries(*day_window_ms(first, last), stop=stop)
-
-
 def _closed(parsed: Iterable[tuple[int, dict[str, Any]]]) -> dict[date, int]:
     out: dict[date, int] = {}
     for seq, obj in parsed:
@@ -59,7 +50,7 @@ def _closed(parsed: Iterable[tuple[int, dict[str, Any]]]) -> dict[date, int]:
 def x_report(ledger: Ledger, day: date | None = None) -> dict[str, Any]:
     """Running totals for ``day`` (default: today's business date). Writes nothing."""
     day = day or ledger.business_date()
-    parsed = _day_entries(ledger, day, day)
+    parsed = ledger.report_entries(day, day)
     rep = settled_report(parsed, day)
     rep["kind"] = "X"
     closed = rep["closed_seq"] = _closed(parsed).get(day)
@@ -77,7 +68,7 @@ def closed_dates(ledger: Ledger) -> dict[date, int]:
 
 def _plan(ledger: Ledger, day: date, stop: int | None = None) -> tuple[int | None, dict[str, Any]]:
     """(seq of ``day``'s latest close-out or None, the settled report of ``day``) over entries up to ``stop``."""
-    parsed = _day_entries(ledger, day, day, stop)
+    parsed = ledger.report_entries(day, day, stop)
     return _closed(parsed).get(day), settled_report(parsed, day)
 
 
@@ -128,7 +119,7 @@ def open_dates(ledger: Ledger, today: date | None = None, lookback_days: int = 3
     # The days are counted in the genesis's time zone, as the reports count them; only the donations' wall times
     # are read (from their index), not their bodies.
     tz = ZoneInfo(ledger.entry(1).data.get("timezone", ledger.timezone))
-    with_donations = {business_date(ms, tz) for ms in ledger.donation_times(*day_window_ms(oldest, today))}
+    with_donations = {business_date(ms, tz) for ms in ledger.donation_times(oldest, today)}
     return sorted(d for d in with_donations - closed_dates(ledger).keys() if oldest <= d < today)
 
 

@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 from kiosk.ledger.durable import fsync_dir, write_atomic
 from kiosk.ledger.encoding import parse_body
 from kiosk.ledger.export import read_export, write_export
-from kiosk.ledger.report import day_window_ms, settled_report
+from kiosk.ledger.report import settled_report
 from kiosk.ledger.store import engine_report_entries, read_only_engine
 from kiosk.ops.logsetup import IDM_RE, has_idm, redact
 from kiosk.staff.closeout import Catalog, closeout_csv
@@ -201,7 +201,7 @@ def _day_report(ledger_path: Path, day: date | None, timezone: str) -> tuple[dat
     day = day or datetime.now(tz).date()
     eng = read_only_engine(ledger_path)
     try:  # the day's entries, not the whole history (docs/ledger.md, "Reads that do not grow with the history")
-        parsed = engine_report_entries(eng, *day_window_ms(day, day))
+        parsed = engine_report_entries(eng, day, day)
     finally:
         eng.dispose()
     closed = [(seq, obj["data"]) for seq, obj in parsed

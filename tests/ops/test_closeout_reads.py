@@ -194,9 +194,8 @@ def test_the_reports_and_the_start_read_through_their_indexes(tmp_path: Path) ->
     led, _ = build(tmp_path, "Asia/Tokyo", events)
     path = led.path
     led.close(checkpoint=False)
-    lo, hi = day_window_ms(START, START)
     statements = {
-        "report": report_query(lo, hi, 50),
+        "report": report_query(START, START, 50),
         "config": ("SELECT seq FROM entries WHERE type = 'config_change' ORDER BY seq DESC LIMIT 1", []),
         "spent": ("SELECT points, amount_yen, body FROM entries WHERE type = 'points_spent' AND seq <= ?", [50]),
     }
