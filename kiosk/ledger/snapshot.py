@@ -22,6 +22,7 @@ from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from kiosk.ledger.merkle import CompactRange
+from kiosk.ledger.seqmap import DonationMap, SeqMap
 from kiosk.ledger.state import LedgerState
 
 _loads: Callable[[bytes], Any]
@@ -60,9 +61,8 @@ def encode(st: LedgerState) -> bytes:
         "idem": st.idem,
         # The maps that grow by one pair per gift go as columns: a few long lists to parse, not one small
         # list per gift (allocations are what decoding a long ledger's snapshot costs).
-        "resolution": [list(st.resolution), list(st.resolution.values())],
-        "donations": [list(st.donations), [p for p, _ in st.donations.values()],
-                      [yen for _, yen in st.donations.values()]],
+        "resolution": [st.resolution.keys_list(), st.resolution.values_list()],
+        "donations": list(st.donations.columns()),
         "voided": sorted(st.voided),
         "cp": [st.cp_size, st.cp_note, st.cp_root.hex() if st.cp_root is not None else None, st.cp_mono],
         "genesis": st.genesis, "kiosk_id": st.kiosk_id, "key_id": st.key_id, "public_key": st.public_key,
@@ -96,12 +96,12 @@ def decode(blob: bytes) -> LedgerState:
         intents, resolving = doc["resolution"]
         _counts(intents)
         _counts(resolving)
-        st.resolution = dict(zip(intents, resolving, strict=True))
+        st.resolution = SeqMap.from_columns(intents, resolving)
         seqs, projects, yens = doc["donations"]
         _counts(seqs)
         _all(str, projects)
         _counts(yens)
-        st.donations = dict(zip(seqs, zip(projects, yens, strict=True), strict=True))
+        st.donations = DonationMap.from_columns(seqs, projects, yens)
         st.voided = set(doc["voided"])
         _counts(st.voided)
         cp_size, st.cp_note, cp_root, cp_mono = doc["cp"]

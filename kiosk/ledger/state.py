@@ -13,6 +13,7 @@ from typing import Any
 
 from kiosk.ledger.encoding import ENTRY_TYPES, VOUCHED_BY_ADMINISTRATOR, VOUCHED_BY_PREVIOUS_KEY, ZERO_HASH
 from kiosk.ledger.merkle import CompactRange
+from kiosk.ledger.seqmap import DonationMap, SeqMap
 
 
 def fold_signature(acc: bytes, signature: bytes) -> bytes:
@@ -41,9 +42,9 @@ class LedgerState:
         self.kiosk_total = [0, 0]
         self.intents: dict[int, dict[str, Any]] = {}  # unresolved intents by seq
         self.idem: dict[str, int] = {}  # idempotency key -> intent seq
-        self.resolution: dict[int, int] = {}  # intent seq -> resolving entry seq
+        self.resolution = SeqMap()  # intent seq -> resolving entry seq (flat arrays: seqmap.py)
         # settled donation seq -> (project, yen): what a void of it takes back (the rest is in the entry)
-        self.donations: dict[int, tuple[str, int]] = {}
+        self.donations = DonationMap()
         self.voided: set[int] = set()
         self.cp_size = 0
         self.cp_note: str | None = None
