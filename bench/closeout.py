@@ -31,12 +31,14 @@ are dropped from the page cache (``posix_fadvise(DONTNEED)``), and one call is t
 
 Two costs that still grow with the history, measured so that they can be followed:
 
-- first_proof_ms: a restarted kiosk's uploader's first consistency proof (``LedgerSource.leaves`` of every entry,
-  then ``merkle.consistency_proof`` from three entries back with an empty subtree cache), median of --calls;
+- first_proof_ms: a restarted kiosk's uploader's first consistency proof (``LedgerSource.consistency_proof``
+  from three entries back: the compact range built from every leaf hash up to there, read in chunks),
+  median of --calls;
 - export_ms: ``write_export`` of the whole ledger (the USB export from the menu, ``kiosk ledger export``), and
   export_peak_mb, the most Python memory it holds at once (tracemalloc), which must not grow with the history;
 - state_mb: the Python memory an open ledger holds (its replayed state: every intent's idempotency key and
-  resolution, every settled donation), and leaves_mb, the uploader's leaf hashes (tracemalloc).
+  resolution, every settled donation), and proof_mb, what the uploader keeps for its next proofs after its
+  first one (tracemalloc; until 2026-12-05 every leaf hash, leaves_mb).
 
 Each with ``_base`` (the one-day ledger) and ``_ratio`` = base / history (1.0: a year costs nothing). The cold
 figures read this machine's disk; a kiosk's SD card reads slower. No aim of issue #16 names these; they are
@@ -67,7 +69,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import sync as bench_sync  # noqa: E402  bench/sync.py: the scratch dir and the projects
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 
-from kiosk.ledger import Ledger, Pepper, merkle, write_export  # noqa: E402
+from kiosk.ledger import Ledger, Pepper, write_export  # noqa: E402
 from kiosk.ledger.clock import FixedClock  # noqa: E402
 from kiosk.ledger.writer import InlineWriter  # noqa: E402
 from kiosk.staff.closeout import open_dates, x_report, z_report  # noqa: E402
@@ -166,17 +168,18 @@ def measure(path: Path, key: Ed25519PrivateKey, calls: int) -> dict[str, float]:
 
 def first_proof(path: Path) -> None:
     """What a restarted kiosk's uploader does for its first batch's consistency proof (kiosk/sync/uploader.py):
-    read the leaf hashes, then the proof from a checkpoint three entries back, with an empty subtree cache."""
+    the proof from a checkpoint three entries back, on a new LedgerSource."""
     src = LedgerSource(path)
     try:
         n = src.size()
-        merkle.consistency_proof(n - 3, src.leaves(n), src.tree_cache)
+        src.consistency_proof(n - 3, n)
     finally:
         src.close()
 
 
 def held(path: Path, key: Ed25519PrivateKey) -> dict[str, float]:
-    """Python memory (tracemalloc) an open ledger holds (its replayed state), and an uploader's leaf hashes."""
+    """Python memory (tracemalloc) an open ledger holds (its replayed state), and what an uploader keeps after
+    its first proof."""
     gc.collect()
     tracemalloc.start()
     try:
@@ -186,13 +189,16 @@ def held(path: Path, key: Ed25519PrivateKey) -> dict[str, float]:
         state = tracemalloc.get_traced_memory()[0] - before
         led.close(checkpoint=False)
         src = LedgerSource(path)
+        n = src.size()
+        gc.collect()
         before = tracemalloc.get_traced_memory()[0]
-        src.leaves(src.size())
-        leaves = tracemalloc.get_traced_memory()[0] - before
+        src.consistency_proof(n - 3, n)
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
         src.close()
     finally:
         tracemalloc.stop()
-    return {"state_mb": round(state / 1e6, 3), "leaves_mb": round(leaves / 1e6, 3)}
+    return {"state_mb": round(state / 1e6, 3), "proof_mb": round(kept / 1e6, 3)}
 
 
 def on_disk(led: Ledger, disk: Path) -> tuple[Path, Ed25519PrivateKey]:

@@ -170,8 +170,12 @@ def rows(runs: dict[str, list[dict[str, Any]]]) -> list[tuple[str, str, str, str
             "a one-day ledger", unit=" MB")
         add(label, "kiosk: memory an open ledger's state holds", med(k, "state_mb"), med(k, "state_mb_base"),
             "a one-day ledger", unit=" MB")
-        add(label, "kiosk: memory the uploader's leaf hashes hold", med(k, "leaves_mb"), med(k, "leaves_mb_base"),
-            "a one-day ledger", unit=" MB")
+        if med(k, "proof_mb") is not None:
+            add(label, "kiosk: memory the uploader keeps for its proofs", med(k, "proof_mb"),
+                med(k, "proof_mb_base"), "a one-day ledger", unit=" MB")
+        else:  # lines of 2026-12-05 and before: it kept every leaf hash
+            add(label, "kiosk: memory the uploader's leaf hashes hold", med(k, "leaves_mb"), med(k, "leaves_mb_base"),
+                "a one-day ledger", unit=" MB")
     if c := runs.get("cpu_budget"):
         for b in ("100", "50", "25"):
             add(f"cpu_budget ({n['cpu_budget']})", f"tap p99 at {b} % of a core, 1280×720",

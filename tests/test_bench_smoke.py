@@ -220,7 +220,8 @@ def test_closeout_bench_prints_one_json_line():
     for key in ("x", "z", "open", "config", "pool", "config_cold", "x_cold", "first_proof", "export"):
         assert out[f"{key}_ms"] > 0 and out[f"{key}_ms_base"] > 0
         assert out[f"{key}_ratio"] == round(out[f"{key}_ms_base"] / out[f"{key}_ms"], 3)
-    assert out["state_mb"] > out["state_mb_base"] > 0 and out["leaves_mb"] > out["leaves_mb_base"] > 0
+    assert out["state_mb"] > out["state_mb_base"] > 0
+    assert 0 <= out["proof_mb"] < 0.01 and 0 <= out["proof_mb_base"] < 0.01  # a compact range, not every hash
     assert out["export_peak_mb"] > 0
     sys.path.insert(0, str(ROOT / "bench"))
     import report

@@ -177,6 +177,63 @@ def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: 
     return sn == 0 and fr == old_root and sr == new_root
 
 
+def consistency_proof_from(old: CompactRange, new_leaves: Sequence[bytes],
+                           cache: dict[tuple[int, int], bytes] | None = None) -> list[bytes]:
+    """:func:`consistency_proof` from the tree ``old`` (its compact range) to that tree with ``new_leaves``
+    appended, without the old tree's leaves.
+
+    Every node of such a proof that lies below ``old.size`` is one of the old tree's perfect subtrees, the
+    roots ``old`` keeps: the proof descends from the new root, and each time the old size reaches past the
+    split it takes the whole left subtree, which is then the old tree's largest remaining perfect subtree
+    (RFC 9162 §2.1.4.1). The other nodes lie among the new leaves. So an uploader needs the compact range
+    at the size the portal acknowledged and the leaves since, never its whole history
+    (kiosk/sync/source.py; tests/ledger/test_merkle.py checks it against :func:`consistency_proof`).
+    ``cache``: as :func:`consistency_proof`'s, perfect subtrees among the new leaves by their (start, size) in
+    the whole tree, so a caller whose proofs all start at or below the new leaves' first can keep it across
+    calls (a kiosk catching up proves to its newest checkpoint from each batch's acknowledgement).
+    """
+    m = old.size
+    n = m + len(new_leaves)
+    if m in (0, n):
+        return []
+    # (start, size) of each perfect subtree of the old tree, largest first, as CompactRange keeps them.
+    roots: dict[tuple[int, int], bytes] = {}
+    lo = 0
+    for bit in range(m.bit_length() - 1, -1, -1):
+        if m >> bit & 1:
+            roots[(lo, 1 << bit)] = old._stack[len(roots)]  # noqa: SLF001 - the same module's range
+            lo += 1 << bit
+    leaves = list(new_leaves)
+
+    def mth(lo: int, hi: int) -> bytes:  # _mth over the new leaves, by positions in the whole tree
+        size = hi - lo
+        if size == 1:
+            return leaves[lo - m]
+        k = _split(size)
+        if cache is not None and size >= CACHE_MIN_SUBTREE and size & (size - 1) == 0:
+            h = cache.get((lo, size))
+            if h is None:
+                h = cache[(lo, size)] = _node(mth(lo, lo + k), mth(lo + k, hi))
+            return h
+        return _node(mth(lo, lo + k), mth(lo + k, hi))
+
+    def node(lo: int, hi: int) -> bytes:
+        if hi <= m:
+            return roots[(lo, hi - lo)]  # always one of them (above); a KeyError would be a bug here
+        return mth(lo, hi)
+
+    def sub(k_old: int, lo: int, hi: int, complete: bool) -> list[bytes]:
+        size = hi - lo
+        if k_old == size:
+            return [] if complete else [node(lo, hi)]
+        k = _split(size)
+        if k_old <= k:
+            return sub(k_old, lo, lo + k, complete) + [node(lo + k, hi)]
+        return sub(k_old - k, lo + k, hi, False) + [node(lo, lo + k)]
+
+    return sub(m, 0, n, True)
+
+
 class CompactRange:
     """A growing tree kept as the roots of its perfect subtrees (largest first).
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from kiosk.ledger import LedgerError, merkle
+from kiosk.ledger import LedgerError
 from kiosk.ledger.clock import Clock, SystemClock
 from kiosk.ledger.durable import write_atomic
 from kiosk.ledger.keys import public_raw
@@ -367,8 +367,7 @@ class Uploader:
             note, cp_size, proof = None, cp_ack, []
             if cp is not None and cp[0] >= cp_ack:
                 cp_size, note = cp
-                proof = (merkle.consistency_proof(cp_ack, src.leaves(cp_size), src.tree_cache)
-                         if cp_size > cp_ack else [])
+                proof = src.consistency_proof(cp_ack, cp_size) if cp_size > cp_ack else []
             doc = P.batch_document(self.kiosk_id, rows, note, cp_ack, proof)
             body = json.dumps(doc, separators=(",", ":")).encode()
             key = P.idempotency_key(self.kiosk_id, rows[0][0], rows[-1][0], cp_ack, cp_size)

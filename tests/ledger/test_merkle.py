@@ -146,3 +146,16 @@ def test_consistency_proofs_with_a_subtree_cache_equal_those_without():
                 assert m.consistency_proof(o, leaves[:new], cache) == m.consistency_proof(o, leaves[:new])
         old = new
     assert cache and all(n >= m.CACHE_MIN_SUBTREE and n & (n - 1) == 0 for _, n in cache)
+
+
+@given(st.integers(min_value=0, max_value=300), st.integers(min_value=0, max_value=300))
+def test_a_proof_from_the_old_trees_compact_range_is_the_proof_from_all_its_leaves(old: int, more: int) -> None:
+    """The uploader keeps only the compact range at the acknowledged size and the leaves since
+    (kiosk/sync/source.py): its proofs must be the ones the whole list of leaves gives, and verify."""
+    leaves = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(old + more)]
+    rng = m.CompactRange()
+    for h in leaves[:old]:
+        rng.append(h)
+    proof = m.consistency_proof_from(rng, leaves[old:])
+    assert proof == m.consistency_proof(old, leaves)
+    assert m.verify_consistency(old, old + more, m.root(leaves[:old]), m.root(leaves), proof)
