@@ -42,8 +42,7 @@ def test_every_proof_is_the_one_all_the_leaves_give(ledger: tuple[Path, list[byt
     or stay, and proofs to sizes near them or far past them (a kiosk catching up proves to its newest
     checkpoint from each batch's acknowledgement)."""
     path, leaves = ledger
-    src = LedgerSource(path)
-    try:
+    with closing(LedgerSource(path)) as src:
         old = 0
         for step, reach in steps:
             old = min(max(0, old + step), len(leaves))
@@ -51,47 +50,32 @@ def test_every_proof_is_the_one_all_the_leaves_give(ledger: tuple[Path, list[byt
             proof = src.consistency_proof(old, new)
             assert proof == merkle.consistency_proof(old, leaves[:new])
             assert merkle.verify_consistency(old, new, merkle.root(leaves[:old]), merkle.root(leaves[:new]), proof)
-    finally:
-        src.close()
 
 
 def test_a_source_keeps_the_range_and_the_unacknowledged_hashes_only(ledger: tuple[Path, list[bytes]]) -> None:
     path, leaves = ledger
     n = len(leaves)
-    src = LedgerSource(path)
-    try:
+    with closing(LedgerSource(path)) as src:
         assert src.consistency_proof(n - 3, n) == merkle.consistency_proof(n - 3, leaves)  # a restart's first
         assert src._acked.size == n - 3 and len(src._acked.stack) == (n - 3).bit_count()  # noqa: SLF001
         assert len(src._after) == 3 and not src._subtrees  # noqa: SLF001
-        # A catch-up: the acknowledgement trails the newest checkpoint; subtrees among the unacknowledged
-        # leaves are kept for the next proof, and let go once the acknowledgement passes them.
-        src2 = LedgerSource(path)
-        try:
-            assert src2.consistency_proof(100, n) == merkle.consistency_proof(100, leaves)
-            assert src2._subtrees and all(lo + size > 100 for lo, size in src2._subtrees)  # noqa: SLF001
-            assert src2.consistency_proof(n - 1, n) == merkle.consistency_proof(n - 1, leaves)
-            assert len(src2._after) == 1 and not src2._subtrees  # noqa: SLF001
-        finally:
-            src2.close()
-    finally:
-        src.close()
+    # A catch-up: the acknowledgement trails the newest checkpoint; subtrees among the unacknowledged
+    # leaves are kept for the next proof, and let go once the acknowledgement passes them.
+    with closing(LedgerSource(path)) as src:
+        assert src.consistency_proof(100, n) == merkle.consistency_proof(100, leaves)
+        assert src._subtrees and all(lo + size > 100 for lo, size in src._subtrees)  # noqa: SLF001
+        assert src.consistency_proof(n - 1, n) == merkle.consistency_proof(n - 1, leaves)
+        assert len(src._after) == 1 and not src._subtrees  # noqa: SLF001
 
 
 def test_sizes_the_ledger_does_not_hold_are_refused(ledger: tuple[Path, list[bytes]]) -> None:
     path, leaves = ledger
     n = len(leaves)
-    src = LedgerSource(path)
-    try:
+    with closing(LedgerSource(path)) as fresh, pytest.raises(ValueError, match=f"holds {n} entries, not {n + 1}"):
+        fresh.consistency_proof(n + 1, n + 1)
+    with closing(LedgerSource(path)) as src:
         with pytest.raises(ValueError, match=f"holds {n} entries, not {n + 5}"):
             src.consistency_proof(n - 2, n + 5)
-        fresh = LedgerSource(path)
-        try:
-            with pytest.raises(ValueError, match=f"holds {n} entries, not {n + 1}"):
-                fresh.consistency_proof(n + 1, n + 1)
-        finally:
-            fresh.close()
         with pytest.raises(ValueError, match="outside"):
             src.consistency_proof(5, 4)
         assert src.consistency_proof(n - 2, n) == merkle.consistency_proof(n - 2, leaves)  # still good after
-    finally:
-        src.close()
