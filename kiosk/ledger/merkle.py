@@ -14,7 +14,7 @@ Pure: no I/O.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 __all__ = [
     "leaf_hash",
@@ -59,18 +59,22 @@ def root(leaf_hashes: Sequence[bytes]) -> bytes:
 CACHE_MIN_SUBTREE = 64
 
 
-def _mth(leaves: Sequence[bytes], lo: int, hi: int, cache: dict[tuple[int, int], bytes] | None = None) -> bytes:
+def _mth(leaves: Sequence[bytes], lo: int, hi: int, cache: dict[tuple[int, int], bytes] | None = None,
+         offset: int = 0) -> bytes:
+    """MTH of leaves ``lo..hi-1`` of the tree, positions in the whole tree; ``leaves[0]`` is leaf ``offset``
+    (consistency_proof_from holds only the leaves after the old size)."""
     n = hi - lo
     if n == 1:
-        return leaves[lo]
+        return leaves[lo - offset]
     k = _split(n)
     if cache is not None and n >= CACHE_MIN_SUBTREE and n & (n - 1) == 0:
         # A perfect subtree's hash never changes as the tree grows, so it can be kept across calls.
         h = cache.get((lo, n))
         if h is None:
-            h = cache[(lo, n)] = _node(_mth(leaves, lo, lo + k, cache), _mth(leaves, lo + k, hi, cache))
+            h = cache[(lo, n)] = _node(_mth(leaves, lo, lo + k, cache, offset),
+                                       _mth(leaves, lo + k, hi, cache, offset))
         return h
-    return _node(_mth(leaves, lo, lo + k, cache), _mth(leaves, lo + k, hi, cache))
+    return _node(_mth(leaves, lo, lo + k, cache, offset), _mth(leaves, lo + k, hi, cache, offset))
 
 
 def inclusion_proof(index: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
@@ -128,18 +132,19 @@ def consistency_proof(old_size: int, leaf_hashes: Sequence[bytes],
         raise ValueError(f"old size {old_size} is outside 0..{n}")
     if old_size in (0, n):
         return []
-    return _subproof(old_size, leaves, 0, n, True, cache)
+    return _subproof(old_size, 0, n, True, lambda lo, hi: _mth(leaves, lo, hi, cache))
 
 
-def _subproof(m: int, leaves: Sequence[bytes], lo: int, hi: int, complete: bool,
-              cache: dict[tuple[int, int], bytes] | None = None) -> list[bytes]:
+def _subproof(m: int, lo: int, hi: int, complete: bool, node: Callable[[int, int], bytes]) -> list[bytes]:
+    """RFC 9162's SUBPROOF over leaves ``lo..hi-1``; ``node(lo, hi)`` gives the hash of the subtree of
+    leaves ``lo..hi-1`` (from the leaves, or for consistency_proof_from also from the old compact range)."""
     n = hi - lo
     if m == n:
-        return [] if complete else [_mth(leaves, lo, hi, cache)]
+        return [] if complete else [node(lo, hi)]
     k = _split(n)
     if m <= k:
-        return _subproof(m, leaves, lo, lo + k, complete, cache) + [_mth(leaves, lo + k, hi, cache)]
-    return _subproof(m - k, leaves, lo + k, hi, False, cache) + [_mth(leaves, lo, lo + k, cache)]
+        return _subproof(m, lo, lo + k, complete, node) + [node(lo + k, hi)]
+    return _subproof(m - k, lo + k, hi, False, node) + [node(lo, lo + k)]
 
 
 def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]) -> bool:
@@ -203,35 +208,14 @@ def consistency_proof_from(old: CompactRange, new_leaves: Sequence[bytes],
         if m >> bit & 1:
             roots[(lo, 1 << bit)] = old._stack[len(roots)]  # noqa: SLF001 - the same module's range
             lo += 1 << bit
-    leaves = list(new_leaves)
-
-    def mth(lo: int, hi: int) -> bytes:  # _mth over the new leaves, by positions in the whole tree
-        size = hi - lo
-        if size == 1:
-            return leaves[lo - m]
-        k = _split(size)
-        if cache is not None and size >= CACHE_MIN_SUBTREE and size & (size - 1) == 0:
-            h = cache.get((lo, size))
-            if h is None:
-                h = cache[(lo, size)] = _node(mth(lo, lo + k), mth(lo + k, hi))
-            return h
-        return _node(mth(lo, lo + k), mth(lo + k, hi))
+    leaves = new_leaves if isinstance(new_leaves, list) else list(new_leaves)
 
     def node(lo: int, hi: int) -> bytes:
         if hi <= m:
             return roots[(lo, hi - lo)]  # always one of them (above); a KeyError would be a bug here
-        return mth(lo, hi)
+        return _mth(leaves, lo, hi, cache, offset=m)
 
-    def sub(k_old: int, lo: int, hi: int, complete: bool) -> list[bytes]:
-        size = hi - lo
-        if k_old == size:
-            return [] if complete else [node(lo, hi)]
-        k = _split(size)
-        if k_old <= k:
-            return sub(k_old, lo, lo + k, complete) + [node(lo + k, hi)]
-        return sub(k_old - k, lo + k, hi, False) + [node(lo, lo + k)]
-
-    return sub(m, 0, n, True)
+    return _subproof(m, 0, n, True, node)
 
 
 class CompactRange:
