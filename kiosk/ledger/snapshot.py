@@ -21,6 +21,7 @@ import json
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
+from kiosk.ledger.idemmap import IdemMap
 from kiosk.ledger.merkle import CompactRange
 from kiosk.ledger.seqmap import DonationMap, SeqMap
 from kiosk.ledger.state import LedgerState
@@ -58,7 +59,7 @@ def encode(st: LedgerState) -> bytes:
         "sigs": st.sigs.hex() if st.sigs is not None else None,
         "project_totals": st.project_totals, "kiosk_total": st.kiosk_total,
         "intents": list(st.intents.values()),  # each intent carries its own "seq"
-        "idem": st.idem,
+        "idem": st.idem.as_dict(),
         # The maps that grow by one pair per gift go as columns: a few long lists to parse, not one small
         # list per gift (allocations are what decoding a long ledger's snapshot costs).
         "resolution": [st.resolution.keys_list(), st.resolution.values_list()],
@@ -90,9 +91,10 @@ def decode(blob: bytes) -> LedgerState:
         st.kiosk_total = [_int(yen), _count(count)]
         st.intents = {_count(i["seq"]): _dict(i) for i in doc["intents"]}
         # The three maps that grow with the ledger (one pair per gift) are checked a column at a time, in C.
-        st.idem = _dict(doc["idem"])
-        _all(str, st.idem.keys())
-        _counts(st.idem.values())
+        idem = _dict(doc["idem"])
+        _all(str, idem.keys())
+        _counts(idem.values())
+        st.idem = IdemMap.from_dict(idem)
         intents, resolving = doc["resolution"]
         _counts(intents)
         _counts(resolving)

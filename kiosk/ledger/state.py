@@ -12,6 +12,7 @@ import hashlib
 from typing import Any
 
 from kiosk.ledger.encoding import ENTRY_TYPES, VOUCHED_BY_ADMINISTRATOR, VOUCHED_BY_PREVIOUS_KEY, ZERO_HASH
+from kiosk.ledger.idemmap import IdemMap
 from kiosk.ledger.merkle import CompactRange
 from kiosk.ledger.seqmap import DonationMap, SeqMap
 
@@ -41,7 +42,7 @@ class LedgerState:
         self.project_totals: dict[str, list[int]] = {}  # project -> [yen, count]
         self.kiosk_total = [0, 0]
         self.intents: dict[int, dict[str, Any]] = {}  # unresolved intents by seq
-        self.idem: dict[str, int] = {}  # idempotency key -> intent seq
+        self.idem = IdemMap()  # idempotency key -> intent seq (sorted 128-bit columns: idemmap.py)
         self.resolution = SeqMap()  # intent seq -> resolving entry seq (flat arrays: seqmap.py)
         # settled donation seq -> (project, yen): what a void of it takes back (the rest is in the entry)
         self.donations = DonationMap()

@@ -749,7 +749,8 @@ class Ledger:
             return [dict(v) for _, v in sorted(self.st.intents.items())]
 
     def intent_for(self, idem: str) -> int | None:
-        return self.st.idem.get(idem)
+        seq: int | None = self.st.idem.get(idem)
+        return seq
 
     def resolution_of(self, intent_seq: int) -> Entry | None:
         seq = self.st.resolution.get(intent_seq)
