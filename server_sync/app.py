@@ -454,7 +454,7 @@ def options_from_env() -> dict[str, Any]:
     - ``KIOSK_PORTAL_INGEST_SLOTS``: batch uploads verified and stored at once per process (default
       :data:`INGEST_SLOTS`; 0 for no limit);
     - ``KIOSK_PORTAL_VERIFIER_CACHE``: entries of the kiosks' chains whose verifiers a process keeps in memory,
-      about 50 bytes each (default :data:`~server_sync.ingest.CACHED_ENTRIES`; 0 for no limit).
+      about 21 bytes each (default :data:`~server_sync.ingest.CACHED_ENTRIES`; 0 for no limit).
     """
     opts: dict[str, Any] = {}
     size = os.environ.get("KIOSK_PORTAL_MEDIA_SIZE", "").lower()

@@ -65,9 +65,9 @@ from server_sync.wire.receipt import receipt_code_of
 
 log = logging.getLogger(__name__)
 
-CACHED_ENTRIES = 2_000_000
+CACHED_ENTRIES = 4_000_000
 """Default of ``Ingestor(cached_entries=...)`` and $KIOSK_PORTAL_VERIFIER_CACHE: the entries of the kiosks' chains
-whose verifiers a portal process keeps in memory (about 100 MB; docs/sync.md, "Resuming verification")."""
+whose verifiers a portal process keeps in memory (about 92 MB; docs/sync.md, "Resuming verification")."""
 
 
 def now_ms() -> int:
@@ -451,7 +451,8 @@ class Ingestor:
     def _cache(self, kid: str, v: ChainVerifier) -> None:
         """Keep ``v`` as kiosk ``kid``'s verifier, the most recently used; then, while the cached verifiers hold
         more than ``cached_entries`` entries in all, forget the least recently used (never this one). A state
-        costs about 50 bytes an entry (its idempotency keys, donations and resolutions: kiosk/ledger/seqmap.py),
+        costs about 21 bytes an entry (its idempotency keys, donations and resolutions: kiosk/ledger/idemmap.py
+        and seqmap.py),
         so a city's kiosks, years in, would otherwise hold gigabytes in every worker; a forgotten kiosk's next
         batch starts from its saved state (server_sync/verifier_states.py). Kiosks send batches only when they
         have new entries, so that is a gift's sync, not every minute's."""
