@@ -128,8 +128,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def _doctor(args: argparse.Namespace) -> int:
     from kiosk.ops.doctor import run_doctor
+    from kiosk.ui.i18n import catalog_checks
 
-    return run_doctor(args.config)
+    return run_doctor(args.config, more=(catalog_checks,))
 
 
 def _plugins_for(argv: list[str] | None) -> list[str]:
@@ -233,8 +234,9 @@ def _operational_errors() -> tuple[type[Exception], ...]:
     from kiosk.ledger.export import ExportError
     from kiosk.ledger.keys import KeyError_
     from kiosk.payment.base import TerminalSetupError
+    from kiosk.ui.i18n import CatalogMissing
 
-    return LedgerError, PepperError, KeyError_, ExportError, CheckpointError, TerminalSetupError
+    return LedgerError, PepperError, KeyError_, ExportError, CheckpointError, TerminalSetupError, CatalogMissing
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from server_sync import (
     citypepper,
     configstore,
     enroll,
+    i18n,
     kiosk_keys,
     logfilter,
     moviemaker_ui,
@@ -191,6 +192,8 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     server_sync/ingest.py ``Ingestor._cache``).
     """
     logfilter.install()  # receipt codes are bearer tokens: never in a log line (docs/receipts.md)
+    for lang in i18n.LANGUAGES:  # every page needs them: a portal without them stops here, naming the fix
+        i18n.translations(lang)
     if engine is None:
         if not db_url:
             raise ValueError("create_app needs db_url or engine")

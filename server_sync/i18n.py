@@ -28,16 +28,21 @@ class CatalogMissing(RuntimeError):
     """A compiled catalog is absent: the package was run from a checkout that was never installed."""
 
 
-@cache
-def translations(lang: str) -> gettext.NullTranslations:
+def load(lang: str, locale_dir: Path) -> gettext.NullTranslations:
+    """``lang``'s compiled catalog in ``locale_dir``; :class:`CatalogMissing` (naming the fix) when it is not there."""
     if lang not in LANGUAGES:
         raise ValueError(f"unsupported language {lang!r}; use one of {LANGUAGES}")
     try:
-        return gettext.translation(DOMAIN, localedir=LOCALE_DIR, languages=[lang])
+        return gettext.translation(DOMAIN, localedir=locale_dir, languages=[lang])
     except FileNotFoundError:
         # Falling back to the English ids would quietly show a Japanese-first portal in English.
-        mo = LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.mo"
+        mo = locale_dir / lang / "LC_MESSAGES" / f"{DOMAIN}.mo"
         raise CatalogMissing(
             f"compiled catalog {mo} is missing: catalogs are compiled from the .po files when the package "
             "is built or installed; run `pip install -e .` in the checkout (and look at its output for "
             "catalog errors)") from None
+
+
+@cache
+def translations(lang: str) -> gettext.NullTranslations:
+    return load(lang, LOCALE_DIR)

@@ -36,6 +36,14 @@ def _serve(args: argparse.Namespace) -> int:
     except (RuntimeError, OSError) as exc:
         print(f"kiosk-portal serve: session secret ({default_secret_file()}): {exc}", file=sys.stderr)
         return 2
+    from server_sync import i18n
+
+    try:  # every page needs them; without them, stop here with the fix (not one traceback per worker)
+        for lang in i18n.LANGUAGES:
+            i18n.translations(lang)
+    except i18n.CatalogMissing as exc:
+        print(f"kiosk-portal serve: {exc}", file=sys.stderr)
+        return 2
     if args.workers > 1:
         # Several processes share nothing but the database (docs/sync.md, "Running several portals").
         _engine(args.db).dispose()

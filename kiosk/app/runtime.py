@@ -425,6 +425,12 @@ class App:
         start, #16): the display shows the still and the attract screen meanwhile, and a tap works (its entries
         signed by ``cryptography`` until then: the same bytes, kiosk/ledger/signing.py)."""
         cfg = self.cfg
+        from kiosk.ui import i18n
+
+        # The screens' text first, before anything is created or opened: without it no screen can be drawn, and
+        # a kiosk would play its movie, send READY=1 and answer no tap (a checkout that was never installed).
+        for lang in i18n.LANGUAGES:
+            i18n.translations(lang)  # CatalogMissing names the fix; cached for the screens
         ensure_secrets(cfg)
         from kiosk.sync.configapply import load_applied, record_applied_config
 

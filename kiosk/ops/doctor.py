@@ -12,7 +12,7 @@ import os
 import shutil
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -291,8 +291,9 @@ def optional_checks(cfg: KioskConfig, **reader_kw: Any) -> list[Check]:
 
 def collect(config_path: str | None, *, root: Path = Path("/"), min_free_bytes: int | None = None,
             clock_synced: Callable[[], bool] | None = None, http: Any = None,
-            reader_kw: dict[str, Any] | None = None) -> list[Check]:
-    """Every check, in report order. Raises ConfigError for a config that cannot be loaded."""
+            reader_kw: dict[str, Any] | None = None, more: Iterable[Callable[[], list[Check]]] = ()) -> list[Check]:
+    """Every check, in report order. Raises ConfigError for a config that cannot be loaded. ``more``: checks
+    of the layers above this one (the screens' catalogs, kiosk/ui/i18n.py), which `kiosk doctor` passes in."""
     from kiosk.config.staff import ops_settings
 
     cfg = load_config(config_path)
@@ -304,6 +305,8 @@ def collect(config_path: str | None, *, root: Path = Path("/"), min_free_bytes: 
     checks += ledger_checks(cfg)
     checks += disk_checks(cfg, min_free_bytes)
     checks += clock_checks(clock_synced)
+    for extra in more:
+        checks += extra()
     checks += payment_checks(cfg, shown)
     checks += optional_checks(cfg, **(reader_kw or {}))
     checks += portal_checks(cfg, shown, http=http)

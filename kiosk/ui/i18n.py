@@ -13,6 +13,10 @@ import gettext
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # `kiosk doctor` only: not on the screens' start path
+    from kiosk.ops.checks import Check
 
 DOMAIN = "kiosk"
 LANGUAGES = ("ja", "en")
@@ -23,19 +27,43 @@ class CatalogMissing(RuntimeError):
     """A compiled catalog is absent: the package was run from a checkout that was never installed."""
 
 
-@cache
-def translations(lang: str) -> gettext.NullTranslations:
+def load(lang: str, locale_dir: Path) -> gettext.NullTranslations:
+    """``lang``'s compiled catalog in ``locale_dir``; :class:`CatalogMissing` (naming the fix) when it is not there."""
     if lang not in LANGUAGES:
         raise ValueError(f"unsupported language {lang!r}; use one of {LANGUAGES}")
     try:
-        return gettext.translation(DOMAIN, localedir=LOCALE_DIR, languages=[lang])
+        return gettext.translation(DOMAIN, localedir=locale_dir, languages=[lang])
     except FileNotFoundError:
         # Falling back to the English ids would quietly show a Japanese-first kiosk in English.
-        mo = LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.mo"
+        mo = locale_dir / lang / "LC_MESSAGES" / f"{DOMAIN}.mo"
         raise CatalogMissing(
             f"compiled catalog {mo} is missing: catalogs are compiled from the .po files when the package "
             "is built or installed; run `pip install -e .` in the checkout (and look at its output for "
             "catalog errors)") from None
+
+
+@cache
+def translations(lang: str) -> gettext.NullTranslations:
+    return load(lang, LOCALE_DIR)
+
+
+def catalog_checks(locale_dir: Path | None = None) -> list[Check]:
+    """`kiosk doctor`'s line for the compiled catalogs (made when the package is installed): `kiosk run` stops
+    without them, since no screen could be drawn."""
+    from kiosk.ops.checks import Check
+
+    where = locale_dir or LOCALE_DIR
+    for lang in LANGUAGES:
+        try:
+            load(lang, where)
+        except CatalogMissing:
+            return [Check("catalogs", "fail", f"{where / lang / 'LC_MESSAGES' / (DOMAIN + '.mo')} is missing "
+                          "(a checkout that was never installed)",
+                          "pip install -e . in the checkout, or install the package again")]
+        except OSError as exc:  # a damaged file: gettext cannot read it
+            return [Check("catalogs", "fail", f"the {lang} catalog in {where} cannot be read: {exc}",
+                          "install the package again")]
+    return [Check("catalogs", "ok", f"screen text compiled for {', '.join(LANGUAGES)}")]
 
 
 def gettext_for(lang: str) -> Callable[[str], str]:

@@ -95,6 +95,25 @@ def test_run_starts_and_shuts_down_cleanly(tmp_path: Path):
     assert v.returncode == 0, v.stdout
 
 
+def test_run_without_its_screen_catalogs_stops_before_anything_is_made(tmp_path: Path):
+    """A checkout that was never installed has no compiled catalogs: no screen could be drawn, so `kiosk run`
+    must not play the movie and claim READY=1 while no tap is answered. It stops with the fix, before it
+    creates keys or opens the ledger. (The catalogs' place is pointed at an empty folder in a real process.)"""
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text(f'[kiosk]\nid = "run-test-3"\ndata_dir = "{tmp_path / "data"}"\n\n[player]\n'
+                   'display = "headless"\nwidth = 320\nheight = 180\n\n[[projects]]\nid = "kodomo"\n'
+                   'title = "こども食堂"\narea = "children"\n')
+    script = ("import sys; from pathlib import Path; import kiosk.ui.i18n as i; i.LOCALE_DIR = Path(sys.argv[1]); "
+              "from kiosk.cli import main; sys.exit(main(sys.argv[2:]))")
+    env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
+    r = subprocess.run([sys.executable, "-c", script, str(tmp_path / "no-locale"), "run", "--config", str(cfg),
+                        "--seconds", "5"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "kiosk.mo is missing" in r.stderr and "pip install -e ." in r.stderr, r.stderr
+    assert "Traceback" not in r.stdout + r.stderr
+    assert not (tmp_path / "data" / "ledger.db").exists() and not (tmp_path / "data" / "keys").exists()
+
+
 def test_run_prints_each_log_line_once(tmp_path: Path):
     """Issue #15 item 13: `kiosk run` logged every line twice (a basicConfig stderr handler next to the
     redacting stdout one). Each event must appear exactly once across stdout and stderr."""

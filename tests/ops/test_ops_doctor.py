@@ -8,11 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.cli import main as kiosk_main
 from kiosk.config import load_config
 from kiosk.ledger import Pepper, keys
 from kiosk.ledger.clock import FixedClock
+from kiosk.ops.checks import Check
 from kiosk.ops.doctor import collect, run_doctor
 from kiosk.ops.local_files import ensure_secrets, open_ledger
+from kiosk.ui.i18n import catalog_checks
 
 from .conftest import fill_two_days, idm, write_config
 
@@ -136,6 +139,26 @@ def test_reachable_portal_that_does_not_know_the_kiosk(tmp_path, httpserver):
     c = checks["portal.enrolled"]
     assert c.status == "fail" and "not enrolled" in c.detail
     assert "kiosk enroll --config" in c.fix and "kiosk-portal enroll-code --kiosk-id test-kiosk-1" in c.fix
+
+
+def test_missing_or_damaged_screen_catalogs_are_named_with_the_fix(tmp_path, capsys):
+    path = write_config(tmp_path / "site")
+    ensure_secrets(load_config(path))
+    kw = dict(root=tmp_path, min_free_bytes=1, reader_kw=hermetic_reader(tmp_path))
+    locale = tmp_path / "locale"
+
+    def catalogs(**kw2: object) -> Check:
+        return {c.name: c for c in collect(str(path), more=(lambda: catalog_checks(**kw2),), **kw)}["catalogs"]
+
+    assert catalogs().status == "ok"  # the installed package's
+    c = catalogs(locale_dir=locale)
+    assert c.status == "fail" and "kiosk.mo is missing" in c.detail and "pip install -e ." in c.fix, c
+    (locale / "ja" / "LC_MESSAGES").mkdir(parents=True)
+    (locale / "ja" / "LC_MESSAGES" / "kiosk.mo").write_bytes(b"not a catalog")
+    c = catalogs(locale_dir=locale)
+    assert c.status == "fail" and "cannot be read" in c.detail and "install the package again" in c.fix, c
+    assert kiosk_main(["doctor", "--config", str(path)]) in (0, 1)  # this machine's units etc. decide; the line is there
+    assert "[OK  ] catalogs: screen text compiled for ja, en" in capsys.readouterr().out
 
 
 def test_offline_kiosk_needs_no_portal_or_sync_timer(tmp_path):

@@ -117,3 +117,25 @@ def test_a_missing_compiled_catalog_is_an_error_naming_the_fix(tmp_path, monkeyp
         pages.environment.cache_clear()
     with pytest.raises(ValueError, match="unsupported language"):
         i18n.translations("fr")
+
+
+def test_a_portal_without_its_catalogs_does_not_start(tmp_path, monkeypatch, capsys):
+    """`kiosk-portal serve` stops with the fix before it touches the database (each page would fail)."""
+    from server_sync.app import create_app
+    from server_sync.portal_cli import main as portal_main
+
+    monkeypatch.setenv("KIOSK_PORTAL_SECRET_FILE", str(tmp_path / "secret"))
+    monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path / "no-locale")
+    i18n.translations.cache_clear()
+    try:
+        db = tmp_path / "p.db"
+        assert portal_main(["serve", "--db", f"sqlite:///{db}", "--port", "0"]) == 2
+        err = capsys.readouterr().err
+        assert "portal.mo is missing" in err and "pip install -e ." in err and "Traceback" not in err
+        assert not db.exists()
+        with pytest.raises(i18n.CatalogMissing):
+            create_app(f"sqlite:///{db}")  # the embedded portal of `kiosk demo`, and every other caller
+        assert not db.exists()
+    finally:
+        monkeypatch.undo()
+        i18n.translations.cache_clear()
