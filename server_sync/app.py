@@ -192,8 +192,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     server_sync/ingest.py ``Ingestor._cache``).
     """
     logfilter.install()  # receipt codes are bearer tokens: never in a log line (docs/receipts.md)
-    for lang in i18n.LANGUAGES:  # every page needs them: a portal without them stops here, naming the fix
-        i18n.translations(lang)
+    i18n.require_all()  # every page needs them: a portal without them stops here, naming the fix
     if engine is None:
         if not db_url:
             raise ValueError("create_app needs db_url or engine")

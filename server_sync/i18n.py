@@ -46,3 +46,10 @@ def load(lang: str, locale_dir: Path) -> gettext.NullTranslations:
 @cache
 def translations(lang: str) -> gettext.NullTranslations:
     return load(lang, LOCALE_DIR)
+
+
+def require_all() -> None:
+    """Every language's catalog, loaded now (and cached): a process that shows text calls this before it starts,
+    so that a missing catalog stops it with :class:`CatalogMissing`'s fix rather than failing page by page."""
+    for lang in LANGUAGES:
+        translations(lang)

@@ -39,8 +39,7 @@ def _serve(args: argparse.Namespace) -> int:
     from server_sync import i18n
 
     try:  # every page needs them; without them, stop here with the fix (not one traceback per worker)
-        for lang in i18n.LANGUAGES:
-            i18n.translations(lang)
+        i18n.require_all()
     except i18n.CatalogMissing as exc:
         print(f"kiosk-portal serve: {exc}", file=sys.stderr)
         return 2

@@ -429,8 +429,7 @@ class App:
 
         # The screens' text first, before anything is created or opened: without it no screen can be drawn, and
         # a kiosk would play its movie, send READY=1 and answer no tap (a checkout that was never installed).
-        for lang in i18n.LANGUAGES:
-            i18n.translations(lang)  # CatalogMissing names the fix; cached for the screens
+        i18n.require_all()  # CatalogMissing names the fix; cached for the screens
         ensure_secrets(cfg)
         from kiosk.sync.configapply import load_applied, record_applied_config
 

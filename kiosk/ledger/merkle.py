@@ -203,10 +203,11 @@ def consistency_proof_from(old: CompactRange, new_leaves: Sequence[bytes],
         return []
     # (start, size) of each perfect subtree of the old tree, largest first, as CompactRange keeps them.
     roots: dict[tuple[int, int], bytes] = {}
+    stack = iter(old.stack)
     lo = 0
     for bit in range(m.bit_length() - 1, -1, -1):
         if m >> bit & 1:
-            roots[(lo, 1 << bit)] = old._stack[len(roots)]  # noqa: SLF001 - the same module's range
+            roots[(lo, 1 << bit)] = next(stack)
             lo += 1 << bit
     leaves = new_leaves if isinstance(new_leaves, list) else list(new_leaves)
 

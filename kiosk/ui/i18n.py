@@ -47,6 +47,13 @@ def translations(lang: str) -> gettext.NullTranslations:
     return load(lang, LOCALE_DIR)
 
 
+def require_all() -> None:
+    """Every language's catalog, loaded now (and cached): a process that shows text calls this before it starts,
+    so that a missing catalog stops it with :class:`CatalogMissing`'s fix rather than failing page by page."""
+    for lang in LANGUAGES:
+        translations(lang)
+
+
 def catalog_checks(locale_dir: Path | None = None) -> list[Check]:
     """`kiosk doctor`'s line for the compiled catalogs (made when the package is installed): `kiosk run` stops
     without them, since no screen could be drawn."""
