@@ -17,6 +17,7 @@ import pytest
 from kiosk.ledger import Ledger, LedgerUnavailable, verify_path
 from kiosk.ledger.clock import FixedClock
 from tests.conftest import fake_idm
+from tests.mounts import small_tmpfs
 
 
 def _assert_fails_closed(led: Ledger, pepper, idem: str) -> None:  # noqa: ANN001
@@ -54,20 +55,8 @@ def test_sqlite_full(tmp_path, signing_key, pepper):
     assert verify_path(tmp_path / "l.db").ok
 
 
-@contextlib.contextmanager
-def small_tmpfs(where, size="640k"):  # noqa: ANN001
-    where.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {r.stderr.decode().strip()}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
 def test_file_system_full(tmp_path, signing_key, pepper):
-    with small_tmpfs(tmp_path / "mnt") as mnt:
+    with small_tmpfs(tmp_path / "mnt", "640k") as mnt:
         led = Ledger.open(mnt / "l.db", signing_key, "k-1", clock=FixedClock(), checkpoint_every=10_000)
         for i in range(5):
             led.record_intent("p", 100, "sim", pepper.token(fake_idm(i)), f"ok-{i}")
