@@ -15,6 +15,11 @@ attract loop (one tap gives the default amount).
   reader's poll interval and the FeliCa reads).
 - ``baseline_*``: the same machine, same run, a bare ``record_intent`` +
   ``record_donation`` on a fresh ledger (two durable commits, no terminal, no UI).
+- ``missed_taps``: taps the reader never saw (no card event within 3 s). Each card stays 50 ms on the
+  simulated reader (``--hold-ms``: a quick tap; a real one is nearer 300 ms), and a process starved of CPU
+  (a small cgroup quota on a busy host) can poll later than that. The bench then taps again, as a citizen
+  would, and counts it; three misses in a row, or a tap that was read but did not end in the thank-you
+  screen within 10 s, is an error.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
@@ -37,6 +43,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 AIM_P99_MS = 50.0
 WARMUP = 5
+TAP_TRIES = 3
+SENSE_WAIT_S = 3.0
+"""How long after a tap the bench waits for the reader's card event before it counts the tap as missed."""
+"""Times a card is put on the reader for one donation before the bench gives up on it (``missed_taps``)."""
 
 
 def pct(values: list[float], q: float) -> float:
@@ -68,7 +78,20 @@ def baseline(root: Path, n: int) -> list[float]:
     return out
 
 
-def kiosk_taps(root: Path, n: int, size: tuple[int, int]) -> tuple[list[float], list[float], dict]:
+def _sensed_after(app: Any, t: float, wait_s: float) -> bool:
+    """Whether the reader made a card event at or after ``t`` (reader clock), waiting up to ``wait_s``."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        at = app.worker.card_at if app.worker is not None else None
+        if at is not None and at >= t:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+
+
+def kiosk_taps(root: Path, n: int, size: tuple[int, int], hold_s: float = 0.05
+               ) -> tuple[list[float], list[float], dict]:
     from kiosk.app.demo import card_spec, demo_config, prepare
     from kiosk.app.runtime import App, target_center
     from kiosk.ui.screens import chrome
@@ -85,6 +108,7 @@ def kiosk_taps(root: Path, n: int, size: tuple[int, int]) -> tuple[list[float], 
     place_ms: list[float] = []
     marks: list[tuple[float, float]] = []  # (card event, thanks flipped) per measured tap, for --trace
     errors: list[str] = []
+    missed: list[int] = []  # taps the reader did not see (tapped again)
     done = threading.Event()
 
     def drive() -> None:
@@ -96,12 +120,23 @@ def kiosk_taps(root: Path, n: int, size: tuple[int, int]) -> tuple[list[float], 
                 while app.sim.field:
                     time.sleep(0.002)
                 before = p.snapshot.version
-                t = time.monotonic()
-                app.sim.tap(card_spec(i), 0.05)
-                p = app.wait_presented(
-                    lambda p, before=before: p.snapshot.version > before and p.screen.screen in ("thanks", "error"), 10)
+                for _ in range(TAP_TRIES):
+                    t = time.monotonic()
+                    app.sim.tap(card_spec(i), hold_s)
+                    sensed = _sensed_after(app, t, SENSE_WAIT_S)
+                    p = app.wait_presented(
+                        lambda p, before=before: p.snapshot.version > before and p.screen.screen in ("thanks", "error"),
+                        10) if sensed else None
+                    if sensed:
+                        break
+                    # The reader never saw the card in its time on the field (a starved process can poll later
+                    # than that): a citizen taps again, and so does the bench; counted, not an error.
+                    missed.append(i)
                 if p is None or p.screen.screen != "thanks":
-                    errors.append(f"tap {i}: {p.screen if p else 'timeout'}")
+                    last = app.presented.screen.screen if app.presented is not None else None
+                    why = p.screen if p else (f"card read, no thank-you within 10 s (last screen {last})" if sensed
+                                              else f"card not sensed in {TAP_TRIES} taps")
+                    errors.append(f"tap {i}: {why}")
                 elif i >= WARMUP:
                     place_ms.append((p.at - t) * 1000)
                     if p.snapshot.tap_at is not None:
@@ -119,7 +154,7 @@ def kiosk_taps(root: Path, n: int, size: tuple[int, int]) -> tuple[list[float], 
         threading.Thread(target=drive, daemon=True).start()
         app.run(until=lambda a: done.is_set())
         assert app.player is not None
-        info = {"frames_presented": app.player.frames_presented, "errors": errors[:5],
+        info = {"frames_presented": app.player.frames_presented, "errors": errors[:5], "missed_taps": len(missed),
                 "display": "{}x{}".format(*app.player.display.size)}
         lat = app.latencies_ms[WARMUP:]
         info["_marks"] = marks
@@ -134,6 +169,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--taps", type=int, default=200)
     ap.add_argument("--size", default="640x360", help="display size, e.g. 1280x720")
+    ap.add_argument("--hold-ms", type=float, default=50.0,
+                    help="how long each card stays on the reader (a quick tap; a real one is nearer 300 ms)")
     ap.add_argument("--trace", type=Path, help="write per-tap phase times here (bench/tap_trace.py); adds overhead")
     args = ap.parse_args()
     if args.trace:
@@ -144,7 +181,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="kiosk-bench-tap-") as tmp:
         root = Path(tmp)
         base = baseline(root, args.taps)
-        lat, place, info = kiosk_taps(root, args.taps, (w, h))
+        lat, place, info = kiosk_taps(root, args.taps, (w, h), args.hold_ms / 1000)
     marks = info.pop("_marks")
     if args.trace:
         info["trace"] = tap_trace.summarize(marks, args.trace)
