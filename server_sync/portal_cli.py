@@ -50,7 +50,7 @@ def _serve(args: argparse.Namespace) -> int:
         uvicorn.run("server_sync.app:app_from_env", factory=True, host=args.host, port=args.port,
                     workers=args.workers, proxy_headers=True, log_level=args.log_level)
         return 0
-    from server_sync.app import create_app, freeze_startup_heap, options_from_env
+    from server_sync.app import create_app, options_from_env, settle_collector
 
     try:
         opts = options_from_env()
@@ -58,7 +58,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"kiosk-portal serve: {exc}", file=sys.stderr)
         return 2
     app = create_app(args.db, **opts)
-    freeze_startup_heap()
+    settle_collector()
     uvicorn.run(app, host=args.host, port=args.port, proxy_headers=True, log_level=args.log_level)
     return 0
 

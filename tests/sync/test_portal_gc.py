@@ -1,9 +1,9 @@
-"""The serving portal's collector settings (server_sync/app.py ``freeze_startup_heap``): uploads waiting for an
+"""The serving portal's collector settings (server_sync/app.py ``settle_collector``): uploads waiting for an
 ingest slot hold their parsed batches, and those must not drive the collector through every generation.
 
 A real batch of a real kiosk ledger, parsed by the portal's own ``_parse_batch`` in a fresh interpreter (the
 collector's state is per process), thirty times over as thirty waiting uploads would be; the collections are
-counted with ``gc.callbacks`` before and after ``freeze_startup_heap``.
+counted with ``gc.callbacks`` before and after ``settle_collector``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sync_helpers import batch_body, make_rig
 _CHILD = r"""
 import gc, json, sys
 from pathlib import Path
-from server_sync.app import GC_YOUNG, freeze_startup_heap
+from server_sync.app import GC_YOUNG, settle_collector
 from server_sync.ingest import _parse_batch
 
 raw, kid = Path(sys.argv[1]).read_bytes(), sys.argv[2]
@@ -35,7 +35,7 @@ def collections_while_waiting():
 
 gc.collect()
 before, entries = collections_while_waiting()
-freeze_startup_heap()
+settle_collector()
 after, _ = collections_while_waiting()
 print(json.dumps({"before": before, "after": after, "entries": entries, "threshold": gc.get_threshold(),
                   "young": GC_YOUNG}))
