@@ -44,9 +44,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 AIM_P99_MS = 50.0
 WARMUP = 5
 TAP_TRIES = 3
+"""Times a card is put on the reader for one donation before the bench gives up on it (``missed_taps``)."""
 SENSE_WAIT_S = 3.0
 """How long after a tap the bench waits for the reader's card event before it counts the tap as missed."""
-"""Times a card is put on the reader for one donation before the bench gives up on it (``missed_taps``)."""
 
 
 def pct(values: list[float], q: float) -> float:
