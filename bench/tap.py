@@ -120,14 +120,15 @@ def kiosk_taps(root: Path, n: int, size: tuple[int, int], hold_s: float = 0.05
                 while app.sim.field:
                     time.sleep(0.002)
                 before = p.snapshot.version
+                p, sensed = None, False
                 for _ in range(TAP_TRIES):
                     t = time.monotonic()
                     app.sim.tap(card_spec(i), hold_s)
                     sensed = _sensed_after(app, t, SENSE_WAIT_S)
-                    p = app.wait_presented(
-                        lambda p, before=before: p.snapshot.version > before and p.screen.screen in ("thanks", "error"),
-                        10) if sensed else None
                     if sensed:
+                        p = app.wait_presented(
+                            lambda p, before=before: p.snapshot.version > before
+                            and p.screen.screen in ("thanks", "error"), 10)
                         break
                     # The reader never saw the card in its time on the field (a starved process can poll later
                     # than that): a citizen taps again, and so does the bench; counted, not an error.
