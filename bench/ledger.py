@@ -1,8 +1,11 @@
 """Ledger benchmark: prints one JSON line.
 
 - append_ratio: durable ledger appends/s (encode + hash + Ed25519 sign + insert + COMMIT with
-  WAL/synchronous=FULL, through SQLAlchemy) over raw sqlite3 insert+commit/s of rows of the same size
-  into the same schema with the same pragmas.
+  WAL/synchronous=FULL, through the ledger's own sqlite3 connection) over raw sqlite3 insert+commit/s of
+  rows of the same size into the same schema with the same pragmas. Every intent carries an idempotency
+  key as the kiosk makes them (``uuid4().hex``, kiosk/donation/service.py), and the raw rows carry such
+  keys too: a made-up key (``bench-17``) took the ledger's cheaper path for keys a kiosk never writes
+  (kiosk/ledger/idemmap.py) and went into the idem index in order, where a kiosk's keys land at random.
 - verify_ratio: `verify_path` entries/s (as shipped: signatures shared with helper threads for
   large ledgers when a second CPU exists) over a bare single-threaded Ed25519 verify loop of as many
   signatures; verify_ratio_single is the same with everything on one thread.
@@ -32,6 +35,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -43,6 +47,12 @@ from kiosk.ledger.schema import MIGRATIONS  # noqa: E402
 from kiosk.ledger.sigcheck import usable_cpus  # noqa: E402
 
 
+def kiosk_keys(n: int) -> list[str]:
+    """``n`` idempotency keys as the kiosk makes them, made before the clock starts (the kiosk makes one
+    outside the ledger too)."""
+    return [uuid.uuid4().hex for _ in range(n)]
+
+
 def raw_round(path: Path, n: int, body: bytes) -> float:
     con = sqlite3.connect(path, isolation_level=None)
     con.execute("PRAGMA journal_mode=WAL")
@@ -51,12 +61,13 @@ def raw_round(path: Path, n: int, body: bytes) -> float:
         for stmt in migration:
             con.execute(stmt)
     sig = os.urandom(64)
+    keys = kiosk_keys(n)
     t0 = time.perf_counter()
     for seq in range(1, n + 1):
         con.execute("BEGIN IMMEDIATE")
         con.execute("INSERT INTO entries (seq, body, entry_hash, signature, type, wall_ms, donor, idem, project, "
                     "amount_yen, points, ref_seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (seq, body, os.urandom(32), sig, "donation", 1, "ab" * 16, f"i{seq}", "p", 100, 1, seq - 1))
+                    (seq, body, os.urandom(32), sig, "donation", 1, "ab" * 16, keys[seq - 1], "p", 100, 1, seq - 1))
         con.execute("COMMIT")
     dt = time.perf_counter() - t0
     con.close()
@@ -70,10 +81,11 @@ def ledger_round(path: Path, n: int, sk: Ed25519PrivateKey, pepper: Pepper, kios
     getattr(led, "claim_writer", lambda: None)()
     tok = pepper.token(b"\x01" * 8)
     per_gift = 3 if kiosk else 2
+    keys = kiosk_keys(n // per_gift)
     t0 = time.perf_counter()
     # Real donation traffic: intent then settlement, two durable appends per gift (kiosk: and a checkpoint).
     for i in range(n // per_gift):
-        intent = led.record_intent("kodomo-shokudo", 500, "sim", tok, f"bench-{i}")
+        intent = led.record_intent("kodomo-shokudo", 500, "sim", tok, keys[i])
         led.record_donation(intent.seq, f"sim-{i:08d}", 5)
         if kiosk:
             led.checkpoint()
@@ -87,7 +99,7 @@ def verify_ledger(path: Path, n: int, sk: Ed25519PrivateKey, pepper: Pepper, kio
     led = Ledger.open(path, sk, "bench-kiosk", checkpoint_every=100)
     tok = pepper.token(b"\x02" * 8)
     while led.size < n:
-        intent = led.record_intent("midori", 100, "sim", tok, f"v-{led.size}")
+        intent = led.record_intent("midori", 100, "sim", tok, uuid.uuid4().hex)
         led.record_donation(intent.seq, "ref", 1)
         if kiosk:
             led.checkpoint()

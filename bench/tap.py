@@ -14,7 +14,8 @@ attract loop (one tap gives the default amount).
 - ``place_*``: from putting the card on the simulated reader (includes the
   reader's poll interval and the FeliCa reads).
 - ``baseline_*``: the same machine, same run, a bare ``record_intent`` +
-  ``record_donation`` on a fresh ledger (two durable commits, no terminal, no UI).
+  ``record_donation`` on a fresh ledger (two durable commits, no terminal, no UI), with an idempotency key
+  as the kiosk makes it (``uuid4().hex``).
 - ``missed_taps``: taps the reader never saw (no card event within 3 s). Each card stays 50 ms on the
   simulated reader (``--hold-ms``: a quick tap; a real one is nearer 300 ms), and a process starved of CPU
   (a small cgroup quota on a busy host) can poll later than that. The bench then taps again, as a citizen
@@ -33,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +71,7 @@ def baseline(root: Path, n: int) -> list[float]:
         for i in range(n + WARMUP):
             donor = pepper.token(hashlib.sha256(f"card-{i}".encode()).digest()[:8])
             t = time.perf_counter()
-            intent = led.record_intent("kodomo", 100, "sim", donor, f"idem-{i}")
+            intent = led.record_intent("kodomo", 100, "sim", donor, uuid.uuid4().hex)
             led.record_donation(intent.seq, f"ref-{i}", 1)
             if i >= WARMUP:
                 out.append((time.perf_counter() - t) * 1000)

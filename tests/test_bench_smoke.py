@@ -33,8 +33,41 @@ def test_cpu_budget_bench_prints_one_json_line():
     assert out["errors"] == []
     for b in ("100", "25"):
         assert out["tap_p99_ms"][b] > 0 and out["tap_p50_ms"][b] <= out["tap_p99_ms"][b]
-        assert 0 <= out["tap_missed"][b] < 20  # of --quick's 20 taps; a missed one is tapped again
+        # Reads missed over --quick's 20 taps: a tap missed is tapped again, and errs at its third miss.
+        assert 0 <= out["tap_missed"][b] < 20
         assert out["play720_dropped_pct"][b] is not None
+
+
+def test_ledger_bench_prints_one_json_line():
+    out = _one_json_line(["bench/ledger.py", "--appends", "60", "--rounds", "1", "--verify-entries", "300"])
+    assert out["bench"] == "ledger" and out["appends_per_round"] == 60 and out["verify_entries"] >= 300
+    for key in ("append_ratio", "verify_ratio", "verify_ratio_single", "append_ratio_kiosk", "verify_ratio_kiosk"):
+        assert out[key] > 0, key
+
+
+def test_ledger_bench_writes_the_kiosks_own_idempotency_keys(tmp_path):
+    """The ledger's rows carry keys as the kiosk makes them (uuid4().hex), all different, and so do the raw rows
+    they are compared with: a made-up key takes another path through the ledger's key map and its index."""
+    import re
+    import sqlite3
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from kiosk.ledger import Pepper
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import ledger as bench_ledger
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    bench_ledger.ledger_round(tmp_path / "l.db", 20, Ed25519PrivateKey.generate(), Pepper({1: os.urandom(32)}))
+    bench_ledger.raw_round(tmp_path / "r.db", 20, b"x" * 300)
+    for name, kind in (("l.db", "donation_intent"), ("r.db", "donation")):
+        con = sqlite3.connect(tmp_path / name)
+        keys = [r[0] for r in con.execute("SELECT idem FROM entries WHERE type = ?", (kind,))]
+        con.close()
+        assert len(keys) == (10 if name == "l.db" else 20) and len(set(keys)) == len(keys), name
+        assert all(re.fullmatch(r"[0-9a-f]{32}", k) for k in keys), (name, keys[:3])
 
 
 def test_coldstart_bench_prints_one_json_line():
