@@ -150,6 +150,7 @@ class IdemMap(Mapping[str, int]):
 
     # --- adding a key -------------------------------------------------------------------------------
     def __setitem__(self, key: str, value: int) -> None:
+        seen, self._seen = self._seen, None  # whatever is added, the map may change
         fits = isinstance(value, int) and not isinstance(value, bool) and -2**63 <= value < 2**63
         if key in self._recent:
             if fits:
@@ -161,7 +162,6 @@ class IdemMap(Mapping[str, int]):
         if key in self._other:
             self._other[key] = value
             return
-        seen, self._seen = self._seen, None  # the columns may change below
         if seen is not None and seen[0] is key:
             halves, i = seen[1], seen[2]
         else:
@@ -184,6 +184,7 @@ class IdemMap(Mapping[str, int]):
     def _merge(self) -> None:
         """The waiting keys into the sorted columns: the runs of the columns between insertion points are
         copied in C, so a merge costs about a microsecond a waiting key, whatever the columns hold."""
+        self._seen = None  # its place in the columns moves
         keys = sorted(self._recent)  # canonical keys sort as their halves do
         add_hi, add_lo = _columns(keys)  # type: ignore[misc]  # canonical: _recent holds no other
         add_seqs = array("q", map(self._recent.__getitem__, keys))
