@@ -70,6 +70,32 @@ def test_ledger_bench_writes_the_kiosks_own_idempotency_keys(tmp_path):
         assert all(re.fullmatch(r"[0-9a-f]{32}", k) for k in keys), (name, keys[:3])
 
 
+def test_the_sync_benchs_baselines_run_under_the_serving_portals_collector():
+    """bench/sync.py's bare insert (and bench/ingest_ir.py's counts) run with the collector set as `kiosk-portal
+    serve` sets it: what is alive frozen (here, every simulated kiosk's ledger), the young threshold raised; the
+    process's own settings come back afterwards, also when the baseline fails."""
+    import gc
+
+    import pytest
+
+    from server_sync.app import GC_YOUNG
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import sync as bench_sync
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    before = gc.get_threshold(), gc.get_freeze_count()
+    held = [[i] for i in range(2000)]  # alive when the baseline starts, as the simulated kiosks are
+    with bench_sync.collector_as_served():
+        assert gc.get_threshold()[0] == GC_YOUNG
+        assert gc.get_freeze_count() >= len(held)
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before
+    with pytest.raises(RuntimeError), bench_sync.collector_as_served():
+        raise RuntimeError("the insert failed")
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before
+
+
 def test_coldstart_bench_prints_one_json_line():
     out = _one_json_line(["bench/coldstart.py", "--quick", "--budgets", "100"])
     assert out["bench"] == "coldstart" and out["errors"] == []
