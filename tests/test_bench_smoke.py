@@ -5,12 +5,14 @@ Benchmarks are not tests: nothing here looks at a figure, only at the shape of t
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,6 +24,17 @@ def _one_json_line(args: list[str], timeout: float = 600, env: dict[str, str] | 
     lines = res.stdout.strip().splitlines()
     assert len(lines) == 1, res.stdout[-2000:]
     return json.loads(lines[0])
+
+
+def _bench(name: str) -> ModuleType:
+    """``bench/<name>.py`` imported as the bench scripts import each other (bench/ first on ``sys.path``), with
+    ``sys.path`` given back as it was: the scripts' plain names (``ledger``, ``sync``, ``report``) stay out of
+    every other test's imports."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
 
 
 def test_cpu_budget_bench_prints_one_json_line():
@@ -55,11 +68,7 @@ def test_ledger_bench_writes_the_kiosks_own_idempotency_keys(tmp_path):
 
     from kiosk.ledger import Pepper
 
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        import ledger as bench_ledger
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
+    bench_ledger = _bench("ledger")
     bench_ledger.ledger_round(tmp_path / "l.db", 20, Ed25519PrivateKey.generate(), Pepper({1: os.urandom(32)}))
     bench_ledger.raw_round(tmp_path / "r.db", 20, b"x" * 300)
     for name, kind, n in (("l.db", "donation_intent", 10), ("r.db", "donation", 20)):  # 10 gifts of 2 appends
@@ -80,11 +89,7 @@ def test_the_sync_benchs_baselines_run_under_the_serving_portals_collector():
 
     from server_sync.app import GC_YOUNG
 
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        import sync as bench_sync
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
+    bench_sync = _bench("sync")
     before = gc.get_threshold(), gc.get_freeze_count()
     held = [[i] for i in range(2000)]  # alive when the baseline starts, as the simulated kiosks are
     with bench_sync.collector_as_served():
@@ -231,8 +236,7 @@ def test_workers_bench_prints_one_json_line():
     assert out["start_from_state_ms"] > 0 and out["start_from_first_ms"] > 0 and out["save_state_ms"] > 0
     assert out["ratio"] == round(out["one_worker_ms"] / out["two_workers_ms"], 3)
     assert "ratio_pg" not in out
-    sys.path.insert(0, str(ROOT / "bench"))
-    import report
+    report = _bench("report")
 
     table = report.table({"workers": [out]})
     assert "two workers taking turns, SQLite" in table and "PostgreSQL" not in table  # no _pg figures: no rows
@@ -248,8 +252,7 @@ def test_reconcile_bench_prints_one_json_line():
     assert out["entries"] > out["base_entries"] > 0
     assert out["month_ms"] > 0 and out["month_ms_base"] > 0 and out["csv_ms"] > 0 and out["day_ms"] > 0
     assert out["ratio"] == round(out["month_ms_base"] / out["month_ms"], 3) and "ratio_pg" not in out
-    sys.path.insert(0, str(ROOT / "bench"))
-    import report
+    report = _bench("report")
 
     table = report.table({"reconcile": [out]})
     assert "reconciliation month" in table and "PostgreSQL" not in table
@@ -263,8 +266,7 @@ def test_exports_bench_prints_one_json_line():
     assert (out["bench"], out["donations"], out["streamed"]) == ("exports", 5000, True)
     assert out["stream_s"] > 0 and out["bare_fetch_s"] > 0 and out["text_mb"] > 0 and out["stream_peak_mb"] > 0
     assert out["memory_ratio"] == round(out["stream_peak_mb"] / out["text_mb"], 3) and "time_ratio_pg" not in out
-    sys.path.insert(0, str(ROOT / "bench"))
-    import report
+    report = _bench("report")
 
     assert out["report_s"] > 0 and out["report_months"] == 13 and out["report_peak_mb"] >= 0
     assert out["report_ratio"] == round(out["bare_fetch_s"] / out["report_s"], 3)
@@ -283,8 +285,7 @@ def test_closeout_bench_prints_one_json_line():
     assert out["state_mb"] > out["state_mb_base"] > 0
     assert 0 <= out["proof_mb"] < 0.01 and 0 <= out["proof_mb_base"] < 0.01  # a compact range, not every hash
     assert out["export_peak_mb"] > 0
-    sys.path.insert(0, str(ROOT / "bench"))
-    import report
+    report = _bench("report")
 
     assert "kiosk: the menu's X report of today" in report.table({"closeout": [out]})
 
