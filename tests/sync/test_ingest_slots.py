@@ -99,6 +99,7 @@ def test_a_worker_freezes_its_start_up_heap(monkeypatch, tmp_path: Path):
 
     monkeypatch.setenv("KIOSK_PORTAL_DB", f"sqlite:///{tmp_path / 'portal.db'}")
     monkeypatch.setenv("KIOSK_PORTAL_SECRET_FILE", str(tmp_path / "secret"))
+    threshold = gc.get_threshold()  # app_from_env raises the young threshold too: given back below
     gc.unfreeze()
     try:
         app = app_from_env()
@@ -106,3 +107,4 @@ def test_a_worker_freezes_its_start_up_heap(monkeypatch, tmp_path: Path):
         assert all(o is not app for o in gc.get_objects())  # not scanned by the collector any more
     finally:
         gc.unfreeze()
+        gc.set_threshold(*threshold)
