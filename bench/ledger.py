@@ -6,6 +6,9 @@
   key as the kiosk makes them (``uuid4().hex``, kiosk/donation/service.py), and the raw rows carry such
   keys too: a made-up key (``bench-17``) took the ledger's cheaper path for keys a kiosk never writes
   (kiosk/ledger/idemmap.py) and went into the idem index in order, where a kiosk's keys land at random.
+  (The raw rows are ``donation`` rows, which that index leaves out, as it leaves out the ledger's own
+  donations; a raw loop of exactly the ledger's rows took no time the runs could tell apart from this one:
+  docs/performance.md, "Nineteenth round".)
 - verify_ratio: `verify_path` entries/s (as shipped: signatures shared with helper threads for
   large ledgers when a second CPU exists) over a bare single-threaded Ed25519 verify loop of as many
   signatures; verify_ratio_single is the same with everything on one thread.
