@@ -54,11 +54,19 @@ class LedgerSource:
             return [s for (s,) in conn.execute(select(entries.c.seq).where(
                 entries.c.type == "checkpoint", entries.c.seq >= first, entries.c.seq <= last))]
 
-    def latest_checkpoint(self) -> tuple[int, str] | None:
-        """(size, signed note) of the newest checkpoint entry, if any."""
+    def key_change_seqs(self, first: int, last: int) -> list[int]:
+        """Seqs of the key_change entries in ``first..last`` (which note a batch can carry: the uploader)."""
         with self.engine.connect() as conn:
-            body = conn.execute(select(entries.c.body).where(entries.c.type == "checkpoint")
-                                .order_by(entries.c.seq.desc()).limit(1)).scalar()
+            return [s for (s,) in conn.execute(select(entries.c.seq).where(
+                entries.c.type == "key_change", entries.c.seq >= first, entries.c.seq <= last).order_by(entries.c.seq))]
+
+    def latest_checkpoint(self, before: int | None = None) -> tuple[int, str] | None:
+        """(size, signed note) of the newest checkpoint entry (before seq ``before``, if given), if any."""
+        q = select(entries.c.body).where(entries.c.type == "checkpoint")
+        if before is not None:
+            q = q.where(entries.c.seq < before)
+        with self.engine.connect() as conn:
+            body = conn.execute(q.order_by(entries.c.seq.desc()).limit(1)).scalar()
         if body is None:
             return None
         data = parse_body(bytes(body))["data"]

@@ -359,11 +359,18 @@ class Uploader:
         if accepted > target:
             raise SyncError(f"portal holds {accepted} entries but this ledger only {target} "
                             "(ledger restored from an old backup?)", permanent=True)
+        # A batch carries the newest checkpoint note the portal can open once it holds the batch: one signed by a
+        # key the chain announces at or before the batch's end. After a re-key with a backlog longer than a batch,
+        # the newest note is signed by the new key, which the portal learns only from the key_change entry;
+        # the batches before it carry the newest note before that entry (docs/sync.md, "Re-keying").
+        changes, changes_from = src.key_change_seqs(accepted + 1, target), accepted
         while accepted < target:
             reach = min(target, accepted + self.batch_entries)
             last = P.batch_end(accepted, target, self.batch_entries, src.checkpoint_seqs(accepted + 1, reach))
             rows = src.rows(accepted + 1, last)
-            cp = src.latest_checkpoint()
+            if accepted < changes_from:  # the portal's answer moved us back (a gap): look again from there
+                changes, changes_from = src.key_change_seqs(accepted + 1, target), accepted
+            cp = src.latest_checkpoint(before=next((s for s in changes if s > last), None))
             note, cp_size, proof = None, cp_ack, []
             if cp is not None and cp[0] >= cp_ack:
                 cp_size, note = cp

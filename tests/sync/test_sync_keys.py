@@ -161,6 +161,29 @@ def test_a_kiosk_rekeys_and_the_portal_and_auditors_follow_the_chain(portal, rig
             in s.get(portal.url + "/staff/kiosks", timeout=10).text)
 
 
+def test_a_kiosk_that_rekeys_with_a_backlog_longer_than_a_batch_catches_up(portal, rig, capsys):
+    """Re-keyed while offline: entries before the key_change still to upload, more than one batch of them. The
+    newest checkpoint note is signed by the new key, which the portal learns only from the key_change entry;
+    the uploader's batches before it carry the newest note it can open (until 2026-12-06 they carried the new
+    key's note, each was refused as bad_checkpoint, and the kiosk never synced again)."""
+    rig.donate(2)
+    up = enrolled(rig, portal)
+    assert up.sync_once().ok
+    rig.donate(6)  # the backlog: the portal is unreachable
+    assert kiosk_main(["rekey", "--config", str(rig.config_path)]) == 0
+    capsys.readouterr()
+    _reopen(rig)
+    rig.donate(2)
+    rig.ledger.checkpoint()
+    up = rig.uploader(portal.url, batch_entries=4)
+    state = up.sync_once()
+    assert state.ok, state.last_error
+    size, request_key, q = _portal(portal, rig.kiosk_id)
+    assert size == rig.ledger.size and request_key == rig.ledger.public_key_raw
+    assert not any(q.values())
+    assert _totals(portal) == rig.expected_totals()
+
+
 def test_a_lost_key_is_replaced_by_an_administrators_announcement(portal, rig, capsys):
     rig.donate(3)
     up = enrolled(rig, portal)
