@@ -9,7 +9,9 @@ so that a crash at any step is finished by running the command again:
 2. the key_change entry is appended (skipped when the ledger already names the new key);
 3. ``kiosk.key`` becomes ``kiosk.key.previous`` and ``kiosk.key.next`` becomes ``kiosk.key``; ``kiosk.pub``
    is rewritten. The uploader signs its requests with the previous key until the portal has taken the
-   key_change entry, then deletes it (kiosk/sync/uploader.py).
+   key_change entry, then deletes it (kiosk/sync/uploader.py). A ``kiosk.key.previous`` already there
+   (re-keyed again before the portal took the last hand-over) is kept as ``kiosk.key.previous.1`` (then
+   ``.2``...), never overwritten: the portal may still know only that key, and the uploader tries each.
 
 The kiosk must be stopped: a running kiosk would go on signing with the old key, and its next append
 is refused (the ledger names another key in force).
@@ -40,6 +42,23 @@ def next_path(cfg: KioskConfig) -> Path:
 
 def previous_path(cfg: KioskConfig) -> Path:
     return cfg.private_key_path.with_name(cfg.private_key_path.name + ".previous")
+
+
+def older_previous_paths(prev: Path) -> list[Path]:
+    """Beside ``prev`` (``kiosk.key.previous``): ``kiosk.key.previous.1``, ``.2``..., the keys of earlier
+    hand-overs the portal may still know, oldest first."""
+    found = [(int(p.name.rsplit(".", 1)[1]), p) for p in prev.parent.glob(prev.name + ".*")
+             if p.name.rsplit(".", 1)[1].isdigit()]
+    return [p for _, p in sorted(found)]
+
+
+def _keep_previous(cfg: KioskConfig) -> None:
+    """Move an existing ``kiosk.key.previous`` to the next free ``.N`` (see the module's text)."""
+    prev = previous_path(cfg)
+    if prev.exists():
+        older = older_previous_paths(prev)
+        n = int(older[-1].name.rsplit(".", 1)[1]) + 1 if older else 1
+        os.replace(prev, prev.with_name(f"{prev.name}.{n}"))
 
 
 def rekey(cfg: KioskConfig, *, old_key_lost: bool = False) -> RekeyResult:
@@ -75,6 +94,8 @@ def rekey(cfg: KioskConfig, *, old_key_lost: bool = False) -> RekeyResult:
                 led.close(checkpoint=False)
     if key.exists():
         # A lost key's file (unreadable, or of another kiosk) is kept aside, never used to sign requests.
+        if not old_key_lost:
+            _keep_previous(cfg)
         os.replace(key, previous_path(cfg) if not old_key_lost else key.with_name(key.name + ".lost"))
     os.replace(nxt, key)
     fsync_dir(key.parent)

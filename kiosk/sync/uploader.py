@@ -215,16 +215,30 @@ class Uploader:
     def _call(self, method: str, path: str, body: bytes = b"", idem: str = "", signed: bool = True
               ) -> tuple[int, Any, requests.Response]:
         status, data, resp = self._call_once(method, path, body, idem, signed, self.sk)
-        prev = self.previous_key_path
-        if signed and prev is not None and prev.exists():
+        olds = self._previous_keys() if signed else []
+        if olds:
             if status == 401 and isinstance(data, dict) and data.get("error") == "bad_request_signature":
-                # Re-keyed, and the portal has not taken the key_change entry yet: it still knows the old key.
+                # Re-keyed, and the portal has not taken the key_change entry yet: it still knows an old key
+                # (the newest it has taken, if the kiosk was re-keyed more than once since: kiosk/ops/rekey.py).
                 from kiosk.ledger import keys
 
-                status, data, resp = self._call_once(method, path, body, idem, signed, keys.load_private(prev))
+                for old in olds:
+                    status, data, resp = self._call_once(method, path, body, idem, signed, keys.load_private(old))
+                    if not (status == 401 and isinstance(data, dict) and data.get("error") == "bad_request_signature"):
+                        break
             elif status < 400:
-                prev.unlink(missing_ok=True)  # the portal knows the new key: the old one is never needed again
+                for old in olds:  # the portal knows the new key: the old ones are never needed again
+                    old.unlink(missing_ok=True)
         return status, data, resp
+
+    def _previous_keys(self) -> list[Path]:
+        """``kiosk.key.previous`` and the older ``kiosk.key.previous.N`` still on disk, newest first."""
+        from kiosk.ops.rekey import older_previous_paths
+
+        prev = self.previous_key_path
+        if prev is None:
+            return []
+        return ([prev] if prev.exists() else []) + older_previous_paths(prev)[::-1]
 
     def _call_once(self, method: str, path: str, body: bytes, idem: str, signed: bool, sk: Ed25519PrivateKey
                    ) -> tuple[int, Any, requests.Response]:

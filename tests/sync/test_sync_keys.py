@@ -184,6 +184,34 @@ def test_a_kiosk_that_rekeys_with_a_backlog_longer_than_a_batch_catches_up(porta
     assert _totals(portal) == rig.expected_totals()
 
 
+def test_a_kiosk_rekeyed_twice_before_it_syncs_keeps_every_key_the_portal_may_know(portal, rig, capsys):
+    """Two re-keys while offline (key A, then B, then C). Until 2026-12-06 the second moved B onto
+    ``kiosk.key.previous``, over A, the only key the portal knew: every request after it was refused
+    (``bad_request_signature``) and the kiosk never synced again. A is now kept as ``kiosk.key.previous.1``;
+    the uploader tries each kept key, and small batches move the portal from A to B to C on the way."""
+    rig.donate(1)
+    up = enrolled(rig, portal)
+    assert up.sync_once().ok
+    key_dir = rig.cfg.private_key_path.parent
+    for _ in range(2):
+        rig.donate(3)
+        assert kiosk_main(["rekey", "--config", str(rig.config_path)]) == 0
+        _reopen(rig)
+    capsys.readouterr()
+    assert (key_dir / "kiosk.key.previous").exists() and (key_dir / "kiosk.key.previous.1").exists()
+    rig.donate(2)
+    rig.ledger.checkpoint()
+    up = rig.uploader(portal.url, batch_entries=3)
+    state = up.sync_once()
+    assert state.ok, state.last_error
+    assert up.sync_once().ok  # signed with the newest key, which the portal now knows: the old ones are deleted
+    assert not list(key_dir.glob("kiosk.key.previous*"))
+    size, request_key, q = _portal(portal, rig.kiosk_id)
+    assert size == rig.ledger.size and request_key == rig.ledger.public_key_raw
+    assert not any(q.values())
+    assert _totals(portal) == rig.expected_totals()
+
+
 def test_a_lost_key_is_replaced_by_an_administrators_announcement(portal, rig, capsys):
     rig.donate(3)
     up = enrolled(rig, portal)
