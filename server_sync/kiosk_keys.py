@@ -168,11 +168,16 @@ def announce(engine: Engine, kid: str, public_key_hex: str, from_seq: int, by: s
 
 
 def record_ledger_change(conn: Connection, kid: str, first_seq: int, public_key_hex: str) -> None:
-    """Ingest took a key_change entry signed by the previous key: requests now come signed by the new key."""
+    """Ingest took a key_change entry signed by the previous key: requests now come signed by the new key,
+    unless an administrator already announced a key from a later seq. (The kiosk re-keyed, then lost the new
+    key before it synced: the announced key is the one it holds, and the one it signs its requests with.)"""
     raw = bytes.fromhex(public_key_hex)
     conn.execute(key_events.insert().values(kiosk_id=kid, kind="ledger", seq=first_seq, public_key=raw,
                                             key_id=key_id(raw), by=None, reason=None, created_ms=_now()))
-    conn.execute(update(kiosks).where(kiosks.c.id == kid).values(public_key=raw, key_id=key_id(raw)))
+    later = conn.execute(select(key_events.c.id).where(key_events.c.kiosk_id == kid, key_events.c.kind == "admin",
+                                                       key_events.c.seq > first_seq).limit(1)).first()
+    if later is None:
+        conn.execute(update(kiosks).where(kiosks.c.id == kid).values(public_key=raw, key_id=key_id(raw)))
 
 
 def history(conn: Connection) -> dict[str, list[dict[str, Any]]]:

@@ -212,6 +212,41 @@ def test_a_kiosk_rekeyed_twice_before_it_syncs_keeps_every_key_the_portal_may_kn
     assert _totals(portal) == rig.expected_totals()
 
 
+def test_a_kiosk_that_loses_its_new_key_before_it_syncs_the_re_key_goes_on_with_the_announced_one(portal, rig,
+                                                                                                     capsys):
+    """Re-keyed (A to B) while offline, then B lost before the kiosk synced: an administrator announces C. The
+    batch then brings the portal A's key_change to B, signed by A. Until 2026-12-06 taking it made B the key
+    requests must be signed by, over the announcement of C from a later seq: the kiosk (which holds only C)
+    was refused from then on. The later announcement now stays."""
+    rig.donate(1)
+    up = enrolled(rig, portal)
+    assert up.sync_once().ok
+    rig.donate(3)
+    assert kiosk_main(["rekey", "--config", str(rig.config_path)]) == 0
+    _reopen(rig)
+    rig.donate(2)
+    rig.cfg.private_key_path.unlink()  # B is lost
+    rig.ledger.close(checkpoint=False)
+    capsys.readouterr()
+    assert kiosk_main(["rekey", "--config", str(rig.config_path), "--old-key-lost"]) == 0
+    m = re.search(r"kiosk-portal kiosk rekey (\S+) --public-key ([0-9a-f]{64}) --from-seq (\d+)",
+                  capsys.readouterr().out)
+    assert m
+    assert portal_main(["kiosk", "rekey", "--db", portal.db_url, rig.kiosk_id, "--public-key", m.group(2),
+                        "--from-seq", m.group(3)]) == 0
+    rig.ledger = open_ledger(rig.cfg, clock=rig.clock)
+    rig.donate(2)
+    rig.ledger.checkpoint()
+    up = rig.uploader(portal.url)
+    state = up.sync_once()
+    assert state.ok, state.last_error
+    assert up.sync_once().ok  # and the next one, signed by C again
+    size, request_key, q = _portal(portal, rig.kiosk_id)
+    assert size == rig.ledger.size and request_key == rig.ledger.public_key_raw == bytes.fromhex(m.group(2))
+    assert not any(q.values())
+    assert _totals(portal) == rig.expected_totals()
+
+
 def test_a_lost_key_is_replaced_by_an_administrators_announcement(portal, rig, capsys):
     rig.donate(3)
     up = enrolled(rig, portal)
