@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 
 from kiosk.ledger.encoding import ZERO_HASH
 from kiosk.ledger.keys import key_id, public_from_raw
+from server_sync import kiosk_keys
 from server_sync.configstore import current_version
 from server_sync.db import enroll_codes, kiosks, writing
 from server_sync.errors import PortalError
@@ -90,5 +91,6 @@ def enroll(engine: Engine, req: P.EnrollRequest) -> dict[str, Any]:
         else:
             conn.execute(update(kiosks).where(kiosks.c.id == req.kiosk_id).values(
                 public_key=pub_raw, key_id=key_id(pub_raw)))
+        kiosk_keys.record_enrolment(conn, req.kiosk_id, pub_raw, now)
         version = current_version(conn, req.kiosk_id)
     return {"kiosk_id": req.kiosk_id, "key_id": key_id(pub_raw), "server_time": now, "config_version": version}

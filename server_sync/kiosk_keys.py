@@ -9,7 +9,10 @@ docs/ledger.md "Re-keying"). The portal keeps what only it can say in ``portal_k
 - ``admin``: an administrator announced ``public_key`` from ``seq`` on, for a kiosk whose key in force
   was lost; the entry at ``seq`` must be that key's own ``key_change`` (the verifier is told to trust it);
 - ``ledger``: the portal took a ``key_change`` entry signed by the previous key (a record for staff;
-  the chain itself is the proof).
+  the chain itself is the proof);
+- ``enroll``: the kiosk enrolled ``public_key`` (seq 1: the key its genesis entry must name). Until the
+  portal holds the genesis entry this is the only record of it once an announcement replaced the request
+  key (a kiosk that lost its key before its first sync). Not shown to staff: it changes no key.
 
 ``portal_kiosks.public_key`` is the key the kiosk signs its *requests* with: the enrolled key, then the
 newest one a key_change entry or an administrator announced.
@@ -45,6 +48,7 @@ class KioskKeys:
     trusted: dict[int, bytes] = field(default_factory=dict)  # seq -> raw key an administrator announced
     revoked: list[tuple[int, str]] = field(default_factory=list)  # (from seq, key id)
     known: list[bytes] = field(default_factory=list)  # every key the portal has heard of, raw
+    enrolled: bytes | None = None  # the newest enrolment's key (None: enrolled before 2026-12-06, not recorded)
 
     def revoked_at(self, seq: int, kid: str) -> int | None:
         """The revocation's first seq if the entry ``seq`` signed by key ``kid`` is revoked, else None."""
@@ -71,6 +75,8 @@ def load(conn: Connection, kid: str, request_key: bytes) -> KioskKeys:
         elif raw is not None:
             if kind == "admin":
                 out.trusted[int(seq)] = bytes(raw)
+            elif kind == "enroll":
+                out.enrolled = bytes(raw)
             if bytes(raw) not in out.known:
                 out.known.append(bytes(raw))
     return out
@@ -167,6 +173,12 @@ def announce(engine: Engine, kid: str, public_key_hex: str, from_seq: int, by: s
     return {"key_id": key_id(raw), "revoked_key_id": old}
 
 
+def record_enrolment(conn: Connection, kid: str, raw: bytes, now_ms: int) -> None:
+    """The kiosk enrolled (or, holding no entries yet, enrolled again with) key ``raw``."""
+    conn.execute(key_events.insert().values(kiosk_id=kid, kind="enroll", seq=1, public_key=raw, key_id=key_id(raw),
+                                            by=None, reason=None, created_ms=now_ms))
+
+
 def record_ledger_change(conn: Connection, kid: str, first_seq: int, public_key_hex: str) -> None:
     """Ingest took a key_change entry signed by the previous key: requests now come signed by the new key,
     unless an administrator already announced a key from a later seq. (The kiosk re-keyed, then lost the new
@@ -183,7 +195,7 @@ def record_ledger_change(conn: Connection, kid: str, first_seq: int, public_key_
 def history(conn: Connection) -> dict[str, list[dict[str, Any]]]:
     """Every kiosk's key events, oldest first, for the staff kiosks page and ``kiosk-portal kiosks``."""
     out: dict[str, list[dict[str, Any]]] = {}
-    for r in conn.execute(select(key_events).order_by(key_events.c.id)).mappings():
+    for r in conn.execute(select(key_events).where(key_events.c.kind != "enroll").order_by(key_events.c.id)).mappings():
         out.setdefault(r["kiosk_id"], []).append({"kind": r["kind"], "seq": r["seq"], "key_id": r["key_id"],
                                                   "by": r["by"] or "", "reason": r["reason"] or "",
                                                   "created_ms": r["created_ms"]})

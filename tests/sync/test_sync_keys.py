@@ -16,6 +16,7 @@ from kiosk.cli import main as kiosk_main
 from kiosk.ledger import keys
 from kiosk.ledger.encoding import entry_hash
 from kiosk.ops.local_files import open_ledger
+from server_sync import kiosk_keys
 from server_sync.db import entries, kiosks, make_engine
 from server_sync.portal_cli import main as portal_main
 from server_sync.wire import protocol as P
@@ -245,6 +246,37 @@ def test_a_kiosk_that_loses_its_new_key_before_it_syncs_the_re_key_goes_on_with_
     assert size == rig.ledger.size and request_key == rig.ledger.public_key_raw == bytes.fromhex(m.group(2))
     assert not any(q.values())
     assert _totals(portal) == rig.expected_totals()
+
+
+def test_a_kiosk_that_loses_its_key_before_its_first_sync_is_taken_with_its_genesis(portal, rig, capsys):
+    """Enrolled, gifts given, the key lost before anything reached the portal: the announcement replaces the
+    request key, and the portal must still hold the genesis entry to the enrolled key. Until 2026-12-06 it
+    checked the genesis against the announced key and refused the first batch (bad signature) for good."""
+    enrolled(rig, portal).close()
+    enrolled_key = rig.ledger.public_key_raw
+    rig.donate(2)
+    rig.cfg.private_key_path.unlink()
+    rig.ledger.close(checkpoint=False)
+    capsys.readouterr()
+    assert kiosk_main(["rekey", "--config", str(rig.config_path), "--old-key-lost"]) == 0
+    m = re.search(r"kiosk-portal kiosk rekey (\S+) --public-key ([0-9a-f]{64}) --from-seq (\d+)",
+                  capsys.readouterr().out)
+    assert m
+    assert portal_main(["kiosk", "rekey", "--db", portal.db_url, rig.kiosk_id, "--public-key", m.group(2),
+                        "--from-seq", m.group(3)]) == 0
+    rig.ledger = open_ledger(rig.cfg, clock=rig.clock)
+    rig.donate(1)
+    rig.ledger.checkpoint()
+    state = rig.uploader(portal.url).sync_once()
+    assert state.ok, state.last_error
+    size, request_key, q = _portal(portal, rig.kiosk_id)
+    assert size == rig.ledger.size and request_key == bytes.fromhex(m.group(2)) != enrolled_key
+    assert not any(q.values())
+    assert _totals(portal) == rig.expected_totals()
+    # The staff page lists the replacement, not the enrolment (which changes no key).
+    with make_engine(portal.db_url).connect() as conn:
+        kinds = [e["kind"] for e in kiosk_keys.history(conn)[rig.kiosk_id]]
+    assert kinds == ["revoke", "admin"]
 
 
 def test_a_lost_key_is_replaced_by_an_administrators_announcement(portal, rig, capsys):
