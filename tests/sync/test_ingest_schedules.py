@@ -4,15 +4,16 @@ The portal's ingest keeps several things between uploads for speed (docs/sync.md
 docs/performance.md): each worker's cached verifier per kiosk (evicted past ``cached_entries``), the verifier
 states it saves every ``state_every`` entries, the Merkle tree's frontier, and the kiosk row's marks. The
 scenario tests name one path each. Here hypothesis draws whole schedules: three kiosks giving, voiding,
-re-keying and checkpointing; their syncs landing on either of two workers on one database (as behind a
-proxy), with the uploader's batch size drawn each time; a worker restarted (every cache gone) or its cache
-squeezed; and already-accepted entries sent again under a new Idempotency-Key (the overlap check).
+re-keying (or losing the key in force, replaced by an administrator's announcement) and checkpointing;
+their syncs landing on either of two workers on one database (as behind a proxy), with the uploader's batch
+size drawn each time; a worker restarted (every cache gone) or its cache squeezed; and already-accepted
+entries sent again under a new Idempotency-Key (the overlap check).
 
 Every sync must succeed, every resend must be answered as duplicates, and at the end (after each kiosk's last
 sync) the portal must hold exactly each kiosk's ledger: the same entries, the same tip, public totals that are
 the sum of the ledgers', kept totals that are a count of the entries (the ``portal`` invariant), inclusion
 proofs from the stored tree nodes that verify against the ledger's own Merkle root, and in every worker a
-cached verifier in the very state a replay from the first entry gives. Real HTTP on loopback, real
+cached verifier in the very state a replay of the stored entries gives. Real HTTP on loopback, real
 uploaders, real ledger files; SQLite and (with $KIOSK_TEST_PG_URL) PostgreSQL.
 """
 
@@ -30,7 +31,10 @@ from sqlalchemy import select
 from sync_helpers import PROJECTS, batch_body, chain_figures, enrolled, make_rig, signed_post
 
 from kiosk.ledger import keys, merkle
-from server_sync import totals, tree
+from kiosk.ops.local_files import open_ledger
+from kiosk.ops.rekey import older_previous_paths, previous_path
+from kiosk.ops.rekey import rekey as rekey_files
+from server_sync import kiosk_keys, totals, tree
 from server_sync.configstore import publish
 from server_sync.db import drop_schema, entries, kiosks, make_engine
 from server_sync.embedded import PortalHandle, start_portal
@@ -51,6 +55,7 @@ OPS = st.one_of(
     st.tuples(st.just("restart"), worker_i),
     st.tuples(st.just("squeeze"), worker_i, st.integers(0, 40)),
     st.tuples(st.just("rekey"), kiosk_i),
+    st.tuples(st.just("lose"), kiosk_i),
 )
 
 
@@ -124,10 +129,22 @@ class _Schedule:
     def rekey(self, i: int) -> None:
         self.rigs[i].rekey()
 
+    def lose(self, i: int) -> None:
+        """The key in force is lost: `kiosk rekey --old-key-lost`, then the administrator's announcement of the
+        new key from the seq it printed (what `kiosk-portal kiosk rekey` calls)."""
+        rig = self.rigs[i]
+        rig.cfg.private_key_path.unlink()
+        rig.ledger.close(checkpoint=False)
+        done = rekey_files(rig.cfg, old_key_lost=True)
+        assert done.seq is not None
+        kiosk_keys.announce(self.workers[0].app.state.engine, rig.kiosk_id, done.public_key, done.seq, "admin")
+        rig.ledger = open_ledger(rig.cfg, clock=rig.clock)
+
     def _request_key(self, i: int) -> Any:
         """The key the portal takes kiosk ``i``'s requests signed by: after a re-key, the previous one until the
         portal holds the key_change entry (as the uploader does: docs/sync.md, "Re-keying")."""
-        files = [self.rigs[i].cfg.private_key_path, self.rigs[i].cfg.private_key_path.parent / "kiosk.key.previous"]
+        cfg = self.rigs[i].cfg
+        files = [cfg.private_key_path, previous_path(cfg), *older_previous_paths(previous_path(cfg))]
         enrolled_key = bytes(self._kiosk_row(i)["public_key"])
         return next(sk for sk in (keys.load_private(f) for f in files if f.exists())
                     if keys.public_raw(sk.public_key()) == enrolled_key)
