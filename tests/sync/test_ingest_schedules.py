@@ -6,8 +6,9 @@ states it saves every ``state_every`` entries, the Merkle tree's frontier, and t
 scenario tests name one path each. Here hypothesis draws whole schedules: three kiosks giving, voiding,
 re-keying (or losing the key in force, replaced by an administrator's announcement) and checkpointing;
 their syncs landing on either of two workers on one database (as behind a proxy), with the uploader's batch
-size drawn each time; a worker restarted (every cache gone) or its cache squeezed; and already-accepted
-entries sent again under a new Idempotency-Key (the overlap check).
+size drawn each time; a worker restarted (every cache gone) or its cache squeezed; already-accepted
+entries sent again under a new Idempotency-Key (the overlap check); staff suspending and resuming a kiosk;
+and new config versions for all kiosks or one, which the kiosks adopt as config_change entries.
 
 Every sync must succeed, every resend must be answered as duplicates, and at the end (after each kiosk's last
 sync) the portal must hold exactly each kiosk's ledger: the same entries, the same tip, public totals that are
@@ -36,9 +37,9 @@ from kiosk.ops.rekey import older_previous_paths, previous_path
 from kiosk.ops.rekey import rekey as rekey_files
 from server_sync import kiosk_keys, totals, tree
 from server_sync.configstore import publish
-from server_sync.db import drop_schema, entries, kiosks, make_engine
+from server_sync.db import drop_schema, entries, kiosks, make_engine, writing
 from server_sync.embedded import PortalHandle, start_portal
-from server_sync.ingest import _STORED, Ingestor, _new_verifier, _replay
+from server_sync.ingest import _STORED, Ingestor, _new_verifier, _replay, resume, suspend
 
 N_KIOSKS = 3
 N_WORKERS = 2
@@ -56,6 +57,8 @@ OPS = st.one_of(
     st.tuples(st.just("squeeze"), worker_i, st.integers(0, 40)),
     st.tuples(st.just("rekey"), kiosk_i),
     st.tuples(st.just("lose"), kiosk_i),
+    st.tuples(st.just("hold"), kiosk_i, st.booleans()),
+    st.tuples(st.just("publish"), st.sampled_from(["all", "kiosk"]), kiosk_i),
 )
 
 
@@ -149,6 +152,21 @@ class _Schedule:
         return next(sk for sk in (keys.load_private(f) for f in files if f.exists())
                     if keys.public_raw(sk.public_key()) == enrolled_key)
 
+    def hold(self, i: int, suspend_it: bool) -> None:
+        """Staff suspend the kiosk (its uploads stored, not counted) or resume it (what it sent since counts,
+        its voids apply): what the kiosks page and `kiosk-portal kiosk suspend|resume` call."""
+        with writing(self.workers[0].app.state.engine) as conn:
+            if suspend_it:
+                assert suspend(conn, self.rigs[i].kiosk_id, "by the schedule")
+            else:
+                assert resume(conn, self.rigs[i].kiosk_id) is not None
+
+    def publish(self, target: str, i: int) -> None:
+        """A new config version (the same catalog) for all kiosks or one: each adopts it at its next sync and
+        writes a config_change entry, which the portal's policy context follows (docs/sync.md)."""
+        publish(self.workers[0].app.state.engine, {"projects": PROJECTS},
+                target="all" if target == "all" else f"kiosk:{self.rigs[i].kiosk_id}")
+
     # --- the checks -------------------------------------------------------------------------------
     def _kiosk_row(self, i: int) -> Any:
         with self.workers[0].app.state.engine.connect() as conn:
@@ -211,7 +229,8 @@ def test_any_schedule_of_syncs_leaves_the_portal_holding_exactly_the_ledgers(db_
         try:
             for op in ops:
                 world.run(op)
-            for i in range(N_KIOSKS):  # each kiosk's last sync (to the first worker), so the portal holds it all
+            for i in range(N_KIOSKS):  # each kiosk resumed and its last sync (to the first worker): the portal
+                world.hold(i, False)    # counts all it holds
                 world.sync(i, 0, 500)
             world.check_holds_the_ledgers()
         finally:
