@@ -121,15 +121,16 @@ def enrolled(rig: Rig, portal: PortalHandle, **kw: Any) -> Uploader:
     return up
 
 
-def replace_lost_key(rig: Rig, portal: PortalHandle, capsys: Any, gifts: int) -> tuple[list[Any], re.Match[str]]:
-    """The kiosk's key is lost: ``kiosk rekey --old-key-lost`` makes a new one, an administrator vouches for it
-    with the ``kiosk-portal kiosk rekey`` line the kiosk printed, and the kiosk gives ``gifts`` more, checkpoints
-    and uploads them. Returns the new gifts and the printed line's match (kiosk id, public key, from-seq)."""
+def lose_key(rig: Rig, portal: PortalHandle, capsys: Any) -> re.Match[str]:
+    """The kiosk's key in force is lost: ``kiosk rekey --old-key-lost`` makes a new one, an administrator vouches
+    for it with the ``kiosk-portal kiosk rekey`` line the kiosk printed, and the ledger is opened again with it.
+    Returns the printed line's match (kiosk id, public key, from-seq)."""
     from kiosk.cli import main as kiosk_main
     from server_sync.portal_cli import main as portal_main
 
     rig.cfg.private_key_path.unlink()
     rig.ledger.close(checkpoint=False)
+    capsys.readouterr()
     assert kiosk_main(["rekey", "--config", str(rig.config_path), "--old-key-lost"]) == 0
     m = re.search(r"kiosk-portal kiosk rekey (\S+) --public-key ([0-9a-f]{64}) --from-seq (\d+)",
                   capsys.readouterr().out)
@@ -137,6 +138,13 @@ def replace_lost_key(rig: Rig, portal: PortalHandle, capsys: Any, gifts: int) ->
     assert portal_main(["kiosk", "rekey", "--db", portal.db_url, rig.kiosk_id, "--public-key", m.group(2),
                         "--from-seq", m.group(3)]) == 0
     rig.ledger = open_ledger(rig.cfg, clock=rig.clock)
+    return m
+
+
+def replace_lost_key(rig: Rig, portal: PortalHandle, capsys: Any, gifts: int) -> tuple[list[Any], re.Match[str]]:
+    """:func:`lose_key`, then the kiosk gives ``gifts`` more, checkpoints and uploads them. Returns the new
+    gifts and the printed line's match (kiosk id, public key, from-seq)."""
+    m = lose_key(rig, portal, capsys)
     after = rig.donate(gifts)
     rig.ledger.checkpoint()
     up = rig.uploader(portal.url)

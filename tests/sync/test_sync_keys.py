@@ -10,7 +10,7 @@ import re
 
 import requests
 from sqlalchemy import select
-from sync_helpers import PASSWORD, enrolled, signed_post, staff_session
+from sync_helpers import PASSWORD, enrolled, lose_key, signed_post, staff_session
 
 from kiosk.cli import main as kiosk_main
 from kiosk.ledger import keys
@@ -226,16 +226,7 @@ def test_a_kiosk_that_loses_its_new_key_before_it_syncs_the_re_key_goes_on_with_
     assert kiosk_main(["rekey", "--config", str(rig.config_path)]) == 0
     _reopen(rig)
     rig.donate(2)
-    rig.cfg.private_key_path.unlink()  # B is lost
-    rig.ledger.close(checkpoint=False)
-    capsys.readouterr()
-    assert kiosk_main(["rekey", "--config", str(rig.config_path), "--old-key-lost"]) == 0
-    m = re.search(r"kiosk-portal kiosk rekey (\S+) --public-key ([0-9a-f]{64}) --from-seq (\d+)",
-                  capsys.readouterr().out)
-    assert m
-    assert portal_main(["kiosk", "rekey", "--db", portal.db_url, rig.kiosk_id, "--public-key", m.group(2),
-                        "--from-seq", m.group(3)]) == 0
-    rig.ledger = open_ledger(rig.cfg, clock=rig.clock)
+    m = lose_key(rig, portal, capsys)  # B is lost; the administrator announces C
     rig.donate(2)
     rig.ledger.checkpoint()
     up = rig.uploader(portal.url)
@@ -255,16 +246,7 @@ def test_a_kiosk_that_loses_its_key_before_its_first_sync_is_taken_with_its_gene
     enrolled(rig, portal).close()
     enrolled_key = rig.ledger.public_key_raw
     rig.donate(2)
-    rig.cfg.private_key_path.unlink()
-    rig.ledger.close(checkpoint=False)
-    capsys.readouterr()
-    assert kiosk_main(["rekey", "--config", str(rig.config_path), "--old-key-lost"]) == 0
-    m = re.search(r"kiosk-portal kiosk rekey (\S+) --public-key ([0-9a-f]{64}) --from-seq (\d+)",
-                  capsys.readouterr().out)
-    assert m
-    assert portal_main(["kiosk", "rekey", "--db", portal.db_url, rig.kiosk_id, "--public-key", m.group(2),
-                        "--from-seq", m.group(3)]) == 0
-    rig.ledger = open_ledger(rig.cfg, clock=rig.clock)
+    m = lose_key(rig, portal, capsys)
     rig.donate(1)
     rig.ledger.checkpoint()
     state = rig.uploader(portal.url).sync_once()
