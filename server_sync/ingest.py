@@ -240,10 +240,8 @@ class Ingestor:
             k = conn.execute(KIOSK_ROW, {"kid": kid}).mappings().one()
             ks = kiosk_keys.load(conn, kid, bytes(k["public_key"]))
         size = k["size"]
-        if size == 0 and ks.enrolled is not None:
-            # Its genesis must name the enrolled key, which an administrator's announcement (the key lost before
-            # the first sync) replaced as the request key (server_sync/kiosk_keys.py, ``enroll``).
-            pub = public_from_raw(ks.enrolled)
+        if size == 0:  # the chain starts with this batch: its genesis names the enrolled key
+            pub = public_from_raw(ks.genesis_key(bytes(kiosk["public_key"])))
         if req.first_seq > size + 1:
             raise PortalError(409, "gap", f"batch starts at seq={req.first_seq}, the portal expects seq={size + 1}",
                               expected_seq=size + 1)

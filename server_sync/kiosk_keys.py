@@ -50,6 +50,12 @@ class KioskKeys:
     known: list[bytes] = field(default_factory=list)  # every key the portal has heard of, raw
     enrolled: bytes | None = None  # the newest enrolment's key (None: enrolled before 2026-12-06, not recorded)
 
+    def genesis_key(self, request_key: bytes) -> bytes:
+        """The key a kiosk's genesis entry must name: the enrolled one, which an administrator's announcement
+        (the key lost before the first sync) replaces as the request key; the request key for a kiosk enrolled
+        before enrolments were recorded."""
+        return self.enrolled or request_key
+
     def revoked_at(self, seq: int, kid: str) -> int | None:
         """The revocation's first seq if the entry ``seq`` signed by key ``kid`` is revoked, else None."""
         for start, k in self.revoked:

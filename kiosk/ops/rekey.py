@@ -47,17 +47,25 @@ def previous_path(cfg: KioskConfig) -> Path:
 def older_previous_paths(prev: Path) -> list[Path]:
     """Beside ``prev`` (``kiosk.key.previous``): ``kiosk.key.previous.1``, ``.2``..., the keys of earlier
     hand-overs the portal may still know, oldest first."""
-    found = [(int(p.name.rsplit(".", 1)[1]), p) for p in prev.parent.glob(prev.name + ".*")
-             if p.name.rsplit(".", 1)[1].isdigit()]
-    return [p for _, p in sorted(found)]
+    return [p for _, p in _numbered(prev)]
+
+
+def _numbered(prev: Path) -> list[tuple[int, Path]]:
+    """(N, path) of each ``<prev>.N`` beside ``prev``, by N."""
+    found = []
+    for p in prev.parent.glob(prev.name + ".*"):
+        tail = p.name.rsplit(".", 1)[1]
+        if tail.isdigit():
+            found.append((int(tail), p))
+    return sorted(found)
 
 
 def _keep_previous(cfg: KioskConfig) -> None:
     """Move an existing ``kiosk.key.previous`` to the next free ``.N`` (see the module's text)."""
     prev = previous_path(cfg)
     if prev.exists():
-        older = older_previous_paths(prev)
-        n = int(older[-1].name.rsplit(".", 1)[1]) + 1 if older else 1
+        older = _numbered(prev)
+        n = older[-1][0] + 1 if older else 1
         os.replace(prev, prev.with_name(f"{prev.name}.{n}"))
 
 

@@ -50,15 +50,17 @@ class LedgerSource:
 
     def checkpoint_seqs(self, first: int, last: int) -> list[int]:
         """Seqs of the checkpoint entries in ``first..last`` (where a batch can end: protocol.batch_end)."""
-        with self.engine.connect() as conn:
-            return [s for (s,) in conn.execute(select(entries.c.seq).where(
-                entries.c.type == "checkpoint", entries.c.seq >= first, entries.c.seq <= last))]
+        return self._seqs_of("checkpoint", first, last)
 
     def key_change_seqs(self, first: int, last: int) -> list[int]:
         """Seqs of the key_change entries in ``first..last`` (which note a batch can carry: the uploader)."""
+        return self._seqs_of("key_change", first, last)
+
+    def _seqs_of(self, kind: str, first: int, last: int) -> list[int]:
+        """Seqs of the entries of type ``kind`` in ``first..last``, in order."""
         with self.engine.connect() as conn:
             return [s for (s,) in conn.execute(select(entries.c.seq).where(
-                entries.c.type == "key_change", entries.c.seq >= first, entries.c.seq <= last).order_by(entries.c.seq))]
+                entries.c.type == kind, entries.c.seq >= first, entries.c.seq <= last).order_by(entries.c.seq))]
 
     def latest_checkpoint(self, before: int | None = None) -> tuple[int, str] | None:
         """(size, signed note) of the newest checkpoint entry (before seq ``before``, if given), if any."""

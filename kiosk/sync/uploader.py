@@ -55,6 +55,11 @@ leaves no such race; a kiosk syncing once a minute opens a connection a round ei
 log = logging.getLogger(__name__)
 
 
+def _unknown_key(status: int, data: Any) -> bool:
+    """The portal's answer to a request signed with a key it does not hold for this kiosk."""
+    return status == 401 and isinstance(data, dict) and data.get("error") == "bad_request_signature"
+
+
 class SyncError(Exception):
     def __init__(self, message: str, permanent: bool = False, retry_after: float | None = None):
         super().__init__(message)
@@ -217,14 +222,14 @@ class Uploader:
         status, data, resp = self._call_once(method, path, body, idem, signed, self.sk)
         olds = self._previous_keys() if signed else []
         if olds:
-            if status == 401 and isinstance(data, dict) and data.get("error") == "bad_request_signature":
+            if _unknown_key(status, data):
                 # Re-keyed, and the portal has not taken the key_change entry yet: it still knows an old key
                 # (the newest it has taken, if the kiosk was re-keyed more than once since: kiosk/ops/rekey.py).
                 from kiosk.ledger import keys
 
                 for old in olds:
                     status, data, resp = self._call_once(method, path, body, idem, signed, keys.load_private(old))
-                    if not (status == 401 and isinstance(data, dict) and data.get("error") == "bad_request_signature"):
+                    if not _unknown_key(status, data):
                         break
             elif status < 400:
                 for old in olds:  # the portal knows the new key: the old ones are never needed again
@@ -232,7 +237,9 @@ class Uploader:
         return status, data, resp
 
     def _previous_keys(self) -> list[Path]:
-        """``kiosk.key.previous`` and the older ``kiosk.key.previous.N`` still on disk, newest first."""
+        """``kiosk.key.previous`` and the older ``kiosk.key.previous.N`` still on disk, newest first. The folder
+        is listed on every signed request, not only while ``kiosk.key.previous`` exists: a `kiosk rekey` stopped
+        between moving it to ``.N`` and writing the new one leaves only ``.N`` (a listing of a few names)."""
         from kiosk.ops.rekey import older_previous_paths
 
         prev = self.previous_key_path
