@@ -1,0 +1,223 @@
+"""Random sessions of the donation service paying through Square: donors, network faults, outages, restarts.
+
+``tests/donation/test_donation_properties.py`` draws sessions against the simulated terminal; this draws
+them against the real Square adapter (the ``squareup`` SDK and httpx) talking to the fake Square API of
+:mod:`tests.payment.fake_square` over loopback, with one FixedClock for the kiosk, the adapter's polls and
+backoff, and Square's checkout deadlines. A session mixes:
+
+- donors tapping and choosing amounts, and what each does at the terminal (pays, cancels, walks away, pays
+  after a terminal error, or stays in the middle of paying past the kiosk's deadline);
+- faults queued on Square's routes (5xx, 429 with Retry-After, a connection dropped before or after Square
+  carried the request out);
+- the ledger refusing writes (before a charge, or right after one was approved);
+- kiosk restarts on the same files, and donors finishing at the terminal while nobody follows the checkout.
+
+The fake refuses to create a checkout whose intent is not durable in the ledger file (the lowest seam,
+watching the real order), and each thank-you is checked against the file. At the end the link heals, every
+donor still at the terminal finishes one way or the other, and the kiosk restarts healthy. Then Square's
+record and the ledger must agree: one checkout per intent at most, every completed payment exactly one
+``donation`` of the same amount and payment id, every other intent one ``donation_failed``, nothing open.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, event, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
+from kiosk.donation import flow
+from kiosk.donation.service import DonationService
+from kiosk.ledger import Ledger, verify_path
+from kiosk.ledger.clock import FixedClock
+from kiosk.payment.square import SquareTerminal
+from tests.donation.conftest import KIOSK_ID, LedgerOutage, card, entries_of, settings
+from tests.payment.fake_square import DEVICE, LOCATION, TOKEN, FakeSquare, Fault
+
+PLANS = {
+    "pays": ["tap", "complete"],
+    "cancels": ["cancel"],
+    "walks_away": [],  # PENDING until Square's deadline: CANCELED, TIMED_OUT
+    "error_then_pays": ["tap", "error", "complete"],  # the API may no longer cancel it
+    "slow": ["tap"] + ["wait"] * 400,  # still paying when the kiosk's own deadline passes
+}
+FAULTS = {
+    "500": Fault("status", 500),
+    "429": Fault("status", 429, retry_after="2"),
+    "drop": Fault("drop"),
+    "drop_after": Fault("drop_after"),
+    "pass": Fault("pass"),
+}
+
+
+def _ledger_ro(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+
+
+class WatchedSquare(FakeSquare):
+    """Square that refuses to believe in a checkout whose intent is not on disk (the assertion fails the test)."""
+
+    ledger_path: Path
+
+    def create_checkout(self, body: dict) -> tuple[int, dict]:
+        idem, amount = body.get("idempotency_key"), (body.get("checkout") or {}).get("amount_money", {}).get("amount")
+        con = _ledger_ro(self.ledger_path)
+        try:
+            row = con.execute("SELECT amount_yen FROM entries WHERE type = 'donation_intent' AND idem = ?",
+                              (idem,)).fetchone()
+        finally:
+            con.close()
+        assert row is not None, "checkout created before its intent was durable"
+        assert row[0] == amount, "checkout for another amount than the intent"
+        return super().create_checkout(body)
+
+
+action = st.one_of(
+    st.tuples(st.just("tap"), st.integers(0, 2), st.sampled_from(sorted(PLANS))),
+    st.tuples(st.just("tap"), st.integers(0, 2), st.just("pays")),
+    st.tuples(st.just("amount"), st.sampled_from([100, 500, 1000])),
+    st.tuples(st.just("dismiss")),
+    st.tuples(st.just("wait"), st.sampled_from([1_000, 10_000, 40_000])),
+    st.tuples(st.just("fault"), st.sampled_from(["create", "get", "cancel"]),
+              st.lists(st.sampled_from(sorted(FAULTS)), min_size=1, max_size=4)),
+    st.tuples(st.just("outage"), st.integers(8, 40)),  # that many dropped requests in a row: the link is down
+    st.tuples(st.just("ledger"), st.sampled_from(["up", "down", "dies_after_charge"])),
+    st.tuples(st.just("buyer"), st.sampled_from(["complete", "cancel", "tap"])),
+    st.tuples(st.just("restart")),
+)
+
+
+class Session:
+    def __init__(self, root: Path, fake: WatchedSquare, clock: FixedClock):
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        self.root, self.fake, self.clock = root, fake, clock
+        self.sk = Ed25519PrivateKey.generate()
+        self.ledger_path = root / "ledger.db"
+        fake.ledger_path = self.ledger_path
+        self.flow = settings(daily_limit_per_card_yen=100_000, method="square")
+        self.thanks = 0
+        self.opened: list = []
+        self.boot()
+
+    def boot(self) -> None:
+        self.close()
+        self.led = Ledger.open(self.ledger_path, self.sk, KIOSK_ID, clock=self.clock, checkpoint_every=1000)
+        self.term = SquareTerminal(base_url=self.fake.url, token=TOKEN, location_id=LOCATION, device_id=DEVICE,
+                                   journal=self.root / "square-journal.db", deadline_s=60, answer_grace_s=20,
+                                   poll_interval_ms=1000, request_timeout_s=5.0, reference_prefix=KIOSK_ID,
+                                   clock=self.clock)
+        self.opened += [self.led, self.term]
+        self.outage = LedgerOutage(self.led)
+        self.die_after_charge = False
+        self.svc = DonationService(self.led, self.term, self.flow, clock=self.clock, lookup_interval_ms=0,
+                                   on_state=self.on_state, crash_point=self.on_point)
+        self.resolved = self.svc.start()
+
+    def close(self) -> None:
+        for thing in reversed(self.opened):
+            try:
+                thing.close(checkpoint=False) if isinstance(thing, Ledger) else thing.close()
+            except Exception:
+                pass
+        self.opened.clear()
+
+    def on_point(self, point: str) -> None:
+        if point == "after_charge" and self.die_after_charge:
+            self.outage.set(True)
+
+    def on_state(self, s: flow.FlowState) -> None:
+        if s.name != "thanks" or s.thanks is None:
+            return
+        self.thanks += 1
+        con = _ledger_ro(self.ledger_path)  # the thank-you only after the donation is on disk
+        try:
+            row = con.execute("SELECT type, entry_hash FROM entries WHERE seq = ?", (s.thanks.receipt.seq,)).fetchone()
+        finally:
+            con.close()
+        assert row is not None and row[0] == "donation" and bytes(row[1]) == s.thanks.receipt.entry_hash
+
+    def unfinished(self) -> list:
+        with self.fake.lock:
+            return [co for co in self.fake.checkouts.values() if co.status in ("PENDING", "IN_PROGRESS")]
+
+    def act(self, a: tuple) -> None:
+        now = self.svc.now_ms
+        if a[0] == "tap":
+            if self.svc.state.name in ("thanks", "error"):
+                self.svc.handle(flow.Touch(now_ms=now()))  # the next donor touches the screen back first
+            self.fake.plan = list(PLANS[a[2]])
+            self.svc.reader_event(card(a[1], balance=None))
+        elif a[0] == "amount":
+            self.svc.handle(flow.Touch(now_ms=now()))
+            self.svc.handle(flow.ChooseAmount(now_ms=now(), amount_yen=a[1]))
+        elif a[0] == "dismiss":
+            self.svc.handle(flow.Touch(now_ms=now()))
+        elif a[0] == "wait":
+            self.clock.advance(a[1])
+            self.svc.tick()
+        elif a[0] == "fault":
+            self.fake.fault(a[1], *(FAULTS[k] for k in a[2]))
+        elif a[0] == "outage":
+            for route in ("create", "get", "cancel"):
+                self.fake.fault(route, *[Fault("drop")] * a[1])
+        elif a[0] == "ledger":
+            self.outage.set(a[1] == "down")
+            self.die_after_charge = a[1] == "dies_after_charge"
+        elif a[0] == "buyer":  # donors at the terminal while the kiosk is not following their checkout
+            for co in self.unfinished():
+                self.fake.buyer(co.id, a[1])
+        elif a[0] == "restart":
+            self.boot()
+
+    def finish(self, last: str) -> None:
+        with self.fake.lock:
+            self.fake.faults.clear()  # the link heals
+        for co in self.unfinished():
+            if co.status == "IN_PROGRESS":  # a donor mid-payment finishes, one way or the other
+                self.fake.buyer(co.id, last)
+        self.die_after_charge = False
+        self.boot()  # healthy restart: everything open must be settled now
+        led = self.led
+        assert led.unresolved_intents() == []
+        intents = {e.data["idem"]: e for e in entries_of(led, "donation_intent")}
+        donations = entries_of(led, "donation")
+        failures = entries_of(led, "donation_failed")
+        with self.fake.lock:
+            checkouts = list(self.fake.checkouts.values())
+            payments = dict(self.fake.payments)
+        assert all(n == 1 for n in self.fake.count_by_idem().values()), "two checkouts for one intent"
+        assert all(co.idem in intents for co in checkouts), "a checkout without an intent"
+        assert all(co.status in ("COMPLETED", "CANCELED") for co in checkouts), "a checkout left open at Square"
+        paid = {co.idem: co for co in checkouts if co.status == "COMPLETED"}
+        settled = [d.data["intent_seq"] for d in donations] + [f.data["intent_seq"] for f in failures]
+        assert len(settled) == len(set(settled)) == len(intents), "an intent settled twice, or not at all"
+        assert {d.data["idem"] for d in donations} == set(paid), "Square's payments and the ledger's donations differ"
+        for d in donations:
+            co = paid[d.data["idem"]]
+            assert d.data["provider_ref"] == co.payment_ids[0]
+            assert d.data["amount_yen"] == payments[co.payment_ids[0]]["amount"] == intents[d.data["idem"]].data[
+                "amount_yen"]
+        assert self.thanks <= len(donations)
+        event(f"donations={min(len(donations), 3)}")
+        event(f"failures={min(len(failures), 3)}")
+        event(f"resolved_at_start={bool(self.resolved)}")
+        self.close()
+        assert verify_path(self.ledger_path).ok
+
+
+@hsettings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(action, min_size=5, max_size=30), st.sampled_from(["complete", "cancel"]))
+def test_random_square_sessions_never_charge_twice_and_never_lose_a_charged_gift(actions, last):
+    clock = FixedClock()
+    with tempfile.TemporaryDirectory() as d, WatchedSquare(clock=clock.monotonic) as fake:
+        s = Session(Path(d), fake, clock)
+        try:
+            for a in actions:
+                s.act(a)
+            s.finish(last)
+        finally:
+            s.close()
