@@ -44,6 +44,9 @@ class AllotRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     donors: list[str] = Field(min_length=1, max_length=16)
+    spent: int | None = Field(default=None, ge=0, le=2**53 - 1)
+    """Points the kiosk's own ledger has spent for the card, some of which may not have reached the portal yet
+    (server_sync/pools.py, ``allot``); kiosks before 2026-12-06 do not send it."""
 
     def checked(self) -> list[str]:
         if not all(re.fullmatch(r"[0-9a-f]{32}", d) for d in self.donors):
@@ -278,10 +281,11 @@ def install(app: FastAPI, engine: Engine) -> None:
         await run_in_threadpool(authenticate, engine, request.method, target, request.headers, raw,
                                 time.time_ns() // 1_000_000, kiosk_id)
         try:
-            donors = AllotRequest.model_validate(json.loads(raw or b"null")).checked()
+            req = AllotRequest.model_validate(json.loads(raw or b"null"))
+            donors = req.checked()
         except (ValueError, ValidationError) as exc:
             raise PortalError(422, "invalid_request", f"body: {str(exc).splitlines()[0]}") from None
-        out = await run_in_threadpool(pools.allot, engine, kiosk_id, donors)
+        out = await run_in_threadpool(pools.allot, engine, kiosk_id, donors, req.spent)
         await run_in_threadpool(pools.top_up, engine)  # an online kiosk is the moment to refill its allocations
         return out
 

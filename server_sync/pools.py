@@ -11,7 +11,8 @@ out no more than exists.
   (``POST /api/v1/kiosks/{id}/points/allot``, signed), the card's points that no kiosk holds yet move to
   that kiosk; the kiosk keeps the answer as the portal's last word and spends at most that minus what its
   own ledger has spent. Points earned since the last answer are not spendable until the portal has seen
-  them and the kiosk asks again: fail closed.
+  them and the kiosk asks again: fail closed. A refunded gift's points, if they were handed out, are taken
+  back from the next kiosk that asks for the card, as far as it holds them unspent (:func:`allot`).
 """
 
 from __future__ import annotations
@@ -146,17 +147,27 @@ def earned(conn: Connection, donors: list[str]) -> int:
     return int(conn.execute(q).scalar_one())
 
 
-def spent(conn: Connection, donors: list[str]) -> int:
-    q = select(func.coalesce(func.sum(entries.c.points), 0)).where(
-        entries.c.donor.in_(donors), entries.c.type == "points_spent")  # quarantined or not: it left the card
-    return int(conn.execute(q).scalar_one())
+def spent_by_kiosk(conn: Connection, donors: list[str]) -> dict[str, int]:
+    """Points a card has spent (over every token given), per kiosk that spent them: quarantined entries too,
+    the points left the card."""
+    q = select(entries.c.kiosk_id, func.sum(entries.c.points)).where(
+        entries.c.donor.in_(donors), entries.c.type == "points_spent").group_by(entries.c.kiosk_id)
+    return {k: int(p or 0) for k, p in conn.execute(q)}
 
 
-def allot(engine: Engine, kiosk_id: str, donors: list[str]) -> dict[str, int]:
+def allot(engine: Engine, kiosk_id: str, donors: list[str], spent_here: int | None = None) -> dict[str, int]:
     """Hand ``kiosk_id`` every point of the card (``donors``: its tokens, the first the current one) that no
-    kiosk holds yet. Returns ``{"allotted": cumulative points this kiosk holds for the card, "balance": the
-    card's balance as the portal knows it}``. Serialised per card, so two kiosks asking at once cannot both
-    receive the same points."""
+    kiosk holds yet, or take back from it what the card no longer has. Returns ``{"allotted": cumulative points
+    this kiosk holds for the card, "balance": the card's balance as the portal knows it}``. Serialised per card,
+    so two kiosks asking at once cannot both receive the same points.
+
+    A kiosk holds ``max(allotted, spent)`` of the card: what it was handed, or more if it spent more (an entry
+    the kiosk could not have made honestly, or made before it learnt of a take-back). Its spent points are the
+    larger of what the portal has seen and ``spent_here``, what the asking kiosk says its own ledger has spent
+    for the card (entries not synced yet). The card's points that no kiosk holds are its earned points minus
+    that, over every kiosk. When that is below zero (a gift whose points were handed out was refunded, or its
+    entry is held), the asking kiosk gives back as much of the shortfall as it holds unspent, never below what
+    it spent: the card's next points fill the rest of the shortfall before any are handed out again."""
     donors = list(dict.fromkeys(donors))[:16]
     with writing(engine) as conn:
         if not is_sqlite(engine):  # SQLite's writing() already holds the one write lock
@@ -164,20 +175,40 @@ def allot(engine: Engine, kiosk_id: str, donors: list[str]) -> dict[str, int]:
         held = {(d, k): int(p) for d, k, p in conn.execute(select(
             point_allotments.c.donor, point_allotments.c.kiosk_id, point_allotments.c.points).where(
             point_allotments.c.donor.in_(donors)))}
-        free = earned(conn, donors) - sum(held.values())
-        mine = sum(p for (_, k), p in held.items() if k == kiosk_id)
+        by_kiosk: dict[str, int] = {}
+        for (_, k), p in held.items():
+            by_kiosk[k] = by_kiosk.get(k, 0) + p
+        spent_by = spent_by_kiosk(conn, donors)
+        balance = -sum(spent_by.values())
+        if spent_here is not None and spent_here > spent_by.get(kiosk_id, 0):
+            spent_by[kiosk_id] = spent_here
+        earned_now = earned(conn, donors)
+        balance += earned_now
+        free = earned_now - sum(max(by_kiosk.get(k, 0), spent_by.get(k, 0)) for k in by_kiosk.keys() | spent_by)
+        mine = by_kiosk.get(kiosk_id, 0)
         if free > 0:
-            key = (donors[0], kiosk_id)
-            if key in held:
-                conn.execute(point_allotments.update().where(and_(point_allotments.c.donor == donors[0],
-                                                                  point_allotments.c.kiosk_id == kiosk_id))
-                             .values(points=held[key] + free, updated_ms=_now_ms()))
-            else:
-                conn.execute(point_allotments.insert().values(donor=donors[0], kiosk_id=kiosk_id, points=free,
-                                                              updated_ms=_now_ms()))
+            _set_allotment(conn, held, donors[0], kiosk_id, held.get((donors[0], kiosk_id), 0) + free)
             mine += free
-        balance = earned(conn, donors) - spent(conn, donors)
+        elif free < 0 and mine > spent_by.get(kiosk_id, 0):
+            take = min(-free, mine - spent_by.get(kiosk_id, 0))
+            mine -= take
+            # From the current token's row first, then the card's older tokens' (a pepper epoch ago).
+            for d in sorted((d for d, k in held if k == kiosk_id), key=lambda d: d != donors[0]):
+                cut = min(take, held[(d, kiosk_id)])
+                if cut:
+                    _set_allotment(conn, held, d, kiosk_id, held[(d, kiosk_id)] - cut)
+                    take -= cut
     return {"allotted": mine, "balance": balance}
+
+
+def _set_allotment(conn: Connection, held: dict[tuple[str, str], int], donor: str, kiosk_id: str, points: int) -> None:
+    if (donor, kiosk_id) in held:
+        conn.execute(point_allotments.update().where(and_(point_allotments.c.donor == donor,
+                                                          point_allotments.c.kiosk_id == kiosk_id))
+                     .values(points=points, updated_ms=_now_ms()))
+    else:
+        conn.execute(point_allotments.insert().values(donor=donor, kiosk_id=kiosk_id, points=points,
+                                                      updated_ms=_now_ms()))
 
 
 def sponsor_totals(conn: Connection) -> dict[str, Any]:

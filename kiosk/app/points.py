@@ -24,14 +24,14 @@ log = logging.getLogger(__name__)
 def points_desk(cfg: Any) -> PointsDesk:
     uploader: list[Any] = []
 
-    def ask(token: DonorToken) -> tuple[int, int | None]:
+    def ask(token: DonorToken, spent: int) -> tuple[int, int | None]:
         hexes = hexes_of(token)
         try:
             if not uploader:
                 from kiosk.sync.uploader import Uploader
 
                 uploader.append(Uploader.from_config(cfg, timeout=(2.0, 3.0)))
-            answer = pointsync.ask(uploader[0], token, hexes)
+            answer = pointsync.ask(uploader[0], token, hexes, spent)
             return answer["allotted"], answer["balance"]
         except Exception as exc:  # noqa: BLE001 - offline or refused: the last word stands (fail closed)
             log.info("points: the portal did not answer (%s); using its last word", exc)

@@ -108,9 +108,10 @@ class PointsDesk(msgspec.Struct, frozen=True):
     """What the donation service needs for an exchange, from the layers above it (the app wires the sync side
     in: kiosk/sync/pointsync.py for the card, the applied pushed config for the pools)."""
 
-    ask: Callable[[DonorToken], tuple[int, int | None]]
-    """The portal's word for a card, asked now if it can be reached, else its last word: (points handed to this
-    kiosk, the card's balance or None when not reached). Must not raise for an unreachable portal."""
+    ask: Callable[[DonorToken, int], tuple[int, int | None]]
+    """The portal's word for a card (and the points this kiosk's ledger has spent for it, told to the portal),
+    asked now if it can be reached, else its last word: (points handed to this kiosk, the card's balance or None
+    when not reached). Must not raise for an unreachable portal."""
     last_word: Callable[[DonorToken], int]
     """The last word only (no network): what an exchange is checked against."""
     pools: Callable[[], list[PoolTerms]]

@@ -33,7 +33,7 @@ from typing import Any
 import msgspec
 
 from kiosk.donation import flow
-from kiosk.donation.exchange import ExchangeRefused, PointsDesk, card_spendable, exchange
+from kiosk.donation.exchange import ExchangeRefused, PointsDesk, card_spendable, exchange, hexes_of
 from kiosk.donation.flow import FlowSettings, FlowState
 from kiosk.ledger import Entry, Ledger, LedgerError, LedgerUnavailable
 from kiosk.ledger.clock import Clock
@@ -302,7 +302,8 @@ class DonationService:
             if desk is None:
                 return 0, None
             try:
-                return desk.ask(donor)
+                # What this ledger spent for the card (the published view: any thread may read it).
+                return desk.ask(donor, self.ledger.points_spent(hexes_of(donor))[0])
             except Exception as exc:  # noqa: BLE001 - fail closed: nothing to spend, never a stuck screen
                 log.error("points lookup failed: %s", exc)
                 return 0, None

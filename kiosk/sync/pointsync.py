@@ -5,12 +5,18 @@ points no kiosk holds yet and answers the cumulative points this kiosk holds for
 kept in ``<data_dir>/points-allotted.json`` (written atomically: it must survive a power cut, because it
 is what the kiosk may spend offline). When the portal cannot be reached the last answer stands; a card
 the portal has never answered for here has nothing to spend here (fail closed).
+
+The newest answer is the last word, lower or higher: the portal lowers it when a gift whose points it
+handed out was refunded (server_sync/pools.py, ``allot``). The kiosk asks on one thread
+(kiosk/app/runtime.py), so answers are kept in the order the portal gave them. An answer covers every token
+of the card, so it replaces what is kept under the card's older tokens (a pepper epoch ago).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,29 +41,41 @@ def _load(data_dir: Path) -> dict[str, int]:
 
 
 def last_word(data_dir: Path, hexes: list[str]) -> int:
-    """The portal's last answer for any token of the card (answers are cumulative: the largest is the newest)."""
+    """The portal's last answer for the card (``hexes``: its tokens). :func:`remember` keeps one per card; a file
+    written before it did may hold answers under two of its tokens, of which the larger was the newer."""
     held = _load(data_dir)
     return max((held.get(h, 0) for h in hexes), default=0)
 
 
-def remember(data_dir: Path, hex_: str, allotted: int) -> None:
+def remember(data_dir: Path, hex_: str, allotted: int, hexes: Sequence[str] = ()) -> None:
+    """Keep ``allotted`` as the card's last word under its token ``hex_``, dropping what is kept under its other
+    tokens ``hexes`` (the answer covers them all)."""
     held = _load(data_dir)
-    if held.get(hex_, -1) >= allotted:
-        return  # never lowered: an answer older than one already kept changes nothing
+    others = [h for h in hexes if h != hex_ and h in held]
+    if held.get(hex_) == allotted and not others:
+        return
+    for h in others:
+        del held[h]
     held[hex_] = allotted
     write_atomic(Path(data_dir) / FILE, json.dumps(held, sort_keys=True).encode())
 
 
-def ask(uploader: Any, token: DonorToken, hexes: list[str]) -> dict[str, int]:
-    """Ask the portal (``uploader``: a :class:`kiosk.sync.uploader.Uploader`) and keep its answer.
+def ask(uploader: Any, token: DonorToken, hexes: list[str], spent: int | None = None) -> dict[str, int]:
+    """Ask the portal (``uploader``: a :class:`kiosk.sync.uploader.Uploader`) and keep its answer. ``spent``:
+    the points this kiosk's ledger has spent for the card, some perhaps not synced yet (a take-back never goes
+    below them: docs/points.md).
 
     Raises the uploader's :class:`~kiosk.sync.uploader.SyncError` when the portal refuses; the caller then
     uses :func:`last_word`."""
-    body = json.dumps({"donors": [token.hex, *[h for h in hexes if h != token.hex]]}).encode()
+    doc: dict[str, Any] = {"donors": [token.hex, *[h for h in hexes if h != token.hex]]}
+    if spent is not None:
+        doc["spent"] = spent
+    body = json.dumps(doc).encode()
     status, data, resp = uploader._call("POST", f"/api/v1/kiosks/{uploader.kiosk_id}/points/allot", body)
-    if status != 200 or not isinstance(data, dict) or not isinstance(data.get("allotted"), int):
+    if status != 200 or not isinstance(data, dict) or not isinstance(data.get("allotted"), int) \
+            or data["allotted"] < 0:
         raise uploader._fail(status, data, resp)
-    remember(uploader_data_dir(uploader), token.hex, data["allotted"])
+    remember(uploader_data_dir(uploader), token.hex, data["allotted"], hexes)
     return {"allotted": data["allotted"], "balance": int(data.get("balance", 0))}
 
 

@@ -118,7 +118,7 @@ def test_points_are_spent_only_as_the_rules_say(steps, exchange_on):  # noqa: AN
 
 
 def _desk(allotted: int, pools: list[PoolTerms]) -> PointsDesk:
-    return PointsDesk(ask=lambda t: (allotted, allotted), last_word=lambda t: allotted, pools=lambda: pools,
+    return PointsDesk(ask=lambda t, spent: (allotted, allotted), last_word=lambda t: allotted, pools=lambda: pools,
                       areas={"kodomo": "children", "midori": "green", "machi": "town"},
                       today=lambda: dt.date(2026, 12, 3))
 
@@ -158,7 +158,7 @@ def test_the_service_spends_what_the_card_and_the_pool_allow_and_writes_nothing_
 
 
 def test_an_unreachable_portal_leaves_nothing_to_spend(kiosk):
-    def ask(_t):  # noqa: ANN001, ANN202
+    def ask(_t, _spent):  # noqa: ANN001, ANN202
         raise OSError("portal unreachable and no last word")
 
     desk = PointsDesk(ask=ask, last_word=lambda t: 0, pools=lambda: [], areas={})

@@ -34,8 +34,8 @@ TODAY = dt.date.today()
 def _spendable(rig: Rig, up, online: bool) -> int:  # noqa: ANN001
     """What the exchange screen would show for the card: ask the portal when online, else its last word."""
     token = rig.pepper.token(fake_idm(CARD))
-    if online:
-        pointsync.ask(up, token, hexes_of(token))
+    if online:  # telling the portal what this ledger spent for the card, as kiosk run does
+        pointsync.ask(up, token, hexes_of(token), rig.ledger.points_spent(hexes_of(token))[0])
     return card_spendable(rig.ledger, token, pointsync.last_word(rig.cfg.data_dir, hexes_of(token)))
 
 
@@ -43,6 +43,12 @@ def _spend(rig: Rig, points: int, project: str):  # noqa: ANN001, ANN202
     token = rig.pepper.token(fake_idm(CARD))
     return exchange(rig.ledger, token, points, project, AREA[project], pools_for(load_applied(rig.cfg.data_dir),
                     rig.kiosk_id), pointsync.last_word(rig.cfg.data_dir, hexes_of(token)), TODAY)
+
+
+def _fund(portal) -> None:  # noqa: ANN001
+    pools.save_pool(portal.app.state.engine, {
+        "id": "midori-bank", "sponsor": "みどり銀行", "sponsor_en": "Midori Bank", "funded_yen": 10_000,
+        "yen_per_point": 10, "per_kiosk_yen": 1000, "areas": ["children", "green"], "start": None, "end": None})
 
 
 def _cash(portal) -> dict:  # noqa: ANN001
@@ -251,7 +257,75 @@ def test_kiosk_run_asks_the_portal_and_falls_back_to_its_last_word(portal, two):
     token = a.pepper.token(fake_idm(CARD))
     assert has_pools(a.cfg, load_applied(a.cfg.data_dir))
     assert [(p.id, p.allocation_yen) for p in desk.pools()] == [("city", 500)]
-    assert desk.ask(token) == (10, 10) and desk.last_word(token) == 10
+    assert desk.ask(token, 0) == (10, 10) and desk.last_word(token) == 10
     portal.stop()  # the portal goes away: the last word stands, the balance is unknown
-    assert desk.ask(token) == (10, None)
-    assert desk.ask(a.pepper.token(fake_idm(CARD + 1))) == (0, None)  # never answered for here: nothing
+    assert desk.ask(token, 0) == (10, None)
+    assert desk.ask(a.pepper.token(fake_idm(CARD + 1)), 0) == (0, None)  # never answered for here: nothing
+
+
+def test_a_refunded_gifts_points_are_taken_back_from_the_kiosk_that_holds_them(portal, two):
+    """A gift refunded after its points were handed to a kiosk: the next answer to that kiosk takes back what
+    it holds unspent, never below what it spent; the card's next points fill the rest before any are handed."""
+    a, b = two
+    up_a, up_b = enrolled(a, portal), enrolled(b, portal)
+    [big] = a.donate(1, card=CARD, amounts=(1000,))  # 10 points
+    [small] = a.donate(1, card=CARD, amounts=(500,))  # 5 points
+    assert up_a.sync_once().ok and up_b.sync_once().ok
+    eng = portal.app.state.engine
+    _fund(portal)
+    assert up_a.sync_once().ok and up_b.sync_once().ok
+    token = a.pepper.token(fake_idm(CARD))
+    assert _spendable(a, up_a, online=True) == 15
+    _spend(a, 4, "kodomo")
+    # Staff refund the ¥1,000 gift (the provider said COMPLETED; kiosk/staff/refund.py writes this void).
+    a.ledger.void(big.seq, "refunded: test")
+    assert up_a.sync_once().ok
+    assert pools.allot(eng, "center-1f", hexes_of(token)) == {"allotted": 5, "balance": 1}  # 10 taken back
+    assert _spendable(a, up_a, online=True) == 1  # the kiosk keeps the lower answer: 5 handed, 4 spent
+    _spend(a, 1, "kodomo")
+    a.ledger.void(small.seq, "refunded: test")  # its 5 points are spent already: the card is 5 short
+    assert up_a.sync_once().ok
+    assert _spendable(a, up_a, online=True) == 0
+    assert pools.allot(eng, "center-1f", hexes_of(token)) == {"allotted": 5, "balance": -5}  # never below spent
+    # The card earns 10 at city hall: 5 fill the shortfall, city hall is handed the other 5.
+    b.donate(1, card=CARD, amounts=(1000,))
+    assert up_b.sync_once().ok
+    assert _spendable(b, up_b, online=True) == 5
+    assert pools.allot(eng, "city-hall", hexes_of(token)) == {"allotted": 5, "balance": 5}
+    with eng.connect() as conn:
+        assert pools.spent_by_kiosk(conn, hexes_of(token)) == {"center-1f": 5}
+
+
+def test_a_take_back_never_goes_below_what_the_kiosk_spent_offline(portal, two):
+    """The kiosk tells the portal what its ledger spent for the card: points it spent offline from what it held
+    before a refund stay counted as held, so the card's next points are not handed out again meanwhile."""
+    a, b = two
+    up_a, up_b = enrolled(a, portal), enrolled(b, portal)
+    [gift] = b.donate(1, card=CARD, amounts=(1000,))
+    assert up_b.sync_once().ok and up_a.sync_once().ok
+    _fund(portal)
+    assert up_a.sync_once().ok and up_b.sync_once().ok
+    assert _spendable(a, up_a, online=True) == 10  # the center's kiosk is handed the card's 10 points
+    _spend(a, 8, "kodomo")  # and spends 8 of them; its entries have not reached the portal yet
+    b.ledger.void(gift.seq, "refunded: test")  # city hall refunds the gift
+    assert up_b.sync_once().ok
+    assert _spendable(a, up_a, online=True) == 0  # 2 taken back, not 10: it says it spent 8
+    b.donate(1, card=CARD, amounts=(500,))
+    assert up_b.sync_once().ok
+    assert _spendable(b, up_b, online=True) == 0  # the 5 new points fill part of the shortfall
+    token = a.pepper.token(fake_idm(CARD))
+    eng = portal.app.state.engine
+    assert pools.allot(eng, "city-hall", hexes_of(token)) == {"allotted": 0, "balance": 5}  # as far as it has seen
+    assert up_a.sync_once().ok
+    assert pools.allot(eng, "city-hall", hexes_of(token)) == {"allotted": 0, "balance": -3}
+
+
+def test_the_newest_answer_is_the_last_word_over_every_token_of_the_card(tmp_path):
+    old, new = "aa" * 16, "bb" * 16  # one card's tokens under the previous pepper epoch and the current one
+    pointsync.remember(tmp_path, old, 12)
+    assert pointsync.last_word(tmp_path, [new, old]) == 12
+    pointsync.remember(tmp_path, new, 7, [new, old])  # lower: a refunded gift's points were taken back
+    assert pointsync.last_word(tmp_path, [new, old]) == 7
+    assert json.loads((tmp_path / pointsync.FILE).read_text()) == {new: 7}
+    pointsync.remember(tmp_path, new, 9, [new, old])
+    assert pointsync.last_word(tmp_path, [new, old]) == 9
