@@ -318,6 +318,13 @@ def test_a_take_back_never_goes_below_what_the_kiosk_spent_offline(portal, two):
     assert pools.allot(eng, "city-hall", hexes_of(token)) == {"allotted": 0, "balance": 5}  # as far as it has seen
     assert up_a.sync_once().ok
     assert pools.allot(eng, "city-hall", hexes_of(token)) == {"allotted": 0, "balance": -3}
+    # A kiosk's figure counts only in its own ask (it is not kept): saying it spent more than it holds (a forged
+    # figure) takes nothing from the card's next points, which go to the kiosks that ask for them.
+    assert pools.allot(eng, "city-hall", hexes_of(token), spent_here=10**9) == {"allotted": 0, "balance": -3}
+    b.donate(1, card=CARD, amounts=(1000,))
+    assert up_b.sync_once().ok
+    assert _spendable(b, up_b, online=True) == 7  # 3 filled the shortfall
+    assert pools.allot(eng, "center-1f", hexes_of(token), spent_here=10**9) == {"allotted": 8, "balance": 7}
 
 
 def test_the_newest_answer_is_the_last_word_over_every_token_of_the_card(tmp_path):
