@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from kiosk.donation.flow import FlowSettings
+from kiosk.donation.flow import ChooseAmount, FlowSettings, Touch
 from kiosk.donation.service import DonationService
 from kiosk.ledger import Ledger, Pepper
 from kiosk.ledger.clock import FixedClock
@@ -117,11 +117,91 @@ class Kiosk:
         self.opened.clear()
 
 
+class ServiceSession:
+    """A kiosk's donation service over drawn sessions (the property tests): each :meth:`boot` is a (re)start on
+    the same files, with a new ledger, the terminal :meth:`make_terminal` gives and a new service; the ledger
+    can be made to refuse writes (``outage``), also right after a charge (``die_after_charge``), and every
+    thank-you is checked against the ledger file."""
+
+    def __init__(self, k: Kiosk, flow: FlowSettings):
+        self.k, self.flow = k, flow
+        self.thanks = 0
+        self.boot()
+
+    def make_terminal(self) -> Any:
+        raise NotImplementedError
+
+    def boot(self) -> None:
+        self.k.close()
+        self.led = Ledger.open(self.k.ledger_path, self.k.sk, KIOSK_ID, clock=self.k.clock, checkpoint_every=1000)
+        self.term = self.make_terminal()
+        self.k.opened += [self.led, self.term]
+        self.outage = LedgerOutage(self.led)
+        self.die_after_charge = False
+        self.svc = DonationService(self.led, self.term, self.flow, clock=self.k.clock, lookup_interval_ms=0,
+                                   on_state=self.on_state, crash_point=self.on_point)
+        self.resolved = self.svc.start()
+
+    def on_point(self, point: str) -> None:
+        if point == "after_charge" and self.die_after_charge:
+            self.outage.set(True)
+
+    def on_state(self, s: Any) -> None:
+        self.thanks += assert_thanks_on_disk(self.k.ledger_path, s)
+
+    def screen_act(self, a: tuple) -> bool:
+        """The donor's drawn actions on the screen (``amount``, ``dismiss``) and time passing (``wait``); whether
+        ``a`` was one of them."""
+        now = self.svc.now_ms
+        if a[0] == "amount":
+            self.svc.handle(Touch(now_ms=now()))
+            self.svc.handle(ChooseAmount(now_ms=now(), amount_yen=a[1]))
+        elif a[0] == "dismiss":
+            self.svc.handle(Touch(now_ms=now()))
+        elif a[0] == "wait":
+            self.k.clock.advance(a[1])
+            self.svc.tick()
+        else:
+            return False
+        return True
+
+
 @pytest.fixture
 def kiosk(tmp_path: Path):
     k = Kiosk(tmp_path)
     yield k
     k.close()
+
+
+def _ledger_ro(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+
+
+def assert_intent_on_disk(ledger_path: Path, idem: str, amount_yen: int) -> None:
+    """What a payment seam checks before it believes in a charge: the intent for ``idem`` is in the ledger *file*
+    (read on a connection of its own), for that amount."""
+    con = _ledger_ro(ledger_path)
+    try:
+        row = con.execute("SELECT amount_yen FROM entries WHERE type = 'donation_intent' AND idem = ?",
+                          (idem,)).fetchone()
+    finally:
+        con.close()
+    assert row is not None, "charge before its intent was durable"
+    assert row[0] == amount_yen, "charge for another amount than the intent"
+
+
+def assert_thanks_on_disk(ledger_path: Path, state: Any) -> bool:
+    """For a service's ``on_state``: if ``state`` thanks a donor, its donation is in the ledger file (the
+    thank-you only after a durable commit). Whether it was a thank-you."""
+    if state.name != "thanks" or state.thanks is None:
+        return False
+    con = _ledger_ro(ledger_path)
+    try:
+        row = con.execute("SELECT type, entry_hash FROM entries WHERE seq = ?", (state.thanks.receipt.seq,)).fetchone()
+    finally:
+        con.close()
+    assert row is not None and row[0] == "donation" and bytes(row[1]) == state.thanks.receipt.entry_hash
+    return True
 
 
 def entries_of(led: Ledger, kind: str) -> list[Any]:

@@ -11,7 +11,6 @@ approved charge, and each card's balance went down by exactly what it gave.
 
 from __future__ import annotations
 
-import sqlite3
 import tempfile
 from pathlib import Path
 
@@ -19,17 +18,19 @@ from hypothesis import HealthCheck, event, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from kiosk.donation import flow
-from kiosk.donation.service import DonationService
-from kiosk.ledger import Ledger, verify_path
+from kiosk.ledger import verify_path
 from kiosk.payment import ChargeResult, SimulatedTerminal
-from tests.donation.conftest import KIOSK_ID, Kiosk, LedgerOutage, card, entries_of, settings, token
+from tests.donation.conftest import (
+    Kiosk,
+    ServiceSession,
+    assert_intent_on_disk,
+    card,
+    entries_of,
+    settings,
+    token,
+)
 
 START_BALANCE = 3000
-
-
-def _ledger_ro(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
 
 
 class WatchedTerminal(SimulatedTerminal):
@@ -38,14 +39,7 @@ class WatchedTerminal(SimulatedTerminal):
     ledger_path: Path
 
     def charge(self, amount_yen: int, idempotency_key: str, *, reference: str | None = None) -> ChargeResult:
-        con = _ledger_ro(self.ledger_path)
-        try:
-            row = con.execute("SELECT amount_yen FROM entries WHERE type = 'donation_intent' AND idem = ?",
-                              (idempotency_key,)).fetchone()
-        finally:
-            con.close()
-        assert row is not None, "charge before its intent was durable"
-        assert row[0] == amount_yen, "charge for another amount than the intent"
+        assert_intent_on_disk(self.ledger_path, idempotency_key, amount_yen)
         return super().charge(amount_yen, idempotency_key, reference=reference)
 
 
@@ -62,52 +56,20 @@ action = st.one_of(
 )
 
 
-class Session:
+class Session(ServiceSession):
     def __init__(self, root: Path):
-        self.k = Kiosk(root)
-        self.flow = settings(daily_limit_per_card_yen=100_000)
-        self.thanks = 0
-        self.boot()
+        super().__init__(Kiosk(root), settings(daily_limit_per_card_yen=100_000))
 
-    def boot(self) -> None:
-        self.k.close()
-        self.led = Ledger.open(self.k.ledger_path, self.k.sk, KIOSK_ID, clock=self.k.clock, checkpoint_every=1000)
-        self.term = WatchedTerminal(self.k.sim_path, default_balance_yen=START_BALANCE)
-        self.term.ledger_path = self.k.ledger_path
-        self.k.opened += [self.led, self.term]
-        self.outage = LedgerOutage(self.led)
-        self.die_after_charge = False
-        self.svc = DonationService(self.led, self.term, self.flow, clock=self.k.clock, lookup_interval_ms=0,
-                                   on_state=self.on_state, crash_point=self.on_point)
-        self.resolved = self.svc.start()
-
-    def on_point(self, point: str) -> None:
-        if point == "after_charge" and self.die_after_charge:
-            self.outage.set(True)
-
-    def on_state(self, s: flow.FlowState) -> None:
-        if s.name != "thanks" or s.thanks is None:
-            return
-        self.thanks += 1
-        con = _ledger_ro(self.k.ledger_path)  # the thank-you only after the donation is on disk
-        try:
-            row = con.execute("SELECT type, entry_hash FROM entries WHERE seq = ?", (s.thanks.receipt.seq,)).fetchone()
-        finally:
-            con.close()
-        assert row is not None and row[0] == "donation" and bytes(row[1]) == s.thanks.receipt.entry_hash
+    def make_terminal(self) -> WatchedTerminal:
+        term = WatchedTerminal(self.k.sim_path, default_balance_yen=START_BALANCE)
+        term.ledger_path = self.k.ledger_path
+        return term
 
     def act(self, a: tuple) -> None:
-        now = self.svc.now_ms
+        if self.screen_act(a):
+            return
         if a[0] == "tap":
             self.svc.reader_event(card(a[1], balance=a[2]))
-        elif a[0] == "amount":
-            self.svc.handle(flow.Touch(now_ms=now()))
-            self.svc.handle(flow.ChooseAmount(now_ms=now(), amount_yen=a[1]))
-        elif a[0] == "dismiss":
-            self.svc.handle(flow.Touch(now_ms=now()))
-        elif a[0] == "wait":
-            self.k.clock.advance(a[1])
-            self.svc.tick()
         elif a[0] == "mode":
             self.term.mode = a[1]
         elif a[0] == "ledger":

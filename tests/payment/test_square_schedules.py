@@ -21,7 +21,6 @@ record and the ledger must agree: one checkout per intent at most, every complet
 
 from __future__ import annotations
 
-import sqlite3
 import tempfile
 from pathlib import Path
 
@@ -30,11 +29,18 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from kiosk.donation import flow
-from kiosk.donation.service import DonationService
-from kiosk.ledger import Ledger, verify_path
+from kiosk.ledger import verify_path
 from kiosk.ledger.clock import FixedClock
 from kiosk.payment.square import SquareTerminal
-from tests.donation.conftest import KIOSK_ID, LedgerOutage, card, entries_of, settings
+from tests.donation.conftest import (
+    KIOSK_ID,
+    Kiosk,
+    ServiceSession,
+    assert_intent_on_disk,
+    card,
+    entries_of,
+    settings,
+)
 from tests.payment.fake_square import DEVICE, LOCATION, TOKEN, FakeSquare, Fault
 
 PLANS = {
@@ -53,25 +59,14 @@ FAULTS = {
 }
 
 
-def _ledger_ro(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-
-
 class WatchedSquare(FakeSquare):
     """Square that refuses to believe in a checkout whose intent is not on disk (the assertion fails the test)."""
 
     ledger_path: Path
 
     def create_checkout(self, body: dict) -> tuple[int, dict]:
-        idem, amount = body.get("idempotency_key"), (body.get("checkout") or {}).get("amount_money", {}).get("amount")
-        con = _ledger_ro(self.ledger_path)
-        try:
-            row = con.execute("SELECT amount_yen FROM entries WHERE type = 'donation_intent' AND idem = ?",
-                              (idem,)).fetchone()
-        finally:
-            con.close()
-        assert row is not None, "checkout created before its intent was durable"
-        assert row[0] == amount, "checkout for another amount than the intent"
+        amount = (body.get("checkout") or {}).get("amount_money", {}).get("amount")
+        assert_intent_on_disk(self.ledger_path, body.get("idempotency_key", ""), amount)
         return super().create_checkout(body)
 
 
@@ -90,75 +85,31 @@ action = st.one_of(
 )
 
 
-class Session:
+class Session(ServiceSession):
     def __init__(self, root: Path, fake: WatchedSquare, clock: FixedClock):
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
         self.root, self.fake, self.clock = root, fake, clock
-        self.sk = Ed25519PrivateKey.generate()
         self.ledger_path = root / "ledger.db"
         fake.ledger_path = self.ledger_path
-        self.flow = settings(daily_limit_per_card_yen=100_000, method="square")
-        self.thanks = 0
-        self.opened: list = []
-        self.boot()
+        super().__init__(Kiosk(root, clock=clock), settings(daily_limit_per_card_yen=100_000, method="square"))
 
-    def boot(self) -> None:
-        self.close()
-        self.led = Ledger.open(self.ledger_path, self.sk, KIOSK_ID, clock=self.clock, checkpoint_every=1000)
-        self.term = SquareTerminal(base_url=self.fake.url, token=TOKEN, location_id=LOCATION, device_id=DEVICE,
-                                   journal=self.root / "square-journal.db", deadline_s=60, answer_grace_s=20,
-                                   poll_interval_ms=1000, request_timeout_s=5.0, reference_prefix=KIOSK_ID,
-                                   clock=self.clock)
-        self.opened += [self.led, self.term]
-        self.outage = LedgerOutage(self.led)
-        self.die_after_charge = False
-        self.svc = DonationService(self.led, self.term, self.flow, clock=self.clock, lookup_interval_ms=0,
-                                   on_state=self.on_state, crash_point=self.on_point)
-        self.resolved = self.svc.start()
-
-    def close(self) -> None:
-        for thing in reversed(self.opened):
-            try:
-                thing.close(checkpoint=False) if isinstance(thing, Ledger) else thing.close()
-            except Exception:
-                pass
-        self.opened.clear()
-
-    def on_point(self, point: str) -> None:
-        if point == "after_charge" and self.die_after_charge:
-            self.outage.set(True)
-
-    def on_state(self, s: flow.FlowState) -> None:
-        if s.name != "thanks" or s.thanks is None:
-            return
-        self.thanks += 1
-        con = _ledger_ro(self.ledger_path)  # the thank-you only after the donation is on disk
-        try:
-            row = con.execute("SELECT type, entry_hash FROM entries WHERE seq = ?", (s.thanks.receipt.seq,)).fetchone()
-        finally:
-            con.close()
-        assert row is not None and row[0] == "donation" and bytes(row[1]) == s.thanks.receipt.entry_hash
+    def make_terminal(self) -> SquareTerminal:
+        return SquareTerminal(base_url=self.fake.url, token=TOKEN, location_id=LOCATION, device_id=DEVICE,
+                              journal=self.root / "square-journal.db", deadline_s=60, answer_grace_s=20,
+                              poll_interval_ms=1000, request_timeout_s=5.0, reference_prefix=KIOSK_ID,
+                              clock=self.clock)
 
     def unfinished(self) -> list:
         with self.fake.lock:
             return [co for co in self.fake.checkouts.values() if co.status in ("PENDING", "IN_PROGRESS")]
 
     def act(self, a: tuple) -> None:
-        now = self.svc.now_ms
+        if self.screen_act(a):
+            return
         if a[0] == "tap":
             if self.svc.state.name in ("thanks", "error"):
-                self.svc.handle(flow.Touch(now_ms=now()))  # the next donor touches the screen back first
+                self.svc.handle(flow.Touch(now_ms=self.svc.now_ms()))  # the next donor touches the screen back first
             self.fake.plan = list(PLANS[a[2]])
             self.svc.reader_event(card(a[1], balance=None))
-        elif a[0] == "amount":
-            self.svc.handle(flow.Touch(now_ms=now()))
-            self.svc.handle(flow.ChooseAmount(now_ms=now(), amount_yen=a[1]))
-        elif a[0] == "dismiss":
-            self.svc.handle(flow.Touch(now_ms=now()))
-        elif a[0] == "wait":
-            self.clock.advance(a[1])
-            self.svc.tick()
         elif a[0] == "fault":
             self.fake.fault(a[1], *(FAULTS[k] for k in a[2]))
         elif a[0] == "outage":
@@ -205,7 +156,7 @@ class Session:
         event(f"donations={min(len(donations), 3)}")
         event(f"failures={min(len(failures), 3)}")
         event(f"resolved_at_start={bool(self.resolved)}")
-        self.close()
+        self.k.close()
         assert verify_path(self.ledger_path).ok
 
 
@@ -220,4 +171,4 @@ def test_random_square_sessions_never_charge_twice_and_never_lose_a_charged_gift
                 s.act(a)
             s.finish(last)
         finally:
-            s.close()
+            s.k.close()

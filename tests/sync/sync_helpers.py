@@ -26,7 +26,7 @@ from kiosk.ledger.clock import FixedClock
 from kiosk.ledger.writer import InlineWriter
 from kiosk.ops.local_files import ensure_secrets, open_ledger
 from kiosk.sync.uploader import Uploader
-from server_sync.db import make_engine
+from server_sync.db import drop_schema, make_engine
 from server_sync.embedded import PortalHandle
 from server_sync.wire import protocol as P
 
@@ -349,3 +349,14 @@ def chain_figures(st: Any) -> dict[str, Any]:
             "donations", "voided", "cp_size", "cp_note", "cp_root", "cp_mono", "genesis", "kiosk_id", "key_id",
             "public_key", "key_changes")
     return {k: getattr(st, k) for k in keep} | {"tree": (st.tree.size, st.tree.root())}
+
+
+def fresh_db(db_url: str, root: Path) -> str:
+    """An empty portal database for one drawn schedule: a new SQLite file under ``root``, or the PostgreSQL
+    database of ``db_url`` emptied (hypothesis runs many schedules in one test)."""
+    if db_url.startswith("sqlite"):
+        return f"sqlite:///{root / 'portal.db'}"
+    eng = make_engine(db_url)
+    drop_schema(eng)
+    eng.dispose()
+    return db_url

@@ -31,7 +31,7 @@ from fault_proxy import FaultProxy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
-from sync_helpers import PROJECTS, batch_body, chain_figures, enrolled, make_rig, signed_post
+from sync_helpers import PROJECTS, batch_body, chain_figures, enrolled, fresh_db, make_rig, signed_post
 
 from kiosk.ledger import keys, merkle
 from kiosk.ops.local_files import open_ledger
@@ -39,7 +39,7 @@ from kiosk.ops.rekey import older_previous_paths, previous_path
 from kiosk.ops.rekey import rekey as rekey_files
 from server_sync import kiosk_keys, totals, tree
 from server_sync.configstore import publish
-from server_sync.db import drop_schema, entries, kiosks, make_engine, writing
+from server_sync.db import entries, kiosks, writing
 from server_sync.embedded import PortalHandle, start_portal
 from server_sync.ingest import _STORED, Ingestor, _new_verifier, _replay, resume, suspend
 
@@ -225,22 +225,13 @@ class _Schedule:
                 assert [k.public_bytes_raw() for k in cached.keys] == [k.public_bytes_raw() for k in replayed.keys]
 
 
-def _fresh(db_url: str, root: Path) -> str:
-    if db_url.startswith("sqlite"):
-        return f"sqlite:///{root / 'portal.db'}"
-    eng = make_engine(db_url)
-    drop_schema(eng)
-    eng.dispose()
-    return db_url
-
-
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow])
 @given(ops=st.lists(OPS, min_size=4, max_size=24))
 def test_any_schedule_of_syncs_leaves_the_portal_holding_exactly_the_ledgers(db_url: str, ops: list) -> None:
     with tempfile.TemporaryDirectory(prefix="kiosk-sched-") as tmp:
         root = Path(tmp)
-        world = _Schedule(_fresh(db_url, root), root)
+        world = _Schedule(fresh_db(db_url, root), root)
         try:
             for op in ops:
                 world.run(op)
@@ -255,7 +246,7 @@ def test_any_schedule_of_syncs_leaves_the_portal_holding_exactly_the_ledgers(db_
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_the_schedule_check_sees_a_portal_that_lost_an_entry(db_url: str, tmp_path: Path) -> None:
     """The end check can fail: a stored entry deleted behind the portal's back is found."""
-    world = _Schedule(_fresh(db_url, tmp_path), tmp_path)
+    world = _Schedule(fresh_db(db_url, tmp_path), tmp_path)
     try:
         world.give(0, 2, True)
         world.sync(0, 0, 500)

@@ -25,14 +25,14 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sync_helpers import PROJECTS, enrolled, fake_idm, make_rig
+from sync_helpers import PROJECTS, enrolled, fake_idm, fresh_db, make_rig
 
 from kiosk.donation.exchange import ExchangeRefused, card_spendable, exchange, hexes_of, pools_for
 from kiosk.sync import pointsync
 from kiosk.sync.configapply import load_applied
 from kiosk.sync.uploader import SyncError
 from server_sync import catalog, pools
-from server_sync.db import drop_schema, make_engine, point_allotments
+from server_sync.db import point_allotments
 from server_sync.embedded import start_portal
 
 N_CARDS = 2
@@ -155,22 +155,13 @@ class _World:
             assert holds <= max(self.earned(card), self.spent(card)), f"card {card}: points handed out twice"
 
 
-def _fresh(db_url: str, root: Path) -> str:
-    if db_url.startswith("sqlite"):
-        return f"sqlite:///{root / 'portal.db'}"
-    eng = make_engine(db_url)
-    drop_schema(eng)
-    eng.dispose()
-    return db_url
-
-
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow])
 @given(ops=st.lists(OPS, min_size=4, max_size=30))
 def test_any_schedule_of_points_spends_no_more_than_the_card_has(db_url: str, ops: list) -> None:
     with tempfile.TemporaryDirectory(prefix="kiosk-points-") as tmp:
         root = Path(tmp)
-        world = _World(_fresh(db_url, root), root)
+        world = _World(fresh_db(db_url, root), root)
         try:
             for op in ops:
                 world.run(op)
