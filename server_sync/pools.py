@@ -178,19 +178,18 @@ def allot(engine: Engine, kiosk_id: str, donors: list[str], spent_here: int | No
         by_kiosk: dict[str, int] = {}
         for (_, k), p in held.items():
             by_kiosk[k] = by_kiosk.get(k, 0) + p
-        spent_by = spent_by_kiosk(conn, donors)
-        balance = -sum(spent_by.values())
-        if spent_here is not None and spent_here > spent_by.get(kiosk_id, 0):
-            spent_by[kiosk_id] = spent_here
+        spent_by = spent_by_kiosk(conn, donors)  # as the portal has seen it
         earned_now = earned(conn, donors)
-        balance += earned_now
+        balance = earned_now - sum(spent_by.values())  # the card's, from synced entries only
+        # The asking kiosk's own figure may be ahead of its synced entries; it counts in this ask alone.
+        spent_mine = spent_by[kiosk_id] = max(spent_by.get(kiosk_id, 0), spent_here or 0)
         free = earned_now - sum(max(by_kiosk.get(k, 0), spent_by.get(k, 0)) for k in by_kiosk.keys() | spent_by)
         mine = by_kiosk.get(kiosk_id, 0)
         if free > 0:
             _set_allotment(conn, held, donors[0], kiosk_id, held.get((donors[0], kiosk_id), 0) + free)
             mine += free
-        elif free < 0 and mine > spent_by.get(kiosk_id, 0):
-            take = min(-free, mine - spent_by.get(kiosk_id, 0))
+        elif free < 0 and mine > spent_mine:
+            take = min(-free, mine - spent_mine)
             mine -= take
             # From the current token's row first, then the card's older tokens' (a pepper epoch ago).
             for d in sorted((d for d, k in held if k == kiosk_id), key=lambda d: d != donors[0]):
