@@ -23,6 +23,35 @@ from kiosk.ledger.state import LedgerState
 settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "default"))
 
+PG_ENV = "KIOSK_TEST_PG_URL"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (pyproject's ``-n``) each worker gets a PostgreSQL database of its own: the PostgreSQL
+    tests drop and re-create the portal's schema at their start, so two workers on one database would wipe each
+    other's portal. The worker's database is ``<the given one>_<worker id>``, made here when missing (the test
+    role has CREATEDB: .ci/run). Subprocesses a test starts (portal workers, benches) inherit the rewritten URL."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    url = os.environ.get(PG_ENV)
+    if worker and url:
+        os.environ[PG_ENV] = worker_database(url, worker)
+
+
+def worker_database(url: str, worker: str) -> str:
+    """The URL of ``worker``'s own database beside ``url``'s, created if it does not exist yet."""
+    from sqlalchemy import create_engine, make_url, text
+
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")  # CREATE DATABASE cannot run in a transaction
+    try:
+        with admin.connect() as conn:
+            if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
 
 @pytest.fixture
 def clock() -> FixedClock:
