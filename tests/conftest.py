@@ -27,27 +27,37 @@ PG_ENV = "KIOSK_TEST_PG_URL"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Under pytest-xdist (pyproject's ``-n``) each worker gets a PostgreSQL database of its own: the PostgreSQL
-    tests drop and re-create the portal's schema at their start, so two workers on one database would wipe each
-    other's portal. The worker's database is ``<the given one>_<worker id>``, made here when missing (the test
-    role has CREATEDB: .ci/run). Subprocesses a test starts (portal workers, benches) inherit the rewritten URL."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    """With $KIOSK_TEST_PG_URL set, the run checks once that PostgreSQL answers before any test starts, and under
+    pytest-xdist (pyproject's ``-n``) each worker gets a database of its own: the PostgreSQL tests drop and re-create
+    the portal's schema at their start, so two workers on one database would wipe each other's portal. The worker's
+    database is ``<the given one>_<worker id>``, made here when missing (the test role has CREATEDB: .ci/run).
+    Subprocesses a test starts (portal workers, benches) inherit the rewritten URL."""
     url = os.environ.get(PG_ENV)
-    if worker and url:
-        os.environ[PG_ENV] = worker_database(url, worker)
+    if url:
+        os.environ[PG_ENV] = pg_database_for(url, os.environ.get("PYTEST_XDIST_WORKER"))
 
 
-def worker_database(url: str, worker: str) -> str:
-    """The URL of ``worker``'s own database beside ``url``'s, created if it does not exist yet."""
+def pg_database_for(url: str, worker: str | None) -> str:
+    """``url`` itself once PostgreSQL has answered there (no worker: the run's controller, or a run without
+    xdist), else the URL of ``worker``'s own database beside it, created if it does not exist yet. A server that
+    does not answer stops the run with one line naming the setting and the fix, rather than the same connection
+    error in every PostgreSQL test."""
     from sqlalchemy import create_engine, make_url, text
+    from sqlalchemy.exc import SQLAlchemyError
 
     base = make_url(url)
-    name = f"{base.database}_{worker}"
+    name = f"{base.database}_{worker}" if worker else base.database
     admin = create_engine(base, isolation_level="AUTOCOMMIT")  # CREATE DATABASE cannot run in a transaction
     try:
         with admin.connect() as conn:
-            if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
+            if worker and conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                                       {"n": name}).first() is None:
                 conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except SQLAlchemyError as exc:
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise pytest.UsageError(
+            f"{PG_ENV} is set, but the tests cannot use database {name!r} there: {first}. Start PostgreSQL and give "
+            f"the role CREATEDB (as .ci/run does), or unset {PG_ENV} to run the SQLite variants only") from None
     finally:
         admin.dispose()
     return base.set(database=name).render_as_string(hide_password=False)
