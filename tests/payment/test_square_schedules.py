@@ -87,16 +87,16 @@ action = st.one_of(
 
 class Session(ServiceSession):
     def __init__(self, root: Path, fake: WatchedSquare, clock: FixedClock):
-        self.root, self.fake, self.clock = root, fake, clock
-        self.ledger_path = root / "ledger.db"
-        fake.ledger_path = self.ledger_path
-        super().__init__(Kiosk(root, clock=clock), settings(daily_limit_per_card_yen=100_000, method="square"))
+        self.fake = fake
+        k = Kiosk(root, clock=clock)
+        fake.ledger_path = k.ledger_path
+        super().__init__(k, settings(daily_limit_per_card_yen=100_000, method="square"))
 
     def make_terminal(self) -> SquareTerminal:
         return SquareTerminal(base_url=self.fake.url, token=TOKEN, location_id=LOCATION, device_id=DEVICE,
-                              journal=self.root / "square-journal.db", deadline_s=60, answer_grace_s=20,
+                              journal=self.k.dir / "square-journal.db", deadline_s=60, answer_grace_s=20,
                               poll_interval_ms=1000, request_timeout_s=5.0, reference_prefix=KIOSK_ID,
-                              clock=self.clock)
+                              clock=self.k.clock)
 
     def unfinished(self) -> list:
         with self.fake.lock:
@@ -157,7 +157,7 @@ class Session(ServiceSession):
         event(f"failures={min(len(failures), 3)}")
         event(f"resolved_at_start={bool(self.resolved)}")
         self.k.close()
-        assert verify_path(self.ledger_path).ok
+        assert verify_path(self.k.ledger_path).ok
 
 
 @hsettings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -16,10 +16,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # for sync_helpers and fault_proxy
 
-from sync_helpers import PG_ENV, make_rig  # noqa: E402
+from sync_helpers import PG_ENV, fresh_db, make_rig  # noqa: E402
 
 from server_sync import totals  # noqa: E402
-from server_sync.db import drop_schema, make_engine  # noqa: E402
+from server_sync.db import make_engine  # noqa: E402
 from server_sync.embedded import start_portal  # noqa: E402
 
 
@@ -29,27 +29,19 @@ def _pg_url() -> str | None:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'portal.db'}"
-    url = _pg_url()
+    url = request.param if request.param == "sqlite" else _pg_url()
     if url is None:
         pytest.skip(f"PostgreSQL variant: set {PG_ENV} (e.g. postgresql+psycopg://kiosk:kiosk@127.0.0.1:5432/kiosk_test)")
-    eng = make_engine(url)
-    drop_schema(eng)  # every test starts from an empty portal
-    eng.dispose()
-    return url
+    return fresh_db(url, tmp_path)  # every test starts from an empty portal
 
 
 @pytest.fixture
-def pg_db_url() -> str:
+def pg_db_url(tmp_path: Path) -> str:
     """PostgreSQL only: for what SQLite cannot do by design (several portal worker processes)."""
     url = _pg_url()
     if url is None:
         pytest.skip(f"PostgreSQL only: set {PG_ENV} (CI does)")
-    eng = make_engine(url)
-    drop_schema(eng)
-    eng.dispose()
-    return url
+    return fresh_db(url, tmp_path)
 
 
 @pytest.fixture

@@ -352,8 +352,9 @@ def chain_figures(st: Any) -> dict[str, Any]:
 
 
 def fresh_db(db_url: str, root: Path) -> str:
-    """An empty portal database for one drawn schedule: a new SQLite file under ``root``, or the PostgreSQL
-    database of ``db_url`` emptied (hypothesis runs many schedules in one test)."""
+    """An empty portal database: a new SQLite file under ``root``, or the PostgreSQL database of ``db_url``
+    emptied. Every sync test starts from one (conftest's ``db_url``), and so does each schedule a property test
+    draws (hypothesis runs many in one test)."""
     if db_url.startswith("sqlite"):
         return f"sqlite:///{root / 'portal.db'}"
     eng = make_engine(db_url)
