@@ -16,14 +16,13 @@ from kiosk.ledger import Ledger, Pepper
 from kiosk.ledger.clock import FixedClock
 from kiosk.ledger.encoding import parse_body
 from kiosk.ledger.state import LedgerState
+from tests.portal_db import PG_ENV, fresh_db, pg_url
 
 # In CI (.ci/run sets CI) the property tests draw the same examples on every run: a submission's result must not
 # depend on the draw. Runs elsewhere draw new examples each time, which is where new failures are found; a failure
 # prints the blob that replays it (@reproduce_failure).
 settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "default"))
-
-PG_ENV = "KIOSK_TEST_PG_URL"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -61,6 +60,16 @@ def pg_database_for(url: str, worker: str | None) -> str:
     finally:
         admin.dispose()
     return base.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty portal database for a test that runs once on SQLite and once on PostgreSQL (skipped, saying
+    why, without $KIOSK_TEST_PG_URL)."""
+    url = request.param if request.param == "sqlite" else pg_url()
+    if url is None:
+        pytest.skip(f"PostgreSQL variant: set {PG_ENV} (e.g. postgresql+psycopg://kiosk:kiosk@127.0.0.1:5432/kiosk_test)")
+    return fresh_db(url, tmp_path)
 
 
 @pytest.fixture

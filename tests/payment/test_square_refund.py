@@ -1,6 +1,6 @@
 """Refund end to end: a Square donation, a refund from the maintenance menu, the void entry, the
 close-out, and the portal's totals and reconciliation (on SQLite, and on PostgreSQL when
-$KIOSK_TEST_PG_URL is set).
+$KIOSK_TEST_PG_URL is set: tests/conftest.py's ``db_url``).
 
 Real parts: the ledger, the menu driven by touches, the Square adapter and SDK against the fake
 Square API on loopback, and a real portal over HTTP that the kiosk uploads to.
@@ -8,14 +8,11 @@ Square API on loopback, and a real portal over HTTP that the kiosk uploads to.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from kiosk.donation.service import DonationService
 from kiosk.ledger import settled_report, verify_path
@@ -23,7 +20,6 @@ from kiosk.ledger.clock import FixedClock
 from kiosk.staff.gate import ACTIONS
 from kiosk.staff.refund import refund_key
 from kiosk.sync.uploader import sync_kiosk
-from server_sync.db import drop_schema, make_engine
 from server_sync.embedded import start_portal
 from server_sync.queries import reconciliation
 from tests.donation.conftest import card, settings
@@ -32,8 +28,6 @@ from tests.payment.test_square_terminal import terminal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "menu"))
 from tests.menu.conftest import Rig, build_rig  # noqa: E402
-
-PG_ENV = "KIOSK_TEST_PG_URL"
 
 
 @contextmanager
@@ -47,19 +41,6 @@ def square_kiosk(rig: Rig, tmp_path: Path) -> Iterator[tuple[FakeSquare, Any, Do
                                                          pay_on_terminal=True), clock=rig.wall)
         svc.start()
         yield fake, term, svc
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'portal.db'}"
-    url = os.environ.get(PG_ENV)
-    if not url:
-        pytest.skip(f"PostgreSQL variant: set {PG_ENV} (e.g. postgresql+psycopg://kiosk:kiosk@127.0.0.1:5432/x)")
-    eng = make_engine(url)
-    drop_schema(eng)
-    eng.dispose()
-    return url
 
 
 def test_refund_from_the_menu_voids_the_donation_everywhere(tmp_path: Path, db_url: str):

@@ -1,5 +1,5 @@
-"""Fixtures for the sync tests: a real portal over HTTP on loopback, on SQLite and on PostgreSQL,
-and kiosks with real keys, peppers and ledgers in tmp_path (helpers: sync_helpers.py).
+"""Fixtures for the sync tests: a real portal over HTTP on loopback, on SQLite and on PostgreSQL (tests/conftest.py's
+``db_url``), and kiosks with real keys, peppers and ledgers in tmp_path (helpers: sync_helpers.py).
 
 PostgreSQL comes from $KIOSK_TEST_PG_URL (e.g. postgresql+psycopg://kiosk:kiosk@127.0.0.1:5432/kiosk_test);
 without it the PostgreSQL variants are skipped, saying so.
@@ -7,7 +7,6 @@ without it the PostgreSQL variants are skipped, saying so.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,29 +15,18 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # for sync_helpers and fault_proxy
 
-from sync_helpers import PG_ENV, fresh_db, make_rig  # noqa: E402
+from sync_helpers import make_rig  # noqa: E402
 
 from server_sync import totals  # noqa: E402
 from server_sync.db import make_engine  # noqa: E402
 from server_sync.embedded import start_portal  # noqa: E402
-
-
-def _pg_url() -> str | None:
-    return os.environ.get(PG_ENV) or None
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    url = request.param if request.param == "sqlite" else _pg_url()
-    if url is None:
-        pytest.skip(f"PostgreSQL variant: set {PG_ENV} (e.g. postgresql+psycopg://kiosk:kiosk@127.0.0.1:5432/kiosk_test)")
-    return fresh_db(url, tmp_path)  # every test starts from an empty portal
+from tests.portal_db import PG_ENV, fresh_db, pg_url  # noqa: E402
 
 
 @pytest.fixture
 def pg_db_url(tmp_path: Path) -> str:
     """PostgreSQL only: for what SQLite cannot do by design (several portal worker processes)."""
-    url = _pg_url()
+    url = pg_url()
     if url is None:
         pytest.skip(f"PostgreSQL only: set {PG_ENV} (CI does)")
     return fresh_db(url, tmp_path)

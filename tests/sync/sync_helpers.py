@@ -26,7 +26,7 @@ from kiosk.ledger.clock import FixedClock
 from kiosk.ledger.writer import InlineWriter
 from kiosk.ops.local_files import ensure_secrets, open_ledger
 from kiosk.sync.uploader import Uploader
-from server_sync.db import drop_schema, make_engine
+from server_sync.db import make_engine
 from server_sync.embedded import PortalHandle
 from server_sync.wire import protocol as P
 
@@ -37,7 +37,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                     reason=f"{CHROMIUM} not installed (apt-get install -y chromium)")
 
-PG_ENV = "KIOSK_TEST_PG_URL"
 PROJECTS = [
     {"id": "kodomo", "title": "こども食堂", "title_en": "Kids cafeteria", "area": "children", "goal_yen": 5000},
     {"id": "midori", "title": "雑木林を守ろう", "title_en": "Woodland", "area": "green", "goal_yen": 8000},
@@ -349,15 +348,3 @@ def chain_figures(st: Any) -> dict[str, Any]:
             "donations", "voided", "cp_size", "cp_note", "cp_root", "cp_mono", "genesis", "kiosk_id", "key_id",
             "public_key", "key_changes")
     return {k: getattr(st, k) for k in keep} | {"tree": (st.tree.size, st.tree.root())}
-
-
-def fresh_db(db_url: str, root: Path) -> str:
-    """An empty portal database: a new SQLite file under ``root``, or the PostgreSQL database of ``db_url``
-    emptied. Every sync test starts from one (conftest's ``db_url``), and so does each schedule a property test
-    draws (hypothesis runs many in one test)."""
-    if db_url.startswith("sqlite"):
-        return f"sqlite:///{root / 'portal.db'}"
-    eng = make_engine(db_url)
-    drop_schema(eng)
-    eng.dispose()
-    return db_url

@@ -31,7 +31,7 @@ from fault_proxy import FaultProxy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
-from sync_helpers import PROJECTS, batch_body, chain_figures, enrolled, fresh_db, make_rig, signed_post
+from sync_helpers import PROJECTS, batch_body, chain_figures, enrolled, make_rig, signed_post
 
 from kiosk.ledger import keys, merkle
 from kiosk.ops.local_files import open_ledger
@@ -42,6 +42,7 @@ from server_sync.configstore import publish
 from server_sync.db import entries, kiosks, writing
 from server_sync.embedded import PortalHandle, start_portal
 from server_sync.ingest import _STORED, Ingestor, _new_verifier, _replay, resume, suspend
+from tests.portal_db import fresh_db
 
 N_KIOSKS = 3
 N_WORKERS = 2

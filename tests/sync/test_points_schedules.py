@@ -25,7 +25,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from sync_helpers import PROJECTS, enrolled, fake_idm, fresh_db, make_rig
+from sync_helpers import PROJECTS, enrolled, fake_idm, make_rig
 
 from kiosk.donation.exchange import ExchangeRefused, card_spendable, exchange, hexes_of, pools_for
 from kiosk.sync import pointsync
@@ -34,6 +34,7 @@ from kiosk.sync.uploader import SyncError
 from server_sync import catalog, pools
 from server_sync.db import point_allotments
 from server_sync.embedded import start_portal
+from tests.portal_db import fresh_db
 
 N_CARDS = 2
 KIOSKS = ("center-1f", "city-hall")
