@@ -108,10 +108,12 @@ class SquareLive:
 
 
 class _Refused(Exception):
-    """Square answered with a non-retryable error: the request was not carried out."""
+    """Square answered with a non-retryable error. ``retried``: an earlier try of the same request went
+    unanswered or failed on Square's side, so it may have been carried out although this answer is a refusal."""
 
-    def __init__(self, exc: ApiError):
+    def __init__(self, exc: ApiError, retried: bool = False):
         self.status = exc.status_code
+        self.retried = retried
         errs = exc.errors or []
         self.codes = [str(e.code) for e in errs]
         self.detail = "; ".join(f"{e.code}: {e.detail}" if e.detail else str(e.code) for e in errs)
@@ -120,6 +122,19 @@ class _Refused(Exception):
 
 class _DeadlinePassed(Exception):
     """The next retry would end after the caller's deadline."""
+
+
+NOTHING_CREATED = (400, 401, 403, 404)
+"""Square's answers to a create that prove no checkout was made: the request was malformed, not authorised, or
+named a device or location Square does not know. Every other refusal (408, 409, ...) leaves the outcome open."""
+
+
+def _nothing_created(exc: _Refused) -> bool:
+    """Whether a refused create proves that Square holds no checkout under its key: one of
+    :data:`NOTHING_CREATED`, to the first try (an earlier try that went unanswered may have made one), and not
+    IDEMPOTENCY_KEY_REUSED (a checkout exists under another body)."""
+    return (exc.status in NOTHING_CREATED and not exc.retried
+            and not (exc.status == 400 and "IDEMPOTENCY_KEY_REUSED" in exc.codes))
 
 
 class SquareJournal:
@@ -272,17 +287,26 @@ class SquareTerminal(PaymentTerminal):
         """
         set_live = self._set_live if live else (lambda **_kw: None)
 
+        retried = False
+
         def classify(exc: Exception) -> Transient | None:
             if isinstance(exc, ApiError):
                 code = exc.status_code or 0
-                if code == 429 or code >= 500 or code == 0:
+                # 408 is Square's REQUEST_TIMEOUT: whether the request was carried out is not known. A 2xx
+                # ApiError is the SDK's way of saying a success's body could not be read (cut short, or changed
+                # on the way). Every request here is safe to send again (an idempotency key, or a read).
+                if code == 429 or code >= 500 or code in (0, 408) or 200 <= code < 300:
                     return Transient(retry_after_of(httpx.Headers(exc.headers or {}), self._clock.now()))
                 return None
-            if isinstance(exc, (httpx.TransportError, ValueError)):  # ValueError: a garbled body
+            # RequestError: network errors, and also an answer httpx cannot decode (a Content-Encoding its body
+            # does not match) or too many redirects; ValueError: a garbled body.
+            if isinstance(exc, (httpx.RequestError, ValueError)):
                 return Transient()
             return None
 
         def on_retry(exc: Exception, attempt: int, wait: float) -> None:
+            nonlocal retried
+            retried = True
             why = f"HTTP {exc.status_code}" if isinstance(exc, ApiError) else type(exc).__name__
             log.warning("Square request failed (%s), retry %d in %.1fs", why, attempt + 1, wait)
             set_live(last_error=why, status="UNREACHABLE" if not isinstance(exc, ApiError) else self.live.status)
@@ -296,8 +320,8 @@ class SquareTerminal(PaymentTerminal):
             out = retry(fn, classify=classify, backoff=self._backoff, on_retry=on_retry, sleep=sleep, rng=self._rng)
         except ApiError as exc:
             set_live(last_ok_mono=self._clock.monotonic())  # Square answered, it just said no
-            raise _Refused(exc) from None
-        except (httpx.TransportError, ValueError) as exc:
+            raise _Refused(exc, retried) from None
+        except (httpx.RequestError, ValueError) as exc:
             set_live(last_error=type(exc).__name__)
             raise _DeadlinePassed() from exc
         set_live(last_ok_mono=self._clock.monotonic(), last_error=None)
@@ -358,8 +382,10 @@ class SquareTerminal(PaymentTerminal):
         try:
             checkout = self._create(idem, body, until)
         except _Refused as exc:
-            if exc.status == 400 and "IDEMPOTENCY_KEY_REUSED" in exc.codes:
-                return ChargeResult.unknown(f"Square: {exc.detail}")  # a checkout exists under another body
+            if not _nothing_created(exc):
+                # Square may hold a checkout under this key (IDEMPOTENCY_KEY_REUSED: under another body; or an
+                # earlier try went unanswered): the intent stays open and lookup settles it.
+                return ChargeResult.unknown(f"Square: {exc.detail or exc.status}")
             self._set_live(status="IDLE")
             return ChargeResult.declined(f"refused by Square: {exc.detail or exc.status}")
         except _DeadlinePassed:
@@ -418,6 +444,8 @@ class SquareTerminal(PaymentTerminal):
             raise TerminalUnavailable(f"Square refused the lookup: {exc.detail}") from None
         except _DeadlinePassed:
             raise TerminalUnavailable("Square did not answer") from None
+        except Exception as exc:  # anything else unforeseen: the intent stays open, as for an outage
+            raise TerminalUnavailable(f"lookup failed: {type(exc).__name__}") from exc
         try:
             result = self._follow(idempotency_key, checkout, until, interactive=False)
         except Exception as exc:

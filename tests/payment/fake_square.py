@@ -59,10 +59,16 @@ def _iso() -> str:
 @dataclass
 class Fault:
     kind: str
-    """``status`` (answer ``status`` with an error body), ``drop``, ``drop_after``, ``hold``, ``hold_after``, or
-    ``pass`` (no fault: lets a later fault in the queue land on a later request)."""
+    """``status`` (answer ``status`` with an error body), ``status_after`` (carry the request out, then answer
+    ``status`` with an error body: Square's 408 REQUEST_TIMEOUT after it stored a checkout), ``garble_after`` (carry
+    it out, then answer 200 with a body cut short), ``bad_encoding`` (carry it out, then answer with a
+    ``Content-Encoding: gzip`` its plain body does not match, as a broken proxy might), ``drop``, ``drop_after``,
+    ``hold``, ``hold_after``, or ``pass`` (no fault: lets a later fault in the queue land on a later request)."""
     status: int = 500
     retry_after: str | None = None
+    code: str | None = None
+    """The error code of a ``status``/``status_after`` answer (default: RATE_LIMITED for 429, else
+    INTERNAL_SERVER_ERROR)."""
 
 
 @dataclass
@@ -382,12 +388,14 @@ class FakeSquare:
                 if fault is not None and fault.kind == "drop":
                     return self._drop()
                 if fault is not None and fault.kind == "status":
-                    hdr = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-                    limited = fault.status == 429
-                    doc = _err("RATE_LIMITED" if limited else "INTERNAL_SERVER_ERROR", "injected",
-                               category="RATE_LIMIT_ERROR" if limited else "API_ERROR")
-                    return self._send(fault.status, doc, hdr)
+                    return self._fault_answer(fault)
                 status, doc = act()
+                if fault is not None and fault.kind == "status_after":
+                    return self._fault_answer(fault)  # carried out, answered as an error
+                if fault is not None and fault.kind == "garble_after":
+                    return self._send_raw(200, json.dumps(doc).encode()[:20])  # carried out, answer cut short
+                if fault is not None and fault.kind == "bad_encoding":
+                    return self._send(status, doc, {"Content-Encoding": "gzip"})  # but the body is plain JSON
                 if fault is not None and fault.kind == "hold_after":
                     fake.held.set()
                     fake._release.wait(60)
@@ -416,8 +424,17 @@ class FakeSquare:
                 except OSError:
                     pass
 
+            def _fault_answer(self, fault: Fault) -> None:
+                hdr = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+                limited = fault.status == 429
+                code = fault.code or ("RATE_LIMITED" if limited else "INTERNAL_SERVER_ERROR")
+                doc = _err(code, "injected", category="RATE_LIMIT_ERROR" if limited else "API_ERROR")
+                self._send(fault.status, doc, hdr)
+
             def _send(self, status: int, doc: dict, headers: dict | None = None) -> None:
-                data = json.dumps(doc).encode()
+                self._send_raw(status, json.dumps(doc).encode(), headers)
+
+            def _send_raw(self, status: int, data: bytes, headers: dict | None = None) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))

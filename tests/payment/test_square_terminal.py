@@ -176,6 +176,73 @@ def test_refused_create_is_declined_without_retrying(fake, clk, tmp_path):
     t.close()
 
 
+def test_408_after_the_create_was_stored_is_asked_again_never_declined(fake, term):
+    # Square's REQUEST_TIMEOUT says nothing about whether the checkout was made: here it was, and the donor pays
+    # it. Read as a refusal, the intent would close as not charged while the terminal took the money.
+    fake.fault("create", Fault("status_after", 408, code="REQUEST_TIMEOUT"))
+    fake.plan = ["complete"]
+    r = term.charge(100, IDEM)
+    assert r.status == "approved" and r.provider_ref == fake.only().payment_ids[0]
+    assert fake.count_by_idem() == {IDEM: 1}
+
+
+def test_a_success_whose_body_cannot_be_read_is_asked_again_never_declined(fake, term):
+    # The SDK reports a 2xx whose body is not JSON as ApiError(status_code=200): Square did make the checkout.
+    fake.fault("create", Fault("garble_after"))
+    fake.plan = ["complete"]
+    r = term.charge(100, IDEM)
+    assert r.status == "approved"
+    assert fake.count_by_idem() == {IDEM: 1}
+
+
+def test_unreadable_successes_until_the_deadline_are_unknown_and_lookup_settles_it(fake, term):
+    fake.fault("create", *[Fault("garble_after")] * 500)
+    assert term.charge(100, IDEM).status == "unknown"  # never declined: the checkout exists...
+    fake.buyer(fake.only().id, "complete")  # ...and the donor pays it on the terminal
+    fake.faults.clear()
+    found = term.lookup(IDEM)
+    assert found.status == "approved" and found.provider_ref == fake.only().payment_ids[0]
+
+
+def test_a_refusal_after_an_unanswered_try_is_unknown_and_lookup_settles_it(fake, term):
+    # The first create was carried out and its answer lost; the retry is refused (a token revoked meanwhile, say).
+    # The refusal proves nothing about the first try, so the intent must stay open.
+    fake.fault("create", Fault("drop_after"), Fault("status", 401, code="UNAUTHORIZED"))
+    r = term.charge(100, IDEM)
+    assert r.status == "unknown" and "UNAUTHORIZED" in r.reason
+    fake.buyer(fake.only().id, "complete")  # the donor pays the checkout the first try made
+    found = term.lookup(IDEM)
+    assert found.status == "approved" and fake.count_by_idem() == {IDEM: 1}
+
+
+@pytest.mark.parametrize("status,code", [(400, "INVALID_VALUE"), (404, "NOT_FOUND"), (403, "FORBIDDEN")])
+def test_a_first_refusal_that_proves_nothing_was_made_is_declined(fake, term, status, code):
+    fake.fault("create", Fault("status", status, code=code))
+    r = term.charge(100, IDEM)
+    assert r.status == "declined" and code in r.reason
+    assert fake.checkouts == {}
+
+
+@pytest.mark.parametrize("status,code", [(409, "CONFLICT"), (422, "UNPROCESSABLE_ENTITY")])
+def test_a_refusal_that_does_not_prove_nothing_was_made_is_unknown(fake, term, status, code):
+    fake.fault("create", Fault("status_after", status, code=code))
+    assert term.charge(100, IDEM).status == "unknown"
+    fake.buyer(fake.only().id, "complete")
+    assert term.lookup(IDEM).status == "approved"
+
+
+def test_an_answer_httpx_cannot_decode_is_retried_and_lookup_says_unavailable(fake, term):
+    # A Content-Encoding the body does not match (a broken proxy): httpx.DecodingError, not a TransportError.
+    fake.fault("create", Fault("bad_encoding"))
+    fake.plan = ["complete"]
+    assert term.charge(100, IDEM).status == "approved"  # asked again under the same key
+    fake.fault("get", *[Fault("bad_encoding")] * 500)
+    with pytest.raises(TerminalUnavailable):  # never an exception the donation service does not expect
+        term.lookup(IDEM)
+    fake.faults.clear()
+    assert term.lookup(IDEM).status == "approved"
+
+
 def test_lookup_of_a_key_never_sent_asks_nobody(fake, term):
     assert term.lookup("never-sent").status == "not_found"
     assert fake.requests == []
