@@ -65,7 +65,9 @@ class Resolution(msgspec.Struct, frozen=True):
     intent_seq: int
     idem: str
     outcome: str
-    """``donation``, ``failed`` or ``still_open`` (terminal or ledger unavailable: tried again later)."""
+    """``donation``, ``failed``, ``still_open`` (terminal or ledger unavailable: tried again later) or
+    ``other_terminal`` (charged through another kind of terminal than this kiosk runs now: left open until it
+    runs that one again; only that terminal can say what became of the charge)."""
     entry_seq: int | None = None
 
 
@@ -161,6 +163,15 @@ class DonationService:
         out: list[Resolution] = []
         for intent in self.ledger.unresolved_intents():
             seq, idem = intent["seq"], intent["idem"]
+            if intent["method"] != self.terminal.method:
+                # Staff switch a kiosk between Square and the simulator (docs/payment.md): the simulator has never
+                # heard of a Square key and would answer "not found", closing as not charged a checkout the donor
+                # may have paid. Not retried here: nothing changes until the kiosk runs that terminal again.
+                log.warning("intent seq=%d stays open: it was charged through the %r terminal and this kiosk now "
+                            "runs %r; it is settled when the kiosk runs %r again", seq, intent["method"],
+                            self.terminal.method, intent["method"])
+                out.append(Resolution(seq, idem, "other_terminal"))
+                continue
             try:
                 found = self.terminal.lookup(idem)
             except TerminalUnavailable as exc:

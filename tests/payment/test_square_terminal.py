@@ -15,7 +15,7 @@ import pytest
 from kiosk.donation.service import DonationService
 from kiosk.ledger import Ledger, verify_path
 from kiosk.ledger.clock import FixedClock
-from kiosk.payment import RefundRefused, TerminalUnavailable
+from kiosk.payment import RefundRefused, SimulatedTerminal, TerminalUnavailable
 from kiosk.payment.square import SquareTerminal, pair
 from tests.donation.conftest import KIOSK_ID, card, entries_of, settings
 from tests.payment.fake_square import DEVICE, LOCATION, TOKEN, FakeSquare, Fault
@@ -343,6 +343,46 @@ def test_a_donation_through_the_service_records_the_square_payment(fake, clk, tm
     led.close()
     t.close()
     assert verify_path(tmp_path / "ledger.db").ok
+
+
+def test_an_open_intent_waits_for_its_own_terminal_across_a_switch_to_the_simulator(fake, clk, tmp_path, signing_key):
+    # docs/payment.md: staff switch the kiosk to the simulator when the desk is not staffed. A Square gift left
+    # open (the donor still paying at the kiosk's deadline) must not be "looked up" in the simulator, which has
+    # never heard of its key: it would close as not charged a checkout the donor then pays.
+    path = tmp_path / "ledger.db"
+    led = Ledger.open(path, signing_key, KIOSK_ID, clock=clk)
+    sq = terminal(fake, clk, tmp_path)
+    svc = DonationService(led, sq, settings(method=sq.method), clock=clk, lookup_interval_ms=0, lookup_attempts=1)
+    svc.start()
+    fake.plan = ["tap"]  # at the terminal for ever, as far as the kiosk can see
+    svc.reader_event(card(1))
+    [intent] = led.unresolved_intents()
+    fake.buyer(fake.only().id, "complete")  # ...then the donor's payment goes through at Square
+    led.close()
+    sq.close()
+
+    led = Ledger.open(path, signing_key, KIOSK_ID, clock=clk)
+    sim = SimulatedTerminal(tmp_path / "payment-sim.db")
+    svc = DonationService(led, sim, settings(method=sim.method), clock=clk, lookup_interval_ms=0)
+    assert [r.outcome for r in svc.start()] == ["other_terminal"]
+    svc.reader_event(card(2))  # the simulator's own gifts go on meanwhile
+    assert svc.state.name == "thanks"
+    assert [i["seq"] for i in led.unresolved_intents()] == [intent["seq"]]
+    assert entries_of(led, "donation_failed") == []
+    led.close()
+    sim.close()
+
+    led = Ledger.open(path, signing_key, KIOSK_ID, clock=clk)
+    sq = terminal(fake, clk, tmp_path)
+    svc = DonationService(led, sq, settings(method=sq.method), clock=clk, lookup_interval_ms=0)
+    assert [r.outcome for r in svc.start()] == ["donation"]  # back on Square: settled by its lookup
+    donations = entries_of(led, "donation")
+    assert [d.data["method"] for d in donations] == ["sim", "square"]
+    assert donations[-1].data["provider_ref"] == fake.only().payment_ids[0]
+    assert led.unresolved_intents() == [] and entries_of(led, "donation_failed") == []
+    led.close()
+    sq.close()
+    assert verify_path(path).ok
 
 
 def test_refund_is_idempotent(fake, term):
