@@ -235,6 +235,21 @@ def _int(obj: dict[str, Any], key: str, lo: int = 0) -> int:
 _HEX = frozenset("0123456789abcdef")
 _ENVELOPE_INTS = (("seq", 1), ("boot", 0), ("mono_ms", 0), ("wall_ms", 0))
 _DATA_INTS = ("amount_yen", "points", "intent_seq", "voids_seq", "pepper_epoch", "size")
+_STR = (str,)
+_STR_OR_NULL = (str, type(None))
+_DATA_TYPES: dict[str, tuple[tuple[str, tuple[type, ...]], ...]] = {
+    "donation_intent": (("project", _STR), ("method", _STR), ("idem", _STR), ("donor", _STR_OR_NULL)),
+    "donation": (("project", _STR), ("method", _STR), ("idem", _STR), ("donor", _STR_OR_NULL),
+                 ("provider_ref", _STR)),
+    "donation_failed": (("idem", _STR),),
+    "points_grant": (("donor", _STR), ("activity", _STR)),
+    "points_spent": (("donor", _STR), ("project", _STR), ("pool", _STR)),
+    "config_change": (("version", (int,)), ("digest", _STR)),
+}
+"""Per type, the exact JSON types of the required keys that are names, keys and references: a project is a
+string (never null: the kept totals are keyed by it), a donor a token or null (a gift paid without a card).
+Every reader (the kiosk's state, the portal's columns and totals, the policy) relies on them; without the
+check a signed entry of another type got past the verifier and failed in the portal's write, every retry."""
 
 
 def check_envelope(obj: dict[str, Any]) -> None:
@@ -270,7 +285,7 @@ def check_envelope(obj: dict[str, Any]) -> None:
 
 def check_data(kind: str, data: dict[str, Any]) -> None:
     """The part of :func:`check_envelope` about ``data`` (of a known ``kind``): the keys the type requires,
-    and the integer fields' bounds."""
+    the integer fields' bounds, and the exact types of the type's names and references (:data:`_DATA_TYPES`)."""
     required = REQUIRED_DATA[kind]
     if not required <= data.keys():
         raise EncodingError(f"{kind} data lacks {sorted(required - data.keys())}")
@@ -278,6 +293,10 @@ def check_data(kind: str, data: dict[str, Any]) -> None:
         v = data.get(key, 0)
         if type(v) is not int or v < 0:  # noqa: E721 - as _int, inlined: this runs for every entry verified
             _int(data, key, 0)
+    for key, types in _DATA_TYPES.get(kind, ()):
+        if type(data[key]) not in types:  # exact: a bool is not the int a config version is
+            want = " or ".join("null" if t is type(None) else "an integer" if t is int else "a string" for t in types)
+            raise EncodingError(f"{kind} field {key!r} must be {want}, got {data[key]!r}"[:300])
 
 
 @dataclass(frozen=True)

@@ -143,11 +143,17 @@ def test_integers_near_and_past_the_domain_edge_get_the_same_verdict(xs):
 
 
 # --- the envelope rules msgspec checks while decoding (bodies._Body) and the data rules after it ---------------
+def _required_data(kind: str) -> dict:
+    """The keys ``kind`` requires, each with a value of its type (a bounded or typed integer 1, else "x")."""
+    ints = set(encoding._DATA_INTS) | {k for k, types in encoding._DATA_TYPES.get(kind, ()) if types == (int,)}
+    return {k: (1 if k in ints else "x") for k in sorted(encoding.REQUIRED_DATA[kind])}
+
+
 def _typed_body(kind="admin_action", data=None, **env):
     """A canonical body of type ``kind`` (its required data by default) with envelope fields set to anything
     (out-of-domain values included: the json encoder writes what it is given)."""
     if data is None:
-        data = {k: (1 if k in encoding._DATA_INTS else "x") for k in sorted(encoding.REQUIRED_DATA[kind])}
+        data = _required_data(kind)
     obj = {"v": 1, "kiosk": "k-1", "key_id": "ab" * 8, "seq": 3, "prev": "cd" * 32, "boot": 1, "mono_ms": 5,
            "wall_ms": 1_700_000_000_000, "clock_synced": False, "type": kind, "data": data, **env}
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
@@ -181,9 +187,11 @@ def test_any_value_of_an_envelope_field_gets_the_same_verdict_and_reason(key):
 
 @pytest.mark.parametrize("kind", encoding.ENTRY_TYPES)
 def test_the_data_rules_of_every_type_get_the_same_verdict_and_reason(kind):
-    base = {k: (1 if k in encoding._DATA_INTS else "x") for k in sorted(encoding.REQUIRED_DATA[kind])}
+    base = _required_data(kind)
     cases = [{k: v for k, v in base.items() if k != missing} for missing in base]  # each required key left out
     for key in encoding._DATA_INTS:  # each bounded integer, present or added, with every kind of value
+        cases += [{**base, key: value} for value in _ODD]
+    for key, _types in encoding._DATA_TYPES.get(kind, ()):  # each typed name or reference, with every kind of value
         cases += [{**base, key: value} for value in _ODD]
     cases += [{**base, "é": 1}, {**base, "x": [{"é": 1}]}, {**base, "x": {"y": {"é": 1}}},
               {**base, "x": [[{"a": "—"}]]}]

@@ -18,6 +18,7 @@ from sync_helpers import batch_body, enrolled, fake_idm, signed_post
 
 from kiosk.ledger import checkpoint as cpmod
 from kiosk.ledger import keys
+from kiosk.ledger.encoding import EncodingError, check_data
 from server_sync.staff import add_user
 from server_sync.wire import protocol as P
 from server_sync.wire.numbers import decimal
@@ -130,6 +131,54 @@ def test_signed_entries_that_overflow_a_column_are_422_on_both_databases(portal,
     assert 400 <= r.status_code < 500, r.text
     assert r.json()["reason"]
     assert portal.totals() == before
+
+
+_WRONG_TYPES = [
+    ("donation_intent", "project", ["kodomo"]), ("donation_intent", "project", {"id": "kodomo"}),
+    ("donation_intent", "project", None), ("donation_intent", "donor", ["x"]), ("donation_intent", "idem", ["x"]),
+    ("donation_intent", "method", 1), ("donation", "project", None), ("donation", "provider_ref", {"id": 1}),
+    ("config_change", "version", [3]), ("config_change", "version", {"v": 3}), ("config_change", "version", True),
+    ("config_change", "version", "3"), ("points_grant", "activity", ["cleanup"]), ("points_grant", "donor", None),
+]
+
+
+@pytest.mark.parametrize("kind,field,value", _WRONG_TYPES)
+def test_signed_entries_with_a_field_of_the_wrong_type_are_422_and_the_kiosk_goes_on(portal, rig, kind, field, value):
+    """A stolen key signs a list, an object or null where a name belongs. The portal's reads of such a value
+    (the kept totals keyed by project, the columns, the config documents) failed with a 500 at every retry, so
+    the kiosk could upload nothing after it; the ledger's own rules now refuse it, at the kiosk and the portal."""
+    rig.donate(2)
+    up = enrolled(rig, portal)
+    assert up.sync_once().ok
+    before = portal.totals()
+    n = rig.ledger.size
+    token = rig.pepper.token(fake_idm(1))
+    if kind == "donation_intent":
+        rig.ledger.record_intent("kodomo", 100, "sim", token, uuid.uuid4().hex)
+    elif kind == "donation":
+        rig.ledger.record_donation(rig.ledger.record_intent("kodomo", 100, "sim", token, uuid.uuid4().hex).seq,
+                                   "sim-1", 1)
+    elif kind == "config_change":
+        rig.ledger.append("config_change", {"source": "portal", "version": 3, "digest": "0" * 64})
+    else:
+        rig.ledger.grant_points(token, 1, "cleanup")
+    rows = [(e.seq, e.body, e.signature) for e in rig.ledger.iter_entries(n + 1)]
+    # Re-sign the last entry with what no honest kiosk writes (the kiosk's key is the attacker's); the
+    # entries before it (a donation's intent) are honest.
+    rows[-1] = _rewrite(rig, rows[-1], lambda o: o["data"].update({field: value}))
+    body = batch_body(rig, n + 1, rows[-1][0], rows=rows, old_size=0)
+    r = signed_post(portal.url, rig, f"/api/v1/kiosks/{rig.kiosk_id}/batches", body, key=f"types-{kind}-{field}")
+    assert r.status_code == 422, (r.status_code, r.text[:300])
+    assert r.json()["error"] == "invalid_entry" and repr(field) in r.json()["reason"], r.json()
+    assert portal.totals() == before
+    assert up.sync_once().ok  # the honest entries still go through
+    # The ledger's rule, which the kiosk's writer applies too (new_entry), so an honest ledger never holds one.
+    data = {"project": "kodomo", "amount_yen": 100, "method": "sim", "idem": "i", "donor": "d" * 64,
+            "pepper_epoch": 1, "intent_seq": 1, "points": 0, "provider_ref": "r", "totals": {}, "version": 3,
+            "digest": "0" * 64, "activity": "a"}
+    check_data(kind, data)
+    with pytest.raises(EncodingError, match=field):
+        check_data(kind, {**data, field: value})
 
 
 def _rewrite(rig, row, change):  # noqa: ANN001, ANN202
