@@ -2,6 +2,10 @@
 //
 // The kiosk's QR link carries the kiosk's ledger key id in its fragment (/r/CODE#k=KEYID); a fragment is
 // never sent to the server. This script fetches /api/v1/receipts/CODE and checks, with WebCrypto only:
+//   0. the entry body and signature served give the CODE in the page's own address (the code the donor
+//      holds): BASE32(SHA-256("civic-kiosk-receipt/v1" || 0x00 || signature || body)[:16]), as
+//      server_sync/wire/receipt.py receipt_code_of. Otherwise a portal could answer one donor's code
+//      with another gift's genuine receipt from the same kiosk, and every step below would hold;
 //   1. the public key in the answer hashes to that key id (SHA-256, first 8 bytes);
 //   2. the entry body hashes to the leaf (SHA-256 of 0x00 || body) and the entry signature over the
 //      leaf is that key's (Ed25519);
@@ -47,6 +51,35 @@
   async function sha256(...parts) {
     return new Uint8Array(await crypto.subtle.digest("SHA-256", concat(...parts)));
   }
+  // RFC 4648 base32 without padding, as Python's base64.b32encode(...).rstrip("=").
+  const B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  function base32(bytes) {
+    let out = "", acc = 0, bits = 0;
+    for (const b of bytes) {
+      acc = (acc << 8) | b; bits += 8;
+      while (bits >= 5) { out += B32[(acc >>> (bits - 5)) & 31]; bits -= 5; }
+      acc &= (1 << bits) - 1;
+    }
+    if (bits > 0) out += B32[(acc << (5 - bits)) & 31];
+    return out;
+  }
+  const CODE_DOMAIN = enc.encode("civic-kiosk-receipt/v1\0");
+  async function receiptCode(body, sig) {
+    return base32((await sha256(CODE_DOMAIN, sig, body)).slice(0, 16));
+  }
+  // The code the donor holds: the one in the address they opened (the QR's /r/CODE), never the
+  // portal's label for it. Case does not matter, as at the portal (server_sync/wire/receipt.py normalise).
+  function linkCode() {
+    const m = /\/r\/([^/]+)$/.exec(location.pathname);
+    let c = null;
+    try {
+      c = m ? decodeURIComponent(m[1]).trim().toUpperCase() : null;
+    } catch (e) {
+      return null;
+    }
+    return c && /^[A-Z2-7]{26}$/.test(c) ? c : null;
+  }
+
   async function node(left, right) {
     return sha256(Uint8Array.of(1), left, right);
   }
@@ -128,7 +161,7 @@
   }
 
   // Every step, in order; the first that fails ends the check. Returns {ok, steps, body}.
-  async function check(doc, keyId) {
+  async function check(doc, keyId, code) {
     const steps = [];
     const step = (ok, label) => { steps.push({ ok, label }); return ok; };
     const fail = (label) => { step(false, label); return { ok: false, steps, body: null }; };
@@ -144,6 +177,8 @@
     } catch (e) {
       return fail(T.stepMissing);
     }
+    if (!code || (await receiptCode(body, sig)) !== code) return fail(T.stepCode);
+    step(true, T.stepCode);
     if (pubRaw.length !== 32 || sig.length !== 64) return fail(T.stepKey);
     const kid = hex((await sha256(pubRaw)).slice(0, 8));
     if (!keyId || kid !== keyId.toLowerCase()) return fail(T.stepKey + " (" + kid + ")");
@@ -247,9 +282,10 @@
       show({ ok: false, steps: [{ ok: false, label: T.stepNoCrypto }] }, "nocrypto");
       return;
     }
+    const code = linkCode();
     let doc;
     try {
-      const r = await fetch("/api/v1/receipts/" + encodeURIComponent(root.dataset.code), { cache: "no-store" });
+      const r = await fetch("/api/v1/receipts/" + encodeURIComponent(code || root.dataset.code), { cache: "no-store" });
       if (!r.ok) throw new Error(String(r.status));
       doc = await r.json();
     } catch (e) {
@@ -266,7 +302,7 @@
     }
     let result;
     try {
-      result = await check(doc, keyId);
+      result = await check(doc, keyId, code);
     } catch (e) {
       result = { ok: false, steps: [{ ok: false, label: String(e) }] };
     }

@@ -9,7 +9,8 @@ The public pages publish totals, amounts and times, never bodies or signatures, 
 enough to compute a code; 128 bits rule out enumeration. The portal holds bodies and signatures,
 so it computes the same code at ingest and indexes it. Pure: no I/O.
 
-:func:`check_receipt` checks a receipt answer against the kiosk's key id, trusting nothing else.
+:func:`check_receipt` checks a receipt answer against the code the donor holds and the kiosk's key id,
+trusting nothing else.
 """
 
 from __future__ import annotations
@@ -67,8 +68,14 @@ class ReceiptCheck:
     key_id: str = ""
 
 
-def check_receipt(doc: Any, key_id: str | None) -> ReceiptCheck:
+def check_receipt(doc: Any, key_id: str | None, *, code: str) -> ReceiptCheck:
     """Check a ``GET /api/v1/receipts/{code}`` answer as an auditor would, trusting nothing the portal says.
+
+    ``code`` is the receipt code the donor holds (the QR link's ``/r/CODE``, or typed: case does not
+    matter). First of all, the entry body and signature served must be the ones that code was computed
+    from (:func:`receipt_code_of`): otherwise a portal could answer one donor's code with another gift's
+    genuine receipt from the same kiosk, and every later step would hold. The answer's own ``receipt``
+    field is only the portal's word and is not used.
 
     ``key_id`` is the kiosk's ledger key id from the QR's fragment (``#k=...``, 16 hex characters): the
     key in the answer must hash to it. Then: the entry body hashes to the leaf; the entry signature is
@@ -81,6 +88,9 @@ def check_receipt(doc: Any, key_id: str | None) -> ReceiptCheck:
     from kiosk.ledger import merkle
     from kiosk.ledger.encoding import EncodingError, entry_hash, parse_body
 
+    asked = normalise(code)
+    if asked is None:
+        return ReceiptCheck(False, "the code asked for is not a receipt code (26 letters A-Z and digits 2-7)")
     try:
         v = doc["verification"]
         body = base64.b64decode(v["entry_body"], validate=True)
@@ -91,6 +101,9 @@ def check_receipt(doc: Any, key_id: str | None) -> ReceiptCheck:
         shown = doc["donation"]
     except (KeyError, TypeError, ValueError, binascii.Error):
         return ReceiptCheck(False, "the receipt lacks its body, signature, checkpoint or proof (not yet checkpointed?)")
+    if receipt_code_of(body, sig) != asked:
+        return ReceiptCheck(False, "the signed record served is not this receipt code's: its body and signature give "
+                                   "another code (the portal answered with another donation's receipt)")
     if len(pub_raw) != 32 or len(sig) != 64:
         return ReceiptCheck(False, "the public key or the signature has the wrong length")
     kid = hashlib.sha256(pub_raw).digest()[:8].hex()

@@ -334,7 +334,8 @@ def test_the_thank_you_qr_names_a_receipt_the_portal_can_show(tmp_path, media):
         assert page.status_code == 200 and "¥100" in page.text
         from server_sync.wire.receipt import check_receipt
 
-        assert check_receipt(requests.get(f"{portal.url}/api/v1/receipts/{code}", timeout=10).json(), key_id).ok
+        doc = requests.get(f"{portal.url}/api/v1/receipts/{code}", timeout=10).json()
+        assert check_receipt(doc, key_id, code=code).ok
     finally:
         portal.stop()
 

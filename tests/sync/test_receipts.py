@@ -6,7 +6,9 @@
 - a kiosk stored by an older portal (no nodes) is rebuilt once;
 - the donation service checkpoints right after a donation, after the thank-you is published;
 - a receipt shows one donation, answers with no-store, expires after the configured days;
-- ``kiosk receipt verify URL`` (the auditor's command) exits 0/1/2 as documented.
+- ``kiosk receipt verify URL`` (the auditor's command) exits 0/1/2 as documented;
+- another gift's genuine receipt, relabelled with the donor's code, is refused: the code is recomputed
+  from the body and signature served.
 """
 
 from __future__ import annotations
@@ -59,8 +61,9 @@ def _verify_inclusion(leaf: bytes, index: int, size: int, proof: list[bytes], ro
     return sn == 0 and r == root
 
 
-def auditor(doc: dict, key_id: str) -> tuple[bool, str]:
-    """Check a receipt answer knowing only the kiosk's key id (from the QR link's fragment)."""
+def auditor(doc: dict, key_id: str, code: str) -> tuple[bool, str]:
+    """Check a receipt answer knowing only the receipt code and the kiosk's key id (the QR link's path and
+    fragment)."""
     try:
         v = doc["verification"]
         body = base64.b64decode(v["entry_body"], validate=True)
@@ -70,6 +73,9 @@ def auditor(doc: dict, key_id: str) -> tuple[bool, str]:
         proof = [bytes.fromhex(p) for p in v["proof"]]
     except (KeyError, ValueError):
         return False, "fields"
+    # The body and signature served are the ones the code was computed from, not another gift's.
+    if base64.b32encode(_h(b"civic-kiosk-receipt/v1\x00", sig, body)[:16]).decode().rstrip("=") != code.upper():
+        return False, "code"
     if _h(pub_raw)[:8].hex() != key_id:
         return False, "key"
     pub = Ed25519PublicKey.from_public_bytes(pub_raw)
@@ -179,19 +185,20 @@ def test_an_auditor_with_only_cryptography_verifies_a_real_receipt_and_refuses_a
     assert enrolled(rig, portal, batch_entries=9).sync_once().ok
     key_id = rig.ledger.key_id
     for e in (gifts[0], gifts[17], gifts[-1]):
-        doc = _receipt(portal, receipt_code(e))
+        code = receipt_code(e)
+        doc = _receipt(portal, code)
         v = doc["verification"]
         assert base64.b64decode(v["entry_body"]) == e.body and bytes.fromhex(v["entry_signature"]) == e.signature
         assert v["checkpoint_size"] >= gifts[-1].seq and v["verified"] is True
-        assert auditor(doc, key_id) == (True, "ok")
-        res = check_receipt(doc, key_id)  # the same steps the page's script and `kiosk receipt verify` take
+        assert auditor(doc, key_id, code) == (True, "ok")
+        res = check_receipt(doc, key_id, code=code)  # the same steps the page's script and `kiosk receipt verify` take
         assert res.ok and res.body is not None and res.body["data"]["amount_yen"] == e.data["amount_yen"]
         for what, bad in tamperings(doc).items():
-            assert auditor(bad, key_id)[0] is False, what
-            assert check_receipt(bad, key_id).ok is False, what
+            assert auditor(bad, key_id, code)[0] is False, what
+            assert check_receipt(bad, key_id, code=code).ok is False, what
     # Without the link's key id nothing is verified: the portal's own key is only its word.
-    assert check_receipt(doc, None).ok is False
-    assert auditor(doc, "00" * 8) == (False, "key")
+    assert check_receipt(doc, None, code=code).ok is False
+    assert auditor(doc, "00" * 8, code) == (False, "key")
 
 
 def test_proofs_from_the_stored_nodes_equal_the_full_trees(portal, rig, db_url):
@@ -228,7 +235,8 @@ def test_a_kiosk_stored_by_an_older_portal_gets_its_tree_once(portal, rig, db_ur
             conn.execute(tree_nodes.delete())
             conn.execute(update(kiosks).values(tree_size=None))
         doc = _receipt(portal, receipt_code(gifts[3]))
-        assert doc["verification"]["verified"] and auditor(doc, rig.ledger.key_id) == (True, "ok")
+        assert doc["verification"]["verified"]
+        assert auditor(doc, rig.ledger.key_id, receipt_code(gifts[3])) == (True, "ok")
         with eng.connect() as conn:
             assert conn.execute(select(kiosks.c.tree_size)).scalar() == rig.ledger.size
         # Ingest after an older portal (nodes gone again) rebuilds in its own transaction and goes on.
@@ -239,7 +247,7 @@ def test_a_kiosk_stored_by_an_older_portal_gets_its_tree_once(portal, rig, db_ur
         rig.ledger.checkpoint()
         assert up.sync_once().ok
         for e in (gifts[0], more[-1]):
-            assert auditor(_receipt(portal, receipt_code(e)), rig.ledger.key_id) == (True, "ok")
+            assert auditor(_receipt(portal, receipt_code(e)), rig.ledger.key_id, receipt_code(e)) == (True, "ok")
     finally:
         eng.dispose()
 
@@ -315,7 +323,8 @@ def test_the_kiosk_checkpoints_right_after_a_donation_so_the_receipt_verifies_at
         assert last.type == "checkpoint" and last.seq == don.seq + 1 and last.data["size"] == don.seq
         assert up.sync_once().ok
         doc = _receipt(portal, receipt_code(don))
-        assert doc["verification"]["status"] == "verified" and auditor(doc, led.key_id) == (True, "ok")
+        assert doc["verification"]["status"] == "verified"
+        assert auditor(doc, led.key_id, receipt_code(don)) == (True, "ok")
         svc.handle(flow.Cancel(now_ms=svc.now_ms()))
 
 
@@ -348,6 +357,59 @@ def test_kiosk_receipt_verify_checks_a_link_online_and_a_saved_answer_offline(po
     assert main(["receipt", "verify", "not a link"]) == 2
 
 
+def relabelled(portal, rig) -> tuple[object, object, dict]:  # noqa: ANN001
+    """Two genuine gifts of one kiosk, synced and checkpointed: ``(mine, other, other's receipt relabelled as
+    mine)``, the answer a dishonest portal gives to my code (real signature, real proof, same kiosk key)."""
+    publish(portal.app.state.engine, {"projects": PROJECTS})
+    gifts = rig.donate(6, card=1)
+    rig.ledger.checkpoint()
+    assert enrolled(rig, portal).sync_once().ok
+    mine = max(gifts, key=lambda g: g.data["amount_yen"])
+    other = next(g for g in gifts if g.data["amount_yen"] < mine.data["amount_yen"])
+    doc = _receipt(portal, receipt_code(other))
+    doc["receipt"] = receipt_code(mine)
+    return mine, other, doc
+
+
+def test_a_genuine_receipt_relabelled_with_another_gifts_code_is_refused(portal, rig, tmp_path, capsys):
+    """A portal answers donor A's code with donor B's genuine receipt from the same kiosk: every verifier
+    recomputes the code from the body and signature it was served, so none says "verified"."""
+    from kiosk.cli import main
+    from tests.loopback import Handler, LoopbackServer
+
+    mine, other, doc = relabelled(portal, rig)
+    code, kid = receipt_code(mine), rig.ledger.key_id
+
+    class Liar(Handler):  # answers every receipt code with the other gift's receipt
+        def do_GET(self) -> None:  # noqa: N802
+            self.answer(200, json.dumps(doc).encode())
+
+    # The auditor's command, online against the lying portal and offline with its answer saved.
+    capsys.readouterr()
+    with LoopbackServer(Liar) as liar:
+        assert main(["receipt", "verify", f"{liar.url}/r/{code}#k={kid}"]) == 1
+    saved = tmp_path / "answer.json"
+    saved.write_text(json.dumps(doc), "utf-8")
+    assert main(["receipt", "verify", f"https://nowhere.invalid/r/{code.lower()}#k={kid}", "--file", str(saved)]) == 1
+    out = capsys.readouterr().out
+    assert out.count("NOT VERIFIED: the signed record served is not this receipt code's") == 2, out
+    assert "VERIFIED: ¥" not in out
+    # The check itself, with the code as the donor holds it (any case): refused before anything else.
+    assert check_receipt(doc, kid, code=receipt_code(other)).ok  # genuine, under its own code
+    assert auditor(doc, kid, receipt_code(other)) == (True, "ok")
+    assert auditor(doc, kid, code) == (False, "code")  # the in-test auditor, too
+    for asked in (code, code.lower(), f" {code} "):
+        res = check_receipt(doc, kid, code=asked)
+        assert not res.ok and res.body is None and "not this receipt code's" in res.reason, res.reason
+    # The honest answer to my code still verifies, whatever case the code is typed in; a malformed code never.
+    honest = _receipt(portal, code)
+    assert check_receipt(honest, kid, code=code.lower()).ok
+    saved.write_text(json.dumps(honest), "utf-8")
+    assert main(["receipt", "verify", f"https://nowhere.invalid/r/{code}#k={kid}", "--file", str(saved)]) == 0
+    for bad in ("", code[:-1], code + "A", code.replace(code[0], "1")):
+        assert "not a receipt code" in check_receipt(honest, kid, code=bad).reason
+
+
 # --- a kiosk that re-keyed since the donation -------------------------------------------------------------
 def rekeyed(portal, rig) -> tuple[list, list, str]:  # noqa: ANN001
     """Gifts before and after `kiosk rekey` (the old key signs the key_change), all synced and checkpointed."""
@@ -374,21 +436,23 @@ def test_a_receipt_from_before_a_rekey_verifies_through_the_key_change(portal, r
     doc = _receipt(portal, receipt_code(before[0]))
     v = doc["verification"]
     assert v["verified"] is True and v["key_id"] == old_kid and len(v["key_changes"]) == 1
-    res = check_receipt(doc, old_kid)  # the QR of an old gift names the old key
+    code = receipt_code(before[0])
+    res = check_receipt(doc, old_kid, code=code)  # the QR of an old gift names the old key
     assert res.ok, res.reason
-    assert not check_receipt(doc, rig.ledger.key_id).ok  # the entry was not signed by the new key
+    assert not check_receipt(doc, rig.ledger.key_id, code=code).ok  # the entry was not signed by the new key
     # A portal that hides the hand-over, or forges it, is caught: the checkpoint is the new key's.
     hidden = copy.deepcopy(doc)
     hidden["verification"]["key_changes"] = []
-    assert "checkpoint" in check_receipt(hidden, old_kid).reason
+    assert "checkpoint" in check_receipt(hidden, old_kid, code=code).reason
     forged = copy.deepcopy(doc)
     kc = forged["verification"]["key_changes"][0]
     kc["entry_signature"] = Ed25519PrivateKey.generate().sign(b"x" * 32).hex()
-    assert "not signed by the key it replaces" in check_receipt(forged, old_kid).reason
+    assert "not signed by the key it replaces" in check_receipt(forged, old_kid, code=code).reason
     # A gift after the re-key: signed by the new key, no hand-over to show.
     new = _receipt(portal, receipt_code(after[0]))
-    assert new["verification"]["key_changes"] == [] and check_receipt(new, rig.ledger.key_id).ok
-    assert auditor(new, rig.ledger.key_id) == (True, "ok")
+    assert new["verification"]["key_changes"] == []
+    assert check_receipt(new, rig.ledger.key_id, code=receipt_code(after[0])).ok
+    assert auditor(new, rig.ledger.key_id, receipt_code(after[0])) == (True, "ok")
 
 
 @settings(max_examples=300, deadline=None)
