@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from server_sync.db import groups, projects, writing
+from server_sync.db import groups, media_info, media_jobs, projects, writing
 
 # The five policy areas (政策分野) of the city's plan: (Japanese, English).
 AREAS: dict[str, tuple[str, str]] = {
@@ -118,6 +118,26 @@ def save_project(conn: Connection, p: ProjectIn, now_ms: int | None = None) -> N
         conn.execute(projects.insert().values(**values, created_ms=now, updated_ms=now))
     else:
         conn.execute(projects.update().where(projects.c.id == p.id).values(**values, updated_ms=now))
+    _media_follow(conn, p.id, p.group_id)
+
+
+def _media_follow(conn: Connection, project_id: str, group_id: str | None) -> None:
+    """A project's movie jobs (drafts) and videos belong to the project's group: moved with it, in the same
+    transaction, so whoever may edit the project now (and only they) may publish, rename or detach them. Every
+    access check compares the stored ``group_id`` (server_sync/operator.py, server_sync/moviemaker_ui.py)."""
+    for t in (media_jobs, media_info):
+        conn.execute(t.update().where((t.c.project_id == project_id) & t.c.group_id.is_distinct_from(group_id))
+                     .values(group_id=group_id))
+
+
+def current_group(conn: Connection, project_id: str | None, group_id: str | None) -> str | None:
+    """The group of ``project_id`` now (``group_id`` if it has none or is unknown): what a job or video of the
+    project is stored with, read in the transaction that stores it (staff may have moved the project since the
+    form was shown or the upload began)."""
+    if project_id is None:
+        return group_id
+    row = conn.execute(select(projects.c.group_id).where(projects.c.id == project_id)).first()
+    return group_id if row is None else row[0]
 
 
 def _ensure_group(conn: Connection, name: str, now: int) -> str | None:
@@ -183,6 +203,7 @@ def import_pushed(conn: Connection, pushed: list[dict[str, Any]]) -> None:
             conn.execute(projects.insert().values(id=p["id"], **fresh, created_ms=now, updated_ms=now))
         else:
             conn.execute(projects.update().where(projects.c.id == p["id"]).values(**values, updated_ms=now))
+        _media_follow(conn, p["id"], values["group_id"])
 
 
 def set_active(engine: Engine, project_id: str, active: bool) -> bool:

@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from server_sync.catalog import current_group
 from server_sync.configstore import store_media
 from server_sync.db import media_info, media_jobs, writing
 from server_sync.i18n import N_
@@ -47,6 +48,9 @@ NOT_A_MOVIE = N_("not a movie file the portal can read")
 INTERRUPTED = N_("interrupted (the portal restarted)")
 TOO_LONG = N_("stopped (took too long)")
 DAMAGED = N_("a damaged movie file: no picture could be read from it")
+RENDER_FAILED = N_("the movie maker stopped on an unexpected error")
+"""A render that failed on something other than a photo (``error: unexpected error in the renderer: …``, from
+kiosk/player/moviemaker.py): the editor is told so plainly, the details go to the log."""
 STALE_MS = 5 * 60 * 1000
 """A queued or running job not updated for this long belonged to a portal process that stopped."""
 
@@ -109,6 +113,7 @@ class MediaJobs:
         now = _now_ms()
         try:
             with writing(self.engine) as conn:
+                group_id = current_group(conn, project_id, group_id)  # moved by staff while it was uploaded?
                 conn.execute(media_jobs.insert().values(id=job_id, status="queued", progress=0, message="",
                                                         name=name, group_id=group_id, project_id=project_id,
                                                         uploaded_by=by, kind=kind, created_ms=now, updated_ms=now))
@@ -158,7 +163,8 @@ class MediaJobs:
                 if kind == "video" and conn.execute(
                         select(media_info.c.sha256).where(media_info.c.sha256 == sha)).first() is None:
                     conn.execute(media_info.insert().values(
-                        sha256=sha, name=job["name"], group_id=job["group_id"], project_id=job["project_id"],
+                        sha256=sha, name=job["name"], project_id=job["project_id"],
+                        group_id=current_group(conn, job["project_id"], job["group_id"]),
                         duration_s=duration, uploaded_by=job["uploaded_by"], poster_sha256=poster_sha,
                         created_ms=_now_ms()))
                 conn.execute(media_jobs.update().where(media_jobs.c.id == job_id).values(
@@ -220,7 +226,10 @@ class MediaJobs:
         reason = next((ln[len("error: "):] for ln in err.splitlines() if ln.startswith("error: ")), "")
         if not reason:
             reason = TOO_LONG if rc < 0 else (err.strip().splitlines() or [f"exit {rc}"])[-1]
-        if reason.startswith("cannot open") or "Invalid data" in reason:
+        if reason.startswith("unexpected error in the renderer"):
+            log.warning("media job %s: %s", job_id, reason)
+            reason = RENDER_FAILED
+        elif reason.startswith("cannot open") or "Invalid data" in reason:
             reason = NOT_A_MOVIE
         elif any(k in reason for k in ("has no video stream", "no decodable video frames", "produced no frames",
                                        "cannot decode")):

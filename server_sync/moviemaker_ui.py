@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
-from server_sync import catalog, configstore, movies, pages, public, queries, staff
+from server_sync import catalog, configstore, mediajobs, movies, pages, public, queries, staff
 from server_sync.i18n import N_
 from server_sync.mediajobs import MediaJobs
 from server_sync.operator import Forbidden, StaffUI
@@ -182,6 +182,10 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, size: tuple[int, int]
 def _failure(job: dict[str, Any], lang: str) -> str:
     if job["status"] != "failed":
         return ""
+    if job["message"] == mediajobs.RENDER_FAILED:  # not the photos' fault: say so, and whom to tell
+        return pages.staff_text(N_("The movie could not be made: %(reason)s. Nothing was saved. Try again; if it "
+                                   "happens again, tell the center staff."), lang,
+                                reason=pages.staff_text(job["message"], lang))
     return pages.staff_text(N_("The movie could not be made: %(reason)s. Nothing was saved; try again, or with other "
                                "photos."), lang, reason=pages.staff_text(job["message"], lang) if job["message"]
                             else "?")

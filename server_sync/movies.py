@@ -22,6 +22,7 @@ import json
 import subprocess
 import sys
 import time
+import unicodedata
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection, Engine
 
+from server_sync import catalog
 from server_sync.db import configs, media, media_info, media_jobs, writing
 from server_sync.i18n import N_
 from server_sync.wire.numbers import decimal
@@ -54,6 +56,8 @@ TOO_MANY_PIXELS = N_("Photo %(n)s is too big (%(w)s × %(h)s pixels): at most %(
 CORRUPT = N_("Photo %(n)s is damaged and cannot be read (%(reason)s). Choose it again or another photo.")
 EMPTY = N_("Photo %(n)s is empty.")
 CAPTION_LONG = N_("Too long: at most %(max)s characters.")
+CAPTION_CONTROL = N_("Line breaks, tabs and invisible control characters cannot be used: write the caption on one "
+                     "line.")
 CHECK_FAILED = N_("The photos could not be checked (%(reason)s). Nothing was saved; try again.")
 BAD_FORM = N_("The form could not be read. Reload the page and try again.")
 
@@ -183,6 +187,20 @@ def discard(spool: Path, job_id: str) -> None:
 
 # --- checking ------------------------------------------------------------------------------------------
 
+CONTROL_CATEGORIES = ("Cc", "Cs", "Zl", "Zp")
+"""Control characters (line breaks, tabs, U+0085), lone surrogates and the line and paragraph separators
+(U+2028, U+2029, which a browser's ``<input>`` keeps when pasted): a caption is one line of text. The
+renderer draws such characters as spaces (the group's name and the project's title come from elsewhere)."""
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+"""Invisible marks that reorder the text around them: a caption that shows something other than what was typed."""
+
+
+def has_control(text: str) -> bool:
+    """Whether ``text`` has a character a caption may not contain (:data:`CONTROL_CATEGORIES`,
+    :data:`BIDI_CONTROLS`)."""
+    return any(unicodedata.category(ch) in CONTROL_CATEGORIES or ch in BIDI_CONTROLS for ch in text)
+
+
 def check_form(got: Received, project_ok: bool) -> tuple[list[tuple[Path, str]], dict[str, tuple[str, dict[str, Any]]]]:
     """Photos in slot order with their captions, and errors by field (gettext ids and variables)."""
     errors: dict[str, tuple[str, dict[str, Any]]] = {}
@@ -196,6 +214,8 @@ def check_form(got: Received, project_ok: bool) -> tuple[list[tuple[Path, str]],
         caption = got.fields.get(f"caption{slot}", "").strip()
         if len(caption) > MAX_CAPTION:
             errors[f"caption{slot}"] = (CAPTION_LONG, {"max": MAX_CAPTION})
+        elif has_control(caption):
+            errors[f"caption{slot}"] = (CAPTION_CONTROL, {})
         if slot in got.photos:
             if got.sizes.get(slot, 0) == 0:
                 errors[f"photo{slot}"] = (EMPTY, {"n": slot + 1})
@@ -267,7 +287,8 @@ def publish(engine: Engine, job: dict[str, Any], by: str) -> bool:
             return False
         if conn.execute(select(media_info.c.sha256).where(media_info.c.sha256 == job["sha256"])).first() is None:
             conn.execute(media_info.insert().values(
-                sha256=job["sha256"], name=job["name"], group_id=job["group_id"], project_id=job["project_id"],
+                sha256=job["sha256"], name=job["name"], project_id=job["project_id"],
+                group_id=catalog.current_group(conn, job["project_id"], job["group_id"]),
                 duration_s=job["duration_s"], uploaded_by=by, poster_sha256=job["poster_sha256"],
                 created_ms=_now_ms()))
     return True

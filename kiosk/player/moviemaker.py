@@ -28,6 +28,8 @@ import math
 import queue
 import sys
 import threading
+import traceback
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -47,8 +49,12 @@ ZOOM = 1.12
 MAX_SIDE = 8192
 MAX_PIXELS = 50_000_000
 """Larger photos are refused before decoding (a 10,000-pixel-wide photo, a decompression bomb)."""
-PHOTO_FORMATS = ("JPEG", "PNG", "WEBP")
+PHOTO_FORMATS = ("JPEG", "MPO", "PNG", "WEBP")
+""""MPO" is a camera's JPEG with a CIPA multi-picture (MPF) preview image after it: an ordinary JPEG to any
+browser, and the movie uses its first (primary) image."""
 MAX_CAPTION = 60
+UNEXPECTED = "unexpected error in the renderer"
+"""The start of the ``error:`` line of a render that failed on anything but a photo, a file or the encoder."""
 CLOSING = "ICカードをタッチして寄付"
 CLOSING_EN = "Tap your IC card to give"
 FONT = ASSET_FONTS / "NotoSansJP-Bold-subset.otf"
@@ -138,6 +144,7 @@ def check_photo(path: Path) -> tuple[int, int]:
             if w > MAX_SIDE or h > MAX_SIDE or w * h > MAX_PIXELS:
                 raise PhotoError("too_large", f"{w}×{h} pixels is over {MAX_SIDE} a side or {MAX_PIXELS} in all",
                                  width=w, height=h)
+            im.seek(0)  # an MPO's primary image, not its preview
             im.load()
             upright = ImageOps.exif_transpose(im)
             return upright.size
@@ -154,6 +161,7 @@ def _load_cover(path: Path, out: tuple[int, int]) -> Any:
     from PIL import Image, ImageOps
 
     with Image.open(path) as im:
+        im.seek(0)  # an MPO's primary image, not its preview
         im.draft("RGB", (int(out[0] * ZOOM), int(out[1] * ZOOM)))  # JPEG: decode at a reduced size when large
         img = ImageOps.exif_transpose(im).convert("RGB")
     s = max(out[0] * ZOOM / img.width, out[1] * ZOOM / img.height)
@@ -162,6 +170,18 @@ def _load_cover(path: Path, out: tuple[int, int]) -> Any:
 
 
 # --- text -----------------------------------------------------------------------------------------------
+
+UNDRAWABLE = ("Cc", "Cs", "Zl", "Zp")
+"""Control characters, lone surrogates, line and paragraph separators: drawn as spaces. Pillow's text layout
+(raqm) fails outright on a paragraph separator (LF, CR, U+001C–U+001E, U+0085, U+2029), and a caption is one
+line. The portal refuses such captions on its form; the group's name and the project's title come from the
+catalog and are drawn whatever they hold."""
+
+
+def drawable(text: str) -> str:
+    """``text`` with every :data:`UNDRAWABLE` character replaced by a space."""
+    return "".join(" " if unicodedata.category(ch) in UNDRAWABLE else ch for ch in text)
+
 
 def _font(px: int, bold: bool = True) -> Any:
     from PIL import ImageFont
@@ -184,6 +204,7 @@ def _phrases(text: str) -> list[str]:
 
 def wrap(text: str, px: int, max_w: int, max_lines: int = 2, bold: bool = True) -> tuple[list[str], Any]:
     """``text`` in at most ``max_lines`` lines no wider than ``max_w``, shrinking the font until it fits."""
+    text = drawable(text).strip(" ")
     while True:
         font = _font(px, bold)
         lines: list[str] = []
@@ -395,7 +416,8 @@ def render(spec: Spec, dst: Path, progress: Callable[[int], None] | None = None,
         stop.set()
         dst.unlink(missing_ok=True)
         if poster is not None:
-            composer.join(timeout=5)
+            if composer.ident is not None:  # started: let it finish writing the poster before it is removed
+                composer.join(timeout=5)
             poster.unlink(missing_ok=True)
         raise
     finally:
@@ -462,6 +484,14 @@ def main(argv: list[str] | None = None) -> int:
             if poster is not None:
                 poster.unlink(missing_ok=True)
             print(f"error: {exc}", file=sys.stderr, flush=True)
+            return 1
+        except Exception as exc:  # noqa: BLE001 - e.g. a RuntimeError of Pillow's text layout: a failed job, said so
+            dst.unlink(missing_ok=True)
+            if poster is not None:
+                poster.unlink(missing_ok=True)
+            traceback.print_exc()
+            # The portal (server_sync/mediajobs.py) knows this prefix: its editor is told in plain words.
+            print(f"error: {UNEXPECTED}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
             return 1
         print("done " + json.dumps(asdict(info)), flush=True)
         return 0

@@ -178,3 +178,59 @@ def test_a_render_that_fails_leaves_no_movie_and_no_poster(tmp_path):
     r = run("render", str(tmp_path / "spec.json"), str(tmp_path / "m.mp4"), str(tmp_path / "poster.jpg"))
     assert r.returncode == 1 and r.stderr.startswith("error: ") and "gone.jpg" in r.stderr
     assert not (tmp_path / "m.mp4").exists() and not (tmp_path / "poster.jpg").exists()
+
+
+def test_line_breaks_and_control_characters_in_the_text_are_drawn_as_spaces(tmp_path):
+    """Pillow's text layout (raqm) fails on a paragraph separator (LF, CR, U+001C–U+001E, U+0085, U+2029): the
+    portal refuses such captions, and the renderer draws them as spaces wherever its text comes from (the group's
+    name and the project's title are the catalog's)."""
+    captions = ["畑で\u2029野菜を育てました", "子どもたちと\r\n一緒に収穫", "みんなで\x1e食べる\x85とおいしい！"]
+    photos = [{"path": str(photo(tmp_path / f"p{i}.jpg", i, size=(640, 480))), "caption": c}
+              for i, c in enumerate(captions)]
+    spec = {"group": "子ども\n応援団\x1c", "project": "みんなの\u2029こども\u2028食堂\x1d", "area": "children",
+            "width": 320, "height": 180, "photos": photos}
+    (tmp_path / "spec.json").write_text(json.dumps(spec, ensure_ascii=False), "utf-8")
+    r = run("render", str(tmp_path / "spec.json"), str(tmp_path / "m.mp4"), str(tmp_path / "poster.jpg"))
+    assert r.returncode == 0, r.stderr
+    assert mm.drawable(captions[1]) == "子どもたちと  一緒に収穫"
+    parts = mm.timeline(3)[1:-1]
+    frames = frames_at(tmp_path / "m.mp4", *(round((p.start + p.length / 2) * 30) for p in parts))
+    for i, frame in enumerate(frames):
+        assert caption_match(frame, mm.drawable(captions[i])) > 0.55, i
+    assert text_mask(frame_at(tmp_path / "m.mp4", 15), (0, 0, 320, 180)).sum() > 100  # the opening card's text
+
+
+def test_a_render_that_fails_on_anything_else_says_so_on_its_error_line_and_leaves_nothing(tmp_path):
+    """Not only a photo, a file or the encoder: here a spec at 0 fps (a RuntimeError on the way out). The portal
+    reads the ``error:`` line (server_sync/mediajobs.py), not a traceback's last line."""
+    photos = [{"path": str(photo(tmp_path / f"p{i}.jpg", i)), "caption": "x"} for i in range(3)]
+    (tmp_path / "spec.json").write_text(json.dumps({"group": "g", "project": "p", "width": 160, "height": 90,
+                                                    "fps": 0, "photos": photos}), "utf-8")
+    r = run("render", str(tmp_path / "spec.json"), str(tmp_path / "m.mp4"), str(tmp_path / "poster.jpg"))
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines()[-1].startswith("error: unexpected error in the renderer: "), r.stderr
+    assert not (tmp_path / "m.mp4").exists() and not (tmp_path / "poster.jpg").exists()
+
+
+def test_a_camera_jpeg_with_a_multi_picture_preview_is_a_photo_and_its_primary_image_is_used(tmp_path):
+    """A camera's JPEG with a CIPA DC-007 preview image after it opens in Pillow as format "MPO"."""
+    src = photo(tmp_path / "src.jpg", 0, size=(640, 480))
+    cam = tmp_path / "DSC00001.JPG"
+    with Image.open(src) as im:
+        im.save(cam, "MPO", save_all=True, append_images=[Image.new("RGB", (160, 120), (255, 0, 0))])
+    with Image.open(cam) as im:
+        assert im.format == "MPO" and getattr(im, "n_frames", 1) == 2
+    r = run("check", str(cam))
+    assert r.returncode == 0 and json.loads(r.stdout) == {"ok": True, "width": 640, "height": 480}, r.stdout
+    posters = []
+    for first in (src, cam):
+        out = tmp_path / first.stem
+        out.mkdir()
+        photos = [{"path": str(first), "caption": ""}]
+        photos += [{"path": str(photo(out / f"p{i}.jpg", i, size=(400, 300))), "caption": ""} for i in (1, 2)]
+        (out / "spec.json").write_text(json.dumps({"group": "g", "project": "p", "width": 160, "height": 90,
+                                                   "photos": photos}), "utf-8")
+        r = run("render", str(out / "spec.json"), str(out / "m.mp4"), str(out / "poster.jpg"))
+        assert r.returncode == 0, r.stderr
+        posters.append(np.asarray(Image.open(out / "poster.jpg").convert("RGB"), dtype=np.int16))
+    assert np.abs(posters[0] - posters[1]).mean() < 6  # the same picture as the plain JPEG's, not the red preview

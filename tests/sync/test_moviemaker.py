@@ -250,3 +250,94 @@ def test_a_corrupt_mp4_uploaded_as_a_video_fails_on_the_same_machinery_with_its_
         assert conn.execute(select(func.count()).select_from(media)).scalar_one() == 0
         assert conn.execute(select(func.count()).select_from(media_info)).scalar_one() == 0
     assert not list((tmp_path / "spool").glob("*"))
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_a_caption_with_a_line_break_or_control_character_is_refused_beside_it(op, tmp_path, lang):
+    """A paragraph separator pasted into a caption (a browser's ``<input>`` keeps U+2029) would make the renderer
+    fail after the job was accepted: the form refuses it, with the other captions and photos kept."""
+    s, token = staff_session(op.url, "editor-a", lang=lang)
+    good = {f"photo{i}": photo(tmp_path / f"g{i}.jpg", i) for i in range(4)}
+    bad = {0: "畑で\u2029野菜", 1: "みんなで\n収穫", 2: "ありが\x1eとう", 3: "\u202eうとがりあ"}
+    r = send(s, op.url, token, good, {**bad, 4: "ふつうの一行\u2029"})  # at the end: stripped like a space
+    assert r.status_code == 422
+    want = ("改行・タブや目に見えない制御文字は使えません。キャプションは1行で書いてください。" if lang == "ja" else
+            "Line breaks, tabs and invisible control characters cannot be used: write the caption on one line.")
+    assert r.json()["errors"] == {f"caption{i}": want for i in bad}
+    nothing_left(op, tmp_path / "spool")
+    page = send(s, op.url, token, good, bad, as_json=False)
+    assert page.status_code == 422 and f'<p class="bad err" data-for="caption2">{want}</p>' in page.text
+    nothing_left(op, tmp_path / "spool")
+
+
+def test_a_camera_jpeg_with_a_multi_picture_preview_makes_a_movie(op, tmp_path):
+    """Pillow opens a camera's JPEG with a CIPA multi-picture (MPF) preview as "MPO": a JPEG all the same."""
+    from PIL import Image
+
+    s, token = staff_session(op.url, "editor-a")
+    cam = tmp_path / "DSC00001.JPG"
+    with Image.open(photo(tmp_path / "src.jpg", 0, size=(640, 480))) as im:
+        im.save(cam, "MPO", save_all=True, append_images=[im.resize((160, 120))])
+    files = {"photo0": cam, **{f"photo{i}": photo(tmp_path / f"p{i}.jpg", i, size=(400, 300)) for i in (1, 2)}}
+    r = send(s, op.url, token, files, {0: "カメラの写真"})
+    assert r.status_code == 202, r.text
+    assert wait_movie(s, op.url, r.json()["job"])["status"] == "done"
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_a_render_that_stops_on_an_unexpected_error_fails_its_job_without_blaming_the_photos(op, tmp_path, lang):
+    """The renderer's error line for anything but a photo or a file (here a spec at 0 fps, which the portal never
+    writes) becomes a plain failed job, on the same machinery and page as any movie."""
+    engine, jobs = op.app.state.engine, op.app.state.jobs
+    spool, job_id = tmp_path / "spool", "f" * 24
+    spec = movies.write_spec(spool, job_id, group="Aの会", project="Aのプロジェクト", area="green", size=SIZE,
+                             photos=[(photo(spool / f"job-{job_id}.photo{i}", i), "") for i in range(3)])
+    spec.write_text(spec.read_text("utf-8").replace('"width"', '"fps": 0, "width"'), "utf-8")
+    jobs.submit(job_id, spec, name="movie", group_id="group-a", project_id="proj-a", by="editor-a", kind="movie")
+    s, _ = staff_session(op.url, "editor-a", lang=lang)
+    j = wait_movie(s, op.url, job_id)
+    assert j["status"] == "failed"
+    assert j["message"] == (
+        "ムービーを作れませんでした（作成中に予期しない問題が起きて止まりました）。何も保存されていません。"
+        "もう一度お試しください。くり返し起きるときは、センターの職員にお知らせください。" if lang == "ja" else
+        "The movie could not be made: the movie maker stopped on an unexpected error. Nothing was saved. Try again; "
+        "if it happens again, tell the center staff.")
+    assert j["message"] in s.get(f"{op.url}/staff/movies/{job_id}", timeout=10).text
+    assert counts(engine) == (0, 0, 1) and not list(spool.glob("*"))
+
+
+def test_a_project_moved_to_another_group_takes_its_movies_along(op, tmp_path):
+    """Whoever may edit the project now decides about its movies: staff move proj-a from group A to group B,
+    and A's draft movie of it is B's to watch, publish or discard, no longer A's."""
+    engine = op.app.state.engine
+    add_user(engine, "editor-b", PASSWORD, "editor", "group-b")
+    sa, token_a = staff_session(op.url, "editor-a")
+    r = send(sa, op.url, token_a, {f"photo{i}": photo(tmp_path / f"p{i}.jpg", i, size=(400, 300)) for i in range(3)})
+    assert r.status_code == 202, r.text
+    job = r.json()["job"]
+    assert wait_movie(sa, op.url, job)["status"] == "done"
+    st, token_s = staff_session(op.url, "staff1")
+    r = st.post(op.url + "/staff/projects", timeout=10, data={
+        "csrf": token_s, "editing": "proj-a", "title": "Aのプロジェクト", "group_id": "group-b", "area": "green",
+        "goal_yen": "1000", "active": "1"})
+    assert r.status_code == 200 and r.url.endswith("done=saved")
+    # Group A's editor: nothing of it any more.
+    for path in (f"/staff/movies/{job}", f"/staff/movies/{job}/preview"):
+        assert sa.get(op.url + path, timeout=10).status_code == 403, path
+    assert sa.get(f"{op.url}/staff/movies/{job}/job", timeout=10).status_code == 404
+    for action in ("publish", "discard"):
+        assert sa.post(f"{op.url}/staff/movies/{job}/{action}", data={"csrf": token_a}, timeout=10).status_code == 403
+    assert f"/staff/movies/{job}" not in sa.get(op.url + "/staff/movies", timeout=10).text
+    assert movies.published_movie(engine, "proj-a") is None and op.app.state.jobs.get(job) is not None
+    # Group B's editor: theirs, and published it is group B's video.
+    sb, token_b = staff_session(op.url, "editor-b")
+    assert f"/staff/movies/{job}" in sb.get(op.url + "/staff/movies", timeout=10).text
+    assert sb.get(f"{op.url}/staff/movies/{job}", timeout=10).status_code == 200
+    assert sb.get(f"{op.url}/staff/movies/{job}/preview", timeout=10).status_code == 200
+    assert sb.post(f"{op.url}/staff/movies/{job}/publish", data={"csrf": token_b}, timeout=10).status_code == 200
+    sha = op.app.state.jobs.get(job)["sha256"]
+    assert movies.published_movie(engine, "proj-a")["sha256"] == sha  # type: ignore[index]
+    with engine.connect() as conn:
+        assert conn.execute(select(media_info.c.group_id).where(media_info.c.sha256 == sha)).scalar_one() == "group-b"
+    assert sb.get(f"{op.url}/staff/media/{sha}", timeout=10).status_code == 200
+    assert sa.get(f"{op.url}/staff/media/{sha}", timeout=10).status_code == 403

@@ -134,6 +134,40 @@ def test_a_group_editor_cannot_touch_another_groups_projects_or_media(op):
     assert staff_s.get(op.url + "/staff/projects/proj-b", timeout=10).status_code == 200
 
 
+def test_a_project_moved_to_another_group_takes_its_videos_along(op):
+    """The project's group now decides: after staff move proj-a to group B (on the projects page, or by a
+    catalog import), its video is B's editor's to rename or detach, and A's editor gets 403 and changes nothing."""
+    engine = op.app.state.engine
+    add_user(engine, "editor-b", PASSWORD, "editor", "group-b")
+    sha = seed_media(engine, "a.mp4", "group-a", "proj-a")
+    other = seed_media(engine, "a-own.mp4", "group-a", None)  # not of the project: stays group A's
+    staff_s, token_s = staff_session(op.url, "staff1")
+    r = staff_s.post(op.url + "/staff/projects", timeout=10, data={
+        "csrf": token_s, "editing": "proj-a", "title": "Aのプロジェクト", "group_id": "group-b", "area": "green",
+        "goal_yen": "1000", "active": "1"})
+    assert r.status_code == 200 and r.url.endswith("done=saved")
+    sa, token_a = staff_session(op.url, "editor-a")
+    sb, token_b = staff_session(op.url, "editor-b")
+    assert sa.get(f"{op.url}/staff/media/{sha}", timeout=10).status_code == 403
+    assert sha not in sa.get(op.url + "/staff/media", timeout=10).text
+    for project in ("", "proj-a"):  # rename it, or detach it from the project
+        r = sa.post(f"{op.url}/staff/media/{sha}", data={"csrf": token_a, "name": "by A", "project_id": project},
+                    timeout=10)
+        assert r.status_code == 403, project
+    assert sb.get(f"{op.url}/staff/media/{sha}", timeout=10).status_code == 200
+    assert sha in sb.get(op.url + "/staff/media", timeout=10).text
+    r = sb.post(f"{op.url}/staff/media/{sha}", data={"csrf": token_b, "name": "by B", "project_id": "proj-a"},
+                timeout=10)
+    assert r.status_code == 200 and r.url.endswith("done=saved")
+    with engine.connect() as conn:
+        rows = {r.sha256: (r.name, r.group_id, r.project_id) for r in conn.execute(select(media_info))}
+    assert rows == {sha: ("by B", "group-b", "proj-a"), other: ("a-own.mp4", "group-a", None)}
+    # A catalog import that hands the project back moves its video back in the same transaction.
+    catalog.import_catalog(engine, {"projects": [{**CATALOG["projects"][0], "group_id": "group-a"}]})
+    assert sa.get(f"{op.url}/staff/media/{sha}", timeout=10).status_code == 200
+    assert sb.get(f"{op.url}/staff/media/{sha}", timeout=10).status_code == 403
+
+
 def test_every_form_needs_its_sessions_csrf_token(op):
     s, token = staff_session(op.url, "admin")
     other, other_token = staff_session(op.url, "staff1")
