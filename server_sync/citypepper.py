@@ -138,6 +138,6 @@ def install(app: FastAPI, engine: Engine) -> None:
         await run_in_threadpool(authenticate, engine, request.method, target, request.headers, raw, _now(), kiosk_id)
         try:
             req = PepperRequest.model_validate(json.loads(raw or b"null"))
-        except (ValueError, ValidationError) as exc:
+        except (ValueError, ValidationError, RecursionError) as exc:  # RecursionError: JSON nested too deep
             raise PortalError(422, "invalid_request", f"body: {str(exc).splitlines()[0]}") from None
         return await run_in_threadpool(provision, engine, kiosk_id, bytes.fromhex(req.seal_key))

@@ -193,7 +193,7 @@ def install(app: FastAPI, engine: Engine) -> None:
             text = json.loads(raw)["request"]
             if not isinstance(text, str):
                 raise TypeError
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: "[[[[..." nested too deep
             raise PortalError(400, "malformed_json", 'body must be {"request": "<the code after #>"}') from None
         secret = await run_in_threadpool(claim, engine, text)
         return JSONResponse({"url": f"/me/{secret}"}, headers=PRIVATE)

@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, quote, unquote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
@@ -34,7 +35,7 @@ from server_sync.db import kiosk_info, kiosks, media, media_info, writing
 from server_sync.i18n import N_
 from server_sync.mediajobs import MediaJobs
 from server_sync.wire import protocol as P
-from server_sync.wire.configdoc import WEEKDAYS, ConfigDocError
+from server_sync.wire.configdoc import WEEKDAYS, ConfigDocError, PlaylistItem, Slide
 from server_sync.wire.numbers import decimal
 
 Errors = dict[str, tuple[str, dict[str, Any]]]
@@ -89,6 +90,19 @@ def _text(form: dict[str, list[str]], name: str, errors: Errors, *, required: bo
     elif len(v) > max_len:
         errors[name] = (N_("Too long: at most %(max)s characters."), {"max": max_len})
     return v
+
+
+def _schema_bound(model: type[BaseModel], field: str, bound: str) -> int:
+    """A bound (``max_length``, ``ge``, ``le``) of a field of the pushed document (configdoc), read from the model
+    itself: the form refuses, beside the field and in the staff's language, just what publishing would."""
+    for m in model.model_fields[field].metadata:
+        if isinstance(value := getattr(m, bound, None), int):
+            return value
+    raise LookupError(f"{model.__name__}.{field} has no {bound}")
+
+
+SLIDE_MAX_LEN = {k: _schema_bound(Slide, k, "max_length") for k in ("title", "time", "place", "note")}
+REPEAT_RANGE = (_schema_bound(PlaylistItem, "repeat", "ge"), _schema_bound(PlaylistItem, "repeat", "le"))
 
 
 def _slug(form: dict[str, list[str]], name: str, errors: Errors) -> str:
@@ -187,7 +201,7 @@ def check_schedule(form: dict[str, list[str]], clips: dict[str, str], running: s
         project = _one(form, p + "project")
         if project not in running:
             e[p + "project"] = (N_("Choose the project this video is about."), {})
-        repeat = _int(form, p + "repeat", e, 1, 100, N_("Enter a number from %(lo)s to %(hi)s.")) if _one(
+        repeat = _int(form, p + "repeat", e, *REPEAT_RANGE, N_("Enter a number from %(lo)s to %(hi)s.")) if _one(
             form, p + "repeat") else 1
         items.append({"sha256": clip, "name": clips.get(clip, clip[:12]), "project": project,
                       "repeat": repeat or 1, "windows": _window(form, p, e)})
@@ -196,14 +210,14 @@ def check_schedule(form: dict[str, list[str]], clips: dict[str, str], running: s
     while f"s{i}_title" in form:
         p = f"s{i}_"
         i += 1
-        title = _text(form, p + "title", e)
+        title = _text(form, p + "title", e, max_len=SLIDE_MAX_LEN["title"])
         if not title and not _one(form, p + "date"):
             continue
         if not title:
             e[p + "title"] = (N_("Enter the event's name."), {})
         day = _date(form, p + "date", e, required=True)
-        slides.append({"title": title, "date": day.isoformat() if day else "", "time": _text(form, p + "time", e),
-                       "place": _text(form, p + "place", e), "note": _text(form, p + "note", e),
+        slides.append({"title": title, "date": day.isoformat() if day else "",
+                       **{k: _text(form, p + k, e, max_len=SLIDE_MAX_LEN[k]) for k in ("time", "place", "note")},
                        "windows": _window(form, p, e)})
     if not items and not e:
         e["playlist"] = (N_("Add at least one video to the playlist."), {})

@@ -36,6 +36,7 @@ from server_sync.db import entries
 from server_sync.errors import PortalError
 from server_sync.i18n import N_
 from server_sync.operator import BLANK_ROWS, Errors, StaffUI, _date, _int, _one, _slug, _text
+from server_sync.wire import csvsafe
 from server_sync.wire.configdoc import ConfigDocError
 
 
@@ -151,12 +152,12 @@ def report_csv(engine: Engine) -> bytes:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(["kind", "month", "what", "points", "yen"])
-    for i in r["issued"]:
-        w.writerow(["issued", i["month"], i["what"], i["points"], ""])
+    for i in r["issued"]:  # "what" carries text a kiosk sent: through csvsafe.cell, as in every staff CSV
+        w.writerow(["issued", i["month"], csvsafe.cell(i["what"]), i["points"], ""])
     for x in r["exchanged"]:
-        w.writerow(["exchanged", x["month"], "pool:" + x["pool"], x["points"], x["yen"]])
+        w.writerow(["exchanged", x["month"], csvsafe.cell("pool:" + x["pool"]), x["points"], x["yen"]])
     for p in r["pools"]:
-        w.writerow(["pool_balance", "", "pool:" + p["id"], p["spent_points"], p["left_yen"]])
+        w.writerow(["pool_balance", "", csvsafe.cell("pool:" + p["id"]), p["spent_points"], p["left_yen"]])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
@@ -283,7 +284,7 @@ def install(app: FastAPI, engine: Engine) -> None:
         try:
             req = AllotRequest.model_validate(json.loads(raw or b"null"))
             donors = req.checked()
-        except (ValueError, ValidationError) as exc:
+        except (ValueError, ValidationError, RecursionError) as exc:  # RecursionError: JSON nested too deep
             raise PortalError(422, "invalid_request", f"body: {str(exc).splitlines()[0]}") from None
         out = await run_in_threadpool(pools.allot, engine, kiosk_id, donors, req.spent)
         await run_in_threadpool(pools.top_up, engine)  # an online kiosk is the moment to refill its allocations

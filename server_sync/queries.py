@@ -27,6 +27,7 @@ from server_sync import catalog, configstore, kiosk_keys, tree
 from server_sync import totals as kept_totals
 from server_sync.catalog import AREAS
 from server_sync.db import IS_BOOT, QUARANTINED, UNTIMED, alarms, entries, is_sqlite, key_events, kiosk_info, kiosks
+from server_sync.wire import csvsafe
 
 RECENT = 20
 
@@ -378,6 +379,16 @@ CSV_PART_ROWS = 2_000
 """Donations read and written per part of the streamed CSV."""
 
 
+def _project_columns(m: dict[str, Any], pid: str | None) -> tuple[Any, ...]:
+    """``project_id`` to ``area_title`` of a donations CSV row; the text people typed (a title, a group's name,
+    a kiosk's project field) through :func:`csvsafe.cell`, so a spreadsheet never takes it for a formula."""
+    area = m.get("area") or ""
+    safe_pid = csvsafe.cell(pid) if pid else pid
+    title = m.get("title")
+    return (safe_pid, safe_pid if title is None else csvsafe.cell(title), csvsafe.cell(m.get("group") or ""),
+            csvsafe.cell(area), AREAS.get(area, ("", ""))[0])
+
+
 def donations_csv_parts(engine: Engine) -> Iterator[str]:
     """:func:`donations_csv` in parts of :data:`CSV_PART_ROWS` rows, read from the database as they are sent:
     a city's years of donations (millions of rows, hundreds of MB of text) never sit in a worker's memory
@@ -401,12 +412,13 @@ def donations_csv_parts(engine: Engine) -> Iterator[str]:
                    entries.c.points, entries.c.voided)
             .where(entries.c.type == "donation", _clean)
             .order_by(entries.c.time_ms, entries.c.kiosk_id, entries.c.seq))
+        cols: dict[str | None, tuple[Any, ...]] = {}  # a project's five columns, made once per project
         for part in rows.partitions():
             for t, kid, seq, pid, yen, pts, voided in part:
-                m = meta.get(pid or "", {})
-                area = m.get("area") or ""
-                w.writerow((datetime.fromtimestamp(t / 1000, tz).strftime("%Y-%m-%d %H:%M:%S"), kid, seq, pid,
-                            m.get("title", pid), m.get("group", ""), area, AREAS.get(area, ("", ""))[0], yen,
+                c = cols.get(pid)
+                if c is None:
+                    c = cols[pid] = _project_columns(meta.get(pid or "", {}), pid)
+                w.writerow((datetime.fromtimestamp(t / 1000, tz).strftime("%Y-%m-%d %H:%M:%S"), kid, seq, *c, yen,
                             pts or 0, int(bool(voided))))
             yield buf.getvalue()
             buf.seek(0)

@@ -56,6 +56,7 @@ from server_sync.db import (
     writing,
 )
 from server_sync.i18n import N_
+from server_sync.wire import csvsafe
 from server_sync.wire.numbers import decimal
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -617,8 +618,10 @@ def month_csv(engine: Engine, first: date, last: date) -> str:
         zp = {p.get("id"): p for p in (z["projects"] if z else [])}
         for p in r["portal"]["projects"]:
             m = meta.get(p["id"], {})
-            w.writerow((r["business_date"], r["kiosk_id"], "project", p["id"], m.get("title", p["id"]),
-                        m.get("group", ""), m.get("area", ""), p["count"], p["total_yen"],
+            pid = csvsafe.cell(p["id"] or "")  # text people typed (or a kiosk sent): never a formula
+            w.writerow((r["business_date"], r["kiosk_id"], "project", pid, csvsafe.cell(m.get("title", pid) or ""),
+                        csvsafe.cell(m.get("group") or ""), csvsafe.cell(m.get("area") or ""), p["count"],
+                        p["total_yen"],
                         zp.get(p["id"], {}).get("count", "") if z else "",
                         zp.get(p["id"], {}).get("total_yen", "") if z else "", "", "", "", "", "", "", ""))
     return buf.getvalue()

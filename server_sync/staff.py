@@ -259,12 +259,18 @@ def _id_hash(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
 
+def _same(got: str, want: str) -> bool:
+    """``hmac.compare_digest`` of two strings as UTF-8 bytes: on ``str`` it raises TypeError for a non-ASCII
+    character (a cookie or form field anyone can send), which must be a plain "no", never a 500."""
+    return hmac.compare_digest(got.encode("utf-8", "surrogatepass"), want.encode("utf-8", "surrogatepass"))
+
+
 def _session_id(engine: Engine, cookie: str | None) -> str | None:
     """The session id of a cookie whose MAC is right (not yet whether the session exists)."""
     if not cookie or "." not in cookie or len(cookie) > 200:
         return None
     sid, mac = cookie.rsplit(".", 1)
-    if not hmac.compare_digest(mac, _mac(_secret(engine), "session:" + sid)[:32]):
+    if not _same(mac, _mac(_secret(engine), "session:" + sid)[:32]):
         return None
     return sid
 
@@ -316,7 +322,7 @@ def csrf_token(engine: Engine, cookie: str) -> str:
 
 def csrf_ok(engine: Engine, cookie: str | None, token: str | None) -> bool:
     want = csrf_token(engine, cookie or "")
-    return bool(want and token) and hmac.compare_digest(want, token or "")
+    return bool(want and token) and _same(want, token or "")
 
 
 # A fixed hash to check against when the user does not exist, so timing does not reveal usernames.

@@ -22,6 +22,7 @@ from kiosk.ledger import Entry, Ledger, LedgerError
 from kiosk.ledger.report import business_date, settled_report
 from kiosk.ledger.writer import LedgerWriter, call
 from kiosk.ui.i18n import gettext_for
+from server_sync.wire.csvsafe import cell
 
 log = logging.getLogger(__name__)
 
@@ -224,8 +225,9 @@ def closeout_csv(rep: dict[str, Any], *, close_out_seq: int | None = None, title
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(CSV_HEADER)
-    for p in rep["projects"]:
-        w.writerow((day, "project", p["id"], titles.get(p["id"], ""), p["count"], p["total_yen"], "", "", ""))
+    for p in rep["projects"]:  # a title is what a group editor typed at the portal: never a formula (csvsafe)
+        w.writerow((day, "project", cell(p["id"]), cell(titles.get(p["id"], "")), p["count"], p["total_yen"],
+                    "", "", ""))
     for m in rep["methods"]:
         w.writerow((day, "method", m["method"], "", m["count"], m["total_yen"], "", "", ""))
     w.writerow((day, "total", "", "", rep["count"], rep["total_yen"], rep["first_seq"] or "", rep["last_seq"] or "",

