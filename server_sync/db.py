@@ -601,12 +601,25 @@ def _fill_closed_dates(engine: Engine) -> None:
                          .values(business_date=bindparam("d")), found)
 
 
+def _media_follow_projects(engine: Engine) -> None:
+    """Movie jobs and videos stored with another group than their project's (staff moved the project before
+    the portal moved its media with it: server_sync/catalog.py ``save_project``) take the project's group, so
+    that its current editors, and only they, may publish, rename or detach them."""
+    with writing(engine) as conn:
+        for t in (media_jobs, media_info):
+            group_now = select(projects.c.group_id).where(projects.c.id == t.c.project_id).scalar_subquery()
+            moved = select(projects.c.id).where(projects.c.id == t.c.project_id,
+                                                projects.c.group_id.is_distinct_from(t.c.group_id)).exists()
+            conn.execute(update(t).where(t.c.project_id.is_not(None), moved).values(group_id=group_now))
+
+
 def create_schema(engine: Engine) -> None:
     """Create missing tables and columns (idempotent)."""
     metadata.create_all(engine)
     _add_missing_columns(engine)
     _add_missing_indexes(engine)
     _fill_closed_dates(engine)
+    _media_follow_projects(engine)
     from server_sync import totals  # it reads and writes these tables
 
     totals.ensure(engine)

@@ -17,7 +17,7 @@ from sync_helpers import PASSWORD, enrolled, make_rig, staff_session
 from kiosk.sync.adopt import overlay
 from kiosk.sync.configapply import load_applied
 from server_sync import catalog, configstore
-from server_sync.db import configs, media, media_info, projects, writing
+from server_sync.db import configs, create_schema, media, media_info, media_jobs, projects, writing
 from server_sync.embedded import start_portal
 from server_sync.staff import add_user, list_users
 
@@ -166,6 +166,26 @@ def test_a_project_moved_to_another_group_takes_its_videos_along(op):
     catalog.import_catalog(engine, {"projects": [{**CATALOG["projects"][0], "group_id": "group-a"}]})
     assert sa.get(f"{op.url}/staff/media/{sha}", timeout=10).status_code == 200
     assert sb.get(f"{op.url}/staff/media/{sha}", timeout=10).status_code == 403
+
+
+def test_media_a_project_left_behind_in_its_old_group_move_at_the_next_start(op):
+    """A portal from before media followed their project left a moved project's videos and movie drafts in the
+    old group: the next start (create_schema) gives them the project's group, and leaves the rest alone."""
+    engine = op.app.state.engine
+    with writing(engine) as conn:  # as the older portal left it: the project moved, its media did not
+        conn.execute(projects.update().where(projects.c.id == "proj-a").values(group_id="group-b"))
+    sha = seed_media(engine, "a.mp4", "group-a", "proj-a")
+    own = seed_media(engine, "own.mp4", "group-a", None)
+    gone = seed_media(engine, "gone.mp4", "group-a", "no-such-project")
+    with writing(engine) as conn:
+        conn.execute(media_jobs.insert().values(id="j" * 32, status="done", progress=100, message="", name="draft",
+                                                group_id="group-a", project_id="proj-a", kind="movie",
+                                                created_ms=1, updated_ms=1))
+    create_schema(engine)
+    with engine.connect() as conn:
+        assert dict(conn.execute(select(media_info.c.sha256, media_info.c.group_id)).all()) == {
+            sha: "group-b", own: "group-a", gone: "group-a"}
+        assert conn.execute(select(media_jobs.c.group_id)).scalar_one() == "group-b"
 
 
 def test_every_form_needs_its_sessions_csrf_token(op):
