@@ -341,8 +341,9 @@ class DonationService:
             return flow.PointsRefused(now_ms=self.now_ms(), reason="unavailable")
         try:
             pools = desk.pools()
+            day = desk.today() if desk.today is not None else self.ledger.business_date()
             entry = exchange(self.ledger, eff.donor, eff.points, eff.project, desk.areas.get(eff.project, ""), pools,
-                             desk.last_word(eff.donor), desk.today())
+                             desk.last_word(eff.donor), day)
         except ExchangeRefused as exc:
             log.info("points exchange refused: %s", exc)
             return flow.PointsRefused(now_ms=self.now_ms(), reason=exc.reason)  # type: ignore[arg-type]

@@ -17,6 +17,8 @@ refusal writes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import time
+from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
@@ -24,7 +26,7 @@ from hypothesis import strategies as st
 
 from kiosk.donation import flow
 from kiosk.donation.exchange import PointsDesk, PoolTerms
-from tests.donation.conftest import PROJECTS, entries_of, settings, token
+from tests.donation.conftest import KIOSK_ID, PROJECTS, entries_of, settings, token
 
 S = settings(choose_amount_idle_ms=3_000, tap_card_idle_ms=3_000, thanks_ms=2_000, error_ms=2_000,
              points_exchange=True, points_presets=(10, 50, 100))
@@ -155,6 +157,37 @@ def test_the_service_spends_what_the_card_and_the_pool_allow_and_writes_nothing_
     svc.handle(flow.ChoosePointsProject(now_ms=now, project="machi"))
     svc.handle(flow.ConfirmPoints(now_ms=now))
     assert svc.screen.refused == "pool" and len(entries_of(led, "points_spent")) == 1
+
+
+def test_a_pools_period_is_judged_on_the_kiosks_day_in_tokyo_as_the_portal_judges_it(kiosk, monkeypatch):
+    """The operating system's date is not the day: here the system is on UTC and the kiosk's clock says 01:00 on
+    3 December in Tokyo (16:00 on the 2nd in UTC). The portal dates the entry by its clock in Tokyo."""
+    from server_sync import policy
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        kiosk.clock.wall = int(dt.datetime(2026, 12, 3, 1, 0, tzinfo=ZoneInfo("Asia/Tokyo")).timestamp() * 1000)
+        one_day = PoolTerms("bank", "みどり銀行", "", 10, (), "2026-12-03", "2026-12-03", 500)
+        ended = PoolTerms("old", "昨日までの基金", "", 10, (), "2026-12-02", "2026-12-02", 500)
+        desk = PointsDesk(ask=lambda t, spent: (60, 60), last_word=lambda t: 60, pools=lambda: [ended, one_day],
+                          areas={"kodomo": "children"})  # as `kiosk run` builds it: no day of its own
+        led, _term, svc = kiosk.open(flow=S, points=desk)
+        now = kiosk.clock.mono_ms()
+        for ev in (flow.OpenPoints(now_ms=now), flow.Tap(now_ms=now, donor=token(1), family="suica", balance_yen=500),
+                   flow.ChoosePoints(now_ms=now, points=10), flow.ChoosePointsProject(now_ms=now, project="kodomo"),
+                   flow.ConfirmPoints(now_ms=now)):
+            svc.handle(ev)
+        [spent] = entries_of(led, "points_spent")
+        assert spent.data["pool"] == "bank"  # the pool of Tokyo's day; not the one that ended on UTC's day
+        pools = [{"id": p.id, "sponsor": p.sponsor, "yen_per_point": 10, "areas": [], "start": p.start,
+                  "end": p.end, "allocations": {KIOSK_ID: 500}} for p in (ended, one_day)]
+        ctx = policy.Context(kiosk_id=KIOSK_ID, received_ms=kiosk.clock.wall + 60_000,
+                             config={"pools": pools, "projects": [{"id": "kodomo", "area": "children"}]})
+        assert policy.violation(spent.obj, ctx) is None  # the portal agrees: nothing quarantined
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
 
 
 def test_an_unreachable_portal_leaves_nothing_to_spend(kiosk):
