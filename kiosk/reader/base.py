@@ -15,7 +15,9 @@ from __future__ import annotations
 import errno
 import logging
 import time
+import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from kiosk.ledger.pepper import DonorToken
@@ -229,6 +231,16 @@ class CardReader:
             self._read_failed(token, "status", str(exc), (exc.sf1, exc.sf2))
         except felica.FrameError as exc:
             self._read_failed(token, "protocol", f"garbled answer from the card ({exc})")
+        except (OSError, ReaderFault):
+            raise  # the device itself went away or needs staff: the supervisor's business
+        except Exception as exc:
+            # Last resort (a backend let a parse error through, or a bug): the donor still sees "tap again",
+            # and the card is forgotten, so lifting it and tapping again is a fresh read, not a cooldown repeat.
+            # Logged by type and place only: an exception's text may quote a frame, and a frame holds the IDm.
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            log.error("reader %s: unexpected %s while reading a card (%s:%d in %s)", self.reader_id,
+                      type(exc).__name__, Path(where.filename).name, where.lineno or 0, where.name)
+            self._read_failed(token, "protocol", "the card's answer could not be read: tap again")
         else:
             self.emit(CardPresented(reader_id=self.reader_id, at=self.clock(), record=record))
 

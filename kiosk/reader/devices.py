@@ -21,6 +21,13 @@ class ReaderModel(msgspec.Struct, frozen=True):
     kernel_modules: tuple[str, ...] = ()
     """Kernel NFC drivers that grab it (and make libusb/pcscd fail with EBUSY)."""
     note: str = ""
+    also_nfcpy: bool = False
+    """A PC/SC reader nfcpy can drive too (the ACR122U): it needs the udev rule when run that way."""
+
+    @property
+    def nfcpy_opens(self) -> bool:
+        """nfcpy may open it through libusb, so the kiosk user needs a udev rule for it."""
+        return self.backend == "nfcpy" or self.also_nfcpy
 
 
 SONY = 0x054C
@@ -33,12 +40,16 @@ DEVICE_MAP: dict[tuple[int, int], ReaderModel] = {
     (SONY, 0x0DC8): ReaderModel("Sony RC-S300/S", "pcsc", (), "needs libccid ifdDriverOptions 0x0001"),
     (SONY, 0x0DC9): ReaderModel("Sony RC-S300/P", "pcsc", (), "needs libccid ifdDriverOptions 0x0001"),
     (ACS, 0x223E): ReaderModel("ACS ACR1252U", "pcsc"),
-    (ACS, 0x2200): ReaderModel("ACS ACR122U", "pcsc", ("pn533_usb", "pn533"), "not recommended"),
+    (ACS, 0x2200): ReaderModel("ACS ACR122U", "pcsc", ("pn533_usb", "pn533"), "not recommended", also_nfcpy=True),
     (0x04E6, 0x5591): ReaderModel("SCM SCL3711", "nfcpy", ("pn533_usb", "pn533")),
     (0x04CC, 0x2533): ReaderModel("NXP PN533 board", "nfcpy", ("pn533_usb", "pn533")),
 }
 
 RCS300_IDS = frozenset({(SONY, 0x0DC8), (SONY, 0x0DC9)})
+
+NFCPY_IDS: tuple[tuple[int, int], ...] = tuple(ids for ids, m in DEVICE_MAP.items() if m.nfcpy_opens)
+"""Every reader nfcpy may open, in DEVICE_MAP order: the udev rules (fixes.udev_rules) and the shipped
+systemd/99-kiosk-readers.rules list exactly these."""
 
 
 class UsbReader(msgspec.Struct, frozen=True):

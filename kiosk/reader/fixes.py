@@ -5,7 +5,9 @@ Each returns text a staff member can paste into a shell.
 
 from __future__ import annotations
 
-from kiosk.reader.devices import DEVICE_MAP
+from collections.abc import Iterable
+
+from kiosk.reader.devices import DEVICE_MAP, NFCPY_IDS
 
 UDEV_RULES = "/etc/udev/rules.d/99-kiosk-readers.rules"
 BLACKLIST_CONF = "/etc/modprobe.d/kiosk-readers-blacklist.conf"
@@ -20,9 +22,17 @@ def udev_rule(vendor: int, product: int) -> str:
     )
 
 
+def udev_rules(ids: Iterable[tuple[int, int]] = NFCPY_IDS) -> str:
+    """One ``# name`` comment and rule per reader: by default every reader nfcpy may open (the ACR122U
+    too, which PC/SC drives by default). The rule part of systemd/99-kiosk-readers.rules is exactly this."""
+    return "\n".join(f"# {DEVICE_MAP[(v, p)].name}\n{udev_rule(v, p)}" for v, p in ids)
+
+
 def udev_fix(vendor: int | None = None, product: int | None = None) -> str:
+    """The fix for EACCES: the reader's own rule when its ids are known, else every rule of the shipped file
+    (nfcpy on a partial path such as ``usb`` does not say which reader it was refused)."""
     if vendor is None or product is None:
-        rules = "\n".join(udev_rule(v, p) for (v, p), m in DEVICE_MAP.items() if m.backend == "nfcpy")
+        rules = udev_rules()
     else:
         rules = udev_rule(vendor, product)
     return (

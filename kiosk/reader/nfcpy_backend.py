@@ -84,6 +84,18 @@ def _service(code: int) -> nfc.tag.tt3.ServiceCode:
     return nfc.tag.tt3.ServiceCode(code >> 6, code & 0x3F)
 
 
+# What nfcpy 1.0.4 raises, besides TagCommandError, when it parses a frame that is too short: its
+# send_cmd_recv_rsp reads rsp[10] of a Read Without Encryption answer with no status flags (IndexError)
+# and unpacks SF1 SF2 from rsp[10:12] when SF2 is missing (struct.error); Type3Tag() unpacks the system code
+# of a poll answer cut inside it (struct.error), tt3_sony.activate reads the PMm's IC code (IndexError).
+NFCPY_PARSE_ERRORS: tuple[type[Exception], ...] = (IndexError, struct.error)
+
+
+def _parse_error(exc: Exception) -> felica.FrameError:
+    # Only the type: an nfcpy message may one day quote the frame, and the frame holds the IDm.
+    return felica.FrameError(f"short answer ({type(exc).__name__} in nfcpy)")
+
+
 def _translate(exc: nfc.tag.TagCommandError) -> Exception:
     code = exc.errno
     if code > 0xFF:
@@ -114,6 +126,8 @@ class Type3Session:
             data = bytes(self._tag.read_without_encryption(sl, bl))
         except nfc.tag.TagCommandError as exc:
             raise _translate(exc) from None
+        except NFCPY_PARSE_ERRORS as exc:
+            raise _parse_error(exc) from None
         return [data[16 * i : 16 * (i + 1)] for i in range(len(blocks))]
 
     def request_service(self, nodes: Sequence[int]) -> list[int]:
@@ -126,6 +140,8 @@ class Type3Session:
             raw = self._tag.send_cmd_recv_rsp(felica.REQUEST_SERVICE, data, timeout, check_status=False)
         except nfc.tag.TagCommandError as exc:
             raise _translate(exc) from None
+        except NFCPY_PARSE_ERRORS as exc:
+            raise _parse_error(exc) from None
         return felica.parse_request_service_payload(bytes(raw), len(nodes))
 
 
@@ -190,7 +206,10 @@ class NfcpyReader(CardReader):
                               "use a Sony RC-S380 or another FeliCa reader") from None
         if target is None:
             return None
-        tag = nfc.tag.activate(clf, target)
+        try:
+            tag = nfc.tag.activate(clf, target)
+        except NFCPY_PARSE_ERRORS as exc:  # a poll answer cut short: poll() takes it as no answer
+            raise _parse_error(exc) from None
         if not isinstance(tag, nfc.tag.tt3.Type3Tag):
             return None
         return Type3Session(tag, system_code)

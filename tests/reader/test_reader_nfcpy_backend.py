@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import types
+from pathlib import Path
 
 import nfc.clf
 import nfc.clf.device
@@ -15,7 +16,9 @@ import pytest
 from reader_fakes import FakeNfcDevice, FrameTable, frontend_with
 
 from kiosk.reader import transit
+from kiosk.reader.devices import DEVICE_MAP, NFCPY_IDS
 from kiosk.reader.events import CardPresented, CardRemoved, ReaderConnected, ReaderDisconnected, ReadError
+from kiosk.reader.fixes import udev_rules
 from kiosk.reader.nfcpy_backend import NfcpyReader, open_frontend
 from kiosk.reader.sim import make_card
 from kiosk.reader.supervisor import ReaderSupervisor, State
@@ -30,6 +33,7 @@ H1 = "1601 0002 3094 E31A E32B 7A05 0001 F300"  # 2024-04-20, ¥1,402, #499
 READ_CMD = f"18 06 {IDM} 02 8B00 0F09 04 8000 8100 8101 8102"
 READ_RSP = f"4D 07 {IDM} 0000 04 {ATTR} {H0} {H1} {'00' * 16}"
 READ_01A6 = f"0C 07 {IDM} 01A6"
+SHIPPED_RULES = Path(__file__).resolve().parents[2] / "systemd" / "99-kiosk-readers.rules"
 
 
 def request_service_frames(family: str) -> tuple[str, str]:
@@ -88,6 +92,75 @@ def test_card_pulled_during_read_times_out_into_card_lost(rconf, pepper, clock):
     events = poll_for(r, clock, 0.2)
     assert [e.kind for e in events if isinstance(e, ReadError)] == ["card-lost"]
     assert len(dev.commands) == 3  # nfcpy's Type3Tag retried the read three times
+
+
+def supervised(reader, clock, steps):
+    sup = ReaderSupervisor(reader, poll_interval_s=0.05)
+    for _ in range(steps):
+        sup.step()
+        clock.advance(0.05)
+    return sup
+
+
+def reads(dev):
+    return sum(1 for c in dev.commands if c[1] == 0x06)
+
+
+def link_breaks_on_read(table):
+    """A driver that raises a CommunicationError nfcpy's send_cmd_recv_rsp does not name: nfcpy 1.0.4 then
+    falls out of its retry loop with ``rsp`` unbound (UnboundLocalError), not a TagCommandError."""
+    def card(frame):
+        if frame[1] == 0x06:
+            raise nfc.clf.BrokenLinkError("link broke")
+        return table(frame)
+
+    return card
+
+
+@pytest.mark.parametrize("answer", [
+    f"0A 07 {IDM}",     # no status flags: nfcpy's send_cmd_recv_rsp reads rsp[10] (IndexError)
+    f"0B 07 {IDM} 01",  # cut after SF1: nfcpy unpacks rsp[10:12] (struct.error)
+    "link-breaks",      # nfcpy itself fails unexpectedly (UnboundLocalError): the last resort in base.py
+])
+def test_a_read_nfcpy_cannot_parse_is_a_read_error_and_a_retap_reads_again(rconf, pepper, clock, caplog, answer):
+    table = FrameTable({POLL_0003: POLL_RSP, READ_CMD: answer} if answer != "link-breaks" else {POLL_0003: POLL_RSP})
+    card = link_breaks_on_read(table) if answer == "link-breaks" else table
+    dev = FakeNfcDevice(card)
+    r = reader_with(dev, rconf, pepper, clock, cooldown_ms=3000, removal_misses=3)
+    sup = supervised(r, clock, 2)  # open, then the tap: the read fails
+    assert sup.state is State.CONNECTED
+    (err,) = [e for e in r.events.drain() if isinstance(e, ReadError)]
+    assert err.kind == "protocol"
+    assert ("tap again" if answer == "link-breaks" else "short answer") in err.detail
+    assert "poll failed unexpectedly" not in caplog.text
+    assert answer != "link-breaks" or "unexpected UnboundLocalError while reading a card" in caplog.text
+    assert IDM.replace(" ", "").lower() not in caplog.text.lower()
+    before = reads(dev)
+    dev.card = None
+    for _ in range(4):  # lifted: removed after 3 misses
+        sup.step()
+        clock.advance(0.05)
+    dev.card = card
+    sup.step()  # tapped again 0.2 s later, well inside cooldown_ms: a fresh read, not a cooldown repeat
+    assert reads(dev) > before
+    assert [e.kind for e in r.events.drain() if isinstance(e, ReadError)] == ["protocol"]
+
+
+def test_a_short_request_service_answer_still_gives_the_tap(rconf, pepper, clock):
+    rs_cmd, _ = request_service_frames("suica")
+    dev = FakeNfcDevice(FrameTable({POLL_0003: POLL_RSP, READ_CMD: READ_RSP, rs_cmd: "01"}))  # IndexError in nfcpy
+    r = reader_with(dev, rconf, pepper, clock)
+    r.open()
+    (tap,) = [e.record for e in poll_for(r, clock, 0.3) if isinstance(e, CardPresented)]
+    assert (tap.family, tap.balance_yen) == ("transit", 1234)  # family detection is best effort
+
+
+def test_a_poll_answer_cut_inside_the_system_code_is_no_answer(rconf, pepper, clock):
+    dev = FakeNfcDevice(FrameTable({POLL_0003: f"13 01 {IDM} {PMM} 00"}))  # 18+ bytes: rcs380 passes it on
+    r = reader_with(dev, rconf, pepper, clock)
+    r.open()
+    assert poll_for(r, clock, 0.3) == []  # struct.error in nfcpy's Type3Tag() is a garbled poll, not a crash
+    assert dev.commands == []
 
 
 def test_card_removed_after_misses(rconf, pepper, clock):
@@ -186,6 +259,37 @@ def test_open_reports_eacces_and_ebusy(monkeypatch, rconf, pepper, clock, access
     (e,) = sup.events.drain()
     assert e.fault == fault and fix_part in e.fix
     assert sup.state is State.FAULT
+
+
+def test_eacces_on_a_partial_path_prints_the_rules_for_every_reader_nfcpy_may_open(monkeypatch, rconf, pepper, clock):
+    """An ACR122U (docs: pcsc or nfcpy) under nfcpy on device "usb": nfcpy does not say which reader refused."""
+    class Acr122(FakeUSB):
+        error = errno.EACCES
+
+        @classmethod
+        def find(cls, path):
+            return [(0x072F, 0x2200, 1, 4)] if path.startswith("usb") else None
+
+    monkeypatch.setattr(nfc.clf.transport, "USB", Acr122)
+    monkeypatch.setattr(nfc.clf.device, "os", fake_os(False))
+    monkeypatch.setattr(nfc.clf.device.sys, "platform", "linux")
+    sup = ReaderSupervisor(NfcpyReader(rconf(backend="nfcpy", device="usb"), pepper.token, clock=clock))
+    sup.step()
+    (e,) = sup.events.drain()
+    assert e.fault == "permission"
+    assert 'ATTRS{idVendor}=="072f", ATTRS{idProduct}=="2200"' in e.fix
+    shipped = SHIPPED_RULES.read_text().splitlines()
+    assert [line for line in shipped if line.startswith("SUBSYSTEM") and line not in e.fix] == []
+
+
+def test_the_shipped_udev_rules_are_the_readers_nfcpy_may_open():
+    """One list in code (devices.NFCPY_IDS -> fixes.udev_rules) and the shipped file say the same."""
+    shipped = SHIPPED_RULES.read_text()
+    header, _, rules = shipped.partition("\n\n#")
+    assert "SUBSYSTEM" not in header
+    assert "#" + rules == udev_rules() + "\n"
+    # and they are exactly the readers of our map that nfcpy 1.0.4 has a driver for
+    assert set(NFCPY_IDS) == set(DEVICE_MAP) & set(nfc.clf.device.usb_device_map)
 
 
 def test_open_with_nothing_plugged_is_enodev(monkeypatch):
