@@ -115,7 +115,7 @@ def reader_checks(
                             f"plug in a supported reader ({names}); check `lsusb`"))
     else:
         wrong = [r for r in readers
-                 if backend and r.model.backend != backend and (r.vendor, r.product) != (0x072F, 0x2200)]
+                 if backend and r.model.backend != backend and not (backend == "nfcpy" and r.model.nfcpy_opens)]
         listing = ", ".join(f"{r.model.name} ({r.usb_id}) on bus {r.busnum:03d} dev {r.devnum:03d}" for r in readers)
         if wrong and len(wrong) == len(readers):
             want = wrong[0].model.backend
@@ -125,7 +125,7 @@ def reader_checks(
             checks.append(Check("reader.usb", "ok", f"found {listing}"))
 
     use = backend if backend in ("nfcpy", "pcsc") else None
-    nfcpy_readers = [r for r in readers if r.model.backend == "nfcpy" or (r.vendor, r.product) == (0x072F, 0x2200)]
+    nfcpy_readers = [r for r in readers if r.model.nfcpy_opens]
 
     # 2. udev permissions: nfcpy opens /dev/bus/usb/BBB/DDD itself (pcscd runs as root).
     if backend in (None, "nfcpy"):
