@@ -444,6 +444,19 @@ point_allotments = Table(
     Column("updated_ms", BigInteger, nullable=False),
 )
 
+# Which donor tokens are one card (docs/points.md, "One card, whichever kiosk asks"): every token a kiosk's
+# ask for a card has listed, mapped to the card's key (a token of the card; when a list links two known cards'
+# tokens, the lower key is kept). ``pools.allot`` counts a card's points over all of its tokens and takes the
+# card's lock by its key. ``kiosk_id``: the kiosk whose list first linked the token.
+card_tokens = Table(
+    "portal_card_tokens", metadata,
+    Column("token", String(64), primary_key=True),
+    Column("card", String(64), nullable=False, index=True),
+    Column("kiosk_id", String(40), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+
 def make_engine(url: str, **kw: Any) -> Engine:
     """An engine for a portal database URL (``sqlite:///file.db`` or ``postgresql+psycopg://...``)."""
     if url.startswith("postgresql://"):

@@ -12,7 +12,8 @@ out no more than exists.
   that kiosk; the kiosk keeps the answer as the portal's last word and spends at most that minus what its
   own ledger has spent. Points earned since the last answer are not spendable until the portal has seen
   them and the kiosk asks again: fail closed. A refunded gift's points, if they were handed out, are taken
-  back from the next kiosk that asks for the card, as far as it holds them unspent (:func:`allot`).
+  back from the next kiosk that asks for the card, as far as it holds them unspent (:func:`allot`). A card is
+  every token kiosks' asks have linked to it (``portal_card_tokens``), so every kiosk counts the same card.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from server_sync import configstore
-from server_sync.db import entries, is_sqlite, kiosks, point_allotments, sponsor_pools, writing
+from server_sync.db import card_tokens, entries, is_sqlite, kiosks, point_allotments, sponsor_pools, writing
 from server_sync.wire.configdoc import ConfigDocError, Pool
 
 _clean = entries.c.quarantine.is_(None)
@@ -155,11 +157,47 @@ def spent_by_kiosk(conn: Connection, donors: list[str]) -> dict[str, int]:
     return {k: int(p or 0) for k, p in conn.execute(q)}
 
 
+class _Relinked(Exception):
+    """A concurrent ask linked one of the listed tokens to another card between reading and locking: try again."""
+
+
+def _card(conn: Connection, pg: bool, kiosk_id: str, donors: list[str]) -> list[str]:
+    """Take the card's lock and record ``donors`` as its tokens; returns every token of the card (its key first).
+
+    The card's key is the key already recorded for a listed token (the lowest, when the list links several cards:
+    they merge into it), else the lowest listed token. A token's key changes only under the lock of its old key
+    and a token joins a card only under the card's lock, so once the keys read are locked, and read again the
+    same, the card's tokens cannot change until commit. On PostgreSQL the locks are advisory transaction locks
+    taken in key order (no deadlock); on SQLite, ``writing`` already holds the one write lock."""
+    def keys() -> dict[str, str]:
+        return {t: c for t, c in conn.execute(select(card_tokens.c.token, card_tokens.c.card)
+                                              .where(card_tokens.c.token.in_(donors)))}
+
+    known = keys()
+    cards = sorted(set(known.values())) or [min(donors)]
+    if pg:
+        for k in cards:
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": "allot:" + k})
+        if keys() != known:
+            raise _Relinked
+    card = cards[0]
+    if len(cards) > 1:  # this list links cards the portal knew apart: one card, under the lowest key
+        conn.execute(card_tokens.update().where(card_tokens.c.card.in_(cards[1:])).values(card=card))
+    for t in sorted(set(donors) - known.keys()):  # in token order: two asks inserting the same tokens queue
+        conn.execute(card_tokens.insert().values(token=t, card=card, kiosk_id=kiosk_id, created_ms=_now_ms()))
+    rest = [r[0] for r in conn.execute(select(card_tokens.c.token).where(card_tokens.c.card == card))]
+    return [card, *sorted(t for t in rest if t != card)]
+
+
 def allot(engine: Engine, kiosk_id: str, donors: list[str], spent_here: int | None = None) -> dict[str, int]:
     """Hand ``kiosk_id`` every point of the card (``donors``: its tokens, the first the current one) that no
     kiosk holds yet, or take back from it what the card no longer has. Returns ``{"allotted": cumulative points
     this kiosk holds for the card, "balance": the card's balance as the portal knows it}``. Serialised per card,
     so two kiosks asking at once cannot both receive the same points.
+
+    The card is every token any kiosk's ask has linked to ``donors`` (``portal_card_tokens``: each kiosk lists
+    the card's token under each pepper epoch it holds, its own ones too), so every kiosk's ask about one card
+    counts the same earned, held and spent points, whichever of the card's tokens it can make.
 
     A kiosk holds ``max(allotted, spent)`` of the card: what it was handed, or more if it spent more (an entry
     the kiosk could not have made honestly, or made before it learnt of a take-back). Its spent points are the
@@ -169,17 +207,26 @@ def allot(engine: Engine, kiosk_id: str, donors: list[str], spent_here: int | No
     entry is held), the asking kiosk gives back as much of the shortfall as it holds unspent, never below what
     it spent: the card's next points fill the rest of the shortfall before any are handed out again."""
     donors = list(dict.fromkeys(donors))[:16]
+    for attempt in range(8):
+        try:
+            return _allot(engine, kiosk_id, donors, spent_here)
+        except (_Relinked, IntegrityError):  # a concurrent ask linked these tokens first (PostgreSQL only)
+            if attempt == 7:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _allot(engine: Engine, kiosk_id: str, donors: list[str], spent_here: int | None) -> dict[str, int]:
     with writing(engine) as conn:
-        if not is_sqlite(engine):  # SQLite's writing() already holds the one write lock
-            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": "allot:" + min(donors)})
+        tokens = _card(conn, not is_sqlite(engine), kiosk_id, donors)
         held = {(d, k): int(p) for d, k, p in conn.execute(select(
             point_allotments.c.donor, point_allotments.c.kiosk_id, point_allotments.c.points).where(
-            point_allotments.c.donor.in_(donors)))}
+            point_allotments.c.donor.in_(tokens)))}
         by_kiosk: dict[str, int] = {}
         for (_, k), p in held.items():
             by_kiosk[k] = by_kiosk.get(k, 0) + p
-        spent_by = spent_by_kiosk(conn, donors)  # as the portal has seen it
-        earned_now = earned(conn, donors)
+        spent_by = spent_by_kiosk(conn, tokens)  # as the portal has seen it
+        earned_now = earned(conn, tokens)
         balance = earned_now - sum(spent_by.values())  # the card's, from synced entries only
         # The asking kiosk's own figure may be ahead of its synced entries; it counts in this ask alone.
         spent_mine = spent_by[kiosk_id] = max(spent_by.get(kiosk_id, 0), spent_here or 0)
@@ -191,8 +238,8 @@ def allot(engine: Engine, kiosk_id: str, donors: list[str], spent_here: int | No
         elif free < 0 and mine > spent_mine:
             take = min(-free, mine - spent_mine)
             mine -= take
-            # From the current token's row first, then the card's older tokens' (a pepper epoch ago).
-            for d in sorted((d for d, k in held if k == kiosk_id), key=lambda d: d != donors[0]):
+            # From the current token's row first, then the card's other tokens' (another pepper epoch).
+            for d in sorted((d for d, k in held if k == kiosk_id), key=lambda d: (d != donors[0], d)):
                 cut = min(take, held[(d, kiosk_id)])
                 if cut:
                     _set_allotment(conn, held, d, kiosk_id, held[(d, kiosk_id)] - cut)
