@@ -252,6 +252,10 @@ def install(app: FastAPI, engine: Engine) -> None:
             if not e:
                 try:
                     pools.save_pool(engine, v)
+                except pools.TooManyPools:
+                    e["id"] = (N_("At most %(max)s sponsor pools can be running (or ended within %(days)s days) at "
+                                  "once. Wait for a pool to end, or set an earlier last day on one."),
+                               {"max": pools.MAX_PUSHED, "days": pools.KEEP_ENDED_DAYS})
                 except ConfigDocError as exc:
                     e["pool"] = (N_("Could not publish: %(reason)s"), {"reason": str(exc)})
             if e:

@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from server_sync import configstore
 from server_sync.db import card_tokens, entries, is_sqlite, kiosks, point_allotments, sponsor_pools, writing
-from server_sync.wire.configdoc import ConfigDocError, Pool
+from server_sync.wire.configdoc import ConfigDocError, Pool, PushedConfig
 
 _clean = entries.c.quarantine.is_(None)
 
@@ -77,11 +77,27 @@ def balances(conn: Connection) -> list[dict[str, Any]]:
     return out
 
 
-def pushed_pools(conn: Connection) -> list[dict[str, Any]]:
-    """The pools as the signed config carries them (configdoc.Pool)."""
+MAX_PUSHED = next(m.max_length for m in PushedConfig.model_fields["pools"].metadata
+                  if isinstance(getattr(m, "max_length", None), int))
+"""The most pools one pushed config carries (configdoc.PushedConfig's own bound)."""
+KEEP_ENDED_DAYS = 7
+"""A pool whose last day is further back than this is no longer pushed: no kiosk may exchange into it (its
+period is checked at the kiosk and the portal), and pools are never deleted, so over the years the ended ones
+would fill the pushed config's :data:`MAX_PUSHED` and no pool could be published at all. Entries made under
+an older config version are judged by that version's document, which still names the pool."""
+
+
+class TooManyPools(ConfigDocError):
+    """Saving this pool would push more than :data:`MAX_PUSHED` pools: nothing is saved."""
+
+
+def pushed_pools(conn: Connection, today: dt.date | None = None) -> list[dict[str, Any]]:
+    """The pools as the signed config carries them (configdoc.Pool): every pool but those that ended more than
+    :data:`KEEP_ENDED_DAYS` before ``today``."""
+    since = ((today or dt.date.today()) - dt.timedelta(days=KEEP_ENDED_DAYS)).isoformat()
     return [Pool(id=p["id"], sponsor=p["sponsor"], sponsor_en=p["sponsor_en"], yen_per_point=p["yen_per_point"],
                  areas=p["areas"], start=p["start"], end=p["end"], allocations=p["allocations"]
-                 ).model_dump(mode="json") for p in list_pools(conn)]
+                 ).model_dump(mode="json") for p in list_pools(conn) if not p["end"] or p["end"] >= since]
 
 
 def save_pool(engine: Engine, v: dict[str, Any]) -> None:
@@ -102,6 +118,8 @@ def save_pool(engine: Engine, v: dict[str, Any]) -> None:
                 raise ConfigDocError(f"¥{handed:,} of this pool is already handed to kiosks; it cannot be "
                                      f"funded with less")
             conn.execute(sponsor_pools.update().where(sponsor_pools.c.id == v["id"]).values(**fields))
+        if len(pushed_pools(conn)) > MAX_PUSHED:  # raised inside the transaction: the pool is not saved
+            raise TooManyPools(f"{MAX_PUSHED} pools are running or ended within {KEEP_ENDED_DAYS} days")
     top_up(engine, force_publish=True)
 
 

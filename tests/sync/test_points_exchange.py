@@ -336,3 +336,47 @@ def test_the_newest_answer_is_the_last_word_over_every_token_of_the_card(tmp_pat
     assert json.loads((tmp_path / pointsync.FILE).read_text()) == {new: 7}
     pointsync.remember(tmp_path, new, 9, [new, old])
     assert pointsync.last_word(tmp_path, [new, old]) == 9
+
+
+def _pool(i: int, funded: int = 10_000, end: str | None = None) -> dict:
+    return {"id": f"pool-{i}", "sponsor": f"sponsor {i}", "sponsor_en": "", "funded_yen": funded,
+            "yen_per_point": 1, "per_kiosk_yen": 1000, "areas": [], "start": None, "end": end}
+
+
+def test_ended_pools_leave_the_pushed_config_and_a_pool_over_its_limit_is_not_saved(portal, tmp_path):
+    """Pools are never deleted: over the years the ended ones filled the pushed config's 50, the 51st was stored
+    (and money handed to kiosks in the database) though it could not be published, and then no pool could be
+    changed at all."""
+    eng = portal.app.state.engine
+    catalog.import_catalog(eng, {"projects": PROJECTS})
+    rig = make_rig(tmp_path, "center-1f")
+    up = enrolled(rig, portal)
+    long_ago = (dt.date.today() - dt.timedelta(days=pools.KEEP_ENDED_DAYS + 1)).isoformat()
+    recently = (dt.date.today() - dt.timedelta(days=pools.KEEP_ENDED_DAYS)).isoformat()
+    try:
+        for i in range(30):
+            pools.save_pool(eng, _pool(i, end=long_ago))  # ended: no kiosk may exchange into them
+        for i in range(30, 30 + pools.MAX_PUSHED - 1):
+            pools.save_pool(eng, _pool(i))
+        pools.save_pool(eng, _pool(100, end=recently))  # the limit's last place: ended, but only just
+        with eng.connect() as conn:
+            assert [p["id"] for p in pools.pushed_pools(conn)] == [
+                f"pool-{i}" for i in sorted([*range(30, 30 + pools.MAX_PUSHED - 1), 100])]
+        with pytest.raises(pools.TooManyPools):
+            pools.save_pool(eng, _pool(200))
+        with eng.connect() as conn:
+            assert "pool-200" not in {p["id"] for p in pools.list_pools(conn)}  # nothing of it stored
+        pools.save_pool(eng, _pool(31, funded=20_000))  # a sponsor's top-up of a running pool still publishes
+        assert up.sync_once().ok
+        pushed = {p.id: p for p in pools_for(load_applied(rig.cfg.data_dir), rig.kiosk_id)}
+        assert len(pushed) == pools.MAX_PUSHED and "pool-0" not in pushed and "pool-31" in pushed
+        # On the pools page the admin is told why, in Japanese, beside the id.
+        add_user(eng, "admin", PASSWORD)
+        s, token = staff_session(portal.url, "admin")
+        r = s.post(portal.url + "/staff/pools", timeout=10, data={
+            "csrf": token, "id": "pool-201", "sponsor": "新しい基金", "funded_yen": "1000", "yen_per_point": "1",
+            "per_kiosk_yen": "100"})
+        assert r.status_code == 422 and "同時に使えるスポンサー基金" in r.text, r.text[-2000:]
+    finally:
+        up.close()
+        rig.ledger.close(checkpoint=False)
