@@ -50,10 +50,23 @@ class ConfigApplier:
         self.on_config = on_config
 
     def apply(self, doc: dict[str, Any], fetch: Callable[[str], bytes]) -> str:
-        """Returns "applied" or "staged"; raises ConfigApplyError (or the fetcher's error) otherwise."""
+        """Returns "applied", "staged", or "unchanged" (this version and digest are applied and recorded already:
+        nothing is written, so an answer repeated every round adds no ``config_change`` a round); raises
+        ConfigApplyError (or the fetcher's error) otherwise."""
         version, dig, body = doc.get("version"), doc.get("digest"), doc.get("config")
-        if not isinstance(version, int) or not isinstance(dig, str):
+        if type(version) is not int or not isinstance(dig, str):
             raise ConfigApplyError("config answer lacks version/digest")
+        held = load_applied(self.data_dir)
+        if held is not None and held.get("version") == version and held.get("digest") == dig:
+            if self.writer is None:
+                return "unchanged"  # the running kiosk has it: nothing to stage
+            # Applied: recorded too, unless the append failed after the file was written; then record it now
+            # (as the next start would: record_applied_config) and tell the running kiosk, which was not told.
+            if not call(self.writer, lambda led: record_applied_config(led, held)):
+                return "unchanged"
+            if self.on_config is not None:
+                self.on_config({"version": version, "digest": dig, "config": held.get("config")})
+            return "applied"
         # Here, not at the top: the start path needs load_applied only, and configdoc's pydantic models cost
         # ~20 ms to build (~0.08 s at a quarter core) before READY=1 (#16). apply() runs on the sync thread.
         from server_sync.wire import configdoc

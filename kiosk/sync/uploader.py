@@ -54,6 +54,18 @@ leaves no such race; a kiosk syncing once a minute opens a connection a round ei
 
 log = logging.getLogger(__name__)
 
+ANSWER_MAX_BYTES = 2 * P.MAX_BODY_BYTES
+"""The largest answer body the kiosk reads from the portal (8 MiB; its answers are a few kB, a config document
+at most about the size of a request). A longer one is cut and the attempt fails (transient)."""
+MEDIA_MAX_BYTES = 1 << 30
+"""The largest media file (GET /api/v1/media/{sha256}) the kiosk downloads for a pushed config."""
+MEDIA_DEADLINE_S = 1800.0
+"""Seconds a media file's body may take to arrive (a clip of a few hundred MB over a slow link)."""
+MAX_SEQ = 2**53 - 1
+"""The largest seq or size an answer may name (the wire protocol's bound, server_sync/wire/protocol.py)."""
+SERVER_TIME_MS = (1_577_836_800_000, 7_258_118_400_000)
+"""The portal clocks the kiosk learns from (2020-01-01 to 2200-01-01, ms): anything else is ignored."""
+
 
 def _unknown_key(status: int, data: Any) -> bool:
     """The portal's answer to a request signed with a key it does not hold for this kiosk."""
@@ -68,6 +80,50 @@ class SyncError(Exception):
 
 class EnrollError(Exception):
     """Enrollment refused; ``str()`` is the portal's reason."""
+
+
+# --- what the kiosk believes of an answer (docs/sync.md, "What the kiosk believes of the portal's answers") ------
+def _shown(value: Any) -> str:
+    return repr(value)[:60]
+
+
+def _malformed(why: str) -> SyncError:
+    return SyncError(f"portal answer malformed: {why}")
+
+
+def _seq_field(data: dict[str, Any], key: str, lo: int = 0, hi: int = MAX_SEQ) -> int:
+    """``data[key]``: a plain int (not a bool, not a float, not a string) in ``lo..hi``, else SyncError."""
+    value = data.get(key)
+    if type(value) is not int:
+        raise _malformed(f"{key} is {_shown(value)}, not an integer")
+    if not lo <= value <= hi:
+        raise _malformed(f"{key}={_shown(value)} is outside {lo}..{hi}")
+    return value
+
+
+def sync_answer(data: Any, kiosk_id: str) -> dict[str, Any]:
+    """The parts of a portal's ``SyncAnswer`` (heartbeat and batch answers; server_sync/wire/protocol.py) the
+    kiosk uses, checked: ``kiosk_id`` (a string, this kiosk's), ``accepted_through_seq`` and ``checkpoint_size``
+    (plain ints, the checkpoint at most the high-water mark), ``config_version`` and ``pepper_epoch`` (plain
+    ints, the latter 0 when absent). Raises a transient :class:`SyncError` ("portal answer ...") otherwise:
+    nothing of a malformed answer is believed. The bounds against this ledger and the batch sent are the
+    caller's. Plain checks, not the portal's pydantic model: the uploader is built on `kiosk run`'s start path,
+    which imports no pydantic (cold start, #16)."""
+    if data is None:
+        raise _malformed("not JSON (an empty body or a web page: not a kiosk portal?)")
+    if not isinstance(data, dict):
+        raise _malformed(f"a {type(data).__name__}, not a JSON object")
+    kid = data.get("kiosk_id")
+    if not isinstance(kid, str):
+        raise _malformed(f"kiosk_id is {_shown(kid)}, not a string")
+    if kid != kiosk_id:
+        raise SyncError(f"portal answer for kiosk {_shown(kid)}, not this kiosk ({kiosk_id}): not believed")
+    accepted = _seq_field(data, "accepted_through_seq")
+    out = {"kiosk_id": kid, "accepted_through_seq": accepted,
+           "checkpoint_size": _seq_field(data, "checkpoint_size", hi=accepted),
+           "config_version": _seq_field(data, "config_version"),
+           "pepper_epoch": _seq_field(data, "pepper_epoch") if "pepper_epoch" in data else 0}
+    return out
 
 
 @dataclass
@@ -214,12 +270,20 @@ class Uploader:
         return self.state.portal_url + path
 
     def _learn_clock(self, data: Any) -> None:
-        if isinstance(data, dict) and isinstance(data.get("server_time"), int):
-            self.offset_s = data["server_time"] / 1000 - time.time()
+        # Only a plausible portal clock (a plain int within SERVER_TIME_MS): 10**400 would overflow the float.
+        t = data.get("server_time") if isinstance(data, dict) else None
+        if type(t) is int and SERVER_TIME_MS[0] <= t <= SERVER_TIME_MS[1]:
+            self.offset_s = t / 1000 - time.time()
 
-    def _call(self, method: str, path: str, body: bytes = b"", idem: str = "", signed: bool = True
+    def _call(self, method: str, path: str, body: bytes = b"", idem: str = "", signed: bool = True, *,
+              max_bytes: int = ANSWER_MAX_BYTES, deadline_s: float | None = None
               ) -> tuple[int, Any, requests.Response]:
-        status, data, resp = self._call_once(method, path, body, idem, signed, self.sk)
+        """One request to the portal, every one the kiosk makes (the uploader's, and pointsync's and peppersync's
+        through it): redirects are not followed (a 3xx is a SyncError naming its Location), and the answer's body
+        is read in chunks, cut at ``max_bytes`` and at ``deadline_s`` seconds after its headers arrived (default:
+        the read timeout, which then bounds the whole body, not only each read of it)."""
+        limits = (max_bytes, self.timeout[1] if deadline_s is None else deadline_s)
+        status, data, resp = self._call_once(method, path, body, idem, signed, self.sk, limits)
         olds = self._previous_keys() if signed else []
         if olds:
             if _unknown_key(status, data):
@@ -228,7 +292,8 @@ class Uploader:
                 from kiosk.ledger import keys
 
                 for old in olds:
-                    status, data, resp = self._call_once(method, path, body, idem, signed, keys.load_private(old))
+                    status, data, resp = self._call_once(method, path, body, idem, signed, keys.load_private(old),
+                                                         limits)
                     if not _unknown_key(status, data):
                         break
             elif status < 400:
@@ -247,8 +312,8 @@ class Uploader:
             return []
         return ([prev] if prev.exists() else []) + older_previous_paths(prev)[::-1]
 
-    def _call_once(self, method: str, path: str, body: bytes, idem: str, signed: bool, sk: Ed25519PrivateKey
-                   ) -> tuple[int, Any, requests.Response]:
+    def _call_once(self, method: str, path: str, body: bytes, idem: str, signed: bool, sk: Ed25519PrivateKey,
+                   limits: tuple[int, float]) -> tuple[int, Any, requests.Response]:
         import requests
 
         headers = {"Content-Type": "application/json"} if body else {}
@@ -259,11 +324,20 @@ class Uploader:
         if self._http is not None and self._last_answer is not None and now - self._last_answer > self.reuse_idle_s:
             self._http.close()  # its pooled connections only: the session opens new ones as needed
         try:
-            resp = self.http.request(method, self._url(path), data=body or None, headers=headers, timeout=self.timeout)
-            content = resp.content  # a body cut mid-way raises here
+            # Never redirected: requests would resend a 307/308 with its method, body and signed headers to
+            # wherever the Location names, and believe what answers there.
+            resp = self.http.request(method, self._url(path), data=body or None, headers=headers, timeout=self.timeout,
+                                     allow_redirects=False, stream=True)
         except requests.RequestException as exc:
             self._last_answer = None
             raise SyncError(f"network: {type(exc).__name__}: {str(exc)[:200]}") from None
+        if 300 <= resp.status_code < 400:
+            resp.close()
+            self._last_answer = None
+            where = resp.headers.get("Location", "")[:200]
+            raise SyncError(f"HTTP {resp.status_code}: the portal redirects to {where!r}; redirects are not followed "
+                            "(set [portal] url to the portal's own address)")
+        content = self._read_body(resp, *limits)  # a body cut mid-way, too long or too slow raises here
         self._last_answer = time.monotonic()
         try:
             data = json.loads(content) if content else None
@@ -273,6 +347,45 @@ class Uploader:
             data = None
         self._learn_clock(data)
         return resp.status_code, data, resp
+
+    def _read_body(self, resp: requests.Response, max_bytes: int, deadline_s: float) -> bytes:
+        """The answer's body, read as it arrives: at most ``max_bytes``, within ``deadline_s`` seconds. The read
+        timeout bounds each read only, so a server sending a byte a second would otherwise hold an attempt for
+        as long as it likes. Afterwards ``resp.content`` and ``resp.text`` work as usual."""
+        import http.client
+
+        import requests
+        import urllib3
+
+        def cut(why: str) -> SyncError:
+            resp.close()  # the connection too: the rest of the body is not read
+            self._last_answer = None
+            return SyncError(f"HTTP {resp.status_code}: answer {why}")
+
+        length = resp.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > max_bytes:
+            raise cut(f"of {length} bytes is longer than {max_bytes}")
+        read = getattr(resp.raw, "read1", None) or resp.raw.read  # read1: what has arrived, not a full chunk
+        end = time.monotonic() + deadline_s
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while chunk := read(64 * 1024, decode_content=True):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > max_bytes:
+                    raise cut(f"is longer than {max_bytes} bytes")
+                if time.monotonic() > end:
+                    raise cut(f"took longer than {deadline_s:g} s to arrive ({size} bytes so far)")
+        except (urllib3.exceptions.HTTPError, http.client.HTTPException, requests.RequestException, OSError) as exc:
+            resp.close()
+            self._last_answer = None
+            raise SyncError(f"network: {type(exc).__name__}: {str(exc)[:200]}") from None
+        content = b"".join(chunks)
+        resp._content = content
+        resp._content_consumed = True  # type: ignore[attr-defined]
+        resp.close()  # back to the pool (read whole): kept alive for the next request
+        return content
 
     def _retry_after(self, resp: requests.Response) -> float | None:
         # An HTTP-date is measured from the answer's Date header, else from the portal's clock as we
@@ -359,9 +472,9 @@ class Uploader:
                 log.exception("payment status for the heartbeat")
         status, data, resp = self._call("POST", f"/api/v1/kiosks/{self.kiosk_id}/heartbeat",
                                          json.dumps(now).encode())
-        if status != 200 or not isinstance(data, dict):
+        if status != 200:
             raise self._fail(status, data, resp)
-        return data
+        return sync_answer(data, self.kiosk_id)
 
     def sync_round(self) -> None:
         """Upload everything the ledger holds now. Raises :class:`SyncError`."""
@@ -370,21 +483,24 @@ class Uploader:
         src = self.source
         self.state.local_size = src.size()  # pending stays true even when the portal cannot be reached
         ans = self.heartbeat()
-        self.sync_pepper(ans.get("pepper_epoch", 0))
+        accepted, cp_ack = ans["accepted_through_seq"], ans["checkpoint_size"]
+        if accepted > src.size():  # the ledger only grows: checked before the config pull may append to it
+            raise SyncError(f"portal answer: the portal holds {accepted} entries but this ledger only {src.size()} "
+                            "(another kiosk's portal? ledger restored from an old backup?): not believed")
+        self.sync_pepper(ans["pepper_epoch"])
         self.state.config_version_seen = ans["config_version"]
         if ans["config_version"] > self.state.config_applied:
             self._pull_config(ans["config_version"])
-        accepted, cp_ack = ans["accepted_through_seq"], ans["checkpoint_size"]
         target = src.size()
         self._note(accepted, cp_ack, target)
-        if accepted > target:
-            raise SyncError(f"portal holds {accepted} entries but this ledger only {target} "
-                            "(ledger restored from an old backup?)", permanent=True)
         # A batch carries the newest checkpoint note the portal can open once it holds the batch: one signed by a
         # key the chain announces at or before the batch's end. After a re-key with a backlog longer than a batch,
         # the newest note is signed by the new key, which the portal learns only from the key_change entry;
         # the batches before it carry the newest note before that entry (docs/sync.md, "Re-keying").
         changes, changes_from = src.key_change_seqs(accepted + 1, target), accepted
+        # Every answer must move the round on: one that leaves it where an earlier pass had it (a 200 that does not
+        # advance, the same gap or checkpoint mismatch again) would have it resend at once, for ever.
+        seen = {(accepted, cp_ack, self.batch_entries)}
         while accepted < target:
             reach = min(target, accepted + self.batch_entries)
             last = P.batch_end(accepted, target, self.batch_entries, src.checkpoint_seqs(accepted + 1, reach))
@@ -401,23 +517,33 @@ class Uploader:
             key = P.idempotency_key(self.kiosk_id, rows[0][0], rows[-1][0], cp_ack, cp_size)
             status, data, resp = self._call("POST", f"/api/v1/kiosks/{self.kiosk_id}/batches", body, key)
             code = data.get("error") if isinstance(data, dict) else None
-            if status == 200 and isinstance(data, dict) and "accepted_through_seq" in data:
-                accepted, cp_ack = data["accepted_through_seq"], data["checkpoint_size"]
+            if status == 200:
+                got = sync_answer(data, self.kiosk_id)
+                if not accepted <= got["accepted_through_seq"] <= last:
+                    raise SyncError(f"portal answer: accepted_through_seq={got['accepted_through_seq']} to a batch of "
+                                    f"seq {accepted + 1}..{last} (it held {accepted}): not believed")
+                accepted, cp_ack = got["accepted_through_seq"], got["checkpoint_size"]
                 # In memory only: the round's end (or its failure, in sync_once and BackgroundSync) saves
                 # the state. The file is a report, never where an upload resumes from (every round starts
                 # from the heartbeat's answer), so a kiosk stopped mid-round loses nothing, and a catch-up
                 # pays one durable write (two fsyncs and a rename) a round instead of one a batch.
                 self._note(accepted, cp_ack, target, success=True, save=False)
-            elif status == 409 and code == "gap" and isinstance(data.get("expected_seq"), int):
-                if data["expected_seq"] - 1 > target:
+            elif status == 409 and code == "gap" and isinstance(data, dict):
+                expected = _seq_field(data, "expected_seq", lo=1)
+                if expected - 1 > target:
                     raise SyncError("portal expects entries this ledger does not have", permanent=True)
-                accepted = data["expected_seq"] - 1
-            elif status == 409 and code == "checkpoint_ack_mismatch":
-                cp_ack = data["checkpoint_size"]
+                accepted = expected - 1
+            elif status == 409 and code == "checkpoint_ack_mismatch" and isinstance(data, dict):
+                cp_ack = _seq_field(data, "checkpoint_size", hi=target)
             elif status == 413 and len(rows) > 1:
                 self.batch_entries = max(1, len(rows) // 2)
             else:
                 raise self._fail(status, data, resp)
+            now = (accepted, cp_ack, self.batch_entries)
+            if now in seen:
+                raise SyncError(f"portal answer (HTTP {status} {code or ''}) moved nothing: it holds {accepted}, "
+                                f"checkpoint {cp_ack}, as before; retried after a pause")
+            seen.add(now)
         self._note(accepted, cp_ack, max(target, src.size()), success=True)
 
     def _note(self, accepted: int, cp_ack: int, local: int, success: bool = False, save: bool = True) -> None:
@@ -428,13 +554,31 @@ class Uploader:
         if save:
             st.save(self.state_path)
 
-    def _pull_config(self, version: int) -> None:
+    def _pull_config(self, announced: int) -> None:
+        """Fetch, check and apply the config the heartbeat announced (version ``announced``). A document that is
+        not newer than the one applied, or older than the one announced (a cached or lagging answer), is
+        refused: it would roll the kiosk back, or be recorded again every round. Refusals and bad configs are
+        reported in ``extra["config_error"]``, never raised: they must not stop donations from being uploaded."""
         status, data, resp = self._call("GET", f"/api/v1/kiosks/{self.kiosk_id}/config")
         if status != 200 or not isinstance(data, dict):
             raise self._fail(status, data, resp)
 
+        def refuse(why: str) -> None:
+            self.state.extra["config_error"] = f"config v{announced}: {why}"
+            log.error("config push: %s", why)
+
+        version, applied = data.get("version"), self.state.config_applied
+        if type(version) is not int:
+            return refuse(f"portal answer malformed: version is {_shown(version)}, not an integer")
+        if version <= applied:
+            return refuse(f"the portal's config answer is v{version}, not newer than v{applied} applied: not applied")
+        if version < announced:
+            return refuse(f"the portal's config answer is v{version}, older than the v{announced} it announced "
+                          "(a stale answer?): not applied")
+
         def fetch(sha: str) -> bytes:
-            st, _, r = self._call("GET", f"/api/v1/media/{sha}", signed=False)
+            st, _, r = self._call("GET", f"/api/v1/media/{sha}", signed=False, max_bytes=MEDIA_MAX_BYTES,
+                                  deadline_s=MEDIA_DEADLINE_S)
             if st != 200:
                 raise SyncError(f"media {sha[:12]}…: HTTP {st}")
             return r.content
@@ -443,14 +587,12 @@ class Uploader:
             result = self.applier.apply(data, fetch)
         except (ConfigApplyError, SyncError, LedgerError, OSError) as exc:
             # A bad or unreachable config must not stop donations from being uploaded: report it and go on.
-            self.state.extra["config_error"] = f"config v{version}: {exc}"
-            log.error("config push: %s", exc)
-            return
+            return refuse(str(exc))
         self.state.extra.pop("config_error", None)
-        if result == "applied":
-            self.state.config_applied = data["version"]
+        if result in ("applied", "unchanged"):
+            self.state.config_applied = version
         elif result == "staged":
-            self.state.config_staged = data["version"]
+            self.state.config_staged = version
 
     # --- driving ----------------------------------------------------------------------------------
     def sync_once(self, max_attempts: int = 8) -> SyncState:
