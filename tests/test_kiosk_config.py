@@ -187,3 +187,27 @@ def test_to_toml_quotes_what_a_hand_written_writer_got_wrong(tmp_path):
     cfg = validate_config(data, "<test>", tmp_path)
     (tmp_path / "k.toml").write_text(to_toml(cfg), "utf-8")
     assert load_config(tmp_path / "k.toml").projects[0].title == data["projects"][0]["title"]
+
+
+@pytest.mark.parametrize("zone", ["Asia", "Etc", "America"])
+def test_a_region_instead_of_a_time_zone_is_a_config_error(zone):
+    # With tzdata installed, ZoneInfo("Asia") opens a folder: IsADirectoryError, which pydantic does not report.
+    with pytest.raises(ConfigError, match="timezone"):
+        validate_config({"kiosk": {"id": "k-1", "timezone": zone}})
+
+
+def test_a_region_instead_of_a_time_zone_stops_doctor_with_exit_2_and_no_traceback(tmp_path):
+    (tmp_path / "k.toml").write_text('[kiosk]\nid = "k-1"\ntimezone = "Asia"\n')
+    r = subprocess.run([sys.executable, "-m", "kiosk", "doctor", "--config", str(tmp_path / "k.toml")],
+                       capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in r.stderr and "kiosk.timezone" in r.stderr, r.stderr[-600:]
+    assert r.returncode == 2
+
+
+def test_duplicate_project_ids_are_reported_with_every_other_error():
+    bad = {"kiosk": {"id": "k-1"}, "ledger": {"checkpoint_every": 0},
+           "projects": [{"id": "a", "title": "A", "area": "town"}, {"id": "a", "title": "B", "area": "town"}]}
+    with pytest.raises(ConfigError) as err:
+        validate_config(bad)
+    assert "ledger.checkpoint_every" in str(err.value) and "duplicate project ids" in str(err.value), str(err.value)
+

@@ -39,7 +39,7 @@ class KioskSection(Section):
     def _known_zone(cls, v: str) -> str:
         try:
             ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a region's folder ("Asia"), not a zone
             raise ValueError(f"unknown time zone {v!r} (use an IANA name such as 'Asia/Tokyo')") from None
         return v
 

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from kiosk.config.base import Section
 from kiosk.config.donation import DonationSection, Project
@@ -75,13 +75,16 @@ class KioskConfig(KioskConfigPaths, Section):
     projects: list[Project] = Field(default_factory=list)
     """Projects citizens can give to ([[projects]] tables)."""
 
-    @model_validator(mode="after")
-    def _unique_projects(self) -> KioskConfig:
+    @field_validator("projects")
+    @classmethod
+    def _unique_projects(cls, projects: list[Project]) -> list[Project]:
+        # A field validator, not one of the whole model: pydantic runs those only when every field is valid, so
+        # duplicates went unreported beside any other mistake in the file (every error at once).
         seen: set[str] = set()
-        dups = [p.id for p in self.projects if p.id in seen or seen.add(p.id)]
+        dups = [p.id for p in projects if p.id in seen or seen.add(p.id)]  # type: ignore[func-returns-value]
         if dups:
             raise ValueError(f"duplicate project ids: {sorted(set(dups))}")
-        return self
+        return projects
 
     # Paths in the file are relative; these resolve them once the file's location is known.
     base_dir: Path = Field(default=Path("."), exclude=True)

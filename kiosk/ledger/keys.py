@@ -10,7 +10,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -68,7 +68,7 @@ def load_private(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
         raise KeyError_(f"cannot read signing key {p}: {exc.strerror}") from None
     try:
         sk = serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # the last: a damaged algorithm identifier
         raise KeyError_(f"{p} is not an unencrypted PEM private key: {exc}") from None
     if not isinstance(sk, Ed25519PrivateKey):
         raise KeyError_(f"{p} is not an Ed25519 key")
@@ -83,7 +83,7 @@ def load_public(path: str | os.PathLike[str]) -> Ed25519PublicKey:
         raise KeyError_(f"cannot read public key {p}: {exc.strerror}") from None
     try:
         pk = serialization.load_pem_public_key(data)
-    except ValueError as exc:
+    except (ValueError, UnsupportedAlgorithm) as exc:
         raise KeyError_(f"{p} is not a PEM public key: {exc}") from None
     if not isinstance(pk, Ed25519PublicKey):
         raise KeyError_(f"{p} is not an Ed25519 public key")
