@@ -531,8 +531,10 @@ class Ledger:
                 pass
             self._conn = None
 
-    def append(self, kind: str, data: dict[str, Any]) -> Entry:
-        """Append a generic entry (admin_action, config_change, close_out...) and checkpoint if due."""
+    def append(self, kind: str, data: dict[str, Any] | Callable[[LedgerState], dict[str, Any]]) -> Entry:
+        """Append a generic entry (admin_action, config_change, close_out...) and checkpoint if due. ``data`` may
+        be a function of the state, called again if another process appended first (the retry of
+        :meth:`_append`): the nightly close-out re-counts its day there, inside the write."""
         if kind in ("genesis", "checkpoint", "donation_intent", "donation", "donation_failed", "void",
                     "points_grant", "boot", "key_change"):
             raise LedgerError(f"use the dedicated method for {kind} entries")

@@ -89,22 +89,31 @@ def z_report(writer: LedgerWriter, day: date | None = None, *, force: bool = Fal
     planned = _plan(ledger, day, stop=upto)
 
     def commit(led: Ledger) -> Entry:
-        previous, rep = planned
-        if any(e.type in REPORT_KINDS for e in led.iter_entries(start=upto + 1)):
-            # A gift, void or close-out landed while we counted: count again, here, where nothing can.
-            previous, rep = _plan(led, day)
-        if previous is not None and not force:
-            raise AlreadyClosed(day, previous)
-        data: dict[str, Any] = {k: rep[k] for k in CLOSE_OUT_KEYS if k != "business_date"}
-        data["business_date"] = day.isoformat()
-        data["trigger"] = trigger
-        if rep["clock_unsynced"]:  # the Z says its day is the unsynced clock's (docs/ledger.md, close_out)
-            data["clock_unsynced"] = rep["clock_unsynced"]
-        if previous is not None:
-            data["supersedes_seq"] = previous
-        entry = led.append("close_out", data)
-        log.info("close-out %s: %d donations, %d yen (seq=%d, %s)", day, rep["count"], rep["total_yen"], entry.seq,
-                 trigger)
+        counted = [upto, planned]  # the last entry counted, and what the count gave
+
+        def data_now(_st: Any) -> dict[str, Any]:
+            # Called by the append itself, and again if another process (the nightly `kiosk closeout` beside the
+            # menu's) appended before this one could: the check and the count are then redone on the ledger as
+            # re-read, so a day is never closed twice, nor with a stale count.
+            if any(e.type in REPORT_KINDS for e in led.iter_entries(start=counted[0] + 1)):
+                # A gift, void or close-out landed while we counted: count again, here, where nothing can.
+                counted[1] = _plan(led, day)
+            counted[0] = led.size
+            previous, rep = counted[1]
+            if previous is not None and not force:
+                raise AlreadyClosed(day, previous)
+            data: dict[str, Any] = {k: rep[k] for k in CLOSE_OUT_KEYS if k != "business_date"}
+            data["business_date"] = day.isoformat()
+            data["trigger"] = trigger
+            if rep["clock_unsynced"]:  # the Z says its day is the unsynced clock's (docs/ledger.md, close_out)
+                data["clock_unsynced"] = rep["clock_unsynced"]
+            if previous is not None:
+                data["supersedes_seq"] = previous
+            return data
+
+        entry = led.append("close_out", data_now)
+        log.info("close-out %s: %d donations, %d yen (seq=%d, %s)", day, entry.data["count"], entry.data["total_yen"],
+                 entry.seq, trigger)
         return entry
 
     return call(writer, commit)

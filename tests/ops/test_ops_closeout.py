@@ -58,6 +58,56 @@ def test_second_z_for_a_date_is_refused_unless_forced(site):
     assert closeout_fields(again.data) == closeout_fields(first.data)
 
 
+@pytest.mark.parametrize("lands", ["close_out", "donation"])
+def test_a_z_raced_by_another_process_is_counted_again_inside_the_write(site, lands):
+    """The menu of `kiosk run` closes DAY1 while the nightly `kiosk closeout` (another process: another Ledger on
+    the same file) appends in the moment between the menu's check and its write, here while the menu's writer reads
+    the clock for its entry. The append then finds its seq taken and tries again on the file as re-read: the check
+    and the count must be redone there, or the day gets a second Z, or a Z that misses the other's gift."""
+    from kiosk.ledger import Ledger
+    from kiosk.ledger.clock import FixedClock
+    from kiosk.ledger.writer import InlineWriter
+    from kiosk.ops.local_files import open_ledger
+
+    fill_two_days(site.ledger, site.pepper, site.clock, site.idms)
+    site.ledger.close(checkpoint=False)
+    day1 = site.clock.wall_ms() - 24 * 3600_000  # fill_two_days left the clock on DAY2
+    other = Ledger.open(site.ledger.path, site.ledger._sk, site.ledger.kiosk_id, clock=FixedClock(wall_ms=day1),
+                        boot=False)
+
+    class TheOtherAppendsNow(FixedClock):
+        armed = fired = False
+
+        def wall_ms(self) -> int:
+            if self.armed and not self.fired:  # once: the first clock read of the menu's close-out append
+                self.fired = True
+                if lands == "close_out":
+                    z_report(InlineWriter(other), DAY1, trigger="timer")
+                else:  # a late gift of DAY1's, settled by the other process
+                    intent = other.record_intent("kodomo", 700, "sim", site.pepper.token(site.idms[0]), "late-gift")
+                    other.record_donation(intent.seq, "sim-late", 7)
+            return super().wall_ms()
+
+    clock = TheOtherAppendsNow(wall_ms=day1)
+    menu = open_ledger(site.cfg, clock=clock)
+    clock.armed = True
+    try:
+        if lands == "close_out":
+            with pytest.raises(AlreadyClosed):
+                z_report(InlineWriter(menu), DAY1)
+        else:
+            z_report(InlineWriter(menu), DAY1)
+        assert clock.fired
+        zs = [e for e in menu.iter_entries() if e.type == "close_out" and e.data["business_date"] == DAY1.isoformat()]
+        assert len(zs) == 1, [(z.seq, z.data.get("trigger")) for z in zs]
+        day = settled_report([(e.seq, e.obj) for e in menu.iter_entries()], DAY1)
+        assert (zs[0].data["count"], zs[0].data["total_yen"]) == (day["count"], day["total_yen"])
+        assert verify_path(menu.path).ok
+    finally:
+        menu.close(checkpoint=False)
+        other.close(checkpoint=False)
+
+
 def test_x_report_writes_nothing(site):
     led = site.ledger
     fill_two_days(led, site.pepper, site.clock, site.idms)
