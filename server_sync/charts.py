@@ -19,6 +19,13 @@ from markupsafe import Markup, escape
 
 from server_sync.i18n import N_
 
+
+def percent_of(total_yen: int, goal_yen: int | None) -> int | None:
+    """The whole percent of a goal reached, floored (99.6 % is not yet the goal) and at most 100, in integers:
+    ``int(total / goal * 100)`` gave 28 for ¥14,500 of ¥50,000 (0.29 * 100 is 28.999999999999996 in floating
+    point). None without a goal. Every page, chart and table prints this one figure."""
+    return min(100, int(total_yen) * 100 // int(goal_yen)) if goal_yen else None
+
 # Okabe–Ito: distinguishable with the common colour-vision deficiencies; black last.
 COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 # One pattern per series, drawn over its colour: the series differ in texture too.
@@ -161,8 +168,9 @@ def progress_bars(chart_id: str, title: str, items: list[dict[str, Any]], lang: 
     for i, it in enumerate(items):
         y = top + i * row_h
         total, goal = int(it["total_yen"]), it.get("goal_yen")
-        share = min(1.0, total / goal) if goal else None
-        pct = f"{int(share * 100)}%" if share is not None else ""  # floored: 99.6 % is not yet the goal
+        share = min(1.0, total / goal) if goal else None  # the bar's width
+        percent = percent_of(total, goal)
+        pct = f"{percent}%" if percent is not None else ""
         said = (text(N_("%(total)s of %(goal)s (%(percent)s)"), total=yen(total), goal=yen(goal), percent=pct)
                 if goal else yen(total))
         out.append(f'<g class="goal" data-key="{escape(it["key"])}" data-total-yen="{total}" '

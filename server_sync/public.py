@@ -107,7 +107,8 @@ def series_chart(chart_id: str, title: str, data: dict[str, Any], lang: str) -> 
 
 def progress_chart(chart_id: str, title: str, items: list[dict[str, Any]], lang: str) -> dict[str, Any]:
     rows = [{"key": it.get("id") or it.get("area"), "label": pages._title(it, lang), "total_yen": it["total_yen"],
-             "goal_yen": it.get("goal_yen") or None, "progress": it.get("progress")} for it in items]
+             "goal_yen": it.get("goal_yen") or None, "progress": it.get("progress"), "percent": it.get("percent")}
+            for it in items]
     svg = charts.progress_bars(chart_id, title, rows, lang, _text(lang))
     return {"id": chart_id, "title": title, "svg": svg, "kind": "progress", "rows": rows, "words": _words(lang)}
 

@@ -26,6 +26,7 @@ from kiosk.ledger.keys import key_id, public_from_raw
 from server_sync import catalog, configstore, kiosk_keys, tree
 from server_sync import totals as kept_totals
 from server_sync.catalog import AREAS
+from server_sync.charts import percent_of
 from server_sync.db import IS_BOOT, QUARANTINED, UNTIMED, alarms, entries, is_sqlite, key_events, kiosk_info, kiosks
 from server_sync.wire import csvsafe
 
@@ -67,7 +68,8 @@ def projects(engine: Engine) -> list[dict[str, Any]]:
                     "group": m.get("group", ""), "area": m.get("area"), "goal_yen": goal,
                     "start": m.get("start"), "end": m.get("end"), "active": m.get("active", False),
                     "count": t["count"], "total_yen": t["total_yen"],
-                    "progress": min(1.0, t["total_yen"] / goal) if goal else None})
+                    "progress": min(1.0, t["total_yen"] / goal) if goal else None,
+                    "percent": percent_of(t["total_yen"], goal)})
     return out
 
 
@@ -83,7 +85,8 @@ def areas(engine: Engine) -> list[dict[str, Any]]:
         a["goal_yen"] += p["goal_yen"] or 0
         a["projects"].append(p["id"])
     for a in by.values():
-        a["progress"] = min(1.0, a["total_yen"] / a["goal_yen"]) if a["goal_yen"] else None
+        a["progress"] = min(1.0, a["total_yen"] / a["goal_yen"]) if a["goal_yen"] else None  # a bar's width
+        a["percent"] = percent_of(a["total_yen"], a["goal_yen"])  # the figure printed
     return list(by.values())
 
 

@@ -327,3 +327,26 @@ def test_titles_are_text_in_charts_and_on_the_new_pages(portal, rig):
         assert "<script>alert" not in r.text and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in r.text, url
         for svg in svgs(r.text).values():  # each chart still parses as XML, the title in it as text only
             assert not [e for e in svg.iter() if e.tag.endswith("script")], url
+
+
+def test_the_percent_of_a_goal_is_counted_in_whole_yen_everywhere(portal, rig):
+    """¥1,450 of a ¥5,000 goal is 29 %: as a float, 0.29 * 100 is 28.999999999999996, which the pages and the goal
+    chart floored to 28 while the bar said 29. One integer figure (charts.percent_of) is printed everywhere."""
+    assert [charts.percent_of(t, 50_000) for t in (14_500, 28_500, 29_000, 49_999, 50_000, 90_000)] == [
+        29, 57, 58, 99, 100, 100]
+    assert charts.percent_of(0, 5_000) == 0 and charts.percent_of(100, None) is None
+    from server_sync import catalog
+
+    catalog.import_catalog(portal.app.state.engine, {"projects": PROJECTS})
+    for yen in (1000, 300, 100, 50):  # ¥1,450 to kodomo, whose goal is ¥5,000
+        donate(rig, "kodomo", yen)
+    rig.ledger.checkpoint()
+    assert enrolled(rig, portal).sync_once().ok
+    [p] = [p for p in queries.projects(portal.app.state.engine) if p["id"] == "kodomo"]
+    assert (p["total_yen"], p["goal_yen"], p["percent"]) == (1450, 5000, 29)
+    project = requests.get(portal.url + "/p/kodomo", timeout=10).text
+    assert re.search(r'id="goal">[^<]*目標の 29%', project) and 'aria-valuenow="29"' in project
+    home = requests.get(portal.url + "/", timeout=10).text
+    item = re.search(r'data-project="kodomo".*?</li>', home, re.S).group(0)  # type: ignore[union-attr]
+    assert "(29%)" in item and 'aria-valuenow="29"' in item
+    assert re.search(r'<g class="goal" data-key="kodomo"[^>]*data-percent="29%"', home)
