@@ -88,6 +88,21 @@ def load(conn: Connection, kid: str, request_key: bytes) -> KioskKeys:
     return out
 
 
+def refuse_revoked_request_key(engine: Engine, kid: str, raw: bytes) -> None:
+    """403 ``key_revoked`` when ``raw``, the key a request of ``kid``'s was signed with, is revoked for it. A revoked
+    key may still send heartbeats and batches (their entries are judged by the key that signed each), but it gets
+    nothing private: no my page, no city pepper, no card's points (docs/sync.md, "Revoking a key"); the thief of
+    a kiosk holds its key until an administrator announces the next one."""
+    with engine.connect() as conn:
+        hit = conn.execute(select(key_events.c.seq).where(
+            key_events.c.kiosk_id == kid, key_events.c.kind == "revoke", key_events.c.key_id == key_id(raw))).first()
+    if hit is not None:
+        from server_sync.errors import PortalError
+
+        raise PortalError(403, "key_revoked", f"the key that signed this request is revoked from seq={hit[0]}: "
+                          "an administrator must announce the kiosk's next key")
+
+
 def chain_keys(conn: Connection, kid: str) -> list[tuple[int, str]]:
     """``[(first seq it signs, key hex)]`` as the kiosk's stored ledger names them (genesis, key_change)."""
     out: list[tuple[int, str]] = []

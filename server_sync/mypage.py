@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from kiosk.ledger.keys import public_from_raw
-from server_sync import logfilter, pages, pools, queries
+from server_sync import kiosk_keys, logfilter, pages, pools, queries
 from server_sync.db import entries, kiosks, mypage_claims, mypage_tokens, mypages, writing
 from server_sync.errors import PortalError
 from server_sync.wire import mypage as W
@@ -73,6 +73,7 @@ def claim(engine: Engine, text: str, now_ms: int | None = None) -> str:
         raise PortalError(404, "unknown_kiosk", "the kiosk that made this code is not enrolled here")
     if not req.verify(public_from_raw(bytes(k[0]))):
         raise PortalError(403, "bad_signature", "this code was not signed by the kiosk it names")
+    kiosk_keys.refuse_revoked_request_key(engine, req.kiosk_id, bytes(k[0]))  # a stolen kiosk's key opens no page
     if k[2] is not None:
         raise PortalError(403, "kiosk_suspended", "the kiosk that made this code is suspended")
     if req.expires_ms - req.issued_ms > W.MAX_TTL_MS or req.expires_ms <= req.issued_ms:

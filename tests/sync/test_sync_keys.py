@@ -78,6 +78,41 @@ def test_a_revoked_key_is_refused_from_its_seq_on_and_nothing_after_counts(porta
     assert portal_main(["kiosk", "revoke", "--db", portal.db_url, rig.kiosk_id]) == 2  # no --from-seq
 
 
+def test_a_revoked_key_gets_nothing_private_no_my_page_no_pepper_no_points(portal, rig):
+    """The thief of a kiosk holds its key and pepper. After staff revoke the key, its heartbeats still count as
+    "last seen", but a my page it signs for a card whose IDm it read, the city's pepper after the rotation meant to
+    leave it behind, and a card's points are refused: 403 key_revoked. Before, only batches were."""
+    from kiosk.sync.pointsync import ask
+    from server_sync.wire import mypage as W
+
+    rig.donate(2)
+    up = enrolled(rig, portal, pepper=rig.pepper)
+    assert up.sync_once().ok
+    sk = keys.load_private(rig.cfg.private_key_path)
+    token = rig.pepper.card_token(b"\x01\x02\x03\x04\x05\x06\x07\x08")
+
+    def my_page() -> requests.Response:
+        req = W.make_request(sk, rig.kiosk_id, token.all_hexes, rig.clock.wall_ms(), 180_000)
+        return requests.post(portal.url + "/me/claim", json={"request": req}, timeout=10)
+
+    def pepper() -> requests.Response:
+        body = json.dumps({"seal_key": "ab" * 32}).encode()
+        return signed_post(portal.url, rig, f"/api/v1/kiosks/{rig.kiosk_id}/peppers", body)
+
+    assert my_page().status_code == 200 and pepper().status_code == 200  # before: the kiosk's own
+    assert ask(up, token, list(token.all_hexes), 0)["allotted"] == 0
+    assert portal_main(["kiosk", "revoke", "--db", portal.db_url, rig.kiosk_id, "--from-seq",
+                        str(rig.ledger.size + 1)]) == 0
+    for r in (my_page(), pepper()):
+        assert r.status_code == 403 and r.json()["error"] == "key_revoked", r.text
+    try:
+        ask(up, token, list(token.all_hexes), 0)
+        raise AssertionError("a revoked key was handed a card's points")
+    except Exception as exc:  # noqa: BLE001 - pointsync raises the uploader's SyncError with the portal's reason
+        assert "key_revoked" in str(exc), exc
+    assert up.heartbeat()["accepted_through_seq"] == rig.ledger.size  # heartbeats stay accepted
+
+
 def test_an_administrator_revokes_a_key_on_the_kiosks_page(portal, rig):
     from server_sync.staff import add_user
 
