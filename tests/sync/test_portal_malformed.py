@@ -103,15 +103,19 @@ def test_a_huge_boot_in_a_heartbeat_is_422_not_a_database_error(portal, rig):
     assert signed_post(portal.url, rig, path, _heartbeat(rig)).status_code == 200
 
 
-@pytest.mark.parametrize("what", ["project", "donor", "boot", "config_version"])
-def test_signed_entries_that_overflow_a_column_are_422_on_both_databases(portal, rig, what):
-    """A stolen key signs values no honest kiosk writes; PostgreSQL would refuse them with a 500."""
+def _synced(portal, rig):  # noqa: ANN001, ANN202
+    """An enrolled kiosk with two gifts at the portal: its uploader, the portal's totals, its ledger's size and a
+    card's token, for a test that then feeds the portal an entry no honest kiosk writes."""
     rig.donate(2)
     up = enrolled(rig, portal)
     assert up.sync_once().ok
-    before = portal.totals()
-    n = rig.ledger.size
-    token = rig.pepper.token(fake_idm(1))
+    return up, portal.totals(), rig.ledger.size, rig.pepper.token(fake_idm(1))
+
+
+@pytest.mark.parametrize("what", ["project", "donor", "boot", "config_version"])
+def test_signed_entries_that_overflow_a_column_are_422_on_both_databases(portal, rig, what):
+    """A stolen key signs values no honest kiosk writes; PostgreSQL would refuse them with a 500."""
+    up, before, n, token = _synced(portal, rig)
     if what == "project":
         rig.ledger.record_intent("p" * 41, 100, "sim", token, uuid.uuid4().hex)
     elif what == "donor":
@@ -147,12 +151,7 @@ def test_signed_entries_with_a_field_of_the_wrong_type_are_422_and_the_kiosk_goe
     """A stolen key signs a list, an object or null where a name belongs. The portal's reads of such a value
     (the kept totals keyed by project, the columns, the config documents) failed with a 500 at every retry, so
     the kiosk could upload nothing after it; the ledger's own rules now refuse it, at the kiosk and the portal."""
-    rig.donate(2)
-    up = enrolled(rig, portal)
-    assert up.sync_once().ok
-    before = portal.totals()
-    n = rig.ledger.size
-    token = rig.pepper.token(fake_idm(1))
+    up, before, n, token = _synced(portal, rig)
     if kind == "donation_intent":
         rig.ledger.record_intent("kodomo", 100, "sim", token, uuid.uuid4().hex)
     elif kind == "donation":
