@@ -830,6 +830,13 @@ class Ledger:
                           [] if kind in RARE_KINDS else [kind])
         return self.entry(int(rows[0][0])) if rows else None
 
+    def newest_of_type(self, kind: str, limit: int) -> list[Entry]:
+        """The newest ``limit`` entries of ``kind``, newest first (walking back from the newest entry, as
+        :meth:`last_of_type` does for a kind that is not rare)."""
+        rows = self._rows(f"SELECT seq, body, entry_hash, signature FROM entries WHERE {_kind_term(kind)} "
+                          "ORDER BY seq DESC LIMIT ?", ([] if kind in RARE_KINDS else [kind]) + [limit])
+        return [Entry(s, b, h, g, parse_body(b)) for s, b, h, g in rows]
+
     def entries_of(self, kind: str, stop: int | None = None) -> list[Entry]:
         """Every entry of ``kind``, one of :data:`~kiosk.ledger.schema.RARE_KINDS` (voids, close-outs, config
         changes, points spent), oldest first, up to ``stop``: through their index, not the whole history."""

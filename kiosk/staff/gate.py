@@ -17,6 +17,7 @@ wait, use :meth:`StaffSession.record_wait` and :meth:`StaffSession.action`.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -128,6 +129,34 @@ class StaffSession:
         return self.record("menu_close", reason=reason, seconds=int(self._clock() - self.opened_at))
 
 
+PIN_TRAIL_LOOKBACK = 200
+"""Newest ``admin_action`` entries read at start for the PIN's record (every wrong PIN writes one or two)."""
+
+
+def pin_trail(ledger: Ledger) -> tuple[int, float]:
+    """(wrong PINs in a row, seconds the keypad is still locked) as the ledger recorded them before this start:
+    the newest ``pin_failed`` after the last menu opened by PIN, and its ``pin_locked``, whose lock runs from the
+    entry's wall time when both the entry's and this kiosk's clocks are synced, and in full from now when either
+    is not (a Pi without its clock: never shorter than recorded)."""
+    locked: dict[str, Any] | None = None
+    for entry in ledger.newest_of_type("admin_action", PIN_TRAIL_LOOKBACK):
+        obj = entry.obj
+        data = obj["data"]
+        action = data.get("action")
+        if action == "menu_open" and data.get("via") == "pin":
+            return 0, 0.0  # a right PIN cleared the count
+        if action == "pin_locked" and locked is None:
+            locked = obj
+        elif action == "pin_failed" and isinstance(data.get("failures"), int):
+            if locked is None:
+                return data["failures"], 0.0
+            seconds = float(locked["data"].get("seconds") or 0)
+            if locked["clock_synced"] and ledger.clock.synced():
+                seconds -= (ledger.clock.wall_ms() - locked["wall_ms"]) / 1000
+            return data["failures"], max(0.0, seconds)
+    return 0, 0.0
+
+
 class StaffGate:
     """The two ways into the menu: a registered staff card, or the hidden gesture plus the PIN."""
 
@@ -139,6 +168,12 @@ class StaffGate:
         self._tokens = frozenset(settings.staff_tokens)
         self.pin = PinLock(settings.pin_hash, free_attempts=settings.free_attempts,
                            base_s=settings.lockout_base_s, max_s=settings.lockout_max_s, clock=clock)
+        if settings.pin_hash:
+            try:
+                self.pin.restore(*pin_trail(writer.ledger))
+            except (sqlite3.Error, OSError) as exc:  # unreadable ledger: the keypad starts locked (fail closed)
+                log.error("PIN lock not restored (%s): locked for %d s", exc, settings.lockout_max_s)
+                self.pin.restore(settings.free_attempts, settings.lockout_max_s)
 
     def is_staff_card(self, token: DonorToken) -> bool:
         # Under any epoch the kiosk holds: a staff card registered before the city's pepper arrived (or

@@ -5,8 +5,9 @@ The PIN is never stored, logged or recorded: config holds only
 constant time. A 4–8 digit PIN has at most 10^8 values, so the hash alone
 does not make it safe against someone holding the config file; the point is
 that the file never shows the PIN to whoever reads it, and the lock makes
-guessing at the screen hopeless. The lock lives in memory: a restart clears
-it, but a restart takes a minute, which is slower than the lock itself.
+guessing at the screen hopeless. The lock lives in memory, and the ledger records each wrong PIN and
+lock: at start the gate takes them up again (kiosk/staff/gate.py ``pin_trail``), so pulling the plug
+clears nothing.
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ class PinLock:
     """Checks PINs and locks with growing delays: after ``free_attempts`` wrong PINs in a row the
     keypad locks for ``base_s``, then twice that for each further wrong PIN, up to ``max_s``.
 
-    ``clock`` returns monotonic seconds; tests pass a fake. A right PIN clears the count.
+    ``clock`` returns monotonic seconds; tests pass a fake. A right PIN clears the count. The count and the
+    lock survive a restart through the ledger's record of them (:meth:`restore`).
     """
 
     def __init__(self, pin_hash: str, *, free_attempts: int = 3, base_s: float = 30, max_s: float = 900,
@@ -114,6 +116,12 @@ class PinLock:
         if extra < 0:
             return 0.0
         return float(min(self.max_s, self.base_s * (2 ** min(extra, 32))))
+
+    def restore(self, failures: int, locked_for_s: float) -> None:
+        """Take up where the keypad stood before a restart (:func:`kiosk.staff.gate.pin_trail` reads it from the
+        ledger): a restart must not clear a lock, or pulling the plug would give three free guesses a boot."""
+        self.failures = max(0, failures)
+        self._locked_until = self._clock() + max(0.0, min(float(self.max_s), locked_for_s))
 
     def attempt(self, pin: str) -> PinAttempt:
         wait = self.locked_for()

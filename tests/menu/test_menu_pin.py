@@ -83,6 +83,39 @@ def test_wrong_pins_lock_with_growing_delays(rig):
     assert [d["seconds"] for d in rig.admin() if d["action"] == "pin_locked"] == [30, 60, 120]
 
 
+def test_the_lock_and_the_count_survive_a_restart(rig):
+    """Pulling the plug must not clear the keypad's lock: a new process (a new gate over the same ledger, a new
+    monotonic clock) takes up the recorded count and lock; a right PIN's menu_open clears them for the next."""
+    from kiosk.ledger.writer import InlineWriter
+    from kiosk.staff.gate import StaffGate
+
+    from .conftest import FakeClock
+
+    gesture(rig)
+    for _n in range(4):  # the third locks for 30 s, the fourth for 60
+        type_pin(rig, "1357")
+        rig.clock.advance(rig.gate.pin.locked_for())
+    type_pin(rig, "1357")
+    assert rig.gate.pin.failures == 5 and rig.gate.pin.locked_for() == 120
+    rig.ledger.clock.advance(20_000)  # 20 s pass on the wall clock (synced) before the kiosk is up again
+
+    def restarted() -> StaffGate:
+        return StaffGate(InlineWriter(rig.ledger), rig.ops.staff, clock=FakeClock(5.0))
+
+    gate = restarted()
+    assert gate.pin.failures == 5 and gate.pin.locked_for() == 100  # what was left of the lock
+    rig.ledger.clock.is_synced = False  # no clock after the restart (a Pi without an RTC): the whole lock again
+    assert restarted().pin.locked_for() == 120
+    rig.ledger.clock.is_synced = True
+    gate.pin._clock = FakeClock(5.0 + 100)
+    session, attempt = gate.open_with_pin("1357")
+    assert session is None and gate.pin.failures == 6 and attempt.locked_for_s == 240  # still doubling
+    gate.pin._clock = FakeClock(5.0 + 100 + 240)
+    session, attempt = gate.open_with_pin(PIN)
+    assert session is not None and attempt.ok
+    assert (restarted().pin.failures, restarted().pin.locked_for()) == (0, 0)  # the right PIN cleared it
+
+
 def test_the_pin_is_never_kept_or_written_in_clear(rig, tmp_path):
     gesture(rig)
     type_pin(rig, "97531864")  # wrong, 8 digits: distinctive enough to search for
