@@ -166,14 +166,22 @@ class StaffGate:
         self.settings = settings
         self._clock = clock
         self._tokens = frozenset(settings.staff_tokens)
-        self.pin = PinLock(settings.pin_hash, free_attempts=settings.free_attempts,
-                           base_s=settings.lockout_base_s, max_s=settings.lockout_max_s, clock=clock)
-        if settings.pin_hash:
+        self._pin = PinLock(settings.pin_hash, free_attempts=settings.free_attempts,
+                            base_s=settings.lockout_base_s, max_s=settings.lockout_max_s, clock=clock)
+        self._pin_restored = not settings.pin_hash
+
+    @property
+    def pin(self) -> PinLock:
+        """The keypad's lock, taken up from the ledger's record the first time it is needed (the hidden gesture),
+        not at the kiosk's start: reading back through the ledger would delay READY=1."""
+        if not self._pin_restored:
+            self._pin_restored = True
             try:
-                self.pin.restore(*pin_trail(writer.ledger))
+                self._pin.restore(*pin_trail(self.writer.ledger))
             except (sqlite3.Error, OSError) as exc:  # unreadable ledger: the keypad starts locked (fail closed)
-                log.error("PIN lock not restored (%s): locked for %d s", exc, settings.lockout_max_s)
-                self.pin.restore(settings.free_attempts, settings.lockout_max_s)
+                log.error("PIN lock not restored (%s): locked for %d s", exc, self.settings.lockout_max_s)
+                self._pin.restore(self.settings.free_attempts, self.settings.lockout_max_s)
+        return self._pin
 
     def is_staff_card(self, token: DonorToken) -> bool:
         # Under any epoch the kiosk holds: a staff card registered before the city's pepper arrived (or
