@@ -70,6 +70,9 @@ log = logging.getLogger("kiosk.app.runtime")
 
 ADOPTED_CACHE = "portal-config.cache"
 """Where :meth:`App._adopt_recorded_config` keeps the pushed config laid over the file's, for the next start."""
+ADOPTED_PARTS = ("projects", "donation", "playlist", "volunteer")
+"""What a pushed config sets on a running kiosk, and what that cache holds (an older cache without ``volunteer``,
+the point rules, is rebuilt)."""
 
 OVERLAY_Z = 100
 IDLE_TICK_S = 0.25
@@ -494,8 +497,9 @@ class App:
 
     def _adopt_recorded_config(self, applied: dict[str, Any] | None) -> None:
         """After a restart (a power cut, an update), the config the portal last pushed and this kiosk recorded
-        (``applied``: ``portal-config.json``, then ``config_change`` in the ledger) still sets projects, amounts
-        and playlist: the portal was told it is applied, and will not push it again.
+        (``applied``: ``portal-config.json``, then ``config_change`` in the ledger) still sets projects, amounts,
+        playlist and ``[volunteer]`` (the point rules' version and activities): the portal was told it is applied,
+        and will not push it again.
 
         Laying it over the file's config validates it with the config's models (pydantic), the same each time
         for the same file and document; so the result is kept in ``DATA_DIR/portal-config.cache`` like the
@@ -510,7 +514,7 @@ class App:
         plain = isinstance(self.cfg, Plain)
         inputs = (repr(data_of(self.cfg)) + "\0" + json.dumps(applied.get("config"), sort_keys=True)).encode()
         parts = kept(self.cfg.data_dir, ADOPTED_CACHE, inputs) if plain else None
-        if not (isinstance(parts, dict) and set(parts) == {"projects", "donation", "playlist"}):
+        if not (isinstance(parts, dict) and set(parts) == set(ADOPTED_PARTS)):
             from kiosk.sync.adopt import overlay  # the config's models: only when the document is new here
 
             try:
@@ -519,14 +523,18 @@ class App:
                 log.error("portal config v%s (portal-config.json) cannot be used: %s; running on the config file",
                           applied.get("version"), exc)
                 return
-            parts = {"projects": new.projects, "donation": new.donation, "playlist": new.player.playlist}
+            parts = {"projects": new.projects, "donation": new.donation, "playlist": new.player.playlist,
+                     "volunteer": new.volunteer}
             if plain:
                 keep(self.cfg.data_dir, ADOPTED_CACHE, inputs, parts)
         self.cfg.projects = parts["projects"]
         self.cfg.donation = parts["donation"]
         self.cfg.player.playlist = parts["playlist"]
+        self.cfg.volunteer = parts["volunteer"]
         self.ctx = ScreenContext.from_config(self.cfg, receipt_base_url=self._receipt_base_url,
                                              receipt_key_id=self._receipt_key_id)
+        if self.staff is not None:
+            self.staff.config_adopted()
         log.info("portal config v%s in force: %d projects, %d clips", applied.get("version"), len(parts["projects"]),
                  len(parts["playlist"]))
 
@@ -565,14 +573,19 @@ class App:
         self._wake.set()
 
     def adopt_config(self, new: KioskConfig) -> None:
-        """Take projects, amounts and playlist from ``new`` (a portal push or the menu); on the main loop.
+        """Take projects, amounts, playlist and ``[volunteer]`` (point rules) from ``new`` (a portal push or the
+        menu); on the main loop.
 
         The playlist changes at the next clip boundary; the flow's amounts and projects from the next
-        donation (the worker owns the service, so the swap is queued to it).
+        donation (the worker owns the service, so the swap is queued to it); the menu's activities and point
+        rules at once (a grant already waiting on the writer is checked against the rules it started with).
         """
         self.cfg.projects = new.projects
         self.cfg.donation = new.donation
         self.cfg.player.playlist = new.player.playlist
+        self.cfg.volunteer = new.volunteer
+        if self.staff is not None:
+            self.staff.config_adopted()
         self.ctx = ScreenContext.from_config(self.cfg, receipt_base_url=self._receipt_base_url,
                                              receipt_key_id=self._receipt_key_id)
         if self.player is not None:

@@ -85,6 +85,14 @@ class StaffSide:
                 menu = self._menu
         return menu
 
+    def config_adopted(self) -> None:
+        """The app took a config (pushed by the portal, or recorded and adopted at start): the menu, when built,
+        reads the ops settings from it, so the point rules' version and activities ([volunteer]) are in force
+        for the next activity chosen and the next grant."""
+        menu = self._menu
+        if menu is not None:
+            menu.model.s.ops = ops_settings(self.app.cfg)
+
     def _build_menu(self) -> MaintenanceMenu:
         from kiosk.staff.menu import MaintenanceMenu, services_from_config
 

@@ -7,6 +7,7 @@ points join the same balance as points earned by giving
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,8 @@ from kiosk.staff.words import StaffMessage
 
 if TYPE_CHECKING:
     from kiosk.config.staff import VolunteerSection
+
+log = logging.getLogger(__name__)
 
 
 class VolunteerError(StaffMessage, ValueError):
@@ -78,7 +81,14 @@ def grant(writer: LedgerWriter, settings: VolunteerSection, activity_id: str, po
         check_grant(settings, activity_id, points, granted_on(ledger, donor, ledger.business_date()))
         entry = ledger.grant_points(donor, points, activity_id, settings.rules_version or None)
         if session is not None:
-            session.append_to(ledger, "points_grant", activity=activity_id, points=points, grant_seq=entry.seq)
+            # The grant is durable now, so it is done whatever happens to its audit line: raising here would
+            # tell staff that nothing was granted, and "tap again" would grant a second time.
+            try:
+                session.append_to(ledger, "points_grant", activity=activity_id, points=points,
+                                  grant_seq=entry.seq)
+            except Exception as exc:  # noqa: BLE001 - a disk gone full between the two appends
+                log.error("points grant seq=%d (%s, %d pt) is written, but its audit line is not: %s",
+                          entry.seq, activity_id, points, exc)
         return entry
 
     return call(writer, job)

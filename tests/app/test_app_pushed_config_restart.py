@@ -235,3 +235,85 @@ def test_an_app_built_from_a_model_adopts_a_later_push_after_a_restart(tmp_path:
         finally:
             app.close()
 
+
+
+def _with_point_rules(doc: dict, clip) -> dict:  # noqa: ANN001
+    """A pushed document with the portal's written point rules (v3: one activity, 10 points)."""
+    projects = [{k: p[k] for k in ("id", "title", "title_en", "group", "area", "goal_yen")} for p in doc["projects"]]
+    rules = {"version": 3, "points_per_100_yen": 2,
+             "activities": [{"id": "reception-2h", "title": "イベントの受付（2時間）", "points": 10}]}
+    body = {"projects": projects, "presets_yen": [100, 500, 1000], "default_yen": 100,
+            "playlist": [{"sha256": clip.sha256, "name": "c.mp4", "project": clip.project_id}],
+            "points_rules": rules, "points_per_100_yen": 2,
+            "activities": configdoc.rule_activities(configdoc.PointRules.model_validate(rules))}
+    return configdoc.normalised(configdoc.validate(body))
+
+
+def _grant_through_the_menu(app: App) -> dict:
+    """Staff card (the simulated Suica), Volunteer, the only activity offered, the volunteer's PASMO: the grant's
+    data as written."""
+    menu = app.staff.menu
+    app.press("1")
+    app.run(until=lambda a: menu.page == "home", seconds=5)
+    menu.model.press("go", "volunteer")
+    assert [b.value for b in menu.view().all_buttons if b.action == "activity"] == ["reception-2h"]
+    menu.model.press("activity", "reception-2h")
+    assert menu.page == "volunteer_tap"  # under rules the points are the rule's: no number to choose
+    app.press("2")
+    app.run(until=lambda a: menu.page == "volunteer_done", seconds=10)
+    assert menu.view().notice_level == "green", menu.view().notice
+    return [e for e in app.ledger.iter_entries() if e.type == "points_grant"][-1].data
+
+
+def _staff_card(cfg) -> None:  # noqa: ANN001
+    from kiosk.ledger import Pepper
+    from kiosk.reader.sim import preset_idm
+
+    cfg.staff.staff_tokens.append(Pepper.load(cfg.pepper_path).token(preset_idm("suica")).hex)
+
+
+def test_recorded_point_rules_are_in_force_in_the_menu_of_kiosk_run_at_every_start(tmp_path: Path) -> None:
+    """`kiosk run` (its plain config): the point rules of the config the portal pushed reach the maintenance menu
+    after a restart, from the full validation and from portal-config.cache alike; grants name the rules' version,
+    so the portal counts them."""
+    from kiosk.config import to_toml
+    from kiosk.config.cache import load_run_config
+
+    doc, cfg, clips, cache = _kiosk(tmp_path)
+    _staff_card(cfg)
+    path = tmp_path / "kiosk.toml"
+    path.write_text(to_toml(cfg), "utf-8")
+    norm = _with_point_rules(doc, clips[0])
+    led = open_ledger(cfg)
+    ConfigApplier(cfg.data_dir, InlineWriter(led)).apply(
+        {"version": 7, "digest": configdoc.digest(norm), "config": norm}, lambda sha: cache.path(sha).read_bytes())
+    led.close()
+    for start in ("validated", "from portal-config.cache"):
+        run_cfg, _ = load_run_config(path)
+        app = App(run_cfg, config_path=path, sound=False)
+        app.start(movie=False)
+        try:
+            assert app.cfg.volunteer.rules_version == 3, start
+            grant = _grant_through_the_menu(app)
+            assert (grant["activity"], grant["points"], grant.get("rules")) == ("reception-2h", 10, 3), start
+        finally:
+            app.close()
+        assert (cfg.data_dir / "portal-config.cache").exists()
+
+
+def test_point_rules_pushed_while_the_menu_exists_are_in_force_at_once(tmp_path: Path) -> None:
+    """The portal pushes rules to a running kiosk whose menu was already built (staff opened it earlier): the next
+    grant is under the rules, not the file's free points."""
+    from kiosk.sync.adopt import overlay
+
+    doc, cfg, clips, cache = _kiosk(tmp_path)
+    _staff_card(cfg)
+    app = App(cfg, sound=False)
+    app.start(movie=False)
+    try:
+        assert app.staff.menu.model.s.ops.volunteer.rules_version == 0  # built before the push
+        app.adopt_config(overlay(app.cfg, _with_point_rules(doc, clips[0])))  # what _on_pushed_config queues
+        grant = _grant_through_the_menu(app)
+        assert (grant["activity"], grant["points"], grant.get("rules")) == ("reception-2h", 10, 3)
+    finally:
+        app.close()

@@ -142,6 +142,41 @@ def test_volunteer_points_reach_the_donor_balance(rig):
     assert rig.admin()[-1]["outcome"].startswith("refused")
 
 
+def _disk_full_at_next_admin_action(rig: Rig) -> None:
+    """SQLite's own "database or disk is full", raised by the ledger's writer connection on its next
+    ``admin_action`` insert only. A temporary trigger (on that connection alone, never in the file) fills a
+    temporary table capped at one more page; the failed write drops the connection, and the trigger with it."""
+    conn = rig.ledger._writer()
+    conn.execute("CREATE TEMP TABLE disk_filler (b BLOB)")
+    pages = conn.execute("PRAGMA temp.page_count").fetchone()[0]
+    conn.execute(f"PRAGMA temp.max_page_count={pages + 1}")
+    conn.execute("CREATE TEMP TRIGGER disk_full BEFORE INSERT ON main.entries WHEN NEW.type = 'admin_action' "
+                 "BEGIN INSERT INTO disk_filler VALUES (zeroblob(1000000)); END")
+
+
+def test_a_grant_whose_audit_line_fails_is_shown_granted_and_tap_again_does_not_grant_twice(rig, caplog):
+    volunteer = rig.token(5)
+    rig.open()
+    go(rig, ("go", "volunteer"), ("activity", "park-cleanup"), ("points_ok",))
+    assert rig.menu.page == "volunteer_tap"
+    _disk_full_at_next_admin_action(rig)
+    assert rig.tap(5)
+    grants = [e for e in rig.ledger.iter_entries() if e.type == "points_grant"]
+    assert len(grants) == 1 and grants[0].data["activity"] == "park-cleanup"
+    assert not [d for d in rig.admin() if d["action"] == "points_grant"]  # the audit line really failed
+    # The grant is on disk, so the screen says granted (not red "nothing changed, press again").
+    assert rig.menu.page == "volunteer_done" and rig.view().notice_level == "green", rig.view().notice
+    assert "audit line" in caplog.text and "database or disk is full" in caplog.text
+    assert "+10" in rig.view().big and rig.ledger.donor_points([volunteer.hex]) == 10
+    # The next volunteer: one grant each, and the audit trail works again once the disk has room.
+    go(rig, ("tap_again",))
+    assert rig.tap(6)
+    grants = [e for e in rig.ledger.iter_entries() if e.type == "points_grant"]
+    assert [g.data["points"] for g in grants] == [10, 10] and rig.ledger.donor_points([volunteer.hex]) == 10
+    assert [d["grant_seq"] for d in rig.admin() if d["action"] == "points_grant"] == [grants[1].seq]
+    assert verify_path(rig.ledger.path).ok
+
+
 def test_points_above_the_activity_maximum_are_not_offered(rig):
     rig.open()
     go(rig, ("go", "volunteer"), ("activity", "park-cleanup"))
