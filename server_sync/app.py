@@ -55,6 +55,7 @@ from server_sync.mediajobs import MediaJobs
 from server_sync.openapi import body_schema
 from server_sync.openapi import install as install_openapi
 from server_sync.ratelimit import (
+    EnrollGuard,
     Limiter,
     LoginGuard,
     RateLimitMiddleware,
@@ -225,6 +226,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     limits.check()
     limiter = Limiter(limits.storage)
     login_guard = LoginGuard(limiter, limits)
+    enroll_guard = EnrollGuard(limiter, limits)
     app.add_middleware(RateLimitMiddleware, limiter=limiter, limits=limits, trusted_proxies=trusted_proxies)
     # Outermost (added last): its headers go on every answer, a 429 included; cross-site posts stop here.
     app.add_middleware(SecurityMiddleware, trusted_proxies=trusted_proxies, hsts=hsts)
@@ -255,7 +257,9 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
                             status_code=503, headers={"Retry-After": "2"})
 
     # --- kiosk protocol ---------------------------------------------------------------------------
-    @app.post("/api/v1/enroll", tags=["sync"], responses=_ERRORS, summary="Register a kiosk key with a one-time code",
+    @app.post("/api/v1/enroll", tags=["sync"], summary="Register a kiosk key with a one-time code",
+              responses={**_ERRORS, 429: {"model": P.ErrorAnswer, "description": "too many failed enrollments "
+                                                                               "from this address; retry later"}},
               openapi_extra={"requestBody": {"required": True, "content": {
                   "application/json": {"schema": body_schema(P.EnrollRequest)}}}})
     async def enroll_kiosk(request: Request) -> dict[str, Any]:
@@ -268,7 +272,18 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
                 raise PortalError(400, "malformed_json", f"body is not valid JSON: {err['msg']}") from None
             raise PortalError(422, "invalid_request",
                               f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}") from None
-        return await run_in_threadpool(enroll.enroll, engine, req)
+        ip = client_address(request.scope, trusted_proxies)
+        wait = enroll_guard.check(ip)
+        if wait is not None:  # guessing codes: refused before any code is looked up
+            hdr = retry_after_header(wait)
+            raise PortalError(429, "rate_limited", f"too many failed enrollments; retry in {hdr['Retry-After']} s",
+                              headers=hdr)
+        try:
+            return await run_in_threadpool(enroll.enroll, engine, req)
+        except PortalError as exc:
+            if exc.code in EnrollGuard.FAILURES:
+                enroll_guard.failed(ip)
+            raise
 
     async def _signed(request: Request, kiosk_id: str, limit: int) -> tuple[dict[str, Any], bytes]:
         raw = await _read_body(request, limit)

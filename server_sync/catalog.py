@@ -189,14 +189,20 @@ def import_pushed(conn: Connection, pushed: list[dict[str, Any]]) -> None:
     For documents written by hand (``kiosk-portal config-set``): what a kiosk is told about a
     project is then also what the public pages say. Fields the document does not carry are kept.
     """
+    from server_sync.wire.configdoc import ConfigDocError
+
     now = _now_ms()
-    for p in pushed:
+    for i, p in enumerate(pushed):
         values: dict[str, Any] = {k: p[k] for k in ("title", "title_en", "area", "goal_yen", "summary", "summary_en")
                                   if k in p}
-        values["group_id"] = _ensure_group(conn, p.get("group") or "", now)
         for key, col in (("start", "start_date"), ("end", "end_date")):
             if p.get(key):
-                values[col] = dt.date.fromisoformat(p[key])
+                try:
+                    values[col] = dt.date.fromisoformat(p[key])
+                except (TypeError, ValueError):  # an invalid document, not an unreadable file
+                    raise ConfigDocError(f"projects[{i}].{key}: {p[key]!r} is not a calendar date "
+                                         "(YYYY-MM-DD)") from None
+        values["group_id"] = _ensure_group(conn, p.get("group") or "", now)
         values["active"] = True
         if conn.execute(select(projects.c.id).where(projects.c.id == p["id"])).first() is None:
             fresh = {"title_en": "", "summary": "", "summary_en": "", "goal_yen": 100_000, **values}

@@ -30,6 +30,8 @@ from server_sync.wire import protocol as P
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 CODE_CHARS = 12
 CODE_TTL_DAYS = 7
+CODE_MAX_DAYS = 365
+"""The longest a code may stay valid (a code is a credential lying around until it is used)."""
 
 
 def _hash(code: str) -> str:
@@ -40,6 +42,8 @@ def issue_code(engine: Engine, kiosk_id: str, ttl_days: int = CODE_TTL_DAYS) -> 
     """A new one-time code for ``kiosk_id``, printed as XXXX-XXXX-XXXX."""
     if not P.KIOSK_ID_RE.match(kiosk_id):
         raise ValueError(f"kiosk id {kiosk_id!r} must be 2-40 lowercase letters, digits or dashes")
+    if isinstance(ttl_days, bool) or not isinstance(ttl_days, int) or not 1 <= ttl_days <= CODE_MAX_DAYS:
+        raise ValueError(f"a code stays valid 1 to {CODE_MAX_DAYS} days, not {ttl_days!r}")
     raw = "".join(secrets.choice(ALPHABET) for _ in range(CODE_CHARS))
     now = time.time_ns() // 1_000_000
     with writing(engine) as conn:

@@ -13,17 +13,35 @@ import os
 import sys
 from pathlib import Path
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 DEFAULT_DB = "sqlite:///portal.db"
+
+
+class BadDatabaseURL(Exception):
+    """``--db`` (or $KIOSK_PORTAL_DB) does not parse; the message never repeats the URL."""
 
 
 def _engine(url: str):  # noqa: ANN202
     from server_sync.db import create_schema, make_engine
 
+    _check_url(url)
     eng = make_engine(url)
     create_schema(eng)
     return eng
+
+
+def _check_url(url: str) -> None:
+    """BadDatabaseURL if ``url`` does not parse (a port that is not a number, no scheme)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        make_url(url)
+    except (ValueError, ArgumentError):
+        # Never the URL itself, nor the parser's words about it: it may hold the database password.
+        raise BadDatabaseURL("--db: not a database URL like sqlite:///portal.db or "
+                             "postgresql+psycopg://user:pw@host:5432/db ($KIOSK_PORTAL_DB when --db is not "
+                             "given)") from None
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -31,6 +49,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from server_sync.staff import default_secret_file, load_secret
 
+    _check_url(args.db)
     try:  # the first start creates the session secret file (mode 0600); a world-readable one stops here
         load_secret()
     except (RuntimeError, OSError) as exc:
@@ -78,7 +97,11 @@ def _enroll_code(args: argparse.Namespace) -> int:
 def _staff_add(args: argparse.Namespace) -> int:
     from server_sync.staff import add_user
 
-    password = os.environ.get("KIOSK_PORTAL_PASSWORD") or getpass.getpass(f"password for {args.user}: ")
+    password = os.environ.get("KIOSK_PORTAL_PASSWORD") or _ask_password(f"password for {args.user}: ")
+    if not password:  # no terminal and nothing on stdin: a script or a systemd unit
+        print("kiosk-portal staff-add: no password: set $KIOSK_PORTAL_PASSWORD (or run it in a terminal)",
+              file=sys.stderr)
+        return 2
     try:
         add_user(_engine(args.db), args.user, password, args.role, args.group)
     except ValueError as exc:
@@ -86,6 +109,26 @@ def _staff_add(args: argparse.Namespace) -> int:
         return 2
     print(f"staff user {args.user} saved")
     return 0
+
+
+def _has_terminal() -> bool:
+    if sys.stdin.isatty():
+        return True
+    try:
+        with open("/dev/tty"):  # getpass prompts there even when stdin is a pipe
+            return True
+    except OSError:
+        return False
+
+
+def _ask_password(prompt: str) -> str:
+    """Prompted on the terminal; without one, the first line of stdin (a pipe); "" when there is neither."""
+    try:
+        if _has_terminal():
+            return getpass.getpass(prompt)
+        return sys.stdin.readline().rstrip("\r\n") if sys.stdin else ""
+    except EOFError:
+        return ""
 
 
 def _config_set(args: argparse.Namespace) -> int:
@@ -358,6 +401,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except BadDatabaseURL as exc:
+        print(f"kiosk-portal {args.command}: {exc}", file=sys.stderr)
+        return 2
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         print(f"kiosk-portal {args.command}: database: {reason}", file=sys.stderr)

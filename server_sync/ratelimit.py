@@ -1,6 +1,6 @@
 """Rate limits for the portal, on the PyPI ``limits`` package (moving windows): docs/portal.md, "Rate limits".
 
-Two kinds:
+Three kinds:
 
 - **by path** (:class:`RateLimitMiddleware`): every request under ``/api/v1/receipts/``, the receipt page
   ``/r/`` and every path under ``/me/`` (the donors' own pages) counts against its client address; over
@@ -11,6 +11,10 @@ Two kinds:
   is checked, so a flood costs no hashing); past the *lockout* limit the account (or the address) is
   locked until the window has passed, even for the right password. A successful sign-in clears the
   account's slow counter, never its lockout.
+- **kiosk enrollment** (:class:`EnrollGuard`): failed redemptions of ``/api/v1/enroll`` (an unknown,
+  spent or expired code, or one for another kiosk) are counted per client address; past the limit
+  the address must wait (429 + ``Retry-After``) before any code is looked up. A kiosk retrying with a
+  good code fails nothing, so it is never held back.
 
 Counters live in ``storage`` (a ``limits`` storage URI). The default ``memory://`` keeps them in each
 portal worker process: with N workers behind one proxy an attacker gets up to N times each limit
@@ -53,6 +57,8 @@ class RateLimits:
     """Failed sign-ins per client address (several staff may share one) before attempts wait."""
     login_ip_lockout: str = "100/hour"
     """Failed sign-ins per client address that lock that address out."""
+    enroll: str = "10/minute"
+    """Failed kiosk enrollments (a wrong, spent or expired code) per client address before attempts wait."""
     storage: str = "memory://"
     """Where counters live: memory:// is per worker process (see the module docstring)."""
 
@@ -205,6 +211,24 @@ class LoginGuard:
         # The right password ends a run of typos; the hour's lockout count stays, so guessing between
         # one's own successful sign-ins gains nothing.
         self.limiter.clear(self.slow, "login-user", user.lower())
+
+
+class EnrollGuard:
+    """Failed enrollment-code redemptions per client address (see the module docstring)."""
+
+    FAILURES = frozenset({"unknown_code", "code_used", "code_expired", "code_for_other_kiosk", "already_enrolled"})
+    """The refusals that count: what a guessed code (or a guessed kiosk id) is answered."""
+
+    def __init__(self, limiter: Limiter, limits: RateLimits):
+        self.limiter = limiter
+        self.item = parse(limits.enroll)
+
+    def check(self, ip: str) -> float | None:
+        """None if this attempt may look a code up; else the seconds to wait."""
+        return self.limiter.allowed(self.item, "enroll-ip", ip)
+
+    def failed(self, ip: str) -> None:
+        self.limiter.hit(self.item, "enroll-ip", ip)
 
 
 def login_message(verdict: LoginVerdict) -> str:

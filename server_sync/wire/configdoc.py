@@ -11,16 +11,30 @@ Media are referred to by SHA-256 and fetched from ``/api/v1/media/{sha256}``. Pu
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from kiosk.ledger.encoding import canonical
 
 
 class _Doc(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _calendar_day(value: str) -> str:
+    # The kiosk reads these as real dates (kiosk/config/player.py): 2026-02-30 must stop at publish.
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a calendar date (YYYY-MM-DD)") from None
+    return value
+
+
+IsoDate = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$"), AfterValidator(_calendar_day)]
+"""A calendar day, kept as its ISO string in the document (so the digest is of what was written)."""
 
 
 class PushedProject(_Doc):
@@ -32,9 +46,9 @@ class PushedProject(_Doc):
     goal_yen: int = Field(100_000, ge=1, le=10**12)
     summary: str = Field("", max_length=2000)
     summary_en: str = Field("", max_length=2000)
-    start: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    start: IsoDate | None = None
     """First day of the fundraising (ISO date), or None."""
-    end: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    end: IsoDate | None = None
     """Last day of the fundraising (ISO date), or None."""
 
 
@@ -71,7 +85,7 @@ class Slide(_Doc):
     """An upcoming event at the center, drawn by the kiosk as a still slide (the kiosk's ``EventSlide``)."""
 
     title: str = Field(min_length=1, max_length=200)
-    date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    date: IsoDate
     time: str = Field("", max_length=100)
     place: str = Field("", max_length=200)
     note: str = Field("", max_length=200)
@@ -144,8 +158,8 @@ class Pool(_Doc):
     yen_per_point: int = Field(1, ge=1, le=1000)
     areas: list[Literal["children", "welfare", "green", "culture", "town"]] = Field(default_factory=list)
     """Policy areas whose projects may receive from this pool; empty: every area."""
-    start: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$")
-    end: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    start: IsoDate | None = None
+    end: IsoDate | None = None
     allocations: dict[str, int] = Field(default_factory=dict)
 
     @model_validator(mode="after")

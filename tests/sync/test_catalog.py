@@ -212,6 +212,55 @@ def test_a_portal_from_before_the_catalog_takes_its_published_projects(db_url):
         eng.dispose()
 
 
+@pytest.mark.parametrize("where,bad", [
+    ("slides", {"slides": [{"title": "夏まつり", "date": "2026-02-30"}]}),
+    ("projects.0.start", {"projects": [{**PROJECTS[0], "start": "2026-13-01"}]}),
+    ("projects.0.end", {"projects": [{**PROJECTS[0], "end": "2027-02-29"}]}),
+    ("pools.0.end", {"pools": [{"id": "city", "sponsor": "市", "end": "2026-04-31"}]}),
+])
+def test_config_set_refuses_a_day_no_calendar_has(db_url, tmp_path, rig, capsys, where, bad):
+    """The kiosk reads every date of the document as a real date (EventSlide.date): one that only looks like
+    a date (2026-02-30) is refused at publish, so no kiosk records a config_change it then cannot adopt."""
+    from server_sync.configstore import newest_version
+    from server_sync.db import make_engine
+
+    f = tmp_path / "config.json"
+    f.write_text(json.dumps({"projects": PROJECTS, **bad}, ensure_ascii=False), "utf-8")
+    assert portal_main(["config-set", "--db", db_url, str(f)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"kiosk-portal config-set: invalid config: {where}") and "not a calendar date" in err, err
+    eng = make_engine(db_url)
+    try:
+        with eng.connect() as conn:
+            assert newest_version(conn) == 0  # nothing published
+        # A real leap day is published as written (a string in the document) and the kiosk adopts it.
+        f.write_text(json.dumps({"projects": [{**PROJECTS[0], "start": "2028-02-29", "end": "2028-03-31"}],
+                                 "slides": [{"title": "夏まつり", "date": "2028-02-29"}],
+                                 "pools": [{"id": "city", "sponsor": "市", "start": "2028-02-29"}]},
+                                ensure_ascii=False), "utf-8")
+        assert portal_main(["config-set", "--db", db_url, str(f)]) == 0
+        with eng.connect() as conn:
+            doc = current(conn)["config"]
+        assert doc["slides"][0]["date"] == doc["projects"][0]["start"] == doc["pools"][0]["start"] == "2028-02-29"
+        assert str(overlay(rig.cfg, doc).player.slides[0].date) == "2028-02-29"
+    finally:
+        eng.dispose()
+
+
+def test_import_pushed_names_a_bad_project_date_as_an_invalid_document(db_url):
+    """What config-set reports comes from the error's kind: a bad date is an invalid config, not "cannot read"."""
+    from server_sync.db import create_schema, make_engine, writing
+
+    eng = make_engine(db_url)
+    try:
+        create_schema(eng)
+        with pytest.raises(ConfigDocError, match=r"projects\[0\]\.start: '2026-02-30' is not a calendar date"):
+            with writing(eng) as conn:
+                catalog.import_pushed(conn, [{**PROJECTS[0], "start": "2026-02-30"}])
+    finally:
+        eng.dispose()
+
+
 def test_the_donations_csv_streams_every_donation_in_order(portal):  # noqa: ANN001
     """More donations than one part of the stream (queries.CSV_PART_ROWS), stored as bare rows: the download is
     sent in parts as it is read (chunked, no length known up front), and holds each once, oldest first, the BOM

@@ -103,6 +103,44 @@ def test_receipts_and_my_pages_are_limited_per_address(limited, path, limit):
     assert s.get(limited.url + "/api/v1/totals", timeout=10).status_code == 200
 
 
+def _enroll(url: str, sk, kiosk_id: str, code: str) -> requests.Response:  # noqa: ANN001
+    from kiosk.ledger.keys import public_raw
+    from server_sync.wire.framing import b64, enroll_message
+
+    pub = public_raw(sk.public_key()).hex()
+    return requests.post(url + "/api/v1/enroll", json={"kiosk_id": kiosk_id, "code": code, "public_key": pub,
+                                                       "signature": b64(sk.sign(enroll_message(kiosk_id, code, pub)))},
+                         timeout=10)
+
+
+def test_guessing_enrollment_codes_is_limited_per_address(db_url):
+    """Failed redemptions (a wrong code) count per client address; past the limit a 429 with Retry-After comes
+    before any code is looked up. A kiosk retrying with its good code fails nothing and is never held back."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    handle = start_portal(db_url, rate_limits=RateLimits(enroll="5/minute"))
+    try:
+        sk = Ed25519PrivateKey.generate()
+        good = handle.issue_code("kiosk-a")
+        for _ in range(12):  # the answer was lost, again and again: idempotent, and not a failure
+            assert _enroll(handle.url, sk, "kiosk-a", good).status_code == 200
+        codes = [_enroll(handle.url, sk, "victim-1", f"ABCD-EFGH-JK{a}{b}").status_code
+                 for a, b in zip("23456789", "98765432", strict=True)]
+        assert codes[:5] == [404] * 5 and codes[5:] == [429] * 3, codes
+        r = _enroll(handle.url, sk, "kiosk-a", good)  # the address is held back, even with a good code
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+        assert r.json()["error"] == "rate_limited" and "too many failed enrollments" in r.json()["reason"]
+    finally:
+        handle.stop()
+
+
+def test_the_enroll_limit_is_configurable_like_the_others():
+    assert RateLimits().enroll == "10/minute"
+    assert RateLimits.from_env({"KIOSK_PORTAL_RATE_ENROLL": "3/hour"}).enroll == "3/hour"
+    with pytest.raises(ValueError, match="KIOSK_PORTAL_RATE_ENROLL"):
+        RateLimits.from_env({"KIOSK_PORTAL_RATE_ENROLL": "lots"})
+
+
 def test_client_address_believes_forwarded_for_only_from_a_trusted_proxy():
     scope = {"client": ("10.0.0.5", 1234), "headers": [(b"x-forwarded-for", b"1.2.3.4, 203.0.113.9")]}
     assert client_address(scope) == "10.0.0.5"

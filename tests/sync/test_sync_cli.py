@@ -121,6 +121,57 @@ def test_portal_admin_commands(db_url, tmp_path, capsys, monkeypatch):
     assert portal_main(["enroll-code", "--db", db_url, "--kiosk-id", "Bad Id"]) == 2
 
 
+def test_enroll_code_days_are_bounded(db_url, capsys):
+    """A code born expired (0 or fewer days) or valid for ever (a huge number: OverflowError) is refused."""
+    from server_sync.db import enroll_codes, make_engine
+
+    for days in ("0", "-3", "366", "300000000000"):
+        assert portal_main(["enroll-code", "--db", db_url, "--kiosk-id", "k1", "--days", days]) == 2
+        out = capsys.readouterr()
+        assert out.out == "" and out.err == f"kiosk-portal enroll-code: a code stays valid 1 to 365 days, not {days}\n"
+    eng = make_engine(db_url)
+    try:
+        with eng.connect() as conn:
+            assert conn.execute(enroll_codes.select()).all() == []  # nothing issued
+        assert portal_main(["enroll-code", "--db", db_url, "--kiosk-id", "k1", "--days", "365"]) == 0
+        with eng.connect() as conn:
+            (created, expires), = conn.execute(enroll_codes.select().with_only_columns(
+                enroll_codes.c.created_ms, enroll_codes.c.expires_ms)).all()
+        assert expires - created == 365 * 86_400_000
+    finally:
+        eng.dispose()
+
+
+def test_a_malformed_db_url_is_one_line_without_the_password(capsys, monkeypatch):
+    """A port that is not a number: one line naming --db, exit 2, and the URL (its password) is not echoed."""
+    url = "postgresql://staff:s3cret-pw@db.example:notaport/portal"
+    for args in (["kiosks"], ["totals"], ["catalog"], ["enroll-code", "--kiosk-id", "k1"], ["serve"]):
+        assert portal_main([*args, "--db", url]) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith(f"kiosk-portal {args[0]}: --db: not a database URL") and err.count("\n") == 1, err
+        assert "s3cret" not in err and "notaport" not in err and "db.example" not in err, err
+    monkeypatch.setenv("KIOSK_PORTAL_DB", url)  # the same when the URL comes from the environment
+    assert portal_main(["kiosks"]) == 2
+    assert "s3cret" not in capsys.readouterr().err
+
+
+def test_staff_add_without_a_password_or_a_terminal_says_so(tmp_path):
+    """A script or a systemd unit (no controlling terminal, stdin empty) and no $KIOSK_PORTAL_PASSWORD: one line
+    naming the variable, exit 2. A password piped on stdin still works."""
+    env = {k: v for k, v in os.environ.items() if k != "KIOSK_PORTAL_PASSWORD"}
+    env["PYTHONPATH"] = os.getcwd()
+    cmd = [sys.executable, "-m", "server_sync.portal_cli", "staff-add", "--db", f"sqlite:///{tmp_path / 'p.db'}",
+           "--user", "bob"]
+    r = subprocess.run(cmd, stdin=subprocess.DEVNULL, env=env, capture_output=True, text=True, timeout=60,
+                       start_new_session=True)  # a new session: no controlling terminal, as under systemd
+    assert r.returncode == 2 and r.stdout == "", (r.returncode, r.stdout, r.stderr)
+    assert r.stderr == ("kiosk-portal staff-add: no password: set $KIOSK_PORTAL_PASSWORD (or run it in a "
+                        "terminal)\n"), r.stderr
+    r = subprocess.run(cmd, input="long enough password\n", env=env, capture_output=True, text=True, timeout=60,
+                       start_new_session=True)
+    assert r.returncode == 0 and r.stdout == "staff user bob saved\n", (r.returncode, r.stdout, r.stderr)
+
+
 def test_serve_and_sync_once_as_real_processes(rig, tmp_path):
     """What systemd runs: `kiosk-portal serve` and a `kiosk sync --once` timer, while the kiosk keeps writing."""
     db = f"sqlite:///{tmp_path / 'served.db'}"
