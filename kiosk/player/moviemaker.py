@@ -29,14 +29,13 @@ import queue
 import sys
 import threading
 import traceback
-import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from kiosk.player.palette import AREA_COLOURS, ASSET_FONTS
+from kiosk.player.palette import AREA_COLOURS, ASSET_FONTS, UNDRAWABLE, drawable  # noqa: F401 - also imported from here
 
 MIN_PHOTOS, MAX_PHOTOS = 3, 10
 MIN_S, MAX_S = 15.0, 30.0
@@ -170,17 +169,8 @@ def _load_cover(path: Path, out: tuple[int, int]) -> Any:
 
 
 # --- text -----------------------------------------------------------------------------------------------
-
-UNDRAWABLE = ("Cc", "Cs", "Zl", "Zp")
-"""Control characters, lone surrogates, line and paragraph separators: drawn as spaces. Pillow's text layout
-(raqm) fails outright on a paragraph separator (LF, CR, U+001C–U+001E, U+0085, U+2029), and a caption is one
-line. The portal refuses such captions on its form; the group's name and the project's title come from the
-catalog and are drawn whatever they hold."""
-
-
-def drawable(text: str) -> str:
-    """``text`` with every :data:`UNDRAWABLE` character replaced by a space."""
-    return "".join(" " if unicodedata.category(ch) in UNDRAWABLE else ch for ch in text)
+# Undrawable characters (``drawable``, ``UNDRAWABLE``) are cleaned by kiosk/player/palette.py, shared with the
+# kiosk's screens.
 
 
 def _font(px: int, bold: bool = True) -> Any:

@@ -1,4 +1,5 @@
-"""Colours and the vendored font's folder, shared by the kiosk's slides and the portal's movie maker.
+"""Colours, the vendored font's folder and the undrawable characters, shared by the kiosk's slides and screens
+and the portal's movie maker.
 
 Plain values with no display library behind them: the movie maker runs in the portal's child process,
 which has neither pygame nor a screen.
@@ -6,6 +7,7 @@ which has neither pygame nor a screen.
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 # A path, not an import: the player sits below the UI.
@@ -19,3 +21,16 @@ AREA_COLOURS: dict[str, tuple[int, int, int]] = {
     "culture": (128, 76, 168),
     "town": (40, 104, 186),
 }
+
+
+UNDRAWABLE = ("Cc", "Cs", "Zl", "Zp")
+"""Control characters, lone surrogates, line and paragraph separators: drawn as spaces. Pillow's text layout
+(raqm) fails outright on a paragraph separator (LF, CR, U+001C–U+001E, U+0085, U+2029), and a caption is one
+line; pygame refuses a NUL ("A null character was found in the text") and cannot encode a lone surrogate. The
+portal refuses such captions on its form; the group's name, the project's and the activity's titles come from
+the catalog and the pushed config and are drawn whatever they hold (the kiosk's ``widgets.rendered_line``)."""
+
+
+def drawable(text: str) -> str:
+    """``text`` with every :data:`UNDRAWABLE` character replaced by a space."""
+    return "".join(" " if unicodedata.category(ch) in UNDRAWABLE else ch for ch in text)

@@ -23,6 +23,8 @@ from typing import Any
 import msgspec
 import pygame
 
+from kiosk.player.palette import drawable
+
 FONT_DIR = Path(__file__).resolve().parent / "assets" / "fonts"
 
 Color = tuple[int, int, int]
@@ -152,14 +154,23 @@ _lines_bytes = 0
 def rendered_line(f: pygame.font.Font, line: str, color: Color) -> pygame.Surface:
     """One antialiased line of text, kept (least recently used first out, up to ``LINE_CACHE_BYTES``): the
     thank-you and the attract band redraw the same words every frame, and glyph rendering was a third of the
-    thank-you's first frame. Main thread only (drawing); callers only blit the result."""
+    thank-you's first frame. Main thread only (drawing); callers only blit the result.
+
+    Titles come from the portal as they were typed: an undrawable character (``palette.UNDRAWABLE``: a NUL,
+    a lone surrogate, a line separator) is drawn as a space, and a line with no visible width (only a
+    right-to-left override or a zero-width space) is an empty surface of the font's height. pygame raises on
+    both, and a screen that raises is not drawn at all."""
     global _lines_bytes
     key = (f, line, tuple(color))
     surf = _lines.get(key)
     if surf is not None:
         _lines.move_to_end(key)
         return surf
-    surf = f.render(line, True, color)
+    clean = line if line.isprintable() else drawable(line)
+    if f.size(clean)[0] == 0:
+        surf = pygame.Surface((0, f.get_height()), pygame.SRCALPHA)
+    else:
+        surf = f.render(clean, True, color)
     _lines[key] = surf
     _lines_bytes += surf.get_pitch() * surf.get_height()
     while _lines_bytes > LINE_CACHE_BYTES and len(_lines) > 1:
@@ -184,6 +195,8 @@ def text(surface: pygame.Surface, s: str, pos: tuple[int, int], size: int, color
     f = font(size, bold)
     if TEXT_SIZES is not None:
         TEXT_SIZES.append((max(8, size), s))
+    if not s.isprintable():  # measured as drawn (rendered_line); isprintable: a fast test for the usual text
+        s = "\n".join(drawable(p) for p in s.split("\n"))
     lines = wrap(s, f, max_width) if max_width else s.split("\n")
     rendered = [rendered_line(f, ln, color) for ln in lines]
     height = int(f.get_linesize() * line_spacing) * (len(rendered) - 1) + (rendered[-1].get_height() if rendered else 0)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pygame
 import pytest
 from app_samples import CTX, backdrop, screens
 
 from kiosk.donation import flow
 from kiosk.ui import widgets as ui
-from kiosk.ui.screens import actions, chrome, render
+from kiosk.ui.screens import ProjectInfo, actions, chrome, render
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -123,3 +125,13 @@ def test_receipt_qr_encodes_the_portal_receipt_url():
         for x, bit in enumerate(row):
             px = surf.get_at(((x + QUIET) * scale + scale // 2, (y + QUIET) * scale + scale // 2))[:3]
             assert (px == (0, 0, 0)) == bool(bit)
+
+
+@pytest.mark.parametrize("title", ["こども\x00食堂", "\u202e", "\u200b"], ids=["nul", "rtl-override-only", "zwsp-only"])
+def test_the_attract_screen_draws_any_project_title(title: str) -> None:
+    """A portal title with a NUL, or of invisible characters only, raised in pygame on every frame: the player
+    swallowed the error and the donation overlay was never drawn."""
+    ctx = dataclasses.replace(CTX, projects={**CTX.projects, "p": ProjectInfo("p", title, "", "", "children", 50_000)})
+    s = pygame.Surface((1280, 720))
+    targets = render(flow.AttractScreen("p", 100, True, "ja"), s, 0, ctx=ctx)
+    assert targets

@@ -66,3 +66,21 @@ def test_compare_images_tolerates_noise_but_not_changes():
     r = ui.compare_images(a, c)
     assert not r.ok and r.changed_fraction > 0.01
     assert not ui.compare_images(a, pygame.Surface((100, 100))).ok
+
+
+@pytest.mark.parametrize("s", ["受付\x00係", "\u202e", "\u200b", "\u202e\u200b"],
+                         ids=["nul", "rtl-override-only", "zwsp-only", "invisible-only"])
+def test_any_title_from_the_portal_draws(s):
+    """A portal title is drawn whatever it holds: pygame raised on a NUL ("A null character was found in the
+    text") and on a line of no width ("Text has zero width"), every frame, so the screen was never drawn."""
+    f = ui.font(24)
+    line = ui.rendered_line(f, s, (255, 255, 255))
+    assert line.get_height() == f.get_height()
+    box = ui.text(pygame.Surface((400, 200)), s, (10, 10), 24, max_width=300)
+    assert box.height >= f.get_height()
+
+
+def test_an_undrawable_character_is_drawn_as_a_space():
+    f = ui.font(24)
+    assert ui.rendered_line(f, "受付\x00係", (255, 255, 255)).get_size() == f.size("受付 係")
+    assert ui.rendered_line(f, "\u202e", (255, 255, 255)).get_width() == 0

@@ -38,12 +38,47 @@ def fit_size(s: str, max_w: int, size: int, *, bold: bool = False, min_size: int
 
 
 def line(surface: pygame.Surface, s: str, pos: tuple[int, int], size: int, max_w: int, color: Color, *,
-         bold: bool = False, anchor: str = "topleft", min_frac: float = 0.6) -> pygame.Rect:
-    """One line shrunk to fit ``max_w``; wrapped when that would make it smaller than ``min_frac``."""
+         bold: bool = False, anchor: str = "topleft", min_frac: float = 0.6, floor: int = 8,
+         max_h: int | None = None) -> pygame.Rect:
+    """One line shrunk to fit ``max_w``; wrapped when that would make it smaller than ``min_frac`` of ``size``
+    or than ``floor``. Wrapped lines shrink (not below ``floor``) to fit ``max_h``; what still does not fit is
+    cut, the last line ending in "…" (a title from the portal may be 200 characters long)."""
     small = fit_size(s, max_w, size, bold=bold)
-    if small >= size * min_frac:
+    if small >= size * min_frac and small >= floor:
         return ui.text(surface, s, pos, small, color, bold=bold, anchor=anchor)
-    return ui.text(surface, s, pos, max(8, int(size * min_frac)), color, bold=bold, anchor=anchor, max_width=max_w)
+    size = max(floor, int(size * min_frac))
+    if max_h is None:
+        return ui.text(surface, s, pos, size, color, bold=bold, anchor=anchor, max_width=max_w)
+    while True:
+        f = ui.font(size, bold)
+        lines = ui.wrap(s, f, max_w)
+        step = int(f.get_linesize() * LINE_SPACING)
+        room = max(1, (max_h - f.get_height()) // step + 1)
+        if len(lines) <= room or size <= floor:
+            break
+        size -= 1
+    if len(lines) > room:
+        lines = lines[:room]
+        last = lines[-1].rstrip()
+        while last and f.size(last + "…")[0] > max_w:
+            last = last[:-1].rstrip()
+        lines[-1] = last + "…"
+    # Line by line, each a string of its own (as ``widgets.text`` draws wrapped text), in one box at ``anchor``.
+    box = pygame.Rect(0, 0, max(f.size(ln)[0] for ln in lines), step * (len(lines) - 1) + f.get_height())
+    setattr(box, anchor, pos)
+    for n, ln in enumerate(lines):
+        y = box.top + n * step
+        if "right" in anchor:
+            ui.text(surface, ln, (box.right, y), size, color, bold=bold, anchor="topright")
+        elif anchor in ("center", "midtop", "midbottom"):
+            ui.text(surface, ln, (box.centerx, y), size, color, bold=bold, anchor="midtop")
+        else:
+            ui.text(surface, ln, (box.left, y), size, color, bold=bold)
+    return box
+
+
+LINE_SPACING = 1.15
+"""``widgets.text``'s default, used to count the wrapped lines that fit a button."""
 
 
 def dot(surface: pygame.Surface, center: tuple[int, int], radius: int, level: Level | str) -> None:
@@ -55,7 +90,17 @@ def label_size(surface: pygame.Surface, rect: pygame.Rect, b: Button, theme: The
     """The size ``b``'s label would be drawn at in ``rect`` on its own (shrunk to fit its width)."""
     pad = max(4, rect.height // 8)
     width = rect.width - 2 * pad - (3 * min(rect.height // 5, theme.px(surface, 0.03)) if b.dot else 0)
-    return fit_size(b.label, width, int(min(rect.height * 0.42, theme.px(surface, 0.085))), bold=True)
+    size = int(min(rect.height * 0.42, theme.px(surface, 0.085)))
+    return fit_size(b.label, width, size, bold=True, min_size=min(size, text_floor(surface, theme)))
+
+
+def text_floor(surface: pygame.Surface, theme: Theme = THEME) -> int:
+    """The smallest text on the menu: 3 % of the screen height (32 px at 1080p), the citizen screens' floor. A
+    label that would be smaller wraps instead (issue #15: readable from two metres)."""
+    return theme.px(surface, TEXT_FLOOR)
+
+
+TEXT_FLOOR = 0.03
 
 
 def draw_button(surface: pygame.Surface, rect: pygame.Rect, b: Button, *, focused: bool, theme: Theme = THEME,
@@ -80,7 +125,8 @@ def draw_button(surface: pygame.Surface, rect: pygame.Rect, b: Button, *, focuse
     if not b.detail:
         # ``size``: one size for a whole row of buttons (issue #15: labels of wildly different sizes side by side).
         size = size or int(min(rect.height * 0.42, theme.px(surface, 0.085)))
-        line(surface, b.label, getattr(inner, anchor), size, inner.width, colour, bold=True, anchor=anchor)
+        line(surface, b.label, getattr(inner, anchor), size, inner.width, colour, bold=True, anchor=anchor,
+             floor=min(size, text_floor(surface, theme)), max_h=rect.height - 2 * pad)
         return
     label_size = int(min(rect.height * 0.36, theme.px(surface, 0.07)))
     # Never below 3 % of the screen height (32 px at 1080p), the floor the citizen screens keep too: the status
@@ -88,10 +134,12 @@ def draw_button(surface: pygame.Surface, rect: pygame.Rect, b: Button, *, focuse
     detail_size = max(theme.px(surface, 0.03), int(min(rect.height * 0.27, theme.px(surface, 0.05))))
     top = pygame.Rect(inner.left, rect.top, inner.width, int(rect.height * 0.56))
     bottom = pygame.Rect(inner.left, top.bottom - rect.height // 20, inner.width, rect.bottom - top.bottom)
-    ls = fit_size(b.label, inner.width, label_size, bold=True)
     ds = fit_size(b.detail, inner.width, detail_size, min_size=theme.px(surface, 0.03))
     la, da = ("midleft", "midleft") if anchor == "midleft" else ("center", "center")
-    ui.text(surface, b.label, getattr(top, la), ls, colour, bold=True, anchor=la)
+    # An activity's or a project's title from the portal: shrunk to one line, or wrapped within the label's half
+    # of the button, never below the floor (a 180-character title was one 8 px line three screens wide).
+    line(surface, b.label, getattr(top, la), label_size, inner.width, colour, bold=True, anchor=la, min_frac=0,
+         floor=min(label_size, text_floor(surface, theme)), max_h=top.height)
     ui.text(surface, b.detail, getattr(bottom, da), ds, theme.muted if b.style == "row" else colour, anchor=da)
 
 
