@@ -38,18 +38,24 @@ def test_the_volunteer_page_draws_an_odd_activity_title(tmp_path, title):
         rig.ledger.close(checkpoint=False)
 
 
-def test_a_long_activity_title_stays_in_its_button_above_the_floor(tmp_path, monkeypatch):
-    """It was one line 8 px tall and 1437 px wide on a 640 px screen."""
-    rig = _volunteer(tmp_path, LONG)
+def _record_text(monkeypatch) -> list[tuple[str, int, pygame.Rect]]:  # noqa: ANN001
+    """Every line the screens draw from now on, with its size and where it landed (drawn by the real ui.text)."""
     drawn: list[tuple[str, int, pygame.Rect]] = []
     real = ui.text
 
-    def spy(surface, s, pos, size, *a, **k):
+    def record(surface, s, pos, size, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
         r = real(surface, s, pos, size, *a, **k)
         drawn.append((s, size, r))
         return r
 
-    monkeypatch.setattr(ui, "text", spy)
+    monkeypatch.setattr(ui, "text", record)
+    return drawn
+
+
+def test_a_long_activity_title_stays_in_its_button_above_the_floor(tmp_path, monkeypatch):
+    """It was one line 8 px tall and 1437 px wide on a 640 px screen."""
+    rig = _volunteer(tmp_path, LONG)
+    drawn = _record_text(monkeypatch)
     try:
         targets = rig.render()
         button = next(t.rect for t in targets if t.action == "activity")
@@ -66,18 +72,10 @@ def test_a_long_activity_title_stays_in_its_button_above_the_floor(tmp_path, mon
 def test_a_long_project_title_stays_in_its_playlist_button(tmp_path, monkeypatch):
     rig = build_rig(tmp_path)
     rig.services.titles = {**rig.services.titles, "kodomo": LONG}
-    drawn: list[tuple[str, int, pygame.Rect]] = []
-    real = ui.text
-
-    def spy(surface, s, pos, size, *a, **k):
-        r = real(surface, s, pos, size, *a, **k)
-        drawn.append((s, size, r))
-        return r
-
     try:
         rig.open()
         rig.touch("go", "playlist")
-        monkeypatch.setattr(ui, "text", spy)
+        drawn = _record_text(monkeypatch)
         targets = rig.render()
         buttons = [t.rect for t in targets if t.action == "toggle"]
         label = [(size, r) for s, size, r in drawn if len(s) > 3 and s.rstrip("…") in LONG]
