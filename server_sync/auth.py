@@ -15,8 +15,10 @@ from server_sync.wire.numbers import decimal
 
 
 def authenticate(engine: Engine, method: str, target: str, headers: Mapping[str, str], body: bytes,
-                 now_ms: int, path_kiosk: str) -> dict[str, Any]:
-    """Return the enrolled kiosk's row, or raise :class:`PortalError` saying what is wrong."""
+                 now_ms: int, path_kiosk: str, *, private: bool = False) -> dict[str, Any]:
+    """Return the enrolled kiosk's row, or raise :class:`PortalError` saying what is wrong. ``private``: the
+    request asks for something private (the city's pepper, a card's points), which a revoked key is refused
+    (:func:`server_sync.kiosk_keys.refuse_revoked_request_key`); heartbeats and batches are not private."""
     kiosk_id = headers.get(P.H_KIOSK)
     created_s = headers.get(P.H_CREATED)
     sig = headers.get(P.H_SIGNATURE)
@@ -46,4 +48,8 @@ def authenticate(engine: Engine, method: str, target: str, headers: Mapping[str,
     base = P.signature_base(method, target, digest, idem, kiosk_id, created)  # type: ignore[arg-type]
     if not P.verify_request_signature(public_from_raw(row["public_key"]), sig, base):  # type: ignore[arg-type]
         raise PortalError(401, "bad_request_signature", "request signature does not verify with the enrolled key")
+    if private:
+        from server_sync.kiosk_keys import refuse_revoked_request_key  # the key events: the portal's web side
+
+        refuse_revoked_request_key(engine, kiosk_id, bytes(row["public_key"]))
     return dict(row)

@@ -30,7 +30,6 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
-from server_sync import kiosk_keys
 from server_sync.auth import authenticate
 from server_sync.db import kiosks, peppers, settings, writing
 from server_sync.errors import PortalError
@@ -136,10 +135,9 @@ def install(app: FastAPI, engine: Engine) -> None:
         if len(raw) > 1024:
             raise PortalError(413, "too_large", "request body over 1024 bytes")
         target = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1")
-        kiosk = await run_in_threadpool(authenticate, engine, request.method, target, request.headers, raw, _now(),
-                                        kiosk_id)
-        # A revoked key gets no pepper: rotating the pepper after a kiosk is stolen must leave the thief behind.
-        await run_in_threadpool(kiosk_keys.refuse_revoked_request_key, engine, kiosk_id, bytes(kiosk["public_key"]))
+        # private: a revoked key gets no pepper (rotating it after a kiosk is stolen must leave the thief behind).
+        await run_in_threadpool(lambda: authenticate(engine, request.method, target, request.headers, raw, _now(),
+                                                     kiosk_id, private=True))
         try:
             req = PepperRequest.model_validate(json.loads(raw or b"null"))
         except (ValueError, ValidationError, RecursionError) as exc:  # RecursionError: JSON nested too deep

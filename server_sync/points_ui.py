@@ -29,7 +29,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
-from server_sync import kiosk_keys, pages, pointrules, pools, staff, totals
+from server_sync import pages, pointrules, pools, staff, totals
 from server_sync.auth import authenticate
 from server_sync.catalog import AREAS
 from server_sync.db import entries
@@ -283,10 +283,9 @@ def install(app: FastAPI, engine: Engine) -> None:
         if len(raw) > 4096:
             raise PortalError(413, "too_large", "request body over 4096 bytes")
         target = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1")
-        kiosk = await run_in_threadpool(authenticate, engine, request.method, target, request.headers, raw,
-                                        time.time_ns() // 1_000_000, kiosk_id)
-        # A revoked key is handed no card's points (its spending would be refused and the points held by it).
-        await run_in_threadpool(kiosk_keys.refuse_revoked_request_key, engine, kiosk_id, bytes(kiosk["public_key"]))
+        # private: a revoked key is handed no card's points (its spending would be refused, the points held by it).
+        await run_in_threadpool(lambda: authenticate(engine, request.method, target, request.headers, raw,
+                                                     time.time_ns() // 1_000_000, kiosk_id, private=True))
         try:
             req = AllotRequest.model_validate(json.loads(raw or b"null"))
             donors = req.checked()
