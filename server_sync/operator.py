@@ -24,7 +24,6 @@ from urllib.parse import parse_qs, quote, unquote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
-from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
@@ -35,7 +34,7 @@ from server_sync.db import kiosk_info, kiosks, media, media_info, writing
 from server_sync.i18n import N_
 from server_sync.mediajobs import MediaJobs
 from server_sync.wire import protocol as P
-from server_sync.wire.configdoc import WEEKDAYS, ConfigDocError, PlaylistItem, Slide
+from server_sync.wire.configdoc import WEEKDAYS, ConfigDocError, PlaylistItem, Slide, schema_bound
 from server_sync.wire.numbers import decimal
 
 Errors = dict[str, tuple[str, dict[str, Any]]]
@@ -92,17 +91,9 @@ def _text(form: dict[str, list[str]], name: str, errors: Errors, *, required: bo
     return v
 
 
-def _schema_bound(model: type[BaseModel], field: str, bound: str) -> int:
-    """A bound (``max_length``, ``ge``, ``le``) of a field of the pushed document (configdoc), read from the model
-    itself: the form refuses, beside the field and in the staff's language, just what publishing would."""
-    for m in model.model_fields[field].metadata:
-        if isinstance(value := getattr(m, bound, None), int):
-            return value
-    raise LookupError(f"{model.__name__}.{field} has no {bound}")
-
-
-SLIDE_MAX_LEN = {k: _schema_bound(Slide, k, "max_length") for k in ("title", "time", "place", "note")}
-REPEAT_RANGE = (_schema_bound(PlaylistItem, "repeat", "ge"), _schema_bound(PlaylistItem, "repeat", "le"))
+# The form refuses, beside the field and in the staff's language, just what publishing would.
+SLIDE_MAX_LEN = {k: schema_bound(Slide, k, "max_length") for k in ("title", "time", "place", "note")}
+REPEAT_RANGE = (schema_bound(PlaylistItem, "repeat", "ge"), schema_bound(PlaylistItem, "repeat", "le"))
 
 
 def _slug(form: dict[str, list[str]], name: str, errors: Errors) -> str:

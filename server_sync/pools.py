@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from server_sync import configstore
 from server_sync.db import card_tokens, entries, is_sqlite, kiosks, point_allotments, sponsor_pools, writing
-from server_sync.wire.configdoc import ConfigDocError, Pool, PushedConfig
+from server_sync.wire.configdoc import ConfigDocError, Pool, PushedConfig, schema_bound
 
 _clean = entries.c.quarantine.is_(None)
 
@@ -77,8 +77,7 @@ def balances(conn: Connection) -> list[dict[str, Any]]:
     return out
 
 
-MAX_PUSHED = next(m.max_length for m in PushedConfig.model_fields["pools"].metadata
-                  if isinstance(getattr(m, "max_length", None), int))
+MAX_PUSHED = schema_bound(PushedConfig, "pools", "max_length")
 """The most pools one pushed config carries (configdoc.PushedConfig's own bound)."""
 KEEP_ENDED_DAYS = 7
 """A pool whose last day is further back than this is no longer pushed: no kiosk may exchange into it (its

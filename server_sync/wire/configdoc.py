@@ -24,6 +24,15 @@ class _Doc(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def schema_bound(model: type[BaseModel], field: str, bound: str) -> int:
+    """A bound (``max_length``, ``ge``, ``le``) of a field of this document, read from the model itself: a form or
+    a check elsewhere refuses just what publishing would, with no second copy of the number."""
+    for m in model.model_fields[field].metadata:
+        if isinstance(value := getattr(m, bound, None), int):
+            return value
+    raise LookupError(f"{model.__name__}.{field} has no {bound}")
+
+
 def _calendar_day(value: str) -> str:
     # The kiosk reads these as real dates (kiosk/config/player.py): 2026-02-30 must stop at publish.
     try:
