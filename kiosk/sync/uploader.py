@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kiosk.ledger import LedgerError
 from kiosk.ledger.clock import Clock, SystemClock
 from kiosk.ledger.durable import write_atomic
+from kiosk.ledger.encoding import MAX_SAFE_INT  # the largest seq or size an answer may name, as in a body
 from kiosk.ledger.keys import public_raw
 from kiosk.sync.configapply import ConfigApplier, ConfigApplyError
 from server_sync.wire import framing as P  # not protocol: its pydantic models are the portal's (cold start, #16)
@@ -61,8 +62,6 @@ MEDIA_MAX_BYTES = 1 << 30
 """The largest media file (GET /api/v1/media/{sha256}) the kiosk downloads for a pushed config."""
 MEDIA_DEADLINE_S = 1800.0
 """Seconds a media file's body may take to arrive (a clip of a few hundred MB over a slow link)."""
-MAX_SEQ = 2**53 - 1
-"""The largest seq or size an answer may name (the wire protocol's bound, server_sync/wire/protocol.py)."""
 SERVER_TIME_MS = (1_577_836_800_000, 7_258_118_400_000)
 """The portal clocks the kiosk learns from (2020-01-01 to 2200-01-01, ms): anything else is ignored."""
 
@@ -87,11 +86,15 @@ def _shown(value: Any) -> str:
     return repr(value)[:60]
 
 
+def _network(exc: Exception) -> str:
+    return f"network: {type(exc).__name__}: {str(exc)[:200]}"
+
+
 def _malformed(why: str) -> SyncError:
     return SyncError(f"portal answer malformed: {why}")
 
 
-def _seq_field(data: dict[str, Any], key: str, lo: int = 0, hi: int = MAX_SEQ) -> int:
+def _seq_field(data: dict[str, Any], key: str, lo: int = 0, hi: int = MAX_SAFE_INT) -> int:
     """``data[key]``: a plain int (not a bool, not a float, not a string) in ``lo..hi``, else SyncError."""
     value = data.get(key)
     if type(value) is not int:
@@ -329,14 +332,11 @@ class Uploader:
             resp = self.http.request(method, self._url(path), data=body or None, headers=headers, timeout=self.timeout,
                                      allow_redirects=False, stream=True)
         except requests.RequestException as exc:
-            self._last_answer = None
-            raise SyncError(f"network: {type(exc).__name__}: {str(exc)[:200]}") from None
+            raise self._dropped(None, _network(exc)) from None
         if 300 <= resp.status_code < 400:
-            resp.close()
-            self._last_answer = None
             where = resp.headers.get("Location", "")[:200]
-            raise SyncError(f"HTTP {resp.status_code}: the portal redirects to {where!r}; redirects are not followed "
-                            "(set [portal] url to the portal's own address)")
+            raise self._dropped(resp, f"HTTP {resp.status_code}: the portal redirects to {where!r}; redirects are not "
+                                "followed (set [portal] url to the portal's own address)")
         content = self._read_body(resp, *limits)  # a body cut mid-way, too long or too slow raises here
         self._last_answer = time.monotonic()
         try:
@@ -348,6 +348,14 @@ class Uploader:
         self._learn_clock(data)
         return resp.status_code, data, resp
 
+    def _dropped(self, resp: requests.Response | None, message: str) -> SyncError:
+        """A failed attempt: its connection closed (the rest of an answer is not read) and the next request on a
+        fresh one. Returns the error to raise."""
+        if resp is not None:
+            resp.close()
+        self._last_answer = None
+        return SyncError(message)
+
     def _read_body(self, resp: requests.Response, max_bytes: int, deadline_s: float) -> bytes:
         """The answer's body, read as it arrives: at most ``max_bytes``, within ``deadline_s`` seconds. The read
         timeout bounds each read only, so a server sending a byte a second would otherwise hold an attempt for
@@ -358,9 +366,7 @@ class Uploader:
         import urllib3
 
         def cut(why: str) -> SyncError:
-            resp.close()  # the connection too: the rest of the body is not read
-            self._last_answer = None
-            return SyncError(f"HTTP {resp.status_code}: answer {why}")
+            return self._dropped(resp, f"HTTP {resp.status_code}: answer {why}")
 
         length = resp.headers.get("Content-Length", "")
         if length.isdigit() and int(length) > max_bytes:
@@ -383,9 +389,7 @@ class Uploader:
                 if time.monotonic() > end:
                     raise cut(f"took longer than {deadline_s:g} s to arrive ({size} bytes so far)")
         except (urllib3.exceptions.HTTPError, http.client.HTTPException, requests.RequestException, OSError) as exc:
-            resp.close()
-            self._last_answer = None
-            raise SyncError(f"network: {type(exc).__name__}: {str(exc)[:200]}") from None
+            raise self._dropped(resp, _network(exc)) from None
         content = b"".join(chunks)
         resp._content = content
         resp._content_consumed = True  # type: ignore[attr-defined]
