@@ -151,6 +151,11 @@ _lines: OrderedDict[tuple[pygame.font.Font, str, tuple[int, ...]], pygame.Surfac
 _lines_bytes = 0
 
 
+LINE_SPACING = 1.15
+"""Line pitch of wrapped text, in font line heights (:func:`text`; the menu counts the lines that fit a button
+with it)."""
+
+
 def rendered_line(f: pygame.font.Font, line: str, color: Color) -> pygame.Surface:
     """One antialiased line of text, kept (least recently used first out, up to ``LINE_CACHE_BYTES``): the
     thank-you and the attract band redraw the same words every frame, and glyph rendering was a third of the
@@ -190,7 +195,7 @@ def clear_text_cache() -> None:
 
 def text(surface: pygame.Surface, s: str, pos: tuple[int, int], size: int, color: Color = THEME.text, *,
          bold: bool = False, anchor: str = "topleft", max_width: int | None = None,
-         line_spacing: float = 1.15) -> pygame.Rect:
+         line_spacing: float = LINE_SPACING) -> pygame.Rect:
     """Draw (wrapped) text; returns the bounding rectangle."""
     f = font(size, bold)
     if TEXT_SIZES is not None:

@@ -52,7 +52,7 @@ def line(surface: pygame.Surface, s: str, pos: tuple[int, int], size: int, max_w
     while True:
         f = ui.font(size, bold)
         lines = ui.wrap(s, f, max_w)
-        step = int(f.get_linesize() * LINE_SPACING)
+        step = int(f.get_linesize() * ui.LINE_SPACING)
         room = max(1, (max_h - f.get_height()) // step + 1)
         if len(lines) <= room or size <= floor:
             break
@@ -75,10 +75,6 @@ def line(surface: pygame.Surface, s: str, pos: tuple[int, int], size: int, max_w
         else:
             ui.text(surface, ln, (box.left, y), size, color, bold=bold)
     return box
-
-
-LINE_SPACING = 1.15
-"""``widgets.text``'s default, used to count the wrapped lines that fit a button."""
 
 
 def dot(surface: pygame.Surface, center: tuple[int, int], radius: int, level: Level | str) -> None:
@@ -131,10 +127,10 @@ def draw_button(surface: pygame.Surface, rect: pygame.Rect, b: Button, *, focuse
     label_size = int(min(rect.height * 0.36, theme.px(surface, 0.07)))
     # Never below 3 % of the screen height (32 px at 1080p), the floor the citizen screens keep too: the status
     # rows' values were 21 px at 720p (issue #15, readable from two metres).
-    detail_size = max(theme.px(surface, 0.03), int(min(rect.height * 0.27, theme.px(surface, 0.05))))
+    detail_size = max(text_floor(surface, theme), int(min(rect.height * 0.27, theme.px(surface, 0.05))))
     top = pygame.Rect(inner.left, rect.top, inner.width, int(rect.height * 0.56))
     bottom = pygame.Rect(inner.left, top.bottom - rect.height // 20, inner.width, rect.bottom - top.bottom)
-    ds = fit_size(b.detail, inner.width, detail_size, min_size=theme.px(surface, 0.03))
+    ds = fit_size(b.detail, inner.width, detail_size, min_size=text_floor(surface, theme))
     la, da = ("midleft", "midleft") if anchor == "midleft" else ("center", "center")
     # An activity's or a project's title from the portal: shrunk to one line, or wrapped within the label's half
     # of the button, never below the floor (a 180-character title was one 8 px line three screens wide).
@@ -184,7 +180,7 @@ def _text_block(surface: pygame.Surface, view: View, area: pygame.Rect, theme: T
         while True:
             f = ui.font(size)
             wrapped = [w for s in view.lines for w in ui.wrap(s, f, area.width)]
-            if size <= px(0.03) or len(wrapped) * f.get_linesize() <= room:
+            if size <= text_floor(surface, theme) or len(wrapped) * f.get_linesize() <= room:
                 break
             size -= 1
         colour = theme.muted if not view.big else theme.text
