@@ -824,15 +824,14 @@ class Ledger:
 
     def last_of_type(self, kind: str) -> Entry | None:
         """The newest entry of ``kind`` (for example the ``config_change`` in force after a restart), or None.
-        A kind of :data:`~kiosk.ledger.schema.RARE_KINDS` is found through its index; any other by walking back
-        from the newest entry (all of them when there is none)."""
-        rows = self._rows(f"SELECT seq FROM entries WHERE {_kind_term(kind)} ORDER BY seq DESC LIMIT 1",
-                          [] if kind in RARE_KINDS else [kind])
-        return self.entry(int(rows[0][0])) if rows else None
+        See :meth:`newest_of_type`."""
+        newest = self.newest_of_type(kind, 1)
+        return newest[0] if newest else None
 
     def newest_of_type(self, kind: str, limit: int) -> list[Entry]:
-        """The newest ``limit`` entries of ``kind``, newest first (walking back from the newest entry, as
-        :meth:`last_of_type` does for a kind that is not rare)."""
+        """The newest ``limit`` entries of ``kind``, newest first. A kind of :data:`~kiosk.ledger.schema.RARE_KINDS`
+        is found through its index; any other by walking back from the newest entry (all of them when there are
+        fewer than ``limit``)."""
         rows = self._rows(f"SELECT seq, body, entry_hash, signature FROM entries WHERE {_kind_term(kind)} "
                           "ORDER BY seq DESC LIMIT ?", ([] if kind in RARE_KINDS else [kind]) + [limit])
         return [Entry(s, b, h, g, parse_body(b)) for s, b, h, g in rows]
