@@ -127,6 +127,12 @@ class Session(ServiceSession):
     def finish(self, last: str) -> None:
         with self.fake.lock:
             self.fake.faults.clear()  # the link heals
+            # Every donor is done with their script: a checkout still PENDING has nobody at the terminal. Its
+            # script could otherwise tap during the healthy restart below ("slow": tap, then hundreds of
+            # polls), and the restart would rightly leave its intent open (still IN_PROGRESS at the deadline).
+            for co in self.fake.checkouts.values():
+                co.plan.clear()
+            self.fake.plan = []
         for co in self.unfinished():
             if co.status == "IN_PROGRESS":  # a donor mid-payment finishes, one way or the other
                 self.fake.buyer(co.id, last)
