@@ -22,7 +22,7 @@ from urllib.parse import parse_qs
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
@@ -96,6 +96,50 @@ class Totals(BaseModel):
     count: int
     total_yen: int
     projects: list[ProjectTotal]
+
+
+class PublicGift(BaseModel):
+    """One recent donation, as the public pages show it. Never its kiosk or time of day: with them a gift
+    could be tied to whoever stood at that kiosk at that moment (docs/privacy.md)."""
+    date: str = Field(description="the day of the gift in Japan (Asia/Tokyo), YYYY-MM-DD",
+                      examples=["2025-11-21"])
+    amount_yen: int
+    project: str | None
+
+
+class PublicProject(BaseModel):
+    id: str
+    title: str
+    title_en: str
+    summary: str
+    summary_en: str
+    group: str
+    area: str | None
+    goal_yen: int | None
+    start: str | None
+    end: str | None
+    active: bool
+    count: int
+    total_yen: int
+    progress: float | None
+    percent: int | None
+
+
+class ProjectDetail(PublicProject):
+    recent: list[PublicGift] = Field(description="the newest settled donations, newest first")
+
+
+class AreaDetail(BaseModel):
+    area: str
+    title: str
+    title_en: str
+    count: int
+    total_yen: int
+    goal_yen: int
+    projects: list[str]
+    progress: float | None
+    percent: int | None
+    recent: list[PublicGift] = Field(description="the newest settled donations to its projects, newest first")
 
 
 async def _read_body(request: Request, limit: int = P.MAX_BODY_BYTES) -> bytes:
@@ -362,25 +406,26 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     def projects() -> list[dict[str, Any]]:
         return queries.projects(engine)
 
-    @app.get("/api/v1/projects/{project_id}", tags=["public"], responses=_ERRORS,
-             summary="One project: totals against its goal and recent anonymous donations")
+    # A recent gift is given as the public pages show it: day, amount, project (queries.public_recent).
+    @app.get("/api/v1/projects/{project_id}", tags=["public"], responses=_ERRORS, response_model=ProjectDetail,
+             summary="One project: totals against its goal and recent anonymous donations (day, amount)")
     def project(project_id: str) -> dict[str, Any]:
         p = next((x for x in queries.projects(engine) if x["id"] == project_id), None)
         if p is None:
             raise PortalError(404, "not_found", f"no project {project_id!r}")
-        return {**p, "recent": queries.recent(engine, [project_id])}
+        return {**p, "recent": queries.public_recent(engine, [project_id])}
 
     @app.get("/api/v1/areas", tags=["public"], summary="Totals by policy area")
     def areas() -> list[dict[str, Any]]:
         return queries.areas(engine)
 
-    @app.get("/api/v1/areas/{area}", tags=["public"], responses=_ERRORS,
-             summary="One policy area: totals against goals and recent anonymous donations")
+    @app.get("/api/v1/areas/{area}", tags=["public"], responses=_ERRORS, response_model=AreaDetail,
+             summary="One policy area: totals against goals and recent anonymous donations (day, amount, project)")
     def area(area: str) -> dict[str, Any]:
         a = next((x for x in queries.areas(engine) if x["area"] == area), None)
         if a is None:
             raise PortalError(404, "not_found", f"no policy area {area!r} (children, welfare, green, culture, town)")
-        return {**a, "recent": queries.recent(engine, a["projects"])}
+        return {**a, "recent": queries.public_recent(engine, a["projects"])}
 
     @app.get("/api/v1/receipts/{code}", tags=["public"], responses=_ERRORS,
              summary="A receipt: one donation, its signed body and signature, the kiosk's checkpoint and the "

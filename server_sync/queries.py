@@ -1,8 +1,10 @@
 """Read models for the public API, the receipt page and the staff pages.
 
 "Settled" is the ledger's definition (kiosk/ledger/report.py): a ``donation`` entry that no ``void``
-cancels. Public answers carry amounts, projects, kiosks and times only: never donor tokens. A receipt
-shows its own donation only, with its signed body and signature so anyone can check it.
+cancels. Public answers carry totals, and of each recent gift its day in Japan, amount and project
+(:func:`public_recent`): never a donor token, and never a gift's kiosk or time of day (docs/privacy.md).
+A receipt shows its own donation only, to whoever holds its code, with its signed body and signature so
+anyone can check it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from server_sync.db import IS_BOOT, QUARANTINED, UNTIMED, alarms, entries, is_sq
 from server_sync.wire import csvsafe
 
 RECENT = 20
+JST = ZoneInfo("Asia/Tokyo")  # the day a public page or answer gives a gift (server_sync/pages.py ``when``)
 
 # Counted: a settled donation that broke no policy on ingest (quarantined entries are never counted).
 _clean = entries.c.quarantine.is_(None)
@@ -91,12 +94,27 @@ def areas(engine: Engine) -> list[dict[str, Any]]:
 
 
 def recent(engine: Engine, project_ids: list[str] | None = None, limit: int = RECENT) -> list[dict[str, Any]]:
+    """The newest settled donations with their millisecond and kiosk, for the public pages to render (they
+    print the day only). Never answered as they are: the public API gives :func:`public_recent`."""
     q = select(entries.c.time_ms, entries.c.amount_yen, entries.c.project, entries.c.kiosk_id).where(_settled)
     if project_ids is not None:
         q = q.where(entries.c.project.in_(project_ids))
     with engine.connect() as conn:
         rows = conn.execute(q.order_by(entries.c.time_ms.desc()).limit(limit)).all()
     return [{"time_ms": t, "amount_yen": a, "project": p, "kiosk_id": k} for t, a, p, k in rows]
+
+
+def public_recent(engine: Engine, project_ids: list[str] | None = None, limit: int = RECENT) -> list[dict[str, Any]]:
+    """Recent settled donations as the public API gives them: exactly what the public pages show of each
+    (templates/_macros.html ``recent``): its day in Japan (``YYYY-MM-DD``, Asia/Tokyo), amount and project.
+
+    Never the kiosk and never the time of day: together they would tie a gift to whoever stood at that
+    kiosk at that moment (docs/privacy.md, "What the public pages and the public API show"). The rows of
+    :func:`recent` carry both, for the pages' own rendering only.
+    """
+    return [{"date": datetime.fromtimestamp(r["time_ms"] / 1000, JST).date().isoformat(),
+             "amount_yen": r["amount_yen"], "project": r["project"]}
+            for r in recent(engine, project_ids, limit)]
 
 
 # --- receipts ------------------------------------------------------------------------------------
