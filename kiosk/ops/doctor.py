@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urljoin, urlparse
 
 from kiosk.config import KioskConfig, load_config
 from kiosk.ops.checks import Check
@@ -118,9 +118,27 @@ def _short(exc: BaseException) -> str:
     return text.splitlines()[0][:120] if text else type(exc).__name__
 
 
+def _redirected(r: Any, asked: str, path: str, config_path: str) -> tuple[str, str] | None:
+    """``(detail, fix)`` when ``r``, the answer to ``asked`` (the portal URL + ``path``), is a redirect; else None.
+
+    Not followed, as the uploader does not follow one (kiosk/sync/uploader.py): a check that passed through a
+    redirect would say "reachable" and "enrolled" of a kiosk that can never sync. The fix names the address
+    to write only when the redirect keeps the path (the portal moved, or http became https); anything else (a
+    Wi-Fi login page, another site) is not a portal address."""
+    if not 300 <= r.status_code < 400:
+        return None
+    where = urljoin(asked, r.headers.get("Location", ""))[:200] if r.headers.get("Location") else "nowhere"
+    base = where[:-len(path)].rstrip("/") if where.endswith(path) and where != asked else ""
+    hint = f' (if {base} is the portal: url = "{base}")' if base else ""
+    return (f"{asked} answered HTTP {r.status_code}, a redirect to {where}: not followed",
+            f"correct [portal] url in {config_path} to the portal's own address{hint}; "
+            "the kiosk's uploads do not follow redirects either")
+
+
 def portal_checks(cfg: KioskConfig, config_path: str = "FILE", *, http: Any = None,
                   timeout: float = PORTAL_TIMEOUT_S, now: Callable[[], float] = time.time) -> list[Check]:
-    """Is the portal reachable (``/healthz``), and does it know this kiosk's key (a signed, read-only GET)?"""
+    """Is the portal reachable (``/healthz``), and does it know this kiosk's key (a signed, read-only GET)?
+    A redirect fails the check, not followed (see :func:`_redirected`)."""
     url = cfg.portal.url.rstrip("/")
     if not url:
         return [Check("portal", "ok", "no portal configured (offline kiosk)")]
@@ -128,12 +146,14 @@ def portal_checks(cfg: KioskConfig, config_path: str = "FILE", *, http: Any = No
 
     session = http or requests
     try:
-        r = session.get(f"{url}/healthz", timeout=timeout)
+        r = session.get(f"{url}/healthz", timeout=timeout, allow_redirects=False)
     except requests.RequestException as exc:
         host = urlparse(url).hostname or url
         return [Check("portal", "fail", f"{url} unreachable: {_short(exc)}",
                       f"check the network (`ping -c3 {host}`, the LAN cable or Wi-Fi) and [portal] url in "
                       f"{config_path}; donations are kept on the kiosk meanwhile")]
+    if moved := _redirected(r, f"{url}/healthz", "/healthz", config_path):
+        return [Check("portal", "fail", *moved)]
     if r.status_code != 200:
         return [Check("portal", "fail", f"{url}/healthz answered HTTP {r.status_code}",
                       "ask the portal operator to check `systemctl status kiosk-portal` on the server")]
@@ -155,10 +175,14 @@ def portal_checks(cfg: KioskConfig, config_path: str = "FILE", *, http: Any = No
     enroll_fix = (f"on the portal server run `kiosk-portal enroll-code --kiosk-id {kid}`, then here "
                   f"`sudo -u kiosk kiosk enroll --config {config_path} --portal {url} --code CODE`")
     try:
-        r = session.get(url + path, headers=P.sign_request(sk, kid, "GET", target, b"", int(now())), timeout=timeout)
+        # Not redirected either: requests would carry the signed headers to wherever the Location points.
+        r = session.get(url + path, headers=P.sign_request(sk, kid, "GET", target, b"", int(now())), timeout=timeout,
+                        allow_redirects=False)
     except requests.RequestException as exc:
         return checks + [Check("portal.enrolled", "fail", f"enrollment check failed: {_short(exc)}",
                                "retry `kiosk doctor`; if it persists ask the portal operator")]
+    if moved := _redirected(r, url + path, path, config_path):
+        return checks + [Check("portal.enrolled", "fail", *moved)]
     try:
         code = (r.json() or {}).get("error", "")
     except ValueError:

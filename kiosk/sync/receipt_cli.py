@@ -7,7 +7,10 @@ with ``--file``, with no network at all) and runs the same checks as the receipt
 code (so the answer is that donation's, not another gift's relabelled), the key is that key id's, the
 entry body hashes to the leaf and carries the kiosk's signature, the checkpoint is signed by the same
 key for that kiosk's log, the inclusion proof reaches its root, and the amount and project shown are
-the signed body's.
+the signed body's. Redirects are followed, on purpose (a portal that moved to https, or to a new address,
+keeps the links printed on old receipts working): nothing here trusts the host that answers, only the
+signatures and the code recomputed from what was served. `kiosk doctor` and the uploader, which do trust
+the configured address, refuse redirects.
 
 Exit codes: 0 verified; 1 not verified (or the portal could not be reached, or the code is unknown or
 expired); 2 bad usage (a URL with no receipt code, no key id).

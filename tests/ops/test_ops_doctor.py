@@ -141,6 +141,48 @@ def test_reachable_portal_that_does_not_know_the_kiosk(tmp_path, httpserver):
     assert "kiosk enroll --config" in c.fix and "kiosk-portal enroll-code --kiosk-id test-kiosk-1" in c.fix
 
 
+def test_a_portal_url_that_redirects_fails_and_is_not_followed(tmp_path, httpserver, capsys):
+    """[portal] url answers 308 to a real, enrolled portal: doctor does not go there (the uploader would not
+    either, so the kiosk would never sync), fails the check with the address to correct, and sends its
+    signed request nowhere. The same for a portal whose /healthz answers but whose config endpoint redirects."""
+    from tests.loopback import Handler, LoopbackServer
+
+    redirected = {"/healthz"}
+
+    class Moved(Handler):
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path not in redirected:
+                return self.answer(200, b'{"status": "ok"}')
+            self.send_response(308)
+            self.send_header("Location", httpserver.url_for(self.path))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    with LoopbackServer(Moved) as moved:
+        path = make_site(tmp_path / "site", moved.url)
+        cfg = load_config(path)
+        fake_portal(httpserver, cfg.kiosk.id, cfg.public_key_path)
+        kw = dict(root=tmp_path, min_free_bytes=1, reader_kw=hermetic_reader(tmp_path))
+        checks = {c.name: c for c in collect(str(path), **kw)}
+        c = checks["portal"]
+        assert c.status == "fail", c
+        assert c.detail == f"{moved.url}/healthz answered HTTP 308, a redirect to {httpserver.url_for('/healthz')}: " \
+                           "not followed", c
+        assert f"correct [portal] url in {path}" in c.fix and \
+            f'url = "{httpserver.url_for("/").rstrip("/")}"' in c.fix, c
+        assert "portal.enrolled" not in checks
+        assert run_doctor(str(path), **kw) == 1
+        assert f"[FAIL] portal: {c.detail}\n       fix: {c.fix}" in capsys.readouterr().out
+
+        redirected = {f"/api/v1/kiosks/{cfg.kiosk.id}/config"}
+        checks = {c.name: c for c in collect(str(path), **kw)}
+        assert checks["portal"].status == "ok"
+        c = checks["portal.enrolled"]
+        assert c.status == "fail" and "answered HTTP 308, a redirect to" in c.detail, c
+        assert f"correct [portal] url in {path}" in c.fix, c
+    assert httpserver.log == []  # neither /healthz nor the signed request went to where the redirects pointed
+
+
 def test_missing_or_damaged_screen_catalogs_are_named_with_the_fix(tmp_path, capsys):
     path = write_config(tmp_path / "site")
     ensure_secrets(load_config(path))

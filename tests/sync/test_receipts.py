@@ -357,6 +357,43 @@ def test_kiosk_receipt_verify_checks_a_link_online_and_a_saved_answer_offline(po
     assert main(["receipt", "verify", "not a link"]) == 2
 
 
+def test_kiosk_receipt_verify_follows_a_redirect_and_still_checks_what_it_is_served(portal, rig, capsys):
+    """A portal that moved (http to https, a new address) answers the old links with a redirect: the command
+    follows it, so receipts printed with the old address still verify, and it trusts no host for that: a
+    redirect to a server that serves another gift's genuine receipt under this code is NOT VERIFIED
+    (docs/receipts.md). `kiosk doctor` and the uploader refuse redirects instead (tests/ops, tests/sync)."""
+    from kiosk.cli import main
+    from tests.loopback import Handler, LoopbackServer
+
+    mine, _other, forged = relabelled(portal, rig)
+    code, kid = receipt_code(mine), rig.ledger.key_id
+    genuine = json.dumps(_receipt(portal, code)).encode()
+    served = {"/genuine": genuine, "/forged": json.dumps(forged).encode()}
+
+    class NewHome(Handler):  # where the portal went: /genuine/... answers as the portal, /forged/... lies
+        def do_GET(self) -> None:  # noqa: N802
+            self.answer(200, served["/" + self.path.split("/")[1]])
+
+    with LoopbackServer(NewHome) as home:
+        class Moved(Handler):  # the old address: every path redirected to the new home
+            target = "/genuine"
+
+            def do_GET(self) -> None:  # noqa: N802
+                self.send_response(301)
+                self.send_header("Location", home.url + Moved.target + self.path)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        with LoopbackServer(Moved) as moved:
+            capsys.readouterr()
+            assert main(["receipt", "verify", f"{moved.url}/r/{code}#k={kid}"]) == 0
+            Moved.target = "/forged"
+            assert main(["receipt", "verify", f"{moved.url}/r/{code}#k={kid}"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("VERIFIED: ¥"), out
+    assert [ln for ln in out if ln.startswith("NOT VERIFIED: ")] and out[-1].startswith("NOT VERIFIED: "), out
+
+
 def relabelled(portal, rig) -> tuple[object, object, dict]:  # noqa: ANN001
     """Two genuine gifts of one kiosk, synced and checkpointed: ``(mine, other, other's receipt relabelled as
     mine)``, the answer a dishonest portal gives to my code (real signature, real proof, same kiosk key)."""
