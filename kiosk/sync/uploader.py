@@ -14,6 +14,7 @@ Nothing here runs on the donation path: the uploader reads the ledger on its own
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -61,7 +62,7 @@ at most about the size of a request). A longer one is cut and the attempt fails 
 MEDIA_MAX_BYTES = 1 << 30
 """The largest media file (GET /api/v1/media/{sha256}) the kiosk downloads for a pushed config."""
 MEDIA_DEADLINE_S = 1800.0
-"""Seconds a media file's body may take to arrive (a clip of a few hundred MB over a slow link)."""
+"""Seconds a media file's whole exchange may take (a clip of a few hundred MB over a slow link)."""
 SERVER_TIME_MS = (1_577_836_800_000, 7_258_118_400_000)
 """The portal clocks the kiosk learns from (2020-01-01 to 2200-01-01, ms): anything else is ignored."""
 
@@ -127,6 +128,126 @@ def sync_answer(data: Any, kiosk_id: str) -> dict[str, Any]:
            "config_version": _seq_field(data, "config_version"),
            "pepper_epoch": _seq_field(data, "pepper_epoch") if "pepper_epoch" in data else 0}
     return out
+
+
+# --- one exchange's deadline (docs/sync.md, "What the kiosk believes of the portal's answers") -------------------
+class _Deadline:
+    """A wall-clock limit on one exchange with the portal: sending the request, the status line and headers, and
+    the body. requests' ``timeout`` bounds each socket read, not their sum, so a portal sending one byte within
+    every read timeout would hold the exchange for as long as it likes; and a check of the time between reads
+    cannot run while the thread is inside requests, blocked reading the headers. So a timer thread shuts the
+    socket down when the time is up: ``shutdown()`` wakes a ``recv()`` blocked in another thread at once, with end
+    of file (``close()`` would not wake it), and requests raises. The socket is that of the connection
+    :func:`_watch` saw this thread use (every connection of the uploader's session reports itself)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.end_at = time.monotonic() + seconds
+        self.passed = False
+        """The time ran out before :meth:`finish`: the answer, whatever was read of it, is not believed."""
+        self._lock = threading.Lock()  # one of _cut and finish wins: no cut after finish returns
+        self._done = False
+        self._conn: Any = None
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, conn: Any) -> None:
+        with self._lock:
+            self._conn = conn
+            if self.passed and not self._done:
+                self._shut(conn)  # the time ran out while connecting: no request on it
+
+    def _cut(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.passed = True
+            self._shut(self._conn)
+
+    @staticmethod
+    def _shut(conn: Any) -> None:
+        import socket  # here, on the timer's thread: not on `kiosk run`'s start path (see above)
+
+        sock = getattr(conn, "sock", None)
+        if sock is not None and not isinstance(sock, socket.socket):
+            sock = getattr(sock, "socket", None)  # urllib3's TLS-in-TLS wrapper (an HTTPS proxy)
+        if sock is None:
+            return
+        try:
+            # socket.socket's own, not ssl.SSLSocket's: that one also drops its TLS state, under the reading thread.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except OSError:
+            pass  # closed or detached already
+
+    def finish(self) -> bool:
+        """Stop the timer (before the connection goes back to the pool, so a late cut never hits the next
+        request's); True when the time had run out."""
+        with self._lock:
+            self._done = True
+        self._timer.cancel()
+        return self.passed
+
+
+_exchange = threading.local()
+"""``.deadline``: the :class:`_Deadline` of the exchange this thread is making, or None."""
+
+
+def _watch(conn: Any) -> None:
+    """A connection of the uploader's session, about to connect or send a request: the current exchange's."""
+    deadline = getattr(_exchange, "deadline", None)
+    if deadline is not None:
+        deadline.watch(conn)
+
+
+class _Watched:
+    """Mixed into urllib3's connection classes: each connection reports itself to the current exchange's deadline
+    when it connects and when it sends a request (a kept-alive one does not connect again)."""
+
+    def connect(self) -> None:
+        _watch(self)
+        super().connect()  # type: ignore[misc]
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _watch(self)
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+@functools.cache
+def _deadline_adapter() -> type[Any]:
+    """requests' HTTPAdapter whose pools make :class:`_Watched` connections (also through an HTTP(S) proxy).
+    Built on first use: requests is not imported on `kiosk run`'s start path (see above)."""
+    from requests.adapters import HTTPAdapter
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    class Conn(_Watched, HTTPConnection):
+        pass
+
+    class SConn(_Watched, HTTPSConnection):
+        pass
+
+    class Pool(HTTPConnectionPool):
+        ConnectionCls = Conn
+
+    class SPool(HTTPSConnectionPool):
+        ConnectionCls = SConn
+
+    pools = {"http": Pool, "https": SPool}
+
+    class Adapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = pools
+
+        def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+            new = proxy not in self.proxy_manager
+            manager = super().proxy_manager_for(proxy, **kwargs)
+            if new and not proxy.lower().startswith("socks"):  # a SOCKS manager has pools of its own kind
+                manager.pool_classes_by_scheme = pools
+            return manager
+
+    return Adapter
 
 
 @dataclass
@@ -211,6 +332,7 @@ class Uploader:
         self.timeout = timeout
         self.backoff_policy = Backoff(backoff_base, backoff_cap)
         self._http = session
+        self._watched = False  # the session's adapter is _deadline_adapter's
         self.reuse_idle_s = reuse_idle_s
         """A kept-alive connection idle longer than this is closed here rather than reused (see REUSE_IDLE_S)."""
         self._last_answer: float | None = None  # time.monotonic() of the last answer read, or None
@@ -250,6 +372,13 @@ class Uploader:
             import requests
 
             self._http = requests.Session()
+        if not self._watched:
+            # Also on a session passed in (bench/fleet.py's, which times each answer): every exchange has its
+            # deadline (_Deadline).
+            adapter = _deadline_adapter()()
+            self._http.mount("http://", adapter)
+            self._http.mount("https://", adapter)
+            self._watched = True
         return self._http
 
     @property
@@ -282,9 +411,10 @@ class Uploader:
               max_bytes: int = ANSWER_MAX_BYTES, deadline_s: float | None = None
               ) -> tuple[int, Any, requests.Response]:
         """One request to the portal, every one the kiosk makes (the uploader's, and pointsync's and peppersync's
-        through it): redirects are not followed (a 3xx is a SyncError naming its Location), and the answer's body
-        is read in chunks, cut at ``max_bytes`` and at ``deadline_s`` seconds after its headers arrived (default:
-        the read timeout, which then bounds the whole body, not only each read of it)."""
+        through it): redirects are not followed (a 3xx is a SyncError naming its Location), the answer's body
+        is read in chunks and cut at ``max_bytes``, and the whole exchange (the request sent, the status line and
+        headers, the body) is cut at ``deadline_s`` seconds after it began (default: the read timeout, which then
+        bounds the whole answer, not only each read of it; :class:`_Deadline`)."""
         limits = (max_bytes, self.timeout[1] if deadline_s is None else deadline_s)
         status, data, resp = self._call_once(method, path, body, idem, signed, self.sk, limits)
         olds = self._previous_keys() if signed else []
@@ -326,18 +456,28 @@ class Uploader:
         now = time.monotonic()
         if self._http is not None and self._last_answer is not None and now - self._last_answer > self.reuse_idle_s:
             self._http.close()  # its pooled connections only: the session opens new ones as needed
+        url, http = self._url(path), self.http
+        max_bytes, deadline_s = limits
+        deadline = _exchange.deadline = _Deadline(deadline_s)
         try:
-            # Never redirected: requests would resend a 307/308 with its method, body and signed headers to
-            # wherever the Location names, and believe what answers there.
-            resp = self.http.request(method, self._url(path), data=body or None, headers=headers, timeout=self.timeout,
-                                     allow_redirects=False, stream=True)
-        except requests.RequestException as exc:
-            raise self._dropped(None, _network(exc)) from None
-        if 300 <= resp.status_code < 400:
-            where = resp.headers.get("Location", "")[:200]
-            raise self._dropped(resp, f"HTTP {resp.status_code}: the portal redirects to {where!r}; redirects are not "
-                                "followed (set [portal] url to the portal's own address)")
-        content = self._read_body(resp, *limits)  # a body cut mid-way, too long or too slow raises here
+            try:
+                # Never redirected: requests would resend a 307/308 with its method, body and signed headers to
+                # wherever the Location names, and believe what answers there.
+                resp = http.request(method, url, data=body or None, headers=headers, timeout=self.timeout,
+                                    allow_redirects=False, stream=True)
+            except requests.RequestException as exc:
+                if deadline.finish():
+                    raise self._dropped(None, f"answer took longer than {deadline_s:g} s to arrive (cut before its "
+                                        "status line and headers were complete)") from None
+                raise self._dropped(None, _network(exc)) from None
+            if 300 <= resp.status_code < 400:
+                where = resp.headers.get("Location", "")[:200]
+                raise self._dropped(resp, f"HTTP {resp.status_code}: the portal redirects to {where!r}; redirects are "
+                                    "not followed (set [portal] url to the portal's own address)")
+            content = self._read_body(resp, max_bytes, deadline)  # a body cut mid-way, too long or too slow raises
+        finally:
+            _exchange.deadline = None
+            deadline.finish()
         self._last_answer = time.monotonic()
         try:
             data = json.loads(content) if content else None
@@ -356,8 +496,8 @@ class Uploader:
         self._last_answer = None
         return SyncError(message)
 
-    def _read_body(self, resp: requests.Response, max_bytes: int, deadline_s: float) -> bytes:
-        """The answer's body, read as it arrives: at most ``max_bytes``, within ``deadline_s`` seconds. The read
+    def _read_body(self, resp: requests.Response, max_bytes: int, deadline: _Deadline) -> bytes:
+        """The answer's body, read as it arrives: at most ``max_bytes``, within the exchange's ``deadline``. The read
         timeout bounds each read only, so a server sending a byte a second would otherwise hold an attempt for
         as long as it likes. Afterwards ``resp.content`` and ``resp.text`` work as usual."""
         import http.client
@@ -368,6 +508,9 @@ class Uploader:
         def cut(why: str) -> SyncError:
             return self._dropped(resp, f"HTTP {resp.status_code}: answer {why}")
 
+        def late(size: int) -> SyncError:
+            return cut(f"took longer than {deadline.seconds:g} s to arrive ({size} bytes so far)")
+
         length = resp.headers.get("Content-Length", "")
         if length.isdigit() and int(length) > max_bytes:
             raise cut(f"of {length} bytes is longer than {max_bytes}")
@@ -375,9 +518,10 @@ class Uploader:
             # The session read the body already (bench/fleet.py's times each answer to its last byte).
             if len(resp.content) > max_bytes:
                 raise cut(f"is longer than {max_bytes} bytes")
+            if deadline.finish():  # cut: a body that ends when the connection does would look whole
+                raise late(len(resp.content))
             return resp.content
         read = getattr(resp.raw, "read1", None) or resp.raw.read  # read1: what has arrived, not a full chunk
-        end = time.monotonic() + deadline_s
         chunks: list[bytes] = []
         size = 0
         try:
@@ -386,10 +530,12 @@ class Uploader:
                 size += len(chunk)
                 if size > max_bytes:
                     raise cut(f"is longer than {max_bytes} bytes")
-                if time.monotonic() > end:
-                    raise cut(f"took longer than {deadline_s:g} s to arrive ({size} bytes so far)")
+                if time.monotonic() > deadline.end_at:
+                    raise late(size)
         except (urllib3.exceptions.HTTPError, http.client.HTTPException, requests.RequestException, OSError) as exc:
-            raise self._dropped(resp, _network(exc)) from None
+            raise (late(size) if deadline.finish() else self._dropped(resp, _network(exc))) from None
+        if deadline.finish():  # cut: a body that ends when the connection does would look whole
+            raise late(size)
         content = b"".join(chunks)
         resp._content = content
         resp._content_consumed = True  # type: ignore[attr-defined]

@@ -3,8 +3,8 @@ answers"): the real uploader and a real ledger against portals that lie or misbe
 on loopback (tests/loopback.py).
 
 An answer for another kiosk, or beyond the batch sent, or of the wrong shape, is not an acknowledgement; an
-answer that moves nothing is not resent at once for ever; a redirect is not followed; an answer's body has a
-deadline and a size cap; a stale or repeated config document is neither applied nor recorded again.
+answer that moves nothing is not resent at once for ever; a redirect is not followed; an answer, headers included,
+has a deadline, and its body a size cap; a stale or repeated config document is neither applied nor recorded again.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 
 from kiosk.ledger.writer import InlineWriter
 from kiosk.sync.configapply import ConfigApplier, load_applied
-from kiosk.sync.uploader import ANSWER_MAX_BYTES, Uploader
+from kiosk.sync.uploader import ANSWER_MAX_BYTES, SyncState, Uploader
 from tests.loopback import Handler, LoopbackServer
 
 Answer = tuple[int, Any]
@@ -209,7 +209,7 @@ def test_a_redirect_is_not_followed(rig):
     assert "HTTP 308" in st.last_error and other.url in st.last_error
 
 
-# --- 5. an answer's body has a deadline and a size cap ---------------------------------------------------------
+# --- 5. an answer (headers included) has a deadline, its body a size cap ------------------------------------------
 def test_a_slow_drip_answer_is_cut_at_its_deadline(rig):
     """One byte every 0.2 s: each read is within the read timeout, the whole answer is not. (Forty bytes of it:
     a test that ends, in 8 s, even where the deadline is missing.)"""
@@ -237,6 +237,42 @@ def test_a_slow_drip_answer_is_cut_at_its_deadline(rig):
         took = time.monotonic() - t0
     assert took < 2.5, f"timeout=(1.0, 0.5), yet one attempt took {took:.1f} s"
     assert "took longer than" in st.last_error
+
+
+def test_a_slow_drip_status_line_and_headers_are_cut_at_the_deadline(rig):
+    """The status line and headers one byte every 0.2 s: each read is within the read timeout, so requests' own
+    timeouts never fire; the deadline covers the whole answer, headers included. Each attempt gives up at it, on a
+    fresh connection the next time, after the usual backoff, and nothing is taken as acknowledged. (Forty bytes
+    of headers, never finished: a test that ends, in 8 s an attempt, even where the deadline is missing.)"""
+    rig.donate(2)
+    size = rig.ledger.size
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"[:40]
+    clients: list[int] = []  # the kiosk's port of each request
+
+    class DripHeaders(Handler):
+        def do_POST(self) -> None:  # noqa: N802
+            clients.append(self.client_address[1])
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            try:
+                for b in head:
+                    self.wfile.write(bytes([b]))
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except OSError:
+                pass  # the kiosk hung up: as it should
+            self.close_connection = True
+
+    waits: list[float] = []
+    with LoopbackServer(DripHeaders) as srv:
+        t0 = time.monotonic()
+        st = sync(rig, srv.url, attempts=2, timeout=(1.0, 0.5), sleep=waits.append)
+        took = time.monotonic() - t0
+    assert took < 2 * 0.5 + 1.5, f"a deadline of 0.5 s, yet two attempts took {took:.1f} s"
+    assert len(set(clients)) == 2 and len(waits) == 1 and waits[0] > 0  # backed off, then on a second connection
+    assert "took longer than 0.5 s" in st.last_error and "status line and headers" in st.last_error, st.last_error
+    assert not st.ok and st.accepted_through_seq == 0 and st.pending == size
+    saved = SyncState.load(rig.cfg.data_dir / "sync-state.json")
+    assert saved.accepted_through_seq == 0 and saved.last_error == st.last_error
 
 
 def test_an_answer_longer_than_the_cap_is_cut(rig):
