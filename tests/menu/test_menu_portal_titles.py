@@ -10,6 +10,7 @@ import pytest
 
 from kiosk.config.staff import Activity, VolunteerSection
 from kiosk.ui import widgets as ui
+from kiosk.ui.i18n import gettext_for
 
 from .conftest import Rig, build_rig
 
@@ -83,5 +84,27 @@ def test_a_long_project_title_stays_in_its_playlist_button(tmp_path, monkeypatch
         # "kodomo" is on two rows of the playlist: each piece of its title inside one of the rows' buttons.
         assert all(any(b.contains(r) for b in buttons) for _, r in label), (label, buttons)
         assert min(size for size, _ in label) >= round(0.03 * rig.surface.get_height())
+    finally:
+        rig.ledger.close(checkpoint=False)
+
+
+def test_a_long_activity_title_on_the_points_page_is_cut_above_the_buttons(tmp_path, monkeypatch):
+    """"Activity: <title>" wrapped at the text floor ran past its block, under the point buttons and off the
+    screen, and pushed the instruction after it down with it. It is cut at the block's height and ends in "…",
+    and the instruction after it is still drawn above the buttons."""
+    tr = gettext_for("ja")
+    rig = _volunteer(tmp_path, LONG)
+    try:
+        rig.touch("activity", "reception")
+        assert rig.menu.page == "volunteer_points"
+        drawn = _record_text(monkeypatch)
+        targets = rig.render()
+        top = min(t.rect.top for t in targets if t.action == "points")
+        sentence = tr("Activity: {name}").format(name=LONG)
+        pieces = [(s, r) for s, _, r in drawn if len(s) > 3 and s.rstrip("…") in sentence]
+        assert len(pieces) > 1 and pieces[-1][0].endswith("…"), [s for s, _ in pieces]
+        assert all(r.bottom <= top for _, r in pieces), ([r for _, r in pieces], top)
+        instruction = [r for s, _, r in drawn if s == tr("Choose the points")]
+        assert instruction and instruction[0].bottom <= top, (instruction, top)
     finally:
         rig.ledger.close(checkpoint=False)

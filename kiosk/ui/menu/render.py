@@ -59,10 +59,7 @@ def line(surface: pygame.Surface, s: str, pos: tuple[int, int], size: int, max_w
         size -= 1
     if len(lines) > room:
         lines = lines[:room]
-        last = lines[-1].rstrip()
-        while last and f.size(last + "…")[0] > max_w:
-            last = last[:-1].rstrip()
-        lines[-1] = last + "…"
+        lines[-1] = _ellipsized(lines[-1], f, max_w)
     # Line by line, each a string of its own (as ``widgets.text`` draws wrapped text), in one box at ``anchor``.
     box = pygame.Rect(0, 0, max(f.size(ln)[0] for ln in lines), step * (len(lines) - 1) + f.get_height())
     setattr(box, anchor, pos)
@@ -161,6 +158,36 @@ def _grid(surface: pygame.Surface, area: pygame.Rect, buttons: tuple[Button, ...
     return targets
 
 
+def _ellipsized(s: str, f: pygame.font.Font, max_w: int) -> str:
+    """``s`` shortened until it and a closing "…" fit ``max_w`` in ``f``: the mark that text was cut."""
+    s = s.rstrip()
+    while s and f.size(s + "…")[0] > max_w:
+        s = s[:-1].rstrip()
+    return s + "…"
+
+
+def _cut_to(sentences: tuple[str, ...], f: pygame.font.Font, max_w: int, room: int) -> list[str]:
+    """The wrapped lines of ``sentences`` in ``f``, at most ``room`` of them. When they do not fit at the text
+    floor, the sentence with the most lines gives up its last line first (a 200-character activity title from
+    the portal, not the short instruction after it), and a sentence that lost lines ends in "…"."""
+    pieces = [ui.wrap(s, f, max_w) for s in sentences]
+    cut = [False] * len(pieces)
+    while sum(map(len, pieces)) > room:
+        longest = max(range(len(pieces)), key=lambda i: len(pieces[i]))
+        if len(pieces[longest]) > 1:
+            pieces[longest], cut[longest] = pieces[longest][:-1], True
+        else:  # one line each and still too many: the last sentences go
+            pieces = [p for p in pieces if p][:-1]
+            cut = cut[:len(pieces)]
+            if not pieces:
+                break
+            cut[-1] = True
+    out = []
+    for p, c in zip(pieces, cut, strict=True):
+        out += p[:-1] + [_ellipsized(p[-1], f, max_w) if c else p[-1]]
+    return out
+
+
 def _text_block(surface: pygame.Surface, view: View, area: pygame.Rect, theme: Theme, *, centered: bool) -> None:
     px = lambda f: theme.px(surface, f)  # noqa: E731
     anchor = "midtop" if centered else "topleft"
@@ -184,7 +211,7 @@ def _text_block(surface: pygame.Surface, view: View, area: pygame.Rect, theme: T
                 break
             size -= 1
         colour = theme.muted if not view.big else theme.text
-        for s in wrapped:
+        for s in _cut_to(view.lines, f, area.width, max(1, room // f.get_linesize())):
             y = ui.text(surface, s, (x, y), size, colour, anchor=anchor).bottom
 
 
