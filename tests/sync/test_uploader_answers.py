@@ -209,6 +209,17 @@ def test_a_redirect_is_not_followed(rig):
     assert "HTTP 308" in st.last_error and other.url in st.last_error
 
 
+def _drip(out: Any, data: bytes) -> None:
+    """``data`` one byte every 0.2 s: each read within the kiosk's read timeout, the whole not."""
+    try:
+        for b in data:
+            out.write(bytes([b]))
+            out.flush()
+            time.sleep(0.2)
+    except OSError:
+        pass  # the kiosk hung up: as it should
+
+
 # --- 5. an answer (headers included) has a deadline, its body a size cap ------------------------------------------
 def test_a_slow_drip_answer_is_cut_at_its_deadline(rig):
     """One byte every 0.2 s: each read is within the read timeout, the whole answer is not. (Forty bytes of it:
@@ -223,13 +234,7 @@ def test_a_slow_drip_answer_is_cut_at_its_deadline(rig):
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            try:
-                for b in body:
-                    self.wfile.write(bytes([b]))
-                    self.wfile.flush()
-                    time.sleep(0.2)
-            except OSError:
-                pass  # the kiosk hung up: as it should
+            _drip(self.wfile, body)
 
     with LoopbackServer(Drip) as srv:
         t0 = time.monotonic()
@@ -253,13 +258,7 @@ def test_a_slow_drip_status_line_and_headers_are_cut_at_the_deadline(rig):
         def do_POST(self) -> None:  # noqa: N802
             clients.append(self.client_address[1])
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            try:
-                for b in head:
-                    self.wfile.write(bytes([b]))
-                    self.wfile.flush()
-                    time.sleep(0.2)
-            except OSError:
-                pass  # the kiosk hung up: as it should
+            _drip(self.wfile, head)
             self.close_connection = True
 
     waits: list[float] = []
