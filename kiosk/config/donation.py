@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
-from kiosk.config.base import Section
+from kiosk.config.base import Section, cross_check
 
 PolicyArea = Literal["children", "welfare", "green", "culture", "town"]
 """The five policy areas of the Tsurugashima model: children and the future,
@@ -63,12 +63,15 @@ class DonationSection(Section):
             raise ValueError(f"preset amounts must be positive yen, got {bad}")
         return v
 
-    @model_validator(mode="after")
-    def _default_in_presets(self) -> DonationSection:
+    # Cross-field checks (kiosk/config/base.py): reported beside any other mistake in the section.
+    @cross_check("default_yen", "presets_yen")
+    def _default_in_presets(self) -> None:
         if self.default_yen not in self.presets_yen:
             raise ValueError(f"default_yen {self.default_yen} is not one of presets_yen {self.presets_yen}")
+
+    @cross_check("presets_yen", "max_per_transaction_yen")
+    def _presets_within_max(self) -> None:
         if max(self.presets_yen) > self.max_per_transaction_yen:
             raise ValueError(
                 f"preset {max(self.presets_yen)} exceeds max_per_transaction_yen {self.max_per_transaction_yen}"
             )
-        return self

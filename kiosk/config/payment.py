@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from kiosk.config.base import Section
+from kiosk.config.base import Section, cross_check
 
 SQUARE_PRODUCTION_URL = "https://connect.squareup.com"
 SQUARE_SANDBOX_URL = "https://connect.squareupsandbox.com"
@@ -83,8 +83,7 @@ class PaymentConfig(Section):
     square: SquareConfig = Field(default_factory=SquareConfig)
     """Square Terminal API settings (``[payment.square]``)."""
 
-    @model_validator(mode="after")
-    def _square_complete(self) -> PaymentConfig:
+    @cross_check("terminal", "square.location_id")  # reported beside any other mistake (kiosk/config/base.py)
+    def _square_complete(self) -> None:
         if self.terminal == "square" and not self.square.location_id:
             raise ValueError("terminal = \"square\" needs [payment.square] location_id")
-        return self

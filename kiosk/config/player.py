@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
-from kiosk.config.base import Section
+from kiosk.config.base import Section, cross_check
 from kiosk.config.plain import WEEKDAYS, EventSlideRules, TimeWindowRules, in_windows
 
 __all__ = ["WEEKDAYS", "EventSlide", "PlayerConfig", "PlaylistItem", "TimeWindow", "Weekday", "in_windows"]
@@ -39,11 +39,10 @@ class TimeWindow(TimeWindowRules, Section):
             raise ValueError("a window needs at least one day (leave 'days' out for every day)")
         return v
 
-    @model_validator(mode="after")
-    def _not_empty(self) -> TimeWindow:
+    @cross_check("start", "end")  # reported beside any other mistake in the window (kiosk/config/base.py)
+    def _not_empty(self) -> None:
         if self.start == self.end or (self.start == "24:00"):
             raise ValueError(f"window {self.start}–{self.end} is empty")
-        return self
 
 
 class PlaylistItem(Section):

@@ -7,10 +7,11 @@ any other section; :func:`ops_settings` (in :mod:`kiosk.config.plain`, re-export
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidatorFunctionWrapHandler, field_validator
 
-from kiosk.config.base import Section
+from kiosk.config.base import Section, check_items, cross_check
 from kiosk.config.plain import OpsSettings, VolunteerRules, ops_settings
 
 __all__ = ["Activity", "CloseoutSection", "ExportSection", "OpsSettings", "StaffSection", "StatusSection",
@@ -55,11 +56,10 @@ class StaffSection(Section):
             raise ValueError(f"staff tokens are 32 lowercase hex digits (from `kiosk staff card`), got {bad}")
         return v
 
-    @model_validator(mode="after")
-    def _lockout_order(self) -> StaffSection:
+    @cross_check("lockout_base_s", "lockout_max_s")  # reported beside any other mistake (kiosk/config/base.py)
+    def _lockout_order(self) -> None:
         if self.lockout_max_s < self.lockout_base_s:
             raise ValueError(f"lockout_max_s {self.lockout_max_s} is below lockout_base_s {self.lockout_base_s}")
-        return self
 
 
 class CloseoutSection(Section):
@@ -86,11 +86,10 @@ class Activity(Section):
     max_points: int = Field(100, ge=1)
     """Most points one grant for this activity may give."""
 
-    @model_validator(mode="after")
-    def _default_within_max(self) -> Activity:
+    @cross_check("points", "max_points")  # reported beside any other mistake (kiosk/config/base.py)
+    def _default_within_max(self) -> None:
         if self.points > self.max_points:
             raise ValueError(f"points {self.points} exceeds max_points {self.max_points}")
-        return self
 
 
 class VolunteerSection(VolunteerRules, Section):
@@ -104,13 +103,17 @@ class VolunteerSection(VolunteerRules, Section):
     """Version of the portal's written point rules the activities come from (set by a pushed config; 0: this
     file's own activities). Under rules, each activity's points are fixed and each grant records the version."""
 
-    @field_validator("activities")
+    @field_validator("activities", mode="wrap")
     @classmethod
-    def _unique(cls, v: list[Activity]) -> list[Activity]:
-        ids = [a.id for a in v]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"duplicate activity ids: {sorted({i for i in ids if ids.count(i) > 1})}")
-        return v
+    def _unique(cls, v: Any, handler: ValidatorFunctionWrapHandler) -> list[Activity]:
+        # Wrapped (kiosk/config/base.py): duplicates are reported beside a mistake in another activity too.
+        return check_items(v, handler, Activity, ("id",), _unique_activity_ids)
+
+
+def _unique_activity_ids(activities: list[Any]) -> None:
+    ids = [a.id for a in activities]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"duplicate activity ids: {sorted({i for i in ids if ids.count(i) > 1})}")
 
 
 class ExportSection(Section):

@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, ValidatorFunctionWrapHandler, field_validator
 
-from kiosk.config.base import Section
+from kiosk.config.base import Section, check_items
 from kiosk.config.donation import DonationSection, Project
 from kiosk.config.files import ENV_VAR, ConfigError, parse_toml, read_config_bytes
 from kiosk.config.flow import FlowConfig
@@ -75,20 +75,24 @@ class KioskConfig(KioskConfigPaths, Section):
     projects: list[Project] = Field(default_factory=list)
     """Projects citizens can give to ([[projects]] tables)."""
 
-    @field_validator("projects")
+    @field_validator("projects", mode="wrap")
     @classmethod
-    def _unique_projects(cls, projects: list[Project]) -> list[Project]:
+    def _unique_projects(cls, v: Any, handler: ValidatorFunctionWrapHandler) -> list[Project]:
         # A field validator, not one of the whole model: pydantic runs those only when every field is valid, so
-        # duplicates went unreported beside any other mistake in the file (every error at once).
-        seen: set[str] = set()
-        dups = [p.id for p in projects if p.id in seen or seen.add(p.id)]  # type: ignore[func-returns-value]
-        if dups:
-            raise ValueError(f"duplicate project ids: {sorted(set(dups))}")
-        return projects
+        # duplicates went unreported beside any other mistake in the file (every error at once). Wrapped
+        # (kiosk/config/base.py): and beside a mistake in another project too.
+        return check_items(v, handler, Project, ("id",), _unique_project_ids)
 
     # Paths in the file are relative; these resolve them once the file's location is known.
     base_dir: Path = Field(default=Path("."), exclude=True)
     """(internal) directory of the config file; not read from TOML."""
+
+
+def _unique_project_ids(projects: list[Any]) -> None:
+    seen: set[str] = set()
+    dups = [p.id for p in projects if p.id in seen or seen.add(p.id)]  # type: ignore[func-returns-value]
+    if dups:
+        raise ValueError(f"duplicate project ids: {sorted(set(dups))}")
 
 
 # --- error reporting ---------------------------------------------------------
