@@ -1,8 +1,11 @@
-"""Driving a real :class:`~kiosk.app.runtime.App` in tests: wait for a presented screen, read its ledger."""
+"""Driving a real :class:`~kiosk.app.runtime.App` in tests: wait for a presented screen, tap a card on its simulated
+reader, read its ledger."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +13,8 @@ from kiosk.app.demo import demo_template
 from kiosk.app.runtime import App
 from kiosk.config import validate_config
 from kiosk.ledger.store import iter_entries, read_only_engine
+from kiosk.reader import CardPresented, ReaderEvent, ReadError
+from kiosk.reader.sim import KEYS, SimCard, make_card
 
 
 def run_until(app: App, pred, seconds: float = 10.0) -> Any:  # noqa: ANN001
@@ -18,6 +23,61 @@ def run_until(app: App, pred, seconds: float = 10.0) -> Any:  # noqa: ANN001
     p = app.presented
     assert p is not None and pred(p), f"still on {p.screen if p else None}"
     return p
+
+
+@contextmanager
+def card_on_reader(app: App, card: str | SimCard | None = None, *, brush: bool = False) -> Iterator[None]:
+    """A tap on the app's simulated reader that lasts until the test has seen it taken: ``card`` (a simulated card
+    or its spec: ``"suica"`` is key 1's card, ``"pasmo"`` key 2's ..., or a :func:`~kiosk.app.demo.card_spec`) is put
+    on the reader and stays there until the block ends, then it is taken away. Inside the block, run the app until
+    the tap has done what it does (a screen, a menu page). With no ``card`` the block puts it there itself with a key
+    (``app.press``, or keys 1-5 through the app's event path), and each card a key puts there stays the same way.
+
+    Why: a key's tap lasts 0.3 s (:data:`kiosk.reader.sim.DEFAULT_HOLD_S`), a short ``sim.tap`` hold even less, and
+    a reader thread starved on a loaded host (a 2-core CI machine) can miss the whole of it; the test then waited
+    for ever. Each block starts once the reader has seen the last card go, so a card tapped again is a new tap.
+
+    ``brush``: the card is taken away the moment the reader has read it, by the reader's own thread (a card that
+    only brushed the reader), rather than at the end of the block.
+    """
+    sim = app.sim
+    assert sim is not None, f"reader.backend is {app.cfg.reader.backend}, not the simulated reader"
+    if sim.debouncer.current is not None:  # the last card is still there as far as the reader knows
+        app.run(until=lambda a: sim.debouncer.current is None, seconds=10)
+        assert sim.debouncer.current is None, "the reader has not seen the last card go"
+    placed: list[SimCard] = []
+    lifting = [brush]
+    real_press = sim.press
+
+    def lift(ev: ReaderEvent) -> None:  # on the reader thread, right after the read (the app's listener came first)
+        if lifting[0] and isinstance(ev, (CardPresented, ReadError)):
+            lifting[0] = False
+            for c in placed:
+                sim.remove(c.name)
+
+    def press_and_hold(key: str) -> str:  # SimReader.press, but the key's card stays
+        action = KEYS.get(key, "")
+        if not action.startswith("tap "):
+            return real_press(key)  # not a key with a card: as ever (its ValueError)
+        placed.append(c := make_card(action.removeprefix("tap ")))
+        sim.place(c)
+        return "placed"
+
+    if brush:
+        sim.events.subscribe(lift)  # (no unsubscribe: it stays idle once the card is lifted)
+    if card is None:
+        sim.press = press_and_hold
+    else:
+        placed.append(c := make_card(card) if isinstance(card, str) else card)  # noted first: a read may come at once
+        sim.place(c)
+    try:
+        yield
+    finally:
+        if card is None:
+            del sim.press  # SimReader.press again
+        lifting[0] = False
+        for c in placed:
+            sim.remove(c.name)
 
 
 def entries(app: App) -> list[Any]:

@@ -23,7 +23,7 @@ from kiosk.app.demo import card_spec
 from kiosk.app.runtime import App, target_center
 from kiosk.ledger import verify_path
 from kiosk.ui.screens import chrome
-from tests.app.drive import entries, headless_cfg, run_until
+from tests.app.drive import card_on_reader, entries, headless_cfg, run_until
 
 SIZE = (320, 180)
 
@@ -63,8 +63,8 @@ def test_one_tap_gives_the_default_to_the_project_on_screen_and_thanks_only_afte
     monkeypatch.setattr(app_mod, "render", checking_render)
     p = run_until(kiosk, lambda p: p.screen.screen == "attract" and p.screen.project is not None)
     on_screen = p.screen.project
-    kiosk.sim.tap(card_spec(0), 0.1)
-    p = run_until(kiosk, lambda p: p.screen.screen == "thanks")
+    with card_on_reader(kiosk, card_spec(0)):
+        p = run_until(kiosk, lambda p: p.screen.screen == "thanks")
     assert seen and all(kind == "donation" for _, kind in seen), seen
     assert seen[0][0] == p.screen.receipt_seq
     d = next(e for e in entries(kiosk) if e.seq == p.screen.receipt_seq).data
@@ -92,8 +92,8 @@ def test_the_gifts_checkpoint_is_written_after_the_thank_you_is_on_screen(kiosk,
 
     monkeypatch.setattr(Ledger, "checkpoint", watched)
     run_until(kiosk, lambda p: p.screen.screen == "attract" and p.screen.project is not None)
-    kiosk.sim.tap(card_spec(0), 0.1)
-    p = run_until(kiosk, lambda p: p.screen.screen == "thanks")
+    with card_on_reader(kiosk, card_spec(0)):
+        p = run_until(kiosk, lambda p: p.screen.screen == "thanks")
     kiosk.run(until=lambda a: bool(on_screen_at_checkpoint), seconds=5)
     assert on_screen_at_checkpoint[:1] == ["thanks"]
     after = [e.type for e in entries(kiosk) if e.seq > p.screen.receipt_seq]
@@ -107,8 +107,8 @@ def test_the_movie_is_held_under_the_donation_screens_and_goes_on_after_them(kio
     decoded (at a quarter core the decode thread took the CPU the tap needed); the watchdog is still fed, and back on
     the attract screen the movie goes on from the frame it was held at."""
     run_until(kiosk, lambda p: p.screen.screen == "attract" and p.screen.project is not None)
-    kiosk.sim.tap(card_spec(0), 0.1)
-    p = run_until(kiosk, lambda p: p.screen.screen == "thanks")
+    with card_on_reader(kiosk, card_spec(0)):
+        p = run_until(kiosk, lambda p: p.screen.screen == "thanks")
     player = kiosk.player
     assert player.held and player.worker.paused
     decoded, live, shown = player.worker.decoded, kiosk.live_frames, player.showing
@@ -152,8 +152,9 @@ def test_touches_keys_and_language_through_the_real_event_path(kiosk):
     kiosk.inject(pygame.event.Event(pygame.FINGERDOWN, x=x / SIZE[0], y=y / SIZE[1], finger_id=0, touch_id=0))
     kiosk.inject(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=(x, y), button=1, touch=True))
     p = run_until(kiosk, lambda p: p.screen.screen == "tap_card" and p.screen.amount_yen == 1000)
-    kiosk.inject(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_1, unicode="1", mod=0))  # key 1: a Suica
-    p = run_until(kiosk, lambda p: p.screen.screen == "thanks")
+    with card_on_reader(kiosk):  # key 1's Suica stays on the reader until the thank-you is up
+        kiosk.inject(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_1, unicode="1", mod=0))  # key 1: a Suica
+        p = run_until(kiosk, lambda p: p.screen.screen == "thanks")
     assert (p.screen.amount_yen, p.screen.lang, p.screen.points_earned) == (1000, "en", 10)
     kiosk.touch_at((SIZE[0] // 2, SIZE[1] // 2))  # a finger on the QR code: the thank-you stays (issue #15 item 4)
     shown = p.frame
@@ -164,8 +165,8 @@ def test_touches_keys_and_language_through_the_real_event_path(kiosk):
 
 def test_a_card_pulled_away_too_soon_shows_what_to_do(kiosk):
     run_until(kiosk, lambda p: p.screen.screen == "attract")
-    kiosk.press("5")  # key 5: a card taken off the reader mid-read
-    p = run_until(kiosk, lambda p: p.screen.screen == "error")
+    with card_on_reader(kiosk, "pulled"):  # key 5's card: taken off the reader mid-read
+        p = run_until(kiosk, lambda p: p.screen.screen == "error")
     assert p.screen.kind == "card_unreadable" and "tap again" in p.screen.text
     assert not [e for e in entries(kiosk) if e.type.startswith("donation")]
 
@@ -181,8 +182,8 @@ def test_fails_closed_when_the_ledger_cannot_write(kiosk):
     led._engine.on_connect.append(deny_inserts)
     led._drop_writer()
     led._engine.dispose()
-    kiosk.sim.tap(card_spec(3), 0.1)
-    p = run_until(kiosk, lambda p: p.screen.screen in ("error", "thanks"))
+    with card_on_reader(kiosk, card_spec(3)):
+        p = run_until(kiosk, lambda p: p.screen.screen in ("error", "thanks"))
     assert p.screen.screen == "error" and p.screen.kind == "unavailable" and p.screen.hint == "unavailable"
     assert kiosk.terminal.charges() == []  # nothing was charged for a gift that could not be recorded
     led._engine.on_connect.remove(deny_inserts)
@@ -199,7 +200,10 @@ def test_a_dead_service_worker_fails_closed(kiosk):
     kiosk.submit(boom)
     p = run_until(kiosk, lambda p: kiosk.failed and p.screen.screen == "error")
     assert p.screen.kind == "unavailable"
-    kiosk.sim.tap(card_spec(4), 0.1)
+    detected = kiosk.detected_at
+    with card_on_reader(kiosk, card_spec(4)):  # on the reader until it is read (the "pi")
+        kiosk.run(until=lambda a: a.detected_at != detected, seconds=10)
+    assert kiosk.detected_at != detected
     time.sleep(0.2)
     kiosk.run(seconds=0.2)
     assert kiosk.presented.screen.screen == "error"
@@ -211,8 +215,8 @@ def test_clean_shutdown_checkpoints_the_ledger(tmp_path: Path, media: Path):
     app.start()
     try:
         run_until(app, lambda p: p.screen.screen == "attract")
-        app.sim.tap(card_spec(1), 0.1)
-        run_until(app, lambda p: p.screen.screen == "thanks")
+        with card_on_reader(app, card_spec(1)):
+            run_until(app, lambda p: p.screen.screen == "thanks")
     finally:
         app.close()
     last = entries(app)[-1]
@@ -248,8 +252,8 @@ def test_a_staff_card_opens_the_menu_instead_of_giving(tmp_path, media):
     with App(cfg, sound=False) as app:
         run_until(app, lambda p: p.screen.screen == "attract")
         before = app.ledger.size
-        app.press("1")  # key 1: the simulated Suica, now a staff card
-        app.run(until=lambda a: a.staff.is_open, seconds=5)
+        with card_on_reader(app, "suica"):  # key 1's card, the simulated Suica, now a staff card
+            app.run(until=lambda a: a.staff.is_open, seconds=5)
         assert app.staff.is_open
         # The menu opens at once; its menu_open entry is queued to the service worker (the reader thread never
         # waits for an fsync), so wait for that append before reading the file.
@@ -322,8 +326,8 @@ def test_the_thank_you_qr_names_a_receipt_the_portal_can_show(tmp_path, media):
     try:
         with App(cfg, sound=False, receipt_base_url=portal.url) as app:
             run_until(app, lambda p: p.screen.screen == "attract")
-            app.press("1")
-            p = run_until(app, lambda p: p.screen.screen == "thanks")
+            with card_on_reader(app, "suica"):  # key 1's card
+                p = run_until(app, lambda p: p.screen.screen == "thanks")
             code = p.screen.receipt_code
             assert code == receipt_code(app.ledger.entry(p.screen.receipt_seq))
             # The fragment names the kiosk's key: the donor's browser checks the receipt against it.
@@ -474,8 +478,8 @@ def test_every_append_of_the_running_app_is_made_by_the_service_worker(tmp_path,
             for key in (pygame.K_9, pygame.K_9, pygame.K_9, pygame.K_9, pygame.K_RETURN):
                 app.inject(pygame.event.Event(pygame.KEYDOWN, key=key, mod=0, unicode=""))
             app.run(until=lambda a: any(act == "pin_failed" for _, _, act in appended), seconds=5)
-            app.press("1")  # the staff card, on the reader thread, while the keypad is up
-            app.run(until=lambda a: menu.page == "home", seconds=5)
+            with card_on_reader(app, "suica"):  # the staff card (key 1's), on the reader thread, while the keypad is up
+                app.run(until=lambda a: menu.page == "home", seconds=5)
             menu.model.press("go", "status")
             menu.model.press("back")
             menu.model.press("go", "z_confirm")
@@ -486,8 +490,8 @@ def test_every_append_of_the_running_app_is_made_by_the_service_worker(tmp_path,
             menu.model.press("go", "volunteer")
             menu.model.press("activity", "park-cleanup")
             menu.model.press("points_ok")
-            app.press("2")  # the volunteer's PASMO
-            app.run(until=lambda a: menu.page == "volunteer_done", seconds=10)
+            with card_on_reader(app, "pasmo"):  # the volunteer's PASMO (key 2's)
+                app.run(until=lambda a: menu.page == "volunteer_done", seconds=10)
             assert menu.view().notice_level == "green", menu.view().notice
             menu.model.press("close")
     finally:

@@ -4,16 +4,14 @@ button, a tap of the card, a one-time QR code the portal redeems for a page with
 from __future__ import annotations
 
 import re
-import time
 
 import requests
 
 from kiosk.app.runtime import App, target_center
-from kiosk.reader.sim import DEFAULT_HOLD_S
 from kiosk.ui.screens import chrome
 from kiosk.ui.screens.mypage import my_page_url
 from server_sync.wire.mypage import parse_request
-from tests.app.drive import entries, run_until
+from tests.app.drive import card_on_reader, entries, run_until
 from tests.app.test_app_e2e import _cfg, media  # noqa: F401 - the module's demo clips fixture
 
 
@@ -27,15 +25,15 @@ def test_the_thank_you_button_a_tap_and_a_qr_code_the_portal_redeems(tmp_path, m
     try:
         with App(cfg, sound=False, receipt_base_url=portal.url) as app:
             run_until(app, lambda p: p.screen.screen == "attract")
-            app.press("1")
-            p = run_until(app, lambda p: p.screen.screen == "thanks")
+            with card_on_reader(app, "suica"):  # key 1's card, on the reader until the thank-you is up
+                p = run_until(app, lambda p: p.screen.screen == "thanks")
             assert p.screen.my_page
             app.touch_at(target_center(p.targets, chrome.MY_PAGE))
             p = run_until(app, lambda p: p.screen.screen == "my_page" and p.screen.request is None)
             app.touch_at((5, cfg.player.height // 2))  # a stray touch: still waiting for the card
-            time.sleep(DEFAULT_HOLD_S + 0.2)  # the first tap's card has left the reader: this is a new tap
-            app.press("1")
-            p = run_until(app, lambda p: p.screen.screen == "my_page" and p.screen.request is not None)
+            # The same card again: the first tap's card has left the reader (the reader saw it go), this is a new tap.
+            with card_on_reader(app, "suica"):
+                p = run_until(app, lambda p: p.screen.screen == "my_page" and p.screen.request is not None)
             request = p.screen.request
             assert my_page_url(app.ctx, request) == f"{portal.url}/me/new#{request}"
             req = parse_request(request)

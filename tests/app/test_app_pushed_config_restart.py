@@ -19,6 +19,7 @@ from kiosk.ledger.writer import InlineWriter
 from kiosk.ops.local_files import ensure_secrets, open_ledger
 from kiosk.sync.configapply import APPLIED, ConfigApplier
 from server_sync.wire import configdoc
+from tests.app.drive import card_on_reader
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
@@ -255,15 +256,14 @@ def _grant_through_the_menu(app: App) -> dict:
     menu = app.staff.menu
     # Each card stays on the simulated reader until it is read (key 1's and key 2's taps last 0.3 s, which a reader
     # thread starved on a loaded CI host can miss: the menu then waited for ever).
-    app.sim.do("tap suica hold=10")
-    app.run(until=lambda a: menu.page == "home", seconds=5)
-    app.sim.remove("all")
+    with card_on_reader(app, "suica"):
+        app.run(until=lambda a: menu.page == "home", seconds=5)
     menu.model.press("go", "volunteer")
     assert [b.value for b in menu.view().all_buttons if b.action == "activity"] == ["reception-2h"]
     menu.model.press("activity", "reception-2h")
     assert menu.page == "volunteer_tap"  # under rules the points are the rule's: no number to choose
-    app.sim.do("tap pasmo hold=10")
-    app.run(until=lambda a: menu.page == "volunteer_done", seconds=10)
+    with card_on_reader(app, "pasmo"):
+        app.run(until=lambda a: menu.page == "volunteer_done", seconds=10)
     assert menu.view().notice_level == "green", menu.view().notice
     return [e for e in app.ledger.iter_entries() if e.type == "points_grant"][-1].data
 

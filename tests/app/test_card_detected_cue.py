@@ -15,7 +15,7 @@ from kiosk.app.runtime import App
 from kiosk.ui.screens import chrome
 from kiosk.ui.sounds import detect_wav, success_wav
 from kiosk.ui.widgets import THEME
-from tests.app.drive import run_until
+from tests.app.drive import card_on_reader, run_until
 from tests.app.test_app_e2e import _cfg, media  # noqa: F401  (the module's clips fixture)
 
 
@@ -47,8 +47,8 @@ def test_a_card_gets_a_pi_and_a_mark_before_the_thank_you(kiosk):
     run_until(kiosk, lambda p: p.screen.screen == "attract" and p.screen.project is not None)
     kiosk.frame_hooks.append(hook)
     assert all(green == 0 for _, green in frames)  # no mark before any card
-    kiosk.sim.tap(card_spec(0), 0.1)
-    run_until(kiosk, lambda p: p.screen.screen == "thanks")
+    with card_on_reader(kiosk, card_spec(0)):
+        run_until(kiosk, lambda p: p.screen.screen == "thanks")
     kiosk.frame_hooks.remove(hook)
     names = [name for name, _ in kiosk.sounds.asked]
     assert "detect" in names and "thanks" in names and names.index("detect") < names.index("thanks"), names

@@ -9,7 +9,7 @@ import pytest
 from kiosk.app.demo import card_spec
 from kiosk.app.runtime import App, target_center
 from kiosk.ui.screens import chrome
-from tests.app.drive import run_until
+from tests.app.drive import card_on_reader, run_until
 from tests.app.test_app_e2e import _cfg, media  # noqa: F401  (the module's clips fixture)
 
 
@@ -27,8 +27,8 @@ def test_the_default_language_set_in_the_menu_is_what_citizens_see(kiosk):
     run_until(kiosk, lambda p: p.screen.screen == "attract" and p.screen.lang == "ja")
     kiosk.staff.menu.model.s.set_language("en")  # what the menu's language page calls
     run_until(kiosk, lambda p: p.screen.screen == "attract" and p.screen.lang == "en")
-    kiosk.sim.tap(card_spec(0), 0.1)
-    p = run_until(kiosk, lambda p: p.screen.screen == "thanks")
+    with card_on_reader(kiosk, card_spec(0)):
+        p = run_until(kiosk, lambda p: p.screen.screen == "thanks")
     assert p.screen.lang == "en"
     kiosk.touch_at(target_center(p.targets, chrome.CANCEL))
     run_until(kiosk, lambda p: p.screen.screen == "attract" and p.screen.lang == "en")  # and it stays

@@ -13,7 +13,7 @@ from kiosk.app import demo
 from kiosk.app.runtime import App
 from kiosk.ops.local_files import ensure_secrets
 from kiosk.staff.pin import hash_pin
-from tests.app.drive import run_until
+from tests.app.drive import card_on_reader, run_until
 from tests.app.test_app_e2e import _cfg, media  # noqa: F401  (the module's clips fixture)
 
 
@@ -66,6 +66,7 @@ def test_keys_tap_cards_while_the_menu_is_open_but_not_on_the_pin_keypad(kiosk):
     kiosk.run(until=lambda a: menu.page == "home", seconds=5)
     assert menu.page == "home"
     menu.model.press("go", "reader_test")
-    key(kiosk, "3")  # the simulated ICOCA, through the reader thread, into the reader test
-    kiosk.run(until=lambda a: "icoca" in menu.view().text.lower(), seconds=5)
+    with card_on_reader(kiosk):  # the key's card stays on the reader until the reader test shows it
+        key(kiosk, "3")  # the simulated ICOCA, through the reader thread, into the reader test
+        kiosk.run(until=lambda a: "icoca" in menu.view().text.lower(), seconds=5)
     assert "icoca" in menu.view().text.lower(), menu.view().text

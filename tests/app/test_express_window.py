@@ -13,7 +13,7 @@ from kiosk.app.runtime import App, target_center
 from kiosk.donation import flow
 from kiosk.ledger.clock import SystemClock
 from kiosk.ui.screens import charging, chrome
-from tests.app.drive import entries, run_until
+from tests.app.drive import card_on_reader, entries, run_until
 from tests.app.test_app_e2e import _cfg, media  # noqa: F401  (the module's clips fixture)
 
 WINDOW_MS = 600
@@ -35,20 +35,20 @@ def kinds(app: App) -> list[str]:
 
 def test_a_card_held_through_the_window_gives(kiosk):
     run_until(kiosk, lambda p: p.screen.screen == "attract" and p.screen.project is not None)
-    kiosk.sim.tap(card_spec(0), WINDOW_MS / 1000 + 0.6)
-    # The window's screen is up from the tap, while the intent is still being committed (やめる works then
-    # too): wait for the commit, inside the window. Durable first; nothing charged yet.
-    p = run_until(kiosk, lambda p: p.screen.screen == "charging" and p.screen.can_withdraw
-                  and kinds(kiosk) == ["donation_intent"])
-    assert target_center(p.targets, chrome.CANCEL) is not None
-    run_until(kiosk, lambda p: p.screen.screen == "thanks")
+    with card_on_reader(kiosk, card_spec(0)):  # held through the window, however late the reader reads it
+        # The window's screen is up from the tap, while the intent is still being committed (やめる works then
+        # too): wait for the commit, inside the window. Durable first; nothing charged yet.
+        p = run_until(kiosk, lambda p: p.screen.screen == "charging" and p.screen.can_withdraw
+                      and kinds(kiosk) == ["donation_intent"])
+        assert target_center(p.targets, chrome.CANCEL) is not None
+        run_until(kiosk, lambda p: p.screen.screen == "thanks")
     assert kinds(kiosk) == ["donation_intent", "donation"]
 
 
 def test_a_card_that_only_brushed_the_reader_gives_nothing(kiosk):
     run_until(kiosk, lambda p: p.screen.screen == "attract" and p.screen.project is not None)
-    kiosk.sim.tap(card_spec(0), 0.05)
-    p = run_until(kiosk, lambda p: p.screen.screen == "error")
+    with card_on_reader(kiosk, card_spec(0), brush=True):  # taken away by the reader's thread as soon as it is read
+        p = run_until(kiosk, lambda p: p.screen.screen == "error")
     assert p.screen.hint == "canceled"
     failed = [e for e in entries(kiosk) if e.type == "donation_failed"]
     assert kinds(kiosk) == ["donation_intent", "donation_failed"] and failed[0].data["reason"] == flow.WITHDRAWN
@@ -57,10 +57,10 @@ def test_a_card_that_only_brushed_the_reader_gives_nothing(kiosk):
 
 def test_yameru_in_the_window_gives_nothing(kiosk):
     run_until(kiosk, lambda p: p.screen.screen == "attract" and p.screen.project is not None)
-    kiosk.sim.tap(card_spec(0), 5.0)  # still on the reader: only the button stops it
-    p = run_until(kiosk, lambda p: p.screen.screen == "charging" and p.screen.can_withdraw)
-    kiosk.touch_at(target_center(p.targets, chrome.CANCEL))
-    p = run_until(kiosk, lambda p: p.screen.screen == "error")
+    with card_on_reader(kiosk, card_spec(0)):  # still on the reader: only the button stops it
+        p = run_until(kiosk, lambda p: p.screen.screen == "charging" and p.screen.can_withdraw)
+        kiosk.touch_at(target_center(p.targets, chrome.CANCEL))
+        p = run_until(kiosk, lambda p: p.screen.screen == "error")
     assert p.screen.hint == "canceled" and kinds(kiosk) == ["donation_intent", "donation_failed"]
     assert not kiosk.terminal.charges()
 
@@ -90,8 +90,8 @@ def test_the_window_is_shown_as_a_bar_running_out_on_the_flow_clock(kiosk):
     # The bar must follow the flow's clock, whose deadline it shows.
     kiosk.worker.service._clock = AfterSuspend()
     kiosk.frame_hooks.append(hook)
-    kiosk.sim.tap(card_spec(0), WINDOW_MS / 1000 + 0.6)
-    run_until(kiosk, lambda p: p.screen.screen == "thanks")
+    with card_on_reader(kiosk, card_spec(0)):  # held through the window
+        run_until(kiosk, lambda p: p.screen.screen == "thanks")
     kiosk.frame_hooks.remove(hook)
     assert len(frames) >= 3, frames
     fills = [f for f, _, _ in frames]

@@ -18,7 +18,7 @@ import pytest
 
 from kiosk.app.runtime import App
 from kiosk.app.staffside import last_played
-from tests.app.drive import entries, headless_cfg, run_until
+from tests.app.drive import card_on_reader, entries, headless_cfg, run_until
 
 SIZE = (320, 180)
 HELD_STEPS = 45
@@ -75,6 +75,12 @@ def _movie_playing(app: App) -> None:
     assert not player.held and not player.worker.paused
 
 
+def _staff_card_opens_the_menu(app: App) -> None:
+    """Key 1's card (the staff card) on the simulated reader, on the reader thread, until the menu is open."""
+    with card_on_reader(app, "suica"):
+        app.run(until=lambda a: a.staff.is_open, seconds=30)
+
+
 def _open_and_watch_held(app: App) -> dict[str, Any]:
     """With the menu just opened: the movie is held and stays so over HELD_STEPS frames of the menu."""
     player = app.player
@@ -114,9 +120,12 @@ def test_the_menu_holds_the_movie_and_staff_closing_it_lets_the_movie_go_on(tmp_
     with App(_staff_card_cfg(tmp_path, media), sound=False, allow_quit_key=False) as app:
         _movie_playing(app)
         size_before = app.ledger.size
-        app.press("1")  # the staff card, on the reader thread
+        _staff_card_opens_the_menu(app)
         before = _open_and_watch_held(app)
-        app.press("2")  # a donor's card while the menu is open: the menu takes it, as ever; no donation starts
+        # A donor's card (key 2's) while the menu is open: the menu takes it, as ever; no donation starts.
+        with card_on_reader(app, "pasmo"):
+            app.run(until=lambda a: a.staff.last_family == "pasmo", seconds=30)
+        assert app.staff.last_family == "pasmo"  # read, and routed to the open menu
         _steps(app, 10)
         assert app.staff.is_open and app.player.held and app.player.worker.decoded == before["decoded"]
         app.inject(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_ESCAPE, mod=0, unicode="\x1b"))  # Back: closes
@@ -129,7 +138,7 @@ def test_the_menus_idle_timeout_lets_the_held_movie_go_on(tmp_path, media):
     cfg = _staff_card_cfg(tmp_path, media)
     with App(cfg, sound=False) as app:
         _movie_playing(app)
-        app.press("1")
+        _staff_card_opens_the_menu(app)
         before = _open_and_watch_held(app)
         menu = app.staff.menu
         # Staff walked away: their last touch was longer ago than the idle timeout. The app's own tick closes it.
@@ -173,7 +182,7 @@ def test_the_status_page_reads_the_last_second_the_movie_played_not_a_held_one(t
         dropped = player.pacer.dropped
         _steps(app, 1)
         assert player.pacer.dropped > dropped
-        app.press("1")
+        _staff_card_opens_the_menu(app)
         _open_and_watch_held(app)
         metrics = player.metrics
         app.run(until=lambda a: (s := metrics.latest()) is not None and s.expected == 0 and s.presented == 0,
@@ -221,7 +230,7 @@ def test_a_menu_closed_between_the_hold_and_the_overlays_puts_no_see_through_scr
     with App(_staff_card_cfg(tmp_path, media), sound=False) as app:
         player = app.player
         _movie_playing(app)
-        app.press("1")
+        _staff_card_opens_the_menu(app)
         _open_and_watch_held(app)
         close_now = [True]
 
