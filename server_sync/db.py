@@ -36,7 +36,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 metadata = MetaData()
 
@@ -447,7 +447,8 @@ point_allotments = Table(
 # Which donor tokens are one card (docs/points.md, "One card, whichever kiosk asks"): every token a kiosk's
 # ask for a card has listed, mapped to the card's key (a token of the card; when a list links two known cards'
 # tokens, the lower key is kept). ``pools.allot`` counts a card's points over all of its tokens and takes the
-# card's lock by its key. ``kiosk_id``: the kiosk whose list first linked the token.
+# card's lock by its key. ``kiosk_id``: the kiosk whose list first linked the token (after ``pools.unlink``, the
+# first of the lists that remain).
 card_tokens = Table(
     "portal_card_tokens", metadata,
     Column("token", String(64), primary_key=True),
@@ -455,6 +456,23 @@ card_tokens = Table(
     Column("kiosk_id", String(40), nullable=False),
     Column("created_ms", BigInteger, nullable=False),
 )
+
+# The lists of tokens kiosks' asks named, kept as the evidence of which tokens are one card (docs/points.md,
+# "Undoing a kiosk's links"): a row per token of a list. A list is named by its kiosk and its lowest token,
+# ``list_key`` (a kiosk's lists with the same lowest token share the name: they are joined through that token
+# anyway, so nothing is lost for the cards). A card of portal_card_tokens is a connected component of these lists,
+# and the tokens of both tables are the same; ``pools.unlink`` deletes a kiosk's lists and makes its cards again
+# from the lists that remain. Cards an older portal linked are kept as lists by :func:`fill_card_links`.
+card_links = Table(
+    "portal_card_links", metadata,
+    Column("kiosk_id", String(40), primary_key=True),
+    Column("list_key", String(64), primary_key=True),
+    Column("token", String(64), primary_key=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+Index("portal_card_links_token", card_links.c.token)
+UNLISTED = ~select(card_links.c.token).where(card_links.c.token == card_tokens.c.token).correlate(card_tokens).exists()
+"""The term that selects the portal_card_tokens rows no kept list names (:func:`unlisted_card_links`)."""
 
 
 def make_engine(url: str, **kw: Any) -> Engine:
@@ -614,6 +632,50 @@ def _fill_closed_dates(engine: Engine) -> None:
                          .values(business_date=bindparam("d")), found)
 
 
+def unlisted_card_links(conn: Connection, card: str | None = None) -> list[dict[str, Any]]:
+    """The lists that stand for card tokens no kept list names (``card``: of that card only): tokens an older
+    portal linked, before lists were kept (or an older process of a rolling upgrade, since). The portal never
+    kept who listed them with what, only the first kiosk to list each token and the card it is in, so each such
+    token counts as linked by that kiosk to its card's key: one list per kiosk and card, the key and the kiosk's
+    unlisted tokens of the card, named by its lowest token. Undoing that kiosk's links undoes these; a merge an
+    older portal made is not told apart from them (docs/points.md)."""
+    unnamed = UNLISTED if card is None else UNLISTED & (card_tokens.c.card == card)
+    q = select(card_tokens.c.token, card_tokens.c.card, card_tokens.c.kiosk_id, card_tokens.c.created_ms).where(unnamed)
+    groups: dict[tuple[str, str], dict[str, int]] = {}
+    for token, key, kid, ms in conn.execute(q):
+        g = groups.setdefault((kid, key), {})
+        g[token] = int(ms)
+        g[key] = min(int(ms), g.get(key, int(ms)))
+    if not groups:
+        return []
+    # A card's key may be named already, by a list of the same kiosk that has the key as its lowest token.
+    their_keys = select(card_tokens.c.card).where(unnamed)
+    have = {(kid, key) for kid, key in conn.execute(select(card_links.c.kiosk_id, card_links.c.list_key).where(
+        card_links.c.token == card_links.c.list_key, card_links.c.token.in_(their_keys)))}
+    out = []
+    for (kid, key), toks in sorted(groups.items()):
+        name = min(toks)
+        out += [{"kiosk_id": kid, "list_key": name, "token": t, "created_ms": ms} for t, ms in sorted(toks.items())
+                if not (t == key == name and (kid, key) in have)]
+    return out
+
+
+def fill_card_links(conn: Connection, card: str | None = None) -> int:
+    """Keep :func:`unlisted_card_links` as lists (``card``: that card's only, under its lock); how many rows."""
+    rows = unlisted_card_links(conn, card)
+    if rows:
+        conn.execute(card_links.insert(), rows)
+    return len(rows)
+
+
+def _fill_card_links(engine: Engine) -> None:
+    try:
+        with writing(engine) as conn:
+            fill_card_links(conn)
+    except IntegrityError:
+        pass  # another portal process (or an ask under the card's lock) kept them a moment ago: the next start looks
+
+
 def _media_follow_projects(engine: Engine) -> None:
     """Movie jobs and videos stored with another group than their project's (staff moved the project before
     the portal moved its media with it: server_sync/catalog.py ``save_project``) take the project's group, so
@@ -633,6 +695,7 @@ def create_schema(engine: Engine) -> None:
     _add_missing_indexes(engine)
     _fill_closed_dates(engine)
     _media_follow_projects(engine)
+    _fill_card_links(engine)
     from server_sync import totals  # it reads and writes these tables
 
     totals.ensure(engine)

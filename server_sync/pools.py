@@ -13,7 +13,9 @@ out no more than exists.
   own ledger has spent. Points earned since the last answer are not spendable until the portal has seen
   them and the kiosk asks again: fail closed. A refunded gift's points, if they were handed out, are taken
   back from the next kiosk that asks for the card, as far as it holds them unspent (:func:`allot`). A card is
-  every token kiosks' asks have linked to it (``portal_card_tokens``), so every kiosk counts the same card.
+  every token kiosks' asks have linked to it (``portal_card_tokens``), so every kiosk counts the same card;
+  the lists that linked them are kept (``portal_card_links``), so that the links one kiosk made can be undone
+  (:func:`unlink`, a kiosk whose key was stolen).
 """
 
 from __future__ import annotations
@@ -23,12 +25,24 @@ import json
 import time
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import and_, bindparam, func, or_, select, text, union, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from server_sync import configstore
-from server_sync.db import card_tokens, entries, is_sqlite, kiosks, point_allotments, sponsor_pools, writing
+from server_sync.db import (
+    UNLISTED,
+    card_links,
+    card_tokens,
+    entries,
+    fill_card_links,
+    is_sqlite,
+    kiosks,
+    point_allotments,
+    sponsor_pools,
+    unlisted_card_links,
+    writing,
+)
 from server_sync.wire.configdoc import ConfigDocError, Pool, PushedConfig, schema_bound
 
 _clean = entries.c.quarantine.is_(None)
@@ -175,7 +189,13 @@ def spent_by_kiosk(conn: Connection, donors: list[str]) -> dict[str, int]:
 
 
 class _Relinked(Exception):
-    """A concurrent ask linked one of the listed tokens to another card between reading and locking: try again."""
+    """A concurrent ask linked one of the listed tokens to another card (or :func:`unlink` moved or dropped it)
+    between reading and locking: try again."""
+
+
+def _lock_card(conn: Connection, key: str) -> None:
+    """The card's lock on PostgreSQL: an advisory transaction lock on its key (asks and :func:`unlink` alike)."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": "allot:" + key})
 
 
 def _card(conn: Connection, pg: bool, kiosk_id: str, donors: list[str]) -> list[str]:
@@ -185,7 +205,10 @@ def _card(conn: Connection, pg: bool, kiosk_id: str, donors: list[str]) -> list[
     they merge into it), else the lowest listed token. A token's key changes only under the lock of its old key
     and a token joins a card only under the card's lock, so once the keys read are locked, and read again the
     same, the card's tokens cannot change until commit. On PostgreSQL the locks are advisory transaction locks
-    taken in key order (no deadlock); on SQLite, ``writing`` already holds the one write lock."""
+    taken in key order (no deadlock); on SQLite, ``writing`` already holds the one write lock.
+
+    The list itself is kept too (``portal_card_links``, named by the kiosk and its lowest token), the evidence
+    :func:`unlink` makes the cards again from when a kiosk's lists are undone."""
     def keys() -> dict[str, str]:
         return {t: c for t, c in conn.execute(select(card_tokens.c.token, card_tokens.c.card)
                                               .where(card_tokens.c.token.in_(donors)))}
@@ -194,7 +217,7 @@ def _card(conn: Connection, pg: bool, kiosk_id: str, donors: list[str]) -> list[
     cards = sorted(set(known.values())) or [min(donors)]
     if pg:
         for k in cards:
-            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": "allot:" + k})
+            _lock_card(conn, k)
         if keys() != known:
             raise _Relinked
     card = cards[0]
@@ -202,6 +225,13 @@ def _card(conn: Connection, pg: bool, kiosk_id: str, donors: list[str]) -> list[
         conn.execute(card_tokens.update().where(card_tokens.c.card.in_(cards[1:])).values(card=card))
     for t in sorted(set(donors) - known.keys()):  # in token order: two asks inserting the same tokens queue
         conn.execute(card_tokens.insert().values(token=t, card=card, kiosk_id=kiosk_id, created_ms=_now_ms()))
+    name = min(donors)
+    kept = {r[0] for r in conn.execute(select(card_links.c.token).where(card_links.c.kiosk_id == kiosk_id,
+                                                                        card_links.c.list_key == name))}
+    if not kept.issuperset(donors):  # an ask the kiosk made before adds nothing
+        now = _now_ms()
+        conn.execute(card_links.insert(), [{"kiosk_id": kiosk_id, "list_key": name, "token": t, "created_ms": now}
+                                           for t in sorted(set(donors) - kept)])
     rest = [r[0] for r in conn.execute(select(card_tokens.c.token).where(card_tokens.c.card == card))]
     return [card, *sorted(t for t in rest if t != card)]
 
@@ -227,7 +257,7 @@ def allot(engine: Engine, kiosk_id: str, donors: list[str], spent_here: int | No
     for attempt in range(8):
         try:
             return _allot(engine, kiosk_id, donors, spent_here)
-        except (_Relinked, IntegrityError):  # a concurrent ask linked these tokens first (PostgreSQL only)
+        except (_Relinked, IntegrityError):  # a concurrent ask or undo changed these tokens first (PostgreSQL only)
             if attempt == 7:
                 raise
     raise AssertionError("unreachable")
@@ -272,6 +302,183 @@ def _set_allotment(conn: Connection, held: dict[tuple[str, str], int], donor: st
     else:
         conn.execute(point_allotments.insert().values(donor=donor, kiosk_id=kiosk_id, points=points,
                                                       updated_ms=_now_ms()))
+
+
+# --- undoing the links one kiosk made (docs/points.md, "Undoing a kiosk's links") ----------------------------
+class UnknownKiosk(ValueError):
+    """No kiosk of that id is enrolled at this portal."""
+
+
+def short(token: str) -> str:
+    """A token as staff tools show it: its first 8 hex digits (docs/privacy.md), enough to tell cards apart."""
+    return token[:8] + "…"
+
+
+Link = tuple[str, str, str, int]
+"""A row of ``portal_card_links``: kiosk, list key, token, created_ms."""
+
+
+def _in_card(card: str) -> Any:
+    return select(card_tokens.c.token).where(card_tokens.c.card == card)
+
+
+def _card_links(conn: Connection, card: str) -> tuple[set[str], list[Link]]:
+    """The tokens of ``card`` and the rows of every kept list that names one of them, with
+    :func:`db.unlisted_card_links` for tokens an older portal linked."""
+    tokens = {r[0] for r in conn.execute(_in_card(card))}
+    rows: list[Link] = [(k, n, t, int(ms)) for k, n, t, ms in conn.execute(select(
+        card_links.c.kiosk_id, card_links.c.list_key, card_links.c.token, card_links.c.created_ms).where(
+        card_links.c.token.in_(_in_card(card))))]
+    rows += [(r["kiosk_id"], r["list_key"], r["token"], r["created_ms"]) for r in unlisted_card_links(conn, card)]
+    return tokens, rows
+
+
+def _split(tokens: set[str], rows: list[Link]) -> tuple[list[set[str]], set[str]]:
+    """The cards ``tokens`` are when joined by the lists of ``rows`` alone (their connected components, largest
+    first), and the tokens no row names (in no card: fail closed, as for a token no kiosk has listed yet)."""
+    lists: dict[tuple[str, str], list[str]] = {}
+    for kid, name, t, _ in rows:
+        if t in tokens:
+            lists.setdefault((kid, name), []).append(t)
+    parent: dict[str, str] = {}
+
+    def root(t: str) -> str:
+        while parent[t] != t:
+            parent[t] = parent[parent[t]]
+            t = parent[t]
+        return t
+
+    for members in lists.values():
+        for t in members:
+            parent.setdefault(t, t)
+        for t in members[1:]:
+            a, b = root(members[0]), root(t)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    parts: dict[str, set[str]] = {}
+    for t in parent:
+        parts.setdefault(root(t), set()).add(t)
+    return sorted(parts.values(), key=lambda p: (-len(p), min(p))), tokens - parent.keys()
+
+
+def _key(card: str, part: set[str]) -> str:
+    """The key of a card an undo leaves: the old key for the part that holds it (its lock stays the card's),
+    else the part's lowest token (as a new card is keyed)."""
+    return card if card in part else min(part)
+
+
+def _kiosk_cards(conn: Connection, kiosk_id: str, since_ms: int) -> list[str]:
+    """The cards that hold a token of ``kiosk_id``'s lists kept from ``since_ms`` on, or a token it was the first
+    to list then that no kept list names (an older portal's), in key order."""
+    by_list = select(card_tokens.c.card).join(card_links, card_links.c.token == card_tokens.c.token).where(
+        card_links.c.kiosk_id == kiosk_id, card_links.c.created_ms >= since_ms)
+    unnamed = select(card_tokens.c.card).where(card_tokens.c.kiosk_id == kiosk_id,
+                                               card_tokens.c.created_ms >= since_ms, UNLISTED)
+    return sorted({r[0] for r in conn.execute(union(by_list, unnamed))})
+
+
+def _known(conn: Connection, kiosk_id: str) -> None:
+    if conn.execute(select(kiosks.c.id).where(kiosks.c.id == kiosk_id)).first() is None:
+        raise UnknownKiosk(f"no kiosk {kiosk_id!r} is enrolled")
+
+
+def kiosk_links(engine: Engine, kiosk_id: str, since_ms: int = 0) -> dict[str, Any]:
+    """What ``kiosk_id``'s lists (those kept from ``since_ms`` on) link, card by card, and what :func:`unlink`
+    would make of each card now (read only). Tokens as :func:`short` shows them. Raises :class:`UnknownKiosk`."""
+    cards = []
+    with engine.connect() as conn, conn.begin():
+        _known(conn, kiosk_id)
+        for card in _kiosk_cards(conn, kiosk_id, since_ms):
+            tokens, rows = _card_links(conn, card)
+            mine = [r for r in rows if r[0] == kiosk_id and r[3] >= since_ms]
+            parts, dropped = _split(tokens, [r for r in rows if not (r[0] == kiosk_id and r[3] >= since_ms)])
+            cards.append({"card": short(card), "tokens": len(tokens), "lists": len({r[1] for r in mine}),
+                          "links": len(mine), "named": len({r[2] for r in mine}),
+                          "kiosks": len({r[0] for r in rows} - {kiosk_id}),
+                          "first_ms": min(r[3] for r in mine), "last_ms": max(r[3] for r in mine),
+                          "after": [len(p) for p in parts], "dropped": len(dropped)})
+    return {"kiosk_id": kiosk_id, "cards": cards, "lists": sum(c["lists"] for c in cards),
+            "links": sum(c["links"] for c in cards)}
+
+
+def unlink(engine: Engine, kiosk_id: str, since_ms: int = 0) -> dict[str, int]:
+    """Undo the links ``kiosk_id``'s asks made (a kiosk whose key was stolen, say; ``since_ms``: only those kept
+    from then on, the theft): delete its kept lists and make each card they were in again from the lists that
+    remain, card by card, each under the card's lock as an ask takes it. A card falls apart into the connected
+    components of the remaining lists (the part holding the card's key keeps it, each other part is keyed by its
+    lowest token), and a token no remaining list names leaves ``portal_card_tokens``: it is in no card until a
+    kiosk lists it again (fail closed).
+
+    One card a transaction, so one lock at a time (a stolen kiosk may have linked thousands of cards; PostgreSQL's
+    lock table is not that large), which needs no order: each of the kiosk's lists lies in one card, so a card's
+    part of them is all of them. An ask that read the card's old key waits for the lock, reads its tokens' keys
+    again and starts over (``_card``). A part's new key is a token that was no card's key, so no ask holds its lock.
+
+    Allotments stay where they are, per token and kiosk, so each card counts its own tokens' again: a kiosk that
+    was handed more of a card than the card now has gives it back at its next ask, as far as it holds it unspent
+    (:func:`allot`). Returns ``{"lists", "links": rows deleted, "cards": cards undone, "split": of them, those that
+    fell apart, "into": the cards those became, "gone": those no other list named a token of, "dropped": tokens
+    that left their card, "left": links the kiosk made while this ran (its key is not revoked)}``. Raises
+    :class:`UnknownKiosk`."""
+    with engine.connect() as conn:
+        _known(conn, kiosk_id)
+    out = {"lists": 0, "links": 0, "cards": 0, "split": 0, "into": 0, "gone": 0, "dropped": 0, "left": 0}
+    for _ in range(8):  # a kiosk that still asks may link again meanwhile: a few rounds, then say so
+        with engine.connect() as conn:
+            todo = _kiosk_cards(conn, kiosk_id, since_ms)
+        if not todo:
+            break
+        for card in todo:
+            for attempt in range(8):
+                try:
+                    got = _unlink_card(engine, kiosk_id, since_ms, card)
+                    break
+                except IntegrityError:  # another process kept the card's unlisted links a moment ago (db.py)
+                    if attempt == 7:
+                        raise
+            for k, v in got.items():
+                out[k] += v
+    mine = and_(card_links.c.kiosk_id == kiosk_id, card_links.c.created_ms >= since_ms)
+    with writing(engine) as conn:  # its rows naming a token in no card (none, unless a start's fill raced an undo)
+        out["links"] += conn.execute(card_links.delete().where(mine, ~select(card_tokens.c.token).where(
+            card_tokens.c.token == card_links.c.token).correlate(card_links).exists())).rowcount
+        out["left"] = int(conn.execute(select(func.count()).select_from(card_links).where(mine)).scalar_one())
+    return out
+
+
+def _unlink_card(engine: Engine, kiosk_id: str, since_ms: int, card: str) -> dict[str, int]:
+    with writing(engine) as conn:
+        if not is_sqlite(engine):
+            _lock_card(conn, card)  # then nothing joins or leaves the card until commit (see _card)
+        fill_card_links(conn, card)  # an older portal's links of the card, kept as lists before any is undone
+        tokens, rows = _card_links(conn, card)
+        mine = [r for r in rows if r[0] == kiosk_id and r[3] >= since_ms]
+        if not tokens or not mine:  # merged into another card since it was read: that card is undone in turn
+            return {}
+        rest = [r for r in rows if not (r[0] == kiosk_id and r[3] >= since_ms)]
+        parts, dropped = _split(tokens, rest)
+        owned = [r[0] for r in conn.execute(_in_card(card).where(card_tokens.c.kiosk_id == kiosk_id))]
+        links = conn.execute(card_links.delete().where(card_links.c.kiosk_id == kiosk_id,
+                                                       card_links.c.created_ms >= since_ms,
+                                                       card_links.c.token.in_(_in_card(card)))).rowcount
+        moves = [{"t": t, "k": _key(card, p)} for p in parts if _key(card, p) != card for t in sorted(p)]
+        if moves:
+            conn.execute(update(card_tokens).where(card_tokens.c.token == bindparam("t")).values(card=bindparam("k")),
+                         moves)
+        if dropped:
+            conn.execute(card_tokens.delete().where(card_tokens.c.token == bindparam("t")),
+                         [{"t": t} for t in sorted(dropped)])
+        # The tokens it listed first are now first listed by the earliest of the lists that remain.
+        firsts: dict[str, tuple[int, str]] = {}
+        for kid, _, t, ms in rest:
+            firsts[t] = min(firsts.get(t, (ms, kid)), (ms, kid))
+        renamed = [{"t": t, "kid": firsts[t][1]} for t in sorted(owned)
+                   if t not in dropped and firsts[t][1] != kiosk_id]
+        if renamed:
+            conn.execute(update(card_tokens).where(card_tokens.c.token == bindparam("t")).values(
+                kiosk_id=bindparam("kid")), renamed)
+    return {"lists": len({r[1] for r in mine}), "links": links, "cards": 1, "split": int(len(parts) > 1),
+            "into": len(parts) if len(parts) > 1 else 0, "gone": int(not parts), "dropped": len(dropped)}
 
 
 def sponsor_totals(conn: Connection) -> dict[str, Any]:

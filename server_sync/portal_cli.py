@@ -267,6 +267,92 @@ def _kiosk(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plural(n: int, one: str, many: str = "") -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def _day(ms: int) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M")
+
+
+def _since_ms(value: str | None) -> int | None:
+    """``--since`` (the portal's local time) in ms since the epoch; 0 without it; None when it does not parse."""
+    import datetime as dt
+
+    if not value:
+        return 0
+    try:
+        return round(dt.datetime.fromisoformat(value).timestamp() * 1000)
+    except ValueError:
+        return None
+
+
+def _cards(args: argparse.Namespace) -> int:
+    """The lists of card tokens a kiosk's asks linked (docs/points.md, "Undoing a kiosk's links"): list them, by
+    card, or undo them. Tokens are shown by their first 8 hex digits only (docs/privacy.md)."""
+    from sqlalchemy import select
+
+    from kiosk.ledger.keys import key_id
+    from server_sync import pools
+    from server_sync.db import key_events, kiosks
+
+    since = _since_ms(args.since)
+    if since is None:
+        print(f"kiosk-portal cards {args.action}: --since: not a date and time like 2026-12-06 or "
+              f"'2026-12-06 14:30' (the portal's local time)", file=sys.stderr)
+        return 2
+    eng = _engine(args.db)
+    kid = args.kiosk
+    kid_since = f"{kid} (since {_day(since)})" if since else kid
+    try:
+        if args.action == "links":
+            got = pools.kiosk_links(eng, kid, since)
+        else:
+            done = pools.unlink(eng, kid, since)
+    except pools.UnknownKiosk as exc:
+        print(f"kiosk-portal cards {args.action}: {exc}", file=sys.stderr)
+        return 1
+    if args.action == "links":
+        if not got["cards"]:
+            print(f"{kid_since}: no card links kept (its asks have listed no card's tokens)")
+            return 0
+        print(f"{kid_since}: {_plural(got['lists'], 'list')} ({_plural(got['links'], 'link')}) in "
+              f"{_plural(len(got['cards']), 'card')}; `kiosk-portal cards unlink` would:")
+        for c in got["cards"]:
+            after = ("keep it whole" if len(c["after"]) == 1
+                     else f"split it into {len(c['after'])} cards of {', '.join(map(str, c['after']))} tokens"
+                     if c["after"] else "leave no card")
+            dropped = f", and {_plural(c['dropped'], 'token')} no other kiosk listed would leave it" \
+                if c["dropped"] else ""
+            print(f"  card {c['card']} ({_plural(c['tokens'], 'token')}, lists of {_plural(c['kiosks'], 'other kiosk')}"
+                  f"): {_plural(c['lists'], 'list')} naming {_plural(c['named'], 'token')}, {_day(c['first_ms'])} to "
+                  f"{_day(c['last_ms'])}; {after}{dropped}")
+        return 0
+    if not done["cards"]:
+        print(f"{kid_since}: no card links kept; nothing to undo")
+        return 0
+    whole = done["cards"] - done["split"] - done["gone"]
+    print(f"{kid_since}: {_plural(done['lists'], 'list')} ({_plural(done['links'], 'link')}) removed from "
+          f"{_plural(done['cards'], 'card')}: {_plural(done['split'], 'card')} split (into {done['into']}), "
+          f"{_plural(whole, 'card')} stayed one card, {_plural(done['gone'], 'card')} named only by this kiosk "
+          f"{'is' if done['gone'] == 1 else 'are'} no card now; {_plural(done['dropped'], 'token')} no other kiosk "
+          f"listed left their cards")
+    print("each card counts its own tokens' points again: a kiosk that holds more of a card than the card has gives "
+          "the rest back at its next ask, as far as it holds them unspent")
+    with eng.connect() as conn:
+        k = conn.execute(select(kiosks.c.public_key).where(kiosks.c.id == kid)).first()
+        revoked = k is not None and conn.execute(select(key_events.c.id).where(
+            key_events.c.kiosk_id == kid, key_events.c.kind == "revoke",
+            key_events.c.key_id == key_id(bytes(k[0])))).first() is not None
+    if not revoked:
+        print(f"kiosk-portal cards unlink: {kid}'s key is not revoked: its next ask for a card links that card again"
+              + (f" ({_plural(done['left'], 'link')} made while this ran are kept)" if done["left"] else "")
+              + f"; revoke it first (`kiosk-portal kiosk revoke {kid} --from-seq N`)", file=sys.stderr)
+    return 0
+
+
 def _pepper(args: argparse.Namespace) -> int:
     """The city's donor-token pepper (server_sync/citypepper.py): never printed, only its epochs."""
     from server_sync import citypepper
@@ -378,6 +464,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="revoke, rekey: the first seq the revocation or the new key applies to")
     ks.add_argument("--public-key", metavar="HEX", help="rekey: the new key as `kiosk rekey --old-key-lost` printed it")
     ks.set_defaults(func=_kiosk)
+
+    cd = sub.add_parser("cards", help="the card links a kiosk's points asks made: list them, or undo them (a kiosk "
+                                      "whose key was stolen); tokens shown shortened")
+    db(cd)
+    cd.add_argument("action", choices=["links", "unlink"])
+    cd.add_argument("--kiosk", required=True, metavar="ID", help="the kiosk whose links to list or undo")
+    cd.add_argument("--since", metavar="WHEN", help="only the links it made from then on (the theft), the portal's "
+                                                   "local time: 2026-12-06 or '2026-12-06 14:30'")
+    cd.set_defaults(func=_cards)
 
     pp = sub.add_parser("pepper", help="the city's donor-token pepper: rotate it, or show its epochs (never the "
                                        "secret)")
