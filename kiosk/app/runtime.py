@@ -418,6 +418,8 @@ class App:
         self._presented_cv = threading.Condition()
         self._shown_version = -1
         self._shown_name = ""
+        self._cued_outcome: tuple[Any, ...] | None = None
+        """The outcome (:meth:`_outcome`) last cued, so each gets its sound once."""
         self._project_shown: str | None = None
         self._failed_at: float | None = None
 
@@ -576,9 +578,13 @@ class App:
         """Take projects, amounts, playlist and ``[volunteer]`` (point rules) from ``new`` (a portal push or the
         menu); on the main loop.
 
-        The playlist changes at the next clip boundary; the flow's amounts and projects from the next
-        donation (the worker owns the service, so the swap is queued to it); the menu's activities and point
-        rules at once (a grant already waiting on the writer is checked against the rules it started with).
+        The playlist changes at the next clip boundary; the flow's amounts and projects as soon as the worker has
+        swapped the flow's settings (it owns the service, so the swap is queued to it), and the screen on show is
+        published again with them then, so the loop's band names the amount a tap gives from then on; the menu's
+        activities and point rules at once (a grant already waiting on the writer is checked against the rules it
+        started with). What the flow's settings take from elsewhere than the pushed parts is kept: the terminal's
+        method and whether the donor pays on it; the "use your points" button follows the pools of the document
+        applied (portal-config.json, written before the push is adopted), as at start-up (docs/points.md).
         """
         self.cfg.projects = new.projects
         self.cfg.donation = new.donation
@@ -593,9 +599,25 @@ class App:
         settings_cfg = self.cfg
 
         def swap(svc: DonationService) -> None:
-            svc.settings = flow.FlowSettings.from_config(settings_cfg, method=svc.settings.method)
+            old = svc.settings
+            new_settings = flow.FlowSettings.from_config(settings_cfg, method=old.method,
+                                                         pay_on_terminal=old.pay_on_terminal)
+            svc.settings = flow.replace(new_settings, points_exchange=self._points_exchange(old.points_exchange),
+                                        points_presets=old.points_presets)
+            self._publish(None)  # the screen on show, with the new amounts (the loop's band: what a tap gives)
 
         self.submit(swap)
+
+    def _points_exchange(self, before: bool) -> bool:
+        """Whether the applied config (portal-config.json, read now) has sponsor pools: the "use your points"
+        button (docs/points.md). ``before`` when it cannot be told (a job that raised would stop the worker)."""
+        from kiosk.sync.configapply import load_applied
+
+        try:
+            return has_pools(self.cfg, load_applied(self.cfg.data_dir))
+        except Exception:  # noqa: BLE001 - the document was validated when applied; never stop the donations
+            log.exception("cannot read the pools of the applied config; the points button stays as it was")
+            return before
 
     def request_stop(self) -> None:
         """Make :meth:`run` return after the current frame (safe from any thread and signal handlers)."""
@@ -875,11 +897,16 @@ class App:
         if first:
             self._shown_version = snap.version
             name = screen.screen
+            outcome = self._outcome(snap, screen)
+            if outcome is not None and outcome != self._cued_outcome and self.sounds is not None:
+                # A cue per outcome, not per change of screen: a second failed tap on the error screen, or another
+                # error right after one, is a new outcome and gets its cue; a redraw of the same one (a language
+                # switch, the terminal's state, a republished screen) does not.
+                self.sounds.play(name)
+            self._cued_outcome = outcome
             if name != self._shown_name:
                 if name == "thanks" and snap.tap_at is not None:
                     self.latencies_ms.append((now - snap.tap_at) * 1000)
-                if name in ("thanks", "error") and self.sounds is not None:
-                    self.sounds.play(name)
                 if name == "thanks":
                     self.submit(self._after_thanks)
                 self._shown_name = name
@@ -892,6 +919,16 @@ class App:
         if surface is not None:
             for hook in list(self.frame_hooks):
                 hook(self, pres, surface)
+
+    def _outcome(self, snap: Snapshot, screen: flow.Screen) -> tuple[Any, ...] | None:
+        """What a thank-you or error screen on show is about, to cue it once (``None``: another screen). A gift's
+        thank-you is its receipt; an error is its :class:`~kiosk.donation.flow.ErrorInfo`, which carries when it
+        came (``at_ms``), so two alike in all else are two; the fail-closed screen is one outcome."""
+        if screen.screen not in ("thanks", "error"):
+            return None
+        if self.failed:
+            return ("failed",)
+        return (screen.screen, snap.state.error, snap.state.thanks)
 
     def _after_thanks(self, svc: DonationService) -> None:
         """On the worker, once the thank-you is on screen: the gift's checkpoint (deferred so that it does not

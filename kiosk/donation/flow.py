@@ -14,7 +14,8 @@ States (each names one screen; :func:`screen_for` gives its data)::
     attract ──touch──▶ choose_amount ──amount──▶ tap_card ──tap──▶ charging ──▶ thanks
        │ tap (default amount, project on screen)                     │
        └──────────────────────────────────────────────────────────▶ charging ──▶ error
-    every screen but charging times out back to attract.
+    every screen but charging times out back to attract; attract itself only when a visitor switched its
+    language (back to the kiosk's own after choose_amount_idle_ms untouched).
 
     thanks ──"my page" button──▶ my_page (tap your card) ──tap──▶ my_page (one-time QR code)
 
@@ -228,6 +229,13 @@ class ErrorInfo(_Value, frozen=True):
     """A tap on this screen tries again with the same project and amount."""
     reference: int | None = None
     """The donation intent's ledger seq when one was committed: the number a citizen shows the staff."""
+    express: bool = False
+    """The gift that failed was an Express gift (one tap, no amount chosen): a retry is one again, window and all.
+    Above all on 取り消しました (a card lifted, or やめる, in the window): the bag that brushed the reader once
+    brushes it again, and that brush must be held for the window as the first was, not charged at once."""
+    at_ms: int = 0
+    """When this outcome came (the flow's clock). Two errors alike in all else (a card pulled away too soon,
+    twice) are two outcomes, each with its failure cue; a language switch or a touch on the screen is not one."""
 
 
 class MyPageInfo(_Value, frozen=True):
@@ -263,6 +271,10 @@ def deadline_ms(state: FlowState, settings: FlowSettings) -> int | None:
     """When this screen times out (``None``: never), so a UI knows when to send a Tick."""
     if state.name == "points":
         return _points_deadline(state, settings)
+    if state.name == "attract":
+        # The loop never times out, but a language a visitor chose there is theirs, not the next citizen's: left
+        # alone for as long as the amounts wait (choose_amount_idle_ms), the loop goes back to the kiosk's own.
+        return None if state.lang == settings.language else state.since_ms + settings.choose_amount_idle_ms
     if state.name == "my_page":
         t: int | None = settings.my_page_ms if state.my_page is not None else settings.tap_card_idle_ms
     else:
@@ -781,7 +793,7 @@ def _expire(state: FlowState, now: int, settings: FlowSettings) -> FlowState:
 
 
 def _awake(state: FlowState, now: int) -> FlowState:
-    """Activity on a screen restarts its idle timeout (charging has none; attract has none)."""
+    """Activity on a screen restarts its idle timeout (charging has none; attract only in another language)."""
     return replace(state, since_ms=max(state.since_ms, now))
 
 
@@ -800,6 +812,7 @@ class _ErrorDetails(TypedDict, total=False):
     remaining_yen: int | None
     retry: bool
     reference: int | None
+    express: bool
 
 
 class _Gift(TypedDict):
@@ -815,10 +828,11 @@ class _GiftRef(_Gift):
 
 class _RetryableGift(_Gift):
     retry: bool
+    express: bool
 
 
 def _error(state: FlowState, now: int, kind: ErrorKind, hint: Hint, **info: Unpack[_ErrorDetails]) -> FlowState:
-    return replace(state, name="error", since_ms=now, error=ErrorInfo(kind, hint, **info), thanks=None)
+    return replace(state, name="error", since_ms=now, error=ErrorInfo(kind, hint, at_ms=now, **info), thanks=None)
 
 
 def _project_or_first(state: FlowState, settings: FlowSettings, wanted: str | None = None) -> str | None:
@@ -832,7 +846,7 @@ def _start(state: FlowState, ev: Tap, project: str, amount: int, settings: FlowS
     """A card was tapped for ``amount`` to ``project``: check it, then commit the intent."""
     now = ev.now_ms
     state = replace(state, reader_online=True)
-    ctx: _RetryableGift = {"project": project, "amount_yen": amount, "retry": True}
+    ctx: _RetryableGift = {"project": project, "amount_yen": amount, "retry": True, "express": express}
     if ev.family == UNKNOWN_FAMILY and not settings.pay_on_terminal:  # on a terminal any card may earn points
         return _error(state, now, "not_transit", "not_transit", **ctx), NO_EFFECTS
     if ev.given_today_yen is None:
@@ -860,9 +874,11 @@ def _begin(state: FlowState, now: int, project: str, amount: int, donor: DonorTo
     return state, (CommitIntent(attempt, project, amount, settings.method, donor),)
 
 
-def _unreadable(state: FlowState, ev: CardUnreadable, project: str | None, amount: int) -> FlowState:
+def _unreadable(state: FlowState, ev: CardUnreadable, project: str | None, amount: int, *,
+                express: bool = False) -> FlowState:
     kind: ErrorKind = "not_transit" if ev.not_transit else "card_unreadable"
-    return _error(state, ev.now_ms, kind, kind, project=project, amount_yen=amount, retry=project is not None)
+    return _error(state, ev.now_ms, kind, kind, project=project, amount_yen=amount, retry=project is not None,
+                  express=express)
 
 
 def _on_attract(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[FlowState, Effects]:
@@ -883,7 +899,8 @@ def _on_attract(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[Fl
         return _start(state, ev, project, settings.default_yen, settings, express=True) if project else (
             state, NO_EFFECTS)
     if isinstance(ev, CardUnreadable):
-        return _unreadable(state, ev, _project_or_first(state, settings), settings.default_yen), NO_EFFECTS
+        return _unreadable(state, ev, _project_or_first(state, settings), settings.default_yen,
+                           express=True), NO_EFFECTS
     return state, NO_EFFECTS
 
 
@@ -902,7 +919,7 @@ def _on_choose_amount(state: FlowState, ev: Event, settings: FlowSettings) -> tu
     if isinstance(ev, Tap):  # tapped before choosing: one tap is enough, the default amount it is
         return _start(state, ev, project, settings.default_yen, settings, express=True)
     if isinstance(ev, CardUnreadable):
-        return _unreadable(state, ev, project, settings.default_yen), NO_EFFECTS
+        return _unreadable(state, ev, project, settings.default_yen, express=True), NO_EFFECTS
     return state, NO_EFFECTS
 
 
@@ -924,7 +941,7 @@ def _on_choose_project(state: FlowState, ev: Event, settings: FlowSettings) -> t
     if isinstance(ev, Tap) and project is not None:  # a card before choosing: the project shown last, as on attract
         return _start(state, ev, project, settings.default_yen, settings, express=True)
     if isinstance(ev, CardUnreadable):
-        return _unreadable(state, ev, project, settings.default_yen), NO_EFFECTS
+        return _unreadable(state, ev, project, settings.default_yen, express=True), NO_EFFECTS
     return state, NO_EFFECTS
 
 
@@ -1006,7 +1023,9 @@ def _on_charging(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[F
     if isinstance(ev, FailureRecorded) or (isinstance(ev, LedgerDown) and ev.stage == "record"):
         # Not charged either way; an unrecorded failure is settled by lookup at start-up.
         hint: Hint = ("canceled" if d.canceled else "declined") if d.outcome == "declined" else "not_charged"
-        return _error(state, now, "declined", hint, retry=True, **ctx), NO_EFFECTS
+        # An Express gift's retry is Express again (see _on_error): a withdrawn one above all.
+        return _error(state, now, "declined", hint, retry=True, express=d.hold_until_ms is not None,
+                      **ctx), NO_EFFECTS
     return state, NO_EFFECTS
 
 
@@ -1030,10 +1049,14 @@ def _on_error(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[Flow
     if isinstance(ev, (Touch, Cancel)):
         return _attract(state, ev.now_ms, settings), NO_EFFECTS
     if e.retry and e.project is not None and e.amount_yen is not None:
+        # A retry is the gift that failed, tried again, with the protection it had: an Express gift (a tap with no
+        # amount chosen) is Express again, held for its window. Without that, 取り消しました after a card in a bag
+        # brushed the reader and left would charge that bag's next brush at once: the one screen that says the
+        # kiosk took nothing would be the one where a brush takes money with no window and no やめる.
         if isinstance(ev, Tap):
-            return _start(state, ev, e.project, e.amount_yen, settings)
+            return _start(state, ev, e.project, e.amount_yen, settings, express=e.express)
         if isinstance(ev, CardUnreadable):
-            return _unreadable(state, ev, e.project, e.amount_yen), NO_EFFECTS
+            return _unreadable(state, ev, e.project, e.amount_yen, express=e.express), NO_EFFECTS
     return state, NO_EFFECTS
 
 

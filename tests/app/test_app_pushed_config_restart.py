@@ -1,5 +1,7 @@
 """A config the portal pushed, and the kiosk recorded and reported as applied, is still in force after a
-restart (a power cut, an update): the portal will not push it again, so the kiosk must not forget it.
+restart (a power cut, an update): the portal will not push it again, so the kiosk must not forget it. And a
+config pushed to a running kiosk (``App.adopt_config``) is in force at once, on screen too, without losing what
+the flow's settings hold from elsewhere (the terminal, the pools).
 
 Real parts: the kiosk's ConfigApplier records it (ledger entry + portal-config.json) as the sync thread
 does, then a real App starts headless on the same data dir.
@@ -12,14 +14,18 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from kiosk.app.demo import demo_template
-from kiosk.app.runtime import App
+import pytest
+
+from kiosk.app.demo import card_spec, demo_template
+from kiosk.app.runtime import App, target_center
 from kiosk.config import validate_config
 from kiosk.ledger.writer import InlineWriter
 from kiosk.ops.local_files import ensure_secrets, open_ledger
 from kiosk.sync.configapply import APPLIED, ConfigApplier
+from kiosk.ui.screens import chrome
 from server_sync.wire import configdoc
-from tests.app.drive import card_on_reader
+from tests.app.drive import card_on_reader, run_until
+from tests.app.test_app_e2e import _cfg, media  # noqa: F401  (the module's clips fixture)
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
@@ -318,5 +324,139 @@ def test_point_rules_pushed_while_the_menu_exists_are_in_force_at_once(tmp_path:
         app.adopt_config(overlay(app.cfg, _with_point_rules(doc, clips[0])))  # what _on_pushed_config queues
         grant = _grant_through_the_menu(app)
         assert (grant["activity"], grant["points"], grant.get("rules")) == ("reception-2h", 10, 3)
+    finally:
+        app.close()
+
+
+# --- a config pushed to a running kiosk -----------------------------------------------------------------------
+
+def _apply(cfg, cache, norm: dict, version: int) -> None:  # noqa: ANN001
+    """Record ``norm`` as the sync thread does (ledger entry, then portal-config.json)."""
+    led = open_ledger(cfg)
+    ConfigApplier(cfg.data_dir, InlineWriter(led)).apply(
+        {"version": version, "digest": configdoc.digest(norm), "config": norm},
+        lambda sha: cache.path(sha).read_bytes())
+    led.close()
+
+
+def _points_body(doc: dict, clip, pools: list[dict]) -> dict:  # noqa: ANN001
+    """The demo's projects and amounts, one clip, and ``pools``: a pushed document."""
+    projects = [{k: p[k] for k in ("id", "title", "title_en", "group", "area", "goal_yen")} for p in doc["projects"]]
+    body = {"projects": projects, "presets_yen": [100, 500, 1000], "default_yen": 100,
+            "playlist": [{"sha256": clip.sha256, "name": "c.mp4", "project": clip.project_id}], "pools": pools}
+    return configdoc.normalised(configdoc.validate(body))
+
+
+def _back_to_the_loop(app: App, default_yen: int):  # noqa: ANN202 - the presented loop
+    """Someone opens the amounts and comes back to the loop: a fresh loop state, drawn with the new amounts."""
+    w, h = app.cfg.player.width, app.cfg.player.height
+    app.touch_at((w // 2, h * 3 // 4))
+    p = run_until(app, lambda p: p.screen.screen == "choose_amount")
+    app.touch_at(target_center(p.targets, chrome.CANCEL))
+    return run_until(app, lambda p: p.screen.screen == "attract" and p.snapshot.state.since_ms > 0
+                     and p.screen.default_yen == default_yen)
+
+
+def test_a_pushed_config_keeps_the_points_button_of_a_kiosk_with_pools(tmp_path: Path) -> None:
+    """docs/points.md: the exchange button follows the pools of the applied config."""
+    from kiosk.sync.adopt import overlay
+
+    doc, cfg, clips, cache = _kiosk(tmp_path)
+    norm = _points_body(doc, clips[0], [{"id": "city", "sponsor": "市", "allocations": {cfg.kiosk.id: 500}}])
+    _apply(cfg, cache, norm, 4)
+    app = App(cfg, sound=False)
+    app.start(movie=False)
+    try:
+        p = run_until(app, lambda p: p.screen.screen == "attract")
+        assert p.screen.points_exchange  # the pools at start-up: the button is there
+        # The portal pushes new amounts (same pools), as _on_pushed_config does on a running kiosk.
+        app.adopt_config(overlay(app.cfg, {**norm, "presets_yen": [200, 500, 1000], "default_yen": 200}))
+        app.worker.call(lambda svc: None).result(10)  # the swap has reached the worker
+        p = _back_to_the_loop(app, 200)
+        assert p.screen.points_exchange, "the 'use your points' button vanished after a config push"
+    finally:
+        app.close()
+
+
+def test_a_first_pool_pushed_to_a_running_kiosk_brings_the_points_button(tmp_path: Path) -> None:
+    """A kiosk started without pools gets the button with the push that brings its first pool, as the exchange
+    itself (which reads the applied config's pools at each exchange) would take it."""
+    from kiosk.sync.adopt import overlay
+
+    doc, cfg, clips, cache = _kiosk(tmp_path)
+    _apply(cfg, cache, _points_body(doc, clips[0], []), 4)
+    app = App(cfg, sound=False)
+    app.start(movie=False)
+    try:
+        p = run_until(app, lambda p: p.screen.screen == "attract")
+        assert not p.screen.points_exchange
+        norm = _points_body(doc, clips[0], [{"id": "city", "sponsor": "市", "allocations": {cfg.kiosk.id: 500}}])
+        _apply(cfg, cache, {**norm, "default_yen": 500}, 5)  # the sync thread records it, then hands it over
+        app.adopt_config(overlay(app.cfg, {**norm, "default_yen": 500}))
+        app.worker.call(lambda svc: None).result(10)
+        p = run_until(app, lambda p: p.screen.screen == "attract" and p.screen.default_yen == 500)
+        assert p.screen.points_exchange
+    finally:
+        app.close()
+
+
+@pytest.fixture
+def square_rig(tmp_path: Path):
+    from tests.payment.fake_square import DEVICE, LOCATION, TOKEN, FakeSquare
+
+    with FakeSquare() as fake:
+        data = demo_template()
+        data_dir = tmp_path / "data"
+        data_dir.mkdir()
+        tok = data_dir / "square-token"
+        tok.write_text(TOKEN)
+        tok.chmod(0o600)
+        data["kiosk"]["data_dir"] = str(data_dir)
+        data["player"] = {"display": "headless", "width": 320, "height": 180}
+        data["reader"] = {"backend": "sim", "poll_interval_ms": 10, "cooldown_ms": 0}
+        data["payment"] = {"terminal": "square", "square": {
+            "base_url": fake.url, "location_id": LOCATION, "device_id": DEVICE, "deadline_s": 60,
+            "answer_grace_s": 5, "poll_interval_ms": 100}}
+        app = App(validate_config(data, "<test>", data_dir), sound=False)
+        app.start()
+        yield app, fake
+        app.close()
+
+
+def test_a_square_kiosk_still_asks_for_the_terminal_after_a_config_push(square_rig):
+    app, _fake = square_rig
+    run_until(app, lambda p: p.screen.screen == "attract")
+    new = app.cfg.model_copy(deep=True)
+    new.donation.presets_yen = [100, 300, 500]  # the portal pushes new amounts
+    app.adopt_config(new)
+    app.worker.call(lambda svc: None).result(10)  # the swap has reached the worker
+    assert app.worker.service.settings.method == "square"
+    app.touch_at((160, 90))
+    p = run_until(app, lambda p: p.screen.screen == "choose_amount")
+    app.touch_at(target_center(p.targets, chrome.AMOUNT, 500))
+    p = run_until(app, lambda p: p.screen.screen == "tap_card")
+    assert p.screen.on_terminal, "after a push the Square kiosk says 'tap your IC card on the reader' and " \
+                                 "offers no 'pay on the terminal' button"
+    assert target_center(p.targets, chrome.PAY_ON_TERMINAL) is not None
+
+
+def test_the_loop_shows_the_amount_a_tap_gives_after_a_config_push(tmp_path: Path, media: Path):  # noqa: F811
+    cfg = _cfg(tmp_path / "data", media)
+    cfg.player.playlist = cfg.player.playlist[:1]  # one project's movie on this kiosk
+    app = App(cfg, sound=False)
+    app.start()
+    try:
+        run_until(app, lambda p: p.screen.screen == "attract" and p.screen.project is not None)
+        new = app.cfg.model_copy(deep=True)
+        new.donation.presets_yen, new.donation.default_yen = [300, 500, 1000], 300  # the portal pushes new amounts
+        app.adopt_config(new)
+        app.worker.call(lambda svc: None).result(10)
+        app.run(seconds=1.0)  # the loop goes on; nobody touches it
+        shown = app.presented.screen
+        assert shown.screen == "attract"
+        with card_on_reader(app, card_spec(0)):  # one tap gives "the amount on the band"
+            run_until(app, lambda p: p.screen.screen == "thanks")
+        (charged,) = [c["amount_yen"] for c in app.terminal.charges()]
+        assert shown.default_yen == charged, f"the band said {shown.default_yen} yen, the tap charged {charged} yen"
     finally:
         app.close()

@@ -1,5 +1,6 @@
 """Issue #15, "what a Japanese payment kiosk sets": a sound and a mark the moment a card is seen (the gate's "pi"),
-before the thank-you. Through a real App: simulated reader thread, service worker, ledger, drawn frames."""
+before the thank-you; and the failure cue once per failure, a second one in a row included. Through a real App:
+simulated reader thread, service worker, ledger, drawn frames."""
 
 from __future__ import annotations
 
@@ -55,6 +56,42 @@ def test_a_card_gets_a_pi_and_a_mark_before_the_thank_you(kiosk):
     first_thanks = next(i for i, (name, _) in enumerate(frames) if name == "thanks")
     marked = [i for i, (_, green) in enumerate(frames) if green > 20]
     assert marked and marked[0] <= first_thanks, frames  # the mark is up by the first thank-you frame at latest
+
+
+def test_each_failed_tap_gets_the_failure_cue(kiosk):
+    """A cue per outcome, not per change of screen: the card pulled away too soon twice is two failures."""
+    run_until(kiosk, lambda p: p.screen.screen == "attract" and p.screen.project is not None)
+    with card_on_reader(kiosk, "pulled"):  # pulled away mid-read
+        p = run_until(kiosk, lambda p: p.screen.screen == "error")
+    assert p.screen.kind == "card_unreadable"
+    assert [n for n, _ in kiosk.sounds.asked].count("error") == 1
+    v = p.snapshot.version
+    with card_on_reader(kiosk, "pulled"):  # tries again as the screen says: pulled away too soon again
+        run_until(kiosk, lambda p: p.screen.screen == "error" and p.snapshot.version > v)
+    kiosk.run(seconds=0.3)
+    assert [n for n, _ in kiosk.sounds.asked].count("error") == 2, kiosk.sounds.asked
+
+
+def test_a_different_error_after_an_error_gets_the_failure_cue(kiosk):
+    run_until(kiosk, lambda p: p.screen.screen == "attract" and p.screen.project is not None)
+    with card_on_reader(kiosk, "pulled"):
+        run_until(kiosk, lambda p: p.screen.screen == "error" and p.screen.kind == "card_unreadable")
+    with card_on_reader(kiosk, "suica idm=0102030405060708 balance=50"):  # a card that cannot pay ¥100
+        run_until(kiosk, lambda p: p.screen.screen == "error" and p.screen.kind == "balance_low")
+    kiosk.run(seconds=0.3)
+    assert [n for n, _ in kiosk.sounds.asked].count("error") == 2, kiosk.sounds.asked
+
+
+def test_the_same_outcome_redrawn_is_not_cued_again(kiosk):
+    """The error screen switched to English (a new snapshot of the same outcome) stays silent."""
+    run_until(kiosk, lambda p: p.screen.screen == "attract" and p.screen.project is not None)
+    with card_on_reader(kiosk, "pulled"):
+        p = run_until(kiosk, lambda p: p.screen.screen == "error")
+    v = p.snapshot.version
+    kiosk.inject(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_l, unicode="l"))  # L: the language
+    run_until(kiosk, lambda p: p.screen.screen == "error" and p.screen.lang == "en" and p.snapshot.version > v)
+    kiosk.run(seconds=0.3)
+    assert [n for n, _ in kiosk.sounds.asked].count("error") == 1, kiosk.sounds.asked
 
 
 def test_the_pi_is_one_short_high_note_distinct_from_the_thank_you():

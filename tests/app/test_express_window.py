@@ -65,6 +65,20 @@ def test_yameru_in_the_window_gives_nothing(kiosk):
     assert not kiosk.terminal.charges()
 
 
+def test_two_brushes_give_nothing(kiosk):
+    """A card in a bag brushes the reader, and again while 取り消しました is up: the second brush is held for the
+    window as the first was (docs/donation.md), so neither gives."""
+    run_until(kiosk, lambda p: p.screen.screen == "attract" and p.screen.project is not None)
+    with card_on_reader(kiosk, card_spec(0), brush=True):
+        p = run_until(kiosk, lambda p: p.screen.screen == "error")
+    assert p.screen.hint == "canceled"
+    with card_on_reader(kiosk, card_spec(0), brush=True):  # the card brushes the reader again, as quickly
+        kiosk.run(seconds=2)
+    assert "donation" not in kinds(kiosk) and not kiosk.terminal.charges(), kinds(kiosk)
+    p = run_until(kiosk, lambda p: p.screen.screen == "error" and p.snapshot.state.attempts == 2)
+    assert p.screen.hint == "canceled" and kinds(kiosk) == ["donation_intent", "donation_failed"] * 2
+
+
 class AfterSuspend(SystemClock):
     """The system clock one hour after boot time and time.monotonic parted (an hour of suspend)."""
 

@@ -288,6 +288,33 @@ def test_idle_timeouts_follow_the_service_clock(kiosk):
     assert svc.tick().name == "attract"
 
 
+def test_english_chosen_on_the_loop_goes_back_to_japanese_when_nobody_is_there(kiosk):
+    led, term, svc = kiosk.open()
+    svc.handle(flow.ToggleLanguage(now_ms=svc.now_ms()))  # a visitor touches "English" on the loop, then walks away
+    assert svc.screen.screen == "attract" and svc.screen.lang == "en"
+    kiosk.clock.advance(60 * 60 * 1000)  # an hour later, nobody has touched the kiosk
+    svc.tick()
+    assert svc.screen.lang == "ja", "the loop is still in English an hour after the visitor left"
+
+
+def test_a_second_brush_on_the_canceled_screen_is_not_charged_without_the_window(kiosk):
+    """An Express gift withdrawn (the card left the reader in its window): 取り消しました. The same bag brushing the
+    reader again while that screen is up gets the same window as the first brush, not a charge at once."""
+    led, term, svc = kiosk.open(flow=settings(express_cancel_ms=1_000))
+    svc.reader_event(card(1))  # a card in a bag brushes the reader on the loop: Express, held for the window
+    assert svc.state.name == "charging" and svc.screen.can_withdraw
+    svc.reader_event(CardRemoved(reader_id="reader-1", at=0.0, token=token(1)))  # ... and leaves it: withdrawn
+    assert (svc.state.name, svc.state.error.hint) == ("error", "canceled")
+    assert not term.charges()
+    svc.reader_event(card(1))  # the same bag brushes again while 取り消しました is on screen
+    # The same protection as the first brush: a window, やめる, nothing charged yet.
+    assert not approved_charges(term), f"charged ¥{approved_charges(term)[0]['amount_yen']} from a brush, no window"
+    assert svc.state.name == "charging" and svc.screen.can_withdraw
+    svc.reader_event(CardRemoved(reader_id="reader-1", at=0.0, token=token(1)))  # it leaves again: nothing given
+    assert (svc.state.name, svc.state.error.hint) == ("error", "canceled") and not term.charges()
+    assert [e.data["reason"] for e in entries_of(led, "donation_failed")] == [flow.WITHDRAWN, flow.WITHDRAWN]
+
+
 def test_for_config_builds_from_a_kiosk_config(tmp_path):
     from kiosk.config import validate_config
     from kiosk.ops.local_files import ensure_secrets, open_ledger

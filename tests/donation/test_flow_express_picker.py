@@ -190,6 +190,34 @@ def test_a_card_lifted_in_the_window_gives_nothing():
     assert fail.reason == flow.WITHDRAWN and not w.charged
 
 
+def test_a_tap_on_the_canceled_screen_is_held_for_the_window_again():
+    """取り消しました after a brush: the bag's next brush is an Express gift again (window, やめる), never charged
+    at once (docs/donation.md)."""
+    w = World()
+    w.act(("tap", 0))
+    w.answer(0)
+    w.act(("lift",))
+    w.answer(0)
+    assert (w.state.name, w.state.error.hint, w.state.error.express) == ("error", "canceled", True)
+    w.act(("tap", 0))
+    w.answer(0)  # the new intent is committed
+    assert w.state.donation.phase == "hold" and flow.screen_for(w.state, S).can_withdraw
+    assert not any(isinstance(e, Charge) for e in w.outstanding)
+    w.act(("wait", WINDOW))  # held through the window this time: charged then
+    assert any(isinstance(e, Charge) for e in w.outstanding)
+
+
+def test_a_retry_of_a_gift_after_choosing_an_amount_is_not_held():
+    w = World()
+    w.act(("touch",))
+    w.act(("choose", 500))
+    w.feed(Tap(now_ms=w.now, donor=token(1), family="suica", balance_yen=50, given_today_yen=0))
+    assert (w.state.name, w.state.error.kind, w.state.error.express) == ("error", "balance_low", False)
+    w.act(("tap", 2))  # another card, on the screen that says so
+    w.answer(0)
+    assert any(isinstance(e, Charge) and e.amount_yen == 500 for e in w.outstanding)  # the amount was chosen
+
+
 def test_a_gift_after_choosing_an_amount_is_not_held():
     w = World()
     w.act(("touch",))

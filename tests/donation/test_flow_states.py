@@ -517,6 +517,27 @@ def test_language_toggle_lasts_until_the_loop():
     assert r.screen.lang == "ja"
 
 
+def test_a_language_chosen_on_the_loop_goes_back_to_the_kiosks_own_when_left_alone():
+    r = Run()
+    r(ToggleLanguage)  # a visitor switches the loop to English
+    assert r.name == "attract" and r.screen.lang == "en"
+    assert flow.deadline_ms(r.state, S) == r.now + S.choose_amount_idle_ms  # as long as the amounts would wait
+    r.wait(S.choose_amount_idle_ms - 1)
+    r(Tick)
+    assert r.screen.lang == "en"
+    r(ToggleLanguage)  # switched back by hand: the loop as ever, no deadline
+    assert r.screen.lang == "ja" and flow.deadline_ms(r.state, S) is None
+    r(ToggleLanguage)
+    r.wait(S.choose_amount_idle_ms)
+    r(Tick)
+    assert (r.name, r.screen.lang) == ("attract", "ja") and flow.deadline_ms(r.state, S) is None
+    en = Run(settings(language="en"))  # a kiosk whose own language is English goes back to English
+    en(ToggleLanguage)
+    en.wait(S.choose_amount_idle_ms)
+    en(Tick)
+    assert en.screen.lang == "en"
+
+
 def test_every_state_has_a_screen_named_after_it():
     r = Run()
     seen = {r.name: r.screen}
