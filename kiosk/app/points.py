@@ -5,12 +5,14 @@
   on the service worker's side thread (``ServiceWorker.off_writer``), never on the ledger writer;
 - the pools: those of the pushed config this kiosk applied, re-read at each exchange (a new config with new
   allocations counts at once);
-- the areas: the projects of the running config.
+- the areas: the projects of the running config, read at each exchange (a project a push added has its area
+  at once: ``adopt_config`` replaces ``cfg.projects``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from kiosk.donation.exchange import PointsDesk, PoolTerms, hexes_of, pools_for
@@ -41,7 +43,28 @@ def points_desk(cfg: Any) -> PointsDesk:
         return pools_for(load_applied(cfg.data_dir), cfg.kiosk.id)
 
     return PointsDesk(ask=ask, last_word=lambda t: pointsync.last_word(cfg.data_dir, hexes_of(t)), pools=pools,
-                      areas={p.id: p.area for p in cfg.projects})
+                      areas=_LiveAreas(cfg))
+
+
+class _LiveAreas(Mapping[str, str]):
+    """Project id → policy area of the running config's projects, as they are now. A dict made at start kept
+    the start's projects: a project a push added had no area, and a pool given only to some areas refused it
+    until a restart."""
+
+    def __init__(self, cfg: Any):
+        self._cfg = cfg
+
+    def _now(self) -> dict[str, str]:
+        return {p.id: p.area for p in self._cfg.projects}
+
+    def __getitem__(self, project: str) -> str:
+        return self._now()[project]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._now())
+
+    def __len__(self) -> int:
+        return len(self._cfg.projects)
 
 
 def has_pools(cfg: Any, applied: dict[str, Any] | None) -> bool:

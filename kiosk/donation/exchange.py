@@ -21,7 +21,7 @@ other append can slip between the check and the entry.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -115,8 +115,8 @@ class PointsDesk(msgspec.Struct, frozen=True):
     last_word: Callable[[DonorToken], int]
     """The last word only (no network): what an exchange is checked against."""
     pools: Callable[[], list[PoolTerms]]
-    areas: dict[str, str]
-    """Project id → policy area (a pool may give only to some areas)."""
+    areas: Mapping[str, str]
+    """Project id → policy area (a pool may give only to some areas); `kiosk run`'s reads the running config."""
     today: Callable[[], dt.date] | None = None
     """The day a pool's period is judged on; None (as `kiosk run` builds it): the ledger's business date, the
     day of the kiosk's clock in its ``[kiosk] timezone``, which is how the portal dates the entry

@@ -380,3 +380,17 @@ def test_ended_pools_leave_the_pushed_config_and_a_pool_over_its_limit_is_not_sa
     finally:
         up.close()
         rig.ledger.close(checkpoint=False)
+
+
+def test_the_desk_knows_the_area_of_a_project_a_push_added(two):
+    """`kiosk run`'s desk read the projects' areas once, at start: a project a push added (adopt_config replaces
+    ``cfg.projects``) had no area, so a pool given to its area refused the exchange until a restart."""
+    from kiosk.app.points import points_desk
+    from kiosk.config.donation import Project
+
+    a, _ = two
+    desk = points_desk(a.cfg)
+    assert "hoikuen" not in desk.areas
+    a.cfg.projects = [*a.cfg.projects, Project(id="hoikuen", title="保育園の絵本", area="children")]
+    assert desk.areas.get("hoikuen") == "children"
+    assert dict(desk.areas) == {p.id: p.area for p in a.cfg.projects}
