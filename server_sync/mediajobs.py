@@ -15,6 +15,18 @@ Nothing is half-made: the movie, its poster and (for a video) its description ar
 transaction only after the child finished and its output was read whole; a failed or interrupted
 job leaves a job row that says why (in plain words, for the uploader) and no media. Every
 ``job-<id>.*`` file is removed in every case.
+
+A portal that stops (a restart, a deploy) leaves no job waiting forever: :meth:`MediaJobs.shutdown`
+fails every job of its own process that is not finished, the running one and those still queued, as
+:data:`INTERRUPTED`, and removes their files. For a process that could not say so (killed, crashed, the
+host lost power) the rows' heartbeat decides. Several portal processes (uvicorn workers, hosts) share
+one database and keep no list of each other, so a job row does not say which process runs it; instead
+each process writes the time into the ``updated_ms`` of its own unfinished jobs every
+:data:`HEARTBEAT_S`, and a queued or running job not written for :data:`STALE_MS` belongs to a process
+that stopped: :meth:`MediaJobs.get` shows it as interrupted at once, and any process fails it in the
+database and removes its files when it starts (:meth:`MediaJobs.recover`) and while it has jobs of its
+own. A process that is alive never misses so many beats, so no process fails another live one's job
+(this needs the hosts' clocks within a minute or so of each other, as NTP keeps them).
 """
 
 from __future__ import annotations
@@ -50,13 +62,31 @@ TOO_LONG = N_("stopped (took too long)")
 DAMAGED = N_("a damaged movie file: no picture could be read from it")
 RENDER_FAILED = N_("the movie maker stopped on an unexpected error")
 """A render that failed on something other than a photo (``error: unexpected error in the renderer: …``, from
-kiosk/player/moviemaker.py): the editor is told so plainly, the details go to the log."""
-STALE_MS = 5 * 60 * 1000
-"""A queued or running job not updated for this long belonged to a portal process that stopped."""
+kiosk/player/moviemaker.py), or whose child was killed by something else than the portal (the kernel's OOM
+killer): the editor is told so plainly, the details go to the log."""
+STOPPED = N_("the conversion stopped unexpectedly")
+"""A transcoder child killed by something else than the portal (the kernel's OOM killer, an administrator)."""
+HEARTBEAT_S = 30.0
+"""How often a process writes the time into its unfinished jobs' rows (their ``updated_ms``)."""
+STALE_MS = 2 * 60 * 1000
+"""A queued or running job not written for this long (four heartbeats) belonged to a portal process that
+stopped."""
+UNCLAIMED_MS = 15 * 60 * 1000
+"""A spooled file with no job row yet is an upload being received or photos being checked (the row comes
+with :meth:`MediaJobs.submit`); one untouched for this long was left by a stopped process."""
 
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def as_shown(job: dict[str, Any], now_ms: int | None = None) -> dict[str, Any]:
+    """``job`` (a row of ``media_jobs``) as its uploader sees it: queued or running but with no heartbeat for
+    :data:`STALE_MS`, its process stopped, and it is failed as :data:`INTERRUPTED` (module doc)."""
+    now = _now_ms() if now_ms is None else now_ms
+    if job["status"] in ("queued", "running") and job["updated_ms"] < now - STALE_MS:
+        return {**job, "status": "failed", "message": INTERRUPTED}
+    return job
 
 
 class MediaJobs:
@@ -65,33 +95,42 @@ class MediaJobs:
         self.spool = spool
         self.size = size
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="transcode")
-        self._procs: set[subprocess.Popen[str]] = set()
+        self._procs: dict[subprocess.Popen[str], str] = {}
+        """Each running child → why the portal stopped it: "" (it did not), "timeout" or "shutdown"."""
+        self._mine: set[str] = set()
+        """This process's unfinished jobs: submitted here, queued or running."""
+        self._beat: threading.Thread | None = None
+        self._closing = threading.Event()
         self._lock = threading.Lock()
 
     # --- lifecycle ------------------------------------------------------------------------------
     def recover(self) -> None:
-        """Jobs a stopped portal left unfinished are failed, and their spooled files removed.
+        """At start: jobs a stopped portal process left unfinished are failed, and spooled files no live job
+        needs are removed.
 
-        Only stale ones: with several portal processes on one database, another may be working.
+        Only jobs with no heartbeat for :data:`STALE_MS`: with several portal processes on one database,
+        another one may be working on the others (module doc).
         """
-        now = _now_ms()
-        with writing(self.engine) as conn:
-            conn.execute(media_jobs.update().where(media_jobs.c.status.in_(("queued", "running")),
-                                                   media_jobs.c.updated_ms < now - STALE_MS)
-                         .values(status="failed", message=INTERRUPTED, updated_ms=now))
-        self.spool.mkdir(parents=True, exist_ok=True)
-        for leftover in self.spool.glob("job-*"):
-            try:
-                if leftover.stat().st_mtime * 1000 < now - STALE_MS:
-                    leftover.unlink(missing_ok=True)
-            except OSError:
-                pass
+        self._sweep()
 
     def shutdown(self) -> None:
+        """Stop: the running child is killed, and every job of this process not finished (that one and those
+        still queued) is failed as :data:`INTERRUPTED`, with its files removed. No job is left "queued"."""
         with self._lock:
-            for p in self._procs:
-                p.kill()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+            self._closing.set()  # also wakes the heartbeat, which ends
+            running = list(self._procs)
+        for p in running:
+            self._stop(p, "shutdown")
+        self._pool.shutdown(wait=True, cancel_futures=True)  # the running job records its end itself
+        with self._lock:
+            left, self._mine = self._mine, set()
+            beat = self._beat
+        try:
+            self._interrupt(left)  # the queued ones, which never ran
+        except Exception:  # noqa: BLE001 - the database is away: with no heartbeat they are shown interrupted soon
+            log.exception("media jobs %s left unfinished at shutdown", sorted(left))
+        if beat is not None:
+            beat.join(timeout=5)
 
     # --- jobs -----------------------------------------------------------------------------------
     def spool_path(self) -> tuple[str, Path]:
@@ -110,6 +149,11 @@ class MediaJobs:
                by: str, kind: str = "video") -> None:
         """Queue a job whose input is spooled at ``src`` (a video upload, or a movie's spec JSON next to its
         photos, all named ``job-<id>.*``)."""
+        with self._lock:
+            self._mine.add(job_id)  # before its row: a shutdown from now on fails it (and its files)
+            if self._beat is None and not self._closing.is_set():
+                self._beat = threading.Thread(target=self._heartbeat, name="media-jobs-heartbeat", daemon=True)
+                self._beat.start()
         now = _now_ms()
         try:
             with writing(self.engine) as conn:
@@ -118,19 +162,81 @@ class MediaJobs:
                                                         name=name, group_id=group_id, project_id=project_id,
                                                         uploaded_by=by, kind=kind, created_ms=now, updated_ms=now))
         except BaseException:
+            with self._lock:
+                self._mine.discard(job_id)
             self.discard_files(job_id)
             raise
-        self._pool.submit(self._run, job_id, src, kind)
+        try:
+            self._pool.submit(self._run, job_id, src, kind)
+        except RuntimeError:  # shut down meanwhile: it would never run
+            self._interrupt({job_id})
+            raise
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(media_jobs).where(media_jobs.c.id == job_id)).mappings().first()
-        if row is None:
-            return None
-        job = dict(row)
-        if job["status"] in ("queued", "running") and job["updated_ms"] < _now_ms() - STALE_MS - TIMEOUT_S * 1000:
-            job.update(status="failed", message=INTERRUPTED)
-        return job
+        return None if row is None else as_shown(dict(row))
+
+    def _interrupt(self, job_ids: set[str]) -> None:
+        """Jobs of this process that will not run on: failed as :data:`INTERRUPTED`, their files removed."""
+        if not job_ids:
+            return
+        try:
+            with writing(self.engine) as conn:
+                conn.execute(media_jobs.update().where(media_jobs.c.id.in_(sorted(job_ids)),
+                                                       media_jobs.c.status.in_(("queued", "running")))
+                             .values(status="failed", message=INTERRUPTED, updated_ms=_now_ms()))
+        finally:
+            for job_id in job_ids:
+                self.discard_files(job_id)
+
+    def _heartbeat(self) -> None:
+        """While this process has unfinished jobs: their rows say it is alive, and other processes' orphans
+        are failed (module doc). Ends when it has none (the next :meth:`submit` starts another)."""
+        while True:
+            self._closing.wait(HEARTBEAT_S)
+            with self._lock:
+                mine = sorted(self._mine)
+                if not mine or self._closing.is_set():
+                    self._beat = None
+                    return
+            try:
+                with writing(self.engine) as conn:
+                    conn.execute(media_jobs.update().where(media_jobs.c.id.in_(mine),
+                                                           media_jobs.c.status.in_(("queued", "running")))
+                                 .values(updated_ms=_now_ms()))
+                self._sweep()
+            except Exception:  # noqa: BLE001 - a database that is away for a moment: the next beat tries again
+                log.exception("media jobs heartbeat")
+
+    def _sweep(self) -> None:
+        """Jobs with no heartbeat for :data:`STALE_MS` are failed; spooled files no live job needs are removed:
+        those of a job that ended or was failed, and those with no job row untouched for :data:`UNCLAIMED_MS`."""
+        now = _now_ms()
+        with writing(self.engine) as conn:
+            conn.execute(media_jobs.update().where(media_jobs.c.status.in_(("queued", "running")),
+                                                   media_jobs.c.updated_ms < now - STALE_MS)
+                         .values(status="failed", message=INTERRUPTED, updated_ms=now))
+        self.spool.mkdir(parents=True, exist_ok=True)
+        files: dict[str, list[Path]] = {}
+        for f in self.spool.glob("job-*"):
+            files.setdefault(f.name[len("job-"):].split(".", 1)[0], []).append(f)
+        if not files:
+            return
+        with self.engine.connect() as conn:
+            rows = {r.id: r.status for r in conn.execute(select(media_jobs.c.id, media_jobs.c.status)
+                                                         .where(media_jobs.c.id.in_(sorted(files))))}
+        with self._lock:
+            mine = set(self._mine)
+        for job_id, paths in files.items():
+            if job_id in mine or rows.get(job_id) in ("queued", "running"):  # live: those not were failed above
+                continue
+            for f in paths:
+                try:
+                    if job_id in rows or f.stat().st_mtime * 1000 < now - UNCLAIMED_MS:
+                        f.unlink(missing_ok=True)
+                except OSError:
+                    pass
 
     def _update(self, job_id: str, **values: Any) -> None:
         with writing(self.engine) as conn:
@@ -140,14 +246,19 @@ class MediaJobs:
         dst = self.spool / f"job-{job_id}.out.mp4"
         poster = self.spool / f"job-{job_id}.poster.jpg"
         try:
-            self._update(job_id, status="running")
+            with writing(self.engine) as conn:
+                started = conn.execute(media_jobs.update().where(media_jobs.c.id == job_id,
+                                                                 media_jobs.c.status == "queued")
+                                       .values(status="running", updated_ms=_now_ms())).rowcount
+            if not started:  # failed meanwhile (this process missed its heartbeats: paused): not run after all
+                return
             if kind == "movie":
                 cmd = [sys.executable, "-m", "kiosk.player.moviemaker", "render", str(src), str(dst), str(poster)]
             else:
                 w, h = self.size
                 cmd = [sys.executable, "-m", "kiosk.player.transcode", str(src), str(dst), "--width", str(w),
                        "--height", str(h)]
-            ok, detail, duration = self._child(job_id, cmd, src, dst)
+            ok, detail, duration = self._child(job_id, cmd, src, dst, kind)
             if not ok:
                 self._update(job_id, status="failed", message=detail)
                 return
@@ -175,6 +286,8 @@ class MediaJobs:
             self._update(job_id, status="failed", message=f"internal error: {exc}")
         finally:
             self.discard_files(job_id)
+            with self._lock:
+                self._mine.discard(job_id)
 
     def _poster(self, movie: Path, poster: Path) -> None:
         """A poster frame for an uploaded video; a video without one is still a video (logged, not failed)."""
@@ -187,7 +300,16 @@ class MediaJobs:
             log.warning("no poster frame for %s: %s", movie.name, exc)
             poster.unlink(missing_ok=True)
 
-    def _child(self, job_id: str, cmd: list[str], src: Path, dst: Path) -> tuple[bool, str, int | None]:
+    def _stop(self, proc: subprocess.Popen[str], why: str) -> None:
+        """Kill a running child, noting why (the first reason counts): its job's message follows it."""
+        with self._lock:
+            if self._procs.get(proc, None) != "":
+                return  # finished, or already stopped
+            self._procs[proc] = why
+            proc.kill()
+
+    def _child(self, job_id: str, cmd: list[str], src: Path, dst: Path,
+               kind: str = "video") -> tuple[bool, str, int | None]:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         try:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -195,8 +317,11 @@ class MediaJobs:
         except OSError as exc:
             return False, f"converter could not start: {exc}", None
         with self._lock:
-            self._procs.add(proc)
-        timer = threading.Timer(TIMEOUT_S, proc.kill)
+            self._procs[proc] = ""
+            closing = self._closing.is_set()
+        if closing:  # shutdown() came between this job's start and its child's
+            self._stop(proc, "shutdown")
+        timer = threading.Timer(TIMEOUT_S, self._stop, (proc, "timeout"))
         timer.start()
         total, last, duration = 0, 0.0, None
         try:
@@ -220,12 +345,19 @@ class MediaJobs:
         finally:
             timer.cancel()
             with self._lock:
-                self._procs.discard(proc)
+                stopped = self._procs.pop(proc, "")
         if rc == 0 and dst.exists():
             return True, "", duration
+        if stopped == "shutdown":  # the portal stops (a restart, a deploy): not the file's fault
+            return False, INTERRUPTED, None
+        if stopped == "timeout":
+            return False, TOO_LONG, None
         reason = next((ln[len("error: "):] for ln in err.splitlines() if ln.startswith("error: ")), "")
+        if not reason and rc < 0:  # killed by something else: the kernel's OOM killer, an administrator
+            log.warning("media job %s: its %s child ended on signal %s", job_id, kind, -rc)
+            return False, RENDER_FAILED if kind == "movie" else STOPPED, None
         if not reason:
-            reason = TOO_LONG if rc < 0 else (err.strip().splitlines() or [f"exit {rc}"])[-1]
+            reason = (err.strip().splitlines() or [f"exit {rc}"])[-1]
         if reason.startswith("unexpected error in the renderer"):
             log.warning("media job %s: %s", job_id, reason)
             reason = RENDER_FAILED

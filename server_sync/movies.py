@@ -32,7 +32,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection, Engine
 
-from server_sync import catalog
+from server_sync import catalog, mediajobs
 from server_sync.db import configs, media, media_info, media_jobs, writing
 from server_sync.i18n import N_
 from server_sync.wire.numbers import decimal
@@ -53,6 +53,8 @@ TOO_LARGE_ALL = N_("The photos are too large together: at most %(mb)s MB a photo
 NOT_IMAGE = N_("Photo %(n)s is not a photo the portal can read. Choose a JPEG, PNG or WebP picture.")
 TOO_MANY_PIXELS = N_("Photo %(n)s is too big (%(w)s × %(h)s pixels): at most %(max)s pixels a side. "
                      "Make it smaller on the phone or PC and choose it again.")
+TOO_THIN = N_("Photo %(n)s is too long and thin (%(w)s × %(h)s pixels): its long side may be at most %(max)s times "
+              "its short side. Crop it on the phone or PC and choose it again.")
 CORRUPT = N_("Photo %(n)s is damaged and cannot be read (%(reason)s). Choose it again or another photo.")
 EMPTY = N_("Photo %(n)s is empty.")
 CAPTION_LONG = N_("Too long: at most %(max)s characters.")
@@ -248,6 +250,9 @@ def check_photos(paths: dict[int, Path]) -> dict[str, tuple[str, dict[str, Any]]
         if a["error"] == "too_large":
             errors[f"photo{slot}"] = (TOO_MANY_PIXELS, {"n": n, "w": f"{a['width']:,}", "h": f"{a['height']:,}",
                                                         "max": f"{MAX_SIDE:,}"})
+        elif a["error"] == "too_thin":  # scaled to cover the frame, a thin strip would take gigabytes
+            errors[f"photo{slot}"] = (TOO_THIN, {"n": n, "w": f"{a['width']:,}", "h": f"{a['height']:,}",
+                                                 "max": a["max"]})
         elif a["error"] == "corrupt":
             errors[f"photo{slot}"] = (CORRUPT, {"n": n, "reason": str(a.get("detail", ""))[:120]})
         else:
@@ -269,12 +274,14 @@ def write_spec(spool: Path, job_id: str, *, group: str, project: str, area: str,
 # --- the movies -----------------------------------------------------------------------------------------
 
 def movie_jobs(engine: Engine, group_ids: set[str] | None) -> list[dict[str, Any]]:
-    """Movie jobs, newest first, with ``published`` (None for all groups: staff)."""
+    """Movie jobs, newest first, with ``published`` (None for all groups: staff); one whose portal process
+    stopped says so (:func:`server_sync.mediajobs.as_shown`), as its own page does."""
     with engine.connect() as conn:
         rows = conn.execute(select(media_jobs).where(media_jobs.c.kind == "movie")
                             .order_by(media_jobs.c.created_ms.desc())).mappings().all()
         published = {r[0] for r in conn.execute(select(media_info.c.sha256))}
-    return [{**dict(r), "published": r["sha256"] in published} for r in rows
+    now = _now_ms()
+    return [{**mediajobs.as_shown(dict(r), now), "published": r["sha256"] in published} for r in rows
             if group_ids is None or r["group_id"] in group_ids]
 
 

@@ -14,7 +14,8 @@ from the header before any pixel is decoded) and draws the text; PyAV encodes. B
 Two commands, both answering on stdout:
 
 - ``check PHOTO...``: one JSON line per photo, ``{"ok": true, "width": W, "height": H}`` or
-  ``{"ok": false, "error": CODE, ...}`` with CODE ``not_image`` | ``too_large`` | ``corrupt``;
+  ``{"ok": false, "error": CODE, ...}`` with CODE ``not_image`` | ``too_large`` | ``too_thin`` |
+  ``corrupt``;
 - ``render SPEC.json DST.mp4 [POSTER.jpg]``: ``frames N``, ``progress n`` lines, then ``done <probe
   JSON>``, the same protocol as the transcoder's, so the portal's one job runner follows both. A
   failure prints ``error: <reason>`` on stderr, exits 1 and leaves no ``DST`` and no poster;
@@ -48,6 +49,19 @@ ZOOM = 1.12
 MAX_SIDE = 8192
 MAX_PIXELS = 50_000_000
 """Larger photos are refused before decoding (a 10,000-pixel-wide photo, a decompression bomb)."""
+MAX_ASPECT = 10
+"""A photo's long side is at most this many times its short side (a phone's panorama is 3–8:1, a phone's
+screen 2.2:1). Each photo is scaled to *cover* the frame, so the thinner it is the larger it grows: at 10:1 a
+tall strip covers a 1080p frame at 2,150 × 21,500 pixels (185 MB in Pillow's RGB), no more than decoding the
+largest photo allowed (8,000 × 6,000: 190 MB) takes; an 8,000 × 4 strip would grow to 2.4 million × 1,210
+pixels (12 GB). :func:`check_photo` refuses thinner photos, and :func:`_load_cover` crops one it is given
+anyway."""
+BACKGROUND = (255, 255, 255)
+"""What a photo's transparent parts are shown on: white, as a browser shows a PNG or a WebP on a page and a
+drawing program on its canvas, where a logo or an illustration "with a transparent background" was drawn
+and looked at (the portal's pages are near-white too). Such pictures are mostly dark lines or text meant
+for a light page: black swallowed them, and the area's colour of the title cards would swallow a drawing in
+that colour (an orange logo on the children's orange)."""
 PHOTO_FORMATS = ("JPEG", "MPO", "PNG", "WEBP")
 """"MPO" is a camera's JPEG with a CIPA multi-picture (MPF) preview image after it: an ordinary JPEG to any
 browser, and the movie uses its first (primary) image."""
@@ -143,6 +157,9 @@ def check_photo(path: Path) -> tuple[int, int]:
             if w > MAX_SIDE or h > MAX_SIDE or w * h > MAX_PIXELS:
                 raise PhotoError("too_large", f"{w}×{h} pixels is over {MAX_SIDE} a side or {MAX_PIXELS} in all",
                                  width=w, height=h)
+            if max(w, h) > MAX_ASPECT * min(w, h):
+                raise PhotoError("too_thin", f"{w}×{h} pixels is thinner than {MAX_ASPECT}:1", width=w, height=h,
+                                 max=MAX_ASPECT)
             im.seek(0)  # an MPO's primary image, not its preview
             im.load()
             upright = ImageOps.exif_transpose(im)
@@ -162,10 +179,44 @@ def _load_cover(path: Path, out: tuple[int, int]) -> Any:
     with Image.open(path) as im:
         im.seek(0)  # an MPO's primary image, not its preview
         im.draft("RGB", (int(out[0] * ZOOM), int(out[1] * ZOOM)))  # JPEG: decode at a reduced size when large
-        img = ImageOps.exif_transpose(im).convert("RGB")
+        img = opaque_rgb(ImageOps.exif_transpose(im))
+    w, h = img.size  # a strip thinner than MAX_ASPECT (check_photo refuses one): its middle, not gigabytes
+    if w > MAX_ASPECT * h:
+        img = img.crop(((w - MAX_ASPECT * h) // 2, 0, (w - MAX_ASPECT * h) // 2 + MAX_ASPECT * h, h))
+    elif h > MAX_ASPECT * w:
+        img = img.crop((0, (h - MAX_ASPECT * w) // 2, w, (h - MAX_ASPECT * w) // 2 + MAX_ASPECT * w))
     s = max(out[0] * ZOOM / img.width, out[1] * ZOOM / img.height)
     size = (max(1, math.ceil(img.width * s)), max(1, math.ceil(img.height * s)))
     return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def opaque_rgb(img: Any) -> Any:
+    """``img`` as 8-bit RGB, looking as it does in a browser.
+
+    16-bit greyscale (a scanner's or a raw converter's PNG: Pillow's modes ``I;16``, ``I;16B``, ``I;16L``,
+    ``I;16N``, or ``I`` as older Pillow versions open it) is scaled to 8 bits (65,535 → 255); a plain
+    ``convert("RGB")`` clips every value above 255 to white. Transparency, an alpha channel (``RGBA``, ``LA``,
+    ``PA``, ``RGBa``, ``La``) or a transparent colour (``info["transparency"]``: a palette's, or a grey or RGB
+    PNG's tRNS), is composed onto :data:`BACKGROUND`; ``convert("RGB")`` dropped it, leaving a transparent
+    background black. Other modes (``1``, ``L``, ``P``, ``CMYK``, ``YCbCr``) convert as Pillow does.
+    """
+    from PIL import Image, ImageChops
+
+    if img.mode.startswith("I"):
+        wide = img if img.mode == "I" else img.convert("I")
+        grey = wide.point(lambda v: v / 257 + 0.5).convert("L")  # rounded; converting to L clips to 0–255
+        key = img.info.get("transparency")
+        if not isinstance(key, int):
+            return grey.convert("RGB")
+        # The one transparent grey level (tRNS): alpha 0 where v == key, 255 elsewhere, with linear maps only
+        # (Pillow's point on 32-bit images takes no other): (v − key)·255 and (key − v)·255, each clipped to 0–255.
+        alpha = ImageChops.lighter(wide.point(lambda v: (v - key) * 255).convert("L"),
+                                   wide.point(lambda v: (key - v) * 255).convert("L"))
+        img = Image.merge("LA", (grey, alpha))
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, BACKGROUND + (255,)), rgba).convert("RGB")
+    return img.convert("RGB")
 
 
 # --- text -----------------------------------------------------------------------------------------------

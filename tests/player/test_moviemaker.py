@@ -12,12 +12,13 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from kiosk.player import moviemaker as mm
 from kiosk.player.transcode import probe
@@ -234,3 +235,125 @@ def test_a_camera_jpeg_with_a_multi_picture_preview_is_a_photo_and_its_primary_i
         assert r.returncode == 0, r.stderr
         posters.append(np.asarray(Image.open(out / "poster.jpg").convert("RGB"), dtype=np.int16))
     assert np.abs(posters[0] - posters[1]).mean() < 6  # the same picture as the plain JPEG's, not the red preview
+
+
+# --- photos as a browser shows them, and within memory ----------------------------------------------------------
+
+OUT = (320, 180)
+
+
+def _photo_frame(tmp_path: Path, first: Path) -> np.ndarray:
+    """The movie's frame halfway through the first photo (no caption), as the renderer composes it, in grey."""
+    others = [photo(tmp_path / f"other{i}.jpg", i, size=(400, 300)) for i in range(2)]
+    spec = mm.Spec(group="会", project="プロジェクト", photos=[{"path": str(first), "caption": ""}] +
+                   [{"path": str(p), "caption": ""} for p in others], width=OUT[0], height=OUT[1])
+    frames = mm.Frames(spec)
+    part = frames.parts[1]
+    return np.asarray(frames.part_image(part, part.start + part.length / 2).convert("L"), dtype=np.int16)
+
+
+def test_a_16_bit_greyscale_png_shows_its_picture_not_a_white_frame(tmp_path):
+    """A scanner's or a raw converter's 16-bit greyscale PNG (a dark-to-light gradient; Pillow opens it as
+    "I;16") is accepted by the check, and in the movie it is the same gradient as that picture saved in 8 bits:
+    a plain conversion to RGB clipped every value above 255 (of 65,535) to white."""
+    ramp16 = np.tile(np.linspace(0, 65535, 800).astype(np.uint16), (600, 1))
+    p16 = tmp_path / "grey16.png"
+    Image.fromarray(ramp16).save(p16)
+    assert Image.open(p16).mode.startswith("I")
+    assert mm.check_photo(p16) == (800, 600)  # accepted: no message for the editor
+    p8 = tmp_path / "grey8.png"
+    Image.fromarray((ramp16 >> 8).astype(np.uint8)).save(p8)
+
+    frame8 = _photo_frame(tmp_path, p8)
+    assert frame8.max() - frame8.min() > 150  # the control: the 8-bit picture is a visible gradient
+    frame16 = _photo_frame(tmp_path, p16)
+    assert frame16.max() - frame16.min() > 150, f"16-bit grey photo rendered flat: {frame16.min()}..{frame16.max()}"
+    assert np.abs(frame16 - frame8).max() <= 2  # the same picture
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I;16B", "I"])
+def test_every_16_bit_grey_mode_is_scaled_to_8_bits_and_a_transparent_grey_level_shows_the_background(mode):
+    """Pillow's modes for 16-bit grey (by byte order, and "I" as older versions open such a PNG) all scale
+    65,535 to 255; a 16-bit grey PNG's transparent level (tRNS) shows :data:`mm.BACKGROUND`, as in a browser."""
+    levels = np.array([[0, 257, 32896, 65535]], dtype=np.uint16)
+    im = Image.frombytes(mode, (4, 1), levels.astype(">u2" if mode == "I;16B" else "<u2").tobytes()) \
+        if mode != "I" else Image.fromarray(levels.astype(np.int32))
+    assert im.mode == mode
+    assert np.asarray(mm.opaque_rgb(im))[0, :, 0].tolist() == [0, 1, 128, 255]
+    im.info["transparency"] = 0  # the black level is transparent
+    assert np.asarray(mm.opaque_rgb(im))[0].tolist() == [list(mm.BACKGROUND), [1] * 3, [128] * 3, [255] * 3]
+
+
+def _dark_logo(path: Path, mode: str) -> Path:
+    """A dark drawing (a near-black disc) on a fully transparent background, the way a logo or an illustration
+    is exported with "transparent background"."""
+    im = Image.new("RGBA", (800, 600), (0, 0, 0, 0))
+    ImageDraw.Draw(im).ellipse((250, 150, 550, 450), fill=(20, 20, 30, 255))
+    if mode == "P":
+        im = im.convert("P", palette=Image.Palette.ADAPTIVE, colors=8)
+        im.save(path, transparency=im.getpixel((0, 0)))
+    elif mode == "LA":
+        im.convert("LA").save(path)
+    else:
+        im.save(path)
+    return path
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "P", "LA"])
+def test_a_png_with_a_transparent_background_keeps_its_drawing_visible(tmp_path, mode):
+    """A dark drawing on a transparent background (RGBA, palette with tRNS, grey+alpha): a browser shows it on the
+    page's white; in the movie it is on white too (:data:`mm.BACKGROUND`), not on black, where it vanished."""
+    p = _dark_logo(tmp_path / f"logo-{mode}.png", mode)
+    with Image.open(p) as im:
+        assert im.mode == mode
+    assert mm.check_photo(p) == (800, 600)  # accepted
+    frame = _photo_frame(tmp_path, p)
+    h, w = frame.shape
+    centre = frame[h // 2 - 5: h // 2 + 5, w // 2 - 5: w // 2 + 5].mean()
+    corner = frame[h - 15: h - 5, 5:15].mean()
+    assert abs(corner - centre) > 60, f"drawing {centre:.0f} vs background {corner:.0f}: invisible"
+    assert corner > 240  # white, as the browser showed it
+
+
+def test_a_very_thin_photo_is_refused_by_the_check_and_the_renderer_stays_within_memory_anyway(tmp_path):
+    """Each photo is scaled to cover the frame: an 8,000 × 4 strip (32,000 pixels, within the check's size
+    limits) would grow to about 2.4 million × 1,210 pixels (~12 GB) for a 1080p movie, a MemoryError or the OOM
+    killer. The check refuses photos thinner than 10:1 (its own code, for its own message on the form); a
+    10:1 panorama is a photo. And ``_load_cover``, given the strip anyway, uses its middle within the memory
+    the largest allowed photo (8,000 × 6,000) takes, in a 3 GB address space."""
+    big = tmp_path / "big.jpg"
+    Image.new("RGB", (8000, 6000), (90, 140, 200)).save(big, quality=80)
+    thin = tmp_path / "thin.png"
+    Image.new("RGB", (8000, 4), (200, 60, 60)).save(thin)
+    pano, tall = tmp_path / "pano.jpg", tmp_path / "tall.png"
+    Image.new("RGB", (8000, 800), (60, 200, 60)).save(pano, quality=80)
+    Image.new("RGB", (4, 8000), (60, 60, 200)).save(tall)
+    script = textwrap.dedent("""
+        import resource, sys
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+        from pathlib import Path
+        from kiosk.player import moviemaker as mm
+        for p in sys.argv[1:]:
+            try:
+                print(p, mm.check_photo(Path(p)), flush=True)
+            except mm.PhotoError as exc:
+                print(p, exc.code, exc.info, flush=True)
+            try:
+                img = mm._load_cover(Path(p), (1920, 1080))
+                print(p, "ok", img.size, flush=True)
+            except MemoryError:
+                print(p, "MemoryError", flush=True)
+    """)
+    r = subprocess.run([sys.executable, "-c", script, str(big), str(pano), str(thin), str(tall)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300, check=False,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out = r.stdout
+    assert f"{big} (8000, 6000)" in out and f"{big} ok" in out, (out, r.stderr[-2000:])  # the control
+    assert f"{pano} (8000, 800)" in out and f"{pano} ok (12097, 1210)" in out  # 10:1: a photo, whole
+    assert f"{thin} too_thin {{'width': 8000, 'height': 4, 'max': 10}}" in out
+    assert f"{tall} too_thin {{'width': 4, 'height': 8000, 'max': 10}}" in out
+    assert f"{thin} ok (12097, 1210)" in out, f"the strip exhausts memory in the render: {out.splitlines()[-1]}"
+    assert f"{tall} ok (2151, 21504)" in out
+    r = run("check", str(thin))  # as the portal asks: a code and the size for its message
+    assert json.loads(r.stdout) == {"ok": False, "error": "too_thin", "detail": "8000×4 pixels is thinner than 10:1",
+                                    "width": 8000, "height": 4, "max": 10}

@@ -5,6 +5,8 @@ gets its own message, in Japanese and in English, and leaves no spooled file and
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from photos import photo
 from sqlalchemy import func, select
 from sync_helpers import PASSWORD, staff_session
 
-from server_sync import catalog, configstore, movies
+from server_sync import catalog, configstore, mediajobs, movies
 from server_sync.db import media, media_info, media_jobs
 from server_sync.embedded import start_portal
 from server_sync.staff import add_user
@@ -191,6 +193,18 @@ def test_every_bad_upload_gets_its_message_and_leaves_nothing(op, tmp_path, lang
                    "phone or PC and choose it again.")}
     nothing_left(op, spool)
 
+    # A long thin strip (a banner, a scrolled screenshot): small enough, but scaled to cover the frame it would
+    # take gigabytes; refused from its header too, for its shape.
+    strip = photo(tmp_path / "strip.png", 6, size=(4_000, 300), fmt="PNG")
+    r = send(s, op.url, token, {"photo0": good[0], "photo1": strip, "photo2": good[2]})
+    assert r.status_code == 422
+    assert r.json()["errors"] == {"photo1": (
+        "写真2は細長すぎます（4,000 × 300 ピクセル）。長い辺は短い辺の10倍までです。"
+        "スマートフォンやパソコンで切り抜いてから、もう一度選んでください。"
+        if ja else "Photo 2 is too long and thin (4,000 × 300 pixels): its long side may be at most 10 times its "
+                   "short side. Crop it on the phone or PC and choose it again.")}
+    nothing_left(op, spool)
+
     # A damaged photo: a real JPEG cut short.
     cut = tmp_path / "cut.jpg"
     cut.write_bytes(good[2].read_bytes()[:3000])
@@ -341,3 +355,185 @@ def test_a_project_moved_to_another_group_takes_its_movies_along(op, tmp_path):
         assert conn.execute(select(media_info.c.group_id).where(media_info.c.sha256 == sha)).scalar_one() == "group-b"
     assert sb.get(f"{op.url}/staff/media/{sha}", timeout=10).status_code == 200
     assert sa.get(f"{op.url}/staff/media/{sha}", timeout=10).status_code == 403
+
+
+# --- media jobs when the portal stops -------------------------------------------------------------------------
+# A portal of its own for each (started again on the same database, as after a restart), rendering at a size
+# where a movie of six photos takes a few seconds: long enough to be running, or queued behind one, when it stops.
+
+BUSY = (640, 360)
+
+
+def _start(db_url: str, spool: Path):  # noqa: ANN202
+    handle = start_portal(db_url, media_size=BUSY, movie_size=BUSY, spool_dir=str(spool))
+    catalog.import_catalog(handle.app.state.engine, CATALOG)
+    return handle
+
+
+def _submit_movie(handle, spool: Path, job_id: str) -> None:  # noqa: ANN001
+    photos = [(photo(spool / f"job-{job_id}.photo{i}", i, size=(1600, 1200)), f"写真{i}") for i in range(6)]
+    spec = movies.write_spec(spool, job_id, group="Aの会", project="Aのプロジェクト", area="green", size=BUSY,
+                             photos=photos)
+    handle.app.state.jobs.submit(job_id, spec, name="movie", group_id="group-a", project_id="proj-a", by="editor-a",
+                                 kind="movie")
+
+
+def _running_child(handle, job_id: str, *, pause: bool = False):  # noqa: ANN001, ANN202
+    """The job's child process, once it runs; ``pause``: stopped (SIGSTOP) where it is, so that it is still
+    running when the test looks, however fast the machine (``kill`` ends it all the same; SIGCONT goes on)."""
+    jobs = handle.app.state.jobs
+    for _ in range(600):
+        if jobs.get(job_id)["status"] == "running" and jobs._procs:
+            child = next(iter(jobs._procs))
+            if pause:
+                os.kill(child.pid, signal.SIGSTOP)
+            return child
+        time.sleep(0.05)
+    raise AssertionError("the render never started")
+
+
+def _finished(handle, job_id: str) -> dict:  # noqa: ANN001
+    for _ in range(600):
+        job = handle.app.state.jobs.get(job_id)
+        if job["status"] in ("done", "failed"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError("the job did not finish")
+
+
+def test_a_portal_restart_during_a_render_says_interrupted_not_took_too_long(db_url, tmp_path):
+    """The portal is restarted (a deploy, `systemctl restart`: the app's shutdown hook stops the running render)
+    a second into a movie. The editor reads "interrupted (the portal restarted)", not "stopped (took too long)"
+    (時間がかかりすぎたため中止しました), which blamed the photos' size after a second."""
+    spool = tmp_path / "spool"
+    handle = _start(db_url, spool)
+    job_id = "a" * 24
+    try:
+        _submit_movie(handle, spool, job_id)
+        _running_child(handle, job_id, pause=True)
+        time.sleep(1.0)
+    finally:
+        handle.stop()  # what the app's lifespan does on SIGTERM: jobs.shutdown()
+    second = _start(db_url, spool)
+    try:
+        job = second.app.state.jobs.get(job_id)
+    finally:
+        second.stop()
+    assert (job["status"], job["message"]) == ("failed", mediajobs.INTERRUPTED)
+    assert not list(spool.glob(f"job-{job_id}.*"))
+
+
+def test_a_movie_queued_when_the_portal_restarts_is_failed_and_its_photos_removed(db_url, tmp_path):
+    """Two editors submit at once: the first movie renders, the second waits in the queue. The portal restarts
+    (its shutdown cancels the queued job) and comes back at once. The second job is not left "queued" (a progress
+    bar at 0 % that never moves: the new process never runs it), and its photos are not left in the spool."""
+    spool = tmp_path / "spool"
+    handle = _start(db_url, spool)
+    first, second_id = "b" * 24, "c" * 24
+    try:
+        _submit_movie(handle, spool, first)
+        _running_child(handle, first, pause=True)
+        _submit_movie(handle, spool, second_id)
+        assert handle.app.state.jobs.get(second_id)["status"] == "queued"
+    finally:
+        handle.stop()
+    second = _start(db_url, spool)
+    try:
+        time.sleep(0.5)
+        job = second.app.state.jobs.get(second_id)
+        with second.app.state.engine.connect() as conn:  # in the database, not only as shown
+            stored = conn.execute(select(media_jobs.c.status, media_jobs.c.message)
+                                  .where(media_jobs.c.id == second_id)).one()
+    finally:
+        second.stop()
+    assert (job["status"], job["message"]) == ("failed", mediajobs.INTERRUPTED)
+    assert tuple(stored) == ("failed", mediajobs.INTERRUPTED)
+    assert not list(spool.glob("job-*"))
+
+
+@pytest.mark.parametrize("kind", ["movie", "video"])
+def test_a_child_killed_by_something_else_is_not_called_a_timeout_or_a_restart(db_url, tmp_path, kind):
+    """The kernel's OOM killer (or an administrator) kills the render or the transcode: a signal, but neither the
+    portal's timeout nor its restart. A movie says the movie maker stopped on an unexpected error (its page adds:
+    tell the center staff), a video that its conversion stopped; nothing is kept."""
+    spool = tmp_path / "spool"
+    handle = _start(db_url, spool)
+    job_id = "d" * 24
+    try:
+        if kind == "movie":
+            _submit_movie(handle, spool, job_id)
+        else:
+            src = solid_movie(tmp_path / "clip.mp4", (10, 200, 10), size=(320, 180), seconds=1.0).rename(
+                spool / f"job-{job_id}.upload")  # as the videos page spools an upload
+            handle.app.state.jobs.submit(job_id, src, name="clip", group_id="group-a", project_id="proj-a",
+                                         by="editor-a")
+        os.kill(_running_child(handle, job_id).pid, signal.SIGKILL)
+        job = _finished(handle, job_id)
+    finally:
+        handle.stop()
+    assert job["status"] == "failed"
+    assert job["message"] == (mediajobs.RENDER_FAILED if kind == "movie" else mediajobs.STOPPED)
+    assert not list(spool.glob("job-*"))
+
+
+def test_a_render_stopped_by_the_timeout_says_it_took_too_long(db_url, tmp_path, monkeypatch):
+    """The one case for "stopped (took too long)": the portal's own timer killed the child."""
+    monkeypatch.setattr(mediajobs, "TIMEOUT_S", 1.0)
+    spool = tmp_path / "spool"
+    handle = _start(db_url, spool)
+    job_id = "e" * 24
+    try:
+        _submit_movie(handle, spool, job_id)
+        _running_child(handle, job_id, pause=True)  # a render that would take longer than the timeout
+        job = _finished(handle, job_id)
+    finally:
+        handle.stop()
+    assert (job["status"], job["message"]) == ("failed", mediajobs.TOO_LONG)
+    assert not list(spool.glob("job-*"))
+
+
+def test_jobs_of_a_process_that_died_are_failed_at_once_and_a_live_workers_jobs_are_left_alone(db_url, tmp_path,
+                                                                                               monkeypatch):
+    """Several workers share one database (and, on one host, one spool). A worker that was killed (no shutdown:
+    the OOM killer, a power cut) left a job queued; a live worker has a movie rendering and one queued behind it,
+    for longer than a job may go without a heartbeat. A worker starting now fails the dead one's job and removes
+    its files, and leaves the live worker's jobs and files alone: the live worker writes a heartbeat into its
+    unfinished jobs' rows, which the dead one stopped doing."""
+    monkeypatch.setattr(mediajobs, "HEARTBEAT_S", 0.2)
+    monkeypatch.setattr(mediajobs, "STALE_MS", 1500)
+    spool = tmp_path / "spool"
+    live = _start(db_url, spool)
+    engine = live.app.state.engine
+    dead, rendering, waiting = "1" * 24, "2" * 24, "3" * 24
+    now = time.time_ns() // 1_000_000
+    with engine.begin() as conn:  # what the killed worker left: its job's row and its spooled files
+        conn.execute(media_jobs.insert().values(id=dead, status="queued", progress=0, message="", name="movie",
+                                                group_id="group-a", project_id="proj-a", uploaded_by="editor-a",
+                                                kind="movie", created_ms=now - 2000, updated_ms=now - 2000))
+    photo(spool / f"job-{dead}.photo0", 0, size=(400, 300))
+    receiving = spool / f"job-{'4' * 24}.upload"  # an upload still being received (no row yet): not an orphan
+    receiving.write_bytes(b"\0" * 1000)
+    try:
+        _submit_movie(live, spool, rendering)
+        child = _running_child(live, rendering, pause=True)
+        _submit_movie(live, spool, waiting)
+        time.sleep(2.0)  # longer than STALE_MS: only the heartbeat keeps the queued job's row fresh
+        assert live.app.state.jobs.get(waiting)["status"] == "queued"
+        assert live.app.state.jobs.get(dead)["status"] == "failed"  # shown so at once, whatever the database says
+        starting = _start(db_url, spool)  # another worker starts: its recover() runs
+        try:
+            assert starting.app.state.jobs.get(waiting)["status"] == "queued"
+            assert starting.app.state.jobs.get(rendering)["status"] == "running"
+        finally:
+            starting.stop()  # stops its own jobs only: it has none
+        with engine.connect() as conn:
+            stored = dict(conn.execute(select(media_jobs.c.id, media_jobs.c.status)).all())
+        assert stored == {dead: "failed", rendering: "running", waiting: "queued"}
+        assert not list(spool.glob(f"job-{dead}.*")) and receiving.exists()
+        assert list(spool.glob(f"job-{waiting}.photo*")) and list(spool.glob(f"job-{rendering}.photo*"))
+        assert live.app.state.jobs.get(dead)["message"] == mediajobs.INTERRUPTED
+        os.kill(child.pid, signal.SIGCONT)
+        assert _finished(live, rendering)["status"] == "done"
+        assert _finished(live, waiting)["status"] == "done"  # it ran, its photos were there
+    finally:
+        live.stop()
