@@ -311,6 +311,7 @@ class Donation:
     void_seq: int | None = None
     received_ms: int | None = None  # the portal's own clock when the entry arrived
     clock_synced: bool = True  # the kiosk's clock was NTP-synced when it wrote the entry
+    points: int = 0
 
 
 @dataclass
@@ -349,9 +350,12 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
     checks = []
     for co in closeouts:
         basis = [d for d in donations if d.seq < co.seq and (d.void_seq is None or d.void_seq > co.seq)]
-        want = {"count": len(basis), "total_yen": sum(d.amount_yen for d in basis), "projects": _by(basis, "project")}
+        want = {"count": len(basis), "total_yen": sum(d.amount_yen for d in basis), "projects": _by(basis, "project"),
+                "methods": _by(basis, "method"), "points": sum(d.points for d in basis),
+                "first_seq": basis[0].seq if basis else None, "last_seq": basis[-1].seq if basis else None}
         got = {"count": co.data.get("count"), "total_yen": co.data.get("total_yen"),
-               "projects": sorted(co.data.get("projects") or [], key=lambda p: str(p.get("id")))}
+               "projects": sorted(co.data.get("projects") or [], key=lambda p: str(p.get("id"))),
+               "methods": sorted(co.data.get("methods") or [], key=lambda m: str(m.get("method")))}
         diffs: list[Msg] = []
         if got["count"] != want["count"]:
             diffs.append((N_("count: kiosk %(kiosk)s, portal %(portal)s"),
@@ -361,8 +365,20 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
                           {"kiosk": f"¥{got['total_yen'] or 0:,}", "portal": f"¥{want['total_yen']:,}"}))
         if got["projects"] != want["projects"]:
             diffs.append((N_("per-project totals differ"), {}))
+        # The accountant books by payment method from the Z: its methods must be the entries' too. The Z of
+        # every kiosk version carries them; points and the seq range are checked when the Z has them.
+        if got["methods"] != want["methods"]:
+            diffs.append((N_("per-method totals differ"), {}))
+        if "points" in co.data and co.data["points"] != want["points"]:
+            diffs.append((N_("points: kiosk %(kiosk)s, portal %(portal)s"),
+                          {"kiosk": co.data["points"], "portal": want["points"]}))
+        if ("first_seq" in co.data or "last_seq" in co.data) and \
+                (co.data.get("first_seq"), co.data.get("last_seq")) != (want["first_seq"], want["last_seq"]):
+            diffs.append((N_("seq range: kiosk %(kiosk)s, portal %(portal)s"),
+                          {"kiosk": f"{co.data.get('first_seq')}..{co.data.get('last_seq')}",
+                           "portal": f"{want['first_seq']}..{want['last_seq']}"}))
         checks.append({"seq": co.seq, "count": got["count"], "total_yen": got["total_yen"], "projects": got["projects"],
-                       "methods": co.data.get("methods") or [], "trigger": co.data.get("trigger", ""),
+                       "methods": got["methods"], "trigger": co.data.get("trigger", ""),
                        "supersedes_seq": co.data.get("supersedes_seq"), "basis": want, "match": not diffs,
                        "differences": diffs})
     z = checks[-1] if checks else None
@@ -380,7 +396,8 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
                      "method": d.method, "provider_ref": d.provider_ref, "state": state, "void_seq": d.void_seq,
                      "void_state": void_state, "held": d.held, "provider": None})
     settled = [d for d in donations if d.void_seq is None and not d.held]
-    after = [d for d in donations if zseq is not None and d.seq > zseq]
+    # Gifts after the close-out, less those voided since: what the Z lacks (a voided one is in neither side).
+    after = [d for d in donations if zseq is not None and d.seq > zseq and d.void_seq is None]
     voided_after = [d for d in donations if zseq is not None and d.seq < zseq and d.void_seq is not None
                     and d.void_seq > zseq]
     # --- the provider ------------------------------------------------------------------------------
@@ -429,7 +446,7 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
         problems.append((N_("%(n)s difference(s) with the provider's file."), {"n": provider["differences"]}))
     if after:
         notes.append((N_("%(count)s donation(s), %(yen)s, after the close-out: not in the Z report."),
-                      {"count": len(after), "yen": f"¥{sum(d.amount_yen for d in after if d.void_seq is None):,}"}))
+                      {"count": len(after), "yen": f"¥{sum(d.amount_yen for d in after):,}"}))
     if voided_after:
         notes.append((N_("%(count)s donation(s), %(yen)s, voided after the close-out: still in the Z report."),
                       {"count": len(voided_after), "yen": f"¥{sum(d.amount_yen for d in voided_after):,}"}))
@@ -443,7 +460,7 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
     clock_unsynced = max(unsynced, max((int(c.data.get("clock_unsynced") or 0) for c in closeouts), default=0))
     return {
         "kiosk_id": kiosk_id, "business_date": day.isoformat(), "closeouts": checks, "z": z, "portal": portal,
-        "after_close": _sum(d for d in after if d.void_seq is None),
+        "after_close": _sum(after),
         "voided": _sum(d for d in donations if d.void_seq is not None),
         "voided_after_close": _sum(voided_after), "held": _sum(held), "provider": provider, "rows": rows,
         "provider_only": only, "problems": problems, "notes": notes, "ok": not problems,
@@ -486,7 +503,8 @@ def _load(conn: Connection, kiosk_id: str, first: date, last: date) -> dict[date
         d = datetime.fromtimestamp(wall / 1000, tz).date()
         days.setdefault(d, {"donations": [], "closeouts": []})["donations"].append(Donation(
             seq, wall, str(data.get("project")), int(data.get("amount_yen", 0)), str(data.get("method", "")),
-            str(data.get("provider_ref") or ""), quarantine is not None, voids.get(seq), received, bool(synced)))
+            str(data.get("provider_ref") or ""), quarantine is not None, voids.get(seq), received, bool(synced),
+            int(data.get("points", 0))))
     for seq, body, synced, closed in conn.execute(select(
             entries.c.seq, entries.c.body, entries.c.clock_synced, entries.c.business_date).where(
             entries.c.kiosk_id == kiosk_id, IS_CLOSE_OUT, entries.c.business_date >= first.isoformat(),
@@ -615,15 +633,19 @@ def month_csv(engine: Engine, first: date, last: date) -> str:
                     r["portal"]["total_yen"], z["count"] if z else "", z["total_yen"] if z else "",
                     r["after_close"]["count"], r["after_close"]["total_yen"], r["voided"]["count"],
                     r["voided"]["total_yen"], pv["count"] if pv else "", pv["net_yen"] if pv else "", _status(r)))
+        # A row for every project either side counted: the Z may hold a project the portal no longer counts
+        # (voided after the close-out, or held), and the project rows must add up to the total row on both.
         zp = {p.get("id"): p for p in (z["projects"] if z else [])}
-        for p in r["portal"]["projects"]:
-            m = meta.get(p["id"], {})
-            pid = csvsafe.cell(p["id"] or "")  # text people typed (or a kiosk sent): never a formula
+        pp = {p["id"]: p for p in r["portal"]["projects"]}
+        for pid_ in sorted(zp.keys() | pp.keys(), key=lambda k: str(k or "")):
+            p = pp.get(pid_, {"count": 0, "total_yen": 0})
+            m = meta.get(pid_, {})
+            pid = csvsafe.cell(str(pid_ or ""))  # text people typed (or a kiosk sent): never a formula
             w.writerow((r["business_date"], r["kiosk_id"], "project", pid, csvsafe.cell(m.get("title", pid) or ""),
                         csvsafe.cell(m.get("group") or ""), csvsafe.cell(m.get("area") or ""), p["count"],
                         p["total_yen"],
-                        zp.get(p["id"], {}).get("count", "") if z else "",
-                        zp.get(p["id"], {}).get("total_yen", "") if z else "", "", "", "", "", "", "", ""))
+                        zp.get(pid_, {}).get("count", 0) if z else "",
+                        zp.get(pid_, {}).get("total_yen", 0) if z else "", "", "", "", "", "", "", ""))
     return buf.getvalue()
 
 

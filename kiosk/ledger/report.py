@@ -1,7 +1,8 @@
 """The close-out basis (日計): settled donations, optionally for one business day.
 
 Settled means a ``donation`` entry that no ``void`` entry (anywhere in the
-ledger) cancels. Business dates come from each entry's wall time in the
+ledger) cancels; ``voided`` counts the donations of the report's date that one
+does cancel. Business dates come from each entry's wall time in the
 kiosk's time zone, recorded in the genesis entry. Pure: takes parsed entries.
 """
 
@@ -47,8 +48,12 @@ def settled_report(entries: Iterable[tuple[int, dict[str, Any]]], day: date | No
     seqs: list[int] = []
     points = 0
     unsynced = 0
+    cancelled = 0  # voided donations of the report's date (whenever the void was written)
     for seq, (d, data, synced) in donations.items():
-        if seq in voided or (day is not None and d != day):
+        if day is not None and d != day:
+            continue
+        if seq in voided:
+            cancelled += 1
             continue
         seqs.append(seq)
         unsynced += not synced
@@ -66,7 +71,9 @@ def settled_report(entries: Iterable[tuple[int, dict[str, Any]]], day: date | No
         "last_seq": max(seqs) if seqs else None,
         "projects": [{"id": k, **v} for k, v in sorted(projects.items())],
         "methods": [{"method": k, **v} for k, v in sorted(methods.items())],
-        "voided": len(voided),
+        # Donations of the report's date (of every date, without one) that a void cancels: the day's gifts
+        # the count leaves out, not the voids written that day.
+        "voided": cancelled,
         # Donations dated by an unsynchronised kiosk clock: their business date is the kiosk's own guess.
         "clock_unsynced": unsynced,
     }

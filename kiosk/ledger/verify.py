@@ -5,8 +5,9 @@ domain, hash to its stored ``entry_hash``, carry the previous entry's hash, be
 signed by the genesis key, agree with its denormalised columns, and make
 sense after what came before (:class:`~kiosk.ledger.state.LedgerState`).
 Every checkpoint entry's note must verify and match the tree. Given an
-external checkpoint, the ledger must reach its size and match its root, which
-catches a truncated tail or a rewritten history.
+external checkpoint, or an export whose header carries the kiosk's signed
+checkpoint, the ledger must reach its size and match its root, which catches a
+truncated tail or a rewritten history.
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ class VerifyResult:
     key_changes: list[dict[str, Any]] = field(default_factory=list)
     snapshot: str | None = None
     """What the ledger file's state snapshot was found to be (kiosk/ledger/audit.py), if it has one."""
+    export_checkpoint: str | None = None
+    """What an export's header checkpoint was found to be (the export's own signed statement of its size and
+    root), for an export; None for a database."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,7 +80,9 @@ class VerifyResult:
             keys = "".join(f"; signing key {k['key_id']} from seq={k['seq']} (vouched for by "
                            f"{by.get(k['vouched_by'], 'the previous key')})" for k in self.key_changes)
             snap = f"; {self.snapshot}" if self.snapshot else ""
-            return f"OK: {self.entries} entries of kiosk {self.kiosk_id} verified{cp}; root {self.root}{keys}{snap}"
+            exp = f"; {self.export_checkpoint}" if self.export_checkpoint else ""
+            return (f"OK: {self.entries} entries of kiosk {self.kiosk_id} verified{cp}; root {self.root}{keys}"
+                    f"{snap}{exp}")
         return f"INVALID at seq={self.bad_seq}: {self.reason}"
 
 
@@ -247,13 +253,25 @@ def verify_rows(rows: Iterable[Row], pubkey: Ed25519PublicKey | None = None, che
     st = v.state
     pool: SignaturePool | None = None
     pool_pub: Ed25519PublicKey | None = None  # the key object the pool checks with (compared by identity)
-    want_cp: cpmod.Checkpoint | None = None
-    if checkpoint_note is not None:
+    # The signed checkpoints the ledger must be consistent with: the one given (--checkpoint), and an export's
+    # own, in its header (the kiosk's signed statement of the ledger's size and root when it was exported).
+    wanted: list[tuple[str, str, cpmod.Checkpoint]] = []  # (what it is, note, parsed note)
+    notes = [("checkpoint file", checkpoint_note)]
+    if header is not None and header.get("checkpoint") is not None:
+        notes.append(("export header's checkpoint", header["checkpoint"]))
+    for label, note in notes:
+        if note is None:
+            continue
+        if not isinstance(note, str):
+            return VerifyResult(False, reason=f"{label}: not a signed note", bad_seq=0)
         try:
-            want_cp, _ = cpmod.parse(checkpoint_note)
+            wanted.append((label, note, cpmod.parse(note)[0]))
         except cpmod.CheckpointError as exc:
-            return VerifyResult(False, reason=f"checkpoint file: {exc}", bad_seq=0)
-    root_at_cp: bytes | None = want_cp.root if want_cp is not None and want_cp.size == 0 else None
+            return VerifyResult(False, reason=f"{label}: {exc}", bad_seq=0)
+    root_at: dict[int, bytes] = {}  # the tree's root as the replay passed each wanted checkpoint's size
+    sizes = {cp.size for _, _, cp in wanted}
+    if 0 in sizes:
+        root_at[0] = st.tree.root()
     look_at, look = at_size if at_size is not None else (-1, None)
     try:
         try:
@@ -271,8 +289,8 @@ def verify_rows(rows: Iterable[Row], pubkey: Ed25519PublicKey | None = None, che
                         pool.add(row.seq, row.signature, row.entry_hash)
                     elif not signature_ok(v.signer, row.signature, row.entry_hash):  # type: ignore[arg-type]
                         raise _Bad(row.seq, BAD_SIGNATURE)  # signed by a key the chain changed to: checked in order
-                if want_cp is not None and st.size == want_cp.size:
-                    root_at_cp = st.tree.root()
+                if sizes and st.size in sizes:
+                    root_at[st.size] = st.tree.root()
                 if st.size == look_at:
                     look(st)  # type: ignore[misc]  # look_at is -1 unless look is set
         except _Bad as bad:
@@ -301,26 +319,32 @@ def verify_rows(rows: Iterable[Row], pubkey: Ed25519PublicKey | None = None, che
                                        for seq, k, by in st.key_changes])
     if header is not None and header.get("entries") not in (None, st.size):
         return _fail(result, st.size + 1, f"export header promises {header['entries']} entries, found {st.size}")
-    if want_cp is not None:
+    for label, note, _ in wanted:
         cp = None
         err: cpmod.CheckpointError | None = None
         for k in reversed(v.keys):  # a note signed before a key change verifies with the key of its time
             try:
-                cp = cpmod.open_note(checkpoint_note, k)  # type: ignore[arg-type]  # parsed above: not None
+                cp = cpmod.open_note(note, k)
                 break
             except cpmod.CheckpointError as exc:
                 err = err or exc
         if cp is None:
-            return _fail(result, 0, f"checkpoint file: {err}")
+            return _fail(result, 0, f"{label} is not signed by a key of this ledger: {err}")
         if cp.origin != cpmod.origin_for(st.kiosk_id or ""):
-            return _fail(result, 0, f"checkpoint is for {cp.origin!r}, not this ledger")
+            return _fail(result, 0, f"{label} is for {cp.origin!r}, not this ledger")
         if cp.size > st.size:
             return _fail(result, st.size + 1,
-                         f"ledger truncated: checkpoint covers {cp.size} entries, ledger has {st.size}")
-        if root_at_cp != cp.root:
-            return _fail(result, cp.size, f"history differs from the checkpoint: the first {cp.size} entries "
+                         f"ledger truncated: the {label} covers {cp.size} entries, ledger has {st.size}")
+        if root_at.get(cp.size) != cp.root:
+            return _fail(result, cp.size, f"history differs from the {label}: the first {cp.size} entries "
                                           "do not produce its root")
-        result.checkpoint_size = cp.size
+        if label == "checkpoint file":
+            result.checkpoint_size = cp.size
+        else:
+            result.export_checkpoint = f"export's own signed checkpoint of size {cp.size} matches the entries"
+    if header is not None and header.get("checkpoint") is None:
+        result.export_checkpoint = ("export carries no signed checkpoint: nothing in it vouches that no entries "
+                                    "were cut from its end")
     return result
 
 
@@ -363,4 +387,6 @@ def _genesis_key(obj: dict[str, Any], pubkey: Ed25519PublicKey | None,
         raise _Bad(1, "ledger was created by another kiosk key than the one given (--pubkey)")
     if header is not None and (header.get("public_key") != raw.hex() or header.get("kiosk_id") != obj["kiosk"]):
         raise _Bad(1, "export header's kiosk id or public key differs from the genesis entry")
+    if header is not None and header.get("key_id") != obj["key_id"]:
+        raise _Bad(1, f"export header's key_id {header.get('key_id')!r} is not the genesis key's ({obj['key_id']})")
     return pub

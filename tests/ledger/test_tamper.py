@@ -242,6 +242,68 @@ def test_forged_external_checkpoint(sample):
     assert not r.ok and "signature" in r.reason
 
 
+
+def export_lines(path: Path) -> tuple[dict, list[dict]]:
+    lines = path.read_text("utf-8").splitlines()
+    return json.loads(lines[0]), [json.loads(x) for x in lines[1:]]
+
+
+def write_lines(path: Path, header: dict, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(x) + "\n" for x in [header, *rows]), "utf-8")
+
+
+def test_export_cut_short_below_its_own_headers_signed_checkpoint(sample, tmp_path):
+    """The export's header carries the kiosk's signed checkpoint (size N). Someone drops the last entries, the
+    checkpoint entry among them, and fixes the header's entry count: the file's own signed statement that the
+    ledger had N entries gives it away, with no --checkpoint given."""
+    path, _ = sample
+    out = tmp_path / "export.jsonl"
+    write_export(path, out)
+    r = verify_path(out)
+    assert r.ok and "signed checkpoint" in r.summary()
+    header, rows = export_lines(out)
+    signed_size = int(header["checkpoint"].split("\n")[1])
+    assert signed_size == len(rows) - 1
+    kept = rows[:signed_size - 4]
+    header["entries"] = len(kept)
+    cut = tmp_path / "cut.jsonl"
+    write_lines(cut, header, kept)
+    r = verify_path(cut)
+    assert not r.ok and r.bad_seq == len(kept) + 1
+    assert "truncated" in r.reason and "export header's checkpoint" in r.reason
+
+
+def test_export_whose_header_checkpoint_is_forged(sample, tmp_path):
+    """The header's checkpoint replaced by a note no kiosk signed (it claims 1000 more entries)."""
+    path, _ = sample
+    out = tmp_path / "export.jsonl"
+    write_export(path, out)
+    header, rows = export_lines(out)
+    lines = header["checkpoint"].split("\n")
+    lines[1] = str(int(lines[1]) + 1000)
+    header["checkpoint"] = "\n".join(lines)
+    forged = tmp_path / "forged.jsonl"
+    write_lines(forged, header, rows)
+    r = verify_path(forged)
+    assert not r.ok and "export header's checkpoint" in r.reason and "not signed" in r.reason
+
+
+def test_export_header_key_id_and_an_export_without_a_checkpoint(sample, tmp_path):
+    """The header's key_id must be the genesis key's; an export with no checkpoint (a ledger that never wrote
+    one) still verifies, and the verdict says nothing vouches for its length."""
+    path, _ = sample
+    out = tmp_path / "export.jsonl"
+    write_export(path, out)
+    header, rows = export_lines(out)
+    wrong = tmp_path / "wrong-key-id.jsonl"
+    write_lines(wrong, {**header, "key_id": "0" * len(header["key_id"])}, rows)
+    r = verify_path(wrong)
+    assert not r.ok and r.bad_seq == 1 and "key_id" in r.reason
+    bare = tmp_path / "no-checkpoint.jsonl"
+    write_lines(bare, {**header, "checkpoint": None}, rows)
+    r = verify_path(bare)
+    assert r.ok and "carries no signed checkpoint" in r.summary()
+
 def test_semantic_tampering_resigned_is_caught(tmp_path, signing_key):
     """Even the kiosk key cannot make a donation that settles no intent, or totals that do not add up."""
     from kiosk.ledger import Ledger, Pepper

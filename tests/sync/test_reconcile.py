@@ -392,3 +392,71 @@ def test_a_provider_payment_no_kiosk_has_is_shown_on_its_day(portal, rig):
     rows = list(csv.DictReader(io.StringIO(out.content.decode("utf-8-sig"), newline="")))
     [only] = [x for x in rows if x["row"] == "provider_only"]
     assert only["provider_net_yen"] == "1200" and "sq-pay-elsewhere" in only["status"]
+
+
+def test_month_csv_project_rows_add_up_to_the_z_report_of_their_total_row(portal, rig):
+    """The Z counted ¥100 kodomo and ¥1,000 ongaku; the ongaku gift was refunded after the Z, so the portal no
+    longer counts ongaku at all. The accountant sums the day's project rows and must get the total row, on the
+    Z's columns as on the portal's: ongaku gets its row, 0 on the portal's side."""
+    publish(portal.app.state.engine, {"projects": PROJECTS})
+    give(rig, "kodomo", 100, "sq-pay-1")
+    ongaku = give(rig, "ongaku", 1000, "sq-pay-2")
+    z = z_report(InlineWriter(rig.ledger))
+    assert (z.data["count"], z.data["total_yen"]) == (2, 1100)
+    rig.ledger.void(ongaku.seq, "refunded at the desk after the close-out")
+    rig.ledger.checkpoint()
+    assert enrolled(rig, portal).sync_once().ok
+    day = rig.ledger.business_date()
+    text = reconcile.month_csv(portal.app.state.engine, day.replace(day=1), day)
+    rows = [r for r in csv.DictReader(io.StringIO(text.lstrip("\ufeff"))) if r["kiosk_id"] == rig.kiosk_id]
+    [total] = [r for r in rows if r["row"] == "total"]
+    projects = {r["project_id"]: r for r in rows if r["row"] == "project"}
+    assert (total["z_count"], total["z_total_yen"], total["count"], total["total_yen"]) == ("2", "1100", "1", "100")
+    for z_col, col in (("z_count", "count"), ("z_total_yen", "total_yen")):
+        assert sum(int(r[z_col]) for r in projects.values()) == int(total[z_col])
+        assert sum(int(r[col]) for r in projects.values()) == int(total[col])
+    o = projects["ongaku"]
+    assert (o["count"], o["total_yen"], o["z_count"], o["z_total_yen"]) == ("0", "0", "1", "1000")
+    assert o["project_title"] == "音楽祭"
+
+
+def test_after_close_note_counts_the_same_gifts_as_its_yen(portal, rig):
+    """Two gifts after the Z, one of them voided: the "after the close-out" row and its note both say 1 / ¥700,
+    never a count of both gifts beside the amount of one."""
+    publish(portal.app.state.engine, {"projects": PROJECTS})
+    give(rig, "kodomo", 100, "sq-pay-1")
+    z_report(InlineWriter(rig.ledger))
+    give(rig, "kodomo", 700, "sq-pay-2")
+    late = give(rig, "ongaku", 1000, "sq-pay-3")
+    rig.ledger.void(late.seq, "charged twice")
+    rig.ledger.checkpoint()
+    assert enrolled(rig, portal).sync_once().ok
+    r = reconcile.kiosk_day(portal.app.state.engine, rig.kiosk_id, rig.ledger.business_date())
+    assert r is not None and (r["after_close"]["count"], r["after_close"]["total_yen"]) == (1, 700)
+    [note] = [a for m, a in r["notes"] if "after the close-out: not in the Z report" in m]
+    assert (note["count"], note["yen"]) == (1, "¥700")
+
+
+def test_z_report_with_wrong_method_totals_is_not_shown_as_matching(portal, rig):
+    """The kiosk's Z says the day's ¥1,100 came by "sim" and its points are off; every gift was "square". The
+    accountant books by payment method from the Z: the portal must not say 一致 (match)."""
+    engine = portal.app.state.engine
+    add_user(engine, "clerk", PASSWORD)
+    publish(engine, {"projects": PROJECTS})
+    a = give(rig, "kodomo", 100, "sq-pay-1")
+    b = give(rig, "ongaku", 1000, "sq-pay-2")
+    day = rig.ledger.business_date()
+    rig.ledger.append("close_out", {
+        "business_date": day.isoformat(), "first_seq": a.seq, "last_seq": b.seq, "count": 2, "total_yen": 1100,
+        "projects": [{"id": "kodomo", "count": 1, "total_yen": 100}, {"id": "ongaku", "count": 1, "total_yen": 1000}],
+        "methods": [{"method": "sim", "count": 2, "total_yen": 1100}], "points": 12, "trigger": "staff"})
+    rig.ledger.checkpoint()
+    assert enrolled(rig, portal).sync_once().ok
+    r = reconcile.kiosk_day(engine, rig.kiosk_id, day)
+    assert r is not None and r["portal"]["methods"] == [{"method": "square", "count": 2, "total_yen": 1100}]
+    c = r["closeouts"][0]
+    assert not c["match"] and not r["ok"]
+    assert [m for m, _ in c["differences"]] == ["per-method totals differ",
+                                                "points: kiosk %(kiosk)s, portal %(portal)s"]
+    page = login(portal.url).get(f"{portal.url}/staff/reconciliation/{rig.kiosk_id}/{day}", timeout=10).text
+    assert "支払い方法別の合計が違います" in page and "ポイント: 端末 12、ポータル 11" in page
