@@ -80,6 +80,26 @@ def card_on_reader(app: App, card: str | SimCard | None = None, *, brush: bool =
             sim.remove(c.name)
 
 
+def square_app(tmp_path: Path, fake: Any, size: tuple[int, int] = (320, 180), **app_kw: Any) -> App:
+    """A demo kiosk (headless, simulated reader) paying through the Square adapter against ``fake``
+    (tests/payment/fake_square.py), its token file in place; not started."""
+    from tests.payment.fake_square import DEVICE, LOCATION, TOKEN
+
+    data = demo_template()
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    tok = data_dir / "square-token"
+    tok.write_text(TOKEN)
+    tok.chmod(0o600)
+    data["kiosk"]["data_dir"] = str(data_dir)
+    data["player"] = {"display": "headless", "width": size[0], "height": size[1]}
+    data["reader"] = {"backend": "sim", "poll_interval_ms": 10, "cooldown_ms": 0}
+    data["payment"] = {"terminal": "square", "square": {
+        "base_url": fake.url, "location_id": LOCATION, "device_id": DEVICE, "deadline_s": 60,
+        "answer_grace_s": 5, "poll_interval_ms": 100}}
+    return App(validate_config(data, "<test>", data_dir), **app_kw)
+
+
 def entries(app: App) -> list[Any]:
     """Every entry of the app's ledger, read through a connection of its own."""
     eng = read_only_engine(app.cfg.ledger_path)

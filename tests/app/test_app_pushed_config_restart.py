@@ -402,22 +402,11 @@ def test_a_first_pool_pushed_to_a_running_kiosk_brings_the_points_button(tmp_pat
 
 @pytest.fixture
 def square_rig(tmp_path: Path):
-    from tests.payment.fake_square import DEVICE, LOCATION, TOKEN, FakeSquare
+    from tests.app.drive import square_app
+    from tests.payment.fake_square import FakeSquare
 
     with FakeSquare() as fake:
-        data = demo_template()
-        data_dir = tmp_path / "data"
-        data_dir.mkdir()
-        tok = data_dir / "square-token"
-        tok.write_text(TOKEN)
-        tok.chmod(0o600)
-        data["kiosk"]["data_dir"] = str(data_dir)
-        data["player"] = {"display": "headless", "width": 320, "height": 180}
-        data["reader"] = {"backend": "sim", "poll_interval_ms": 10, "cooldown_ms": 0}
-        data["payment"] = {"terminal": "square", "square": {
-            "base_url": fake.url, "location_id": LOCATION, "device_id": DEVICE, "deadline_s": 60,
-            "answer_grace_s": 5, "poll_interval_ms": 100}}
-        app = App(validate_config(data, "<test>", data_dir), sound=False)
+        app = square_app(tmp_path, fake, sound=False)
         app.start()
         yield app, fake
         app.close()

@@ -18,14 +18,12 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 import pytest
 
 import kiosk.app.runtime as app_mod
-from kiosk.app.demo import demo_template
 from kiosk.app.runtime import App, target_center
-from kiosk.config import validate_config
 from kiosk.ledger import verify_path
 from kiosk.ui.screens import chrome
 from tests.app import drive
 from tests.app.drive import entries
-from tests.payment.fake_square import DEVICE, LOCATION, TOKEN, FakeSquare
+from tests.payment.fake_square import FakeSquare
 
 SIZE = (320, 180)
 
@@ -33,19 +31,7 @@ SIZE = (320, 180)
 @pytest.fixture
 def rig(tmp_path: Path):
     with FakeSquare() as fake:
-        data = demo_template()
-        data_dir = tmp_path / "data"
-        data_dir.mkdir()
-        tok = data_dir / "square-token"
-        tok.write_text(TOKEN)
-        tok.chmod(0o600)
-        data["kiosk"]["data_dir"] = str(data_dir)
-        data["player"] = {"display": "headless", "width": SIZE[0], "height": SIZE[1]}
-        data["reader"] = {"backend": "sim", "poll_interval_ms": 10, "cooldown_ms": 0}
-        data["payment"] = {"terminal": "square", "square": {
-            "base_url": fake.url, "location_id": LOCATION, "device_id": DEVICE, "deadline_s": 60,
-            "answer_grace_s": 5, "poll_interval_ms": 100}}
-        app = App(validate_config(data, "<test>", data_dir))
+        app = drive.square_app(tmp_path, fake, SIZE)
         app.start()
         yield app, fake
         app.close()
