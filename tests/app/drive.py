@@ -4,6 +4,7 @@ reader, read its ledger."""
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -78,6 +79,23 @@ def card_on_reader(app: App, card: str | SimCard | None = None, *, brush: bool =
         lifting[0] = False
         for c in placed:
             sim.remove(c.name)
+
+
+def next_read(app: App) -> threading.Event:
+    """Set, on the app's simulated reader's thread right after the app has taken it in, by the reader's next read
+    (a card read or a read error). Call it before the card goes on the reader (:func:`card_on_reader`), then wait
+    on it instead of running the app: the main loop stands still while a starved reader thread (a loaded 2-core
+    CI host) is slow to read, so the screen and the movie the tap is taken on are the ones the test saw last."""
+    sim = app.sim
+    assert sim is not None, f"reader.backend is {app.cfg.reader.backend}, not the simulated reader"
+    read = threading.Event()
+
+    def note(ev: ReaderEvent) -> None:  # after the app's own listener (subscribed when the app started)
+        if isinstance(ev, (CardPresented, ReadError)):
+            read.set()
+
+    sim.events.subscribe(note)  # (no unsubscribe: once set it changes nothing)
+    return read
 
 
 def square_app(tmp_path: Path, fake: Any, size: tuple[int, int] = (320, 180), **app_kw: Any) -> App:
