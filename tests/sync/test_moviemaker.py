@@ -170,13 +170,17 @@ def test_every_bad_upload_gets_its_message_and_leaves_nothing(op, tmp_path, lang
     good = [photo(tmp_path / f"g{i}.jpg", i) for i in range(3)]
     ja = lang == "ja"
 
+    def refused(files: dict[str, Path], captions: dict[int, str] | None = None, **kw: str) -> dict[str, str]:
+        """The form's answer to ``files``: refused (422), with its messages by field."""
+        r = send(s, op.url, token, files, captions, **kw)
+        assert r.status_code == 422, r.text
+        return r.json()["errors"]
+
     # Not an image: a text file, and a corrupt MP4, in the places of photos 2 and 3.
     text = tmp_path / "notes.jpg"
     text.write_text("これは写真ではありません\n" * 100, "utf-8")
-    r = send(s, op.url, token, {"photo0": good[0], "photo1": text, "photo2": _corrupt_mp4(tmp_path)},
-             {0: "一枚目", 1: "二枚目", 2: "三枚目"})
-    assert r.status_code == 422
-    errs = r.json()["errors"]
+    errs = refused({"photo0": good[0], "photo1": text, "photo2": _corrupt_mp4(tmp_path)},
+                   {0: "一枚目", 1: "二枚目", 2: "三枚目"})
     want = ("写真%sは、ポータルで読める写真ではありません。JPEG・PNG・WebPの画像を選んでください。" if ja else
             "Photo %s is not a photo the portal can read. Choose a JPEG, PNG or WebP picture.")
     assert errs == {"photo1": want % 2, "photo2": want % 3}
@@ -184,9 +188,7 @@ def test_every_bad_upload_gets_its_message_and_leaves_nothing(op, tmp_path, lang
 
     # A 10,000-pixel-wide photo: refused from its header, before it is decoded.
     wide = photo(tmp_path / "wide.png", 5, size=(10_000, 200), fmt="PNG")
-    r = send(s, op.url, token, {"photo0": good[0], "photo1": good[1], "photo3": wide})
-    assert r.status_code == 422
-    assert r.json()["errors"] == {"photo3": (
+    assert refused({"photo0": good[0], "photo1": good[1], "photo3": wide}) == {"photo3": (
         "写真4が大きすぎます（10,000 × 200 ピクセル）。1辺8,192ピクセルまでです。"
         "スマートフォンやパソコンで小さくしてから、もう一度選んでください。"
         if ja else "Photo 4 is too big (10,000 × 200 pixels): at most 8,192 pixels a side. Make it smaller on the "
@@ -196,9 +198,7 @@ def test_every_bad_upload_gets_its_message_and_leaves_nothing(op, tmp_path, lang
     # A long thin strip (a banner, a scrolled screenshot): small enough, but scaled to cover the frame it would
     # take gigabytes; refused from its header too, for its shape.
     strip = photo(tmp_path / "strip.png", 6, size=(4_000, 300), fmt="PNG")
-    r = send(s, op.url, token, {"photo0": good[0], "photo1": strip, "photo2": good[2]})
-    assert r.status_code == 422
-    assert r.json()["errors"] == {"photo1": (
+    assert refused({"photo0": good[0], "photo1": strip, "photo2": good[2]}) == {"photo1": (
         "写真2は細長すぎます（4,000 × 300 ピクセル）。長い辺は短い辺の10倍までです。"
         "スマートフォンやパソコンで切り抜いてから、もう一度選んでください。"
         if ja else "Photo 2 is too long and thin (4,000 × 300 pixels): its long side may be at most 10 times its "
@@ -208,9 +208,9 @@ def test_every_bad_upload_gets_its_message_and_leaves_nothing(op, tmp_path, lang
     # A damaged photo: a real JPEG cut short.
     cut = tmp_path / "cut.jpg"
     cut.write_bytes(good[2].read_bytes()[:3000])
-    r = send(s, op.url, token, {"photo0": good[0], "photo1": good[1], "photo2": cut})
-    assert r.status_code == 422 and list(r.json()["errors"]) == ["photo2"]
-    assert r.json()["errors"]["photo2"].startswith("写真3は壊れていて読めません" if ja else "Photo 3 is damaged")
+    errs = refused({"photo0": good[0], "photo1": good[1], "photo2": cut})
+    assert list(errs) == ["photo2"]
+    assert errs["photo2"].startswith("写真3は壊れていて読めません" if ja else "Photo 3 is damaged")
     nothing_left(op, spool)
 
     # A 200 MB file: refused while it streams, at the photo's limit (25 MB), with its number.
@@ -234,8 +234,7 @@ def test_every_bad_upload_gets_its_message_and_leaves_nothing(op, tmp_path, lang
     nothing_left(op, spool)
 
     # Another group's project, and no CSRF token: refused, nothing kept.
-    r = send(s, op.url, token, {f"photo{i}": good[i] for i in range(3)}, project="proj-b")
-    assert r.status_code == 422 and "project" in r.json()["errors"]
+    assert "project" in refused({f"photo{i}": good[i] for i in range(3)}, project="proj-b")
     r = send(s, op.url, "forged", {f"photo{i}": good[i] for i in range(3)})
     assert r.status_code == 403
     nothing_left(op, spool)
