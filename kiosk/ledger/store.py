@@ -20,6 +20,7 @@ Threads: one thread appends. Once a thread has called :meth:`Ledger.claim_writer
 from __future__ import annotations
 
 import base64
+import errno
 import gc
 import json
 import logging
@@ -78,6 +79,17 @@ class LedgerError(Exception):
 
 class LedgerUnavailable(LedgerError):
     """An append could not be made durable. Nothing was written; do not take payment."""
+
+    def __init__(self, message: str, *, disk_full: bool = False):
+        super().__init__(message)
+        self.disk_full = disk_full
+        """The file system had no room (SQLite's "database or disk is full", ENOSPC, EDQUOT)."""
+
+
+RESERVE_BYTES = 256 * 1024
+"""Room the ledger keeps aside, in ``<ledger>-reserve``, for settling a charge (docs/ledger.md, "A full disk").
+A settlement and the checkpoint after it write a few WAL frames (4 KiB pages: the row and its index pages); this is
+several times that."""
 
 
 class _SeqTaken(Exception):
@@ -216,6 +228,10 @@ class Ledger:
         self._owner_thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
         self._stale = True
+        self.reserve_bytes = 0
+        """Room kept aside in :attr:`reserve_path` for settling charges (:meth:`record_intent`); 0: none."""
+        self._reserved = False
+        """Whether this process made or found the reserve whole and has not given it up since."""
         self._reset_state()
 
     # --- opening ----------------------------------------------------------------
@@ -223,7 +239,7 @@ class Ledger:
     def open(cls, path: str | os.PathLike[str], signing_key: Ed25519PrivateKey, kiosk_id: str, *,
              timezone: str = "Asia/Tokyo", clock: Clock | None = None, boot: bool = True,
              checkpoint_every: int = 100, checkpoint_minutes: int = 60, key_lost: bool = False,
-             libsodium: bool = True, snapshot_every: int = 500) -> Ledger:
+             libsodium: bool = True, snapshot_every: int = 500, reserve_bytes: int = RESERVE_BYTES) -> Ledger:
         """Open (creating if needed) the ledger at ``path``.
 
         A new file gets a genesis entry binding ``kiosk_id`` and the public key.
@@ -232,6 +248,7 @@ class Ledger:
         appends nothing but a key_change an administrator vouches for (:meth:`announce_new_key`).
         ``libsodium=False``: sign with ``cryptography`` until :meth:`use_libsodium` (kiosk/ledger/signing.py).
         ``snapshot_every``: :attr:`snapshot_due` once this many entries are past the newest state snapshot.
+        ``reserve_bytes``: room kept aside for settling charges (:meth:`record_intent`; 0: none).
         """
         p = Path(path)
         try:
@@ -249,6 +266,7 @@ class Ledger:
             raise LedgerError(f"cannot open ledger {p}: {_reason(exc)}") from None
         led = cls(p, eng, signing_key, kiosk_id, timezone, clock or SystemClock(),
                   checkpoint_every, checkpoint_minutes, libsodium, snapshot_every)
+        led.reserve_bytes = reserve_bytes
         try:
             led._load()
             if key_lost:
@@ -264,6 +282,11 @@ class Ledger:
             if boot:
                 led._append("boot", {"software": f"kiosk {__version__}"})
                 led.checkpoint()
+                if reserve_bytes > 0:
+                    try:  # made here, not at the first tap (an allocation and an fsync); a full disk refuses taps
+                        led._ensure_reserve()
+                    except LedgerUnavailable as exc:
+                        log.error("%s", exc)
         except BaseException:
             # A ledger that did not open holds no connection: one opened while the medium was read-only
             # would keep SQLite's file handle read-only for every later open in this process.
@@ -517,7 +540,8 @@ class Ledger:
         except (sqlite3.Error, OSError) as exc:
             self._stale = True
             self._drop_writer()
-            raise LedgerUnavailable(f"ledger write failed, nothing recorded: {_reason(exc)}") from None
+            raise LedgerUnavailable(f"ledger write failed, nothing recorded: {_reason(exc)}",
+                                    disk_full=_is_disk_full(exc)) from None
         entry = Entry(seq, body, h, sig, obj)
         st.apply(seq, obj, h, sig)
         self._view = LedgerView.of(st, self._view, kind)  # one reference swap: readers see all of it or none
@@ -613,6 +637,52 @@ class Ledger:
             self.snapshot_size = st.size
             return st.size
 
+    # --- the room kept for settling charges ------------------------------------------------
+    @property
+    def reserve_path(self) -> Path:
+        return Path(f"{self.path}-reserve")
+
+    def _ensure_reserve(self) -> None:
+        """Make sure :attr:`reserve_path` holds :attr:`reserve_bytes` of allocated blocks, making or completing it
+        (a file of its own beside the ledger: SQLite reuses free pages of its file, so space inside it could not be
+        handed to a settlement this way). Raises :class:`LedgerUnavailable` when it cannot: the disk is full or
+        read-only, and no charge may start."""
+        path, want = self.reserve_path, self.reserve_bytes
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                if os.fstat(fd).st_blocks * 512 < want:
+                    os.posix_fallocate(fd, 0, want)  # real blocks (glibc writes zeros where a file system cannot)
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            self._reserved = False
+            raise LedgerUnavailable(f"no room to settle a charge, nothing recorded: {_reason(exc)} "
+                                    f"({path.name} needs {want // 1024} KiB on the ledger's disk)",
+                                    disk_full=_is_disk_full(exc)) from None
+        self._reserved = True
+
+    def _release_reserve(self) -> bool:
+        """Give the kept room to the settlement in hand; whether there was any to give."""
+        try:
+            os.unlink(self.reserve_path)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            log.error("ledger %s: cannot free %s for a settlement: %s", self.path, self.reserve_path.name,
+                      _reason(exc))
+            return False
+        finally:
+            self._reserved = False
+        try:
+            fsync_dir(self.path.parent)  # ext4 hands freed blocks out again once the removal is committed
+        except OSError:
+            pass
+        log.error("ledger %s: the disk is full; the room kept for settling charges is used for this one. No new "
+                  "donation is taken until there is room again", self.path)
+        return True
+
     # --- re-keying ---------------------------------------------------------------
     def rekey(self, new_key: Ed25519PrivateKey) -> Entry:
         """Hand the chain over to ``new_key``: a key_change entry signed by the key in force announces it
@@ -663,6 +733,10 @@ class Ledger:
         ``donor`` is ``None`` for a gift paid on a separate terminal without a card on the kiosk's reader:
         the entry then carries ``donor: null`` and ``pepper_epoch: 0`` (no pepper: epochs start at 1; the
         format keeps ``pepper_epoch`` an integer), and earns no points.
+
+        A charge follows an intent, so an intent is refused (:class:`LedgerUnavailable`, nothing written) unless
+        the room to settle it is kept aside (:meth:`_ensure_reserve`): no charge is taken that the ledger cannot
+        record because the disk filled up meanwhile.
         """
         self._check_writer()
         with self._lock:
@@ -670,6 +744,8 @@ class Ledger:
                 self._load()
             if idem in self.st.idem:
                 return self.entry(self.st.idem[idem])
+            if not self._reserved and self.reserve_bytes > 0:
+                self._ensure_reserve()
             return self._after(self._append("donation_intent", {
                 "project": project, "amount_yen": amount_yen, "method": method, "idem": idem,
                 "donor": donor.hex if donor else None, "pepper_epoch": donor.epoch if donor else NO_DONOR_EPOCH,
@@ -702,7 +778,14 @@ class Ledger:
             if intent is None:
                 raise LedgerError(f"seq={intent_seq} is not a donation intent")
             # Data is built from the state at write time (running totals), see _append.
-            return self._after(self._append(kind, lambda st: make_data(intent, st)))
+            try:
+                entry = self._append(kind, lambda st: make_data(intent, st))
+            except LedgerUnavailable as exc:
+                if not (exc.disk_full and self._release_reserve()):
+                    raise
+                # The disk filled up after the intent (a log, another process): the room kept for this.
+                entry = self._append(kind, lambda st: make_data(intent, st))
+            return self._after(entry)
 
     def void(self, donation_seq: int, reason: str) -> Entry:
         """Correct a settled donation; the original entry stays, totals drop."""
@@ -963,6 +1046,13 @@ def read_only_engine(path: str | os.PathLike[str]) -> Engine:
     uri = f"file:{p.resolve()}?mode=ro"
     return create_engine("sqlite://", creator=lambda: __import__("sqlite3").connect(uri, uri=True,
                                                                                      check_same_thread=False))
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    """SQLite's SQLITE_FULL ("database or disk is full"), or the system's ENOSPC or EDQUOT."""
+    if isinstance(exc, sqlite3.Error):
+        return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_FULL
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def _reason(exc: BaseException) -> str:
