@@ -108,6 +108,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from kiosk.reader.nodump import forbid_memory_images
+
+    # First: the kiosk will hold the pepper and every card's IDm; a watchdog SIGABRT must not dump them to disk.
+    forbid_memory_images()
     from kiosk.config.cache import load_run_config
 
     # A bad file raises ConfigError: exit 2 with every problem listed. An unchanged file that validated at the

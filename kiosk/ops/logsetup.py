@@ -3,7 +3,8 @@
 Nothing in the kiosk should ever log an IDm (events carry donor tokens), but
 a stray ``repr`` or a library's debug line could. :class:`RedactIdm` is the
 defence in depth: it replaces anything shaped like an IDm (16 hex digits on
-their own, or 8 hex bytes with separators) before a line leaves the process.
+their own, 8 hex bytes with separators, or the Python literal of 8 bytes that
+``%r`` of a bytes or bytearray IDm prints) before a line leaves the process.
 Longer hex strings, such as 32-digit donor tokens and 64-digit hashes, are
 left alone; a 16-digit decimal number (a microsecond timestamp) is redacted
 too, the price of never letting an IDm through. Under systemd (``$JOURNAL_STREAM`` set) each line starts with a
@@ -22,16 +23,27 @@ from typing import TextIO
 IDM_RE = re.compile(
     r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{16}|[0-9A-Fa-f]{2}(?:[:\- ][0-9A-Fa-f]{2}){7})(?![0-9A-Fa-f])"
 )
+# A stray ``repr`` of the IDm itself: nfcpy keeps it as a bytearray, the kiosk as bytes, and ``%r`` of either
+# prints Python's escaped literal (b'\x01.L\xd8\xa1\xb2\xc3\xd4'), not hex. Any such literal of exactly 8 bytes.
+BYTES_LITERAL_RE = re.compile(
+    r"""(?<![\w])(?:bytearray\()?b(?P<q>['"])(?P<body>(?:\\x[0-9a-fA-F]{2}|\\[^x]|(?!(?P=q))[^\\\n])*)(?P=q)\)?"""
+)
+_LITERAL_UNIT = re.compile(r"\\x[0-9a-fA-F]{2}|\\.|.", re.DOTALL)
 REDACTED = "[IDm]"
 _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
 
 
+def _eight_bytes(m: re.Match[str]) -> bool:
+    return len(_LITERAL_UNIT.findall(m.group("body"))) == 8
+
+
 def redact(text: str) -> str:
+    text = BYTES_LITERAL_RE.sub(lambda m: REDACTED if _eight_bytes(m) else m.group(0), text)
     return IDM_RE.sub(REDACTED, text)
 
 
 def has_idm(text: str) -> bool:
-    return IDM_RE.search(text) is not None
+    return IDM_RE.search(text) is not None or any(_eight_bytes(m) for m in BYTES_LITERAL_RE.finditer(text))
 
 
 class RedactIdm(logging.Filter):

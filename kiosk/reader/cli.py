@@ -80,6 +80,7 @@ def format_event(event: ReaderEvent, taps: int, idm_by_token: dict[str, bytes] |
 def probe_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     from kiosk.config import load_config  # ConfigError propagates: the top-level main turns it into exit 2
+    from kiosk.reader.nodump import forbid_memory_images
 
     cfg = load_config(args.config) if args.config else None
     rc = cfg.reader if cfg is not None else ReaderConfig()
@@ -90,6 +91,8 @@ def probe_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
         if args.sim_script:
             updates["sim_script"] = str(Path(args.sim_script).absolute())
     rc = ReaderConfig.model_validate({**rc.model_dump(), **updates})
+    if backend != "sim":
+        forbid_memory_images()  # real cards' IDms (kept for --show-idm) and the pepper: no core dump of them
 
     tmp: tempfile.TemporaryDirectory[str] | None = None
     try:

@@ -127,8 +127,11 @@ def staff_card_command(args: argparse.Namespace) -> int:
     """Wait for a tap and print the card's token for [staff] staff_tokens."""
     from kiosk.ledger import Pepper
     from kiosk.reader import CardPresented, open_reader
+    from kiosk.reader.nodump import forbid_memory_images
 
     cfg = load_config(args.config)
+    if cfg.reader.backend != "sim":
+        forbid_memory_images()  # a real card's IDm and the pepper are in memory: no core dump of them
     pepper = Pepper.load(cfg.pepper_path)
     print("tap the staff card…", file=sys.stderr)
     with open_reader(cfg, pepper.token).start() as reader:

@@ -43,7 +43,7 @@ def test_kiosk_unit_has_the_required_settings():
     for pair in [("Type", "notify"), ("Restart", "always"), ("User", "kiosk"), ("StateDirectory", "kiosk"),
                  ("ProtectSystem", "strict"), ("ProtectHome", "yes"), ("PrivateTmp", "yes"),
                  ("NoNewPrivileges", "yes"), ("SupplementaryGroups", "video render input plugdev"),
-                 ("Environment", "SDL_VIDEODRIVER=kmsdrm"), ("TTYPath", "/dev/tty1")]:
+                 ("Environment", "SDL_VIDEODRIVER=kmsdrm"), ("TTYPath", "/dev/tty1"), ("LimitCORE", "0")]:
         assert pair in settings, pair
     assert any(k == "WatchdogSec" for k, _ in settings)
     assert "PrivateDevices" not in text.replace("no PrivateDevices=", "")  # /dev/dri, /dev/input, /dev/bus/usb

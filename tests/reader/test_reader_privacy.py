@@ -128,3 +128,47 @@ def test_probe_prints_the_idm_only_with_show_idm(tmp_path, show, capsys):
         assert f"IDm {IDMS[2].hex().upper()}" in out
     else:
         assert leaks(out) == []
+
+
+@pytest.mark.parametrize("command", [["-m", "kiosk.reader", "reader", "probe"], ["-m", "kiosk", "staff", "card"]],
+                         ids=["reader probe", "staff card"])
+def test_tools_that_read_real_cards_can_leave_no_core_dump(tmp_path, command):
+    """`kiosk reader probe` (holding IDms for --show-idm) and `kiosk staff card` on a real reader switch core
+    dumps off first thing (kiosk/reader/nodump.py): RLIMIT_CORE 0, whatever limit they were started with."""
+    import os
+    import resource
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from kiosk.config import load_config
+    from kiosk.ops.local_files import ensure_secrets
+
+    cfg_path = tmp_path / "kiosk.toml"
+    cfg_path.write_text(f'[kiosk]\nid = "probe-1"\ndata_dir = "{tmp_path / "data"}"\n\n[reader]\nbackend = "nfcpy"\n'
+                        '\n[[projects]]\nid = "kodomo"\ntitle = "こども食堂"\narea = "children"\n')
+    ensure_secrets(load_config(cfg_path))
+
+    def allow_cores() -> None:
+        _, hard = resource.getrlimit(resource.RLIMIT_CORE)
+        resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+
+    if resource.getrlimit(resource.RLIMIT_CORE)[1] == 0:
+        pytest.skip("this process may not raise RLIMIT_CORE: a child could not start with core dumps on")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    proc = subprocess.Popen([sys.executable, *command, "--config", str(cfg_path), "--timeout", "30"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=allow_cores)
+    try:
+        limit = None
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and proc.poll() is None:
+            lines = Path(f"/proc/{proc.pid}/limits").read_text().splitlines()
+            limit = next(ln.split()[4] for ln in lines if ln.startswith("Max core file size"))
+            if limit == "0":
+                break
+            time.sleep(0.1)
+        assert limit == "0", f"core dumps still allowed (soft limit {limit})"
+    finally:
+        proc.terminate()
+        proc.wait(10)
