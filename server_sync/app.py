@@ -2,14 +2,17 @@
 
 Every refusal is a :class:`~server_sync.errors.PortalError` rendered as
 ``{"error": code, "reason": text}`` with a 4xx status; a database that is briefly unavailable is a
-503 with Retry-After. A 500 is a bug.
+503 with Retry-After; a disk (the spool's or the database's) that is full is a 507, read-only a 503, with a plain
+reason in the staff member's language (docs/reliability.md). A 500 is a bug.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import html
 import ipaddress
+import logging
 import os
 import tempfile
 from collections.abc import AsyncIterator
@@ -36,6 +39,7 @@ from server_sync import (
     i18n,
     kiosk_keys,
     logfilter,
+    mediajobs,
     moviemaker_ui,
     movies,
     mypage,
@@ -295,10 +299,33 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
                             headers=getattr(exc, "headers", None))
 
     @app.exception_handler(OperationalError)
-    async def _db_busy(_req: Request, exc: OperationalError) -> JSONResponse:
+    async def _db_busy(req: Request, exc: OperationalError) -> Response:
+        if mediajobs.no_room(exc):  # a database on a full (or read-only) disk: not over in two seconds
+            return _no_room(req, exc, 507 if "readonly" not in str(exc.orig) else 503)
         # Locked SQLite, a PostgreSQL failover: transient, and the kiosk retries with backoff.
         return JSONResponse({"error": "unavailable", "reason": "database busy or unreachable; retry"},
                             status_code=503, headers={"Retry-After": "2"})
+
+    @app.exception_handler(OSError)
+    async def _os_error(req: Request, exc: OSError) -> Response:
+        # An upload or a job's file that the portal's disk would not take (full, over quota, read-only).
+        if not mediajobs.no_room(exc):
+            raise exc  # anything else is a bug: a 500, with its traceback in the log
+        return _no_room(req, exc, movies.storage_status(exc))
+
+    def _no_room(req: Request, exc: BaseException, status: int) -> Response:
+        """Said plainly, in the staff member's language (their cookie; Japanese by default): the portal's disk
+        is at fault, nothing was saved. JSON for the kiosks and the pages' scripts, a short page for a browser."""
+        logging.getLogger(__name__).error("%s %s: no room on the portal's disk: %s", req.method, req.url.path,
+                                          getattr(exc, "orig", None) or exc)  # the driver's words, not the SQL
+        lang = "en" if req.cookies.get(pages.STAFF_LANG_COOKIE) == "en" else "ja"
+        reason = pages.staff_text(mediajobs.NO_ROOM_PAGE, lang)
+        headers = {"Retry-After": "600", "Cache-Control": "no-store"}
+        if "text/html" in req.headers.get("accept", "") and "application/json" not in req.headers.get("accept", ""):
+            body = (f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><title>{status}</title></head>'
+                    f"<body><main><p>{html.escape(reason)}</p></main></body></html>")
+            return HTMLResponse(body, status_code=status, headers=headers)
+        return JSONResponse({"error": "no_room", "reason": reason}, status_code=status, headers=headers)
 
     # --- kiosk protocol ---------------------------------------------------------------------------
     @app.post("/api/v1/enroll", tags=["sync"], summary="Register a kiosk key with a one-time code",

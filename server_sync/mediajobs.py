@@ -31,6 +31,7 @@ own. A process that is alive never misses so many beats, so no process fails ano
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -64,6 +65,13 @@ RENDER_FAILED = N_("the movie maker stopped on an unexpected error")
 """A render that failed on something other than a photo (``error: unexpected error in the renderer: …``, from
 kiosk/player/moviemaker.py), or whose child was killed by something else than the portal (the kernel's OOM
 killer): the editor is told so plainly, the details go to the log."""
+NO_ROOM = N_("the portal's disk is full or cannot be written to (not the file's fault): tell the portal's "
+             "administrator, and try again once there is room")
+"""The spool or the database had no room (ENOSPC, EDQUOT, a read-only disk, SQLite's "database or disk is full",
+PostgreSQL's disk-full error): the uploader is told it is the portal, not their file; the details go to the log."""
+NO_ROOM_PAGE = N_("The portal's disk is full or cannot be written to, so this could not be saved. Nothing was saved. "
+                  "Tell the portal's administrator, and try again later.")
+"""The answer to any request whose file or row the portal's storage would not take (server_sync/app.py)."""
 STOPPED = N_("the conversion stopped unexpectedly")
 """A transcoder child killed by something else than the portal (the kernel's OOM killer, an administrator)."""
 HEARTBEAT_S = 30.0
@@ -74,6 +82,25 @@ stopped."""
 UNCLAIMED_MS = 15 * 60 * 1000
 """A spooled file with no job row yet is an upload being received or photos being checked (the row comes
 with :meth:`MediaJobs.submit`); one untouched for this long was left by a stopped process."""
+
+
+_NO_ROOM_WORDS = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT), os.strerror(errno.EROFS),
+                  f"[Errno {errno.ENOSPC}]", f"[Errno {errno.EDQUOT}]", f"[Errno {errno.EROFS}]")
+"""How a child (Python, PyAV, FFmpeg) says it could not write its output for want of room."""
+
+
+def no_room(exc: BaseException) -> bool:
+    """Whether ``exc`` is the portal's storage refusing a write: the system's ENOSPC, EDQUOT or EROFS; SQLite's
+    "database or disk is full" or "readonly database"; PostgreSQL's disk full (SQLSTATE 53100)."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+    orig = getattr(exc, "orig", None)  # SQLAlchemy's DBAPIError wraps the driver's error
+    if orig is None:
+        return False
+    if getattr(orig, "sqlstate", None) == "53100":
+        return True
+    text = str(orig)
+    return "database or disk is full" in text or "readonly database" in text or any(w in text for w in _NO_ROOM_WORDS)
 
 
 def _now_ms() -> int:
@@ -102,6 +129,8 @@ class MediaJobs:
         self._beat: threading.Thread | None = None
         self._closing = threading.Event()
         self._lock = threading.Lock()
+        self._unrecorded: dict[str, str] = {}
+        """Failures of this process's jobs the database could not take yet (:meth:`_fail`): job id → message."""
 
     # --- lifecycle ------------------------------------------------------------------------------
     def recover(self) -> None:
@@ -143,7 +172,10 @@ class MediaJobs:
 
     def discard_files(self, job_id: str) -> None:
         for f in self.files(job_id):
-            f.unlink(missing_ok=True)
+            try:
+                f.unlink(missing_ok=True)
+            except OSError as exc:  # a spool gone read-only: removed by a later sweep
+                log.error("cannot remove %s: %s", f.name, exc)
 
     def submit(self, job_id: str, src: Path, *, name: str, group_id: str | None, project_id: str | None,
                by: str, kind: str = "video") -> None:
@@ -151,9 +183,7 @@ class MediaJobs:
         photos, all named ``job-<id>.*``)."""
         with self._lock:
             self._mine.add(job_id)  # before its row: a shutdown from now on fails it (and its files)
-            if self._beat is None and not self._closing.is_set():
-                self._beat = threading.Thread(target=self._heartbeat, name="media-jobs-heartbeat", daemon=True)
-                self._beat.start()
+            self._start_heartbeat()
         now = _now_ms()
         try:
             with writing(self.engine) as conn:
@@ -172,10 +202,22 @@ class MediaJobs:
             self._interrupt({job_id})
             raise
 
+    def _start_heartbeat(self) -> None:
+        """(Under the lock.) The heartbeat thread, if it is not running."""
+        if self._beat is None and not self._closing.is_set():
+            self._beat = threading.Thread(target=self._heartbeat, name="media-jobs-heartbeat", daemon=True)
+            self._beat.start()
+
     def get(self, job_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(media_jobs).where(media_jobs.c.id == job_id)).mappings().first()
-        return None if row is None else as_shown(dict(row))
+        if row is None:
+            return None
+        with self._lock:
+            unrecorded = self._unrecorded.get(job_id)
+        if unrecorded is not None and row["status"] in ("queued", "running"):
+            return {**row, "status": "failed", "message": unrecorded}
+        return as_shown(dict(row))
 
     def _interrupt(self, job_ids: set[str]) -> None:
         """Jobs of this process that will not run on: failed as :data:`INTERRUPTED`, their files removed."""
@@ -196,15 +238,23 @@ class MediaJobs:
         while True:
             self._closing.wait(HEARTBEAT_S)
             with self._lock:
-                mine = sorted(self._mine)
-                if not mine or self._closing.is_set():
+                mine, unrecorded = sorted(self._mine), dict(self._unrecorded)
+                if not (mine or unrecorded) or self._closing.is_set():
                     self._beat = None
                     return
             try:
                 with writing(self.engine) as conn:
-                    conn.execute(media_jobs.update().where(media_jobs.c.id.in_(mine),
-                                                           media_jobs.c.status.in_(("queued", "running")))
-                                 .values(updated_ms=_now_ms()))
+                    for job_id, message in unrecorded.items():
+                        conn.execute(media_jobs.update().where(media_jobs.c.id == job_id,
+                                                               media_jobs.c.status.in_(("queued", "running")))
+                                     .values(status="failed", message=message, updated_ms=_now_ms()))
+                    if mine:
+                        conn.execute(media_jobs.update().where(media_jobs.c.id.in_(mine),
+                                                               media_jobs.c.status.in_(("queued", "running")))
+                                     .values(updated_ms=_now_ms()))
+                with self._lock:
+                    for job_id in unrecorded:
+                        self._unrecorded.pop(job_id, None)
                 self._sweep()
             except Exception:  # noqa: BLE001 - a database that is away for a moment: the next beat tries again
                 log.exception("media jobs heartbeat")
@@ -283,11 +333,22 @@ class MediaJobs:
                     updated_ms=_now_ms()))
         except Exception as exc:  # noqa: BLE001 - the job says what happened; the portal keeps running
             log.exception("media job %s failed", job_id)
-            self._update(job_id, status="failed", message=f"internal error: {exc}")
+            self._fail(job_id, NO_ROOM if no_room(exc) else f"internal error: {exc}")
         finally:
             self.discard_files(job_id)
             with self._lock:
                 self._mine.discard(job_id)
+
+    def _fail(self, job_id: str, message: str) -> None:
+        """Record a job's failure. When even that cannot be written (a database on a full disk), it is kept in
+        memory (:meth:`get` shows it from this process) and written by the next heartbeat that can."""
+        try:
+            self._update(job_id, status="failed", message=message)
+        except Exception:  # noqa: BLE001 - the database is full or away: never a job that runs for ever
+            log.exception("media job %s: its failure could not be recorded yet", job_id)
+            with self._lock:
+                self._unrecorded[job_id] = message
+                self._start_heartbeat()
 
     def _poster(self, movie: Path, poster: Path) -> None:
         """A poster frame for an uploaded video; a video without one is still a video (logged, not failed)."""
@@ -334,7 +395,10 @@ class MediaJobs:
                     now = time.monotonic()
                     if now - last > 0.3:  # a row update per third of a second is plenty for a progress bar
                         last = now
-                        self._update(job_id, progress=min(99, int(rest) * 100 // total))
+                        try:
+                            self._update(job_id, progress=min(99, int(rest) * 100 // total))
+                        except Exception as exc:  # noqa: BLE001 - a bar that stands still; the job runs on
+                            log.warning("media job %s: progress not recorded: %s", job_id, exc)
                 elif word == "done":
                     try:
                         duration = round(json.loads(rest).get("duration_s") or 0) or None
@@ -358,7 +422,10 @@ class MediaJobs:
             return False, RENDER_FAILED if kind == "movie" else STOPPED, None
         if not reason:
             reason = (err.strip().splitlines() or [f"exit {rc}"])[-1]
-        if reason.startswith("unexpected error in the renderer"):
+        if any(k in err for k in _NO_ROOM_WORDS):  # the child could not write its output: the portal's disk
+            log.error("media job %s: no room for its output: %s", job_id, reason)
+            reason = NO_ROOM
+        elif reason.startswith("unexpected error in the renderer"):
             log.warning("media job %s: %s", job_id, reason)
             reason = RENDER_FAILED
         elif reason.startswith("cannot open") or "Invalid data" in reason:

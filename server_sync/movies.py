@@ -18,7 +18,10 @@ and its poster frame (a JPEG).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import logging
 import subprocess
 import sys
 import time
@@ -36,6 +39,8 @@ from server_sync import catalog, mediajobs
 from server_sync.db import configs, media, media_info, media_jobs, writing
 from server_sync.i18n import N_
 from server_sync.wire.numbers import decimal
+
+log = logging.getLogger(__name__)
 
 MIN_PHOTOS, MAX_PHOTOS = 3, 10  # the renderer (kiosk/player/moviemaker.py) checks the same bounds
 PHOTO_LIMIT = 25 * 1024 * 1024
@@ -62,6 +67,9 @@ CAPTION_CONTROL = N_("Line breaks, tabs and invisible control characters cannot 
                      "line.")
 CHECK_FAILED = N_("The photos could not be checked (%(reason)s). Nothing was saved; try again.")
 BAD_FORM = N_("The form could not be read. Reload the page and try again.")
+NO_ROOM = N_("The portal's disk is full or cannot be written to, so the photos could not be received. Nothing was "
+             "saved. Tell the portal's administrator, and try again later.")
+"""The spool could not take the photos (ENOSPC, EDQUOT, EROFS): the portal's fault, not the form's."""
 
 
 def _now_ms() -> int:
@@ -88,8 +96,9 @@ class Received:
 
 async def receive(headers: Any, stream: AsyncIterator[bytes], spool: Path, job_id: str) -> Received:
     """Stream a ``multipart/form-data`` form: text fields into memory (small), ``photo<N>`` files straight
-    into ``spool/job-<id>.photo<N>``. Over a limit, malformed, or a dropped connection: every file of the
-    job is removed and :class:`Refused` (or the connection's error) raised."""
+    into ``spool/job-<id>.photo<N>``. Over a limit, malformed, a spool that cannot take the photos (a full or
+    read-only disk: :data:`NO_ROOM`, 507 or 503), or a dropped connection: every file of the job is removed and
+    :class:`Refused` (or the connection's error) raised."""
     got = Received()
     try:
         await _receive(headers, stream, spool, job_id, got)
@@ -99,6 +108,24 @@ async def receive(headers: Any, stream: AsyncIterator[bytes], spool: Path, job_i
     return got
 
 
+def storage_status(exc: OSError) -> int:
+    """The answer for a file the portal could not write: 507 when the disk is full, 503 when it is read-only or
+    failing (the portal's disk, not the request, is at fault)."""
+    return 507 if exc.errno in (errno.ENOSPC, errno.EDQUOT) else 503
+
+
+async def _no_room(stream: AsyncIterator[bytes], exc: OSError, read: int) -> Refused:
+    """The rest of the form read and dropped (a browser that is still sending reads an answer, not a reset
+    connection), up to the form's limit; then the refusal to answer with."""
+    with contextlib.suppress(Exception):
+        async for chunk in stream:
+            read += len(chunk)
+            if read > FORM_LIMIT + 64 * 1024:
+                break
+    log.error("photos for the movie maker not received: %s", exc)
+    return Refused(NO_ROOM, status=storage_status(exc))
+
+
 async def _receive(headers: Any, stream: AsyncIterator[bytes], spool: Path, job_id: str, got: Received) -> None:
     ctype, params = parse_options_header(headers.get("content-type", ""))
     if ctype != b"multipart/form-data" or b"boundary" not in params:
@@ -106,7 +133,10 @@ async def _receive(headers: Any, stream: AsyncIterator[bytes], spool: Path, job_
     declared = headers.get("content-length", "")
     if (decimal(declared, leading_zeros=True) or 0) > FORM_LIMIT:
         raise Refused(TOO_LARGE_ALL, status=413, mb=PHOTO_LIMIT // (1024 * 1024))
-    spool.mkdir(parents=True, exist_ok=True)
+    try:
+        spool.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise await _no_room(stream, exc, 0) from exc
     state: dict[str, Any] = {"name": "", "header": b"", "value": b"", "disp": b"", "buf": bytearray(), "file": None,
                              "slot": -1, "total": 0}
 
@@ -171,7 +201,14 @@ async def _receive(headers: Any, stream: AsyncIterator[bytes], spool: Path, job_
         async for chunk in stream:
             if state["total"] + len(chunk) > FORM_LIMIT + 64 * 1024:
                 raise Refused(TOO_LARGE_ALL, status=413, mb=PHOTO_LIMIT // (1024 * 1024))
-            parser.write(chunk)
+            try:
+                parser.write(chunk)
+            except OSError as exc:  # a photo's file could not be made or written: the disk, not the form
+                if state["file"] is not None:
+                    with contextlib.suppress(OSError):
+                        state["file"].close()
+                    state["file"] = None
+                raise await _no_room(stream, exc, state["total"] + len(chunk)) from exc
         parser.finalize()
     except Refused:
         raise
@@ -184,7 +221,10 @@ async def _receive(headers: Any, stream: AsyncIterator[bytes], spool: Path, job_
 
 def discard(spool: Path, job_id: str) -> None:
     for f in spool.glob(f"job-{job_id}.*"):
-        f.unlink(missing_ok=True)
+        try:
+            f.unlink(missing_ok=True)
+        except OSError as exc:  # a spool gone read-only: the job's sweep removes it later (mediajobs.MediaJobs)
+            log.error("cannot remove %s: %s", f.name, exc)
 
 
 # --- checking ------------------------------------------------------------------------------------------
