@@ -56,10 +56,24 @@ def area_title(area: str | None, lang: str) -> str:
     return en if lang == "en" else ja
 
 
+# Why publishing a configuration was refused, as server_sync/configstore.py says it (English, for the log and
+# the command line), in words for the staff page that shows "Could not publish: %(reason)s". Setting up a new
+# center in the usual order (point rules, a sponsor pool, volunteering before the first project) meets this.
+PUBLISH_REFUSALS = {
+    "projects: the catalog has no running project (add one, or make one active)":
+        N_("there is no running project yet. Add one on the Projects page (shown, and within its dates), "
+           "then save this again."),
+}
+
+
 def staff_text(message: str, lang: str = i18n.DEFAULT, **variables: Any) -> str:
     """Staff text in ``lang``, formatted like Jinja's newstyle ``_()`` (a staff page's language is the
-    staff member's choice, not the visitor's ``?lang=``)."""
+    staff member's choice, not the visitor's ``?lang=``). A ``reason`` the publisher gave in English
+    (:data:`PUBLISH_REFUSALS`) is put in the staff member's words too."""
     text = i18n.translations(lang).gettext(message)
+    reason = variables.get("reason")
+    if isinstance(reason, str) and reason in PUBLISH_REFUSALS:
+        variables["reason"] = i18n.translations(lang).gettext(PUBLISH_REFUSALS[reason])
     return text % variables if variables else text  # a message with no placeholders may hold a bare "%"
 
 
