@@ -219,6 +219,8 @@ def text(surface: pygame.Surface, s: str, pos: tuple[int, int], size: int, color
             rr.topleft = (box.left, y)
         surface.blit(r, rr)
         y += int(f.get_linesize() * line_spacing)
+    if TEXT_BOXES is not None:
+        TEXT_BOXES.append(DrawnText(box.move(surface.get_abs_offset()), max(8, size), s))
     return box
 
 
@@ -237,6 +239,55 @@ def measure_text() -> Iterator[list[tuple[int, str]]]:
         TEXT_SIZES = None
 
 
+class DrawnText(msgspec.Struct, frozen=True):
+    """One text drawn while :func:`measure_boxes` runs: where on the screen (a layout area's subsurface
+    counted in), at what font size, and what."""
+
+    rect: pygame.Rect
+    size: int
+    text: str
+
+
+TEXT_BOXES: list[DrawnText] | None = None
+
+
+@contextmanager
+def measure_boxes() -> Iterator[list[DrawnText]]:
+    """Collect where every text inside the block was drawn, in screen coordinates (tests, one thread)."""
+    global TEXT_BOXES
+    TEXT_BOXES = []
+    try:
+        yield TEXT_BOXES
+    finally:
+        TEXT_BOXES = None
+
+
+MIN_LAYOUT_ASPECT = 1.5
+"""The narrowest panel shape (width / height) the screens and the menu are laid out for: 3:2. They place things
+by fractions of the width and size them by fractions of the height, so on a narrower panel (4:3, and every
+portrait one: 1080×1920 signage, 720×1280) buttons would be narrower than their labels and text would run off
+the screen. There they are drawn in a 3:2 area as wide as the panel, at its bottom edge (:func:`layout_rect`)."""
+
+
+def layout_rect(size: tuple[int, int]) -> pygame.Rect:
+    """Where the screens lay out on a panel of ``size``: all of it from 3:2 to the widest, else a 3:2 area the
+    panel's width at its bottom, next to a card reader under the screen and within a standing person's reach
+    (the movie keeps the rest on the attract loop; the other steps cover it)."""
+    w, h = size
+    if w >= h * MIN_LAYOUT_ASPECT:
+        return pygame.Rect(0, 0, w, h)
+    lh = max(1, min(h, int(w / MIN_LAYOUT_ASPECT)))
+    return pygame.Rect(0, h - lh, w, lh)
+
+
+def on_screen(targets: list[Target], area: pygame.Rect, screen: pygame.Rect) -> list[Target]:
+    """``targets`` drawn in ``area`` (a subsurface), in screen coordinates. A target that covers the whole area
+    (a touch anywhere on the loop or an error) covers the whole screen."""
+    whole = pygame.Rect((0, 0), area.size)
+    return [Target(screen.copy() if t.rect == whole else t.rect.move(area.topleft), t.action, t.value)
+            for t in targets]
+
+
 class Target(msgspec.Struct, frozen=True):
     """A touchable rectangle and the action it stands for."""
 
@@ -253,7 +304,11 @@ def button(surface: pygame.Surface, rect: pygame.Rect, label: str, action: str, 
     pygame.draw.rect(surface, theme.accent if selected else theme.button, rect, border_radius=radius)
     pygame.draw.rect(surface, theme.text, rect, width=max(2, rect.height // 30), border_radius=radius)
     color = theme.bg if selected else theme.button_text
-    text(surface, label, rect.center, size or int(rect.height * 0.42), color, bold=True, anchor="center")
+    size = size or int(rect.height * 0.42)
+    room = rect.width - 2 * max(2, rect.height // 30) - 2
+    while size > 8 and font(size, True).size(label)[0] > room:  # a label never runs past its button's edge
+        size -= 1
+    text(surface, label, rect.center, size, color, bold=True, anchor="center")
     return Target(rect, action, value)
 
 

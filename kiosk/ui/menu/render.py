@@ -133,7 +133,10 @@ def draw_button(surface: pygame.Surface, rect: pygame.Rect, b: Button, *, focuse
     # of the button, never below the floor (a 180-character title was one 8 px line three screens wide).
     line(surface, b.label, getattr(top, la), label_size, inner.width, colour, bold=True, anchor=la, min_frac=0,
          floor=min(label_size, text_floor(surface, theme)), max_h=top.height)
-    ui.text(surface, b.detail, getattr(bottom, da), ds, theme.muted if b.style == "row" else colour, anchor=da)
+    # A value too long for its row even at the floor (a 3:2 or portrait panel's narrower columns) ends in "…"
+    # inside the button, never past its edge: touching the row shows it whole (the status item page).
+    line(surface, b.detail, getattr(bottom, da), ds, inner.width, theme.muted if b.style == "row" else colour,
+         anchor=da, min_frac=0, floor=min(ds, text_floor(surface, theme)), max_h=bottom.height)
 
 
 def _grid(surface: pygame.Surface, area: pygame.Rect, buttons: tuple[Button, ...], columns: int, gap: int,
@@ -216,6 +219,16 @@ def _text_block(surface: pygame.Surface, view: View, area: pygame.Rect, theme: T
 
 
 def draw(surface: pygame.Surface, view: View, focus: int = -1, *, theme: Theme = THEME) -> list[Target]:
+    """Fill the whole surface and draw ``view``; on a panel narrower than 3:2 (portrait, 4:3) in a 3:2 area at its
+    bottom (:func:`kiosk.ui.widgets.layout_rect`), as the citizen screens are."""
+    area = ui.layout_rect(surface.get_size())
+    if area.size == surface.get_size():
+        return _draw(surface, view, focus, theme=theme)
+    surface.fill(theme.bg)
+    return ui.on_screen(_draw(surface.subsurface(area), view, focus, theme=theme), area, surface.get_rect())
+
+
+def _draw(surface: pygame.Surface, view: View, focus: int = -1, *, theme: Theme = THEME) -> list[Target]:
     w, h = surface.get_size()
     px = lambda f: theme.px(surface, f)  # noqa: E731
     pad, gap = px(0.03), px(0.02)

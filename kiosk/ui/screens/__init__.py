@@ -19,6 +19,7 @@ from collections.abc import Callable
 import pygame
 
 from kiosk.donation import flow
+from kiosk.ui import widgets as ui
 from kiosk.ui.screens import actions, amount, attract, charging, chrome, error, mypage, picker, thanks
 from kiosk.ui.screens import points as points_screen  # use your points (issue #17)
 from kiosk.ui.screens.context import DEFAULT_RECEIPT_BASE, ProjectInfo, ScreenContext
@@ -51,5 +52,14 @@ loop need not draw it (issue #16: a 1080p frame copy less on the tap-to-thank-yo
 def render(data: flow.Screen, surface: pygame.Surface, now_ms: int, theme: Theme = THEME, *,
            ctx: ScreenContext | None = None) -> list[Target]:
     """Draw ``data``'s screen over whatever ``surface`` holds (the movie frame); returns its touch targets,
-    last drawn on top (see :func:`kiosk.ui.widgets.hit`)."""
-    return RENDERERS[data.screen](data, surface, now_ms, ctx or ScreenContext(), theme)
+    last drawn on top (see :func:`kiosk.ui.widgets.hit`).
+
+    On a panel narrower than 3:2 (portrait signage, 4:3) the screen is laid out in a 3:2 area at the bottom
+    (:func:`kiosk.ui.widgets.layout_rect`); a screen that covers the movie covers the rest of the panel too."""
+    area = ui.layout_rect(surface.get_size())
+    if area.size == surface.get_size():
+        return RENDERERS[data.screen](data, surface, now_ms, ctx or ScreenContext(), theme)
+    if data.screen in COVERS_MOVIE:
+        chrome.scrim(surface, theme)
+    targets = RENDERERS[data.screen](data, surface.subsurface(area), now_ms, ctx or ScreenContext(), theme)
+    return ui.on_screen(targets, area, surface.get_rect())

@@ -266,7 +266,14 @@ def reader_pointer(surface: pygame.Surface, position: str, lang: str, now_ms: in
 
     ``detected`` turns it into a green check (the card
     was just read: the visual half of the gate's "pi"). Returns the area drawn.
+
+    On a panel narrower than 3:2 it is drawn in the screens' layout area (:func:`kiosk.ui.widgets.layout_rect`),
+    where the screen under it was laid out: the app draws the green check on the whole panel.
     """
+    area = ui.layout_rect(surface.get_size())
+    if area.size != surface.get_size():
+        return reader_pointer(surface.subsurface(area), position, lang, now_ms, theme, detected=detected,
+                              draw=draw).move(area.topleft)
     w, h = surface.get_size()
     px = lambda f: theme.px(surface, f)  # noqa: E731
     pos = position if position in READER_POSITIONS else "below-right"

@@ -60,6 +60,7 @@ def render(data: ThanksScreen, surface: pygame.Surface, now_ms: int, ctx: Screen
     chrome.progress_block(surface, data.new_total_yen, p.goal_yen, data.lang, bar, theme)
 
     y = bar.bottom + px(0.05)
+    points_bottom = y
     half = col.width // 2
     if not data.has_donor:  # paid on the terminal with no card on our reader: nobody to give points to
         box = pygame.Rect(col.left, y, col.width, px(0.14))
@@ -71,6 +72,7 @@ def render(data: ThanksScreen, surface: pygame.Surface, now_ms: int, ctx: Screen
         v = ui.text(surface, value, (x, y + px(0.055)), px(0.085), theme.accent, bold=True)
         ui.text(surface, _("pt"), (v.right + px(0.01), v.bottom - px(0.012)), px(0.04), theme.muted,
                 anchor="bottomleft")
+        points_bottom = max(points_bottom, v.bottom)
 
     # The receipt: a white card so the QR code has the contrast phone cameras need.
     card = receipt_card_rect(surface, theme)
@@ -92,17 +94,31 @@ def render(data: ThanksScreen, surface: pygame.Surface, now_ms: int, ctx: Screen
     chrome.fit_text(surface, two_lines(spaced_code(data.receipt_code)), code_box, px(0.042), theme.bg, bold=True,
                     anchor="midbottom")
 
+    side = theme.min_target(surface)
+    close = pygame.Rect(col.left, 0, int(w * 0.22), side)
+    close.bottom = h - px(0.04)
+    mine: pygame.Rect | None = None
+    use: pygame.Rect | None = None
     if data.my_page and data.has_donor:  # by consent: the donor asks, then taps again (docs/privacy.md)
-        side = theme.min_target(surface)
         mine = pygame.Rect(0, 0, int(w * 0.26), side)
         mine.bottomright = (col.right, h - px(0.04))  # level with the close button
-        targets.append(ui.button(surface, mine, _("My page"), chrome.MY_PAGE, theme=theme, size=px(0.05)))
     if data.points_exchange and data.has_donor:  # use your points (docs/points.md): between close and my page
-        use = pygame.Rect(0, 0, int(w * 0.26), theme.min_target(surface))
-        use.bottomright = (col.right, h - px(0.04) - theme.min_target(surface) - px(0.02))  # above my page
+        use = pygame.Rect(0, 0, int(w * 0.26), side)
+        use.bottomright = (col.right, h - px(0.04) - side - px(0.02))  # above my page
+        if use.top < points_bottom and mine is None:
+            use.bottom = close.bottom  # the point balance keeps the room above: my page's place is free
+        elif use.top < points_bottom and mine is not None:
+            # Not 16:9 (a 5:3 or 3:2 panel, an ultra-wide one): the figures above run lower, and the button
+            # would cover the donor's point balance. The three buttons share the bottom row instead.
+            gap = px(0.02)
+            bw = (col.width - 2 * gap) // 3
+            close = pygame.Rect(col.left, close.top, bw, side)
+            use = pygame.Rect(close.right + gap, close.top, bw, side)
+            mine = pygame.Rect(use.right + gap, close.top, col.right - use.right - gap, side)
+    if mine is not None:
+        targets.append(ui.button(surface, mine, _("My page"), chrome.MY_PAGE, theme=theme, size=px(0.05)))
+    if use is not None:
         targets.append(ui.button(surface, use, _("Use your points"), "points_open", theme=theme, size=px(0.045)))
-    close = pygame.Rect(col.left, 0, int(w * 0.22), theme.min_target(surface))
-    close.bottom = h - px(0.04)
     targets.append(ui.button(surface, close, _("Close"), chrome.CANCEL, theme=theme, size=px(0.05)))
     targets.append(chrome.lang_toggle(surface, data.lang, theme))
     return targets
