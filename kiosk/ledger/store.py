@@ -588,14 +588,18 @@ class Ledger:
         with self._lock:
             if self._stale:
                 self._load()
-            cp = cpmod.Checkpoint(self.origin, self.size, self.st.tree.root())
-            note = cpmod.sign(cp, self._signer)
-            # ``sigs``: the digest of every signature the checkpoint covers (LedgerState.fold_signature).
-            data = {"size": cp.size, "root": cp.root.hex(), "note": note}
-            if self.st.sigs is not None:
-                data["sigs"] = self.st.sigs.hex()
-            self._append("checkpoint", data)
-            return note
+            # A function of the state, not a dict: if another process (`kiosk closeout` from its timer) appended
+            # since this one last read the file, _append re-reads the tip and the checkpoint is built again over
+            # it. A dict built here would be committed one entry short, and the file would no longer open.
+            return cast(str, self._append("checkpoint", self._checkpoint_data).data["note"])
+
+    def _checkpoint_data(self, st: LedgerState) -> dict[str, Any]:
+        cp = cpmod.Checkpoint(self.origin, st.size, st.tree.root())
+        # ``sigs``: the digest of every signature the checkpoint covers (LedgerState.fold_signature).
+        data = {"size": cp.size, "root": cp.root.hex(), "note": cpmod.sign(cp, self._signer)}
+        if st.sigs is not None:
+            data["sigs"] = st.sigs.hex()
+        return data
 
     # --- the state snapshot ---------------------------------------------------------
     @property
