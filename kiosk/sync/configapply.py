@@ -48,6 +48,10 @@ class ConfigApplier:
         self.writer = writer
         """None: not the ledger's writer, stage only."""
         self.on_config = on_config
+        held = load_applied(data_dir)
+        self._told: tuple[Any, Any] | None = (held.get("version"), held.get("digest")) if held else None
+        """(version, digest) of the pushed config the running kiosk was last told of: the one it started with
+        (the app reads the same file at its start, before the sync thread runs), then each :attr:`on_config`."""
 
     def apply(self, doc: dict[str, Any], fetch: Callable[[str], bytes]) -> str:
         """Returns "applied", "staged", or "unchanged" (this version and digest are applied and recorded already:
@@ -62,10 +66,12 @@ class ConfigApplier:
                 return "unchanged"  # the running kiosk has it: nothing to stage
             # Applied: recorded too, unless the append failed after the file was written; then record it now
             # (as the next start would: record_applied_config) and tell the running kiosk, which was not told.
-            if not call(self.writer, lambda led: record_applied_config(led, held)):
+            # The running kiosk was not told either when an earlier round's wait for its entry ran out (a charge
+            # on a separate terminal holds the writer for minutes): it is told now, once the entry is written.
+            recorded = self._record(version, lambda led: record_applied_config(led, held))
+            if not recorded and self._told == (version, dig):
                 return "unchanged"
-            if self.on_config is not None:
-                self.on_config({"version": version, "digest": dig, "config": held.get("config")})
+            self._tell({"version": version, "digest": dig, "config": held.get("config")})
             return "applied"
         # Here, not at the top: the start path needs load_applied only, and configdoc's pydantic models cost
         # ~20 ms to build (~0.08 s at a quarter core) before READY=1 (#16). apply() runs on the sync thread.
@@ -96,11 +102,26 @@ class ConfigApplier:
         # judge its gifts by presets it never showed (server_sync/policy.py).
         write_atomic(self.data_dir / APPLIED, record)
         change = {"version": version, "digest": dig, "source": "portal"}
-        call(self.writer, lambda led: led.append("config_change", change))  # on the sync thread: may wait
+        self._record(version, lambda led: led.append("config_change", change))  # on the sync thread: may wait
         (self.data_dir / STAGED).unlink(missing_ok=True)
-        if self.on_config is not None:
-            self.on_config({"version": version, "digest": dig, "config": norm})
+        self._tell({"version": version, "digest": dig, "config": norm})
         return "applied"
+
+    def _record(self, version: int, fn: Callable[[Any], Any]) -> Any:
+        """``fn`` run by the ledger's writer, waited for. A wait that runs out (the writer is inside a charge that
+        takes longer: a donor at a separate terminal) is a :class:`ConfigApplyError` saying so; the entry is still
+        written when the writer is free, and the next round tells the kiosk (:meth:`apply`)."""
+        assert self.writer is not None
+        try:
+            return call(self.writer, fn)
+        except TimeoutError:
+            raise ConfigApplyError(f"config v{version} is saved, but its ledger entry waits behind a donation in "
+                                   "progress; the kiosk takes it up at a later sync") from None
+
+    def _tell(self, doc: dict[str, Any]) -> None:
+        if self.on_config is not None:
+            self.on_config(doc)
+        self._told = (doc["version"], doc["digest"])
 
 
 def record_applied_config(ledger: Any, applied: dict[str, Any] | None) -> bool:
