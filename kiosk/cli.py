@@ -112,13 +112,15 @@ def _run(args: argparse.Namespace) -> int:
 
     # First: the kiosk will hold the pepper and every card's IDm; a watchdog SIGABRT must not dump them to disk.
     forbid_memory_images()
+    from kiosk.ops.logsetup import install_exception_hooks, setup_logging
+
+    # A traceback nobody caught (any thread) goes through the log's IDm redaction, not raw to the journal.
+    install_exception_hooks()
     from kiosk.config.cache import load_run_config
 
     # A bad file raises ConfigError: exit 2 with every problem listed. An unchanged file that validated at the
     # last start comes from the validated-config cache (kiosk/config/cache.py): a restart is dark that much less.
     cfg, cached = load_run_config(args.config)
-    from kiosk.ops.logsetup import setup_logging
-
     setup_logging(cfg.kiosk.log_level)  # run_kiosk sets it up again (same handler, replaced): one line per event
     import logging
 

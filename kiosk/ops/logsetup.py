@@ -9,6 +9,11 @@ Longer hex strings, such as 32-digit donor tokens and 64-digit hashes, are
 left alone; a 16-digit decimal number (a microsecond timestamp) is redacted
 too, the price of never letting an IDm through. Under systemd (``$JOURNAL_STREAM`` set) each line starts with a
 ``<N>`` syslog priority so journald files it at the right level.
+
+An exception nobody catches never reached these lines: Python's own hooks (``sys.excepthook``,
+``threading.excepthook``, ``sys.unraisablehook``) print its traceback straight to stderr, which journald keeps
+as it is. :func:`install_exception_hooks` (``kiosk run``) sends such a traceback through the same redaction and
+the kiosk's handler instead, as one ``CRITICAL``/``ERROR`` line.
 """
 
 from __future__ import annotations
@@ -17,16 +22,20 @@ import logging
 import os
 import re
 import sys
+import threading
+import traceback
 from collections.abc import Mapping
-from typing import TextIO
+from types import TracebackType
+from typing import Any, TextIO
 
 IDM_RE = re.compile(
     r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{16}|[0-9A-Fa-f]{2}(?:[:\- ][0-9A-Fa-f]{2}){7})(?![0-9A-Fa-f])"
 )
 # A stray ``repr`` of the IDm itself: nfcpy keeps it as a bytearray, the kiosk as bytes, and ``%r`` of either
-# prints Python's escaped literal (b'\x01.L\xd8\xa1\xb2\xc3\xd4'), not hex. Any such literal of exactly 8 bytes.
+# prints Python's escaped literal (b'\x01.L\xd8\xa1\xb2\xc3\xd4'), not hex. Any such literal of exactly 8 bytes
+# (the closing parenthesis only with its ``bytearray(``: the text's own after a plain literal stays).
 BYTES_LITERAL_RE = re.compile(
-    r"""(?<![\w])(?:bytearray\()?b(?P<q>['"])(?P<body>(?:\\x[0-9a-fA-F]{2}|\\[^x]|(?!(?P=q))[^\\\n])*)(?P=q)\)?"""
+    r"""(?<![\w])(?P<ba>bytearray\()?b(?P<q>['"])(?P<body>(?:\\x[0-9a-fA-F]{2}|\\[^x]|(?!(?P=q))[^\\\n])*)(?P=q)(?(ba)\))"""
 )
 _LITERAL_UNIT = re.compile(r"\\x[0-9a-fA-F]{2}|\\.|.", re.DOTALL)
 REDACTED = "[IDm]"
@@ -103,3 +112,64 @@ def setup_logging(level: str = "INFO", *, stream: TextIO | None = None,
     root.addHandler(handler)
     root.setLevel(level)
     return handler
+
+
+UNCAUGHT = logging.getLogger("kiosk.uncaught")
+
+
+def _stderr_handler() -> logging.Handler:
+    """What an uncaught exception is written with when no handler is left (``run_kiosk`` removes its own on the
+    way out, and an exception leaving it reaches the hook after that): stderr, redacted, one line."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(OneLineFormatter(journald=bool(os.environ.get("JOURNAL_STREAM"))))
+    handler.addFilter(RedactIdm())
+    return handler
+
+
+def log_uncaught(level: int, what: str, exc_type: type[BaseException], exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+    """Log an exception nobody caught: ``what`` (where it happened) and its whole traceback, chained causes
+    included, with IDm-shaped strings redacted here already (logging's last-resort handler has no filter).
+    Never raises: a hook that fails would print the raw traceback after all."""
+    try:
+        text = redact(f"{what}: " + "".join(traceback.format_exception(exc_type, exc, tb)).rstrip())
+        record = UNCAUGHT.makeRecord(UNCAUGHT.name, level, __file__, 0, "%s", (text,), None)
+        if UNCAUGHT.hasHandlers():
+            UNCAUGHT.handle(record)
+        else:
+            _stderr_handler().handle(record)
+    except Exception:  # noqa: BLE001 - the last line of defence: say something, never the raw text
+        try:
+            sys.stderr.write(f"CRITICAL kiosk.uncaught: {what}: {exc_type.__name__} (traceback not printable)\n")
+        except Exception:  # noqa: BLE001 - stderr itself is gone
+            pass
+
+
+def _excepthook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    log_uncaught(logging.CRITICAL, "uncaught exception, the process stops", exc_type, exc, tb)
+
+
+def _thread_excepthook(args: Any) -> None:  # threading.ExceptHookArgs
+    if args.exc_type is SystemExit:  # as Python's own hook: a thread that exits is not an error
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    log_uncaught(logging.ERROR, f"uncaught exception in thread {name}, the thread stopped", args.exc_type,
+                 args.exc_value, args.exc_traceback)
+
+
+def _unraisablehook(args: Any) -> None:  # sys.UnraisableHookArgs
+    try:
+        where = f"{args.err_msg or 'Exception ignored in'}: {args.object!r}"
+    except Exception:  # noqa: BLE001 - a broken repr
+        where = args.err_msg or "Exception ignored"
+    log_uncaught(logging.ERROR, where, args.exc_type, args.exc_value, args.exc_traceback)
+
+
+def install_exception_hooks() -> None:
+    """Route every exception nobody catches through :func:`log_uncaught`: the main thread's
+    (``sys.excepthook``), any other thread's (``threading.excepthook``) and those Python can only ignore, in a
+    finaliser or ``__del__`` (``sys.unraisablehook``). Python's defaults print them to stderr unredacted,
+    straight into the journal. For a process's entry point (``kiosk run``), not for library code."""
+    sys.excepthook = _excepthook
+    threading.excepthook = _thread_excepthook
+    sys.unraisablehook = _unraisablehook

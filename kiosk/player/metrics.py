@@ -8,6 +8,7 @@ The maintenance menu reads :meth:`Metrics.latest`.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import logging
 import os
@@ -72,7 +73,10 @@ class Sample:
 class MetricsFile:
     """Append-only JSON lines, rotated to ``<name>.1`` when it would pass ``max_bytes``.
 
-    Lines are buffered and written every ``flush_every`` samples to spare the SD card.
+    Lines are buffered and written every ``flush_every`` samples to spare the SD card. Every line of the file is
+    a whole sample, or (after a power cut in the middle of an append) one cut line standing alone: a batch that
+    meets a full disk part way through is taken back, and a batch written after a cut line starts a line of its
+    own, so whoever reads the file line by line loses at most that line.
     """
 
     def __init__(self, path: Path, max_bytes: int, flush_every: int = 10):
@@ -100,12 +104,36 @@ class MetricsFile:
                 # seconds, not state. Losing the last samples or the rotation to a power cut costs
                 # nothing, and two fsyncs per rotation would wear the SD card for no gain.
                 os.replace(self.path, self.path.with_name(self.path.name + ".1"))
-            with open(self.path, "ab") as f:
-                f.write(data)
+            self._append(data)
         except OSError as exc:
             if not self._warned:  # a full or read-only data partition must not stop the picture
                 log.warning("metrics: cannot write %s: %s (keeping samples in memory only)", self.path, exc)
                 self._warned = True
+        else:
+            if self._warned:
+                log.info("metrics: writing %s again", self.path)
+                self._warned = False
+
+    def _append(self, data: bytes) -> None:
+        """Append ``data`` (whole lines) or nothing: a write the disk cannot take whole is cut back to where it
+        began (else its first half and the next batch's first line became one line no reader can parse)."""
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+        try:
+            start = os.fstat(fd).st_size
+            if start and os.pread(fd, 1, start - 1) != b"\n":
+                data = b"\n" + data  # the last line was cut (a power cut mid-append): leave it alone on its line
+            view = memoryview(data)
+            try:
+                while view:
+                    n = os.write(fd, view)
+                    if n <= 0:  # never for a regular file; never loop on it either
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
+                    view = view[n:]
+            except OSError:
+                os.ftruncate(fd, start)  # if this fails too, the next append starts a new line (above)
+                raise
+        finally:
+            os.close(fd)
 
 
 class Metrics:

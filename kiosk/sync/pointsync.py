@@ -10,12 +10,19 @@ The newest answer is the last word, lower or higher: the portal lowers it when a
 handed out was refunded (server_sync/pools.py, ``allot``). The kiosk asks on one thread
 (kiosk/app/runtime.py), so answers are kept in the order the portal gave them. An answer covers every token
 of the card, so it replaces what is kept under the card's older tokens (a pepper epoch ago).
+
+A file that cannot be written (the data partition full or read-only) does not undo an answer the portal gave:
+the portal has already handed those points to this kiosk, so the kiosk keeps the answer in memory, the lookup
+shows it and a spend is checked against it, and the file is left as it was (the atomic write leaves no half of
+it) until a later answer can be written. A restart before then forgets the answer: the file's older word stands,
+which is what the kiosk would have had offline (docs/points.md, "A full disk").
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,7 +35,16 @@ log = logging.getLogger(__name__)
 FILE = "points-allotted.json"
 
 
+# What the file should hold but could not be written, per data dir: the whole of it, newer than the file.
+_unwritten: dict[Path, dict[str, int]] = {}
+_lock = threading.Lock()
+
+
 def _load(data_dir: Path) -> dict[str, int]:
+    with _lock:
+        pending = _unwritten.get(Path(data_dir).absolute())
+    if pending is not None:
+        return dict(pending)
     path = Path(data_dir) / FILE
     try:
         raw = json.loads(path.read_text("utf-8"))
@@ -50,14 +66,28 @@ def last_word(data_dir: Path, hexes: list[str]) -> int:
 def remember(data_dir: Path, hex_: str, allotted: int, hexes: Sequence[str] = ()) -> None:
     """Keep ``allotted`` as the card's last word under its token ``hex_``, dropping what is kept under its other
     tokens ``hexes`` (the answer covers them all)."""
+    key = Path(data_dir).absolute()
     held = _load(data_dir)
     others = [h for h in hexes if h != hex_ and h in held]
-    if held.get(hex_) == allotted and not others:
+    with _lock:
+        behind = key in _unwritten  # the file is older than what is held: write even an unchanged answer
+    if held.get(hex_) == allotted and not others and not behind:
         return
     for h in others:
         del held[h]
     held[hex_] = allotted
-    write_atomic(Path(data_dir) / FILE, json.dumps(held, sort_keys=True).encode())
+    try:
+        write_atomic(Path(data_dir) / FILE, json.dumps(held, sort_keys=True).encode())
+    except OSError as exc:
+        # The portal has handed these points to this kiosk already: losing its answer here would leave them
+        # spendable nowhere (other kiosks cannot have them) and show the citizen an older word. Kept in memory.
+        with _lock:
+            _unwritten[key] = held
+        log.error("points: %s could not be written (%s); the portal's answer is kept in memory until it can be",
+                  Path(data_dir) / FILE, exc.strerror or exc)
+        return
+    with _lock:
+        _unwritten.pop(key, None)
 
 
 def ask(uploader: Any, token: DonorToken, hexes: list[str], spent: int | None = None) -> dict[str, int]:

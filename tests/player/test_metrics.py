@@ -55,3 +55,64 @@ def test_p95():
     assert p95([]) is None
     assert p95([1.0]) == 1.0
     assert p95([float(i) for i in range(1, 101)]) == 95.0
+
+
+def _tick_many(m: Metrics, start: int, n: int) -> None:
+    for i in range(start, start + n):
+        m.frames(30, 0)
+        m.tick(float(i), 30.0 * i, wall=WALL, showing="clip:3c8af16e:kodomo-shokudo", display="1280x720")
+
+
+def _fill(disk) -> object:  # noqa: ANN001
+    """Fill ``disk`` to the last byte with one file; returns it."""
+    import errno
+
+    filler = disk / "filler"
+    with open(filler, "wb", buffering=0) as f:
+        for chunk in (b"\0" * 65536, b"\0"):
+            try:
+                while True:
+                    f.write(chunk)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC, exc
+    return filler
+
+
+def test_a_disk_that_fills_mid_write_leaves_no_half_line(tmp_path):
+    """The data partition fills while a batch of lines is being appended (a real tmpfs, filled with a file): the
+    part of the batch that fit is taken back, so every line of the file stays a whole JSON object and the lines
+    written once there is room again are readable, the failed batch's samples aside (kept in memory only)."""
+    from tests.mounts import small_tmpfs
+
+    with small_tmpfs(tmp_path / "disk", "256k") as disk:
+        path = disk / "metrics" / "player.jsonl"
+        m = Metrics(path, max_bytes=1 << 20)
+        m.tick(0.0, 0.0, wall=WALL)
+        _tick_many(m, 1, 10)  # one batch on disk: less than a page, so the next batch can half fit
+        assert len(path.read_bytes()) < 4096 - 100
+        filler = _fill(disk)
+        _tick_many(m, 11, 10)  # this batch meets the full disk part way through
+        raw = path.read_bytes()
+        assert raw.endswith(b"\n"), raw[-200:]
+        filler.unlink()
+        _tick_many(m, 21, 10)
+        m.close()
+        lines = path.read_text().splitlines()
+        samples = [json.loads(line) for line in lines]  # every line whole
+        assert [s["uptime_s"] for s in samples] == [float(i) for i in (*range(1, 11), *range(21, 31))]
+        assert m.latest() is not None and m.latest().uptime_s == 30.0
+
+
+def test_a_line_cut_by_a_power_cut_does_not_spoil_the_next_ones(tmp_path):
+    """A power cut in the middle of an append leaves a last line without its end. The next batch starts on a
+    line of its own: only the cut line is unreadable, not the first sample written after the restart."""
+    path = tmp_path / "metrics" / "player.jsonl"
+    path.parent.mkdir()
+    path.write_bytes(b'{"t":"2025-07-07T10:00:01+00:00","uptime_s":1.0,"presented":30\n{"t":"2025-07-07T10:00')
+    m = Metrics(path, max_bytes=1 << 20)
+    m.tick(0.0, 0.0, wall=WALL)
+    _tick_many(m, 1, 10)
+    m.close()
+    lines = path.read_text().splitlines()
+    assert lines[1] == '{"t":"2025-07-07T10:00'  # the cut line, alone
+    assert [json.loads(line)["uptime_s"] for line in lines[2:]] == [float(i) for i in range(1, 11)]
