@@ -91,8 +91,6 @@ def probe_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
         if args.sim_script:
             updates["sim_script"] = str(Path(args.sim_script).absolute())
     rc = ReaderConfig.model_validate({**rc.model_dump(), **updates})
-    if backend != "sim":
-        forbid_memory_images()  # real cards' IDms (kept for --show-idm) and the pepper: no core dump of them
 
     tmp: tempfile.TemporaryDirectory[str] | None = None
     try:
@@ -109,6 +107,8 @@ def probe_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
             print(f"error: the {backend} backend needs --config FILE (to find the donor-token pepper)", file=sys.stderr)
             return 2
 
+        if backend != "sim":
+            forbid_memory_images()  # real cards' IDms (kept for --show-idm) and the pepper: no core dump of them
         idm_by_token: dict[str, bytes] | None = {} if args.show_idm else None
 
         def tokenizer(idm: bytes) -> DonorToken:
