@@ -86,8 +86,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": P.ErrorAnswer, "description": d} for code, d in (
         (400, "malformed request"), (401, "unsigned, forged, stale or unknown kiosk"), (403, "wrong kiosk"),
         (404, "not found"), (409, "gap, equivocation, conflict or in flight"), (413, "too large"),
-        (422, "invalid content"), (503, "database busy; retry"))
+        (422, "invalid content"), (503, "database busy, or the portal's disk read-only; retry"))
 }
+# Requests that write (a kiosk's enrollment, heartbeat, batches): the portal's disk may be full (docs/reliability.md).
+_WRITE_ERRORS: dict[int | str, dict[str, Any]] = {**_ERRORS, **operator.NO_ROOM_ANSWER}
 
 
 class ProjectTotal(BaseModel):
@@ -218,6 +220,12 @@ def _lang(lang: str | None) -> str:
     return "en" if lang == "en" else "ja"
 
 
+def _wants_page(req: Request) -> bool:
+    """A browser's request (it asks for HTML), not a kiosk's or a page script's (JSON, or anything)."""
+    accept = req.headers.get("accept", "")
+    return "text/html" in accept and "application/json" not in accept
+
+
 def create_app(db_url: str | None = None, engine: Engine | None = None, next_sync_s: int = 60, *,
                media_size: tuple[int, int] = (1280, 720), spool_dir: str | os.PathLike[str] | None = None,
                upload_limit: int = 500 * 1024 * 1024, rate_limits: RateLimits | None = None,
@@ -293,7 +301,14 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
         return JSONResponse({"error": "invalid_request", "reason": f"{where}: {first.get('msg')}"}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(req: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404 and _wants_page(req) and not req.url.path.startswith("/api/"):
+            # An address the portal does not know, opened in a browser: its own page, with the way to the top
+            # page, in the visitor's language (a staff member's choice under /staff). The kiosks, the API and
+            # the pages' scripts keep the JSON below.
+            chosen = req.query_params.get("lang") or (
+                req.cookies.get(pages.STAFF_LANG_COOKIE) if req.url.path.startswith("/staff") else None)
+            return HTMLResponse(pages.not_found_page(_lang(chosen)), status_code=404, headers=_NO_STORE)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse({"error": code, "reason": str(exc.detail)}, status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
@@ -321,7 +336,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
         lang = "en" if req.cookies.get(pages.STAFF_LANG_COOKIE) == "en" else "ja"
         reason = pages.staff_text(mediajobs.NO_ROOM_PAGE, lang)
         headers = {"Retry-After": "600", "Cache-Control": "no-store"}
-        if "text/html" in req.headers.get("accept", "") and "application/json" not in req.headers.get("accept", ""):
+        if _wants_page(req):
             body = (f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><title>{status}</title></head>'
                     f"<body><main><p>{html.escape(reason)}</p></main></body></html>")
             return HTMLResponse(body, status_code=status, headers=headers)
@@ -329,7 +344,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
 
     # --- kiosk protocol ---------------------------------------------------------------------------
     @app.post("/api/v1/enroll", tags=["sync"], summary="Register a kiosk key with a one-time code",
-              responses={**_ERRORS, 429: {"model": P.ErrorAnswer, "description": "too many failed enrollments "
+              responses={**_WRITE_ERRORS, 429: {"model": P.ErrorAnswer, "description": "too many failed enrollments "
                                                                                "from this address; retry later"}},
               openapi_extra={"requestBody": {"required": True, "content": {
                   "application/json": {"schema": body_schema(P.EnrollRequest)}}}})
@@ -362,7 +377,8 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
                                         raw, now_ms(), kiosk_id)
         return kiosk, raw
 
-    @app.post("/api/v1/kiosks/{kiosk_id}/heartbeat", tags=["sync"], responses=_ERRORS, response_model=P.SyncAnswer,
+    @app.post("/api/v1/kiosks/{kiosk_id}/heartbeat", tags=["sync"], responses=_WRITE_ERRORS,
+              response_model=P.SyncAnswer,
               summary="Say hello: report clocks and ledger size, learn the high-water mark",
               openapi_extra={"parameters": _SIGNED_HEADERS, "requestBody": {"required": True, "content": {
                   "application/json": {"schema": body_schema(P.KioskNow)}}}})
@@ -370,7 +386,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
         kiosk, raw = await _signed(request, kiosk_id, 4096)
         return JSONResponse(await run_in_threadpool(ingestor.heartbeat, kiosk, raw))
 
-    @app.post("/api/v1/kiosks/{kiosk_id}/batches", tags=["sync"], responses=_ERRORS, response_model=P.SyncAnswer,
+    @app.post("/api/v1/kiosks/{kiosk_id}/batches", tags=["sync"], responses=_WRITE_ERRORS, response_model=P.SyncAnswer,
               summary="Upload a signed batch of ledger entries (idempotent)",
               openapi_extra={"parameters": _SIGNED_HEADERS + [
                   {"name": P.H_IDEMPOTENCY, "in": "header", "required": True, "schema": {"type": "string"}}],
@@ -510,12 +526,13 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
         ip = client_address(request.scope, trusted_proxies)
         verdict = login_guard.check(user, ip)
         if verdict is not None:  # refused before any password hashing: a flood costs the portal nothing
-            return HTMLResponse(pages.login_page(refused=login_message(verdict)), status_code=429,
+            return HTMLResponse(pages.login_page(refused=login_message(verdict), username=user), status_code=429,
                                 headers=retry_after_header(verdict.wait_s))
         ok = bool(user and password) and await run_in_threadpool(staff.login, engine, user, password)
         if not ok:
             login_guard.failed(user, ip)
-            return HTMLResponse(pages.login_page(failed=True), status_code=401)
+            # The user name stays in its box (escaped, as all text): only the password is typed again.
+            return HTMLResponse(pages.login_page(failed=True, username=user), status_code=401)
         login_guard.succeeded(user)
         resp = RedirectResponse("/staff", status_code=303)
         resp.set_cookie(staff.COOKIE, staff.make_cookie(engine, user), max_age=staff.SESSION_S, httponly=True,

@@ -10,7 +10,8 @@
   the preview (``<video>`` of ``…/{id}/preview``) with Publish and Discard;
 - ``POST /staff/movies/{id}/publish`` | ``/discard``: the ordinary CSRF forms of the operator UI.
 
-Who: everyone signed in; a group editor only for their group's projects and movies (else 403).
+Who: everyone signed in; a group editor only for their group's projects and movies (else 403). A movie that
+does not exist (an old link, a typo, discarded) is 404, with the way back to the movies.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from server_sync import catalog, configstore, mediajobs, movies, pages, public, queries, staff
 from server_sync.i18n import N_
 from server_sync.mediajobs import MediaJobs
-from server_sync.operator import Forbidden, StaffUI
+from server_sync.operator import NO_ROOM_ANSWER, TO_MOVIES, Forbidden, NotFound, StaffUI
 
 _JS = resources.files("server_sync").joinpath("static/moviemaker.js").read_bytes()
 NOTICES = {"published": N_("Published: the movie is now in Videos, and staff can put it in a playlist."),
@@ -60,7 +61,9 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, size: tuple[int, int]
 
     def job_of(who: staff.Who, job_id: str) -> dict[str, Any]:
         job = jobs.get(job_id)
-        if job is None or job.get("kind") != "movie" or not who.may_edit_group(job["group_id"]):
+        if job is None or job.get("kind") != "movie":
+            raise NotFound(*TO_MOVIES)
+        if not who.may_edit_group(job["group_id"]):
             raise Forbidden
         return job
 
@@ -72,7 +75,7 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, size: tuple[int, int]
     def movies_page(request: Request) -> Response:
         return ui.page(request, "any", lambda w, lg, c: form_page(w, lg, c, notice=notice_of(request, lg)))
 
-    @app.post("/staff/movies", tags=["staff"])
+    @app.post("/staff/movies", tags=["staff"], responses=NO_ROOM_ANSWER)
     async def movies_make(request: Request) -> Response:
         wants_json = "application/json" in request.headers.get("accept", "")
         lang = ui.lang_of(request)
@@ -186,6 +189,10 @@ def _failure(job: dict[str, Any], lang: str) -> str:
         return pages.staff_text(N_("The movie could not be made: %(reason)s. Nothing was saved. Try again; if it "
                                    "happens again, tell the center staff."), lang,
                                 reason=pages.staff_text(job["message"], lang))
+    if job["message"] == mediajobs.NO_ROOM:  # the portal's disk, not the photos: "try other photos" would mislead
+        return pages.staff_text(N_("The movie could not be made because the portal's disk is full or cannot be written "
+                                   "to. This is the portal's problem, not your photos'. Nothing was saved. Tell the "
+                                   "center staff, and try again once they say there is room."), lang)
     return pages.staff_text(N_("The movie could not be made: %(reason)s. Nothing was saved; try again, or with other "
                                "photos."), lang, reason=pages.staff_text(job["message"], lang) if job["message"]
                             else "?")

@@ -7,7 +7,8 @@ form comes back with what was typed and a plain message beside each field; nothi
 the whole form is right. Messages are gettext ids (``N_``) translated at render time.
 
 Who may do what (:class:`server_sync.staff.Who`): administrators everything; center staff all but the
-users page; a group editor only their group's projects and media (anything else is 403). Every POST
+users page; a group editor only their group's projects and media (anything else is 403; an item that does not
+exist at all is 404, with the way back to its list). Every POST
 carries the session's CSRF token (:func:`server_sync.staff.csrf_token`).
 """
 
@@ -28,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
-from server_sync import catalog, configstore, enroll, pages, public, queries, staff
+from server_sync import catalog, configstore, enroll, mediajobs, pages, public, queries, staff
 from server_sync.catalog import AREAS, SLUG
 from server_sync.db import kiosk_info, kiosks, media, media_info, writing
 from server_sync.i18n import N_
@@ -52,7 +53,26 @@ def _now_ms() -> int:
 
 
 class Forbidden(Exception):
-    pass
+    """The item exists but is not the staff member's (another group's), or the role does not allow it: 403."""
+
+
+class NotFound(Exception):
+    """The item asked for does not exist (an old link, a typo, removed): 404, with the way back to its list."""
+
+    def __init__(self, back: str, back_text: str):
+        super().__init__(back)
+        self.back, self.back_text = back, back_text
+
+
+# Where a page about a missing item sends the staff member back to (its list), and the link's words (gettext ids).
+TO_PROJECTS = ("/staff/projects", N_("Back to the projects"))
+TO_VIDEOS = ("/staff/media", N_("Back to the videos"))
+TO_MOVIES = ("/staff/movies", N_("Back to the movies"))
+TO_RECONCILIATION = ("/staff/reconciliation", N_("Back to the reconciliation"))
+
+NO_ROOM_ANSWER: dict[int | str, dict[str, Any]] = {507: {
+    "model": P.ErrorAnswer, "description": "the portal's disk is full (error no_room): nothing was saved; retry later"}}
+"""The OpenAPI answer of a request that stores what it was sent (server_sync/app.py's ``_no_room``)."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +81,7 @@ class StaffUI:
 
     ``page(request, need, render)`` signs in, checks the role (``any``, ``staff``, ``admin``) and renders;
     ``post(request, need, handle)`` also checks the form's CSRF token; ``render``/``handle`` may raise
-    :class:`Forbidden`. A page reading a file upload (multipart) checks the token itself with
+    :class:`Forbidden` or :class:`NotFound`. A page reading a file upload (multipart) checks the token itself with
     :func:`server_sync.staff.csrf_ok` and renders refusals with ``forbidden``.
     """
 
@@ -70,6 +90,7 @@ class StaffUI:
     current: Callable[[Request], staff.Who | None]
     ctx: Callable[[Request, staff.Who], dict[str, Any]]
     forbidden: Callable[..., HTMLResponse]
+    not_found: Callable[..., HTMLResponse]
     html: Callable[..., HTMLResponse]
     done: Callable[[str, str], Response]
     notice_of: Callable[[Request, str], str]
@@ -288,6 +309,10 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
         c = ctx(request, who) if who else {"who": None, "csrf": "", "path": request.url.path}
         return html(pages.staff_page("staff_forbidden.html", lang, reason=reason, **c), 403)
 
+    def not_found(request: Request, who: staff.Who, missing: NotFound) -> HTMLResponse:
+        return html(pages.staff_page("staff_not_found.html", lang_of(request), back=missing.back,
+                                     back_text=missing.back_text, **ctx(request, who)), 404)
+
     def page(request: Request, need: str, render: Callable[[staff.Who, str, dict[str, Any]], Response | str]
              ) -> Response:
         who = current(request)
@@ -299,6 +324,8 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
             out = render(who, lang_of(request), ctx(request, who))
         except Forbidden:
             return forbidden(request, who)
+        except NotFound as missing:
+            return not_found(request, who, missing)
         return html(out) if isinstance(out, str) else out
 
     async def read_form(request: Request) -> dict[str, list[str]]:
@@ -332,6 +359,8 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                 out = handle(who, lang_of(request), ctx(request, who), form)
             except Forbidden:
                 return forbidden(request, who)
+            except NotFound as missing:
+                return not_found(request, who, missing)
             return html(out, 422) if isinstance(out, str) else out
         return await run_in_threadpool(run)
 
@@ -493,7 +522,9 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
     def project_edit(project_id: str, request: Request) -> Response:
         def render(who: staff.Who, lang: str, c: dict[str, Any]) -> str:
             p = project_row(project_id)
-            if p is None or not who.may_edit_group(p["group_id"]):
+            if p is None:
+                raise NotFound(*TO_PROJECTS)
+            if not who.may_edit_group(p["group_id"]):
                 raise Forbidden
             form = {k: ["" if v is None else ("1" if v is True else ("" if v is False else str(v)))]
                     for k, v in p.items()}
@@ -506,7 +537,9 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
             editing = _one(form, "editing") or None
             if editing is not None:
                 old = project_row(editing)
-                if old is None or not who.may_edit_group(old["group_id"]):
+                if old is None:
+                    raise NotFound(*TO_PROJECTS)
+                if not who.may_edit_group(old["group_id"]):
                     raise Forbidden  # another group's project: not even a validation message
             choices = [g for g in group_names() if who.may_edit_group(g)]
             if not who.is_staff and _one(form, "group_id") not in choices:
@@ -558,7 +591,9 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
     def media_edit(sha: str, request: Request) -> Response:
         def render(who: staff.Who, lang: str, c: dict[str, Any]) -> str:
             m = media_item(sha)
-            if m is None or not who.may_edit_group(m["group_id"]):
+            if m is None:
+                raise NotFound(*TO_VIDEOS)
+            if not who.may_edit_group(m["group_id"]):
                 raise Forbidden
             mine = [p for p in queries.catalog_view(engine)["projects"] if who.may_edit_group(p["group_id"])]
             return pages.staff_page("staff_media_edit.html", lang, m=m, projects=mine, errors={}, nav="media", **c)
@@ -568,7 +603,9 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
     async def media_save(sha: str, request: Request) -> Response:
         def handle(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
             m = media_item(sha)
-            if m is None or not who.may_edit_group(m["group_id"]):
+            if m is None:
+                raise NotFound(*TO_VIDEOS)
+            if not who.may_edit_group(m["group_id"]):
                 raise Forbidden
             e: Errors = {}
             name = _text(form, "name", e, required=True, required_msg=N_("Enter a name for the video."))
@@ -585,7 +622,7 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
             return done("/staff/media", "saved")
         return await post(request, "any", handle)
 
-    @app.post("/staff/media-upload", tags=["staff"])
+    @app.post("/staff/media-upload", tags=["staff"], responses=NO_ROOM_ANSWER)
     async def media_upload(request: Request) -> Response:
         """The file is the raw body (the page's script sends it with upload progress); the rest are headers."""
         lang = lang_of(request)
@@ -648,7 +685,12 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
             return JSONResponse({"error": "not_found", "reason": "no such job of yours"}, status_code=404)
         lang = lang_of(request)
         message = ""
-        if job["status"] == "failed":
+        if job["status"] == "failed" and job["message"] == mediajobs.NO_ROOM:  # the portal's fault, not the file's
+            message = pages.staff_text(N_("This video could not be saved because the portal's disk is full or cannot "
+                                          "be written to. This is the portal's problem, not your file's. Nothing was "
+                                          "saved. Tell the center staff, and try again once they say there is room."),
+                                       lang)
+        elif job["status"] == "failed":
             message = pages.staff_text(N_("This video could not be used: %(reason)s. Nothing was saved; try another "
                                           "file (an MP4 from a phone or camera works)."), lang,
                                        reason=pages.staff_text(job["message"], lang) if job["message"] else "?")
@@ -828,8 +870,8 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
         return resp
 
     # For the staff pages other modules install (reconcile.py, ...): the same sign-in, roles and CSRF.
-    app.state.staff_ui = StaffUI(page=page, post=post, current=current, ctx=ctx, forbidden=forbidden, html=html,
-                                 done=done, notice_of=notice_of, lang_of=lang_of)
+    app.state.staff_ui = StaffUI(page=page, post=post, current=current, ctx=ctx, forbidden=forbidden,
+                                 not_found=not_found, html=html, done=done, notice_of=notice_of, lang_of=lang_of)
 
 
 NOTICES = {"saved": N_("Saved."), "published": N_("Published. Kiosks take the new version at their next sync."),

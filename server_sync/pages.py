@@ -131,7 +131,8 @@ def project_page(p: dict[str, Any], recent: list[dict[str, Any]], lang: str,
 
 
 def not_found_page(lang: str) -> str:
-    """An unknown project. The language link goes to the front page, as there is nothing here to switch."""
+    """An unknown project, policy area or address (server_sync/app.py). The language link goes to the front page,
+    as there is nothing here to switch."""
     return _render("not_found.html", lang)
 
 
@@ -143,11 +144,12 @@ def receipt_page(r: dict[str, Any] | None, code: str, projects: list[dict[str, A
 
 
 # --- staff ------------------------------------------------------------------------------------------
-def login_page(failed: bool = False, refused: str = "") -> str:
+def login_page(failed: bool = False, refused: str = "", username: str = "") -> str:
     """The sign-in form, in the public (Japanese) layout, as it is reached from the public site.
 
-    ``refused``: why this attempt was not even checked (too many failures: server_sync/ratelimit.py)."""
-    return _render("login.html", i18n.DEFAULT, failed=failed, refused=refused)
+    ``refused``: why this attempt was not even checked (too many failures: server_sync/ratelimit.py).
+    ``username``: what was typed, kept in its box after a refusal (the password never is)."""
+    return _render("login.html", i18n.DEFAULT, failed=failed, refused=refused, username=username)
 
 
 def staff_page(template: str, lang: str = i18n.DEFAULT, **context: Any) -> str:

@@ -654,7 +654,7 @@ def install(app: FastAPI, engine: Engine) -> None:
     """``/staff/reconciliation`` (a month's kiosk-days), one kiosk-day, the provider file import and the
     month's CSV; center staff and administrators only. Needs ``operator.install`` first (its helpers)."""
     from server_sync import pages, staff  # here: pages imports nothing of this module, but keep the pure part light
-    from server_sync.operator import Forbidden
+    from server_sync.operator import TO_RECONCILIATION, NotFound
 
     ui = app.state.staff_ui
 
@@ -692,10 +692,10 @@ def install(app: FastAPI, engine: Engine) -> None:
             try:
                 d = date.fromisoformat(day)
             except ValueError:
-                raise Forbidden from None
+                raise NotFound(*TO_RECONCILIATION) from None
             r = kiosk_day(engine, kiosk_id, d)
-            if r is None:
-                raise Forbidden
+            if r is None:  # no such kiosk, or nothing of it that day: not found, not "your role does not allow"
+                raise NotFound(*TO_RECONCILIATION)
             return pages.staff_page("staff_reconciliation_day.html", lang, r=r, titles=titles(lang),
                                     month=d.strftime("%Y-%m"), nav="reconciliation", **c)
         return ui.page(request, "staff", render)

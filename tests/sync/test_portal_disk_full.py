@@ -1,7 +1,9 @@
 """The portal on a disk that is full or read-only: photos for the movie maker, an uploaded video, a render whose
 movie does not fit, and a database with no room. Each time the person uploading is told plainly, in their
 language, that the portal's disk is at fault (507, or 503 for a read-only disk), nothing half-made is kept or
-served later, no job is left running for ever, and the same upload goes through once there is room.
+served later, no job is left running for ever, and the same upload goes through once there is room. A job the
+full disk stopped says it is the portal's fault and whom to tell, not "try other photos"; the OpenAPI document
+lists the 507 where it is given.
 
 Real HTTP on loopback, real child processes, and real small file systems (tmpfs) for the spool and the SQLite
 database; filling them and remounting read-only need root (CI has it), elsewhere the tests are skipped.
@@ -21,13 +23,16 @@ from markupsafe import escape
 from movies import solid_movie
 from photos import photo
 from sqlalchemy import func, select
-from sync_helpers import PASSWORD, staff_session
+from sync_helpers import PASSWORD, enrolled, needs_chromium, staff_page, staff_session
 
+from kiosk.ledger import keys
 from server_sync import catalog, mediajobs, movies
+from server_sync.configstore import publish
 from server_sync.db import media, media_jobs
 from server_sync.embedded import start_portal
 from server_sync.i18n import translations
 from server_sync.staff import add_user
+from server_sync.wire import protocol as P
 from tests.mounts import small_tmpfs
 
 SIZE = (192, 108)
@@ -164,7 +169,7 @@ def test_a_movie_that_does_not_fit_on_the_spool_fails_saying_the_disk_is_full(tm
             row = _wait(handle, job)
             assert row["status"] == "failed" and row["message"] == mediajobs.NO_ROOM, row
             shown = s.get(f"{handle.url}/staff/movies/{job}/job", timeout=10).json()["message"]
-            assert translations("ja").gettext(mediajobs.NO_ROOM) in shown and str(spool) not in shown
+            assert "ポータル側の問題" in shown and "センターの職員" in shown and str(spool) not in shown
             assert _job_files(spool) == [] and _rows(handle) == (0, 1)
             filler.unlink()
             r = _send(s, handle.url, token, files)
@@ -211,3 +216,125 @@ def test_a_finished_movie_the_full_database_cannot_take_fails_at_once_not_runnin
             assert tuple(stored) == ("failed", mediajobs.NO_ROOM)
         finally:
             handle.stop()
+
+
+OTHER_PHOTOS = "別の写真"  # "try again, or with other photos": the editor's photos are not at fault here
+OTHER_FILE = "別のファイル"  # "try another file"
+
+
+@needs_chromium
+def test_a_movie_the_full_disk_stopped_tells_the_editor_it_is_the_portal_and_whom_to_tell(tmp_path: Path,
+                                                                                            browser) -> None:
+    """The editor watching their movie in the browser: the page it lands on says the portal's disk is at fault,
+    not their photos, and to tell the center staff; not "try again, or with other photos"."""
+    files = {f"photo{i}": photo(tmp_path / f"p{i}.jpg", i) for i in range(3)}
+    photos_bytes = sum(p.stat().st_size for p in files.values())
+    with small_tmpfs(tmp_path / "spool", "3m") as spool:
+        handle = _portal(tmp_path, spool, tmp_path / "portal.db")
+        try:
+            page = staff_page(browser, handle.url, "editor-a")
+            _fill(spool, leave=photos_bytes + 48 * 1024)  # the photos and their spec, not the movie
+            page.goto(handle.url + "/staff/movies")
+            for i, p in enumerate(files.values()):
+                page.set_input_files(f"#f-photo{i}", str(p))
+            page.fill("#f-caption0", "畑で野菜を育てました")
+            page.click("#movie-send")
+            page.wait_for_url("**/staff/movies/*", timeout=60_000)
+            failed = page.locator("#movie-failed")
+            failed.wait_for(timeout=120_000)  # the page follows the job, then shows how it ended
+            text = failed.inner_text()
+            assert "ポータル側の問題" in text and "写真の問題ではなく" in text, text
+            assert "センターの職員にお知らせ" in text, text
+            assert OTHER_PHOTOS not in text and str(spool) not in text, text
+        finally:
+            handle.stop()
+
+
+def test_a_video_the_full_disk_could_not_convert_tells_the_editor_it_is_the_portal(tmp_path: Path) -> None:
+    """The upload fits, its conversion does not: the job's message (which the videos page shows) says it is the
+    portal's disk and whom to tell, in the staff member's language; not "try another file"."""
+    clip = _noise_movie(tmp_path / "clip.mp4")  # its conversion (1280x720) is about twenty times its size
+    with small_tmpfs(tmp_path / "spool", "3m") as spool:
+        handle = start_portal(f"sqlite:///{tmp_path / 'portal.db'}", media_size=(1280, 720), spool_dir=str(spool))
+        catalog.import_catalog(handle.app.state.engine, CATALOG)
+        add_user(handle.app.state.engine, "editor-a", PASSWORD, "editor", "group-a")
+        try:
+            for lang, words in (("ja", ("ポータル側の問題", "センターの職員")),
+                                ("en", ("portal's problem", "center staff"))):
+                s, token = staff_session(handle.url, "editor-a", lang=lang)
+                filler = _fill(spool, leave=clip.stat().st_size + 64 * 1024)
+                r = s.post(handle.url + "/staff/media-upload", data=clip.read_bytes(), timeout=30, headers={
+                    "X-CSRF-Token": token, "X-Project": "proj-a", "X-File-Name": "clip.mp4",
+                    "Content-Type": "video/mp4"})
+                assert r.status_code == 202, r.text
+                job = r.json()["job"]
+                assert _wait(handle, job)["message"] == mediajobs.NO_ROOM
+                got = s.get(f"{handle.url}/staff/media-jobs/{job}", timeout=10).json()
+                assert got["status"] == "failed" and all(w in got["message"] for w in words), got
+                assert OTHER_FILE not in got["message"] and "another file" not in got["message"], got
+                filler.unlink()
+        finally:
+            handle.stop()
+
+
+def test_the_openapi_document_lists_the_full_disk_answer_where_it_is_given(tmp_path: Path, rig) -> None:  # noqa: ANN001
+    """A kiosk's heartbeat and batch upload to a portal whose database disk is full get 507 {"error": "no_room"};
+    the served OpenAPI document lists that answer (an ErrorAnswer) for them and for the other requests that
+    store what they are sent (enrollment, the staff's video upload and movie photos)."""
+    with small_tmpfs(tmp_path / "db", "4m") as dbdir:
+        handle = _portal(tmp_path, tmp_path / "spool", dbdir / "portal.db")
+        try:
+            publish(handle.app.state.engine, {"projects": [{"id": "proj-a", "title": "A", "area": "green"}]})
+            up = enrolled(rig, handle)
+            rig.donate(2)
+            with handle.app.state.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            filler = _fill(dbdir)
+            sk = keys.load_private(rig.cfg.private_key_path)
+            path = f"/api/v1/kiosks/{rig.kiosk_id}/heartbeat"
+            body = P.KioskNow(boot=1, mono_ms=1000, wall_ms=int(time.time() * 1000), clock_synced=True,
+                              ledger_size=2).model_dump_json().encode()
+            headers = {**P.sign_request(sk, rig.kiosk_id, "POST", path, body, int(time.time()), ""),
+                       "Content-Type": "application/json"}
+            r = requests.post(handle.url + path, data=body, headers=headers, timeout=10)
+            assert r.status_code == 507 and r.json()["error"] == "no_room", r.text
+            answered = {("post", "/api/v1/kiosks/{kiosk_id}/heartbeat"): r.json()}
+            state = up.sync_once(max_attempts=1)
+            assert state.last_error and "507" in str(state.last_error), state
+            spec = requests.get(handle.url + "/openapi.json", timeout=10).json()
+            error_answer = spec["components"]["schemas"]["ErrorAnswer"]
+            for method, op in [*answered, ("post", "/api/v1/kiosks/{kiosk_id}/batches"), ("post", "/api/v1/enroll"),
+                               ("post", "/staff/media-upload"), ("post", "/staff/movies")]:
+                listed = spec["paths"][op][method]["responses"].get("507")
+                assert listed is not None, (method, op)
+                ref = listed["content"]["application/json"]["schema"]["$ref"]
+                assert ref == "#/components/schemas/ErrorAnswer", (op, listed)
+                if (method, op) in answered:
+                    assert set(error_answer["required"]) <= set(answered[method, op]), answered[method, op]
+            filler.unlink()
+            assert up.sync_once().ok  # with room again, the same upload goes through
+        finally:
+            handle.stop()
+
+
+def _noise_movie(path: Path, size: tuple[int, int] = (160, 90), seconds: float = 2.0, fps: int = 24) -> Path:
+    """A small movie of random pixels: its conversion to a large size does not shrink away as a solid colour's."""
+    from fractions import Fraction
+
+    import av
+
+    w, h = size
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, fps)
+        for i in range(int(seconds * fps)):
+            frame = av.VideoFrame(w, h, "rgb24")
+            frame.planes[0].update(os.urandom(frame.planes[0].line_size * h))
+            f = frame.reformat(format="yuv420p")
+            f.pts, f.time_base = i, Fraction(1, fps)
+            for packet in stream.encode(f):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
