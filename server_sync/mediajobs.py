@@ -316,6 +316,7 @@ class MediaJobs:
                 self._poster(dst, poster)
             data = dst.read_bytes()
             still = poster.read_bytes() if poster.exists() else None
+            self.discard_files(job_id)  # in hand now: "done" is never shown while the spool still holds the job
             job = self.get(job_id)
             assert job is not None
             with writing(self.engine) as conn:  # the media, its poster and its description, or none of them
