@@ -273,6 +273,12 @@ class Ingestor:
                 cur = self._lock_kiosk(conn, kid)
                 if (cur["size"], cur["tip"]) != (k["size"], k["tip"]):
                     raise Conflict()
+                # A key revoked or announced since the events were read (kiosk_keys.revoke takes the same lock,
+                # so from here on it waits): judge the batch again. Its revocation quarantined only what the
+                # portal held, so a batch verified before it would have stored the revoked key's entries.
+                now_keys = kiosk_keys.load(conn, kid, bytes(k["public_key"]))
+                if (now_keys.revoked, now_keys.trusted) != (ks.revoked, ks.trusted):
+                    raise Conflict()
                 self._store(conn, kid, plan, fresh, cur)
                 ans = self.answer(conn, kid, duplicates=len(overlap), accepted=len(fresh))
                 self._remember(conn, kid, key, digest, ans)
