@@ -33,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from server_sync.auth import authenticate
 from server_sync.db import kiosks, peppers, settings, writing
 from server_sync.errors import PortalError
+from server_sync.wire import protocol as P
 from server_sync.wire import seal
 
 CITY_FIRST_EPOCH = 1000
@@ -125,8 +126,15 @@ def provision(engine: Engine, kiosk_id: str, seal_key: bytes) -> dict[str, Any]:
     return {"domain": dom, "current_epoch": rows[-1][0], "peppers": boxes}
 
 
+_REFUSALS: dict[int | str, dict[str, Any]] = {code: {"model": P.ErrorAnswer, "description": d} for code, d in (
+    (401, "unsigned, forged, stale or unknown kiosk"), (403, "wrong kiosk, or its key is revoked (key_revoked)"),
+    (413, "request body over 1024 bytes"), (422, "invalid seal key"), (503, "database busy; retry"),
+    (507, "the portal's disk is full (no_room): nothing was saved; retry later"))}
+"""The refusals this request can get, in the OpenAPI document (the portal's error shape, server_sync/app.py)."""
+
+
 def install(app: FastAPI, engine: Engine) -> None:
-    @app.post("/api/v1/kiosks/{kiosk_id}/peppers", tags=["sync"],
+    @app.post("/api/v1/kiosks/{kiosk_id}/peppers", tags=["sync"], responses=_REFUSALS,
               summary="Register the kiosk's seal key; get the city's pepper epochs sealed to it",
               openapi_extra={"requestBody": {"required": True, "content": {
                   "application/json": {"schema": PepperRequest.model_json_schema()}}}})

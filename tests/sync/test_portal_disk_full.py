@@ -304,7 +304,8 @@ def test_the_openapi_document_lists_the_full_disk_answer_where_it_is_given(tmp_p
             spec = requests.get(handle.url + "/openapi.json", timeout=10).json()
             error_answer = spec["components"]["schemas"]["ErrorAnswer"]
             for method, op in [*answered, ("post", "/api/v1/kiosks/{kiosk_id}/batches"), ("post", "/api/v1/enroll"),
-                               ("post", "/staff/media-upload"), ("post", "/staff/movies")]:
+                               ("post", "/staff/media-upload"), ("post", "/staff/movies"),
+                               ("post", "/api/v1/kiosks/{kiosk_id}/peppers")]:
                 listed = spec["paths"][op][method]["responses"].get("507")
                 assert listed is not None, (method, op)
                 ref = listed["content"]["application/json"]["schema"]["$ref"]
