@@ -341,7 +341,7 @@ class DonationService:
             return flow.PointsRefused(now_ms=self.now_ms(), reason="unavailable")
         try:
             pools = desk.pools()
-            day = desk.today() if desk.today is not None else self.ledger.business_date()
+            day = desk.today() if desk.today is not None else self.ledger.business_date_at_least()
             entry = exchange(self.ledger, eff.donor, eff.points, eff.project, desk.areas.get(eff.project, ""), pools,
                              desk.last_word(eff.donor), day)
         except ExchangeRefused as exc:

@@ -220,6 +220,9 @@ class Ledger:
         self.checkpoint_ms = checkpoint_minutes * 60_000
         self.snapshot_every = snapshot_every
         self.snapshot_size = 0
+        self._synced_wall: tuple[int, int | None] = (0, None)
+        """(size read up to, the newest wall time an entry up to there was written with a synced clock, or None):
+        :meth:`newest_synced_wall_ms`'s cache."""
         """The size of the newest state snapshot in the file that this process read or wrote (0: none)."""
         self.origin = cpmod.origin_for(kiosk_id)
         self._lock = threading.RLock()
@@ -876,6 +879,36 @@ class Ledger:
         ms = self.clock.wall_ms() if wall_ms is None else wall_ms
         return datetime.fromtimestamp(ms / 1000, self._tz).date()
 
+    def business_date_at_least(self) -> date:
+        """Today's business date by the clock; when the clock is not synced, never a day before the newest entry
+        written with a synced one. A Raspberry Pi has no real-time clock: booted offline, its clock starts where
+        fake-hwclock last saved it (or in 1970) until NTP sets it, and real time has passed that entry. For
+        judging when something starts (a points pool's period), where the portal judges an unsynced entry by its
+        arrival, after that moment too (server_sync/policy.py)."""
+        ms = self.clock.wall_ms()
+        if not self.clock.synced():
+            bound = self.newest_synced_wall_ms()
+            if bound is not None and bound > ms:
+                ms = bound
+        return self.business_date(ms)
+
+    def newest_synced_wall_ms(self) -> int | None:
+        """The wall time of the newest entry written with a synced clock (the latest of them, should a synced
+        clock have stepped back), or None. Walks back from the tip to the first such entry, once; later calls read
+        only the entries appended since."""
+        read_to, found = self._synced_wall
+        hi = size = self.size
+        while hi > read_to:
+            lo = max(read_to, hi - 256)
+            rows = self._rows("SELECT body FROM entries WHERE seq > ? AND seq <= ? ORDER BY seq DESC", [lo, hi])
+            walls = [obj["wall_ms"] for obj in map(json.loads, (r[0] for r in rows)) if obj.get("clock_synced")]
+            if walls:
+                found = max(walls) if found is None else max(found, *walls)
+                break
+            hi = lo
+        self._synced_wall = (size, found)
+        return found
+
     def day_bounds_ms(self, day: date) -> tuple[int, int]:
         start = datetime(day.year, day.month, day.day, tzinfo=self._tz)
         end = start + timedelta(days=1)
@@ -938,6 +971,13 @@ class Ledger:
         in any time zone (:func:`~kiosk.ledger.report.day_window_ms`: a superset), from their index alone."""
         return [r[0] for r in self._rows("SELECT wall_ms FROM entries WHERE type = 'donation' AND wall_ms >= ?"
                                          " AND wall_ms < ?", list(day_window_ms(first, last)))]
+
+    def donation_times_after(self, seq: int, before_ms: int) -> list[int]:
+        """The wall times of the donations after ``seq`` dated before ``before_ms``: gifts dated by a clock far
+        behind (kiosk/staff/closeout.py ``open_dates``). Walked by the primary key (``NOT INDEXED``: the donations'
+        wall-time index would walk every older gift of the history), so it costs the entries after ``seq``."""
+        return [r[0] for r in self._rows("SELECT wall_ms FROM entries NOT INDEXED WHERE seq > ? AND type = 'donation'"
+                                         " AND wall_ms < ?", [seq, before_ms])]
 
     def report_entries(self, first: date, last: date, stop: int | None = None) -> list[tuple[int, dict[str, Any]]]:
         """``(seq, parsed body)`` in seq order of what close-out reports of business days ``first``..``last`` read

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from kiosk.ledger import Entry, Ledger, LedgerError
-from kiosk.ledger.report import business_date, settled_report
+from kiosk.ledger.report import business_date, day_window_ms, settled_report
 from kiosk.ledger.writer import LedgerWriter, call
 from kiosk.ui.i18n import gettext_for
 from server_sync.wire.csvsafe import cell
@@ -120,9 +120,14 @@ def z_report(writer: LedgerWriter, day: date | None = None, *, force: bool = Fal
 
 
 def open_dates(ledger: Ledger, today: date | None = None, lookback_days: int = 31) -> list[date]:
-    """Ended business days (before ``today``, within ``lookback_days``) with donations but no close-out.
+    """Ended business days (before ``today``) with donations but no close-out: those within ``lookback_days``, and
+    any older day of a gift written since the newest close-out of a day older than that.
 
-    What the nightly timer closes: a kiosk switched off before the staff's Z leaves its day open.
+    What the nightly timer closes: a kiosk switched off before the staff's Z leaves its day open. The second part
+    is for a Raspberry Pi, which has no real-time clock: booted offline, it dates its gifts by a clock days or years
+    behind (fake-hwclock's last save, or 1970) until NTP corrects it, and those days would otherwise lie outside
+    the look-back for ever, in no Z report. Order comes from seq: such gifts are written after every close-out of
+    the days before the look-back, which were all written when their own days ended.
     """
     today = today or ledger.business_date()
     oldest = today - timedelta(days=lookback_days)
@@ -130,7 +135,12 @@ def open_dates(ledger: Ledger, today: date | None = None, lookback_days: int = 3
     # are read (from their index), not their bodies.
     tz = ZoneInfo(ledger.entry(1).data.get("timezone", ledger.timezone))
     with_donations = {business_date(ms, tz) for ms in ledger.donation_times(oldest, today)}
-    return sorted(d for d in with_donations - closed_dates(ledger).keys() if oldest <= d < today)
+    closed = closed_dates(ledger)
+    since = max((seq for d, seq in closed.items() if d < oldest), default=0)
+    lo_ms = day_window_ms(oldest, oldest)[0]  # before every gift the look-back reads, in any time zone
+    late = {business_date(ms, tz) for ms in ledger.donation_times_after(since, lo_ms)}
+    ended = {d for d in with_donations if oldest <= d < today} | {d for d in late if d < oldest}
+    return sorted(ended - closed.keys())
 
 
 def auto_close(writer: LedgerWriter, lookback_days: int = 31, today: date | None = None) -> list[Entry]:
