@@ -121,6 +121,7 @@ class PointsDesk(msgspec.Struct, frozen=True):
     """The day a pool's period is judged on; None (as `kiosk run` builds it): the ledger's business date, the
     day of the kiosk's clock in its ``[kiosk] timezone``, which is how the portal dates the entry
     (server_sync/policy.py); with the clock not synced, never before the newest entry written with a synced clock
-    (``Ledger.business_date_at_least``: a Pi booted offline with its clock behind refused points inside the period). Never the operating system's date: on a kiosk whose system time zone is UTC that
+    (``Ledger.business_date_at_least``: a Pi booted offline with its clock behind refused points inside the
+    period). Never the operating system's date: on a kiosk whose system time zone is UTC that
     is yesterday in Tokyo until 09:00, and an exchange the kiosk allowed would be quarantined at the portal,
     its points gone and no sponsor money given."""
