@@ -15,6 +15,7 @@ Every file is fsynced, then the directory, so pulling the stick right after
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -179,19 +180,27 @@ def _idm_strings(value: Any) -> bool:
     return False
 
 
-def scan_ledger_export(path: Path) -> int:
-    """Count entries whose body holds an IDm-shaped string (a value that is exactly 16 hex digits).
+SAFE_DATA_KEYS = frozenset({"clip"})
+"""Entry data fields that hold 16 hex digits by design: the menu's playlist actions name a clip by the first 16
+hex digits of its SHA-256, as `kiosk media list` shows it (an `admin_action`'s ``clip``)."""
 
-    Whole values only: bodies are full of longer hex (tokens, hashes, keys) that
-    a substring search would flag, and base64 fields are left encoded. The
-    envelope's ``key_id`` is 16 hex digits by design (the signing key's
-    fingerprint, checked by verify), so it is the one value not looked at.
+
+def scan_ledger_export(path: Path) -> int:
+    """Count entries whose data holds an IDm-shaped string (a value that is exactly 16 hex digits).
+
+    Whole values only: bodies are full of longer hex (tokens, hashes, keys) that a substring search would flag,
+    and base64 fields are left encoded. Only an entry's ``data`` is looked at, where whatever the kiosk records
+    goes: the envelope's fields are fixed by the format (``key_id`` is 16 hex digits by design, the signing key's
+    fingerprint), and the kiosk's own id, which may be a Raspberry Pi's 16-digit serial, is not a card's. Nor are
+    the fields of :data:`SAFE_DATA_KEYS`. A ledger holding any of these had every export refused for ever.
     """
     _, rows = read_export(path)
     hits = 0
     for r in rows:
         obj = parse_body(r.body)
-        if _idm_strings({k: v for k, v in obj.items() if k != "key_id"}):
+        own = obj.get("kiosk")
+        data = {k: v for k, v in obj.get("data", {}).items() if k not in SAFE_DATA_KEYS and v != own}
+        if _idm_strings(data):
             hits += 1
     return hits
 
@@ -228,10 +237,21 @@ def export_day(stick: Path, ledger_path: Path, *, kiosk_id: str, timezone: str =
     tz = ZoneInfo(timezone)
     now = now or datetime.now(tz)
     day, rep, close_seq = _day_report(ledger_path, day, timezone)
-    need = ledger_path.stat().st_size * 2 + 1_048_576  # the export is base64 JSON: about twice the database
+    lines: list[str] | None = None
+    logs_error: str | None = None
+    if logs is not None:  # read first: the day's log is part of what must fit on the stick
+        start = int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp() * 1000)
+        try:
+            lines = [redact(line) for line in logs(start, start + 86_400_000)]
+        except (UsbExportError, OSError, subprocess.SubprocessError) as exc:
+            logs_error = str(exc) or type(exc).__name__
+    wal = Path(f"{ledger_path}-wal")
+    ledger_bytes = ledger_path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+    # The export is base64 JSON: about twice the database (its write-ahead log included); then the day's log.
+    need = ledger_bytes * 2 + sum(len(line.encode()) + 1 for line in lines or ()) + 1_048_576
     if shutil.disk_usage(stick).free < need:
         raise UsbExportError("the stick has {free} MB free; {need} MB needed",
-                             free=shutil.disk_usage(stick).free // 1_048_576, need=need // 1_048_576)
+                             free=shutil.disk_usage(stick).free // 1_048_576, need=-(-need // 1_048_576))
     out = stick / f"kiosk-{kiosk_id}-{now.strftime('%Y%m%d-%H%M%S')}"
     try:
         out.mkdir(parents=False, exist_ok=False)
@@ -255,19 +275,15 @@ def export_day(stick: Path, ledger_path: Path, *, kiosk_id: str, timezone: str =
             result.running_totals = True
             result.notes.append(f"{day} is not closed yet: the CSV holds the running (X) totals")
 
-        if logs is not None:
-            start = int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp() * 1000)
-            try:
-                lines = [redact(line) for line in logs(start, start + 86_400_000)]
-            except (UsbExportError, OSError, subprocess.SubprocessError) as exc:
-                result.logs_error = str(exc) or type(exc).__name__
-                result.notes.append(f"logs not exported: {result.logs_error}")
-            else:
-                text = "".join(line.rstrip("\n") + "\n" for line in lines)
-                if has_idm(text):  # cannot happen after redact(); kept so a regression fails closed
-                    raise UsbExportError("refused: the log still holds an IDm-shaped value")
-                name = f"kiosk-{day.isoformat()}.log"
-                result.files.append((name, _write_file(out / name, text.encode("utf-8"))))
+        if logs_error is not None:
+            result.logs_error = logs_error
+            result.notes.append(f"logs not exported: {logs_error}")
+        elif lines is not None:
+            text = "".join(line.rstrip("\n") + "\n" for line in lines)  # the day's log, read before the check
+            if has_idm(text):  # cannot happen after redact(); kept so a regression fails closed
+                raise UsbExportError("refused: the log still holds an IDm-shaped value")
+            name = f"kiosk-{day.isoformat()}.log"
+            result.files.append((name, _write_file(out / name, text.encode("utf-8"))))
 
         manifest = [f"kiosk {kiosk_id}", f"exported {now.isoformat(timespec='seconds')}",
                     f"business date {day.isoformat()}", f"ledger entries {result.entries}",
@@ -284,9 +300,19 @@ def export_day(stick: Path, ledger_path: Path, *, kiosk_id: str, timezone: str =
         shutil.rmtree(out, ignore_errors=True)
         if isinstance(exc, UsbExportError):
             raise
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # said as the check before would have said it, in words
+            raise UsbExportError("the stick has {free} MB free; {need} MB needed",
+                                 free=_free_mb(stick), need=-(-need // 1_048_576)) from None
         raise UsbExportError("writing to the stick failed ({detail}); nothing was left on it",
                              detail=exc.strerror or exc) from None
     return result
+
+
+def _free_mb(stick: Path) -> int:
+    try:
+        return shutil.disk_usage(stick).free // 1_048_576
+    except OSError:  # the stick was pulled meanwhile
+        return 0
 
 
 def result_json(r: ExportResult) -> str:
