@@ -7,6 +7,11 @@ public answer or the pushed config.
 
 Input is checked with the pydantic models below before anything is written, and an import is one
 transaction: a bad file changes nothing. Error messages name the item and the field.
+
+Every change of a group or project gives it a newer ``updated_ms`` (strictly newer, even within one
+millisecond). A staff form carries the ``updated_ms`` it was opened at, and its save passes it as ``seen_ms``:
+the row is then updated only if nobody changed it since (one conditional UPDATE), else :class:`StaleEdit`
+and nothing is written, so a page opened before a colleague's save never silently undoes it.
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
 from server_sync.db import groups, media_info, media_jobs, projects, writing
 
@@ -40,6 +46,11 @@ TZ = ZoneInfo("Asia/Tokyo")
 
 class CatalogError(ValueError):
     """Catalog input that must not be stored; the message names the item and field."""
+
+
+class StaleEdit(CatalogError):
+    """The group or project changed since the form that sends this was opened (its ``updated_ms`` is not the one
+    the form saw): nothing was stored. The staff page shows the stored item again, with what was typed."""
 
 
 class _In(BaseModel):
@@ -96,28 +107,51 @@ def group_id_for(name: str) -> str:
 
 
 # --- writing ----------------------------------------------------------------------------------------
-def save_group(conn: Connection, g: GroupIn, now_ms: int | None = None) -> None:
+def _newer(col: Any, now: int) -> ColumnElement[Any]:
+    """``updated_ms`` for a change made at ``now``: ``now``, or one more than the stored value if that is not older
+    (two saves in one millisecond, or a clock stepped back), so that every change is a new version."""
+    return case((col >= now, col + 1), else_=now)
+
+
+def save_group(conn: Connection, g: GroupIn, now_ms: int | None = None, *, seen_ms: int | None = None) -> None:
+    """Add or update ``g``. With ``seen_ms`` (the ``updated_ms`` the edit form was opened at) an existing group is
+    updated only if it is still at that version; else :class:`StaleEdit` and nothing is written."""
     now = now_ms or _now_ms()
     values = g.model_dump()
     clash = conn.execute(select(groups.c.id).where(groups.c.name == g.name, groups.c.id != g.id)).first()
     if clash is not None:
         raise CatalogError(f"group {g.id}: the name {g.name!r} is already used by group {clash[0]}")
     if conn.execute(select(groups.c.id).where(groups.c.id == g.id)).first() is None:
+        if seen_ms is not None:
+            raise StaleEdit(f"group {g.id}: it is no longer there")
         conn.execute(groups.insert().values(**values, created_ms=now, updated_ms=now))
-    else:
-        conn.execute(groups.update().where(groups.c.id == g.id).values(**values, updated_ms=now))
+        return
+    q = groups.update().where(groups.c.id == g.id)
+    if seen_ms is not None:
+        q = q.where(groups.c.updated_ms == seen_ms)
+    if conn.execute(q.values(**values, updated_ms=_newer(groups.c.updated_ms, now))).rowcount == 0:
+        raise StaleEdit(f"group {g.id}: changed by someone else since {seen_ms}")
 
 
-def save_project(conn: Connection, p: ProjectIn, now_ms: int | None = None) -> None:
+def save_project(conn: Connection, p: ProjectIn, now_ms: int | None = None, *, seen_ms: int | None = None) -> None:
+    """Add or update ``p`` (its media follow its group). With ``seen_ms`` (the ``updated_ms`` the edit form was
+    opened at) an existing project is updated only if it is still at that version; else :class:`StaleEdit` and
+    nothing is written."""
     now = now_ms or _now_ms()
     if p.group_id is not None and conn.execute(select(groups.c.id).where(groups.c.id == p.group_id)).first() is None:
         raise CatalogError(f"project {p.id}: no group {p.group_id!r} (add the group first)")
     values = p.model_dump(exclude={"start", "end"})
     values.update(start_date=p.start, end_date=p.end)
     if conn.execute(select(projects.c.id).where(projects.c.id == p.id)).first() is None:
+        if seen_ms is not None:
+            raise StaleEdit(f"project {p.id}: it is no longer there")
         conn.execute(projects.insert().values(**values, created_ms=now, updated_ms=now))
     else:
-        conn.execute(projects.update().where(projects.c.id == p.id).values(**values, updated_ms=now))
+        q = projects.update().where(projects.c.id == p.id)
+        if seen_ms is not None:
+            q = q.where(projects.c.updated_ms == seen_ms)
+        if conn.execute(q.values(**values, updated_ms=_newer(projects.c.updated_ms, now))).rowcount == 0:
+            raise StaleEdit(f"project {p.id}: changed by someone else since {seen_ms}")
     _media_follow(conn, p.id, p.group_id)
 
 
@@ -208,14 +242,15 @@ def import_pushed(conn: Connection, pushed: list[dict[str, Any]]) -> None:
             fresh = {"title_en": "", "summary": "", "summary_en": "", "goal_yen": 100_000, **values}
             conn.execute(projects.insert().values(id=p["id"], **fresh, created_ms=now, updated_ms=now))
         else:
-            conn.execute(projects.update().where(projects.c.id == p["id"]).values(**values, updated_ms=now))
+            conn.execute(projects.update().where(projects.c.id == p["id"])
+                         .values(**values, updated_ms=_newer(projects.c.updated_ms, now)))
         _media_follow(conn, p["id"], values["group_id"])
 
 
 def set_active(engine: Engine, project_id: str, active: bool) -> bool:
     with writing(engine) as conn:
         n = conn.execute(projects.update().where(projects.c.id == project_id)
-                         .values(active=active, updated_ms=_now_ms())).rowcount
+                         .values(active=active, updated_ms=_newer(projects.c.updated_ms, _now_ms()))).rowcount
     return bool(n)
 
 
@@ -240,19 +275,37 @@ def list_groups(conn: Connection) -> list[dict[str, Any]]:
              "projects": int(counts.get(r["id"], 0))} for r in rows]
 
 
+def group(conn: Connection, group_id: str) -> dict[str, Any] | None:
+    """One group as its edit form shows it, with the ``updated_ms`` the form carries (read together: one row)."""
+    r = conn.execute(select(groups).where(groups.c.id == group_id)).mappings().first()
+    return None if r is None else {"id": r["id"], "name": r["name"], "description": r["description"],
+                                   "contact": r["contact"], "updated_ms": int(r["updated_ms"])}
+
+
 def list_projects(conn: Connection) -> list[dict[str, Any]]:
     """Every project, active or not, with its group's name (never its contact), in catalog order."""
     q = (select(projects, groups.c.name.label("group_name"))
          .select_from(projects.outerjoin(groups, projects.c.group_id == groups.c.id))
          .order_by(projects.c.created_ms, projects.c.id))
-    out = []
-    for r in conn.execute(q).mappings():
-        out.append({"id": r["id"], "title": r["title"], "title_en": r["title_en"], "summary": r["summary"],
-                    "summary_en": r["summary_en"], "group_id": r["group_id"], "group": r["group_name"] or "",
-                    "area": r["area"], "goal_yen": int(r["goal_yen"]),
-                    "start": r["start_date"].isoformat() if r["start_date"] else None,
-                    "end": r["end_date"].isoformat() if r["end_date"] else None, "active": bool(r["active"])})
-    return out
+    return [_project(r) for r in conn.execute(q).mappings()]
+
+
+def project(conn: Connection, project_id: str) -> dict[str, Any] | None:
+    """One project as :func:`list_projects` gives it, plus the ``updated_ms`` its edit form carries (read in the
+    same statement as the values, so the form never pairs older values with a newer version)."""
+    q = (select(projects, groups.c.name.label("group_name"))
+         .select_from(projects.outerjoin(groups, projects.c.group_id == groups.c.id))
+         .where(projects.c.id == project_id))
+    r = conn.execute(q).mappings().first()
+    return None if r is None else {**_project(r), "updated_ms": int(r["updated_ms"])}
+
+
+def _project(r: Any) -> dict[str, Any]:
+    return {"id": r["id"], "title": r["title"], "title_en": r["title_en"], "summary": r["summary"],
+            "summary_en": r["summary_en"], "group_id": r["group_id"], "group": r["group_name"] or "",
+            "area": r["area"], "goal_yen": int(r["goal_yen"]),
+            "start": r["start_date"].isoformat() if r["start_date"] else None,
+            "end": r["end_date"].isoformat() if r["end_date"] else None, "active": bool(r["active"])}
 
 
 def running(p: dict[str, Any], today: dt.date) -> bool:

@@ -8,9 +8,8 @@ import re
 import time
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
 
 from server_sync import catalog
 from server_sync.db import configs, kiosk_info, media, writing
@@ -59,6 +58,73 @@ def for_target(conn: Connection, target: str) -> dict[str, Any] | None:
     return current(conn, target=target) or (current(conn, target="all") if target != "all" else None)
 
 
+PUBLISH_LOCK = (0x6B696F73, 0x636F6E66)
+"""PostgreSQL advisory lock keys (two int4: a keyspace apart from the one-key locks of server_sync/pools.py) that
+every config publisher holds until its transaction ends."""
+
+
+class Changed(Exception):
+    """What the caller's page edits changed since the page showed ``base_version``: nothing was published.
+    ``current`` is what the target runs now."""
+
+    def __init__(self, current: dict[str, Any] | None):
+        super().__init__("the configuration changed since the page was opened")
+        self.current = current
+
+
+def lock(conn: Connection) -> None:
+    """Serialise config publishers until ``conn``'s transaction ends (it must come from
+    :func:`server_sync.db.writing`).
+
+    A new version is built from the one before it (:func:`republish`): two publishers that both read version
+    N and each wrote N+1 with their own part changed would undo each other. On SQLite ``writing`` already holds
+    the database's one write lock (BEGIN IMMEDIATE) from the start of the transaction; on PostgreSQL this takes
+    an advisory transaction lock. Take it before the transaction writes anything that another publisher's
+    transaction writes too (pool allocations): a publisher waits for it holding nothing another one needs.
+    Taking it again in the same transaction is free."""
+    if conn.dialect.name == "sqlite":
+        if not conn.get_execution_options().get("write"):
+            raise RuntimeError("config publishing needs a write transaction (server_sync.db.writing)")
+        return
+    conn.execute(text("SELECT pg_advisory_xact_lock(CAST(:a AS integer), CAST(:b AS integer))"),
+                 {"a": PUBLISH_LOCK[0], "b": PUBLISH_LOCK[1]})
+
+
+def publish_in(conn: Connection, doc: Any, target: str = "all", by: str | None = None) -> dict[str, Any]:
+    """:func:`publish` inside the caller's write transaction (the version is stored when it commits)."""
+    if not isinstance(doc, dict):
+        raise configdoc.ConfigDocError("document: a config document is a JSON object")
+    if not TARGET_RE.match(target):
+        raise configdoc.ConfigDocError(f"target {target!r}: use all, group:<name> or kiosk:<id>")
+    lock(conn)
+    body = dict(doc)
+    # The portal judges each gift against the amounts of the version the kiosk ran
+    # (server_sync/policy.py), so every document it publishes states them.
+    body.setdefault("max_per_transaction_yen", configdoc.DEFAULT_MAX_PER_TRANSACTION_YEN)
+    body.setdefault("points_per_100_yen", configdoc.DEFAULT_POINTS_PER_100_YEN)
+    from_catalog = "projects" not in body
+    if from_catalog:
+        body["projects"] = catalog.pushed_projects(conn)
+        if not body["projects"]:
+            raise configdoc.ConfigDocError("projects: the catalog has no running project "
+                                           "(add one, or make one active)")
+    cfg = configdoc.validate(body)
+    norm = configdoc.normalised(cfg)
+    dig = configdoc.digest(norm)
+    have = {r[0] for r in conn.execute(select(media.c.sha256).where(
+        media.c.sha256.in_([i.sha256 for i in cfg.playlist])))}
+    missing = [i.sha256 for i in cfg.playlist if i.sha256 not in have]
+    if missing:
+        raise configdoc.ConfigDocError(f"playlist media not stored on the portal: {missing[:3]} "
+                                       "(add them with `kiosk-portal media-add`)")
+    if not from_catalog:
+        catalog.import_pushed(conn, [p.model_dump(exclude_unset=True) for p in cfg.projects])
+    version = newest_version(conn) + 1  # under the lock: no other publisher can take the same number
+    conn.execute(configs.insert().values(version=version, digest=dig, document=json.dumps(norm),
+                                         created_ms=time.time_ns() // 1_000_000, target=target, published_by=by))
+    return {"version": version, "digest": dig, "config": norm, "target": target}
+
+
 def publish(engine: Engine, doc: Any, target: str = "all", by: str | None = None) -> dict[str, Any]:
     """Validate and store ``doc`` as the next version. Media it names must already be stored.
 
@@ -67,57 +133,47 @@ def publish(engine: Engine, doc: Any, target: str = "all", by: str | None = None
     config-set``) is sent as written, and its projects are saved into the catalog in the same
     transaction, so the public pages always say what the kiosks were told.
     """
-    if not isinstance(doc, dict):
-        raise configdoc.ConfigDocError("document: a config document is a JSON object")
-    if not TARGET_RE.match(target):
-        raise configdoc.ConfigDocError(f"target {target!r}: use all, group:<name> or kiosk:<id>")
-    for _ in range(3):
-        try:
-            with writing(engine) as conn:
-                body = dict(doc)
-                # The portal judges each gift against the amounts of the version the kiosk ran
-                # (server_sync/policy.py), so every document it publishes states them.
-                body.setdefault("max_per_transaction_yen", configdoc.DEFAULT_MAX_PER_TRANSACTION_YEN)
-                body.setdefault("points_per_100_yen", configdoc.DEFAULT_POINTS_PER_100_YEN)
-                from_catalog = "projects" not in body
-                if from_catalog:
-                    body["projects"] = catalog.pushed_projects(conn)
-                    if not body["projects"]:
-                        raise configdoc.ConfigDocError("projects: the catalog has no running project "
-                                                       "(add one, or make one active)")
-                cfg = configdoc.validate(body)
-                norm = configdoc.normalised(cfg)
-                dig = configdoc.digest(norm)
-                have = {r[0] for r in conn.execute(select(media.c.sha256).where(
-                    media.c.sha256.in_([i.sha256 for i in cfg.playlist])))}
-                missing = [i.sha256 for i in cfg.playlist if i.sha256 not in have]
-                if missing:
-                    raise configdoc.ConfigDocError(f"playlist media not stored on the portal: {missing[:3]} "
-                                                   "(add them with `kiosk-portal media-add`)")
-                if not from_catalog:
-                    catalog.import_pushed(conn, [p.model_dump(exclude_unset=True) for p in cfg.projects])
-                version = newest_version(conn) + 1
-                conn.execute(configs.insert().values(version=version, digest=dig, document=json.dumps(norm),
-                                                     created_ms=time.time_ns() // 1_000_000, target=target,
-                                                     published_by=by))
-            return {"version": version, "digest": dig, "config": norm, "target": target}
-        except IntegrityError:
-            continue  # two publishers raced for the same version number
-    raise configdoc.ConfigDocError("could not allocate a config version (concurrent publishers)")
+    with writing(engine) as conn:
+        return publish_in(conn, doc, target, by)
 
 
-def republish(engine: Engine, target: str = "all", by: str | None = None, **changes: Any) -> dict[str, Any]:
-    """A new version for ``target``: what it runs now, with the catalog's running projects and ``changes``.
+def _document(conn: Connection, version: int) -> dict[str, Any]:
+    row = conn.execute(select(configs.c.document).where(configs.c.version == version)).first()
+    return json.loads(row[0]) if row else {}
 
-    Playlist items of projects that no longer run are left out (their clips stay stored).
-    """
-    with engine.connect() as conn:
-        cur = for_target(conn, target)
-        running = {p["id"] for p in catalog.pushed_projects(conn)}
+
+def republish_in(conn: Connection, target: str = "all", by: str | None = None, base_version: int | None = None,
+                 **changes: Any) -> dict[str, Any]:
+    """:func:`republish` inside the caller's write transaction: the version it builds on is read under the
+    publishers' lock (:func:`lock`), so no publish made meanwhile is undone.
+
+    ``base_version``: the version the caller's page showed for ``target`` (0: none yet). If the parts named in
+    ``changes`` differ now from that version's, raises :class:`Changed` and publishes nothing: a page opened
+    before a colleague's publish would otherwise silently put back what the colleague replaced. Other parts
+    changed meanwhile (activities, pools, point rules) are no clash: they are kept as they are now."""
+    lock(conn)
+    cur = for_target(conn, target)
+    if base_version is not None and base_version != (cur["version"] if cur else 0):
+        shown = _document(conn, base_version) if base_version else {}
+        now = cur["config"] if cur else {}
+        if any(shown.get(k) != now.get(k) for k in changes):
+            raise Changed(cur)
+    running = {p["id"] for p in catalog.pushed_projects(conn)}
     doc = {k: v for k, v in (cur["config"] if cur else {}).items() if k != "projects"}
     doc.update(changes)
     doc["playlist"] = [i for i in doc.get("playlist", []) if i.get("project") is None or i["project"] in running]
-    return publish(engine, doc, target, by)
+    return publish_in(conn, doc, target, by)
+
+
+def republish(engine: Engine, target: str = "all", by: str | None = None, base_version: int | None = None,
+              **changes: Any) -> dict[str, Any]:
+    """A new version for ``target``: what it runs now, with the catalog's running projects and ``changes``.
+
+    Playlist items of projects that no longer run are left out (their clips stay stored). Built and stored in
+    one transaction under the publishers' lock; ``base_version``: see :func:`republish_in`.
+    """
+    with writing(engine) as conn:
+        return republish_in(conn, target, by, base_version, **changes)
 
 
 def published_targets(conn: Connection) -> list[str]:
@@ -127,14 +183,20 @@ def published_targets(conn: Connection) -> list[str]:
     return sorted(have | {"all"}, key=lambda t: (order[t.split(":")[0]], t))
 
 
+def republish_everywhere_in(conn: Connection, by: str | None = None, **changes: Any) -> list[dict[str, Any]]:
+    """:func:`republish_everywhere` inside the caller's write transaction."""
+    lock(conn)
+    return [republish_in(conn, t, by, **changes) for t in published_targets(conn)]
+
+
 def republish_everywhere(engine: Engine, by: str | None = None, **changes: Any) -> list[dict[str, Any]]:
     """``changes`` (e.g. volunteer activities) for every target, each keeping its own playlist.
 
-    Most general first, so each kiosk's newest version is still its most specific one.
+    Most general first, so each kiosk's newest version is still its most specific one. One transaction under
+    the publishers' lock: every target gets the change, or none.
     """
-    with engine.connect() as conn:
-        targets = published_targets(conn)
-    return [republish(engine, t, by, **changes) for t in targets]
+    with writing(engine) as conn:
+        return republish_everywhere_in(conn, by, **changes)
 
 
 def store_media(conn: Connection, data: bytes, content_type: str = "application/octet-stream") -> str:

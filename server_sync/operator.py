@@ -277,6 +277,52 @@ def check_user(form: dict[str, list[str]], new: bool, group_ids: list[str]) -> t
     return v, e
 
 
+def _seen(form: dict[str, list[str]]) -> int | None:
+    """The ``updated_ms`` an edit form was opened at (its hidden ``seen``), or None if it carries none (a script,
+    or a page served before the portal had the field: saved as before, over whatever is stored). Anything else
+    than a number matches no version, so it is refused as changed: nothing is overwritten on a guess."""
+    raw = _one(form, "seen")
+    if not raw:
+        return None
+    value = decimal(raw, 0, 2**62)
+    return -1 if value is None else value
+
+
+# The fields of the group and project edit forms: (name, label as on the form: a gettext id).
+GROUP_FIELDS = [("name", N_("Name")), ("description", N_("Description")), ("contact", N_("contact (staff only)"))]
+PROJECT_FIELDS = [("title", N_("Title (Japanese)")), ("title_en", N_("Title (English)")),
+                  ("summary", N_("Summary (Japanese)")), ("summary_en", N_("Summary (English)")),
+                  ("group_id", N_("Group")), ("area", N_("Policy area")), ("goal_yen", N_("Goal (yen)")),
+                  ("start", N_("First day")), ("end", N_("Last day")),
+                  ("active", N_("Shown on kiosks and the public pages"))]
+
+
+def stored_form(item: dict[str, Any]) -> dict[str, list[str]]:
+    """A stored group or project as its edit form's fields, with the version it was read at (hidden ``seen``)."""
+    form = {k: ["" if v is None else ("1" if v is True else ("" if v is False else str(v)))]
+            for k, v in item.items() if k != "updated_ms"}
+    form["seen"] = [str(item["updated_ms"])]
+    return form
+
+
+def stale_rows(fields: list[tuple[str, str]], typed: dict[str, list[str]], stored: dict[str, list[str]],
+               lang: str, shown: Callable[[str, str], str] = lambda name, value: value) -> list[dict[str, str]]:
+    """The fields where what was typed (``typed``: the refused form) is not what is stored now (``stored``): label,
+    typed and stored value as the staff member reads them. Shown beside the form after a save refused as stale,
+    so nothing typed is lost without a word."""
+    rows = []
+    for name, label in fields:
+        mine, now = _one(typed, name), _one(stored, name)
+        if name == "goal_yen":
+            same = mine.replace(",", "").replace("¥", "").replace("円", "") == now
+        else:
+            same = mine.replace("/", "-") == now if name in ("start", "end") else mine == now
+        if not same:
+            rows.append({"name": name, "label": pages.staff_text(label, lang), "typed": shown(name, mine),
+                         "now": shown(name, now)})
+    return rows
+
+
 def check_enroll(form: dict[str, list[str]]) -> tuple[dict[str, Any], Errors]:
     e: Errors = {}
     kid = _one(form, "kiosk_id").lower()
@@ -453,15 +499,17 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
 
     # --- groups -------------------------------------------------------------------------------------
     def groups_page(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, Any] | None = None,
-                    errors: Errors | None = None, editing: str | None = None, notice: str = "") -> str:
+                    errors: Errors | None = None, editing: str | None = None, notice: str = "",
+                    stale: list[dict[str, str]] | None = None) -> str:
         with engine.connect() as conn:
             gs = catalog.list_groups(conn)
-        if form is None and editing:
-            form = next(({k: [str(v or "")] for k, v in g.items()} for g in gs if g["id"] == editing), None)
-            if form is None:
-                raise Forbidden
+            if form is None and editing:
+                g = catalog.group(conn, editing)
+                if g is None:
+                    raise Forbidden
+                form = stored_form(g)
         return pages.staff_page("staff_groups.html", lang, groups=gs, form=form or {}, errors=tr(lang, errors or {}),
-                                editing=editing, notice=notice, nav="groups", **c)
+                                editing=editing, notice=notice, nav="groups", stale=stale, **c)
 
     @app.get("/staff/groups", response_class=HTMLResponse, tags=["staff"])
     def groups_list(request: Request, edit: str | None = None) -> Response:
@@ -485,15 +533,26 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                 e["name"] = (N_("Another group already has this name."), {})
             if e:
                 return groups_page(who, lang, c, form, e, editing=None if new else v["id"])
-            with writing(engine) as conn:
-                catalog.save_group(conn, catalog.GroupIn(**v))
+            try:
+                with writing(engine) as conn:
+                    catalog.save_group(conn, catalog.GroupIn(**v), seen_ms=None if new else _seen(form))
+            except catalog.StaleEdit:
+                # A colleague saved this group since the page was opened: the form shows what is stored now (and
+                # its version), what was typed stays beside it; saving again is a deliberate choice.
+                with engine.connect() as conn:
+                    g = catalog.group(conn, v["id"])
+                if g is None:
+                    raise Forbidden from None
+                now = stored_form(g)
+                return html(groups_page(who, lang, c, now, editing=v["id"],
+                                        stale=stale_rows(GROUP_FIELDS, form, now, lang)), 409)
             return done("/staff/groups", "saved")
         return await post(request, "staff", handle)
 
     # --- projects -----------------------------------------------------------------------------------
     def project_row(pid: str) -> dict[str, Any] | None:
         with engine.connect() as conn:
-            return next((p for p in catalog.list_projects(conn) if p["id"] == pid), None)
+            return catalog.project(conn, pid)
 
     def projects_page(who: staff.Who, lang: str, c: dict[str, Any], notice: str = "") -> str:
         view = queries.catalog_view(engine)
@@ -501,11 +560,23 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
         return pages.staff_page("staff_projects.html", lang, projects=mine, notice=notice, nav="projects", **c)
 
     def project_form(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, Any], errors: Errors,
-                     editing: str | None) -> str:
+                     editing: str | None, stale: list[dict[str, str]] | None = None) -> str:
         names = group_names()
         choices = {g: n for g, n in names.items() if who.may_edit_group(g)}
         return pages.staff_page("staff_project_form.html", lang, form=form, errors=tr(lang, errors), editing=editing,
-                                group_choices=choices, areas=AREAS, nav="projects", **c)
+                                group_choices=choices, areas=AREAS, nav="projects", stale=stale, **c)
+
+    def project_shown(lang: str, names: dict[str, str]) -> Callable[[str, str], str]:
+        """A project form field's value as the staff member reads it (a group's name, an area's, yes/no)."""
+        def shown(name: str, value: str) -> str:
+            if name == "group_id":
+                return names.get(value, value)
+            if name == "area":
+                return pages.area_title(value, lang) or value
+            if name == "active":
+                return pages.staff_text(N_("yes") if value == "1" else N_("no (inactive)"), lang)
+            return value
+        return shown
 
     @app.get("/staff/projects", response_class=HTMLResponse, tags=["staff"])
     def projects_list(request: Request) -> Response:
@@ -526,9 +597,7 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                 raise NotFound(*TO_PROJECTS)
             if not who.may_edit_group(p["group_id"]):
                 raise Forbidden
-            form = {k: ["" if v is None else ("1" if v is True else ("" if v is False else str(v)))]
-                    for k, v in p.items()}
-            return project_form(who, lang, c, form, {}, project_id)
+            return project_form(who, lang, c, stored_form(p), {}, project_id)
         return page(request, "any", render)
 
     @app.post("/staff/projects", response_class=HTMLResponse, tags=["staff"])
@@ -551,8 +620,20 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                 v["id"] = editing
             if e:
                 return project_form(who, lang, c, form, e, editing)
-            with writing(engine) as conn:
-                catalog.save_project(conn, catalog.ProjectIn(**v))
+            try:
+                with writing(engine) as conn:
+                    catalog.save_project(conn, catalog.ProjectIn(**v), seen_ms=None if editing is None else _seen(form))
+            except catalog.StaleEdit:
+                # A colleague saved this project since the page was opened: the form shows what is stored now (and
+                # its version), what was typed stays beside it; saving again is a deliberate choice.
+                now = project_row(v["id"])
+                if now is None:
+                    raise NotFound(*TO_PROJECTS) from None
+                if not who.may_edit_group(now["group_id"]):
+                    raise Forbidden from None  # moved to another group meanwhile
+                stored = stored_form(now)
+                rows = stale_rows(PROJECT_FIELDS, form, stored, lang, project_shown(lang, group_names()))
+                return html(project_form(who, lang, c, stored, {}, editing, rows), 409)
             return done("/staff/projects", "saved")
         return await post(request, "any", handle)
 
@@ -712,13 +793,18 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
         return out
 
     def schedule_page(who: staff.Who, lang: str, c: dict[str, Any], target: str,
-                      form: dict[str, list[str]] | None = None, errors: Errors | None = None) -> str:
+                      form: dict[str, list[str]] | None = None, errors: Errors | None = None,
+                      changed: bool = False) -> str:
+        """The target's playlist form: what it runs now, or ``form`` as sent (with ``errors``). The form carries
+        the version it was made from (``base``), so a save after a colleague's publish is caught
+        (``changed``: the page shows the newest playlist and says so)."""
         if not configstore.TARGET_RE.match(target):
             raise Forbidden
         with engine.connect() as conn:
             cur = configstore.for_target(conn, target)
             running = catalog.pushed_projects(conn)
         clips = media_rows(who)
+        base = _one(form, "base") if form is not None else str(cur["version"] if cur else 0)
         if form is None:
             form = {}
             doc = cur["config"] if cur else {}
@@ -737,7 +823,7 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
         return pages.staff_page("staff_schedule.html", lang, target=target, current=cur, form=form,
                                 errors=tr(lang, errors or {}), clips=clips, projects=running, weekdays=WEEKDAYS,
                                 item_rows=range(n_items + BLANK_ROWS), slide_rows=range(n_slides + BLANK_ROWS),
-                                nav="playlists", **c)
+                                base=base, changed=changed, nav="playlists", **c)
 
     @app.get("/staff/playlists", response_class=HTMLResponse, tags=["staff"])
     def playlists(request: Request, target: str | None = None) -> Response:
@@ -759,9 +845,15 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                 stored = {r[0] for r in conn.execute(select(media.c.sha256))}
             clips = {m["sha256"]: m["name"] for m in media_rows(who) if m["sha256"] in stored}
             items, slides, e = check_schedule(form, clips, running)
+            base = decimal(_one(form, "base"))  # the version the page was made from (none: a form of older pages)
             if not e:
                 try:
-                    configstore.republish(engine, target=target, by=who.name, playlist=items, slides=slides)
+                    configstore.republish(engine, target=target, by=who.name, base_version=base, playlist=items,
+                                          slides=slides)
+                except configstore.Changed:
+                    # A colleague published another playlist for this target since the page was opened: nothing
+                    # is published; the page shows theirs, to change again.
+                    return html(schedule_page(who, lang, c, target, changed=True), 409)
                 except ConfigDocError as exc:
                     e["playlist"] = (N_("Could not publish: %(reason)s"), {"reason": str(exc)})
             if e:

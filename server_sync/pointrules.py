@@ -41,6 +41,11 @@ def save(engine: Engine, points_per_100_yen: int, activities: list[dict[str, Any
          by: str | None = None) -> dict[str, Any]:
     """Store the next version and publish it to every kiosk target; returns the rules document.
 
+    The version is the next after the newest the administrator's save found. It is claimed (its row stored)
+    and published in one transaction under the config publishers' lock: if another administrator saved that
+    version first, nothing is stored or published and the save is refused, so the rules kiosks run are
+    always the rules the portal shows as in force.
+
     Raises :class:`configdoc.ConfigDocError` on a document that must not be published.
     """
     with engine.connect() as conn:
@@ -50,17 +55,24 @@ def save(engine: Engine, points_per_100_yen: int, activities: list[dict[str, Any
             {"version": version, "points_per_100_yen": points_per_100_yen, "activities": activities})
     except ValueError as exc:
         raise configdoc.ConfigDocError(str(exc)) from None
-    # Published first: a version is stored (and shown as in force) only once kiosks can receive it.
-    publish(engine, rules, by)
     doc = rules.model_dump(mode="json")
     try:
         with writing(engine) as conn:
+            configstore.lock(conn)  # first: the rules row and the configs are written in publishers' order
             conn.execute(point_rules.insert().values(version=version, document=json.dumps(doc),
                                                      created_ms=time.time_ns() // 1_000_000, created_by=by))
+            publish_in(conn, rules, by)  # refused (ConfigDocError): the row goes with it
     except IntegrityError:
         raise configdoc.ConfigDocError("another administrator saved the point rules at the same moment; "
                                        "reload the page and save again") from None
     return doc
+
+
+def publish_in(conn: Connection, rules: configdoc.PointRules, by: str | None = None) -> list[dict[str, Any]]:
+    """:func:`publish` inside the caller's write transaction."""
+    return configstore.republish_everywhere_in(conn, by=by, points_rules=rules.model_dump(mode="json"),
+                                               activities=configdoc.rule_activities(rules),
+                                               points_per_100_yen=rules.points_per_100_yen)
 
 
 def publish(engine: Engine, rules: configdoc.PointRules, by: str | None = None) -> list[dict[str, Any]]:
@@ -69,3 +81,21 @@ def publish(engine: Engine, rules: configdoc.PointRules, by: str | None = None) 
     return configstore.republish_everywhere(engine, by=by, points_rules=rules.model_dump(mode="json"),
                                             activities=configdoc.rule_activities(rules),
                                             points_per_100_yen=rules.points_per_100_yen)
+
+
+def activity_titles(conn: Connection) -> dict[str, tuple[str, str]]:
+    """Every volunteer activity any saved version of the rules names: its id to its (Japanese, English) title,
+    newest version first, so an activity retired since keeps the name it had. The English title is the newest
+    non-empty one (empty when no version gave one). Read-only: for pages that show a grant in words (my page)."""
+    titles: dict[str, tuple[str, str]] = {}
+    for (document,) in conn.execute(select(point_rules.c.document).order_by(point_rules.c.version.desc())):
+        try:
+            activities = json.loads(document).get("activities") or []
+        except (ValueError, AttributeError):
+            continue
+        for a in activities:
+            if not isinstance(a, dict) or not isinstance(a.get("id"), str) or not a.get("title"):
+                continue
+            ja, en = titles.get(a["id"], (str(a["title"]), ""))
+            titles[a["id"]] = (ja, en or str(a.get("title_en") or ""))
+    return titles

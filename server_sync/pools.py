@@ -117,8 +117,11 @@ def save_pool(engine: Engine, v: dict[str, Any]) -> None:
     """Create or change a pool (``id``, ``sponsor``, ``sponsor_en``, ``funded_yen``, ``yen_per_point``,
     ``per_kiosk_yen``, ``areas``, ``start``, ``end``), hand out allocations and publish.
 
-    The funded amount may not go below what is already handed to kiosks (that money may be spent offline)."""
+    The funded amount may not go below what is already handed to kiosks (that money may be spent offline).
+    Saved, handed out and published in one transaction under the config publishers' lock, so the version kiosks
+    run carries the pools as saved: a save or publish made at the same moment waits, and keeps this pool."""
     with writing(engine) as conn:
+        configstore.lock(conn)  # before writing a pool row: another publisher may be handing out allocations
         row = conn.execute(select(sponsor_pools).where(sponsor_pools.c.id == v["id"])).first()
         fields = {k: v[k] for k in ("sponsor", "sponsor_en", "funded_yen", "yen_per_point", "per_kiosk_yen",
                                     "start", "end")}
@@ -133,7 +136,7 @@ def save_pool(engine: Engine, v: dict[str, Any]) -> None:
             conn.execute(sponsor_pools.update().where(sponsor_pools.c.id == v["id"]).values(**fields))
         if len(pushed_pools(conn)) > MAX_PUSHED:  # raised inside the transaction: the pool is not saved
             raise TooManyPools(f"{MAX_PUSHED} pools are running or ended within {KEEP_ENDED_DAYS} days")
-    top_up(engine, force_publish=True)
+        _top_up_in(conn, force_publish=True)
 
 
 def _active(p: dict[str, Any], today: dt.date) -> bool:
@@ -144,30 +147,37 @@ def top_up(engine: Engine, force_publish: bool = False, today: dt.date | None = 
     """Raise each enrolled, unsuspended kiosk's allocation of each running pool back to ``per_kiosk_yen``
     left (as far as the portal has seen its spending), from money not handed out yet; publish when anything
     changed. Returns whether it published."""
-    today = today or dt.date.today()
-    changed = False
     with writing(engine) as conn:
-        live = [r[0] for r in conn.execute(select(kiosks.c.id).where(kiosks.c.suspended_ms.is_(None)))]
-        spent = spent_by_pool(conn)
-        for p in list_pools(conn):
-            if not _active(p, today):
+        return _top_up_in(conn, force_publish, today)
+
+
+def _top_up_in(conn: Connection, force_publish: bool = False, today: dt.date | None = None) -> bool:
+    """:func:`top_up` inside the caller's write transaction. The allocations are written and published in it
+    under the config publishers' lock (taken first): the pools published are those the transaction commits, and
+    a publisher at the same moment (another pool's save, a playlist, the point rules) waits and keeps them."""
+    today = today or dt.date.today()
+    configstore.lock(conn)
+    changed = False
+    live = [r[0] for r in conn.execute(select(kiosks.c.id).where(kiosks.c.suspended_ms.is_(None)))]
+    spent = spent_by_pool(conn)
+    for p in list_pools(conn):
+        if not _active(p, today):
+            continue
+        alloc = dict(p["allocations"])
+        free = p["funded_yen"] - sum(alloc.values())
+        for kid in sorted(live):
+            left = alloc.get(kid, 0) - spent.get(p["id"], {}).get(kid, {}).get("yen", 0)
+            if left * 2 >= p["per_kiosk_yen"] or free <= 0:
                 continue
-            alloc = dict(p["allocations"])
-            free = p["funded_yen"] - sum(alloc.values())
-            for kid in sorted(live):
-                left = alloc.get(kid, 0) - spent.get(p["id"], {}).get(kid, {}).get("yen", 0)
-                if left * 2 >= p["per_kiosk_yen"] or free <= 0:
-                    continue
-                add = min(p["per_kiosk_yen"] - left, free)
-                alloc[kid] = alloc.get(kid, 0) + add
-                free -= add
-            if alloc != p["allocations"]:
-                conn.execute(sponsor_pools.update().where(sponsor_pools.c.id == p["id"])
-                             .values(allocations=json.dumps(alloc, sort_keys=True)))
-                changed = True
-        pools = pushed_pools(conn)
+            add = min(p["per_kiosk_yen"] - left, free)
+            alloc[kid] = alloc.get(kid, 0) + add
+            free -= add
+        if alloc != p["allocations"]:
+            conn.execute(sponsor_pools.update().where(sponsor_pools.c.id == p["id"])
+                         .values(allocations=json.dumps(alloc, sort_keys=True)))
+            changed = True
     if changed or force_publish:
-        configstore.republish_everywhere(engine, by="pools", pools=pools)
+        configstore.republish_everywhere_in(conn, by="pools", pools=pushed_pools(conn))
     return changed or force_publish
 
 
