@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from kiosk.ledger.keys import public_from_raw
-from server_sync import kiosk_keys, logfilter, pages, pools, queries
+from server_sync import kiosk_keys, logfilter, pages, pointrules, pools, queries
 from server_sync.db import entries, kiosks, mypage_claims, mypage_tokens, mypages, writing
 from server_sync.errors import PortalError
 from server_sync.wire import mypage as W
@@ -142,6 +142,7 @@ def history(engine: Engine, tokens: list[str]) -> dict[str, Any]:
                    entries.c.quarantine.is_(None))
             .order_by(entries.c.time_ms.desc(), entries.c.kiosk_id, entries.c.seq.desc())).all()
         sponsors = pools.sponsor_names(conn)  # points exchanged for sponsor gifts (docs/points.md)
+        activities = pointrules.activity_titles(conn)  # a grant's activity in words, even one retired since
     items: list[dict[str, Any]] = []
     balance = given = count = 0
     kiosks_seen: set[str] = set()
@@ -161,14 +162,31 @@ def history(engine: Engine, tokens: list[str]) -> dict[str, Any]:
             balance -= pts or 0
         else:
             try:
-                item["activity"] = json.loads(body)["data"].get("activity", "")
+                activity = str(json.loads(body)["data"].get("activity", ""))
             except (ValueError, KeyError, TypeError, AttributeError):
-                item["activity"] = ""
+                activity = ""
+            # The rules' title (the public rules page's and the kiosk menu's words); the id only for an activity
+            # no saved version of the rules names.
+            title, title_en = activities.get(activity, (activity, ""))
+            item.update(activity=activity, activity_title=title, activity_title_en=title_en or title)
             balance += pts or 0
         kiosks_seen.add(kid)
         items.append(item)
     return {"points_balance": balance, "given_yen": given, "gifts": count, "kiosks": sorted(kiosks_seen),
             "items": items}
+
+
+def behind(engine: Engine, secret: str, shown: list[str]) -> dict[str, Any]:
+    """Which kiosks have told the portal (in a heartbeat) of more ledger entries than it holds: their newest
+    records, gifts perhaps among them, have not arrived. Only kiosks the page already names (``shown``, those of
+    the card's history) are named; the kiosk the page was made at is said as such (``here``), never by its id
+    when the page does not name it already (docs/privacy.md, "My page, step by step")."""
+    with engine.connect() as conn:
+        made_at = conn.execute(select(mypages.c.kiosk_id).where(mypages.c.id == _page_id(secret))).scalar()
+        ask = set(shown) | ({made_at} if made_at else set())
+        late = {kid for (kid,) in conn.execute(select(kiosks.c.id).where(
+            kiosks.c.id.in_(sorted(ask)), kiosks.c.reported_size > kiosks.c.size))} if ask else set()
+    return {"named": sorted(late & set(shown)), "here": made_at in late and made_at not in shown}
 
 
 def install(app: FastAPI, engine: Engine) -> None:
@@ -213,8 +231,9 @@ def install(app: FastAPI, engine: Engine) -> None:
             return HTMLResponse(pages._render("mypage_gone.html", lg, "/", closed=False), status_code=404,
                                 headers=PRIVATE)
         titles = {p["id"]: pages._title(p, lg) for p in queries.projects(engine)}
-        return HTMLResponse(pages._render("mypage.html", lg, f"/me/{secret}", h=history(engine, tokens),
-                                          titles=titles, secret=secret), headers=PRIVATE)
+        h = history(engine, tokens)
+        return HTMLResponse(pages._render("mypage.html", lg, f"/me/{secret}", h=h, titles=titles, secret=secret,
+                                          late=behind(engine, secret, h["kiosks"])), headers=PRIVATE)
 
     @app.post("/me/{secret}/revoke", tags=["pages"], responses={404: {}}, summary="Close a my page for good")
     def mypage_revoke(secret: str, lang: str | None = None) -> Response:
