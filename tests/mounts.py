@@ -5,6 +5,8 @@ elsewhere the test is skipped, saying so."""
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,3 +25,24 @@ def small_tmpfs(where: Path, size: str = "2m") -> Iterator[Path]:
         yield where
     finally:
         subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def fill(d: Path, leave: int = 0) -> Path:
+    """Take every free byte of ``d``'s file system (but about ``leave``) with one file, ``d/filler``, as a growing
+    log or another program would; returns it (unlink it to give the room back)."""
+    filler = d / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        if leave:
+            st = os.statvfs(d)
+            os.write(fd, b"\0" * max(0, st.f_bavail * st.f_frsize - leave))
+        else:
+            for size in (65536, 4096, 512, 1):
+                try:
+                    while True:
+                        os.write(fd, b"\0" * size)
+                except OSError as exc:
+                    assert exc.errno == errno.ENOSPC, exc
+    finally:
+        os.close(fd)
+    return filler

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -22,23 +21,7 @@ import pytest
 from kiosk.donation import flow
 from kiosk.ledger import verify_path
 from tests.donation.conftest import Kiosk, approved_charges, card, entries_of
-from tests.mounts import small_tmpfs
-
-
-def _fill(d: Path) -> Path:
-    """Take every free byte of ``d``'s file system."""
-    filler = d / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    try:
-        for size in (65536, 4096, 512, 1):
-            try:
-                while True:
-                    os.write(fd, b"\0" * size)
-            except OSError as exc:
-                assert exc.errno == errno.ENOSPC
-    finally:
-        os.close(fd)
-    return filler
+from tests.mounts import fill, small_tmpfs
 
 
 @dataclass
@@ -73,7 +56,7 @@ def test_a_disk_that_fills_up_during_the_charge_still_records_the_gift(small_kio
 
     def disk_fills(point: str) -> None:
         if point == "after_charge" and not filled:
-            filled.append(_fill(k.dir))
+            filled.append(fill(k.dir))
 
     led, term, svc = k.open(crash_point=disk_fills)
     state = svc.reader_event(card(1))
@@ -106,7 +89,7 @@ def test_a_full_disk_refuses_the_intent_and_charges_nothing(small_kiosk: _Kiosk)
     k = small_kiosk
     led, term, svc = k.open()
     before = led.size
-    filler = _fill(k.dir)
+    filler = fill(k.dir)
     for n in range(3):  # every tap, not only the first
         state = svc.reader_event(card(n))
         assert (state.name, svc.screen.hint) == ("error", "unavailable"), state

@@ -63,26 +63,11 @@ def _tick_many(m: Metrics, start: int, n: int) -> None:
         m.tick(float(i), 30.0 * i, wall=WALL, showing="clip:3c8af16e:kodomo-shokudo", display="1280x720")
 
 
-def _fill(disk) -> object:  # noqa: ANN001
-    """Fill ``disk`` to the last byte with one file; returns it."""
-    import errno
-
-    filler = disk / "filler"
-    with open(filler, "wb", buffering=0) as f:
-        for chunk in (b"\0" * 65536, b"\0"):
-            try:
-                while True:
-                    f.write(chunk)
-            except OSError as exc:
-                assert exc.errno == errno.ENOSPC, exc
-    return filler
-
-
 def test_a_disk_that_fills_mid_write_leaves_no_half_line(tmp_path):
     """The data partition fills while a batch of lines is being appended (a real tmpfs, filled with a file): the
     part of the batch that fit is taken back, so every line of the file stays a whole JSON object and the lines
     written once there is room again are readable, the failed batch's samples aside (kept in memory only)."""
-    from tests.mounts import small_tmpfs
+    from tests.mounts import fill, small_tmpfs
 
     with small_tmpfs(tmp_path / "disk", "256k") as disk:
         path = disk / "metrics" / "player.jsonl"
@@ -90,7 +75,7 @@ def test_a_disk_that_fills_mid_write_leaves_no_half_line(tmp_path):
         m.tick(0.0, 0.0, wall=WALL)
         _tick_many(m, 1, 10)  # one batch on disk: less than a page, so the next batch can half fit
         assert len(path.read_bytes()) < 4096 - 100
-        filler = _fill(disk)
+        filler = fill(disk)
         _tick_many(m, 11, 10)  # this batch meets the full disk part way through
         raw = path.read_bytes()
         assert raw.endswith(b"\n"), raw[-200:]

@@ -19,22 +19,7 @@ from pathlib import Path
 import pytest
 
 from kiosk.ledger.durable import write_atomic
-from tests.mounts import small_tmpfs
-
-
-def _fill(d: Path) -> Path:
-    filler = d / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-    try:
-        for size in (65536, 4096, 512, 1):
-            try:
-                while True:
-                    os.write(fd, b"\0" * size)
-            except OSError as exc:
-                assert exc.errno == errno.ENOSPC
-    finally:
-        os.close(fd)
-    return filler
+from tests.mounts import fill, small_tmpfs
 
 
 def _state(d: Path) -> dict[str, bytes]:
@@ -104,7 +89,7 @@ def test_each_write_path_fails_whole_and_recovers(tmp_path: Path, name: str, con
         before = _state(d)
         filler = None
         if condition == "full":
-            filler = _fill(d)
+            filler = fill(d)
         else:
             subprocess.run(["mount", "-o", "remount,ro", str(d)], check=True)
         try:
@@ -140,7 +125,7 @@ def test_a_full_disk_is_reported_and_sync_goes_on_when_space_returns(tmp_path: P
             up = rig.uploader(portal.url)
             up.enroll(portal.issue_code(rig.kiosk_id))
             rig.donate(3)
-            filler = _fill(d)
+            filler = fill(d)
             st = up.sync_once(max_attempts=2)
             assert not st.ok and "No space left on device" in (st.last_error or ""), st.last_error
             saved = json.loads((rig.cfg.data_dir / "sync-state.json").read_text())
@@ -159,7 +144,7 @@ def test_a_full_disk_is_reported_and_sync_goes_on_when_space_returns(tmp_path: P
 def test_write_atomic_on_a_full_disk_keeps_the_old_file(tmp_path: Path) -> None:
     with small_tmpfs(tmp_path / "data", size="1m") as d:
         write_atomic(d / "f.json", "old")
-        filler = _fill(d)
+        filler = fill(d)
         with pytest.raises(OSError):
             write_atomic(d / "f.json", "x" * 100_000)
         assert (d / "f.json").read_text() == "old"

@@ -10,7 +10,6 @@ is filled with a file between two lookups.
 
 from __future__ import annotations
 
-import errno
 import json
 from pathlib import Path
 
@@ -20,27 +19,9 @@ from kiosk.app.points import points_desk
 from kiosk.donation.exchange import card_spendable
 from kiosk.sync import pointsync
 from server_sync import catalog
-from tests.mounts import small_tmpfs
+from tests.mounts import fill, small_tmpfs
 
 CARD = 9
-
-
-def _fill(disk: Path) -> Path:
-    """Fill ``disk`` to the last byte with one file; returns it."""
-    filler = disk / "filler"
-    with open(filler, "wb", buffering=0) as f:
-        chunk = b"\0" * 65536
-        try:
-            while True:
-                f.write(chunk)
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC, exc
-        try:
-            while True:
-                f.write(b"\0")
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC, exc
-    return filler
 
 
 def test_a_full_disk_does_not_stop_a_points_lookup_the_portal_answered(portal, tmp_path: Path):  # noqa: ANN001
@@ -59,7 +40,7 @@ def test_a_full_disk_does_not_stop_a_points_lookup_the_portal_answered(portal, t
 
             rig.donate(5, card=CARD, amounts=(1000,))  # 50 more, seen by the portal
             assert up.sync_once().ok
-            filler = _fill(disk)
+            filler = fill(disk)
             before = sorted(p.name for p in rig.cfg.data_dir.iterdir())
 
             # The portal answers (and hands this kiosk the 50 new points): the citizen sees the answer.
@@ -89,7 +70,7 @@ def test_an_unwritable_answer_is_forgotten_by_a_restart_and_the_old_word_stands(
         data = disk / "data"
         data.mkdir()
         pointsync.remember(data, "aa" * 16, 40)
-        _fill(disk)
+        fill(disk)
         pointsync.remember(data, "bb" * 16, 70, ["bb" * 16, "aa" * 16])  # the same card under a newer token
         assert pointsync.last_word(data, ["bb" * 16, "aa" * 16]) == 70
         assert json.loads((data / pointsync.FILE).read_text()) == {"aa" * 16: 40}

@@ -11,7 +11,6 @@ database; filling them and remounting read-only need root (CI has it), elsewhere
 
 from __future__ import annotations
 
-import errno
 import os
 import subprocess
 import time
@@ -33,32 +32,12 @@ from server_sync.embedded import start_portal
 from server_sync.i18n import translations
 from server_sync.staff import add_user
 from server_sync.wire import protocol as P
-from tests.mounts import small_tmpfs
+from tests.mounts import fill, small_tmpfs
 
 SIZE = (192, 108)
 CATALOG = {"groups": [{"id": "group-a", "name": "Aの会"}],
            "projects": [{"id": "proj-a", "group_id": "group-a", "title": "Aのプロジェクト", "area": "green",
                          "goal_yen": 1000}]}
-
-
-def _fill(d: Path, leave: int = 0) -> Path:
-    """Take every free byte of ``d``'s file system but about ``leave``."""
-    filler = d / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    try:
-        if leave:
-            st = os.statvfs(d)
-            os.write(fd, b"\0" * max(0, st.f_bavail * st.f_frsize - leave))
-        else:
-            for size in (65536, 4096, 512, 1):
-                try:
-                    while True:
-                        os.write(fd, b"\0" * size)
-                except OSError as exc:
-                    assert exc.errno == errno.ENOSPC
-    finally:
-        os.close(fd)
-    return filler
 
 
 def _portal(tmp_path: Path, spool: Path, db: Path):  # noqa: ANN202
@@ -105,7 +84,7 @@ def test_photos_sent_to_a_full_spool_are_refused_saying_the_disk_is_full(tmp_pat
         handle = _portal(tmp_path, spool, tmp_path / "portal.db")
         try:
             s, token = staff_session(handle.url, "editor-a", lang=lang)
-            filler = _fill(spool)
+            filler = fill(spool)
             want = translations(lang).gettext(movies.NO_ROOM)
             r = _send(s, handle.url, token, files)
             assert r.status_code == 507, (r.status_code, r.text)
@@ -136,7 +115,7 @@ def test_a_video_uploaded_to_a_full_or_read_only_spool_is_refused_in_plain_words
                     "Content-Type": "video/mp4"})
 
             want = translations("ja").gettext(mediajobs.NO_ROOM_PAGE)
-            filler = _fill(spool)
+            filler = fill(spool)
             r = upload()
             assert (r.status_code, r.json()) == (507, {"error": "no_room", "reason": want}), r.text
             filler.unlink()
@@ -162,7 +141,7 @@ def test_a_movie_that_does_not_fit_on_the_spool_fails_saying_the_disk_is_full(tm
         handle = _portal(tmp_path, spool, tmp_path / "portal.db")
         try:
             s, token = staff_session(handle.url, "editor-a")
-            filler = _fill(spool, leave=photos_bytes + 48 * 1024)  # the photos and their spec, not the movie
+            filler = fill(spool, leave=photos_bytes + 48 * 1024)  # the photos and their spec, not the movie
             r = _send(s, handle.url, token, files)
             assert r.status_code == 202, r.text
             job = r.json()["job"]
@@ -197,7 +176,7 @@ def test_a_finished_movie_the_full_database_cannot_take_fails_at_once_not_runnin
             job = r.json()["job"]
             with engine.connect() as conn:  # every later write needs new room: none of the WAL's to reuse
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-            filler = _fill(dbdir)
+            filler = fill(dbdir)
             row = _wait(handle, job)
             assert row["status"] == "failed" and row["message"] == mediajobs.NO_ROOM, row
             assert _rows(handle)[0] == 0  # no movie stored
@@ -233,7 +212,7 @@ def test_a_movie_the_full_disk_stopped_tells_the_editor_it_is_the_portal_and_who
         handle = _portal(tmp_path, spool, tmp_path / "portal.db")
         try:
             page = staff_page(browser, handle.url, "editor-a")
-            _fill(spool, leave=photos_bytes + 48 * 1024)  # the photos and their spec, not the movie
+            fill(spool, leave=photos_bytes + 48 * 1024)  # the photos and their spec, not the movie
             page.goto(handle.url + "/staff/movies")
             for i, p in enumerate(files.values()):
                 page.set_input_files(f"#f-photo{i}", str(p))
@@ -262,7 +241,7 @@ def test_a_video_the_full_disk_could_not_convert_tells_the_editor_it_is_the_port
             for lang, words in (("ja", ("ポータル側の問題", "センターの職員")),
                                 ("en", ("portal's problem", "center staff"))):
                 s, token = staff_session(handle.url, "editor-a", lang=lang)
-                filler = _fill(spool, leave=clip.stat().st_size + 64 * 1024)
+                filler = fill(spool, leave=clip.stat().st_size + 64 * 1024)
                 r = s.post(handle.url + "/staff/media-upload", data=clip.read_bytes(), timeout=30, headers={
                     "X-CSRF-Token": token, "X-Project": "proj-a", "X-File-Name": "clip.mp4",
                     "Content-Type": "video/mp4"})
@@ -289,7 +268,7 @@ def test_the_openapi_document_lists_the_full_disk_answer_where_it_is_given(tmp_p
             rig.donate(2)
             with handle.app.state.engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-            filler = _fill(dbdir)
+            filler = fill(dbdir)
             sk = keys.load_private(rig.cfg.private_key_path)
             path = f"/api/v1/kiosks/{rig.kiosk_id}/heartbeat"
             body = P.KioskNow(boot=1, mono_ms=1000, wall_ms=int(time.time() * 1000), clock_synced=True,
