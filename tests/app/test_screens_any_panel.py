@@ -14,8 +14,6 @@ Every screen is drawn in both languages; what is measured is where each text and
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pygame
 import pytest
@@ -25,10 +23,10 @@ from test_tap_path import qr_on_screen, segno_modules
 from kiosk.donation import flow
 from kiosk.ui import widgets as ui
 from kiosk.ui.screens import COVERS_MOVIE, chrome, render
+from tests.panels import layout_problems
 
 PANELS = [(1080, 1920), (720, 1280), (800, 480), (1024, 600), (2560, 1080)]
 IDS = [f"{w}x{h}" for w, h in PANELS]
-FLOOR = 0.03
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -45,29 +43,9 @@ def draw(data: flow.Screen, size: tuple[int, int]) -> tuple[pygame.Surface, list
 
 
 def problems(size: tuple[int, int], targets: list[ui.Target], drawn: list[ui.DrawnText]) -> list[str]:
-    """What a citizen would hit on one screen: text off the screen or below the floor, buttons off the screen,
-    too small for a finger or on top of each other, a label running out of its button or text under one."""
-    screen = pygame.Rect((0, 0), size)
+    """What a citizen would hit on one screen (tests/panels.py), and the one language button at the top right."""
     area = ui.layout_rect(size)
-    floor, finger = round(FLOOR * area.height), round(0.11 * area.height)
-    out = []
-    buttons = [t for t in targets if t.rect != screen]
-    for d in drawn:
-        if d.rect.width and not screen.contains(d.rect):
-            out.append(f"text off the screen: {d.text!r} at {d.rect}")
-        if d.size < floor:
-            out.append(f"text of {d.size} px, below the {floor} px floor: {d.text!r}")
-        for t in buttons:
-            if d.rect.colliderect(t.rect) and not t.rect.contains(d.rect):
-                out.append(f"text {d.text!r} at {d.rect} runs into the {t.action} button {t.rect}")
-    for t in buttons:
-        if not screen.contains(t.rect):
-            out.append(f"{t.action} button off the screen: {t.rect}")
-        if min(t.rect.size) < finger:
-            out.append(f"{t.action} button {t.rect.size} smaller than a finger ({finger} px)")
-    for a, b in itertools.combinations(buttons, 2):
-        if a.rect.colliderect(b.rect):
-            out.append(f"{a.action} {a.rect} overlaps {b.action} {b.rect}")
+    out = layout_problems(size, targets, drawn)
     toggles = [t for t in targets if t.action == chrome.LANG]
     if len(toggles) != 1:
         out.append(f"{len(toggles)} language buttons")

@@ -9,13 +9,13 @@ off the screen, smaller than a finger or on top of each other.
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import pygame
 import pytest
 
 from kiosk.ui import widgets as ui
+from tests.panels import layout_problems
 
 from .conftest import build_rig
 from .test_menu_golden import SETUPS
@@ -35,30 +35,6 @@ def page(tmp_path: Path, name: str, size: tuple[int, int], lang: str) -> tuple[l
         rig.ledger.close(checkpoint=False)
 
 
-def problems(size: tuple[int, int], targets: list[ui.Target], drawn: list[ui.DrawnText]) -> list[str]:
-    screen = pygame.Rect((0, 0), size)
-    area = ui.layout_rect(size)
-    floor, finger = round(0.03 * area.height), round(0.11 * area.height)
-    out = []
-    for d in drawn:
-        if d.rect.width and not screen.contains(d.rect):
-            out.append(f"text off the screen: {d.text!r} at {d.rect}")
-        if d.size < floor:
-            out.append(f"text of {d.size} px, below the {floor} px floor: {d.text!r}")
-        for t in targets:
-            if d.rect.colliderect(t.rect) and not t.rect.contains(d.rect):
-                out.append(f"text {d.text!r} at {d.rect} runs past the {t.action} button {t.rect}")
-    for t in targets:
-        if not screen.contains(t.rect):
-            out.append(f"{t.action} button off the screen: {t.rect}")
-        if min(t.rect.size) < finger:
-            out.append(f"{t.action} button {t.rect.size} smaller than a finger ({finger} px)")
-    for a, b in itertools.combinations(targets, 2):
-        if a.rect.colliderect(b.rect):
-            out.append(f"{a.action} {a.rect} overlaps {b.action} {b.rect}")
-    return out
-
-
 @pytest.mark.parametrize("size", PANELS, ids=[f"{w}x{h}" for w, h in PANELS])
 @pytest.mark.parametrize("lang", ["ja", "en"])
 def test_every_page_fits_the_panel(tmp_path: Path, size: tuple[int, int], lang: str) -> None:
@@ -66,7 +42,7 @@ def test_every_page_fits_the_panel(tmp_path: Path, size: tuple[int, int], lang: 
     for name in SETUPS:
         targets, drawn = page(tmp_path, name, size, lang)
         assert drawn, name  # the busy page has no buttons: it ignores input until the action is done
-        if p := problems(size, targets, drawn):
+        if p := layout_problems(size, targets, drawn):
             found[name] = p
     assert not found, "\n".join(f"{n}: {p}" for n, ps in found.items() for p in ps)
 
