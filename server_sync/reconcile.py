@@ -706,11 +706,17 @@ def install(app: FastAPI, engine: Engine) -> None:
         who = ui.current(request)
         if who is None:
             return RedirectResponse("/staff/login", status_code=303)
+        if not who.is_staff:  # before a byte of the body is read: a group editor may not make the portal store one
+            return ui.forbidden(request, who)
         lang = ui.lang_of(request)
-        declared = request.headers.get("content-length", "")
+        declared = decimal(request.headers.get("content-length", ""), leading_zeros=True)
         errors: list[Msg] = []
         raw, name, provider, token = b"", "", "", ""
-        if (decimal(declared, leading_zeros=True) or 0) > MAX_FILE_BYTES + 64 * 1024:
+        if declared is None:
+            # A browser always says how long its form is; a body without a length (chunked) would be spooled whole
+            # before any limit could apply, so it is not read at all.
+            errors.append((N_("The form could not be read. Reload the page and try again."), {}))
+        elif declared > MAX_FILE_BYTES + 64 * 1024:
             errors.append((N_("The file is too large: at most %(mb)s MB."), {"mb": MAX_FILE_BYTES // (1024 * 1024)}))
         else:
             try:
@@ -725,10 +731,8 @@ def install(app: FastAPI, engine: Engine) -> None:
                     name = str(getattr(f, "filename", "") or "")
                     raw = await f.read(MAX_FILE_BYTES + 1)
                 await form.close()
-        if not staff.csrf_ok(engine, request.cookies.get(staff.COOKIE), token):
+        if not errors and not staff.csrf_ok(engine, request.cookies.get(staff.COOKIE), token):
             return ui.forbidden(request, who, N_("This form has expired. Go back, reload the page and try again."))
-        if not who.is_staff:
-            return ui.forbidden(request, who)
         if not errors and not name:
             errors.append((N_("Choose the provider's CSV file."), {}))
         if not errors:

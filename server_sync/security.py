@@ -34,9 +34,10 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';
 DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
             "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
             "img-src 'self' data: https://fastapi.tiangolo.com; object-src 'none'; base-uri 'none'; "
-            "frame-ancestors 'none'")
+            "form-action 'self'; frame-ancestors 'none'")
 """Only for FastAPI's generated API pages (/docs, /redoc), which load Swagger UI from a CDN; they hold no data."""
-DOCS_PATHS = ("/docs", "/redoc")
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+"""Exactly these addresses: a prefix would give the looser policy to any page whose address began so."""
 
 HSTS = "max-age=31536000"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -111,7 +112,7 @@ class SecurityMiddleware:
             headers.setdefault(k.lower(), v)
         path = scope.get("path", "")
         https = self._https(scope, headers)
-        docs = path.startswith(DOCS_PATHS)
+        docs = path in DOCS_PATHS
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
