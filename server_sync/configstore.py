@@ -183,20 +183,26 @@ def published_targets(conn: Connection) -> list[str]:
     return sorted(have | {"all"}, key=lambda t: (order[t.split(":")[0]], t))
 
 
-def republish_everywhere_in(conn: Connection, by: str | None = None, **changes: Any) -> list[dict[str, Any]]:
+def republish_everywhere_in(conn: Connection, by: str | None = None, base_version: int | None = None,
+                            **changes: Any) -> list[dict[str, Any]]:
     """:func:`republish_everywhere` inside the caller's write transaction."""
     lock(conn)
-    return [republish_in(conn, t, by, **changes) for t in published_targets(conn)]
+    # "all" comes first: its check (raising Changed) is made before anything is published.
+    return [republish_in(conn, t, by, base_version if t == "all" else None, **changes)
+            for t in published_targets(conn)]
 
 
-def republish_everywhere(engine: Engine, by: str | None = None, **changes: Any) -> list[dict[str, Any]]:
+def republish_everywhere(engine: Engine, by: str | None = None, base_version: int | None = None,
+                         **changes: Any) -> list[dict[str, Any]]:
     """``changes`` (e.g. volunteer activities) for every target, each keeping its own playlist.
 
     Most general first, so each kiosk's newest version is still its most specific one. One transaction under
-    the publishers' lock: every target gets the change, or none.
+    the publishers' lock: every target gets the change, or none. ``base_version``: the version of all kiosks
+    the caller's page showed; if the parts in ``changes`` differ now from that version's, raises
+    :class:`Changed` and publishes nothing (:func:`republish_in`).
     """
     with writing(engine) as conn:
-        return republish_everywhere_in(conn, by, **changes)
+        return republish_everywhere_in(conn, by, base_version, **changes)
 
 
 def store_media(conn: Connection, data: bytes, content_type: str = "application/octet-stream") -> str:

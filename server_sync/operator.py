@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, quote, unquote
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
@@ -475,8 +476,11 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
             with writing(engine) as conn:
                 if conn.execute(select(kiosks.c.id).where(kiosks.c.id == kiosk_id)).first() is None:
                     raise Forbidden
-                conn.execute(kiosk_info.delete().where(kiosk_info.c.kiosk_id == kiosk_id))
-                conn.execute(kiosk_info.insert().values(kiosk_id=kiosk_id, kiosk_group=grp or None))
+                # One statement, so two saves for the same kiosk at once are ordered by the row and the later
+                # wins: a delete and an insert let the second insert hit the first's new row (a 500 on PostgreSQL).
+                ins = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(kiosk_info)
+                conn.execute(ins.values(kiosk_id=kiosk_id, kiosk_group=grp or None).on_conflict_do_update(
+                    index_elements=["kiosk_id"], set_={"kiosk_group": grp or None}))
             return done("/staff/kiosks", "saved")
         return await post(request, "staff", handle)
 
@@ -771,6 +775,11 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                                           "be written to. This is the portal's problem, not your file's. Nothing was "
                                           "saved. Tell the center staff, and try again once they say there is room."),
                                        lang)
+        elif job["status"] == "failed" and job["message"] in (mediajobs.STOPPED, mediajobs.INTERRUPTED):
+            # Killed (the kernel's OOM killer, an administrator) or cut off by a restart: the file may be fine.
+            message = pages.staff_text(N_("The conversion of this video stopped unexpectedly. Your file may not be at "
+                                          "fault. Nothing was saved. Try again later; if it stops again, tell the "
+                                          "center staff."), lang)
         elif job["status"] == "failed":
             message = pages.staff_text(N_("This video could not be used: %(reason)s. Nothing was saved; try another "
                                           "file (an MP4 from a phone or camera works)."), lang,
@@ -863,9 +872,13 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
 
     # --- volunteer activities and points -------------------------------------------------------------
     def volunteer_page(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]] | None = None,
-                       errors: Errors | None = None, notice: str = "") -> str:
+                       errors: Errors | None = None, notice: str = "", changed: bool = False) -> str:
+        """The activities form: what all kiosks run, or ``form`` as sent (with ``errors``). It carries the version
+        of all kiosks it was made from (hidden ``base``), so a publish after a colleague changed the activities
+        is caught (``changed``: the page shows the newest activities and says so)."""
         with engine.connect() as conn:
             cur = configstore.current(conn, target="all")
+        base = _one(form, "base") if form is not None else str(cur["version"] if cur else 0)
         acts = (cur["config"].get("activities") if cur else None) or []
         if form is None:
             form = {}
@@ -874,7 +887,7 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
         n = sum(1 for k in form if re.fullmatch(r"a\d+_id", k))
         return pages.staff_page("staff_volunteer.html", lang, form=form, errors=tr(lang, errors or {}),
                                 rows=range(n + BLANK_ROWS), grants=queries.points_grants(engine), notice=notice,
-                                nav="volunteer", **c)
+                                base=base, changed=changed, nav="volunteer", **c)
 
     @app.get("/staff/volunteer", response_class=HTMLResponse, tags=["staff"])
     def volunteer(request: Request) -> Response:
@@ -884,10 +897,15 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
     async def volunteer_publish(request: Request) -> Response:
         def handle(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
             acts, e = check_activities(form)
+            base = decimal(_one(form, "base"))  # the version the page showed (none: a form of older pages)
             if not e:
                 try:
                     # Every target, so a kiosk group's own playlist is not replaced by the all-kiosks one.
-                    configstore.republish_everywhere(engine, by=who.name, activities=acts)
+                    configstore.republish_everywhere(engine, by=who.name, base_version=base, activities=acts)
+                except configstore.Changed:
+                    # A colleague changed the activities (here or with the point rules) since the page was
+                    # opened: nothing is published; the page shows theirs, to change again.
+                    return html(volunteer_page(who, lang, c, changed=True), 409)
                 except ConfigDocError as exc:
                     e["activities"] = (N_("Could not publish: %(reason)s"), {"reason": str(exc)})
             if e:
@@ -899,7 +917,8 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
     def users_page(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, Any] | None = None,
                    errors: Errors | None = None, notice: str = "") -> str:
         return pages.staff_page("staff_users.html", lang, users=staff.list_users(engine), groups=group_names(),
-                                roles=staff.ROLES, form=form or {"role": ["staff"]}, errors=tr(lang, errors or {}),
+                                roles=staff.ROLES, form=form or {"role": ["staff"], "action": ["add"]},
+                                errors=tr(lang, errors or {}),
                                 notice=notice, nav="users", **c)
 
     @app.get("/staff/users", response_class=HTMLResponse, tags=["staff"])
@@ -909,17 +928,32 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
     @app.post("/staff/users", response_class=HTMLResponse, tags=["staff"])
     async def users_save(request: Request) -> Response:
         def handle(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
-            existing = {u["username"] for u in staff.list_users(engine)}
-            new = _one(form, "username") not in existing
+            # "add" or "change", as the administrator chose on the page: never guessed from whether the name is
+            # taken now (a colleague may have added it a moment ago). A form without it (a script, a page served
+            # before the field) is read as before: a name not yet taken is an add.
+            action = _one(form, "action")
+            if action not in ("add", "change"):
+                taken = {u["username"] for u in staff.list_users(engine)}
+                action = "change" if _one(form, "username") in taken else "add"
+            new = action == "add"
             v, e = check_user(form, new, list(group_names()))
             if not new and v["username"] == who.name and v["role"] != "admin":
                 e["role"] = (N_("You cannot take away your own administrator role."), {})
+            if not e and new:
+                try:
+                    staff.create_user(engine, v["username"], v["password"], v["role"], v["group_id"])
+                except staff.UserExists:
+                    e["username"] = (N_("A user named %(user)s already exists, so nothing was added or changed. "
+                                        "To change that user, choose “Change an existing user”."),
+                                     {"user": v["username"]})
+                except ValueError:  # the group was deleted since the page was opened
+                    e["group_id"] = (N_("A group editor needs a group."), {})
+            elif not e and not staff.update_user(engine, v["username"], v["role"], v["group_id"],
+                                                 v["password"] or None):
+                e["username"] = (N_("There is no user named %(user)s, so nothing was changed. To add one, choose "
+                                    "“Add a new user”."), {"user": v["username"]})
             if e:
                 return users_page(who, lang, c, form, e)
-            if new:
-                staff.add_user(engine, v["username"], v["password"], v["role"], v["group_id"])
-            else:
-                staff.update_user(engine, v["username"], v["role"], v["group_id"], v["password"] or None)
             return done("/staff/users", "saved")
         return await post(request, "admin", handle)
 

@@ -31,14 +31,22 @@ def current(conn: Connection) -> dict[str, Any] | None:
     return {**json.loads(row[0]), "created_ms": row[1], "created_by": row[2]}
 
 
+def _newest(conn: Connection) -> int:
+    return int(conn.execute(select(func.coalesce(func.max(point_rules.c.version), 0))).scalar_one())
+
+
 def history(conn: Connection, limit: int = 50) -> list[dict[str, Any]]:
     rows = conn.execute(select(point_rules.c.document, point_rules.c.created_ms, point_rules.c.created_by)
                         .order_by(point_rules.c.version.desc()).limit(limit)).all()
     return [{**json.loads(d), "created_ms": t, "created_by": b} for d, t, b in rows]
 
 
+class Changed(Exception):
+    """Another administrator saved the rules after the caller's page showed ``base_version``: nothing was saved."""
+
+
 def save(engine: Engine, points_per_100_yen: int, activities: list[dict[str, Any]],
-         by: str | None = None) -> dict[str, Any]:
+         by: str | None = None, base_version: int | None = None) -> dict[str, Any]:
     """Store the next version and publish it to every kiosk target; returns the rules document.
 
     The version is the next after the newest the administrator's save found. It is claimed (its row stored)
@@ -46,10 +54,14 @@ def save(engine: Engine, points_per_100_yen: int, activities: list[dict[str, Any
     version first, nothing is stored or published and the save is refused, so the rules kiosks run are
     always the rules the portal shows as in force.
 
+    ``base_version``: the version the administrator's page showed (0: none yet). If another version was saved
+    since, raises :class:`Changed` and saves nothing: the page was opened before a colleague's save and would
+    otherwise silently replace their rules. None (a form without the field): saved as before.
+
     Raises :class:`configdoc.ConfigDocError` on a document that must not be published.
     """
     with engine.connect() as conn:
-        version = conn.execute(select(func.coalesce(func.max(point_rules.c.version), 0))).scalar_one() + 1
+        version = _newest(conn) + 1
     try:
         rules = configdoc.PointRules.model_validate(
             {"version": version, "points_per_100_yen": points_per_100_yen, "activities": activities})
@@ -59,6 +71,8 @@ def save(engine: Engine, points_per_100_yen: int, activities: list[dict[str, Any
     try:
         with writing(engine) as conn:
             configstore.lock(conn)  # first: the rules row and the configs are written in publishers' order
+            if base_version is not None and base_version != _newest(conn):
+                raise Changed()
             conn.execute(point_rules.insert().values(version=version, document=json.dumps(doc),
                                                      created_ms=time.time_ns() // 1_000_000, created_by=by))
             publish_in(conn, rules, by)  # refused (ConfigDocError): the row goes with it

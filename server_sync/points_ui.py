@@ -38,6 +38,7 @@ from server_sync.i18n import N_
 from server_sync.operator import BLANK_ROWS, Errors, StaffUI, _date, _int, _one, _slug, _text
 from server_sync.wire import csvsafe
 from server_sync.wire.configdoc import ConfigDocError
+from server_sync.wire.numbers import decimal
 
 
 class AllotRequest(BaseModel):
@@ -193,10 +194,14 @@ def install(app: FastAPI, engine: Engine) -> None:
         return {k: pages.staff_text(m, lang, **v) for k, (m, v) in errors.items()}
 
     def rules_page(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]] | None = None,
-                   errors: Errors | None = None, notice: str = "") -> str:
+                   errors: Errors | None = None, notice: str = "", changed: bool = False) -> str:
+        """The rules form: the rules in force, or ``form`` as sent (with ``errors``). It carries the version it
+        was made from (hidden ``base``), so a save after a colleague's is caught (``changed``: the page shows
+        the rules in force now and says so)."""
         with engine.connect() as conn:
             cur = pointrules.current(conn)
             versions = pointrules.history(conn)
+        base = _one(form, "base") if form is not None else str(cur["version"] if cur else 0)
         if form is None:
             form = {"points_per_100_yen": [str(cur["points_per_100_yen"] if cur else 1)]}
             for i, a in enumerate((cur or {}).get("activities", [])):
@@ -205,7 +210,7 @@ def install(app: FastAPI, engine: Engine) -> None:
         n = sum(1 for k in form if re.fullmatch(r"r\d+_id", k))
         return pages.staff_page("staff_point_rules.html", lang, form=form, errors=tr(lang, errors or {}),
                                 rows=range(n + BLANK_ROWS), current=cur, versions=versions, notice=notice,
-                                nav="point_rules", **c)
+                                base=base, changed=changed, nav="point_rules", **c)
 
     def notice_of(request: Request, lang: str) -> str:
         key = request.query_params.get("done", "")
@@ -219,9 +224,14 @@ def install(app: FastAPI, engine: Engine) -> None:
     async def point_rules_save(request: Request) -> Response:
         def handle(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
             rate, acts, e = check_rules(form)
+            base = decimal(_one(form, "base"))  # the version the page showed (none: a form of older pages)
             if not e and rate is not None:
                 try:
-                    pointrules.save(engine, rate, acts, by=who.name)
+                    pointrules.save(engine, rate, acts, by=who.name, base_version=base)
+                except pointrules.Changed:
+                    # Another administrator saved since the page was opened: nothing is saved; the page shows
+                    # the rules in force now, to change again.
+                    return ui.html(rules_page(who, lang, c, changed=True), 409)
                 except ConfigDocError as exc:
                     e["rules"] = (N_("Could not publish: %(reason)s"), {"reason": str(exc)})
             if e:

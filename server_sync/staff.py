@@ -38,6 +38,7 @@ from cryptography.exceptions import InvalidKey
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from server_sync.db import groups, staff_sessions, staff_users, writing
 
@@ -139,6 +140,32 @@ def add_user(engine: Engine, username: str, password: str, role: str = "admin", 
         conn.execute(staff_users.insert().values(username=username, password_hash=hash_password(password),
                                                  created_ms=time.time_ns() // 1_000_000, role=role,
                                                  group_id=group_id))
+
+
+class UserExists(ValueError):
+    """:func:`create_user` found a login of that name (perhaps added by another administrator a moment ago)."""
+
+
+def create_user(engine: Engine, username: str, password: str, role: str, group_id: str | None = None) -> None:
+    """Add a new login; raises :class:`UserExists` (and changes nothing) if the name is taken.
+
+    Unlike :func:`add_user` (``staff-add``: create or reset), an existing user is never replaced: two
+    administrators adding the same name at once get one user and one refusal. On PostgreSQL the second
+    insert waits for the first's transaction and then fails on the primary key: that is the refusal too."""
+    if role not in ROLES or (role == "editor") != (group_id is not None):
+        raise ValueError("a group editor needs a group, and only an editor has one")
+    try:
+        with writing(engine) as conn:
+            if conn.execute(select(staff_users.c.username).where(staff_users.c.username == username)).first():
+                raise UserExists(username)
+            if group_id is not None and conn.execute(
+                    select(groups.c.id).where(groups.c.id == group_id)).first() is None:
+                raise ValueError(f"no group {group_id!r}")
+            conn.execute(staff_users.insert().values(username=username, password_hash=hash_password(password),
+                                                     created_ms=time.time_ns() // 1_000_000, role=role,
+                                                     group_id=group_id))
+    except IntegrityError:
+        raise UserExists(username) from None
 
 
 def update_user(engine: Engine, username: str, role: str, group_id: str | None, password: str | None) -> bool:

@@ -536,3 +536,31 @@ def test_jobs_of_a_process_that_died_are_failed_at_once_and_a_live_workers_jobs_
         assert _finished(live, waiting)["status"] == "done"  # it ran, its photos were there
     finally:
         live.stop()
+
+
+def test_a_video_whose_conversion_was_killed_does_not_blame_the_file(db_url, tmp_path):
+    """The kernel's OOM killer (or an administrator) kills a video's transcode. The uploader's page (the job's
+    answer, in Japanese) says the conversion stopped unexpectedly and to try again later or tell the center
+    staff, not "try another file": the file may well be fine."""
+    spool = tmp_path / "spool"
+    handle = _start(db_url, spool)
+    add_user(handle.app.state.engine, "editor-a", PASSWORD, "editor", "group-a")
+    job_id = "f" * 24
+    try:
+        src = solid_movie(tmp_path / "clip.mp4", (10, 200, 10), size=(320, 180), seconds=1.0).rename(
+            spool / f"job-{job_id}.upload")
+        handle.app.state.jobs.submit(job_id, src, name="clip", group_id="group-a", project_id="proj-a",
+                                     by="editor-a")
+        os.kill(_running_child(handle, job_id).pid, signal.SIGKILL)
+        assert _finished(handle, job_id)["message"] == mediajobs.STOPPED
+        s, _ = staff_session(handle.url, "editor-a")
+        answer = s.get(f"{handle.url}/staff/media-jobs/{job_id}", timeout=10).json()
+        en, _ = staff_session(handle.url, "editor-a", lang="en")
+        answer_en = en.get(f"{handle.url}/staff/media-jobs/{job_id}", timeout=10).json()
+    finally:
+        handle.stop()
+    assert answer["status"] == "failed"
+    assert "別のファイル" not in answer["message"], answer["message"]
+    assert "変換が途中で予期せず止まりました" in answer["message"] and "センターの職員" in answer["message"], (
+        answer["message"])
+    assert "another file" not in answer_en["message"] and "stopped unexpectedly" in answer_en["message"]

@@ -307,3 +307,92 @@ def test_two_worker_processes_publishing_different_parts_keep_both(pg_processes_
     assert got == ([f"activities-{n - 1}"], [f"slides-{n - 1}"]), (
         f"after both workers finished, kiosks run activities={got[0]} slides={got[1]}: one worker's last publish "
         "undid the other's")
+
+
+# --- point rules and volunteer activities pages opened before a colleague's save -----------------------------------
+RULES_CHANGED_JA = "このページを開いた後に、ほかの人がポイントのルールを保存しました"
+ACTIVITIES_CHANGED_JA = "このページを開いた後に、ほかの人がボランティア活動を変更しました"
+
+
+def test_a_point_rules_page_opened_before_a_colleagues_save_does_not_silently_replace_it(op):
+    """Two administrators open the point rules. Admin 2 adds river cleaning and saves. Admin 1, on the page opened
+    before, changes the points per ¥100 and saves: admin 1 is told (409, in Japanese) that the rules changed and
+    shown the rules in force; admin 2's rules stay in force and are what the kiosks run."""
+    engine = op.app.state.engine
+    a1, k1 = staff_session(op.url, "admin")
+    a2, k2 = staff_session(op.url, "admin2")
+    assert a1.post(op.url + "/staff/point-rules", data=rules_form(k1, "park", "公園清掃", 10),
+                   timeout=10).url.endswith("done=saved")
+    hidden = hidden_fields(a1.get(op.url + "/staff/point-rules", timeout=10).text)  # admin 1 opens the page...
+    colleague = {**rules_form(k2, "park", "公園清掃", 10), "r1_id": "river", "r1_title": "川の清掃", "r1_title_en": "",
+                 "r1_points": "30", "r1_description": "川をきれいにします", "r1_description_en": "",
+                 **{k: v for k, v in hidden_fields(a2.get(op.url + "/staff/point-rules", timeout=10).text).items()
+                    if k != "csrf"}}
+    assert a2.post(op.url + "/staff/point-rules", data=colleague, timeout=10).url.endswith("done=saved")
+    published = running(engine)
+
+    # ...and saves what it held (its hidden fields too), the points per ¥100 changed.
+    form = {**{k: v for k, v in hidden.items() if k != "csrf"}, **rules_form(k1, "park", "公園清掃", 10),
+            "points_per_100_yen": "2"}
+    r = a1.post(op.url + "/staff/point-rules", data=form, timeout=10)
+    assert r.status_code == 409, f"admin 1's save answered {r.status_code} {r.url}: admin 2's rules replaced"
+    assert hidden.get("base") == "1", "the page carries the version it showed"
+    assert RULES_CHANGED_JA in r.text and 'value="川の清掃"' in r.text, "the page says so and shows the rules now"
+    assert hidden_fields(r.text).get("base") == "2"
+    with engine.connect() as conn:
+        now = pointrules.current(conn)
+    assert now is not None and (now["version"], now["points_per_100_yen"]) == (2, 1)
+    assert [a["id"] for a in now["activities"]] == ["park", "river"], "admin 2's rules are still in force"
+    assert running(engine)["version"] == published["version"], "nothing of admin 1's stale page was published"
+
+    # Saved again from the page shown: it is a deliberate choice, and it is saved.
+    again = {**colleague, **hidden_fields(r.text), "csrf": k1, "points_per_100_yen": "2"}
+    assert a1.post(op.url + "/staff/point-rules", data=again, timeout=10).url.endswith("done=saved")
+    sent = running(engine)["config"]["points_rules"]
+    assert (sent["version"], sent["points_per_100_yen"], len(sent["activities"])) == (3, 2, 2)
+
+    en, ke = staff_session(op.url, "admin", lang="en")
+    r = en.post(op.url + "/staff/point-rules", data={**form, "csrf": ke}, timeout=10)
+    assert r.status_code == 409 and "Someone else saved the point rules" in r.text
+    # A form without the field (a script, a page of an older portal) saves as before.
+    r = a1.post(op.url + "/staff/point-rules", data=rules_form(k1, "park", "公園清掃", 20), timeout=10)
+    assert r.url.endswith("done=saved")
+
+
+def test_a_volunteer_page_opened_before_a_colleagues_publish_does_not_silently_replace_it(op):
+    """Two staff open the volunteer activities. Staff 2 adds park cleaning and publishes. Staff 1, on the page
+    opened before, adds a festival helper and publishes: staff 1 is told (409) and shown the newest activities;
+    the kiosks keep staff 2's. A version made meanwhile by another page (a playlist) is no clash."""
+    engine = op.app.state.engine
+    sha = seed_media(engine, "lobby.mp4")
+    s1, t1 = staff_session(op.url, "staff1")
+    s2, t2 = staff_session(op.url, "staff2")
+    assert s1.post(op.url + "/staff/playlists", data=playlist_form(t1, sha), timeout=10).url.endswith("published")
+    shown = running(engine)["version"]
+    hidden = hidden_fields(s1.get(op.url + "/staff/volunteer", timeout=10).text)  # staff 1 opens the page...
+    assert s2.post(op.url + "/staff/volunteer", data=activities_form(t2, "park-cleanup", "公園清掃"),
+                   timeout=10).url.endswith("done=published")
+    published = running(engine)
+
+    form = {**{k: v for k, v in hidden.items() if k != "csrf"}, **activities_form(t1, "festival", "祭りの手伝い")}
+    r = s1.post(op.url + "/staff/volunteer", data=form, timeout=10)
+    assert r.status_code == 409, f"staff 1's publish answered {r.status_code} {r.url}: staff 2's activities replaced"
+    assert hidden.get("base") == str(shown), "the page carries the version it showed"
+    assert ACTIVITIES_CHANGED_JA in r.text and 'value="公園清掃"' in r.text
+    assert hidden_fields(r.text).get("base") == str(published["version"])
+    assert running(engine)["version"] == published["version"], "nothing of staff 1's stale page was published"
+    assert [a["id"] for a in running(engine)["config"]["activities"]] == ["park-cleanup"]
+
+    # A playlist published meanwhile changes no activity: the page shown publishes over it.
+    fresh = hidden_fields(r.text)
+    assert s2.post(op.url + "/staff/playlists", data=playlist_form(t2, sha, repeat=2),
+                   timeout=10).url.endswith("published")
+    r = s1.post(op.url + "/staff/volunteer", data={**fresh, **activities_form(t1, "festival", "祭りの手伝い")},
+                timeout=10)
+    assert r.url.endswith("done=published"), f"{r.status_code}: {r.text[:300]}"
+    cfg = running(engine)["config"]
+    assert [a["id"] for a in cfg["activities"]] == ["festival"] and cfg["playlist"][0]["repeat"] == 2
+
+    en, tk = staff_session(op.url, "staff1", lang="en")
+    r = en.post(op.url + "/staff/volunteer", data={**form, "csrf": tk}, timeout=10)
+    assert r.status_code == 409 and "Someone else changed the volunteer activities" in r.text
