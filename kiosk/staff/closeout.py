@@ -137,8 +137,8 @@ def open_dates(ledger: Ledger, today: date | None = None, lookback_days: int = 3
     with_donations = {business_date(ms, tz) for ms in ledger.donation_times(oldest, today)}
     closed = closed_dates(ledger)
     since = max((seq for d, seq in closed.items() if d < oldest), default=0)
-    lo_ms = day_window_ms(oldest, oldest)[0]  # before every gift the look-back reads, in any time zone
-    late = {business_date(ms, tz) for ms in ledger.donation_times_after(since, lo_ms)}
+    # Every gift that can be dated before ``oldest`` in any time zone (a superset: each is dated below).
+    late = {business_date(ms, tz) for ms in ledger.donation_times_after(since, day_window_ms(oldest, oldest)[1])}
     ended = {d for d in with_donations if oldest <= d < today} | {d for d in late if d < oldest}
     return sorted(ended - closed.keys())
 

@@ -62,14 +62,21 @@ def ref_plan(led: Ledger, day: date, stop: int | None) -> tuple[int | None, dict
 
 
 def ref_open(led: Ledger, today: date, lookback: int) -> list[date]:
+    """The ended days with gifts and no close-out within the look-back, and any older day of a gift written after
+    the newest close-out of a day before the look-back (a clock far behind: kiosk/staff/closeout.py)."""
     tz = ZoneInfo(led.timezone)
+    oldest = today - timedelta(days=lookback)
+    closed = ref_closed(led)
+    since = max((seq for d, seq in closed.items() if d < oldest), default=0)
     days: set[date] = set()
-    for _, o in everything(led):
+    for seq, o in everything(led):
         if o["type"] == "genesis":
             tz = ZoneInfo(o["data"]["timezone"])
         elif o["type"] == "donation":
-            days.add(business_date(o["wall_ms"], tz))
-    return sorted(d for d in days - ref_closed(led).keys() if today - timedelta(days=lookback) <= d < today)
+            d = business_date(o["wall_ms"], tz)
+            if oldest <= d < today or (d < oldest and seq > since):
+                days.add(d)
+    return sorted(days - closed.keys())
 
 
 # --- ledgers ----------------------------------------------------------------------------------------------
