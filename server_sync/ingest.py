@@ -116,6 +116,11 @@ class Conflict(Exception):
     """Another writer moved the kiosk's high-water mark while we verified."""
 
 
+BEHIND_GRACE_MS = 90_000
+"""A heartbeat reporting a ledger shorter than the portal holds raises the "restored from a backup" alarm only once
+the first entry it lacks has been held this long (:meth:`Ingestor._behind`)."""
+
+
 class Ingestor:
     """Batch ingest and heartbeats for one portal process. Thread-safe."""
 
@@ -161,7 +166,9 @@ class Ingestor:
         kid = kiosk["id"]
         t = now_ms()
         with self._write() as conn:
-            self._lock_kiosk(conn, kid)
+            row = self._lock_kiosk(conn, kid)
+            if now.ledger_size < row["size"]:
+                self._behind(conn, kid, row["size"], now.ledger_size, t)
             b = _clock_boot(now.boot)
             columns.require(boots, {"boot": b})
             known = self._boot_clocks(conn, kid, [b])
@@ -175,6 +182,27 @@ class Ingestor:
                 **({} if pay is None else {"payment_terminal": pay.terminal, "payment_state": pay.state,
                                            "payment_detail": pay.detail, "payment_seen_ms": t})})
             return self.answer(conn, kid)
+
+    @staticmethod
+    def _behind(conn: Connection, kid: str, held: int, reported: int, t: int) -> None:
+        """The kiosk reports a ledger shorter than what the portal holds of it: its data was restored from an
+        older backup (or it is another kiosk under this id). Nothing it writes from here can be taken, so staff
+        must hear of it: one alarm for each size the portal holds (a kiosk heartbeats every minute), in the
+        heartbeat's own transaction (docs/sync.md, "A kiosk restored from an old backup")."""
+        first_missing = conn.execute(select(entries.c.received_ms).where(
+            entries.c.kiosk_id == kid, entries.c.seq == reported + 1)).scalar()
+        if first_missing is not None and t - first_missing < BEHIND_GRACE_MS:
+            # Those entries arrived moments ago: this heartbeat may have been sent before them, by one process
+            # (the app's sync thread) while another (`kiosk sync` from its timer) uploaded them. A restored kiosk
+            # says hello every minute: its next heartbeat, past the grace, raises the alarm.
+            return
+        if conn.execute(select(alarms.c.id).where(alarms.c.kiosk_id == kid, alarms.c.kind == "ledger_behind",
+                                                  alarms.c.seq == held).limit(1)).first() is None:
+            conn.execute(_INSERT_ALARM, {
+                "kiosk_id": kid, "kind": "ledger_behind", "seq": held, "created_ms": t,
+                "detail": f"kiosk reports a ledger of {reported} entries; the portal already holds {held} "
+                          "(restored from an old backup?)"})
+        conn.execute(_SET_KIOSK, {"kid": kid, "alarm": True})
 
     # --- batches ----------------------------------------------------------------------------------
     def ingest(self, kiosk: dict[str, Any], key: str, digest: str, raw: bytes) -> dict[str, Any]:
@@ -341,9 +369,16 @@ class Ingestor:
                 raise PortalError(422, "bad_consistency_proof", "proof hashes must be base64") from None
             old_root = k["cp_root"] if old else merkle.EMPTY_ROOT
             if not merkle.verify_consistency(old, cp.size, old_root, cp.root, proof):
-                raise PortalError(422, "bad_consistency_proof",
-                                  f"checkpoint of size {cp.size} is not proven consistent with the acknowledged "
-                                  f"checkpoint of size {old}")
+                detail = (f"checkpoint of size {cp.size} is not proven consistent with the acknowledged "
+                          f"checkpoint of size {old}")
+                if old and _signed_by_kiosk(pub, req.checkpoint, [chain_pub, *map(public_from_raw,
+                                                                                  v.trusted_keys.values())]):
+                    # Both checkpoints are signed by a key the portal holds for this kiosk: two histories under one
+                    # key (a data dir restored from an old backup that took gifts past the portal, a copied SD
+                    # card), as step 8's mismatch is. Alarm and suspension commit though the batch is refused.
+                    self._alarm(kid, "equivocation", old, f"{detail}: the kiosk's key signed two different ledgers")
+                    raise PortalError(409, "equivocation", detail, seq=old)
+                raise PortalError(422, "bad_consistency_proof", detail)
         roots = {st.size: st.tree.root()}
         want = {}
         if k["pending_cp_size"] is not None and k["pending_cp_size"] > st.size:
@@ -635,8 +670,13 @@ class Ingestor:
             "created_ms": now_ms()})
 
     def _alarm(self, kid: str, kind: str, seq: int | None, detail: str) -> None:
-        """Alarms commit on their own: the refused batch rolls back, the alarm must stay."""
+        """Alarms commit on their own: the refused batch rolls back, the alarm must stay. An equivocation the kiosk
+        sends again (it retries every round) is not written twice."""
         with self._write() as conn:
+            if kind == "equivocation" and conn.execute(select(alarms.c.id).where(
+                    alarms.c.kiosk_id == kid, alarms.c.kind == kind, alarms.c.seq == seq,
+                    alarms.c.detail == detail).limit(1)).first() is not None:
+                return
             conn.execute(_INSERT_ALARM, {"kiosk_id": kid, "kind": kind, "seq": seq, "detail": detail,
                                          "created_ms": now_ms()})
             conn.execute(_SET_KIOSK, {"kid": kid, "alarm": True})
@@ -756,6 +796,18 @@ def _signed_by_any(pubs: list[Any], d: Row) -> bool:
             p.verify(d.signature, d.entry_hash)
             return True
         except InvalidSignature:
+            continue
+    return False
+
+
+def _signed_by_kiosk(signers: _Signers, note: str, keys: list[Any]) -> bool:
+    """True if one of ``keys`` (those the portal itself holds for the kiosk, not one a batch announces) signed
+    ``note``."""
+    for k in keys:
+        try:
+            signers.open_note(note, k)
+            return True
+        except cpmod.CheckpointError:
             continue
     return False
 

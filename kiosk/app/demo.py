@@ -457,7 +457,8 @@ def finish_sync(cfg: KioskConfig, portal: DemoPortal | None) -> tuple[dict | Non
         return None, None
     try:
         state = sync_kiosk(cfg, portal.url)
-        problem = None if state.ok else f"sync incomplete: {state.pending} entries pending ({state.last_error})"
+        waiting = "an unknown number of" if state.pending is None else state.pending
+        problem = None if state.ok else f"sync incomplete: {waiting} entries pending ({state.last_error})"
         return portal.totals(), problem
     finally:
         portal.stop()

@@ -200,6 +200,9 @@ class StaffSide:
             fault = getattr(sup, "last_fault", None)
             detail = getattr(fault, "fix", "") or getattr(fault, "reason", "") or ""
         sync = self.sync.status() if self.sync is not None else {}
+        from kiosk.sync.uploader import LEDGER_MISMATCH  # imported by `kiosk run`'s sync already
+
+        mismatch = LEDGER_MISMATCH in (sync.get("extra") or {})  # the portal answered: it holds another history
         last_ok = sync.get("last_success_ms")
         m = last_played(app.player.metrics.history()) if app.player is not None else None
         gaps = list(getattr(m, "switch_gap_ms", []) or [])
@@ -208,7 +211,7 @@ class StaffSide:
             # The terminal's own word (Square: live checkout state and a cached device check), not a constant.
             **self._payment(),
             portal_configured=bool(app.cfg.portal.url),
-            portal_reachable=None if not sync else sync.get("last_error") is None,
+            portal_reachable=None if not sync else (sync.get("last_error") is None or mismatch),
             enrolled=None if not sync else sync.get("enrolled_ms") is not None,
             last_sync_age_s=(time.time() * 1000 - last_ok) / 1000 if last_ok else None,
             pending_entries=sync.get("pending") if sync else None,
@@ -216,6 +219,7 @@ class StaffSide:
             **ledger_figures(app.ledger),
             disk_free_bytes=read_disk_free(app.cfg.data_dir), disk_writable=read_disk_writable(app.cfg.data_dir),
             # A pushed config that could not be adopted is kept apart from upload errors; staff see either.
+            ledger_mismatch=mismatch,
             sync_error=(sync.get("last_error") or (sync.get("extra") or {}).get("config_error")) if sync else None,
             soc_temp_c=read_soc_temp(),
             uptime_s=read_uptime(), version=__version__,

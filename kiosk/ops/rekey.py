@@ -9,9 +9,15 @@ so that a crash at any step is finished by running the command again:
 2. the key_change entry is appended (skipped when the ledger already names the new key);
 3. ``kiosk.key`` becomes ``kiosk.key.previous`` and ``kiosk.key.next`` becomes ``kiosk.key``; ``kiosk.pub``
    is rewritten. The uploader signs its requests with the previous key until the portal has taken the
-   key_change entry, then deletes it (kiosk/sync/uploader.py). A ``kiosk.key.previous`` already there
+   key_change entry, then retires it (kiosk/sync/uploader.py). A ``kiosk.key.previous`` already there
    (re-keyed again before the portal took the last hand-over) is kept as ``kiosk.key.previous.1`` (then
    ``.2``...), never overwritten: the portal may still know only that key, and the uploader tries each.
+
+A retired key is moved to ``kiosk.key.retired.N`` (0600, N = 1, 2... in the order they were retired), not
+deleted: a portal restored from a backup taken before the hand-over knows only that key, and the uploader
+signs with it again (only after the key in force and every ``kiosk.key.previous*`` were refused as
+``bad_request_signature``) until the portal has taken the key_change entry once more (docs/sync.md,
+"Re-keying", which says why keeping it is safe).
 
 The kiosk must be stopped: a running kiosk would go on signing with the old key, and its next append
 is refused (the ledger names another key in force).
@@ -58,6 +64,23 @@ def _numbered(prev: Path) -> list[tuple[int, Path]]:
         if tail.isdigit():
             found.append((int(tail), p))
     return sorted(found)
+
+
+def retired_paths(key: Path) -> list[Path]:
+    """Beside the signing key ``key`` (``kiosk.key``): the retired ``kiosk.key.retired.N``, oldest first."""
+    return [p for _, p in _numbered(key.with_name(key.name + ".retired"))]
+
+
+def retire(old: Path, key: Path) -> Path:
+    """Move ``old`` (a ``kiosk.key.previous*`` the portal no longer needs) to the next free
+    ``kiosk.key.retired.N`` beside ``key``, readable by its owner only. Returns the new path."""
+    numbered = _numbered(key.with_name(key.name + ".retired"))
+    n = numbered[-1][0] + 1 if numbered else 1
+    dst = key.with_name(f"{key.name}.retired.{n}")
+    os.chmod(old, 0o600)
+    os.replace(old, dst)
+    fsync_dir(dst.parent)
+    return dst
 
 
 def _keep_previous(cfg: KioskConfig) -> None:

@@ -60,6 +60,9 @@ class StatusInputs:
     disk_free_bytes: int | None = None
     disk_writable: bool | None = None
     """False when the data partition cannot be written (remounted read-only after an error, a failing card)."""
+    ledger_mismatch: bool = False
+    """The portal holds another history of this ledger (the uploader's ``ledger_mismatch``: its data dir restored
+    from an old backup after it had synced, docs/sync.md): gifts taken now can never reach the portal."""
     sync_error: str | None = None
     """The uploader's last error, local ones included (a sync-state.json it could not save, a pushed config it
     could not adopt): staff see it here, not only in the log."""
@@ -132,7 +135,11 @@ def status_items(x: StatusInputs, limits: StatusSection | None = None) -> list[S
         ago = "never" if age is None else f"{_duration(age)} ago"
         value = f"last sync {ago}; {pending if pending is not None else '?'} pending"
         stale = lim.sync_stale_min * 60
-        if x.sync_error:
+        if x.ledger_mismatch:
+            # Not "press Sync now": no sync can mend it, and every gift taken from here is lost to the portal.
+            add(StatusItem("sync", "red", "ledger does not match the portal's copy (restored from an old backup?)",
+                           "stop taking donations at this kiosk and call the administrator"))
+        elif x.sync_error:
             add(StatusItem("sync", "yellow" if pending == 0 else "red", f"{value}; last error: {x.sync_error}",
                            "entries are safe on the kiosk; fix what the error names, then press Sync now"))
         elif pending == 0:

@@ -61,7 +61,10 @@ def _sync(args: argparse.Namespace) -> int:
         up.close()
         if ledger is not None:
             ledger.close(checkpoint=False)
-    line = (f"acknowledged through seq={st.accepted_through_seq} of {st.local_size}; pending {st.pending}; "
+    # Not known when the portal did not answer: what it acknowledged before may be lost since (a restored backup).
+    pending = (str(st.pending) if st.pending is not None
+               else f"unknown (at least {st.pending_at_least} since the portal last answered)")
+    line = (f"acknowledged through seq={st.accepted_through_seq} of {st.local_size}; pending {pending}; "
             f"checkpoint {st.checkpoint_size}; config applied v{st.config_applied}"
             + (f", v{st.config_staged} staged" if st.config_staged > st.config_applied else ""))
     # A pushed config that could not be fetched, checked or applied is a failed sync too, though the

@@ -78,6 +78,15 @@ class SyncError(Exception):
         self.permanent, self.retry_after = permanent, retry_after
 
 
+LEDGER_MISMATCH = "ledger_mismatch"
+"""``SyncState.extra`` key, set while this ledger does not match what the portal holds of it: the portal holds more
+entries than the ledger has, or refuses its entries or checkpoint as another history under this kiosk's key
+(``equivocation``, ``bad_consistency_proof``). Almost always a data dir restored from an old backup after the kiosk
+had synced (docs/sync.md, "A kiosk restored from an old backup"). The status page says to stop taking gifts and
+call the administrator; cleared by a round whose entries the portal takes."""
+LEDGER_MISMATCH_CODES = frozenset({"equivocation", "bad_consistency_proof"})
+
+
 class EnrollError(Exception):
     """Enrollment refused; ``str()`` is the portal's reason."""
 
@@ -267,10 +276,23 @@ class SyncState:
     config_version_seen: int = 0
     config_applied: int = 0
     config_staged: int = 0
+    accepted_known: bool = True
+    """False from the start of a round until the portal's heartbeat answer is taken: ``accepted_through_seq`` is
+    then only what the portal held when it last answered (a portal restored from a backup holds less)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def pending(self) -> int:
+    def pending(self) -> int | None:
+        """Entries the portal does not hold; None (not known) when the last round had no answer from the portal
+        and it had acknowledged some: never a figure lower than the truth may be, which staff read as "nothing
+        left to upload" before wiping a kiosk. With nothing ever acknowledged, the whole ledger is pending."""
+        if not self.accepted_known and self.accepted_through_seq > 0:
+            return None
+        return self.pending_at_least
+
+    @property
+    def pending_at_least(self) -> int:
+        """Entries after what the portal acknowledged when it last answered: never sent, or sent and not answered."""
         return max(0, self.local_size - self.accepted_through_seq)
 
     @property
@@ -278,7 +300,7 @@ class SyncState:
         return self.last_error is None and self.pending == 0 and self.last_success_ms is not None
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "pending": self.pending, "ok": self.ok}
+        return {**asdict(self), "pending": self.pending, "pending_at_least": self.pending_at_least, "ok": self.ok}
 
     @classmethod
     def load(cls, path: Path) -> SyncState:
@@ -418,21 +440,48 @@ class Uploader:
         limits = (max_bytes, self.timeout[1] if deadline_s is None else deadline_s)
         status, data, resp = self._call_once(method, path, body, idem, signed, self.sk, limits)
         olds = self._previous_keys() if signed else []
-        if olds:
-            if _unknown_key(status, data):
-                # Re-keyed, and the portal has not taken the key_change entry yet: it still knows an old key
-                # (the newest it has taken, if the kiosk was re-keyed more than once since: kiosk/ops/rekey.py).
-                from kiosk.ledger import keys
+        if signed and _unknown_key(status, data):
+            # Re-keyed, and the portal has not taken the key_change entry yet: it still knows an old key (the
+            # newest it has taken, if the kiosk was re-keyed more than once since: kiosk/ops/rekey.py). Last, the
+            # retired keys: a portal restored from a backup taken before the hand-over knows only one of those.
+            from kiosk.ledger import keys
 
-                for old in olds:
-                    status, data, resp = self._call_once(method, path, body, idem, signed, keys.load_private(old),
-                                                         limits)
-                    if not _unknown_key(status, data):
-                        break
-            elif status < 400:
-                for old in olds:  # the portal knows the new key: the old ones are never needed again
-                    old.unlink(missing_ok=True)
+            retired = self._retired_keys()
+            for old in olds + retired:
+                try:
+                    old_sk = keys.load_private(old)
+                except (OSError, keys.KeyError_):  # retired by another process meanwhile, or not a key
+                    continue
+                status, data, resp = self._call_once(method, path, body, idem, signed, old_sk, limits)
+                if not _unknown_key(status, data):
+                    if old in retired and status < 400:
+                        log.warning("request signed with the retired key %s: the portal knows no newer key of this "
+                                    "kiosk (restored from a backup taken before `kiosk rekey`?); it learns the new "
+                                    "one again from the key_change entry", old.name)
+                    break
+        elif olds and status < 400:
+            # The portal knows the key in force: the old ones are not needed to sign for it again. Kept, retired
+            # (kiosk/ops/rekey.py, retire), for a portal restored from a backup taken before it learnt the new key.
+            from kiosk.ops.rekey import retire
+
+            for old in olds:
+                try:
+                    retire(old, self.sk_path)
+                except FileNotFoundError:
+                    pass
         return status, data, resp
+
+    @property
+    def sk_path(self) -> Path:
+        """``kiosk.key``, beside ``kiosk.key.previous`` (:attr:`previous_key_path`)."""
+        assert self.previous_key_path is not None
+        return self.previous_key_path.with_name(self.previous_key_path.name.removesuffix(".previous"))
+
+    def _retired_keys(self) -> list[Path]:
+        """``kiosk.key.retired.N`` (kiosk/ops/rekey.py), newest first; listed only after a refused signature."""
+        from kiosk.ops.rekey import retired_paths
+
+        return [] if self.previous_key_path is None else retired_paths(self.sk_path)[::-1]
 
     def _previous_keys(self) -> list[Path]:
         """``kiosk.key.previous`` and the older ``kiosk.key.previous.N`` still on disk, newest first. The folder
@@ -542,6 +591,12 @@ class Uploader:
         resp.close()  # back to the pool (read whole): kept alive for the next request
         return content
 
+    def _mismatch(self, message: str) -> SyncError:
+        """This ledger forks from the portal's copy (:data:`LEDGER_MISMATCH`): recorded in the sync state, and a
+        permanent error (no retry can mend it)."""
+        self.state.extra[LEDGER_MISMATCH] = message
+        return SyncError(message, permanent=True)
+
     def _retry_after(self, resp: requests.Response) -> float | None:
         # An HTTP-date is measured from the answer's Date header, else from the portal's clock as we
         # learned it: a Pi without an RTC may be days off.
@@ -552,6 +607,8 @@ class Uploader:
         code = data.get("error", "") if isinstance(data, dict) else ""
         reason = data.get("reason", "") if isinstance(data, dict) else resp.text[:200]
         msg = f"HTTP {status} {code}: {reason}".strip()
+        if code in LEDGER_MISMATCH_CODES:
+            return self._mismatch(msg)
         if status >= 500 or status == 429 or code in ("in_flight", "conflict", "stale_request"):
             return SyncError(msg, retry_after=self._retry_after(resp) if code != "stale_request" else 0)
         return SyncError(msg, permanent=True)
@@ -637,11 +694,14 @@ class Uploader:
             raise SyncError("kiosk is not enrolled with this portal: run `kiosk enroll`", permanent=True)
         src = self.source
         self.state.local_size = src.size()  # pending stays true even when the portal cannot be reached
+        self.state.accepted_known = False  # until the heartbeat's answer is taken (SyncState.pending)
         ans = self.heartbeat()
         accepted, cp_ack = ans["accepted_through_seq"], ans["checkpoint_size"]
         if accepted > src.size():  # the ledger only grows: checked before the config pull may append to it
-            raise SyncError(f"portal answer: the portal holds {accepted} entries but this ledger only {src.size()} "
-                            "(another kiosk's portal? ledger restored from an old backup?): not believed")
+            # The portal holds entries this ledger lacks: restored from an old backup (or another kiosk's portal).
+            # Permanent: a retry cannot help, and the portal raises its alarm from the heartbeat (docs/sync.md).
+            raise self._mismatch(f"portal answer: the portal holds {accepted} entries but this ledger only "
+                                 f"{src.size()} (ledger restored from an old backup? another kiosk's portal?)")
         self.sync_pepper(ans["pepper_epoch"])
         self.state.config_version_seen = ans["config_version"]
         if ans["config_version"] > self.state.config_applied:
@@ -704,8 +764,10 @@ class Uploader:
     def _note(self, accepted: int, cp_ack: int, local: int, success: bool = False, save: bool = True) -> None:
         st = self.state
         st.accepted_through_seq, st.checkpoint_size, st.local_size = accepted, cp_ack, local
+        st.accepted_known = True  # every caller passes what the portal's answer said it holds
         if success:
             st.last_success_ms, st.last_error = int(time.time() * 1000), None
+            st.extra.pop(LEDGER_MISMATCH, None)  # the portal took this ledger's entries: they match after all
         if save:
             st.save(self.state_path)
 

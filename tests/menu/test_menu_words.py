@@ -420,6 +420,7 @@ STATES = [
     dict(reader_state=None, payment_state=None, portal_reachable=False),
     dict(enrolled=False, last_sync_age_s=None, pending_entries=1, ledger_ok=False, disk_free_bytes=10 * 1_048_576),
     dict(sync_error="HTTP 503", pending_entries=0, last_sync_age_s=90_000, ledger_ok=None),
+    dict(ledger_mismatch=True, sync_error="HTTP 503", pending_entries=3, last_sync_age_s=600),
     dict(ledger_entries=None, disk_free_bytes=None, soc_temp_c=None, uptime_s=None, version="",
          dropped_frames_per_min=None),
     dict(portal_configured=False, disk_writable=False, soc_temp_c=85.0, dropped_frames_per_min=1.0,

@@ -255,17 +255,31 @@ def test_inconsistent_checkpoint_is_refused(portal, rig):
     acked = up.state.checkpoint_size
     assert acked > 0
     rig.donate(8)
-    # A checkpoint signed by the kiosk key over a made-up tree, with a proof that cannot hold.
+    # A checkpoint signed by the kiosk key over a made-up tree, with a proof that cannot hold: the key signed a
+    # history the acknowledged checkpoint is not a prefix of, so it is equivocation (docs/sync.md, step 6).
     from kiosk.ledger import checkpoint as cpmod
+    from server_sync.queries import fleet as fleet_q
 
     fake = cpmod.sign(cpmod.Checkpoint(cpmod.origin_for(rig.kiosk_id), rig.ledger.size, b"\x11" * 32),
                       keys.load_private(rig.cfg.private_key_path))
     rows = [(e.seq, e.body, e.signature) for e in rig.ledger.iter_entries(up.state.accepted_through_seq + 1)]
     doc = P.batch_document(rig.kiosk_id, rows, fake, acked, [b"\x22" * 32])
     r = signed_post(portal.url, rig, f"/api/v1/kiosks/{rig.kiosk_id}/batches", json.dumps(doc).encode(), "cp-1")
-    assert r.status_code == 422 and r.json()["error"] == "bad_consistency_proof"
-    # Honest uploads still go through.
-    assert up.sync_once().ok and totals(portal) == rig.expected_totals()
+    assert r.status_code == 409 and r.json()["error"] == "equivocation", r.text
+    k = next(k for k in fleet_q(portal.app.state.ingestor.engine) if k["id"] == rig.kiosk_id)
+    assert k["alarm"] and k["alarms"][0]["kind"] == "equivocation" and k["suspended_ms"]
+    # The same refusal again writes no second alarm.
+    r = signed_post(portal.url, rig, f"/api/v1/kiosks/{rig.kiosk_id}/batches", json.dumps(doc).encode(), "cp-2")
+    assert r.status_code == 409
+    assert len(next(k for k in fleet_q(portal.app.state.ingestor.engine) if k["id"] == rig.kiosk_id)["alarms"]) == 1
+    # Honest uploads still go through (the mirror stays exact), held until staff resume the kiosk.
+    assert up.sync_once().ok and totals(portal) != rig.expected_totals()
+    from server_sync.db import writing
+    from server_sync.ingest import resume
+
+    with writing(portal.app.state.ingestor.engine) as conn:
+        assert resume(conn, rig.kiosk_id)
+    assert totals(portal) == rig.expected_totals()
 
 
 def test_bad_input_gets_4xx_with_a_reason(portal, rig):

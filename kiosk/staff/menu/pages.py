@@ -226,7 +226,10 @@ def sync_page(model: MenuModel, _: Tr) -> View:
     else:
         when = _("never") if state.last_success_ms is None else _ago(
             _, max(0, model.s.wall_ms() - state.last_success_ms) / 1000)
-        lines = [_("Last sync: {when}").format(when=when), _("Entries waiting: {count}").format(count=state.pending)]
+        # Not known: the portal did not answer the last try, and what it held then may since be lost (a restore).
+        waiting = (_("Entries waiting: not known (the portal did not answer)") if state.pending is None
+                   else _("Entries waiting: {count}").format(count=state.pending))
+        lines = [_("Last sync: {when}").format(when=when), waiting]
         if state.last_error:
             lines.append(_("Last error: {error}").format(error=state.last_error[:80]))
     return View(m.SYNC, _("Sync now"), lines=tuple(lines), notice=model.notice, notice_level=model.notice_level,

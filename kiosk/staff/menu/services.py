@@ -44,7 +44,7 @@ class SyncInfo(Protocol):
     last_error: str | None
 
     @property
-    def pending(self) -> int: ...
+    def pending(self) -> int | None: ...
 
 
 def run_inline(fn: Callable[[], T]) -> Future[T]:

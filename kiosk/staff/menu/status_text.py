@@ -53,6 +53,8 @@ PHRASES: tuple[tuple[str, str], ...] = (
     (r"network up, portal unreachable", "Network up, portal not reachable"),
     (r"portal reachable, kiosk not enrolled", "Portal reachable, kiosk not enrolled"),
     (r"portal reachable, enrolled", "Portal reachable, enrolled"),
+    (r"ledger does not match the portal's copy \(restored from an old backup\?\)",
+     "This kiosk's records do not match the portal's"),
     (r"last sync never; (?P<pending>\S+) pending", "Never synced; {pending} entries waiting"),
     (r"last sync (?P<ago>.+) ago; (?P<pending>\S+) pending(?P<error>; last error: .*)?",
      "Last sync {ago} ago; {pending} entries waiting"),
@@ -77,6 +79,9 @@ PHRASES: tuple[tuple[str, str], ...] = (
     (r"the portal may be down; entries wait", "The portal may be down. Donations are kept on the kiosk."),
     (r"enroll the kiosk \(see `kiosk doctor`\)", "Enroll the kiosk (`kiosk doctor` shows how)."),
     (r"press Sync now", "Press Sync now."),
+    (r"stop taking donations at this kiosk and call the administrator",
+     "This kiosk's data was probably put back from an old backup. Stop taking donations at this kiosk and call "
+     "the administrator. Do not press Sync now: it cannot fix this."),
     (r"entries are safe on the kiosk; check the network, then press Sync now",
      "Donations are kept on the kiosk. Check the network, then press Sync now."),
     (r"entries are safe on the kiosk; fix what the error names, then press Sync now",
