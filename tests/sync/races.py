@@ -8,11 +8,22 @@ one) produce when two requests arrive together. :func:`overlap` packages the usu
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sync_helpers import PASSWORD
+
+from server_sync import catalog
+from server_sync.embedded import PortalHandle, start_portal
+from server_sync.staff import add_user
+
+STAFF = (("admin", "admin"), ("admin2", "admin"), ("staff1", "staff"), ("staff2", "staff"))
+"""Two administrators and two staff members, each with :data:`sync_helpers.PASSWORD`: the people who act at once."""
 
 
 class PauseAfter:
@@ -79,3 +90,17 @@ def joined(t: threading.Thread, out: dict[str, Any]) -> Any:
     if "error" in out:
         raise out["error"]
     return out["value"]
+
+
+@contextlib.contextmanager
+def staff_portal(db_url: str, tmp_path: Path, groups_and_projects: dict[str, Any]) -> Iterator[PortalHandle]:
+    """A portal on loopback over ``db_url`` holding the catalog ``groups_and_projects`` and the :data:`STAFF`."""
+    handle = start_portal(db_url, media_size=(160, 90), spool_dir=str(tmp_path / "spool"))
+    engine = handle.app.state.engine
+    catalog.import_catalog(engine, groups_and_projects)
+    for user, role in STAFF:
+        add_user(engine, user, PASSWORD, role)
+    try:
+        yield handle
+    finally:
+        handle.stop()

@@ -18,13 +18,11 @@ from typing import Any
 
 import pytest
 import requests
-from races import overlap
-from sync_helpers import PASSWORD, needs_chromium, staff_page, staff_session
+from races import overlap, staff_portal
+from sync_helpers import needs_chromium, staff_page, staff_session
 
 from server_sync import catalog, configstore, pointrules, totals
 from server_sync.db import create_schema, make_engine, media_info, writing
-from server_sync.embedded import start_portal
-from server_sync.staff import add_user
 from tests.portal_db import PG_ENV, fresh_db, pg_url
 
 CATALOG = {
@@ -40,13 +38,8 @@ READS_BASE = r"FROM portal_configs.*ORDER BY portal_configs\.version DESC"
 
 @pytest.fixture
 def op(db_url: str, tmp_path: Path):
-    handle = start_portal(db_url, media_size=(160, 90), spool_dir=str(tmp_path / "spool"))
-    engine = handle.app.state.engine
-    catalog.import_catalog(engine, CATALOG)
-    for user, role in (("admin", "admin"), ("admin2", "admin"), ("staff1", "staff"), ("staff2", "staff")):
-        add_user(engine, user, PASSWORD, role)
-    yield handle
-    handle.stop()
+    with staff_portal(db_url, tmp_path, CATALOG) as handle:
+        yield handle
     eng = make_engine(db_url)
     try:
         assert totals.check(eng) == []

@@ -16,14 +16,12 @@ from typing import Any
 
 import pytest
 import requests
-from races import overlap
+from races import overlap, staff_portal
 from sqlalchemy import select
 from sync_helpers import PASSWORD, staff_session
 
-from server_sync import catalog, staff
+from server_sync import staff
 from server_sync.db import kiosk_info, kiosks, staff_users, writing
-from server_sync.embedded import start_portal
-from server_sync.staff import add_user
 
 CATALOG = {"groups": [{"id": "group-a", "name": "Aの会", "contact": "a@example.jp"}],
            "projects": [{"id": "kodomo", "group_id": "group-a", "title": "こども食堂", "area": "children",
@@ -36,13 +34,8 @@ INSERTS_USER = r"INSERT INTO portal_staff \("
 
 @pytest.fixture
 def op(db_url: str, tmp_path: Path):
-    handle = start_portal(db_url, media_size=(160, 90), spool_dir=str(tmp_path / "spool"))
-    engine = handle.app.state.engine
-    catalog.import_catalog(engine, CATALOG)
-    for user, role in (("admin", "admin"), ("admin2", "admin"), ("staff1", "staff"), ("staff2", "staff")):
-        add_user(engine, user, PASSWORD, role)
-    yield handle
-    handle.stop()
+    with staff_portal(db_url, tmp_path, CATALOG) as handle:
+        yield handle
 
 
 def user_form(token: str, name: str, role: str, password: str, action: str | None = "add") -> dict[str, Any]:
