@@ -62,6 +62,9 @@ def _serve(args: argparse.Namespace) -> int:
     except i18n.CatalogMissing as exc:
         print(f"kiosk-portal serve: {exc}", file=sys.stderr)
         return 2
+    if args.fd is not None and args.workers > 1:
+        print("kiosk-portal serve: --fd serves one process; use --host/--port with --workers", file=sys.stderr)
+        return 2
     if args.workers > 1:
         # Several processes share nothing but the database (docs/sync.md, "Running several portals").
         _engine(args.db).dispose()
@@ -76,9 +79,21 @@ def _serve(args: argparse.Namespace) -> int:
     except RuntimeError as exc:
         print(f"kiosk-portal serve: {exc}", file=sys.stderr)
         return 2
+    if args.fd is not None:
+        import socket
+
+        try:  # family, type and protocol read from the socket itself (IPPROTO_TCP: asyncio then sets TCP_NODELAY)
+            sock = socket.socket(fileno=args.fd)
+        except OSError as exc:
+            print(f"kiosk-portal serve: --fd {args.fd} is not an open socket: {exc.strerror}", file=sys.stderr)
+            return 2
     app = create_app(args.db, **opts)
     settle_collector()
-    uvicorn.run(app, host=args.host, port=args.port, proxy_headers=True, log_level=args.log_level)
+    if args.fd is None:
+        uvicorn.run(app, host=args.host, port=args.port, proxy_headers=True, log_level=args.log_level)
+        return 0
+    config = uvicorn.Config(app, proxy_headers=True, log_level=args.log_level)
+    uvicorn.Server(config).run(sockets=[sock])
     return 0
 
 
@@ -410,6 +425,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8080)
     s.add_argument("--workers", type=int, default=1, help="processes (use PostgreSQL for more than one)")
+    s.add_argument("--fd", type=int, default=None,
+                   help="serve on this inherited, bound TCP socket instead of --host/--port (how `kiosk demo` "
+                        "starts its portal: the port is held from the moment it is chosen)")
     s.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     s.set_defaults(func=_serve)
 

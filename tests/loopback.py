@@ -6,8 +6,45 @@ Real HTTP on 127.0.0.1 with a free port; the test writes only the handler's ``do
 
 from __future__ import annotations
 
+import contextlib
+import os
+import random
+import socket
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+# Ports a test hands to a process it starts (`kiosk-portal serve --port N`). The kernel gives port 0 from
+# ip_local_port_range (32768-60999 by default), so a port taken from there and let go can be given to another
+# xdist worker's server before our child binds it; these lie below that range, where only tests pick.
+_PICKED = range(20000, 32000)
+_rng = random.Random(os.getpid() ^ int.from_bytes(os.urandom(4), "big"))
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now, for a child process to bind a moment later."""
+    for _ in range(200):
+        port = _rng.choice(_PICKED)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port in {_PICKED.start}-{_PICKED.stop - 1}")
+
+
+@contextlib.contextmanager
+def refused_port() -> Iterator[int]:
+    """A loopback port whose connections are refused for as long as the block runs.
+
+    Bound and never listening: a connection gets RST (ECONNREFUSED) at once, and no other process can take the
+    port meanwhile. A port merely let go was taken by another worker's portal in CI, and the "unreachable"
+    portal answered 404.
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield int(s.getsockname()[1])
 
 
 class Handler(BaseHTTPRequestHandler):

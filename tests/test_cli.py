@@ -168,17 +168,12 @@ def _offline_kiosk(tmp_path, reader: str = "") -> str:  # noqa: ANN001
     return str(cfg)
 
 
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as s:  # bound, then closed: nothing listens there any more
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_enroll_against_an_unreachable_portal_exits_1_with_the_error(tmp_path):
+    from tests.loopback import refused_port
+
     cfg = _offline_kiosk(tmp_path)
-    r = run("enroll", "--config", cfg, "--portal", f"http://127.0.0.1:{_closed_port()}", "--code", "ABCD-EFGH-JKLM")
+    with refused_port() as port:
+        r = run("enroll", "--config", cfg, "--portal", f"http://127.0.0.1:{port}", "--code", "ABCD-EFGH-JKLM")
     assert r.returncode == 1, r.stdout + r.stderr
     assert "kiosk enroll: network:" in r.stderr and "Traceback" not in r.stderr
     assert "enrolled" not in r.stdout

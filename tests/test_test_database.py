@@ -5,28 +5,24 @@ pytest-xdist each worker would otherwise crash on it, and pytest would report th
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
+from tests.loopback import refused_port
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then let go)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_a_postgresql_that_does_not_answer_stops_the_run_in_one_line():
-    url = f"postgresql+psycopg://kiosk:kiosk@127.0.0.1:{closed_port()}/kiosk_nowhere"
     # README's test command (its xdist options come from pyproject.toml), on one small module, as a run of its
     # own: without this worker's PYTEST_XDIST_WORKER, which would make the new run's controller act as a worker.
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_readme.py"],
-                       cwd=ROOT, env={**env, "KIOSK_TEST_PG_URL": url}, capture_output=True, text=True, timeout=300)
+    with refused_port() as port:
+        url = f"postgresql+psycopg://kiosk:kiosk@127.0.0.1:{port}/kiosk_nowhere"
+        r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_readme.py"],
+                           cwd=ROOT, env={**env, "KIOSK_TEST_PG_URL": url}, capture_output=True, text=True,
+                           timeout=300)
     out = r.stdout + r.stderr
     assert r.returncode == 4, out  # pytest's usage error, not 5 ("no tests collected")
     lines = [ln for ln in out.splitlines() if "KIOSK_TEST_PG_URL is set" in ln]

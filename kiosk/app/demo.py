@@ -359,13 +359,15 @@ class DemoPortal:
     @classmethod
     def start(cls, db_path: Path, timeout_s: float = 30.0) -> DemoPortal:
         db_url = f"sqlite:///{db_path.resolve()}"
-        with socket.socket() as s:  # a free port; the child binds it a moment later
+        # The child serves on the socket bound here. A port chosen here, let go and bound by the child a second
+        # later could meanwhile be given to another program (another demo, or a test's server), and the demo
+        # would then talk to that program.
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP) as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        proc = subprocess.Popen(
-            _portal_cmd("serve", "--db", db_url, "--host", "127.0.0.1", "--port", str(port),
-                        "--log-level", "warning"),
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            proc = subprocess.Popen(
+                _portal_cmd("serve", "--db", db_url, "--fd", str(s.fileno()), "--log-level", "warning"),
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=[s.fileno()])
         portal = cls(db_url, port, proc)
         deadline = time.monotonic() + timeout_s
         while True:

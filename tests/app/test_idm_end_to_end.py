@@ -34,6 +34,7 @@ from kiosk.ops.local_files import ensure_secrets
 from server_sync.db import entries, make_engine
 from server_sync.embedded import start_portal
 from tests.app.test_idm_not_in_core_dump import found_in, idm_forms
+from tests.loopback import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 KIOSK_ID = "idm-audit-1"
@@ -103,12 +104,6 @@ class RecordingProxy:
         self.server.server_close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _sim(port: int, line: str) -> str:
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(line.encode() + b"\n")
@@ -147,7 +142,7 @@ def test_no_idm_anywhere_after_a_kiosk_session_with_every_card_failure(tmp_path:
     db_url = f"sqlite:///{db}"
     portal = start_portal(db_url, next_sync_s=2)
     proxy = RecordingProxy(portal.url)
-    work, data, sim_port = tmp_path / "kiosk", tmp_path / "kiosk" / "data", _free_port()
+    work, data, sim_port = tmp_path / "kiosk", tmp_path / "kiosk" / "data", free_port()
     work.mkdir()
     config = work / "kiosk.toml"
     config.write_text(f'''[kiosk]

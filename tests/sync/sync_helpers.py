@@ -29,6 +29,7 @@ from kiosk.sync.uploader import Uploader
 from server_sync.db import make_engine
 from server_sync.embedded import PortalHandle
 from server_sync.wire import protocol as P
+from tests.loopback import free_port  # noqa: F401  (the end-to-end tests import it from here)
 
 # Debian's Chromium, driven by Playwright (the browser fixture in conftest.py); the flags keep it off the network.
 CHROMIUM = "/usr/bin/chromium"
@@ -218,12 +219,6 @@ def staff_page(browser: Any, url: str, user: str, password: str = PASSWORD, size
 
 # --- a real `kiosk run` process beside the portal (the end-to-end tests) --------------------------------------
 E2E_KIOSK = "e2e-kiosk-1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(pred: Callable[[], Any], timeout_s: float, what: str, proc: subprocess.Popen | None = None) -> Any:

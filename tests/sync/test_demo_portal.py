@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,12 +13,7 @@ from pathlib import Path
 import requests
 
 from kiosk.app.demo import demo_template
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.loopback import free_port
 
 
 def _wait(url: str, proc: subprocess.Popen, timeout_s: float = 30.0) -> None:
@@ -45,7 +39,7 @@ def test_demo_leaves_a_portal_database_with_titles_and_areas(tmp_path: Path):
     assert f"kiosk-portal serve --db {db}" in r.stdout
     assert json.loads((d / "catalog.json").read_text("utf-8"))["projects"][0]["id"] == "kodomo-shokudo"
 
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen([sys.executable, "-m", "server_sync.portal_cli", "serve", "--db", db, "--port", str(port),
                              "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

@@ -5,7 +5,6 @@ process: it receives the city's pepper sealed), syncs, and a donor opens, reads 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,12 +15,11 @@ from sync_helpers import fake_idm
 from kiosk.ledger import Pepper, keys
 from kiosk.ledger.pepper import CITY_FIRST_EPOCH
 from server_sync.wire import mypage as W
+from tests.loopback import free_port
 
 
 def test_no_my_page_secret_or_request_reaches_the_portal_logs(db_url, rig, tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     log_path = tmp_path / "portal.log"
     with open(log_path, "wb") as log:

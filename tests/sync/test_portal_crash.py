@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -30,14 +29,9 @@ from sync_helpers import portal_entry_count
 
 from server_sync.db import make_engine
 from server_sync.enroll import issue_code
+from tests.loopback import free_port
 
 KILLS = int(os.environ.get("PORTAL_KILLS", "50"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ``kiosk-portal serve`` (server_sync.portal_cli.main) in a process that has loaded its code and waits for a
@@ -127,7 +121,7 @@ def test_portal_killed_mid_ingest_again_and_again_loses_no_acknowledged_batch(ri
     create_schema(eng)
     code = issue_code(eng, rig.kiosk_id)
     eng.dispose()
-    portal = PortalProcess(db_url, _free_port(), log=tmp_path / "portal.log").start()
+    portal = PortalProcess(db_url, free_port(), log=tmp_path / "portal.log").start()
     rng = random.Random(14)
     up = rig.uploader(portal.url, batch_entries=4, backoff_base=0.02, backoff_cap=0.3)
     up.enroll(code)
@@ -181,7 +175,7 @@ def test_two_workers_take_the_same_kiosks_retried_batches_at_once(rig, pg_db_url
     create_schema(eng)
     code = issue_code(eng, rig.kiosk_id)
     eng.dispose()
-    portal = PortalProcess(db_url, _free_port(), workers=2, log=tmp_path / "portal.log").start()
+    portal = PortalProcess(db_url, free_port(), workers=2, log=tmp_path / "portal.log").start()
     try:
         rig.uploader(portal.url).enroll(code)
         # Every request is sent twice at once (and some dropped after the portal committed, so they are

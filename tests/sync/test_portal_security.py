@@ -11,7 +11,6 @@ import http.server
 import os
 import re
 import secrets
-import socket
 import stat
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from server_sync.embedded import start_portal
 from server_sync.portal_cli import main as portal_main
 from server_sync.security import SecurityMiddleware
 from server_sync.staff import SecretError, add_user, load_secret
+from tests.loopback import free_port
 
 PASSWORD = "correct horse battery"
 CHROMIUM = "/usr/bin/chromium"
@@ -162,9 +162,7 @@ def test_the_secret_from_the_environment(tmp_path, monkeypatch):
 
 def test_kiosk_portal_serve_first_run_creates_the_secret_file_0600(tmp_path):
     f = tmp_path / "state" / "session-secret"
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "KIOSK_PORTAL_SECRET_FILE": str(f)}
     env.pop("KIOSK_PORTAL_SESSION_SECRET", None)
     proc = subprocess.Popen([sys.executable, "-m", "server_sync.portal_cli", "serve", "--db",

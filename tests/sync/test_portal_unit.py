@@ -6,13 +6,15 @@ from __future__ import annotations
 import configparser
 import os
 import shlex
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
+
+from tests.loopback import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "systemd" / "kiosk-portal.service"
@@ -46,12 +48,6 @@ def _env_file(text: str) -> dict[str, str]:
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_the_unit_reads_its_database_from_the_documented_environment_file():
     svc = _unit()
     assert svc["EnvironmentFile"] == "/etc/kiosk/portal.env"
@@ -61,7 +57,7 @@ def test_the_unit_reads_its_database_from_the_documented_environment_file():
 
 
 def test_the_exact_exec_start_line_serves_the_portal(db_url, tmp_path):
-    port = _free_port()
+    port = free_port()
     env_file = tmp_path / "portal.env"
     env_file.write_text(f"# as docs/portal.md shows\nKIOSK_PORTAL_DB={db_url}\n", "utf-8")
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", **_env_file(env_file.read_text())}
@@ -94,6 +90,47 @@ def test_the_exact_exec_start_line_serves_the_portal(db_url, tmp_path):
 
 def test_without_the_database_setting_the_unit_fails_saying_what_to_set(tmp_path):
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
-    r = subprocess.run(_exec_start(_free_port()), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(_exec_start(free_port()), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode != 0
     assert "KIOSK_PORTAL_DB is not set" in r.stderr and "/etc/kiosk/portal.env" in r.stderr
+
+
+def test_serve_on_an_inherited_socket_holds_the_port_from_the_start(tmp_path):
+    """`kiosk-portal serve --fd N` (how `kiosk demo` starts its portal): the parent binds, the child serves on
+    that socket, so no other program can take the port between the choice and the portal's first answer."""
+    import socket
+
+    db = f"sqlite:///{tmp_path / 'p.db'}"
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        proc = subprocess.Popen([sys.executable, "-m", "server_sync.portal_cli", "serve", "--db", db, "--fd",
+                                 str(s.fileno()), "--log-level", "warning"], pass_fds=[s.fileno()],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        with socket.socket() as other, pytest.raises(OSError):  # held by the child before it has even started
+            other.bind(("127.0.0.1", port))
+        url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else "exited"
+            try:
+                r = requests.get(url + "/healthz", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "the portal did not answer within 60 s"
+                time.sleep(0.1)
+        assert r.json() == {"status": "ok"}
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        if proc.stderr:
+            proc.stderr.close()
+
+
+@pytest.mark.parametrize(("extra", "said"), [(["--fd", "97"], "--fd 97 is not an open socket"),
+                                             (["--fd", "0", "--workers", "2"], "--fd serves one process")])
+def test_serve_with_a_wrong_fd_stops_in_one_line(tmp_path, extra, said):
+    r = subprocess.run([sys.executable, "-m", "server_sync.portal_cli", "serve", "--db",
+                        f"sqlite:///{tmp_path / 'p.db'}", *extra], capture_output=True, text=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 2 and said in r.stderr and "Traceback" not in r.stderr, r.stderr

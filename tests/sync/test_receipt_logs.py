@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,21 +13,16 @@ from pathlib import Path
 import requests
 
 from server_sync.wire.receipt import receipt_code
+from tests.loopback import free_port
 
 PORTAL = [sys.executable, "-m", "server_sync.portal_cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_no_receipt_code_reaches_the_logs_of_a_real_portal(db_url, rig, tmp_path: Path):
     env = {**os.environ, "KIOSK_PORTAL_DB": db_url}
     enroll = subprocess.run(PORTAL + ["enroll-code", "--kiosk-id", rig.kiosk_id], env=env, capture_output=True,
                             text=True, timeout=60, check=True).stdout.strip()
-    port = _free_port()
+    port = free_port()
     out = (tmp_path / "portal.log").open("w")
     proc = subprocess.Popen(PORTAL + ["serve", "--port", str(port), "--log-level", "debug"], env=env,
                             stdout=out, stderr=subprocess.STDOUT)

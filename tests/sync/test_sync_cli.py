@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ import requests
 
 from kiosk.cli import main as kiosk_main
 from server_sync.portal_cli import main as portal_main
+from tests.loopback import free_port, refused_port
 
 
 def test_enroll_code_enroll_and_sync_once(portal, rig, db_url, capsys):
@@ -50,10 +50,9 @@ def test_enroll_code_enroll_and_sync_once(portal, rig, db_url, capsys):
     err = capsys.readouterr().err
     assert "pending unknown (at least 2 since the portal last answered)" in err and "network" in err
     # A portal it never enrolled with: refused before sending anything.
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        other = f"http://127.0.0.1:{s.getsockname()[1]}"
-    assert kiosk_main(["sync", "--config", cfg, "--once", "--portal", other, "--attempts", "1"]) == 1
+    with refused_port() as port:
+        other = f"http://127.0.0.1:{port}"
+        assert kiosk_main(["sync", "--config", cfg, "--once", "--portal", other, "--attempts", "1"]) == 1
     assert "not enrolled" in capsys.readouterr().err
 
 
@@ -176,9 +175,7 @@ def test_staff_add_without_a_password_or_a_terminal_says_so(tmp_path):
 def test_serve_and_sync_once_as_real_processes(rig, tmp_path):
     """What systemd runs: `kiosk-portal serve` and a `kiosk sync --once` timer, while the kiosk keeps writing."""
     db = f"sqlite:///{tmp_path / 'served.db'}"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     server = subprocess.Popen([sys.executable, "-m", "server_sync.portal_cli", "serve", "--db", db, "--port",
                                str(port), "--log-level", "warning"], env=env)
