@@ -25,6 +25,8 @@ def _enroll(args: argparse.Namespace) -> int:
         return 1
     finally:
         up.close()
+    if up.set_aside_path is not None:
+        print(f"the unreadable sync state was set aside as {up.set_aside_path}")
     print(f"enrolled kiosk {ans.get('kiosk_id', up.kiosk_id)} (key {ans['key_id']}) with {args.portal}")
     return 0
 
@@ -35,10 +37,16 @@ def _sync(args: argparse.Namespace) -> int:
     from kiosk.sync.uploader import Uploader
 
     cfg = load_config(args.config)
+    shown = args.config or "$KIOSK_CONFIG"
     if args.status:
-        from kiosk.sync.uploader import SyncState
+        from kiosk.sync.uploader import SyncState, unreadable_message
 
-        print(json.dumps(SyncState.load(cfg.data_dir / "sync-state.json").to_json(), ensure_ascii=False))
+        path = cfg.data_dir / "sync-state.json"
+        state = SyncState.load(path)
+        if state.unreadable is not None:
+            print(f"kiosk sync: {unreadable_message(path, state.unreadable, cfg.kiosk.id, shown)}", file=sys.stderr)
+            return 1
+        print(json.dumps(state.to_json(), ensure_ascii=False))
         return 0
     if not args.once:
         print("kiosk sync: pass --once (the continuous uploader runs inside `kiosk run`)", file=sys.stderr)
@@ -53,7 +61,13 @@ def _sync(args: argparse.Namespace) -> int:
     up = Uploader.from_config(cfg, writer=InlineWriter(ledger) if ledger is not None else None,
                               portal_url=args.portal or "")
     try:
-        if not up.state.portal_url:
+        if up.state.unreadable is not None or (args.portal and not up.enrolled_here):
+            # Refused before anything is sent or saved: sync-state.json stays as it was (docs/sync.md, "Enrollment").
+            # Without --portal, a kiosk enrolled nowhere goes on below: its round records "not enrolled" for the
+            # status page, as `kiosk run` does.
+            print(f"kiosk sync: {up.not_enrolled_message(shown)}", file=sys.stderr)
+            return 1
+        if not up.portal_url:
             print("kiosk sync: no portal URL: set [portal] url in the config or run `kiosk enroll`", file=sys.stderr)
             return 2
         st = up.sync_once(max_attempts=args.attempts)
@@ -107,7 +121,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--once", action="store_true", help="sync until everything is acknowledged, then exit "
                                                        "(0 only if nothing is left)")
     s.add_argument("--status", action="store_true", help="print the last sync state as JSON and exit")
-    s.add_argument("--portal", help="portal URL (default: [portal] url, else the one enrolled with)")
+    s.add_argument("--portal", help="the portal to sync with, which must be the one this kiosk is enrolled with "
+                                    "(default: that one, else [portal] url); `kiosk enroll --portal` moves a kiosk")
     s.add_argument("--attempts", type=int, default=8, help="tries before giving up on transient errors (default 8)")
     s.add_argument("--apply-config", action="store_true",
                    help="also record and apply a pushed config (only while `kiosk run` is stopped)")

@@ -302,19 +302,87 @@ class SyncState:
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "pending": self.pending, "pending_at_least": self.pending_at_least, "ok": self.ok}
 
+    def __post_init__(self) -> None:
+        self.unreadable: str | None = None
+        """Why ``sync-state.json`` could not be read (see :meth:`load`), or None. Not a field: never saved."""
+
     @classmethod
     def load(cls, path: Path) -> SyncState:
+        """The state in ``path``. A missing file is a kiosk that never enrolled (a blank state). A file that is
+        there but cannot be read, or is not a state (a power cut on an SD card that lied about its writes: empty,
+        zeros, cut off, JSON of another shape), is a blank state with :attr:`unreadable` set: it holds this
+        kiosk's enrollment, so it is never taken for "never enrolled" and never overwritten (:meth:`save`
+        refuses); only a new enrollment replaces it, setting it aside (:meth:`set_aside`)."""
         try:
-            data = json.loads(path.read_text("utf-8"))
-        except (OSError, ValueError):
+            raw = path.read_bytes()
+        except FileNotFoundError:
             return cls()
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        except OSError as exc:
+            return cls._broken(f"{exc.strerror or exc}")
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except ValueError as exc:  # UnicodeDecodeError is one
+            return cls._broken("empty" if not raw else f"{len(raw)} zero bytes" if not raw.strip(b"\0") else
+                               f"{len(raw)} bytes, not JSON: {str(exc)[:80]}")
+        if not isinstance(data, dict):
+            return cls._broken(f"JSON {type(data).__name__}, not an object")
+        known: dict[str, Any] = {}
+        for k, v in data.items():
+            kinds = _STATE_TYPES.get(k)
+            if kinds is None:
+                continue  # a key of another version (or a report-only one: pending, ok)
+            if type(v) not in kinds:
+                return cls._broken(f"{k} is {_shown(v)}")
+            known[k] = v
         return cls(**known)
 
+    @classmethod
+    def _broken(cls, why: str) -> SyncState:
+        st = cls()
+        st.unreadable = why
+        return st
+
     def save(self, path: Path) -> None:
+        if self.unreadable is not None:
+            raise SyncStateUnreadable(unreadable_message(path, self.unreadable))
         # Durably: without the fsyncs a power cut right after enrolling could leave an empty or missing
         # file, and the kiosk "not enrolled" for good (the enrollment code is single-use).
         write_atomic(path, json.dumps(self.to_json(), indent=1))
+
+    def set_aside(self, path: Path) -> Path | None:
+        """Move an unreadable ``path`` (:attr:`unreadable`) to ``<name>.unreadable-<ms>`` beside it, kept for whoever
+        wants to look at it, so that :meth:`save` may write a new one. None when there was nothing to set aside."""
+        if self.unreadable is None:
+            return None
+        aside = path.with_name(f"{path.name}.unreadable-{int(time.time() * 1000)}")
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            aside = None  # gone meanwhile: nothing to keep
+        self.unreadable = None
+        return aside
+
+
+_STATE_TYPES: dict[str, tuple[type, ...]] = {
+    "portal_url": (str,), "kiosk_id": (str,), "key_id": (str,), "enrolled_ms": (int, type(None)),
+    "accepted_through_seq": (int,), "checkpoint_size": (int,), "local_size": (int,),
+    "last_success_ms": (int, type(None)), "last_attempt_ms": (int, type(None)), "last_error": (str, type(None)),
+    "config_version_seen": (int,), "config_applied": (int,), "config_staged": (int,), "accepted_known": (bool,),
+    "extra": (dict,),
+}
+"""The type of each field of :class:`SyncState` in the file (``type(v) in ...``: a bool is no int here)."""
+
+
+class SyncStateUnreadable(OSError):
+    """:meth:`SyncState.save` over a file that could not be read: refused, the file is kept."""
+
+
+def unreadable_message(path: Path, why: str, kiosk_id: str = "ID", config: str = "FILE") -> str:
+    """What staff read when ``sync-state.json`` cannot be read: which file, why, that it is kept, and the fix."""
+    return (f"{path} is unreadable ({why}); it is kept as it is. It held this kiosk's enrollment, so the kiosk "
+            f"cannot sync until it is enrolled again: on the portal server run `kiosk-portal enroll-code --kiosk-id "
+            f"{kiosk_id}`, then here `kiosk enroll --config {config} --portal URL --code CODE` (the same kiosk and "
+            "key; the ledger is intact and everything in it is uploaded)")
 
 
 class Uploader:
@@ -345,10 +413,18 @@ class Uploader:
         self.ledger_path = Path(ledger_path)
         self.state_path = Path(state_path)
         self.state = SyncState.load(self.state_path)
+        self.moving_to: str | None = None
+        """A portal other than the one this kiosk is enrolled with, named by ``portal_url`` (`kiosk enroll --portal`,
+        `kiosk sync --portal`): the uploader talks to it, but the enrollment stays the saved one until :meth:`enroll`
+        there succeeds. Until then nothing is saved (:meth:`save_state`): a mistyped URL changes nothing."""
         if portal_url:
-            if self.state.portal_url and self.state.portal_url != portal_url.rstrip("/"):
-                self.state.enrolled_ms = None  # a different portal: enroll there first
-            self.state.portal_url = portal_url.rstrip("/")
+            url = portal_url.rstrip("/")
+            if self.state.enrolled_ms is not None and self.state.portal_url and self.state.portal_url != url:
+                self.moving_to = url
+            else:
+                self.state.portal_url = url
+        self.set_aside_path: Path | None = None
+        """Where :meth:`enroll` moved an unreadable ``sync-state.json`` (:meth:`SyncState.set_aside`), or None."""
         self.clock = clock or SystemClock()
         self.batch_entries = max(1, min(batch_entries, P.MAX_BATCH_ENTRIES))
         self.timeout = timeout
@@ -418,10 +494,40 @@ class Uploader:
         if self._http is not None:
             self._http.close()
 
+    @property
+    def portal_url(self) -> str:
+        """The portal this uploader talks to: :attr:`moving_to`, else the state's."""
+        return self.moving_to or self.state.portal_url
+
+    @property
+    def enrolled_here(self) -> bool:
+        """This kiosk is enrolled with :attr:`portal_url`, as far as its (readable) sync-state.json says."""
+        return self.moving_to is None and self.state.unreadable is None and self.state.enrolled_ms is not None
+
+    def not_enrolled_message(self, config: str = "FILE") -> str:
+        """Why this uploader may not sync (not :attr:`enrolled_here`), with the fix."""
+        if self.state.unreadable is not None:
+            return unreadable_message(self.state_path, self.state.unreadable, self.kiosk_id, config)
+        move = f"`kiosk enroll --config {config} --portal {self.portal_url} --code CODE`"
+        if self.moving_to is not None:
+            return (f"kiosk is not enrolled with this portal ({self.moving_to}); it is enrolled with "
+                    f"{self.state.portal_url}. Nothing was sent and {self.state_path.name} is unchanged: leave out "
+                    f"--portal to sync with {self.state.portal_url}, or, to move the kiosk, run {move} with a code "
+                    f"from the new portal (`kiosk-portal enroll-code --kiosk-id {self.kiosk_id}`)")
+        return (f"kiosk is not enrolled with this portal: on the portal server run `kiosk-portal enroll-code "
+                f"--kiosk-id {self.kiosk_id}`, then run {move}")
+
+    def save_state(self) -> None:
+        """Save ``sync-state.json``; not while this uploader talks to a portal the kiosk is not enrolled with
+        (:attr:`moving_to`: a refused or failed override is not recorded), nor over a file that could not be read
+        (kept as it is; :meth:`enroll` sets it aside)."""
+        if self.moving_to is None and self.state.unreadable is None:
+            self.state.save(self.state_path)
+
     def _url(self, path: str) -> str:
-        if not self.state.portal_url:
+        if not self.portal_url:
             raise SyncError("no portal URL: set [portal] url in the config or run `kiosk enroll`", permanent=True)
-        return self.state.portal_url + path
+        return self.portal_url + path
 
     def _learn_clock(self, data: Any) -> None:
         # Only a plausible portal clock (a plain int within SERVER_TIME_MS): 10**400 would overflow the float.
@@ -641,7 +747,15 @@ class Uploader:
             raise EnrollError(f"portal refused enrollment (HTTP {status}): {reason}")
         if not isinstance(data.get("key_id"), str):
             # Some other server answering 200 (a wrong port, a captive portal): not an enrollment.
-            raise EnrollError(f"{self.state.portal_url} answered HTTP 200 without a key id: not a kiosk portal?")
+            raise EnrollError(f"{self.portal_url} answered HTTP 200 without a key id: not a kiosk portal?")
+        # Only now, enrolled, does the state change: a file that could not be read is kept beside the new one, and
+        # a kiosk enrolling with another portal moves there (docs/sync.md, "Enrollment").
+        self.set_aside_path = self.state.set_aside(self.state_path)
+        if self.set_aside_path is not None:
+            log.warning("unreadable %s kept as %s", self.state_path.name, self.set_aside_path.name)
+        if self.moving_to is not None:
+            log.warning("kiosk moved from %s to %s", self.state.portal_url, self.moving_to)
+            self.state.portal_url, self.moving_to = self.moving_to, None
         self.state.kiosk_id, self.state.key_id = self.kiosk_id, data["key_id"]
         self.state.enrolled_ms = int(time.time() * 1000)
         self.state.accepted_through_seq = self.state.checkpoint_size = 0
@@ -690,8 +804,8 @@ class Uploader:
 
     def sync_round(self) -> None:
         """Upload everything the ledger holds now. Raises :class:`SyncError`."""
-        if self.state.enrolled_ms is None:
-            raise SyncError("kiosk is not enrolled with this portal: run `kiosk enroll`", permanent=True)
+        if not self.enrolled_here:
+            raise SyncError(self.not_enrolled_message(), permanent=True)
         src = self.source
         self.state.local_size = src.size()  # pending stays true even when the portal cannot be reached
         self.state.accepted_known = False  # until the heartbeat's answer is taken (SyncState.pending)
@@ -769,7 +883,7 @@ class Uploader:
             st.last_success_ms, st.last_error = int(time.time() * 1000), None
             st.extra.pop(LEDGER_MISMATCH, None)  # the portal took this ledger's entries: they match after all
         if save:
-            st.save(self.state_path)
+            self.save_state()
 
     def _pull_config(self, announced: int) -> None:
         """Fetch, check and apply the config the heartbeat announced (version ``announced``). A document that is
@@ -828,7 +942,7 @@ class Uploader:
             except SyncError as exc:
                 self.state.last_error = str(exc)
                 try:
-                    self.state.save(self.state_path)
+                    self.save_state()
                 except OSError as save_exc:
                     log.error("cannot save sync state: %s", save_exc)
                 log.warning("sync: %s", exc)
@@ -911,6 +1025,8 @@ class BackgroundSync:
         finally:
             try:
                 up.state.save(up.state_path)
+            except SyncStateUnreadable:
+                pass  # the file is kept as it is; the round's error (last_error) says why and what to do
             except OSError as exc:
                 log.error("cannot save sync state: %s", exc)
             with self._lock:
