@@ -210,7 +210,8 @@ class StaffSide:
             reader_state=reader_state, reader_detail=detail, last_family=self.last_family,
             # The terminal's own word (Square: live checkout state and a cached device check), not a constant.
             **self._payment(),
-            portal_configured=bool(app.cfg.portal.url),
+            # Syncing, with the config's portal or the one `kiosk enroll --portal` joined: not an offline kiosk.
+            portal_configured=self.sync is not None,
             portal_reachable=None if not sync else (sync.get("last_error") is None or mismatch),
             enrolled=None if not sync else sync.get("enrolled_ms") is not None,
             last_sync_age_s=(time.time() * 1000 - last_ok) / 1000 if last_ok else None,

@@ -246,6 +246,41 @@ def read_disk_free(path: Path) -> int | None:
         return None
 
 
+SYNC_STATE_FILE = "sync-state.json"
+"""What the running kiosk's sync thread writes after every round (kiosk/sync/uploader.py ``SyncState.to_json``):
+how `kiosk status`, a process of its own, knows what the menu's status page knows."""
+LEDGER_MISMATCH = "ledger_mismatch"
+"""The key of ``extra`` the uploader sets when the portal holds another history of this ledger (the uploader's
+``LEDGER_MISMATCH``: kiosk.sync is a sibling of kiosk.staff, so the name is stated here; a test holds them equal)."""
+
+
+def saved_sync_figures(saved: object, last_seq: int | None, now_ms: int) -> dict[str, object]:
+    """:class:`StatusInputs`' sync fields from a saved sync state (the parsed ``sync-state.json``, or None when
+    there is none yet), as the menu's page reads them from the running sync thread (kiosk/app/staffside.py).
+
+    ``last_seq``: the ledger's newest entry now. Entries written since the last round are pending too: the saved
+    ``pending`` counts only up to the ``local_size`` of that round (and is None, "not known", when that round had
+    no answer from the portal)."""
+    if not isinstance(saved, dict):
+        return {}
+    extra = saved.get("extra") if isinstance(saved.get("extra"), dict) else {}
+    pending = saved.get("pending")
+    local = saved.get("local_size")
+    if isinstance(pending, int) and isinstance(local, int) and last_seq is not None:
+        pending += max(0, last_seq - local)
+    last_ok = saved.get("last_success_ms")
+    error = saved.get("last_error") or extra.get("config_error")
+    mismatch = LEDGER_MISMATCH in extra
+    return {
+        "portal_reachable": saved.get("last_error") is None or mismatch,
+        "enrolled": saved.get("enrolled_ms") is not None,
+        "last_sync_age_s": max(0.0, (now_ms - last_ok) / 1000) if isinstance(last_ok, int) else None,
+        "pending_entries": pending if isinstance(pending, int) else None,
+        "ledger_mismatch": mismatch,
+        "sync_error": str(error) if error else None,
+    }
+
+
 def ledger_figures(ledger: object) -> dict[str, object]:
     """``ledger_entries``, ``last_seq`` and ``ledger_bytes`` for :class:`StatusInputs` from an open Ledger."""
     size = getattr(ledger, "size", None)

@@ -11,6 +11,7 @@ import getpass
 import json
 import os
 import sys
+import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -179,12 +180,21 @@ def status_command(args: argparse.Namespace) -> int:
 
     from kiosk.config.staff import ops_settings
     from kiosk.ledger.store import read_only_engine
-    from kiosk.ops.status import StatusInputs, overall, read_disk_free, read_soc_temp, read_uptime, status_items
+    from kiosk.ops.status import (
+        SYNC_STATE_FILE,
+        StatusInputs,
+        overall,
+        read_disk_free,
+        read_disk_writable,
+        read_soc_temp,
+        read_uptime,
+        saved_sync_figures,
+        status_items,
+    )
 
     cfg = load_config(args.config)
-    x = StatusInputs(portal_configured=bool(cfg.portal.url), version=__version__,
-                     disk_free_bytes=read_disk_free(cfg.data_dir), soc_temp_c=read_soc_temp(),
-                     uptime_s=read_uptime())
+    x = StatusInputs(version=__version__, disk_free_bytes=read_disk_free(cfg.data_dir),
+                     disk_writable=read_disk_writable(cfg.data_dir), soc_temp_c=read_soc_temp(), uptime_s=read_uptime())
     if cfg.ledger_path.exists():
         eng = read_only_engine(cfg.ledger_path)
         try:
@@ -195,6 +205,22 @@ def status_command(args: argparse.Namespace) -> int:
                                  if p.exists())
         finally:
             eng.dispose()
+    state = cfg.data_dir / SYNC_STATE_FILE
+    # A kiosk syncs with the config's portal, or with the one `kiosk enroll --portal` joined (the state file).
+    x.portal_configured = bool(cfg.portal.url) or state.exists()
+    if x.portal_configured:
+        # What the running kiosk's sync thread last saved (a shell has no thread to ask): without it every
+        # `kiosk status` over ssh said "last sync never; ? pending" in red, however well the kiosk synced.
+        try:
+            saved = json.loads(state.read_text("utf-8"))
+            if not isinstance(saved, dict):
+                raise ValueError("not a JSON object")
+        except FileNotFoundError:
+            saved = None  # never enrolled nor synced: the items say "unknown" / "never"
+        except (OSError, ValueError) as exc:
+            saved, x.sync_error = None, f"{state} is unreadable ({exc}); the next sync round writes it again"
+        for k, v in saved_sync_figures(saved, x.last_seq or 0, int(time.time() * 1000)).items():
+            setattr(x, k, v)
     items = status_items(x, ops_settings(cfg).status)
     if args.json:
         print(json.dumps({"overall": overall(items), "items": [i.__dict__ for i in items]}, ensure_ascii=False))
