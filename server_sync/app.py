@@ -55,7 +55,7 @@ from server_sync.auth import authenticate
 from server_sync.db import create_schema, make_engine
 from server_sync.errors import PortalError
 from server_sync.ingest import CACHED_ENTRIES, Ingestor, Upload, now_ms
-from server_sync.mediajobs import MediaJobs
+from server_sync.mediajobs import MediaJobs, VideoLimits
 from server_sync.openapi import body_schema
 from server_sync.openapi import install as install_openapi
 from server_sync.ratelimit import (
@@ -232,7 +232,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
                trusted_proxies: tuple[str, ...] = (), hsts: str = "auto",
                secret_file: str | os.PathLike[str] | None = None, receipt_days: int = queries.RECEIPT_DAYS,
                movie_size: tuple[int, int] = (1920, 1080), ingest_slots: int = INGEST_SLOTS,
-               verifier_cache: int = CACHED_ENTRIES) -> FastAPI:
+               verifier_cache: int = CACHED_ENTRIES, video_limits: VideoLimits | None = None) -> FastAPI:
     """The portal app over ``db_url`` (or an existing engine). Creates missing tables.
 
     ``media_size`` is the size uploaded videos are transcoded to (the kiosks' panel; they scale any
@@ -262,7 +262,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     ingestor = Ingestor(engine, next_sync_s=next_sync_s, cached_entries=verifier_cache)
     slots = IngestSlots(ingest_slots)
     spool = Path(spool_dir) if spool_dir else Path(tempfile.gettempdir()) / "kiosk-portal-spool"
-    jobs = MediaJobs(engine, spool, media_size)
+    jobs = MediaJobs(engine, spool, media_size, video_limits)
     jobs.recover()
 
     @asynccontextmanager
@@ -315,18 +315,27 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
 
     @app.exception_handler(OperationalError)
     async def _db_busy(req: Request, exc: OperationalError) -> Response:
-        if mediajobs.no_room(exc):  # a database on a full (or read-only) disk: not over in two seconds
-            return _no_room(req, exc, 507 if "readonly" not in str(exc.orig) else 503)
+        status = mediajobs.storage_fault(exc)
+        if status is not None:  # a database on a full (507) or read-only (503) disk: not over in two seconds
+            return _no_room(req, exc, status)
         # Locked SQLite, a PostgreSQL failover: transient, and the kiosk retries with backoff.
         return JSONResponse({"error": "unavailable", "reason": "database busy or unreachable; retry"},
                             status_code=503, headers={"Retry-After": "2"})
 
     @app.exception_handler(OSError)
     async def _os_error(req: Request, exc: OSError) -> Response:
-        # An upload or a job's file that the portal's disk would not take (full, over quota, read-only).
-        if not mediajobs.no_room(exc):
+        # An upload or a job's file that the portal's disk would not take (full or over quota: 507; read-only: 503).
+        status = mediajobs.storage_fault(exc)
+        if status is None:
             raise exc  # anything else is a bug: a 500, with its traceback in the log
-        return _no_room(req, exc, movies.storage_status(exc))
+        return _no_room(req, exc, status)
+
+    @app.exception_handler(mediajobs.VideoRefused)
+    async def _video_refused(req: Request, exc: mediajobs.VideoRefused) -> Response:
+        # An uploaded video over the portal's limits (too large a picture, too long), refused before it was
+        # converted; nothing of it was kept. Said in the staff member's language, for the videos page's script.
+        lang = "en" if req.cookies.get(pages.STAFF_LANG_COOKIE) == "en" else "ja"
+        return JSONResponse({"error": exc.code, "reason": exc.reason(lang)}, status_code=422)
 
     def _no_room(req: Request, exc: BaseException, status: int) -> Response:
         """Said plainly, in the staff member's language (their cookie; Japanese by default): the portal's disk
@@ -552,6 +561,8 @@ def options_from_env() -> dict[str, Any]:
     - ``KIOSK_PORTAL_MEDIA_SIZE``: what uploaded videos are transcoded to, e.g. ``1920x1080`` (default 1280x720);
     - ``KIOSK_PORTAL_SPOOL``: where uploads wait while they are transcoded;
     - ``KIOSK_PORTAL_UPLOAD_MB``: the largest upload, in MB (default 500);
+    - ``KIOSK_PORTAL_VIDEO_MAX_SIZE``, ``KIOSK_PORTAL_VIDEO_MAX_SECONDS``: the largest picture and the longest
+      uploaded video taken (server_sync/mediajobs.py ``VideoLimits``; default 1920x1080 and 300);
     - ``KIOSK_PORTAL_RATE_*``: rate limits (server_sync/ratelimit.py ``RateLimits``, e.g.
       ``KIOSK_PORTAL_RATE_LOGIN_LOCKOUT=20/hour``, ``KIOSK_PORTAL_RATE_STORAGE=redis://127.0.0.1:6379``);
     - ``KIOSK_PORTAL_TRUSTED_PROXIES``: comma-separated addresses or networks of the reverse proxy, whose
@@ -578,6 +589,8 @@ def options_from_env() -> dict[str, Any]:
         if n_mb is None:
             raise RuntimeError(f"KIOSK_PORTAL_UPLOAD_MB={mb!r}: a whole number of megabytes")
         opts["upload_limit"] = n_mb * 1024 * 1024
+    if os.environ.get("KIOSK_PORTAL_VIDEO_MAX_SIZE") or os.environ.get("KIOSK_PORTAL_VIDEO_MAX_SECONDS"):
+        opts["video_limits"] = VideoLimits.from_env()
     if any(k.startswith("KIOSK_PORTAL_RATE_") for k in os.environ):
         try:
             opts["rate_limits"] = RateLimits.from_env()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
+from collections.abc import Callable
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -45,12 +46,23 @@ TZ = ZoneInfo("Asia/Tokyo")
 
 
 class CatalogError(ValueError):
-    """Catalog input that must not be stored; the message names the item and field."""
+    """Catalog input that must not be stored; the message (English, for the log and ``kiosk-portal catalog-import``)
+    names the item and field. ``code`` names the refusal for the staff pages, which say it in the staff member's
+    words beside the field (server_sync/operator.py): ``group_name_taken``, ``group_id_taken``, ``project_id_taken``,
+    ``no_group``, ``stale``; ``invalid`` for anything else (a file's bad field)."""
+
+    def __init__(self, message: str, code: str = "invalid", **params: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
 
 
 class StaleEdit(CatalogError):
     """The group or project changed since the form that sends this was opened (its ``updated_ms`` is not the one
     the form saw): nothing was stored. The staff page shows the stored item again, with what was typed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "stale")
 
 
 class _In(BaseModel):
@@ -113,39 +125,70 @@ def _newer(col: Any, now: int) -> ColumnElement[Any]:
     return case((col >= now, col + 1), else_=now)
 
 
-def save_group(conn: Connection, g: GroupIn, now_ms: int | None = None, *, seen_ms: int | None = None) -> None:
+def _name_taken(conn: Connection, g: GroupIn) -> CatalogError | None:
+    clash = conn.execute(select(groups.c.id).where(groups.c.name == g.name, groups.c.id != g.id)).first()
+    if clash is None:
+        return None
+    return CatalogError(f"group {g.id}: the name {g.name!r} is already used by group {clash[0]}", "group_name_taken")
+
+
+def _unique(conn: Connection, write: Any, taken: Callable[[], CatalogError]) -> Any:
+    """Run ``write`` in a savepoint; a unique index it hits (a colleague's row stored at the same moment: on
+    PostgreSQL the index waited for their commit) is ``taken()``, read after it, and the transaction goes on."""
+    try:
+        with conn.begin_nested():
+            return write()
+    except IntegrityError:
+        raise taken() from None
+
+
+def save_group(conn: Connection, g: GroupIn, now_ms: int | None = None, *, seen_ms: int | None = None,
+               new: bool = False) -> None:
     """Add or update ``g``. With ``seen_ms`` (the ``updated_ms`` the edit form was opened at) an existing group is
-    updated only if it is still at that version; else :class:`StaleEdit` and nothing is written."""
+    updated only if it is still at that version; else :class:`StaleEdit` and nothing is written. ``new``: only
+    add (a colleague may have added this id a moment ago: ``group_id_taken``, their group kept as it is)."""
     now = now_ms or _now_ms()
     values = g.model_dump()
-    clash = conn.execute(select(groups.c.id).where(groups.c.name == g.name, groups.c.id != g.id)).first()
-    if clash is not None:
-        raise CatalogError(f"group {g.id}: the name {g.name!r} is already used by group {clash[0]}")
+    if (clash := _name_taken(conn, g)) is not None:
+        raise clash
+
+    def taken() -> CatalogError:
+        return _name_taken(conn, g) or CatalogError(f"group {g.id}: the id is already used", "group_id_taken")
     if conn.execute(select(groups.c.id).where(groups.c.id == g.id)).first() is None:
         if seen_ms is not None:
             raise StaleEdit(f"group {g.id}: it is no longer there")
-        conn.execute(groups.insert().values(**values, created_ms=now, updated_ms=now))
+        _unique(conn, lambda: conn.execute(groups.insert().values(**values, created_ms=now, updated_ms=now)), taken)
         return
+    if new:
+        raise taken()
     q = groups.update().where(groups.c.id == g.id)
     if seen_ms is not None:
         q = q.where(groups.c.updated_ms == seen_ms)
-    if conn.execute(q.values(**values, updated_ms=_newer(groups.c.updated_ms, now))).rowcount == 0:
+    if _unique(conn, lambda: conn.execute(q.values(**values, updated_ms=_newer(groups.c.updated_ms, now))),
+               taken).rowcount == 0:
         raise StaleEdit(f"group {g.id}: changed by someone else since {seen_ms}")
 
 
-def save_project(conn: Connection, p: ProjectIn, now_ms: int | None = None, *, seen_ms: int | None = None) -> None:
+def save_project(conn: Connection, p: ProjectIn, now_ms: int | None = None, *, seen_ms: int | None = None,
+                 new: bool = False) -> None:
     """Add or update ``p`` (its media follow its group). With ``seen_ms`` (the ``updated_ms`` the edit form was
     opened at) an existing project is updated only if it is still at that version; else :class:`StaleEdit` and
-    nothing is written."""
+    nothing is written. ``new``: only add (a colleague may have added this id a moment ago: ``project_id_taken``,
+    their project kept as it is)."""
     now = now_ms or _now_ms()
     if p.group_id is not None and conn.execute(select(groups.c.id).where(groups.c.id == p.group_id)).first() is None:
-        raise CatalogError(f"project {p.id}: no group {p.group_id!r} (add the group first)")
+        raise CatalogError(f"project {p.id}: no group {p.group_id!r} (add the group first)", "no_group")
     values = p.model_dump(exclude={"start", "end"})
     values.update(start_date=p.start, end_date=p.end)
+
+    def taken() -> CatalogError:
+        return CatalogError(f"project {p.id}: the id is already used", "project_id_taken")
     if conn.execute(select(projects.c.id).where(projects.c.id == p.id)).first() is None:
         if seen_ms is not None:
             raise StaleEdit(f"project {p.id}: it is no longer there")
-        conn.execute(projects.insert().values(**values, created_ms=now, updated_ms=now))
+        _unique(conn, lambda: conn.execute(projects.insert().values(**values, created_ms=now, updated_ms=now)), taken)
+    elif new:
+        raise taken()
     else:
         q = projects.update().where(projects.c.id == p.id)
         if seen_ms is not None:
@@ -235,7 +278,7 @@ def import_pushed(conn: Connection, pushed: list[dict[str, Any]]) -> None:
                     values[col] = dt.date.fromisoformat(p[key])
                 except (TypeError, ValueError):  # an invalid document, not an unreadable file
                     raise ConfigDocError(f"projects[{i}].{key}: {p[key]!r} is not a calendar date "
-                                         "(YYYY-MM-DD)") from None
+                                         "(YYYY-MM-DD)", code="not_a_date") from None
         values["group_id"] = _ensure_group(conn, p.get("group") or "", now)
         values["active"] = True
         if conn.execute(select(projects.c.id).where(projects.c.id == p["id"])).first() is None:

@@ -91,11 +91,14 @@ def lock(conn: Connection) -> None:
 
 
 def publish_in(conn: Connection, doc: Any, target: str = "all", by: str | None = None) -> dict[str, Any]:
-    """:func:`publish` inside the caller's write transaction (the version is stored when it commits)."""
+    """:func:`publish` inside the caller's write transaction (the version is stored when it commits).
+
+    A refusal is :class:`configdoc.ConfigDocError`: English for the log and ``kiosk-portal``, and a ``code`` the
+    staff pages say in the staff member's words (server_sync/pages.py ``REFUSALS``)."""
     if not isinstance(doc, dict):
-        raise configdoc.ConfigDocError("document: a config document is a JSON object")
+        raise configdoc.ConfigDocError("document: a config document is a JSON object", code="not_a_document")
     if not TARGET_RE.match(target):
-        raise configdoc.ConfigDocError(f"target {target!r}: use all, group:<name> or kiosk:<id>")
+        raise configdoc.ConfigDocError(f"target {target!r}: use all, group:<name> or kiosk:<id>", code="bad_target")
     lock(conn)
     body = dict(doc)
     # The portal judges each gift against the amounts of the version the kiosk ran
@@ -107,7 +110,7 @@ def publish_in(conn: Connection, doc: Any, target: str = "all", by: str | None =
         body["projects"] = catalog.pushed_projects(conn)
         if not body["projects"]:
             raise configdoc.ConfigDocError("projects: the catalog has no running project "
-                                           "(add one, or make one active)")
+                                           "(add one, or make one active)", code="no_running_project")
     cfg = configdoc.validate(body)
     norm = configdoc.normalised(cfg)
     dig = configdoc.digest(norm)
@@ -116,7 +119,7 @@ def publish_in(conn: Connection, doc: Any, target: str = "all", by: str | None =
     missing = [i.sha256 for i in cfg.playlist if i.sha256 not in have]
     if missing:
         raise configdoc.ConfigDocError(f"playlist media not stored on the portal: {missing[:3]} "
-                                       "(add them with `kiosk-portal media-add`)")
+                                       "(add them with `kiosk-portal media-add`)", code="media_missing")
     if not from_catalog:
         catalog.import_pushed(conn, [p.model_dump(exclude_unset=True) for p in cfg.projects])
     version = newest_version(conn) + 1  # under the lock: no other publisher can take the same number

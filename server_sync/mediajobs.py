@@ -11,6 +11,9 @@ decoder library takes down a child, not the portal. Both children print ``frames
 comes with each: the movie maker writes it while rendering, a video gets one from a second short
 child (``moviemaker poster``).
 
+An uploaded video is probed first (its picture size and length, by a short ``python -c`` child with PyAV:
+:data:`_PROBE`) and one over :class:`VideoLimits` is refused before any job exists (:class:`VideoRefused`).
+
 Nothing is half-made: the movie, its poster and (for a video) its description are written in one
 transaction only after the child finished and its output was read whole; a failed or interrupted
 job leaves a job row that says why (in plain words, for the uploader) and no media. Every
@@ -34,13 +37,16 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import math
 import os
 import secrets
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +56,14 @@ from sqlalchemy.engine import Engine
 from server_sync.catalog import current_group
 from server_sync.configstore import store_media
 from server_sync.db import media_info, media_jobs, writing
-from server_sync.i18n import N_
+from server_sync.i18n import N_, translations
 from server_sync.wire.numbers import decimal
 
 log = logging.getLogger(__name__)
 TIMEOUT_S = 30 * 60
 """A transcode that takes longer than this is stopped (a 10-minute 1080p clip takes a few minutes)."""
-# Job messages the media page translates (other reasons are shown as the transcoder gave them).
+# Job messages the media page translates. A failed job's message is always one of these (:data:`SHOWN`): a
+# child's own words or an exception's text (a spool path, a system error) go to the log, never to the page.
 NOT_A_MOVIE = N_("not a movie file the portal can read")
 INTERRUPTED = N_("interrupted (the portal restarted)")
 TOO_LONG = N_("stopped (took too long)")
@@ -73,7 +80,21 @@ NO_ROOM_PAGE = N_("The portal's disk is full or cannot be written to, so this co
                   "Tell the portal's administrator, and try again later.")
 """The answer to any request whose file or row the portal's storage would not take (server_sync/app.py)."""
 STOPPED = N_("the conversion stopped unexpectedly")
-"""A transcoder child killed by something else than the portal (the kernel's OOM killer, an administrator)."""
+"""A transcoder child killed by something else than the portal (the kernel's OOM killer, an administrator), or a
+video job that ended on an error none of the messages above describes (its details are in the log)."""
+SHOWN = frozenset({NOT_A_MOVIE, INTERRUPTED, TOO_LONG, DAMAGED, RENDER_FAILED, NO_ROOM, STOPPED})
+"""Every message a failed job may show its uploader (:func:`as_shown`)."""
+VIDEO_TOO_BIG = N_("This video's picture is too large (%(w)s × %(h)s pixels): the kiosks show at most %(max_w)s × "
+                   "%(max_h)s pixels (upright or sideways). Nothing was saved. Make it %(max_w)s × %(max_h)s or "
+                   "smaller with a video app on the phone or PC (or record it again at a lower quality than 4K), "
+                   "and upload it again.")
+VIDEO_TOO_LONG = N_("This video is too long (%(length)s): at most %(max)s. Nothing was saved. Shorten it to %(max)s "
+                    "or less with a video app on the phone or PC, and upload it again.")
+MINUTES_SECONDS = N_("%(m)s min %(s)s s")
+MINUTES = N_("%(m)s min")
+SECONDS = N_("%(s)s s")
+PROBE_TIMEOUT_S = 60
+"""Reading an upload's size and length (its header; its packets only when the header has no length)."""
 HEARTBEAT_S = 30.0
 """How often a process writes the time into its unfinished jobs' rows (their ``updated_ms``)."""
 STALE_MS = 2 * 60 * 1000
@@ -84,43 +105,167 @@ UNCLAIMED_MS = 15 * 60 * 1000
 with :meth:`MediaJobs.submit`); one untouched for this long was left by a stopped process."""
 
 
-_NO_ROOM_WORDS = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT), os.strerror(errno.EROFS),
-                  f"[Errno {errno.ENOSPC}]", f"[Errno {errno.EDQUOT}]", f"[Errno {errno.EROFS}]")
-"""How a child (Python, PyAV, FFmpeg) says it could not write its output for want of room."""
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+_READ_ONLY_ERRNOS = (errno.EROFS,)
+_FULL_WORDS = ("database or disk is full", os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT),
+               f"[Errno {errno.ENOSPC}]", f"[Errno {errno.EDQUOT}]")
+_READ_ONLY_WORDS = ("readonly database", os.strerror(errno.EROFS), f"[Errno {errno.EROFS}]")
+FULL, READ_ONLY = 507, 503
+""":func:`storage_fault`'s answers: the HTTP status of "the portal's disk is full" and of "... is read-only"."""
 
 
-def no_room(exc: BaseException) -> bool:
-    """Whether ``exc`` is the portal's storage refusing a write: the system's ENOSPC, EDQUOT or EROFS; SQLite's
-    "database or disk is full" or "readonly database"; PostgreSQL's disk full (SQLSTATE 53100)."""
+def storage_fault(exc: BaseException) -> int | None:
+    """Whether ``exc`` is the portal's storage refusing a write, and the answer that says so: :data:`FULL` (507)
+    for no room (the system's ENOSPC or EDQUOT, SQLite's "database or disk is full", PostgreSQL's disk full,
+    SQLSTATE 53100), :data:`READ_ONLY` (503) for a disk that cannot be written to (EROFS, SQLite's "attempt to
+    write a readonly database"), None for anything else (a locked database, a bug). The one place that decides
+    it: the app's answers to an OSError or a database error (server_sync/app.py), the movie maker's photos
+    (server_sync/movies.py) and a job's failure here."""
     if isinstance(exc, OSError):
-        return exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+        return FULL if exc.errno in _FULL_ERRNOS else READ_ONLY if exc.errno in _READ_ONLY_ERRNOS else None
     orig = getattr(exc, "orig", None)  # SQLAlchemy's DBAPIError wraps the driver's error
     if orig is None:
-        return False
+        return None
     if getattr(orig, "sqlstate", None) == "53100":
-        return True
-    text = str(orig)
-    return "database or disk is full" in text or "readonly database" in text or any(w in text for w in _NO_ROOM_WORDS)
+        return FULL
+    return storage_fault_words(str(orig))
+
+
+def storage_fault_words(text: str) -> int | None:
+    """:func:`storage_fault` for words: a database driver's message, or a child's (Python, PyAV, FFmpeg) that
+    could not write its output."""
+    if any(w in text for w in _READ_ONLY_WORDS):
+        return READ_ONLY
+    if any(w in text for w in _FULL_WORDS):
+        return FULL
+    return None
+
+
+class VideoRefused(Exception):
+    """An uploaded video over the portal's limits (:class:`VideoLimits`), refused before it is converted: nothing
+    of it is kept. ``code`` for the page's script, :meth:`reason` for the uploader."""
+
+    def __init__(self, code: str, msgid: str, **variables: Any):
+        super().__init__(code)
+        self.code, self.msgid, self.variables = code, msgid, variables
+
+    def reason(self, lang: str) -> str:
+        t = translations(lang)
+        shown = {k: _duration(v, lang) if k in ("length", "max") else str(v) for k, v in self.variables.items()}
+        return t.gettext(self.msgid) % shown
+
+
+def _duration(seconds: int, lang: str) -> str:
+    t, (m, s) = translations(lang), divmod(int(seconds), 60)
+    if not m:
+        return t.gettext(SECONDS) % {"s": s}
+    return t.gettext(MINUTES_SECONDS) % {"m": m, "s": s} if s else t.gettext(MINUTES) % {"m": m}
+
+
+@dataclass(frozen=True)
+class VideoLimits:
+    """What an uploaded video may be, checked before it is converted (docs/portal.md, "Videos"): at most
+    ``long_side`` × ``short_side`` pixels either way round (what a kiosk plays well: 1080p), and at most
+    ``seconds`` long (a project's video for a lobby loop, not a recording of a whole meeting)."""
+
+    long_side: int = 1920
+    short_side: int = 1080
+    seconds: int = 5 * 60
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> VideoLimits:
+        """``KIOSK_PORTAL_VIDEO_MAX_SIZE`` (``WIDTHxHEIGHT``, default 1920x1080) and
+        ``KIOSK_PORTAL_VIDEO_MAX_SECONDS`` (default 300); a value that does not parse stops the portal, naming
+        the fix."""
+        env = os.environ if environ is None else environ
+        limits = cls()
+        size = env.get("KIOSK_PORTAL_VIDEO_MAX_SIZE", "").strip().lower()
+        if size:
+            w, _, h = size.partition("x")
+            wn, hn = decimal(w, 16, 16384), decimal(h, 16, 16384)
+            if wn is None or hn is None:
+                raise RuntimeError(f"KIOSK_PORTAL_VIDEO_MAX_SIZE={size!r}: use WIDTHxHEIGHT, e.g. 1920x1080")
+            limits = replace(limits, long_side=max(wn, hn), short_side=min(wn, hn))
+        secs = env.get("KIOSK_PORTAL_VIDEO_MAX_SECONDS", "").strip()
+        if secs:
+            n = decimal(secs, 1, 24 * 3600)
+            if n is None:
+                raise RuntimeError(f"KIOSK_PORTAL_VIDEO_MAX_SECONDS={secs!r}: a whole number of seconds, e.g. 300")
+            limits = replace(limits, seconds=n)
+        return limits
+
+    def check(self, width: int, height: int, seconds: float | None) -> None:
+        """Raise :class:`VideoRefused` for a video over a limit (its picture first: the bigger cost)."""
+        if width and height and (max(width, height) > self.long_side or min(width, height) > self.short_side):
+            raise VideoRefused("video_too_large", VIDEO_TOO_BIG, w=width, h=height, max_w=self.long_side,
+                               max_h=self.short_side)
+        if seconds is not None and seconds > self.seconds + 0.5:  # a clip cut to "5:00" may be 300.03 s
+            raise VideoRefused("video_too_long", VIDEO_TOO_LONG, length=math.ceil(seconds), max=self.seconds)
+
+
+_PROBE = """
+import json, sys
+import av
+try:
+    c = av.open(sys.argv[1])
+except Exception:
+    print("{}")
+    raise SystemExit(0)
+with c:
+    if not c.streams.video:
+        print("{}")
+        raise SystemExit(0)
+    s, cap = c.streams.video[0], float(sys.argv[2])
+    seconds = None
+    if s.duration and s.time_base:
+        seconds = float(s.duration * s.time_base)
+    elif c.duration:
+        seconds = c.duration / 1000000
+    if not seconds:  # no length in the header: the packets' own times, read until past the limit
+        end = 0.0
+        for p in c.demux(s):
+            if p.pts is not None and p.time_base:
+                end = max(end, float((p.pts + (p.duration or 0)) * p.time_base))
+                if end > cap:
+                    break
+        seconds = end or None
+    print(json.dumps({"width": s.codec_context.width, "height": s.codec_context.height, "seconds": seconds}))
+"""
+"""Run as ``python -c`` (the portal imports no PyAV, module doc): prints the first video stream's size and length
+as JSON, or ``{}`` for a file PyAV cannot open (the transcoder then says what is wrong with it)."""
 
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def unexpected(kind: str) -> str:
+    """The message of a job that failed on something none of :data:`SHOWN`'s others describes."""
+    return RENDER_FAILED if kind == "movie" else STOPPED
+
+
 def as_shown(job: dict[str, Any], now_ms: int | None = None) -> dict[str, Any]:
     """``job`` (a row of ``media_jobs``) as its uploader sees it: queued or running but with no heartbeat for
-    :data:`STALE_MS`, its process stopped, and it is failed as :data:`INTERRUPTED` (module doc)."""
+    :data:`STALE_MS`, its process stopped, and it is failed as :data:`INTERRUPTED` (module doc). A failed job's
+    message is one of :data:`SHOWN`: a row written by an older portal with a child's own words (a spool path, an
+    exception's text) shows :func:`unexpected` instead."""
     now = _now_ms() if now_ms is None else now_ms
     if job["status"] in ("queued", "running") and job["updated_ms"] < now - STALE_MS:
         return {**job, "status": "failed", "message": INTERRUPTED}
+    if job["status"] == "failed" and job["message"] not in SHOWN:
+        return {**job, "message": unexpected(job.get("kind") or "video")}
     return job
 
 
 class MediaJobs:
-    def __init__(self, engine: Engine, spool: Path, size: tuple[int, int] = (1280, 720)):
+    def __init__(self, engine: Engine, spool: Path, size: tuple[int, int] = (1280, 720),
+                 limits: VideoLimits | None = None):
+        """``limits``: what an uploaded video may be (:class:`VideoLimits`; None: its defaults). The app reads
+        the operator's settings (server_sync/app.py ``options_from_env``)."""
         self.engine = engine
         self.spool = spool
         self.size = size
+        self.limits = VideoLimits() if limits is None else limits
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="transcode")
         self._procs: dict[subprocess.Popen[str], str] = {}
         """Each running child → why the portal stopped it: "" (it did not), "timeout" or "shutdown"."""
@@ -180,7 +325,14 @@ class MediaJobs:
     def submit(self, job_id: str, src: Path, *, name: str, group_id: str | None, project_id: str | None,
                by: str, kind: str = "video") -> None:
         """Queue a job whose input is spooled at ``src`` (a video upload, or a movie's spec JSON next to its
-        photos, all named ``job-<id>.*``)."""
+        photos, all named ``job-<id>.*``). A video over :attr:`limits` raises :class:`VideoRefused`, with its
+        file removed and no job row: nothing of it is kept."""
+        if kind == "video":
+            try:
+                self._check_video(job_id, src)
+            except BaseException:
+                self.discard_files(job_id)
+                raise
         with self._lock:
             self._mine.add(job_id)  # before its row: a shutdown from now on fails it (and its files)
             self._start_heartbeat()
@@ -201,6 +353,27 @@ class MediaJobs:
         except RuntimeError:  # shut down meanwhile: it would never run
             self._interrupt({job_id})
             raise
+
+    def _check_video(self, job_id: str, src: Path) -> None:
+        """An upload's size and length, read by a child (``python -c`` :data:`_PROBE`) before anything is
+        converted, against :attr:`limits`. A file the child cannot read is left to the transcoder, which says
+        what is wrong with it."""
+        try:
+            r = subprocess.run([sys.executable, "-c", _PROBE, str(src), str(self.limits.seconds)],
+                               stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S,
+                               check=False)
+            got = json.loads(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 and r.stdout.strip() else None
+        except (OSError, subprocess.TimeoutExpired, ValueError) as exc:
+            log.warning("media job %s: the upload could not be probed: %s", job_id, exc)
+            return
+        if not isinstance(got, dict):
+            log.warning("media job %s: the upload could not be probed: %s", job_id, r.stderr.strip()[-300:])
+            return
+        if not got:
+            return
+        w, h, secs = got.get("width"), got.get("height"), got.get("seconds")
+        self.limits.check(w if isinstance(w, int) else 0, h if isinstance(h, int) else 0,
+                          float(secs) if isinstance(secs, (int, float)) else None)
 
     def _start_heartbeat(self) -> None:
         """(Under the lock.) The heartbeat thread, if it is not running."""
@@ -308,7 +481,7 @@ class MediaJobs:
                 w, h = self.size
                 cmd = [sys.executable, "-m", "kiosk.player.transcode", str(src), str(dst), "--width", str(w),
                        "--height", str(h)]
-            ok, detail, duration = self._child(job_id, cmd, src, dst, kind)
+            ok, detail, duration = self._child(job_id, cmd, dst, kind)
             if not ok:
                 self._update(job_id, status="failed", message=detail)
                 return
@@ -333,8 +506,8 @@ class MediaJobs:
                     status="done", progress=100, sha256=sha, duration_s=duration, poster_sha256=poster_sha,
                     updated_ms=_now_ms()))
         except Exception as exc:  # noqa: BLE001 - the job says what happened; the portal keeps running
-            log.exception("media job %s failed", job_id)
-            self._fail(job_id, NO_ROOM if no_room(exc) else f"internal error: {exc}")
+            log.exception("media job %s failed", job_id)  # the details, with their paths: for the log only
+            self._fail(job_id, NO_ROOM if storage_fault(exc) is not None else unexpected(kind))
         finally:
             self.discard_files(job_id)
             with self._lock:
@@ -370,14 +543,16 @@ class MediaJobs:
             self._procs[proc] = why
             proc.kill()
 
-    def _child(self, job_id: str, cmd: list[str], src: Path, dst: Path,
-               kind: str = "video") -> tuple[bool, str, int | None]:
+    def _child(self, job_id: str, cmd: list[str], dst: Path, kind: str = "video") -> tuple[bool, str, int | None]:
+        """Run a job's child: ``(ok, message, duration)``, the message one of :data:`SHOWN` (the child's own
+        words go to the log)."""
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         try:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     text=True, env=env)
         except OSError as exc:
-            return False, f"converter could not start: {exc}", None
+            log.error("media job %s: its %s child could not start: %s", job_id, kind, exc)
+            return False, NO_ROOM if storage_fault(exc) is not None else unexpected(kind), None
         with self._lock:
             self._procs[proc] = ""
             closing = self._closing.is_set()
@@ -420,18 +595,18 @@ class MediaJobs:
         reason = next((ln[len("error: "):] for ln in err.splitlines() if ln.startswith("error: ")), "")
         if not reason and rc < 0:  # killed by something else: the kernel's OOM killer, an administrator
             log.warning("media job %s: its %s child ended on signal %s", job_id, kind, -rc)
-            return False, RENDER_FAILED if kind == "movie" else STOPPED, None
+            return False, unexpected(kind), None
         if not reason:
             reason = (err.strip().splitlines() or [f"exit {rc}"])[-1]
-        if any(k in err for k in _NO_ROOM_WORDS):  # the child could not write its output: the portal's disk
+        if storage_fault_words(err) is not None:  # the child could not write its output: the portal's disk
             log.error("media job %s: no room for its output: %s", job_id, reason)
-            reason = NO_ROOM
-        elif reason.startswith("unexpected error in the renderer"):
-            log.warning("media job %s: %s", job_id, reason)
-            reason = RENDER_FAILED
-        elif reason.startswith("cannot open") or "Invalid data" in reason:
-            reason = NOT_A_MOVIE
-        elif any(k in reason for k in ("has no video stream", "no decodable video frames", "produced no frames",
-                                       "cannot decode")):
-            reason = DAMAGED  # an MP4 whose index or pictures are broken: the transcoder's words, in plain ones
-        return False, reason.replace(str(src), "the file"), None
+            return False, NO_ROOM, None
+        if reason.startswith("cannot open") or "Invalid data" in reason:
+            return False, NOT_A_MOVIE, None
+        if any(k in reason for k in ("has no video stream", "no decodable video frames", "produced no frames",
+                                     "cannot decode")):
+            return False, DAMAGED, None  # an MP4 whose index or pictures are broken: the transcoder's words, plainly
+        # Anything else (the renderer's "unexpected error", a missing photo, an output it could not make): the
+        # child's words name the spool's files and the system's errors, so they go to the log, not to the page.
+        log.warning("media job %s: its %s child failed (exit %s): %s", job_id, kind, rc, reason)
+        return False, unexpected(kind), None

@@ -19,7 +19,6 @@ and its poster frame (a JPEG).
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import logging
 import subprocess
@@ -108,12 +107,6 @@ async def receive(headers: Any, stream: AsyncIterator[bytes], spool: Path, job_i
     return got
 
 
-def storage_status(exc: OSError) -> int:
-    """The answer for a file the portal could not write: 507 when the disk is full, 503 when it is read-only or
-    failing (the portal's disk, not the request, is at fault)."""
-    return 507 if exc.errno in (errno.ENOSPC, errno.EDQUOT) else 503
-
-
 async def _no_room(stream: AsyncIterator[bytes], exc: OSError, read: int) -> Refused:
     """The rest of the form read and dropped (a browser that is still sending reads an answer, not a reset
     connection), up to the form's limit; then the refusal to answer with."""
@@ -123,7 +116,9 @@ async def _no_room(stream: AsyncIterator[bytes], exc: OSError, read: int) -> Ref
             if read > FORM_LIMIT + 64 * 1024:
                 break
     log.error("photos for the movie maker not received: %s", exc)
-    return Refused(NO_ROOM, status=storage_status(exc))
+    # 507 when the spool is full, 503 when it is read-only (server_sync/mediajobs.py decides, for every storage
+    # error of the portal) or failing otherwise (EIO, EACCES): the portal's disk, not the form, is at fault.
+    return Refused(NO_ROOM, status=mediajobs.storage_fault(exc) or mediajobs.READ_ONLY)
 
 
 async def _receive(headers: Any, stream: AsyncIterator[bytes], spool: Path, job_id: str, got: Received) -> None:

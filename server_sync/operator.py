@@ -333,6 +333,23 @@ def check_enroll(form: dict[str, list[str]]) -> tuple[dict[str, Any], Errors]:
     return {"kiosk_id": kid, "days": days or 7}, e
 
 
+# Why the catalog refused a save the form's own checks let through (server_sync/catalog.py ``CatalogError``: a
+# colleague's group or project stored between the checks and the save), by its code: (field, message).
+CATALOG_REFUSALS = {
+    "group_name_taken": ("name", N_("Another group already has this name.")),
+    "group_id_taken": ("id", N_("This ID is already used.")),
+    "project_id_taken": ("id", N_("This ID is already used.")),
+    "no_group": ("group_id", N_("Choose a group.")),
+}
+
+
+def catalog_refusal(exc: catalog.CatalogError) -> Errors:
+    """``exc`` as the form's error beside its field (every code ``save_group`` and ``save_project`` raise but
+    ``stale``, which the pages answer with the stored item: tests/sync/test_staff_words.py holds them together)."""
+    field, message = CATALOG_REFUSALS[exc.code]
+    return {field: (message, {})}
+
+
 # --- the routes ---------------------------------------------------------------------------------------
 def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) -> None:  # noqa: C901
     def lang_of(request: Request) -> str:
@@ -539,7 +556,7 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                 return groups_page(who, lang, c, form, e, editing=None if new else v["id"])
             try:
                 with writing(engine) as conn:
-                    catalog.save_group(conn, catalog.GroupIn(**v), seen_ms=None if new else _seen(form))
+                    catalog.save_group(conn, catalog.GroupIn(**v), seen_ms=None if new else _seen(form), new=new)
             except catalog.StaleEdit:
                 # A colleague saved this group since the page was opened: the form shows what is stored now (and
                 # its version), what was typed stays beside it; saving again is a deliberate choice.
@@ -550,6 +567,10 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                 now = stored_form(g)
                 return html(groups_page(who, lang, c, now, editing=v["id"],
                                         stale=stale_rows(GROUP_FIELDS, form, now, lang)), 409)
+            except catalog.CatalogError as exc:
+                # A colleague added this name or id a moment ago (after this form's checks): nothing was saved.
+                e.update(catalog_refusal(exc))
+                return groups_page(who, lang, c, form, e, editing=None if new else v["id"])
             return done("/staff/groups", "saved")
         return await post(request, "staff", handle)
 
@@ -626,7 +647,8 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                 return project_form(who, lang, c, form, e, editing)
             try:
                 with writing(engine) as conn:
-                    catalog.save_project(conn, catalog.ProjectIn(**v), seen_ms=None if editing is None else _seen(form))
+                    catalog.save_project(conn, catalog.ProjectIn(**v), seen_ms=None if editing is None else _seen(form),
+                                         new=editing is None)
             except catalog.StaleEdit:
                 # A colleague saved this project since the page was opened: the form shows what is stored now (and
                 # its version), what was typed stays beside it; saving again is a deliberate choice.
@@ -638,6 +660,9 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                 stored = stored_form(now)
                 rows = stale_rows(PROJECT_FIELDS, form, stored, lang, project_shown(lang, group_names()))
                 return html(project_form(who, lang, c, stored, {}, editing, rows), 409)
+            except catalog.CatalogError as exc:
+                # A colleague added this id a moment ago (after this form's checks): nothing was saved.
+                return project_form(who, lang, c, form, catalog_refusal(exc), editing)
             return done("/staff/projects", "saved")
         return await post(request, "any", handle)
 
@@ -864,7 +889,7 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                     # is published; the page shows theirs, to change again.
                     return html(schedule_page(who, lang, c, target, changed=True), 409)
                 except ConfigDocError as exc:
-                    e["playlist"] = (N_("Could not publish: %(reason)s"), {"reason": str(exc)})
+                    e["playlist"] = (N_("Could not publish: %(reason)s"), {"reason": pages.refusal(exc, lang)})
             if e:
                 return schedule_page(who, lang, c, target, form, e)
             return done("/staff/playlists", "published")
@@ -907,7 +932,7 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                     # opened: nothing is published; the page shows theirs, to change again.
                     return html(volunteer_page(who, lang, c, changed=True), 409)
                 except ConfigDocError as exc:
-                    e["activities"] = (N_("Could not publish: %(reason)s"), {"reason": str(exc)})
+                    e["activities"] = (N_("Could not publish: %(reason)s"), {"reason": pages.refusal(exc, lang)})
             if e:
                 return volunteer_page(who, lang, c, form, e)
             return done("/staff/volunteer", "published")

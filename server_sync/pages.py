@@ -9,6 +9,7 @@ switched, :data:`STAFF_LANG_COOKIE`). Small pages, inline CSS; the media page ha
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from functools import cache, partial
 from importlib import resources
@@ -21,6 +22,7 @@ from markupsafe import Markup
 from server_sync import i18n
 from server_sync.catalog import AREAS
 from server_sync.i18n import N_
+from server_sync.wire.configdoc import ConfigDocError
 
 TZ = ZoneInfo("Asia/Tokyo")
 # Trusted (a package file) and inlined in <style>, where escaping ">" would break selectors.
@@ -33,6 +35,7 @@ WEEKDAY_NAMES = {"mon": N_("Mon"), "tue": N_("Tue"), "wed": N_("Wed"), "thu": N_
                  "sat": N_("Sat"), "sun": N_("Sun")}
 # The language link shows the other language's own name for itself, whatever the page's language.
 LANGUAGE_NAMES = {"ja": "日本語", "en": "English"}
+_log = logging.getLogger(__name__)
 
 
 def when(ms: int | None) -> str:
@@ -56,24 +59,55 @@ def area_title(area: str | None, lang: str) -> str:
     return en if lang == "en" else ja
 
 
-# Why publishing a configuration was refused, as server_sync/configstore.py says it (English, for the log and
-# the command line), in words for the staff page that shows "Could not publish: %(reason)s". Setting up a new
-# center in the usual order (point rules, a sponsor pool, volunteering before the first project) meets this.
-PUBLISH_REFUSALS = {
-    "projects: the catalog has no running project (add one, or make one active)":
-        N_("there is no running project yet. Add one on the Projects page (shown, and within its dates), "
-           "then save this again."),
+# Why the publisher of the kiosks' configuration refused (server_sync/configstore.py, server_sync/pointrules.py, the
+# document's own checks in server_sync/wire/configdoc.py), in words for the staff page that shows "Could not
+# publish: %(reason)s": by the refusal's code, never by its English (which is for the log and the command line).
+# Setting up a new center in the usual order (point rules, a sponsor pool, volunteering before the first project)
+# meets the first.
+REFUSAL_INVALID = N_("the kiosks' settings kept on the portal are not right, so nothing was published. Tell the "
+                     "portal's administrator (the portal's log says what is wrong).")
+_RULES_SET_THEM = N_("the point rules in force set the volunteer activities, their points and the points for each "
+                     "¥100 given. Change them on the Point rules page (administrators can).")
+REFUSALS = {
+    "no_running_project": N_("there is no running project yet. Add one on the Projects page (shown, and within its "
+                             "dates), then save this again."),
+    "activities_differ_from_rules": _RULES_SET_THEM,
+    "points_rate_differs_from_rules": _RULES_SET_THEM,
+    "media_missing": N_("a video in a kiosk playlist is no longer kept on the portal. Open the Playlists page, "
+                        "choose the videos again and publish, then save this again."),
+    "playlist_unknown_project": N_("a video in the playlist is for a project that is no longer running. Reload "
+                                   "the page, choose the video's project again and publish."),
+    "duplicate_activities": N_("two volunteer activities have the same ID. Give each its own ID and save again."),
+    "rules_saved_meanwhile": N_("another administrator saved the point rules at the same moment. Reload the page, "
+                                "look at the rules in force and save again."),
+    # Only a document written by hand (`kiosk-portal config-set`) or a program meets these.
+    "duplicate_projects": REFUSAL_INVALID, "preset_not_positive": REFUSAL_INVALID,
+    "default_not_preset": REFUSAL_INVALID, "preset_over_max": REFUSAL_INVALID, "not_a_document": REFUSAL_INVALID,
+    "bad_target": REFUSAL_INVALID, "not_a_date": REFUSAL_INVALID, "invalid": REFUSAL_INVALID,
 }
+# "too_many": a list of the document over its bound; ``what`` is the list's key.
+TOO_MANY = N_("there are too many %(what)s: at most %(max)s. Remove some, then save again.")
+TOO_MANY_WHAT = {"playlist": N_("videos in the playlist"), "slides": N_("event slides"),
+                 "activities": N_("volunteer activities"), "projects": N_("running projects"),
+                 "pools": N_("sponsor pools")}
+
+
+def refusal(exc: ConfigDocError, lang: str = i18n.DEFAULT) -> str:
+    """Why the publisher refused (``exc``), in the staff member's words in ``lang``: from its code and variables.
+    A code this table does not know says :data:`REFUSAL_INVALID` rather than the English. The English goes to the
+    portal's log, where an administrator reads it."""
+    _log.info("publishing refused (%s): %s", exc.code, exc)
+    t = i18n.translations(lang)
+    what = TOO_MANY_WHAT.get(str(exc.params.get("what"))) if exc.code == "too_many" else None
+    if what is not None and isinstance(exc.params.get("max"), int):
+        return t.gettext(TOO_MANY) % {"what": t.gettext(what), "max": f"{exc.params['max']:,}"}
+    return t.gettext(REFUSALS.get(exc.code, REFUSAL_INVALID))
 
 
 def staff_text(message: str, lang: str = i18n.DEFAULT, **variables: Any) -> str:
     """Staff text in ``lang``, formatted like Jinja's newstyle ``_()`` (a staff page's language is the
-    staff member's choice, not the visitor's ``?lang=``). A ``reason`` the publisher gave in English
-    (:data:`PUBLISH_REFUSALS`) is put in the staff member's words too."""
+    staff member's choice, not the visitor's ``?lang=``)."""
     text = i18n.translations(lang).gettext(message)
-    reason = variables.get("reason")
-    if isinstance(reason, str) and reason in PUBLISH_REFUSALS:
-        variables["reason"] = i18n.translations(lang).gettext(PUBLISH_REFUSALS[reason])
     return text % variables if variables else text  # a message with no placeholders may hold a bare "%"
 
 

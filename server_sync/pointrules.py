@@ -62,11 +62,8 @@ def save(engine: Engine, points_per_100_yen: int, activities: list[dict[str, Any
     """
     with engine.connect() as conn:
         version = _newest(conn) + 1
-    try:
-        rules = configdoc.PointRules.model_validate(
-            {"version": version, "points_per_100_yen": points_per_100_yen, "activities": activities})
-    except ValueError as exc:
-        raise configdoc.ConfigDocError(str(exc)) from None
+    rules = configdoc.check(configdoc.PointRules,
+                            {"version": version, "points_per_100_yen": points_per_100_yen, "activities": activities})
     doc = rules.model_dump(mode="json")
     try:
         with writing(engine) as conn:
@@ -78,7 +75,7 @@ def save(engine: Engine, points_per_100_yen: int, activities: list[dict[str, Any
             publish_in(conn, rules, by)  # refused (ConfigDocError): the row goes with it
     except IntegrityError:
         raise configdoc.ConfigDocError("another administrator saved the point rules at the same moment; "
-                                       "reload the page and save again") from None
+                                       "reload the page and save again", code="rules_saved_meanwhile") from None
     return doc
 
 

@@ -233,7 +233,7 @@ def install(app: FastAPI, engine: Engine) -> None:
                     # the rules in force now, to change again.
                     return ui.html(rules_page(who, lang, c, changed=True), 409)
                 except ConfigDocError as exc:
-                    e["rules"] = (N_("Could not publish: %(reason)s"), {"reason": str(exc)})
+                    e["rules"] = (N_("Could not publish: %(reason)s"), {"reason": pages.refusal(exc, lang)})
             if e:
                 return rules_page(who, lang, c, form, e)
             return ui.done("/staff/point-rules", "saved")
@@ -247,6 +247,11 @@ def install(app: FastAPI, engine: Engine) -> None:
         return pages.staff_page("staff_pools.html", lang, pools=items, form=form or {"yen_per_point": ["1"],
                                 "per_kiosk_yen": ["5000"]}, errors=tr(lang, errors or {}), areas=AREAS,
                                 notice=notice, nav="pools", **c)
+
+    def handed_yen(pool_id: str) -> int:
+        """What the portal has handed the kiosks of this pool so far (0 for a new pool)."""
+        with engine.connect() as conn:
+            return next((p["allocated_yen"] for p in pools.balances(conn) if p["id"] == pool_id), 0)
 
     @app.get("/staff/pools", response_class=HTMLResponse, tags=["staff"])
     def pools_get(request: Request) -> Response:
@@ -267,7 +272,14 @@ def install(app: FastAPI, engine: Engine) -> None:
                                   "once. Wait for a pool to end, or set an earlier last day on one."),
                                {"max": pools.MAX_PUSHED, "days": pools.KEEP_ENDED_DAYS})
                 except ConfigDocError as exc:
-                    e["pool"] = (N_("Could not publish: %(reason)s"), {"reason": str(exc)})
+                    handed = handed_yen(v["id"])
+                    if v["funded_yen"] is not None and v["funded_yen"] < handed:
+                        # server_sync/pools.py refuses it: the kiosks may spend their share offline.
+                        e["funded_yen"] = (N_("¥%(handed)s of this pool is already handed to the kiosks, which may "
+                                              "spend it even while offline, so it cannot be funded with less. Enter "
+                                              "¥%(handed)s or more."), {"handed": f"{handed:,}"})
+                    else:
+                        e["pool"] = (N_("Could not publish: %(reason)s"), {"reason": pages.refusal(exc, lang)})
             if e:
                 return pools_page(who, lang, c, form, e)
             return ui.done("/staff/pools", "pool_saved")

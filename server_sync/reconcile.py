@@ -28,6 +28,7 @@ from __future__ import annotations
 import calendar
 import csv
 import io
+import logging
 import re
 import secrets
 import time
@@ -58,6 +59,8 @@ from server_sync.db import (
 from server_sync.i18n import N_
 from server_sync.wire import csvsafe
 from server_sync.wire.numbers import decimal
+
+_log = logging.getLogger(__name__)
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 PROVIDERS = ("square",)
@@ -174,7 +177,12 @@ def parse_provider_file(raw: bytes) -> ParsedFile:
     try:
         table = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as exc:
-        out.errors.append((N_("This is not a CSV file the portal can read: %(reason)s"), {"reason": str(exc)}))
+        # The reader's own words are English and technical ("field larger than field limit (131072)", what a quote
+        # left open makes of a large file): the log keeps them, the staff member reads what to do.
+        _log.info("provider file refused by the CSV reader: %s", exc)
+        out.errors.append((N_("The portal could not read this file as CSV. Often a quotation mark (\") is not "
+                              "closed, which makes the rest of the file one cell. Open the file in the spreadsheet, "
+                              "save it again as CSV (UTF-8) and import that."), {}))
         return out
     table = [r for r in table if any(c.strip() for c in r)]
     if not table:

@@ -13,11 +13,25 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from kiosk.ledger.encoding import canonical
+
+
+class ConfigDocError(ValueError):
+    """A configuration document that must not be published or applied.
+
+    ``str()`` is English, for the log and the command line. ``code`` names the refusal, stable, and ``params``
+    are its variables: the portal's staff pages say it in the staff member's language from these
+    (server_sync/pages.py ``REFUSALS``), never from the English. ``invalid``: any other mistake in the document
+    (one written by hand). Raised inside a model's validator, it reaches :func:`check`'s caller with its code."""
+
+    def __init__(self, message: str, code: str = "invalid", **params: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
 
 
 class _Doc(BaseModel):
@@ -146,7 +160,7 @@ class PointRules(_Doc):
     def _unique(self) -> PointRules:
         ids = [a.id for a in self.activities]
         if len(set(ids)) != len(ids):
-            raise ValueError("duplicate activity ids in the point rules")
+            raise ConfigDocError("duplicate activity ids in the point rules", code="duplicate_activities")
         return self
 
     def activity(self, activity_id: str) -> RuleActivity | None:
@@ -204,42 +218,61 @@ class PushedConfig(_Doc):
     def _consistent(self) -> PushedConfig:
         ids = [p.id for p in self.projects]
         if len(set(ids)) != len(ids):
-            raise ValueError("duplicate project ids")
+            raise ConfigDocError("duplicate project ids", code="duplicate_projects")
         if any(a < 1 for a in self.presets_yen):
-            raise ValueError("preset amounts must be positive yen")
+            raise ConfigDocError("preset amounts must be positive yen", code="preset_not_positive")
         if self.default_yen not in self.presets_yen:
-            raise ValueError(f"default_yen {self.default_yen} is not one of presets_yen")
+            raise ConfigDocError(f"default_yen {self.default_yen} is not one of presets_yen", code="default_not_preset",
+                                  yen=self.default_yen)
         if self.max_per_transaction_yen is not None and max(self.presets_yen) > self.max_per_transaction_yen:
-            raise ValueError(f"preset {max(self.presets_yen)} exceeds max_per_transaction_yen "
-                             f"{self.max_per_transaction_yen}")
+            raise ConfigDocError(f"preset {max(self.presets_yen)} exceeds max_per_transaction_yen "
+                                 f"{self.max_per_transaction_yen}", code="preset_over_max", yen=max(self.presets_yen),
+                                 max=self.max_per_transaction_yen)
         unknown = [i.project for i in self.playlist if i.project is not None and i.project not in ids]
         if unknown:
-            raise ValueError(f"playlist refers to unknown projects {sorted(set(unknown))}")
+            raise ConfigDocError(f"playlist refers to unknown projects {sorted(set(unknown))}",
+                                 code="playlist_unknown_project")
         acts = [a.id for a in self.activities or []]
         if len(set(acts)) != len(acts):
-            raise ValueError("duplicate activity ids")
+            raise ConfigDocError("duplicate activity ids", code="duplicate_activities")
         r = self.points_rules
         if r is not None:
             if self.points_per_100_yen is not None and self.points_per_100_yen != r.points_per_100_yen:
-                raise ValueError(f"points_per_100_yen {self.points_per_100_yen} differs from the point rules "
-                                 f"v{r.version} ({r.points_per_100_yen}); edit the point rules instead")
+                raise ConfigDocError(f"points_per_100_yen {self.points_per_100_yen} differs from the point rules "
+                                     f"v{r.version} ({r.points_per_100_yen}); edit the point rules instead",
+                                     code="points_rate_differs_from_rules")
             if self.activities is not None and [(a.id, a.points, a.max_points) for a in self.activities] != [
                     (a.id, a.points, a.points) for a in r.activities]:
-                raise ValueError(f"activities differ from the point rules v{r.version}; edit the point rules instead")
+                raise ConfigDocError(f"activities differ from the point rules v{r.version}; edit the point rules "
+                                     "instead", code="activities_differ_from_rules")
         return self
 
 
-class ConfigDocError(ValueError):
-    """A configuration document that must not be published or applied."""
+M = TypeVar("M", bound=BaseModel)
 
 
-def validate(doc: Any) -> PushedConfig:
+def check(model: type[M], doc: Any) -> M:
+    """``doc`` as ``model`` (:class:`PushedConfig`, :class:`PointRules`), or :class:`ConfigDocError` for its first
+    mistake: the English names where (``playlist: List should have at most 500 items…``); the code is the
+    refusal's own (a check of this module), ``too_many`` (a list over its bound: ``what``, the list's key, and
+    ``max``) or ``invalid``."""
     try:
-        return PushedConfig.model_validate(doc)
+        return model.model_validate(doc)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"]) or "document"
-        raise ConfigDocError(f"{where}: {first['msg']}") from None
+        message = f"{where}: {first['msg']}"
+        own = (first.get("ctx") or {}).get("error")
+        if isinstance(own, ConfigDocError):
+            raise ConfigDocError(message, own.code, **own.params) from None
+        if first["type"] == "too_long" and first["loc"] and isinstance(first["input"], list):
+            raise ConfigDocError(message, "too_many", what=str(first["loc"][-1]),
+                                 max=first["ctx"]["max_length"]) from None
+        raise ConfigDocError(message) from None
+
+
+def validate(doc: Any) -> PushedConfig:
+    return check(PushedConfig, doc)
 
 
 # Keys added after documents were first published: left out when unset, so an older document keeps

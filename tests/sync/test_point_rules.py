@@ -78,7 +78,7 @@ def test_administrators_write_the_rules_citizens_read_them_and_kiosks_receive_th
     s, token = staff_session(site.url, "staff1")
     r = s.post(site.url + "/staff/volunteer", data={"csrf": token, "a0_id": "karaoke", "a0_title": "カラオケ",
                                                     "a0_points": "50", "a0_max_points": "50"}, timeout=10)
-    assert r.status_code == 422 and "point rules" in r.text
+    assert r.status_code == 422 and "ポイント規程" in r.text and "differ from the point rules" not in r.text
     with site.app.state.engine.connect() as conn:
         assert configstore.current(conn)["config"]["points_rules"]["version"] == 1
 

@@ -236,7 +236,8 @@ def test_administrators_fund_pools_on_the_operator_ui(portal, two):
         "center-1f": 3000, "city-hall": 3000}
     # Less money than is already handed to kiosks would let them overdraw it offline: refused.
     less = s.post(portal.url + "/staff/pools", data={**form, "csrf": token, "funded_yen": "5000"}, timeout=10)
-    assert less.status_code == 422 and "already handed to kiosks" in less.text
+    assert less.status_code == 422 and 'data-for="funded_yen"' in less.text and "¥6,000" in less.text
+    assert "already handed to kiosks" not in less.text  # the staff member's words (tests/sync/test_staff_words.py)
 
 
 def test_kiosk_run_asks_the_portal_and_falls_back_to_its_last_word(portal, two):

@@ -189,9 +189,12 @@ def test_saving_before_the_first_project_says_why_in_japanese_and_keeps_the_form
 
 def test_the_english_reason_stays_for_the_command_line():
     from server_sync import pages
+    from server_sync.wire.configdoc import ConfigDocError
 
-    reason = next(iter(pages.PUBLISH_REFUSALS))
-    ja = pages.staff_text("Could not publish: %(reason)s", "ja", reason=reason)
-    en = pages.staff_text("Could not publish: %(reason)s", "en", reason=reason)
-    assert "プロジェクト" in ja and reason not in ja and reason not in en and "Projects page" in en
+    # The words come from the refusal's code (tests/sync/test_staff_words.py), the English stays in str().
+    exc = ConfigDocError("projects: the catalog has no running project (add one, or make one active)",
+                         "no_running_project")
+    ja = pages.staff_text("Could not publish: %(reason)s", "ja", reason=pages.refusal(exc, "ja"))
+    en = pages.staff_text("Could not publish: %(reason)s", "en", reason=pages.refusal(exc, "en"))
+    assert "プロジェクト" in ja and str(exc) not in ja and str(exc) not in en and "Projects page" in en
     assert pages.staff_text("Could not publish: %(reason)s", "ja", reason="x") == "公開できませんでした: x"
