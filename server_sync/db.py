@@ -76,6 +76,11 @@ kiosks = Table(
     Column("suspended_reason", String(200), nullable=True),
     # The X25519 key the kiosk made to receive the city's pepper sealed (server_sync/citypepper.py).
     Column("seal_key", LargeBinary(32), nullable=True),
+    # The kept public totals (server_sync/totals.py) count the kiosk's entries 1..totals_seq. Only a portal that
+    # keeps it writes it: ingest sets it with size when it adds its batch, and counts the kiosk again from its
+    # entries instead when it is behind (an older process of a rolling upgrade stored entries meanwhile); NULL:
+    # enrolled by an older portal, or kept by one from before this column (counted again at the next start).
+    Column("totals_seq", BigInteger, nullable=True, default=0),
 )
 
 KIOSK_ROW = select(kiosks).where(kiosks.c.id == bindparam("kid"))
@@ -518,7 +523,7 @@ def is_sqlite(engine: Engine) -> bool:
 # Columns added to tables that older portals created: ALTER TABLE ... ADD COLUMN on start.
 _ADDED_COLUMNS = {
     "portal_kiosks": ("payment_terminal", "payment_state", "payment_detail", "payment_seen_ms", "suspended_ms",
-                      "suspended_reason", "seal_key", "tree_size"),
+                      "suspended_reason", "seal_key", "tree_size", "totals_seq"),
     "portal_staff": ("role", "group_id"),
     "portal_configs": ("target", "published_by"),
     "portal_entries": ("quarantine", "business_date"),

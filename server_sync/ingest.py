@@ -646,15 +646,23 @@ class Ingestor:
             conn.execute(_INSERT_ALARM, [
                 {"kiosk_id": kid, "kind": "quarantine", "seq": seq, "detail": f"seq={seq} quarantined: {why}",
                  "created_ms": received} for seq, why in quarantined])
+        # The kept totals count the entries 1..totals_seq (locked row). Any other value than the seq before this
+        # batch: a process of an older release stored entries since without counting them (a rolling upgrade),
+        # so the kiosk is counted again from its entries, this batch's included, instead of adding to it.
+        in_step = cur["totals_seq"] == fresh[0].seq - 1
         if voids:  # the voided donation may be in this batch or an earlier one
-            totals.take_voided(conn, kid, voids, kept)  # what they take back, read before they are voided
+            if in_step:
+                totals.take_voided(conn, kid, voids, kept)  # what they take back, read before they are voided
             conn.execute(_VOID, {"kid": kid, "seqs": voids})
-        totals.add(conn, kid, kept)
+        if in_step:
+            totals.add(conn, kid, kept)
+        else:
+            totals.recount(conn, kid)
         self._save_boots(conn, kid, clocks, known)
         vals: dict[str, Any] = {
             "kid": kid, "size": plan.size, "tip": plan.tip, "cp_size": plan.ack[0], "cp_root": plan.ack[1],
             "cp_note": plan.ack[2], "pending_cp_size": plan.pending[0], "pending_cp_root": plan.pending[1],
-            "last_seen_ms": received, "tree_size": plan.size,
+            "last_seen_ms": received, "tree_size": plan.size, "totals_seq": plan.size,
         }
         if config_applied is not None:
             vals["config_applied"] = config_applied
