@@ -8,6 +8,7 @@ clock, HTTP session), so tests build broken set-ups in tmp_path.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import shutil
 import stat
@@ -118,6 +119,37 @@ def _short(exc: BaseException) -> str:
     return text.splitlines()[0][:120] if text else type(exc).__name__
 
 
+def sync_portal(cfg: KioskConfig) -> tuple[str, str, str | None]:
+    """``(url, why, unreadable)``: the portal this kiosk syncs with, by the uploader's rule (kiosk/sync/uploader.py,
+    ``Uploader.from_config``): the portal ``DATA_DIR/sync-state.json`` says it is enrolled with (a `kiosk enroll`,
+    which may have moved it: docs/sync.md, "Enrollment"), else ``[portal] url``. ``why`` says which of the two,
+    for the report; ``unreadable`` is why the file cannot be read, or None (the uploader then takes
+    ``[portal] url`` and refuses to sync until the kiosk is enrolled again). The file's JSON is read here, as
+    kiosk.ops may not import kiosk.sync (.importlinter)."""
+    config_url = cfg.portal.url.rstrip("/")
+    state = cfg.data_dir / "sync-state.json"
+    try:
+        raw = state.read_bytes()
+    except FileNotFoundError:
+        return config_url, "[portal] url", None
+    except OSError as exc:
+        return config_url, "[portal] url", f"{exc.strerror or exc}"
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except ValueError:
+        return config_url, "[portal] url", "empty" if not raw else f"{len(raw)} bytes, not a sync state"
+    url, enrolled = (data.get("portal_url"), data.get("enrolled_ms")) if isinstance(data, dict) else (None, None)
+    if not isinstance(url, str) or not (enrolled is None or type(enrolled) is int):
+        return config_url, "[portal] url", "not a sync state"
+    if enrolled is None or not url:
+        return config_url, "[portal] url", None
+    if url == config_url:
+        return url, "[portal] url, and the kiosk is enrolled there", None
+    named = f"[portal] url names {config_url}" if config_url else "[portal] url is empty"
+    return url, (f"the portal this kiosk is enrolled with, in {state}; {named}, which the kiosk no longer uses "
+                 "since `kiosk enroll` moved it"), None
+
+
 def _redirected(r: Any, asked: str, path: str, config_path: str) -> tuple[str, str] | None:
     """``(detail, fix)`` when ``r``, the answer to ``asked`` (the portal URL + ``path``), is a redirect; else None.
 
@@ -139,25 +171,34 @@ def portal_checks(cfg: KioskConfig, config_path: str = "FILE", *, http: Any = No
                   timeout: float = PORTAL_TIMEOUT_S, now: Callable[[], float] = time.time) -> list[Check]:
     """Is the portal reachable (``/healthz``), and does it know this kiosk's key (a signed, read-only GET)?
     A redirect fails the check, not followed (see :func:`_redirected`)."""
-    url = cfg.portal.url.rstrip("/")
+    url, why, unreadable = sync_portal(cfg)
     if not url:
         return [Check("portal", "ok", "no portal configured (offline kiosk)")]
     import requests
 
+    moved_here = why.startswith("the portal this kiosk is enrolled with")
+    named = f" ({why})" if moved_here else ""
+    where = (f"the portal's address: this kiosk syncs with {url} since `kiosk enroll` (editing [portal] url changes "
+             f"nothing; `kiosk enroll --config {config_path} --portal URL --code CODE` moves it)" if moved_here
+             else f"[portal] url in {config_path}")
     session = http or requests
     try:
         r = session.get(f"{url}/healthz", timeout=timeout, allow_redirects=False)
     except requests.RequestException as exc:
         host = urlparse(url).hostname or url
-        return [Check("portal", "fail", f"{url} unreachable: {_short(exc)}",
-                      f"check the network (`ping -c3 {host}`, the LAN cable or Wi-Fi) and [portal] url in "
-                      f"{config_path}; donations are kept on the kiosk meanwhile")]
+        return [Check("portal", "fail", f"{url} unreachable: {_short(exc)}{named}",
+                      f"check the network (`ping -c3 {host}`, the LAN cable or Wi-Fi) and {where}; donations are "
+                      "kept on the kiosk meanwhile")]
     if moved := _redirected(r, f"{url}/healthz", "/healthz", config_path):
+        if moved_here:
+            moved = (moved[0] + named, f"ask the portal operator for the portal's own address and a code "
+                     f"(`kiosk-portal enroll-code --kiosk-id {cfg.kiosk.id}`), then `kiosk enroll --config "
+                     f"{config_path} --portal ADDRESS --code CODE`; the kiosk's uploads do not follow redirects")
         return [Check("portal", "fail", *moved)]
     if r.status_code != 200:
-        return [Check("portal", "fail", f"{url}/healthz answered HTTP {r.status_code}",
+        return [Check("portal", "fail", f"{url}/healthz answered HTTP {r.status_code}{named}",
                       "ask the portal operator to check `systemctl status kiosk-portal` on the server")]
-    checks = [Check("portal", "ok", f"{url} reachable")]
+    checks = [Check("portal", "ok", f"{url} reachable{named}")]
     try:
         from server_sync.wire import protocol as P
     except ModuleNotFoundError:
@@ -174,6 +215,11 @@ def portal_checks(cfg: KioskConfig, config_path: str = "FILE", *, http: Any = No
     target = urlparse(url).path.rstrip("/") + path
     enroll_fix = (f"on the portal server run `kiosk-portal enroll-code --kiosk-id {kid}`, then here "
                   f"`sudo -u kiosk kiosk enroll --config {config_path} --portal {url} --code CODE`")
+    if unreadable is not None:
+        # The uploader refuses to sync over it (docs/sync.md, "Enrollment"), whatever the portal holds.
+        return checks + [Check("portal.enrolled", "fail", f"{cfg.data_dir / 'sync-state.json'} is unreadable "
+                               f"({unreadable}): the kiosk cannot sync until it is enrolled again (the file is kept, "
+                               "the ledger is intact)", enroll_fix)]
     try:
         # Not redirected either: requests would carry the signed headers to wherever the Location points.
         r = session.get(url + path, headers=P.sign_request(sk, kid, "GET", target, b"", int(now())), timeout=timeout,
@@ -190,7 +236,7 @@ def portal_checks(cfg: KioskConfig, config_path: str = "FILE", *, http: Any = No
     if r.status_code == 200 or (r.status_code == 404 and code == "no_config"):
         return checks + [Check("portal.enrolled", "ok", f"enrolled as {kid}")]
     if code == "unknown_kiosk":
-        return checks + [Check("portal.enrolled", "fail", f"kiosk {kid} is not enrolled with {url}", enroll_fix)]
+        return checks + [Check("portal.enrolled", "fail", f"kiosk {kid} is not enrolled with {url}{named}", enroll_fix)]
     if code == "bad_request_signature":
         return checks + [Check("portal.enrolled", "fail", f"the portal holds another key for {kid} "
                                "(the key was regenerated?)", "re-enroll: " + enroll_fix)]
@@ -213,7 +259,7 @@ def unit_checks(cfg: KioskConfig | None = None, root: Path = Path("/")) -> list[
         ("kiosk.service", ("kiosk.service",), "multi-user.target.wants"),
         ("kiosk-closeout.timer", ("kiosk-closeout.timer", "kiosk-closeout.service"), "timers.target.wants"),
     ]
-    if cfg is None or cfg.portal.url:
+    if cfg is None or sync_portal(cfg)[0]:
         wanted.append(("kiosk-sync.timer", ("kiosk-sync.timer", "kiosk-sync.service"), "timers.target.wants"))
     out: list[Check] = []
     for unit, files, wants in wanted:

@@ -14,6 +14,7 @@ Nothing here runs on the donation path: the uploader reads the ledger on its own
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -21,7 +22,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -313,12 +314,22 @@ class SyncState:
         zeros, cut off, JSON of another shape), is a blank state with :attr:`unreadable` set: it holds this
         kiosk's enrollment, so it is never taken for "never enrolled" and never overwritten (:meth:`save`
         refuses); only a new enrollment replaces it, setting it aside (:meth:`set_aside`)."""
+        return cls.read(path)[0]
+
+    @classmethod
+    def read(cls, path: Path) -> tuple[SyncState, bytes | None]:
+        """:meth:`load`, and the bytes it read (None when there were none to read)."""
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
-            return cls()
+            return cls(), None
         except OSError as exc:
-            return cls._broken(f"{exc.strerror or exc}")
+            return cls._broken(f"{exc.strerror or exc}"), None
+        return cls.parse(raw), raw
+
+    @classmethod
+    def parse(cls, raw: bytes) -> SyncState:
+        """The state in the bytes of a ``sync-state.json`` (:attr:`unreadable` set when they are none)."""
         try:
             data = json.loads(raw.decode("utf-8"))
         except ValueError as exc:  # UnicodeDecodeError is one
@@ -342,12 +353,19 @@ class SyncState:
         st.unreadable = why
         return st
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path) -> bytes:
+        """Write the state to ``path``; returns the bytes written."""
         if self.unreadable is not None:
             raise SyncStateUnreadable(unreadable_message(path, self.unreadable))
         # Durably: without the fsyncs a power cut right after enrolling could leave an empty or missing
         # file, and the kiosk "not enrolled" for good (the enrollment code is single-use).
-        write_atomic(path, json.dumps(self.to_json(), indent=1))
+        raw = json.dumps(self.to_json(), indent=1).encode("utf-8")
+        write_atomic(path, raw)
+        return raw
+
+    def enrollment(self) -> tuple[str, str, str, int | None]:
+        """What a successful `kiosk enroll` writes: the portal, kiosk id, key id and enrollment time."""
+        return self.portal_url, self.kiosk_id, self.key_id, self.enrolled_ms
 
     def set_aside(self, path: Path) -> Path | None:
         """Move an unreadable ``path`` (:attr:`unreadable`) to ``<name>.unreadable-<ms>`` beside it, kept for whoever
@@ -385,6 +403,26 @@ def unreadable_message(path: Path, why: str, kiosk_id: str = "ID", config: str =
             "key; the ledger is intact and everything in it is uploaded)")
 
 
+@contextlib.contextmanager
+def _state_lock(state_path: Path) -> Iterator[None]:
+    """Hold the lock of ``state_path``'s directory (``flock`` on the directory itself: no file of its own) while a
+    writer reads and replaces ``sync-state.json``, so that no enrollment written by another process falls between
+    an uploader's look at the file and its save. Without ``flock`` (not Linux) or the directory, unlocked."""
+    try:
+        import fcntl
+
+        fd = os.open(state_path.parent, os.O_RDONLY)
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):  # a file system without locks: as before, unlocked
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 class Uploader:
     """Uploads one kiosk's ledger to its portal. Not thread-safe: one thread drives it."""
 
@@ -412,7 +450,9 @@ class Uploader:
         portal has taken the key_change entry (it answers ``bad_request_signature`` to one key or the other)."""
         self.ledger_path = Path(ledger_path)
         self.state_path = Path(state_path)
-        self.state = SyncState.load(self.state_path)
+        self.state, self._state_seen = SyncState.read(self.state_path)
+        """``_state_seen``: the bytes of ``sync-state.json`` as this uploader last read or wrote them; others there
+        are another process's (:meth:`adopt_newer_enrollment`)."""
         self.moving_to: str | None = None
         """A portal other than the one this kiosk is enrolled with, named by ``portal_url`` (`kiosk enroll --portal`,
         `kiosk sync --portal`): the uploader talks to it, but the enrollment stays the saved one until :meth:`enroll`
@@ -520,9 +560,45 @@ class Uploader:
     def save_state(self) -> None:
         """Save ``sync-state.json``; not while this uploader talks to a portal the kiosk is not enrolled with
         (:attr:`moving_to`: a refused or failed override is not recorded), nor over a file that could not be read
-        (kept as it is; :meth:`enroll` sets it aside)."""
-        if self.moving_to is None and self.state.unreadable is None:
-            self.state.save(self.state_path)
+        (kept as it is; :meth:`enroll` sets it aside). Never over an enrollment another process wrote meanwhile:
+        that one is adopted first (:meth:`adopt_newer_enrollment`), under the lock `kiosk enroll` writes under."""
+        if self.moving_to is not None:
+            return
+        with _state_lock(self.state_path):
+            self.adopt_newer_enrollment()
+            if self.moving_to is None and self.state.unreadable is None:
+                self._state_seen = self.state.save(self.state_path)
+
+    def adopt_newer_enrollment(self) -> bool:
+        """Take the enrollment from ``sync-state.json`` when another process wrote a new one since this uploader
+        last read or wrote the file: `kiosk enroll` run from a shell while `kiosk run` (or a `kiosk sync --once`)
+        is running, re-enrolling or moving the kiosk (docs/sync.md, "Enrollment"). Without this the running
+        uploader's next save wrote its old enrollment back, the kiosk stayed where it was and the code was spent.
+
+        Only the enrollment (portal, kiosk id, key id, time) and the upload position that goes with it are taken;
+        the rest (config versions, the pepper's and config's errors) is this uploader's own, newer than any other
+        process's copy. A file that is now missing or cannot be read is not adopted: the next save writes this
+        state over it, as before. True when an enrollment was adopted."""
+        try:
+            raw = self.state_path.read_bytes()
+        except OSError:
+            return False
+        if raw == self._state_seen:
+            return False
+        self._state_seen = raw
+        disk, st = SyncState.parse(raw), self.state
+        if disk.unreadable is not None or (st.unreadable is None and disk.enrollment() == st.enrollment()):
+            return False  # broken, or written by another uploader of the same enrollment (`kiosk sync --once`)
+        log.warning("%s was changed by another process (`kiosk enroll`): now %s", self.state_path.name,
+                    f"enrolled with {disk.portal_url}" if disk.enrolled_ms is not None else "enrolled nowhere")
+        if disk.portal_url != st.portal_url:
+            self.offset_s = 0.0  # the clock offset was the old portal's
+        st.portal_url, st.kiosk_id, st.key_id, st.enrolled_ms = disk.enrollment()
+        st.accepted_through_seq, st.checkpoint_size = disk.accepted_through_seq, disk.checkpoint_size
+        st.accepted_known, st.last_error, st.unreadable = False, disk.last_error, None
+        if self.moving_to == st.portal_url:
+            self.moving_to = None
+        return True
 
     def _url(self, path: str) -> str:
         if not self.portal_url:
@@ -760,7 +836,8 @@ class Uploader:
         self.state.enrolled_ms = int(time.time() * 1000)
         self.state.accepted_through_seq = self.state.checkpoint_size = 0
         self.state.last_error = None
-        self.state.save(self.state_path)
+        with _state_lock(self.state_path):  # a running kiosk's uploader adopts it (adopt_newer_enrollment)
+            self._state_seen = self.state.save(self.state_path)
         self.sync_pepper()  # provisioned at enrollment; a failure here is retried by the next sync round
         return data
 
@@ -804,6 +881,7 @@ class Uploader:
 
     def sync_round(self) -> None:
         """Upload everything the ledger holds now. Raises :class:`SyncError`."""
+        self.adopt_newer_enrollment()  # `kiosk enroll` run meanwhile from a shell
         if not self.enrolled_here:
             raise SyncError(self.not_enrolled_message(), permanent=True)
         src = self.source
@@ -1024,9 +1102,9 @@ class BackgroundSync:
             raise
         finally:
             try:
-                up.state.save(up.state_path)
-            except SyncStateUnreadable:
-                pass  # the file is kept as it is; the round's error (last_error) says why and what to do
+                # Not over a file that could not be read (kept; the round's error says why and what to do), nor
+                # over an enrollment `kiosk enroll` wrote meanwhile (adopted instead): Uploader.save_state.
+                up.save_state()
             except OSError as exc:
                 log.error("cannot save sync state: %s", exc)
             with self._lock:
