@@ -98,14 +98,26 @@ def test_watchdog_thread_stops_when_the_render_loop_stalls(notify_socket):
     assert wd.interval_s == 0.2
     wd.start()
     try:
-        deadline = time.monotonic() + 0.6
-        while time.monotonic() < deadline:
+        # Frames for 0.6 s, and on until the thread has pinged three times: a thread that a loaded host leaves
+        # unscheduled for a while pings late, not never (the deadline is a liveness bound only).
+        shown_until, deadline = time.monotonic() + 0.6, time.monotonic() + 60
+        while (time.monotonic() < shown_until or wd.pings < 3) and time.monotonic() < deadline:
             frames.n += 1
             time.sleep(0.01)
         assert received(srv, 0.1).count("WATCHDOG=1") >= 3
-        time.sleep(0.15)  # let a ping already due go out
+        # Render loop stalled: frames stay put. A ping already due for the last frames goes out first; the thread's
+        # next due check then finds no new frame and withholds the ping. Waiting for both, not for a fixed 0.15 s
+        # the thread may not get on a busy machine, leaves no ping in flight when the silence starts. (In this
+        # order: the thread sets `_last_frames` after clearing `stalled`, so `stalled` seen after the last frame
+        # was pinged is the later check's, not one from a moment the frame loop itself was not scheduled.)
+        def quiet() -> bool:
+            return wd._last_frames == frames.n and wd.stalled
+
+        while not quiet() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert quiet()
         received(srv, 0.05)
-        time.sleep(0.6)  # render loop stalled: frames stay put
+        time.sleep(0.6)  # three intervals and more: no ping while the frames stay put
         assert received(srv, 0.1) == []
     finally:
         wd.stop()

@@ -90,9 +90,17 @@ def test_end_to_end_tap_from_another_process(tmp_path):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
     )
     try:
-        deadline = time.monotonic() + 10
-        while not sock.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        # Until the probe answers on its socket: the file appears at bind(), a moment before listen() (a connect
+        # in between is refused), and a loaded CI host may take many seconds to start the process at all (the
+        # deadline is a liveness bound only).
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert send(f"unix:{sock}", "status")[0].startswith("ok")
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                assert proc.poll() is None and time.monotonic() < deadline, "the probe never opened its socket"
+                time.sleep(0.05)
         assert send(f"unix:{sock}", "tap kitaca balance=4321") == ["ok tapped"]
         time.sleep(0.7)
         assert send(f"unix:{sock}", "press 2") == ["ok tapped"]

@@ -9,11 +9,14 @@ own online backup (the way docs/portal.md says to back it up).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import sqlite3
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from sync_helpers import enrolled, make_rig
@@ -45,6 +48,18 @@ def port_of(portal: PortalHandle) -> int:
     return int(portal.url.rsplit(":", 1)[1])
 
 
+@contextlib.contextmanager
+def held(port: int) -> Iterator[None]:
+    """The stopped portal's port, bound and never listening until the block ends: a kiosk's connection is refused
+    as by a portal that is down, and no other process can take the port before the restored portal binds it again
+    (the port came from the kernel's ephemeral range, where another xdist worker's portal, given port 0, or any
+    outgoing connection may get it: the "down" portal would then answer, or the restart fail with EADDRINUSE)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the stopped portal's connections in TIME_WAIT
+        s.bind(("127.0.0.1", port))
+        yield
+
+
 def test_portal_restored_from_before_a_rekey_gets_everything_back_from_the_kiosk(tmp_path: Path) -> None:
     """The portal restored from a backup taken before the kiosk was re-keyed (docs/sync.md, "Re-keying": say its
     SD card may have been copied). Until 2026-12-07 the kiosk deleted its previous key once the portal took the
@@ -69,7 +84,8 @@ def test_portal_restored_from_before_a_rekey_gets_everything_back_from_the_kiosk
         assert not list(key_dir.glob("kiosk.key.previous*"))  # not signing with it while the portal knows the new
         port = port_of(portal)
         portal.stop()
-        sqlite_backup(tmp_path / "yesterday.db", db)
+        with held(port):
+            sqlite_backup(tmp_path / "yesterday.db", db)
         portal = start_portal(f"sqlite:///{db}", port=port)
 
         r = kiosk_cli("sync", "--config", str(rig.config_path), "--once")
@@ -108,21 +124,21 @@ def test_a_failed_heartbeat_leaves_the_pending_count_unknown_not_zero(tmp_path: 
         assert up.sync_once().ok and up.state.pending == 0
         port = port_of(portal)
         portal.stop()  # the portal's disk fails; it is down while being restored
+        with held(port):
+            r = kiosk_cli("sync", "--config", str(rig.config_path), "--once", "--attempts", "1")
+            assert r.returncode == 1
+            assert "pending unknown" in r.stderr, r.stderr
+            s = kiosk_cli("sync", "--config", str(rig.config_path), "--status")
+            saved = json.loads(s.stdout)
+            assert saved["pending"] is None and saved["last_error"], saved
+            state = SyncState.load(rig.cfg.data_dir / "sync-state.json")
+            # The status page (what `kiosk run`'s menu shows from the same state): not green, not "0 pending".
+            item = next(i for i in status_items(StatusInputs(portal_configured=True, pending_entries=state.pending,
+                                                             last_sync_age_s=60, sync_error=state.last_error))
+                        if i.key == "sync")
+            assert item.level == "red" and "0 pending" not in item.value, item
 
-        r = kiosk_cli("sync", "--config", str(rig.config_path), "--once", "--attempts", "1")
-        assert r.returncode == 1
-        assert "pending unknown" in r.stderr, r.stderr
-        s = kiosk_cli("sync", "--config", str(rig.config_path), "--status")
-        saved = json.loads(s.stdout)
-        assert saved["pending"] is None and saved["last_error"], saved
-        state = SyncState.load(rig.cfg.data_dir / "sync-state.json")
-        # The status page (what `kiosk run`'s menu shows from the same state): not green, not "0 pending".
-        item = next(i for i in status_items(StatusInputs(portal_configured=True, pending_entries=state.pending,
-                                                         last_sync_age_s=60, sync_error=state.last_error))
-                    if i.key == "sync")
-        assert item.level == "red" and "0 pending" not in item.value, item
-
-        sqlite_backup(tmp_path / "yesterday.db", db)
+            sqlite_backup(tmp_path / "yesterday.db", db)
         portal = start_portal(f"sqlite:///{db}", port=port)
         r = kiosk_cli("sync", "--config", str(rig.config_path), "--once")
         assert r.returncode == 0, r.stderr

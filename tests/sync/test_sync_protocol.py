@@ -118,22 +118,28 @@ def test_sync_state_is_saved_durably(tmp_path, monkeypatch):
 
 
 class _SlowUploader:
-    """Stands in for an uploader stuck on a dead network."""
+    """Stands in for an uploader stuck on a dead network: each round hangs until ``unstuck`` is set."""
 
     def __init__(self, tmp_path):  # noqa: ANN001
         self.state = SyncState(portal_url="http://192.0.2.1")
         self.state_path = tmp_path / "s.json"
         self.rounds = 0
+        self.in_round = threading.Event()
+        self.unstuck = threading.Event()
 
     def sync_round(self) -> None:
         self.rounds += 1
-        time.sleep(0.2)
+        self.in_round.set()
+        self.unstuck.wait(60)
         from kiosk.sync.uploader import SyncError
 
         raise SyncError("network: timed out")
 
     backoff_policy = Backoff(base=0.01, cap=0.01)
     rng = random.Random(0)
+
+    def save_state(self) -> None:  # what BackgroundSync calls after every round (Uploader.save_state)
+        self.state.save(self.state_path)
 
     def close(self) -> None:
         pass
@@ -143,14 +149,19 @@ def test_background_sync_never_blocks_donations_and_reports_state(rig, tmp_path)
     up = _SlowUploader(tmp_path)
     bg = BackgroundSync(up, interval_s=0.05).start()  # type: ignore[arg-type]
     try:
-        t0 = time.perf_counter()
+        assert up.in_round.wait(60), "the sync thread never started a round"
         rig.donate(20)  # taps go on while the sync thread is stuck
-        assert time.perf_counter() - t0 < 2.0
-        deadline = time.monotonic() + 5
+        # The gifts were written while the first round still hung (it ends only once released below): nothing
+        # they did waited for it. Checked by order, not by a wall-clock bound (2 s) that forty fsyncs on a loaded
+        # CI disk could overrun with no wait at all.
+        assert up.rounds == 1 and bg.status()["last_error"] is None
+        up.unstuck.set()
+        deadline = time.monotonic() + 60  # liveness only: the thread's next save of its state
         while "timed out" not in (bg.status()["last_error"] or "") and time.monotonic() < deadline:
             time.sleep(0.02)
         assert "timed out" in bg.status()["last_error"]
     finally:
+        up.unstuck.set()
         bg.stop()
     assert not any(t.name == "portal-sync" and t.is_alive() for t in threading.enumerate())
 
