@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 
 import pygame
@@ -86,16 +87,23 @@ def test_switching_between_two_real_clips_shows_no_black_frame(make_cfg, shas, f
 
 
 def test_real_time_playback_is_paced_to_the_clip_rate(make_cfg, shas):
+    """On the real clock: 30 pictures of a 30 fps clip take a second, never less (a 160×90 clip decodes at
+    thousands of fps: a free-running player would show them in milliseconds). Only lower bounds on time: a host
+    that stalls the test (a loaded CI machine) makes playback late, which the pacer answers by dropping frames,
+    and a count of frames shown in a fixed time failed there (29 of 30). Speed is bench/'s."""
     cfg = make_cfg([clip("kids", shas), clip("green", shas)])
     with Player(cfg, metrics_path=False) as player:
         rec = Recorder(player)
-        player.run(seconds=1.5)
-        sample = player.metrics.latest()
-    n = len(rec.frames)
-    assert 30 <= n <= 47  # 30 fps for 1.5 s: not free-running (a 160×90 clip decodes at thousands of fps)
-    assert not any(f["black"] for f in rec.frames)
-    assert sample is not None and 20 <= sample.presented <= 31 and sample.expected in (29, 30, 31)
-    assert player.pacer.presented + player.pacer.dropped == pytest.approx(player.pacer.expected, abs=2)
+        player.run(frames=1, seconds=60)  # the first picture: the timeline starts here
+        start = time.monotonic()
+        player.run(frames=30, seconds=60)
+        elapsed = time.monotonic() - start
+        pacer, sample = player.pacer, player.metrics.latest()
+    assert len(rec.frames) == 31 and not any(f["black"] for f in rec.frames)
+    assert elapsed >= 29 / 30, elapsed  # paced: 30 more pictures, each 1/30 s after the one before at the soonest
+    assert sample is None or sample.presented <= 31  # never more pictures in a second than the clip has
+    if pacer.stalls == 0:  # a stall longer than the pacer's limit re-anchors the timeline (frames were dropped)
+        assert pacer.presented + pacer.dropped == pytest.approx(pacer.expected, abs=2)
 
 
 def test_a_single_clip_loops_by_seeking_the_open_file(make_cfg, shas, fake_clock):
