@@ -9,6 +9,7 @@ payment, sync, player) feed their own numbers into :class:`StatusInputs`.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,12 @@ class StatusItem:
     """What was measured, one short line."""
     hint: str = ""
     """What staff should do when not green."""
+    cause: str = ""
+    """Stable id of what is wrong when the value's words do not say it in a way staff can act on: the kind of the
+    uploader's last error (:data:`SYNC_ERRORS`). Screens say the value and the what-to-do by it."""
+    detail: str = ""
+    """The technical words behind the value (the uploader's own error, English), for the technician: the value
+    ends with them (``; last error: …``, what `kiosk status` prints); the menu shows them apart (:func:`measured`)."""
 
 
 @dataclass
@@ -88,6 +95,97 @@ def _duration(s: float) -> str:
     return f"{d}d {h}h {m}m" if d else (f"{h}h {m}m" if h else f"{m}m")
 
 
+LAST_ERROR = "; last error: "
+"""How a value ends with its :attr:`StatusItem.detail`."""
+
+SYNC_ERRORS: dict[str, tuple[str, str]] = {
+    "network": ("cannot reach the portal",
+                "Check the LAN cable or Wi-Fi. Donations are kept on the kiosk and are sent once the portal can be "
+                "reached."),
+    "portal_busy": ("the portal is not answering for now",
+                    "Donations are kept on the kiosk. Wait a few minutes, then press Sync now. If it goes on for "
+                    "hours, call the portal administrator."),
+    "not_enrolled": ("this kiosk is not registered with the portal",
+                     "Donations are kept on the kiosk, but none can be sent until it is registered. Call the portal "
+                     "administrator: they register it again with a new enrollment code."),
+    "state_unreadable": ("the kiosk's sync record cannot be read",
+                         "The ledger is safe and no donation is lost, but none can be sent until the kiosk is "
+                         "registered again. Call the portal administrator: they register it again with a new "
+                         "enrollment code."),
+    "local_save": ("the sync record cannot be saved on the kiosk",
+                   "The kiosk's disk may be full or failing. Look at Disk free on the status page. Restart the "
+                   "kiosk; if this stays, call the maintainer."),
+    "refused": ("the portal refused this kiosk's data",
+                "Donations are kept on the kiosk. Pressing Sync now will not fix this: call the portal "
+                "administrator and tell them the details."),
+    "bad_answer": ("the portal's answer is not right",
+                   "The portal address may be wrong, or another page (such as a Wi-Fi login page) answered. "
+                   "Donations are kept on the kiosk. Call the maintainer and tell them the details."),
+    "mismatch": ("this kiosk's records do not match the portal's",
+                 "This kiosk's data was probably put back from an old backup. Stop taking donations at this kiosk "
+                 "and call the administrator. Do not press Sync now: it cannot fix this."),
+    "config": ("settings from the portal could not be applied",
+               "Donations are still sent, and the kiosk keeps its current settings. Call the portal administrator "
+               "and tell them the details."),
+    "other": ("sync failed",
+              "Donations are kept on the kiosk. Press Sync now; if it fails again, call the maintainer and tell "
+              "them the details."),
+}
+"""Kind of the uploader's last error -> (what happened, what to do), in English: what `kiosk status` prints and
+the msgids the menu says in the staff's language (``kiosk.staff.menu.status_text``)."""
+
+PORTAL_ANSWERED = frozenset({"refused", "config", "local_save", "mismatch"})
+"""Kinds that say the portal answered (or the failure was the kiosk's own, after the portal answered): not a sign
+of an unreachable portal."""
+NOT_ENROLLED = frozenset({"not_enrolled", "state_unreadable"})
+"""Kinds that say the kiosk cannot sync until it is enrolled (again)."""
+
+_HTTP_STATUS = re.compile(r"HTTP (\d{3})\b")
+_BUSY_CODES = re.compile(r"HTTP \d{3} (in_flight|conflict|stale_request)\b")
+_MISMATCH_CODES = re.compile(r"HTTP \d{3} (equivocation|bad_consistency_proof)\b")
+
+
+def sync_error_kind(error: str | None) -> str:
+    """The kind (:data:`SYNC_ERRORS`) of an uploader's error as ``SyncState.last_error`` (or ``extra
+    ["config_error"]``) holds it, "" for none.
+
+    The uploader keeps only the message (kiosk/sync/uploader.py: its ``SyncError`` has ``permanent`` and
+    ``retry_after``, and neither is saved), so the kind is read from the fixed forms it writes them in:
+    ``network: …`` (``_network``), ``HTTP <status> <code>: …`` (``_fail``, ``_call_once``), the not-enrolled and
+    unreadable-state messages, ``cannot write …``, ``config v<N>: …``. A test makes each with the real uploader."""
+    if not error:
+        return ""
+    e = error.strip()
+    if e.startswith("network: ") or "took longer than" in e:
+        return "network"  # refused, reset, DNS, timed out, an answer cut by the deadline
+    if e.startswith(("kiosk is not enrolled", "no portal URL")):
+        return "not_enrolled"
+    if " is unreadable (" in e and "enroll" in e:
+        return "state_unreadable"
+    if e.startswith("cannot write "):
+        return "local_save"
+    if re.match(r"config v\d+: ", e):
+        return "config"
+    if _MISMATCH_CODES.match(e) or "restored from an old backup" in e or e.startswith("portal expects entries"):
+        return "mismatch"
+    if e.startswith("internal: "):
+        return "other"
+    if e.startswith("portal answer") or "redirects" in e or "not valid JSON" in e or " is longer than " in e:
+        return "bad_answer"
+    m = _HTTP_STATUS.match(e)
+    if m:
+        status = int(m.group(1))
+        if status >= 500 or status == 429 or _BUSY_CODES.match(e):
+            return "portal_busy"
+        return "bad_answer" if status < 400 else "refused"
+    return "other"
+
+
+def measured(item: StatusItem) -> str:
+    """The item's value without its :attr:`~StatusItem.detail` (what a screen says in words, the detail apart)."""
+    return item.value.removesuffix(LAST_ERROR + item.detail) if item.detail else item.value
+
+
 def status_items(x: StatusInputs, limits: StatusSection | None = None) -> list[StatusItem]:
     if limits is None:
         from kiosk.config.staff import StatusSection  # the defaults; the running kiosk passes its own section
@@ -118,15 +216,22 @@ def status_items(x: StatusInputs, limits: StatusSection | None = None) -> list[S
         add(StatusItem("network", "green", "offline kiosk (no portal configured)"))
         add(StatusItem("sync", "green", "not used"))
     else:
+        kind = sync_error_kind(x.sync_error)
+        # The running kiosk and `kiosk status` take any last error for "portal not reachable": not when the error
+        # itself says the portal answered, or that nothing was sent because the kiosk is not enrolled.
+        reachable = True if x.portal_reachable is False and kind in PORTAL_ANSWERED else x.portal_reachable
         if x.network_up is False:
             add(StatusItem("network", "red", "no network", "check the LAN cable or Wi-Fi"))
-        elif x.portal_reachable is False:
+        elif kind in NOT_ENROLLED:
+            add(StatusItem("network", "red", "kiosk not registered with the portal", SYNC_ERRORS[kind][1],
+                           cause=kind))
+        elif reachable is False:
             add(StatusItem("network", "yellow", "network up, portal unreachable",
                            "the portal may be down; entries wait"))
         elif x.enrolled is False:
             add(StatusItem("network", "red", "portal reachable, kiosk not enrolled",
                            "enroll the kiosk (see `kiosk doctor`)"))
-        elif x.portal_reachable and x.enrolled:
+        elif reachable and x.enrolled:
             add(StatusItem("network", "green", "portal reachable, enrolled"))
         else:
             add(StatusItem("network", "yellow", "unknown"))
@@ -140,8 +245,9 @@ def status_items(x: StatusInputs, limits: StatusSection | None = None) -> list[S
             add(StatusItem("sync", "red", "ledger does not match the portal's copy (restored from an old backup?)",
                            "stop taking donations at this kiosk and call the administrator"))
         elif x.sync_error:
-            add(StatusItem("sync", "yellow" if pending == 0 else "red", f"{value}; last error: {x.sync_error}",
-                           "entries are safe on the kiosk; fix what the error names, then press Sync now"))
+            # Said by its kind, with what to do; the uploader's own words stay at the end for the technician.
+            add(StatusItem("sync", "yellow" if pending == 0 else "red", f"{value}{LAST_ERROR}{x.sync_error}",
+                           SYNC_ERRORS[kind][1], cause=kind, detail=x.sync_error))
         elif pending == 0:
             add(StatusItem("sync", "green", value))
         elif age is None or pending is None or age >= 4 * stale:

@@ -123,7 +123,7 @@ def home_page(model: MenuModel, _: Tr) -> View:
 def status_page(model: MenuModel, _: Tr) -> View:
     rows, pages, start = _page_of(model, model.status, m.STATUS_PER_PAGE)
     buttons = tuple(Button(_(STATUS_LABELS.get(i.key, i.key)), "status_item", start + n, style="row", dot=i.level,
-                           detail=status_text.say(i.value, _, _n(model))) for n, i in enumerate(rows))
+                           detail=status_text.value(i, _, _n(model))) for n, i in enumerate(rows))
     return View(m.STATUS, _("Status"), dot=overall(model.status) if model.status else None, buttons=buttons,
                 columns=2, footer=(_back(_), Button(_("Refresh"), "refresh"), *_scroll_buttons(model, pages)))
 
@@ -132,10 +132,12 @@ def status_item_page(model: MenuModel, _: Tr) -> View:
     if not 0 <= model.status_index < len(model.status):
         return View(m.STATUS_ITEM, _("Status"), footer=(_back(_),))
     item = model.status[model.status_index]
-    todo = status_text.hint(item.value, item.hint, _, _n(model))
+    todo = status_text.item_hint(item, _, _n(model))
     lines = [_("What to do:"), todo] if todo else []
+    if item.detail:  # the uploader's own words, last: the first to be cut when the page is full
+        lines.append(status_text.details(item.detail, _))
     return View(m.STATUS_ITEM, _(STATUS_LABELS.get(item.key, item.key)), dot=item.level,
-                big=status_text.say(item.value, _, _n(model)),
+                big=status_text.value(item, _, _n(model)),
                 lines=tuple(lines),
                 footer=(_back(_),))
 
@@ -230,8 +232,7 @@ def sync_page(model: MenuModel, _: Tr) -> View:
         waiting = (_("Entries waiting: not known (the portal did not answer)") if state.pending is None
                    else _("Entries waiting: {count}").format(count=state.pending))
         lines = [_("Last sync: {when}").format(when=when), waiting]
-        if state.last_error:
-            lines.append(_("Last error: {error}").format(error=state.last_error[:80]))
+        lines += status_text.last_error_lines(state.last_error, _)
     return View(m.SYNC, _("Sync now"), lines=tuple(lines), notice=model.notice, notice_level=model.notice_level,
                 buttons=(Button(_("Sync now"), "sync_run", style="primary"),), footer=(_back(_),))
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from kiosk.ops.status import SYNC_ERRORS, StatusItem, measured, sync_error_kind
+
 Tr = Callable[[str], str]
 NTr = Callable[[str, str, int], str]
 
@@ -53,9 +55,11 @@ PHRASES: tuple[tuple[str, str], ...] = (
     (r"network up, portal unreachable", "Network up, portal not reachable"),
     (r"portal reachable, kiosk not enrolled", "Portal reachable, kiosk not enrolled"),
     (r"portal reachable, enrolled", "Portal reachable, enrolled"),
+    (r"kiosk not registered with the portal", "This kiosk is not registered with the portal"),
     (r"ledger does not match the portal's copy \(restored from an old backup\?\)",
      "This kiosk's records do not match the portal's"),
-    (r"last sync never; (?P<pending>\S+) pending", "Never synced; {pending} entries waiting"),
+    (r"last sync never; (?P<pending>\S+) pending(?P<error>; last error: .*)?",
+     "Never synced; {pending} entries waiting"),
     (r"last sync (?P<ago>.+) ago; (?P<pending>\S+) pending(?P<error>; last error: .*)?",
      "Last sync {ago} ago; {pending} entries waiting"),
     (r"(?P<n>\d+) entries, last seq (?P<seq>\S+), (?P<mb>\S+) MB", "{n} entries, {mb} MB"),
@@ -146,6 +150,58 @@ def say(text: str, tr: Tr, ntr: NTr | None = None) -> str:
 
 def hint(value: str, hint_text: str, tr: Tr, ntr: NTr | None = None) -> str:
     """The what-to-do line: the item's own hint, or one for a value that is not known."""
+    if hint_text in _CAUSE_TODOS:
+        return tr(hint_text)  # one of ours, a msgid as it is (SYNC_ERRORS)
     if hint_text:
         return say(hint_text, tr, ntr)
     return tr(UNKNOWN_HINT) if value == "unknown" else ""
+
+
+# --- the uploader's errors, by kind (kiosk.ops.status.SYNC_ERRORS) ---------------------------------------------
+# Staff read what happened and what to do in their language, chosen by the error's kind, never its English words;
+# those stay on a details line after them, for the technician staff phone (and for `kiosk status`).
+_CAUSE_TODOS = frozenset(todo for _what, todo in SYNC_ERRORS.values())
+DETAILS = "Details (for the maintainer): {detail}"
+DETAIL_CHARS = 160
+"""The most of the uploader's words shown on the details line (its unreadable-state message runs to 400)."""
+
+
+def problem(kind: str, tr: Tr) -> str:
+    """What happened, a short phrase for the kind of sync error ("" for none)."""
+    return tr(SYNC_ERRORS[kind][0]) if kind in SYNC_ERRORS else ""
+
+
+def todo(kind: str, tr: Tr) -> str:
+    """What to do about the kind of sync error ("" for none)."""
+    return tr(SYNC_ERRORS[kind][1]) if kind in SYNC_ERRORS else ""
+
+
+def details(error: str, tr: Tr) -> str:
+    """The details line: the uploader's own words, labelled for the technician."""
+    cut = error if len(error) <= DETAIL_CHARS else error[:DETAIL_CHARS - 1] + "…"
+    return tr(DETAILS).format(detail=cut)
+
+
+def value(item: StatusItem, tr: Tr, ntr: NTr | None = None) -> str:
+    """The item's value in the staff's language; a sync error by its kind, without its English words."""
+    text = say(measured(item), tr, ntr)
+    if item.detail and item.cause in SYNC_ERRORS:
+        # The problem first: a row too narrow for the whole value ends in "…", and this is what staff must see.
+        said = problem(item.cause, tr)
+        text = tr("{problem}; {value}").format(problem=said[:1].upper() + said[1:], value=text)
+    return text
+
+
+def item_hint(item: StatusItem, tr: Tr, ntr: NTr | None = None) -> str:
+    """The item's what-to-do line: by its kind when it has one."""
+    if item.cause in SYNC_ERRORS:
+        return todo(item.cause, tr)
+    return hint(item.value, item.hint, tr, ntr)
+
+
+def last_error_lines(error: str | None, tr: Tr) -> list[str]:
+    """The Sync now page's lines for the uploader's last error: what happened, what to do, then the details."""
+    kind = sync_error_kind(error)
+    if not error or not kind:
+        return []
+    return [tr("Last error: {error}").format(error=problem(kind, tr)), todo(kind, tr), details(error, tr)]
