@@ -27,7 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -321,6 +321,15 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
         # Locked SQLite, a PostgreSQL failover: transient, and the kiosk retries with backoff.
         return JSONResponse({"error": "unavailable", "reason": "database busy or unreachable; retry"},
                             status_code=503, headers={"Retry-After": "2"})
+
+    @app.exception_handler(DBAPIError)
+    async def _db_refused(req: Request, exc: DBAPIError) -> Response:
+        # PostgreSQL refusing a write for its storage raises ProgrammingError (SQLSTATE 42501 "Read-only file
+        # system") or InternalError (25006, a read-only transaction: a hot standby), not OperationalError.
+        status = mediajobs.storage_fault(exc)
+        if status is None:
+            raise exc  # anything else (a missing GRANT, a bug) is a 500, with its traceback in the log
+        return _no_room(req, exc, status)
 
     @app.exception_handler(OSError)
     async def _os_error(req: Request, exc: OSError) -> Response:

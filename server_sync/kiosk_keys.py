@@ -33,12 +33,19 @@ from kiosk.ledger.encoding import parse_body
 from kiosk.ledger.keys import key_id, public_from_raw
 from server_sync import policy, totals
 from server_sync.db import entries, key_events, kiosks, lock_kiosk, writing
+from server_sync.i18n import N_
 
 REVOKED = "revoked: "  # the quarantine reason of a held entry signed by a revoked key starts with this
 
 
 class KeyEventError(ValueError):
-    """A revocation or announcement that cannot be recorded (the message says why)."""
+    """A revocation or announcement that cannot be recorded. ``str()`` is English, for ``kiosk-portal``; ``code``
+    names the refusal (``from_seq_too_low``, ``no_kiosk``, ``bad_public_key``, ``from_seq_held``, ``same_key``),
+    which the staff page words in the administrator's language (:func:`install`)."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
@@ -137,11 +144,12 @@ def revoke(engine: Engine, kid: str, from_seq: int, by: str, reason: str = "") -
     ``from_seq`` on. Entries the portal already holds from there on signed by it are quarantined.
     Returns ``{key_id, quarantined}``."""
     if from_seq < 2:
-        raise KeyEventError("--from-seq must be 2 or more (seq 1 is the genesis entry that binds the key)")
+        raise KeyEventError("--from-seq must be 2 or more (seq 1 is the genesis entry that binds the key)",
+                            "from_seq_too_low")
     with writing(engine) as conn:
         k = key_at(conn, kid, from_seq)
         if k is None:
-            raise KeyEventError(f"no kiosk {kid!r}")
+            raise KeyEventError(f"no kiosk {kid!r}", "no_kiosk")
         lock_kiosk(conn, kid)  # as ingest does, before touching its entries
         conn.execute(key_events.insert().values(kiosk_id=kid, kind="revoke", seq=from_seq, public_key=None, key_id=k,
                                                 by=by[:64], reason=reason[:200] or None, created_ms=_now()))
@@ -172,16 +180,17 @@ def announce(engine: Engine, kid: str, public_key_hex: str, from_seq: int, by: s
         raw = bytes.fromhex(public_key_hex.strip())
         public_from_raw(raw)
     except ValueError:
-        raise KeyEventError("--public-key must be 64 hex digits of a raw Ed25519 public key") from None
+        raise KeyEventError("--public-key must be 64 hex digits of a raw Ed25519 public key",
+                            "bad_public_key") from None
     with writing(engine) as conn:
         k = conn.execute(select(kiosks.c.size, kiosks.c.public_key).where(kiosks.c.id == kid)).first()
         if k is None:
-            raise KeyEventError(f"no kiosk {kid!r}")
+            raise KeyEventError(f"no kiosk {kid!r}", "no_kiosk")
         if from_seq <= k[0] or from_seq < 2:
             raise KeyEventError(f"the portal already holds {kid}'s entries through seq={k[0]}: --from-seq must be "
-                                "after them (the seq `kiosk rekey --old-key-lost` printed)")
+                                "after them (the seq `kiosk rekey --old-key-lost` printed)", "from_seq_held")
         if bytes(k[1]) == raw:
-            raise KeyEventError("that key is already the kiosk's key")
+            raise KeyEventError("that key is already the kiosk's key", "same_key")
         old = key_at(conn, kid, from_seq)
         # The lost key may be in a thief's hands: nothing it signs from here on is taken (403).
         conn.execute(key_events.insert().values(kiosk_id=kid, kind="revoke", seq=from_seq, public_key=None,
@@ -223,9 +232,17 @@ def history(conn: Connection) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+# The revocation form's field: its number as the page calls it, and the words for a number that cannot be revoked.
+FROM_SEQ_MAX = 10**15
+TOO_LOW = N_("Enter a record number (seq) of 2 or more. Record 1 is the kiosk's first record, which names its key: "
+             "it cannot be revoked.")
+
+
 def install(app: FastAPI, engine: Engine) -> None:
-    """``POST /staff/kiosks/{id}/revocation`` (administrators; the form helper checks its CSRF token)."""
-    from server_sync.operator import Forbidden
+    """``POST /staff/kiosks/{id}/revocation`` (administrators; the form helper checks its CSRF token). A number that
+    cannot be revoked comes back beside the form, with the form open and what was typed; a kiosk the portal does
+    not know is the staff pages' "not found"."""
+    from server_sync.operator import TO_KIOSKS, NotFound, _int
 
     @app.post("/staff/kiosks/{kiosk_id}/revocation", response_class=HTMLResponse, tags=["staff"])
     async def kiosks_revocation(kiosk_id: str, request: Request) -> Response:
@@ -233,12 +250,17 @@ def install(app: FastAPI, engine: Engine) -> None:
         ui = request.app.state.staff_ui
 
         def handle(who: Any, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
-            raw = (form.get("from_seq") or [""])[0].strip()
-            if not raw.isascii() or not raw.isdigit() or len(raw) > 15:
-                raise Forbidden
-            try:
-                revoke(engine, kiosk_id, int(raw), who.name, f"revoked by {who.name}")
-            except KeyEventError:
-                raise Forbidden from None
-            return ui.done("/staff/kiosks", "saved")
+            e: dict[str, tuple[str, dict[str, Any]]] = {}
+            seq = _int(form, "from_seq", e, 2, FROM_SEQ_MAX, TOO_LOW)
+            if seq is not None:
+                try:
+                    revoke(engine, kiosk_id, seq, who.name, f"revoked by {who.name}")
+                except KeyEventError as exc:
+                    if exc.code != "from_seq_too_low":
+                        raise NotFound(*TO_KIOSKS) from None  # no such kiosk
+                    e["from_seq"] = (TOO_LOW, {})
+            if e:
+                return ui.kiosks_page(who, lang, c, revoking=kiosk_id, form=form,
+                                      errors={f"revoke_{kiosk_id}": e["from_seq"]})
+            return ui.done("/staff/kiosks", "revoked")
         return await ui.post(request, "admin", handle)

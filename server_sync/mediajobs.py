@@ -13,6 +13,9 @@ child (``moviemaker poster``).
 
 An uploaded video is probed first (its picture size and length, by a short ``python -c`` child with PyAV:
 :data:`_PROBE`) and one over :class:`VideoLimits` is refused before any job exists (:class:`VideoRefused`).
+A header can lie (a length or picture size smaller than the stream's): the transcoder gets the same limits and
+stops at the first picture or second past them, and the job fails saying so (:data:`LONGER_THAN_ALLOWED`,
+:data:`LARGER_THAN_ALLOWED`).
 
 Nothing is half-made: the movie, its poster and (for a video) its description are written in one
 transaction only after the child finished and its output was read whole; a failed or interrupted
@@ -82,7 +85,15 @@ NO_ROOM_PAGE = N_("The portal's disk is full or cannot be written to, so this co
 STOPPED = N_("the conversion stopped unexpectedly")
 """A transcoder child killed by something else than the portal (the kernel's OOM killer, an administrator), or a
 video job that ended on an error none of the messages above describes (its details are in the log)."""
-SHOWN = frozenset({NOT_A_MOVIE, INTERRUPTED, TOO_LONG, DAMAGED, RENDER_FAILED, NO_ROOM, STOPPED})
+LONGER_THAN_ALLOWED = N_("the video is longer than the portal allows, though its file said it was shorter; shorten it "
+                         "with a video app on the phone or PC")
+LARGER_THAN_ALLOWED = N_("the video's picture is larger than the portal allows, though its file said it was smaller; "
+                         "make it smaller with a video app on the phone or PC")
+"""A video that passed the check before conversion (:class:`VideoLimits`, from its header) but whose decoded pictures
+or length pass the limits: the transcoder stops there (its ``--max-seconds`` and ``--max-size``), not after
+:data:`TIMEOUT_S`."""
+SHOWN = frozenset({NOT_A_MOVIE, INTERRUPTED, TOO_LONG, DAMAGED, RENDER_FAILED, NO_ROOM, STOPPED, LONGER_THAN_ALLOWED,
+                   LARGER_THAN_ALLOWED})
 """Every message a failed job may show its uploader (:func:`as_shown`)."""
 VIDEO_TOO_BIG = N_("This video's picture is too large (%(w)s × %(h)s pixels): the kiosks show at most %(max_w)s × "
                    "%(max_h)s pixels (upright or sideways). Nothing was saved. Make it %(max_w)s × %(max_h)s or "
@@ -117,17 +128,22 @@ FULL, READ_ONLY = 507, 503
 def storage_fault(exc: BaseException) -> int | None:
     """Whether ``exc`` is the portal's storage refusing a write, and the answer that says so: :data:`FULL` (507)
     for no room (the system's ENOSPC or EDQUOT, SQLite's "database or disk is full", PostgreSQL's disk full,
-    SQLSTATE 53100), :data:`READ_ONLY` (503) for a disk that cannot be written to (EROFS, SQLite's "attempt to
-    write a readonly database"), None for anything else (a locked database, a bug). The one place that decides
-    it: the app's answers to an OSError or a database error (server_sync/app.py), the movie maker's photos
-    (server_sync/movies.py) and a job's failure here."""
+    SQLSTATE 53100), :data:`READ_ONLY` (503) for a database or disk that cannot be written to (EROFS, SQLite's
+    "attempt to write a readonly database", PostgreSQL's read-only transaction, SQLSTATE 25006: a hot standby or
+    ``default_transaction_read_only``, and its data file on a read-only disk, SQLSTATE 42501 with the system's
+    "Read-only file system"; a 42501 without those words is a missing GRANT, a setup mistake), None for anything
+    else (a locked database, a bug). The one place that decides it: the app's answers to an OSError or a database
+    error (server_sync/app.py), the movie maker's photos (server_sync/movies.py) and a job's failure here."""
     if isinstance(exc, OSError):
         return FULL if exc.errno in _FULL_ERRNOS else READ_ONLY if exc.errno in _READ_ONLY_ERRNOS else None
     orig = getattr(exc, "orig", None)  # SQLAlchemy's DBAPIError wraps the driver's error
     if orig is None:
         return None
-    if getattr(orig, "sqlstate", None) == "53100":
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate == "53100":
         return FULL
+    if sqlstate == "25006":  # read_only_sql_transaction: a hot standby, default_transaction_read_only
+        return READ_ONLY
     return storage_fault_words(str(orig))
 
 
@@ -479,8 +495,10 @@ class MediaJobs:
                 cmd = [sys.executable, "-m", "kiosk.player.moviemaker", "render", str(src), str(dst), str(poster)]
             else:
                 w, h = self.size
+                lim = self.limits
                 cmd = [sys.executable, "-m", "kiosk.player.transcode", str(src), str(dst), "--width", str(w),
-                       "--height", str(h)]
+                       "--height", str(h), "--max-seconds", str(lim.seconds),
+                       "--max-size", f"{lim.long_side}x{lim.short_side}"]
             ok, detail, duration = self._child(job_id, cmd, dst, kind)
             if not ok:
                 self._update(job_id, status="failed", message=detail)
@@ -601,6 +619,9 @@ class MediaJobs:
         if storage_fault_words(err) is not None:  # the child could not write its output: the portal's disk
             log.error("media job %s: no room for its output: %s", job_id, reason)
             return False, NO_ROOM, None
+        if reason.startswith(("too long:", "too large:")):  # the header lied: the transcoder's cap stopped it
+            log.warning("media job %s: over the limits as converted: %s", job_id, reason)
+            return False, LONGER_THAN_ALLOWED if reason.startswith("too long:") else LARGER_THAN_ALLOWED, None
         if reason.startswith("cannot open") or "Invalid data" in reason:
             return False, NOT_A_MOVIE, None
         if any(k in reason for k in ("has no video stream", "no decodable video frames", "produced no frames",

@@ -59,12 +59,16 @@ TOO_MANY_PIXELS = N_("Photo %(n)s is too big (%(w)s × %(h)s pixels): at most %(
                      "Make it smaller on the phone or PC and choose it again.")
 TOO_THIN = N_("Photo %(n)s is too long and thin (%(w)s × %(h)s pixels): its long side may be at most %(max)s times "
               "its short side. Crop it on the phone or PC and choose it again.")
-CORRUPT = N_("Photo %(n)s is damaged and cannot be read (%(reason)s). Choose it again or another photo.")
+CORRUPT = N_("Photo %(n)s is damaged and cannot be read. Check that it opens on the phone or PC, then choose it again "
+             "or choose another photo.")
 EMPTY = N_("Photo %(n)s is empty.")
 CAPTION_LONG = N_("Too long: at most %(max)s characters.")
 CAPTION_CONTROL = N_("Line breaks, tabs and invisible control characters cannot be used: write the caption on one "
                      "line.")
-CHECK_FAILED = N_("The photos could not be checked (%(reason)s). Nothing was saved; try again.")
+CHECK_FAILED = N_("The photos could not be checked because of a problem on the portal, not necessarily with your "
+                  "photos. Nothing was saved. Try again; if it keeps happening, tell the center staff.")
+"""The checker child did not answer for every photo (killed, out of time, crashed). Its own words (a spool path, an
+exception's text, an exit status) go to the log, never to the form; so does Pillow's detail of a damaged photo."""
 BAD_FORM = N_("The form could not be read. Reload the page and try again.")
 NO_ROOM = N_("The portal's disk is full or cannot be written to, so the photos could not be received. Nothing was "
              "saved. Tell the portal's administrator, and try again later.")
@@ -272,11 +276,14 @@ def check_photos(paths: dict[int, Path]) -> dict[str, tuple[str, dict[str, Any]]
                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=CHECK_TIMEOUT_S,
                            check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return {"photos": (CHECK_FAILED, {"reason": type(exc).__name__})}
+        log.error("the photo checker did not finish: %s: %s", type(exc).__name__, exc)
+        return {"photos": (CHECK_FAILED, {})}
     answers = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
     if r.returncode != 0 or len(answers) != len(slots):
-        tail = (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1]
-        return {"photos": (CHECK_FAILED, {"reason": tail[:200]})}
+        tail = (r.stderr.strip().splitlines() or [""])[-1]
+        log.error("the photo checker failed (exit %s, %s of %s photos answered): %s", r.returncode, len(answers),
+                  len(slots), tail[:500])
+        return {"photos": (CHECK_FAILED, {})}
     errors: dict[str, tuple[str, dict[str, Any]]] = {}
     for slot, a in zip(slots, answers, strict=True):
         if a["ok"]:
@@ -289,7 +296,8 @@ def check_photos(paths: dict[int, Path]) -> dict[str, tuple[str, dict[str, Any]]
             errors[f"photo{slot}"] = (TOO_THIN, {"n": n, "w": f"{a['width']:,}", "h": f"{a['height']:,}",
                                                  "max": a["max"]})
         elif a["error"] == "corrupt":
-            errors[f"photo{slot}"] = (CORRUPT, {"n": n, "reason": str(a.get("detail", ""))[:120]})
+            log.info("photo %s is damaged: %s", n, str(a.get("detail", ""))[:500])  # Pillow's words: the log's
+            errors[f"photo{slot}"] = (CORRUPT, {"n": n})
         else:
             errors[f"photo{slot}"] = (NOT_IMAGE, {"n": n})
     return errors

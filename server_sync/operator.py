@@ -68,6 +68,7 @@ class NotFound(Exception):
 # Where a page about a missing item sends the staff member back to (its list), and the link's words (gettext ids).
 TO_PROJECTS = ("/staff/projects", N_("Back to the projects"))
 TO_VIDEOS = ("/staff/media", N_("Back to the videos"))
+TO_KIOSKS = ("/staff/kiosks", N_("Back to the kiosks"))
 TO_MOVIES = ("/staff/movies", N_("Back to the movies"))
 TO_RECONCILIATION = ("/staff/reconciliation", N_("Back to the reconciliation"))
 
@@ -96,6 +97,7 @@ class StaffUI:
     done: Callable[[str, str], Response]
     notice_of: Callable[[Request, str], str]
     lang_of: Callable[[Request], str]
+    kiosks_page: Callable[..., str]
 
 
 # --- form checking (pure) ---------------------------------------------------------------------------
@@ -460,10 +462,12 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
 
     # --- kiosks -------------------------------------------------------------------------------------
     def kiosks_page(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]] | None = None,
-                    errors: Errors | None = None, code: dict[str, str] | None = None, notice: str = "") -> str:
+                    errors: Errors | None = None, code: dict[str, str] | None = None, notice: str = "",
+                    revoking: str = "") -> str:
+        """``revoking``: the kiosk whose key revocation ``form`` was refused (its form shown open, as typed)."""
         return pages.staff_page("staff_kiosks.html", lang, kiosks=queries.fleet(engine), form=form or {},
                                 errors=tr(lang, errors or {}), code=code, notice=notice, nav="kiosks",
-                                now_ms=_now_ms(), online_ms=queries.ONLINE_MS, **c)
+                                now_ms=_now_ms(), online_ms=queries.ONLINE_MS, revoking=revoking, **c)
 
     @app.get("/staff/kiosks", response_class=HTMLResponse, tags=["staff"])
     def kiosks_list(request: Request) -> Response:
@@ -787,13 +791,20 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
 
     @app.get("/staff/media-jobs/{job_id}", tags=["staff"])
     def media_job(job_id: str, request: Request) -> Response:
+        lang = lang_of(request)
+        # The videos page's script shows "reason" to the uploader (server_sync/static/staff-media.js): their words.
         who = current(request)
-        if who is None:
-            return JSONResponse({"error": "signed_out", "reason": "sign in at /staff/login"}, status_code=401)
+        if who is None:  # signed out meanwhile (another tab, the session's end): the conversion goes on
+            return JSONResponse({"error": "signed_out", "reason": pages.staff_text(N_(
+                "You are signed out, so this page cannot follow the conversion any more. The conversion goes on: "
+                "sign in again and look for the video on the Videos page."), lang)}, status_code=401,
+                headers={"Cache-Control": "no-store"})
         job = jobs.get(job_id)
         if job is None or not who.may_edit_group(job["group_id"]):
-            return JSONResponse({"error": "not_found", "reason": "no such job of yours"}, status_code=404)
-        lang = lang_of(request)
+            return JSONResponse({"error": "not_found", "reason": pages.staff_text(N_(
+                "This page cannot follow the conversion of this video any more (it is no longer your group's, or "
+                "the portal no longer has it). Open the Videos page again to see whether the video is there."),
+                lang)}, status_code=404, headers={"Cache-Control": "no-store"})
         message = ""
         if job["status"] == "failed" and job["message"] == mediajobs.NO_ROOM:  # the portal's fault, not the file's
             message = pages.staff_text(N_("This video could not be saved because the portal's disk is full or cannot "
@@ -1022,9 +1033,12 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
 
     # For the staff pages other modules install (reconcile.py, ...): the same sign-in, roles and CSRF.
     app.state.staff_ui = StaffUI(page=page, post=post, current=current, ctx=ctx, forbidden=forbidden,
-                                 not_found=not_found, html=html, done=done, notice_of=notice_of, lang_of=lang_of)
+                                 not_found=not_found, html=html, done=done, notice_of=notice_of, lang_of=lang_of,
+                                 kiosks_page=kiosks_page)
 
 
 NOTICES = {"saved": N_("Saved."), "published": N_("Published. Kiosks take the new version at their next sync."),
-           "deleted": N_("Deleted.")}
+           "deleted": N_("Deleted."),
+           "revoked": N_("The key is revoked: nothing it signs from that record on is counted, and what the portal "
+                         "already had from there is no longer counted.")}
 

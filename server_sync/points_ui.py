@@ -59,6 +59,27 @@ NOTICES = {"saved": N_("Saved. Kiosks follow the new point rules at their next s
            "pool_saved": N_("Saved. Kiosks receive their share of the pool at their next sync.")}
 
 
+# Why server_sync/pools.py refused a pool the form's own checks let through, by the refusal's code (never its
+# English): (the field it is shown beside, the message; the refusal's variables fill it in).
+POOL_REFUSALS = {
+    # The kiosks may spend their share offline: the sponsor's money may not shrink below it.
+    "pool_below_handed": ("funded_yen", N_("¥%(handed)s of this pool is already handed to the kiosks, which may "
+                                           "spend it even while offline, so it cannot be funded with less. Enter "
+                                           "¥%(handed)s or more.")),
+    "too_many_pools": ("id", N_("At most %(max)s sponsor pools can be running (or ended within %(days)s days) at "
+                                "once. Wait for a pool to end, or set an earlier last day on one.")),
+}
+
+
+def pool_refusal(exc: ConfigDocError, lang: str) -> Errors:
+    """``exc`` (saving a pool) as the form's error: beside its field for the pools' own codes, with their
+    variables formatted as amounts; any other publishing refusal in the words of :func:`pages.refusal`."""
+    if exc.code in POOL_REFUSALS:
+        field, message = POOL_REFUSALS[exc.code]
+        return {field: (message, {k: f"{n:,}" if isinstance(n, int) else n for k, n in exc.params.items()})}
+    return {"pool": (N_("Could not publish: %(reason)s"), {"reason": pages.refusal(exc, lang)})}
+
+
 def check_pool(form: dict[str, list[str]]) -> tuple[dict[str, Any], Errors]:
     e: Errors = {}
     v: dict[str, Any] = {
@@ -248,11 +269,6 @@ def install(app: FastAPI, engine: Engine) -> None:
                                 "per_kiosk_yen": ["5000"]}, errors=tr(lang, errors or {}), areas=AREAS,
                                 notice=notice, nav="pools", **c)
 
-    def handed_yen(pool_id: str) -> int:
-        """What the portal has handed the kiosks of this pool so far (0 for a new pool)."""
-        with engine.connect() as conn:
-            return next((p["allocated_yen"] for p in pools.balances(conn) if p["id"] == pool_id), 0)
-
     @app.get("/staff/pools", response_class=HTMLResponse, tags=["staff"])
     def pools_get(request: Request) -> Response:
         def render(w: staff.Who, lg: str, c: dict[str, Any]) -> str:
@@ -267,19 +283,8 @@ def install(app: FastAPI, engine: Engine) -> None:
             if not e:
                 try:
                     pools.save_pool(engine, v)
-                except pools.TooManyPools:
-                    e["id"] = (N_("At most %(max)s sponsor pools can be running (or ended within %(days)s days) at "
-                                  "once. Wait for a pool to end, or set an earlier last day on one."),
-                               {"max": pools.MAX_PUSHED, "days": pools.KEEP_ENDED_DAYS})
                 except ConfigDocError as exc:
-                    handed = handed_yen(v["id"])
-                    if v["funded_yen"] is not None and v["funded_yen"] < handed:
-                        # server_sync/pools.py refuses it: the kiosks may spend their share offline.
-                        e["funded_yen"] = (N_("¥%(handed)s of this pool is already handed to the kiosks, which may "
-                                              "spend it even while offline, so it cannot be funded with less. Enter "
-                                              "¥%(handed)s or more."), {"handed": f"{handed:,}"})
-                    else:
-                        e["pool"] = (N_("Could not publish: %(reason)s"), {"reason": pages.refusal(exc, lang)})
+                    e.update(pool_refusal(exc, lang))
             if e:
                 return pools_page(who, lang, c, form, e)
             return ui.done("/staff/pools", "pool_saved")

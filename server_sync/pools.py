@@ -101,7 +101,8 @@ an older config version are judged by that version's document, which still names
 
 
 class TooManyPools(ConfigDocError):
-    """Saving this pool would push more than :data:`MAX_PUSHED` pools: nothing is saved."""
+    """Saving this pool would push more than :data:`MAX_PUSHED` pools: nothing is saved. Code ``too_many_pools``
+    (``max``, ``days``)."""
 
 
 def pushed_pools(conn: Connection, today: dt.date | None = None) -> list[dict[str, Any]]:
@@ -117,7 +118,8 @@ def save_pool(engine: Engine, v: dict[str, Any]) -> None:
     """Create or change a pool (``id``, ``sponsor``, ``sponsor_en``, ``funded_yen``, ``yen_per_point``,
     ``per_kiosk_yen``, ``areas``, ``start``, ``end``), hand out allocations and publish.
 
-    The funded amount may not go below what is already handed to kiosks (that money may be spent offline).
+    The funded amount may not go below what is already handed to kiosks (that money may be spent offline):
+    ``ConfigDocError`` code ``pool_below_handed`` (``handed``: that yen), the staff page words it from the code.
     Saved, handed out and published in one transaction under the config publishers' lock, so the version kiosks
     run carries the pools as saved: a save or publish made at the same moment waits, and keeps this pool."""
     with writing(engine) as conn:
@@ -132,10 +134,11 @@ def save_pool(engine: Engine, v: dict[str, Any]) -> None:
             handed = sum(json.loads(row._mapping["allocations"] or "{}").values())
             if v["funded_yen"] < handed:
                 raise ConfigDocError(f"¥{handed:,} of this pool is already handed to kiosks; it cannot be "
-                                     f"funded with less")
+                                     f"funded with less", "pool_below_handed", handed=handed)
             conn.execute(sponsor_pools.update().where(sponsor_pools.c.id == v["id"]).values(**fields))
         if len(pushed_pools(conn)) > MAX_PUSHED:  # raised inside the transaction: the pool is not saved
-            raise TooManyPools(f"{MAX_PUSHED} pools are running or ended within {KEEP_ENDED_DAYS} days")
+            raise TooManyPools(f"{MAX_PUSHED} pools are running or ended within {KEEP_ENDED_DAYS} days",
+                               "too_many_pools", max=MAX_PUSHED, days=KEEP_ENDED_DAYS)
         _top_up_in(conn, force_publish=True)
 
 

@@ -28,6 +28,12 @@ class MediaError(Exception):
     """A file that cannot be imported or played; ``str()`` says why in one line."""
 
 
+class OverLimit(MediaError):
+    """A clip whose pictures or length, as decoded, pass the caller's limits (``max_seconds``, ``max_size`` of
+    :func:`transcode`) though its header said otherwise: stopped there, nothing kept. ``str()`` starts with
+    ``too long`` or ``too large`` (the portal's media jobs tell the uploader so, server_sync/mediajobs.py)."""
+
+
 @dataclass(frozen=True)
 class ProbeInfo:
     codec: str
@@ -154,8 +160,13 @@ def transcode(
     preset: str = "fast",
     crf: int = 20,
     progress: Callable[[int], None] | None = None,
+    max_seconds: float | None = None,
+    max_size: tuple[int, int] | None = None,
 ) -> ProbeInfo:
-    """Transcode ``src`` to the cache format at the panel size into ``dst``; returns the probe of ``dst``."""
+    """Transcode ``src`` to the cache format at the panel size into ``dst``; returns the probe of ``dst``.
+
+    ``max_seconds`` and ``max_size`` (long side, short side; either way round) are checked on what is decoded,
+    not on the header, which may lie: a clip that passes either stops there with :class:`OverLimit`."""
     w, h = panel_size(width, height)
     encoder = h264_encoder()
     inp, ist = _open_video(src)
@@ -191,10 +202,16 @@ def transcode(
                             # Missing or repeated timestamps would confuse the fps filter; synthesise them.
                             frame.pts = (last_pts + 1) if last_pts is not None else 0
                         last_pts = frame.pts
+                        if max_size is not None and (max(frame.width, frame.height) > max(max_size)
+                                                     or min(frame.width, frame.height) > min(max_size)):
+                            raise OverLimit(f"too large: a picture of {frame.width}×{frame.height} pixels is over "
+                                            f"{max(max_size)}×{min(max_size)}")
                         if graph is None:
                             graph = _build_graph(frame, time_base, w, h, fps)
                         graph.vpush(frame)
                         drain(graph)
+                        if max_seconds is not None and n_out > (max_seconds + 0.5) * fps:  # as cut: 300.03 s is 5:00
+                            raise OverLimit(f"too long: over {max_seconds:g} s ({n_out} frames at {float(fps):g}/s)")
                         n_in += 1
                         if progress and n_in % 30 == 0:
                             progress(n_in)
@@ -303,8 +320,9 @@ def estimate_frames(path: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m kiosk.player.transcode SRC DST --width W --height H``: the portal transcodes uploads
-    with this same code, as a child process (the portal imports neither PyAV nor the kiosk).
+    """``python -m kiosk.player.transcode SRC DST --width W --height H [--max-seconds S] [--max-size WxH]``: the
+    portal transcodes uploads with this same code, as a child process (the portal imports neither PyAV nor the
+    kiosk), with its limits for an uploaded video (:class:`OverLimit`: ``error: too long: …``).
 
     Prints ``frames <total>``, then ``progress <decoded>`` lines, then ``done <probe JSON>``; a file
     that cannot be used prints ``error: <reason>`` on stderr, exits 1 and leaves no ``DST``.
@@ -319,11 +337,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("dst", type=Path)
     ap.add_argument("--width", type=int, default=1280)
     ap.add_argument("--height", type=int, default=720)
+    ap.add_argument("--max-seconds", type=float, default=None, help="stop once the output is longer")
+    ap.add_argument("--max-size", default=None, metavar="WxH",
+                    help="stop at a picture larger than this, either way round")
     args = ap.parse_args(argv)
+    max_size = None
+    if args.max_size:
+        w, _, h = args.max_size.lower().partition("x")
+        if not (w.isdigit() and h.isdigit()):
+            ap.error(f"--max-size {args.max_size!r}: use WIDTHxHEIGHT, e.g. 1920x1080")
+        max_size = (int(w), int(h))
     try:
         print(f"frames {estimate_frames(args.src)}", flush=True)
         info = transcode(args.src, args.dst, width=args.width, height=args.height,
-                         progress=lambda n: print(f"progress {n}", flush=True))
+                         progress=lambda n: print(f"progress {n}", flush=True), max_seconds=args.max_seconds,
+                         max_size=max_size)
     except MediaError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 1

@@ -10,7 +10,11 @@
            choose: form.dataset.tChoose, lost: form.dataset.tLost};
   function say(msg, bad) { box.hidden = false; text.textContent = msg; text.className = bad ? "bad" : ""; }
   function follow(job) {
-    fetch("/staff/media-jobs/" + job, {credentials: "same-origin"}).then(function (r) { return r.json(); }).then(function (j) {
+    fetch("/staff/media-jobs/" + job, {credentials: "same-origin"}).then(function (r) {
+      // A refusal (signed out meanwhile, a job no longer the uploader's) says why in the staff member's words.
+      return r.json().then(function (j) { return r.ok ? j : {status: "refused", message: j.reason}; });
+    }).then(function (j) {
+      if (j.status === "refused") { say(j.message || T.lost, true); send.disabled = false; return; }
       if (j.status === "done") { bar.value = 100; say(T.done); send.disabled = false; setTimeout(function () { location.href = "/staff/media"; }, 800); return; }
       if (j.status === "failed") { say(j.message, true); send.disabled = false; return; }
       bar.value = j.progress; say(T.converting.replace("{p}", j.progress)); setTimeout(function () { follow(job); }, 500);
