@@ -56,6 +56,18 @@ def test_the_unit_reads_its_database_from_the_documented_environment_file():
     assert "/etc/kiosk/portal.env" in doc and "KIOSK_PORTAL_DB=" in doc
 
 
+def _first_answer(proc: subprocess.Popen, url: str, timeout_s: float = 60) -> requests.Response:
+    """The portal's first answer at ``url``; fail at once if its process exits (with what it printed)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        assert proc.poll() is None, f"the portal exited: {proc.stderr.read() if proc.stderr else ''}"
+        try:
+            return requests.get(url, timeout=2)
+        except requests.ConnectionError:
+            assert time.monotonic() < deadline, f"the portal did not answer within {timeout_s:.0f} s"
+            time.sleep(0.1)
+
+
 def test_the_exact_exec_start_line_serves_the_portal(db_url, tmp_path):
     port = free_port()
     env_file = tmp_path / "portal.env"
@@ -68,15 +80,7 @@ def test_the_exact_exec_start_line_serves_the_portal(db_url, tmp_path):
                             stderr=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, f"the unit's command exited: {proc.stderr.read() if proc.stderr else ''}"
-            try:
-                r = requests.get(url + "/", timeout=2)
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline, "the portal did not answer within 60 s"
-                time.sleep(0.1)
+        r = _first_answer(proc, url + "/")
         assert r.status_code == 200 and "市民活動 寄付ポータル" in r.text
         assert "server" not in {k.lower() for k in r.headers}  # --no-server-header
         assert requests.get(url + "/staff/login", timeout=5).status_code == 200
@@ -110,15 +114,7 @@ def test_serve_on_an_inherited_socket_holds_the_port_from_the_start(tmp_path):
     try:
         with socket.socket() as other, pytest.raises(OSError):  # held by the child before it has even started
             other.bind(("127.0.0.1", port))
-        url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else "exited"
-            try:
-                r = requests.get(url + "/healthz", timeout=2)
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline, "the portal did not answer within 60 s"
-                time.sleep(0.1)
+        r = _first_answer(proc, f"http://127.0.0.1:{port}/healthz")
         assert r.json() == {"status": "ok"}
     finally:
         proc.terminate()

@@ -12,13 +12,12 @@ docs/portal.md, "Refusals in the staff member's words".
 from __future__ import annotations
 
 import ast
-import html
-import re
 import time
 from pathlib import Path
 
 import pytest
 import requests
+from staff_words_check import assert_plain_japanese, messages
 from sync_helpers import PASSWORD, PROJECTS, enrolled, needs_chromium, staff_page, staff_session
 
 from server_sync import catalog, configstore, pages, pointrules, pools
@@ -28,7 +27,6 @@ from server_sync.staff import add_user
 from server_sync.wire import configdoc
 
 # Words a Japanese message may carry as they are: names of file formats, not English.
-ALLOWED_LATIN = {"CSV", "UTF"}
 
 RULES_FORM = {"points_per_100_yen": "1", "r0_id": "seisou", "r0_title": "公園の清掃", "r0_points": "10",
               "r0_description": "公園を1時間清掃します"}
@@ -49,24 +47,6 @@ def running(center):  # noqa: ANN001
     """The center with three running projects."""
     catalog.import_catalog(center.app.state.engine, {"projects": PROJECTS})
     return center
-
-
-def messages(page: str) -> list[str]:
-    """The text of every message the page shows as a problem (``<p class="bad …">``, the items of a
-    ``<div class="bad">`` list), as a reader sees it."""
-    found = re.findall(r'<p class="bad[^"]*"[^>]*>(.*?)</p>', page, flags=re.S)
-    for box in re.findall(r'<div class="bad[^"]*"[^>]*>(.*?)</div>', page, flags=re.S):
-        found += re.findall(r"<(?:p|li)>(.*?)</(?:p|li)>", box, flags=re.S)
-    return [t for t in (html.unescape(re.sub(r"<[^>]+>", "", m)).strip() for m in found) if t]
-
-
-def assert_plain_japanese(texts: list[str]) -> None:
-    assert texts, "the page shows no message"
-    for text in texts:
-        english = [w for w in re.findall(r"[A-Za-z_]{3,}", text) if w not in ALLOWED_LATIN]
-        assert not english, f"English or a field path in a Japanese message: {english} in {text!r}"
-        assert not re.search(r"\w\.\w|\[\d+\]|\bv\d", text), f"a field path or version tag: {text!r}"
-        assert re.search(r"[ぁ-んァ-ヶ一-龯]", text), text
 
 
 def post_as(portal, path: str, form: dict, *, lang: str = "ja", user: str = "admin") -> requests.Response:  # noqa: ANN001

@@ -26,6 +26,8 @@ import pytest
 import requests
 from movies import solid_movie
 from sqlalchemy import select
+from staff_words_check import PLAIN_LATIN, messages
+from staff_words_check import assert_plain_japanese as plain_japanese
 from sync_helpers import PASSWORD, PROJECTS, enrolled, needs_chromium, staff_session
 
 from server_sync import catalog, pages, points_ui, pools
@@ -34,7 +36,7 @@ from server_sync.embedded import start_portal
 from server_sync.staff import add_user
 from server_sync.wire.configdoc import ConfigDocError
 
-ALLOWED_LATIN = {"CSV", "UTF", "seq"}  # "seq": the record number's name on the kiosks page, explained beside it
+ALLOWED_LATIN = PLAIN_LATIN | {"seq"}  # "seq": the record number's name on the kiosks page, explained beside it
 GROUPS = [{"id": "group-a", "name": "Aの会"}, {"id": "group-b", "name": "Bの会"}]
 CLIPS = [{"id": "proj-a", "group_id": "group-a", "title": "Aのプロジェクト", "area": "green", "goal_yen": 1000},
          {"id": "proj-b", "group_id": "group-b", "title": "Bのプロジェクト", "area": "green", "goal_yen": 1000}]
@@ -52,20 +54,6 @@ def center(db_url: str, tmp_path: Path):
     add_user(eng, "editor-b", PASSWORD, "editor", "group-b")
     yield handle
     handle.stop()
-
-
-def messages(page: str) -> list[str]:
-    """The text of every message the page shows as a problem (``<p class="bad …">``), as a reader sees it."""
-    found = re.findall(r'<p class="bad[^"]*"[^>]*>(.*?)</p>', page, flags=re.S)
-    return [t for t in (html.unescape(re.sub(r"<[^>]+>", "", m)).strip() for m in found) if t]
-
-
-def assert_plain_japanese(texts: list[str]) -> None:
-    assert texts, "no message"
-    for text in texts:
-        english = [w for w in re.findall(r"[A-Za-z_/]{3,}", text) if w not in ALLOWED_LATIN]
-        assert not english, f"English, a path or a field name in a Japanese message: {english} in {text!r}"
-        assert re.search(r"[ぁ-んァ-ヶ一-龯]", text), text
 
 
 def post_as(portal, path: str, form: dict, *, lang: str = "ja", user: str = "admin") -> requests.Response:  # noqa: ANN001
@@ -93,7 +81,7 @@ def test_a_pool_funded_below_what_kiosks_hold_is_refused_with_its_code_and_the_a
     assert "3,000" in str(refused.value)  # the English stays, for the log
     r = post_as(center, "/staff/pools", {**POOL, "funded_yen": "1000"})
     assert r.status_code == 422 and 'data-for="funded_yen"' in r.text
-    assert_plain_japanese(messages(r.text))
+    plain_japanese(messages(r.text), ALLOWED_LATIN)
     assert any("3,000" in t for t in messages(r.text)), messages(r.text)
     en = post_as(center, "/staff/pools", {**POOL, "funded_yen": "1000"}, lang="en")
     assert en.status_code == 422 and "¥3,000 of this pool is already handed to the kiosks" in en.text
@@ -110,7 +98,7 @@ def test_one_pool_too_many_is_refused_with_its_code_in_plain_words(center):
     r = post_as(center, "/staff/pools", POOL)
     assert r.status_code == 422 and 'data-for="id"' in r.text
     shown = messages(r.text)
-    assert_plain_japanese(shown)
+    plain_japanese(shown, ALLOWED_LATIN)
     assert any(str(pools.MAX_PUSHED) in t and str(pools.KEEP_ENDED_DAYS) in t for t in shown), shown
     with eng.connect() as conn:
         assert len(pools.list_pools(conn)) == pools.MAX_PUSHED
@@ -135,7 +123,7 @@ def test_every_refusal_of_saving_a_pool_has_a_code_the_pools_page_words():
                                         "ja")
         [(field, (message, values))] = errors.items()
         assert field in ("funded_yen", "id")
-        assert_plain_japanese([pages.staff_text(message, "ja", **values)])
+        plain_japanese([pages.staff_text(message, "ja", **values)], ALLOWED_LATIN)
     # Another publishing refusal is said in the publisher's words, not the English.
     [(field, (message, values))] = points_ui.pool_refusal(
         ConfigDocError("catalog has no running project", "no_running_project"), "ja").items()
@@ -175,7 +163,7 @@ def test_a_refused_job_status_says_why_in_the_staff_members_words(center, tmp_pa
             reason = answer.json()["reason"]
             assert "/staff/login" not in reason and "no such job" not in reason, reason
             if lang == "ja":
-                assert_plain_japanese([reason])
+                plain_japanese([reason], ALLOWED_LATIN)
             else:
                 assert "Videos page" in reason, reason
         assert "ログイン" in gone.json()["reason"] or lang == "en"
@@ -210,7 +198,7 @@ def test_signing_out_in_another_tab_while_a_video_converts_tells_the_uploader_in
         text.wait_for(timeout=15_000)
         shown = text.inner_text()
         assert "undefined" not in shown
-        assert_plain_japanese([shown])
+        plain_japanese([shown], ALLOWED_LATIN)
         assert "ログイン" in shown and "変換は続いています" in shown, shown
         assert page.is_enabled("#u-send")
         # It stopped asking: the status is asked no more once it was refused.
@@ -243,7 +231,7 @@ def test_a_number_that_cannot_be_revoked_is_said_beside_the_form_in_japanese(cen
     assert "id=\"forbidden\"" not in r.text  # not the "your role does not allow this" page
     assert f'data-for="revoke_{kid}"' in r.text
     shown = messages(r.text)
-    assert_plain_japanese(shown)
+    plain_japanese(shown, ALLOWED_LATIN)
     assert any("記録番号" in t and "2" in t for t in shown), shown
     row = re.search(rf'<tr data-kiosk="{kid}">.*?</tr>', r.text, flags=re.S).group(0)  # type: ignore[union-attr]
     assert "<details class=\"confirm\" open>" in row  # the form stays open
@@ -283,4 +271,4 @@ def test_the_staff_page_words_every_refusal_of_the_revocation_form():
             assert len(node.exc.args) > 1 and isinstance(node.exc.args[1], ast.Constant), f"line {node.lineno}"
             codes.add(node.exc.args[1].value)
     assert {"from_seq_too_low", "no_kiosk"} <= codes
-    assert_plain_japanese([pages.staff_text(kiosk_keys.TOO_LOW, "ja")])
+    plain_japanese([pages.staff_text(kiosk_keys.TOO_LOW, "ja")], ALLOWED_LATIN)
