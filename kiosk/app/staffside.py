@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -25,8 +26,11 @@ import pygame
 from kiosk import __version__
 from kiosk.config.plain import ops_settings, plain_of
 from kiosk.ops.status import (
+    SYNC_ERRORS,
     StatusInputs,
+    error_kind,
     ledger_figures,
+    portal_reached,
     read_disk_free,
     read_disk_writable,
     read_soc_temp,
@@ -35,6 +39,7 @@ from kiosk.ops.status import (
 from kiosk.reader import CardPresented, ReaderEvent
 from kiosk.staff.gate import StaffGate
 from kiosk.staff.menu.gesture import CornerTaps
+from kiosk.staff.words import StaffMessage
 from kiosk.ui.widgets import Target
 
 if TYPE_CHECKING:
@@ -45,6 +50,25 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SYNC_NOW_WAIT_S = 20.0
+
+
+class SyncFailed(StaffMessage):
+    """"Sync now" (or "reload from the portal") ran a round and it failed: said to staff by the kind of the
+    uploader's error (:data:`~kiosk.ops.status.SYNC_ERRORS`), e.g. 「同期できませんでした・ポータルにつながりません」,
+    never as a bug. ``str()`` is the uploader's own words, for the admin trail and the log; the Sync now page
+    shows what to do and those words under it (``status_text.last_error_lines``)."""
+
+    def __init__(self, error: str, kind: str):
+        Exception.__init__(self, error)
+        self.error, self.kind = error, kind if kind in SYNC_ERRORS else "other"
+        self.msgid, self.figures = SYNC_ERRORS[self.kind][0], {}
+
+    def say(self, tr: Callable[[str], str]) -> str:
+        failed = tr(SYNC_ERRORS["other"][0])
+        failed = failed[:1].upper() + failed[1:]
+        if self.kind == "other":
+            return failed
+        return tr("{problem}; {value}").format(problem=failed, value=tr(SYNC_ERRORS[self.kind][0]))
 
 
 def last_played(samples: list[Sample]) -> Sample | None:
@@ -164,7 +188,10 @@ class StaffSide:
             st = self.sync.status()
             if st.get("last_attempt_ms") != before:
                 if st.get("last_error"):
-                    raise RuntimeError(st["last_error"])
+                    # Said by its kind (the menu took a RuntimeError for a bug: 「予期しないエラー」).
+                    error = str(st["last_error"])
+                    log.warning("sync now: %s", error)
+                    raise SyncFailed(error, error_kind(error, st.get("last_error_kind")))
                 return f"{st.get('pending', 0)} pending, accepted through seq {st.get('accepted_through_seq')}"
             time.sleep(0.2)
         raise TimeoutError(f"no answer from the portal within {SYNC_NOW_WAIT_S:.0f} s")
@@ -204,6 +231,9 @@ class StaffSide:
 
         mismatch = LEDGER_MISMATCH in (sync.get("extra") or {})  # the portal answered: it holds another history
         last_ok = sync.get("last_success_ms")
+        # The error and its kind as the uploader set them; a pushed config it could not adopt is kept apart from
+        # upload errors (extra["config_error"]), of the kind "config". Staff see either.
+        last_error, config_error = sync.get("last_error"), (sync.get("extra") or {}).get("config_error")
         m = last_played(app.player.metrics.history()) if app.player is not None else None
         gaps = list(getattr(m, "switch_gap_ms", []) or [])
         return StatusInputs(
@@ -212,16 +242,19 @@ class StaffSide:
             **self._payment(),
             # Syncing, with the config's portal or the one `kiosk enroll --portal` joined: not an offline kiosk.
             portal_configured=self.sync is not None,
-            portal_reachable=None if not sync else (sync.get("last_error") is None or mismatch),
+            # Unreachable only for a network error or a portal too busy to answer: not for any error (a refused
+            # request, a kiosk not enrolled, a sync record it cannot save), which sent staff to check the network.
+            portal_reachable=None if not sync else portal_reached(last_error, sync.get("last_error_kind")),
             enrolled=None if not sync else sync.get("enrolled_ms") is not None,
             last_sync_age_s=(time.time() * 1000 - last_ok) / 1000 if last_ok else None,
             pending_entries=sync.get("pending") if sync else None,
             ledger_ok=not app.failed,
             **ledger_figures(app.ledger),
             disk_free_bytes=read_disk_free(app.cfg.data_dir), disk_writable=read_disk_writable(app.cfg.data_dir),
-            # A pushed config that could not be adopted is kept apart from upload errors; staff see either.
             ledger_mismatch=mismatch,
-            sync_error=(sync.get("last_error") or (sync.get("extra") or {}).get("config_error")) if sync else None,
+            sync_error=(last_error or config_error) if sync else None,
+            sync_error_kind=(sync.get("last_error_kind") if last_error else "config" if config_error else None)
+            if sync else None,
             soc_temp_c=read_soc_temp(),
             uptime_s=read_uptime(), version=__version__,
             dropped_frames_per_min=(getattr(m, "dropped", 0) or 0) * 60.0 if m is not None else None,

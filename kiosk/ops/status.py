@@ -73,6 +73,10 @@ class StatusInputs:
     sync_error: str | None = None
     """The uploader's last error, local ones included (a sync-state.json it could not save, a pushed config it
     could not adopt): staff see it here, not only in the log."""
+    sync_error_kind: str | None = None
+    """The kind of :attr:`sync_error` (:data:`SYNC_ERRORS`), as the uploader saved it beside the error
+    (``SyncState.last_error_kind``; "config" for a pushed config it could not adopt). None when it was not saved:
+    a sync-state.json of an older release (the kind is then read from the words, :func:`error_kind`)."""
     soc_temp_c: float | None = None
     uptime_s: float | None = None
     version: str = ""
@@ -134,6 +138,9 @@ SYNC_ERRORS: dict[str, tuple[str, str]] = {
 """Kind of the uploader's last error -> (what happened, what to do), in English: what `kiosk status` prints and
 the msgids the menu says in the staff's language (``kiosk.staff.menu.status_text``)."""
 
+PORTAL_UNREACHED = frozenset({"network", "portal_busy"})
+"""Kinds that say the portal could not be reached or did not answer: the only ones for which the status page says
+"portal unreachable" (:func:`portal_reached`)."""
 PORTAL_ANSWERED = frozenset({"refused", "config", "local_save", "mismatch"})
 """Kinds that say the portal answered (or the failure was the kiosk's own, after the portal answered): not a sign
 of an unreachable portal."""
@@ -145,14 +152,36 @@ _BUSY_CODES = re.compile(r"HTTP \d{3} (in_flight|conflict|stale_request)\b")
 _MISMATCH_CODES = re.compile(r"HTTP \d{3} (equivocation|bad_consistency_proof)\b")
 
 
-def sync_error_kind(error: str | None) -> str:
-    """The kind (:data:`SYNC_ERRORS`) of an uploader's error as ``SyncState.last_error`` (or ``extra
-    ["config_error"]``) holds it, "" for none.
+def error_kind(error: str | None, kind: str | None) -> str:
+    """The kind (:data:`SYNC_ERRORS`) of the uploader's error ``error``, "" for none: ``kind``, as the uploader
+    saved it beside the error (``SyncError.kind``, ``SyncState.last_error_kind``), whatever the error's words say.
 
-    The uploader keeps only the message (kiosk/sync/uploader.py: its ``SyncError`` has ``permanent`` and
-    ``retry_after``, and neither is saved), so the kind is read from the fixed forms it writes them in:
+    Only when no kind was saved, a ``sync-state.json`` written by a release before ``last_error_kind``, is the kind
+    read from the words (:func:`sync_error_kind`). A kind this release does not know (a newer release's, after a
+    downgrade) is "other"."""
+    if not error:
+        return ""
+    if kind is None:
+        return sync_error_kind(error)  # an older release's sync-state.json: its kind was never saved
+    return kind if kind in SYNC_ERRORS else "other"
+
+
+def portal_reached(error: str | None, kind: str | None) -> bool:
+    """Whether the portal answered the uploader's last round (its last error ``error``, of ``kind``): not for a
+    network error or a portal too busy to answer, but for any other error, or none (a refused request, a kiosk not
+    enrolled, a sync record the kiosk cannot save: the portal is not what is wrong)."""
+    return error_kind(error, kind) not in PORTAL_UNREACHED
+
+
+def sync_error_kind(error: str | None) -> str:
+    """The kind (:data:`SYNC_ERRORS`) of an uploader's error read from its words, "" for none: only for a
+    ``sync-state.json`` written by a release before the uploader saved its errors' kind (``last_error_kind``;
+    :func:`error_kind` says when).
+
+    Those releases kept only the message, so the kind is read from the fixed forms they wrote them in:
     ``network: …`` (``_network``), ``HTTP <status> <code>: …`` (``_fail``, ``_call_once``), the not-enrolled and
-    unreadable-state messages, ``cannot write …``, ``config v<N>: …``. A test makes each with the real uploader."""
+    unreadable-state messages, ``cannot write …``, ``config v<N>: …``. Rewording a message now changes nothing
+    of what staff are told (tests/sync/test_sync_error_kinds.py)."""
     if not error:
         return ""
     e = error.strip()
@@ -216,9 +245,10 @@ def status_items(x: StatusInputs, limits: StatusSection | None = None) -> list[S
         add(StatusItem("network", "green", "offline kiosk (no portal configured)"))
         add(StatusItem("sync", "green", "not used"))
     else:
-        kind = sync_error_kind(x.sync_error)
-        # The running kiosk and `kiosk status` take any last error for "portal not reachable": not when the error
-        # itself says the portal answered, or that nothing was sent because the kiosk is not enrolled.
+        kind = error_kind(x.sync_error, x.sync_error_kind)
+        # Inputs that take any last error for "portal not reachable" (the running kiosk and `kiosk status` pass
+        # portal_reached): not when the error itself says the portal answered, or that nothing was sent because the
+        # kiosk is not enrolled.
         reachable = True if x.portal_reachable is False and kind in PORTAL_ANSWERED else x.portal_reachable
         if x.network_up is False:
             add(StatusItem("network", "red", "no network", "check the LAN cable or Wi-Fi"))
@@ -375,15 +405,20 @@ def saved_sync_figures(saved: object, last_seq: int | None, now_ms: int) -> dict
     if isinstance(pending, int) and isinstance(local, int) and last_seq is not None:
         pending += max(0, last_seq - local)
     last_ok = saved.get("last_success_ms")
-    error = saved.get("last_error") or extra.get("config_error")
+    last_error, config_error = saved.get("last_error"), extra.get("config_error")
+    error = last_error or config_error
+    # The kind as the uploader saved it (None in a file of an older release: status_items reads it from the words).
+    saved_kind = saved.get("last_error_kind") if isinstance(saved.get("last_error_kind"), str) else None
+    kind = saved_kind if last_error else "config" if config_error else None
     mismatch = LEDGER_MISMATCH in extra
     return {
-        "portal_reachable": saved.get("last_error") is None or mismatch,
+        "portal_reachable": portal_reached(str(last_error) if last_error else None, saved_kind),
         "enrolled": saved.get("enrolled_ms") is not None,
         "last_sync_age_s": max(0.0, (now_ms - last_ok) / 1000) if isinstance(last_ok, int) else None,
         "pending_entries": pending if isinstance(pending, int) else None,
         "ledger_mismatch": mismatch,
         "sync_error": str(error) if error else None,
+        "sync_error_kind": kind,
     }
 
 

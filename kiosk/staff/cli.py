@@ -218,7 +218,12 @@ def status_command(args: argparse.Namespace) -> int:
         except FileNotFoundError:
             saved = None  # never enrolled nor synced: the items say "unknown" / "never"
         except (OSError, ValueError) as exc:
-            saved, x.sync_error = None, f"{state} is unreadable ({exc}); the next sync round writes it again"
+            # As the uploader finds it (SyncState.load): kept as it is, never written over, and the kiosk cannot
+            # sync until it is enrolled again (not "the next round writes it again": no round does).
+            saved, x.sync_error = None, (f"{state} is unreadable ({exc}); it is kept as it is and the kiosk cannot "
+                                         "sync until it is enrolled again (`kiosk sync --status` says how)")
+            x.sync_error_kind = "state_unreadable"
+        # The error's kind as the sync thread saved it beside the error (sync_error_kind), with the rest.
         for k, v in saved_sync_figures(saved, x.last_seq or 0, int(time.time() * 1000)).items():
             setattr(x, k, v)
     items = status_items(x, ops_settings(cfg).status)

@@ -35,6 +35,7 @@ from kiosk.ledger.clock import Clock, SystemClock
 from kiosk.ledger.durable import write_atomic
 from kiosk.ledger.encoding import MAX_SAFE_INT  # the largest seq or size an answer may name, as in a body
 from kiosk.ledger.keys import public_raw
+from kiosk.ops.status import SYNC_ERRORS  # the kinds staff are told of (below kiosk.sync; imported by `kiosk run`)
 from kiosk.sync.configapply import ConfigApplier, ConfigApplyError
 from server_sync.wire import framing as P  # not protocol: its pydantic models are the portal's (cold start, #16)
 from server_sync.wire.retry import Backoff, Transient, retry, retry_after_of
@@ -74,9 +75,17 @@ def _unknown_key(status: int, data: Any) -> bool:
 
 
 class SyncError(Exception):
-    def __init__(self, message: str, permanent: bool = False, retry_after: float | None = None):
+    """A failed exchange or round. ``kind`` is what staff are told of it (a key of
+    :data:`kiosk.ops.status.SYNC_ERRORS`: network, portal_busy, not_enrolled, ...), set where the error is built
+    and saved beside the message (``SyncState.last_error_kind``): the message is English for the technician and
+    may be reworded; the kind is not read back out of it."""
+
+    def __init__(self, message: str, permanent: bool = False, retry_after: float | None = None, *,
+                 kind: str = "other"):
+        if kind not in SYNC_ERRORS:
+            raise ValueError(f"unknown sync error kind {kind!r}")
         super().__init__(message)
-        self.permanent, self.retry_after = permanent, retry_after
+        self.permanent, self.retry_after, self.kind = permanent, retry_after, kind
 
 
 LEDGER_MISMATCH = "ledger_mismatch"
@@ -102,7 +111,7 @@ def _network(exc: Exception) -> str:
 
 
 def _malformed(why: str) -> SyncError:
-    return SyncError(f"portal answer malformed: {why}")
+    return SyncError(f"portal answer malformed: {why}", kind="bad_answer")
 
 
 def _seq_field(data: dict[str, Any], key: str, lo: int = 0, hi: int = MAX_SAFE_INT) -> int:
@@ -131,7 +140,8 @@ def sync_answer(data: Any, kiosk_id: str) -> dict[str, Any]:
     if not isinstance(kid, str):
         raise _malformed(f"kiosk_id is {_shown(kid)}, not a string")
     if kid != kiosk_id:
-        raise SyncError(f"portal answer for kiosk {_shown(kid)}, not this kiosk ({kiosk_id}): not believed")
+        raise SyncError(f"portal answer for kiosk {_shown(kid)}, not this kiosk ({kiosk_id}): not believed",
+                        kind="bad_answer")
     accepted = _seq_field(data, "accepted_through_seq")
     out = {"kiosk_id": kid, "accepted_through_seq": accepted,
            "checkpoint_size": _seq_field(data, "checkpoint_size", hi=accepted),
@@ -274,6 +284,9 @@ class SyncState:
     last_success_ms: int | None = None
     last_attempt_ms: int | None = None
     last_error: str | None = None
+    last_error_kind: str | None = None
+    """The kind of ``last_error`` (:attr:`SyncError.kind`), set with it; None with none. A file saved by a release
+    before this field has the error without it (the status page then reads the kind from the words)."""
     config_version_seen: int = 0
     config_applied: int = 0
     config_staged: int = 0
@@ -385,6 +398,7 @@ _STATE_TYPES: dict[str, tuple[type, ...]] = {
     "portal_url": (str,), "kiosk_id": (str,), "key_id": (str,), "enrolled_ms": (int, type(None)),
     "accepted_through_seq": (int,), "checkpoint_size": (int,), "local_size": (int,),
     "last_success_ms": (int, type(None)), "last_attempt_ms": (int, type(None)), "last_error": (str, type(None)),
+    "last_error_kind": (str, type(None)),
     "config_version_seen": (int,), "config_applied": (int,), "config_staged": (int,), "accepted_known": (bool,),
     "extra": (dict,),
 }
@@ -595,14 +609,16 @@ class Uploader:
             self.offset_s = 0.0  # the clock offset was the old portal's
         st.portal_url, st.kiosk_id, st.key_id, st.enrolled_ms = disk.enrollment()
         st.accepted_through_seq, st.checkpoint_size = disk.accepted_through_seq, disk.checkpoint_size
-        st.accepted_known, st.last_error, st.unreadable = False, disk.last_error, None
+        st.accepted_known, st.last_error, st.last_error_kind, st.unreadable = (False, disk.last_error,
+                                                                              disk.last_error_kind, None)
         if self.moving_to == st.portal_url:
             self.moving_to = None
         return True
 
     def _url(self, path: str) -> str:
         if not self.portal_url:
-            raise SyncError("no portal URL: set [portal] url in the config or run `kiosk enroll`", permanent=True)
+            raise SyncError("no portal URL: set [portal] url in the config or run `kiosk enroll`", permanent=True,
+                            kind="not_enrolled")
         return self.portal_url + path
 
     def _learn_clock(self, data: Any) -> None:
@@ -699,12 +715,12 @@ class Uploader:
             except requests.RequestException as exc:
                 if deadline.finish():
                     raise self._dropped(None, f"answer took longer than {deadline_s:g} s to arrive (cut before its "
-                                        "status line and headers were complete)") from None
-                raise self._dropped(None, _network(exc)) from None
+                                        "status line and headers were complete)", "network") from None
+                raise self._dropped(None, _network(exc), "network") from None
             if 300 <= resp.status_code < 400:
                 where = resp.headers.get("Location", "")[:200]
                 raise self._dropped(resp, f"HTTP {resp.status_code}: the portal redirects to {where!r}; redirects are "
-                                    "not followed (set [portal] url to the portal's own address)")
+                                    "not followed (set [portal] url to the portal's own address)", "bad_answer")
             content = self._read_body(resp, max_bytes, deadline)  # a body cut mid-way, too long or too slow raises
         finally:
             _exchange.deadline = None
@@ -714,18 +730,19 @@ class Uploader:
             data = json.loads(content) if content else None
         except ValueError:
             if resp.status_code < 500 and resp.headers.get("content-type", "").startswith("application/json"):
-                raise SyncError(f"HTTP {resp.status_code}: answer is not valid JSON (cut off?)") from None
+                raise SyncError(f"HTTP {resp.status_code}: answer is not valid JSON (cut off?)",
+                                kind="bad_answer") from None
             data = None
         self._learn_clock(data)
         return resp.status_code, data, resp
 
-    def _dropped(self, resp: requests.Response | None, message: str) -> SyncError:
+    def _dropped(self, resp: requests.Response | None, message: str, kind: str) -> SyncError:
         """A failed attempt: its connection closed (the rest of an answer is not read) and the next request on a
         fresh one. Returns the error to raise."""
         if resp is not None:
             resp.close()
         self._last_answer = None
-        return SyncError(message)
+        return SyncError(message, kind=kind)
 
     def _read_body(self, resp: requests.Response, max_bytes: int, deadline: _Deadline) -> bytes:
         """The answer's body, read as it arrives: at most ``max_bytes``, within the exchange's ``deadline``. The read
@@ -736,11 +753,11 @@ class Uploader:
         import requests
         import urllib3
 
-        def cut(why: str) -> SyncError:
-            return self._dropped(resp, f"HTTP {resp.status_code}: answer {why}")
+        def cut(why: str, kind: str = "bad_answer") -> SyncError:
+            return self._dropped(resp, f"HTTP {resp.status_code}: answer {why}", kind)
 
         def late(size: int) -> SyncError:
-            return cut(f"took longer than {deadline.seconds:g} s to arrive ({size} bytes so far)")
+            return cut(f"took longer than {deadline.seconds:g} s to arrive ({size} bytes so far)", "network")
 
         length = resp.headers.get("Content-Length", "")
         if length.isdigit() and int(length) > max_bytes:
@@ -764,7 +781,7 @@ class Uploader:
                 if time.monotonic() > deadline.end_at:
                     raise late(size)
         except (urllib3.exceptions.HTTPError, http.client.HTTPException, requests.RequestException, OSError) as exc:
-            raise (late(size) if deadline.finish() else self._dropped(resp, _network(exc))) from None
+            raise (late(size) if deadline.finish() else self._dropped(resp, _network(exc), "network")) from None
         if deadline.finish():  # cut: a body that ends when the connection does would look whole
             raise late(size)
         content = b"".join(chunks)
@@ -777,7 +794,7 @@ class Uploader:
         """This ledger forks from the portal's copy (:data:`LEDGER_MISMATCH`): recorded in the sync state, and a
         permanent error (no retry can mend it)."""
         self.state.extra[LEDGER_MISMATCH] = message
-        return SyncError(message, permanent=True)
+        return SyncError(message, permanent=True, kind="mismatch")
 
     def _retry_after(self, resp: requests.Response) -> float | None:
         # An HTTP-date is measured from the answer's Date header, else from the portal's clock as we
@@ -792,8 +809,10 @@ class Uploader:
         if code in LEDGER_MISMATCH_CODES:
             return self._mismatch(msg)
         if status >= 500 or status == 429 or code in ("in_flight", "conflict", "stale_request"):
-            return SyncError(msg, retry_after=self._retry_after(resp) if code != "stale_request" else 0)
-        return SyncError(msg, permanent=True)
+            return SyncError(msg, retry_after=self._retry_after(resp) if code != "stale_request" else 0,
+                             kind="portal_busy")
+        # A 2xx that is not the answer asked for (a 204, a config that is not an object): not the portal's answer.
+        return SyncError(msg, permanent=True, kind="bad_answer" if status < 400 else "refused")
 
     # --- enrollment -------------------------------------------------------------------------------
     def enroll(self, code: str, max_attempts: int = 3) -> dict[str, Any]:
@@ -835,7 +854,7 @@ class Uploader:
         self.state.kiosk_id, self.state.key_id = self.kiosk_id, data["key_id"]
         self.state.enrolled_ms = int(time.time() * 1000)
         self.state.accepted_through_seq = self.state.checkpoint_size = 0
-        self.state.last_error = None
+        self.state.last_error = self.state.last_error_kind = None
         with _state_lock(self.state_path):  # a running kiosk's uploader adopts it (adopt_newer_enrollment)
             self._state_seen = self.state.save(self.state_path)
         self.sync_pepper()  # provisioned at enrollment; a failure here is retried by the next sync round
@@ -883,7 +902,8 @@ class Uploader:
         """Upload everything the ledger holds now. Raises :class:`SyncError`."""
         self.adopt_newer_enrollment()  # `kiosk enroll` run meanwhile from a shell
         if not self.enrolled_here:
-            raise SyncError(self.not_enrolled_message(), permanent=True)
+            raise SyncError(self.not_enrolled_message(), permanent=True,
+                            kind="state_unreadable" if self.state.unreadable is not None else "not_enrolled")
         src = self.source
         self.state.local_size = src.size()  # pending stays true even when the portal cannot be reached
         self.state.accepted_known = False  # until the heartbeat's answer is taken (SyncState.pending)
@@ -928,7 +948,7 @@ class Uploader:
                 got = sync_answer(data, self.kiosk_id)
                 if not accepted <= got["accepted_through_seq"] <= last:
                     raise SyncError(f"portal answer: accepted_through_seq={got['accepted_through_seq']} to a batch of "
-                                    f"seq {accepted + 1}..{last} (it held {accepted}): not believed")
+                                    f"seq {accepted + 1}..{last} (it held {accepted}): not believed", kind="bad_answer")
                 accepted, cp_ack = got["accepted_through_seq"], got["checkpoint_size"]
                 # In memory only: the round's end (or its failure, in sync_once and BackgroundSync) saves
                 # the state. The file is a report, never where an upload resumes from (every round starts
@@ -938,7 +958,7 @@ class Uploader:
             elif status == 409 and code == "gap" and isinstance(data, dict):
                 expected = _seq_field(data, "expected_seq", lo=1)
                 if expected - 1 > target:
-                    raise SyncError("portal expects entries this ledger does not have", permanent=True)
+                    raise SyncError("portal expects entries this ledger does not have", permanent=True, kind="mismatch")
                 accepted = expected - 1
             elif status == 409 and code == "checkpoint_ack_mismatch" and isinstance(data, dict):
                 cp_ack = _seq_field(data, "checkpoint_size", hi=target)
@@ -949,7 +969,7 @@ class Uploader:
             now = (accepted, cp_ack, self.batch_entries)
             if now in seen:
                 raise SyncError(f"portal answer (HTTP {status} {code or ''}) moved nothing: it holds {accepted}, "
-                                f"checkpoint {cp_ack}, as before; retried after a pause")
+                                f"checkpoint {cp_ack}, as before; retried after a pause", kind="bad_answer")
             seen.add(now)
         self._note(accepted, cp_ack, max(target, src.size()), success=True)
 
@@ -958,7 +978,7 @@ class Uploader:
         st.accepted_through_seq, st.checkpoint_size, st.local_size = accepted, cp_ack, local
         st.accepted_known = True  # every caller passes what the portal's answer said it holds
         if success:
-            st.last_success_ms, st.last_error = int(time.time() * 1000), None
+            st.last_success_ms, st.last_error, st.last_error_kind = int(time.time() * 1000), None, None
             st.extra.pop(LEDGER_MISMATCH, None)  # the portal took this ledger's entries: they match after all
         if save:
             self.save_state()
@@ -989,7 +1009,7 @@ class Uploader:
             st, _, r = self._call("GET", f"/api/v1/media/{sha}", signed=False, max_bytes=MEDIA_MAX_BYTES,
                                   deadline_s=MEDIA_DEADLINE_S)
             if st != 200:
-                raise SyncError(f"media {sha[:12]}…: HTTP {st}")
+                raise SyncError(f"media {sha[:12]}…: HTTP {st}", kind="config")
             return r.content
 
         try:
@@ -1018,7 +1038,7 @@ class Uploader:
             try:
                 self.sync_round()
             except SyncError as exc:
-                self.state.last_error = str(exc)
+                self.state.last_error, self.state.last_error_kind = str(exc), exc.kind
                 try:
                     self.save_state()
                 except OSError as save_exc:
@@ -1029,9 +1049,9 @@ class Uploader:
                 # A full or read-only disk: sync-state.json cannot be saved. The portal keeps what it
                 # acknowledged (the next heartbeat says so), so nothing is lost: report it and retry.
                 msg = f"cannot write {self.state_path.name}: {exc.strerror or exc}"
-                self.state.last_error = msg
+                self.state.last_error, self.state.last_error_kind = msg, "local_save"
                 log.error("sync: %s", msg)
-                raise SyncError(msg) from None
+                raise SyncError(msg, kind="local_save") from None
 
         def classify(exc: Exception) -> Transient | None:
             if not isinstance(exc, SyncError) or exc.permanent:
@@ -1094,11 +1114,11 @@ class BackgroundSync:
         try:
             up.sync_round()
         except SyncError as exc:
-            up.state.last_error = str(exc)
+            up.state.last_error, up.state.last_error_kind = str(exc), exc.kind
             raise
         except Exception as exc:  # noqa: BLE001 - the thread must survive anything and say what happened
             log.exception("sync thread")
-            up.state.last_error = f"internal: {exc}"
+            up.state.last_error, up.state.last_error_kind = f"internal: {exc}", "other"
             raise
         finally:
             try:
@@ -1141,7 +1161,7 @@ def forget_portal(cfg: Any, reason: str) -> None:
     st = SyncState.load(path)
     if not st.portal_url and st.enrolled_ms is None:
         return
-    st.portal_url, st.key_id, st.enrolled_ms, st.last_error = "", "", None, reason
+    st.portal_url, st.key_id, st.enrolled_ms, st.last_error, st.last_error_kind = "", "", None, reason, "not_enrolled"
     st.save(path)
 
 

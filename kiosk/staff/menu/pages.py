@@ -232,7 +232,7 @@ def sync_page(model: MenuModel, _: Tr) -> View:
         waiting = (_("Entries waiting: not known (the portal did not answer)") if state.pending is None
                    else _("Entries waiting: {count}").format(count=state.pending))
         lines = [_("Last sync: {when}").format(when=when), waiting]
-        lines += status_text.last_error_lines(state.last_error, _)
+        lines += status_text.last_error_lines(state.last_error, _, getattr(state, "last_error_kind", None))
     return View(m.SYNC, _("Sync now"), lines=tuple(lines), notice=model.notice, notice_level=model.notice_level,
                 buttons=(Button(_("Sync now"), "sync_run", style="primary"),), footer=(_back(_),))
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from kiosk.ops.status import SYNC_ERRORS, StatusItem, measured, sync_error_kind
+from kiosk.ops.status import SYNC_ERRORS, StatusItem, error_kind, measured
 
 Tr = Callable[[str], str]
 NTr = Callable[[str, str, int], str]
@@ -199,9 +199,10 @@ def item_hint(item: StatusItem, tr: Tr, ntr: NTr | None = None) -> str:
     return hint(item.value, item.hint, tr, ntr)
 
 
-def last_error_lines(error: str | None, tr: Tr) -> list[str]:
-    """The Sync now page's lines for the uploader's last error: what happened, what to do, then the details."""
-    kind = sync_error_kind(error)
+def last_error_lines(error: str | None, tr: Tr, kind: str | None = None) -> list[str]:
+    """The Sync now page's lines for the uploader's last error: what happened, what to do, then the details.
+    ``kind``: the error's kind as the uploader set it (``SyncState.last_error_kind``; None: read from the words)."""
+    kind = error_kind(error, kind)
     if not error or not kind:
         return []
     return [tr("Last error: {error}").format(error=problem(kind, tr)), todo(kind, tr), details(error, tr)]
