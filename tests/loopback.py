@@ -61,6 +61,27 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
+def answering(status: int, body: bytes, headers: dict[str, str] | None = None) -> type[Handler]:
+    """A handler that answers every GET and POST the same: ``status`` with ``body`` (JSON), or, with ``headers``,
+    ``status`` with those headers and no body (a redirect). The request's body is read first, as a server does."""
+
+    class Answer(Handler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if headers:
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.answer(status, body)
+
+        do_GET = do_POST  # noqa: N815
+
+    return Answer
+
+
 class LoopbackServer:
     """``handler`` served on its own thread until :meth:`close`; also a context manager."""
 

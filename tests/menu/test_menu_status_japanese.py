@@ -22,7 +22,7 @@ import pytest
 
 from kiosk.ops.status import StatusInputs, saved_sync_figures
 from kiosk.sync.uploader import SyncState, Uploader
-from tests.loopback import Handler, LoopbackServer, refused_port
+from tests.loopback import LoopbackServer, answering, refused_port
 from tests.sync.sync_helpers import make_rig
 
 from .conftest import STATUS, Rig, build_rig
@@ -30,23 +30,6 @@ from .test_menu_words import drawn, english_words
 
 DETAILS_JA = "詳細（保守担当者向け）："
 DETAILS_EN = "Details (for the maintainer): "
-
-
-def _answering(status: int, body: bytes, headers: dict[str, str] | None = None) -> type[Handler]:
-    class Answer(Handler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            if headers:
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            self.answer(status, body)
-
-        do_GET = do_POST  # noqa: N815
-
-    return Answer
 
 
 def _enrolled_with(up_dir: Path, kiosk_id: str, url: str) -> None:
@@ -72,7 +55,7 @@ def _network(rig) -> SyncState:
 
 def _http(status: int, body: bytes, headers: dict[str, str] | None = None) -> Callable[..., SyncState]:
     def make(rig) -> SyncState:
-        with LoopbackServer(_answering(status, body, headers)) as server:
+        with LoopbackServer(answering(status, body, headers)) as server:
             _enrolled_with(rig.cfg.data_dir, rig.kiosk_id, server.url)
             return _round(rig)
     return make

@@ -32,27 +32,9 @@ from kiosk.cli import main as kiosk_main  # noqa: E402
 from kiosk.ops.status import SYNC_ERRORS, StatusInputs, saved_sync_figures, status_items, sync_error_kind  # noqa: E402
 from kiosk.sync.uploader import SyncError, SyncState  # noqa: E402
 from kiosk.ui.i18n import gettext_for  # noqa: E402
-from tests.loopback import Handler, LoopbackServer, refused_port  # noqa: E402
-
+from tests.loopback import Handler, LoopbackServer, answering, refused_port  # noqa: E402
 
 # --- the uploader's failures, each of one kind ----------------------------------------------------------------
-def _answering(status: int, body: bytes, headers: dict[str, str] | None = None) -> type[Handler]:
-    class Answer(Handler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if headers:
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            self.answer(status, body)
-
-        do_GET = do_POST  # noqa: N815
-
-    return Answer
-
 
 def _heartbeat_answering(kiosk_id: str, held_more: int, config_version: int) -> type[Handler]:
     """A server that answers the heartbeat as a portal would, holding ``held_more`` entries more than the kiosk's
@@ -105,9 +87,9 @@ def _not_enrolled(rig: Rig) -> SyncState:
 
 SAVED: dict[str, Callable[[Rig], SyncState]] = {
     "network": _network,
-    "portal_busy": _served(lambda r: _answering(503, b'{"error": "unavailable", "reason": "Service Unavailable"}')),
-    "refused": _served(lambda r: _answering(403, b'{"error": "forbidden", "reason": "kiosk revoked"}')),
-    "bad_answer": _served(lambda r: _answering(302, b"", {"Location": "http://wifi.example/login"})),
+    "portal_busy": _served(lambda r: answering(503, b'{"error": "unavailable", "reason": "Service Unavailable"}')),
+    "refused": _served(lambda r: answering(403, b'{"error": "forbidden", "reason": "kiosk revoked"}')),
+    "bad_answer": _served(lambda r: answering(302, b"", {"Location": "http://wifi.example/login"})),
     "mismatch": _served(lambda r: _heartbeat_answering(r.kiosk_id, held_more=5, config_version=0)),
     "not_enrolled": _not_enrolled,
 }
@@ -281,7 +263,7 @@ def test_the_running_kiosk_passes_the_kind_and_sync_now_says_it(tmp_path: Path, 
     data = tmp_path / "data"
     data.mkdir()
     cfg = headless_cfg(data, (320, 180))
-    with refused_port() as port, LoopbackServer(_answering(403, b'{"error": "forbidden", "reason": "revoked"}')) as s:
+    with refused_port() as port, LoopbackServer(answering(403, b'{"error": "forbidden", "reason": "revoked"}')) as s:
         url = s.url if kind == "refused" else f"http://127.0.0.1:{port}"
         SyncState(portal_url=url, kiosk_id=cfg.kiosk.id, key_id="key-1", enrolled_ms=1).save(
             data / "sync-state.json")
