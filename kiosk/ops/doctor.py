@@ -8,7 +8,6 @@ clock, HTTP session), so tests build broken set-ups in tmp_path.
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import shutil
 import stat
@@ -20,6 +19,7 @@ from urllib.parse import urljoin, urlparse
 
 from kiosk.config import KioskConfig, load_config
 from kiosk.ops.checks import Check
+from kiosk.ops.status import SYNC_STATE_FILE, read_saved_sync
 
 MIN_FREE_BYTES = 200 * 1024 * 1024
 
@@ -124,21 +124,14 @@ def sync_portal(cfg: KioskConfig) -> tuple[str, str, str | None]:
     ``Uploader.from_config``): the portal ``DATA_DIR/sync-state.json`` says it is enrolled with (a `kiosk enroll`,
     which may have moved it: docs/sync.md, "Enrollment"), else ``[portal] url``. ``why`` says which of the two,
     for the report; ``unreadable`` is why the file cannot be read, or None (the uploader then takes
-    ``[portal] url`` and refuses to sync until the kiosk is enrolled again). The file's JSON is read here, as
-    kiosk.ops may not import kiosk.sync (.importlinter)."""
+    ``[portal] url`` and refuses to sync until the kiosk is enrolled again). The file is read by
+    :func:`~kiosk.ops.status.read_saved_sync`, as kiosk.ops may not import kiosk.sync (.importlinter)."""
     config_url = cfg.portal.url.rstrip("/")
-    state = cfg.data_dir / "sync-state.json"
-    try:
-        raw = state.read_bytes()
-    except FileNotFoundError:
-        return config_url, "[portal] url", None
-    except OSError as exc:
-        return config_url, "[portal] url", f"{exc.strerror or exc}"
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except ValueError:
-        return config_url, "[portal] url", "empty" if not raw else f"{len(raw)} bytes, not a sync state"
-    url, enrolled = (data.get("portal_url"), data.get("enrolled_ms")) if isinstance(data, dict) else (None, None)
+    state = cfg.data_dir / SYNC_STATE_FILE
+    data, unreadable = read_saved_sync(state)
+    if data is None:
+        return config_url, "[portal] url", unreadable
+    url, enrolled = data.get("portal_url"), data.get("enrolled_ms")
     if not isinstance(url, str) or not (enrolled is None or type(enrolled) is int):
         return config_url, "[portal] url", "not a sync state"
     if enrolled is None or not url:

@@ -8,12 +8,13 @@ payment, sync, player) feed their own numbers into :class:`StatusInputs`.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from kiosk.config.staff import StatusSection
@@ -385,6 +386,26 @@ def read_disk_free(path: Path) -> int | None:
 SYNC_STATE_FILE = "sync-state.json"
 """What the running kiosk's sync thread writes after every round (kiosk/sync/uploader.py ``SyncState.to_json``):
 how `kiosk status`, a process of its own, knows what the menu's status page knows."""
+
+
+def read_saved_sync(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """``(state, unreadable)``: the parsed :data:`SYNC_STATE_FILE` at ``path`` (None when there is none yet), or
+    why it cannot be read (a power cut on an SD card that lied: empty, zeros, cut off, JSON of another shape).
+    The one reader of the file for `kiosk status` and `kiosk doctor`: kiosk.ops may not import kiosk.sync, whose
+    ``SyncState.load`` reads it for the uploader (and also checks each field's type)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        return None, f"{exc.strerror or exc}"
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError is one
+        return None, "empty" if not raw else f"{len(raw)} bytes, not a sync state"
+    if not isinstance(data, dict):
+        return None, "not a sync state"
+    return data, None
 LEDGER_MISMATCH = "ledger_mismatch"
 """The key of ``extra`` the uploader sets when the portal holds another history of this ledger (the uploader's
 ``LEDGER_MISMATCH``: kiosk.sync is a sibling of kiosk.staff, so the name is stated here; a test holds them equal)."""

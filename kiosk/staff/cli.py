@@ -186,6 +186,7 @@ def status_command(args: argparse.Namespace) -> int:
         overall,
         read_disk_free,
         read_disk_writable,
+        read_saved_sync,
         read_soc_temp,
         read_uptime,
         saved_sync_figures,
@@ -211,17 +212,12 @@ def status_command(args: argparse.Namespace) -> int:
     if x.portal_configured:
         # What the running kiosk's sync thread last saved (a shell has no thread to ask): without it every
         # `kiosk status` over ssh said "last sync never; ? pending" in red, however well the kiosk synced.
-        try:
-            saved = json.loads(state.read_text("utf-8"))
-            if not isinstance(saved, dict):
-                raise ValueError("not a JSON object")
-        except FileNotFoundError:
-            saved = None  # never enrolled nor synced: the items say "unknown" / "never"
-        except (OSError, ValueError) as exc:
+        saved, unreadable = read_saved_sync(state)  # None, None: never enrolled nor synced ("unknown", "never")
+        if unreadable is not None:
             # As the uploader finds it (SyncState.load): kept as it is, never written over, and the kiosk cannot
             # sync until it is enrolled again (not "the next round writes it again": no round does).
-            saved, x.sync_error = None, (f"{state} is unreadable ({exc}); it is kept as it is and the kiosk cannot "
-                                         "sync until it is enrolled again (`kiosk sync --status` says how)")
+            x.sync_error = (f"{state} is unreadable ({unreadable}); it is kept as it is and the kiosk cannot sync "
+                            "until it is enrolled again (`kiosk sync --status` says how)")
             x.sync_error_kind = "state_unreadable"
         # The error's kind as the sync thread saved it beside the error (sync_error_kind), with the rest.
         for k, v in saved_sync_figures(saved, x.last_seq or 0, int(time.time() * 1000)).items():
