@@ -35,15 +35,18 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def refused_port() -> Iterator[int]:
-    """A loopback port whose connections are refused for as long as the block runs.
+def refused_port(port: int = 0) -> Iterator[int]:
+    """A loopback port whose connections are refused for as long as the block runs: a new one, or ``port`` (that
+    of a portal just stopped, held until it starts again there).
 
     Bound and never listening: a connection gets RST (ECONNREFUSED) at once, and no other process can take the
     port meanwhile. A port merely let go was taken by another worker's portal in CI, and the "unreachable"
     portal answered 404.
     """
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        if port:  # the stopped portal's connections in TIME_WAIT; a new port is held without it (another socket
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # with SO_REUSEADDR could share it)
+        s.bind(("127.0.0.1", port))
         yield int(s.getsockname()[1])
 
 

@@ -9,14 +9,11 @@ own online backup (the way docs/portal.md says to back it up).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
 import sqlite3
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 from sync_helpers import enrolled, make_rig
@@ -25,6 +22,7 @@ from kiosk.ledger import keys
 from kiosk.ops.status import StatusInputs, status_items
 from kiosk.sync.uploader import SyncState
 from server_sync.embedded import PortalHandle, start_portal
+from tests.loopback import refused_port
 
 REPO = Path(__file__).parents[2]
 
@@ -46,18 +44,6 @@ def sqlite_backup(src: Path, dst: Path) -> None:
 
 def port_of(portal: PortalHandle) -> int:
     return int(portal.url.rsplit(":", 1)[1])
-
-
-@contextlib.contextmanager
-def held(port: int) -> Iterator[None]:
-    """The stopped portal's port, bound and never listening until the block ends: a kiosk's connection is refused
-    as by a portal that is down, and no other process can take the port before the restored portal binds it again
-    (the port came from the kernel's ephemeral range, where another xdist worker's portal, given port 0, or any
-    outgoing connection may get it: the "down" portal would then answer, or the restart fail with EADDRINUSE)."""
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the stopped portal's connections in TIME_WAIT
-        s.bind(("127.0.0.1", port))
-        yield
 
 
 def test_portal_restored_from_before_a_rekey_gets_everything_back_from_the_kiosk(tmp_path: Path) -> None:
@@ -84,7 +70,7 @@ def test_portal_restored_from_before_a_rekey_gets_everything_back_from_the_kiosk
         assert not list(key_dir.glob("kiosk.key.previous*"))  # not signing with it while the portal knows the new
         port = port_of(portal)
         portal.stop()
-        with held(port):
+        with refused_port(port):  # down, and nobody else takes its port meanwhile
             sqlite_backup(tmp_path / "yesterday.db", db)
         portal = start_portal(f"sqlite:///{db}", port=port)
 
@@ -124,7 +110,7 @@ def test_a_failed_heartbeat_leaves_the_pending_count_unknown_not_zero(tmp_path: 
         assert up.sync_once().ok and up.state.pending == 0
         port = port_of(portal)
         portal.stop()  # the portal's disk fails; it is down while being restored
-        with held(port):
+        with refused_port(port):  # down, and nobody else takes its port meanwhile
             r = kiosk_cli("sync", "--config", str(rig.config_path), "--once", "--attempts", "1")
             assert r.returncode == 1
             assert "pending unknown" in r.stderr, r.stderr
