@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from .conftest import PIN, Rig, build_rig, pin_hash
@@ -116,6 +117,19 @@ def test_the_lock_and_the_count_survive_a_restart(rig):
     assert (restarted().pin.failures, restarted().pin.locked_for()) == (0, 0)  # the right PIN cleared it
 
 
+_HEX = re.compile(r"[0-9a-f]{16,}")
+
+
+def _blank(o: object) -> object:
+    """An entry's object with every string that is wholly hex of 16 digits or more (a hash, a signature, a key
+    id) as "": every other value it holds stays."""
+    if isinstance(o, dict):
+        return {k: _blank(v) for k, v in o.items()}
+    if isinstance(o, list):
+        return [_blank(v) for v in o]
+    return "" if isinstance(o, str) and _HEX.fullmatch(o) else o
+
+
 def test_the_pin_is_never_kept_or_written_in_clear(rig, tmp_path):
     gesture(rig)
     type_pin(rig, "97531864")  # wrong, 8 digits: distinctive enough to search for
@@ -125,7 +139,9 @@ def test_the_pin_is_never_kept_or_written_in_clear(rig, tmp_path):
     state = json.dumps({k: repr(v) for k, v in vars(rig.menu.model).items()})
     assert "97531864" not in state and "'2', '4', '6', '8'" not in state and rig.menu.model.pin_length == 0
     # ...nor in any ledger entry, nor in the config the gate holds (a salted hash only).
-    bodies = json.dumps([e.obj for e in rig.ledger.iter_entries()])
+    # Hashes, signatures and key ids are left out of the search: random hex, in which a 4-digit PIN stands by
+    # chance in about one run of 60 (CI once found "2468" inside an entry hash). A PIN in clear is never one.
+    bodies = json.dumps([_blank(e.obj) for e in rig.ledger.iter_entries()])
     assert "97531864" not in bodies and PIN not in bodies
     assert rig.ops.staff.pin_hash == pin_hash() and PIN not in rig.ops.staff.pin_hash
     assert rig.ops.staff.pin_hash.startswith("scrypt$")
