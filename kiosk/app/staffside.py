@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pygame
@@ -71,6 +72,16 @@ class SyncFailed(StaffMessage):
         return tr("{problem}; {value}").format(problem=failed, value=tr(SYNC_ERRORS[self.kind][0]))
 
 
+def _state_stamp(path: Path) -> tuple[int, int, int] | None:
+    """What one ``stat`` says of ``sync-state.json`` (inode, size, mtime), None when there is none: another file
+    (`kiosk enroll` replaces it) or another write shows as another stamp."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def last_played(samples: list[Sample]) -> Sample | None:
     """The newest one-second sample in which the movie ran (the newest of all when none did, e.g. a still).
 
@@ -93,8 +104,15 @@ class StaffSide:
         self.last_family: str | None = None
         self._pushed_playlist: list | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="menu-action")
+        # Looked at before it is read, so that an enrollment written from here on is seen by the watch below.
+        self._state_seen = _state_stamp(cfg.data_dir / "sync-state.json")
         self.sync = self._make_sync() if cfg.portal.url or self._enrolled() else None
         self._sync_started = False
+        self._sync_running = False  # sync.start() was called: close() stops it
+        self._closing = threading.Event()
+        self._watch: threading.Thread | None = None
+        """With no sync (no [portal] url, enrolled nowhere): the thread that notices a `kiosk enroll` run beside the
+        running kiosk and starts the sync thread then (:meth:`_watch_enrollment`)."""
         self._menu: MaintenanceMenu | None = None
         self._menu_lock = threading.Lock()
 
@@ -146,7 +164,7 @@ class StaffSide:
     def _enrolled(self) -> bool:
         """Enrolled with `kiosk enroll` though the config names no portal: sync with that one."""
         state = self.app.cfg.data_dir / "sync-state.json"
-        if not state.exists():
+        if self._state_seen is None and not state.exists():
             return False  # never enrolled: no need to import the uploader to say so
         from kiosk.sync.uploader import enrolled_portal
 
@@ -316,14 +334,55 @@ class StaffSide:
 
     def _start_sync(self) -> None:
         """Start the sync thread once: on the first main-loop step, after the first frame (its imports and first
-        round would otherwise compete with the start for the CPU), or when staff ask to sync now, if sooner."""
+        round would otherwise compete with the start for the CPU), or when staff ask to sync now, if sooner. A kiosk
+        with no sync (no [portal] url, enrolled nowhere) starts the watch for an enrollment instead."""
         with self._menu_lock:
-            if self.sync is not None and not self._sync_started:
-                self._sync_started = True
+            if self._sync_started:
+                return
+            self._sync_started = True
+            if self.sync is not None:
+                self._sync_running = True
                 self.sync.start()
+            elif not self._closing.is_set():
+                self._watch = threading.Thread(target=self._watch_enrollment, name="enroll-watch", daemon=True)
+                self._watch.start()
+
+    def _watch_enrollment(self) -> None:
+        """On its own thread, while the kiosk has no sync: every ``[portal] sync_interval_s`` one ``stat`` of
+        ``sync-state.json``; when it changed (`kiosk enroll` run beside the running kiosk writes it), read it, and
+        once it names an enrollment, build the uploader and start the sync thread, as a kiosk started enrolled
+        would have: the kiosk syncs without a restart (docs/sync.md, "Enrollment"). Nothing on the render, reader
+        or tap path: the main loop's step only looks at a flag, as before."""
+        path = self.app.cfg.data_dir / "sync-state.json"
+        interval = float(self.app.cfg.portal.sync_interval_s)
+        while not self._closing.wait(interval):
+            stamp = _state_stamp(path)
+            if stamp == self._state_seen:
+                continue
+            self._state_seen = stamp
+            try:
+                if not self._enrolled():
+                    continue
+                sync = self._make_sync()
+            except Exception:  # noqa: BLE001 - a key or a file that cannot be read now: look again when it changes
+                log.exception("enrollment seen in %s, but the sync thread could not be made", path.name)
+                continue
+            with self._menu_lock:
+                if self._closing.is_set():  # the kiosk is stopping: no thread to start
+                    sync.uploader.close()
+                    return
+                self.sync, self._sync_running = sync, True
+                sync.start()
+            log.info("enrolled with %s while running: syncing from now on", sync.uploader.portal_url)
+            menu = self._menu
+            if menu is not None:  # built while there was no sync: give it the sync pages it hid
+                menu.model.s.sync_now = self._sync_now
+                menu.model.s.sync_state = lambda up=sync.uploader: up.state
+                menu.model.s.reload_playlist = self._reload_playlist
+            return
 
     def tick(self) -> None:
-        if self.sync is not None and not self._sync_started:
+        if not self._sync_started:
             self._start_sync()
         if self._menu is not None:
             self._menu.tick(int(time.monotonic() * 1000))
@@ -338,10 +397,13 @@ class StaffSide:
     def close(self) -> None:
         if self.is_open:
             self.menu.close("shutdown")
+        self._closing.set()  # wakes the enrollment watch, which then starts nothing
+        with self._menu_lock:
+            watch, self._sync_started = self._watch, True  # and nothing starts after this
+        if watch is not None:
+            watch.join(10.0)
         if self.sync is not None:
-            with self._menu_lock:
-                started, self._sync_started = self._sync_started, True  # and never starts after this
-            if started:
+            if self._sync_running:
                 self.sync.stop()
             self.sync.uploader.close()
         self._executor.shutdown(wait=True, cancel_futures=False)

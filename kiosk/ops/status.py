@@ -271,8 +271,10 @@ def status_items(x: StatusInputs, limits: StatusSection | None = None) -> list[S
         ago = "never" if age is None else f"{_duration(age)} ago"
         value = f"last sync {ago}; {pending if pending is not None else '?'} pending"
         stale = lim.sync_stale_min * 60
-        if x.ledger_mismatch:
-            # Not "press Sync now": no sync can mend it, and every gift taken from here is lost to the portal.
+        if x.ledger_mismatch or kind == "mismatch":
+            # Not "press Sync now": no sync can mend it, and every gift taken from here is lost to the portal. Also
+            # for an error of the mismatch kind without the uploader's mark (a sync-state.json of a release whose
+            # "portal expects entries this ledger does not have" was saved without it): the same red row.
             add(StatusItem("sync", "red", "ledger does not match the portal's copy (restored from an old backup?)",
                            "stop taking donations at this kiosk and call the administrator"))
         elif x.sync_error:
@@ -388,24 +390,53 @@ SYNC_STATE_FILE = "sync-state.json"
 how `kiosk status`, a process of its own, knows what the menu's status page knows."""
 
 
+SYNC_STATE_TYPES: dict[str, tuple[type, ...]] = {
+    "portal_url": (str,), "kiosk_id": (str,), "key_id": (str,), "enrolled_ms": (int, type(None)),
+    "accepted_through_seq": (int,), "checkpoint_size": (int,), "local_size": (int,),
+    "last_success_ms": (int, type(None)), "last_attempt_ms": (int, type(None)), "last_error": (str, type(None)),
+    "last_error_kind": (str, type(None)),
+    "config_version_seen": (int,), "config_applied": (int,), "config_staged": (int,), "accepted_known": (bool,),
+    "extra": (dict,),
+}
+"""The type of each field of the uploader's ``SyncState`` in :data:`SYNC_STATE_FILE` (``type(v) in ...``: a bool is
+no int here). Stated here, below kiosk.sync, so that the uploader (``SyncState.parse``) and `kiosk status` and
+`kiosk doctor` (:func:`read_saved_sync`) take the same files for unreadable: :func:`parse_saved_sync`."""
+
+
+def parse_saved_sync(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """``(state, unreadable)`` of the bytes of a :data:`SYNC_STATE_FILE`: the JSON object, or None and why it is
+    not a sync state (empty, zeros, cut off, JSON of another shape, a field of the wrong type:
+    :data:`SYNC_STATE_TYPES`). Keys of another release (and the report-only ``pending``, ``ok``) are not judged.
+    The uploader's ``SyncState.parse`` and :func:`read_saved_sync` both read the file through this."""
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except ValueError as exc:  # UnicodeDecodeError is one
+        return None, ("empty" if not raw else f"{len(raw)} zero bytes" if not raw.strip(b"\0") else
+                      f"{len(raw)} bytes, not JSON: {str(exc)[:80]}")
+    if not isinstance(data, dict):
+        return None, f"JSON {type(data).__name__}, not an object"
+    for k, v in data.items():
+        kinds = SYNC_STATE_TYPES.get(k)
+        if kinds is not None and type(v) not in kinds:
+            return None, f"{k} is {repr(v)[:60]}"
+    return data, None
+
+
 def read_saved_sync(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     """``(state, unreadable)``: the parsed :data:`SYNC_STATE_FILE` at ``path`` (None when there is none yet), or
-    why it cannot be read (a power cut on an SD card that lied: empty, zeros, cut off, JSON of another shape).
-    The one reader of the file for `kiosk status` and `kiosk doctor`: kiosk.ops may not import kiosk.sync, whose
-    ``SyncState.load`` reads it for the uploader (and also checks each field's type)."""
+    why it cannot be read (a power cut on an SD card that lied: empty, zeros, cut off, JSON of another shape or
+    with a field of the wrong type). The one reader of the file for `kiosk status` and `kiosk doctor`: kiosk.ops
+    may not import kiosk.sync, whose ``SyncState.load`` reads it for the uploader; both judge it by
+    :func:`parse_saved_sync`, so what the uploader refuses to sync from, `kiosk status` says is unreadable."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         return None, None
     except OSError as exc:
         return None, f"{exc.strerror or exc}"
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except ValueError:  # UnicodeDecodeError is one
-        return None, "empty" if not raw else f"{len(raw)} bytes, not a sync state"
-    if not isinstance(data, dict):
-        return None, "not a sync state"
-    return data, None
+    return parse_saved_sync(raw)
+
+
 LEDGER_MISMATCH = "ledger_mismatch"
 """The key of ``extra`` the uploader sets when the portal holds another history of this ledger (the uploader's
 ``LEDGER_MISMATCH``: kiosk.sync is a sibling of kiosk.staff, so the name is stated here; a test holds them equal)."""

@@ -35,7 +35,11 @@ from kiosk.ledger.clock import Clock, SystemClock
 from kiosk.ledger.durable import write_atomic
 from kiosk.ledger.encoding import MAX_SAFE_INT  # the largest seq or size an answer may name, as in a body
 from kiosk.ledger.keys import public_raw
-from kiosk.ops.status import SYNC_ERRORS  # the kinds staff are told of (below kiosk.sync; imported by `kiosk run`)
+from kiosk.ops.status import (  # below kiosk.sync; imported by `kiosk run`
+    SYNC_ERRORS,  # the kinds staff are told of
+    SYNC_STATE_TYPES,
+    parse_saved_sync,  # what counts as an unreadable sync-state.json, for `kiosk status` too
+)
 from kiosk.sync.configapply import ConfigApplier, ConfigApplyError
 from server_sync.wire import framing as P  # not protocol: its pydantic models are the portal's (cold start, #16)
 from server_sync.wire.retry import Backoff, Transient, retry, retry_after_of
@@ -342,23 +346,13 @@ class SyncState:
 
     @classmethod
     def parse(cls, raw: bytes) -> SyncState:
-        """The state in the bytes of a ``sync-state.json`` (:attr:`unreadable` set when they are none)."""
-        try:
-            data = json.loads(raw.decode("utf-8"))
-        except ValueError as exc:  # UnicodeDecodeError is one
-            return cls._broken("empty" if not raw else f"{len(raw)} zero bytes" if not raw.strip(b"\0") else
-                               f"{len(raw)} bytes, not JSON: {str(exc)[:80]}")
-        if not isinstance(data, dict):
-            return cls._broken(f"JSON {type(data).__name__}, not an object")
-        known: dict[str, Any] = {}
-        for k, v in data.items():
-            kinds = _STATE_TYPES.get(k)
-            if kinds is None:
-                continue  # a key of another version (or a report-only one: pending, ok)
-            if type(v) not in kinds:
-                return cls._broken(f"{k} is {_shown(v)}")
-            known[k] = v
-        return cls(**known)
+        """The state in the bytes of a ``sync-state.json`` (:attr:`unreadable` set when they are none). Judged by
+        :func:`kiosk.ops.status.parse_saved_sync`, as `kiosk status` and `kiosk doctor` judge the file."""
+        data, why = parse_saved_sync(raw)
+        if data is None:
+            return cls._broken(why or "not a sync state")
+        # Keys of another version (or report-only ones: pending, ok) are left out.
+        return cls(**{k: v for k, v in data.items() if k in SYNC_STATE_TYPES})
 
     @classmethod
     def _broken(cls, why: str) -> SyncState:
@@ -394,15 +388,6 @@ class SyncState:
         return aside
 
 
-_STATE_TYPES: dict[str, tuple[type, ...]] = {
-    "portal_url": (str,), "kiosk_id": (str,), "key_id": (str,), "enrolled_ms": (int, type(None)),
-    "accepted_through_seq": (int,), "checkpoint_size": (int,), "local_size": (int,),
-    "last_success_ms": (int, type(None)), "last_attempt_ms": (int, type(None)), "last_error": (str, type(None)),
-    "last_error_kind": (str, type(None)),
-    "config_version_seen": (int,), "config_applied": (int,), "config_staged": (int,), "accepted_known": (bool,),
-    "extra": (dict,),
-}
-"""The type of each field of :class:`SyncState` in the file (``type(v) in ...``: a bool is no int here)."""
 
 
 class SyncStateUnreadable(OSError):
@@ -958,7 +943,11 @@ class Uploader:
             elif status == 409 and code == "gap" and isinstance(data, dict):
                 expected = _seq_field(data, "expected_seq", lo=1)
                 if expected - 1 > target:
-                    raise SyncError("portal expects entries this ledger does not have", permanent=True, kind="mismatch")
+                    # The portal holds more than this ledger: as the heartbeat's check above, recorded as a mismatch
+                    # (the status page's red row), not only an error of its kind.
+                    raise self._mismatch(f"portal expects entries this ledger does not have: it expects seq "
+                                         f"{expected}, this ledger holds {target} (ledger restored from an old "
+                                         "backup? another kiosk's portal?)")
                 accepted = expected - 1
             elif status == 409 and code == "checkpoint_ack_mismatch" and isinstance(data, dict):
                 cp_ack = _seq_field(data, "checkpoint_size", hi=target)
