@@ -72,6 +72,92 @@ TO_KIOSKS = ("/staff/kiosks", N_("Back to the kiosks"))
 TO_MOVIES = ("/staff/movies", N_("Back to the movies"))
 TO_RECONCILIATION = ("/staff/reconciliation", N_("Back to the reconciliation"))
 
+# --- the kiosks page: a suspension's reason and an alarm in staff words --------------------------------------------
+# The portal stores both as English engineer text (kiosks.suspended_reason, portal_alarms.kind and .detail), and
+# rows written by older releases stay in the database. The page words them from the fixed formats the portal's own
+# code writes, read back at render time (nothing added to ingest); the stored text stays on a "details" line for
+# the administrator. Words = (gettext id, its values); a value that is itself Words is translated first.
+Words = tuple[str, dict[str, Any]]
+_EQUIVOCATION_AT = re.compile(r"equivocation at seq=(\d+|None)")  # ingest.IngestService._alarm
+_SUSPENDED_BY = re.compile(r"suspended by (.+)", re.S)  # this page's Suspend button: "suspended by {who.name}"
+_CLI_SUSPENSION = "suspended by an administrator"  # `kiosk-portal kiosk suspend` without --reason
+_QUARANTINED = re.compile(r"seq=\d+ quarantined: (\w+):", re.S)  # ingest: "seq={seq} quarantined: {policy's why}"
+_BROKEN_RULE: dict[str, str] = {  # the first word of server_sync/policy.py's reasons
+    "amount": N_("its amount is not one the kiosk's settings allow"),
+    "points": N_("its points do not match the rules for points"),
+    "project": N_("the project it gives to is not in the list of projects"),
+    "pool": N_("the sponsor pool it uses does not allow this use"),
+    "period": N_("it was used outside the sponsor pool's dates"),
+    "rules": N_("it does not match the point rules the kiosk ran"),
+    "time": N_("its time is far from the time the portal received it"),
+    "kiosk": N_("it names another kiosk"),
+}
+
+
+def suspension_words(reason: str) -> Words:
+    """Why a kiosk is suspended, what that means and what to do, from its stored reason (server_sync/ingest.py
+    ``suspend``'s callers); a reason the portal did not word itself (``kiosk suspend --reason TEXT``) is pointed to."""
+    if m := _EQUIVOCATION_AT.fullmatch(reason):
+        return (N_("The portal stopped counting this kiosk by itself: the kiosk's key signed two ledgers that do "
+                   "not agree (record %(seq)s). What it sends is held and not counted. Stop taking donations at "
+                   "this kiosk and call the administrator. Do not resume counting before the administrator has "
+                   "found the cause."), {"seq": m[1]})
+    if reason == _CLI_SUSPENSION:
+        return (N_("An administrator stopped counting this kiosk with the portal's command. What it sends is held "
+                   "and not counted until counting is resumed. Ask the administrator why."), {})
+    if m := _SUSPENDED_BY.fullmatch(reason):
+        return (N_("%(name)s stopped counting this kiosk on this page. What it sends is held and not counted until "
+                   "someone presses \"Resume counting\"."), {"name": m[1]})
+    return (N_("Counting of this kiosk was stopped for the reason in the details below. What it sends is held and "
+               "not counted until counting is resumed. If you do not know why, ask the administrator."), {})
+
+
+def alarm_words(kind: str, seq: int | None, detail: str) -> Words:
+    """What an alarm (server_sync/ingest.py writes them: ``_alarm``, ``_behind``, the quarantine alarms of a
+    batch) means and what to do, from its kind (and a quarantine's broken rule); an unknown kind says so."""
+    if kind == "equivocation":
+        return (N_("This kiosk's key signed two ledgers that do not agree (its data put back from an old backup, "
+                   "or a copied SD card). What it sends is held and not counted. Stop taking donations at this "
+                   "kiosk and call the administrator."), {})
+    if kind == "ledger_behind":
+        return (N_("This kiosk reports fewer records than the portal already holds: its data was probably put "
+                   "back from an old backup. Stop taking donations at this kiosk and call the administrator."), {})
+    if kind == "quarantine":
+        m = _QUARANTINED.match(detail)
+        rule = _BROKEN_RULE.get(m[1]) if m else None
+        return (N_("Record %(seq)s was kept aside and is not counted: %(why)s. The kiosk may run old settings, or "
+                   "the record was altered. Call the administrator."),
+                {"seq": "–" if seq is None else seq,
+                 "why": (rule or N_("the reason is in the details below"), {})})
+    return (N_("The portal noted a problem with this kiosk that this page cannot put in plain words. Call the "
+               "administrator and tell them the details below."), {})
+
+
+def words_text(words: Words, lang: str) -> str:
+    msgid, values = words
+    return pages.staff_text(msgid, lang, **{k: words_text(v, lang) if isinstance(v, tuple) else v
+                                            for k, v in values.items()})
+
+
+def alarms_in_words(alarms: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
+    """Alarms (rows with ``kind``, ``seq`` and ``detail``) with ``words`` (what it means and what to do, in ``lang``)
+    and ``stored`` (the text as the portal stored it, for the details line): the kiosks page and the dashboard."""
+    return [{**a, "words": words_text(alarm_words(a["kind"], a["seq"], a["detail"]), lang),
+             "stored": a["kind"] + ("" if a["seq"] is None else f" #{a['seq']}") + f": {a['detail']}"}
+            for a in alarms]
+
+
+def kiosks_in_words(fleet: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
+    """:func:`server_sync.queries.fleet`'s kiosks with their suspension (``suspended_words``) and each alarm
+    (``words``, and ``stored``: the text as the portal stored it, for the details line) in ``lang``."""
+    out = []
+    for k in fleet:
+        alarms = alarms_in_words(k["alarms"], lang)
+        out.append({**k, "alarms": alarms, "suspended_words": words_text(suspension_words(k["suspended_reason"]),
+                                                                          lang) if k["suspended_ms"] else ""})
+    return out
+
+
 NO_ROOM_ANSWER: dict[int | str, dict[str, Any]] = {507: {
     "model": P.ErrorAnswer, "description": "the portal's disk is full (error no_room): nothing was saved; retry later"}}
 """The OpenAPI answer of a request that stores what it was sent (server_sync/app.py's ``_no_room``)."""
@@ -454,6 +540,7 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
     def dashboard(request: Request) -> Response:
         def render(who: staff.Who, lang: str, c: dict[str, Any]) -> str:
             d = queries.dashboard(engine, _now_ms(), None if who.is_staff else who.group_id)
+            d["alarms"] = alarms_in_words(d["alarms"], lang)
             return pages.staff_page("staff_dashboard.html", lang, d=d, kiosks=queries.fleet(engine) if who.is_staff
                                     else [], group=group_names().get(who.group_id or "", ""), nav="dashboard",
                                     charts=public.dashboard_charts(engine, lang, None if who.is_staff else
@@ -465,8 +552,8 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                     errors: Errors | None = None, code: dict[str, str] | None = None, notice: str = "",
                     revoking: str = "") -> str:
         """``revoking``: the kiosk whose key revocation ``form`` was refused (its form shown open, as typed)."""
-        return pages.staff_page("staff_kiosks.html", lang, kiosks=queries.fleet(engine), form=form or {},
-                                errors=tr(lang, errors or {}), code=code, notice=notice, nav="kiosks",
+        return pages.staff_page("staff_kiosks.html", lang, kiosks=kiosks_in_words(queries.fleet(engine), lang),
+                                form=form or {}, errors=tr(lang, errors or {}), code=code, notice=notice, nav="kiosks",
                                 now_ms=_now_ms(), online_ms=queries.ONLINE_MS, revoking=revoking, **c)
 
     @app.get("/staff/kiosks", response_class=HTMLResponse, tags=["staff"])

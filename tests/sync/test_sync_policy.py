@@ -224,7 +224,7 @@ def test_a_suspended_kiosks_uploads_are_held_until_resumed(portal, rig, capsys):
     assert s.post(portal.url + "/staff/login", data={"username": "admin", "password": "correct horse battery"},
                   timeout=10).status_code == 200
     page = s.get(portal.url + "/staff/kiosks", timeout=10).text
-    assert "停止中: stolen" in page
+    assert "停止中: 下の「詳細」に書かれた理由で" in page and "詳細（管理者向け）: stolen" in page
     assert f"保留中の記録 {len(q)} 件（集計に含めません）" in page
     capsys.readouterr()
     assert _cli("kiosk", "resume", "--db", portal.db_url, rig.kiosk_id) == 0
@@ -279,7 +279,8 @@ def test_an_administrator_suspends_and_resumes_a_kiosk_on_the_kiosks_page(portal
     assert 'value="suspend"' in page and 'value="resume"' not in page
     assert admin.post(url, data={"csrf": token, "action": "suspend"}, timeout=10).status_code == 200
     page = admin.get(portal.url + "/staff/kiosks", timeout=10).text
-    assert "停止中: suspended by admin" in page and 'value="resume"' in page
+    assert "停止中: admin さんがこのページでこの端末の集計を止めました" in page and 'value="resume"' in page
+    assert "詳細（管理者向け）: suspended by admin" in page
     rig.donate(2)
     assert up.sync_once().ok and _totals(portal) == honest
     assert admin.post(url, data={"csrf": token, "action": "resume"}, timeout=10).status_code == 200
