@@ -349,6 +349,12 @@ def check_activities(form: dict[str, list[str]]) -> tuple[list[dict[str, Any]], 
     return out, e
 
 
+GROUP_GONE = (N_("The group you chose no longer exists (it may have been deleted after this page was opened), so "
+                 "nothing was saved. Choose another group."), {})
+"""A user's group that is not there when the save arrives (checked by the form, and again by staff.py in the
+transaction that saves the user)."""
+
+
 def check_user(form: dict[str, list[str]], new: bool, group_ids: list[str]) -> tuple[dict[str, Any], Errors]:
     e: Errors = {}
     v = {"username": _one(form, "username"), "role": _one(form, "role"), "group_id": _one(form, "group_id") or None,
@@ -357,8 +363,10 @@ def check_user(form: dict[str, list[str]], new: bool, group_ids: list[str]) -> t
         e["username"] = (N_("Use up to 64 letters, digits and . _ @ -, starting with a letter or digit."), {})
     if v["role"] not in staff.ROLES:
         e["role"] = (N_("Choose a role."), {})
-    if v["role"] == "editor" and v["group_id"] not in group_ids:
+    if v["role"] == "editor" and v["group_id"] is None:
         e["group_id"] = (N_("A group editor needs a group."), {})
+    elif v["role"] == "editor" and v["group_id"] not in group_ids:
+        e["group_id"] = GROUP_GONE
     if v["role"] != "editor":
         v["group_id"] = None
     if (new or v["password"]) and len(v["password"]) < staff.MIN_PASSWORD:
@@ -1069,12 +1077,18 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                     e["username"] = (N_("A user named %(user)s already exists, so nothing was added or changed. "
                                         "To change that user, choose “Change an existing user”."),
                                      {"user": v["username"]})
-                except ValueError:  # the group was deleted since the page was opened
-                    e["group_id"] = (N_("A group editor needs a group."), {})
-            elif not e and not staff.update_user(engine, v["username"], v["role"], v["group_id"],
-                                                 v["password"] or None):
-                e["username"] = (N_("There is no user named %(user)s, so nothing was changed. To add one, choose "
-                                    "“Add a new user”."), {"user": v["username"]})
+                except staff.NoSuchGroup:  # the group was deleted since the form was checked
+                    e["group_id"] = GROUP_GONE
+            elif not e:
+                try:
+                    changed = staff.update_user(engine, v["username"], v["role"], v["group_id"],
+                                                v["password"] or None)
+                except staff.NoSuchGroup:  # the group was deleted since the form was checked: nothing saved
+                    e["group_id"] = GROUP_GONE
+                else:
+                    if not changed:
+                        e["username"] = (N_("There is no user named %(user)s, so nothing was changed. To add one, "
+                                            "choose “Add a new user”."), {"user": v["username"]})
             if e:
                 return users_page(who, lang, c, form, e)
             return done("/staff/users", "saved")

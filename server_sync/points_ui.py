@@ -68,6 +68,12 @@ POOL_REFUSALS = {
                                            "¥%(handed)s or more.")),
     "too_many_pools": ("id", N_("At most %(max)s sponsor pools can be running (or ended within %(days)s days) at "
                                 "once. Wait for a pool to end, or set an earlier last day on one.")),
+    # An add of an ID a colleague's pool has (perhaps added a moment ago): theirs is kept as it is.
+    "pool_id_taken": ("id", N_("A pool with the ID %(id)s already exists (someone may have added it a moment "
+                               "ago), so nothing was added or changed. To change that pool, choose “Change an "
+                               "existing pool”; to add yours, use another ID.")),
+    "pool_not_found": ("id", N_("There is no pool with the ID %(id)s, so nothing was changed. To add one, choose "
+                                "“Add a new pool”.")),
 }
 
 
@@ -265,9 +271,9 @@ def install(app: FastAPI, engine: Engine) -> None:
                    errors: Errors | None = None, notice: str = "") -> str:
         with engine.connect() as conn:
             items = pools.balances(conn)
-        return pages.staff_page("staff_pools.html", lang, pools=items, form=form or {"yen_per_point": ["1"],
-                                "per_kiosk_yen": ["5000"]}, errors=tr(lang, errors or {}), areas=AREAS,
-                                notice=notice, nav="pools", **c)
+        blank = {"yen_per_point": ["1"], "per_kiosk_yen": ["5000"], "action": ["add"]}
+        return pages.staff_page("staff_pools.html", lang, pools=items, form=form or blank,
+                                errors=tr(lang, errors or {}), areas=AREAS, notice=notice, nav="pools", **c)
 
     @app.get("/staff/pools", response_class=HTMLResponse, tags=["staff"])
     def pools_get(request: Request) -> Response:
@@ -280,9 +286,14 @@ def install(app: FastAPI, engine: Engine) -> None:
     async def pools_save(request: Request) -> Response:
         def handle(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
             v, e = check_pool(form)
+            # "add" or "change", as the administrator chose on the page: never guessed from whether the ID is
+            # taken now (a colleague may have added it a moment ago). A form without it (a script, a page served
+            # before the field) creates or changes, as before.
+            action = _one(form, "action")
+            new = {"add": True, "change": False}.get(action)
             if not e:
                 try:
-                    pools.save_pool(engine, v)
+                    pools.save_pool(engine, v, new=new)
                 except ConfigDocError as exc:
                     e.update(pool_refusal(exc, lang))
             if e:

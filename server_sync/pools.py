@@ -26,6 +26,7 @@ import time
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, select, text, union, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -105,6 +106,16 @@ class TooManyPools(ConfigDocError):
     (``max``, ``days``)."""
 
 
+class PoolExists(ConfigDocError):
+    """An add (``save_pool(..., new=True)``) named an ID a pool already has (perhaps one a colleague added a
+    moment ago): nothing is saved, the colleague's pool is unchanged. Code ``pool_id_taken`` (``id``)."""
+
+
+class NoSuchPool(ConfigDocError):
+    """A change (``save_pool(..., new=False)``) named an ID no pool has: nothing is added. Code
+    ``pool_not_found`` (``id``)."""
+
+
 def pushed_pools(conn: Connection, today: dt.date | None = None) -> list[dict[str, Any]]:
     """The pools as the signed config carries them (configdoc.Pool): every pool but those that ended more than
     :data:`KEEP_ENDED_DAYS` before ``today``."""
@@ -114,9 +125,22 @@ def pushed_pools(conn: Connection, today: dt.date | None = None) -> list[dict[st
                  ).model_dump(mode="json") for p in list_pools(conn) if not p["end"] or p["end"] >= since]
 
 
-def save_pool(engine: Engine, v: dict[str, Any]) -> None:
+def _insert_new(conn: Connection, values: dict[str, Any]) -> bool:
+    """Insert a pool row unless one of its ID exists: one ``INSERT … ON CONFLICT (id) DO NOTHING``, so the
+    database itself decides (never a read and then a write). True if the row was inserted."""
+    ins = (sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert)(sponsor_pools)
+    return bool(conn.execute(ins.values(**values).on_conflict_do_nothing(index_elements=["id"])).rowcount)
+
+
+def save_pool(engine: Engine, v: dict[str, Any], new: bool | None = None) -> None:
     """Create or change a pool (``id``, ``sponsor``, ``sponsor_en``, ``funded_yen``, ``yen_per_point``,
     ``per_kiosk_yen``, ``areas``, ``start``, ``end``), hand out allocations and publish.
+
+    ``new``: True for an add (the pools page's "add a new pool"): a pool of that ID already there is never
+    changed, :class:`PoolExists` is raised and nothing is saved; the row is inserted or refused by the database
+    in one statement, so two adds of one ID at the same moment give one pool and one refusal. False for a change:
+    :class:`NoSuchPool` if no pool has the ID (nothing is added). None (a form without the choice, a script): create
+    or change, as before.
 
     The funded amount may not go below what is already handed to kiosks (that money may be spent offline):
     ``ConfigDocError`` code ``pool_below_handed`` (``handed``: that yen), the staff page words it from the code.
@@ -124,11 +148,16 @@ def save_pool(engine: Engine, v: dict[str, Any]) -> None:
     run carries the pools as saved: a save or publish made at the same moment waits, and keeps this pool."""
     with writing(engine) as conn:
         configstore.lock(conn)  # before writing a pool row: another publisher may be handing out allocations
-        row = conn.execute(select(sponsor_pools).where(sponsor_pools.c.id == v["id"])).first()
         fields = {k: v[k] for k in ("sponsor", "sponsor_en", "funded_yen", "yen_per_point", "per_kiosk_yen",
                                     "start", "end")}
         fields["areas"] = ",".join(v.get("areas") or [])
-        if row is None:
+        row = None if new else conn.execute(select(sponsor_pools).where(sponsor_pools.c.id == v["id"])).first()
+        if new:
+            if not _insert_new(conn, {"id": v["id"], "allocations": "{}", "created_ms": _now_ms(), **fields}):
+                raise PoolExists(f"a pool {v['id']!r} exists already", "pool_id_taken", id=v["id"])
+        elif row is None:
+            if new is False:
+                raise NoSuchPool(f"no pool {v['id']!r}", "pool_not_found", id=v["id"])
             conn.execute(sponsor_pools.insert().values(id=v["id"], allocations="{}", created_ms=_now_ms(), **fields))
         else:
             handed = sum(json.loads(row._mapping["allocations"] or "{}").values())

@@ -37,7 +37,7 @@ from typing import Any
 from cryptography.exceptions import InvalidKey
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from sqlalchemy import delete, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from server_sync.db import groups, staff_sessions, staff_users, writing
@@ -146,6 +146,20 @@ class UserExists(ValueError):
     """:func:`create_user` found a login of that name (perhaps added by another administrator a moment ago)."""
 
 
+class NoSuchGroup(ValueError):
+    """:func:`create_user` or :func:`update_user` was given a group that does not exist (perhaps deleted after the
+    users page was opened): nothing is saved."""
+
+
+def _group_stays(conn: Connection, group_id: str | None) -> None:
+    """Raise :class:`NoSuchGroup` unless ``group_id`` (when given) is a group, read inside the caller's write
+    transaction. The row is locked for share (PostgreSQL; SQLite's write lock already holds everything), so it
+    cannot be deleted before the user naming it is committed."""
+    if group_id is not None and conn.execute(
+            select(groups.c.id).where(groups.c.id == group_id).with_for_update(read=True)).first() is None:
+        raise NoSuchGroup(f"no group {group_id!r}")
+
+
 def create_user(engine: Engine, username: str, password: str, role: str, group_id: str | None = None) -> None:
     """Add a new login; raises :class:`UserExists` (and changes nothing) if the name is taken.
 
@@ -158,9 +172,7 @@ def create_user(engine: Engine, username: str, password: str, role: str, group_i
         with writing(engine) as conn:
             if conn.execute(select(staff_users.c.username).where(staff_users.c.username == username)).first():
                 raise UserExists(username)
-            if group_id is not None and conn.execute(
-                    select(groups.c.id).where(groups.c.id == group_id)).first() is None:
-                raise ValueError(f"no group {group_id!r}")
+            _group_stays(conn, group_id)
             conn.execute(staff_users.insert().values(username=username, password_hash=hash_password(password),
                                                      created_ms=time.time_ns() // 1_000_000, role=role,
                                                      group_id=group_id))
@@ -169,11 +181,18 @@ def create_user(engine: Engine, username: str, password: str, role: str, group_i
 
 
 def update_user(engine: Engine, username: str, role: str, group_id: str | None, password: str | None) -> bool:
-    """Change a login's role and group (and password, when given); False if there is no such user."""
+    """Change a login's role and group (and password, when given); False if there is no such user.
+
+    Raises :class:`NoSuchGroup` (and changes nothing: role, group, password and sessions stay) if ``group_id`` is
+    not a group now, e.g. deleted after the users page was opened; checked in the same write transaction as the
+    change, so a group deleted a moment before is seen."""
+    if role not in ROLES or (role == "editor") != (group_id is not None):
+        raise ValueError("a group editor needs a group, and only an editor has one")
     values: dict[str, Any] = {"role": role, "group_id": group_id}
     if password:
         values["password_hash"] = hash_password(password)
     with writing(engine) as conn:
+        _group_stays(conn, group_id)
         if password:  # a new password ends every session of the old one
             conn.execute(delete(staff_sessions).where(staff_sessions.c.username == username))
         return bool(conn.execute(staff_users.update().where(staff_users.c.username == username)
