@@ -9,18 +9,19 @@ reason in the staff member's language (docs/reliability.md). A 500 is a bug.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
-import html
 import ipaddress
 import logging
 import os
+import secrets
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -52,7 +53,7 @@ from server_sync import (
     staff,
 )
 from server_sync.auth import authenticate
-from server_sync.db import create_schema, make_engine
+from server_sync.db import create_schema, is_sqlite, make_engine
 from server_sync.errors import PortalError
 from server_sync.ingest import CACHED_ENTRIES, Ingestor, Upload, now_ms
 from server_sync.mediajobs import MediaJobs, VideoLimits
@@ -226,6 +227,90 @@ def _wants_page(req: Request) -> bool:
     return "text/html" in accept and "application/json" not in accept
 
 
+FORM_KEPT_LIMIT = 256 * 1024
+"""The largest browser form whose body :class:`_KeepForm` keeps (the staff forms' own limit is lower)."""
+_FORM_KEPT = "kiosk_portal.form_kept"
+
+
+class _KeepForm:
+    """Keeps a copy, in the request's scope, of a browser form's body (a POST of
+    ``application/x-www-form-urlencoded``, not under /api/) as the page reads it: when the database then refuses
+    the request (full, read-only, busy), the page that says so shows back what was typed, so nothing is lost
+    (:func:`database_fault`, ``pages.db_fault_page``). A body over :data:`FORM_KEPT_LIMIT` is not kept."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].startswith("/api/"):
+            return await self.app(scope, receive, send)
+        ctype = next((v for k, v in scope["headers"] if k == b"content-type"), b"")
+        if not ctype.lower().startswith(b"application/x-www-form-urlencoded"):
+            return await self.app(scope, receive, send)
+        kept = bytearray()
+        scope[_FORM_KEPT] = kept
+
+        async def keep() -> Any:
+            message = await receive()
+            if message["type"] == "http.request" and len(kept) <= FORM_KEPT_LIMIT:
+                kept.extend(message.get("body", b"")[:FORM_KEPT_LIMIT + 1 - len(kept)])
+            return message
+
+        return await self.app(scope, keep, send)
+
+
+def database_fault(exc: BaseException, engine: Engine) -> int | None:
+    """:func:`server_sync.mediajobs.storage_fault` (507 full, 503 read-only, None for anything else), and for the
+    SQLite errors that do not say which: a write or open that failed on the disk (SQLITE_IOERR "disk I/O error",
+    SQLITE_CANTOPEN "unable to open database file") is the storage's fault when the database's disk is read-only
+    (a disk the kernel turned read-only under the portal), full, or its folder or file cannot be written to;
+    otherwise it stays None, as a locked database (busy: retry in a moment)."""
+    status = mediajobs.storage_fault(exc)
+    if status is not None or not is_sqlite(engine):
+        return status
+    name = str(getattr(getattr(exc, "orig", None), "sqlite_errorname", ""))
+    if not name.startswith(("SQLITE_IOERR", "SQLITE_CANTOPEN")):
+        return None
+    path = engine.url.database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    db = Path(path).absolute()
+    try:
+        st = os.statvfs(db.parent)
+    except OSError:
+        return None
+    if st.f_flag & os.ST_RDONLY:
+        return mediajobs.READ_ONLY
+    if (st.f_bfree if os.geteuid() == 0 else st.f_bavail) * st.f_frsize < _ROOM_BYTES:
+        return mediajobs.FULL
+    if not os.access(db.parent, os.W_OK) or (db.exists() and not os.access(db, os.W_OK)):
+        return mediajobs.READ_ONLY
+    # A disk the kernel turned read-only after an error (ext4's errors=remount-ro) may still say "rw" to statvfs
+    # and access(2) ("emergency_ro"): only a write tells. A small file beside the database, removed at once.
+    probe = db.with_name(f".{db.name}.probe-{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        with open(probe, "xb") as f:
+            f.write(b"\0" * 4096)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        return mediajobs.storage_fault(exc)
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+    return None
+
+
+_ROOM_BYTES = 64 * 1024
+"""Less free space than this under a SQLite database that failed to write: its disk is full (a page and its WAL
+frame are a few KiB; the -shm file 32 KiB)."""
+
+
+def _wants_fault_page(req: Request) -> bool:
+    """A browser's request, not under /api/ (the kiosks' and the public API's answers stay JSON)."""
+    return _wants_page(req) and not req.url.path.startswith("/api/")
+
+
 def create_app(db_url: str | None = None, engine: Engine | None = None, next_sync_s: int = 60, *,
                media_size: tuple[int, int] = (1280, 720), spool_dir: str | os.PathLike[str] | None = None,
                upload_limit: int = 500 * 1024 * 1024, rate_limits: RateLimits | None = None,
@@ -283,6 +368,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     limiter = Limiter(limits.storage)
     login_guard = LoginGuard(limiter, limits)
     enroll_guard = EnrollGuard(limiter, limits)
+    app.add_middleware(_KeepForm)  # innermost: a browser form's body, for the page of a database fault
     app.add_middleware(RateLimitMiddleware, limiter=limiter, limits=limits, trusted_proxies=trusted_proxies)
     # Outermost (added last): its headers go on every answer, a 429 included; cross-site posts stop here.
     app.add_middleware(SecurityMiddleware, trusted_proxies=trusted_proxies, hsts=hsts)
@@ -315,12 +401,16 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
 
     @app.exception_handler(OperationalError)
     async def _db_busy(req: Request, exc: OperationalError) -> Response:
-        status = mediajobs.storage_fault(exc)
+        status = await run_in_threadpool(database_fault, exc, engine)  # may write a probe on a failing disk
         if status is not None:  # a database on a full (507) or read-only (503) disk: not over in two seconds
             return _no_room(req, exc, status)
-        # Locked SQLite, a PostgreSQL failover: transient, and the kiosk retries with backoff.
+        # Locked SQLite, a PostgreSQL failover: transient, and the kiosk retries with backoff. A browser gets a page
+        # that says so (wait a minute, try again) and shows back what was typed; the kiosks and scripts the JSON.
+        headers = {"Retry-After": "2"}
+        if _wants_fault_page(req):
+            return _fault_page(req, "busy", 503, {**headers, **_NO_STORE})
         return JSONResponse({"error": "unavailable", "reason": "database busy or unreachable; retry"},
-                            status_code=503, headers={"Retry-After": "2"})
+                            status_code=503, headers=headers)
 
     @app.exception_handler(DBAPIError)
     async def _db_refused(req: Request, exc: DBAPIError) -> Response:
@@ -354,11 +444,25 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
         lang = "en" if req.cookies.get(pages.STAFF_LANG_COOKIE) == "en" else "ja"
         reason = pages.staff_text(mediajobs.NO_ROOM_PAGE, lang)
         headers = {"Retry-After": "600", "Cache-Control": "no-store"}
-        if _wants_page(req):
-            body = (f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><title>{status}</title></head>'
-                    f"<body><main><p>{html.escape(reason)}</p></main></body></html>")
-            return HTMLResponse(body, status_code=status, headers=headers)
+        if _wants_fault_page(req):  # which of the two it is, what to do, and what was typed (server_sync/pages.py)
+            return _fault_page(req, "full" if status == mediajobs.FULL else "read_only", status, headers)
         return JSONResponse({"error": "no_room", "reason": reason}, status_code=status, headers=headers)
+
+    def _fault_page(req: Request, kind: str, status: int, headers: dict[str, str]) -> HTMLResponse:
+        """The page a browser gets for a request the database could not serve (:func:`database_fault`): in the
+        staff member's language (their cookie) or the visitor's (``?lang=``); a form it sent, shown back."""
+        lang = _lang(req.query_params.get("lang") or req.cookies.get(pages.STAFF_LANG_COOKIE))
+        kept = req.scope.get(_FORM_KEPT)
+        form = None
+        if isinstance(kept, bytearray) and len(kept) <= FORM_KEPT_LIMIT:
+            try:
+                form = parse_qsl(kept.decode("utf-8"), keep_blank_values=True, max_num_fields=2000)
+            except (UnicodeDecodeError, ValueError):
+                form = None
+        lead = "" if kind == "busy" else pages.staff_text(mediajobs.NO_ROOM_PAGE, lang)  # the JSON's reason too
+        body = pages.db_fault_page(kind, lang, posted=req.method == "POST", action=_target(req), form=form,
+                                   home="/staff" if req.url.path.startswith("/staff") else "/", lead=lead)
+        return HTMLResponse(body, status_code=status, headers=headers)
 
     # --- kiosk protocol ---------------------------------------------------------------------------
     @app.post("/api/v1/enroll", tags=["sync"], summary="Register a kiosk key with a one-time code",

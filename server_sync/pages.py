@@ -170,6 +170,25 @@ def not_found_page(lang: str) -> str:
     return _render("not_found.html", lang)
 
 
+def db_fault_page(kind: str, lang: str, *, posted: bool = False, action: str = "",
+                  form: list[tuple[str, str]] | None = None, home: str = "/", lead: str = "") -> str:
+    """What a browser gets when the portal's database cannot serve its request (server_sync/app.py): ``kind`` is
+    ``full`` (507) or ``read_only`` (503), not worth retrying until someone fixes the disk, or ``busy`` (503, worth
+    another try in a moment). ``posted``: a form was sent (its content "was not saved"); ``form``: its fields as
+    sent (a browser's urlencoded form), shown back and sent again by a button to ``action``. A password is neither
+    shown nor put back into the page; the CSRF token goes back hidden, not shown. ``lead``: a storage fault's first
+    words, already in ``lang`` (the JSON answer's reason: server_sync/mediajobs.py ``NO_ROOM_PAGE``)."""
+    fields = [(k, v) for k, v in form or [] if not _secret(k)]
+    shown = [(k, v) for k, v in fields if k != "csrf" and v.strip()]
+    return _render("db_fault.html", lang, "/", kind=kind, posted=posted, action=action, fields=fields, shown=shown,
+                   secret=len(fields) < len(form or []), lead=lead, home=home)
+
+
+def _secret(name: str) -> bool:
+    """A field never shown back nor carried in the page (a password, a PIN, a secret or token of any kind)."""
+    return any(w in name.lower() for w in ("password", "pin", "secret", "token"))
+
+
 def receipt_page(r: dict[str, Any] | None, code: str, projects: list[dict[str, Any]], lang: str) -> str:
     """``projects`` (queries.projects) gives each donation's project title and policy area."""
     titles = {p["id"]: _title(p, lang) for p in projects}
