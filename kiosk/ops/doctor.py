@@ -19,7 +19,7 @@ from urllib.parse import urljoin, urlparse
 
 from kiosk.config import KioskConfig, load_config
 from kiosk.ops.checks import Check
-from kiosk.ops.status import SYNC_STATE_FILE, read_saved_sync
+from kiosk.ops.status import SYNC_STATE_FILE, mount_options, read_disk_writable, read_saved_sync
 
 MIN_FREE_BYTES = 200 * 1024 * 1024
 
@@ -94,6 +94,16 @@ def disk_checks(cfg: KioskConfig, min_free_bytes: int = MIN_FREE_BYTES) -> list[
                       f"free space: remove old exports/logs, or grow the data partition holding {d}")]
     if d.exists() and not os.access(d, os.W_OK):
         return [Check("disk", "fail", f"{d} is not writable", f"chown -R kiosk:kiosk {d}, or remount it read-write")]
+    if d.exists() and read_disk_writable(d) is False:
+        # statvfs and access(2) said "rw" above, yet nothing can be written: the kernel turned the file system
+        # read-only after an I/O error (ext4's errors=remount-ro, "emergency_ro"). No permission to fix: the card
+        # or disk is failing.
+        why = ("the kernel stopped all writes after a disk error" if "emergency_ro" in (mount_options(d) or set())
+               else "a test write there fails")
+        return [Check("disk", "fail", f"{d} is read-only: {why}; the SD card is probably failing and nothing "
+                      "can be saved",
+                      "export the ledger to USB if it still reads (`kiosk export usb`), then replace the SD card "
+                      "and restore from the backup; call the maintainer")]
     return [Check("disk", "ok", f"{free_mb} MB free on {probe}")]
 
 

@@ -8,6 +8,7 @@ payment, sync, player) feed their own numbers into :class:`StatusInputs`.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -366,13 +367,75 @@ def read_uptime(path: Path = Path("/proc/uptime")) -> float | None:
         return None
 
 
-def read_disk_writable(path: Path) -> bool | None:
-    """Whether the data directory can be written now. ``access(2)`` answers EROFS for a read-only mount even
-    for root, without writing anything (a probe file would itself fail on a full disk)."""
+MOUNTINFO = Path("/proc/self/mountinfo")
+
+
+def _unescape_mount(field: str) -> str:
+    """A mountinfo path field: the kernel writes space, tab, newline and backslash as octal (``\\040``)."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def mount_options(path: Path, mountinfo: Path = MOUNTINFO) -> set[str] | None:
+    """The options of the mount holding ``path``, the mount's own (``rw``/``ro``, ...) and its file system's
+    (ext4's ``emergency_ro``, ``errors=remount-ro``, ...) together, from ``/proc/self/mountinfo``; None when it
+    cannot be read (not Linux, no /proc). The mount is the one with the longest mount point above ``path``,
+    the last of those mounted there."""
     try:
-        return os.access(path, os.W_OK) if path.exists() else None
+        real = os.path.realpath(path)
+        lines = mountinfo.read_text(errors="replace").splitlines()
     except OSError:
         return None
+    best: tuple[int, set[str]] | None = None
+    for line in lines:
+        head, sep, tail = line.partition(" - ")
+        fields, rest = head.split(), tail.split()
+        if not sep or len(fields) < 6 or len(rest) < 3:
+            continue
+        point = _unescape_mount(fields[4])
+        if not (real == point or real.startswith(point.rstrip("/") + "/")):
+            continue
+        if best is None or len(point) >= best[0]:
+            best = (len(point), set(fields[5].split(",")) | set(rest[2].split(",")))
+    return None if best is None else best[1]
+
+
+READ_ONLY_OPTIONS = frozenset({"ro", "emergency_ro"})
+"""Mount options that say nothing can be written: ``ro``, and ``emergency_ro``, what ext4 shows (in the file
+system's options of /proc/self/mountinfo and in /proc/mounts) once the kernel turned it read-only after an I/O
+error (``errors=remount-ro``: a failing SD card) while the mount itself still says ``rw``."""
+
+
+def read_disk_writable(path: Path, mountinfo: Path = MOUNTINFO) -> bool | None:
+    """Whether the data directory can be written now; None when it is not there or cannot be judged.
+
+    ``access(2)`` and ``statvfs`` alone are not enough: an ext4 the kernel turned read-only after an I/O error
+    (``errors=remount-ro``, what a failing SD card does) still says "rw" to both, and every write fails with
+    EROFS. So the mount's options are read (:func:`mount_options`: ``ro`` or ``emergency_ro``), and then an empty
+    probe file is made and removed in ``path`` (no data, no fsync: a metadata change the journal takes). A full
+    disk is not read-only: a probe refused for want of room (ENOSPC, EDQUOT) counts as writable, and the free
+    space says the rest. Only for the status page and `kiosk doctor`, when asked: never on the tap path."""
+    try:
+        if not path.is_dir():
+            return None
+        if not os.access(path, os.W_OK) or os.statvfs(path).f_flag & os.ST_RDONLY:
+            return False
+    except OSError:
+        return None
+    opts = mount_options(path, mountinfo)
+    if opts is not None and opts & READ_ONLY_OPTIONS:
+        return False
+    probe = path / f".disk-probe-{os.getpid()}-{os.urandom(4).hex()}"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        return False if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO) else None
+    try:
+        probe.unlink()
+    except OSError as exc:
+        return False if exc.errno in (errno.EROFS, errno.EIO) else None
+    return True
 
 
 def read_disk_free(path: Path) -> int | None:

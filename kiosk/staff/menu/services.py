@@ -23,7 +23,14 @@ from kiosk.config.player import PlaylistItem
 from kiosk.config.staff import OpsSettings
 from kiosk.ledger import Ledger
 from kiosk.ledger.writer import LedgerWriter
-from kiosk.ops.status import StatusInputs, ledger_figures, read_disk_free, read_soc_temp, read_uptime
+from kiosk.ops.status import (
+    StatusInputs,
+    ledger_figures,
+    read_disk_free,
+    read_disk_writable,
+    read_soc_temp,
+    read_uptime,
+)
 from kiosk.payment.base import RefundResult
 from kiosk.staff.gate import StaffGate
 from kiosk.staff.usb_export import ExportResult, Stick, export_day, find_sticks, journal_lines
@@ -131,6 +138,7 @@ class MenuServices:
             setattr(x, k, v)
         if self.data_dir is not None:
             x.disk_free_bytes = read_disk_free(self.data_dir)
+            x.disk_writable = read_disk_writable(self.data_dir)  # a disk gone read-only is the red line here too
         return x
 
 
