@@ -11,6 +11,7 @@ import argparse
 import importlib
 import json
 import sys
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -43,8 +44,14 @@ def _keygen(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from kiosk.ledger import keys, verify_path
 
+    if not Path(args.path).exists():
+        # Not "INVALID": nothing was checked, and an auditor must not read a typo as a tampered ledger.
+        return _not_checked(args, f"{args.path} does not exist (give a ledger database or a file written by "
+                                  "`kiosk ledger export`)")
     pub = keys.load_public(args.pubkey) if args.pubkey else None
-    note = Path(args.checkpoint).read_text("utf-8") if args.checkpoint else None
+    note = _checkpoint_note(args.checkpoint) if args.checkpoint else None
+    if isinstance(note, _NotANote):
+        return _not_checked(args, note.why)
     trusted: dict[int, bytes] = {}
     for t in args.trust_key or []:
         seq, _, hexkey = t.partition(":")
@@ -61,6 +68,42 @@ def _verify(args: argparse.Namespace) -> int:
     else:
         print(result.summary())
     return 0 if result.ok else 1
+
+
+def _not_checked(args: argparse.Namespace, why: str) -> int:
+    """Exit 1 with ``NOT CHECKED: why`` (or, with ``--json``, ``{"ok": false, "checked": false, "error": why}``):
+    the input could not be read, so nothing was checked; never the word INVALID, which says "tampered"."""
+    if args.json:
+        print(json.dumps({"ok": False, "checked": False, "error": why}, ensure_ascii=False))
+    else:
+        print(f"NOT CHECKED: {why}")
+    return 1
+
+
+@dataclass(frozen=True)
+class _NotANote:
+    why: str
+
+
+def _checkpoint_note(path: str) -> str | _NotANote:
+    """The signed checkpoint note ``--checkpoint`` names: a note file, or a saved receipt answer
+    (``/api/v1/receipts/CODE``, as `kiosk receipt verify --file` takes), whose ``verification.checkpoint`` is
+    the kiosk's signed note the receipt was proved against; why not, if it is neither (nothing is checked then)."""
+    try:
+        text = Path(path).read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return _NotANote(f"--checkpoint {path}: cannot read it ({getattr(exc, 'strerror', None) or exc})")
+    if not text.lstrip().startswith("{"):
+        return text
+    try:
+        doc = json.loads(text)
+        note = doc["verification"]["checkpoint"]
+    except (ValueError, KeyError, TypeError):
+        note = None
+    if not isinstance(note, str):
+        return _NotANote(f"--checkpoint {path} is neither a signed checkpoint note nor a saved receipt answer "
+                         "(/api/v1/receipts/CODE) with one")
+    return note
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -168,7 +211,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     v = lsub.add_parser("verify", help="check every entry, signature, link and checkpoint")
     v.add_argument("path", help="ledger database or export file")
     v.add_argument("--pubkey", help="the kiosk's public key (PEM) the ledger must be signed with")
-    v.add_argument("--checkpoint", help="a signed checkpoint note the ledger must be consistent with")
+    v.add_argument("--checkpoint", metavar="FILE",
+                   help="a signed checkpoint note the ledger must be consistent with, or a saved receipt answer "
+                        "(/api/v1/receipts/CODE) whose checkpoint is used")
     v.add_argument("--json", action="store_true", help="print the result as JSON")
     v.add_argument("--trust-key", action="append", metavar="SEQ:HEX",
                    help="a key change an administrator announced at the portal (the kiosk's old key was lost); "
