@@ -436,6 +436,10 @@ sponsor_pools = Table(
     Column("end", String(10), nullable=True),
     Column("allocations", Text, nullable=False, server_default="{}"),
     Column("created_ms", BigInteger, nullable=False),
+    # Made one higher by every change of the pool's form fields (server_sync/pools.py ``save_pool``), never by the
+    # allocations handed out at each sync: the pools page carries the version each pool was shown at (hidden
+    # ``seen``), and a change from a page opened before a colleague's is refused (compare-and-set in the UPDATE).
+    Column("version", BigInteger, nullable=False, server_default="0"),
 )
 
 # A card's points handed to one kiosk to spend (docs/points.md): cumulative, per donor token and kiosk.
@@ -530,6 +534,7 @@ _ADDED_COLUMNS = {
     "portal_boots": ("floor_ms",),
     "portal_media_info": ("poster_sha256",),
     "portal_media_jobs": ("kind", "duration_s", "poster_sha256"),
+    "portal_sponsor_pools": ("version",),
 }
 
 

@@ -86,6 +86,65 @@ def pool_refusal(exc: ConfigDocError, lang: str) -> Errors:
     return {"pool": (N_("Could not publish: %(reason)s"), {"reason": pages.refusal(exc, lang)})}
 
 
+# A change from a pools page opened before someone else changed (or added) that pool (pools.PoolChanged): shown
+# above the form, which keeps what was typed, with what is saved now beside it.
+POOL_CHANGED = N_("Someone else changed the pool %(id)s after you opened this page. Nothing was saved, and nothing "
+                  "new was sent to the kiosks. Check what is saved now in the table below. What you typed is still "
+                  "in the form: if it is still right, press “Save and publish to the kiosks” again.")
+POOL_ADDED = N_("Someone else added the pool %(id)s after you opened this page. Nothing was saved, and nothing new "
+                "was sent to the kiosks. Check what is saved now in the table below. What you typed is still in the "
+                "form: if it is still right, press “Save and publish to the kiosks” again.")
+# The pool's fields as the pools form labels them (gettext ids), for the table beside a refused stale change.
+POOL_FIELDS = [("sponsor", N_("Sponsor (Japanese)")), ("sponsor_en", N_("Sponsor (English)")),
+               ("funded_yen", N_("Funded (yen)")), ("yen_per_point", N_("Yen per point")),
+               ("per_kiosk_yen", N_("Handed to each kiosk at a time (yen)")),
+               ("areas", N_("Only for these areas (none: every area)")), ("start", N_("First day (optional)")),
+               ("end", N_("Last day (optional)"))]
+
+
+def pool_versions(items: list[dict[str, Any]]) -> str:
+    """The pools page's hidden ``seen``: each pool's version as the page shows it, ``{"id": version}``."""
+    return json.dumps({p["id"]: int(p["version"]) for p in items}, sort_keys=True, separators=(",", ":"))
+
+
+def seen_pool(form: dict[str, list[str]], pool_id: str) -> int | None:
+    """The version pool ``pool_id`` had when the posted pools page was opened (its hidden ``seen``); -1 if the page
+    did not show that pool (added since) or ``seen`` does not read as the page writes it (refused, never saved on a
+    guess); None if the form carries no ``seen`` (a script, a page of an older portal: saved as before)."""
+    raw = _one(form, "seen")
+    if not raw:
+        return None
+    try:
+        versions = json.loads(raw)
+    except ValueError:
+        return -1
+    got = versions.get(pool_id) if isinstance(versions, dict) else None
+    return got if isinstance(got, int) and not isinstance(got, bool) and got >= 0 else -1
+
+
+def pool_differences(form: dict[str, list[str]], v: dict[str, Any], now: dict[str, Any] | None,
+                     lang: str) -> list[dict[str, str]]:
+    """The fields where the refused change (``form`` as typed, ``v`` as checked) differs from the pool saved now:
+    label, what was typed and what is saved, as the staff member reads them."""
+    if now is None:
+        return []
+
+    def areas(codes: list[str]) -> str:
+        return "、".join(pages.area_title(a, lang) or a for a in codes) or pages.staff_text(N_("every area"), lang)
+
+    rows = []
+    for name, label in POOL_FIELDS:
+        if name == "areas":
+            mine, saved, typed, shown = v["areas"], now["areas"], areas(v["areas"]), areas(now["areas"])
+        else:
+            mine, saved = v[name], now[name]
+            typed = _one(form, name)
+            shown = f"{saved:,}" if isinstance(saved, int) else (saved or "")
+        if (mine or None) != (saved or None):
+            rows.append({"name": name, "label": pages.staff_text(label, lang), "typed": typed, "now": shown})
+    return rows
+
+
 def check_pool(form: dict[str, list[str]]) -> tuple[dict[str, Any], Errors]:
     e: Errors = {}
     v: dict[str, Any] = {
@@ -268,12 +327,21 @@ def install(app: FastAPI, engine: Engine) -> None:
 
     # --- sponsor pools ----------------------------------------------------------------------------
     def pools_page(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]] | None = None,
-                   errors: Errors | None = None, notice: str = "") -> str:
+                   errors: Errors | None = None, notice: str = "", stale: dict[str, Any] | None = None) -> str:
+        """The pools page. Its hidden ``seen`` is the versions of the pools it shows, read with them. A form sent
+        back after another refusal keeps the versions it was sent with for the pools it showed (the staff member
+        has not been told of a change of those since) and takes the versions shown now for pools listed for the
+        first time; after a stale refusal (``stale``: the message and the differing fields) it carries the versions
+        shown now, so that saving again is a deliberate choice."""
         with engine.connect() as conn:
             items = pools.balances(conn)
         blank = {"yen_per_point": ["1"], "per_kiosk_yen": ["5000"], "action": ["add"]}
+        seen = json.loads(pool_versions(items))
+        if stale is None and form is not None and _one(form, "seen"):
+            seen.update({p: v for p in seen if (v := seen_pool(form, p)) not in (None, -1)})
         return pages.staff_page("staff_pools.html", lang, pools=items, form=form or blank,
-                                errors=tr(lang, errors or {}), areas=AREAS, notice=notice, nav="pools", **c)
+                                errors=tr(lang, errors or {}), areas=AREAS, notice=notice, nav="pools",
+                                seen=json.dumps(seen, sort_keys=True, separators=(",", ":")), stale=stale, **c)
 
     @app.get("/staff/pools", response_class=HTMLResponse, tags=["staff"])
     def pools_get(request: Request) -> Response:
@@ -292,8 +360,17 @@ def install(app: FastAPI, engine: Engine) -> None:
             action = _one(form, "action")
             new = {"add": True, "change": False}.get(action)
             if not e:
+                # A change carries the version of the pool the page showed: a colleague's change (or add) of the
+                # pool since the page was opened refuses it. An add needs none (the database refuses a taken ID).
+                seen = None if new else seen_pool(form, v["id"])
                 try:
-                    pools.save_pool(engine, v, new=new)
+                    pools.save_pool(engine, v, new=new, seen=seen)
+                except pools.PoolChanged:
+                    with engine.connect() as conn:
+                        now = next((p for p in pools.list_pools(conn) if p["id"] == v["id"]), None)
+                    message = pages.staff_text(POOL_ADDED if seen == -1 else POOL_CHANGED, lang, id=v["id"])
+                    return ui.html(pools_page(who, lang, c, form, stale={
+                        "message": message, "rows": pool_differences(form, v, now, lang)}), 409)
                 except ConfigDocError as exc:
                     e.update(pool_refusal(exc, lang))
             if e:

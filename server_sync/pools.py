@@ -111,6 +111,13 @@ class PoolExists(ConfigDocError):
     moment ago): nothing is saved, the colleague's pool is unchanged. Code ``pool_id_taken`` (``id``)."""
 
 
+class PoolChanged(ConfigDocError):
+    """A change (``save_pool(..., seen=N)``) made from a page that showed the pool at version ``N``, when someone
+    else has changed the pool since (its ``version`` is no longer ``N``), or added it after the page was opened
+    (``seen=-1``): nothing is saved, the colleague's pool and the published config are unchanged. Code
+    ``pool_changed`` (``id``)."""
+
+
 class NoSuchPool(ConfigDocError):
     """A change (``save_pool(..., new=False)``) named an ID no pool has: nothing is added. Code
     ``pool_not_found`` (``id``)."""
@@ -132,7 +139,7 @@ def _insert_new(conn: Connection, values: dict[str, Any]) -> bool:
     return bool(conn.execute(ins.values(**values).on_conflict_do_nothing(index_elements=["id"])).rowcount)
 
 
-def save_pool(engine: Engine, v: dict[str, Any], new: bool | None = None) -> None:
+def save_pool(engine: Engine, v: dict[str, Any], new: bool | None = None, seen: int | None = None) -> None:
     """Create or change a pool (``id``, ``sponsor``, ``sponsor_en``, ``funded_yen``, ``yen_per_point``,
     ``per_kiosk_yen``, ``areas``, ``start``, ``end``), hand out allocations and publish.
 
@@ -141,6 +148,12 @@ def save_pool(engine: Engine, v: dict[str, Any], new: bool | None = None) -> Non
     in one statement, so two adds of one ID at the same moment give one pool and one refusal. False for a change:
     :class:`NoSuchPool` if no pool has the ID (nothing is added). None (a form without the choice, a script): create
     or change, as before.
+
+    ``seen``: for a change, the pool's ``version`` as the page the change was made on showed it (-1: the page did
+    not show the pool at all). The pool is changed only if it is still at that version, checked in the UPDATE
+    itself (``WHERE version = :seen``, which makes it one higher), never by a read before it; else
+    :class:`PoolChanged` and nothing is saved. None (a script, a page of an older portal): changed whatever its
+    version, as before. Every change through here makes the version one higher.
 
     The funded amount may not go below what is already handed to kiosks (that money may be spent offline):
     ``ConfigDocError`` code ``pool_below_handed`` (``handed``: that yen), the staff page words it from the code.
@@ -160,11 +173,15 @@ def save_pool(engine: Engine, v: dict[str, Any], new: bool | None = None) -> Non
                 raise NoSuchPool(f"no pool {v['id']!r}", "pool_not_found", id=v["id"])
             conn.execute(sponsor_pools.insert().values(id=v["id"], allocations="{}", created_ms=_now_ms(), **fields))
         else:
+            change = sponsor_pools.update().where(sponsor_pools.c.id == v["id"])
+            if seen is not None:  # compare-and-set: a colleague's change since the page was opened matches no row
+                change = change.where(sponsor_pools.c.version == seen)
+            if not conn.execute(change.values(**fields, version=sponsor_pools.c.version + 1)).rowcount:
+                raise PoolChanged(f"pool {v['id']!r} changed since version {seen}", "pool_changed", id=v["id"])
             handed = sum(json.loads(row._mapping["allocations"] or "{}").values())
-            if v["funded_yen"] < handed:
+            if v["funded_yen"] < handed:  # raised inside the transaction: the change above is not saved
                 raise ConfigDocError(f"¥{handed:,} of this pool is already handed to kiosks; it cannot be "
                                      f"funded with less", "pool_below_handed", handed=handed)
-            conn.execute(sponsor_pools.update().where(sponsor_pools.c.id == v["id"]).values(**fields))
         if len(pushed_pools(conn)) > MAX_PUSHED:  # raised inside the transaction: the pool is not saved
             raise TooManyPools(f"{MAX_PUSHED} pools are running or ended within {KEEP_ENDED_DAYS} days",
                                "too_many_pools", max=MAX_PUSHED, days=KEEP_ENDED_DAYS)
