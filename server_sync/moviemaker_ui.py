@@ -31,7 +31,8 @@ from server_sync.mediajobs import MediaJobs
 from server_sync.operator import NO_ROOM_ANSWER, TO_MOVIES, Forbidden, NotFound, StaffUI
 
 _JS = resources.files("server_sync").joinpath("static/moviemaker.js").read_bytes()
-NOTICES = {"published": N_("Published: the movie is now in Videos, and staff can put it in a playlist."),
+NOTICES = {"published": N_("Published. It is not on the kiosks yet: it plays there once the center staff put it in a "
+                           "kiosk playlist. Tell them the movie is ready."),
            "discarded": N_("Discarded.")}
 
 

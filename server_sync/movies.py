@@ -62,6 +62,11 @@ TOO_THIN = N_("Photo %(n)s is too long and thin (%(w)s × %(h)s pixels): its lon
 CORRUPT = N_("Photo %(n)s is damaged and cannot be read. Check that it opens on the phone or PC, then choose it again "
              "or choose another photo.")
 EMPTY = N_("Photo %(n)s is empty.")
+HEIC = N_("Photo %(n)s is an iPhone photo in the HEIC format, which the portal cannot read. Choose it again from the "
+          "iPhone itself on this page (the iPhone then sends it as a JPEG), or save it as a JPEG on the PC first.")
+"""A HEIF/HEIC file (an iPhone's usual photo format, often copied to a PC as-is): "not a photo" would puzzle
+its owner, who took it with a camera; the message says how to send it so the portal can read it."""
+HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
 CAPTION_LONG = N_("Too long: at most %(max)s characters.")
 CAPTION_CONTROL = N_("Line breaks, tabs and invisible control characters cannot be used: write the caption on one "
                      "line.")
@@ -295,12 +300,24 @@ def check_photos(paths: dict[int, Path]) -> dict[str, tuple[str, dict[str, Any]]
         elif a["error"] == "too_thin":  # scaled to cover the frame, a thin strip would take gigabytes
             errors[f"photo{slot}"] = (TOO_THIN, {"n": n, "w": f"{a['width']:,}", "h": f"{a['height']:,}",
                                                  "max": a["max"]})
+        elif _is_heif(paths[slot]):  # not read (not_image or corrupt): say what to do with an iPhone's photo
+            errors[f"photo{slot}"] = (HEIC, {"n": n})
         elif a["error"] == "corrupt":
             log.info("photo %s is damaged: %s", n, str(a.get("detail", ""))[:500])  # Pillow's words: the log's
             errors[f"photo{slot}"] = (CORRUPT, {"n": n})
         else:
             errors[f"photo{slot}"] = (NOT_IMAGE, {"n": n})
     return errors
+
+
+def _is_heif(path: Path) -> bool:
+    """An ISO-BMFF file whose major brand is HEIF/HEIC (``....ftypheic``)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(12)
+    except OSError:
+        return False
+    return head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS
 
 
 def write_spec(spool: Path, job_id: str, *, group: str, project: str, area: str, size: tuple[int, int],
