@@ -102,6 +102,25 @@ POOL_FIELDS = [("sponsor", N_("Sponsor (Japanese)")), ("sponsor_en", N_("Sponsor
                ("end", N_("Last day (optional)"))]
 
 
+# The pools page opened by a pool's "change" link (``?edit=<id>``): the form holds that pool as saved, to change only
+# what is meant; an ID no pool has opens the empty "add" form with a note, never an error page.
+POOL_EDITING = N_("You are changing the pool %(id)s. What is saved now is filled in below: change only what you "
+                  "mean to, then press “Save and publish to the kiosks”.")
+POOL_EDIT_MISSING = N_("There is no pool with the ID %(id)s, so there is nothing to change. To change a pool, press "
+                       "“Change this pool” beside it in the list above. The form below adds a new pool.")
+# A change opened from one pool's link whose ID was then edited would change another pool with this one's values.
+POOL_EDIT_OTHER_ID = N_("This form changes the pool %(id)s, so its ID cannot be changed here. Nothing was saved. To "
+                        "change another pool, press “Change this pool” beside it in the list above; to add a new pool "
+                        "with these values, choose “Add a new pool”.")
+
+
+def stored_pool_form(p: dict[str, Any]) -> dict[str, list[str]]:
+    """Pool ``p`` as saved, as the pools form's fields with "change" chosen (its ``editing``: the pool it opened)."""
+    form = {k: ["" if p[k] is None else str(p[k])] for k in ("id", "sponsor", "sponsor_en", "funded_yen",
+                                                             "yen_per_point", "per_kiosk_yen", "start", "end")}
+    return {**form, "areas": list(p["areas"]), "action": ["change"], "editing": [p["id"]]}
+
+
 def pool_versions(items: list[dict[str, Any]]) -> str:
     """The pools page's hidden ``seen``: each pool's version as the page shows it, ``{"id": version}``."""
     return json.dumps({p["id"]: int(p["version"]) for p in items}, sort_keys=True, separators=(",", ":"))
@@ -327,27 +346,41 @@ def install(app: FastAPI, engine: Engine) -> None:
 
     # --- sponsor pools ----------------------------------------------------------------------------
     def pools_page(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]] | None = None,
-                   errors: Errors | None = None, notice: str = "", stale: dict[str, Any] | None = None) -> str:
+                   errors: Errors | None = None, notice: str = "", stale: dict[str, Any] | None = None,
+                   edit: str | None = None) -> str:
         """The pools page. Its hidden ``seen`` is the versions of the pools it shows, read with them. A form sent
         back after another refusal keeps the versions it was sent with for the pools it showed (the staff member
         has not been told of a change of those since) and takes the versions shown now for pools listed for the
         first time; after a stale refusal (``stale``: the message and the differing fields) it carries the versions
-        shown now, so that saving again is a deliberate choice."""
+        shown now, so that saving again is a deliberate choice. ``edit`` (a pool's "change" link): the form holds
+        that pool as read with the list and its version, "change" chosen; an ID no pool has: the empty form and a
+        note."""
         with engine.connect() as conn:
             items = pools.balances(conn)
         blank = {"yen_per_point": ["1"], "per_kiosk_yen": ["5000"], "action": ["add"]}
+        editing = missing = ""
+        if form is None and edit is not None:
+            pool = next((p for p in items if p["id"] == edit), None)
+            if pool is None:
+                shown = edit if len(edit) <= 60 else edit[:60] + "…"
+                missing = pages.staff_text(POOL_EDIT_MISSING, lang, id=shown)
+            else:
+                form = stored_pool_form(pool)
+                editing = pages.staff_text(POOL_EDITING, lang, id=pool["id"])
         seen = json.loads(pool_versions(items))
         if stale is None and form is not None and _one(form, "seen"):
             seen.update({p: v for p in seen if (v := seen_pool(form, p)) not in (None, -1)})
         return pages.staff_page("staff_pools.html", lang, pools=items, form=form or blank,
                                 errors=tr(lang, errors or {}), areas=AREAS, notice=notice, nav="pools",
-                                seen=json.dumps(seen, sort_keys=True, separators=(",", ":")), stale=stale, **c)
+                                seen=json.dumps(seen, sort_keys=True, separators=(",", ":")), stale=stale,
+                                editing=editing, edit_missing=missing, **c)
 
     @app.get("/staff/pools", response_class=HTMLResponse, tags=["staff"])
     def pools_get(request: Request) -> Response:
         def render(w: staff.Who, lg: str, c: dict[str, Any]) -> str:
             key = request.query_params.get("done", "")
-            return pools_page(w, lg, c, notice=pages.staff_text(NOTICES[key], lg) if key in NOTICES else "")
+            return pools_page(w, lg, c, notice=pages.staff_text(NOTICES[key], lg) if key in NOTICES else "",
+                              edit=request.query_params.get("edit"))
         return ui.page(request, "admin", render)
 
     @app.post("/staff/pools", response_class=HTMLResponse, tags=["staff"])
@@ -359,6 +392,9 @@ def install(app: FastAPI, engine: Engine) -> None:
             # before the field) creates or changes, as before.
             action = _one(form, "action")
             new = {"add": True, "change": False}.get(action)
+            opened = _one(form, "editing")  # the pool whose "change" link opened the form (none: typed by hand)
+            if new is False and opened and "id" not in e and v["id"] != opened:
+                e["id"] = (POOL_EDIT_OTHER_ID, {"id": opened})
             if not e:
                 # A change carries the version of the pool the page showed: a colleague's change (or add) of the
                 # pool since the page was opened refuses it. An add needs none (the database refuses a taken ID).
