@@ -48,7 +48,10 @@ def _verify(args: argparse.Namespace) -> int:
         # Not "INVALID": nothing was checked, and an auditor must not read a typo as a tampered ledger.
         return _not_checked(args, f"{args.path} does not exist (give a ledger database or a file written by "
                                   "`kiosk ledger export`)")
-    pub = keys.load_public(args.pubkey) if args.pubkey else None
+    try:
+        pub = keys.load_public(args.pubkey) if args.pubkey else None
+    except keys.KeyError_ as exc:  # not the key the auditor meant: nothing was checked against it
+        return _not_checked(args, f"--pubkey {exc}")
     note = _checkpoint_note(args.checkpoint) if args.checkpoint else None
     if isinstance(note, _NotANote):
         return _not_checked(args, note.why)

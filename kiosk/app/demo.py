@@ -12,7 +12,10 @@ Run again on the same directory, it continues the same ledger.
   app. A script thread touches the screen where the buttons were drawn and taps
   cards on the simulated reader; for each acknowledged donation (a thank-you
   frame was flipped, which the flow allows only after the ledger commit) it
-  prints one flushed line ``donation seq=<seq> project=<id> amount=<yen>``.
+  prints one flushed line ``donation seq=<seq> project=<id> amount=<yen>``, then the gift's receipt
+  (``  receipt: <portal>/r/<code>#k=<key id>``, the link its thank-you QR code holds; ``  receipt code:
+  <code>`` without the demo portal) to try the receipt page with. The code lets whoever holds it see that
+  gift: it goes to this terminal only (``out``), never to the log.
   With ``screenshots`` it saves one PNG per screen.
 """
 
@@ -133,9 +136,12 @@ class Script(threading.Thread):
     amount → tap, and the same in English (so every screen and the toggle are used).
     """
 
-    def __init__(self, app: Any, taps: int, first_n: int, out: TextIO, *, slow_first_charge_ms: int = 0):
+    def __init__(self, app: Any, taps: int, first_n: int, out: TextIO, *, slow_first_charge_ms: int = 0,
+                 portal: bool = False):
         super().__init__(name="demo-script", daemon=True)
         self.app = app
+        self.portal = portal
+        """The demo portal runs: each receipt's link opens there (without it, only the code is printed)."""
         self.taps = taps
         self.first_n = first_n
         self.out = out
@@ -213,6 +219,11 @@ class Script(threading.Thread):
             t = p.screen
             self.result.given.append(Given(t.receipt_seq, t.project, t.amount_yen, t.points_earned))
             print(f"donation seq={t.receipt_seq} project={t.project} amount={t.amount_yen}", file=self.out, flush=True)
+            # The receipt as the thank-you QR code gives it. A secret of the donor's: printed to this terminal
+            # (the demo's own output), never logged.
+            receipt = (f"  receipt: {app.ctx.receipt_url(t.receipt_code)}" if self.portal
+                       else f"  receipt code: {t.receipt_code}")
+            print(receipt, file=self.out, flush=True)
         else:
             e = p.screen
             self.result.problems.append(f"donation {n}: error screen {e.kind} ({e.hint})")
@@ -327,7 +338,8 @@ def run_demo(taps: int, data_dir: Path, headless: bool, out: TextIO | None = Non
         if shots is not None:
             shots.attach(app)
         if headless:
-            script = Script(app, taps, start_count, out, slow_first_charge_ms=300 if shots else 0)
+            script = Script(app, taps, start_count, out, slow_first_charge_ms=300 if shots else 0,
+                            portal=portal is not None)
             result = script.result
             script.start()
             app.run(until=lambda a: result.done.is_set())
@@ -500,6 +512,10 @@ def _summary(cfg: KioskConfig, data_dir: Path, totals: dict, result: ScriptResul
               + f": {_n(portal_totals['count'], 'donation')}, ¥{portal_totals['total_yen']:,}", file=out)
     if sync_problem:
         print(f"problem: {sync_problem}", file=out)
+    if result is not None and result.given and portal_totals is not None:
+        print(f"receipts: the links above open on the demo portal, which stopped with the demo; "
+              f"`kiosk-portal serve --db sqlite:///{(data_dir / 'portal.db').resolve()}` serves them again "
+              "(its address + /r/<code>)", file=out)
     if result is not None:
         points = sum(g.points for g in result.given)
         print(f"points: {points} earned this run ({cfg.donation.points_per_100_yen} per ¥100)", file=out)

@@ -75,18 +75,46 @@ def load_private(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
     return sk
 
 
+PUBLIC_KEY_EXPECTED = ("expected the kiosk's public key: a PEM file that begins with '-----BEGIN PUBLIC KEY-----', "
+                       "as `kiosk keygen` writes it (a copy of keys/kiosk.pub from the kiosk's data folder)")
+"""What a public key file must be, said plainly (an auditor reads it after a wrong ``--pubkey``)."""
+
+
+def _what_it_holds(data: bytes) -> str:
+    """What a file that is not a PEM public key holds, in words (never the library's own message)."""
+    text = data.strip()
+    if not text:
+        return "is empty"
+    if b"PRIVATE KEY-----" in text:
+        return ("is a private signing key (like kiosk.key), not the public key: a private key stays on its "
+                "kiosk and is never handed out")
+    if b"-----BEGIN PUBLIC KEY-----" in text:
+        return "looks like a PEM public key but is damaged or cut short"
+    if text.startswith(b"-----BEGIN "):
+        label = text[len(b"-----BEGIN "):].split(b"-----", 1)[0].decode("ascii", "replace")
+        return f"is a PEM file of another kind ({label}), not a public key"
+    if len(text) == 64 and all(c in b"0123456789abcdefABCDEF" for c in text):
+        return "holds a key written as 64 hex digits (as the portal shows keys), not a PEM public key file"
+    return "is not a public key file"
+
+
 def load_public(path: str | os.PathLike[str]) -> Ed25519PublicKey:
+    """The public key in the PEM file ``path``; :class:`KeyError_` saying what the file is instead, if not."""
     p = Path(path)
     try:
         data = p.read_bytes()
+    except FileNotFoundError:
+        raise KeyError_(f"public key file {p} does not exist; {PUBLIC_KEY_EXPECTED}") from None
     except OSError as exc:
         raise KeyError_(f"cannot read public key {p}: {exc.strerror}") from None
     try:
         pk = serialization.load_pem_public_key(data)
-    except (ValueError, UnsupportedAlgorithm) as exc:
-        raise KeyError_(f"{p} is not a PEM public key: {exc}") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise KeyError_(f"{p} {_what_it_holds(data)}; {PUBLIC_KEY_EXPECTED}") from None
     if not isinstance(pk, Ed25519PublicKey):
-        raise KeyError_(f"{p} is not an Ed25519 public key")
+        kind = type(pk).__name__.removesuffix("PublicKey").removeprefix("_") or "other"
+        raise KeyError_(f"{p} is a public key of another kind ({kind}), not a kiosk's Ed25519 key; "
+                        f"{PUBLIC_KEY_EXPECTED}")
     return pk
 
 

@@ -7,7 +7,9 @@ sense after what came before (:class:`~kiosk.ledger.state.LedgerState`).
 Every checkpoint entry's note must verify and match the tree. Given an
 external checkpoint, or an export whose header carries the kiosk's signed
 checkpoint, the ledger must reach its size and match its root, which catches a
-truncated tail or a rewritten history.
+truncated tail or a rewritten history. An export's header checkpoint must be its
+newest checkpoint entry's note, as :func:`kiosk.ledger.export.write_export` writes it
+(a null one over checkpoint entries is a cut tail whose header was changed to hide it).
 """
 
 from __future__ import annotations
@@ -273,22 +275,26 @@ def verify_rows(rows: Iterable[Row], pubkey: Ed25519PublicKey | None = None, che
     if 0 in sizes:
         root_at[0] = st.tree.root()
     look_at, look = at_size if at_size is not None else (-1, None)
+    # An export's newest checkpoint entry (seq, note): an honest export's header carries exactly that note.
+    newest_cp: tuple[int, str] | None = None
     try:
         try:
             for row in rows:
                 if pool is None:
-                    v.feed(row)
+                    obj = v.feed(row)
                     if parallel and v.pub is not None:  # the key is known once genesis is checked
                         pool = SignaturePool(public_raw(v.pub))
                         pool_pub = v.pub
                 else:
-                    v.feed(row, check_signature=False)
+                    obj = v.feed(row, check_signature=False)
                     # Identity, not bytes (public_raw is a call into OpenSSL per row): every entry the genesis key
                     # signs gets that very object from the verifier; a key the chain changed to is a new object.
                     if v.signer is pool_pub:
                         pool.add(row.seq, row.signature, row.entry_hash)
                     elif not signature_ok(v.signer, row.signature, row.entry_hash):  # type: ignore[arg-type]
                         raise _Bad(row.seq, BAD_SIGNATURE)  # signed by a key the chain changed to: checked in order
+                if obj["type"] == "checkpoint":
+                    newest_cp = (row.seq, obj["data"]["note"])
                 if sizes and st.size in sizes:
                     root_at[st.size] = st.tree.root()
                 if st.size == look_at:
@@ -342,9 +348,26 @@ def verify_rows(rows: Iterable[Row], pubkey: Ed25519PublicKey | None = None, che
             result.checkpoint_size = cp.size
         else:
             result.export_checkpoint = f"export's own signed checkpoint of size {cp.size} matches the entries"
-    if header is not None and header.get("checkpoint") is None:
-        result.export_checkpoint = ("export carries no signed checkpoint: nothing in it vouches that no entries "
-                                    "were cut from its end")
+    if header is not None:
+        # `kiosk ledger export` puts the newest checkpoint entry's note in the header (kiosk/ledger/export.py), so
+        # a header without it, or with another note, was not written by an export: most likely its tail was cut
+        # and the header changed so that nothing would show it.
+        note = header.get("checkpoint")
+        if newest_cp is not None and note is None:
+            return _fail(result, st.size + 1,
+                         f"export header has no checkpoint, yet its entries hold checkpoint entries (the newest at "
+                         f"seq={newest_cp[0]}): an export always carries the newest one in its header, so this "
+                         "header was changed, and entries may have been cut from the end")
+        if newest_cp is not None and note != newest_cp[1]:
+            return _fail(result, 0, f"export header's checkpoint is not the note of its newest checkpoint entry "
+                                    f"(seq={newest_cp[0]}), as an export's always is: the header was changed")
+        if newest_cp is None and note is not None:
+            return _fail(result, 0, "export header carries a checkpoint, yet its entries hold no checkpoint entry "
+                                    "(an export's header checkpoint is its newest checkpoint entry's note): the "
+                                    "header or the entries were changed")
+        if note is None:
+            result.export_checkpoint = ("export carries no signed checkpoint (its ledger never wrote one): nothing "
+                                        "in it vouches that no entries were cut from its end")
     return result
 
 

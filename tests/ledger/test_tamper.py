@@ -290,7 +290,8 @@ def test_export_whose_header_checkpoint_is_forged(sample, tmp_path):
 
 def test_export_header_key_id_and_an_export_without_a_checkpoint(sample, tmp_path):
     """The header's key_id must be the genesis key's; an export with no checkpoint (a ledger that never wrote
-    one) still verifies, and the verdict says nothing vouches for its length."""
+    one) still verifies, and the verdict says nothing vouches for its length; a header whose checkpoint was
+    dropped over entries that hold checkpoint entries is refused (an export always carries the newest)."""
     path, _ = sample
     out = tmp_path / "export.jsonl"
     write_export(path, out)
@@ -299,8 +300,16 @@ def test_export_header_key_id_and_an_export_without_a_checkpoint(sample, tmp_pat
     write_lines(wrong, {**header, "key_id": "0" * len(header["key_id"])}, rows)
     r = verify_path(wrong)
     assert not r.ok and r.bad_seq == 1 and "key_id" in r.reason
+    dropped = tmp_path / "checkpoint-dropped.jsonl"
+    write_lines(dropped, {**header, "checkpoint": None}, rows)
+    r = verify_path(dropped)
+    assert not r.ok and "export header has no checkpoint" in r.reason
+    # The ledger as it stood before its first checkpoint entry: what an export of it then would have held.
+    first_cp = next(i for i, row in enumerate(rows)
+                    if json.loads(base64.b64decode(row["body"]))["type"] == "checkpoint")
+    assert first_cp > 1
     bare = tmp_path / "no-checkpoint.jsonl"
-    write_lines(bare, {**header, "checkpoint": None}, rows)
+    write_lines(bare, {**header, "entries": first_cp, "checkpoint": None}, rows[:first_cp])
     r = verify_path(bare)
     assert r.ok and "carries no signed checkpoint" in r.summary()
 
