@@ -10,7 +10,7 @@ switched, :data:`STAFF_LANG_COOKIE`). Small pages, inline CSS; the media page ha
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache, partial
 from importlib import resources
 from typing import Any
@@ -38,10 +38,44 @@ LANGUAGE_NAMES = {"ja": "日本語", "en": "English"}
 _log = logging.getLogger(__name__)
 
 
-def when(ms: int | None) -> str:
+# English month names, fixed: strftime's %b follows the server's locale.
+_MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _date_words(d: date, lang: str) -> str:
+    return f"{d.day} {_MONTHS_EN[d.month - 1]} {d.year}" if lang == "en" else f"{d.year}年{d.month}月{d.day}日"
+
+
+def when(ms: int | None, lang: str = i18n.DEFAULT) -> str:
+    """A moment as people read it, in Japan time: 「2026年12月7日 5:36」, "7 Dec 2026, 05:36"; "–" for none.
+    For pages only: CSV, JSON and ``<time datetime>`` keep ISO 8601 (:func:`iso`)."""
     if ms is None:
         return "–"
-    return datetime.fromtimestamp(ms / 1000, TZ).strftime("%Y-%m-%d %H:%M")
+    t = datetime.fromtimestamp(ms / 1000, TZ)
+    if lang == "en":
+        return f"{_date_words(t.date(), lang)}, {t:%H:%M}"
+    return f"{_date_words(t.date(), lang)} {t.hour}:{t:%M}"
+
+
+def day(value: int | str | date | None, lang: str = i18n.DEFAULT) -> str:
+    """A day as people read it: 「2026年12月7日」, "7 Dec 2026". ``value`` is a moment (ms, its day in Japan) or a
+    day (``date`` or ISO "2026-12-07", as business dates and project dates are kept); "" for none, and text that is
+    not a day is shown as it is."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, int):
+        return _date_words(datetime.fromtimestamp(value / 1000, TZ).date(), lang)
+    if isinstance(value, date):
+        return _date_words(value, lang)
+    try:
+        return _date_words(date.fromisoformat(str(value)), lang)
+    except ValueError:
+        return str(value)
+
+
+def iso(ms: int | None) -> str:
+    """A moment for machines (``<time datetime>``): ISO 8601 in Japan time, "2026-12-07T05:36:00+09:00"."""
+    return "" if ms is None else datetime.fromtimestamp(ms / 1000, TZ).isoformat(timespec="seconds")
 
 
 def yen(v: int | None) -> str:
@@ -129,7 +163,7 @@ def environment(lang: str) -> Environment:
     )
     # newstyle: _("%(count)s donations", count=n) formats after translating, escaping the values.
     env.install_gettext_translations(i18n.translations(lang), newstyle=True)  # type: ignore[attr-defined]
-    env.filters.update(when=when, yen=yen)
+    env.filters.update(when=partial(when, lang=lang), day=partial(day, lang=lang), iso=iso, yen=yen)
     env.globals.update(lang=lang, other="en" if lang == "ja" else "ja", language_names=LANGUAGE_NAMES, css=CSS,
                        title=partial(_title, lang=lang), area_title=partial(area_title, lang=lang),
                        staff_=partial(staff_text, lang=lang), both=both_languages, role_names=ROLE_NAMES,

@@ -237,11 +237,32 @@
   function yen(n) {
     return "¥" + Number(n).toLocaleString("en-US");
   }
-  function when(ms) {
-    const f = new Intl.DateTimeFormat("sv-SE", {
-      timeZone: "Asia/Tokyo", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+  // A moment in Japan time as the page's reader reads it, as the portal writes it (server_sync/pages.py when):
+  // 「2026年12月7日 5:36」, "7 Dec 2026, 05:36"; and for <time datetime>, ISO 8601 "2026-12-07T05:36:00+09:00".
+  const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  function tokyo(ms) {
+    const f = new Intl.DateTimeFormat("en-US", {
+      timeZone: "Asia/Tokyo", year: "numeric", month: "numeric", day: "numeric", hour: "numeric", minute: "numeric",
+      second: "numeric", hourCycle: "h23",
     });
-    return f.format(new Date(ms)).replace(",", "");
+    const p = {};
+    for (const part of f.formatToParts(new Date(ms))) p[part.type] = Number(part.value);
+    return p;
+  }
+  function two(n) {
+    return String(n).padStart(2, "0");
+  }
+  function when(ms) {
+    const t = tokyo(ms);
+    if (document.documentElement.lang === "en") {
+      return t.day + " " + MONTHS[t.month - 1] + " " + t.year + ", " + two(t.hour) + ":" + two(t.minute);
+    }
+    return t.year + "年" + t.month + "月" + t.day + "日 " + t.hour + ":" + two(t.minute);
+  }
+  function iso(ms) {
+    const t = tokyo(ms);
+    return t.year + "-" + two(t.month) + "-" + two(t.day) + "T" + two(t.hour) + ":" + two(t.minute) + ":" +
+      two(t.second) + "+09:00";
   }
   function set(id, text) {
     const el = document.getElementById(id);
@@ -268,7 +289,11 @@
       const proj = document.getElementById("project");
       // The project's title is the portal's label for the signed project id; the id is what was signed.
       if (proj && proj.dataset.projectId !== d.project) proj.textContent = d.project;
-      if (result.body.clock_synced) set("time", when(result.body.wall_ms));
+      if (result.body.clock_synced) {
+        set("time", when(result.body.wall_ms));
+        const time = document.getElementById("time");
+        if (time) time.setAttribute("datetime", iso(result.body.wall_ms));
+      }
       else set("time", document.getElementById("time").textContent + " " + T.unsynced);
       facts.classList.remove("unverified");
     } else {

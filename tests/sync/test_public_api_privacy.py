@@ -33,6 +33,12 @@ MOMENT = datetime(_yesterday.year, _yesterday.month, _yesterday.day, 8, 3, 27, 4
 _ITEM = re.compile(r'<li><span class="day">([^<]*)</span>(?: · ([^<]*))? · <strong>([^<]*)</strong></li>')
 
 
+def _ja_day(iso: str) -> str:
+    """A JSON day ("2026-12-06") as the Japanese page shows it (「2026年12月6日」)."""
+    y, m, d = (int(x) for x in iso.split("-"))
+    return f"{y}年{m}月{d}日"
+
+
 def _page_items(text: str) -> list[tuple[str, str | None, str]]:
     block = text.split('id="recent"', 1)[1].split("</ul>", 1)[0]
     return [(d, html.unescape(p) if p else None, a) for d, p, a in _ITEM.findall(block)]
@@ -83,7 +89,7 @@ def test_public_project_and_area_json_give_only_what_their_pages_show(portal: An
     page = requests.get(portal.url + "/p/kodomo", timeout=10).text
     shown = _page_items(page)
     assert shown and len(shown) <= len(recent)
-    assert shown == [(g["date"], None, f"¥{g['amount_yen']:,}") for g in recent[:len(shown)]]
+    assert shown == [(_ja_day(g["date"]), None, f"¥{g['amount_yen']:,}") for g in recent[:len(shown)]]
     assert rig.kiosk_id not in page  # what the JSON now matches: the page never showed the kiosk
 
     # One policy area, several projects: the page names each gift's project, the JSON gives its id.
@@ -95,7 +101,7 @@ def test_public_project_and_area_json_give_only_what_their_pages_show(portal: An
     titles = {p["id"]: p["title"] for p in PROJECTS}
     shown = _page_items(requests.get(portal.url + "/a/children", timeout=10).text)
     assert shown and len(shown) <= len(gifts)
-    assert shown == [(g["date"], titles[g["project"]], f"¥{g['amount_yen']:,}") for g in gifts[:len(shown)]]
+    assert shown == [(_ja_day(g["date"]), titles[g["project"]], f"¥{g['amount_yen']:,}") for g in gifts[:len(shown)]]
 
 
 def test_openapi_describes_a_public_gift_as_day_amount_and_project(portal: Any) -> None:

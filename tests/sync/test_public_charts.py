@@ -233,7 +233,8 @@ def test_top_area_and_project_pages_with_the_movie_playing(portal, rig, browser,
     # Recent donations: a day and an amount, never a time, a kiosk or a token.
     recent = page.locator("#recent").inner_text()
     assert rig.kiosk_id not in recent and not re.search(r"\d\d:\d\d", recent)
-    assert datetime.fromtimestamp(gifts[-1].obj["wall_ms"] / 1000, TOKYO).date().isoformat() in recent
+    day = datetime.fromtimestamp(gifts[-1].obj["wall_ms"] / 1000, TOKYO).date()
+    assert f"{day.year}年{day.month}月{day.day}日" in recent  # the day in Japanese (docs/portal.md, dates)
     assert gifts[-1].data["donor"] not in page.content()
 
     page.locator("#areas li[data-area=children] a").click()

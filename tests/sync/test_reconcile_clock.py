@@ -31,7 +31,8 @@ def _login(url: str) -> requests.Session:
 
 
 def _hm(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, TOKYO).strftime("%Y-%m-%d %H:%M")
+    t = datetime.fromtimestamp(ms / 1000, TOKYO)
+    return f"{t.year}年{t.month}月{t.day}日 {t.hour}:{t.minute:02d}"  # as the Japanese staff pages show it
 
 
 def _day_with(rig, portal, *, synced: bool, behind_ms: int):  # noqa: ANN001, ANN202
