@@ -22,10 +22,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from server_sync import catalog, configstore, mediajobs, movies, pages, public, queries, staff
+from server_sync.db import media_info, media_jobs
 from server_sync.i18n import N_
 from server_sync.mediajobs import MediaJobs
 from server_sync.operator import NO_ROOM_ANSWER, TO_MOVIES, Forbidden, NotFound, StaffUI
@@ -51,7 +53,8 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, size: tuple[int, int]
                   errors: dict[str, tuple[str, dict[str, Any]]] | None = None, notice: str = "") -> str:
         return pages.staff_page("staff_movies.html", lang, projects=projects_of(who), fields=fields or {},
                                 errors={k: pages.staff_text(m, lang, **v) for k, (m, v) in (errors or {}).items()},
-                                movies=movies.movie_jobs(engine, groups_of(who)), slots=range(movies.MAX_PHOTOS),
+                                movies=_with_copies(engine, movies.movie_jobs(engine, groups_of(who))),
+                                slots=range(movies.MAX_PHOTOS),
                                 min_photos=movies.MIN_PHOTOS, max_photos=movies.MAX_PHOTOS,
                                 photo_mb=movies.PHOTO_LIMIT // (1024 * 1024), max_caption=movies.MAX_CAPTION,
                                 notice=notice, nav="movies", **c)
@@ -136,8 +139,10 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, size: tuple[int, int]
     def movie_page(job_id: str, request: Request) -> Response:
         def render(who: staff.Who, lang: str, c: dict[str, Any]) -> str:
             job = job_of(who, job_id)
+            same = same_as(engine, job)
             return pages.staff_page("staff_movie.html", lang, job=job, published=movies.is_published(engine, job),
-                                    failure=_failure(job, lang), notice=notice_of(request, lang), nav="movies", **c)
+                                    same_as=same, failure=_failure(job, lang), notice=notice_of(request, lang),
+                                    nav="movies", **c)
         return ui.page(request, "any", render)
 
     @app.get("/staff/movies/{job_id}/job", tags=["staff"])
@@ -176,11 +181,40 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, size: tuple[int, int]
             job = job_of(who, job_id)
             if job["status"] in ("queued", "running"):
                 raise Forbidden
-            if movies.is_published(engine, job):
+            if movies.is_published(engine, job) and same_as(engine, job) is None:
                 raise Forbidden  # published: it is a video now, handled on the videos page
+            # (A copy of a published movie goes; the published one, the same file, stays: movies.discard_movie.)
             movies.discard_movie(engine, job)
             return ui.done("/staff/movies", "discarded")
         return await ui.post(request, "any", handle)
+
+
+def same_as(engine: Engine, job: dict[str, Any]) -> dict[str, Any] | None:
+    """The published movie that ``job`` is a copy of, or None: ``{"id": its job's id or None, "name"}``.
+
+    A movie made again from the same photos, captions and project is the same file (the renderer is
+    deterministic), so it is "published" the moment it is done: its page would say so on a draft just made, with
+    no Publish button. The published one is the earliest job of that file made before it was published; any
+    other job of the same file is a copy (id None when the published one's job is gone)."""
+    if not job.get("sha256") or job.get("status") != "done":
+        return None
+    with engine.connect() as conn:
+        info = conn.execute(select(media_info.c.name, media_info.c.created_ms)
+                            .where(media_info.c.sha256 == job["sha256"])).first()
+        if info is None:
+            return None
+        first = conn.execute(select(media_jobs.c.id).where(
+            (media_jobs.c.kind == "movie") & (media_jobs.c.sha256 == job["sha256"])
+            & (media_jobs.c.status == "done") & (media_jobs.c.created_ms <= info.created_ms))
+            .order_by(media_jobs.c.created_ms, media_jobs.c.id)).first()
+    if first is not None and first.id == job["id"]:
+        return None
+    return {"id": first.id if first is not None else None, "name": info.name}
+
+
+def _with_copies(engine: Engine, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The list of movies, a copy of a published movie marked ``same_as`` (not "published": see :func:`same_as`)."""
+    return [{**j, "same_as": same_as(engine, j) if j["published"] else None} for j in jobs]
 
 
 def _failure(job: dict[str, Any], lang: str) -> str:

@@ -2,7 +2,8 @@
 //
 // The form: sent as multipart/form-data with an upload bar; a photo over the size limit is named at once,
 // before anything is sent; the portal's answer puts each message beside its photo and keeps every chosen
-// file (the page is not reloaded). Without this script the form posts normally and the portal answers
+// file (the page is not reloaded). Once every byte is sent it says the portal is checking the photos; each
+// caption box counts down the characters left. Without this script the form posts normally and the portal answers
 // with the page. The movie page: follows the job to 100 %, then reloads to show the preview.
 "use strict";
 
@@ -28,7 +29,24 @@
     }
   }
 
+  // Each caption box counts down the characters left (as the portal counts them: code points, spaces at the ends
+  // not counted) and says when there are too many. Nothing typed or pasted is ever cut: the portal refuses a
+  // caption that is still too long, with its message beside it.
+  function countCaption(input, left, T) {
+    var max = Number(input.dataset.max), n = Array.from(input.value.trim()).length;
+    if (n <= max) { left.textContent = T.tLeft.replace("{n}", max - n); left.className = "hint"; }
+    else { left.textContent = T.tOver.replace("{n}", n - max); left.className = "bad"; }
+  }
+
   var form = document.getElementById("movie-form");
+  if (form) {
+    form.querySelectorAll("input[data-max]").forEach(function (input) {
+      var left = document.getElementById(input.id + "-left");
+      if (!left) return;
+      input.addEventListener("input", function () { countCaption(input, left, form.dataset); });
+      countCaption(input, left, form.dataset);
+    });
+  }
   if (form) {
     var box = document.getElementById("movie-status"), bar = document.getElementById("movie-bar"),
         text = document.getElementById("movie-text"), send = document.getElementById("movie-send");
@@ -46,11 +64,20 @@
       });
       if (tooLarge) return;
       send.disabled = true;
+      bar.value = 0;
       var x = new XMLHttpRequest();
       x.open("POST", form.action);
       x.setRequestHeader("Accept", "application/json");
+      var sent = false;
       x.upload.onprogress = function (e) {
-        if (e.lengthComputable) { var p = Math.round(e.loaded * 100 / e.total); bar.value = p; say(box, text, T.tUploading.replace("{p}", p)); }
+        if (sent || !e.lengthComputable) return;
+        var p = Math.round(e.loaded * 100 / e.total); bar.value = p; say(box, text, T.tUploading.replace("{p}", p));
+      };
+      // Every byte is sent; the portal now checks each photo (seconds for a large one) before it answers.
+      x.upload.onload = function () {
+        sent = true;
+        bar.removeAttribute("value");  // an indeterminate bar: something is happening, no percentage to give
+        say(box, text, T.tChecking);
       };
       x.onload = function () {
         var j = {}; try { j = JSON.parse(x.responseText); } catch (e) {}
