@@ -35,6 +35,9 @@ WIDTH = 480
 so its text is never smaller than it is drawn."""
 PROGRESS_WIDTH = 340
 """Goal bars are drawn narrow: they fit a phone at full size, so the names on the left are never scrolled away."""
+AXIS = 46
+"""The value axis's margin on each side: room for its longest mark (¥7,500, ¥2.5万, ¥2,000万: about 41 px at font
+size 10)."""
 FONT = "font-family:'Hiragino Sans','Noto Sans CJK JP','Yu Gothic',system-ui,sans-serif"
 
 
@@ -49,8 +52,26 @@ def compact_yen(v: int, lang: str) -> str:
     if v < 10_000:
         return f"{v:,}"  # no ¥: four digits and a comma are what fits over a narrow bar
     if lang == "en":
+        if v >= 1_000_000:  # ¥1.2M, not ¥1200k: wider than a bar
+            return f"¥{v / 1_000_000:.0f}M" if v >= 10_000_000 else f"¥{v / 1_000_000:.1f}M"
         return f"¥{v / 1000:.0f}k" if v >= 100_000 else f"¥{v / 1000:.1f}k"
+    if v >= 100_000_000:  # 1.2億, not 12000万
+        return f"{v / 100_000_000:.0f}億" if v >= 1_000_000_000 else f"{v / 100_000_000:.1f}億"
     return f"{v / 10_000:.0f}万" if v >= 1_000_000 else f"{v / 10_000:.1f}万"
+
+
+def axis_yen(v: int, lang: str) -> str:
+    """A mark of the value axis: the unit on every mark (¥0, ¥1,000, ¥2,000 … ¥1.5万; in English ¥15k, ¥2.5M), so a
+    reader who looks at any mark knows it is yen; at most about six characters, to fit the axis margin."""
+    if v < 10_000:
+        return f"¥{v:,}"
+    if lang == "en":
+        if v >= 1_000_000 and v % 100_000 == 0:
+            return f"¥{v / 1_000_000:,g}M"
+        return f"¥{v / 1_000:,g}k" if v < 1_000_000 and v % 100 == 0 else f"¥{v:,}"
+    if v >= 100_000_000 and v % 10_000_000 == 0:
+        return f"¥{v / 100_000_000:,g}億"
+    return f"¥{v / 10_000:,g}万" if v < 100_000_000 and v % 1_000 == 0 else f"¥{v:,}"
 
 
 def _pattern(pid: str, i: int) -> str:
@@ -87,7 +108,9 @@ def stacked_bars(chart_id: str, title: str, labels: list[str], series: list[dict
     ``text`` translates the few words drawn (``text("%(count)s donations", count=n)``).
     """
     n = max(1, len(labels))
-    left, right, top, bottom = 46, 6, 22, 34
+    # The value axis is written on both sides: on a phone the chart opens scrolled to its right end (the newest
+    # days), where the left side's marks are out of sight.
+    left, right, top, bottom = AXIS, AXIS, 22, 34
     plot_h = 190
     height = top + plot_h + bottom
     plot_w = WIDTH - left - right
@@ -109,9 +132,12 @@ def stacked_bars(chart_id: str, title: str, labels: list[str], series: list[dict
            "<defs>" + "".join(_pattern(f"{chart_id}-p{i}", i) for i in range(len(series))) + "</defs>"]
     for t in ticks:
         y = top + plot_h - t * scale
+        mark = escape(axis_yen(t, lang))
         out.append(f'<line x1="{left}" x2="{WIDTH - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d5dbd3" '
-                   f'stroke-width="1"/><text x="{left - 4}" y="{y + 4:.1f}" font-size="10" text-anchor="end" '
-                   f'fill="#5b6770">{escape(compact_yen(t, lang))}</text>')
+                   f'stroke-width="1"/><text class="tick" data-yen="{t}" x="{left - 4}" y="{y + 4:.1f}" '
+                   f'font-size="10" text-anchor="end" fill="#5b6770">{mark}</text>'
+                   f'<text class="tick" data-yen="{t}" x="{WIDTH - right + 4}" y="{y + 4:.1f}" font-size="10" '
+                   f'text-anchor="start" fill="#5b6770" aria-hidden="true">{mark}</text>')
     widest = max((len(label) for label in labels), default=1) * 6 + 6  # px at font-size 10
     step = max(1, -(-widest // int(slot)))  # every label that fits without touching the next
     for i, label in enumerate(labels):

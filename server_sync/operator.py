@@ -618,18 +618,28 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
         return await post(request, "admin", handle)
 
     # --- groups -------------------------------------------------------------------------------------
+    # The groups page opened by an "Edit" link whose group is not there: a note, never an error page.
+    GROUP_EDIT_MISSING = N_("There is no group with the ID %(id)s, so there is nothing to change. To change a group, "
+                            "press “Edit” beside it in the list above. The form below adds a new group.")
+
     def groups_page(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, Any] | None = None,
                     errors: Errors | None = None, editing: str | None = None, notice: str = "",
                     stale: list[dict[str, str]] | None = None) -> str:
+        """The groups page. ``editing`` (a group's "Edit" link, ``?edit=<id>``): the form holds that group as saved;
+        an ID no group has (an old link, a typo): the list as usual, the empty "add" form and a note saying so."""
+        missing = ""
         with engine.connect() as conn:
             gs = catalog.list_groups(conn)
             if form is None and editing:
                 g = catalog.group(conn, editing)
                 if g is None:
-                    raise Forbidden
-                form = stored_form(g)
+                    shown = editing if len(editing) <= 60 else editing[:60] + "…"
+                    missing = pages.staff_text(GROUP_EDIT_MISSING, lang, id=shown)
+                    editing = None
+                else:
+                    form = stored_form(g)
         return pages.staff_page("staff_groups.html", lang, groups=gs, form=form or {}, errors=tr(lang, errors or {}),
-                                editing=editing, notice=notice, nav="groups", stale=stale, **c)
+                                editing=editing, edit_missing=missing, notice=notice, nav="groups", stale=stale, **c)
 
     @app.get("/staff/groups", response_class=HTMLResponse, tags=["staff"])
     def groups_list(request: Request, edit: str | None = None) -> Response:
