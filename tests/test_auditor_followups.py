@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
@@ -30,8 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kiosk.ledger import Ledger
 from kiosk.ledger.clock import FixedClock
 from server_sync.wire.receipt import receipt_code_of
-
-ENV = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"}
+from tests.auditor_files import ENV, body, kiosk, read_export, write_export
 
 # The demo, run with every log record (DEBUG, every logger) written to a file: what the demo logs is there,
 # what it prints is on stdout.
@@ -42,23 +38,6 @@ DEMO_WITH_LOG = ("import logging, sys\n"
                  "sys.exit(main(sys.argv[2:]))\n")
 
 
-def kiosk(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kiosk", *args], capture_output=True, text=True, timeout=180,
-                          env=ENV)
-
-
-def read_export(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    lines = [json.loads(x) for x in path.read_text().splitlines()]
-    return lines[0], lines[1:]
-
-
-def write_export(path: Path, header: dict[str, Any], entries: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(x) + "\n" for x in [header, *entries]))
-    return path
-
-
-def body(entry: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(base64.b64decode(entry["body"]))
 
 
 @pytest.fixture(scope="module")

@@ -6,37 +6,16 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 
 from server_sync.wire.receipt import receipt_code_of
-
-
-def kiosk(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kiosk", *args], capture_output=True, text=True, timeout=180,
-                          env={**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"})
-
-
-def read_export(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    lines = [json.loads(x) for x in path.read_text().splitlines()]
-    return lines[0], lines[1:]
-
-
-def write_export(path: Path, header: dict[str, Any], entries: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(x) + "\n" for x in [header, *entries]))
-    return path
-
-
-def body(entry: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(base64.b64decode(entry["body"]))
+from tests.auditor_files import body, kiosk, read_export, write_export
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,7 @@ real terminal's are. Mounting needs root (CI has it); elsewhere the tests are sk
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +18,7 @@ import pytest
 from kiosk.donation import flow
 from kiosk.ledger import verify_path
 from tests.donation.conftest import Kiosk, approved_charges, card, entries_of
-from tests.mounts import fill, small_tmpfs
+from tests.mounts import failing_ext4, fill, small_tmpfs
 
 
 @dataclass
@@ -102,36 +99,13 @@ def test_a_full_disk_refuses_the_intent_and_charges_nothing(small_kiosk: _Kiosk)
     assert verify_path(k.ledger_path).ok
 
 
-@contextlib.contextmanager
-def _ext4(where: Path) -> Iterator[tuple[Path, str]]:
-    """A small ext4 on a loop device that turns read-only on its first error, and the name of its sysfs folder."""
-    if shutil.which("mkfs.ext4") is None:
-        pytest.skip("needs mkfs.ext4 (e2fsprogs)")
-    img = where.with_suffix(".img")
-    with open(img, "wb") as f:
-        f.truncate(16 * 1024 * 1024)
-    subprocess.run(["mkfs.ext4", "-q", "-F", str(img)], check=True, capture_output=True)
-    where.mkdir()
-    r = subprocess.run(["mount", "-o", "loop,errors=remount-ro", str(img), str(where)], capture_output=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a loop device here (needs root): {r.stderr.decode().strip()}")
-    try:
-        dev = next(line.split()[0] for line in Path("/proc/mounts").read_text().splitlines()
-                   if line.split()[1] == str(where))
-        yield where, Path(dev).name
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
 def test_a_data_partition_gone_read_only_mid_session_refuses_taps_and_charges_nothing(tmp_path: Path) -> None:
     """The kernel remounts the data partition read-only while the ledger is open (a dying SD card): the next
     tap is refused before any charge, on the plain "not charged, try later" screen, and the kiosk keeps running.
     The ledger as it was stays verifiable."""
     (tmp_path / "terminal").mkdir()
-    with _ext4(tmp_path / "data") as (d, dev):
-        trigger = Path(f"/sys/fs/ext4/{dev}/trigger_fs_error")
-        if not trigger.exists():
-            pytest.skip(f"this kernel has no {trigger}")
+    d = tmp_path / "data"
+    with failing_ext4(d, size_mb=16) as trigger:
         k = _Kiosk(d, outside=tmp_path / "terminal")
         try:
             led, term, svc = k.open()

@@ -10,13 +10,10 @@ processes. Mounting needs root (CI has it); elsewhere the tests are skipped, say
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,35 +25,10 @@ from kiosk.ops.local_files import ensure_secrets, open_ledger
 from kiosk.ops.status import StatusInputs, read_disk_writable, status_items
 from kiosk.staff.menu import status_text
 from kiosk.ui.i18n import translations
-from tests.mounts import fill, small_tmpfs
+from tests.mounts import failing_ext4, fill, small_tmpfs
 from tests.ops.conftest import donate, idm, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@contextlib.contextmanager
-def _ext4(where: Path) -> Iterator[Path]:
-    """``where`` as an ext4 on a loop device that the kernel turns read-only on its first error (as the
-    portal's test does, tests/sync/test_readonly_db_pages.py); yields the file that triggers one."""
-    if shutil.which("mkfs.ext4") is None:
-        pytest.skip("needs mkfs.ext4 (e2fsprogs)")
-    img = where.parent / "disk.img"
-    with open(img, "wb") as f:
-        f.truncate(1600 * 1024 * 1024)  # sparse; enough free space for the status page and doctor to be green
-    subprocess.run(["mkfs.ext4", "-q", "-F", str(img)], check=True, capture_output=True)
-    where.mkdir()
-    r = subprocess.run(["mount", "-o", "loop,errors=remount-ro", str(img), str(where)], capture_output=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a loop device here (needs root and loop devices): {r.stderr.decode().strip()}")
-    try:
-        dev = next(line.split()[0] for line in Path("/proc/mounts").read_text().splitlines()
-                   if line.split()[1] == str(where).replace(" ", "\\040"))
-        trigger = Path(f"/sys/fs/ext4/{Path(dev).name}/trigger_fs_error")
-        if not trigger.exists():
-            pytest.skip(f"this kernel has no {trigger}")
-        yield trigger
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 def _kiosk(*args: str) -> subprocess.CompletedProcess[str]:
@@ -83,7 +55,7 @@ def test_a_data_disk_the_kernel_turns_read_only_is_the_red_disk_line(tmp_path: P
     be written, but `kiosk status` shows the disk red, "read-only: nothing can be saved", the menu says it in
     Japanese with what to do, and `kiosk doctor` fails its disk check with the fix. Before the error, all green."""
     site = tmp_path / "kiosk site"
-    with _ext4(site) as trigger:
+    with failing_ext4(site, size_mb=1600, image=site.parent / "disk.img") as trigger:  # room enough to be green
         config = write_config(site)
         cfg = load_config(config)
         ensure_secrets(cfg)

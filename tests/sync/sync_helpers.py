@@ -343,3 +343,24 @@ def chain_figures(st: Any) -> dict[str, Any]:
             "donations", "voided", "cp_size", "cp_note", "cp_root", "cp_mono", "genesis", "kiosk_id", "key_id",
             "public_key", "key_changes")
     return {k: getattr(st, k) for k in keep} | {"tree": (st.tree.size, st.tree.root())}
+
+
+# --- a portal with one group and its editor (the movie maker's walkthrough tests) ---------------------------------
+EDITOR_CATALOG = {"groups": [{"id": "kodomo-club", "name": "子ども応援団"}],
+                  "projects": [{"id": "kodomo-shokudo", "group_id": "kodomo-club", "title": "みんなのこども食堂",
+                                "summary": "毎週土曜の食堂です", "area": "children", "goal_yen": 50000}]}
+"""One group, its project, and (in :func:`editor_portal`) ``editor1``, the group's editor."""
+
+
+def editor_portal(tmp_path: Path, size: tuple[int, int]) -> PortalHandle:
+    """A real portal (SQLite under ``tmp_path``, movies made at ``size``) with :data:`EDITOR_CATALOG` and the
+    group's editor ``editor1`` (password :data:`PASSWORD`); the caller stops it."""
+    from server_sync import catalog
+    from server_sync.embedded import start_portal
+    from server_sync.staff import add_user
+
+    p = start_portal(f"sqlite:///{tmp_path / 'portal.db'}", media_size=size, movie_size=size,
+                     spool_dir=str(tmp_path / "spool"))
+    catalog.import_catalog(p.app.state.engine, EDITOR_CATALOG)
+    add_user(p.app.state.engine, "editor1", PASSWORD, "editor", "kodomo-club")
+    return p

@@ -17,16 +17,11 @@ from pathlib import Path
 
 import pytest
 from photos import photo
-from sync_helpers import PASSWORD, needs_chromium, staff_page
+from sync_helpers import PASSWORD, editor_portal, needs_chromium, staff_page
 
-from server_sync import catalog, movies
-from server_sync.embedded import start_portal
-from server_sync.staff import add_user
+from server_sync import movies
 
 SIZE = (320, 180)
-CATALOG = {"groups": [{"id": "kodomo-club", "name": "子ども応援団"}],
-           "projects": [{"id": "kodomo-shokudo", "group_id": "kodomo-club", "title": "みんなのこども食堂",
-                         "summary": "毎週土曜の食堂です", "area": "children", "goal_yen": 50000}]}
 CAPTIONS = ["畑で野菜を育てました", "子どもたちと一緒に収穫", "ありがとうございました"]
 PHONE = (390, 844)
 
@@ -35,10 +30,7 @@ pytestmark = needs_chromium
 
 @pytest.fixture
 def portal(tmp_path: Path):
-    p = start_portal(f"sqlite:///{tmp_path / 'portal.db'}", media_size=SIZE, movie_size=SIZE,
-                     spool_dir=str(tmp_path / "spool"))
-    catalog.import_catalog(p.app.state.engine, CATALOG)
-    add_user(p.app.state.engine, "editor1", PASSWORD, "editor", "kodomo-club")
+    p = editor_portal(tmp_path, SIZE)
     yield p
     p.stop()
 

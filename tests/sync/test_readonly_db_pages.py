@@ -12,11 +12,8 @@ elsewhere the tests are skipped, saying so.
 
 from __future__ import annotations
 
-import contextlib
 import re
-import shutil
 import sqlite3
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,7 +31,7 @@ from server_sync import catalog, mediajobs  # noqa: E402
 from server_sync.db import projects  # noqa: E402
 from server_sync.embedded import PortalHandle, start_portal  # noqa: E402
 from server_sync.staff import add_user  # noqa: E402
-from tests.mounts import fill, small_tmpfs  # noqa: E402
+from tests.mounts import failing_ext4, fill, small_tmpfs  # noqa: E402
 
 pytestmark = needs_chromium
 
@@ -51,31 +48,6 @@ def browser() -> Iterator[Any]:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield b
         b.close()
-
-
-@contextlib.contextmanager
-def _ext4(where: Path) -> Iterator[Path]:
-    """A small ext4 on a loop device that the kernel turns read-only on its first error; yields the file that
-    triggers one (as a failing SD card or disk would)."""
-    if shutil.which("mkfs.ext4") is None:
-        pytest.skip("needs mkfs.ext4 (e2fsprogs)")
-    img = where.with_suffix(".img")
-    with open(img, "wb") as f:
-        f.truncate(32 * 1024 * 1024)
-    subprocess.run(["mkfs.ext4", "-q", "-F", str(img)], check=True, capture_output=True)
-    where.mkdir()
-    r = subprocess.run(["mount", "-o", "loop,errors=remount-ro", str(img), str(where)], capture_output=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a loop device here (needs root): {r.stderr.decode().strip()}")
-    try:
-        dev = next(line.split()[0] for line in Path("/proc/mounts").read_text().splitlines()
-                   if line.split()[1] == str(where))
-        trigger = Path(f"/sys/fs/ext4/{Path(dev).name}/trigger_fs_error")
-        if not trigger.exists():
-            pytest.skip(f"this kernel has no {trigger}")
-        yield trigger
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 def _portal(db: Path, spool: Path) -> PortalHandle:
@@ -128,7 +100,7 @@ def test_a_disk_gone_read_only_under_the_portal_gives_the_staff_member_a_plain_p
     error"): saving a project in the browser shows a 503 page that says the portal cannot save, that nothing was
     saved, that the disk may be read-only and to tell the administrator, not to retry now; what was typed is shown
     back. A script or kiosk asking for JSON gets the storage fault's JSON ("no_room", 503), not "busy; retry"."""
-    with _ext4(tmp_path / "data") as trigger:
+    with failing_ext4(tmp_path / "data") as trigger:
         handle = _portal(tmp_path / "data" / "portal.db", tmp_path / "spool")
         try:
             page = staff_page(browser, handle.url, "staff1")
