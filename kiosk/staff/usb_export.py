@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -236,7 +237,10 @@ def export_day(stick: Path, ledger_path: Path, *, kiosk_id: str, timezone: str =
         raise UsbExportError("{stick} is not a mounted stick", stick=stick)
     tz = ZoneInfo(timezone)
     now = now or datetime.now(tz)
-    day, rep, close_seq = _day_report(ledger_path, day, timezone)
+    try:
+        day, rep, close_seq = _day_report(ledger_path, day, timezone)
+    except Exception as exc:  # noqa: BLE001 - only the database's own errors are said in words; the rest raise
+        raise _unreadable(exc) from None
     lines: list[str] | None = None
     logs_error: str | None = None
     if logs is not None:  # read first: the day's log is part of what must fit on the stick
@@ -305,7 +309,24 @@ def export_day(stick: Path, ledger_path: Path, *, kiosk_id: str, timezone: str =
                                  free=_free_mb(stick), need=-(-need // 1_048_576)) from None
         raise UsbExportError("writing to the stick failed ({detail}); nothing was left on it",
                              detail=exc.strerror or exc) from None
+    except Exception as exc:  # noqa: BLE001 - a ledger SQLite cannot read (a damaged file, a failing card)
+        shutil.rmtree(out, ignore_errors=True)
+        raise _unreadable(exc) from None
     return result
+
+
+LEDGER_UNREADABLE = ("the ledger on this kiosk could not be read ({detail}); nothing was left on the stick; "
+                     "call the maintainer")
+"""A ledger file SQLite cannot read, said in staff words instead of a traceback (kiosk export usb, the menu)."""
+
+
+def _unreadable(exc: Exception) -> Exception:
+    """:data:`LEDGER_UNREADABLE` for SQLite's own error (``sqlite3.Error``, or SQLAlchemy's wrapping of one);
+    any other exception as it is (a bug must still show as one)."""
+    why = exc if isinstance(exc, sqlite3.Error) else getattr(exc, "orig", None)
+    if isinstance(why, sqlite3.Error):
+        return UsbExportError(LEDGER_UNREADABLE, detail=str(why))
+    return exc
 
 
 def _free_mb(stick: Path) -> int:
