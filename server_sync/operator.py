@@ -446,6 +446,11 @@ def catalog_refusal(exc: catalog.CatalogError) -> Errors:
     return {field: (message, {})}
 
 
+def _shown_id(gid: str) -> str:
+    """A group ID as a note shows it: whole, or its first 60 characters and "…" (an address may hold anything)."""
+    return gid if len(gid) <= 60 else gid[:60] + "…"
+
+
 # --- the routes ---------------------------------------------------------------------------------------
 def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) -> None:  # noqa: C901
     def lang_of(request: Request) -> str:
@@ -621,25 +626,32 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
     # The groups page opened by an "Edit" link whose group is not there: a note, never an error page.
     GROUP_EDIT_MISSING = N_("There is no group with the ID %(id)s, so there is nothing to change. To change a group, "
                             "press “Edit” beside it in the list above. The form below adds a new group.")
+    # A save of a group removed since its form was opened (a script, a catalog tool): nothing saved, the typing kept
+    # in the "add" form, which adds it again when saved.
+    GROUP_SAVED_GONE = N_("The group %(id)s was removed after this page was opened, so nothing was saved. What you "
+                          "typed is kept in the form below: to add it again as a new group, check the ID and press "
+                          "“Save”.")
 
     def groups_page(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, Any] | None = None,
                     errors: Errors | None = None, editing: str | None = None, notice: str = "",
-                    stale: list[dict[str, str]] | None = None) -> str:
+                    stale: list[dict[str, str]] | None = None, gone: str = "") -> str:
         """The groups page. ``editing`` (a group's "Edit" link, ``?edit=<id>``): the form holds that group as saved;
-        an ID no group has (an old link, a typo): the list as usual, the empty "add" form and a note saying so."""
+        an ID no group has (an old link, a typo): the list as usual, the empty "add" form and a note saying so.
+        ``gone``: the ID of the group ``form`` was saving, removed meanwhile (the "add" form, as typed, and a note)."""
         missing = ""
+        gone_note = pages.staff_text(GROUP_SAVED_GONE, lang, id=_shown_id(gone)) if gone else ""
         with engine.connect() as conn:
             gs = catalog.list_groups(conn)
             if form is None and editing:
                 g = catalog.group(conn, editing)
                 if g is None:
-                    shown = editing if len(editing) <= 60 else editing[:60] + "…"
-                    missing = pages.staff_text(GROUP_EDIT_MISSING, lang, id=shown)
+                    missing = pages.staff_text(GROUP_EDIT_MISSING, lang, id=_shown_id(editing))
                     editing = None
                 else:
                     form = stored_form(g)
         return pages.staff_page("staff_groups.html", lang, groups=gs, form=form or {}, errors=tr(lang, errors or {}),
-                                editing=editing, edit_missing=missing, notice=notice, nav="groups", stale=stale, **c)
+                                editing=editing, edit_missing=missing, gone=gone_note, notice=notice, nav="groups",
+                                stale=stale, **c)
 
     @app.get("/staff/groups", response_class=HTMLResponse, tags=["staff"])
     def groups_list(request: Request, edit: str | None = None) -> Response:
@@ -648,31 +660,44 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
 
     @app.post("/staff/groups", response_class=HTMLResponse, tags=["staff"])
     async def groups_save(request: Request) -> Response:
+        def gone_page(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]], gid: str) -> Response:
+            """The group being saved is no longer there: nothing saved; the "add" form with what was typed (the ID
+            too, when the form would take it) and a note. 409, as for a colleague's change."""
+            typed = {k: list(vs) for k, vs in form.items() if k not in ("editing", "seen", "id")}
+            typed["id"] = [gid if SLUG_RE.match(gid) else ""]
+            return html(groups_page(who, lang, c, typed, gone=gid), 409)
+
         def handle(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
             new = _one(form, "editing") == ""
             v, e = check_group(form, new)
-            if not new:
-                v["id"] = _one(form, "editing")
             with engine.connect() as conn:
                 ids = {g["id"]: g["name"] for g in catalog.list_groups(conn)}
+            if not new:
+                # The ID as stored (the hidden field carries it as it is; it cannot be changed here).
+                raw = (form.get("editing") or [""])[0]
+                v["id"] = raw if raw in ids else _one(form, "editing")
+                if v["id"] not in ids:
+                    return gone_page(who, lang, c, form, v["id"])
             if new and v["id"] in ids:
                 e["id"] = (N_("This ID is already used."), {})
-            if not new and v["id"] not in ids:
-                raise Forbidden
             if any(n == v["name"] and gid != v["id"] for gid, n in ids.items()):
                 e["name"] = (N_("Another group already has this name."), {})
             if e:
                 return groups_page(who, lang, c, form, e, editing=None if new else v["id"])
+            # A stored group keeps its ID even where the form would not take it (an older release or a script
+            # wrote it; projects and users refer to it): the fields typed here are checked, the ID is kept.
+            g_in = (catalog.GroupIn(**v) if new else
+                    catalog.GroupIn(**{**v, "id": "x"}).model_copy(update={"id": v["id"]}))
             try:
                 with writing(engine) as conn:
-                    catalog.save_group(conn, catalog.GroupIn(**v), seen_ms=None if new else _seen(form), new=new)
+                    catalog.save_group(conn, g_in, seen_ms=None if new else _seen(form), new=new)
             except catalog.StaleEdit:
                 # A colleague saved this group since the page was opened: the form shows what is stored now (and
                 # its version), what was typed stays beside it; saving again is a deliberate choice.
                 with engine.connect() as conn:
                     g = catalog.group(conn, v["id"])
                 if g is None:
-                    raise Forbidden from None
+                    return gone_page(who, lang, c, form, v["id"])
                 now = stored_form(g)
                 return html(groups_page(who, lang, c, now, editing=v["id"],
                                         stale=stale_rows(GROUP_FIELDS, form, now, lang)), 409)
