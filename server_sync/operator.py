@@ -446,11 +446,6 @@ def catalog_refusal(exc: catalog.CatalogError) -> Errors:
     return {field: (message, {})}
 
 
-def _shown_id(gid: str) -> str:
-    """A group ID as a note shows it: whole, or its first 60 characters and "…" (an address may hold anything)."""
-    return gid if len(gid) <= 60 else gid[:60] + "…"
-
-
 # --- the routes ---------------------------------------------------------------------------------------
 def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) -> None:  # noqa: C901
     def lang_of(request: Request) -> str:
@@ -639,13 +634,13 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
         an ID no group has (an old link, a typo): the list as usual, the empty "add" form and a note saying so.
         ``gone``: the ID of the group ``form`` was saving, removed meanwhile (the "add" form, as typed, and a note)."""
         missing = ""
-        gone_note = pages.staff_text(GROUP_SAVED_GONE, lang, id=_shown_id(gone)) if gone else ""
+        gone_note = pages.staff_text(GROUP_SAVED_GONE, lang, id=pages.shown_id(gone)) if gone else ""
         with engine.connect() as conn:
             gs = catalog.list_groups(conn)
             if form is None and editing:
                 g = catalog.group(conn, editing)
                 if g is None:
-                    missing = pages.staff_text(GROUP_EDIT_MISSING, lang, id=_shown_id(editing))
+                    missing = pages.staff_text(GROUP_EDIT_MISSING, lang, id=pages.shown_id(editing))
                     editing = None
                 else:
                     form = stored_form(g)

@@ -204,6 +204,12 @@ def not_found_page(lang: str) -> str:
     return _render("not_found.html", lang)
 
 
+def shown_id(given: str) -> str:
+    """An ID from a request as a note shows it: whole, or its first 60 characters and "…" (an address may hold
+    anything): the groups' and the pools' pages, for an ID no row has."""
+    return given if len(given) <= 60 else given[:60] + "…"
+
+
 def db_fault_page(kind: str, lang: str, *, posted: bool = False, action: str = "",
                   form: list[tuple[str, str]] | None = None, home: str = "/", lead: str = "") -> str:
     """What a browser gets when the portal's database cannot serve its request (server_sync/app.py): ``kind`` is

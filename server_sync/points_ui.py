@@ -362,8 +362,7 @@ def install(app: FastAPI, engine: Engine) -> None:
         if form is None and edit is not None:
             pool = next((p for p in items if p["id"] == edit), None)
             if pool is None:
-                shown = edit if len(edit) <= 60 else edit[:60] + "…"
-                missing = pages.staff_text(POOL_EDIT_MISSING, lang, id=shown)
+                missing = pages.staff_text(POOL_EDIT_MISSING, lang, id=pages.shown_id(edit))
             else:
                 form = stored_pool_form(pool)
                 editing = pages.staff_text(POOL_EDITING, lang, id=pool["id"])
