@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from kiosk.config.base import Section, cross_check
 
@@ -15,11 +17,31 @@ SQUARE_SANDBOX_URL = "https://connect.squareupsandbox.com"
 SquarePaymentType = Literal["FELICA_TRANSPORTATION_GROUP", "FELICA_ALL", "QR_CODE", "CARD_PRESENT"]
 
 
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class SquareConfig(Section):
     """Square Terminal API (docs/payment.md). Used only when ``[payment] terminal = "square"``."""
 
     base_url: str = Field(SQUARE_PRODUCTION_URL, pattern=r"^https?://[^\s/]+(:[0-9]+)?/?$")
-    """Square API base URL: production ``https://connect.squareup.com``; the sandbox is ``https://connect.squareupsandbox.com``."""
+    """Square API base URL: production ``https://connect.squareup.com``; the sandbox is ``https://connect.squareupsandbox.com``. Must be ``https://`` (the access token goes with every request); ``http://`` only to a test API on this machine (loopback)."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _tls_off_this_machine(cls, v: str) -> str:
+        # The access token goes with every request: over plain HTTP anyone on the way could read it and take or
+        # refund money. Plain HTTP only reaches a test API on this machine (a fake Square on loopback).
+        if v.startswith("http://") and not _loopback(urlsplit(v).hostname or ""):
+            raise ValueError("must start with https:// (production https://connect.squareup.com, sandbox "
+                             "https://connect.squareupsandbox.com): over http:// the access token would be sent "
+                             "unencrypted")
+        return v
 
     access_token_file: Path = Path("square-token")
     """File holding the Square access token (one line, mode 0600; ``kiosk doctor`` checks). Relative to data_dir."""

@@ -75,8 +75,23 @@ def test_command(args: argparse.Namespace) -> int:
               flush=True)
         result = term.charge(args.amount, idem, reference="install-test")
         print(f"outcome: {result.status}" + (f" ({result.reason})" if result.reason else "")
-              + (f", payment {result.provider_ref}" if result.provider_ref else ""))
+              + (f", payment {result.provider_ref}" if result.provider_ref else ""), flush=True)
+        if result.status == "unknown":
+            # The checkout may still be waiting on the terminal for a card: settle it before ending, or a tap
+            # afterwards takes money that nobody refunds. Lookup cancels a waiting checkout and follows one
+            # being paid.
+            print("asking the payment service again; a checkout still waiting for a card is canceled…", flush=True)
+            try:
+                result = term.lookup(idem)
+            except TerminalUnavailable as exc:
+                print(f"NOT SETTLED: {exc}. The test checkout (reference install-test, ¥{args.amount}) may still be "
+                      "open on the terminal: cancel it there, then find it on the Square Dashboard and refund it "
+                      "if it was paid.", file=sys.stderr)
+                return 1
+            print(f"outcome: {result.status}" + (f" ({result.reason})" if result.reason else "")
+                  + (f", payment {result.provider_ref}" if result.provider_ref else ""), flush=True)
         if result.status != "approved":
+            print("not charged: the test payment was not made")
             return 1
         if args.keep or not term.can_refund:
             print("kept: this test payment is not in the ledger; refund it from the Square Dashboard if needed")

@@ -16,7 +16,10 @@ charge(amount, idem)
     429 and 5xx answers and network errors are retried with the project's one
     backoff (:mod:`server_sync.wire.retry`, honouring ``Retry-After``); the SDK's
     own retries are switched off so there is exactly one policy. No network
-    problem ever reaches the caller as an exception.
+    problem ever reaches the caller as an exception. Every answer is checked
+    against what was asked (the checkout's id, amount and currency, a create's
+    reference and device; a refund's payment, amount and id): one about
+    something else is asked again like an unreadable one, never acted on.
 
 lookup(idem), after a crash or an ``unknown``
     No journal row: the create was never sent, so ``not_found``. Otherwise re-send
@@ -122,6 +125,49 @@ class _Refused(Exception):
 
 class _DeadlinePassed(Exception):
     """The next retry would end after the caller's deadline."""
+
+
+class _WrongAnswer(ValueError):
+    """A well-formed answer that is not about what was asked: another checkout or refund, or another sum or
+    currency than the journaled request (a proxy that mixed two answers up, a cached answer). Acting on it could
+    record another payment as this gift, cancel somebody else's checkout, or void a donation whose money never
+    went back, so it is treated like an unreadable answer (a ``ValueError``): asked again under the same key
+    until the caller's deadline, then ``unknown``."""
+
+
+def _check_checkout(co: Any, body: dict[str, Any], checkout_id: str | None) -> Any:
+    """``co`` if it is the checkout asked about: ``checkout_id`` when it is known, else (a create's answer) the
+    journaled body's reference and device; always the body's amount and currency. Raises :class:`_WrongAnswer`."""
+    if co is None:
+        raise _WrongAnswer("Square's answer holds no checkout")
+    if checkout_id is not None and co.id != checkout_id:
+        raise _WrongAnswer(f"asked about checkout {checkout_id}, Square's answer is about {co.id}")
+    want = body["amount_money"]
+    money = getattr(co, "amount_money", None)
+    got = (getattr(money, "amount", None), str(getattr(money, "currency", None)))
+    if got != (want["amount"], want["currency"]):
+        raise _WrongAnswer(f"checkout {co.id} is for {got[0]} {got[1]}, the request was {want['amount']} "
+                           f"{want['currency']}")
+    if checkout_id is None:
+        ref, device = body.get("reference_id"), body["device_options"]["device_id"]
+        got_device = getattr(getattr(co, "device_options", None), "device_id", None)
+        if (ref is not None and co.reference_id != ref) or (got_device is not None and got_device != device):
+            raise _WrongAnswer(f"the create's answer is checkout {co.id} of reference {co.reference_id} on device "
+                               f"{got_device}, the request was reference {ref} on device {device}")
+    return co
+
+
+def _check_refund(refund: Any, payment_id: str, amount_yen: int, refund_id: str | None = None) -> Any:
+    """``refund`` if it is a refund of ``payment_id`` for ``amount_yen`` JPY (and ``refund_id`` when it is
+    known). Raises :class:`_WrongAnswer`."""
+    if refund is None:
+        raise _WrongAnswer("Square's answer holds no refund")
+    money = getattr(refund, "amount_money", None)
+    got = (refund.payment_id, getattr(money, "amount", None), str(getattr(money, "currency", None)))
+    if got != (payment_id, amount_yen, "JPY") or (refund_id is not None and refund.id != refund_id):
+        raise _WrongAnswer(f"refund answer {refund.id} is of payment {got[0]} for {got[1]} {got[2]}; asked about "
+                           f"{refund_id or 'a refund'} of payment {payment_id} for {amount_yen} JPY")
+    return refund
 
 
 NOTHING_CREATED = (400, 401, 403, 404)
@@ -308,7 +354,11 @@ class SquareTerminal(PaymentTerminal):
             nonlocal retried
             retried = True
             why = f"HTTP {exc.status_code}" if isinstance(exc, ApiError) else type(exc).__name__
-            log.warning("Square request failed (%s), retry %d in %.1fs", why, attempt + 1, wait)
+            if isinstance(exc, _WrongAnswer):
+                log.error("Square's answer is not about what was asked (%s), retry %d in %.1fs", exc, attempt + 1, wait)
+                why = "wrong answer"
+            else:
+                log.warning("Square request failed (%s), retry %d in %.1fs", why, attempt + 1, wait)
             set_live(last_error=why, status="UNREACHABLE" if not isinstance(exc, ApiError) else self.live.status)
 
         def sleep(s: float) -> None:
@@ -327,23 +377,23 @@ class SquareTerminal(PaymentTerminal):
         set_live(last_ok_mono=self._clock.monotonic(), last_error=None)
         return out
 
+    # Every answer is checked against what was asked (_check_checkout) inside the retried call: a wrong one is
+    # asked again, never acted on.
     def _create(self, idem: str, body: dict[str, Any], until: float) -> Any:
-        resp = self._call(lambda: self.client.terminal.checkouts.create(
-            idempotency_key=idem, checkout=body, request_options=NO_RETRIES), until)  # type: ignore[arg-type]
-        if resp.checkout is None:
-            raise _DeadlinePassed()
-        return resp.checkout
+        return self._call(lambda: _check_checkout(self.client.terminal.checkouts.create(
+            idempotency_key=idem, checkout=body, request_options=NO_RETRIES).checkout,  # type: ignore[arg-type]
+            body, None), until)
 
-    def _get(self, checkout_id: str, until: float) -> Any:
-        resp = self._call(lambda: self.client.terminal.checkouts.get(checkout_id, request_options=NO_RETRIES), until)
-        if resp.checkout is None:
-            raise _DeadlinePassed()
-        return resp.checkout
+    def _get(self, checkout_id: str, body: dict[str, Any], until: float) -> Any:
+        return self._call(lambda: _check_checkout(self.client.terminal.checkouts.get(
+            checkout_id, request_options=NO_RETRIES).checkout, body, checkout_id), until)
 
-    def _cancel_checkout(self, checkout_id: str, until: float) -> Any:
-        resp = self._call(lambda: self.client.terminal.checkouts.cancel(checkout_id, request_options=NO_RETRIES),
-                          until)
-        return resp.checkout
+    def _cancel_checkout(self, checkout_id: str, body: dict[str, Any], until: float) -> Any:
+        def cancel() -> Any:
+            co = self.client.terminal.checkouts.cancel(checkout_id, request_options=NO_RETRIES).checkout
+            return None if co is None else _check_checkout(co, body, checkout_id)
+
+        return self._call(cancel, until)
 
     # --- the seam -----------------------------------------------------------------------------
     def checkout_body(self, amount_yen: int, reference: str | None) -> dict[str, Any]:
@@ -391,9 +441,10 @@ class SquareTerminal(PaymentTerminal):
         except _DeadlinePassed:
             self._set_live(status="UNREACHABLE")
             return ChargeResult.unknown("timeout: Square did not answer the checkout request")
-        return self._follow(idem, checkout, until, interactive=True)
+        return self._follow(idem, body, checkout, until, interactive=True)
 
-    def _follow(self, idem: str, checkout: Any, until: float, *, interactive: bool) -> ChargeResult:
+    def _follow(self, idem: str, body: dict[str, Any], checkout: Any, until: float, *,
+                interactive: bool) -> ChargeResult:
         """Poll ``checkout`` until COMPLETED or CANCELED, or until ``until``; a final answer or ``unknown``."""
         cancel_sent = False
         while True:
@@ -409,7 +460,7 @@ class SquareTerminal(PaymentTerminal):
             if want_cancel and not cancel_sent and status in ("PENDING", "IN_PROGRESS"):
                 cancel_sent = True
                 try:
-                    answer = self._cancel_checkout(checkout.id, until)
+                    answer = self._cancel_checkout(checkout.id, body, until)
                 except _Refused as exc:
                     # Square will not cancel (e-money after a terminal error, or already finishing):
                     # the donor finishes or cancels on the terminal, and we keep following.
@@ -425,7 +476,7 @@ class SquareTerminal(PaymentTerminal):
                 return ChargeResult.unknown(f"timeout: checkout {checkout.id} still {status} at the deadline")
             self._clock.sleep(self.poll_s)
             try:
-                checkout = self._get(checkout.id, until)
+                checkout = self._get(checkout.id, body, until)
             except _DeadlinePassed:
                 return ChargeResult.unknown(f"timeout: no answer from Square about checkout {checkout.id}")
             except _Refused as exc:
@@ -438,7 +489,7 @@ class SquareTerminal(PaymentTerminal):
         until = self._clock.monotonic() + max(self.answer_grace_s, 5)
         try:
             known = self.journal.checkout_id(idempotency_key)
-            checkout = (self._get(known, until) if known else
+            checkout = (self._get(known, body, until) if known else
                         self._create(idempotency_key, body, until))  # identical create: the same checkout back
         except _Refused as exc:
             raise TerminalUnavailable(f"Square refused the lookup: {exc.detail}") from None
@@ -447,7 +498,7 @@ class SquareTerminal(PaymentTerminal):
         except Exception as exc:  # anything else unforeseen: the intent stays open, as for an outage
             raise TerminalUnavailable(f"lookup failed: {type(exc).__name__}") from exc
         try:
-            result = self._follow(idempotency_key, checkout, until, interactive=False)
+            result = self._follow(idempotency_key, body, checkout, until, interactive=False)
         except Exception as exc:
             raise TerminalUnavailable(f"lookup failed: {type(exc).__name__}") from exc
         if result.status == "unknown":
@@ -463,21 +514,22 @@ class SquareTerminal(PaymentTerminal):
         self.journal.refund_put(idempotency_key, provider_ref, amount_yen)
         until = self._clock.monotonic() + 30
         try:
-            resp = self._call(lambda: self.client.refunds.refund_payment(
+            refund = self._call(lambda: _check_refund(self.client.refunds.refund_payment(
                 idempotency_key=idempotency_key, amount_money={"amount": amount_yen, "currency": "JPY"},
-                payment_id=provider_ref, reason=reason[:192], request_options=NO_RETRIES), until, live=False)
+                payment_id=provider_ref, reason=reason[:192], request_options=NO_RETRIES).refund,
+                provider_ref, amount_yen), until, live=False)
         except _Refused as exc:
             raise RefundRefused(f"Square refused the refund: {exc.detail or exc.status}") from None
         except _DeadlinePassed:
             raise TerminalUnavailable("Square did not answer the refund; try again (it is never made twice)") from None
-        refund = resp.refund
-        result = RefundResult(refund.id, str(refund.status)) if refund is not None else RefundResult("", "UNKNOWN")
+        result = RefundResult(refund.id, str(refund.status))
         if result.status == "PENDING" and result.refund_id:
             # A replayed key answers with the refund Square already has; GetPaymentRefund says where it is
             # *now*, so asking again after a PENDING one can finish it (the void waits for COMPLETED).
             try:
-                got = self._call(lambda: self.client.refunds.get(result.refund_id, request_options=NO_RETRIES),
-                                 until, live=False).refund
+                got = self._call(lambda: _check_refund(self.client.refunds.get(
+                    result.refund_id, request_options=NO_RETRIES).refund, provider_ref, amount_yen, result.refund_id),
+                    until, live=False)
             except (_Refused, _DeadlinePassed) as exc:
                 log.warning("GetPaymentRefund %s failed (%s): keeping PENDING", result.refund_id, exc)
             else:

@@ -63,12 +63,16 @@ class Fault:
     ``status`` with an error body: Square's 408 REQUEST_TIMEOUT after it stored a checkout), ``garble_after`` (carry
     it out, then answer 200 with a body cut short), ``bad_encoding`` (carry it out, then answer with a
     ``Content-Encoding: gzip`` its plain body does not match, as a broken proxy might), ``drop``, ``drop_after``,
-    ``hold``, ``hold_after``, or ``pass`` (no fault: lets a later fault in the queue land on a later request)."""
+    ``hold``, ``hold_after``, ``answer_after`` (carry it out, then answer 200 with :attr:`doc`: a well-formed answer
+    about something else, as from a proxy that mixed up two answers), or ``pass`` (no fault: lets a later fault in
+    the queue land on a later request)."""
     status: int = 500
     retry_after: str | None = None
     code: str | None = None
     """The error code of a ``status``/``status_after`` answer (default: RATE_LIMITED for 429, else
     INTERNAL_SERVER_ERROR)."""
+    doc: dict | Callable[[], dict] | None = None
+    """The body of an ``answer_after`` answer (a callable: made when the answer is sent)."""
 
 
 @dataclass
@@ -394,6 +398,9 @@ class FakeSquare:
                     return self._fault_answer(fault)  # carried out, answered as an error
                 if fault is not None and fault.kind == "garble_after":
                     return self._send_raw(200, json.dumps(doc).encode()[:20])  # carried out, answer cut short
+                if fault is not None and fault.kind == "answer_after":
+                    # carried out, answered about something else
+                    return self._send(200, (fault.doc() if callable(fault.doc) else fault.doc) or {})
                 if fault is not None and fault.kind == "bad_encoding":
                     return self._send(status, doc, {"Content-Encoding": "gzip"})  # but the body is plain JSON
                 if fault is not None and fault.kind == "hold_after":
