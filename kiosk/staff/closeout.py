@@ -55,11 +55,27 @@ def x_report(ledger: Ledger, day: date | None = None) -> dict[str, Any]:
     rep = settled_report(parsed, day)
     rep["kind"] = "X"
     closed = rep["closed_seq"] = _closed(parsed).get(day)
-    # Donations of the day committed after its latest Z: the signed close-out does not hold them. (The genesis
-    # stays in: it names the time zone the day is counted in.)
-    rep["after_close"] = 0 if closed is None else settled_report(
-        [(s, o) for s, o in parsed if s > closed or o["type"] == "genesis"], day)["count"]
+    rep["after_close"] = changes_after_close(parsed, day, closed)[0]
     return rep
+
+
+def refunded_after_close(ledger: Ledger, day: date, closed: int | None) -> int:
+    """Donations of ``day`` that its close-out ``closed`` counted and a void written after it cancels (refunds made
+    after the Z): the signed totals still hold them, so the day needs a new Z (the menu's X page says so)."""
+    return 0 if closed is None else changes_after_close(ledger.report_entries(day, day), day, closed)[1]
+
+
+def changes_after_close(parsed: list[tuple[int, dict[str, Any]]], day: date, closed: int | None) -> tuple[int, int]:
+    """(donations of ``day`` committed after its close-out ``closed``, donations the close-out counted that a void
+    written after it cancels: refunds made after the Z): what the signed close-out no longer matches. Both ask for
+    a new Z. ``parsed`` is :meth:`Ledger.report_entries` of ``day`` (every void is in it)."""
+    if closed is None:
+        return 0, 0
+    # The genesis stays in each part: it names the time zone the day is counted in.
+    added = settled_report([(s, o) for s, o in parsed if s > closed or o["type"] == "genesis"], day)["count"]
+    counted = settled_report([(s, o) for s, o in parsed if s <= closed], day)["count"]
+    still = settled_report([(s, o) for s, o in parsed if s <= closed or o["type"] != "donation"], day)["count"]
+    return added, counted - still
 
 
 def closed_dates(ledger: Ledger) -> dict[date, int]:

@@ -35,7 +35,7 @@ from kiosk.ledger.export import read_export, write_export
 from kiosk.ledger.report import settled_report
 from kiosk.ledger.store import engine_report_entries, read_only_engine
 from kiosk.ops.logsetup import IDM_RE, has_idm, redact
-from kiosk.staff.closeout import Catalog, closeout_csv
+from kiosk.staff.closeout import Catalog, changes_after_close, closeout_csv
 from kiosk.staff.words import StaffMessage
 
 REMOVABLE_FS = frozenset({"vfat", "exfat", "ntfs", "ntfs3", "fuseblk", "ext4", "ext3", "ext2"})
@@ -55,6 +55,9 @@ class Stick:
     fstype: str
     free_bytes: int | None = None
     """Free space when it was found (what the menu shows staff, instead of the device and filesystem)."""
+    read_only: bool = False
+    """Mounted read-only (a stick whose lock switch is on: the kernel mounts it so). Listed only when asked
+    (``include_read_only``), so the menu can say why it cannot be written to instead of "no stick found"."""
 
 
 def _unescape(field_: str) -> str:
@@ -71,8 +74,9 @@ def _unescape(field_: str) -> str:
 
 
 def find_sticks(root: Path = Path("/"), mounts: Path = Path("/proc/mounts"),
-                mount_roots: Iterable[str] = DEFAULT_MOUNT_ROOTS) -> list[Stick]:
-    """Writable removable filesystems mounted below ``mount_roots``, in mount order."""
+                mount_roots: Iterable[str] = DEFAULT_MOUNT_ROOTS, *, include_read_only: bool = False) -> list[Stick]:
+    """Writable removable filesystems mounted below ``mount_roots``, in mount order; with ``include_read_only``
+    the read-only ones too (``Stick.read_only``)."""
     try:
         lines = mounts.read_text().splitlines()
     except OSError:
@@ -84,7 +88,8 @@ def find_sticks(root: Path = Path("/"), mounts: Path = Path("/proc/mounts"),
         if len(parts) < 4:
             continue
         dev, mnt, fstype, opts = _unescape(parts[0]), _unescape(parts[1]), parts[2], parts[3].split(",")
-        if not dev.startswith("/dev/") or fstype not in REMOVABLE_FS or "rw" not in opts:
+        read_only = "rw" not in opts
+        if not dev.startswith("/dev/") or fstype not in REMOVABLE_FS or (read_only and not include_read_only):
             continue
         if not any(mnt.startswith(p) for p in prefixes):
             continue
@@ -94,7 +99,7 @@ def find_sticks(root: Path = Path("/"), mounts: Path = Path("/proc/mounts"),
                 free: int | None = shutil.disk_usage(path).free
             except OSError:  # pulled out between the mount table and here: still listed, the export says why
                 free = None
-            found.append(Stick(path, dev, fstype, free))
+            found.append(Stick(path, dev, fstype, free, read_only))
     return found
 
 
@@ -113,6 +118,9 @@ class ExportResult:
     """The day is not closed: the CSV holds the running (X) totals. The menu says so in the staff's language."""
     logs_error: str = ""
     """Why the day's log could not be exported ("" when it was, or when no log source was given)."""
+    changes_after_close: int = 0
+    """Donations after the day's close-out, and refunds of donations it counted: the CSV (the signed close-out)
+    does not hold them. The menu says so, with what to do (a new Z, then export again)."""
 
     def summary(self) -> str:
         lines = [f"exported to {self.directory}"]
@@ -142,6 +150,11 @@ def export_lines(r: ExportResult, cat: Catalog) -> list[str]:
     if r.running_totals:
         lines.append("※ " + tr("{day} is not closed yet: the CSV holds the running totals (X report).").format(
             day=r.business_date))
+    if r.changes_after_close:
+        lines.append("※ " + cat.ngettext(
+            "{day}: {n} change after the close-out is not in the CSV. Run the Z report again, then export again.",
+            "{day}: {n} changes after the close-out are not in the CSV. Run the Z report again, then export again.",
+            r.changes_after_close).format(day=r.business_date, n=r.changes_after_close))
     if r.logs_error:
         lines.append("※ " + tr("The log could not be exported (the reason is in MANIFEST.txt)."))
     return lines
@@ -206,7 +219,9 @@ def scan_ledger_export(path: Path) -> int:
     return hits
 
 
-def _day_report(ledger_path: Path, day: date | None, timezone: str) -> tuple[date, dict[str, Any], int | None]:
+def _day_report(ledger_path: Path, day: date | None,
+                timezone: str) -> tuple[date, dict[str, Any], int | None, int]:
+    """(day, the report the CSV holds, its close-out seq or None, the changes the close-out does not hold)."""
     tz = ZoneInfo(timezone)
     day = day or datetime.now(tz).date()
     eng = read_only_engine(ledger_path)
@@ -218,10 +233,12 @@ def _day_report(ledger_path: Path, day: date | None, timezone: str) -> tuple[dat
               if obj["type"] == "close_out" and obj["data"]["business_date"] == day.isoformat()]
     if closed:
         seq, data = closed[-1]
-        return day, dict(data), seq
+        # Gifts after the Z and refunds of gifts it counted: the signed close-out (the CSV) no longer holds them.
+        added, voided = changes_after_close(parsed, day, seq)
+        return day, dict(data), seq, added + voided
     rep = settled_report(parsed, day)
     rep["business_date"] = day.isoformat()
-    return day, rep, None
+    return day, rep, None, 0
 
 
 def export_day(stick: Path, ledger_path: Path, *, kiosk_id: str, timezone: str = "Asia/Tokyo",
@@ -238,7 +255,7 @@ def export_day(stick: Path, ledger_path: Path, *, kiosk_id: str, timezone: str =
     tz = ZoneInfo(timezone)
     now = now or datetime.now(tz)
     try:
-        day, rep, close_seq = _day_report(ledger_path, day, timezone)
+        day, rep, close_seq, stale = _day_report(ledger_path, day, timezone)
     except Exception as exc:  # noqa: BLE001 - only the database's own errors are said in words; the rest raise
         raise _unreadable(exc) from None
     lines: list[str] | None = None
@@ -260,8 +277,11 @@ def export_day(stick: Path, ledger_path: Path, *, kiosk_id: str, timezone: str =
     try:
         out.mkdir(parents=False, exist_ok=False)
     except OSError as exc:
+        if exc.errno in READ_ONLY_ERRNOS:
+            raise UsbExportError(READ_ONLY, detail=exc.strerror or exc) from None
         raise UsbExportError("cannot write to the stick: {detail}", detail=exc.strerror or exc) from None
-    result = ExportResult(out, business_date=day.isoformat(), closeout={**rep, "close_out_seq": close_seq})
+    result = ExportResult(out, business_date=day.isoformat(), closeout={**rep, "close_out_seq": close_seq},
+                          changes_after_close=stale)
     try:
         ledger_file = out / "ledger.jsonl"
         result.entries = write_export(ledger_path, ledger_file, tolerate_dir_fsync_unsupported=True)
@@ -278,6 +298,9 @@ def export_day(stick: Path, ledger_path: Path, *, kiosk_id: str, timezone: str =
         if close_seq is None:
             result.running_totals = True
             result.notes.append(f"{day} is not closed yet: the CSV holds the running (X) totals")
+        elif stale:
+            result.notes.append(f"{day}: {stale} donations or refunds after the close-out are not in the CSV; "
+                                "run the Z report again, then export again")
 
         if logs_error is not None:
             result.logs_error = logs_error
@@ -307,12 +330,20 @@ def export_day(stick: Path, ledger_path: Path, *, kiosk_id: str, timezone: str =
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # said as the check before would have said it, in words
             raise UsbExportError("the stick has {free} MB free; {need} MB needed",
                                  free=_free_mb(stick), need=-(-need // 1_048_576)) from None
+        if exc.errno in READ_ONLY_ERRNOS:  # FAT remounts itself read-only on an error it finds while writing
+            raise UsbExportError(READ_ONLY, detail=exc.strerror or exc) from None
         raise UsbExportError("writing to the stick failed ({detail}); nothing was left on it",
                              detail=exc.strerror or exc) from None
     except Exception as exc:  # noqa: BLE001 - a ledger SQLite cannot read (a damaged file, a failing card)
         shutil.rmtree(out, ignore_errors=True)
         raise _unreadable(exc) from None
     return result
+
+
+READ_ONLY = ("the stick is read-only ({detail}): turn off its lock switch or use another stick, then look "
+             "again; nothing was left on it")
+"""A stick the kernel will not write to (its lock switch on, or FAT turned read-only after an error)."""
+READ_ONLY_ERRNOS = frozenset({errno.EROFS})
 
 
 LEDGER_UNREADABLE = ("the ledger on this kiosk could not be read ({detail}); nothing was left on the stick; "

@@ -30,7 +30,7 @@ from typing import Any
 from kiosk.config.player import PlaylistItem
 from kiosk.ledger import DonorToken
 from kiosk.ops.status import StatusItem, overall, status_items
-from kiosk.staff.closeout import AlreadyClosed, Catalog, summary_lines, x_report, z_report
+from kiosk.staff.closeout import AlreadyClosed, Catalog, refunded_after_close, summary_lines, x_report, z_report
 from kiosk.staff.gate import StaffSession
 from kiosk.staff.menu.services import MenuServices
 from kiosk.staff.refund import (
@@ -43,7 +43,7 @@ from kiosk.staff.refund import (
     refund_key,
     refundable,
 )
-from kiosk.staff.usb_export import ExportResult, Stick, export_lines
+from kiosk.staff.usb_export import READ_ONLY, ExportResult, Stick, UsbExportError, export_lines
 from kiosk.staff.volunteer import VolunteerError, check_grant
 from kiosk.staff.volunteer import balance as points_balance
 from kiosk.staff.volunteer import grant as volunteer_grant
@@ -480,6 +480,8 @@ class MenuModel:
         def run() -> dict[str, Any]:
             with session.action("x_report") as r:
                 rep = x_report(ledger)
+                rep["voided_after_close"] = refunded_after_close(ledger, date.fromisoformat(rep["date"]),
+                                                                 rep["closed_seq"])
                 r.update(count=rep["count"], total_yen=rep["total_yen"])
             return rep
 
@@ -488,11 +490,20 @@ class MenuModel:
                 self._say(self._error(err or StaffMessage("No report: try again."), "ledger"), "red")
                 return
             self.lines = summary_lines(rep, self.project_titles(), self.catalog)
-            if rep.get("closed_seq") and rep.get("after_close"):
-                # Gifts after the Z are not in the signed close-out: not a green "closed", a job to do.
-                self._say(self._n("Closed, but {n} donation came after the close-out: run the Z report again.",
-                                  "Closed, but {n} donations came after the close-out: run the Z report again.",
-                                  rep["after_close"]), "yellow")
+            if rep.get("closed_seq") and (rep.get("after_close") or rep.get("voided_after_close")):
+                # Gifts after the Z, or gifts the Z counted and a refund has since voided, make the signed
+                # close-out wrong: not a green "closed", a job to do.
+                said = []
+                if rep.get("after_close"):
+                    said.append(self._n("Closed, but {n} donation came after the close-out: run the Z report again.",
+                                        "Closed, but {n} donations came after the close-out: run the Z report "
+                                        "again.", rep["after_close"]))
+                if rep.get("voided_after_close"):
+                    said.append(self._n("Closed, but {n} donation was refunded after the close-out: run the Z "
+                                        "report again.",
+                                        "Closed, but {n} donations were refunded after the close-out: run the Z "
+                                        "report again.", rep["voided_after_close"]))
+                self._say(" ".join(said), "yellow")
             elif rep.get("closed_seq"):
                 self._say(self._t("This day is already closed (Z report written)."), "green")
 
@@ -562,7 +573,7 @@ class MenuModel:
         session, writer, settings = self._session(), self.s.writer, self.s.ops.volunteer
         activity, points = self.activity, self.points
 
-        def run() -> int:
+        def run() -> int | None:
             try:
                 volunteer_grant(writer, settings, activity, points, token, session)
             except VolunteerError as exc:
@@ -570,7 +581,15 @@ class MenuModel:
                 session.record_wait("points_grant", activity=activity, points=points,
                                     outcome=f"refused: {exc}"[:200])
                 raise
-            return points_balance(writer.ledger, token)
+            # The grant is written now. Reading the card's balance back is only for the screen: if that read
+            # fails, the grant is still made, and a red "nothing was changed" would make staff tap the card
+            # again and grant the points twice.
+            try:
+                return points_balance(writer.ledger, token)
+            except Exception as exc:  # noqa: BLE001 - any failure of the read; the grant stands
+                log.error("points granted (%s, %d pt), but the card's balance could not be read: %s",
+                          activity, points, detail(exc))
+                return None
 
         def done(bal: int | None, err: BaseException | None) -> None:
             if err is not None:
@@ -733,6 +752,9 @@ class MenuModel:
         if not 0 <= int(index) < len(self.sticks):
             return
         stick, session, export = self.sticks[int(index)], self._session(), self.s.export_to
+        if stick.read_only:  # nothing would be written: say why, and what to do, before trying
+            self._say(UsbExportError(READ_ONLY, detail="read-only").say(self._t), "red")
+            return
 
         def run() -> ExportResult:
             with session.action("usb_export", device=stick.device) as r:

@@ -208,7 +208,8 @@ def volunteer_done_page(model: MenuModel, _: Tr) -> View:
     if ok:
         big = "+" + _("{points} pt").format(points=model.grant_points)
         lines = (_("Activity: {name}").format(name=_activity_title(model, model.activity)),
-                 _("Points on this card now: {points}").format(points=model.balance))
+                 _("Points on this card now: {points}").format(points=model.balance) if model.balance is not None
+                 else _("Points on this card now: could not be read (the points were granted)"))
     return View(m.VOL_DONE, _("Volunteer points"), big=big, lines=lines, notice=model.notice,
                 notice_level=model.notice_level,
                 footer=(Button(_("Done"), "go", m.HOME), Button(_("Next volunteer"), "tap_again", style="primary")))
@@ -307,7 +308,8 @@ def power_confirm_page(model: MenuModel, _: Tr) -> View:
 def usb_page(model: MenuModel, _: Tr) -> View:
     # Free space, not "/dev/sda1 (vfat)": staff choose a stick by its name and whether the export fits.
     buttons = tuple(Button(st.path.name or str(st.path), "usb_export", n,
-                           detail=_free(_, st.free_bytes) if st.free_bytes is not None else "")
+                           detail=_("Read-only: cannot be written to") if st.read_only else
+                           _free(_, st.free_bytes) if st.free_bytes is not None else "")
                     for n, st in enumerate(model.sticks[:4]))
     lines = (_("Choose the USB stick to write to"),) if buttons else (
         _("No USB stick found. Insert one and press Look again."),)

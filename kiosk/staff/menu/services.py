@@ -121,7 +121,8 @@ class MenuServices:
     def sticks(self) -> list[Stick]:
         if self.find_sticks is not None:
             return self.find_sticks()
-        return find_sticks(mount_roots=self.ops.export.mount_roots)
+        # Read-only sticks too: staff who inserted one are told why it cannot be used, not "no stick found".
+        return find_sticks(mount_roots=self.ops.export.mount_roots, include_read_only=True)
 
     def export_to(self, stick: Path) -> ExportResult:
         if self.export is not None:
