@@ -55,7 +55,7 @@ CASES = {
         '[payment]\nterminal = "square"\n{key}',
         'sim_mode = "decline"\n', 'sim_mode = "approv"\n',
         "payment.sim_mode: Input should be 'approve', 'decline', 'timeout_applied', 'timeout_lost' or 'offline' "
-        "(got 'approv')",
+        "(got 'approv'; did you mean 'approve'?)",
         'payment: terminal = "square" needs [payment.square] location_id'),
     "payment-square-table-bad-other-key": (
         '[payment]\nterminal = "square"\n[payment.square]\n{key}',
@@ -70,7 +70,8 @@ CASES = {
     "activity-points-over-max": (
         '[[volunteer.activities]]\ntitle = "公園清掃"\npoints = 50\nmax_points = 10\n{key}',
         'id = "park"\n', 'id = "Park"\n',
-        "volunteer.activities[0].id: String should match pattern '^[a-z0-9][a-z0-9-]{0,39}$' (got 'Park')",
+        "volunteer.activities[0].id: must be 1-40 characters: lowercase letters a-z, digits and dashes, starting "
+        "with a letter or digit (e.g. 'kodomo-shokudo') (got 'Park'; did you mean 'park'?)",
         "volunteer.activities[0]: points 50 exceeds max_points 10"),
     "activity-points-over-max-required-key-missing": (
         '[[volunteer.activities]]\nid = "park"\npoints = 50\nmax_points = 10\n{key}',
@@ -136,19 +137,20 @@ def test_two_cross_field_mistakes_in_one_section_are_both_reported(tmp_path, cap
     ("[staff]\nlockout_base_s = 600\nlockout_max_s = 0\n",
      ["staff.lockout_max_s: Input should be greater than or equal to 1 (got 0)"]),
     ('[payment]\nterminal = "squar"\n',
-     ["payment.terminal: Input should be 'sim' or 'square' (got 'squar')"]),
+     ["payment.terminal: Input should be 'sim' or 'square' (got 'squar'; did you mean 'square'?)"]),
     ('[payment]\nterminal = "square"\n[payment.square]\nlocation_id = "bad id!"\n',
      ["payment.square.location_id: String should match pattern '^[A-Za-z0-9_-]{0,64}$' (got 'bad id!')"]),
     ('[payment]\nterminal = "square"\nsquare = 5\n',
-     ["payment.square: Input should be a valid dictionary or instance of SquareConfig"]),
+     ["payment.square: must be a [payment.square] section (a table of keys), not a single value"]),
     ('[[volunteer.activities]]\nid = "park"\ntitle = "x"\npoints = "many"\nmax_points = 10\n',
      ["volunteer.activities[0].points: Input should be a valid integer, unable to parse string as an integer "
       "(got 'many')"]),
     ('[[player.playlist]]\nproject = "a"\n[[player.playlist.windows]]\nstart = "25:00"\nend = "25:00"\n',
-     [f"player.playlist[0].windows[0].{key}: String should match pattern "
-      "'^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$' (got '25:00')" for key in ("start", "end")]),
+     [f"player.playlist[0].windows[0].{key}: must be a time as HH:MM with two digits each, from 00:00 to 24:00 "
+      "(e.g. '09:00') (got '25:00')" for key in ("start", "end")]),
     ('[[projects]]\nid = "A"\ntitle = "x"\narea = "town"\n[[projects]]\nid = "A"\ntitle = "y"\narea = "town"\n',
-     [f"projects[{i}].id: String should match pattern '^[a-z0-9][a-z0-9-]{{0,39}}$' (got 'A')" for i in (0, 1)]),
+     [f"projects[{i}].id: must be 1-40 characters: lowercase letters a-z, digits and dashes, starting with a "
+      "letter or digit (e.g. 'kodomo-shokudo') (got 'A'; did you mean 'a'?)" for i in (0, 1)]),
 ])
 def test_no_cross_field_error_about_a_field_that_is_itself_invalid(tmp_path, capsys, body, problems):
     assert _report(tmp_path, capsys, body) == problems

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,26 @@ def _unique_project_ids(projects: list[Any]) -> None:
 
 # --- error reporting ---------------------------------------------------------
 
+_ID = "lowercase letters a-z, digits and dashes, starting with a letter or digit"
+_PATTERNS = {
+    r"^[a-z0-9][a-z0-9-]{1,39}$": f"must be 2-40 characters: {_ID} (e.g. 'tsurugashima-center-1')",
+    r"^[a-z0-9][a-z0-9-]{0,39}$": f"must be 1-40 characters: {_ID} (e.g. 'kodomo-shokudo')",
+    r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$": "must be a time as HH:MM with two digits each, from 00:00 to 24:00 "
+                                                 "(e.g. '09:00')",
+    r"^([0-9a-f]{8,64})?$": "must be a clip's SHA-256 or its first 8 or more hex digits (`kiosk media list`), "
+                            "or empty",
+    r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$": "must be 1-40 characters: letters, digits, '_', '.' and '-' "
+                                          "(e.g. 'reader-1')",
+}
+"""Plain words for the patterns of the config's keys: staff read these, not regular expressions."""
+
+_SECRET_KEYS = frozenset({"pin_hash"})
+"""Keys whose wrong value is never repeated in the report: staff write the PIN itself in ``pin_hash``."""
+
+_ARRAYS_OF_TABLES = frozenset({"projects", "playlist", "slides", "activities", "windows"})
+"""Keys written as ``[[name]]`` tables: a single ``[name]`` is the commonest way to get them wrong."""
+
+
 def _dotted(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
@@ -143,9 +164,49 @@ def _describe(err: dict[str, Any], root: type[BaseModel]) -> str:
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
+    if err["type"] == "string_pattern_mismatch":
+        msg = _PATTERNS.get(str(err.get("ctx", {}).get("pattern", "")), msg)
+    elif err["type"] == "list_type" and loc and loc[-1] in _ARRAYS_OF_TABLES:
+        header = ".".join(str(p) for p in loc if isinstance(p, str))
+        return (f"{path}: write [[{header}]] with double brackets, once above each entry "
+                f"(a single [{header}] is one table, not a list)")
+    elif err["type"] in ("model_type", "dict_type") and loc and isinstance(loc[-1], str):
+        return f"{path}: must be a [{path}] section (a table of keys), not a single value"
+    elif err["type"] == "path_type":
+        msg = "must be a file or folder path in quotes, e.g. \"/var/lib/kiosk\""
+    if loc and loc[-1] in _SECRET_KEYS:
+        # never echoed: a PIN written where its hash goes would go to the journal (and the USB log export)
+        return f"{path}: {msg}"
     if "input" in err and err["type"] not in ("model_type",) and not isinstance(err["input"], (dict, list)):
-        return f"{path}: {msg} (got {err['input']!r})"
+        hint = _value_hint(err)
+        return f"{path}: {msg} (got {err['input']!r}{hint})"
     return f"{path}: {msg}"
+
+
+def _value_hint(err: dict[str, Any]) -> str:
+    """``; did you mean 'X'?`` for a misspelt choice (``backend = "pcs"``, ``language = "jp"``,
+    ``log_level = "info"``): the closest of the values the key takes, as for an unknown key's name."""
+    if err["type"] == "string_pattern_mismatch" and isinstance(err["input"], str):
+        given = err["input"]
+        pattern = str(err.get("ctx", {}).get("pattern", ""))
+        # the usual slips: capitals or spaces in an id, "9:00" for "09:00"
+        for guess in (given.strip().lower().replace(" ", "-").replace("_", "-"),
+                      re.sub(r"^(\d):", r"0\1:", given.strip())):
+            if guess != given and pattern and re.match(pattern, guess):
+                return f"; did you mean {guess!r}?"
+        return ""
+    if err["type"] != "literal_error" or not isinstance(err["input"], str):
+        return ""
+
+    choices = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
+    given = err["input"].strip()
+    same_but_case = [c for c in choices if c.lower() == given.lower()]
+    if same_but_case:
+        return f"; did you mean {same_but_case[0]!r}?"
+    by_lower = {c.lower(): c for c in choices}
+    # 0.5: two-letter codes one letter off ("jp" for "ja") count as close; a longer word needs more in common.
+    close = difflib.get_close_matches(given.lower(), list(by_lower), n=1, cutoff=0.5)
+    return f"; did you mean {by_lower[close[0]]!r}?" if close else ""
 
 
 def validate_config(data: dict[str, Any], source: str = "<config>", base_dir: Path | None = None) -> KioskConfig:

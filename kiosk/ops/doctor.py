@@ -293,6 +293,24 @@ def display_checks(root: Path = Path("/")) -> list[Check]:
                   "add consoleblank=0 to /boot/firmware/cmdline.txt (install.sh does) and reboot")]
 
 
+def donation_checks(cfg: KioskConfig, config_path: str = "FILE") -> list[Check]:
+    """Amount buttons a first gift of the day can use: a preset above ``daily_limit_per_card_yen`` is refused
+    ("limit reached") for every card, every time. Not a config error: the portal pushes the presets
+    (kiosk/sync/adopt.py) while the daily limit is this file's own, so a push must not be refused for it."""
+    d = cfg.donation
+    over = sorted({p for p in d.presets_yen if p > d.daily_limit_per_card_yen})
+    if not over:
+        return [Check("donation", "ok", f"amounts {list(d.presets_yen)} yen, at most {d.daily_limit_per_card_yen} "
+                      "yen per card a day")]
+    shown = ", ".join(f"{p} yen" for p in over)
+    return [Check("donation", "fail", f"the button{'s' if len(over) > 1 else ''} for {shown} can never be used: "
+                  f"[donation] daily_limit_per_card_yen is {d.daily_limit_per_card_yen}, so every card is told "
+                  "it reached its limit",
+                  f"in {config_path} raise [donation] daily_limit_per_card_yen to at least {max(over)}, or remove "
+                  f"{shown} from presets_yen (on a kiosk that takes its amounts from the portal, ask the portal "
+                  "operator)")]
+
+
 def ops_checks(cfg: KioskConfig, config_path: str = "FILE") -> list[Check]:
     from kiosk.config.staff import ops_settings
 
@@ -380,6 +398,7 @@ def collect(config_path: str | None, *, root: Path = Path("/"), min_free_bytes: 
     checks += clock_checks(clock_synced)
     for extra in more:
         checks += extra()
+    checks += donation_checks(cfg, shown)
     checks += payment_checks(cfg, shown)
     checks += optional_checks(cfg, **(reader_kw or {}))
     checks += portal_checks(cfg, shown, http=http)

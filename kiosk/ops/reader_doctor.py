@@ -39,9 +39,28 @@ def loaded_modules(proc_modules: Path) -> set[str]:
         return set()
 
 
+def _socket_answers(path: Path) -> bool:
+    """Something listens on the Unix socket ``path`` (pcscd, or systemd's pcscd.socket that starts it).
+
+    The file alone proves nothing: systemd leaves it behind when pcscd.socket is stopped (``RemoveOnStop=`` is
+    off by default, and `busy_fix` tells staff to stop it), as does a pcscd that crashed; connecting to it then
+    fails with ECONNREFUSED, as SCardEstablishContext would."""
+    import errno
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(1.0)
+        try:
+            s.connect(str(path))
+        except OSError as exc:
+            # Not allowed to connect (another user's socket): something is there; we cannot tell more.
+            return exc.errno in (errno.EACCES, errno.EPERM)
+    return True
+
+
 def pcscd_running(proc_root: Path = Path("/proc"), socket_path: Path = PCSCD_SOCKET) -> bool:
-    """pcscd's socket exists, or a process named pcscd runs (socket activation creates the socket)."""
-    if socket_path.exists():
+    """pcscd's socket answers, or a process named pcscd runs (socket activation creates the socket)."""
+    if socket_path.exists() and _socket_answers(socket_path):
         return True
     try:
         for d in proc_root.iterdir():
@@ -119,8 +138,11 @@ def reader_checks(
         listing = ", ".join(f"{r.model.name} ({r.usb_id}) on bus {r.busnum:03d} dev {r.devnum:03d}" for r in readers)
         if wrong and len(wrong) == len(readers):
             want = wrong[0].model.backend
-            checks.append(Check("reader.usb", "fail", f"found {listing}, but [reader] backend = {backend!r}",
-                                f'set backend = "{want}" in the [reader] section of the config'))
+            why = (f"backend {backend!r} cannot drive it: it is {'a PC/SC' if want == 'pcsc' else 'an nfcpy'} reader"
+                   if len(wrong) == 1 else f"[reader] backend {backend!r} drives none of them")
+            checks.append(Check("reader.usb", "fail", f"found {listing}, but {why}",
+                                f'set backend = "{want}" in the [reader] section of the config'
+                                + (" (the checks below say what PC/SC needs)" if want == "pcsc" else "")))
         else:
             checks.append(Check("reader.usb", "ok", f"found {listing}"))
 
@@ -150,9 +172,12 @@ def reader_checks(
         else:
             checks.append(Check("reader.kernel", "ok", "port100/pn533 kernel drivers are not loaded"))
 
-    # 4-6. PC/SC: pcscd, pyscard, and libccid's escape option for the RC-S300.
+    # 4-6. PC/SC: pcscd, pyscard, and libccid's escape option for the RC-S300. Also for a PC/SC reader plugged
+    # in while the config names nfcpy (which cannot drive it): the reader.usb fix says to switch to pcsc, and
+    # what PC/SC needs is said now, every problem at once, not on the run of `kiosk doctor` after the switch.
     rcs300 = [r for r in readers if (r.vendor, r.product) in RCS300_IDS]
-    if use == "pcsc" or (use is None and any(r.model.backend == "pcsc" for r in readers)):
+    pcsc_only = [r for r in readers if r.model.backend == "pcsc" and not (use == "nfcpy" and r.model.nfcpy_opens)]
+    if use == "pcsc" or (backend != "sim" and pcsc_only):
         if pcscd_running(proc_root, pcscd_socket):
             checks.append(Check("reader.pcscd", "ok", "pcscd is running"))
         else:
@@ -163,7 +188,7 @@ def reader_checks(
         else:
             checks.append(Check("reader.pyscard", "fail", "pyscard is not installed (optional extra 'pcsc')",
                                 pyscard_fix()))
-    if rcs300 and backend in (None, "pcsc"):
+    if rcs300 and backend != "sim":
         found = libccid_options(libccid_plists)
         if found is None:
             checks.append(Check("reader.libccid", "fail", "libccid_Info.plist not found (is libccid installed?)",

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -93,14 +94,17 @@ def test_backend_mismatch(tree):
 def test_rcs300_libccid_escape_option(tree, opts, status):
     plug(tree["sysfs_root"], "3-1", "054c", "0dc9", 3, 2)
     tree["pcscd_socket"].parent.mkdir(parents=True)
-    tree["pcscd_socket"].write_text("")
+    pcscd = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # a listening socket, as pcscd's (a file is not)
+    pcscd.bind(str(tree["pcscd_socket"]))
+    pcscd.listen()
     tree["libccid_plists"][0].write_text(
         '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" '
         '"http://www.apple.com/DTDs/PropertyList-1.0.dtd">\n<plist version="1.0">\n<dict>\n'
         f"\t<key>ifdDriverOptions</key>\n\t<string>{opts}</string>\n"
         "\t<key>ifdProductID</key>\n\t<array><string>0x0DC9</string></array>\n</dict>\n</plist>\n"
     )
-    c = by_name(reader_checks(ReaderConfig(backend="pcsc"), pyscard_available=lambda: True, **tree))
+    with pcscd:
+        c = by_name(reader_checks(ReaderConfig(backend="pcsc"), pyscard_available=lambda: True, **tree))
     assert c["reader.pcscd"].status == "ok" and c["reader.pyscard"].status == "ok"
     assert c["reader.libccid"].status == status
     if status == "fail":
