@@ -42,6 +42,7 @@ Cancel
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
@@ -76,6 +77,11 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 T = TypeVar("T")
 
 FINAL = ("COMPLETED", "CANCELED")
+REFERENCE_MAX = 40
+"""Square's limit on a checkout's ``reference_id`` (the fake Square enforces it, as Square does)."""
+PAYMENT_ID_WAIT_S = 10.0
+"""How long a COMPLETED checkout whose answer names no payment is asked about again for its payment id (Square's
+payment lists are eventually consistent, "several seconds"); then the gift is recorded as ``checkout:<id>``."""
 SQUARE_BACKOFF = Backoff(base=0.5, cap=8.0, longest_retry_after=60.0)
 """Short windows: a donor is waiting at the terminal, and the charge has its own deadline."""
 NO_RETRIES: dict[str, Any] = {"max_retries": 0}  # the SDK's own retry loop is off: ours is the one policy
@@ -405,8 +411,7 @@ class SquareTerminal(PaymentTerminal):
             "deadline_duration": f"PT{self.deadline_s}S",
         }
         if reference:
-            prefix = self.reference_prefix[: max(0, 39 - len(reference))]
-            body["reference_id"] = (f"{prefix}-{reference}" if prefix else reference)[:40]
+            body["reference_id"] = checkout_reference(self.reference_prefix, reference)
         if self.note:
             body["note"] = self.note[:500]
         return body
@@ -448,11 +453,19 @@ class SquareTerminal(PaymentTerminal):
         """Poll ``checkout`` until COMPLETED or CANCELED, or until ``until``; a final answer or ``unknown``."""
         cancel_sent = False
         while True:
-            self.journal.update(idem, checkout)
+            self._note(idem, checkout)
             status = str(checkout.status)
             self._set_live(status=status, checkout_id=checkout.id)
             if status == "COMPLETED":
                 pids = list(checkout.payment_ids or [])
+                if not pids:
+                    checkout = self._await_payment_id(idem, body, checkout)
+                    pids = list(checkout.payment_ids or [])
+                if not pids:
+                    # Square says the donor paid but not yet with which payment: the money is taken, so the gift is
+                    # recorded (never left unrecorded); refund() resolves the checkout to its payment later.
+                    log.error("checkout %s is COMPLETED and Square named no payment in %.0f s: recorded as "
+                              "checkout:%s", checkout.id, PAYMENT_ID_WAIT_S, checkout.id)
                 return ChargeResult.approved(pids[0] if pids else f"checkout:{checkout.id}")
             if status == "CANCELED":
                 return ChargeResult.declined(_cancel_text(_reason(checkout)), provider_ref=checkout.id, canceled=True)
@@ -482,6 +495,56 @@ class SquareTerminal(PaymentTerminal):
             except _Refused as exc:
                 return ChargeResult.unknown(f"Square: {exc.detail}")
 
+    def _note(self, idem: str, checkout: Any) -> None:
+        """Journal Square's latest answer about ``idem``'s checkout, best effort.
+
+        Only the create body (written before the create is sent) is needed for recovery: :meth:`lookup` re-sends
+        it and Square answers with the same checkout; the checkout id and status stored here only save that
+        request. So a journal that cannot be written (a full disk) must not turn Square's answer into
+        ``unknown``: after a COMPLETED one the donor has paid, and the ledger, which keeps room aside for exactly
+        this record (kiosk/ledger/store.py ``_ensure_reserve``), is what must record the gift now."""
+        try:
+            self.journal.update(idem, checkout)
+        except (sqlite3.Error, OSError) as exc:
+            log.error("Square journal not updated for %s (checkout %s %s): %s; Square's answer is used all the "
+                      "same", idem, checkout.id, checkout.status, exc)
+
+    def _await_payment_id(self, idem: str, body: dict[str, Any], checkout: Any) -> Any:
+        """A COMPLETED ``checkout`` whose answer names no payment: GetTerminalCheckout again every poll until it
+        does, for at most :data:`PAYMENT_ID_WAIT_S`. The last answer (which may still name none)."""
+        until = self._clock.monotonic() + PAYMENT_ID_WAIT_S
+        while not checkout.payment_ids and self._clock.monotonic() + self.poll_s <= until:
+            self._clock.sleep(self.poll_s)
+            try:
+                got = self._get(checkout.id, body, until)
+            except (_Refused, _DeadlinePassed) as exc:
+                log.warning("no payment id for COMPLETED checkout %s: %s", checkout.id, exc)
+                break
+            if str(got.status) == "COMPLETED":  # a final state does not change; anything else is not believed
+                checkout = got
+                self._note(idem, checkout)
+        return checkout
+
+    def _payment_of(self, provider_ref: str, amount_yen: int, until: float) -> str:
+        """The Square payment id a donation's ``provider_ref`` names: itself, or for ``checkout:<id>`` (a
+        COMPLETED checkout Square had named no payment for) the checkout's payment, asked of Square now."""
+        if not provider_ref.startswith("checkout:"):
+            return provider_ref
+        cid = provider_ref.removeprefix("checkout:")
+        want = {"amount_money": {"amount": amount_yen, "currency": "JPY"}}
+        try:
+            co = self._call(lambda: _check_checkout(self.client.terminal.checkouts.get(
+                cid, request_options=NO_RETRIES).checkout, want, cid), until, live=False)
+        except _Refused as exc:
+            raise RefundRefused(f"Square does not know checkout {cid}: {exc.detail or exc.status}") from None
+        except _DeadlinePassed:
+            raise TerminalUnavailable("Square did not answer about the payment; try again "
+                                      "(it is never refunded twice)") from None
+        pids = list(co.payment_ids or [])
+        if str(co.status) != "COMPLETED" or not pids:
+            raise TerminalUnavailable(f"Square has not said which payment checkout {cid} made; try again later")
+        return str(pids[0])
+
     def lookup(self, idempotency_key: str) -> ChargeResult:
         body = self.journal.body(idempotency_key)
         if body is None:
@@ -510,9 +573,11 @@ class SquareTerminal(PaymentTerminal):
     can_refund = True
 
     def refund(self, provider_ref: str, amount_yen: int, idempotency_key: str, reason: str) -> RefundResult:
-        """RefundPayment for the payment ``provider_ref`` (the id a COMPLETED checkout gave)."""
-        self.journal.refund_put(idempotency_key, provider_ref, amount_yen)
+        """RefundPayment for the payment ``provider_ref`` (the id a COMPLETED checkout gave, or ``checkout:<id>``
+        when Square had not named it: then the checkout's payment, asked of Square first)."""
         until = self._clock.monotonic() + 30
+        provider_ref = self._payment_of(provider_ref, amount_yen, until)
+        self.journal.refund_put(idempotency_key, provider_ref, amount_yen)
         try:
             refund = self._call(lambda: _check_refund(self.client.refunds.refund_payment(
                 idempotency_key=idempotency_key, amount_money={"amount": amount_yen, "currency": "JPY"},
@@ -585,6 +650,31 @@ class SquareTerminal(PaymentTerminal):
     def close(self) -> None:
         self.journal.close()
         self._http.close()
+
+
+def reference_tag(kiosk_id: str) -> str:
+    """The 8 hex digits that stand for ``kiosk_id`` in a shortened reference: the start of SHA-256 of the id's
+    UTF-8 bytes (``printf %s KIOSK-ID | sha256sum | cut -c1-8``)."""
+    return hashlib.sha256(kiosk_id.encode()).hexdigest()[:8]
+
+
+def checkout_reference(kiosk_id: str, reference: str) -> str:
+    """Square's ``reference_id`` for gift ``reference`` (the intent's seq) of kiosk ``kiosk_id``: unique per kiosk
+    and gift within Square's :data:`REFERENCE_MAX` characters (docs/payment.md, "Reference numbers at Square").
+
+    ``<kiosk id>-<seq>`` when it fits; else ``<start of the kiosk id>~<reference_tag(kiosk id)>-<seq>``. A kiosk id
+    has no ``~`` (``[a-z0-9-]``), so the two forms never meet, and the tag is taken from the whole id, so two
+    kiosks whose ids start alike still differ (cutting the id short, as before, gave them the same reference)."""
+    if not kiosk_id:
+        out = reference
+    elif len(kiosk_id) + 1 + len(reference) <= REFERENCE_MAX:
+        out = f"{kiosk_id}-{reference}"
+    else:
+        room = REFERENCE_MAX - len(reference) - 10  # "~" + 8 hex digits + "-"
+        out = f"{kiosk_id[:max(0, room)]}~{reference_tag(kiosk_id)}-{reference}"
+    if len(out) > REFERENCE_MAX:
+        raise ValueError(f"reference {reference!r} is too long for Square's reference_id")
+    return out
 
 
 def check_device(client: Square, device_id: str, *, clock: Clock | None = None,

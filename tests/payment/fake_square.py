@@ -90,6 +90,9 @@ class Checkout:
     terminal_error: bool = False
     """The e-money terminal hit an error: Square refuses CancelTerminalCheckout from the API."""
     plan: list[str] = field(default_factory=list)
+    ids_hidden: int = 0
+    """How many more answers about this COMPLETED checkout leave out its ``payment_ids`` (see
+    :attr:`FakeSquare.payment_ids_late`)."""
 
     def doc(self) -> dict:
         out = dict(self.request)
@@ -98,7 +101,9 @@ class Checkout:
         out.setdefault("deadline_duration", "PT5M")
         if self.cancel_reason:
             out["cancel_reason"] = self.cancel_reason
-        if self.payment_ids:
+        if self.payment_ids and self.ids_hidden > 0:
+            self.ids_hidden -= 1  # COMPLETED, but this answer does not say which payment yet
+        elif self.payment_ids:
             out["payment_ids"] = list(self.payment_ids)
         return out
 
@@ -129,6 +134,9 @@ class FakeSquare:
         self.plan: list[str] = []
         """Steps applied to each *new* checkout, one per GetTerminalCheckout: ``tap``, ``complete``, ``cancel``,
         ``error`` (terminal error: API cancel refused), ``wait`` (no change)."""
+        self.payment_ids_late = 0
+        """How many answers about a checkout that has just completed leave out its ``payment_ids`` (COMPLETED,
+        but not yet saying which payment). 0, the default: every answer has them."""
         self.held = threading.Event()
         self._release = threading.Event()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -184,7 +192,7 @@ class FakeSquare:
             pid = "pay_" + uuid.uuid4().hex[:20]
             amount = co.request["amount_money"]["amount"]
             self.payments[pid] = {"id": pid, "amount": amount, "refunded": 0, "checkout_id": co.id}
-            co.status, co.payment_ids = "COMPLETED", [pid]
+            co.status, co.payment_ids, co.ids_hidden = "COMPLETED", [pid], self.payment_ids_late
         elif action == "cancel":
             co.status, co.cancel_reason = "CANCELED", "BUYER_CANCELED"
         elif action != "wait":
