@@ -6,12 +6,20 @@ without importing pydantic, which a start from the validated-config cache never 
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from pathlib import Path
 from typing import Any
 
 ENV_VAR = "KIOSK_CONFIG"
+
+KIOSK_USER = "kiosk"
+"""The user the kiosk runs as (``User=`` of systemd/kiosk.service). It reads its config, owner root and mode 640,
+through its group; the folder /etc/kiosk is root:kiosk 750 (systemd/install.sh, docs/deploy.md)."""
+
+NEAR_NAMES_SCANNED = 1000
+"""At most this many names of a folder are compared with a missing file's name (a "did you mean")."""
 
 
 class ConfigError(Exception):
@@ -35,9 +43,92 @@ def read_config_bytes(path: str | os.PathLike | None = None) -> tuple[Path, byte
     try:
         return p, p.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(str(p), ["file does not exist"]) from None
+        raise ConfigError(str(p), [_missing(p)]) from None
+    except PermissionError as exc:
+        raise ConfigError(str(p), [_unreadable(p, exc)]) from None
     except OSError as exc:
         raise ConfigError(str(p), [f"cannot read file: {exc.strerror or exc}"]) from None
+
+
+def _near_name(folder: Path, name: str, *, folders: bool) -> str | None:
+    """The name in ``folder`` closest to ``name`` (a slip: ``kiosk.tml``, ``kiosk.toml.txt``, ``Kiosk.toml``), of
+    a folder or of a file as ``folders`` says; None when nothing is close or the folder cannot be listed."""
+    names: list[str] = []
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                try:
+                    if entry.is_dir() == folders:
+                        names.append(entry.name)
+                except OSError:
+                    continue
+                if len(names) >= NEAR_NAMES_SCANNED:
+                    break
+    except OSError:
+        return None
+    same_but_case = [n for n in names if n.lower() == name.lower()]
+    if same_but_case:
+        return same_but_case[0]
+    added_to = sorted(n for n in names if n.startswith(name + "."))  # kiosk.toml.txt: an editor's extension
+    if added_to:
+        return added_to[0]
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.8)
+    return close[0] if close else None
+
+
+def _missing(p: Path) -> str:
+    """"file does not exist", with the folder that is missing, if one is, and a "did you mean"."""
+    missing = p
+    for parent in reversed(p.parents):  # top down: the first folder on the way that is not there
+        if parent != Path(".") and not parent.is_dir():
+            missing = parent
+            break
+    near = _near_name(missing.parent, missing.name, folders=missing is not p)
+    hint = f" (did you mean {missing.parent / near}?)" if near else ""
+    if missing is not p:
+        return f"file does not exist: there is no folder {missing}{hint}"
+    return f"file does not exist{hint}"
+
+
+def _user() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):
+        return str(os.geteuid())
+
+
+def _closed_folder(p: Path) -> Path | None:
+    """The folder on the way to ``p`` that this process may not enter, if one is why it cannot read ``p``."""
+    p = p.absolute()
+    for step in [*reversed(p.parents), p][1:]:
+        try:
+            os.stat(step)
+        except PermissionError:
+            return step.parent
+        except OSError:
+            return None
+    return None
+
+
+def _unreadable(p: Path, exc: OSError) -> str:
+    """Who could not read it, the user the kiosk runs as, and the owner and mode that let it (docs/deploy.md)."""
+    who = _user()
+    text = f'cannot read file: {exc.strerror or exc} (read as user "{who}")'
+    folder = _closed_folder(p)
+    if folder is not None and folder != p.absolute().parent:
+        return (f"{text}; the folder {folder} is closed to that user: keep the config where the kiosk can read it, "
+                f"as /etc/kiosk/kiosk.toml (docs/deploy.md)")
+    fixes = [f"sudo chown root:{KIOSK_USER} {folder} && sudo chmod 750 {folder}"] if folder is not None else []
+    fixes.append(f"sudo chown root:{KIOSK_USER} {p} && sudo chmod 640 {p}")
+    text += (f'; the kiosk runs as user "{KIOSK_USER}" and reads it through the group {KIOSK_USER}: the file must be '
+             f"owner root, group {KIOSK_USER}, mode 640"
+             + (f", in a folder of owner root, group {KIOSK_USER}, mode 750" if folder is not None else "")
+             + ": " + " && ".join(fixes))
+    if who != KIOSK_USER:
+        text += f" (then run kiosk commands as that user: sudo -u {KIOSK_USER} kiosk …)"
+    return text
 
 
 def parse_toml(p: Path, raw: bytes) -> dict[str, Any]:

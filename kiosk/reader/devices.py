@@ -85,9 +85,15 @@ def _read_int(p: Path) -> int | None:
         return None
 
 
-def scan_usb(sysfs_root: Path = Path("/sys/bus/usb/devices")) -> list[UsbReader]:
+SYSFS_USB_DEVICES = Path("/sys/bus/usb/devices")
+"""Where the kernel lists USB devices: ``scan_usb``'s default (tests point it at a tree of their own)."""
+
+
+def scan_usb(sysfs_root: Path | None = None) -> list[UsbReader]:
     """Known readers plugged in now, from ``*/idVendor`` and ``*/idProduct`` under sysfs."""
     found: list[UsbReader] = []
+    if sysfs_root is None:
+        sysfs_root = SYSFS_USB_DEVICES
     try:
         entries = sorted(sysfs_root.iterdir())
     except OSError:

@@ -67,6 +67,12 @@ def libccid_fix(path: str = LIBCCID_PLIST) -> str:
     )
 
 
+def backend_fix(backend: str) -> str:
+    """The fix for a reader the configured backend cannot drive (an RC-S300 under nfcpy, an RC-S380 under PC/SC);
+    `kiosk doctor` then says what that backend still needs (for PC/SC: pcscd, pyscard, libccid)."""
+    return f'set backend = "{backend}" in the [reader] section of the config, then run `kiosk doctor`'
+
+
 def busy_fix(backend: str) -> str:
     if backend == "nfcpy":
         return blacklist_fix() + ("\nan ACR122U is also claimed by pcscd; for nfcpy stop it: "

@@ -28,7 +28,9 @@ import nfc.tag.tt3_sony  # imported now (nfcpy imports it lazily) so its logger 
 
 from kiosk.reader import felica
 from kiosk.reader.base import CardReader, Clock, ReaderFault, Tokenizer
+from kiosk.reader.devices import scan_usb
 from kiosk.reader.events import EventQueue
+from kiosk.reader.fixes import backend_fix
 from kiosk.reader.session import CardLost, CardSession
 
 if TYPE_CHECKING:
@@ -66,6 +68,9 @@ def open_frontend(path: str) -> Frontend:
     For a partial path such as ``usb``, nfcpy skips a reader it may not open
     and just returns False. We then reopen each supported reader it can see by
     bus/device number, which makes nfcpy raise the real EACCES or EBUSY.
+
+    When nfcpy finds no reader at all but a reader only PC/SC drives is plugged in (an RC-S300 with
+    ``backend = "nfcpy"``), that is a setup fault with its fix, not a lost reader retried quietly.
     """
     clf = nfc.clf.ContactlessFrontend()
     if clf.open(path):
@@ -77,6 +82,10 @@ def open_frontend(path: str) -> Frontend:
                 if clf.open(f"usb:{int(bus):03d}:{int(dev):03d}"):
                     quiet_nfcpy_logs()
                     return clf
+    plugged = scan_usb()
+    if plugged and not any(r.model.nfcpy_opens for r in plugged):
+        raise ReaderFault("setup", f"{plugged[0].model.name} is plugged in but nfcpy cannot drive it: "
+                                   "it is a PC/SC reader", backend_fix("pcsc"))
     raise OSError(errno.ENODEV, f"no nfcpy-supported reader found on {path}")
 
 

@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from kiosk.reader import felica
 from kiosk.reader.base import CardReader, Clock, ReaderFault, Tokenizer, UnsupportedCard
+from kiosk.reader.devices import scan_usb
 from kiosk.reader.events import EventQueue
-from kiosk.reader.fixes import libccid_fix, pcscd_fix, pyscard_fix
+from kiosk.reader.fixes import backend_fix, libccid_fix, pcscd_fix, pyscard_fix
 from kiosk.reader.session import CardLost, CardSession, FrameSession
 
 if TYPE_CHECKING:
@@ -300,6 +301,10 @@ class PcscReader(CardReader):
                 chosen = r
                 break
         if chosen is None:
+            plugged = scan_usb()
+            if plugged and all(r.model.backend == "nfcpy" for r in plugged):  # an RC-S380 with backend = "pcsc"
+                raise ReaderFault("setup", f"{plugged[0].model.name} is plugged in but PC/SC cannot drive it: "
+                                           "it is an nfcpy reader", backend_fix("nfcpy"))
             want = repr(self.wanted) if self.wanted else "RC-S300, ACR1252U or ACR122U"
             raise OSError(errno.ENODEV, f"no PC/SC reader matching {want}")
         self._reader, self.name, self.kind = chosen, str(chosen), reader_kind(str(chosen))
