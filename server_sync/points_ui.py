@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import re
@@ -183,18 +184,21 @@ def check_pool(form: dict[str, list[str]]) -> tuple[dict[str, Any], Errors]:
 
 
 def _month(ms: int) -> str:
-    return time.strftime("%Y-%m", time.localtime(ms / 1000))
+    """The month (``YYYY-MM``) of a time, in Japan (``pages.TZ``): the kiosks' business days and every date the
+    portal shows are Japan's, whatever the server's own time zone (one set to UTC put a gift made before 09:00 on
+    the 1st into the month before, so the report did not match the kiosks' ledgers)."""
+    return dt.datetime.fromtimestamp(ms / 1000, pages.TZ).strftime("%Y-%m")
 
 
 def month_starts(lo_ms: int, hi_ms: int) -> list[tuple[str, int]]:
-    """``(YYYY-MM, its first millisecond)`` of every month, in the portal's local time as :func:`_month` reads
-    it, from ``lo_ms``'s month to ``hi_ms``'s: a time ``t`` is in month *k* exactly when start *k* ≤ ``t`` <
-    start *k + 1* (tests/sync/test_points_report.py holds the two to each other in several time zones)."""
-    t = time.localtime(lo_ms / 1000)
-    y, m = t.tm_year, t.tm_mon
+    """``(YYYY-MM, its first millisecond)`` of every month, in Japan as :func:`_month` reads it, from ``lo_ms``'s
+    month to ``hi_ms``'s: a time ``t`` is in month *k* exactly when start *k* ≤ ``t`` < start *k + 1*
+    (tests/sync/test_points_report.py holds the two to each other with the server in several time zones)."""
+    t = dt.datetime.fromtimestamp(lo_ms / 1000, pages.TZ)
+    y, m = t.year, t.month
     out = []
     while True:
-        start = int(time.mktime((y, m, 1, 0, 0, 0, 0, 0, -1))) * 1000
+        start = int(dt.datetime(y, m, 1, tzinfo=pages.TZ).timestamp()) * 1000
         if start > hi_ms:
             return out
         out.append((f"{y:04d}-{m:02d}", start))
