@@ -54,6 +54,13 @@ the rest of the portal's pages, never the server's own time zone (a city's serve
 before 09:00 on the 1st into the month before)."""
 
 
+def japan_today() -> dt.date:
+    """Today in Japan (:data:`JAPAN`): the day a pool's ``start`` and ``end`` are read against, as the kiosks read
+    them. The server's own date (``date.today()``) on a city's server set to UTC left a pool starting today unhanded
+    to any kiosk until 09:00, and kept one that ended yesterday running until then."""
+    return dt.datetime.now(JAPAN).date()
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -131,7 +138,7 @@ class NoSuchPool(ConfigDocError):
 def pushed_pools(conn: Connection, today: dt.date | None = None) -> list[dict[str, Any]]:
     """The pools as the signed config carries them (configdoc.Pool): every pool but those that ended more than
     :data:`KEEP_ENDED_DAYS` before ``today``."""
-    since = ((today or dt.date.today()) - dt.timedelta(days=KEEP_ENDED_DAYS)).isoformat()
+    since = ((today or japan_today()) - dt.timedelta(days=KEEP_ENDED_DAYS)).isoformat()
     return [Pool(id=p["id"], sponsor=p["sponsor"], sponsor_en=p["sponsor_en"], yen_per_point=p["yen_per_point"],
                  areas=p["areas"], start=p["start"], end=p["end"], allocations=p["allocations"]
                  ).model_dump(mode="json") for p in list_pools(conn) if not p["end"] or p["end"] >= since]
@@ -209,7 +216,7 @@ def _top_up_in(conn: Connection, force_publish: bool = False, today: dt.date | N
     """:func:`top_up` inside the caller's write transaction. The allocations are written and published in it
     under the config publishers' lock (taken first): the pools published are those the transaction commits, and
     a publisher at the same moment (another pool's save, a playlist, the point rules) waits and keeps them."""
-    today = today or dt.date.today()
+    today = today or japan_today()
     configstore.lock(conn)
     changed = False
     live = [r[0] for r in conn.execute(select(kiosks.c.id).where(kiosks.c.suspended_ms.is_(None)))]
