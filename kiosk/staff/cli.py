@@ -155,6 +155,7 @@ def export_usb_command(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     settings = ops_settings(cfg).export
+    device = None  # --stick DIR: the folder given is written to as it is
     if args.stick:
         stick = Path(args.stick)
     else:
@@ -163,10 +164,11 @@ def export_usb_command(args: argparse.Namespace) -> int:
             print("kiosk export usb: no USB stick mounted under " + ", ".join(settings.mount_roots)
                   + " (insert one; or pass --stick DIR)", file=sys.stderr)
             return 1
-        stick = sticks[0].path
+        stick, device = sticks[0].path, sticks[0].device  # still mounted there when written: checked again
     try:
         r = export_day(stick, cfg.ledger_path, kiosk_id=cfg.kiosk.id, timezone=cfg.kiosk.timezone, day=args.date,
-                       titles=_titles(cfg), logs=None if args.no_logs else journal_lines(settings.journal_unit))
+                       titles=_titles(cfg), logs=None if args.no_logs else journal_lines(settings.journal_unit),
+                       device=device)
     except UsbExportError as exc:
         print(f"kiosk export usb: {exc}", file=sys.stderr)
         return 1
@@ -257,7 +259,8 @@ def register(subparsers: Any) -> None:
     esub = e.add_subparsers(dest="export_command", metavar="TARGET", required=True)
     u = esub.add_parser("usb", help="ledger, the day's close-out CSV and logs (no card IDs) to a USB stick")
     u.add_argument("--config", metavar="FILE")
-    u.add_argument("--date", type=_date, metavar="YYYY-MM-DD", help="business date (default today)")
+    u.add_argument("--date", type=_date, metavar="YYYY-MM-DD",
+                   help="business date (default: the newest day with donations or a close-out)")
     u.add_argument("--stick", metavar="DIR", help="write here instead of the detected stick")
     u.add_argument("--no-logs", action="store_true", help="skip the journal")
     u.add_argument("--json", action="store_true")

@@ -29,10 +29,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+
 from kiosk.ledger.durable import fsync_dir, write_atomic
 from kiosk.ledger.encoding import parse_body
 from kiosk.ledger.export import read_export, write_export
-from kiosk.ledger.report import settled_report
+from kiosk.ledger.report import business_date, settled_report
+from kiosk.ledger.schema import entries
 from kiosk.ledger.store import engine_report_entries, read_only_engine
 from kiosk.ops.logsetup import IDM_RE, has_idm, redact
 from kiosk.staff.closeout import Catalog, changes_after_close, closeout_csv
@@ -101,6 +104,48 @@ def find_sticks(root: Path = Path("/"), mounts: Path = Path("/proc/mounts"),
                 free = None
             found.append(Stick(path, dev, fstype, free, read_only))
     return found
+
+
+STICK_GONE = ("the USB stick is no longer there ({detail}): insert it again, press Look again and choose it; "
+              "nothing was written")
+"""The stick chosen on the list is no longer mounted where it was (pulled out, or something else is mounted
+there): writing would put the export on the kiosk's own disk, and staff would leave believing they carry it."""
+
+
+def _mounted(mounts: Path, point: Path) -> tuple[str, list[str]] | None:
+    """(device, mount options) of what is mounted at ``point`` now (the last mount there: the one seen), or None."""
+    try:
+        lines = mounts.read_text().splitlines()
+    except OSError:
+        return None
+    want = os.path.realpath(point)
+    seen = None
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 4 and os.path.normpath(_unescape(parts[1])) == want:
+            seen = (_unescape(parts[0]), parts[3].split(","))
+    return seen
+
+
+def check_stick(stick: Path, device: str, mounts: Path = Path("/proc/mounts")) -> int:
+    """Raise :class:`UsbExportError` unless ``device`` is still mounted read-write at ``stick`` (by the kernel's
+    mount table, read now) and ``stick`` is that mount; returns the file system's ``st_dev``, which every file of
+    the export must be on."""
+    seen = _mounted(mounts, stick)
+    if seen is None:
+        raise UsbExportError(STICK_GONE, detail=f"nothing is mounted at {stick}")
+    dev, opts = seen
+    if dev != device:
+        raise UsbExportError(STICK_GONE, detail=f"{dev} is mounted at {stick}, not {device}")
+    if "rw" not in opts:
+        raise UsbExportError(READ_ONLY, detail="mounted read-only")
+    try:
+        here, parent = os.stat(stick), os.stat(stick.parent)
+    except OSError as exc:
+        raise UsbExportError(STICK_GONE, detail=exc.strerror or exc) from None
+    if here.st_dev == parent.st_dev and here.st_ino != parent.st_ino:  # a plain folder, not the mount's root
+        raise UsbExportError(STICK_GONE, detail=f"{stick} is a folder on this kiosk's disk")
+    return here.st_dev
 
 
 @dataclass
@@ -219,13 +264,41 @@ def scan_ledger_export(path: Path) -> int:
     return hits
 
 
+def _newest_day(eng: Any, tz: ZoneInfo) -> date | None:
+    """The business day of the newest activity: the later of the newest donation's day and the newest
+    close-out's ``business_date`` (None: neither yet). Two index reads, not the history."""
+    with eng.connect() as conn:
+        gift = conn.execute(select(entries.c.body).where(entries.c.type == "donation")
+                            .order_by(entries.c.seq.desc()).limit(1)).first()
+        close = conn.execute(select(entries.c.body).where(entries.c.type == "close_out")
+                             .order_by(entries.c.seq.desc()).limit(1)).first()
+    days = []
+    if gift is not None:
+        days.append(business_date(parse_body(gift[0])["wall_ms"], tz))
+    if close is not None:
+        days.append(date.fromisoformat(parse_body(close[0])["data"]["business_date"]))
+    return max(days, default=None)
+
+
+def newest_day(ledger_path: Path, timezone: str = "Asia/Tokyo") -> date | None:
+    """The business day an export holds when none is asked for: the newest day with donations or a close-out
+    (docs/menu.md, "Which day the export holds"), not today by the clock. Staff who close late and export just
+    after midnight export the day they just closed, not the new empty one; on a morning before the first gift,
+    the last day that had any. None when the ledger has neither (the export then holds today)."""
+    eng = read_only_engine(ledger_path)
+    try:
+        return _newest_day(eng, ZoneInfo(timezone))
+    finally:
+        eng.dispose()
+
+
 def _day_report(ledger_path: Path, day: date | None,
                 timezone: str) -> tuple[date, dict[str, Any], int | None, int]:
     """(day, the report the CSV holds, its close-out seq or None, the changes the close-out does not hold)."""
     tz = ZoneInfo(timezone)
-    day = day or datetime.now(tz).date()
     eng = read_only_engine(ledger_path)
     try:  # the day's entries, not the whole history (docs/ledger.md, "Reads that do not grow with the history")
+        day = day or _newest_day(eng, tz) or datetime.now(tz).date()
         parsed = engine_report_entries(eng, day, day)
     finally:
         eng.dispose()
@@ -243,12 +316,18 @@ def _day_report(ledger_path: Path, day: date | None,
 
 def export_day(stick: Path, ledger_path: Path, *, kiosk_id: str, timezone: str = "Asia/Tokyo",
                day: date | None = None, titles: dict[str, str] | None = None,
-               logs: LogSource | None = None, now: datetime | None = None) -> ExportResult:
+               logs: LogSource | None = None, now: datetime | None = None, device: str | None = None,
+               mounts: Path = Path("/proc/mounts")) -> ExportResult:
     """Write ``kiosk-<id>-<timestamp>/`` on ``stick``: ledger.jsonl, closeout-<date>.csv, kiosk-<date>.log,
     MANIFEST.txt.
 
     The CSV is the day's latest Z report, or the running X totals when the day
-    is not closed yet (noted in the result). Raises :class:`UsbExportError`.
+    is not closed yet (noted in the result); ``day`` defaults to :func:`newest_day` (today when None).
+    With ``device`` (the stick as :func:`find_sticks` listed it), the mount table is read again right
+    before writing and after:
+    the export is refused, with nothing written, unless that device is still mounted read-write at ``stick``
+    (a stick pulled out after the list was drawn leaves its folder, or another mount, behind). Raises
+    :class:`UsbExportError`.
     """
     if not stick.is_dir():
         raise UsbExportError("{stick} is not a mounted stick", stick=stick)
@@ -274,6 +353,7 @@ def export_day(stick: Path, ledger_path: Path, *, kiosk_id: str, timezone: str =
         raise UsbExportError("the stick has {free} MB free; {need} MB needed",
                              free=shutil.disk_usage(stick).free // 1_048_576, need=-(-need // 1_048_576))
     out = stick / f"kiosk-{kiosk_id}-{now.strftime('%Y%m%d-%H%M%S')}"
+    on = check_stick(stick, device, mounts) if device is not None else None  # right before the first write
     try:
         out.mkdir(parents=False, exist_ok=False)
     except OSError as exc:
@@ -283,6 +363,8 @@ def export_day(stick: Path, ledger_path: Path, *, kiosk_id: str, timezone: str =
     result = ExportResult(out, business_date=day.isoformat(), closeout={**rep, "close_out_seq": close_seq},
                           changes_after_close=stale)
     try:
+        if on is not None and os.stat(out).st_dev != on:  # unmounted between the check and the folder
+            raise UsbExportError(STICK_GONE, detail=f"{out} is not on {device}")
         ledger_file = out / "ledger.jsonl"
         result.entries = write_export(ledger_path, ledger_file, tolerate_dir_fsync_unsupported=True)
         if scan_ledger_export(ledger_file):
@@ -322,6 +404,8 @@ def export_day(stick: Path, ledger_path: Path, *, kiosk_id: str, timezone: str =
         result.files.append(("MANIFEST.txt", _write_file(out / "MANIFEST.txt", ("\n".join(manifest) + "\n").encode())))
         fsync_dir(stick, tolerate_unsupported=True)  # the new export directory's own entry
         os.sync()
+        if device is not None:  # still there after the last write: "done" means the files are on the stick
+            check_stick(stick, device, mounts)
     except (UsbExportError, OSError) as exc:
         # Half an export is worse than none: someone would hand it over. Best effort (the stick may be gone).
         shutil.rmtree(out, ignore_errors=True)

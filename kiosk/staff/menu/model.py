@@ -30,6 +30,7 @@ from typing import Any
 from kiosk.config.player import PlaylistItem
 from kiosk.ledger import DonorToken
 from kiosk.ops.status import StatusItem, overall, status_items
+from kiosk.payment.base import RefundRefused
 from kiosk.staff.closeout import AlreadyClosed, Catalog, refunded_after_close, summary_lines, x_report, z_report
 from kiosk.staff.gate import StaffSession
 from kiosk.staff.menu.services import MenuServices
@@ -111,6 +112,11 @@ REFUND_UNKNOWN = "Refund status: ask the payment service"
 REFUND_NEW = ("You can send a new refund request. The earlier request will never pay out, so the money is "
               "never returned twice.")
 """Why the new-attempt button is safe, in staff's words (English msgid)."""
+REFUND_REFUSED = ("Not refunded: the payment service refused this refund, and pressing Refund again will not "
+                  "change that. The donation still counts.")
+"""A final refusal (:class:`~kiosk.payment.base.RefundRefused`), as against one that can change (the network, a
+busy terminal: :class:`~kiosk.payment.base.TerminalUnavailable`, which offers Refund again) (English msgid). The
+line below it says what to do: look at the payment on the Square Dashboard (``words.PAYMENT_REFUSED``)."""
 REF_MAX = 9
 """Digits of a 受付番号 staff may type (the intent's seq)."""
 VOLUME_STEPS = (-10, -1, 1, 10)
@@ -170,6 +176,7 @@ class MenuModel:
         self.volume_start = 0
         self.power = ""
         self.sticks: list[Stick] = []
+        self.usb_day: date | None = None
         self.export: ExportResult | None = None
         self.refundables: list[Refundable] = []
         self.refund_pick: Refundable | None = None
@@ -442,7 +449,18 @@ class MenuModel:
         if session is not None:
             self._opened(session)
             return
-        self._say(self._t("Wrong PIN"), "red")
+        self._say(self.wrong_pin_notice(attempt.failures, attempt.locked_for_s), "red")
+
+    def wrong_pin_notice(self, failures: int, locked_for_s: float) -> str:
+        """What staff read after a wrong PIN: how many tries are left before the keypad locks (issue: a bare
+        「暗証番号が違います」 said neither). While locked, the keypad shows :func:`pages.lock_notice` instead; this
+        is what stays once the lock is over: one more wrong PIN locks it again."""
+        left = self.s.gate.pin.free_attempts - failures
+        if locked_for_s <= 0 and left > 0:
+            return self._n("Wrong PIN. Enter it again: after {n} more wrong try, the keypad locks for a while.",
+                           "Wrong PIN. Enter it again: after {n} more wrong tries, the keypad locks for a while.",
+                           left)
+        return self._t("Wrong PIN. The next wrong PIN locks the keypad again, for longer.")
 
     # --- home and status -------------------------------------------------------------------
     def _measure(self) -> list[StatusItem]:
@@ -744,6 +762,11 @@ class MenuModel:
         except OSError as exc:
             self.sticks = []
             self._say(self._error(exc, "files"), "red")
+        try:  # which day the CSV will hold, said before staff choose (after midnight it is not today)
+            self.usb_day = self.s.export_day()
+        except Exception as exc:  # noqa: BLE001 - an unreadable ledger: the export itself says so in words
+            log.warning("menu: the export's day could not be read: %s", detail(exc))
+            self.usb_day = None
 
     def _do_usb_scan(self, _: Any = None) -> None:
         self._go(USB)
@@ -758,7 +781,7 @@ class MenuModel:
 
         def run() -> ExportResult:
             with session.action("usb_export", device=stick.device) as r:
-                res = export(stick.path)
+                res = export(stick.path, stick.device)
                 r.update(files=len(res.files), entries=res.entries, business_date=res.business_date)
             return res
 
@@ -846,8 +869,16 @@ class MenuModel:
                 self._go(REFUND_DONE, err.say(self._t), "green")
                 self.lines = [head]
                 return
+            if isinstance(err, RefundRefused):
+                # The provider answered and said no (already refunded there, the payment too old or unknown): that
+                # answer will not change, so no "press Refund again", no retry button; nothing was voided.
+                self.refund_pick, self.refund_again = None, ""
+                self._go(REFUND_DONE, self._t(REFUND_REFUSED), "red")
+                self.lines = [head, self._error(err, "payment")]  # look at the Square Dashboard (words.py)
+                return
             if err is not None or value is None:
-                # Either step may have failed; both are idempotent, so "again" finishes the job safely.
+                # Either step may have failed (the network, a busy terminal, the ledger); both are idempotent, so
+                # "again" finishes the job safely.
                 self._go(REFUND_DONE, self._t("Not finished: press Refund again (it is never refunded twice)."),
                          "red")
                 self.refund_pick, self.refund_again = d, "again"

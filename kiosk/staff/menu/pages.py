@@ -80,11 +80,30 @@ def _lines_view(model: MenuModel, _: Tr, page: str, title: str, extra_footer: tu
                 footer=(_back(_), *extra_footer, *_scroll_buttons(model, pages)), **kw)  # type: ignore[arg-type]
 
 
+PIN_HELP = "If you do not know the PIN, ask the center's manager. A staff card opens the menu at once."
+"""Who to ask, and the way in that no lock holds up (a staff card tapped on the reader)."""
+
+
+def lock_notice(model: MenuModel, wait: float) -> str:
+    """The locked keypad's notice: the wait in minutes, rounded up (「あと15分」, never 「あと900秒」); under a
+    minute in seconds, which count down where staff can see them; then who to ask."""
+    n = _n(model)
+    if wait > 60:
+        minutes = ceil(wait / 60)
+        left = n("Too many wrong PINs. Locked: try again in {n} minute.",
+                 "Too many wrong PINs. Locked: try again in {n} minutes.", minutes).format(n=minutes)
+    else:
+        seconds = ceil(wait)
+        left = n("Too many wrong PINs. Locked: try again in {n} second.",
+                 "Too many wrong PINs. Locked: try again in {n} seconds.", seconds).format(n=seconds)
+    return left + ("" if model.lang == "ja" else " ") + translations(model.lang).gettext(PIN_HELP)
+
+
 def pin_page(model: MenuModel, _: Tr) -> View:
     gate = model.s.gate
     wait = gate.pin.locked_for()
     if wait > 0:
-        notice, level = _("Locked: try again in {seconds} s").format(seconds=ceil(wait)), "red"
+        notice, level = lock_notice(model, wait), "red"
     else:
         notice, level = model.notice, model.notice_level
     keys = [Button(d, "digit", d, style="key", enabled=wait <= 0) for d in "123456789"]
@@ -313,6 +332,9 @@ def usb_page(model: MenuModel, _: Tr) -> View:
                     for n, st in enumerate(model.sticks[:4]))
     lines = (_("Choose the USB stick to write to"),) if buttons else (
         _("No USB stick found. Insert one and press Look again."),)
+    if model.usb_day is not None:  # the CSV's day: the newest day with donations or a Z, not the clock's today
+        lines += (_("Totals (CSV) of {day}: the latest day with donations or a close-out").format(
+            day=model.usb_day.isoformat()),)
     return View(m.USB, _("USB export"), lines=lines, notice=model.notice, notice_level=model.notice_level,
                 buttons=buttons, columns=1, footer=(_back(_), Button(_("Look again"), "usb_scan")))
 

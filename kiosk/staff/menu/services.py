@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -33,7 +34,7 @@ from kiosk.ops.status import (
 )
 from kiosk.payment.base import RefundResult
 from kiosk.staff.gate import StaffGate
-from kiosk.staff.usb_export import ExportResult, Stick, export_day, find_sticks, journal_lines
+from kiosk.staff.usb_export import ExportResult, Stick, export_day, find_sticks, journal_lines, newest_day
 
 T = TypeVar("T")
 
@@ -124,11 +125,18 @@ class MenuServices:
         # Read-only sticks too: staff who inserted one are told why it cannot be used, not "no stick found".
         return find_sticks(mount_roots=self.ops.export.mount_roots, include_read_only=True)
 
-    def export_to(self, stick: Path) -> ExportResult:
+    def export_to(self, stick: Path, device: str | None = None) -> ExportResult:
+        """Export onto ``stick``; with ``device`` (the stick as listed), only while that device is still mounted
+        read-write there (:func:`~kiosk.staff.usb_export.check_stick`)."""
         if self.export is not None:
             return self.export(stick)
         return export_day(stick, self.ledger.path, kiosk_id=self.kiosk_id, timezone=self.timezone,
-                          titles=self.titles, logs=journal_lines(self.ops.export.journal_unit))
+                          titles=self.titles, logs=journal_lines(self.ops.export.journal_unit), device=device)
+
+    def export_day(self) -> date | None:
+        """The business day the export holds (:func:`~kiosk.staff.usb_export.newest_day`; None: today, the
+        ledger has no donation or close-out yet), for the page."""
+        return newest_day(self.ledger.path, self.timezone)
 
     def measure(self) -> StatusInputs:
         """The status page's inputs: the app's when given, else what the menu can measure itself."""
