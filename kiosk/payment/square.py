@@ -12,6 +12,9 @@ charge(amount, idem)
     3. GetTerminalCheckout every ``poll_interval_ms`` through PENDING,
        IN_PROGRESS, CANCEL_REQUESTED to COMPLETED (``approved``, the payment id is
        the provider reference) or CANCELED (``declined`` with ``cancel_reason``).
+       A COMPLETED checkout that names several payments (a declined tap, then one
+       that paid) is resolved with GetPayment to the one payment that took the
+       money; when that cannot be told, the gift is recorded as ``checkout:<id>``.
        Nothing final by ``deadline_s + answer_grace_s``: ``unknown``.
     429 and 5xx answers and network errors are retried with the project's one
     backoff (:mod:`server_sync.wire.retry`, honouring ``Retry-After``); the SDK's
@@ -82,6 +85,12 @@ REFERENCE_MAX = 40
 PAYMENT_ID_WAIT_S = 10.0
 """How long a COMPLETED checkout whose answer names no payment is asked about again for its payment id (Square's
 payment lists are eventually consistent, "several seconds"); then the gift is recorded as ``checkout:<id>``."""
+PAYMENT_PICK_S = 10.0
+"""How long the payments a COMPLETED checkout names are asked about (GetPayment) to find the one that took the
+money, when it names more than one; then the gift is recorded as ``checkout:<id>``."""
+TOOK_MONEY = ("APPROVED", "COMPLETED")
+"""A Square payment's statuses that mean the donor's money was taken (FAILED and CANCELED took none; PENDING has
+not yet)."""
 SQUARE_BACKOFF = Backoff(base=0.5, cap=8.0, longest_retry_after=60.0)
 """Short windows: a donor is waiting at the terminal, and the charge has its own deadline."""
 NO_RETRIES: dict[str, Any] = {"max_retries": 0}  # the SDK's own retry loop is off: ours is the one policy
@@ -176,6 +185,23 @@ def _check_refund(refund: Any, payment_id: str, amount_yen: int, refund_id: str 
     return refund
 
 
+def _check_payment(payment: Any, payment_id: str) -> Any:
+    """``payment`` if it is GetPayment's answer about ``payment_id``. Raises :class:`_WrongAnswer`."""
+    if payment is None:
+        raise _WrongAnswer("Square's answer holds no payment")
+    if payment.id != payment_id:
+        raise _WrongAnswer(f"asked about payment {payment_id}, Square's answer is about {payment.id}")
+    return payment
+
+
+def _took_money(payment: Any, body: dict[str, Any]) -> bool:
+    """Whether ``payment`` took the journaled request's money: APPROVED or COMPLETED, for its amount and currency."""
+    want = body["amount_money"]
+    money = getattr(payment, "amount_money", None)
+    got = (getattr(money, "amount", None), str(getattr(money, "currency", None)))
+    return str(payment.status) in TOOK_MONEY and got == (want["amount"], want["currency"])
+
+
 NOTHING_CREATED = (400, 401, 403, 404)
 """Square's answers to a create that prove no checkout was made: the request was malformed, not authorised, or
 named a device or location Square does not know. Every other refusal (408, 409, ...) leaves the outcome open."""
@@ -221,13 +247,17 @@ class SquareJournal:
         assert found is not None
         return found
 
-    def update(self, idem: str, checkout: Any) -> None:
-        pids = list(getattr(checkout, "payment_ids", None) or [])
+    def update(self, idem: str, checkout: Any, payment_id: str | None = None) -> None:
+        """Record Square's answer about ``idem``'s checkout. The payment id stored is ``payment_id`` (the one that
+        took the money) when given, else the checkout's only payment, else none (several: not yet resolved)."""
+        pids = list(dict.fromkeys(getattr(checkout, "payment_ids", None) or []))
+        if payment_id is None and len(pids) == 1:
+            payment_id = pids[0]
         with self._lock:
             self._db.execute(
                 "UPDATE checkouts SET checkout_id = ?, status = ?, payment_id = ?, cancel_reason = ?, updated_ms = ?"
                 " WHERE idem = ?",
-                (checkout.id, checkout.status, pids[0] if pids else None, _reason(checkout),
+                (checkout.id, checkout.status, payment_id, _reason(checkout),
                  time.time_ns() // 1_000_000, idem))
 
     def rows(self) -> list[dict[str, Any]]:
@@ -466,7 +496,19 @@ class SquareTerminal(PaymentTerminal):
                     # recorded (never left unrecorded); refund() resolves the checkout to its payment later.
                     log.error("checkout %s is COMPLETED and Square named no payment in %.0f s: recorded as "
                               "checkout:%s", checkout.id, PAYMENT_ID_WAIT_S, checkout.id)
-                return ChargeResult.approved(pids[0] if pids else f"checkout:{checkout.id}")
+                    return ChargeResult.approved(f"checkout:{checkout.id}")
+                paid, why = self._paying_payment(checkout, body, self._clock.monotonic() + PAYMENT_PICK_S)
+                if paid is None:
+                    # Several payments and no telling which one took the money: the money is taken all the same, so
+                    # the gift is recorded under its checkout, and refund() resolves it when Square can say.
+                    log.error("checkout %s is COMPLETED with payments %s: %s; recorded as checkout:%s",
+                              checkout.id, pids, why, checkout.id)
+                    return ChargeResult.approved(f"checkout:{checkout.id}")
+                if len(pids) > 1:
+                    log.warning("checkout %s is COMPLETED with payments %s: %s is the one that took the money",
+                                checkout.id, pids, paid)
+                    self._note(idem, checkout, paid)
+                return ChargeResult.approved(paid)
             if status == "CANCELED":
                 return ChargeResult.declined(_cancel_text(_reason(checkout)), provider_ref=checkout.id, canceled=True)
             want_cancel = (self._cancel.is_set() if interactive else status == "PENDING")
@@ -495,7 +537,38 @@ class SquareTerminal(PaymentTerminal):
             except _Refused as exc:
                 return ChargeResult.unknown(f"Square: {exc.detail}")
 
-    def _note(self, idem: str, checkout: Any) -> None:
+    def _paying_payment(self, checkout: Any, body: dict[str, Any], until: float, *,
+                        live: bool = True) -> tuple[str | None, str]:
+        """The payment of the COMPLETED ``checkout`` that took the money, and why when there is none.
+
+        One payment id: that one (Square's answer was already checked against the request). Several (the donor's
+        card was declined, then a second tap paid: Square lists the FAILED payment too, and not always last):
+        GetPayment for each, and the one APPROVED or COMPLETED for the request's amount and currency. ``None``
+        when none or more than one qualifies, or Square cannot be asked by ``until``: never a guess, since a
+        wrong payment id would send a refund to a payment that took no money and hide the gift's payment from
+        an auditor matching Square's payments to the ledger."""
+        pids = [str(p) for p in dict.fromkeys(checkout.payment_ids or [])]
+        if len(pids) <= 1:
+            return (pids[0], "") if pids else (None, "Square named no payment")
+        def ask(pid: str) -> Callable[[], Any]:
+            return lambda: _check_payment(self.client.payments.get(pid, request_options=NO_RETRIES).payment, pid)
+
+        paid = []
+        for pid in pids:
+            try:
+                pay = self._call(ask(pid), until, live=live)
+            except _Refused as exc:
+                return None, f"Square would not say what payment {pid} is ({exc.detail or exc.status})"
+            except _DeadlinePassed:
+                return None, f"Square did not answer about payment {pid}"
+            if _took_money(pay, body):
+                paid.append(pid)
+        if len(paid) != 1:
+            return None, (f"{len(paid)} of its payments took the money" if paid else
+                          "none of its payments is approved or completed for the amount asked")
+        return paid[0], ""
+
+    def _note(self, idem: str, checkout: Any, payment_id: str | None = None) -> None:
         """Journal Square's latest answer about ``idem``'s checkout, best effort.
 
         Only the create body (written before the create is sent) is needed for recovery: :meth:`lookup` re-sends
@@ -504,7 +577,7 @@ class SquareTerminal(PaymentTerminal):
         ``unknown``: after a COMPLETED one the donor has paid, and the ledger, which keeps room aside for exactly
         this record (kiosk/ledger/store.py ``_ensure_reserve``), is what must record the gift now."""
         try:
-            self.journal.update(idem, checkout)
+            self.journal.update(idem, checkout, payment_id)
         except (sqlite3.Error, OSError) as exc:
             log.error("Square journal not updated for %s (checkout %s %s): %s; Square's answer is used all the "
                       "same", idem, checkout.id, checkout.status, exc)
@@ -527,7 +600,8 @@ class SquareTerminal(PaymentTerminal):
 
     def _payment_of(self, provider_ref: str, amount_yen: int, until: float) -> str:
         """The Square payment id a donation's ``provider_ref`` names: itself, or for ``checkout:<id>`` (a
-        COMPLETED checkout Square had named no payment for) the checkout's payment, asked of Square now."""
+        COMPLETED checkout Square had named no payment for, or several of which none could be told to be the
+        one that took the money) the checkout's paying payment, asked of Square now."""
         if not provider_ref.startswith("checkout:"):
             return provider_ref
         cid = provider_ref.removeprefix("checkout:")
@@ -543,7 +617,11 @@ class SquareTerminal(PaymentTerminal):
         pids = list(co.payment_ids or [])
         if str(co.status) != "COMPLETED" or not pids:
             raise TerminalUnavailable(f"Square has not said which payment checkout {cid} made; try again later")
-        return str(pids[0])
+        paid, why = self._paying_payment(co, want, until, live=False)
+        if paid is None:  # nothing is sent: a refund must go to the payment that took the money, or nowhere
+            raise TerminalUnavailable(f"cannot tell which payment of checkout {cid} took the money ({why}); "
+                                      "try again later")
+        return paid
 
     def lookup(self, idempotency_key: str) -> ChargeResult:
         body = self.journal.body(idempotency_key)

@@ -13,7 +13,11 @@ BUYER_CANCELED, SELLER_CANCELED, TIMED_OUT); PENDING past its
 It is a real HTTP server (``http.server`` on 127.0.0.1, one thread per
 connection), so the real SDK and httpx run unchanged. What the donor does at
 the terminal is played by the test (:meth:`FakeSquare.buyer`) or by a plan
-applied one step per GetTerminalCheckout (:attr:`FakeSquare.plan`). Faults are
+applied one step per GetTerminalCheckout (:attr:`FakeSquare.plan`); a
+``decline`` step is a tap the card network refused: a FAILED payment that the
+checkout goes on to list in its ``payment_ids`` ahead of the one that paid, as
+Square has been seen to do (sde1000/quicktill issue 254). GetPayment
+(``GET /v2/payments/{id}``) answers each payment's status and money. Faults are
 queued per route (:meth:`FakeSquare.fault`): an HTTP status with an optional
 ``Retry-After``, ``drop`` (connection closed with no answer, nothing done),
 ``drop_after`` (the request is carried out and stored, then the connection is
@@ -132,8 +136,9 @@ class FakeSquare:
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request that reached us
         self.faults: dict[str, list[Fault]] = {}
         self.plan: list[str] = []
-        """Steps applied to each *new* checkout, one per GetTerminalCheckout: ``tap``, ``complete``, ``cancel``,
-        ``error`` (terminal error: API cancel refused), ``wait`` (no change)."""
+        """Steps applied to each *new* checkout, one per GetTerminalCheckout: ``tap``, ``decline`` (a declined tap:
+        a FAILED payment listed in ``payment_ids``), ``complete``, ``cancel``, ``error`` (terminal error: API cancel
+        refused), ``wait`` (no change)."""
         self.payment_ids_late = 0
         """How many answers about a checkout that has just completed leave out its ``payment_ids`` (COMPLETED,
         but not yet saying which payment). 0, the default: every answer has them."""
@@ -155,7 +160,7 @@ class FakeSquare:
 
     # --- test controls ---------------------------------------------------------------------
     def fault(self, route: str, *faults: Fault) -> None:
-        """Queue faults for ``route``: create, get, cancel, refund, refund_get, device_code, device."""
+        """Queue faults for ``route``: create, get, cancel, payment_get, refund, refund_get, device_code, device."""
         with self.lock:
             self.faults.setdefault(route, []).extend(faults)
 
@@ -169,7 +174,7 @@ class FakeSquare:
         return cos[0]
 
     def buyer(self, checkout_id: str, action: str) -> None:
-        """What the donor does at the terminal: tap, complete, cancel, error."""
+        """What the donor does at the terminal: tap, decline, complete, cancel, error."""
         with self.lock:
             self._apply(self.checkouts[checkout_id], action)
 
@@ -188,16 +193,41 @@ class FakeSquare:
             co.status = "IN_PROGRESS"
         elif action == "error":
             co.status, co.terminal_error = "IN_PROGRESS", True
+        elif action == "decline":  # the card was declined: a FAILED payment, and the donor may tap again
+            co.status = "IN_PROGRESS"
+            co.payment_ids = [*co.payment_ids, self._payment(co, "FAILED")]
         elif action == "complete":
-            pid = "pay_" + uuid.uuid4().hex[:20]
-            amount = co.request["amount_money"]["amount"]
-            self.payments[pid] = {"id": pid, "amount": amount, "refunded": 0, "checkout_id": co.id}
-            co.status, co.payment_ids, co.ids_hidden = "COMPLETED", [pid], self.payment_ids_late
+            pid = self._payment(co, "COMPLETED")
+            co.status, co.payment_ids, co.ids_hidden = "COMPLETED", [*co.payment_ids, pid], self.payment_ids_late
         elif action == "cancel":
             co.status, co.cancel_reason = "CANCELED", "BUYER_CANCELED"
         elif action != "wait":
             raise ValueError(action)
         co.updated_at = _iso()
+
+    def _payment(self, co: Checkout, status: str) -> str:
+        """A new payment of ``co``'s amount in ``status`` (COMPLETED: the money is taken; FAILED: declined)."""
+        pid = "pay_" + uuid.uuid4().hex[:20]
+        amount = co.request["amount_money"]["amount"]
+        self.payments[pid] = {"id": pid, "amount": amount, "currency": co.request["amount_money"]["currency"],
+                              "status": status, "refunded": 0, "checkout_id": co.id, "created_at": _iso()}
+        return pid
+
+    def get_payment(self, pid: str) -> tuple[int, dict]:
+        """GetPayment: the payment's status and money (Square's Payment object, the fields the kiosk reads)."""
+        with self.lock:
+            pay = self.payments.get(pid)
+            if pay is None:
+                return 404, _err("NOT_FOUND", f"payment {pid} not found")
+            money = {"amount": pay["amount"], "currency": pay.get("currency", "JPY")}
+            doc = {"id": pid, "status": pay.get("status", "COMPLETED"), "amount_money": money,
+                   "total_money": money, "source_type": "CARD", "location_id": LOCATION,
+                   "created_at": pay.get("created_at", _iso()), "updated_at": _iso()}
+            if doc["status"] in ("APPROVED", "COMPLETED"):
+                doc["approved_money"] = money
+            if pay["refunded"]:
+                doc["refunded_money"] = {"amount": pay["refunded"], "currency": money["currency"]}
+            return 200, {"payment": doc}
 
     def _age(self, co: Checkout) -> None:
         """Time passes for ``co``: CANCEL_REQUESTED settles; PENDING past its deadline times out."""
@@ -281,6 +311,8 @@ class FakeSquare:
             pay = self.payments.get(pid or "")
             if pay is None:
                 return 404, _err("NOT_FOUND", f"payment {pid} not found")
+            if pay.get("status", "COMPLETED") != "COMPLETED":  # a declined payment took no money to give back
+                return 400, _err("BAD_REQUEST", f"payment {pid} is {pay['status']} and cannot be refunded")
             # Square: a REJECTED or FAILED refund returned nothing, so it does not use up the payment.
             live = sum(r["amount_money"]["amount"] for r in self.refunds.values()
                        if r["payment_id"] == pid and r["status"] in ("PENDING", "COMPLETED"))
@@ -340,6 +372,8 @@ class FakeSquare:
             return "get", lambda: self.get_checkout(parts[3])
         if method == "POST" and parts[:3] == ["v2", "terminals", "checkouts"] and parts[4:] == ["cancel"]:
             return "cancel", lambda: self.cancel_checkout(parts[3])
+        if method == "GET" and parts[:2] == ["v2", "payments"] and len(parts) == 3:
+            return "payment_get", lambda: self.get_payment(parts[2])
         if method == "POST" and parts == ["v2", "refunds"]:
             return "refund", lambda: self.refund(body)
         if method == "GET" and parts[:2] == ["v2", "refunds"] and len(parts) == 3:
