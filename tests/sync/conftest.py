@@ -7,7 +7,10 @@ without it the PostgreSQL variants are skipped, saying so.
 
 from __future__ import annotations
 
+import os
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,25 @@ from server_sync import totals  # noqa: E402
 from server_sync.db import make_engine  # noqa: E402
 from server_sync.embedded import start_portal  # noqa: E402
 from tests.portal_db import PG_ENV, fresh_db, pg_url  # noqa: E402
+
+
+@pytest.fixture
+def server_zone() -> Iterator[Callable[[str], None]]:
+    """A function that sets this process's time zone (TZ and tzset: what ``date.today()`` and ``time.localtime``
+    read, the server's own zone); the zone the process had is put back afterwards. For the portal's days and
+    months, which are Japan's whatever the server's zone."""
+    before = os.environ.get("TZ")
+
+    def use(name: str) -> None:
+        os.environ["TZ"] = name
+        time.tzset()
+
+    yield use
+    if before is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = before
+    time.tzset()
 
 
 @pytest.fixture

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import time
-from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,29 +20,12 @@ from server_sync.db import create_schema, entries, make_engine
 ZONES = ("Asia/Tokyo", "UTC", "America/Sao_Paulo", "Australia/Adelaide", "Asia/Kathmandu", "America/New_York")
 
 
-@pytest.fixture
-def zone() -> Iterator[Any]:
-    """Sets the process's local time zone (TZ and tzset, what ``time.localtime`` reads); restores it after."""
-    before = os.environ.get("TZ")
-
-    def use(name: str) -> None:
-        os.environ["TZ"] = name
-        time.tzset()
-
-    yield use
-    if before is None:
-        os.environ.pop("TZ", None)
-    else:
-        os.environ["TZ"] = before
-    time.tzset()
-
-
 # Each example sets the zone it draws; the fixture only puts the process's zone back at the end.
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=st.sampled_from(ZONES), t=st.integers(946_684_800_000, 2_209_000_000_000),
        span=st.integers(0, 3 * 366 * 86_400_000))
-def test_month_starts_place_every_time_in_its_month_in_japan(zone, name: str, t: int, span: int) -> None:  # noqa: ANN001
-    zone(name)
+def test_month_starts_place_every_time_in_its_month_in_japan(server_zone, name: str, t: int, span: int) -> None:  # noqa: ANN001
+    server_zone(name)
     lo, hi = t - span // 2, t + span - span // 2
     starts = points_ui.month_starts(lo, hi)
     assert starts[0][1] <= lo and all(a[1] < b[1] for a, b in zip(starts, starts[1:], strict=False))
@@ -93,8 +73,8 @@ def _expected(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("name", ["Asia/Tokyo", "UTC"])
-def test_the_report_sums_a_month_at_a_time_what_every_row_says(db_url: str, zone, name: str) -> None:  # noqa: ANN001
-    zone(name)
+def test_the_report_sums_a_month_at_a_time_what_every_row_says(db_url: str, server_zone, name: str) -> None:  # noqa: ANN001
+    server_zone(name)
     eng = make_engine(db_url)
     try:
         create_schema(eng)

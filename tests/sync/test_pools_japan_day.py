@@ -10,34 +10,13 @@ from Japan's.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import time
-from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
-import pytest
 from sync_helpers import PROJECTS, enrolled, make_rig
 
 from server_sync import catalog, pools
 
 FAR_EAST, FAR_WEST = "Pacific/Kiritimati", "Etc/GMT+12"  # UTC+14 and UTC−12 (POSIX names the sign the other way)
-
-
-@pytest.fixture
-def server_zone() -> Iterator:
-    """Set the process's time zone (what ``date.today()`` reads), put back afterwards."""
-    before = os.environ.get("TZ")
-
-    def put(zone: str) -> None:
-        os.environ["TZ"] = zone
-        time.tzset()
-
-    yield put
-    if before is None:
-        os.environ.pop("TZ", None)
-    else:
-        os.environ["TZ"] = before
-    time.tzset()
 
 
 def test_a_pool_of_today_in_japan_is_handed_to_the_kiosks_whatever_the_servers_zone(portal, tmp_path,

@@ -11,10 +11,7 @@ real portal over loopback HTTP (SQLite and PostgreSQL), the staff pages as a bro
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import time
-from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -33,17 +30,9 @@ CARD = 4
 
 
 @pytest.fixture
-def server_in_utc() -> Iterator[None]:
-    """The portal's process in UTC (TZ and tzset: what the server's local time is); put back after."""
-    before = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    yield
-    if before is None:
-        os.environ.pop("TZ", None)
-    else:
-        os.environ["TZ"] = before
-    time.tzset()
+def server_in_utc(server_zone) -> None:  # noqa: ANN001
+    """The portal's process in UTC (the server's local time); put back after."""
+    server_zone("UTC")
 
 
 def _gift_and_exchange_at_0830_on_the_first(portal, tmp_path) -> None:  # noqa: ANN001
