@@ -48,7 +48,7 @@ def closeout_command(args: argparse.Namespace) -> int:
     from kiosk.config.staff import ops_settings
     from kiosk.ledger.writer import InlineWriter
     from kiosk.ops.local_files import open_ledger
-    from kiosk.staff.closeout import AlreadyClosed, auto_close, summary_lines, x_report, z_report
+    from kiosk.staff.closeout import AlreadyClosed, auto_close, summary_lines, x_report, z_days, z_report
 
     cfg = load_config(args.config)
     if not cfg.ledger_path.exists():
@@ -71,8 +71,11 @@ def closeout_command(args: argparse.Namespace) -> int:
             # The timer's run: close every ended day left open, then nothing else.
             out += [{**e.data, "seq": e.seq} for e in auto_close(writer, settings.lookback_days)]
         else:
+            # Without --date, the day staff mean (closeout.z_days), as the menu's Z page: just after midnight, the
+            # day that has just ended, not the new empty one.
+            day = args.date or z_days(led, lookback_days=settings.lookback_days)[0]
             try:
-                e = z_report(writer, args.date, force=args.force, trigger="cli")
+                e = z_report(writer, day, force=args.force, trigger="cli")
             except AlreadyClosed as exc:
                 print(f"kiosk closeout: {exc}", file=sys.stderr)
                 return 1
@@ -239,7 +242,9 @@ def register(subparsers: Any) -> None:
                               description="Write the signed close_out entry (日計). Without --date, closes every "
                                           "ended business day still open ([closeout] auto): what the timer runs.")
     c.add_argument("--config", metavar="FILE", help="kiosk config (default $KIOSK_CONFIG)")
-    c.add_argument("--date", type=_date, metavar="YYYY-MM-DD", help="close this business date")
+    c.add_argument("--date", type=_date, metavar="YYYY-MM-DD",
+                   help="close this business date (default with [closeout] auto = false: the day the menu's Z "
+                        "report offers, the newest ended day still open, e.g. yesterday just after midnight)")
     c.add_argument("--x", action="store_true", help="X report: print running totals, write nothing")
     c.add_argument("--force", action="store_true", help="write a superseding Z for a date already closed")
     c.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -159,6 +159,32 @@ def open_dates(ledger: Ledger, today: date | None = None, lookback_days: int = 3
     return sorted(ended - closed.keys())
 
 
+def z_days(ledger: Ledger, today: date | None = None, lookback_days: int = 31) -> list[date]:
+    """The days a staff member's Z report offers, the one it closes by default first (docs/menu.md, "Which day
+    the Z report closes").
+
+    The default is the newest ended day :func:`open_dates` finds (the one the nightly timer would close): staff
+    who close late, just after midnight, close the day that has just ended, not the new empty one, even when a
+    gift has already come in after midnight. With no such day, today if it has donations; else the newest day
+    with a close-out within ``lookback_days`` (the menu then says it is closed), as the USB export's day is the
+    newest one with donations or a close-out; else today. Then, newest first, the other days staff may close
+    instead: today when it has donations, and the other ended days still open. An empty today is offered only
+    when nothing else is: a signed close-out of nothing would stop the timer from closing that day later."""
+    today = today or ledger.business_date()
+    open_ = open_dates(ledger, today, lookback_days)
+    tz = ZoneInfo(ledger.entry(1).data.get("timezone", ledger.timezone))
+    today_gifts = any(business_date(ms, tz) == today for ms in ledger.donation_times(today, today))
+    if open_:
+        first = open_[-1]
+    elif today_gifts:
+        first = today
+    else:
+        oldest = today - timedelta(days=lookback_days)
+        first = max((d for d in closed_dates(ledger) if oldest <= d <= today), default=today)
+    others = ([today] if today_gifts else []) + sorted(open_, reverse=True)
+    return [first, *(d for d in others if d != first)]
+
+
 def auto_close(writer: LedgerWriter, lookback_days: int = 31, today: date | None = None) -> list[Entry]:
     """Z-report every day :func:`open_dates` finds (``kiosk closeout`` from the timer)."""
     return [z_report(writer, d, trigger="timer") for d in open_dates(writer.ledger, today, lookback_days)]

@@ -31,7 +31,16 @@ from kiosk.config.player import PlaylistItem
 from kiosk.ledger import DonorToken
 from kiosk.ops.status import StatusItem, overall, status_items
 from kiosk.payment.base import RefundRefused
-from kiosk.staff.closeout import AlreadyClosed, Catalog, refunded_after_close, summary_lines, x_report, z_report
+from kiosk.staff.closeout import (
+    AlreadyClosed,
+    Catalog,
+    closed_dates,
+    refunded_after_close,
+    summary_lines,
+    x_report,
+    z_days,
+    z_report,
+)
 from kiosk.staff.gate import StaffSession
 from kiosk.staff.menu.services import MenuServices
 from kiosk.staff.refund import (
@@ -165,6 +174,10 @@ class MenuModel:
         self.status: list[StatusItem] = []
         self.status_index = 0
         self.z_day: date | None = None
+        self.z_today: date | None = None
+        self.z_choices: list[date] = []
+        """The days the Z page offers, its default first (``closeout.z_days``)."""
+        self.z_closed_days: set[date] = set()
         self.z_closed_seq: int | None = None
         self.activity = ""
         self.points = 0
@@ -358,8 +371,9 @@ class MenuModel:
         enter = getattr(self, f"_enter_{page}", None)
         if enter is not None:
             enter()
-        if page in (VOL_POINTS, VOLUME):
-            # Not on "-10": a stray Enter must not change a figure. Next (points) or Back (volume) instead.
+        if page in (VOL_POINTS, VOLUME, Z_CONFIRM):
+            # Not on "-10": a stray Enter must not change a figure. Next (points) or Back (volume) instead; on the
+            # Z page not on another day's date either: Cancel, as when it offers one day only.
             wanted = "points_ok" if page == VOL_POINTS else "back"
             self.focus = next((i for i, b in enumerate(self.view().all_buttons) if b.action == wanted), 0)
 
@@ -528,7 +542,29 @@ class MenuModel:
         self._job(self._t("X report (running totals)"), run, done)
 
     def _enter_z_confirm(self) -> None:
-        self.z_day = self.s.ledger.business_date()
+        # The day staff mean, not today by the clock: after midnight, the day that has just ended
+        # (closeout.z_days; docs/menu.md, "Which day the Z report closes"). The page names it, and the others.
+        ledger = self.s.ledger
+        self.z_today = ledger.business_date()
+        try:
+            self.z_choices = z_days(ledger, self.z_today, self.s.ops.closeout.lookback_days)
+            self.z_closed_days = set(closed_dates(ledger))
+        except Exception as exc:  # a read failing is shown, never raised into the render loop
+            self.z_choices, self.z_closed_days = [self.z_today], set()
+            self._say(self._error(exc, "ledger"), "red")
+        self._pick_z_day(self.z_choices[0])
+
+    def _pick_z_day(self, day: date) -> None:
+        self.z_day = day
+        if day in self.z_closed_days:  # said before staff press, not only after (the Z then asks "again?")
+            self._say(self._t("This day is already closed (Z report written)."), "green")
+        elif self.notice_level != "red":
+            self._say("")
+
+    def _do_z_day(self, value: str) -> None:
+        day = date.fromisoformat(str(value))
+        if day in self.z_choices:
+            self._pick_z_day(day)
 
     def _do_z_run(self, _: Any = None) -> None:
         self._z(force=False)

@@ -10,6 +10,7 @@ the portal print too, so staff can read them out on the phone.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, timedelta
 from math import ceil
 from typing import TYPE_CHECKING
 
@@ -165,11 +166,33 @@ def x_page(model: MenuModel, _: Tr) -> View:
     return _lines_view(model, _, m.X_REPORT, _("X report (running totals)"))
 
 
+def z_day_label(model: MenuModel, day: date, _: Tr) -> str:
+    """``2025-11-21（昨日）``: a business day as the Z page names it, said against today's."""
+    today = model.z_today
+    if today is not None and day == today:
+        return _("{day} (today)").format(day=day.isoformat())
+    if today is not None and day == today - timedelta(days=1):
+        return _("{day} (yesterday)").format(day=day.isoformat())
+    return day.isoformat()
+
+
 def z_confirm_page(model: MenuModel, _: Tr) -> View:
-    day = model.z_day.isoformat() if model.z_day else "?"
-    return View(m.Z_CONFIRM, _("Z report (close the day)"), big=day,
-                lines=(_("Close out this business day?"),
-                       _("The day's totals are signed into the ledger. Donations can go on afterwards.")),
+    day, others = model.z_day, [d for d in model.z_choices if d != model.z_day]
+    if day is None:
+        big = "?"
+    elif day == model.z_today and not others:
+        big = day.isoformat()  # today, and nothing else to close: the date alone, as it always was
+    else:
+        big = z_day_label(model, day, _)
+    lines = [_("This is not today: it is an earlier business day.")] if day is not None and day != model.z_today \
+        else []
+    lines += [_("Close out this business day?"),
+              _("The day's totals are signed into the ledger. Donations can go on afterwards.")]
+    if others:
+        lines.append(_("To close another day instead, press its date."))
+    return View(m.Z_CONFIRM, _("Z report (close the day)"), big=big, lines=tuple(lines),
+                buttons=tuple(Button(z_day_label(model, d, _), "z_day", d.isoformat()) for d in others[:3]),
+                columns=3,
                 notice=model.notice, notice_level=model.notice_level,
                 footer=(Button(_("Cancel"), "back"), Button(_("Close the day"), "z_run", style="danger")))
 
