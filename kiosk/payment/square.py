@@ -249,9 +249,10 @@ class SquareJournal:
 
     def update(self, idem: str, checkout: Any, payment_id: str | None = None) -> None:
         """Record Square's answer about ``idem``'s checkout. The payment id stored is ``payment_id`` (the one that
-        took the money) when given, else the checkout's only payment, else none (several: not yet resolved)."""
+        took the money) when given, else a COMPLETED checkout's only payment, else none (several: not yet resolved;
+        or the checkout is not COMPLETED, so what it lists are declined taps, FAILED payments that took nothing)."""
         pids = list(dict.fromkeys(getattr(checkout, "payment_ids", None) or []))
-        if payment_id is None and len(pids) == 1:
+        if payment_id is None and len(pids) == 1 and str(checkout.status) == "COMPLETED":
             payment_id = pids[0]
         with self._lock:
             self._db.execute(
