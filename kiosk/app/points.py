@@ -17,8 +17,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from kiosk.donation.exchange import PointsDesk, PoolTerms, hexes_of, pools_for
-from kiosk.ledger import DonorToken
+from kiosk.donation import flow
+from kiosk.donation.exchange import PointsDesk, PoolTerms, hexes_of, pools_for, room_by_project
+from kiosk.ledger import DonorToken, Ledger
 from kiosk.sync import pointsync
 from kiosk.sync.configapply import load_applied
 
@@ -79,3 +80,35 @@ def has_pools(cfg: Any, applied: dict[str, Any] | None, today: dt.date | None = 
     day = today or dt.datetime.now(ZoneInfo(cfg.kiosk.timezone)).date()
     return any(p.allocation_yen > 0 and (p.end is None or day.isoformat() <= p.end)
                for p in pools_for(applied, cfg.kiosk.id))
+
+
+class PointsOffer:
+    """The "use your points" button and the amounts it offers, decided again whenever they matter (docs/points.md, "At
+    the kiosk"): the app calls :meth:`apply` when the loop or a thank-you comes on screen, when the business day
+    changes while it waits, and with every pushed config. Decided once at start-up and at pushes, the button stayed
+    on after a pool's last day passed while the kiosk ran, or after this kiosk had given its whole share, and every
+    exchange a citizen tried was refused.
+
+    Cheap: the pools are those of the applied config kept in memory (:meth:`use`, not portal-config.json read each
+    time), and what this kiosk gave from each comes from its ledger (``pool_left``: one indexed read per pool open
+    today and handed to this kiosk)."""
+
+    def __init__(self, cfg: Any, applied: dict[str, Any] | None):
+        self._cfg = cfg
+        self._pools: list[PoolTerms] = []
+        self.day: dt.date | None = None
+        """The business day of the last decision (the app decides again when it changes)."""
+        self.use(applied)
+
+    def use(self, applied: dict[str, Any] | None) -> None:
+        """The pools of the applied config (read at start, or a push just applied)."""
+        self._pools = pools_for(applied, self._cfg.kiosk.id)
+
+    def apply(self, settings: flow.FlowSettings, ledger: Ledger, day: dt.date) -> flow.FlowSettings:
+        """``settings`` with the button on when some project on offer can take the smallest amount, and each
+        project's room (``points_room``: what the choose screen offers)."""
+        room = room_by_project(ledger, self._pools, {p.id: p.area for p in self._cfg.projects}, day)
+        smallest = min(settings.points_presets, default=1)
+        on = any(room.get(pid, 0) >= smallest for pid in settings.projects)
+        self.day = day
+        return flow.replace(settings, points_exchange=on, points_room=tuple(sorted(room.items())))

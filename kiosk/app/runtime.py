@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 import pygame
 
-from kiosk.app.points import has_pools, points_desk
+from kiosk.app.points import PointsOffer, points_desk
 from kiosk.app.staffside import StaffSide
 from kiosk.donation import flow
 from kiosk.donation.service import DonationService
@@ -213,6 +213,9 @@ class ServiceWorker:
         would hold every donation behind a slow portal. One thread: answers are kept (points-allotted.json) in
         the order they came."""
         service.off_writer = self.off_writer
+        self.on_idle: Callable[[], None] | None = None
+        """Called on this thread at each idle tick, after the flow's (the app re-decides the points button when the
+        business day changes: docs/points.md). Must not raise: a job that raises stops the worker."""
         self._snapshot_retry_at = 0
         """After a failed state snapshot: the ledger size at which to try again."""
         self.idle_snapshots = True
@@ -293,6 +296,8 @@ class ServiceWorker:
                     work = self._inbox.get(timeout=IDLE_TICK_S)
                 except queue.Empty:
                     self.service.tick()
+                    if self.on_idle is not None:
+                        self.on_idle()
                     self._snapshot_when_idle(ledger)
                     continue
                 if work is None:
@@ -422,6 +427,11 @@ class App:
         """The outcome (:meth:`_outcome`) last cued, so each gets its sound once."""
         self._project_shown: str | None = None
         self._failed_at: float | None = None
+        self._points_offer = PointsOffer(cfg, None)
+        """The "use your points" button's pools (docs/points.md): set at start with the applied config."""
+        self._points_shown_in = ""
+        """The flow state's name when it last changed (the button is decided again on coming to the loop or to a
+        thank-you)."""
 
     # --- lifecycle -------------------------------------------------------------------
     def start(self, *, movie: bool = True) -> App:
@@ -453,9 +463,13 @@ class App:
         self.terminal.on_live = lambda _live: self._publish(None)  # a separate terminal's state, redrawn live
         service = DonationService.for_config(cfg, self.ledger, self.terminal, on_state=self._on_state,
                                              points=points_desk(cfg))  # use your points (docs/points.md)
-        service.settings = flow.replace(service.settings, points_exchange=has_pools(cfg, applied))
+        # The "use your points" button and its amounts: decided now, and again whenever they matter (_on_state,
+        # _points_new_day, adopt_config): a pool's last day passes, this kiosk gives its whole share.
+        self._points_offer = PointsOffer(cfg, applied)
+        service.settings = self._points_offer.apply(service.settings, self.ledger, self.ledger.business_date_at_least())
         service.defer_checkpoint = True  # after the thank-you frame is on screen (_after_flip), not while it is drawn
         self.worker = ServiceWorker(service, self._publish)
+        self.worker.on_idle = self._points_new_day
         self.worker.idle_snapshots = movie  # else from after_ready on
         self.worker.start()
         if not self.worker.started.wait(60):
@@ -602,22 +616,50 @@ class App:
             old = svc.settings
             new_settings = flow.FlowSettings.from_config(settings_cfg, method=old.method,
                                                          pay_on_terminal=old.pay_on_terminal)
-            svc.settings = flow.replace(new_settings, points_exchange=self._points_exchange(old.points_exchange),
-                                        points_presets=old.points_presets)
+            svc.settings = flow.replace(new_settings, points_exchange=old.points_exchange,
+                                        points_presets=old.points_presets, points_room=old.points_room)
+            self._points_config_applied()
             self._publish(None)  # the screen on show, with the new amounts (the loop's band: what a tap gives)
 
         self.submit(swap)
 
-    def _points_exchange(self, before: bool) -> bool:
-        """Whether the applied config (portal-config.json, read now) has sponsor pools: the "use your points"
-        button (docs/points.md). ``before`` when it cannot be told (a job that raised would stop the worker)."""
+    def _points_config_applied(self) -> None:
+        """On the worker, after a push: the pools of the applied config (portal-config.json, read now: written before
+        the push is adopted), then the button decided again. Kept as it was when they cannot be read (a job that
+        raised would stop the worker)."""
         from kiosk.sync.configapply import load_applied
 
         try:
-            return has_pools(self.cfg, load_applied(self.cfg.data_dir))
+            self._points_offer.use(load_applied(self.cfg.data_dir))
         except Exception:  # noqa: BLE001 - the document was validated when applied; never stop the donations
             log.exception("cannot read the pools of the applied config; the points button stays as it was")
-            return before
+            return
+        self._decide_points()
+
+    def _decide_points(self) -> bool:
+        """On the worker: the "use your points" button and the amounts it offers, from the pools' room left here today
+        (docs/points.md, "At the kiosk"); whether the button changed. Never raises (it would stop the worker): the
+        settings stay as they were, and an exchange is checked again on the writer anyway."""
+        assert self.worker is not None
+        svc = self.worker.service
+        before = svc.settings.points_exchange
+        try:
+            svc.settings = self._points_offer.apply(svc.settings, svc.ledger, svc.ledger.business_date_at_least())
+        except Exception:  # noqa: BLE001 - a ledger read failed: the next screen change tries again
+            log.exception("cannot decide the points button; it stays as it was")
+        return svc.settings.points_exchange != before
+
+    def _points_new_day(self) -> None:
+        """On the worker's idle tick: a new business day (a pool's last day has passed, or its first come) decides the
+        button again, and the screen on show is drawn with it. Cheap when the day is the same (the clock only)."""
+        assert self.worker is not None
+        try:
+            day = self.worker.service.ledger.business_date_at_least()
+        except Exception:  # noqa: BLE001 - never stop the worker; the next screen change decides again
+            log.exception("cannot read the business day for the points button")
+            return
+        if day != self._points_offer.day and self._decide_points():
+            self._publish(None)
 
     def request_stop(self) -> None:
         """Make :meth:`run` return after the current frame (safe from any thread and signal handlers)."""
@@ -707,7 +749,17 @@ class App:
         return self.worker is not None and self.worker.error is not None
 
     def _on_state(self, state: flow.FlowState) -> None:
+        # The loop or a thank-you comes on screen: the points button is decided again (an exchange just used this
+        # kiosk's share of a pool; a day passed meanwhile): a few ledger reads on the worker. For the loop before it
+        # is drawn; for a thank-you after, drawn again if it changed: the reads must not hold back the thank-you
+        # frame (tap p99, #16).
+        again = state.name in ("attract", "thanks") and state.name != self._points_shown_in
+        self._points_shown_in = state.name
+        if again and state.name == "attract":
+            self._decide_points()
         self._publish(state)
+        if again and state.name == "thanks" and self._decide_points():
+            self._publish(None)
 
     def _publish(self, state: flow.FlowState | None) -> None:
         """On the worker thread: make the new state drawable and wake the main loop."""

@@ -90,6 +90,17 @@ def choose_pool(ledger: Ledger, pools: list[PoolTerms], area: str, points: int, 
     return None
 
 
+def room_by_project(ledger: Ledger, pools: list[PoolTerms], areas: Mapping[str, str], day: dt.date) -> dict[str, int]:
+    """Project id (of ``areas``) → the most points one exchange for it can use here on ``day``: of the pools open that
+    day that give to its area, the largest share this kiosk has left, in points (0: no pool can give to it). An
+    exchange of at most that many points finds a pool (:func:`choose_pool`), one of more finds none. One indexed
+    read of this ledger per pool that is open and was handed to this kiosk (a kiosk has a few)."""
+    points = {p.id: pool_left(ledger, p) // max(1, p.yen_per_point) for p in pools
+              if p.allocation_yen > 0 and p.open_on(day)}
+    return {pid: max((points[p.id] for p in pools if p.id in points and p.gives_to(area)), default=0)
+            for pid, area in areas.items()}
+
+
 def exchange(ledger: Ledger, token: DonorToken, points: int, project: str, area: str, pools: list[PoolTerms],
              allotted: int, day: dt.date) -> Entry:
     """Check and record one exchange. Call on the ledger writer's thread (a LedgerWriter job)."""

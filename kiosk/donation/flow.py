@@ -136,6 +136,17 @@ class FlowSettings(_Value, frozen=True):
     """Offer "use your points" (docs/points.md): on when the pushed config has sponsor pools."""
     points_presets: tuple[int, ...] = (10, 50, 100, 300)
     """The point amounts a citizen may choose from (those above what the card may spend are not offered)."""
+    points_room: tuple[tuple[str, int], ...] | None = None
+    """Per project, the most points the sponsor pools can give to it here now: this kiosk's share left of each pool
+    open today that gives to the project's area, in points (``kiosk/donation/exchange.py`` ``room_by_project``;
+    the app sets it with ``points_exchange``). Amounts and projects beyond it are not offered (every one would be
+    refused). ``None``: not known, the card alone limits the choice."""
+
+    def points_room_for(self, project: str | None) -> int | None:
+        """The points the pools can give to ``project`` here (0 for one they give nothing to); ``None``: unknown."""
+        if self.points_room is None:
+            return None
+        return dict(self.points_room).get(project or "", 0)
 
     @classmethod
     def from_config(cls, cfg: KioskConfig, *, method: str = "sim", pay_on_terminal: bool = False) -> FlowSettings:
@@ -465,7 +476,7 @@ class IssueMyPage(_Value, frozen=True):
 # (the service answers every effect, as for charging); the other phases do.
 
 PointsPhase = Literal["tap", "asking", "choose", "spending", "done"]
-PointsRefusal = Literal["card", "pool", "points", "unavailable"]
+PointsRefusal = Literal["card", "pool", "pool_empty", "points", "unavailable"]
 
 
 class PointsInfo(_Value, frozen=True):
@@ -552,11 +563,37 @@ def _points_deadline(state: FlowState, settings: FlowSettings) -> int | None:
     return None if t is None else state.since_ms + t
 
 
+def _pools_room(settings: FlowSettings) -> int | None:
+    """The most points the pools can give here to any of the projects on offer (``None``: not known)."""
+    if settings.points_room is None:
+        return None
+    return max((settings.points_room_for(pid) or 0 for pid in settings.projects), default=0)
+
+
 def _points_screen(state: FlowState, settings: FlowSettings) -> PointsScreen:
+    """The choices offered are those an exchange can pass: point amounts the card can afford and some project's pools
+    can give, and the projects whose pools can give the amount chosen (or the smallest offered). When the card could
+    afford the smallest amount but the pools here have less than it left, nothing is offered and the screen says the
+    sponsor's gifts here are used up (``refused="pool_empty"``), not that the card has no points, nor (as the
+    refusal of one project's pool says) to choose another project."""
     p = _req(state.points)
-    presets = tuple(x for x in settings.points_presets if x <= p.spendable)
-    return PointsScreen(p.phase, p.spendable, p.balance, settings.projects, p.project, p.points, presets, p.yen,
-                        p.sponsor, p.refused, state.lang)
+    affordable = tuple(x for x in settings.points_presets if x <= p.spendable)
+    best = _pools_room(settings)
+    presets = affordable if best is None else tuple(x for x in affordable if x <= best)
+    projects, project, refused = settings.projects, p.project, p.refused
+    if best is not None:
+        need = p.points or (presets[0] if presets else 1)
+        projects = tuple(pid for pid in settings.projects if (settings.points_room_for(pid) or 0) >= need)
+        project = project if project in projects else None
+        if affordable and not presets and refused is None and p.phase == "choose":
+            refused = "pool_empty"
+    return PointsScreen(p.phase, p.spendable, p.balance, projects, project, p.points, presets, p.yen,
+                        p.sponsor, refused, state.lang)
+
+
+def _room_ok(settings: FlowSettings, project: str | None, points: int) -> bool:
+    room = settings.points_room_for(project)
+    return room is None or points <= room
 
 
 def _on_points(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[FlowState, Effects]:
@@ -585,12 +622,19 @@ def _on_points(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[Flo
         info = PointsInfo("asking", ev.donor, project=p.project)
         return replace(state, since_ms=now, points=info), (LookupPoints(ev.donor),)
     if p.phase == "choose":
-        if isinstance(ev, ChoosePointsProject) and ev.project in settings.projects:
+        # Only what an exchange can pass (the screen offers nothing else): the pools' room here, as the app last
+        # read it (settings.points_room), besides the card's points.
+        if isinstance(ev, ChoosePointsProject) and ev.project in settings.projects \
+                and _room_ok(settings, ev.project, p.points or 1):
             return replace(state, since_ms=now, points=replace(p, project=ev.project, refused=None)), NO_EFFECTS
-        if isinstance(ev, ChoosePoints) and 1 <= ev.points <= p.spendable:
-            return replace(state, since_ms=now, points=replace(p, points=ev.points, refused=None)), NO_EFFECTS
+        best = _pools_room(settings)
+        if isinstance(ev, ChoosePoints) and 1 <= ev.points <= p.spendable and (best is None or ev.points <= best):
+            # A project whose pools cannot give that many is no longer chosen: the citizen picks one that can.
+            project = p.project if _room_ok(settings, p.project, ev.points) else None
+            return replace(state, since_ms=now, points=replace(p, points=ev.points, project=project,
+                                                               refused=None)), NO_EFFECTS
         if isinstance(ev, ConfirmPoints) and p.project is not None and p.points is not None and p.donor is not None \
-                and 1 <= p.points <= p.spendable:
+                and 1 <= p.points <= p.spendable and _room_ok(settings, p.project, p.points):
             return (replace(state, since_ms=now, points=replace(p, phase="spending")),
                     (SpendPoints(p.donor, p.points, p.project),))
     if p.phase == "done" and isinstance(ev, Touch):

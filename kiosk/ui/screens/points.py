@@ -25,6 +25,7 @@ REFUSALS = {
     # What the citizen reads when the last try was refused (gettext msgids).
     "card": "This card cannot spend that many points here.",
     "pool": "The sponsor's gifts for this project are used up here. Choose another project or fewer points.",
+    "pool_empty": "The sponsor's gifts here are used up, so points cannot be used now. Your points stay on your card.",
     "points": "Choose how many points to use.",
     "unavailable": "Points cannot be used right now. Please try again later.",
 }
@@ -74,7 +75,7 @@ def render(data: PointsScreen, surface: pygame.Surface, now_ms: int, ctx: Screen
                 targets.append(ui.button(surface, rect, _("{points} pt").format(points=pts), CHOOSE, pts,
                                          theme=theme, selected=pts == data.points, size=px(0.05)))
             y += px(0.17)
-        else:
+        elif data.refused != "pool_empty":  # else the refusal above says why nothing is offered
             box = pygame.Rect(margin, y, int(w * 0.9), px(0.12))
             chrome.fit_text(surface, _("There are no points to use on this card here yet."), box, px(0.045),
                             theme.muted)
