@@ -227,7 +227,9 @@ def _giving_by_month(conn: Any) -> dict[str, int]:
 
 
 def report(engine: Engine) -> dict[str, Any]:
-    """Points issued (for giving, and per volunteer activity) and exchanged (per pool), per month."""
+    """Points issued (for giving, and per volunteer activity) and exchanged (per pool), per month, each with the
+    name staff know beside its ID: an activity's title from the point rules (one retired since keeps the name it
+    had), a pool's sponsor (an ID the portal has no name for shows as itself)."""
     issued: dict[tuple[str, str], int] = {}
     exchanged: dict[tuple[str, str], dict[str, int]] = {}
     with engine.connect() as conn:
@@ -236,6 +238,8 @@ def report(engine: Engine) -> dict[str, Any]:
                                    entries.c.body).where(
             entries.c.type.in_(("points_grant", "points_spent")), entries.c.quarantine.is_(None))).all()
         balances = pools.balances(conn)
+        activities = pointrules.activity_titles(conn)
+        sponsors = pools.sponsor_names(conn)
     for month, pts in giving.items():
         issued[(month, "giving")] = pts
     for kind, t, pts, yen, body in rows:
@@ -250,24 +254,51 @@ def report(engine: Engine) -> dict[str, Any]:
         else:
             what = "volunteer:" + json.loads(bytes(body))["data"].get("activity", "")
             issued[(month, what)] = issued.get((month, what), 0) + int(pts)
+
+    # The names beside the IDs, by the CSV's ``what`` (``volunteer:<id>``, ``pool:<id>``): (Japanese, English).
+    names = {f"volunteer:{aid}": (ja, en or ja) for aid, (ja, en) in activities.items()}
+    names.update({f"pool:{pid}": (ja, en or ja) for pid, (ja, en) in sponsors.items()})
+    names["giving"] = (GIVING_NAME, "giving")
     return {"issued": [{"month": m, "what": w, "points": p} for (m, w), p in sorted(issued.items())],
             "exchanged": [{"month": m, "pool": pl, **v} for (m, pl), v in sorted(exchanged.items())],
-            "pools": balances}
+            "pools": balances, "names": names}
+
+
+def name_of(r: dict[str, Any], what: str, lang: str = "ja") -> str:
+    """The name staff know for a report's ``what`` (an activity's title, a pool's sponsor); the ID itself when the
+    portal has none (an activity no saved rules named, a pool since renamed away)."""
+    ja, en = r["names"].get(what, (what.split(":", 1)[-1], ""))
+    return (en or ja) if lang == "en" else ja
+
+
+GIVING_NAME = "寄付"
+"""The name column of the points issued for giving, in the CSV (a volunteer activity's is its title)."""
+CSV_HEADER = ["kind", "month", "what", "points", "yen", "name", "funded_yen", "spent_yen", "left_yen"]
+"""The points CSV's columns (docs/points.md, "Reports"). The first five are those of the older CSV, in the same
+places; ``name`` and the three money columns of a pool's balance were added after them."""
 
 
 def report_csv(engine: Engine) -> bytes:
-    """One table for accounting: kind, month, what (giving, volunteer:<activity>, pool:<id>), points, yen;
-    then each pool's balance. UTF-8 with a BOM, so spreadsheet software in Japan opens it right."""
+    """One table for accounting (docs/points.md, "Reports"): ``kind, month, what, points, yen, name, funded_yen,
+    spent_yen, left_yen``. ``what`` is the ID (giving, volunteer:<activity>, pool:<id>), ``name`` what staff call it
+    (the activity's title, the sponsor). ``points`` and ``yen`` are what the row's points did: issued (no yen), or
+    exchanged for the sponsor's yen; a pool's ``pool_balance`` row holds its points exchanged in every month (the sum of
+    its ``exchanged`` rows) and its money in ``funded_yen``, ``spent_yen`` (the sum of its ``exchanged`` rows' yen) and
+    ``left_yen``, with ``yen`` left empty (an older CSV had the yen left there). UTF-8 with a BOM, so spreadsheet
+    software in Japan opens it right."""
     r = report(engine)
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
-    w.writerow(["kind", "month", "what", "points", "yen"])
-    for i in r["issued"]:  # "what" carries text a kiosk sent: through csvsafe.cell, as in every staff CSV
-        w.writerow(["issued", i["month"], csvsafe.cell(i["what"]), i["points"], ""])
+    w.writerow(CSV_HEADER)
+    cell = csvsafe.cell  # "what" and "name" carry text a kiosk or a form sent: as in every staff CSV
+    for i in r["issued"]:
+        w.writerow(["issued", i["month"], cell(i["what"]), i["points"], "", cell(name_of(r, i["what"])), "", "", ""])
     for x in r["exchanged"]:
-        w.writerow(["exchanged", x["month"], csvsafe.cell("pool:" + x["pool"]), x["points"], x["yen"]])
+        w.writerow(["exchanged", x["month"], cell("pool:" + x["pool"]), x["points"], x["yen"],
+                    cell(name_of(r, "pool:" + x["pool"])), "", "", ""])
     for p in r["pools"]:
-        w.writerow(["pool_balance", "", csvsafe.cell("pool:" + p["id"]), p["spent_points"], p["left_yen"]])
+        w.writerow(["pool_balance", "", cell("pool:" + p["id"]), p["spent_points"], "",
+                    cell(name_of(r, "pool:" + p["id"])), p["funded_yen"], p["spent_yen"], p["left_yen"]])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
@@ -421,7 +452,7 @@ def install(app: FastAPI, engine: Engine) -> None:
     @app.get("/staff/points-report", response_class=HTMLResponse, tags=["staff"])
     def points_report(request: Request) -> Response:
         return ui.page(request, "staff", lambda w, lg, c: pages.staff_page(
-            "staff_points_report.html", lg, r=report(engine), nav="points_report", **c))
+            "staff_points_report.html", lg, r=report(engine), name_of=name_of, nav="points_report", **c))
 
     @app.get("/staff/points-report.csv", tags=["staff"])
     def points_report_csv(request: Request) -> Response:

@@ -602,5 +602,6 @@ def month_sponsor(engine: Engine, first: dt.date, last: dt.date) -> dict[str, An
             r = rows.setdefault((pool, project or ""), {"points": 0, "yen": 0})
             r["points"] += int(pts or 0)
             r["yen"] += int(yen or 0)
-    out = [{"pool": p, "sponsor": names.get(p, (p, ""))[0], "project": pr, **v} for (p, pr), v in sorted(rows.items())]
+    out = [{"pool": p, "sponsor": names.get(p, (p, ""))[0], "sponsor_en": names.get(p, (p, ""))[1], "project": pr, **v}
+           for (p, pr), v in sorted(rows.items())]
     return {"total_yen": sum(r["yen"] for r in out), "rows": out}

@@ -684,6 +684,7 @@ def install(app: FastAPI, engine: Engine) -> None:
                                 errors=[pages.staff_text(t, lang, **a) for t, a in (errors or [])][:MAX_ERRORS + 1],
                                 more=max(0, len(errors or []) - MAX_ERRORS), notice=notice,
                                 sponsor=pools.month_sponsor(engine, first, last),  # points, never cash
+                                titles=titles(lang),  # the sponsor table's projects by name, the ID under it
                                 nav="reconciliation", **c)
 
     @app.get("/staff/reconciliation", response_class=HTMLResponse, tags=["staff"])

@@ -77,8 +77,8 @@ def test_the_points_report_counts_the_first_of_the_month_in_that_month(server_in
     _gift_and_exchange_at_0830_on_the_first(portal, tmp_path)
     s, _ = staff_session(portal.url, "staff1")
     rows = s.get(portal.url + "/staff/points-report.csv", timeout=10).content.decode("utf-8-sig").splitlines()
-    assert "issued,2026-12,giving,10," in rows, rows
-    assert "exchanged,2026-12,pool:midori-bank,6,60" in rows, rows
+    assert "issued,2026-12,giving,10,,寄付,,," in rows, rows
+    assert "exchanged,2026-12,pool:midori-bank,6,60,みどり銀行,,," in rows, rows
     assert not [r for r in rows if ",2026-11," in r], rows
     page = s.get(portal.url + "/staff/points-report", timeout=10).text
     assert "2026-11" not in page and page.count("<td>2026-12</td>") == 2
