@@ -85,7 +85,17 @@ def run_in(quota: CpuQuota | None, cmd: list[str], timeout: float) -> dict:
                          preexec_fn=enter, cwd=HERE.parent, check=False)  # noqa: PLW1509 - only writes a pid
     lines = res.stdout.strip().splitlines()
     if res.returncode != 0 or not lines:
-        return {"error": f"exit {res.returncode}: {res.stderr.strip()[-300:]}"}
+        # A child that fails says why on its last line (bench/tap.py: {"error": "no taps measured", "errors": [...]}),
+        # often with nothing on stderr: keep both, or the line says only "exit 1".
+        said = ""
+        if lines:
+            try:
+                last = json.loads(lines[-1])
+                said = "; ".join(str(x) for x in [last.get("error"), *(last.get("errors") or [])] if x)
+            except (ValueError, AttributeError):
+                said = lines[-1]
+        why = " | ".join(x for x in (said[-300:], res.stderr.strip()[-300:]) if x)
+        return {"error": f"exit {res.returncode}: {why}"}
     return json.loads(lines[-1])
 
 
