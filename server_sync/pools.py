@@ -24,7 +24,6 @@ import datetime as dt
 import json
 import time
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, bindparam, func, or_, select, text, union, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -45,20 +44,18 @@ from server_sync.db import (
     unlisted_card_links,
     writing,
 )
+from server_sync.policy import POOL_TZ
 from server_sync.wire.configdoc import ConfigDocError, Pool, PushedConfig, schema_bound
 
 _clean = entries.c.quarantine.is_(None)
-JAPAN = ZoneInfo("Asia/Tokyo")
-"""The days and months of the sponsor money on the reconciliation page: Japan's, as the kiosks' business days and
-the rest of the portal's pages, never the server's own time zone (a city's server set to UTC put a gift made
-before 09:00 on the 1st into the month before)."""
 
 
 def japan_today() -> dt.date:
-    """Today in Japan (:data:`JAPAN`): the day a pool's ``start`` and ``end`` are read against, as the kiosks read
+    """Today in Japan (``policy.POOL_TZ``, the zone ingest judges a pool's period in): the day a pool's ``start``
+    and ``end`` are read against, as the kiosks read
     them. The server's own date (``date.today()``) on a city's server set to UTC left a pool starting today unhanded
     to any kiosk until 09:00, and kept one that ended yesterday running until then."""
-    return dt.datetime.now(JAPAN).date()
+    return dt.datetime.now(POOL_TZ).date()
 
 
 def _now_ms() -> int:
@@ -588,10 +585,11 @@ def sponsor_names(conn: Connection) -> dict[str, tuple[str, str]]:
 
 
 def month_sponsor(engine: Engine, first: dt.date, last: dt.date) -> dict[str, Any]:
-    """Sponsor money through points from ``first`` to ``last`` (days in Japan, :data:`JAPAN`), per pool and project, for
+    """Sponsor money through points from ``first`` to ``last`` (days in Japan, ``policy.POOL_TZ``, never the server's
+    own time zone), per pool and project, for
     reconciliation: it is never cash, so it stands apart from the kiosks' cash and the provider's file."""
-    lo = int(dt.datetime.combine(first, dt.time(), tzinfo=JAPAN).timestamp() * 1000)
-    hi = int(dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=JAPAN).timestamp() * 1000)
+    lo = int(dt.datetime.combine(first, dt.time(), tzinfo=POOL_TZ).timestamp() * 1000)
+    hi = int(dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=POOL_TZ).timestamp() * 1000)
     rows: dict[tuple[str, str], dict[str, int]] = {}
     with engine.connect() as conn:
         names = sponsor_names(conn)

@@ -76,21 +76,23 @@ def _unescape(field_: str) -> str:
     return "".join(out)
 
 
-def find_sticks(root: Path = Path("/"), mounts: Path = Path("/proc/mounts"),
-                mount_roots: Iterable[str] = DEFAULT_MOUNT_ROOTS, *, include_read_only: bool = False) -> list[Stick]:
-    """Writable removable filesystems mounted below ``mount_roots``, in mount order; with ``include_read_only``
-    the read-only ones too (``Stick.read_only``)."""
+def _mount_table(mounts: Path) -> list[tuple[str, str, str, list[str]]]:
+    """(device, mount point, file system type, options) of each line of ``mounts`` (/proc/mounts), in mount order;
+    [] when it cannot be read."""
     try:
         lines = mounts.read_text().splitlines()
     except OSError:
         return []
+    return [(_unescape(p[0]), _unescape(p[1]), p[2], p[3].split(",")) for p in map(str.split, lines) if len(p) >= 4]
+
+
+def find_sticks(root: Path = Path("/"), mounts: Path = Path("/proc/mounts"),
+                mount_roots: Iterable[str] = DEFAULT_MOUNT_ROOTS, *, include_read_only: bool = False) -> list[Stick]:
+    """Writable removable filesystems mounted below ``mount_roots``, in mount order; with ``include_read_only``
+    the read-only ones too (``Stick.read_only``)."""
     prefixes = [r.rstrip("/") + "/" for r in mount_roots]
     found: list[Stick] = []
-    for line in lines:
-        parts = line.split()
-        if len(parts) < 4:
-            continue
-        dev, mnt, fstype, opts = _unescape(parts[0]), _unescape(parts[1]), parts[2], parts[3].split(",")
+    for dev, mnt, fstype, opts in _mount_table(mounts):
         read_only = "rw" not in opts
         if not dev.startswith("/dev/") or fstype not in REMOVABLE_FS or (read_only and not include_read_only):
             continue
@@ -114,16 +116,11 @@ there): writing would put the export on the kiosk's own disk, and staff would le
 
 def _mounted(mounts: Path, point: Path) -> tuple[str, list[str]] | None:
     """(device, mount options) of what is mounted at ``point`` now (the last mount there: the one seen), or None."""
-    try:
-        lines = mounts.read_text().splitlines()
-    except OSError:
-        return None
     want = os.path.realpath(point)
     seen = None
-    for line in lines:
-        parts = line.split()
-        if len(parts) >= 4 and os.path.normpath(_unescape(parts[1])) == want:
-            seen = (_unescape(parts[0]), parts[3].split(","))
+    for dev, mnt, _fstype, opts in _mount_table(mounts):
+        if os.path.normpath(mnt) == want:
+            seen = (dev, opts)
     return seen
 
 
