@@ -421,9 +421,9 @@ class SquareTerminal(PaymentTerminal):
             idempotency_key=idem, checkout=body, request_options=NO_RETRIES).checkout,  # type: ignore[arg-type]
             body, None), until)
 
-    def _get(self, checkout_id: str, body: dict[str, Any], until: float) -> Any:
+    def _get(self, checkout_id: str, body: dict[str, Any], until: float, *, live: bool = True) -> Any:
         return self._call(lambda: _check_checkout(self.client.terminal.checkouts.get(
-            checkout_id, request_options=NO_RETRIES).checkout, body, checkout_id), until)
+            checkout_id, request_options=NO_RETRIES).checkout, body, checkout_id), until, live=live)
 
     def _cancel_checkout(self, checkout_id: str, body: dict[str, Any], until: float) -> Any:
         def cancel() -> Any:
@@ -608,8 +608,7 @@ class SquareTerminal(PaymentTerminal):
         cid = provider_ref.removeprefix("checkout:")
         want = {"amount_money": {"amount": amount_yen, "currency": "JPY"}}
         try:
-            co = self._call(lambda: _check_checkout(self.client.terminal.checkouts.get(
-                cid, request_options=NO_RETRIES).checkout, want, cid), until, live=False)
+            co = self._get(cid, want, until, live=False)
         except _Refused as exc:
             raise RefundRefused(f"Square does not know checkout {cid}: {exc.detail or exc.status}") from None
         except _DeadlinePassed:
