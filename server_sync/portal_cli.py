@@ -287,21 +287,31 @@ def _plural(n: int, one: str, many: str = "") -> str:
 
 
 def _day(ms: int) -> str:
+    """``ms`` as a time in Japan (``policy.POOL_TZ``), never the server's own zone: a portal in a data centre runs on
+    UTC, and staff who read "14:30" mean 14:30 at the center."""
     import datetime as dt
 
-    return dt.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M")
+    from server_sync.policy import POOL_TZ
+
+    return dt.datetime.fromtimestamp(ms / 1000, POOL_TZ).strftime("%Y-%m-%d %H:%M")
 
 
 def _since_ms(value: str | None) -> int | None:
-    """``--since`` (the portal's local time) in ms since the epoch; 0 without it; None when it does not parse."""
+    """``--since`` in ms since the epoch: Japan time (as :func:`_day` prints it) unless it names its own offset
+    (``+09:00``, ``Z``); 0 without it; None when it does not parse."""
     import datetime as dt
+
+    from server_sync.policy import POOL_TZ
 
     if not value:
         return 0
     try:
-        return round(dt.datetime.fromisoformat(value).timestamp() * 1000)
+        when = dt.datetime.fromisoformat(value)
     except ValueError:
         return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=POOL_TZ)
+    return round(when.timestamp() * 1000)
 
 
 def _cards(args: argparse.Namespace) -> int:
@@ -316,7 +326,7 @@ def _cards(args: argparse.Namespace) -> int:
     since = _since_ms(args.since)
     if since is None:
         print(f"kiosk-portal cards {args.action}: --since: not a date and time like 2026-12-06 or "
-              f"'2026-12-06 14:30' (the portal's local time)", file=sys.stderr)
+              f"'2026-12-06 14:30' (Japan time)", file=sys.stderr)
         return 2
     eng = _engine(args.db)
     kid = args.kiosk
@@ -488,8 +498,8 @@ def build_parser() -> argparse.ArgumentParser:
     db(cd)
     cd.add_argument("action", choices=["links", "unlink"])
     cd.add_argument("--kiosk", required=True, metavar="ID", help="the kiosk whose links to list or undo")
-    cd.add_argument("--since", metavar="WHEN", help="only the links it made from then on (the theft), the portal's "
-                                                   "local time: 2026-12-06 or '2026-12-06 14:30'")
+    cd.add_argument("--since", metavar="WHEN", help="only the links it made from then on (the theft), in Japan "
+                                                   "time: 2026-12-06 or '2026-12-06 14:30'")
     cd.set_defaults(func=_cards)
 
     pp = sub.add_parser("pepper", help="the city's donor-token pepper: rotate it, or show its epochs (never the "

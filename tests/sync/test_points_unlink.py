@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -234,7 +235,18 @@ def test_unlink_keeps_what_other_kiosks_listed(portal, three, capsys):
     assert_cards_are_the_lists_components(eng)
 
 
-def test_an_undo_since_the_theft_keeps_what_the_kiosk_linked_before(portal, three, capsys):
+@pytest.fixture
+def server_on_utc(monkeypatch):
+    """The portal's process in UTC, as a server in a data centre runs: ``--since`` and the times printed are Japan
+    time all the same (a local zone of Asia/Tokyo would hide a mix-up)."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_an_undo_since_the_theft_keeps_what_the_kiosk_linked_before(portal, three, capsys, server_on_utc):
     """A kiosk listed a card's city token with its own token for a year, honestly, before its key was stolen; the
     thief then listed that card with another. ``--since`` the theft undoes only the rows kept from then on (the
     lists kept before are the asks made before: a row is kept by the first ask that named it), so the card keeps
@@ -250,10 +262,14 @@ def test_an_undo_since_the_theft_keeps_what_the_kiosk_linked_before(portal, thre
         time.sleep(0.001)
     pools.allot(eng, r, [T["a1"], T["b1"], T["e9"]])  # the thief: one list with the same lowest token a1
     assert lists(eng)[(r, T["a1"])] == {T["a1"], T["e1"], T["b1"], T["e9"]}
-    when = dt.datetime.fromtimestamp(since / 1000).isoformat(sep=" ", timespec="milliseconds")
+    japan = dt.datetime.fromtimestamp(since / 1000, ZoneInfo("Asia/Tokyo"))
+    when = japan.replace(tzinfo=None).isoformat(sep=" ", timespec="milliseconds")  # as staff type it: Japan time
     assert _cli(capsys, "cards", "unlink", "--db", url, "--kiosk", r, "--since", "yesterday") == (
-        2, "", "kiosk-portal cards unlink: --since: not a date and time like 2026-12-06 or '2026-12-06 14:30' (the "
-               "portal's local time)\n")
+        2, "", "kiosk-portal cards unlink: --since: not a date and time like 2026-12-06 or '2026-12-06 14:30' "
+               "(Japan time)\n")
+    code, out, _ = _cli(capsys, "cards", "links", "--db", url, "--kiosk", r, "--since",
+                        japan.astimezone(dt.UTC).isoformat())  # its own offset: taken as it says
+    assert code == 0 and ": 1 list (2 links) in 1 card;" in out
     code, out, _ = _cli(capsys, "cards", "links", "--db", url, "--kiosk", r, "--since", when)
     assert code == 0 and ": 1 list (2 links) in 1 card;" in out
     assert "split it into 2 cards of 2, 2 tokens, and 1 token no other kiosk listed would leave it" in out
