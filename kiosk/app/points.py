@@ -15,7 +15,6 @@ import datetime as dt
 import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from kiosk.donation import flow
 from kiosk.donation.exchange import PointsDesk, PoolTerms, hexes_of, pools_for, room_by_project
@@ -68,18 +67,6 @@ class _LiveAreas(Mapping[str, str]):
 
     def __len__(self) -> int:
         return len(self._cfg.projects)
-
-
-def has_pools(cfg: Any, applied: dict[str, Any] | None, today: dt.date | None = None) -> bool:
-    """Whether the applied config (``applied``: portal-config.json as read at start, or a push) offers a sponsor pool
-    this kiosk can give from (the "use your points" button is shown then): one the portal has handed this kiosk some
-    of, whose last day has not passed (``today``: the day in the kiosk's ``[kiosk] timezone``, as the exchange judges
-    it). A pool stays in the pushed config for 7 days after its last day, and a kiosk the portal handed nothing of a
-    pool (it went to other kiosks) cannot give from it: the button was shown then, and every exchange a citizen
-    tried was refused ("no sponsor pool has room")."""
-    day = today or dt.datetime.now(ZoneInfo(cfg.kiosk.timezone)).date()
-    return any(p.allocation_yen > 0 and (p.end is None or day.isoformat() <= p.end)
-               for p in pools_for(applied, cfg.kiosk.id))
 
 
 class PointsOffer:
