@@ -87,7 +87,7 @@ def closeout_command(args: argparse.Namespace) -> int:
         # The timer's run may close several days (a list); a single report is one object.
         print(json.dumps(out if timer_run else out[0], ensure_ascii=False))
     elif not out:
-        print("nothing to close: every ended business day with donations has a close-out")
+        print("nothing to close: every ended business day with donations has a close-out that holds it")
     else:
         for rep in out:
             print("\n".join(summary_lines(rep, _titles(cfg)))
@@ -240,7 +240,9 @@ def status_command(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     c = subparsers.add_parser("closeout", help="daily close-out (Z report), or --x for running totals",
                               description="Write the signed close_out entry (日計). Without --date, closes every "
-                                          "ended business day still open ([closeout] auto): what the timer runs.")
+                                          "ended business day still open, and closes again (a superseding Z of the "
+                                          "whole day) every ended day with gifts or refunds after its Z "
+                                          "([closeout] auto): what the timer runs.")
     c.add_argument("--config", metavar="FILE", help="kiosk config (default $KIOSK_CONFIG)")
     c.add_argument("--date", type=_date, metavar="YYYY-MM-DD",
                    help="close this business date (default with [closeout] auto = false: the day the menu's Z "

@@ -185,9 +185,37 @@ def z_days(ledger: Ledger, today: date | None = None, lookback_days: int = 31) -
     return [first, *(d for d in others if d != first)]
 
 
+def stale_dates(ledger: Ledger, today: date | None = None, lookback_days: int = 31) -> list[date]:
+    """Ended business days (within ``lookback_days``) whose newest close-out no longer holds the day: a gift of
+    that day written after it (staff closed in the afternoon and the kiosk took more gifts), or a gift it counted
+    that a void written after it cancels (a refund after the Z). The nightly timer closes them again, with the
+    whole day (docs/menu.md, "A Z report before the day ends")."""
+    today = today or ledger.business_date()
+    oldest = today - timedelta(days=lookback_days)
+    closed = {d: s for d, s in closed_dates(ledger).items() if oldest <= d < today}
+    tz = ZoneInfo(ledger.entry(1).data.get("timezone", ledger.timezone))  # the reports' zone, as open_dates
+    newest_void = max((e.seq for e in ledger.entries_of("void")), default=0)
+    out = []
+    for day, seq in sorted(closed.items()):
+        # Only a gift of ``day`` written after its close-out, or a void written after it, can make it stale: the
+        # gifts are looked for by their wall times alone (no entry is read), and only such a day is counted.
+        late = ledger.donation_times_after(seq, day_window_ms(day, day)[1])
+        if newest_void <= seq and all(business_date(ms, tz) != day for ms in late):
+            continue
+        if any(changes_after_close(ledger.report_entries(day, day), day, seq)):
+            out.append(day)
+    return out
+
+
 def auto_close(writer: LedgerWriter, lookback_days: int = 31, today: date | None = None) -> list[Entry]:
-    """Z-report every day :func:`open_dates` finds (``kiosk closeout`` from the timer)."""
-    return [z_report(writer, d, trigger="timer") for d in open_dates(writer.ledger, today, lookback_days)]
+    """Z-report every day :func:`open_dates` finds (``kiosk closeout`` from the timer), and close again, with a
+    superseding close-out of the whole day, every day :func:`stale_dates` finds. Each close-out is the whole
+    day up to its own seq, and the newest one of a day is the day's Z: a gift is never counted twice, and a
+    gift after an early Z is not left out of every Z."""
+    ledger = writer.ledger
+    days = {d: False for d in open_dates(ledger, today, lookback_days)}
+    days.update({d: True for d in stale_dates(ledger, today, lookback_days)})
+    return [z_report(writer, d, force=again, trigger="timer") for d, again in sorted(days.items())]
 
 
 METHOD_NAMES = {
