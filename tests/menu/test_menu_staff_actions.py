@@ -78,7 +78,7 @@ def test_z_report_from_the_menu_equals_the_settled_report(rig):
     day = rig.ledger.business_date()
     rig.open()
     go(rig, ("go", "z_confirm"))
-    assert day.isoformat() in rig.view().big
+    assert f"{day.month}月{day.day}日" in rig.view().big  # said plainly (review 11), not 2025-11-21
     go(rig, ("z_run",))
     assert rig.menu.page == "z_done"
     close = [e for e in rig.ledger.iter_entries() if e.type == "close_out"]

@@ -41,7 +41,7 @@ def test_just_after_midnight_the_z_report_closes_the_day_that_ended(rig: Rig) ->
     _late(rig)
     shown = _z_confirm(rig)
     assert rig.menu.model.z_day == DAY, shown
-    assert shown[0] == "2025-11-21（昨日）", shown  # the day, said plainly: not today
+    assert shown[0] == "11月21日(金)（昨日）", shown  # the day, said plainly: not today
     assert any("今日ではありません" in s for s in shown), shown
     assert not [b for b in rig.view().buttons if b.action == "z_day"]  # today has no gift: nothing else to close
     rig.menu.model.press("z_run")
@@ -60,14 +60,14 @@ def test_a_gift_after_midnight_still_offers_the_day_before_first(rig: Rig) -> No
     assert rig.menu.model.z_day == DAY
     days = [b.value for b in rig.view().buttons if b.action == "z_day"]
     assert days == [NEXT.isoformat()], days  # today may be chosen instead, by its date
-    assert [b.label for b in rig.view().buttons if b.action == "z_day"] == ["2025-11-22（今日）"]
+    assert [b.label for b in rig.view().buttons if b.action == "z_day"] == ["11月22日(土)（今日）"]
     rig.menu.model.press("z_run")
     z = rig.ledger.entry(closed_dates(rig.ledger)[DAY]).data
     assert (z["count"], z["total_yen"]) == (2, 1500)  # the 00:10 gift belongs to the new day
     # Back to the Z report: the day before is closed, so today (with its gift) is offered now.
     rig.menu.model.press("go", "home")
     rig.menu.model.press("go", "z_confirm")
-    assert rig.menu.model.z_day == NEXT and rig.view().big == "2025-11-22"
+    assert rig.menu.model.z_day == NEXT and rig.view().big == "11月22日(土)"
 
 
 def test_choosing_the_other_day_closes_that_day(rig: Rig) -> None:
@@ -75,7 +75,7 @@ def test_choosing_the_other_day_closes_that_day(rig: Rig) -> None:
     rig.donate(3, "kodomo", 300)
     _z_confirm(rig)
     rig.touch("z_day", NEXT.isoformat())
-    assert rig.menu.model.z_day == NEXT and rig.view().big == "2025-11-22（今日）"
+    assert rig.menu.model.z_day == NEXT and rig.view().big == "11月22日(土)（今日）"
     assert [b.value for b in rig.view().buttons if b.action == "z_day"] == [DAY.isoformat()]
     rig.touch("z_run")
     assert set(closed_dates(rig.ledger)) == {NEXT}
@@ -97,7 +97,7 @@ def test_after_the_timer_closed_the_day_nothing_empty_is_closed(rig: Rig) -> Non
 def test_in_the_day_the_z_report_is_today_as_before(rig: Rig) -> None:
     rig.donate(1, "kodomo", 500)
     shown = _z_confirm(rig)
-    assert rig.menu.model.z_day == DAY and shown[0] == "2025-11-21", shown
+    assert rig.menu.model.z_day == DAY and shown[0] == "11月21日(金)", shown
     assert not [b for b in rig.view().buttons if b.action == "z_day"]
 
 
@@ -105,7 +105,7 @@ def test_english_says_the_day_too(rig: Rig) -> None:
     rig.machine.language = "en"
     _late(rig)
     shown = _z_confirm(rig)
-    assert shown[0] == "2025-11-21 (yesterday)", shown
+    assert shown[0] == "Fri 21 Nov (yesterday)", shown
     assert any("This is not today" in s for s in shown), shown
 
 

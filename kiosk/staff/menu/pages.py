@@ -166,14 +166,30 @@ def x_page(model: MenuModel, _: Tr) -> View:
     return _lines_view(model, _, m.X_REPORT, _("X report (running totals)"))
 
 
+JA_WEEKDAYS = "月火水木金土日"
+EN_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+EN_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def plain_day(model: MenuModel, day: date) -> str:
+    """``11月21日(金)`` / ``Fri 21 Nov``: a business day as staff say it, not ``2025-11-21``; the year only when
+    it is not this year's (a day dated by a clock that was not synced). Fixed names, not the system locale's."""
+    year_now = (model.z_today or day).year
+    if model.lang == "en":
+        text = f"{EN_WEEKDAYS[day.weekday()]} {day.day} {EN_MONTHS[day.month - 1]}"
+        return text + (f" {day.year}" if day.year != year_now else "")
+    text = f"{day.month}月{day.day}日({JA_WEEKDAYS[day.weekday()]})"
+    return (f"{day.year}年" if day.year != year_now else "") + text
+
+
 def z_day_label(model: MenuModel, day: date, _: Tr) -> str:
-    """``2025-11-21（昨日）``: a business day as the Z page names it, said against today's."""
+    """``11月21日(金)（昨日）``: a business day as the Z pages name it, said against today's."""
     today = model.z_today
     if today is not None and day == today:
-        return _("{day} (today)").format(day=day.isoformat())
+        return _("{day} (today)").format(day=plain_day(model, day))
     if today is not None and day == today - timedelta(days=1):
-        return _("{day} (yesterday)").format(day=day.isoformat())
-    return day.isoformat()
+        return _("{day} (yesterday)").format(day=plain_day(model, day))
+    return plain_day(model, day)
 
 
 def z_confirm_page(model: MenuModel, _: Tr) -> View:
@@ -181,7 +197,7 @@ def z_confirm_page(model: MenuModel, _: Tr) -> View:
     if day is None:
         big = "?"
     elif day == model.z_today and not others:
-        big = day.isoformat()  # today, and nothing else to close: the date alone, as it always was
+        big = plain_day(model, day)  # today, and nothing else to close: the date alone
     else:
         big = z_day_label(model, day, _)
     lines = [_("This is not today: it is an earlier business day.")] if day is not None and day != model.z_today \
@@ -198,7 +214,8 @@ def z_confirm_page(model: MenuModel, _: Tr) -> View:
 
 
 def z_again_page(model: MenuModel, _: Tr) -> View:
-    day = model.z_day.isoformat() if model.z_day else "?"
+    # Named as the Z page before it named the day (「11月21日(金)（昨日）」), not as a bare 2025-11-21.
+    day = z_day_label(model, model.z_day, _) if model.z_day else "?"
     return View(m.Z_AGAIN, _("Z report (close the day)"), big=day,
                 # Not "(seq 11)": a ledger position means nothing to staff (issue #15 item 8).
                 notice=_("This day is already closed. Close it again?"),
