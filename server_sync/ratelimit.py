@@ -4,7 +4,8 @@ Three kinds:
 
 - **by path** (:class:`RateLimitMiddleware`): every request under ``/api/v1/receipts/``, the receipt page
   ``/r/`` and every path under ``/me/`` (the donors' own pages) counts against its client address; over
-  the limit is a 429 with ``Retry-After`` before any handler (or database) runs. A new page under one
+  the limit is a 429 with ``Retry-After`` before any handler (or database) runs (:func:`too_many`: a page in
+  plain Japanese for a citizen's browser, JSON for the API). A new page under one
   of these prefixes is limited without touching this module.
 - **staff login** (:class:`LoginGuard`): failed sign-ins are counted per account and per client address.
   A few failures are free; past the *slow* limit an attempt must wait (429 + ``Retry-After``, no password
@@ -34,7 +35,7 @@ from dataclasses import dataclass, fields
 from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 LIMITED_PREFIXES = ("/api/v1/receipts/", "/r/", "/me/")
@@ -147,6 +148,31 @@ def retry_after_header(seconds: float) -> dict[str, str]:
     return {"Retry-After": str(max(1, math.ceil(seconds)))}
 
 
+_WAIT_PAGE = """<!doctype html>
+<html lang="ja"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="{s}"><title>しばらくお待ちください</title>
+<style>body{{font-family:sans-serif;font-size:1.25rem;line-height:1.7;max-width:36rem;margin:2rem auto;padding:0 1rem}}
+h1{{font-size:1.6rem}} .en{{color:#555;font-size:1rem;margin-top:2rem}}</style></head>
+<body><h1>アクセスが集中しています</h1>
+<p>{s}秒ほどたつと、このページを自動で読み込み直します。そのままお待ちください。</p>
+<p class="en" lang="en">Too many requests from this network just now. This page reloads by itself in {s} seconds.</p>
+</body></html>
+"""
+
+
+def too_many(path: str, wait: float) -> Response:
+    """The 429 for a client over a limit. A citizen's page (``/r/…`` opened from a receipt's QR code, ``/me/…``)
+    gets a page in plain Japanese that reloads itself when the wait is over: JSON there showed a phone
+    ``{"error":"rate_limited",…}`` in English (a lobby's phones, or a carrier's, may share one address). The API
+    keeps its JSON error, which the receipt page's own check reads."""
+    headers = retry_after_header(wait)
+    if path.startswith("/api/"):
+        return JSONResponse({"error": "rate_limited", "reason": f"too many requests; retry in {math.ceil(wait)} s"},
+                            status_code=429, headers=headers)
+    return HTMLResponse(_WAIT_PAGE.format(s=headers["Retry-After"]), status_code=429,
+                        headers={**headers, "Cache-Control": "no-store"})
+
+
 class RateLimitMiddleware:
     """Pure ASGI middleware: 429 + Retry-After for a client over the limit of a limited path."""
 
@@ -166,10 +192,7 @@ class RateLimitMiddleware:
                 if path.startswith(prefixes) or path == prefixes[0].rstrip("/"):
                     wait = self.limiter.hit(item, name, client_address(scope, self.trusted))
                     if wait is not None:
-                        resp = JSONResponse({"error": "rate_limited",
-                                             "reason": f"too many requests; retry in {math.ceil(wait)} s"},
-                                            status_code=429, headers=retry_after_header(wait))
-                        await resp(scope, receive, send)
+                        await too_many(path, wait)(scope, receive, send)
                         return
                     break
         await self.app(scope, receive, send)
