@@ -33,8 +33,9 @@ from server_sync.mediajobs import MediaJobs
 from server_sync.operator import NO_ROOM_ANSWER, TO_MOVIES, Forbidden, NotFound, StaffUI
 
 _JS = resources.files("server_sync").joinpath("static/moviemaker.js").read_bytes()
-NOTICES = {"published": N_("Published. It is not on the kiosks yet: it plays there once the center staff put it in a "
-                           "kiosk playlist. Tell them the movie is ready."),
+NOTICES = {"published": N_("Published. It is now on the project's public page, where anyone can watch it. It is not "
+                           "on the kiosks yet: it plays there once the center staff put it in a kiosk playlist. Tell "
+                           "them the movie is ready."),
            "discarded": N_("Discarded.")}
 
 
@@ -113,8 +114,10 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, size: tuple[int, int]
             try:
                 project = next((p for p in projects_of(who) if p["id"] == got.fields.get("project", "")), None)
                 chosen, errors = movies.check_form(got, project is not None)
-                if not errors:
-                    errors = movies.check_photos(got.photos)
+                # Every photo is checked, whatever else is wrong: an editor who sends an empty file, a PDF and a
+                # HEIC photo learns of all three at once, not one per round of sending every photo again.
+                sent = {slot: path for slot, path in got.photos.items() if got.sizes.get(slot)}  # not the empty ones
+                errors = {**errors, **movies.check_photos(sent)}
                 if errors:
                     movies.discard(jobs.spool, job_id)
                     return answer(422, errors, got.fields)
@@ -140,9 +143,13 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, size: tuple[int, int]
         def render(who: staff.Who, lang: str, c: dict[str, Any]) -> str:
             job = job_of(who, job_id)
             same = same_as(engine, job)
+            # Publishing puts the movie on its project's public page at once: the page says so before and after,
+            # with a link to that page when it has one (an inactive project without donations has none).
+            public_url = (f"/p/{job['project_id']}" if any(p["id"] == job["project_id"]
+                                                           for p in queries.projects(engine)) else None)
             return pages.staff_page("staff_movie.html", lang, job=job, published=movies.is_published(engine, job),
                                     same_as=same, failure=_failure(job, lang), notice=notice_of(request, lang),
-                                    nav="movies", **c)
+                                    public_url=public_url, on_kiosks=_playing(engine, job), nav="movies", **c)
         return ui.page(request, "any", render)
 
     @app.get("/staff/movies/{job_id}/job", tags=["staff"])
@@ -210,6 +217,14 @@ def same_as(engine: Engine, job: dict[str, Any]) -> dict[str, Any] | None:
     if first is not None and first.id == job["id"]:
         return None
     return {"id": first.id if first is not None else None, "name": info.name}
+
+
+def _playing(engine: Engine, job: dict[str, Any]) -> bool:
+    """Whether the movie is in a playlist kiosks run now (the staff put it there): its page says so."""
+    if not job.get("sha256") or not movies.is_published(engine, job):
+        return False
+    with engine.connect() as conn:
+        return job["sha256"] in movies.on_kiosks(conn)
 
 
 def _with_copies(engine: Engine, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:

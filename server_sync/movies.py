@@ -34,7 +34,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection, Engine
 
-from server_sync import catalog, mediajobs
+from server_sync import catalog, configstore, mediajobs
 from server_sync.db import configs, media, media_info, media_jobs, writing
 from server_sync.i18n import N_
 from server_sync.wire.numbers import decimal
@@ -61,7 +61,8 @@ TOO_THIN = N_("Photo %(n)s is too long and thin (%(w)s × %(h)s pixels): its lon
               "its short side. Crop it on the phone or PC and choose it again.")
 CORRUPT = N_("Photo %(n)s is damaged and cannot be read. Check that it opens on the phone or PC, then choose it again "
              "or choose another photo.")
-EMPTY = N_("Photo %(n)s is empty.")
+EMPTY = N_("Photo %(n)s is an empty file (0 bytes): there is no picture in it. The copy of the photo may not have "
+          "worked. Check that the photo opens on the phone or PC, then choose it again or choose another photo.")
 HEIC = N_("Photo %(n)s is an iPhone photo in the HEIC format, which the portal cannot read. Choose it again from the "
           "iPhone itself on this page (the iPhone then sends it as a JPEG), or save it as a JPEG on the PC first.")
 """A HEIF/HEIC file (an iPhone's usual photo format, often copied to a PC as-is): "not a photo" would puzzle
@@ -333,15 +334,28 @@ def write_spec(spool: Path, job_id: str, *, group: str, project: str, area: str,
 
 # --- the movies -----------------------------------------------------------------------------------------
 
+def on_kiosks(conn: Connection) -> set[str]:
+    """The media (sha256) in a playlist kiosks run now: the newest version of every target (all kiosks, a kiosk
+    group, one kiosk). A published movie not in it waits for the center staff to put it in a playlist."""
+    out: set[str] = set()
+    for target in configstore.published_targets(conn):
+        cur = configstore.current(conn, target=target)
+        out |= {str(it.get("sha256")) for it in ((cur or {}).get("config") or {}).get("playlist") or []}
+    return out
+
+
 def movie_jobs(engine: Engine, group_ids: set[str] | None) -> list[dict[str, Any]]:
-    """Movie jobs, newest first, with ``published`` (None for all groups: staff); one whose portal process
-    stopped says so (:func:`server_sync.mediajobs.as_shown`), as its own page does."""
+    """Movie jobs, newest first, with ``published`` and ``on_kiosks`` (in a playlist kiosks run now) (None for
+    all groups: staff); one whose portal process stopped says so (:func:`server_sync.mediajobs.as_shown`), as its
+    own page does."""
     with engine.connect() as conn:
         rows = conn.execute(select(media_jobs).where(media_jobs.c.kind == "movie")
                             .order_by(media_jobs.c.created_ms.desc())).mappings().all()
         published = {r[0] for r in conn.execute(select(media_info.c.sha256))}
+        playing = on_kiosks(conn)
     now = _now_ms()
-    return [{**mediajobs.as_shown(dict(r), now), "published": r["sha256"] in published} for r in rows
+    return [{**mediajobs.as_shown(dict(r), now), "published": r["sha256"] in published,
+             "on_kiosks": r["sha256"] in published and r["sha256"] in playing} for r in rows
             if group_ids is None or r["group_id"] in group_ids]
 
 
