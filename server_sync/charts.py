@@ -180,19 +180,60 @@ def legend(chart_id: str, series: list[dict[str, Any]]) -> Markup:
     return Markup("".join(out))
 
 
+def _glyph_em(ch: str) -> float:
+    """A character's advance in ems, near enough for Noto Sans CJK JP / Hiragino: ASCII and half-width kana about
+    0.6 (a little less for narrow letters), everything else (kanji, kana, full-width forms) one em."""
+    o = ord(ch)
+    if o < 0x80:
+        return 0.3 if ch in " .,:;'!|ilIjtf()[]" else 0.62
+    return 0.55 if 0xFF61 <= o <= 0xFF9F else 1.0
+
+
+def wrap_label(label: str, width: float, size: float, lines: int = 2) -> list[str]:
+    """``label`` in at most ``lines`` lines that each fit ``width`` px at font ``size`` px (SVG text does not
+    wrap): a line breaks at its last space if it has one (English), else at any character (Japanese); what does
+    not fit in the last line ends in "…". The whole label is in the bar's ``<title>`` and in the table."""
+    out: list[str] = []
+    rest = label.strip()
+    while rest and len(out) < lines:
+        used, cut = 0.0, len(rest)
+        for i, ch in enumerate(rest):
+            used += _glyph_em(ch) * size
+            if used > width:
+                cut = i
+                break
+        if cut == len(rest):
+            out.append(rest)
+            return out
+        if len(out) == lines - 1:  # the last line: room for the ellipsis
+            while cut > 0 and sum(_glyph_em(c) for c in rest[:cut]) * size + size > width:
+                cut -= 1
+            out.append(rest[:cut].rstrip() + "…")
+            return out
+        space = rest.rfind(" ", 0, cut + 1)
+        if space > 0:
+            cut = space
+        out.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    return out
+
+
 def progress_bars(chart_id: str, title: str, items: list[dict[str, Any]], lang: str, text: Callable[..., str]
                   ) -> Markup:
     """One bar per item (``{"key", "label", "total_yen", "goal_yen"}``): the part of its goal given so far,
     with the amounts and the percentage written beside it. An item without a goal shows its total only."""
-    row_h, top, width = 52, 6, PROGRESS_WIDTH
-    height = top + row_h * max(1, len(items)) + 4
+    row_h, line_h, top, width = 52, 17, 6, PROGRESS_WIDTH
     bar_x, bar_w = 2, width - 4
+    # A long project title takes a second line (then "…"), rather than running off the drawing's edge.
+    names = [wrap_label(str(it["label"]), bar_w, 13) for it in items]
+    height = top + sum(row_h + line_h * (len(n) - 1) for n in names) + (0 if items else row_h) + 4
     out = [f'<svg class="chart progress" id="{chart_id}" viewBox="0 0 {width} {height}" width="100%" role="img" '
            f'aria-labelledby="{chart_id}-t" xmlns="http://www.w3.org/2000/svg" style="{FONT}">',
            f'<title id="{chart_id}-t">{escape(title)}</title>',
            "<defs>" + _pattern(f"{chart_id}-done", 1).replace(COLOURS[1], "#3d9a6a") + "</defs>"]
-    for i, it in enumerate(items):
-        y = top + i * row_h
+    y = top
+    for it, name in zip(items, names, strict=True):
+        b = y + line_h * (len(name) - 1)  # the bar's row starts under the name's last line
         total, goal = int(it["total_yen"]), it.get("goal_yen")
         share = min(1.0, total / goal) if goal else None  # the bar's width
         percent = percent_of(total, goal)
@@ -202,17 +243,20 @@ def progress_bars(chart_id: str, title: str, items: list[dict[str, Any]], lang: 
         out.append(f'<g class="goal" data-key="{escape(it["key"])}" data-total-yen="{total}" '
                    f'data-goal-yen="{goal or ""}" data-percent="{pct}"><title>{escape(it["label"])}: '
                    f'{escape(said)}</title>'
-                   f'<text x="{bar_x}" y="{y + 13}" font-size="13" fill="#1d2a33">{escape(it["label"])}</text>'
-                   f'<text x="{bar_x + bar_w}" y="{y + 46}" font-size="12" text-anchor="end" fill="#1d2a33" '
+                   f'<text class="label" x="{bar_x}" y="{y + 13}" font-size="13" fill="#1d2a33">'
+                   + "".join(f'<tspan x="{bar_x}" dy="{line_h if k else 0}">{escape(part)}</tspan>'
+                             for k, part in enumerate(name)) + "</text>"
+                   f'<text x="{bar_x + bar_w}" y="{b + 46}" font-size="12" text-anchor="end" fill="#1d2a33" '
                    f'font-weight="700">{escape(said)}</text>'
-                   f'<rect x="{bar_x}" y="{y + 18}" width="{bar_w}" height="14" fill="#ffffff" stroke="#5b6770" '
+                   f'<rect x="{bar_x}" y="{b + 18}" width="{bar_w}" height="14" fill="#ffffff" stroke="#5b6770" '
                    f'stroke-width="1"/>')
         if share:
-            out.append(f'<rect x="{bar_x}" y="{y + 18}" width="{bar_w * share:.1f}" height="14" '
+            out.append(f'<rect x="{bar_x}" y="{b + 18}" width="{bar_w * share:.1f}" height="14" '
                        f'fill="url(#{chart_id}-done)" stroke="#1d2a33" stroke-width="0.6"/>')
         for q in (0.25, 0.5, 0.75):  # quarter marks: the share can be read without the fill's colour
-            out.append(f'<line x1="{bar_x + bar_w * q:.1f}" x2="{bar_x + bar_w * q:.1f}" y1="{y + 18}" '
-                       f'y2="{y + 32}" stroke="#5b6770" stroke-width="0.8" stroke-dasharray="2,2"/>')
+            out.append(f'<line x1="{bar_x + bar_w * q:.1f}" x2="{bar_x + bar_w * q:.1f}" y1="{b + 18}" '
+                       f'y2="{b + 32}" stroke="#5b6770" stroke-width="0.8" stroke-dasharray="2,2"/>')
         out.append("</g>")
+        y = b + row_h
     out.append("</svg>")
     return Markup("".join(out))

@@ -273,8 +273,16 @@
     const status = document.getElementById("check");
     status.className = result.ok ? "ok" : "bad";
     status.dataset.result = result.ok ? "ok" : (note || "failed");
-    status.textContent = result.ok ? "✓ " + T.ok
-      : note === "nokey" ? T.noKey : note === "pending" ? T.pending : "✗ " + T.bad;
+    // A gift refunded since (the portal marks it voided: the page then carries T.okVoided) is never only
+    // "confirmed": the signed record holds, and the page says the gift was canceled.
+    status.textContent = result.ok ? "✓ " + (T.okVoided || T.ok)
+      : note === "nokey" ? T.noKey : note === "pending" ? T.pending : note === "unreachable" ? T.unreachable
+        : "✗ " + T.bad;
+    // Not loaded (no signal, the portal busy or rate-limited): nothing was checked, so the page says so and offers
+    // to try again, instead of "could not be confirmed", which tells a donor something is wrong with the gift.
+    if (note === "unreachable") status.className = "warn";
+    document.getElementById("retry-box").hidden = note !== "unreachable";
+    document.getElementById("checked-note").hidden = !result.ok; // said only of a check that passed
     const list = document.getElementById("steps");
     list.replaceChildren(...result.steps.map((s) => {
       const li = document.createElement("li");
@@ -308,9 +316,19 @@
       return;
     }
     const code = linkCode();
-    let doc;
+    let doc, r;
     try {
-      const r = await fetch("/api/v1/receipts/" + encodeURIComponent(code || root.dataset.code), { cache: "no-store" });
+      r = await fetch("/api/v1/receipts/" + encodeURIComponent(code || root.dataset.code), { cache: "no-store" });
+    } catch (e) {
+      r = null; // no answer at all: offline, or the connection dropped
+    }
+    // 404: the portal says it has no such receipt (the page itself was found: it expired in between). Anything else
+    // that is not an answer (no connection, 429, 5xx) checked nothing either way.
+    if (!r || (!r.ok && r.status !== 404)) {
+      show({ ok: false, steps: [] }, "unreachable");
+      return;
+    }
+    try {
       if (!r.ok) throw new Error(String(r.status));
       doc = await r.json();
     } catch (e) {
@@ -340,6 +358,15 @@
       if (a.getAttribute("href").startsWith("/r/")) a.setAttribute("href", a.getAttribute("href") + location.hash);
     }
   }
+
+  document.getElementById("retry").addEventListener("click", () => {
+    const status = document.getElementById("check");
+    status.className = "muted";
+    status.dataset.result = "";
+    status.textContent = T.checking;
+    document.getElementById("retry-box").hidden = true;
+    run();
+  });
 
   run();
 })();
