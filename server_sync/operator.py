@@ -35,6 +35,7 @@ from server_sync.catalog import AREAS, SLUG
 from server_sync.db import kiosk_info, kiosks, media, media_info, writing
 from server_sync.i18n import N_
 from server_sync.mediajobs import MediaJobs
+from server_sync.wire import configdoc
 from server_sync.wire import protocol as P
 from server_sync.wire.configdoc import WEEKDAYS, ConfigDocError, PlaylistItem, Slide, schema_bound
 from server_sync.wire.numbers import decimal
@@ -147,14 +148,35 @@ def alarms_in_words(alarms: list[dict[str, Any]], lang: str) -> list[dict[str, A
             for a in alarms]
 
 
-def kiosks_in_words(fleet: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
-    """:func:`server_sync.queries.fleet`'s kiosks with their suspension (``suspended_words``) and each alarm
-    (``words``, and ``stored``: the text as the portal stored it, for the details line) in ``lang``."""
+SILENT_MS = 24 * 3600 * 1000
+"""A kiosk not heard from for this long is called out on the kiosks page and the dashboard: a kiosk syncs every
+minute or so while it runs, so a day of silence is a kiosk switched off, unplugged or off the network."""
+
+
+def silence_words(k: dict[str, Any], now_ms: int, lang: str) -> Words | None:
+    """What staff should know about a kiosk not heard from for :data:`SILENT_MS` or more (its last contact, or its
+    enrollment if it never synced): how long, that its donations are safe on the kiosk, and what to check."""
+    since = k.get("last_seen_ms") or k.get("enrolled_ms")
+    if since is None or now_ms - since < SILENT_MS:
+        return None
+    return (N_("No contact from this kiosk for %(days)s days (since %(when)s). Check that it is switched on and "
+               "connected to the network (LAN cable or Wi-Fi). Donations made meanwhile stay on the kiosk and are "
+               "sent when it is connected again. If it does not reconnect, call the administrator."),
+            {"days": (now_ms - since) // 86_400_000, "when": pages.when(since, lang)})
+
+
+def kiosks_in_words(fleet: list[dict[str, Any]], lang: str, now_ms: int | None = None) -> list[dict[str, Any]]:
+    """:func:`server_sync.queries.fleet`'s kiosks with their suspension (``suspended_words``), each alarm
+    (``words``, and ``stored``: the text as the portal stored it, for the details line) and a long silence
+    (``silent_words``: :func:`silence_words`, "" for a kiosk heard from lately) in ``lang``."""
+    now = _now_ms() if now_ms is None else now_ms
     out = []
     for k in fleet:
         alarms = alarms_in_words(k["alarms"], lang)
+        silent = silence_words(k, now, lang)
         out.append({**k, "alarms": alarms, "suspended_words": words_text(suspension_words(k["suspended_reason"]),
-                                                                          lang) if k["suspended_ms"] else ""})
+                                                                          lang) if k["suspended_ms"] else "",
+                    "silent_words": words_text(silent, lang) if silent else ""})
     return out
 
 
@@ -268,10 +290,31 @@ def check_project(form: dict[str, list[str]], new: bool, group_choices: list[str
     return v, e
 
 
+_WIDE_TIME = str.maketrans("０１２３４５６７８９：", "0123456789:")
+_TIME_TYPED = re.compile(r"^(\d{1,2})(?::(\d{2})|(\d{2}))?$|^(\d{1,2})時(?:(\d{1,2})分)?$|^(\d{1,2})時半$")
+
+
+def hhmm(typed: str) -> str:
+    """A time as staff type it, as the kiosks read it (``HH:MM``): 「09:30」, 「9:30」, 「930」, 「0930」, 「9」 (9:00),
+    「9時」, 「9時30分」, 「9時半」 and full-width digits and colon (a Japanese keyboard). A phone's number pad (the
+    fields ask for one) has no colon, so 「930」 must do. Anything else comes back as typed, for the message."""
+    raw = typed.strip().translate(_WIDE_TIME).replace(" ", "")
+    m = _TIME_TYPED.match(raw)
+    if m is None:
+        return typed
+    if m[6] is not None:
+        h, mi = int(m[6]), 30
+    elif m[4] is not None:
+        h, mi = int(m[4]), int(m[5] or 0)
+    else:
+        h, mi = int(m[1]), int(m[2] or m[3] or 0)
+    return f"{h:02d}:{mi:02d}" if (h < 24 and mi < 60) or (h, mi) == (24, 0) else typed
+
+
 def _window(form: dict[str, list[str]], prefix: str, e: Errors) -> list[dict[str, Any]]:
     """The weekday checkboxes and from/to times of one row: [] (always) or one window."""
     days = [d for d in WEEKDAYS if d in form.get(f"{prefix}days", [])]
-    start, end = _one(form, f"{prefix}start"), _one(form, f"{prefix}end")
+    start, end = hhmm(_one(form, f"{prefix}start")), hhmm(_one(form, f"{prefix}end"))
     if not start and not end and len(days) in (0, 7):
         return []
     if not days:
@@ -282,6 +325,15 @@ def _window(form: dict[str, list[str]], prefix: str, e: Errors) -> list[dict[str
             e[name] = (N_("Enter a time like 09:30."), {})
     if f"{prefix}start" not in e and f"{prefix}end" not in e and (start == end or start == "24:00"):
         e[f"{prefix}end"] = (N_("The start and end times are the same."), {})
+    elif (f"{prefix}start" not in e and f"{prefix}end" not in e and end < start
+          and _one(form, f"{prefix}overnight") != "1"):
+        # An end before the start is a window through the night (the kiosks play it so): rarely meant at a center
+        # that closes in the evening, and easy to type by swapping the two. Asked once: the form comes back with
+        # the question and a hidden "overnight" answer, so the same times published again are taken as meant.
+        e[f"{prefix}overnight"] = (N_("The end (%(end)s) is before the start (%(start)s): as it is, this plays "
+                                      "overnight, from %(start)s until %(end)s the next morning. If that is what "
+                                      "you want, press “Publish to the kiosks” again. To play it during the day, "
+                                      "correct the times."), {"start": start, "end": end})
     return [{"days": days or list(WEEKDAYS), "start": start, "end": end}]
 
 
@@ -323,6 +375,20 @@ def check_schedule(form: dict[str, list[str]], clips: dict[str, str], running: s
     if not items and not e:
         e["playlist"] = (N_("Add at least one video to the playlist."), {})
     return items, slides, e
+
+
+def already_published(current: dict[str, Any] | None, target: str, by: str, items: list[dict[str, Any]],
+                      slides: list[dict[str, Any]]) -> bool:
+    """Whether ``current`` (what ``target`` runs now, from :class:`configstore.Changed`) is ``by``'s own version of
+    ``target`` with exactly this playlist and these slides: the same form published twice, not a colleague's."""
+    if current is None or current.get("target") != target or current.get("published_by") != by:
+        return False
+    now = current["config"]
+    try:
+        mine = configdoc.normalised(configdoc.validate({**now, "playlist": items, "slides": slides}))
+    except ConfigDocError:
+        return False
+    return mine.get("playlist") == now.get("playlist") and mine.get("slides") == now.get("slides")
 
 
 def check_activities(form: dict[str, list[str]]) -> tuple[list[dict[str, Any]], Errors]:
@@ -549,8 +615,9 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
         def render(who: staff.Who, lang: str, c: dict[str, Any]) -> str:
             d = queries.dashboard(engine, _now_ms(), None if who.is_staff else who.group_id)
             d["alarms"] = alarms_in_words(d["alarms"], lang)
-            return pages.staff_page("staff_dashboard.html", lang, d=d, kiosks=queries.fleet(engine) if who.is_staff
-                                    else [], group=group_names().get(who.group_id or "", ""), nav="dashboard",
+            fleet = kiosks_in_words(queries.fleet(engine), lang) if who.is_staff else []
+            return pages.staff_page("staff_dashboard.html", lang, d=d, kiosks=fleet,
+                                    group=group_names().get(who.group_id or "", ""), nav="dashboard",
                                     charts=public.dashboard_charts(engine, lang, None if who.is_staff else
                                                                    who.group_id or ""), **c)
         return page(request, "any", render)
@@ -560,9 +627,10 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                     errors: Errors | None = None, code: dict[str, str] | None = None, notice: str = "",
                     revoking: str = "") -> str:
         """``revoking``: the kiosk whose key revocation ``form`` was refused (its form shown open, as typed)."""
-        return pages.staff_page("staff_kiosks.html", lang, kiosks=kiosks_in_words(queries.fleet(engine), lang),
+        now = _now_ms()
+        return pages.staff_page("staff_kiosks.html", lang, kiosks=kiosks_in_words(queries.fleet(engine), lang, now),
                                 form=form or {}, errors=tr(lang, errors or {}), code=code, notice=notice, nav="kiosks",
-                                now_ms=_now_ms(), online_ms=queries.ONLINE_MS, revoking=revoking, **c)
+                                now_ms=now, online_ms=queries.ONLINE_MS, revoking=revoking, **c)
 
     @app.get("/staff/kiosks", response_class=HTMLResponse, tags=["staff"])
     def kiosks_list(request: Request) -> Response:
@@ -694,8 +762,11 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                 if g is None:
                     return gone_page(who, lang, c, form, v["id"])
                 now = stored_form(g)
-                return html(groups_page(who, lang, c, now, editing=v["id"],
-                                        stale=stale_rows(GROUP_FIELDS, form, now, lang)), 409)
+                rows = stale_rows(GROUP_FIELDS, form, now, lang)
+                if not rows:
+                    # What is stored is what was typed (the form sent twice: a double tap, a slow line): saved.
+                    return done("/staff/groups", "saved")
+                return html(groups_page(who, lang, c, now, editing=v["id"], stale=rows), 409)
             except catalog.CatalogError as exc:
                 # A colleague added this name or id a moment ago (after this form's checks): nothing was saved.
                 e.update(catalog_refusal(exc))
@@ -788,6 +859,9 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                     raise Forbidden from None  # moved to another group meanwhile
                 stored = stored_form(now)
                 rows = stale_rows(PROJECT_FIELDS, form, stored, lang, project_shown(lang, group_names()))
+                if not rows:
+                    # What is stored is what was typed (the form sent twice: a double tap, a slow line): saved.
+                    return done("/staff/projects", "saved")
                 return html(project_form(who, lang, c, stored, {}, editing, rows), 409)
             except catalog.CatalogError as exc:
                 # A colleague added this id a moment ago (after this form's checks): nothing was saved.
@@ -982,12 +1056,14 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                 w = (it.get("windows") or [{}])[0]
                 form.update({f"i{i}_clip": [it["sha256"]], f"i{i}_project": [it.get("project") or ""],
                              f"i{i}_repeat": [str(it.get("repeat", 1))], f"i{i}_days": w.get("days", list(WEEKDAYS)),
-                             f"i{i}_start": [w.get("start", "")], f"i{i}_end": [w.get("end", "")]})
+                             f"i{i}_start": [w.get("start", "")], f"i{i}_end": [w.get("end", "")],
+                             f"i{i}_overnight": ["1" if w.get("end", "24:00") < w.get("start", "") else ""]})
             for i, s in enumerate(doc.get("slides") or []):
                 w = (s.get("windows") or [{}])[0]
                 form.update({f"s{i}_{k}": [str(s.get(k, ""))] for k in ("title", "date", "time", "place", "note")})
                 form.update({f"s{i}_days": w.get("days", list(WEEKDAYS)), f"s{i}_start": [w.get("start", "")],
-                             f"s{i}_end": [w.get("end", "")]})
+                             f"s{i}_end": [w.get("end", "")],
+                             f"s{i}_overnight": ["1" if w.get("end", "24:00") < w.get("start", "") else ""]})
         n_items = sum(1 for k in form if re.fullmatch(r"i\d+_clip", k))
         n_slides = sum(1 for k in form if re.fullmatch(r"s\d+_title", k))
         return pages.staff_page("staff_schedule.html", lang, target=target, current=cur, form=form,
@@ -1020,7 +1096,11 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                 try:
                     configstore.republish(engine, target=target, by=who.name, base_version=base, playlist=items,
                                           slides=slides)
-                except configstore.Changed:
+                except configstore.Changed as exc:
+                    if already_published(exc.current, target, who.name, items, slides):
+                        # This very form was published a moment ago (sent twice: a double tap, a slow line, a
+                        # reload): it is what the kiosks get, so it is no colleague's change to warn about.
+                        return done("/staff/playlists", "published")
                     # A colleague published another playlist for this target since the page was opened: nothing
                     # is published; the page shows theirs, to change again.
                     return html(schedule_page(who, lang, c, target, changed=True), 409)
