@@ -253,12 +253,13 @@ def donations_text(cat: Catalog, count: int) -> str:
 
 
 def summary_lines(rep: dict[str, Any], titles: dict[str, str] | None = None,
-                  cat: Catalog | None = None) -> list[str]:
+                  cat: Catalog | None = None, day_label: Callable[[str], str] | None = None) -> list[str]:
     """Lines for the close-out screen and the CLI. ``rep`` is an X report or a ``close_out`` entry's data.
 
     With ``cat`` (the menu's catalog) the lines are in the staff's language, one language per line, with
-    plurals from the catalog; without it (the CLI) they keep the bilingual form. A day without donations has
-    no seq range to show."""
+    plurals from the catalog, and the day as ``day_label`` says it (the menu: 「11月21日(金)」); without it (the
+    CLI, read in logs and by scripts too) they keep the bilingual form and the ISO day. A day without donations
+    has no seq range to show."""
     titles = titles or {}
     day = rep.get("business_date") or rep.get("date")
     if cat is None:
@@ -279,7 +280,7 @@ def summary_lines(rep: dict[str, Any], titles: dict[str, str] | None = None,
     tr = cat.gettext
     points = rep.get("points", 0)
     # The page's title already says X or Z: the first line names the day, instead of repeating the title.
-    lines = [tr("Business day: {day}").format(day=day),
+    lines = [tr("Business day: {day}").format(day=day_label(day) if day_label and day else day),
              tr("{donations}, ¥{total}, {points}").format(
                  donations=donations_text(cat, rep["count"]), total=f"{rep['total_yen']:,}",
                  points=cat.ngettext("{points} point", "{points} points", points).format(points=points))]

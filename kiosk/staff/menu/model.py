@@ -42,6 +42,7 @@ from kiosk.staff.closeout import (
     z_report,
 )
 from kiosk.staff.gate import StaffSession
+from kiosk.staff.menu import days
 from kiosk.staff.menu.services import MenuServices
 from kiosk.staff.refund import (
     ENDED,
@@ -393,6 +394,14 @@ class MenuModel:
 
         return translations(self.lang)
 
+    def _day(self, iso: str) -> str:
+        """A report's ``2025-11-21`` as staff say it, 「11月21日(金)」 / "Fri 21 Nov" (the CLI keeps the ISO day)."""
+        try:
+            today = self.s.ledger.business_date()
+        except Exception:  # noqa: BLE001 - only decides whether the year is said
+            today = None
+        return days.plain_iso_day(self.lang, iso, today)
+
     def _ok_index(self) -> int:
         return next((i for i, b in enumerate(self.view().all_buttons) if b.action == "pin_ok"), 0)
 
@@ -521,20 +530,33 @@ class MenuModel:
             if err is not None or rep is None:
                 self._say(self._error(err or StaffMessage("No report: try again."), "ledger"), "red")
                 return
-            self.lines = summary_lines(rep, self.project_titles(), self.catalog)
+            self.lines = summary_lines(rep, self.project_titles(), self.catalog, self._day)
             if rep.get("closed_seq") and (rep.get("after_close") or rep.get("voided_after_close")):
                 # Gifts after the Z, or gifts the Z counted and a refund has since voided, make the signed
-                # close-out wrong: not a green "closed", a job to do.
+                # close-out wrong: not a green "closed" (issue #15 item 6). With [closeout] auto the nightly timer
+                # closes the whole day again (closeout.stale_dates): said so, as the Z page says it, instead of
+                # asking staff to run the Z again after every such gift. Without it, that is their job.
+                auto = self.s.ops.closeout.auto
                 said = []
                 if rep.get("after_close"):
-                    said.append(self._n("Closed, but {n} donation came after the close-out: run the Z report again.",
-                                        "Closed, but {n} donations came after the close-out: run the Z report "
-                                        "again.", rep["after_close"]))
+                    said.append(self._n(
+                        "Closed, but {n} donation came after the close-out: it is added tonight, when the kiosk "
+                        "closes the day again by itself.",
+                        "Closed, but {n} donations came after the close-out: they are added tonight, when the kiosk "
+                        "closes the day again by itself.", rep["after_close"]) if auto else
+                        self._n("Closed, but {n} donation came after the close-out: run the Z report again.",
+                                "Closed, but {n} donations came after the close-out: run the Z report "
+                                "again.", rep["after_close"]))
                 if rep.get("voided_after_close"):
-                    said.append(self._n("Closed, but {n} donation was refunded after the close-out: run the Z "
-                                        "report again.",
-                                        "Closed, but {n} donations were refunded after the close-out: run the Z "
-                                        "report again.", rep["voided_after_close"]))
+                    said.append(self._n(
+                        "Closed, but {n} donation was refunded after the close-out: it is taken out tonight, when "
+                        "the kiosk closes the day again by itself.",
+                        "Closed, but {n} donations were refunded after the close-out: they are taken out tonight, "
+                        "when the kiosk closes the day again by itself.", rep["voided_after_close"]) if auto else
+                        self._n("Closed, but {n} donation was refunded after the close-out: run the Z "
+                                "report again.",
+                                "Closed, but {n} donations were refunded after the close-out: run the Z "
+                                "report again.", rep["voided_after_close"]))
                 self._say(" ".join(said), "yellow")
             elif rep.get("closed_seq"):
                 self._say(self._t("This day is already closed (Z report written)."), "green")
@@ -590,7 +612,7 @@ class MenuModel:
                 self._go(Z_DONE, self._error(err, "ledger"), "red")
             else:
                 self._go(Z_DONE, self._t("The day is closed."), "green")
-                self.lines = summary_lines(entry.data, self.project_titles(), self.catalog)
+                self.lines = summary_lines(entry.data, self.project_titles(), self.catalog, self._day)
 
         self._job(self._t("Z report (close the day)"), run, done)
 
@@ -827,7 +849,8 @@ class MenuModel:
                 return
             self._go(USB_DONE, self._t("Export finished. You may remove the stick."), "green")
             self.export = res
-            self.lines = export_lines(res, self.catalog)
+            # The day said plainly in the ※ lines (「11月21日(金) はまだ日計前です」); the file names keep theirs.
+            self.lines = export_lines(replace(res, business_date=self._day(res.business_date)), self.catalog)
 
         self._job(self._t("USB export"), run, done)
 

@@ -15,8 +15,8 @@ from math import ceil
 from typing import TYPE_CHECKING
 
 from kiosk.ops.status import overall
+from kiosk.staff.menu import days, status_text
 from kiosk.staff.menu import model as m
-from kiosk.staff.menu import status_text
 from kiosk.ui.i18n import translations, yen
 from kiosk.ui.menu.view import Button, View
 
@@ -166,20 +166,9 @@ def x_page(model: MenuModel, _: Tr) -> View:
     return _lines_view(model, _, m.X_REPORT, _("X report (running totals)"))
 
 
-JA_WEEKDAYS = "月火水木金土日"
-EN_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-EN_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
 def plain_day(model: MenuModel, day: date) -> str:
-    """``11月21日(金)`` / ``Fri 21 Nov``: a business day as staff say it, not ``2025-11-21``; the year only when
-    it is not this year's (a day dated by a clock that was not synced). Fixed names, not the system locale's."""
-    year_now = (model.z_today or day).year
-    if model.lang == "en":
-        text = f"{EN_WEEKDAYS[day.weekday()]} {day.day} {EN_MONTHS[day.month - 1]}"
-        return text + (f" {day.year}" if day.year != year_now else "")
-    text = f"{day.month}月{day.day}日({JA_WEEKDAYS[day.weekday()]})"
-    return (f"{day.year}年" if day.year != year_now else "") + text
+    """``11月21日(金)`` / ``Fri 21 Nov``: a business day as staff say it, not ``2025-11-21`` (:mod:`.days`)."""
+    return days.plain_day(model.lang, day, model.z_today)
 
 
 def z_day_label(model: MenuModel, day: date, _: Tr) -> str:
@@ -192,6 +181,12 @@ def z_day_label(model: MenuModel, day: date, _: Tr) -> str:
     return plain_day(model, day)
 
 
+Z_LATER_AUTO = "Later donations are added tonight, when the kiosk closes the day again by itself."
+Z_LATER_MANUAL = "Donations can go on. To count them, close the day again at the end of the day."
+"""What happens to gifts taken after a Z of today, with the nightly close-out ([closeout] auto) and without it
+(English msgids)."""
+
+
 def z_confirm_page(model: MenuModel, _: Tr) -> View:
     day, others = model.z_day, [d for d in model.z_choices if d != model.z_day]
     if day is None:
@@ -202,8 +197,14 @@ def z_confirm_page(model: MenuModel, _: Tr) -> View:
         big = z_day_label(model, day, _)
     lines = [_("This is not today: it is an earlier business day.")] if day is not None and day != model.z_today \
         else []
-    lines += [_("Close out this business day?"),
-              _("The day's totals are signed into the ledger. Donations can go on afterwards.")]
+    lines.append(_("Close out this business day?"))
+    if day is not None and day == model.z_today:
+        # Gifts after a Z of today: the nightly timer closes the whole day again ([closeout] auto), or, when it
+        # does not close days, staff must (docs/menu.md, "A Z report before the day ends").
+        lines += [_("The day's totals are signed into the ledger."),
+                  _(Z_LATER_AUTO if model.s.ops.closeout.auto else Z_LATER_MANUAL)]
+    else:
+        lines.append(_("The day's totals are signed into the ledger. Donations can go on afterwards."))
     if others:
         lines.append(_("To close another day instead, press its date."))
     return View(m.Z_CONFIRM, _("Z report (close the day)"), big=big, lines=tuple(lines),
@@ -374,7 +375,7 @@ def usb_page(model: MenuModel, _: Tr) -> View:
         _("No USB stick found. Insert one and press Look again."),)
     if model.usb_day is not None:  # the CSV's day: the newest day with donations or a Z, not the clock's today
         lines += (_("Totals (CSV) of {day}: the latest day with donations or a close-out").format(
-            day=model.usb_day.isoformat()),)
+            day=days.plain_day(model.lang, model.usb_day, model.s.ledger.business_date())),)
     return View(m.USB, _("USB export"), lines=lines, notice=model.notice, notice_level=model.notice_level,
                 buttons=buttons, columns=1, footer=(_back(_), Button(_("Look again"), "usb_scan")))
 
