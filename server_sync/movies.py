@@ -52,7 +52,10 @@ PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp")
 
 # Messages (gettext ids, translated at render time). %(n)s is the photo's number on the form.
 TOO_FEW = N_("Choose at least %(min)s photos (at most %(max)s).")
-TOO_LARGE_FILE = N_("Photo %(n)s is too large: at most %(mb)s MB a photo.")
+TOO_LARGE_FILE = N_("Photo %(n)s is too large: at most %(mb)s MB a photo. Make it smaller on the phone or PC and "
+                     "choose it again: on a PC, open it in Paint (or another picture program), make it smaller "
+                     "and save it as a JPEG; on a phone, show the photo on the screen, take a screenshot and "
+                     "choose that.")
 TOO_LARGE_ALL = N_("The photos are too large together: at most %(mb)s MB a photo.")
 NOT_IMAGE = N_("Photo %(n)s is not a photo the portal can read. Choose a JPEG, PNG or WebP picture.")
 TOO_MANY_PIXELS = N_("Photo %(n)s is too big (%(w)s × %(h)s pixels): at most %(max)s pixels a side. "

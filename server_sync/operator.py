@@ -30,7 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
-from server_sync import catalog, configstore, enroll, mediajobs, pages, public, queries, staff
+from server_sync import catalog, configstore, enroll, mediajobs, movies, pages, public, queries, staff
 from server_sync.catalog import AREAS, SLUG
 from server_sync.db import kiosk_info, kiosks, media, media_info, writing
 from server_sync.i18n import N_
@@ -165,17 +165,65 @@ def silence_words(k: dict[str, Any], now_ms: int, lang: str) -> Words | None:
             {"days": (now_ms - since) // 86_400_000, "when": pages.when(since, lang)})
 
 
+CLOCK_TOLERANCE_MS = 30_000
+"""A kiosk clock within this of the portal's is "correct" on the kiosks page. The offset is measured at the last
+heartbeat as the kiosk's time minus the portal's receive time, so it also holds the request's trip (a second or
+two on a slow line): that is no fault, and a donation's time to the half minute is all staff need."""
+
+
+def _about(ms: int) -> Words:
+    """A length of time as staff say it, rounded to its largest unit: 「40秒」, 「3分」, 「1時間」, 「2日」."""
+    s = round(ms / 1000)
+    for size, one, many in _UNITS:
+        if s >= size - size // 120 or size == 1:
+            n = max(1, round(s / size))
+            return (one, {}) if n == 1 else (many, {"n": n})
+    raise AssertionError("unreachable: the last unit is one second")
+
+
+_UNITS = [(86_400, N_("1 day"), N_("%(n)s days")), (3600, N_("1 hour"), N_("%(n)s hours")),
+          (60, N_("1 minute"), N_("%(n)s minutes")), (1, N_("1 second"), N_("%(n)s seconds"))]
+
+
+def clock_words(synced: bool | None, skew_ms: int | None) -> tuple[Words, bool] | None:
+    """The kiosks page's clock column, one statement and whether it is a fault (``bad``), or None if the kiosk
+    never said (no heartbeat yet). ``synced``: the kiosk's own system said at its last heartbeat that its clock is
+    set from the network (NTP); ``skew_ms``: how far its clock was from the portal's then (queries.fleet). How far
+    off it is, when it is, says more than whether it is set from the network: a clock the kiosk believes set can
+    still be off (its time server, or the portal's clock, is wrong), so it is never called correct then."""
+    if skew_ms is not None and abs(skew_ms) > CLOCK_TOLERANCE_MS:
+        amount = _about(abs(skew_ms))
+        if synced is False:
+            return ((N_("About %(amount)s behind: the kiosk could not set its clock from the network. Check its "
+                        "network connection; if it stays, call the administrator.") if skew_ms < 0 else
+                     N_("About %(amount)s ahead: the kiosk could not set its clock from the network. Check its "
+                        "network connection; if it stays, call the administrator.")), {"amount": amount}), True
+        return ((N_("About %(amount)s behind the portal's clock. Call the administrator.") if skew_ms < 0 else
+                 N_("About %(amount)s ahead of the portal's clock. Call the administrator.")),
+                {"amount": amount}), True
+    if synced is False:
+        return (N_("Right for now, but the kiosk could not set its clock from the network, so it may drift. Check "
+                   "its network connection."), {}), True
+    if synced is None and skew_ms is None:
+        return None
+    return (N_("Correct."), {}), False
+
+
 def kiosks_in_words(fleet: list[dict[str, Any]], lang: str, now_ms: int | None = None) -> list[dict[str, Any]]:
-    """:func:`server_sync.queries.fleet`'s kiosks with their suspension (``suspended_words``), each alarm
-    (``words``, and ``stored``: the text as the portal stored it, for the details line) and a long silence
-    (``silent_words``: :func:`silence_words`, "" for a kiosk heard from lately) in ``lang``."""
+    """:func:`server_sync.queries.fleet`'s kiosks with their clock (``clock_words``, ``clock_bad``:
+    :func:`clock_words`), their suspension (``suspended_words``), each alarm (``words``, and ``stored``: the text
+    as the portal stored it, for the details line) and a long silence (``silent_words``: :func:`silence_words`, ""
+    for a kiosk heard from lately) in ``lang``."""
     now = _now_ms() if now_ms is None else now_ms
     out = []
     for k in fleet:
         alarms = alarms_in_words(k["alarms"], lang)
         silent = silence_words(k, now, lang)
-        out.append({**k, "alarms": alarms, "suspended_words": words_text(suspension_words(k["suspended_reason"]),
-                                                                          lang) if k["suspended_ms"] else "",
+        clock = clock_words(k.get("clock_synced"), k.get("clock_skew_ms"))
+        out.append({**k, "alarms": alarms, "clock_words": words_text(clock[0], lang) if clock else "",
+                    "clock_bad": bool(clock and clock[1]),
+                    "suspended_words": words_text(suspension_words(k["suspended_reason"]),
+                                                  lang) if k["suspended_ms"] else "",
                     "silent_words": words_text(silent, lang) if silent else ""})
     return out
 
@@ -421,6 +469,11 @@ GROUP_GONE = (N_("The group you chose no longer exists (it may have been deleted
 transaction that saves the user)."""
 
 
+LAST_ADMIN = N_("%(user)s is the only administrator left (another administrator's role was just changed or "
+                "removed), so nothing was changed. The portal always keeps at least one administrator.")
+"""A demotion or removal of the last administrator (``staff.LastAdmin``)."""
+
+
 def check_user(form: dict[str, list[str]], new: bool, group_ids: list[str]) -> tuple[dict[str, Any], Errors]:
     e: Errors = {}
     v = {"username": _one(form, "username"), "role": _one(form, "role"), "group_id": _one(form, "group_id") or None,
@@ -484,6 +537,20 @@ def stale_rows(fields: list[tuple[str, str]], typed: dict[str, list[str]], store
             rows.append({"name": name, "label": pages.staff_text(label, lang), "typed": shown(name, mine),
                          "now": shown(name, now)})
     return rows
+
+
+def already_added(checked: dict[str, Any], stored: dict[str, Any] | None, fields: list[tuple[str, str]]) -> bool:
+    """Whether ``stored`` (a group or project already under the ID an "add" form chose) holds exactly what the form
+    holds (``checked``: its values as checked): the same add sent twice (a double tap, a slow line), whose first copy
+    added it. Then the second copy is answered as saved, not as "this ID is already used"."""
+    if stored is None:
+        return False
+    for name, _label in fields:
+        mine, now = checked.get(name), stored.get(name)
+        mine = mine.isoformat() if isinstance(mine, dt.date) else mine
+        if (mine if mine not in (None, "") else None) != (now if now not in (None, "") else None):
+            return False
+    return True
 
 
 def check_enroll(form: dict[str, list[str]]) -> tuple[dict[str, Any], Errors]:
@@ -730,6 +797,10 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
             typed["id"] = [gid if SLUG_RE.match(gid) else ""]
             return html(groups_page(who, lang, c, typed, gone=gid), 409)
 
+        def group_now(gid: str) -> dict[str, Any] | None:
+            with engine.connect() as conn:
+                return catalog.group(conn, gid)
+
         def handle(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
             new = _one(form, "editing") == ""
             v, e = check_group(form, new)
@@ -742,6 +813,8 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                 if v["id"] not in ids:
                     return gone_page(who, lang, c, form, v["id"])
             if new and v["id"] in ids:
+                if not e and already_added(v, group_now(v["id"]), GROUP_FIELDS):
+                    return done("/staff/groups", "saved")  # this form sent twice: its first copy added the group
                 e["id"] = (N_("This ID is already used."), {})
             if any(n == v["name"] and gid != v["id"] for gid, n in ids.items()):
                 e["name"] = (N_("Another group already has this name."), {})
@@ -768,7 +841,10 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                     return done("/staff/groups", "saved")
                 return html(groups_page(who, lang, c, now, editing=v["id"], stale=rows), 409)
             except catalog.CatalogError as exc:
-                # A colleague added this name or id a moment ago (after this form's checks): nothing was saved.
+                # A colleague added this name or id a moment ago (after this form's checks): nothing was saved. Or
+                # this very form's other copy did (sent twice at once): then it is saved.
+                if new and exc.code == "group_id_taken" and already_added(v, group_now(v["id"]), GROUP_FIELDS):
+                    return done("/staff/groups", "saved")
                 e.update(catalog_refusal(exc))
                 return groups_page(who, lang, c, form, e, editing=None if new else v["id"])
             return done("/staff/groups", "saved")
@@ -839,7 +915,9 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
             if not who.is_staff and _one(form, "group_id") not in choices:
                 raise Forbidden  # an editor posting another group's id
             v, e = check_project(form, editing is None, choices)
-            if editing is None and "id" not in e and project_row(v["id"]) is not None:
+            if editing is None and "id" not in e and (there := project_row(v["id"])) is not None:
+                if not e and already_added(v, there, PROJECT_FIELDS):
+                    return done("/staff/projects", "saved")  # this form sent twice: its first copy added the project
                 e["id"] = (N_("This ID is already used."), {})
             if editing is not None:
                 v["id"] = editing
@@ -864,7 +942,11 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                     return done("/staff/projects", "saved")
                 return html(project_form(who, lang, c, stored, {}, editing, rows), 409)
             except catalog.CatalogError as exc:
-                # A colleague added this id a moment ago (after this form's checks): nothing was saved.
+                # A colleague added this id a moment ago (after this form's checks): nothing was saved. Or this very
+                # form's other copy did (sent twice at once): then it is saved.
+                if (editing is None and exc.code == "project_id_taken"
+                        and already_added(v, project_row(v["id"]), PROJECT_FIELDS)):
+                    return done("/staff/projects", "saved")
                 return project_form(who, lang, c, form, catalog_refusal(exc), editing)
             return done("/staff/projects", "saved")
         return await post(request, "any", handle)
@@ -874,9 +956,11 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
         with engine.connect() as conn:
             rows = conn.execute(select(media_info).order_by(media_info.c.created_ms.desc())).mappings().all()
             sizes = dict(conn.execute(select(media.c.sha256, media.c.content_type)).all())
+            playing = movies.on_kiosks(conn)
         names, titles = group_names(), {p["id"]: p["title"] for p in queries.catalog_view(engine)["projects"]}
         return [{**dict(r), "group": names.get(r["group_id"] or "", ""),
-                 "project": titles.get(r["project_id"] or "", ""), "stored": r["sha256"] in sizes}
+                 "project": titles.get(r["project_id"] or "", ""), "stored": r["sha256"] in sizes,
+                 "on_kiosks": r["sha256"] in playing}
                 for r in rows if who.may_edit_group(r["group_id"])]
 
     def media_page(who: staff.Who, lang: str, c: dict[str, Any], notice: str = "") -> str:
@@ -1184,6 +1268,8 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                 try:
                     staff.create_user(engine, v["username"], v["password"], v["role"], v["group_id"])
                 except staff.UserExists:
+                    if staff.same_user(engine, v["username"], v["role"], v["group_id"], v["password"]):
+                        return done("/staff/users", "saved")  # this form sent twice: its first copy added the user
                     e["username"] = (N_("A user named %(user)s already exists, so nothing was added or changed. "
                                         "To change that user, choose “Change an existing user”."),
                                      {"user": v["username"]})
@@ -1195,6 +1281,8 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                                                 v["password"] or None)
                 except staff.NoSuchGroup:  # the group was deleted since the form was checked: nothing saved
                     e["group_id"] = GROUP_GONE
+                except staff.LastAdmin:  # the other administrator was demoted or deleted a moment ago
+                    e["role"] = (LAST_ADMIN, {"user": v["username"]})
                 else:
                     if not changed:
                         e["username"] = (N_("There is no user named %(user)s, so nothing was changed. To add one, "
@@ -1209,7 +1297,10 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
         def handle(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
             if username == who.name:
                 return users_page(who, lang, c, errors={"delete": (N_("You cannot delete yourself."), {})})
-            staff.delete_user(engine, username)
+            try:
+                staff.delete_user(engine, username)
+            except staff.LastAdmin:  # the other administrator was demoted or deleted a moment ago
+                return users_page(who, lang, c, errors={"delete": (LAST_ADMIN, {"user": username})})
             return done("/staff/users", "deleted")
         return await post(request, "admin", handle)
 

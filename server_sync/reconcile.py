@@ -65,6 +65,8 @@ _log = logging.getLogger(__name__)
 TOKYO = ZoneInfo("Asia/Tokyo")
 PROVIDERS = ("square",)
 """Providers whose settlement files can be imported; the ledger's payment ``method`` of that provider."""
+PROVIDER_NAMES = {"square": "Square"}
+"""Each provider as staff know it (its own name, the same in every language); the id stays in the forms."""
 MAX_FILE_BYTES = 5 * 1024 * 1024
 TIME_GAP_MS = 10 * 60_000
 """A donation whose kiosk time and portal receive time differ by more than this is marked on the day's page
@@ -436,7 +438,8 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
     mine = [p for p in (r["provider"] for r in rows) if p and "amount_yen" in p] + only
     provider = None
     if covered or mine:
-        provider = {"providers": sorted(covered | {p["provider"] for p in mine}), "count": len(mine),
+        provider = {"providers": sorted(PROVIDER_NAMES.get(n, n) for n in covered | {q["provider"] for q in mine}),
+                    "count": len(mine),
                     "total_yen": sum(p["amount_yen"] for p in mine),
                     "refunded_yen": sum(p["refunded_yen"] for p in mine),
                     "net_yen": sum(p["amount_yen"] - p["refunded_yen"] for p in mine),
@@ -691,6 +694,7 @@ def install(app: FastAPI, engine: Engine) -> None:
                                 # What people read (「2026年12月」, "Dec 2026"); the addresses keep YYYY-MM.
                                 month_words=month_words(first, lang), prev_words=month_words(before, lang),
                                 next_words=month_words(after, lang), imports=imports(engine), providers=PROVIDERS,
+                                provider_names=PROVIDER_NAMES,
                                 errors=[pages.staff_text(t, lang, **a) for t, a in (errors or [])][:MAX_ERRORS + 1],
                                 more=max(0, len(errors or []) - MAX_ERRORS), notice=notice,
                                 sponsor=pools.month_sponsor(engine, first, last),  # points, never cash

@@ -180,12 +180,39 @@ def create_user(engine: Engine, username: str, password: str, role: str, group_i
         raise UserExists(username) from None
 
 
+def same_user(engine: Engine, username: str, role: str, group_id: str | None, password: str) -> bool:
+    """Whether ``username`` exists with exactly this role, group and password: an "add" of it sent twice (a double
+    tap, a slow line), whose first copy added it, not a colleague's user of the same name."""
+    with engine.connect() as conn:
+        row = conn.execute(select(staff_users.c.role, staff_users.c.group_id, staff_users.c.password_hash)
+                           .where(staff_users.c.username == username)).first()
+    return row is not None and (row[0], row[1]) == (role, group_id) and check_password(row[2], password)
+
+
+class LastAdmin(ValueError):
+    """:func:`update_user` or :func:`delete_user` would leave the portal without an administrator (perhaps because
+    another administrator was demoted or deleted a moment ago): nothing is changed."""
+
+
+def _admin_stays(conn: Connection, username: str) -> None:
+    """Raise :class:`LastAdmin` if ``username`` is the only administrator, read inside the caller's write
+    transaction before it demotes or deletes that user. The administrators' rows are locked (PostgreSQL: SELECT ...
+    FOR UPDATE, in one order so two such transactions cannot deadlock; SQLite's write lock already holds
+    everything), so two administrators demoting or deleting each other at the same moment are taken one after the
+    other: the second sees the first's change and is refused, and one administrator always remains."""
+    admins = conn.execute(select(staff_users.c.username).where(staff_users.c.role == "admin")
+                          .order_by(staff_users.c.username).with_for_update()).scalars().all()
+    if username in admins and len(admins) == 1:
+        raise LastAdmin(username)
+
+
 def update_user(engine: Engine, username: str, role: str, group_id: str | None, password: str | None) -> bool:
     """Change a login's role and group (and password, when given); False if there is no such user.
 
     Raises :class:`NoSuchGroup` (and changes nothing: role, group, password and sessions stay) if ``group_id`` is
     not a group now, e.g. deleted after the users page was opened; checked in the same write transaction as the
-    change, so a group deleted a moment before is seen."""
+    change, so a group deleted a moment before is seen. Raises :class:`LastAdmin` (and changes nothing) if the
+    change would take the role of the only administrator left (:func:`_admin_stays`)."""
     if role not in ROLES or (role == "editor") != (group_id is not None):
         raise ValueError("a group editor needs a group, and only an editor has one")
     values: dict[str, Any] = {"role": role, "group_id": group_id}
@@ -193,6 +220,8 @@ def update_user(engine: Engine, username: str, role: str, group_id: str | None, 
         values["password_hash"] = hash_password(password)
     with writing(engine) as conn:
         _group_stays(conn, group_id)
+        if role != "admin":
+            _admin_stays(conn, username)
         if password:  # a new password ends every session of the old one
             conn.execute(delete(staff_sessions).where(staff_sessions.c.username == username))
         return bool(conn.execute(staff_users.update().where(staff_users.c.username == username)
@@ -200,7 +229,10 @@ def update_user(engine: Engine, username: str, role: str, group_id: str | None, 
 
 
 def delete_user(engine: Engine, username: str) -> bool:
+    """Remove a login and its sessions; False if there is no such user. Raises :class:`LastAdmin` (and removes
+    nothing) if it is the only administrator left (:func:`_admin_stays`)."""
     with writing(engine) as conn:
+        _admin_stays(conn, username)
         conn.execute(delete(staff_sessions).where(staff_sessions.c.username == username))
         return bool(conn.execute(staff_users.delete().where(staff_users.c.username == username)).rowcount)
 

@@ -187,7 +187,9 @@
     try {
       key = await ed25519(pubRaw);
     } catch (e) {
-      return fail(T.stepNoCrypto);
+      // A browser without WebCrypto Ed25519 (Chrome before 137, Safari before 17): nothing was checked, so
+      // nothing is wrong with the gift; the page says to open it in a newer browser.
+      return { ...fail(T.stepNoCrypto), note: "nocrypto" };
     }
     const leaf = await sha256(Uint8Array.of(0), body);
     if (!(await edVerify(key, sig, leaf))) return fail(T.stepSignature);
@@ -277,11 +279,14 @@
     // "confirmed": the signed record holds, and the page says the gift was canceled.
     status.textContent = result.ok ? "✓ " + (T.okVoided || T.ok)
       : note === "nokey" ? T.noKey : note === "pending" ? T.pending : note === "unreachable" ? T.unreachable
-        : "✗ " + T.bad;
+        : note === "nocrypto" ? T.noCrypto : "✗ " + T.bad;
     // Not loaded (no signal, the portal busy or rate-limited): nothing was checked, so the page says so and offers
     // to try again, instead of "could not be confirmed", which tells a donor something is wrong with the gift.
-    if (note === "unreachable") status.className = "warn";
+    if (note === "unreachable" || note === "nocrypto") status.className = "warn";
     document.getElementById("retry-box").hidden = note !== "unreachable";
+    // A record that genuinely does not check: what to do next (keep the address, tell the center), not only "✗".
+    document.getElementById("bad-help").hidden = status.dataset.result !== "failed";
+    document.getElementById("no-crypto-help").hidden = note !== "nocrypto";
     document.getElementById("checked-note").hidden = !result.ok; // said only of a check that passed
     const list = document.getElementById("steps");
     list.replaceChildren(...result.steps.map((s) => {
@@ -349,7 +354,7 @@
     } catch (e) {
       result = { ok: false, steps: [{ ok: false, label: String(e) }] };
     }
-    show(result);
+    show(result, result.note);
   }
 
   // The language switch keeps the fragment (the key id), or the other language could not check.
@@ -365,6 +370,8 @@
     status.dataset.result = "";
     status.textContent = T.checking;
     document.getElementById("retry-box").hidden = true;
+    document.getElementById("bad-help").hidden = true;
+    document.getElementById("no-crypto-help").hidden = true;
     run();
   });
 

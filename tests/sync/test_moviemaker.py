@@ -222,8 +222,15 @@ def test_every_bad_upload_gets_its_message_and_leaves_nothing(op, tmp_path, lang
         r = s.post(op.url + "/staff/movies", data={"csrf": token, "project": "proj-a"}, timeout=120,
                    files={"photo0": ("big.jpg", fh, "image/jpeg")}, headers={"Accept": "application/json"})
     assert r.status_code == 413
-    assert r.json()["errors"] == {"photo0": "写真1が大きすぎます。写真1枚25 MBまでです。" if ja else
-                                  "Photo 1 is too large: at most 25 MB a photo."}
+    said = r.json()["errors"]["photo0"]
+    assert list(r.json()["errors"]) == ["photo0"]
+    assert said == ("写真1が大きすぎます。写真1枚25 MBまでです。"
+                    "スマートフォンやパソコンで小さくしてから、もう一度選んでください。"
+                    "パソコンなら「ペイント」などの画像ソフトで開いてサイズを小さくし、JPEGで保存し直します。"
+                    "スマートフォンなら、写真を画面に表示してスクリーンショットを撮り、それを選びます。" if ja else
+                    "Photo 1 is too large: at most 25 MB a photo. Make it smaller on the phone or PC and choose it "
+                    "again: on a PC, open it in Paint (or another picture program), make it smaller and save it as a "
+                    "JPEG; on a phone, show the photo on the screen, take a screenshot and choose that."), said
     nothing_left(op, spool)
 
     # Too few photos, and a caption too long: the form's own messages, and the typed captions kept.

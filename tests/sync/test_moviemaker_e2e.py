@@ -83,7 +83,9 @@ def test_an_editor_makes_a_movie_staff_play_it_on_a_real_kiosk_and_a_gift_there_
             editor.fill(f"#f-caption{i}", CAPTIONS[i])
         editor.set_input_files("#f-photo5", str(heavy))  # the size is checked before anything is sent
         editor.click("#movie-send")
-        assert editor.locator("p.err[data-for=photo5]").inner_text() == "写真6が大きすぎます。写真1枚25 MBまでです。"
+        too_large = editor.locator("p.err[data-for=photo5]").inner_text()
+        assert too_large.startswith("写真6が大きすぎます。写真1枚25 MBまでです。"
+                                    "スマートフォンやパソコンで小さくしてから、もう一度選んでください。"), too_large
         editor.set_input_files("#f-photo5", str(pics[5]))
         editor.set_input_files("#f-photo3", str(wide))  # this one only the portal can judge
         editor.click("#movie-send")
