@@ -69,6 +69,30 @@ def portal(db_url: str):
 
 
 @pytest.fixture
+def staff_site(tmp_path: Path):
+    """A portal on SQLite with one staff login, ``staff1`` (password ``sync_helpers.PASSWORD``), and nothing else."""
+    from sync_helpers import PASSWORD
+
+    from server_sync.staff import add_user
+
+    handle = start_portal(f"sqlite:///{tmp_path}/portal.db")
+    add_user(handle.app.state.engine, "staff1", PASSWORD, "staff")
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def editor_site(tmp_path: Path):
+    """The movie maker's walkthrough portal (sync_helpers.editor_portal: one group, its editor ``editor1``), movies
+    made small (320×180) so that a test makes one in seconds."""
+    from sync_helpers import EDITOR_MOVIE_SIZE, editor_portal
+
+    p = editor_portal(tmp_path, EDITOR_MOVIE_SIZE)
+    yield p
+    p.stop()
+
+
+@pytest.fixture
 def rig(tmp_path: Path):
     r = make_rig(tmp_path)
     yield r

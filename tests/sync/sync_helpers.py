@@ -350,6 +350,8 @@ EDITOR_CATALOG = {"groups": [{"id": "kodomo-club", "name": "子ども応援団"}
                   "projects": [{"id": "kodomo-shokudo", "group_id": "kodomo-club", "title": "みんなのこども食堂",
                                 "summary": "毎週土曜の食堂です", "area": "children", "goal_yen": 50000}]}
 """One group, its project, and (in :func:`editor_portal`) ``editor1``, the group's editor."""
+EDITOR_MOVIE_SIZE = (320, 180)
+"""The size the walkthrough tests make movies at (conftest's ``editor_site``): small, so one is made in seconds."""
 
 
 def editor_portal(tmp_path: Path, size: tuple[int, int]) -> PortalHandle:
@@ -364,3 +366,12 @@ def editor_portal(tmp_path: Path, size: tuple[int, int]) -> PortalHandle:
     catalog.import_catalog(p.app.state.engine, EDITOR_CATALOG)
     add_user(p.app.state.engine, "editor1", PASSWORD, "editor", "kodomo-club")
     return p
+
+
+def movie_maker_page(browser: Any, url: str, size: tuple[int, int] = (390, 844)) -> Any:
+    """``editor1`` signed in (:func:`staff_page`, a phone by default) and on the movie maker's page, as an editor gets
+    there: from the dashboard's link."""
+    page = staff_page(browser, url, "editor1", size=size)
+    page.click("a[href='/staff/movies']")
+    page.wait_for_url("**/staff/movies")
+    return page

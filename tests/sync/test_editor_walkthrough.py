@@ -12,19 +12,16 @@ from pathlib import Path
 
 import pytest
 from photos import photo
-from sync_helpers import editor_portal, needs_chromium, staff_page
+from sync_helpers import needs_chromium, staff_page
 
-SIZE = (320, 180)
 LAPTOP, PHONE = (1280, 800), (390, 844)
 
 pytestmark = needs_chromium
 
 
 @pytest.fixture
-def portal(tmp_path: Path):
-    p = editor_portal(tmp_path, SIZE)
-    yield p
-    p.stop()
+def portal(editor_site):  # noqa: ANN001, ANN201 - conftest's portal of one group and its editor
+    return editor_site
 
 
 def heic(path: Path) -> Path:

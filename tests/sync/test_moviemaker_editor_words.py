@@ -17,11 +17,10 @@ from pathlib import Path
 
 import pytest
 from photos import photo
-from sync_helpers import PASSWORD, editor_portal, needs_chromium, staff_page
+from sync_helpers import PASSWORD, movie_maker_page, needs_chromium
 
 from server_sync import movies
 
-SIZE = (320, 180)
 CAPTIONS = ["畑で野菜を育てました", "子どもたちと一緒に収穫", "ありがとうございました"]
 PHONE = (390, 844)
 
@@ -29,17 +28,8 @@ pytestmark = needs_chromium
 
 
 @pytest.fixture
-def portal(tmp_path: Path):
-    p = editor_portal(tmp_path, SIZE)
-    yield p
-    p.stop()
-
-
-def open_maker(browser, url: str):
-    page = staff_page(browser, url, "editor1", size=PHONE)
-    page.click("a[href='/staff/movies']")
-    page.wait_for_url("**/staff/movies")
-    return page
+def portal(editor_site):  # noqa: ANN001, ANN201 - conftest's portal of one group and its editor
+    return editor_site
 
 
 def choose(page, pics: list[Path], captions: list[str]) -> None:
@@ -65,7 +55,7 @@ document.addEventListener("DOMContentLoaded", function () {
 def test_once_the_photos_are_sent_the_page_says_they_are_being_checked(portal, browser, tmp_path):
     # Large photos: the portal's check decodes each one in full, which takes a moment after the upload ends.
     pics = [photo(tmp_path / f"p{i}.jpg", i, size=(4000, 3000)) for i in range(3)]
-    page = open_maker(browser, portal.url)
+    page = movie_maker_page(browser, portal.url)
     page.add_init_script(RECORD_STATUS)
     page.reload()
     choose(page, pics, CAPTIONS)
@@ -81,7 +71,7 @@ def test_once_the_photos_are_sent_the_page_says_they_are_being_checked(portal, b
 
 def test_a_caption_box_counts_down_and_never_cuts_the_typing(portal, browser, tmp_path):
     pics = [photo(tmp_path / f"p{i}.jpg", i) for i in range(3)]
-    page = open_maker(browser, portal.url)
+    page = movie_maker_page(browser, portal.url)
     counter = page.locator("#f-caption0-left")
     assert counter.inner_text() == f"あと {movies.MAX_CAPTION} 文字"
     choose(page, pics, CAPTIONS)
@@ -142,7 +132,7 @@ def make_movie(page, pics: list[Path], name: str) -> str:
 
 def test_the_same_movie_made_again_says_it_is_the_published_one_with_a_link(portal, browser, tmp_path):
     pics = [photo(tmp_path / f"p{i}.jpg", i) for i in range(3)]
-    page = open_maker(browser, portal.url)
+    page = movie_maker_page(browser, portal.url)
     first = make_movie(page, pics, "秋の収穫")
     page.click("#publish")
     page.wait_for_url(f"**/staff/movies/{first}?done=published")

@@ -12,32 +12,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from photos import photo
-from sync_helpers import editor_portal, needs_chromium, staff_page
+from sync_helpers import movie_maker_page, needs_chromium
 
 from server_sync import configstore, movies
 
-SIZE = (320, 180)
 PHONE = (390, 844)
 
 pytestmark = needs_chromium
 
 
 @pytest.fixture
-def portal(tmp_path: Path):
-    p = editor_portal(tmp_path, SIZE)
-    yield p
-    p.stop()
-
-
-def open_maker(browser, url: str):
-    page = staff_page(browser, url, "editor1", size=PHONE)
-    page.click("a[href='/staff/movies']")
-    page.wait_for_url("**/staff/movies")
-    return page
+def portal(editor_site):  # noqa: ANN001, ANN201 - conftest's portal of one group and its editor
+    return editor_site
 
 
 def test_every_wrong_photo_is_named_in_one_answer(portal, browser, tmp_path):
@@ -49,7 +37,7 @@ def test_every_wrong_photo_is_named_in_one_answer(portal, browser, tmp_path):
     heic = tmp_path / "IMG_0412.HEIC"
     heic.write_bytes(len(body).to_bytes(4, "big") + body + b"\x00" * 4000)
     good = photo(tmp_path / "ok.jpg", 1, size=(400, 300))
-    page = open_maker(browser, portal.url)
+    page = movie_maker_page(browser, portal.url)
     for i, f in enumerate([empty, pdf, heic, good]):
         page.set_input_files(f"#f-photo{i}", str(f))
         page.fill(f"#f-caption{i}", f"一言{i + 1}")
@@ -67,7 +55,7 @@ def test_every_wrong_photo_is_named_in_one_answer(portal, browser, tmp_path):
 
 
 def test_publish_says_the_movie_goes_on_the_public_page_before_and_after(portal, browser, tmp_path):
-    page = open_maker(browser, portal.url)
+    page = movie_maker_page(browser, portal.url)
     for i in range(3):
         page.set_input_files(f"#f-photo{i}", str(photo(tmp_path / f"p{i}.jpg", i, size=(400, 300))))
         page.fill(f"#f-caption{i}", f"夏まつり{i + 1}")

@@ -10,18 +10,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from sync_helpers import PASSWORD, needs_chromium, staff_page, staff_session
-
-from server_sync.embedded import start_portal
-from server_sync.staff import add_user
+from sync_helpers import needs_chromium, staff_page, staff_session
 
 
 @pytest.fixture
-def center(tmp_path):  # noqa: ANN001
-    handle = start_portal(f"sqlite:///{tmp_path}/portal.db")
-    add_user(handle.app.state.engine, "staff1", PASSWORD, "staff")
-    yield handle
-    handle.stop()
+def center(staff_site):  # noqa: ANN001, ANN201 - conftest's portal with the login staff1
+    return staff_site
 
 
 @needs_chromium

@@ -11,11 +11,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from photos import photo
-from sync_helpers import PASSWORD, editor_portal, needs_chromium, staff_page
+from sync_helpers import PASSWORD, needs_chromium, staff_page
 
 from server_sync.staff import add_user
 
@@ -26,10 +24,8 @@ pytestmark = needs_chromium
 
 
 @pytest.fixture
-def portal(tmp_path: Path):
-    p = editor_portal(tmp_path, (320, 180))
-    yield p
-    p.stop()
+def portal(editor_site):  # noqa: ANN001, ANN201 - conftest's portal of one group and its editor
+    return editor_site
 
 
 def test_a_photo_too_large_says_how_to_make_it_smaller(portal, browser, tmp_path):

@@ -10,24 +10,18 @@ import pytest
 import requests
 from sync_helpers import PASSWORD
 
-from server_sync.embedded import start_portal
-from server_sync.staff import add_user
-
 FILE = ("\ufeffDate,Time,Time Zone,Gross Sales,Partial Refunds,Total Collected,Transaction ID,Payment ID,Device Name,"
         "Event Type\r\n2026-12-01,10:00:00,Tokyo,¥500,¥0,¥500,tx-1,sq-pay-1,center-1f,Payment\r\n").encode()
 
 
 @pytest.fixture
-def portal(tmp_path):  # noqa: ANN001
-    handle = start_portal(f"sqlite:///{tmp_path}/portal.db")
-    add_user(handle.app.state.engine, "clerk", PASSWORD, "staff")
-    yield handle
-    handle.stop()
+def portal(staff_site):  # noqa: ANN001, ANN201 - conftest's portal with the login staff1
+    return staff_site
 
 
 def test_the_provider_is_named_as_staff_know_it(portal) -> None:  # noqa: ANN001
     s = requests.Session()
-    assert s.post(portal.url + "/staff/login", data={"username": "clerk", "password": PASSWORD},
+    assert s.post(portal.url + "/staff/login", data={"username": "staff1", "password": PASSWORD},
                   timeout=10).status_code == 200
     html = s.get(portal.url + "/staff/reconciliation?month=2026-12", timeout=10).text
     assert re.findall(r'<select id="f-provider" name="provider">(.*?)</select>', html) == [
