@@ -17,6 +17,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from server_sync import i18n
 from server_sync.i18n import N_
 
 
@@ -105,7 +106,7 @@ def stacked_bars(chart_id: str, title: str, labels: list[str], series: list[dict
                  text: Callable[..., str], *, tooltip_labels: list[str] | None = None) -> Markup:
     """Bars per bucket (``labels``), stacked by series (``{"key", "label", "yen": [...], "count": [...]}``).
 
-    ``text`` translates the few words drawn (``text("%(count)s donations", count=n)``).
+    ``text`` translates the few words drawn; counts of donations are in ``lang`` (:func:`i18n.ntext`).
     """
     n = max(1, len(labels))
     # The value axis is written on both sides: on a phone the chart opens scrolled to its right end (the newest
@@ -122,9 +123,10 @@ def stacked_bars(chart_id: str, title: str, labels: list[str], series: list[dict
     scale = plot_h / ticks[-1]
     grand = sum(totals)
     tips = tooltip_labels or labels
-    summary = text(N_("Total %(yen)s, %(count)s donations. Highest: %(max)s on %(when)s."), yen=yen(grand),
-                   count=sum(counts), max=yen(max(totals or [0])),
-                   when=tips[totals.index(max(totals))] if totals and max(totals) else "–")
+    summary = i18n.ntext("Total %(yen)s, %(count)s donation. Highest: %(max)s on %(when)s.",
+                         "Total %(yen)s, %(count)s donations. Highest: %(max)s on %(when)s.", sum(counts), lang,
+                         yen=yen(grand), max=yen(max(totals or [0])),
+                         when=tips[totals.index(max(totals))] if totals and max(totals) else "–")
     out = [f'<svg class="chart" id="{chart_id}" viewBox="0 0 {WIDTH} {height}" width="100%" role="img" '
            f'aria-labelledby="{chart_id}-t {chart_id}-d" data-total-yen="{grand}" data-count="{sum(counts)}" '
            f'xmlns="http://www.w3.org/2000/svg" style="{FONT}">',
@@ -150,7 +152,8 @@ def stacked_bars(chart_id: str, title: str, labels: list[str], series: list[dict
                 continue
             h = v * scale
             y -= h
-            tip = f"{tips[i]} · {s['label']}: {yen(v)} ({text(N_('%(count)s donations'), count=s['count'][i])})"
+            gifts = i18n.ntext("%(count)s donation", "%(count)s donations", s["count"][i], lang)
+            tip = f"{tips[i]} · {s['label']}: {yen(v)} ({gifts})"
             out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
                        f'fill="url(#{chart_id}-p{si})" stroke="#1d2a33" stroke-width="0.6" '
                        f'data-series="{escape(s["key"])}" data-yen="{v}" data-count="{s["count"][i]}">'

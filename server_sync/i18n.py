@@ -12,6 +12,7 @@ from __future__ import annotations
 import gettext
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 DOMAIN = "portal"
 LANGUAGES = ("ja", "en")
@@ -46,6 +47,14 @@ def load(lang: str, locale_dir: Path) -> gettext.NullTranslations:
 @cache
 def translations(lang: str) -> gettext.NullTranslations:
     return load(lang, LOCALE_DIR)
+
+
+def ntext(singular: str, plural: str, n: int, lang: str = DEFAULT, **variables: Any) -> str:
+    """``n`` of something in ``lang`` ("1 donation", "2 donations"; Japanese has one form: "1 件"), with
+    ``%(count)s`` (``n``) and ``variables`` filled in: Python code's counterpart of the templates'
+    ``ngettext("%(count)s donation", "%(count)s donations", n, count=n)``. The catalogs hold the pair as one
+    message (``msgid``/``msgid_plural``; ``nplurals`` in each ``.po``'s header)."""
+    return translations(lang).ngettext(singular, plural, n) % {"count": n, **variables}
 
 
 def require_all() -> None:

@@ -159,10 +159,13 @@ def silence_words(k: dict[str, Any], now_ms: int, lang: str) -> Words | None:
     since = k.get("last_seen_ms") or k.get("enrolled_ms")
     if since is None or now_ms - since < SILENT_MS:
         return None
-    return (N_("No contact from this kiosk for %(days)s days (since %(when)s). Check that it is switched on and "
+    days = (now_ms - since) // 86_400_000
+    # "1 day", not "1 days": a day is when the warning starts, so one day is its most common case.
+    duration: Words = (N_("1 day"), {}) if days == 1 else (N_("%(n)s days"), {"n": days})
+    return (N_("No contact from this kiosk for %(duration)s (since %(when)s). Check that it is switched on and "
                "connected to the network (LAN cable or Wi-Fi). Donations made meanwhile stay on the kiosk and are "
                "sent when it is connected again. If it does not reconnect, call the administrator."),
-            {"days": (now_ms - since) // 86_400_000, "when": pages.when(since, lang)})
+            {"duration": duration, "when": pages.when(since, lang)})
 
 
 CLOCK_TOLERANCE_MS = 30_000
@@ -209,22 +212,48 @@ def clock_words(synced: bool | None, skew_ms: int | None) -> tuple[Words, bool] 
     return (N_("Correct."), {}), False
 
 
+def config_words(applied: int, current: int) -> tuple[Words, str]:
+    """Whether a kiosk runs the newest playlist published for it, in the staff member's words, and its state for
+    the page: ``none`` (nothing published for it), ``ok``, ``waiting`` (it gets the newest at its next sync) or
+    ``other``. ``applied``: the version the kiosk said it runs; ``current``: the newest for it, its kiosk group or
+    all kiosks (queries.fleet). A kiosk takes only a version newer than its own (kiosk/sync/uploader.py), so one
+    that runs a newer version than the newest for it (it left a kiosk group whose playlist was newer) keeps it
+    until something is published for it again."""
+    if current == 0:
+        return (N_("none published"), {}), "none"
+    if applied == current:
+        return (N_("Runs the newest playlist"), {}), "ok"
+    if applied == 0:
+        return (N_("No playlist received yet (it arrives at its next contact)"), {}), "waiting"
+    if applied < current:
+        return (N_("Still on an older playlist (the new one arrives at its next contact)"), {}), "waiting"
+    return (N_("Still on its former kiosk group's playlist. Publish again for all kiosks or for this kiosk to "
+               "switch it."), {}), "other"
+
+
 def kiosks_in_words(fleet: list[dict[str, Any]], lang: str, now_ms: int | None = None) -> list[dict[str, Any]]:
     """:func:`server_sync.queries.fleet`'s kiosks with their clock (``clock_words``, ``clock_bad``:
     :func:`clock_words`), their suspension (``suspended_words``), each alarm (``words``, and ``stored``: the text
-    as the portal stored it, for the details line) and a long silence (``silent_words``: :func:`silence_words`, ""
-    for a kiosk heard from lately) in ``lang``."""
+    as the portal stored it, for the details line), a long silence (``silent_words``: :func:`silence_words`, ""
+    for a kiosk heard from lately) and whether it runs the newest playlist (``config_words``, ``config_state``:
+    :func:`config_words`; ``config_detail``: the version numbers, for the details line) in ``lang``."""
     now = _now_ms() if now_ms is None else now_ms
     out = []
     for k in fleet:
         alarms = alarms_in_words(k["alarms"], lang)
         silent = silence_words(k, now, lang)
         clock = clock_words(k.get("clock_synced"), k.get("clock_skew_ms"))
+        config, config_state = config_words(k["config_applied"], k["config_current"])
+        config_detail = ("" if config_state == "none" else f"v{k['config_applied']}" if config_state == "ok" else
+                         pages.staff_text(N_("runs v%(applied)s, newest for it v%(current)s"), lang,
+                                          applied=k["config_applied"], current=k["config_current"]))
         out.append({**k, "alarms": alarms, "clock_words": words_text(clock[0], lang) if clock else "",
                     "clock_bad": bool(clock and clock[1]),
                     "suspended_words": words_text(suspension_words(k["suspended_reason"]),
                                                   lang) if k["suspended_ms"] else "",
-                    "silent_words": words_text(silent, lang) if silent else ""})
+                    "silent_words": words_text(silent, lang) if silent else "",
+                    "config_words": words_text(config, lang), "config_state": config_state,
+                    "config_detail": config_detail})
     return out
 
 

@@ -161,7 +161,10 @@ def environment(lang: str) -> Environment:
         undefined=StrictUndefined,  # a misspelt field is an error, not an empty cell
         auto_reload=False,  # templates are package files: no stat() per request
     )
-    # newstyle: _("%(count)s donations", count=n) formats after translating, escaping the values.
+    # newstyle: _("Points used for %(project)s", project=p) formats after translating, escaping the values.
+    # A count is a plural message, public and staff text alike: ngettext("%(count)s donation",
+    # "%(count)s donations", n, count=n) ("1 donation", "2 donations"; Japanese has one form, nplurals=1).
+    # Python code: i18n.ntext().
     env.install_gettext_translations(i18n.translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(when=partial(when, lang=lang), day=partial(day, lang=lang), iso=iso, yen=yen)
     env.globals.update(lang=lang, other="en" if lang == "ja" else "ja", language_names=LANGUAGE_NAMES, css=CSS,

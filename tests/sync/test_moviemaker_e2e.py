@@ -126,7 +126,7 @@ def test_an_editor_makes_a_movie_staff_play_it_on_a_real_kiosk_and_a_gift_there_
         staffer.select_option("#f-i0_project", "kodomo-shokudo")
         staffer.click("#publish")
         staffer.wait_for_url("**/staff/playlists?done=published")
-        version = int(staffer.locator("tr[data-target=all] td").nth(1).inner_text()[1:])
+        version = int(staffer.locator("tr[data-target=all]").get_attribute("data-version") or 0)
 
         # --- a real kiosk process adopts it and plays it -------------------------------------------------------
         sim_port = free_port()

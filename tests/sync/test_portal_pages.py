@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -18,16 +19,20 @@ from server_sync.staff import add_user
 from server_sync.wire.receipt import receipt_code
 
 PKG = Path(pages.__file__).parent
-# The names templates and pages.py call to translate: Jinja's _(), the staff/login helpers, and the N_ marker.
+# The names templates and pages.py call to translate: Jinja's _(), the staff/login helpers, and the N_ marker;
+# plurals (a message for one and one for more): Jinja's ngettext() and {% trans count=n %}, and i18n.ntext().
 KEYWORDS = {"_": None, "gettext": None, "staff_": None, "both": None, "staff_text": None, "both_languages": None,
-            "N_": None}
+            "N_": None, "ngettext": (1, 2), "ntext": (1, 2)}
 EVIL = "<script>alert('x')</script>"
 ESCAPED = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
 
 
-def used_msgids() -> dict[str, str]:
+Msgid = str | tuple[str, str]  # a plural message: (msgid, msgid_plural), as Babel reads it from code and .po
+
+
+def used_msgids() -> dict[Msgid, str]:
     """Every message id the portal's templates and Python code translate, with where it is used."""
-    found: dict[str, str] = {}
+    found: dict[Msgid, str] = {}
     method_map = [("templates/**.html", "jinja2.ext:babel_extract"), ("**.py", "python")]
     for filename, _lineno, message, _comments, _ctx in extract_from_dir(
             str(PKG), method_map, keywords=KEYWORDS, options_map={"templates/**.html": {"silent": "false"}}):
@@ -36,9 +41,19 @@ def used_msgids() -> dict[str, str]:
     return found
 
 
-def catalog(lang: str) -> dict[str, str]:
+def catalog(lang: str) -> dict[Msgid, Any]:
+    """msgid: msgstr; a plural message is (msgid, msgid_plural): (msgstr[0], ...), one form per the header's
+    ``nplurals`` (checked here: Japanese has one form, English two)."""
     with (PKG / "locale" / lang / "LC_MESSAGES" / f"{i18n.DOMAIN}.po").open("rb") as f:
-        return {m.id: m.string for m in read_po(f, locale=lang) if m.id}
+        cat = read_po(f, locale=lang)
+    assert cat.num_plurals == {"ja": 1, "en": 2}[lang], f"{lang}: Plural-Forms nplurals in the header"
+    for m in cat:
+        assert not m.pluralizable or len(m.string) == cat.num_plurals, f"{lang}: {m.id}: one msgstr[i] a form"
+    return {m.id: m.string for m in cat if m.id}
+
+
+def _placeholders(text: str) -> list[str]:
+    return sorted(re.findall(r"%\((\w+)\)s", text))
 
 
 def test_every_portal_string_is_in_both_catalogs_and_translated_into_japanese():
@@ -50,11 +65,13 @@ def test_every_portal_string_is_in_both_catalogs_and_translated_into_japanese():
         assert not missing, f"msgids used but not in the {lang} portal.po: {missing}"
         unused = sorted(set(cat) - set(used))
         assert not unused, f"msgids in the {lang} portal.po that nothing uses: {unused}"
-    empty = sorted(m for m, s in ja.items() if not s.strip())
+    empty = sorted(str(m) for m, s in ja.items() if not all(f.strip() for f in ([s] if isinstance(s, str) else s)))
     assert not empty, f"untranslated in ja/portal.po: {empty}"
-    # A placeholder the Japanese lost or renamed would be a KeyError when the page renders.
+    # A placeholder the Japanese lost or renamed would be a KeyError when the page renders. A plural's forms all
+    # take the same values (the count and the rest).
     for m, s in ja.items():
-        assert sorted(re.findall(r"%\((\w+)\)s", m)) == sorted(re.findall(r"%\((\w+)\)s", s)), m
+        ids, forms = ([m], [s]) if isinstance(m, str) else (list(m), list(s))
+        assert len({tuple(_placeholders(t)) for t in ids + forms}) == 1, m
 
 
 def test_the_compiled_catalogs_are_the_current_po_files():
@@ -62,7 +79,12 @@ def test_the_compiled_catalogs_are_the_current_po_files():
     for lang in i18n.LANGUAGES:
         t = i18n.translations(lang)
         for msgid, msgstr in catalog(lang).items():
-            assert t.gettext(msgid) == (msgstr or msgid), f"{lang}: {msgid!r}: recompile with `pip install -e .`"
+            if isinstance(msgid, str):
+                assert t.gettext(msgid) == (msgstr or msgid), f"{lang}: {msgid!r}: recompile with `pip install -e .`"
+                continue
+            for n in (1, 2, 5):  # English: one, other; Japanese: one form for every n
+                form = msgstr[0 if lang == "ja" else int(n != 1)] or msgid[int(n != 1)]
+                assert t.ngettext(*msgid, n) == form, f"{lang}: {msgid!r}: recompile with `pip install -e .`"
 
 
 def test_user_text_is_escaped_on_every_page_that_shows_it(portal, rig):

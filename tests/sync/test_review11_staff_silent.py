@@ -77,3 +77,16 @@ def test_a_kiosk_heard_from_within_a_day_is_not_called_silent(fleet) -> None:  #
     assert r.status_code == 200
     assert 'id="silent"' not in r.text and "警告はありません" in r.text
     assert 'class="bad silent"' not in s.get(fleet.url + "/staff/kiosks", timeout=10).text
+
+
+def test_one_day_of_silence_is_said_in_the_singular() -> None:
+    """A day is when the warning starts, so "1 day" is its most common case (not "1 days"); Japanese 「1日間」."""
+    from server_sync.operator import silence_words, words_text
+
+    now = int(time.time() * 1000)
+    said_as = ((1, "for 1 day (since", "この端末から1日間（"), (3, "for 3 days (since", "この端末から3日間（"))
+    for days, en, ja in said_as:
+        k = {"last_seen_ms": now - days * 86_400_000 - 3_600_000}
+        said = silence_words(k, now, "en")
+        assert said is not None and en in words_text(said, "en")
+        assert ja in words_text(silence_words(k, now, "ja"), "ja")  # type: ignore[arg-type]
