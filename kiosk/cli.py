@@ -1,8 +1,10 @@
 """The ``kiosk`` command line.
 
 Exit codes: 0 success; 1 the operation failed or did not finish (a ledger invalid,
-the portal unreachable, no reader found); 2 bad config or usage. A command that did
-not do its job never exits 0. Errors are one clear message, never a traceback.
+the portal unreachable, no reader found); 2 bad config or usage; 75 (``kiosk run`` under
+systemd only) a bad config was shown on the lobby screen and its file has changed since
+(kiosk/app/config_fault.py). A command that did not do its job never exits 0. Errors are
+one clear message, never a traceback.
 """
 
 from __future__ import annotations
@@ -166,7 +168,22 @@ def _run(args: argparse.Namespace) -> int:
 
     # A bad file raises ConfigError: exit 2 with every problem listed. An unchanged file that validated at the
     # last start comes from the validated-config cache (kiosk/config/cache.py): a restart is dark that much less.
-    cfg, cached = load_run_config(args.config)
+    try:
+        cfg, cached = load_run_config(args.config)
+    except ConfigError as exc:
+        # As the lobby screen (under systemd, with a display) a bad config is shown on it, not a black screen in
+        # a restart loop, until the file changes (kiosk/app/config_fault.py; imported on this path only). By
+        # hand, or with no display: every problem on stderr and exit 2 (main), as before.
+        import os
+
+        if not os.environ.get("NOTIFY_SOCKET"):  # by hand: not even pygame is imported
+            raise
+        from kiosk.app.config_fault import show
+
+        code = show(exc)
+        if code is None:
+            raise
+        return code
     setup_logging(cfg.kiosk.log_level)  # run_kiosk sets it up again (same handler, replaced): one line per event
     import logging
 
