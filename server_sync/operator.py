@@ -159,13 +159,11 @@ def silence_words(k: dict[str, Any], now_ms: int, lang: str) -> Words | None:
     since = k.get("last_seen_ms") or k.get("enrolled_ms")
     if since is None or now_ms - since < SILENT_MS:
         return None
-    days = (now_ms - since) // 86_400_000
-    # "1 day", not "1 days": a day is when the warning starts, so one day is its most common case.
-    duration: Words = (N_("1 day"), {}) if days == 1 else (N_("%(n)s days"), {"n": days})
+    # In days (a day is when the warning starts), and "1 day" then, not "1 days": its most common case.
     return (N_("No contact from this kiosk for %(duration)s (since %(when)s). Check that it is switched on and "
                "connected to the network (LAN cable or Wi-Fi). Donations made meanwhile stay on the kiosk and are "
                "sent when it is connected again. If it does not reconnect, call the administrator."),
-            {"duration": duration, "when": pages.when(since, lang)})
+            {"duration": _about(now_ms - since), "when": pages.when(since, lang)})
 
 
 CLOCK_TOLERANCE_MS = 30_000
