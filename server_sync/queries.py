@@ -421,7 +421,7 @@ def donations_csv_parts(engine: Engine) -> Iterator[str]:
     import csv
     import io
 
-    tz = ZoneInfo("Asia/Tokyo")
+    tz = JST
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     buf.write("\ufeff")
@@ -457,7 +457,7 @@ def dashboard(engine: Engine, now_ms: int, group_id: str | None = None) -> dict[
 
     With ``group_id`` (a group editor's view) the money is that group's projects' only.
     """
-    tz = ZoneInfo("Asia/Tokyo")
+    tz = JST
     now = datetime.fromtimestamp(now_ms / 1000, tz)
     day0 = int(now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp() * 1000)
     month0 = int(now.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp() * 1000)
