@@ -46,6 +46,12 @@ def _date_words(d: date, lang: str) -> str:
     return f"{d.day} {_MONTHS_EN[d.month - 1]} {d.year}" if lang == "en" else f"{d.year}年{d.month}月{d.day}日"
 
 
+def month_words(d: date, lang: str) -> str:
+    """The month of ``d`` as staff read it: 「2026年12月」, "Dec 2026" (pages keep ``YYYY-MM`` for addresses and CSV
+    only, as they keep ISO days: docs/portal.md, "Dates and times")."""
+    return f"{_MONTHS_EN[d.month - 1]} {d.year}" if lang == "en" else f"{d.year}年{d.month}月"
+
+
 def when(ms: int | None, lang: str = i18n.DEFAULT) -> str:
     """A moment as people read it, in Japan time: 「2026年12月7日 5:36」, "7 Dec 2026, 05:36"; "–" for none.
     For pages only: CSV, JSON and ``<time datetime>`` keep ISO 8601 (:func:`iso`)."""

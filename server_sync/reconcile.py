@@ -593,14 +593,6 @@ def month_bounds(month: str | None, today: date) -> tuple[date, date, str]:
     return first, last, first.strftime("%Y-%m")
 
 
-def month_words(d: date, lang: str) -> str:
-    """The month of ``d`` as staff read it: 「2026年12月」, "Dec 2026" (pages keep ``YYYY-MM`` for addresses and CSV
-    only, as they keep ISO days: docs/portal.md, "Dates and times")."""
-    from server_sync.pages import _MONTHS_EN
-
-    return f"{_MONTHS_EN[d.month - 1]} {d.year}" if lang == "en" else f"{d.year}年{d.month}月"
-
-
 def closeout_checks(engine: Engine) -> list[dict[str, Any]]:
     """Every close-out entry against the portal's recomputation as of its seq (oldest first), in the
     shape ``queries.reconciliation`` always had: kiosk_id, seq, business_date, kiosk, portal, match."""
@@ -692,8 +684,8 @@ def install(app: FastAPI, engine: Engine) -> None:
         return pages.staff_page("staff_reconciliation.html", lang, items=kiosk_days(engine, first, last), month=m,
                                 prev=before.strftime("%Y-%m"), next=after.strftime("%Y-%m"),
                                 # What people read (「2026年12月」, "Dec 2026"); the addresses keep YYYY-MM.
-                                month_words=month_words(first, lang), prev_words=month_words(before, lang),
-                                next_words=month_words(after, lang), imports=imports(engine), providers=PROVIDERS,
+                                month_words=pages.month_words(first, lang), prev_words=pages.month_words(before, lang),
+                                next_words=pages.month_words(after, lang), imports=imports(engine), providers=PROVIDERS,
                                 provider_names=PROVIDER_NAMES,
                                 errors=[pages.staff_text(t, lang, **a) for t, a in (errors or [])][:MAX_ERRORS + 1],
                                 more=max(0, len(errors or []) - MAX_ERRORS), notice=notice,
