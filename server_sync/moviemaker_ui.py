@@ -147,9 +147,11 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, size: tuple[int, int]
             # with a link to that page when it has one (an inactive project without donations has none).
             public_url = (f"/p/{job['project_id']}" if any(p["id"] == job["project_id"]
                                                            for p in queries.projects(engine)) else None)
-            return pages.staff_page("staff_movie.html", lang, job=job, published=movies.is_published(engine, job),
+            published = movies.is_published(engine, job)
+            return pages.staff_page("staff_movie.html", lang, job=job, published=published,
                                     same_as=same, failure=_failure(job, lang), notice=notice_of(request, lang),
-                                    public_url=public_url, on_kiosks=_playing(engine, job), nav="movies", **c)
+                                    public_url=public_url, on_kiosks=published and _playing(engine, job),
+                                    nav="movies", **c)
         return ui.page(request, "any", render)
 
     @app.get("/staff/movies/{job_id}/job", tags=["staff"])
@@ -220,8 +222,9 @@ def same_as(engine: Engine, job: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _playing(engine: Engine, job: dict[str, Any]) -> bool:
-    """Whether the movie is in a playlist kiosks run now (the staff put it there): its page says so."""
-    if not job.get("sha256") or not movies.is_published(engine, job):
+    """Whether the movie (published: the caller knows) is in a playlist kiosks run now (the staff put it there): its
+    page says so."""
+    if not job.get("sha256"):
         return False
     with engine.connect() as conn:
         return job["sha256"] in movies.on_kiosks(conn)
