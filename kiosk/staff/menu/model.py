@@ -396,11 +396,7 @@ class MenuModel:
 
     def _day(self, iso: str) -> str:
         """A report's ``2025-11-21`` as staff say it, 「11月21日(金)」 / "Fri 21 Nov" (the CLI keeps the ISO day)."""
-        try:
-            today = self.s.ledger.business_date()
-        except Exception:  # noqa: BLE001 - only decides whether the year is said
-            today = None
-        return days.plain_iso_day(self.lang, iso, today)
+        return days.plain_iso_day(self.lang, iso, self.s.ledger.business_date())
 
     def _ok_index(self) -> int:
         return next((i for i, b in enumerate(self.view().all_buttons) if b.action == "pin_ok"), 0)
