@@ -7,8 +7,10 @@ changes:
 
 - in large type, in plain Japanese and then in English, that donations are not taken now and that the
   administrator is to be called;
-- in small type, the config file's path and its first problems (``ConfigError``'s list), for whoever is
-  called to read off the screen or a phone photo.
+- the config file's path and its first problems (``ConfigError``'s list), each first in plain Japanese
+  (:meth:`kiosk.config.problems.Problem.say`: which setting, what is wrong with it, what it should be) for
+  the staff, and under it, smaller, as ``kiosk run`` prints it in English, for whoever is called to read off
+  the screen or a phone photo.
 
 Meanwhile it tells systemd ``READY=1``, a one-line ``STATUS=``, and ``WATCHDOG=1`` while frames are presented
 (so the watchdog does not kill it), logs the problems once, and looks at the file (:func:`_stamp`) every
@@ -30,13 +32,14 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pygame
 
 from kiosk.config import ConfigError
+from kiosk.config.problems import Problem, other
 from kiosk.ops.logsetup import setup_logging
 from kiosk.ops.notify import Notifier, Watchdog
 from kiosk.player.display import REDRAW_EVENTS, Display
@@ -70,13 +73,26 @@ HEADLINE = ("Donations cannot be accepted right now because of a mistake in the 
 """The large sentence, as msgids: drawn in Japanese, then in English below it."""
 
 
-def _problem_lines(exc: ConfigError) -> list[str]:
-    return [p for p in exc.problems if p] or [str(exc)]
+JA_LINES = 3
+"""Lines of a problem's Japanese wording at most (a long one is cut with "…"; the English is beneath)."""
+
+EN_LINES = 2
+"""Lines of a problem's English line at most (a long list of valid keys is cut)."""
 
 
-def render(surface: pygame.Surface, path: str, problems: list[str], theme: Theme = THEME) -> None:
+def _problem_list(exc: ConfigError) -> list[Problem]:
+    return [p for p in exc.details if p.text] or [other(str(exc))]
+
+
+def _cut(lines: list[str], n: int) -> list[str]:
+    return lines if len(lines) <= n else [*lines[:n - 1], lines[n - 1].rstrip() + "…"]
+
+
+def render(surface: pygame.Surface, path: str, problems: Sequence[Problem | str], theme: Theme = THEME) -> None:
     """Draw the fault screen on ``surface`` (any size; on a panel narrower than 3:2 in a 3:2 area across its
-    middle, :func:`kiosk.ui.widgets.layout_rect`): a pure function of its arguments."""
+    middle, :func:`kiosk.ui.widgets.layout_rect`): a pure function of its arguments. A problem given as a
+    string (its English line only) is said in Japanese as "the settings file has a mistake"."""
+    items = [p if isinstance(p, Problem) else other(p) for p in problems]
     chrome.scrim(surface, theme)
     area = ui.layout_rect(surface.get_size())
     area.centery = surface.get_height() // 2  # a notice, not a step within reach: in the middle of a tall panel
@@ -95,11 +111,12 @@ def render(surface: pygame.Surface, path: str, problems: list[str], theme: Theme
     right = w - px(0.05)
 
     big = chrome.fit_text(s, "\n".join(ja(m) for m in HEADLINE), pygame.Rect(left, px(0.05), right - left, px(0.3)),
-                          px(0.058), theme.text, bold=True)
+                          px(0.052), theme.text, bold=True)
     eng = chrome.fit_text(s, "\n".join(en(m) for m in HEADLINE),
-                          pygame.Rect(left, big.bottom + px(0.02), right - left, px(0.11)), px(0.036), theme.muted)
+                          pygame.Rect(left, big.bottom + px(0.02), right - left, px(0.09)), px(0.03), theme.muted)
 
-    # Small type: for whoever is called (an engineer, over the phone or from a photo).
+    # Smaller type: the file and its problems, each in plain Japanese for the staff, then in English for whoever
+    # is called (an engineer, over the phone or from a photo).
     x = px(0.05)
     y = max(eng.bottom, centre[1] + r) + px(0.03)
     pygame.draw.line(s, theme.muted, (x, y), (right, y), max(1, px(0.002)))
@@ -107,26 +124,37 @@ def render(surface: pygame.Surface, path: str, problems: list[str], theme: Theme
     small = px(0.027)
     f = ui.font(small)
     pitch = int(f.get_linesize() * ui.LINE_SPACING)
+    jsize, esize = px(0.028), px(0.019)  # a problem: in Japanese for the staff, then in English, smaller
+    jf, ef = ui.font(jsize), ui.font(esize)
+    jpitch, epitch = int(jf.get_linesize() * ui.LINE_SPACING), int(ef.get_linesize() * ui.LINE_SPACING)
     footer = [ja("When the file is corrected and saved, the kiosk starts again by itself."),
               en("When the file is corrected and saved, the kiosk starts again by itself.")]
     foot_top = h - px(0.03) - (pitch * (len(footer) - 1) + f.get_height())
     y = ui.text(s, ja("Config file: {path}").format(path=path), (x, y), small, theme.accent, bold=True,
                 max_width=right - x).bottom + px(0.008)
-    y = ui.text(s, ja("Problems found: {n}").format(n=len(problems)), (x, y), small, theme.text,
+    y = ui.text(s, ja("Problems found: {n}").format(n=len(items)), (x, y), small, theme.text,
                 bold=True).bottom + px(0.008)
     shown = 0
-    bullet = f.size("・")[0]
-    for i, p in enumerate(problems[:MAX_PROBLEMS]):
-        lines = ui.wrap(p, f, right - x - bullet)[:2]  # a long list of valid keys is cut after two lines
-        height = pitch * (len(lines) - 1) + f.get_height()
-        more = 0 if i + 1 == len(problems) else pitch  # room for the "and N more" line under it
-        if y + height + more > foot_top - px(0.01):
-            break
-        ui.text(s, "・", (x, y), small, theme.text)
-        y = ui.text(s, "\n".join(lines), (x + bullet, y), small, theme.text).bottom + px(0.004)
+    bullet = jf.size("・")[0]
+    gap = px(0.01)
+    for i, p in enumerate(items[:MAX_PROBLEMS]):
+        jlines = _cut(ui.wrap(p.say(ja), jf, right - x - bullet), JA_LINES)
+        elines = _cut(ui.wrap(p.text, ef, right - x - bullet), EN_LINES)
+        jheight = jpitch * (len(jlines) - 1) + jf.get_height()
+        more = 0 if i + 1 == len(items) else pitch  # room for the "and N more" line under it
+        room = foot_top - px(0.01) - more - y
+        if jheight + px(0.002) + epitch * (len(elines) - 1) + ef.get_height() > room:
+            elines = []  # the staff's words first: the English is in the journal (and `kiosk doctor`)
+            if jheight > room:
+                break
+        ui.text(s, "・", (x, y), jsize, theme.text)
+        y = ui.text(s, "\n".join(jlines), (x + bullet, y), jsize, theme.text).bottom
+        if elines:
+            y = ui.text(s, "\n".join(elines), (x + bullet, y + px(0.002)), esize, theme.muted).bottom
+        y += gap
         shown += 1
-    if shown < len(problems):
-        ui.text(s, ja("… and {n} more (all of them are in the log)").format(n=len(problems) - shown), (x, y),
+    if shown < len(items):
+        ui.text(s, ja("… and {n} more (all of them are in the log)").format(n=len(items) - shown), (x, y),
                 small, theme.muted)
     ui.text(s, "\n".join(footer), (x, foot_top), small, theme.muted)
 
@@ -190,7 +218,7 @@ def show(exc: ConfigError, *, env: Mapping[str, str] | None = None) -> int | Non
 
 def _loop(exc: ConfigError, watched: Path | None, stamp: tuple[int, int, int, int] | None, display: Display,
           env: Mapping[str, str]) -> int:
-    problems = _problem_lines(exc)
+    problems = _problem_list(exc)
     path_shown = str(watched.absolute()) if watched else exc.path
     frames = [0]
     notifier = Notifier(env=env)
@@ -213,7 +241,7 @@ def _loop(exc: ConfigError, watched: Path | None, stamp: tuple[int, int, int, in
 
     try:
         present(True)
-        first = problems[0]
+        first = problems[0].text
         notifier.ready(f"config error, fault screen shown: {exc.path}: {len(problems)} "
                        f"problem{'s' if len(problems) != 1 else ''} ({first}); waiting for the file to change")
         log.error("%s ⏎ kiosk run cannot start: the fault screen is shown until the file changes", exc)

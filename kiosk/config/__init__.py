@@ -17,6 +17,7 @@ Areas (each a module here; every field carries its docstring, which is the docum
     staff     [staff] [closeout] [volunteer] [export] [status]
     tree      KioskConfig, the root, and the loader
     files     reading a file, ConfigError (standard library only)
+    problems  a problem as data (kind, place, figures), said in plain Japanese on the fault screen (stdlib only)
     plain     the config as plain objects, and the behaviour models and copies share (standard library only)
     cache     the validated-config cache of ``kiosk run`` (``load_run_config``), which holds plain copies
 

@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from kiosk.config import problems as pk
+from kiosk.config.problems import Problem
 
 ENV_VAR = "KIOSK_CONFIG"
 
@@ -23,13 +28,17 @@ NEAR_NAMES_SCANNED = 1000
 
 
 class ConfigError(Exception):
-    """A config file that cannot be used. ``str()`` is the full report."""
+    """A config file that cannot be used. ``str()`` is the full report. ``problems``: each problem's English
+    line; ``details``: the same problems as :class:`~kiosk.config.problems.Problem` (kind, place, figures), from
+    which the fault screen says them in plain Japanese. A problem given as a string is of kind ``other``."""
 
-    def __init__(self, path: str, problems: list[str]):
+    def __init__(self, path: str, problems: Sequence[str | Problem]):
         self.path = path
-        self.problems = problems
-        lines = [f"config {path}: {len(problems)} problem{'s' if len(problems) != 1 else ''}"]
-        lines += [f"  - {p}" for p in problems]
+        self.details = [p if isinstance(p, Problem) else pk.other(p) for p in problems]
+        self.problems = [p.text for p in self.details]
+        n = len(self.problems)
+        lines = [f"config {path}: {n} problem{'s' if n != 1 else ''}"]
+        lines += [f"  - {p}" for p in self.problems]
         super().__init__("\n".join(lines))
 
 
@@ -38,7 +47,8 @@ def read_config_bytes(path: str | os.PathLike | None = None) -> tuple[Path, byte
     if path is None:
         path = os.environ.get(ENV_VAR)
         if not path:
-            raise ConfigError("(none)", [f"no config file given: pass --config FILE or set {ENV_VAR}"])
+            raise ConfigError("(none)", [Problem(pk.NO_FILE,
+                                                 f"no config file given: pass --config FILE or set {ENV_VAR}")])
     p = Path(path)
     try:
         return p, p.read_bytes()
@@ -47,7 +57,8 @@ def read_config_bytes(path: str | os.PathLike | None = None) -> tuple[Path, byte
     except PermissionError as exc:
         raise ConfigError(str(p), [_unreadable(p, exc)]) from None
     except OSError as exc:
-        raise ConfigError(str(p), [f"cannot read file: {exc.strerror or exc}"]) from None
+        raise ConfigError(str(p), [Problem(pk.UNREADABLE, f"cannot read file: {exc.strerror or exc}",
+                                           figures={"path": str(p), "user": None})]) from None
 
 
 def _near_name(folder: Path, name: str, *, folders: bool) -> str | None:
@@ -76,7 +87,7 @@ def _near_name(folder: Path, name: str, *, folders: bool) -> str | None:
     return close[0] if close else None
 
 
-def _missing(p: Path) -> str:
+def _missing(p: Path) -> Problem:
     """"file does not exist", with the folder that is missing, if one is, and a "did you mean"."""
     missing = p
     for parent in reversed(p.parents):  # top down: the first folder on the way that is not there
@@ -85,9 +96,12 @@ def _missing(p: Path) -> str:
             break
     near = _near_name(missing.parent, missing.name, folders=missing is not p)
     hint = f" (did you mean {missing.parent / near}?)" if near else ""
+    # near: a file's name in the same folder; a folder by its whole path
+    figures = {"path": str(p), "folder": str(missing) if missing is not p else None,
+               "near": (near if missing is p else str(missing.parent / near)) if near else None}
     if missing is not p:
-        return f"file does not exist: there is no folder {missing}{hint}"
-    return f"file does not exist{hint}"
+        return Problem(pk.FILE_MISSING, f"file does not exist: there is no folder {missing}{hint}", figures=figures)
+    return Problem(pk.FILE_MISSING, f"file does not exist{hint}", figures=figures)
 
 
 def _user() -> str:
@@ -112,14 +126,15 @@ def _closed_folder(p: Path) -> Path | None:
     return None
 
 
-def _unreadable(p: Path, exc: OSError) -> str:
+def _unreadable(p: Path, exc: OSError) -> Problem:
     """Who could not read it, the user the kiosk runs as, and the owner and mode that let it (docs/deploy.md)."""
     who = _user()
+    figures = {"path": str(p), "user": who}
     text = f'cannot read file: {exc.strerror or exc} (read as user "{who}")'
     folder = _closed_folder(p)
     if folder is not None and folder != p.absolute().parent:
-        return (f"{text}; the folder {folder} is closed to that user: keep the config where the kiosk can read it, "
-                f"as /etc/kiosk/kiosk.toml (docs/deploy.md)")
+        return Problem(pk.UNREADABLE, f"{text}; the folder {folder} is closed to that user: keep the config where "
+                       f"the kiosk can read it, as /etc/kiosk/kiosk.toml (docs/deploy.md)", figures=figures)
     fixes = [f"sudo chown root:{KIOSK_USER} {folder} && sudo chmod 750 {folder}"] if folder is not None else []
     fixes.append(f"sudo chown root:{KIOSK_USER} {p} && sudo chmod 640 {p}")
     text += (f'; the kiosk runs as user "{KIOSK_USER}" and reads it through the group {KIOSK_USER}: the file must be '
@@ -128,7 +143,7 @@ def _unreadable(p: Path, exc: OSError) -> str:
              + ": " + " && ".join(fixes))
     if who != KIOSK_USER:
         text += f" (then run kiosk commands as that user: sudo -u {KIOSK_USER} kiosk …)"
-    return text
+    return Problem(pk.UNREADABLE, text, figures=figures)
 
 
 def parse_toml(p: Path, raw: bytes) -> dict[str, Any]:
@@ -136,6 +151,18 @@ def parse_toml(p: Path, raw: bytes) -> dict[str, Any]:
     try:
         return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise ConfigError(str(p), [f"not UTF-8 text: {exc.reason} at byte {exc.start}"]) from None
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ConfigError(str(p), [Problem(pk.NOT_UTF8, f"not UTF-8 text: {exc.reason} at byte {exc.start}",
+                                           figures={"line": line})]) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(p), [f"TOML syntax: {exc}"]) from None
+        raise ConfigError(str(p), [Problem(pk.TOML_SYNTAX, f"TOML syntax: {exc}", figures=_toml_where(exc))]) from None
+
+
+def _toml_where(exc: tomllib.TOMLDecodeError) -> dict[str, int | None]:
+    """The line and column of a TOML error (attributes from Python 3.14; before, only in tomllib's message)."""
+    line, column = getattr(exc, "lineno", None), getattr(exc, "colno", None)
+    if line is None:
+        at = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        if at:
+            line, column = int(at.group(1)), int(at.group(2))
+    return {"line": line, "column": column}

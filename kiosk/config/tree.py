@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, ValidatorFunctionWrapHandler, field_validator
 
+from kiosk.config import problems as pk
 from kiosk.config.base import Section, check_items
 from kiosk.config.donation import DonationSection, Project
 from kiosk.config.files import ENV_VAR, ConfigError, parse_toml, read_config_bytes
@@ -114,8 +115,24 @@ _PATTERNS = {
 _SECRET_KEYS = frozenset({"pin_hash"})
 """Keys whose wrong value is never repeated in the report: staff write the PIN itself in ``pin_hash``."""
 
-_ARRAYS_OF_TABLES = frozenset({"projects", "playlist", "slides", "activities", "windows"})
+_ARRAYS_OF_TABLES = pk.ARRAYS_OF_TABLES
 """Keys written as ``[[name]]`` tables: a single ``[name]`` is the commonest way to get them wrong."""
+
+_EXPECTED = {
+    "string_type": "text", "int_type": "integer", "int_parsing": "integer", "int_from_float": "integer",
+    "float_type": "number", "float_parsing": "number", "bool_type": "bool", "bool_parsing": "bool",
+    "list_type": "list", "tuple_type": "list", "set_type": "list", "frozen_set_type": "list", "path_type": "path",
+    "model_type": "table", "dict_type": "table",
+}
+"""pydantic's error types for a value of the wrong kind, and the kind the key takes (``wrong_type``)."""
+
+_RANGES = {
+    "greater_than_equal": ("min", "value", "ge"), "greater_than": ("above", "value", "gt"),
+    "less_than_equal": ("max", "value", "le"), "less_than": ("below", "value", "lt"),
+    "string_too_short": ("min", "chars", "min_length"), "string_too_long": ("max", "chars", "max_length"),
+    "too_short": ("min", "items", "min_length"), "too_long": ("max", "items", "max_length"),
+}
+"""pydantic's error types for a value out of its range (``out_of_range``): bound, what is measured, ctx key."""
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
@@ -149,43 +166,70 @@ def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
-def _describe(err: dict[str, Any], root: type[BaseModel]) -> str:
+def _describe(err: dict[str, Any], root: type[BaseModel]) -> pk.Problem:
+    """One of pydantic's errors as a problem: its English line, and its kind, place and figures."""
     loc = tuple(err["loc"])
     path = _dotted(loc)
-    if err["type"] == "extra_forbidden":
+    kind = err["type"]
+    secret = bool(loc) and loc[-1] in _SECRET_KEYS
+    value = err.get("input")
+    got = None if secret or kind == "missing" else pk.toml_value(value)
+
+    def problem(k: str, text: str, **figures: Any) -> pk.Problem:
+        return pk.Problem(k, text, loc, figures)
+
+    if kind == "extra_forbidden":
         owner = _model_at(root, loc[:-1])
         key = str(loc[-1])
         names = [n for n in (owner.model_fields if owner else {}) if n != "base_dir"]
         close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
         hint = f" (did you mean {close[0]!r}?)" if close else (f" (valid keys: {', '.join(names)})" if names else "")
-        return f"{path}: unknown key{hint}"
-    if err["type"] == "missing":
-        return f"{path}: required key is missing"
+        return problem(pk.UNKNOWN_KEY, f"{path}: unknown key{hint}", suggest=close[0] if close else None,
+                       top_key=len(loc) == 1 and not isinstance(value, dict))
+    if kind == "missing":
+        return problem(pk.MISSING_KEY, f"{path}: required key is missing")
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
-    if err["type"] == "string_pattern_mismatch":
+    suggest = _suggestion(err)
+    figures: dict[str, Any] = {"got": got, "suggest": suggest}
+    k = pk.OTHER
+    if kind in _EXPECTED:
+        k, figures["expected"] = pk.WRONG_TYPE, _EXPECTED[kind]
+    elif kind in _RANGES:
+        bound, measure, key = _RANGES[kind]
+        k = pk.OUT_OF_RANGE
+        figures.update(bound=bound, measure=measure, limit=err.get("ctx", {}).get(key))
+    elif kind in ("literal_error", "enum"):
+        k, figures["choices"] = pk.NOT_A_CHOICE, _choices(err)
+    if kind == "string_pattern_mismatch":
         msg = _PATTERNS.get(str(err.get("ctx", {}).get("pattern", "")), msg)
-    elif err["type"] == "list_type" and loc and loc[-1] in _ARRAYS_OF_TABLES:
+    elif kind == "list_type" and loc and loc[-1] in _ARRAYS_OF_TABLES:
         header = ".".join(str(p) for p in loc if isinstance(p, str))
-        return (f"{path}: write [[{header}]] with double brackets, once above each entry "
-                f"(a single [{header}] is one table, not a list)")
-    elif err["type"] in ("model_type", "dict_type") and loc and isinstance(loc[-1], str):
-        return f"{path}: must be a [{path}] section (a table of keys), not a single value"
-    elif err["type"] == "path_type":
+        return problem(pk.WRONG_TYPE, f"{path}: write [[{header}]] with double brackets, once above each entry "
+                       f"(a single [{header}] is one table, not a list)", expected="tables", table=header, got=None)
+    elif kind in ("model_type", "dict_type") and loc and isinstance(loc[-1], str):
+        return problem(pk.WRONG_TYPE, f"{path}: must be a [{path}] section (a table of keys), not a single value",
+                       expected="table", table=path, got=got)
+    elif kind == "path_type":
         msg = "must be a file or folder path in quotes, e.g. \"/var/lib/kiosk\""
-    if loc and loc[-1] in _SECRET_KEYS:
+    if secret:
         # never echoed: a PIN written where its hash goes would go to the journal (and the USB log export)
-        return f"{path}: {msg}"
-    if "input" in err and err["type"] not in ("model_type",) and not isinstance(err["input"], (dict, list)):
-        hint = _value_hint(err)
-        return f"{path}: {msg} (got {err['input']!r}{hint})"
-    return f"{path}: {msg}"
+        return problem(k, f"{path}: {msg}", **figures)
+    if "input" in err and kind not in ("model_type",) and not isinstance(value, (dict, list)):
+        hint = f"; did you mean {suggest!r}?" if suggest else ""
+        return problem(k, f"{path}: {msg} (got {value!r}{hint})", **figures)
+    return problem(k, f"{path}: {msg}", **figures)
 
 
-def _value_hint(err: dict[str, Any]) -> str:
-    """``; did you mean 'X'?`` for a misspelt choice (``backend = "pcs"``, ``language = "jp"``,
-    ``log_level = "info"``): the closest of the values the key takes, as for an unknown key's name."""
+def _choices(err: dict[str, Any]) -> list[str]:
+    """The values a key of fixed choices takes (``'sim', 'nfcpy' or 'pcsc'``, as pydantic lists them)."""
+    return re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
+
+
+def _suggestion(err: dict[str, Any]) -> str | None:
+    """The value meant by a misspelt choice (``backend = "pcs"``, ``language = "jp"``, ``log_level = "info"``):
+    the closest of the values the key takes, as for an unknown key's name; or by an id or time a slip away."""
     if err["type"] == "string_pattern_mismatch" and isinstance(err["input"], str):
         given = err["input"]
         pattern = str(err.get("ctx", {}).get("pattern", ""))
@@ -193,26 +237,26 @@ def _value_hint(err: dict[str, Any]) -> str:
         for guess in (given.strip().lower().replace(" ", "-").replace("_", "-"),
                       re.sub(r"^(\d):", r"0\1:", given.strip())):
             if guess != given and pattern and re.match(pattern, guess):
-                return f"; did you mean {guess!r}?"
-        return ""
+                return guess
+        return None
     if err["type"] != "literal_error" or not isinstance(err["input"], str):
-        return ""
+        return None
 
-    choices = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
+    choices = _choices(err)
     given = err["input"].strip()
     same_but_case = [c for c in choices if c.lower() == given.lower()]
     if same_but_case:
-        return f"; did you mean {same_but_case[0]!r}?"
+        return same_but_case[0]
     by_lower = {c.lower(): c for c in choices}
     # 0.5: two-letter codes one letter off ("jp" for "ja") count as close; a longer word needs more in common.
     close = difflib.get_close_matches(given.lower(), list(by_lower), n=1, cutoff=0.5)
-    return f"; did you mean {by_lower[close[0]]!r}?" if close else ""
+    return by_lower[close[0]] if close else None
 
 
 def validate_config(data: dict[str, Any], source: str = "<config>", base_dir: Path | None = None) -> KioskConfig:
     """Validate an already-parsed TOML mapping; raises :class:`ConfigError` listing every problem."""
     if "base_dir" in data:
-        raise ConfigError(source, ["base_dir: unknown key"])
+        raise ConfigError(source, [pk.Problem(pk.UNKNOWN_KEY, "base_dir: unknown key", ("base_dir",))])
     try:
         cfg = KioskConfig.model_validate(data)
     except ValidationError as exc:

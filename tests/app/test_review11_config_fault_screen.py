@@ -25,14 +25,10 @@ from tests import goldenkit
 
 ROOT = Path(__file__).resolve().parents[2]
 BAD = '[kiosk]\nid = "Bad Id"\nlanguage = "fr"\n\n[donation]\npresets_yen = []\n\n[reader]\nbackend = "usb"\n'
-PROBLEMS = [  # as `kiosk run` reports them (BAD's four), and two more: a long one wraps, the sixth is counted
-    "kiosk.id: must be 2-40 characters: lowercase letters a-z, digits and dashes, starting with a letter or digit "
-    "(e.g. 'tsurugashima-center-1') (got 'Bad Id'; did you mean 'bad-id'?)",
-    "kiosk.language: Input should be 'ja' or 'en' (got 'fr')",
-    "reader.backend: Input should be 'sim', 'nfcpy' or 'pcsc' (got 'usb')",
-    "donation.presets_yen: at least one preset amount is needed",
-    "player.volum: unknown key (did you mean 'volume'?)",
-    "staff.free_attempts: Input should be less than or equal to 10 (got 99)"]
+MANY = ('[kiosk]\nid = "Bad Id"\nlanguage = "fr"\n\n[player]\nwidht = 1280\n\n[reader]\nbackend = "pcs"\n'
+        'cooldown_ms = "fast"\n\n[staff]\nfree_attempts = 99\n\n[[projects]]\nid = "a"\ntitle = "A"\n')
+"""Seven problems, one of each kind a file's values can have (a real file, read as `kiosk run` reads it)."""
+LONG_PATH = "/etc/kiosk/a-very-long-folder-name-made-by-the-installer/another-level-of-folders/kiosk-lobby-main.toml"
 JA = ("設定に誤りがあるため、いまは寄付を受け付けていません。", "管理者に連絡してください。")
 
 
@@ -139,7 +135,7 @@ def test_a_bad_config_under_systemd_shows_the_fault_screen_until_the_file_is_fix
     cfg.write_text(BAD)
     with pytest.raises(ConfigError) as bad:
         load_config(cfg)
-    render(expected, str(cfg), bad.value.problems)
+    render(expected, str(cfg), bad.value.details)
     assert compare_images(frame, expected).ok
 
 
@@ -164,28 +160,79 @@ def test_by_hand_or_without_a_display_the_problems_go_to_stderr_and_it_exits_2(t
     assert headless.stderr == by_hand.stderr
 
 
-@pytest.mark.parametrize("size", goldenkit.SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_the_fault_screen_says_it_in_plain_japanese_first(size: tuple[int, int]):
-    from kiosk.app.config_fault import render
+def _problems(tmp_path: Path, body: str) -> list:
+    from kiosk.config import ConfigError, load_config
 
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text(body)
+    with pytest.raises(ConfigError) as bad:
+        load_config(cfg)
+    return bad.value.details
+
+
+def _flat(text: str) -> str:
+    return "".join(text.split())  # a long line is drawn wrapped
+
+
+@pytest.mark.parametrize("size", goldenkit.SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_the_fault_screen_says_it_in_plain_japanese_first(size: tuple[int, int], tmp_path: Path):
+    from kiosk.app.config_fault import render
+    from kiosk.ui.i18n import gettext_for
+
+    ja = gettext_for("ja")
+    problems = _problems(tmp_path, MANY)
+    assert len(problems) == 7 and len({p.kind for p in problems}) == 6
     surface = pygame.Surface(size)
     with measure_boxes() as boxes:
-        render(surface, "/etc/kiosk/kiosk.toml", PROBLEMS)
+        render(surface, LONG_PATH, problems)
     texts = [b.text for b in boxes]
     big = next(b for b in boxes if JA[0] in b.text)
     assert JA[1] in big.text and big.size >= 0.05 * size[1]  # large: read from across the lobby
     english = next(b for b in boxes if "Please contact the administrator." in b.text)
     assert english.rect.top > big.rect.bottom and english.size < big.size
-    assert "設定ファイル：/etc/kiosk/kiosk.toml" in texts and "見つかった問題：6件" in texts
-    flat = ["".join(t.split()) for t in texts]  # a long problem is drawn wrapped
-    shown = [p for p in PROBLEMS if any("".join(p.split()) in t for t in flat)]
-    assert shown == PROBLEMS[:len(shown)] and len(shown) >= 4
-    if len(shown) < len(PROBLEMS):
-        assert f"…ほか{len(PROBLEMS) - len(shown)}件（すべてログに記録しています）" in texts
+    assert f"設定ファイル：{LONG_PATH}" in texts and "見つかった問題：7件" in texts
+    # Each problem: its plain Japanese first, and under it, smaller and grey, the English line (cut to two
+    # lines: the engineer has the journal), in the file's order. The last one shown may be in Japanese only,
+    # when its English would not fit above the footer.
+    shown, with_english = 0, 0
+    for i, p in enumerate(problems):
+        jbox = next((b for b in boxes if _flat(b.text) == _flat(p.say(ja))), None)
+        if jbox is None:
+            break
+        assert jbox.size >= 0.027 * size[1]  # the staff's words no smaller than the path's
+        ebox = boxes[boxes.index(jbox) + 1]
+        if _flat(ebox.text) and _flat(p.text).startswith(_flat(ebox.text).rstrip("…")):
+            assert ebox.rect.top >= jbox.rect.bottom and ebox.size < jbox.size, p
+            with_english += 1
+        shown = i + 1
+    assert shown >= 3 and with_english >= shown - 1, texts
+    assert f"…ほか{len(problems) - shown}件（すべてログに記録しています）" in texts
+    assert not any(_flat(p.say(ja)) in _flat(t) for p in problems[shown:] for t in texts)
     for b in boxes:  # nothing runs off the screen or over another text
         assert surface.get_rect().contains(b.rect), b
         assert not any(b is not o and b.rect.colliderect(o.rect) for o in boxes if b.text != "!"), b
     goldenkit.check(surface, "fault", "config_fault", "ja")
+
+
+@pytest.mark.parametrize("size", goldenkit.SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_a_missing_file_and_a_toml_mistake_are_said_in_japanese_on_the_screen(size: tuple[int, int],
+                                                                               tmp_path: Path):
+    from kiosk.app.config_fault import render
+    from kiosk.config import ConfigError, load_config
+    from kiosk.ui.i18n import gettext_for
+
+    ja = gettext_for("ja")
+    syntax = _problems(tmp_path, '[kiosk]\nid = "k-1"\nlanguage = ja\n')
+    missing = tmp_path / "kiosk.tml"  # kiosk.toml is there
+    with pytest.raises(ConfigError) as bad:
+        load_config(missing)
+    for problems, words in ((syntax, "3行目（12文字目）"), (bad.value.details, "名前の似た")):
+        surface = pygame.Surface(size)
+        with measure_boxes() as boxes:
+            render(surface, str(missing), problems)
+        [jbox] = [b for b in boxes if words in b.text]
+        assert _flat(jbox.text) == _flat(problems[0].say(ja)) and surface.get_rect().contains(jbox.rect)
+        assert "見つかった問題：1件" in [b.text for b in boxes]
 
 
 def test_a_file_fixed_while_kiosk_run_was_starting_is_started_on_at_once(tmp_path: Path):
