@@ -53,9 +53,35 @@ def current(conn: Connection, kiosk_id: str | None = None, target: str | None = 
             "created_ms": row[4], "published_by": row[5]}
 
 
+def in_force(conn: Connection, target: str) -> dict[str, Any] | None:
+    """What the kiosks of ``target`` run now (as :func:`current_version` says): for one kiosk, the newest version
+    for all kiosks, its kiosk group or itself; for a kiosk group, the newest for all kiosks or the group; for all
+    kiosks, theirs. Its ``target`` says whose it is: a target's own playlist that a later one for all kiosks (or,
+    for a kiosk, for its group) replaced is no longer in force."""
+    if target.startswith("kiosk:"):
+        return current(conn, kiosk_id=target[len("kiosk:"):])
+    mine = current(conn, target=target)
+    everyone = current(conn, target="all") if target != "all" else None
+    return max((c for c in (mine, everyone) if c is not None), key=lambda c: c["version"], default=None)
+
+
+def replaced(conn: Connection, target: str) -> dict[str, Any] | None:
+    """The later version (for all kiosks, or a kiosk's group) that the kiosks of ``target`` run instead of its own
+    newest (:func:`in_force`); None when its own is in force, or it has none."""
+    own = current(conn, target=target)
+    now = in_force(conn, target) if own is not None else None
+    return now if own is not None and now is not None and now["version"] != own["version"] else None
+
+
+TARGET_PARTS = ("playlist", "slides")
+"""The parts of a version that are a target's own (the playlist page's); the others (activities, point rules, pools,
+amounts) every target shares, published again for all of them (:func:`republish_everywhere`)."""
+
+
 def for_target(conn: Connection, target: str) -> dict[str, Any] | None:
-    """What a target runs now: its own newest version, else what all kiosks run."""
-    return current(conn, target=target) or (current(conn, target="all") if target != "all" else None)
+    """What a target's playlist page starts from and a publish for it builds on: its own newest version (in force
+    or not), else what its kiosks run now (:func:`in_force`: all kiosks', or a kiosk's group's)."""
+    return current(conn, target=target) or in_force(conn, target)
 
 
 PUBLISH_LOCK = (0x6B696F73, 0x636F6E66)
@@ -154,6 +180,14 @@ def republish_in(conn: Connection, target: str = "all", by: str | None = None, b
     ``changes`` differ now from that version's, raises :class:`Changed` and publishes nothing: a page opened
     before a colleague's publish would otherwise silently put back what the colleague replaced. Other parts
     changed meanwhile (activities, pools, point rules) are no clash: they are kept as they are now."""
+    return _republish(conn, target, by, base_version, changes, refresh=True)
+
+
+def _republish(conn: Connection, target: str, by: str | None, base_version: int | None, changes: dict[str, Any],
+               refresh: bool) -> dict[str, Any]:
+    """``refresh``: a target whose own version a later one for all kiosks (or its kiosk group) replaced takes the
+    parts every target shares from that later one, which its kiosks run, and keeps only its own playlist and
+    slides: publishing its playlist again never puts back the activities, point rules or pools it had then."""
     lock(conn)
     cur = for_target(conn, target)
     if base_version is not None and base_version != (cur["version"] if cur else 0):
@@ -163,6 +197,10 @@ def republish_in(conn: Connection, target: str = "all", by: str | None = None, b
             raise Changed(cur)
     running = {p["id"] for p in catalog.pushed_projects(conn)}
     doc = {k: v for k, v in (cur["config"] if cur else {}).items() if k != "projects"}
+    newer = replaced(conn, target) if refresh else None
+    if newer is not None:
+        doc = {**{k: v for k, v in newer["config"].items() if k not in ("projects", *TARGET_PARTS)},
+               **{k: v for k, v in doc.items() if k in TARGET_PARTS}}
     doc.update(changes)
     doc["playlist"] = [i for i in doc.get("playlist", []) if i.get("project") is None or i["project"] in running]
     return publish_in(conn, doc, target, by)
@@ -190,14 +228,18 @@ def republish_everywhere_in(conn: Connection, by: str | None = None, base_versio
                             **changes: Any) -> list[dict[str, Any]]:
     """:func:`republish_everywhere` inside the caller's write transaction."""
     lock(conn)
+    # A kiosk group's or kiosk's own playlist that a later one for all kiosks (or the kiosk's group) replaced is
+    # left as it is: published again it would be the newest, and its kiosks would go back to it. Which ones are
+    # replaced is settled before anything is published.
+    targets = [t for t in published_targets(conn) if t == "all" or replaced(conn, t) is None]
     # "all" comes first: its check (raising Changed) is made before anything is published.
-    return [republish_in(conn, t, by, base_version if t == "all" else None, **changes)
-            for t in published_targets(conn)]
+    return [_republish(conn, t, by, base_version if t == "all" else None, changes, refresh=False) for t in targets]
 
 
 def republish_everywhere(engine: Engine, by: str | None = None, base_version: int | None = None,
                          **changes: Any) -> list[dict[str, Any]]:
-    """``changes`` (e.g. volunteer activities) for every target, each keeping its own playlist.
+    """``changes`` (e.g. volunteer activities) for every target, each keeping its own playlist (a target whose
+    own playlist a later one replaced is left out: its kiosks get ``changes`` with the one they run).
 
     Most general first, so each kiosk's newest version is still its most specific one. One transaction under
     the publishers' lock: every target gets the change, or none. ``base_version``: the version of all kiosks

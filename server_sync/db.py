@@ -67,6 +67,11 @@ kiosks = Table(
     Column("payment_state", String(16), nullable=True),
     Column("payment_detail", String(200), nullable=True),
     Column("payment_seen_ms", BigInteger, nullable=True),
+    # The pushed config the kiosk last said in a heartbeat it refused (protocol.ConfigRefused), NULL when its
+    # last heartbeat named none: the kiosks page says that playlist will not arrive by itself (operator.py).
+    Column("config_refused_version", Integer, nullable=True),
+    Column("config_refused_reason", String(16), nullable=True),
+    Column("config_refused_detail", String(200), nullable=True),
     # Set by `kiosk-portal kiosk suspend` or an equivocation: its uploads are stored but held (not
     # counted) until `kiosk resume` (server_sync/policy.py HELD).
     # How many leaves of the kiosk's Merkle tree portal_tree_nodes covers (server_sync/tree.py); ingest keeps
@@ -527,7 +532,8 @@ def is_sqlite(engine: Engine) -> bool:
 # Columns added to tables that older portals created: ALTER TABLE ... ADD COLUMN on start.
 _ADDED_COLUMNS = {
     "portal_kiosks": ("payment_terminal", "payment_state", "payment_detail", "payment_seen_ms", "suspended_ms",
-                      "suspended_reason", "seal_key", "tree_size", "totals_seq"),
+                      "suspended_reason", "seal_key", "tree_size", "totals_seq", "config_refused_version",
+                      "config_refused_reason", "config_refused_detail"),
     "portal_staff": ("role", "group_id"),
     "portal_configs": ("target", "published_by"),
     "portal_entries": ("quarantine", "business_date"),

@@ -175,12 +175,17 @@ class Ingestor:
             clock = known.get(b, BootClock())
             clock.observe_heartbeat(now.mono_ms, now.wall_ms, now.clock_synced, t)
             self._save_boots(conn, kid, {b: clock}, set(known))
-            pay = now.payment
+            pay, refused = now.payment, now.config_refused
             conn.execute(_SET_KIOSK, {
                 "kid": kid, "last_seen_ms": t, "reported_size": now.ledger_size, "clock_synced": now.clock_synced,
                 "clock_skew_ms": now.wall_ms - t,
                 **({} if pay is None else {"payment_terminal": pay.terminal, "payment_state": pay.state,
-                                           "payment_detail": pay.detail, "payment_seen_ms": t})})
+                                           "payment_detail": pay.detail, "payment_seen_ms": t}),
+                # Each heartbeat says it again while it holds: one without it (the kiosk applied a config since,
+                # or is older than the field) clears it.
+                "config_refused_version": None if refused is None else refused.version,
+                "config_refused_reason": None if refused is None else refused.reason,
+                "config_refused_detail": None if refused is None else refused.detail})
             return self.answer(conn, kid)
 
     @staticmethod

@@ -35,7 +35,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection, Engine
 
 from server_sync import catalog, configstore, mediajobs
-from server_sync.db import configs, media, media_info, media_jobs, writing
+from server_sync.db import configs, kiosk_info, media, media_info, media_jobs, writing
 from server_sync.i18n import N_
 from server_sync.wire.numbers import decimal
 
@@ -339,9 +339,16 @@ def write_spec(spool: Path, job_id: str, *, group: str, project: str, area: str,
 
 def on_kiosks(conn: Connection) -> set[str]:
     """The media (sha256) in a playlist kiosks run now: the newest version of every target (all kiosks, a kiosk
-    group, one kiosk). A published movie not in it waits for the center staff to put it in a playlist."""
+    group, one kiosk) that is in force (:func:`configstore.replaced`: not replaced by a later one for all kiosks or
+    the kiosk's group) and, for a kiosk group, has kiosks in it. A published movie not in it waits for the center
+    staff to put it in a playlist."""
     out: set[str] = set()
+    groups = {g for (g,) in conn.execute(select(kiosk_info.c.kiosk_group)) if g}
     for target in configstore.published_targets(conn):
+        if target.startswith("group:") and target[len("group:"):] not in groups:
+            continue  # no kiosk is in that group now: its playlist plays nowhere
+        if configstore.replaced(conn, target) is not None:
+            continue  # its kiosks run the later playlist that replaced it
         cur = configstore.current(conn, target=target)
         out |= {str(it.get("sha256")) for it in ((cur or {}).get("config") or {}).get("playlist") or []}
     return out

@@ -210,17 +210,42 @@ def clock_words(synced: bool | None, skew_ms: int | None) -> tuple[Words, bool] 
     return (N_("Correct."), {}), False
 
 
-def config_words(applied: int, current: int) -> tuple[Words, str]:
+_REFUSED: dict[str, str] = {
+    "media": N_("This kiosk could not take the playlist published %(when)s: a movie in it did not arrive intact. It "
+                "will not arrive by itself. Check the playlist's movies and press “Publish to the kiosks” again."),
+    "invalid": N_("This kiosk could not take the playlist published %(when)s: the kiosk could not read what is in "
+                  "it. It will not arrive by itself. Check the playlist's movies and hours and press “Publish to the "
+                  "kiosks” again. If it happens again, call the administrator (the kiosk may need a software "
+                  "update)."),
+    "damaged": N_("This kiosk could not take the playlist published %(when)s: it arrived damaged. It will not arrive "
+                  "by itself. Press “Publish to the kiosks” again. If it happens again, call the administrator."),
+    "disk": N_("This kiosk could not take the playlist published %(when)s: the kiosk's storage is full or cannot be "
+               "written. Call the administrator."),
+    "other": N_("This kiosk could not take the playlist published %(when)s. It will not arrive by itself. Press "
+                "“Publish to the kiosks” again. If it happens again, call the administrator."),
+}
+"""What staff read for each ``reason`` of a refused config (protocol.ConfigRefused); a reason this portal does not
+know (a newer kiosk's) is said as ``other``."""
+
+
+def config_words(applied: int, current: int, refused: dict[str, Any] | None = None,
+                 lang: str = "ja") -> tuple[Words, str]:
     """Whether a kiosk runs the newest playlist published for it, in the staff member's words, and its state for
-    the page: ``none`` (nothing published for it), ``ok``, ``waiting`` (it gets the newest at its next sync) or
-    ``other``. ``applied``: the version the kiosk said it runs; ``current``: the newest for it, its kiosk group or
-    all kiosks (queries.fleet). A kiosk takes only a version newer than its own (kiosk/sync/uploader.py), so one
+    the page: ``none`` (nothing published for it), ``ok``, ``waiting`` (it gets the newest at its next sync),
+    ``refused`` (it fetched the newest and refused it: it will not arrive by itself; say when it was published, why
+    and what to do) or ``other``. ``applied``: the version the kiosk said it runs; ``current``: the newest for it,
+    its kiosk group or all kiosks; ``refused``: the version its last heartbeat said it refused, with ``reason`` and
+    ``published_ms`` (queries.fleet). A refusal of an older version than the newest is not said: the kiosk has not
+    tried the newest yet. A kiosk takes only a version newer than its own (kiosk/sync/uploader.py), so one
     that runs a newer version than the newest for it (it left a kiosk group whose playlist was newer) keeps it
     until something is published for it again."""
     if current == 0:
         return (N_("none published"), {}), "none"
     if applied == current:
         return (N_("Runs the newest playlist"), {}), "ok"
+    if refused is not None and refused["version"] == current > applied and refused.get("published_ms") is not None:
+        return ((_REFUSED.get(refused["reason"], _REFUSED["other"]),
+                 {"when": pages.when(refused["published_ms"], lang)}), "refused")
     if applied == 0:
         return (N_("No playlist received yet (it arrives at its next contact)"), {}), "waiting"
     if applied < current:
@@ -234,17 +259,21 @@ def kiosks_in_words(fleet: list[dict[str, Any]], lang: str, now_ms: int | None =
     :func:`clock_words`), their suspension (``suspended_words``), each alarm (``words``, and ``stored``: the text
     as the portal stored it, for the details line), a long silence (``silent_words``: :func:`silence_words`, ""
     for a kiosk heard from lately) and whether it runs the newest playlist (``config_words``, ``config_state``:
-    :func:`config_words`; ``config_detail``: the version numbers, for the details line) in ``lang``."""
+    :func:`config_words`; ``config_detail``: the version numbers, and a refusal's own words, for the details line)
+    in ``lang``."""
     now = _now_ms() if now_ms is None else now_ms
     out = []
     for k in fleet:
         alarms = alarms_in_words(k["alarms"], lang)
         silent = silence_words(k, now, lang)
         clock = clock_words(k.get("clock_synced"), k.get("clock_skew_ms"))
-        config, config_state = config_words(k["config_applied"], k["config_current"])
+        refused = k.get("config_refused")
+        config, config_state = config_words(k["config_applied"], k["config_current"], refused, lang)
         config_detail = ("" if config_state == "none" else f"v{k['config_applied']}" if config_state == "ok" else
                          pages.staff_text(N_("runs v%(applied)s, newest for it v%(current)s"), lang,
                                           applied=k["config_applied"], current=k["config_current"]))
+        if config_state == "refused" and refused is not None:  # the kiosk's own words, for the administrator
+            config_detail += f"; v{refused['version']} {refused['reason']}: {refused['detail']}"
         out.append({**k, "alarms": alarms, "clock_words": words_text(clock[0], lang) if clock else "",
                     "clock_bad": bool(clock and clock[1]),
                     "suspended_words": words_text(suspension_words(k["suspended_reason"]),
@@ -1134,17 +1163,32 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                              "sha256": job["sha256"]}, headers={"Cache-Control": "no-store"})
 
     # --- playlists and schedules ------------------------------------------------------------------
+    def group_sizes(conn: Any) -> dict[str, int]:
+        """How many kiosks each kiosk group has now (a group no kiosk is in any more: not there)."""
+        sizes: dict[str, int] = {}
+        for (g,) in conn.execute(select(kiosk_info.c.kiosk_group)):
+            if g:
+                sizes[g] = sizes.get(g, 0) + 1
+        return sizes
+
     def targets() -> list[dict[str, Any]]:
+        """Every target staff may publish for: all kiosks, each kiosk group, each kiosk. A group no kiosk is in any
+        more is listed while it has a playlist (``kiosks`` 0, said on the page): the kiosks given that group again
+        play it, so staff see it and may prepare it."""
         with engine.connect() as conn:
             ks = [r[0] for r in conn.execute(select(kiosks.c.id).order_by(kiosks.c.id))]
-            kgroups = sorted({r[0] for r in conn.execute(select(kiosk_info.c.kiosk_group)) if r[0]})
+            sizes = group_sizes(conn)
+            kgroups = sorted(set(sizes) | {t[len("group:"):] for t in configstore.published_targets(conn)
+                                           if t.startswith("group:")})
             out = []
             for t in ["all"] + [f"group:{g}" for g in kgroups] + [f"kiosk:{k}" for k in ks]:
                 cur = configstore.current(conn, target=t)
                 out.append({"target": t, "version": cur["version"] if cur else None,
                             "created_ms": cur["created_ms"] if cur else None,
                             "by": cur["published_by"] if cur else None,
-                            "clips": len(cur["config"]["playlist"]) if cur else 0})
+                            "clips": len(cur["config"]["playlist"]) if cur else 0,
+                            "replaced_by": configstore.replaced(conn, t) if cur else None,
+                            "kiosks": sizes.get(t[len("group:"):], 0) if t.startswith("group:") else None})
         return out
 
     def schedule_page(who: staff.Who, lang: str, c: dict[str, Any], target: str,
@@ -1157,6 +1201,9 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
             raise Forbidden
         with engine.connect() as conn:
             cur = configstore.for_target(conn, target)
+            # Its own playlist that a later one for all kiosks (or a kiosk's group) replaced: said so on the page.
+            replaced_by = configstore.replaced(conn, target)
+            members = group_sizes(conn).get(target[len("group:"):], 0) if target.startswith("group:") else None
             running = catalog.pushed_projects(conn)
         clips = media_rows(who)
         base = _one(form, "base") if form is not None else str(cur["version"] if cur else 0)
@@ -1180,7 +1227,8 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
         return pages.staff_page("staff_schedule.html", lang, target=target, current=cur, form=form,
                                 errors=tr(lang, errors or {}), clips=clips, projects=running, weekdays=WEEKDAYS,
                                 item_rows=range(n_items + BLANK_ROWS), slide_rows=range(n_slides + BLANK_ROWS),
-                                base=base, changed=changed, nav="playlists", **c)
+                                base=base, changed=changed, replaced_by=replaced_by, members=members,
+                                nav="playlists", **c)
 
     @app.get("/staff/playlists", response_class=HTMLResponse, tags=["staff"])
     def playlists(request: Request, target: str | None = None) -> Response:

@@ -29,7 +29,18 @@ from server_sync import catalog, configstore, kiosk_keys, tree
 from server_sync import totals as kept_totals
 from server_sync.catalog import AREAS
 from server_sync.charts import percent_of
-from server_sync.db import IS_BOOT, QUARANTINED, UNTIMED, alarms, entries, is_sqlite, key_events, kiosk_info, kiosks
+from server_sync.db import (
+    IS_BOOT,
+    QUARANTINED,
+    UNTIMED,
+    alarms,
+    configs,
+    entries,
+    is_sqlite,
+    key_events,
+    kiosk_info,
+    kiosks,
+)
 from server_sync.wire import csvsafe
 
 RECENT = 20
@@ -336,6 +347,10 @@ def fleet(engine: Engine) -> list[dict[str, Any]]:
         held = dict(conn.execute(select(entries.c.kiosk_id, func.count()).where(QUARANTINED)
                                  .group_by(entries.c.kiosk_id)).all())
         key_events = kiosk_keys.history(conn)
+        # When each refused version was published: the kiosks page names the playlist by it (operator.py).
+        refused = {k["config_refused_version"] for k in ks if k["config_refused_version"] is not None}
+        published = dict(conn.execute(select(configs.c.version, configs.c.created_ms).where(
+            configs.c.version.in_(sorted(refused)))).all()) if refused else {}
     out = []
     for k in ks:
         out.append({
@@ -352,6 +367,10 @@ def fleet(engine: Engine) -> list[dict[str, Any]]:
             "payment": None if k["payment_state"] is None else {
                 "terminal": k["payment_terminal"], "state": k["payment_state"], "detail": k["payment_detail"] or "",
                 "seen_ms": k["payment_seen_ms"]},
+            "config_refused": None if k["config_refused_version"] is None else {
+                "version": k["config_refused_version"], "reason": k["config_refused_reason"] or "other",
+                "detail": k["config_refused_detail"] or "",
+                "published_ms": published.get(k["config_refused_version"])},
             "alarms": [{"kind": a["kind"], "seq": a["seq"], "detail": a["detail"], "created_ms": a["created_ms"]}
                        for a in al if a["kiosk_id"] == k["id"]][:10],
         })

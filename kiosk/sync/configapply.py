@@ -29,7 +29,14 @@ STAGED = "portal-config.pending.json"
 
 
 class ConfigApplyError(Exception):
-    pass
+    """A pushed config this kiosk cannot apply. ``reason`` says why in one word, for the portal's kiosks page
+    (the heartbeat's ``config_refused``, server_sync/wire/protocol.py ``ConfigRefused``): ``invalid`` (its content
+    fails this kiosk's checks), ``damaged`` (it does not match its digest, or lacks one), ``media`` (a movie did
+    not arrive intact), ``busy`` (saved, but its ledger entry waits: not a refusal, the kiosk takes it later)."""
+
+    def __init__(self, message: str, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def load_applied(data_dir: str | os.PathLike) -> dict[str, Any] | None:
@@ -59,7 +66,7 @@ class ConfigApplier:
         ConfigApplyError (or the fetcher's error) otherwise."""
         version, dig, body = doc.get("version"), doc.get("digest"), doc.get("config")
         if type(version) is not int or not isinstance(dig, str):
-            raise ConfigApplyError("config answer lacks version/digest")
+            raise ConfigApplyError("config answer lacks version/digest", "damaged")
         held = load_applied(self.data_dir)
         if held is not None and held.get("version") == version and held.get("digest") == dig:
             if self.writer is None:
@@ -83,14 +90,15 @@ class ConfigApplier:
             raise ConfigApplyError(f"config v{version} is invalid: {exc}") from None
         norm = configdoc.normalised(cfg)
         if configdoc.digest(norm) != dig:
-            raise ConfigApplyError(f"config v{version}: digest does not match its content")
+            raise ConfigApplyError(f"config v{version}: digest does not match its content", "damaged")
         for item in cfg.playlist:
             path = self.media_dir / item.sha256
             if path.exists() and hashlib.sha256(path.read_bytes()).hexdigest() == item.sha256:
                 continue
             data = fetch(item.sha256)
             if hashlib.sha256(data).hexdigest() != item.sha256:
-                raise ConfigApplyError(f"media {item.sha256[:12]}…: content does not match its checksum")
+                raise ConfigApplyError(f"media {item.sha256[:12]}…: content does not match its checksum",
+                                       "media")
             write_atomic(path, data)
         record = json.dumps({"version": version, "digest": dig, "config": norm}, ensure_ascii=False).encode()
         if self.writer is None:
@@ -116,7 +124,7 @@ class ConfigApplier:
             return call(self.writer, fn)
         except TimeoutError:
             raise ConfigApplyError(f"config v{version} is saved, but its ledger entry waits behind a donation in "
-                                   "progress; the kiosk takes it up at a later sync") from None
+                                   "progress; the kiosk takes it up at a later sync", "busy") from None
 
     def _tell(self, doc: dict[str, Any]) -> None:
         if self.on_config is not None:

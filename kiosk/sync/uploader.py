@@ -100,6 +100,21 @@ had synced (docs/sync.md, "A kiosk restored from an old backup"). The status pag
 call the administrator; cleared by a round whose entries the portal takes."""
 LEDGER_MISMATCH_CODES = frozenset({"equivocation", "bad_consistency_proof"})
 
+CONFIG_REFUSED = "config_refused"
+"""``SyncState.extra`` key: the pushed config :meth:`Uploader._pull_config` last refused, ``{version, reason,
+detail}``, sent in each heartbeat while no version as new is applied (server_sync/wire/protocol.py
+``ConfigRefused``), so the portal's kiosks page says the playlist will not arrive by itself. Cleared when a config
+is applied. A ``busy`` wait (saved, its ledger entry not yet written) is no refusal and is not reported."""
+CONFIG_REFUSED_REASONS = frozenset({"invalid", "damaged", "media", "disk", "other"})
+CONFIG_REFUSED_DETAIL = 200
+"""protocol.MAX_CONFIG_REFUSED_DETAIL (not imported: its pydantic models are the portal's)."""
+
+
+def _one_line(text: str, limit: int) -> str:
+    """``text`` on one line without control characters, at most ``limit`` characters (a heartbeat field the portal
+    shows as it is)."""
+    return " ".join("".join(c if c >= " " and c != "\x7f" else " " for c in text).split())[:limit]
+
 
 class EnrollError(Exception):
     """Enrollment refused; ``str()`` is the portal's reason."""
@@ -877,11 +892,27 @@ class Uploader:
                                   "detail": pay.get("detail", "")[:P.MAX_PAYMENT_DETAIL]}
             except Exception:  # a report must never stop the upload it rides on
                 log.exception("payment status for the heartbeat")
+        refused = self._config_refused()
+        if refused is not None:
+            now["config_refused"] = refused
         status, data, resp = self._call("POST", f"/api/v1/kiosks/{self.kiosk_id}/heartbeat",
                                          json.dumps(now).encode())
         if status != 200:
             raise self._fail(status, data, resp)
         return sync_answer(data, self.kiosk_id)
+
+    def _config_refused(self) -> dict[str, Any] | None:
+        """The heartbeat's ``config_refused`` (server_sync/wire/protocol.py ``ConfigRefused``): the pushed config
+        :meth:`_pull_config` last refused, while no version as new is applied; None otherwise. Read from the saved
+        state, which another process (`kiosk sync`) may have written: anything not of its shape is left out."""
+        got = self.state.extra.get(CONFIG_REFUSED)
+        if not isinstance(got, dict):
+            return None
+        version, reason, detail = got.get("version"), got.get("reason"), got.get("detail", "")
+        if type(version) is not int or not 1 <= version < 2**31 or version <= self.state.config_applied \
+                or reason not in CONFIG_REFUSED_REASONS or not isinstance(detail, str):
+            return None
+        return {"version": version, "reason": reason, "detail": _one_line(detail, CONFIG_REFUSED_DETAIL)}
 
     def sync_round(self) -> None:
         """Upload everything the ledger holds now. Raises :class:`SyncError`."""
@@ -981,9 +1012,15 @@ class Uploader:
         if status != 200 or not isinstance(data, dict):
             raise self._fail(status, data, resp)
 
-        def refuse(why: str) -> None:
+        def refuse(why: str, reason: str = "damaged") -> None:
             self.state.extra["config_error"] = f"config v{announced}: {why}"
             log.error("config push: %s", why)
+            if reason == "busy":  # saved, and taken up at a later round: nothing for staff to do
+                self.state.extra.pop(CONFIG_REFUSED, None)
+                return
+            # For the heartbeat, so that the portal's kiosks page says this playlist will not arrive by itself.
+            self.state.extra[CONFIG_REFUSED] = {"version": announced, "reason": reason,
+                                                "detail": _one_line(why, CONFIG_REFUSED_DETAIL)}
 
         version, applied = data.get("version"), self.state.config_applied
         if type(version) is not int:
@@ -1003,10 +1040,17 @@ class Uploader:
 
         try:
             result = self.applier.apply(data, fetch)
-        except (ConfigApplyError, SyncError, LedgerError, OSError) as exc:
+        except ConfigApplyError as exc:
             # A bad or unreachable config must not stop donations from being uploaded: report it and go on.
-            return refuse(str(exc))
+            return refuse(str(exc), exc.reason)
+        except SyncError as exc:  # only a media file is fetched here
+            return refuse(str(exc), "media")
+        except OSError as exc:
+            return refuse(str(exc), "disk")
+        except LedgerError as exc:
+            return refuse(str(exc), "other")
         self.state.extra.pop("config_error", None)
+        self.state.extra.pop(CONFIG_REFUSED, None)
         if result in ("applied", "unchanged"):
             self.state.config_applied = version
         elif result == "staged":

@@ -43,12 +43,12 @@ from server_sync.wire.framing import (
 )
 
 __all__ = [
-    "BatchRequest", "Consistency", "DEFAULT_BATCH_ENTRIES", "ENROLL_CONTEXT", "EnrollRequest", "ErrorAnswer",
-    "H_CREATED", "H_DIGEST", "H_IDEMPOTENCY", "H_KIOSK", "H_SIGNATURE", "IDEMPOTENCY_RE", "KIOSK_ID_RE",
-    "KioskNow", "MAX_BATCH_ENTRIES", "MAX_BODY_BYTES", "MAX_CLOCK_SKEW_S", "MAX_ENTRY_BYTES",
-    "MAX_PAYMENT_DETAIL", "MAX_PROOF_HASHES", "PROTOCOL", "PaymentHealth", "SIGNATURE_CONTEXT", "SyncAnswer",
-    "WireEntry", "b64", "batch_document", "batch_end", "content_digest", "enroll_message", "idempotency_key",
-    "normalise_code", "sign_request", "signature_base", "unb64", "verify_request_signature",
+    "BatchRequest", "ConfigRefused", "Consistency", "DEFAULT_BATCH_ENTRIES", "ENROLL_CONTEXT", "EnrollRequest",
+    "ErrorAnswer", "H_CREATED", "H_DIGEST", "H_IDEMPOTENCY", "H_KIOSK", "H_SIGNATURE", "IDEMPOTENCY_RE",
+    "KIOSK_ID_RE", "KioskNow", "MAX_BATCH_ENTRIES", "MAX_BODY_BYTES", "MAX_CLOCK_SKEW_S", "MAX_CONFIG_REFUSED_DETAIL",
+    "MAX_ENTRY_BYTES", "MAX_PAYMENT_DETAIL", "MAX_PROOF_HASHES", "PROTOCOL", "PaymentHealth", "SIGNATURE_CONTEXT",
+    "SyncAnswer", "WireEntry", "b64", "batch_document", "batch_end", "content_digest", "enroll_message",
+    "idempotency_key", "normalise_code", "sign_request", "signature_base", "unb64", "verify_request_signature",
 ]
 
 
@@ -79,6 +79,23 @@ class PaymentHealth(_Strict):
     detail: str = Field("", max_length=MAX_PAYMENT_DETAIL, description="one line for staff (never a card number)")
 
 
+MAX_CONFIG_REFUSED_DETAIL = 200
+"""Characters of a refused config's detail line in a heartbeat (the kiosk cuts longer ones: kiosk/sync/uploader.py
+``CONFIG_REFUSED_DETAIL``, which does not import this module)."""
+
+
+class ConfigRefused(_Strict):
+    """A pushed config the kiosk fetched and refused (kiosk/sync/uploader.py ``_pull_config``), for the kiosks page:
+    staff see that the playlist will not arrive by itself, why, and what to do (docs/portal.md)."""
+
+    version: int = Field(ge=1, le=2**31 - 1, description="the config version the kiosk refused (as the heartbeat "
+                         "answer's config_version named it)")
+    reason: str = Field(pattern=r"^[a-z][a-z_]{0,15}$", description="media, invalid, damaged, disk or other; a "
+                        "portal says a reason it does not know as other")
+    detail: str = Field("", max_length=MAX_CONFIG_REFUSED_DETAIL, pattern=r"^[^\x00-\x1f\x7f]*$",
+                        description="the kiosk's own words, one line, for the administrator")
+
+
 class KioskNow(_Strict):
     """The kiosk's clocks when it said hello: lets the portal fix times per boot.
 
@@ -92,6 +109,9 @@ class KioskNow(_Strict):
     ledger_size: int = Field(ge=0, le=2**53 - 1)
     payment: PaymentHealth | None = None
     """Absent from kiosks older than this field and from tools that sync without a running kiosk."""
+    config_refused: ConfigRefused | None = None
+    """The newest pushed config the kiosk refused and has not applied a newer one since; absent when there is none
+    (and from kiosks older than this field)."""
 
 
 class BatchRequest(_Strict):
