@@ -34,6 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from server_sync import (
     catalog,
+    center,
     citypepper,
     configstore,
     enroll,
@@ -620,7 +621,8 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
         lg = _lang(lang)
         c = normalise_receipt(code)
         r = queries.receipt(engine, c, now_ms(), receipt_days) if c else None
-        html = pages.receipt_page(r, c or "", queries.projects(engine), lg)
+        html = pages.receipt_page(r, c or "", queries.projects(engine), lg,
+                                  center=center.contact(engine) if r else None)  # for a receipt that does not check
         return HTMLResponse(html, status_code=200 if r else 404,
                             headers={**_NO_STORE, "Referrer-Policy": "no-referrer"})
 
@@ -632,6 +634,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     citypepper.install(app, engine)  # the city's donor-token pepper, sealed to each kiosk (docs/privacy.md)
     mypage.install(app, engine)  # /me/: a donor's own page, by consent (docs/privacy.md)
     kiosk_keys.install(app, engine)  # /staff/kiosks/{id}/revocation (after operator: it uses its form helper)
+    center.install(app, engine)  # /staff/center: the center's contact for citizens (after operator: its helpers)
 
     @app.get("/staff/login", response_class=HTMLResponse, tags=["staff"])
     def staff_login_form() -> str:

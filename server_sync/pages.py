@@ -238,11 +238,13 @@ def _secret(name: str) -> bool:
     return any(w in name.lower() for w in ("password", "pin", "secret", "token"))
 
 
-def receipt_page(r: dict[str, Any] | None, code: str, projects: list[dict[str, Any]], lang: str) -> str:
-    """``projects`` (queries.projects) gives each donation's project title and policy area."""
+def receipt_page(r: dict[str, Any] | None, code: str, projects: list[dict[str, Any]], lang: str,
+                 center: dict[str, str] | None = None) -> str:
+    """``projects`` (queries.projects) gives each donation's project title and policy area; ``center``: the center's
+    contact for the next step of a receipt that does not check (server_sync/center.py ``contact``; None: not set)."""
     titles = {p["id"]: _title(p, lang) for p in projects}
     areas = {p["id"]: p["area"] for p in projects}
-    return _render("receipt.html", lang, f"/r/{code}", r=r, titles=titles, areas=areas)
+    return _render("receipt.html", lang, f"/r/{code}", r=r, titles=titles, areas=areas, center=center)
 
 
 # --- staff ------------------------------------------------------------------------------------------
