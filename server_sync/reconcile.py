@@ -44,7 +44,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 
-from server_sync import catalog, pools
+from server_sync import catalog, i18n, pools
 from server_sync.bodies import parse_body
 from server_sync.db import (
     IS_CLOSE_OUT,
@@ -73,7 +73,24 @@ TIME_GAP_MS = 10 * 60_000
 (offline for a while, or a clock that is wrong)."""
 MAX_ROWS = 100_000
 MAX_ERRORS = 20
-Msg = tuple[str, dict[str, Any]]
+Msg = tuple[str | tuple[str, str], dict[str, Any]]
+"""A message for a staff page and its values, worded in the staff member's language where it is shown (:func:`said`);
+a count's message is its two English forms (:func:`ntext`)."""
+
+
+def ntext(singular: str, plural: str, n: int, **values: Any) -> Msg:
+    """A count's message ("1 donation", "2 donations"; Japanese has one form), with ``%(count)s`` (``n``) and
+    ``values``: i18n.ntext's form for a message worded later, in the language of the page that shows it."""
+    return (singular, plural), {"count": n, **values}
+
+
+def said(msg: Msg, lang: str) -> str:
+    """``msg`` in ``lang``: the plural form for its count, or the message (the staff pages' ``staff_``)."""
+    text, values = msg
+    if isinstance(text, tuple):
+        return i18n.ntext(text[0], text[1], values["count"], lang, **values)
+    t = i18n.translations(lang).gettext(text)
+    return t % values if values else t
 
 
 # --- the provider file (pure) ----------------------------------------------------------------------
@@ -454,15 +471,19 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
     if any(not c["match"] for c in checks):
         problems.append((N_("The Z report and the portal's copy of the ledger disagree."), {}))
     if provider and provider["differences"]:
-        problems.append((N_("%(n)s difference(s) with the provider's file."), {"n": provider["differences"]}))
+        problems.append(ntext("%(count)s difference with the provider's file.",
+                              "%(count)s differences with the provider's file.", provider["differences"]))
     if after:
-        notes.append((N_("%(count)s donation(s), %(yen)s, after the close-out: not in the Z report."),
-                      {"count": len(after), "yen": f"¥{sum(d.amount_yen for d in after):,}"}))
+        notes.append(ntext("%(count)s donation, %(yen)s, after the close-out: not in the Z report.",
+                           "%(count)s donations, %(yen)s, after the close-out: not in the Z report.",
+                           len(after), yen=f"¥{sum(d.amount_yen for d in after):,}"))
     if voided_after:
-        notes.append((N_("%(count)s donation(s), %(yen)s, voided after the close-out: still in the Z report."),
-                      {"count": len(voided_after), "yen": f"¥{sum(d.amount_yen for d in voided_after):,}"}))
+        notes.append(ntext("%(count)s donation, %(yen)s, voided after the close-out: still in the Z report.",
+                           "%(count)s donations, %(yen)s, voided after the close-out: still in the Z report.",
+                           len(voided_after), yen=f"¥{sum(d.amount_yen for d in voided_after):,}"))
     if held:
-        notes.append((N_("%(count)s donation(s) held by the portal (not counted)."), {"count": len(held)}))
+        notes.append(ntext("%(count)s donation held by the portal (not counted).",
+                           "%(count)s donations held by the portal (not counted).", len(held)))
     if zseq is None and donations:
         notes.append((N_("Not closed yet: no Z report for this day."), {}))
     # A day whose entries the kiosk dated with an unsynced clock (docs/sync.md, "Clocks"): its business
@@ -573,7 +594,8 @@ def kiosk_days(engine: Engine, first: date, last: date, kiosk_id: str | None = N
                 stray.setdefault(p["business_date"], []).append(p)
         for day, ps in stray.items():
             out.append({"kiosk_id": "", "business_date": day.isoformat(), "provider_only": ps, "ok": False,
-                        "problems": [(N_("%(n)s provider payment(s) match no kiosk's donation."), {"n": len(ps)})]})
+                        "problems": [ntext("%(count)s provider payment matches no kiosk's donation.",
+                                           "%(count)s provider payments match no kiosk's donation.", len(ps))]})
     out.sort(key=lambda x: (x["business_date"], x["kiosk_id"]), reverse=True)
     return out
 
@@ -687,17 +709,18 @@ def install(app: FastAPI, engine: Engine) -> None:
                                 month_words=pages.month_words(first, lang), prev_words=pages.month_words(before, lang),
                                 next_words=pages.month_words(after, lang), imports=imports(engine), providers=PROVIDERS,
                                 provider_names=PROVIDER_NAMES,
-                                errors=[pages.staff_text(t, lang, **a) for t, a in (errors or [])][:MAX_ERRORS + 1],
+                                errors=[said(m, lang) for m in (errors or [])][:MAX_ERRORS + 1],
                                 more=max(0, len(errors or []) - MAX_ERRORS), notice=notice,
                                 sponsor=pools.month_sponsor(engine, first, last),  # points, never cash
                                 titles=titles(lang),  # the sponsor table's projects by name, the ID under it
-                                nav="reconciliation", **c)
+                                said=lambda m: said(m, lang), nav="reconciliation", **c)
 
     @app.get("/staff/reconciliation", response_class=HTMLResponse, tags=["staff"])
     def reconciliation_month(request: Request, month: str | None = None, imported: str | None = None) -> Response:
         def render(who: staff.Who, lang: str, c: dict[str, Any]) -> str:
-            notice = pages.staff_text(N_("Imported %(n)s payments from the provider's file."), lang,
-                                      n=imported) if decimal(imported) is not None else ""
+            n = decimal(imported)
+            notice = "" if n is None else i18n.ntext("Imported %(count)s payment from the provider's file.",
+                                                     "Imported %(count)s payments from the provider's file.", n, lang)
             return month_page(lang, c, month, notice=notice)
         return ui.page(request, "staff", render)
 
@@ -712,7 +735,8 @@ def install(app: FastAPI, engine: Engine) -> None:
             if r is None:  # no such kiosk, or nothing of it that day: not found, not "your role does not allow"
                 raise NotFound(*TO_RECONCILIATION)
             return pages.staff_page("staff_reconciliation_day.html", lang, r=r, titles=titles(lang),
-                                    month=d.strftime("%Y-%m"), nav="reconciliation", **c)
+                                    month=d.strftime("%Y-%m"), said=lambda m: said(m, lang), nav="reconciliation",
+                                    **c)
         return ui.page(request, "staff", render)
 
     @app.post("/staff/reconciliation/provider", response_class=HTMLResponse, tags=["staff"])

@@ -34,8 +34,13 @@
   // caption that is still too long, with its message beside it.
   function countCaption(input, left, T) {
     var max = Number(input.dataset.max), n = Array.from(input.value.trim()).length;
-    if (n <= max) { left.textContent = T.tLeft.replace("{n}", max - n); left.className = "hint"; }
-    else { left.textContent = T.tOver.replace("{n}", n - max); left.className = "bad"; }
+    // The page gives each count's two forms (its data-t-*-one for 1): "1 character left", "2 characters left".
+    if (n <= max) { left.textContent = counted(T.tLeft, T.tLeftOne, max - n); left.className = "hint"; }
+    else { left.textContent = counted(T.tOver, T.tOverOne, n - max); left.className = "bad"; }
+  }
+
+  function counted(many, one, n) {
+    return (n === 1 && one ? one : many).replace("{n}", n);
   }
 
   var form = document.getElementById("movie-form");

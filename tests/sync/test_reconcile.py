@@ -433,8 +433,9 @@ def test_after_close_note_counts_the_same_gifts_as_its_yen(portal, rig):
     assert enrolled(rig, portal).sync_once().ok
     r = reconcile.kiosk_day(portal.app.state.engine, rig.kiosk_id, rig.ledger.business_date())
     assert r is not None and (r["after_close"]["count"], r["after_close"]["total_yen"]) == (1, 700)
-    [note] = [a for m, a in r["notes"] if "after the close-out: not in the Z report" in m]
-    assert (note["count"], note["yen"]) == (1, "¥700")
+    [note] = [m for m in r["notes"] if "after the close-out: not in the Z report" in reconcile.said(m, "en")]
+    assert (note[1]["count"], note[1]["yen"]) == (1, "¥700")
+    assert reconcile.said(note, "en") == "1 donation, ¥700, after the close-out: not in the Z report."
 
 
 def test_z_report_with_wrong_method_totals_is_not_shown_as_matching(portal, rig):
