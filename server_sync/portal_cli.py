@@ -235,6 +235,10 @@ def _kiosks(args: argparse.Namespace) -> int:
         return 0
     for k in rows:
         flag = " ALARM" if k["alarm"] else ""
+        refused = k.get("config_refused")
+        if refused is not None and refused["version"] == k["config_current"] > k["config_applied"]:
+            # The newest it was given, refused (operator.config_words): it will not arrive by itself.
+            flag += f" REFUSED(v{refused['version']} {refused['reason']}: {refused['detail']})"
         print(f"{k['id']:<28} last_seq={k['last_seq']:<8} pending={k['pending']:<6} "
               f"checkpoint={k['checkpoint_size']:<8} config={k['config_applied']}/{k['config_current']}{flag}")
     return 0

@@ -27,6 +27,7 @@ from server_sync import catalog, configstore, pages
 from server_sync.db import configs, create_schema, drop_schema, kiosks, make_engine, media, metadata, writing
 from server_sync.embedded import start_portal
 from server_sync.operator import _REFUSED, config_words, words_text
+from server_sync.portal_cli import main as portal_cli
 from server_sync.staff import add_user
 from server_sync.wire import protocol as P
 
@@ -81,7 +82,8 @@ def _stored(eng) -> tuple:  # noqa: ANN001
                                          kiosks.c.config_refused_detail).where(kiosks.c.id == KID)).one())
 
 
-def test_a_refused_playlist_is_said_on_the_kiosks_page_until_a_good_one_is_applied(portal, tmp_path: Path) -> None:
+def test_a_refused_playlist_is_said_on_the_kiosks_page_until_a_good_one_is_applied(portal, tmp_path: Path,
+                                                                                    capsys) -> None:  # noqa: ANN001
     eng = portal.app.state.engine
     rig = make_rig(tmp_path, KID)
     up = enrolled(rig, portal)
@@ -108,6 +110,9 @@ def test_a_refused_playlist_is_said_on_the_kiosks_page_until_a_good_one_is_appli
                          "確かめて、もう一度「端末に公開」を押してください。"), words
         assert WAITING not in cell and not re.search(r"\bv\d", words)
         assert "content does not match its checksum" in cell  # the kiosk's own words, on the details line only
+        assert portal_cli(["kiosks", "--db", portal.db_url]) == 0  # the administrator's listing says it too
+        line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith(KID))
+        assert f"config=0/{v1} REFUSED(v{v1} media: " in line and "does not match its checksum" in line, line
         en_words = _row(portal.url, "en")[0]
         assert en_words.startswith("This kiosk could not take the playlist published ") and "movie" in en_words
 
