@@ -45,11 +45,13 @@ def _keygen(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from kiosk.ledger import keys, verify_path
+    from kiosk.ledger.audit import not_a_ledger
 
-    if not Path(args.path).exists():
-        # Not "INVALID": nothing was checked, and an auditor must not read a typo as a tampered ledger.
-        return _not_checked(args, f"{args.path} does not exist (give a ledger database or a file written by "
-                                  "`kiosk ledger export`)")
+    why = not_a_ledger(args.path)
+    if why:
+        # Not "INVALID": nothing was checked, and an auditor must not read a typo, or the portal's CSV picked up
+        # from the same USB stick, as a tampered ledger.
+        return _not_checked(args, why)
     try:
         pub = keys.load_public(args.pubkey) if args.pubkey else None
     except keys.KeyError_ as exc:  # not the key the auditor meant: nothing was checked against it
@@ -113,35 +115,57 @@ def _checkpoint_note(path: str) -> str | _NotANote:
 
 def _export(args: argparse.Namespace) -> int:
     from kiosk.ledger import write_export
+    from kiosk.ledger.audit import not_a_ledger
+    from kiosk.ledger.export import is_export
 
+    why = not_a_ledger(args.path)
+    if why is None and is_export(args.path):
+        why = f"{args.path} is already an export: `kiosk ledger export` takes a kiosk's ledger database (ledger.db)"
+    if why:
+        print(f"kiosk ledger export: nothing exported: {why}", file=sys.stderr)
+        return 1
     n = write_export(args.path, args.out)
     print(f"exported {n} entries to {args.out}")
     return 0
 
 
 def _report(args: argparse.Namespace) -> int:
+    import calendar
+
+    from kiosk.ledger.audit import not_a_ledger
     from kiosk.ledger.encoding import parse_body
     from kiosk.ledger.export import is_export, read_export
     from kiosk.ledger.report import render_text, settled_report
     from kiosk.ledger.store import engine_report_entries, iter_entries, read_only_engine
 
-    day = None
+    day = last = None
     if args.date:
         try:
             day = date.fromisoformat(args.date)
         except ValueError:
             print(f"kiosk ledger report: --date {args.date!r} is not YYYY-MM-DD", file=sys.stderr)
             return 2
+    if args.month:
+        try:
+            y, m = (int(x) for x in args.month.split("-"))
+            day, last = date(y, m, 1), date(y, m, calendar.monthrange(y, m)[1])
+        except ValueError:
+            print(f"kiosk ledger report: --month {args.month!r} is not YYYY-MM (for example 2026-12)", file=sys.stderr)
+            return 2
+    why = not_a_ledger(args.path)
+    if why:
+        print(f"kiosk ledger report: nothing counted: {why}", file=sys.stderr)
+        return 1
     if is_export(args.path):
         _, rows = read_export(args.path)
-        rep = settled_report(((r.seq, parse_body(r.body)) for r in rows), day)
+        rep = settled_report(((r.seq, parse_body(r.body)) for r in rows), day, last)
     else:
         eng = read_only_engine(args.path)
         try:
-            # A dated report reads its day's donations and every void (docs/ledger.md, "Reads that do not grow
+            # A dated report reads its days' donations and every void (docs/ledger.md, "Reads that do not grow
             # with the history"); an undated one counts them all.
             rep = settled_report(((e.seq, e.obj) for e in iter_entries(eng)) if day is None
-                                 else engine_report_entries(eng, day, day), day)
+                                 else engine_report_entries(eng, day, last or day), day, last)
         finally:
             eng.dispose()
     print(json.dumps(rep, ensure_ascii=False) if args.json else render_text(rep))
@@ -243,9 +267,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     e.add_argument("path")
     e.add_argument("--out", required=True)
     e.set_defaults(func=_export)
-    r = lsub.add_parser("report", help="settled donations (the close-out basis)")
+    r = lsub.add_parser("report", help="settled donations (the close-out basis), of a day, a month or all dates")
     r.add_argument("path", help="ledger database or export file")
-    r.add_argument("--date", help="business date YYYY-MM-DD (default: all dates)")
+    when = r.add_mutually_exclusive_group()
+    when.add_argument("--date", help="business date YYYY-MM-DD (default: all dates)")
+    when.add_argument("--month", metavar="YYYY-MM",
+                      help="a month's business dates, with each day's totals (as in the portal's month CSV)")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=_report)
 

@@ -6,6 +6,7 @@ The I/O half of verification: it reads the file and feeds rows to the pure
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from kiosk.ledger import snapshot as snapmod
 from kiosk.ledger.encoding import parse_body
-from kiosk.ledger.export import ExportError, is_export, read_export
+from kiosk.ledger.export import FORMAT, ExportError, is_export, read_export
 from kiosk.ledger.keys import public_from_raw
 from kiosk.ledger.schema import DENORMALISED, entries
 from kiosk.ledger.store import read_only_engine
@@ -70,6 +71,43 @@ def verify_path(path: str | os.PathLike[str], pubkey: Ed25519PublicKey | None = 
         return VerifyResult(False, reason=f"cannot read database: {getattr(exc, 'orig', None) or exc}", bad_seq=0)
     finally:
         eng.dispose()
+
+
+def not_a_ledger(path: str | os.PathLike[str]) -> str | None:
+    """Why ``path`` is no ledger at all, neither a ledger database nor a file `kiosk ledger export` wrote, so that
+    nothing in it can be checked (``kiosk ledger verify`` says NOT CHECKED, never INVALID, which reads as "tampered";
+    ``report`` and ``export`` say so in one line); None when it is one of the two, damaged or not (verification
+    judges that). An auditor's USB stick holds the export beside the portal's CSVs and saved receipts."""
+    if not os.path.exists(path):
+        return f"{path} does not exist (give a ledger database or a file written by `kiosk ledger export`)"
+    if os.path.isdir(path):
+        return f"{path} is a folder, not a ledger file (give the ledger.jsonl or ledger.db in it)"
+    if not is_export(path):  # an SQLite database: a kiosk's ledger has the table `entries`
+        try:
+            con = sqlite3.connect(f"file:{os.path.abspath(path)}?mode=ro", uri=True)
+            try:
+                has = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entries'").fetchone()
+            finally:
+                con.close()
+        except sqlite3.Error:
+            return None  # a damaged ledger database: verification names what is wrong with it
+        return None if has else (f"{path} is an SQLite database but not a kiosk ledger (it has no ledger entries; "
+                                 "the portal's database is not one)")
+    with open(path, "rb") as f:
+        first = f.readline(65536)
+    try:
+        header = json.loads(first.decode("utf-8-sig"))
+    except (ValueError, UnicodeDecodeError):
+        header = None
+    if isinstance(header, dict) and header.get("format") == FORMAT:
+        return None
+    if isinstance(header, dict) and "verification" in header:
+        what = "it is a saved receipt answer (give it to --checkpoint, or to `kiosk receipt verify --file`)"
+    elif header is None and b"," in first:
+        what = "it looks like a CSV file, such as the portal's CSV of a month"
+    else:
+        what = "it is some other file"
+    return f"{path} is not a ledger export (its first line is not a {FORMAT} header): {what}"
 
 
 def _snapshot_row(cur: sqlite3.Cursor) -> tuple[Any, ...] | None:

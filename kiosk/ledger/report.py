@@ -30,14 +30,23 @@ def day_window_ms(first: date, last: date) -> tuple[int, int]:
     return (first.toordinal() - _EPOCH - 1) * _DAY_MS, (last.toordinal() - _EPOCH + 2) * _DAY_MS
 
 
-def settled_report(entries: Iterable[tuple[int, dict[str, Any]]], day: date | None = None) -> dict[str, Any]:
-    """``entries`` yields ``(seq, parsed body)`` in seq order."""
+def settled_report(entries: Iterable[tuple[int, dict[str, Any]]], day: date | None = None,
+                   last: date | None = None) -> dict[str, Any]:
+    """``entries`` yields ``(seq, parsed body)`` in seq order. With ``last``, the report covers the business dates
+    ``day`` to ``last`` (a month, for an auditor): ``date`` is None, ``from``/``to`` name them, and ``days`` lists
+    each date that has a donation (settled or voided) with its ``count``, ``total_yen`` and ``voided``, as the
+    portal's month CSV has a ``total`` row per kiosk-day."""
     tz = ZoneInfo("Asia/Tokyo")
+    kiosk_id = None
+    first = day
+    if last is not None and first is None:
+        raise ValueError("a report up to a last date needs its first date")
     donations: dict[int, tuple[date, dict[str, Any], bool]] = {}
     voided: set[int] = set()
     for seq, obj in entries:
         kind = obj["type"]
         if kind == "genesis":
+            kiosk_id = obj.get("kiosk")
             tz = ZoneInfo(obj["data"].get("timezone", "Asia/Tokyo"))
         elif kind == "donation":
             donations[seq] = (business_date(obj["wall_ms"], tz), obj["data"], bool(obj.get("clock_synced", True)))
@@ -49,12 +58,17 @@ def settled_report(entries: Iterable[tuple[int, dict[str, Any]]], day: date | No
     points = 0
     unsynced = 0
     cancelled = 0  # voided donations of the report's date (whenever the void was written)
+    days: dict[date, dict[str, int]] = {}
     for seq, (d, data, synced) in donations.items():
-        if day is not None and d != day:
+        if first is not None and not first <= d <= (last or first):
             continue
+        per_day = days.setdefault(d, {"count": 0, "total_yen": 0, "voided": 0})
         if seq in voided:
             cancelled += 1
+            per_day["voided"] += 1
             continue
+        per_day["count"] += 1
+        per_day["total_yen"] += data["amount_yen"]
         seqs.append(seq)
         unsynced += not synced
         for bucket, key in ((projects, data["project"]), (methods, data["method"])):
@@ -62,8 +76,9 @@ def settled_report(entries: Iterable[tuple[int, dict[str, Any]]], day: date | No
             b["count"] += 1
             b["total_yen"] += data["amount_yen"]
         points += data["points"]
-    return {
-        "date": day.isoformat() if day else None,
+    out: dict[str, Any] = {
+        "kiosk_id": kiosk_id,
+        "date": day.isoformat() if day and last is None else None,
         "count": len(seqs),
         "total_yen": sum(p["total_yen"] for p in projects.values()),
         "points": points,
@@ -77,15 +92,36 @@ def settled_report(entries: Iterable[tuple[int, dict[str, Any]]], day: date | No
         # Donations dated by an unsynchronised kiosk clock: their business date is the kiosk's own guess.
         "clock_unsynced": unsynced,
     }
+    if last is not None and first is not None:
+        out["from"], out["to"] = first.isoformat(), last.isoformat()
+        out["days"] = [{"date": d.isoformat(), **v} for d, v in sorted(days.items())]
+    return out
 
 
 def render_text(rep: dict[str, Any]) -> str:
-    head = f"日計 / close-out basis {rep['date'] or '(all dates)'}"
-    lines = [head, "-" * len(head),
-             f"settled donations: {rep['count']}   total: ¥{rep['total_yen']:,}   points: {rep['points']}",
-             f"seq range: {rep['first_seq']}..{rep['last_seq']}"]
+    """The report as an auditor or staff member reads it: Japanese first, each figure named, the kiosk and the
+    dates it covers said, and with a period, one line per day (the portal's month CSV has a ``total`` row per
+    kiosk and day to hold them to)."""
+    if rep.get("from"):
+        when = f"期間 period: {rep['from']} 〜 {rep['to']}"
+    else:
+        when = f"日付 date: {rep['date']}" if rep["date"] else "全期間 all dates"
+    head = "寄付の集計（取り消された寄付を除く） / settled donations"
+    lines = [head, "-" * 40, f"端末 kiosk: {rep.get('kiosk_id') or '?'}", when,
+             f"件数 count: {rep['count']}   合計 total: ¥{rep['total_yen']:,}   ポイント points: {rep['points']}",
+             f"取り消された寄付（数えていません） voided, not counted: {rep['voided']}",
+             f"seq: {rep['first_seq']}..{rep['last_seq']}" if rep["count"] else "seq: -"]
+    if rep["projects"]:
+        lines.append("事業ごと by project:")
     for p in rep["projects"]:
-        lines.append(f"  {p['id']:<24} {p['count']:>6}  ¥{p['total_yen']:>10,}")
+        lines.append(f"  {p['id']:<24} {p['count']:>6}件  ¥{p['total_yen']:>10,}")
+    if rep["methods"]:
+        lines.append("支払い方法ごと by payment method:")
     for m in rep["methods"]:
-        lines.append(f"  method {m['method']:<17} {m['count']:>6}  ¥{m['total_yen']:>10,}")
+        lines.append(f"  {m['method']:<24} {m['count']:>6}件  ¥{m['total_yen']:>10,}")
+    if "days" in rep:
+        lines.append("日ごと by day:")
+        for d in rep["days"]:
+            extra = f"   取り消し voided {d['voided']}件" if d["voided"] else ""
+            lines.append(f"  {d['date']:<24} {d['count']:>6}件  ¥{d['total_yen']:>10,}{extra}")
     return "\n".join(lines)
