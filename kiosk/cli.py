@@ -157,8 +157,23 @@ def _report(args: argparse.Namespace) -> int:
         print(f"kiosk ledger report: nothing counted: {why}", file=sys.stderr)
         return 1
     if is_export(args.path):
+        # An export is what an auditor is handed: it is verified before anything in it is counted, so that totals
+        # are never printed from a file that was changed (a kiosk's own database is the staff's, on the kiosk).
+        from kiosk.ledger import keys, verify_path
+
+        try:
+            pub = keys.load_public(args.pubkey) if args.pubkey else None
+        except keys.KeyError_ as exc:
+            print(f"kiosk ledger report: nothing counted: --pubkey {exc}", file=sys.stderr)
+            return 1
+        checked = verify_path(args.path, pub)
+        if not checked.ok:
+            print(f"kiosk ledger report: nothing counted: the export does not verify: {checked.summary()}",
+                  file=sys.stderr)
+            return 1
         _, rows = read_export(args.path)
         rep = settled_report(((r.seq, parse_body(r.body)) for r in rows), day, last)
+        rep["verified"] = checked.summary()
     else:
         eng = read_only_engine(args.path)
         try:
@@ -273,6 +288,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     when.add_argument("--date", help="business date YYYY-MM-DD (default: all dates)")
     when.add_argument("--month", metavar="YYYY-MM",
                       help="a month's business dates, with each day's totals (as in the portal's month CSV)")
+    r.add_argument("--pubkey", help="an export: the kiosk's public key (PEM) it must be signed with (it is verified "
+                   "before anything is counted)")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=_report)
 

@@ -67,6 +67,7 @@ def test_the_portals_totals_are_the_sum_of_the_ledger(audit):
     r = kiosk("ledger", "report", str(audit["export"]), "--json")
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout)
+    assert rep["verified"].startswith(f"OK: {len(audit['entries'])} entries"), rep["verified"]
     portal = requests.get(f"{audit['base']}/api/v1/totals", timeout=10).json()
     assert (portal["count"], portal["total_yen"]) == (rep["count"], rep["total_yen"])
     assert portal["projects"] == rep["projects"]
@@ -136,6 +137,10 @@ def test_a_tampered_export_names_what_is_wrong(audit, tamper):
     bad = write_export(audit["root"] / f"{tamper}.jsonl", header, entries)
     r = kiosk("ledger", "verify", str(bad))
     assert r.returncode == 1 and r.stdout.startswith(want), r.stdout + r.stderr
+    # The report verifies an export before it counts anything: no totals from a changed file.
+    r = kiosk("ledger", "report", str(bad))
+    assert r.returncode == 1 and r.stdout == "", r.stdout
+    assert r.stderr.startswith(f"kiosk ledger report: nothing counted: the export does not verify: {want}"), r.stderr
 
 
 def test_a_ledger_file_that_is_not_there_is_not_called_invalid(audit):

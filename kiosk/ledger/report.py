@@ -111,6 +111,8 @@ def render_text(rep: dict[str, Any]) -> str:
              f"件数 count: {rep['count']}   合計 total: ¥{rep['total_yen']:,}   ポイント points: {rep['points']}",
              f"取り消された寄付（数えていません） voided, not counted: {rep['voided']}",
              f"seq: {rep['first_seq']}..{rep['last_seq']}" if rep["count"] else "seq: -"]
+    if rep.get("verified"):  # an export, verified before it was counted (kiosk ledger report)
+        lines.insert(2, f"検証済み verified: {rep['verified']}")
     if rep["projects"]:
         lines.append("事業ごと by project:")
     for p in rep["projects"]:
