@@ -193,6 +193,30 @@ PASSWORD = "correct horse battery"
 """The password the sync tests give the staff users they add (server_sync.staff.add_user)."""
 
 
+ONE_PROJECT_CATALOG = {
+    "groups": [{"id": "group-a", "name": "Aの会", "contact": "a@example.jp"}],
+    "projects": [{"id": "proj-a", "group_id": "group-a", "title": "Aのプロジェクト", "area": "green",
+                  "goal_yen": 1000}]}
+"""One group and its project, for the playlist and kiosk-page tests (:func:`seed_playlist_center`)."""
+
+
+def seed_playlist_center(engine: Any, users: tuple[str, ...] = ("yamada", "suzuki")) -> str:
+    """:data:`ONE_PROJECT_CATALOG` imported, ``users`` added as staff, and one stored video of proj-a (a playlist
+    can name it); returns the video's sha256."""
+    from server_sync import catalog, configstore
+    from server_sync.db import media_info, writing
+    from server_sync.staff import add_user
+
+    catalog.import_catalog(engine, ONE_PROJECT_CATALOG)
+    for user in users:
+        add_user(engine, user, PASSWORD, "staff")
+    sha = configstore.add_media(engine, b"clip" * 100, "video/mp4")
+    with writing(engine) as conn:
+        conn.execute(media_info.insert().values(sha256=sha, name="a.mp4", group_id="group-a", project_id="proj-a",
+                                                created_ms=int(time.time() * 1000)))
+    return sha
+
+
 def staff_session(url: str, user: str, *, password: str = PASSWORD, lang: str = "ja") -> tuple[requests.Session, str]:
     """An HTTP session signed in as ``user`` on the staff side (``lang`` chosen first), and its CSRF token."""
     s = requests.Session()

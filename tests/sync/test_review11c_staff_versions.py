@@ -11,21 +11,17 @@ HTTP with a real portal (they fetch and apply what is published); the pages are 
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from sqlalchemy import select
-from sync_helpers import PASSWORD, enrolled, make_rig, needs_chromium, staff_page, staff_session
+from sync_helpers import PASSWORD, enrolled, make_rig, needs_chromium, seed_playlist_center, staff_page, staff_session
 
-from server_sync import catalog, configstore, pages
-from server_sync.db import configs, media_info, writing
+from server_sync import pages
+from server_sync.db import configs
 from server_sync.embedded import start_portal
 from server_sync.operator import words_text
 from server_sync.staff import add_user
 
-CATALOG = {"groups": [{"id": "group-a", "name": "Aの会", "contact": "a@example.jp"}],
-           "projects": [{"id": "proj-a", "group_id": "group-a", "title": "Aのプロジェクト", "area": "green",
-                         "goal_yen": 1000}]}
 ALL_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 VERSION_TAG = re.compile(r"\bv\d|版")
 
@@ -50,13 +46,7 @@ def fleet(tmp_path):  # noqa: ANN001
     called since."""
     handle = start_portal(f"sqlite:///{tmp_path}/portal.db")
     eng = handle.app.state.engine
-    catalog.import_catalog(eng, CATALOG)
-    add_user(eng, "yamada", PASSWORD, "staff")
-    add_user(eng, "suzuki", PASSWORD, "staff")
-    sha = configstore.add_media(eng, b"clip" * 100, "video/mp4")
-    with writing(eng) as conn:
-        conn.execute(media_info.insert().values(sha256=sha, name="a.mp4", group_id="group-a", project_id="proj-a",
-                                                created_ms=int(time.time() * 1000)))
+    sha = seed_playlist_center(eng)
     rigs = {kid: make_rig(tmp_path, kid) for kid in ("center-1f", "center-2f", "center-3f")}
     try:
         ups = {kid: enrolled(rig, handle) for kid, rig in rigs.items()}

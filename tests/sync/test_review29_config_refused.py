@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 from sqlalchemy import MetaData, Table, inspect, select, update
-from sync_helpers import PASSWORD, enrolled, make_rig, signed_post, staff_session
+from sync_helpers import ONE_PROJECT_CATALOG, PASSWORD, enrolled, make_rig, signed_post, staff_session
 
 from kiosk.sync.uploader import CONFIG_REFUSED_DETAIL, CONFIG_REFUSED_REASONS
 from server_sync import catalog, configstore, pages
@@ -31,9 +31,6 @@ from server_sync.portal_cli import main as portal_cli
 from server_sync.staff import add_user
 from server_sync.wire import protocol as P
 
-CATALOG = {"groups": [{"id": "group-a", "name": "Aの会", "contact": "a@example.jp"}],
-           "projects": [{"id": "proj-a", "group_id": "group-a", "title": "Aのプロジェクト", "area": "green",
-                         "goal_yen": 1000}]}
 KID = "center-1f"
 WAITING = "次の通信で届きます"
 REFUSED = "に公開したプレイリストを、この端末は受け取れませんでした。"
@@ -45,7 +42,7 @@ _SESSIONS: dict[tuple[str, str], requests.Session] = {}
 def portal(db_url: str):
     handle = start_portal(db_url)
     eng = handle.app.state.engine
-    catalog.import_catalog(eng, CATALOG)
+    catalog.import_catalog(eng, ONE_PROJECT_CATALOG)
     add_user(eng, "yamada", PASSWORD, "staff")
     _SESSIONS.clear()  # signed in to an earlier portal, perhaps on the same port
     yield handle

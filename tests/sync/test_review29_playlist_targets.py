@@ -21,16 +21,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from sync_helpers import PASSWORD, needs_chromium, staff_page, staff_session
+from sync_helpers import needs_chromium, seed_playlist_center, staff_page, staff_session
 
-from server_sync import catalog, configstore, movies, pages
-from server_sync.db import configs, kiosks, media_info, writing
+from server_sync import configstore, movies, pages
+from server_sync.db import configs, kiosks, writing
 from server_sync.embedded import start_portal
-from server_sync.staff import add_user
 
-CATALOG = {"groups": [{"id": "group-a", "name": "Aの会", "contact": "a@example.jp"}],
-           "projects": [{"id": "proj-a", "group_id": "group-a", "title": "Aのプロジェクト", "area": "green",
-                         "goal_yen": 1000}]}
 ALL_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
@@ -53,13 +49,8 @@ def center_db(db_url: str):
 def open_center(db_url: str) -> Any:
     handle = start_portal(db_url)
     eng = handle.app.state.engine
-    catalog.import_catalog(eng, CATALOG)
-    add_user(eng, "yamada", PASSWORD, "staff")
-    add_user(eng, "suzuki", PASSWORD, "staff")
-    sha = configstore.add_media(eng, b"clip" * 100, "video/mp4")
+    sha = seed_playlist_center(eng)
     with writing(eng) as conn:
-        conn.execute(media_info.insert().values(sha256=sha, name="a.mp4", group_id="group-a", project_id="proj-a",
-                                                created_ms=int(time.time() * 1000)))
         for kid in ("hall-1", "lobby-1", "lobby-2"):  # enrolled kiosks (their keys play no part here)
             conn.execute(kiosks.insert().values(id=kid, public_key=b"\0" * 32, key_id="0" * 16,
                                                 enrolled_ms=int(time.time() * 1000), tip=b"\0" * 32))
