@@ -74,6 +74,7 @@ def _verify(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_json(), ensure_ascii=False))
     else:
         print(result.summary())
+        print(result.verdict_ja())
     return 0 if result.ok else 1
 
 
@@ -83,7 +84,10 @@ def _not_checked(args: argparse.Namespace, why: str) -> int:
     if args.json:
         print(json.dumps({"ok": False, "checked": False, "error": why}, ensure_ascii=False))
     else:
+        from kiosk.ledger.verify import NOT_CHECKED_JA
+
         print(f"NOT CHECKED: {why}")
+        print(NOT_CHECKED_JA)
     return 1
 
 

@@ -64,6 +64,9 @@ def audit(tmp_path_factory):
 def test_the_portals_totals_are_the_sum_of_the_ledger(audit):
     r = kiosk("ledger", "verify", str(audit["export"]))
     assert r.returncode == 0 and r.stdout.startswith("OK: "), r.stdout + r.stderr
+    said = r.stdout.splitlines()[1]  # under the line scripts read, the verdict in plain Japanese
+    assert said.startswith(f"判定：正しい台帳です。端末 {audit['header']['kiosk_id']} の記録 "
+                           f"{len(audit['entries'])}件すべての署名とつながりを確かめ"), said
     r = kiosk("ledger", "report", str(audit["export"]), "--json")
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout)
@@ -137,6 +140,9 @@ def test_a_tampered_export_names_what_is_wrong(audit, tamper):
     bad = write_export(audit["root"] / f"{tamper}.jsonl", header, entries)
     r = kiosk("ledger", "verify", str(bad))
     assert r.returncode == 1 and r.stdout.startswith(want), r.stdout + r.stderr
+    bad_seq = int(want.split("seq=")[1].split(":")[0])
+    said = r.stdout.splitlines()[1]
+    assert said.startswith(f"判定：正しくありません。{bad_seq}番目の記録で問題が見つかりました"), r.stdout
     # The report verifies an export before it counts anything: no totals from a changed file.
     r = kiosk("ledger", "report", str(bad))
     assert r.returncode == 1 and r.stdout == "", r.stdout
@@ -151,6 +157,7 @@ def test_a_ledger_file_that_is_not_there_is_not_called_invalid(audit):
     assert r.returncode == 1
     assert "INVALID" not in r.stdout + r.stderr
     assert r.stdout.startswith(f"NOT CHECKED: {missing} does not exist")
+    assert r.stdout.splitlines()[1].startswith("判定：何も確かめていません。"), r.stdout
     r = kiosk("ledger", "verify", "--json", str(missing))  # a script gets JSON that says the same
     assert r.returncode == 1
     doc = json.loads(r.stdout)

@@ -87,6 +87,22 @@ class VerifyResult:
                     f"{snap}{exp}")
         return f"INVALID at seq={self.bad_seq}: {self.reason}"
 
+    def verdict_ja(self) -> str:
+        """The verdict in plain Japanese, for the auditor of the city who reads it under :meth:`summary` (the
+        line scripts read): what was checked and what to do, without the figures' jargon."""
+        if self.ok:
+            cp = (f"指定したチェックポイント（{self.checkpoint_size}件）とも一致しました。"
+                  if self.checkpoint_size is not None else "")
+            return (f"判定：正しい台帳です。端末 {self.kiosk_id} の記録 {self.entries}件すべての署名と"
+                    f"つながりを確かめ、書き換えは見つかりませんでした。{cp}")
+        where = f"{self.bad_seq}番目の記録で" if self.bad_seq else "ファイル全体で"
+        return (f"判定：正しくありません。{where}問題が見つかりました（書き換え、記録の欠け、または壊れたファイルの"
+                "おそれ）。このファイルを消さずに保存し、センターと市の担当者に知らせてください。")
+
+
+NOT_CHECKED_JA = "判定：何も確かめていません。ファイルが台帳ではないか、読めませんでした（理由は上の行のとおり）。"
+"""The Japanese line under ``NOT CHECKED: …`` (kiosk ledger verify): nothing was checked, so nothing was found."""
+
 
 BAD_SIGNATURE = "bad signature (not signed by this kiosk's key)"
 
