@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 
 from server_sync import catalog, configstore, enroll, mediajobs, movies, pages, public, queries, staff
 from server_sync.catalog import AREAS, SLUG
@@ -293,8 +294,10 @@ NO_ROOM_ANSWER: dict[int | str, dict[str, Any]] = {507: {
 class StaffUI:
     """The helpers :func:`install` builds, for staff pages installed by other modules (``app.state.staff_ui``).
 
-    ``page(request, need, render)`` signs in, checks the role (``any``, ``staff``, ``admin``) and renders;
-    ``post(request, need, handle)`` also checks the form's CSRF token; ``render``/``handle`` may raise
+    ``page(request, need, render)`` signs in, checks the role (``need``: a level of :data:`staff.PAGE_ROLES`:
+    ``everyone``, ``any``, ``audit``, ``staff``, ``admin``) and renders; ``post(request, need, handle)`` also checks
+    the form's CSRF token and that the user may change things at all (:data:`staff.WRITERS`, as
+    :class:`ReadOnlyRoles` does for every POST); ``render``/``handle`` may raise
     :class:`Forbidden` or :class:`NotFound`. A page reading a file upload (multipart) checks the token itself with
     :func:`server_sync.staff.csrf_ok` and renders refusals with ``forbidden``.
     """
@@ -310,6 +313,35 @@ class StaffUI:
     notice_of: Callable[[Request, str], str]
     lang_of: Callable[[Request], str]
     kiosks_page: Callable[..., str]
+
+
+class ReadOnlyRoles:
+    """Every POST (any method but GET, HEAD, OPTIONS) under /staff from a signed-in user whose role may not change
+    anything (an auditor: not in :data:`staff.WRITERS`) is answered with the staff 403 page before its handler runs,
+    whatever the route: a form or upload added later is refused to them too. Signing in and out stay open.
+
+    Pure ASGI (the body is not read) and innermost, after the cross-site check. A database that cannot be read here
+    lets the request through to its route, whose own check (``post``) refuses it or whose fault page says why."""
+
+    OPEN = ("/staff/login", "/staff/logout")
+
+    def __init__(self, app: Any, current: Callable[[Request], staff.Who | None],
+                 forbidden: Callable[..., HTMLResponse]):
+        self.app, self.current, self.forbidden = app, current, forbidden
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if (scope["type"] == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS")
+                and (path == "/staff" or path.startswith("/staff/")) and path not in self.OPEN):
+            request = Request(scope)
+            if request.cookies.get(staff.COOKIE):
+                try:
+                    who = await run_in_threadpool(self.current, request)
+                except Exception:  # noqa: BLE001 - the route meets the same fault and renders its page
+                    who = None
+                if who is not None and not who.may_write:
+                    return await self.forbidden(request, who)(scope, receive, send)
+        return await self.app(scope, receive, send)
 
 
 # --- form checking (pure) ---------------------------------------------------------------------------
@@ -667,7 +699,7 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
         who = current(request)
         if who is None:
             return RedirectResponse("/staff/login", status_code=303)
-        if (need == "staff" and not who.is_staff) or (need == "admin" and not who.is_admin):
+        if not who.may_open(need):
             return forbidden(request, who)
         try:
             out = render(who, lang_of(request), ctx(request, who))
@@ -700,7 +732,7 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
             return RedirectResponse("/staff/login", status_code=303)
         if not staff.csrf_ok(engine, request.cookies.get(staff.COOKIE), _one(form, "csrf")):
             return forbidden(request, who, N_("This form has expired. Go back, reload the page and try again."))
-        if (need == "staff" and not who.is_staff) or (need == "admin" and not who.is_admin):
+        if not (who.may_open(need) and who.may_write):
             return forbidden(request, who)
 
         def run() -> Response:
@@ -736,14 +768,15 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
     @app.get("/staff", response_class=HTMLResponse, tags=["staff"])
     def dashboard(request: Request) -> Response:
         def render(who: staff.Who, lang: str, c: dict[str, Any]) -> str:
-            d = queries.dashboard(engine, _now_ms(), None if who.is_staff else who.group_id)
+            whole = who.may_open("audit")  # staff and the auditor: the center's totals; an editor: their group's
+            d = queries.dashboard(engine, _now_ms(), None if whole else who.group_id)
             d["alarms"] = alarms_in_words(d["alarms"], lang)
             fleet = kiosks_in_words(queries.fleet(engine), lang) if who.is_staff else []
             return pages.staff_page("staff_dashboard.html", lang, d=d, kiosks=fleet,
                                     group=group_names().get(who.group_id or "", ""), nav="dashboard",
-                                    charts=public.dashboard_charts(engine, lang, None if who.is_staff else
+                                    charts=public.dashboard_charts(engine, lang, None if whole else
                                                                    who.group_id or ""), **c)
-        return page(request, "any", render)
+        return page(request, "everyone", render)
 
     # --- kiosks -------------------------------------------------------------------------------------
     def kiosks_page(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]] | None = None,
@@ -1395,7 +1428,7 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
             return StreamingResponse(queries.donations_csv_parts(engine), media_type="text/csv; charset=utf-8",
                                      headers={"Cache-Control": "no-store",
                                               "Content-Disposition": 'attachment; filename="donations.csv"'})
-        return page(request, "staff", render)
+        return page(request, "audit", render)
 
     @app.post("/staff/logout", tags=["staff"])
     async def staff_logout(request: Request) -> Response:
@@ -1408,6 +1441,8 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
         resp.delete_cookie(staff.COOKIE, path="/staff")
         return resp
 
+    # Innermost (after the cross-site check in app.py's SecurityMiddleware): no POST of a role that only reads.
+    app.user_middleware.append(Middleware(ReadOnlyRoles, current=current, forbidden=forbidden))
     # For the staff pages other modules install (reconcile.py, ...): the same sign-in, roles and CSRF.
     app.state.staff_ui = StaffUI(page=page, post=post, current=current, ctx=ctx, forbidden=forbidden,
                                  not_found=not_found, html=html, done=done, notice_of=notice_of, lang_of=lang_of,

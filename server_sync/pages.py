@@ -30,7 +30,8 @@ CSS = Markup(resources.files("server_sync").joinpath("static/portal.css").read_t
 # Staff pages are Japanese first too; a staff member's English switch is a cookie (STAFF_LANG_COOKIE).
 STAFF_LANG_COOKIE = "kiosk_staff_lang"
 # Role and weekday names, as gettext ids (server_sync/staff.py ROLES, the config document's weekdays).
-ROLE_NAMES = {"admin": N_("administrator"), "staff": N_("center staff"), "editor": N_("group editor")}
+ROLE_NAMES = {"admin": N_("administrator"), "staff": N_("center staff"), "editor": N_("group editor"),
+              "auditor": N_("auditor (read only)")}
 WEEKDAY_NAMES = {"mon": N_("Mon"), "tue": N_("Tue"), "wed": N_("Wed"), "thu": N_("Thu"), "fri": N_("Fri"),
                  "sat": N_("Sat"), "sun": N_("Sun")}
 # The language link shows the other language's own name for itself, whatever the page's language.

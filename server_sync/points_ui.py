@@ -451,12 +451,12 @@ def install(app: FastAPI, engine: Engine) -> None:
     # --- reports ----------------------------------------------------------------------------------
     @app.get("/staff/points-report", response_class=HTMLResponse, tags=["staff"])
     def points_report(request: Request) -> Response:
-        return ui.page(request, "staff", lambda w, lg, c: pages.staff_page(
+        return ui.page(request, "audit", lambda w, lg, c: pages.staff_page(
             "staff_points_report.html", lg, r=report(engine), name_of=name_of, nav="points_report", **c))
 
     @app.get("/staff/points-report.csv", tags=["staff"])
     def points_report_csv(request: Request) -> Response:
-        return ui.page(request, "staff", lambda w, lg, c: Response(
+        return ui.page(request, "audit", lambda w, lg, c: Response(
             report_csv(engine), media_type="text/csv; charset=utf-8",
             headers={"Cache-Control": "no-store", "Content-Disposition": 'attachment; filename="points.csv"'}))
 

@@ -455,8 +455,9 @@ def build_parser() -> argparse.ArgumentParser:
                                           "or prompted); more users on /staff/users")
     db(st)
     st.add_argument("--user", required=True)
-    st.add_argument("--role", choices=["admin", "staff", "editor"], default="admin",
-                    help="admin (default; everything), staff (center staff) or editor (one group's projects)")
+    st.add_argument("--role", choices=["admin", "staff", "editor", "auditor"], default="admin",
+                    help="admin (default; everything), staff (center staff), editor (one group's projects) or "
+                         "auditor (the city's auditor: reads the totals, reconciliation and CSVs, changes nothing)")
     st.add_argument("--group", help="the group id an editor edits (with --role editor)")
     st.set_defaults(func=_staff_add)
 

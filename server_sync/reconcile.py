@@ -722,7 +722,7 @@ def install(app: FastAPI, engine: Engine) -> None:
             notice = "" if n is None else i18n.ntext("Imported %(count)s payment from the provider's file.",
                                                      "Imported %(count)s payments from the provider's file.", n, lang)
             return month_page(lang, c, month, notice=notice)
-        return ui.page(request, "staff", render)
+        return ui.page(request, "audit", render)
 
     @app.get("/staff/reconciliation/{kiosk_id}/{day}", response_class=HTMLResponse, tags=["staff"])
     def reconciliation_day(kiosk_id: str, day: str, request: Request) -> Response:
@@ -737,7 +737,7 @@ def install(app: FastAPI, engine: Engine) -> None:
             return pages.staff_page("staff_reconciliation_day.html", lang, r=r, titles=titles(lang),
                                     month=d.strftime("%Y-%m"), said=lambda m: said(m, lang), nav="reconciliation",
                                     **c)
-        return ui.page(request, "staff", render)
+        return ui.page(request, "audit", render)
 
     @app.post("/staff/reconciliation/provider", response_class=HTMLResponse, tags=["staff"])
     async def reconciliation_import(request: Request) -> Response:
@@ -791,4 +791,4 @@ def install(app: FastAPI, engine: Engine) -> None:
             return Response(month_csv(engine, first, last), media_type="text/csv; charset=utf-8",
                             headers={"Cache-Control": "no-store",
                                      "Content-Disposition": f'attachment; filename="reconciliation-{m}.csv"'})
-        return ui.page(request, "staff", render)
+        return ui.page(request, "audit", render)

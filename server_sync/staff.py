@@ -15,8 +15,11 @@ mode 0600 on first start. Every form a signed-in user posts carries :func:`csrf_
 (an HMAC of its id under the secret), so another site cannot post in their name.
 
 Roles: ``admin`` (everything, and the users page), ``staff`` (center staff: catalog, media,
-playlists, kiosks, volunteer activities) and ``editor`` (a group's editor: that group's projects and
-media only). A user the database lost (deleted while signed in) has no access at all.
+playlists, kiosks, volunteer activities), ``editor`` (a group's editor: that group's projects and
+media only) and ``auditor`` (監査: the city's auditor reads the dashboard's totals, the reconciliation and the
+CSVs, and changes nothing). Which roles open which pages is :data:`PAGE_ROLES`, and which may change anything
+is :data:`WRITERS`: the one place the staff UI asks. A user the database lost (deleted while signed in) has no
+access at all.
 """
 
 from __future__ import annotations
@@ -43,7 +46,19 @@ from sqlalchemy.exc import IntegrityError
 from server_sync.db import groups, staff_sessions, staff_users, writing
 
 COOKIE = "kiosk_staff"
-ROLES = ("admin", "staff", "editor")
+ROLES = ("admin", "staff", "editor", "auditor")
+# Which roles open the staff pages of each level (``page(request, level, ...)`` in server_sync/operator.py) and
+# see the menu's links to them (templates/base.html).
+PAGE_ROLES: dict[str, tuple[str, ...]] = {
+    "everyone": ROLES,  # the dashboard (an editor: their group's; an auditor: the center's totals)
+    "any": ("admin", "staff", "editor"),  # projects, videos, movies: every role that makes things
+    "audit": ("admin", "staff", "auditor"),  # what an auditor checks: reconciliation, its CSV, donations CSV, points
+    "staff": ("admin", "staff"),
+    "admin": ("admin",),
+}
+# The only roles that may change anything: every POST under /staff from another role (an auditor) is refused with
+# the 403 page, before its handler runs (operator.install's ``ReadOnlyRoles``), whatever the form.
+WRITERS = ("admin", "staff", "editor")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 MIN_PASSWORD = 8
 
@@ -65,9 +80,25 @@ class Who:
         """Center staff or administrator: the whole catalog, media, playlists and kiosks."""
         return self.role in ("admin", "staff")
 
+    @property
+    def is_auditor(self) -> bool:
+        """The city's auditor (監査): reads the figures (:data:`PAGE_ROLES` ``audit``), changes nothing."""
+        return self.role == "auditor"
+
+    @property
+    def may_write(self) -> bool:
+        """Whether any form of the staff UI takes this user's post (:data:`WRITERS`)."""
+        return self.role in WRITERS
+
+    def may_open(self, level: str) -> bool:
+        """Whether pages of ``level`` (a key of :data:`PAGE_ROLES`) are this user's to open."""
+        return self.role in PAGE_ROLES[level]
+
     def may_edit_group(self, group_id: str | None) -> bool:
         """Projects and media of ``group_id``: staff any group's, an editor only their own."""
         return self.is_staff or (self.role == "editor" and group_id is not None and group_id == self.group_id)
+
+
 SESSION_S = 8 * 3600
 
 # OWASP Password Storage Cheat Sheet (2024): Argon2id, m=19 MiB, t=2, p=1.
