@@ -131,7 +131,9 @@ def test_an_auditor_opens_the_figures_and_no_other_staff_page(portal, rig):
     donations = auditor.get(url + "/staff/donations.csv", timeout=10).content.decode("utf-8-sig").splitlines()
     assert len(donations) == 1 + 2
     # The reconciliation page shows what was imported, but no import form to an auditor (staff still have it).
-    assert 'id="import"' not in auditor.get(url + "/staff/reconciliation", timeout=10).text
+    seen = auditor.get(url + "/staff/reconciliation", timeout=10).text
+    assert 'id="import"' not in seen and "精算ファイルを取り込む" not in seen
+    assert "<h2>取り込み済みの決済事業者の精算ファイル</h2>" in seen  # what the list below the heading is
     admin, _ = staff_session(url, "admin")
     assert 'id="import"' in admin.get(url + "/staff/reconciliation", timeout=10).text
 
