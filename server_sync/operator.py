@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -402,7 +403,27 @@ def check_group(form: dict[str, list[str]], new: bool) -> tuple[dict[str, Any], 
     return v, e
 
 
+_TYPED_DAY = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
+
+
+def typed_day(text: str) -> str:
+    """A date as a group editor types it, as :func:`_date` reads it (``2026-04-01``): 「2026/4/1」, 「2026-4-1」,
+    「2026.4.1」, 「2026年4月1日」, with full-width digits and spaces (a Japanese keyboard: NFKC). Anything else
+    comes back as typed, for the field's message."""
+    m = _TYPED_DAY.match(unicodedata.normalize("NFKC", text).strip())
+    return f"{m[1]}-{int(m[2]):02d}-{int(m[3]):02d}" if m else text
+
+
+def project_as_meant(form: dict[str, list[str]]) -> dict[str, list[str]]:
+    """A project form with its dates and goal as a Japanese keyboard types them (「2026/4/1」, 「2026年4月1日」,
+    「８０，０００円」) written as the portal stores them, so that they are read as meant, not refused, and a form
+    sent twice compares equal to what its first copy saved."""
+    return {**form, "start": [typed_day(_one(form, "start"))], "end": [typed_day(_one(form, "end"))],
+            "goal_yen": [unicodedata.normalize("NFKC", _one(form, "goal_yen")).replace(" ", "")]}
+
+
 def check_project(form: dict[str, list[str]], new: bool, group_choices: list[str]) -> tuple[dict[str, Any], Errors]:
+    form = project_as_meant(form)
     e: Errors = {}
     v: dict[str, Any] = {
         "id": _slug(form, "id", e) if new else _one(form, "id"),
@@ -993,6 +1014,7 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
     @app.post("/staff/projects", response_class=HTMLResponse, tags=["staff"])
     async def project_save(request: Request) -> Response:
         def handle(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
+            form = project_as_meant(form)  # 「2026/4/1」 is 2026-04-01, here and in every comparison below
             editing = _one(form, "editing") or None
             if editing is not None:
                 old = project_row(editing)
