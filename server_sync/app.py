@@ -637,8 +637,9 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     center.install(app, engine)  # /staff/center: the center's contact for citizens (after operator: its helpers)
 
     @app.get("/staff/login", response_class=HTMLResponse, tags=["staff"])
-    def staff_login_form() -> str:
-        return pages.login_page()
+    def staff_login_form(out: str | None = None) -> str:
+        # ``?out=1``: where signing out lands (operator.py's /staff/logout), said in words on the page.
+        return pages.login_page(signed_out=out == "1", center=center.contact(engine))
 
     @app.post("/staff/login", response_class=HTMLResponse, tags=["staff"])
     async def staff_login(request: Request) -> Response:
@@ -657,7 +658,9 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
         if not ok:
             login_guard.failed(user, ip)
             # The user name stays in its box (escaped, as all text): only the password is typed again.
-            return HTMLResponse(pages.login_page(failed=True, username=user), status_code=401)
+            return HTMLResponse(pages.login_page(failed=True, username=user,
+                                                 center=await run_in_threadpool(center.contact, engine)),
+                                status_code=401)
         login_guard.succeeded(user)
         resp = RedirectResponse("/staff", status_code=303)
         resp.set_cookie(staff.COOKIE, staff.make_cookie(engine, user), max_age=staff.SESSION_S, httponly=True,

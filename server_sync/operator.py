@@ -324,7 +324,9 @@ class ReadOnlyRoles:
     Pure ASGI (the body is not read) and innermost, after the cross-site check. A database that cannot be read here
     lets the request through to its route, whose own check (``post``) refuses it or whose fault page says why."""
 
-    OPEN = ("/staff/login", "/staff/logout")
+    # Signing in and out, and changing one's own password (``/staff/password``: a read-only role may do that, and
+    # only that: the page changes the signed-in user's password and nothing else, whatever the form holds).
+    OPEN = ("/staff/login", "/staff/logout", "/staff/password")
 
     def __init__(self, app: Any, current: Callable[[Request], staff.Who | None],
                  forbidden: Callable[..., HTMLResponse]):
@@ -372,25 +374,65 @@ def _slug(form: dict[str, list[str]], name: str, errors: Errors) -> str:
     return v
 
 
+# What a Japanese keyboard types (a phone, or a PC in Japanese input mode) as the portal reads it: full-width
+# letters, digits and signs (「２０２６／４／１」, 「８０，０００」, 「￥」, 「：」) as their ASCII selves, the
+# full-width space as a space, and the marks Japanese input mode puts for "-" and "," (「ー」, 「−」, 「、」).
+# Only these: "²" or "٣" stay what they are, refused, never read as a number nobody typed.
+_NARROW = {c: unicodedata.normalize("NFKC", chr(c)) for c in range(0xFF01, 0xFF5F)} | {
+    0x3000: " ", 0xFFE5: "¥", 0x30FC: "-", 0x2212: "-", 0x2010: "-", 0x3001: ","}
+
+
+def narrow(text: str) -> str:
+    """``text`` with what a Japanese keyboard types written as the portal reads it (:data:`_NARROW`)."""
+    return text.translate(_NARROW)
+
+
+_TYPED_DAY = re.compile(r"([0-9]{4})\s*[-/.年]\s*([0-9]{1,2})\s*[-/.月]\s*([0-9]{1,2})\s*日?", re.ASCII)
+_TYPED_NUMBER = re.compile(r"¥?\s*([0-9][0-9, ]*)\s*円?", re.ASCII)
+
+
+def _day_shaped(text: str) -> str | None:
+    m = _TYPED_DAY.fullmatch(narrow(text).strip())
+    return f"{m[1]}-{int(m[2]):02d}-{int(m[3]):02d}" if m else None
+
+
+def typed_day(text: str) -> str:
+    """A date as staff and group editors type it, as the portal stores it (``2026-04-01``): 「2026-04-01」,
+    「2026/4/1」, 「2026-4-1」, 「2026.4.1」, 「2026年4月1日」, with full-width digits and spaces
+    (:func:`narrow`). Anything else comes back as typed (``20260401`` is left to :func:`_date`). Not checked to
+    be a day: 2026/13/1 is 「2026-13-01」, which :func:`_date` refuses."""
+    return _day_shaped(text) or text
+
+
+def typed_number(text: str) -> str:
+    """A whole number as it is typed, as its digits: 「８０，０００」, 「80,000円」, 「￥80,000」, 「80 000」
+    are ``80000`` (:func:`narrow`; commas and spaces between the digits, a ¥ before and a 円 after). Anything else
+    comes back as typed, for the field's message."""
+    m = _TYPED_NUMBER.fullmatch(narrow(text).strip())
+    return m[1].replace(",", "").replace(" ", "") if m else text
+
+
 def _int(form: dict[str, list[str]], name: str, errors: Errors, lo: int, hi: int, msg: str) -> int | None:
-    raw = _one(form, name).replace(",", "").replace("¥", "").replace("円", "")
-    raw = raw.translate(str.maketrans("０１２３４５６７８９", "0123456789"))  # digits typed on a Japanese keyboard
-    value = decimal(raw, lo, hi, leading_zeros=True)  # "²" or "٣" is a message, not a 500
+    value = decimal(typed_number(_one(form, name)), lo, hi, leading_zeros=True)  # "²" or "٣": a message, not a 500
     if value is None:
         errors[name] = (msg, {"lo": lo, "hi": f"{hi:,}"})
     return value
 
 
 def _date(form: dict[str, list[str]], name: str, errors: Errors, required: bool = False) -> dt.date | None:
-    v = _one(form, name).replace("/", "-")
-    if not v:
+    """The date typed in ``name`` (:func:`typed_day`), None if empty; beside the field, what to type if it is not
+    one, or that there is no such day (2026/2/30, 2026/13/1)."""
+    typed = _one(form, name)
+    if not typed:
         if required:
-            errors[name] = (N_("Enter a date, e.g. 2026-04-01."), {})
+            errors[name] = (N_("Enter a date, e.g. 2026-04-01 or 2026/4/1."), {})
         return None
+    shaped = _day_shaped(typed)
     try:
-        return dt.date.fromisoformat(v)
+        return dt.date.fromisoformat(shaped or narrow(typed))
     except ValueError:
-        errors[name] = (N_("Enter a date, e.g. 2026-04-01."), {})
+        errors[name] = (N_("Check the date: that month, or that day of the month, does not exist.") if shaped
+                        else N_("Enter a date, e.g. 2026-04-01 or 2026/4/1."), {})
         return None
 
 
@@ -403,27 +445,7 @@ def check_group(form: dict[str, list[str]], new: bool) -> tuple[dict[str, Any], 
     return v, e
 
 
-_TYPED_DAY = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
-
-
-def typed_day(text: str) -> str:
-    """A date as a group editor types it, as :func:`_date` reads it (``2026-04-01``): 「2026/4/1」, 「2026-4-1」,
-    「2026.4.1」, 「2026年4月1日」, with full-width digits and spaces (a Japanese keyboard: NFKC). Anything else
-    comes back as typed, for the field's message."""
-    m = _TYPED_DAY.match(unicodedata.normalize("NFKC", text).strip())
-    return f"{m[1]}-{int(m[2]):02d}-{int(m[3]):02d}" if m else text
-
-
-def project_as_meant(form: dict[str, list[str]]) -> dict[str, list[str]]:
-    """A project form with its dates and goal as a Japanese keyboard types them (「2026/4/1」, 「2026年4月1日」,
-    「８０，０００円」) written as the portal stores them, so that they are read as meant, not refused, and a form
-    sent twice compares equal to what its first copy saved."""
-    return {**form, "start": [typed_day(_one(form, "start"))], "end": [typed_day(_one(form, "end"))],
-            "goal_yen": [unicodedata.normalize("NFKC", _one(form, "goal_yen")).replace(" ", "")]}
-
-
 def check_project(form: dict[str, list[str]], new: bool, group_choices: list[str]) -> tuple[dict[str, Any], Errors]:
-    form = project_as_meant(form)
     e: Errors = {}
     v: dict[str, Any] = {
         "id": _slug(form, "id", e) if new else _one(form, "id"),
@@ -447,7 +469,6 @@ def check_project(form: dict[str, list[str]], new: bool, group_choices: list[str
     return v, e
 
 
-_WIDE_TIME = str.maketrans("０１２３４５６７８９：", "0123456789:")
 _TIME_TYPED = re.compile(r"^(\d{1,2})(?::(\d{2})|(\d{2}))?$|^(\d{1,2})時(?:(\d{1,2})分)?$|^(\d{1,2})時半$")
 
 
@@ -455,7 +476,7 @@ def hhmm(typed: str) -> str:
     """A time as staff type it, as the kiosks read it (``HH:MM``): 「09:30」, 「9:30」, 「930」, 「0930」, 「9」 (9:00),
     「9時」, 「9時30分」, 「9時半」 and full-width digits and colon (a Japanese keyboard). A phone's number pad (the
     fields ask for one) has no colon, so 「930」 must do. Anything else comes back as typed, for the message."""
-    raw = typed.strip().translate(_WIDE_TIME).replace(" ", "")
+    raw = narrow(typed).strip().replace(" ", "")
     m = _TIME_TYPED.match(raw)
     if m is None:
         return typed
@@ -620,6 +641,10 @@ PROJECT_FIELDS = [("title", N_("Title (Japanese)")), ("title_en", N_("Title (Eng
                   ("group_id", N_("Group")), ("area", N_("Policy area")), ("goal_yen", N_("Goal (yen)")),
                   ("start", N_("First day")), ("end", N_("Last day")),
                   ("active", N_("Shown on kiosks and the public pages"))]
+AS_STORED: dict[str, Callable[[str], str]] = {"start": typed_day, "end": typed_day, "goal_yen": typed_number}
+"""The fields :func:`stale_rows` reads as the form's checks read them (:func:`_date`, :func:`_int`) before comparing
+with what is stored: 「2026/4/1」 is the stored 2026-04-01 and 「８０，０００円」 80000, so the same form sent twice
+(a double tap, a slow line) is saved, not shown as a colleague's change."""
 
 
 def stored_form(item: dict[str, Any]) -> dict[str, list[str]]:
@@ -638,11 +663,7 @@ def stale_rows(fields: list[tuple[str, str]], typed: dict[str, list[str]], store
     rows = []
     for name, label in fields:
         mine, now = _one(typed, name), _one(stored, name)
-        if name == "goal_yen":
-            same = mine.replace(",", "").replace("¥", "").replace("円", "") == now
-        else:
-            same = mine.replace("/", "-") == now if name in ("start", "end") else mine == now
-        if not same:
+        if AS_STORED.get(name, str)(mine) != now:
             rows.append({"name": name, "label": pages.staff_text(label, lang), "typed": shown(name, mine),
                          "now": shown(name, now)})
     return rows
@@ -793,11 +814,69 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
             d = queries.dashboard(engine, _now_ms(), None if whole else who.group_id)
             d["alarms"] = alarms_in_words(d["alarms"], lang)
             fleet = kiosks_in_words(queries.fleet(engine), lang) if who.is_staff else []
-            return pages.staff_page("staff_dashboard.html", lang, d=d, kiosks=fleet,
+            # An administrator is reminded while the center's contact is unset: the receipt and sign-in pages
+            # then cannot say how to reach the center (server_sync/center.py; imported here, as it imports us).
+            from server_sync import center
+            unset = who.is_admin and center.contact(engine) is None
+            return pages.staff_page("staff_dashboard.html", lang, d=d, kiosks=fleet, contact_unset=unset,
                                     group=group_names().get(who.group_id or "", ""), nav="dashboard",
                                     charts=public.dashboard_charts(engine, lang, None if whole else
                                                                    who.group_id or ""), **c)
         return page(request, "everyone", render)
+
+    # --- one's own password (every role: docs/portal.md, "Accounts") ------------------------------------
+    password_changed = N_("Your password has been changed. Use the new one from the next time you sign in. "
+                          "Anywhere else you were signed in with it has been signed out.")
+
+    def password_page(who: staff.Who, lang: str, c: dict[str, Any], errors: Errors | None = None,
+                      notice: str = "") -> str:
+        # The passwords typed are never put back into the page.
+        return pages.staff_page("staff_password.html", lang, errors=tr(lang, errors or {}), notice=notice,
+                                min_password=staff.MIN_PASSWORD, nav="password", **c)
+
+    @app.get("/staff/password", response_class=HTMLResponse, tags=["staff"])
+    def own_password(request: Request) -> Response:
+        def render(who: staff.Who, lang: str, c: dict[str, Any]) -> str:
+            changed = request.query_params.get("done") == "password"
+            return password_page(who, lang, c, notice=pages.staff_text(password_changed, lang) if changed else "")
+        return page(request, "everyone", render)
+
+    @app.post("/staff/password", response_class=HTMLResponse, tags=["staff"])
+    async def own_password_save(request: Request) -> Response:
+        # Not ``post``: that refuses a role that may not write, and this page is the auditor's too (ReadOnlyRoles
+        # lets it through). It changes the signed-in user's own password only: no field names a user.
+        form = await read_form(request)
+        who = current(request)
+        if who is None:
+            return RedirectResponse("/staff/login", status_code=303)
+        cookie = request.cookies.get(staff.COOKIE)
+        if not staff.csrf_ok(engine, cookie, _one(form, "csrf")):
+            return forbidden(request, who, N_("This form has expired. Go back, reload the page and try again."))
+
+        def run() -> Response:
+            lang, c = lang_of(request), ctx(request, who)
+            now, new, again = ((form.get(k) or [""])[0] for k in ("current", "new", "again"))
+            e: Errors = {}
+            if not now:
+                e["current"] = (N_("Type the password you use now."), {})
+            if len(new) < staff.MIN_PASSWORD:
+                e["new"] = (N_("The password needs at least %(n)s characters."), {"n": staff.MIN_PASSWORD})
+            elif len(new) > 1024:  # the sign-in form reads no more than that (server_sync/app.py)
+                e["new"] = (N_("The password can have at most %(n)s characters."), {"n": 1024})
+            elif new != again:
+                e["again"] = (N_("The two new passwords are not the same. Type the same new password in both "
+                                 "boxes."), {})
+            elif now and new == now:
+                e["new"] = (N_("The new password is the same as the one you use now. Choose a different one."), {})
+            if not e:
+                try:
+                    staff.change_own_password(engine, who.name, now, new, cookie)
+                except staff.WrongPassword:
+                    e["current"] = (N_("This is not the password you use now. Type it again."), {})
+            if e:
+                return html(password_page(who, lang, c, e), 422)
+            return done("/staff/password", "password")
+        return await run_in_threadpool(run)
 
     # --- kiosks -------------------------------------------------------------------------------------
     def kiosks_page(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]] | None = None,
@@ -1014,7 +1093,6 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
     @app.post("/staff/projects", response_class=HTMLResponse, tags=["staff"])
     async def project_save(request: Request) -> Response:
         def handle(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
-            form = project_as_meant(form)  # 「2026/4/1」 is 2026-04-01, here and in every comparison below
             editing = _one(form, "editing") or None
             if editing is not None:
                 old = project_row(editing)
@@ -1459,7 +1537,7 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
             return forbidden(request, current(request),
                              N_("This form has expired. Go back, reload the page and try again."))
         await run_in_threadpool(staff.end_session, engine, request.cookies.get(staff.COOKIE))
-        resp = RedirectResponse("/staff/login", status_code=303)
+        resp = RedirectResponse("/staff/login?out=1", status_code=303)  # the sign-in page says 「ログアウトしました。」
         resp.delete_cookie(staff.COOKIE, path="/staff")
         return resp
 

@@ -32,6 +32,10 @@ STAFF_LANG_COOKIE = "kiosk_staff_lang"
 # Role and weekday names, as gettext ids (server_sync/staff.py ROLES, the config document's weekdays).
 ROLE_NAMES = {"admin": N_("administrator"), "staff": N_("center staff"), "editor": N_("group editor"),
               "auditor": N_("auditor (read only)")}
+# The staff header's title, by the signed-in user's role: what these pages are for them ("": nobody signed in, e.g.
+# a refusal after the session ended). A group's editor is a volunteer and the auditor is the city's, not staff.
+STAFF_HEADINGS = {"": N_("Portal staff"), "admin": N_("Portal staff"), "staff": N_("Portal staff"),
+                  "editor": N_("Group editing"), "auditor": N_("Audit (read only)")}
 WEEKDAY_NAMES = {"mon": N_("Mon"), "tue": N_("Tue"), "wed": N_("Wed"), "thu": N_("Thu"), "fri": N_("Fri"),
                  "sat": N_("Sat"), "sun": N_("Sun")}
 # The language link shows the other language's own name for itself, whatever the page's language.
@@ -177,6 +181,7 @@ def environment(lang: str) -> Environment:
     env.globals.update(lang=lang, other="en" if lang == "ja" else "ja", language_names=LANGUAGE_NAMES, css=CSS,
                        title=partial(_title, lang=lang), area_title=partial(area_title, lang=lang),
                        staff_=partial(staff_text, lang=lang), both=both_languages, role_names=ROLE_NAMES,
+                       staff_headings=STAFF_HEADINGS,
                        weekday_names=WEEKDAY_NAMES, area_names=AREAS)
     return env
 
@@ -249,12 +254,16 @@ def receipt_page(r: dict[str, Any] | None, code: str, projects: list[dict[str, A
 
 
 # --- staff ------------------------------------------------------------------------------------------
-def login_page(failed: bool = False, refused: str = "", username: str = "") -> str:
+def login_page(failed: bool = False, refused: str = "", username: str = "", *, signed_out: bool = False,
+               center: dict[str, str] | None = None) -> str:
     """The sign-in form, in the public (Japanese) layout, as it is reached from the public site.
 
     ``refused``: why this attempt was not even checked (too many failures: server_sync/ratelimit.py).
-    ``username``: what was typed, kept in its box after a refusal (the password never is)."""
-    return _render("login.html", i18n.DEFAULT, failed=failed, refused=refused, username=username)
+    ``username``: what was typed, kept in its box after a refusal (the password never is). ``signed_out``: the user
+    has just signed out (said so at the top). ``center``: the center's contact (server_sync/center.py ``contact``;
+    None: not set), shown as text beside "forgot your password? ask the center staff"."""
+    return _render("login.html", i18n.DEFAULT, failed=failed, refused=refused, username=username,
+                   signed_out=signed_out, center=center)
 
 
 def staff_page(template: str, lang: str = i18n.DEFAULT, **context: Any) -> str:

@@ -6,8 +6,9 @@ at the user's next successful sign-in.
 
 **Sessions** are rows of ``portal_staff_sessions`` (the SHA-256 of a random session id, the user, the
 expiry). The cookie is ``<session id>.<HMAC(secret, id)>``. A session ends when its user signs out, when
-their password is set again, when the user is removed, or after :data:`SESSION_S`; each of these
-deletes the rows, so a copied cookie stops working at once on every portal process.
+an administrator sets their password again, when the user is removed, or after :data:`SESSION_S`; each of these
+deletes the rows, so a copied cookie stops working at once on every portal process. A user who changes their own
+password (:func:`change_own_password`) stays signed in in the browser they changed it in; their other sessions end.
 
 **The secret** (cookie MACs and form tokens) is never in the database: ``KIOSK_PORTAL_SESSION_SECRET``
 in the environment, or a file only the portal's user can read (:func:`load_secret`), created with
@@ -257,6 +258,45 @@ def update_user(engine: Engine, username: str, role: str, group_id: str | None, 
             conn.execute(delete(staff_sessions).where(staff_sessions.c.username == username))
         return bool(conn.execute(staff_users.update().where(staff_users.c.username == username)
                                  .values(**values)).rowcount)
+
+
+class WrongPassword(ValueError):
+    """:func:`change_own_password` was given a current password that is not the user's: nothing is changed."""
+
+
+def change_own_password(engine: Engine, username: str, current: str, new: str, keep_cookie: str | None) -> bool:
+    """A signed-in user sets their own password (``/staff/password``, every role, the auditor too).
+
+    ``current`` must be their password now (else :class:`WrongPassword`, nothing changed); ``new`` (at least
+    :data:`MIN_PASSWORD` characters, checked by the caller) replaces it. Every other session of the user ends (a
+    cookie copied elsewhere, a phone left signed in at the center), and the session of ``keep_cookie`` (the one that
+    changed it) stays. Returns False when the change was already made: the same form sent twice (a double tap, a
+    resent request), whose current password is the old one and whose new one is the password now; that second copy
+    changes nothing more and is not an error. The hashing is done outside the write transaction, and the row is
+    replaced only if it still holds the hash that was checked: of two changes at once, one wins and the other is
+    checked again against what it left."""
+    fresh = hash_password(new)
+    sid = _session_id(engine, keep_cookie)
+    for _ in range(3):
+        with engine.connect() as conn:
+            row = conn.execute(select(staff_users.c.password_hash).where(staff_users.c.username == username)).first()
+        if row is None:
+            raise WrongPassword(username)
+        if not check_password(row[0], current):
+            if current != new and check_password(row[0], new):
+                return False  # this form's first copy changed it
+            raise WrongPassword(username)
+        with writing(engine) as conn:
+            if not conn.execute(staff_users.update().where(staff_users.c.username == username,
+                                                           staff_users.c.password_hash == row[0])
+                                .values(password_hash=fresh)).rowcount:
+                continue  # changed meanwhile (the other copy of this form, or an administrator): check again
+            others = delete(staff_sessions).where(staff_sessions.c.username == username)
+            if sid is not None:
+                others = others.where(staff_sessions.c.id_hash != _id_hash(sid))
+            conn.execute(others)
+            return True
+    raise WrongPassword(username)
 
 
 def delete_user(engine: Engine, username: str) -> bool:

@@ -8,7 +8,8 @@ headless Chromium for the pages as they are seen:
   opens the dashboard's totals, the reconciliation (its days and 会計用 CSV), the donations CSV and the points
   report, and every other staff page answers the plain Japanese 403 page;
 - every POST the staff UI has (walked over the app's routes, so forms added later are covered) answers an auditor
-  with that same 403 page before its handler runs, and stores nothing; signing out still works.
+  with that same 403 page before its handler runs, and stores nothing; signing out still works, and so does
+  changing their own password (/staff/password), which changes nothing else whatever the form holds.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from server_sync.staff import add_user
 REFUSED = "あなたの役割ではこのページまたは項目を扱えません"
 # The pages an auditor opens (staff.PAGE_ROLES "everyone" and "audit"); every other staff page is refused.
 AUDIT_PAGES = {"/staff", "/staff/reconciliation", "/staff/reconciliation.csv", "/staff/donations.csv",
-               "/staff/points-report", "/staff/points-report.csv"}
+               "/staff/points-report", "/staff/points-report.csv",
+               "/staff/password"}  # and the page where every role changes its own password
 OPEN_TO_ALL = {"/staff/login", "/staff/lang"}  # signing in and the language switch
 
 
@@ -73,8 +75,9 @@ def test_every_staff_post_refuses_an_auditor_with_the_403_page_and_stores_nothin
     form = {"csrf": token, "action": "change", "username": "kansa", "password": PASSWORD + "!", "role": "admin",
             "id": "g9", "name": "G9", "kiosk_id": "k9", "days": "7", "title": "T", "group_id": "g"}
     walked = 0
+    assert "/staff/password" in paths  # open to an auditor: their own password only (below)
     for path in paths:
-        if path in ("/staff/login", "/staff/logout"):
+        if path in ("/staff/login", "/staff/logout", "/staff/password"):
             continue
         url = portal.url + re.sub(r"\{[^}]+\}", "x", path)
         for sent in (dict(data=form), dict(data=form, files={"file": ("a.csv", b"a,b\n")}),
@@ -88,10 +91,20 @@ def test_every_staff_post_refuses_an_auditor_with_the_403_page_and_stores_nothin
             assert REFUSED in r.text, (path, r.text[:300])
             assert "監査（見るだけ）" in r.text  # the same staff page, saying who is signed in and as what
             walked += 1
-    assert walked == 3 * (len(paths) - 2) and len(paths) > 15, (walked, paths)
+    assert walked == 3 * (len(paths) - 3) and len(paths) > 15, (walked, paths)
     assert staff.list_users(eng) == users_before  # still an auditor, nobody added
     with eng.connect() as conn:
         assert catalog.list_groups(conn) == groups_before
+    assert staff.login(eng, "kansa", PASSWORD) and staff.login(eng, "admin", PASSWORD)
+    # Their own password is theirs to change (/staff/password, every role): the same fields of every form, which
+    # name the administrator and the admin role, change the auditor's own password and nothing else.
+    r = auditor.post(portal.url + "/staff/password", headers=own, timeout=10, allow_redirects=False,
+                     data={**form, "username": "admin", "current": PASSWORD, "new": "kansa's own", "again":
+                           "kansa's own"})
+    assert r.status_code == 303 and r.headers["location"] == "/staff/password?done=password", r.text[:300]
+    assert staff.login(eng, "kansa", "kansa's own") and not staff.login(eng, "kansa", PASSWORD)
+    assert staff.login(eng, "admin", PASSWORD)  # the administrator's password is as it was
+    assert staff.list_users(eng) == users_before  # and so are every role and group
     # Still signed in, and signing out works for an auditor too.
     assert auditor.get(portal.url + "/staff", timeout=10, allow_redirects=False).status_code == 200
     r = auditor.post(portal.url + "/staff/logout", data={"csrf": token}, headers=own, timeout=10,
@@ -158,7 +171,7 @@ def test_in_chromium_an_administrator_adds_an_auditor_who_sees_only_the_figures(
     page = staff_page(browser, portal.url, "kansa2")
     links = page.eval_on_selector_all("nav.staffnav a", "els => els.map(e => e.getAttribute('href'))")
     assert [h for h in links if not h.startswith("/staff/lang")] == [
-        "/staff", "/staff/reconciliation", "/staff/donations.csv", "/staff/points-report"]
+        "/staff", "/staff/reconciliation", "/staff/donations.csv", "/staff/points-report", "/staff/password"]
     assert "監査（見るだけ）" in page.inner_text("p.who")
     page.click("nav.staffnav a[href='/staff/reconciliation']")
     page.wait_for_url("**/staff/reconciliation")

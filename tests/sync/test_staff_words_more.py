@@ -193,7 +193,7 @@ def test_signing_out_in_another_tab_while_a_video_converts_tells_the_uploader_in
         other = context.new_page()
         other.goto(center.url + "/staff")
         other.click("form[action='/staff/logout'] button")
-        other.wait_for_url("**/staff/login")
+        other.wait_for_url("**/staff/login?out=1")
         text = page.locator("#u-text.bad")
         text.wait_for(timeout=15_000)
         shown = text.inner_text()
