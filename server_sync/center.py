@@ -23,7 +23,7 @@ from server_sync import pages, staff
 from server_sync.db import settings, writing
 from server_sync.i18n import N_
 from server_sync.movies import has_control
-from server_sync.operator import Errors, StaffUI, _seen, _text, stale_rows
+from server_sync.operator import Errors, StaffUI, _seen, _text, stale_rows, tr
 
 SETTING = "center_contact"
 FIELDS = ("name", "phone", "note")
@@ -127,7 +127,7 @@ def install(app: FastAPI, engine: Engine) -> None:
             form = {k: [now[k]] for k in FIELDS}
             form["seen"] = [str(now["updated_ms"])]
         return pages.staff_page("staff_center.html", lang, form=form, now=now, notice=notice, stale=stale,
-                                errors={k: pages.staff_text(m, lang, **a) for k, (m, a) in (errors or {}).items()},
+                                errors=tr(lang, errors or {}),
                                 max_len=MAX_LEN, nav="center", **c)
 
     @app.get("/staff/center", response_class=HTMLResponse, tags=["staff"])

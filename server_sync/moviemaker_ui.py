@@ -30,7 +30,7 @@ from server_sync import catalog, configstore, mediajobs, movies, pages, public, 
 from server_sync.db import media_info, media_jobs
 from server_sync.i18n import N_
 from server_sync.mediajobs import MediaJobs
-from server_sync.operator import NO_ROOM_ANSWER, TO_MOVIES, Forbidden, NotFound, StaffUI
+from server_sync.operator import NO_ROOM_ANSWER, TO_MOVIES, Forbidden, NotFound, StaffUI, tr
 
 _JS = resources.files("server_sync").joinpath("static/moviemaker.js").read_bytes()
 NOTICES = {"published": N_("Published. It is now on the project's public page, where anyone can watch it. It is not "
@@ -53,7 +53,7 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, size: tuple[int, int]
     def form_page(who: staff.Who, lang: str, c: dict[str, Any], fields: dict[str, str] | None = None,
                   errors: dict[str, tuple[str, dict[str, Any]]] | None = None, notice: str = "") -> str:
         return pages.staff_page("staff_movies.html", lang, projects=projects_of(who), fields=fields or {},
-                                errors={k: pages.staff_text(m, lang, **v) for k, (m, v) in (errors or {}).items()},
+                                errors=tr(lang, errors or {}),
                                 movies=_with_copies(engine, movies.movie_jobs(engine, groups_of(who))),
                                 slots=range(movies.MAX_PHOTOS),
                                 min_photos=movies.MIN_PHOTOS, max_photos=movies.MAX_PHOTOS,
@@ -88,7 +88,7 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, size: tuple[int, int]
 
         def answer(status: int, errors: dict[str, tuple[str, dict[str, Any]]], fields: dict[str, str]) -> Response:
             if wants_json:
-                text = {k: pages.staff_text(m, lang, **v) for k, (m, v) in errors.items()}
+                text = tr(lang, errors)
                 return JSONResponse({"error": "invalid", "errors": text, "reason": next(iter(text.values()))},
                                     status_code=status)
             assert who is not None

@@ -348,6 +348,12 @@ class ReadOnlyRoles:
 
 
 # --- form checking (pure) ---------------------------------------------------------------------------
+def tr(lang: str, errors: Errors) -> dict[str, str]:
+    """``errors`` (a form's field -> message and values) worded in ``lang``, as the staff pages show them beside
+    their fields (every staff form's, those other modules install too)."""
+    return {k: pages.staff_text(m, lang, **v) for k, (m, v) in errors.items()}
+
+
 def _one(form: dict[str, list[str]], name: str) -> str:
     return (form.get(name) or [""])[0].strip()
 
@@ -720,9 +726,6 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
     def ctx(request: Request, who: staff.Who) -> dict[str, Any]:
         return {"who": who, "csrf": staff.csrf_token(engine, request.cookies.get(staff.COOKIE) or ""),
                 "path": request.url.path}
-
-    def tr(lang: str, errors: Errors) -> dict[str, str]:
-        return {k: pages.staff_text(m, lang, **v) for k, (m, v) in errors.items()}
 
     def html(body: str, status: int = 200) -> HTMLResponse:
         return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})

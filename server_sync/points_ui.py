@@ -36,7 +36,7 @@ from server_sync.catalog import AREAS
 from server_sync.db import entries
 from server_sync.errors import PortalError
 from server_sync.i18n import N_
-from server_sync.operator import BLANK_ROWS, Errors, StaffUI, _date, _int, _one, _slug, _text
+from server_sync.operator import BLANK_ROWS, Errors, StaffUI, _date, _int, _one, _slug, _text, tr
 from server_sync.wire import csvsafe
 from server_sync.wire.configdoc import ConfigDocError
 from server_sync.wire.numbers import decimal
@@ -329,9 +329,6 @@ def check_rules(form: dict[str, list[str]]) -> tuple[int | None, list[dict[str, 
 
 def install(app: FastAPI, engine: Engine) -> None:
     ui: StaffUI = app.state.staff_ui
-
-    def tr(lang: str, errors: Errors) -> dict[str, str]:
-        return {k: pages.staff_text(m, lang, **v) for k, (m, v) in errors.items()}
 
     def rules_page(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]] | None = None,
                    errors: Errors | None = None, notice: str = "", changed: bool = False) -> str:

@@ -86,11 +86,12 @@ def ntext(singular: str, plural: str, n: int, **values: Any) -> Msg:
 
 def said(msg: Msg, lang: str) -> str:
     """``msg`` in ``lang``: the plural form for its count, or the message (the staff pages' ``staff_``)."""
+    from server_sync import pages  # as install() does: the pure part stays light
+
     text, values = msg
     if isinstance(text, tuple):
         return i18n.ntext(text[0], text[1], values["count"], lang, **values)
-    t = i18n.translations(lang).gettext(text)
-    return t % values if values else t
+    return pages.staff_text(text, lang, **values)
 
 
 # --- the provider file (pure) ----------------------------------------------------------------------
