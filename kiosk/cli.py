@@ -216,7 +216,7 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         # As the lobby screen (under systemd, with a display) a bad config is shown on it, not a black screen in
         # a restart loop, until the file changes (kiosk/app/config_fault.py; imported on this path only). By
-        # hand, or with no display: every problem on stderr and exit 2 (main), as before.
+        # hand, or with no display: every problem on stderr, Japanese first (main, _config_report), and exit 2.
         import os
 
         if not os.environ.get("NOTIFY_SOCKET"):  # by hand: not even pygame is imported
@@ -331,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
+        print(_config_report(exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -343,6 +343,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"kiosk {args.command}: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
             return 1
         raise
+
+
+def _config_report(exc: ConfigError) -> str:
+    """A bad config as ``kiosk doctor`` and ``kiosk run`` by hand print it: Japanese first, in the lobby fault
+    screen's words (from the screens' catalog, imported here only: gettext, nothing of the screens), each
+    problem's English line under it (:meth:`ConfigError.report`). Without a readable catalog (a checkout never
+    installed): the English report alone, as `kiosk doctor` then says in its catalogs line."""
+    from kiosk.ui.i18n import CatalogMissing, gettext_for
+
+    try:
+        ja = gettext_for("ja")
+    except (CatalogMissing, OSError):
+        return str(exc)
+    return exc.report(ja)
 
 
 def _operational_errors() -> tuple[type[Exception], ...]:

@@ -83,7 +83,7 @@ def test_a_file_the_kiosk_user_may_not_read_says_who_and_the_owner_and_mode_it_n
     code, err, user = doctor_subject_to_permissions(cfg)
     assert code == 2, err
     assert "Traceback" not in err
-    (problem,) = [line for line in err.splitlines() if line.startswith("  - ")]
+    (problem,) = [line for line in err.splitlines() if line.startswith("    ")]  # the English line, under the Japanese
     assert "cannot read file: Permission denied" in problem
     assert f'read as user "{user}"' in problem
     assert f'the kiosk runs as user "{KIOSK_USER}"' in problem
@@ -103,7 +103,7 @@ def test_a_folder_the_kiosk_user_may_not_enter_gets_its_own_fix(open_dir):
     finally:
         folder.chmod(0o755)
     assert code == 2, err
-    (problem,) = [line for line in err.splitlines() if line.startswith("  - ")]
+    (problem,) = [line for line in err.splitlines() if line.startswith("    ")]  # the English line, under the Japanese
     assert f'read as user "{user}"' in problem
     assert f"sudo chown root:{KIOSK_USER} {folder} && sudo chmod 750 {folder}" in problem
 
@@ -121,7 +121,7 @@ def test_a_closed_folder_further_up_is_named_without_a_chmod_of_it(open_dir):
     finally:
         home.chmod(0o755)
     assert code == 2, err
-    (problem,) = [line for line in err.splitlines() if line.startswith("  - ")]
+    (problem,) = [line for line in err.splitlines() if line.startswith("    ")]  # the English line, under the Japanese
     assert f'(read as user "{user}"); the folder {home} is closed to that user' in problem
     assert "/etc/kiosk/kiosk.toml" in problem and "chmod" not in problem
 
@@ -144,19 +144,19 @@ def test_a_missing_file_gets_a_did_you_mean_for_the_file_beside_it(tmp_path, cap
     (tmp_path / "notes.txt").write_text("not a config\n")
     assert main(["doctor", "--config", str(tmp_path / "kiosk.toml")]) == 2
     err = capsys.readouterr().err
-    assert f"  - file does not exist (did you mean {tmp_path / near}?)" in err.splitlines(), err
+    assert f"    file does not exist (did you mean {tmp_path / near}?)" in err.splitlines(), err
 
 
 def test_a_missing_file_with_nothing_like_it_beside_it_gets_no_guess(tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("hello\n")
     (tmp_path / "kiosk.toml.d").mkdir()  # a folder is not a config file
     assert main(["doctor", "--config", str(tmp_path / "kiosk.toml")]) == 2
-    assert "  - file does not exist" in capsys.readouterr().err.splitlines()
+    assert "    file does not exist" in capsys.readouterr().err.splitlines()
 
 
 def test_a_missing_folder_is_named(tmp_path, capsys):
     (tmp_path / "kiosk").mkdir()
     assert main(["doctor", "--config", str(tmp_path / "kiosks" / "kiosk.toml")]) == 2
     err = capsys.readouterr().err
-    assert f"  - file does not exist: there is no folder {tmp_path / 'kiosks'} (did you mean {tmp_path / 'kiosk'}?)" \
+    assert f"    file does not exist: there is no folder {tmp_path / 'kiosks'} (did you mean {tmp_path / 'kiosk'}?)" \
         in err.splitlines(), err

@@ -41,6 +41,21 @@ class ConfigError(Exception):
         lines += [f"  - {p}" for p in self.problems]
         super().__init__("\n".join(lines))
 
+    def report(self, tr: pk.Translate) -> str:
+        """The report for a terminal (``kiosk doctor``, ``kiosk run`` by hand), Japanese first: the file and the
+        count, then each problem in plain Japanese (:meth:`~kiosk.config.problems.Problem.say`, as the lobby's
+        fault screen words it) with its English line (``str()``'s) on the next line, for whoever is called.
+        ``tr``: the screens' Japanese gettext function (kiosk/ui/i18n.py; this package does not import the UI).
+        The English header stays, as ``str()`` has it, under the Japanese one."""
+        n = len(self.details)
+        head = tr("Problems found: {n}").format(n=n)
+        if self.path != "(none)":  # no file named: the problem says so
+            head = tr("Config file: {path}").format(path=self.path) + "  " + head
+        lines = [head, str(self).partition("\n")[0]]
+        for p in self.details:
+            lines += [f"  - {p.say(tr)}", f"    {p.text}"]
+        return "\n".join(lines)
+
 
 def read_config_bytes(path: str | os.PathLike | None = None) -> tuple[Path, bytes]:
     """The file named by ``path`` (or ``$KIOSK_CONFIG``) and its bytes; :class:`ConfigError` if it cannot be read."""

@@ -1,8 +1,9 @@
 """A config problem as data: its kind, the setting it is at and its figures, so it can be said in plain Japanese.
 
-``kiosk run``, ``kiosk doctor`` and the journal print a problem's English line (:attr:`Problem.text`, as
-before: an engineer reads it). The lobby's fault screen (kiosk/app/config_fault.py) is read by center staff,
-who are not engineers and read Japanese: it shows :meth:`Problem.say` first, made from the problem's kind,
+A problem's English line (:attr:`Problem.text`) is for an engineer; the journal has it. The lobby's fault
+screen (kiosk/app/config_fault.py), and ``kiosk doctor`` and ``kiosk run`` started by hand at a terminal
+(:meth:`kiosk.config.files.ConfigError.report`, printed by kiosk/cli.py), are read by center staff, who are
+not engineers and read Japanese: they show :meth:`Problem.say` first, made from the problem's kind,
 place and figures (never by reading the English line back), through the screens' gettext catalog
 (kiosk/ui/locale; the English message ids are here, the Japanese there). This module only names the message
 ids and fills them in with the translation function it is given: it imports neither the UI nor pydantic

@@ -147,7 +147,10 @@ def test_by_hand_or_without_a_display_the_problems_go_to_stderr_and_it_exits_2(t
     # Exactly as before: the report on stderr, nothing on stdout (not even pygame's banner: nothing of the fault
     # screen is imported).
     assert by_hand.returncode == 2 and "4 problems" in by_hand.stderr and by_hand.stdout == ""
-    assert by_hand.stderr.startswith(f"config {cfg}: 4 problems\n  - kiosk.id: ")
+    # Japanese first (the fault screen's words), each problem's English line under it.
+    assert by_hand.stderr.startswith(f"設定ファイル：{cfg}  見つかった問題：4件\n"
+                                     f"config {cfg}: 4 problems\n  - [kiosk] の id ")
+    assert "\n    kiosk.id: " in by_hand.stderr
     # Under systemd but on a machine with no display at all (SDL's dummy driver chosen by default, not asked
     # for): nobody would see a fault screen, so the same exit 2, and the problems on stderr as before.
     env = _env(NOTIFY_SOCKET=str(tmp_path / "nobody.sock"))
