@@ -21,7 +21,6 @@ import hashlib
 import time
 from collections.abc import Callable
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import case, func, select
@@ -30,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from server_sync.db import groups, media_info, media_jobs, projects, writing
+from server_sync.policy import TZ  # project dates are the city's calendar days
 
 # The five policy areas (政策分野) of the city's plan: (Japanese, English).
 AREAS: dict[str, tuple[str, str]] = {
@@ -41,8 +41,6 @@ AREAS: dict[str, tuple[str, str]] = {
 }
 Area = Literal["children", "welfare", "green", "culture", "town"]
 SLUG = r"^[a-z0-9][a-z0-9-]{0,39}$"
-# Project dates are the city's calendar days.
-TZ = ZoneInfo("Asia/Tokyo")
 
 
 class CatalogError(ValueError):

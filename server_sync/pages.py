@@ -14,7 +14,6 @@ from datetime import date, datetime
 from functools import cache, partial
 from importlib import resources
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
@@ -22,9 +21,9 @@ from markupsafe import Markup
 from server_sync import i18n
 from server_sync.catalog import AREAS
 from server_sync.i18n import N_
+from server_sync.policy import TZ  # the portal's one zone: a page's times and days are Japan's
 from server_sync.wire.configdoc import ConfigDocError
 
-TZ = ZoneInfo("Asia/Tokyo")
 # Trusted (a package file) and inlined in <style>, where escaping ">" would break selectors.
 CSS = Markup(resources.files("server_sync").joinpath("static/portal.css").read_text("utf-8"))
 # Staff pages are Japanese first too; a staff member's English switch is a cookie (STAFF_LANG_COOKIE).

@@ -37,6 +37,7 @@ from server_sync.db import entries
 from server_sync.errors import PortalError
 from server_sync.i18n import N_
 from server_sync.operator import BLANK_ROWS, Errors, StaffUI, _date, _int, _one, _slug, _text, tr
+from server_sync.policy import TZ
 from server_sync.wire import csvsafe
 from server_sync.wire.configdoc import ConfigDocError
 from server_sync.wire.numbers import decimal
@@ -184,21 +185,21 @@ def check_pool(form: dict[str, list[str]]) -> tuple[dict[str, Any], Errors]:
 
 
 def _month(ms: int) -> str:
-    """The month (``YYYY-MM``) of a time, in Japan (``pages.TZ``): the kiosks' business days and every date the
+    """The month (``YYYY-MM``) of a time, in Japan (``policy.TZ``): the kiosks' business days and every date the
     portal shows are Japan's, whatever the server's own time zone (one set to UTC put a gift made before 09:00 on
     the 1st into the month before, so the report did not match the kiosks' ledgers)."""
-    return dt.datetime.fromtimestamp(ms / 1000, pages.TZ).strftime("%Y-%m")
+    return dt.datetime.fromtimestamp(ms / 1000, TZ).strftime("%Y-%m")
 
 
 def month_starts(lo_ms: int, hi_ms: int) -> list[tuple[str, int]]:
     """``(YYYY-MM, its first millisecond)`` of every month, in Japan as :func:`_month` reads it, from ``lo_ms``'s
     month to ``hi_ms``'s: a time ``t`` is in month *k* exactly when start *k* ≤ ``t`` < start *k + 1*
     (tests/sync/test_points_report.py holds the two to each other with the server in several time zones)."""
-    t = dt.datetime.fromtimestamp(lo_ms / 1000, pages.TZ)
+    t = dt.datetime.fromtimestamp(lo_ms / 1000, TZ)
     y, m = t.year, t.month
     out = []
     while True:
-        start = int(dt.datetime(y, m, 1, tzinfo=pages.TZ).timestamp()) * 1000
+        start = int(dt.datetime(y, m, 1, tzinfo=TZ).timestamp()) * 1000
         if start > hi_ms:
             return out
         out.append((f"{y:04d}-{m:02d}", start))

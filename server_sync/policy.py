@@ -33,8 +33,11 @@ HELD = "held: kiosk suspended"
 # change, in the same boot, an entry that fits the previous version passes.
 GRACE_MS = 10 * 60_000
 
-# A pool's period (``start``/``end``, ISO dates, both days included) is in the kiosks' local time.
-POOL_TZ = ZoneInfo("Asia/Tokyo")
+# The portal's one time zone, Japan's, whatever the server's own: every day and time the portal reckons or shows is
+# in it (a pool's period, ``start``/``end`` with both days included; a project's dates; the reconciliation's business
+# days; the public days and the pages' times). Set here only, and imported from here, so that they cannot drift apart:
+# this module imports nothing else of the project, so every portal module may import it (docs/architecture.md).
+TZ = ZoneInfo("Asia/Tokyo")
 
 # Entry types the policy looks at: the ones that count (money, points) or name a project.
 CHECKED = frozenset({"donation_intent", "donation", "points_grant", "points_spent"})
@@ -192,7 +195,7 @@ def _period_violation(obj: dict[str, Any], pool: dict[str, Any], ctx: Context) -
 
 
 def _day(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, POOL_TZ).date().isoformat()
+    return dt.datetime.fromtimestamp(ms / 1000, TZ).date().isoformat()
 
 
 def _rule_violation(data: dict[str, Any], rules: dict[str, Any], ctx: Context) -> str | None:

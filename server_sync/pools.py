@@ -44,18 +44,18 @@ from server_sync.db import (
     unlisted_card_links,
     writing,
 )
-from server_sync.policy import POOL_TZ
+from server_sync.policy import TZ
 from server_sync.wire.configdoc import ConfigDocError, Pool, PushedConfig, schema_bound
 
 _clean = entries.c.quarantine.is_(None)
 
 
 def japan_today() -> dt.date:
-    """Today in Japan (``policy.POOL_TZ``, the zone ingest judges a pool's period in): the day a pool's ``start``
+    """Today in Japan (``policy.TZ``, the zone ingest judges a pool's period in): the day a pool's ``start``
     and ``end`` are read against, as the kiosks read
     them. The server's own date (``date.today()``) on a city's server set to UTC left a pool starting today unhanded
     to any kiosk until 09:00, and kept one that ended yesterday running until then."""
-    return dt.datetime.now(POOL_TZ).date()
+    return dt.datetime.now(TZ).date()
 
 
 def _now_ms() -> int:
@@ -585,11 +585,11 @@ def sponsor_names(conn: Connection) -> dict[str, tuple[str, str]]:
 
 
 def month_sponsor(engine: Engine, first: dt.date, last: dt.date) -> dict[str, Any]:
-    """Sponsor money through points from ``first`` to ``last`` (days in Japan, ``policy.POOL_TZ``, never the server's
+    """Sponsor money through points from ``first`` to ``last`` (days in Japan, ``policy.TZ``, never the server's
     own time zone), per pool and project, for
     reconciliation: it is never cash, so it stands apart from the kiosks' cash and the provider's file."""
-    lo = int(dt.datetime.combine(first, dt.time(), tzinfo=POOL_TZ).timestamp() * 1000)
-    hi = int(dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=POOL_TZ).timestamp() * 1000)
+    lo = int(dt.datetime.combine(first, dt.time(), tzinfo=TZ).timestamp() * 1000)
+    hi = int(dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=TZ).timestamp() * 1000)
     rows: dict[tuple[str, str], dict[str, int]] = {}
     with engine.connect() as conn:
         names = sponsor_names(conn)

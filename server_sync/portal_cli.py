@@ -291,13 +291,13 @@ def _plural(n: int, one: str, many: str = "") -> str:
 
 
 def _day(ms: int) -> str:
-    """``ms`` as a time in Japan (``policy.POOL_TZ``), never the server's own zone: a portal in a data centre runs on
+    """``ms`` as a time in Japan (``policy.TZ``), never the server's own zone: a portal in a data centre runs on
     UTC, and staff who read "14:30" mean 14:30 at the center."""
     import datetime as dt
 
-    from server_sync.policy import POOL_TZ
+    from server_sync.policy import TZ
 
-    return dt.datetime.fromtimestamp(ms / 1000, POOL_TZ).strftime("%Y-%m-%d %H:%M")
+    return dt.datetime.fromtimestamp(ms / 1000, TZ).strftime("%Y-%m-%d %H:%M")
 
 
 def _since_ms(value: str | None) -> int | None:
@@ -305,7 +305,7 @@ def _since_ms(value: str | None) -> int | None:
     (``+09:00``, ``Z``); 0 without it; None when it does not parse."""
     import datetime as dt
 
-    from server_sync.policy import POOL_TZ
+    from server_sync.policy import TZ
 
     if not value:
         return 0
@@ -314,7 +314,7 @@ def _since_ms(value: str | None) -> int | None:
     except ValueError:
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=POOL_TZ)
+        when = when.replace(tzinfo=TZ)
     return round(when.timestamp() * 1000)
 
 

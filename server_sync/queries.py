@@ -16,7 +16,6 @@ import weakref
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.engine import Connection, Engine
@@ -41,10 +40,10 @@ from server_sync.db import (
     kiosk_info,
     kiosks,
 )
+from server_sync.policy import TZ  # the day a public page or answer gives a gift (server_sync/pages.py ``when``)
 from server_sync.wire import csvsafe
 
 RECENT = 20
-JST = ZoneInfo("Asia/Tokyo")  # the day a public page or answer gives a gift (server_sync/pages.py ``when``)
 
 # Counted: a settled donation that broke no policy on ingest (quarantined entries are never counted).
 _clean = entries.c.quarantine.is_(None)
@@ -123,7 +122,7 @@ def public_recent(engine: Engine, project_ids: list[str] | None = None, limit: i
     kiosk at that moment (docs/privacy.md, "What the public pages and the public API show"). The rows of
     :func:`recent` carry both, for the pages' own rendering only.
     """
-    return [{"date": datetime.fromtimestamp(r["time_ms"] / 1000, JST).date().isoformat(),
+    return [{"date": datetime.fromtimestamp(r["time_ms"] / 1000, TZ).date().isoformat(),
              "amount_yen": r["amount_yen"], "project": r["project"]}
             for r in recent(engine, project_ids, limit)]
 
@@ -440,7 +439,7 @@ def donations_csv_parts(engine: Engine) -> Iterator[str]:
     import csv
     import io
 
-    tz = JST
+    tz = TZ
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     buf.write("\ufeff")
@@ -476,7 +475,7 @@ def dashboard(engine: Engine, now_ms: int, group_id: str | None = None) -> dict[
 
     With ``group_id`` (a group editor's view) the money is that group's projects' only.
     """
-    tz = JST
+    tz = TZ
     now = datetime.fromtimestamp(now_ms / 1000, tz)
     day0 = int(now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp() * 1000)
     month0 = int(now.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp() * 1000)

@@ -57,12 +57,12 @@ from server_sync.db import (
     writing,
 )
 from server_sync.i18n import N_
+from server_sync.policy import TZ
 from server_sync.wire import csvsafe
 from server_sync.wire.numbers import decimal
 
 _log = logging.getLogger(__name__)
 
-TOKYO = ZoneInfo("Asia/Tokyo")
 PROVIDERS = ("square",)
 """Providers whose settlement files can be imported; the ledger's payment ``method`` of that provider."""
 PROVIDER_NAMES = {"square": "Square"}
@@ -277,7 +277,7 @@ def parse_provider_file(raw: bytes) -> ParsedFile:
             continue
         t_ms = None
         if hms is not None:
-            t_ms = int(datetime(day.year, day.month, day.day, *hms, tzinfo=TOKYO).timestamp() * 1000)
+            t_ms = int(datetime(day.year, day.month, day.day, *hms, tzinfo=TZ).timestamp() * 1000)
         payments[pid] = ProviderRow(pid, day, t_ms, amount, abs(refunded), cell(row, "device")[:100])
     for n, pid, yen in refunds:
         if pid not in payments:
@@ -506,9 +506,10 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
 def _tz(conn: Connection, kiosk_id: str) -> ZoneInfo:
     g = conn.execute(select(entries.c.body).where(entries.c.kiosk_id == kiosk_id, entries.c.seq == 1)).scalar()
     try:
-        return ZoneInfo(parse_body(bytes(g))["data"].get("timezone", "Asia/Tokyo")) if g else TOKYO
+        name = parse_body(bytes(g))["data"].get("timezone") if g else None
+        return ZoneInfo(name) if name else TZ
     except Exception:  # noqa: BLE001 - an unknown zone name in a genesis: the city's
-        return TOKYO
+        return TZ
 
 
 def _ms(d: date, tz: ZoneInfo) -> int:
@@ -693,7 +694,7 @@ def install(app: FastAPI, engine: Engine) -> None:
     ui = app.state.staff_ui
 
     def today() -> date:
-        return datetime.now(TOKYO).date()
+        return datetime.now(TZ).date()
 
     def titles(lang: str) -> dict[str, str]:
         with engine.connect() as conn:

@@ -333,7 +333,7 @@ def test_points_spent_outside_a_pools_period_are_quarantined(portal, rig):
     it opened or after it closed is quarantined and alarmed like any other policy breach."""
     catalog.import_catalog(portal.app.state.engine, {"projects": PROJECTS})
     up, honest = _honest_then(portal, rig)
-    day = dt.datetime.fromtimestamp(rig.clock.wall / 1000, policy.POOL_TZ).date()  # the kiosk's (synced) day
+    day = dt.datetime.fromtimestamp(rig.clock.wall / 1000, policy.TZ).date()  # the kiosk's (synced) day
 
     def d(n: int) -> str:
         return (day + dt.timedelta(days=n)).isoformat()
@@ -354,7 +354,7 @@ def test_points_spent_outside_a_pools_period_are_quarantined(portal, rig):
 
 
 def test_a_pools_period_judges_synced_entries_by_their_day_and_unsynced_ones_by_arrival():
-    jst = policy.POOL_TZ
+    jst = policy.TZ
     noon = int(dt.datetime(2026, 12, 3, 12, tzinfo=jst).timestamp() * 1000)
     cfg = {"pools": [{"id": "dec", "yen_per_point": 1, "areas": [], "start": "2026-12-01", "end": "2026-12-31"}]}
     spent = {"kiosk": "k", "type": "points_spent", "clock_synced": True, "wall_ms": noon,
