@@ -260,3 +260,31 @@ def test_the_refund_pages_show_and_find_the_number_the_donor_saw(tmp_path: Path)
     with pytest.raises(StaffMessage, match="was not paid on this payment terminal"):
         find_refundable(rig.ledger, "sim", other.data["intent_seq"])
     rig.ledger.close(checkpoint=False)
+
+
+def test_the_refund_list_says_each_gifts_day_as_staff_say_a_day(tmp_path: Path):
+    """The list showed "12/31 23:50": over months and years the staff could not tell which year, nor read it the
+    Japanese way. Now each gift's day is said as the other menu pages say a day, with the year when it is not this
+    year's."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    rig = build_rig(tmp_path / "kiosk")
+    sim = SimulatedTerminal(tmp_path / "sim.db")
+    rig.services.refund, rig.services.refund_method = sim.refund, sim.method
+    now = rig.wall.wall  # the rig's clock: Friday 2025-11-21 13:40 in Japan
+    for at in (datetime(2024, 12, 31, 23, 50), datetime(2025, 11, 21, 9, 5)):
+        rig.wall.wall = int(at.replace(tzinfo=ZoneInfo("Asia/Tokyo")).timestamp() * 1000)
+        rig.donate(1, "kodomo", 500, sim.method)
+    rig.wall.wall = now
+
+    def details() -> list[str]:
+        return [b.detail or "" for b in rig.view().all_buttons if b.action == "refund_pick"]
+
+    rig.open()
+    rig.touch("go", "refund")
+    assert details() == ["11月21日(金) 9:05", "2024年12月31日(火) 23:50"]  # newest first
+    rig.machine.language = "en"
+    assert details() == ["Fri 21 Nov 09:05", "Tue 31 Dec 2024 23:50"]
+    sim.close()
+    rig.ledger.close(checkpoint=False)

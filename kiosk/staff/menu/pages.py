@@ -391,10 +391,17 @@ def usb_done_page(model: MenuModel, _: Tr) -> View:
 
 
 def _when(model: MenuModel, wall_ms: int) -> str:
+    """A gift's time on the refund list, its day as the other menu pages say it (:mod:`.days`, with the year when
+    it is not this year's): 「11月21日(金) 13:40」, "Fri 21 Nov 13:40"; not "11/21 13:40", which a list going
+    back over months and years leaves unclear."""
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    return datetime.fromtimestamp(wall_ms / 1000, ZoneInfo(model.s.timezone)).strftime("%m/%d %H:%M")
+    tz = ZoneInfo(model.s.timezone)
+    t = datetime.fromtimestamp(wall_ms / 1000, tz)
+    today = datetime.fromtimestamp(model.s.wall_ms() / 1000, tz).date()
+    day = days.plain_day(model.lang, t.date(), today)
+    return f"{day} {t:%H:%M}" if model.lang == "en" else f"{day} {t.hour}:{t:%M}"
 
 
 REFUND_MARKS = {"PENDING": "Refund under way", "REJECTED": "Refund refused", "FAILED": "Refund failed"}
