@@ -368,6 +368,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     limits.check()
     limiter = Limiter(limits.storage)
     login_guard = LoginGuard(limiter, limits)
+    app.state.login_guard = login_guard  # /staff/password counts wrong passwords with it too (operator.py)
     enroll_guard = EnrollGuard(limiter, limits)
     app.add_middleware(_KeepForm)  # innermost: a browser form's body, for the page of a database fault
     app.add_middleware(RateLimitMiddleware, limiter=limiter, limits=limits, trusted_proxies=trusted_proxies)
@@ -662,8 +663,12 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
                                                  center=await run_in_threadpool(center.contact, engine)),
                                 status_code=401)
         login_guard.succeeded(user)
+        # The session this browser was still signed in with (a colleague's, on the center's shared PC) ends: its
+        # cookie is replaced below and nobody should hold a live one (docs/portal.md, "Accounts").
+        await run_in_threadpool(staff.end_session, engine, request.cookies.get(staff.COOKIE))
+        cookie = await run_in_threadpool(staff.make_cookie, engine, user)
         resp = RedirectResponse("/staff", status_code=303)
-        resp.set_cookie(staff.COOKIE, staff.make_cookie(engine, user), max_age=staff.SESSION_S, httponly=True,
+        resp.set_cookie(staff.COOKIE, cookie, max_age=staff.SESSION_S, httponly=True,
                         samesite="strict", secure=request.url.scheme == "https", path="/staff")
         return resp
 

@@ -37,6 +37,7 @@ from server_sync.catalog import AREAS, SLUG
 from server_sync.db import kiosk_info, kiosks, media, media_info, writing
 from server_sync.i18n import N_
 from server_sync.mediajobs import MediaJobs
+from server_sync.ratelimit import LoginGuard, retry_after_header
 from server_sync.wire import configdoc
 from server_sync.wire import protocol as P
 from server_sync.wire.configdoc import WEEKDAYS, ConfigDocError, PlaylistItem, Slide, schema_bound
@@ -830,6 +831,9 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
     # --- one's own password (every role: docs/portal.md, "Accounts") ------------------------------------
     password_changed = N_("Your password has been changed. Use the new one from the next time you sign in. "
                           "Anywhere else you were signed in with it has been signed out.")
+    # Wrong current passwords count as failed sign-ins of the account (server_sync/ratelimit.py, created in app.py):
+    # a stolen session gets no more guesses here than the sign-in page gives.
+    login_guard: LoginGuard = app.state.login_guard
 
     def password_page(who: staff.Who, lang: str, c: dict[str, Any], errors: Errors | None = None,
                       notice: str = "") -> str:
@@ -860,6 +864,17 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
             lang, c = lang_of(request), ctx(request, who)
             now, new, again = ((form.get(k) or [""])[0] for k in ("current", "new", "again"))
             e: Errors = {}
+            held = login_guard.check(who.name, None)
+            if held is not None:  # refused before any password is checked: nothing changes
+                wait = retry_after_header(held.wait_s)
+                secs = int(wait["Retry-After"])
+                e["current"] = ((N_("You typed a wrong password too many times, so it is locked for now. Try again "
+                                    "in %(m)s minutes."), {"m": -(-secs // 60)}) if held.locked else
+                                (N_("You typed a wrong current password several times. Wait %(s)s seconds and "
+                                    "try again."), {"s": secs}))
+                refused = html(password_page(who, lang, c, e), 429)
+                refused.headers.update(wait)
+                return refused
             if not now:
                 e["current"] = (N_("Type the password you use now."), {})
             if len(new) < staff.MIN_PASSWORD:
@@ -871,14 +886,22 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                                  "boxes."), {})
             elif now and new == now:
                 e["new"] = (N_("The new password is the same as the one you use now. Choose a different one."), {})
+            fresh = ""
             if not e:
                 try:
-                    staff.change_own_password(engine, who.name, now, new, cookie)
+                    fresh = staff.change_own_password(engine, who.name, now, new)
                 except staff.WrongPassword:
+                    login_guard.failed(who.name, None, tries=2)  # the current password and the new one were tried
                     e["current"] = (N_("This is not the password you use now. Type it again."), {})
             if e:
                 return html(password_page(who, lang, c, e), 422)
-            return done("/staff/password", "password")
+            login_guard.succeeded(who.name)
+            # Every session of the user ended with the change, this one too: the browser carries on in a new one
+            # (the old cookie, wherever it was copied, signs nobody in), set as the sign-in sets it (app.py).
+            resp = done("/staff/password", "password")
+            resp.set_cookie(staff.COOKIE, fresh, max_age=staff.SESSION_S, httponly=True, samesite="strict",
+                            secure=request.url.scheme == "https", path="/staff")
+            return resp
         return await run_in_threadpool(run)
 
     # --- kiosks -------------------------------------------------------------------------------------

@@ -11,7 +11,10 @@ Three kinds:
   A few failures are free; past the *slow* limit an attempt must wait (429 + ``Retry-After``, no password
   is checked, so a flood costs no hashing); past the *lockout* limit the account (or the address) is
   locked until the window has passed, even for the right password. A successful sign-in clears the
-  account's slow counter, never its lockout.
+  account's slow counter, never its lockout. A wrong *current password* on a signed-in user's own-password page
+  (``/staff/password``) is a failed sign-in of that account too, counted and refused by the same guard (its
+  account counters only: the user is known): a stolen session, a staff PC left unlocked, gets no more guesses at
+  the password there than the sign-in page gives anyone.
 - **kiosk enrollment** (:class:`EnrollGuard`): failed redemptions of ``/api/v1/enroll`` (an unknown,
   spent or expired code, or one for another kiosk) are counted per client address; past the limit
   the address must wait (429 + ``Retry-After``) before any code is looked up. A kiosk retrying with a
@@ -207,18 +210,21 @@ class LoginVerdict:
 
 
 class LoginGuard:
-    """Failed staff sign-ins per account and per client address (see the module docstring)."""
+    """Failed staff sign-ins per account and per client address (see the module docstring). ``ip`` None: the
+    account's counters only (the own-password page, whose user is signed in)."""
 
     def __init__(self, limiter: Limiter, limits: RateLimits):
         self.limiter = limiter
         self.slow, self.lockout = parse(limits.login_slow), parse(limits.login_lockout)
         self.ip_slow, self.ip_lockout = parse(limits.login_ip_slow), parse(limits.login_ip_lockout)
 
-    def _pairs(self, user: str, ip: str) -> list[tuple[RateLimitItem, tuple[str, ...], bool]]:
+    def _pairs(self, user: str, ip: str | None) -> list[tuple[RateLimitItem, tuple[str, ...], bool]]:
+        if ip is None:
+            return [(self.lockout, ("login-user", user), True), (self.slow, ("login-user", user), False)]
         return [(self.lockout, ("login-user", user), True), (self.ip_lockout, ("login-ip", ip), True),
                 (self.slow, ("login-user", user), False), (self.ip_slow, ("login-ip", ip), False)]
 
-    def check(self, user: str, ip: str) -> LoginVerdict | None:
+    def check(self, user: str, ip: str | None) -> LoginVerdict | None:
         """None if this attempt may check a password; else how long to wait (before any hashing)."""
         for item, keys, is_lockout in self._pairs(user.lower(), ip):
             wait = self.limiter.allowed(item, *keys)
@@ -226,9 +232,12 @@ class LoginGuard:
                 return LoginVerdict(is_lockout, wait)
         return None
 
-    def failed(self, user: str, ip: str) -> None:
-        for item, keys, _ in self._pairs(user.lower(), ip):
-            self.limiter.hit(item, *keys)
+    def failed(self, user: str, ip: str | None, tries: int = 1) -> None:
+        """Count a refused attempt that checked ``tries`` passwords: one failure each (one at a time: a hit of
+        several that would pass the limit is not counted at all by ``limits``)."""
+        for _ in range(tries):
+            for item, keys, _lockout in self._pairs(user.lower(), ip):
+                self.limiter.hit(item, *keys)
 
     def succeeded(self, user: str) -> None:
         # The right password ends a run of typos; the hour's lockout count stays, so guessing between

@@ -8,7 +8,9 @@ at the user's next successful sign-in.
 expiry). The cookie is ``<session id>.<HMAC(secret, id)>``. A session ends when its user signs out, when
 an administrator sets their password again, when the user is removed, or after :data:`SESSION_S`; each of these
 deletes the rows, so a copied cookie stops working at once on every portal process. A user who changes their own
-password (:func:`change_own_password`) stays signed in in the browser they changed it in; their other sessions end.
+password (:func:`change_own_password`) stays signed in in the browser they changed it in, under a new session id (a
+cookie copied before the change is worthless, as is one of a stolen session); their other sessions end. Signing in
+always starts a new session (:func:`make_cookie`, a random id): a cookie the browser brought is never taken over.
 
 **The secret** (cookie MACs and form tokens) is never in the database: ``KIOSK_PORTAL_SESSION_SECRET``
 in the environment, or a file only the portal's user can read (:func:`load_secret`), created with
@@ -264,19 +266,20 @@ class WrongPassword(ValueError):
     """:func:`change_own_password` was given a current password that is not the user's: nothing is changed."""
 
 
-def change_own_password(engine: Engine, username: str, current: str, new: str, keep_cookie: str | None) -> bool:
-    """A signed-in user sets their own password (``/staff/password``, every role, the auditor too).
+def change_own_password(engine: Engine, username: str, current: str, new: str) -> str:
+    """A signed-in user sets their own password (``/staff/password``, every role, the auditor too); returns the cookie
+    of a NEW session for the browser that changed it.
 
     ``current`` must be their password now (else :class:`WrongPassword`, nothing changed); ``new`` (at least
-    :data:`MIN_PASSWORD` characters, checked by the caller) replaces it. Every other session of the user ends (a
-    cookie copied elsewhere, a phone left signed in at the center), and the session of ``keep_cookie`` (the one that
-    changed it) stays. Returns False when the change was already made: the same form sent twice (a double tap, a
-    resent request), whose current password is the old one and whose new one is the password now; that second copy
-    changes nothing more and is not an error. The hashing is done outside the write transaction, and the row is
-    replaced only if it still holds the hash that was checked: of two changes at once, one wins and the other is
-    checked again against what it left."""
+    :data:`MIN_PASSWORD` characters, checked by the caller) replaces it. Every session of the user ends (a cookie
+    copied elsewhere, a phone left signed in at the center, and the one that sent the form: its id may have been
+    seen), and a new one starts in the same transaction. When the change was already made (the same form sent twice,
+    a double tap, whose current password is the old one and whose new one is the password now) nothing more changes
+    and a new session starts too: the sender typed the password now, as at a sign-in. The two passwords tried are
+    two guesses: the caller counts a :class:`WrongPassword` as such (server_sync/ratelimit.py). The hashing is done
+    outside the write transaction, and the row is replaced only if it still holds the hash that was checked: of two
+    changes at once, one wins and the other is checked again against what it left."""
     fresh = hash_password(new)
-    sid = _session_id(engine, keep_cookie)
     for _ in range(3):
         with engine.connect() as conn:
             row = conn.execute(select(staff_users.c.password_hash).where(staff_users.c.username == username)).first()
@@ -284,18 +287,15 @@ def change_own_password(engine: Engine, username: str, current: str, new: str, k
             raise WrongPassword(username)
         if not check_password(row[0], current):
             if current != new and check_password(row[0], new):
-                return False  # this form's first copy changed it
+                return make_cookie(engine, username)  # this form's first copy changed it
             raise WrongPassword(username)
         with writing(engine) as conn:
             if not conn.execute(staff_users.update().where(staff_users.c.username == username,
                                                            staff_users.c.password_hash == row[0])
                                 .values(password_hash=fresh)).rowcount:
                 continue  # changed meanwhile (the other copy of this form, or an administrator): check again
-            others = delete(staff_sessions).where(staff_sessions.c.username == username)
-            if sid is not None:
-                others = others.where(staff_sessions.c.id_hash != _id_hash(sid))
-            conn.execute(others)
-            return True
+            conn.execute(delete(staff_sessions).where(staff_sessions.c.username == username))
+            return _start_session(engine, conn, username)
     raise WrongPassword(username)
 
 
@@ -426,13 +426,18 @@ def _session_id(engine: Engine, cookie: str | None) -> str | None:
 
 # --- sessions ---------------------------------------------------------------------------------------
 def make_cookie(engine: Engine, username: str) -> str:
-    """Start a session for ``username``: its row, and the cookie that names it."""
+    """Start a session for ``username``: its row, and the cookie that names it (a new random id every time)."""
+    with writing(engine) as conn:
+        return _start_session(engine, conn, username)
+
+
+def _start_session(engine: Engine, conn: Connection, username: str) -> str:
+    """:func:`make_cookie` inside the caller's write transaction."""
     sid = secrets.token_urlsafe(32)
     now = time.time_ns() // 1_000_000
-    with writing(engine) as conn:
-        conn.execute(delete(staff_sessions).where(staff_sessions.c.expires_ms < now))  # tidy as we go
-        conn.execute(staff_sessions.insert().values(id_hash=_id_hash(sid), username=username, created_ms=now,
-                                                    expires_ms=now + SESSION_S * 1000))
+    conn.execute(delete(staff_sessions).where(staff_sessions.c.expires_ms < now))  # tidy as we go
+    conn.execute(staff_sessions.insert().values(id_hash=_id_hash(sid), username=username, created_ms=now,
+                                                expires_ms=now + SESSION_S * 1000))
     return f"{sid}.{_mac(_secret(engine), 'session:' + sid)[:32]}"
 
 

@@ -105,8 +105,10 @@ def test_every_staff_post_refuses_an_auditor_with_the_403_page_and_stores_nothin
     assert staff.login(eng, "kansa", "kansa's own") and not staff.login(eng, "kansa", PASSWORD)
     assert staff.login(eng, "admin", PASSWORD)  # the administrator's password is as it was
     assert staff.list_users(eng) == users_before  # and so are every role and group
-    # Still signed in, and signing out works for an auditor too.
-    assert auditor.get(portal.url + "/staff", timeout=10, allow_redirects=False).status_code == 200
+    # Still signed in (in a new session, with its own form token), and signing out works for an auditor too.
+    page = auditor.get(portal.url + "/staff", timeout=10, allow_redirects=False)
+    assert page.status_code == 200
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)[1]  # type: ignore[index]
     r = auditor.post(portal.url + "/staff/logout", data={"csrf": token}, headers=own, timeout=10,
                      allow_redirects=False)
     assert r.status_code == 303

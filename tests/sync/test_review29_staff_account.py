@@ -4,7 +4,8 @@
 - every role changes its own password on /staff/password (linked from the header): before, the password an
   administrator chose and handed over to a group's volunteer stayed in use for good. The current password, the new
   one twice, at least staff.MIN_PASSWORD characters, plain Japanese errors beside the boxes; the same form sent
-  twice is not an error; the user's other sessions end and this one stays;
+  twice is not an error; the user's other sessions end and this browser stays signed in (under a new session
+  id, and past a few wrong current passwords the page waits: test_staff_password_guard.py);
 - signing out lands on the sign-in page saying 「ログアウトしました。」;
 - the header says what the pages are for the one signed in (a group's editor is not 「ポータル職員」);
 - the sign-in page's "forgot your password?" line shows the center's contact when one is set (text, escaped);
@@ -75,14 +76,14 @@ def test_an_editor_changes_their_own_password_and_their_other_sessions_end(porta
     r = send(here, current=PASSWORD, new=NEW, again=NEW)
     assert r.status_code == 303 and r.headers["location"] == "/staff/password?done=password"
     assert "パスワードを変えました" in here.get(url + r.headers["location"], timeout=10).text
-    assert _signed_in(here, url)  # this session stays
+    assert _signed_in(here, url)  # this browser stays signed in (in a new session: test_staff_password_guard.py)
     assert not _signed_in(elsewhere, url)  # the other one ended
     assert _signed_in(admin, url)  # nobody else's
     assert staff.login(eng, "ed", NEW) and not staff.login(eng, "ed", PASSWORD)
-    # The same form again (a double tap, a resent request): done, not "wrong password".
+    # The same form resent from this browser: its token was the old session's, so the form has expired (the 403
+    # page says to reload) and nothing changes. (A double tap's second copy: test_staff_password_guard.py.)
     r = send(here, current=PASSWORD, new=NEW, again=NEW)
-    assert r.status_code == 303 and r.headers["location"] == "/staff/password?done=password"
-    assert staff.login(eng, "ed", NEW) and _signed_in(here, url)
+    assert r.status_code == 403 and staff.login(eng, "ed", NEW) and _signed_in(here, url)
     # The role and group are as they were.
     assert staff.who(eng, "ed") == staff.Who("ed", "editor", "g")
 
