@@ -78,6 +78,24 @@ def test_doctor_and_run_by_hand_say_every_problem_in_japanese_first_with_the_eng
     assert run.returncode == 2 and run.stdout == "" and run.stderr == doctor.stderr, run.stderr
 
 
+def test_a_check_of_keys_against_each_other_names_both_keys_and_what_to_change(tmp_path, capsys):
+    """The README's example ("Bad files"): ``default_yen`` not among ``presets_yen`` beside two mistyped keys."""
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text('[kiosk]\nid = "k-1"\ntimezon = "Asia/Tokyo"\n\n[donation]\npresets_yen = [100, 500, 1000]\n'
+                   "default_yen = 300\npoints_per_100_yn = 1\n", "utf-8")
+    assert main(["doctor", "--config", str(cfg)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"設定ファイル：{cfg}  見つかった問題：3件",
+        f"config {cfg}: 3 problems",
+        "  - [kiosk] の timezon という設定項目はありません。正しくは timezone かもしれません。",
+        "    kiosk.timezon: unknown key (did you mean 'timezone'?)",
+        "  - [donation] の points_per_100_yn という設定項目はありません。正しくは points_per_100_yen かもしれません。",
+        "    donation.points_per_100_yn: unknown key (did you mean 'points_per_100_yen'?)",
+        "  - [donation] の default_yen（いまは 300）は presets_yen [100, 500, 1000] のどれかにしてください。",
+        "    donation: default_yen 300 is not one of presets_yen [100, 500, 1000]",
+    ]
+
+
 def test_a_missing_file_says_the_near_name_in_japanese_and_keeps_the_did_you_mean(tmp_path, capsys, monkeypatch):
     (tmp_path / "kiosk.toml.txt").write_text(BAD, "utf-8")  # an editor's extension
     missing = tmp_path / "kiosk.toml"

@@ -122,6 +122,25 @@ def test_each_problem_reads_as_when_it_is_the_only_one(tmp_path, capsys, case):
     assert _report(tmp_path, capsys, body.format(key=good)) == [cross_problem]
 
 
+@pytest.mark.parametrize("case", CASES)
+def test_each_cross_field_mistake_has_its_own_kind_and_japanese_words(tmp_path, case):
+    """Alone or beside a bad key: said from its own kind and figures, both keys named (kiosk/config/problems.py),
+    never as the catch-all "[donation] の値が正しくありません" that left staff to guess what to change."""
+    from kiosk.config import problems as pk
+    from kiosk.ui.i18n import gettext_for
+
+    body, good, bad, _, cross_problem = CASES[case]
+    for key in (good, bad):
+        path = tmp_path / "kiosk.toml"
+        path.write_text('[kiosk]\nid = "k-1"\n' + body.format(key=key), "utf-8")
+        with pytest.raises(ConfigError) as err:
+            load_config(path)
+        cross = err.value.details[-1]
+        words = cross.say(gettext_for("ja"))
+        assert cross.text == cross_problem and cross.kind in pk.CROSS_KINDS, (cross.kind, cross.text)
+        assert "値が正しくありません" not in words and "キオスクを設置した人" not in words, words
+
+
 def test_two_cross_field_mistakes_in_one_section_are_both_reported(tmp_path, capsys):
     body = "[donation]\npresets_yen = [100, 5000]\ndefault_yen = 300\npoints_per_100_yen = -1\n"
     assert _report(tmp_path, capsys, body) == [

@@ -110,10 +110,58 @@ CASES = {
         "キオスクを設置した人に連絡してください。",
         "kiosk.id: must be 2-40 characters: lowercase letters a-z, digits and dashes, starting with a letter or "
         "digit (e.g. 'tsurugashima-center-1') (got 'Bad Id'; did you mean 'bad-id'?)"),
-    "a-check-across-keys-names-its-section": (
-        '[kiosk]\nid = "k-1"\n\n[donation]\npresets_yen = [100, 500]\ndefault_yen = 300\n', pk.OTHER,
-        "[donation] の値が正しくありません。キオスクを設置した人に連絡してください。",
-        "donation: default_yen 300 is not one of presets_yen [100, 500]"),
+    # Checks of keys against each other: both keys as written in the file, their values, and what to change
+    # (not "[donation] の値が正しくありません", which left staff to guess which key and why).
+    "default-yen-not-one-of-the-presets": (
+        '[kiosk]\nid = "k-1"\n\n[donation]\npresets_yen = [100, 500, 1000]\ndefault_yen = 300\n',
+        pk.DEFAULT_NOT_PRESET,
+        "[donation] の default_yen（いまは 300）は presets_yen [100, 500, 1000] のどれかにしてください。",
+        "donation: default_yen 300 is not one of presets_yen [100, 500, 1000]"),
+    "a-preset-over-the-largest-gift": (
+        '[kiosk]\nid = "k-1"\n\n[donation]\npresets_yen = [100, 5000]\nmax_per_transaction_yen = 1000\n',
+        pk.PRESET_OVER_MAX,
+        "[donation] の presets_yen にある 5000 は、max_per_transaction_yen（いまは 1000）より大きい金額です。"
+        "presets_yen の金額を 1000以下にするか、max_per_transaction_yen を 5000以上にしてください。",
+        "donation: preset 5000 exceeds max_per_transaction_yen 1000"),
+    "square-terminal-without-its-location": (
+        '[kiosk]\nid = "k-1"\n\n[payment]\nterminal = "square"\n', pk.SQUARE_NO_LOCATION,
+        '[payment] に terminal = "square" と書くときは、[payment.square] の location_id も書いてください'
+        "（Square の管理画面の「ロケーション」に出ている ID）。",
+        'payment: terminal = "square" needs [payment.square] location_id'),
+    "lockout-max-below-lockout-base": (
+        '[kiosk]\nid = "k-1"\n\n[staff]\nlockout_base_s = 600\nlockout_max_s = 60\n', pk.LOCKOUT_ORDER,
+        "[staff] の lockout_max_s（いまは 60）は lockout_base_s（いまは 600）以上にしてください。",
+        "staff: lockout_max_s 60 is below lockout_base_s 600"),
+    "activity-points-over-its-max": (
+        '[kiosk]\nid = "k-1"\n\n[[volunteer.activities]]\nid = "park"\ntitle = "公園清掃"\n\n'
+        '[[volunteer.activities]]\nid = "walk"\ntitle = "見守り"\npoints = 50\nmax_points = 10\n',
+        pk.POINTS_OVER_MAX,
+        "2番目の [[volunteer.activities]] の points（いまは 50）は max_points（いまは 10）以下にしてください。",
+        "volunteer.activities[1]: points 50 exceeds max_points 10"),
+    "a-window-that-starts-when-it-ends": (
+        '[kiosk]\nid = "k-1"\n\n[[player.playlist]]\nproject = "a"\n\n[[player.playlist.windows]]\n'
+        'start = "10:00"\nend = "10:00"\n', pk.EMPTY_WINDOW,
+        '1番目の [[player.playlist.windows]] の start と end が同じ時刻（"10:00"）なので、この時間帯には一度も'
+        '表示されません。end を別の時刻にしてください（一日中なら start = "00:00"、end = "24:00"）。',
+        "player.playlist[0].windows[0]: window 10:00–10:00 is empty"),
+    "a-window-that-starts-at-24": (
+        '[kiosk]\nid = "k-1"\n\n[[player.slides]]\ntitle = "説明会"\ndate = 2025-07-12\n\n'
+        '[[player.slides.windows]]\nstart = "24:00"\nend = "10:00"\n', pk.EMPTY_WINDOW,
+        '1番目の [[player.slides.windows]] の start が "24:00" なので、この時間帯には一度も表示されません。'
+        'start は "00:00"〜"23:59" の時刻にしてください（"24:00" は end にだけ書けます）。',
+        "player.slides[0].windows[0]: window 24:00–10:00 is empty"),
+    "two-projects-with-one-id": (
+        '[kiosk]\nid = "k-1"\n\n[[projects]]\nid = "a"\ntitle = "A"\narea = "town"\n\n'
+        '[[projects]]\nid = "b"\ntitle = "B"\narea = "town"\n\n'
+        '[[projects]]\nid = "a"\ntitle = "C"\narea = "green"\n', pk.DUPLICATE_IDS,
+        '3番目の [[projects]] の id（"a"）が 1番目と同じです。[[projects]] の id は、それぞれ別のものにしてください。',
+        "projects: duplicate project ids: ['a']"),
+    "two-activities-with-one-id": (
+        '[kiosk]\nid = "k-1"\n\n[[volunteer.activities]]\nid = "park"\ntitle = "公園清掃"\n\n'
+        '[[volunteer.activities]]\nid = "park"\ntitle = "公園清掃（午後）"\n', pk.DUPLICATE_IDS,
+        '2番目の [[volunteer.activities]] の id（"park"）が 1番目と同じです。[[volunteer.activities]] の id は、'
+        "それぞれ別のものにしてください。",
+        "volunteer.activities: duplicate activity ids: ['park']"),
 }
 
 
@@ -123,6 +171,34 @@ def test_each_kind_of_problem_in_a_real_file_has_its_japanese_line(tmp_path: Pat
     problem = _only(tmp_path, body)
     assert (problem.kind, problem.text) == (kind, english)
     assert problem.say(JA) == japanese
+
+
+def test_every_check_of_keys_against_each_other_has_its_own_wording_above():
+    assert {kind for _, kind, _, _ in CASES.values()} >= set(pk.CROSS_KINDS)
+
+
+def test_duplicate_ids_count_the_entries_as_the_file_has_them_beside_a_wrong_id(tmp_path: Path):
+    """An entry whose own id is wrong is not compared, but still counted: "3番目" is the third in the file."""
+    path = tmp_path / "kiosk.toml"
+    path.write_text('[kiosk]\nid = "k-1"\n\n[[projects]]\nid = "a"\ntitle = "A"\narea = "town"\n\n'
+                    '[[projects]]\nid = "B"\ntitle = "B"\narea = "town"\n\n'
+                    '[[projects]]\nid = "a"\ntitle = "C"\narea = "town"\n\n'
+                    '[[projects]]\nid = "a"\ntitle = "D"\narea = "town"\n', "utf-8")
+    bad_id, dup = _problems(path)
+    assert bad_id.loc == ("projects", 1, "id") and "正しくは \"b\" かもしれません" in bad_id.say(JA)
+    assert (dup.kind, dup.loc) == (pk.DUPLICATE_IDS, ("projects",))
+    assert dup.say(JA) == ('3番目の [[projects]] の id（"a"）が 1番目と同じです。'
+                           '4番目の [[projects]] の id（"a"）が 1番目と同じです。'
+                           "[[projects]] の id は、それぞれ別のものにしてください。")
+
+
+def test_a_check_of_keys_beside_a_mistyped_key_keeps_the_did_you_mean(tmp_path: Path):
+    path = tmp_path / "kiosk.toml"
+    path.write_text('[kiosk]\nid = "k-1"\n\n[staff]\nlockout_base_s = 600\nlockout_max_s = 60\n'
+                    "idle_timeout = 300\n", "utf-8")
+    assert [p.say(JA) for p in _problems(path)] == [
+        "[staff] の idle_timeout という設定項目はありません。正しくは idle_timeout_s かもしれません。",
+        "[staff] の lockout_max_s（いまは 60）は lockout_base_s（いまは 600）以上にしてください。"]
 
 
 def test_the_pin_itself_is_not_repeated_in_japanese_either(tmp_path: Path):
@@ -209,10 +285,13 @@ def test_every_problem_at_once_each_with_its_japanese_line(tmp_path: Path):
 def test_every_wording_is_in_the_japanese_catalog():
     """The sentences and the parts put into them (places, kinds of value, ranges): none left in English."""
     base = {"path": "/p", "folder": "/f", "near": "/n", "user": "kiosk", "line": 1, "column": 2, "table": "t",
-            "got": "1", "suggest": "x", "limit": 1, "choices": ["a"], "expected": "text", "bound": "min"}
+            "got": "1", "suggest": "x", "limit": 1, "choices": ["a"], "expected": "text", "bound": "min",
+            "default": 300, "presets": [100, 500], "preset": 5000, "max": 10, "base": 30, "points": 50,
+            "start": "10:00", "end": "10:00", "repeats": [[2, 1, "a"]]}
     variants = [{}, {"top_key": True},
                 {"user": None, "folder": None, "near": None, "column": None, "got": None, "suggest": None},
-                {"line": None, "column": None}, *({"expected": e} for e in (*pk.EXPECTED, "?")),
+                {"line": None, "column": None}, {"start": "24:00"},
+                *({"expected": e} for e in (*pk.EXPECTED, "?")),
                 *({"bound": b, "measure": m} for b in ("min", "above", "max", "below", "?")
                   for m in ("value", "chars", "items"))]
     places = [(), ("a",), ("a", "b"), ("a", "b", "c"), ("a", "b", 0), ("a", 0), (0,), ("projects", 0),

@@ -127,10 +127,12 @@ _ERROR_TYPES = frozenset(typing.get_args(core_schema.ErrorType))
 
 def cross_check(*fields: str) -> Callable[[F], F]:
     """Mark a :class:`Section` method as a check of ``fields`` against each other (a field of a nested section
-    dotted: ``"square.location_id"``). It raises ``ValueError`` (the message staff read, at the section's
-    path) or returns None. :class:`Section` runs it on the validated section; and, when some other field of
-    the section is invalid, on a stand-in holding only ``fields``, validated each on its own, so it must read
-    only those. It does not run when one of ``fields`` is itself invalid."""
+    dotted: ``"square.location_id"``). It raises :class:`kiosk.config.problems.CheckFailed` (a ``ValueError``:
+    its English line, at the section's path, and its own kind and figures, which the lobby's fault screen says
+    in plain Japanese; a plain ``ValueError`` would be said only as "the value is not right") or returns None.
+    :class:`Section` runs it on the validated section; and, when some other field of the section is invalid,
+    on a stand-in holding only ``fields``, validated each on its own, so it must read only those. It does not
+    run when one of ``fields`` is itself invalid."""
     paths = tuple(tuple(f.split(".")) for f in fields)
 
     def mark(method: F) -> F:
@@ -249,8 +251,9 @@ def check_items(value: Any, handler: ValidatorFunctionWrapHandler, item: type[M]
                 check: Callable[[list[Any]], None]) -> list[M]:
     """The body of a ``mode="wrap"`` field validator of a list of ``item`` sections: ``check`` (which raises
     ``ValueError``) runs on the validated list, and, when some item is invalid, on stand-ins of the items
-    whose ``fields`` are each valid on their own, its error then reported beside the items' errors (pydantic
-    runs a ``mode="after"`` field validator only when every item is valid)."""
+    whose ``fields`` are each valid on their own (None in place of the others, so that the items keep their
+    numbers), its error then reported beside the items' errors (pydantic runs a ``mode="after"`` field
+    validator only when every item is valid)."""
     try:
         items: list[M] = handler(value)
     except ValidationError as exc:
@@ -259,17 +262,17 @@ def check_items(value: Any, handler: ValidatorFunctionWrapHandler, item: type[M]
             raise
         failed = [tuple(e["loc"]) for e in errors if e["loc"]]
         paths = tuple(tuple(f.split(".")) for f in fields)
-        views: list[Any] = []
+        views: list[Any] = []  # one per item, in place (None: not checked), so a check can number them
         for i, raw in enumerate(value):
             if isinstance(raw, item):  # a model already (taken as it is, as pydantic takes it)
                 views.append(raw)
                 continue
             if not isinstance(raw, dict):
+                views.append(None)
                 continue
             # the item's own errors (not one at the item itself: a cross-field check of the item)
             values = _valid_values(item, raw, paths, [loc[1:] for loc in failed if len(loc) > 1 and loc[0] == i])
-            if values is not None:
-                views.append(_view(values))
+            views.append(_view(values) if values is not None else None)
         problems = _run(check, views, value)
         if not problems:
             raise

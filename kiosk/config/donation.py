@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from kiosk.config import problems as pk
 from kiosk.config.base import Section, cross_check
 
 PolicyArea = Literal["children", "welfare", "green", "culture", "town"]
@@ -67,11 +68,14 @@ class DonationSection(Section):
     @cross_check("default_yen", "presets_yen")
     def _default_in_presets(self) -> None:
         if self.default_yen not in self.presets_yen:
-            raise ValueError(f"default_yen {self.default_yen} is not one of presets_yen {self.presets_yen}")
+            raise pk.CheckFailed(pk.DEFAULT_NOT_PRESET,
+                                 f"default_yen {self.default_yen} is not one of presets_yen {self.presets_yen}",
+                                 default=self.default_yen, presets=list(self.presets_yen))
 
     @cross_check("presets_yen", "max_per_transaction_yen")
     def _presets_within_max(self) -> None:
         if max(self.presets_yen) > self.max_per_transaction_yen:
-            raise ValueError(
-                f"preset {max(self.presets_yen)} exceeds max_per_transaction_yen {self.max_per_transaction_yen}"
-            )
+            raise pk.CheckFailed(
+                pk.PRESET_OVER_MAX,
+                f"preset {max(self.presets_yen)} exceeds max_per_transaction_yen {self.max_per_transaction_yen}",
+                preset=max(self.presets_yen), max=self.max_per_transaction_yen)

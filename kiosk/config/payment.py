@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
+from kiosk.config import problems as pk
 from kiosk.config.base import Section, cross_check
 
 SQUARE_PRODUCTION_URL = "https://connect.squareup.com"
@@ -108,4 +109,4 @@ class PaymentConfig(Section):
     @cross_check("terminal", "square.location_id")  # reported beside any other mistake (kiosk/config/base.py)
     def _square_complete(self) -> None:
         if self.terminal == "square" and not self.square.location_id:
-            raise ValueError("terminal = \"square\" needs [payment.square] location_id")
+            raise pk.CheckFailed(pk.SQUARE_NO_LOCATION, "terminal = \"square\" needs [payment.square] location_id")

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from kiosk.config import problems as pk
 from kiosk.config.base import Section, cross_check
 from kiosk.config.plain import WEEKDAYS, EventSlideRules, TimeWindowRules, in_windows
 
@@ -42,7 +43,8 @@ class TimeWindow(TimeWindowRules, Section):
     @cross_check("start", "end")  # reported beside any other mistake in the window (kiosk/config/base.py)
     def _not_empty(self) -> None:
         if self.start == self.end or (self.start == "24:00"):
-            raise ValueError(f"window {self.start}–{self.end} is empty")
+            raise pk.CheckFailed(pk.EMPTY_WINDOW, f"window {self.start}–{self.end} is empty", start=self.start,
+                                 end=self.end)
 
 
 class PlaylistItem(Section):

@@ -11,20 +11,31 @@ ids and fills them in with the translation function it is given: it imports neit
 
 Kinds (:data:`KINDS`), with their figures:
 
-====================  ============================================================================
-``no_file``           no file named at all
-``file_missing``      ``path``; ``folder``: a folder on the way that is missing; ``near``: a file of a
-                      close name in the same folder (its name), or a folder (its path): "did you mean"
-``unreadable``        ``path``; ``user`` who may not read it (None: another read error)
-``not_utf8``          ``line`` of the first byte that is not UTF-8
-``toml_syntax``       ``line`` and ``column`` (None when TOML did not say)
-``unknown_key``       ``suggest``: the closest valid name, or None; ``top_key``: a key above every section
-``missing_key``       (none)
-``wrong_type``        ``expected`` (a key of :data:`EXPECTED`), ``table`` (for ``table``/``tables``), ``got``
-``out_of_range``      ``bound`` (min, above, max, below), ``limit``, ``measure`` (value, chars, items), ``got``
-``not_a_choice``      ``choices``, ``suggest``, ``got``
-``other``             ``suggest`` or nothing: anything else (a cross-field check, a format)
-====================  ============================================================================
+======================  ==============================================================================
+``no_file``             no file named at all
+``file_missing``        ``path``; ``folder``: a folder on the way that is missing; ``near``: a file of a
+                        close name in the same folder (its name), or a folder (its path): "did you mean"
+``unreadable``          ``path``; ``user`` who may not read it (None: another read error)
+``not_utf8``            ``line`` of the first byte that is not UTF-8
+``toml_syntax``         ``line`` and ``column`` (None when TOML did not say)
+``unknown_key``         ``suggest``: the closest valid name, or None; ``top_key``: a key above every section
+``missing_key``         (none)
+``wrong_type``          ``expected`` (a key of :data:`EXPECTED`), ``table`` (for ``table``/``tables``), ``got``
+``out_of_range``        ``bound`` (min, above, max, below), ``limit``, ``measure`` (value, chars, items), ``got``
+``not_a_choice``        ``choices``, ``suggest``, ``got``
+``default_not_preset``  ``default``, ``presets``: ``default_yen`` not one of ``presets_yen``
+``preset_over_max``     ``preset``, ``max``: a preset above ``max_per_transaction_yen``
+``square_no_location``  (none): ``terminal = "square"`` without ``[payment.square] location_id``
+``lockout_order``       ``base``, ``max``: ``lockout_max_s`` below ``lockout_base_s``
+``points_over_max``     ``points``, ``max``: an activity's ``points`` above its ``max_points``
+``empty_window``        ``start``, ``end``: a time window that is never open
+``duplicate_ids``       ``repeats``: ``[n, first, id]`` for each entry (from 1) whose id entry ``first`` has
+``other``               ``suggest`` or nothing: anything else (a format, a value a key's own check refused)
+======================  ==============================================================================
+
+The kinds from ``default_not_preset`` to ``duplicate_ids`` are the checks of keys against each other
+(kiosk/config/base.py, ``cross_check`` and ``check_items``): they raise :class:`CheckFailed`, which carries
+the kind and the figures as the check saw them, and say both keys and what to change.
 
 ``got`` is the value as written in the file (a TOML literal), or None when it must not be repeated (the PIN
 hash key: staff write the PIN itself there).
@@ -48,9 +59,19 @@ MISSING_KEY = "missing_key"
 WRONG_TYPE = "wrong_type"
 OUT_OF_RANGE = "out_of_range"
 NOT_A_CHOICE = "not_a_choice"
+DEFAULT_NOT_PRESET = "default_not_preset"
+PRESET_OVER_MAX = "preset_over_max"
+SQUARE_NO_LOCATION = "square_no_location"
+LOCKOUT_ORDER = "lockout_order"
+POINTS_OVER_MAX = "points_over_max"
+EMPTY_WINDOW = "empty_window"
+DUPLICATE_IDS = "duplicate_ids"
 OTHER = "other"
+CROSS_KINDS = (DEFAULT_NOT_PRESET, PRESET_OVER_MAX, SQUARE_NO_LOCATION, LOCKOUT_ORDER, POINTS_OVER_MAX, EMPTY_WINDOW,
+               DUPLICATE_IDS)
+"""The kinds of the checks of keys against each other."""
 KINDS = (NO_FILE, FILE_MISSING, UNREADABLE, NOT_UTF8, TOML_SYNTAX, UNKNOWN_KEY, MISSING_KEY, WRONG_TYPE,
-         OUT_OF_RANGE, NOT_A_CHOICE, OTHER)
+         OUT_OF_RANGE, NOT_A_CHOICE, *CROSS_KINDS, OTHER)
 
 ARRAYS_OF_TABLES = frozenset({"projects", "playlist", "slides", "activities", "windows"})
 """Keys written as ``[[name]]`` tables (a place in one is "the 2nd [[projects]]")."""
@@ -139,6 +160,44 @@ def toml_value(value: Any) -> str | None:
     return str(value)[:40]
 
 
+def toml_list(values: Any) -> str:
+    """A short list as it is written in a TOML file: ``[100, 500, 1000]``."""
+    return "[" + ", ".join(toml_value(v) or str(v) for v in values) + "]"
+
+
+class CheckFailed(ValueError):
+    """What a check of keys against each other raises: ``str()`` is the English line (as pydantic reports a
+    ``ValueError``), ``kind`` (one of :data:`CROSS_KINDS`) and ``figures`` (the values the check compared, as
+    plain data) are what :class:`Problem` says it from. pydantic keeps the exception in its error's ``ctx``."""
+
+    def __init__(self, kind: str, text: str, **figures: Any):
+        super().__init__(text)
+        self.kind = kind
+        self.figures = figures
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as it was made (the default would call it with the text only)
+        return (_check_failed, (self.kind, str(self), dict(self.figures)))
+
+
+def _check_failed(kind: str, text: str, figures: dict[str, Any]) -> CheckFailed:
+    return CheckFailed(kind, text, **figures)
+
+
+def repeats(items: list[Any]) -> list[list[Any]]:
+    """``[n, first, id]`` for each of ``items`` (an ``id`` each; None: an entry not checked, still counted)
+    whose id an earlier one has: its number and that earlier one's, from 1 (``duplicate_ids``)."""
+    first: dict[str, int] = {}
+    out: list[list[Any]] = []
+    for n, item in enumerate(items, 1):
+        if item is None:
+            continue
+        if item.id in first:
+            out.append([n, first[item.id], item.id])
+        else:
+            first[item.id] = n
+    return out
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with a config file. ``str()`` is the English line (``text``)."""
@@ -205,6 +264,8 @@ class Problem:
         elif self.kind == NOT_A_CHOICE:
             choices = " / ".join(toml_value(c) or str(c) for c in f.get("choices", ()))
             out.append(_m("{place} must be one of these: {choices}.", place=where, choices=choices))
+        elif self.kind in CROSS_KINDS:
+            out += self._cross(where)
         else:
             out.append(_m("{place} is not right.", place=where) if self.loc
                        else _m("Something in the settings file is not right."))
@@ -216,6 +277,45 @@ class Problem:
                           else suggest))
         if self.kind in (OTHER, NO_FILE):
             out.append(_m(CALL))
+        return out
+
+    def _cross(self, where: Msg | str) -> list[Msg]:
+        """A check of keys against each other: both keys as written in the file, their values, what to change."""
+        f = self.figures
+
+        def v(name: str) -> str:
+            return toml_value(f.get(name)) or str(f.get(name))
+
+        if self.kind == DEFAULT_NOT_PRESET:
+            return [_m("In {place}, default_yen (now {default}) must be one of presets_yen {presets}.",
+                       place=where, default=v("default"), presets=toml_list(f.get("presets", ())))]
+        if self.kind == PRESET_OVER_MAX:
+            return [_m("In {place}, the amount {preset} in presets_yen is more than max_per_transaction_yen (now "
+                       "{max}): make the amounts in presets_yen {max} or less, or max_per_transaction_yen {preset} "
+                       "or more.", place=where, preset=v("preset"), max=v("max"))]
+        if self.kind == SQUARE_NO_LOCATION:
+            return [_m('With terminal = "square" in {place}, {location} must be written (the ID shown under '
+                       'Locations in the Square Dashboard).', place=where,
+                       location=place((*self.loc, "square", "location_id")))]
+        if self.kind == LOCKOUT_ORDER:
+            return [_m("In {place}, lockout_max_s (now {max}) must be lockout_base_s (now {base}) or more.",
+                       place=where, max=v("max"), base=v("base"))]
+        if self.kind == POINTS_OVER_MAX:
+            return [_m("In {place}, points (now {points}) must be max_points (now {max}) or less.",
+                       place=where, points=v("points"), max=v("max"))]
+        if self.kind == EMPTY_WINDOW:
+            if f.get("start") == "24:00":
+                return [_m('In {place}, start is "24:00", so the window is never open: make start a time from '
+                           '"00:00" to "23:59" ("24:00" can only be an end).', place=where)]
+            return [_m('In {place}, start and end are the same time ({start}), so the window is never open: make '
+                       'end another time (for the whole day, start = "00:00" and end = "24:00").',
+                       place=where, start=v("start"))]
+        # DUPLICATE_IDS: the list's place is its key; each entry by its number, as in [[projects]] no. 2
+        table = ".".join(str(p) for p in self.loc)
+        out = [_m("The id of {place} ({id}) is the same as that of no. {first}.",
+                  place=place((*self.loc, int(n) - 1)), id=toml_value(i) or str(i), first=first)
+               for n, first, i in f.get("repeats", ())]
+        out.append(_m("Give each [[{table}]] an id of its own.", table=table))
         return out
 
     def say(self, tr: Translate) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import Field, ValidatorFunctionWrapHandler, field_validator
 
+from kiosk.config import problems as pk
 from kiosk.config.base import Section, check_items, cross_check
 from kiosk.config.plain import OpsSettings, VolunteerRules, ops_settings
 
@@ -59,7 +60,9 @@ class StaffSection(Section):
     @cross_check("lockout_base_s", "lockout_max_s")  # reported beside any other mistake (kiosk/config/base.py)
     def _lockout_order(self) -> None:
         if self.lockout_max_s < self.lockout_base_s:
-            raise ValueError(f"lockout_max_s {self.lockout_max_s} is below lockout_base_s {self.lockout_base_s}")
+            raise pk.CheckFailed(pk.LOCKOUT_ORDER,
+                                 f"lockout_max_s {self.lockout_max_s} is below lockout_base_s {self.lockout_base_s}",
+                                 base=self.lockout_base_s, max=self.lockout_max_s)
 
 
 class CloseoutSection(Section):
@@ -89,7 +92,8 @@ class Activity(Section):
     @cross_check("points", "max_points")  # reported beside any other mistake (kiosk/config/base.py)
     def _default_within_max(self) -> None:
         if self.points > self.max_points:
-            raise ValueError(f"points {self.points} exceeds max_points {self.max_points}")
+            raise pk.CheckFailed(pk.POINTS_OVER_MAX, f"points {self.points} exceeds max_points {self.max_points}",
+                                 points=self.points, max=self.max_points)
 
 
 class VolunteerSection(VolunteerRules, Section):
@@ -111,9 +115,11 @@ class VolunteerSection(VolunteerRules, Section):
 
 
 def _unique_activity_ids(activities: list[Any]) -> None:
-    ids = [a.id for a in activities]
+    ids = [a.id for a in activities if a is not None]  # None: an entry whose id is itself wrong (check_items)
     if len(set(ids)) != len(ids):
-        raise ValueError(f"duplicate activity ids: {sorted({i for i in ids if ids.count(i) > 1})}")
+        raise pk.CheckFailed(pk.DUPLICATE_IDS,
+                             f"duplicate activity ids: {sorted({i for i in ids if ids.count(i) > 1})}",
+                             repeats=pk.repeats(activities))
 
 
 class ExportSection(Section):

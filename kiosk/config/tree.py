@@ -91,10 +91,11 @@ class KioskConfig(KioskConfigPaths, Section):
 
 
 def _unique_project_ids(projects: list[Any]) -> None:
-    seen: set[str] = set()
-    dups = [p.id for p in projects if p.id in seen or seen.add(p.id)]  # type: ignore[func-returns-value]
+    ids = [p.id for p in projects if p is not None]  # None: an entry whose id is itself wrong (check_items)
+    dups = [i for i in ids if ids.count(i) > 1]
     if dups:
-        raise ValueError(f"duplicate project ids: {sorted(set(dups))}")
+        raise pk.CheckFailed(pk.DUPLICATE_IDS, f"duplicate project ids: {sorted(set(dups))}",
+                             repeats=pk.repeats(projects))
 
 
 # --- error reporting ---------------------------------------------------------
@@ -191,6 +192,9 @@ def _describe(err: dict[str, Any], root: type[BaseModel]) -> pk.Problem:
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
+    check = err.get("ctx", {}).get("error")
+    if isinstance(check, pk.CheckFailed):  # a check of keys against each other: its kind and figures, as it saw them
+        return problem(check.kind, f"{path}: {msg}", **check.figures)
     suggest = _suggestion(err)
     figures: dict[str, Any] = {"got": got, "suggest": suggest}
     k = pk.OTHER
