@@ -17,6 +17,7 @@ import pytest
 
 from kiosk.cli import main
 from kiosk.config import ConfigError, load_config
+from tests.config_report import english_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,15 +27,8 @@ def _report(tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str) -> li
     path = tmp_path / "kiosk.toml"
     path.write_text('[kiosk]\nid = "k-1"\n' + body, "utf-8")
     assert main(["doctor", "--config", str(path)]) == 2
-    err = capsys.readouterr().err
     # Japanese first (the file, the count, each problem as the fault screen says it), each English line under it
-    lines = err.splitlines()
-    n = (len(lines) - 2) // 2
-    assert len(lines) == 2 + 2 * n and lines[0] == f"設定ファイル：{path}  見つかった問題：{n}件", err
-    assert lines[1] == f"config {path}: {n} problem{'s' if n != 1 else ''}", err
-    assert all(line.startswith("  - ") and not line.isascii() for line in lines[2::2]), err
-    assert all(line.startswith("    ") for line in lines[3::2]) and "Traceback" not in err, err
-    return [line[4:] for line in lines[3::2]]
+    return english_problems(capsys.readouterr().err, path)
 
 
 # A section (or list) with a cross-field mistake, and one more key of the same table: valid, or bad.

@@ -14,21 +14,15 @@ from pathlib import Path
 import pytest
 
 from kiosk.cli import main
+from tests.config_report import english_problems
 
 
 def _problems(tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str) -> list[str]:
     path = tmp_path / "kiosk.toml"
     path.write_text(body, "utf-8")
     assert main(["doctor", "--config", str(path)]) == 2
-    err = capsys.readouterr().err
     # Japanese first (the file, the count, each problem as the fault screen says it), each English line under it
-    lines = err.splitlines()
-    n = (len(lines) - 2) // 2
-    assert len(lines) == 2 + 2 * n and lines[0] == f"設定ファイル：{path}  見つかった問題：{n}件", err
-    assert lines[1] == f"config {path}: {n} problem{'s' if n != 1 else ''}", err
-    assert all(line.startswith("  - ") and not line.isascii() for line in lines[2::2]), err
-    assert all(line.startswith("    ") for line in lines[3::2]) and "Traceback" not in err, err
-    return [line[4:] for line in lines[3::2]]
+    return english_problems(capsys.readouterr().err, path)
 
 
 def test_an_installers_file_with_many_mistakes_gets_every_one_with_what_to_write(tmp_path, capsys):
