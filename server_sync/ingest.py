@@ -84,7 +84,7 @@ class _Plan:
     pending: tuple[int | None, bytes | None] = (None, None)
     objs: list[dict[str, Any]] = field(default_factory=list)  # parsed bodies, from the verifier
     rows: list[dict[str, Any]] = field(default_factory=list)  # the portal_entries rows, one per obj
-    frontier: tree.Frontier | None = None  # the Merkle tree's compact range after this batch (server_sync/tree.py)
+    made: list[tuple[int, int, bytes]] = field(default_factory=list)  # tree nodes the batch completes (tree.py)
 
 
 @dataclass
@@ -135,7 +135,6 @@ class Ingestor:
         # Least recently stored to first; every change under _guard (eviction walks it from another kiosk's thread).
         self._verifiers: OrderedDict[str, ChainVerifier] = OrderedDict()
         self._saved: dict[str, int] = {}  # per kiosk, the size of the verifier state saved, as this worker knows it
-        self._frontiers: dict[str, tree.Frontier] = {}  # per kiosk, as of its last committed batch
         self._locks: dict[str, threading.Lock] = {}
         self._inflight: set[tuple[str, str]] = set()
         self._guard = threading.Lock()
@@ -317,11 +316,8 @@ class Ingestor:
                 self._remember(conn, kid, key, digest, ans)
         except BaseException:
             self._forget(kid)  # it has moved past what the database holds
-            self._frontiers.pop(kid, None)
             raise
         self._cache(kid, verifier)
-        if plan.frontier is not None:
-            self._frontiers[kid] = plan.frontier
         self._keep_state(kid, verifier)
         return ans
 
@@ -396,6 +392,8 @@ class Ingestor:
         # The same holds for the notes of the checkpoint entries: a covered checkpoint entry's note is the
         # one the kiosk's writer signed with it, so only the notes of uncovered ones are checked below.
         covered = 0
+        # The verifier's Merkle range notes the nodes of the portal's tree that this batch completes (tree.py).
+        rng = tree.Recorder.over(st)
         try:
             for d in fresh:
                 obj = v.feed(d, check_signature=False, check_note=False, hashed=True)  # _parse_batch hashed d.body
@@ -432,7 +430,7 @@ class Ingestor:
         # The rows to store, built once: _store sets their times (and quarantine) in the write transaction.
         rows = [entry_row(kid, d.seq, d.body, d.signature, d.entry_hash, o, 0, False, 0)
                 for d, o in zip(fresh, objs, strict=True)]
-        plan = _Plan(size=st.size, tip=st.tip, objs=objs, rows=rows)
+        plan = _Plan(size=st.size, tip=st.tip, objs=objs, rows=rows, made=rng.made)
         try:  # a value a column cannot hold is a 422 here, never a database error (server_sync/columns.py)
             columns.require_entries(rows, objs)
         except PortalError:
@@ -642,10 +640,9 @@ class Ingestor:
                 config_applied = data["version"]
         conn.execute(entries.insert(), rows)
         kept = totals.counted(rows)  # the public totals move in the same transaction (server_sync/totals.py)
-        # The Merkle tree's new perfect subtrees, in the same transaction (O(log n) receipt proofs).
-        # One INSERT of the subtrees this batch completes; tree_size moves with size below.
-        plan.frontier = tree.extend(conn, kid, fresh[0].seq - 1, [d.entry_hash for d in fresh], tree_have,
-                                    self._frontiers.get(kid))
+        # The Merkle tree's new perfect subtrees, in the same transaction (O(log n) receipt proofs): those the
+        # verifier's range made as it replayed this batch, in one INSERT; tree_size moves with size below.
+        tree.store_made(conn, kid, fresh[0].seq - 1, tree_have, plan.made)
         if quarantined:
             # In the batch's own transaction: the entry and its alarm are stored together or not at all.
             conn.execute(_INSERT_ALARM, [

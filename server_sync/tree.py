@@ -29,6 +29,7 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import TextClause
 
+from kiosk.ledger.merkle import CompactRange
 from server_sync.db import entries, is_sqlite, kiosks, tree_nodes, writing
 
 STRIDE = 4
@@ -37,8 +38,11 @@ STRIDE = 4
 BLOCK = 1 << STRIDE
 
 
+_sha256 = hashlib.sha256
+
+
 def _node(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\x01" + left + right).digest()
+    return _sha256(b"\x01" + left + right).digest()
 
 
 def _decompose(lo: int, hi: int) -> list[tuple[int, int]]:
@@ -241,6 +245,57 @@ def extend(conn: Connection, kid: str, old_size: int, leaves: Sequence[bytes], h
 
 
 _INSERT_NODES = tree_nodes.insert()  # built once: every batch of 16 entries or more runs it
+
+
+class Recorder(CompactRange):
+    """The verifier's compact range (:class:`~kiosk.ledger.merkle.CompactRange`), also noting the stored-size
+    subtrees (level >= STRIDE) its appends complete, as :func:`_grow` finds them.
+
+    Ingest replays each batch onto the kiosk's verifier state, whose range merges exactly the nodes that
+    :func:`extend` would hash again from the same leaves (about one SHA-256 an entry, and the Python around
+    it). So ingest puts this range in the verifier state's place and stores what it noted
+    (:func:`store_made`). The verifier's state is the kiosk's stored chain (its size and tip are the kiosk
+    row's, checked under the row lock), so its range is the range of the stored leaves."""
+
+    __slots__ = ("made",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.made: list[tuple[int, int, bytes]] = []  # (level, idx, hash) since the last over()
+
+    @classmethod
+    def over(cls, state: Any) -> Recorder:
+        """``state.tree`` as a Recorder with nothing noted yet (the same range: its size and subtree roots)."""
+        rng = state.tree
+        if type(rng) is not cls:  # once per verifier: it stays a Recorder for the kiosk's next batches
+            state.tree = rng = cls.restore(rng.size, rng.stack)
+        rng.made = []
+        return rng
+
+    def append(self, leaf: bytes) -> None:
+        # CompactRange.append's merges, with the level of each node they make.
+        stack = self._stack
+        stack.append(leaf)
+        self.size = n = self.size + 1
+        level = 0
+        while n & 1 == 0:
+            right = stack.pop()
+            stack[-1] = h = _sha256(b"\x01" + stack[-1] + right).digest()  # _node(stack[-1], right), inline
+            level += 1
+            n >>= 1
+            if level >= STRIDE:
+                self.made.append((level, (self.size >> level) - 1, h))
+
+
+def store_made(conn: Connection, kid: str, old_size: int, have: int | None,
+               made: Sequence[tuple[int, int, bytes]]) -> None:
+    """:func:`extend` for nodes a :class:`Recorder` made while the leaves after ``old_size`` were appended to
+    the kiosk's range: in ingest's write transaction (the kiosk row locked), one INSERT. ``have`` is the kiosk
+    row's ``tree_size``; nodes an older portal did not store are rebuilt first, as :func:`extend` does."""
+    if have != old_size and not (have is None and old_size == 0):
+        _rebuild(conn, kid, old_size)
+    if made:
+        conn.execute(_INSERT_NODES, [{"kiosk_id": kid, "level": lv, "idx": ix, "hash": h} for lv, ix, h in made])
 
 
 def covers(kiosk: Any, size: int) -> bool:

@@ -499,3 +499,25 @@ def test_receipt_codes_are_the_base32_of_the_digest(body, signature):
 
     digest = hashlib.sha256(DOMAIN + signature + body).digest()[:16]
     assert receipt_code_of(body, signature) == base64.b32encode(digest).decode("ascii").rstrip("=")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 300), st.lists(st.integers(0, 40), min_size=1, max_size=6))
+def test_the_verifiers_range_notes_the_nodes_the_tree_stores(start, batches):
+    # Ingest stores the nodes the verifier's range noted (tree.Recorder) instead of hashing the leaves again
+    # (tree._grow): the same nodes, batch after batch, from a range resumed at any size.
+    from kiosk.ledger.state import LedgerState
+
+    leaves = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(start + sum(batches))]
+    st_ = LedgerState()
+    for leaf in leaves[:start]:
+        st_.tree.append(leaf)
+    stack, at = [], 0
+    at, _ = tree._grow(stack, 0, leaves[:start])
+    for n in batches:
+        rec = tree.Recorder.over(st_)
+        for leaf in leaves[at:at + n]:
+            st_.tree.append(leaf)
+        at, made = tree._grow(stack, at, leaves[at:at + n])
+        assert rec.made == [(m["level"], m["idx"], m["hash"]) for m in made]
+        assert st_.tree.root() == merkle.root(leaves[:at]) and st_.tree.size == at
