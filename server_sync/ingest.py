@@ -738,20 +738,32 @@ def _config_doc(conn: Connection, version: int) -> dict[str, Any] | None:
     return json.loads(doc) if doc else None
 
 
+_ROW = dict.fromkeys(("kiosk_id", "seq", "body", "entry_hash", "signature", "type", "boot", "mono_ms", "wall_ms",
+                      "clock_synced", "time_ms", "time_fixed", "project", "amount_yen", "points", "donor", "ref_seq",
+                      "voided", "receipt", "received_ms", "quarantine", "business_date"))
+_ROW["voided"] = False
+"""A ``portal_entries`` row's columns in order, for :func:`entry_row` to copy: a copy of a dict is one C call and
+has room for every key, where a literal of 22 keys is built in two parts and merged (about 4,000 instructions an
+entry more)."""
+
+
 def entry_row(kid: str, seq: int, body: bytes, signature: bytes, h: bytes, obj: dict[str, Any], time_ms: int,
               time_fixed: bool, received_ms: int) -> dict[str, Any]:
     """The ``portal_entries`` row for one verified entry (bench/sync.py inserts the same rows bare)."""
     data, kind = obj["data"], obj["type"]
-    return {
-        "kiosk_id": kid, "seq": seq, "body": body, "entry_hash": h, "signature": signature,
-        "type": kind, "boot": obj["boot"], "mono_ms": obj["mono_ms"], "wall_ms": obj["wall_ms"],
-        "clock_synced": obj["clock_synced"], "time_ms": time_ms, "time_fixed": time_fixed,
-        "project": data.get("project"), "amount_yen": data.get("amount_yen"), "points": data.get("points"),
-        "donor": data.get("donor"), "ref_seq": data.get("intent_seq", data.get("voids_seq")),
-        "voided": False, "receipt": receipt_code_of(body, signature) if kind == "donation" else None,
-        "received_ms": received_ms, "quarantine": None,
-        "business_date": closed_date(data.get("business_date")) if kind == "close_out" else None,
-    }
+    get = data.get
+    row = _ROW.copy()
+    row["kiosk_id"], row["seq"], row["body"], row["entry_hash"], row["signature"] = kid, seq, body, h, signature
+    row["type"], row["boot"], row["mono_ms"], row["wall_ms"] = kind, obj["boot"], obj["mono_ms"], obj["wall_ms"]
+    row["clock_synced"], row["time_ms"], row["time_fixed"] = obj["clock_synced"], time_ms, time_fixed
+    row["project"], row["amount_yen"], row["points"] = get("project"), get("amount_yen"), get("points")
+    row["donor"], row["ref_seq"] = get("donor"), get("intent_seq", get("voids_seq"))
+    row["received_ms"] = received_ms
+    if kind == "donation":
+        row["receipt"] = receipt_code_of(body, signature)
+    elif kind == "close_out":
+        row["business_date"] = closed_date(get("business_date"))
+    return row
 
 
 class _Signers:

@@ -99,6 +99,16 @@ _MUTATIONS = [
     lambda b: b"",
     lambda b: b"{}",
     lambda b: b"[" * 5000 + b"]" * 5000,
+    # Integers bounded by the fast parser's types, at each level of data it types, and past them.
+    lambda b: b.replace(b'"action":"menu_open"', b'"action":"menu_open","x":{"a":9007199254740993}'),
+    lambda b: b.replace(b'"action":"menu_open"', b'"action":"menu_open","x":[{"a":-9007199254740993}]'),
+    lambda b: b.replace(b'"action":"menu_open"', b'"action":"menu_open","x":[[9007199254740992]]'),
+    lambda b: b.replace(b'"action":"menu_open"', b'"action":"menu_open","x":[[[9007199254740993]]]'),
+    lambda b: b.replace(b'"action":"menu_open"', b'"action":"menu_open","x":[[[1]]]'),  # valid, deeper
+    lambda b: b.replace(b'"action":"menu_open"', b'"action":"menu_open","x":{"a":[{"b":1.5}]}'),
+    lambda b: b.replace(b'"action":"menu_open"', b'"action":"menu_open","x":{"a":[{"b":1}]}'),  # valid, deeper
+    lambda b: b.replace(b'"seq":1', b'"seq":9007199254740992'),
+    lambda b: b.replace(b'"mono_ms":5', b'"mono_ms":9007199254740991'),  # valid
 ]
 
 
@@ -131,6 +141,18 @@ def test_the_fast_path_is_taken_for_an_ordinary_body(monkeypatch, note):
     monkeypatch.setattr(encoding, "parse_body", lambda b: pytest.fail("slow path taken"))
     assert bodies.parse_body(body) == json.loads(body)
     assert isinstance(bodies._DECODER, msgspec.json.Decoder)
+
+
+@pytest.mark.parametrize("data", [
+    {"action": "menu_open", "wall": 9007199254740991, "low": -9007199254740991},  # 16 digits, in the domain
+    {"action": "close", "projects": [{"id": "p1", "count": 2, "total_yen": 1000}], "totals": {"kiosk_yen": 5}},
+    {"action": "x", "nested": [[1, 2], {"a": None}], "flags": [True, False, None, "s"]},
+])
+def test_the_fast_path_takes_in_domain_integers_and_the_ledgers_nesting(monkeypatch, data):
+    # The types bound the integers where a scan for 16-digit runs sent such bodies to the slow parser.
+    body = _body(**data)
+    monkeypatch.setattr(encoding, "parse_body", lambda b: pytest.fail("slow path taken"))
+    assert bodies.parse_body(body) == json.loads(body)
 
 
 @settings(max_examples=300, deadline=None)
