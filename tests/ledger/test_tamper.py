@@ -102,7 +102,7 @@ def test_bit_flips_in_hash_signature_and_columns_are_caught(sample, signing_key)
         for i in range(len(value) * 8):
             b = bytearray(value)
             b[i // 8] ^= 1 << (i % 8)
-            changed = Row(**{**row.__dict__, field_name: bytes(b)})
+            changed = row._replace(**{field_name: bytes(b)})
             r = verify_rows(rows[:k] + [changed] + rows[k + 1:], pub)
             assert not r.ok and r.bad_seq == row.seq
     for col in DENORMALISED:
