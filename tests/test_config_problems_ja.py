@@ -141,13 +141,15 @@ CASES = {
     "a-window-that-starts-when-it-ends": (
         '[kiosk]\nid = "k-1"\n\n[[player.playlist]]\nproject = "a"\n\n[[player.playlist.windows]]\n'
         'start = "10:00"\nend = "10:00"\n', pk.EMPTY_WINDOW,
-        '1番目の [[player.playlist.windows]] の start と end が同じ時刻（"10:00"）なので、この時間帯には一度も'
+        '1番目の [[player.playlist]] の下の 1番目の [[player.playlist.windows]] の start と end が同じ時刻（"10:00"）'
+        'なので、この時間帯には一度も'
         '表示されません。end を別の時刻にしてください（一日中なら start = "00:00"、end = "24:00"）。',
         "player.playlist[0].windows[0]: window 10:00–10:00 is empty"),
     "a-window-that-starts-at-24": (
         '[kiosk]\nid = "k-1"\n\n[[player.slides]]\ntitle = "説明会"\ndate = 2025-07-12\n\n'
         '[[player.slides.windows]]\nstart = "24:00"\nend = "10:00"\n', pk.EMPTY_WINDOW,
-        '1番目の [[player.slides.windows]] の start が "24:00" なので、この時間帯には一度も表示されません。'
+        '1番目の [[player.slides]] の下の 1番目の [[player.slides.windows]] の start が "24:00" なので、'
+        'この時間帯には一度も表示されません。'
         'start は "00:00"〜"23:59" の時刻にしてください（"24:00" は end にだけ書けます）。',
         "player.slides[0].windows[0]: window 24:00–10:00 is empty"),
     "two-projects-with-one-id": (
@@ -190,6 +192,40 @@ def test_duplicate_ids_count_the_entries_as_the_file_has_them_beside_a_wrong_id(
     assert dup.say(JA) == ('3番目の [[projects]] の id（"a"）が 1番目と同じです。'
                            '4番目の [[projects]] の id（"a"）が 1番目と同じです。'
                            "[[projects]] の id は、それぞれ別のものにしてください。")
+
+
+def test_a_window_of_the_second_playlist_entry_names_that_entry_too(tmp_path: Path):
+    """A window is counted inside its own entry: "1番目の [[player.playlist.windows]]" alone fits a window of
+    every entry, so the place names the entry first, as the file has it, down to the key in the window."""
+    path = tmp_path / "kiosk.toml"
+    path.write_text('[kiosk]\nid = "k-1"\n\n'
+                    '[[player.playlist]]\nproject = "a"\n\n[[player.playlist.windows]]\nstart = "09:00"\n'
+                    'end = "12:00"\n\n'
+                    '[[player.playlist]]\nproject = "b"\n\n[[player.playlist.windows]]\nstart = "10:00"\n'
+                    'end = "10:00"\n\n[[player.playlist.windows]]\ndays = ["mon", "someday"]\nstrat = "10:00"\n\n'
+                    '[[player.slides]]\ntitle = "A"\ndate = 2025-07-12\n\n'
+                    '[[player.slides]]\ntitle = "B"\ndate = 2025-07-19\n\n[[player.slides.windows]]\n'
+                    'start = "24:00"\n', "utf-8")
+    found = _problems(path)
+    assert [p.loc for p in found] == [("player", "playlist", 1, "windows", 0),
+                                      ("player", "playlist", 1, "windows", 1, "days", 1),
+                                      ("player", "playlist", 1, "windows", 1, "strat"),
+                                      ("player", "slides", 1, "windows", 0)]
+    assert [p.say(JA) for p in found] == [
+        '2番目の [[player.playlist]] の下の 1番目の [[player.playlist.windows]] の start と end が同じ時刻（"10:00"）'
+        'なので、この時間帯には一度も表示されません。end を別の時刻にしてください（一日中なら start = "00:00"、'
+        'end = "24:00"）。',
+        '2番目の [[player.playlist]] の下の 2番目の [[player.playlist.windows]] の days の2番目 は次のどれかにして'
+        'ください："mon" / "tue" / "wed" / "thu" / "fri" / "sat" / "sun"。いまは "someday" と書かれています。',
+        "2番目の [[player.playlist]] の下の 2番目の [[player.playlist.windows]] の strat という設定項目はありません。"
+        "正しくは start かもしれません。",
+        '2番目の [[player.slides]] の下の 1番目の [[player.slides.windows]] の start が "24:00" なので、この時間帯には'
+        '一度も表示されません。start は "00:00"〜"23:59" の時刻にしてください（"24:00" は end にだけ書けます）。']
+    # The English line keeps the whole path; the English place names both entries as well
+    assert found[0].text.startswith("player.playlist[1].windows[0]: ")
+    assert found[2].say(lambda s: s) == (
+        "The kiosk has no setting strat in [[player.playlist.windows]] no. 2 under [[player.playlist]] no. 2. "
+        "Perhaps start was meant.")
 
 
 def test_a_check_of_keys_beside_a_mistyped_key_keeps_the_did_you_mean(tmp_path: Path):
@@ -295,7 +331,8 @@ def test_every_wording_is_in_the_japanese_catalog():
                 *({"bound": b, "measure": m} for b in ("min", "above", "max", "below", "?")
                   for m in ("value", "chars", "items"))]
     places = [(), ("a",), ("a", "b"), ("a", "b", "c"), ("a", "b", 0), ("a", 0), (0,), ("projects", 0),
-              ("player", "playlist", 1, "file")]
+              ("player", "playlist", 1, "file"), ("player", "playlist", 1, "windows", 0),
+              ("player", "playlist", 1, "windows", 0, "start"), ("player", "slides", 0, "windows", 1, "days", 2)]
     untranslated = set()
 
     def tr(msgid: str) -> str:

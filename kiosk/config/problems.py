@@ -120,11 +120,21 @@ _RANGE = {
 
 def place(loc: tuple[str | int, ...], *, top_key: bool = False) -> Msg | str:
     """Where a problem is, as staff find it in the file: ``[player]`` and its key ``volume``, the 2nd
-    ``[[projects]]`` and its key ``id``; list positions counted from 1. ``top_key``: a one-part ``loc`` is a
-    key above every ``[section]`` (not a section)."""
+    ``[[projects]]`` and its key ``id``; list positions counted from 1. An entry of ``[[table]]`` inside an
+    entry of another names every level: the 1st ``[[player.playlist.windows]]`` under the 2nd
+    ``[[player.playlist]]``. ``top_key``: a one-part ``loc`` is a key above every ``[section]`` (not a section)."""
     if not loc:
         return _m("the file as a whole")
     ints = [i for i, part in enumerate(loc) if isinstance(part, int)]
+    entries = [i for i in ints if i and loc[i - 1] in ARRAYS_OF_TABLES]  # the counts of [[table]] entries
+    if len(entries) > 1:
+        # An entry of [[table]] in an entry of another (a window of the 2nd [[player.playlist]]): the entry it
+        # is in first, its own count being inside that entry ("1番目の [[player.playlist.windows]]" alone fits
+        # a window of every entry). The inner part is named from the full header, as the file writes it.
+        i = entries[0]
+        inner = place((*loc[:i], *loc[i + 1:]))
+        return _m("{place} under [[{table}]] no. {n}", place=inner, n=int(loc[i]) + 1,
+                  table=".".join(str(p) for p in loc[:i] if isinstance(p, str)))
     if not ints:
         if len(loc) == 1:
             return _m("{key} at the top of the file", key=str(loc[0])) if top_key else f"[{loc[0]}]"
@@ -138,6 +148,9 @@ def place(loc: tuple[str | int, ...], *, top_key: bool = False) -> Msg | str:
         if rest:
             return _m("{key} in [[{table}]] no. {n}", key=rest, table=table, n=n)
         return _m("[[{table}]] no. {n}", table=table, n=n)
+    if entries and entries[-1] == i - 2:  # an item of a plain list in an entry of [[table]] (a window's days)
+        return _m("item {n} of {key} in [[{table}]] no. {m}", key=names[-1], table=".".join(names[:-1]), n=n,
+                  m=int(loc[i - 2]) + 1)
     if not names:
         return _m("item {n}", n=n)
     if len(names) == 1:
