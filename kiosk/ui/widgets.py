@@ -217,6 +217,8 @@ def text(surface: pygame.Surface, s: str, pos: tuple[int, int], size: int, color
             rr.midtop = (box.centerx, y)
         else:
             rr.topleft = (box.left, y)
+        if TEXT_INK is not None:
+            _record_ink(surface, rr, r, max(8, size), bold, color, s)
         surface.blit(r, rr)
         y += int(f.get_linesize() * line_spacing)
     if TEXT_BOXES is not None:
@@ -260,6 +262,43 @@ def measure_boxes() -> Iterator[list[DrawnText]]:
         yield TEXT_BOXES
     finally:
         TEXT_BOXES = None
+
+
+class DrawnInk(msgspec.Struct, frozen=True):
+    """One line of text drawn while :func:`measure_ink` runs: its colour, size and weight, the glyphs as
+    rendered (per-pixel alpha) and a copy of the pixels they were drawn over, so a test can check the
+    contrast of what is really on the screen (``tests/app/test_screens_contrast.py``)."""
+
+    rect: pygame.Rect
+    size: int
+    bold: bool
+    color: Color
+    text: str
+    glyphs: pygame.Surface
+    under: pygame.Surface
+
+
+TEXT_INK: list[DrawnInk] | None = None
+
+
+def _record_ink(surface: pygame.Surface, rr: pygame.Rect, line: pygame.Surface, size: int, bold: bool,
+                color: Color, s: str) -> None:
+    clip = rr.clip(surface.get_rect())
+    if clip.width == 0 or clip.height == 0 or TEXT_INK is None:
+        return
+    TEXT_INK.append(DrawnInk(clip.move(surface.get_abs_offset()), size, bold, (color[0], color[1], color[2]), s,
+                             line.subsurface(clip.move(-rr.x, -rr.y)).copy(), surface.subsurface(clip).copy()))
+
+
+@contextmanager
+def measure_ink() -> Iterator[list[DrawnInk]]:
+    """Collect every line of text drawn inside the block with what was under it (tests, one thread)."""
+    global TEXT_INK
+    TEXT_INK = []
+    try:
+        yield TEXT_INK
+    finally:
+        TEXT_INK = None
 
 
 MIN_LAYOUT_ASPECT = 1.5

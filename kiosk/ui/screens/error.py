@@ -68,7 +68,9 @@ def render(data: ErrorScreen, surface: pygame.Surface, now_ms: int, ctx: ScreenC
     r = px(0.1)
     center = (px(0.05) + r, px(0.12) + r)
     pygame.draw.circle(surface, colour, center, r)
-    ui.text(surface, "!", center, int(r * 1.5), theme.text, bold=True, anchor="center")
+    # Dark on the amber of a caution (white on it is 1.9:1), white on the red (3.8:1): WCAG AA for large text.
+    ui.text(surface, "!", center, int(r * 1.5), theme.bg if colour == theme.warn else theme.text, bold=True,
+            anchor="center")
 
     left = center[0] + r + px(0.05)
     toggle = chrome.lang_toggle(surface, data.lang, theme)
