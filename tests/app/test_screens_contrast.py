@@ -161,3 +161,15 @@ def test_a_low_contrast_text_is_caught() -> None:
         ui.text(card, "ABCD EFGH", (10, 50), 30, (14, 27, 48), bold=True)
     found = failures(inks, SIZE[1])
     assert len(found) == 1 and "(190, 190, 190)" in found[0], found
+
+
+def test_every_area_colour_carries_white_title_text() -> None:
+    """The policy areas' colours (kiosk/player/palette.py) are also the grounds of white title text this test does
+    not draw: the demo movies' title cards and the movie maker's opening and closing cards (large text, 3:1). The
+    children's orange was (236, 128, 44), 2.73:1 behind white."""
+    from kiosk.player.palette import AREA_COLOURS
+    from kiosk.player.slides import INK
+
+    low = {a: round(float(ratio(np.array(c), np.array(INK))), 2) for a, c in AREA_COLOURS.items()
+           if float(ratio(np.array(c), np.array(INK))) < 3.0}
+    assert not low, f"white text on these area colours is under 3:1: {low}"

@@ -184,12 +184,6 @@ def lang_toggle(surface: pygame.Surface, lang: str, theme: Theme = THEME) -> Tar
     return ui.button(surface, rect, label, LANG, theme=theme, size=theme.px(surface, 0.045))
 
 
-CHIP_COLOURS: dict[str, tuple[int, int, int]] = {**AREA_COLOURS, "children": (220, 115, 34)}
-"""The policy areas' colours behind a white label (the chip, the picker's row labels): the slides' colours, but
-the children's orange a shade darker, so its white bold label reaches WCAG AA's 3:1 for large text (3.22:1;
-the slides' (236, 128, 44) gives 2.73:1). ``tests/app/test_screens_contrast.py`` checks every text drawn."""
-
-
 def area_chip(surface: pygame.Surface, area: str, lang: str, topleft: tuple[int, int],
               theme: Theme = THEME) -> pygame.Rect:
     """The policy area as a coloured label (same colours as the demo cards and slides)."""
@@ -199,7 +193,7 @@ def area_chip(surface: pygame.Surface, area: str, lang: str, topleft: tuple[int,
     tw, th = f.size(label)
     pad = size // 2
     rect = pygame.Rect(topleft, (tw + 2 * pad, th + pad // 2))
-    pygame.draw.rect(surface, CHIP_COLOURS.get(area, theme.button), rect, border_radius=rect.height // 3)
+    pygame.draw.rect(surface, AREA_COLOURS.get(area, theme.button), rect, border_radius=rect.height // 3)
     ui.text(surface, label, rect.center, size, theme.text, bold=True, anchor="center")
     return rect
 

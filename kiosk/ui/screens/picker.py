@@ -11,6 +11,7 @@ from __future__ import annotations
 import pygame
 
 from kiosk.donation.flow import ChooseProjectScreen
+from kiosk.player.slides import AREA_COLOURS
 from kiosk.ui import widgets as ui
 from kiosk.ui.screens import chrome
 from kiosk.ui.screens.context import ProjectInfo, ScreenContext
@@ -78,7 +79,7 @@ def render(data: ChooseProjectScreen, surface: pygame.Surface, now_ms: int, ctx:
     for area, infos in groups:
         lines = -(-len(infos) // per_row)
         label = pygame.Rect(body.left, y, label_w - gap, lines * row_h + (lines - 1) * gap)
-        pygame.draw.rect(surface, chrome.CHIP_COLOURS.get(area, theme.button), label, border_radius=row_h // 5)
+        pygame.draw.rect(surface, AREA_COLOURS.get(area, theme.button), label, border_radius=row_h // 5)
         chrome.fit_label(surface, chrome.area_label(area, data.lang), label.inflate(-px(0.03), -px(0.01)),
                          px(LABEL_SIZE), theme.text)
         m = min(len(infos), per_row)
