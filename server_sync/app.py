@@ -663,13 +663,11 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
                                                  center=await run_in_threadpool(center.contact, engine)),
                                 status_code=401)
         login_guard.succeeded(user)
-        # The session this browser was still signed in with (a colleague's, on the center's shared PC) ends: its
-        # cookie is replaced below and nobody should hold a live one (docs/portal.md, "Accounts").
-        await run_in_threadpool(staff.end_session, engine, request.cookies.get(staff.COOKIE))
-        cookie = await run_in_threadpool(staff.make_cookie, engine, user)
+        # The session this browser was still signed in with (a colleague's, on the center's shared PC) ends with
+        # it: its cookie is replaced here and nobody should hold a live one (docs/portal.md, "Accounts").
+        cookie = await run_in_threadpool(staff.make_cookie, engine, user, request.cookies.get(staff.COOKIE))
         resp = RedirectResponse("/staff", status_code=303)
-        resp.set_cookie(staff.COOKIE, cookie, max_age=staff.SESSION_S, httponly=True,
-                        samesite="strict", secure=request.url.scheme == "https", path="/staff")
+        operator.set_session_cookie(resp, cookie, request)
         return resp
 
     return app

@@ -348,6 +348,13 @@ class ReadOnlyRoles:
         return await self.app(scope, receive, send)
 
 
+def set_session_cookie(resp: Response, cookie: str, request: Request) -> None:
+    """The staff session's cookie on ``resp``, as signing in (app.py) and a password change set it: for the staff
+    pages only, never read by a script, never sent from another site, over HTTPS only when the portal is reached so."""
+    resp.set_cookie(staff.COOKIE, cookie, max_age=staff.SESSION_S, httponly=True, samesite="strict",
+                    secure=request.url.scheme == "https", path="/staff")
+
+
 # --- form checking (pure) ---------------------------------------------------------------------------
 def tr(lang: str, errors: Errors) -> dict[str, str]:
     """``errors`` (a form's field -> message and values) worded in ``lang``, as the staff pages show them beside
@@ -897,10 +904,9 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                 return html(password_page(who, lang, c, e), 422)
             login_guard.succeeded(who.name)
             # Every session of the user ended with the change, this one too: the browser carries on in a new one
-            # (the old cookie, wherever it was copied, signs nobody in), set as the sign-in sets it (app.py).
+            # (the old cookie, wherever it was copied, signs nobody in), set as the sign-in sets it.
             resp = done("/staff/password", "password")
-            resp.set_cookie(staff.COOKIE, fresh, max_age=staff.SESSION_S, httponly=True, samesite="strict",
-                            secure=request.url.scheme == "https", path="/staff")
+            set_session_cookie(resp, fresh, request)
             return resp
         return await run_in_threadpool(run)
 

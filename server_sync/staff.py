@@ -425,10 +425,19 @@ def _session_id(engine: Engine, cookie: str | None) -> str | None:
 
 
 # --- sessions ---------------------------------------------------------------------------------------
-def make_cookie(engine: Engine, username: str) -> str:
-    """Start a session for ``username``: its row, and the cookie that names it (a new random id every time)."""
+def make_cookie(engine: Engine, username: str, replacing: str | None = None) -> str:
+    """Start a session for ``username``: its row, and the cookie that names it (a new random id every time).
+    ``replacing``: the cookie the browser brought to the sign-in; its session (a colleague's, on the center's
+    shared PC) ends in the same transaction, since the browser's cookie is about to be replaced."""
+    old = _session_id(engine, replacing)
     with writing(engine) as conn:
+        if old is not None:
+            _delete_session(conn, old)
         return _start_session(engine, conn, username)
+
+
+def _delete_session(conn: Connection, sid: str) -> None:
+    conn.execute(delete(staff_sessions).where(staff_sessions.c.id_hash == _id_hash(sid)))
 
 
 def _start_session(engine: Engine, conn: Connection, username: str) -> str:
@@ -459,7 +468,7 @@ def end_session(engine: Engine, cookie: str | None) -> None:
     sid = _session_id(engine, cookie)
     if sid is not None:
         with writing(engine) as conn:
-            conn.execute(delete(staff_sessions).where(staff_sessions.c.id_hash == _id_hash(sid)))
+            _delete_session(conn, sid)
 
 
 def end_sessions_of(engine: Engine, username: str) -> int:
