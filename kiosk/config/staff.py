@@ -115,11 +115,10 @@ class VolunteerSection(VolunteerRules, Section):
 
 
 def _unique_activity_ids(activities: list[Any]) -> None:
-    ids = [a.id for a in activities if a is not None]  # None: an entry whose id is itself wrong (check_items)
-    if len(set(ids)) != len(ids):
-        raise pk.CheckFailed(pk.DUPLICATE_IDS,
-                             f"duplicate activity ids: {sorted({i for i in ids if ids.count(i) > 1})}",
-                             repeats=pk.repeats(activities))
+    repeats = pk.repeats(activities)  # None in the list: an entry whose id is itself wrong (check_items)
+    if repeats:
+        raise pk.CheckFailed(pk.DUPLICATE_IDS, f"duplicate activity ids: {sorted({r[2] for r in repeats})}",
+                             repeats=repeats)
 
 
 class ExportSection(Section):

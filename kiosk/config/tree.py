@@ -91,11 +91,10 @@ class KioskConfig(KioskConfigPaths, Section):
 
 
 def _unique_project_ids(projects: list[Any]) -> None:
-    ids = [p.id for p in projects if p is not None]  # None: an entry whose id is itself wrong (check_items)
-    dups = [i for i in ids if ids.count(i) > 1]
-    if dups:
-        raise pk.CheckFailed(pk.DUPLICATE_IDS, f"duplicate project ids: {sorted(set(dups))}",
-                             repeats=pk.repeats(projects))
+    repeats = pk.repeats(projects)  # None in the list: an entry whose id is itself wrong (check_items)
+    if repeats:
+        raise pk.CheckFailed(pk.DUPLICATE_IDS, f"duplicate project ids: {sorted({r[2] for r in repeats})}",
+                             repeats=repeats)
 
 
 # --- error reporting ---------------------------------------------------------
