@@ -19,10 +19,12 @@ from server_sync.staff import add_user
 from server_sync.wire.receipt import receipt_code
 
 PKG = Path(pages.__file__).parent
-# The names templates and pages.py call to translate: Jinja's _(), the staff/login helpers, and the N_ marker;
-# plurals (a message for one and one for more): Jinja's ngettext() and {% trans count=n %}, and i18n.ntext().
+# The names templates and pages.py call to translate: Jinja's _(), the staff/login helpers, a macro's ``say`` (the
+# page's own _ or staff_, handed to a macro shared by public and staff pages: _macros.html center_contact), and the
+# N_ marker; plurals (a message for one and one for more): Jinja's ngettext() and {% trans count=n %}, and
+# i18n.ntext().
 KEYWORDS = {"_": None, "gettext": None, "staff_": None, "both": None, "staff_text": None, "both_languages": None,
-            "N_": None, "ngettext": (1, 2), "ntext": (1, 2)}
+            "say": None, "N_": None, "ngettext": (1, 2), "ntext": (1, 2)}
 EVIL = "<script>alert('x')</script>"
 ESCAPED = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
 
