@@ -218,30 +218,23 @@ def _rebuild(conn: Connection, kid: str, size: int) -> None:
         raise LookupError(f"kiosk {kid!r} has {n} stored entries, expected {size}")
 
 
-Frontier = tuple[int, list[tuple[int, bytes]]]
-"""``(size, compact range)``: what :func:`extend` needs to go on from ``size`` without reading anything."""
-
-
-def extend(conn: Connection, kid: str, old_size: int, leaves: Sequence[bytes], have: int | None,
-           frontier: Frontier | None = None) -> Frontier:
-    """In ingest's write transaction (the kiosk row locked): store the subtrees that ``leaves`` (entries
-    old_size+1..) complete. ``have`` is the kiosk row's ``tree_size``; the caller sets it to the new size
-    in its own UPDATE of the row, so keeping the tree costs one INSERT a batch.
-
-    ``frontier``: the compact range at ``old_size`` a previous call returned (after its transaction
-    committed); a leaf's subtrees never change, so it saves reading the range back. Returns the new one.
-    """
+def _catch_up(conn: Connection, kid: str, old_size: int, have: int | None) -> None:
+    """Before a batch's nodes are stored: the nodes of the first ``old_size`` leaves rebuilt once if the kiosk row's
+    ``tree_size`` (``have``) is behind them (stored by an older portal)."""
     if have != old_size and not (have is None and old_size == 0):
-        _rebuild(conn, kid, old_size)  # stored by an older portal (or behind): once
-        frontier = None
-    if frontier is not None and frontier[0] == old_size:
-        stack = list(frontier[1])
-    else:
-        stack = _frontier(conn, kid, old_size)
-    size, made = _grow(stack, old_size, leaves)
+        _rebuild(conn, kid, old_size)
+
+
+def extend(conn: Connection, kid: str, old_size: int, leaves: Sequence[bytes], have: int | None) -> None:
+    """In a write transaction (the kiosk row locked): store the subtrees that ``leaves`` (entries old_size+1..)
+    complete, hashed from the stored range at ``old_size``: for a store with no replay at hand (an older release's
+    ingest, as tests/upgrade stores one). Ingest itself stores the nodes its verifier's range made
+    (:class:`Recorder`, :func:`store_made`). ``have`` is the kiosk row's ``tree_size``; the caller sets it to the
+    new size in its own UPDATE of the row."""
+    _catch_up(conn, kid, old_size, have)
+    _, made = _grow(_frontier(conn, kid, old_size), old_size, leaves)
     if made:
         conn.execute(_INSERT_NODES, [{"kiosk_id": kid, **r} for r in made])
-    return size, stack
 
 
 _INSERT_NODES = tree_nodes.insert()  # built once: every batch of 16 entries or more runs it
@@ -291,9 +284,8 @@ def store_made(conn: Connection, kid: str, old_size: int, have: int | None,
                made: Sequence[tuple[int, int, bytes]]) -> None:
     """:func:`extend` for nodes a :class:`Recorder` made while the leaves after ``old_size`` were appended to
     the kiosk's range: in ingest's write transaction (the kiosk row locked), one INSERT. ``have`` is the kiosk
-    row's ``tree_size``; nodes an older portal did not store are rebuilt first, as :func:`extend` does."""
-    if have != old_size and not (have is None and old_size == 0):
-        _rebuild(conn, kid, old_size)
+    row's ``tree_size``; nodes an older portal did not store are rebuilt first (:func:`_catch_up`)."""
+    _catch_up(conn, kid, old_size, have)
     if made:
         conn.execute(_INSERT_NODES, [{"kiosk_id": kid, "level": lv, "idx": ix, "hash": h} for lv, ix, h in made])
 
