@@ -8,7 +8,7 @@ a translucent band over a busy movie frame is judged by what shows through it, n
 
 Thresholds: 4.5:1, or 3:1 for large text. "Large" as WCAG defines it (18 pt = 24 px, or 14 pt bold =
 18.66 px), taken on the 1280×720 render the goldens use: a font size of >= 24 px, or >= 19 px bold. Relative
-luminance and the contrast ratio are WCAG 2.1's own formulas, computed here.
+luminance and the contrast ratio are WCAG 2.1's own formulas, computed in tests/app/wcag.py.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 import pygame
 import pytest
 from app_samples import CTX, EXTRA_SCREENS, backdrop, screens
+from wcag import ratio
 
 from kiosk.ui import widgets as ui
 from kiosk.ui.screens import render
@@ -36,21 +37,6 @@ drawn before it. A line on a wrong colour is far above this."""
 def _pg():
     pygame.font.init()
     yield
-
-
-def _linear(c: np.ndarray) -> np.ndarray:
-    x = c / 255.0
-    return np.where(x <= 0.03928, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)  # WCAG 2.1, relative luminance
-
-
-def luminance(rgb: np.ndarray) -> np.ndarray:
-    lin = _linear(np.asarray(rgb, dtype=float))
-    return lin[..., 0] * 0.2126 + lin[..., 1] * 0.7152 + lin[..., 2] * 0.0722
-
-
-def ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    la, lb = luminance(a), luminance(b)
-    return (np.maximum(la, lb) + 0.05) / (np.minimum(la, lb) + 0.05)
 
 
 def is_large(ink: ui.DrawnInk, height: int) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pygame
 import pytest
 from app_samples import CTX, backdrop, screens
+from wcag import contrast
 
 from kiosk.ui import widgets as ui
 from kiosk.ui.screens import render
@@ -39,19 +40,6 @@ def test_no_text_below_the_floor_on_any_screen(size: tuple[int, int], lang: str)
         if smallest[0] < round(FLOOR * size[1]):
             too_small[name] = smallest
     assert not too_small, f"text below {FLOOR * size[1]:.0f} px: {too_small}"
-
-
-def _luminance(c: tuple[int, int, int]) -> float:
-    def lin(v: int) -> float:
-        x = v / 255
-        return x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4
-    r, g, b = (lin(v) for v in c)
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-
-def contrast(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
-    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
-    return (la + 0.05) / (lb + 0.05)
 
 
 def test_text_colours_have_high_contrast_on_the_panel() -> None:
