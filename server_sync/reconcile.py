@@ -35,7 +35,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal, TypedDict
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
@@ -211,9 +211,9 @@ def parse_provider_file(raw: bytes) -> ParsedFile:
     header = [h.strip().lower() for h in table[0]]
     where: dict[str, int] = {}
     for key, names in COLUMNS.items():
-        for n in names:
-            if n in header:
-                where[key] = header.index(n)
+        for name in names:
+            if name in header:
+                where[key] = header.index(name)
                 break
     missing = [key for key in REQUIRED if key not in where]
     if missing:
@@ -364,6 +364,31 @@ def _by(ds: Iterable[Donation], key: str) -> list[dict[str, Any]]:
     return [{name: k, **v} for k, v in sorted(out.items())]
 
 
+ZState = Literal["open", "in_z", "after_close"]
+"""Where a donation stands against the day's last Z report: no Z yet, counted by it, or written after it."""
+VoidState = Literal["before_close", "after_close", "voided"]
+"""Where a donation's void stands against that Z: before it, after it (the Z still counts the gift), or no Z."""
+
+
+class DayRow(TypedDict):
+    """One donation of a kiosk-day as its page and :func:`reconcile_day`'s provider matching see it."""
+
+    seq: int
+    wall_ms: int
+    received_ms: int | None
+    clock_synced: bool
+    time_gap: bool
+    project: str
+    amount_yen: int
+    method: str
+    provider_ref: str
+    state: ZState
+    void_seq: int | None
+    void_state: VoidState | None
+    held: bool
+    provider: dict[str, Any] | None  # None, {"status": "missing"}, or the payment with its "status"
+
+
 def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts: list[CloseOut],
                   payments: dict[tuple[str, str], dict[str, Any]], device_payments: list[dict[str, Any]],
                   covered: set[str]) -> dict[str, Any]:
@@ -411,10 +436,10 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
                        "differences": diffs})
     z = checks[-1] if checks else None
     zseq = z["seq"] if z else None
-    rows = []
+    rows: list[DayRow] = []
     for d in donations:
-        state = "open" if zseq is None else ("in_z" if d.seq < zseq else "after_close")
-        void_state = None
+        state: ZState = "open" if zseq is None else ("in_z" if d.seq < zseq else "after_close")
+        void_state: VoidState | None = None
         if d.void_seq is not None:
             void_state = "before_close" if zseq is not None and d.seq < zseq and d.void_seq < zseq else (
                 "after_close" if zseq is not None and d.seq < zseq else "voided")
@@ -430,7 +455,7 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
                     and d.void_seq > zseq]
     # --- the provider ------------------------------------------------------------------------------
     diffs_provider = 0
-    seen: set[tuple[str, str]] = set()
+    seen: dict[tuple[str, str], int] = {}  # each matched payment: the seq of the first donation that names it
     for r in rows:
         key = (r["method"], r["provider_ref"])
         p = payments.get(key)
@@ -439,7 +464,13 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
                 r["provider"] = {"status": "missing"}
                 diffs_provider += 1
             continue
-        seen.add(key)
+        if key in seen:
+            # One payment recorded for a second donation (a terminal that answered with its previous payment):
+            # the provider collected it once. Counted once; a difference while the ledger still counts both.
+            r["provider"] = {"status": "twice", "seq": seen[key], "payment_id": p["payment_id"]}
+            diffs_provider += r["void_seq"] is None and not r["held"]
+            continue
+        seen[key] = r["seq"]
         status = "ok"
         if p["amount_yen"] != r["amount_yen"]:
             status = "amount"
@@ -447,6 +478,8 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
             status = "refund_not_voided"
         elif not p["refunded_yen"] and r["void_seq"] is not None:
             status = "voided_not_refunded"
+        elif r["void_seq"] is not None and p["refunded_yen"] < p["amount_yen"]:
+            status = "refund_partial"  # the ledger gave the whole gift back, the provider only part of it
         r["provider"] = {"status": status, **p}
         diffs_provider += status != "ok"
     matched_refs = {r["provider_ref"] for r in rows}
@@ -454,7 +487,7 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
             not in seen]
     diffs_provider += len(only)
     mine = [p for p in (r["provider"] for r in rows) if p and "amount_yen" in p] + only
-    provider = None
+    provider: dict[str, Any] | None = None
     if covered or mine:
         provider = {"providers": sorted(PROVIDER_NAMES.get(n, n) for n in covered | {q["provider"] for q in mine}),
                     "count": len(mine),
@@ -524,10 +557,10 @@ def _load(conn: Connection, kiosk_id: str, first: date, last: date) -> dict[date
     tz = _tz(conn, kiosk_id)
     lo, hi = _ms(first, tz), _ms(last + timedelta(days=1), tz)
     days: dict[date, dict[str, Any]] = {}
-    found = conn.execute(select(entries.c.seq, entries.c.wall_ms, entries.c.body, entries.c.quarantine,
-                                entries.c.received_ms, entries.c.clock_synced).where(
-        entries.c.kiosk_id == kiosk_id, IS_DONATION, entries.c.wall_ms >= lo, entries.c.wall_ms < hi)).all()
-    found.sort(key=lambda r: r[0])  # by seq, here: an ORDER BY can make SQLite walk the kiosk's key instead
+    found = sorted(conn.execute(select(entries.c.seq, entries.c.wall_ms, entries.c.body, entries.c.quarantine,
+                                       entries.c.received_ms, entries.c.clock_synced).where(
+        entries.c.kiosk_id == kiosk_id, IS_DONATION, entries.c.wall_ms >= lo, entries.c.wall_ms < hi)).all(),
+        key=lambda r: r[0])  # by seq, here: an ORDER BY can make SQLite walk the kiosk's key instead
     # A void comes after its donation: only the voids of these donations, by the donation's seq.
     voids = dict(conn.execute(select(entries.c.ref_seq, entries.c.seq).where(
         entries.c.kiosk_id == kiosk_id, IS_VOID, entries.c.ref_seq >= found[0][0], entries.c.ref_seq <= found[-1][0],

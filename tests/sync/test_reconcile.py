@@ -461,3 +461,53 @@ def test_z_report_with_wrong_method_totals_is_not_shown_as_matching(portal, rig)
                                                 "points: kiosk %(kiosk)s, portal %(portal)s"]
     page = login(portal.url).get(f"{portal.url}/staff/reconciliation/{rig.kiosk_id}/{day}", timeout=10).text
     assert "支払い方法別の合計が違います" in page and "ポイント: 端末 12、ポータル 11" in page
+
+
+# --- one payment, two donations; a voided gift refunded only in part --------------------------------------------
+def test_a_payment_recorded_twice_and_a_short_refund_are_differences_not_matches(portal, rig):
+    """The terminal answered a second gift with its previous payment's id (the kiosk recorded sq-pay-1 twice), and
+    a voided ¥500 gift was refunded only ¥200 at the provider. Each is money the ledger and the provider disagree
+    on: the provider collected ¥1,000 once, not twice, and kept ¥300 the ledger says went back. Neither may pass as
+    "✓": each is a difference on its own row, in Japanese, and the payment is counted once."""
+    engine = portal.app.state.engine
+    add_user(engine, "clerk", PASSWORD)
+    publish(engine, {"projects": PROJECTS})
+    d = [give(rig, "kodomo", 1000, "sq-pay-1"), give(rig, "midori", 1000, "sq-pay-1"),
+         give(rig, "ongaku", 500, "sq-pay-3")]
+    rig.ledger.void(d[2].seq, "refund sq-ref-3")
+    rig.ledger.checkpoint()
+    assert enrolled(rig, portal).sync_once().ok
+    day, kid = rig.ledger.business_date(), rig.kiosk_id
+    short = payment_row(d[2], kid)
+    short[SQUARE_HEADER.index("Partial Refunds")] = "¥200"
+    s = login(portal.url)
+    assert upload(s, portal.url, square_csv([payment_row(d[0], kid), short])).status_code == 200
+
+    r = reconcile.kiosk_day(engine, kid, day)
+    assert [row["provider"]["status"] for row in r["rows"]] == ["ok", "twice", "refund_partial"], r["rows"]
+    assert r["rows"][1]["provider"]["seq"] == d[0].seq
+    p = r["provider"]
+    assert (p["count"], p["total_yen"], p["refunded_yen"], p["net_yen"]) == (2, 1500, 200, 1300)  # the file's
+    assert (p["ledger_count"], p["ledger_yen"]) == (2, 2000)
+    assert p["differences"] == 2 and not r["ok"] and not r["settled"]
+
+    page = s.get(f"{portal.url}/staff/reconciliation/{kid}/{day}", timeout=10).text
+    row = page[page.index(f'<tr data-seq="{d[1].seq}">'):]
+    assert f"寄付 #{d[0].seq} と同じ決済です" in html.unescape(row[:row.index("</tr>")])
+    row = page[page.index(f'<tr data-seq="{d[2].seq}">'):]
+    assert "決済事業者の返金は ¥200 だけです" in html.unescape(row[:row.index("</tr>")])
+    assert "決済事業者の明細との差異 2 件" in html.unescape(page)
+
+
+def test_a_second_record_of_a_payment_the_ledger_voided_is_no_difference():
+    """The same payment recorded twice, the second record voided without a refund (nothing was charged twice): the
+    ledger counts the payment once, as the provider does; the row still names the first donation."""
+    D = reconcile.Donation
+    day = date(2026, 12, 1)
+    donations = [D(2, 0, "a", 1000, "square", "p1"), D(3, 0, "a", 1000, "square", "p1", void_seq=4)]
+    pay = {"provider": "square", "payment_id": "p1", "business_date": day, "time_ms": None, "amount_yen": 1000,
+           "refunded_yen": 0, "device": "k1"}
+    r = reconcile.reconcile_day("k1", day, donations, [], {("square", "p1"): pay}, [pay], {"square"})
+    assert [(row["provider"] or {}).get("status") for row in r["rows"]] == ["ok", "twice"]
+    assert (r["provider"]["count"], r["provider"]["net_yen"], r["provider"]["ledger_yen"]) == (1, 1000, 1000)
+    assert r["provider"]["differences"] == 0 and r["ok"]
