@@ -105,17 +105,18 @@ def z_report(writer: LedgerWriter, day: date | None = None, *, force: bool = Fal
     planned = _plan(ledger, day, stop=upto)
 
     def commit(led: Ledger) -> Entry:
-        counted = [upto, planned]  # the last entry counted, and what the count gave
+        counted_to, plan = upto, planned  # the last entry counted, and what the count gave
 
         def data_now(_st: Any) -> dict[str, Any]:
             # Called by the append itself, and again if another process (the nightly `kiosk closeout` beside the
             # menu's) appended before this one could: the check and the count are then redone on the ledger as
             # re-read, so a day is never closed twice, nor with a stale count.
-            if any(e.type in REPORT_KINDS for e in led.iter_entries(start=counted[0] + 1)):
+            nonlocal counted_to, plan
+            if any(e.type in REPORT_KINDS for e in led.iter_entries(start=counted_to + 1)):
                 # A gift, void or close-out landed while we counted: count again, here, where nothing can.
-                counted[1] = _plan(led, day)
-            counted[0] = led.size
-            previous, rep = counted[1]
+                plan = _plan(led, day)
+            counted_to = led.size
+            previous, rep = plan
             if previous is not None and not force:
                 raise AlreadyClosed(day, previous)
             data: dict[str, Any] = {k: rep[k] for k in CLOSE_OUT_KEYS if k != "business_date"}
@@ -211,11 +212,20 @@ def auto_close(writer: LedgerWriter, lookback_days: int = 31, today: date | None
     """Z-report every day :func:`open_dates` finds (``kiosk closeout`` from the timer), and close again, with a
     superseding close-out of the whole day, every day :func:`stale_dates` finds. Each close-out is the whole
     day up to its own seq, and the newest one of a day is the day's Z: a gift is never counted twice, and a
-    gift after an early Z is not left out of every Z."""
+    gift after an early Z is not left out of every Z.
+
+    A day found open that staff close meanwhile (the menu's Z in the kiosk process, just after midnight as the
+    timer runs) has its Z: it is left to theirs, and the other days are still closed."""
     ledger = writer.ledger
     days = {d: False for d in open_dates(ledger, today, lookback_days)}
     days.update({d: True for d in stale_dates(ledger, today, lookback_days)})
-    return [z_report(writer, d, force=again, trigger="timer") for d, again in sorted(days.items())]
+    written = []
+    for d, again in sorted(days.items()):
+        try:
+            written.append(z_report(writer, d, force=again, trigger="timer"))
+        except AlreadyClosed as exc:  # only a day found open (not forced): closed by someone else since
+            log.info("close-out %s: closed meanwhile (seq=%d); left to that close-out", d, exc.seq)
+    return written
 
 
 METHOD_NAMES = {

@@ -190,3 +190,46 @@ def test_timer_run_of_the_cli_closes_every_ended_day(site, capsys):
         assert all(w["trigger"] == "timer" for w in written)
         assert main(["closeout", "--config", str(site.config_path)]) == 0
         assert "nothing to close" in capsys.readouterr().out
+
+
+def test_a_day_staff_close_while_the_timer_runs_is_left_to_their_z_and_the_timer_closes_the_rest(site):
+    """The nightly `kiosk closeout` (00:05, another process) finds DAY1 and DAY2 open; staff close DAY1 from the menu
+    just then, in the moment between the timer's count and its write. The timer's write then finds DAY1 closed: that
+    day has its Z (the staff's), and the timer must go on to close DAY2, not stop the run with an error and leave
+    DAY2 open until the next night."""
+    from datetime import timedelta
+
+    from kiosk.ledger import Ledger
+    from kiosk.ledger.clock import FixedClock
+    from kiosk.ledger.writer import InlineWriter
+    from kiosk.ops.local_files import open_ledger
+
+    fill_two_days(site.ledger, site.pepper, site.clock, site.idms)
+    site.ledger.close(checkpoint=False)
+    now = site.clock.wall_ms()
+    menu = Ledger.open(site.ledger.path, site.ledger._sk, site.ledger.kiosk_id, clock=FixedClock(wall_ms=now),
+                       boot=False)
+
+    class StaffCloseNow(FixedClock):
+        armed = fired = False
+
+        def wall_ms(self) -> int:
+            if self.armed and not self.fired:  # once: the first clock read of the timer's first close-out append
+                self.fired = True
+                z_report(InlineWriter(menu), DAY1)
+            return super().wall_ms()
+
+    clock = StaffCloseNow(wall_ms=now)
+    timer = open_ledger(site.cfg, clock=clock, boot=False)
+    clock.armed = True
+    try:
+        written = auto_close(InlineWriter(timer), today=DAY2 + timedelta(days=1))
+        assert clock.fired
+        assert [(e.data["business_date"], e.data["trigger"]) for e in written] == [(DAY2.isoformat(), "timer")]
+        zs = [(e.data["business_date"], e.data["trigger"]) for e in timer.iter_entries() if e.type == "close_out"]
+        assert sorted(zs) == [(DAY1.isoformat(), "staff"), (DAY2.isoformat(), "timer")]
+        assert auto_close(InlineWriter(timer), today=DAY2 + timedelta(days=1)) == []
+        assert verify_path(timer.path).ok
+    finally:
+        timer.close(checkpoint=False)
+        menu.close(checkpoint=False)
