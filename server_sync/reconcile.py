@@ -14,7 +14,10 @@ Three sources, three questions:
 - **The portal's copy vs. the provider.** Payments are matched by the payment id the kiosk recorded
   (``provider_ref``). A payment the file has and no donation has, a donation of a day the file covers
   that the file lacks, a different amount, a refund on one side only: each is shown on its donation's
-  row (or, for a payment only the provider has, its own row).
+  row (or, for a payment only the provider has, its own row). The provider dates a payment by its own
+  clock, the kiosk a donation by its own: across midnight (or with a kiosk clock minutes off) the two are
+  a day apart. Such a payment is matched on its donation's day, counted there only, and its own date's
+  page says so (``provider_elsewhere``), never "only in the provider's file".
 
 The provider file (CSV; the accepted columns are in docs/portal.md, "Reconciliation") is checked whole
 before anything is stored, and stored in one transaction.
@@ -391,13 +394,16 @@ class DayRow(TypedDict):
 
 def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts: list[CloseOut],
                   payments: dict[tuple[str, str], dict[str, Any]], device_payments: list[dict[str, Any]],
-                  covered: set[str]) -> dict[str, Any]:
+                  covered: set[str], near: Iterable[tuple[Donation, date]] = ()) -> dict[str, Any]:
     """The reconciliation of one kiosk's business day.
 
     ``donations``: that day's donations (held ones too) with their void's seq; ``closeouts``: that day's
     ``close_out`` entries in seq order; ``payments``: provider payments by (provider, payment id) that may
     match these donations; ``device_payments``: provider payments of that day whose device is this kiosk;
-    ``covered``: providers whose imported files cover this day.
+    ``covered``: providers whose imported files cover this day; ``near``: this kiosk's donations of the day
+    before and the day after, each with its day. A payment one of those names was matched on that day (the
+    provider's date and the kiosk's are a midnight apart): it is no "only in the provider's file" here but
+    ``provider_elsewhere``, and a donation here naming it after them is its second record (``twice``).
     """
     donations = sorted(donations, key=lambda d: d.seq)
     checks = []
@@ -456,6 +462,10 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
     # --- the provider ------------------------------------------------------------------------------
     diffs_provider = 0
     seen: dict[tuple[str, str], int] = {}  # each matched payment: the seq of the first donation that names it
+    other: dict[tuple[str, str], tuple[int, date]] = {}  # the same, of the day before or after
+    for d, when in sorted(near, key=lambda x: x[0].seq):
+        if d.provider_ref:
+            other.setdefault((d.method, d.provider_ref), (d.seq, when))
     for r in rows:
         key = (r["method"], r["provider_ref"])
         p = payments.get(key)
@@ -463,6 +473,13 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
             if r["method"] in covered and not r["held"]:
                 r["provider"] = {"status": "missing"}
                 diffs_provider += 1
+            continue
+        o = other.get(key)
+        if key not in seen and o is not None and o[0] < r["seq"]:
+            # Recorded first by a donation of the day before (a terminal that answered after midnight with the
+            # payment of the last gift before it): that day counts the payment, as the rule below does in a day.
+            r["provider"] = {"status": "twice", "seq": o[0], "day": o[1], "payment_id": p["payment_id"]}
+            diffs_provider += r["void_seq"] is None and not r["held"]
             continue
         if key in seen:
             # One payment recorded for a second donation (a terminal that answered with its previous payment):
@@ -483,8 +500,16 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
         r["provider"] = {"status": status, **p}
         diffs_provider += status != "ok"
     matched_refs = {r["provider_ref"] for r in rows}
-    only = [p for p in device_payments if p["payment_id"] not in matched_refs and (p["provider"], p["payment_id"])
-            not in seen]
+    only: list[dict[str, Any]] = []
+    elsewhere: list[dict[str, Any]] = []  # dated this day by the provider, matched to a donation of a day beside it
+    for p in device_payments:
+        if p["payment_id"] in matched_refs or (p["provider"], p["payment_id"]) in seen:
+            continue
+        o = other.get((p["provider"], p["payment_id"]))
+        if o is None:
+            only.append(p)
+        else:
+            elsewhere.append({**p, "seq": o[0], "day": o[1], "before": o[1] < day})
     diffs_provider += len(only)
     mine = [p for p in (r["provider"] for r in rows) if p and "amount_yen" in p] + only
     provider: dict[str, Any] | None = None
@@ -529,7 +554,9 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
         "after_close": _sum(after),
         "voided": _sum(d for d in donations if d.void_seq is not None),
         "voided_after_close": _sum(voided_after), "held": _sum(held), "provider": provider, "rows": rows,
-        "provider_only": only, "problems": problems, "notes": notes, "ok": not problems,
+        "provider_only": only, "provider_elsewhere": elsewhere,
+        "elsewhere_yen": sum(p["amount_yen"] - p["refunded_yen"] for p in elsewhere),
+        "problems": problems, "notes": notes, "ok": not problems,
         "clock_unsynced": clock_unsynced, "time_gaps": sum(1 for r in rows if r["time_gap"]),
         "settled": not problems and not notes,
     }
@@ -603,25 +630,38 @@ def kiosk_days(engine: Engine, first: date, last: date, kiosk_id: str | None = N
 
     Also each day's provider payments that match no kiosk (no donation has their id and their device
     names no kiosk), under the kiosk id ``""``.
+
+    The day before ``first`` and the day after ``last`` are read too (in the same query), so that every day
+    is matched against its neighbours alike whether it is seen alone or in its month: a payment the provider
+    dates a midnight away from its donation (:func:`reconcile_day`, ``near``).
     """
+    one = timedelta(days=1)
     with engine.connect() as conn:
         ids = [kiosk_id] if kiosk_id else [r[0] for r in conn.execute(select(kiosks.c.id).order_by(kiosks.c.id))]
-        loaded = {k: _load(conn, k, first, last) for k in ids}
+        loaded = {k: _load(conn, k, first - one, last + one) for k in ids}
         refs = {d.provider_ref for days in loaded.values() for v in days.values() for d in v["donations"]
                 if d.provider_ref}
         found, all_payments, ranges = _provider(conn, first, last, refs)
         known = {r[0] for r in conn.execute(select(kiosks.c.id))}
+    named = {k: {(d.method, d.provider_ref, day) for day, v in days.items() for d in v["donations"] if d.provider_ref}
+             for k, days in loaded.items()}
     for p in all_payments:  # a payment placed on a kiosk's day when the kiosk recorded nothing that day
-        if p["device"] in loaded and first <= p["business_date"] <= last:
-            loaded[p["device"]].setdefault(p["business_date"], {"donations": [], "closeouts": []})
+        k, when = p["device"], p["business_date"]
+        if k in loaded and first <= when <= last and not any(
+                (p["provider"], p["payment_id"], n) in named[k] for n in (when - one, when + one)):
+            loaded[k].setdefault(when, {"donations": [], "closeouts": []})
     out = []
     for k, days in loaded.items():
         for day, v in days.items():
+            if not first <= day <= last:
+                continue  # a neighbour, read for the matching only
             covered = {p for p, a, b in ranges if a <= day <= b}
             device = [p for p in all_payments if p["device"] == k and p["business_date"] == day]
-            out.append(reconcile_day(k, day, v["donations"], v["closeouts"], found, device, covered))
+            near = [(d, n) for n in (day - one, day + one) for d in days.get(n, {"donations": []})["donations"]]
+            out.append(reconcile_day(k, day, v["donations"], v["closeouts"], found, device, covered, near))
     if kiosk_id is None:
         matched = {(r["method"], r["provider_ref"]) for x in out for r in x["rows"]}
+        matched |= {(m, ref) for keys in named.values() for m, ref, day in keys if not first <= day <= last}
         stray: dict[date, list[dict[str, Any]]] = {}
         for p in all_payments:
             if first <= p["business_date"] <= last and (p["provider"], p["payment_id"]) not in matched \
