@@ -45,7 +45,7 @@ def authenticate(engine: Engine, method: str, target: str, headers: Mapping[str,
         row = conn.execute(KIOSK_ROW, {"kid": kiosk_id}).mappings().first()
     if row is None:
         raise PortalError(401, "unknown_kiosk", f"kiosk {kiosk_id!r} is not enrolled")
-    base = P.signature_base(method, target, digest, idem, kiosk_id, created)  # type: ignore[arg-type]
+    base = P.signature_base(method, target, digest, idem, kiosk_id, created)
     if not P.verify_request_signature(public_from_raw(row["public_key"]), sig, base):  # type: ignore[arg-type]
         raise PortalError(401, "bad_request_signature", "request signature does not verify with the enrolled key")
     if private:

@@ -310,7 +310,8 @@ def backfill_from_config(engine: Engine, current: dict[str, Any] | None) -> None
 # --- reading ----------------------------------------------------------------------------------------
 def list_groups(conn: Connection) -> list[dict[str, Any]]:
     """Every group with its contact (staff pages only) and how many projects it has."""
-    counts = dict(conn.execute(select(projects.c.group_id, func.count()).group_by(projects.c.group_id)).all())
+    counts: dict[str | None, int] = dict(conn.execute(select(projects.c.group_id, func.count())
+                                                      .group_by(projects.c.group_id)).all())
     rows = conn.execute(select(groups).order_by(groups.c.name)).mappings().all()
     return [{"id": r["id"], "name": r["name"], "description": r["description"], "contact": r["contact"],
              "projects": int(counts.get(r["id"], 0))} for r in rows]

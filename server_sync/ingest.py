@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -893,7 +893,7 @@ def _replay(v: ChainVerifier, rows: Iterable[Any]) -> None:
     v.resume_at_state()
 
 
-def _replay_onto(v: ChainVerifier, rows: list[Any], k: Any) -> bool:
+def _replay_onto(v: ChainVerifier, rows: Sequence[Any], k: Any) -> bool:
     """``rows`` (``_STORED`` from ``v``'s size on) replayed onto ``v``, for a cached verifier behind or one started
     from a saved state. Sound because stored entries are never rewritten and each entry's hash covers every one
     before it: if the first row is the entry ``v`` stands at (its seq and tip), the stored chain runs through

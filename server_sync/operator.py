@@ -21,7 +21,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import parse_qs, quote, unquote
 
 from fastapi import FastAPI, Request
@@ -607,8 +607,9 @@ def check_activities(form: dict[str, list[str]]) -> tuple[list[dict[str, Any]], 
     return out, e
 
 
-GROUP_GONE = (N_("The group you chose no longer exists (it may have been deleted after this page was opened), so "
-                 "nothing was saved. Choose another group."), {})
+GROUP_GONE: tuple[str, dict[str, Any]] = (
+    N_("The group you chose no longer exists (it may have been deleted after this page was opened), so "
+       "nothing was saved. Choose another group."), {})
 """A user's group that is not there when the save arrives (checked by the form, and again by staff.py in the
 transaction that saves the user)."""
 
@@ -618,10 +619,20 @@ LAST_ADMIN = N_("%(user)s is the only administrator left (another administrator'
 """A demotion or removal of the last administrator (``staff.LastAdmin``)."""
 
 
-def check_user(form: dict[str, list[str]], new: bool, group_ids: list[str]) -> tuple[dict[str, Any], Errors]:
+class UserForm(TypedDict):
+    """A user's form as :func:`check_user` read it: ``group_id`` None when the form names none (or the role has none),
+    ``password`` "" when a change keeps the old one."""
+
+    username: str
+    role: str
+    group_id: str | None
+    password: str
+
+
+def check_user(form: dict[str, list[str]], new: bool, group_ids: list[str]) -> tuple[UserForm, Errors]:
     e: Errors = {}
-    v = {"username": _one(form, "username"), "role": _one(form, "role"), "group_id": _one(form, "group_id") or None,
-         "password": (form.get("password") or [""])[0]}
+    v: UserForm = {"username": _one(form, "username"), "role": _one(form, "role"),
+                   "group_id": _one(form, "group_id") or None, "password": (form.get("password") or [""])[0]}
     if new and not staff.USERNAME_RE.match(v["username"]):
         e["username"] = (N_("Use up to 64 letters, digits and . _ @ -, starting with a letter or digit."), {})
     if v["role"] not in staff.ROLES:

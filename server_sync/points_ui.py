@@ -197,7 +197,7 @@ def month_starts(lo_ms: int, hi_ms: int) -> list[tuple[str, int]]:
     (tests/sync/test_points_report.py holds the two to each other with the server in several time zones)."""
     t = dt.datetime.fromtimestamp(lo_ms / 1000, TZ)
     y, m = t.year, t.month
-    out = []
+    out: list[tuple[str, int]] = []
     while True:
         start = int(dt.datetime(y, m, 1, tzinfo=TZ).timestamp()) * 1000
         if start > hi_ms:

@@ -66,7 +66,9 @@ class Context:
     @classmethod
     def build(cls, kiosk_id: str, received_ms: int, catalog: set[str], config: dict[str, Any] | None,
               version: int = 0) -> Context:
-        cfg_projects = frozenset(p.get("id") for p in (config or {}).get("projects") or [] if isinstance(p, dict))
+        # A stored document passed configdoc.validate (every project has a text id): the check only narrows the type.
+        cfg_projects = frozenset(p["id"] for p in (config or {}).get("projects") or []
+                                 if isinstance(p, dict) and isinstance(p.get("id"), str))
         return cls(kiosk_id, received_ms, frozenset(catalog), config, cfg_projects, version if config else 0)
 
     # The pushed config (server_sync/wire/configdoc.py) states the kiosk's presets, its

@@ -341,10 +341,10 @@ def fleet(engine: Engine) -> list[dict[str, Any]]:
         software = _software(conn)
         al = conn.execute(select(alarms).order_by(alarms.c.id.desc()).limit(500)).mappings().all()
         # Through the partial indexes of these terms (server_sync/db.py): few rows, not every entry.
-        unfixed = dict(conn.execute(select(entries.c.kiosk_id, func.count()).where(UNTIMED)
-                                    .group_by(entries.c.kiosk_id)).all())
-        held = dict(conn.execute(select(entries.c.kiosk_id, func.count()).where(QUARANTINED)
-                                 .group_by(entries.c.kiosk_id)).all())
+        unfixed: dict[str, int] = dict(conn.execute(select(entries.c.kiosk_id, func.count()).where(UNTIMED)
+                                                    .group_by(entries.c.kiosk_id)).all())
+        held: dict[str, int] = dict(conn.execute(select(entries.c.kiosk_id, func.count()).where(QUARANTINED)
+                                                 .group_by(entries.c.kiosk_id)).all())
         key_events = kiosk_keys.history(conn)
         # When each refused version was published: the kiosks page names the playlist by it (operator.py).
         refused = {k["config_refused_version"] for k in ks if k["config_refused_version"] is not None}

@@ -275,10 +275,11 @@ class Screenshots:
             "thanks": flow.ThanksScreen(project, amount, amount, 1, 1, "demo0000sample00", 0, "ja"),
             "thanks_en": flow.ThanksScreen(project, amount, amount, 1, 1, "demo0000sample00", 0, "en"),
         }
-        kinds = {"card_unreadable": ("card_unreadable", None, None), "not_transit": ("not_transit", None, None),
-                 "balance_low": ("balance_low", 80, None), "limit_reached": ("limit_reached", None, 0),
-                 "declined": ("declined", None, None), "reader_offline": ("reader_offline", None, None),
-                 "unavailable": ("unavailable", None, None)}
+        kinds: dict[flow.ErrorKind, tuple[flow.Hint, int | None, int | None]] = {
+            "card_unreadable": ("card_unreadable", None, None), "not_transit": ("not_transit", None, None),
+            "balance_low": ("balance_low", 80, None), "limit_reached": ("limit_reached", None, 0),
+            "declined": ("declined", None, None), "reader_offline": ("reader_offline", None, None),
+            "unavailable": ("unavailable", None, None)}
         for kind in flow.ERROR_KINDS:
             hint, balance, remaining = kinds[kind]
             samples[f"error_{kind}"] = flow.ErrorScreen(kind, hint, flow.HINTS[hint], project, amount, balance,

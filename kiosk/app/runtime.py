@@ -191,7 +191,7 @@ class ServiceWorker:
     """Runs every DonationService call, and every ledger append of the app, on one thread, in order;
     ticks the flow when idle. That thread owns the ledger from its start to its end (see the module doc)."""
 
-    def __init__(self, service: DonationService, publish: Callable[[float | None], None]):
+    def __init__(self, service: DonationService, publish: Callable[[flow.FlowState | None], None]):
         self.service = service
         self._publish = publish
         self._inbox: queue.Queue[_Work | None] = queue.Queue()
@@ -497,6 +497,7 @@ class App:
         signatures (PyNaCl's import and key check, ≈ 10 ms at full speed), and the ledger's state snapshot on
         idle ticks."""
         self.start_movie()
+        assert self.ledger is not None, "after_ready() follows start(), which opened the ledger"
         self.ledger.use_libsodium()
         if self.worker is not None:
             self.worker.idle_snapshots = True
@@ -714,7 +715,7 @@ class App:
         pid = self.player.current_project_id
         if pid is not None and pid != self._project_shown:
             self._project_shown = pid
-            self.submit(lambda svc, p=pid: svc.handle(flow.ProjectShown(now_ms=svc.now_ms(), project=p)))
+            self.submit(lambda svc: svc.handle(flow.ProjectShown(now_ms=svc.now_ms(), project=pid)))
         self._wait()
 
     def _wait(self) -> None:
@@ -1052,6 +1053,7 @@ def run_kiosk(cfg: KioskConfig, *, config_path: str | Path | None = None, second
     try:
         # READY=1 as soon as a tap works; the movie's decoding (PyAV's import, the first frames) starts after it.
         app.start(movie=False)
+        assert app.ledger is not None, "start() opened the ledger"
         # While the display is released on purpose (TV off, HDMI out) no frames are expected.
         watchdog = Watchdog.from_env(lambda: app.live_frames, notifier=notifier,
                                      waiting=lambda: app.player is not None and app.player.display.lost)

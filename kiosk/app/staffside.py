@@ -28,6 +28,8 @@ from kiosk import __version__
 from kiosk.config.plain import ops_settings, plain_of
 from kiosk.ops.status import (
     SYNC_ERRORS,
+    PaymentState,
+    ReaderState,
     StatusInputs,
     error_kind,
     ledger_figures,
@@ -229,7 +231,11 @@ class StaffSide:
         self.app.call_in_loop(lambda: player.reload(cfg))  # the next clip boundary; player only on the main loop
 
     def _set_language(self, lang: str) -> None:
-        self.app.cfg.kiosk.language = lang  # in memory, as the menu documents
+        match lang:  # the menu offers these two only (MaintenanceMenu._do_lang)
+            case "ja" | "en":
+                self.app.cfg.kiosk.language = lang  # in memory, as the menu documents
+            case _:
+                raise ValueError(f"not a kiosk language: {lang!r}")
         # The citizen screens follow it too (issue #15 item 5): the flow's settings live on the worker thread.
         self.app.submit(lambda svc: svc.set_language(lang))
 
@@ -240,8 +246,9 @@ class StaffSide:
         detail = ""
         if sup is not None:
             state = getattr(sup.state, "value", str(sup.state))
-            reader_state = {"connected": "connected", "reconnecting": "lost", "fault": "fault",
-                            "starting": "lost", "stopped": "missing"}.get(state)
+            states: dict[str, ReaderState] = {"connected": "connected", "reconnecting": "lost", "fault": "fault",
+                                              "starting": "lost", "stopped": "missing"}
+            reader_state = states.get(state)
             fault = getattr(sup, "last_fault", None)
             detail = getattr(fault, "fix", "") or getattr(fault, "reason", "") or ""
         sync = self.sync.status() if self.sync is not None else {}
@@ -254,10 +261,11 @@ class StaffSide:
         last_error, config_error = sync.get("last_error"), (sync.get("extra") or {}).get("config_error")
         m = last_played(app.player.metrics.history()) if app.player is not None else None
         gaps = list(getattr(m, "switch_gap_ms", []) or [])
+        pay = self._payment()
         return StatusInputs(
             reader_state=reader_state, reader_detail=detail, last_family=self.last_family,
             # The terminal's own word (Square: live checkout state and a cached device check), not a constant.
-            **self._payment(),
+            payment_state=_payment_state(pay["payment_state"]), payment_detail=pay["payment_detail"],
             # Syncing, with the config's portal or the one `kiosk enroll --portal` joined: not an offline kiosk.
             portal_configured=self.sync is not None,
             # Unreachable only for a network error or a portal too busy to answer: not for any error (a refused
@@ -408,3 +416,11 @@ class StaffSide:
             self.sync.uploader.close()
         self._executor.shutdown(wait=True, cancel_futures=False)
 
+
+def _payment_state(word: str) -> PaymentState | None:
+    """``PaymentTerminal.health()``'s state as the status page takes it; None ("unknown", yellow) for a word
+    ``health()`` may not answer (kiosk/payment/base.py)."""
+    match word:
+        case "ready" | "busy" | "offline" | "error":
+            return word
+    return None

@@ -41,10 +41,13 @@ import os
 import pickle
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from kiosk.config.files import parse_toml, read_config_bytes
 from kiosk.config.plain import DEFAULT_DATA_DIR, Plain, plain_of
+
+if TYPE_CHECKING:
+    from kiosk.config.tree import KioskConfig
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +65,9 @@ _VALUE_TYPES = {
 }
 
 
-def load_run_config(path: str | os.PathLike | None = None) -> tuple[Plain, bool]:
-    """The config for ``kiosk run``, as a plain copy (it stands for a :class:`~kiosk.config.KioskConfig`), and
+def load_run_config(path: str | os.PathLike | None = None) -> tuple[KioskConfig, bool]:
+    """The config for ``kiosk run``, as a plain copy (it stands for a :class:`~kiosk.config.KioskConfig`:
+    :func:`_standing_for`), and
     whether it came from the cache (else it was validated in full and the cache written). Raises
     :class:`~kiosk.config.ConfigError` exactly as ``load_config`` does."""
     p, raw = read_config_bytes(path)
@@ -74,16 +78,26 @@ def load_run_config(path: str | os.PathLike | None = None) -> tuple[Plain, bool]
     schema = schema_digest()
     key = _key(resolved, raw, schema)
     if cache is not None:
-        cfg = _read(cache, schema, key)
-        if isinstance(cfg, Plain) and cfg.model_name == "KioskConfig" and cfg.data_dir / CACHE_NAME == cache:
-            return cfg, True
-        if cfg is not None:
+        kept = _read(cache, schema, key)
+        if isinstance(kept, Plain) and kept.model_name == "KioskConfig":
+            cfg = _standing_for(kept)
+            if cfg.data_dir / CACHE_NAME == cache:
+                return cfg, True
+        if kept is not None:
             log.warning("config cache %s does not hold this kiosk's config: validating in full", cache)
     from kiosk.config.tree import validate_config  # pydantic: only when the file has to be validated
 
-    cfg = plain_of(validate_config(data, str(p), base_dir))  # every problem at once, "did you mean"
+    cfg = _standing_for(plain_of(validate_config(data, str(p), base_dir)))  # every problem at once, "did you mean"
     _write(cfg.data_dir / CACHE_NAME, schema, key, cfg)
     return cfg, False
+
+
+def _standing_for(plain: Plain) -> KioskConfig:
+    """The plain copy of a :class:`~kiosk.config.KioskConfig`, typed as the model it stands for: it has the
+    model's fields as attributes and its methods (the mixins of kiosk/config/plain.py), and what ``kiosk run``
+    hands it to reads attributes only. It lacks pydantic's own methods (``model_dump``): what needs them takes
+    :func:`~kiosk.config.tree.as_model` of it. The one place the type checker is told so."""
+    return cast("KioskConfig", plain)
 
 
 @functools.cache  # the modules and packages of a running process do not change under it

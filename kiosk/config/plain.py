@@ -23,10 +23,12 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from kiosk.config.donation import Project
+    from kiosk.config.kiosk import KeysSection, KioskSection, LedgerSection
+    from kiosk.config.player import TimeWindow
     from kiosk.config.staff import (
         Activity,
         CloseoutSection,
@@ -39,7 +41,9 @@ if TYPE_CHECKING:
 DEFAULT_DATA_DIR = Path("kiosk-data")
 """``[kiosk] data_dir`` when the file leaves it out (the cache is looked for there before validating)."""
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def minutes(hhmm: str) -> int:
@@ -52,6 +56,10 @@ class TimeWindowRules:
     """What a ``[[player.playlist.windows]]`` window answers (its fields: ``days``, ``start``, ``end``)."""
 
     __slots__ = ()  # no fields of its own: the model's or the plain copy's
+    if TYPE_CHECKING:  # the fields the model declares (kiosk/config/player.py), for the type checker only
+        days: list[Weekday]
+        start: str
+        end: str
 
     def contains(self, when: dt.datetime) -> bool:
         """Whether the local wall-clock time ``when`` falls inside this window."""
@@ -74,6 +82,10 @@ class EventSlideRules:
     """When an event slide shows (its fields: ``date``, ``show_days_before``, ``windows``)."""
 
     __slots__ = ()  # no fields of its own: the model's or the plain copy's
+    if TYPE_CHECKING:  # the fields the model declares (kiosk/config/player.py), for the type checker only
+        date: dt.date
+        show_days_before: int
+        windows: list[TimeWindow]
 
     def active_on(self, when: dt.datetime) -> bool:
         """Upcoming (within ``show_days_before``), not past, and inside its windows."""
@@ -87,6 +99,8 @@ class VolunteerRules:
     """Looking up a volunteer activity by id (its field: ``activities``)."""
 
     __slots__ = ()  # no fields of its own: the model's or the plain copy's
+    if TYPE_CHECKING:  # the field the model declares (kiosk/config/staff.py), for the type checker only
+        activities: list[Activity]
 
     def activity(self, activity_id: str) -> Activity | None:
         return next((a for a in self.activities if a.id == activity_id), None)
@@ -97,6 +111,12 @@ class KioskConfigPaths:
     directory, which is resolved against the config file's directory (``base_dir``)."""
 
     __slots__ = ()  # no fields of its own: the model's or the plain copy's
+    if TYPE_CHECKING:  # the fields the model declares (kiosk/config/tree.py), for the type checker only
+        kiosk: KioskSection
+        keys: KeysSection
+        ledger: LedgerSection
+        projects: list[Project]
+        base_dir: Path
 
     def resolve(self, p: Path) -> Path:
         return p if p.is_absolute() else (self.data_dir / p)

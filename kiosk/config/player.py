@@ -14,11 +14,9 @@ from pydantic import Field, field_validator
 
 from kiosk.config import problems as pk
 from kiosk.config.base import Section, cross_check
-from kiosk.config.plain import WEEKDAYS, EventSlideRules, TimeWindowRules, in_windows
+from kiosk.config.plain import WEEKDAYS, EventSlideRules, TimeWindowRules, Weekday, in_windows
 
 __all__ = ["WEEKDAYS", "EventSlide", "PlayerConfig", "PlaylistItem", "TimeWindow", "Weekday", "in_windows"]
-
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 _HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$"
 

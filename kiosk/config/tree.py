@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, ValidatorFunctionWrapHandler, field_validator
+from pydantic_core import ErrorDetails
 
 from kiosk.config import problems as pk
 from kiosk.config.base import Section, check_items
@@ -166,7 +167,7 @@ def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
-def _describe(err: dict[str, Any], root: type[BaseModel]) -> pk.Problem:
+def _describe(err: ErrorDetails, root: type[BaseModel]) -> pk.Problem:
     """One of pydantic's errors as a problem: its English line, and its kind, place and figures."""
     loc = tuple(err["loc"])
     path = _dotted(loc)
@@ -225,12 +226,12 @@ def _describe(err: dict[str, Any], root: type[BaseModel]) -> pk.Problem:
     return problem(k, f"{path}: {msg}", **figures)
 
 
-def _choices(err: dict[str, Any]) -> list[str]:
+def _choices(err: ErrorDetails) -> list[str]:
     """The values a key of fixed choices takes (``'sim', 'nfcpy' or 'pcsc'``, as pydantic lists them)."""
     return re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
 
 
-def _suggestion(err: dict[str, Any]) -> str | None:
+def _suggestion(err: ErrorDetails) -> str | None:
     """The value meant by a misspelt choice (``backend = "pcs"``, ``language = "jp"``, ``log_level = "info"``):
     the closest of the values the key takes, as for an unknown key's name; or by an id or time a slip away."""
     if err["type"] == "string_pattern_mismatch" and isinstance(err["input"], str):

@@ -45,7 +45,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar, Literal, TypedDict, TypeVar, Unpack
 
 import msgspec
-from msgspec.structs import replace
+from msgspec.structs import replace as replace  # re-exported: callers make changed copies with flow.replace
 
 from kiosk.ledger.pepper import DonorToken
 
@@ -750,7 +750,7 @@ class MyPageScreen(_Value, frozen=True):
 
 
 Screen = (AttractScreen | ChooseAmountScreen | ChooseProjectScreen | TapCardScreen | ChargingScreen
-          | ThanksScreen | ErrorScreen | MyPageScreen)
+          | ThanksScreen | ErrorScreen | MyPageScreen | PointsScreen)
 
 
 def screen_for(state: FlowState, settings: FlowSettings) -> Screen | PointsScreen:

@@ -108,17 +108,17 @@ def rekey(cfg: KioskConfig, *, old_key_lost: bool = False) -> RekeyResult:
     opts = {"timezone": cfg.kiosk.timezone, "checkpoint_every": cfg.ledger.checkpoint_every,
             "checkpoint_minutes": cfg.ledger.checkpoint_minutes, "boot": False}
     try:  # already handed over (a re-key interrupted after its entry): only the files are left to move
-        Ledger.open(cfg.ledger_path, new_sk, cfg.kiosk.id, **opts).close(checkpoint=False)  # type: ignore[arg-type]
+        Ledger.open(cfg.ledger_path, new_sk, cfg.kiosk.id, **opts).close(checkpoint=False)
     except LedgerError:
         if old_key_lost:
-            led = Ledger.open(cfg.ledger_path, new_sk, cfg.kiosk.id, key_lost=True, **opts)  # type: ignore[arg-type]
+            led = Ledger.open(cfg.ledger_path, new_sk, cfg.kiosk.id, key_lost=True, **opts)
             try:
                 seq = led.announce_new_key().seq
                 by = "administrator"
             finally:
                 led.close(checkpoint=False)
         else:
-            led = Ledger.open(cfg.ledger_path, keys.load_private(key), cfg.kiosk.id, **opts)  # type: ignore[arg-type]
+            led = Ledger.open(cfg.ledger_path, keys.load_private(key), cfg.kiosk.id, **opts)
             try:
                 seq = led.rekey(new_sk).seq
             finally:

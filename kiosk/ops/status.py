@@ -15,13 +15,16 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 if TYPE_CHECKING:
     from kiosk.config.staff import StatusSection
 
 
 Level = Literal["green", "yellow", "red"]
+ReaderState = Literal["connected", "lost", "fault", "missing"]
+PaymentState = Literal["ready", "busy", "offline", "error"]
+"""What ``PaymentTerminal.health()`` answers (kiosk/payment/base.py)."""
 _RANK = {"green": 0, "yellow": 1, "red": 2}
 
 
@@ -46,12 +49,12 @@ class StatusItem:
 class StatusInputs:
     """Everything the status page shows. ``None`` means "not known" and shows yellow, except where noted."""
 
-    reader_state: Literal["connected", "lost", "fault", "missing"] | None = None
+    reader_state: ReaderState | None = None
     """``lost`` is being retried; ``fault``/``missing`` need a fix (from ReaderDisconnected.fault)."""
     reader_detail: str = ""
     last_family: str | None = None
     """Family of the last tap (suica, pasmo, …); None before the first tap."""
-    payment_state: Literal["ready", "busy", "offline", "error"] | None = None
+    payment_state: PaymentState | None = None
     payment_detail: str = ""
     portal_configured: bool = False
     """False for an offline kiosk: network and sync items are then green "not used"."""
@@ -238,7 +241,8 @@ def status_items(x: StatusInputs, limits: StatusSection | None = None) -> list[S
     else:
         add(StatusItem("reader", "yellow", "unknown", "the reader has not reported yet"))
 
-    pay = {"ready": "green", "busy": "green", "offline": "red", "error": "red"}.get(x.payment_state or "", "yellow")
+    levels: dict[str, Level] = {"ready": "green", "busy": "green", "offline": "red", "error": "red"}
+    pay = levels.get(x.payment_state or "", "yellow")
     add(StatusItem("payment", pay,
                    (x.payment_state or "unknown") + (f": {x.payment_detail}" if x.payment_detail else ""),
                    "" if pay == "green" else "check the payment terminal's power and cable"))
@@ -514,7 +518,9 @@ def saved_sync_figures(saved: object, last_seq: int | None, now_ms: int) -> dict
     no answer from the portal)."""
     if not isinstance(saved, dict):
         return {}
-    extra = saved.get("extra") if isinstance(saved.get("extra"), dict) else {}
+    extra = saved.get("extra")
+    if not isinstance(extra, dict):
+        extra = {}
     pending = saved.get("pending")
     local = saved.get("local_size")
     if isinstance(pending, int) and isinstance(local, int) and last_seq is not None:
@@ -537,7 +543,15 @@ def saved_sync_figures(saved: object, last_seq: int | None, now_ms: int) -> dict
     }
 
 
-def ledger_figures(ledger: object) -> dict[str, object]:
+class LedgerFigures(TypedDict):
+    """What :func:`ledger_figures` measures (fields of :class:`StatusInputs`)."""
+
+    ledger_entries: int | None
+    last_seq: int | None
+    ledger_bytes: int | None
+
+
+def ledger_figures(ledger: object) -> LedgerFigures:
     """``ledger_entries``, ``last_seq`` and ``ledger_bytes`` for :class:`StatusInputs` from an open Ledger."""
     size = getattr(ledger, "size", None)
     path = Path(getattr(ledger, "path", ""))

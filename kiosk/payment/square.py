@@ -418,7 +418,7 @@ class SquareTerminal(PaymentTerminal):
     # asked again, never acted on.
     def _create(self, idem: str, body: dict[str, Any], until: float) -> Any:
         return self._call(lambda: _check_checkout(self.client.terminal.checkouts.create(
-            idempotency_key=idem, checkout=body, request_options=NO_RETRIES).checkout,  # type: ignore[arg-type]
+            idempotency_key=idem, checkout=body, request_options=NO_RETRIES).checkout,
             body, None), until)
 
     def _get(self, checkout_id: str, body: dict[str, Any], until: float, *, live: bool = True) -> Any:

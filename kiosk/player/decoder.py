@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 import msgspec
 
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("kiosk.player.decoder")
 
-HW_DECODER = "h264_v4l2m2m"
+HW_DECODER: Final = "h264_v4l2m2m"
 STILL_STEP_S = 0.1
 FALLBACK_S = 2.0
 """How long the fallback still is queued before the scheduler is asked again (so new clips show up)."""

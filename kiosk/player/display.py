@@ -78,7 +78,7 @@ def pixel_format(surface: pygame.Surface) -> tuple[str, bool]:
     """
     bits, masks = surface.get_bitsize(), tuple(surface.get_masks()[:3])
     # Little-endian hosts (x86, ARM): an XRGB8888 pixel 0x00RRGGBB sits in memory as B G R X.
-    table = {
+    table: dict[tuple[int, tuple[int, ...]], str] = {
         (32, (0xFF0000, 0xFF00, 0xFF)): "bgr0",
         (32, (0xFF, 0xFF00, 0xFF0000)): "rgb0",
         (24, (0xFF0000, 0xFF00, 0xFF)): "bgr24",

@@ -145,13 +145,14 @@ class MediaCache:
             return max(mine, key=lambda e: e.imported) if mine else None
 
     def _write_index(self) -> None:
-        data = {"version": 1, "clips": {}}
+        clips: dict[str, dict[str, Any]] = {}
+        data = {"version": 1, "clips": clips}
         for sha, e in sorted(self._index.items()):
             meta = asdict(e)
             meta.pop("sha256")
             if not meta.get("extra"):
                 meta.pop("extra", None)
-            data["clips"][sha] = meta
+            clips[sha] = meta
         # 0644: the player may run as another user than the importer.
         write_atomic(self.index_path, json.dumps(data, ensure_ascii=False, indent=1), mode=0o644)
         self._index_stamp = self._stamp()

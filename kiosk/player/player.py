@@ -52,7 +52,8 @@ OVERLAY_FPS = 30.0
 """Ticks per second while overlays are active and the video itself is not due sooner."""
 CONFIG_POLL_S = 2.0
 FIRST_FRAME_WAIT_S = 3.0
-_FROMBUFFER = {"rgb24": "RGB", "bgr24": "BGR", "rgb0": "RGBX", "bgr0": "BGRA"}
+_FROMBUFFER: dict[str, Literal["RGB", "BGR", "RGBX", "BGRA"]] = {
+    "rgb24": "RGB", "bgr24": "BGR", "rgb0": "RGBX", "bgr0": "BGRA"}
 
 
 class Showing(msgspec.Struct, frozen=True):
@@ -379,9 +380,11 @@ class Player:
         if item.kind == "video":
             assert item.frame is not None
             plane = item.frame.planes[0]
-            if (self._direct and item.size == size and item.fmt == self._target.fmt
+            if (self._direct and self._target is not None and item.size == size and item.fmt == self._target.fmt
                     and plane.line_size == screen.get_pitch()):
-                screen.get_buffer().write(plane)  # one memcpy: decoded straight into the display's format
+                # One memcpy: decoded straight into the display's format. pygame's stub types write()'s buffer as
+                # str | bytes, though its own note says any read-only bytes-like object is valid (a plane is one).
+                screen.get_buffer().write(plane)  # type: ignore[arg-type]
                 return
             name = _FROMBUFFER.get(item.fmt)
             if name is None:

@@ -16,12 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Literal
 
 import av
 from av.video.frame import PictureType
 
 MAX_W, MAX_H, MAX_FPS = 1920, 1080, 30
-ENCODERS = ("libx264", "libopenh264")
+H264Encoder = Literal["libx264", "libopenh264"]
+ENCODERS: tuple[H264Encoder, ...] = ("libx264", "libopenh264")
 
 
 class MediaError(Exception):
@@ -81,7 +83,7 @@ def panel_size(width: int, height: int) -> tuple[int, int]:
     return w - w % 2, h - h % 2
 
 
-def h264_encoder() -> str:
+def h264_encoder() -> H264Encoder:
     for name in ENCODERS:
         if name in av.codecs_available:
             try:
@@ -106,7 +108,7 @@ def _rotation_filters(rotation: int) -> list[tuple[str, str]]:
 
 def _build_graph(first: av.VideoFrame, time_base: Fraction, w: int, h: int, fps: Fraction) -> av.filter.Graph:
     graph = av.filter.Graph()
-    src = graph.add_buffer(width=first.width, height=first.height, format=first.format.name, time_base=time_base)
+    src = graph.add_buffer(width=first.width, height=first.height, format=first.format, time_base=time_base)
     chain = _rotation_filters(first.rotation or 0) + [
         ("scale", f"{w}:{h}:force_original_aspect_ratio=decrease:force_divisible_by=2:flags=bicubic"),
         ("pad", f"{w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black"),
@@ -142,7 +144,9 @@ def encode_options(encoder: str, fps: Fraction, preset: str, crf: int) -> dict[s
     return {"g": str(gop)}
 
 
-def open_output(path: Path, encoder: str, w: int, h: int, fps: Fraction, preset: str = "fast", crf: int = 20):
+def open_output(
+    path: Path, encoder: H264Encoder, w: int, h: int, fps: Fraction, preset: str = "fast", crf: int = 20
+) -> tuple[av.container.OutputContainer, av.video.stream.VideoStream]:
     """An MP4 writer set up for the cache format; returns ``(container, stream)``."""
     out = av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"})
     stream = out.add_stream(encoder, rate=fps, options=encode_options(encoder, fps, preset, crf))

@@ -16,7 +16,7 @@ import logging
 import struct
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeAlias
 
 import nfc
 import nfc.clf
@@ -58,7 +58,7 @@ def quiet_nfcpy_logs() -> None:
 
 quiet_nfcpy_logs()
 
-Frontend = nfc.clf.ContactlessFrontend
+Frontend: TypeAlias = nfc.clf.ContactlessFrontend
 Opener = Callable[[str], Frontend]
 
 

@@ -167,8 +167,9 @@ class Rcs300Transport:
         )
 
     def _escape(self, apdu: list[int]) -> bytes:
-        assert self.escape_code is not None
-        rsp = bytes(_io(lambda: self.conn.control(self.escape_code, apdu)))
+        code = self.escape_code
+        assert code is not None
+        rsp = bytes(_io(lambda: self.conn.control(code, apdu)))
         if len(rsp) < 2:
             raise felica.FrameError("escape response without status word")
         if rsp[-2:] != b"\x90\x00":
@@ -217,7 +218,7 @@ class CardPresence:
         self._lock = threading.Lock()
         self._readers: dict[str, int] = {}
 
-        class Observer(CardObserver):  # type: ignore[misc]
+        class Observer(CardObserver):
             def update(self, observable: Any, handlers: Any) -> None:
                 added, removed = handlers
                 with presence._lock:

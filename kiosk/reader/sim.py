@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import errno
+import functools
 import hashlib
 import logging
 import os
@@ -347,15 +348,14 @@ class SimReader(CardReader):
             self._run_due()
             self._check_device()
             cmd = felica.polling_command(system_code)
-            answers = [(c, c.answer(cmd)) for c in list(self.field)]
-            answers = [(c, a) for c, a in answers if a is not None]
+            answers = [(c, a) for c in list(self.field) if (a := c.answer(cmd)) is not None]
             if not answers:
                 return None
             if len(answers) > 1:
                 raise Collision()
             card, frame = answers[0]
             poll = felica.parse_polling_response(frame)
-            return FrameSession(poll, lambda f, t, c=card: self._exchange(c, f, t), system_code)
+            return FrameSession(poll, functools.partial(self._exchange, card), system_code)
 
     def _check_device(self) -> None:
         if not self.plugged or self._lost or not self.is_open:

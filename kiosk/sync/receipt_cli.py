@@ -36,7 +36,8 @@ def split_url(url: str) -> tuple[str, str, str | None]:
     c = normalise(code) if sep else None
     if not parts.scheme or not parts.netloc or c is None:
         raise ValueError(f"{url!r} is not a receipt link (https://PORTAL/r/CODE#k=KEYID)")
-    key = (parse_qs(parts.fragment).get("k") or [None])[0]
+    keys = parse_qs(parts.fragment).get("k")
+    key = keys[0] if keys else None
     return f"{parts.scheme}://{parts.netloc}{head}", c, key
 
 

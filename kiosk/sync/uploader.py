@@ -395,12 +395,13 @@ class SyncState:
         if self.unreadable is None:
             return None
         aside = path.with_name(f"{path.name}.unreadable-{int(time.time() * 1000)}")
+        kept: Path | None = aside
         try:
             os.rename(path, aside)
         except FileNotFoundError:
-            aside = None  # gone meanwhile: nothing to keep
+            kept = None  # gone meanwhile: nothing to keep
         self.unreadable = None
-        return aside
+        return kept
 
 
 

@@ -46,6 +46,18 @@ def test_fast_qr_matrix_is_segnos_code(base: str, key: str, length: int) -> None
         assert width * width == len(modules)
 
 
+@pytest.mark.parametrize(("base", "key", "length"), [
+    ("http://127.0.0.1:8080", "0123456789abcdef", 26), ("https://x.example.org/" + "p" * 200, "abc", 40)])
+def test_a_receipt_link_gets_its_template_not_the_slow_fallback(base: str, key: str, length: int) -> None:
+    # The comparison above holds through segno's own code too: this is what says the fast path is taken.
+    rq._template.cache_clear()
+    try:
+        t = rq._template(f"{base}/r/", f"#k={key}", length)
+        assert t is not None and t.width * t.width == len(t.matrix)
+    finally:
+        rq._template.cache_clear()
+
+
 def test_qr_matrix_falls_back_to_segno_outside_the_template() -> None:
     url = "http://127.0.0.1:8080/r/ABCDEFGH#k=k1"
     assert rq.qr_matrix(url, "NOT-IN-URL")[1] == segno_modules(url)

@@ -133,7 +133,7 @@ class MaintenanceMenu:
             return int(ev.x * w), int(ev.y * h)
         if ev.type == pygame.MOUSEBUTTONDOWN and ev.button == 1 and not getattr(ev, "touch", False):
             # SDL turns each finger into a mouse click too (``touch`` set): count the finger once.
-            return tuple(ev.pos)  # type: ignore[return-value]
+            return tuple(ev.pos)
         return None
 
     def card(self, record: Any) -> bool:

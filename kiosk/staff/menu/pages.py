@@ -371,7 +371,7 @@ def usb_page(model: MenuModel, _: Tr) -> View:
                            detail=_("Read-only: cannot be written to") if st.read_only else
                            _free(_, st.free_bytes) if st.free_bytes is not None else "")
                     for n, st in enumerate(model.sticks[:4]))
-    lines = (_("Choose the USB stick to write to"),) if buttons else (
+    lines: tuple[str, ...] = (_("Choose the USB stick to write to"),) if buttons else (
         _("No USB stick found. Insert one and press Look again."),)
     if model.usb_day is not None:  # the CSV's day: the newest day with donations or a Z, not the clock's today
         lines += (_("Totals (CSV) of {day}: the latest day with donations or a close-out").format(

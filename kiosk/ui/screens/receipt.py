@@ -93,9 +93,13 @@ def _make_template(prefix: str, suffix: str, length: int) -> _Template | None:
     if not url.isascii():
         return None
     code = _segno(url)
-    if code._mode != consts.MODE_BYTE or code._version < 1:
+    # Through segno's public properties (its private _mode, _version, _error are not in its type hints): one
+    # byte-mode segment, a QR code (not a Micro QR, whose version is a name such as "M4"), and the level's
+    # number in segno's tables.
+    version = code.version
+    if code.mode != "byte" or not isinstance(version, int):
         return None
-    version, error = code._version, code._error
+    error = consts.ERROR_MAPPING[code.error]
     width = len(code.matrix)
     # Where each final-message bit goes: segno's own placement, with bit numbers instead of bits.
     grid = [list(row) for row in _enc.make_matrix(width, width)]
@@ -109,7 +113,10 @@ def _make_template(prefix: str, suffix: str, length: int) -> _Template | None:
             if v >= 3:
                 module_of_bit[v - 3] = i * width + j
     # Blocks and the interleaved order (segno.encoder.make_blocks and make_final_message).
-    blocks, data_blocks, ecc_blocks, first = [], [], [], 0
+    blocks: list[tuple[int, int, tuple[int, ...]]] = []
+    data_blocks: list[list[int]] = []
+    ecc_blocks: list[list[tuple[int, int]]] = []
+    first = 0
     for info in consts.ECC[version][error]:
         n_ecc = info.num_total - info.num_data
         for _ in range(info.num_blocks):

@@ -85,12 +85,12 @@ def render(data: ThanksScreen, surface: pygame.Surface, now_ms: int, ctx: Screen
     code = receipt_qr(ctx.receipt_url(data.receipt_code), qr_size, data.receipt_code)
     qr_rect = code.get_rect(midtop=(card.centerx, cap.bottom + px(0.015)))
     surface.blit(code, qr_rect)
-    label = ui.text(surface, _("Receipt code"), (card.centerx, qr_rect.bottom + px(0.005)), px(0.03),
-                    (70, 80, 95), anchor="midtop")
+    code_label = ui.text(surface, _("Receipt code"), (card.centerx, qr_rect.bottom + px(0.005)), px(0.03),
+                         (70, 80, 95), anchor="midtop")
     # A real code is 26 characters: kept inside the card (dark text on the dark scrim cannot be read),
     # on one line while that stays large, else broken between groups of four and shrunk to fit.
-    code_box = pygame.Rect(card.left + px(0.02), label.bottom, card.width - px(0.04),
-                           card.bottom - px(0.012) - label.bottom)
+    code_box = pygame.Rect(card.left + px(0.02), code_label.bottom, card.width - px(0.04),
+                           card.bottom - px(0.012) - code_label.bottom)
     chrome.fit_text(surface, two_lines(spaced_code(data.receipt_code)), code_box, px(0.042), theme.bg, bold=True,
                     anchor="midbottom")
 
