@@ -15,6 +15,9 @@ charge(amount, idem)
        A COMPLETED checkout that names several payments (a declined tap, then one
        that paid) is resolved with GetPayment to the one payment that took the
        money; when that cannot be told, the gift is recorded as ``checkout:<id>``.
+       A CANCELED checkout that lists payments is asked about the same way: one COMPLETED payment for the amount
+       is the gift (Square reports some device errors as BUYER_CANCELED), one that may still move money or no
+       answer is ``unknown``, and only declined taps (FAILED, CANCELED payments) leave it ``declined``.
        Nothing final by ``deadline_s + answer_grace_s``: ``unknown``.
     429 and 5xx answers and network errors are retried with the project's one
     backoff (:mod:`server_sync.wire.retry`, honouring ``Retry-After``); the SDK's
@@ -511,6 +514,9 @@ class SquareTerminal(PaymentTerminal):
                     self._note(idem, checkout, paid)
                 return ChargeResult.approved(paid)
             if status == "CANCELED":
+                took = self._canceled_payments(idem, body, checkout)
+                if took is not None:
+                    return took
                 return ChargeResult.declined(_cancel_text(_reason(checkout)), provider_ref=checkout.id, canceled=True)
             want_cancel = (self._cancel.is_set() if interactive else status == "PENDING")
             if want_cancel and not cancel_sent and status in ("PENDING", "IN_PROGRESS"):
@@ -568,6 +574,47 @@ class SquareTerminal(PaymentTerminal):
             return None, (f"{len(paid)} of its payments took the money" if paid else
                           "none of its payments is approved or completed for the amount asked")
         return paid[0], ""
+
+    def _canceled_payments(self, idem: str, body: dict[str, Any], checkout: Any) -> ChargeResult | None:
+        """A CANCELED ``checkout`` that lists payments: ``None`` when each is FAILED or CANCELED (declined taps: the
+        checkout is declined as usual); ``approved`` when exactly one is COMPLETED for the request's amount and
+        currency and none may still move; else ``unknown`` (one APPROVED or PENDING, another sum, or Square not
+        saying within :data:`PAYMENT_PICK_S`), so the intent stays open and lookup asks again.
+
+        Square reports some errors on the device as BUYER_CANCELED, so CANCELED alone does not prove that the
+        donor was not debited; closing such a checkout as "not charged" would settle the intent as failed, and
+        the money Square took could never be recorded."""
+        pids = [str(p) for p in dict.fromkeys(checkout.payment_ids or [])]
+        if not pids:
+            return None
+        until = self._clock.monotonic() + PAYMENT_PICK_S
+
+        def ask(pid: str) -> Callable[[], Any]:
+            return lambda: _check_payment(self.client.payments.get(pid, request_options=NO_RETRIES).payment, pid)
+
+        paid: list[str] = []
+        open_: list[str] = []
+        for pid in pids:
+            try:
+                pay = self._call(ask(pid), until)
+            except (_Refused, _DeadlinePassed) as exc:
+                return ChargeResult.unknown(f"checkout {checkout.id} is CANCELED and Square did not say what its "
+                                            f"payment {pid} is ({exc})")
+            state = str(pay.status)
+            if state in ("FAILED", "CANCELED"):
+                continue
+            (paid if state == "COMPLETED" and _took_money(pay, body) else open_).append(pid)
+        if not paid and not open_:
+            return None
+        if len(paid) == 1 and not open_:
+            log.error("checkout %s is CANCELED (%s) but its payment %s took the money: recorded as a gift",
+                      checkout.id, _reason(checkout), paid[0])
+            self._note(idem, checkout, paid[0])
+            return ChargeResult.approved(paid[0])
+        log.error("checkout %s is CANCELED (%s) with payments that took or may take money (%s): left open",
+                  checkout.id, _reason(checkout), paid + open_)
+        return ChargeResult.unknown(f"checkout {checkout.id} is CANCELED but payments {paid + open_} took or may "
+                                    "take money")
 
     def _note(self, idem: str, checkout: Any, payment_id: str | None = None) -> None:
         """Journal Square's latest answer about ``idem``'s checkout, best effort.

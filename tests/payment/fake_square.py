@@ -138,7 +138,9 @@ class FakeSquare:
         self.plan: list[str] = []
         """Steps applied to each *new* checkout, one per GetTerminalCheckout: ``tap``, ``decline`` (a declined tap:
         a FAILED payment listed in ``payment_ids``), ``complete``, ``cancel``, ``error`` (terminal error: API cancel
-        refused), ``wait`` (no change)."""
+        refused), ``wait`` (no change), ``paid_cancel`` (the card was debited, yet Square reports the checkout
+        CANCELED/BUYER_CANCELED listing that COMPLETED payment: a device-side error reported as a buyer cancel,
+        which Square's staff say happens), ``approved_cancel`` (the same with the payment still APPROVED)."""
         self.payment_ids_late = 0
         """How many answers about a checkout that has just completed leave out its ``payment_ids`` (COMPLETED,
         but not yet saying which payment). 0, the default: every answer has them."""
@@ -201,6 +203,9 @@ class FakeSquare:
             co.status, co.payment_ids, co.ids_hidden = "COMPLETED", [*co.payment_ids, pid], self.payment_ids_late
         elif action == "cancel":
             co.status, co.cancel_reason = "CANCELED", "BUYER_CANCELED"
+        elif action in ("paid_cancel", "approved_cancel"):  # money taken (or held), checkout reported CANCELED
+            pid = self._payment(co, "COMPLETED" if action == "paid_cancel" else "APPROVED")
+            co.status, co.cancel_reason, co.payment_ids = "CANCELED", "BUYER_CANCELED", [*co.payment_ids, pid]
         elif action != "wait":
             raise ValueError(action)
         co.updated_at = _iso()
