@@ -157,8 +157,11 @@ class DonationService:
         self._set(flow.initial(self.settings, self.now_ms()))
         return done
 
-    def resolve_open_intents(self) -> list[Resolution]:
-        """Settle open intents through ``lookup``. Safe to call again: both sides are idempotent."""
+    def resolve_open_intents(self, *, brief: bool = False) -> list[Resolution]:
+        """Settle open intents through ``lookup``. Safe to call again: both sides are idempotent.
+
+        ``brief`` (the retry between donors): each lookup only glances at a payment still under way
+        (``PaymentTerminal.lookup``), so a checkout nobody is finishing never holds the kiosk's taps."""
         self.checkpoint_if_due()  # it may append: a held checkpoint goes first, right after its gift
         out: list[Resolution] = []
         for intent in self.ledger.unresolved_intents():
@@ -173,7 +176,7 @@ class DonationService:
                 out.append(Resolution(seq, idem, "other_terminal"))
                 continue
             try:
-                found = self.terminal.lookup(idem)
+                found = self.terminal.lookup(idem, brief=brief)
             except TerminalUnavailable as exc:
                 log.warning("intent seq=%d stays open: terminal unavailable (%s)", seq, exc)
                 out.append(Resolution(seq, idem, "still_open"))
@@ -265,8 +268,9 @@ class DonationService:
             else:
                 self._checkpoint()
         if self.state.name == "attract" and self._open_intents and self.now_ms() >= self._next_retry_ms:
-            # Something was left open (outage, unknown answer): settle it between citizens, not at every tick.
-            self.resolve_open_intents()
+            # Something was left open (outage, unknown answer): settle it between citizens, not at every tick,
+            # and briefly: this thread answers the next citizen's tap.
+            self.resolve_open_intents(brief=True)
         return self.state
 
     def _mark_open(self) -> None:

@@ -16,7 +16,7 @@ Subclass :class:`PaymentTerminal` and map the provider's API onto two calls:
   provider's payment id, ``declined`` with its reason, or ``unknown`` when the
   answer did not arrive in time. Never raise for a network problem: that is
   ``unknown``.
-- ``lookup(idempotency_key)``: ask the provider what became of that key:
+- ``lookup(idempotency_key, brief=False)``: ask the provider what became of that key:
   ``approved``, ``declined`` or ``not_found``. Raise
   :class:`TerminalUnavailable` when the provider cannot be asked right now; the
   ledger intent then stays open and is resolved at the next start-up.
@@ -117,8 +117,12 @@ class PaymentTerminal:
         """
         raise NotImplementedError(f"{type(self).__name__} does not implement charge()")
 
-    def lookup(self, idempotency_key: str) -> ChargeResult:
-        """Resolve an earlier charge: approved, declined or not_found. Raises :class:`TerminalUnavailable`."""
+    def lookup(self, idempotency_key: str, *, brief: bool = False) -> ChargeResult:
+        """Resolve an earlier charge: approved, declined or not_found. Raises :class:`TerminalUnavailable`.
+
+        ``brief``: the caller cannot wait (the retry between donors, on the thread that answers taps). A terminal
+        that would follow a payment still under way for a while raises :class:`TerminalUnavailable` after a
+        glance instead; the intent stays open and is asked about again later."""
         raise NotImplementedError(f"{type(self).__name__} does not implement lookup()")
 
     def card_seen(self, token_hex: str | None, balance_yen: int | None) -> None:

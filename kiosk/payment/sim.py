@@ -120,7 +120,7 @@ class SimulatedTerminal(PaymentTerminal):
         if self.slow_ms > 0:
             self._sleep(self.slow_ms / 1000)
 
-    def lookup(self, idempotency_key: str) -> ChargeResult:
+    def lookup(self, idempotency_key: str, *, brief: bool = False) -> ChargeResult:
         if self.mode == "offline":
             raise TerminalUnavailable("simulated terminal is offline")
         row = self._db.execute("SELECT status, provider_ref, reason FROM charges WHERE idem = ?",

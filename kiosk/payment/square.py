@@ -34,7 +34,8 @@ lookup(idem), after a crash or an ``unknown``
     then follow it. A checkout still PENDING is canceled first: the kiosk that
     asked for it has restarted or given up, so nobody is looking at a screen for
     it. An IN_PROGRESS one is followed (a donor is tapping right now); not final
-    within ``answer_grace_s`` raises :class:`TerminalUnavailable`, so the intent
+    within ``answer_grace_s`` (``brief``, the retry between donors: within
+    :data:`BRIEF_LOOKUP_S`) raises :class:`TerminalUnavailable`, so the intent
     stays open and is asked about again later. A completed payment is never lost
     and there is never a second checkout for one intent.
 
@@ -94,6 +95,11 @@ money, when it names more than one; then the gift is recorded as ``checkout:<id>
 TOOK_MONEY = ("APPROVED", "COMPLETED")
 """A Square payment's statuses that mean the donor's money was taken (FAILED and CANCELED took none; PENDING has
 not yet)."""
+BRIEF_LOOKUP_S = 2.0
+"""How long a ``lookup(brief=True)`` (the retry between donors) follows a checkout that is not final: a glance. A
+checkout still in progress then stays open for the next retry instead of holding the kiosk for ``answer_grace_s``
+(a donor who walked away from an e-money error the API cannot cancel; a cancel Square leaves at CANCEL_REQUESTED
+for hours)."""
 SQUARE_BACKOFF = Backoff(base=0.5, cap=8.0, longest_retry_after=60.0)
 """Short windows: a donor is waiting at the terminal, and the charge has its own deadline."""
 NO_RETRIES: dict[str, Any] = {"max_retries": 0}  # the SDK's own retry loop is off: ours is the one policy
@@ -670,11 +676,12 @@ class SquareTerminal(PaymentTerminal):
                                       "try again later")
         return paid
 
-    def lookup(self, idempotency_key: str) -> ChargeResult:
+    def lookup(self, idempotency_key: str, *, brief: bool = False) -> ChargeResult:
         body = self.journal.body(idempotency_key)
         if body is None:
             return ChargeResult.not_found()  # the create was never sent: no checkout can exist for this key
-        until = self._clock.monotonic() + max(self.answer_grace_s, 5)
+        # brief (between donors): a glance, never answer_grace_s of polling on the thread that answers taps.
+        until = self._clock.monotonic() + (BRIEF_LOOKUP_S if brief else max(self.answer_grace_s, 5))
         try:
             known = self.journal.checkout_id(idempotency_key)
             checkout = (self._get(known, body, until) if known else
