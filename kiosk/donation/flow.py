@@ -199,6 +199,9 @@ class Donation(_Value, frozen=True):
     reason: str | None = None
     canceled: bool = False
     """The terminal's checkout was canceled (by the donor, the kiosk or its deadline), not refused."""
+    unavailable: bool = False
+    """The terminal's provider refused the charge for the terminal's setup, before any card was asked for: not
+    charged, and the error screen says "try again later", never "try another card"."""
     hold_until_ms: int | None = None
     """An Express gift (one tap, no amount chosen): the charge waits until then, its intent already durable and
     the card held on the reader, so an accidental tap (a card lifted, or やめる) moves no money (docs/donation.md)."""
@@ -401,6 +404,9 @@ class ChargeAnswered(Event, frozen=True, kw_only=True):
     reason: str | None = None
     canceled: bool = False
     """A ``declined`` that was a cancel on a separate terminal (the error screen says "canceled")."""
+    unavailable: bool = False
+    """A ``declined`` that was the terminal's setup refused by its provider, nothing created (the error screen is
+    "temporarily unavailable": another card would fail the same way)."""
 
 
 class DonationRecorded(Event, frozen=True, kw_only=True):
@@ -1043,14 +1049,16 @@ def _on_charging(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[F
         if not isinstance(ev, ChargeAnswered):
             return state, NO_EFFECTS
         seq = _req(d.intent_seq)
-        d = replace(d, outcome=ev.outcome, provider_ref=ev.provider_ref, reason=ev.reason, canceled=ev.canceled)
+        d = replace(d, outcome=ev.outcome, provider_ref=ev.provider_ref, reason=ev.reason, canceled=ev.canceled,
+                    unavailable=ev.unavailable and ev.outcome == "declined")
         if ev.outcome == "approved":
             d = replace(d, phase="record")
             points = settings.points_for(d.amount_yen) if d.donor is not None else 0
             return replace(state, donation=d), (RecordDonation(d.attempt, seq, _req(ev.provider_ref), points),)
         if ev.outcome in ("declined", "not_charged"):
             d = replace(d, phase="record")
-            reason = f"{'declined' if ev.outcome == 'declined' else 'not charged'}: {ev.reason or 'no reason given'}"
+            said = "declined" if ev.outcome == "declined" and not d.unavailable else "not charged"
+            reason = f"{said}: {ev.reason or 'no reason given'}"
             return replace(state, donation=d), (RecordFailure(d.attempt, seq, reason, ev.provider_ref),)
         # unknown: nobody can say whether money moved; the open intent is resolved by lookup later
         ctx["reference"] = seq
@@ -1066,6 +1074,8 @@ def _on_charging(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[F
         return state, NO_EFFECTS
     if isinstance(ev, FailureRecorded) or (isinstance(ev, LedgerDown) and ev.stage == "record"):
         # Not charged either way; an unrecorded failure is settled by lookup at start-up.
+        if d.unavailable:  # the terminal cannot take money as set up: no retry, no "another card"
+            return _error(state, now, "unavailable", "unavailable", **ctx), NO_EFFECTS
         hint: Hint = ("canceled" if d.canceled else "declined") if d.outcome == "declined" else "not_charged"
         # An Express gift's retry is Express again (see _on_error): a withdrawn one above all.
         return _error(state, now, "declined", hint, retry=True, express=d.hold_until_ms is not None,

@@ -393,7 +393,7 @@ class DonationService:
         if result.status == "declined":
             return flow.ChargeAnswered(now_ms=now, attempt=eff.attempt, outcome="declined",
                                        provider_ref=result.provider_ref, reason=result.reason,
-                                       canceled=result.canceled)
+                                       canceled=result.canceled, unavailable=result.unavailable)
         if result.status == "not_found":
             return flow.ChargeAnswered(now_ms=now, attempt=eff.attempt, outcome="not_charged",
                                        reason="timeout, and the terminal has no such charge")

@@ -15,7 +15,10 @@ Subclass :class:`PaymentTerminal` and map the provider's API onto two calls:
   second payment), wait for the outcome, and return ``approved`` with the
   provider's payment id, ``declined`` with its reason, or ``unknown`` when the
   answer did not arrive in time. Never raise for a network problem: that is
-  ``unknown``.
+  ``unknown``. A provider that refuses the request itself (credentials, device,
+  location: before any card was asked for) answers ``declined`` with
+  ``unavailable=True``, and only when that refusal proves nothing was created:
+  the donor is then told to try later, not to try another card.
 - ``lookup(idempotency_key, brief=False)``: ask the provider what became of that key:
   ``approved``, ``declined`` or ``not_found``. Raise
   :class:`TerminalUnavailable` when the provider cannot be asked right now; the
@@ -60,14 +63,20 @@ class ChargeResult:
     reason: str | None = None
     canceled: bool = False
     """A ``declined`` that was a cancel (the donor, the kiosk or the terminal's deadline), not a refusal."""
+    unavailable: bool = False
+    """A ``declined`` that was the provider refusing the request itself for the terminal's setup (a bad or expired
+    token, an unknown device, a location mismatch), before any card was asked for: nothing was created under the
+    key, and another card would fail the same way. The donor is told to try later; :meth:`PaymentTerminal.health`
+    says ``error`` with the cause for staff."""
 
     @classmethod
     def approved(cls, provider_ref: str) -> ChargeResult:
         return cls("approved", provider_ref=provider_ref)
 
     @classmethod
-    def declined(cls, reason: str, provider_ref: str | None = None, *, canceled: bool = False) -> ChargeResult:
-        return cls("declined", provider_ref=provider_ref, reason=reason, canceled=canceled)
+    def declined(cls, reason: str, provider_ref: str | None = None, *, canceled: bool = False,
+                 unavailable: bool = False) -> ChargeResult:
+        return cls("declined", provider_ref=provider_ref, reason=reason, canceled=canceled, unavailable=unavailable)
 
     @classmethod
     def unknown(cls, reason: str = "timeout") -> ChargeResult:

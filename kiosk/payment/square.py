@@ -132,6 +132,9 @@ class SquareLive:
     last_ok_mono: float | None = None
     """When Square last answered a request (monotonic seconds)."""
     last_error: str | None = None
+    setup_error: str | None = None
+    """Square refused the last create for the terminal's setup (HTTP status and Square's words): no checkout can
+    be made until staff fix it. Cleared when a create succeeds; :meth:`SquareTerminal.health` says ``error``."""
 
 
 class _Refused(Exception):
@@ -213,7 +216,18 @@ def _took_money(payment: Any, body: dict[str, Any]) -> bool:
 
 NOTHING_CREATED = (400, 401, 403, 404)
 """Square's answers to a create that prove no checkout was made: the request was malformed, not authorised, or
-named a device or location Square does not know. Every other refusal (408, 409, ...) leaves the outcome open."""
+named a device or location Square does not know. Every other refusal (408, 409, ...) leaves the outcome open.
+Such a refusal comes before any card is asked for, so it is never about the donor's card: it is the terminal's
+setup, and every tap would fail the same way (``ChargeResult.declined(unavailable=True)``)."""
+
+SETUP_FIX = {
+    400: "Square refused the request: check [payment.square] (payment_type, device, location) in the config",
+    401: "Square refused the access token (wrong, expired or revoked): put a valid one in the token file",
+    403: "Square does not allow this (the token's permissions, the location, or e-money for the location)",
+    404: "Square does not know the device or location: check location_id, or pair the terminal again "
+         "(kiosk payment pair)",
+}
+"""What to fix, per refused create's status (the log; docs/payment.md)."""
 
 
 def _nothing_created(exc: _Refused) -> bool:
@@ -426,9 +440,12 @@ class SquareTerminal(PaymentTerminal):
     # Every answer is checked against what was asked (_check_checkout) inside the retried call: a wrong one is
     # asked again, never acted on.
     def _create(self, idem: str, body: dict[str, Any], until: float) -> Any:
-        return self._call(lambda: _check_checkout(self.client.terminal.checkouts.create(
+        checkout = self._call(lambda: _check_checkout(self.client.terminal.checkouts.create(
             idempotency_key=idem, checkout=body, request_options=NO_RETRIES).checkout,
             body, None), until)
+        if self.live.setup_error is not None:  # Square makes checkouts again: the setup was fixed
+            self._set_live(setup_error=None)
+        return checkout
 
     def _get(self, checkout_id: str, body: dict[str, Any], until: float, *, live: bool = True) -> Any:
         return self._call(lambda: _check_checkout(self.client.terminal.checkouts.get(
@@ -481,8 +498,15 @@ class SquareTerminal(PaymentTerminal):
                 # Square may hold a checkout under this key (IDEMPOTENCY_KEY_REUSED: under another body; or an
                 # earlier try went unanswered): the intent stays open and lookup settles it.
                 return ChargeResult.unknown(f"Square: {exc.detail or exc.status}")
-            self._set_live(status="IDLE")
-            return ChargeResult.declined(f"refused by Square: {exc.detail or exc.status}")
+            # Refused before any card was asked for: the terminal's setup, not the donor's card. The donor is told
+            # to try later (not "another card": every card fails the same way), and staff see the cause.
+            why = f"HTTP {exc.status}" + (f": {exc.detail}" if exc.detail else "")
+            log.error("Square refused to create the checkout (%s): nothing was charged; the terminal's setup needs "
+                      "fixing before it can take payments: %s", why,
+                      SETUP_FIX.get(exc.status or 0, "see docs/payment.md"))
+            self._set_live(status="IDLE", setup_error=why)
+            return ChargeResult.declined(f"refused by Square (terminal setup): {exc.detail or exc.status}",
+                                         unavailable=True)
         except _DeadlinePassed:
             self._set_live(status="UNREACHABLE")
             return ChargeResult.unknown("timeout: Square did not answer the checkout request")
@@ -756,6 +780,9 @@ class SquareTerminal(PaymentTerminal):
         live = self.live
         if live.status in ("CREATING", "PENDING", "IN_PROGRESS", "CANCEL_REQUESTED"):
             return "busy", f"checkout {live.status.lower()}"
+        if live.setup_error is not None:  # the last create was refused: no donation can be taken until fixed
+            device = f"; {checked[1]}" if checked is not None and checked[0] != "ok" else ""
+            return "error", f"Square refused the last checkout ({live.setup_error}){device}"
         if checked is not None and checked[0] != "ok":
             return ("error" if checked[0] in ("unpaired", "unauthorized") else "offline"), checked[1]
         if live.status == "UNREACHABLE":

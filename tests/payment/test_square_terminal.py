@@ -171,7 +171,7 @@ def test_network_down_is_unknown_never_an_exception(clk, tmp_path):
 def test_refused_create_is_declined_without_retrying(fake, clk, tmp_path):
     t = terminal(fake, clk, tmp_path, token="wrong")
     r = t.charge(100, IDEM)
-    assert r.status == "declined" and "UNAUTHORIZED" in r.reason
+    assert r.status == "declined" and r.unavailable and "UNAUTHORIZED" in r.reason
     assert len(fake.requests) == 1 and fake.checkouts == {}
     t.close()
 
@@ -214,7 +214,7 @@ def test_a_refusal_after_an_unanswered_try_is_unknown_and_lookup_settles_it(fake
 def test_a_first_refusal_that_proves_nothing_was_made_is_declined(fake, term, status, code):
     fake.fault("create", Fault("status", status, code=code))
     r = term.charge(100, IDEM)
-    assert r.status == "declined" and code in r.reason
+    assert r.status == "declined" and r.unavailable and code in r.reason
     assert fake.checkouts == {}
 
 
