@@ -197,6 +197,11 @@ def _check_refund(refund: Any, payment_id: str, amount_yen: int, refund_id: str 
     return refund
 
 
+def _payment_ids(checkout: Any) -> list[str]:
+    """The payments a checkout lists, each once, in Square's order (a declined tap's FAILED payment among them)."""
+    return [str(p) for p in dict.fromkeys(checkout.payment_ids or [])]
+
+
 def _check_payment(payment: Any, payment_id: str) -> Any:
     """``payment`` if it is GetPayment's answer about ``payment_id``. Raises :class:`_WrongAnswer`."""
     if payment is None:
@@ -574,6 +579,12 @@ class SquareTerminal(PaymentTerminal):
             except _Refused as exc:
                 return ChargeResult.unknown(f"Square: {exc.detail}")
 
+    def _get_payment(self, pid: str, until: float, *, live: bool = True) -> Any:
+        """GetPayment ``pid``, its answer checked against the id asked; retried as every call (raises ``_Refused`` or
+        ``_DeadlinePassed``)."""
+        return self._call(lambda: _check_payment(self.client.payments.get(pid, request_options=NO_RETRIES).payment,
+                                                 pid), until, live=live)
+
     def _paying_payment(self, checkout: Any, body: dict[str, Any], until: float, *,
                         live: bool = True) -> tuple[str | None, str]:
         """The payment of the COMPLETED ``checkout`` that took the money, and why when there is none.
@@ -584,16 +595,13 @@ class SquareTerminal(PaymentTerminal):
         when none or more than one qualifies, or Square cannot be asked by ``until``: never a guess, since a
         wrong payment id would send a refund to a payment that took no money and hide the gift's payment from
         an auditor matching Square's payments to the ledger."""
-        pids = [str(p) for p in dict.fromkeys(checkout.payment_ids or [])]
+        pids = _payment_ids(checkout)
         if len(pids) <= 1:
             return (pids[0], "") if pids else (None, "Square named no payment")
-        def ask(pid: str) -> Callable[[], Any]:
-            return lambda: _check_payment(self.client.payments.get(pid, request_options=NO_RETRIES).payment, pid)
-
         paid = []
         for pid in pids:
             try:
-                pay = self._call(ask(pid), until, live=live)
+                pay = self._get_payment(pid, until, live=live)
             except _Refused as exc:
                 return None, f"Square would not say what payment {pid} is ({exc.detail or exc.status})"
             except _DeadlinePassed:
@@ -614,19 +622,15 @@ class SquareTerminal(PaymentTerminal):
         Square reports some errors on the device as BUYER_CANCELED, so CANCELED alone does not prove that the
         donor was not debited; closing such a checkout as "not charged" would settle the intent as failed, and
         the money Square took could never be recorded."""
-        pids = [str(p) for p in dict.fromkeys(checkout.payment_ids or [])]
+        pids = _payment_ids(checkout)
         if not pids:
             return None
         until = self._clock.monotonic() + PAYMENT_PICK_S
-
-        def ask(pid: str) -> Callable[[], Any]:
-            return lambda: _check_payment(self.client.payments.get(pid, request_options=NO_RETRIES).payment, pid)
-
         paid: list[str] = []
         open_: list[str] = []
         for pid in pids:
             try:
-                pay = self._call(ask(pid), until)
+                pay = self._get_payment(pid, until)
             except (_Refused, _DeadlinePassed) as exc:
                 return ChargeResult.unknown(f"checkout {checkout.id} is CANCELED and Square did not say what its "
                                             f"payment {pid} is ({exc})")
