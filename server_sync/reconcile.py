@@ -475,16 +475,13 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
                 diffs_provider += 1
             continue
         o = other.get(key)
-        if key not in seen and o is not None and o[0] < r["seq"]:
-            # Recorded first by a donation of the day before (a terminal that answered after midnight with the
-            # payment of the last gift before it): that day counts the payment, as the rule below does in a day.
-            r["provider"] = {"status": "twice", "seq": o[0], "day": o[1], "payment_id": p["payment_id"]}
-            diffs_provider += r["void_seq"] is None and not r["held"]
-            continue
-        if key in seen:
-            # One payment recorded for a second donation (a terminal that answered with its previous payment):
-            # the provider collected it once. Counted once; a difference while the ledger still counts both.
-            r["provider"] = {"status": "twice", "seq": seen[key], "payment_id": p["payment_id"]}
+        first = ({"seq": seen[key]} if key in seen else
+                 {"seq": o[0], "day": o[1]} if o is not None and o[0] < r["seq"] else None)
+        if first is not None:
+            # One payment recorded for a second donation (a terminal that answered with its previous payment, also
+            # after midnight with the last gift's of the day before): the provider collected it once. Counted once,
+            # with the first donation; a difference while the ledger still counts both.
+            r["provider"] = {"status": "twice", **first, "payment_id": p["payment_id"]}
             diffs_provider += r["void_seq"] is None and not r["held"]
             continue
         seen[key] = r["seq"]
