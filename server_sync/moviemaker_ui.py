@@ -36,7 +36,12 @@ _JS = resources.files("server_sync").joinpath("static/moviemaker.js").read_bytes
 NOTICES = {"published": N_("Published. It is now on the project's public page, where anyone can watch it. It is not "
                            "on the kiosks yet: it plays there once the center staff put it in a kiosk playlist. Tell "
                            "them the movie is ready."),
-           "discarded": N_("Discarded.")}
+           "discarded": N_("Discarded."),
+           # Discard pressed on a page loaded before someone else (another editor of the group, the center staff)
+           # published the movie: it is kept, and the page now says it is published.
+           "not_discarded": N_("This movie was not deleted: it was published in the meantime (perhaps by another "
+                               "editor of your group) and is on the project's public page. If it should not be "
+                               "there, tell the center staff.")}
 
 
 def install(app: FastAPI, engine: Engine, jobs: MediaJobs, size: tuple[int, int] = (1920, 1080)) -> None:
@@ -191,7 +196,9 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, size: tuple[int, int]
             if job["status"] in ("queued", "running"):
                 raise Forbidden
             if movies.is_published(engine, job) and same_as(engine, job) is None:
-                raise Forbidden  # published: it is a video now, handled on the videos page
+                # Published (by now: the Discard button is on the draft's page only): it is a video, kept; its page
+                # says so, not "your role does not allow this".
+                return ui.done(f"/staff/movies/{job_id}", "not_discarded")
             # (A copy of a published movie goes; the published one, the same file, stays: movies.discard_movie.)
             movies.discard_movie(engine, job)
             return ui.done("/staff/movies", "discarded")
@@ -238,7 +245,9 @@ def _with_copies(engine: Engine, jobs: list[dict[str, Any]]) -> list[dict[str, A
 def _failure(job: dict[str, Any], lang: str) -> str:
     if job["status"] != "failed":
         return ""
-    if job["message"] == mediajobs.RENDER_FAILED:  # not the photos' fault: say so, and whom to tell
+    if job["message"] in (mediajobs.RENDER_FAILED, mediajobs.INTERRUPTED, mediajobs.TOO_LONG):
+        # Not the photos' fault (an error of the renderer, a restart of the portal, a machine too busy to finish in
+        # 30 minutes): "try other photos" would mislead; say whom to tell.
         return pages.staff_text(N_("The movie could not be made: %(reason)s. Nothing was saved. Try again; if it "
                                    "happens again, tell the center staff."), lang,
                                 reason=pages.staff_text(job["message"], lang))

@@ -19,6 +19,7 @@ and its poster frame (a JPEG).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import subprocess
@@ -27,6 +28,7 @@ import time
 import unicodedata
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +76,11 @@ HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b
 CAPTION_LONG = N_("Too long: at most %(max)s characters.")
 CAPTION_CONTROL = N_("Line breaks, tabs and invisible control characters cannot be used: write the caption on one "
                      "line.")
+CAPTION_GLYPHS = N_("The movie cannot show these characters: %(chars)s. Emoji, circled numbers and some old-style "
+                    "kanji would come out as empty boxes. Delete them or write them another way (a word for an "
+                    "emoji, 1 for ①, 高 for 髙).")
+"""A caption with characters the movie's font (the vendored Noto Sans JP subset) has no glyph for: the renderer
+would draw each as an empty box (tofu) in a movie played in the lobby. Named, so the editor can change just those."""
 CHECK_FAILED = N_("The photos could not be checked because of a problem on the portal, not necessarily with your "
                   "photos. Nothing was saved. Try again; if it keeps happening, tell the center staff.")
 """The checker child did not answer for every photo (killed, out of time, crashed). Its own words (a spool path, an
@@ -251,6 +258,41 @@ def has_control(text: str) -> bool:
     return any(unicodedata.category(ch) in CONTROL_CATEGORIES or ch in BIDI_CONTROLS for ch in text)
 
 
+FONT = ("ui", "assets", "fonts", "NotoSansJP-Bold-subset.otf")
+"""The captions' font (``kiosk/player/moviemaker.py`` draws them in bold; the regular subset has the same letters),
+read as a file: the portal draws nothing itself (docs/architecture.md, contract 5)."""
+
+
+@functools.cache
+def font_letters() -> frozenset[int] | None:
+    """The code points the captions' font has a glyph for (fontTools reads its best Unicode ``cmap``), or None when
+    the font cannot be read (logged; the captions are then not checked for them)."""
+    from fontTools.ttLib import TTFont, TTLibError  # here, not at import: only the movie form needs it
+
+    try:
+        with resources.as_file(resources.files("kiosk").joinpath(*FONT)) as path:
+            cmap = TTFont(str(path), lazy=True).getBestCmap() or {}
+        return frozenset(c for c, glyph in cmap.items() if glyph != ".notdef")
+    except (OSError, TTLibError, KeyError, ValueError) as exc:
+        log.error("the movie maker's font could not be read, captions are not checked for its letters: %s", exc)
+        return None
+
+
+def _invisible(ch: str) -> bool:
+    """A character the renderer's text layout never draws as a box: a space of any width (drawn as a space), or
+    a default-ignorable format mark (a zero-width joiner, an emoji's variation selector U+FE0F)."""
+    cat = unicodedata.category(ch)
+    return cat in ("Zs", "Cf") or 0xFE00 <= ord(ch) <= 0xFE0F or 0xE0100 <= ord(ch) <= 0xE01EF or ch == "\u034f"
+
+
+def undrawable(text: str) -> list[str]:
+    """The characters of ``text`` the movie would show as empty boxes, each once, in order."""
+    letters = font_letters()
+    if letters is None:
+        return []
+    return list(dict.fromkeys(ch for ch in text if ord(ch) not in letters and not _invisible(ch)))
+
+
 def check_form(got: Received, project_ok: bool) -> tuple[list[tuple[Path, str]], dict[str, tuple[str, dict[str, Any]]]]:
     """Photos in slot order with their captions, and errors by field (gettext ids and variables)."""
     errors: dict[str, tuple[str, dict[str, Any]]] = {}
@@ -266,6 +308,8 @@ def check_form(got: Received, project_ok: bool) -> tuple[list[tuple[Path, str]],
             errors[f"caption{slot}"] = (CAPTION_LONG, {"max": MAX_CAPTION})
         elif has_control(caption):
             errors[f"caption{slot}"] = (CAPTION_CONTROL, {})
+        elif missing := undrawable(caption):
+            errors[f"caption{slot}"] = (CAPTION_GLYPHS, {"chars": " ".join(missing[:10])})
         if slot in got.photos:
             if got.sizes.get(slot, 0) == 0:
                 errors[f"photo{slot}"] = (EMPTY, {"n": slot + 1})
