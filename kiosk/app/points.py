@@ -2,7 +2,10 @@
 
 - the card: ask the portal (kiosk/sync/pointsync.py) with a short timeout, through an uploader of its own
   (the sync thread's HTTP session is not shared across threads), else the portal's last word. ``ask`` runs
-  on the service worker's side thread (``ServiceWorker.off_writer``), never on the ledger writer;
+  on the service worker's side thread (``ServiceWorker.off_writer``), never on the ledger writer. Both the answer
+  and the last word are less the points of the card's gifts refunded here that the portal's answer still counts
+  (``pointsync.refunded_since``, read from this kiosk's ledger on a read-only connection of the desk's own:
+  docs/points.md, "A refund at the same kiosk");
 - the pools: those of the pushed config this kiosk applied, re-read at each exchange (a new config with new
   allocations counts at once);
 - the areas: the projects of the running config, read at each exchange (a project a push added has its area
@@ -27,6 +30,25 @@ log = logging.getLogger(__name__)
 
 def points_desk(cfg: Any) -> PointsDesk:
     uploader: list[Any] = []
+    reader: list[Any] = []  # a read-only engine on this kiosk's ledger, made at the first refund check
+
+    def refunded(hexes: list[str], covers: pointsync.Covers | None) -> int:
+        if covers is None:
+            return 0
+        if not reader:
+            from kiosk.ledger.store import read_only_engine
+
+            reader.append(read_only_engine(cfg.ledger_path))
+        return pointsync.refunded_since(reader[0], hexes, covers)
+
+    def last_word(token: DonorToken) -> int:
+        hexes = hexes_of(token)
+        try:
+            allotted, covers = pointsync.kept(cfg.data_dir, hexes)
+            return max(0, allotted - refunded(hexes, covers))
+        except Exception as exc:  # noqa: BLE001 - the ledger unreadable here: nothing to spend (fail closed)
+            log.error("points: the kept word could not be checked against this kiosk's refunds (%s)", exc)
+            return 0
 
     def ask(token: DonorToken, spent: int) -> tuple[int, int | None]:
         hexes = hexes_of(token)
@@ -36,16 +58,16 @@ def points_desk(cfg: Any) -> PointsDesk:
 
                 uploader.append(Uploader.from_config(cfg, timeout=(2.0, 3.0)))
             answer = pointsync.ask(uploader[0], token, hexes, spent)
-            return answer["allotted"], answer["balance"]
+            less = refunded(hexes, pointsync.kept(cfg.data_dir, hexes)[1])  # what the answer just kept covers
+            return max(0, answer["allotted"] - less), answer["balance"]  # the balance: as the portal knows it
         except Exception as exc:  # noqa: BLE001 - offline or refused: the last word stands (fail closed)
             log.info("points: the portal did not answer (%s); using its last word", exc)
-            return pointsync.last_word(cfg.data_dir, hexes), None
+            return last_word(token), None
 
     def pools() -> list[PoolTerms]:
         return pools_for(load_applied(cfg.data_dir), cfg.kiosk.id)
 
-    return PointsDesk(ask=ask, last_word=lambda t: pointsync.last_word(cfg.data_dir, hexes_of(t)), pools=pools,
-                      areas=_LiveAreas(cfg))
+    return PointsDesk(ask=ask, last_word=last_word, pools=pools, areas=_LiveAreas(cfg))
 
 
 class _LiveAreas(Mapping[str, str]):

@@ -16,6 +16,15 @@ the portal has already handed those points to this kiosk, so the kiosk keeps the
 shows it and a spend is checked against it, and the file is left as it was (the atomic write leaves no half of
 it) until a later answer can be written. A restart before then forgets the answer: the file's older word stands,
 which is what the kiosk would have had offline (docs/points.md, "A full disk").
+
+A gift refunded at this kiosk (staff's refund writes a ``void`` into its ledger) after the portal answered still
+counts in that answer until the void reaches the portal and the kiosk asks again. So each answer is kept with
+how far this kiosk's ledger had gone when it was given (docs/points.md, "A refund at the same kiosk"): ``lo``, what
+the portal had acknowledged holding before the ask (``sync-state.json``), and ``hi``, this ledger's size when the
+answer came. The portal's answer counted no gift after ``hi`` and every void up to ``lo``; so the points of the
+card's gifts up to ``hi`` voided after ``lo`` (:func:`refunded_since`) are taken off the word here, and once a later
+answer covers the void (its ``lo`` is past it) they are not taken off again. An answer kept by an older release has
+no such marks: it counts as it did then (nothing taken off).
 """
 
 from __future__ import annotations
@@ -34,55 +43,91 @@ log = logging.getLogger(__name__)
 
 FILE = "points-allotted.json"
 
+MARKS = "ledger_seq"
+"""The file's key for what each answer covers: ``{token: [lo, hi]}`` beside the answers ``{token: points}``. Not
+a number, so a release before it reads the answers and leaves the marks out (and writes none back)."""
+
+Covers = tuple[int, int]
+"""(``lo``, ``hi``): the ledger seqs an answer is known to count every void up to, and no gift after."""
 
 # What the file should hold but could not be written, per data dir: the whole of it, newer than the file.
-_unwritten: dict[Path, dict[str, int]] = {}
+_unwritten: dict[Path, tuple[dict[str, int], dict[str, Covers]]] = {}
 _lock = threading.Lock()
 
 
-def _load(data_dir: Path) -> dict[str, int]:
+def _load(data_dir: Path) -> tuple[dict[str, int], dict[str, Covers]]:
+    """The kept answers and what each covers (an answer kept without marks has none)."""
     with _lock:
         pending = _unwritten.get(Path(data_dir).absolute())
     if pending is not None:
-        return dict(pending)
+        return dict(pending[0]), dict(pending[1])
     path = Path(data_dir) / FILE
     try:
         raw = json.loads(path.read_text("utf-8"))
+        if not isinstance(raw, dict):
+            raise ValueError("not an object")
     except FileNotFoundError:
-        return {}
+        return {}, {}
     except (OSError, ValueError) as exc:  # unreadable: spend nothing from it rather than guess
         log.error("%s is unreadable (%s); no card may spend points here until the portal answers again", path, exc)
-        return {}
-    return {k: v for k, v in raw.items() if isinstance(k, str) and isinstance(v, int) and v >= 0}
+        return {}, {}
+    held = {k: v for k, v in raw.items() if isinstance(k, str) and isinstance(v, int) and v >= 0}
+    marks = raw.get(MARKS)
+    covers = {k: (int(v[0]), int(v[1])) for k, v in (marks.items() if isinstance(marks, dict) else ())
+              if k in held and isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) for x in v)}
+    return held, covers
+
+
+def kept(data_dir: Path, hexes: Sequence[str]) -> tuple[int, Covers | None]:
+    """The portal's last answer for the card (``hexes``: its tokens) and the ledger seqs it covers (None: kept by an
+    older release, which did not say). :func:`remember` keeps one per card; a file written before it did may hold
+    answers under two of its tokens, of which the larger was the newer."""
+    held, covers = _load(data_dir)
+    words = [(held[h], h) for h in hexes if h in held]
+    if not words:
+        return 0, None
+    best = max(w for w, _ in words)
+    marks = [covers.get(h) for w, h in words if w == best]
+    if any(m is None for m in marks):
+        return best, None
+    # Two tokens holding the same word (a file of an older release): the lower marks take off more, never less.
+    return best, (min(m[0] for m in marks if m), min(m[1] for m in marks if m))
 
 
 def last_word(data_dir: Path, hexes: list[str]) -> int:
-    """The portal's last answer for the card (``hexes``: its tokens). :func:`remember` keeps one per card; a file
-    written before it did may hold answers under two of its tokens, of which the larger was the newer."""
-    held = _load(data_dir)
-    return max((held.get(h, 0) for h in hexes), default=0)
+    """The portal's last answer for the card (``hexes``: its tokens), as kept (see :func:`kept`)."""
+    return kept(data_dir, hexes)[0]
 
 
-def remember(data_dir: Path, hex_: str, allotted: int, hexes: Sequence[str] = ()) -> None:
+def remember(data_dir: Path, hex_: str, allotted: int, hexes: Sequence[str] = (), covers: Covers | None = None) -> None:
     """Keep ``allotted`` as the card's last word under its token ``hex_``, dropping what is kept under its other
-    tokens ``hexes`` (the answer covers them all)."""
+    tokens ``hexes`` (the answer covers them all). ``covers``: the ledger seqs (``lo``, ``hi``) the answer counts
+    (see the module's doc); None keeps it without them, as an older release did."""
     key = Path(data_dir).absolute()
-    held = _load(data_dir)
+    held, marks = _load(data_dir)
     others = [h for h in hexes if h != hex_ and h in held]
     with _lock:
         behind = key in _unwritten  # the file is older than what is held: write even an unchanged answer
-    if held.get(hex_) == allotted and not others and not behind:
+    if held.get(hex_) == allotted and marks.get(hex_) == covers and not others and not behind:
         return
     for h in others:
         del held[h]
+        marks.pop(h, None)
     held[hex_] = allotted
+    if covers is None:
+        marks.pop(hex_, None)
+    else:
+        marks[hex_] = covers
+    doc: dict[str, object] = dict(held)
+    if marks:
+        doc[MARKS] = {h: list(m) for h, m in marks.items()}
     try:
-        write_atomic(Path(data_dir) / FILE, json.dumps(held, sort_keys=True).encode())
+        write_atomic(Path(data_dir) / FILE, json.dumps(doc, sort_keys=True).encode())
     except OSError as exc:
         # The portal has handed these points to this kiosk already: losing its answer here would leave them
         # spendable nowhere (other kiosks cannot have them) and show the citizen an older word. Kept in memory.
         with _lock:
-            _unwritten[key] = held
+            _unwritten[key] = (held, marks)
         log.error("points: %s could not be written (%s); the portal's answer is kept in memory until it can be",
                   Path(data_dir) / FILE, exc.strerror or exc)
         return
@@ -101,12 +146,45 @@ def ask(uploader: Any, token: DonorToken, hexes: list[str], spent: int | None = 
     if spent is not None:
         doc["spent"] = spent
     body = json.dumps(doc).encode()
+    lo = _acknowledged(uploader)  # before the ask: the portal held at least this much of the ledger when it answered
     status, data, resp = uploader._call("POST", f"/api/v1/kiosks/{uploader.kiosk_id}/points/allot", body)
     if status != 200 or not isinstance(data, dict) or not isinstance(data.get("allotted"), int) \
             or data["allotted"] < 0:
         raise uploader._fail(status, data, resp)
-    remember(uploader_data_dir(uploader), token.hex, data["allotted"], hexes)
+    hi = uploader.source.size()  # after the answer: the portal held at most this much
+    remember(uploader_data_dir(uploader), token.hex, data["allotted"], hexes, (lo, hi))
     return {"allotted": data["allotted"], "balance": int(data.get("balance", 0))}
+
+
+def _acknowledged(uploader: Any) -> int:
+    """What the portal last acknowledged holding of this ledger, read from ``sync-state.json`` now (the sync thread
+    saves it after each round; the uploader that asks is not the one that uploads). 0 when the file cannot say:
+    then every local void counts as one the portal has not seen (fail closed)."""
+    from kiosk.sync.uploader import SyncState
+
+    state = SyncState.load(Path(uploader.state_path))
+    return max(0, int(state.accepted_through_seq)) if state.unreadable is None else 0
+
+
+def refunded_since(engine: Any, hexes: Sequence[str], covers: Covers | None) -> int:
+    """Points of the card's gifts (``hexes``: its tokens) that an answer covering ``covers`` may still count though
+    this ledger has voided them: gifts up to ``hi`` whose void comes after ``lo``. ``engine``: a reader of this
+    kiosk's ledger (``kiosk.ledger.store.read_only_engine``). One indexed read of the voids after ``lo`` (a kiosk
+    writes a few a month). 0 for an answer without marks (kept by an older release)."""
+    if covers is None or not hexes:
+        return 0
+    from sqlalchemy import func, select
+
+    from kiosk.ledger.schema import entries
+
+    lo, hi = covers
+    void, gift = entries.alias("v"), entries.alias("d")
+    q = (select(func.coalesce(func.sum(gift.c.points), 0))
+         .select_from(void.join(gift, gift.c.seq == void.c.ref_seq))
+         .where(void.c.type == "void", void.c.seq > lo, gift.c.type == "donation", gift.c.seq <= hi,
+                gift.c.donor.in_(list(hexes))))
+    with engine.connect() as conn:
+        return int(conn.execute(q).scalar_one())
 
 
 def uploader_data_dir(uploader: Any) -> Path:
