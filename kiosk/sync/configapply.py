@@ -49,12 +49,18 @@ def load_applied(data_dir: str | os.PathLike) -> dict[str, Any] | None:
 
 class ConfigApplier:
     def __init__(self, data_dir: Path, writer: LedgerWriter | None = None,
-                 on_config: Callable[[dict[str, Any]], None] | None = None):
+                 on_config: Callable[[dict[str, Any]], None] | None = None,
+                 check: Callable[[dict[str, Any]], object] | None = None):
         self.data_dir = data_dir
         self.media_dir = data_dir / "media"
         self.writer = writer
         """None: not the ledger's writer, stage only."""
         self.on_config = on_config
+        self.check = check
+        """Raises for a document (valid as a pushed config) that this kiosk cannot run: the kiosk's own config with
+        the document laid over it (kiosk/sync/adopt.py ``overlay``) fails the kiosk's checks, e.g. a preset above the
+        kiosk's own ``max_per_transaction_yen`` in a document of an older portal, which does not carry one. Run
+        before anything is fetched, written or recorded; None: not checked."""
         held = load_applied(data_dir)
         self._told: tuple[Any, Any] | None = (held.get("version"), held.get("digest")) if held else None
         """(version, digest) of the pushed config the running kiosk was last told of: the one it started with
@@ -91,6 +97,12 @@ class ConfigApplier:
         norm = configdoc.normalised(cfg)
         if configdoc.digest(norm) != dig:
             raise ConfigApplyError(f"config v{version}: digest does not match its content", "damaged")
+        if self.check is not None:
+            try:
+                self.check(norm)
+            except Exception as exc:  # noqa: BLE001 - pydantic's or the kiosk's own checks: refused, nothing written
+                raise ConfigApplyError(f"config v{version} cannot be used on this kiosk: "
+                                       f"{' '.join(str(exc).split())[:300]}") from None
         for item in cfg.playlist:
             path = self.media_dir / item.sha256
             if path.exists() and hashlib.sha256(path.read_bytes()).hexdigest() == item.sha256:

@@ -450,7 +450,7 @@ class Uploader:
                  on_config: Callable[[dict[str, Any]], None] | None = None,
                  payment_health: Callable[[], dict[str, str]] | None = None,
                  pepper_path: str | os.PathLike | None = None, pepper: Any = None,
-                 reuse_idle_s: float = REUSE_IDLE_S):
+                 reuse_idle_s: float = REUSE_IDLE_S, check_config: Callable[[dict[str, Any]], object] | None = None):
         self.kiosk_id = kiosk_id
         self.pepper_path = Path(pepper_path) if pepper_path else None
         """Where the city's pepper is adopted into (kiosk/sync/peppersync.py); None: this uploader does not."""
@@ -494,7 +494,9 @@ class Uploader:
         self.offset_s = 0.0  # portal clock minus ours, learned from every answer
         self._source: LedgerSource | None = None
         # ``writer``: the ledger's LedgerWriter when this process may record pushed configs, else None (stage).
-        self.applier = ConfigApplier(Path(data_dir) if data_dir else self.state_path.parent, writer, on_config)
+        # ``check_config``: raises for a pushed config this kiosk cannot run (ConfigApplier.check; from_config's).
+        self.applier = ConfigApplier(Path(data_dir) if data_dir else self.state_path.parent, writer, on_config,
+                                     check_config)
 
     @classmethod
     def from_config(cls, cfg: Any, *, writer: Any = None, portal_url: str = "", **kw: Any) -> Uploader:
@@ -511,10 +513,17 @@ class Uploader:
         if not portal_url and cfg.portal.url and url.rstrip("/") != cfg.portal.url.rstrip("/"):
             log.warning("enrolled with %s; [portal] url says %s: using %s (`kiosk enroll --portal URL --code CODE` "
                         "moves the kiosk)", url, cfg.portal.url, url)
+        def runnable(pushed: dict[str, Any]) -> object:
+            """This kiosk's config with the pushed document laid over it, as `kiosk run` adopts it: raises when the
+            kiosk cannot run it (checked before the document is written or recorded: ConfigApplier.check)."""
+            from kiosk.sync.adopt import overlay  # the config's models: only when a new document arrives
+
+            return overlay(cfg, pushed)
+
         up = cls(kiosk_id=cfg.kiosk.id, signing_key=keys.load_private(cfg.private_key_path),
                  ledger_path=cfg.ledger_path, state_path=state_path,
                  portal_url=url, writer=writer, data_dir=cfg.data_dir,
-                 **{"pepper_path": cfg.pepper_path, **kw})
+                 **{"pepper_path": cfg.pepper_path, "check_config": runnable, **kw})
         up.previous_key_path = cfg.private_key_path.with_name(cfg.private_key_path.name + ".previous")
         return up
 
@@ -791,6 +800,11 @@ class Uploader:
         resp.close()  # back to the pool (read whole): kept alive for the next request
         return content
 
+    def local_save_error(self, exc: OSError) -> SyncError:
+        """A round that could not save ``sync-state.json`` (a full or read-only disk). The portal keeps what it
+        acknowledged (the next heartbeat says so), so nothing is lost: reported (``local_save``) and retried."""
+        return SyncError(f"cannot write {self.state_path.name}: {exc.strerror or exc}", kind="local_save")
+
     def _mismatch(self, message: str) -> SyncError:
         """This ledger forks from the portal's copy (:data:`LEDGER_MISMATCH`): recorded in the sync state, and a
         permanent error (no retry can mend it)."""
@@ -936,7 +950,12 @@ class Uploader:
         if ans["config_version"] > self.state.config_applied:
             self._pull_config(ans["config_version"])
         target = src.size()
-        self._note(accepted, cp_ack, target)
+        try:
+            self._note(accepted, cp_ack, target)
+        except OSError as exc:
+            # A full or read-only disk. The file is a report, never where an upload resumes from (below), so the
+            # gifts still go to the portal; the round's end saves again and, failing, says why (local_save).
+            log.error("sync: cannot save %s before the upload, uploading anyway: %s", self.state_path.name, exc)
         # A batch carries the newest checkpoint note the portal can open once it holds the batch: one signed by a
         # key the chain announces at or before the batch's end. After a re-key with a backlog longer than a batch,
         # the newest note is signed by the new key, which the portal learns only from the key_change entry;
@@ -1050,6 +1069,9 @@ class Uploader:
             return refuse(str(exc), "disk")
         except LedgerError as exc:
             return refuse(str(exc), "other")
+        except Exception as exc:  # noqa: BLE001 - e.g. the running kiosk's on_config: never a reason to stop uploads
+            log.exception("config push")
+            return refuse(f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}", "other")
         self.state.extra.pop("config_error", None)
         self.state.extra.pop(CONFIG_REFUSED, None)
         if result in ("applied", "unchanged"):
@@ -1080,12 +1102,10 @@ class Uploader:
                 log.warning("sync: %s", exc)
                 raise
             except OSError as exc:
-                # A full or read-only disk: sync-state.json cannot be saved. The portal keeps what it
-                # acknowledged (the next heartbeat says so), so nothing is lost: report it and retry.
-                msg = f"cannot write {self.state_path.name}: {exc.strerror or exc}"
-                self.state.last_error, self.state.last_error_kind = msg, "local_save"
-                log.error("sync: %s", msg)
-                raise SyncError(msg, kind="local_save") from None
+                err = self.local_save_error(exc)
+                self.state.last_error, self.state.last_error_kind = str(err), err.kind
+                log.error("sync: %s", err)
+                raise err from None
 
         def classify(exc: Exception) -> Transient | None:
             if not isinstance(exc, SyncError) or exc.permanent:
@@ -1150,6 +1170,11 @@ class BackgroundSync:
         except SyncError as exc:
             up.state.last_error, up.state.last_error_kind = str(exc), exc.kind
             raise
+        except OSError as exc:  # the kiosk's own disk, full or read-only: said so, not as an internal error
+            err = up.local_save_error(exc)
+            log.error("sync: %s", err)
+            up.state.last_error, up.state.last_error_kind = str(err), err.kind
+            raise err from None
         except Exception as exc:  # noqa: BLE001 - the thread must survive anything and say what happened
             log.exception("sync thread")
             up.state.last_error, up.state.last_error_kind = f"internal: {exc}", "other"
