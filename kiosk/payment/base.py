@@ -27,7 +27,9 @@ Subclass :class:`PaymentTerminal` and map the provider's API onto two calls:
 Square's Terminal API is the real example (:mod:`kiosk.payment.square`): a
 Terminal checkout with the e-money payment type ``FELICA_TRANSPORTATION_GROUP``
 (the transit family) and the request's ``idempotency_key``; lookup re-sends the
-identical create, which returns the same checkout. Several providers' terms
+identical create while Square surely still holds the key, which returns the same
+checkout, and past that searches the terminal's checkouts instead of creating
+again. Several providers' terms
 require staff to be present for e-money payments (docs/payment.md).
 """
 

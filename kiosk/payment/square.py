@@ -28,13 +28,19 @@ charge(amount, idem)
     something else is asked again like an unreadable one, never acted on.
 
 lookup(idem), after a crash or an ``unknown``
-    No journal row: the create was never sent, so ``not_found``. Otherwise re-send
-    the identical create (the same checkout comes back, or, if the first create
-    never reached Square, the one and only checkout for that key is made now),
-    then follow it. A checkout still PENDING is canceled first: the kiosk that
-    asked for it has restarted or given up, so nobody is looking at a screen for
-    it. An IN_PROGRESS one is followed (a donor is tapping right now); not final
-    within ``answer_grace_s`` (``brief``, the retry between donors: within
+    No journal row: the create was never sent, so ``not_found``. A journaled
+    checkout id: GetTerminalCheckout. No id (the create's answer was lost) and the
+    create younger than :data:`IDEM_KEPT_S`: re-send the identical create (the same
+    checkout comes back, or, if the first create never reached Square, the one and
+    only checkout for that key is made now). Older (Square may have forgotten the
+    key, and the same create would make a second checkout): never created again;
+    SearchTerminalCheckouts on the device from when the create was journaled finds
+    the checkout it made (the same reference, sum, note and payment type), or shows
+    that the create never reached Square (``not_found``). Then follow it. A
+    checkout still PENDING is canceled first: the kiosk that asked for it has
+    restarted or given up, so nobody is looking at a screen for it. An
+    IN_PROGRESS one is followed (a donor is tapping right now); not final within
+    ``answer_grace_s`` (``brief``, the retry between donors: within
     :data:`BRIEF_LOOKUP_S`) raises :class:`TerminalUnavailable`, so the intent
     stays open and is asked about again later. A completed payment is never lost
     and there is never a second checkout for one intent.
@@ -58,6 +64,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -95,6 +102,20 @@ money, when it names more than one; then the gift is recorded as ``checkout:<id>
 TOOK_MONEY = ("APPROVED", "COMPLETED")
 """A Square payment's statuses that mean the donor's money was taken (FAILED and CANCELED took none; PENDING has
 not yet)."""
+IDEM_KEPT_S = 6 * 3600.0
+"""How old an intent's create may be for :meth:`SquareTerminal.lookup` to re-send it under the same idempotency
+key. Square keeps idempotency keys for a limited time and publishes no figure (a day is the usual one, and Square's
+own staff ask "what is the longest delay you need between the request and a retry"); a create repeated after Square
+forgot its key makes a *second* checkout, which the donor never asked for, while the first may have been paid. Six
+hours is a quarter of a day: margin for a shorter retention than the usual day and for a kiosk clock that was off,
+and still far longer than any ordinary retry (a restart, the retry between donors: seconds to minutes). Past it,
+lookup searches for the checkout instead (:meth:`SquareTerminal._search`): a search never makes one."""
+SEARCH_MARGIN_S = 3600.0
+"""How far before the journaled time of a create :meth:`SquareTerminal._search` starts looking: room for a kiosk
+clock that was ahead of Square's when the create was written."""
+CHECKOUTS_KEPT_S = 29 * 86400.0
+"""Square keeps Terminal checkouts searchable for 30 days: a create journaled longer ago than this cannot be shown
+never to have reached Square, so its intent stays open (and the log says to look on the Square Dashboard)."""
 BRIEF_LOOKUP_S = 2.0
 """How long a ``lookup(brief=True)`` (the retry between donors) follows a checkout that is not final: a glance. A
 checkout still in progress then stays open for the next retry instead of holding the kiosk for ``answer_grace_s``
@@ -110,6 +131,28 @@ _JOURNAL = (
     "CREATE TABLE IF NOT EXISTS refunds (idem TEXT PRIMARY KEY, payment_id TEXT NOT NULL, amount_yen INTEGER NOT NULL,"
     " refund_id TEXT, status TEXT, created_ms INTEGER NOT NULL)",
 )
+_JOURNAL_ADDED = {"boot_id": "TEXT", "created_mono_ms": "INTEGER"}
+"""Columns of ``checkouts`` added after the first release (NULL in a row an older kiosk wrote): the boot and the
+since-boot time the create was journaled in, so a lookup in the same boot measures its age without trusting the
+wall clock (a Raspberry Pi has no RTC: until NTP syncs, its wall clock may be days behind)."""
+
+
+def boot_id() -> str:
+    """This boot's id (Linux: ``/proc/sys/kernel/random/boot_id``; "" where there is none)."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text("ascii").strip()
+    except OSError:
+        return ""
+
+
+@dataclass(frozen=True)
+class Journaled:
+    """When an intent's create was journaled: wall ms, and (rows since :data:`_JOURNAL_ADDED`) the boot and its
+    since-boot ms."""
+
+    wall_ms: int
+    boot_id: str | None
+    mono_ms: int | None
 
 
 class SquareSetupError(TerminalSetupError):
@@ -184,6 +227,27 @@ def _check_checkout(co: Any, body: dict[str, Any], checkout_id: str | None) -> A
     return co
 
 
+def _same_request(co: Any, body: dict[str, Any]) -> bool:
+    """Whether the checkout ``co`` (a search's answer) is what the create ``body`` asked for: its reference, sum,
+    currency, note, payment type and device (a field Square's answer leaves out is not compared)."""
+    money = getattr(co, "amount_money", None)
+    want = body["amount_money"]
+    if (getattr(money, "amount", None), str(getattr(money, "currency", None))) != (want["amount"], want["currency"]):
+        return False
+    if getattr(co, "reference_id", None) != body.get("reference_id") or (getattr(co, "note", None) or "") != (
+            body.get("note") or ""):
+        return False
+    ptype = getattr(co, "payment_type", None)
+    device = getattr(getattr(co, "device_options", None), "device_id", None)
+    return ((ptype is None or str(ptype) == body.get("payment_type", "CARD_PRESENT"))
+            and (device is None or device == body["device_options"]["device_id"]))
+
+
+def _rfc3339(wall_ms: int) -> str:
+    """``wall_ms`` as Square writes times: RFC 3339 in UTC, milliseconds."""
+    return datetime.fromtimestamp(wall_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 def _check_refund(refund: Any, payment_id: str, amount_yen: int, refund_id: str | None = None) -> Any:
     """``refund`` if it is a refund of ``payment_id`` for ``amount_yen`` JPY (and ``refund_id`` when it is
     known). Raises :class:`_WrongAnswer`."""
@@ -246,8 +310,10 @@ def _nothing_created(exc: _Refused) -> bool:
 class SquareJournal:
     """The adapter's own durable record: each create body before it is sent, then Square's answers."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, clock: Clock | None = None, boot: str | None = None):
         self.path = Path(path)
+        self._clock = clock or SystemClock()
+        self._boot = boot_id() if boot is None else boot
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -256,6 +322,10 @@ class SquareJournal:
         self._db.execute("PRAGMA busy_timeout=5000")
         for stmt in _JOURNAL:
             self._db.execute(stmt)
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(checkouts)")}
+        for col, kind in _JOURNAL_ADDED.items():  # a journal an older kiosk made: still loads, rows keep NULL
+            if col not in have:
+                self._db.execute(f"ALTER TABLE checkouts ADD COLUMN {col} {kind}")
 
     def body(self, idem: str) -> dict[str, Any] | None:
         row = self._one("SELECT body FROM checkouts WHERE idem = ?", idem)
@@ -265,12 +335,19 @@ class SquareJournal:
         row = self._one("SELECT checkout_id FROM checkouts WHERE idem = ?", idem)
         return None if row is None else row[0]
 
+    def journaled(self, idem: str) -> Journaled | None:
+        """When the create of ``idem`` was first journaled (just before it was first sent)."""
+        row = self._one("SELECT created_ms, boot_id, created_mono_ms FROM checkouts WHERE idem = ?", idem)
+        return None if row is None else Journaled(int(row[0]), row[1], row[2])
+
     def put(self, idem: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Record the body for ``idem`` (the first one wins: a retry re-sends exactly what was sent)."""
-        now = time.time_ns() // 1_000_000
+        """Record the body for ``idem`` (the first one wins: a retry re-sends exactly what was sent), with when."""
+        now = self._clock.wall_ms()
         with self._lock:
-            self._db.execute("INSERT OR IGNORE INTO checkouts (idem, body, created_ms, updated_ms) VALUES (?,?,?,?)",
-                             (idem, json.dumps(body, sort_keys=True, ensure_ascii=False), now, now))
+            self._db.execute("INSERT OR IGNORE INTO checkouts (idem, body, created_ms, updated_ms, boot_id,"
+                             " created_mono_ms) VALUES (?,?,?,?,?,?)",
+                             (idem, json.dumps(body, sort_keys=True, ensure_ascii=False), now, now, self._boot,
+                              self._clock.mono_ms()))
         found = self.body(idem)
         assert found is not None
         return found
@@ -286,8 +363,7 @@ class SquareJournal:
             self._db.execute(
                 "UPDATE checkouts SET checkout_id = ?, status = ?, payment_id = ?, cancel_reason = ?, updated_ms = ?"
                 " WHERE idem = ?",
-                (checkout.id, checkout.status, payment_id, _reason(checkout),
-                 time.time_ns() // 1_000_000, idem))
+                (checkout.id, checkout.status, payment_id, _reason(checkout), self._clock.wall_ms(), idem))
 
     def rows(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -345,7 +421,8 @@ class SquareTerminal(PaymentTerminal):
                  answer_grace_s: int = 30, poll_interval_ms: int = 1000, request_timeout_s: float = 10.0,
                  note: str = "", reference_prefix: str = "", clock: Clock | None = None,
                  backoff: Backoff = SQUARE_BACKOFF,
-                 rng: random.Random | None = None, on_live: Callable[[SquareLive], None] | None = None):
+                 rng: random.Random | None = None, on_live: Callable[[SquareLive], None] | None = None,
+                 boot: str | None = None):
         if not device_id:
             raise SquareSetupError("no Square Terminal is paired: run `kiosk payment pair` (docs/payment.md)")
         self.location_id = location_id
@@ -362,7 +439,7 @@ class SquareTerminal(PaymentTerminal):
         self.on_live = on_live
         self._http = httpx.Client(timeout=request_timeout_s)
         self.client = Square(base_url=base_url.rstrip("/"), token=token, httpx_client=self._http)
-        self.journal = SquareJournal(journal)
+        self.journal = SquareJournal(journal, self._clock, boot)
         self._cancel = threading.Event()
         self.live = SquareLive()
         self._device_check: tuple[str, str, float] | None = None
@@ -712,8 +789,17 @@ class SquareTerminal(PaymentTerminal):
         until = self._clock.monotonic() + (BRIEF_LOOKUP_S if brief else max(self.answer_grace_s, 5))
         try:
             known = self.journal.checkout_id(idempotency_key)
-            checkout = (self._get(known, body, until) if known else
-                        self._create(idempotency_key, body, until))  # identical create: the same checkout back
+            if known:
+                checkout = self._get(known, body, until)
+            elif self._key_kept(idempotency_key):
+                checkout = self._create(idempotency_key, body, until)  # identical create: the same checkout back
+            else:  # Square may have forgotten the key: the same create could make a second checkout
+                checkout = self._search(idempotency_key, body, until)
+                if checkout is None:
+                    self._set_live(status="IDLE", last_outcome="not_found")
+                    return ChargeResult.not_found()
+        except TerminalUnavailable:
+            raise
         except _Refused as exc:
             raise TerminalUnavailable(f"Square refused the lookup: {exc.detail}") from None
         except _DeadlinePassed:
@@ -728,6 +814,78 @@ class SquareTerminal(PaymentTerminal):
             raise TerminalUnavailable(result.reason or "no final state yet")
         self._set_live(status="IDLE", last_outcome=result.status)
         return result
+
+    def _create_age_s(self, idem: str) -> float | None:
+        """How long ago the create of ``idem`` was journaled; ``None`` when that cannot be told: journaled in
+        another boot (or by an older kiosk) while this kiosk's wall clock is not synchronised (a Raspberry Pi has
+        no RTC: until NTP syncs after a long power cut, its clock may say the create was a minute ago)."""
+        when = self.journal.journaled(idem)
+        if when is None:
+            return None
+        if when.mono_ms is not None and when.boot_id and when.boot_id == self.journal._boot:
+            return (self._clock.mono_ms() - when.mono_ms) / 1000  # the same boot: the clock that never jumps
+        if not self._clock.synced():
+            return None
+        return (self._clock.wall_ms() - when.wall_ms) / 1000
+
+    def _key_kept(self, idem: str) -> bool:
+        """Whether Square surely still holds ``idem``'s idempotency key (:data:`IDEM_KEPT_S`), so the identical
+        create returns the checkout it made. Raises :class:`TerminalUnavailable` when the age cannot be told:
+        the intent stays open until the kiosk's clock is set."""
+        age = self._create_age_s(idem)
+        if age is None:
+            raise TerminalUnavailable("the kiosk's clock is not set yet, so the age of the checkout request cannot "
+                                      "be told; asked again once it is")
+        return 0 <= age < IDEM_KEPT_S
+
+    def _search(self, idem: str, body: dict[str, Any], until: float) -> Any | None:
+        """The checkout the create of ``idem`` made, found with SearchTerminalCheckouts, or ``None`` when Square
+        holds none: the create never reached Square.
+
+        Searched: this device's checkouts created since :data:`SEARCH_MARGIN_S` before the create was journaled
+        (no end: a re-sent create of an earlier lookup made it later), every page. Matched: the same
+        ``reference_id`` (kiosk id and intent seq, unique per gift), sum, currency, note and payment type. Raises
+        :class:`TerminalUnavailable` (the intent stays open) when more than one matches or the create is older
+        than Square keeps checkouts (:data:`CHECKOUTS_KEPT_S`): nothing is then proven either way."""
+        when = self.journal.journaled(idem)
+        assert when is not None
+        if self._clock.wall_ms() - when.wall_ms > CHECKOUTS_KEPT_S * 1000:
+            log.error("intent %s: its checkout request (reference %s, %s JPY) is older than Square keeps terminal "
+                      "checkouts and its answer was never received: look for it on the Square Dashboard",
+                      idem, body.get("reference_id"), body["amount_money"]["amount"])
+            raise TerminalUnavailable("the checkout request is older than Square keeps checkouts (30 days): "
+                                      "look for it on the Square Dashboard")
+        start = _rfc3339(when.wall_ms - int(SEARCH_MARGIN_S * 1000))
+        query = {"filter": {"device_id": body["device_options"]["device_id"], "created_at": {"start_at": start}},
+                 "sort": {"sort_order": "ASC"}}
+        found: dict[str, Any] = {}
+        cursor: str | None = None
+        pages = 0
+        while True:
+            page: dict[str, Any] = {"query": query, **({"cursor": cursor} if cursor else {})}
+            def search(page: dict[str, Any] = page) -> Any:
+                return self.client.terminal.checkouts.search(**page, request_options=NO_RETRIES)
+
+            resp = self._call(search, until)
+            pages += 1
+            for co in resp.checkouts or []:
+                if _same_request(co, body):
+                    found[co.id] = co
+            cursor = resp.cursor or None
+            if cursor is None:
+                break
+        if len(found) > 1:
+            log.error("intent %s: %d checkouts at Square match its request (%s): left open for staff",
+                      idem, len(found), sorted(found))
+            raise TerminalUnavailable(f"{len(found)} checkouts at Square match the request: cannot tell which")
+        if not found:
+            log.warning("intent %s: its create is older than Square surely keeps idempotency keys, and no checkout "
+                        "at Square matches it (%d page(s) searched since %s): the create never reached Square, "
+                        "nothing was charged", idem, pages, start)
+            return None
+        [checkout] = found.values()
+        log.warning("intent %s: found its checkout %s by search (the create's answer was lost)", idem, checkout.id)
+        return checkout
 
     # --- refunds, pairing, health (staff side) ---------------------------------------------------
     can_refund = True

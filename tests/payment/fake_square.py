@@ -25,6 +25,15 @@ closed: the answer never arrives), ``hold`` (the request waits at the door
 until :meth:`FakeSquare.release`; a killed client's held request is dropped,
 never carried out) and ``hold_after`` (carried out and stored, the answer held
 until released: a client killed meanwhile never gets it).
+
+SearchTerminalCheckouts (``POST /v2/terminals/checkouts/search``) filters by
+``device_id``, ``status`` and ``created_at`` (``start_at``/``end_at``, inclusive;
+without one, Square's default: the last day), pages by :attr:`FakeSquare.page_size`
+with a ``cursor``, and leaves out checkouts older than 30 days, as Square does.
+Square keeps idempotency keys only for a while: with
+:attr:`FakeSquare.forget_keys_after_s` set, a create repeated that long after the
+first makes a new checkout. Times at Square are the ``wall`` clock the fake is
+given (seconds since the epoch; a test moves it with the kiosk's FixedClock).
 """
 
 from __future__ import annotations
@@ -56,8 +65,18 @@ def _err(code: str, detail: str, category: str = "INVALID_REQUEST_ERROR", field:
     return {"errors": [e]}
 
 
-def _iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+def _iso(wall: float | None = None) -> str:
+    when = datetime.now(UTC) if wall is None else datetime.fromtimestamp(wall, UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _parse_time(text: str) -> float:
+    """An RFC 3339 time (Square's format) as seconds since the epoch; ValueError if it is not one."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+CHECKOUTS_KEPT_S = 30 * 86400
+"""Square: "Terminal checkout requests are available for 30 days"."""
 
 
 @dataclass
@@ -88,6 +107,7 @@ class Checkout:
     cancel_reason: str | None = None
     payment_ids: list[str] = field(default_factory=list)
     created_mono: float = 0.0
+    created_wall: float = 0.0
     deadline_s: float = 300.0
     created_at: str = ""
     updated_at: str = ""
@@ -118,8 +138,14 @@ ENDED = ("REJECTED", "FAILED")
 class FakeSquare:
     """The provider's state and the HTTP server in front of it. Use as a context manager."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time):
         self.clock = clock
+        self.wall = wall
+        self.forget_keys_after_s: float | None = None
+        """How long Square remembers an idempotency key (``None``: for ever): a create repeated later than this
+        after the first is a new one, and makes a new checkout."""
+        self.page_size = 100
+        """Checkouts per page of a SearchTerminalCheckouts answer."""
         self.lock = threading.RLock()
         self.checkouts: dict[str, Checkout] = {}  # by id
         self.by_idem: dict[str, str] = {}
@@ -162,7 +188,8 @@ class FakeSquare:
 
     # --- test controls ---------------------------------------------------------------------
     def fault(self, route: str, *faults: Fault) -> None:
-        """Queue faults for ``route``: create, get, cancel, payment_get, refund, refund_get, device_code, device."""
+        """Queue faults for ``route``: create, get, cancel, search, payment_get, refund, refund_get, device_code,
+        device."""
         with self.lock:
             self.faults.setdefault(route, []).extend(faults)
 
@@ -266,12 +293,16 @@ class FakeSquare:
             known = self.by_idem.get(idem)
             if known is not None:
                 co = self.checkouts[known]
-                if co.request != req:
-                    return 400, _err("IDEMPOTENCY_KEY_REUSED", "the key was used with another request")
-                return 200, {"checkout": co.doc()}
-            now = _iso()
+                forgotten = (self.forget_keys_after_s is not None
+                             and self.clock() - co.created_mono >= self.forget_keys_after_s)
+                if not forgotten:
+                    if co.request != req:
+                        return 400, _err("IDEMPOTENCY_KEY_REUSED", "the key was used with another request")
+                    return 200, {"checkout": co.doc()}
+            wall = self.wall()
+            now = _iso(wall)
             co = Checkout(idem, req, "chk_" + uuid.uuid4().hex[:18], created_mono=self.clock(), deadline_s=secs,
-                          created_at=now, updated_at=now, plan=list(self.plan))
+                          created_at=now, updated_at=now, plan=list(self.plan), created_wall=wall)
             self.checkouts[co.id] = co
             self.by_idem[idem] = co.id
             return 200, {"checkout": co.doc()}
@@ -285,6 +316,39 @@ class FakeSquare:
             if co.plan and co.status not in ("COMPLETED", "CANCELED"):
                 self._apply(co, co.plan.pop(0))
             return 200, {"checkout": co.doc()}
+
+    def search_checkouts(self, body: dict) -> tuple[int, dict]:
+        """SearchTerminalCheckouts: filter (device_id, status, created_at), sort, cursor pages."""
+        query = body.get("query") or {}
+        flt = query.get("filter") or {}
+        span = flt.get("created_at") or {}
+        now = self.wall()
+        try:
+            start = _parse_time(span["start_at"]) if span.get("start_at") else now - 86400  # Square's default
+            end = _parse_time(span["end_at"]) if span.get("end_at") else None
+            offset = int(body.get("cursor") or 0)
+        except ValueError:
+            return 400, _err("INVALID_VALUE", "bad created_at or cursor", field="query.filter.created_at")
+        limit = min(int(body.get("limit") or self.page_size), self.page_size)
+        with self.lock:
+            hits = []
+            for co in self.checkouts.values():
+                self._age(co)
+                if now - co.created_wall > CHECKOUTS_KEPT_S or co.created_wall < start:
+                    continue
+                if (end is not None and co.created_wall > end) or (
+                        flt.get("device_id") and co.request["device_options"]["device_id"] != flt["device_id"]):
+                    continue
+                if flt.get("status") and co.status != flt["status"]:
+                    continue
+                hits.append(co)
+            hits.sort(key=lambda c: c.created_wall,
+                      reverse=(query.get("sort") or {}).get("sort_order", "DESC") == "DESC")
+            page = hits[offset:offset + limit]
+            out: dict = {"checkouts": [co.doc() for co in page]}
+            if offset + limit < len(hits):
+                out["cursor"] = str(offset + limit)
+            return 200, out
 
     def cancel_checkout(self, cid: str) -> tuple[int, dict]:
         with self.lock:
@@ -373,6 +437,8 @@ class FakeSquare:
         parts = path.strip("/").split("/")
         if method == "POST" and parts == ["v2", "terminals", "checkouts"]:
             return "create", lambda: self.create_checkout(body)
+        if method == "POST" and parts == ["v2", "terminals", "checkouts", "search"]:
+            return "search", lambda: self.search_checkouts(body)
         if method == "GET" and parts[:3] == ["v2", "terminals", "checkouts"] and len(parts) == 4:
             return "get", lambda: self.get_checkout(parts[3])
         if method == "POST" and parts[:3] == ["v2", "terminals", "checkouts"] and parts[4:] == ["cancel"]:
