@@ -143,6 +143,16 @@ SYNC_ERRORS: dict[str, tuple[str, str]] = {
 """Kind of the uploader's last error -> (what happened, what to do), in English: what `kiosk status` prints and
 the msgids the menu says in the staff's language (``kiosk.staff.menu.status_text``)."""
 
+PAYMENT_SETUP_HINT = ("The payment service refused this kiosk's payment settings (the access token, or the "
+                      "pairing of the payment terminal). Checking cables will not fix it, and card donations cannot "
+                      "be taken until it is fixed. Ask the person who set up the kiosk to check the settings: "
+                      "`kiosk doctor` shows which one is wrong, `kiosk payment pair` pairs the terminal again, and "
+                      "`kiosk payment test` checks the result.")
+"""What to do when the payment terminal's state is ``error``: the provider refused its setup (Square: a token
+refused, a device not paired, a location that does not match; ``SquareLive.setup_error``), which donors see as
+"temporarily unavailable". The English `kiosk status` prints, and the msgid the menu says in the staff's language
+(``kiosk.staff.menu.status_text``)."""
+
 PORTAL_UNREACHED = frozenset({"network", "portal_busy"})
 """Kinds that say the portal could not be reached or did not answer: the only ones for which the status page says
 "portal unreachable" (:func:`portal_reached`)."""
@@ -243,9 +253,12 @@ def status_items(x: StatusInputs, limits: StatusSection | None = None) -> list[S
 
     levels: dict[str, Level] = {"ready": "green", "busy": "green", "offline": "red", "error": "red"}
     pay = levels.get(x.payment_state or "", "yellow")
+    # "error" is the provider refusing the setup (Square: the token, the device's pairing, the location): no cable
+    # fixes that. Cables are for a terminal or service that does not answer ("offline") or has not said ("unknown").
     add(StatusItem("payment", pay,
                    (x.payment_state or "unknown") + (f": {x.payment_detail}" if x.payment_detail else ""),
-                   "" if pay == "green" else "check the payment terminal's power and cable"))
+                   "" if pay == "green" else PAYMENT_SETUP_HINT if x.payment_state == "error"
+                   else "check the payment terminal's power and cable"))
 
     if not x.portal_configured:
         add(StatusItem("network", "green", "offline kiosk (no portal configured)"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from kiosk.ops.status import SYNC_ERRORS, StatusItem, error_kind, measured
+from kiosk.ops.status import PAYMENT_SETUP_HINT, SYNC_ERRORS, StatusItem, error_kind, measured
 
 Tr = Callable[[str], str]
 NTr = Callable[[str, str, int], str]
@@ -79,6 +79,7 @@ PHRASES: tuple[tuple[str, str], ...] = (
     (r"check the reader's USB cable", "Check the reader's USB cable."),
     (r"run `kiosk doctor` for the exact fix", "Run `kiosk doctor` on the kiosk for the exact fix."),
     (r"check the payment terminal's power and cable", "Check the payment terminal's power and cable."),
+    (re.escape(PAYMENT_SETUP_HINT), PAYMENT_SETUP_HINT),  # the provider refused the setup: not the cables
     (r"check the LAN cable or Wi-Fi", "Check the LAN cable or Wi-Fi."),
     (r"the portal may be down; entries wait", "The portal may be down. Donations are kept on the kiosk."),
     (r"enroll the kiosk \(see `kiosk doctor`\)", "Enroll the kiosk (`kiosk doctor` shows how)."),
