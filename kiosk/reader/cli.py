@@ -1,7 +1,10 @@
 """``kiosk reader probe``: wait for taps and print what each card says.
 
 The IDm is printed only with ``--show-idm`` (for matching a card to a
-complaint at the desk); everything else shows the donor token.
+complaint at the desk); everything else shows the donor token. The card's
+trips (the days its holder travelled, the balance after each) only with
+``--show-trips``: by default the probe says how many it read, which is what a
+reader check needs (docs/readers.md, "Privacy rule").
 """
 
 from __future__ import annotations
@@ -27,13 +30,17 @@ def register(subparsers: Any) -> None:
     sub = reader.add_subparsers(dest="reader_command", metavar="COMMAND", required=True)
     probe = sub.add_parser(
         "probe",
-        help="wait for taps and print family, balance, last trips and read time",
-        description="Wait for taps and print each card's family, balance, last trips and read time. "
+        help="wait for taps and print family, balance, read time and how many trips could be read",
+        description="Wait for taps and print each card's family, balance, read time and how many of its trips "
+        "could be read (the trips themselves with --show-trips). "
         "Without --config the simulated reader is used with a throwaway pepper.",
     )
     probe.add_argument("--config", metavar="FILE", help="kiosk config (needed for real readers, to find the pepper)")
     probe.add_argument("--backend", choices=("nfcpy", "pcsc", "sim"), help="override [reader] backend")
     probe.add_argument("--show-idm", action="store_true", help="also print the raw card IDm (never stored or logged)")
+    probe.add_argument("--show-trips", action="store_true",
+                       help="also print the card's last trips (days and balances: the card holder's travel; "
+                            "by default only how many were read)")
     probe.add_argument("--count", type=int, metavar="N", help="stop after N taps (exit 1 if --timeout comes first)")
     probe.add_argument("--timeout", type=float, metavar="S", help="stop after S seconds")
     probe.add_argument("--sim-socket", metavar="ADDR",
@@ -46,7 +53,8 @@ def _yen(v: int | None) -> str:
     return "balance unreadable" if v is None else f"¥{v:,}"
 
 
-def format_event(event: ReaderEvent, taps: int, idm_by_token: dict[str, bytes] | None = None) -> str:
+def format_event(event: ReaderEvent, taps: int, idm_by_token: dict[str, bytes] | None = None,
+                 show_trips: bool = False) -> str:
     if isinstance(event, CardPresented):
         r = event.record
         kind = f"{r.family} (phone)" if r.mobile else r.family
@@ -57,7 +65,11 @@ def format_event(event: ReaderEvent, taps: int, idm_by_token: dict[str, bytes] |
         if idm_by_token is not None:
             idm = idm_by_token.pop(r.token.hex, None)
             lines.append(f"  IDm {idm.hex().upper() if idm else '(not seen)'}")
-        for h in r.history:
+        if r.history and not show_trips:
+            # Where and when the card's holder travelled is theirs: a check of the reader needs only to know the
+            # history could be read. The probe runs at the desk on citizens' cards, and its output is copied.
+            lines.append(f"  {len(r.history)} trips read (not shown; --show-trips to print them)")
+        for h in r.history if show_trips else ():
             lines.append(
                 f"  {h.date.isoformat()}  {h.terminal_name:<15} {h.process_name:<16} {_yen(h.balance_yen):>8}"
                 f"  #{h.transaction_number}"
@@ -153,7 +165,7 @@ def _wait_for_taps(sup: ReaderSupervisor, args: argparse.Namespace, out: TextIO,
                 connected = True
             if isinstance(event, CardPresented):
                 taps += 1
-            print(format_event(event, taps, idm_by_token), file=out, flush=True)
+            print(format_event(event, taps, idm_by_token, args.show_trips), file=out, flush=True)
     except KeyboardInterrupt:
         pass
     finally:
