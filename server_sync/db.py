@@ -490,7 +490,11 @@ UNLISTED = ~select(card_links.c.token).where(card_links.c.token == card_tokens.c
 
 
 def make_engine(url: str, **kw: Any) -> Engine:
-    """An engine for a portal database URL (``sqlite:///file.db`` or ``postgresql+psycopg://...``)."""
+    """An engine for a portal database URL (``sqlite:///file.db`` or ``postgresql+psycopg://...``).
+
+    ``hide_parameters``: a statement's error names no bound value. The portal's statements carry donor tokens and
+    my-page secrets, and an error the portal cannot handle is logged with its text (docs/privacy.md)."""
+    kw.setdefault("hide_parameters", True)
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]  # psycopg 3, not psycopg2
     if url.startswith("sqlite"):

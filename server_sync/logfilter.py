@@ -28,12 +28,24 @@ MY_PAGE_PATH = re.compile(r"/me/(?!(?:new|claim|claim\.js|closed)(?=[\s\"'?#]|$)
 """A path under /me/ that may hold a secret: anything but the fixed pages (which a log may name)."""
 
 
+_TOKEN = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{64}(?![0-9A-Fa-f])")
+"""64 hex digits standing alone: a donor token (HMAC-SHA256) as a database's own error quotes it, e.g.
+PostgreSQL's ``Key (token)=(…) already exists``. Blanked in tracebacks only: a log message may name a media file
+or an entry by its SHA-256 on purpose."""
+
+
 def redact(text: str) -> str:
     return MY_PAGE_PATH.sub("/me/…", _BARE_CODE.sub("…", _CODE_PATH.sub(r"\1…", text)))
 
 
+def redact_traceback(text: str) -> str:
+    """A formatted exception, redacted as a message is and with donor tokens blanked."""
+    return _TOKEN.sub("…", redact(text))
+
+
 class RedactReceipts(logging.Filter):
-    """Blank receipt codes and my-page secrets in a record (never drops a record).
+    """Blank receipt codes and my-page secrets in a record, and donor tokens too in its exception's text (never
+    drops a record).
 
     The arguments are redacted one by one, so a formatter that reads them (uvicorn's access log) still
     finds them. A message with arguments is left alone (``"/me/%s"`` is a template, not a secret) unless
@@ -41,6 +53,10 @@ class RedactReceipts(logging.Filter):
     and no arguments."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
+            # The exception's text (a database error quoting a row's values, a path in a request line) is
+            # formatted here, once and redacted; formatters print exc_text when it is set.
+            record.exc_text = redact_traceback(_FORMATTER.formatException(record.exc_info))
         if isinstance(record.args, tuple):
             record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
         elif isinstance(record.args, dict):
@@ -59,6 +75,7 @@ class RedactReceipts(logging.Filter):
 
 
 _FILTER = RedactReceipts()
+_FORMATTER = logging.Formatter()
 
 
 def install() -> None:
