@@ -466,6 +466,75 @@ def discard_movie(engine: Engine, job: dict[str, Any]) -> None:
                     conn.execute(delete(media).where(media.c.sha256 == sha))
 
 
+def playlists_with(conn: Connection, sha: str) -> list[str]:
+    """The targets (all kiosks, a kiosk group, one kiosk: most general first) whose own newest playlist names
+    ``sha``, whether its kiosks run it now or a later one replaced it (it may be in force again: a kiosk moved to
+    another group, a kiosk given a group that has no kiosks yet)."""
+    out = []
+    for target in configstore.published_targets(conn):
+        cur = configstore.current(conn, target=target)
+        if cur and any(it.get("sha256") == sha for it in cur["config"].get("playlist") or []):
+            out.append(target)
+    return out
+
+
+class PlaylistsChanged(Exception):
+    """The playlists using the video are not the ones the confirmation page listed (a colleague published one
+    meanwhile): nothing was removed. ``using``: the targets that use it now."""
+
+    def __init__(self, using: list[str]):
+        super().__init__(f"the playlists using the video changed: {using}")
+        self.using = using
+
+
+def take_down(engine: Engine, sha: str, by: str, seen: list[str] | None = None) -> list[str] | None:
+    """Remove the published video or movie ``sha`` (docs/portal.md, "Removing a video"), in one transaction under
+    the config publishers' lock (:func:`configstore.lock`):
+
+    - every target whose newest playlist names it gets a new version without it (published by ``by``). Targets
+      published after the first of those are published again unchanged, oldest first, so which playlist each
+      kiosk runs stays as it was (a kiosk runs the highest version for all kiosks, its group or itself);
+    - its ``portal_media_info`` row (the project's public page, the videos page), the jobs that made it (an upload,
+      the movie maker's movie and its copies: their pages would offer a preview and Publish of a file that is
+      gone) and its stored file and poster frame (``/api/v1/media/<sha>`` answers 404) are deleted.
+
+    So no kiosk is ever told to fetch it again, and a kiosk that fetched an older version's list a moment before
+    gets 404, keeps what it plays and takes the new version at its next sync. ``seen``: the targets the
+    confirmation page listed; others now raises :class:`PlaylistsChanged` and removes nothing. Returns the
+    targets it was taken out of, or None if it was not a published video (removed already)."""
+    with writing(engine) as conn:
+        configstore.lock(conn)
+        info = conn.execute(select(media_info).where(media_info.c.sha256 == sha)).mappings().first()
+        if info is None:
+            return None
+        using = playlists_with(conn, sha)
+        if seen is not None and sorted(seen) != sorted(using):
+            raise PlaylistsChanged(using)
+        if using:
+            versions = {}
+            for t in configstore.published_targets(conn):
+                cur = configstore.current(conn, target=t)
+                if cur is not None:
+                    versions[t] = cur["version"]
+            first = min(versions[t] for t in using)
+            for t in sorted((t for t, v in versions.items() if v >= first), key=versions.__getitem__):
+                if t in using:
+                    own = (configstore.current(conn, target=t) or {"config": {}})["config"]
+                    configstore.republish_in(conn, t, by, playlist=[
+                        it for it in own.get("playlist") or [] if it.get("sha256") != sha])
+                else:
+                    configstore.republish_in(conn, t, by)
+        conn.execute(delete(media_info).where(media_info.c.sha256 == sha))
+        conn.execute(delete(media_jobs).where(media_jobs.c.sha256 == sha))
+        conn.execute(delete(media).where(media.c.sha256 == sha))
+        poster = info["poster_sha256"]
+        if poster and not _in_use(conn, poster):
+            conn.execute(delete(media).where(media.c.sha256 == poster))
+    log.warning("video %s (%r, project %s, group %s) removed by %s; taken out of the playlists of %s", sha,
+                info["name"], info["project_id"], info["group_id"], by, ", ".join(using) or "none")
+    return using
+
+
 def _in_use(conn: Connection, sha: str) -> bool:
     if conn.execute(select(media_info.c.sha256).where(
             (media_info.c.sha256 == sha) | (media_info.c.poster_sha256 == sha))).first() is not None:

@@ -1225,7 +1225,8 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
             if not who.may_edit_group(m["group_id"]):
                 raise Forbidden
             mine = [p for p in queries.catalog_view(engine)["projects"] if who.may_edit_group(p["group_id"])]
-            return pages.staff_page("staff_media_edit.html", lang, m=m, projects=mine, errors={}, nav="media", **c)
+            return pages.staff_page("staff_media_edit.html", lang, m=m, projects=mine, errors={}, removing=False,
+                                    nav="media", **c)
         return page(request, "any", render)
 
     @app.post("/staff/media/{sha}", response_class=HTMLResponse, tags=["staff"])
@@ -1244,11 +1245,54 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                 e["project_id"] = (N_("Choose one of your group's projects."), {})
             if e:
                 return pages.staff_page("staff_media_edit.html", lang, m={**m, "name": name}, projects=list(
-                    mine.values()), errors=tr(lang, e), nav="media", **c)
+                    mine.values()), errors=tr(lang, e), removing=False, nav="media", **c)
             with writing(engine) as conn:
                 conn.execute(media_info.update().where(media_info.c.sha256 == sha).values(
                     name=name, project_id=project, group_id=mine[project]["group_id"] if project else m["group_id"]))
             return done("/staff/media", "saved")
+        return await post(request, "any", handle)
+
+    # Removing a video (docs/portal.md, "Removing a video"): a page that says what goes and which kiosk playlists
+    # it is taken out of, then its form (movies.take_down). Whoever may edit the video may remove it.
+    def removal_page(who: staff.Who, lang: str, c: dict[str, Any], sha: str, changed: bool = False,
+                     error: str = "") -> str:
+        m = media_item(sha)
+        if m is None:
+            raise NotFound(*TO_VIDEOS)
+        if not who.may_edit_group(m["group_id"]):
+            raise Forbidden
+        with engine.connect() as conn:
+            using = []
+            for t in movies.playlists_with(conn, sha):
+                own = (configstore.current(conn, target=t) or {"config": {}})["config"].get("playlist") or []
+                using.append({"target": t, "alone": all(it.get("sha256") == sha for it in own),
+                              "in_use": configstore.replaced(conn, t) is None})
+        project = next((p["title"] for p in queries.catalog_view(engine)["projects"] if p["id"] == m["project_id"]),
+                       "")
+        return pages.staff_page("staff_media_edit.html", lang, m=m, removing=True, using=using, project=project,
+                                changed=changed, error=error, errors={}, projects=[], nav="media", **c)
+
+    @app.get("/staff/media/{sha}/remove", response_class=HTMLResponse, tags=["staff"])
+    def media_remove_ask(sha: str, request: Request) -> Response:
+        return page(request, "any", lambda w, lg, c: removal_page(w, lg, c, sha))
+
+    @app.post("/staff/media/{sha}/remove", response_class=HTMLResponse, tags=["staff"])
+    async def media_remove(sha: str, request: Request) -> Response:
+        def handle(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
+            m = media_item(sha)
+            if m is None:
+                raise NotFound(*TO_VIDEOS)
+            if not who.may_edit_group(m["group_id"]):
+                raise Forbidden
+            try:
+                using = movies.take_down(engine, sha, who.name, seen=_one(form, "playlists").split())
+            except movies.PlaylistsChanged:
+                # A colleague put it in (or took it out of) a playlist since the page was opened: nothing is
+                # removed; the page lists the playlists as they are now, to confirm again.
+                return html(removal_page(who, lang, c, sha, changed=True), 409)
+            except ConfigDocError as exc:  # a playlist could not be published again (e.g. no project runs now)
+                return removal_page(who, lang, c, sha, error=pages.refusal(exc, lang))
+            return done("/staff/media", "removed_from_playlists" if using else "removed")
         return await post(request, "any", handle)
 
     @app.post("/staff/media-upload", tags=["staff"], responses=NO_ROOM_ANSWER)
@@ -1594,6 +1638,11 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
 
 NOTICES = {"saved": N_("Saved."), "published": N_("Published. Kiosks take the new version at their next sync."),
            "deleted": N_("Deleted."),
+           "removed": N_("The video is removed. It is no longer on the project's public page, and the portal no "
+                         "longer has it."),
+           "removed_from_playlists": N_("The video is removed. It is no longer on the project's public page, and the "
+                                        "portal no longer has it. The kiosk playlists it was in were sent to the "
+                                        "kiosks again without it; each kiosk stops playing it at its next sync."),
            "revoked": N_("The key is revoked: nothing it signs from that record on is counted, and what the portal "
                          "already had from there is no longer counted.")}
 
