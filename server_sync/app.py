@@ -174,6 +174,10 @@ def _target(request: Request) -> str:
     return raw.decode("latin-1") + ("?" + qs.decode("latin-1") if qs else "")
 
 
+MEDIA_CACHE = "public, max-age=3600"
+"""``/api/v1/media/<sha256>``'s caching: an hour. A digest's bytes never change, but a published video can be
+removed (consent withdrawn), and then no proxy or browser cache should keep showing it for long."""
+
 INGEST_SLOTS = 4
 """Default of ``create_app(ingest_slots=...)`` and $KIOSK_PORTAL_INGEST_SLOTS (docs/portal.md, "Ingest slots")."""
 
@@ -560,9 +564,10 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
         if got is None:
             raise PortalError(404, "not_found", "no media with that digest")
         data, ctype = got
-        # In byte ranges: a browser playing the movie on a public page seeks.
-        return public.media_response(request.headers.get("range"), data, ctype,
-                                     {"Cache-Control": "public, max-age=31536000, immutable"})
+        # In byte ranges: a browser playing the movie on a public page seeks. Cached for an hour, not for good
+        # (the bytes never change under a digest, but a video can be removed: docs/portal.md, "Removing a video"):
+        # a proxy or a shared browser in front of the portal stops showing a removed one within the hour.
+        return public.media_response(request.headers.get("range"), data, ctype, {"Cache-Control": MEDIA_CACHE})
 
     # --- public JSON ------------------------------------------------------------------------------
     @app.get("/api/v1/totals", tags=["public"], response_model=Totals, summary="Settled donations, all kiosks")

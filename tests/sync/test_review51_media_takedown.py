@@ -102,7 +102,10 @@ def test_an_editor_removes_their_groups_video_from_the_public_page_the_portal_an
     eng, url, summer = center.app.state.engine, center.url, center.clips["summer"]
     poster = _poster(eng, summer)
     assert f"/api/v1/media/{summer}" in requests.get(f"{url}/p/proj-a", timeout=10).text
-    assert requests.get(f"{url}/api/v1/media/{summer}", timeout=10).status_code == 200
+    served = requests.get(f"{url}/api/v1/media/{summer}", timeout=10)
+    assert served.status_code == 200
+    # Cached for an hour, not for good: a proxy in front of the portal must not keep serving a removed video.
+    assert served.headers["Cache-Control"] == "public, max-age=3600"
     s, token = staff_session(url, "editor-a")
 
     edit = s.get(f"{url}/staff/media/{summer}", timeout=10).text
