@@ -358,8 +358,8 @@ def test_ended_pools_leave_the_pushed_config_and_a_pool_over_its_limit_is_not_sa
     catalog.import_catalog(eng, {"projects": PROJECTS})
     rig = make_rig(tmp_path, "center-1f")
     up = enrolled(rig, portal)
-    long_ago = (dt.date.today() - dt.timedelta(days=pools.KEEP_ENDED_DAYS + 1)).isoformat()
-    recently = (dt.date.today() - dt.timedelta(days=pools.KEEP_ENDED_DAYS)).isoformat()
+    long_ago = (pools.japan_today() - dt.timedelta(days=pools.KEEP_ENDED_DAYS + 1)).isoformat()
+    recently = (pools.japan_today() - dt.timedelta(days=pools.KEEP_ENDED_DAYS)).isoformat()
     try:
         for i in range(30):
             pools.save_pool(eng, _pool(i, end=long_ago))  # ended: no kiosk may exchange into them
