@@ -172,7 +172,7 @@ def test_two_kiosks_spend_one_card_and_one_pool_offline_and_neither_is_overdrawn
     raw = s.get(portal.url + "/staff/points-report.csv", timeout=10)
     assert raw.status_code == 200 and raw.content.startswith(b"\xef\xbb\xbf")
     rows = raw.content.decode("utf-8-sig").splitlines()
-    month = dt.date.today().strftime("%Y-%m")
+    month = pools.japan_today().strftime("%Y-%m")
     assert f"exchanged,{month},pool:midori-bank,25,250,みどり銀行,,," in rows
     assert f"issued,{month},giving,32,,寄付,,," in rows  # 10 + 5 + 10 + 1 + 1 + 5
     assert "pool_balance,,pool:midori-bank,25,,みどり銀行,300,250,50" in rows  # funded, spent, left
