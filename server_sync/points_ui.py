@@ -474,7 +474,11 @@ def install(app: FastAPI, engine: Engine) -> None:
             donors = req.checked()
         except (ValueError, ValidationError, RecursionError) as exc:  # RecursionError: JSON nested too deep
             raise PortalError(422, "invalid_request", f"body: {str(exc).splitlines()[0]}") from None
-        out = await run_in_threadpool(pools.allot, engine, kiosk_id, donors, req.spent)
+        try:
+            out = await run_in_threadpool(pools.allot, engine, kiosk_id, donors, req.spent)
+        except pools.KioskSuspended:  # its uploads are held: it keeps what it holds, and is handed nothing more
+            raise PortalError(403, "kiosk_suspended", "this kiosk is suspended: it is handed no card's points "
+                              "until an administrator resumes it") from None
         await run_in_threadpool(pools.top_up, engine)  # an online kiosk is the moment to refill its allocations
         return out
 

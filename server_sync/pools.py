@@ -256,6 +256,12 @@ def spent_by_kiosk(conn: Connection, donors: list[str]) -> dict[str, int]:
     return {k: int(p or 0) for k, p in conn.execute(q)}
 
 
+class KioskSuspended(Exception):
+    """The asking kiosk is suspended (staff suspended it, lost or stolen; or the portal did, for signing two
+    histories): it is handed no card's points and its list is not kept. Its uploads are held and counted nowhere,
+    so points handed to it would leave the card for the kiosks that work and stay with it for good."""
+
+
 class _Relinked(Exception):
     """A concurrent ask linked one of the listed tokens to another card (or :func:`unlink` moved or dropped it)
     between reading and locking: try again."""
@@ -320,7 +326,9 @@ def allot(engine: Engine, kiosk_id: str, donors: list[str], spent_here: int | No
     for the card (entries not synced yet). The card's points that no kiosk holds are its earned points minus
     that, over every kiosk. When that is below zero (a gift whose points were handed out was refunded, or its
     entry is held), the asking kiosk gives back as much of the shortfall as it holds unspent, never below what
-    it spent: the card's next points fill the rest of the shortfall before any are handed out again."""
+    it spent: the card's next points fill the rest of the shortfall before any are handed out again.
+
+    A suspended kiosk is handed nothing (:class:`KioskSuspended`, nothing linked or moved)."""
     donors = list(dict.fromkeys(donors))[:16]
     for attempt in range(8):
         try:
@@ -333,6 +341,8 @@ def allot(engine: Engine, kiosk_id: str, donors: list[str], spent_here: int | No
 
 def _allot(engine: Engine, kiosk_id: str, donors: list[str], spent_here: int | None) -> dict[str, int]:
     with writing(engine) as conn:
+        if conn.execute(select(kiosks.c.suspended_ms).where(kiosks.c.id == kiosk_id)).scalar() is not None:
+            raise KioskSuspended(f"kiosk {kiosk_id!r} is suspended")  # before anything is linked or moved
         tokens = _card(conn, not is_sqlite(engine), kiosk_id, donors)
         held = {(d, k): int(p) for d, k, p in conn.execute(select(
             point_allotments.c.donor, point_allotments.c.kiosk_id, point_allotments.c.points).where(
@@ -348,8 +358,13 @@ def _allot(engine: Engine, kiosk_id: str, donors: list[str], spent_here: int | N
         free = earned_now - sum(max(by_kiosk.get(k, 0), spent_by.get(k, 0)) for k in by_kiosk.keys() | spent_by)
         mine = by_kiosk.get(kiosk_id, 0)
         if free > 0:
-            _set_allotment(conn, held, donors[0], kiosk_id, held.get((donors[0], kiosk_id), 0) + free)
-            mine += free
+            # On top of what it holds: a kiosk that spent more than it was handed (spends before it was ever
+            # handed any: a release before allotments, a portal put back from a backup) holds what its ledger
+            # spent (``spent_here``; the portal counted it so in ``free``), else the answer less its spends
+            # would give it less than ``free`` and leave the rest with nobody until its next ask.
+            raise_to = max(mine, spent_here or 0) + free
+            _set_allotment(conn, held, donors[0], kiosk_id, held.get((donors[0], kiosk_id), 0) + raise_to - mine)
+            mine = raise_to
         elif free < 0 and mine > spent_mine:
             take = min(-free, mine - spent_mine)
             mine -= take
