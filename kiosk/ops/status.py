@@ -41,8 +41,13 @@ class StatusItem:
     """Stable id of what is wrong when the value's words do not say it in a way staff can act on: the kind of the
     uploader's last error (:data:`SYNC_ERRORS`). Screens say the value and the what-to-do by it."""
     detail: str = ""
-    """The technical words behind the value (the uploader's own error, English), for the technician: the value
-    ends with them (``; last error: …``, what `kiosk status` prints); the menu shows them apart (:func:`measured`)."""
+    """The technical words behind the value (the uploader's own error, the payment adapter's or the reader's
+    words, English), for the technician: the value holds them (``; last error: …``, ``error: Square refused …``:
+    what `kiosk status` prints); the menu shows them apart, on a details line (:func:`measured`)."""
+    short: str = ""
+    """The value without :attr:`detail` when the value does not simply end with ``; last error: <detail>``: the
+    state word of the payment terminal (``error`` of ``error: Square refused …``) and of the reader (``fault``,
+    whose value is the fix to type), with ``; last tap …``. What screens say in words (:func:`measured`)."""
 
 
 @dataclass
@@ -227,6 +232,8 @@ def sync_error_kind(error: str | None) -> str:
 
 def measured(item: StatusItem) -> str:
     """The item's value without its :attr:`~StatusItem.detail` (what a screen says in words, the detail apart)."""
+    if item.short:
+        return item.short
     return item.value.removesuffix(LAST_ERROR + item.detail) if item.detail else item.value
 
 
@@ -240,14 +247,16 @@ def status_items(x: StatusInputs, limits: StatusSection | None = None) -> list[S
     add = items.append
 
     fam = f"; last tap {x.last_family}" if x.last_family else ""
+    # The reader's own words (why it was lost, the fix to type for a fault) are for the technician: kept in the
+    # value `kiosk status` prints, and apart from the state the menu says in words (short, detail).
     if x.reader_state == "connected":
         add(StatusItem("reader", "green", f"connected{fam}"))
     elif x.reader_state == "lost":
         add(StatusItem("reader", "yellow", f"reconnecting {x.reader_detail}".strip() + fam,
-                       "check the reader's USB cable"))
+                       "check the reader's USB cable", detail=x.reader_detail, short=f"reconnecting{fam}"))
     elif x.reader_state in ("fault", "missing"):
         add(StatusItem("reader", "red", (x.reader_detail or x.reader_state) + fam,
-                       "run `kiosk doctor` for the exact fix"))
+                       "run `kiosk doctor` for the exact fix", detail=x.reader_detail, short=x.reader_state + fam))
     else:
         add(StatusItem("reader", "yellow", "unknown", "the reader has not reported yet"))
 
@@ -255,10 +264,13 @@ def status_items(x: StatusInputs, limits: StatusSection | None = None) -> list[S
     pay = levels.get(x.payment_state or "", "yellow")
     # "error" is the provider refusing the setup (Square: the token, the device's pairing, the location): no cable
     # fixes that. Cables are for a terminal or service that does not answer ("offline") or has not said ("unknown").
+    # The adapter's detail is its own English (Square's answer, "last checkout: approved"): the menu says the state
+    # in words and shows the detail apart, for the technician (short, detail).
     add(StatusItem("payment", pay,
                    (x.payment_state or "unknown") + (f": {x.payment_detail}" if x.payment_detail else ""),
                    "" if pay == "green" else PAYMENT_SETUP_HINT if x.payment_state == "error"
-                   else "check the payment terminal's power and cable"))
+                   else "check the payment terminal's power and cable",
+                   detail=x.payment_detail, short=x.payment_state or "unknown"))
 
     if not x.portal_configured:
         add(StatusItem("network", "green", "offline kiosk (no portal configured)"))

@@ -425,22 +425,43 @@ STATES = [
          dropped_frames_per_min=None),
     dict(portal_configured=False, disk_writable=False, soc_temp_c=85.0, dropped_frames_per_min=1.0,
          switch_gap_ms=None),
+    # Review 51: the words of the payment adapter and the reader, as they come (kiosk/payment/square.py and sim.py
+    # health(), kiosk/app/staffside.py, the reader's ReaderDisconnected reason or fix).
+    dict(payment_state="error", payment_detail="Square refused the last checkout (HTTP 401: UNAUTHORIZED: This "
+         "request could not be authorized.); Square refused the access token (HTTP 401)",
+         reader_state="lost", reader_detail="reader unplugged or not found (ENODEV)", last_family="suica"),
+    dict(payment_state="ready", payment_detail="device device:TEST-1 (AVAILABLE); last checkout: approved",
+         reader_state="fault", reader_detail="sudo tee -a /etc/udev/rules.d/99-kiosk-readers.rules <<'EOF'\n"
+         'SUBSYSTEM=="usb", ATTRS{idVendor}=="054c", GROUP="plugdev"\nEOF', last_family=None),
+    dict(payment_state="ready", payment_detail="simulated terminal (approve): no real money",
+         reader_state="missing", reader_detail="reader error: ValueError"),
+    dict(payment_state="offline", payment_detail="Square unreachable (ConnectError)"),
+    dict(payment_state="offline", payment_detail="the kiosk failed closed"),
+    dict(payment_state="busy", payment_detail="checkout in_progress"),
 ]
 
 
 @pytest.mark.parametrize("n", range(len(STATES)))
 def test_every_status_value_and_hint_is_japanese(n):
     """The status rows and their what-to-do lines in every state the ops helpers report (not only the golden's
-    healthy one): "unknown", "offline", "; last tap pasmo" were shown in English."""
+    healthy one): "unknown", "offline", "; last tap pasmo" were shown in English, and (review 51) the payment
+    adapter's and the reader's own words: 「エラー: Square refused the last checkout (HTTP 401…)」."""
     from kiosk.ops.status import status_items
     from kiosk.staff.menu import status_text
 
     cat = translations("ja")
+    label = cat.gettext(status_text.DETAILS).split("{detail}")[0]
     for item in status_items(dataclasses.replace(STATUS, **STATES[n])):
-        for text in (status_text.say(item.value, cat.gettext, cat.ngettext),
-                     status_text.hint(item.value, item.hint, cat.gettext, cat.ngettext)):
-            # The uploader's error is quoted as it came (staff read it out on the phone); the rest is Japanese.
-            assert not english_words(text, frozenset({"HTTP 503"})), (item, text)
+        # What the status page and the item's page draw (pages.status_page, status_item_page).
+        for text in (status_text.value(item, cat.gettext, cat.ngettext),
+                     status_text.item_hint(item, cat.gettext, cat.ngettext)):
+            assert not english_words(text), (item, text)
+        if item.detail:
+            # The uploader's, the adapter's or the reader's words are quoted as they came (staff read them out on
+            # the phone), on one line of their own after a Japanese label.
+            line = status_text.details(item.detail, cat.gettext)
+            assert line.startswith(label) and "\n" not in line, line
+            assert line.removeprefix(label)[:20] == " ".join(item.detail.split())[:20], line
 
 
 def test_refusals_and_failures_are_in_the_staffs_language(rig):

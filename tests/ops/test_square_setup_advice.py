@@ -52,8 +52,8 @@ def test_a_refused_setup_sends_staff_to_the_settings_not_the_cables(tmp_path):
             term.close()
     assert state == "error", (state, detail)
     big, lines = _payment_page(tmp_path, dataclasses.replace(STATUS, payment_state=state, payment_detail=detail))
-    todo = lines[-1]
-    assert lines[0] == "対処："
+    todo = lines[1]  # what to do; Square's own words follow on the details line (review 51)
+    assert lines[0] == "対処：" and lines[-1].startswith("詳細（保守担当者向け）：Square refused")
     assert CABLES not in lines and "設定をした担当者に確認を頼んでください" in todo, lines
     assert "アクセストークン" in todo and "kiosk payment pair" in todo and "kiosk doctor" in todo, todo
     assert not english_words(todo, frozenset({"Square"})), todo  # commands are in backticks: typed as they are
@@ -70,4 +70,4 @@ def test_a_terminal_service_that_does_not_answer_still_sends_staff_to_power_and_
         term.close()
     assert state == "offline", (state, detail)
     _big, lines = _payment_page(tmp_path, dataclasses.replace(STATUS, payment_state=state, payment_detail=detail))
-    assert lines[-1] == CABLES, lines
+    assert lines[1] == CABLES and lines[-1].startswith("詳細（保守担当者向け）："), lines

@@ -154,7 +154,7 @@ def status_item_page(model: MenuModel, _: Tr) -> View:
     item = model.status[model.status_index]
     todo = status_text.item_hint(item, _, _n(model))
     lines = [_("What to do:"), todo] if todo else []
-    if item.detail:  # the uploader's own words, last: the first to be cut when the page is full
+    if item.detail:  # the uploader's, the adapter's or the reader's own words, last: the first to be cut
         lines.append(status_text.details(item.detail, _))
     return View(m.STATUS_ITEM, _(STATUS_LABELS.get(item.key, item.key)), dot=item.level,
                 big=status_text.value(item, _, _n(model)),

@@ -3,8 +3,10 @@
 ``kiosk.ops.status`` builds its items in plain English (it sits below the UI and cannot translate, and
 ``kiosk status`` prints them for a terminal). The menu shows them to center staff in Japanese first, so
 each known phrase is matched here and given through gettext, with its figures kept; a phrase not known
-here (a reader's own error text) is shown as it came. An "unknown" with no hint gets one: staff are never
-left with a word and nothing to do.
+here is shown as it came. The words of others (the uploader's error, the payment adapter's detail such as
+Square's answer, the reader's reason or fix) are never part of the sentence: they are the item's ``detail``, shown
+on a line of their own labelled for the technician (:func:`details`). An "unknown" with no hint gets one: staff are
+never left with a word and nothing to do.
 """
 
 from __future__ import annotations
@@ -178,14 +180,24 @@ def todo(kind: str, tr: Tr) -> str:
 
 
 def details(error: str, tr: Tr) -> str:
-    """The details line: the uploader's own words, labelled for the technician."""
+    """The details line: the uploader's, the payment adapter's or the reader's own words, labelled for the
+    technician, on one line (a reader's fix is shell lines)."""
+    error = " ".join(error.split())
     cut = error if len(error) <= DETAIL_CHARS else error[:DETAIL_CHARS - 1] + "…"
     return tr(DETAILS).format(detail=cut)
 
 
+BY_KEY = {("payment", "error"): "Error: the payment settings were refused"}
+"""State words said for one item in words of their own: the payment terminal's ``error`` is the provider refusing
+its setup (``PAYMENT_SETUP_HINT``), not a bare 「エラー」."""
+
+
 def value(item: StatusItem, tr: Tr, ntr: NTr | None = None) -> str:
-    """The item's value in the staff's language; a sync error by its kind, without its English words."""
-    text = say(measured(item), tr, ntr)
+    """The item's value in the staff's language; a sync error by its kind, the payment adapter's and the reader's
+    words apart (:attr:`StatusItem.detail`, on the details line), without their English words."""
+    plain = measured(item)
+    key = (item.key, plain)
+    text = tr(BY_KEY[key]) if key in BY_KEY else say(plain, tr, ntr)
     if item.detail and item.cause in SYNC_ERRORS:
         # The problem first: a row too narrow for the whole value ends in "…", and this is what staff must see.
         said = problem(item.cause, tr)
