@@ -19,6 +19,7 @@ import csv
 import datetime as dt
 import io
 import json
+import logging
 import re
 import time
 from typing import Any
@@ -41,6 +42,8 @@ from server_sync.policy import TZ
 from server_sync.wire import csvsafe
 from server_sync.wire.configdoc import ConfigDocError
 from server_sync.wire.numbers import decimal
+
+log = logging.getLogger(__name__)
 
 
 class AllotRequest(BaseModel):
@@ -479,7 +482,15 @@ def install(app: FastAPI, engine: Engine) -> None:
         except pools.KioskSuspended:  # its uploads are held: it keeps what it holds, and is handed nothing more
             raise PortalError(403, "kiosk_suspended", "this kiosk is suspended: it is handed no card's points "
                               "until an administrator resumes it") from None
-        await run_in_threadpool(pools.top_up, engine)  # an online kiosk is the moment to refill its allocations
+        # An online kiosk is the moment to refill its allocations. The allotment is committed already: an error
+        # answered now would lose it at the kiosk (a take-back lost there is spendable twice: docs/points.md, "A
+        # lost answer"), so a failed top-up is logged and the answer still sent. The top-up reads everything
+        # again at the next ask (any kiosk's) or pool save, so it is tried again then.
+        try:
+            await run_in_threadpool(pools.top_up, engine)
+        except Exception:  # noqa: BLE001 - whatever failed, the kiosk must get the answer committed above
+            log.exception("pools: topping up the allocations after kiosk %s's points ask failed; its answer is "
+                          "sent, and the top-up is tried again at the next ask", kiosk_id)
         return out
 
     @app.get("/api/v1/points/totals", tags=["public"],

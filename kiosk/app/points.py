@@ -2,7 +2,9 @@
 
 - the card: ask the portal (kiosk/sync/pointsync.py) with a short timeout, through an uploader of its own
   (the sync thread's HTTP session is not shared across threads), else the portal's last word. ``ask`` runs
-  on the service worker's side thread (``ServiceWorker.off_writer``), never on the ledger writer. Both the answer
+  on the service worker's side thread (``ServiceWorker.off_writer``), never on the ledger writer. An ask that was
+  sent but not answered leaves the card nothing here until a later answer (``pointsync.ask`` forgets its word); one
+  that never reached the portal (connection refused) leaves the last word. Both the answer
   and the last word are less the points of the card's gifts refunded here that the portal's answer still counts
   (``pointsync.refunded_since``, read from this kiosk's ledger on a read-only connection of the desk's own:
   docs/points.md, "A refund at the same kiosk");
@@ -61,7 +63,9 @@ def points_desk(cfg: Any) -> PointsDesk:
             less = refunded(hexes, pointsync.kept(cfg.data_dir, hexes)[1])  # what the answer just kept covers
             return max(0, answer["allotted"] - less), answer["balance"]  # the balance: as the portal knows it
         except Exception as exc:  # noqa: BLE001 - offline or refused: the last word stands (fail closed)
-            log.info("points: the portal did not answer (%s); using its last word", exc)
+            # pointsync.ask has dropped the card's word already when the ask may have reached the portal (an answer
+            # lost: docs/points.md, "A lost answer"): then the last word is none.
+            log.info("points: the portal did not answer (%s); using its last word, if it still stands", exc)
             return last_word(token), None
 
     def pools() -> list[PoolTerms]:

@@ -25,19 +25,30 @@ answer came. The portal's answer counted no gift after ``hi`` and every void up 
 card's gifts up to ``hi`` voided after ``lo`` (:func:`refunded_since`) are taken off the word here, and once a later
 answer covers the void (its ``lo`` is past it) they are not taken off again. An answer kept by an older release has
 no such marks: it counts as it did then (nothing taken off).
+
+An ask whose answer is lost (docs/points.md, "A lost answer") may have changed the card's figure at the portal: the
+portal commits what it hands this kiosk before it answers, and a lower figure (a take-back) hands the difference to
+the card's other kiosks. So when the ask was sent and no valid answer came back (a read timeout, the connection
+dropped or reset after sending, an answer cut off or malformed, a 5xx), the card's kept word here is unknown: it is
+dropped from the file under every token of the card (:func:`forget`), and nothing of the card is spendable here
+until a later ask is answered. Only an ask that surely never reached the portal (:func:`never_sent`: connection
+refused, the name not found, a connect timeout) or that the portal refused (a 4xx: it refuses before anything is
+linked or moved) leaves the last word standing. A file that cannot be written when a word is lowered or dropped is
+removed instead (:func:`_save`): a restart must not bring the older, higher figure back.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from kiosk.ledger import DonorToken
-from kiosk.ledger.durable import write_atomic
+from kiosk.ledger.durable import fsync_dir, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +121,7 @@ def remember(data_dir: Path, hex_: str, allotted: int, hexes: Sequence[str] = ()
         behind = key in _unwritten  # the file is older than what is held: write even an unchanged answer
     if held.get(hex_) == allotted and marks.get(hex_) == covers and not others and not behind:
         return
+    before = max((held[h] for h in {hex_, *hexes} if h in held), default=0)
     for h in others:
         del held[h]
         marks.pop(h, None)
@@ -118,18 +130,62 @@ def remember(data_dir: Path, hex_: str, allotted: int, hexes: Sequence[str] = ()
         marks.pop(hex_, None)
     else:
         marks[hex_] = covers
+    _save(data_dir, held, marks, lowered=allotted < before)
+
+
+def forget(data_dir: Path, hexes: Sequence[str]) -> None:
+    """The card's (``hexes``: its tokens) kept word here is unknown: an ask was sent and no valid answer came back,
+    and the portal may have lowered it (see the module's doc). Dropped under every token, marks too, so nothing of
+    the card is spendable here (:func:`kept` says 0, as for a card never answered) until :func:`remember` keeps a
+    later answer. A release before this one reads the file the same way."""
+    key = Path(data_dir).absolute()
+    held, marks = _load(data_dir)
+    gone = [h for h in hexes if h in held]
+    with _lock:
+        behind = key in _unwritten  # the file may still hold the word (an earlier change could not be written)
+    if not gone and not behind:
+        return
+    for h in gone:
+        del held[h]
+        marks.pop(h, None)
+    log.warning("points: the portal's answer for a card was lost after the ask was sent; nothing of the card is "
+                "spendable here until the portal answers again")
+    _save(data_dir, held, marks, lowered=True)
+
+
+def _save(data_dir: Path, held: dict[str, int], marks: dict[str, Covers], lowered: bool) -> None:
+    """Write the file whole (atomic). When it cannot be written, what it should hold is kept in memory (the portal
+    has handed those points here already: losing a higher answer would leave them spendable nowhere), and the file
+    is left as it was: its older word is what the kiosk would have had offline, as long as it is not higher than
+    the truth. When ``lowered`` (a word lowered or dropped), it may be: the file is removed instead (a full disk
+    still lets a file go), so a restart before the next write finds no word for any card (none spendable here until
+    each is asked for again) rather than the older, higher figure."""
+    key = Path(data_dir).absolute()
+    path = Path(data_dir) / FILE
     doc: dict[str, object] = dict(held)
     if marks:
         doc[MARKS] = {h: list(m) for h, m in marks.items()}
     try:
-        write_atomic(Path(data_dir) / FILE, json.dumps(doc, sort_keys=True).encode())
+        write_atomic(path, json.dumps(doc, sort_keys=True).encode())
     except OSError as exc:
         # The portal has handed these points to this kiosk already: losing its answer here would leave them
         # spendable nowhere (other kiosks cannot have them) and show the citizen an older word. Kept in memory.
         with _lock:
             _unwritten[key] = (held, marks)
         log.error("points: %s could not be written (%s); the portal's answer is kept in memory until it can be",
-                  Path(data_dir) / FILE, exc.strerror or exc)
+                  path, exc.strerror or exc)
+        if lowered:
+            try:
+                os.unlink(path)
+                fsync_dir(path.parent)
+            except FileNotFoundError:
+                pass
+            except OSError as gone:
+                log.error("points: %s could not be removed either (%s); a restart before it is written would "
+                          "bring back a card's older, higher word", path, gone.strerror or gone)
+            else:
+                log.error("points: %s removed: after a restart before the next answer is kept, no card may spend "
+                          "points here until the portal answers for it again", path)
         return
     with _lock:
         _unwritten.pop(key, None)
@@ -140,20 +196,58 @@ def ask(uploader: Any, token: DonorToken, hexes: list[str], spent: int | None = 
     the points this kiosk's ledger has spent for the card, some perhaps not synced yet (a take-back never goes
     below them: docs/points.md).
 
-    Raises the uploader's :class:`~kiosk.sync.uploader.SyncError` when the portal refuses; the caller then
-    uses :func:`last_word`."""
-    doc: dict[str, Any] = {"donors": [token.hex, *[h for h in hexes if h != token.hex]]}
+    Raises the uploader's :class:`~kiosk.sync.uploader.SyncError` (or what its request raised) when there is no
+    answer; the caller then uses :func:`last_word`. Before raising, a card whose ask was sent but not validly
+    answered is forgotten (:func:`forget`: its word is unknown); one whose ask surely never reached the portal
+    (:func:`never_sent`), or that the portal refused (4xx), keeps its last word."""
+    card = [token.hex, *[h for h in hexes if h != token.hex]]
+    doc: dict[str, Any] = {"donors": card}
     if spent is not None:
         doc["spent"] = spent
     body = json.dumps(doc).encode()
     lo = _acknowledged(uploader)  # before the ask: the portal held at least this much of the ledger when it answered
-    status, data, resp = uploader._call("POST", f"/api/v1/kiosks/{uploader.kiosk_id}/points/allot", body)
+    data_dir = uploader_data_dir(uploader)
+    try:
+        status, data, resp = uploader._call("POST", f"/api/v1/kiosks/{uploader.kiosk_id}/points/allot", body)
+    except Exception as exc:
+        if not never_sent(exc):
+            forget(data_dir, card)
+        raise
+    if 400 <= status < 500:  # the portal's refusal, made before anything is linked or moved: the last word stands
+        raise uploader._fail(status, data, resp)
     if status != 200 or not isinstance(data, dict) or not isinstance(data.get("allotted"), int) \
             or data["allotted"] < 0:
+        forget(data_dir, card)  # a 5xx (perhaps after the portal committed), a 3xx, a 2xx that is not the answer
         raise uploader._fail(status, data, resp)
     hi = uploader.source.size()  # after the answer: the portal held at most this much
-    remember(uploader_data_dir(uploader), token.hex, data["allotted"], hexes, (lo, hi))
+    remember(data_dir, token.hex, data["allotted"], hexes, (lo, hi))
     return {"allotted": data["allotted"], "balance": int(data.get("balance", 0))}
+
+
+def never_sent(exc: BaseException) -> bool:
+    """Whether a failed ask surely never reached the portal: the connection to it (or to the HTTP proxy on the way)
+    was never made: refused, no route, the name not found, a connect timeout. Anything else is an outcome unknown.
+
+    The uploader (kiosk/sync/uploader.py, ``_call_once``) reports every failure of the request as a ``SyncError``
+    of kind ``network``, raised ``from None`` inside its handler of requests' exception: that exception is still
+    the error's ``__context__``, and only it tells a connect failure from a read timeout or a reset after sending
+    (the message is cut at 200 characters). Anything without such a context (a cut or malformed answer, a
+    redirect, an error raised elsewhere) is unknown: the safe reading."""
+    import requests
+    from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, ProxyError
+
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, requests.exceptions.ConnectTimeout):
+        return True
+    if not isinstance(cause, requests.exceptions.ConnectionError) or isinstance(cause, requests.exceptions.SSLError):
+        return False  # a reset or a closed connection after sending ("Connection aborted."), a TLS failure: unknown
+    inner = cause.args[0] if cause.args else None
+    reason = inner.reason if isinstance(inner, MaxRetryError) else None
+    if isinstance(reason, ProxyError):  # only the connection to the proxy itself failing: nothing was sent
+        reason = reason.original_error
+    # urllib3's NewConnectionError (refused, unreachable, NameResolutionError) is a ConnectTimeoutError: raised only
+    # while the connection is being made, before a byte of the request is sent.
+    return isinstance(reason, ConnectTimeoutError)
 
 
 def _acknowledged(uploader: Any) -> int:
