@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from kiosk.ledger.durable import move_durably, write_atomic
+from kiosk.ledger.durable import fsync_dir, move_durably, write_atomic
 
 if TYPE_CHECKING:
     from kiosk.player.transcode import ProbeInfo
@@ -210,6 +210,27 @@ class MediaCache:
             del self._index[sha]
             self._write_index()
             self.path(sha).unlink(missing_ok=True)
+            if sha in self._load_durable():
+                self._remember(sha, (0, 0, 0, 0), "missing")
+            return True
+
+    def discard(self, sha: str) -> bool:
+        """Delete a clip for good (a pushed clip no playlist of this kiosk names any more: kiosk/sync/adopt.py
+        ``prune_pushed_media``): its file first, durably (the directory synced), then its index entry. A power cut
+        in between leaves an entry whose file is gone, which the next call removes; the other order could leave a
+        file no entry names, and so nothing would say where it came from. Returns whether anything was there.
+        Raises OSError (a read-only disk): nothing is taken out of the index then."""
+        with self._lock:
+            self.refresh()
+            path = self.path(sha)
+            had_file = path.exists()
+            if had_file:
+                path.unlink()
+                fsync_dir(self.root)
+            if sha not in self._index:
+                return had_file
+            del self._index[sha]
+            self._write_index()
             if sha in self._load_durable():
                 self._remember(sha, (0, 0, 0, 0), "missing")
             return True

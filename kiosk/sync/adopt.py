@@ -8,12 +8,14 @@ records a ``config_change`` ledger entry and then calls back; this module turns 
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
 from kiosk.config import KioskConfig, Project, as_model
 from kiosk.config.player import EventSlide, PlaylistItem, TimeWindow
 from kiosk.config.staff import Activity
+from kiosk.ledger.durable import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -89,3 +91,52 @@ def adopt_media(media_dir: Path, pushed: dict[str, Any]) -> list[str]:
         except Exception as exc:  # noqa: BLE001 - PyAV raises many kinds for a bad file; one line, keep playing
             log.error("pushed clip %s is not a playable movie (%s); skipped", sha[:12], exc)
     return ready
+
+
+PUSHED_FILE = re.compile(r"[0-9a-f]{64}")
+"""A clip the sync fetched and nothing adopted yet: ``media/<sha256>``, no extension (kiosk/sync/configapply.py)."""
+
+
+def prune_pushed_media(media_dir: Path, keep: set[str]) -> list[str]:
+    """Delete the clips the portal pushed that ``keep`` (every playlist this kiosk may still play) does not name:
+    fetched files not yet adopted (``media/<sha256>``) and cache entries whose origin is the portal (``source``
+    "portal", as :func:`adopt_media` adds them). Clips imported by hand (``kiosk media import``: the source is the
+    file's name) and demo clips (``demo``) are never touched, whatever the playlists say.
+
+    Each deletion is one INFO line with the clip's short hash (never its title: a person's name may be in it).
+    Idempotent: a file already gone is no error. Every clip is tried; the first OSError (a read-only disk) is
+    raised after the rest were tried, so the caller tries again later. Returns the hashes deleted."""
+    from kiosk.player.media import MediaCache
+
+    removed: list[str] = []
+    failed: OSError | None = None
+    cache = MediaCache(media_dir)
+    pushed = {e.sha256 for e in cache.entries() if e.source == "portal"}
+    try:
+        fetched = {p.name for p in media_dir.iterdir() if PUSHED_FILE.fullmatch(p.name) and p.is_file()}
+    except FileNotFoundError:
+        fetched = set()
+    for sha in sorted((pushed | fetched) - keep):
+        try:
+            gone = False
+            if sha in fetched:
+                (media_dir / sha).unlink(missing_ok=True)
+                gone = True
+            if sha in pushed:
+                gone = cache.discard(sha) or gone
+        except OSError as exc:
+            log.error("media: cannot delete clip %s, no longer in any playlist of this kiosk (%s); "
+                      "tried again later", sha[:12], exc.strerror or exc)
+            failed = failed or exc
+            continue
+        if gone:
+            removed.append(sha)
+            log.info("media: deleted clip %s: no playlist of this kiosk names it any more", sha[:12])
+    if fetched - keep:
+        try:
+            fsync_dir(media_dir)
+        except OSError as exc:
+            failed = failed or exc
+    if failed is not None:
+        raise failed
+    return removed

@@ -10,13 +10,20 @@ Appending needs the ledger's single writer. Inside ``kiosk run`` the uploader is
 ``config_change`` append and waits for it, so it is ordered with the donations around it. A standalone
 ``kiosk sync --once`` is not the writer, so it only *stages* the config (``portal-config.pending.json``
 plus media) for the running kiosk to apply; with ``--apply-config`` it uses an ``InlineWriter``.
+
+Pushed clips that no playlist this kiosk may still play names any more (a video the portal's staff removed: someone
+shown in it withdrew their consent) are deleted from ``DATA_DIR/media`` once the new config is durable and the
+running kiosk has taken it up (:meth:`ConfigApplier.prune`; docs/sync.md, "Removed videos leave the kiosk").
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,8 +31,19 @@ from typing import Any
 from kiosk.ledger.durable import write_atomic
 from kiosk.ledger.writer import LedgerWriter, call
 
+log = logging.getLogger(__name__)
+
 APPLIED = "portal-config.json"
 STAGED = "portal-config.pending.json"
+PRUNED = "portal-config.pruned.json"
+"""``{version, digest}`` of the applied config whose leftover pushed clips were deleted: a start that finds another
+version applied (a power cut fell before or during the deletion) deletes them then."""
+PRUNE_GRACE_S = 10.0
+"""How long after the running kiosk was told of a config its leftover clips wait. ``on_config`` only queues the
+new playlist for the main loop (``App.adopt_config``, within a frame); from then on every clip boundary takes the
+new playlist, and the clip on screen goes on from its open file. Ten seconds is many frames of margin."""
+PRUNE_RETRY_S = 60.0
+"""After a deletion failed (a read-only disk), the next try: a sync round later (``[portal] sync_interval_s``)."""
 
 
 class ConfigApplyError(Exception):
@@ -65,11 +83,29 @@ class ConfigApplier:
         self._told: tuple[Any, Any] | None = (held.get("version"), held.get("digest")) if held else None
         """(version, digest) of the pushed config the running kiosk was last told of: the one it started with
         (the app reads the same file at its start, before the sync thread runs), then each :attr:`on_config`."""
+        self._told_at = time.monotonic()
+        self._lock = _media_lock(self.media_dir)
+        """Held by :meth:`apply` and :meth:`prune` (of every applier of this media folder in the process: `kiosk run`
+        makes another on a new enrollment): a deletion never runs while clips of a newer config are being fetched
+        (before ``portal-config.json`` names them)."""
+        self._timer: threading.Timer | None = None
+        self.prune_grace_s = PRUNE_GRACE_S
+        self.prune_retry_s = PRUNE_RETRY_S
+        if held is not None and writer is not None and _pruned_for(data_dir) != self._told:
+            self._schedule_prune(self.prune_grace_s)  # a start after a power cut fell before the deletion ended
 
     def apply(self, doc: dict[str, Any], fetch: Callable[[str], bytes]) -> str:
         """Returns "applied", "staged", or "unchanged" (this version and digest are applied and recorded already:
         nothing is written, so an answer repeated every round adds no ``config_change`` a round); raises
-        ConfigApplyError (or the fetcher's error) otherwise."""
+        ConfigApplyError (or the fetcher's error) otherwise. Once "applied", the clips no playlist needs any more
+        are deleted (:meth:`prune`): at once without a running kiosk to tell, else :data:`PRUNE_GRACE_S` later."""
+        with self._lock:
+            result = self._apply(doc, fetch)
+        if result == "applied":
+            self._schedule_prune(self.prune_grace_s)
+        return result
+
+    def _apply(self, doc: dict[str, Any], fetch: Callable[[str], bytes]) -> str:
         version, dig, body = doc.get("version"), doc.get("digest"), doc.get("config")
         if type(version) is not int or not isinstance(dig, str):
             raise ConfigApplyError("config answer lacks version/digest", "damaged")
@@ -103,9 +139,19 @@ class ConfigApplier:
             except Exception as exc:  # noqa: BLE001 - pydantic's or the kiosk's own checks: refused, nothing written
                 raise ConfigApplyError(f"config v{version} cannot be used on this kiosk: "
                                        f"{' '.join(str(exc).split())[:300]}") from None
+        cache = None
         for item in cfg.playlist:
             path = self.media_dir / item.sha256
             if path.exists() and hashlib.sha256(path.read_bytes()).hexdigest() == item.sha256:
+                continue
+            if cache is None:
+                from kiosk.player.media import MediaCache
+
+                cache = MediaCache(self.media_dir)
+            # Adopted already (moved into the player's cache as <sha256>.mp4, adopt.py): not fetched again, which
+            # left a second copy beside it for good and needed a writable disk to take a playlist without new clips.
+            entry = cache.find(item.sha256)
+            if entry is not None and entry.sha256 == item.sha256 and cache.verify(item.sha256) == "ok":
                 continue
             data = fetch(item.sha256)
             if hashlib.sha256(data).hexdigest() != item.sha256:
@@ -142,6 +188,120 @@ class ConfigApplier:
         if self.on_config is not None:
             self.on_config(doc)
         self._told = (doc["version"], doc["digest"])
+        self._told_at = time.monotonic()
+
+    # --- pushed clips no playlist needs any more --------------------------------------------------------------
+    def _schedule_prune(self, delay: float) -> None:
+        """:meth:`prune` now when no running kiosk is told (``kiosk sync --once --apply-config``, which runs while
+        ``kiosk run`` is stopped), else on a timer thread ``delay`` seconds from now (one timer: a later call moves
+        it). A stage-only applier (``kiosk sync --once``) never deletes: the running kiosk may play other clips."""
+        if self.writer is None:
+            return
+        if self.on_config is None:
+            self.prune()
+            return
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = threading.Timer(max(0.0, delay), self.prune)
+            self._timer.name = "media-prune"
+            self._timer.daemon = True
+            self._timer.start()
+
+    def settle(self, timeout: float | None = None) -> None:
+        """Wait until the deletion planned on the timer thread, if any, has run (tests, a clean stop)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        timer = self._timer
+        while timer is not None and timer is not threading.current_thread():
+            timer.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if timer.is_alive() or self._timer is timer:
+                return  # ran out of time, or done
+            timer = self._timer  # it planned another try (the grace not over, a failure)
+
+    def close(self) -> None:
+        """Drop a deletion planned on the timer thread (a stopping kiosk: the next start plans it again)."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+    def prune(self) -> list[str] | None:
+        """Delete the pushed clips that no playlist this kiosk may still play names: the applied config's, a
+        staged newer one's (``kiosk sync --once``), and always every clip imported by hand or made as a demo
+        (kiosk/sync/adopt.py ``prune_pushed_media``). Only once the applied config is durable and, in ``kiosk run``,
+        the running kiosk was told of it :data:`PRUNE_GRACE_S` ago (its player takes the new playlist at the next
+        clip boundary: none after that opens a deleted file); an unreadable config file deletes nothing. Never
+        raises: a failure (a full or read-only disk) is logged and tried again :attr:`prune_retry_s` later, and at
+        the next start. Returns the hashes deleted, None when nothing was tried or a try failed."""
+        with self._lock:
+            try:
+                return self._prune()
+            except OSError as exc:
+                log.error("media: deleting the clips no playlist names any more failed (%s); trying again in "
+                          "%.0f s", exc.strerror or exc, self.prune_retry_s)
+            except Exception:  # noqa: BLE001 - on the sync or a timer thread: never a reason to stop uploads
+                log.exception("media: deleting the clips no playlist names any more failed")
+        if self.on_config is not None:
+            self._schedule_prune(self.prune_retry_s)
+        return None
+
+    def _prune(self) -> list[str] | None:
+        from kiosk.sync.adopt import prune_pushed_media
+
+        try:
+            raw = (self.data_dir / APPLIED).read_bytes()
+        except FileNotFoundError:
+            return None  # no pushed config applied: nothing pushed is left over
+        applied = json.loads(raw)
+        key = (applied.get("version"), applied.get("digest"))
+        if self.on_config is not None:
+            if key != self._told:
+                return None  # saved, but the running kiosk was not told yet (its ledger entry waits): later
+            wait = self._told_at + self.prune_grace_s - time.monotonic()
+            if wait > 0:
+                self._schedule_prune(wait)
+                return None
+        keep = set(_clips(applied))
+        try:
+            staged = json.loads((self.data_dir / STAGED).read_bytes())
+        except FileNotFoundError:
+            staged = None
+        if staged is not None and isinstance(staged.get("version"), int) and isinstance(key[0], int) \
+                and staged["version"] > key[0]:
+            keep |= set(_clips(staged))  # fetched for the next version by `kiosk sync --once`: it needs them
+        removed = prune_pushed_media(self.media_dir, keep)
+        if _pruned_for(self.data_dir) != key:
+            write_atomic(self.data_dir / PRUNED, json.dumps({"version": key[0], "digest": key[1]}).encode())
+        return removed
+
+
+_LOCKS: dict[str, threading.RLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _media_lock(media_dir: Path) -> threading.RLock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(os.path.abspath(media_dir), threading.RLock())
+
+
+def _clips(record: Any) -> list[str]:
+    """The clips a saved config (``{version, digest, config}``) plays. Raises ValueError for one not of that shape:
+    a file that cannot be read whole deletes nothing."""
+    playlist = record.get("config", {}).get("playlist", []) if isinstance(record, dict) else None
+    if not isinstance(playlist, list):
+        raise ValueError("saved config has no playlist list")
+    shas = [item.get("sha256") if isinstance(item, dict) else None for item in playlist]
+    if not all(isinstance(sha, str) for sha in shas):
+        raise ValueError("saved config names a clip without its checksum")
+    return shas  # type: ignore[return-value]
+
+
+def _pruned_for(data_dir: Path) -> tuple[Any, Any] | None:
+    try:
+        done = json.loads((Path(data_dir) / PRUNED).read_text("utf-8"))
+        return (done.get("version"), done.get("digest"))
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def record_applied_config(ledger: Any, applied: dict[str, Any] | None) -> bool:
