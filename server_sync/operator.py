@@ -1216,14 +1216,19 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
             row = conn.execute(select(media_info).where(media_info.c.sha256 == sha)).mappings().first()
         return dict(row) if row else None
 
+    def editable(who: staff.Who, sha: str) -> dict[str, Any]:
+        """The video ``sha`` if ``who`` may edit (and so remove) it: their group's for an editor, any for staff."""
+        m = media_item(sha)
+        if m is None:
+            raise NotFound(*TO_VIDEOS)
+        if not who.may_edit_group(m["group_id"]):
+            raise Forbidden
+        return m
+
     @app.get("/staff/media/{sha}", response_class=HTMLResponse, tags=["staff"])
     def media_edit(sha: str, request: Request) -> Response:
         def render(who: staff.Who, lang: str, c: dict[str, Any]) -> str:
-            m = media_item(sha)
-            if m is None:
-                raise NotFound(*TO_VIDEOS)
-            if not who.may_edit_group(m["group_id"]):
-                raise Forbidden
+            m = editable(who, sha)
             mine = [p for p in queries.catalog_view(engine)["projects"] if who.may_edit_group(p["group_id"])]
             return pages.staff_page("staff_media_edit.html", lang, m=m, projects=mine, errors={}, removing=False,
                                     nav="media", **c)
@@ -1232,11 +1237,7 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
     @app.post("/staff/media/{sha}", response_class=HTMLResponse, tags=["staff"])
     async def media_save(sha: str, request: Request) -> Response:
         def handle(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
-            m = media_item(sha)
-            if m is None:
-                raise NotFound(*TO_VIDEOS)
-            if not who.may_edit_group(m["group_id"]):
-                raise Forbidden
+            m = editable(who, sha)
             e: Errors = {}
             name = _text(form, "name", e, required=True, required_msg=N_("Enter a name for the video."))
             project = _one(form, "project_id") or None
@@ -1256,11 +1257,7 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
     # it is taken out of, then its form (movies.take_down). Whoever may edit the video may remove it.
     def removal_page(who: staff.Who, lang: str, c: dict[str, Any], sha: str, changed: bool = False,
                      error: str = "") -> str:
-        m = media_item(sha)
-        if m is None:
-            raise NotFound(*TO_VIDEOS)
-        if not who.may_edit_group(m["group_id"]):
-            raise Forbidden
+        m = editable(who, sha)
         with engine.connect() as conn:
             using = []
             for t in movies.playlists_with(conn, sha):
@@ -1279,11 +1276,7 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
     @app.post("/staff/media/{sha}/remove", response_class=HTMLResponse, tags=["staff"])
     async def media_remove(sha: str, request: Request) -> Response:
         def handle(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
-            m = media_item(sha)
-            if m is None:
-                raise NotFound(*TO_VIDEOS)
-            if not who.may_edit_group(m["group_id"]):
-                raise Forbidden
+            editable(who, sha)  # 404 or 403 before anything is read from the form
             try:
                 using = movies.take_down(engine, sha, who.name, seen=_one(form, "playlists").split())
             except movies.PlaylistsChanged:
