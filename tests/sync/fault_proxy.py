@@ -114,13 +114,7 @@ class FaultProxy:
             return fault
 
     def forward(self, method: str, path: str, body: bytes, headers: dict) -> tuple[int, dict, bytes]:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
-        try:
-            conn.request(method, path, body=body or None, headers=headers)
-            resp = conn.getresponse()
-            return resp.status, dict(resp.getheaders()), resp.read()
-        finally:
-            conn.close()
+        return forward(self.host, self.port, method, path, body, headers)
 
     def __enter__(self) -> FaultProxy:
         self.thread.start()
@@ -129,3 +123,14 @@ class FaultProxy:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def forward(host: str, port: int, method: str, path: str, body: bytes, headers: dict) -> tuple[int, dict, bytes]:
+    """Send one request on to the portal and read its whole answer: status, headers, body."""
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    try:
+        conn.request(method, path, body=body or None, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, dict(resp.getheaders()), resp.read()
+    finally:
+        conn.close()

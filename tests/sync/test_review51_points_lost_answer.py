@@ -18,7 +18,6 @@ sockets) that forwards the ask, lets the portal commit, and then loses the answe
 
 from __future__ import annotations
 
-import http.client
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from fault_proxy import forward
 from sqlalchemy import text
 from sync_helpers import PROJECTS, Rig, enrolled, fake_idm, make_rig
 
@@ -97,13 +97,7 @@ class Between:
         self.thread.start()
 
     def forward(self, method: str, path: str, body: bytes, headers: dict) -> tuple[int, dict, bytes]:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
-        try:
-            conn.request(method, path, body=body or None, headers=headers)
-            resp = conn.getresponse()
-            return resp.status, dict(resp.getheaders()), resp.read()
-        finally:
-            conn.close()
+        return forward(self.host, self.port, method, path, body, headers)
 
     def close(self) -> None:
         self.done.set()
