@@ -452,6 +452,7 @@ class App:
         # button all follow the same reading (nothing writes it before the sync thread starts, below).
         applied = load_applied(cfg.data_dir)
         self._adopt_recorded_config(applied)
+        self._adopt_fetched_clips(applied)  # before the player looks up the playlist's clips
         pepper = self.pepper = Pepper.load(cfg.pepper_path)  # the sync thread adopts city epochs into it
         self.ledger = open_ledger(cfg, libsodium=movie)
         # Before the worker claims the ledger and before any tap: a config whose ledger entry a power cut lost.
@@ -554,6 +555,51 @@ class App:
             self.staff.config_adopted()
         log.info("portal config v%s in force: %d projects, %d clips", applied.get("version"), len(parts["projects"]),
                  len(parts["playlist"]))
+
+    def _adopt_fetched_clips(self, applied: dict[str, Any] | None) -> None:
+        """The applied config's clips that were fetched but never moved into the player's media cache: a config
+        applied with ``kiosk sync --once --apply-config`` while ``kiosk run`` was stopped (provisioning or
+        recovering a kiosk) leaves them as ``media/<sha256>``, and only the running kiosk's ``on_config`` adopts.
+        Moved in now (kiosk/sync/adopt.py ``adopt_media``), before the player looks them up; else the pushed
+        playlist found none of its clips and the still slide stayed on screen.
+
+        Nothing waiting (every start but the first after such a run): a ``stat`` a clip, and neither PyAV nor the
+        config's models are imported (cold start, #16). A clip that cannot be adopted is logged and left
+        out; the start goes on."""
+        if not isinstance(applied, dict) or not isinstance(applied.get("config"), dict):
+            return
+        playlist = applied["config"].get("playlist")
+        if not isinstance(playlist, list) or not playlist:
+            return
+        version = applied.get("version")
+        media = self.cfg.data_dir / "media"
+        try:
+            fetched = [item["sha256"] for item in playlist
+                       if isinstance(item, dict) and isinstance(item.get("sha256"), str)
+                       and _is_sha256(item["sha256"]) and (media / item["sha256"]).is_file()]
+            if not fetched:
+                return
+            from kiosk.player.media import MediaCache  # the player's own module: loaded at start anyway
+
+            # A cached copy beside it that does not verify (lost, damaged: the applier fetched the clip again).
+            # One it verified before and unchanged since is not hashed again (verified.json).
+            cache = MediaCache(media)
+            waiting = [sha for sha in fetched if cache.verify(sha) != "ok"]
+        except OSError as exc:
+            log.error("portal config v%s: cannot look for fetched clips (%s); they may not play", version, exc)
+            return
+        if not waiting:
+            return
+        from kiosk.sync.adopt import adopt_media
+
+        items = [item for item in playlist if isinstance(item, dict) and item.get("sha256") in waiting]
+        try:
+            ready = set(adopt_media(media, {"playlist": items}))
+        except Exception:  # noqa: BLE001 - a clip that will not play must never stop the kiosk
+            log.exception("portal config v%s: fetched clips could not be moved into the media cache", version)
+            return
+        log.info("portal config v%s: %d of %d fetched clips moved into the media cache at start", version,
+                 len(ready & set(waiting)), len(waiting))
 
     def close(self) -> None:
         """Stop taking taps, let a donation in progress finish, then close ledger (checkpoint), terminal, display."""
@@ -1006,6 +1052,11 @@ class App:
                 if left <= 0 or self._stop.is_set():
                     return None
                 self._presented_cv.wait(left)
+
+
+def _is_sha256(text: str) -> bool:
+    """64 lowercase hex digits: a fetched clip's file name (``media/<sha256>``), never a path elsewhere."""
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
 
 
 def target_center(targets: list[Target], action: str, value: Any = None) -> tuple[int, int] | None:

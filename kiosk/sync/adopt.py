@@ -69,24 +69,28 @@ def adopt_media(media_dir: Path, pushed: dict[str, Any]) -> list[str]:
     """Move clips the sync fetched (``media/<sha256>``, checksum already verified) into the player's cache.
 
     Returns the hashes now playable. A file that is not a playable clip is skipped with one log line,
-    as a corrupt cached clip would be.
+    as a corrupt cached clip would be. A clip the cache knows whose cached copy is gone or damaged is moved in
+    again from a fetched copy (the sync fetches it again then: kiosk/sync/configapply.py).
     """
     from kiosk.player.media import MediaCache
 
     cache = MediaCache(media_dir)
-    known = {e.sha256 for e in cache.entries()}
+    known = {e.sha256: e for e in cache.entries()}
     ready = []
     for item in pushed.get("playlist", []):
         sha = item["sha256"]
-        if sha in known:
+        raw = media_dir / sha
+        if sha in known and not (raw.is_file() and cache.verify(sha) != "ok"):
             ready.append(sha)
             continue
-        raw = media_dir / sha
         if not raw.exists():
             log.error("pushed clip %s was not fetched; skipped", sha[:12])
             continue
         try:
-            cache.add(raw, project=item.get("project") or "", title=item.get("name", ""), source="portal")
+            was = known.get(sha)  # moved in again: it keeps where it came from (a clip imported by hand stays so)
+            cache.add(raw, project=was.project if was else item.get("project") or "",
+                      title=was.title if was else item.get("name", ""), source=was.source if was else "portal",
+                      demo_key=was.demo_key if was else "")
             ready.append(sha)
         except Exception as exc:  # noqa: BLE001 - PyAV raises many kinds for a bad file; one line, keep playing
             log.error("pushed clip %s is not a playable movie (%s); skipped", sha[:12], exc)
