@@ -107,6 +107,9 @@ def prune_pushed_media(media_dir: Path, keep: set[str]) -> list[str]:
     "portal", as :func:`adopt_media` adds them). Clips imported by hand (``kiosk media import``: the source is the
     file's name) and demo clips (``demo``) are never touched, whatever the playlists say.
 
+    A fetched file beside a cached copy of the same clip that verifies is a second copy (releases before this one
+    fetched every clip again for each new config version): it is deleted too, whatever the playlists say.
+
     Each deletion is one INFO line with the clip's short hash (never its title: a person's name may be in it).
     Idempotent: a file already gone is no error. Every clip is tried; the first OSError (a read-only disk) is
     raised after the rest were tried, so the caller tries again later. Returns the hashes deleted."""
@@ -136,7 +139,22 @@ def prune_pushed_media(media_dir: Path, keep: set[str]) -> list[str]:
         if gone:
             removed.append(sha)
             log.info("media: deleted clip %s: no playlist of this kiosk names it any more", sha[:12])
-    if fetched - keep:
+    # A fetched copy beside a cached one that verifies: a second copy of the same clip, left by releases that fetched
+    # every clip again for each new config version. The cached copy plays; the fetched one only takes room on the SD
+    # card. (One whose cached copy does not verify stays: adopt_media moves it in again.)
+    doubles = []
+    for sha in sorted(fetched & keep & {e.sha256 for e in cache.entries()}):
+        try:
+            if cache.verify(sha) == "ok":
+                (media_dir / sha).unlink(missing_ok=True)
+                doubles.append(sha)
+        except OSError as exc:
+            log.error("media: cannot delete a second copy of clip %s (%s); tried again later", sha[:12],
+                      exc.strerror or exc)
+            failed = failed or exc
+    if doubles:
+        log.info("media: deleted the second copy of %d clip(s) already in the player's cache", len(doubles))
+    if fetched - keep or doubles:
         try:
             fsync_dir(media_dir)
         except OSError as exc:

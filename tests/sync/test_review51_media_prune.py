@@ -14,6 +14,7 @@ is a real tmpfs remounted read-only (needs root, as tests/mounts.py).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -259,3 +260,33 @@ def test_a_read_only_media_disk_keeps_the_clip_till_it_is_writable_and_the_gifts
             applier.close()
             rig.ledger.close(checkpoint=False)
             shutil.rmtree(media, ignore_errors=True)
+
+
+def test_a_second_copy_beside_a_cached_clip_is_deleted_and_a_copy_that_repairs_one_is_not(
+        tmp_path: Path, movies: dict[str, bytes]) -> None:
+    """Releases before this one fetched every clip again for each new config version and left the download
+    (``media/<sha256>``) beside the cached ``<sha256>.mp4``. The cleanup deletes such a second copy of a clip the
+    playlists still name when the cached one verifies; when the cached one is damaged, the download is what repairs
+    it (adopt_media), so it stays."""
+    from kiosk.sync.adopt import prune_pushed_media
+
+    media = tmp_path / "media"
+    media.mkdir()
+    shas = {}
+    for name in ("kept", "next"):
+        sha = hashlib.sha256(movies[name]).hexdigest()
+        (media / sha).write_bytes(movies[name])
+        shas[name] = sha
+    assert set(adopt_media(media, {"playlist": [{"sha256": s, "project": "kept"} for s in shas.values()]})) == set(
+        shas.values())
+    cache = MediaCache(media)
+    for name, sha in shas.items():  # the old releases' second download of each
+        (media / sha).write_bytes(movies[name])
+    damaged = cache.path(shas["next"])
+    damaged.write_bytes(damaged.read_bytes()[:-100])
+
+    assert prune_pushed_media(media, set(shas.values())) == []  # nothing the playlists name is removed
+    assert not (media / shas["kept"]).exists() and cache.verify(shas["kept"]) == "ok"
+    assert (media / shas["next"]).exists()  # the damaged cached copy's repair stays
+    assert set(adopt_media(media, {"playlist": [{"sha256": shas["next"], "project": "kept"}]})) == {shas["next"]}
+    assert MediaCache(media).verify(shas["next"], force=True) == "ok"
