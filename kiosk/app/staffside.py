@@ -29,6 +29,7 @@ from kiosk.config.plain import ops_settings, plain_of
 from kiosk.ops.status import (
     SYNC_ERRORS,
     PaymentState,
+    PaymentUnused,
     ReaderState,
     StatusInputs,
     error_kind,
@@ -243,14 +244,15 @@ class StaffSide:
         app = self.app
         sup = app.reader
         reader_state = None
-        detail = ""
+        detail = fix = ""
         if sup is not None:
             state = getattr(sup.state, "value", str(sup.state))
             states: dict[str, ReaderState] = {"connected": "connected", "reconnecting": "lost", "fault": "fault",
                                               "starting": "lost", "stopped": "missing"}
             reader_state = states.get(state)
             fault = getattr(sup, "last_fault", None)
-            detail = getattr(fault, "fix", "") or getattr(fault, "reason", "") or ""
+            # Why, then the fix: the status page reads the reason first (the fix alone said nothing of the cause).
+            detail, fix = getattr(fault, "reason", "") or "", getattr(fault, "fix", "") or ""
         sync = self.sync.status() if self.sync is not None else {}
         from kiosk.sync.uploader import LEDGER_MISMATCH  # imported by `kiosk run`'s sync already
 
@@ -261,11 +263,19 @@ class StaffSide:
         last_error, config_error = sync.get("last_error"), (sync.get("extra") or {}).get("config_error")
         m = last_played(app.player.metrics.history()) if app.player is not None else None
         gaps = list(getattr(m, "switch_gap_ms", []) or [])
-        pay = self._payment()
+        # A kiosk that failed closed (its ledger: the ledger row says so) or has no terminal does not ask it: the
+        # payment row says which, with its own advice, not "offline" and "check the power and cable".
+        unused: PaymentUnused | None = None
+        if app.failed:
+            unused = "ledger_failed"
+        elif app.terminal is None:
+            unused = "no_terminal"
+        pay = self._payment() if unused is None else {"payment_state": "", "payment_detail": ""}
         return StatusInputs(
-            reader_state=reader_state, reader_detail=detail, last_family=self.last_family,
+            reader_state=reader_state, reader_detail=detail, reader_fix=fix, last_family=self.last_family,
             # The terminal's own word (Square: live checkout state and a cached device check), not a constant.
             payment_state=_payment_state(pay["payment_state"]), payment_detail=pay["payment_detail"],
+            payment_unused=unused,
             # Syncing, with the config's portal or the one `kiosk enroll --portal` joined: not an offline kiosk.
             portal_configured=self.sync is not None,
             # Unreachable only for a network error or a portal too busy to answer: not for any error (a refused

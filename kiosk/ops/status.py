@@ -25,6 +25,8 @@ Level = Literal["green", "yellow", "red"]
 ReaderState = Literal["connected", "lost", "fault", "missing"]
 PaymentState = Literal["ready", "busy", "offline", "error"]
 """What ``PaymentTerminal.health()`` answers (kiosk/payment/base.py)."""
+PaymentUnused = Literal["ledger_failed", "no_terminal"]
+"""Why the payment terminal is not asked at all (:data:`PAYMENT_UNUSED`)."""
 _RANK = {"green": 0, "yellow": 1, "red": 2}
 
 
@@ -39,7 +41,8 @@ class StatusItem:
     """What staff should do when not green."""
     cause: str = ""
     """Stable id of what is wrong when the value's words do not say it in a way staff can act on: the kind of the
-    uploader's last error (:data:`SYNC_ERRORS`). Screens say the value and the what-to-do by it."""
+    uploader's last error (:data:`SYNC_ERRORS`), or why the payment terminal is not asked (:data:`PAYMENT_UNUSED`).
+    Screens say the value and the what-to-do by it."""
     detail: str = ""
     """The technical words behind the value (the uploader's own error, the payment adapter's or the reader's
     words, English), for the technician: the value holds them (``; last error: …``, ``error: Square refused …``:
@@ -57,10 +60,16 @@ class StatusInputs:
     reader_state: ReaderState | None = None
     """``lost`` is being retried; ``fault``/``missing`` need a fix (from ReaderDisconnected.fault)."""
     reader_detail: str = ""
+    """Why the reader was lost or is not working, in its own words (``ReaderDisconnected.reason``)."""
+    reader_fix: str = ""
+    """For a setup fault, the fix to type (``ReaderDisconnected.fix``: shell lines); shown after the reason."""
     last_family: str | None = None
     """Family of the last tap (suica, pasmo, …); None before the first tap."""
     payment_state: PaymentState | None = None
     payment_detail: str = ""
+    payment_unused: PaymentUnused | None = None
+    """Set when the terminal is not asked (:data:`PAYMENT_UNUSED`): the kiosk failed closed, or has no terminal.
+    The payment row then says that, with its own advice, whatever :attr:`payment_state` says."""
     portal_configured: bool = False
     """False for an offline kiosk: network and sync items are then green "not used"."""
     network_up: bool | None = None
@@ -158,6 +167,23 @@ refused, a device not paired, a location that does not match; ``SquareLive.setup
 "temporarily unavailable". The English `kiosk status` prints, and the msgid the menu says in the staff's language
 (``kiosk.staff.menu.status_text``)."""
 
+PAYMENT_UNUSED: dict[str, tuple[str, str]] = {
+    "ledger_failed": ("stopped: the ledger failed",
+                      "Card donations are stopped because the kiosk cannot write its ledger. The payment terminal is "
+                      "not what is wrong: checking its power and cables will not help. Look at the Ledger row on "
+                      "this page and do what it says."),
+    "no_terminal": ("no payment terminal set up",
+                    "No payment terminal is set up on this kiosk, so card donations cannot be taken. Checking cables "
+                    "will not fix it. Ask the person who set up the kiosk to check the payment settings: "
+                    "`kiosk doctor` shows what is missing."),
+}
+"""Why the payment terminal is not asked (:attr:`StatusInputs.payment_unused`) -> (the payment row's value, what to
+do), in English: what `kiosk status` prints and the msgids the menu says in the staff's language, chosen by the
+key (the item's ``cause``), never by reading the words. ``ledger_failed``: the kiosk failed closed (its ledger
+writer stopped: ``App.failed``), which the ledger row shows and says what to do about; ``no_terminal``: none is
+set up, a matter for whoever set up the kiosk. Before, both read "offline" with "check the payment terminal's
+power and cable"."""
+
 PORTAL_UNREACHED = frozenset({"network", "portal_busy"})
 """Kinds that say the portal could not be reached or did not answer: the only ones for which the status page says
 "portal unreachable" (:func:`portal_reached`)."""
@@ -248,15 +274,17 @@ def status_items(x: StatusInputs, limits: StatusSection | None = None) -> list[S
 
     fam = f"; last tap {x.last_family}" if x.last_family else ""
     # The reader's own words (why it was lost, the fix to type for a fault) are for the technician: kept in the
-    # value `kiosk status` prints, and apart from the state the menu says in words (short, detail).
+    # value `kiosk status` prints, and apart from the state the menu says in words (short, detail). The reason
+    # comes first, then the fix: staff read it out on the phone, and the menu's details line is cut at its end.
+    said = "; fix: ".join(w for w in (x.reader_detail, x.reader_fix) if w)
     if x.reader_state == "connected":
         add(StatusItem("reader", "green", f"connected{fam}"))
     elif x.reader_state == "lost":
-        add(StatusItem("reader", "yellow", f"reconnecting {x.reader_detail}".strip() + fam,
-                       "check the reader's USB cable", detail=x.reader_detail, short=f"reconnecting{fam}"))
+        add(StatusItem("reader", "yellow", f"reconnecting {said}".strip() + fam,
+                       "check the reader's USB cable", detail=said, short=f"reconnecting{fam}"))
     elif x.reader_state in ("fault", "missing"):
-        add(StatusItem("reader", "red", (x.reader_detail or x.reader_state) + fam,
-                       "run `kiosk doctor` for the exact fix", detail=x.reader_detail, short=x.reader_state + fam))
+        add(StatusItem("reader", "red", (said or x.reader_state) + fam,
+                       "run `kiosk doctor` for the exact fix", detail=said, short=x.reader_state + fam))
     else:
         add(StatusItem("reader", "yellow", "unknown", "the reader has not reported yet"))
 
@@ -266,11 +294,16 @@ def status_items(x: StatusInputs, limits: StatusSection | None = None) -> list[S
     # fixes that. Cables are for a terminal or service that does not answer ("offline") or has not said ("unknown").
     # The adapter's detail is its own English (Square's answer, "last checkout: approved"): the menu says the state
     # in words and shows the detail apart, for the technician (short, detail).
-    add(StatusItem("payment", pay,
-                   (x.payment_state or "unknown") + (f": {x.payment_detail}" if x.payment_detail else ""),
-                   "" if pay == "green" else PAYMENT_SETUP_HINT if x.payment_state == "error"
-                   else "check the payment terminal's power and cable",
-                   detail=x.payment_detail, short=x.payment_state or "unknown"))
+    if x.payment_unused is not None:
+        # Not asked: a failed ledger (the ledger row's problem) or no terminal (a setup matter), not the cables.
+        what, todo = PAYMENT_UNUSED[x.payment_unused]
+        add(StatusItem("payment", "red", what, todo, cause=x.payment_unused))
+    else:
+        add(StatusItem("payment", pay,
+                       (x.payment_state or "unknown") + (f": {x.payment_detail}" if x.payment_detail else ""),
+                       "" if pay == "green" else PAYMENT_SETUP_HINT if x.payment_state == "error"
+                       else "check the payment terminal's power and cable",
+                       detail=x.payment_detail, short=x.payment_state or "unknown"))
 
     if not x.portal_configured:
         add(StatusItem("network", "green", "offline kiosk (no portal configured)"))

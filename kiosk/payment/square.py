@@ -159,6 +159,15 @@ class SquareSetupError(TerminalSetupError):
     """The Square configuration cannot be used (no token file, no device). ``str()`` says what to do."""
 
 
+class RefundSetupRefused(SquareSetupError, RefundRefused):
+    """Square refused a refund, or the question which payment to refund, because of the kiosk's payment settings
+    (:data:`REFUND_SETUP_REFUSED`: the access token refused, or not allowed to refund). Nothing was refunded, and
+    the payment is not what is wrong: once the settings are fixed the same refund can be made (the same key: never
+    twice). A :class:`RefundRefused` (Square answered, nothing moved: ``kiosk payment test`` prints "NOT refunded"
+    with the payment id) and a :class:`TerminalSetupError`, which the menu's refund page says as the settings, with
+    whom to ask (``kiosk.staff.words``), not as a refusal to look up on the Square Dashboard."""
+
+
 @dataclass(frozen=True)
 class SquareLive:
     """What the terminal is doing now, for the donor's screen and the status page (replaced, never mutated)."""
@@ -297,6 +306,23 @@ SETUP_FIX = {
          "(kiosk payment pair)",
 }
 """What to fix, per refused create's status (the log; docs/payment.md)."""
+
+REFUND_SETUP_REFUSED = (401, 403)
+"""Square's refusals of a refund (or of the checkout it is asked about first) that are the kiosk's settings, not the
+payment's: the access token refused (wrong, expired, revoked) or without the permission (``INSUFFICIENT_SCOPES``,
+the location). :class:`RefundSetupRefused`."""
+
+
+def _refund_refused(exc: _Refused, what: str) -> RefundRefused:
+    """The error for Square refusing a refund's request: :class:`RefundSetupRefused` for the settings' statuses
+    (:data:`REFUND_SETUP_REFUSED`: not "Square does not know checkout …" for a refused token), else
+    :class:`RefundRefused` saying ``what``, with Square's words."""
+    if exc.status in REFUND_SETUP_REFUSED:
+        why = f"HTTP {exc.status}" + (f": {exc.detail}" if exc.detail else "")
+        # Square's words first: the menu's English mode shows the first 100 characters, for the maintainer.
+        return RefundSetupRefused(f"Square refused the refund: {why} (the kiosk's payment settings: "
+                                  f"{SETUP_FIX[exc.status or 0]}; nothing was refunded)")
+    return RefundRefused(f"{what}: {exc.detail or exc.status}")
 
 
 def _nothing_created(exc: _Refused) -> bool:
@@ -768,7 +794,7 @@ class SquareTerminal(PaymentTerminal):
         try:
             co = self._get(cid, want, until, live=False)
         except _Refused as exc:
-            raise RefundRefused(f"Square does not know checkout {cid}: {exc.detail or exc.status}") from None
+            raise _refund_refused(exc, f"Square does not know checkout {cid}") from None
         except _DeadlinePassed:
             raise TerminalUnavailable("Square did not answer about the payment; try again "
                                       "(it is never refunded twice)") from None
@@ -902,7 +928,7 @@ class SquareTerminal(PaymentTerminal):
                 payment_id=provider_ref, reason=reason[:192], request_options=NO_RETRIES).refund,
                 provider_ref, amount_yen), until, live=False)
         except _Refused as exc:
-            raise RefundRefused(f"Square refused the refund: {exc.detail or exc.status}") from None
+            raise _refund_refused(exc, "Square refused the refund") from None
         except _DeadlinePassed:
             raise TerminalUnavailable("Square did not answer the refund; try again (it is never made twice)") from None
         result = RefundResult(refund.id, str(refund.status))

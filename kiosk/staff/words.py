@@ -36,6 +36,12 @@ PAYMENT_UNREACHABLE = "Cannot reach the payment service. Check the network, then
 PAYMENT_REFUSED = "The payment service refused the refund. Check the payment on the Square Dashboard, or call " \
     "the payment service."
 PAYMENT_SETUP = "The payment terminal is not set up. Call the maintainer."
+REFUND_SETTINGS = "The payment itself is not what is wrong, and checking cables will not fix it. Ask the person " \
+    "who set up the kiosk to check the payment settings: `kiosk doctor` shows which one is wrong. Once they are " \
+    "fixed, refund it again from this page: it is never refunded twice."
+"""A refund Square refused because of the kiosk's payment settings (the access token refused, or not allowed to
+refund: ``kiosk.payment.square.RefundSetupRefused``, a RefundRefused that is a TerminalSetupError): what to do. Not
+``PAYMENT_REFUSED``'s Square Dashboard, where the payment is fine."""
 PORTAL_UNREACHABLE = "Cannot reach the portal. Check the network, then try again."
 FILES_FAILED = "A file could not be read or written. Check the USB stick or the disk space, then try again."
 COMMAND_FAILED = "The kiosk could not do that. Call the maintainer."
@@ -54,6 +60,8 @@ def staff_error(err: BaseException, source: str = "") -> StaffMessage:
         return err
     if isinstance(err, TerminalUnavailable):
         return StaffMessage(PAYMENT_UNREACHABLE)
+    if isinstance(err, RefundRefused) and isinstance(err, TerminalSetupError):
+        return StaffMessage(REFUND_SETTINGS)  # refused for the kiosk's payment settings, not for the payment
     if isinstance(err, RefundRefused):
         return StaffMessage(PAYMENT_REFUSED)
     if isinstance(err, TerminalSetupError):

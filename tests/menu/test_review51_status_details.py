@@ -145,7 +145,8 @@ def test_a_healthy_square_terminal_and_the_simulator_read_plainly(rig, approved_
 
 
 @pytest.mark.parametrize("fault,detail", [
-    ("eacces", "sudo tee -a /etc/udev/rules.d/99-kiosk-readers.rules"),  # a setup fault: its fix, shell lines
+    # a setup fault: why, then its fix (shell lines) on the same line (review 51b)
+    ("eacces", "no permission to open the reader (EACCES): the udev rule is missing; fix: sudo tee -a /etc/udev/"),
     ("unplug", "reader unplugged or not found (ENODEV)"),  # lost: why, in the reader's words
 ])
 def test_a_reader_fault_is_said_in_japanese_with_its_own_words_on_the_details_line(rig, tmp_path, fault, detail):

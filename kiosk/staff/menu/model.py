@@ -30,7 +30,7 @@ from typing import Any
 from kiosk.config.player import PlaylistItem
 from kiosk.ledger import DonorToken
 from kiosk.ops.status import StatusItem, overall, status_items
-from kiosk.payment.base import RefundRefused
+from kiosk.payment.base import RefundRefused, TerminalSetupError
 from kiosk.staff.closeout import (
     AlreadyClosed,
     Catalog,
@@ -127,6 +127,12 @@ REFUND_REFUSED = ("Not refunded: the payment service refused this refund, and pr
 """A final refusal (:class:`~kiosk.payment.base.RefundRefused`), as against one that can change (the network, a
 busy terminal: :class:`~kiosk.payment.base.TerminalUnavailable`, which offers Refund again) (English msgid). The
 line below it says what to do: look at the payment on the Square Dashboard (``words.PAYMENT_REFUSED``)."""
+REFUND_SETTINGS_REFUSED = ("Not refunded: the payment service did not accept this kiosk's payment settings. "
+                           "The donation still counts.")
+"""A refund refused because of the kiosk's payment settings (a RefundRefused that is a
+:class:`~kiosk.payment.base.TerminalSetupError`: Square refusing the access token), not the payment: pressing Refund
+again now gets the same answer, but once the settings are fixed it goes through (English msgid). The line below it
+says whom to ask (``words.REFUND_SETTINGS``)."""
 REF_MAX = 9
 """Digits of a 受付番号 staff may type (the intent's seq)."""
 VOLUME_STEPS = (-10, -1, 1, 10)
@@ -927,9 +933,12 @@ class MenuModel:
             if isinstance(err, RefundRefused):
                 # The provider answered and said no (already refunded there, the payment too old or unknown): that
                 # answer will not change, so no "press Refund again", no retry button; nothing was voided.
+                # Refused for the kiosk's payment settings (the token): not final for the payment, but no press
+                # mends it either: whom to ask, and to refund it from this page once they are fixed.
+                settings = isinstance(err, TerminalSetupError)
                 self.refund_pick, self.refund_again = None, ""
-                self._go(REFUND_DONE, self._t(REFUND_REFUSED), "red")
-                self.lines = [head, self._error(err, "payment")]  # look at the Square Dashboard (words.py)
+                self._go(REFUND_DONE, self._t(REFUND_SETTINGS_REFUSED if settings else REFUND_REFUSED), "red")
+                self.lines = [head, self._error(err, "payment")]  # the Dashboard, or whom to ask (words.py)
                 return
             if err is not None or value is None:
                 # Either step may have failed (the network, a busy terminal, the ledger); both are idempotent, so

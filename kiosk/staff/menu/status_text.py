@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from kiosk.ops.status import PAYMENT_SETUP_HINT, SYNC_ERRORS, StatusItem, error_kind, measured
+from kiosk.ops.status import PAYMENT_SETUP_HINT, PAYMENT_UNUSED, SYNC_ERRORS, StatusItem, error_kind, measured
 
 Tr = Callable[[str], str]
 NTr = Callable[[str, str, int], str]
@@ -195,6 +195,9 @@ its setup (``PAYMENT_SETUP_HINT``), not a bare 「エラー」."""
 def value(item: StatusItem, tr: Tr, ntr: NTr | None = None) -> str:
     """The item's value in the staff's language; a sync error by its kind, the payment adapter's and the reader's
     words apart (:attr:`StatusItem.detail`, on the details line), without their English words."""
+    if item.cause in PAYMENT_UNUSED:  # the terminal is not asked: said by why (a failed ledger, none set up)
+        said = tr(PAYMENT_UNUSED[item.cause][0])
+        return said[:1].upper() + said[1:]
     plain = measured(item)
     key = (item.key, plain)
     text = tr(BY_KEY[key]) if key in BY_KEY else say(plain, tr, ntr)
@@ -209,6 +212,8 @@ def item_hint(item: StatusItem, tr: Tr, ntr: NTr | None = None) -> str:
     """The item's what-to-do line: by its kind when it has one."""
     if item.cause in SYNC_ERRORS:
         return todo(item.cause, tr)
+    if item.cause in PAYMENT_UNUSED:
+        return tr(PAYMENT_UNUSED[item.cause][1])
     return hint(item.value, item.hint, tr, ntr)
 
 
