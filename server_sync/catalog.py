@@ -47,7 +47,8 @@ class CatalogError(ValueError):
     """Catalog input that must not be stored; the message (English, for the log and ``kiosk-portal catalog-import``)
     names the item and field. ``code`` names the refusal for the staff pages, which say it in the staff member's
     words beside the field (server_sync/operator.py): ``group_name_taken``, ``group_id_taken``, ``project_id_taken``,
-    ``no_group``, ``stale``; ``invalid`` for anything else (a file's bad field)."""
+    ``no_group``, ``stale``; ``undrawable`` (an import's names or titles with characters the kiosks' font lacks: the
+forms check those themselves); ``invalid`` for anything else (a file's bad field)."""
 
     def __init__(self, message: str, code: str = "invalid", **params: Any) -> None:
         super().__init__(message)
@@ -226,11 +227,36 @@ def _ensure_group(conn: Connection, name: str, now: int) -> str | None:
     return gid
 
 
+DRAWN = {"groups": ("name",), "projects": ("title", "title_en", "group")}
+"""The catalog's texts a kiosk draws with its own font: on its donation screens (a project's titles, its group's
+name) and on a movie's title cards (the group's name, the Japanese title)."""
+
+
+def _undrawable_entries(gs: list[Any], ps: list[Any]) -> list[str]:
+    """Each entry's drawn text (:data:`DRAWN`) with characters the kiosks' font has no letter for, as
+    ``projects[2] (id kodomo) title '…': 髙 ①``: the staff forms refuse these (server_sync/operator.py), and so does
+    an import, naming every entry at once so one round of fixing the file does."""
+    from server_sync.movies import undrawable  # here: server_sync.movies imports this module
+
+    found = []
+    for key, items in (("groups", gs), ("projects", ps)):
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                continue  # said by the item's own check
+            for field in DRAWN[key]:
+                text = item.get(field)
+                if isinstance(text, str) and (missing := undrawable(text.strip())):
+                    found.append(f"{key}[{i}] (id {item.get('id')}) {field} {text.strip()!r}: {' '.join(missing)}")
+    return found
+
+
 def import_catalog(engine: Engine, doc: Any) -> tuple[int, int]:
     """Store ``{"groups": [...], "projects": [...]}`` in one transaction; returns (groups, projects) saved.
 
     A project names its group by ``group_id``, or by ``group`` (the group's name, as a kiosk's
     ``[[projects]]`` does): a group known only by name is created. Ids already present are updated.
+    A name or title with characters the kiosks' font has no letter for is refused as the staff forms refuse it
+    (``undrawable``, naming every such entry): nothing is imported.
     """
     if not isinstance(doc, dict) or set(doc) - {"groups", "projects"}:
         raise CatalogError('a catalog is a JSON object with "groups" and "projects" lists')
@@ -238,6 +264,11 @@ def import_catalog(engine: Engine, doc: Any) -> tuple[int, int]:
     if not isinstance(gs, list) or not isinstance(ps, list):
         raise CatalogError('"groups" and "projects" must be lists')
     checked_groups = [_check(GroupIn, g, f"groups[{i}]") for i, g in enumerate(gs)]
+    if tofu := _undrawable_entries(gs, ps):
+        raise CatalogError(f"{len(tofu)} names or titles have characters the kiosks' font has no letter for (their "
+                           f"screens and movies would show each as an empty box): {'; '.join(tofu)}. Write them "
+                           "another way (高 for 髙, 崎 for 﨑, 1 for ①, ア for ｱ, e for é; the exact spelling can go "
+                           "in a group's description or a project's summary) and import again.", "undrawable")
     now = _now_ms()
     with writing(engine) as conn:
         for g in checked_groups:

@@ -450,12 +450,35 @@ def _date(form: dict[str, list[str]], name: str, errors: Errors, required: bool 
         return None
 
 
+GROUP_GLYPHS = N_("The kiosks' screens and the movies cannot show these characters: %(chars)s. They would come out "
+                  "as empty boxes. Write them another way, as signs do when a letter is missing (高 for 髙, 崎 for 﨑, "
+                  "1 for ①, ア for ｱ, (C) for ©, a word for an emoji); the exact spelling can go in the description.")
+"""A group's name the kiosks draw (the donation screens, a movie's title card) with characters their font (the
+vendored Noto Sans JP subset) has no letter for: each would be an empty box (tofu). Refused beside the name, naming
+them; the description, which no kiosk draws, takes the exact spelling (docs/portal.md, "The catalog")."""
+TITLE_GLYPHS = N_("The kiosks' screens and the movies cannot show these characters: %(chars)s. They would come out "
+                  "as empty boxes. Write them another way, as signs do when a letter is missing (高 for 髙, 崎 for 﨑, "
+                  "1 for ①, ア for ｱ, e for é, a word for an emoji); the exact spelling can go in the summary, which "
+                  "the public page shows as typed.")
+"""The same for a project's titles (Japanese and English: the kiosks' screens draw both, the movie's cards the
+Japanese one); the summary, which no kiosk draws, takes the exact spelling."""
+
+
+def _drawable(v: str, name: str, errors: Errors, msg: str) -> None:
+    """Refuse ``v`` beside ``name`` if a kiosk would draw some of its characters as empty boxes
+    (:func:`server_sync.movies.undrawable`: the font's own letters), naming them (ten at most), as the movie
+    maker's captions are."""
+    if v and name not in errors and (missing := movies.undrawable(v)):
+        errors[name] = (msg, {"chars": " ".join(missing[:10])})
+
+
 def check_group(form: dict[str, list[str]], new: bool) -> tuple[dict[str, Any], Errors]:
     e: Errors = {}
     v = {"id": _slug(form, "id", e) if new else _one(form, "id"),
          "name": _text(form, "name", e, required=True, required_msg=N_("Enter the group's name.")),
          "description": _text(form, "description", e, max_len=4000),
          "contact": _text(form, "contact", e, max_len=500)}
+    _drawable(v["name"], "name", e, GROUP_GLYPHS)
     return v, e
 
 
@@ -474,6 +497,8 @@ def check_project(form: dict[str, list[str]], new: bool, group_choices: list[str
         "end": _date(form, "end", e),
         "active": _one(form, "active") == "1",
     }
+    for name in ("title", "title_en"):
+        _drawable(v[name], name, e, TITLE_GLYPHS)
     if v["group_id"] not in group_choices:
         e["group_id"] = (N_("Choose a group."), {})
     if v["area"] not in AREAS:
