@@ -20,7 +20,12 @@ stops at the first picture or second past them, and the job fails saying so (:da
 Nothing is half-made: the movie, its poster and (for a video) its description are written in one
 transaction only after the child finished and its output was read whole; a failed or interrupted
 job leaves a job row that says why (in plain words, for the uploader) and no media. Every
-``job-<id>.*`` file is removed in every case.
+``job-<id>.*`` file is removed, with one exception: a movie that failed on something that was not its photos'
+fault (:data:`KEPT_FOR`: the renderer's error, a restart, the timeout) keeps its inputs, the spec
+(``job-<id>.json``: captions, project) and its photos (``job-<id>.photo<N>``), for :data:`KEEP_MS`, so its editor
+can make it again with one click (:meth:`MediaJobs.retry`) instead of choosing every photo and typing every
+caption again. The clean-up (:meth:`MediaJobs._sweep`) removes them after that time, or sooner, oldest first,
+when all kept inputs together pass :data:`KEEP_BYTES`.
 
 A portal that stops (a restart, a deploy) leaves no job waiting forever: :meth:`MediaJobs.shutdown`
 fails every job of its own process that is not finished, the running one and those still queued, as
@@ -114,6 +119,32 @@ stopped."""
 UNCLAIMED_MS = 15 * 60 * 1000
 """A spooled file with no job row yet is an upload being received or photos being checked (the row comes
 with :meth:`MediaJobs.submit`); one untouched for this long was left by a stopped process."""
+KEPT_FOR = frozenset({RENDER_FAILED, INTERRUPTED, TOO_LONG})
+"""The failures of a movie whose photos and captions are kept (module doc): not the photos' fault, so the same
+ones may well work next time. Not :data:`NO_ROOM`: there keeping them would keep the portal's disk full."""
+KEEP_MS = 24 * 3600 * 1000
+"""How long a failed movie's photos and captions are kept after its failure: an editor who meets it in the evening
+(or whose render a restart cut overnight) still finds them the next day, and photos that may show people who agreed
+only to one movie do not stay on the portal's disk for longer than that."""
+KEEP_BYTES = 1024 * 1024 * 1024
+"""At most this much of kept photos in the spool all together (a movie's photos are at most about 250 MB, usually
+20–80 MB): past it the oldest failures' are removed first, so keeping them never fills the portal's disk."""
+
+
+def keeps(job: Mapping[str, Any]) -> bool:
+    """Whether ``job`` (as shown) is a movie whose inputs are kept after its failure (:data:`KEPT_FOR`)."""
+    return job.get("kind") == "movie" and job.get("status") == "failed" and job.get("message") in KEPT_FOR
+
+
+def kept_until(job: Mapping[str, Any]) -> int:
+    """Until when (ms) a failed movie's inputs are kept: :data:`KEEP_MS` after its failure was recorded."""
+    return int(job["updated_ms"]) + KEEP_MS
+
+
+def _is_input(name: str) -> bool:
+    """A movie's input in the spool: its spec ``job-<id>.json`` or a photo ``job-<id>.photo<N>``."""
+    rest = name.split(".", 1)[1] if "." in name else ""
+    return rest == "json" or (rest.startswith("photo") and rest[len("photo"):].isdigit())
 
 
 _FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
@@ -292,6 +323,8 @@ class MediaJobs:
         self._lock = threading.Lock()
         self._unrecorded: dict[str, str] = {}
         """Failures of this process's jobs the database could not take yet (:meth:`_fail`): job id → message."""
+        self._kept_next: int | None = None
+        """When the first of the kept inputs this process's last sweep saw are due for removal (:data:`KEEP_MS`)."""
 
     # --- lifecycle ------------------------------------------------------------------------------
     def recover(self) -> None:
@@ -331,8 +364,11 @@ class MediaJobs:
     def files(self, job_id: str) -> list[Path]:
         return sorted(self.spool.glob(f"job-{job_id}.*"))
 
-    def discard_files(self, job_id: str) -> None:
+    def discard_files(self, job_id: str, keep_inputs: bool = False) -> None:
+        """The job's spooled files removed (``keep_inputs``: all but a movie's spec and photos, :func:`_is_input`)."""
         for f in self.files(job_id):
+            if keep_inputs and _is_input(f.name):
+                continue
             try:
                 f.unlink(missing_ok=True)
             except OSError as exc:  # a spool gone read-only: removed by a later sweep
@@ -369,6 +405,65 @@ class MediaJobs:
         except RuntimeError:  # shut down meanwhile: it would never run
             self._interrupt({job_id})
             raise
+
+    def kept(self, job: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The spec (project, captions, photos) of a failed movie (``job`` as shown, :meth:`get`) whose photos and
+        captions are still kept (module doc), or None: not such a failure, past :data:`KEEP_MS` (its files are
+        removed now, whether or not a clean-up ran since), or removed (the clean-up, :data:`KEEP_BYTES`)."""
+        if not keeps(job):
+            return None
+        if kept_until(job) < _now_ms():
+            self.discard_files(str(job["id"]))
+            return None
+        try:
+            spec = json.loads((self.spool / f"job-{job['id']}.json").read_text("utf-8"))
+            photos = spec["photos"]
+            if photos and all(Path(p["path"]).is_file() for p in photos):
+                return dict(spec)
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        return None
+
+    def retry(self, job_id: str, captions: list[str] | None = None) -> bool:
+        """Make a failed movie again from its kept inputs (:meth:`kept`), under the same job id: queued as at
+        :meth:`submit`. ``captions``: new ones, one per kept photo in order. False when its inputs are not kept or
+        it is queued already (a second click, another portal process)."""
+        job = self.get(job_id)
+        spec = self.kept(job) if job is not None else None
+        if spec is None:
+            return False
+        path = self.spool / f"job-{job_id}.json"
+        with self._lock:
+            if job_id in self._mine or self._closing.is_set():
+                return False
+            self._mine.add(job_id)  # before its row says queued: a shutdown from now on fails it again
+            self._start_heartbeat()
+        now = _now_ms()
+        try:
+            if captions is not None:
+                for p, caption in zip(spec["photos"], captions, strict=True):
+                    p["caption"] = caption
+                path.write_text(json.dumps(spec, ensure_ascii=False), "utf-8")
+            with writing(self.engine) as conn:  # one of two clicks (or portal processes) wins
+                again = conn.execute(media_jobs.update().where(
+                    (media_jobs.c.id == job_id) & (media_jobs.c.kind == "movie")
+                    & ((media_jobs.c.status == "failed") | (media_jobs.c.status.in_(("queued", "running"))
+                                                            & (media_jobs.c.updated_ms < now - STALE_MS))))
+                    .values(status="queued", progress=0, message="", updated_ms=now)).rowcount
+        except BaseException:
+            with self._lock:
+                self._mine.discard(job_id)
+            raise
+        if not again:
+            with self._lock:
+                self._mine.discard(job_id)
+            return False
+        try:
+            self._pool.submit(self._run, job_id, path, "movie")
+        except RuntimeError:  # shut down meanwhile: it would never run
+            self._interrupt({job_id})
+            return False
+        return True
 
     def _check_video(self, job_id: str, src: Path) -> None:
         """An upload's size and length, read by a child (``python -c`` :data:`_PROBE`) before anything is
@@ -409,7 +504,8 @@ class MediaJobs:
         return as_shown(dict(row))
 
     def _interrupt(self, job_ids: set[str]) -> None:
-        """Jobs of this process that will not run on: failed as :data:`INTERRUPTED`, their files removed."""
+        """Jobs of this process that will not run on: failed as :data:`INTERRUPTED`, their files removed but a
+        movie's inputs, which are kept (:data:`KEPT_FOR`; a video has none; the clean-up decides on the rest)."""
         if not job_ids:
             return
         try:
@@ -419,18 +515,25 @@ class MediaJobs:
                              .values(status="failed", message=INTERRUPTED, updated_ms=_now_ms()))
         finally:
             for job_id in job_ids:
-                self.discard_files(job_id)
+                self.discard_files(job_id, keep_inputs=True)
+        self._tidy()
 
     def _heartbeat(self) -> None:
         """While this process has unfinished jobs: their rows say it is alive, and other processes' orphans
-        are failed (module doc). Ends when it has none (the next :meth:`submit` starts another)."""
+        are failed (module doc). Ends when it has none (the next :meth:`submit` starts another), and no failed
+        movie's kept inputs wait for their time to pass (:data:`KEEP_MS`: removed then, by a sweep, even on a
+        portal nobody uses meanwhile)."""
         while True:
             self._closing.wait(HEARTBEAT_S)
             with self._lock:
-                mine, unrecorded = sorted(self._mine), dict(self._unrecorded)
-                if not (mine or unrecorded) or self._closing.is_set():
+                mine, unrecorded, kept_next = sorted(self._mine), dict(self._unrecorded), self._kept_next
+                if not (mine or unrecorded or kept_next is not None) or self._closing.is_set():
                     self._beat = None
                     return
+            if not (mine or unrecorded):
+                if kept_next is not None and _now_ms() >= kept_next:
+                    self._tidy()
+                continue
             try:
                 with writing(self.engine) as conn:
                     for job_id, message in unrecorded.items():
@@ -448,9 +551,18 @@ class MediaJobs:
             except Exception:  # noqa: BLE001 - a database that is away for a moment: the next beat tries again
                 log.exception("media jobs heartbeat")
 
+    def _tidy(self) -> None:
+        """:meth:`_sweep` after a movie's inputs were kept, so :data:`KEEP_BYTES` holds at once (logged, not
+        raised: the next sweep does it)."""
+        try:
+            self._sweep()
+        except Exception:  # noqa: BLE001 - a database away for a moment: the next sweep tidies up
+            log.exception("media jobs: the spool's clean-up did not run")
+
     def _sweep(self) -> None:
         """Jobs with no heartbeat for :data:`STALE_MS` are failed; spooled files no live job needs are removed:
-        those of a job that ended or was failed, and those with no job row untouched for :data:`UNCLAIMED_MS`."""
+        those of a job that ended or was failed (but a failed movie's kept inputs, for :data:`KEEP_MS` and within
+        :data:`KEEP_BYTES`, newest failures first), and those with no job row untouched for :data:`UNCLAIMED_MS`."""
         now = _now_ms()
         with writing(self.engine) as conn:
             conn.execute(media_jobs.update().where(media_jobs.c.status.in_(("queued", "running")),
@@ -461,21 +573,56 @@ class MediaJobs:
         for f in self.spool.glob("job-*"):
             files.setdefault(f.name[len("job-"):].split(".", 1)[0], []).append(f)
         if not files:
+            with self._lock:
+                self._kept_next = None
             return
         with self.engine.connect() as conn:
-            rows = {r.id: r.status for r in conn.execute(select(media_jobs.c.id, media_jobs.c.status)
-                                                         .where(media_jobs.c.id.in_(sorted(files))))}
+            found = {r.id: dict(r._mapping) for r in conn.execute(
+                select(media_jobs.c.id, media_jobs.c.status, media_jobs.c.kind, media_jobs.c.message,
+                       media_jobs.c.updated_ms).where(media_jobs.c.id.in_(sorted(files))))}
+        rows = {job_id: r["status"] for job_id, r in found.items()}
         with self._lock:
             mine = set(self._mine)
+        kept = self._keeping({job_id: paths for job_id, paths in files.items()
+                              if job_id in found and keeps(found[job_id]) and kept_until(found[job_id]) >= now
+                              and any(f.name == f"job-{job_id}.json" for f in paths)}, found)
+        with self._lock:
+            self._kept_next = min((kept_until(found[j]) for j in kept), default=None)
+            if self._kept_next is not None:
+                self._start_heartbeat()  # which sweeps again once they are due
         for job_id, paths in files.items():
             if job_id in mine or rows.get(job_id) in ("queued", "running"):  # live: those not were failed above
                 continue
             for f in paths:
+                if job_id in kept and _is_input(f.name):
+                    continue
                 try:
                     if job_id in rows or f.stat().st_mtime * 1000 < now - UNCLAIMED_MS:
                         f.unlink(missing_ok=True)
                 except OSError:
                     pass
+
+    @staticmethod
+    def _keeping(candidates: dict[str, list[Path]], rows: dict[str, dict[str, Any]]) -> set[str]:
+        """Of the failed movies whose inputs may be kept, those that are: newest failure first, while all their
+        inputs together stay within :data:`KEEP_BYTES`."""
+        out: set[str] = set()
+        total = 0
+        for job_id in sorted(candidates, key=lambda j: (-int(rows[j]["updated_ms"]), j)):
+            size = 0
+            for f in candidates[job_id]:
+                if _is_input(f.name):
+                    try:
+                        size += f.stat().st_size
+                    except OSError:
+                        pass
+            if total + size > KEEP_BYTES:
+                log.warning("media job %s: its kept photos are removed to keep the spool within %s bytes", job_id,
+                            KEEP_BYTES)
+                continue
+            total += size
+            out.add(job_id)
+        return out
 
     def _update(self, job_id: str, **values: Any) -> None:
         with writing(self.engine) as conn:
@@ -484,6 +631,7 @@ class MediaJobs:
     def _run(self, job_id: str, src: Path, kind: str) -> None:
         dst = self.spool / f"job-{job_id}.out.mp4"
         poster = self.spool / f"job-{job_id}.poster.jpg"
+        failed = ""  # the failure recorded, if any: a movie's inputs are kept for some (KEPT_FOR)
         try:
             with writing(self.engine) as conn:
                 started = conn.execute(media_jobs.update().where(media_jobs.c.id == job_id,
@@ -501,6 +649,7 @@ class MediaJobs:
                        "--max-size", f"{lim.long_side}x{lim.short_side}"]
             ok, detail, duration = self._child(job_id, cmd, dst, kind)
             if not ok:
+                failed = detail
                 self._update(job_id, status="failed", message=detail)
                 return
             if not poster.exists():
@@ -525,11 +674,15 @@ class MediaJobs:
                     updated_ms=_now_ms()))
         except Exception as exc:  # noqa: BLE001 - the job says what happened; the portal keeps running
             log.exception("media job %s failed", job_id)  # the details, with their paths: for the log only
-            self._fail(job_id, NO_ROOM if storage_fault(exc) is not None else unexpected(kind))
+            failed = NO_ROOM if storage_fault(exc) is not None else unexpected(kind)
+            self._fail(job_id, failed)
         finally:
-            self.discard_files(job_id)
+            keep = kind == "movie" and failed in KEPT_FOR
+            self.discard_files(job_id, keep_inputs=keep)
             with self._lock:
                 self._mine.discard(job_id)
+            if keep:
+                self._tidy()
 
     def _fail(self, job_id: str, message: str) -> None:
         """Record a job's failure. When even that cannot be written (a database on a full disk), it is kept in

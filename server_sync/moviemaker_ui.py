@@ -8,7 +8,11 @@
   form posts normally and the answer is a page;
 - ``GET /staff/movies/{id}``: the progress bar while it renders (the script polls ``…/{id}/job``), then
   the preview (``<video>`` of ``…/{id}/preview``) with Publish and Discard;
-- ``POST /staff/movies/{id}/publish`` | ``/discard``: the ordinary CSRF forms of the operator UI.
+- ``POST /staff/movies/{id}/publish`` | ``/discard``: the ordinary CSRF forms of the operator UI;
+- a movie that failed on something other than its photos keeps its photos and captions for a day
+  (server_sync/mediajobs.py, ``KEEP_MS``): its page offers ``POST /staff/movies/{id}/retry`` (make it again from
+  them, one click) and ``GET /staff/movies/{id}/edit`` (the kept captions in a form, posted to ``…/retry``; the
+  kept photos are used as they are). Discard removes them.
 
 Who: everyone signed in; a group editor only for their group's projects and movies (else 403). A movie that
 does not exist (an old link, a typo, discarded) is 404, with the way back to the movies.
@@ -153,8 +157,13 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, size: tuple[int, int]
             public_url = (f"/p/{job['project_id']}" if any(p["id"] == job["project_id"]
                                                            for p in queries.projects(engine)) else None)
             published = movies.is_published(engine, job)
+            # A failure that keeps its photos and captions: offered to make again, or said to be gone.
+            kept = mediajobs.keeps(job) and jobs.kept(job) is not None
             return pages.staff_page("staff_movie.html", lang, job=job, published=published,
                                     same_as=same, failure=_failure(job, lang), notice=notice_of(request, lang),
+                                    kept=kept, kept_gone=mediajobs.keeps(job) and not kept,
+                                    kept_until=mediajobs.kept_until(job) if kept else None,
+                                    kept_hours=mediajobs.KEEP_MS // 3_600_000,
                                     public_url=public_url, on_kiosks=published and _playing(engine, job),
                                     nav="movies", **c)
         return ui.page(request, "any", render)
@@ -189,6 +198,48 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, size: tuple[int, int]
             return ui.done(f"/staff/movies/{job_id}", "published")
         return await ui.post(request, "any", handle)
 
+    def retry_target(who: staff.Who, job_id: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The failed movie to make again and its kept inputs (None: no longer kept). The same checks as for making
+        it: the editor's group's movie, of a project this user may still make movies for."""
+        job = job_of(who, job_id)
+        if not any(p["id"] == job["project_id"] for p in projects_of(who)):
+            raise Forbidden
+        return job, jobs.kept(job)
+
+    @app.post("/staff/movies/{job_id}/retry", tags=["staff"])
+    async def movie_retry(job_id: str, request: Request) -> Response:
+        def handle(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
+            job, spec = retry_target(who, job_id)
+            captions = None
+            if spec is not None and "caption0" in form:  # from the edit page: its captions, checked as the form's
+                captions = [(form.get(f"caption{i}") or [""])[0].strip() for i in range(len(spec["photos"]))]
+                errors = {f"caption{i}": wrong for i, cap in enumerate(captions)
+                          if (wrong := movies.caption_error(cap)) is not None}
+                if errors:
+                    return edit_page(who, lang, c, job, spec, captions, errors)
+            if spec is not None:
+                jobs.retry(job_id, captions)  # False: a second click, already queued; the page shows it either way
+            # (Not kept any more: the page says so.)
+            return RedirectResponse(f"/staff/movies/{job_id}", status_code=303)
+        return await ui.post(request, "any", handle)
+
+    def edit_page(who: staff.Who, lang: str, c: dict[str, Any], job: dict[str, Any], spec: dict[str, Any],
+                  captions: list[str], errors: dict[str, tuple[str, dict[str, Any]]] | None = None) -> str:
+        slots = [_slot_of(p["path"], i) for i, p in enumerate(spec["photos"])]
+        return pages.staff_page("staff_movie_edit.html", lang, job=job, project=spec.get("project", ""),
+                                photos=list(zip(slots, captions, strict=True)), errors=tr(lang, errors or {}),
+                                max_caption=movies.MAX_CAPTION, until=job["updated_ms"] + mediajobs.KEEP_MS,
+                                nav="movies", **c)
+
+    @app.get("/staff/movies/{job_id}/edit", response_class=HTMLResponse, tags=["staff"])
+    def movie_edit(job_id: str, request: Request) -> Response:
+        def render(who: staff.Who, lang: str, c: dict[str, Any]) -> Response | str:
+            job, spec = retry_target(who, job_id)
+            if spec is None:  # made again meanwhile, or no longer kept: the movie's page says which
+                return RedirectResponse(f"/staff/movies/{job_id}", status_code=303)
+            return edit_page(who, lang, c, job, spec, [str(p.get("caption", "")) for p in spec["photos"]])
+        return ui.page(request, "any", render)
+
     @app.post("/staff/movies/{job_id}/discard", tags=["staff"])
     async def movie_discard(job_id: str, request: Request) -> Response:
         def handle(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
@@ -201,8 +252,15 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, size: tuple[int, int]
                 return ui.done(f"/staff/movies/{job_id}", "not_discarded")
             # (A copy of a published movie goes; the published one, the same file, stays: movies.discard_movie.)
             movies.discard_movie(engine, job)
+            movies.discard(jobs.spool, job_id)  # a failed movie's kept photos and captions go with it
             return ui.done("/staff/movies", "discarded")
         return await ui.post(request, "any", handle)
+
+
+def _slot_of(path: str, index: int) -> int:
+    """The form's slot of a kept photo (``job-<id>.photo<N>``: photo N+1 on the form the editor filled in)."""
+    tail = path.rsplit(".photo", 1)[-1]
+    return int(tail) if tail.isdigit() else index
 
 
 def same_as(engine: Engine, job: dict[str, Any]) -> dict[str, Any] | None:

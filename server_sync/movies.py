@@ -293,6 +293,18 @@ def undrawable(text: str) -> list[str]:
     return list(dict.fromkeys(ch for ch in text if ord(ch) not in letters and not _invisible(ch)))
 
 
+def caption_error(caption: str) -> tuple[str, dict[str, Any]] | None:
+    """What is wrong with a caption (stripped), as a gettext id and its variables, or None: too long, a control
+    character, a character the movie's font has no letter for."""
+    if len(caption) > MAX_CAPTION:
+        return CAPTION_LONG, {"max": MAX_CAPTION}
+    if has_control(caption):
+        return CAPTION_CONTROL, {}
+    if missing := undrawable(caption):
+        return CAPTION_GLYPHS, {"chars": " ".join(missing[:10])}
+    return None
+
+
 def check_form(got: Received, project_ok: bool) -> tuple[list[tuple[Path, str]], dict[str, tuple[str, dict[str, Any]]]]:
     """Photos in slot order with their captions, and errors by field (gettext ids and variables)."""
     errors: dict[str, tuple[str, dict[str, Any]]] = {}
@@ -304,12 +316,8 @@ def check_form(got: Received, project_ok: bool) -> tuple[list[tuple[Path, str]],
     chosen: list[tuple[Path, str]] = []
     for slot in range(MAX_PHOTOS):
         caption = got.fields.get(f"caption{slot}", "").strip()
-        if len(caption) > MAX_CAPTION:
-            errors[f"caption{slot}"] = (CAPTION_LONG, {"max": MAX_CAPTION})
-        elif has_control(caption):
-            errors[f"caption{slot}"] = (CAPTION_CONTROL, {})
-        elif missing := undrawable(caption):
-            errors[f"caption{slot}"] = (CAPTION_GLYPHS, {"chars": " ".join(missing[:10])})
+        if wrong := caption_error(caption):
+            errors[f"caption{slot}"] = wrong
         if slot in got.photos:
             if got.sizes.get(slot, 0) == 0:
                 errors[f"photo{slot}"] = (EMPTY, {"n": slot + 1})

@@ -64,6 +64,12 @@ def counts(engine) -> tuple[int, int, int]:  # noqa: ANN001
                      for t in (media, media_info, media_jobs))
 
 
+def kept_inputs(spool: Path, job_id: str) -> list[str]:
+    """What a failed movie leaves in the spool: its kept inputs only (its spec and photos, for 「もう一度作る」:
+    tests/sync/test_review51_movie_retry.py), never a partial movie or poster."""
+    return sorted(f.name[len(f"job-{job_id}."):] for f in spool.glob(f"job-{job_id}.*"))
+
+
 def nothing_left(op, spool: Path) -> None:  # noqa: ANN001
     assert counts(op.app.state.engine) == (0, 0, 0)
     assert not list(spool.glob("*")) if spool.exists() else True
@@ -323,7 +329,8 @@ def test_a_render_that_stops_on_an_unexpected_error_fails_its_job_without_blamin
         "The movie could not be made: the movie maker stopped on an unexpected error. Nothing was saved. Try again; "
         "if it happens again, tell the center staff.")
     assert j["message"] in s.get(f"{op.url}/staff/movies/{job_id}", timeout=10).text
-    assert counts(engine) == (0, 0, 1) and not list(spool.glob("*"))
+    assert counts(engine) == (0, 0, 1) and kept_inputs(spool, job_id) == ["json", "photo0", "photo1", "photo2"]
+    assert len(list(spool.glob("*"))) == 4
 
 
 def test_a_project_moved_to_another_group_takes_its_movies_along(op, tmp_path):
@@ -426,13 +433,14 @@ def test_a_portal_restart_during_a_render_says_interrupted_not_took_too_long(db_
     finally:
         second.stop()
     assert (job["status"], job["message"]) == ("failed", mediajobs.INTERRUPTED)
-    assert not list(spool.glob(f"job-{job_id}.*"))
+    assert kept_inputs(spool, job_id) == ["json", *(f"photo{i}" for i in range(6))]  # for 「もう一度作る」
 
 
 def test_a_movie_queued_when_the_portal_restarts_is_failed_and_its_photos_removed(db_url, tmp_path):
     """Two editors submit at once: the first movie renders, the second waits in the queue. The portal restarts
     (its shutdown cancels the queued job) and comes back at once. The second job is not left "queued" (a progress
-    bar at 0 % that never moves: the new process never runs it), and its photos are not left in the spool."""
+    bar at 0 % that never moves: the new process never runs it); its photos and captions are kept for 「もう一度作る」
+    (nothing else of either job is left in the spool)."""
     spool = tmp_path / "spool"
     handle = _start(db_url, spool)
     first, second_id = "b" * 24, "c" * 24
@@ -454,14 +462,17 @@ def test_a_movie_queued_when_the_portal_restarts_is_failed_and_its_photos_remove
         second.stop()
     assert (job["status"], job["message"]) == ("failed", mediajobs.INTERRUPTED)
     assert tuple(stored) == ("failed", mediajobs.INTERRUPTED)
-    assert not list(spool.glob("job-*"))
+    for job_id in (first, second_id):
+        assert kept_inputs(spool, job_id) == ["json", *(f"photo{i}" for i in range(6))]
+    assert len(list(spool.glob("job-*"))) == 14
 
 
 @pytest.mark.parametrize("kind", ["movie", "video"])
 def test_a_child_killed_by_something_else_is_not_called_a_timeout_or_a_restart(db_url, tmp_path, kind):
     """The kernel's OOM killer (or an administrator) kills the render or the transcode: a signal, but neither the
     portal's timeout nor its restart. A movie says the movie maker stopped on an unexpected error (its page adds:
-    tell the center staff), a video that its conversion stopped; nothing is kept."""
+    tell the center staff), a video that its conversion stopped; nothing is kept but a movie's photos and captions,
+    for 「もう一度作る」."""
     spool = tmp_path / "spool"
     handle = _start(db_url, spool)
     job_id = "d" * 24
@@ -479,7 +490,8 @@ def test_a_child_killed_by_something_else_is_not_called_a_timeout_or_a_restart(d
         handle.stop()
     assert job["status"] == "failed"
     assert job["message"] == (mediajobs.RENDER_FAILED if kind == "movie" else mediajobs.STOPPED)
-    assert not list(spool.glob("job-*"))
+    assert kept_inputs(spool, job_id) == (["json", *(f"photo{i}" for i in range(6))] if kind == "movie" else [])
+    assert len(list(spool.glob("job-*"))) == (7 if kind == "movie" else 0)
 
 
 def test_a_render_stopped_by_the_timeout_says_it_took_too_long(db_url, tmp_path, monkeypatch):
@@ -495,7 +507,8 @@ def test_a_render_stopped_by_the_timeout_says_it_took_too_long(db_url, tmp_path,
     finally:
         handle.stop()
     assert (job["status"], job["message"]) == ("failed", mediajobs.TOO_LONG)
-    assert not list(spool.glob("job-*"))
+    assert kept_inputs(spool, job_id) == ["json", *(f"photo{i}" for i in range(6))]
+    assert len(list(spool.glob("job-*"))) == 7
 
 
 def test_jobs_of_a_process_that_died_are_failed_at_once_and_a_live_workers_jobs_are_left_alone(db_url, tmp_path,
