@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from server_sync.db import groups, media_info, media_jobs, projects, writing
+from server_sync.glyphs import undrawable
 from server_sync.policy import TZ  # project dates are the city's calendar days
 
 # The five policy areas (政策分野) of the city's plan: (Japanese, English).
@@ -236,7 +237,6 @@ def _undrawable_entries(gs: list[Any], ps: list[Any]) -> list[str]:
     """Each entry's drawn text (:data:`DRAWN`) with characters the kiosks' font has no letter for, as
     ``projects[2] (id kodomo) title '…': 髙 ①``: the staff forms refuse these (server_sync/operator.py), and so does
     an import, naming every entry at once so one round of fixing the file does."""
-    from server_sync.movies import undrawable  # here: server_sync.movies imports this module
 
     found = []
     for key, items in (("groups", gs), ("projects", ps)):

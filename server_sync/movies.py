@@ -19,7 +19,6 @@ and its poster frame (a JPEG).
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import subprocess
@@ -28,7 +27,6 @@ import time
 import unicodedata
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +36,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from server_sync import catalog, configstore, mediajobs
 from server_sync.db import configs, kiosk_info, media, media_info, media_jobs, writing
+from server_sync.glyphs import undrawable
 from server_sync.i18n import N_
 from server_sync.wire.numbers import decimal
 
@@ -256,41 +255,6 @@ def has_control(text: str) -> bool:
     """Whether ``text`` has a character a caption may not contain (:data:`CONTROL_CATEGORIES`,
     :data:`BIDI_CONTROLS`)."""
     return any(unicodedata.category(ch) in CONTROL_CATEGORIES or ch in BIDI_CONTROLS for ch in text)
-
-
-FONT = ("ui", "assets", "fonts", "NotoSansJP-Bold-subset.otf")
-"""The captions' font (``kiosk/player/moviemaker.py`` draws them in bold; the regular subset has the same letters),
-read as a file: the portal draws nothing itself (docs/architecture.md, contract 5)."""
-
-
-@functools.cache
-def font_letters() -> frozenset[int] | None:
-    """The code points the captions' font has a glyph for (fontTools reads its best Unicode ``cmap``), or None when
-    the font cannot be read (logged; the captions are then not checked for them)."""
-    from fontTools.ttLib import TTFont, TTLibError  # here, not at import: only the movie form needs it
-
-    try:
-        with resources.as_file(resources.files("kiosk").joinpath(*FONT)) as path:
-            cmap = TTFont(str(path), lazy=True).getBestCmap() or {}
-        return frozenset(c for c, glyph in cmap.items() if glyph != ".notdef")
-    except (OSError, TTLibError, KeyError, ValueError) as exc:
-        log.error("the movie maker's font could not be read, captions are not checked for its letters: %s", exc)
-        return None
-
-
-def _invisible(ch: str) -> bool:
-    """A character the renderer's text layout never draws as a box: a space of any width (drawn as a space), or
-    a default-ignorable format mark (a zero-width joiner, an emoji's variation selector U+FE0F)."""
-    cat = unicodedata.category(ch)
-    return cat in ("Zs", "Cf") or 0xFE00 <= ord(ch) <= 0xFE0F or 0xE0100 <= ord(ch) <= 0xE01EF or ch == "\u034f"
-
-
-def undrawable(text: str) -> list[str]:
-    """The characters of ``text`` the movie would show as empty boxes, each once, in order."""
-    letters = font_letters()
-    if letters is None:
-        return []
-    return list(dict.fromkeys(ch for ch in text if ord(ch) not in letters and not _invisible(ch)))
 
 
 def caption_error(caption: str) -> tuple[str, dict[str, Any]] | None:

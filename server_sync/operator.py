@@ -32,7 +32,7 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 
-from server_sync import catalog, configstore, enroll, mediajobs, movies, pages, public, queries, staff
+from server_sync import catalog, configstore, enroll, glyphs, mediajobs, movies, pages, public, queries, staff
 from server_sync.catalog import AREAS, SLUG
 from server_sync.db import kiosk_info, kiosks, media, media_info, writing
 from server_sync.i18n import N_
@@ -466,9 +466,9 @@ Japanese one); the summary, which no kiosk draws, takes the exact spelling."""
 
 def _drawable(v: str, name: str, errors: Errors, msg: str) -> None:
     """Refuse ``v`` beside ``name`` if a kiosk would draw some of its characters as empty boxes
-    (:func:`server_sync.movies.undrawable`: the font's own letters), naming them (ten at most), as the movie
+    (:func:`server_sync.glyphs.undrawable`: the font's own letters), naming them (ten at most), as the movie
     maker's captions are."""
-    if v and name not in errors and (missing := movies.undrawable(v)):
+    if v and name not in errors and (missing := glyphs.undrawable(v)):
         errors[name] = (msg, {"chars": " ".join(missing[:10])})
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from staff_words_check import assert_plain_japanese
 from sync_helpers import staff_session
 
-from server_sync import catalog, movies, portal_cli
+from server_sync import catalog, glyphs, portal_cli
 from server_sync.db import create_schema, groups, make_engine, projects
 
 CATALOG = {"groups": [{"id": "midori-kai", "name": "みどりの会"}],
@@ -99,7 +99,7 @@ def test_the_kiosk_screens_draw_with_the_letters_the_forms_check() -> None:
 
     for name in ("NotoSansJP-Regular-subset.otf", "NotoSansJP-Bold-subset.otf"):
         cmap = TTFont(str(FONT_DIR / name), lazy=True).getBestCmap()
-        assert frozenset(c for c, g in cmap.items() if g != ".notdef") == movies.font_letters(), name
+        assert frozenset(c for c, g in cmap.items() if g != ".notdef") == glyphs.font_letters(), name
 
 
 BAD_FILE = {"groups": [{"id": "takahashi", "name": "髙橋の会"}, {"id": "ok-kai", "name": "よい会"}],

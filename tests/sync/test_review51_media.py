@@ -21,7 +21,7 @@ import requests
 from photos import photo
 from sync_helpers import PASSWORD, movie_maker_page, needs_chromium, staff_session
 
-from server_sync import catalog, mediajobs, movies
+from server_sync import catalog, glyphs, mediajobs, movies
 from server_sync.db import media_info, media_jobs, writing
 from server_sync.embedded import start_portal
 from server_sync.staff import add_user
@@ -58,7 +58,7 @@ def test_the_portal_reads_the_same_letters_the_renderer_draws_captions_with() ->
 
     from kiosk.player.moviemaker import FONT, FONT_REGULAR
 
-    letters = movies.font_letters()
+    letters = glyphs.font_letters()
     assert letters is not None and len(letters) > 6000
     assert letters == set(TTFont(str(FONT)).getBestCmap()) == set(TTFont(str(FONT_REGULAR)).getBestCmap())
 
@@ -75,10 +75,10 @@ def test_what_the_check_refuses_is_drawn_as_a_box_and_what_it_lets_through_is_no
 
     box = ink("\U0001f389")
     for ch in ("❤", "髙", "①", "ｱ", "©", "\U00020bb7"):
-        assert movies.undrawable(f"あ{ch}い") == [ch]
+        assert glyphs.undrawable(f"あ{ch}い") == [ch]
         assert ink(ch) == box, ch
     for text in ("ありがとう♪〜", "あ\u00a0い", "あ\u3000い", "あ\ufe0fい", "あ\u200dい", "Ｔシャツ ＆ ☆★"):
-        assert movies.undrawable(text) == [], text
+        assert glyphs.undrawable(text) == [], text
     assert ink("♪") != box and ink("〜") != box
 
 
