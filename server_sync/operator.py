@@ -463,6 +463,11 @@ TITLE_GLYPHS = N_("The kiosks' screens and the movies cannot show these characte
 """The same for a project's titles (Japanese and English: the kiosks' screens draw both, the movie's cards the
 Japanese one); the summary, which no kiosk draws, takes the exact spelling."""
 
+SLIDE_GLYPHS = N_("The kiosks' screens cannot show these characters: %(chars)s. They would come out as empty boxes. "
+                  "Write them another way (高 for 髙, 1 for ①, ア for ｱ, a word for an emoji).")
+"""An event slide's title, time, place or note (the kiosks draw each on the slide) with characters their font has
+no letter for."""
+
 
 def _drawable(v: str, name: str, errors: Errors, msg: str) -> None:
     """Refuse ``v`` beside ``name`` if a kiosk would draw some of its characters as empty boxes
@@ -586,9 +591,12 @@ def check_schedule(form: dict[str, list[str]], clips: dict[str, str], running: s
         if not title:
             e[p + "title"] = (N_("Enter the event's name."), {})
         day = _date(form, p + "date", e, required=True)
-        slides.append({"title": title, "date": day.isoformat() if day else "",
-                       **{k: _text(form, p + k, e, max_len=SLIDE_MAX_LEN[k]) for k in ("time", "place", "note")},
-                       "windows": _window(form, p, e)})
+        slide = {"title": title, "date": day.isoformat() if day else "",
+                 **{k: _text(form, p + k, e, max_len=SLIDE_MAX_LEN[k]) for k in ("time", "place", "note")},
+                 "windows": _window(form, p, e)}
+        for k in ("title", "time", "place", "note"):  # what the kiosks draw on the slide
+            _drawable(slide[k], p + k, e, SLIDE_GLYPHS)
+        slides.append(slide)
     if not items and not e:
         e["playlist"] = (N_("Add at least one video to the playlist."), {})
     return items, slides, e

@@ -478,3 +478,24 @@ def test_the_payment_terminals_state_travels_in_the_heartbeat_to_the_kiosks_page
     assert not st.ok and "payment" in (st.last_error or "")
     up.close()
     up_quiet.close()
+
+
+def test_a_slide_with_letters_the_kiosks_cannot_draw_is_refused_beside_the_field(op):
+    """The kiosks draw an event slide's title, time, place and note in the vendored font: an emoji or 髙 would be an
+    empty box on the lobby screen, so each field that has one is refused beside it, naming the characters, and
+    nothing is published; written another way, it publishes."""
+    sha = seed_media(op.app.state.engine, "a.mp4", "group-a", "proj-a")
+    s, token = staff_session(op.url, "staff1")
+    form = {"csrf": token, "target": "all", "i0_clip": sha, "i0_project": "proj-a", "i0_repeat": "1",
+            "s0_title": "夏まつり🎉", "s0_date": "2026-08-01", "s0_time": "10:00〜", "s0_place": "髙島公園",
+            "s0_note": "①受付"}
+    r = s.post(op.url + "/staff/playlists", data=form, timeout=10)
+    e = errors_of(r.text)
+    assert r.status_code == 422 and set(e) == {"s0_title", "s0_place", "s0_note"}, e
+    assert e["s0_place"].startswith("端末の画面では次の文字を表示できません：髙。") and "🎉" in e["s0_title"]
+    assert 'value="髙島公園"' in r.text  # the typing is kept
+    with op.app.state.engine.connect() as conn:
+        assert configstore.current(conn, target="all") is None
+    r = s.post(op.url + "/staff/playlists", allow_redirects=False, timeout=10,
+               data={**form, "s0_title": "夏まつり", "s0_place": "高島公園", "s0_note": "1 受付"})
+    assert r.status_code == 303, errors_of(r.text)
