@@ -591,9 +591,9 @@ def check_schedule(form: dict[str, list[str]], clips: dict[str, str], running: s
         if not title:
             e[p + "title"] = (N_("Enter the event's name."), {})
         day = _date(form, p + "date", e, required=True)
-        slide = {"title": title, "date": day.isoformat() if day else "",
-                 **{k: _text(form, p + k, e, max_len=SLIDE_MAX_LEN[k]) for k in ("time", "place", "note")},
-                 "windows": _window(form, p, e)}
+        texts = {k: _text(form, p + k, e, max_len=SLIDE_MAX_LEN[k]) for k in ("time", "place", "note")}
+        slide: dict[str, Any] = {"title": title, "date": day.isoformat() if day else "", **texts,
+                                 "windows": _window(form, p, e)}
         for k in ("title", "time", "place", "note"):  # what the kiosks draw on the slide
             _drawable(slide[k], p + k, e, SLIDE_GLYPHS)
         slides.append(slide)
