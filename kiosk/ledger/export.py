@@ -79,9 +79,11 @@ def write_export(db_path: str | os.PathLike[str], out: str | os.PathLike[str], *
 
 def read_export(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Iterator[Row]]:
     """Header and a lazy iterator of rows. Malformed lines raise :class:`ExportError` when reached."""
-    f = open(path, encoding="utf-8")
+    # Read as bytes and decoded line by line: a byte that is not UTF-8 in an entry line is that line's ExportError
+    # (INVALID at its seq), not a UnicodeDecodeError out of a text file's reader (a traceback).
+    f = open(path, "rb")
     try:
-        header = json.loads(f.readline())
+        header = json.loads(f.readline().decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         f.close()
         raise ExportError(f"{path}: header is not JSON: {exc}") from None
@@ -95,7 +97,7 @@ def read_export(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Iterator[
                 if not line.strip():
                     continue
                 try:
-                    d = json.loads(line)
+                    d = json.loads(line.decode("utf-8"))
                     yield Row(d["seq"], base64.b64decode(d["body"], validate=True), bytes.fromhex(d["entry_hash"]),
                               base64.b64decode(d["signature"], validate=True))
                 except (ValueError, KeyError, TypeError) as exc:

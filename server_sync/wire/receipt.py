@@ -98,7 +98,9 @@ def check_receipt(doc: Any, key_id: str | None, *, code: str) -> ReceiptCheck:
         pub_raw = bytes.fromhex(v["public_key"])
         seq, note, proof_hex = int(v["seq"]), str(v["checkpoint"]), list(v["proof"])
         proof = [bytes.fromhex(p) for p in proof_hex]
-        shown = doc["donation"]
+        shown, changes = doc["donation"], v.get("key_changes") or []
+        if not isinstance(shown, dict) or not isinstance(changes, list):  # else a TypeError further down
+            raise TypeError("donation or key_changes")
     except (KeyError, TypeError, ValueError, binascii.Error):
         return ReceiptCheck(False, "the receipt lacks its body, signature, checkpoint or proof (not yet checkpointed?)")
     if receipt_code_of(body, sig) != asked:
@@ -136,7 +138,7 @@ def check_receipt(doc: Any, key_id: str | None, *, code: str) -> ReceiptCheck:
     # A kiosk that re-keyed since: each key_change, signed by the key it replaces and in the same signed
     # tree, hands over to the next key; the checkpoint must be the last key's.
     signer, after = pub, seq
-    for kc in v.get("key_changes") or []:
+    for kc in changes:
         why = _key_change(kc, signer, after, obj.get("kiosk"), cp)
         if isinstance(why, str):
             return ReceiptCheck(False, why, obj, cp.size, kid)
