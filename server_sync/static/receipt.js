@@ -233,7 +233,7 @@
       return fail(T.stepShown);
     }
     step(true, T.stepShown);
-    return { ok: true, steps, body: obj };
+    return { ok: true, steps, body: obj, keyId: kid, root: hex(note.root), size: note.size };
   }
 
   function yen(n) {
@@ -271,6 +271,36 @@
     if (el) el.textContent = text;
   }
 
+  // The facts printed beside the verdict, written over with the verified ones: the kiosk and number the donor quotes
+  // to the center, the amount, the project id, the key id computed from the public key and the root and size of the
+  // signed checkpoint note. The server's HTML is the portal's word; a ✓ must never stand next to another kiosk,
+  // number or root than the signed ones. Returns the names of the facts the portal's page had printed otherwise.
+  function writeVerified(result) {
+    const d = result.body.data;
+    const differ = [];
+    const put = (id, name, text) => {
+      const el = document.getElementById(id);
+      if (!el) return;
+      if (el.textContent.trim() !== text) differ.push(name);
+      el.textContent = text;
+    };
+    put("kiosk", "kiosk", String(result.body.kiosk));
+    put("seq", "seq", String(result.body.seq));
+    put("amount", "amount", yen(d.amount_yen));
+    const proj = document.getElementById("project");
+    // The project's title is the portal's label for the signed project id; the id is what was signed.
+    if (proj && proj.dataset.projectId !== d.project) {
+      differ.push("project");
+      proj.textContent = d.project;
+    }
+    put("key-id", "key", result.keyId);
+    put("root", "root", result.root);
+    put("root-size", "size", String(result.size));
+    const rootLine = document.getElementById("root-line");
+    if (rootLine) rootLine.hidden = false;
+    return differ;
+  }
+
   function show(result, note) {
     const status = document.getElementById("check");
     status.className = result.ok ? "ok" : "bad";
@@ -296,12 +326,14 @@
       return li;
     }));
     const facts = document.getElementById("facts");
+    const mismatch = document.getElementById("mismatch");
+    if (mismatch) mismatch.hidden = true;
     if (result.ok) {
-      const d = result.body.data;
-      set("amount", yen(d.amount_yen));
-      const proj = document.getElementById("project");
-      // The project's title is the portal's label for the signed project id; the id is what was signed.
-      if (proj && proj.dataset.projectId !== d.project) proj.textContent = d.project;
+      const differ = writeVerified(result);
+      // The gift is confirmed and every fact now shown is the signed one; that the portal's page had printed another
+      // is said too (and which, for tests and the curious), since an honest portal never does.
+      status.dataset.mismatch = differ.join(" ");
+      if (mismatch) mismatch.hidden = differ.length === 0;
       if (result.body.clock_synced) {
         set("time", when(result.body.wall_ms));
         const time = document.getElementById("time");
@@ -372,6 +404,7 @@
     document.getElementById("retry-box").hidden = true;
     document.getElementById("bad-help").hidden = true;
     document.getElementById("no-crypto-help").hidden = true;
+    document.getElementById("mismatch").hidden = true;
     run();
   });
 
