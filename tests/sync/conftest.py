@@ -18,11 +18,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # for sync_helpers and fault_proxy
 
-from sync_helpers import make_rig  # noqa: E402
+from sync_helpers import PASSWORD, PROJECTS, make_rig  # noqa: E402
 
-from server_sync import totals  # noqa: E402
+from server_sync import catalog, totals  # noqa: E402
 from server_sync.db import make_engine  # noqa: E402
 from server_sync.embedded import start_portal  # noqa: E402
+from server_sync.staff import add_user  # noqa: E402
 from tests.portal_db import PG_ENV, fresh_db, pg_url  # noqa: E402
 
 
@@ -129,3 +130,17 @@ def applied(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(state_mod.LedgerState, "apply", apply)
     return seen
+
+
+@pytest.fixture
+def two(portal, tmp_path: Path):  # noqa: ANN001, ANN201
+    """Two kiosks of one city on ``portal`` (center-1f, city-hall) sharing the city's pepper, so one card has one
+    token at both (docs/privacy.md); the catalog's projects, and a staff login ``staff1``."""
+    eng = portal.app.state.engine
+    catalog.import_catalog(eng, {"projects": PROJECTS})
+    add_user(eng, "staff1", PASSWORD, "staff")
+    a, b = make_rig(tmp_path, "center-1f"), make_rig(tmp_path, "city-hall")
+    b.pepper = a.pepper
+    yield a, b
+    for r in (a, b):
+        r.ledger.close(checkpoint=False)

@@ -55,18 +55,6 @@ def _cash(portal) -> dict:  # noqa: ANN001
     return requests.get(portal.url + "/api/v1/totals", timeout=10).json()
 
 
-@pytest.fixture
-def two(portal, tmp_path):  # noqa: ANN001
-    eng = portal.app.state.engine
-    catalog.import_catalog(eng, {"projects": PROJECTS})
-    add_user(eng, "staff1", PASSWORD, "staff")
-    a, b = make_rig(tmp_path, "center-1f"), make_rig(tmp_path, "city-hall")
-    b.pepper = a.pepper  # one city-wide token for the card at both kiosks (docs/privacy.md)
-    yield a, b
-    for r in (a, b):
-        r.ledger.close(checkpoint=False)
-
-
 def test_two_kiosks_spend_one_card_and_one_pool_offline_and_neither_is_overdrawn(portal, two):
     a, b = two
     up_a, up_b = enrolled(a, portal), enrolled(b, portal)

@@ -11,30 +11,17 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sync_helpers import PASSWORD, PROJECTS, Rig, enrolled, fake_idm, make_rig
+from sync_helpers import Rig, enrolled, fake_idm
 
 from kiosk.donation.exchange import card_spendable, hexes_of
 from kiosk.sync import pointsync
 from kiosk.sync.uploader import SyncError
-from server_sync import catalog, pools
+from server_sync import pools
 from server_sync.db import point_allotments
 from server_sync.portal_cli import main as portal_cli
-from server_sync.staff import add_user
 
 CARD = 7
 TODAY = dt.date.today()
-
-
-@pytest.fixture
-def two(portal, tmp_path):  # noqa: ANN001
-    eng = portal.app.state.engine
-    catalog.import_catalog(eng, {"projects": PROJECTS})
-    add_user(eng, "staff1", PASSWORD, "staff")
-    a, b = make_rig(tmp_path, "center-1f"), make_rig(tmp_path, "city-hall")
-    b.pepper = a.pepper  # one city-wide token for the card at both kiosks (docs/privacy.md)
-    yield a, b
-    for r in (a, b):
-        r.ledger.close(checkpoint=False)
 
 
 def _fund(portal) -> None:  # noqa: ANN001
