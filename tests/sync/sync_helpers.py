@@ -399,3 +399,32 @@ def movie_maker_page(browser: Any, url: str, size: tuple[int, int] = (390, 844))
     page.click("a[href='/staff/movies']")
     page.wait_for_url("**/staff/movies")
     return page
+
+
+def points_service(rig: Rig, terminal: Any, desk: Any) -> Any:
+    """The donation service as `kiosk run` builds it, with points desk ``desk`` and the "use your points" offer
+    decided as the app decides it (kiosk/app/points.py ``PointsOffer``), started."""
+    from kiosk.app.points import PointsOffer
+    from kiosk.donation.service import DonationService
+    from kiosk.sync.configapply import load_applied
+
+    svc = DonationService.for_config(rig.cfg, rig.ledger, terminal, points=desk)
+    svc.settings = PointsOffer(rig.cfg, load_applied(rig.cfg.data_dir)).apply(svc.settings, rig.ledger,
+                                                                             rig.ledger.business_date_at_least())
+    assert svc.settings.points_exchange
+    svc.start()
+    return svc
+
+
+def points_screen(svc: Any, token: Any) -> Any:
+    """The citizen's points screen after tapping card ``token`` at the kiosk's "use your points" button (what it says
+    the card may spend here: ``.spendable``)."""
+    from kiosk.donation import flow
+
+    now = svc.now_ms()
+    svc.handle(flow.Cancel(now_ms=now))
+    svc.handle(flow.OpenPoints(now_ms=now))
+    svc.handle(flow.Tap(now_ms=now, donor=token, family="suica", balance_yen=5000))
+    screen = svc.screen
+    assert isinstance(screen, flow.PointsScreen) and screen.phase == "choose", screen
+    return screen

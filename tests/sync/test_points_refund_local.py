@@ -18,9 +18,9 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from sync_helpers import PROJECTS, enrolled, fake_idm, make_rig
+from sync_helpers import PROJECTS, enrolled, fake_idm, make_rig, points_screen, points_service
 
-from kiosk.app.points import PointsOffer, points_desk
+from kiosk.app.points import points_desk
 from kiosk.donation import flow
 from kiosk.donation.exchange import ExchangeRefused, PointsDesk, exchange
 from kiosk.donation.service import DonationService
@@ -29,7 +29,6 @@ from kiosk.payment import open_terminal
 from kiosk.payment.base import RefundResult
 from kiosk.staff.refund import find_refundable, refund_donation
 from kiosk.sync import pointsync
-from kiosk.sync.configapply import load_applied
 from server_sync import catalog, pools
 
 CARD = 11
@@ -51,26 +50,6 @@ def kiosk(portal, tmp_path: Path):  # noqa: ANN001, ANN201
 def _offline(desk: PointsDesk) -> PointsDesk:
     """The desk of a kiosk that cannot reach the portal: its ask falls back to the last word (kiosk/app/points.py)."""
     return msgspec.structs.replace(desk, ask=lambda token, _spent: (desk.last_word(token), None))
-
-
-def _service(rig, terminal, desk: PointsDesk | None = None) -> DonationService:  # noqa: ANN001
-    """The donation service as `kiosk run` builds it, with the "use your points" offer decided as the app does."""
-    svc = DonationService.for_config(rig.cfg, rig.ledger, terminal, points=desk or points_desk(rig.cfg))
-    svc.settings = PointsOffer(rig.cfg, load_applied(rig.cfg.data_dir)).apply(svc.settings, rig.ledger,
-                                                                             rig.ledger.business_date_at_least())
-    assert svc.settings.points_exchange
-    svc.start()
-    return svc
-
-
-def _look(svc: DonationService, token) -> flow.PointsScreen:  # noqa: ANN001
-    now = svc.now_ms()
-    svc.handle(flow.Cancel(now_ms=now))
-    svc.handle(flow.OpenPoints(now_ms=now))
-    svc.handle(flow.Tap(now_ms=now, donor=token, family="suica", balance_yen=5000))
-    screen = svc.screen
-    assert isinstance(screen, flow.PointsScreen) and screen.phase == "choose", screen
-    return screen
 
 
 def _spend_on_writer(rig, desk: PointsDesk, token, points: int) -> None:  # noqa: ANN001
@@ -110,14 +89,14 @@ def test_a_gift_refunded_here_is_not_spendable_here_before_the_portal_hears_of_i
     assert up.sync_once().ok
     _fund(eng)
     assert up.sync_once().ok  # the signed config hands this kiosk ¥2,000 of the pool
-    svc = _service(rig, terminal)
+    svc = points_service(rig, terminal, points_desk(rig.cfg))
     token = rig.pepper.card_token(fake_idm(CARD))
 
-    assert _look(svc, token).spendable == 30  # online: the portal hands this kiosk the card's 30 points
+    assert points_screen(svc, token).spendable == 30  # online: the portal hands this kiosk the card's 30 points
     void = _refund_here(rig, gifts[1])  # 10 of them were never earned
 
     # Online again before the next sync: the portal has not seen the refund and answers 30; the kiosk knows better.
-    looked = _look(svc, token)
+    looked = points_screen(svc, token)
     assert (looked.spendable, looked.balance, looked.presets) == (20, 30, (10,))  # the balance: the portal's
     svc.handle(flow.ChoosePoints(now_ms=svc.now_ms(), points=30))
     assert svc.screen.points is None  # not offered, not taken
@@ -129,16 +108,16 @@ def test_a_gift_refunded_here_is_not_spendable_here_before_the_portal_hears_of_i
     assert desk.last_word(token) == 20  # offline, the same: the kept word less the refund
     assert _spend(svc, 20).phase == "done"
     assert rig.ledger.points_spent(list(token.all_hexes))[0] == 20
-    assert _look(svc, token).spendable == 0
+    assert points_screen(svc, token).spendable == 0
 
     # The refund and the spend reach the portal; its next answer counts the refund: not taken off twice.
     assert up.sync_once().ok
-    assert _look(svc, token).spendable == 0
+    assert points_screen(svc, token).spendable == 0
     kept, covers = pointsync.kept(rig.cfg.data_dir, list(token.all_hexes))
     assert kept == 20 and covers is not None and covers[0] > void.seq  # the portal's word (30 - 10) counts the void
     rig.donate(1, card=CARD, amounts=(500,))  # 5 new points, seen by the portal
     assert up.sync_once().ok
-    assert _look(svc, token).spendable == 5  # 25 handed, 20 spent; not 25 - 20 - 10
+    assert points_screen(svc, token).spendable == 5  # 25 handed, 20 spent; not 25 - 20 - 10
 
 
 def test_an_answer_kept_before_the_refund_is_read_less_the_refund_after_a_restart(kiosk):  # noqa: ANN001
@@ -159,8 +138,8 @@ def test_an_answer_kept_before_the_refund_is_read_less_the_refund_after_a_restar
 
     restarted = points_desk(rig.cfg)  # kiosk run again, offline: only the file and the ledger
     assert restarted.last_word(token) == 10
-    svc = _service(rig, terminal, _offline(restarted))
-    assert _look(svc, token).spendable == 10
+    svc = points_service(rig, terminal, _offline(restarted))
+    assert points_screen(svc, token).spendable == 10
     with pytest.raises(ExchangeRefused) as refused:
         _spend_on_writer(rig, restarted, token, 11)
     assert refused.value.reason == "card"

@@ -27,15 +27,12 @@ from urllib.parse import urlsplit
 import pytest
 from fault_proxy import forward
 from sqlalchemy import text
-from sync_helpers import PROJECTS, Rig, enrolled, fake_idm, make_rig
+from sync_helpers import PROJECTS, Rig, enrolled, fake_idm, make_rig, points_screen, points_service
 
-from kiosk.app.points import PointsOffer, points_desk
-from kiosk.donation import flow
+from kiosk.app.points import points_desk
 from kiosk.donation.exchange import ExchangeRefused, PointsDesk, exchange
-from kiosk.donation.service import DonationService
 from kiosk.payment import open_terminal
 from kiosk.sync import pointsync
-from kiosk.sync.configapply import load_applied
 from kiosk.sync.uploader import SyncError
 from server_sync import catalog, pools
 
@@ -136,26 +133,6 @@ def pair(portal, tmp_path: Path):  # noqa: ANN001, ANN201
             r.ledger.close(checkpoint=False)
 
 
-def _service(rig: Rig, terminal, desk: PointsDesk) -> DonationService:  # noqa: ANN001
-    svc = DonationService.for_config(rig.cfg, rig.ledger, terminal, points=desk)
-    svc.settings = PointsOffer(rig.cfg, load_applied(rig.cfg.data_dir)).apply(svc.settings, rig.ledger,
-                                                                             rig.ledger.business_date_at_least())
-    assert svc.settings.points_exchange
-    svc.start()
-    return svc
-
-
-def _look(svc: DonationService, token) -> int:  # noqa: ANN001
-    """What the citizen's screen says the card may spend here, after tapping it."""
-    now = svc.now_ms()
-    svc.handle(flow.Cancel(now_ms=now))
-    svc.handle(flow.OpenPoints(now_ms=now))
-    svc.handle(flow.Tap(now_ms=now, donor=token, family="suica", balance_yen=5000))
-    screen = svc.screen
-    assert isinstance(screen, flow.PointsScreen) and screen.phase == "choose", screen
-    return screen.spendable
-
-
 def _spend(rig: Rig, desk: PointsDesk, token, points: int):  # noqa: ANN001, ANN202
     """The writer's own check and entry, as the service makes them (against the kept word)."""
     return exchange(rig.ledger, token, points, "kodomo", "children", desk.pools(), desk.last_word(token),
@@ -166,15 +143,15 @@ def test_a_lost_take_back_answer_leaves_nothing_of_the_card_spendable_until_the_
     a, b, up_a, up_b, between, gifts_b, terminal, eng = pair
     token = a.pepper.card_token(fake_idm(CARD))
     desk = points_desk(a.cfg)
-    svc = _service(a, terminal, desk)
-    assert _look(svc, token) == 30  # the portal hands A all 30 points of the card
+    svc = points_service(a, terminal, desk)
+    assert points_screen(svc, token).spendable == 30  # the portal hands A all 30 points of the card
 
     b.ledger.void(gifts_b[0].seq, "refunded: test")  # city hall refunds one of its gifts: 10 points never earned
     assert up_b.sync_once().ok
 
     # A asks; the portal takes the 10 back from A (30 -> 20) and commits, and the answer is lost on the way.
     between.mode = "drop"
-    assert _look(svc, token) == 0  # before: 30, the older word
+    assert points_screen(svc, token).spendable == 0  # before: 30, the older word
     assert between.forwarded == 2
     # The portal's word: the card earns 10 more at B, and B is handed the 10 taken back from A with them.
     b.donate(1, card=CARD, amounts=(1000,))
@@ -191,7 +168,7 @@ def test_a_lost_take_back_answer_leaves_nothing_of_the_card_spendable_until_the_
 
     # The next ask that is answered shows the portal's figure: 20 at A (30 earned, 10 of them handed to B).
     between.mode = "pass"
-    assert _look(svc, token) == 20
+    assert points_screen(svc, token).spendable == 20
     assert _spend(a, desk, token, 20).data["points"] == 20
     with pytest.raises(ExchangeRefused):
         _spend(a, desk, token, 1)
