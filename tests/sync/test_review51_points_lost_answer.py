@@ -222,8 +222,9 @@ def _refuse_allocation_changes(eng) -> None:  # noqa: ANN001
     make it fail): the pool top-up after an allotment fails, for real."""
     with eng.begin() as conn:
         if eng.dialect.name == "postgresql":
-            conn.execute(text("CREATE FUNCTION no_top_up() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'no top-up'; "
-                              "END $$ LANGUAGE plpgsql"))
+            # OR REPLACE: a function outlives the tables fresh_db drops, so an earlier run's may be there.
+            conn.execute(text("CREATE OR REPLACE FUNCTION no_top_up() RETURNS trigger AS $$ BEGIN "
+                              "RAISE EXCEPTION 'no top-up'; END $$ LANGUAGE plpgsql"))
             conn.execute(text("CREATE TRIGGER no_top_up BEFORE UPDATE OF allocations ON portal_sponsor_pools "
                               "FOR EACH ROW EXECUTE FUNCTION no_top_up()"))
         else:
@@ -251,6 +252,8 @@ def test_the_portal_answers_its_allotment_when_the_pool_top_up_after_it_fails(pa
     with eng.begin() as conn:
         conn.execute(text("DROP TRIGGER no_top_up" + (" ON portal_sponsor_pools" if eng.dialect.name ==
                                                        "postgresql" else "")))
+        if eng.dialect.name == "postgresql":
+            conn.execute(text("DROP FUNCTION no_top_up()"))
     assert desk.ask(token, 0) == (20, 20)
     with eng.connect() as conn:
         assert pools.list_pools(conn)[0]["allocations"]["library"] == 2_000
