@@ -160,7 +160,7 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, size: tuple[int, int]
             # A failure that keeps its photos and captions: offered to make again, or said to be gone.
             kept = mediajobs.keeps(job) and jobs.kept(job) is not None
             return pages.staff_page("staff_movie.html", lang, job=job, published=published,
-                                    same_as=same, failure=_failure(job, lang), notice=notice_of(request, lang),
+                                    same_as=same, failure=_failure(job, lang, kept), notice=notice_of(request, lang),
                                     kept=kept, kept_gone=mediajobs.keeps(job) and not kept,
                                     kept_until=mediajobs.kept_until(job) if kept else None,
                                     kept_hours=mediajobs.KEEP_MS // 3_600_000,
@@ -174,8 +174,10 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, size: tuple[int, int]
         job = jobs.get(job_id) if who else None
         if who is None or job is None or job.get("kind") != "movie" or not who.may_edit_group(job["group_id"]):
             return JSONResponse({"error": "not_found", "reason": "no such movie of yours"}, status_code=404)
+        kept = mediajobs.keeps(job) and jobs.kept(job) is not None  # the words the page says (movie_page)
         return JSONResponse({"status": job["status"], "progress": job["progress"],
-                             "message": _failure(job, ui.lang_of(request))}, headers={"Cache-Control": "no-store"})
+                             "message": _failure(job, ui.lang_of(request), kept)},
+                            headers={"Cache-Control": "no-store"})
 
     @app.get("/staff/movies/{job_id}/preview", tags=["staff"])
     def movie_preview(job_id: str, request: Request) -> Response:
@@ -300,9 +302,15 @@ def _with_copies(engine: Engine, jobs: list[dict[str, Any]]) -> list[dict[str, A
     return [{**j, "same_as": same_as(engine, j) if j["published"] else None} for j in jobs]
 
 
-def _failure(job: dict[str, Any], lang: str) -> str:
+def _failure(job: dict[str, Any], lang: str, kept: bool = False) -> str:
+    """The failed movie's reason in words. ``kept``: its photos and captions are still kept (the page offers
+    「もう一度作る」 below it), so it does not say "nothing was saved, try again" above the line that says they
+    are kept."""
     if job["status"] != "failed":
         return ""
+    if kept:
+        return pages.staff_text(N_("The movie could not be made: %(reason)s. If it happens again, tell the center "
+                                   "staff."), lang, reason=pages.staff_text(job["message"], lang))
     if job["message"] in (mediajobs.RENDER_FAILED, mediajobs.INTERRUPTED, mediajobs.TOO_LONG):
         # Not the photos' fault (an error of the renderer, a restart of the portal, a machine too busy to finish in
         # 30 minutes): "try other photos" would mislead; say whom to tell.

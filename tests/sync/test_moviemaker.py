@@ -324,10 +324,11 @@ def test_a_render_that_stops_on_an_unexpected_error_fails_its_job_without_blamin
     j = wait_movie(s, op.url, job_id)
     assert j["status"] == "failed"
     assert j["message"] == (
-        "ムービーを作れませんでした（作成中に予期しない問題が起きて止まりました）。何も保存されていません。"
-        "もう一度お試しください。くり返し起きるときは、センターの職員にお知らせください。" if lang == "ja" else
-        "The movie could not be made: the movie maker stopped on an unexpected error. Nothing was saved. Try again; "
-        "if it happens again, tell the center staff.")
+        # Its photos and captions are kept (the page offers 「もう一度作る」 below): not "nothing was saved".
+        "ムービーを作れませんでした（作成中に予期しない問題が起きて止まりました）。"
+        "くり返し起きるときは、センターの職員にお知らせください。" if lang == "ja" else
+        "The movie could not be made: the movie maker stopped on an unexpected error. If it happens again, tell the "
+        "center staff.")
     assert j["message"] in s.get(f"{op.url}/staff/movies/{job_id}", timeout=10).text
     assert counts(engine) == (0, 0, 1) and kept_inputs(spool, job_id) == ["json", "photo0", "photo1", "photo2"]
     assert len(list(spool.glob("*"))) == 4
