@@ -58,6 +58,7 @@ from kiosk.ledger.writer import LedgerWriter
 from kiosk.ops.local_files import ensure_secrets, open_ledger
 from kiosk.payment import PaymentTerminal, open_terminal
 from kiosk.player import Player
+from kiosk.player.media import is_sha256  # the player's own module: loaded with Player
 from kiosk.reader import CardPresented, ReaderSupervisor, open_reader
 from kiosk.reader.events import ReaderEvent
 from kiosk.ui.screens import COVERS_MOVIE, ScreenContext, actions, chrome, render
@@ -392,6 +393,11 @@ class App:
         self.worker: ServiceWorker | None = None
         self.sounds: Sounds | None = None
         self.staff: StaffSide | None = None
+        self._playlist_due: tuple[tuple[Any, Any], list[Any]] | None = None
+        """(version, digest) of a pushed config and its playlist, handed to the player and not yet taken by it (its
+        scheduler takes a playlist at the next clip boundary): :meth:`step` tells the staff side once it is, and
+        only then are the pushed clips that playlist no longer names deleted (docs/sync.md, "Removed videos leave
+        the kiosk")."""
         self._warm_queued = False
         self.live_frames = 0
         """Frames that showed a live picture: a new video frame, or a still that is meant to be still.
@@ -453,6 +459,8 @@ class App:
         applied = load_applied(cfg.data_dir)
         self._adopt_recorded_config(applied)
         self._adopt_fetched_clips(applied)  # before the player looks up the playlist's clips
+        if applied is not None:  # the player starts with it: a deletion a power cut cut short is finished then
+            self._playlist_due = ((applied.get("version"), applied.get("digest")), self.cfg.player.playlist)
         pepper = self.pepper = Pepper.load(cfg.pepper_path)  # the sync thread adopts city epochs into it
         self.ledger = open_ledger(cfg, libsodium=movie)
         # Before the worker claims the ledger and before any tap: a config whose ledger entry a power cut lost.
@@ -576,7 +584,7 @@ class App:
         try:
             fetched = [item["sha256"] for item in playlist
                        if isinstance(item, dict) and isinstance(item.get("sha256"), str)
-                       and _is_sha256(item["sha256"]) and (media / item["sha256"]).is_file()]
+                       and is_sha256(item["sha256"]) and (media / item["sha256"]).is_file()]
             if not fetched:
                 return
             from kiosk.player.media import MediaCache  # the player's own module: loaded at start anyway
@@ -635,9 +643,10 @@ class App:
         self._calls.put(fn)
         self._wake.set()
 
-    def adopt_config(self, new: KioskConfig) -> None:
+    def adopt_config(self, new: KioskConfig, pushed: tuple[Any, Any] | None = None) -> None:
         """Take projects, amounts, playlist and ``[volunteer]`` (point rules) from ``new`` (a portal push or the
-        menu); on the main loop.
+        menu); on the main loop. ``pushed``: the (version, digest) of the portal's config ``new`` comes from; once the
+        player has taken its playlist, :meth:`step` says so (the pushed clips it no longer names are deleted then).
 
         The playlist changes at the next clip boundary; the flow's amounts and projects as soon as the worker has
         swapped the flow's settings (it owns the service, so the swap is queued to it), and the screen on show is
@@ -657,6 +666,8 @@ class App:
                                              receipt_key_id=self._receipt_key_id)
         if self.player is not None:
             self.player.reload(self.cfg)
+        if pushed is not None:
+            self._playlist_due = (pushed, self.cfg.player.playlist)
         settings_cfg = self.cfg
 
         def swap(svc: DonationService) -> None:
@@ -751,6 +762,13 @@ class App:
             self.live_frames += 1
         if self.staff is not None:
             self.staff.tick()
+        due = self._playlist_due
+        # The scheduler's playlist is the new one only once the decode thread took it at a clip boundary: every clip
+        # of the old one it was to play is open by then (an unlinked file stays readable), none is opened after.
+        if due is not None and self.player.scheduler.playlist == due[1]:
+            self._playlist_due = None
+            if self.staff is not None:
+                self.staff.playlist_taken(due[0])
         if not self._warm_queued:  # the first step has put up the first frame: now what the start path left out
             self._warm_queued = True
             self.submit(_warm_after_first_frame)
@@ -1052,11 +1070,6 @@ class App:
                 if left <= 0 or self._stop.is_set():
                     return None
                 self._presented_cv.wait(left)
-
-
-def _is_sha256(text: str) -> bool:
-    """64 lowercase hex digits: a fetched clip's file name (``media/<sha256>``), never a path elsewhere."""
-    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
 
 
 def target_center(targets: list[Target], action: str, value: Any = None) -> tuple[int, int] | None:

@@ -106,6 +106,8 @@ class StaffSide:
         self.gate = StaffGate(writer, ops_settings(cfg).staff)
         self.last_family: str | None = None
         self._pushed_playlist: list | None = None
+        self._player_took: tuple[Any, Any] | None = None
+        """(version, digest) of the pushed config whose playlist the player last took (:meth:`playlist_taken`)."""
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="menu-action")
         # Looked at before it is read, so that an enrollment written from here on is seen by the watch below.
         self._state_seen = _state_stamp(cfg.data_dir / "sync-state.json")
@@ -192,7 +194,17 @@ class StaffSide:
         log.info("portal config v%s adopted: %d projects, %d clips", record["version"], len(new.projects),
                  len(new.player.playlist))
         self._pushed_playlist = list(new.player.playlist)
-        self.app.call_in_loop(lambda: self.app.adopt_config(new))
+        pushed_as = (record["version"], record["digest"])
+        self.app.call_in_loop(lambda: self.app.adopt_config(new, pushed=pushed_as))
+
+    def playlist_taken(self, pushed: tuple[Any, Any]) -> None:
+        """On the main loop: the player plays the playlist of the pushed config ``pushed`` (version, digest), the one
+        it started with or the one :meth:`_on_pushed_config` handed it. The sync's config applier then deletes the
+        pushed clips that playlist no longer names, on a thread of its own (docs/sync.md, "Removed videos leave the
+        kiosk")."""
+        self._player_took = pushed
+        if self.sync is not None:
+            self.sync.uploader.applier.player_took(*pushed)
 
     def nudge_sync(self) -> None:
         if self.sync is not None:
@@ -391,6 +403,8 @@ class StaffSide:
                     return
                 self.sync, self._sync_running = sync, True
                 sync.start()
+                if self._player_took is not None:  # what the player plays: its applier may delete what it left
+                    sync.uploader.applier.player_took(*self._player_took)
             log.info("enrolled with %s while running: syncing from now on", sync.uploader.portal_url)
             menu = self._menu
             if menu is not None:  # built while there was no sync: give it the sync pages it hid

@@ -54,6 +54,13 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def is_sha256(text: str) -> bool:
+    """64 lowercase hex digits: a clip's SHA-256 as the cache and the portal name it. The one check for a fetched
+    clip's file name (``media/<sha256>``, no extension: kiosk/sync/configapply.py), made at start-up before adopting
+    pushed clips (kiosk/app/runtime.py) and before deleting leftovers (kiosk/sync/adopt.py): never a path elsewhere."""
+    return len(text) == 64 and not text.strip("0123456789abcdef")
+
+
 @dataclass(frozen=True)
 class MediaEntry:
     sha256: str
@@ -324,7 +331,7 @@ class MediaCache:
             self._pool = None
 
 
-__all__ = ["MediaCache", "MediaEntry", "sha256_file"]  # and MediaError (module __getattr__, below)
+__all__ = ["MediaCache", "MediaEntry", "is_sha256", "sha256_file"]  # and MediaError (module __getattr__, below)
 
 
 def __getattr__(name: str) -> Any:

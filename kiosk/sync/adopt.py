@@ -8,7 +8,6 @@ records a ``config_change`` ledger entry and then calls back; this module turns 
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
@@ -97,10 +96,6 @@ def adopt_media(media_dir: Path, pushed: dict[str, Any]) -> list[str]:
     return ready
 
 
-PUSHED_FILE = re.compile(r"[0-9a-f]{64}")
-"""A clip the sync fetched and nothing adopted yet: ``media/<sha256>``, no extension (kiosk/sync/configapply.py)."""
-
-
 def prune_pushed_media(media_dir: Path, keep: set[str]) -> list[str]:
     """Delete the clips the portal pushed that ``keep`` (every playlist this kiosk may still play) does not name:
     fetched files not yet adopted (``media/<sha256>``) and cache entries whose origin is the portal (``source``
@@ -113,14 +108,14 @@ def prune_pushed_media(media_dir: Path, keep: set[str]) -> list[str]:
     Each deletion is one INFO line with the clip's short hash (never its title: a person's name may be in it).
     Idempotent: a file already gone is no error. Every clip is tried; the first OSError (a read-only disk) is
     raised after the rest were tried, so the caller tries again later. Returns the hashes deleted."""
-    from kiosk.player.media import MediaCache
+    from kiosk.player.media import MediaCache, is_sha256
 
     removed: list[str] = []
     failed: OSError | None = None
     cache = MediaCache(media_dir)
     pushed = {e.sha256 for e in cache.entries() if e.source == "portal"}
     try:
-        fetched = {p.name for p in media_dir.iterdir() if PUSHED_FILE.fullmatch(p.name) and p.is_file()}
+        fetched = {p.name for p in media_dir.iterdir() if is_sha256(p.name) and p.is_file()}
     except FileNotFoundError:
         fetched = set()
     for sha in sorted((pushed | fetched) - keep):

@@ -13,7 +13,8 @@ plus media) for the running kiosk to apply; with ``--apply-config`` it uses an `
 
 Pushed clips that no playlist this kiosk may still play names any more (a video the portal's staff removed: someone
 shown in it withdrew their consent) are deleted from ``DATA_DIR/media`` once the new config is durable and the
-running kiosk has taken it up (:meth:`ConfigApplier.prune`; docs/sync.md, "Removed videos leave the kiosk").
+running kiosk's player has taken its playlist (:meth:`ConfigApplier.player_took`, :meth:`ConfigApplier.prune`;
+docs/sync.md, "Removed videos leave the kiosk").
 """
 
 from __future__ import annotations
@@ -38,10 +39,6 @@ STAGED = "portal-config.pending.json"
 PRUNED = "portal-config.pruned.json"
 """``{version, digest}`` of the applied config whose leftover pushed clips were deleted: a start that finds another
 version applied (a power cut fell before or during the deletion) deletes them then."""
-PRUNE_GRACE_S = 10.0
-"""How long after the running kiosk was told of a config its leftover clips wait. ``on_config`` only queues the
-new playlist for the main loop (``App.adopt_config``, within a frame); from then on every clip boundary takes the
-new playlist, and the clip on screen goes on from its open file. Ten seconds is many frames of margin."""
 PRUNE_RETRY_S = 60.0
 """After a deletion failed (a read-only disk), the next try: a sync round later (``[portal] sync_interval_s``)."""
 
@@ -83,27 +80,45 @@ class ConfigApplier:
         self._told: tuple[Any, Any] | None = (held.get("version"), held.get("digest")) if held else None
         """(version, digest) of the pushed config the running kiosk was last told of: the one it started with
         (the app reads the same file at its start, before the sync thread runs), then each :attr:`on_config`."""
-        self._told_at = time.monotonic()
+        self._taken: tuple[Any, Any] | None = None
+        """(version, digest) of the pushed config whose playlist the running kiosk's player plays
+        (:meth:`player_took`): until then a clip it no longer names may still be opened."""
         self._lock = _media_lock(self.media_dir)
         """Held by :meth:`apply` and :meth:`prune` (of every applier of this media folder in the process: `kiosk run`
         makes another on a new enrollment): a deletion never runs while clips of a newer config are being fetched
         (before ``portal-config.json`` names them)."""
         self._timer: threading.Timer | None = None
-        self.prune_grace_s = PRUNE_GRACE_S
+        self._timer_lock = threading.Lock()
+        """Guards :attr:`_timer`; never the media lock, which a fetch holds for minutes: :meth:`player_took` is called
+        on the main loop."""
         self.prune_retry_s = PRUNE_RETRY_S
-        if held is not None and writer is not None and _pruned_for(data_dir) != self._told:
-            self._schedule_prune(self.prune_grace_s)  # a start after a power cut fell before the deletion ended
+        if held is not None and writer is not None and on_config is None and _pruned_for(data_dir) != self._told:
+            self.prune()  # a power cut fell before the deletion ended (`kiosk run` waits for its player: player_took)
 
     def apply(self, doc: dict[str, Any], fetch: Callable[[str], bytes]) -> str:
         """Returns "applied", "staged", or "unchanged" (this version and digest are applied and recorded already:
         nothing is written, so an answer repeated every round adds no ``config_change`` a round); raises
         ConfigApplyError (or the fetcher's error) otherwise. Once "applied", the clips no playlist needs any more
-        are deleted (:meth:`prune`): at once without a running kiosk to tell, else :data:`PRUNE_GRACE_S` later."""
+        are deleted (:meth:`prune`): at once without a running kiosk to tell, else once its player has taken the
+        new playlist (:meth:`player_took`, which may come first: an ``on_config`` that plays nothing says so at once).
+        """
         with self._lock:
             result = self._apply(doc, fetch)
-        if result == "applied":
-            self._schedule_prune(self.prune_grace_s)
+        if result == "applied" and (self.on_config is None or self._taken == self._told):
+            self._schedule_prune(0.0)
         return result
+
+    def player_took(self, version: Any, digest: Any) -> None:
+        """Told by the running kiosk's main loop (``App.step``, from any thread): its player plays the playlist of the
+        pushed config ``(version, digest)``, the one it started with or the one ``on_config`` handed it. The player's
+        scheduler takes a new playlist at a clip boundary, and the decode thread opens each clip right after taking
+        it, so from then on no clip the playlist does not name is opened: the pushed clips it no longer names are
+        deleted now, on a thread of their own (never on the render loop), unless that was done for this version
+        already (``portal-config.pruned.json``)."""
+        key = (version, digest)
+        self._taken = key
+        if self.on_config is not None and key == self._told:
+            self._schedule_prune(0.0, unless_done=True)
 
     def _apply(self, doc: dict[str, Any], fetch: Callable[[str], bytes]) -> str:
         version, dig, body = doc.get("version"), doc.get("digest"), doc.get("config")
@@ -188,25 +203,29 @@ class ConfigApplier:
         if self.on_config is not None:
             self.on_config(doc)
         self._told = (doc["version"], doc["digest"])
-        self._told_at = time.monotonic()
 
     # --- pushed clips no playlist needs any more --------------------------------------------------------------
-    def _schedule_prune(self, delay: float) -> None:
+    def _schedule_prune(self, delay: float, unless_done: bool = False) -> None:
         """:meth:`prune` now when no running kiosk is told (``kiosk sync --once --apply-config``, which runs while
-        ``kiosk run`` is stopped), else on a timer thread ``delay`` seconds from now (one timer: a later call moves
-        it). A stage-only applier (``kiosk sync --once``) never deletes: the running kiosk may play other clips."""
+        ``kiosk run`` is stopped), else on a thread of its own ``delay`` seconds from now (one at a time: a later
+        call moves it). A stage-only applier (``kiosk sync --once``) never deletes: the running kiosk may play other
+        clips."""
         if self.writer is None:
             return
         if self.on_config is None:
             self.prune()
             return
-        with self._lock:
+        with self._timer_lock:
             if self._timer is not None:
                 self._timer.cancel()
-            self._timer = threading.Timer(max(0.0, delay), self.prune)
+            self._timer = threading.Timer(max(0.0, delay), self._prune_unless_done if unless_done else self.prune)
             self._timer.name = "media-prune"
             self._timer.daemon = True
             self._timer.start()
+
+    def _prune_unless_done(self) -> None:
+        if _pruned_for(self.data_dir) != self._told:  # read here, not on the main loop that called player_took
+            self.prune()
 
     def settle(self, timeout: float | None = None) -> None:
         """Wait until the deletion planned on the timer thread, if any, has run (tests, a clean stop)."""
@@ -216,11 +235,11 @@ class ConfigApplier:
             timer.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
             if timer.is_alive() or self._timer is timer:
                 return  # ran out of time, or done
-            timer = self._timer  # it planned another try (the grace not over, a failure)
+            timer = self._timer  # it planned another try (a failure)
 
     def close(self) -> None:
         """Drop a deletion planned on the timer thread (a stopping kiosk: the next start plans it again)."""
-        with self._lock:
+        with self._timer_lock:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
@@ -229,8 +248,8 @@ class ConfigApplier:
         """Delete the pushed clips that no playlist this kiosk may still play names: the applied config's, a
         staged newer one's (``kiosk sync --once``), and always every clip imported by hand or made as a demo
         (kiosk/sync/adopt.py ``prune_pushed_media``). Only once the applied config is durable and, in ``kiosk run``,
-        the running kiosk was told of it :data:`PRUNE_GRACE_S` ago (its player takes the new playlist at the next
-        clip boundary: none after that opens a deleted file); an unreadable config file deletes nothing. Never
+        the running kiosk was told of it and its player has taken its playlist (:meth:`player_took`: no clip the
+        playlist does not name is opened after that); an unreadable config file deletes nothing. Never
         raises: a failure (a full or read-only disk) is logged and tried again :attr:`prune_retry_s` later, and at
         the next start. Returns the hashes deleted, None when nothing was tried or a try failed."""
         with self._lock:
@@ -257,10 +276,8 @@ class ConfigApplier:
         if self.on_config is not None:
             if key != self._told:
                 return None  # saved, but the running kiosk was not told yet (its ledger entry waits): later
-            wait = self._told_at + self.prune_grace_s - time.monotonic()
-            if wait > 0:
-                self._schedule_prune(wait)
-                return None
+            if key != self._taken:
+                return None  # told, but its player may still open an old clip: player_took plans it
         keep = set(_clips(applied))
         try:
             staged = json.loads((self.data_dir / STAGED).read_bytes())

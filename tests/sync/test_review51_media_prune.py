@@ -30,7 +30,6 @@ from sync_helpers import PASSWORD, PROJECTS, Rig, enrolled, make_rig, staff_sess
 
 from kiosk.config import validate_config
 from kiosk.player.media import MediaCache
-from kiosk.sync import configapply
 from kiosk.sync.adopt import adopt_media, overlay
 from kiosk.sync.configapply import APPLIED, PRUNED, STAGED
 from server_sync import catalog, configstore
@@ -59,12 +58,6 @@ def movies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     return {n: c.path.read_bytes() for n, c in zip(names, clips, strict=True)}
 
 
-@pytest.fixture(autouse=True)
-def _no_grace(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The running kiosk's player takes the new playlist within a frame; the tests need not wait ten seconds for it.
-    monkeypatch.setattr(configapply, "PRUNE_GRACE_S", 0.0)
-
-
 def _video(engine: Any, data: bytes, name: str, project: str) -> str:
     sha = configstore.add_media(engine, data, "video/mp4")
     poster = configstore.add_media(engine, b"poster " + sha.encode(), "image/jpeg")
@@ -91,11 +84,14 @@ def _remove_at_portal(url: str, sha: str) -> None:
 
 
 class Kiosk:
-    """The running kiosk's side: its uploader with the ledger's writer, and `kiosk run`'s on_config."""
+    """The running kiosk's side: its uploader with the ledger's writer, and `kiosk run`'s on_config. Its player takes
+    each new playlist at once (``plays``; `kiosk run`'s main loop says so once its player has: App.step, tested with
+    a real player in tests/sync/test_s33h1_prune_when_played.py)."""
 
     def __init__(self, rig: Rig, portal: Any, watch: tuple[str, ...] = ()) -> None:
         self.rig, self.media = rig, rig.cfg.data_dir / "media"
         self.watch = watch
+        self.plays = True
         self.at_tell: list[dict[str, bool]] = []
         """For each config the kiosk was told of: whether each watched clip's file was there then."""
         self.up = enrolled(rig, portal, on_config=self.on_config) if portal is not None else None
@@ -105,6 +101,9 @@ class Kiosk:
         pushed = record["config"]
         adopt_media(self.media, pushed)  # as kiosk/app/staffside.py _on_pushed_config
         overlay(self.rig.cfg, pushed)
+        if self.plays:
+            assert self.up is not None
+            self.up.applier.player_took(record["version"], record["digest"])
 
     def has(self, sha: str) -> bool:
         return (self.media / f"{sha}.mp4").exists() or (self.media / sha).exists()
@@ -190,7 +189,7 @@ def test_a_power_cut_before_the_deletion_ended_is_finished_at_the_next_start_kee
     kiosk.up.applier.settle(5)
 
     _remove_at_portal(portal.url, shas["removed"])
-    kiosk.up.applier.prune_grace_s = 3600.0  # the power goes before the deletion's time came
+    kiosk.plays = False  # the power goes before the player reached a clip boundary of the new playlist
     assert kiosk.up.sync_once().ok
     assert kiosk.has(shas["removed"])
     kiosk.up.applier.close()
@@ -210,8 +209,12 @@ def test_a_power_cut_before_the_deletion_ended_is_finished_at_the_next_start_kee
 
     rig.ledger = open_ledger(rig.cfg, clock=rig.clock)
     restarted = Kiosk(rig, None)
-    up = rig.uploader(portal.url, on_config=restarted.on_config)
+    up = restarted.up = rig.uploader(portal.url, on_config=restarted.on_config)
     try:
+        up.applier.settle(5)
+        assert restarted.has(shas["removed"]) or shas["removed"] in restarted.indexed()  # not before its player plays
+        applied = json.loads((rig.cfg.data_dir / APPLIED).read_text())
+        up.applier.player_took(applied["version"], applied["digest"])  # as `kiosk run`'s first step does
         up.applier.settle(5)
         assert restarted.indexed() == {shas["kept"]: "portal", **own}
         assert (rig.cfg.data_dir / "media" / nxt).exists() and restarted.has(shas["kept"])
