@@ -60,8 +60,8 @@ def points_desk(cfg: Any) -> PointsDesk:
 
                 uploader.append(Uploader.from_config(cfg, timeout=(2.0, 3.0)))
             answer = pointsync.ask(uploader[0], token, hexes, spent)
-            less = refunded(hexes, pointsync.kept(cfg.data_dir, hexes)[1])  # what the answer just kept covers
-            return max(0, answer["allotted"] - less), answer["balance"]  # the balance: as the portal knows it
+            less = refunded(hexes, answer.covers)  # what the answer just kept covers
+            return max(0, answer.allotted - less), answer.balance  # the balance: as the portal knows it
         except Exception as exc:  # noqa: BLE001 - offline or refused: the last word stands (fail closed)
             # pointsync.ask has dropped the card's word already when the ask may have reached the portal (an answer
             # lost: docs/points.md, "A lost answer"): then the last word is none.

@@ -31,10 +31,11 @@ portal commits what it hands this kiosk before it answers, and a lower figure (a
 the card's other kiosks. So when the ask was sent and no valid answer came back (a read timeout, the connection
 dropped or reset after sending, an answer cut off or malformed, a 5xx), the card's kept word here is unknown: it is
 dropped from the file under every token of the card (:func:`forget`), and nothing of the card is spendable here
-until a later ask is answered. Only an ask that surely never reached the portal (:func:`never_sent`: connection
-refused, the name not found, a connect timeout) or that the portal refused (a 4xx: it refuses before anything is
-linked or moved) leaves the last word standing. A file that cannot be written when a word is lowered or dropped is
-removed instead (:func:`_save`): a restart must not bring the older, higher figure back.
+until a later ask is answered. Only an ask that surely never reached the portal (the uploader's ``SyncError``
+marked ``never_sent``: connection refused, the name not found, a connect timeout) or that the portal refused (a
+4xx: it refuses before anything is linked or moved) leaves the last word standing. A file that cannot be written
+when a word is lowered or dropped is removed instead (:func:`_save`): a restart must not bring the older, higher
+figure back.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kiosk.ledger import DonorToken
 from kiosk.ledger.durable import fsync_dir, write_atomic
@@ -60,6 +61,17 @@ a number, so a release before it reads the answers and leaves the marks out (and
 
 Covers = tuple[int, int]
 """(``lo``, ``hi``): the ledger seqs an answer is known to count every void up to, and no gift after."""
+
+
+class Answer(NamedTuple):
+    """The portal's answer to an ask (:func:`ask`), as kept."""
+
+    allotted: int
+    """The points this kiosk holds for the card (kept as its last word)."""
+    balance: int
+    """The card's balance, as the portal knows it."""
+    covers: Covers
+    """The ledger seqs kept with the answer (see :data:`Covers`): what :func:`refunded_since` takes off it."""
 
 # What the file should hold but could not be written, per data dir: the whole of it, newer than the file.
 _unwritten: dict[Path, tuple[dict[str, int], dict[str, Covers]]] = {}
@@ -191,15 +203,17 @@ def _save(data_dir: Path, held: dict[str, int], marks: dict[str, Covers], lowere
         _unwritten.pop(key, None)
 
 
-def ask(uploader: Any, token: DonorToken, hexes: list[str], spent: int | None = None) -> dict[str, int]:
-    """Ask the portal (``uploader``: a :class:`kiosk.sync.uploader.Uploader`) and keep its answer. ``spent``:
+def ask(uploader: Any, token: DonorToken, hexes: list[str], spent: int | None = None) -> Answer:
+    """Ask the portal (``uploader``: a :class:`kiosk.sync.uploader.Uploader`) and keep its answer, which is
+    returned with the ledger seqs kept with it (no need to read the file back). ``spent``:
     the points this kiosk's ledger has spent for the card, some perhaps not synced yet (a take-back never goes
     below them: docs/points.md).
 
     Raises the uploader's :class:`~kiosk.sync.uploader.SyncError` (or what its request raised) when there is no
     answer; the caller then uses :func:`last_word`. Before raising, a card whose ask was sent but not validly
     answered is forgotten (:func:`forget`: its word is unknown); one whose ask surely never reached the portal
-    (:func:`never_sent`), or that the portal refused (4xx), keeps its last word."""
+    (:func:`never_sent`), or that the portal refused (4xx), keeps its last word. Fail closed: any other failure
+    is an outcome unknown."""
     card = [token.hex, *[h for h in hexes if h != token.hex]]
     doc: dict[str, Any] = {"donors": card}
     if spent is not None:
@@ -221,33 +235,17 @@ def ask(uploader: Any, token: DonorToken, hexes: list[str], spent: int | None = 
         raise uploader._fail(status, data, resp)
     hi = uploader.source.size()  # after the answer: the portal held at most this much
     remember(data_dir, token.hex, data["allotted"], hexes, (lo, hi))
-    return {"allotted": data["allotted"], "balance": int(data.get("balance", 0))}
+    return Answer(data["allotted"], int(data.get("balance", 0)), (lo, hi))
 
 
 def never_sent(exc: BaseException) -> bool:
-    """Whether a failed ask surely never reached the portal: the connection to it (or to the HTTP proxy on the way)
-    was never made: refused, no route, the name not found, a connect timeout. Anything else is an outcome unknown.
+    """Whether a failed ask surely never reached the portal: only a ``SyncError`` the uploader marked so where it
+    caught requests' exception (kiosk/sync/uploader.py, ``_call_once``: the connection was never made). Anything
+    else (a read timeout, a reset after sending, a cut or malformed answer, a redirect, an error raised elsewhere)
+    is an outcome unknown: the safe reading."""
+    from kiosk.sync.uploader import SyncError
 
-    The uploader (kiosk/sync/uploader.py, ``_call_once``) reports every failure of the request as a ``SyncError``
-    of kind ``network``, raised ``from None`` inside its handler of requests' exception: that exception is still
-    the error's ``__context__``, and only it tells a connect failure from a read timeout or a reset after sending
-    (the message is cut at 200 characters). Anything without such a context (a cut or malformed answer, a
-    redirect, an error raised elsewhere) is unknown: the safe reading."""
-    import requests
-    from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, ProxyError
-
-    cause = exc.__cause__ or exc.__context__
-    if isinstance(cause, requests.exceptions.ConnectTimeout):
-        return True
-    if not isinstance(cause, requests.exceptions.ConnectionError) or isinstance(cause, requests.exceptions.SSLError):
-        return False  # a reset or a closed connection after sending ("Connection aborted."), a TLS failure: unknown
-    inner = cause.args[0] if cause.args else None
-    reason = inner.reason if isinstance(inner, MaxRetryError) else None
-    if isinstance(reason, ProxyError):  # only the connection to the proxy itself failing: nothing was sent
-        reason = reason.original_error
-    # urllib3's NewConnectionError (refused, unreachable, NameResolutionError) is a ConnectTimeoutError: raised only
-    # while the connection is being made, before a byte of the request is sent.
-    return isinstance(reason, ConnectTimeoutError)
+    return isinstance(exc, SyncError) and exc.never_sent is True
 
 
 def _acknowledged(uploader: Any) -> int:

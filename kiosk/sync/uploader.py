@@ -82,14 +82,20 @@ class SyncError(Exception):
     """A failed exchange or round. ``kind`` is what staff are told of it (a key of
     :data:`kiosk.ops.status.SYNC_ERRORS`: network, portal_busy, not_enrolled, ...), set where the error is built
     and saved beside the message (``SyncState.last_error_kind``): the message is English for the technician and
-    may be reworded; the kind is not read back out of it."""
+    may be reworded; the kind is not read back out of it.
+
+    ``never_sent``: the request surely never reached the portal (the connection to it, or to the HTTP proxy on the
+    way, was never made: refused, no route, the name not found, a connect timeout). Set only where requests'
+    exception is caught (:meth:`Uploader._call_once`, :func:`_never_sent`); False for everything else (a read
+    timeout, a reset after sending, a cut or malformed answer, an HTTP status): an outcome unknown, the safe reading
+    (kiosk/sync/pointsync.py forgets a card's word then)."""
 
     def __init__(self, message: str, permanent: bool = False, retry_after: float | None = None, *,
-                 kind: str = "other"):
+                 kind: str = "other", never_sent: bool = False):
         if kind not in SYNC_ERRORS:
             raise ValueError(f"unknown sync error kind {kind!r}")
         super().__init__(message)
-        self.permanent, self.retry_after, self.kind = permanent, retry_after, kind
+        self.permanent, self.retry_after, self.kind, self.never_sent = permanent, retry_after, kind, never_sent
 
 
 LEDGER_MISMATCH = "ledger_mismatch"
@@ -127,6 +133,26 @@ def _shown(value: Any) -> str:
 
 def _network(exc: Exception) -> str:
     return f"network: {type(exc).__name__}: {str(exc)[:200]}"
+
+
+def _never_sent(exc: Exception) -> bool:
+    """Whether requests' exception ``exc`` says the request surely never reached the portal: the connection to it
+    (or to the HTTP proxy on the way) was never made: refused, no route, the name not found, a connect timeout.
+    Anything else (a read timeout, a reset or a closed connection after sending, a TLS failure) is unknown."""
+    import requests
+    from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, ProxyError
+
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.exceptions.ConnectionError) or isinstance(exc, requests.exceptions.SSLError):
+        return False  # a reset or a closed connection after sending ("Connection aborted."), a TLS failure: unknown
+    inner = exc.args[0] if exc.args else None
+    reason = inner.reason if isinstance(inner, MaxRetryError) else None
+    if isinstance(reason, ProxyError):  # only the connection to the proxy itself failing: nothing was sent
+        reason = reason.original_error
+    # urllib3's NewConnectionError (refused, unreachable, NameResolutionError) is a ConnectTimeoutError: raised only
+    # while the connection is being made, before a byte of the request is sent.
+    return isinstance(reason, ConnectTimeoutError)
 
 
 def _malformed(why: str) -> SyncError:
@@ -723,10 +749,11 @@ class Uploader:
                 resp = http.request(method, url, data=body or None, headers=headers, timeout=self.timeout,
                                     allow_redirects=False, stream=True)
             except requests.RequestException as exc:
+                unsent = _never_sent(exc)
                 if deadline.finish():
                     raise self._dropped(None, f"answer took longer than {deadline_s:g} s to arrive (cut before its "
-                                        "status line and headers were complete)", "network") from None
-                raise self._dropped(None, _network(exc), "network") from None
+                                        "status line and headers were complete)", "network", unsent) from None
+                raise self._dropped(None, _network(exc), "network", unsent) from None
             if 300 <= resp.status_code < 400:
                 where = resp.headers.get("Location", "")[:200]
                 raise self._dropped(resp, f"HTTP {resp.status_code}: the portal redirects to {where!r}; redirects are "
@@ -746,13 +773,14 @@ class Uploader:
         self._learn_clock(data)
         return resp.status_code, data, resp
 
-    def _dropped(self, resp: requests.Response | None, message: str, kind: str) -> SyncError:
+    def _dropped(self, resp: requests.Response | None, message: str, kind: str, never_sent: bool = False
+                 ) -> SyncError:
         """A failed attempt: its connection closed (the rest of an answer is not read) and the next request on a
-        fresh one. Returns the error to raise."""
+        fresh one. Returns the error to raise (``never_sent``: see :class:`SyncError`)."""
         if resp is not None:
             resp.close()
         self._last_answer = None
-        return SyncError(message, kind=kind)
+        return SyncError(message, kind=kind, never_sent=never_sent)
 
     def _read_body(self, resp: requests.Response, max_bytes: int, deadline: _Deadline) -> bytes:
         """The answer's body, read as it arrives: at most ``max_bytes``, within the exchange's ``deadline``. The read

@@ -170,7 +170,7 @@ def test_two_kiosks_asking_for_one_card_at_once_never_both_receive_its_points(pg
             for c in cards:
                 t = rig.pepper.card_token(fake_idm(c))
                 gate.wait(timeout=30)
-                got[(i, c)] = pointsync.ask(ups[i], t, hexes_of(t))["allotted"]
+                got[(i, c)] = pointsync.ask(ups[i], t, hexes_of(t)).allotted
 
         threads = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
         for t in threads:

@@ -107,7 +107,8 @@ def _ask(rig: Rig, up, token: DonorToken) -> dict[str, int]:  # noqa: ANN001
     """What kiosk run does at the exchange screen: ask with every token it can make for the card and what its ledger
     spent for it; the answer, and what the card may spend here."""
     got = pointsync.ask(up, token, hexes_of(token), rig.ledger.points_spent(hexes_of(token))[0])
-    return {**got, "here": card_spendable(rig.ledger, token, pointsync.last_word(rig.cfg.data_dir, hexes_of(token)))}
+    return {"allotted": got.allotted, "balance": got.balance,
+            "here": card_spendable(rig.ledger, token, pointsync.last_word(rig.cfg.data_dir, hexes_of(token)))}
 
 
 def _cli(capsys, *argv: str) -> tuple[int, str, str]:  # noqa: ANN001
@@ -138,7 +139,7 @@ def test_a_stolen_kiosks_merge_is_undone_and_each_card_counts_its_own_points_aga
     # The stolen kiosk lists A's and B's tokens as one card: nothing is free to hand it, but they are one card now.
     ra, rb = r.pepper.card_token(fake_idm(A)), r.pepper.card_token(fake_idm(B))
     rogue = [*hexes_of(ra), *hexes_of(rb)]
-    assert pointsync.ask(ur, ra, rogue) == {"allotted": 0, "balance": 130}
+    assert pointsync.ask(ur, ra, rogue)[:2] == (0, 130)  # allotted, balance
     assert set(cards(eng).values()) == {card_a | card_b | set(rogue)}
     # Both cards earn more; the center's next ask for A is handed the merged card's free points, B's 10 among them.
     h.donate(2, card=A, amounts=(1000,))

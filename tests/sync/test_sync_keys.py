@@ -100,7 +100,7 @@ def test_a_revoked_key_gets_nothing_private_no_my_page_no_pepper_no_points(porta
         return signed_post(portal.url, rig, f"/api/v1/kiosks/{rig.kiosk_id}/peppers", body)
 
     assert my_page().status_code == 200 and pepper().status_code == 200  # before: the kiosk's own
-    assert ask(up, token, list(token.all_hexes), 0)["allotted"] == 0
+    assert ask(up, token, list(token.all_hexes), 0).allotted == 0
     assert portal_main(["kiosk", "revoke", "--db", portal.db_url, rig.kiosk_id, "--from-seq",
                         str(rig.ledger.size + 1)]) == 0
     for r in (my_page(), pepper()):
