@@ -472,6 +472,14 @@ def test_the_payment_terminals_state_travels_in_the_heartbeat_to_the_kiosks_page
     row = re.search(r'<tr data-kiosk="kiosk-pay">.*?</tr>',
                     s.get(op.url + "/staff/kiosks", timeout=10).text, re.S).group(0)
     assert "使えます" in row and "last checkout: approved" in row and "つながりません" not in row
+    # A kiosk that failed closed (kiosk/app/staffside.py reports it "offline"): said as stopped, not unreachable.
+    report.update(state="offline", detail="the kiosk failed closed")
+    assert up.sync_once().ok
+    row = re.search(r'<tr data-kiosk="kiosk-pay">.*?</tr>',
+                    s.get(op.url + "/staff/kiosks", timeout=10).text, re.S).group(0)
+    assert 'data-payment="stopped"' in row and "支払いを止めています" in row
+    assert "ネットワークや決済端末の問題ではありません" in row
+    assert "つながりません" not in row and "詳細（管理者向け）: square: the kiosk failed closed" in row
     # The portal refuses a state outside the protocol rather than storing it.
     report.update(state="on fire")
     st = up.sync_once(max_attempts=1)
