@@ -274,7 +274,8 @@
   // The facts printed beside the verdict, written over with the verified ones: the kiosk and number the donor quotes
   // to the center, the amount, the project id, the key id computed from the public key and the root and size of the
   // signed checkpoint note. The server's HTML is the portal's word; a ✓ must never stand next to another kiosk,
-  // number or root than the signed ones. Returns the names of the facts the portal's page had printed otherwise.
+  // number or root than the signed ones. Returns the names of the facts the portal's page had printed otherwise
+  // (kiosk, seq, amount, project, key, root, size), in that order.
   function writeVerified(result) {
     const d = result.body.data;
     const differ = [];
@@ -288,10 +289,13 @@
     put("seq", "seq", String(result.body.seq));
     put("amount", "amount", yen(d.amount_yen));
     const proj = document.getElementById("project");
-    // The project's title is the portal's label for the signed project id; the id is what was signed.
+    // The project's title is the portal's label for the signed project id; the id is what was signed. The policy
+    // area printed beside it is the portal's label for the other project: left out.
     if (proj && proj.dataset.projectId !== d.project) {
       differ.push("project");
       proj.textContent = d.project;
+      const area = document.getElementById("area");
+      if (area && area.parentElement) area.parentElement.hidden = true;
     }
     put("key-id", "key", result.keyId);
     put("root", "root", result.root);
@@ -299,6 +303,39 @@
     const rootLine = document.getElementById("root-line");
     if (rootLine) rootLine.hidden = false;
     return differ;
+  }
+
+  // The mismatch line, in the donor's words: which facts the portal's page had printed otherwise (the plain words
+  // are the template's data-* on #mismatch, in the page's language; "root" and "size" are one fact to a donor, the
+  // summary of the kiosk's records), and whom to tell: a copy of the center's contact line that the "could not be
+  // confirmed" advice carries (#center-contact; none while the center has not set one), with its ids renamed.
+  function sayMismatch(mismatch, differ) {
+    const W = mismatch.dataset;
+    const words = [];
+    for (const name of differ) {
+      const w = name === "root" || name === "size" ? W.summary : W[name];
+      if (w && !words.includes(w)) words.push(w);
+    }
+    let items;
+    if (document.documentElement.lang === "en") {
+      items = words.length > 1 ? words.slice(0, -1).join(", ") + " and " + words[words.length - 1] : words.join("");
+    } else {
+      items = words.join("、");
+    }
+    const at = document.getElementById("mismatch-items");
+    if (at) at.textContent = items;
+    const contact = document.getElementById("center-contact");
+    const to = document.getElementById("mismatch-contact");
+    if (to) {
+      if (contact) {
+        const copy = contact.cloneNode(true);
+        copy.removeAttribute("id");
+        for (const el of copy.querySelectorAll("[id]")) el.id = "mismatch-" + el.id;
+        to.replaceChildren(copy);
+      } else {
+        to.replaceChildren();
+      }
+    }
   }
 
   function show(result, note) {
@@ -333,7 +370,10 @@
       // The gift is confirmed and every fact now shown is the signed one; that the portal's page had printed another
       // is said too (and which, for tests and the curious), since an honest portal never does.
       status.dataset.mismatch = differ.join(" ");
-      if (mismatch) mismatch.hidden = differ.length === 0;
+      if (mismatch) {
+        if (differ.length) sayMismatch(mismatch, differ);
+        mismatch.hidden = differ.length === 0;
+      }
       if (result.body.clock_synced) {
         set("time", when(result.body.wall_ms));
         const time = document.getElementById("time");

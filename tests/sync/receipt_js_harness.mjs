@@ -15,6 +15,7 @@ function element(id) {
     id, dataset: {}, textContent: "", hidden: false, className: "", attributes: {},
     classList: { add: (c) => classes.add(c), remove: (c) => classes.delete(c) },
     setAttribute(k, v) { this.attributes[k] = v; }, getAttribute(k) { return this.attributes[k]; },
+    removeAttribute(k) { delete this.attributes[k]; }, cloneNode() { return element(""); }, querySelectorAll: () => [],
     replaceChildren() {}, addEventListener() {},
   };
 }
