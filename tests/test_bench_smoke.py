@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -37,6 +39,7 @@ def _bench(name: str) -> ModuleType:
         sys.path.remove(str(ROOT / "bench"))
 
 
+@pytest.mark.slow
 def test_cpu_budget_bench_prints_one_json_line():
     # Two quotas, the smaller half a core: at a quarter of one, with the rest of the suite on both cores, the kiosk's
     # reader could be starved past its taps (a CI run measured no tap at all once). How fast it is at 25 % is the
@@ -111,6 +114,7 @@ def test_coldstart_bench_prints_one_json_line():
     assert out["first_frame_s"]["100"] is not None
 
 
+@pytest.mark.slow
 def test_coldstart_bench_counts_instructions_to_ready():
     """One timed start at full speed of a kiosk whose ledger holds 30 entries, then one under callgrind (CI
     installs valgrind); without valgrind the line says why the count is missing."""
@@ -140,6 +144,7 @@ def test_sync_bench_prints_one_json_line():
     assert "ingest_ratio_pg" not in out
 
 
+@pytest.mark.slow
 def test_fleet_bench_prints_one_json_line():
     """On PostgreSQL ($KIOSK_TEST_PG_URL) a 20-kiosk, 10 s soak on two workers; without it the bench says why."""
     out = _one_json_line(["bench/fleet.py", "--quick"])
@@ -219,6 +224,7 @@ def test_moviemaker_bench_prints_one_json_line():
     assert out["render_s"] > 0 and out["bare_encode_s"] > 0 and out["ratio"] > 0
 
 
+@pytest.mark.slow
 def test_ingest_ir_bench_prints_one_json_line():
     out = _one_json_line(["bench/ingest_ir.py", "--kiosks", "2"])
     assert out["bench"] == "ingest_ir"

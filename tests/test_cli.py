@@ -30,6 +30,7 @@ def test_keygen(tmp_path, capsys):
     assert "refusing" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_demo_prints_one_line_per_donation_and_continues(tmp_path):
     d = tmp_path / "demo"
     r = run("demo", "--headless", "--taps", "7", "--data-dir", str(d))

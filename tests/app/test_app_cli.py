@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pygame
+import pytest
 
 from kiosk.donation import flow
 
@@ -33,6 +34,7 @@ def seqs(out: str) -> list[int]:
     return [int(re.search(r"seq=(\d+)", ln).group(1)) for ln in lines]
 
 
+@pytest.mark.slow
 def test_headless_demo_with_screenshots_then_continues(tmp_path: Path):
     data, shots = tmp_path / "data", tmp_path / "shots"
     r = kiosk("demo", "--headless", "--taps", "5", "--data-dir", str(data), "--screenshots", str(shots))

@@ -26,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 from sqlalchemy import func, select
 
 from kiosk.config import load_config
@@ -133,6 +134,7 @@ def _donations(ledger: Path) -> int:
         eng.dispose()
 
 
+@pytest.mark.slow
 def test_no_idm_anywhere_after_a_kiosk_session_with_every_card_failure(tmp_path: Path, caplog):
     caplog.set_level(logging.DEBUG)  # the portal runs in this process: its records, SQLAlchemy's included
     for name in ("sqlalchemy.engine", "uvicorn", "server_sync"):

@@ -17,6 +17,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kiosk.ledger import Ledger, Pepper, verify_path
@@ -46,6 +47,7 @@ def _writer(path: str, sk: Ed25519PrivateKey, pepper: Pepper, fd: int, round_no:
             led.save_snapshot()
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_never_loses_a_committed_entry(tmp_path):
     path = str(tmp_path / "ledger.db")
     sk = Ed25519PrivateKey.generate()

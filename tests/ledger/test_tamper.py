@@ -57,6 +57,7 @@ def test_sample_ledger_verifies_and_holds_every_type(sample, signing_key):
                      "close_out", "checkpoint", "config_change", "admin_action"}
 
 
+@pytest.mark.slow
 def test_every_single_bit_flip_in_every_body_is_caught_at_its_seq(sample, signing_key):
     path, _ = sample
     rows = db_rows(path)

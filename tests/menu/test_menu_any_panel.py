@@ -35,6 +35,7 @@ def page(tmp_path: Path, name: str, size: tuple[int, int], lang: str) -> tuple[l
         rig.ledger.close(checkpoint=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", PANELS, ids=[f"{w}x{h}" for w, h in PANELS])
 @pytest.mark.parametrize("lang", ["ja", "en"])
 def test_every_page_fits_the_panel(tmp_path: Path, size: tuple[int, int], lang: str) -> None:

@@ -395,6 +395,7 @@ def test_the_playlist_names_a_clip_as_a_clip(render):
     assert any("Playlist reloaded from the portal: 4 clips." == t for _, t in strings), strings
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)], ids=["720p", "1080p"])
 @pytest.mark.parametrize("lang", ["ja", "en"])
 def test_no_menu_text_below_the_floor(tmp_path, size, lang):

@@ -106,6 +106,7 @@ def _gets(fake: FakeSquare) -> int:
 CASES = ["create_in_flight", "after_create", "in_progress", "completed_unanswered"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES)
 def test_kiosk_run_killed_at_each_step_of_a_square_donation(tmp_path: Path, case: str):
     with FakeSquare() as fake:

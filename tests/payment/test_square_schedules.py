@@ -31,6 +31,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, event, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -228,6 +229,7 @@ class Session(ServiceSession):
         assert verify_path(self.k.ledger_path).ok
 
 
+@pytest.mark.slow
 @hsettings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(action, min_size=5, max_size=30), st.sampled_from(["complete", "cancel"]))
 def test_random_square_sessions_never_charge_twice_and_never_lose_a_charged_gift(actions, last):

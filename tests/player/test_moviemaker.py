@@ -96,6 +96,7 @@ def check_captions(path: Path, n: int) -> None:
         assert right > 0.55 and wrong < right - 0.25, (part.index, right, wrong)
 
 
+@pytest.mark.slow
 def test_a_1080p_movie_is_h264_in_the_kiosk_format_as_long_as_promised_with_its_captions(tmp_path):
     path, spec = render(tmp_path, 3, (1920, 1080), portrait=1)
     info = probe(path)

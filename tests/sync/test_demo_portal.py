@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from kiosk.app.demo import demo_template
@@ -28,6 +29,7 @@ def _wait(url: str, proc: subprocess.Popen, timeout_s: float = 30.0) -> None:
     raise AssertionError(f"{url} did not answer within {timeout_s} s")
 
 
+@pytest.mark.slow
 def test_demo_leaves_a_portal_database_with_titles_and_areas(tmp_path: Path):
     d = tmp_path / "demo"
     env = {**os.environ, "PYTHONPATH": os.getcwd()}

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sync_helpers import (
     E2E_KIOSK,
     e2e_kiosk_config,
@@ -62,6 +63,7 @@ def _rounds_after(tmp_path: Path, ms: int, kiosk: subprocess.Popen, rounds: int 
     wait_for(later, 90, f"{rounds} sync rounds of the running kiosk", kiosk)
 
 
+@pytest.mark.slow
 def test_a_running_kiosk_moved_to_another_portal_syncs_there(tmp_path):
     """docs/sync.md's move, done while systemd keeps the kiosk up: it syncs with the new portal from its next
     round on, and sync-state.json keeps naming the new portal."""

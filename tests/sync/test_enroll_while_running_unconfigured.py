@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sync_helpers import (
     E2E_KIOSK,
     e2e_kiosk_config,
@@ -114,6 +115,7 @@ def test_a_kiosk_started_with_no_portal_syncs_once_enrolled_beside_it(tmp_path: 
             portal.stop()
 
 
+@pytest.mark.slow
 def test_a_kiosk_with_no_portal_that_nobody_enrolls_stays_offline_and_sends_nothing(tmp_path: Path) -> None:
     """The watch is only a look at a file: a kiosk nobody enrolls opens no connection to anything, and stops
     cleanly (the watch's thread ends with the kiosk)."""

@@ -226,6 +226,7 @@ class _Schedule:
                 assert [k.public_bytes_raw() for k in cached.keys] == [k.public_bytes_raw() for k in replayed.keys]
 
 
+@pytest.mark.slow
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow])
 @given(ops=st.lists(OPS, min_size=4, max_size=24))

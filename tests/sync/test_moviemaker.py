@@ -512,6 +512,7 @@ def test_a_render_stopped_by_the_timeout_says_it_took_too_long(db_url, tmp_path,
     assert len(list(spool.glob("job-*"))) == 7
 
 
+@pytest.mark.slow
 def test_jobs_of_a_process_that_died_are_failed_at_once_and_a_live_workers_jobs_are_left_alone(db_url, tmp_path,
                                                                                                monkeypatch):
     """Several workers share one database (and, on one host, one spool). A worker that was killed (no shutdown:

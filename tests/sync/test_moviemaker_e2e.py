@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from photos import photo
 from sync_helpers import (
     E2E_KIOSK,
@@ -56,6 +57,7 @@ def movie_frames(data: bytes, tmp_path: Path) -> np.ndarray:
         return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
 
 
+@pytest.mark.slow
 def test_an_editor_makes_a_movie_staff_play_it_on_a_real_kiosk_and_a_gift_there_shows(db_url, tmp_path, browser):
     import pygame
 

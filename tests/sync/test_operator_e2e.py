@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from movies import solid_movie
 from sync_helpers import (
     E2E_KIOSK,
@@ -56,6 +57,7 @@ def _attract(title: str, backdrop_rgb: tuple[int, int, int], project_id: str, de
     return s
 
 
+@pytest.mark.slow
 def test_admin_editor_staff_and_a_real_kiosk(db_url, tmp_path, browser):
     import pygame
 

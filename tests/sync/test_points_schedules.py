@@ -23,6 +23,7 @@ import datetime as dt
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sync_helpers import PROJECTS, enrolled, fake_idm, make_rig
@@ -156,6 +157,7 @@ class _World:
             assert holds <= max(self.earned(card), self.spent(card)), f"card {card}: points handed out twice"
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow])
 @given(ops=st.lists(OPS, min_size=4, max_size=30))
