@@ -100,11 +100,13 @@ class Pacer(Generic[T]):
 
     def select(self, now: float, peek: Callable[[], T | None], pop: Callable[[], T]) -> Selection[T]:
         sel: Selection[T] = Selection()
+        # Expected frames accrue only while a timeline runs: not before the first frame, and not across a stall
+        # (the frame shown this time more than stall_s late: the timeline is re-anchored, below). A late call that
+        # is no stall (a process descheduled for 0.6 s, its frame due just now) still called for the frames its
+        # gap dropped: leaving the gap out made presented + dropped exceed expected.
+        accrue = 0.0
         if self.paced and self.seg is not None and self._last_now is not None and self._frame_dur > 0:
-            # Expected frames accrue only while a timeline runs: not before the first frame, and not
-            # across a stall (display gone), after which the timeline is re-anchored anyway.
-            if now - self._last_now <= self.stall_s:
-                self.expected += (now - self._last_now) / self._frame_dur
+            accrue = (now - self._last_now) / self._frame_dur
         self._last_now = now
         while True:
             head = peek()
@@ -150,6 +152,8 @@ class Pacer(Generic[T]):
             self._end = (self._anchor + f.pts + f.duration) if self.paced else now
             self.presented += 1
             self.dropped += sel.dropped
+        if not sel.stalled:
+            self.expected += accrue
         if not self.paced:
             self.expected = float(self.presented)
         return sel
