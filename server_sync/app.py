@@ -52,6 +52,7 @@ from server_sync import (
     queries,
     reconcile,
     staff,
+    staff_actions,
 )
 from server_sync.auth import authenticate
 from server_sync.db import create_schema, is_sqlite, make_engine
@@ -345,6 +346,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
             raise ValueError("create_app needs db_url or engine")
         engine = make_engine(db_url)
     create_schema(engine)
+    staff_actions.prune(engine)  # the staff actions record keeps three years (docs/portal.md, "Staff actions record")
     with engine.connect() as conn:
         published = configstore.current(conn)
     catalog.backfill_from_config(engine, published)
@@ -641,6 +643,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     mypage.install(app, engine)  # /me/: a donor's own page, by consent (docs/privacy.md)
     kiosk_keys.install(app, engine)  # /staff/kiosks/{id}/revocation (after operator: it uses its form helper)
     center.install(app, engine)  # /staff/center: the center's contact for citizens (after operator: its helpers)
+    staff_actions.install(app, engine)  # who did what under /staff, and /staff/actions (after operator: its helpers)
 
     @app.get("/staff/login", response_class=HTMLResponse, tags=["staff"])
     def staff_login_form(out: str | None = None) -> str:
@@ -663,6 +666,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
         ok = bool(user and password) and await run_in_threadpool(staff.login, engine, user, password)
         if not ok:
             login_guard.failed(user, ip)
+            await run_in_threadpool(staff_actions.sign_in, engine, user, False, 401)
             # The user name stays in its box (escaped, as all text): only the password is typed again.
             return HTMLResponse(pages.login_page(failed=True, username=user,
                                                  center=await run_in_threadpool(center.contact, engine)),
@@ -671,6 +675,7 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
         # The session this browser was still signed in with (a colleague's, on the center's shared PC) ends with
         # it: its cookie is replaced here and nobody should hold a live one (docs/portal.md, "Accounts").
         cookie = await run_in_threadpool(staff.make_cookie, engine, user, request.cookies.get(staff.COOKIE))
+        await run_in_threadpool(staff_actions.sign_in, engine, user, True, 303)
         resp = RedirectResponse("/staff", status_code=303)
         operator.set_session_cookie(resp, cookie, request)
         return resp

@@ -257,6 +257,20 @@ staff_sessions = Table(
     Column("expires_ms", BigInteger, nullable=False),
 )
 
+# What staff did on the staff pages (server_sync/staff_actions.py; docs/portal.md, "Staff actions record"): a row per
+# form sent by a signed-in user, sign-ins (failed ones too) and sign-outs. Never a form's content: the route's template
+# ("/staff/media/{sha}/remove"), its path parameters (the video's sha256, a kiosk id, a user name, a job id) and the
+# HTTP status the portal answered. Rows older than three years are deleted at start.
+staff_actions = Table(
+    "portal_staff_actions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at_ms", BigInteger, nullable=False, index=True),  # the portal's clock, when the answer was given
+    Column("username", String(64), nullable=False),  # "unknown": a failed sign-in with a name no user has
+    Column("action", String(100), nullable=False),
+    Column("target", String(200), nullable=False, server_default=""),
+    Column("status", Integer, nullable=False),
+)
+
 # --- the catalog: the portal owns it (server_sync/catalog.py); kiosks get it in the pushed config ---
 groups = Table(
     "portal_groups", metadata,
