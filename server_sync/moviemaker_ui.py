@@ -158,7 +158,7 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, size: tuple[int, int]
                                                            for p in queries.projects(engine)) else None)
             published = movies.is_published(engine, job)
             # A failure that keeps its photos and captions: offered to make again, or said to be gone.
-            kept = mediajobs.keeps(job) and jobs.kept(job) is not None
+            kept = jobs.kept(job) is not None  # None unless a failure whose inputs are kept (mediajobs.keeps)
             return pages.staff_page("staff_movie.html", lang, job=job, published=published,
                                     same_as=same, failure=_failure(job, lang, kept), notice=notice_of(request, lang),
                                     kept=kept, kept_gone=mediajobs.keeps(job) and not kept,
@@ -174,7 +174,7 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, size: tuple[int, int]
         job = jobs.get(job_id) if who else None
         if who is None or job is None or job.get("kind") != "movie" or not who.may_edit_group(job["group_id"]):
             return JSONResponse({"error": "not_found", "reason": "no such movie of yours"}, status_code=404)
-        kept = mediajobs.keeps(job) and jobs.kept(job) is not None  # the words the page says (movie_page)
+        kept = jobs.kept(job) is not None  # the words the page says (movie_page)
         return JSONResponse({"status": job["status"], "progress": job["progress"],
                              "message": _failure(job, ui.lang_of(request), kept)},
                             headers={"Cache-Control": "no-store"})
