@@ -77,6 +77,8 @@ WORDS: dict[str, str] = {
 }
 """What each action was, in words (an action without words shows its route's template)."""
 FAILED_LOGIN = N_("Sign-in failed")
+NO_SUCH_USER = N_("(a name no user has)")
+"""How the page says :data:`UNKNOWN`: in the page's language, not the stored marker."""
 
 
 def _now_ms() -> int:
@@ -202,8 +204,9 @@ def install(app: FastAPI, engine: Engine) -> None:
     @app.get("/staff/actions", response_class=HTMLResponse, tags=["staff"])
     def staff_actions_page(request: Request) -> Response:
         def render(who: staff.Who, lang: str, c: dict[str, Any]) -> str:
-            rows = [{**r, "what": words(r["action"], r["status"], lang), "ok": r["status"] < 400}
-                    for r in newest(engine)]
+            no_such = pages.staff_text(NO_SUCH_USER, lang)
+            rows = [{**r, "what": words(r["action"], r["status"], lang), "ok": r["status"] < 400,
+                     "who": no_such if r["username"] == UNKNOWN else r["username"]} for r in newest(engine)]
             return pages.staff_page("staff_actions.html", lang, rows=rows, shown=SHOWN, nav="actions", **c)
         page: Callable[..., Response] = ui.page
         return page(request, "admin", render)

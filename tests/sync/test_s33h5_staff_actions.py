@@ -95,7 +95,8 @@ def test_sign_ins_are_recorded_without_what_was_typed_and_a_lost_record_does_not
     login = staff_actions.LOGIN
     assert rows(eng) == [("kanri", login, "", 401), (staff_actions.UNKNOWN, login, "", 401), ("kanri", login, "", 303)]
     page = s.get(f"{url}/staff/actions", timeout=10).text
-    assert page.count("ログイン失敗") == 2 and "unknown" in page
+    assert page.count("ログイン失敗") == 2 and "（登録されていない名前）" in page
+    assert ">unknown<" not in page  # the stored marker is said in the page's words
     stored, shown = repr(rows(eng)), page[page.index("<main>"):]  # the page's menu holds its own form token
     for secret in (wrong, typed_as_name, PASSWORD, token):
         assert secret not in stored and secret not in shown
