@@ -216,7 +216,7 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         # As the lobby screen (under systemd, with a display) a bad config is shown on it, not a black screen in
         # a restart loop, until the file changes (kiosk/app/config_fault.py; imported on this path only). By
-        # hand, or with no display: every problem on stderr, Japanese first (main, _config_report), and exit 2.
+        # hand, or with no display: every problem on stderr, Japanese first (main, config_report), and exit 2.
         import os
 
         if not os.environ.get("NOTIFY_SOCKET"):  # by hand: not even pygame is imported
@@ -331,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:
-        print(_config_report(exc), file=sys.stderr)
+        print(config_report(exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -345,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         raise
 
 
-def _config_report(exc: ConfigError) -> str:
+def config_report(exc: ConfigError) -> str:
     """A bad config as ``kiosk doctor`` and ``kiosk run`` by hand print it: Japanese first, in the lobby fault
     screen's words (from the screens' catalog, imported here only: gettext, nothing of the screens), each
     problem's English line under it (:meth:`ConfigError.report`). Without a readable catalog (a checkout never
