@@ -681,6 +681,21 @@ class App:
 
         self.submit(swap)
 
+    def playlist_handed(self, playlist: list[Any]) -> None:
+        """On the main loop, right after the player was handed ``playlist`` other than by :meth:`adopt_config`: the
+        maintenance menu's (staff switched a clip off or on, or reloaded the list from the portal). It replaces a
+        pushed playlist the player has not taken yet (its scheduler takes the last one handed), so the deletion of the
+        pushed clips no longer named waits for this one instead, when that deletes nothing it may open: each of its
+        clips is one the pushed playlist names (the deletion keeps those). One naming another clip (a menu page
+        opened before the push, the removed clip still on it) leaves the wait as it was: the next push or start
+        deletes them (docs/sync.md, "Removed videos leave the kiosk")."""
+        due = self._playlist_due
+        if due is None:
+            return
+        pushed = {item.clip for item in due[1]} - {""}  # "" plays a project's newest clip, whichever that is
+        if all(item.clip in pushed for item in playlist):
+            self._playlist_due = (due[0], list(playlist))
+
     def _points_config_applied(self) -> None:
         """On the worker, after a push: the pools of the applied config (portal-config.json, read now: written before
         the push is adopted), then the button decided again. Kept as it was when they cannot be read (a job that

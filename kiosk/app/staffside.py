@@ -241,7 +241,13 @@ class StaffSide:
         cfg.player.playlist = list(items)
         player = self.app.player
         assert player is not None
-        self.app.call_in_loop(lambda: player.reload(cfg))  # the next clip boundary; player only on the main loop
+
+        def hand() -> None:  # the next clip boundary; the player only on the main loop
+            player.reload(cfg)
+            # Taken instead of a pushed playlist still waiting: the clips that push removed may be deleted once it is
+            self.app.playlist_handed(cfg.player.playlist)
+
+        self.app.call_in_loop(hand)
 
     def _set_language(self, lang: str) -> None:
         match lang:  # the menu offers these two only (MaintenanceMenu._do_lang)
