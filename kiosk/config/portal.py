@@ -17,9 +17,13 @@ class PortalSection(Section):
     sync_interval_s: int = Field(60, ge=5, le=86400)
     """Seconds between uploads when there is nothing pending."""
 
-    my_page_qr_s: int = Field(180, ge=0, le=900)
+    my_page_qr_s: int = Field(60, ge=0, le=900)
     """Seconds a donor's one-time my-page QR code stays valid and on screen (docs/privacy.md). 0 hides the
-    my-page button. The portal refuses any code older than 15 minutes whatever this says."""
+    my-page button. The portal refuses any code older than 15 minutes whatever this says.
+
+    60 by default: the donor is at the kiosk with the card just tapped and the phone in hand (a scan takes
+    seconds), while a code left behind sits on the lobby's public screen for the next visitor to scan, and
+    holds back the movies, until it goes. 終わる, or another card, takes it away sooner."""
 
     @field_validator("url")
     @classmethod

@@ -18,13 +18,17 @@ States (each names one screen; :func:`screen_for` gives its data)::
     language (back to the kiosk's own after choose_amount_idle_ms untouched).
 
     thanks ──"my page" button──▶ my_page (tap your card) ──tap──▶ my_page (one-time QR code)
+    my_page (code) ──another card──▶ charging (the next citizen's Express gift; the code is gone at once)
 
 My page (docs/privacy.md): on the thank-you screen a donor may ask for their own page. The kiosk asks
 for a tap first (the card in hand, not whoever touches the screen next, decides whose page it is), then
 shows a one-time QR code for ``settings.my_page_ms`` (the :class:`IssueMyPage` effect signs it; the
-card's tokens under every pepper epoch go in it). Every tap on that screen makes a new code for the card
-tapped; the close button or the timeout goes back to the loop (a phone held up to the code touches the
-screen, so a touch only keeps it awake).
+card's tokens under every pepper epoch go in it). The lobby screen is public, so the code leaves it as soon
+as it is not needed: the 終わる button, the timeout, or a card other than the code's own. That card is the
+next citizen's, and does what a tap on the loop does (an Express gift): they never see the code, and no
+page is made for a card whose holder did not ask for one. The code's own card (or the card just thanked)
+again makes a new code for it. A touch on the code does nothing (a phone held up to it touches the screen)
+and does not keep it up.
 
 Charging never times out: leaving it while a charge is in flight could strand
 an approved payment. The terminal's own timeout bounds it (an ``unknown``
@@ -255,6 +259,8 @@ class ErrorInfo(_Value, frozen=True):
 class MyPageInfo(_Value, frozen=True):
     request: str
     """The signed one-time request (server_sync.wire.mypage), shown as ``{portal}/me/new#{request}``."""
+    donor: DonorToken | None = None
+    """The card the code is for (``None``: not known, so every card tapped is someone else's)."""
 
 
 class FlowState(_Value, frozen=True):
@@ -364,6 +370,9 @@ class AskMyPage(Event, frozen=True, kw_only=True):
 class MyPageIssued(Event, frozen=True, kw_only=True):
     """The service signed a one-time my-page request for the card tapped."""
     request: str
+    donor: DonorToken | None = None
+    """The card it is for (:attr:`IssueMyPage.donor`): a tap of another card while it is shown is the next
+    citizen's, never a reason to keep it up."""
 
 
 class MyPageFailed(Event, frozen=True, kw_only=True):
@@ -753,6 +762,8 @@ class MyPageScreen(_Value, frozen=True):
     valid_s: int
     """How long the QR code is valid, to say so on screen."""
     lang: str
+    until_ms: int | None = None
+    """When the code leaves the screen (the flow's clock), for its countdown; ``None``: ``valid_s`` from now."""
 
 
 Screen = (AttractScreen | ChooseAmountScreen | ChooseProjectScreen | TapCardScreen | ChargingScreen
@@ -786,7 +797,9 @@ def screen_for(state: FlowState, settings: FlowSettings) -> Screen | PointsScree
                             t.receipt.code, t.receipt.seq, lang, d.donor is not None, settings.my_page_ms > 0,
                             points_exchange=settings.points_exchange)
     if state.name == "my_page":
-        return MyPageScreen(state.my_page.request if state.my_page else None, settings.my_page_ms // 1000, lang)
+        code = state.my_page
+        return MyPageScreen(code.request if code else None, settings.my_page_ms // 1000, lang,
+                            until_ms=state.since_ms + settings.my_page_ms if code else None)
     e = _req(state.error)
     return ErrorScreen(e.kind, e.hint, HINTS[e.hint], e.project, e.amount_yen, e.balance_yen, e.remaining_yen, lang,
                        e.reference)
@@ -1116,10 +1129,23 @@ def _on_error(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[Flow
 
 def _on_my_page(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[FlowState, Effects]:
     now = ev.now_ms
-    if isinstance(ev, Tap):  # whoever holds the card decides whose page it is: a new code for the card tapped
-        return state, (IssueMyPage(ev.donor),)
+    code = state.my_page
+    thanked = state.donation.donor if state.donation is not None else None
+    if isinstance(ev, Tap) and (code is None or _same_card(code.donor, ev.donor) or _same_card(thanked, ev.donor)):
+        return state, (IssueMyPage(ev.donor),)  # whoever holds the card decides whose page it is: a new code
+    if isinstance(ev, (Tap, CardUnreadable)) and code is not None:
+        # A card other than the code's own, on the lobby's public screen: the next citizen. The code goes at once
+        # (they must never see it, nor a page be made for a card whose holder did not ask), and their tap does
+        # what it does on the loop: an Express gift, window and all.
+        gone = replace(state, my_page=None)
+        project = state.donation.project if state.donation is not None else _project_or_first(state, settings)
+        if project is None:
+            return _attract(state, now, settings), NO_EFFECTS
+        if isinstance(ev, CardUnreadable):
+            return _unreadable(gone, ev, project, settings.default_yen, express=True), NO_EFFECTS
+        return _start(gone, ev, project, settings.default_yen, settings, express=True)
     if isinstance(ev, MyPageIssued):
-        return replace(state, since_ms=now, my_page=MyPageInfo(ev.request)), NO_EFFECTS
+        return replace(state, since_ms=now, my_page=MyPageInfo(ev.request, ev.donor)), NO_EFFECTS
     if isinstance(ev, MyPageFailed):
         return _error(replace(state, my_page=None), now, "unavailable", "my_page_unavailable"), NO_EFFECTS
     if isinstance(ev, Cancel):
@@ -1127,6 +1153,11 @@ def _on_my_page(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[Fl
     if isinstance(ev, (Touch, CardUnreadable)) and state.my_page is None:
         return _awake(state, now), NO_EFFECTS  # a code on screen is not kept past its validity
     return state, NO_EFFECTS
+
+
+def _same_card(owner: DonorToken | None, tapped: DonorToken) -> bool:
+    """``tapped`` is the card ``owner`` names (under any pepper epoch either holds)."""
+    return owner is not None and not set(owner.all_hexes).isdisjoint(tapped.all_hexes)
 
 
 WITHDRAWN = "not charged: withdrawn in the Express window (やめる, or the card lifted before the charge)"

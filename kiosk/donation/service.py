@@ -368,7 +368,7 @@ class DonationService:
         except Exception as exc:  # noqa: BLE001 - a key that cannot be read must not stop the kiosk
             log.error("my-page request not made: %s", exc)
             return flow.MyPageFailed(now_ms=self.now_ms(), reason=str(exc))
-        return flow.MyPageIssued(now_ms=self.now_ms(), request=request)
+        return flow.MyPageIssued(now_ms=self.now_ms(), request=request, donor=eff.donor)
 
     def _commit_intent(self, eff: flow.CommitIntent) -> flow.Event:
         self._crash("before_intent")

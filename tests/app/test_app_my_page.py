@@ -20,7 +20,7 @@ def test_the_thank_you_button_a_tap_and_a_qr_code_the_portal_redeems(tmp_path, m
     from server_sync.embedded import start_portal
 
     cfg = _cfg(tmp_path / "data", media)
-    assert cfg.portal.my_page_qr_s == 180  # on by default
+    assert cfg.portal.my_page_qr_s == 60  # on by default (a minute: docs/privacy.md)
     portal = start_portal(f"sqlite:///{tmp_path / 'portal.db'}")
     try:
         with App(cfg, sound=False, receipt_base_url=portal.url) as app:
@@ -37,7 +37,7 @@ def test_the_thank_you_button_a_tap_and_a_qr_code_the_portal_redeems(tmp_path, m
             request = p.screen.request
             assert my_page_url(app.ctx, request) == f"{portal.url}/me/new#{request}"
             req = parse_request(request)
-            assert req.kiosk_id == cfg.kiosk.id and req.expires_ms - req.issued_ms == 180_000
+            assert req.kiosk_id == cfg.kiosk.id and req.expires_ms - req.issued_ms == 60_000
             gift = [e for e in entries(app) if e.type == "donation"][-1]
             assert gift.data["donor"] in req.tokens
             assert sum(e.type == "donation_intent" for e in entries(app)) == 1, "the my page charged nothing"

@@ -149,7 +149,7 @@ class World:
                       else FailureRecorded(now_ms=now, attempt=eff.attempt))
         elif isinstance(eff, flow.IssueMyPage):
             self.feed(flow.MyPageFailed(now_ms=now) if choice < 2
-                      else flow.MyPageIssued(now_ms=now, request=f"req-{eff.donor.hex[:6]}"))
+                      else flow.MyPageIssued(now_ms=now, request=f"req-{eff.donor.hex[:6]}", donor=eff.donor))
 
     def stale(self, kind: int, delta: int) -> None:
         """An answer nobody asked for: a wrong attempt, a duplicate, or one out of order."""
@@ -191,6 +191,11 @@ class World:
                 self.my_page_issued_at = ev.now_ms
             assert self.my_page_issued_at is not None and ev.now_ms < self.my_page_issued_at + S.my_page_ms, \
                 "a my-page code on screen past its validity"
+        if before.name == "my_page" and before.my_page is not None and isinstance(ev, Tap):
+            code, thanked = before.my_page.donor, before.donation.donor if before.donation else None
+            if ev.donor not in (code, thanked):  # the lobby's next citizen: the code goes in this very step
+                assert st_.my_page is None, "a my-page code left on screen for the next card"
+                assert not any(isinstance(e, flow.IssueMyPage) for e in effects), "a page for a card that did not ask"
         if st_.name == "my_page" and before.name != "my_page":
             assert before.name == "thanks" and isinstance(ev, flow.AskMyPage), "my page only from a thank-you"
         for eff in effects:
