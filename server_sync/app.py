@@ -663,10 +663,12 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
         if verdict is not None:  # refused before any password hashing: a flood costs the portal nothing
             return HTMLResponse(pages.login_page(refused=login_message(verdict), username=user), status_code=429,
                                 headers=retry_after_header(verdict.wait_s))
-        ok = bool(user and password) and await run_in_threadpool(staff.login, engine, user, password)
+        ok: bool | staff.LoginResult = False  # it says whether the name is a user's: the record keeps it only then
+        if user and password:
+            ok = await run_in_threadpool(staff.check_login, engine, user, password)
         if not ok:
             login_guard.failed(user, ip)
-            await run_in_threadpool(staff_actions.sign_in, engine, user, False, 401)
+            await run_in_threadpool(staff_actions.sign_in, engine, user, ok, 401)
             # The user name stays in its box (escaped, as all text): only the password is typed again.
             return HTMLResponse(pages.login_page(failed=True, username=user,
                                                  center=await run_in_threadpool(center.contact, engine)),

@@ -338,11 +338,16 @@ class ReadOnlyRoles:
         if (scope["type"] == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS")
                 and (path == "/staff" or path.startswith("/staff/")) and path not in self.OPEN):
             request = Request(scope)
-            if request.cookies.get(staff.COOKIE):
-                try:
-                    who = await run_in_threadpool(self.current, request)
-                except Exception:  # noqa: BLE001 - the route meets the same fault and renders its page
-                    who = None
+            cookie = request.cookies.get(staff.COOKIE)
+            if cookie:
+                before = scope.get("state", {}).get(staff.BEFORE_STATE)
+                if before is not None and before[0] == cookie:  # read a moment ago (the staff actions record)
+                    who = before[1]
+                else:
+                    try:
+                        who = await run_in_threadpool(self.current, request)
+                    except Exception:  # noqa: BLE001 - the route meets the same fault and renders its page
+                        who = None
                 if who is not None and not who.may_write:
                     return await self.forbidden(request, who)(scope, receive, send)
         return await self.app(scope, receive, send)
@@ -974,6 +979,7 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
             v, e = check_enroll(form)
             if e:
                 return kiosks_page(who, lang, c, form, e)
+            staff.note_target(request, v["kiosk_id"])  # the staff actions record names the kiosk (its ID only)
             code = enroll.issue_code(engine, v["kiosk_id"], v["days"])
             # Shown once, on this page only: the database keeps just its hash.
             return html(kiosks_page(who, lang, c, code={"kiosk_id": v["kiosk_id"], "code": code,
@@ -1077,6 +1083,8 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                 v["id"] = raw if raw in ids else _one(form, "editing")
                 if v["id"] not in ids:
                     return gone_page(who, lang, c, form, v["id"])
+            if not new or "id" not in e:  # the staff actions record names the group (its ID only: stored, or checked)
+                staff.note_target(request, v["id"])
             if new and v["id"] in ids:
                 if not e and already_added(v, group_now(v["id"]), GROUP_FIELDS):
                     return done("/staff/groups", "saved")  # this form sent twice: its first copy added the group
@@ -1180,6 +1188,8 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
             if not who.is_staff and _one(form, "group_id") not in choices:
                 raise Forbidden  # an editor posting another group's id
             v, e = check_project(form, editing is None, choices)
+            if editing is not None or "id" not in e:  # the staff actions record names the project (its ID only)
+                staff.note_target(request, editing or v["id"])
             if editing is None and "id" not in e and (there := project_row(v["id"])) is not None:
                 if not e and already_added(v, there, PROJECT_FIELDS):
                     return done("/staff/projects", "saved")  # this form sent twice: its first copy added the project
@@ -1491,6 +1501,7 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
             target = _one(form, "target")
             if not configstore.TARGET_RE.match(target):
                 raise Forbidden
+            staff.note_target(request, target)  # the staff actions record names the target (all, group:, kiosk:)
             with engine.connect() as conn:
                 running = {p["id"] for p in catalog.pushed_projects(conn)}
                 stored = {r[0] for r in conn.execute(select(media.c.sha256))}
@@ -1583,6 +1594,8 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                 action = "change" if _one(form, "username") in taken else "add"
             new = action == "add"
             v, e = check_user(form, new, list(group_names()))
+            if staff.USERNAME_RE.match(v["username"]):  # the staff actions record names the user (never the password)
+                staff.note_target(request, v["username"])
             if not new and v["username"] == who.name and v["role"] != "admin":
                 e["role"] = (N_("You cannot take away your own administrator role."), {})
             if not e and new:

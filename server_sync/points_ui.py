@@ -422,6 +422,8 @@ def install(app: FastAPI, engine: Engine) -> None:
     async def pools_save(request: Request) -> Response:
         def handle(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
             v, e = check_pool(form)
+            if "id" not in e:  # the staff actions record names the pool (its ID only)
+                staff.note_target(request, v["id"])
             # "add" or "change", as the administrator chose on the page: never guessed from whether the ID is
             # taken now (a colleague may have added it a moment ago). A form without it (a script, a page served
             # before the field) creates or changes, as before.

@@ -102,6 +102,24 @@ class Who:
         return self.is_staff or (self.role == "editor" and group_id is not None and group_id == self.group_id)
 
 
+ACTION_TARGET = "staff_action_target"
+"""The request state's key under which a staff form's handler names what it saved (:func:`note_target`)."""
+
+
+def note_target(request: Any, target: str) -> None:
+    """Name, for the staff actions record (server_sync/staff_actions.py), what this form saved when its address does
+    not: the user, group, project, pool or playlist target. Only an ID the form's own check accepted, never any
+    other content of the form (no password, no text typed into a field). ``request``: the route's Request."""
+    setattr(request.state, ACTION_TARGET, target)
+
+
+BEFORE_STATE = "staff_before"
+"""The request state's key under which the staff side keeps the signed-in user as read before the route runs
+(``(cookie, Who or None)``): the staff actions record reads the session once, and the check that a role may
+change anything (operator.ReadOnlyRoles) takes it from there. The route's own check reads it again, after the
+form: a session ended while a form or an upload was on its way must refuse it."""
+
+
 SESSION_S = 8 * 3600
 
 # OWASP Password Storage Cheat Sheet (2024): Argon2id, m=19 MiB, t=2, p=1.
@@ -492,8 +510,27 @@ def csrf_ok(engine: Engine, cookie: str | None, token: str | None) -> bool:
 _DUMMY = hash_password(secrets.token_hex(8))
 
 
+@dataclass(frozen=True)
+class LoginResult:
+    """What :func:`check_login` found: true when the password was right. ``known``: a user of that name exists (whether
+    or not the password was right), so the staff actions record keeps a failed sign-in's name only then, without
+    looking the name up a second time (server_sync/staff_actions.py, :func:`~server_sync.staff_actions.sign_in`)."""
+
+    ok: bool
+    known: bool
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
 def login(engine: Engine, username: str, password: str) -> bool:
-    """Check a password; on success, an old-kind hash is replaced by a current Argon2id one."""
+    """Whether ``password`` is ``username``'s (:func:`check_login`)."""
+    return check_login(engine, username, password).ok
+
+
+def check_login(engine: Engine, username: str, password: str) -> LoginResult:
+    """Check a password (one look-up of the user); on success, an old-kind hash is replaced by a current Argon2id
+    one. The result is true when the password was right, and says whether the user exists."""
     with engine.connect() as conn:
         row = conn.execute(select(staff_users.c.password_hash).where(staff_users.c.username == username)).first()
     ok = check_password(row[0] if row else _DUMMY, password) and row is not None
@@ -502,4 +539,4 @@ def login(engine: Engine, username: str, password: str) -> bool:
             conn.execute(staff_users.update().where(staff_users.c.username == username,
                                                     staff_users.c.password_hash == row[0])  # type: ignore[index]
                          .values(password_hash=hash_password(password)))
-    return ok
+    return LoginResult(ok=ok, known=row is not None)

@@ -4,11 +4,13 @@ Every form a signed-in user sends under ``/staff/`` (a POST of any of the staff 
 kiosk, publishing a playlist, changing a user, the point rules, a pool...) is recorded by :class:`StaffActions`, one
 ASGI middleware for all of them, once the portal has answered it: the portal's time, the user (read from the session
 before the action, so a sign-out or a password change is still theirs), the route's template
-(``/staff/media/{sha}/remove``), its path parameters (the video, the kiosk, the user, the movie job) and the HTTP status
-of the answer (below 400: done). Signing in is recorded by the sign-in route (server_sync/app.py, :func:`sign_in`):
-the user's name when it succeeded, and when it failed only if a user of that name exists, else ``unknown`` (a password
-typed into the name box must not be kept). A form's content is never recorded: no password, no CSRF token, no file, no
-card or donor token, no name typed into a field.
+(``/staff/media/{sha}/remove``), what it was done to (its path parameters: the video, the kiosk, the user, the movie
+job; for a form whose address names nothing, the ID its handler noted with :func:`server_sync.staff.note_target`:
+the user, group, project, pool or playlist target saved) and the HTTP status of the answer (below 400: done).
+Signing in is recorded by the sign-in route (server_sync/app.py, :func:`sign_in`): the user's name when it
+succeeded, and when it failed only if a user of that name exists, else ``unknown`` (a password typed into the name
+box must not be kept). A form's content is never recorded: no password, no CSRF token, no file, no card or donor
+token, no text typed into a field (but the ID of what it saved, once the form's own check took it).
 
 The row is written in its own short transaction right after the action's; a failure to write it is logged and the
 action's answer goes out as it was. Rows older than :data:`KEEP_MS` (three years) are deleted at each start
@@ -31,7 +33,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Match, Route
 
 from server_sync import operator, pages, staff
-from server_sync.db import kiosks, staff_actions, staff_users, writing
+from server_sync.db import kiosks, media_info, staff_actions, staff_users, writing
 from server_sync.i18n import N_
 
 _log = logging.getLogger(__name__)
@@ -79,6 +81,12 @@ WORDS: dict[str, str] = {
 FAILED_LOGIN = N_("Sign-in failed")
 NO_SUCH_USER = N_("(a name no user has)")
 """How the page says :data:`UNKNOWN`: in the page's language, not the stored marker."""
+VIDEO_ACTIONS = ("/staff/media/{sha}/remove", "/staff/media/{sha}")
+"""The actions whose target is a video's sha256: the page shows its name while the portal has it."""
+VIDEO_GONE = N_("a video the portal no longer has")
+"""How the page names a video since removed (its name went with it), beside the start of its sha256."""
+SHORT_SHA = 8
+"""How many of its sha256's first characters name a video on the page (the whole is in the cell's title)."""
 
 
 def _now_ms() -> int:
@@ -100,10 +108,14 @@ def record(engine: Engine, username: str, action: str, target: str, status: int)
                      exc_info=True)
 
 
-def sign_in(engine: Engine, username: str, ok: bool, status: int) -> None:
-    """A sign-in, done (``ok``) or refused: the name only if it is a user's (:data:`UNKNOWN` otherwise)."""
+def sign_in(engine: Engine, username: str, ok: bool | staff.LoginResult, status: int) -> None:
+    """A sign-in, done (``ok``) or refused: the name only if it is a user's (:data:`UNKNOWN` otherwise). ``ok``:
+    what :func:`server_sync.staff.check_login` answered (it says whether the name is a user's: not looked up again),
+    or a bool (no password checked, an empty box; or :func:`server_sync.staff.login`'s: the name is looked up here)."""
     name = username
-    if not ok:
+    if isinstance(ok, staff.LoginResult):
+        name = username if ok.ok or ok.known else UNKNOWN
+    elif not ok:
         try:
             with engine.connect() as conn:
                 known = username != "" and conn.execute(
@@ -129,6 +141,32 @@ def newest(engine: Engine, limit: int = SHOWN) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
+def video_names(engine: Engine, shas: set[str]) -> dict[str, str]:
+    """The name of each of ``shas`` the portal still has (a removed video's went with it)."""
+    if not shas:
+        return {}
+    with engine.connect() as conn:
+        return {sha: name for sha, name in conn.execute(
+            select(media_info.c.sha256, media_info.c.name).where(media_info.c.sha256.in_(sorted(shas))))}
+
+
+def shown(rows: list[dict[str, Any]], engine: Engine, lang: str) -> list[dict[str, Any]]:
+    """``rows`` (:func:`newest`) as the page shows them: the action in words, the user (a name no user has in
+    words), and a video by its name (``target_name``) beside the start of its sha256 (``target_short``; the whole
+    is in the cell's title), or, removed since, as :data:`VIDEO_GONE`."""
+    no_such = pages.staff_text(NO_SUCH_USER, lang)
+    names = video_names(engine, {r["target"] for r in rows if r["action"] in VIDEO_ACTIONS and r["target"]})
+    out = []
+    for r in rows:
+        video = r["action"] in VIDEO_ACTIONS and bool(r["target"])
+        out.append({**r, "what": words(r["action"], r["status"], lang), "ok": r["status"] < 400,
+                    "who": no_such if r["username"] == UNKNOWN else r["username"], "video": video,
+                    "target_name": (names.get(r["target"]) or pages.staff_text(VIDEO_GONE, lang)) if video else "",
+                    "target_gone": video and r["target"] not in names,
+                    "target_short": r["target"][:SHORT_SHA] + "…" if video else ""})
+    return out
+
+
 def words(action: str, status: int, lang: str) -> str:
     """The action in ``lang``'s words: a refused sign-in is "Sign-in failed"; an action without words, its template."""
     if action == LOGIN and status >= 400:
@@ -143,10 +181,12 @@ class StaffActions:
     Pure ASGI: the body is never read. The route is found as the router finds it (``routes``: the app's), so a
     request refused before its route runs (an auditor's form: operator.ReadOnlyRoles, inside this one) is recorded
     under its route too; a POST to an address no route has is not recorded, nor one without a live session (it did
-    nothing in anyone's name)."""
+    nothing in anyone's name). The user, read once (``current``: operator's), is kept in the request's state
+    (:data:`server_sync.staff.BEFORE_STATE`) for ReadOnlyRoles."""
 
-    def __init__(self, app: Any, engine: Engine, routes: Callable[[], list[Any]]):
-        self.app, self.engine, self.routes = app, engine, routes
+    def __init__(self, app: Any, engine: Engine, routes: Callable[[], list[Any]],
+                 current: Callable[[Request], staff.Who | None]):
+        self.app, self.engine, self.routes, self.current = app, engine, routes, current
 
     def _route(self, scope: dict[str, Any]) -> tuple[str, str] | None:
         for route in self.routes():
@@ -162,24 +202,30 @@ class StaffActions:
         if (scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS")
                 or not path.startswith("/staff/") or path == LOGIN):
             return await self.app(scope, receive, send)
-        cookie = Request(scope).cookies.get(staff.COOKIE)
-        user = None
+        request = Request(scope)
+        cookie = request.cookies.get(staff.COOKIE)
+        # The request's state, made here so the route's Request writes its note (staff.note_target) where this reads.
+        state: dict[str, Any] = scope.setdefault("state", {})
+        who = None
         if cookie:
             try:  # before the action: signing out or a new password ends the session it names
-                user = await run_in_threadpool(staff.user_from_cookie, self.engine, cookie)
-            except Exception:  # noqa: BLE001 - the route meets the same fault and answers it
-                user = None
-        if user is None:
+                who = await run_in_threadpool(self.current, request)
+            except Exception:  # noqa: BLE001 - the route meets the same fault and answers it (nothing kept here:
+                who = None     # ReadOnlyRoles reads it again and meets the fault itself)
+            else:  # read once: operator.ReadOnlyRoles, inside this one, takes it from here
+                state[staff.BEFORE_STATE] = (cookie, who)
+        if who is None:
             return await self.app(scope, receive, send)
-        name: str = user
+        name: str = who.name
         done = False
 
         async def note(status: int) -> None:
             nonlocal done
             done = True
             found = self._route(scope)
-            if found is not None:
-                await run_in_threadpool(record, self.engine, name, found[0], found[1], status)
+            if found is not None:  # the address's IDs, or else the one the route's handler noted (staff.note_target)
+                target = found[1] or str(state.get(staff.ACTION_TARGET) or "")
+                await run_in_threadpool(record, self.engine, name, found[0], target, status)
 
         async def answer(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start" and not done:
@@ -199,14 +245,13 @@ def install(app: FastAPI, engine: Engine) -> None:
     Added before operator's ReadOnlyRoles in the stack's order, so an auditor's refused form is recorded too."""
     ui = app.state.staff_ui
     ro = next(i for i, m in enumerate(app.user_middleware) if getattr(m, "cls", None) is operator.ReadOnlyRoles)
-    app.user_middleware.insert(ro, Middleware(StaffActions, engine=engine, routes=lambda: app.router.routes))
+    app.user_middleware.insert(ro, Middleware(StaffActions, engine=engine, routes=lambda: app.router.routes,
+                                                current=ui.current))
 
     @app.get("/staff/actions", response_class=HTMLResponse, tags=["staff"])
     def staff_actions_page(request: Request) -> Response:
         def render(who: staff.Who, lang: str, c: dict[str, Any]) -> str:
-            no_such = pages.staff_text(NO_SUCH_USER, lang)
-            rows = [{**r, "what": words(r["action"], r["status"], lang), "ok": r["status"] < 400,
-                     "who": no_such if r["username"] == UNKNOWN else r["username"]} for r in newest(engine)]
+            rows = shown(newest(engine), engine, lang)
             return pages.staff_page("staff_actions.html", lang, rows=rows, shown=SHOWN, nav="actions", **c)
         page: Callable[..., Response] = ui.page
         return page(request, "admin", render)
