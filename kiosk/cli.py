@@ -13,6 +13,7 @@ import argparse
 import importlib
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -321,6 +322,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                 raise
             continue
         module.register(sub)
+    if "reader" in sub.choices:  # `kiosk reader probe` finding no reader says what to do, Japanese first
+        sub.choices["reader"].set_defaults(ja_gettext=ja_gettext)
     return p
 
 
@@ -357,6 +360,17 @@ def config_report(exc: ConfigError) -> str:
     except (CatalogMissing, OSError):
         return str(exc)
     return exc.report(ja)
+
+
+def ja_gettext() -> Callable[[str], str] | None:
+    """The screens' Japanese gettext, for a command whose package may not import the UI (``kiosk reader probe``
+    finding no reader: kiosk/reader/fixes.py ``no_reader_report``); None without a readable catalog (English only)."""
+    from kiosk.ui.i18n import CatalogMissing, gettext_for
+
+    try:
+        return gettext_for("ja")
+    except (CatalogMissing, OSError):
+        return None
 
 
 def _operational_errors() -> tuple[type[Exception], ...]:

@@ -20,6 +20,7 @@ from kiosk.config.reader import ReaderConfig
 from kiosk.ledger.pepper import DonorToken, Pepper, PepperError
 from kiosk.reader import make_reader
 from kiosk.reader.events import CardPresented, CardRemoved, ReaderConnected, ReaderDisconnected, ReaderEvent, ReadError
+from kiosk.reader.fixes import no_reader_report
 from kiosk.reader.supervisor import ReaderSupervisor
 
 DEFAULT_SIM_SOCKET = "tcp:127.0.0.1:0"
@@ -152,6 +153,7 @@ def _wait_for_taps(sup: ReaderSupervisor, args: argparse.Namespace, out: TextIO,
     deadline = time.monotonic() + args.timeout if args.timeout else None
     taps = 0
     connected = False
+    fault: str | None = None  # the last disconnection's, for the closing words
     sup.start()
     try:
         while args.count is None or taps < args.count:
@@ -163,6 +165,8 @@ def _wait_for_taps(sup: ReaderSupervisor, args: argparse.Namespace, out: TextIO,
                 continue
             if isinstance(event, ReaderConnected):
                 connected = True
+            if isinstance(event, ReaderDisconnected):
+                fault = event.fault
             if isinstance(event, CardPresented):
                 taps += 1
             print(format_event(event, taps, idm_by_token, args.show_trips), file=out, flush=True)
@@ -174,7 +178,10 @@ def _wait_for_taps(sup: ReaderSupervisor, args: argparse.Namespace, out: TextIO,
             idm_by_token.clear()
     if not connected:
         # Probing a reader that never answered is a failed probe, not a quiet one (the fix, if the
-        # backend knows it, was printed with the disconnection above).
-        print("kiosk reader probe: no reader connected", file=sys.stderr)
+        # backend knows it, was printed with the disconnection above). What to do, in words: Japanese first when
+        # the command gave the screens' catalog (kiosk/cli.py, kiosk/reader/__main__.py: this package has no UI).
+        ja = getattr(args, "ja_gettext", None)
+        print(no_reader_report(fault, sup.reader.backend, ja() if ja is not None else None, args.config),
+              file=sys.stderr)
         return 1
     return 0 if args.count is None or taps >= args.count else 1

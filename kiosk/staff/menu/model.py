@@ -136,6 +136,14 @@ says whom to ask (``words.REFUND_SETTINGS``)."""
 REF_MAX = 9
 """Digits of a 受付番号 staff may type (the intent's seq)."""
 VOLUME_STEPS = (-10, -1, 1, 10)
+PLAYLIST_CHANGED = "The portal has just changed the playlist. This page now shows the new list: every clip on it plays."
+"""Said when a push changed the playlist while its page was up (English msgid): the player plays all of it."""
+PLAYLIST_CHANGED_OFF = ("The portal has just changed the playlist. This page now shows the new list: every clip on it "
+                        "plays, except the one you stopped. Changes start after the current clip.")
+"""Said when staff stopped a clip and a push had just changed the list: their clip stopped in the new one."""
+PLAYLIST_GONE = ("The portal has just changed the playlist, and the clip you pressed is no longer on it. This page now "
+                 "shows the new list: every clip on it plays. Nothing else was changed.")
+"""Said when staff pressed a clip the push has just taken off the list (English msgid)."""
 
 
 @dataclass(frozen=True)
@@ -172,6 +180,8 @@ class MenuModel:
         self._pin: list[str] = []
         self._reset_pages()
         self._playlist: list[PlaylistItem] = []
+        self._configured: list[PlaylistItem] | None = None
+        """The configured playlist as last read (``services.playlist``): a push shows as a change of it."""
         self._disabled: set[int] = set()
         """Indices into the configured playlist that staff switched off; kept while the app runs."""
 
@@ -365,6 +375,7 @@ class MenuModel:
         self._poll()
         if not self.is_open or self._pending:
             return  # never close under a running Z or export
+        self._playlist_tick()
         if self.session is None:
             if self.clock() - self.last_input >= PIN_IDLE_S:
                 self.close("idle")
@@ -709,10 +720,31 @@ class MenuModel:
 
     # --- playlist --------------------------------------------------------------------------
     def _enter_playlist(self) -> None:
+        self._reread_playlist()
+
+    def _reread_playlist(self) -> bool:
+        """Read the configured playlist again; True when it changed since it was last read and the page showed
+        another list, which it now replaces.
+
+        A portal push (``App.adopt_config``) hands the player the whole new list, so the page then shows every clip
+        of it on: the indices of clips switched off before would name other clips, and the player plays them all.
+        A list the page already shows (Reload from the portal, done before the app adopted the push it fetched) is
+        kept as it is, switched-off clips included.
+        """
         configured = list(self.s.playlist())
-        if configured != self._playlist:
-            # A new list from config or the portal: old indices would switch off the wrong clips.
-            self._playlist, self._disabled = configured, set()
+        if configured == self._configured:
+            return False
+        self._configured = configured
+        if configured == self._playlist:
+            return False
+        self._playlist, self._disabled = configured, set()
+        return True
+
+    def _playlist_tick(self) -> None:
+        """While the page is up: a push that changed the list shows at once, not only after Back."""
+        if self.page == PLAYLIST and self._reread_playlist():
+            self.focus = self.scroll = 0
+            self._say(self._t(PLAYLIST_CHANGED), "yellow")
 
     def _enabled_items(self) -> list[PlaylistItem]:
         return [item for item, on in self.playlist if on]
@@ -721,6 +753,22 @@ class MenuModel:
         i = int(index)
         if not 0 <= i < len(self._playlist) or self.s.apply_playlist is None:
             return
+        # What staff pressed: this clip (its n-th time on the list), to be switched on or off. The list is read
+        # again first: the player must never be handed a list from before a push (a clip the portal removed,
+        # whose file the kiosk deletes, would play again: docs/menu.md, "A push while the playlist page is open").
+        item, wanted_on = self._playlist[i], i in self._disabled
+        nth = self._playlist[:i].count(item)
+        changed = self._reread_playlist()
+        if changed:
+            self.focus = self.scroll = 0
+            same = [j for j, it in enumerate(self._playlist) if it == item]
+            if nth >= len(same):
+                self._say(self._t(PLAYLIST_GONE), "yellow")
+                return
+            i = same[nth]
+            if wanted_on:  # the new list plays every clip: it is on already
+                self._say(self._t(PLAYLIST_CHANGED), "yellow")
+                return
         if i in self._disabled:
             self._disabled.discard(i)
             name = "playlist_enable"
@@ -735,7 +783,10 @@ class MenuModel:
         item = self._playlist[i]
         self._session().record(name, index=i, project=item.project, clip=item.clip[:16] or "newest",
                                playing=len(enabled))
-        self._say(self._t("Changes start after the current clip."), "green")
+        if changed:
+            self._say(self._t(PLAYLIST_CHANGED_OFF), "yellow")
+        else:
+            self._say(self._t("Changes start after the current clip."), "green")
 
     def _do_playlist_reload(self, _: Any = None) -> None:
         session, reload, apply = self._session(), self.s.reload_playlist, self.s.apply_playlist
