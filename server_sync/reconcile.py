@@ -31,6 +31,7 @@ from __future__ import annotations
 import calendar
 import csv
 import io
+import json
 import logging
 import re
 import secrets
@@ -43,7 +44,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 
@@ -394,7 +395,8 @@ class DayRow(TypedDict):
 
 def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts: list[CloseOut],
                   payments: dict[tuple[str, str], dict[str, Any]], device_payments: list[dict[str, Any]],
-                  covered: set[str], near: Iterable[tuple[Donation, date]] = ()) -> dict[str, Any]:
+                  covered: set[str], near: Iterable[tuple[Donation, date]] = (),
+                  far: dict[tuple[str, str], list[tuple[str, int, date]]] | None = None) -> dict[str, Any]:
     """The reconciliation of one kiosk's business day.
 
     ``donations``: that day's donations (held ones too) with their void's seq; ``closeouts``: that day's
@@ -403,8 +405,11 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
     ``covered``: providers whose imported files cover this day; ``near``: this kiosk's donations of the day
     before and the day after, each with its day. A payment one of those names was matched on that day (the
     provider's date and the kiosk's are a midnight apart): it is no "only in the provider's file" here but
-    ``provider_elsewhere``, and a donation here naming it after them is its second record (``twice``).
+    ``provider_elsewhere``, and a donation here naming it after them is its second record (``twice``). ``far``:
+    the donations of any day that name a payment the days read could not explain, by (method, payment id), as
+    :func:`_naming` finds them: the same, two or more days away (only this kiosk's are used).
     """
+    far = far or {}
     donations = sorted(donations, key=lambda d: d.seq)
     checks = []
     for co in closeouts:
@@ -474,9 +479,13 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
                 r["provider"] = {"status": "missing"}
                 diffs_provider += 1
             continue
-        o = other.get(key)
-        first = ({"seq": seen[key]} if key in seen else
-                 {"seq": o[0], "day": o[1]} if o is not None and o[0] < r["seq"] else None)
+        # The first donation of this kiosk that names the payment, of the day beside (near) or, when the provider
+        # dates the payment two or more days away (so it was looked up in the whole ledger, the same whether this
+        # day is read alone or in its month), of any other day (far).
+        away = [(s, w) for k, s, w in far.get(key, ()) if k == kiosk_id and w != day] \
+            if abs((p["business_date"] - day).days) >= 2 else []
+        o = min([x for x in [other.get(key), *away] if x is not None and x[0] < r["seq"]], default=None)
+        first = ({"seq": seen[key]} if key in seen else {"seq": o[0], "day": o[1]} if o is not None else None)
         if first is not None:
             # One payment recorded for a second donation (a terminal that answered with its previous payment, also
             # after midnight with the last gift's of the day before): the provider collected it once. Counted once,
@@ -502,16 +511,27 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
     for p in device_payments:
         if p["payment_id"] in matched_refs or (p["provider"], p["payment_id"]) in seen:
             continue
-        o = other.get((p["provider"], p["payment_id"]))
-        if o is None:
+        key = (p["provider"], p["payment_id"])
+        o = other.get(key)
+        if o is not None:
+            elsewhere.append({**p, "seq": o[0], "day": o[1], "before": o[1] < day, "far": False})
+            continue
+        # Its donation is two or more days away: the first of this kiosk that names it (the one that counts it). A
+        # payment no donation of this kiosk names, on any day, stays "only in the provider's file".
+        k_s_w = next((x for x in far.get(key, ()) if x[0] == kiosk_id), None)
+        if k_s_w is None:
             only.append(p)
         else:
-            elsewhere.append({**p, "seq": o[0], "day": o[1], "before": o[1] < day})
+            elsewhere.append({**p, "seq": k_s_w[1], "day": k_s_w[2], "before": k_s_w[2] < day, "far": True})
     diffs_provider += len(only)
     mine = [p for p in (r["provider"] for r in rows) if p and "amount_yen" in p] + only
     provider: dict[str, Any] | None = None
-    if covered or mine:
-        provider = {"providers": sorted(PROVIDER_NAMES.get(n, n) for n in covered | {q["provider"] for q in mine}),
+    # A second record of a payment counted on another day is a difference also on a day no imported file covers.
+    twice = {r["method"] for r in rows if r["provider"] and r["provider"]["status"] == "twice"
+             and r["void_seq"] is None and not r["held"]}
+    if covered or mine or twice:
+        provider = {"providers": sorted(PROVIDER_NAMES.get(n, n) for n in covered | twice |
+                                        {q["provider"] for q in mine}),
                     "count": len(mine),
                     "total_yen": sum(p["amount_yen"] for p in mine),
                     "refunded_yen": sum(p["refunded_yen"] for p in mine),
@@ -551,7 +571,7 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
         "after_close": _sum(after),
         "voided": _sum(d for d in donations if d.void_seq is not None),
         "voided_after_close": _sum(voided_after), "held": _sum(held), "provider": provider, "rows": rows,
-        "provider_only": only, "provider_elsewhere": elsewhere,
+        "provider_only": only, "provider_elsewhere": elsewhere, "elsewhere_far": any(p["far"] for p in elsewhere),
         "elsewhere_yen": sum(p["amount_yen"] - p["refunded_yen"] for p in elsewhere),
         "problems": problems, "notes": notes, "ok": not problems,
         "clock_unsynced": clock_unsynced, "time_gaps": sum(1 for r in rows if r["time_gap"]),
@@ -622,6 +642,41 @@ def _provider(conn: Connection, first: date, last: date, refs: set[str]
     return found, list(found.values()), ranges
 
 
+def _naming(conn: Connection, wanted: dict[str | None, set[str]]) -> dict[tuple[str, str], list[tuple[str, int, date]]]:
+    """The donations whose payment (``provider_ref``) is one of ``wanted[kiosk]``, of that kiosk (of every kiosk for
+    the key ``None``), any day: (method, payment id) -> [(kiosk, seq, business date)], by kiosk and seq.
+
+    For the few payments the days read cannot explain (a payment the provider dates two or more days from its
+    donation: a kiosk offline for days, a kiosk clock that was wrong, a payment settled by a later lookup), so
+    the id matches its donation whatever the distance. The payment id is inside the entry's body (canonical JSON,
+    as the kiosk wrote it), so the body is searched for ``"provider_ref":"<id>"`` and each hit is checked on
+    its parsed data. SQLite's LIKE never matches a BLOB, so there it is ``instr``; PostgreSQL's bytea LIKE (whose
+    ``_`` and ``%`` may find more, never less). A kiosk's search reads only its donations, through their partial
+    index (about 20 ms for a kiosk's year of 2,000 gifts); every kiosk's, only for a payment whose device names
+    no kiosk."""
+    out: dict[tuple[str, str], set[tuple[str, int, date]]] = {}
+    tzs: dict[str, ZoneInfo] = {}
+    for kiosk_id, pids in wanted.items():
+        ids = sorted(pids)
+        for i in range(0, len(ids), 50):
+            needles = [b'"provider_ref":' + json.dumps(pid, ensure_ascii=False).encode() for pid in ids[i:i + 50]]
+            hits = [func.instr(entries.c.body, n) > 0 for n in needles] if conn.dialect.name == "sqlite" else \
+                [entries.c.body.contains(n) for n in needles]
+            q = select(entries.c.kiosk_id, entries.c.seq, entries.c.wall_ms, entries.c.body).where(IS_DONATION,
+                                                                                                   or_(*hits))
+            if kiosk_id is not None:
+                q = q.where(entries.c.kiosk_id == kiosk_id)
+            for kid, seq, wall, body in conn.execute(q):
+                data = parse_body(bytes(body))["data"]
+                ref = str(data.get("provider_ref") or "")
+                if ref not in pids:
+                    continue
+                tz = tzs[kid] if kid in tzs else tzs.setdefault(kid, _tz(conn, kid))
+                out.setdefault((str(data.get("method", "")), ref), set()).add(
+                    (kid, seq, datetime.fromtimestamp(wall / 1000, tz).date()))
+    return {key: sorted(v) for key, v in out.items()}
+
+
 def kiosk_days(engine: Engine, first: date, last: date, kiosk_id: str | None = None) -> list[dict[str, Any]]:
     """Every (kiosk, business day) in ``first..last`` with a donation or a close-out, reconciled; newest first.
 
@@ -630,7 +685,9 @@ def kiosk_days(engine: Engine, first: date, last: date, kiosk_id: str | None = N
 
     The day before ``first`` and the day after ``last`` are read too (in the same query), so that every day
     is matched against its neighbours alike whether it is seen alone or in its month: a payment the provider
-    dates a midnight away from its donation (:func:`reconcile_day`, ``near``).
+    dates a midnight away from its donation (:func:`reconcile_day`, ``near``). A payment farther away (two or more
+    days) is found by its id wherever its donation is (:func:`_naming`, ``far``), and counted on the donation's day
+    only, as across midnight.
     """
     one = timedelta(days=1)
     with engine.connect() as conn:
@@ -640,11 +697,34 @@ def kiosk_days(engine: Engine, first: date, last: date, kiosk_id: str | None = N
                 if d.provider_ref}
         found, all_payments, ranges = _provider(conn, first, last, refs)
         known = {r[0] for r in conn.execute(select(kiosks.c.id))}
-    named = {k: {(d.method, d.provider_ref, day) for day, v in days.items() for d in v["donations"] if d.provider_ref}
-             for k, days in loaded.items()}
+        named = {k: {(d.method, d.provider_ref, day) for day, v in days.items() for d in v["donations"]
+                     if d.provider_ref} for k, days in loaded.items()}
+        anywhere = {(m, ref) for keys in named.values() for m, ref, _ in keys}
+        # What the days read cannot explain, looked up by payment id in the whole ledger (:func:`_naming`): a payment
+        # of these days that no donation of the kiosk its device names has on its date or beside it (of any kiosk,
+        # when the device names none), and a donation's payment the provider dates two or more days away (another
+        # donation far away may have named it first).
+        lookup: dict[str | None, set[str]] = {}
+        for p in all_payments:
+            when, dev = p["business_date"], p["device"]
+            if not first <= when <= last or (kiosk_id is not None and dev != kiosk_id):
+                continue
+            if dev in named and not any((p["provider"], p["payment_id"], n) in named[dev]
+                                        for n in (when - one, when, when + one)):
+                lookup.setdefault(dev, set()).add(p["payment_id"])
+            elif dev not in known and (p["provider"], p["payment_id"]) not in anywhere:
+                lookup.setdefault(None, set()).add(p["payment_id"])
+        for k, days in loaded.items():
+            for day, v in days.items():
+                for d in v["donations"] if first <= day <= last else ():
+                    paid = found.get((d.method, d.provider_ref))
+                    if paid is not None and abs((paid["business_date"] - day).days) >= 2:
+                        lookup.setdefault(k, set()).add(d.provider_ref)
+        far = _naming(conn, lookup) if lookup else {}
     for p in all_payments:  # a payment placed on a kiosk's day when the kiosk recorded nothing that day
         k, when = p["device"], p["business_date"]
         if k in loaded and first <= when <= last and not any(
+                x[0] == k for x in far.get((p["provider"], p["payment_id"]), ())) and not any(
                 (p["provider"], p["payment_id"], n) in named[k] for n in (when - one, when + one)):
             loaded[k].setdefault(when, {"donations": [], "closeouts": []})
     out = []
@@ -655,10 +735,11 @@ def kiosk_days(engine: Engine, first: date, last: date, kiosk_id: str | None = N
             covered = {p for p, a, b in ranges if a <= day <= b}
             device = [p for p in all_payments if p["device"] == k and p["business_date"] == day]
             near = [(d, n) for n in (day - one, day + one) for d in days.get(n, {"donations": []})["donations"]]
-            out.append(reconcile_day(k, day, v["donations"], v["closeouts"], found, device, covered, near))
+            out.append(reconcile_day(k, day, v["donations"], v["closeouts"], found, device, covered, near, far))
     if kiosk_id is None:
         matched = {(r["method"], r["provider_ref"]) for x in out for r in x["rows"]}
         matched |= {(m, ref) for keys in named.values() for m, ref, day in keys if not first <= day <= last}
+        matched |= {key for key, ds in far.items() if ds}
         stray: dict[date, list[dict[str, Any]]] = {}
         for p in all_payments:
             if first <= p["business_date"] <= last and (p["provider"], p["payment_id"]) not in matched \
