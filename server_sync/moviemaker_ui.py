@@ -142,6 +142,7 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, size: tuple[int, int]
             except BaseException:
                 movies.discard(jobs.spool, job_id)
                 raise
+            staff.note_target(request, job_id)  # the staff actions record names the movie's job (its ID only)
             if wants_json:
                 return JSONResponse({"job": job_id, "next": f"/staff/movies/{job_id}"}, status_code=202)
             return RedirectResponse(f"/staff/movies/{job_id}", status_code=303)

@@ -1382,6 +1382,9 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
             return refuse(422, N_("The file is empty."))
         await run_in_threadpool(jobs.submit, job_id, path, name=name, group_id=p["group_id"], project_id=project_id,
                                 by=who.name)
+        # The staff actions record names the upload by its conversion job (the portal's own ID, not the file's name:
+        # /staff/actions shows the video's name from it while the portal has the job).
+        staff.note_target(request, job_id)
         return JSONResponse({"job": job_id}, status_code=202)
 
     @app.get("/staff/media-jobs/{job_id}", tags=["staff"])

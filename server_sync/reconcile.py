@@ -934,6 +934,10 @@ def install(app: FastAPI, engine: Engine) -> None:
             body = await run_in_threadpool(month_page, lang, c, request.query_params.get("month"), errors)
             return ui.html(body, 422)
         assert summary is not None
+        # The staff actions record names the import by its provider and the days it covers, "square 2026-12-01
+        # 2026-12-07" (never the file's name nor a row of it); /staff/actions says it in words (staff_actions.py).
+        staff.note_target(request, f"{summary['provider']} {summary['first_date']:%Y-%m-%d} "
+                                   f"{summary['last_date']:%Y-%m-%d}")
         return RedirectResponse(f"/staff/reconciliation?month={summary['last_date']:%Y-%m}"
                                 f"&imported={summary['rows']}", status_code=303)
 

@@ -6,7 +6,8 @@ ASGI middleware for all of them, once the portal has answered it: the portal's t
 before the action, so a sign-out or a password change is still theirs), the route's template
 (``/staff/media/{sha}/remove``), what it was done to (its path parameters: the video, the kiosk, the user, the movie
 job; for a form whose address names nothing, the ID its handler noted with :func:`server_sync.staff.note_target`:
-the user, group, project, pool or playlist target saved) and the HTTP status of the answer (below 400: done).
+the user, group, project, pool or playlist target saved, the media job of an uploaded video or a new movie, the
+provider and days of a provider file imported) and the HTTP status of the answer (below 400: done).
 Signing in is recorded by the sign-in route (server_sync/app.py, :func:`sign_in`): the user's name when it
 succeeded, and when it failed only if a user of that name exists, else ``unknown`` (a password typed into the name
 box must not be kept). A form's content is never recorded: no password, no CSRF token, no file, no card or donor
@@ -22,6 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -33,8 +35,19 @@ from starlette.middleware import Middleware
 from starlette.routing import Match, Route
 
 from server_sync import operator, pages, staff
-from server_sync.db import kiosks, media_info, staff_actions, staff_users, writing
+from server_sync.db import (
+    groups,
+    kiosks,
+    media_info,
+    media_jobs,
+    projects,
+    sponsor_pools,
+    staff_actions,
+    staff_users,
+    writing,
+)
 from server_sync.i18n import N_
+from server_sync.reconcile import PROVIDER_NAMES
 
 _log = logging.getLogger(__name__)
 
@@ -83,6 +96,16 @@ NO_SUCH_USER = N_("(a name no user has)")
 """How the page says :data:`UNKNOWN`: in the page's language, not the stored marker."""
 VIDEO_ACTIONS = ("/staff/media/{sha}/remove", "/staff/media/{sha}")
 """The actions whose target is a video's sha256: the page shows its name while the portal has it."""
+JOB_ACTIONS = ("/staff/media-upload", "/staff/movies", "/staff/movies/{job_id}/publish",
+               "/staff/movies/{job_id}/retry", "/staff/movies/{job_id}/discard")
+"""The actions whose target is a media job's ID (an uploaded video's conversion, a movie of the movie maker): the
+page shows the name of its video (or, not made yet, of the job) beside the ID while the portal has the job."""
+NAMED_ACTIONS = {"/staff/groups": "group", "/staff/pools": "pool", "/staff/projects": "project"}
+"""The actions whose target is a group's, a sponsor pool's or a project's ID: the page shows its name beside it
+while the portal has it (the ID alone once it is gone)."""
+PROVIDER_IMPORT = "/staff/reconciliation/provider"
+"""Its target is the provider and the first and last business days of the file imported (``square 2026-12-01
+2026-12-07``, server_sync/reconcile.py): the page says it as the reconciliation page does (Square, the days)."""
 VIDEO_GONE = N_("a video the portal no longer has")
 """How the page names a video since removed (its name went with it), beside the start of its sha256."""
 SHORT_SHA = 8
@@ -150,20 +173,78 @@ def video_names(engine: Engine, shas: set[str]) -> dict[str, str]:
             select(media_info.c.sha256, media_info.c.name).where(media_info.c.sha256.in_(sorted(shas))))}
 
 
+def target_names(engine: Engine, rows: list[dict[str, Any]], lang: str) -> dict[tuple[str, str], str]:
+    """The name, now, of each group, sponsor pool, project and media job ``rows`` name (:data:`NAMED_ACTIONS`,
+    :data:`JOB_ACTIONS`), keyed ``(kind, ID)``: a group's name, a pool's sponsor and a project's title (in English
+    where it has one and ``lang`` is English), a job's video's name (its job's name until the video is made). What
+    the portal no longer has is not there."""
+    wanted: dict[str, set[str]] = {}
+    for r in rows:
+        kind = "job" if r["action"] in JOB_ACTIONS else NAMED_ACTIONS.get(r["action"])
+        if kind is not None and r["target"]:
+            wanted.setdefault(kind, set()).add(r["target"])
+    if not wanted:
+        return {}
+    english = lang == "en"
+    out: dict[tuple[str, str], str] = {}
+    with engine.connect() as conn:
+        if ids := sorted(wanted.get("group", ())):
+            out.update((("group", i), n) for i, n in conn.execute(
+                select(groups.c.id, groups.c.name).where(groups.c.id.in_(ids))))
+        if ids := sorted(wanted.get("pool", ())):
+            out.update((("pool", i), en if english and en else ja) for i, ja, en in conn.execute(
+                select(sponsor_pools.c.id, sponsor_pools.c.sponsor, sponsor_pools.c.sponsor_en)
+                .where(sponsor_pools.c.id.in_(ids))))
+        if ids := sorted(wanted.get("project", ())):
+            out.update((("project", i), en if english and en else ja) for i, ja, en in conn.execute(
+                select(projects.c.id, projects.c.title, projects.c.title_en).where(projects.c.id.in_(ids))))
+        if ids := sorted(wanted.get("job", ())):
+            out.update((("job", i), video or name) for i, name, video in conn.execute(
+                select(media_jobs.c.id, media_jobs.c.name, media_info.c.name)
+                .select_from(media_jobs.outerjoin(media_info, media_info.c.sha256 == media_jobs.c.sha256))
+                .where(media_jobs.c.id.in_(ids))))
+    return out
+
+
+def provider_words(target: str, lang: str) -> str:
+    """A provider file's import (:data:`PROVIDER_IMPORT`) as the reconciliation page says it: 「Square 2026年12月1日
+    – 2026年12月7日」; "" for a target not of that shape."""
+    parts = target.split(" ")
+    if len(parts) != 3:
+        return ""
+    try:
+        first, last = date.fromisoformat(parts[1]), date.fromisoformat(parts[2])
+    except ValueError:
+        return ""
+    return f"{PROVIDER_NAMES.get(parts[0], parts[0])} {pages.day(first, lang)} – {pages.day(last, lang)}"
+
+
 def shown(rows: list[dict[str, Any]], engine: Engine, lang: str) -> list[dict[str, Any]]:
     """``rows`` (:func:`newest`) as the page shows them: the action in words, the user (a name no user has in
-    words), and a video by its name (``target_name``) beside the start of its sha256 (``target_short``; the whole
-    is in the cell's title), or, removed since, as :data:`VIDEO_GONE`."""
+    words), and what it was done to: a video by its name (``target_name``) beside the start of its sha256
+    (``target_code``; the whole, ``target_title``, is in the cell's title), or, removed since, as :data:`VIDEO_GONE`
+    (``target_gone``); a group, a pool, a project or a media job by its name while the portal has it, beside its ID
+    (the ID alone once gone); a provider file's import by the provider and its days; anything else by its ID."""
     no_such = pages.staff_text(NO_SUCH_USER, lang)
     names = video_names(engine, {r["target"] for r in rows if r["action"] in VIDEO_ACTIONS and r["target"]})
+    others = target_names(engine, rows, lang)
     out = []
     for r in rows:
-        video = r["action"] in VIDEO_ACTIONS and bool(r["target"])
-        out.append({**r, "what": words(r["action"], r["status"], lang), "ok": r["status"] < 400,
+        target, action = r["target"], r["action"]
+        video = action in VIDEO_ACTIONS and bool(target)
+        name, code, title = "", target, ""
+        if video:
+            name = names.get(target) or pages.staff_text(VIDEO_GONE, lang)
+            code, title = target[:SHORT_SHA] + "…", target
+        elif target and action == PROVIDER_IMPORT and (said := provider_words(target, lang)):
+            name, code = said, ""
+        elif target:
+            kind = "job" if action in JOB_ACTIONS else NAMED_ACTIONS.get(action, "")
+            name = others.get((kind, target), "")
+        out.append({**r, "what": words(action, r["status"], lang), "ok": r["status"] < 400,
                     "who": no_such if r["username"] == UNKNOWN else r["username"], "video": video,
-                    "target_name": (names.get(r["target"]) or pages.staff_text(VIDEO_GONE, lang)) if video else "",
-                    "target_gone": video and r["target"] not in names,
-                    "target_short": r["target"][:SHORT_SHA] + "…" if video else ""})
+                    "target_name": name, "target_gone": video and target not in names,
+                    "target_code": code, "target_title": title})
     return out
 
 
