@@ -82,7 +82,9 @@ def test_the_receipt_verifies_online_and_from_the_saved_answer(audit):
     for extra in ([], ["--file", str(audit["saved"])]):
         r = kiosk("receipt", "verify", audit["url"], *extra)
         assert r.returncode == 0, r.stdout + r.stderr
-        assert r.stdout.startswith(f"VERIFIED: ¥{amount:,} to ")
+        # Japanese first (判定：…), then the English line a script reads (docs/receipts.md).
+        assert r.stdout.startswith("判定：この寄付は確認できました。"), r.stdout
+        assert f"\nVERIFIED: ¥{amount:,} to " in r.stdout, r.stdout
 
 
 def test_a_saved_receipt_with_its_amount_changed_is_not_verified(audit):
@@ -91,7 +93,8 @@ def test_a_saved_receipt_with_its_amount_changed_is_not_verified(audit):
     bad = audit["root"] / "receipt-amount.json"
     bad.write_text(json.dumps(doc))
     r = kiosk("receipt", "verify", audit["url"], "--file", str(bad))
-    assert r.returncode == 1 and r.stdout.startswith("NOT VERIFIED: "), r.stdout + r.stderr
+    assert r.returncode == 1 and r.stdout.startswith("判定：この寄付は確認できませんでした。"), r.stdout + r.stderr
+    assert r.stdout.splitlines()[-1].startswith("NOT VERIFIED: "), r.stdout
 
 
 def test_the_receipts_checkpoint_holds_the_export(audit):

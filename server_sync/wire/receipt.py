@@ -59,13 +59,21 @@ def normalise(code: str) -> str | None:
 @dataclass(frozen=True)
 class ReceiptCheck:
     """What :func:`check_receipt` found. ``ok`` only when every step held; ``body`` is the signed body
-    (parsed) once it is known to be the kiosk's, else ``None``."""
+    (parsed) once it is known to be the kiosk's, else ``None``.
+
+    ``reason`` is the English sentence, with the figures; ``why`` is the step that failed as a stable word,
+    for a caller that says it in another language (``kiosk receipt verify`` prints it in Japanese):
+    ``verified``, ``bad_code``, ``incomplete``, ``other_receipt``, ``bad_key``, ``no_key_id``, ``wrong_key``,
+    ``bad_signature``, ``not_an_entry``, ``not_this_donation``, ``bad_checkpoint``, ``other_log``,
+    ``not_included``, ``key_change``, ``admin_key_change``, ``shown_amount_yen``, ``shown_project``,
+    ``shown_seq``, ``shown_kiosk_id``."""
 
     ok: bool
     reason: str
     body: dict[str, Any] | None = None
     checkpoint_size: int = 0
     key_id: str = ""
+    why: str = ""
 
 
 def check_receipt(doc: Any, key_id: str | None, *, code: str) -> ReceiptCheck:
@@ -90,7 +98,8 @@ def check_receipt(doc: Any, key_id: str | None, *, code: str) -> ReceiptCheck:
 
     asked = normalise(code)
     if asked is None:
-        return ReceiptCheck(False, "the code asked for is not a receipt code (26 letters A-Z and digits 2-7)")
+        return ReceiptCheck(False, "the code asked for is not a receipt code (26 letters A-Z and digits 2-7)",
+                            why="bad_code")
     try:
         v = doc["verification"]
         body = base64.b64decode(v["entry_body"], validate=True)
@@ -102,61 +111,77 @@ def check_receipt(doc: Any, key_id: str | None, *, code: str) -> ReceiptCheck:
         if not isinstance(shown, dict) or not isinstance(changes, list):  # else a TypeError further down
             raise TypeError("donation or key_changes")
     except (KeyError, TypeError, ValueError, binascii.Error):
-        return ReceiptCheck(False, "the receipt lacks its body, signature, checkpoint or proof (not yet checkpointed?)")
+        return ReceiptCheck(False, "the receipt lacks its body, signature, checkpoint or proof (not yet checkpointed?)",
+                            why="incomplete")
     if receipt_code_of(body, sig) != asked:
         return ReceiptCheck(False, "the signed record served is not this receipt code's: its body and signature give "
-                                   "another code (the portal answered with another donation's receipt)")
+                                   "another code (the portal answered with another donation's receipt)",
+                            why="other_receipt")
     if len(pub_raw) != 32 or len(sig) != 64:
-        return ReceiptCheck(False, "the public key or the signature has the wrong length")
+        return ReceiptCheck(False, "the public key or the signature has the wrong length", why="bad_key")
     kid = hashlib.sha256(pub_raw).digest()[:8].hex()
     if key_id is None:
-        return ReceiptCheck(False, "no key id to check the portal's key against (the QR's #k=... part)", key_id=kid)
+        return ReceiptCheck(False, "no key id to check the portal's key against (the QR's #k=... part)", key_id=kid,
+                            why="no_key_id")
     if kid != key_id.strip().lower():
         return ReceiptCheck(False, f"the key is {kid}, not the kiosk key {key_id} named in the receipt link",
-                            key_id=kid)
+                            key_id=kid, why="wrong_key")
     leaf = entry_hash(body)
     pub = Ed25519PublicKey.from_public_bytes(pub_raw)
     try:
         pub.verify(sig, leaf)
     except InvalidSignature:
-        return ReceiptCheck(False, "the entry signature is not the kiosk key's", key_id=kid)
+        return ReceiptCheck(False, "the entry signature is not the kiosk key's", key_id=kid,
+                            why="bad_signature")
     try:
         obj = parse_body(body)
     except EncodingError as exc:
-        return ReceiptCheck(False, f"the signed body is not a ledger entry: {exc}", key_id=kid)
+        return ReceiptCheck(False, f"the signed body is not a ledger entry: {exc}", key_id=kid,
+                            why="not_an_entry")
     data = obj.get("data") or {}
     if obj.get("type") != "donation" or obj.get("seq") != seq or obj.get("key_id") != kid:
-        return ReceiptCheck(False, "the signed body is not this donation (type, seq or key id differ)", key_id=kid)
+        return ReceiptCheck(False, "the signed body is not this donation (type, seq or key id differ)", key_id=kid,
+                            why="not_this_donation")
     try:
         cp, _ = cpmod.parse(note)
     except cpmod.CheckpointError as exc:
-        return ReceiptCheck(False, f"checkpoint: {exc}", obj, key_id=kid)
+        return ReceiptCheck(False, f"checkpoint: {exc}", obj, key_id=kid, why="bad_checkpoint")
     if cp.origin != cpmod.origin_for(str(obj.get("kiosk"))):
-        return ReceiptCheck(False, f"the checkpoint is for log {cp.origin!r}, not this kiosk's", obj, key_id=kid)
+        return ReceiptCheck(False, f"the checkpoint is for log {cp.origin!r}, not this kiosk's", obj, key_id=kid,
+                            why="other_log")
     if not merkle.verify_inclusion(leaf, seq - 1, cp.size, proof, cp.root):
-        return ReceiptCheck(False, "the inclusion proof does not reach the checkpoint's root", obj, cp.size, kid)
+        return ReceiptCheck(False, "the inclusion proof does not reach the checkpoint's root", obj, cp.size, kid,
+                            why="not_included")
     # A kiosk that re-keyed since: each key_change, signed by the key it replaces and in the same signed
     # tree, hands over to the next key; the checkpoint must be the last key's.
     signer, after = pub, seq
     for kc in changes:
-        why = _key_change(kc, signer, after, obj.get("kiosk"), cp)
-        if isinstance(why, str):
-            return ReceiptCheck(False, why, obj, cp.size, kid)
-        signer, after = why
+        handed = _key_change(kc, signer, after, obj.get("kiosk"), cp)
+        if isinstance(handed, _Refused):
+            return ReceiptCheck(False, handed.reason, obj, cp.size, kid, why=handed.why)
+        signer, after = handed
     try:
         cpmod.open_note(note, signer)
     except cpmod.CheckpointError as exc:
-        return ReceiptCheck(False, f"checkpoint: {exc}", obj, cp.size, kid)
+        return ReceiptCheck(False, f"checkpoint: {exc}", obj, cp.size, kid, why="bad_checkpoint")
     for name, want in (("amount_yen", data.get("amount_yen")), ("project", data.get("project")),
                        ("seq", seq), ("kiosk_id", obj.get("kiosk"))):
         if shown.get(name) != want:
             return ReceiptCheck(False, f"the portal shows {name}={shown.get(name)!r}, the signed body says {want!r}",
-                                obj, cp.size, kid)
-    return ReceiptCheck(True, "verified", obj, cp.size, kid)
+                                obj, cp.size, kid, why=f"shown_{name}")
+    return ReceiptCheck(True, "verified", obj, cp.size, kid, why="verified")
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """Why a key change in the receipt does not hand over the key: the stable word and the English sentence."""
+
+    why: str
+    reason: str
 
 
 def _key_change(kc: Any, signer: Ed25519PublicKey, after: int, kiosk: Any,
-                cp: Any) -> tuple[Ed25519PublicKey, int] | str:
+                cp: Any) -> tuple[Ed25519PublicKey, int] | _Refused:
     """The next key and seq if ``kc`` is a key_change entry ``signer`` signed after ``after`` in the tree
     ``cp``; else why not."""
     from kiosk.ledger import merkle
@@ -170,19 +195,20 @@ def _key_change(kc: Any, signer: Ed25519PublicKey, after: int, kiosk: Any,
         obj = parse_body(body)
         new = Ed25519PublicKey.from_public_bytes(bytes.fromhex(obj["data"]["public_key"]))
     except (KeyError, TypeError, ValueError, binascii.Error, EncodingError):
-        return "a key change in the receipt is malformed"
+        return _Refused("key_change", "a key change in the receipt is malformed")
     kseq = obj.get("seq")
     if obj.get("type") != "key_change" or obj.get("kiosk") != kiosk or not isinstance(kseq, int) or kseq <= after:
-        return "a key change in the receipt is not this kiosk's, or out of order"
+        return _Refused("key_change", "a key change in the receipt is not this kiosk's, or out of order")
     if obj["data"].get("vouched_by") != VOUCHED_BY_PREVIOUS_KEY:
-        return "the kiosk's key was replaced on an administrator's word: only the portal vouches for the new key"
+        return _Refused("admin_key_change", "the kiosk's key was replaced on an administrator's word: only the portal "
+                                            "vouches for the new key")
     leaf = entry_hash(body)
     try:
         signer.verify(sig, leaf)
     except InvalidSignature:
-        return f"the key change at seq={kseq} is not signed by the key it replaces"
+        return _Refused("key_change", f"the key change at seq={kseq} is not signed by the key it replaces")
     if obj.get("key_id") != key_id(public_raw(signer)):
-        return f"the key change at seq={kseq} names another signing key"
+        return _Refused("key_change", f"the key change at seq={kseq} names another signing key")
     if not merkle.verify_inclusion(leaf, kseq - 1, cp.size, proof, cp.root):
-        return f"the key change at seq={kseq} is not in the signed checkpoint"
+        return _Refused("key_change", f"the key change at seq={kseq} is not in the signed checkpoint")
     return new, kseq

@@ -251,4 +251,5 @@ def test_fields_of_the_wrong_json_type_are_not_verified_rather_than_a_traceback(
         saved = tmp_path / "bad.json"
         saved.write_text(json.dumps(bad), "utf-8")
         assert main(["receipt", "verify", f"https://portal.invalid/r/{code}#k={kid}", "--file", str(saved)]) == 1
-        assert capsys.readouterr().out.startswith("NOT VERIFIED: "), path
+        out = capsys.readouterr().out.splitlines()
+        assert out[0].startswith("判定：") and out[-1].startswith("NOT VERIFIED: "), (path, out)
