@@ -61,7 +61,7 @@ from kiosk.player import Player
 from kiosk.player.media import is_sha256  # the player's own module: loaded with Player
 from kiosk.reader import CardPresented, ReaderSupervisor, open_reader
 from kiosk.reader.events import ReaderEvent
-from kiosk.ui.screens import COVERS_MOVIE, ScreenContext, actions, chrome, render
+from kiosk.ui.screens import COVERS_MOVIE, ScreenContext, actions, card_read_mark, chrome, render
 from kiosk.ui.widgets import Target, hit
 
 if TYPE_CHECKING:
@@ -1016,8 +1016,9 @@ class App:
         # window's countdown must reach zero when the flow charges), and the two clocks differ after a suspend.
         flow_now = self.worker.service.now_ms() if self.worker is not None else now_ms
         targets = render(screen, surface, flow_now, ctx=ctx)
-        if time.monotonic() - self.detected_at < DETECTED_S:  # the card was just read: show it where it was
-            chrome.reader_pointer(surface, self.ctx.reader_position, screen.lang, now_ms, detected=True)
+        if time.monotonic() - self.detected_at < DETECTED_S:  # the card was just read: show it where it was,
+            # over a screen that keeps the reader's place clear (never over the receipt code or a QR code)
+            card_read_mark(surface, screen, self.ctx.reader_position, now_ms)
         self._targets = targets
         self._drawn = (snap, screen, targets)
 

@@ -25,8 +25,8 @@ from kiosk.ui.screens import points as points_screen  # use your points (issue #
 from kiosk.ui.screens.context import DEFAULT_RECEIPT_BASE, ProjectInfo, ScreenContext
 from kiosk.ui.widgets import THEME, Target, Theme
 
-__all__ = ["COVERS_MOVIE", "DEFAULT_RECEIPT_BASE", "RENDERERS", "ProjectInfo", "ScreenContext", "actions", "chrome",
-           "render"]
+__all__ = ["COVERS_MOVIE", "DEFAULT_RECEIPT_BASE", "RENDERERS", "ProjectInfo", "ScreenContext", "actions",
+           "card_read_mark", "chrome", "keeps_reader_clear", "render"]
 
 Renderer = Callable[..., list[Target]]
 
@@ -63,3 +63,25 @@ def render(data: flow.Screen, surface: pygame.Surface, now_ms: int, theme: Theme
         chrome.scrim(surface, theme)
     targets = RENDERERS[data.screen](data, surface.subsurface(area), now_ms, ctx or ScreenContext(), theme)
     return ui.on_screen(targets, area, surface.get_rect())
+
+
+def keeps_reader_clear(data: flow.Screen) -> bool:
+    """Whether ``data``'s screen waits for the card on our reader, or holds it there, and keeps the reader
+    pointer's place (``chrome.reader_pointer_rect``) clear of its text and buttons at every ``[reader] position``:
+    the loop, the tap-your-card screen and the charging screen. The green "card read" check is drawn only over
+    these. A screen that answers the card (the thank-you with its receipt code and QR, an error, my page, points)
+    is itself the answer, and the check would hide what it says; the picker and the amounts do not wait for it."""
+    if isinstance(data, flow.AttractScreen):
+        return data.reader_online
+    if isinstance(data, (flow.TapCardScreen, flow.ChargingScreen)):
+        return not data.on_terminal  # on a separate terminal the card goes there, and these screens use the place
+    return False
+
+
+def card_read_mark(surface: pygame.Surface, data: flow.Screen, position: str, now_ms: int,
+                   theme: Theme = THEME) -> pygame.Rect | None:
+    """The green "card read" check at the reader (the visual half of the gate's "pi"), drawn over ``data``'s
+    screen if it keeps the place clear (:func:`keeps_reader_clear`); returns where, or ``None`` when not drawn."""
+    if not keeps_reader_clear(data):
+        return None
+    return chrome.reader_pointer(surface, position, data.lang, now_ms, theme, detected=True)

@@ -28,10 +28,12 @@ def _header(data: ChooseAmountScreen | TapCardScreen, surface: pygame.Surface, c
     return [toggle]
 
 
-def _cancel(surface: pygame.Surface, lang: str, theme: Theme) -> Target:
+def _cancel(surface: pygame.Surface, lang: str, theme: Theme, pointer: pygame.Rect | None = None) -> Target:
     h = surface.get_height()
     rect = pygame.Rect(theme.px(surface, 0.05), 0, int(surface.get_width() * 0.22), theme.min_target(surface))
     rect.bottom = h - theme.px(surface, 0.05)
+    if pointer is not None and rect.colliderect(pointer):  # a reader at the bottom left: beside its place
+        rect.left = pointer.right + theme.px(surface, 0.03)
     return ui.button(surface, rect, chrome.tr(lang)("Cancel"), chrome.CANCEL, theme=theme,
                      size=theme.px(surface, 0.045))
 
@@ -78,8 +80,13 @@ def render_tap(data: TapCardScreen, surface: pygame.Surface, now_ms: int, ctx: S
     px = lambda f: theme.px(surface, f)  # noqa: E731
     targets = _header(data, surface, ctx, theme)
     left = int(w * 0.06)
+    # Our own reader takes the card: its pointer (then the green "card read" check) has a place the rest keeps
+    # clear of, at whichever edge [reader] position says.
+    pointer = None if data.on_terminal else chrome.reader_pointer_rect(surface, ctx.reader_position, data.lang, theme)
+    column = chrome.clear_of(pygame.Rect(left, int(h * 0.33), int(w * 0.6), px(0.4)), pointer, px(0.03))
+    left = column.left
     amount = ui.text(surface, yen(data.amount_yen), (left, int(h * 0.33)), px(0.15), theme.accent, bold=True)
-    box = pygame.Rect(left, amount.bottom + px(0.02), int(w * 0.6), px(0.2))
+    box = pygame.Rect(left, amount.bottom + px(0.02), int(w * 0.66) - left, px(0.2))
     if data.on_terminal:
         # The card is presented on the separate terminal; our reader only identifies the donor for points.
         chrome.fit_text(surface, _("To earn points, tap your card on this reader first"), box, px(0.055),
@@ -93,12 +100,15 @@ def render_tap(data: TapCardScreen, surface: pygame.Surface, now_ms: int, ctx: S
         chrome.fit_text(surface, _("Now tap your IC card on the reader"), box, px(0.065), theme.text, bold=True,
                         one_line_down_to=0.75)
         chrome.card_icon(surface, (int(w * 0.8), int(h * 0.5)), px(0.34), now_ms, theme)
-    pointer = None
     if not data.on_terminal:  # our own reader takes the card: point at it
         pointer = chrome.reader_pointer(surface, ctx.reader_position, data.lang, now_ms, theme)
+    cancel = _cancel(surface, data.lang, theme, pointer)
     if ctx.presets_yen:
         row = pygame.Rect(int(w * 0.36), h - px(0.05) - theme.min_target(surface), int(w * 0.6),
                           theme.min_target(surface))
+        if cancel.rect.right + px(0.03) > row.left:  # やめる moved right of a reader at the bottom left
+            row.width -= cancel.rect.right + px(0.03) - row.left
+            row.left = cancel.rect.right + px(0.03)
         if pointer is not None and pointer.colliderect(row):  # the amounts make room for the pointer
             if pointer.centerx > w // 2:
                 row.width = pointer.left - px(0.03) - row.left
@@ -106,5 +116,5 @@ def render_tap(data: TapCardScreen, surface: pygame.Surface, now_ms: int, ctx: S
                 row.width -= pointer.right + px(0.03) - row.left
                 row.left = pointer.right + px(0.03)
         targets += amount_buttons(surface, ctx.presets_yen, data.amount_yen, row, theme, label_frac=0.05)
-    targets.append(_cancel(surface, data.lang, theme))
+    targets.append(cancel)
     return targets

@@ -80,7 +80,11 @@ def render(data: AttractScreen, surface: pygame.Surface, now_ms: int, ctx: Scree
 
     pointer = chrome.reader_pointer_rect(surface, ctx.reader_position, data.lang, theme)
     if data.reader_online and pointer.colliderect(band):  # lay the band out around the reader pointer
-        if pointer.centerx > w // 2:
+        if pointer.left < w // 2 < pointer.right:  # a reader under the middle: the project keeps left of it
+            left.width = min(left.width, pointer.left - px(0.02) - left.left)
+            right.width -= max(0, pointer.right + px(0.02) - right.left)
+            right.left = max(right.left, pointer.right + px(0.02))
+        elif pointer.centerx > w // 2:
             right.width = pointer.left - px(0.02) - right.left
             if right.width < w * 0.25:  # too narrow for the invitation: give the project less room
                 right.left = pointer.left - px(0.02) - int(w * 0.27)

@@ -123,7 +123,10 @@ def render_express(data: ChargingScreen, surface: pygame.Surface, now_ms: int, c
     chrome.scrim(surface, theme, alpha=235)
     w, h = surface.get_size()
     px = lambda f: theme.px(surface, f)  # noqa: E731
-    head = pygame.Rect(int(w * 0.08), int(h * 0.17), int(w * 0.84), px(0.18))
+    # The green "card read" check may sit at the reader over this screen: its text and やめる keep clear.
+    pointer = chrome.reader_pointer_rect(surface, ctx.reader_position, data.lang, theme)
+    head = chrome.clear_of(pygame.Rect(int(w * 0.08), int(h * 0.17), int(w * 0.84), px(0.18)), pointer, px(0.02),
+                           centred=True)
     chrome.fit_text(surface, _("Keep your card on the reader"), head, px(0.1), theme.text, bold=True,
                     anchor="midtop", one_line_down_to=0.8)
     bar = countdown_rect(surface, theme)
@@ -133,16 +136,20 @@ def render_express(data: ChargingScreen, surface: pygame.Surface, now_ms: int, c
     if fill.width > 0:
         pygame.draw.rect(surface, theme.accent, fill, border_radius=bar.height // 2)
     pygame.draw.rect(surface, theme.text, bar, width=max(2, px(0.004)), border_radius=bar.height // 2)
-    how = pygame.Rect(int(w * 0.1), bar.bottom + px(0.05), int(w * 0.8), px(0.15))
+    how = chrome.clear_of(pygame.Rect(int(w * 0.1), bar.bottom + px(0.05), int(w * 0.8), px(0.15)), pointer, px(0.02),
+                          centred=True)
     chrome.fit_text(surface, _("To stop, lift your card or touch Cancel"), how, px(0.055), theme.text,
                     anchor="midtop")
     p = ctx.project(data.project)
-    line = pygame.Rect(int(w * 0.1), how.bottom + px(0.02), int(w * 0.8), px(0.1))
+    line = chrome.clear_of(pygame.Rect(int(w * 0.1), how.bottom + px(0.02), int(w * 0.8), px(0.1)), pointer, px(0.02),
+                           centred=True)
     chrome.fit_text(surface, f"{yen(data.amount_yen)}  {p.name(data.lang)}", line, px(0.05), theme.accent,
                     bold=True, anchor="midtop")
     targets = [chrome.lang_toggle(surface, data.lang, theme)]
     rect = pygame.Rect(0, 0, int(w * 0.3), theme.min_target(surface))
     rect.midbottom = (w // 2, h - px(0.04))
+    if rect.colliderect(pointer):  # a reader under the middle of the screen: やめる moves beside its place
+        rect.right = pointer.left - px(0.03)
     targets.append(ui.button(surface, rect, _("Cancel"), chrome.CANCEL, theme=theme, size=px(0.055)))
     return targets
 
@@ -158,11 +165,14 @@ def render(data: ChargingScreen, surface: pygame.Surface, now_ms: int, ctx: Scre
     w, h = surface.get_size()
     px = lambda f: theme.px(surface, f)  # noqa: E731
     spinner(surface, (w // 2, int(h * 0.3)), px(0.09), now_ms, theme)
-    box = pygame.Rect(int(w * 0.1), int(h * 0.46), int(w * 0.8), px(0.2))
+    pointer = chrome.reader_pointer_rect(surface, ctx.reader_position, data.lang, theme)  # the "card read" check
+    box = chrome.clear_of(pygame.Rect(int(w * 0.1), int(h * 0.46), int(w * 0.8), px(0.2)), pointer, px(0.02),
+                          centred=True)
     chrome.fit_text(surface, _("Processing… please keep your card still"), box, px(0.07), theme.text, bold=True,
                     anchor="midtop")
     p = ctx.project(data.project)
     line = f"{yen(data.amount_yen)}  {p.name(data.lang)}"
-    box = pygame.Rect(int(w * 0.1), int(h * 0.7), int(w * 0.8), px(0.15))
+    box = chrome.clear_of(pygame.Rect(int(w * 0.1), int(h * 0.7), int(w * 0.8), px(0.15)), pointer, px(0.02),
+                          centred=True)
     chrome.fit_text(surface, line, box, px(0.05), theme.accent, bold=True, anchor="midtop")
     return [chrome.lang_toggle(surface, data.lang, theme)]

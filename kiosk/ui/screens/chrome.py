@@ -254,6 +254,27 @@ def card_icon(surface: pygame.Surface, center: tuple[int, int], height: int, now
 READER_POSITIONS = ("below-right", "below-center", "below-left", "right", "left")
 
 
+def clear_of(rect: pygame.Rect, pointer: pygame.Rect | None, gap: int, *, centred: bool = False) -> pygame.Rect:
+    """``rect`` narrowed to keep clear of the reader pointer's place beside it (or ended above it, a pointer under
+    its middle), by ``gap``; unchanged where they do not meet. ``centred``: cut both sides alike, so text centred
+    in it stays centred on the screen."""
+    if pointer is None or not rect.colliderect(pointer):
+        return rect
+    r = rect.copy()
+    if pointer.left < r.centerx < pointer.right and pointer.top > r.top:  # under its middle: end above it
+        r.height = pointer.top - gap - r.top
+        return r
+    if centred:
+        cut = r.right - pointer.left + gap if pointer.centerx >= r.centerx else pointer.right + gap - r.left
+        return r.inflate(-2 * cut, 0)
+    if pointer.centerx >= r.centerx:
+        r.width = pointer.left - gap - r.left
+    else:
+        r.width -= pointer.right + gap - r.left
+        r.left = pointer.right + gap
+    return r
+
+
 def reader_pointer_rect(surface: pygame.Surface, position: str, lang: str, theme: Theme = THEME, *,
                         detected: bool = False) -> pygame.Rect:
     """Where :func:`reader_pointer` draws (so a screen can lay its text out around it)."""
@@ -265,7 +286,9 @@ def reader_pointer(surface: pygame.Surface, position: str, lang: str, now_ms: in
     """"ここにタッチ" and an arrow at the screen edge nearest the card reader (``reader.position``).
 
     ``detected`` turns it into a green check (the card
-    was just read: the visual half of the gate's "pi"). Returns the area drawn.
+    was just read: the visual half of the gate's "pi"), in exactly the pointer's place: a screen that keeps the
+    pointer's place clear keeps the check's clear too, and "読み取りました" is shrunk to the pointer's width
+    rather than the box grown over the screen (it hid the receipt code on the thank-you). Returns the area drawn.
 
     On a panel narrower than 3:2 it is drawn in the screens' layout area (:func:`kiosk.ui.widgets.layout_rect`),
     where the screen under it was laid out: the app draws the green check on the whole panel.
@@ -280,7 +303,7 @@ def reader_pointer(surface: pygame.Surface, position: str, lang: str, now_ms: in
     size = px(0.05)
     label = tr(lang)("Card read") if detected else tr(lang)("Touch here")
     f = ui.font(size, True)
-    tw, th = f.size(label)
+    tw, th = f.size(tr(lang)("Touch here"))  # the place is the pointer's, whichever is drawn
     arrow = px(0.07)
     bob = 0  # still: a moving arrow on the attract loop competes with the movie (and screens stay golden)
     box = pygame.Rect(0, 0, max(tw, arrow) + px(0.04), th + arrow + px(0.05))
@@ -296,7 +319,10 @@ def reader_pointer(surface: pygame.Surface, position: str, lang: str, now_ms: in
     colour = theme.ok if detected else theme.accent
     pygame.draw.rect(surface, theme.panel, box, border_radius=px(0.02))
     pygame.draw.rect(surface, colour, box, width=max(2, px(0.006)), border_radius=px(0.02))
-    ui.text(surface, label, (box.centerx, box.top + px(0.015)), size, colour, bold=True, anchor="midtop")
+    while size > px(0.03) and ui.font(size, True).size(label)[0] > box.width - px(0.02):
+        size -= 1  # "読み取りました" in the place of "ここにタッチ"
+    ui.text(surface, label, (box.centerx, box.top + px(0.015) + (th - ui.font(size, True).get_height()) // 2), size,
+            colour, bold=True, anchor="midtop")
     cx, top = box.centerx, box.top + px(0.02) + th
     if detected:
         r = arrow // 2
