@@ -878,7 +878,13 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
             # then cannot say how to reach the center (server_sync/center.py; imported here, as it imports us).
             from server_sync import center
             unset = who.is_admin and center.contact(engine) is None
-            return pages.staff_page("staff_dashboard.html", lang, d=d, kiosks=fleet, contact_unset=unset,
+            # Stored names and titles the kiosks would draw as empty boxes (glyphs.stored_undrawable): for staff the
+            # center's, for an editor their group's; the auditor changes nothing, so is not shown them.
+            tofu: list[dict[str, Any]] = []
+            if who.is_staff or (who.role == "editor" and who.group_id):
+                with engine.connect() as conn:
+                    tofu = glyphs.stored_undrawable(conn, None if who.is_staff else who.group_id)
+            return pages.staff_page("staff_dashboard.html", lang, d=d, kiosks=fleet, contact_unset=unset, tofu=tofu,
                                     group=group_names().get(who.group_id or "", ""), nav="dashboard",
                                     charts=public.dashboard_charts(engine, lang, None if whole else
                                                                    who.group_id or ""), **c)
