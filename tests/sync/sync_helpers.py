@@ -392,11 +392,20 @@ def editor_portal(tmp_path: Path, size: tuple[int, int]) -> PortalHandle:
     return p
 
 
+def staff_link(page: Any, href: str) -> None:
+    """Follow the staff menu's link to ``href`` as a person would: on a phone the menu is folded under 「メニュー」
+    (base.html), so they open it first; on a wide screen the links are in sight."""
+    summary = page.locator("header details.menu > summary")
+    if summary.is_visible() and not page.locator("header details.menu").evaluate("d => d.open"):
+        summary.click()
+    page.click(f"nav.staffnav a[href='{href}']")
+
+
 def movie_maker_page(browser: Any, url: str, size: tuple[int, int] = (390, 844)) -> Any:
     """``editor1`` signed in (:func:`staff_page`, a phone by default) and on the movie maker's page, as an editor gets
     there: from the dashboard's link."""
     page = staff_page(browser, url, "editor1", size=size)
-    page.click("a[href='/staff/movies']")
+    staff_link(page, "/staff/movies")
     page.wait_for_url("**/staff/movies")
     return page
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from photos import photo
-from sync_helpers import needs_chromium, staff_page
+from sync_helpers import needs_chromium, staff_link, staff_page
 
 LAPTOP, PHONE = (1280, 800), (390, 844)
 
@@ -35,7 +35,7 @@ def heic(path: Path) -> Path:
 def test_an_iphone_heic_photo_is_named_with_what_to_do(portal, browser, tmp_path, size):
     pics = [photo(tmp_path / f"p{i}.jpg", i) for i in range(3)]
     page = staff_page(browser, portal.url, "editor1", size=size)
-    page.click("a[href='/staff/movies']")
+    staff_link(page, "/staff/movies")
     page.wait_for_url("**/staff/movies")
     page.set_input_files("#f-photo0", str(pics[0]))
     page.set_input_files("#f-photo1", str(heic(tmp_path / "IMG_0412.HEIC")))
@@ -54,7 +54,7 @@ def test_an_iphone_heic_photo_is_named_with_what_to_do(portal, browser, tmp_path
 def test_after_publishing_the_editor_is_told_how_the_movie_reaches_the_kiosks(portal, browser, tmp_path):
     pics = [photo(tmp_path / f"p{i}.jpg", i) for i in range(3)]
     page = staff_page(browser, portal.url, "editor1", size=PHONE)
-    page.click("a[href='/staff/movies']")
+    staff_link(page, "/staff/movies")
     page.wait_for_url("**/staff/movies")
     for i, caption in enumerate(["畑で野菜を育てました", "子どもたちと一緒に収穫", "ありがとうございました"]):
         page.set_input_files(f"#f-photo{i}", str(pics[i]))
@@ -71,7 +71,7 @@ def test_after_publishing_the_editor_is_told_how_the_movie_reaches_the_kiosks(po
     assert "まだ端末では流れていません" in notice and "職員にお知らせください" in notice
     hint = page.locator("p.hint").inner_text()
     assert "端末で流れます" in hint and "職員にお知らせください" in hint
-    page.click("a[href='/staff/movies']")
+    staff_link(page, "/staff/movies")
     page.wait_for_url("**/staff/movies")
     assert page.locator(f"tr[data-movie='{job}'] td").nth(1).inner_text() == "公開済み"
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE[0]

@@ -25,6 +25,7 @@ from sync_helpers import (
     needs_chromium,
     screen_capture,
     sim_line,
+    staff_link,
     staff_page,
     start_kiosk,
     stop_kiosk,
@@ -77,7 +78,7 @@ def test_an_editor_makes_a_movie_staff_play_it_on_a_real_kiosk_and_a_gift_there_
 
         # --- the group editor: six photos with captions; two bad ones first ------------------------------
         editor = staff_page(browser, url, "editor1")
-        editor.click("a[href='/staff/movies']")
+        staff_link(editor, "/staff/movies")
         editor.wait_for_url("**/staff/movies")
         editor.select_option("#f-project", "kodomo-shokudo")
         for i in range(6):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from photos import photo
-from sync_helpers import PASSWORD, movie_maker_page, needs_chromium
+from sync_helpers import PASSWORD, movie_maker_page, needs_chromium, staff_link
 
 from server_sync import movies
 
@@ -120,7 +120,7 @@ def test_without_a_script_a_too_long_caption_comes_back_with_a_message_and_the_t
 
 
 def make_movie(page, pics: list[Path], name: str) -> str:
-    page.click("a[href='/staff/movies']")
+    staff_link(page, "/staff/movies")
     page.wait_for_url("**/staff/movies")
     choose(page, pics, CAPTIONS)
     page.fill("#f-name", name)

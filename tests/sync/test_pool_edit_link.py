@@ -34,7 +34,7 @@ MIDORI = {"id": "midori", "sponsor": "みどり銀行", "sponsor_en": "", "funde
           "per_kiosk_yen": 3000, "areas": [], "start": None, "end": None}
 FIELDS = ("id", "sponsor", "sponsor_en", "funded_yen", "yen_per_point", "per_kiosk_yen", "start", "end")
 EDITING_JA = ("基金 shoutenkai を変更しています。いま保存されている内容を下に入れてあります。"
-              "変えたいところだけ直して、「保存してキオスクに配信する」を押してください。")
+              "変えたいところだけ直して、「保存して端末に配信する」を押してください。")
 MISSING_JA = ("nanohana というIDの基金はないので、変更するものがありません。基金を変更するときは、"
               "上の一覧でその基金の「変更する」を押してください。下のフォームは新しい基金の追加になっています。")
 OTHER_ID_JA = "このフォームは基金 shoutenkai の変更なので、IDはここでは変えられません。何も保存していません。"

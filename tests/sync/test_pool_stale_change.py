@@ -32,9 +32,9 @@ CATALOG = {"groups": [{"id": "group-a", "name": "Aの会", "contact": "a@example
            "projects": [{"id": "kodomo", "group_id": "group-a", "title": "こども食堂", "area": "children",
                          "goal_yen": 5000}]}
 CHANGED_JA = ("このページを開いたあとに、ほかの人が基金 shoutenkai を変更しました。"
-              "何も保存していません（キオスクへの配信もしていません）。"
+              "何も保存していません（端末への配信もしていません）。"
               "いま保存されている内容を下の表で確かめてください。あなたの入力はフォームに残っています。"
-              "その内容でよければ、もう一度「保存してキオスクに配信する」を押してください。")
+              "その内容でよければ、もう一度「保存して端末に配信する」を押してください。")
 ADDED_JA = "このページを開いたあとに、ほかの人が基金 shoutenkai を追加しました。何も保存していません"
 CHANGED_EN = "Someone else changed the pool shoutenkai after you opened this page. Nothing was saved"
 POOL = {"id": "shoutenkai", "sponsor": "駅前商店会", "sponsor_en": "", "funded_yen": 10000, "yen_per_point": 1,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 from photos import photo
-from sync_helpers import PASSWORD, needs_chromium, staff_page
+from sync_helpers import PASSWORD, needs_chromium, staff_link, staff_page
 
 from server_sync.staff import add_user
 
@@ -34,7 +34,7 @@ def test_a_photo_too_large_says_how_to_make_it_smaller(portal, browser, tmp_path
         f.write(photo(tmp_path / "p.jpg", 1, size=(400, 300)).read_bytes())
         f.truncate(26 * 1024 * 1024)
     page = staff_page(browser, portal.url, "editor1", PASSWORD, size=PHONE)
-    page.click("a[href='/staff/movies']")
+    staff_link(page, "/staff/movies")
     page.wait_for_url("**/staff/movies")
     page.set_input_files("#f-photo1", str(big))
     page.click("#movie-send")
@@ -54,7 +54,7 @@ def test_a_photo_too_large_says_how_to_make_it_smaller(portal, browser, tmp_path
 
 def test_the_projects_page_tells_an_editor_that_the_center_staff_bring_changes_to_the_kiosks(portal, browser):
     page = staff_page(browser, portal.url, "editor1", PASSWORD, size=PHONE)
-    page.click("a[href='/staff/projects']")
+    staff_link(page, "/staff/projects")
     page.wait_for_url("**/staff/projects")
     said = page.locator("main").inner_text()
     assert "変更は、センターの職員がプレイリストを次に公開したときに端末へ届きます。" in said, said

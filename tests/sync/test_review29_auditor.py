@@ -175,6 +175,7 @@ def test_in_chromium_an_administrator_adds_an_auditor_who_sees_only_the_figures(
     assert [h for h in links if not h.startswith("/staff/lang")] == [
         "/staff", "/staff/reconciliation", "/staff/donations.csv", "/staff/points-report", "/staff/password"]
     assert "監査（見るだけ）" in page.inner_text("p.who")
+    page.click("header summary")  # on a phone the staff menu opens under 「メニュー」 (base.html)
     page.click("nav.staffnav a[href='/staff/reconciliation']")
     page.wait_for_url("**/staff/reconciliation")
     assert page.locator("#import").count() == 0

@@ -128,6 +128,7 @@ def test_in_chromium_a_volunteer_changes_the_password_they_were_given_and_signs_
     elsewhere, _ = staff_session(url, "ed")
     page = staff_page(browser, url, "ed")
     assert page.inner_text("header h1") == "団体の編集ページ"  # a volunteer, not 「ポータル職員」
+    page.click("header summary")  # on a phone the staff menu opens under 「メニュー」 (base.html)
     page.click("#own-password")
     page.wait_for_url("**/staff/password")
     page.fill("#f-current", "not my password")
@@ -152,6 +153,7 @@ def test_in_chromium_a_volunteer_changes_the_password_they_were_given_and_signs_
     assert not _signed_in(elsewhere, url)
     page.goto(url + "/staff")
     assert page.url.endswith("/staff")  # still signed in here
+    page.click("header summary")
     page.click("nav.staffnav form button")  # ログアウト
     page.wait_for_url("**/staff/login*")
     assert page.inner_text("#signed-out") == "ログアウトしました。"
@@ -163,5 +165,5 @@ def test_in_chromium_a_volunteer_changes_the_password_they_were_given_and_signs_
     page.wait_for_url("**/staff")
     auditor = staff_page(browser, url, "kansa")
     assert auditor.inner_text("header h1") == "監査用ページ（見るだけ）"
-    assert auditor.locator("#own-password").inner_text() == "パスワードを変える"
+    assert auditor.locator("#own-password").text_content() == "パスワードを変える"  # in the folded menu
     assert staff_page(browser, url, "staff1").inner_text("header h1") == "ポータル職員"

@@ -192,6 +192,7 @@ def test_signing_out_in_another_tab_while_a_video_converts_tells_the_uploader_in
         # The same browser, another tab: the staff member signs out there.
         other = context.new_page()
         other.goto(center.url + "/staff")
+        other.click("header summary")  # on a phone the staff menu opens under 「メニュー」 (base.html)
         other.click("form[action='/staff/logout'] button")
         other.wait_for_url("**/staff/login?out=1")
         text = page.locator("#u-text.bad")
