@@ -47,7 +47,6 @@ PHOTO_LIMIT = 25 * 1024 * 1024
 """One photo at most (a phone's JPEG is 2–8 MB)."""
 FORM_LIMIT = MAX_PHOTOS * PHOTO_LIMIT + 256 * 1024
 MAX_CAPTION = 60
-MAX_SIDE = 8192  # shown in the message; the renderer's check_photo enforces it
 CHECK_TIMEOUT_S = 120
 PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp")
 
@@ -59,8 +58,14 @@ TOO_LARGE_FILE = N_("Photo %(n)s is too large: at most %(mb)s MB a photo. Make i
                      "choose that.")
 TOO_LARGE_ALL = N_("The photos are too large together: at most %(mb)s MB a photo.")
 NOT_IMAGE = N_("Photo %(n)s is not a photo the portal can read. Choose a JPEG, PNG or WebP picture.")
-TOO_MANY_PIXELS = N_("Photo %(n)s is too big (%(w)s × %(h)s pixels): at most %(max)s pixels a side. "
-                     "Make it smaller on the phone or PC and choose it again.")
+TOO_MANY_PIXELS = N_("Photo %(n)s has too many pixels (%(w)s × %(h)s, about %(mp)s MP): at most about %(max)s MP "
+                     "(megapixels) a photo. On a phone, show the photo on the screen, take a screenshot and choose "
+                     "that; on a PC, open it in Paint (or another picture program), make it smaller and save it as "
+                     "a JPEG. For the next photos, a smaller photo size (fewer MP) in the camera's settings makes "
+                     "them fit.")
+"""The renderer's pixel limit (kiosk/player/moviemaker.py: about 210 MP for a phone's JPEG, which it decodes scaled
+down; about 52 MP for a PNG, a WebP or a progressive JPEG, decoded whole), which the checker answers with. In
+megapixels, the number a phone's camera settings show ("50 MP", "12 MP")."""
 TOO_THIN = N_("Photo %(n)s is too long and thin (%(w)s × %(h)s pixels): its long side may be at most %(max)s times "
               "its short side. Crop it on the phone or PC and choose it again.")
 CORRUPT = N_("Photo %(n)s is damaged and cannot be read. Check that it opens on the phone or PC, then choose it again "
@@ -316,7 +321,8 @@ def check_photos(paths: dict[int, Path]) -> dict[str, tuple[str, dict[str, Any]]
         n = slot + 1
         if a["error"] == "too_large":
             errors[f"photo{slot}"] = (TOO_MANY_PIXELS, {"n": n, "w": f"{a['width']:,}", "h": f"{a['height']:,}",
-                                                        "max": f"{MAX_SIDE:,}"})
+                                                        "mp": f"{a['width'] * a['height'] / 1e6:,.0f}",
+                                                        "max": f"{a['max_pixels'] / 1e6:,.0f}"})
         elif a["error"] == "too_thin":  # scaled to cover the frame, a thin strip would take gigabytes
             errors[f"photo{slot}"] = (TOO_THIN, {"n": n, "w": f"{a['width']:,}", "h": f"{a['height']:,}",
                                                  "max": a["max"]})

@@ -46,16 +46,28 @@ FADE_S = 0.5
 """Cross-fade between two parts (inside the later part's time, so the length is exact)."""
 ZOOM = 1.12
 """How far the pan and zoom moves in: gentle, so a face is never cut off."""
-MAX_SIDE = 8192
-MAX_PIXELS = 50_000_000
-"""Larger photos are refused before decoding (a 10,000-pixel-wide photo, a decompression bomb)."""
+MAX_PIXELS = 210_000_000
+"""A JPEG photo may have this many pixels (a 200-megapixel phone's 16,320 × 12,240 photo); more is refused
+from its header, before any pixel is decoded (a decompression bomb: a small file that claims 50,000 × 50,000).
+A JPEG is decoded scaled down by libjpeg itself (:meth:`PIL.Image.Image.draft`, DCT scaling: 1/2, 1/4 or 1/8 a
+side), so memory follows the movie's size, not the photo's: checking an 8,160 × 6,144 photo (a 50-megapixel
+phone's) takes about 7 MB, a 12,000 × 9,000 one 14 MB, a 16,320 × 12,240 one 25 MB; making the movie's
+picture of each 88, 59 and 87 MB (peak RSS of a child; docs/portal.md). Pillow's own guard
+(``Image.MAX_IMAGE_PIXELS``) is set to this limit in both the check and the render."""
+MAX_PIXELS_WHOLE = 52_000_000
+"""A photo that has to be decoded whole first, a PNG, a WebP or a progressive JPEG (libjpeg keeps a
+progressive JPEG's every coefficient, 3–6 bytes a pixel, at any scale), may have this many pixels (a
+50-megapixel phone's 8,160 × 6,144 = 50.1 million): about 150–400 MB to decode. A phone's camera writes
+baseline JPEGs; a PNG this large is a scan or an export, and saving it as a JPEG is the way out the message
+gives."""
 MAX_ASPECT = 10
 """A photo's long side is at most this many times its short side (a phone's panorama is 3–8:1, a phone's
 screen 2.2:1). Each photo is scaled to *cover* the frame, so the thinner it is the larger it grows: at 10:1 a
 tall strip covers a 1080p frame at 2,150 × 21,500 pixels (185 MB in Pillow's RGB), no more than decoding the
-largest photo allowed (8,000 × 6,000: 190 MB) takes; an 8,000 × 4 strip would grow to 2.4 million × 1,210
-pixels (12 GB). :func:`check_photo` refuses thinner photos, and :func:`_load_cover` crops one it is given
-anyway."""
+largest photo decoded whole (52 million pixels: 210 MB) takes; the widest JPEG allowed (45,800 × 4,580) is
+decoded at half size (22,900 × 2,290: 210 MB, 364 MB at the peak of making its picture); an 8,000 × 4 strip
+would grow to 2.4 million × 1,210 pixels (12 GB). :func:`check_photo` refuses thinner photos, and
+:func:`_load_cover` crops one it is given anyway."""
 BACKGROUND = (255, 255, 255)
 """What a photo's transparent parts are shown on: white, as a browser shows a PNG or a WebP on a page and a
 drawing program on its canvas, where a logo or an illustration "with a transparent background" was drawn
@@ -143,9 +155,23 @@ def ken_burns(u: float, index: int, src: tuple[int, int], out: tuple[int, int]) 
 
 # --- photos ---------------------------------------------------------------------------------------------
 
+def pixel_limit(im: Any) -> int:
+    """How many pixels ``im`` (opened, not decoded) may have: :data:`MAX_PIXELS` for a JPEG that libjpeg can
+    decode scaled down, :data:`MAX_PIXELS_WHOLE` for anything decoded whole first."""
+    scalable = im.format in ("JPEG", "MPO") and not im.info.get("progressive")
+    return MAX_PIXELS if scalable else MAX_PIXELS_WHOLE
+
+
+def _too_large(w: int, h: int, limit: int) -> PhotoError:
+    return PhotoError("too_large", f"{w}×{h} pixels is over {limit:,} pixels for this kind of photo", width=w,
+                      height=h, max_pixels=limit)
+
+
 def check_photo(path: Path) -> tuple[int, int]:
     """The photo's upright size, or :class:`PhotoError`. Reads the header first (size limits before any
-    decoding), then decodes it whole, so a truncated or damaged file is refused here, not mid-render."""
+    decoding), then decodes it whole, so a truncated or damaged file is refused here, not mid-render. A JPEG is
+    decoded at 1/8 of its size a side: libjpeg still reads every byte of it (a damaged one fails the same), in a
+    64th of the memory (:data:`MAX_PIXELS`)."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -154,40 +180,65 @@ def check_photo(path: Path) -> tuple[int, int]:
             if im.format not in PHOTO_FORMATS:
                 raise PhotoError("not_image", f"format {im.format} is not JPEG, PNG or WebP", format=im.format)
             w, h = im.size
-            if w > MAX_SIDE or h > MAX_SIDE or w * h > MAX_PIXELS:
-                raise PhotoError("too_large", f"{w}×{h} pixels is over {MAX_SIDE} a side or {MAX_PIXELS} in all",
-                                 width=w, height=h)
+            limit = pixel_limit(im)
+            if w * h > limit:
+                raise _too_large(w, h, limit)
             if max(w, h) > MAX_ASPECT * min(w, h):
                 raise PhotoError("too_thin", f"{w}×{h} pixels is thinner than {MAX_ASPECT}:1", width=w, height=h,
                                  max=MAX_ASPECT)
             im.seek(0)  # an MPO's primary image, not its preview
+            im.draft(im.mode, (1, 1))  # a JPEG: the smallest scale, 1/8 a side (PNG and WebP ignore it)
             im.load()
             upright = ImageOps.exif_transpose(im)
-            return upright.size
+            return (h, w) if upright.size != im.size else (w, h)  # the full size, turned as EXIF says
     except PhotoError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:  # over twice MAX_PIXELS: Pillow refuses it at open, undecoded
+        raise _claimed_too_large(path, exc) from None
+    except UnidentifiedImageError as exc:
         raise PhotoError("not_image", str(exc)) from None
     except (OSError, SyntaxError, ValueError) as exc:  # truncated data, a broken header or chunk
         raise PhotoError("corrupt", str(exc)) from None
+
+
+def _claimed_too_large(path: Path, bomb: Exception) -> PhotoError:
+    """``too_large`` with the size the file's header claims, for the editor's message: read with Pillow's guard
+    off for just this open, which reads the header and decodes nothing."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        with Image.open(path) as im:
+            return _too_large(im.width, im.height, pixel_limit(im))
+    except Exception:  # noqa: BLE001 - whatever it claims, it is not a photo to use
+        return PhotoError("not_image", str(bomb))
+    finally:
+        Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 
 def _load_cover(path: Path, out: tuple[int, int]) -> Any:
     """The photo upright, RGB, scaled once to cover ``out`` × ZOOM (the pan and zoom never upscales)."""
     from PIL import Image, ImageOps
 
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow's guard at the check's limit (its default would refuse 200 MP)
     with Image.open(path) as im:
+        if im.width * im.height > pixel_limit(im):  # check_photo refuses it: never decoded, even if given
+            raise _too_large(im.width, im.height, pixel_limit(im))
         im.seek(0)  # an MPO's primary image, not its preview
         im.draft("RGB", (int(out[0] * ZOOM), int(out[1] * ZOOM)))  # JPEG: decode at a reduced size when large
-        img = opaque_rgb(ImageOps.exif_transpose(im))
-    w, h = img.size  # a strip thinner than MAX_ASPECT (check_photo refuses one): its middle, not gigabytes
-    if w > MAX_ASPECT * h:
-        img = img.crop(((w - MAX_ASPECT * h) // 2, 0, (w - MAX_ASPECT * h) // 2 + MAX_ASPECT * h, h))
-    elif h > MAX_ASPECT * w:
-        img = img.crop((0, (h - MAX_ASPECT * w) // 2, w, (h - MAX_ASPECT * w) // 2 + MAX_ASPECT * w))
-    s = max(out[0] * ZOOM / img.width, out[1] * ZOOM / img.height)
-    size = (max(1, math.ceil(img.width * s)), max(1, math.ceil(img.height * s)))
-    return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        im.load()
+        # No copies of the decoded photo, the largest picture held (a 200 MP JPEG decoded at 1/4: 4,080 × 3,060):
+        # turned in place, and used as it is when it is RGB already.
+        ImageOps.exif_transpose(im, in_place=True)
+        img = im if im.mode == "RGB" and "transparency" not in im.info else opaque_rgb(im)
+        w, h = img.size  # a strip thinner than MAX_ASPECT (check_photo refuses one): its middle, not gigabytes
+        if w > MAX_ASPECT * h:
+            img = img.crop(((w - MAX_ASPECT * h) // 2, 0, (w - MAX_ASPECT * h) // 2 + MAX_ASPECT * h, h))
+        elif h > MAX_ASPECT * w:
+            img = img.crop((0, (h - MAX_ASPECT * w) // 2, w, (h - MAX_ASPECT * w) // 2 + MAX_ASPECT * w))
+        s = max(out[0] * ZOOM / img.width, out[1] * ZOOM / img.height)
+        size = (max(1, math.ceil(img.width * s)), max(1, math.ceil(img.height * s)))
+        return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)  # a new image: ``im`` may close
 
 
 def opaque_rgb(img: Any) -> Any:

@@ -167,7 +167,7 @@ def test_bad_photos_are_refused_with_their_reason_before_any_render(tmp_path):
     got = [json.loads(line) for line in r.stdout.splitlines()]
     assert got[0] == {"ok": True, "width": 1200, "height": 900}
     assert got[1] == {"ok": True, "width": 900, "height": 1200}
-    assert got[2]["error"] == "too_large" and (got[2]["width"], got[2]["height"]) == (10_000, 120)
+    assert got[2]["error"] == "too_thin" and (got[2]["width"], got[2]["height"]) == (10_000, 120)  # 1.2 MP: not large
     assert got[3]["error"] == "corrupt"
     assert got[4]["error"] == "not_image" and got[5]["error"] == "not_image"
 

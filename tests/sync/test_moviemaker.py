@@ -192,13 +192,14 @@ def test_every_bad_upload_gets_its_message_and_leaves_nothing(op, tmp_path, lang
     assert errs == {"photo1": want % 2, "photo2": want % 3}
     nothing_left(op, spool)
 
-    # A 10,000-pixel-wide photo: refused from its header, before it is decoded.
+    # A 10,000-pixel-wide photo: refused from its header, before it is decoded, for its shape (2 million pixels
+    # are not too many: a photo over the pixel limit is tests/sync/test_s34h15_big_phone_photos.py's).
     wide = photo(tmp_path / "wide.png", 5, size=(10_000, 200), fmt="PNG")
     assert refused({"photo0": good[0], "photo1": good[1], "photo3": wide}) == {"photo3": (
-        "写真4が大きすぎます（10,000 × 200 ピクセル）。1辺8,192ピクセルまでです。"
-        "スマートフォンやパソコンで小さくしてから、もう一度選んでください。"
-        if ja else "Photo 4 is too big (10,000 × 200 pixels): at most 8,192 pixels a side. Make it smaller on the "
-                   "phone or PC and choose it again.")}
+        "写真4は細長すぎます（10,000 × 200 ピクセル）。長い辺は短い辺の10倍までです。"
+        "スマートフォンやパソコンで切り抜いてから、もう一度選んでください。"
+        if ja else "Photo 4 is too long and thin (10,000 × 200 pixels): its long side may be at most 10 times its "
+                   "short side. Crop it on the phone or PC and choose it again.")}
     nothing_left(op, spool)
 
     # A long thin strip (a banner, a scrolled screenshot): small enough, but scaled to cover the frame it would

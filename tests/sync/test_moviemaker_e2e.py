@@ -94,7 +94,7 @@ def test_an_editor_makes_a_movie_staff_play_it_on_a_real_kiosk_and_a_gift_there_
         editor.click("#movie-send")
         editor.wait_for_selector("p.err[data-for=photo3]")
         refused = editor.locator("p.err[data-for=photo3]").inner_text()
-        assert refused.startswith("写真4が大きすぎます（10,000 × 300 ピクセル）")
+        assert refused.startswith("写真4は細長すぎます（10,000 × 300 ピクセル）")
         assert editor.locator("p.err").count() == 1
         assert editor.evaluate("document.getElementById('f-photo0').files.length") == 1  # nothing chosen is lost
         assert editor.input_value("#f-caption3") == CAPTIONS[3]
