@@ -621,6 +621,25 @@ def already_published(current: dict[str, Any] | None, target: str, by: str, item
     return mine.get("playlist") == now.get("playlist") and mine.get("slides") == now.get("slides")
 
 
+LIST_MISSING = N_("The form arrived without its list of activities (the page may not have loaded completely, or "
+                  "sending it was cut off), so nothing was saved or published. The activities in force now are "
+                  "shown below: make your change again.")
+"""A volunteer or point-rules form with no activity rows at all, not even the empty ones the page always has: a
+page cut off while loading or sending, or a script. Read as "no activities", it would take every kiosk's list away
+(the kiosks' staff menu then records no volunteer points), so it is refused and nothing is published."""
+
+
+def removes_every_activity(engine: Engine, acts: list[dict[str, Any]]) -> bool:
+    """Whether publishing ``acts`` takes away every activity the kiosks have from the portal now: none sent where
+    the version for all kiosks has some. Staff who emptied every row are asked first (the page's "remove them all"
+    question) rather than every kiosk's list being wiped by one press."""
+    if acts:
+        return False
+    with engine.connect() as conn:
+        cur = configstore.current(conn, target="all")
+    return bool(cur and cur["config"].get("activities"))
+
+
 def check_activities(form: dict[str, list[str]]) -> tuple[list[dict[str, Any]], Errors]:
     e: Errors = {}
     out: list[dict[str, Any]] = []
@@ -632,12 +651,14 @@ def check_activities(form: dict[str, list[str]]) -> tuple[list[dict[str, Any]], 
             continue
         aid = _slug(form, p + "id", e)
         title = _text(form, p + "title", e, required=True, required_msg=N_("Enter the activity's name."))
+        title_en = _text(form, p + "title_en", e)
+        for name, text in ((p + "title", title), (p + "title_en", title_en)):  # the kiosks' staff menu draws both
+            _drawable(text, name, e, SLIDE_GLYPHS)
         pts = _int(form, p + "points", e, 1, 10_000, N_("Enter a number from %(lo)s to %(hi)s."))
         mx = _int(form, p + "max_points", e, 1, 10_000, N_("Enter a number from %(lo)s to %(hi)s."))
         if pts and mx and pts > mx:
             e[p + "max_points"] = (N_("The most points must be at least the usual points."), {})
-        out.append({"id": aid, "title": title, "title_en": _text(form, p + "title_en", e), "points": pts or 1,
-                    "max_points": mx or 1})
+        out.append({"id": aid, "title": title, "title_en": title_en, "points": pts or 1, "max_points": mx or 1})
     ids = [a["id"] for a in out]
     for n, a in enumerate(out):
         if ids.count(a["id"]) > 1:
@@ -1538,10 +1559,12 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
 
     # --- volunteer activities and points -------------------------------------------------------------
     def volunteer_page(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]] | None = None,
-                       errors: Errors | None = None, notice: str = "", changed: bool = False) -> str:
+                       errors: Errors | None = None, notice: str = "", changed: bool = False,
+                       confirm_empty: bool = False) -> str:
         """The activities form: what all kiosks run, or ``form`` as sent (with ``errors``). It carries the version
         of all kiosks it was made from (hidden ``base``), so a publish after a colleague changed the activities
-        is caught (``changed``: the page shows the newest activities and says so)."""
+        is caught (``changed``: the page shows the newest activities and says so). ``confirm_empty``: every row
+        was emptied; the page asks whether to take every activity away from the kiosks (its own small form)."""
         with engine.connect() as conn:
             cur = configstore.current(conn, target="all")
         base = _one(form, "base") if form is not None else str(cur["version"] if cur else 0)
@@ -1553,7 +1576,7 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
         n = sum(1 for k in form if re.fullmatch(r"a\d+_id", k))
         return pages.staff_page("staff_volunteer.html", lang, form=form, errors=tr(lang, errors or {}),
                                 rows=range(n + BLANK_ROWS), grants=queries.points_grants(engine), notice=notice,
-                                base=base, changed=changed, nav="volunteer", **c)
+                                base=base, changed=changed, confirm_empty=confirm_empty, nav="volunteer", **c)
 
     @app.get("/staff/volunteer", response_class=HTMLResponse, tags=["staff"])
     def volunteer(request: Request) -> Response:
@@ -1562,8 +1585,13 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
     @app.post("/staff/volunteer", response_class=HTMLResponse, tags=["staff"])
     async def volunteer_publish(request: Request) -> Response:
         def handle(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
+            if "a0_id" not in form:  # no rows at all (the page always sends some): a cut-off form, never "none"
+                return volunteer_page(who, lang, c, errors={"activities": (LIST_MISSING, {})})
             acts, e = check_activities(form)
             base = decimal(_one(form, "base"))  # the version the page showed (none: a form of older pages)
+            if not e and _one(form, "confirm_empty") != "1" and removes_every_activity(engine, acts):
+                # Every row emptied: asked first, as one press would take the list away from every kiosk.
+                return html(volunteer_page(who, lang, c, form, confirm_empty=True))
             if not e:
                 try:
                     # Every target, so a kiosk group's own playlist is not replaced by the all-kiosks one.

@@ -37,7 +37,21 @@ from server_sync.catalog import AREAS
 from server_sync.db import entries
 from server_sync.errors import PortalError
 from server_sync.i18n import N_
-from server_sync.operator import BLANK_ROWS, Errors, StaffUI, _date, _int, _one, _slug, _text, tr
+from server_sync.operator import (
+    BLANK_ROWS,
+    LIST_MISSING,
+    SLIDE_GLYPHS,
+    Errors,
+    StaffUI,
+    _date,
+    _drawable,
+    _int,
+    _one,
+    _slug,
+    _text,
+    removes_every_activity,
+    tr,
+)
 from server_sync.policy import TZ
 from server_sync.wire import csvsafe
 from server_sync.wire.configdoc import ConfigDocError
@@ -180,6 +194,8 @@ def check_pool(form: dict[str, list[str]]) -> tuple[dict[str, Any], Errors]:
         "per_kiosk_yen": _int(form, "per_kiosk_yen", e, 1, 10**9, N_("Enter a number from %(lo)s to %(hi)s.")),
         "areas": [a for a in form.get("areas", []) if a in AREAS],
     }
+    for name in ("sponsor", "sponsor_en"):  # the kiosks' points exchange screen draws both (the group form's check)
+        _drawable(v[name], name, e, SLIDE_GLYPHS)
     start, end = _date(form, "start", e), _date(form, "end", e)
     if start and end and end < start:
         e["end"] = (N_("The last day is before the first."), {})
@@ -319,10 +335,13 @@ def check_rules(form: dict[str, list[str]]) -> tuple[int | None, list[dict[str, 
             continue
         aid = _slug(form, p + "id", e)
         title = _text(form, p + "title", e, required=True, required_msg=N_("Enter the activity's name."))
+        title_en = _text(form, p + "title_en", e)
+        for name, text in ((p + "title", title), (p + "title_en", title_en)):  # the kiosks' staff menu draws both
+            _drawable(text, name, e, SLIDE_GLYPHS)  # (the descriptions only the public web page shows)
         pts = _int(form, p + "points", e, 1, 10_000, N_("Enter a number from %(lo)s to %(hi)s."))
         desc = _text(form, p + "description", e, required=True, max_len=1000,
                      required_msg=N_("Say in a sentence what a volunteer does for these points."))
-        out.append({"id": aid, "title": title, "title_en": _text(form, p + "title_en", e), "points": pts or 1,
+        out.append({"id": aid, "title": title, "title_en": title_en, "points": pts or 1,
                     "description": desc, "description_en": _text(form, p + "description_en", e, max_len=1000)})
     ids = [a["id"] for a in out]
     for n, a in enumerate(out):
@@ -335,10 +354,12 @@ def install(app: FastAPI, engine: Engine) -> None:
     ui: StaffUI = app.state.staff_ui
 
     def rules_page(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]] | None = None,
-                   errors: Errors | None = None, notice: str = "", changed: bool = False) -> str:
+                   errors: Errors | None = None, notice: str = "", changed: bool = False,
+                   confirm_empty: bool = False) -> str:
         """The rules form: the rules in force, or ``form`` as sent (with ``errors``). It carries the version it
         was made from (hidden ``base``), so a save after a colleague's is caught (``changed``: the page shows
-        the rules in force now and says so)."""
+        the rules in force now and says so). ``confirm_empty``: every activity row was emptied; the page asks
+        whether to take every activity away from the kiosks (its own small form)."""
         with engine.connect() as conn:
             cur = pointrules.current(conn)
             versions = pointrules.history(conn)
@@ -351,7 +372,7 @@ def install(app: FastAPI, engine: Engine) -> None:
         n = sum(1 for k in form if re.fullmatch(r"r\d+_id", k))
         return pages.staff_page("staff_point_rules.html", lang, form=form, errors=tr(lang, errors or {}),
                                 rows=range(n + BLANK_ROWS), current=cur, versions=versions, notice=notice,
-                                base=base, changed=changed, nav="point_rules", **c)
+                                base=base, changed=changed, confirm_empty=confirm_empty, nav="point_rules", **c)
 
     def notice_of(request: Request, lang: str) -> str:
         key = request.query_params.get("done", "")
@@ -364,8 +385,13 @@ def install(app: FastAPI, engine: Engine) -> None:
     @app.post("/staff/point-rules", response_class=HTMLResponse, tags=["staff"])
     async def point_rules_save(request: Request) -> Response:
         def handle(who: staff.Who, lang: str, c: dict[str, Any], form: dict[str, list[str]]) -> Response | str:
+            if "r0_id" not in form:  # no activity rows at all (the page always sends some): a cut-off form
+                return rules_page(who, lang, c, errors={"rules": (LIST_MISSING, {})})
             rate, acts, e = check_rules(form)
             base = decimal(_one(form, "base"))  # the version the page showed (none: a form of older pages)
+            if not e and _one(form, "confirm_empty") != "1" and removes_every_activity(engine, acts):
+                # Every activity row emptied: asked first, as one save would take the list away from every kiosk.
+                return ui.html(rules_page(who, lang, c, form, confirm_empty=True))
             if not e and rate is not None:
                 try:
                     pointrules.save(engine, rate, acts, by=who.name, base_version=base)
