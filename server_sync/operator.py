@@ -257,19 +257,86 @@ def config_words(applied: int, current: int, refused: dict[str, Any] | None = No
                "switch it."), {}), "other"
 
 
+def clock_label(synced: bool | None, skew_ms: int | None) -> Words | None:
+    """The kiosks page's short clock label, in bold above :func:`clock_words`' sentence (a phone or a narrow column
+    reads 「約1時間遅れ」 at a glance, not a sentence two characters a line); None for a right clock (「正確です」
+    alone) and for one never reported."""
+    if skew_ms is not None and abs(skew_ms) > CLOCK_TOLERANCE_MS:
+        return (N_("About %(amount)s behind") if skew_ms < 0 else N_("About %(amount)s ahead"),
+                {"amount": _about(abs(skew_ms))})
+    return (N_("May drift"), {}) if synced is False else None
+
+
+_PAYMENT_DETAILS: list[tuple[re.Pattern[str], str, bool]] = [
+    # kiosk/app/staffside.py _payment (its "the kiosk failed closed" has its own words in staff_kiosks.html)
+    (re.compile(r"no terminal\Z"),
+     N_("No card terminal is set up on this kiosk, so it cannot take card donations. Ask the person who set up the "
+        "kiosk to check its payment settings."), False),
+    # kiosk/payment/sim.py health()
+    (re.compile(r"simulated terminal \(offline mode\)"),
+     N_("A practice terminal (no real money is taken), set to act as if it cannot be reached."), False),
+    (re.compile(r"simulated terminal \("),
+     N_("A practice terminal: no real money is taken. For real card donations the administrator sets up the card "
+        "terminal."), False),
+    # kiosk/payment/square.py health() and check_device()
+    (re.compile(r"Square refused the last checkout \("),
+     N_("Square (the card payment service) refused this kiosk's last payment, so its payment settings must be "
+        "fixed. Card donations cannot be taken until then. Call the administrator."), False),
+    (re.compile(r"Square knows no device "),
+     N_("Square (the card payment service) does not know this kiosk's card terminal: it must be paired again. Card "
+        "donations cannot be taken until then. Call the administrator."), False),
+    (re.compile(r"Square refused the access token"),
+     N_("Square (the card payment service) refused this kiosk's payment settings. Card donations cannot be taken "
+        "until they are fixed. Call the administrator."), False),
+    (re.compile(r"Square unreachable \(|no answer from Square \(|device check failed \("),
+     N_("The kiosk cannot reach Square (the card payment service). Check the kiosk's network connection (LAN cable "
+        "or Wi-Fi). If it stays, call the administrator."), False),
+    (re.compile(r"Square answered HTTP "),
+     N_("Square (the card payment service) answered with an error, so card donations may not go through. If it "
+        "stays, call the administrator."), False),
+    (re.compile(r"device \S+ \(OFFLINE\)"),
+     N_("Square says the card terminal is switched off or not connected to the network. Check that it is on, "
+        "charged and connected."), True),
+    (re.compile(r"device \S+ \(NEEDS_ATTENTION\)"),
+     N_("Square says the card terminal needs attention. Look at the message on its screen."), True),
+    (re.compile(r"device |last checkout: |no checkout yet\Z"),
+     N_("The card terminal is connected to Square (the card payment service)."), False),
+]
+"""What the kiosks page says, in plain words, for each kind of payment terminal detail a kiosk sends in its
+heartbeat (``PaymentTerminal.health()``'s English line, by its stable start), and whether it needs a look although
+the terminal says ``ready`` (Square's own word for the device). The heartbeat has no code for it: its
+``PaymentHealth`` forbids extra fields, so a new field would make older portals refuse newer kiosks' heartbeats."""
+
+
+def payment_words(state: str, detail: str) -> tuple[Words | None, bool]:
+    """The kiosks page's plain line for a payment terminal's ``detail`` (:data:`_PAYMENT_DETAILS`) and whether it
+    needs a look; a detail this portal does not know gets a line pointing to the details only when something is
+    wrong (``offline``, ``error``), and a checkout in progress none (「決済中」 says it)."""
+    for pattern, msgid, attention in _PAYMENT_DETAILS:
+        if pattern.match(detail):
+            return (msgid, {}), attention
+    if state in ("offline", "error") and detail:
+        return (N_("If this stays, call the administrator and tell them the details below."), {}), False
+    return None, False
+
+
 def kiosks_in_words(fleet: list[dict[str, Any]], lang: str, now_ms: int | None = None) -> list[dict[str, Any]]:
     """:func:`server_sync.queries.fleet`'s kiosks with their clock (``clock_words``, ``clock_bad``:
     :func:`clock_words`), their suspension (``suspended_words``), each alarm (``words``, and ``stored``: the text
     as the portal stored it, for the details line), a long silence (``silent_words``: :func:`silence_words`, ""
     for a kiosk heard from lately) and whether it runs the newest playlist (``config_words``, ``config_state``:
     :func:`config_words`; ``config_detail``: the version numbers, and a refusal's own words, for the details line)
-    in ``lang``."""
+    in ``lang``; also the clock's short label (``clock_label``: :func:`clock_label`) and the payment terminal's
+    detail in plain words (``payment_words``, ``payment_attention``: :func:`payment_words`)."""
     now = _now_ms() if now_ms is None else now_ms
     out = []
     for k in fleet:
         alarms = alarms_in_words(k["alarms"], lang)
         silent = silence_words(k, now, lang)
         clock = clock_words(k.get("clock_synced"), k.get("clock_skew_ms"))
+        label = clock_label(k.get("clock_synced"), k.get("clock_skew_ms"))
+        pay = k.get("payment")
+        pay_words, pay_attention = payment_words(pay["state"], pay["detail"]) if pay else (None, False)
         refused = k.get("config_refused")
         config, config_state = config_words(k["config_applied"], k["config_current"], refused, lang)
         config_detail = ("" if config_state == "none" else f"v{k['config_applied']}" if config_state == "ok" else
@@ -278,7 +345,9 @@ def kiosks_in_words(fleet: list[dict[str, Any]], lang: str, now_ms: int | None =
         if config_state == "refused" and refused is not None:  # the kiosk's own words, for the administrator
             config_detail += f"; v{refused['version']} {refused['reason']}: {refused['detail']}"
         out.append({**k, "alarms": alarms, "clock_words": words_text(clock[0], lang) if clock else "",
-                    "clock_bad": bool(clock and clock[1]),
+                    "clock_bad": bool(clock and clock[1]), "clock_label": words_text(label, lang) if label else "",
+                    "payment_words": words_text(pay_words, lang) if pay_words else "",
+                    "payment_attention": pay_attention,
                     "suspended_words": words_text(suspension_words(k["suspended_reason"]),
                                                   lang) if k["suspended_ms"] else "",
                     "silent_words": words_text(silent, lang) if silent else "",

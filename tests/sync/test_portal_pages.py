@@ -122,8 +122,10 @@ def test_language_switch_and_staff_pages_text(portal):
     assert missing.status_code == 404 and "<h2>Not found</h2>" in missing.text
     login = requests.post(portal.url + "/staff/login", data={"username": "x", "password": "y"}, timeout=10)
     assert login.status_code == 401
-    assert "Staff login / 職員ログイン" in login.text
-    assert "wrong user or password / ユーザー名かパスワードが違います" in login.text
+    # Japanese first (a center's staff read Japanese), each half marked as its language (s34-h17)
+    assert '<span lang="ja">職員ログイン</span> / <span lang="en">Staff login</span>' in login.text
+    assert ('<span lang="ja">ユーザー名かパスワードが違います</span> / <span lang="en">wrong user or password</span>'
+            in login.text)
 
 
 def test_a_missing_compiled_catalog_is_an_error_naming_the_fix(tmp_path, monkeypatch):
