@@ -353,24 +353,18 @@ def config_report(exc: ConfigError) -> str:
     screen's words (from the screens' catalog, imported here only: gettext, nothing of the screens), each
     problem's English line under it (:meth:`ConfigError.report`). Without a readable catalog (a checkout never
     installed): the English report alone, as `kiosk doctor` then says in its catalogs line."""
-    from kiosk.ui.i18n import CatalogMissing, gettext_for
+    from kiosk.ui.i18n import gettext_or_none
 
-    try:
-        ja = gettext_for("ja")
-    except (CatalogMissing, OSError):
-        return str(exc)
-    return exc.report(ja)
+    ja = gettext_or_none("ja")
+    return str(exc) if ja is None else exc.report(ja)
 
 
 def ja_gettext() -> Callable[[str], str] | None:
     """The screens' Japanese gettext, for a command whose package may not import the UI (``kiosk reader probe``
     finding no reader: kiosk/reader/fixes.py ``no_reader_report``); None without a readable catalog (English only)."""
-    from kiosk.ui.i18n import CatalogMissing, gettext_for
+    from kiosk.ui.i18n import gettext_or_none
 
-    try:
-        return gettext_for("ja")
-    except (CatalogMissing, OSError):
-        return None
+    return gettext_or_none("ja")
 
 
 def _operational_errors() -> tuple[type[Exception], ...]:

@@ -26,12 +26,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TextIO
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
+from kiosk.ui.i18n import gettext_or_none
 from server_sync.wire.receipt import check_receipt, normalise
 
 # --- what the auditor reads, in Japanese: English msgids of the screens' catalog (kiosk/ui/locale) ----------------
@@ -86,16 +86,6 @@ NOT_CHECKED = frozenset({"incomplete"})
 """check_receipt steps that mean the answer could not be checked yet, not that it failed."""
 
 
-def _japanese() -> Callable[[str], str] | None:
-    """The screens' Japanese gettext; None without a readable compiled catalog (then English only)."""
-    from kiosk.ui.i18n import CatalogMissing, gettext_for
-
-    try:
-        return gettext_for("ja")
-    except (CatalogMissing, OSError):
-        return None
-
-
 def _say(lines: list[str], english: list[str], file: TextIO | None = None) -> None:
     """The Japanese ``lines`` first, then the ``english`` ones under them (stdout, or ``file``)."""
     for line in [*lines, *english]:
@@ -104,7 +94,7 @@ def _say(lines: list[str], english: list[str], file: TextIO | None = None) -> No
 
 def _not_verified(verdict: str, msgid: str, english: str, *, tell: bool = False, **figures: Any) -> int:
     """``判定：…`` and the reason in Japanese, then ``NOT VERIFIED: english``; exit 1."""
-    ja = _japanese()
+    ja = gettext_or_none("ja")
     lines = []
     if ja is not None:
         # gettext("") is the catalog's header, not nothing: a step with no words says the verdict alone.
@@ -117,7 +107,7 @@ def _not_verified(verdict: str, msgid: str, english: str, *, tell: bool = False,
 
 def _usage(msgid: str, english: str) -> int:
     """Bad usage: the Japanese line, then ``kiosk receipt verify: english``, on stderr; exit 2."""
-    ja = _japanese()
+    ja = gettext_or_none("ja")
     _say([ja(msgid)] if ja is not None else [], [f"kiosk receipt verify: {english}"], sys.stderr)
     return 2
 
@@ -167,7 +157,7 @@ def _verify(args: argparse.Namespace) -> int:
             with open(args.file, encoding="utf-8") as f:
                 doc: Any = json.load(f)
         except (OSError, ValueError) as exc:
-            ja = _japanese()
+            ja = gettext_or_none("ja")
             _say([ja(VERDICT_NOT_CHECKED) + ja(FILE_UNREADABLE).format(file=args.file)] if ja else [],
                  [f"kiosk receipt verify: cannot read {args.file}: {exc}"], sys.stderr)
             return 1
@@ -187,7 +177,7 @@ def _verify(args: argparse.Namespace) -> int:
     body, data = res.body, res.body["data"]
     t = datetime.fromtimestamp(body["wall_ms"] / 1000, ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%d %H:%M")
     clock = "" if body.get("clock_synced") else " (kiosk clock not set at the time)"
-    ja = _japanese()
+    ja = gettext_or_none("ja")
     if ja is not None:
         lines = [ja(VERDICT_OK).format(amount=f"¥{data['amount_yen']:,}", project=data["project"], time=t)]
         if not body.get("clock_synced"):

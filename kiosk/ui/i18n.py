@@ -77,6 +77,15 @@ def gettext_for(lang: str) -> Callable[[str], str]:
     return translations(lang).gettext
 
 
+def gettext_or_none(lang: str) -> Callable[[str], str] | None:
+    """:func:`gettext_for`, or None without a readable compiled catalog (a checkout never installed): for the
+    command line's answers (a bad config, the reader probe, a receipt check), which then say their English alone."""
+    try:
+        return gettext_for(lang)
+    except (CatalogMissing, OSError):
+        return None
+
+
 def yen(amount: int) -> str:
     """¥1,000 in both languages (the yen sign is U+00A5; the font has it)."""
     return f"¥{amount:,}"
