@@ -164,23 +164,16 @@ def newest(engine: Engine, limit: int = SHOWN) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-def video_names(engine: Engine, shas: set[str]) -> dict[str, str]:
-    """The name of each of ``shas`` the portal still has (a removed video's went with it)."""
-    if not shas:
-        return {}
-    with engine.connect() as conn:
-        return {sha: name for sha, name in conn.execute(
-            select(media_info.c.sha256, media_info.c.name).where(media_info.c.sha256.in_(sorted(shas))))}
-
-
 def target_names(engine: Engine, rows: list[dict[str, Any]], lang: str) -> dict[tuple[str, str], str]:
-    """The name, now, of each group, sponsor pool, project and media job ``rows`` name (:data:`NAMED_ACTIONS`,
-    :data:`JOB_ACTIONS`), keyed ``(kind, ID)``: a group's name, a pool's sponsor and a project's title (in English
-    where it has one and ``lang`` is English), a job's video's name (its job's name until the video is made). What
-    the portal no longer has is not there."""
+    """The name, now, of each video, group, sponsor pool, project and media job ``rows`` name (:data:`VIDEO_ACTIONS`,
+    :data:`NAMED_ACTIONS`, :data:`JOB_ACTIONS`), keyed ``(kind, ID)``: a video's name (by its sha256), a group's
+    name, a pool's sponsor and a project's title (in English where it has one and ``lang`` is English), a job's
+    video's name (its job's name until the video is made). What the portal no longer has is not there (a removed
+    video's name went with it)."""
     wanted: dict[str, set[str]] = {}
     for r in rows:
-        kind = "job" if r["action"] in JOB_ACTIONS else NAMED_ACTIONS.get(r["action"])
+        kind = ("video" if r["action"] in VIDEO_ACTIONS else "job" if r["action"] in JOB_ACTIONS
+                else NAMED_ACTIONS.get(r["action"]))
         if kind is not None and r["target"]:
             wanted.setdefault(kind, set()).add(r["target"])
     if not wanted:
@@ -188,6 +181,9 @@ def target_names(engine: Engine, rows: list[dict[str, Any]], lang: str) -> dict[
     english = lang == "en"
     out: dict[tuple[str, str], str] = {}
     with engine.connect() as conn:
+        if ids := sorted(wanted.get("video", ())):
+            out.update((("video", i), n) for i, n in conn.execute(
+                select(media_info.c.sha256, media_info.c.name).where(media_info.c.sha256.in_(ids))))
         if ids := sorted(wanted.get("group", ())):
             out.update((("group", i), n) for i, n in conn.execute(
                 select(groups.c.id, groups.c.name).where(groups.c.id.in_(ids))))
@@ -226,24 +222,23 @@ def shown(rows: list[dict[str, Any]], engine: Engine, lang: str) -> list[dict[st
     (``target_gone``); a group, a pool, a project or a media job by its name while the portal has it, beside its ID
     (the ID alone once gone); a provider file's import by the provider and its days; anything else by its ID."""
     no_such = pages.staff_text(NO_SUCH_USER, lang)
-    names = video_names(engine, {r["target"] for r in rows if r["action"] in VIDEO_ACTIONS and r["target"]})
-    others = target_names(engine, rows, lang)
+    names = target_names(engine, rows, lang)
     out = []
     for r in rows:
         target, action = r["target"], r["action"]
         video = action in VIDEO_ACTIONS and bool(target)
         name, code, title = "", target, ""
         if video:
-            name = names.get(target) or pages.staff_text(VIDEO_GONE, lang)
+            name = names.get(("video", target)) or pages.staff_text(VIDEO_GONE, lang)
             code, title = target[:SHORT_SHA] + "…", target
         elif target and action == PROVIDER_IMPORT and (said := provider_words(target, lang)):
             name, code = said, ""
         elif target:
             kind = "job" if action in JOB_ACTIONS else NAMED_ACTIONS.get(action, "")
-            name = others.get((kind, target), "")
+            name = names.get((kind, target), "")
         out.append({**r, "what": words(action, r["status"], lang), "ok": r["status"] < 400,
                     "who": no_such if r["username"] == UNKNOWN else r["username"], "video": video,
-                    "target_name": name, "target_gone": video and target not in names,
+                    "target_name": name, "target_gone": video and ("video", target) not in names,
                     "target_code": code, "target_title": title})
     return out
 
