@@ -175,6 +175,12 @@ def _check_layout(page, width: int) -> None:  # noqa: ANN001
         assert page.locator("main").bounding_box()["width"] > 1100  # type: ignore[index]
         assert row.locator("td.clock").bounding_box()["width"] >= 150  # type: ignore[index]
         assert table.locator("thead").is_visible()
+        # Each heading on one line: 端末グループ, never 端末グルー / プ (table.nowrap-head).
+        heads = table.locator("thead th").evaluate_all(
+            "ths => ths.map(th => { const r = document.createRange(); r.selectNodeContents(th);"
+            " const tops = new Set([...r.getClientRects()].map(c => Math.round(c.top)));"
+            " return [th.innerText, tops.size]; })")
+        assert heads and all(lines == 1 for _, lines in heads), heads
     else:
         # A card per kiosk: nothing scrolls sideways, and the alarms' column and its buttons are on the screen.
         box = page.locator(".scroll").first
