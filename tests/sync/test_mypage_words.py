@@ -168,7 +168,8 @@ def test_my_page_names_a_kiosk_of_its_history_whose_newest_records_have_not_arri
     up.heartbeat()  # the batch after it is lost with the network
 
     text = _visible_text(_show(site.url, path))
-    assert f"端末 {kiosk.kiosk_id} {NOT_ARRIVED_JA}" in text, text[:800]
+    assert f"キオスク {kiosk.kiosk_id} {NOT_ARRIVED_JA}" in text, text[:800]
+    assert "端末" not in text  # staff's word; a citizen's pages say キオスク, as the device's own screens do
     assert any(w in text for w in ARRIVAL_WORDS)
     assert f"Kiosk {kiosk.kiosk_id}: {NOT_ARRIVED_EN}" in _visible_text(_show(site.url, path, "en"))
 
@@ -195,9 +196,10 @@ def test_my_page_made_at_a_kiosk_not_in_its_history_says_so_without_naming_it(si
 
         path = _claim(site.url, _request(hall))
         text = _visible_text(_show(site.url, path))
-        assert f"このページを作った端末{NOT_ARRIVED_JA}" in text, text[:800]
+        assert f"このページを作ったキオスク{NOT_ARRIVED_JA}" in text, text[:800]
+        assert "端末" not in text, text[:800]
         assert hall.kiosk_id not in text, "the page names a kiosk none of its gifts was made at"
-        assert f"端末 {kiosk.kiosk_id} {NOT_ARRIVED_JA}" not in text  # the lobby kiosk sent everything
+        assert f"キオスク {kiosk.kiosk_id} {NOT_ARRIVED_JA}" not in text  # the lobby kiosk sent everything
         en = _visible_text(_show(site.url, path, "en"))
         assert f"The kiosk where you made this page: {NOT_ARRIVED_EN}" in en and hall.kiosk_id not in en
 
