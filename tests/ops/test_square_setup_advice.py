@@ -52,15 +52,19 @@ def test_a_refused_setup_sends_staff_to_the_settings_not_the_cables(tmp_path):
             term.close()
     assert state == "error", (state, detail)
     big, lines = _payment_page(tmp_path, dataclasses.replace(STATUS, payment_state=state, payment_detail=detail))
-    todo = lines[1]  # what to do; Square's own words follow on the details line (review 51)
-    assert lines[0] == "対処：" and lines[-1].startswith("詳細（保守担当者向け）：Square refused")
+    # What Square's words mean first (s54), then what to do; Square's own words on the details line (review 51).
+    todo = lines[2]
+    assert "Square（カード決済のサービス）" in lines[0] and not english_words(lines[0], frozenset({"Square"}))
+    assert lines[1] == "対処：" and lines[-1].startswith("詳細（保守担当者向け）：Square refused")
     assert CABLES not in lines and "設定をした担当者に確認を頼んでください" in todo, lines
     assert "アクセストークン" in todo and "kiosk payment pair" in todo and "kiosk doctor" in todo, todo
     assert not english_words(todo, frozenset({"Square"})), todo  # commands are in backticks: typed as they are
     assert big.startswith("エラー"), big
 
 
-def test_a_terminal_service_that_does_not_answer_still_sends_staff_to_power_and_cables(tmp_path):
+def test_a_terminal_service_that_does_not_answer_sends_staff_to_the_kiosks_network(tmp_path):
+    """Square's service not answering the kiosk is the kiosk's network (s54): the card terminal's power and cable
+    (it talks to Square on its own) cannot fix that, as this test once expected."""
     with FakeSquare() as fake:
         url = fake.url
     term = _terminal(url, TOKEN, tmp_path)  # the port is closed now: nothing answers
@@ -70,4 +74,6 @@ def test_a_terminal_service_that_does_not_answer_still_sends_staff_to_power_and_
         term.close()
     assert state == "offline", (state, detail)
     _big, lines = _payment_page(tmp_path, dataclasses.replace(STATUS, payment_state=state, payment_detail=detail))
-    assert lines[1] == CABLES and lines[-1].startswith("詳細（保守担当者向け）："), lines
+    assert "Square（カード決済のサービス）につながりません" in lines[0], lines
+    assert lines[1] == "対処：" and "LANケーブル" in lines[2] and CABLES not in lines, lines
+    assert lines[-1].startswith("詳細（保守担当者向け）：no answer from Square"), lines

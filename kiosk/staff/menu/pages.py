@@ -144,7 +144,10 @@ def status_page(model: MenuModel, _: Tr) -> View:
     rows, pages, start = _page_of(model, model.status, m.STATUS_PER_PAGE)
     buttons = tuple(Button(_(STATUS_LABELS.get(i.key, i.key)), "status_item", start + n, style="row", dot=i.level,
                            detail=status_text.value(i, _, _n(model))) for n, i in enumerate(rows))
+    # A kiosk that failed closed says so above the rows, and where to read what to do (the ledger row).
+    stopped = status_text.failed_closed(model.status)
     return View(m.STATUS, _("Status"), dot=overall(model.status) if model.status else None, buttons=buttons,
+                notice=_(status_text.FAILED_CLOSED_NOTICE) if stopped else "", notice_level="red",
                 columns=2, footer=(_back(_), Button(_("Refresh"), "refresh"), *_scroll_buttons(model, pages)))
 
 
@@ -153,9 +156,12 @@ def status_item_page(model: MenuModel, _: Tr) -> View:
         return View(m.STATUS_ITEM, _("Status"), footer=(_back(_),))
     item = model.status[model.status_index]
     todo = status_text.item_hint(item, _, _n(model))
-    lines = [_("What to do:"), todo] if todo else []
+    said = status_text.meaning(item, _)  # what the payment adapter's detail means, in plain words, first
+    lines = ([said] if said else []) + ([_("What to do:"), todo] if todo else [])
     if item.detail:  # the uploader's, the adapter's or the reader's own words, last: the first to be cut
         lines.append(status_text.details(item.detail, _))
+    elif stopped := status_text.stopped_details(item, _, _n(model)):  # a failed-closed ledger's figures
+        lines.append(stopped)
     return View(m.STATUS_ITEM, _(STATUS_LABELS.get(item.key, item.key)), dot=item.level,
                 big=status_text.value(item, _, _n(model)),
                 lines=tuple(lines),

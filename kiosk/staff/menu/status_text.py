@@ -5,14 +5,17 @@
 each known phrase is matched here and given through gettext, with its figures kept; a phrase not known
 here is shown as it came. The words of others (the uploader's error, the payment adapter's detail such as
 Square's answer, the reader's reason or fix) are never part of the sentence: they are the item's ``detail``, shown
-on a line of their own labelled for the technician (:func:`details`). An "unknown" with no hint gets one: staff are
-never left with a word and nothing to do.
+on a line of their own labelled for the technician (:func:`details`). The payment adapter's detail is also said in
+a plain sentence first, by how it starts (:data:`PAYMENT_DETAILS`, :func:`meaning`). An "unknown" with no hint gets
+one: staff are never left with a word and nothing to do. A kiosk that failed closed says so by its ledger row
+(:data:`LEDGER_STOPPED`, :func:`failed_closed`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from kiosk.ops.status import PAYMENT_SETUP_HINT, PAYMENT_UNUSED, SYNC_ERRORS, StatusItem, error_kind, measured
 
@@ -187,6 +190,133 @@ def details(error: str, tr: Tr) -> str:
     return tr(DETAILS).format(detail=cut)
 
 
+# --- the payment adapter's detail, in plain words --------------------------------------------------------------
+# ``PaymentTerminal.health()`` answers a state word and a detail in the adapter's own English (kiosk/payment/sim.py
+# and square.py: "simulated terminal (approve): no real money", "Square unreachable (ConnectTimeout)", "device …
+# (OFFLINE); last checkout: approved"). The detail has no code, so each kind is known here by how it starts, as the
+# portal's kiosks page does (server_sync/operator.py ``_PAYMENT_DETAILS``), and said in a plain sentence first;
+# the English stays on the details line, for the technician. tests/menu/test_s54_payment_plain.py checks every
+# detail the adapters write against this table.
+
+
+@dataclass(frozen=True)
+class PaymentWords:
+    """What a kind of payment detail means to staff (msgids of the ``kiosk`` catalog)."""
+
+    meaning: str
+    """One plain sentence: what the detail says (shown first on the row's page)."""
+    todo: str = ""
+    """What to do, instead of the state's own advice ("": the state's). Given when the state's advice is wrong for
+    it (Square not reachable over the network is not the terminal's power and cable) or when a green row still asks
+    for something (a practice terminal on a kiosk meant for real donations)."""
+    row: str = ""
+    """The row's value instead of the state word ("": the state word), when the state word alone misleads."""
+    attention: bool = False
+    """Needs a look although the terminal says ``ready`` (Square's own word for a paired terminal that is off):
+    the row is yellow, not green (:func:`as_seen`)."""
+
+
+PAYMENT_DETAILS: tuple[tuple[str, PaymentWords], ...] = (
+    # kiosk/payment/sim.py health()
+    (r"simulated terminal \(offline mode\)", PaymentWords(
+        "A practice terminal: no real money is taken. It is set to act as if it cannot be reached, for a test.",
+        "Checking cables will not help. To take donations again, ask the person who set up the kiosk to change "
+        "the practice terminal's setting.")),
+    (r"simulated terminal \(", PaymentWords(
+        "A practice terminal: no real money is taken.",
+        "Nothing to do if this kiosk is for practice or a demonstration. To take real card donations, ask the "
+        "person who set up the kiosk to set up the card terminal.",
+        row="Ready (practice terminal: no real money)")),
+    # kiosk/payment/square.py health() and check_device(); the first match wins
+    (r"Square refused the last checkout \(", PaymentWords(
+        "Square (the card payment service) refused this kiosk's last payment because of its payment settings.")),
+    (r"Square knows no device ", PaymentWords(
+        "Square (the card payment service) does not know this kiosk's card terminal: it must be paired again.")),
+    (r"Square refused the access token", PaymentWords(
+        "Square (the card payment service) refused this kiosk's access token, one of its payment settings.")),
+    (r"Square unreachable \(|no answer from Square \(|device check failed \(", PaymentWords(
+        "The kiosk cannot reach Square (the card payment service) over the network.",
+        "Check the kiosk's network connection (LAN cable or Wi-Fi), then press Refresh. If it stays, call the "
+        "person who set up the kiosk and tell them the details.")),
+    (r"Square answered HTTP ", PaymentWords(
+        "Square (the card payment service) answered with an error, so card donations may not go through.",
+        "Wait a few minutes, then press Refresh. If it stays, call the person who set up the kiosk and tell them "
+        "the details.")),
+    (r"device \S+ \(OFFLINE\)", PaymentWords(
+        "Square says the card terminal is switched off or not connected to the network.",
+        "Check that the card terminal is switched on, charged and connected to the network. Until then, card "
+        "donations may not go through.",
+        row="The card terminal is off or not connected", attention=True)),
+    (r"device \S+ \(NEEDS_ATTENTION\)", PaymentWords(
+        "Square says the card terminal needs attention.",
+        "Look at the message on the card terminal's screen and do what it says.",
+        row="The card terminal needs a look", attention=True)),
+    (r"device ", PaymentWords("The card terminal is connected to Square (the card payment service).")),
+    (r"last checkout: |no checkout yet\Z", PaymentWords(
+        "Square (the card payment service) has reported no problem.")),
+    (r"checkout ", PaymentWords("A donor is paying at the card terminal now.")),
+)
+"""The payment adapters' details by their start (a regular expression, matched at the start) -> their words."""
+_PAYMENT_COMPILED = tuple((re.compile(p), words) for p, words in PAYMENT_DETAILS)
+
+
+def payment_words(item: StatusItem) -> PaymentWords | None:
+    """The plain words for the payment row's detail; None for another row, a terminal not asked
+    (:data:`PAYMENT_UNUSED`), no detail, or a detail not known here (its state word and advice stand alone)."""
+    if item.key != "payment" or item.cause or not item.detail:
+        return None
+    return next((words for rx, words in _PAYMENT_COMPILED if rx.match(item.detail)), None)
+
+
+def meaning(item: StatusItem, tr: Tr) -> str:
+    """The row's page's first line: what the payment adapter's detail means, in plain words ("" for none)."""
+    words = payment_words(item)
+    return tr(words.meaning) if words is not None else ""
+
+
+def as_seen(items: list[StatusItem]) -> list[StatusItem]:
+    """The items with the level staff should see: a payment terminal that Square says is off or needs attention
+    is yellow although its state is ``ready`` (the menu's dot, the home page's and the row's)."""
+    out = []
+    for item in items:
+        words = payment_words(item)
+        if words is not None and words.attention and item.level == "green":
+            item = replace(item, level="yellow")
+        out.append(item)
+    return out
+
+
+# --- a kiosk that failed closed ------------------------------------------------------------------------------
+# The ledger row is red only when the ledger writer stopped (``StatusInputs.ledger_ok`` False: ``App.failed``, the
+# kiosk refuses every donation until a restart). Its value was the ledger's size and its advice `kiosk doctor`:
+# staff read neither why nor what they can do. Said by the row (its key and level), never by reading words.
+LEDGER_STOPPED = (
+    "Stopped: donations cannot be recorded safely",
+    "The kiosk stopped taking donations because it could not save their record (the ledger) safely: this way no "
+    "donation is lost or recorded twice. The kiosk restarts by itself shortly and tries again. If this page says "
+    "the same after the restart, put up a notice that this kiosk is not taking donations, and call the operator. "
+    "The technician finds the cause with `kiosk doctor`.")
+"""The ledger row of a kiosk that failed closed: (its value, what to do)."""
+FAILED_CLOSED_NOTICE = "Donations are stopped. Press Ledger to see why and what to do."
+"""The status page's notice while the kiosk has failed closed (:func:`failed_closed`)."""
+
+
+def _stopped(item: StatusItem) -> bool:
+    return item.key == "ledger" and item.level == "red"
+
+
+def failed_closed(items: list[StatusItem]) -> bool:
+    """Whether the kiosk refuses donations because its ledger cannot be trusted (the ledger row is red, or the
+    payment row is not asked for that reason)."""
+    return any(_stopped(i) or i.cause == "ledger_failed" for i in items)
+
+
+def stopped_details(item: StatusItem, tr: Tr, ntr: NTr | None = None) -> str:
+    """The details line of the ledger row of a kiosk that failed closed: the ledger's figures (what the row said
+    before), for the technician ("" for another row)."""
+    return details(say(measured(item), tr, ntr), tr) if _stopped(item) else ""
+
+
 BY_KEY = {("payment", "error"): "Error: the payment settings were refused"}
 """State words said for one item in words of their own: the payment terminal's ``error`` is the provider refusing
 its setup (``PAYMENT_SETUP_HINT``), not a bare 「エラー」."""
@@ -198,6 +328,11 @@ def value(item: StatusItem, tr: Tr, ntr: NTr | None = None) -> str:
     if item.cause in PAYMENT_UNUSED:  # the terminal is not asked: said by why (a failed ledger, none set up)
         said = tr(PAYMENT_UNUSED[item.cause][0])
         return said[:1].upper() + said[1:]
+    if _stopped(item):
+        return tr(LEDGER_STOPPED[0])
+    words = payment_words(item)
+    if words is not None and words.row:
+        return tr(words.row)
     plain = measured(item)
     key = (item.key, plain)
     text = tr(BY_KEY[key]) if key in BY_KEY else say(plain, tr, ntr)
@@ -214,6 +349,11 @@ def item_hint(item: StatusItem, tr: Tr, ntr: NTr | None = None) -> str:
         return todo(item.cause, tr)
     if item.cause in PAYMENT_UNUSED:
         return tr(PAYMENT_UNUSED[item.cause][1])
+    if _stopped(item):
+        return tr(LEDGER_STOPPED[1])
+    words = payment_words(item)
+    if words is not None and words.todo:
+        return tr(words.todo)
     return hint(item.value, item.hint, tr, ntr)
 
 
