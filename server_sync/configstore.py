@@ -8,7 +8,7 @@ import re
 import time
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, literal, select, text, union_all
 from sqlalchemy.engine import Connection, Engine
 
 from server_sync import catalog
@@ -24,6 +24,32 @@ def kiosk_targets(conn: Connection, kiosk_id: str) -> list[str]:
     return ["all", f"kiosk:{kiosk_id}"] + ([f"group:{grp}"] if grp else [])
 
 
+def _newest_of(target: Any) -> Any:
+    """The newest version of one target (NULL: none): one step down db.CONFIG_TARGETS."""
+    return select(func.max(configs.c.version).label("v")).where(configs.c.target == target)
+
+
+_GROUP_TARGET = (select(literal("group:") + kiosk_info.c.kiosk_group)
+                 .where(kiosk_info.c.kiosk_id == bindparam("kid"), kiosk_info.c.kiosk_group != "")
+                 .scalar_subquery())
+"""The target of kiosk ``:kid``'s kiosk group, NULL when it has none (as :func:`kiosk_targets` says)."""
+_EACH_NEWEST = union_all(_newest_of(literal("all")), _newest_of(bindparam("kiosk_target")),
+                         _newest_of(_GROUP_TARGET)).subquery()
+_KIOSK_VERSION = select(func.max(_EACH_NEWEST.c.v)).scalar_subquery()
+"""The newest version among those of all kiosks, kiosk ``:kid`` (``:kiosk_target`` = "kiosk:<id>") and its kiosk
+group (NULL: none), built once: the newest of each of the three targets apart, each one step down
+db.CONFIG_TARGETS. Not ``target IN (...) ORDER BY version DESC``: PostgreSQL reads that back from the newest version
+until it meets one of the kiosk's targets, and the group would be one more statement before it."""
+_VERSION_FOR_KIOSK = select(func.coalesce(_KIOSK_VERSION, 0))
+_VERSION_FOR_ALL = select(func.coalesce(_newest_of(literal("all")).scalar_subquery(), 0))
+_COLUMNS = (configs.c.version, configs.c.digest, configs.c.document, configs.c.target, configs.c.created_ms,
+            configs.c.published_by)
+_CURRENT_FOR_KIOSK = select(*_COLUMNS).where(configs.c.version == _KIOSK_VERSION)
+_CURRENT_OF_TARGET = (select(*_COLUMNS).where(configs.c.target == bindparam("target"))
+                      .order_by(configs.c.version.desc()).limit(1))
+_CURRENT_OF_ANY = select(*_COLUMNS).order_by(configs.c.version.desc()).limit(1)
+
+
 def newest_version(conn: Connection) -> int:
     """The highest version number of any target (versions are numbered across all targets)."""
     return conn.execute(select(func.coalesce(func.max(configs.c.version), 0))).scalar_one()
@@ -32,21 +58,20 @@ def newest_version(conn: Connection) -> int:
 def current_version(conn: Connection, kiosk_id: str | None = None) -> int:
     """The version ``kiosk_id`` should run: the newest published for it, its group or all kiosks
     (without a kiosk: the newest for all kiosks)."""
-    targets = kiosk_targets(conn, kiosk_id) if kiosk_id else ["all"]
-    return conn.execute(select(func.coalesce(func.max(configs.c.version), 0))
-                        .where(configs.c.target.in_(targets))).scalar_one()
+    if not kiosk_id:
+        return conn.execute(_VERSION_FOR_ALL).scalar_one()
+    return conn.execute(_VERSION_FOR_KIOSK, {"kid": kiosk_id, "kiosk_target": f"kiosk:{kiosk_id}"}).scalar_one()
 
 
 def current(conn: Connection, kiosk_id: str | None = None, target: str | None = None) -> dict[str, Any] | None:
     """``{version, digest, config, target, created_ms}`` a kiosk should run (or the newest of one target),
-    or None before the first."""
-    q = select(configs.c.version, configs.c.digest, configs.c.document, configs.c.target, configs.c.created_ms,
-               configs.c.published_by)
+    or None before the first. One statement (a kiosk's config poll: its group's target included)."""
     if target is not None:
-        q = q.where(configs.c.target == target)
+        row = conn.execute(_CURRENT_OF_TARGET, {"target": target}).first()
     elif kiosk_id is not None:
-        q = q.where(configs.c.target.in_(kiosk_targets(conn, kiosk_id)))
-    row = conn.execute(q.order_by(configs.c.version.desc()).limit(1)).first()
+        row = conn.execute(_CURRENT_FOR_KIOSK, {"kid": kiosk_id, "kiosk_target": f"kiosk:{kiosk_id}"}).first()
+    else:
+        row = conn.execute(_CURRENT_OF_ANY).first()
     if row is None:
         return None
     return {"version": row[0], "digest": row[1], "config": json.loads(row[2]), "target": row[3],
