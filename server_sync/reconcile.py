@@ -36,7 +36,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, TypedDict
@@ -75,6 +75,9 @@ MAX_FILE_BYTES = 5 * 1024 * 1024
 TIME_GAP_MS = 10 * 60_000
 """A donation whose kiosk time and portal receive time differ by more than this is marked on the day's page
 (offline for a while, or a clock that is wrong)."""
+LENT_DAYS = 7
+"""A payment on one kiosk's terminal is matched to another kiosk's gift (a terminal lent or swapped) within this many
+days of the provider's date (:func:`kiosk_days`)."""
 MAX_ROWS = 100_000
 MAX_ERRORS = 20
 Msg = tuple[str | tuple[str, str], dict[str, Any]]
@@ -396,7 +399,8 @@ class DayRow(TypedDict):
 def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts: list[CloseOut],
                   payments: dict[tuple[str, str], dict[str, Any]], device_payments: list[dict[str, Any]],
                   covered: set[str], near: Iterable[tuple[Donation, date]] = (),
-                  far: dict[tuple[str, str], list[tuple[str, int, date]]] | None = None) -> dict[str, Any]:
+                  far: dict[tuple[str, str], list[tuple[str, int, date]]] | None = None,
+                  kiosk_ids: Collection[str] = ()) -> dict[str, Any]:
     """The reconciliation of one kiosk's business day.
 
     ``donations``: that day's donations (held ones too) with their void's seq; ``closeouts``: that day's
@@ -407,7 +411,11 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
     provider's date and the kiosk's are a midnight apart): it is no "only in the provider's file" here but
     ``provider_elsewhere``, and a donation here naming it after them is its second record (``twice``). ``far``:
     the donations of any day that name a payment the days read could not explain, by (method, payment id), as
-    :func:`_naming` finds them: the same, two or more days away (only this kiosk's are used).
+    :func:`_naming` finds them: the first of this kiosk that names a payment counts it, however far its day is
+    (also a gift whose own clock dated it days away, before this day's gift that names the same payment); a payment
+    on this kiosk's terminal that only another kiosk's gift names (a terminal lent or swapped) is that gift's, and
+    ``provider_elsewhere`` here. ``kiosk_ids``: every kiosk, so that a payment on another kiosk's terminal
+    matched here says so (``other_kiosk``).
     """
     far = far or {}
     donations = sorted(donations, key=lambda d: d.seq)
@@ -482,8 +490,7 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
         # The first donation of this kiosk that names the payment, of the day beside (near) or, when the provider
         # dates the payment two or more days away (so it was looked up in the whole ledger, the same whether this
         # day is read alone or in its month), of any other day (far).
-        away = [(s, w) for k, s, w in far.get(key, ()) if k == kiosk_id and w != day] \
-            if abs((p["business_date"] - day).days) >= 2 else []
+        away = [(s, w) for k, s, w in far.get(key, ()) if k == kiosk_id and w != day]
         o = min([x for x in [other.get(key), *away] if x is not None and x[0] < r["seq"]], default=None)
         first = ({"seq": seen[key]} if key in seen else {"seq": o[0], "day": o[1]} if o is not None else None)
         if first is not None:
@@ -503,7 +510,9 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
             status = "voided_not_refunded"
         elif r["void_seq"] is not None and p["refunded_yen"] < p["amount_yen"]:
             status = "refund_partial"  # the ledger gave the whole gift back, the provider only part of it
-        r["provider"] = {"status": status, **p}
+        # Square names the terminal that took it: another kiosk's (lent for the day, or swapped), said beside it.
+        lent = p["device"] if p["device"] != kiosk_id and p["device"] in kiosk_ids else ""
+        r["provider"] = {"status": status, **p, "other_kiosk": lent}
         diffs_provider += status != "ok"
     matched_refs = {r["provider_ref"] for r in rows}
     only: list[dict[str, Any]] = []
@@ -514,15 +523,18 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
         key = (p["provider"], p["payment_id"])
         o = other.get(key)
         if o is not None:
-            elsewhere.append({**p, "seq": o[0], "day": o[1], "before": o[1] < day, "far": False})
+            elsewhere.append({**p, "kiosk": kiosk_id, "seq": o[0], "day": o[1], "before": o[1] < day, "far": False})
             continue
-        # Its donation is two or more days away: the first of this kiosk that names it (the one that counts it). A
-        # payment no donation of this kiosk names, on any day, stays "only in the provider's file".
-        k_s_w = next((x for x in far.get(key, ()) if x[0] == kiosk_id), None)
+        # Its donation is two or more days away: the first of this kiosk that names it (the one that counts it); or no
+        # donation of this kiosk names it but another kiosk's does (this terminal was lent to it, or swapped): that
+        # one's. A payment no donation of any kiosk names, on any day, stays "only in the provider's file".
+        named_by = far.get(key, [])
+        k_s_w = next((x for x in named_by if x[0] == kiosk_id), named_by[0] if named_by else None)
         if k_s_w is None:
             only.append(p)
         else:
-            elsewhere.append({**p, "seq": k_s_w[1], "day": k_s_w[2], "before": k_s_w[2] < day, "far": True})
+            elsewhere.append({**p, "kiosk": k_s_w[0], "seq": k_s_w[1], "day": k_s_w[2], "before": k_s_w[2] < day,
+                              "far": True})
     diffs_provider += len(only)
     mine = [p for p in (r["provider"] for r in rows) if p and "amount_yen" in p] + only
     provider: dict[str, Any] | None = None
@@ -572,6 +584,7 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
         "voided": _sum(d for d in donations if d.void_seq is not None),
         "voided_after_close": _sum(voided_after), "held": _sum(held), "provider": provider, "rows": rows,
         "provider_only": only, "provider_elsewhere": elsewhere, "elsewhere_far": any(p["far"] for p in elsewhere),
+        "elsewhere_kiosk": any(p["kiosk"] != kiosk_id for p in elsewhere),
         "elsewhere_yen": sum(p["amount_yen"] - p["refunded_yen"] for p in elsewhere),
         "problems": problems, "notes": notes, "ok": not problems,
         "clock_unsynced": clock_unsynced, "time_gaps": sum(1 for r in rows if r["time_gap"]),
@@ -642,7 +655,8 @@ def _provider(conn: Connection, first: date, last: date, refs: set[str]
     return found, list(found.values()), ranges
 
 
-def _naming(conn: Connection, wanted: dict[str | None, set[str]]) -> dict[tuple[str, str], list[tuple[str, int, date]]]:
+def _naming(conn: Connection, wanted: dict[str | None, set[str]], within: tuple[list[str], int, int] | None = None
+            ) -> dict[tuple[str, str], list[tuple[str, int, date]]]:
     """The donations whose payment (``provider_ref``) is one of ``wanted[kiosk]``, of that kiosk (of every kiosk for
     the key ``None``), any day: (method, payment id) -> [(kiosk, seq, business date)], by kiosk and seq.
 
@@ -653,7 +667,8 @@ def _naming(conn: Connection, wanted: dict[str | None, set[str]]) -> dict[tuple[
     its parsed data. SQLite's LIKE never matches a BLOB, so there it is ``instr``; PostgreSQL's bytea LIKE (whose
     ``_`` and ``%`` may find more, never less). A kiosk's search reads only its donations, through their partial
     index (about 20 ms for a kiosk's year of 2,000 gifts); every kiosk's, only for a payment whose device names
-    no kiosk."""
+    no kiosk. ``within``: (these kiosks, wall times from, to): only their gifts of those times, through
+    ``DONATIONS_BY_WALL`` (a payment on a terminal lent to another kiosk)."""
     out: dict[tuple[str, str], set[tuple[str, int, date]]] = {}
     tzs: dict[str, ZoneInfo] = {}
     for kiosk_id, pids in wanted.items():
@@ -666,6 +681,9 @@ def _naming(conn: Connection, wanted: dict[str | None, set[str]]) -> dict[tuple[
                                                                                                    or_(*hits))
             if kiosk_id is not None:
                 q = q.where(entries.c.kiosk_id == kiosk_id)
+            if within is not None:
+                q = q.where(entries.c.kiosk_id.in_(within[0]), entries.c.wall_ms >= within[1],
+                            entries.c.wall_ms < within[2])
             for kid, seq, wall, body in conn.execute(q):
                 data = parse_body(bytes(body))["data"]
                 ref = str(data.get("provider_ref") or "")
@@ -675,6 +693,31 @@ def _naming(conn: Connection, wanted: dict[str | None, set[str]]) -> dict[tuple[
                 out.setdefault((str(data.get("method", "")), ref), set()).add(
                     (kid, seq, datetime.fromtimestamp(wall / 1000, tz).date()))
     return {key: sorted(v) for key, v in out.items()}
+
+
+def _misdated(conn: Connection, kiosk_id: str, first: date, last: date, seqs: list[int]) -> list[tuple[str, str]]:
+    """(method, payment id) of this kiosk's donations dated outside ``first..last`` whose seq lies among the seqs of
+    the donations dated in it (``seqs``), or just before them: gifts a clock wrong for them alone dated days away.
+
+    Such a gift may name the payment a gift of these days names too (the terminal answered the next gift with the
+    previous payment), and being first it counts it, wherever its date is (:func:`reconcile_day`): so its payment is
+    looked up like a far one. One read of the kiosk's entries by its key, from the seq of the donation dated last
+    before ``first`` (through ``DONATIONS_BY_WALL``) to the last of ``seqs``: about the entries of the days read, not
+    the kiosk's history. A gift both far in seq and misdated is not found here (docs/portal.md). ``seqs``: sorted."""
+    tz = _tz(conn, kiosk_id)
+    lo, hi = _ms(first, tz), _ms(last + timedelta(days=1), tz)
+    prev = conn.execute(select(entries.c.seq).where(entries.c.kiosk_id == kiosk_id, IS_DONATION, entries.c.wall_ms < lo
+                                                    ).order_by(entries.c.wall_ms.desc()).limit(1)).scalar()
+    out = []
+    for body, in conn.execute(select(entries.c.body).where(  # bounds known when planned: PostgreSQL reads the key too
+            entries.c.kiosk_id == kiosk_id, IS_DONATION, entries.c.seq >= min(seqs[0], prev or seqs[0]),
+            entries.c.seq <= seqs[-1],
+            # "+ 0": not through DONATIONS_BY_WALL, whose ranges outside the days are the kiosk's whole history
+            or_(entries.c.wall_ms + 0 < lo, entries.c.wall_ms + 0 >= hi))):
+        data = parse_body(bytes(body))["data"]
+        if data.get("provider_ref"):
+            out.append((str(data.get("method", "")), str(data["provider_ref"])))
+    return out
 
 
 def kiosk_days(engine: Engine, first: date, last: date, kiosk_id: str | None = None) -> list[dict[str, Any]]:
@@ -720,11 +763,33 @@ def kiosk_days(engine: Engine, first: date, last: date, kiosk_id: str | None = N
                     paid = found.get((d.method, d.provider_ref))
                     if paid is not None and abs((paid["business_date"] - day).days) >= 2:
                         lookup.setdefault(k, set()).add(d.provider_ref)
+            # A gift of these days whose payment an earlier gift dated days away names too (:func:`_misdated`): only
+            # for a kiosk whose gifts here match payments of an imported file.
+            paid_here = {(d.method, d.provider_ref): d.seq for v in days.values() for d in v["donations"]
+                         if (d.method, d.provider_ref) in found}
+            if paid_here:
+                for key in _misdated(conn, k, first - one, last + one, sorted(paid_here.values())):
+                    if key in paid_here:
+                        lookup.setdefault(k, set()).add(key[1])
         far = _naming(conn, lookup) if lookup else {}
+        # A payment on kiosk A's terminal that no gift of A names, on any day: the terminal was lent to another kiosk
+        # for the day, or swapped. Looked up among every kiosk's gifts of LENT_DAYS days around its date (through
+        # DONATIONS_BY_WALL: what it reads grows with the fleet, not its history), only for these few payments (and
+        # for one no gift names at all): every other payment was explained by its own kiosk's days or ledger.
+        hit = {(x[0], ref) for (_, ref), xs in far.items() for x in xs}
+        lent = {p["payment_id"]: p["business_date"] for p in all_payments if p["device"] in lookup and p["device"]
+                and (p["device"], p["payment_id"]) not in hit and p["payment_id"] in lookup[p["device"]]}
+        if lent:
+            lo = _ms(min(lent.values()) - timedelta(days=LENT_DAYS + 1), TZ)  # a day more: any kiosk's time zone
+            hi = _ms(max(lent.values()) + timedelta(days=LENT_DAYS + 2), TZ)
+            for key, xs in _naming(conn, {None: set(lent)}, (sorted(known), lo, hi)).items():
+                # Each payment's own days only, whatever else the read covered: the same alone as in its month.
+                xs = [x for x in xs if abs((x[2] - lent[key[1]]).days) <= LENT_DAYS]
+                if xs:
+                    far[key] = sorted({*far.get(key, ()), *xs})
     for p in all_payments:  # a payment placed on a kiosk's day when the kiosk recorded nothing that day
         k, when = p["device"], p["business_date"]
-        if k in loaded and first <= when <= last and not any(
-                x[0] == k for x in far.get((p["provider"], p["payment_id"]), ())) and not any(
+        if k in loaded and first <= when <= last and not far.get((p["provider"], p["payment_id"])) and not any(
                 (p["provider"], p["payment_id"], n) in named[k] for n in (when - one, when + one)):
             loaded[k].setdefault(when, {"donations": [], "closeouts": []})
     out = []
@@ -735,7 +800,8 @@ def kiosk_days(engine: Engine, first: date, last: date, kiosk_id: str | None = N
             covered = {p for p, a, b in ranges if a <= day <= b}
             device = [p for p in all_payments if p["device"] == k and p["business_date"] == day]
             near = [(d, n) for n in (day - one, day + one) for d in days.get(n, {"donations": []})["donations"]]
-            out.append(reconcile_day(k, day, v["donations"], v["closeouts"], found, device, covered, near, far))
+            out.append(reconcile_day(k, day, v["donations"], v["closeouts"], found, device, covered, near, far,
+                                     known))
     if kiosk_id is None:
         matched = {(r["method"], r["provider_ref"]) for x in out for r in x["rows"]}
         matched |= {(m, ref) for keys in named.values() for m, ref, day in keys if not first <= day <= last}
