@@ -9,13 +9,16 @@ reason in the staff member's language (docs/reliability.md). A 500 is a bug.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import gc
 import ipaddress
 import logging
 import os
+import re
 import secrets
 import tempfile
+import unicodedata
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -32,6 +35,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from kiosk.ledger.encoding import EncodingError, parse_body
 from server_sync import (
     catalog,
     center,
@@ -624,15 +628,52 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
     # --- public HTML ------------------------------------------------------------------------------
     public.install(app, engine)  # /, /a/{area}, /p/{project_id}: server_sync/public.py
 
-    @app.get("/r/{code}", response_class=HTMLResponse, tags=["pages"], responses={404: {}})
-    def receipt_html(code: str, lang: str | None = None) -> HTMLResponse:
+    # /r/: a form to type the receipt number from the kiosk's thank-you screen (a QR that did not scan). Under /r/, so
+    # the receipts' rate limit counts it (server_sync/ratelimit.py); a POST, so no code reaches an address or a log
+    # line. A known code goes on to its page, /r/CODE: the same lookup as opening that address.
+    @app.get("/r/", response_class=HTMLResponse, tags=["pages"])
+    def receipt_lookup_form(lang: str | None = None) -> HTMLResponse:
+        return _lookup_page(_lang(lang))
+
+    @app.post("/r/", response_class=HTMLResponse, tags=["pages"], responses={303: {}, 400: {}, 404: {}})
+    async def receipt_lookup(request: Request, lang: str | None = None) -> Response:
+        lg = _lang(lang)
+        try:
+            form = parse_qs((await _read_body(request, 4096)).decode("utf-8"), max_num_fields=5)
+        except (UnicodeDecodeError, ValueError):
+            form = {}
+        typed = (form.get("code") or [""])[0][:200]
+        text, _, fragment = typed.rpartition("/r/")[2].partition("#")  # a pasted link: its code, and its key id
+        c = typed_receipt_code(text.partition("?")[0])
+        if c is None:
+            return _lookup_page(lg, typed, "malformed" if typed.strip() else "empty", 400)
+        if await run_in_threadpool(queries.receipt, engine, c, now_ms(), receipt_days) is None:
+            return _lookup_page(lg, typed, "unknown", 404)
+        key = fragment.strip() if _KEY_FRAGMENT.fullmatch(fragment.strip()) else ""
+        return RedirectResponse(f"/r/{c}" + ("?lang=en" if lg == "en" else "") + (f"#{key}" if key else ""),
+                                status_code=303, headers=_RECEIPT_HEADERS)
+
+    def _lookup_page(lg: str, typed: str = "", error: str = "", status: int = 200) -> HTMLResponse:
+        # The portal's own Referrer-Policy, not no-referrer: under that a browser posts the form with "Origin: null",
+        # which the cross-site check refuses. The page's address holds no code.
+        html = pages._render("receipt_lookup.html", lg, "/r/", typed=typed, error=error)
+        return HTMLResponse(html, status_code=status, headers=_NO_STORE)
+
+    @app.get("/r/{code}", response_class=HTMLResponse, tags=["pages"], responses={303: {}, 404: {}})
+    def receipt_html(code: str, lang: str | None = None) -> Response:
         lg = _lang(lang)
         c = normalise_receipt(code)
+        if c is None and (typed := typed_receipt_code(code)) is not None:
+            # Typed as the kiosk shows it (「DTRO KM7A …」, hyphens, full-width): on to the code's own address, which
+            # the page's script reads (a fragment, the QR's #k=..., stays with the browser across the redirect).
+            return RedirectResponse(f"/r/{typed}" + (f"?lang={lg}" if lang is not None else ""), status_code=303,
+                                    headers=_RECEIPT_HEADERS)
         r = queries.receipt(engine, c, now_ms(), receipt_days) if c else None
+        if r is not None:
+            r = {**r, "clock_estimated": _clock_estimated(r)}
         html = pages.receipt_page(r, c or "", queries.projects(engine), lg,
                                   center=center.contact(engine) if r else None)  # for a receipt that does not check
-        return HTMLResponse(html, status_code=200 if r else 404,
-                            headers={**_NO_STORE, "Referrer-Policy": "no-referrer"})
+        return HTMLResponse(html, status_code=200 if r else 404, headers=_RECEIPT_HEADERS)
 
     # --- staff ------------------------------------------------------------------------------------
     operator.install(app, engine, jobs, upload_limit)
@@ -686,7 +727,31 @@ def create_app(db_url: str | None = None, engine: Engine | None = None, next_syn
 
 
 _NO_STORE = {"Cache-Control": "no-store"}
+_RECEIPT_HEADERS = {**_NO_STORE, "Referrer-Policy": "no-referrer"}
 _RECEIPT_JS = resources.files("server_sync").joinpath("static/receipt.js").read_bytes()
+_KEY_FRAGMENT = re.compile(r"k=[0-9a-fA-F]{16}")
+# What people type between and around the kiosk's groups of four (「DTRO KM7A …」): spaces of any width (NFKC
+# makes the full-width space, letters and digits plain) and dashes, with the long vowel mark a Japanese keyboard
+# gives for "-".
+_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212\u30fc\uff70]+")
+# Digits that are not in the code's alphabet (A-Z, 2-7) read as the one letter they look like. 1 is not here: it
+# could be I or L, both in the alphabet.
+_LOOKALIKES = str.maketrans("08", "OB")
+
+
+def typed_receipt_code(typed: str) -> str | None:
+    """A receipt code as a person types it (spaces, hyphens, lower case, full-width, 0 for O, 8 for B), or ``None``.
+    One code for one input: nothing here tries several codes."""
+    return normalise_receipt(_SEPARATORS.sub("", unicodedata.normalize("NFKC", typed)).upper().translate(_LOOKALIKES))
+
+
+def _clock_estimated(r: dict[str, Any]) -> bool:
+    """Whether a receipt's time is the portal's estimate: the kiosk signed the gift with its clock not set
+    (``clock_synced`` false in the stored body; the page's script says the same from the body it checks)."""
+    try:
+        return parse_body(base64.b64decode(r["verification"]["entry_body"])).get("clock_synced") is False
+    except (KeyError, TypeError, ValueError, EncodingError):
+        return False
 
 
 def options_from_env() -> dict[str, Any]:

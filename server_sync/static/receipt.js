@@ -379,7 +379,15 @@
         const time = document.getElementById("time");
         if (time) time.setAttribute("datetime", iso(result.body.wall_ms));
       }
-      else set("time", document.getElementById("time").textContent + " " + T.unsynced);
+      // The portal prints the note when the body it holds says the kiosk's clock was not set (receipt.html
+      // #time-note, with or without the QR's key); the checked body has the last word on it.
+      const note = document.getElementById("time-note");
+      if (note) {
+        note.textContent = " " + T.unsynced;
+        note.hidden = !!result.body.clock_synced;
+      } else if (!result.body.clock_synced) {
+        set("time", document.getElementById("time").textContent + " " + T.unsynced);
+      }
       facts.classList.remove("unverified");
     } else {
       facts.classList.add("unverified");
