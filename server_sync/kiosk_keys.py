@@ -223,12 +223,18 @@ def record_ledger_change(conn: Connection, kid: str, first_seq: int, public_key_
 
 
 def history(conn: Connection) -> dict[str, list[dict[str, Any]]]:
-    """Every kiosk's key events, oldest first, for the staff kiosks page and ``kiosk-portal kiosks``."""
+    """Every kiosk's key events, oldest first, for the staff kiosks page and ``kiosk-portal kiosks``.
+
+    ``trust`` is what an auditor passes to ``kiosk ledger verify --trust-key`` for an event an administrator announced
+    (``admin``: a lost key replaced), ``SEQ:HEX`` with the key's 64 hex digits (docs/receipts.md, step 5); empty for
+    the others, which the ledger itself vouches for (a re-key the previous key signed) or which add no key."""
     out: dict[str, list[dict[str, Any]]] = {}
     for r in conn.execute(select(key_events).where(key_events.c.kind != "enroll").order_by(key_events.c.id)).mappings():
+        raw = bytes(r["public_key"] or b"")
+        trust = f"{r['seq']}:{raw.hex()}" if r["kind"] == "admin" and len(raw) == 32 else ""
         out.setdefault(r["kiosk_id"], []).append({"kind": r["kind"], "seq": r["seq"], "key_id": r["key_id"],
                                                   "by": r["by"] or "", "reason": r["reason"] or "",
-                                                  "created_ms": r["created_ms"]})
+                                                  "created_ms": r["created_ms"], "trust": trust})
     return out
 
 

@@ -1065,9 +1065,11 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                                 form=form or {}, errors=tr(lang, errors or {}), code=code, notice=notice, nav="kiosks",
                                 now_ms=now, online_ms=queries.ONLINE_MS, revoking=revoking, **c)
 
+    # Staff and the auditor (read only: their page has no form, and ReadOnlyRoles refuses their every POST): the
+    # auditor copies a re-keyed kiosk's ``--trust-key SEQ:HEX`` from it (docs/receipts.md, step 5).
     @app.get("/staff/kiosks", response_class=HTMLResponse, tags=["staff"])
     def kiosks_list(request: Request) -> Response:
-        return page(request, "staff", lambda w, lg, c: kiosks_page(w, lg, c, notice=notice_of(request, lg)))
+        return page(request, "audit", lambda w, lg, c: kiosks_page(w, lg, c, notice=notice_of(request, lg)))
 
     @app.post("/staff/kiosks/code", response_class=HTMLResponse, tags=["staff"])
     async def kiosks_code(request: Request) -> Response:

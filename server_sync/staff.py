@@ -19,10 +19,10 @@ mode 0600 on first start. Every form a signed-in user posts carries :func:`csrf_
 
 Roles: ``admin`` (everything, and the users page), ``staff`` (center staff: catalog, media,
 playlists, kiosks, volunteer activities), ``editor`` (a group's editor: that group's projects and
-media only) and ``auditor`` (監査: the city's auditor reads the dashboard's totals, the reconciliation and the
-CSVs, and changes nothing). Which roles open which pages is :data:`PAGE_ROLES`, and which may change anything
-is :data:`WRITERS`: the one place the staff UI asks. A user the database lost (deleted while signed in) has no
-access at all.
+media only) and ``auditor`` (監査: the city's auditor reads the dashboard's totals, the reconciliation, the
+CSVs and the kiosks page's key events, and changes nothing). Which roles open which pages is :data:`PAGE_ROLES`,
+and which may change anything is :data:`WRITERS`: the one place the staff UI asks. A user the database lost (deleted
+while signed in) has no access at all.
 """
 
 from __future__ import annotations
@@ -55,7 +55,9 @@ ROLES = ("admin", "staff", "editor", "auditor")
 PAGE_ROLES: dict[str, tuple[str, ...]] = {
     "everyone": ROLES,  # the dashboard (an editor: their group's; an auditor: the center's totals)
     "any": ("admin", "staff", "editor"),  # projects, videos, movies: every role that makes things
-    "audit": ("admin", "staff", "auditor"),  # what an auditor checks: reconciliation, its CSV, donations CSV, points
+    # what an auditor checks: reconciliation, its CSV, donations CSV, points, and the kiosks page (read only: its key
+    # events give `kiosk ledger verify --trust-key`; its forms are staff's, docs/receipts.md step 5)
+    "audit": ("admin", "staff", "auditor"),
     "staff": ("admin", "staff"),
     "admin": ("admin",),
 }

@@ -5,8 +5,9 @@ headless Chromium for the pages as they are seen:
 - before, only center staff could download the month's CSV and the donations CSV, so the auditor had to ask the
   people being audited for the files, and a staff login would have let them refund, publish and change kiosks;
 - an administrator adds an auditor on /staff/users (or ``kiosk-portal staff-add --role auditor``); the auditor
-  opens the dashboard's totals, the reconciliation (its days and 会計用 CSV), the donations CSV and the points
-  report, and every other staff page answers the plain Japanese 403 page;
+  opens the dashboard's totals, the reconciliation (its days and 会計用 CSV), the donations CSV, the points
+  report and the kiosks page (read only, for its key events), and every other staff page answers the plain
+  Japanese 403 page;
 - every POST the staff UI has (walked over the app's routes, so forms added later are covered) answers an auditor
   with that same 403 page before its handler runs, and stores nothing; signing out still works, and so does
   changing their own password (/staff/password), which changes nothing else whatever the form holds.
@@ -31,6 +32,7 @@ REFUSED = "あなたの役割ではこのページまたは項目を扱えませ
 # The pages an auditor opens (staff.PAGE_ROLES "everyone" and "audit"); every other staff page is refused.
 AUDIT_PAGES = {"/staff", "/staff/reconciliation", "/staff/reconciliation.csv", "/staff/donations.csv",
                "/staff/points-report", "/staff/points-report.csv",
+               "/staff/kiosks",  # read only, for its key events: `--trust-key` (tests/sync/test_s54_auditor_keys.py)
                "/staff/password"}  # and the page where every role changes its own password
 OPEN_TO_ALL = {"/staff/login", "/staff/lang"}  # signing in and the language switch
 
@@ -173,7 +175,8 @@ def test_in_chromium_an_administrator_adds_an_auditor_who_sees_only_the_figures(
     page = staff_page(browser, portal.url, "kansa2")
     links = page.eval_on_selector_all("nav.staffnav a", "els => els.map(e => e.getAttribute('href'))")
     assert [h for h in links if not h.startswith("/staff/lang")] == [
-        "/staff", "/staff/reconciliation", "/staff/donations.csv", "/staff/points-report", "/staff/password"]
+        "/staff", "/staff/kiosks", "/staff/reconciliation", "/staff/donations.csv", "/staff/points-report",
+        "/staff/password"]
     assert "監査（見るだけ）" in page.inner_text("p.who")
     page.click("header summary")  # on a phone the staff menu opens under 「メニュー」 (base.html)
     page.click("nav.staffnav a[href='/staff/reconciliation']")
