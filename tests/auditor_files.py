@@ -34,3 +34,9 @@ def write_export(path: Path, header: dict[str, Any], entries: list[dict[str, Any
 def body(entry: dict[str, Any]) -> dict[str, Any]:
     """An export line's entry body, decoded."""
     return json.loads(base64.b64decode(entry["body"]))
+
+
+def english(out: str) -> str:
+    """The English line of `kiosk ledger verify` (``OK: …``, ``INVALID at seq=N: …``, ``NOT CHECKED: …``, the line a
+    script reads), under its Japanese verdict (「判定：…」 and an indented 「対応：…」 line)."""
+    return next(x for x in out.splitlines() if not x.startswith(("判定：", "  ")))

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kiosk.ledger import Ledger
 from kiosk.ledger.clock import FixedClock
 from server_sync.wire.receipt import receipt_code_of
-from tests.auditor_files import ENV, body, kiosk, read_export, write_export
+from tests.auditor_files import ENV, body, english, kiosk, read_export, write_export
 
 # The demo, run with every log record (DEBUG, every logger) written to a file: what the demo logs is there,
 # what it prints is on stdout.
@@ -68,8 +68,8 @@ def test_a_cut_export_with_its_header_checkpoint_nulled_is_invalid(demo):
     r = kiosk("ledger", "verify", str(bad))
     assert r.returncode == 1, r.stdout + r.stderr
     newest_left = max(e["seq"] for e in kept if body(e)["type"] == "checkpoint")
-    assert r.stdout.startswith(f"INVALID at seq={len(kept) + 1}: export header has no checkpoint, yet its entries "
-                               f"hold checkpoint entries (the newest at seq={newest_left})"), r.stdout
+    assert english(r.stdout).startswith(f"INVALID at seq={len(kept) + 1}: export header has no checkpoint, yet its "
+                                        f"entries hold checkpoint entries (the newest at seq={newest_left})"), r.stdout
     assert "cut from the end" in r.stdout
     r = kiosk("ledger", "verify", "--json", str(bad))
     doc = json.loads(r.stdout)
@@ -86,16 +86,16 @@ def test_an_export_whose_header_holds_an_older_checkpoint_of_its_own_is_invalid(
     bad = write_export(demo["root"] / "older-note.jsonl", dict(header, checkpoint=older), entries)
     r = kiosk("ledger", "verify", str(bad))
     assert r.returncode == 1, r.stdout + r.stderr
-    assert r.stdout.startswith("INVALID at seq=0: export header's checkpoint is not the note of its newest "
+    assert english(r.stdout).startswith("INVALID at seq=0: export header's checkpoint is not the note of its newest "
                                f"checkpoint entry (seq={checkpoints[-1]['seq']})"), r.stdout
 
 
 def test_honest_exports_and_the_database_still_verify(demo, tmp_path):
     r = kiosk("ledger", "verify", str(demo["export"]))
-    assert r.returncode == 0 and r.stdout.startswith("OK: "), r.stdout + r.stderr
+    assert r.returncode == 0 and english(r.stdout).startswith("OK: "), r.stdout + r.stderr
     assert "export's own signed checkpoint of size" in r.stdout
     r = kiosk("ledger", "verify", str(demo["data"] / "ledger.db"))
-    assert r.returncode == 0 and r.stdout.startswith("OK: "), r.stdout + r.stderr
+    assert r.returncode == 0 and english(r.stdout).startswith("OK: "), r.stdout + r.stderr
     # A ledger that never wrote a checkpoint entry: its honest export has a null header checkpoint and verifies.
     led = Ledger.open(tmp_path / "young.db", Ed25519PrivateKey.generate(), "young-kiosk", clock=FixedClock(),
                       boot=False)
@@ -105,7 +105,7 @@ def test_honest_exports_and_the_database_still_verify(demo, tmp_path):
     assert e.returncode == 0, e.stderr
     assert read_export(out)[0]["checkpoint"] is None
     r = kiosk("ledger", "verify", str(out))
-    assert r.returncode == 0 and r.stdout.startswith("OK: 1 entries of kiosk young-kiosk"), r.stdout + r.stderr
+    assert r.returncode == 0 and english(r.stdout).startswith("OK: 1 entries of kiosk young-kiosk"), r.stdout + r.stderr
     assert "carries no signed checkpoint" in r.stdout
 
 
@@ -127,7 +127,7 @@ def test_a_pubkey_file_of_the_wrong_kind_is_named_and_nothing_is_checked(demo, k
         what = "is not a public key file"
     r = kiosk("ledger", "verify", str(demo["export"]), "--pubkey", str(path))
     assert r.returncode == 1, r.stdout + r.stderr
-    assert r.stdout.startswith(f"NOT CHECKED: --pubkey {path} {what}"), r.stdout + r.stderr
+    assert english(r.stdout).startswith(f"NOT CHECKED: --pubkey {path} {what}"), r.stdout + r.stderr
     assert "-----BEGIN PUBLIC KEY-----" in r.stdout and "kiosk keygen" in r.stdout and "kiosk.pub" in r.stdout
     assert "INVALID" not in r.stdout + r.stderr
     assert "cryptography.io" not in r.stdout + r.stderr and "Traceback" not in r.stderr
@@ -139,7 +139,7 @@ def test_a_pubkey_file_of_the_wrong_kind_is_named_and_nothing_is_checked(demo, k
 
 def test_the_kiosks_own_public_key_file_is_taken(demo):
     r = kiosk("ledger", "verify", str(demo["export"]), "--pubkey", str(demo["data"] / "keys" / "kiosk.pub"))
-    assert r.returncode == 0 and r.stdout.startswith("OK: "), r.stdout + r.stderr
+    assert r.returncode == 0 and english(r.stdout).startswith("OK: "), r.stdout + r.stderr
 
 
 # --- 3. the demo prints each donation's receipt ------------------------------------------------------------

@@ -67,7 +67,8 @@ def test_verify_report_and_export(tmp_path, capsys):
     assert main(["ledger", "export", str(db), "--out", str(tmp_path / "x.jsonl")]) == 0
     capsys.readouterr()
     assert main(["ledger", "verify", str(tmp_path / "x.jsonl")]) == 0
-    assert capsys.readouterr().out.startswith("OK: ")
+    said, english = capsys.readouterr().out.splitlines()  # the Japanese verdict first, then the line scripts read
+    assert said.startswith("判定：正しい台帳です。") and english.startswith("OK: ")
     assert main(["ledger", "report", str(db), "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert set(rep) >= {"count", "total_yen", "first_seq", "last_seq", "projects"}

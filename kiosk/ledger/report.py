@@ -30,28 +30,51 @@ def day_window_ms(first: date, last: date) -> tuple[int, int]:
     return (first.toordinal() - _EPOCH - 1) * _DAY_MS, (last.toordinal() - _EPOCH + 2) * _DAY_MS
 
 
+class SettledReport:
+    """:func:`settled_report` fed one entry at a time: ``add(seq, parsed body)`` in seq order, then :meth:`result`.
+    ``kiosk ledger report`` feeds it from the verification's own pass over an export (each entry as it is checked),
+    so the file is read once and the totals are of the very bytes that were verified; it reads the result only
+    if the whole export verified."""
+
+    def __init__(self, day: date | None = None, last: date | None = None):
+        if last is not None and day is None:
+            raise ValueError("a report up to a last date needs its first date")
+        self.day, self.last = day, last
+        self.tz = ZoneInfo("Asia/Tokyo")
+        self.kiosk_id: str | None = None
+        self.donations: dict[int, tuple[date, dict[str, Any], bool]] = {}
+        self.voided: set[int] = set()
+
+    def add(self, seq: int, obj: dict[str, Any]) -> None:
+        kind = obj["type"]
+        if kind == "genesis":
+            self.kiosk_id = obj.get("kiosk")
+            self.tz = ZoneInfo(obj["data"].get("timezone", "Asia/Tokyo"))
+        elif kind == "donation":
+            self.donations[seq] = (business_date(obj["wall_ms"], self.tz), obj["data"],
+                                   bool(obj.get("clock_synced", True)))
+        elif kind == "void":
+            self.voided.add(obj["data"]["voids_seq"])
+
+    def result(self) -> dict[str, Any]:
+        return _result(self.kiosk_id, self.donations, self.voided, self.day, self.last)
+
+
 def settled_report(entries: Iterable[tuple[int, dict[str, Any]]], day: date | None = None,
                    last: date | None = None) -> dict[str, Any]:
     """``entries`` yields ``(seq, parsed body)`` in seq order. With ``last``, the report covers the business dates
     ``day`` to ``last`` (a month, for an auditor): ``date`` is None, ``from``/``to`` name them, and ``days`` lists
     each date that has a donation (settled or voided) with its ``count``, ``total_yen`` and ``voided``, as the
     portal's month CSV has a ``total`` row per kiosk-day."""
-    tz = ZoneInfo("Asia/Tokyo")
-    kiosk_id = None
-    first = day
-    if last is not None and first is None:
-        raise ValueError("a report up to a last date needs its first date")
-    donations: dict[int, tuple[date, dict[str, Any], bool]] = {}
-    voided: set[int] = set()
+    rep = SettledReport(day, last)
     for seq, obj in entries:
-        kind = obj["type"]
-        if kind == "genesis":
-            kiosk_id = obj.get("kiosk")
-            tz = ZoneInfo(obj["data"].get("timezone", "Asia/Tokyo"))
-        elif kind == "donation":
-            donations[seq] = (business_date(obj["wall_ms"], tz), obj["data"], bool(obj.get("clock_synced", True)))
-        elif kind == "void":
-            voided.add(obj["data"]["voids_seq"])
+        rep.add(seq, obj)
+    return rep.result()
+
+
+def _result(kiosk_id: str | None, donations: dict[int, tuple[date, dict[str, Any], bool]], voided: set[int],
+            day: date | None, last: date | None) -> dict[str, Any]:
+    first = day
     projects: dict[str, dict[str, int]] = {}
     methods: dict[str, dict[str, int]] = {}
     seqs: list[int] = []

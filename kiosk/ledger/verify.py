@@ -92,23 +92,79 @@ class VerifyResult:
         return f"INVALID at seq={self.bad_seq}: {self.reason}"
 
     def verdict_ja(self) -> str:
-        """The verdict in plain Japanese, for the auditor of the city who reads it under :meth:`summary` (the
-        line scripts read): what was checked and what to do, without the figures' jargon."""
+        """The verdict in plain Japanese, for the city's auditor and the center's staff, printed above
+        :meth:`summary` (as `kiosk receipt verify` says its 判定 first): what was checked and, when it fails, what
+        was found in plain words and what to do, on an indented second line. Without the figures' jargon."""
         if self.ok:
             cp = (f"指定したチェックポイント（{self.checkpoint_size}件）とも一致しました。"
                   if self.checkpoint_size is not None else "")
             return (f"判定：正しい台帳です。端末 {self.kiosk_id} の記録 {self.entries}件すべての署名と"
                     f"つながりを確かめ、書き換えは見つかりませんでした。{cp}")
         where = f"{self.bad_seq}番目の記録で" if self.bad_seq else "ファイル全体で"
-        return (f"判定：正しくありません。{where}問題が見つかりました（書き換え、記録の欠け、または壊れたファイルの"
-                "おそれ）。このファイルを消さずに保存し、センターと市の担当者に知らせてください。")
-
-
-NOT_CHECKED_JA = "判定：何も確かめていません。ファイルが台帳ではないか、読めませんでした（理由は上の行のとおり）。"
-"""The Japanese line under ``NOT CHECKED: …`` (kiosk ledger verify): nothing was checked, so nothing was found."""
+        head, what, todo = _plain_reason(self.reason or "")
+        return f"判定：{head}{where}問題が見つかりました：{what}。\n  対応：{todo}"
 
 
 BAD_SIGNATURE = "bad signature (not signed by this kiosk's key)"
+
+
+KEEP_AND_TELL_JA = ("このファイルを消したり上書きしたりせず、そのまま保管してください（端末のSDカードや、"
+                    "書き出したUSBメモリのファイルなら、そのSDカードやUSBメモリごと）。端末を置いているセンターと"
+                    "市の担当者に、この表示を添えて知らせてください。")
+"""What to do with a ledger that does not verify: keep the evidence as it is, and tell the people who can act."""
+
+_NOT_TAMPERED = "正しいかどうか確かめきれませんでした。"
+_INVALID = "正しくありません。"
+# (words found in VerifyResult.reason, what the Japanese verdict heads with, what was found in plain words, what to
+# do). The first match counts: the English reason (under the Japanese line) says the details. An auditor's own
+# mistake (another kiosk's key, another kiosk's checkpoint, a key change that needs its --trust-key) is told as
+# such, not as a tampered ledger, and says how to run it again.
+_PLAIN_REASONS: tuple[tuple[tuple[str, ...], str, str, str], ...] = (
+    (("--trust-key",), _NOT_TAMPERED,
+     "端末の鍵が管理者の届け出で取り替えられています。その届け出を指定しないと、ここから先を確かめられません",
+     "ポータルに記録された鍵の届け出を管理者から受け取り、下の英語の行にあるとおり --trust-key を付けて、もう一度"
+     "実行してください。"),
+    (("(--pubkey)",), _NOT_TAMPERED,
+     "指定した公開鍵（--pubkey）とは別の端末の台帳です",
+     "公開鍵のファイルがこの端末のもの（その端末の keys/kiosk.pub）か確かめて、もう一度実行してください。"
+     "合っているのにこう出るなら、" + KEEP_AND_TELL_JA),
+    ((BAD_SIGNATURE,), _INVALID,
+     "端末の鍵で署名されていない記録があります（書き換えられたおそれ）", KEEP_AND_TELL_JA),
+    (("entry_hash does not match",), _INVALID,
+     "記録の中身が、署名されたときから変わっています（書き換えられたおそれ）", KEEP_AND_TELL_JA),
+    (("entry missing", "duplicate or out-of-order", "entry moved or reordered"), _INVALID,
+     "記録が抜けているか、重なっているか、順番が入れ替わっています", KEEP_AND_TELL_JA),
+    (("truncated", "cut from the end", "cut short"), _INVALID,
+     "終わりのほうの記録が欠けています（切り取られたおそれ）", KEEP_AND_TELL_JA),
+    (("history differs",), _INVALID,
+     "指定したチェックポイントの時点までの記録が、その後に書き換えられています", KEEP_AND_TELL_JA),
+    (("checkpoint file",), _NOT_TAMPERED,  # after "truncated" and "history differs", which name it too
+     "指定したチェックポイント（--checkpoint）が、この台帳の端末のものではありません",
+     "指定したファイル（保存した受領証など）がこの端末のものか確かめて、もう一度実行してください。合っているのに"
+     "こう出るなら、" + KEEP_AND_TELL_JA),
+    (("snapshot",), _INVALID,
+     "端末の鍵が署名した状態の控えと、記録の中身が合いません", KEEP_AND_TELL_JA),
+    (("export header",), _INVALID,
+     "書き出したファイルの先頭の部分が書き換えられています（記録が切り取られたおそれ）", KEEP_AND_TELL_JA),
+    (("malformed entry", "header is not JSON", "not a kiosk-ledger-export", "cannot read database", "body: "),
+     _INVALID, "ファイルが壊れているか、読めない部分があります", KEEP_AND_TELL_JA),
+    (("holds no entries",), _INVALID, "記録が一つもありません", KEEP_AND_TELL_JA),
+)
+
+
+def _plain_reason(reason: str) -> tuple[str, str, str]:
+    """(verdict head, what was found, what to do) for an English ``VerifyResult.reason``, in plain Japanese."""
+    for words, head, what, todo in _PLAIN_REASONS:
+        if any(w in reason for w in words):
+            return head, what, todo
+    return _INVALID, "書き換え、記録の欠け、または壊れたファイルのおそれがあります", KEEP_AND_TELL_JA
+
+
+NOT_CHECKED_JA = ("判定：何も確かめていません。ファイルが台帳ではないか、読めませんでした（理由は下の英語の行の"
+                  "とおり）。台帳が正しくないという意味ではありません。\n"
+                  "  対応：指定したファイル（台帳は端末の ledger.db か、書き出した ledger.jsonl）を確かめて、もう一度"
+                  "実行してください。")
+"""The Japanese verdict above ``NOT CHECKED: …`` (kiosk ledger verify): nothing was checked, so nothing was found."""
 
 
 class VerifyFailure(Exception):
@@ -265,12 +321,16 @@ class ChainVerifier:
 def verify_rows(rows: Iterable[Row], pubkey: Ed25519PublicKey | None = None, checkpoint_note: str | None = None,
                 header: dict[str, Any] | None = None, parallel: bool = False,
                 trusted_keys: dict[int, bytes] | None = None,
-                at_size: tuple[int, Callable[[LedgerState], None]] | None = None) -> VerifyResult:
+                at_size: tuple[int, Callable[[LedgerState], None]] | None = None,
+                on_entry: Callable[[int, dict[str, Any]], None] | None = None) -> VerifyResult:
     """Verify a whole ledger. ``parallel`` shares entry signatures with helper threads
     (:mod:`kiosk.ledger.sigcheck`); the verdict, first bad seq included, is the same either way.
     ``trusted_keys``: key changes an administrator announced ({seq: raw key}), see :class:`ChainVerifier`.
     ``at_size=(n, look)``: ``look(state)`` once the replay stands at *n* entries (the state snapshot's check,
-    kiosk/ledger/audit.py, without a second replay); what it sees counts only if the result is ok."""
+    kiosk/ledger/audit.py, without a second replay); what it sees counts only if the result is ok.
+    ``on_entry(seq, parsed body)``: each entry once the verifier has passed it, in seq order (``kiosk ledger report``
+    counts an export in the same pass that verifies it); like ``at_size``, what it is given counts only if the
+    result is ok (with ``parallel``, an entry's signature may be checked after it was handed on)."""
     v = ChainVerifier(pubkey, header, trusted_keys)
     st = v.state
     pool: SignaturePool | None = None
@@ -313,6 +373,8 @@ def verify_rows(rows: Iterable[Row], pubkey: Ed25519PublicKey | None = None, che
                         pool.add(row.seq, row.signature, row.entry_hash)
                     elif not signature_ok(v.signer, row.signature, row.entry_hash):  # type: ignore[arg-type]
                         raise _Bad(row.seq, BAD_SIGNATURE)  # signed by a key the chain changed to: checked in order
+                if on_entry is not None:
+                    on_entry(row.seq, obj)
                 if obj["type"] == "checkpoint":
                     newest_cp = (row.seq, obj["data"]["note"])
                 if sizes and st.size in sizes:
@@ -400,8 +462,10 @@ def _b64(s: Any) -> bytes:
         raise ValueError("not base64") from None
 
 
-def worth_parallel(entries: int) -> bool:
-    return entries >= PARALLEL_MIN_ENTRIES and usable_cpus() > 1
+def worth_parallel(entries: object) -> bool:
+    """Whether ``entries`` (a count; an export header's ``entries``, which may be anything in a changed file) make
+    checking signatures on helper threads worth it. Not a count: no (the header's check names it later)."""
+    return isinstance(entries, int) and entries >= PARALLEL_MIN_ENTRIES and usable_cpus() > 1
 
 
 def _fail(r: VerifyResult, seq: int, reason: str) -> VerifyResult:

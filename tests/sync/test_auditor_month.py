@@ -26,7 +26,7 @@ from sync_helpers import enrolled, make_rig, staff_session
 from kiosk.ledger.clock import FixedClock
 from server_sync.embedded import start_portal
 from server_sync.staff import add_user
-from tests.auditor_files import kiosk
+from tests.auditor_files import english, kiosk
 
 JST = ZoneInfo("Asia/Tokyo")
 
@@ -130,7 +130,7 @@ def test_a_file_of_the_wrong_kind_is_named_never_invalid_and_never_a_traceback(s
     for path, what in files.items():
         r = kiosk("ledger", "verify", str(path))
         assert r.returncode == 1 and "INVALID" not in r.stdout, r.stdout
-        assert r.stdout.startswith(f"NOT CHECKED: {path} ") and what in r.stdout, r.stdout
+        assert english(r.stdout).startswith(f"NOT CHECKED: {path} ") and what in r.stdout, r.stdout
     r = kiosk("ledger", "verify", str(csv_file), "--json")
     assert r.returncode == 1 and json.loads(r.stdout)["checked"] is False
     for path in (csv_file, Path(portal_db)):  # report and export used to end in a traceback on these
