@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 DEFAULT_DB = "sqlite:///portal.db"
 
@@ -29,6 +29,105 @@ def _engine(url: str):  # noqa: ANN202
     eng = make_engine(url)
     create_schema(eng)
     return eng
+
+
+def _open(args: argparse.Namespace):  # noqa: ANN202
+    """:func:`_engine` for a command that sets a portal up (``db_use="create"``): a SQLite file that is not there
+    yet is created, and said so first (:func:`_announce_new`)."""
+    _announce_new(args)
+    return _engine(args.db)
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (relative: to the current folder, as SQLite opens it); None for another database,
+    or a SQLite database in memory."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    db = u.database
+    if not u.drivername.startswith("sqlite") or not db or db == ":memory:" or db.startswith("file:") \
+            or u.query.get("mode") == "memory":
+        return None
+    return Path(db)
+
+
+def _near_db(path: Path) -> Path | None:
+    """A database file beside ``path`` whose name is close to it (``portal.db`` for ``portl.db``)."""
+    import difflib
+
+    try:
+        names = sorted(n.name for n in path.parent.iterdir()
+                       if n.suffix in (".db", ".sqlite", ".sqlite3") and n.is_file() and n.name != path.name)
+    except OSError:
+        return None
+    same_but_case = [n for n in names if n.lower() == path.name.lower()]
+    close = same_but_case or difflib.get_close_matches(path.name, names[:1000], n=1, cutoff=0.75)
+    return path.parent / close[0] if close else None
+
+
+def _where(args: argparse.Namespace) -> tuple[str, str]:
+    """Where the URL came from, when not from --db: (Japanese, English) words to add."""
+    if args.db_from == "default":
+        return ("--db も $KIOSK_PORTAL_DB もないので、いまのフォルダーの portal.db です",
+                "no --db and no $KIOSK_PORTAL_DB: portal.db in the current folder")
+    if args.db_from == "env":
+        return "$KIOSK_PORTAL_DB の指定です", "from $KIOSK_PORTAL_DB"
+    return "", ""
+
+
+def _missing_db(args: argparse.Namespace) -> int | None:
+    """A SQLite ``--db`` whose file is not there. A command that only reads or changes a portal's data
+    (``db_use="open"``) stops: exit 2, nothing created (an empty database would answer "no kiosks", "¥0", "the
+    totals are right", and stay on disk). One that sets a portal up (``db_use="create"``) goes on, and
+    :func:`_open` says first that it makes a new empty database there. A folder that is not there stops both."""
+    path = _sqlite_file(args.db)
+    args.new_db = None
+    if path is None or path.is_file():
+        return None
+    shown = path.absolute()
+    ja_where, en_where = _where(args)
+    ja_where, en_where = (f"（{ja_where}）" if ja_where else ""), (f" ({en_where})" if en_where else "")
+    cmd = f"kiosk-portal {args.command}"
+    if path.exists():  # a folder, or a device
+        ja_what, en_what = ("フォルダーです", "it is a folder") if path.is_dir() else ("ふつうのファイルではありません",
+                                                                                 "not a regular file")
+        print(f"{cmd}: {shown} はデータベースのファイルではありません（{ja_what}）{ja_where}。--db で、ポータルの"
+              f"データベースのファイル（portal.db など）を指定してください。\n"
+              f"{cmd}: {shown} is not a database file ({en_what}){en_where}; name the portal's database file "
+              f"with --db", file=sys.stderr)
+        return 2
+    folder = next((d for d in reversed(path.absolute().parents) if not d.is_dir()), None)
+    if folder is not None:
+        print(f"{cmd}: データベースのファイル {shown} を開けません。フォルダー {folder} がありません{ja_where}。"
+              f"--db のパスを確かめてください。何も作っていません。\n"
+              f"{cmd}: cannot open the database file {shown}: there is no folder {folder}{en_where}; check the "
+              f"--db path. Nothing was created.", file=sys.stderr)
+        return 2
+    near = _near_db(path.absolute())
+    ja_near = f"{near.name} のことですか？" if near else ""
+    en_near = f" (did you mean {near}?)" if near else ""
+    if args.db_use == "create":
+        args.new_db = (shown, ja_near, en_near, ja_where, en_where)
+        return None
+    print(f"{cmd}: データベースのファイル {shown} がありません{ja_where}。{ja_near}--db で、ポータルのデータベースの"
+          f"ファイルを指定してください。何も作っていません。\n"
+          f"{cmd}: no database file {shown}{en_near}{en_where}; name the portal's database file with --db "
+          f"(or $KIOSK_PORTAL_DB). Nothing was created.", file=sys.stderr)
+    return 2
+
+
+def _announce_new(args: argparse.Namespace) -> None:
+    """Once, before a command that sets a portal up creates its SQLite file (:func:`_missing_db`): a mistyped
+    --db is seen, not a silently empty portal."""
+    new, args.new_db = getattr(args, "new_db", None), None
+    if new is None or new[0].exists():
+        return
+    shown, ja_near, en_near, ja_where, en_where = new
+    cmd = f"kiosk-portal {args.command}"
+    print(f"{cmd}: 新しい空のデータベースを作ります：{shown}{ja_where}。{ja_near}"
+          f"いまのポータルのデータを使うつもりなら、止めて --db のパスを直してください。\n"
+          f"{cmd}: creating a new empty database at {shown}{en_near}{en_where}; if you meant an existing portal, "
+          f"stop and fix the --db path", file=sys.stderr, flush=True)
 
 
 def _check_url(url: str) -> None:
@@ -67,7 +166,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     if args.workers > 1:
         # Several processes share nothing but the database (docs/sync.md, "Running several portals").
-        _engine(args.db).dispose()
+        _open(args).dispose()
         os.environ["KIOSK_PORTAL_DB"] = args.db
         uvicorn.run("server_sync.app:app_from_env", factory=True, host=args.host, port=args.port,
                     workers=args.workers, proxy_headers=True, log_level=args.log_level)
@@ -87,6 +186,7 @@ def _serve(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"kiosk-portal serve: --fd {args.fd} is not an open socket: {exc.strerror}", file=sys.stderr)
             return 2
+    _announce_new(args)
     app = create_app(args.db, **opts)
     settle_collector()
     if args.fd is None:
@@ -101,7 +201,7 @@ def _enroll_code(args: argparse.Namespace) -> int:
     from server_sync.enroll import issue_code
 
     try:
-        code = issue_code(_engine(args.db), args.kiosk_id, args.days)
+        code = issue_code(_open(args), args.kiosk_id, args.days)
     except ValueError as exc:
         print(f"kiosk-portal enroll-code: {exc}", file=sys.stderr)
         return 2
@@ -118,7 +218,7 @@ def _staff_add(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
-        add_user(_engine(args.db), args.user, password, args.role, args.group)
+        add_user(_open(args), args.user, password, args.role, args.group)
     except ValueError as exc:
         print(f"kiosk-portal staff-add: {exc}", file=sys.stderr)
         return 2
@@ -152,7 +252,7 @@ def _config_set(args: argparse.Namespace) -> int:
 
     try:
         doc = json.loads(Path(args.file).read_text("utf-8"))
-        out = publish(_engine(args.db), doc)
+        out = publish(_open(args), doc)
     except (OSError, ValueError) as exc:
         kind = "invalid config" if isinstance(exc, ConfigDocError) else "cannot read"
         print(f"kiosk-portal config-set: {kind}: {exc}", file=sys.stderr)
@@ -186,7 +286,7 @@ def _catalog_import(args: argparse.Namespace) -> int:
     except ValueError as exc:  # json.JSONDecodeError and tomllib.TOMLDecodeError are ValueErrors
         print(f"kiosk-portal catalog-import: {args.file} is not valid: {exc}", file=sys.stderr)
         return 2
-    eng = _engine(args.db)
+    eng = _open(args)
     try:
         n_groups, n_projects = import_catalog(eng, doc)
     except CatalogError as exc:
@@ -222,7 +322,7 @@ def _media_add(args: argparse.Namespace) -> int:
         print(f"kiosk-portal media-add: {exc.strerror}: {args.file}", file=sys.stderr)
         return 2
     ctype = mimetypes.guess_type(args.file)[0] or "application/octet-stream"
-    print(add_media(_engine(args.db), data, ctype))
+    print(add_media(_open(args), data, ctype))
     return 0
 
 
@@ -386,7 +486,7 @@ def _pepper(args: argparse.Namespace) -> int:
     """The city's donor-token pepper (server_sync/citypepper.py): never printed, only its epochs."""
     from server_sync import citypepper
 
-    eng = _engine(args.db)
+    eng = _open(args)  # status --domain sets a portal up; rotate and status need one (main)
     if args.action == "rotate":
         new = citypepper.rotate(eng)
         print(f"pepper epoch {new} made; each kiosk adopts it (sealed) at its next sync, and keeps the old ones")
@@ -431,8 +531,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     def db(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--db", default=os.environ.get("KIOSK_PORTAL_DB", DEFAULT_DB),
-                        help="database URL: sqlite:///portal.db (default) or postgresql+psycopg://user:pw@host/db")
+        sp.add_argument("--db", default=None,
+                        help="database URL: sqlite:///portal.db (default: $KIOSK_PORTAL_DB, else portal.db in the "
+                             "current folder) or postgresql+psycopg://user:pw@host/db")
+        # "open": a command that reads or changes a portal's data refuses a SQLite file that is not there;
+        # "create": one that sets a portal up makes it, and says so (_missing_db).
+        sp.set_defaults(db_use="open")
 
     s = sub.add_parser("serve", help="run the portal web service")
     db(s)
@@ -443,13 +547,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="serve on this inherited, bound TCP socket instead of --host/--port (how `kiosk demo` "
                         "starts its portal: the port is held from the moment it is chosen)")
     s.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
-    s.set_defaults(func=_serve)
+    s.set_defaults(func=_serve, db_use="create")
 
     e = sub.add_parser("enroll-code", help="print a one-time enrollment code for a kiosk")
     db(e)
     e.add_argument("--kiosk-id", required=True)
     e.add_argument("--days", type=int, default=7, help="days the code stays valid (default 7)")
-    e.set_defaults(func=_enroll_code)
+    e.set_defaults(func=_enroll_code, db_use="create")
 
     st = sub.add_parser("staff-add", help="create or reset a staff login (password from $KIOSK_PORTAL_PASSWORD "
                                           "or prompted); more users on /staff/users")
@@ -459,19 +563,19 @@ def build_parser() -> argparse.ArgumentParser:
                     help="admin (default; everything), staff (center staff), editor (one group's projects) or "
                          "auditor (the city's auditor: reads the totals, reconciliation and CSVs, changes nothing)")
     st.add_argument("--group", help="the group id an editor edits (with --role editor)")
-    st.set_defaults(func=_staff_add)
+    st.set_defaults(func=_staff_add, db_use="create")
 
     c = sub.add_parser("config-set", help="publish a new config version from a JSON file")
     db(c)
     c.add_argument("file")
-    c.set_defaults(func=_config_set)
+    c.set_defaults(func=_config_set, db_use="create")
 
     ci = sub.add_parser("catalog-import", help="add or update groups and projects from a JSON or TOML file")
     db(ci)
     ci.add_argument("file", help='JSON {"groups": [...], "projects": [...]} or TOML with [[groups]]/[[projects]]')
     ci.add_argument("--publish", action="store_true",
                     help="then publish a new config version for every target so kiosks get the catalog")
-    ci.set_defaults(func=_catalog_import)
+    ci.set_defaults(func=_catalog_import, db_use="create")
 
     cl = sub.add_parser("catalog", help="print the groups and projects as JSON (contacts included: staff only)")
     db(cl)
@@ -480,7 +584,7 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("media-add", help="store a media file; prints its sha256 for the playlist")
     db(m)
     m.add_argument("file")
-    m.set_defaults(func=_media_add)
+    m.set_defaults(func=_media_add, db_use="create")
 
     k = sub.add_parser("kiosks", help="the fleet: last seq, pending, checkpoint, alarms")
     db(k)
@@ -527,14 +631,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.db_from = "--db" if args.db is not None else "env" if os.environ.get("KIOSK_PORTAL_DB") else "default"
+    if args.db is None:
+        args.db = os.environ.get("KIOSK_PORTAL_DB") or DEFAULT_DB
+    if args.command == "pepper" and args.action == "status" and args.domain:
+        args.db_use = "create"  # naming the token domain of a new portal
     try:
+        _check_url(args.db)
+        refused = _missing_db(args)
+        if refused is not None:
+            return refused
         return int(args.func(args) or 0)
     except BadDatabaseURL as exc:
         print(f"kiosk-portal {args.command}: {exc}", file=sys.stderr)
         return 2
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        print(f"kiosk-portal {args.command}: database: {reason}", file=sys.stderr)
+        ja = ("データベースがありません。PostgreSQL にデータベースを作ってから（createdb）、やり直してください"
+              if isinstance(exc, OperationalError) and "does not exist" in reason and "database" in reason
+              else "データベースを使えませんでした（理由は次の行）")
+        print(f"kiosk-portal {args.command}: {ja}。\nkiosk-portal {args.command}: database: {reason}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -222,8 +222,10 @@ def test_config_set_refuses_a_day_no_calendar_has(db_url, tmp_path, rig, capsys,
     """The kiosk reads every date of the document as a real date (EventSlide.date): one that only looks like
     a date (2026-02-30) is refused at publish, so no kiosk records a config_change it then cannot adopt."""
     from server_sync.configstore import newest_version
-    from server_sync.db import make_engine
+    from server_sync.db import create_schema, make_engine
 
+    create_schema(made := make_engine(db_url))
+    made.dispose()  # a portal that exists (on a new file, config-set first says it makes one)
     f = tmp_path / "config.json"
     f.write_text(json.dumps({"projects": PROJECTS, **bad}, ensure_ascii=False), "utf-8")
     assert portal_main(["config-set", "--db", db_url, str(f)]) == 2

@@ -130,6 +130,8 @@ def test_the_import_command_says_so_and_a_fixed_file_imports(tmp_path: Path, cap
     bad.write_text(json.dumps(BAD_FILE, ensure_ascii=False), "utf-8")
     assert portal_cli.main(["catalog-import", "--db", db, str(bad)]) == 2
     err = capsys.readouterr().err
+    assert err.count("creating a new empty database at") == 1, err  # a new file: said first (review s54)
+    err = err[err.find("kiosk-portal catalog-import: nothing"):]
     assert err.startswith("kiosk-portal catalog-import: nothing imported: 3 names or titles"), err
     assert "groups[0] (id takahashi)" in err and "高 for 髙" in err
     fixed = json.loads(bad.read_text("utf-8"))

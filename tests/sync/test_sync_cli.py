@@ -123,8 +123,10 @@ def test_portal_admin_commands(db_url, tmp_path, capsys, monkeypatch):
 
 def test_enroll_code_days_are_bounded(db_url, capsys):
     """A code born expired (0 or fewer days) or valid for ever (a huge number: OverflowError) is refused."""
-    from server_sync.db import enroll_codes, make_engine
+    from server_sync.db import create_schema, enroll_codes, make_engine
 
+    create_schema(made := make_engine(db_url))
+    made.dispose()  # a portal that exists (on a new file, enroll-code first says it makes one)
     for days in ("0", "-3", "366", "300000000000"):
         assert portal_main(["enroll-code", "--db", db_url, "--kiosk-id", "k1", "--days", days]) == 2
         out = capsys.readouterr()
