@@ -824,12 +824,33 @@ def kiosk_day(engine: Engine, kiosk_id: str, day: date) -> dict[str, Any] | None
     return got[0] if got else None
 
 
-def month_bounds(month: str | None, today: date) -> tuple[date, date, str]:
-    """('2026-12' or None) -> (first day, last day, 'YYYY-MM'); a bad month is this month."""
-    y_s, _, m_s = (month or "").partition("-")
+def parse_month(month: str) -> date | None:
+    """'2026-12' (or '2026-4') -> its first day; anything else ('2026-13', 'abc', '', a day) -> None."""
+    y_s, sep, m_s = month.partition("-")
+    if not sep or len(y_s) != 4 or not 1 <= len(m_s) <= 2:
+        return None
     y, m = decimal(y_s, 1, 9999, leading_zeros=True), decimal(m_s, 1, 12, leading_zeros=True)
-    # Strict digits and ranges: int("²") fails, and date(10**20, 1, 1) is an OverflowError, not a ValueError.
-    first = date(y, m, 1) if y is not None and m is not None else today.replace(day=1)
+    # Strict ASCII digits and ranges: int("²") fails, and date(10**20, 1, 1) is an OverflowError, not a ValueError.
+    return date(y, m, 1) if y is not None and m is not None else None
+
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def parse_day(day: str) -> date | None:
+    """'2026-12-07' -> that date; anything else ('2026-13-01', '20261207', 'abc') -> None."""
+    if not _DAY.fullmatch(day):
+        return None
+    try:
+        return date.fromisoformat(day)
+    except ValueError:
+        return None
+
+
+def month_bounds(month: str | None, today: date) -> tuple[date, date, str]:
+    """('2026-12' or None) -> (first day, last day, 'YYYY-MM'); a bad month is this month (the pages and the CSV
+    refuse one first: :func:`parse_month`)."""
+    first = parse_month(month or "") or today.replace(day=1)
     last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
     return first, last, first.strftime("%Y-%m")
 
@@ -855,7 +876,9 @@ def closeout_checks(engine: Engine) -> list[dict[str, Any]]:
 # --- the CSV for the city's accounting ----------------------------------------------------------------
 CSV_HEADER = ("business_date", "kiosk_id", "row", "project_id", "project_title", "group", "area", "count",
               "total_yen", "z_count", "z_total_yen", "after_close_count", "after_close_yen", "voided_count",
-              "voided_yen", "provider_count", "provider_net_yen", "status")
+              "voided_yen", "provider_count", "provider_net_yen", "status", "notes")
+"""``notes`` (last, so that a reader of the older columns by position reads them still): a ``total`` row's reasons
+for its ``status``, in the words the month's page shows beside the day, in the staff member's language."""
 
 
 def _status(r: dict[str, Any]) -> str:
@@ -864,10 +887,20 @@ def _status(r: dict[str, Any]) -> str:
     return "match" if r["settled"] else "see notes"
 
 
-def month_csv(engine: Engine, first: date, last: date) -> str:
+def _notes(r: dict[str, Any], lang: str) -> str:
+    """What the month's page says in the day's status cell, marks and all: ✗ each difference, ⚠ each note (after the
+    close-out, held, not closed yet), ⚠ a clock not synced; " / " between them. Empty for a plain match."""
+    words = [f"✗ {said(m, lang)}" for m in r["problems"]] + [f"⚠ {said(m, lang)}" for m in r.get("notes", ())]
+    if r.get("clock_unsynced"):
+        words.append(f"⚠ {said((N_('Clock not synced on this day'), {}), lang)}")
+    return " / ".join(words)
+
+
+def month_csv(engine: Engine, first: date, last: date, lang: str = i18n.DEFAULT) -> str:
     """One ``total`` row per kiosk-day and one ``project`` row per project of it: settled donations as the
     portal holds them (``count``, ``total_yen``), beside the Z report, what came after it, voids and the
-    provider. UTF-8 with a BOM so Excel on a Japanese PC opens it; amounts are plain integers of yen."""
+    provider. UTF-8 with a BOM so Excel on a Japanese PC opens it; amounts are plain integers of yen. The header
+    and ``status`` are fixed English words for the accounting's tools; ``notes`` are the page's words in ``lang``."""
     with engine.connect() as conn:
         meta = {p["id"]: p for p in catalog.list_projects(conn)}
     buf = io.StringIO()
@@ -876,15 +909,18 @@ def month_csv(engine: Engine, first: date, last: date) -> str:
     w.writerow(CSV_HEADER)
     for r in sorted(kiosk_days(engine, first, last), key=lambda x: (x["business_date"], x["kiosk_id"])):
         if not r["kiosk_id"]:
+            one = "✗ " + said(ntext("%(count)s provider payment matches no kiosk's donation.",
+                                    "%(count)s provider payments match no kiosk's donation.", 1), lang)
             for p in r["provider_only"]:
                 w.writerow((r["business_date"], "", "provider_only", "", "", "", "", 0, 0, "", "", "", "", "", "", 1,
-                            p["amount_yen"] - p["refunded_yen"], f"payment {p['payment_id']} matches no kiosk"))
+                            p["amount_yen"] - p["refunded_yen"], f"payment {p['payment_id']} matches no kiosk", one))
             continue
         z, pv = r["z"], r["provider"]
         w.writerow((r["business_date"], r["kiosk_id"], "total", "", "", "", "", r["portal"]["count"],
                     r["portal"]["total_yen"], z["count"] if z else "", z["total_yen"] if z else "",
                     r["after_close"]["count"], r["after_close"]["total_yen"], r["voided"]["count"],
-                    r["voided"]["total_yen"], pv["count"] if pv else "", pv["net_yen"] if pv else "", _status(r)))
+                    r["voided"]["total_yen"], pv["count"] if pv else "", pv["net_yen"] if pv else "", _status(r),
+                    _notes(r, lang)))
         # A row for every project either side counted: the Z may hold a project the portal no longer counts
         # (voided after the close-out, or held), and the project rows must add up to the total row on both.
         zp = {p.get("id"): p for p in (z["projects"] if z else [])}
@@ -897,7 +933,7 @@ def month_csv(engine: Engine, first: date, last: date) -> str:
                         csvsafe.cell(m.get("group") or ""), csvsafe.cell(m.get("area") or ""), p["count"],
                         p["total_yen"],
                         zp.get(pid_, {}).get("count", 0) if z else "",
-                        zp.get(pid_, {}).get("total_yen", 0) if z else "", "", "", "", "", "", "", ""))
+                        zp.get(pid_, {}).get("total_yen", 0) if z else "", "", "", "", "", "", "", "", ""))
     return buf.getvalue()
 
 
@@ -934,9 +970,28 @@ def install(app: FastAPI, engine: Engine) -> None:
                                 titles=titles(lang),  # the sponsor table's projects by name, the ID under it
                                 said=lambda m: said(m, lang), nav="reconciliation", **c)
 
+    def not_a_month(month: str, lang: str) -> str:
+        """Why a ``?month=`` that is no month is refused, with this month as the example of the form."""
+        t = today()
+        return said((N_("“%(month)s” is not a valid month. Write the year (4 digits) and the month joined by a "
+                        "hyphen “-”, like %(example)s (%(words)s)."),
+                     {"month": month[:40], "example": f"{t:%Y-%m}", "words": pages.month_words(t, lang)}), lang)
+
+    def not_a_day(day: str, lang: str) -> str:
+        t = today()
+        return said((N_("“%(day)s” is not a valid date. Write the year (4 digits), the month and the day joined by "
+                        "hyphens “-”, like %(example)s (%(words)s)."),
+                     {"day": day[:40], "example": t.isoformat(), "words": pages.day(t, lang)}), lang)
+
+    def refused(lang: str, c: dict[str, Any], why: str) -> Response:
+        """A month or day the address names wrongly: 400 and why, never another month's figures in its place."""
+        return ui.html(pages.staff_page("staff_reconciliation.html", lang, invalid=why, nav="reconciliation", **c), 400)
+
     @app.get("/staff/reconciliation", response_class=HTMLResponse, tags=["staff"])
     def reconciliation_month(request: Request, month: str | None = None, imported: str | None = None) -> Response:
-        def render(who: staff.Who, lang: str, c: dict[str, Any]) -> str:
+        def render(who: staff.Who, lang: str, c: dict[str, Any]) -> str | Response:
+            if month is not None and parse_month(month) is None:
+                return refused(lang, c, not_a_month(month, lang))
             n = decimal(imported)
             notice = "" if n is None else i18n.ntext("Imported %(count)s payment from the provider's file.",
                                                      "Imported %(count)s payments from the provider's file.", n, lang)
@@ -945,11 +1000,10 @@ def install(app: FastAPI, engine: Engine) -> None:
 
     @app.get("/staff/reconciliation/{kiosk_id}/{day}", response_class=HTMLResponse, tags=["staff"])
     def reconciliation_day(kiosk_id: str, day: str, request: Request) -> Response:
-        def render(who: staff.Who, lang: str, c: dict[str, Any]) -> str:
-            try:
-                d = date.fromisoformat(day)
-            except ValueError:
-                raise NotFound(*TO_RECONCILIATION) from None
+        def render(who: staff.Who, lang: str, c: dict[str, Any]) -> str | Response:
+            d = parse_day(day)
+            if d is None:
+                return refused(lang, c, not_a_day(day, lang))
             r = kiosk_day(engine, kiosk_id, d)
             if r is None:  # no such kiosk, or nothing of it that day: not found, not "your role does not allow"
                 raise NotFound(*TO_RECONCILIATION)
@@ -1010,8 +1064,11 @@ def install(app: FastAPI, engine: Engine) -> None:
     @app.get("/staff/reconciliation.csv", tags=["staff"])
     def reconciliation_csv(request: Request, month: str | None = None) -> Response:
         def render(who: staff.Who, lang: str, c: dict[str, Any]) -> Response:
+            if month is not None and parse_month(month) is None:  # a script's typo gets no other month's figures
+                return Response(not_a_month(month, lang) + "\n", status_code=400,
+                                media_type="text/plain; charset=utf-8", headers={"Cache-Control": "no-store"})
             first, last, m = month_bounds(month, today())
-            return Response(month_csv(engine, first, last), media_type="text/csv; charset=utf-8",
+            return Response(month_csv(engine, first, last, lang), media_type="text/csv; charset=utf-8",
                             headers={"Cache-Control": "no-store",
                                      "Content-Disposition": f'attachment; filename="reconciliation-{m}.csv"'})
         return ui.page(request, "audit", render)
