@@ -14,7 +14,9 @@ frame is on the screen.
 
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -26,8 +28,10 @@ import pygame
 
 from kiosk import __version__
 from kiosk.config.plain import ops_settings, plain_of
+from kiosk.ledger import LedgerError
 from kiosk.ops.status import (
     SYNC_ERRORS,
+    LedgerFailure,
     PaymentState,
     PaymentUnused,
     ReaderState,
@@ -303,6 +307,7 @@ class StaffSide:
             last_sync_age_s=(time.time() * 1000 - last_ok) / 1000 if last_ok else None,
             pending_entries=sync.get("pending") if sync else None,
             ledger_ok=not app.failed,
+            ledger_failure=_failure(getattr(getattr(app, "worker", None), "error", None)) if app.failed else None,
             **ledger_figures(app.ledger),
             disk_free_bytes=read_disk_free(app.cfg.data_dir), disk_writable=read_disk_writable(app.cfg.data_dir),
             ledger_mismatch=mismatch,
@@ -445,6 +450,19 @@ class StaffSide:
                 self.sync.stop()
             self.sync.uploader.close()
         self._executor.shutdown(wait=True, cancel_futures=False)
+
+
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS})
+
+
+def _failure(error: BaseException | None) -> LedgerFailure | None:
+    """Why the donation worker stopped (``App.failed``), for the ledger row: an error of the ledger or of its disk
+    (``LedgerError``, SQLite's, a full, failing or read-only disk), or any other: a fault in the program. None when
+    the error is not at hand."""
+    if error is None:
+        return None
+    disk = isinstance(error, OSError) and error.errno in DISK_ERRNOS
+    return "ledger" if disk or isinstance(error, (LedgerError, sqlite3.Error)) else "software"
 
 
 def _payment_state(word: str) -> PaymentState | None:

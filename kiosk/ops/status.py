@@ -27,6 +27,8 @@ PaymentState = Literal["ready", "busy", "offline", "error"]
 """What ``PaymentTerminal.health()`` answers (kiosk/payment/base.py)."""
 PaymentUnused = Literal["ledger_failed", "no_terminal"]
 """Why the payment terminal is not asked at all (:data:`PAYMENT_UNUSED`)."""
+LedgerFailure = Literal["ledger", "software"]
+"""Why the kiosk failed closed (:data:`LEDGER_FAILURES`)."""
 _RANK = {"green": 0, "yellow": 1, "red": 2}
 
 
@@ -41,7 +43,8 @@ class StatusItem:
     """What staff should do when not green."""
     cause: str = ""
     """Stable id of what is wrong when the value's words do not say it in a way staff can act on: the kind of the
-    uploader's last error (:data:`SYNC_ERRORS`), or why the payment terminal is not asked (:data:`PAYMENT_UNUSED`).
+    uploader's last error (:data:`SYNC_ERRORS`), why the payment terminal is not asked (:data:`PAYMENT_UNUSED`), or
+    why the kiosk failed closed (:data:`LEDGER_FAILURES`, on the ledger row).
     Screens say the value and the what-to-do by it."""
     detail: str = ""
     """The technical words behind the value (the uploader's own error, the payment adapter's or the reader's
@@ -80,6 +83,9 @@ class StatusInputs:
     pending_entries: int | None = None
     ledger_ok: bool | None = None
     """False after a LedgerUnavailable or a failed verify."""
+    ledger_failure: LedgerFailure | None = None
+    """With ``ledger_ok`` False, why, when known (:data:`LEDGER_FAILURES`): the running kiosk's donation worker
+    stopped on an error of its ledger or disk, or on any other (a fault in the program)."""
     ledger_entries: int | None = None
     last_seq: int | None = None
     ledger_bytes: int | None = None
@@ -184,6 +190,26 @@ writer stopped: ``App.failed``), which the ledger row shows and says what to do 
 set up, a matter for whoever set up the kiosk. Before, both read "offline" with "check the payment terminal's
 power and cable"."""
 
+LEDGER_FAILURES: dict[str, str] = {
+    "ledger": "donations are stopped: the ledger could not be read or written (is the disk full or failing?); run "
+              "`kiosk doctor` and call the portal operator",
+    "software": "donations are stopped by an unexpected error in the kiosk's program (its traceback is in "
+                "`journalctl -u kiosk`); the kiosk restarts by itself: if it stops again, report the traceback",
+}
+"""Why the kiosk failed closed (:attr:`StatusInputs.ledger_failure`) -> what `kiosk status` says to do. The menu
+says it in plain words by the key (the ledger row's ``cause``; ``kiosk.staff.menu.status_text``)."""
+
+SQUARE_ATTENTION = re.compile(r"device \S+ \((?P<category>OFFLINE|NEEDS_ATTENTION)\)")
+"""The start of the Square adapter's detail for a paired terminal that Square itself says is off or not on the
+network (``OFFLINE``) or needs a look (``NEEDS_ATTENTION``) (kiosk/payment/square.py ``check_device``): its state is
+``ready`` (the kiosk can ask it), but a donor's card payment may not go through, so the row is yellow, not green,
+for `kiosk status` and the menu alike."""
+SQUARE_ATTENTION_HINTS = {
+    "OFFLINE": "Square says the card terminal is off or not on the network: check that it is switched on, charged "
+               "and connected",
+    "NEEDS_ATTENTION": "Square says the card terminal needs attention: read the message on its screen",
+}
+
 PORTAL_UNREACHED = frozenset({"network", "portal_busy"})
 """Kinds that say the portal could not be reached or did not answer: the only ones for which the status page says
 "portal unreachable" (:func:`portal_reached`)."""
@@ -263,6 +289,21 @@ def measured(item: StatusItem) -> str:
     return item.value.removesuffix(LAST_ERROR + item.detail) if item.detail else item.value
 
 
+DISK_HINTS: dict[tuple[str, bool], str] = {
+    ("red", True): "donations stop when it is full; the movies (media/) take the most room: take the videos this "
+                   "kiosk no longer shows out of its playlists on the portal (it then deletes them); clips imported "
+                   "by hand stay (`kiosk media list`), `du -sh DATA_DIR/*` shows the rest",
+    ("yellow", True): "free some space soon: the movies (media/) take the most room; take the videos this kiosk no "
+                      "longer shows out of its playlists on the portal (it then deletes them)",
+    ("red", False): "donations stop when it is full; the movies (media/) take the most room: remove the clips no "
+                    "playlist uses (`kiosk media list`); `du -sh DATA_DIR/*` shows the rest",
+    ("yellow", False): "free some space soon: the movies (media/) take the most room; remove the clips no playlist "
+                       "uses (`kiosk media list`)",
+}
+"""What `kiosk status` says of a disk filling up, by (level, a portal configured); the menu says it to staff in
+plain words (``kiosk.staff.menu.status_text``)."""
+
+
 def status_items(x: StatusInputs, limits: StatusSection | None = None) -> list[StatusItem]:
     if limits is None:
         from kiosk.config.staff import StatusSection  # the defaults; the running kiosk passes its own section
@@ -299,11 +340,14 @@ def status_items(x: StatusInputs, limits: StatusSection | None = None) -> list[S
         what, todo = PAYMENT_UNUSED[x.payment_unused]
         add(StatusItem("payment", "red", what, todo, cause=x.payment_unused))
     else:
+        hint = ("" if pay == "green" else PAYMENT_SETUP_HINT if x.payment_state == "error"
+                else "check the payment terminal's power and cable")
+        attention = SQUARE_ATTENTION.match(x.payment_detail) if x.payment_state == "ready" else None
+        if attention:  # ready to be asked, but Square says the terminal itself is off or needs a look
+            pay, hint = "yellow", SQUARE_ATTENTION_HINTS[attention["category"]]
         add(StatusItem("payment", pay,
                        (x.payment_state or "unknown") + (f": {x.payment_detail}" if x.payment_detail else ""),
-                       "" if pay == "green" else PAYMENT_SETUP_HINT if x.payment_state == "error"
-                       else "check the payment terminal's power and cable",
-                       detail=x.payment_detail, short=x.payment_state or "unknown"))
+                       hint, detail=x.payment_detail, short=x.payment_state or "unknown"))
 
     if not x.portal_configured:
         add(StatusItem("network", "green", "offline kiosk (no portal configured)"))
@@ -358,7 +402,10 @@ def status_items(x: StatusInputs, limits: StatusSection | None = None) -> list[S
     if x.ledger_bytes is not None:
         size += f", {_mb(x.ledger_bytes)}"
     if x.ledger_ok is False:
-        add(StatusItem("ledger", "red", size, "donations are stopped; run `kiosk doctor` and call the portal operator"))
+        why = x.ledger_failure if x.ledger_failure in LEDGER_FAILURES else None
+        add(StatusItem("ledger", "red", size,
+                       LEDGER_FAILURES[why] if why else
+                       "donations are stopped; run `kiosk doctor` and call the portal operator", cause=why or ""))
     else:
         add(StatusItem("ledger", "green" if x.ledger_ok else "yellow", size))
 
@@ -368,10 +415,13 @@ def status_items(x: StatusInputs, limits: StatusSection | None = None) -> list[S
                        "may be failing)"))
     elif x.disk_free_bytes is None:
         add(StatusItem("disk", "yellow", "unknown"))
-    elif x.disk_free_bytes < lim.min_free_mb * 1_048_576:
-        add(StatusItem("disk", "red", f"{_mb(x.disk_free_bytes)} free", "export to USB and remove old logs/exports"))
     elif x.disk_free_bytes < lim.warn_free_mb * 1_048_576:
-        add(StatusItem("disk", "yellow", f"{_mb(x.disk_free_bytes)} free", "free some space soon"))
+        # What fills a kiosk's data partition is its movies (DATA_DIR/media): a USB export goes to the stick and
+        # leaves nothing behind, the ledger grows by a few MB a year, the journal (when kept there) is capped.
+        # Pushed movies that no playlist of this kiosk names any more are deleted by the kiosk itself.
+        red = x.disk_free_bytes < lim.min_free_mb * 1_048_576
+        add(StatusItem("disk", "red" if red else "yellow", f"{_mb(x.disk_free_bytes)} free",
+                       DISK_HINTS[("red" if red else "yellow", x.portal_configured)]))
     else:
         add(StatusItem("disk", "green", f"{_mb(x.disk_free_bytes)} free"))
 

@@ -104,7 +104,9 @@ def test_status_values_are_plain_japanese_with_something_to_do(rig):
     worst = next(i for i, item in enumerate(rig.menu.model.status) if item.value == "unknown")
     rig.menu.model.press("status_item", worst)
     lines = rig.view().lines
-    assert lines and "kiosk doctor" in lines[-1] and "更新" in lines[-1], lines
+    # What staff can do (Refresh, then call), and the technician's command apart, on the last, 詳細 line (s54).
+    assert lines and "更新" in lines[-2] and "kiosk doctor" not in lines[-2], lines
+    assert lines[-1].startswith("詳細（保守担当者向け）：") and "kiosk doctor" in lines[-1], lines
     rig.machine.language = "en"
     rig.menu.model.press("back")
     assert "Connected (last card: Suica)" in rig.view().text  # the brand, not the raw family id

@@ -28,7 +28,7 @@ from typing import Any
 import pygame
 import pytest
 
-from kiosk.ops.status import StatusItem
+from kiosk.ops.status import StatusInputs, StatusItem, status_items
 from kiosk.payment.sim import SimulatedTerminal
 from kiosk.staff.menu import status_text
 from kiosk.ui import widgets as ui
@@ -96,13 +96,15 @@ def test_every_detail_the_payment_adapters_write_has_a_plain_japanese_line():
         assert said and said != words.meaning and not english_words(said), (detail, said)
         for msgid in (words.todo, words.row):
             assert not msgid or not english_words(JA.gettext(msgid)), (detail, msgid)
-    # Square's word for a paired terminal that is off or needs a look: the row asks for a look although "ready".
+    # Square's word for a paired terminal that is off or needs a look: the row asks for a look although "ready"
+    # (status_items says so, for `kiosk status` and the menu alike: tests/menu/test_s54_status_hints.py).
     for category in ("OFFLINE", "NEEDS_ATTENTION"):
-        item = StatusItem("payment", "green", "ready", detail=f"device dev-1 ({category}); no checkout yet",
-                          short="ready")
-        assert status_text.as_seen([item])[0].level == "yellow"
-    item = StatusItem("payment", "green", "ready", detail="device dev-1 (AVAILABLE); no checkout yet", short="ready")
-    assert status_text.as_seen([item])[0].level == "green"
+        [item] = [i for i in status_items(StatusInputs(payment_state="ready", payment_detail=f"device dev-1 "
+                                                       f"({category}); no checkout yet")) if i.key == "payment"]
+        assert item.level == "yellow" and status_text.payment_words(item) is not None
+    [item] = [i for i in status_items(StatusInputs(payment_state="ready", payment_detail="device dev-1 (AVAILABLE); "
+                                                   "no checkout yet")) if i.key == "payment"]
+    assert item.level == "green"
 
 
 # --- the menu as staff read it, over the real adapters -----------------------------------------------------

@@ -42,7 +42,7 @@ from kiosk.staff.closeout import (
     z_report,
 )
 from kiosk.staff.gate import StaffSession
-from kiosk.staff.menu import days, status_text
+from kiosk.staff.menu import days
 from kiosk.staff.menu.services import MenuServices
 from kiosk.staff.refund import (
     ENDED,
@@ -501,8 +501,7 @@ class MenuModel:
     # --- home and status -------------------------------------------------------------------
     def _measure(self) -> list[StatusItem]:
         try:
-            # As staff should see them: a paired terminal Square says is off is not a green row.
-            return status_text.as_seen(status_items(self.s.measure(), self.s.ops.status))
+            return status_items(self.s.measure(), self.s.ops.status)
         except Exception:  # a broken probe must not keep staff out of the menu
             log.exception("menu: status measurement failed")
             return []

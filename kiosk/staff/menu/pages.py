@@ -160,8 +160,8 @@ def status_item_page(model: MenuModel, _: Tr) -> View:
     lines = ([said] if said else []) + ([_("What to do:"), todo] if todo else [])
     if item.detail:  # the uploader's, the adapter's or the reader's own words, last: the first to be cut
         lines.append(status_text.details(item.detail, _))
-    elif stopped := status_text.stopped_details(item, _, _n(model)):  # a failed-closed ledger's figures
-        lines.append(stopped)
+    elif for_technician := status_text.technician_details(item, _, _n(model)):  # a command, a stopped ledger's figures
+        lines.append(for_technician)
     return View(m.STATUS_ITEM, _(STATUS_LABELS.get(item.key, item.key)), dot=item.level,
                 big=status_text.value(item, _, _n(model)),
                 lines=tuple(lines),

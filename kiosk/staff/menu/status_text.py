@@ -15,9 +15,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from kiosk.ops.status import PAYMENT_SETUP_HINT, PAYMENT_UNUSED, SYNC_ERRORS, StatusItem, error_kind, measured
+from kiosk.ops.status import (
+    DISK_HINTS,
+    LEDGER_FAILURES,
+    PAYMENT_SETUP_HINT,
+    PAYMENT_UNUSED,
+    SYNC_ERRORS,
+    StatusItem,
+    error_kind,
+    measured,
+)
 
 Tr = Callable[[str], str]
 NTr = Callable[[str, str, int], str]
@@ -41,6 +50,44 @@ PLURALS: dict[str, tuple[str, str]] = {
 }
 """Phrases with a count (issue #15: "1 donations"): msgid -> (singular, plural) for ngettext; the count is the
 phrase's first figure."""
+
+# --- hints of `kiosk status` that name a command: staff get what they can do at the touch screen instead ----------
+# `kiosk status` is the technician's (over ssh): its hints may say a command. The menu is the center staff's, at a
+# touch screen with no keyboard: its what-to-do line says a button by its name, the portal's page, or whom to call;
+# the command stays, for the technician, on the details line (:func:`maintainer_note`, :func:`technician_details`).
+READER_FIX = "run `kiosk doctor` for the exact fix"
+ENROLL = "enroll the kiosk (see `kiosk doctor`)"
+PLAYER_FIX = "re-import the clips at the panel size (`kiosk media import`)"
+PLAYER_SOON = "if it persists, re-import the clips at the panel size"
+DISK_TODOS: dict[tuple[str, bool], str] = {
+    ("yellow", True):
+        "The disk is filling up; donations are not affected yet. The movies take the most room. On the portal, "
+        "open Playlists and take out the videos this kiosk no longer needs to show: the kiosk deletes them after "
+        "its next sync. If it keeps filling up, call the person who set up the kiosk.",
+    ("red", True):
+        "The disk is almost full. When it is full, the kiosk stops taking donations. The movies take the most "
+        "room. On the portal, open Playlists and take out the videos this kiosk no longer needs to show: the "
+        "kiosk deletes them after its next sync. Call the person who set up the kiosk as well.",
+    ("yellow", False):
+        "The disk is filling up; donations are not affected yet. The movies take the most room. Call the person "
+        "who set up the kiosk: they can remove the movies this kiosk no longer shows.",
+    ("red", False):
+        "The disk is almost full. When it is full, the kiosk stops taking donations. The movies take the most "
+        "room. Call the person who set up the kiosk soon: they can remove the movies this kiosk no longer shows.",
+}
+"""The disk row's what-to-do by (level, a portal configured), for `kiosk status`'s ``DISK_HINTS``: what fills a
+kiosk's disk is its movies (a USB export goes to the stick and frees nothing on the kiosk), and the portal's
+playlists are how staff take the ones no longer shown off it."""
+FOR_MAINTAINER: dict[str, str] = {
+    READER_FIX: "`kiosk doctor` shows the exact fix",
+    ENROLL: "`kiosk doctor` shows how to enroll the kiosk",
+    PLAYER_FIX: "re-import the clips at the panel size (`kiosk media import`)",
+    PLAYER_SOON: "re-import the clips at the panel size (`kiosk media import`)",
+    **{cli: "`kiosk media list` shows the movies on the kiosk and which ones the playlists use"
+       for cli in DISK_HINTS.values()},
+}
+"""`kiosk status`'s hint -> the note for the technician on the row's details line (msgids)."""
+UNKNOWN_NOTE = "`kiosk doctor` checks every part of the kiosk"
 
 # (pattern on the English value or hint, msgid with the pattern's named groups). First match wins.
 PHRASES: tuple[tuple[str, str], ...] = (
@@ -82,12 +129,15 @@ PHRASES: tuple[tuple[str, str], ...] = (
     # hints
     (r"the reader has not reported yet", "The reader has not reported yet: wait a minute, then Refresh."),
     (r"check the reader's USB cable", "Check the reader's USB cable."),
-    (r"run `kiosk doctor` for the exact fix", "Run `kiosk doctor` on the kiosk for the exact fix."),
+    (re.escape(READER_FIX), "Check that the card reader's USB cable is plugged in firmly at both ends, then press "
+     "Refresh. If it stays, call the person who set up the kiosk and tell them the details."),
     (r"check the payment terminal's power and cable", "Check the payment terminal's power and cable."),
     (re.escape(PAYMENT_SETUP_HINT), PAYMENT_SETUP_HINT),  # the provider refused the setup: not the cables
     (r"check the LAN cable or Wi-Fi", "Check the LAN cable or Wi-Fi."),
     (r"the portal may be down; entries wait", "The portal may be down. Donations are kept on the kiosk."),
-    (r"enroll the kiosk \(see `kiosk doctor`\)", "Enroll the kiosk (`kiosk doctor` shows how)."),
+    (re.escape(ENROLL), "This kiosk is not registered with the portal yet. Donations are kept on the kiosk, but "
+     "none can be sent until it is registered. Call the portal administrator: they give the person who set up the "
+     "kiosk an enrollment code."),
     (r"press Sync now", "Press Sync now."),
     (r"stop taking donations at this kiosk and call the administrator",
      "This kiosk's data was probably put back from an old backup. Stop taking donations at this kiosk and call "
@@ -96,23 +146,21 @@ PHRASES: tuple[tuple[str, str], ...] = (
      "Donations are kept on the kiosk. Check the network, then press Sync now."),
     (r"entries are safe on the kiosk; fix what the error names, then press Sync now",
      "Donations are kept on the kiosk. Fix what the error names, then press Sync now."),
-    (r"free some space soon", "Free some space soon."),
-    (r"donations are stopped; run `kiosk doctor` and call the portal operator",
-     "Donations are stopped. Run `kiosk doctor`, then call the portal operator."),
+    *((re.escape(cli), msgid) for cli, msgid in ((DISK_HINTS[k], DISK_TODOS[k]) for k in DISK_HINTS)),
     (r"donations are stopped; restart the kiosk, and if this stays, call the operator \(the SD card may be failing\)",
      "Donations are stopped. Restart the kiosk; if this stays, call the operator (the SD card may be failing)."),
-    (r"export to USB and remove old logs/exports", "Export to USB, then remove old logs and exports."),
     (r"keep the case's vents clear", "Keep the case's vents clear."),
     (r"the Pi is throttling: give the case air, check the fan",
      "The computer is too hot: give the case air, check the fan."),
-    (r"if it persists, re-import the clips at the panel size", "If it goes on, re-import the clips at the panel size."),
-    (r"re-import the clips at the panel size \(`kiosk media import`\)",
-     "Re-import the clips at the panel size (`kiosk media import`)."),
+    (re.escape(PLAYER_SOON), "Donations are not affected. If the movie keeps stuttering for days, tell the person "
+     "who set up the kiosk."),
+    (re.escape(PLAYER_FIX), "The movie is not playing smoothly. Donations are not affected. Call the person who set "
+     "up the kiosk and tell them the figures on this page."),
 )
 _COMPILED = tuple((re.compile(p + r"\Z"), msgid) for p, msgid in PHRASES)
 _LAST_TAP = re.compile(r"; last tap (?P<family>\S+)\Z")
 
-UNKNOWN_HINT = "Not known yet: press Refresh in a minute. If it stays unknown, run `kiosk doctor` on the kiosk."
+UNKNOWN_HINT = "Not known yet: press Refresh in a minute. If it stays unknown, call the person who set up the kiosk."
 
 
 def _count(figure: str) -> int:
@@ -210,10 +258,8 @@ class PaymentWords:
     it (Square not reachable over the network is not the terminal's power and cable) or when a green row still asks
     for something (a practice terminal on a kiosk meant for real donations)."""
     row: str = ""
-    """The row's value instead of the state word ("": the state word), when the state word alone misleads."""
-    attention: bool = False
-    """Needs a look although the terminal says ``ready`` (Square's own word for a paired terminal that is off):
-    the row is yellow, not green (:func:`as_seen`)."""
+    """The row's value instead of the state word ("": the state word), when the state word alone misleads. (A
+    terminal Square says is off is yellow by ``status_items`` itself: `kiosk status` and the menu agree.)"""
 
 
 PAYMENT_DETAILS: tuple[tuple[str, PaymentWords], ...] = (
@@ -246,11 +292,11 @@ PAYMENT_DETAILS: tuple[tuple[str, PaymentWords], ...] = (
         "Square says the card terminal is switched off or not connected to the network.",
         "Check that the card terminal is switched on, charged and connected to the network. Until then, card "
         "donations may not go through.",
-        row="The card terminal is off or not connected", attention=True)),
+        row="The card terminal is off or not connected")),
     (r"device \S+ \(NEEDS_ATTENTION\)", PaymentWords(
         "Square says the card terminal needs attention.",
         "Look at the message on the card terminal's screen and do what it says.",
-        row="The card terminal needs a look", attention=True)),
+        row="The card terminal needs a look")),
     (r"device ", PaymentWords("The card terminal is connected to Square (the card payment service).")),
     (r"last checkout: |no checkout yet\Z", PaymentWords(
         "Square (the card payment service) has reported no problem.")),
@@ -274,18 +320,6 @@ def meaning(item: StatusItem, tr: Tr) -> str:
     return tr(words.meaning) if words is not None else ""
 
 
-def as_seen(items: list[StatusItem]) -> list[StatusItem]:
-    """The items with the level staff should see: a payment terminal that Square says is off or needs attention
-    is yellow although its state is ``ready`` (the menu's dot, the home page's and the row's)."""
-    out = []
-    for item in items:
-        words = payment_words(item)
-        if words is not None and words.attention and item.level == "green":
-            item = replace(item, level="yellow")
-        out.append(item)
-    return out
-
-
 # --- a kiosk that failed closed ------------------------------------------------------------------------------
 # The ledger row is red only when the ledger writer stopped (``StatusInputs.ledger_ok`` False: ``App.failed``, the
 # kiosk refuses every donation until a restart). Its value was the ledger's size and its advice `kiosk doctor`:
@@ -294,9 +328,24 @@ LEDGER_STOPPED = (
     "Stopped: donations cannot be recorded safely",
     "The kiosk stopped taking donations because it could not save their record (the ledger) safely: this way no "
     "donation is lost or recorded twice. The kiosk restarts by itself shortly and tries again. If this page says "
-    "the same after the restart, put up a notice that this kiosk is not taking donations, and call the operator. "
-    "The technician finds the cause with `kiosk doctor`.")
-"""The ledger row of a kiosk that failed closed: (its value, what to do)."""
+    "the same after the restart, put up a notice that this kiosk is not taking donations, and call the operator.")
+"""The ledger row of a kiosk that failed closed: (its value, what to do), when why is not known."""
+LEDGER_STOPPED_WHY: dict[str, tuple[str, str]] = {
+    "ledger": (
+        "The kiosk stopped taking donations because it could not save their record (the ledger) on its disk: "
+        "this way no donation is lost or recorded twice. The disk may be full or failing: look at Disk free on "
+        "this page. The kiosk restarts by itself shortly and tries again. If this page says the same after the "
+        "restart, put up a notice that this kiosk is not taking donations, and call the operator.",
+        "`kiosk doctor` finds the cause"),
+    "software": (
+        "The kiosk stopped taking donations because of an unexpected error in its program: this way no donation "
+        "is lost or recorded twice. The kiosk restarts by itself shortly and tries again. If this page says the "
+        "same after the restart, put up a notice that this kiosk is not taking donations, and call the operator.",
+        "the error is in the log (`journalctl -u kiosk`)"),
+}
+"""Why it failed closed (the ledger row's ``cause``: ``kiosk.ops.status.LEDGER_FAILURES``) -> (what to do, the
+technician's note)."""
+assert set(LEDGER_STOPPED_WHY) == set(LEDGER_FAILURES)
 FAILED_CLOSED_NOTICE = "Donations are stopped. Press Ledger to see why and what to do."
 """The status page's notice while the kiosk has failed closed (:func:`failed_closed`)."""
 
@@ -311,10 +360,26 @@ def failed_closed(items: list[StatusItem]) -> bool:
     return any(_stopped(i) or i.cause == "ledger_failed" for i in items)
 
 
-def stopped_details(item: StatusItem, tr: Tr, ntr: NTr | None = None) -> str:
-    """The details line of the ledger row of a kiosk that failed closed: the ledger's figures (what the row said
-    before), for the technician ("" for another row)."""
-    return details(say(measured(item), tr, ntr), tr) if _stopped(item) else ""
+def maintainer_note(item: StatusItem, tr: Tr) -> str:
+    """The technician's note of a row whose `kiosk status` hint names a command ("" for none): the menu's
+    what-to-do line says what staff can do instead, and this goes on the details line (:func:`technician_details`)."""
+    if _stopped(item):
+        return tr(LEDGER_STOPPED_WHY[item.cause][1] if item.cause in LEDGER_STOPPED_WHY
+                  else "`kiosk doctor` finds the cause")
+    if item.hint in FOR_MAINTAINER:
+        return tr(FOR_MAINTAINER[item.hint])
+    return tr(UNKNOWN_NOTE) if item.value == "unknown" and not item.hint else ""
+
+
+def technician_details(item: StatusItem, tr: Tr, ntr: NTr | None = None) -> str:
+    """The details line of a row with no words of its own (:attr:`StatusItem.detail`), for the technician ("" for
+    none): for the ledger row of a kiosk that failed closed the ledger's figures (what the row said before) and
+    where the cause is found; for another row the command its `kiosk status` hint names (:func:`maintainer_note`).
+    The status page draws it after the what-to-do line."""
+    note = maintainer_note(item, tr)
+    if _stopped(item):
+        return details(tr("{figures}; {note}").format(figures=say(measured(item), tr, ntr), note=note), tr)
+    return details(note, tr) if note else ""
 
 
 BY_KEY = {("payment", "error"): "Error: the payment settings were refused"}
@@ -350,7 +415,7 @@ def item_hint(item: StatusItem, tr: Tr, ntr: NTr | None = None) -> str:
     if item.cause in PAYMENT_UNUSED:
         return tr(PAYMENT_UNUSED[item.cause][1])
     if _stopped(item):
-        return tr(LEDGER_STOPPED[1])
+        return tr(LEDGER_STOPPED_WHY[item.cause][0] if item.cause in LEDGER_STOPPED_WHY else LEDGER_STOPPED[1])
     words = payment_words(item)
     if words is not None and words.todo:
         return tr(words.todo)
