@@ -227,6 +227,9 @@ def _republish(conn: Connection, target: str, by: str | None, base_version: int 
         doc = {**{k: v for k, v in newer["config"].items() if k not in ("projects", *TARGET_PARTS)},
                **{k: v for k, v in doc.items() if k in TARGET_PARTS}}
     doc.update(changes)
+    # A target whose playlist staff never published gets "playlist": [] and no slides (null): kiosks read that as no
+    # playlist set and keep their own (kiosk/sync/adopt.py sets_playlist; docs/sync.md, "Configs that set no
+    # playlist"). Never give such a version slides of its own: the kiosks would take it as "play nothing".
     doc["playlist"] = [i for i in doc.get("playlist", []) if i.get("project") is None or i["project"] in running]
     return publish_in(conn, doc, target, by)
 

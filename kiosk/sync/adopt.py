@@ -19,12 +19,24 @@ from kiosk.ledger.durable import fsync_dir
 log = logging.getLogger(__name__)
 
 
+def sets_playlist(pushed: dict[str, Any]) -> bool:
+    """Whether the pushed document sets this kiosk's playlist. One with no clips and no event slides section
+    (``slides`` null) does not: the portal's staff never published a playlist for this kiosk's target, and the
+    portal built the version to carry point rules, volunteer activities or sponsor pools (docs/sync.md,
+    "Configs that set no playlist"). The kiosk keeps the playlist it plays then (at its start: its own
+    ``[[player.playlist]]``). A playlist staff published always carries its slides section (a list, maybe empty)
+    from the portal's playlist page, so one they emptied (the last video removed) still plays no pushed video."""
+    return bool(pushed.get("playlist")) or pushed.get("slides") is not None
+
+
 def overlay(cfg: KioskConfig, pushed: dict[str, Any]) -> KioskConfig:
     """A copy of ``cfg`` with the portal's projects, amounts, playlist (with its weekday and time
     windows), and, when the portal sends them, event slides and volunteer activities. Pure.
 
     Playlist items not tied to a project are left out: on this kiosk a tap always gives to the
-    project on screen, so a clip with no project could not take a gift.
+    project on screen, so a clip with no project could not take a gift. A document that sets no playlist
+    (:func:`sets_playlist`: one built for point rules, activities or pools on a portal whose staff never
+    published a playlist) leaves ``cfg``'s own, less the items of projects the portal does not run.
     """
     cfg = as_model(cfg)  # the running kiosk's plain copy (kiosk/config/plain.py) as a model: validated again
     new = cfg.model_copy(deep=True)
@@ -39,14 +51,24 @@ def overlay(cfg: KioskConfig, pushed: dict[str, Any]) -> KioskConfig:
         if pushed.get(key) is not None:
             amounts[key] = pushed[key]
     new.donation = new.donation.model_copy(update=amounts)
-    items = []
-    for item in pushed.get("playlist", []):
-        if item.get("project") is None:
-            log.warning("pushed clip %s has no project; not shown on this kiosk", item["sha256"][:12])
-            continue
-        items.append(PlaylistItem(project=item["project"], clip=item["sha256"], repeat=item.get("repeat", 1),
-                                  windows=[TimeWindow(**w) for w in item.get("windows", [])]))
-    new.player.playlist = items
+    if sets_playlist(pushed):
+        items = []
+        for item in pushed.get("playlist") or []:
+            if item.get("project") is None:
+                log.warning("pushed clip %s has no project; not shown on this kiosk", item["sha256"][:12])
+                continue
+            items.append(PlaylistItem(project=item["project"], clip=item["sha256"], repeat=item.get("repeat", 1),
+                                      windows=[TimeWindow(**w) for w in item.get("windows", [])]))
+        new.player.playlist = items
+    else:
+        # Its own playlist, but only for projects the portal runs: a gift to any other one would be set aside at the
+        # portal (not in the catalog), as the portal leaves out the clips of a project that stopped running.
+        ids = {p.id for p in new.projects}
+        for item in new.player.playlist:
+            if item.project not in ids:
+                log.warning("playlist item of project %s left out: the portal does not run that project",
+                            item.project)
+        new.player.playlist = [i for i in new.player.playlist if i.project in ids]
     if pushed.get("slides") is not None:
         new.player.slides = [EventSlide(**{k: v for k, v in s.items() if k != "windows"},
                                         windows=[TimeWindow(**w) for w in s.get("windows", [])])
