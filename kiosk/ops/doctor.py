@@ -81,6 +81,56 @@ def ledger_checks(cfg: KioskConfig) -> list[Check]:
                   "call the portal operator before writing anything new")]
 
 
+def _tree_bytes(path: Path) -> int:
+    """Bytes of the files under ``path`` (``path`` itself when a file), symbolic links not followed."""
+    try:
+        st = path.lstat()
+    except OSError:
+        return 0
+    if not stat.S_ISDIR(st.st_mode):
+        return st.st_size if stat.S_ISREG(st.st_mode) else 0
+    total = 0
+    for top, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                st = os.lstat(os.path.join(top, name))
+            except OSError:
+                continue
+            total += st.st_size if stat.S_ISREG(st.st_mode) else 0
+    return total
+
+
+def _largest(d: Path, n: int = 3) -> str:
+    """The ``n`` entries of the data dir that take the most room, with their size ("media/ 3,412 MB, …"): what a
+    low disk's report names first, so the technician need not look. "" when it cannot be listed."""
+    try:
+        sizes = [(_tree_bytes(p), p.name + ("/" if p.is_dir() and not p.is_symlink() else "")) for p in d.iterdir()]
+    except OSError:
+        return ""
+    sizes = [(b, name) for b, name in sorted(sizes, reverse=True)[:n] if b]
+    return ", ".join(f"{name} {b / 1_048_576:,.0f} MB" if b >= 1_048_576 else f"{name} {-(-b // 1024)} KB"
+                     for b, name in sizes)
+
+
+def disk_fix(d: Path, portal: bool) -> str:
+    """What to do about a data partition filling up. What fills it is the movies (``DATA_DIR/media``): a USB export
+    is written to the stick, the journal lives in RAM under the overlay (or is capped by ``SystemMaxUse`` where it
+    is bound to the data partition: docs/deploy.md, "Logs"), the player's metrics are capped (``[player]
+    metrics_max_kb``), and the ledger must never be deleted. The portal's clips leave by themselves once
+    no playlist names them (kiosk/sync/adopt.py ``prune_pushed_media``): the portal's Playlists page is how they
+    are taken off; clips imported by hand never are."""
+    lines = [f"free space: `sudo du -xh --max-depth=2 {d} | sort -h | tail -n 15` shows what fills it; the movies "
+             f"({d}/media) take the most room (never delete the ledger, the keys or sync-state.json)"]
+    if portal:
+        lines.append("the clips the portal pushed leave the kiosk by themselves once none of its playlists names "
+                     "them (after its next sync): on the portal's Playlists page, take out the videos this kiosk no "
+                     "longer shows; one that stays: `journalctl -u kiosk | grep 'media: cannot delete'` says why")
+    lines.append("clips imported by hand (`kiosk media import`) are never deleted by a sync: `kiosk media list` "
+                 "lists every clip with its title")
+    lines.append(f"or grow the data partition holding {d}")
+    return "\n".join(lines)
+
+
 def disk_checks(cfg: KioskConfig, min_free_bytes: int = MIN_FREE_BYTES) -> list[Check]:
     d = cfg.data_dir
     probe = d if d.exists() else d.parent
@@ -90,8 +140,10 @@ def disk_checks(cfg: KioskConfig, min_free_bytes: int = MIN_FREE_BYTES) -> list[
         return [Check("disk", "fail", f"cannot stat {probe}: {exc.strerror}", f"mkdir -p {d}")]
     free_mb = usage.free // (1024 * 1024)
     if usage.free < min_free_bytes:
-        return [Check("disk", "fail", f"{free_mb} MB free on {probe} (needs {min_free_bytes // (1024 * 1024)} MB)",
-                      f"free space: remove old exports/logs, or grow the data partition holding {d}")]
+        biggest = _largest(d)
+        where = f"; the most room in {d}: {biggest}" if biggest else ""
+        return [Check("disk", "fail", f"{free_mb} MB free on {probe} (needs {min_free_bytes // (1024 * 1024)} MB)"
+                      f"{where}", disk_fix(d, bool(sync_portal(cfg)[0])))]
     if d.exists() and not os.access(d, os.W_OK):
         return [Check("disk", "fail", f"{d} is not writable", f"chown -R kiosk:kiosk {d}, or remount it read-write")]
     if d.exists() and read_disk_writable(d) is False:

@@ -85,9 +85,32 @@ FOR_MAINTAINER: dict[str, str] = {
     PLAYER_SOON: "re-import the clips at the panel size (`kiosk media import`)",
     **{cli: "`kiosk media list` shows the movies on the kiosk and which ones the playlists use"
        for cli in DISK_HINTS.values()},
+    PAYMENT_SETUP_HINT: "`kiosk doctor` shows which setting is wrong; `kiosk payment pair` pairs the terminal "
+                        "again, and `kiosk payment test` checks the result",
 }
 """`kiosk status`'s hint -> the note for the technician on the row's details line (msgids)."""
 UNKNOWN_NOTE = "`kiosk doctor` checks every part of the kiosk"
+
+# The payment terminal's setup refused (``PAYMENT_SETUP_HINT``) and no terminal set up (``PAYMENT_UNUSED``): `kiosk
+# status` says the commands that find and fix it; staff are told what they can look at themselves (the card
+# terminal's own screen: pairing is signing it in with a code, docs/payment.md "Pairing") and whom to call.
+PAYMENT_SETUP_TODO = (
+    "The payment service (Square) refused this kiosk's payment settings (the access token, or the pairing of the "
+    "payment terminal). Checking cables will not fix it, and card donations cannot be taken until it is fixed. "
+    "Ask the person who set up the kiosk to check the settings, and tell them what the payment terminal's own "
+    "screen shows and the details on this page. If its screen asks to sign in, the terminal must be paired with "
+    "this kiosk again.")
+"""The menu's what-to-do for ``PAYMENT_SETUP_HINT`` (msgid); the commands are the technician's note
+(:data:`FOR_MAINTAINER`, and :data:`PaymentWords.note` beside Square's words on the details line)."""
+PAYMENT_UNUSED_TODOS: dict[str, tuple[str, str]] = {
+    "no_terminal": (
+        "No payment terminal is set up on this kiosk, so card donations cannot be taken. Checking cables will not "
+        "fix it. Call the person who set up the kiosk and ask them to set up the payment terminal.",
+        "`kiosk doctor` shows what is missing in the payment settings"),
+}
+"""Why the terminal is not asked (the payment row's ``cause``) -> (the menu's what-to-do, the technician's note),
+where `kiosk status`'s advice (``PAYMENT_UNUSED``) names a command; msgids."""
+assert set(PAYMENT_UNUSED_TODOS) <= set(PAYMENT_UNUSED)
 
 # (pattern on the English value or hint, msgid with the pattern's named groups). First match wins.
 PHRASES: tuple[tuple[str, str], ...] = (
@@ -132,7 +155,7 @@ PHRASES: tuple[tuple[str, str], ...] = (
     (re.escape(READER_FIX), "Check that the card reader's USB cable is plugged in firmly at both ends, then press "
      "Refresh. If it stays, call the person who set up the kiosk and tell them the details."),
     (r"check the payment terminal's power and cable", "Check the payment terminal's power and cable."),
-    (re.escape(PAYMENT_SETUP_HINT), PAYMENT_SETUP_HINT),  # the provider refused the setup: not the cables
+    (re.escape(PAYMENT_SETUP_HINT), PAYMENT_SETUP_TODO),  # the provider refused the setup: not the cables
     (r"check the LAN cable or Wi-Fi", "Check the LAN cable or Wi-Fi."),
     (r"the portal may be down; entries wait", "The portal may be down. Donations are kept on the kiosk."),
     (re.escape(ENROLL), "This kiosk is not registered with the portal yet. Donations are kept on the kiosk, but "
@@ -232,9 +255,13 @@ def todo(kind: str, tr: Tr) -> str:
 
 def details(error: str, tr: Tr) -> str:
     """The details line: the uploader's, the payment adapter's or the reader's own words, labelled for the
-    technician, on one line (a reader's fix is shell lines)."""
+    technician, on one line (a reader's fix is shell lines). A payment adapter's detail whose kind has a command
+    for the technician (:attr:`PaymentWords.note`: a setup Square refused) is followed by it."""
     error = " ".join(error.split())
     cut = error if len(error) <= DETAIL_CHARS else error[:DETAIL_CHARS - 1] + "…"
+    note = next((words.note for rx, words in _PAYMENT_COMPILED if rx.match(error)), "")
+    if note:
+        cut = tr("{figures}; {note}").format(figures=cut, note=tr(note))
     return tr(DETAILS).format(detail=cut)
 
 
@@ -260,6 +287,9 @@ class PaymentWords:
     row: str = ""
     """The row's value instead of the state word ("": the state word), when the state word alone misleads. (A
     terminal Square says is off is yellow by ``status_items`` itself: `kiosk status` and the menu agree.)"""
+    note: str = ""
+    """The technician's command for it, after the detail on the details line (:func:`details`): what `kiosk
+    status`'s advice says, kept off the staff's what-to-do line."""
 
 
 PAYMENT_DETAILS: tuple[tuple[str, PaymentWords], ...] = (
@@ -275,11 +305,14 @@ PAYMENT_DETAILS: tuple[tuple[str, PaymentWords], ...] = (
         row="Ready (practice terminal: no real money)")),
     # kiosk/payment/square.py health() and check_device(); the first match wins
     (r"Square refused the last checkout \(", PaymentWords(
-        "Square (the card payment service) refused this kiosk's last payment because of its payment settings.")),
+        "Square (the card payment service) refused this kiosk's last payment because of its payment settings.",
+        note=FOR_MAINTAINER[PAYMENT_SETUP_HINT])),
     (r"Square knows no device ", PaymentWords(
-        "Square (the card payment service) does not know this kiosk's card terminal: it must be paired again.")),
+        "Square (the card payment service) does not know this kiosk's card terminal: it must be paired again.",
+        note=FOR_MAINTAINER[PAYMENT_SETUP_HINT])),
     (r"Square refused the access token", PaymentWords(
-        "Square (the card payment service) refused this kiosk's access token, one of its payment settings.")),
+        "Square (the card payment service) refused this kiosk's access token, one of its payment settings.",
+        note=FOR_MAINTAINER[PAYMENT_SETUP_HINT])),
     (r"Square unreachable \(|no answer from Square \(|device check failed \(", PaymentWords(
         "The kiosk cannot reach Square (the card payment service) over the network.",
         "Check the kiosk's network connection (LAN cable or Wi-Fi), then press Refresh. If it stays, call the "
@@ -368,6 +401,8 @@ def maintainer_note(item: StatusItem, tr: Tr) -> str:
                   else "`kiosk doctor` finds the cause")
     if item.hint in FOR_MAINTAINER:
         return tr(FOR_MAINTAINER[item.hint])
+    if item.cause in PAYMENT_UNUSED_TODOS:
+        return tr(PAYMENT_UNUSED_TODOS[item.cause][1])
     return tr(UNKNOWN_NOTE) if item.value == "unknown" and not item.hint else ""
 
 
@@ -413,7 +448,8 @@ def item_hint(item: StatusItem, tr: Tr, ntr: NTr | None = None) -> str:
     if item.cause in SYNC_ERRORS:
         return todo(item.cause, tr)
     if item.cause in PAYMENT_UNUSED:
-        return tr(PAYMENT_UNUSED[item.cause][1])
+        return tr(PAYMENT_UNUSED_TODOS[item.cause][0] if item.cause in PAYMENT_UNUSED_TODOS
+                  else PAYMENT_UNUSED[item.cause][1])
     if _stopped(item):
         return tr(LEDGER_STOPPED_WHY[item.cause][0] if item.cause in LEDGER_STOPPED_WHY else LEDGER_STOPPED[1])
     words = payment_words(item)
