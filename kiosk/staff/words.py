@@ -37,11 +37,14 @@ PAYMENT_REFUSED = "The payment service refused the refund. Check the payment on 
     "the payment service."
 PAYMENT_SETUP = "The payment terminal is not set up. Call the maintainer."
 REFUND_SETTINGS = "The payment itself is not what is wrong, and checking cables will not fix it. Ask the person " \
-    "who set up the kiosk to check the payment settings: `kiosk doctor` shows which one is wrong. Once they are " \
-    "fixed, refund it again from this page: it is never refunded twice."
+    "who set up the kiosk to check the payment settings. Once they are fixed, refund it again from this page: it " \
+    "is never refunded twice."
 """A refund Square refused because of the kiosk's payment settings (the access token refused, or not allowed to
 refund: ``kiosk.payment.square.RefundSetupRefused``, a RefundRefused that is a TerminalSetupError): what to do. Not
-``PAYMENT_REFUSED``'s Square Dashboard, where the payment is fine."""
+``PAYMENT_REFUSED``'s Square Dashboard, where the payment is fine. The command that finds the setting is the
+technician's (:data:`REFUND_SETTINGS_NOTE`), on a line of its own: staff at a touch screen type none."""
+REFUND_SETTINGS_NOTE = "`kiosk doctor` shows which payment setting is wrong"
+"""The refund page's details line, for the technician, after :data:`REFUND_SETTINGS`."""
 PORTAL_UNREACHABLE = "Cannot reach the portal. Check the network, then try again."
 FILES_FAILED = "A file could not be read or written. Check the USB stick or the disk space, then try again."
 COMMAND_FAILED = "The kiosk could not do that. Call the maintainer."

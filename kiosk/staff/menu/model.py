@@ -42,7 +42,7 @@ from kiosk.staff.closeout import (
     z_report,
 )
 from kiosk.staff.gate import StaffSession
-from kiosk.staff.menu import days
+from kiosk.staff.menu import days, status_text
 from kiosk.staff.menu.services import MenuServices
 from kiosk.staff.refund import (
     ENDED,
@@ -58,7 +58,7 @@ from kiosk.staff.usb_export import READ_ONLY, ExportResult, Stick, UsbExportErro
 from kiosk.staff.volunteer import VolunteerError, check_grant
 from kiosk.staff.volunteer import balance as points_balance
 from kiosk.staff.volunteer import grant as volunteer_grant
-from kiosk.staff.words import StaffMessage, detail, staff_error
+from kiosk.staff.words import REFUND_SETTINGS_NOTE, StaffMessage, detail, staff_error
 from kiosk.ui.i18n import yen
 from kiosk.ui.menu.view import Level, View
 
@@ -990,6 +990,8 @@ class MenuModel:
                 self.refund_pick, self.refund_again = None, ""
                 self._go(REFUND_DONE, self._t(REFUND_SETTINGS_REFUSED if settings else REFUND_REFUSED), "red")
                 self.lines = [head, self._error(err, "payment")]  # the Dashboard, or whom to ask (words.py)
+                if settings:  # the command that finds the setting: the technician's, on a line of its own
+                    self.lines.append(self._t(status_text.DETAILS).format(detail=self._t(REFUND_SETTINGS_NOTE)))
                 return
             if err is not None or value is None:
                 # Either step may have failed (the network, a busy terminal, the ledger); both are idempotent, so
