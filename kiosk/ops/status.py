@@ -292,13 +292,15 @@ def measured(item: StatusItem) -> str:
 DISK_HINTS: dict[tuple[str, bool], str] = {
     ("red", True): "donations stop when it is full; the movies (media/) take the most room: take the videos this "
                    "kiosk no longer shows out of its playlists on the portal (it then deletes them); clips imported "
-                   "by hand stay (`kiosk media list`), `du -sh DATA_DIR/*` shows the rest",
+                   "by hand stay till removed (`kiosk media list` marks each clip by the playlist the kiosk runs, "
+                   "`kiosk media remove SHA` deletes one it does not name), `du -sh DATA_DIR/*` shows the rest",
     ("yellow", True): "free some space soon: the movies (media/) take the most room; take the videos this kiosk no "
                       "longer shows out of its playlists on the portal (it then deletes them)",
-    ("red", False): "donations stop when it is full; the movies (media/) take the most room: remove the clips no "
-                    "playlist uses (`kiosk media list`); `du -sh DATA_DIR/*` shows the rest",
-    ("yellow", False): "free some space soon: the movies (media/) take the most room; remove the clips no playlist "
-                       "uses (`kiosk media list`)",
+    ("red", False): "donations stop when it is full; the movies (media/) take the most room: remove the clips the "
+                    "kiosk's playlist does not name (`kiosk media list` marks them -, `kiosk media remove SHA` "
+                    "deletes one); `du -sh DATA_DIR/*` shows the rest",
+    ("yellow", False): "free some space soon: the movies (media/) take the most room; remove the clips the kiosk's "
+                       "playlist does not name (`kiosk media list`, then `kiosk media remove SHA`)",
 }
 """What `kiosk status` says of a disk filling up, by (level, a portal configured); the menu says it to staff in
 plain words (``kiosk.staff.menu.status_text``)."""
