@@ -400,7 +400,8 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
                   payments: dict[tuple[str, str], dict[str, Any]], device_payments: list[dict[str, Any]],
                   covered: set[str], near: Iterable[tuple[Donation, date]] = (),
                   far: dict[tuple[str, str], list[tuple[str, int, date]]] | None = None,
-                  kiosk_ids: Collection[str] = ()) -> dict[str, Any]:
+                  kiosk_ids: Collection[str] = (),
+                  owners: dict[tuple[str, str], tuple[str, int, date] | None] | None = None) -> dict[str, Any]:
     """The reconciliation of one kiosk's business day.
 
     ``donations``: that day's donations (held ones too) with their void's seq; ``closeouts``: that day's
@@ -415,9 +416,13 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
     (also a gift whose own clock dated it days away, before this day's gift that names the same payment); a payment
     on this kiosk's terminal that only another kiosk's gift names (a terminal lent or swapped) is that gift's, and
     ``provider_elsewhere`` here. ``kiosk_ids``: every kiosk, so that a payment on another kiosk's terminal
-    matched here says so (``other_kiosk``).
+    matched here says so (``other_kiosk``). ``owners``: for each payment on another kiosk's terminal that a donation
+    here names, the one gift of the fleet that counts it (:func:`_owner`), or None when no gift may (this kiosk's are
+    farther than LENT_DAYS from the payment's date: ``far_terminal``, a difference); a donation here that is not
+    that gift is its second record (``twice``, with the other gift's kiosk when it is another's).
     """
     far = far or {}
+    owners = owners or {}
     donations = sorted(donations, key=lambda d: d.seq)
     checks = []
     for co in closeouts:
@@ -487,13 +492,29 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
                 r["provider"] = {"status": "missing"}
                 diffs_provider += 1
             continue
+        lent = p["device"] if p["device"] != kiosk_id and p["device"] in kiosk_ids else ""
+        if lent:
+            # A payment on another kiosk's terminal: counted once in the whole fleet, with the gift :func:`_owner`
+            # chose (whether this day is read alone or in its month); every other gift naming it is a difference.
+            won = owners.get(key)
+            if won is None:
+                r["provider"] = {"status": "far_terminal", "payment_id": p["payment_id"], "kiosk": lent,
+                                 "business_date": p["business_date"], "days": LENT_DAYS}
+                diffs_provider += r["void_seq"] is None and not r["held"]
+                continue
+            if won[:2] != (kiosk_id, r["seq"]):
+                r["provider"] = {"status": "twice", "seq": won[1], "payment_id": p["payment_id"],
+                                 **({"day": won[2]} if won[2] != day else {}),
+                                 **({"kiosk": won[0]} if won[0] != kiosk_id else {})}
+                diffs_provider += r["void_seq"] is None and not r["held"]
+                continue
         # The first donation of this kiosk that names the payment, of the day beside (near) or, when the provider
         # dates the payment two or more days away (so it was looked up in the whole ledger, the same whether this
         # day is read alone or in its month), of any other day (far).
         away = [(s, w) for k, s, w in far.get(key, ()) if k == kiosk_id and w != day]
         o = min([x for x in [other.get(key), *away] if x is not None and x[0] < r["seq"]], default=None)
         first = ({"seq": seen[key]} if key in seen else {"seq": o[0], "day": o[1]} if o is not None else None)
-        if first is not None:
+        if first is not None and not lent:
             # One payment recorded for a second donation (a terminal that answered with its previous payment, also
             # after midnight with the last gift's of the day before): the provider collected it once. Counted once,
             # with the first donation; a difference while the ledger still counts both.
@@ -511,7 +532,6 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
         elif r["void_seq"] is not None and p["refunded_yen"] < p["amount_yen"]:
             status = "refund_partial"  # the ledger gave the whole gift back, the provider only part of it
         # Square names the terminal that took it: another kiosk's (lent for the day, or swapped), said beside it.
-        lent = p["device"] if p["device"] != kiosk_id and p["device"] in kiosk_ids else ""
         r["provider"] = {"status": status, **p, "other_kiosk": lent}
         diffs_provider += status != "ok"
     matched_refs = {r["provider_ref"] for r in rows}
@@ -539,7 +559,7 @@ def reconcile_day(kiosk_id: str, day: date, donations: list[Donation], closeouts
     mine = [p for p in (r["provider"] for r in rows) if p and "amount_yen" in p] + only
     provider: dict[str, Any] | None = None
     # A second record of a payment counted on another day is a difference also on a day no imported file covers.
-    twice = {r["method"] for r in rows if r["provider"] and r["provider"]["status"] == "twice"
+    twice = {r["method"] for r in rows if r["provider"] and r["provider"]["status"] in ("twice", "far_terminal")
              and r["void_seq"] is None and not r["held"]}
     if covered or mine or twice:
         provider = {"providers": sorted(PROVIDER_NAMES.get(n, n) for n in covered | twice |
@@ -720,6 +740,15 @@ def _misdated(conn: Connection, kiosk_id: str, first: date, last: date, seqs: li
     return out
 
 
+def _owner(named_by: Iterable[tuple[str, int, date]], device: str) -> tuple[str, int, date] | None:
+    """The one gift that counts a payment taken on ``device``'s terminal (a kiosk), of the gifts that name it
+    (``named_by``: the device kiosk's of any day, every other kiosk's of LENT_DAYS days around the payment's date):
+    the device kiosk's first by seq; else, the terminal lent or swapped, the first by (kiosk id, seq). The same
+    rule however the days are read; every other gift naming it is its second record (``twice``)."""
+    xs = sorted(named_by)
+    return next((x for x in xs if x[0] == device), xs[0] if xs else None)
+
+
 def kiosk_days(engine: Engine, first: date, last: date, kiosk_id: str | None = None) -> list[dict[str, Any]]:
     """Every (kiosk, business day) in ``first..last`` with a donation or a close-out, reconciled; newest first.
 
@@ -779,14 +808,43 @@ def kiosk_days(engine: Engine, first: date, last: date, kiosk_id: str | None = N
         hit = {(x[0], ref) for (_, ref), xs in far.items() for x in xs}
         lent = {p["payment_id"]: p["business_date"] for p in all_payments if p["device"] in lookup and p["device"]
                 and (p["device"], p["payment_id"]) not in hit and p["payment_id"] in lookup[p["device"]]}
-        if lent:
-            lo = _ms(min(lent.values()) - timedelta(days=LENT_DAYS + 1), TZ)  # a day more: any kiosk's time zone
-            hi = _ms(max(lent.values()) + timedelta(days=LENT_DAYS + 2), TZ)
-            for key, xs in _naming(conn, {None: set(lent)}, (sorted(known), lo, hi)).items():
+        # A payment on A's terminal that a gift of these days of another kiosk names: counted once in the fleet
+        # (:func:`_owner`), so every gift that names it is looked up, A's in A's whole ledger (as A's own days do),
+        # every other kiosk's among the gifts of LENT_DAYS days around the payment's date (as above), whatever days
+        # are read; only for these few payments.
+        foreign: dict[tuple[str, str], dict[str, Any]] = {}
+        for k, days in loaded.items():
+            for day, v in days.items():
+                for d in v["donations"] if first <= day <= last else ():
+                    paid = found.get((d.method, d.provider_ref))
+                    if paid is not None and paid["device"] in known and paid["device"] != k:
+                        foreign[(d.method, d.provider_ref)] = paid
+        own: dict[tuple[str, str], list[tuple[str, int, date]]] = {}
+        if foreign:
+            by_device: dict[str | None, set[str]] = {}
+            for (_, ref), paid in foreign.items():
+                by_device.setdefault(paid["device"], set()).add(ref)
+            own = _naming(conn, by_device)
+        around = {**{ref: paid["business_date"] for (_, ref), paid in foreign.items()}, **lent}
+        if around:
+            lo = _ms(min(around.values()) - timedelta(days=LENT_DAYS + 1), TZ)  # a day more: any kiosk's time zone
+            hi = _ms(max(around.values()) + timedelta(days=LENT_DAYS + 2), TZ)
+            for key, xs in _naming(conn, {None: set(around)}, (sorted(known), lo, hi)).items():
                 # Each payment's own days only, whatever else the read covered: the same alone as in its month.
-                xs = [x for x in xs if abs((x[2] - lent[key[1]]).days) <= LENT_DAYS]
-                if xs:
+                xs = [x for x in xs if abs((x[2] - around[key[1]]).days) <= LENT_DAYS]
+                if key[1] in lent and xs:
                     far[key] = sorted({*far.get(key, ()), *xs})
+                if key in foreign:
+                    own[key] = sorted({*own.get(key, ()), *xs})
+        # Another kiosk's gift dated farther than LENT_DAYS from a payment on A's terminal is none of the payment's
+        # (A's days could not find it): the same whether the gift's day or the payment's is read (:func:`_owner`).
+        dated = {(p["provider"], p["payment_id"]): p for p in all_payments}
+        for key, xs in far.items():
+            paid = dated.get(key)
+            if paid is not None and paid["device"] in known:
+                far[key] = [x for x in xs if x[0] == paid["device"]
+                            or abs((x[2] - paid["business_date"]).days) <= LENT_DAYS]
+        owners = {key: _owner(own.get(key, ()), paid["device"]) for key, paid in foreign.items()}
     for p in all_payments:  # a payment placed on a kiosk's day when the kiosk recorded nothing that day
         k, when = p["device"], p["business_date"]
         if k in loaded and first <= when <= last and not far.get((p["provider"], p["payment_id"])) and not any(
@@ -801,7 +859,7 @@ def kiosk_days(engine: Engine, first: date, last: date, kiosk_id: str | None = N
             device = [p for p in all_payments if p["device"] == k and p["business_date"] == day]
             near = [(d, n) for n in (day - one, day + one) for d in days.get(n, {"donations": []})["donations"]]
             out.append(reconcile_day(k, day, v["donations"], v["closeouts"], found, device, covered, near, far,
-                                     known))
+                                     known, owners))
     if kiosk_id is None:
         matched = {(r["method"], r["provider_ref"]) for x in out for r in x["rows"]}
         matched |= {(m, ref) for keys in named.values() for m, ref, day in keys if not first <= day <= last}
