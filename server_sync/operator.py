@@ -1544,6 +1544,10 @@ def install(app: FastAPI, engine: Engine, jobs: MediaJobs, upload_limit: int) ->
                             "created_ms": cur["created_ms"] if cur else None,
                             "by": cur["published_by"] if cur else None,
                             "clips": len(cur["config"]["playlist"]) if cur else 0,
+                            # No clips and no slides section: built for point rules, activities or pools, it sets no
+                            # playlist, and its kiosks play their own (kiosk/sync/adopt.py sets_playlist).
+                            "own": cur is not None and not cur["config"]["playlist"]
+                                   and cur["config"].get("slides") is None,
                             "replaced_by": configstore.replaced(conn, t) if cur else None,
                             "kiosks": sizes.get(t[len("group:"):], 0) if t.startswith("group:") else None})
         return out

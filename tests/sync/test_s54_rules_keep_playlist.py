@@ -78,8 +78,12 @@ def test_saving_point_rules_on_a_portal_without_a_playlist_keeps_each_kiosks_own
     # The rules arrived: the points rate and the activity are the rules' own...
     assert cfg.volunteer.rules_version == 1 and cfg.donation.points_per_100_yen == 2
     assert [(a.id, a.points) for a in cfg.volunteer.activities] == [("event-shift", 10)]
-    # ...and the kiosk plays what it played before: its own playlist, not nothing.
+    # ...and the kiosk plays what it played before: its own playlist, not nothing. The playlists page says so,
+    # not "0" videos for all kiosks.
     assert _playlist(cfg) == OWN
+    s, _ = staff_session(site.url, "admin")
+    row = s.get(site.url + "/staff/playlists", timeout=10).text.split('data-target="all"')[1].split("</tr>")[0]
+    assert "プレイリストはまだ公開していません" in row, row
     up.close()
 
 
@@ -112,6 +116,9 @@ def test_a_playlist_staff_published_stays_and_one_they_emptied_plays_nothing(sit
     assert up.sync_once().ok
     _, cfg = _runs(own)
     assert cfg.volunteer.rules_version == 1 and _playlist(cfg) == [("midori", sha, 1)]
+    s, _ = staff_session(site.url, "admin")
+    row = s.get(site.url + "/staff/playlists", timeout=10).text.split('data-target="all"')[1].split("</tr>")[0]
+    assert "<td>1</td>" in row and "プレイリストはまだ公開していません" not in row, row
     # The last video taken out of the playlist (server_sync/movies.py take_down does this): the kiosks play none
     # of the pushed videos, whatever the kiosk's own file says; later rules keep it so.
     configstore.republish(eng, target="all", by="staff1", playlist=[])
