@@ -507,6 +507,10 @@ class PointsInfo(_Value, frozen=True):
     sponsor: str = ""
     refused: PointsRefusal | None = None
     """Why the last try was refused (shown on the choose screen)."""
+    pool_refused: tuple[tuple[str, int], ...] = ()
+    """For this visit: each project the pools refused (``refused="pool"``: its pools' room here used up, or no pool
+    gives to its area), with the fewest points refused for it. Such a project is not offered again for that many
+    points or more, so the give button does not lead straight back to the same refusal."""
 
 
 class OpenPoints(Event, frozen=True, kw_only=True):
@@ -578,11 +582,24 @@ def _points_deadline(state: FlowState, settings: FlowSettings) -> int | None:
     return None if t is None else state.since_ms + t
 
 
-def _pools_room(settings: FlowSettings) -> int | None:
+def _room(settings: FlowSettings, p: PointsInfo, project: str | None) -> int | None:
+    """The most points the pools can give here to ``project`` (``None``: not known): the app's reading of their room,
+    less what they refused for it during this visit."""
+    room = settings.points_room_for(project)
+    refused = dict(p.pool_refused).get(project or "")
+    if refused is not None:
+        room = refused - 1 if room is None else min(room, refused - 1)
+    return room
+
+
+def _pools_room(settings: FlowSettings, p: PointsInfo) -> int | None:
     """The most points the pools can give here to any of the projects on offer (``None``: not known)."""
-    if settings.points_room is None:
+    if settings.points_room is None and not p.pool_refused:
         return None
-    return max((settings.points_room_for(pid) or 0 for pid in settings.projects), default=0)
+    rooms = [_room(settings, p, pid) for pid in settings.projects]
+    if any(r is None for r in rooms):
+        return None
+    return max((r or 0 for r in rooms), default=0)
 
 
 def _points_screen(state: FlowState, settings: FlowSettings) -> PointsScreen:
@@ -593,22 +610,42 @@ def _points_screen(state: FlowState, settings: FlowSettings) -> PointsScreen:
     refusal of one project's pool says) to choose another project."""
     p = _req(state.points)
     affordable = tuple(x for x in settings.points_presets if x <= p.spendable)
-    best = _pools_room(settings)
+    best = _pools_room(settings, p)
     presets = affordable if best is None else tuple(x for x in affordable if x <= best)
-    projects, project, refused = settings.projects, p.project, p.refused
-    if best is not None:
-        need = p.points or (presets[0] if presets else 1)
-        projects = tuple(pid for pid in settings.projects if (settings.points_room_for(pid) or 0) >= need)
-        project = project if project in projects else None
-        if affordable and not presets and refused is None and p.phase == "choose":
-            refused = "pool_empty"
+    need = p.points or (presets[0] if presets else 1)
+    projects = tuple(pid for pid in settings.projects if _room_ok(settings, p, pid, need))
+    project = p.project if p.project in projects else None
+    refused = p.refused
+    if best is not None and affordable and not presets and refused in (None, "pool") and p.phase == "choose":
+        refused = "pool_empty"  # nothing left to choose: not "choose another project" (e.g. every one refused)
     return PointsScreen(p.phase, p.spendable, p.balance, projects, project, p.points, presets, p.yen,
                         p.sponsor, refused, state.lang)
 
 
-def _room_ok(settings: FlowSettings, project: str | None, points: int) -> bool:
-    room = settings.points_room_for(project)
+def _room_ok(settings: FlowSettings, p: PointsInfo, project: str | None, points: int) -> bool:
+    room = _room(settings, p, project)
     return room is None or points <= room
+
+
+def _refused(settings: FlowSettings, p: PointsInfo, reason: PointsRefusal) -> tuple[PointsInfo, Effects]:
+    """Back to choosing after a refused exchange, with what the refusal says no longer chosen, so one tap on give
+    does not bring the same refusal again."""
+    p = replace(p, phase="choose", refused=reason)
+    if reason == "pool" and p.project is not None and p.points is not None:
+        # This project's pools cannot give that many here (used up, or none gives to its area): unchosen, and not
+        # offered again for that many points in this visit. The points stay chosen: another project may take them.
+        refused = dict(p.pool_refused)
+        refused[p.project] = min(p.points, refused.get(p.project, p.points))
+        p = replace(p, project=None, pool_refused=tuple(sorted(refused.items())))
+        best = _pools_room(settings, p)
+        return (p if best is None or p.points is None or p.points <= best else replace(p, points=None)), NO_EFFECTS
+    if reason == "card" and p.donor is not None:
+        # The card may spend fewer points here than the screen was told (a refund, a lost answer): the amount is
+        # unchosen and the card looked up again, so only what it may spend now is offered. The project stays.
+        return replace(p, phase="asking", points=None), (LookupPoints(p.donor),)
+    if reason == "points":
+        return replace(p, points=None), NO_EFFECTS
+    return p, NO_EFFECTS  # "unavailable": nothing wrong with the choice; trying again later may pass
 
 
 def _on_points(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[FlowState, Effects]:
@@ -631,25 +668,26 @@ def _on_points(state: FlowState, ev: Event, settings: FlowSettings) -> tuple[Flo
                                                                sponsor=ev.sponsor, spendable=ev.spendable,
                                                                refused=None)), NO_EFFECTS
         if isinstance(ev, PointsRefused) and p.phase == "spending":
-            return replace(state, since_ms=now, points=replace(p, phase="choose", refused=ev.reason)), NO_EFFECTS
+            info, effects = _refused(settings, p, ev.reason)
+            return replace(state, since_ms=now, points=info), effects
         return state, NO_EFFECTS
     if isinstance(ev, Tap) and p.phase in ("tap", "choose"):  # the card in hand decides whose points these are
-        info = PointsInfo("asking", ev.donor, project=p.project)
+        info = PointsInfo("asking", ev.donor, project=p.project, pool_refused=p.pool_refused)  # the pools': kept
         return replace(state, since_ms=now, points=info), (LookupPoints(ev.donor),)
     if p.phase == "choose":
         # Only what an exchange can pass (the screen offers nothing else): the pools' room here, as the app last
         # read it (settings.points_room), besides the card's points.
         if isinstance(ev, ChoosePointsProject) and ev.project in settings.projects \
-                and _room_ok(settings, ev.project, p.points or 1):
+                and _room_ok(settings, p, ev.project, p.points or 1):
             return replace(state, since_ms=now, points=replace(p, project=ev.project, refused=None)), NO_EFFECTS
-        best = _pools_room(settings)
+        best = _pools_room(settings, p)
         if isinstance(ev, ChoosePoints) and 1 <= ev.points <= p.spendable and (best is None or ev.points <= best):
             # A project whose pools cannot give that many is no longer chosen: the citizen picks one that can.
-            project = p.project if _room_ok(settings, p.project, ev.points) else None
+            project = p.project if _room_ok(settings, p, p.project, ev.points) else None
             return replace(state, since_ms=now, points=replace(p, points=ev.points, project=project,
                                                                refused=None)), NO_EFFECTS
         if isinstance(ev, ConfirmPoints) and p.project is not None and p.points is not None and p.donor is not None \
-                and 1 <= p.points <= p.spendable and _room_ok(settings, p.project, p.points):
+                and 1 <= p.points <= p.spendable and _room_ok(settings, p, p.project, p.points):
             return (replace(state, since_ms=now, points=replace(p, phase="spending")),
                     (SpendPoints(p.donor, p.points, p.project),))
     if p.phase == "done" and isinstance(ev, Touch):

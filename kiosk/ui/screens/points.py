@@ -24,7 +24,7 @@ CONFIRM = "points_confirm"
 REFUSALS = {
     # What the citizen reads when the last try was refused (gettext msgids).
     "card": "This card cannot spend that many points here.",
-    "pool": "The sponsor's gifts for this project are used up here. Choose another project or fewer points.",
+    "pool": "The sponsor's gifts for the project you chose are used up here. Choose another project or fewer points.",
     "pool_empty": "The sponsor's gifts here are used up, so points cannot be used now. Your points stay on your card.",
     "points": "Choose how many points to use.",
     "unavailable": "Points cannot be used right now. Please try again later.",
@@ -60,10 +60,15 @@ def render(data: PointsScreen, surface: pygame.Surface, now_ms: int, ctx: Screen
             box = pygame.Rect(margin, y, int(w * 0.9), px(0.11))
             chrome.fit_text(surface, _(REFUSALS[data.refused]), box, px(0.04), theme.bad)
             y += px(0.11)
-        elif data.balance is not None:
-            ui.text(surface, _("Balance on the portal: {points} points").format(points=f"{data.balance:,}"),
-                    (margin, y), px(0.04), theme.muted)
-            y += px(0.07)
+        elif data.balance is not None and data.balance > data.spendable:
+            # Why the card's balance (as on the my page) is more than it may spend here: the portal hands each
+            # kiosk the card's points when it is tapped there, and the rest stay with the kiosks that hold them
+            # (docs/points.md, "At the kiosk"). One plain line on that, not a second unexplained figure.
+            box = pygame.Rect(margin, y, int(w * 0.9), px(0.11))
+            rest = _("The other {points} points are at other kiosks where you used points before, or were just "
+                     "used.").format(points=f"{data.balance - data.spendable:,}")
+            chrome.fit_text(surface, rest, box, px(0.04), theme.muted)
+            y += px(0.11)
         else:
             y += px(0.07)
         if data.presets:
