@@ -51,8 +51,9 @@ def test_a_refused_setup_says_whom_to_ask_and_what_to_look_at_the_commands_for_t
     inputs = dataclasses.replace(STATUS, payment_state="error", payment_detail=SETUP_REFUSED[kind])
     lines = _payment(rig, inputs)
     todo = " ".join(_staff_lines(lines))
-    assert "設定をした担当者" in todo and "ケーブルを確かめても直りません" in todo, lines
-    assert "決済端末の画面" in todo and "サインイン" in todo, lines  # what staff can see for themselves
+    assert "設定をした担当者" in todo and "ケーブルでは直りません" in todo, lines
+    assert "決済端末の画面" in todo, lines  # what staff can see for themselves
+    assert "サインイン" not in todo and "アクセストークン" not in todo, lines  # the technician's words
     assert not COMMAND.search(todo) and not english_words(todo, frozenset({"Square"})), lines
     # The technician's line: Square's own words first (what to read out on the phone), then the commands.
     tech = _tech(lines)

@@ -56,11 +56,12 @@ def test_a_refused_setup_sends_staff_to_the_settings_not_the_cables(tmp_path):
     todo = lines[2]
     assert "Square（カード決済のサービス）" in lines[0] and not english_words(lines[0], frozenset({"Square"}))
     assert lines[1] == "対処：" and lines[-1].startswith("詳細（保守担当者向け）：Square refused")
-    assert CABLES not in lines and "設定をした担当者に確認を頼んでください" in todo, lines
-    # s54: staff are told what they can look at (the terminal's own screen) and whom to ask; the commands that find
-    # and fix it are the technician's, after Square's words on the details line.
-    assert "アクセストークン" in todo and "決済端末の画面" in todo and "kiosk" not in todo, todo
-    assert "kiosk payment pair" in lines[-1] and "kiosk doctor" in lines[-1], lines
+    assert CABLES not in lines and "ケーブルでは直りません" in todo and "設定をした担当者に連絡" in todo, lines
+    # s54: staff are told what they can look at (the terminal's own screen) and whom to call; which setting it is
+    # (the access token) and the commands that find and fix it are the technician's, after Square's words on the
+    # details line.
+    assert "決済端末の画面" in todo and "アクセストークン" not in todo and "kiosk" not in todo, todo
+    assert "kiosk payment pair" in lines[-1] and "kiosk doctor" in lines[-1] and "アクセストークン" in lines[-1], lines
     assert not english_words(todo, frozenset({"Square"})), todo
     assert big.startswith("エラー"), big
 

@@ -85,23 +85,22 @@ FOR_MAINTAINER: dict[str, str] = {
     PLAYER_SOON: "re-import the clips at the panel size (`kiosk media import`)",
     **{cli: "`kiosk media list` shows the movies on the kiosk and which ones the playlists use"
        for cli in DISK_HINTS.values()},
-    PAYMENT_SETUP_HINT: "`kiosk doctor` shows which setting is wrong; `kiosk payment pair` pairs the terminal "
-                        "again, and `kiosk payment test` checks the result",
+    PAYMENT_SETUP_HINT: "the access token or the terminal's pairing: `kiosk doctor` shows which, `kiosk payment "
+                        "pair` pairs again, `kiosk payment test` checks",
 }
 """`kiosk status`'s hint -> the note for the technician on the row's details line (msgids)."""
 UNKNOWN_NOTE = "`kiosk doctor` checks every part of the kiosk"
 
 # The payment terminal's setup refused (``PAYMENT_SETUP_HINT``) and no terminal set up (``PAYMENT_UNUSED``): `kiosk
 # status` says the commands that find and fix it; staff are told what they can look at themselves (the card
-# terminal's own screen: pairing is signing it in with a code, docs/payment.md "Pairing") and whom to call.
+# terminal's own screen: pairing is signing it in with a code, docs/payment.md "Pairing") and whom to call. Short:
+# the row's big line already says the settings were refused, so neither the plain line (:data:`PAYMENT_DETAILS`) nor
+# this says it again, and which setting (the access token, the pairing) is the technician's, on the details line.
 PAYMENT_SETUP_TODO = (
-    "The payment service (Square) refused this kiosk's payment settings (the access token, or the pairing of the "
-    "payment terminal). Checking cables will not fix it, and card donations cannot be taken until it is fixed. "
-    "Ask the person who set up the kiosk to check the settings, and tell them what the payment terminal's own "
-    "screen shows and the details on this page. If its screen asks to sign in, the terminal must be paired with "
-    "this kiosk again.")
-"""The menu's what-to-do for ``PAYMENT_SETUP_HINT`` (msgid); the commands are the technician's note
-(:data:`FOR_MAINTAINER`, and :data:`PaymentWords.note` beside Square's words on the details line)."""
+    "Card donations cannot be taken until it is fixed, and cables will not fix it. Call the person who set up the "
+    "kiosk and tell them what the payment terminal's screen shows and the details.")
+"""The menu's what-to-do for ``PAYMENT_SETUP_HINT`` (msgid); which setting it may be and the commands are the
+technician's note (:data:`FOR_MAINTAINER`, and :data:`PaymentWords.note` beside Square's words on the details line)."""
 PAYMENT_UNUSED_TODOS: dict[str, tuple[str, str]] = {
     "no_terminal": (
         "No payment terminal is set up on this kiosk, so card donations cannot be taken. Checking cables will not "
@@ -305,13 +304,13 @@ PAYMENT_DETAILS: tuple[tuple[str, PaymentWords], ...] = (
         row="Ready (practice terminal: no real money)")),
     # kiosk/payment/square.py health() and check_device(); the first match wins
     (r"Square refused the last checkout \(", PaymentWords(
-        "Square (the card payment service) refused this kiosk's last payment because of its payment settings.",
+        "Square (the card payment service) refused this kiosk's last card payment.",
         note=FOR_MAINTAINER[PAYMENT_SETUP_HINT])),
     (r"Square knows no device ", PaymentWords(
-        "Square (the card payment service) does not know this kiosk's card terminal: it must be paired again.",
+        "Square (the card payment service) does not know this kiosk's card terminal.",
         note=FOR_MAINTAINER[PAYMENT_SETUP_HINT])),
     (r"Square refused the access token", PaymentWords(
-        "Square (the card payment service) refused this kiosk's access token, one of its payment settings.",
+        "Square (the card payment service) refuses card payments from this kiosk.",
         note=FOR_MAINTAINER[PAYMENT_SETUP_HINT])),
     (r"Square unreachable \(|no answer from Square \(|device check failed \(", PaymentWords(
         "The kiosk cannot reach Square (the card payment service) over the network.",
