@@ -38,6 +38,23 @@ TITLES: dict[str, str] = {
 # Hints after which money may have moved: amber, not red, so nobody is alarmed into tapping again.
 CAUTION = {"unavailable_charged", "unavailable_pending"}
 
+SHOW_REFERENCE: dict[str, str] = {
+    "unavailable_charged": "For your receipt or any question, show the number below to the center staff.",
+}
+"""Said after the hint when the screen shows the 受付番号 (msgid per hint key): what the number is for. Charged with
+no receipt shown, the donor has nothing else the staff can find the gift by. (``unavailable_pending``'s own hint
+already says it.)"""
+
+
+def hint_text(data: ErrorScreen) -> str:
+    """The what-to-do sentence(s), in ``data.lang``."""
+    _ = chrome.tr(data.lang)
+    text = _(HINTS.get(data.hint, data.text))
+    if data.reference is not None and data.hint in SHOW_REFERENCE:
+        more = _(SHOW_REFERENCE[data.hint])
+        text += ("" if text.endswith("。") else " ") + more
+    return text
+
 
 def details(data: ErrorScreen) -> list[str]:
     """The figures behind the error, as msgids to format: balance read, what the card may still give."""
@@ -78,7 +95,7 @@ def render(data: ErrorScreen, surface: pygame.Surface, now_ms: int, ctx: ScreenC
     t = chrome.fit_text(surface, _(TITLES.get(data.hint, TITLES.get(data.kind, "Temporarily unavailable"))),
                         title_box, px(0.075), theme.text, bold=True)
     hint_box = pygame.Rect(left, t.bottom + px(0.04), w - left - px(0.06), px(0.32))
-    hb = chrome.fit_text(surface, _(HINTS.get(data.hint, data.text)), hint_box, px(0.058), theme.text)
+    hb = chrome.fit_text(surface, hint_text(data), hint_box, px(0.058), theme.text)
     y = max(hb.bottom, t.bottom) + px(0.04)
     for line in details(data):
         y = ui.text(surface, line, (left, y), px(0.045), theme.accent, bold=True).bottom + px(0.01)
