@@ -776,6 +776,8 @@ class ThanksScreen(_Value, frozen=True):
     """Show the "my page" button (settings.my_page_ms > 0)."""
     points_exchange: bool = False
     """Show "use your points" (settings.points_exchange, docs/points.md)."""
+    reference: int | None = None
+    """The donor's 受付番号: the intent's ledger seq (not ``receipt_seq``), what the staff menu finds a gift by."""
 
 
 class ErrorScreen(_Value, frozen=True):
@@ -833,7 +835,7 @@ def screen_for(state: FlowState, settings: FlowSettings) -> Screen | PointsScree
         d = _req(state.donation)
         return ThanksScreen(t.project, t.amount_yen, t.new_total_yen, t.points_earned, t.points_balance,
                             t.receipt.code, t.receipt.seq, lang, d.donor is not None, settings.my_page_ms > 0,
-                            points_exchange=settings.points_exchange)
+                            points_exchange=settings.points_exchange, reference=d.intent_seq)
     if state.name == "my_page":
         code = state.my_page
         return MyPageScreen(code.request if code else None, settings.my_page_ms // 1000, lang,

@@ -87,20 +87,21 @@ def screens(lang: str = "ja") -> dict[str, flow.Screen]:
         "charging_express": flow.ChargingScreen("kodomo-shokudo", 100, lang, can_withdraw=True,
                                                 withdraw_until_ms=600, withdraw_from_ms=-400),
         "choose_project": flow.ChooseProjectScreen(tuple(CTX.projects), "kodomo-shokudo", lang),
-        "thanks": flow.ThanksScreen("kodomo-shokudo", 500, 12_800, 5, 17, "ZHMWMD2CPFYYXEFQP5IPXGEOCU", 42, lang),
+        "thanks": flow.ThanksScreen("kodomo-shokudo", 500, 12_800, 5, 17, "ZHMWMD2CPFYYXEFQP5IPXGEOCU", 42, lang,
+                                    reference=41),  # 受付番号: the intent, the seq before the donation's
         # A separate payment terminal (Square): the donor pays there; our reader is optional (points).
         "tap_card_terminal": flow.TapCardScreen("mimamori", 500, lang, on_terminal=True),
         "thanks_no_points": flow.ThanksScreen("kodomo-shokudo", 500, 12_800, 0, 0, "ZHMWMD2CPFYYXEFQP5IPXGEOCU", 42,
-                                              lang, has_donor=False),
+                                              lang, has_donor=False, reference=41),
         # My page (docs/privacy.md): the thank-you's button, "tap your card", then the one-time QR code.
         "thanks_my_page": flow.ThanksScreen("kodomo-shokudo", 500, 12_800, 5, 17, "ZHMWMD2CPFYYXEFQP5IPXGEOCU", 42,
-                                            lang, my_page=True),
+                                            lang, my_page=True, reference=41),
         "my_page_tap": flow.MyPageScreen(None, 180, lang),
         "my_page_qr": flow.MyPageScreen(my_page_request(), 180, lang),
         # Where "use your points" is offered (a config with sponsor pools, docs/points.md).
         "attract_points": flow.AttractScreen("kodomo-shokudo", 100, True, lang, points_exchange=True),
         "thanks_points": flow.ThanksScreen("kodomo-shokudo", 500, 12_800, 5, 17, "ZHMWMD2CPFYYXEFQP5IPXGEOCU", 42,
-                                           lang, my_page=True, points_exchange=True),
+                                           lang, my_page=True, points_exchange=True, reference=41),
     }
     # Use your points (issue #17, docs/points.md): tap, choose, refused (the pool is used up here), thank-you.
     ps = tuple(CTX.projects)

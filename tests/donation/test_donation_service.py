@@ -32,7 +32,8 @@ def test_a_tap_on_the_loop_goes_intent_charge_donation_then_thanks(kiosk):
         ("midori", 100, 1, charge["provider_ref"])
     assert term.balance(token(1).hex) == 1900
     scr = svc.screen
-    assert scr == flow.ThanksScreen("midori", 100, 100, 1, 1, receipt_code(don), don.seq, "ja")
+    assert scr == flow.ThanksScreen("midori", 100, 100, 1, 1, receipt_code(don), don.seq, "ja",
+                                 reference=intent.seq)  # the 受付番号 staff find the gift by
     assert svc.state.thanks.receipt == flow.Receipt(don.seq, don.entry_hash, don.signature, scr.receipt_code)
     assert led.unresolved_intents() == []
     led.close()

@@ -299,7 +299,7 @@ def test_happy_path_to_thanks_with_all_the_screen_data():
     assert r.state.donation.phase == "intent"
     approve(r, a, seq=7)
     assert r.name == "thanks"
-    assert r.screen == flow.ThanksScreen("kodomo", 100, 900, 1, 12, "code", 8, "ja")
+    assert r.screen == flow.ThanksScreen("kodomo", 100, 900, 1, 12, "code", 8, "ja", reference=7)
     rec = [e for e in r.effects if isinstance(e, RecordDonation)]
     assert rec == [RecordDonation(a, 7, "sim-1", 1)]
 

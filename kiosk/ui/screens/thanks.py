@@ -1,8 +1,8 @@
 """The thank-you, drawn only for a donation the ledger has committed (the flow guarantees it).
 
-It shows the amount and the project, the project's new total against its goal,
-the points earned and the balance, and a QR code of the receipt URL with the
-code written out for people who cannot scan.
+It shows the amount and the project, the gift's 受付番号 (the number the staff menu finds it by),
+the project's new total against its goal, the points earned and the balance, and a QR code of the
+receipt URL with the code written out for people who cannot scan.
 """
 
 from __future__ import annotations
@@ -55,6 +55,16 @@ def render(data: ThanksScreen, surface: pygame.Surface, now_ms: int, ctx: Screen
     g = chrome.fit_text(surface, gave, box, px(0.055), theme.text, bold=True, one_line_down_to=0.75)
 
     y = max(g.bottom, box.top) + px(0.04)
+    if data.reference is not None:
+        # The 受付番号 the staff menu finds this gift by (a refund, when the wrong amount was pressed): small, at
+        # the end of the row under the thanks, clear of the receipt card and of the card reader's place at the
+        # bottom. Where that row is too narrow, on a line of its own.
+        ref = f"{_('Reference')} {data.reference}"
+        total_w = ui.font(px(0.04)).size(_("Project total"))[0]
+        if ui.font(px(0.04)).size(ref)[0] + total_w + px(0.04) > col.width:
+            y = ui.text(surface, ref, (col.left, y - px(0.02)), px(0.04), theme.muted).bottom + px(0.02)
+        else:
+            ui.text(surface, ref, (col.right, y), px(0.04), theme.muted, anchor="topright")
     ui.text(surface, _("Project total"), (col.left, y), px(0.04), theme.muted)
     bar = pygame.Rect(col.left, y + px(0.06), col.width, px(0.1))
     chrome.progress_block(surface, data.new_total_yen, p.goal_yen, data.lang, bar, theme)
