@@ -141,7 +141,7 @@ def _report(args: argparse.Namespace) -> int:
     import calendar
 
     from kiosk.ledger.audit import not_a_ledger
-    from kiosk.ledger.export import ExportError, is_export, read_export
+    from kiosk.ledger.export import is_export
     from kiosk.ledger.report import SettledReport, render_text, settled_report
     from kiosk.ledger.store import engine_report_entries, iter_entries, read_only_engine
 
@@ -169,8 +169,7 @@ def _report(args: argparse.Namespace) -> int:
         # One pass: each entry is counted as the verifier passes it (the very bytes it checked, parsed once), and
         # the count is read only if the whole export verified. Reading the file a second time to count it cost a
         # second decode and parse of every entry, and counted whatever the file held by then.
-        from kiosk.ledger import keys
-        from kiosk.ledger.verify import VerifyResult, verify_rows, worth_parallel
+        from kiosk.ledger import keys, verify_path
 
         try:
             pub = keys.load_public(args.pubkey) if args.pubkey else None
@@ -178,13 +177,7 @@ def _report(args: argparse.Namespace) -> int:
             print(f"kiosk ledger report: nothing counted: --pubkey {exc}", file=sys.stderr)
             return 1
         tally = SettledReport(day, last)
-        try:
-            header, rows = read_export(args.path)
-        except ExportError as exc:
-            checked = VerifyResult(False, reason=str(exc), bad_seq=0)
-        else:
-            checked = verify_rows(rows, pub, header=header, on_entry=tally.add,
-                                  parallel=worth_parallel(header.get("entries")))
+        checked = verify_path(args.path, pub, on_entry=tally.add)
         if not checked.ok:
             print(f"kiosk ledger report: nothing counted: the export does not verify: {checked.summary()}",
                   file=sys.stderr)

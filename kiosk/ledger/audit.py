@@ -28,9 +28,11 @@ from kiosk.ledger.verify import Row, VerifyResult, verify_rows, worth_parallel
 
 def verify_path(path: str | os.PathLike[str], pubkey: Ed25519PublicKey | None = None,
                 checkpoint_note: str | None = None, parallel: bool | None = None,
-                trusted_keys: dict[int, bytes] | None = None) -> VerifyResult:
+                trusted_keys: dict[int, bytes] | None = None,
+                on_entry: Callable[[int, dict[str, Any]], None] | None = None) -> VerifyResult:
     """Verify a ledger database or an export file. ``trusted_keys``: key changes an administrator
-    announced at the portal ({seq: raw key}; docs/ledger.md, "Re-keying").
+    announced at the portal ({seq: raw key}; docs/ledger.md, "Re-keying"). ``on_entry`` (an export only): each
+    entry's seq and parsed body as the verifier passes it (`kiosk ledger report` counts in the same pass).
 
     ``parallel=None`` checks signatures on helper threads too when the ledger is large and a second CPU exists.
     """
@@ -43,7 +45,7 @@ def verify_path(path: str | os.PathLike[str], pubkey: Ed25519PublicKey | None = 
             return VerifyResult(False, reason=str(exc), bad_seq=0)
         if parallel is None:
             parallel = worth_parallel(header.get("entries") or 0)
-        return verify_rows(rows, pubkey, checkpoint_note, header, parallel, trusted_keys)
+        return verify_rows(rows, pubkey, checkpoint_note, header, parallel, trusted_keys, on_entry=on_entry)
     eng = read_only_engine(path)
     try:
         cols = [entries.c[n] for n in DENORMALISED]
